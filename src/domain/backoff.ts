@@ -1,0 +1,36 @@
+// Owns: retry delays (exponential growth with full jitter, capped) for operations and webhook deliveries.
+// Not here: when a retry happens or what counts as retryable.
+// Invariant: a delay is never negative and never above the cap; randomness is injected.
+
+export type Random = () => number;
+
+export interface BackoffPolicy {
+  /** Delay before the first retry, before jitter. */
+  readonly baseMs: number;
+  /** Upper bound for any single delay. */
+  readonly maxMs: number;
+  readonly factor: number;
+}
+
+export const DEFAULT_RETRY_BACKOFF: BackoffPolicy = { baseMs: 1_000, maxMs: 300_000, factor: 2 };
+
+/**
+ * Delay before retry number `retry` (1 = the first retry), "full jitter":
+ * uniform in [0, min(max, base * factor^(retry-1))].
+ */
+export function fullJitterDelay(policy: BackoffPolicy, retry: number, random: Random = Math.random): number {
+  const ceiling = Math.min(policy.maxMs, policy.baseMs * policy.factor ** Math.max(0, retry - 1));
+  return Math.floor(random() * ceiling);
+}
+
+/**
+ * A fixed schedule of nominal delays (one per retry), each jittered inside its own step so that
+ * successive gaps stay non-decreasing on average and the whole schedule spans what its steps say:
+ * delay = step[i-1] + random * (step[i] - step[i-1]).
+ */
+export function scheduleDelay(scheduleMs: readonly number[], retry: number, random: Random = Math.random): number | null {
+  if (retry < 1 || retry > scheduleMs.length) return null;
+  const upper = scheduleMs[retry - 1] ?? 0;
+  const lower = retry >= 2 ? (scheduleMs[retry - 2] ?? 0) : 0;
+  return Math.floor(Math.min(lower, upper) + random() * Math.abs(upper - lower));
+}

@@ -1,0 +1,61 @@
+// Owns: the typed errors of the domain, each with a stable code.
+// Not here: how a code becomes an HTTP status or an exit code (http/problem.ts, cli/).
+// Invariant: every code in ERROR_CODES is documented in README.md ("Errors"); a test checks it.
+
+export const ERROR_CODES = [
+  'validation_failed',
+  'unknown_task_type',
+  'not_found',
+  'conflict',
+  'not_completed',
+  'result_gone',
+  'idempotency_key_mismatch',
+  'idempotency_key_in_use',
+  'webhook_url_refused',
+  'payload_too_large',
+  'unauthorized',
+  'rate_limited',
+  'store_unavailable',
+] as const;
+export type ErrorCode = (typeof ERROR_CODES)[number];
+
+export interface FieldError {
+  /** JSON pointer into the request body (or `/query/...`, `/headers/...`), e.g. `/input/date_range`. */
+  readonly path: string;
+  readonly message: string;
+}
+
+export class AsyncOpsError extends Error {
+  readonly code: ErrorCode;
+  readonly errors: readonly FieldError[];
+  readonly extra: Readonly<Record<string, unknown>>;
+
+  constructor(code: ErrorCode, message: string, options: { errors?: readonly FieldError[]; extra?: Record<string, unknown>; cause?: unknown } = {}) {
+    super(message, options.cause === undefined ? undefined : { cause: options.cause });
+    this.name = 'AsyncOpsError';
+    this.code = code;
+    this.errors = options.errors ?? [];
+    this.extra = options.extra ?? {};
+  }
+}
+
+/** Thrown by a task handler to fail the operation at once, without further attempts. */
+export class PermanentError extends Error {
+  readonly code: string;
+  constructor(message: string, code = 'handler_error') {
+    super(message);
+    this.name = 'PermanentError';
+    this.code = code;
+  }
+}
+
+/** Anything a handler throws becomes an Error with a message; non-Error throws are normalised. */
+export function coerceError(thrown: unknown): Error {
+  if (thrown instanceof Error) return thrown;
+  if (typeof thrown === 'string') return new Error(thrown);
+  try {
+    return new Error(`non-error thrown: ${JSON.stringify(thrown)}`);
+  } catch {
+    return new Error(`non-error thrown: ${String(thrown)}`);
+  }
+}

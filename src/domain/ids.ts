@@ -1,0 +1,32 @@
+// Owns: public identifiers: a prefix, then a 26-character sortable id (ULID layout: 48-bit millisecond time, 80 random bits).
+// Not here: where randomness or time come from; callers inject both so tests are deterministic.
+// Invariant: ids made later (by ms) sort after earlier ones as plain strings; the alphabet is URL-safe.
+
+import { randomBytes } from 'node:crypto';
+
+const CROCKFORD = '0123456789ABCDEFGHJKMNPQRSTVWXYZ';
+const TIME_CHARS = 10;
+const RANDOM_CHARS = 16;
+const ID_BODY = new RegExp(`^[${CROCKFORD}]{${TIME_CHARS + RANDOM_CHARS}}$`);
+
+export type RandomBytes = (size: number) => Uint8Array;
+
+export const ID_PREFIXES = { operation: 'op_', delivery: 'dlv_', message: 'msg_' } as const;
+
+export function newId(prefix: string, nowMs: number, random: RandomBytes = randomBytes): string {
+  let time = '';
+  let t = Math.floor(nowMs);
+  for (let i = 0; i < TIME_CHARS; i++) {
+    time = CROCKFORD[t % 32] + time;
+    t = Math.floor(t / 32);
+  }
+  const bytes = random(RANDOM_CHARS);
+  let rand = '';
+  for (let i = 0; i < RANDOM_CHARS; i++) rand += CROCKFORD[(bytes[i] ?? 0) % 32];
+  return prefix + time + rand;
+}
+
+/** True when `value` is `prefix` followed by a well-formed id body; anything else is not an id of ours. */
+export function isId(prefix: string, value: string): boolean {
+  return value.startsWith(prefix) && ID_BODY.test(value.slice(prefix.length));
+}

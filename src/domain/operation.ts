@@ -1,0 +1,91 @@
+// Owns: the operation record as the domain sees it, and the rules that decide an attempt's outcome.
+// Not here: storage (store/), rendering to JSON (http/operation-resource.ts), running handlers (runtime/).
+// Invariant: times are integer milliseconds since the epoch; `version` grows by one on every stored change.
+
+import type { OperationStatus } from './status.ts';
+import { fullJitterDelay, type BackoffPolicy, type Random } from './backoff.ts';
+
+export interface OperationError {
+  readonly code: string;
+  readonly message: string;
+}
+
+export const DELIVERY_STATES = ['pending', 'delivered', 'retrying', 'dead'] as const;
+export type DeliveryState = (typeof DELIVERY_STATES)[number];
+
+export interface Operation {
+  readonly id: string;
+  readonly tenant: string;
+  readonly type: string;
+  readonly status: OperationStatus;
+  readonly input: unknown;
+  readonly progress: number | null;
+  readonly progressMessage: string | null;
+  readonly attempt: number;
+  readonly maxAttempts: number;
+  readonly priority: number;
+  readonly timeoutS: number;
+  readonly runAt: number;
+  readonly createdAt: number;
+  readonly startedAt: number | null;
+  readonly finishedAt: number | null;
+  readonly updatedAt: number;
+  readonly error: OperationError | null;
+  readonly webhookUrl: string | null;
+  /** State of the latest webhook delivery; null when there is no webhook or none has been written yet. */
+  readonly webhookState: DeliveryState | null;
+  readonly cancelRequested: boolean;
+  /** Set while processing: who holds the lease and until when. */
+  readonly leaseToken: string | null;
+  readonly leaseExpiresAt: number | null;
+  readonly workerId: string | null;
+  /** True once the result body was removed by retention (GET result → 410). */
+  readonly resultExpired: boolean;
+  readonly version: number;
+}
+
+/** What a handler returns, normalised: a content type and the bytes. */
+export interface OperationResult {
+  readonly contentType: string;
+  readonly body: Buffer;
+}
+
+export interface AttemptFailure {
+  readonly code: string;
+  readonly message: string;
+  /** A PermanentError, or a timeout on a type that does not retry timeouts. */
+  readonly permanent: boolean;
+}
+
+export type AttemptDecision =
+  | { readonly kind: 'retry'; readonly runAt: number; readonly error: OperationError }
+  | { readonly kind: 'fail'; readonly error: OperationError };
+
+/** After a failed attempt: retry later (with backoff) while attempts remain, else fail for good. */
+export function decideAfterFailure(
+  op: Pick<Operation, 'attempt' | 'maxAttempts'>,
+  failure: AttemptFailure,
+  now: number,
+  backoff: BackoffPolicy,
+  random: Random = Math.random,
+): AttemptDecision {
+  const error = { code: failure.code, message: failure.message };
+  if (failure.permanent || op.attempt >= op.maxAttempts) return { kind: 'fail', error };
+  return { kind: 'retry', runAt: now + fullJitterDelay(backoff, op.attempt, random), error };
+}
+
+/** Normalise a handler's return value into a stored result. */
+export function toOperationResult(value: unknown): OperationResult {
+  if (isExplicitResult(value)) {
+    const body = typeof value.body === 'string' ? Buffer.from(value.body, 'utf8') : Buffer.from(value.body);
+    return { contentType: value.contentType, body };
+  }
+  const json = JSON.stringify(value === undefined ? null : value);
+  return { contentType: 'application/json', body: Buffer.from(json, 'utf8') };
+}
+
+function isExplicitResult(value: unknown): value is { contentType: string; body: string | Uint8Array } {
+  if (typeof value !== 'object' || value === null) return false;
+  const v = value as Record<string, unknown>;
+  return typeof v.contentType === 'string' && (typeof v.body === 'string' || v.body instanceof Uint8Array);
+}

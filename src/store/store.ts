@@ -1,0 +1,283 @@
+// Owns: the Store interface, the one seam for all persistence (operations, results, idempotency keys,
+// webhook deliveries and their attempts, duration samples, settings) and the change feed.
+// Not here: any SQL (store/sqlite/, store/postgres/), any business rule (domain/, runtime/).
+// Invariant: every method is one atomic transaction; every transition checks its precondition in the
+// query (status, lease token) and a lost race returns null/false instead of throwing.
+
+import type { Operation, OperationError, OperationResult, DeliveryState } from '../domain/operation.ts';
+import type { OperationStatus } from '../domain/status.ts';
+
+export const DEFAULT_TENANT = 'default';
+
+// ---------------------------------------------------------------- operations
+
+export interface OperationDraft {
+  readonly id: string;
+  readonly tenant: string;
+  readonly type: string;
+  readonly input: unknown;
+  readonly maxAttempts: number;
+  readonly priority: number;
+  readonly timeoutS: number;
+  readonly runAt: number;
+  readonly webhookUrl: string | null;
+}
+
+export interface IdempotencyClaim {
+  readonly key: string;
+  /** A hash of the request that used the key; the same key with another fingerprint is refused. */
+  readonly fingerprint: string;
+  readonly expiresAt: number;
+}
+
+export type OperationInsertResult =
+  | { readonly kind: 'created'; readonly operation: Operation }
+  /** The key was used before with the same fingerprint: the earlier operation. */
+  | { readonly kind: 'replayed'; readonly operation: Operation }
+  /** The key was used before with another fingerprint. */
+  | { readonly kind: 'key_mismatch'; readonly operationId: string };
+
+export interface OperationListQuery {
+  readonly tenant: string;
+  readonly status?: OperationStatus | undefined;
+  readonly type?: string | undefined;
+  readonly limit: number;
+  /** Return operations with an id strictly below this one (the list is newest first, by id). */
+  readonly beforeId?: string | undefined;
+}
+
+export interface TypeLimit {
+  readonly type: string;
+  /** How many more operations of this type this worker may take now. */
+  readonly limit: number;
+}
+
+export interface ClaimParams {
+  readonly now: number;
+  readonly workerId: string;
+  readonly leaseMs: number;
+  /** Per-type free slots; only these types are claimed. */
+  readonly types: readonly TypeLimit[];
+  /** Upper bound across all types. */
+  readonly limit: number;
+}
+
+export interface LeaseRef {
+  readonly id: string;
+  readonly leaseToken: string;
+}
+
+/**
+ * Builds the webhook delivery an operation's terminal transition writes in the same transaction
+ * (the outbox). Called inside the transaction with the operation as it is after the transition;
+ * returns null when no delivery is due (no webhook_url).
+ */
+export type DeliveryFactory = (operation: Operation) => DeliveryDraft | null;
+
+export interface FinishParams extends LeaseRef {
+  readonly now: number;
+  readonly status: 'completed' | 'failed' | 'cancelled';
+  readonly result?: OperationResult | undefined;
+  readonly error?: OperationError | undefined;
+  readonly delivery: DeliveryFactory;
+}
+
+export interface RetryParams extends LeaseRef {
+  readonly now: number;
+  readonly runAt: number;
+  readonly error: OperationError;
+}
+
+export type CancelOutcome =
+  | { readonly kind: 'cancelled'; readonly operation: Operation }
+  /** Processing: the cancel is recorded; the lease holder aborts the handler and ends the operation. */
+  | { readonly kind: 'requested'; readonly operation: Operation }
+  | { readonly kind: 'terminal'; readonly operation: Operation }
+  | { readonly kind: 'not_found' };
+
+export type DeleteOutcome = 'deleted' | 'not_terminal' | 'not_found';
+
+export interface RecoverParams {
+  readonly now: number;
+  /** Builds the delivery for operations that end (attempts spent, or a cancel was requested). */
+  readonly delivery: DeliveryFactory;
+  /** Error recorded on operations failed because their last attempt's lease expired. */
+  readonly error: OperationError;
+}
+
+export interface RecoverResult {
+  /** Returned to the queue (attempt + 1). */
+  readonly requeued: readonly Operation[];
+  /** Ended: failed (attempts spent) or cancelled (cancel requested). */
+  readonly ended: readonly Operation[];
+}
+
+export interface PruneParams {
+  /** Delete result bodies of operations finished before this; their result answers 410 afterwards. */
+  readonly resultsFinishedBefore: number;
+  /** Delete terminal operations (and their deliveries) finished before this. */
+  readonly operationsFinishedBefore: number;
+  /** Delete idempotency keys that expired before this. */
+  readonly now: number;
+}
+
+// ---------------------------------------------------------------- webhook deliveries
+
+export interface DeliveryDraft {
+  readonly id: string;
+  /** The Standard Webhooks `webhook-id`: fixed for the life of the delivery, across retries and replays. */
+  readonly messageId: string;
+  readonly url: string;
+  readonly eventType: string;
+  /** The exact body to send (and sign). */
+  readonly payload: string;
+  readonly nextAttemptAt: number;
+}
+
+export interface Delivery {
+  readonly id: string;
+  readonly messageId: string;
+  readonly operationId: string;
+  readonly tenant: string;
+  readonly url: string;
+  readonly eventType: string;
+  readonly payload: string;
+  readonly state: DeliveryState;
+  /** Attempts made so far (including those of replays). */
+  readonly attemptCount: number;
+  /** Attempts made since the delivery was created or last replayed; the schedule counts these. */
+  readonly scheduleAttempt: number;
+  readonly nextAttemptAt: number | null;
+  readonly createdAt: number;
+  readonly updatedAt: number;
+  readonly lastStatusCode: number | null;
+  readonly lastError: string | null;
+  readonly leaseToken: string | null;
+}
+
+export interface DeliveryAttempt {
+  readonly deliveryId: string;
+  /** 1-based, counted over the whole life of the delivery. */
+  readonly attempt: number;
+  readonly trigger: 'scheduled' | 'manual';
+  readonly startedAt: number;
+  readonly durationMs: number;
+  readonly statusCode: number | null;
+  readonly error: string | null;
+  /** The start of the receiver's response body, capped. */
+  readonly responseSnippet: string | null;
+}
+
+export interface DeliveryClaimParams {
+  readonly now: number;
+  readonly workerId: string;
+  readonly leaseMs: number;
+  readonly limit: number;
+}
+
+export interface DeliveryAttemptParams extends LeaseRef {
+  readonly attempt: Omit<DeliveryAttempt, 'deliveryId' | 'attempt'>;
+  /** What the dispatcher decided: delivered, retry at nextAttemptAt, or dead. */
+  readonly outcome: 'delivered' | 'retrying' | 'dead';
+  readonly nextAttemptAt: number | null;
+  readonly now: number;
+}
+
+export interface DeliveryListQuery {
+  readonly tenant: string;
+  readonly state?: DeliveryState | undefined;
+  readonly limit: number;
+  /** Deliveries with an id strictly below this one (newest first). */
+  readonly beforeId?: string | undefined;
+}
+
+export type DeliveryRetryOutcome =
+  | { readonly kind: 'scheduled'; readonly delivery: Delivery }
+  | { readonly kind: 'not_dead'; readonly delivery: Delivery }
+  | { readonly kind: 'not_found' };
+
+// ---------------------------------------------------------------- change feed
+
+/**
+ * What other parts of the system (in this process or, on PostgreSQL, any node) need to hear about.
+ * - `operation:changed`: any stored change to an operation (long-poll, SSE).
+ * - `operation:due`: a pending operation became runnable (workers wake up).
+ * - `operation:cancel_requested`: a processing operation should be aborted by its lease holder.
+ * - `delivery:due`: a delivery became due (the dispatcher wakes up).
+ */
+export type StoreEvent =
+  | { readonly kind: 'operation:changed'; readonly id: string; readonly version: number; readonly status: OperationStatus }
+  | { readonly kind: 'operation:due'; readonly type: string; readonly runAt: number }
+  | { readonly kind: 'operation:cancel_requested'; readonly id: string }
+  | { readonly kind: 'delivery:due'; readonly nextAttemptAt: number };
+
+export type StoreListener = (event: StoreEvent) => void;
+
+// ---------------------------------------------------------------- the interface
+
+export interface Store {
+  /** Which adapter this is, for logs and metrics. */
+  readonly kind: 'sqlite' | 'postgres';
+
+  /** Apply pending migrations and start the change feed. Idempotent; safe when several nodes start at once. */
+  open(): Promise<void>;
+  /** Stop the change feed and release connections. */
+  close(): Promise<void>;
+  /** Cheap round trip for readiness checks; throws when the database is unreachable. */
+  ping(): Promise<void>;
+
+  /** Insert an operation, or, with an idempotency claim, return the operation the key already names. */
+  operationInsert(draft: OperationDraft, idempotency?: IdempotencyClaim): Promise<OperationInsertResult>;
+  operationGet(params: { readonly id: string; readonly tenant: string }): Promise<Operation | null>;
+  /** By id alone, for the runtime (which works across tenants). */
+  operationGetById(id: string): Promise<Operation | null>;
+  operationList(query: OperationListQuery): Promise<Operation[]>;
+  /** Runnable pending operations of the same type that run before this one (priority desc, run_at, id). */
+  operationQueuePosition(params: { readonly id: string; readonly now: number }): Promise<number | null>;
+  /** Count of operations by type and status (for metrics and ETA). */
+  operationCounts(): Promise<Array<{ readonly type: string; readonly status: OperationStatus; readonly count: number }>>;
+
+  /** Claim due pending operations: status → processing, fresh lease token, started_at = now. */
+  operationClaimDue(params: ClaimParams): Promise<Operation[]>;
+  /** Extend a lease. Returns null when the lease is gone; otherwise whether a cancel was requested. */
+  operationHeartbeat(params: LeaseRef & { readonly now: number; readonly leaseMs: number }): Promise<{ readonly cancelRequested: boolean } | null>;
+  /** Record handler progress (0..1) under the lease; false when the lease is gone. */
+  operationProgress(params: LeaseRef & { readonly now: number; readonly progress: number | null; readonly message: string | null }): Promise<boolean>;
+  /** End the attempt and the operation; writes the result and the outbox delivery. Null when the lease is gone. */
+  operationFinish(params: FinishParams): Promise<Operation | null>;
+  /** processing → pending with attempt + 1 and run_at later. Null when the lease is gone. */
+  operationRetry(params: RetryParams): Promise<Operation | null>;
+  /** Give back a lease without counting the attempt (graceful shutdown): processing → pending, same attempt. */
+  operationRelease(params: LeaseRef & { readonly now: number }): Promise<Operation | null>;
+  operationCancel(params: { readonly id: string; readonly tenant: string; readonly now: number; readonly delivery: DeliveryFactory }): Promise<CancelOutcome>;
+  operationDelete(params: { readonly id: string; readonly tenant: string }): Promise<DeleteOutcome>;
+  /** Expired leases: requeue (attempts left), fail (attempts spent) or cancel (cancel requested). */
+  operationRecoverExpired(params: RecoverParams): Promise<RecoverResult>;
+  /** The earliest run_at among pending operations, so workers can sleep until then. */
+  operationNextRunAt(): Promise<number | null>;
+
+  resultGet(params: { readonly id: string; readonly tenant: string }): Promise<OperationResult | null>;
+
+  /** Recent successful-attempt durations (ms) per type, newest first, at most `limit` each. */
+  durationSamples(params: { readonly limit: number }): Promise<Map<string, number[]>>;
+
+  prune(params: PruneParams): Promise<{ readonly results: number; readonly operations: number; readonly idempotencyKeys: number }>;
+
+  deliveryClaimDue(params: DeliveryClaimParams): Promise<Delivery[]>;
+  deliveryRecordAttempt(params: DeliveryAttemptParams): Promise<Delivery | null>;
+  deliveryGet(params: { readonly id: string; readonly tenant: string }): Promise<Delivery | null>;
+  deliveryList(query: DeliveryListQuery): Promise<Delivery[]>;
+  deliveryListForOperation(params: { readonly operationId: string; readonly tenant: string }): Promise<Array<{ readonly delivery: Delivery; readonly attempts: DeliveryAttempt[] }>>;
+  deliveryAttempts(params: { readonly deliveryId: string }): Promise<DeliveryAttempt[]>;
+  /** Replay a dead delivery: state → pending, due now, schedule restarts, same message id. */
+  deliveryRetry(params: { readonly id: string; readonly tenant: string; readonly now: number }): Promise<DeliveryRetryOutcome>;
+  /** Expired delivery leases (a crashed dispatcher) go back to due. Returns how many. */
+  deliveryRecoverExpired(params: { readonly now: number }): Promise<number>;
+  deliveryNextAttemptAt(): Promise<number | null>;
+
+  /** Read a setting; set it only if absent (so concurrent first starts agree on one value) and return what is stored. */
+  settingGetOrInit(key: string, initial: string): Promise<string>;
+
+  /** Subscribe to the change feed; returns the unsubscribe function. */
+  subscribe(listener: StoreListener): () => void;
+}
