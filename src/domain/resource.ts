@@ -1,0 +1,86 @@
+// Owns: the public JSON shape of an operation (DESIGN §1), rendered from the domain record.
+// Not here: computing the ETA or queue position (runtime/), HTTP headers (http/).
+// Invariant: snake_case keys; times are RFC 3339 UTC; fields without a basis are null, never guessed.
+
+import type { Operation } from './operation.ts';
+import { isTerminal, type OperationStatus } from './status.ts';
+
+export interface OperationResource {
+  id: string;
+  operation_id: string;
+  type: string;
+  status: OperationStatus;
+  input?: unknown;
+  progress: number | null;
+  progress_message: string | null;
+  attempt: number;
+  max_attempts: number;
+  priority: number;
+  created_at: string;
+  started_at: string | null;
+  finished_at: string | null;
+  updated_at: string;
+  run_at: string;
+  timeout_s: number;
+  queue_position: number | null;
+  estimated_completion_at: string | null;
+  estimated_seconds_remaining: number | null;
+  result_url: string | null;
+  error: { code: string; message: string } | null;
+  webhook: { url: string; state: string } | null;
+  links: { self: string; cancel: string | null; result: string | null; events: string };
+}
+
+export interface ResourceContext {
+  readonly now: number;
+  readonly queuePosition: number | null;
+  readonly estimatedCompletionAt: number | null;
+  /** The task type's collection route (e.g. `/reports`), if it declares one. */
+  readonly route: string | null;
+  readonly includeInput: boolean;
+}
+
+export const iso = (ms: number): string => new Date(ms).toISOString();
+const isoOrNull = (ms: number | null): string | null => (ms === null ? null : iso(ms));
+
+export function resultPath(op: Pick<Operation, 'id'>, route: string | null): string {
+  return route === null ? `/operations/${op.id}/result` : `${route}/${op.id}`;
+}
+
+export function toOperationResource(op: Operation, ctx: ResourceContext): OperationResource {
+  const terminal = isTerminal(op.status);
+  const completed = op.status === 'completed';
+  const result = completed ? resultPath(op, ctx.route) : null;
+  const eta = terminal ? null : ctx.estimatedCompletionAt;
+  const resource: OperationResource = {
+    id: op.id,
+    operation_id: op.id,
+    type: op.type,
+    status: op.status,
+    progress: op.progress,
+    progress_message: op.progressMessage,
+    attempt: op.attempt,
+    max_attempts: op.maxAttempts,
+    priority: op.priority,
+    created_at: iso(op.createdAt),
+    started_at: isoOrNull(op.startedAt),
+    finished_at: isoOrNull(op.finishedAt),
+    updated_at: iso(op.updatedAt),
+    run_at: iso(op.runAt),
+    timeout_s: op.timeoutS,
+    queue_position: op.status === 'pending' ? ctx.queuePosition : null,
+    estimated_completion_at: isoOrNull(eta),
+    estimated_seconds_remaining: eta === null ? null : Math.max(0, Math.round((eta - ctx.now) / 100) / 10),
+    result_url: result,
+    error: op.error,
+    webhook: op.webhookUrl === null ? null : { url: op.webhookUrl, state: op.webhookState ?? 'pending' },
+    links: {
+      self: `/operations/${op.id}`,
+      cancel: terminal ? null : `/operations/${op.id}/cancel`,
+      result,
+      events: `/operations/${op.id}/events`,
+    },
+  };
+  if (ctx.includeInput) resource.input = op.input;
+  return resource;
+}

@@ -1,0 +1,94 @@
+// Owns: the registered task types: lookup by type and by route, per-type defaults, input validation.
+// Not here: running handlers (worker-pool.ts), HTTP routing (http/).
+// Invariant: an input is checked against its type's JSON schema before anything is stored.
+
+import { Ajv, type ErrorObject, type ValidateFunction } from 'ajv';
+import addFormatsModule from 'ajv-formats';
+import type { FieldError } from '../domain/errors.ts';
+import type { TaskDefinition } from './task.ts';
+
+// ajv-formats ships CommonJS with a default export; under NodeNext the callable sits on `.default`.
+const addFormats = (addFormatsModule as unknown as { default: typeof addFormatsModule }).default ?? addFormatsModule;
+
+export interface TaskDefaults {
+  readonly timeoutS: number;
+  readonly maxAttempts: number;
+  /** Per-type concurrency when the type does not set one (capped by the global limit). */
+  readonly concurrency: number;
+}
+
+export const DEFAULT_TASK_DEFAULTS: TaskDefaults = { timeoutS: 300, maxAttempts: 3, concurrency: 8 };
+
+export interface RegisteredTask {
+  readonly definition: TaskDefinition;
+  readonly type: string;
+  readonly route: string | null;
+  readonly timeoutS: number;
+  readonly maxAttempts: number;
+  readonly concurrency: number;
+  readonly estimatedDurationMs: number | null;
+  readonly inputSchema: Record<string, unknown>;
+}
+
+export class TaskRegistry {
+  readonly #byType = new Map<string, RegisteredTask>();
+  readonly #byRoute = new Map<string, RegisteredTask>();
+  readonly #validators = new Map<string, ValidateFunction>();
+  readonly #ajv: Ajv;
+  readonly #defaults: TaskDefaults;
+
+  constructor(definitions: readonly TaskDefinition[], defaults: TaskDefaults = DEFAULT_TASK_DEFAULTS) {
+    this.#defaults = defaults;
+    this.#ajv = new Ajv({ allErrors: true, strict: false, coerceTypes: false, useDefaults: true });
+    addFormats(this.#ajv);
+    for (const definition of definitions) this.#register(definition);
+  }
+
+  #register(definition: TaskDefinition): void {
+    if (this.#byType.has(definition.type)) throw new TypeError(`task type "${definition.type}" is registered twice`);
+    const route = definition.route ?? null;
+    if (route !== null && (this.#byRoute.has(route) || route === '/operations' || route.startsWith('/operations/'))) {
+      throw new TypeError(`task type "${definition.type}": route ${route} is taken`);
+    }
+    const inputSchema = definition.input ?? {};
+    const task: RegisteredTask = {
+      definition,
+      type: definition.type,
+      route,
+      timeoutS: definition.timeoutS ?? this.#defaults.timeoutS,
+      maxAttempts: definition.maxAttempts ?? this.#defaults.maxAttempts,
+      concurrency: definition.concurrency ?? this.#defaults.concurrency,
+      estimatedDurationMs: definition.estimatedDurationS === undefined ? null : definition.estimatedDurationS * 1000,
+      inputSchema,
+    };
+    this.#validators.set(definition.type, this.#ajv.compile(inputSchema));
+    this.#byType.set(task.type, task);
+    if (route !== null) this.#byRoute.set(route, task);
+  }
+
+  get(type: string): RegisteredTask | undefined {
+    return this.#byType.get(type);
+  }
+
+  byRoute(route: string): RegisteredTask | undefined {
+    return this.#byRoute.get(route);
+  }
+
+  list(): RegisteredTask[] {
+    return [...this.#byType.values()];
+  }
+
+  /** Field errors of `input` against the type's schema (paths under `/input`); empty when valid. */
+  validateInput(type: string, input: unknown): FieldError[] {
+    const validate = this.#validators.get(type);
+    if (validate === undefined) return [{ path: '/type', message: `unknown task type "${type}"` }];
+    if (validate(input)) return [];
+    return (validate.errors ?? []).map((e) => toFieldError(e));
+  }
+}
+
+function toFieldError(e: ErrorObject): FieldError {
+  const missing = e.keyword === 'required' ? `/${String((e.params as { missingProperty?: string }).missingProperty)}` : '';
+  const extra = e.keyword === 'additionalProperties' ? `/${String((e.params as { additionalProperty?: string }).additionalProperty)}` : '';
+  return { path: `/input${e.instancePath}${missing}${extra}`, message: e.message ?? 'is invalid' };
+}

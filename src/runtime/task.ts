@@ -1,0 +1,60 @@
+// Owns: the task definition API (`defineTask`) and the handler context a task's `run` receives.
+// Not here: running handlers (runtime/worker-pool.ts) or validating input (runtime/registry.ts).
+// Invariant: a definition is plain data plus `run`; defineTask only checks and freezes it.
+
+import type { Logger } from 'pino';
+
+export interface TaskContext {
+  /** Fires on timeout, cancel or shutdown past the grace period; `signal.reason` says which. */
+  readonly signal: AbortSignal;
+  /** Report progress (0..1) and an optional message; cheap to call often (writes are coalesced). */
+  progress(fraction: number, message?: string): void;
+  readonly attempt: number;
+  readonly operationId: string;
+  readonly log: Logger;
+}
+
+/** A handler returns a JSON value, or an explicit body with its content type. */
+export type TaskResult = unknown | { contentType: string; body: Buffer | string };
+
+export interface TaskDefinition<Input = any> {
+  readonly type: string;
+  /** Optional collection route, e.g. `/reports`: POST /reports, POST /reports/async, GET /reports/{id}. */
+  readonly route?: string | undefined;
+  /** JSON schema of the input (TypeBox schemas are JSON schemas). */
+  readonly input?: Record<string, unknown> | undefined;
+  readonly description?: string | undefined;
+  readonly timeoutS?: number | undefined;
+  readonly maxAttempts?: number | undefined;
+  /** How many of this type run at once in one worker process. */
+  readonly concurrency?: number | undefined;
+  /** Prior for the ETA before any history exists. */
+  readonly estimatedDurationS?: number | undefined;
+  /** Retry a timed-out attempt (default false: a timeout fails the operation). */
+  readonly retryOnTimeout?: boolean | undefined;
+  run(input: Input, ctx: TaskContext): Promise<TaskResult> | TaskResult;
+}
+
+const TYPE_PATTERN = /^[a-z][a-z0-9_.-]{0,63}$/;
+const ROUTE_PATTERN = /^\/[a-z0-9][a-z0-9_-]*(\/[a-z0-9][a-z0-9_-]*)*$/;
+
+export function defineTask<Input = any>(definition: TaskDefinition<Input>): TaskDefinition<Input> {
+  if (!TYPE_PATTERN.test(definition.type)) {
+    throw new TypeError(`defineTask: type "${definition.type}" must match ${TYPE_PATTERN}`);
+  }
+  if (definition.route !== undefined && !ROUTE_PATTERN.test(definition.route)) {
+    throw new TypeError(`defineTask(${definition.type}): route "${definition.route}" must look like /reports`);
+  }
+  for (const [name, value] of [
+    ['timeoutS', definition.timeoutS],
+    ['maxAttempts', definition.maxAttempts],
+    ['concurrency', definition.concurrency],
+    ['estimatedDurationS', definition.estimatedDurationS],
+  ] as const) {
+    if (value !== undefined && !(typeof value === 'number' && Number.isFinite(value) && value > 0)) {
+      throw new TypeError(`defineTask(${definition.type}): ${name} must be a positive number`);
+    }
+  }
+  if (typeof definition.run !== 'function') throw new TypeError(`defineTask(${definition.type}): run must be a function`);
+  return Object.freeze({ ...definition });
+}
