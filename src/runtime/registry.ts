@@ -8,7 +8,8 @@ import type { FieldError } from '../domain/errors.ts';
 import type { TaskDefinition } from './task.ts';
 
 // ajv-formats ships CommonJS with a default export; under NodeNext the callable sits on `.default`.
-const addFormats = (addFormatsModule as unknown as { default: typeof addFormatsModule }).default ?? addFormatsModule;
+type AddFormats = (ajv: Ajv) => Ajv;
+const addFormats: AddFormats = (addFormatsModule as unknown as { default: AddFormats }).default;
 
 export interface TaskDefaults {
   readonly timeoutS: number;
