@@ -9,6 +9,9 @@ import type { OperationStatus } from '../domain/status.ts';
 
 export const DEFAULT_TENANT = 'default';
 
+/** The error an operation ends with when a cancel ends it (a pending cancel, or a requested cancel whose lease expired). */
+export const CANCELLED_BY_REQUEST: OperationError = { code: 'cancelled', message: 'cancelled by request' };
+
 // ---------------------------------------------------------------- operations
 
 export interface OperationDraft {
@@ -21,6 +24,8 @@ export interface OperationDraft {
   readonly timeoutS: number;
   readonly runAt: number;
   readonly webhookUrl: string | null;
+  /** When the operation is created (created_at, updated_at); idempotency keys expired before this are free. */
+  readonly now: number;
 }
 
 export interface IdempotencyClaim {
@@ -153,6 +158,8 @@ export interface Delivery {
   readonly lastStatusCode: number | null;
   readonly lastError: string | null;
   readonly leaseToken: string | null;
+  /** Set by a replay (deliveryRetry) and cleared by the next recorded attempt, which is then a 'manual' one. */
+  readonly manual: boolean;
 }
 
 export interface DeliveryAttempt {
@@ -239,7 +246,10 @@ export interface Store {
 
   /** Claim due pending operations: status → processing, fresh lease token, started_at = now. */
   operationClaimDue(params: ClaimParams): Promise<Operation[]>;
-  /** Extend a lease. Returns null when the lease is gone; otherwise whether a cancel was requested. */
+  /**
+   * Extend a lease. Returns null when the lease is gone; otherwise whether a cancel was requested.
+   * Not a change of the operation: version stays, no event (a poller must not wake for a heartbeat).
+   */
   operationHeartbeat(params: LeaseRef & { readonly now: number; readonly leaseMs: number }): Promise<{ readonly cancelRequested: boolean } | null>;
   /** Record handler progress (0..1) under the lease; false when the lease is gone. */
   operationProgress(params: LeaseRef & { readonly now: number; readonly progress: number | null; readonly message: string | null }): Promise<boolean>;
