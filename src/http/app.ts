@@ -1,0 +1,62 @@
+// Owns: the Fastify application: plugins, schemas, problem handlers and every route, built from parts.
+// Not here: constructing those parts (main.ts) or listening on a port (cli/serve.ts, main.ts).
+// Invariant: every route carries a schema, so /openapi.json describes all of them.
+
+import Fastify, { type FastifyInstance } from 'fastify';
+import swagger from '@fastify/swagger';
+import swaggerUi from '@fastify/swagger-ui';
+import type { Logger } from 'pino';
+import type { Store } from '../store/store.ts';
+import type { OperationsService } from '../runtime/operations.ts';
+import { installProblemHandlers } from './problem.ts';
+import { OperationResourceSchema, ProblemSchema } from './schemas.ts';
+import { installTenant } from './tenant.ts';
+import { registerOperationRoutes } from './operations-routes.ts';
+import { registerEventsRoute } from './events-route.ts';
+import { registerTaskRoutes } from './task-routes.ts';
+import { registerHealthRoutes } from './health-routes.ts';
+
+export interface HttpAppOptions {
+  readonly service: OperationsService;
+  readonly store: Store;
+  readonly logger: Logger;
+  /** Largest accepted request body, bytes. */
+  readonly bodyLimit: number;
+  readonly version: string;
+  /** Extra route groups (webhook deliveries, metrics, auth) registered by the composition root. */
+  readonly plugins?: ReadonlyArray<(app: FastifyInstance) => void | Promise<void>>;
+}
+
+export async function buildHttpApp(options: HttpAppOptions): Promise<FastifyInstance> {
+  const app = Fastify({
+    loggerInstance: options.logger,
+    bodyLimit: options.bodyLimit,
+    disableRequestLogging: true,
+    return503OnClosing: true,
+    ajv: { customOptions: { removeAdditional: false, coerceTypes: 'array', allErrors: true } },
+  }) as unknown as FastifyInstance;
+  installProblemHandlers(app);
+  installTenant(app);
+  await app.register(swagger, {
+    openapi: {
+      openapi: '3.1.0',
+      info: {
+        title: 'asyncops',
+        version: options.version,
+        description: 'Async operations: POST work, get 202 Accepted with a Location, then poll, long-poll, stream or receive a signed webhook.',
+      },
+      tags: [{ name: 'operations' }, { name: 'task types' }, { name: 'webhook deliveries' }, { name: 'health' }],
+    },
+    refResolver: { buildLocalReference: (json, _baseUri, _fragment, i) => (typeof json.$id === 'string' ? json.$id : `def-${i}`) },
+  });
+  app.addSchema(OperationResourceSchema);
+  app.addSchema(ProblemSchema);
+  await app.register(swaggerUi, { routePrefix: '/docs', staticCSP: true });
+  app.get('/openapi.json', { schema: { hide: true } }, async () => app.swagger());
+  for (const plugin of options.plugins ?? []) await plugin(app);
+  registerHealthRoutes(app, options.store);
+  registerOperationRoutes(app, options.service);
+  registerEventsRoute(app, options.service);
+  registerTaskRoutes(app, options.service);
+  return app;
+}

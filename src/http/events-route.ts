@@ -1,0 +1,75 @@
+// Owns: GET /operations/{id}/events, the Server-Sent Events stream of one operation's changes.
+// Not here: what counts as a change (the store's change feed via runtime/operations.ts).
+// Invariant: the stream opens with the current state, sends one event per stored change and closes
+// right after the terminal event.
+
+import type { FastifyInstance } from 'fastify';
+import { Type, type Static } from '@sinclair/typebox';
+import { isTerminal, type OperationStatus } from '../domain/status.ts';
+import type { OperationView, OperationsService } from '../runtime/operations.ts';
+import { OperationIdParams, problemResponses } from './schemas.ts';
+import { tenantOf } from './tenant.ts';
+
+const KEEPALIVE_MS = 15_000;
+
+export function registerEventsRoute(app: FastifyInstance, service: OperationsService): void {
+  app.get<{ Params: Static<typeof OperationIdParams> }>('/operations/:id/events', {
+    schema: {
+      tags: ['operations'],
+      summary: 'Stream changes of an operation (Server-Sent Events)',
+      description: 'Events `status` (the status changed) and `progress` (only progress changed); `data` is the operation resource, `id` its version. The stream closes after the terminal event.',
+      params: OperationIdParams,
+      response: { 200: Type.String({ description: 'text/event-stream' }), ...problemResponses(404) },
+    },
+    handler: async (request, reply) => {
+      const tenant = tenantOf(request);
+      const first = await service.get(tenant, request.params.id);
+      const id = first.operation.id;
+      reply.hijack();
+      const res = reply.raw;
+      res.writeHead(200, {
+        'content-type': 'text/event-stream; charset=utf-8',
+        'cache-control': 'no-cache, no-transform',
+        connection: 'keep-alive',
+        'x-accel-buffering': 'no',
+      });
+      let lastStatus: OperationStatus | null = null;
+      let lastVersion = -1;
+      let closed = false;
+      let sending = Promise.resolve();
+      const send = (view: OperationView) => {
+        if (closed || view.operation.version <= lastVersion) return;
+        lastVersion = view.operation.version;
+        const event = view.operation.status !== lastStatus ? 'status' : 'progress';
+        lastStatus = view.operation.status;
+        res.write(`id: ${view.operation.version}\nevent: ${event}\ndata: ${JSON.stringify(view.resource)}\n\n`);
+        if (isTerminal(view.operation.status)) finish();
+      };
+      const keepalive = setInterval(() => res.write(': keepalive\n\n'), KEEPALIVE_MS);
+      const unwatch = service.watch(id, () => {
+        // Reads are chained so events go out in order even when the store answers out of order.
+        sending = sending.then(async () => {
+          if (closed) return;
+          try {
+            send(await service.get(tenant, id));
+          } catch (error) {
+            request.log.warn({ err: error, operationId: id }, 'events stream: operation no longer readable');
+            finish();
+          }
+        });
+      });
+      function finish() {
+        if (closed) return;
+        closed = true;
+        clearInterval(keepalive);
+        unwatch();
+        res.end();
+      }
+      res.on('close', finish);
+      res.write('retry: 2000\n\n');
+      // Re-read after subscribing so a change between the first read and the subscription is not lost.
+      send(first);
+      if (!closed) send(await service.get(tenant, id));
+    },
+  });
+}

@@ -1,0 +1,106 @@
+// Owns: RFC 9457 problem details: the one table from error code to HTTP status and title, and rendering.
+// Not here: raising errors (domain/, runtime/); route schemas (schemas.ts).
+// Invariant: every error reaching a client is application/problem+json; bad input never becomes a 5xx.
+
+import type { FastifyError, FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
+import { AsyncOpsError, type ErrorCode, type FieldError } from '../domain/errors.ts';
+
+export const PROBLEM_TYPE_BASE = 'https://asyncops.dev/problems/';
+
+export const PROBLEMS: Readonly<Record<ErrorCode, { readonly status: number; readonly title: string }>> = {
+  validation_failed: { status: 400, title: 'Request is not valid' },
+  unknown_task_type: { status: 422, title: 'Unknown task type' },
+  not_found: { status: 404, title: 'Not found' },
+  conflict: { status: 409, title: 'Conflict with the current state' },
+  not_completed: { status: 409, title: 'Operation has not completed' },
+  result_gone: { status: 410, title: 'Result is gone' },
+  idempotency_key_mismatch: { status: 422, title: 'Idempotency-Key reused with another request' },
+  idempotency_key_in_use: { status: 409, title: 'Idempotency-Key is in use by a request still being processed' },
+  webhook_url_refused: { status: 422, title: 'Webhook URL refused' },
+  payload_too_large: { status: 413, title: 'Request body too large' },
+  unauthorized: { status: 401, title: 'Unauthorized' },
+  rate_limited: { status: 429, title: 'Too many requests' },
+  store_unavailable: { status: 503, title: 'Store unavailable' },
+};
+
+export interface Problem {
+  type: string;
+  title: string;
+  status: number;
+  detail: string;
+  code: string;
+  instance?: string;
+  errors?: readonly FieldError[];
+  [extension: string]: unknown;
+}
+
+export function problemFor(error: AsyncOpsError, instance?: string): Problem {
+  const { status, title } = PROBLEMS[error.code];
+  const problem: Problem = { type: PROBLEM_TYPE_BASE + error.code, title, status, detail: error.message, code: error.code, ...error.extra };
+  if (instance !== undefined) problem.instance = instance;
+  if (error.errors.length > 0) problem.errors = error.errors;
+  return problem;
+}
+
+export function sendProblem(reply: FastifyReply, problem: Problem): FastifyReply {
+  return reply.code(problem.status).type('application/problem+json').send(problem);
+}
+
+/** Fastify's own errors (body parsing, schema validation, limits) translated into our codes. */
+function fromFastifyError(error: FastifyError): AsyncOpsError | null {
+  if (error.validation) {
+    const context = error.validationContext ?? 'body';
+    const errors = error.validation.map((v) => {
+      const missing = v.keyword === 'required' ? `/${String((v.params as { missingProperty?: string }).missingProperty)}` : '';
+      const extra = v.keyword === 'additionalProperties' ? `/${String((v.params as { additionalProperty?: string }).additionalProperty)}` : '';
+      const prefix = context === 'body' ? '' : `/${context}`;
+      return { path: `${prefix}${v.instancePath}${missing}${extra}` || '/', message: v.message ?? 'is invalid' };
+    });
+    return new AsyncOpsError('validation_failed', errors.map((e) => `${e.path} ${e.message}`).join('; '), { errors });
+  }
+  switch (error.code) {
+    case 'FST_ERR_CTP_BODY_TOO_LARGE':
+      return new AsyncOpsError('payload_too_large', error.message);
+    case 'FST_ERR_CTP_INVALID_MEDIA_TYPE':
+    case 'FST_ERR_CTP_INVALID_CONTENT_LENGTH':
+    case 'FST_ERR_CTP_EMPTY_JSON_BODY':
+    case 'FST_ERR_CTP_INVALID_JSON_BODY':
+      return new AsyncOpsError('validation_failed', error.message);
+    default:
+      break;
+  }
+  if (error instanceof SyntaxError || (error.statusCode !== undefined && error.statusCode >= 400 && error.statusCode < 500)) {
+    return new AsyncOpsError('validation_failed', error.message);
+  }
+  return null;
+}
+
+export function installProblemHandlers(app: FastifyInstance): void {
+  app.setErrorHandler((error: FastifyError, request: FastifyRequest, reply: FastifyReply) => {
+    const known = error instanceof AsyncOpsError ? error : fromFastifyError(error);
+    if (known !== null) {
+      const problem = problemFor(known, request.url.split('?')[0]);
+      // An unsupported media type is its own status even though it shares the validation code.
+      if (error instanceof Error && (error as FastifyError).code === 'FST_ERR_CTP_INVALID_MEDIA_TYPE') problem.status = 415;
+      if (known.code === 'rate_limited' && typeof known.extra.retry_after === 'number') reply.header('retry-after', String(known.extra.retry_after));
+      return sendProblem(reply, problem);
+    }
+    request.log.error({ err: error }, 'unhandled error');
+    return sendProblem(reply, {
+      type: PROBLEM_TYPE_BASE + 'internal',
+      title: 'Internal server error',
+      status: 500,
+      detail: 'the server failed to handle this request; it has been logged',
+      code: 'internal',
+    });
+  });
+  app.setNotFoundHandler((request, reply) =>
+    sendProblem(reply, {
+      type: PROBLEM_TYPE_BASE + 'not_found',
+      title: 'Not found',
+      status: 404,
+      detail: `no route ${request.method} ${request.url.split('?')[0]?.slice(0, 200)}`,
+      code: 'not_found',
+    }),
+  );
+}

@@ -1,0 +1,92 @@
+// Owns: GET /task-types and the collection routes task types declare (POST /reports, POST /reports/async,
+// GET /reports/{id}).
+// Not here: the generic /operations routes; validation rules (runtime/).
+// Invariant: on a collection route the body is the task input; a top-level webhook_url is taken out of it.
+
+import type { FastifyInstance } from 'fastify';
+import { Type, type Static } from '@sinclair/typebox';
+import { AsyncOpsError } from '../domain/errors.ts';
+import type { OperationsService } from '../runtime/operations.ts';
+import type { RegisteredTask } from '../runtime/registry.ts';
+import { OperationIdParams, OperationResourceSchema, TaskTypeSchema, problemResponses } from './schemas.ts';
+import { submitAndReply } from './submit.ts';
+import { sendResult } from './operations-routes.ts';
+import { tenantOf } from './tenant.ts';
+
+export function registerTaskRoutes(app: FastifyInstance, service: OperationsService): void {
+  app.get('/task-types', {
+    schema: {
+      tags: ['task types'],
+      summary: 'Registered task types with their input schema, limits and observed duration',
+      response: { 200: Type.Object({ items: Type.Array(TaskTypeSchema) }) },
+    },
+    handler: async () => {
+      const estimates = await service.durationEstimates();
+      const items = service.registry.list().map((task) => {
+        const estimate = estimates.get(task.type) ?? null;
+        return {
+          type: task.type,
+          description: task.definition.description ?? null,
+          route: task.route,
+          input_schema: task.inputSchema,
+          timeout_s: task.timeoutS,
+          max_attempts: task.maxAttempts,
+          concurrency: task.concurrency,
+          observed_duration_s: estimate === null ? null : Math.round(estimate.typicalMs) / 1000,
+          observed_samples: estimate?.samples ?? 0,
+        };
+      });
+      return { items };
+    },
+  });
+  for (const task of service.registry.list()) if (task.route !== null) registerCollection(app, service, task, task.route);
+}
+
+function registerCollection(app: FastifyInstance, service: OperationsService, task: RegisteredTask, route: string): void {
+  const tags = [task.type];
+  const submitSchema = {
+    tags,
+    summary: `Submit a ${task.type} operation`,
+    description: `The body is the ${task.type} input (below); a top-level \`webhook_url\` is taken out of it as the webhook. Answers 202 with the operation resource; \`Idempotency-Key\` and \`Prefer: wait=N\` work as on POST /operations.`,
+    body: { ...task.inputSchema, properties: { ...((task.inputSchema.properties as object | undefined) ?? {}), webhook_url: { type: 'string', maxLength: 2048 } } },
+    response: { 200: Type.Ref(OperationResourceSchema), 202: Type.Ref(OperationResourceSchema), ...problemResponses(400, 409, 413, 415, 422) },
+  };
+  const handler = async (request: import('fastify').FastifyRequest, reply: import('fastify').FastifyReply) => {
+    const body = request.body;
+    if (body === null || typeof body !== 'object' || Array.isArray(body)) {
+      throw new AsyncOpsError('validation_failed', 'the body must be a JSON object (the task input)', { errors: [{ path: '/', message: 'must be object' }] });
+    }
+    const { webhook_url: webhookUrl, ...input } = body as Record<string, unknown>;
+    if (webhookUrl !== undefined && typeof webhookUrl !== 'string') {
+      throw new AsyncOpsError('validation_failed', 'webhook_url must be a string', { errors: [{ path: '/webhook_url', message: 'must be string' }] });
+    }
+    try {
+      return await submitAndReply(service, request, reply, { tenant: tenantOf(request), type: task.type, input, webhookUrl });
+    } catch (error) {
+      throw error instanceof AsyncOpsError ? relativeToBody(error) : error;
+    }
+  };
+  // The task registry validates the input (one validator, one error format); the route schema documents it.
+  const noValidation = () => () => true;
+  app.post(route, { schema: submitSchema, validatorCompiler: noValidation, handler });
+  app.post(`${route}/async`, { schema: { ...submitSchema, summary: `${submitSchema.summary} (explicitly asynchronous)` }, validatorCompiler: noValidation, handler });
+  app.get<{ Params: Static<typeof OperationIdParams> }>(`${route}/:id`, {
+    schema: {
+      tags,
+      summary: `The result of a completed ${task.type} operation`,
+      params: OperationIdParams,
+      response: { 200: Type.Unknown({ description: 'The result body' }), ...problemResponses(404, 409, 410) },
+    },
+    handler: async (request, reply) => {
+      const result = await service.result(tenantOf(request), request.params.id);
+      return sendResult(reply, result);
+    },
+  });
+}
+
+/** On a collection route the body is the input, so `/input/x` is reported as `/x`. */
+function relativeToBody(error: AsyncOpsError): AsyncOpsError {
+  if (!error.errors.some((e) => e.path.startsWith('/input'))) return error;
+  const errors = error.errors.map((e) => ({ ...e, path: e.path.startsWith('/input') ? e.path.slice('/input'.length) || '/' : e.path }));
+  return new AsyncOpsError(error.code, errors.map((e) => `${e.path} ${e.message}`).join('; '), { errors, extra: { ...error.extra } });
+}
