@@ -1,0 +1,271 @@
+// Owns: one attempt of one claimed operation: the handler's context (signal, coalesced progress, scoped
+// log) and turning its outcome (return, throw, timeout, cancel, lost lease, shutdown) into one store call.
+// Not here: claiming, heartbeats, deadlines and slots (worker-pool.ts). Invariant: an attempt ends once;
+// whatever the handler returns or throws after that is discarded.
+
+import type { Logger } from 'pino';
+import type { Clock } from '../domain/clock.ts';
+import type { BackoffPolicy, Random } from '../domain/backoff.ts';
+import { coerceError, PermanentError } from '../domain/errors.ts';
+import { decideAfterFailure, toOperationResult, type AttemptFailure, type Operation, type OperationError } from '../domain/operation.ts';
+import { CANCELLED_BY_REQUEST, type DeliveryFactory, type Store } from '../store/store.ts';
+import type { RegisteredTask } from './registry.ts';
+import type { TaskContext } from './task.ts';
+
+/** At most one progress write per operation in this interval; the last value is always written. */
+export const PROGRESS_INTERVAL_MS = 200;
+
+export type AbortCode = 'timeout' | 'cancelled' | 'shutdown' | 'lease_lost';
+
+/** The `reason` of an attempt's AbortSignal; `signal.throwIfAborted()` throws it. */
+export class AttemptAbortedError extends Error {
+  readonly code: AbortCode;
+  constructor(code: AbortCode, message: string) {
+    super(message);
+    // The name fetch, timers/promises and most libraries use for an aborted operation.
+    this.name = 'AbortError';
+    this.code = code;
+  }
+}
+
+/**
+ * How an attempt ended. `lost`: the lease was gone (or the store call failed), so nothing of ours was
+ * stored; `released`: given back at shutdown without counting the attempt.
+ */
+export type AttemptOutcome = 'completed' | 'failed' | 'retried' | 'cancelled' | 'released' | 'lost';
+
+export interface AttemptEnd {
+  readonly id: string;
+  readonly type: string;
+  readonly attempt: number;
+  readonly outcome: AttemptOutcome;
+  /** The operation as stored by the ending transition; null when nothing was stored. */
+  readonly operation: Operation | null;
+  readonly error: OperationError | null;
+  readonly durationMs: number;
+}
+
+export interface AttemptDeps {
+  readonly store: Store;
+  readonly clock: Clock;
+  readonly backoff: BackoffPolicy;
+  readonly random: Random;
+  readonly delivery: DeliveryFactory;
+  /** The pool's logger; the attempt scopes a child with operationId, type and attempt. */
+  readonly log: Logger;
+  /** Called once, after the ending store call settled (the slot is free from then on). */
+  readonly onEnd: (attempt: Attempt, end: AttemptEnd) => void;
+}
+
+type StoreWrite = (now: number) => Promise<Operation | null>;
+
+export class Attempt {
+  readonly operation: Operation;
+  readonly task: RegisteredTask;
+  /** When the attempt times out, on the `performance.now()` scale. */
+  readonly deadline: number;
+  readonly #deps: AttemptDeps;
+  readonly #controller = new AbortController();
+  readonly #startedAt = performance.now();
+  #log: Logger | null = null;
+  #ending = false;
+  #handlerRunning = false;
+  #handlerSettled: Promise<void> = Promise.resolve();
+  #pendingProgress: number | null = null;
+  #progressMessage: string | null = null;
+  #progressWrittenAt = -Infinity;
+  #progressWriting = false;
+  #progressTimer: NodeJS.Timeout | null = null;
+
+  constructor(operation: Operation, task: RegisteredTask, deps: AttemptDeps) {
+    this.operation = operation;
+    this.task = task;
+    this.#deps = deps;
+    this.deadline = this.#startedAt + operation.timeoutS * 1000;
+    this.#progressMessage = operation.progressMessage;
+  }
+
+  /** True once the attempt started to end; the handler's outcome no longer matters. */
+  get ending(): boolean {
+    return this.#ending;
+  }
+
+  get handlerRunning(): boolean {
+    return this.#handlerRunning;
+  }
+
+  /** Settles when the handler returns or throws, which may be long after the attempt ended. */
+  get handlerSettled(): Promise<void> {
+    return this.#handlerSettled;
+  }
+
+  get log(): Logger {
+    this.#log ??= this.#deps.log.child({ operationId: this.operation.id, type: this.operation.type, attempt: this.operation.attempt });
+    return this.#log;
+  }
+
+  start(): void {
+    const attempt = this;
+    const ctx: TaskContext = {
+      signal: this.#controller.signal,
+      attempt: this.operation.attempt,
+      operationId: this.operation.id,
+      progress: (fraction, message) => this.#reportProgress(fraction, message),
+      get log() {
+        return attempt.log;
+      },
+    };
+    this.#handlerRunning = true;
+    this.#handlerSettled = this.#runHandler(ctx);
+  }
+
+  async #runHandler(ctx: TaskContext): Promise<void> {
+    let value: unknown;
+    let thrown: unknown;
+    let threw = false;
+    try {
+      value = await this.task.definition.run(this.operation.input, ctx);
+    } catch (error) {
+      thrown = error;
+      threw = true;
+    }
+    this.#handlerRunning = false;
+    if (this.#ending) {
+      this.log.debug({ threw }, 'late handler outcome discarded');
+      return;
+    }
+    if (threw) this.#fail(thrown);
+    else this.#complete(value);
+  }
+
+  #complete(value: unknown): void {
+    let result;
+    try {
+      result = toOperationResult(value);
+    } catch (error) {
+      this.#fail(error);
+      return;
+    }
+    void this.#end('completed', null, (now) =>
+      this.#deps.store.operationFinish({ ...this.#lease(), now, status: 'completed', result, delivery: this.#deps.delivery }),
+    );
+  }
+
+  #fail(thrown: unknown): void {
+    const error = coerceError(thrown);
+    const permanent = error instanceof PermanentError;
+    this.log.warn({ err: error, permanent }, 'attempt failed');
+    this.#decide({ code: permanent ? error.code : 'handler_error', message: error.message, permanent });
+  }
+
+  /** The deadline passed: abort the handler and end the attempt now, without waiting for it. */
+  timeout(): void {
+    if (this.#ending) return;
+    const message = `attempt ${this.operation.attempt} exceeded its timeout of ${this.operation.timeoutS} s`;
+    this.#abort('timeout', message);
+    this.#decide({ code: 'timeout', message, permanent: this.task.definition.retryOnTimeout !== true });
+  }
+
+  /** A cancel was requested: abort the handler and end the operation cancelled now. */
+  cancel(): void {
+    if (this.#ending) return;
+    const error = CANCELLED_BY_REQUEST;
+    this.#abort('cancelled', error.message);
+    void this.#end('cancelled', error, (now) =>
+      this.#deps.store.operationFinish({ ...this.#lease(), now, status: 'cancelled', error, delivery: this.#deps.delivery }),
+    );
+  }
+
+  /** The lease is gone (expired and taken over, or ended elsewhere): abort and forget the operation. */
+  leaseLost(): void {
+    if (this.#ending) return;
+    this.#abort('lease_lost', 'the lease on this operation was lost');
+    void this.#end('lost', null, null);
+  }
+
+  /** Shutdown past the grace period: abort and give the lease back without counting the attempt. */
+  release(): Promise<void> {
+    if (this.#ending) return Promise.resolve();
+    this.#abort('shutdown', 'the worker is shutting down');
+    return this.#end('released', null, (now) => this.#deps.store.operationRelease({ ...this.#lease(), now }));
+  }
+
+  #decide(failure: AttemptFailure): void {
+    const now = this.#deps.clock.now();
+    const decision = decideAfterFailure(this.operation, failure, now, this.#deps.backoff, this.#deps.random);
+    if (decision.kind === 'retry') {
+      void this.#end('retried', decision.error, () =>
+        this.#deps.store.operationRetry({ ...this.#lease(), now, runAt: decision.runAt, error: decision.error }),
+      );
+    } else {
+      void this.#end('failed', decision.error, () =>
+        this.#deps.store.operationFinish({ ...this.#lease(), now, status: 'failed', error: decision.error, delivery: this.#deps.delivery }),
+      );
+    }
+  }
+
+  #abort(code: AbortCode, message: string): void {
+    // Marked ending before the signal fires, so a handler that rejects in its abort listener is discarded.
+    this.#ending = true;
+    this.#controller.abort(new AttemptAbortedError(code, message));
+  }
+
+  // Every caller checked `#ending` synchronously before getting here, so this runs once per attempt.
+  async #end(outcome: AttemptOutcome, error: OperationError | null, write: StoreWrite | null): Promise<void> {
+    this.#ending = true;
+    if (this.#progressTimer !== null) clearTimeout(this.#progressTimer);
+    let operation: Operation | null = null;
+    if (write !== null) {
+      try {
+        operation = await write(this.#deps.clock.now());
+      } catch (err) {
+        this.log.error({ err }, 'ending the attempt failed in the store; lease recovery will take over');
+      }
+      if (operation === null) this.log.warn({ outcome }, 'the lease was gone when the attempt ended; nothing stored');
+    }
+    const stored = write === null || operation !== null;
+    this.#deps.onEnd(this, {
+      id: this.operation.id,
+      type: this.operation.type,
+      attempt: this.operation.attempt,
+      outcome: stored ? outcome : 'lost',
+      operation,
+      error,
+      durationMs: performance.now() - this.#startedAt,
+    });
+  }
+
+  #lease(): { id: string; leaseToken: string } {
+    return { id: this.operation.id, leaseToken: this.operation.leaseToken ?? '' };
+  }
+
+  #reportProgress(fraction: number, message: string | undefined): void {
+    if (this.#ending || typeof fraction !== 'number' || Number.isNaN(fraction)) return;
+    if (message !== undefined) this.#progressMessage = message;
+    this.#pendingProgress = Math.min(1, Math.max(0, fraction));
+    this.#flushProgress();
+  }
+
+  #flushProgress(): void {
+    if (this.#pendingProgress === null || this.#progressWriting || this.#progressTimer !== null || this.#ending) return;
+    const wait = this.#progressWrittenAt + PROGRESS_INTERVAL_MS - performance.now();
+    if (wait > 0) {
+      this.#progressTimer = setTimeout(() => {
+        this.#progressTimer = null;
+        this.#flushProgress();
+      }, wait);
+      return;
+    }
+    const progress = this.#pendingProgress;
+    this.#pendingProgress = null;
+    this.#progressWriting = true;
+    this.#progressWrittenAt = performance.now();
+    this.#deps.store
+      .operationProgress({ ...this.#lease(), now: this.#deps.clock.now(), progress, message: this.#progressMessage })
+      .catch((err: unknown) => this.log.warn({ err }, 'progress write failed'))
+      .finally(() => {
+        this.#progressWriting = false;
+        this.#flushProgress();
+      });
+  }
+}

@@ -1,0 +1,382 @@
+// Owns: running claimed operations in this process: wake-ups (store events, a timer at the next run_at,
+// a slow poll), claiming within global and per-type limits, one heartbeat for all leases, deadlines,
+// lease recovery and graceful shutdown. Not here: one attempt's outcome (attempt.ts), persistence (store/).
+// Invariant: at most `concurrency` operations are held at once; a slot frees when its end is stored.
+//
+// Handlers run on this event loop: a CPU-heavy handler must yield between chunks of work (the built-in
+// report task awaits setImmediate), or heartbeats, deadlines and claims stall with everything else.
+
+import { EventEmitter } from 'node:events';
+import type { Logger } from 'pino';
+import { DEFAULT_RETRY_BACKOFF, type BackoffPolicy, type Random } from '../domain/backoff.ts';
+import { systemClock, type Clock } from '../domain/clock.ts';
+import type { Operation, OperationError } from '../domain/operation.ts';
+import type { DeliveryFactory, RecoverResult, Store, StoreEvent, TypeLimit } from '../store/store.ts';
+import { Attempt, type AttemptDeps, type AttemptEnd, type AttemptOutcome } from './attempt.ts';
+import type { TaskRegistry } from './registry.ts';
+
+export interface WorkerPoolOptions {
+  readonly store: Store;
+  readonly registry: TaskRegistry;
+  readonly logger: Logger;
+  /** Recorded on every lease this pool takes. */
+  readonly workerId: string;
+  /** Builds the webhook delivery written with every terminal transition (the outbox). */
+  readonly deliveryFactory: DeliveryFactory;
+  readonly clock?: Clock | undefined;
+  /** Handlers running at once, across all types (default 8). */
+  readonly concurrency?: number | undefined;
+  readonly leaseMs?: number | undefined;
+  /** Default leaseMs / 3. */
+  readonly heartbeatMs?: number | undefined;
+  /** The fallback poll, for wake-ups the change feed missed (default 2 s). */
+  readonly pollMs?: number | undefined;
+  /** How often expired leases are recovered (default leaseMs). */
+  readonly recoverEveryMs?: number | undefined;
+  /** How long stop() lets running attempts finish before releasing them (default 10 s). */
+  readonly graceMs?: number | undefined;
+  readonly retryBackoff?: BackoffPolicy | undefined;
+  readonly random?: Random | undefined;
+}
+
+export interface WorkerPoolEvents {
+  'operation:claimed': [operation: Operation];
+  'operation:finished': [end: AttemptEnd];
+}
+
+export interface WorkerPoolStats {
+  readonly running: number;
+  readonly runningByType: Readonly<Record<string, number>>;
+  /** Handlers still running after their attempt ended (they ignored the abort signal). */
+  readonly abandoned: number;
+  readonly claimed: number;
+  /** Attempts ended, by outcome. */
+  readonly ended: Readonly<Record<AttemptOutcome, number>>;
+  readonly recovered: { readonly requeued: number; readonly ended: number };
+}
+
+export const DEFAULT_CONCURRENCY = 8;
+export const DEFAULT_LEASE_MS = 30_000;
+export const DEFAULT_POLL_MS = 2_000;
+export const DEFAULT_GRACE_MS = 10_000;
+const LEASE_EXPIRED: OperationError = { code: 'lease_expired', message: 'the worker running this attempt stopped renewing its lease' };
+// A handler still running this long after its attempt ended is reported as ignoring its signal.
+const ABANDON_WARNING_MS = 1_000;
+// Longest delay setTimeout accepts.
+const MAX_TIMER_MS = 2 ** 31 - 1;
+
+type State = 'idle' | 'running' | 'stopping' | 'stopped';
+
+export class WorkerPool extends EventEmitter<WorkerPoolEvents> {
+  readonly #store: Store;
+  readonly #registry: TaskRegistry;
+  readonly #log: Logger;
+  readonly #workerId: string;
+  readonly #clock: Clock;
+  readonly #concurrency: number;
+  readonly #leaseMs: number;
+  readonly #heartbeatMs: number;
+  readonly #pollMs: number;
+  readonly #recoverEveryMs: number;
+  readonly #graceMs: number;
+  readonly #attemptDeps: AttemptDeps;
+
+  #state: State = 'idle';
+  #started: Promise<void> | null = null;
+  #stopped: Promise<void> | null = null;
+  #unsubscribe: (() => void) | null = null;
+  readonly #attempts = new Map<string, Attempt>();
+  readonly #runningByType = new Map<string, number>();
+  readonly #abandoned = new Set<Attempt>();
+  #onIdle: (() => void) | null = null;
+
+  #wakeQueued = false;
+  #claiming: Promise<void> | null = null;
+  #claimAgain = false;
+  #wakeTimer: NodeJS.Timeout | null = null;
+  #wakeAt = Infinity;
+  #deadlineTimer: NodeJS.Timeout | null = null;
+  #deadlineAt = Infinity;
+  #pollTimer: NodeJS.Timeout | null = null;
+  #recoverTimer: NodeJS.Timeout | null = null;
+  #heartbeatTimer: NodeJS.Timeout | null = null;
+  #heartbeating = false;
+
+  #claimedCount = 0;
+  readonly #endedCount: Record<AttemptOutcome, number> = { completed: 0, failed: 0, retried: 0, cancelled: 0, released: 0, lost: 0 };
+  readonly #recoveredCount = { requeued: 0, ended: 0 };
+
+  constructor(options: WorkerPoolOptions) {
+    super();
+    this.#store = options.store;
+    this.#registry = options.registry;
+    this.#workerId = options.workerId;
+    this.#log = options.logger.child({ workerId: options.workerId });
+    this.#clock = options.clock ?? systemClock;
+    this.#concurrency = positive('concurrency', options.concurrency ?? DEFAULT_CONCURRENCY);
+    this.#leaseMs = positive('leaseMs', options.leaseMs ?? DEFAULT_LEASE_MS);
+    this.#heartbeatMs = positive('heartbeatMs', options.heartbeatMs ?? Math.floor(this.#leaseMs / 3));
+    this.#pollMs = positive('pollMs', options.pollMs ?? DEFAULT_POLL_MS);
+    this.#recoverEveryMs = positive('recoverEveryMs', options.recoverEveryMs ?? this.#leaseMs);
+    this.#graceMs = nonNegative('graceMs', options.graceMs ?? DEFAULT_GRACE_MS);
+    this.#attemptDeps = {
+      store: options.store,
+      clock: this.#clock,
+      backoff: options.retryBackoff ?? DEFAULT_RETRY_BACKOFF,
+      random: options.random ?? Math.random,
+      delivery: options.deliveryFactory,
+      log: this.#log,
+      onEnd: (attempt, end) => this.#onEnd(attempt, end),
+    };
+  }
+
+  /** Recover expired leases, then start claiming. Idempotent. */
+  start(): Promise<void> {
+    if (this.#state === 'stopping' || this.#state === 'stopped') return Promise.reject(new Error('WorkerPool: start() after stop()'));
+    this.#started ??= this.#start();
+    return this.#started;
+  }
+
+  async #start(): Promise<void> {
+    this.#state = 'running';
+    this.#unsubscribe = this.#store.subscribe((event) => this.#onStoreEvent(event));
+    this.#heartbeatTimer = setInterval(() => void this.#heartbeat(), this.#heartbeatMs);
+    this.#pollTimer = setInterval(() => this.#wake(), this.#pollMs);
+    this.#recoverTimer = setInterval(() => void this.recover(), this.#recoverEveryMs);
+    await this.recover();
+    this.#log.info({ concurrency: this.#concurrency, types: this.#registry.list().map((t) => t.type) }, 'worker pool started');
+    this.#wake();
+  }
+
+  /**
+   * Stop claiming, let running attempts finish for up to `graceMs`, then abort the rest and release
+   * their leases so another node takes them at once. Idempotent: later calls return the first's promise.
+   */
+  stop(options: { readonly graceMs?: number | undefined } = {}): Promise<void> {
+    this.#stopped ??= this.#stop(nonNegative('graceMs', options.graceMs ?? this.#graceMs));
+    return this.#stopped;
+  }
+
+  async #stop(graceMs: number): Promise<void> {
+    const wasStarted = this.#started;
+    this.#state = 'stopping';
+    for (const timer of [this.#pollTimer, this.#recoverTimer, this.#wakeTimer]) if (timer !== null) clearTimeout(timer);
+    if (wasStarted !== null) await wasStarted.catch(() => undefined);
+    await this.#claiming;
+    if (this.#attempts.size > 0) {
+      this.#log.info({ running: this.#attempts.size, graceMs }, 'worker pool stopping; waiting for running attempts');
+      let graceTimer: NodeJS.Timeout | undefined;
+      await Promise.race([
+        new Promise<void>((resolve) => (this.#onIdle = resolve)),
+        new Promise<void>((resolve) => (graceTimer = setTimeout(resolve, graceMs))),
+      ]);
+      clearTimeout(graceTimer);
+      this.#onIdle = null;
+    }
+    const left = [...this.#attempts.values()];
+    if (left.length > 0) this.#log.warn({ operationIds: left.map((a) => a.operation.id) }, 'grace period over; releasing leases');
+    await Promise.all(left.map((attempt) => attempt.release()));
+    for (const timer of [this.#heartbeatTimer, this.#deadlineTimer]) if (timer !== null) clearTimeout(timer);
+    this.#unsubscribe?.();
+    this.#unsubscribe = null;
+    this.#state = 'stopped';
+    this.#log.info('worker pool stopped');
+  }
+
+  /** Operations held now (claimed and not yet ended in the store). */
+  runningCount(): number {
+    return this.#attempts.size;
+  }
+
+  stats(): WorkerPoolStats {
+    return {
+      running: this.#attempts.size,
+      runningByType: Object.fromEntries(this.#runningByType),
+      abandoned: this.#abandoned.size,
+      claimed: this.#claimedCount,
+      ended: { ...this.#endedCount },
+      recovered: { ...this.#recoveredCount },
+    };
+  }
+
+  /** Return operations whose lease expired (a crashed node) to the queue, or end them. Runs periodically. */
+  async recover(): Promise<RecoverResult> {
+    try {
+      const result = await this.#store.operationRecoverExpired({ now: this.#clock.now(), delivery: this.#attemptDeps.delivery, error: LEASE_EXPIRED });
+      if (result.requeued.length + result.ended.length > 0) {
+        this.#recoveredCount.requeued += result.requeued.length;
+        this.#recoveredCount.ended += result.ended.length;
+        this.#log.warn({ requeued: result.requeued.map((o) => o.id), ended: result.ended.map((o) => o.id) }, 'recovered expired leases');
+      }
+      if (result.requeued.length > 0) this.#wake();
+      return result;
+    } catch (err) {
+      this.#log.error({ err }, 'lease recovery failed');
+      return { requeued: [], ended: [] };
+    }
+  }
+
+  #onStoreEvent(event: StoreEvent): void {
+    if (event.kind === 'operation:cancel_requested') {
+      this.#attempts.get(event.id)?.cancel();
+    } else if (event.kind === 'operation:due' && this.#registry.get(event.type) !== undefined) {
+      if (event.runAt <= this.#clock.now()) this.#wake();
+      else this.#wakeLater(event.runAt);
+    }
+  }
+
+  // Claims run after the current turn of the event loop, so a burst of due events, or of attempts
+  // ending together, becomes one claim for all free slots.
+  #wake(): void {
+    if (this.#state !== 'running' || this.#wakeQueued) return;
+    this.#wakeQueued = true;
+    setImmediate(() => {
+      this.#wakeQueued = false;
+      if (this.#state !== 'running') return;
+      if (this.#claiming !== null) this.#claimAgain = true;
+      else this.#claiming = this.#claimLoop().finally(() => (this.#claiming = null));
+    });
+  }
+
+  #wakeLater(at: number): void {
+    if (this.#state !== 'running' || at >= this.#wakeAt) return;
+    if (this.#wakeTimer !== null) clearTimeout(this.#wakeTimer);
+    this.#wakeAt = at;
+    this.#wakeTimer = setTimeout(() => {
+      this.#wakeTimer = null;
+      this.#wakeAt = Infinity;
+      this.#wake();
+    }, Math.min(MAX_TIMER_MS, Math.max(0, at - this.#clock.now())));
+  }
+
+  async #claimLoop(): Promise<void> {
+    try {
+      do {
+        this.#claimAgain = false;
+        if (await this.#claimOnce()) this.#claimAgain = true;
+      } while (this.#claimAgain && this.#state === 'running');
+    } catch (err) {
+      this.#log.error({ err }, 'claiming failed; the next wake-up retries');
+    }
+  }
+
+  /** One claim for the free slots; true when it filled them all (more may be due). */
+  async #claimOnce(): Promise<boolean> {
+    const free = this.#concurrency - this.#attempts.size;
+    if (free <= 0) return false;
+    const types: TypeLimit[] = [];
+    for (const task of this.#registry.list()) {
+      const limit = Math.min(task.concurrency, this.#concurrency, free) - (this.#runningByType.get(task.type) ?? 0);
+      if (limit > 0) types.push({ type: task.type, limit });
+    }
+    if (types.length === 0) return false;
+    const claimed = await this.#store.operationClaimDue({ now: this.#clock.now(), workerId: this.#workerId, leaseMs: this.#leaseMs, types, limit: free });
+    for (const operation of claimed) this.#begin(operation);
+    if (claimed.length >= free) return true;
+    // The queue has nothing more for us now: sleep until the next scheduled run_at (retries, run_at).
+    const next = await this.#store.operationNextRunAt();
+    if (next !== null && next > this.#clock.now()) this.#wakeLater(next);
+    return false;
+  }
+
+  #begin(operation: Operation): void {
+    const task = this.#registry.get(operation.type);
+    if (task === undefined) throw new Error(`claimed operation ${operation.id} of unregistered type ${operation.type}`);
+    const attempt = new Attempt(operation, task, this.#attemptDeps);
+    this.#attempts.set(operation.id, attempt);
+    this.#runningByType.set(task.type, (this.#runningByType.get(task.type) ?? 0) + 1);
+    this.#claimedCount += 1;
+    this.#emitSafely('operation:claimed', operation);
+    if (this.#state !== 'running') {
+      void attempt.release();
+      return;
+    }
+    attempt.start();
+    this.#armDeadline(attempt.deadline);
+  }
+
+  #onEnd(attempt: Attempt, end: AttemptEnd): void {
+    this.#attempts.delete(end.id);
+    const running = (this.#runningByType.get(end.type) ?? 1) - 1;
+    if (running > 0) this.#runningByType.set(end.type, running);
+    else this.#runningByType.delete(end.type);
+    this.#endedCount[end.outcome] += 1;
+    if (attempt.handlerRunning) this.#watchAbandoned(attempt);
+    if (end.outcome === 'retried' && end.operation !== null) this.#wakeLater(end.operation.runAt);
+    this.#emitSafely('operation:finished', end);
+    if (this.#attempts.size === 0) this.#onIdle?.();
+    this.#wake();
+  }
+
+  #watchAbandoned(attempt: Attempt): void {
+    this.#abandoned.add(attempt);
+    const warn = setTimeout(() => attempt.log.warn('handler still running after its attempt ended; it should honour ctx.signal'), ABANDON_WARNING_MS);
+    warn.unref();
+    void attempt.handlerSettled.finally(() => {
+      clearTimeout(warn);
+      this.#abandoned.delete(attempt);
+    });
+  }
+
+  #emitSafely<K extends keyof WorkerPoolEvents>(event: K, ...args: WorkerPoolEvents[K]): void {
+    try {
+      (this.emit as (event: K, ...args: WorkerPoolEvents[K]) => boolean).call(this, event, ...args);
+    } catch (err) {
+      this.#log.error({ err, event }, 'a worker pool listener threw');
+    }
+  }
+
+  // One timer for all deadlines, armed at the earliest; when it fires, every attempt past its deadline
+  // times out and the timer is armed at the next one.
+  #armDeadline(deadline: number): void {
+    if (deadline >= this.#deadlineAt) return;
+    if (this.#deadlineTimer !== null) clearTimeout(this.#deadlineTimer);
+    this.#deadlineAt = deadline;
+    this.#deadlineTimer = setTimeout(() => this.#onDeadline(), Math.min(MAX_TIMER_MS, Math.max(0, deadline - performance.now())));
+  }
+
+  #onDeadline(): void {
+    this.#deadlineTimer = null;
+    this.#deadlineAt = Infinity;
+    // Timers fire on whole milliseconds; allow that much so an attempt is not left for another round.
+    const now = performance.now() + 1;
+    let next = Infinity;
+    for (const attempt of this.#attempts.values()) {
+      if (attempt.ending) continue;
+      if (attempt.deadline <= now) attempt.timeout();
+      else next = Math.min(next, attempt.deadline);
+    }
+    if (next !== Infinity) this.#armDeadline(next);
+  }
+
+  async #heartbeat(): Promise<void> {
+    if (this.#heartbeating) return;
+    this.#heartbeating = true;
+    const now = this.#clock.now();
+    try {
+      await Promise.all(
+        [...this.#attempts.values()].filter((a) => !a.ending).map(async (attempt) => {
+          try {
+            const lease = await this.#store.operationHeartbeat({ id: attempt.operation.id, leaseToken: attempt.operation.leaseToken ?? '', now, leaseMs: this.#leaseMs });
+            if (lease === null) attempt.leaseLost();
+            else if (lease.cancelRequested) attempt.cancel();
+          } catch (err) {
+            attempt.log.warn({ err }, 'heartbeat failed');
+          }
+        }),
+      );
+    } finally {
+      this.#heartbeating = false;
+    }
+  }
+}
+
+function positive(name: string, value: number): number {
+  if (!Number.isFinite(value) || value <= 0) throw new TypeError(`WorkerPool: ${name} must be a positive number, got ${value}`);
+  return value;
+}
+
+function nonNegative(name: string, value: number): number {
+  if (!Number.isFinite(value) || value < 0) throw new TypeError(`WorkerPool: ${name} must be zero or more, got ${value}`);
+  return value;
+}
