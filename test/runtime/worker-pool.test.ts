@@ -1,0 +1,396 @@
+import { describe, it, type TestContext } from 'node:test';
+import assert from 'node:assert/strict';
+import { mkdtemp, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { pino } from 'pino';
+import { PermanentError } from '../../src/domain/errors.ts';
+import { newId, ID_PREFIXES } from '../../src/domain/ids.ts';
+import type { Clock } from '../../src/domain/clock.ts';
+import type { Operation } from '../../src/domain/operation.ts';
+import { AttemptAbortedError, type AttemptEnd } from '../../src/runtime/attempt.ts';
+import { TaskRegistry } from '../../src/runtime/registry.ts';
+import { defineTask, type TaskContext, type TaskDefinition } from '../../src/runtime/task.ts';
+import { WorkerPool, type WorkerPoolOptions } from '../../src/runtime/worker-pool.ts';
+import { createSqliteStore } from '../../src/store/sqlite/sqlite-store.ts';
+import { DEFAULT_TENANT, type OperationDraft, type Store } from '../../src/store/store.ts';
+import { waitFor } from '../support/wait.ts';
+
+const silent = pino({ level: 'silent' });
+const noDelivery = (): null => null;
+
+async function openStore(t: TestContext, path = ':memory:'): Promise<Store> {
+  const store = createSqliteStore({ path });
+  await store.open();
+  t.after(() => store.close());
+  return store;
+}
+
+function startPool(t: TestContext, store: Store, tasks: readonly TaskDefinition[], options: Partial<WorkerPoolOptions> = {}): WorkerPool {
+  const pool = new WorkerPool({
+    store,
+    registry: new TaskRegistry(tasks),
+    logger: silent,
+    workerId: 'w1',
+    deliveryFactory: noDelivery,
+    retryBackoff: { baseMs: 5, maxMs: 20, factor: 2 },
+    pollMs: 1_000,
+    ...options,
+  });
+  // Registered before the store's close, so it runs first (t.after runs in reverse order).
+  t.after(() => pool.stop({ graceMs: 0 }));
+  void pool.start();
+  return pool;
+}
+
+async function submit(store: Store, type: string, input: unknown = {}, overrides: Partial<OperationDraft> = {}, now = Date.now()): Promise<Operation> {
+  const inserted = await store.operationInsert({
+    id: newId(ID_PREFIXES.operation, now),
+    tenant: DEFAULT_TENANT,
+    type,
+    input,
+    maxAttempts: 3,
+    priority: 0,
+    timeoutS: 60,
+    runAt: now,
+    webhookUrl: null,
+    now,
+    ...overrides,
+  });
+  assert.equal(inserted.kind, 'created');
+  return inserted.operation;
+}
+
+async function settled(store: Store, id: string, timeoutMs = 5_000): Promise<Operation> {
+  return waitFor(
+    async () => {
+      const op = await store.operationGetById(id);
+      return op !== null && ['completed', 'failed', 'cancelled'].includes(op.status) ? op : null;
+    },
+    { timeoutMs, what: `operation ${id} to end` },
+  );
+}
+
+function finishedEvents(pool: WorkerPool): AttemptEnd[] {
+  const ends: AttemptEnd[] = [];
+  pool.on('operation:finished', (end) => ends.push(end));
+  return ends;
+}
+
+/** A promise the test resolves by hand, for handlers that must wait on the test. */
+function gate(): { promise: Promise<void>; open: () => void } {
+  let open = (): void => {};
+  const promise = new Promise<void>((resolve) => (open = resolve));
+  return { promise, open };
+}
+
+function untilAborted(signal: AbortSignal): Promise<never> {
+  return new Promise((_, reject) => {
+    if (signal.aborted) reject(signal.reason);
+    signal.addEventListener('abort', () => reject(signal.reason), { once: true });
+  });
+}
+
+describe('WorkerPool', () => {
+  it('runs a claimed operation and stores its result as completed', async (t) => {
+    const store = await openStore(t);
+    const pool = startPool(t, store, [defineTask({ type: 'echo', run: (input: { n: number }, ctx) => ({ n: input.n, attempt: ctx.attempt }) })]);
+    const claimed: string[] = [];
+    pool.on('operation:claimed', (op) => claimed.push(op.id));
+    const op = await submit(store, 'echo', { n: 7 });
+    const done = await settled(store, op.id);
+    assert.equal(done.status, 'completed');
+    assert.equal(done.attempt, 1);
+    assert.deepEqual(claimed, [op.id]);
+    const result = await store.resultGet({ id: op.id, tenant: DEFAULT_TENANT });
+    assert.equal(result?.contentType, 'application/json');
+    assert.deepEqual(JSON.parse(String(result?.body)), { n: 7, attempt: 1 });
+    await waitFor(() => pool.runningCount() === 0, { what: 'the slot to free' });
+    assert.equal(pool.stats().ended.completed, 1);
+  });
+
+  it('retries a throwing handler with backoff, then fails it with handler_error after max_attempts', async (t) => {
+    const store = await openStore(t);
+    const attempts: number[] = [];
+    const pool = startPool(t, store, [
+      defineTask({
+        type: 'flaky',
+        run(_input, ctx) {
+          attempts.push(ctx.attempt);
+          throw new Error(`boom ${ctx.attempt}`);
+        },
+      }),
+    ]);
+    const ends = finishedEvents(pool);
+    const op = await submit(store, 'flaky', {}, { maxAttempts: 3 });
+    const done = await settled(store, op.id);
+    assert.equal(done.status, 'failed');
+    assert.equal(done.attempt, 3);
+    assert.deepEqual(done.error, { code: 'handler_error', message: 'boom 3' });
+    assert.deepEqual(attempts, [1, 2, 3]);
+    assert.deepEqual(ends.map((e) => e.outcome), ['retried', 'retried', 'failed']);
+  });
+
+  it('fails at once, with its code, when the handler throws a PermanentError', async (t) => {
+    const store = await openStore(t);
+    let calls = 0;
+    startPool(t, store, [
+      defineTask({
+        type: 'strict',
+        run() {
+          calls += 1;
+          throw new PermanentError('input makes no sense', 'bad_input');
+        },
+      }),
+    ]);
+    const op = await submit(store, 'strict', {}, { maxAttempts: 5 });
+    const done = await settled(store, op.id);
+    assert.equal(done.status, 'failed');
+    assert.equal(done.attempt, 1);
+    assert.deepEqual(done.error, { code: 'bad_input', message: 'input makes no sense' });
+    assert.equal(calls, 1);
+  });
+
+  it('fails a timed-out attempt at its deadline though the handler ignores its signal, and discards its late result', async (t) => {
+    const store = await openStore(t);
+    const release = gate();
+    let signal: AbortSignal | null = null;
+    let returned = false;
+    const pool = startPool(t, store, [
+      defineTask({
+        type: 'stubborn',
+        async run(_input, ctx) {
+          signal = ctx.signal;
+          await release.promise;
+          returned = true;
+          return 'late';
+        },
+      }),
+    ]);
+    t.after(() => release.open());
+    const op = await submit(store, 'stubborn', {}, { timeoutS: 1, maxAttempts: 3 });
+    const done = await settled(store, op.id, 3_000);
+    assert.equal(done.status, 'failed');
+    assert.equal(done.error?.code, 'timeout');
+    assert.equal(done.attempt, 1, 'a timeout is not retried unless the type says so');
+    const ran = (done.finishedAt ?? 0) - (done.startedAt ?? 0);
+    assert.ok(ran >= 990 && ran < 2_000, `ended ${ran} ms after it started`);
+    assert.ok(signal !== null && (signal as AbortSignal).aborted);
+    const reason: unknown = (signal as AbortSignal | null)?.reason;
+    assert.ok(reason instanceof AttemptAbortedError && reason.code === 'timeout');
+    assert.equal(pool.runningCount(), 0, 'the slot is free while the handler still runs');
+    assert.equal(pool.stats().abandoned, 1);
+
+    release.open();
+    await waitFor(() => returned && pool.stats().abandoned === 0, { what: 'the late handler to return' });
+    const after = await store.operationGetById(op.id);
+    assert.equal(after?.status, 'failed');
+    assert.equal(after?.version, done.version, 'the late return changed nothing');
+    assert.equal(await store.resultGet({ id: op.id, tenant: DEFAULT_TENANT }), null);
+  });
+
+  it('retries a timed-out attempt when the type has retryOnTimeout', async (t) => {
+    const store = await openStore(t);
+    startPool(t, store, [
+      defineTask({
+        type: 'slow-once',
+        retryOnTimeout: true,
+        async run(_input, ctx) {
+          if (ctx.attempt === 1) await untilAborted(ctx.signal);
+          return 'second time lucky';
+        },
+      }),
+    ]);
+    const op = await submit(store, 'slow-once', {}, { timeoutS: 1, maxAttempts: 2 });
+    const done = await settled(store, op.id, 3_000);
+    assert.equal(done.status, 'completed');
+    assert.equal(done.attempt, 2);
+  });
+
+  it('cancels a processing operation: the signal fires and it ends cancelled at once', async (t) => {
+    const store = await openStore(t);
+    let reason: unknown = null;
+    const pool = startPool(t, store, [
+      defineTask({
+        type: 'long',
+        async run(_input, ctx) {
+          ctx.signal.addEventListener('abort', () => (reason = ctx.signal.reason));
+          await untilAborted(ctx.signal);
+        },
+      }),
+    ]);
+    const ends = finishedEvents(pool);
+    const op = await submit(store, 'long');
+    await waitFor(() => pool.runningCount() === 1, { what: 'the claim' });
+    const outcome = await store.operationCancel({ id: op.id, tenant: DEFAULT_TENANT, now: Date.now(), delivery: noDelivery });
+    assert.equal(outcome.kind, 'requested');
+    const done = await settled(store, op.id);
+    assert.equal(done.status, 'cancelled');
+    assert.equal(done.error?.code, 'cancelled');
+    assert.ok(reason instanceof AttemptAbortedError && reason.code === 'cancelled');
+    assert.deepEqual(ends.map((e) => e.outcome), ['cancelled']);
+  });
+
+  it('notices a cancel requested on another node through its heartbeat', async (t) => {
+    // Two stores on one file share no change feed, as two nodes would not.
+    const dir = await mkdtemp(join(tmpdir(), 'asyncops-pool-'));
+    t.after(() => rm(dir, { recursive: true, force: true }));
+    const workerStore = await openStore(t, join(dir, 'db.sqlite'));
+    const apiStore = await openStore(t, join(dir, 'db.sqlite'));
+    const pool = startPool(t, workerStore, [defineTask({ type: 'long', run: (_input, ctx) => untilAborted(ctx.signal) })], { heartbeatMs: 20 });
+    const op = await submit(apiStore, 'long');
+    await waitFor(() => pool.runningCount() === 1, { what: 'the claim (by the fallback poll)', timeoutMs: 3_000 });
+    const outcome = await apiStore.operationCancel({ id: op.id, tenant: DEFAULT_TENANT, now: Date.now(), delivery: noDelivery });
+    assert.equal(outcome.kind, 'requested');
+    const done = await settled(apiStore, op.id);
+    assert.equal(done.status, 'cancelled');
+  });
+
+  it('never runs more than `concurrency` handlers at once', async (t) => {
+    const store = await openStore(t);
+    let active = 0;
+    let most = 0;
+    const ops = [];
+    for (let i = 0; i < 20; i++) ops.push(await submit(store, 'busy', { i }));
+    const pool = startPool(t, store, [defineTask({ type: 'busy', concurrency: 10, run: () => work() })], { concurrency: 4 });
+    async function work(): Promise<void> {
+      active += 1;
+      most = Math.max(most, active);
+      await new Promise((resolve) => setTimeout(resolve, 5));
+      active -= 1;
+    }
+    for (const op of ops) assert.equal((await settled(store, op.id)).status, 'completed');
+    assert.equal(most, 4);
+    assert.equal(pool.stats().claimed, 20);
+  });
+
+  it('honours per-type limits under the global one', async (t) => {
+    const store = await openStore(t);
+    const active = new Map<string, number>();
+    const most = new Map<string, number>();
+    let mostTotal = 0;
+    async function work(type: string): Promise<void> {
+      active.set(type, (active.get(type) ?? 0) + 1);
+      most.set(type, Math.max(most.get(type) ?? 0, active.get(type) ?? 0));
+      mostTotal = Math.max(mostTotal, [...active.values()].reduce((a, b) => a + b, 0));
+      await new Promise((resolve) => setTimeout(resolve, 5));
+      active.set(type, (active.get(type) ?? 1) - 1);
+    }
+    const ops = [];
+    for (let i = 0; i < 8; i++) ops.push(await submit(store, 'narrow', { i }), await submit(store, 'wide', { i }));
+    startPool(
+      t,
+      store,
+      [defineTask({ type: 'narrow', concurrency: 2, run: () => work('narrow') }), defineTask({ type: 'wide', concurrency: 50, run: () => work('wide') })],
+      { concurrency: 5 },
+    );
+    for (const op of ops) assert.equal((await settled(store, op.id)).status, 'completed');
+    assert.equal(most.get('narrow'), 2);
+    assert.ok((most.get('wide') ?? 0) >= 3, 'the free slots go to the other type');
+    assert.ok(mostTotal <= 5);
+  });
+
+  it('writes progress through the store, coalesced, ending with the last value', async (t) => {
+    const store = await openStore(t);
+    let writes = 0;
+    const write = store.operationProgress.bind(store);
+    store.operationProgress = (params) => {
+      writes += 1;
+      return write(params);
+    };
+    const finish = gate();
+    t.after(() => finish.open());
+    startPool(t, store, [
+      defineTask({
+        type: 'chatty',
+        async run(_input, ctx: TaskContext) {
+          for (let i = 1; i <= 100; i++) ctx.progress(i / 100, `step ${i}`);
+          await finish.promise;
+        },
+      }),
+    ]);
+    const op = await submit(store, 'chatty');
+    const seen = await waitFor(async () => {
+      const current = await store.operationGetById(op.id);
+      return current?.progress === 1 ? current : null;
+    }, { what: 'the last progress value' });
+    assert.equal(seen.progressMessage, 'step 100');
+    assert.equal(writes, 2, 'the first value at once, the last after the interval');
+    finish.open();
+    assert.equal((await settled(store, op.id)).status, 'completed');
+  });
+
+  it('recovers an operation whose lease expired on a node that stopped heartbeating', async (t) => {
+    const store = await openStore(t);
+    let now = Date.now();
+    const clock: Clock = { now: () => now };
+    const task = defineTask({
+      type: 'fragile',
+      // The first attempt hangs on the node that "crashes"; the retake succeeds.
+      run: async (_input, ctx) => (ctx.attempt === 1 ? untilAborted(ctx.signal) : 'recovered'),
+    });
+    // Concurrency 1: the hung attempt keeps the crashed node from claiming anything else.
+    const crashed = startPool(t, store, [task], { workerId: 'crashed', concurrency: 1, clock, leaseMs: 1_000, heartbeatMs: 3_600_000, recoverEveryMs: 3_600_000 });
+    const op = await submit(store, 'fragile', {}, {}, now);
+    await waitFor(() => crashed.runningCount() === 1, { what: 'the first claim' });
+
+    now += 1_001;
+    const survivor = startPool(t, store, [task], { workerId: 'survivor', clock, leaseMs: 1_000, heartbeatMs: 3_600_000, recoverEveryMs: 3_600_000 });
+    const done = await settled(store, op.id);
+    assert.equal(done.status, 'completed');
+    assert.equal(done.attempt, 2);
+    assert.equal(survivor.stats().recovered.requeued, 1);
+    await waitFor(() => survivor.stats().ended.completed === 1, { what: 'the survivor to have completed it' });
+    assert.equal(crashed.stats().ended.completed, 0);
+  });
+
+  it('stops gracefully: a running attempt that ends within the grace period completes', async (t) => {
+    const store = await openStore(t);
+    const finish = gate();
+    const pool = startPool(t, store, [defineTask({ type: 'short', run: () => finish.promise.then(() => 'done') })]);
+    const op = await submit(store, 'short');
+    await waitFor(() => pool.runningCount() === 1, { what: 'the claim' });
+    const stopping = pool.stop({ graceMs: 5_000 });
+    assert.equal(pool.stop(), stopping, 'stop() is idempotent');
+    finish.open();
+    await stopping;
+    assert.equal((await store.operationGetById(op.id))?.status, 'completed');
+  });
+
+  it('stops gracefully: past the grace period it aborts and releases leases so another node retakes them at once', async (t) => {
+    const store = await openStore(t);
+    let reason: unknown = null;
+    const first = startPool(t, store, [
+      defineTask({
+        type: 'endless',
+        run: async (_input, ctx) => {
+          ctx.signal.addEventListener('abort', () => (reason = ctx.signal.reason));
+          await untilAborted(ctx.signal);
+        },
+      }),
+    ]);
+    const ops = [await submit(store, 'endless'), await submit(store, 'endless')];
+    await waitFor(() => first.runningCount() === 2, { what: 'both claims' });
+    await first.stop({ graceMs: 20 });
+    assert.ok(reason instanceof AttemptAbortedError && reason.code === 'shutdown');
+    for (const op of ops) {
+      const released = await store.operationGetById(op.id);
+      assert.equal(released?.status, 'pending');
+      assert.equal(released?.attempt, 1, 'a release does not count the attempt');
+      assert.equal(released?.leaseToken, null);
+    }
+    assert.equal(first.stats().ended.released, 2);
+
+    startPool(t, store, [defineTask({ type: 'endless', run: () => 'finished elsewhere' })], { workerId: 'w2' });
+    for (const op of ops) assert.equal((await settled(store, op.id)).status, 'completed');
+  });
+
+  it('start() and stop() are idempotent; start() after stop() is refused', async (t) => {
+    const store = await openStore(t);
+    const pool = new WorkerPool({ store, registry: new TaskRegistry([]), logger: silent, workerId: 'w1', deliveryFactory: noDelivery });
+    assert.equal(pool.start(), pool.start());
+    await pool.start();
+    await Promise.all([pool.stop(), pool.stop()]);
+    await assert.rejects(pool.start(), /after stop/);
+  });
+});
