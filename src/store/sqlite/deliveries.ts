@@ -1,0 +1,178 @@
+// Owns: the SQLite queries of webhook deliveries and their attempts, including the outbox insert operations.ts calls.
+// Not here: deciding outcomes or schedules (webhooks/), sending anything.
+// Invariant: an attempt is recorded only under the live lease, and the attempt row and the delivery change commit together.
+
+import type { DatabaseSync, StatementSync } from 'node:sqlite';
+import type { Operation } from '../../domain/operation.ts';
+import type {
+  Delivery, DeliveryAttempt, DeliveryAttemptParams, DeliveryClaimParams, DeliveryDraft, DeliveryListQuery,
+  DeliveryRetryOutcome, StoreEvent,
+} from '../store.ts';
+import { prepareAll, StatementCache, type Transactor } from './database.ts';
+import { toAttempt, toDelivery, type Row } from './rows.ts';
+
+// $id $messageId $operationId $tenant $url $eventType $payload $nextAttemptAt $now
+const INSERT = `INSERT INTO deliveries (id, message_id, operation_id, tenant, url, event_type, payload, state, next_attempt_at, created_at, updated_at)
+  VALUES ($id, $messageId, $operationId, $tenant, $url, $eventType, $payload, 'pending', $nextAttemptAt, $now, $now)`;
+
+// $now $leaseExpiresAt $workerId $limit. A lease is live while lease_expires_at >= now.
+const CLAIM_DUE = `UPDATE deliveries SET lease_token = lower(hex(randomblob(16))), lease_expires_at = $leaseExpiresAt, worker_id = $workerId, updated_at = $now
+  WHERE id IN (
+    SELECT id FROM deliveries
+    WHERE state IN ('pending', 'retrying') AND next_attempt_at <= $now AND (lease_token IS NULL OR lease_expires_at < $now)
+    ORDER BY next_attempt_at, id LIMIT $limit)
+  RETURNING *`;
+
+// $id $leaseToken $state $nextAttemptAt $statusCode $error $now
+const RECORD_ATTEMPT = `UPDATE deliveries SET attempt_count = attempt_count + 1, schedule_attempt = schedule_attempt + 1, state = $state,
+    next_attempt_at = $nextAttemptAt, last_status_code = $statusCode, last_error = $error,
+    lease_token = NULL, lease_expires_at = NULL, worker_id = NULL, manual = 0, updated_at = $now
+  WHERE id = $id AND lease_token = $leaseToken
+  RETURNING *`;
+
+// $deliveryId $attempt $trigger $startedAt $durationMs $statusCode $error $responseSnippet
+const INSERT_ATTEMPT = `INSERT INTO delivery_attempts (delivery_id, attempt, trigger, started_at, duration_ms, status_code, error, response_snippet)
+  VALUES ($deliveryId, $attempt, $trigger, $startedAt, $durationMs, $statusCode, $error, $responseSnippet)`;
+
+// $id $tenant
+const GET = `SELECT * FROM deliveries WHERE id = $id AND tenant = $tenant`;
+
+// $operationId $tenant
+const LIST_FOR_OPERATION = `SELECT * FROM deliveries WHERE operation_id = $operationId AND tenant = $tenant ORDER BY created_at, id`;
+
+// $deliveryId
+const ATTEMPTS = `SELECT * FROM delivery_attempts WHERE delivery_id = $deliveryId ORDER BY attempt`;
+
+// $id $now. Only a dead delivery is replayed; the message id stays.
+const REPLAY = `UPDATE deliveries SET state = 'pending', next_attempt_at = $now, schedule_attempt = 0, manual = 1,
+    lease_token = NULL, lease_expires_at = NULL, worker_id = NULL, updated_at = $now
+  WHERE id = $id AND state = 'dead'
+  RETURNING *`;
+
+// $now
+const RECOVER_EXPIRED = `UPDATE deliveries SET lease_token = NULL, lease_expires_at = NULL, worker_id = NULL
+  WHERE lease_token IS NOT NULL AND lease_expires_at < $now
+  RETURNING next_attempt_at`;
+
+const NEXT_ATTEMPT_AT = `SELECT min(next_attempt_at) AS at FROM deliveries WHERE state IN ('pending', 'retrying')`;
+
+const STATEMENTS = {
+  insert: INSERT, claimDue: CLAIM_DUE, recordAttempt: RECORD_ATTEMPT, insertAttempt: INSERT_ATTEMPT, get: GET,
+  listForOperation: LIST_FOR_OPERATION, attempts: ATTEMPTS, replay: REPLAY, recoverExpired: RECOVER_EXPIRED,
+  nextAttemptAt: NEXT_ATTEMPT_AT,
+};
+
+// $tenant $limit, and $state / $beforeId when the query has them.
+function listSql(withState: boolean, withBefore: boolean): string {
+  const where = ['tenant = $tenant'];
+  if (withState) where.push('state = $state');
+  if (withBefore) where.push('id < $beforeId');
+  return `SELECT * FROM deliveries WHERE ${where.join(' AND ')} ORDER BY id DESC LIMIT $limit`;
+}
+
+export class SqliteDeliveries {
+  #tx: Transactor;
+  #s: Record<keyof typeof STATEMENTS, StatementSync>;
+  #lists: StatementCache;
+
+  constructor(db: DatabaseSync, tx: Transactor) {
+    this.#lists = new StatementCache(db);
+    this.#tx = tx;
+    this.#s = prepareAll(db, STATEMENTS);
+  }
+
+  /** The outbox write: runs inside the caller's transaction. */
+  insert(operation: Operation, draft: DeliveryDraft, now: number, events: StoreEvent[]): void {
+    this.#s.insert.run({
+      id: draft.id, messageId: draft.messageId, operationId: operation.id, tenant: operation.tenant, url: draft.url,
+      eventType: draft.eventType, payload: draft.payload, nextAttemptAt: draft.nextAttemptAt, now,
+    });
+    events.push({ kind: 'delivery:due', nextAttemptAt: draft.nextAttemptAt });
+  }
+
+  claimDue(params: DeliveryClaimParams): Delivery[] {
+    if (params.limit <= 0) return [];
+    const rows = this.#tx.run(() => this.#s.claimDue.all({
+      now: params.now, leaseExpiresAt: params.now + params.leaseMs, workerId: params.workerId, limit: params.limit,
+    }));
+    return rows.map(toDelivery).sort((a, b) => (a.nextAttemptAt ?? 0) - (b.nextAttemptAt ?? 0) || compareIds(a.id, b.id));
+  }
+
+  recordAttempt(params: DeliveryAttemptParams): Delivery | null {
+    return this.#tx.run((events) => {
+      const row = this.#s.recordAttempt.get({
+        id: params.id, leaseToken: params.leaseToken, state: params.outcome, nextAttemptAt: params.nextAttemptAt,
+        statusCode: params.attempt.statusCode, error: params.attempt.error, now: params.now,
+      });
+      if (row === undefined) return null;
+      const delivery = toDelivery(row);
+      const a = params.attempt;
+      this.#s.insertAttempt.run({
+        deliveryId: delivery.id, attempt: delivery.attemptCount, trigger: a.trigger, startedAt: a.startedAt,
+        durationMs: a.durationMs, statusCode: a.statusCode, error: a.error, responseSnippet: a.responseSnippet,
+      });
+      if (delivery.state === 'retrying' && delivery.nextAttemptAt !== null) {
+        events.push({ kind: 'delivery:due', nextAttemptAt: delivery.nextAttemptAt });
+      }
+      return delivery;
+    });
+  }
+
+  get(params: { readonly id: string; readonly tenant: string }): Delivery | null {
+    const row = this.#s.get.get({ id: params.id, tenant: params.tenant });
+    return row === undefined ? null : toDelivery(row);
+  }
+
+  list(query: DeliveryListQuery): Delivery[] {
+    const withState = query.state !== undefined;
+    const withBefore = query.beforeId !== undefined;
+    const params: Record<string, string | number> = { tenant: query.tenant, limit: query.limit };
+    if (query.state !== undefined) params['state'] = query.state;
+    if (query.beforeId !== undefined) params['beforeId'] = query.beforeId;
+    return this.#lists.get(listSql(withState, withBefore)).all(params).map(toDelivery);
+  }
+
+  listForOperation(params: { readonly operationId: string; readonly tenant: string }): Array<{ delivery: Delivery; attempts: DeliveryAttempt[] }> {
+    const rows = this.#s.listForOperation.all({ operationId: params.operationId, tenant: params.tenant });
+    return rows.map((row) => {
+      const delivery = toDelivery(row);
+      return { delivery, attempts: this.attempts(delivery.id) };
+    });
+  }
+
+  attempts(deliveryId: string): DeliveryAttempt[] {
+    return this.#s.attempts.all({ deliveryId }).map(toAttempt);
+  }
+
+  retry(params: { readonly id: string; readonly tenant: string; readonly now: number }): DeliveryRetryOutcome {
+    return this.#tx.run((events): DeliveryRetryOutcome => {
+      const current = this.#s.get.get({ id: params.id, tenant: params.tenant });
+      if (current === undefined) return { kind: 'not_found' };
+      const row = this.#s.replay.get({ id: params.id, now: params.now });
+      if (row === undefined) return { kind: 'not_dead', delivery: toDelivery(current) };
+      events.push({ kind: 'delivery:due', nextAttemptAt: params.now });
+      return { kind: 'scheduled', delivery: toDelivery(row) };
+    });
+  }
+
+  recoverExpired(now: number): number {
+    return this.#tx.run((events) => {
+      const rows: Row[] = this.#s.recoverExpired.all({ now });
+      for (const row of rows) {
+        const at = row['next_attempt_at'];
+        if (typeof at === 'number') events.push({ kind: 'delivery:due', nextAttemptAt: at });
+      }
+      return rows.length;
+    });
+  }
+
+  nextAttemptAt(): number | null {
+    const at = this.#s.nextAttemptAt.get()?.['at'];
+    return typeof at === 'number' ? at : null;
+  }
+}
+
+/** Plain code-unit order, the order SQLite's BINARY collation gives TEXT ids. */
+export function compareIds(a: string, b: string): number {
+  return a < b ? -1 : a > b ? 1 : 0;
+}

@@ -1,0 +1,111 @@
+-- Owns: the initial SQLite schema: operations, results, idempotency keys, deliveries and attempts, duration samples, settings.
+-- Times are integer ms since the epoch; booleans are 0/1; JSON is TEXT.
+
+CREATE TABLE operations (
+  id               TEXT PRIMARY KEY,
+  tenant           TEXT NOT NULL,
+  type             TEXT NOT NULL,
+  status           TEXT NOT NULL CHECK (status IN ('pending', 'processing', 'completed', 'failed', 'cancelled')),
+  input            TEXT NOT NULL,
+  progress         REAL,
+  progress_message TEXT,
+  attempt          INTEGER NOT NULL,
+  max_attempts     INTEGER NOT NULL,
+  priority         INTEGER NOT NULL,
+  timeout_s        INTEGER NOT NULL,
+  run_at           INTEGER NOT NULL,
+  created_at       INTEGER NOT NULL,
+  started_at       INTEGER,
+  finished_at      INTEGER,
+  updated_at       INTEGER NOT NULL,
+  error_code       TEXT,
+  error_message    TEXT,
+  webhook_url      TEXT,
+  cancel_requested INTEGER NOT NULL DEFAULT 0,
+  lease_token      TEXT,
+  lease_expires_at INTEGER,
+  worker_id        TEXT,
+  result_expired   INTEGER NOT NULL DEFAULT 0,
+  version          INTEGER NOT NULL DEFAULT 1
+) STRICT;
+
+-- Claims and queue positions: runnable pending operations of a type in claim order.
+CREATE INDEX operations_claim ON operations (type, priority DESC, run_at, id) WHERE status = 'pending';
+-- The earliest due pending operation (workers' sleep).
+CREATE INDEX operations_status_run_at ON operations (status, run_at);
+-- Expired leases.
+CREATE INDEX operations_lease ON operations (lease_expires_at) WHERE status = 'processing';
+-- Listing, newest first, with and without a status filter.
+CREATE INDEX operations_tenant_id ON operations (tenant, id DESC);
+CREATE INDEX operations_tenant_status_id ON operations (tenant, status, id DESC);
+-- Retention.
+CREATE INDEX operations_finished_at ON operations (finished_at) WHERE finished_at IS NOT NULL;
+
+CREATE TABLE results (
+  operation_id TEXT PRIMARY KEY REFERENCES operations (id) ON DELETE CASCADE,
+  content_type TEXT NOT NULL,
+  body         BLOB NOT NULL
+) STRICT;
+
+CREATE TABLE idempotency_keys (
+  tenant       TEXT NOT NULL,
+  key          TEXT NOT NULL,
+  fingerprint  TEXT NOT NULL,
+  operation_id TEXT NOT NULL REFERENCES operations (id) ON DELETE CASCADE,
+  expires_at   INTEGER NOT NULL,
+  PRIMARY KEY (tenant, key)
+) STRICT;
+CREATE INDEX idempotency_keys_operation ON idempotency_keys (operation_id);
+CREATE INDEX idempotency_keys_expires_at ON idempotency_keys (expires_at);
+
+CREATE TABLE deliveries (
+  id               TEXT PRIMARY KEY,
+  message_id       TEXT NOT NULL,
+  operation_id     TEXT NOT NULL REFERENCES operations (id) ON DELETE CASCADE,
+  tenant           TEXT NOT NULL,
+  url              TEXT NOT NULL,
+  event_type       TEXT NOT NULL,
+  payload          TEXT NOT NULL,
+  state            TEXT NOT NULL CHECK (state IN ('pending', 'delivered', 'retrying', 'dead')),
+  attempt_count    INTEGER NOT NULL DEFAULT 0,
+  schedule_attempt INTEGER NOT NULL DEFAULT 0,
+  next_attempt_at  INTEGER,
+  created_at       INTEGER NOT NULL,
+  updated_at       INTEGER NOT NULL,
+  last_status_code INTEGER,
+  last_error       TEXT,
+  lease_token      TEXT,
+  lease_expires_at INTEGER,
+  worker_id        TEXT,
+  manual           INTEGER NOT NULL DEFAULT 0
+) STRICT;
+CREATE INDEX deliveries_due ON deliveries (state, next_attempt_at);
+CREATE INDEX deliveries_operation ON deliveries (operation_id, created_at);
+CREATE INDEX deliveries_tenant_id ON deliveries (tenant, id DESC);
+CREATE INDEX deliveries_tenant_state_id ON deliveries (tenant, state, id DESC);
+CREATE INDEX deliveries_lease ON deliveries (lease_expires_at) WHERE lease_token IS NOT NULL;
+
+CREATE TABLE delivery_attempts (
+  delivery_id      TEXT NOT NULL REFERENCES deliveries (id) ON DELETE CASCADE,
+  attempt          INTEGER NOT NULL,
+  trigger          TEXT NOT NULL CHECK (trigger IN ('scheduled', 'manual')),
+  started_at       INTEGER NOT NULL,
+  duration_ms      INTEGER NOT NULL,
+  status_code      INTEGER,
+  error            TEXT,
+  response_snippet TEXT,
+  PRIMARY KEY (delivery_id, attempt)
+) STRICT;
+
+-- Successful-attempt durations; newest by id. Pruned to a bounded number per type as it grows.
+CREATE TABLE duration_samples (
+  id          INTEGER PRIMARY KEY,
+  type        TEXT NOT NULL,
+  duration_ms INTEGER NOT NULL
+) STRICT;
+CREATE INDEX duration_samples_type_id ON duration_samples (type, id DESC);
+
+CREATE TABLE settings (
+  key   TEXT PRIMARY KEY,
+  value TEXT NOT NULL
+) STRICT;

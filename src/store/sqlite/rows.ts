@@ -1,0 +1,103 @@
+// Owns: turning SQLite rows into domain records (Operation, Delivery, DeliveryAttempt, OperationResult).
+// Not here: which rows are read (operations.ts, deliveries.ts).
+// Invariant: a column of the wrong type is a schema bug and throws, never a silently wrong record.
+
+import type { SQLOutputValue } from 'node:sqlite';
+import type { Operation, OperationResult, DeliveryState } from '../../domain/operation.ts';
+import type { OperationStatus } from '../../domain/status.ts';
+import type { Delivery, DeliveryAttempt } from '../store.ts';
+
+export type Row = Record<string, SQLOutputValue>;
+
+function str(row: Row, column: string): string {
+  const v = row[column];
+  if (typeof v !== 'string') throw new TypeError(`column ${column}: expected text, got ${typeof v}`);
+  return v;
+}
+
+function strOrNull(row: Row, column: string): string | null {
+  return row[column] === null ? null : str(row, column);
+}
+
+function num(row: Row, column: string): number {
+  const v = row[column];
+  if (typeof v !== 'number') throw new TypeError(`column ${column}: expected a number, got ${typeof v}`);
+  return v;
+}
+
+function numOrNull(row: Row, column: string): number | null {
+  return row[column] === null ? null : num(row, column);
+}
+
+/** `webhookState` is passed in because RETURNING rows carry no join; a fresh or running operation has no delivery. */
+export function toOperation(row: Row, webhookState: DeliveryState | null = (row['webhook_state'] ?? null) as DeliveryState | null): Operation {
+  const errorCode = strOrNull(row, 'error_code');
+  return {
+    id: str(row, 'id'),
+    tenant: str(row, 'tenant'),
+    type: str(row, 'type'),
+    status: str(row, 'status') as OperationStatus,
+    input: JSON.parse(str(row, 'input')) as unknown,
+    progress: numOrNull(row, 'progress'),
+    progressMessage: strOrNull(row, 'progress_message'),
+    attempt: num(row, 'attempt'),
+    maxAttempts: num(row, 'max_attempts'),
+    priority: num(row, 'priority'),
+    timeoutS: num(row, 'timeout_s'),
+    runAt: num(row, 'run_at'),
+    createdAt: num(row, 'created_at'),
+    startedAt: numOrNull(row, 'started_at'),
+    finishedAt: numOrNull(row, 'finished_at'),
+    updatedAt: num(row, 'updated_at'),
+    error: errorCode === null ? null : { code: errorCode, message: str(row, 'error_message') },
+    webhookUrl: strOrNull(row, 'webhook_url'),
+    webhookState,
+    cancelRequested: num(row, 'cancel_requested') === 1,
+    leaseToken: strOrNull(row, 'lease_token'),
+    leaseExpiresAt: numOrNull(row, 'lease_expires_at'),
+    workerId: strOrNull(row, 'worker_id'),
+    resultExpired: num(row, 'result_expired') === 1,
+    version: num(row, 'version'),
+  };
+}
+
+export function toResult(row: Row): OperationResult {
+  const body = row['body'];
+  if (!(body instanceof Uint8Array)) throw new TypeError('column body: expected a blob');
+  return { contentType: str(row, 'content_type'), body: Buffer.from(body.buffer, body.byteOffset, body.byteLength) };
+}
+
+export function toDelivery(row: Row): Delivery {
+  return {
+    id: str(row, 'id'),
+    messageId: str(row, 'message_id'),
+    operationId: str(row, 'operation_id'),
+    tenant: str(row, 'tenant'),
+    url: str(row, 'url'),
+    eventType: str(row, 'event_type'),
+    payload: str(row, 'payload'),
+    state: str(row, 'state') as DeliveryState,
+    attemptCount: num(row, 'attempt_count'),
+    scheduleAttempt: num(row, 'schedule_attempt'),
+    nextAttemptAt: numOrNull(row, 'next_attempt_at'),
+    createdAt: num(row, 'created_at'),
+    updatedAt: num(row, 'updated_at'),
+    lastStatusCode: numOrNull(row, 'last_status_code'),
+    lastError: strOrNull(row, 'last_error'),
+    leaseToken: strOrNull(row, 'lease_token'),
+    manual: num(row, 'manual') === 1,
+  };
+}
+
+export function toAttempt(row: Row): DeliveryAttempt {
+  return {
+    deliveryId: str(row, 'delivery_id'),
+    attempt: num(row, 'attempt'),
+    trigger: str(row, 'trigger') as DeliveryAttempt['trigger'],
+    startedAt: num(row, 'started_at'),
+    durationMs: num(row, 'duration_ms'),
+    statusCode: numOrNull(row, 'status_code'),
+    error: strOrNull(row, 'error'),
+    responseSnippet: strOrNull(row, 'response_snippet'),
+  };
+}

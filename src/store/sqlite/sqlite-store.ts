@@ -1,0 +1,113 @@
+// Owns: the SQLite Store: opening the database, wiring the query modules, the change feed.
+// Not here: the queries themselves (operations.ts, deliveries.ts), migrations (migrations/*.sql via database.ts).
+// Invariant: node:sqlite is synchronous, so each method's transaction runs to COMMIT before its promise settles.
+
+import type { DatabaseSync } from 'node:sqlite';
+import type { Store, StoreListener } from '../store.ts';
+import { ChangeFeed } from '../change-feed.ts';
+import { migrate, openDatabase, Transactor } from './database.ts';
+import { SqliteDeliveries } from './deliveries.ts';
+import { SqliteOperations } from './operations.ts';
+
+export interface SqliteStoreOptions {
+  /** A file path, or ':memory:' for a private in-memory database. */
+  readonly path: string;
+  /** Told about a change-feed listener that threw; the store carries on regardless. */
+  readonly onListenerError?: (err: unknown) => void;
+}
+
+interface Open {
+  readonly db: DatabaseSync;
+  readonly operations: SqliteOperations;
+  readonly deliveries: SqliteDeliveries;
+}
+
+export class SqliteStore implements Store {
+  readonly kind = 'sqlite';
+  #path: string;
+  #feed: ChangeFeed;
+  #open: Open | null = null;
+
+  constructor(options: SqliteStoreOptions) {
+    this.#path = options.path;
+    this.#feed = new ChangeFeed(options.onListenerError);
+  }
+
+  get #ready(): Open {
+    if (this.#open === null) throw new Error('SqliteStore: call open() first');
+    return this.#open;
+  }
+
+  /** The underlying handle, for the adapter's own tests and tools (schema checks); nothing above store/ uses it. */
+  get database(): DatabaseSync {
+    return this.#ready.db;
+  }
+
+  async open(): Promise<void> {
+    if (this.#open !== null) return;
+    const db = openDatabase(this.#path);
+    try {
+      migrate(db, Date.now());
+      const tx = new Transactor(db, (events) => this.#feed.emit(events));
+      const deliveries = new SqliteDeliveries(db, tx);
+      this.#open = { db, deliveries, operations: new SqliteOperations(db, tx, deliveries) };
+    } catch (err) {
+      db.close();
+      throw err;
+    }
+  }
+
+  async close(): Promise<void> {
+    const open = this.#open;
+    this.#open = null;
+    open?.db.close();
+  }
+
+  async ping(): Promise<void> {
+    this.#ready.db.prepare('SELECT 1').get();
+  }
+
+  subscribe(listener: StoreListener): () => void {
+    return this.#feed.subscribe(listener);
+  }
+
+  async operationInsert(...args: Parameters<Store['operationInsert']>) { return this.#ready.operations.insert(...args); }
+  async operationGet(...args: Parameters<Store['operationGet']>) { return this.#ready.operations.get(...args); }
+  async operationGetById(...args: Parameters<Store['operationGetById']>) { return this.#ready.operations.getById(...args); }
+  async operationList(...args: Parameters<Store['operationList']>) { return this.#ready.operations.list(...args); }
+  async operationQueuePosition(...args: Parameters<Store['operationQueuePosition']>) { return this.#ready.operations.queuePosition(...args); }
+  async operationCounts() { return this.#ready.operations.counts(); }
+  async operationClaimDue(...args: Parameters<Store['operationClaimDue']>) { return this.#ready.operations.claimDue(...args); }
+  async operationHeartbeat(...args: Parameters<Store['operationHeartbeat']>) { return this.#ready.operations.heartbeat(...args); }
+  async operationProgress(...args: Parameters<Store['operationProgress']>) { return this.#ready.operations.progress(...args); }
+  async operationFinish(...args: Parameters<Store['operationFinish']>) { return this.#ready.operations.finish(...args); }
+  async operationRetry(...args: Parameters<Store['operationRetry']>) { return this.#ready.operations.retry(...args); }
+  async operationRelease(...args: Parameters<Store['operationRelease']>) { return this.#ready.operations.release(...args); }
+  async operationCancel(...args: Parameters<Store['operationCancel']>) { return this.#ready.operations.cancel(...args); }
+  async operationDelete(...args: Parameters<Store['operationDelete']>) { return this.#ready.operations.delete(...args); }
+  async operationRecoverExpired(...args: Parameters<Store['operationRecoverExpired']>) { return this.#ready.operations.recoverExpired(...args); }
+  async operationNextRunAt() { return this.#ready.operations.nextRunAt(); }
+  async resultGet(...args: Parameters<Store['resultGet']>) { return this.#ready.operations.resultGet(...args); }
+  async durationSamples(params: { readonly limit: number }) { return this.#ready.operations.durationSamples(params.limit); }
+  async prune(...args: Parameters<Store['prune']>) { return this.#ready.operations.prune(...args); }
+
+  async deliveryClaimDue(...args: Parameters<Store['deliveryClaimDue']>) { return this.#ready.deliveries.claimDue(...args); }
+  async deliveryRecordAttempt(...args: Parameters<Store['deliveryRecordAttempt']>) { return this.#ready.deliveries.recordAttempt(...args); }
+  async deliveryGet(...args: Parameters<Store['deliveryGet']>) { return this.#ready.deliveries.get(...args); }
+  async deliveryList(...args: Parameters<Store['deliveryList']>) { return this.#ready.deliveries.list(...args); }
+  async deliveryListForOperation(...args: Parameters<Store['deliveryListForOperation']>) { return this.#ready.deliveries.listForOperation(...args); }
+  async deliveryAttempts(params: { readonly deliveryId: string }) { return this.#ready.deliveries.attempts(params.deliveryId); }
+  async deliveryRetry(...args: Parameters<Store['deliveryRetry']>) { return this.#ready.deliveries.retry(...args); }
+  async deliveryRecoverExpired(params: { readonly now: number }) { return this.#ready.deliveries.recoverExpired(params.now); }
+  async deliveryNextAttemptAt() { return this.#ready.deliveries.nextAttemptAt(); }
+
+  async settingGetOrInit(key: string, initial: string): Promise<string> {
+    const { db } = this.#ready;
+    db.prepare('INSERT OR IGNORE INTO settings (key, value) VALUES (?, ?)').run(key, initial);
+    return String(db.prepare('SELECT value FROM settings WHERE key = ?').get(key)?.['value']);
+  }
+}
+
+export function createSqliteStore(options: SqliteStoreOptions): Store {
+  return new SqliteStore(options);
+}

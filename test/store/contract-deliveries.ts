@@ -1,0 +1,187 @@
+// Owns: contract cases for webhook deliveries: claim, attempts, dead letters, replay, lease recovery, listing.
+// Not here: how deliveries are written (the outbox cases in contract-lifecycle.ts).
+// Invariant: uses only the Store interface; a delivery is made the way production makes it, by ending an operation.
+
+import { describe, it } from 'node:test';
+import assert from 'node:assert/strict';
+import type { Delivery, DeliveryAttemptParams, Store } from '../../src/store/store.ts';
+import type { CurrentStore } from './contract.ts';
+import { insertInState, LEASE_MS, T0, TENANT, webhookFactory } from './fixtures.ts';
+
+const HOOK = 'https://example.test/hook';
+
+/** An operation ended with a webhook: its one delivery, due at `dueAt`. */
+async function makeDelivery(store: Store, dueAt = T0, tenant = TENANT): Promise<Delivery> {
+  const { op } = await insertInState(store, 'completed', { webhookUrl: HOOK, tenant }, webhookFactory(dueAt));
+  const [entry] = await store.deliveryListForOperation({ operationId: op.id, tenant });
+  if (entry === undefined) throw new Error('fixture: no delivery written');
+  return entry.delivery;
+}
+
+function attempt(lease: { id: string; leaseToken: string | null }, outcome: DeliveryAttemptParams['outcome'], now: number, nextAttemptAt: number | null, trigger: 'scheduled' | 'manual' = 'scheduled'): DeliveryAttemptParams {
+  const ok = outcome === 'delivered';
+  return {
+    id: lease.id,
+    leaseToken: lease.leaseToken ?? '',
+    outcome,
+    nextAttemptAt,
+    now,
+    attempt: { trigger, startedAt: now - 40, durationMs: 40, statusCode: ok ? 200 : 503, error: ok ? null : 'HTTP 503', responseSnippet: ok ? 'ok' : 'busy' },
+  };
+}
+
+export function deliveryContract(store: CurrentStore): void {
+  const claimDue = (now: number, limit = 10, workerId = 'd1') => store().deliveryClaimDue({ now, workerId, leaseMs: LEASE_MS, limit });
+
+  describe('deliveryClaimDue', () => {
+    it('claims due deliveries oldest first, with a lease, and keeps their state', async () => {
+      const later = await makeDelivery(store(), T0 + 5);
+      const sooner = await makeDelivery(store(), T0 + 1);
+      await makeDelivery(store(), T0 + 1_000);
+      const claimed = await claimDue(T0 + 10);
+      assert.deepEqual(claimed.map((d) => d.id), [sooner.id, later.id]);
+      for (const d of claimed) {
+        assert.equal(d.state, 'pending');
+        assert.equal(typeof d.leaseToken, 'string');
+      }
+      assert.notEqual(claimed[0]?.leaseToken, claimed[1]?.leaseToken);
+    });
+
+    it('does not claim a delivery whose lease is live, and claims it again once the lease expired', async () => {
+      const d = await makeDelivery(store());
+      assert.equal((await claimDue(T0)).length, 1);
+      assert.deepEqual(await claimDue(T0 + LEASE_MS - 1, 10, 'd2'), []);
+      const again = await claimDue(T0 + LEASE_MS + 1, 10, 'd2');
+      assert.deepEqual(again.map((x) => x.id), [d.id]);
+    });
+
+    it('honours the limit', async () => {
+      for (let i = 0; i < 3; i++) await makeDelivery(store());
+      assert.equal((await claimDue(T0, 2)).length, 2);
+      assert.equal((await claimDue(T0, 2)).length, 1);
+      assert.deepEqual(await claimDue(T0, 0), []);
+    });
+  });
+
+  describe('deliveryRecordAttempt', () => {
+    it('records attempts in order until delivered, under the lease', async () => {
+      const d = await makeDelivery(store());
+      const [first] = await claimDue(T0);
+      const retrying = await store().deliveryRecordAttempt(attempt(first!, 'retrying', T0 + 100, T0 + 5_000));
+      assert.equal(retrying?.state, 'retrying');
+      assert.equal(retrying?.attemptCount, 1);
+      assert.equal(retrying?.scheduleAttempt, 1);
+      assert.equal(retrying?.nextAttemptAt, T0 + 5_000);
+      assert.equal(retrying?.lastStatusCode, 503);
+      assert.equal(retrying?.lastError, 'HTTP 503');
+      assert.equal(retrying?.leaseToken, null);
+      assert.deepEqual(await claimDue(T0 + 4_999), [], 'not due before next_attempt_at');
+      const [second] = await claimDue(T0 + 5_000);
+      const delivered = await store().deliveryRecordAttempt(attempt(second!, 'delivered', T0 + 5_100, null));
+      assert.equal(delivered?.state, 'delivered');
+      assert.equal(delivered?.attemptCount, 2);
+      assert.equal(delivered?.lastStatusCode, 200);
+      assert.deepEqual(await claimDue(T0 + 99_999), [], 'a delivered delivery is never claimed again');
+      const attempts = await store().deliveryAttempts({ deliveryId: d.id });
+      assert.deepEqual(attempts, [
+        { deliveryId: d.id, attempt: 1, trigger: 'scheduled', startedAt: T0 + 60, durationMs: 40, statusCode: 503, error: 'HTTP 503', responseSnippet: 'busy' },
+        { deliveryId: d.id, attempt: 2, trigger: 'scheduled', startedAt: T0 + 5_060, durationMs: 40, statusCode: 200, error: null, responseSnippet: 'ok' },
+      ]);
+      const op = await store().operationGetById(d.operationId);
+      assert.equal(op?.webhookState, 'delivered');
+    });
+
+    it('answers null to a wrong or spent lease token and records nothing', async () => {
+      const d = await makeDelivery(store());
+      const [claimed] = await claimDue(T0);
+      assert.equal(await store().deliveryRecordAttempt(attempt({ id: d.id, leaseToken: 'stolen' }, 'delivered', T0, null)), null);
+      await store().deliveryRecordAttempt(attempt(claimed!, 'delivered', T0, null));
+      assert.equal(await store().deliveryRecordAttempt(attempt(claimed!, 'delivered', T0, null)), null);
+      assert.equal((await store().deliveryAttempts({ deliveryId: d.id })).length, 1);
+    });
+  });
+
+  describe('dead deliveries and deliveryRetry', () => {
+    it('replays a dead delivery with the same message id, a fresh schedule, and numbering that continues', async () => {
+      const d = await makeDelivery(store());
+      const [claimed] = await claimDue(T0);
+      const dead = await store().deliveryRecordAttempt(attempt(claimed!, 'dead', T0 + 1, null));
+      assert.equal(dead?.state, 'dead');
+      assert.deepEqual(await claimDue(T0 + 99_999), [], 'a dead delivery is never claimed');
+      assert.deepEqual((await store().deliveryList({ tenant: TENANT, state: 'dead', limit: 10 })).map((x) => x.id), [d.id]);
+      assert.equal((await store().operationGetById(d.operationId))?.webhookState, 'dead');
+
+      const outcome = await store().deliveryRetry({ id: d.id, tenant: TENANT, now: T0 + 50_000 });
+      assert.equal(outcome.kind, 'scheduled');
+      const replayed = outcome.kind === 'scheduled' ? outcome.delivery : null;
+      assert.equal(replayed?.state, 'pending');
+      assert.equal(replayed?.messageId, d.messageId);
+      assert.equal(replayed?.nextAttemptAt, T0 + 50_000);
+      assert.equal(replayed?.scheduleAttempt, 0);
+      assert.equal(replayed?.attemptCount, 1);
+      assert.equal(replayed?.manual, true);
+
+      const [again] = await claimDue(T0 + 50_000);
+      assert.equal(again?.id, d.id);
+      assert.equal(again?.manual, true);
+      const delivered = await store().deliveryRecordAttempt(attempt(again!, 'delivered', T0 + 50_100, null, 'manual'));
+      assert.equal(delivered?.manual, false);
+      assert.equal(delivered?.attemptCount, 2);
+      assert.equal(delivered?.scheduleAttempt, 1);
+      const attempts = await store().deliveryAttempts({ deliveryId: d.id });
+      assert.deepEqual(attempts.map((a) => [a.attempt, a.trigger]), [[1, 'scheduled'], [2, 'manual']]);
+    });
+
+    it('refuses to replay a delivery that is not dead, and hides other tenants', async () => {
+      const d = await makeDelivery(store());
+      const outcome = await store().deliveryRetry({ id: d.id, tenant: TENANT, now: T0 });
+      assert.equal(outcome.kind, 'not_dead');
+      assert.equal(outcome.kind === 'not_dead' && outcome.delivery.id, d.id);
+      assert.deepEqual(await store().deliveryRetry({ id: d.id, tenant: 'other', now: T0 }), { kind: 'not_found' });
+      assert.deepEqual(await store().deliveryRetry({ id: 'dlv_unknown', tenant: TENANT, now: T0 }), { kind: 'not_found' });
+    });
+  });
+
+  describe('deliveryRecoverExpired and deliveryNextAttemptAt', () => {
+    it('clears expired delivery leases so the delivery is due again', async () => {
+      const d = await makeDelivery(store());
+      await claimDue(T0);
+      assert.equal(await store().deliveryRecoverExpired({ now: T0 + LEASE_MS - 1 }), 0);
+      assert.equal(await store().deliveryRecoverExpired({ now: T0 + LEASE_MS + 1 }), 1);
+      assert.equal((await store().deliveryGet({ id: d.id, tenant: TENANT }))?.leaseToken, null);
+      assert.equal(await store().deliveryRecoverExpired({ now: T0 + LEASE_MS + 1 }), 0);
+    });
+
+    it('reports the earliest next attempt among undelivered deliveries, or null', async () => {
+      assert.equal(await store().deliveryNextAttemptAt(), null);
+      await makeDelivery(store(), T0 + 300);
+      await makeDelivery(store(), T0 + 200);
+      assert.equal(await store().deliveryNextAttemptAt(), T0 + 200);
+    });
+  });
+
+  describe('deliveryGet, deliveryList and deliveryListForOperation', () => {
+    it('pages newest first with beforeId and a state filter, only for the asking tenant', async () => {
+      const ids: string[] = [];
+      for (let i = 0; i < 5; i++) ids.push((await makeDelivery(store())).id);
+      await makeDelivery(store(), T0, 'other');
+      const seen: string[] = [];
+      let beforeId: string | undefined;
+      for (;;) {
+        const page = await store().deliveryList({ tenant: TENANT, state: 'pending', limit: 2, beforeId });
+        seen.push(...page.map((d) => d.id));
+        if (page.length < 2) break;
+        beforeId = page.at(-1)!.id;
+      }
+      assert.deepEqual(seen, [...ids].reverse());
+      assert.deepEqual(await store().deliveryList({ tenant: TENANT, state: 'dead', limit: 10 }), []);
+    });
+
+    it('hides deliveries from other tenants', async () => {
+      const d = await makeDelivery(store());
+      assert.equal((await store().deliveryGet({ id: d.id, tenant: TENANT }))?.id, d.id);
+      assert.equal(await store().deliveryGet({ id: d.id, tenant: 'other' }), null);
+      assert.deepEqual(await store().deliveryListForOperation({ operationId: d.operationId, tenant: 'other' }), []);
+    });
+  });
+}
