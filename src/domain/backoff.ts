@@ -24,8 +24,19 @@ export function fullJitterDelay(policy: BackoffPolicy, retry: number, random: Ra
 }
 
 /**
+ * Delay before retry number `retry` of a failed operation attempt, "equal jitter": uniform in
+ * [ceiling/2, ceiling]. Half the delay is fixed so a retry never lands at once on a struggling
+ * dependency, half is random so retries of many operations spread out.
+ */
+export function equalJitterDelay(policy: BackoffPolicy, retry: number, random: Random = Math.random): number {
+  const ceiling = Math.min(policy.maxMs, policy.baseMs * policy.factor ** Math.max(0, retry - 1));
+  return Math.floor(ceiling / 2 + (random() * ceiling) / 2);
+}
+
+/**
  * A fixed schedule of nominal delays (one per retry), each jittered inside its own step so that
- * successive gaps stay non-decreasing on average and the whole schedule spans what its steps say:
+ * the whole schedule spans what its steps say and, for a non-decreasing schedule, successive gaps
+ * never decrease (retry i lands in [step[i-1], step[i]], retry i+1 in [step[i], step[i+1]]):
  * delay = step[i-1] + random * (step[i] - step[i-1]).
  */
 export function scheduleDelay(scheduleMs: readonly number[], retry: number, random: Random = Math.random): number | null {
@@ -33,4 +44,14 @@ export function scheduleDelay(scheduleMs: readonly number[], retry: number, rand
   const upper = scheduleMs[retry - 1] ?? 0;
   const lower = retry >= 2 ? (scheduleMs[retry - 2] ?? 0) : 0;
   return Math.floor(Math.min(lower, upper) + random() * Math.abs(upper - lower));
+}
+
+/**
+ * A receiver's Retry-After honoured within a schedule's bounds: never sooner than the delay the schedule
+ * chose, never later than its longest step (a receiver cannot park a delivery for longer than that).
+ */
+export function retryAfterWithinSchedule(scheduledMs: number, retryAfterMs: number | null, scheduleMs: readonly number[]): number {
+  if (retryAfterMs === null || !Number.isFinite(retryAfterMs)) return scheduledMs;
+  const longest = Math.max(scheduledMs, ...scheduleMs);
+  return Math.min(Math.max(scheduledMs, Math.ceil(retryAfterMs)), longest);
 }

@@ -3,7 +3,7 @@
 // Invariant: times are integer milliseconds since the epoch; `version` grows by one on every stored change.
 
 import type { OperationStatus } from './status.ts';
-import { fullJitterDelay, type BackoffPolicy, type Random } from './backoff.ts';
+import { equalJitterDelay, type BackoffPolicy, type Random } from './backoff.ts';
 
 export interface OperationError {
   readonly code: string;
@@ -61,7 +61,7 @@ export type AttemptDecision =
   | { readonly kind: 'retry'; readonly runAt: number; readonly error: OperationError }
   | { readonly kind: 'fail'; readonly error: OperationError };
 
-/** After a failed attempt: retry later (with backoff) while attempts remain, else fail for good. */
+/** After a failed attempt: retry later (exponential backoff, equal jitter) while attempts remain, else fail for good. */
 export function decideAfterFailure(
   op: Pick<Operation, 'attempt' | 'maxAttempts'>,
   failure: AttemptFailure,
@@ -71,7 +71,7 @@ export function decideAfterFailure(
 ): AttemptDecision {
   const error = { code: failure.code, message: failure.message };
   if (failure.permanent || op.attempt >= op.maxAttempts) return { kind: 'fail', error };
-  return { kind: 'retry', runAt: now + fullJitterDelay(backoff, op.attempt, random), error };
+  return { kind: 'retry', runAt: now + equalJitterDelay(backoff, op.attempt, random), error };
 }
 
 /** Normalise a handler's return value into a stored result. */

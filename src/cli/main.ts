@@ -1,0 +1,37 @@
+// Owns: the CLI's entry: build the program, run it, turn any error into one `asyncops: …` line and an exit status.
+// Not here: commands (program.ts registers them) — serve/worker come in through `extraCommands`.
+// Invariant: no stack trace reaches the user; the exit status always comes from exit-codes.ts.
+
+import { CommanderError } from 'commander';
+import { exitCodeForError, type ExitCode } from './exit-codes.ts';
+import { buildProgram, type CommandRegistrar } from './program.ts';
+import { registerServerCommands } from './serve.ts';
+
+/** Commander's own outcomes that are not errors to report: help or version was printed already. */
+const SILENT_COMMANDER_CODES = new Set(['commander.help', 'commander.helpDisplayed', 'commander.version']);
+
+export async function main(argv: readonly string[] = process.argv, extraCommands: readonly CommandRegistrar[] = []): Promise<ExitCode> {
+  const io = { stdout: process.stdout, stderr: process.stderr, stdin: process.stdin };
+  const { program, ctx } = buildProgram({ io, extraCommands });
+  try {
+    await program.parseAsync([...argv]);
+    return ctx.exitCode;
+  } catch (error) {
+    if (!(error instanceof CommanderError && SILENT_COMMANDER_CODES.has(error.code))) {
+      io.stderr.write(`asyncops: ${oneLine(error)}\n`);
+    }
+    return exitCodeForError(error);
+  }
+}
+
+function oneLine(error: unknown): string {
+  const message = error instanceof Error ? error.message : String(error);
+  return message
+    .replace(/^error: /, '')
+    .split('\n')
+    .map((line) => line.trim())
+    .filter((line) => line.length > 0)
+    .join(' ');
+}
+
+if (import.meta.main) process.exitCode = await main(process.argv, [registerServerCommands]);

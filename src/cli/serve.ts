@@ -1,0 +1,161 @@
+// Owns: the `serve` and `worker` commands: their flags (flag, then ASYNCOPS_* environment, then default),
+// loading task modules, starting asyncops and shutting it down gracefully on SIGINT/SIGTERM.
+// Not here: what the parts do (main.ts wires them).
+// Invariant: configuration is parsed and checked once, before anything starts; a bad value exits 2.
+
+import { resolve } from 'node:path';
+import { pathToFileURL } from 'node:url';
+import { Command, Option, InvalidArgumentError } from 'commander';
+import type { TaskDefinition } from '../runtime/task.ts';
+import { parseDuration } from './durations.ts';
+
+interface ServerFlags {
+  port: number;
+  host: string;
+  store: string;
+  tasks?: string[];
+  concurrency: number;
+  workers: boolean;
+  builtinTasks: boolean;
+  allowPrivateWebhooks: boolean;
+  webhookSecret?: string;
+  webhookSchedule?: number[];
+  webhookTimeout: number;
+  lease: number;
+  grace: number;
+  retention: number;
+  resultRetention?: number;
+  bodyLimit: number;
+  retryBase: number;
+  retryMax: number;
+  maxTimeout: number;
+  logLevel: string;
+}
+
+const int = (name: string, min: number, max: number) => (value: string) => {
+  const n = Number(value);
+  if (!Number.isInteger(n) || n < min || n > max) throw new InvalidArgumentError(`${name} must be an integer from ${min} to ${max}`);
+  return n;
+};
+
+const duration = (value: string) => {
+  const ms = parseDuration(value);
+  if (ms === null) throw new InvalidArgumentError('expected a duration such as 500ms, 10s, 5m, 2h or 7d');
+  return ms;
+};
+
+const durationList = (value: string) => value.split(',').map((part) => duration(part.trim()));
+
+const bytes = (value: string) => {
+  const match = /^(\d+)\s*(b|kb|k|mb|m)?$/i.exec(value.trim());
+  if (!match) throw new InvalidArgumentError('expected a size such as 1mb or 65536');
+  const unit = (match[2] ?? 'b').toLowerCase();
+  const n = Number(match[1]) * (unit.startsWith('m') ? 1024 * 1024 : unit.startsWith('k') ? 1024 : 1);
+  if (n < 1024 || n > 64 * 1024 * 1024) throw new InvalidArgumentError('must be between 1kb and 64mb');
+  return n;
+};
+
+function serverOptions(command: Command, role: 'serve' | 'worker'): Command {
+  command
+    .addOption(new Option('--store <spec>', 'a file path, sqlite:PATH, :memory: or a postgres:// URL').env('ASYNCOPS_STORE').default('./asyncops.db'))
+    .addOption(new Option('--tasks <path...>', 'module(s) exporting a task or an array of tasks (default export or `tasks`)').env('ASYNCOPS_TASKS'))
+    .addOption(new Option('--no-builtin-tasks', 'do not register the built-in report task'))
+    .addOption(new Option('--concurrency <n>', 'handlers running at once in this process').env('ASYNCOPS_CONCURRENCY').default(8).argParser(int('--concurrency', 1, 1000)))
+    .addOption(new Option('--allow-private-webhooks', 'let webhooks reach loopback and private addresses (development, tests)').env('ASYNCOPS_ALLOW_PRIVATE_WEBHOOKS').default(false))
+    .addOption(new Option('--webhook-secret <secrets>', 'whsec_… signing secret(s), comma or space separated, newest first (default: generated once, kept in the store)').env('ASYNCOPS_WEBHOOK_SECRET'))
+    .addOption(new Option('--webhook-schedule <delays>', 'delays between webhook attempts, e.g. 5s,5m,30m,2h,5h,10h,10h').env('ASYNCOPS_WEBHOOK_SCHEDULE').argParser(durationList))
+    .addOption(new Option('--webhook-timeout <duration>', 'timeout of one webhook attempt').env('ASYNCOPS_WEBHOOK_TIMEOUT').default(10_000, '10s').argParser(duration))
+    .addOption(new Option('--lease <duration>', 'lease of a claimed operation, renewed by heartbeats').env('ASYNCOPS_LEASE').default(30_000, '30s').argParser(duration))
+    .addOption(new Option('--grace <duration>', 'on shutdown, how long running attempts may finish').env('ASYNCOPS_GRACE').default(10_000, '10s').argParser(duration))
+    .addOption(new Option('--retry-base <duration>', 'first retry delay of a failed attempt (exponential, full jitter)').env('ASYNCOPS_RETRY_BASE').default(1_000, '1s').argParser(duration))
+    .addOption(new Option('--retry-max <duration>', 'largest retry delay').env('ASYNCOPS_RETRY_MAX').default(300_000, '5m').argParser(duration))
+    .addOption(new Option('--retention <duration>', 'keep finished operations this long').env('ASYNCOPS_RETENTION').default(7 * 86_400_000, '7d').argParser(duration))
+    .addOption(new Option('--result-retention <duration>', 'keep results this long (410 afterwards; default: --retention)').env('ASYNCOPS_RESULT_RETENTION').argParser(duration))
+    .addOption(new Option('--max-timeout <duration>', 'ceiling for timeout_s').env('ASYNCOPS_MAX_TIMEOUT').default(86_400_000, '24h').argParser(duration))
+    .addOption(new Option('--log-level <level>', 'fatal, error, warn, info, debug, trace or silent').env('ASYNCOPS_LOG_LEVEL').default('info').choices(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']));
+  if (role === 'serve') {
+    command
+      .addOption(new Option('--port <n>', 'port to listen on (0: any free port)').env('ASYNCOPS_PORT').default(8080).argParser(int('--port', 0, 65535)))
+      .addOption(new Option('--host <address>', 'address to bind').env('ASYNCOPS_HOST').default('127.0.0.1'))
+      .addOption(new Option('--no-workers', 'API only: run no workers and no webhook dispatcher'))
+      .addOption(new Option('--body-limit <size>', 'largest request body').env('ASYNCOPS_BODY_LIMIT').default(1024 * 1024, '1mb').argParser(bytes));
+  }
+  return command;
+}
+
+export function registerServerCommands(program: Command): void {
+  serverOptions(program.command('serve').description('run the HTTP API with workers and the webhook dispatcher'), 'serve').action(async (flags: ServerFlags) => {
+    await runServer(flags, 'serve');
+  });
+  serverOptions(program.command('worker').description('run workers and the webhook dispatcher only (no HTTP API)'), 'worker').action(async (flags: ServerFlags) => {
+    await runServer(flags, 'worker');
+  });
+}
+
+async function loadTasks(paths: readonly string[]): Promise<TaskDefinition[]> {
+  const tasks: TaskDefinition[] = [];
+  for (const path of paths) {
+    let mod: Record<string, unknown>;
+    try {
+      mod = (await import(pathToFileURL(resolve(path)).href)) as Record<string, unknown>;
+    } catch (error) {
+      throw new Error(`--tasks ${path}: cannot load (${(error as Error).message.split('\n')[0]})`);
+    }
+    const exported = mod.default ?? mod.tasks;
+    const list = Array.isArray(exported) ? exported : exported === undefined ? [] : [exported];
+    if (list.length === 0) throw new Error(`--tasks ${path}: export a task (defineTask) or an array of tasks as default or as \`tasks\``);
+    tasks.push(...(list as TaskDefinition[]));
+  }
+  return tasks;
+}
+
+async function runServer(flags: ServerFlags, role: 'serve' | 'worker'): Promise<void> {
+  const tasks = await loadTasks(flags.tasks ?? []);
+  const secrets = flags.webhookSecret?.split(/[\s,]+/).filter((s) => s.length > 0);
+  for (const secret of secrets ?? []) {
+    if (!/^whsec_[A-Za-z0-9+/=]{16,}$/.test(secret)) throw new Error('--webhook-secret: each secret must look like whsec_<base64>');
+  }
+  // Loaded here, not at the top, so client commands start without the server's dependencies.
+  const { createAsyncOps } = await import('../main.ts');
+  const asyncops = await createAsyncOps({
+    store: flags.store,
+    tasks,
+    builtInTasks: flags.builtinTasks,
+    workers: role === 'worker' ? true : flags.workers,
+    http: role === 'serve',
+    concurrency: flags.concurrency,
+    webhookSecrets: secrets,
+    allowPrivateWebhooks: flags.allowPrivateWebhooks,
+    webhookScheduleMs: flags.webhookSchedule,
+    webhookTimeoutMs: flags.webhookTimeout,
+    leaseMs: flags.lease,
+    shutdownGraceMs: flags.grace,
+    retryBackoff: { baseMs: flags.retryBase, maxMs: flags.retryMax, factor: 2 },
+    retentionMs: flags.retention,
+    resultRetentionMs: flags.resultRetention,
+    bodyLimit: flags.bodyLimit,
+    limits: { maxTimeoutS: flags.maxTimeout / 1000 },
+    logger: { level: flags.logLevel },
+  });
+  let stopping = false;
+  const shutdown = (signal: string) => {
+    if (stopping) return;
+    stopping = true;
+    asyncops.logger.info({ signal }, 'asyncops: shutting down');
+    asyncops.close().then(
+      () => process.exit(0),
+      (error: unknown) => {
+        asyncops.logger.error({ err: error }, 'asyncops: shutdown failed');
+        process.exit(1);
+      },
+    );
+  };
+  process.on('SIGINT', () => shutdown('SIGINT'));
+  process.on('SIGTERM', () => shutdown('SIGTERM'));
+  if (role === 'serve') {
+    await asyncops.listen({ port: flags.port, host: flags.host });
+  } else {
+    await asyncops.start();
+    asyncops.logger.info({ store: asyncops.store.kind, concurrency: flags.concurrency }, 'asyncops worker started');
+  }
+}

@@ -1,0 +1,213 @@
+// Owns: the composition root: builds the store, task registry, operations service, worker pool, webhook
+// dispatcher and HTTP app from one options object, and starts and stops them in order.
+// Not here: flag parsing (cli/serve.ts), any rule of the parts it wires.
+// Invariant: the one file that knows every part; nothing else constructs them for a running server.
+
+import { randomUUID } from 'node:crypto';
+import { readFileSync } from 'node:fs';
+import type { FastifyInstance } from 'fastify';
+import { pino, type Logger, type LoggerOptions } from 'pino';
+import { systemClock, type Clock } from './domain/clock.ts';
+import { toOperationResource } from './domain/resource.ts';
+import type { BackoffPolicy } from './domain/backoff.ts';
+import { DEFAULT_RETRY_BACKOFF } from './domain/backoff.ts';
+import type { Store } from './store/store.ts';
+import { openStoreFromSpec } from './store/open.ts';
+import { TaskRegistry, DEFAULT_TASK_DEFAULTS } from './runtime/registry.ts';
+import type { TaskDefinition } from './runtime/task.ts';
+import { OperationsService, DEFAULT_SERVICE_LIMITS, type ServiceLimits } from './runtime/operations.ts';
+import { WorkerPool } from './runtime/worker-pool.ts';
+import { builtInTasks } from './tasks/index.ts';
+import { webhookDeliveryFactory } from './webhooks/payload.ts';
+import { checkWebhookUrl } from './webhooks/ssrf.ts';
+import { WebhookDispatcher, DEFAULT_WEBHOOK_SCHEDULE_MS } from './webhooks/dispatcher.ts';
+import { generateWebhookSecret } from './client/webhook-signature.ts';
+import { buildHttpApp } from './http/app.ts';
+import { registerDeliveryRoutes } from './http/deliveries-routes.ts';
+import { Retention } from './runtime/retention.ts';
+
+export const VERSION: string = (JSON.parse(readFileSync(new URL('../package.json', import.meta.url), 'utf8')) as { version: string }).version;
+
+export interface AsyncOpsOptions {
+  /** A Store, or a specification: a file path, `sqlite:PATH`, `:memory:` or a postgres:// URL. */
+  readonly store: Store | string;
+  /** Task types besides the built-ins. */
+  readonly tasks?: readonly TaskDefinition[] | undefined;
+  /** Register the built-in tasks (`report`); default true. */
+  readonly builtInTasks?: boolean | undefined;
+  /** Run workers and the webhook dispatcher in this process (default true). */
+  readonly workers?: boolean | undefined;
+  /** Serve the HTTP API (default true). */
+  readonly http?: boolean | undefined;
+  /** Handlers running at once in this process (default 8). */
+  readonly concurrency?: number | undefined;
+  /** Signing secrets (`whsec_…`); the first is the newest. Default: generated once and kept in the store. */
+  readonly webhookSecrets?: readonly string[] | undefined;
+  /** Let webhooks reach loopback and private addresses (local development and tests). */
+  readonly allowPrivateWebhooks?: boolean | undefined;
+  /** Delays between webhook attempts, ms; the length is the number of retries. */
+  readonly webhookScheduleMs?: readonly number[] | undefined;
+  readonly webhookTimeoutMs?: number | undefined;
+  readonly retryBackoff?: BackoffPolicy | undefined;
+  readonly leaseMs?: number | undefined;
+  /** How long running attempts may finish on shutdown before their leases are released. */
+  readonly shutdownGraceMs?: number | undefined;
+  readonly bodyLimit?: number | undefined;
+  /** Keep terminal operations this long (default 7 days) and their results this long (default 7 days). */
+  readonly retentionMs?: number | undefined;
+  readonly resultRetentionMs?: number | undefined;
+  readonly limits?: Partial<ServiceLimits> | undefined;
+  readonly logger?: Logger | LoggerOptions | undefined;
+  readonly clock?: Clock | undefined;
+  /** Extra Fastify plugins (auth, rate limits, metrics) registered before the routes. */
+  readonly httpPlugins?: ReadonlyArray<(app: FastifyInstance, parts: AsyncOpsParts) => void | Promise<void>> | undefined;
+}
+
+export interface AsyncOpsParts {
+  readonly store: Store;
+  readonly registry: TaskRegistry;
+  readonly service: OperationsService;
+  readonly pool: WorkerPool | null;
+  readonly dispatcher: WebhookDispatcher | null;
+  readonly logger: Logger;
+}
+
+export interface AsyncOps extends AsyncOpsParts {
+  /** The Fastify app (routes registered, not listening); null with `http: false`. */
+  readonly app: FastifyInstance | null;
+  /** Open the store, start workers and the dispatcher. */
+  start(): Promise<void>;
+  /** Start, then listen; resolves with the URL. */
+  listen(options: { port: number; host: string }): Promise<string>;
+  /** Stop accepting, drain workers within the grace period, release leases, close the store. */
+  close(): Promise<void>;
+}
+
+const DAY_MS = 24 * 3600 * 1000;
+const WEBHOOK_SECRET_SETTING = 'webhook_secret';
+
+export async function createAsyncOps(options: AsyncOpsOptions): Promise<AsyncOps> {
+  const clock = options.clock ?? systemClock;
+  const logger = isLogger(options.logger) ? options.logger : pino({ name: 'asyncops', level: 'info', ...(options.logger ?? {}) });
+  const store = typeof options.store === 'string' ? openStoreFromSpec(options.store) : options.store;
+  const concurrency = options.concurrency ?? DEFAULT_TASK_DEFAULTS.concurrency;
+  const registry = new TaskRegistry([...(options.builtInTasks === false ? [] : builtInTasks), ...(options.tasks ?? [])], {
+    ...DEFAULT_TASK_DEFAULTS,
+    concurrency,
+  });
+  const allowPrivate = options.allowPrivateWebhooks ?? false;
+  const renderResource = (op: Parameters<typeof toOperationResource>[0]) =>
+    toOperationResource(op, { now: clock.now(), queuePosition: null, estimatedCompletionAt: null, route: registry.get(op.type)?.route ?? null, includeInput: true });
+  const deliveryFactory = webhookDeliveryFactory({ clock, renderResource });
+  const service = new OperationsService({
+    store,
+    registry,
+    clock,
+    deliveryFactory,
+    workerConcurrency: concurrency,
+    limits: { ...DEFAULT_SERVICE_LIMITS, ...options.limits },
+    checkWebhookUrl: (url) => {
+      const check = checkWebhookUrl(url, { allowPrivate });
+      return check.ok ? null : check.reason;
+    },
+  });
+  const runWorkers = options.workers ?? true;
+  const workerId = `${process.pid}-${randomUUID().slice(0, 8)}`;
+  const pool = runWorkers
+    ? new WorkerPool({
+        store,
+        registry,
+        clock,
+        logger: logger.child({ component: 'workers' }),
+        workerId,
+        concurrency,
+        leaseMs: options.leaseMs,
+        retryBackoff: options.retryBackoff ?? DEFAULT_RETRY_BACKOFF,
+        graceMs: options.shutdownGraceMs,
+        deliveryFactory,
+      })
+    : null;
+  let dispatcher: WebhookDispatcher | null = null;
+  const retention = new Retention({
+    store,
+    clock,
+    logger,
+    retentionMs: options.retentionMs ?? 7 * DAY_MS,
+    resultRetentionMs: options.resultRetentionMs ?? options.retentionMs ?? 7 * DAY_MS,
+  });
+  const parts = (): AsyncOpsParts => ({ store, registry, service, pool, dispatcher, logger });
+  const app =
+    options.http === false
+      ? null
+      : await buildHttpApp({
+          service,
+          store,
+          logger,
+          bodyLimit: options.bodyLimit ?? 1024 * 1024,
+          version: VERSION,
+          plugins: [(a) => registerDeliveryRoutes(a, { store, clock }), ...(options.httpPlugins ?? []).map((p) => (a: FastifyInstance) => p(a, parts()))],
+        });
+
+  let started = false;
+  let closed = false;
+  const ops: AsyncOps = {
+    get store() {
+      return store;
+    },
+    registry,
+    service,
+    pool,
+    get dispatcher() {
+      return dispatcher;
+    },
+    logger,
+    app,
+    async start() {
+      if (started) return;
+      started = true;
+      await store.open();
+      service.start();
+      if (runWorkers) {
+        const secrets = options.webhookSecrets?.length ? [...options.webhookSecrets] : [await store.settingGetOrInit(WEBHOOK_SECRET_SETTING, generateWebhookSecret())];
+        dispatcher = new WebhookDispatcher({
+          store,
+          secrets,
+          clock,
+          logger: logger.child({ component: 'webhooks' }),
+          workerId,
+          allowPrivate,
+          schedule: options.webhookScheduleMs ?? DEFAULT_WEBHOOK_SCHEDULE_MS,
+          attemptTimeoutMs: options.webhookTimeoutMs,
+        });
+        await pool?.start();
+        await dispatcher.start();
+        retention.start();
+      }
+    },
+    async listen({ port, host }) {
+      await ops.start();
+      if (app === null) throw new Error('listen: this instance was created with http: false');
+      const url = await app.listen({ port, host });
+      const address = app.server.address();
+      const bound = typeof address === 'object' && address !== null ? `http://${host.includes(':') ? `[${host}]` : host}:${address.port}` : url;
+      logger.info({ url: bound, store: store.kind, workers: runWorkers, concurrency }, 'asyncops listening');
+      return bound;
+    },
+    async close() {
+      if (closed) return;
+      closed = true;
+      retention.stop();
+      // Stop taking new work first; HTTP keeps answering status reads while workers drain.
+      await pool?.stop();
+      await dispatcher?.stop();
+      service.stop();
+      await app?.close();
+      if (started) await store.close();
+    },
+  };
+  return ops;
+}
+
+function isLogger(value: unknown): value is Logger {
+  return typeof value === 'object' && value !== null && typeof (value as Logger).child === 'function' && typeof (value as Logger).info === 'function';
+}

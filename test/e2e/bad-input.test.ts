@@ -1,0 +1,91 @@
+// End to end on the real server process: bad input gets a 4xx problem+json, never a 5xx, and stored
+// data is unchanged by every rejected request.
+
+import { after, before, describe, it } from 'node:test';
+import assert from 'node:assert/strict';
+import { startServer, type ServerProcess } from '../support/server.ts';
+import { request } from '../support/http.ts';
+
+let server: ServerProcess;
+let base: string;
+
+before(async () => {
+  server = await startServer({ args: ['--body-limit', '16kb'] });
+  base = server.url;
+  await request(base, 'POST', '/operations', { body: { type: 'echo', input: { seed: true } } });
+});
+after(async () => {
+  await server?.stop();
+});
+
+async function snapshot(): Promise<string> {
+  const list = await request(base, 'GET', '/operations?limit=200');
+  return JSON.stringify(list.body.items.map((op: any) => [op.id, op.status, op.updated_at]));
+}
+
+function assertProblem(reply: { status: number; headers: Headers; body: any }, status: number, what: string): void {
+  assert.equal(reply.status, status, `${what}: status`);
+  assert.match(reply.headers.get('content-type') ?? '', /^application\/problem\+json/, `${what}: problem+json`);
+  assert.equal(reply.body.status, status, `${what}: body.status`);
+  assert.equal(typeof reply.body.title, 'string');
+  assert.equal(typeof reply.body.type, 'string');
+  assert.equal(typeof reply.body.detail, 'string');
+}
+
+describe('bad input', () => {
+  const cases: Array<{ what: string; method: string; path: string; rawBody?: string; body?: unknown; headers?: Record<string, string>; status: number; field?: string }> = [
+    { what: 'malformed JSON', method: 'POST', path: '/operations', rawBody: '{"type": "echo", ', status: 400 },
+    { what: 'empty JSON body', method: 'POST', path: '/operations', rawBody: '', status: 400 },
+    { what: 'a JSON array body', method: 'POST', path: '/operations', body: [1, 2], status: 400 },
+    { what: 'type of the wrong type', method: 'POST', path: '/operations', body: { type: 5, input: {} }, status: 400, field: '/type' },
+    { what: 'missing type', method: 'POST', path: '/operations', body: { input: {} }, status: 400, field: '/type' },
+    { what: 'unknown field', method: 'POST', path: '/operations', body: { type: 'echo', input: {}, bogus: 1 }, status: 400, field: '/bogus' },
+    { what: 'input against its schema', method: 'POST', path: '/operations', body: { type: 'sleep', input: { ms: 'long' } }, status: 400, field: '/input/ms' },
+    { what: 'report input against its schema', method: 'POST', path: '/reports', body: { type: 'sales_summary', date_range: 'yesterday' }, status: 400, field: '/date_range' },
+    { what: 'unknown task type', method: 'POST', path: '/operations', body: { type: 'nope', input: {} }, status: 422, field: '/type' },
+    { what: 'negative timeout_s', method: 'POST', path: '/operations', body: { type: 'echo', input: {}, timeout_s: -1 }, status: 400 },
+    { what: 'enormous timeout_s', method: 'POST', path: '/operations', body: { type: 'echo', input: {}, timeout_s: 1e12 }, status: 400 },
+    { what: 'bad run_at', method: 'POST', path: '/operations', body: { type: 'echo', input: {}, run_at: 'tomorrow' }, status: 400 },
+    { what: 'relative webhook_url', method: 'POST', path: '/operations', body: { type: 'echo', input: {}, webhook_url: '/hook' }, status: 422, field: '/webhook_url' },
+    { what: 'non-http webhook_url', method: 'POST', path: '/operations', body: { type: 'echo', input: {}, webhook_url: 'ftp://example.com/x' }, status: 422, field: '/webhook_url' },
+    { what: 'private webhook_url', method: 'POST', path: '/operations', body: { type: 'echo', input: {}, webhook_url: 'http://10.0.0.1/x' }, status: 422, field: '/webhook_url' },
+    { what: 'body over the limit', method: 'POST', path: '/operations', body: { type: 'echo', input: { big: 'x'.repeat(20_000) } }, status: 413 },
+    { what: 'wrong content type', method: 'POST', path: '/operations', rawBody: 'type=echo', headers: { 'content-type': 'application/x-www-form-urlencoded' }, status: 415 },
+    { what: 'bad Idempotency-Key', method: 'POST', path: '/operations', body: { type: 'echo', input: {} }, headers: { 'idempotency-key': 'x'.repeat(300) }, status: 400 },
+    { what: 'malformed id', method: 'GET', path: '/operations/not-an-id', status: 404 },
+    { what: 'id with NUL', method: 'GET', path: '/operations/op_%00', status: 404 },
+    { what: 'unknown well-formed id', method: 'GET', path: '/operations/op_01JD0000000000000000000000', status: 404 },
+    { what: 'path traversal', method: 'GET', path: '/operations/..%2F..%2Fetc%2Fpasswd', status: 404 },
+    { what: 'overlong id', method: 'GET', path: `/operations/op_${'A'.repeat(500)}`, status: 400 },
+    { what: 'cancel of a bad id', method: 'POST', path: '/operations/nope/cancel', status: 404 },
+    { what: 'result of a bad id', method: 'GET', path: '/operations/nope/result', status: 404 },
+    { what: 'delete of a bad id', method: 'DELETE', path: '/operations/nope', status: 404 },
+    { what: 'bad cursor', method: 'GET', path: '/operations?cursor=garbage!!', status: 400, field: '/query/cursor' },
+    { what: 'bad status filter', method: 'GET', path: '/operations?status=done', status: 400 },
+    { what: 'limit out of range', method: 'GET', path: '/operations?limit=100000', status: 400 },
+    { what: 'negative limit', method: 'GET', path: '/operations?limit=-1', status: 400 },
+    { what: 'unknown route', method: 'GET', path: '/nope', status: 404 },
+    { what: 'bad delivery id', method: 'POST', path: '/webhook-deliveries/nope/retry', status: 404 },
+    { what: 'bad delivery state', method: 'GET', path: '/webhook-deliveries?state=lost', status: 400 },
+  ];
+
+  for (const c of cases) {
+    it(`${c.what} → ${c.status} problem, stored data unchanged`, async () => {
+      const before = await snapshot();
+      const reply = await request(base, c.method, c.path, { body: c.body, rawBody: c.rawBody, headers: c.headers });
+      assertProblem(reply, c.status, c.what);
+      if (c.field !== undefined) {
+        assert.ok(Array.isArray(reply.body.errors), `${c.what}: errors listed`);
+        assert.ok(reply.body.errors.some((e: any) => e.path === c.field), `${c.what}: names ${c.field} in ${JSON.stringify(reply.body.errors)}`);
+      }
+      assert.equal(await snapshot(), before, `${c.what}: nothing stored or changed`);
+    });
+  }
+
+  it('the server is still up and serving after all of it', async () => {
+    const health = await request(base, 'GET', '/healthz');
+    assert.equal(health.status, 200);
+    const ready = await request(base, 'GET', '/readyz');
+    assert.equal(ready.status, 200);
+  });
+});
