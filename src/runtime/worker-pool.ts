@@ -260,19 +260,22 @@ export class WorkerPool extends EventEmitter<WorkerPoolEvents> {
     }
   }
 
-  /** One claim for the free slots; true when it filled them all (more may be due). */
+  /** One claim for the free slots; true when it got all it asked for (more may be due). */
   async #claimOnce(): Promise<boolean> {
     const free = this.#concurrency - this.#attempts.size;
     if (free <= 0) return false;
     const types: TypeLimit[] = [];
+    let wanted = 0;
     for (const task of this.#registry.list()) {
       const limit = Math.min(task.concurrency, this.#concurrency, free) - (this.#runningByType.get(task.type) ?? 0);
       if (limit > 0) types.push({ type: task.type, limit });
+      wanted += Math.max(0, limit);
     }
     if (types.length === 0) return false;
-    const claimed = await this.#store.operationClaimDue({ now: this.#clock.now(), workerId: this.#workerId, leaseMs: this.#leaseMs, types, limit: free });
+    const limit = Math.min(free, wanted);
+    const claimed = await this.#store.operationClaimDue({ now: this.#clock.now(), workerId: this.#workerId, leaseMs: this.#leaseMs, types, limit });
     for (const operation of claimed) this.#begin(operation);
-    if (claimed.length >= free) return true;
+    if (claimed.length >= limit) return true;
     // The queue has nothing more for us now: sleep until the next scheduled run_at (retries, run_at).
     const next = await this.#store.operationNextRunAt();
     if (next !== null && next > this.#clock.now()) this.#wakeLater(next);
