@@ -57,7 +57,8 @@ export function toOperationResource(op: Operation, ctx: ResourceContext): Operat
     operation_id: op.id,
     type: op.type,
     status: op.status,
-    progress: op.progress,
+    // Coalesced progress writes may not have stored the last report; a completed operation is all done.
+    progress: completed ? 1 : op.progress,
     progress_message: op.progressMessage,
     attempt: op.attempt,
     max_attempts: op.maxAttempts,

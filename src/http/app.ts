@@ -6,6 +6,8 @@ import Fastify, { LogController, type FastifyInstance } from 'fastify';
 import swagger from '@fastify/swagger';
 import swaggerUi from '@fastify/swagger-ui';
 import type { Logger } from 'pino';
+import { Ajv } from 'ajv';
+import addFormatsModule from 'ajv-formats';
 import type { Store } from '../store/store.ts';
 import type { OperationsService } from '../runtime/operations.ts';
 import { installProblemHandlers } from './problem.ts';
@@ -27,6 +29,20 @@ export interface HttpAppOptions {
   readonly plugins?: ReadonlyArray<(app: FastifyInstance) => void | Promise<void>>;
 }
 
+type AddFormats = (ajv: Ajv) => Ajv;
+const addFormats: AddFormats = (addFormatsModule as unknown as { default: AddFormats }).default;
+
+/**
+ * Query strings, params and headers are text, so their validator coerces ("5" → 5); bodies are JSON
+ * and must carry the right types, so theirs does not ({"type": 5} is a 400, not the type "5").
+ */
+function installValidators(app: FastifyInstance): void {
+  const options = { allErrors: true, strict: false, removeAdditional: false, useDefaults: true } as const;
+  const forBody = addFormats(new Ajv({ ...options, coerceTypes: false }));
+  const forText = addFormats(new Ajv({ ...options, coerceTypes: 'array' }));
+  app.setValidatorCompiler(({ schema, httpPart }) => (httpPart === 'body' ? forBody : forText).compile(schema));
+}
+
 export async function buildHttpApp(options: HttpAppOptions): Promise<FastifyInstance> {
   const app = Fastify({
     loggerInstance: options.logger,
@@ -34,8 +50,10 @@ export async function buildHttpApp(options: HttpAppOptions): Promise<FastifyInst
     // Per-request access logs would double the log volume of a polling API; errors are still logged.
     logController: new LogController({ disableRequestLogging: true }),
     return503OnClosing: true,
-    ajv: { customOptions: { removeAdditional: false, coerceTypes: 'array', allErrors: true } },
+    // Long ids reach the route and its schema (a 400 problem) instead of the router's bare 414.
+    routerOptions: { maxParamLength: 1000 },
   }) as unknown as FastifyInstance;
+  installValidators(app);
   installProblemHandlers(app);
   installTenant(app);
   await app.register(swagger, {
