@@ -1,7 +1,6 @@
-// Owns: one attempt of one claimed operation: the handler's context (signal, coalesced progress, scoped
-// log) and turning its outcome (return, throw, timeout, cancel, lost lease, shutdown) into one store call.
-// Not here: claiming, heartbeats, deadlines and slots (worker-pool.ts). Invariant: an attempt ends once;
-// whatever the handler returns or throws after that is discarded.
+// Owns: one attempt of a claimed operation: the handler's context (signal, coalesced progress, scoped log)
+// and turning its outcome (return, throw, timeout, cancel, lost lease, shutdown) into one store call.
+// Not here: claims, heartbeats, deadlines, slots (worker-pool.ts). Invariant: an attempt ends once.
 
 import type { Logger } from 'pino';
 import type { Clock } from '../domain/clock.ts';

@@ -1,10 +1,6 @@
-// Owns: running claimed operations in this process: wake-ups (store events, a timer at the next run_at,
-// a slow poll), claiming within global and per-type limits, one heartbeat for all leases, deadlines,
-// lease recovery and graceful shutdown. Not here: one attempt's outcome (attempt.ts), persistence (store/).
-// Invariant: at most `concurrency` operations are held at once; a slot frees when its end is stored.
-//
-// Handlers run on this event loop: a CPU-heavy handler must yield between chunks of work (the built-in
-// report task awaits setImmediate), or heartbeats, deadlines and claims stall with everything else.
+// Owns: running claimed operations in this process: wake-ups, claims within global and per-type limits,
+// one heartbeat and one deadline timer for all leases, lease recovery, graceful shutdown. Not here: one
+// attempt's outcome (attempt.ts), persistence (store/). Invariant: at most `concurrency` held at once.
 
 import { EventEmitter } from 'node:events';
 import type { Logger } from 'pino';
@@ -67,6 +63,13 @@ const MAX_TIMER_MS = 2 ** 31 - 1;
 
 type State = 'idle' | 'running' | 'stopping' | 'stopped';
 
+/**
+ * Wakes on the store's `operation:due` events, on a timer at the next run_at and on a slow fallback poll.
+ * A slot frees when its attempt's end is stored, not when the handler returns: a handler that ignores
+ * its signal runs on in the background, uncounted. Handlers share this event loop, so a CPU-heavy one
+ * must yield between chunks of work (the built-in report task awaits setImmediate), or heartbeats,
+ * deadlines and claims stall along with everything else in the process.
+ */
 export class WorkerPool extends EventEmitter<WorkerPoolEvents> {
   readonly #store: Store;
   readonly #registry: TaskRegistry;
@@ -272,10 +275,10 @@ export class WorkerPool extends EventEmitter<WorkerPoolEvents> {
       wanted += Math.max(0, limit);
     }
     if (types.length === 0) return false;
-    const limit = Math.min(free, wanted);
-    const claimed = await this.#store.operationClaimDue({ now: this.#clock.now(), workerId: this.#workerId, leaseMs: this.#leaseMs, types, limit });
+    const asked = Math.min(free, wanted);
+    const claimed = await this.#store.operationClaimDue({ now: this.#clock.now(), workerId: this.#workerId, leaseMs: this.#leaseMs, types, limit: asked });
     for (const operation of claimed) this.#begin(operation);
-    if (claimed.length >= limit) return true;
+    if (claimed.length >= asked) return true;
     // The queue has nothing more for us now: sleep until the next scheduled run_at (retries, run_at).
     const next = await this.#store.operationNextRunAt();
     if (next !== null && next > this.#clock.now()) this.#wakeLater(next);
