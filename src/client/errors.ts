@@ -1,0 +1,54 @@
+// Owns: the errors the SDK throws — an API refusal (with its problem details), an unreachable server, a wait that ran out.
+// Not here: deciding when to retry (transport.ts) or how an error becomes an exit code (src/cli/).
+// Invariant: every message is one line a person can act on; the problem details are kept whole.
+
+import type { ProblemDetails } from './types.ts';
+
+/** The server answered with an error status; `problem` holds its RFC 9457 details. */
+export class AsyncOpsApiError extends Error {
+  readonly status: number;
+  readonly problem: ProblemDetails;
+
+  constructor(status: number, problem: ProblemDetails, options?: { cause?: unknown }) {
+    super(describeProblem(status, problem), options);
+    this.name = 'AsyncOpsApiError';
+    this.status = status;
+    this.problem = problem;
+  }
+
+  /** The problem's stable `code` (e.g. `not_found`, `validation_failed`), when the server sent one. */
+  get code(): string | undefined {
+    return this.problem.code;
+  }
+}
+
+/** The server could not be reached (connection refused, DNS, reset, request timeout), after any retries. */
+export class AsyncOpsNetworkError extends Error {
+  readonly url: string;
+
+  constructor(message: string, url: string, options?: { cause?: unknown }) {
+    super(message, options);
+    this.name = 'AsyncOpsNetworkError';
+    this.url = url;
+  }
+}
+
+/** `wait()` gave up because its own `timeoutMs` elapsed; the operation itself goes on. */
+export class AsyncOpsWaitTimeoutError extends Error {
+  readonly operationId: string;
+  readonly timeoutMs: number;
+
+  constructor(operationId: string, timeoutMs: number) {
+    super(`operation ${operationId} did not finish within ${timeoutMs / 1000} s`);
+    this.name = 'AsyncOpsWaitTimeoutError';
+    this.operationId = operationId;
+    this.timeoutMs = timeoutMs;
+  }
+}
+
+function describeProblem(status: number, problem: ProblemDetails): string {
+  const head = problem.title || `HTTP ${status}`;
+  const detail = problem.detail && problem.detail !== problem.title ? `: ${problem.detail}` : '';
+  const fields = (problem.errors ?? []).map((e) => `${e.path} ${e.message}`).join('; ');
+  return `${head}${detail}${fields ? ` (${fields})` : ''} [${status}]`;
+}

@@ -1,0 +1,34 @@
+// Owns: the public surface of the SDK, the package export `asyncops/client`.
+// Not here: any server code — nothing under src/client/ imports from outside it (test/client/imports.test.ts checks).
+// Invariant: what is exported here is the SDK's contract; internals (transport, wait pacing) stay unexported.
+
+export { AsyncOpsClient, type AsyncOpsClientOptions } from './client.ts';
+export { AsyncOpsApiError, AsyncOpsNetworkError, AsyncOpsWaitTimeoutError } from './errors.ts';
+export type { RetryPolicy } from './transport.ts';
+export {
+  isTerminalStatus,
+  OPERATION_STATUSES,
+  TERMINAL_STATUSES,
+  type Delivery,
+  type DeliveryAttempt,
+  type DeliveryListOptions,
+  type DeliveryState,
+  type DeliveryWithAttempts,
+  type ListOptions,
+  type Operation,
+  type OperationError,
+  type OperationResult,
+  type OperationStatus,
+  type Page,
+  type ProblemDetails,
+  type SubmitOptions,
+  type WaitOptions,
+} from './types.ts';
+export {
+  signWebhook,
+  verifyWebhook,
+  WebhookVerificationError,
+  type SignWebhookParams,
+  type VerifyWebhookOptions,
+  type WebhookHeaders,
+} from './webhook-signature.ts';

@@ -1,0 +1,178 @@
+// Owns: one HTTP exchange with the asyncops API — URL, auth, timeout, problem decoding — and retrying transient failures.
+// Not here: what a route means (client.ts) or the pacing of status polls (wait.ts).
+// Invariant: a reply with an error status becomes AsyncOpsApiError, a failed exchange AsyncOpsNetworkError; retries are ≥ 1 s apart.
+
+import { setTimeout as sleep } from 'node:timers/promises';
+import { AsyncOpsApiError, AsyncOpsNetworkError } from './errors.ts';
+import type { ProblemDetails } from './types.ts';
+
+export interface RetryPolicy {
+  /** Further tries after the first one fails transiently (network error, 502, 503, 504). */
+  retries: number;
+  /** Delay before the first retry; doubled each time, never below 1 s. */
+  minDelayMs: number;
+  maxDelayMs: number;
+}
+
+export const DEFAULT_RETRY: RetryPolicy = { retries: 4, minDelayMs: 1_000, maxDelayMs: 15_000 };
+const MIN_RETRY_DELAY_MS = 1_000;
+const TRANSIENT_STATUSES = new Set([502, 503, 504]);
+
+export interface TransportOptions {
+  /** The server's base URL, e.g. `http://127.0.0.1:8080`. */
+  baseUrl: string;
+  /** Sent as `Authorization: Bearer <apiKey>`. */
+  apiKey?: string;
+  fetch?: typeof fetch;
+  userAgent?: string;
+  /** Timeout of one request (default 30 s); a long-poll adds the time it asks the server to hold. */
+  timeoutMs?: number;
+  /** How transient failures (network errors, 502/503/504) of safe requests are retried. */
+  retry?: Partial<RetryPolicy>;
+}
+
+export interface RequestSpec {
+  method: 'GET' | 'POST' | 'DELETE';
+  path: string;
+  query?: Record<string, string | number | undefined>;
+  body?: unknown;
+  headers?: Record<string, string>;
+  signal?: AbortSignal;
+  /** Added to the request timeout, for replies the server is asked to hold (`Prefer: wait`). */
+  holdMs?: number;
+  /** Retry transient failures; only for requests that are safe to repeat. */
+  retry?: boolean;
+  /** Statuses below 400 are always accepted; these are accepted too (e.g. 304). */
+  accept?: readonly number[];
+}
+
+export interface Reply {
+  status: number;
+  headers: Headers;
+  body: Buffer;
+}
+
+export class Transport {
+  readonly baseUrl: string;
+  #apiKey: string | undefined;
+  #fetch: typeof fetch;
+  #userAgent: string;
+  #timeoutMs: number;
+  #retry: RetryPolicy;
+
+  constructor(options: TransportOptions) {
+    this.baseUrl = options.baseUrl.replace(/\/+$/, '');
+    this.#apiKey = options.apiKey;
+    this.#fetch = options.fetch ?? globalThis.fetch;
+    this.#userAgent = options.userAgent ?? 'asyncops-client';
+    this.#timeoutMs = options.timeoutMs ?? 30_000;
+    const retry = { ...DEFAULT_RETRY, ...options.retry };
+    this.#retry = { ...retry, minDelayMs: Math.max(MIN_RETRY_DELAY_MS, retry.minDelayMs) };
+  }
+
+  async send(spec: RequestSpec): Promise<Reply> {
+    const tries = spec.retry ? this.#retry.retries + 1 : 1;
+    for (let attempt = 1; ; attempt++) {
+      let reply: Reply;
+      try {
+        reply = await this.#exchange(spec);
+      } catch (error) {
+        if (!(error instanceof AsyncOpsNetworkError) || attempt >= tries) throw withTries(error, attempt);
+        await pause(this.#backoff(attempt), spec.signal);
+        continue;
+      }
+      if (reply.status < 400 || spec.accept?.includes(reply.status)) return reply;
+      const error = new AsyncOpsApiError(reply.status, decodeProblem(reply));
+      if (!TRANSIENT_STATUSES.has(reply.status) || attempt >= tries) throw withTries(error, attempt);
+      const askedMs = Math.min(retryAfterSeconds(reply.headers) * 1000, this.#retry.maxDelayMs);
+      await pause(Math.max(this.#backoff(attempt), askedMs), spec.signal);
+    }
+  }
+
+  url(path: string, query?: RequestSpec['query']): string {
+    const url = new URL(this.baseUrl + path);
+    for (const [key, value] of Object.entries(query ?? {})) {
+      if (value !== undefined) url.searchParams.set(key, String(value));
+    }
+    return url.toString();
+  }
+
+  async #exchange(spec: RequestSpec): Promise<Reply> {
+    const url = this.url(spec.path, spec.query);
+    const headers: Record<string, string> = {
+      accept: 'application/json, application/problem+json',
+      'user-agent': this.#userAgent,
+      ...spec.headers,
+    };
+    if (this.#apiKey) headers.authorization = `Bearer ${this.#apiKey}`;
+    let body: string | undefined;
+    if (spec.body !== undefined) {
+      headers['content-type'] = 'application/json';
+      body = JSON.stringify(spec.body);
+    }
+    const timeoutMs = this.#timeoutMs + (spec.holdMs ?? 0);
+    const timeout = AbortSignal.timeout(timeoutMs);
+    const signal = spec.signal ? AbortSignal.any([spec.signal, timeout]) : timeout;
+    try {
+      const response = await this.#fetch(url, { method: spec.method, headers, body, signal });
+      return { status: response.status, headers: response.headers, body: Buffer.from(await response.arrayBuffer()) };
+    } catch (error) {
+      if (spec.signal?.aborted) throw spec.signal.reason;
+      if (timeout.aborted) {
+        throw new AsyncOpsNetworkError(`${spec.method} ${url} timed out after ${timeoutMs / 1000} s`, url, { cause: error });
+      }
+      throw new AsyncOpsNetworkError(`cannot reach ${this.baseUrl}: ${networkReason(error)}`, url, { cause: error });
+    }
+  }
+
+  #backoff(attempt: number): number {
+    const base = Math.min(this.#retry.maxDelayMs, this.#retry.minDelayMs * 2 ** (attempt - 1));
+    // Jitter upwards only, so a retry is never sooner than the policy's floor.
+    return Math.round(base * (1 + Math.random() * 0.25));
+  }
+}
+
+/** `Retry-After` in seconds (delta-seconds or HTTP date); 0 when absent or unreadable. */
+export function retryAfterSeconds(headers: Headers, now = Date.now()): number {
+  const value = headers.get('retry-after');
+  if (value === null) return 0;
+  if (/^\s*\d+(\.\d+)?\s*$/.test(value)) return Number(value);
+  const at = Date.parse(value);
+  return Number.isNaN(at) ? 0 : Math.max(0, (at - now) / 1000);
+}
+
+export function parseJson<T>(reply: Reply): T {
+  return JSON.parse(reply.body.toString('utf8')) as T;
+}
+
+function decodeProblem(reply: Reply): ProblemDetails {
+  const text = reply.body.toString('utf8');
+  try {
+    const parsed: unknown = JSON.parse(text);
+    if (parsed !== null && typeof parsed === 'object' && !Array.isArray(parsed)) {
+      const problem = parsed as Partial<ProblemDetails>;
+      return { ...problem, type: problem.type ?? 'about:blank', title: problem.title ?? `HTTP ${reply.status}`, status: reply.status };
+    }
+  } catch {
+    // Not JSON (a proxy's HTML page, say): keep a short excerpt as the detail.
+  }
+  const detail = text.replace(/\s+/g, ' ').trim().slice(0, 200);
+  return { type: 'about:blank', title: `HTTP ${reply.status}`, status: reply.status, ...(detail ? { detail } : {}) };
+}
+
+function networkReason(error: unknown): string {
+  const cause = error instanceof Error && error.cause instanceof Error ? error.cause : error;
+  if (cause instanceof AggregateError && cause.errors[0] instanceof Error) return cause.errors[0].message;
+  return cause instanceof Error ? cause.message : String(cause);
+}
+
+async function pause(ms: number, signal: AbortSignal | undefined): Promise<void> {
+  await sleep(ms, undefined, signal ? { signal } : undefined).catch(() => {
+    throw signal?.reason;
+  });
+}
+
+function withTries(error: unknown, tries: number): unknown {
+  if (tries > 1 && error instanceof Error) error.message += ` (gave up after ${tries} tries)`;
+  return error;
+}

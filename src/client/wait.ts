@@ -1,0 +1,82 @@
+// Owns: the pacing of status requests while waiting for an operation to finish — long-poll when honoured, else Retry-After.
+// Not here: the HTTP exchange and its transient-failure retries (transport.ts, each retry ≥ 1 s after the last).
+// Invariant: two status requests start ≥ 1 s apart, except right after a long-poll that came back early with a change.
+
+import { setTimeout as sleep } from 'node:timers/promises';
+import { AsyncOpsWaitTimeoutError } from './errors.ts';
+import { isTerminalStatus, type Operation, type WaitOptions } from './types.ts';
+
+export const MIN_POLL_INTERVAL_MS = 1_000;
+/** The server's cap on `Prefer: wait=N` (DESIGN §1). */
+export const MAX_LONG_POLL_S = 30;
+
+export interface StatusRequest {
+  /** The ETag of the snapshot already seen; with `waitS` the server holds the reply until it changes. */
+  etag?: string;
+  waitS?: number;
+  signal: AbortSignal;
+}
+
+export interface StatusReply {
+  /** Null when the server answered 304 Not Modified. */
+  operation: Operation | null;
+  etag: string | null;
+  retryAfterS: number;
+  /** The server echoed `Preference-Applied: wait=N`, i.e. it held the request. */
+  waitApplied: boolean;
+}
+
+export type FetchStatus = (request: StatusRequest) => Promise<StatusReply>;
+
+export async function waitForTerminal(operationId: string, fetchStatus: FetchStatus, options: WaitOptions = {}): Promise<Operation> {
+  const deadline = new AbortController();
+  const timer =
+    options.timeoutMs === undefined
+      ? undefined
+      : setTimeout(() => deadline.abort(new AsyncOpsWaitTimeoutError(operationId, options.timeoutMs ?? 0)), options.timeoutMs);
+  const signal = options.signal ? AbortSignal.any([options.signal, deadline.signal]) : deadline.signal;
+  const endsAt = options.timeoutMs === undefined ? Infinity : Date.now() + options.timeoutMs;
+  try {
+    return await pollUntilTerminal(fetchStatus, options.onProgress, signal, endsAt);
+  } catch (error) {
+    throw signal.aborted ? signal.reason : error;
+  } finally {
+    clearTimeout(timer);
+  }
+}
+
+async function pollUntilTerminal(
+  fetchStatus: FetchStatus,
+  onProgress: WaitOptions['onProgress'],
+  signal: AbortSignal,
+  endsAt: number,
+): Promise<Operation> {
+  let longPoll = true;
+  let etag: string | null = null;
+  let startedAt = Date.now();
+  let reply = await fetchStatus({ signal });
+  let askedToWait = false;
+  for (;;) {
+    const changed = reply.operation !== null && (reply.etag === null || reply.etag !== etag);
+    etag = reply.etag ?? etag;
+    if (reply.operation !== null && changed) {
+      onProgress?.(reply.operation);
+      if (isTerminalStatus(reply.operation.status)) return reply.operation;
+    }
+    // A changed operation is answered at once, held or not; only an unchanged reply without
+    // Preference-Applied shows the server does not long-poll.
+    if (askedToWait && !reply.waitApplied && !changed) longPoll = false;
+    if (etag === null) longPoll = false;
+
+    let nextAt = startedAt + MIN_POLL_INTERVAL_MS;
+    if (askedToWait && reply.waitApplied && changed) nextAt = Date.now();
+    if (!longPoll) nextAt = Math.max(nextAt, Date.now() + reply.retryAfterS * 1000);
+    const pauseMs = nextAt - Date.now();
+    if (pauseMs > 0) await sleep(pauseMs, undefined, { signal });
+
+    askedToWait = longPoll;
+    const waitS = Math.min(MAX_LONG_POLL_S, Math.max(1, Math.ceil((endsAt - Date.now()) / 1000)));
+    startedAt = Date.now();
+    reply = await fetchStatus(longPoll && etag !== null ? { etag, waitS, signal } : { signal });
+  }
+}

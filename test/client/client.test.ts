@@ -1,0 +1,303 @@
+// The SDK against a fake of the HTTP API on a real local server: request shapes, problem details, retries,
+// and wait()'s pacing measured from the arrival times of the requests it sent.
+
+import assert from 'node:assert/strict';
+import { createServer } from 'node:net';
+import { after, before, describe, test } from 'node:test';
+import {
+  AsyncOpsApiError,
+  AsyncOpsClient,
+  AsyncOpsNetworkError,
+  AsyncOpsWaitTimeoutError,
+  signWebhook,
+  verifyWebhook,
+  WebhookVerificationError,
+  type Operation,
+} from '../../src/client/index.ts';
+import { FakeApi, sampleDelivery, type FakeStage, type RecordedRequest } from './fake-api.ts';
+
+// Arrival times are measured at the server; allow for scheduling noise between send and arrival.
+const JITTER_MS = 30;
+
+const apis: FakeApi[] = [];
+async function startApi(options: ConstructorParameters<typeof FakeApi>[0] = {}): Promise<FakeApi> {
+  const api = await new FakeApi(options).start();
+  apis.push(api);
+  return api;
+}
+after(async () => {
+  await Promise.all(apis.map((api) => api.close()));
+});
+
+/** Gaps between consecutive status requests that do not follow a long-poll which came back early with a change. */
+function pacedGaps(requests: RecordedRequest[]): number[] {
+  const gaps: number[] = [];
+  for (let i = 1; i < requests.length; i++) {
+    const previous = requests[i - 1]!;
+    const returnedEarlyWithChange = previous.headers.prefer !== undefined && previous.changed === true;
+    if (!returnedEarlyWithChange) gaps.push(requests[i]!.at - previous.at);
+  }
+  return gaps;
+}
+
+async function freePort(): Promise<number> {
+  const server = createServer();
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  const port = (server.address() as { port: number }).port;
+  await new Promise<void>((resolve) => server.close(() => resolve()));
+  return port;
+}
+
+describe('AsyncOpsClient requests', () => {
+  let api: FakeApi;
+  let client: AsyncOpsClient;
+  before(async () => {
+    api = await startApi({ apiKey: 'k1' });
+    client = new AsyncOpsClient({ baseUrl: `${api.url}/`, apiKey: 'k1', userAgent: 'test-agent' });
+  });
+
+  test('submit sends the snake_case body and headers and returns the accepted resource', async () => {
+    const op = await client.submit('report', { n: 1 }, { webhookUrl: 'https://example.com/h', idempotencyKey: 'key-1', timeoutS: 60, priority: 5, runAt: new Date(0), maxAttempts: 2, waitS: 3 });
+    assert.equal(op.status, 'pending');
+    assert.equal(op.type, 'report');
+    const sent = api.requests.at(-1)!;
+    assert.deepEqual(JSON.parse(sent.body), {
+      type: 'report',
+      input: { n: 1 },
+      webhook_url: 'https://example.com/h',
+      timeout_s: 60,
+      priority: 5,
+      run_at: '1970-01-01T00:00:00.000Z',
+      max_attempts: 2,
+    });
+    assert.equal(sent.headers['idempotency-key'], 'key-1');
+    assert.equal(sent.headers.prefer, 'wait=3');
+    assert.equal(sent.headers.authorization, 'Bearer k1');
+    assert.equal(sent.headers['user-agent'], 'test-agent');
+    assert.equal(sent.headers['content-type'], 'application/json');
+  });
+
+  test('an API error carries the status and the whole problem, field errors in the message', async () => {
+    const error = await client.submit('nope', {}).catch((e: unknown) => e);
+    assert.ok(error instanceof AsyncOpsApiError);
+    assert.equal(error.status, 422);
+    assert.equal(error.code, 'unknown_task_type');
+    assert.deepEqual(error.problem.errors, [{ path: '/type', message: 'is not registered' }]);
+    assert.match(error.message, /Unknown task type: no task type "nope" \(\/type is not registered\) \[422\]/);
+  });
+
+  test('a missing API key is a 401 problem', async () => {
+    const anonymous = new AsyncOpsClient({ baseUrl: api.url });
+    const error = await anonymous.get('op_0001').catch((e: unknown) => e);
+    assert.ok(error instanceof AsyncOpsApiError);
+    assert.equal(error.status, 401);
+    assert.equal(error.code, 'unauthorized');
+  });
+
+  test('get of an unknown id is a 404 with code not_found', async () => {
+    const error = await client.get('op_missing').catch((e: unknown) => e);
+    assert.ok(error instanceof AsyncOpsApiError);
+    assert.equal(error.status, 404);
+    assert.equal(error.problem.code, 'not_found');
+  });
+
+  test('result returns the bytes and content type once completed, a 409 problem before', async () => {
+    const done = api.addOperation('report', {}, [{ atMs: 0, status: 'completed', progress: 1 }]);
+    const result = await client.result(done.id);
+    assert.equal(result.contentType, 'application/json');
+    assert.deepEqual(result.json(), { total: 42 });
+    assert.equal(result.body.toString('utf8'), '{"total":42}');
+
+    const running = api.addOperation('report', {}, [{ atMs: 0, status: 'processing', progress: 0.1 }]);
+    const error = await client.result(running.id).catch((e: unknown) => e);
+    assert.ok(error instanceof AsyncOpsApiError);
+    assert.equal(error.status, 409);
+    assert.equal(error.code, 'not_completed');
+  });
+
+  test('cancel returns the cancelled operation, and a second cancel is a 409', async () => {
+    const op = api.addOperation('report', {}, [{ atMs: 0, status: 'processing' }]);
+    assert.equal((await client.cancel(op.id)).status, 'cancelled');
+    const error = await client.cancel(op.id).catch((e: unknown) => e);
+    assert.ok(error instanceof AsyncOpsApiError && error.status === 409);
+  });
+
+  test('delete removes the operation', async () => {
+    const op = api.addOperation('report', {}, [{ atMs: 0, status: 'completed' }]);
+    await client.delete(op.id);
+    await assert.rejects(client.get(op.id), (e: unknown) => e instanceof AsyncOpsApiError && e.status === 404);
+  });
+
+  test('list sends the filters and listAll follows next_cursor through every page', async () => {
+    const ids = new Set<string>();
+    for (let i = 0; i < 5; i++) ids.add(api.addOperation('paged', {}, [{ atMs: 0, status: 'completed' }]).id);
+    const page = await client.list({ status: 'completed', limit: 2 });
+    assert.equal(page.items.length, 2);
+    assert.equal(page.next_cursor, '2');
+    assert.match(api.requests.at(-1)!.headers.host ?? '', /127\.0\.0\.1/);
+
+    const seen: Operation[] = [];
+    for await (const op of client.listAll({ limit: 2 })) seen.push(op);
+    const pageRequests = api.requests.filter((r) => r.path === '/operations' && r.method === 'GET');
+    assert.ok(seen.length >= 5);
+    assert.ok([...ids].every((id) => seen.some((op) => op.id === id)));
+    assert.ok(pageRequests.length >= 4, 'one request per page');
+  });
+
+  test('deliveries, retryDelivery and operationDeliveries', async () => {
+    const op = api.addOperation('report', {}, [{ atMs: 0, status: 'completed' }]);
+    api.deliveries.push(sampleDelivery(op.id, 'dlv_1', 'dead'), sampleDelivery(op.id, 'dlv_2', 'delivered'));
+    const dead = await client.deliveries({ state: 'dead', limit: 10 });
+    assert.deepEqual(dead.items.map((d) => d.id), ['dlv_1']);
+    assert.equal(dead.next_cursor, null);
+    const retried = await client.retryDelivery('dlv_1');
+    assert.equal(retried.state, 'pending');
+    const all = await client.operationDeliveries(op.id);
+    assert.equal(all.items.length, 2);
+    assert.equal(all.items[0]!.attempts[1]!.error, 'ECONNREFUSED');
+  });
+});
+
+describe('AsyncOpsClient.wait', () => {
+  test('long-polls when the server honours it: few requests, none within 1 s unless a long-poll returned with a change', async () => {
+    const api = await startApi();
+    const client = new AsyncOpsClient({ baseUrl: api.url });
+    const op = api.addOperation('report', {});
+    const seen: string[] = [];
+    const final = await client.wait(op.id, { onProgress: (o) => seen.push(`${o.status}:${o.progress}`), timeoutMs: 15_000 });
+
+    assert.equal(final.status, 'completed');
+    assert.equal(seen.at(-1), 'completed:1');
+    assert.ok(seen.includes('processing:0.5'), `saw ${seen.join(', ')}`);
+    const requests = api.statusRequests(op.id);
+    assert.ok(requests.slice(1).every((r) => r.headers.prefer !== undefined && r.headers['if-none-match'] !== undefined), 'long-polls after the first read');
+    assert.ok(requests.length <= 6, `${requests.length} requests for 4 stages`);
+    for (const gap of pacedGaps(requests)) assert.ok(gap >= 1000 - JITTER_MS, `gap of ${gap.toFixed(0)} ms`);
+  });
+
+  test('falls back to polling when Prefer: wait is not honoured, and never polls faster than 1 s', async () => {
+    const api = await startApi({ longPoll: false, retryAfterS: 0 });
+    const client = new AsyncOpsClient({ baseUrl: api.url });
+    const op = api.addOperation('report', {}, [
+      { atMs: 0, status: 'processing', progress: 0 },
+      { atMs: 2500, status: 'completed', progress: 1 },
+    ]);
+    const final = await client.wait(op.id, { timeoutMs: 15_000 });
+
+    assert.equal(final.status, 'completed');
+    const requests = api.statusRequests(op.id);
+    assert.ok(requests.length >= 3);
+    assert.ok(requests.slice(2).every((r) => r.headers.prefer === undefined), 'stopped asking for a long-poll');
+    for (let i = 1; i < requests.length; i++) {
+      const gap = requests[i]!.at - requests[i - 1]!.at;
+      assert.ok(gap >= 1000 - JITTER_MS, `gap of ${gap.toFixed(0)} ms`);
+    }
+  });
+
+  test('honours a Retry-After longer than 1 s when polling', async () => {
+    const api = await startApi({ longPoll: false, retryAfterS: 2 });
+    const client = new AsyncOpsClient({ baseUrl: api.url });
+    const op = api.addOperation('report', {}, [
+      { atMs: 0, status: 'processing' },
+      { atMs: 2500, status: 'completed' },
+    ]);
+    await client.wait(op.id, { timeoutMs: 15_000 });
+    const requests = api.statusRequests(op.id);
+    // The second request is the long-poll probe (≥ 1 s); from then on the server said 2 s.
+    for (let i = 2; i < requests.length; i++) {
+      const gap = requests[i]!.at - requests[i - 1]!.at;
+      assert.ok(gap >= 2000 - JITTER_MS, `gap of ${gap.toFixed(0)} ms`);
+    }
+    assert.ok(requests.length <= 4, `${requests.length} requests`);
+  });
+
+  test('rides out a reset connection and 503s, each retry at least 1 s after the last', async () => {
+    const api = await startApi();
+    const client = new AsyncOpsClient({ baseUrl: api.url });
+    const op = api.addOperation('report', {}, [{ atMs: 0, status: 'completed' }]);
+    api.failNext(1, 'reset');
+    api.failNext(1, 503);
+    const final = await client.wait(op.id, { timeoutMs: 15_000 });
+    assert.equal(final.status, 'completed');
+    const requests = api.statusRequests(op.id);
+    assert.equal(requests.length, 3);
+    for (const gap of pacedGaps(requests)) assert.ok(gap >= 1000 - JITTER_MS, `gap of ${gap.toFixed(0)} ms`);
+  });
+
+  test('rejects with AsyncOpsWaitTimeoutError when its own timeout elapses', async () => {
+    const api = await startApi();
+    const client = new AsyncOpsClient({ baseUrl: api.url });
+    const op = api.addOperation('report', {}, [{ atMs: 0, status: 'processing' }]);
+    const started = performance.now();
+    const error = await client.wait(op.id, { timeoutMs: 1500 }).catch((e: unknown) => e);
+    assert.ok(error instanceof AsyncOpsWaitTimeoutError, String(error));
+    assert.equal(error.operationId, op.id);
+    assert.ok(performance.now() - started < 4000);
+  });
+
+  test('rejects with the abort reason when its signal fires', async () => {
+    const api = await startApi();
+    const client = new AsyncOpsClient({ baseUrl: api.url });
+    const op = api.addOperation('report', {}, [{ atMs: 0, status: 'processing' }]);
+    const reason = new Error('stop');
+    const error = await client.wait(op.id, { signal: AbortSignal.timeout(1200), timeoutMs: 10_000 }).catch((e: unknown) => e);
+    assert.equal((error as Error).name, 'TimeoutError');
+    const controller = new AbortController();
+    const waiting = client.wait(op.id, { signal: controller.signal, timeoutMs: 10_000 });
+    controller.abort(reason);
+    await assert.rejects(waiting, (e: unknown) => e === reason);
+  });
+});
+
+describe('AsyncOpsClient transient failures', () => {
+  test('get retries 503s and then succeeds', async () => {
+    const api = await startApi();
+    const client = new AsyncOpsClient({ baseUrl: api.url });
+    const op = api.addOperation('report', {}, [{ atMs: 0, status: 'completed' }]);
+    api.failNext(2, 503);
+    assert.equal((await client.get(op.id)).status, 'completed');
+    assert.equal(api.statusRequests(op.id).length, 3);
+  });
+
+  test('gives up after the configured retries with the last error', async () => {
+    const api = await startApi();
+    const client = new AsyncOpsClient({ baseUrl: api.url, retry: { retries: 1 } });
+    const op = api.addOperation('report', {}, [{ atMs: 0, status: 'completed' }]);
+    api.failNext(5, 503);
+    const error = await client.get(op.id).catch((e: unknown) => e);
+    assert.ok(error instanceof AsyncOpsApiError);
+    assert.equal(error.status, 503);
+    assert.match(error.message, /gave up after 2 tries/);
+  });
+
+  test('a submit without an Idempotency-Key is not retried', async () => {
+    const api = await startApi();
+    const client = new AsyncOpsClient({ baseUrl: api.url });
+    api.failNext(1, 503);
+    await assert.rejects(client.submit('report', {}), (e: unknown) => e instanceof AsyncOpsApiError && e.status === 503);
+    assert.equal(api.requests.length, 1);
+  });
+
+  test('an unreachable server is an AsyncOpsNetworkError naming it', async () => {
+    const port = await freePort();
+    const client = new AsyncOpsClient({ baseUrl: `http://127.0.0.1:${port}`, retry: { retries: 0 } });
+    const error = await client.get('op_1').catch((e: unknown) => e);
+    assert.ok(error instanceof AsyncOpsNetworkError, String(error));
+    assert.match(error.message, new RegExp(`cannot reach http://127\\.0\\.0\\.1:${port}: .*ECONNREFUSED`));
+  });
+});
+
+describe('webhook verification re-exported from asyncops/client', () => {
+  const secret = `whsec_${Buffer.from('0123456789abcdef0123456789abcdef').toString('base64')}`;
+  const body = JSON.stringify({ type: 'operation.completed', operation_id: 'op_1' });
+  const headers = signWebhook({ secrets: [secret], msgId: 'msg_1', timestamp: 1_700_000_000, body });
+  const now = () => 1_700_000_000_000;
+
+  test('verifyWebhook accepts what signWebhook signed and returns the payload', () => {
+    assert.deepEqual(verifyWebhook(secret, { ...headers }, body, { now }), JSON.parse(body));
+  });
+
+  test('verifyWebhook refuses a tampered body', () => {
+    assert.throws(() => verifyWebhook(secret, { ...headers }, body.replace('op_1', 'op_2'), { now }), WebhookVerificationError);
+  });
+});
