@@ -1,0 +1,230 @@
+// Owns: webhook delivery rows and their attempts: writing outbox rows, leased claims, recording attempts, replays, reads.
+// Not here: deciding outcomes or schedules (webhooks/), the operation transitions that write the outbox (transitions.ts).
+// Invariant: an attempt is recorded only under the delivery's current lease; a claim never hands one delivery to two dispatchers.
+
+import type { DeliveryState, Operation } from '../../domain/operation.ts';
+import type {
+  Delivery, DeliveryAttempt, DeliveryAttemptParams, DeliveryClaimParams, DeliveryDraft, DeliveryFactory, DeliveryListQuery,
+  DeliveryRetryOutcome, StoreEvent,
+} from '../store.ts';
+import type { PostgresDatabase, Queryable } from './database.ts';
+
+interface DeliveryRow {
+  id: string;
+  message_id: string;
+  operation_id: string;
+  tenant: string;
+  url: string;
+  event_type: string;
+  payload: string;
+  state: DeliveryState;
+  attempt_count: number;
+  schedule_attempt: number;
+  next_attempt_at: number | null;
+  created_at: number;
+  updated_at: number;
+  last_status_code: number | null;
+  last_error: string | null;
+  lease_token: string | null;
+  manual: boolean;
+}
+
+interface AttemptRow {
+  delivery_id: string;
+  attempt: number;
+  trigger: 'scheduled' | 'manual';
+  started_at: number;
+  duration_ms: number;
+  status_code: number | null;
+  error: string | null;
+  response_snippet: string | null;
+}
+
+function toDelivery(row: DeliveryRow): Delivery {
+  return {
+    id: row.id,
+    messageId: row.message_id,
+    operationId: row.operation_id,
+    tenant: row.tenant,
+    url: row.url,
+    eventType: row.event_type,
+    payload: row.payload,
+    state: row.state,
+    attemptCount: row.attempt_count,
+    scheduleAttempt: row.schedule_attempt,
+    nextAttemptAt: row.next_attempt_at,
+    createdAt: row.created_at,
+    updatedAt: row.updated_at,
+    lastStatusCode: row.last_status_code,
+    lastError: row.last_error,
+    leaseToken: row.lease_token,
+    manual: row.manual,
+  };
+}
+
+function toAttempt(row: AttemptRow): DeliveryAttempt {
+  return {
+    deliveryId: row.delivery_id,
+    attempt: row.attempt,
+    trigger: row.trigger,
+    startedAt: row.started_at,
+    durationMs: row.duration_ms,
+    statusCode: row.status_code,
+    error: row.error,
+    responseSnippet: row.response_snippet,
+  };
+}
+
+// Params: parallel arrays $1 ids, $2 message ids, $3 operation ids, $4 tenants, $5 urls, $6 event types, $7 payloads,
+// $8 next attempt at; $9 now.
+const INSERT_DELIVERIES = `
+INSERT INTO deliveries (id, message_id, operation_id, tenant, url, event_type, payload, state, next_attempt_at, created_at, updated_at)
+SELECT d.id, d.message_id, d.operation_id, d.tenant, d.url, d.event_type, d.payload, 'pending', d.next_attempt_at, $9, $9
+FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::text[], $6::text[], $7::text[], $8::bigint[])
+  AS d(id, message_id, operation_id, tenant, url, event_type, payload, next_attempt_at)`;
+
+/**
+ * The outbox: asks `factory` for each operation's delivery and writes them in one statement of the caller's
+ * transaction. Returns the operations as stored with their delivery (webhookState 'pending' where one was written).
+ */
+export async function writeOutbox(tx: Queryable & { readonly events: StoreEvent[] }, ops: readonly Operation[], factory: DeliveryFactory, now: number): Promise<Operation[]> {
+  const drafts: Array<{ op: Operation; draft: DeliveryDraft }> = [];
+  const result = ops.map((op) => {
+    const draft = factory(op);
+    if (draft === null) return op;
+    drafts.push({ op, draft });
+    return { ...op, webhookState: 'pending' as const };
+  });
+  if (drafts.length === 0) return result;
+  const column = <T>(pick: (entry: { op: Operation; draft: DeliveryDraft }) => T) => drafts.map(pick);
+  await tx.query(INSERT_DELIVERIES, [
+    column((e) => e.draft.id), column((e) => e.draft.messageId), column((e) => e.op.id), column((e) => e.op.tenant),
+    column((e) => e.draft.url), column((e) => e.draft.eventType), column((e) => e.draft.payload), column((e) => e.draft.nextAttemptAt), now,
+  ]);
+  tx.events.push({ kind: 'delivery:due', nextAttemptAt: Math.min(...column((e) => e.draft.nextAttemptAt)) });
+  return result;
+}
+
+// Params: $1 now, $2 worker id, $3 lease ms, $4 limit. An expired lease (a crashed dispatcher) is claimable again.
+const CLAIM_DELIVERIES = `
+WITH due AS (
+  SELECT id FROM deliveries
+  WHERE state IN ('pending', 'retrying') AND next_attempt_at <= $1 AND (lease_token IS NULL OR lease_expires_at < $1)
+  ORDER BY next_attempt_at, id LIMIT $4
+  FOR UPDATE SKIP LOCKED
+)
+UPDATE deliveries d
+SET lease_token = gen_random_uuid()::text, lease_expires_at = $1::bigint + $3::bigint, worker_id = $2, updated_at = $1
+FROM due WHERE d.id = due.id
+RETURNING d.*`;
+
+export async function claimDeliveries(q: Queryable, params: DeliveryClaimParams): Promise<Delivery[]> {
+  if (params.limit <= 0) return [];
+  const rows = await q.query<DeliveryRow>(CLAIM_DELIVERIES, [params.now, params.workerId, params.leaseMs, params.limit]);
+  return rows.map(toDelivery).sort((a, b) => (a.nextAttemptAt ?? 0) - (b.nextAttemptAt ?? 0) || (a.id < b.id ? -1 : 1));
+}
+
+// Params: $1 id, $2 lease token, $3 outcome state, $4 next attempt at, $5 now, $6 trigger, $7 started at,
+// $8 duration ms, $9 status code, $10 error, $11 response snippet.
+const RECORD_ATTEMPT = `
+WITH recorded AS (
+  UPDATE deliveries d
+  SET state = $3, attempt_count = d.attempt_count + 1, schedule_attempt = d.schedule_attempt + 1,
+      next_attempt_at = CASE WHEN $3 = 'retrying' THEN $4::bigint END, updated_at = $5,
+      last_status_code = $9, last_error = $10, lease_token = NULL, lease_expires_at = NULL, worker_id = NULL, manual = false
+  WHERE d.id = $1 AND d.lease_token = $2 AND d.state IN ('pending', 'retrying')
+  RETURNING d.*
+), attempt AS (
+  INSERT INTO delivery_attempts (delivery_id, attempt, trigger, started_at, duration_ms, status_code, error, response_snippet)
+  SELECT id, attempt_count, $6, $7, $8, $9, $10, $11 FROM recorded
+)
+SELECT * FROM recorded`;
+
+export async function recordAttempt(db: PostgresDatabase, params: DeliveryAttemptParams): Promise<Delivery | null> {
+  const a = params.attempt;
+  const [row] = await db.query<DeliveryRow>(RECORD_ATTEMPT, [
+    params.id, params.leaseToken, params.outcome, params.nextAttemptAt, params.now, a.trigger, a.startedAt, Math.round(a.durationMs),
+    a.statusCode, a.error, a.responseSnippet,
+  ]);
+  if (row === undefined) return null;
+  const delivery = toDelivery(row);
+  if (delivery.state === 'retrying' && delivery.nextAttemptAt !== null) {
+    await db.publish([{ kind: 'delivery:due', nextAttemptAt: delivery.nextAttemptAt }]);
+  }
+  return delivery;
+}
+
+// Params: $1 id, $2 tenant.
+const SELECT_DELIVERY = 'SELECT * FROM deliveries WHERE id = $1 AND tenant = $2';
+
+export async function getDelivery(q: Queryable, id: string, tenant: string): Promise<Delivery | null> {
+  const [row] = await q.query<DeliveryRow>(SELECT_DELIVERY, [id, tenant]);
+  return row === undefined ? null : toDelivery(row);
+}
+
+// Params: $1 tenant, $2 state or null, $3 before id or null, $4 limit.
+const LIST_DELIVERIES = `
+SELECT * FROM deliveries
+WHERE tenant = $1 AND ($2::text IS NULL OR state = $2) AND ($3::text IS NULL OR id < $3)
+ORDER BY id DESC LIMIT $4`;
+
+export async function listDeliveries(q: Queryable, query: DeliveryListQuery): Promise<Delivery[]> {
+  const rows = await q.query<DeliveryRow>(LIST_DELIVERIES, [query.tenant, query.state ?? null, query.beforeId ?? null, query.limit]);
+  return rows.map(toDelivery);
+}
+
+// Params: $1 operation id, $2 tenant.
+const SELECT_OPERATION_DELIVERIES = 'SELECT * FROM deliveries WHERE operation_id = $1 AND tenant = $2 ORDER BY created_at, id';
+// Params: $1 delivery ids.
+const SELECT_ATTEMPTS = 'SELECT * FROM delivery_attempts WHERE delivery_id = ANY($1::text[]) ORDER BY delivery_id, attempt';
+
+export async function attemptsOf(q: Queryable, deliveryIds: readonly string[]): Promise<DeliveryAttempt[]> {
+  if (deliveryIds.length === 0) return [];
+  return (await q.query<AttemptRow>(SELECT_ATTEMPTS, [deliveryIds])).map(toAttempt);
+}
+
+export async function listOperationDeliveries(q: Queryable, operationId: string, tenant: string): Promise<Array<{ delivery: Delivery; attempts: DeliveryAttempt[] }>> {
+  const deliveries = (await q.query<DeliveryRow>(SELECT_OPERATION_DELIVERIES, [operationId, tenant])).map(toDelivery);
+  const attempts = await attemptsOf(q, deliveries.map((d) => d.id));
+  return deliveries.map((delivery) => ({ delivery, attempts: attempts.filter((a) => a.deliveryId === delivery.id) }));
+}
+
+// Params: $1 id, $2 tenant, $3 now. A replay: due now, the schedule restarts, the next attempt is a manual one.
+const REPLAY_DELIVERY = `
+UPDATE deliveries SET state = 'pending', next_attempt_at = $3, schedule_attempt = 0, updated_at = $3, manual = true
+WHERE id = $1 AND tenant = $2 AND state = 'dead'
+RETURNING *`;
+
+export async function replayDelivery(db: PostgresDatabase, id: string, tenant: string, now: number): Promise<DeliveryRetryOutcome> {
+  const [row] = await db.query<DeliveryRow>(REPLAY_DELIVERY, [id, tenant, now]);
+  if (row !== undefined) {
+    await db.publish([{ kind: 'delivery:due', nextAttemptAt: now }]);
+    return { kind: 'scheduled', delivery: toDelivery(row) };
+  }
+  const current = await getDelivery(db, id, tenant);
+  return current === null ? { kind: 'not_found' } : { kind: 'not_dead', delivery: current };
+}
+
+// Params: $1 now.
+const RECOVER_DELIVERIES = `
+WITH recovered AS (
+  UPDATE deliveries SET lease_token = NULL, lease_expires_at = NULL, worker_id = NULL
+  WHERE lease_token IS NOT NULL AND lease_expires_at < $1
+  RETURNING 1
+)
+SELECT count(*) AS count FROM recovered`;
+
+export async function recoverDeliveries(db: PostgresDatabase, now: number): Promise<number> {
+  const [row] = await db.query<{ count: number }>(RECOVER_DELIVERIES, [now]);
+  const count = row?.count ?? 0;
+  if (count > 0) await db.publish([{ kind: 'delivery:due', nextAttemptAt: now }]);
+  return count;
+}
+
+// A time in the past belongs to an attempt in flight; the dispatcher knows to wait for its end.
+const NEXT_ATTEMPT_AT = "SELECT min(next_attempt_at) AS next_attempt_at FROM deliveries WHERE state IN ('pending', 'retrying')";
+
+export async function nextAttemptAt(q: Queryable): Promise<number | null> {
+  const [row] = await q.query<{ next_attempt_at: number | null }>(NEXT_ATTEMPT_AT);
+  return row?.next_attempt_at ?? null;
+}

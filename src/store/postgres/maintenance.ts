@@ -1,0 +1,53 @@
+// Owns: retention (result bodies, finished operations, expired idempotency keys) and the settings table.
+// Not here: when retention runs or what it keeps (runtime/retention.ts).
+// Invariant: prune touches only terminal operations; a setting, once stored, is never overwritten by a later first start.
+
+import type { Operation } from '../../domain/operation.ts';
+import type { PruneParams } from '../store.ts';
+import type { PostgresDatabase, Queryable } from './database.ts';
+import { changed } from './operations.ts';
+
+// Params: $1 finished before, $2 now. The operation is marked (a change: its result answers 410 from now on).
+const PRUNE_RESULTS = `
+WITH dropped AS (
+  DELETE FROM results r USING operations o
+  WHERE r.operation_id = o.id AND o.finished_at < $1 AND o.status IN ('completed', 'failed', 'cancelled')
+  RETURNING r.operation_id
+)
+UPDATE operations o SET result_expired = true, updated_at = $2, version = o.version + 1
+FROM dropped WHERE o.id = dropped.operation_id
+RETURNING o.id, o.version, o.status`;
+// Params: $1 finished before. Results, deliveries and idempotency keys go with their operation.
+const PRUNE_OPERATIONS = `
+WITH dropped AS (
+  DELETE FROM operations WHERE finished_at < $1 AND status IN ('completed', 'failed', 'cancelled') RETURNING 1
+)
+SELECT count(*) AS count FROM dropped`;
+// Params: $1 now.
+const PRUNE_KEYS = 'WITH dropped AS (DELETE FROM idempotency_keys WHERE expires_at < $1 RETURNING 1) SELECT count(*) AS count FROM dropped';
+
+// Three statements in one transaction: one statement may not both mark and delete the same operation row.
+export async function prune(db: PostgresDatabase, params: PruneParams): Promise<{ results: number; operations: number; idempotencyKeys: number }> {
+  return db.transaction(async (tx) => {
+    const count = async (sql: string, param: number) => (await tx.query<{ count: number }>(sql, [param]))[0]?.count ?? 0;
+    const marked = await tx.query<Pick<Operation, 'id' | 'version' | 'status'>>(PRUNE_RESULTS, [params.resultsFinishedBefore, params.now]);
+    tx.events.push(...marked.map(changed));
+    const results = marked.length;
+    const operations = await count(PRUNE_OPERATIONS, params.operationsFinishedBefore);
+    const idempotencyKeys = await count(PRUNE_KEYS, params.now);
+    return { results, operations, idempotencyKeys };
+  });
+}
+
+// Params: $1 key, $2 value.
+const INIT_SETTING = 'INSERT INTO settings (key, value) VALUES ($1, $2) ON CONFLICT (key) DO NOTHING';
+// Params: $1 key.
+const SELECT_SETTING = 'SELECT value FROM settings WHERE key = $1';
+
+/** Two statements on purpose: the SELECT's fresh snapshot sees a value a concurrent first start committed meanwhile. */
+export async function settingGetOrInit(q: Queryable, key: string, initial: string): Promise<string> {
+  await q.query(INIT_SETTING, [key, initial]);
+  const [row] = await q.query<{ value: string }>(SELECT_SETTING, [key]);
+  if (row === undefined) throw new Error(`setting ${key} vanished after it was stored`);
+  return row.value;
+}

@@ -1,0 +1,45 @@
+// Owns: creating the schema and applying the numbered migrations in migrations/, recorded in <schema>.schema_migrations.
+// Not here: the connection settings (database.ts); the schema itself (migrations/*.sql).
+// Invariant: one transaction under an advisory lock per schema, so nodes starting at once migrate exactly once.
+
+import { readdir, readFile } from 'node:fs/promises';
+import { fileURLToPath } from 'node:url';
+import pg from 'pg';
+
+const MIGRATIONS_DIR = fileURLToPath(new URL('./migrations/', import.meta.url));
+const MIGRATION_FILE = /^(\d{4})_[a-z0-9_]+\.sql$/;
+// The advisory lock's first key says "asyncops migrations"; the second is the schema's hash.
+const LOCK_CLASS = 0x61_6f_70_73;
+
+/** Applies what is not yet recorded; returns the files applied now. */
+export async function migrate(pool: pg.Pool, schema: string, now: number): Promise<string[]> {
+  const files = (await readdir(MIGRATIONS_DIR)).filter((f) => MIGRATION_FILE.test(f)).sort();
+  const client = await pool.connect();
+  let broken: Error | undefined;
+  try {
+    await client.query('BEGIN');
+    await client.query('SELECT pg_advisory_xact_lock($1, hashtext($2))', [LOCK_CLASS, schema]);
+    await client.query(`CREATE SCHEMA IF NOT EXISTS ${pg.escapeIdentifier(schema)}`);
+    await client.query(
+      'CREATE TABLE IF NOT EXISTS schema_migrations (version integer PRIMARY KEY, name text NOT NULL, applied_at bigint NOT NULL)',
+    );
+    const done = new Set((await client.query<{ version: number }>('SELECT version FROM schema_migrations')).rows.map((r) => r.version));
+    const applied: string[] = [];
+    for (const file of files) {
+      const version = Number(file.slice(0, 4));
+      if (done.has(version)) continue;
+      await client.query(await readFile(MIGRATIONS_DIR + file, 'utf8'));
+      await client.query('INSERT INTO schema_migrations (version, name, applied_at) VALUES ($1, $2, $3)', [version, file, now]);
+      applied.push(file);
+    }
+    await client.query('COMMIT');
+    return applied;
+  } catch (err) {
+    await client.query('ROLLBACK').catch((rollbackErr: Error) => {
+      broken = rollbackErr;
+    });
+    throw err;
+  } finally {
+    client.release(broken);
+  }
+}

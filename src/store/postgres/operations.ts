@@ -1,0 +1,217 @@
+// Owns: the operation row and its mapping, inserting operations (with idempotency keys), and reading them back.
+// Not here: lease transitions (transitions.ts), deliveries (deliveries.ts), retention (maintenance.ts).
+// Invariant: an insert and its idempotency key commit in one statement; concurrent inserts with one key resolve to one operation.
+
+import { AsyncOpsError } from '../../domain/errors.ts';
+import type { Operation, OperationResult, OperationError, DeliveryState } from '../../domain/operation.ts';
+import type { OperationStatus } from '../../domain/status.ts';
+import type { IdempotencyClaim, OperationDraft, OperationInsertResult, OperationListQuery, StoreEvent } from '../store.ts';
+import type { PostgresDatabase, Queryable } from './database.ts';
+
+export interface OperationRow {
+  id: string;
+  tenant: string;
+  type: string;
+  status: OperationStatus;
+  input: string;
+  progress: number | null;
+  progress_message: string | null;
+  attempt: number;
+  max_attempts: number;
+  priority: number;
+  timeout_s: number;
+  run_at: number;
+  created_at: number;
+  started_at: number | null;
+  finished_at: number | null;
+  updated_at: number;
+  error_code: string | null;
+  error_message: string | null;
+  webhook_url: string | null;
+  webhook_state: DeliveryState | null;
+  cancel_requested: boolean;
+  lease_token: string | null;
+  lease_expires_at: number | null;
+  worker_id: string | null;
+  result_expired: boolean;
+  version: number;
+}
+
+/** The columns of an Operation from `operations o`: the row plus the state of its latest delivery. */
+export const OPERATION_COLUMNS = `o.*, (
+  SELECT d.state FROM deliveries d WHERE d.operation_id = o.id ORDER BY d.created_at DESC, d.id DESC LIMIT 1
+) AS webhook_state`;
+
+export function toOperation(row: OperationRow): Operation {
+  const error: OperationError | null = row.error_code === null ? null : { code: row.error_code, message: row.error_message ?? '' };
+  return {
+    id: row.id,
+    tenant: row.tenant,
+    type: row.type,
+    status: row.status,
+    input: JSON.parse(row.input) as unknown,
+    progress: row.progress,
+    progressMessage: row.progress_message,
+    attempt: row.attempt,
+    maxAttempts: row.max_attempts,
+    priority: row.priority,
+    timeoutS: row.timeout_s,
+    runAt: row.run_at,
+    createdAt: row.created_at,
+    startedAt: row.started_at,
+    finishedAt: row.finished_at,
+    updatedAt: row.updated_at,
+    error,
+    webhookUrl: row.webhook_url,
+    webhookState: row.webhook_state,
+    cancelRequested: row.cancel_requested,
+    leaseToken: row.lease_token,
+    leaseExpiresAt: row.lease_expires_at,
+    workerId: row.worker_id,
+    resultExpired: row.result_expired,
+    version: row.version,
+  };
+}
+
+export function changed(op: Pick<Operation, 'id' | 'version' | 'status'>): StoreEvent {
+  return { kind: 'operation:changed', id: op.id, version: op.version, status: op.status };
+}
+
+export function due(op: Pick<Operation, 'type' | 'runAt'>): StoreEvent {
+  return { kind: 'operation:due', type: op.type, runAt: op.runAt };
+}
+
+// Params: $1 id, $2 tenant, $3 type, $4 input (JSON text), $5 max attempts, $6 priority, $7 timeout s, $8 run at,
+// $9 webhook url, $10 now, $11 idempotency key (null: none), $12 fingerprint, $13 key expires at,
+// $14 NOTIFY channel, $15 NOTIFY payloads.
+// The key row is taken (or an expired one taken over) first; the operation is inserted only if that happened.
+// A concurrent insert with the same key waits on the key's index entry and then finds it taken.
+const INSERT_OPERATION = `
+WITH key_taken AS (
+  INSERT INTO idempotency_keys (tenant, key, fingerprint, operation_id, expires_at)
+  SELECT $2, $11, $12, $1, $13 WHERE $11::text IS NOT NULL
+  ON CONFLICT (tenant, key) DO UPDATE
+    SET fingerprint = excluded.fingerprint, operation_id = excluded.operation_id, expires_at = excluded.expires_at
+    WHERE idempotency_keys.expires_at <= $10
+  RETURNING 1
+), inserted AS (
+  INSERT INTO operations (id, tenant, type, status, input, attempt, max_attempts, priority, timeout_s, run_at,
+                          created_at, updated_at, webhook_url)
+  SELECT $1, $2, $3, 'pending', $4, 1, $5, $6, $7, $8, $10, $10, $9
+  WHERE $11::text IS NULL OR EXISTS (SELECT 1 FROM key_taken)
+  RETURNING *
+)
+SELECT inserted.*, NULL::text AS webhook_state,
+  (SELECT count(pg_notify($14, payload)) FROM unnest($15::text[]) AS payload) AS notified
+FROM inserted`;
+
+// Params: $1 tenant, $2 key.
+const SELECT_KEY = 'SELECT fingerprint, operation_id FROM idempotency_keys WHERE tenant = $1 AND key = $2';
+
+export async function insertOperation(db: PostgresDatabase, draft: OperationDraft, idempotency?: IdempotencyClaim): Promise<OperationInsertResult> {
+  const notification = db.inlineNotification([
+    { kind: 'operation:changed', id: draft.id, version: 1, status: 'pending' },
+    { kind: 'operation:due', type: draft.type, runAt: draft.runAt },
+  ]);
+  // A key can vanish between the two reads (its operation deleted, the key pruned); then it is free to take again.
+  for (let round = 0; round < 3; round++) {
+    const rows = await db.query<OperationRow>(INSERT_OPERATION, [
+      draft.id, draft.tenant, draft.type, JSON.stringify(draft.input ?? null), draft.maxAttempts, draft.priority, draft.timeoutS,
+      draft.runAt, draft.webhookUrl, draft.now, idempotency?.key ?? null, idempotency?.fingerprint ?? null,
+      idempotency?.expiresAt ?? null, notification.channel, notification.payloads,
+    ]);
+    const row = rows[0];
+    if (row !== undefined) {
+      notification.emit();
+      return { kind: 'created', operation: toOperation(row) };
+    }
+    if (idempotency === undefined) throw new Error(`operation ${draft.id} was not inserted`);
+    const [key] = await db.query<{ fingerprint: string; operation_id: string }>(SELECT_KEY, [draft.tenant, idempotency.key]);
+    if (key === undefined) continue;
+    if (key.fingerprint !== idempotency.fingerprint) return { kind: 'key_mismatch', operationId: key.operation_id };
+    const existing = await getOperationById(db, key.operation_id);
+    if (existing !== null) return { kind: 'replayed', operation: existing };
+  }
+  throw new AsyncOpsError('idempotency_key_in_use', 'the Idempotency-Key kept changing hands; retry later');
+}
+
+// Params: $1 id, $2 tenant.
+const SELECT_OPERATION = `SELECT ${OPERATION_COLUMNS} FROM operations o WHERE o.id = $1 AND o.tenant = $2`;
+// Params: $1 id.
+const SELECT_OPERATION_BY_ID = `SELECT ${OPERATION_COLUMNS} FROM operations o WHERE o.id = $1`;
+
+export async function getOperation(q: Queryable, id: string, tenant: string): Promise<Operation | null> {
+  const [row] = await q.query<OperationRow>(SELECT_OPERATION, [id, tenant]);
+  return row === undefined ? null : toOperation(row);
+}
+
+export async function getOperationById(q: Queryable, id: string): Promise<Operation | null> {
+  const [row] = await q.query<OperationRow>(SELECT_OPERATION_BY_ID, [id]);
+  return row === undefined ? null : toOperation(row);
+}
+
+// Params: $1 tenant, $2 status or null, $3 type or null, $4 before id or null, $5 limit.
+const LIST_OPERATIONS = `
+SELECT ${OPERATION_COLUMNS} FROM operations o
+WHERE o.tenant = $1 AND ($2::text IS NULL OR o.status = $2) AND ($3::text IS NULL OR o.type = $3)
+  AND ($4::text IS NULL OR o.id < $4)
+ORDER BY o.id DESC LIMIT $5`;
+
+export async function listOperations(q: Queryable, query: OperationListQuery): Promise<Operation[]> {
+  const rows = await q.query<OperationRow>(LIST_OPERATIONS, [query.tenant, query.status ?? null, query.type ?? null, query.beforeId ?? null, query.limit]);
+  return rows.map(toOperation);
+}
+
+// Params: $1 id, $2 now. Null unless the operation is pending.
+const QUEUE_POSITION = `
+SELECT (
+  SELECT count(*) FROM operations p
+  WHERE p.status = 'pending' AND p.type = t.type AND p.run_at <= $2
+    AND (p.priority > t.priority OR (p.priority = t.priority AND (p.run_at, p.id) < (t.run_at, t.id)))
+) AS position
+FROM operations t WHERE t.id = $1 AND t.status = 'pending'`;
+
+export async function queuePosition(q: Queryable, id: string, now: number): Promise<number | null> {
+  const [row] = await q.query<{ position: number }>(QUEUE_POSITION, [id, now]);
+  return row === undefined ? null : row.position;
+}
+
+const COUNT_OPERATIONS = 'SELECT type, status, count(*) AS count FROM operations GROUP BY type, status ORDER BY type, status';
+
+export async function countOperations(q: Queryable): Promise<Array<{ type: string; status: OperationStatus; count: number }>> {
+  return q.query(COUNT_OPERATIONS);
+}
+
+const NEXT_RUN_AT = "SELECT min(run_at) AS run_at FROM operations WHERE status = 'pending'";
+
+export async function nextRunAt(q: Queryable): Promise<number | null> {
+  const [row] = await q.query<{ run_at: number | null }>(NEXT_RUN_AT);
+  return row?.run_at ?? null;
+}
+
+// Params: $1 id, $2 tenant.
+const SELECT_RESULT = `
+SELECT r.content_type, r.body FROM results r JOIN operations o ON o.id = r.operation_id
+WHERE o.id = $1 AND o.tenant = $2`;
+
+export async function getResult(q: Queryable, id: string, tenant: string): Promise<OperationResult | null> {
+  const [row] = await q.query<{ content_type: string; body: Buffer }>(SELECT_RESULT, [id, tenant]);
+  return row === undefined ? null : { contentType: row.content_type, body: row.body };
+}
+
+// Params: $1 samples per type.
+const SELECT_DURATION_SAMPLES = `
+SELECT type, duration_ms FROM (
+  SELECT type, duration_ms, row_number() OVER (PARTITION BY type ORDER BY id DESC) AS n FROM duration_samples
+) s WHERE n <= $1 ORDER BY type, n`;
+
+export async function durationSamples(q: Queryable, limit: number): Promise<Map<string, number[]>> {
+  const rows = await q.query<{ type: string; duration_ms: number }>(SELECT_DURATION_SAMPLES, [limit]);
+  const samples = new Map<string, number[]>();
+  for (const row of rows) {
+    const list = samples.get(row.type);
+    if (list === undefined) samples.set(row.type, [row.duration_ms]);
+    else list.push(row.duration_ms);
+  }
+  return samples;
+}

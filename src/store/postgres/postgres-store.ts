@@ -1,0 +1,210 @@
+// Owns: the PostgreSQL Store: its options, open/close (migrations, pool, LISTEN), and routing each method to its queries.
+// Not here: the SQL (operations.ts, transitions.ts, deliveries.ts, maintenance.ts), the payload format (change-listener.ts).
+// Invariant: after open() every change this store commits reaches its own subscribers once and every other node's by NOTIFY.
+
+import { randomUUID } from 'node:crypto';
+import { ChangeFeed } from '../change-feed.ts';
+import type {
+  CancelOutcome, ClaimParams, DeleteOutcome, Delivery, DeliveryAttempt, DeliveryAttemptParams, DeliveryClaimParams,
+  DeliveryListQuery, DeliveryRetryOutcome, FinishParams, IdempotencyClaim, LeaseRef, OperationDraft, OperationInsertResult,
+  OperationListQuery, PruneParams, RecoverParams, RecoverResult, RetryParams, Store, StoreListener, DeliveryFactory,
+} from '../store.ts';
+import type { Operation, OperationResult } from '../../domain/operation.ts';
+import type { OperationStatus } from '../../domain/status.ts';
+import { ChangeListener, decodeNotification } from './change-listener.ts';
+import { checkSchemaName, clientConfig, PostgresDatabase } from './database.ts';
+import * as deliveries from './deliveries.ts';
+import * as maintenance from './maintenance.ts';
+import { migrate } from './migrate.ts';
+import * as operations from './operations.ts';
+import * as transitions from './transitions.ts';
+
+export interface PostgresStoreOptions {
+  readonly url: string;
+  /** Schema holding the tables (created when missing). Default `asyncops`. */
+  readonly schema?: string | undefined;
+  /** Pool connections, besides the one LISTEN connection. Default 10. */
+  readonly poolSize?: number | undefined;
+  /** Told about errors that have no caller to throw to: a lost LISTEN connection, a failed NOTIFY, a throwing listener. */
+  readonly onError?: ((err: unknown) => void) | undefined;
+}
+
+const DEFAULT_SCHEMA = 'asyncops';
+const DEFAULT_POOL_SIZE = 10;
+
+export function createPostgresStore(options: PostgresStoreOptions): Store {
+  return new PostgresStore(options);
+}
+
+function warn(err: unknown): void {
+  process.emitWarning(err instanceof Error ? err : new Error(String(err)), { code: 'ASYNCOPS_POSTGRES' });
+}
+
+class PostgresStore implements Store {
+  readonly kind = 'postgres' as const;
+  #schema: string;
+  #db: PostgresDatabase;
+  #feed: ChangeFeed;
+  #listener: ChangeListener;
+  #opening: Promise<void> | null = null;
+
+  constructor(options: PostgresStoreOptions) {
+    this.#schema = checkSchemaName(options.schema ?? DEFAULT_SCHEMA);
+    const onError = options.onError ?? warn;
+    this.#feed = new ChangeFeed(onError);
+    this.#db = new PostgresDatabase({
+      url: options.url,
+      schema: this.#schema,
+      poolSize: options.poolSize ?? DEFAULT_POOL_SIZE,
+      feed: this.#feed,
+      sourceId: randomUUID(),
+      onError,
+    });
+    this.#listener = new ChangeListener({
+      config: clientConfig(options.url, this.#schema),
+      channel: this.#db.channel,
+      onPayload: (payload) => this.#feed.emit(decodeNotification(payload, this.#db.sourceId)),
+      onError,
+    });
+  }
+
+  open(): Promise<void> {
+    this.#opening ??= (async () => {
+      await migrate(this.#db.pool, this.#schema, Date.now());
+      await this.#listener.start();
+    })().catch((err: unknown) => {
+      this.#opening = null;
+      throw err;
+    });
+    return this.#opening;
+  }
+
+  async close(): Promise<void> {
+    await this.#listener.close();
+    await this.#db.end();
+  }
+
+  async ping(): Promise<void> {
+    await this.#db.query('SELECT 1');
+  }
+
+  operationInsert(draft: OperationDraft, idempotency?: IdempotencyClaim): Promise<OperationInsertResult> {
+    return operations.insertOperation(this.#db, draft, idempotency);
+  }
+
+  operationGet(params: { id: string; tenant: string }): Promise<Operation | null> {
+    return operations.getOperation(this.#db, params.id, params.tenant);
+  }
+
+  operationGetById(id: string): Promise<Operation | null> {
+    return operations.getOperationById(this.#db, id);
+  }
+
+  operationList(query: OperationListQuery): Promise<Operation[]> {
+    return operations.listOperations(this.#db, query);
+  }
+
+  operationQueuePosition(params: { id: string; now: number }): Promise<number | null> {
+    return operations.queuePosition(this.#db, params.id, params.now);
+  }
+
+  operationCounts(): Promise<Array<{ type: string; status: OperationStatus; count: number }>> {
+    return operations.countOperations(this.#db);
+  }
+
+  operationClaimDue(params: ClaimParams): Promise<Operation[]> {
+    return transitions.claimOperations(this.#db, params);
+  }
+
+  operationHeartbeat(params: LeaseRef & { now: number; leaseMs: number }): Promise<{ cancelRequested: boolean } | null> {
+    return transitions.heartbeat(this.#db, params);
+  }
+
+  operationProgress(params: LeaseRef & { now: number; progress: number | null; message: string | null }): Promise<boolean> {
+    return transitions.progress(this.#db, params);
+  }
+
+  operationFinish(params: FinishParams): Promise<Operation | null> {
+    return transitions.finish(this.#db, params);
+  }
+
+  operationRetry(params: RetryParams): Promise<Operation | null> {
+    return transitions.retry(this.#db, params);
+  }
+
+  operationRelease(params: LeaseRef & { now: number }): Promise<Operation | null> {
+    return transitions.release(this.#db, params);
+  }
+
+  operationCancel(params: { id: string; tenant: string; now: number; delivery: DeliveryFactory }): Promise<CancelOutcome> {
+    return transitions.cancel(this.#db, params);
+  }
+
+  operationDelete(params: { id: string; tenant: string }): Promise<DeleteOutcome> {
+    return transitions.deleteOperation(this.#db, params.id, params.tenant);
+  }
+
+  operationRecoverExpired(params: RecoverParams): Promise<RecoverResult> {
+    return transitions.recoverExpired(this.#db, params);
+  }
+
+  operationNextRunAt(): Promise<number | null> {
+    return operations.nextRunAt(this.#db);
+  }
+
+  resultGet(params: { id: string; tenant: string }): Promise<OperationResult | null> {
+    return operations.getResult(this.#db, params.id, params.tenant);
+  }
+
+  durationSamples(params: { limit: number }): Promise<Map<string, number[]>> {
+    return operations.durationSamples(this.#db, params.limit);
+  }
+
+  prune(params: PruneParams): Promise<{ results: number; operations: number; idempotencyKeys: number }> {
+    return maintenance.prune(this.#db, params);
+  }
+
+  deliveryClaimDue(params: DeliveryClaimParams): Promise<Delivery[]> {
+    return deliveries.claimDeliveries(this.#db, params);
+  }
+
+  deliveryRecordAttempt(params: DeliveryAttemptParams): Promise<Delivery | null> {
+    return deliveries.recordAttempt(this.#db, params);
+  }
+
+  deliveryGet(params: { id: string; tenant: string }): Promise<Delivery | null> {
+    return deliveries.getDelivery(this.#db, params.id, params.tenant);
+  }
+
+  deliveryList(query: DeliveryListQuery): Promise<Delivery[]> {
+    return deliveries.listDeliveries(this.#db, query);
+  }
+
+  deliveryListForOperation(params: { operationId: string; tenant: string }): Promise<Array<{ delivery: Delivery; attempts: DeliveryAttempt[] }>> {
+    return deliveries.listOperationDeliveries(this.#db, params.operationId, params.tenant);
+  }
+
+  deliveryAttempts(params: { deliveryId: string }): Promise<DeliveryAttempt[]> {
+    return deliveries.attemptsOf(this.#db, [params.deliveryId]);
+  }
+
+  deliveryRetry(params: { id: string; tenant: string; now: number }): Promise<DeliveryRetryOutcome> {
+    return deliveries.replayDelivery(this.#db, params.id, params.tenant, params.now);
+  }
+
+  deliveryRecoverExpired(params: { now: number }): Promise<number> {
+    return deliveries.recoverDeliveries(this.#db, params.now);
+  }
+
+  deliveryNextAttemptAt(): Promise<number | null> {
+    return deliveries.nextAttemptAt(this.#db);
+  }
+
+  settingGetOrInit(key: string, initial: string): Promise<string> {
+    return maintenance.settingGetOrInit(this.#db, key, initial);
+  }
+
+  subscribe(listener: StoreListener): () => void {
+    return this.#feed.subscribe(listener);
+  }
+}
