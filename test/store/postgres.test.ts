@@ -1,0 +1,126 @@
+// Owns: running the store contract against PostgreSQL, plus what only PostgreSQL has: several nodes on one database
+// (concurrent migrations, NOTIFY between stores, concurrent claims) and a LISTEN connection that comes back.
+// Not here: the contract cases (contract*.ts). Invariant: each test uses schemas of its own and drops them; every store is closed.
+
+import { after, describe, it } from 'node:test';
+import assert from 'node:assert/strict';
+import pg from 'pg';
+import { createPostgresStore } from '../../src/store/postgres/postgres-store.ts';
+import { decodeNotification, encodeNotifications } from '../../src/store/postgres/change-listener.ts';
+import type { Store, StoreEvent } from '../../src/store/store.ts';
+import { runStoreContract } from './contract.ts';
+import { draft } from './fixtures.ts';
+import { dropSchema, PG_URL, postgresSkipReason, uniqueSchema, withClient } from '../support/postgres.ts';
+import { waitFor } from '../support/wait.ts';
+
+describe('PostgreSQL NOTIFY payloads', () => {
+  it('split many events into payloads under the 8000-byte limit and decode them back', () => {
+    const events: StoreEvent[] = Array.from({ length: 500 }, (_, i) => ({ kind: 'operation:changed', id: `op_${i}`, version: i, status: 'processing' }));
+    const payloads = encodeNotifications('me', events);
+    assert.ok(payloads.length > 1);
+    for (const payload of payloads) assert.ok(Buffer.byteLength(payload) < 8000);
+    assert.deepEqual(payloads.flatMap((p) => decodeNotification(p, 'other')), events);
+    assert.deepEqual(payloads.flatMap((p) => decodeNotification(p, 'me')), []);
+  });
+});
+
+const skip = await postgresSkipReason();
+const schemas = new Map<Store, string>();
+
+function makeStore(schema = uniqueSchema(), onError?: (err: unknown) => void): Store {
+  const store = createPostgresStore({ url: PG_URL, schema, poolSize: 4, onError });
+  schemas.set(store, schema);
+  return store;
+}
+
+if (skip !== null) {
+  describe('PostgreSQL store', { skip }, () => {});
+} else {
+  runStoreContract('postgres', async () => makeStore(), async (store) => dropSchema(schemas.get(store)!));
+
+  describe('PostgreSQL store across nodes', () => {
+    const open: Store[] = [];
+    /** Stores on one schema, as several nodes would be. */
+    const nodes = (count: number, onError?: (err: unknown) => void): Store[] => {
+      const schema = uniqueSchema();
+      const made = Array.from({ length: count }, () => makeStore(schema, onError));
+      open.push(...made);
+      return made;
+    };
+    after(async () => {
+      await Promise.all(open.map((s) => s.close()));
+      await Promise.all([...new Set(open.map((s) => schemas.get(s)!))].map(dropSchema));
+    });
+
+    it('migrates an empty schema exactly once when three nodes open at the same time', async () => {
+      const stores = nodes(3);
+      await Promise.all(stores.map((s) => s.open()));
+      const rows = await withClient(async (c) => (await c.query(`SELECT version, name FROM ${pg.escapeIdentifier(schemas.get(stores[0]!)!)}.schema_migrations`)).rows);
+      assert.deepEqual(rows, [{ version: 1, name: '0001_init.sql' }]);
+    });
+
+    it('delivers a change on one node to subscribers on another, and to its own subscribers once', async () => {
+      const [a, b, c] = nodes(3);
+      await Promise.all([a!.open(), b!.open(), c!.open()]);
+      const seenByA: StoreEvent[] = [];
+      const seenByB: StoreEvent[] = [];
+      a!.subscribe((e) => seenByA.push(e));
+      b!.subscribe((e) => seenByB.push(e));
+      const d = draft();
+      await b!.operationInsert(d);
+      await waitFor(() => seenByA.some((e) => e.kind === 'operation:changed' && e.id === d.id), { what: 'A hears of B insert' });
+      assert.ok(seenByA.some((e) => e.kind === 'operation:due' && e.type === d.type));
+      // B's LISTEN connection hears notifications in commit order: once it has C's, it has passed its own.
+      const later = draft();
+      await c!.operationInsert(later);
+      await waitFor(() => seenByB.some((e) => e.kind === 'operation:changed' && e.id === later.id), { what: 'B hears of C insert' });
+      assert.equal(seenByB.filter((e) => e.kind === 'operation:changed' && e.id === d.id).length, 1);
+    });
+
+    it('never hands one operation to two nodes claiming at the same time', async () => {
+      const [a, b] = nodes(2);
+      await Promise.all([a!.open(), b!.open()]);
+      const drafts = Array.from({ length: 120 }, (_, i) => draft({ type: i % 2 === 0 ? 'even' : 'odd', priority: i % 3 }));
+      for (const d of drafts) await a!.operationInsert(d);
+      const claimAll = async (store: Store, workerId: string) => {
+        const ids: string[] = [];
+        for (;;) {
+          const batch = await store.operationClaimDue({
+            now: drafts[0]!.runAt, workerId, leaseMs: 30_000, types: [{ type: 'even', limit: 5 }, { type: 'odd', limit: 3 }], limit: 7,
+          });
+          if (batch.length === 0) return ids;
+          ids.push(...batch.map((op) => op.id));
+        }
+      };
+      const [byA, byB] = await Promise.all([claimAll(a!, 'a'), claimAll(b!, 'b')]);
+      const all = [...byA, ...byB];
+      assert.equal(new Set(all).size, all.length, 'an operation was claimed twice');
+      assert.deepEqual([...all].sort(), drafts.map((d) => d.id).sort());
+    });
+
+    it('reconnects and LISTENs again after its LISTEN connection is terminated', async () => {
+      const errors: unknown[] = [];
+      const [a, b] = nodes(2, (err) => errors.push(err));
+      await Promise.all([a!.open(), b!.open()]);
+      const seen = new Set<string>();
+      a!.subscribe((e) => {
+        if (e.kind === 'operation:changed') seen.add(e.id);
+      });
+      const channel = `asyncops_${schemas.get(a!)!}`;
+      const terminated = await withClient(async (c) =>
+        (await c.query('SELECT pg_terminate_backend(pid) AS ok FROM pg_stat_activity WHERE query = $1', [`LISTEN "${channel}"`])).rows.length,
+      );
+      assert.equal(terminated, 2);
+      // Notifications sent while A is away are lost by design; keep writing until one gets through.
+      await waitFor(
+        async () => {
+          const d = draft();
+          await b!.operationInsert(d);
+          return waitFor(() => seen.has(d.id), { timeoutMs: 300 }).then(() => true, () => false);
+        },
+        { timeoutMs: 15_000, intervalMs: 0, what: 'A hears of B again' },
+      );
+      assert.ok(errors.length > 0, 'the lost connection is reported through onError');
+    });
+  });
+}
