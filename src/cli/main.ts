@@ -10,7 +10,8 @@ import { registerServerCommands } from './serve.ts';
 /** Commander's own outcomes that are not errors to report: help or version was printed already. */
 const SILENT_COMMANDER_CODES = new Set(['commander.help', 'commander.helpDisplayed', 'commander.version']);
 
-export async function main(argv: readonly string[] = process.argv, extraCommands: readonly CommandRegistrar[] = []): Promise<ExitCode> {
+/** `extraCommands` defaults to the server's `serve` and `worker`; bin/asyncops.js and `node src/cli/main.ts` both land here. */
+export async function main(argv: readonly string[] = process.argv, extraCommands: readonly CommandRegistrar[] = [registerServerCommands]): Promise<ExitCode> {
   const io = { stdout: process.stdout, stderr: process.stderr, stdin: process.stdin };
   const { program, ctx } = buildProgram({ io, extraCommands });
   try {
@@ -34,4 +35,4 @@ function oneLine(error: unknown): string {
     .join(' ');
 }
 
-if (import.meta.main) process.exitCode = await main(process.argv, [registerServerCommands]);
+if (import.meta.main) process.exitCode = await main();

@@ -1,0 +1,109 @@
+// Owns: what every command shares — the output streams, the exit status being built, the SDK client from the global
+// options, and argument parsers. Not here: any one command's behaviour (one file per command).
+// Invariant: commands write results to stdout and diagnostics to stderr; they never call process.exit themselves.
+
+import { readFile } from 'node:fs/promises';
+import { InvalidArgumentError, type Command } from 'commander';
+import { AsyncOpsClient } from '../client/index.ts';
+import { EXIT_CODES, UsageError, type ExitCode } from './exit-codes.ts';
+
+export interface CliIo {
+  readonly stdout: NodeJS.WriteStream;
+  readonly stderr: NodeJS.WriteStream;
+  readonly stdin: NodeJS.ReadStream;
+}
+
+export interface GlobalOptions {
+  url: string;
+  apiKey?: string;
+}
+
+/** One-shot requests fail fast on an unreachable server; waits ride out restarts and blips with backoff. */
+const ONE_SHOT_RETRY = { retries: 0 };
+
+export class CliContext {
+  readonly io: CliIo;
+  exitCode: ExitCode = EXIT_CODES.ok;
+
+  constructor(io: CliIo) {
+    this.io = io;
+  }
+
+  client(command: Command, options: { patient?: boolean } = {}): AsyncOpsClient {
+    const globals = command.optsWithGlobals<GlobalOptions>();
+    if (!/^https?:$/.test(URL.parse(globals.url)?.protocol ?? '')) throw new UsageError(`--url ${JSON.stringify(globals.url)} is not an http(s) URL`);
+    return new AsyncOpsClient({
+      baseUrl: globals.url,
+      apiKey: globals.apiKey || undefined,
+      userAgent: 'asyncops-cli',
+      ...(options.patient ? {} : { retry: ONE_SHOT_RETRY }),
+    });
+  }
+
+  printJson(value: unknown): void {
+    this.io.stdout.write(`${JSON.stringify(value, null, 2)}\n`);
+  }
+
+  /** The API's JSON with --json, else the one-line description. */
+  show<T>(value: T, json: boolean | undefined, describe: (value: T) => string): void {
+    if (json) this.printJson(value);
+    else this.printLine(describe(value));
+  }
+
+  printLine(line: string): void {
+    this.io.stdout.write(`${line}\n`);
+  }
+
+  /** A diagnostic that is not the command's output (progress, notices). */
+  note(line: string): void {
+    this.io.stderr.write(`${line}\n`);
+  }
+}
+
+/** A command-line integer argument, refused by commander as a usage error when it is not one. */
+export function integerArg(min: number, max = Number.MAX_SAFE_INTEGER): (value: string) => number {
+  return (value) => {
+    const n = Number(value);
+    if (!/^-?\d+$/.test(value.trim()) || n < min || n > max) {
+      throw new InvalidArgumentError(`expected a whole number from ${min} to ${max === Number.MAX_SAFE_INTEGER ? 'up' : max}`);
+    }
+    return n;
+  };
+}
+
+export function secondsArg(value: string): number {
+  const n = Number(value);
+  if (value.trim() === '' || !Number.isFinite(n) || n <= 0) throw new InvalidArgumentError('expected a positive number of seconds');
+  return n;
+}
+
+/** Repeatable option: `--secret A --secret B` → ['A', 'B']. */
+export function collect(value: string, previous: string[] | undefined): string[] {
+  return [...(previous ?? []), value];
+}
+
+/** `--input`: inline JSON, `@path` for a JSON file, or `@-` for standard input. */
+export async function readJsonInput(spec: string, stdin: NodeJS.ReadStream): Promise<unknown> {
+  let text = spec;
+  let source = '--input';
+  if (spec.startsWith('@')) {
+    const path = spec.slice(1);
+    source = path === '-' ? 'standard input' : path;
+    try {
+      text = path === '-' ? await readAll(stdin) : await readFile(path, 'utf8');
+    } catch (error) {
+      throw new UsageError(`cannot read ${source}: ${(error as Error).message}`);
+    }
+  }
+  try {
+    return JSON.parse(text);
+  } catch (error) {
+    throw new UsageError(`${source} is not valid JSON: ${(error as Error).message}`);
+  }
+}
+
+async function readAll(stream: NodeJS.ReadStream): Promise<string> {
+  const chunks: Buffer[] = [];
+  for await (const chunk of stream) chunks.push(Buffer.from(chunk as Buffer));
+  return Buffer.concat(chunks).toString('utf8');
+}

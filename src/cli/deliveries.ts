@@ -1,0 +1,62 @@
+// Owns: `asyncops deliveries` (list, --dead, --operation ID) and `asyncops deliveries retry ID` (replay one).
+// Not here: delivering webhooks or deciding when one is dead (the server's dispatcher).
+// Invariant: --dead is exactly `state=dead`; a retry prints the delivery the server scheduled.
+
+import { Option, type Command } from 'commander';
+import type { DeliveryState } from '../client/index.ts';
+import { integerArg, type CliContext } from './context.ts';
+import { UsageError } from './exit-codes.ts';
+import { describeDelivery, sanitize } from './format.ts';
+
+const DELIVERY_STATES: readonly DeliveryState[] = ['pending', 'delivered', 'retrying', 'dead'];
+
+interface DeliveriesFlags {
+  dead?: boolean;
+  state?: DeliveryState;
+  operation?: string;
+  limit?: number;
+  cursor?: string;
+  json?: boolean;
+}
+
+export function registerDeliveries(program: Command, ctx: CliContext): void {
+  const deliveries = program
+    .command('deliveries')
+    .description('list webhook deliveries: --dead for the dead-letter list, --operation ID for one operation\'s attempts')
+    .option('--dead', 'only dead deliveries (same as --state dead)')
+    .addOption(new Option('--state <state>', 'only deliveries in this state').choices(DELIVERY_STATES))
+    .option('--operation <id>', 'every delivery of one operation, with each HTTP attempt')
+    .option('--limit <n>', 'page size', integerArg(1, 1000))
+    .option('--cursor <cursor>', 'continue from a previous page\'s next_cursor')
+    .option('--json', 'print the API\'s JSON')
+    .action(async (opts: DeliveriesFlags, command: Command) => {
+      if (opts.dead && opts.state !== undefined && opts.state !== 'dead') throw new UsageError('--dead contradicts --state');
+      const client = ctx.client(command);
+      if (opts.operation !== undefined) {
+        const result = await client.operationDeliveries(opts.operation);
+        if (opts.json) return ctx.printJson(result);
+        for (const delivery of result.items) {
+          ctx.printLine(describeDelivery(delivery));
+          for (const a of delivery.attempts) {
+            const outcome = a.status_code !== null ? `HTTP ${a.status_code}` : (a.error ?? '-');
+            const took = a.duration_ms === null ? '' : `  ${a.duration_ms} ms`;
+            ctx.printLine(sanitize(`  #${a.attempt} ${a.trigger}  ${a.started_at}  ${outcome}${took}`));
+          }
+        }
+        return;
+      }
+      const page = await client.deliveries({ state: opts.dead ? 'dead' : opts.state, limit: opts.limit, cursor: opts.cursor });
+      if (opts.json) return ctx.printJson(page);
+      for (const delivery of page.items) ctx.printLine(describeDelivery(delivery));
+      if (page.next_cursor !== null) ctx.note(`more: --cursor ${page.next_cursor}`);
+    });
+
+  deliveries
+    .command('retry')
+    .description('replay a delivery now (a dead one gets another attempt)')
+    .argument('<id>', 'delivery id')
+    .option('--json', 'print the delivery as JSON')
+    .action(async (id: string, opts: { json?: boolean }, command: Command) => {
+      ctx.show(await ctx.client(command).retryDelivery(id), opts.json, describeDelivery);
+    });
+}

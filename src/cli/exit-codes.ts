@@ -1,0 +1,62 @@
+// Owns: the CLI's exit statuses, in one table that `asyncops --help` prints, and the mapping from outcomes to them.
+// Not here: printing (main.ts prints the one error line), or what the SDK throws (src/client/errors.ts).
+// Invariant: a status is chosen only here; every command returns or throws and main.ts exits with exitCodeFor().
+
+import { CommanderError } from 'commander';
+import { AsyncOpsApiError, AsyncOpsNetworkError, AsyncOpsWaitTimeoutError, type Operation } from '../client/index.ts';
+
+export const EXIT_CODES = {
+  ok: 0,
+  failed: 1,
+  usage: 2,
+  cancelled: 3,
+  timedOut: 4,
+  unreachable: 5,
+  apiError: 6,
+} as const;
+export type ExitCode = (typeof EXIT_CODES)[keyof typeof EXIT_CODES];
+
+const MEANINGS: readonly (readonly [ExitCode, string])[] = [
+  [EXIT_CODES.ok, 'success; for --wait and wait: the operation completed'],
+  [EXIT_CODES.failed, 'the operation failed (error.code other than timeout)'],
+  [EXIT_CODES.usage, 'usage error: unknown command or option, bad argument, unreadable --input'],
+  [EXIT_CODES.cancelled, 'the operation was cancelled'],
+  [EXIT_CODES.timedOut, 'timed out: the operation failed with error.code "timeout", or the wait\'s own --timeout/--wait-timeout elapsed first (the operation goes on; stderr says which)'],
+  [EXIT_CODES.unreachable, 'the server could not be reached (after retries, for waits)'],
+  [EXIT_CODES.apiError, 'the server refused the request with an error (4xx/5xx problem)'],
+];
+
+export function exitCodesHelp(): string {
+  return ['Exit status:', ...MEANINGS.map(([code, meaning]) => `  ${code}  ${meaning}`)].join('\n');
+}
+
+/** A mistake in how the CLI was invoked that commander cannot see (an --input that is not JSON, say). */
+export class UsageError extends Error {
+  constructor(message: string) {
+    super(message);
+    this.name = 'UsageError';
+  }
+}
+
+/** The exit status of a finished wait: by the operation's terminal status. */
+export function exitCodeForOperation(operation: Operation): ExitCode {
+  switch (operation.status) {
+    case 'completed':
+      return EXIT_CODES.ok;
+    case 'cancelled':
+      return EXIT_CODES.cancelled;
+    case 'failed':
+      return operation.error?.code === 'timeout' ? EXIT_CODES.timedOut : EXIT_CODES.failed;
+    default:
+      return EXIT_CODES.ok;
+  }
+}
+
+export function exitCodeForError(error: unknown): ExitCode {
+  if (error instanceof CommanderError) return error.exitCode === 0 ? EXIT_CODES.ok : EXIT_CODES.usage;
+  if (error instanceof UsageError) return EXIT_CODES.usage;
+  if (error instanceof AsyncOpsNetworkError) return EXIT_CODES.unreachable;
+  if (error instanceof AsyncOpsApiError) return EXIT_CODES.apiError;
+  if (error instanceof AsyncOpsWaitTimeoutError) return EXIT_CODES.timedOut;
+  return EXIT_CODES.failed;
+}

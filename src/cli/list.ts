@@ -1,0 +1,47 @@
+// Owns: `asyncops list`: operations newest first, one page or (--all) every page.
+// Not here: pagination mechanics (the SDK's list/listAll).
+// Invariant: plain output is one operation a line under a header; --json is the API's page shape.
+
+import { Option, type Command } from 'commander';
+import { OPERATION_STATUSES, type Operation } from '../client/index.ts';
+import { integerArg, type CliContext } from './context.ts';
+import { formatPercent, sanitize, table } from './format.ts';
+
+interface ListFlags {
+  status?: Operation['status'];
+  type?: string;
+  limit?: number;
+  cursor?: string;
+  all?: boolean;
+  json?: boolean;
+}
+
+export function registerList(program: Command, ctx: CliContext): void {
+  program
+    .command('list')
+    .description('list operations, newest first')
+    .addOption(new Option('--status <status>', 'only operations in this status').choices(OPERATION_STATUSES))
+    .option('--type <type>', 'only operations of this task type')
+    .option('--limit <n>', 'page size', integerArg(1, 1000))
+    .option('--cursor <cursor>', 'continue from a previous page\'s next_cursor')
+    .option('--all', 'follow next_cursor through every page')
+    .option('--json', 'print { items, next_cursor } as JSON')
+    .action(async (opts: ListFlags, command: Command) => {
+      const client = ctx.client(command);
+      const filter = { status: opts.status, type: opts.type, limit: opts.limit };
+      let page: { items: Operation[]; next_cursor: string | null };
+      if (opts.all) {
+        page = { items: [], next_cursor: null };
+        for await (const op of client.listAll(filter)) page.items.push(op);
+      } else {
+        page = await client.list({ ...filter, cursor: opts.cursor });
+      }
+      if (opts.json) {
+        ctx.printJson(page);
+        return;
+      }
+      const rows = page.items.map((op) => [op.id, op.type, op.status, formatPercent(op.progress), op.created_at].map(sanitize));
+      ctx.printLine(table([['ID', 'TYPE', 'STATUS', 'PROGRESS', 'CREATED'], ...rows]));
+      if (page.next_cursor !== null) ctx.note(`more: --cursor ${page.next_cursor}`);
+    });
+}

@@ -1,0 +1,90 @@
+// Owns: showing a waiting operation's progress — a live cli-progress bar on a TTY, one plain line per change otherwise.
+// Not here: fetching snapshots (the SDK's wait) or choosing the exit status (exit-codes.ts).
+// Invariant: non-TTY output has no control characters; the bar is always stopped, so the cursor is restored.
+
+import cliProgress from 'cli-progress';
+import { isTerminalStatus, type Operation } from '../client/index.ts';
+import { describeOperation, formatSeconds, sanitize } from './format.ts';
+
+export interface ProgressView {
+  update(operation: Operation): void;
+  /** Ends the display (stops the bar); call once, whatever the outcome. */
+  finish(): void;
+}
+
+export function createProgressView(stream: NodeJS.WriteStream, now: () => number = Date.now): ProgressView {
+  return stream.isTTY ? new BarView(stream) : new LineView(stream, now);
+}
+
+const MESSAGE_WIDTH = 28;
+
+class BarView implements ProgressView {
+  #bar: cliProgress.SingleBar;
+  #started = false;
+
+  constructor(stream: NodeJS.WriteStream) {
+    this.#bar = new cliProgress.SingleBar(
+      {
+        stream,
+        format: '{status} [{bar}] {percentage}% | {message} | elapsed {duration_formatted} | ETA {eta_server}',
+        barsize: 30,
+        hideCursor: true,
+        linewrap: true,
+        fps: 5,
+      },
+      cliProgress.Presets.shades_classic,
+    );
+  }
+
+  update(op: Operation): void {
+    const value = op.status === 'completed' ? 100 : Math.round((op.progress ?? 0) * 100);
+    const payload = { status: op.status.padEnd(10), message: barMessage(op), eta_server: etaText(op) };
+    if (this.#started) {
+      this.#bar.update(value, payload);
+    } else {
+      this.#bar.start(100, value, payload);
+      this.#started = true;
+    }
+  }
+
+  finish(): void {
+    if (this.#started) this.#bar.stop();
+  }
+}
+
+class LineView implements ProgressView {
+  #stream: NodeJS.WriteStream;
+  #now: () => number;
+  #startedAt: number;
+  #lastKey: string | null = null;
+
+  constructor(stream: NodeJS.WriteStream, now: () => number) {
+    this.#stream = stream;
+    this.#now = now;
+    this.#startedAt = now();
+  }
+
+  update(op: Operation): void {
+    // A change is what the handler or the queue did; the ETA alone moving every poll is not one.
+    const key = [op.status, op.progress === null ? '' : Math.round(op.progress * 100), op.progress_message, op.attempt, op.queue_position].join('|');
+    if (key === this.#lastKey) return;
+    this.#lastKey = key;
+    const elapsed = formatSeconds((this.#now() - this.#startedAt) / 1000);
+    this.#stream.write(`[${elapsed}] ${describeOperation(op)}\n`);
+  }
+
+  finish(): void {}
+}
+
+function barMessage(op: Operation): string {
+  let message = op.progress_message ?? '';
+  if (!message && op.status === 'pending') message = op.queue_position === null ? 'queued' : `queued #${op.queue_position}`;
+  if (op.attempt > 1) message = `${message} (attempt ${op.attempt}/${op.max_attempts})`.trim();
+  message = sanitize(message);
+  return message.length > MESSAGE_WIDTH ? `${message.slice(0, MESSAGE_WIDTH - 1)}…` : message.padEnd(MESSAGE_WIDTH);
+}
+
+function etaText(op: Operation): string {
+  if (isTerminalStatus(op.status)) return '0s';
+  return formatSeconds(op.estimated_seconds_remaining);
+}

@@ -1,0 +1,41 @@
+// Owns: `asyncops result ID`, and writing a fetched result to a file or stdout.
+// Not here: waiting for the operation to finish (wait.ts) — a result asked for too early is the server's 409.
+// Invariant: the bytes are written exactly as the server sent them; only --json re-renders.
+
+import { writeFile } from 'node:fs/promises';
+import type { Command } from 'commander';
+import type { OperationResult } from '../client/index.ts';
+import type { CliContext } from './context.ts';
+import { UsageError } from './exit-codes.ts';
+
+/** Writes the result bytes to `file`, or to stdout for `-`. */
+export async function saveResult(ctx: CliContext, result: OperationResult, file: string): Promise<void> {
+  if (file === '-') {
+    ctx.io.stdout.write(result.body);
+    return;
+  }
+  try {
+    await writeFile(file, result.body);
+  } catch (error) {
+    throw new UsageError(`cannot write ${file}: ${(error as Error).message}`);
+  }
+  ctx.note(`saved ${result.body.length} bytes (${result.contentType}) to ${file}`);
+}
+
+export function registerResult(program: Command, ctx: CliContext): void {
+  program
+    .command('result')
+    .description('fetch the result of a completed operation (to stdout, or -o FILE)')
+    .argument('<id>', 'operation id')
+    .option('-o, --output <file>', 'write the result to FILE instead of stdout')
+    .option('--json', 'print { content_type, body } as JSON, body parsed when it is JSON')
+    .action(async (id: string, opts: { output?: string; json?: boolean }, command: Command) => {
+      const result = await ctx.client(command).result(id);
+      if (opts.json) {
+        const isJson = /[/+]json\b/i.test(result.contentType);
+        ctx.printJson({ content_type: result.contentType, body: isJson ? result.json() : result.body.toString('utf8') });
+      } else {
+        await saveResult(ctx, result, opts.output ?? '-');
+      }
+    });
+}
