@@ -1,0 +1,31 @@
+// Owns: the worker thread's side of inWorkerThread: load the handler module, run it once, post back
+// progress, log lines and the outcome. Not here: aborting (the parent terminates the thread).
+// Invariant: exactly one 'result' or 'error' message is posted.
+
+import { parentPort, workerData } from 'node:worker_threads';
+import { pino } from 'pino';
+import { PermanentError } from '../domain/errors.ts';
+import type { IsolatedHandler, IsolatedTaskContext, ThreadMessage, ThreadStart } from './worker-thread.ts';
+
+const port = parentPort;
+if (port === null) throw new Error('worker-thread-entry.ts runs only as a worker thread');
+const post = (message: ThreadMessage): void => port.postMessage(message);
+const start = workerData as ThreadStart;
+
+try {
+  const module = (await import(start.moduleUrl)) as Record<string, unknown>;
+  const handler = module[start.exportName];
+  if (typeof handler !== 'function') throw new PermanentError(`${start.moduleUrl} exports no function "${start.exportName}"`);
+  const ctx: IsolatedTaskContext = {
+    // The parent terminates the thread on abort, so this signal never needs to fire.
+    signal: new AbortController().signal,
+    attempt: start.attempt,
+    operationId: start.operationId,
+    progress: (fraction, message) => post({ kind: 'progress', fraction, message }),
+    log: pino({ level: 'trace' }, { write: (line: string) => post({ kind: 'log', line }) }),
+  };
+  post({ kind: 'result', value: await (handler as IsolatedHandler)(start.input, ctx) });
+} catch (thrown) {
+  const error = thrown instanceof Error ? thrown : new Error(String(thrown));
+  post({ kind: 'error', name: error.name, message: error.message, permanentCode: error instanceof PermanentError ? error.code : null });
+}

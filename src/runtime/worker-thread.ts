@@ -1,0 +1,83 @@
+// Owns: running a task's handler on a worker thread (opt-in), so CPU-bound work cannot stall this event loop.
+// Not here: the thread's side (worker-thread-entry.ts), retries and timeouts (the pool treats it as any run).
+// Invariant: an abort terminates the thread at once and the run rejects with the signal's reason.
+
+import { Worker } from 'node:worker_threads';
+import { pino } from 'pino';
+import { PermanentError } from '../domain/errors.ts';
+import type { TaskContext, TaskResult } from './task.ts';
+
+/** What a handler running on a worker thread gets: the TaskContext, its log forwarded to the pool's. */
+export type IsolatedTaskContext = TaskContext;
+
+/** The module a thread loads exports this, by default as `default`. */
+export type IsolatedHandler<Input = any> = (input: Input, ctx: IsolatedTaskContext) => Promise<TaskResult> | TaskResult;
+
+export interface ThreadStart {
+  readonly moduleUrl: string;
+  readonly exportName: string;
+  readonly input: unknown;
+  readonly attempt: number;
+  readonly operationId: string;
+}
+
+export type ThreadMessage =
+  | { readonly kind: 'progress'; readonly fraction: number; readonly message: string | undefined }
+  | { readonly kind: 'log'; readonly line: string }
+  | { readonly kind: 'result'; readonly value: unknown }
+  | { readonly kind: 'error'; readonly name: string; readonly message: string; readonly permanentCode: string | null };
+
+const ENTRY = new URL('./worker-thread-entry.ts', import.meta.url);
+
+/**
+ * A task's `run` that runs `exportName` of the module at `moduleUrl` on a fresh worker thread per attempt:
+ * `run: inWorkerThread(new URL('./heavy.ts', import.meta.url))`. Input and result cross by structured clone;
+ * progress and log lines are forwarded; a PermanentError keeps its code.
+ */
+export function inWorkerThread<Input = any>(moduleUrl: URL | string, exportName = 'default'): (input: Input, ctx: TaskContext) => Promise<TaskResult> {
+  const href = moduleUrl instanceof URL ? moduleUrl.href : moduleUrl;
+  return (input, ctx) => runInThread({ moduleUrl: href, exportName, input, attempt: ctx.attempt, operationId: ctx.operationId }, ctx);
+}
+
+function runInThread(start: ThreadStart, ctx: TaskContext): Promise<TaskResult> {
+  ctx.signal.throwIfAborted();
+  return new Promise((resolve, reject) => {
+    const worker = new Worker(ENTRY, { workerData: start });
+    let settled = false;
+    const settle = (finish: () => void): void => {
+      if (settled) return;
+      settled = true;
+      ctx.signal.removeEventListener('abort', onAbort);
+      finish();
+      void worker.terminate();
+    };
+    const onAbort = (): void => settle(() => reject(ctx.signal.reason));
+    ctx.signal.addEventListener('abort', onAbort, { once: true });
+    worker.on('message', (message: ThreadMessage) => {
+      if (message.kind === 'progress') ctx.progress(message.fraction, message.message);
+      else if (message.kind === 'log') forwardLog(ctx, message.line);
+      else if (message.kind === 'result') settle(() => resolve(message.value));
+      else settle(() => reject(rebuildError(message)));
+    });
+    worker.on('error', (err) => settle(() => reject(err)));
+    worker.on('exit', (code) => settle(() => reject(new Error(`worker thread exited with code ${code} before returning`))));
+  });
+}
+
+function rebuildError(message: Extract<ThreadMessage, { kind: 'error' }>): Error {
+  if (message.permanentCode !== null) return new PermanentError(message.message, message.permanentCode);
+  const error = new Error(message.message);
+  error.name = message.name;
+  return error;
+}
+
+function forwardLog(ctx: TaskContext, line: string): void {
+  try {
+    const { level, msg, time: _time, pid: _pid, hostname: _hostname, ...fields } = JSON.parse(line) as Record<string, unknown>;
+    const label = typeof level === 'number' ? pino.levels.labels[level] : undefined;
+    const log = label !== undefined && label in ctx.log ? (ctx.log[label as pino.Level] as pino.LogFn).bind(ctx.log) : ctx.log.info.bind(ctx.log);
+    log({ ...fields, thread: true }, typeof msg === 'string' ? msg : '');
+  } catch {
+    ctx.log.info({ thread: true }, line.trimEnd());
+  }
+}

@@ -1,0 +1,48 @@
+import { describe, it } from 'node:test';
+import assert from 'node:assert/strict';
+import { pino } from 'pino';
+import { PermanentError } from '../../src/domain/errors.ts';
+import type { TaskContext } from '../../src/runtime/task.ts';
+import { inWorkerThread } from '../../src/runtime/worker-thread.ts';
+import { waitFor } from '../support/wait.ts';
+
+const handlers = new URL('../fixtures/isolated-handlers.ts', import.meta.url);
+
+function context(controller = new AbortController()): { ctx: TaskContext; progress: unknown[]; logs: unknown[] } {
+  const progress: unknown[] = [];
+  const logs: unknown[] = [];
+  const log = pino({ level: 'info' }, { write: (line: string) => logs.push(JSON.parse(line)) });
+  const ctx: TaskContext = { signal: controller.signal, attempt: 2, operationId: 'op_thread', progress: (f, m) => progress.push([f, m]), log };
+  return { ctx, progress, logs };
+}
+
+describe('inWorkerThread', () => {
+  it('runs the handler on another thread and forwards its result, progress and log lines', async () => {
+    const { ctx, progress, logs } = context();
+    const result = await inWorkerThread(handlers)({ n: 21 }, ctx);
+    assert.deepEqual(result, { doubled: 42, onMainThread: false, attempt: 2, operationId: 'op_thread' });
+    assert.deepEqual(progress, [[0.5, 'halfway']]);
+    assert.ok(logs.some((l) => (l as { msg?: string; n?: number }).msg === 'doubling' && (l as { n?: number }).n === 21));
+  });
+
+  it('returns explicit bodies with their content type', async () => {
+    const result = (await inWorkerThread(handlers, 'csv')({}, context().ctx)) as { contentType: string; body: Uint8Array };
+    assert.equal(result.contentType, 'text/csv');
+    assert.equal(Buffer.from(result.body).toString(), 'a,b\r\n1,2\r\n');
+  });
+
+  it('keeps a PermanentError permanent, with its code', async () => {
+    await assert.rejects(inWorkerThread(handlers, 'refuse')({}, context().ctx), (err) => err instanceof PermanentError && err.code === 'bad_input');
+  });
+
+  it('terminates a handler that never yields when the signal fires, while this thread stays responsive', async () => {
+    const controller = new AbortController();
+    const { ctx, progress } = context(controller);
+    const running = inWorkerThread(handlers, 'spin')({}, ctx);
+    // Polling here needs this event loop to turn while the thread spins.
+    await waitFor(() => progress.length > 0, { what: 'the thread to start spinning' });
+    const reason = new Error('timed out');
+    controller.abort(reason);
+    await assert.rejects(running, (err) => err === reason);
+  });
+});
