@@ -1,0 +1,131 @@
+import { createHmac } from 'node:crypto';
+import assert from 'node:assert/strict';
+import { describe, it } from 'node:test';
+import { generateWebhookSecret, signWebhook, verifyWebhook, WebhookVerificationError } from '../../src/client/webhook-signature.ts';
+
+// The published Standard Webhooks test vector (the reference libraries' own tests use it).
+const VECTOR = {
+  secret: 'whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw',
+  msgId: 'msg_p5jXN8AQM9LWM0D4loKWxJek',
+  timestamp: 1614265330,
+  body: '{"test": 2432232314}',
+  signature: 'v1,g0hM9SsE+OTPJTGt/tmIKtSyZlE3uFJELVlNIOLJ1OE=',
+};
+const atVector = { now: () => VECTOR.timestamp * 1000 };
+
+function vectorHeaders(overrides: Record<string, string> = {}): Record<string, string> {
+  return { 'webhook-id': VECTOR.msgId, 'webhook-timestamp': String(VECTOR.timestamp), 'webhook-signature': VECTOR.signature, ...overrides };
+}
+
+function rejects(fn: () => unknown, message: RegExp): void {
+  assert.throws(fn, (err: unknown) => err instanceof WebhookVerificationError && message.test(err.message));
+}
+
+describe('signWebhook', () => {
+  it('reproduces the Standard Webhooks test vector', () => {
+    const headers = signWebhook({ secrets: [VECTOR.secret], msgId: VECTOR.msgId, timestamp: VECTOR.timestamp, body: VECTOR.body });
+    assert.deepEqual(headers, vectorHeaders());
+  });
+
+  it('signs "id.timestamp.body" with the base64-decoded secret, as an independent HMAC computes it', () => {
+    const secret = generateWebhookSecret();
+    const key = Buffer.from(secret.slice('whsec_'.length), 'base64');
+    const expected = createHmac('sha256', key).update('msg_1.1700000000.{"a":1}').digest('base64');
+    const headers = signWebhook({ secrets: [secret], msgId: 'msg_1', timestamp: 1700000000, body: '{"a":1}' });
+    assert.equal(headers['webhook-signature'], `v1,${expected}`);
+  });
+
+  it('puts one v1 signature per secret, space-separated, for rotation', () => {
+    const other = generateWebhookSecret();
+    const headers = signWebhook({ secrets: [VECTOR.secret, other], msgId: VECTOR.msgId, timestamp: VECTOR.timestamp, body: VECTOR.body });
+    const parts = headers['webhook-signature'].split(' ');
+    assert.equal(parts.length, 2);
+    assert.equal(parts[0], VECTOR.signature);
+    assert.match(parts[1]!, /^v1,[A-Za-z0-9+/]+=*$/);
+    assert.notEqual(parts[1], parts[0]);
+  });
+
+  it('refuses a malformed secret and an empty secret list', () => {
+    assert.throws(() => signWebhook({ secrets: ['whsec_not base64!'], msgId: 'm', timestamp: 1, body: '' }), TypeError);
+    assert.throws(() => signWebhook({ secrets: [], msgId: 'm', timestamp: 1, body: '' }), TypeError);
+  });
+});
+
+describe('verifyWebhook', () => {
+  it('accepts the test vector and returns the parsed payload', () => {
+    assert.deepEqual(verifyWebhook(VECTOR.secret, vectorHeaders(), VECTOR.body, atVector), { test: 2432232314 });
+  });
+
+  it('accepts a Buffer body, a Fetch Headers object and header names in any case', () => {
+    const headers = new Headers(vectorHeaders());
+    assert.deepEqual(verifyWebhook(VECTOR.secret, headers, Buffer.from(VECTOR.body), atVector), { test: 2432232314 });
+    const upper = { 'Webhook-Id': VECTOR.msgId, 'WEBHOOK-TIMESTAMP': String(VECTOR.timestamp), 'Webhook-Signature': VECTOR.signature };
+    assert.deepEqual(verifyWebhook(VECTOR.secret, upper, VECTOR.body, atVector), { test: 2432232314 });
+  });
+
+  it('accepts the secret without its whsec_ prefix, as the reference libraries do', () => {
+    assert.ok(verifyWebhook(VECTOR.secret.slice('whsec_'.length), vectorHeaders(), VECTOR.body, atVector));
+  });
+
+  it('accepts when any offered signature matches any of several secrets, and skips other versions', () => {
+    const signature = `v1a,${VECTOR.signature.slice(3)} v1,bm9wZQ== ${VECTOR.signature}`;
+    const secrets = [generateWebhookSecret(), VECTOR.secret];
+    assert.ok(verifyWebhook(secrets, vectorHeaders({ 'webhook-signature': signature }), VECTOR.body, atVector));
+  });
+
+  it('round-trips with signWebhook under the default clock', () => {
+    const secret = generateWebhookSecret();
+    const body = JSON.stringify({ type: 'operation.completed', n: 1 });
+    const headers = signWebhook({ secrets: [secret], msgId: 'msg_x', timestamp: Math.floor(Date.now() / 1000), body });
+    assert.deepEqual(verifyWebhook(secret, headers, body), { type: 'operation.completed', n: 1 });
+  });
+
+  it('refuses a tampered body, a tampered id and a wrong secret', () => {
+    rejects(() => verifyWebhook(VECTOR.secret, vectorHeaders(), '{"test": 2432232315}', atVector), /no matching signature/);
+    rejects(() => verifyWebhook(VECTOR.secret, vectorHeaders({ 'webhook-id': 'msg_other' }), VECTOR.body, atVector), /no matching signature/);
+    rejects(() => verifyWebhook(generateWebhookSecret(), vectorHeaders(), VECTOR.body, atVector), /no matching signature/);
+  });
+
+  it('refuses a signature moved to another timestamp', () => {
+    const headers = vectorHeaders({ 'webhook-timestamp': String(VECTOR.timestamp + 1) });
+    rejects(() => verifyWebhook(VECTOR.secret, headers, VECTOR.body, atVector), /no matching signature/);
+  });
+
+  it('enforces the tolerance both ways, 300 s by default and configurable', () => {
+    const at = (offsetS: number) => ({ now: () => (VECTOR.timestamp + offsetS) * 1000 });
+    assert.ok(verifyWebhook(VECTOR.secret, vectorHeaders(), VECTOR.body, at(300)));
+    assert.ok(verifyWebhook(VECTOR.secret, vectorHeaders(), VECTOR.body, at(-300)));
+    rejects(() => verifyWebhook(VECTOR.secret, vectorHeaders(), VECTOR.body, at(301)), /more than 300 s old/);
+    rejects(() => verifyWebhook(VECTOR.secret, vectorHeaders(), VECTOR.body, at(-301)), /in the future/);
+    rejects(() => verifyWebhook(VECTOR.secret, vectorHeaders(), VECTOR.body, { ...at(61), toleranceS: 60 }), /more than 60 s old/);
+  });
+
+  it('names the missing headers', () => {
+    rejects(() => verifyWebhook(VECTOR.secret, {}, VECTOR.body, atVector), /missing header: webhook-id, webhook-timestamp, webhook-signature/);
+    const { 'webhook-signature': _omitted, ...rest } = vectorHeaders();
+    rejects(() => verifyWebhook(VECTOR.secret, rest, VECTOR.body, atVector), /missing header: webhook-signature$/);
+  });
+
+  it('refuses a timestamp that is not unix seconds', () => {
+    for (const bad of ['soon', '1614265330.5', '-1', '1e9']) {
+      rejects(() => verifyWebhook(VECTOR.secret, vectorHeaders({ 'webhook-timestamp': bad }), VECTOR.body, atVector), /not unix seconds/);
+    }
+  });
+
+  it('refuses a header of garbage signatures without throwing anything else', () => {
+    rejects(() => verifyWebhook(VECTOR.secret, vectorHeaders({ 'webhook-signature': 'v1 v1, ,,, v1,*** v2,abc' }), VECTOR.body, atVector), /no matching signature/);
+  });
+});
+
+describe('generateWebhookSecret', () => {
+  it('is whsec_ and the base64 of 32 random bytes, different each time', () => {
+    const a = generateWebhookSecret();
+    assert.match(a, /^whsec_[A-Za-z0-9+/]+=*$/);
+    assert.equal(Buffer.from(a.slice(6), 'base64').length, 32);
+    assert.notEqual(a, generateWebhookSecret());
+  });
+
+  it('uses the injected randomness', () => {
+    assert.equal(generateWebhookSecret((n) => new Uint8Array(n)), `whsec_${Buffer.alloc(32).toString('base64')}`);
+  });
+});
