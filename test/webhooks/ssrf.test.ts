@@ -1,0 +1,190 @@
+import assert from 'node:assert/strict';
+import { describe, it } from 'node:test';
+import { checkWebhookUrl, refusedAddressReason, resolveAndCheck, type ResolveAll, type ResolvedAddress } from '../../src/webhooks/ssrf.ts';
+
+const strict = { allowPrivate: false };
+const open = { allowPrivate: true };
+
+function refusedUrl(url: string, reason: RegExp): void {
+  const check = checkWebhookUrl(url, strict);
+  assert.equal(check.ok, false, `${url} should be refused`);
+  if (!check.ok) assert.match(check.reason, reason, url);
+}
+
+const fakeDns = (table: Record<string, ResolvedAddress[]>): ResolveAll => async (hostname) => {
+  const found = table[hostname];
+  if (found === undefined) throw Object.assign(new Error(`getaddrinfo ENOTFOUND ${hostname}`), { code: 'ENOTFOUND' });
+  return found;
+};
+const v4 = (address: string): ResolvedAddress => ({ address, family: 4 });
+const v6 = (address: string): ResolvedAddress => ({ address, family: 6 });
+
+describe('refusedAddressReason', () => {
+  const refused: Array<[string, RegExp]> = [
+    ['127.0.0.1', /loopback/],
+    ['127.255.255.254', /loopback/],
+    ['::1', /loopback/],
+    ['10.0.0.1', /private/],
+    ['10.255.255.255', /private/],
+    ['172.16.0.1', /private/],
+    ['172.31.255.255', /private/],
+    ['192.168.1.1', /private/],
+    ['169.254.1.1', /link-local/],
+    ['fe80::1', /link-local/],
+    ['fe80::1%eth0', /link-local/],
+    ['febf::1', /link-local/],
+    ['100.64.0.1', /carrier-grade NAT/],
+    ['100.127.255.255', /carrier-grade NAT/],
+    ['fc00::1', /unique-local/],
+    ['fdff:ffff::1', /unique-local/],
+    ['0.0.0.0', /unspecified/],
+    ['::', /unspecified/],
+    ['224.0.0.1', /multicast/],
+    ['239.255.255.250', /multicast/],
+    ['ff02::1', /multicast/],
+    ['255.255.255.255', /broadcast/],
+    ['169.254.169.254', /cloud metadata/],
+    ['fd00:ec2::254', /cloud metadata/],
+    ['100.100.100.200', /cloud metadata/],
+    ['::ffff:127.0.0.1', /IPv4-mapped form of a loopback/],
+    ['::ffff:7f00:1', /IPv4-mapped form of a loopback/],
+    ['::ffff:169.254.169.254', /IPv4-mapped form of a cloud metadata/],
+    ['::ffff:10.1.2.3', /IPv4-mapped form of a private/],
+    ['::127.0.0.1', /IPv4-compatible form of a loopback/],
+    ['::ffff:0:127.0.0.1', /IPv4-translated form of a loopback/],
+    ['64:ff9b::127.0.0.1', /NAT64 form of a loopback/],
+    ['64:ff9b::a9fe:a9fe', /NAT64 form of a cloud metadata/],
+    ['2002:7f00:1::', /6to4 form of a loopback/],
+    ['2002:c0a8:101::1', /6to4 form of a private/],
+  ];
+  for (const [address, reason] of refused) {
+    it(`refuses ${address}`, () => {
+      const got = refusedAddressReason(address);
+      assert.ok(got !== null, `${address} should be refused`);
+      assert.match(got, reason);
+    });
+  }
+
+  const allowed = ['8.8.8.8', '1.1.1.1', '172.15.255.255', '172.32.0.0', '100.63.255.255', '100.128.0.0', '169.253.255.255',
+    '2606:4700:4700::1111', '::ffff:8.8.8.8', '64:ff9b::808:808', '2002:808:808::1', '2a00::1'];
+  for (const address of allowed) {
+    it(`allows the public address ${address}`, () => assert.equal(refusedAddressReason(address), null));
+  }
+
+  it('says so for what is not an IP address', () => assert.equal(refusedAddressReason('example.com'), 'not an IP address'));
+});
+
+describe('checkWebhookUrl', () => {
+  it('accepts absolute http and https URLs with public hosts', () => {
+    for (const url of ['https://hooks.example.com/asyncops?x=1', 'http://example.com:8080/', 'https://8.8.8.8/', 'https://[2606:4700:4700::1111]/h']) {
+      const check = checkWebhookUrl(url, strict);
+      assert.ok(check.ok, url);
+      if (check.ok) assert.equal(check.url.href, new URL(url).href);
+    }
+  });
+
+  it('refuses what is not an absolute http(s) URL', () => {
+    refusedUrl('/relative/path', /not an absolute URL/);
+    refusedUrl('not a url', /not an absolute URL/);
+    refusedUrl('ftp://example.com/', /scheme ftp: is not http or https/);
+    refusedUrl('file:///etc/passwd', /scheme file:/);
+    refusedUrl('gopher://example.com/', /scheme gopher:/);
+    refusedUrl('javascript:alert(1)', /scheme javascript:/);
+  });
+
+  it('refuses credentials in the URL', () => {
+    refusedUrl('https://user:pass@example.com/', /credentials/);
+    refusedUrl('https://user@example.com/', /credentials/);
+    assert.equal(checkWebhookUrl('https://user:pass@example.com/', open).ok, false);
+  });
+
+  it('refuses URLs over the length limit', () => {
+    const url = `https://example.com/${'a'.repeat(100)}`;
+    assert.equal(checkWebhookUrl(url, { allowPrivate: false, maxLength: 50 }).ok, false);
+    assert.equal(checkWebhookUrl(`https://example.com/${'a'.repeat(3000)}`, strict).ok, false);
+  });
+
+  it('refuses localhost names', () => {
+    refusedUrl('http://localhost/', /loopback name/);
+    refusedUrl('http://LOCALHOST:8080/', /loopback name/);
+    refusedUrl('http://localhost./', /loopback name/);
+    refusedUrl('http://api.localhost/', /loopback name/);
+  });
+
+  it('refuses literal addresses in refused ranges, in every spelling the URL parser accepts', () => {
+    refusedUrl('http://127.0.0.1/', /loopback/);
+    refusedUrl('http://[::1]/', /loopback/);
+    refusedUrl('http://[::ffff:127.0.0.1]/', /IPv4-mapped form of a loopback/);
+    refusedUrl('http://[::ffff:7f00:1]/', /IPv4-mapped form of a loopback/);
+    refusedUrl('http://2130706433/', /loopback/);
+    refusedUrl('http://0x7f.1/', /loopback/);
+    refusedUrl('http://127.1/', /loopback/);
+    refusedUrl('http://0/', /unspecified/);
+    refusedUrl('http://169.254.169.254/latest/meta-data/', /cloud metadata/);
+    refusedUrl('http://[fd00:ec2::254]/', /cloud metadata/);
+    refusedUrl('http://100.100.100.200/', /cloud metadata/);
+    refusedUrl('http://10.0.0.5/', /private/);
+    refusedUrl('http://192.168.0.1/', /private/);
+    refusedUrl('http://172.20.1.1/', /private/);
+    refusedUrl('http://100.64.1.1/', /carrier-grade NAT/);
+    refusedUrl('http://[fe80::1]/', /link-local/);
+    refusedUrl('http://[fc00::1]/', /unique-local/);
+  });
+
+  it('opens private destinations when allowPrivate is set', () => {
+    for (const url of ['http://127.0.0.1:3000/hook', 'http://localhost/', 'http://[::1]/', 'http://169.254.169.254/']) {
+      assert.ok(checkWebhookUrl(url, open).ok, url);
+    }
+  });
+});
+
+describe('resolveAndCheck', () => {
+  const dns = fakeDns({
+    'public.example': [v4('93.184.216.34'), v6('2606:2800:220:1:248:1893:25c8:1946')],
+    'mixed.example': [v4('93.184.216.34'), v4('10.0.0.7')],
+    'mapped.example': [v6('::ffff:127.0.0.1')],
+    'metadata.example': [v4('169.254.169.254')],
+    'loop.example': [v4('127.0.0.1')],
+  });
+
+  it('returns the first address of a host whose addresses are all public', async () => {
+    assert.deepEqual(await resolveAndCheck('public.example', strict, dns), { ok: true, address: '93.184.216.34', family: 4 });
+  });
+
+  it('refuses a host when any one of its addresses is refused', async () => {
+    const check = await resolveAndCheck('mixed.example', strict, dns);
+    assert.equal(check.ok, false);
+    if (!check.ok) assert.match(check.reason, /mixed\.example resolves to 10\.0\.0\.7, a private address/);
+  });
+
+  it('refuses names resolving to mapped loopback and metadata addresses', async () => {
+    assert.equal((await resolveAndCheck('mapped.example', strict, dns)).ok, false);
+    assert.equal((await resolveAndCheck('metadata.example', strict, dns)).ok, false);
+  });
+
+  it('checks literal addresses without resolving, brackets or not', async () => {
+    const noDns: ResolveAll = async () => assert.fail('a literal address must not be resolved');
+    assert.equal((await resolveAndCheck('[::ffff:7f00:1]', strict, noDns)).ok, false);
+    assert.equal((await resolveAndCheck('127.0.0.1', strict, noDns)).ok, false);
+    assert.deepEqual(await resolveAndCheck('[2606:4700:4700::1111]', strict, noDns), { ok: true, address: '2606:4700:4700::1111', family: 6 });
+  });
+
+  it('refuses localhost names before resolving them', async () => {
+    const noDns: ResolveAll = async () => assert.fail('localhost must not be resolved');
+    assert.equal((await resolveAndCheck('app.localhost', strict, noDns)).ok, false);
+  });
+
+  it('lets private addresses through when allowPrivate is set, still pinning one address', async () => {
+    assert.deepEqual(await resolveAndCheck('loop.example', open, dns), { ok: true, address: '127.0.0.1', family: 4 });
+  });
+
+  it('throws on a resolution failure (a retryable error, not a refusal)', async () => {
+    await assert.rejects(resolveAndCheck('missing.example', strict, dns), /ENOTFOUND/);
+  });
+
+  it('resolves through the system resolver by default', async () => {
+    const check = await resolveAndCheck('localhost', open);
+    assert.ok(check.ok);
+    if (check.ok) assert.equal(refusedAddressReason(check.address)?.includes('loopback'), true);
+  });
+});
