@@ -1,75 +1,20 @@
-import { describe, it, type TestContext } from 'node:test';
+import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { pino } from 'pino';
 import { PermanentError } from '../../src/domain/errors.ts';
-import { newId, ID_PREFIXES } from '../../src/domain/ids.ts';
 import type { Clock } from '../../src/domain/clock.ts';
-import type { Operation } from '../../src/domain/operation.ts';
 import { AttemptAbortedError, type AttemptEnd } from '../../src/runtime/attempt.ts';
 import { TaskRegistry } from '../../src/runtime/registry.ts';
-import { defineTask, type TaskContext, type TaskDefinition } from '../../src/runtime/task.ts';
-import { WorkerPool, type WorkerPoolOptions } from '../../src/runtime/worker-pool.ts';
-import { createSqliteStore } from '../../src/store/sqlite/sqlite-store.ts';
-import { DEFAULT_TENANT, type OperationDraft, type Store } from '../../src/store/store.ts';
+import { defineTask, type TaskContext } from '../../src/runtime/task.ts';
+import { WorkerPool } from '../../src/runtime/worker-pool.ts';
+import { DEFAULT_TENANT } from '../../src/store/store.ts';
 import { waitFor } from '../support/wait.ts';
+import { noDelivery, openStore, settled, startPool, submit } from '../support/worker-pool.ts';
 
 const silent = pino({ level: 'silent' });
-const noDelivery = (): null => null;
-
-async function openStore(t: TestContext, path = ':memory:'): Promise<Store> {
-  const store = createSqliteStore({ path });
-  await store.open();
-  t.after(() => store.close());
-  return store;
-}
-
-function startPool(t: TestContext, store: Store, tasks: readonly TaskDefinition[], options: Partial<WorkerPoolOptions> = {}): WorkerPool {
-  const pool = new WorkerPool({
-    store,
-    registry: new TaskRegistry(tasks),
-    logger: silent,
-    workerId: 'w1',
-    deliveryFactory: noDelivery,
-    retryBackoff: { baseMs: 5, maxMs: 20, factor: 2 },
-    pollMs: 1_000,
-    ...options,
-  });
-  // Registered before the store's close, so it runs first (t.after runs in reverse order).
-  t.after(() => pool.stop({ graceMs: 0 }));
-  void pool.start();
-  return pool;
-}
-
-async function submit(store: Store, type: string, input: unknown = {}, overrides: Partial<OperationDraft> = {}, now = Date.now()): Promise<Operation> {
-  const inserted = await store.operationInsert({
-    id: newId(ID_PREFIXES.operation, now),
-    tenant: DEFAULT_TENANT,
-    type,
-    input,
-    maxAttempts: 3,
-    priority: 0,
-    timeoutS: 60,
-    runAt: now,
-    webhookUrl: null,
-    now,
-    ...overrides,
-  });
-  assert.equal(inserted.kind, 'created');
-  return inserted.operation;
-}
-
-async function settled(store: Store, id: string, timeoutMs = 5_000): Promise<Operation> {
-  return waitFor(
-    async () => {
-      const op = await store.operationGetById(id);
-      return op !== null && ['completed', 'failed', 'cancelled'].includes(op.status) ? op : null;
-    },
-    { timeoutMs, what: `operation ${id} to end` },
-  );
-}
 
 function finishedEvents(pool: WorkerPool): AttemptEnd[] {
   const ends: AttemptEnd[] = [];
@@ -234,9 +179,9 @@ describe('WorkerPool', () => {
   it('notices a cancel requested on another node through its heartbeat', async (t) => {
     // Two stores on one file share no change feed, as two nodes would not.
     const dir = await mkdtemp(join(tmpdir(), 'asyncops-pool-'));
-    t.after(() => rm(dir, { recursive: true, force: true }));
     const workerStore = await openStore(t, join(dir, 'db.sqlite'));
     const apiStore = await openStore(t, join(dir, 'db.sqlite'));
+    t.after(() => rm(dir, { recursive: true, force: true }));
     const pool = startPool(t, workerStore, [defineTask({ type: 'long', run: (_input, ctx) => untilAborted(ctx.signal) })], { heartbeatMs: 20 });
     const op = await submit(apiStore, 'long');
     await waitFor(() => pool.runningCount() === 1, { what: 'the claim (by the fallback poll)', timeoutMs: 3_000 });

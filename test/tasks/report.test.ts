@@ -6,6 +6,8 @@ import { TaskRegistry } from '../../src/runtime/registry.ts';
 import type { TaskContext } from '../../src/runtime/task.ts';
 import report, { parseDateRange, PRODUCTS, REGIONS, type ReportInput, type SalesReport } from '../../src/tasks/report.ts';
 import { builtInTasks } from '../../src/tasks/index.ts';
+import { DEFAULT_TENANT } from '../../src/store/store.ts';
+import { openStore, settled, startPool, submit } from '../support/worker-pool.ts';
 
 interface Recorded {
   ctx: TaskContext;
@@ -115,5 +117,24 @@ describe('report task', () => {
     assert.ok(paths({ type: 'everything', date_range: '2026-01-01..2026-01-02' }).includes('/input/type'));
     assert.ok(paths({ type: 'sales_summary', date_range: '2026-01-01..2026-01-02', format: 'xml' }).includes('/input/format'));
     assert.ok(paths({ type: 'sales_summary', date_range: '2026-01-01..2026-01-02', extra: 1 }).includes('/input/extra'));
+  });
+
+  it('runs through a worker pool, storing progress and the CSV result', async (t) => {
+    const store = await openStore(t);
+    const progress: Array<number | null> = [];
+    const write = store.operationProgress.bind(store);
+    store.operationProgress = (params) => {
+      progress.push(params.progress);
+      return write(params);
+    };
+    startPool(t, store, builtInTasks);
+    // A month takes a few hundred ms: long enough for progress writes, which are at most one per 200 ms.
+    const op = await submit(store, 'report', { type: 'sales_summary', date_range: '2026-01-01..2026-01-31', format: 'csv' });
+    const done = await settled(store, op.id, 10_000);
+    assert.equal(done.status, 'completed');
+    assert.ok(progress.some((p) => p !== null && p > 0), `progress was written while it ran: ${progress.join(', ')}`);
+    const result = await store.resultGet({ id: op.id, tenant: DEFAULT_TENANT });
+    assert.equal(result?.contentType, 'text/csv; charset=utf-8');
+    assert.match(String(result?.body), /^dimension,key,name,orders,units,revenue\r\ntotal,2026-01-01\.\.2026-01-31,/);
   });
 });
