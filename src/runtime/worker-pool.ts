@@ -117,6 +117,7 @@ export class WorkerPool extends EventEmitter<WorkerPoolEvents> {
     this.#log = options.logger.child({ workerId: options.workerId });
     this.#clock = options.clock ?? systemClock;
     this.#concurrency = positive('concurrency', options.concurrency ?? DEFAULT_CONCURRENCY);
+    if (!Number.isInteger(this.#concurrency)) throw new TypeError(`WorkerPool: concurrency must be a whole number, got ${this.#concurrency}`);
     this.#leaseMs = positive('leaseMs', options.leaseMs ?? DEFAULT_LEASE_MS);
     this.#heartbeatMs = positive('heartbeatMs', options.heartbeatMs ?? Math.floor(this.#leaseMs / 3));
     this.#pollMs = positive('pollMs', options.pollMs ?? DEFAULT_POLL_MS);
