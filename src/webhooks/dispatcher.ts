@@ -1,0 +1,321 @@
+// Owns: claiming due webhook deliveries, making one signed attempt each with bounded concurrency, and recording it.
+// Not here: signing (client/webhook-signature.ts), egress policy (ssrf.ts), the HTTP exchange (http-attempt.ts),
+// what an outcome means (domain/delivery.ts). Invariant: every attempt that ran is recorded under its lease,
+// except one cut short by stop(), whose lease then expires and the delivery comes due again.
+
+import type { Logger } from 'pino';
+import packageJson from '../../package.json' with { type: 'json' };
+import { signWebhook } from '../client/webhook-signature.ts';
+import type { Random } from '../domain/backoff.ts';
+import { systemClock, type Clock } from '../domain/clock.ts';
+import { decideAfterDeliveryAttempt, DEFAULT_WEBHOOK_SCHEDULE_MS, type DeliveryDecision } from '../domain/delivery.ts';
+import { coerceError } from '../domain/errors.ts';
+import type { Delivery, Store } from '../store/store.ts';
+import { parseRetryAfter, postWebhook, type WebhookPostResult } from './http-attempt.ts';
+import { checkWebhookUrl, resolveAndCheck, type EgressPolicy, type ResolveAll } from './ssrf.ts';
+
+export { DEFAULT_WEBHOOK_SCHEDULE_MS };
+export const WEBHOOK_USER_AGENT = `asyncops-webhooks/${packageJson.version}`;
+
+export interface WebhookDispatcherOptions {
+  readonly store: Store;
+  /** Every secret signs each attempt (rotation); at least one. */
+  readonly secrets: readonly string[];
+  readonly logger: Logger;
+  readonly clock?: Clock;
+  /** Attempts in flight at once. Default 8. */
+  readonly concurrency?: number;
+  /** Deadline of one attempt, resolution and response included. Default 10 s. */
+  readonly attemptTimeoutMs?: number;
+  /** Nominal delays between attempts (length + 1 attempts in all). Default DEFAULT_WEBHOOK_SCHEDULE_MS. */
+  readonly schedule?: readonly number[];
+  /** Open private, loopback and metadata destinations (local development and tests). Default false. */
+  readonly allowPrivate?: boolean;
+  /** How long a claim holds a delivery; must exceed attemptTimeoutMs. Default attemptTimeoutMs + 30 s. */
+  readonly leaseMs?: number;
+  readonly random?: Random;
+  readonly workerId?: string;
+  /** Fallback poll, for due times nobody announced (e.g. another node's). Default 5 s. */
+  readonly pollMs?: number;
+  /** How often expired delivery leases are returned to due. Default 30 s. */
+  readonly recoverEveryMs?: number;
+  /** How long stop() lets attempts in flight finish before aborting them. Default attemptTimeoutMs + 1 s. */
+  readonly stopGraceMs?: number;
+  /** Host name resolution; the system resolver by default. */
+  readonly resolveAll?: ResolveAll;
+  /** Called after each recorded attempt (metrics, tests). */
+  readonly onAttempt?: (event: DeliveryAttemptEvent) => void;
+}
+
+export interface DeliveryAttemptEvent {
+  readonly delivery: Delivery;
+  readonly outcome: DeliveryDecision['outcome'];
+  readonly statusCode: number | null;
+  readonly durationMs: number;
+  readonly error: string | null;
+}
+
+function positive(name: string, value: number, integer = false): number {
+  if (!Number.isFinite(value) || value <= 0 || (integer && !Number.isInteger(value))) {
+    throw new TypeError(`webhook dispatcher: ${name} must be a positive ${integer ? 'integer' : 'number'}, got ${value}`);
+  }
+  return value;
+}
+
+/** Rejects with `message` when `promise` has not settled within `ms`. */
+function withDeadline<T>(promise: Promise<T>, ms: number, message: string): Promise<T> {
+  let timer: NodeJS.Timeout | undefined;
+  const deadline = new Promise<never>((_, reject) => {
+    timer = setTimeout(() => reject(new Error(message)), ms);
+  });
+  return Promise.race([promise, deadline]).finally(() => clearTimeout(timer));
+}
+
+export class WebhookDispatcher {
+  readonly #store: Store;
+  readonly #secrets: readonly string[];
+  readonly #logger: Logger;
+  readonly #clock: Clock;
+  readonly #concurrency: number;
+  readonly #attemptTimeoutMs: number;
+  readonly #schedule: readonly number[];
+  readonly #policy: EgressPolicy;
+  readonly #leaseMs: number;
+  readonly #random: Random;
+  readonly #workerId: string;
+  readonly #pollMs: number;
+  readonly #recoverEveryMs: number;
+  readonly #stopGraceMs: number;
+  readonly #resolveAll: ResolveAll | undefined;
+  readonly #onAttempt: ((event: DeliveryAttemptEvent) => void) | undefined;
+
+  #running = false;
+  #unsubscribe: (() => void) | null = null;
+  #abort = new AbortController();
+  #inflight = new Set<Promise<void>>();
+  #pump: Promise<void> | null = null;
+  #pumpAgain = false;
+  #sleepTimer: NodeJS.Timeout | null = null;
+  #sleepUntil = Infinity;
+  #recoverTimer: NodeJS.Timeout | null = null;
+
+  constructor(options: WebhookDispatcherOptions) {
+    if (options.secrets.length === 0) throw new TypeError('webhook dispatcher: at least one secret is needed');
+    // Sign once now so a malformed secret fails start-up, not the first delivery.
+    signWebhook({ secrets: options.secrets, msgId: 'msg_check', timestamp: 0, body: '' });
+    const schedule = options.schedule ?? DEFAULT_WEBHOOK_SCHEDULE_MS;
+    if (schedule.some((ms) => !Number.isFinite(ms) || ms < 0)) throw new TypeError('webhook dispatcher: schedule delays must be non-negative');
+    this.#store = options.store;
+    this.#secrets = [...options.secrets];
+    this.#logger = options.logger;
+    this.#clock = options.clock ?? systemClock;
+    this.#concurrency = positive('concurrency', options.concurrency ?? 8, true);
+    this.#attemptTimeoutMs = positive('attemptTimeoutMs', options.attemptTimeoutMs ?? 10_000);
+    this.#schedule = [...schedule];
+    this.#policy = { allowPrivate: options.allowPrivate ?? false };
+    this.#leaseMs = positive('leaseMs', options.leaseMs ?? this.#attemptTimeoutMs + 30_000);
+    if (this.#leaseMs <= this.#attemptTimeoutMs) throw new TypeError('webhook dispatcher: leaseMs must exceed attemptTimeoutMs');
+    this.#random = options.random ?? Math.random;
+    this.#workerId = options.workerId ?? `webhooks-${process.pid}`;
+    this.#pollMs = positive('pollMs', options.pollMs ?? 5_000);
+    this.#recoverEveryMs = positive('recoverEveryMs', options.recoverEveryMs ?? 30_000);
+    this.#stopGraceMs = positive('stopGraceMs', options.stopGraceMs ?? this.#attemptTimeoutMs + 1_000);
+    this.#resolveAll = options.resolveAll;
+    this.#onAttempt = options.onAttempt;
+  }
+
+  /** Start claiming: on every `delivery:due` event, at the next known due time, and on a slow fallback poll. */
+  start(): void {
+    if (this.#running) return;
+    this.#running = true;
+    this.#abort = new AbortController();
+    this.#unsubscribe = this.#store.subscribe((event) => {
+      if (event.kind === 'delivery:due') this.#sleepFor(event.nextAttemptAt - this.#clock.now());
+    });
+    this.#recoverTimer = setInterval(() => void this.#recover(), this.#recoverEveryMs);
+    this.#recoverTimer.unref();
+    void this.#recover();
+  }
+
+  /** Stop claiming and let attempts in flight finish, up to the grace period; abort what remains. */
+  async stop(): Promise<void> {
+    if (!this.#running) return;
+    this.#running = false;
+    this.#unsubscribe?.();
+    this.#unsubscribe = null;
+    if (this.#sleepTimer !== null) clearTimeout(this.#sleepTimer);
+    if (this.#recoverTimer !== null) clearInterval(this.#recoverTimer);
+    this.#sleepTimer = this.#recoverTimer = null;
+    this.#sleepUntil = Infinity;
+    await this.#pump;
+    if (this.#inflight.size === 0) return;
+    const settled = Promise.allSettled([...this.#inflight]);
+    let graceTimer: NodeJS.Timeout | undefined;
+    const graceOver = new Promise<'grace_over'>((resolve) => {
+      graceTimer = setTimeout(() => resolve('grace_over'), this.#stopGraceMs);
+    });
+    const first = await Promise.race([settled, graceOver]);
+    clearTimeout(graceTimer);
+    if (first === 'grace_over') {
+      this.#logger.warn({ inflight: this.#inflight.size }, 'webhook attempts still running at the end of the grace period; aborting them');
+      this.#abort.abort();
+      await settled;
+    }
+  }
+
+  /** Claim now, or soon: a wake while a pass runs makes that pass go round again. */
+  #wake(): void {
+    if (!this.#running) return;
+    if (this.#pump !== null) {
+      this.#pumpAgain = true;
+      return;
+    }
+    this.#pump = this.#claimPass().finally(() => {
+      this.#pump = null;
+      if (this.#pumpAgain) {
+        this.#pumpAgain = false;
+        this.#wake();
+      }
+    });
+  }
+
+  /** Wake after `delayMs` (at most the poll interval) unless an earlier wake is set; at once when not positive. */
+  #sleepFor(requestedMs: number): void {
+    if (!this.#running) return;
+    if (requestedMs <= 0) {
+      this.#wake();
+      return;
+    }
+    const delayMs = Math.min(requestedMs, this.#pollMs);
+    const until = performance.now() + delayMs;
+    if (this.#sleepTimer !== null && this.#sleepUntil <= until) return;
+    if (this.#sleepTimer !== null) clearTimeout(this.#sleepTimer);
+    this.#sleepUntil = until;
+    this.#sleepTimer = setTimeout(() => {
+      this.#sleepTimer = null;
+      this.#sleepUntil = Infinity;
+      this.#wake();
+    }, delayMs);
+    this.#sleepTimer.unref();
+  }
+
+  async #claimPass(): Promise<void> {
+    try {
+      let claimedAt = 0;
+      while (this.#running) {
+        const free = this.#concurrency - this.#inflight.size;
+        // Full: a finishing attempt wakes the next pass.
+        if (free <= 0) return;
+        claimedAt = this.#clock.now();
+        const claimed = await this.#store.deliveryClaimDue({ now: claimedAt, workerId: this.#workerId, leaseMs: this.#leaseMs, limit: free });
+        // Run what was claimed even if stop() came meanwhile: stop() waits for this pass, then for these attempts.
+        for (const delivery of claimed) this.#launch(delivery);
+        if (claimed.length < free) break;
+      }
+      if (!this.#running) return;
+      const next = await this.#store.deliveryNextAttemptAt();
+      // Due by the time of the claim yet not claimed: leased, in flight here or on another node, whose end
+      // (or event) wakes us. Due only since the claim: wake at once (sleepFor of zero or less).
+      if (next === null || next <= claimedAt) this.#sleepFor(this.#pollMs);
+      else this.#sleepFor(next - this.#clock.now());
+    } catch (err) {
+      this.#logger.error({ err: coerceError(err) }, 'webhook dispatcher could not claim deliveries');
+      this.#sleepFor(this.#pollMs);
+    }
+  }
+
+  #launch(delivery: Delivery): void {
+    const log = this.#logger.child({ deliveryId: delivery.id, operationId: delivery.operationId });
+    const run: Promise<void> = this.#attempt(delivery, log)
+      .catch((err: unknown) => log.error({ err: coerceError(err) }, 'webhook attempt could not be recorded'))
+      .finally(() => {
+        this.#inflight.delete(run);
+        this.#wake();
+      });
+    this.#inflight.add(run);
+  }
+
+  async #attempt(delivery: Delivery, log: Logger): Promise<void> {
+    if (delivery.leaseToken === null) return;
+    const startedAt = this.#clock.now();
+    const started = performance.now();
+    const { result, refused } = await this.#send(delivery);
+    const durationMs = Math.round(performance.now() - started);
+    if (this.#abort.signal.aborted && result.statusCode === null) {
+      log.warn('webhook attempt aborted by shutdown; the delivery comes due again when its lease expires');
+      return;
+    }
+
+    const now = this.#clock.now();
+    const decision = decideAfterDeliveryAttempt(
+      { statusCode: result.statusCode, refused, retryAfterMs: parseRetryAfter(result.retryAfter, now) },
+      { scheduleAttempt: delivery.scheduleAttempt, scheduleMs: this.#schedule, now, random: this.#random },
+    );
+    const recorded = await this.#store.deliveryRecordAttempt({
+      id: delivery.id,
+      leaseToken: delivery.leaseToken,
+      attempt: {
+        trigger: delivery.manual ? 'manual' : 'scheduled',
+        startedAt,
+        durationMs,
+        statusCode: result.statusCode,
+        error: result.error,
+        responseSnippet: result.snippet,
+      },
+      outcome: decision.outcome,
+      nextAttemptAt: decision.nextAttemptAt,
+      now,
+    });
+    if (recorded === null) {
+      log.warn('webhook attempt not recorded: the delivery lease was lost');
+      return;
+    }
+
+    const fields = { statusCode: result.statusCode, durationMs, error: result.error, attempt: recorded.attemptCount };
+    if (decision.outcome === 'delivered') log.info(fields, 'webhook delivered');
+    else if (decision.outcome === 'retrying') log.info({ ...fields, nextAttemptAt: decision.nextAttemptAt }, 'webhook attempt failed; will retry');
+    else log.warn({ ...fields, reason: decision.reason }, 'webhook delivery is dead');
+    this.#onAttempt?.({ delivery: recorded, outcome: decision.outcome, statusCode: result.statusCode, durationMs, error: result.error });
+  }
+
+  /**
+   * One attempt: vet the destination (again: the policy or DNS may have changed since submit), then POST to the
+   * vetted address with a fresh timestamp and signature. A refused destination is reported as such and not sent.
+   */
+  async #send(delivery: Delivery): Promise<{ result: WebhookPostResult; refused: boolean }> {
+    const failed = (error: string): WebhookPostResult => ({ statusCode: null, error, snippet: null, retryAfter: null });
+    const url = checkWebhookUrl(delivery.url, this.#policy);
+    if (!url.ok) return { result: failed(`refused: ${url.reason}`), refused: true };
+    const started = performance.now();
+    let target;
+    try {
+      target = await withDeadline(
+        resolveAndCheck(url.url.hostname, this.#policy, this.#resolveAll),
+        this.#attemptTimeoutMs,
+        `timed out resolving ${url.url.hostname} after ${this.#attemptTimeoutMs} ms`,
+      );
+    } catch (err) {
+      return { result: failed(coerceError(err).message), refused: false };
+    }
+    if (!target.ok) return { result: failed(`refused: ${target.reason}`), refused: true };
+
+    const headers = {
+      'content-type': 'application/json',
+      'user-agent': WEBHOOK_USER_AGENT,
+      ...signWebhook({ secrets: this.#secrets, msgId: delivery.messageId, timestamp: Math.floor(this.#clock.now() / 1000), body: delivery.payload }),
+    };
+    const remainingMs = Math.max(1, this.#attemptTimeoutMs - (performance.now() - started));
+    const result = await postWebhook({ url: url.url, address: target, headers, body: delivery.payload, timeoutMs: remainingMs, signal: this.#abort.signal });
+    return { result, refused: false };
+  }
+
+  async #recover(): Promise<void> {
+    try {
+      const count = await this.#store.deliveryRecoverExpired({ now: this.#clock.now() });
+      if (count > 0) this.#logger.info({ count }, 'expired webhook delivery leases returned to due');
+    } catch (err) {
+      this.#logger.error({ err: coerceError(err) }, 'webhook dispatcher could not recover expired leases');
+    }
+    this.#wake();
+  }
+}

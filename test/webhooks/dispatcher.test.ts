@@ -1,0 +1,232 @@
+import assert from 'node:assert/strict';
+import { describe, it, type TestContext } from 'node:test';
+import { pino } from 'pino';
+import { generateWebhookSecret, verifyWebhook } from '../../src/client/webhook-signature.ts';
+import { systemClock } from '../../src/domain/clock.ts';
+import { toOperationResource } from '../../src/domain/resource.ts';
+import { createSqliteStore } from '../../src/store/sqlite/sqlite-store.ts';
+import { DEFAULT_TENANT, type Delivery, type DeliveryAttempt, type Store } from '../../src/store/store.ts';
+import { WEBHOOK_USER_AGENT, WebhookDispatcher, type WebhookDispatcherOptions } from '../../src/webhooks/dispatcher.ts';
+import { webhookDeliveryFactory } from '../../src/webhooks/payload.ts';
+import { waitFor } from '../support/wait.ts';
+import { WebhookReceiver } from '../support/webhook-receiver.ts';
+
+const secret = generateWebhookSecret();
+const factory = webhookDeliveryFactory({
+  clock: systemClock,
+  renderResource: (op) => toOperationResource(op, { now: Date.now(), queuePosition: null, estimatedCompletionAt: null, route: null, includeInput: false }),
+});
+
+interface Harness {
+  readonly store: Store;
+  readonly receiver: WebhookReceiver;
+  readonly dispatcher: WebhookDispatcher;
+}
+
+async function harness(t: TestContext, options: Partial<WebhookDispatcherOptions> = {}): Promise<Harness> {
+  const store = createSqliteStore({ path: ':memory:' });
+  await store.open();
+  t.after(() => store.close());
+  const receiver = await WebhookReceiver.start();
+  t.after(() => receiver.close());
+  const dispatcher = new WebhookDispatcher({
+    store,
+    secrets: [secret],
+    logger: pino({ level: 'silent' }),
+    allowPrivate: true,
+    schedule: [50, 100, 200, 400],
+    attemptTimeoutMs: 2_000,
+    random: () => 1,
+    ...options,
+  });
+  // Registered last, so it runs first: the dispatcher stops before the receiver and the store close.
+  t.after(() => dispatcher.stop());
+  return { store, receiver, dispatcher };
+}
+
+/** A completed operation with a webhook: its terminal transition writes the delivery (the outbox). */
+async function completedOperation(store: Store, webhookUrl: string): Promise<Delivery> {
+  const now = Date.now();
+  const inserted = await store.operationInsert({
+    id: `op_${now}${Math.random().toString(36).slice(2, 8)}`, tenant: DEFAULT_TENANT, type: 'report', input: { n: 1 },
+    maxAttempts: 1, priority: 0, timeoutS: 60, runAt: now, webhookUrl, now,
+  });
+  assert.equal(inserted.kind, 'created');
+  const [claimed] = await store.operationClaimDue({ now, workerId: 'w', leaseMs: 60_000, types: [{ type: 'report', limit: 1 }], limit: 1 });
+  assert.ok(claimed?.leaseToken);
+  const finished = await store.operationFinish({ id: claimed.id, leaseToken: claimed.leaseToken, now, status: 'completed', delivery: factory });
+  assert.ok(finished);
+  const [entry] = await store.deliveryListForOperation({ operationId: finished.id, tenant: DEFAULT_TENANT });
+  assert.ok(entry);
+  return entry.delivery;
+}
+
+async function settled(store: Store, id: string, state: Delivery['state'], timeoutMs = 5_000): Promise<Delivery> {
+  return waitFor(async () => {
+    const delivery = await store.deliveryGet({ id, tenant: DEFAULT_TENANT });
+    return delivery?.state === state ? delivery : null;
+  }, { timeoutMs, what: `delivery ${id} to be ${state}` });
+}
+
+const attemptsOf = (store: Store, delivery: Delivery): Promise<DeliveryAttempt[]> => store.deliveryAttempts({ deliveryId: delivery.id });
+
+describe('WebhookDispatcher', () => {
+  it('delivers once, signed so that the verifier accepts it, with the documented headers and body', async (t) => {
+    const { store, receiver, dispatcher } = await harness(t);
+    const delivery = await completedOperation(store, receiver.url);
+    dispatcher.start();
+    await settled(store, delivery.id, 'delivered');
+
+    assert.equal(receiver.received.length, 1);
+    const [request] = receiver.received;
+    assert.ok(request);
+    assert.equal(request.headers['content-type'], 'application/json');
+    assert.equal(request.headers['user-agent'], WEBHOOK_USER_AGENT);
+    assert.equal(request.headers['webhook-id'], delivery.messageId);
+    const payload = verifyWebhook(secret, request.headers, request.body) as Record<string, unknown>;
+    assert.equal(payload['type'], 'operation.completed');
+    assert.equal(payload['operation_id'], delivery.operationId);
+    assert.equal(payload['status'], 'completed');
+    assert.equal((payload['data'] as { id: string }).id, delivery.operationId);
+
+    const attempts = await attemptsOf(store, delivery);
+    assert.equal(attempts.length, 1);
+    assert.equal(attempts[0]?.statusCode, 200);
+    assert.equal(attempts[0]?.trigger, 'scheduled');
+    assert.equal(attempts[0]?.responseSnippet, 'ok');
+  });
+
+  it('retries 500s on the schedule and delivers on attempt 4, with gaps that never shrink', async (t) => {
+    const { store, receiver, dispatcher } = await harness(t);
+    receiver.replyWith((n) => (n <= 3 ? { status: 500, body: 'boom' } : { status: 200 }));
+    const delivery = await completedOperation(store, receiver.url);
+    dispatcher.start();
+    const done = await settled(store, delivery.id, 'delivered');
+
+    assert.equal(done.attemptCount, 4);
+    const attempts = await attemptsOf(store, delivery);
+    assert.deepEqual(attempts.map((a) => a.statusCode), [500, 500, 500, 200]);
+    assert.deepEqual(attempts.map((a) => a.attempt), [1, 2, 3, 4]);
+    assert.equal(attempts[0]?.responseSnippet, 'boom');
+    // With random pinned at 1 the delays are the steps themselves: 50, 100, 200 ms.
+    const gaps = attempts.slice(1).map((a, i) => a.startedAt - attempts[i]!.startedAt);
+    [50, 100, 200].forEach((step, i) => assert.ok(gaps[i]! >= step, `gap ${i + 1} (${gaps[i]} ms) is shorter than its step ${step} ms`));
+    for (let i = 1; i < gaps.length; i++) assert.ok(gaps[i]! >= gaps[i - 1]!, `gaps shrank: ${gaps.join(', ')}`);
+    assert.equal(new Set(receiver.received.map((r) => r.headers['webhook-id'])).size, 1);
+  });
+
+  it('goes dead after the last attempt, and a replay delivers it with the same webhook-id as a manual attempt', async (t) => {
+    const { store, receiver, dispatcher } = await harness(t, { schedule: [20, 40] });
+    receiver.replyWith({ status: 502 });
+    const delivery = await completedOperation(store, receiver.url);
+    dispatcher.start();
+    const dead = await settled(store, delivery.id, 'dead');
+    assert.equal(dead.attemptCount, 3);
+    assert.equal(dead.lastStatusCode, 502);
+
+    receiver.replyWith({ status: 204 });
+    const replay = await store.deliveryRetry({ id: delivery.id, tenant: DEFAULT_TENANT, now: Date.now() });
+    assert.equal(replay.kind, 'scheduled');
+    const delivered = await settled(store, delivery.id, 'delivered');
+    assert.equal(delivered.attemptCount, 4);
+
+    const attempts = await attemptsOf(store, delivery);
+    assert.deepEqual(attempts.map((a) => a.trigger), ['scheduled', 'scheduled', 'scheduled', 'manual']);
+    assert.deepEqual(receiver.received.map((r) => r.headers['webhook-id']), Array(4).fill(delivery.messageId));
+    // A fresh timestamp and signature each attempt, all of which verify.
+    for (const request of receiver.received) assert.ok(verifyWebhook(secret, request.headers, request.body));
+  });
+
+  it('times out a receiver that never answers and retries it', async (t) => {
+    const { store, receiver, dispatcher } = await harness(t, { attemptTimeoutMs: 200, leaseMs: 5_000 });
+    receiver.replyWith((n) => (n === 1 ? 'hang' : { status: 200 }));
+    const delivery = await completedOperation(store, receiver.url);
+    dispatcher.start();
+    await settled(store, delivery.id, 'delivered');
+
+    const attempts = await attemptsOf(store, delivery);
+    assert.equal(attempts.length, 2);
+    assert.equal(attempts[0]?.statusCode, null);
+    assert.match(attempts[0]?.error ?? '', /timed out after/);
+    assert.ok(attempts[0]!.durationMs >= 150 && attempts[0]!.durationMs < 1_500, `duration ${attempts[0]!.durationMs}`);
+    assert.equal(attempts[1]?.statusCode, 200);
+  });
+
+  it('stops at once on 410 Gone', async (t) => {
+    const { store, receiver, dispatcher } = await harness(t);
+    receiver.replyWith({ status: 410 });
+    const delivery = await completedOperation(store, receiver.url);
+    dispatcher.start();
+    const dead = await settled(store, delivery.id, 'dead');
+    assert.equal(dead.attemptCount, 1);
+    assert.equal(dead.lastStatusCode, 410);
+    assert.equal(dead.nextAttemptAt, null);
+    assert.equal(receiver.received.length, 1);
+  });
+
+  it('honours Retry-After on a 429 within the schedule', async (t) => {
+    const { store, receiver, dispatcher } = await harness(t, { schedule: [20, 3_000] });
+    receiver.replyWith((n) => (n === 1 ? { status: 429, headers: { 'retry-after': '1' } } : { status: 200 }));
+    const delivery = await completedOperation(store, receiver.url);
+    dispatcher.start();
+    await settled(store, delivery.id, 'delivered');
+
+    const [first, second] = await attemptsOf(store, delivery);
+    assert.equal(first?.statusCode, 429);
+    assert.equal(second?.statusCode, 200);
+    // The schedule alone would have waited 20 ms; the receiver asked for 1 s.
+    const waited = second!.startedAt - (first!.startedAt + first!.durationMs);
+    assert.ok(waited >= 990 && waited < 2_500, `waited ${waited} ms`);
+  });
+
+  it('refuses a private destination at delivery time without sending, and the delivery is dead at once', async (t) => {
+    const { store, receiver, dispatcher } = await harness(t, { allowPrivate: false });
+    const delivery = await completedOperation(store, receiver.url);
+    dispatcher.start();
+    const dead = await settled(store, delivery.id, 'dead');
+    assert.equal(receiver.received.length, 0);
+    assert.match(dead.lastError ?? '', /refused: host 127\.0\.0\.1 is a loopback address/);
+  });
+
+  it('delivers many at once within its concurrency', async (t) => {
+    const { store, receiver, dispatcher } = await harness(t, { concurrency: 2 });
+    const deliveries = await Promise.all(Array.from({ length: 6 }, () => completedOperation(store, receiver.url)));
+    dispatcher.start();
+    for (const delivery of deliveries) await settled(store, delivery.id, 'delivered');
+    assert.equal(receiver.received.length, 6);
+  });
+
+  it('wakes on a new delivery without waiting for the fallback poll', async (t) => {
+    const { store, receiver, dispatcher } = await harness(t, { pollMs: 60_000 });
+    dispatcher.start();
+    await waitFor(() => true);
+    const delivery = await completedOperation(store, receiver.url);
+    await settled(store, delivery.id, 'delivered', 2_000);
+  });
+
+  it('stop() waits for the attempt in flight up to its grace, then aborts it without recording', async (t) => {
+    const { store, receiver, dispatcher } = await harness(t, { attemptTimeoutMs: 5_000, stopGraceMs: 100 });
+    receiver.replyWith('hang');
+    const delivery = await completedOperation(store, receiver.url);
+    dispatcher.start();
+    await waitFor(() => receiver.received.length === 1, { what: 'the request to arrive' });
+    const started = performance.now();
+    await dispatcher.stop();
+    const took = performance.now() - started;
+    assert.ok(took >= 90 && took < 1_000, `stop took ${took} ms`);
+    assert.equal((await attemptsOf(store, delivery)).length, 0);
+    const after = await store.deliveryGet({ id: delivery.id, tenant: DEFAULT_TENANT });
+    assert.equal(after?.state, 'pending');
+    assert.ok(after?.leaseToken, 'the lease stays until it expires');
+  });
+
+  it('refuses a configuration it cannot run', () => {
+    const store = createSqliteStore({ path: ':memory:' });
+    const base = { store, secrets: [secret], logger: pino({ level: 'silent' }) };
+    assert.throws(() => new WebhookDispatcher({ ...base, secrets: [] }), /at least one secret/);
+    assert.throws(() => new WebhookDispatcher({ ...base, secrets: ['whsec_***'] }), /base64/);
+    assert.throws(() => new WebhookDispatcher({ ...base, concurrency: 0 }), /concurrency/);
+    assert.throws(() => new WebhookDispatcher({ ...base, attemptTimeoutMs: 10_000, leaseMs: 5_000 }), /leaseMs must exceed/);
+    assert.throws(() => new WebhookDispatcher({ ...base, schedule: [10, -1] }), /non-negative/);
+  });
+});

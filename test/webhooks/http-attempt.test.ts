@@ -1,0 +1,85 @@
+import assert from 'node:assert/strict';
+import { createServer, type IncomingHttpHeaders, type Server } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { after, before, describe, it } from 'node:test';
+import { parseRetryAfter, postWebhook, RESPONSE_SNIPPET_BYTES } from '../../src/webhooks/http-attempt.ts';
+
+describe('postWebhook', () => {
+  let server: Server;
+  let port = 0;
+  const seen: Array<{ path: string; headers: IncomingHttpHeaders; body: string }> = [];
+
+  before(async () => {
+    server = createServer((req, res) => {
+      const chunks: Buffer[] = [];
+      req.on('data', (c: Buffer) => chunks.push(c));
+      req.on('end', () => {
+        seen.push({ path: req.url ?? '', headers: req.headers, body: Buffer.concat(chunks).toString() });
+        const path = new URL(req.url ?? '/', 'http://x').pathname;
+        if (path === '/big') res.writeHead(200).end('x'.repeat(64 * 1024));
+        else if (path === '/redirect') res.writeHead(302, { location: '/elsewhere' }).end();
+        else if (path === '/busy') res.writeHead(503, { 'retry-after': '7' }).end('busy');
+        else res.writeHead(200).end('fine');
+      });
+    });
+    await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+    port = (server.address() as AddressInfo).port;
+  });
+  after(() => new Promise<void>((resolve) => server.close(() => resolve())));
+
+  const post = (path: string, host = 'hooks.invalid') =>
+    postWebhook({ url: new URL(`http://${host}:${port}${path}?q=1`), address: { address: '127.0.0.1', family: 4 }, headers: { 'x-test': 'yes' }, body: '{"a":1}', timeoutMs: 2_000 });
+
+  it('connects to the pinned address whatever the host name resolves to, keeping the name in Host', async () => {
+    const result = await post('/ok');
+    assert.deepEqual(result, { statusCode: 200, error: null, snippet: 'fine', retryAfter: null });
+    const last = seen.at(-1)!;
+    assert.equal(last.path, '/ok?q=1');
+    assert.equal(last.headers.host, `hooks.invalid:${port}`);
+    assert.equal(last.headers['x-test'], 'yes');
+    assert.equal(last.headers['content-length'], '7');
+    assert.equal(last.body, '{"a":1}');
+  });
+
+  it('keeps at most 1 KiB of the response body', async () => {
+    const result = await post('/big');
+    assert.equal(result.statusCode, 200);
+    assert.equal(result.snippet?.length, RESPONSE_SNIPPET_BYTES);
+  });
+
+  it('does not follow redirects', async () => {
+    const before = seen.length;
+    const result = await post('/redirect');
+    assert.equal(result.statusCode, 302);
+    assert.equal(seen.length, before + 1);
+  });
+
+  it('reports Retry-After', async () => {
+    assert.equal((await post('/busy')).retryAfter, '7');
+  });
+
+  it('reports a refused connection as an error without a status', async () => {
+    const closed = createServer();
+    await new Promise<void>((resolve) => closed.listen(0, '127.0.0.1', resolve));
+    const freePort = (closed.address() as AddressInfo).port;
+    await new Promise<void>((resolve) => closed.close(() => resolve()));
+    const result = await postWebhook({ url: new URL(`http://hooks.invalid:${freePort}/`), address: { address: '127.0.0.1', family: 4 }, headers: {}, body: '', timeoutMs: 2_000 });
+    assert.equal(result.statusCode, null);
+    assert.match(result.error ?? '', /ECONNREFUSED/);
+  });
+});
+
+describe('parseRetryAfter', () => {
+  const now = Date.parse('2026-06-28T12:00:00Z');
+  it('reads delay-seconds and HTTP dates', () => {
+    assert.equal(parseRetryAfter('120', now), 120_000);
+    assert.equal(parseRetryAfter(' 0 ', now), 0);
+    assert.equal(parseRetryAfter('Sun, 28 Jun 2026 12:00:30 GMT', now), 30_000);
+    assert.equal(parseRetryAfter('Sun, 28 Jun 2026 11:00:00 GMT', now), 0);
+  });
+  it('ignores what it cannot read', () => {
+    assert.equal(parseRetryAfter(null, now), null);
+    assert.equal(parseRetryAfter('soon', now), null);
+    assert.equal(parseRetryAfter('-5', now), null);
+  });
+});
