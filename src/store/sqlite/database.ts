@@ -16,6 +16,10 @@ export function openDatabase(path: string): DatabaseSync {
   db.exec('PRAGMA journal_mode = WAL');
   db.exec('PRAGMA busy_timeout = 5000');
   db.exec('PRAGMA synchronous = NORMAL');
+  // Checkpoints (with their fsyncs) run inside some unlucky COMMIT; fewer, larger ones cost the queue less (~25% CPU
+  // per claim+finish measured). The size limit trims the WAL file back after a checkpoint.
+  db.exec('PRAGMA wal_autocheckpoint = 10000');
+  db.exec('PRAGMA journal_size_limit = 67108864');
   db.exec('PRAGMA foreign_keys = ON');
   return db;
 }

@@ -2,10 +2,10 @@
 // Not here: the queries themselves (operations.ts, deliveries.ts), migrations (migrations/*.sql via database.ts).
 // Invariant: node:sqlite is synchronous, so each method's transaction runs to COMMIT before its promise settles.
 
-import type { DatabaseSync } from 'node:sqlite';
+import type { DatabaseSync, StatementSync } from 'node:sqlite';
 import type { Store, StoreListener } from '../store.ts';
 import { ChangeFeed } from '../change-feed.ts';
-import { migrate, openDatabase, Transactor } from './database.ts';
+import { migrate, openDatabase, prepareAll, Transactor } from './database.ts';
 import { SqliteDeliveries } from './deliveries.ts';
 import { SqliteOperations } from './operations.ts';
 
@@ -18,9 +18,18 @@ export interface SqliteStoreOptions {
 
 interface Open {
   readonly db: DatabaseSync;
+  readonly statements: Record<keyof typeof STATEMENTS, StatementSync>;
   readonly operations: SqliteOperations;
   readonly deliveries: SqliteDeliveries;
 }
+
+const STATEMENTS = {
+  ping: 'SELECT 1',
+  // $key $value
+  settingInit: 'INSERT OR IGNORE INTO settings (key, value) VALUES ($key, $value)',
+  // $key
+  settingGet: 'SELECT value FROM settings WHERE key = $key',
+};
 
 export class SqliteStore implements Store {
   readonly kind = 'sqlite';
@@ -50,7 +59,7 @@ export class SqliteStore implements Store {
       migrate(db, Date.now());
       const tx = new Transactor(db, (events) => this.#feed.emit(events));
       const deliveries = new SqliteDeliveries(db, tx);
-      this.#open = { db, deliveries, operations: new SqliteOperations(db, tx, deliveries) };
+      this.#open = { db, statements: prepareAll(db, STATEMENTS), deliveries, operations: new SqliteOperations(db, tx, deliveries) };
     } catch (err) {
       db.close();
       throw err;
@@ -64,7 +73,7 @@ export class SqliteStore implements Store {
   }
 
   async ping(): Promise<void> {
-    this.#ready.db.prepare('SELECT 1').get();
+    this.#ready.statements.ping.get();
   }
 
   subscribe(listener: StoreListener): () => void {
@@ -102,9 +111,9 @@ export class SqliteStore implements Store {
   async deliveryNextAttemptAt() { return this.#ready.deliveries.nextAttemptAt(); }
 
   async settingGetOrInit(key: string, initial: string): Promise<string> {
-    const { db } = this.#ready;
-    db.prepare('INSERT OR IGNORE INTO settings (key, value) VALUES (?, ?)').run(key, initial);
-    return String(db.prepare('SELECT value FROM settings WHERE key = ?').get(key)?.['value']);
+    const { statements } = this.#ready;
+    statements.settingInit.run({ key, value: initial });
+    return String(statements.settingGet.get({ key })?.['value']);
   }
 }
 

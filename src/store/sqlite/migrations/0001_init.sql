@@ -31,10 +31,10 @@ CREATE TABLE operations (
 
 -- Claims and queue positions: runnable pending operations of a type in claim order.
 CREATE INDEX operations_claim ON operations (type, priority DESC, run_at, id) WHERE status = 'pending';
--- The earliest due pending operation (workers' sleep).
-CREATE INDEX operations_status_run_at ON operations (status, run_at);
+-- The earliest pending run_at (workers' sleep). Partial, so finishing an operation does not touch it.
+CREATE INDEX operations_pending_run_at ON operations (run_at) WHERE status = 'pending';
 -- Expired leases.
-CREATE INDEX operations_lease ON operations (lease_expires_at) WHERE status = 'processing';
+CREATE INDEX operations_lease ON operations (lease_expires_at, id) WHERE status = 'processing';
 -- Listing, newest first, with and without a status filter.
 CREATE INDEX operations_tenant_id ON operations (tenant, id DESC);
 CREATE INDEX operations_tenant_status_id ON operations (tenant, status, id DESC);
@@ -79,8 +79,9 @@ CREATE TABLE deliveries (
   worker_id        TEXT,
   manual           INTEGER NOT NULL DEFAULT 0
 ) STRICT;
-CREATE INDEX deliveries_due ON deliveries (state, next_attempt_at);
-CREATE INDEX deliveries_operation ON deliveries (operation_id, created_at);
+-- Due deliveries; partial, so delivered and dead ones leave it.
+CREATE INDEX deliveries_due ON deliveries (next_attempt_at, id) WHERE state IN ('pending', 'retrying');
+CREATE INDEX deliveries_operation ON deliveries (operation_id, created_at, id);
 CREATE INDEX deliveries_tenant_id ON deliveries (tenant, id DESC);
 CREATE INDEX deliveries_tenant_state_id ON deliveries (tenant, state, id DESC);
 CREATE INDEX deliveries_lease ON deliveries (lease_expires_at) WHERE lease_token IS NOT NULL;
