@@ -16,7 +16,7 @@ export function createProgressView(stream: NodeJS.WriteStream, now: () => number
   return stream.isTTY ? new BarView(stream) : new LineView(stream, now);
 }
 
-const MESSAGE_WIDTH = 28;
+const MESSAGE_WIDTH = 24;
 
 class BarView implements ProgressView {
   #bar: cliProgress.SingleBar;
@@ -26,8 +26,9 @@ class BarView implements ProgressView {
     this.#bar = new cliProgress.SingleBar(
       {
         stream,
-        format: '{status} [{bar}] {percentage}% | {message} | elapsed {duration_formatted} | ETA {eta_server}',
-        barsize: 30,
+        // The figures first, the free-text message last: on an 80-column terminal a trim cuts only the message.
+        format: '{status} [{bar}] {percentage}% | ETA {eta_server} | elapsed {duration_formatted} | {message}',
+        barsize: 20,
         hideCursor: true,
         linewrap: true,
         fps: 5,
@@ -81,7 +82,7 @@ function barMessage(op: Operation): string {
   if (!message && op.status === 'pending') message = op.queue_position === null ? 'queued' : `queued #${op.queue_position}`;
   if (op.attempt > 1) message = `${message} (attempt ${op.attempt}/${op.max_attempts})`.trim();
   message = sanitize(message);
-  return message.length > MESSAGE_WIDTH ? `${message.slice(0, MESSAGE_WIDTH - 1)}…` : message.padEnd(MESSAGE_WIDTH);
+  return message.length > MESSAGE_WIDTH ? `${message.slice(0, MESSAGE_WIDTH - 1)}…` : message;
 }
 
 function etaText(op: Operation): string {

@@ -2,7 +2,6 @@
 // and wait()'s pacing measured from the arrival times of the requests it sent.
 
 import assert from 'node:assert/strict';
-import { createServer } from 'node:net';
 import { after, before, describe, test } from 'node:test';
 import {
   AsyncOpsApiError,
@@ -14,7 +13,7 @@ import {
   WebhookVerificationError,
   type Operation,
 } from '../../src/client/index.ts';
-import { FakeApi, sampleDelivery, type FakeStage, type RecordedRequest } from './fake-api.ts';
+import { closedPort, FakeApi, sampleDelivery, type RecordedRequest } from './fake-api.ts';
 
 // Arrival times are measured at the server; allow for scheduling noise between send and arrival.
 const JITTER_MS = 30;
@@ -38,14 +37,6 @@ function pacedGaps(requests: RecordedRequest[]): number[] {
     if (!returnedEarlyWithChange) gaps.push(requests[i]!.at - previous.at);
   }
   return gaps;
-}
-
-async function freePort(): Promise<number> {
-  const server = createServer();
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  const port = (server.address() as { port: number }).port;
-  await new Promise<void>((resolve) => server.close(() => resolve()));
-  return port;
 }
 
 describe('AsyncOpsClient requests', () => {
@@ -279,7 +270,7 @@ describe('AsyncOpsClient transient failures', () => {
   });
 
   test('an unreachable server is an AsyncOpsNetworkError naming it', async () => {
-    const port = await freePort();
+    const port = await closedPort();
     const client = new AsyncOpsClient({ baseUrl: `http://127.0.0.1:${port}`, retry: { retries: 0 } });
     const error = await client.get('op_1').catch((e: unknown) => e);
     assert.ok(error instanceof AsyncOpsNetworkError, String(error));

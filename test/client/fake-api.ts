@@ -3,7 +3,7 @@
 // timeline of stages in real time. Invariant: every request is recorded with its arrival time; close() ends all sockets.
 
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
-import type { AddressInfo } from 'node:net';
+import { createServer as createNetServer, type AddressInfo } from 'node:net';
 import type { Delivery, DeliveryWithAttempts, Operation, OperationStatus } from '../../src/client/index.ts';
 
 export interface FakeStage {
@@ -296,4 +296,13 @@ export function sampleDelivery(operationId: string, id: string, state: Delivery[
       { attempt: 2, trigger: 'scheduled', started_at: at, duration_ms: null, status_code: null, error: 'ECONNREFUSED', response_snippet: null },
     ],
   };
+}
+
+/** A port nothing listens on (just released by the OS), for "server unreachable" cases. */
+export async function closedPort(): Promise<number> {
+  const server = createNetServer();
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  const port = (server.address() as AddressInfo).port;
+  await new Promise<void>((resolve) => server.close(() => resolve()));
+  return port;
 }

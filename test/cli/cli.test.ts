@@ -1,0 +1,222 @@
+// The real CLI as a subprocess against a fake of the HTTP API: output formats, exit statuses, progress rendering
+// (plain lines off a TTY, the bar with its ETA under a pseudo-terminal) and the `listen` webhook receiver.
+
+import assert from 'node:assert/strict';
+import { execFileSync } from 'node:child_process';
+import { once } from 'node:events';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { after, before, describe, test } from 'node:test';
+import { signWebhook } from '../../src/client/index.ts';
+import { closedPort, FakeApi, sampleDelivery, type FakeStage } from '../client/fake-api.ts';
+import { CLI, CONTROL_CHARS, killAll, runCli, runShell, startCli, waitForStderr } from './run-cli.ts';
+
+const QUICK: FakeStage[] = [
+  { atMs: 0, status: 'pending', etaS: 2 },
+  { atMs: 200, status: 'processing', progress: 0.1, message: 'reading', etaS: 1.5 },
+  { atMs: 900, status: 'processing', progress: 0.6, message: 'aggregating rows', etaS: 0.6 },
+  { atMs: 1600, status: 'completed', progress: 1 },
+];
+const ended = (status: 'failed' | 'cancelled', code: string): FakeStage[] => [
+  { atMs: 0, status: 'processing', progress: 0.2 },
+  { atMs: 300, status, error: { code, message: `${code} happened` } },
+];
+
+let api: FakeApi;
+let url: string;
+const tmp = mkdtempSync(join(tmpdir(), 'asyncops-cli-'));
+
+before(async () => {
+  api = await new FakeApi({ stages: QUICK, apiKey: 'secret-key' }).start();
+  url = api.url;
+});
+after(async () => {
+  await killAll();
+  await api.close();
+  rmSync(tmp, { recursive: true, force: true });
+});
+
+const withAuth = (...args: string[]) => ['--url', url, '--api-key', 'secret-key', ...args];
+
+function assertOneErrorLine(stderr: string, pattern: RegExp): void {
+  const lines = stderr.split('\n').filter((l) => l.length > 0);
+  assert.equal(lines.length, 1, `one line on stderr, got ${JSON.stringify(stderr)}`);
+  assert.match(lines[0]!, /^asyncops: /);
+  assert.match(lines[0]!, pattern);
+  assert.doesNotMatch(stderr, /\n\s+at /, 'no stack trace');
+}
+
+describe('reads', () => {
+  test('status --json prints the resource as JSON; plain status is one line', async () => {
+    const op = api.addOperation('report', {});
+    const json = await runCli(withAuth('status', op.id, '--json'));
+    assert.equal(json.code, 0, json.stderr);
+    assert.equal(JSON.parse(json.stdout).id, op.id);
+    const plain = await runCli(withAuth('status', op.id));
+    assert.equal(plain.code, 0);
+    assert.match(plain.stdout, new RegExp(`^${op.id}  report  \\w+`));
+    assert.equal(plain.stdout.trim().split('\n').length, 1);
+  });
+
+  test('the URL and API key come from ASYNCOPS_URL and ASYNCOPS_API_KEY', async () => {
+    const op = api.addOperation('report', {});
+    const run = await runCli(['status', op.id, '--json'], { env: { ASYNCOPS_URL: url, ASYNCOPS_API_KEY: 'secret-key' } });
+    assert.equal(run.code, 0, run.stderr);
+    assert.equal(JSON.parse(run.stdout).id, op.id);
+  });
+
+  test('list --json and deliveries --dead / retry / --operation', async () => {
+    const op = api.addOperation('report', {}, [{ atMs: 0, status: 'completed' }]);
+    api.deliveries.push(sampleDelivery(op.id, 'dlv_cli', 'dead'));
+    const list = await runCli(withAuth('list', '--json', '--limit', '100'));
+    assert.equal(list.code, 0, list.stderr);
+    assert.ok(JSON.parse(list.stdout).items.some((o: { id: string }) => o.id === op.id));
+
+    const dead = await runCli(withAuth('deliveries', '--dead', '--json'));
+    assert.equal(dead.code, 0, dead.stderr);
+    assert.deepEqual(JSON.parse(dead.stdout).items.map((d: { id: string }) => d.id), ['dlv_cli']);
+    assert.match(api.requests.at(-1)!.headers['user-agent'] ?? '', /asyncops-cli/);
+
+    const retry = await runCli(withAuth('deliveries', 'retry', 'dlv_cli'));
+    assert.equal(retry.code, 0, retry.stderr);
+    assert.match(retry.stdout, /^dlv_cli  pending  operation\.completed/);
+
+    const attempts = await runCli(withAuth('deliveries', '--operation', op.id));
+    assert.equal(attempts.code, 0, attempts.stderr);
+    assert.match(attempts.stdout, /#2 scheduled .* ECONNREFUSED/);
+  });
+
+  test('result writes the bytes to -o FILE', async () => {
+    const op = api.addOperation('report', {}, [{ atMs: 0, status: 'completed' }]);
+    const file = join(tmp, 'result.json');
+    const run = await runCli(withAuth('result', op.id, '-o', file));
+    assert.equal(run.code, 0, run.stderr);
+    assert.deepEqual(JSON.parse(readFileSync(file, 'utf8')), { total: 42 });
+  });
+});
+
+describe('errors and exit statuses', () => {
+  test('an unreachable server exits 5 with one line and no stack trace', async () => {
+    const run = await runCli(['--url', `http://127.0.0.1:${await closedPort()}`, 'status', 'op_1']);
+    assert.equal(run.code, 5);
+    assertOneErrorLine(run.stderr, /cannot reach/);
+  });
+
+  test('usage errors exit 2 with one line', async () => {
+    const unknown = await runCli(['status', 'op_1', '--bogus']);
+    assert.equal(unknown.code, 2);
+    assertOneErrorLine(unknown.stderr, /unknown option '--bogus'/);
+
+    const missing = await runCli(['submit', 'report']);
+    assert.equal(missing.code, 2);
+    assertOneErrorLine(missing.stderr, /--input/);
+
+    const badJson = await runCli(withAuth('submit', 'report', '--input', '{nope'));
+    assert.equal(badJson.code, 2);
+    assertOneErrorLine(badJson.stderr, /--input is not valid JSON/);
+
+    const badNumber = await runCli(withAuth('submit', 'report', '--input', '{}', '--priority', 'high'));
+    assert.equal(badNumber.code, 2);
+    assertOneErrorLine(badNumber.stderr, /--priority/);
+  });
+
+  test('an API problem exits 6 with its title, detail and status on one line', async () => {
+    const run = await runCli(withAuth('status', 'op_missing'));
+    assert.equal(run.code, 6);
+    assertOneErrorLine(run.stderr, /Not found: no operation op_missing \[404\]/);
+    const unauthorized = await runCli(['--url', url, 'status', 'op_missing']);
+    assert.equal(unauthorized.code, 6);
+    assertOneErrorLine(unauthorized.stderr, /\[401\]/);
+  });
+
+  test('wait exits 1 for failed, 3 for cancelled, 4 for an operation timeout and for its own --timeout', async () => {
+    const cases = [
+      { stages: ended('failed', 'handler_error'), args: [], code: 1 },
+      { stages: ended('cancelled', 'cancelled'), args: [], code: 3 },
+      { stages: ended('failed', 'timeout'), args: [], code: 4 },
+      { stages: [{ atMs: 0, status: 'processing' } as FakeStage], args: ['--timeout', '1'], code: 4 },
+    ];
+    const runs = await Promise.all(
+      cases.map(async (c) => {
+        const op = api.addOperation('report', {}, c.stages);
+        return { expected: c.code, run: await runCli(withAuth('wait', op.id, ...c.args)) };
+      }),
+    );
+    for (const { expected, run } of runs) assert.equal(run.code, expected, run.stderr);
+    assert.match(runs[3]!.run.stderr, /asyncops: operation op_\d+ did not finish within 1 s/);
+  });
+});
+
+describe('submit --wait progress', () => {
+  test('off a TTY: one plain line per change, no control characters, result saved with -o', async () => {
+    const file = join(tmp, 'out.json');
+    const input = join(tmp, 'input.json');
+    writeFileSync(input, JSON.stringify({ date_range: '2026-01-01..2026-01-31' }));
+    const run = await runCli(withAuth('submit', 'report', '--input', `@${input}`, '--wait', '-o', file));
+    assert.equal(run.code, 0, run.stderr);
+    assert.doesNotMatch(run.stderr, CONTROL_CHARS);
+    assert.doesNotMatch(run.stdout, CONTROL_CHARS);
+    const lines = run.stderr.trim().split('\n');
+    assert.match(lines[0]!, /^submitted op_\d+$/);
+    assert.ok(lines.some((l) => /processing {2}60% {2}"aggregating rows" {2}ETA \d+s/.test(l)), run.stderr);
+    assert.ok(lines.some((l) => /^\[\d+s\] op_\d+ {2}report {2}completed/.test(l)), run.stderr);
+    assert.equal(new Set(lines).size, lines.length, 'no line repeats');
+    assert.match(run.stdout, /completed/);
+    assert.deepEqual(JSON.parse(readFileSync(file, 'utf8')), { total: 42 });
+    const submitted = api.requests.find((r) => r.method === 'POST' && r.body.includes('2026-01-01'));
+    assert.deepEqual(JSON.parse(submitted!.body).input, { date_range: '2026-01-01..2026-01-31' });
+  });
+
+  const hasScript = (() => {
+    try {
+      execFileSync('script', ['--version'], { stdio: 'ignore' });
+      return true;
+    } catch {
+      return false;
+    }
+  })();
+
+  test('on a TTY (under script(1)): a progress bar with percent, elapsed and ETA', { skip: hasScript ? false : 'script(1) from util-linux is not installed' }, async () => {
+    const op = api.addOperation('report', {});
+    const command = [process.execPath, CLI, ...withAuth('wait', op.id)].map((a) => `'${a}'`).join(' ');
+    const run = await runShell(`script -qfec ${JSON.stringify(command)} /dev/null`);
+    assert.equal(run.code, 0, run.stdout);
+    assert.match(run.stdout, /\u001b\[/, 'the bar draws with terminal control sequences');
+    assert.match(run.stdout, /processing \[[\u2588\u2591]{20}\] 60% \| ETA \d+s \| elapsed \d+s \| aggregating rows/);
+    assert.match(run.stdout, /completed  \[\u2588{20}\] 100% \| ETA 0s/);
+  });
+});
+
+describe('listen', () => {
+  const secret = `whsec_${Buffer.from('listen-test-secret-0123456789abc').toString('base64')}`;
+
+  test('prints a correctly signed delivery and answers 204; rejects a tampered one with 401', async () => {
+    const child = startCli(['listen', '--port', '0', '--secret', secret]);
+    let stdout = '';
+    child.stdout!.setEncoding('utf8').on('data', (chunk: string) => (stdout += chunk));
+    const [, port] = await waitForStderr(child, /listening on http:\/\/127\.0\.0\.1:(\d+)\//);
+    const body = JSON.stringify({ type: 'operation.completed', timestamp: '2026-01-01T00:00:00Z', operation_id: 'op_hook', status: 'completed', result_url: '/operations/op_hook/result', error: null, data: {} });
+    const headers = signWebhook({ secrets: [secret], msgId: 'msg_1', timestamp: Math.floor(Date.now() / 1000), body });
+    const post = (payload: string) => fetch(`http://127.0.0.1:${port}/hook`, { method: 'POST', headers: { ...headers, 'content-type': 'application/json' }, body: payload, signal: AbortSignal.timeout(5000) });
+
+    const good = await post(body);
+    assert.equal(good.status, 204);
+    const bad = await post(body.replace('op_hook', 'op_evil'));
+    assert.equal(bad.status, 401);
+    assert.equal(((await bad.json()) as { status: number }).status, 401);
+    await waitForStderr(child, /rejected webhook msg_1: no matching signature/);
+
+    child.kill('SIGTERM');
+    const [code] = (await once(child, 'exit')) as [number | null];
+    assert.equal(code, 0);
+    assert.match(stdout, /^2026-01-01T00:00:00Z {2}operation\.completed {2}op_hook {2}completed {2}webhook-id=msg_1/);
+    assert.doesNotMatch(stdout, /op_evil/);
+  });
+
+  test('refuses to start without a secret (exit 2)', async () => {
+    const run = await runCli(['listen', '--port', '0']);
+    assert.equal(run.code, 2);
+    assertOneErrorLine(run.stderr, /needs --secret/);
+  });
+});
