@@ -7,7 +7,7 @@ import { AsyncOpsApiError, AsyncOpsNetworkError } from './errors.ts';
 import type { ProblemDetails } from './types.ts';
 
 export interface RetryPolicy {
-  /** Further tries after the first one fails transiently (network error, 502, 503, 504). */
+  /** Further tries after the first one fails transiently (network error, 429, 502, 503, 504). */
   retries: number;
   /** Delay before the first retry; doubled each time, never below 1 s. */
   minDelayMs: number;
@@ -16,7 +16,8 @@ export interface RetryPolicy {
 
 export const DEFAULT_RETRY: RetryPolicy = { retries: 4, minDelayMs: 1_000, maxDelayMs: 15_000 };
 const MIN_RETRY_DELAY_MS = 1_000;
-const TRANSIENT_STATUSES = new Set([502, 503, 504]);
+// 429 too: the server says when to come back (Retry-After), and the request is safe to repeat.
+const TRANSIENT_STATUSES = new Set([429, 502, 503, 504]);
 
 export interface TransportOptions {
   /** The server's base URL, e.g. `http://127.0.0.1:8080`. */
@@ -27,7 +28,7 @@ export interface TransportOptions {
   userAgent?: string;
   /** Timeout of one request (default 30 s); a long-poll adds the time it asks the server to hold. */
   timeoutMs?: number;
-  /** How transient failures (network errors, 502/503/504) of safe requests are retried. */
+  /** How transient failures (network errors, 429/502/503/504) of safe requests are retried. */
   retry?: Partial<RetryPolicy>;
 }
 

@@ -70,6 +70,8 @@ async function pollUntilTerminal(
 
     let nextAt = startedAt + MIN_POLL_INTERVAL_MS;
     if (askedToWait && reply.waitApplied && changed) nextAt = Date.now();
+    // Retry-After paces polling; while the server long-polls, its hold does that job instead (a reply that
+    // came back unheld because the operation had already changed is still paced at 1 s).
     if (!longPoll) nextAt = Math.max(nextAt, Date.now() + reply.retryAfterS * 1000);
     const pauseMs = nextAt - Date.now();
     if (pauseMs > 0) await sleep(pauseMs, undefined, { signal });

@@ -241,11 +241,12 @@ describe('AsyncOpsClient.wait', () => {
 });
 
 describe('AsyncOpsClient transient failures', () => {
-  test('get retries 503s and then succeeds', async () => {
+  test('get retries a 503 and a 429 and then succeeds', async () => {
     const api = await startApi();
     const client = new AsyncOpsClient({ baseUrl: api.url });
     const op = api.addOperation('report', {}, [{ atMs: 0, status: 'completed' }]);
-    api.failNext(2, 503);
+    api.failNext(1, 503);
+    api.failNext(1, 429);
     assert.equal((await client.get(op.id)).status, 'completed');
     assert.equal(api.statusRequests(op.id).length, 3);
   });
