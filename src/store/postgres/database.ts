@@ -1,6 +1,6 @@
 // Owns: the connection pool (schema on the search_path, int8 as number), statements, transactions and publishing events.
 // Not here: what any query says (operations.ts, transitions.ts, deliveries.ts, maintenance.ts), LISTEN (change-listener.ts).
-// Invariant: events reach the change feed only after their transaction committed, NOTIFY rides in the same COMMIT.
+// Invariant: events reach the change feed only after their transaction committed; NOTIFYs are batched across writes.
 
 import pg from 'pg';
 import { AsyncOpsError } from '../../domain/errors.ts';
@@ -62,9 +62,12 @@ export class PostgresDatabase implements Queryable {
   readonly sourceId: string;
   #feed: ChangeFeed;
   #onError: (err: unknown) => void;
+  #outgoing: StoreEvent[] = [];
+  #flushing: Promise<void> | null = null;
 
   constructor(options: { url: string; schema: string; poolSize: number; feed: ChangeFeed; sourceId: string; onError: (err: unknown) => void }) {
-    this.pool = new pg.Pool({ ...clientConfig(options.url, options.schema), max: options.poolSize });
+    // Pipelined connections let a transaction's BEGIN travel with its first statement: one round trip fewer per write.
+    this.pool = new pg.Pool({ ...clientConfig(options.url, options.schema), max: options.poolSize, pipeline: true });
     // An idle connection that dies (server restart, terminated backend) is dropped by the pool; say so, never crash.
     this.pool.on('error', (err) => options.onError(err));
     this.channel = `asyncops_${options.schema}`;
@@ -82,7 +85,7 @@ export class PostgresDatabase implements Queryable {
     }
   }
 
-  /** Runs `work` in one transaction; the events it collected are NOTIFYed in the COMMIT round trip, then emitted here. */
+  /** Runs `work` in one transaction; after COMMIT the events it collected are published. */
   async transaction<T>(work: (tx: Transaction) => Promise<T>): Promise<T> {
     let client: pg.PoolClient;
     try {
@@ -97,15 +100,14 @@ export class PostgresDatabase implements Queryable {
     };
     let broken: Error | undefined;
     try {
-      await client.query('BEGIN');
+      // Not awaited before the work: the pipeline sends it ahead of the first statement. BEGIN fails only with its
+      // connection, which fails the statements behind it too; its error is still raised here, before COMMIT.
+      const begun = client.query('BEGIN');
+      begun.catch(() => {});
       const value = await work(tx);
-      const published = compactEvents(events);
-      const notify = encodeNotifications(this.sourceId, published)
-        .map((payload) => `SELECT pg_notify(${pg.escapeLiteral(this.channel)}, ${pg.escapeLiteral(payload)});`)
-        .join('');
-      // One simple-protocol round trip for the NOTIFYs and the COMMIT: they take effect together or not at all.
-      await client.query(`${notify}COMMIT`);
-      this.#feed.emit(published);
+      await begun;
+      await client.query('COMMIT');
+      this.publish(events);
       return value;
     } catch (err) {
       await client.query('ROLLBACK').catch((rollbackErr: Error) => {
@@ -118,30 +120,45 @@ export class PostgresDatabase implements Queryable {
   }
 
   /**
-   * For changes made by one autocommit statement: emit here at once, then NOTIFY the other nodes. The change is
-   * already committed, so a failed NOTIFY is reported, not thrown (the slow fallback poll covers the lost wake-up).
+   * For committed changes: emit here at once, and queue them for the other nodes. The change is already committed,
+   * so a failed NOTIFY is reported, not thrown (the slow fallback poll covers the lost wake-up).
    */
-  async publish(events: readonly StoreEvent[]): Promise<void> {
+  publish(events: readonly StoreEvent[]): void {
     if (events.length === 0) return;
     const published = compactEvents(events);
     this.#feed.emit(published);
-    try {
-      await this.pool.query('SELECT pg_notify($1, payload) FROM unnest($2::text[]) AS payload', [
-        this.channel,
-        encodeNotifications(this.sourceId, published),
-      ]);
-    } catch (err) {
-      this.#onError(translateError(err));
+    this.#outgoing.push(...published);
+    this.#startFlush();
+  }
+
+  #startFlush(): void {
+    this.#flushing ??= this.#flush().finally(() => {
+      this.#flushing = null;
+      // Events queued between the loop's last look and now.
+      if (this.#outgoing.length > 0) this.#startFlush();
+    });
+  }
+
+  // PostgreSQL serialises the commits of notifying transactions on one global lock, flush to disk included: a
+  // NOTIFY per write would cap throughput at one disk flush per write. So one sender carries whatever committed
+  // meanwhile in one transaction that does not wait for the disk (a lost wake-up is covered by the fallback poll).
+  async #flush(): Promise<void> {
+    while (this.#outgoing.length > 0) {
+      const batch = compactEvents(this.#outgoing.splice(0));
+      const notifies = encodeNotifications(this.sourceId, batch)
+        .map((payload) => `SELECT pg_notify(${pg.escapeLiteral(this.channel)}, ${pg.escapeLiteral(payload)});`)
+        .join('');
+      try {
+        await this.pool.query(`BEGIN; SET LOCAL synchronous_commit TO OFF; ${notifies} COMMIT;`);
+      } catch (err) {
+        this.#onError(translateError(err));
+      }
     }
   }
 
-  /** For statements that NOTIFY inline (`pg_notify($n, payload) FROM unnest($m::text[])`): the parameters, and the local emit. */
-  inlineNotification(events: readonly StoreEvent[]): { channel: string; payloads: string[]; emit: () => void } {
-    const published = compactEvents(events);
-    return { channel: this.channel, payloads: encodeNotifications(this.sourceId, published), emit: () => this.#feed.emit(published) };
-  }
-
+  /** Sends what is still queued for the other nodes, then closes the pool. */
   async end(): Promise<void> {
+    while (this.#flushing !== null) await this.#flushing;
     await this.pool.end();
   }
 }

@@ -149,7 +149,7 @@ export async function recordAttempt(db: PostgresDatabase, params: DeliveryAttemp
   if (row === undefined) return null;
   const delivery = toDelivery(row);
   if (delivery.state === 'retrying' && delivery.nextAttemptAt !== null) {
-    await db.publish([{ kind: 'delivery:due', nextAttemptAt: delivery.nextAttemptAt }]);
+    db.publish([{ kind: 'delivery:due', nextAttemptAt: delivery.nextAttemptAt }]);
   }
   return delivery;
 }
@@ -198,7 +198,7 @@ RETURNING *`;
 export async function replayDelivery(db: PostgresDatabase, id: string, tenant: string, now: number): Promise<DeliveryRetryOutcome> {
   const [row] = await db.query<DeliveryRow>(REPLAY_DELIVERY, [id, tenant, now]);
   if (row !== undefined) {
-    await db.publish([{ kind: 'delivery:due', nextAttemptAt: now }]);
+    db.publish([{ kind: 'delivery:due', nextAttemptAt: now }]);
     return { kind: 'scheduled', delivery: toDelivery(row) };
   }
   const current = await getDelivery(db, id, tenant);
@@ -217,7 +217,7 @@ SELECT count(*) AS count FROM recovered`;
 export async function recoverDeliveries(db: PostgresDatabase, now: number): Promise<number> {
   const [row] = await db.query<{ count: number }>(RECOVER_DELIVERIES, [now]);
   const count = row?.count ?? 0;
-  if (count > 0) await db.publish([{ kind: 'delivery:due', nextAttemptAt: now }]);
+  if (count > 0) db.publish([{ kind: 'delivery:due', nextAttemptAt: now }]);
   return count;
 }
 

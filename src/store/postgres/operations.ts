@@ -82,8 +82,7 @@ export function due(op: Pick<Operation, 'type' | 'runAt'>): StoreEvent {
 }
 
 // Params: $1 id, $2 tenant, $3 type, $4 input (JSON text), $5 max attempts, $6 priority, $7 timeout s, $8 run at,
-// $9 webhook url, $10 now, $11 idempotency key (null: none), $12 fingerprint, $13 key expires at,
-// $14 NOTIFY channel, $15 NOTIFY payloads.
+// $9 webhook url, $10 now, $11 idempotency key (null: none), $12 fingerprint, $13 key expires at.
 // The key row is taken (or an expired one taken over) first; the operation is inserted only if that happened.
 // A concurrent insert with the same key waits on the key's index entry and then finds it taken.
 const INSERT_OPERATION = `
@@ -101,29 +100,24 @@ WITH key_taken AS (
   WHERE $11::text IS NULL OR EXISTS (SELECT 1 FROM key_taken)
   RETURNING *
 )
-SELECT inserted.*, NULL::text AS webhook_state,
-  (SELECT count(pg_notify($14, payload)) FROM unnest($15::text[]) AS payload) AS notified
-FROM inserted`;
+SELECT inserted.*, NULL::text AS webhook_state FROM inserted`;
 
 // Params: $1 tenant, $2 key.
 const SELECT_KEY = 'SELECT fingerprint, operation_id FROM idempotency_keys WHERE tenant = $1 AND key = $2';
 
 export async function insertOperation(db: PostgresDatabase, draft: OperationDraft, idempotency?: IdempotencyClaim): Promise<OperationInsertResult> {
-  const notification = db.inlineNotification([
-    { kind: 'operation:changed', id: draft.id, version: 1, status: 'pending' },
-    { kind: 'operation:due', type: draft.type, runAt: draft.runAt },
-  ]);
   // A key can vanish between the two reads (its operation deleted, the key pruned); then it is free to take again.
   for (let round = 0; round < 3; round++) {
     const rows = await db.query<OperationRow>(INSERT_OPERATION, [
       draft.id, draft.tenant, draft.type, JSON.stringify(draft.input ?? null), draft.maxAttempts, draft.priority, draft.timeoutS,
       draft.runAt, draft.webhookUrl, draft.now, idempotency?.key ?? null, idempotency?.fingerprint ?? null,
-      idempotency?.expiresAt ?? null, notification.channel, notification.payloads,
+      idempotency?.expiresAt ?? null,
     ]);
     const row = rows[0];
     if (row !== undefined) {
-      notification.emit();
-      return { kind: 'created', operation: toOperation(row) };
+      const operation = toOperation(row);
+      db.publish([changed(operation), due(operation)]);
+      return { kind: 'created', operation };
     }
     if (idempotency === undefined) throw new Error(`operation ${draft.id} was not inserted`);
     const [key] = await db.query<{ fingerprint: string; operation_id: string }>(SELECT_KEY, [draft.tenant, idempotency.key]);

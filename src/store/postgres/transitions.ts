@@ -45,7 +45,7 @@ export async function claimOperations(db: PostgresDatabase, params: ClaimParams)
     params.now, params.workerId, params.leaseMs, types.map((t) => t.type), types.map((t) => Math.min(t.limit, params.limit)), params.limit,
   ]);
   const claimed = rows.map(toOperation).sort(byClaimOrder);
-  await db.publish(claimed.map(changed));
+  db.publish(claimed.map(changed));
   return claimed;
 }
 
@@ -69,13 +69,14 @@ RETURNING id, version, status`;
 export async function progress(db: PostgresDatabase, params: LeaseRef & { now: number; progress: number | null; message: string | null }): Promise<boolean> {
   const [row] = await db.query<Pick<OperationRow, 'id' | 'version' | 'status'>>(PROGRESS, [params.id, params.leaseToken, params.now, params.progress, params.message]);
   if (row === undefined) return false;
-  await db.publish([changed(row)]);
+  db.publish([changed(row)]);
   return true;
 }
 
 // Params: $1 id, $2 lease token, $3 now, $4 status, $5 error code, $6 error message, $7 result content type (null: none),
 // $8 result body, $9 duration samples kept per type.
-// A completed attempt also records its duration and trims that type's samples to the newest $9 (the new one included).
+// A completed attempt also records its duration and trims that type's samples to the newest $9 (the new one included);
+// samples another finish is already trimming are skipped, not waited for, so finishes of one type never queue on them.
 const FINISH = `
 WITH finished AS (
   UPDATE operations o
@@ -88,9 +89,12 @@ WITH finished AS (
 ), sample AS (
   INSERT INTO duration_samples (type, duration_ms) SELECT type, $3 - started_at FROM finished WHERE status = 'completed'
 ), trimmed AS (
-  DELETE FROM duration_samples s USING finished f
-  WHERE f.status = 'completed' AND s.type = f.type
-    AND s.id <= (SELECT k.id FROM duration_samples k WHERE k.type = f.type ORDER BY k.id DESC OFFSET $9::int - 1 LIMIT 1)
+  DELETE FROM duration_samples s WHERE s.id IN (
+    SELECT k.id FROM duration_samples k JOIN finished f ON k.type = f.type
+    WHERE f.status = 'completed'
+      AND k.id <= (SELECT x.id FROM duration_samples x WHERE x.type = f.type ORDER BY x.id DESC OFFSET $9::int - 1 LIMIT 1)
+    FOR UPDATE OF k SKIP LOCKED
+  )
 )
 SELECT * FROM finished`;
 
@@ -139,7 +143,7 @@ export async function release(db: PostgresDatabase, params: LeaseRef & { now: nu
 async function requeued(db: PostgresDatabase, row: OperationRow | undefined): Promise<Operation | null> {
   if (row === undefined) return null;
   const op = toOperation(row);
-  await db.publish([changed(op), due(op)]);
+  db.publish([changed(op), due(op)]);
   return op;
 }
 
