@@ -29,6 +29,11 @@ export function median(values: readonly number[]): number {
   return sorted.length % 2 === 1 ? sorted[mid]! : (sorted[mid - 1]! + sorted[mid]!) / 2;
 }
 
+export interface RunningAttempt {
+  readonly startedAt: number;
+  readonly progress: number | null;
+}
+
 export interface EtaInput {
   readonly now: number;
   readonly status: 'pending' | 'processing';
@@ -39,30 +44,45 @@ export interface EtaInput {
   readonly queuePosition: number | null;
   /** How many operations of this type run at once. */
   readonly concurrency: number;
+  /** Attempts of this type running now (pending only): when their slots free up. */
+  readonly running?: readonly RunningAttempt[] | undefined;
   readonly estimate: DurationEstimate | null;
 }
 
 /** Below this much progress, extrapolating from it is noise; fall back to the typical duration. */
 const MIN_PROGRESS_FOR_EXTRAPOLATION = 0.05;
+/** Past this queue position the slot-by-slot walk is replaced by its closed form. */
+const SIMULATED_POSITIONS = 1000;
+
+/** When a running attempt should end: from its progress if it reports any, else from the typical duration. */
+export function expectedEnd(now: number, startedAt: number, progress: number | null, estimate: DurationEstimate | null): number | null {
+  const elapsed = Math.max(0, now - startedAt);
+  if (progress !== null && progress >= MIN_PROGRESS_FOR_EXTRAPOLATION && elapsed > 0) return startedAt + elapsed / Math.min(1, progress);
+  if (estimate === null) return null;
+  // Past the typical end and no progress to go on: the best honest guess is "about now".
+  return Math.max(now, startedAt + estimate.typicalMs);
+}
 
 /** Estimated completion time (ms epoch), or null without a basis. */
 export function estimateCompletion(input: EtaInput): number | null {
   const { now, estimate } = input;
-  if (input.status === 'processing') {
-    const started = input.startedAt ?? now;
-    const elapsed = Math.max(0, now - started);
-    if (input.progress !== null && input.progress >= MIN_PROGRESS_FOR_EXTRAPOLATION && elapsed > 0) {
-      const total = elapsed / Math.min(1, input.progress);
-      return started + total;
-    }
-    if (estimate === null) return null;
-    // Past the typical end and no progress to go on: the best honest guess is "about now".
-    return Math.max(now, started + estimate.typicalMs);
-  }
+  if (input.status === 'processing') return expectedEnd(now, input.startedAt ?? now, input.progress, estimate);
   if (estimate === null || input.queuePosition === null) return null;
-  const concurrency = Math.max(1, input.concurrency);
-  // Ops ahead drain in waves of `concurrency`; this one starts after its wave's predecessors.
-  const waitWaves = Math.floor(input.queuePosition / concurrency);
-  const startAt = Math.max(now, input.runAt) + waitWaves * estimate.typicalMs;
-  return startAt + estimate.typicalMs;
+  const typical = estimate.typicalMs;
+  const slots = Math.max(1, Math.floor(input.concurrency));
+  const ready = Math.max(now, input.runAt);
+  // Each slot is free at the end of what runs in it now (or at once); the ops ahead take the earliest
+  // free slot one by one, and this one takes the slot after them.
+  const freeAt = Array.from({ length: slots }, (_, i) => {
+    const run = input.running?.[i];
+    return run === undefined ? ready : Math.max(ready, expectedEnd(now, run.startedAt, run.progress, estimate) ?? ready);
+  }).sort((a, b) => a - b);
+  const ahead = input.queuePosition;
+  const walked = Math.min(ahead, SIMULATED_POSITIONS);
+  for (let i = 0; i < walked; i++) {
+    freeAt[0] = freeAt[0]! + typical;
+    freeAt.sort((a, b) => a - b);
+  }
+  const rest = ahead - walked;
+  return freeAt[0]! + (rest * typical) / slots + typical;
 }

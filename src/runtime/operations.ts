@@ -294,7 +294,14 @@ export class OperationsService {
     let queuePosition: number | null = null;
     let eta: number | null = null;
     if (op.status === 'pending' || op.status === 'processing') {
-      if (op.status === 'pending') queuePosition = await this.#store.operationQueuePosition({ id: op.id, now });
+      const concurrency = Math.min(task?.concurrency ?? 1, this.#options.workerConcurrency);
+      let running: Awaited<ReturnType<Store['operationRunning']>> | undefined;
+      if (op.status === 'pending') {
+        [queuePosition, running] = await Promise.all([
+          this.#store.operationQueuePosition({ id: op.id, now }),
+          this.#store.operationRunning({ type: op.type, limit: concurrency }),
+        ]);
+      }
       const estimate = (await this.durationEstimates()).get(op.type) ?? null;
       eta = estimateCompletion({
         now,
@@ -303,7 +310,8 @@ export class OperationsService {
         startedAt: op.startedAt,
         progress: op.progress,
         queuePosition,
-        concurrency: Math.min(task?.concurrency ?? 1, this.#options.workerConcurrency),
+        concurrency,
+        running,
         estimate,
       });
     }

@@ -228,4 +228,26 @@ export function operationQueueContract(store: CurrentStore): void {
       assert.equal(await store().operationQueuePosition({ id: 'op_unknown', now: T0 }), null);
     });
   });
+
+  describe('operationRunning', () => {
+    it('lists running attempts of one type, earliest started first, with their progress, up to the limit', async () => {
+      const a = draft({ type: 'eta' });
+      const b = draft({ type: 'eta' });
+      const c = draft({ type: 'eta' });
+      const pending = draft({ type: 'eta' });
+      const other = draft({ type: 'other' });
+      for (const d of [a, b, c, pending, other]) await store().operationInsert(d);
+      const first = await claim(store(), a, T0);
+      await claim(store(), b, T0 + 10);
+      await claim(store(), c, T0 + 20);
+      await claim(store(), other, T0 + 5);
+      await store().operationProgress({ id: a.id, leaseToken: first.leaseToken, now: T0 + 30, progress: 0.5, message: null });
+      assert.deepEqual(await store().operationRunning({ type: 'eta', limit: 2 }), [
+        { startedAt: T0, progress: 0.5 },
+        { startedAt: T0 + 10, progress: null },
+      ]);
+      assert.equal((await store().operationRunning({ type: 'eta', limit: 10 })).length, 3);
+      assert.deepEqual(await store().operationRunning({ type: 'none', limit: 10 }), []);
+    });
+  });
 }

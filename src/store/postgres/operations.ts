@@ -170,6 +170,14 @@ export async function queuePosition(q: Queryable, id: string, now: number): Prom
   return row === undefined ? null : row.position;
 }
 
+// Params: $1 type, $2 limit.
+const RUNNING = `SELECT started_at, progress FROM operations WHERE status = 'processing' AND type = $1 ORDER BY started_at LIMIT $2`;
+
+export async function running(q: Queryable, type: string, limit: number): Promise<Array<{ startedAt: number; progress: number | null }>> {
+  const rows = await q.query<{ started_at: number; progress: number | null }>(RUNNING, [type, limit]);
+  return rows.map((r) => ({ startedAt: Number(r.started_at), progress: r.progress === null ? null : Number(r.progress) }));
+}
+
 const COUNT_OPERATIONS = 'SELECT type, status, count(*) AS count FROM operations GROUP BY type, status ORDER BY type, status';
 
 export async function countOperations(q: Queryable): Promise<Array<{ type: string; status: OperationStatus; count: number }>> {

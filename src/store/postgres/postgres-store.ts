@@ -108,6 +108,10 @@ class PostgresStore implements Store {
     return operations.queuePosition(this.#db, params.id, params.now);
   }
 
+  operationRunning(params: { type: string; limit: number }): Promise<Array<{ startedAt: number; progress: number | null }>> {
+    return operations.running(this.#db, params.type, params.limit);
+  }
+
   operationCounts(): Promise<Array<{ type: string; status: OperationStatus; count: number }>> {
     return operations.countOperations(this.#db);
   }

@@ -40,6 +40,9 @@ const QUEUE_POSITION = `SELECT (
   ) AS position
   FROM operations o WHERE o.id = $id AND o.status = 'pending'`;
 
+// $type $limit
+const RUNNING = `SELECT started_at, progress FROM operations WHERE status = 'processing' AND type = $type ORDER BY started_at LIMIT $limit`;
+
 const COUNTS = `SELECT type, status, count(*) AS count FROM operations GROUP BY type, status ORDER BY type, status`;
 
 // $type $now $limit: the claim order.
@@ -127,7 +130,7 @@ function listSql(filters: readonly string[]): string {
 
 const STATEMENTS = {
   get: `${SELECT} WHERE o.id = $id AND o.tenant = $tenant`, getById: `${SELECT} WHERE o.id = $id`,
-  insert: INSERT, keyGet: KEY_GET, keyPut: KEY_PUT, queuePosition: QUEUE_POSITION, counts: COUNTS,
+  insert: INSERT, keyGet: KEY_GET, keyPut: KEY_PUT, queuePosition: QUEUE_POSITION, running: RUNNING, counts: COUNTS,
   claimCandidates: CLAIM_CANDIDATES, claim: CLAIM, heartbeat: HEARTBEAT, progress: PROGRESS, finish: FINISH,
   requeue: REQUEUE, cancelPending: CANCEL_PENDING, requestCancel: REQUEST_CANCEL, deleteTerminal: DELETE_TERMINAL,
   expiredLeases: EXPIRED_LEASES, nextRunAt: NEXT_RUN_AT, resultPut: RESULT_PUT, resultGet: RESULT_GET,
@@ -212,6 +215,13 @@ export class SqliteOperations {
   queuePosition(params: { readonly id: string; readonly now: number }): number | null {
     const row = this.#s.queuePosition.get({ id: params.id, now: params.now });
     return row === undefined ? null : Number(row['position']);
+  }
+
+  running(params: { readonly type: string; readonly limit: number }): Array<{ startedAt: number; progress: number | null }> {
+    return this.#s.running.all({ type: params.type, limit: params.limit }).map((r) => ({
+      startedAt: Number(r['started_at']),
+      progress: r['progress'] === null ? null : Number(r['progress']),
+    }));
   }
 
   counts(): Array<{ type: string; status: OperationStatus; count: number }> {

@@ -85,6 +85,7 @@ export class SqliteStore implements Store {
   async operationGetById(...args: Parameters<Store['operationGetById']>) { return this.#ready.operations.getById(...args); }
   async operationList(...args: Parameters<Store['operationList']>) { return this.#ready.operations.list(...args); }
   async operationQueuePosition(...args: Parameters<Store['operationQueuePosition']>) { return this.#ready.operations.queuePosition(...args); }
+  async operationRunning(...args: Parameters<Store['operationRunning']>) { return this.#ready.operations.running(...args); }
   async operationCounts() { return this.#ready.operations.counts(); }
   async operationClaimDue(...args: Parameters<Store['operationClaimDue']>) { return this.#ready.operations.claimDue(...args); }
   async operationHeartbeat(...args: Parameters<Store['operationHeartbeat']>) { return this.#ready.operations.heartbeat(...args); }

@@ -1,0 +1,55 @@
+import { describe, it } from 'node:test';
+import assert from 'node:assert/strict';
+import { equalJitterDelay, fullJitterDelay, scheduleDelay } from '../../src/domain/backoff.ts';
+import { decideAfterFailure, toOperationResult } from '../../src/domain/operation.ts';
+
+const policy = { baseMs: 1000, maxMs: 10_000, factor: 2 };
+
+describe('backoff', () => {
+  it('full jitter stays in [0, min(max, base·factor^(n-1))]', () => {
+    assert.equal(fullJitterDelay(policy, 1, () => 0), 0);
+    assert.equal(fullJitterDelay(policy, 1, () => 0.999999), 999);
+    assert.equal(fullJitterDelay(policy, 3, () => 0.5), 2000);
+    assert.equal(fullJitterDelay(policy, 20, () => 0.999999), 9999);
+  });
+
+  it('equal jitter keeps half of the exponential delay fixed', () => {
+    assert.equal(equalJitterDelay(policy, 1, () => 0), 500);
+    assert.equal(equalJitterDelay(policy, 2, () => 0), 1000);
+    assert.equal(equalJitterDelay(policy, 2, () => 0.999999), 1999);
+    assert.equal(equalJitterDelay(policy, 30, () => 0), 5000);
+  });
+
+  it('a schedule jitters each retry inside its own step, so gaps never shrink', () => {
+    const schedule = [100, 200, 400];
+    assert.equal(scheduleDelay(schedule, 1, () => 0), 0);
+    assert.equal(scheduleDelay(schedule, 2, () => 0), 100);
+    assert.equal(scheduleDelay(schedule, 3, () => 0.999999), 399);
+    assert.equal(scheduleDelay(schedule, 4, () => 0), null);
+  });
+});
+
+describe('attempt outcomes', () => {
+  const failure = { code: 'handler_error', message: 'boom', permanent: false };
+
+  it('retries with backoff while attempts remain, then fails', () => {
+    const retry = decideAfterFailure({ attempt: 1, maxAttempts: 3 }, failure, 10_000, policy, () => 0);
+    assert.deepEqual(retry, { kind: 'retry', runAt: 10_500, error: { code: 'handler_error', message: 'boom' } });
+    const last = decideAfterFailure({ attempt: 3, maxAttempts: 3 }, failure, 10_000, policy, () => 0);
+    assert.equal(last.kind, 'fail');
+  });
+
+  it('a permanent failure fails at once', () => {
+    const decision = decideAfterFailure({ attempt: 1, maxAttempts: 3 }, { ...failure, permanent: true }, 0, policy);
+    assert.equal(decision.kind, 'fail');
+  });
+
+  it('normalises handler results: JSON values, explicit bodies, undefined', () => {
+    assert.deepEqual(toOperationResult({ a: 1 }), { contentType: 'application/json', body: Buffer.from('{"a":1}') });
+    assert.deepEqual(toOperationResult(undefined).body.toString(), 'null');
+    const csv = toOperationResult({ contentType: 'text/csv', body: 'a,b' });
+    assert.equal(csv.contentType, 'text/csv');
+    assert.equal(csv.body.toString(), 'a,b');
+    assert.equal(toOperationResult({ contentType: 'application/octet-stream', body: Buffer.from([1, 2]) }).body.length, 2);
+  });
+});

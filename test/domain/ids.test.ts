@@ -1,0 +1,35 @@
+import { describe, it } from 'node:test';
+import assert from 'node:assert/strict';
+import { ID_PREFIXES, isId, newId } from '../../src/domain/ids.ts';
+
+const zeros = (n: number) => new Uint8Array(n);
+const ones = (n: number) => new Uint8Array(n).fill(255);
+
+describe('ids', () => {
+  it('are the prefix, then 10 time characters and 16 random ones, URL-safe', () => {
+    const id = newId(ID_PREFIXES.operation, Date.UTC(2026, 0, 1), zeros);
+    assert.match(id, /^op_[0-9A-HJKMNP-TV-Z]{26}$/);
+    assert.ok(isId('op_', id));
+    assert.equal(encodeURIComponent(id), id);
+  });
+
+  it('sort by creation time, whatever the random part', () => {
+    const earlier = newId('op_', 1_000_000, ones);
+    const later = newId('op_', 1_000_001, zeros);
+    assert.ok(earlier < later);
+  });
+
+  it('differ for the same millisecond with other randomness', () => {
+    assert.notEqual(newId('op_', 5, zeros), newId('op_', 5, ones));
+    assert.notEqual(newId('op_', 5), newId('op_', 5));
+  });
+
+  it('isId refuses other prefixes, lengths, characters', () => {
+    const id = newId('op_', 5, zeros);
+    assert.equal(isId('dlv_', id), false);
+    assert.equal(isId('op_', id + 'A'), false);
+    assert.equal(isId('op_', id.slice(0, -1) + 'U'), false);
+    assert.equal(isId('op_', 'op_../../etc'), false);
+    assert.equal(isId('op_', 'op_' + '\u0000'.repeat(26)), false);
+  });
+});
