@@ -8,6 +8,7 @@ import { pathToFileURL } from 'node:url';
 import { Command, Option, InvalidArgumentError } from 'commander';
 import type { TaskDefinition } from '../runtime/task.ts';
 import { parseDuration } from './durations.ts';
+import { UsageError } from './exit-codes.ts';
 
 interface ServerFlags {
   port: number;
@@ -99,11 +100,11 @@ async function loadTasks(paths: readonly string[]): Promise<TaskDefinition[]> {
     try {
       mod = (await import(pathToFileURL(resolve(path)).href)) as Record<string, unknown>;
     } catch (error) {
-      throw new Error(`--tasks ${path}: cannot load (${(error as Error).message.split('\n')[0]})`);
+      throw new UsageError(`--tasks ${path}: cannot load (${(error as Error).message.split('\n')[0]})`);
     }
     const exported = mod.default ?? mod.tasks;
     const list = Array.isArray(exported) ? exported : exported === undefined ? [] : [exported];
-    if (list.length === 0) throw new Error(`--tasks ${path}: export a task (defineTask) or an array of tasks as default or as \`tasks\``);
+    if (list.length === 0) throw new UsageError(`--tasks ${path}: export a task (defineTask) or an array of tasks as default or as \`tasks\``);
     tasks.push(...(list as TaskDefinition[]));
   }
   return tasks;
@@ -113,12 +114,18 @@ async function runServer(flags: ServerFlags, role: 'serve' | 'worker'): Promise<
   const tasks = await loadTasks(flags.tasks ?? []);
   const secrets = flags.webhookSecret?.split(/[\s,]+/).filter((s) => s.length > 0);
   for (const secret of secrets ?? []) {
-    if (!/^whsec_[A-Za-z0-9+/=]{16,}$/.test(secret)) throw new Error('--webhook-secret: each secret must look like whsec_<base64>');
+    if (!/^whsec_[A-Za-z0-9+/=]{16,}$/.test(secret)) throw new UsageError('--webhook-secret: each secret must look like whsec_<base64>');
   }
   // Loaded here, not at the top, so client commands start without the server's dependencies.
-  const { createAsyncOps } = await import('../main.ts');
+  const [{ createAsyncOps }, { openStoreFromSpec }] = await Promise.all([import('../main.ts'), import('../store/open.ts')]);
+  let store;
+  try {
+    store = openStoreFromSpec(flags.store);
+  } catch (error) {
+    throw new UsageError(`--store: ${(error as Error).message.replace(/^store: /, '')}`);
+  }
   const asyncops = await createAsyncOps({
-    store: flags.store,
+    store,
     tasks,
     builtInTasks: flags.builtinTasks,
     workers: role === 'worker' ? true : flags.workers,
