@@ -25,6 +25,7 @@ import { generateWebhookSecret } from './client/webhook-signature.ts';
 import { buildHttpApp } from './http/app.ts';
 import { registerDeliveryRoutes } from './http/deliveries-routes.ts';
 import { Retention } from './runtime/retention.ts';
+import { Metrics } from './http/metrics.ts';
 
 export const VERSION: string = (JSON.parse(readFileSync(new URL('../package.json', import.meta.url), 'utf8')) as { version: string }).version;
 
@@ -127,6 +128,8 @@ export async function createAsyncOps(options: AsyncOpsOptions): Promise<AsyncOps
         deliveryFactory,
       })
     : null;
+  const metrics = new Metrics(store);
+  pool?.on('operation:finished', (end) => metrics.recordAttempt(end));
   let dispatcher: WebhookDispatcher | null = null;
   const retention = new Retention({
     store,
@@ -145,7 +148,7 @@ export async function createAsyncOps(options: AsyncOpsOptions): Promise<AsyncOps
           logger,
           bodyLimit: options.bodyLimit ?? 1024 * 1024,
           version: VERSION,
-          plugins: [(a) => registerDeliveryRoutes(a, { store, clock }), ...(options.httpPlugins ?? []).map((p) => (a: FastifyInstance) => p(a, parts()))],
+          plugins: [(a) => metrics.register(a), (a) => registerDeliveryRoutes(a, { store, clock }), ...(options.httpPlugins ?? []).map((p) => (a: FastifyInstance) => p(a, parts()))],
         });
 
   let started = false;
@@ -178,6 +181,7 @@ export async function createAsyncOps(options: AsyncOpsOptions): Promise<AsyncOps
           allowPrivate,
           schedule: options.webhookScheduleMs ?? DEFAULT_WEBHOOK_SCHEDULE_MS,
           attemptTimeoutMs: options.webhookTimeoutMs,
+          onAttempt: (event) => metrics.recordWebhookAttempt(event),
         });
         await pool?.start();
         await dispatcher.start();

@@ -68,7 +68,7 @@ function serverOptions(command: Command, role: 'serve' | 'worker'): Command {
     .addOption(new Option('--webhook-timeout <duration>', 'timeout of one webhook attempt').env('ASYNCOPS_WEBHOOK_TIMEOUT').default(10_000, '10s').argParser(duration))
     .addOption(new Option('--lease <duration>', 'lease of a claimed operation, renewed by heartbeats').env('ASYNCOPS_LEASE').default(30_000, '30s').argParser(duration))
     .addOption(new Option('--grace <duration>', 'on shutdown, how long running attempts may finish').env('ASYNCOPS_GRACE').default(10_000, '10s').argParser(duration))
-    .addOption(new Option('--retry-base <duration>', 'first retry delay of a failed attempt (exponential, full jitter)').env('ASYNCOPS_RETRY_BASE').default(1_000, '1s').argParser(duration))
+    .addOption(new Option('--retry-base <duration>', 'first retry delay of a failed attempt (doubling, with jitter)').env('ASYNCOPS_RETRY_BASE').default(1_000, '1s').argParser(duration))
     .addOption(new Option('--retry-max <duration>', 'largest retry delay').env('ASYNCOPS_RETRY_MAX').default(300_000, '5m').argParser(duration))
     .addOption(new Option('--retention <duration>', 'keep finished operations this long').env('ASYNCOPS_RETENTION').default(7 * 86_400_000, '7d').argParser(duration))
     .addOption(new Option('--result-retention <duration>', 'keep results this long (410 afterwards; default: --retention)').env('ASYNCOPS_RESULT_RETENTION').argParser(duration))

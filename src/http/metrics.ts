@@ -1,0 +1,76 @@
+// Owns: the Prometheus metrics (prom-client registry) and GET /metrics: queue depth by type and status
+// (read from the store at scrape time), attempt durations and outcomes, webhook delivery outcomes and
+// latency, HTTP requests by route and status, and the process defaults.
+// Not here: producing the events (the worker pool and the dispatcher report to `record*`).
+// Invariant: a scrape never fails because the store is down; the depth gauge is then left out.
+
+import type { FastifyInstance } from 'fastify';
+import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
+import type { Store } from '../store/store.ts';
+
+const DURATION_BUCKETS_S = [0.005, 0.01, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 300, 1800];
+
+export class Metrics {
+  readonly registry = new Registry();
+  readonly #attemptDuration: Histogram<'type' | 'outcome'>;
+  readonly #attempts: Counter<'type' | 'outcome'>;
+  readonly #webhooks: Counter<'outcome'>;
+  readonly #webhookLatency: Histogram<'outcome'>;
+  readonly #http: Counter<'method' | 'route' | 'status'>;
+
+  constructor(store: Store) {
+    collectDefaultMetrics({ register: this.registry, prefix: 'asyncops_' });
+    new Gauge({
+      name: 'asyncops_operations',
+      help: 'Stored operations by type and status (queue depth: status="pending")',
+      labelNames: ['type', 'status'] as const,
+      registers: [this.registry],
+      async collect() {
+        this.reset();
+        try {
+          for (const row of await store.operationCounts()) this.set({ type: row.type, status: row.status }, row.count);
+        } catch {
+          // The store is unreachable: /readyz says so; the other metrics still scrape.
+        }
+      },
+    });
+    this.#attemptDuration = new Histogram({
+      name: 'asyncops_attempt_duration_seconds',
+      help: 'Duration of handler attempts by type and outcome',
+      labelNames: ['type', 'outcome'] as const,
+      buckets: DURATION_BUCKETS_S,
+      registers: [this.registry],
+    });
+    this.#attempts = new Counter({ name: 'asyncops_attempts_total', help: 'Ended attempts by type and outcome', labelNames: ['type', 'outcome'] as const, registers: [this.registry] });
+    this.#webhooks = new Counter({ name: 'asyncops_webhook_attempts_total', help: 'Webhook delivery attempts by outcome (delivered, retrying, dead)', labelNames: ['outcome'] as const, registers: [this.registry] });
+    this.#webhookLatency = new Histogram({
+      name: 'asyncops_webhook_attempt_duration_seconds',
+      help: 'Latency of webhook delivery attempts',
+      labelNames: ['outcome'] as const,
+      buckets: DURATION_BUCKETS_S,
+      registers: [this.registry],
+    });
+    this.#http = new Counter({ name: 'asyncops_http_requests_total', help: 'HTTP requests by method, route and status', labelNames: ['method', 'route', 'status'] as const, registers: [this.registry] });
+  }
+
+  recordAttempt(end: { readonly type: string; readonly outcome: string; readonly durationMs: number }): void {
+    this.#attempts.inc({ type: end.type, outcome: end.outcome });
+    this.#attemptDuration.observe({ type: end.type, outcome: end.outcome }, end.durationMs / 1000);
+  }
+
+  recordWebhookAttempt(event: { readonly outcome: string; readonly durationMs: number }): void {
+    this.#webhooks.inc({ outcome: event.outcome });
+    this.#webhookLatency.observe({ outcome: event.outcome }, event.durationMs / 1000);
+  }
+
+  /** Counts requests (by route pattern, never the raw URL, so ids do not explode the label set) and serves /metrics. */
+  register(app: FastifyInstance): void {
+    app.addHook('onResponse', async (request, reply) => {
+      this.#http.inc({ method: request.method, route: request.routeOptions.url ?? 'unmatched', status: String(reply.statusCode) });
+    });
+    app.get('/metrics', { schema: { tags: ['health'], summary: 'Prometheus metrics (text exposition format)' } }, async (_request, reply) => {
+      const text = await this.registry.metrics();
+      return reply.type(this.registry.contentType).send(text);
+    });
+  }
+}

@@ -1,0 +1,104 @@
+// End to end on the real server process: Prometheus metrics, graceful shutdown (finish within the grace
+// period, release leases past it), and the start-up configuration errors an operator meets.
+
+import { after, describe, it } from 'node:test';
+import assert from 'node:assert/strict';
+import { spawnSync } from 'node:child_process';
+import { join } from 'node:path';
+import { CLI_ENTRY, REPO_ROOT, startServer, tempDir, type ServerProcess } from '../support/server.ts';
+import { request } from '../support/http.ts';
+import { waitFor } from '../support/wait.ts';
+
+const dir = tempDir();
+const servers: ServerProcess[] = [];
+after(async () => {
+  for (const s of servers) await s.kill();
+  dir.cleanup();
+});
+
+async function start(...args: Parameters<typeof startServer>): Promise<ServerProcess> {
+  const server = await startServer(...args);
+  servers.push(server);
+  return server;
+}
+
+describe('metrics', () => {
+  it('GET /metrics exposes queue depth by type and status, attempts, and HTTP requests by route', async () => {
+    const server = await start();
+    const created = await request(server.url, 'POST', '/operations', { body: { type: 'echo', input: {} } });
+    await request(server.url, 'POST', '/operations', { body: { type: 'sleep', input: {}, run_at: new Date(Date.now() + 3_600_000).toISOString() } });
+    await waitFor(async () => (await request(server.url, 'GET', `/operations/${created.body.id}`)).body.status === 'completed', { what: 'echo completed' });
+    const response = await fetch(`${server.url}/metrics`, { signal: AbortSignal.timeout(5000) });
+    assert.equal(response.status, 200);
+    assert.match(response.headers.get('content-type') ?? '', /^text\/plain/);
+    const text = await response.text();
+    assert.match(text, /^asyncops_operations\{type="echo",status="completed"\} 1$/m);
+    assert.match(text, /^asyncops_operations\{type="sleep",status="pending"\} 1$/m);
+    assert.match(text, /^asyncops_attempts_total\{type="echo",outcome="completed"\} 1$/m);
+    assert.match(text, /^asyncops_http_requests_total\{method="POST",route="\/operations",status="202"\} 2$/m);
+    assert.match(text, /^asyncops_process_resident_memory_bytes \d+/m);
+  });
+});
+
+describe('graceful shutdown', () => {
+  it('SIGTERM lets a running attempt finish within the grace period', async () => {
+    const store = join(dir.path, 'grace-finish.db');
+    const first = await start({ store, args: ['--grace', '5s'] });
+    const created = await request(first.url, 'POST', '/operations', { body: { type: 'sleep', input: { ms: 800 } } });
+    await waitFor(async () => (await request(first.url, 'GET', `/operations/${created.body.id}`)).body.status === 'processing', { what: 'processing' });
+    await first.stop();
+    assert.equal(first.process.exitCode, 0, 'exits 0 after a clean shutdown');
+    const second = await start({ store, args: ['--no-workers'] });
+    const op = (await request(second.url, 'GET', `/operations/${created.body.id}`)).body;
+    assert.equal(op.status, 'completed', 'finished before the process exited');
+  });
+
+  it('past the grace period the lease is released, and the next start runs it at once (same attempt)', async () => {
+    const store = join(dir.path, 'grace-release.db');
+    const first = await start({ store, args: ['--grace', '200ms', '--lease', '60s'] });
+    const created = await request(first.url, 'POST', '/operations', { body: { type: 'sleep', input: { ms: 60_000, steps: 600 } } });
+    await waitFor(async () => (await request(first.url, 'GET', `/operations/${created.body.id}`)).body.status === 'processing', { what: 'processing' });
+    const t0 = Date.now();
+    await first.stop();
+    assert.ok(Date.now() - t0 < 10_000, 'shutdown does not wait for the 60 s handler');
+    const api = await start({ store, args: ['--no-workers'] });
+    const released = (await request(api.url, 'GET', `/operations/${created.body.id}`)).body;
+    assert.equal(released.status, 'pending', 'released, not left leased for 60 s');
+    assert.equal(released.attempt, 1, 'a release does not use up an attempt');
+    await api.stop();
+    const worker = await start({ store });
+    await waitFor(async () => (await request(worker.url, 'GET', `/operations/${created.body.id}`)).body.status === 'processing', { timeoutMs: 5000, what: 'taken again at once' });
+    await request(worker.url, 'POST', `/operations/${created.body.id}/cancel`);
+  });
+});
+
+describe('start-up configuration', () => {
+  const run = (...args: string[]) => spawnSync(process.execPath, [CLI_ENTRY, ...args], { cwd: REPO_ROOT, encoding: 'utf8', timeout: 20_000 });
+
+  for (const [what, args] of [
+    ['an unknown store scheme', ['serve', '--store', 'ftp://x']],
+    ['a bad port', ['serve', '--port', '70000']],
+    ['a bad duration', ['serve', '--lease', 'soon']],
+    ['a malformed webhook secret', ['serve', '--store', ':memory:', '--webhook-secret', 'nope']],
+    ['a missing task module', ['serve', '--store', ':memory:', '--tasks', './does-not-exist.ts']],
+  ] as const) {
+    it(`${what} stops start-up with one line and exit status 2`, () => {
+      const result = run(...args);
+      assert.equal(result.status, 2, result.stderr);
+      const lines = result.stderr.trim().split('\n').filter((l) => !l.startsWith('npm warn'));
+      assert.equal(lines.length, 1, `one line: ${result.stderr}`);
+      assert.match(lines[0]!, /^asyncops: /);
+      assert.doesNotMatch(result.stderr, /\n\s+at /, 'no stack trace');
+    });
+  }
+
+  it('serve --help lists every flag with its default', () => {
+    const result = run('serve', '--help');
+    assert.equal(result.status, 0);
+    for (const flag of ['--port', '--host', '--store', '--tasks', '--concurrency', '--no-workers', '--allow-private-webhooks', '--webhook-secret', '--grace', '--retention']) {
+      assert.ok(result.stdout.includes(flag), `${flag} in help`);
+    }
+    assert.match(result.stdout, /default:\s+8080/);
+    assert.match(result.stdout, /default:\s+"127\.0\.0\.1"/);
+  });
+});
