@@ -1,5 +1,5 @@
-// Owns: turning a store specification (a file path, `sqlite:PATH`, `:memory:` or a postgres:// URL)
-// into a Store. The one place above the adapters that knows which adapters exist.
+// Owns: turning a store specification (a file path, `sqlite:PATH`, `:memory:` or a postgres:// URL, which may name
+// its schema as `?schema=NAME`) into a Store. The one place above the adapters that knows which adapters exist.
 // Invariant: an unrecognised specification is refused with a message, never guessed at.
 
 import type { Store } from './store.ts';
@@ -18,7 +18,7 @@ export function describeStoreSpec(spec: string): string {
 export function openStoreFromSpec(spec: string, options: StoreSpecOptions = {}): Store {
   const trimmed = spec.trim();
   if (trimmed.length === 0) throw new Error('store: the specification is empty (use a file path, sqlite:PATH, :memory: or postgres://…)');
-  if (/^postgres(ql)?:\/\//i.test(trimmed)) return createPostgresStore({ url: trimmed, schema: options.schema });
+  if (/^postgres(ql)?:\/\//i.test(trimmed)) return createPostgresStore(postgresSpec(trimmed, options.schema));
   if (trimmed === ':memory:') return createSqliteStore({ path: ':memory:' });
   if (trimmed.startsWith('sqlite:')) {
     const path = trimmed.slice('sqlite:'.length).replace(/^\/\/(?=\/)/, '');
@@ -27,4 +27,27 @@ export function openStoreFromSpec(spec: string, options: StoreSpecOptions = {}):
   }
   if (/^[a-z][a-z0-9+.-]*:\/\//i.test(trimmed)) throw new Error(`store: unsupported scheme in "${describeStoreSpec(trimmed)}" (use a file path, sqlite:PATH, :memory: or postgres://…)`);
   return createSqliteStore({ path: trimmed });
+}
+
+/**
+ * Takes `schema` out of a postgres:// URL's query (the driver would not know it) so one database can hold several
+ * independent asyncops installations. A schema named both in the URL and in the options must be the same one.
+ */
+export function postgresSpec(spec: string, schemaOption?: string): { url: string; schema: string | undefined } {
+  let url: URL;
+  try {
+    url = new URL(spec);
+  } catch {
+    // The driver reads some strings a URL parser refuses; those pass through, unless a schema would be lost.
+    if (/[?&]schema=/.test(spec)) throw new Error(`store: "${describeStoreSpec(spec)}" is not a valid URL, so its ?schema= cannot be read`);
+    return { url: spec, schema: schemaOption };
+  }
+  const inUrl = url.searchParams.getAll('schema');
+  if (inUrl.length === 0) return { url: spec, schema: schemaOption };
+  if (inUrl.length > 1 || inUrl[0] === '') throw new Error('store: give ?schema= once, with a name');
+  if (schemaOption !== undefined && schemaOption !== inUrl[0]) {
+    throw new Error(`store: the URL names schema "${inUrl[0]}" but the options name "${schemaOption}"`);
+  }
+  url.searchParams.delete('schema');
+  return { url: url.toString(), schema: inUrl[0] };
 }
