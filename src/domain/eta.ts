@@ -32,6 +32,7 @@ export function median(values: readonly number[]): number {
 export interface RunningAttempt {
   readonly startedAt: number;
   readonly progress: number | null;
+  readonly progressAt?: number | undefined;
 }
 
 export interface EtaInput {
@@ -40,6 +41,8 @@ export interface EtaInput {
   readonly runAt: number;
   readonly startedAt: number | null;
   readonly progress: number | null;
+  /** When `progress` was stored (the operation's updated_at while processing); default now. */
+  readonly progressAt?: number | undefined;
   /** Runnable pending operations of this type ahead of this one (0 = next). Pending only. */
   readonly queuePosition: number | null;
   /** How many operations of this type run at once. */
@@ -54,19 +57,28 @@ const MIN_PROGRESS_FOR_EXTRAPOLATION = 0.05;
 /** Past this queue position the slot-by-slot walk is replaced by its closed form. */
 const SIMULATED_POSITIONS = 1000;
 
-/** When a running attempt should end: from its progress if it reports any, else from the typical duration. */
-export function expectedEnd(now: number, startedAt: number, progress: number | null, estimate: DurationEstimate | null): number | null {
-  const elapsed = Math.max(0, now - startedAt);
-  if (progress !== null && progress >= MIN_PROGRESS_FOR_EXTRAPOLATION && elapsed > 0) return startedAt + elapsed / Math.min(1, progress);
-  if (estimate === null) return null;
+/**
+ * When a running attempt should end. With progress: extrapolated from when that progress was reported
+ * (not from now — progress writes are coalesced, so the stored value lags), blended with the typical
+ * duration in proportion to how far along it is. Without progress: start + typical duration.
+ */
+export function expectedEnd(now: number, startedAt: number, progress: number | null, estimate: DurationEstimate | null, progressAt: number = now): number | null {
+  const typicalEnd = estimate === null ? null : startedAt + estimate.typicalMs;
+  const reportedAfter = Math.max(0, progressAt - startedAt);
+  if (progress !== null && progress >= MIN_PROGRESS_FOR_EXTRAPOLATION && reportedAfter > 0) {
+    const fraction = Math.min(1, progress);
+    const extrapolated = startedAt + reportedAfter / fraction;
+    const blended = typicalEnd === null ? extrapolated : fraction * extrapolated + (1 - fraction) * typicalEnd;
+    return Math.max(now, blended);
+  }
   // Past the typical end and no progress to go on: the best honest guess is "about now".
-  return Math.max(now, startedAt + estimate.typicalMs);
+  return typicalEnd === null ? null : Math.max(now, typicalEnd);
 }
 
 /** Estimated completion time (ms epoch), or null without a basis. */
 export function estimateCompletion(input: EtaInput): number | null {
   const { now, estimate } = input;
-  if (input.status === 'processing') return expectedEnd(now, input.startedAt ?? now, input.progress, estimate);
+  if (input.status === 'processing') return expectedEnd(now, input.startedAt ?? now, input.progress, estimate, input.progressAt ?? now);
   if (estimate === null || input.queuePosition === null) return null;
   const typical = estimate.typicalMs;
   const slots = Math.max(1, Math.floor(input.concurrency));
@@ -75,7 +87,7 @@ export function estimateCompletion(input: EtaInput): number | null {
   // free slot one by one, and this one takes the slot after them.
   const freeAt = Array.from({ length: slots }, (_, i) => {
     const run = input.running?.[i];
-    return run === undefined ? ready : Math.max(ready, expectedEnd(now, run.startedAt, run.progress, estimate) ?? ready);
+    return run === undefined ? ready : Math.max(ready, expectedEnd(now, run.startedAt, run.progress, estimate, run.progressAt ?? now) ?? ready);
   }).sort((a, b) => a - b);
   const ahead = input.queuePosition;
   const walked = Math.min(ahead, SIMULATED_POSITIONS);

@@ -309,6 +309,8 @@ export class OperationsService {
         runAt: op.runAt,
         startedAt: op.startedAt,
         progress: op.progress,
+        // Heartbeats do not touch updated_at, so while processing it is when progress was last stored.
+        progressAt: op.updatedAt,
         queuePosition,
         concurrency,
         running,

@@ -241,8 +241,8 @@ export interface Store {
   operationList(query: OperationListQuery): Promise<Operation[]>;
   /** Runnable pending operations of the same type that run before this one (priority desc, run_at, id). */
   operationQueuePosition(params: { readonly id: string; readonly now: number }): Promise<number | null>;
-  /** Attempts of a type running now, earliest started first, at most `limit` (for the ETA of pending ones). */
-  operationRunning(params: { readonly type: string; readonly limit: number }): Promise<Array<{ readonly startedAt: number; readonly progress: number | null }>>;
+  /** Attempts of a type running now, earliest started first, at most `limit`, with their progress and when it was stored (updated_at). */
+  operationRunning(params: { readonly type: string; readonly limit: number }): Promise<Array<{ readonly startedAt: number; readonly progress: number | null; readonly progressAt: number }>>;
   /** Count of operations by type and status (for metrics and ETA). */
   operationCounts(): Promise<Array<{ readonly type: string; readonly status: OperationStatus; readonly count: number }>>;
 

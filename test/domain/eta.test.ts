@@ -28,6 +28,15 @@ describe('estimated completion', () => {
     assert.equal(eta, now + 3000);
   });
 
+  it('processing with progress extrapolates from when the progress was stored, blended with the typical duration', () => {
+    // 25 % reported 1 s after start, read 1.5 s after start: 4 s in all by extrapolation, not 6 s.
+    const stale = estimateCompletion({ now, status: 'processing', runAt: 0, startedAt: now - 1500, progress: 0.25, progressAt: now - 500, queuePosition: null, concurrency: 1, estimate: null });
+    assert.equal(stale, now - 1500 + 4000);
+    // With a typical duration of 8 s: 25 % of the way, so a quarter extrapolation, three quarters typical.
+    const blended = estimateCompletion({ now, status: 'processing', runAt: 0, startedAt: now - 1000, progress: 0.25, progressAt: now, queuePosition: null, concurrency: 1, estimate: estimate(8000) });
+    assert.equal(blended, now - 1000 + 0.25 * 4000 + 0.75 * 8000);
+  });
+
   it('processing without progress: start + typical duration; null without any basis', () => {
     assert.equal(estimateCompletion({ now, status: 'processing', runAt: 0, startedAt: now - 1000, progress: null, queuePosition: null, concurrency: 1, estimate: estimate(4000) }), now + 3000);
     assert.equal(estimateCompletion({ now, status: 'processing', runAt: 0, startedAt: now - 1000, progress: null, queuePosition: null, concurrency: 1, estimate: null }), null);

@@ -243,8 +243,8 @@ export function operationQueueContract(store: CurrentStore): void {
       await claim(store(), other, T0 + 5);
       await store().operationProgress({ id: a.id, leaseToken: first.leaseToken, now: T0 + 30, progress: 0.5, message: null });
       assert.deepEqual(await store().operationRunning({ type: 'eta', limit: 2 }), [
-        { startedAt: T0, progress: 0.5 },
-        { startedAt: T0 + 10, progress: null },
+        { startedAt: T0, progress: 0.5, progressAt: T0 + 30 },
+        { startedAt: T0 + 10, progress: null, progressAt: T0 + 10 },
       ]);
       assert.equal((await store().operationRunning({ type: 'eta', limit: 10 })).length, 3);
       assert.deepEqual(await store().operationRunning({ type: 'none', limit: 10 }), []);

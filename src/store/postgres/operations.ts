@@ -171,11 +171,11 @@ export async function queuePosition(q: Queryable, id: string, now: number): Prom
 }
 
 // Params: $1 type, $2 limit.
-const RUNNING = `SELECT started_at, progress FROM operations WHERE status = 'processing' AND type = $1 ORDER BY started_at LIMIT $2`;
+const RUNNING = `SELECT started_at, progress, updated_at FROM operations WHERE status = 'processing' AND type = $1 ORDER BY started_at LIMIT $2`;
 
-export async function running(q: Queryable, type: string, limit: number): Promise<Array<{ startedAt: number; progress: number | null }>> {
-  const rows = await q.query<{ started_at: number; progress: number | null }>(RUNNING, [type, limit]);
-  return rows.map((r) => ({ startedAt: Number(r.started_at), progress: r.progress === null ? null : Number(r.progress) }));
+export async function running(q: Queryable, type: string, limit: number): Promise<Array<{ startedAt: number; progress: number | null; progressAt: number }>> {
+  const rows = await q.query<{ started_at: number; progress: number | null; updated_at: number }>(RUNNING, [type, limit]);
+  return rows.map((r) => ({ startedAt: Number(r.started_at), progress: r.progress === null ? null : Number(r.progress), progressAt: Number(r.updated_at) }));
 }
 
 const COUNT_OPERATIONS = 'SELECT type, status, count(*) AS count FROM operations GROUP BY type, status ORDER BY type, status';

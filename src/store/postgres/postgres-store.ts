@@ -108,7 +108,7 @@ class PostgresStore implements Store {
     return operations.queuePosition(this.#db, params.id, params.now);
   }
 
-  operationRunning(params: { type: string; limit: number }): Promise<Array<{ startedAt: number; progress: number | null }>> {
+  operationRunning(params: { type: string; limit: number }): Promise<Array<{ startedAt: number; progress: number | null; progressAt: number }>> {
     return operations.running(this.#db, params.type, params.limit);
   }
 

@@ -41,7 +41,7 @@ const QUEUE_POSITION = `SELECT (
   FROM operations o WHERE o.id = $id AND o.status = 'pending'`;
 
 // $type $limit
-const RUNNING = `SELECT started_at, progress FROM operations WHERE status = 'processing' AND type = $type ORDER BY started_at LIMIT $limit`;
+const RUNNING = `SELECT started_at, progress, updated_at FROM operations WHERE status = 'processing' AND type = $type ORDER BY started_at LIMIT $limit`;
 
 const COUNTS = `SELECT type, status, count(*) AS count FROM operations GROUP BY type, status ORDER BY type, status`;
 
@@ -217,10 +217,11 @@ export class SqliteOperations {
     return row === undefined ? null : Number(row['position']);
   }
 
-  running(params: { readonly type: string; readonly limit: number }): Array<{ startedAt: number; progress: number | null }> {
+  running(params: { readonly type: string; readonly limit: number }): Array<{ startedAt: number; progress: number | null; progressAt: number }> {
     return this.#s.running.all({ type: params.type, limit: params.limit }).map((r) => ({
       startedAt: Number(r['started_at']),
       progress: r['progress'] === null ? null : Number(r['progress']),
+      progressAt: Number(r['updated_at']),
     }));
   }
 

@@ -1,0 +1,74 @@
+// End to end: ETA accuracy on a workload of two task types with known durations (300 ms without
+// progress, 900 ms with progress), each limited to 2 at once, submitted faster than the long type
+// drains so a queue builds. Every poll's ETA is compared with when the operation really finished.
+
+import { after, before, describe, it } from 'node:test';
+import assert from 'node:assert/strict';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { startServer, type ServerProcess } from '../support/server.ts';
+import { request } from '../support/http.ts';
+import { waitFor } from '../support/wait.ts';
+import { median } from '../../src/domain/eta.ts';
+
+let server: ServerProcess;
+before(async () => {
+  server = await startServer({ args: ['--concurrency', '8'] });
+});
+after(async () => {
+  await server?.stop();
+});
+
+const submit = async (type: string) => (await request(server.url, 'POST', '/operations', { body: { type, input: {} } })).body;
+const get = async (id: string) => (await request(server.url, 'GET', `/operations/${id}`)).body;
+const finished = (ids: string[]) =>
+  waitFor(async () => {
+    const ops = await Promise.all(ids.map(get));
+    return ops.every((op) => op.status === 'completed') ? ops : null;
+  }, { timeoutMs: 30_000, intervalMs: 50, what: 'workload finished' });
+
+describe('estimated completion time', () => {
+  it('is null before there is any basis, then within 25 % median absolute error on a mixed workload', async (t) => {
+    const first = await submit('eta_short');
+    assert.equal(first.estimated_completion_at, null, 'no history and no prior: no ETA, never a made-up number');
+    // History: a few finished attempts of each type.
+    const warmup = [first.id];
+    for (let i = 0; i < 3; i++) warmup.push((await submit('eta_short')).id, (await submit('eta_long')).id);
+    await finished(warmup);
+
+    const samples: Array<{ id: string; at: number; eta: number; status: string }> = [];
+    const ids: string[] = [];
+    let polling = true;
+    const poller = (async () => {
+      while (polling) {
+        const at = Date.now();
+        const ops = await Promise.all(ids.map(get));
+        for (const op of ops) {
+          if ((op.status === 'pending' || op.status === 'processing') && op.estimated_completion_at !== null) {
+            samples.push({ id: op.id, at, eta: Date.parse(op.estimated_completion_at), status: op.status });
+          }
+        }
+        await sleep(100);
+      }
+    })();
+    for (let i = 0; i < 16; i++) {
+      ids.push((await submit(i % 2 === 0 ? 'eta_short' : 'eta_long')).id);
+      await sleep(100);
+    }
+    const ops = await finished(ids);
+    polling = false;
+    await poller;
+
+    const finishedAt = new Map(ops.map((op) => [op.id, Date.parse(op.finished_at)]));
+    // Relative to the time that really remained; samples in the last 200 ms are left out (tiny denominators).
+    const errors = samples
+      .map((s) => ({ ...s, remaining: finishedAt.get(s.id)! - s.at }))
+      .filter((s) => s.remaining >= 200)
+      .map((s) => ({ status: s.status, error: Math.abs(s.eta - (s.at + s.remaining)) / s.remaining }));
+    const pending = errors.filter((e) => e.status === 'pending').map((e) => e.error);
+    const processing = errors.filter((e) => e.status === 'processing').map((e) => e.error);
+    const all = errors.map((e) => e.error);
+    t.diagnostic(`ETA median absolute error: ${(median(all) * 100).toFixed(1)} % over ${all.length} samples (pending ${(median(pending) * 100).toFixed(1)} % of ${pending.length}, processing ${(median(processing) * 100).toFixed(1)} % of ${processing.length})`);
+    assert.ok(pending.length >= 10 && processing.length >= 10, 'both pending and processing operations were sampled');
+    assert.ok(median(all) <= 0.25, `median absolute error ${(median(all) * 100).toFixed(1)} % ≤ 25 %`);
+  });
+});
