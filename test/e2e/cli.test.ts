@@ -1,0 +1,121 @@
+// End to end: the real CLI as a subprocess against the real server: submit --wait -o, a failing task's
+// exit status, cancel, status --json, and `listen` receiving a signed webhook from the server.
+
+import { after, before, describe, it } from 'node:test';
+import assert from 'node:assert/strict';
+import { spawn, type ChildProcess } from 'node:child_process';
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { CLI_ENTRY, REPO_ROOT, startServer, tempDir, type ServerProcess } from '../support/server.ts';
+import { request } from '../support/http.ts';
+import { waitFor } from '../support/wait.ts';
+
+const SECRET = 'whsec_' + Buffer.alloc(24, 7).toString('base64');
+const dir = tempDir();
+let server: ServerProcess;
+const children: ChildProcess[] = [];
+
+before(async () => {
+  server = await startServer({ args: ['--allow-private-webhooks', '--webhook-secret', SECRET] });
+});
+after(async () => {
+  for (const child of children) child.kill('SIGKILL');
+  await server?.stop();
+  dir.cleanup();
+});
+
+function cli(args: string[], timeoutMs = 60_000): Promise<{ code: number | null; stdout: string; stderr: string }> {
+  return new Promise((resolve, reject) => {
+    const child = spawn(process.execPath, [CLI_ENTRY, '--url', server.url, ...args], { cwd: REPO_ROOT, stdio: ['ignore', 'pipe', 'pipe'] });
+    children.push(child);
+    let stdout = '';
+    let stderr = '';
+    child.stdout.setEncoding('utf8').on('data', (c: string) => (stdout += c));
+    child.stderr.setEncoding('utf8').on('data', (c: string) => (stderr += c));
+    const timer = setTimeout(() => {
+      child.kill('SIGKILL');
+      reject(new Error(`asyncops ${args.join(' ')} did not exit within ${timeoutMs} ms; stderr: ${stderr}`));
+    }, timeoutMs);
+    child.on('exit', (code) => {
+      clearTimeout(timer);
+      resolve({ code, stdout, stderr });
+    });
+  });
+}
+
+describe('CLI against the real server', () => {
+  it('submit report --wait -o FILE exits 0 and writes the report', async () => {
+    const out = join(dir.path, 'out.json');
+    const result = await cli(['submit', 'report', '--input', '{"type":"sales_summary","date_range":"2026-01-01..2026-01-31"}', '--wait', '-o', out]);
+    assert.equal(result.code, 0, result.stderr);
+    const report = JSON.parse(readFileSync(out, 'utf8'));
+    assert.equal(report.report_type, 'sales_summary');
+    assert.equal(report.by_day.length, 31);
+    assert.doesNotMatch(result.stderr, /\u001b\[/, 'no control characters without a TTY');
+  });
+
+  it('a task that fails exits 1 and prints the error', async () => {
+    const result = await cli(['submit', 'fail', '--input', '{"permanent":true,"message":"the printer is on fire"}', '--wait']);
+    assert.equal(result.code, 1);
+    assert.match(result.stdout + result.stderr, /the printer is on fire/);
+  });
+
+  it('cancel ends a running operation; wait then exits 3; status --json parses', async () => {
+    const submitted = await cli(['submit', 'sleep', '--input', '{"ms":30000,"steps":300}', '--json']);
+    assert.equal(submitted.code, 0, submitted.stderr);
+    const id = JSON.parse(submitted.stdout).id as string;
+    await waitFor(async () => (await request(server.url, 'GET', `/operations/${id}`)).body.status === 'processing', { what: 'processing' });
+    const cancelled = await cli(['cancel', id]);
+    assert.equal(cancelled.code, 0, cancelled.stderr);
+    const waited = await cli(['wait', id]);
+    assert.equal(waited.code, 3);
+    const status = await cli(['status', id, '--json']);
+    assert.equal(status.code, 0);
+    const op = JSON.parse(status.stdout);
+    assert.equal(op.id, id);
+    assert.equal(op.status, 'cancelled');
+  });
+
+  it('listen accepts a correctly signed webhook from the server and rejects a tampered one', async () => {
+    const listener = spawn(process.execPath, [CLI_ENTRY, 'listen', '--port', '0', '--secret', SECRET, '--json'], { cwd: REPO_ROOT, stdio: ['ignore', 'pipe', 'pipe'] });
+    children.push(listener);
+    let stdout = '';
+    let stderr = '';
+    listener.stdout!.setEncoding('utf8').on('data', (c: string) => (stdout += c));
+    listener.stderr!.setEncoding('utf8').on('data', (c: string) => (stderr += c));
+    const port = await waitFor(() => /listening on http:\/\/[^:]+:(\d+)/.exec(stderr)?.[1], { timeoutMs: 10_000, what: 'listen started' });
+    const hook = `http://127.0.0.1:${port}/hook`;
+
+    const created = await request(server.url, 'POST', '/operations', { body: { type: 'echo', input: { hi: 1 }, webhook_url: hook } });
+    const line = await waitFor(() => stdout.split('\n').find((l) => l.includes(created.body.id)), { timeoutMs: 15_000, what: 'webhook printed by listen' });
+    const printed = JSON.parse(line);
+    assert.equal(printed.payload.type, 'operation.completed');
+    assert.equal(printed.payload.operation_id, created.body.id);
+    const deliveries = await request(server.url, 'GET', `/operations/${created.body.id}/deliveries`);
+    assert.equal(deliveries.body.items[0].state, 'delivered');
+    assert.equal(deliveries.body.items[0].attempts[0].status_code, 204);
+
+    const tampered = await fetch(hook, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json', 'webhook-id': 'msg_x', 'webhook-timestamp': String(Math.floor(Date.now() / 1000)), 'webhook-signature': 'v1,AAAA' },
+      body: JSON.stringify({ type: 'operation.completed', operation_id: 'op_forged' }),
+      signal: AbortSignal.timeout(5000),
+    });
+    assert.equal(tampered.status, 401);
+    await waitFor(() => /rejected webhook/.test(stderr), { timeoutMs: 5000, what: 'rejection printed' });
+    assert.ok(!stdout.includes('op_forged'));
+  });
+
+  it('status of an unreachable server exits 5 with one line', async () => {
+    const result = await new Promise<{ code: number | null; stderr: string }>((resolve) => {
+      const child = spawn(process.execPath, [CLI_ENTRY, '--url', 'http://127.0.0.1:9', 'status', 'op_01JD0000000000000000000000'], { cwd: REPO_ROOT, stdio: ['ignore', 'ignore', 'pipe'] });
+      children.push(child);
+      let stderr = '';
+      child.stderr!.setEncoding('utf8').on('data', (c: string) => (stderr += c));
+      child.on('exit', (code) => resolve({ code, stderr }));
+    });
+    assert.equal(result.code, 5);
+    assert.equal(result.stderr.trim().split('\n').length, 1);
+    assert.doesNotMatch(result.stderr, /\n\s+at /);
+  });
+});
