@@ -1,11 +1,21 @@
 #!/usr/bin/env node
-// Owns: the `asyncops` executable: refuse a Node too old to run TypeScript sources, then hand over to src/cli/main.ts.
+// Owns: the `asyncops` executable: refuse a Node too old to run it, then hand over to the CLI's entry
+// (the built JavaScript in an installed package, the TypeScript sources in a checkout).
 // Invariant: plain JavaScript that any Node parses, so an old Node gets one readable line instead of a syntax error.
+
+import { existsSync } from 'node:fs';
 
 const [major, minor] = process.versions.node.split('.').map(Number);
 if (major < 22 || (major === 22 && minor < 18)) {
   process.stderr.write(`asyncops: needs Node.js 22.18 or newer (this is ${process.versions.node})\n`);
   process.exit(2);
 }
-const { main } = await import('../src/cli/main.ts');
+// Node does not strip types under node_modules, so an installed package runs its build; a checkout its sources.
+const installed = import.meta.url.includes('/node_modules/');
+const built = new URL('../dist/cli/main.js', import.meta.url);
+if (installed && !existsSync(built)) {
+  process.stderr.write('asyncops: this installed copy has no dist/ build; reinstall it from a packed release\n');
+  process.exit(2);
+}
+const { main } = await import(installed ? built.href : '../src/cli/main.ts');
 process.exitCode = await main(process.argv);

@@ -27,7 +27,8 @@ export type ThreadMessage =
   | { readonly kind: 'result'; readonly value: unknown }
   | { readonly kind: 'error'; readonly name: string; readonly message: string; readonly permanentCode: string | null };
 
-const ENTRY = new URL('./worker-thread-entry.ts', import.meta.url);
+// Beside this file: .ts when run from source, .js in the built package.
+const ENTRY = new URL(`./worker-thread-entry${import.meta.url.endsWith('.ts') ? '.ts' : '.js'}`, import.meta.url);
 
 /**
  * A task's `run` that runs `exportName` of the module at `moduleUrl` on a fresh worker thread per attempt:
