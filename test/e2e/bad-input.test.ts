@@ -12,7 +12,9 @@ let base: string;
 before(async () => {
   server = await startServer({ args: ['--body-limit', '16kb'] });
   base = server.url;
-  await request(base, 'POST', '/operations', { body: { type: 'echo', input: { seed: true } } });
+  // Finished before the first snapshot, so no worker changes it while a test compares.
+  const seed = await request(base, 'POST', '/operations', { body: { type: 'echo', input: { seed: true } }, headers: { prefer: 'wait=10' } });
+  assert.equal(seed.body.status, 'completed');
 });
 after(async () => {
   await server?.stop();

@@ -1,18 +1,18 @@
-// End to end: the server is killed with SIGKILL while operations run and restarted on the same SQLite
-// file. Every operation ends terminal, each terminal transition is recorded once (one outbox delivery
-// per operation), and every webhook arrives.
+// End to end: the server is killed with SIGKILL while operations run and restarted on the same store (the
+// SQLite file, or the PostgreSQL schema). Every operation ends terminal, each terminal transition is recorded
+// once (one outbox delivery per operation), and every webhook arrives.
 
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { createServer, type Server } from 'node:http';
 import { join } from 'node:path';
 import { readFileSync, existsSync } from 'node:fs';
-import { startServer, tempDir, type ServerProcess } from '../support/server.ts';
+import { freshStore, startServer, tempDir, type ServerProcess } from '../support/server.ts';
 import { request } from '../support/http.ts';
 import { waitFor } from '../support/wait.ts';
 
 const dir = tempDir();
-const dbPath = join(dir.path, 'crash.db');
+const store = freshStore();
 const sideEffects = join(dir.path, 'side-effects.log');
 let receiver: Server;
 let receiverUrl: string;
@@ -39,14 +39,15 @@ before(async () => {
 after(async () => {
   for (const s of servers) await s.kill();
   await new Promise<void>((resolve) => receiver.close(() => resolve()));
+  await store.cleanup();
   dir.cleanup();
 });
 
 const serverArgs = ['--concurrency', '4', '--lease', '1500ms', '--allow-private-webhooks', '--webhook-schedule', '100ms,200ms,400ms'];
 
 describe('crash recovery', () => {
-  it('SIGKILL mid-run, restart on the same file: every operation ends terminal, each recorded once, each webhook delivered', async () => {
-    const first = await startServer({ store: dbPath, args: serverArgs });
+  it('SIGKILL mid-run, restart on the same store: every operation ends terminal, each recorded once, each webhook delivered', async () => {
+    const first = await startServer({ store: store.spec, args: serverArgs });
     servers.push(first);
     const ids: string[] = [];
     for (let i = 0; i < 24; i++) {
@@ -62,7 +63,7 @@ describe('crash recovery', () => {
     assert.ok(midway.includes('processing') || midway.includes('pending'), 'work was still in flight when killed');
     await first.kill();
 
-    const second = await startServer({ store: dbPath, args: serverArgs });
+    const second = await startServer({ store: store.spec, args: serverArgs });
     servers.push(second);
     const finals = await waitFor(async () => {
       const ops = await Promise.all(ids.map(async (id) => (await request(second.url, 'GET', `/operations/${id}`)).body));

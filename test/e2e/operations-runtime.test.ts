@@ -4,17 +4,23 @@
 import { after, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
-import { join } from 'node:path';
-import { CLI_ENTRY, REPO_ROOT, startServer, tempDir, type ServerProcess } from '../support/server.ts';
+import { CLI_ENTRY, freshStore, REPO_ROOT, startServer, type ServerProcess, type TestStore } from '../support/server.ts';
 import { request } from '../support/http.ts';
 import { waitFor } from '../support/wait.ts';
 
-const dir = tempDir();
 const servers: ServerProcess[] = [];
+const stores: TestStore[] = [];
 after(async () => {
   for (const s of servers) await s.kill();
-  dir.cleanup();
+  for (const s of stores) await s.cleanup();
 });
+
+/** A store that outlives one server process (a SQLite file, or a PostgreSQL schema). */
+function sharedStore(): string {
+  const store = freshStore();
+  stores.push(store);
+  return store.spec;
+}
 
 async function start(...args: Parameters<typeof startServer>): Promise<ServerProcess> {
   const server = await startServer(...args);
@@ -42,7 +48,7 @@ describe('metrics', () => {
 
 describe('graceful shutdown', () => {
   it('SIGTERM lets a running attempt finish within the grace period', async () => {
-    const store = join(dir.path, 'grace-finish.db');
+    const store = sharedStore();
     const first = await start({ store, args: ['--grace', '5s'] });
     const created = await request(first.url, 'POST', '/operations', { body: { type: 'sleep', input: { ms: 800 } } });
     await waitFor(async () => (await request(first.url, 'GET', `/operations/${created.body.id}`)).body.status === 'processing', { what: 'processing' });
@@ -54,7 +60,7 @@ describe('graceful shutdown', () => {
   });
 
   it('past the grace period the lease is released, and the next start runs it at once (same attempt)', async () => {
-    const store = join(dir.path, 'grace-release.db');
+    const store = sharedStore();
     const first = await start({ store, args: ['--grace', '200ms', '--lease', '60s'] });
     const created = await request(first.url, 'POST', '/operations', { body: { type: 'sleep', input: { ms: 60_000, steps: 600 } } });
     await waitFor(async () => (await request(first.url, 'GET', `/operations/${created.body.id}`)).body.status === 'processing', { what: 'processing' });

@@ -1,12 +1,14 @@
-// Owns: starting the real asyncops server as a child process for end-to-end tests (port 0, temp store),
-// and stopping it. Not here: assertions.
-// Invariant: every process started here is killed by stop() (tests call it in after()), and start-up is bounded.
+// Owns: starting the real asyncops server as a child process for end-to-end tests (port 0, temp store), and
+// which store those servers get: SQLite, or with ASYNCOPS_E2E_STORE=postgres a PostgreSQL schema of their own.
+// Not here: assertions. Invariant: every process started here is killed by stop() (tests call it in after()),
+// start-up is bounded, and every store made here is removed once its servers are gone.
 
 import { spawn, type ChildProcess } from 'node:child_process';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { dropSchema, PG_URL, uniqueSchema } from './postgres.ts';
 
 export const REPO_ROOT = fileURLToPath(new URL('../../', import.meta.url));
 export const CLI_ENTRY = join(REPO_ROOT, 'src/cli/main.ts');
@@ -18,14 +20,47 @@ export interface ServerProcess {
   readonly process: ChildProcess;
   /** Parsed JSON log lines seen so far. */
   readonly logs: Array<Record<string, unknown>>;
+  /** Everything written to stderr so far (warnings, crashes). */
+  stderr(): string;
   /** SIGTERM, then SIGKILL if it has not exited within the bound. */
   stop(): Promise<void>;
   /** SIGKILL, no grace. */
   kill(): Promise<void>;
 }
 
+/** The store end-to-end servers run on: `ASYNCOPS_E2E_STORE` (`sqlite`, the default, or `postgres`). */
+export const E2E_STORE: 'sqlite' | 'postgres' = e2eStoreFromEnv(process.env.ASYNCOPS_E2E_STORE);
+
+function e2eStoreFromEnv(value: string | undefined): 'sqlite' | 'postgres' {
+  if (value === undefined || value === '' || value === 'sqlite') return 'sqlite';
+  if (value === 'postgres') return 'postgres';
+  throw new Error(`ASYNCOPS_E2E_STORE must be sqlite or postgres, not "${value}"`);
+}
+
+export interface TestStore {
+  /** The --store specification. */
+  readonly spec: string;
+  /** Removes the store; call it only once no server uses it. */
+  cleanup(): Promise<void>;
+}
+
+/**
+ * A new empty store that survives its servers, for tests that restart on the same data: a SQLite file in a temp
+ * dir, or a PostgreSQL schema of its own (`?schema=` in the URL), which the first server to open it migrates.
+ */
+export function freshStore(kind: 'sqlite' | 'postgres' = E2E_STORE): TestStore {
+  if (kind === 'postgres') {
+    const schema = uniqueSchema();
+    const url = new URL(PG_URL);
+    url.searchParams.set('schema', schema);
+    return { spec: url.toString(), cleanup: () => dropSchema(schema) };
+  }
+  const dir = tempDir();
+  return { spec: join(dir.path, 'asyncops.db'), cleanup: async () => dir.cleanup() };
+}
+
 export interface StartServerOptions {
-  /** Store spec; default a fresh SQLite file in a temp dir removed by `cleanup`. */
+  /** Store spec; default a store of the E2E_STORE kind of its own: `:memory:`, or a PostgreSQL schema dropped after stop() or kill(). */
   readonly store?: string;
   readonly args?: readonly string[];
   readonly env?: Readonly<Record<string, string>>;
@@ -42,9 +77,31 @@ export function tempDir(prefix = 'asyncops-test-'): { path: string; cleanup(): v
 
 export async function startServer(options: StartServerOptions = {}): Promise<ServerProcess> {
   const command = options.command ?? 'serve';
+  const own = options.store === undefined && E2E_STORE === 'postgres' ? freshStore('postgres') : null;
+  try {
+    const server = await spawnServer(command, options.store ?? own?.spec ?? ':memory:', options);
+    if (own === null) return server;
+    return {
+      ...server,
+      async stop() {
+        await server.stop();
+        await own.cleanup();
+      },
+      async kill() {
+        await server.kill();
+        await own.cleanup();
+      },
+    };
+  } catch (error) {
+    await own?.cleanup().catch(() => {});
+    throw error;
+  }
+}
+
+async function spawnServer(command: 'serve' | 'worker', store: string, options: StartServerOptions): Promise<ServerProcess> {
   const args = [CLI_ENTRY, command];
   if (command === 'serve') args.push('--port', '0', '--host', '127.0.0.1');
-  args.push('--store', options.store ?? ':memory:', '--log-level', 'info');
+  args.push('--store', store, '--log-level', 'info');
   if (options.fixtureTasks !== false) args.push('--tasks', FIXTURE_TASKS);
   args.push(...(options.args ?? []));
   const child = spawn(process.execPath, args, {
@@ -109,6 +166,7 @@ export async function startServer(options: StartServerOptions = {}): Promise<Ser
     port: url === '' ? 0 : Number(new URL(url).port),
     process: child,
     logs,
+    stderr: () => stderr,
     async stop() {
       if (child.exitCode !== null || child.signalCode !== null) return;
       child.kill('SIGTERM');
