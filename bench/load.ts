@@ -1,0 +1,151 @@
+// Owns: talking to a server under test: autocannon runs (the HTTP load generator), plain JSON requests,
+// paced and bulk submission, and reading every operation back. Not here: which scenario uses them.
+// Invariant: a run that saw errors or unexpected status codes says so in its figures; nothing is hidden.
+
+import autocannon from 'autocannon';
+
+export interface LoadFigures {
+  readonly requestsPerS: number;
+  readonly p50Ms: number;
+  readonly p99Ms: number;
+  readonly requests: number;
+  /** Responses with another status than expected, plus socket errors and timeouts. */
+  readonly failures: number;
+}
+
+export interface LoadSpec {
+  readonly url: string;
+  readonly method: 'GET' | 'POST';
+  readonly durationS: number;
+  readonly connections: number;
+  readonly expectStatus: number;
+  readonly body?: string;
+  /** GET paths to cycle through (one per request, round robin). */
+  readonly paths?: readonly string[];
+}
+
+/** One autocannon run; call twice to have a warm-up. */
+export async function load(spec: LoadSpec): Promise<LoadFigures> {
+  let expected = 0;
+  let unexpected = 0;
+  let next = 0;
+  const paths = spec.paths;
+  let done: (result: autocannon.Result) => void = () => {};
+  let failed: (error: Error) => void = () => {};
+  const finished = new Promise<autocannon.Result>((resolve, reject) => ((done = resolve), (failed = reject)));
+  const instance = autocannon({
+    url: spec.url,
+    connections: spec.connections,
+    duration: spec.durationS,
+    method: spec.method,
+    headers: spec.body === undefined ? {} : { 'content-type': 'application/json' },
+    body: spec.body,
+    requests: paths === undefined ? undefined : [{ setupRequest: (request) => ({ ...request, path: paths[next++ % paths.length]! }) }],
+  }, (error, result) => (error ? failed(error as Error) : done(result)));
+  instance.on('response', (_client: unknown, statusCode: number) => {
+    if (statusCode === spec.expectStatus) expected++;
+    else unexpected++;
+  });
+  const result = await finished;
+  return {
+    requestsPerS: round(expected / ((result.duration as number) || spec.durationS)),
+    p50Ms: result.latency.p50,
+    p99Ms: result.latency.p99,
+    requests: expected,
+    failures: unexpected + result.errors + result.timeouts,
+  };
+}
+
+export async function json<T = Record<string, unknown>>(url: string, init: RequestInit = {}): Promise<{ status: number; body: T }> {
+  const response = await fetch(url, { ...init, headers: { 'content-type': 'application/json', ...init.headers } });
+  const text = await response.text();
+  return { status: response.status, body: (text.length > 0 ? JSON.parse(text) : null) as T };
+}
+
+export interface Submitted {
+  readonly id: string;
+  /** performance.timeOrigin + performance.now() just before the request was sent. */
+  readonly sentAt: number;
+}
+
+export async function submit(base: string, body: Record<string, unknown>): Promise<Submitted> {
+  const sentAt = wallNow();
+  const response = await json<{ id: string }>(`${base}/operations`, { method: 'POST', body: JSON.stringify(body) });
+  if (response.status !== 202) throw new Error(`submit: ${response.status} ${JSON.stringify(response.body)}`);
+  return { id: response.body.id, sentAt };
+}
+
+/** `count` submissions over `width` concurrent requests, as fast as the server takes them. */
+export async function submitMany(base: string, count: number, width: number, body: () => Record<string, unknown>): Promise<Submitted[]> {
+  const out: Submitted[] = [];
+  let started = 0;
+  await Promise.all(Array.from({ length: width }, async () => {
+    while (started < count) {
+      started++;
+      out.push(await submit(base, body()));
+    }
+  }));
+  return out;
+}
+
+/** Offers `perS` submissions a second for `durationS`, on a fixed schedule that does not wait for replies. */
+export async function submitPaced(base: string, perS: number, durationS: number, body: () => Record<string, unknown>): Promise<Submitted[]> {
+  const total = Math.round(perS * durationS);
+  const start = performance.now();
+  const pending: Array<Promise<Submitted>> = [];
+  for (let i = 0; i < total; i++) {
+    const due = start + (i * 1000) / perS;
+    const wait = due - performance.now();
+    if (wait > 1) await new Promise((resolve) => setTimeout(resolve, wait));
+    pending.push(submit(base, body()));
+  }
+  return Promise.all(pending);
+}
+
+export interface StoredOperation {
+  readonly id: string;
+  readonly status: string;
+  readonly created_at: string;
+  readonly started_at: string | null;
+  readonly finished_at: string | null;
+  readonly estimated_completion_at: string | null;
+}
+
+/** Operations with the given status, newest first, through the list endpoint's pages; stops once `enough` says so. */
+export async function listAll(base: string, status: string, enough: (sofar: readonly StoredOperation[]) => boolean = () => false): Promise<StoredOperation[]> {
+  const all: StoredOperation[] = [];
+  let cursor: string | null = null;
+  do {
+    const query: string = `status=${status}&limit=200${cursor === null ? '' : `&cursor=${cursor}`}`;
+    const page = await json<{ items: StoredOperation[]; next_cursor: string | null }>(`${base}/operations?${query}`);
+    all.push(...page.body.items);
+    cursor = page.body.next_cursor;
+  } while (cursor !== null && !enough(all));
+  return all;
+}
+
+/** Waits until no operation is pending or processing (bounded). */
+export async function waitIdle(base: string, timeoutMs: number): Promise<void> {
+  const deadline = performance.now() + timeoutMs;
+  for (;;) {
+    const [pending, processing] = await Promise.all(['pending', 'processing'].map((s) => json<{ items: unknown[] }>(`${base}/operations?status=${s}&limit=1`)));
+    if (pending!.body.items.length === 0 && processing!.body.items.length === 0) return;
+    if (performance.now() > deadline) throw new Error(`operations still running after ${timeoutMs} ms`);
+    await new Promise((resolve) => setTimeout(resolve, 20));
+  }
+}
+
+export function wallNow(): number {
+  return performance.timeOrigin + performance.now();
+}
+
+export function percentile(values: readonly number[], p: number): number {
+  if (values.length === 0) return Number.NaN;
+  const sorted = [...values].sort((a, b) => a - b);
+  return sorted[Math.min(sorted.length - 1, Math.max(0, Math.ceil((p / 100) * sorted.length) - 1))]!;
+}
+
+export function round(value: number, digits = 1): number {
+  const f = 10 ** digits;
+  return Math.round(value * f) / f;
+}

@@ -1,0 +1,111 @@
+// Owns: starting the processes the benchmark measures (the asyncops server, a worker, the bare Fastify server),
+// waiting for their ready line, reading their memory and stopping them. Not here: load generation or figures.
+// Invariant: every process started here is stopped by stop() (run.ts stops them all, even on failure).
+
+import { spawn, type ChildProcess } from 'node:child_process';
+import { readFileSync } from 'node:fs';
+import { fileURLToPath } from 'node:url';
+
+export const REPO_ROOT = fileURLToPath(new URL('../', import.meta.url));
+const CLI = fileURLToPath(new URL('../src/cli/main.ts', import.meta.url));
+const BENCH_TASKS = fileURLToPath(new URL('./tasks.ts', import.meta.url));
+const BARE_SERVER = fileURLToPath(new URL('./bare-server.ts', import.meta.url));
+const START_TIMEOUT_MS = 60_000;
+const STOP_TIMEOUT_MS = 15_000;
+
+export interface BenchProcess {
+  readonly url: string;
+  readonly pid: number;
+  /** When the ready line arrived (performance.timeOrigin + performance.now() of this process). */
+  readonly readyAt: number;
+  /** Resident set size now, bytes (Linux /proc). */
+  rss(): number | null;
+  stop(): Promise<void>;
+}
+
+const running = new Set<BenchProcess>();
+
+/** Stops whatever is still running (a scenario that threw). */
+export async function stopAll(): Promise<void> {
+  await Promise.all([...running].map((p) => p.stop()));
+}
+
+export interface AsyncopsArgs {
+  readonly store: string;
+  readonly concurrency?: number;
+  readonly workers?: boolean;
+  readonly extra?: readonly string[];
+  readonly env?: Readonly<Record<string, string>>;
+}
+
+/** `serve --port 0` (or `worker` with role 'worker') with the bench tasks, logging at info for the ready line only. */
+export function startAsyncops(role: 'serve' | 'worker', args: AsyncopsArgs): Promise<BenchProcess> {
+  const argv = [CLI, role, '--store', args.store, '--tasks', BENCH_TASKS, '--no-builtin-tasks', '--concurrency', String(args.concurrency ?? 10)];
+  if (role === 'serve') argv.push('--port', '0', '--host', '127.0.0.1');
+  if (role === 'serve' && args.workers === false) argv.push('--no-workers');
+  argv.push(...(args.extra ?? []));
+  const ready = role === 'serve' ? 'asyncops listening' : 'worker pool started';
+  // The per-client rate limits would cap a load generator at a few dozen requests a second.
+  return startProcess(argv, ready, { ASYNCOPS_RATE_LIMIT_CREATE: 'off', ASYNCOPS_RATE_LIMIT_READ: 'off', ...args.env });
+}
+
+export function startBareServer(): Promise<BenchProcess> {
+  return startProcess([BARE_SERVER], 'bare listening', {});
+}
+
+function startProcess(argv: readonly string[], readyMsg: string, env: Readonly<Record<string, string>>): Promise<BenchProcess> {
+  const child: ChildProcess = spawn(process.execPath, argv, { cwd: REPO_ROOT, env: { ...process.env, ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
+  let stderr = '';
+  child.stderr?.setEncoding('utf8').on('data', (chunk: string) => (stderr = (stderr + chunk).slice(-4000)));
+  const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));
+  return new Promise<BenchProcess>((resolve, reject) => {
+    let buffered = '';
+    const timer = setTimeout(() => fail(new Error(`${readyMsg}: not ready within ${START_TIMEOUT_MS} ms; stderr: ${stderr}`)), START_TIMEOUT_MS);
+    const fail = (error: Error) => {
+      clearTimeout(timer);
+      child.kill('SIGKILL');
+      reject(error);
+    };
+    const early = (code: number | null) => fail(new Error(`${argv.slice(0, 2).join(' ')} exited (${code}) before "${readyMsg}"; stderr: ${stderr}`));
+    child.once('exit', early);
+    child.stdout?.setEncoding('utf8').on('data', (chunk: string) => {
+      buffered += chunk;
+      let newline: number;
+      while ((newline = buffered.indexOf('\n')) >= 0) {
+        const line = buffered.slice(0, newline);
+        buffered = buffered.slice(newline + 1);
+        if (!line.includes(readyMsg)) continue;
+        const entry = JSON.parse(line) as { msg?: string; url?: string };
+        if (entry.msg !== readyMsg) continue;
+        clearTimeout(timer);
+        child.off('exit', early);
+        const proc: BenchProcess = {
+          url: entry.url ?? '',
+          pid: child.pid ?? -1,
+          readyAt: performance.timeOrigin + performance.now(),
+          rss: () => rssOf(child.pid),
+          async stop() {
+            running.delete(proc);
+            if (child.exitCode !== null || child.signalCode !== null) return;
+            child.kill('SIGTERM');
+            const killer = setTimeout(() => child.kill('SIGKILL'), STOP_TIMEOUT_MS);
+            await exited;
+            clearTimeout(killer);
+          },
+        };
+        running.add(proc);
+        resolve(proc);
+      }
+    });
+  });
+}
+
+function rssOf(pid: number | undefined): number | null {
+  if (pid === undefined) return null;
+  try {
+    const match = /VmRSS:\s+(\d+) kB/.exec(readFileSync(`/proc/${pid}/status`, 'utf8'));
+    return match ? Number(match[1]) * 1024 : null;
+  } catch {
+    return null;
+  }
+}

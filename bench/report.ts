@@ -1,0 +1,104 @@
+// Owns: what a run reports: the machine, the table printed at the end and the JSON file in bench/results/.
+// Not here: taking measurements. Invariant: every figure measured is in the JSON; the table is a view of it.
+
+import { mkdirSync, writeFileSync } from 'node:fs';
+import { cpus, totalmem } from 'node:os';
+import { fileURLToPath } from 'node:url';
+import type { EtaFigures } from './eta-scenario.ts';
+import type { HttpFigures } from './http-scenarios.ts';
+import type { LoadFigures } from './load.ts';
+import type { DrainFigures, GrowthPoint, PickupFigures, WebhookFigures } from './queue-scenarios.ts';
+import type { StoreKind } from './stores.ts';
+
+export interface StoreFigures {
+  http?: HttpFigures;
+  drain?: DrainFigures;
+  pickup?: PickupFigures;
+  webhooks?: WebhookFigures;
+  growth?: { small: GrowthPoint; large: GrowthPoint; statusP50Change: number; statusRpsChange: number; drainChange: number };
+  eta?: EtaFigures;
+}
+
+export interface RunReport {
+  readonly startedAt: string;
+  readonly mode: 'quick' | 'full';
+  readonly command: string;
+  readonly machine: { readonly cpus: number; readonly model: string; readonly memoryGb: number; readonly note: string };
+  readonly node: string;
+  bare?: { create: LoadFigures; status: LoadFigures };
+  readonly stores: Partial<Record<StoreKind, StoreFigures>>;
+  readonly skipped: string[];
+}
+
+export function newReport(mode: 'quick' | 'full', command: string): RunReport {
+  const cpu = cpus();
+  return {
+    startedAt: new Date().toISOString(),
+    mode,
+    command,
+    machine: {
+      cpus: cpu.length,
+      model: cpu[0]?.model ?? 'unknown',
+      memoryGb: Math.round((totalmem() / 2 ** 30) * 10) / 10,
+      note: 'the server processes and the load generator (this harness, autocannon) share these cores',
+    },
+    node: process.version,
+    stores: {},
+    skipped: [],
+  };
+}
+
+export function writeReport(report: RunReport): string {
+  const dir = fileURLToPath(new URL('./results/', import.meta.url));
+  mkdirSync(dir, { recursive: true });
+  const path = `${dir}${report.startedAt.replace(/[:.]/g, '-')}.json`;
+  writeFileSync(path, `${JSON.stringify(report, null, 2)}\n`);
+  return path;
+}
+
+type Row = readonly [string, (s: StoreFigures) => string | undefined, string];
+
+const n = (v: number | undefined | null, digits = 0) => (v === undefined || v === null || Number.isNaN(v) ? undefined : v.toLocaleString('en-US', { maximumFractionDigits: digits, minimumFractionDigits: digits }));
+const ms = (v: number | undefined) => (v === undefined ? undefined : `${n(v, v < 10 ? 2 : 1)} ms`);
+const pct = (v: number | undefined) => (v === undefined ? undefined : `${n(v * 100, 1)} %`);
+const signed = (v: number | undefined) => (v === undefined ? undefined : `${v >= 0 ? '+' : ''}${n(v * 100, 1)} %`);
+
+const ROWS: readonly Row[] = [
+  ['POST /operations, req/s (10 conn.)', (s) => n(s.http?.create.requestsPerS), ''],
+  ['  p50 / p99', (s) => s.http && `${ms(s.http.create.p50Ms)} / ${ms(s.http.create.p99Ms)}`, ''],
+  ['  share of bare Fastify', (s) => pct(s.http?.create.ratioToBare), '≥ 60 %'],
+  ['GET /operations/{id}, req/s (10 conn.)', (s) => n(s.http?.status.requestsPerS), ''],
+  ['  p50 / p99', (s) => s.http && `${ms(s.http.status.p50Ms)} / ${ms(s.http.status.p99Ms)}`, ''],
+  ['  share of bare Fastify', (s) => pct(s.http?.status.ratioToBare), '≥ 80 %'],
+  ['Drain 10,000 no-ops at concurrency 10, ops/s', (s) => n(s.drain?.perS), 'SQLite ≥ 9,000; PostgreSQL ≥ 3,200'],
+  ['Pickup at 200 ops/s: created→started p50 / p95', (s) => s.pickup && `${ms(s.pickup.createdToStarted.p50Ms)} / ${ms(s.pickup.createdToStarted.p95Ms)}`, ''],
+  ['  created→started p99 / max', (s) => s.pickup && `${ms(s.pickup.createdToStarted.p99Ms)} / ${ms(s.pickup.createdToStarted.maxMs)}`, 'p99: SQLite ≤ 5 ms; PostgreSQL ≤ 10 ms'],
+  ['  created→completed p50 / p95', (s) => s.pickup && `${ms(s.pickup.createdToCompleted.p50Ms)} / ${ms(s.pickup.createdToCompleted.p95Ms)}`, ''],
+  ['  created→completed p99 / max', (s) => s.pickup && `${ms(s.pickup.createdToCompleted.p99Ms)} / ${ms(s.pickup.createdToCompleted.maxMs)}`, ''],
+  ['Webhooks: deliveries/s (burst)', (s) => n(s.webhooks?.burstPerS), ''],
+  ['  completion→delivery p50 / p99 (100 ops/s)', (s) => s.webhooks && `${ms(s.webhooks.completionToDelivery.p50Ms)} / ${ms(s.webhooks.completionToDelivery.p99Ms)}`, ''],
+  ['Growth: stored history small → large', (s) => s.growth && `${n(s.growth.small.stored)} → ${n(s.growth.large.stored)}`, ''],
+  ['  GET p50 small → large', (s) => s.growth && `${ms(s.growth.small.status.p50Ms)} → ${ms(s.growth.large.status.p50Ms)}`, ''],
+  ['  GET req/s change', (s) => signed(s.growth?.statusRpsChange), 'within 10 %'],
+  ['  drain ops/s small → large', (s) => s.growth && `${n(s.growth.small.drain.perS)} → ${n(s.growth.large.drain.perS)}`, ''],
+  ['  drain change', (s) => signed(s.growth?.drainChange), 'within 10 %'],
+  ['  API server RSS at the end', (s) => s.growth && `${n(s.growth.large.serverRssMb)} MB`, ''],
+  ['ETA median abs. error (all samples)', (s) => pct(s.eta?.medianAbsError), '≤ 20 %'],
+  ['  while pending / while processing', (s) => s.eta && `${pct(s.eta.medianAbsErrorPending)} / ${pct(s.eta.medianAbsErrorProcessing)}`, ''],
+];
+
+/** A Markdown table: one row per figure, one column per store, then the target. */
+export function renderTable(report: RunReport): string {
+  const kinds = Object.keys(report.stores) as StoreKind[];
+  const header = ['figure', ...kinds.map((k) => (k === 'sqlite' ? 'SQLite' : 'PostgreSQL')), 'target'];
+  const lines = [header, header.map(() => '---')];
+  if (report.bare) {
+    lines.push(['bare Fastify POST / GET req/s', ...kinds.map(() => `${n(report.bare!.create.requestsPerS)} / ${n(report.bare!.status.requestsPerS)}`), '']);
+  }
+  for (const [label, value, target] of ROWS) {
+    const cells = kinds.map((k) => value(report.stores[k]!) ?? '—');
+    if (cells.every((c) => c === '—')) continue;
+    lines.push([label, ...cells, target]);
+  }
+  return lines.map((cells) => `| ${cells.join(' | ')} |`).join('\n');
+}

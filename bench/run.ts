@@ -1,0 +1,95 @@
+// Owns: `npm run bench` (`--quick` or full; `--store sqlite|postgres|both`): runs every scenario on each store,
+// prints the table and writes bench/results/<timestamp>.json. Not here: the scenarios themselves.
+// Invariant: every process and store a scenario started is stopped and removed before the harness exits.
+
+import { parseArgs } from 'node:util';
+import { measureEta } from './eta-scenario.ts';
+import { measureBare, measureHttp, type HttpSettings } from './http-scenarios.ts';
+import { stopAll } from './processes.ts';
+import { measureDrain, measureGrowthPoint, measurePickup, measureWebhooks } from './queue-scenarios.ts';
+import { newReport, renderTable, writeReport, type StoreFigures } from './report.ts';
+import { postgresReachable, PG_URL, type StoreKind } from './stores.ts';
+import { round } from './load.ts';
+
+const SCENARIOS = ['http', 'drain', 'pickup', 'webhooks', 'growth', 'eta'] as const;
+type Scenario = (typeof SCENARIOS)[number];
+
+const MODES = {
+  quick: { http: { durationS: 5, warmupS: 1, connections: 10 }, drain: 10_000, pickupS: 10, webhookBurst: 1_000, webhookPacedS: 3, growth: [1_000, 20_000], growthDrain: 5_000, etaS: 12 },
+  full: { http: { durationS: 15, warmupS: 3, connections: 10 }, drain: 10_000, pickupS: 10, webhookBurst: 5_000, webhookPacedS: 10, growth: [1_000, 100_000], growthDrain: 10_000, etaS: 40 },
+} as const;
+
+const { values } = parseArgs({
+  options: {
+    quick: { type: 'boolean', default: false },
+    store: { type: 'string', default: 'both' },
+    only: { type: 'string' },
+  },
+});
+const mode = values.quick ? 'quick' : 'full';
+const settings = MODES[mode];
+const only = new Set((values.only?.split(',') ?? SCENARIOS) as Scenario[]);
+const command = `npm run bench --${process.argv.slice(2).length > 0 ? ` ${process.argv.slice(2).join(' ')}` : ''}`;
+const report = newReport(mode, command);
+const log = (line: string) => process.stderr.write(`${new Date().toISOString().slice(11, 19)} ${line}\n`);
+
+const kinds: StoreKind[] = values.store === 'both' ? ['sqlite', 'postgres'] : [values.store as StoreKind];
+if (kinds.includes('postgres')) {
+  const reason = await postgresReachable();
+  if (reason !== null) {
+    kinds.splice(kinds.indexOf('postgres'), 1);
+    report.skipped.push(`postgres: not reachable at ${PG_URL} (${reason})`);
+    log(`skipping PostgreSQL: ${reason}`);
+  }
+}
+
+async function step<T>(name: string, work: () => Promise<T>): Promise<T | undefined> {
+  log(`${name} …`);
+  try {
+    const value = await work();
+    log(`${name}: ${JSON.stringify(value)}`);
+    return value;
+  } catch (err) {
+    report.skipped.push(`${name}: ${err instanceof Error ? err.message : String(err)}`);
+    log(`${name} FAILED: ${err instanceof Error ? (err.stack ?? err.message) : String(err)}`);
+    await stopAll();
+    return undefined;
+  }
+}
+
+try {
+  const http: HttpSettings = settings.http;
+  if (only.has('http')) report.bare = await step('bare Fastify', () => measureBare(http));
+  for (const kind of kinds) {
+    const figures: StoreFigures = {};
+    report.stores[kind] = figures;
+    if (only.has('http') && report.bare) figures.http = await step(`${kind} http`, () => measureHttp(kind, http, report.bare!));
+    if (only.has('drain')) figures.drain = await step(`${kind} drain`, () => measureDrain(kind, settings.drain));
+    if (only.has('pickup')) figures.pickup = await step(`${kind} pickup`, () => measurePickup(kind, 200, settings.pickupS));
+    if (only.has('webhooks')) figures.webhooks = await step(`${kind} webhooks`, () => measureWebhooks(kind, settings.webhookBurst, settings.webhookPacedS));
+    if (only.has('growth')) {
+      const growthSettings = { durationS: http.durationS, warmupS: http.warmupS, drainCount: settings.growthDrain };
+      const [smallCount, largeCount] = settings.growth;
+      const small = await step(`${kind} growth ${smallCount}`, () => measureGrowthPoint(kind, smallCount, growthSettings));
+      const large = await step(`${kind} growth ${largeCount}`, () => measureGrowthPoint(kind, largeCount, growthSettings));
+      if (small && large) {
+        figures.growth = {
+          small,
+          large,
+          statusP50Change: round(large.status.p50Ms / small.status.p50Ms - 1, 3),
+          statusRpsChange: round(large.status.requestsPerS / small.status.requestsPerS - 1, 3),
+          drainChange: round(large.drain.perS / small.drain.perS - 1, 3),
+        };
+      }
+    }
+    if (only.has('eta')) figures.eta = await step(`${kind} eta`, () => measureEta(kind, settings.etaS));
+  }
+} finally {
+  await stopAll();
+}
+
+const path = writeReport(report);
+process.stdout.write(`\nasyncops bench (${mode}) — ${report.machine.cpus} × ${report.machine.model}, ${report.machine.memoryGb} GB, Node ${report.node}\n`);
+process.stdout.write(`${report.machine.note}\n\n${renderTable(report)}\n\n`);
+if (report.skipped.length > 0) process.stdout.write(`not measured:\n${report.skipped.map((s) => `- ${s}`).join('\n')}\n\n`);
+process.stdout.write(`figures: ${path}\n`);

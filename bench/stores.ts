@@ -1,0 +1,95 @@
+// Owns: a fresh, empty store for each measurement (a SQLite file in a temp dir, or a PostgreSQL schema of its
+// own), removing it afterwards, and seeding it through the Store API. Not here: what is measured on it.
+// Invariant: every store made here is removed by its dispose(), even when the measurement failed.
+
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import pg from 'pg';
+import { newId, ID_PREFIXES } from '../src/domain/ids.ts';
+import { openStoreFromSpec } from '../src/store/open.ts';
+import { DEFAULT_TENANT } from '../src/store/store.ts';
+
+export type StoreKind = 'sqlite' | 'postgres';
+
+export const PG_URL = process.env.ASYNCOPS_BENCH_PG_URL ?? process.env.ASYNCOPS_TEST_PG_URL ?? 'postgres://postgres@127.0.0.1:5432/test';
+
+export interface BenchStore {
+  /** The --store argument for the server (PostgreSQL: the URL naming a schema of its own with ?schema=). */
+  readonly spec: string;
+  readonly kind: StoreKind;
+  dispose(): Promise<void>;
+}
+
+let counter = 0;
+
+export async function postgresReachable(): Promise<string | null> {
+  const client = new pg.Client({ connectionString: PG_URL, connectionTimeoutMillis: 3_000 });
+  client.on('error', () => {});
+  try {
+    await client.connect();
+    await client.query('SELECT 1');
+    return null;
+  } catch (err) {
+    return err instanceof Error ? err.message : String(err);
+  } finally {
+    await client.end().catch(() => {});
+  }
+}
+
+export async function freshStore(kind: StoreKind): Promise<BenchStore> {
+  counter += 1;
+  if (kind === 'sqlite') {
+    const dir = mkdtempSync(join(tmpdir(), 'asyncops-bench-'));
+    return { kind, spec: join(dir, 'bench.db'), dispose: async () => rmSync(dir, { recursive: true, force: true }) };
+  }
+  const schema = `bench_${process.pid}_${counter}`;
+  const url = new URL(PG_URL);
+  url.searchParams.set('schema', schema);
+  return { kind, spec: url.toString(), dispose: () => withPg((client) => client.query(`DROP SCHEMA IF EXISTS ${schema} CASCADE`)).then(() => undefined) };
+}
+
+async function withPg<T>(work: (client: pg.Client) => Promise<T>): Promise<T> {
+  const client = new pg.Client({ connectionString: PG_URL });
+  client.on('error', () => {});
+  await client.connect();
+  try {
+    return await work(client);
+  } finally {
+    await client.end();
+  }
+}
+
+/**
+ * Stores `count` completed no-op operations through the Store API in this process (insert, claim, finish in
+ * batches), as history that a busy service has accumulated. Much faster than going through HTTP.
+ */
+export async function seedCompleted(spec: string, count: number): Promise<void> {
+  const store = openStoreFromSpec(spec);
+  await store.open();
+  try {
+    const batch = 500;
+    for (let done = 0; done < count; done += batch) {
+      const n = Math.min(batch, count - done);
+      const now = Date.now();
+      const drafts = Array.from({ length: n }, () => ({
+        id: newId(ID_PREFIXES.operation, now), tenant: DEFAULT_TENANT, type: 'noop', input: {}, maxAttempts: 3, priority: 0,
+        timeoutS: 60, runAt: now, webhookUrl: null, now,
+      }));
+      await inParallel(drafts, 16, (draft) => store.operationInsert(draft));
+      const claimed = await store.operationClaimDue({ now, workerId: 'seed', leaseMs: 60_000, types: [{ type: 'noop', limit: n }], limit: n });
+      await inParallel(claimed, 16, (op) =>
+        store.operationFinish({ id: op.id, leaseToken: op.leaseToken ?? '', now: now + 1, status: 'completed', result: { contentType: 'application/json', body: Buffer.from('null') }, delivery: () => null }),
+      );
+    }
+  } finally {
+    await store.close();
+  }
+}
+
+async function inParallel<T>(items: readonly T[], width: number, work: (item: T) => Promise<unknown>): Promise<void> {
+  let next = 0;
+  await Promise.all(Array.from({ length: Math.min(width, items.length) }, async () => {
+    while (next < items.length) await work(items[next++]!);
+  }));
+}
