@@ -1,0 +1,186 @@
+// End to end on PostgreSQL with several processes on one schema: one API node (serve --no-workers) and three
+// worker nodes (worker). They start at once on an empty schema; a long-poll on the API node wakes when a worker
+// completes; 3,000 operations run while one worker is killed with SIGKILL, and every one completes, recorded once.
+
+import { after, before, describe, it } from 'node:test';
+import assert from 'node:assert/strict';
+import { createServer, type Server } from 'node:http';
+import { existsSync, readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import pg from 'pg';
+import { E2E_STORE, freshStore, startServer, tempDir, type ServerProcess, type TestStore } from '../support/server.ts';
+import { postgresSkipReason, withClient } from '../support/postgres.ts';
+import { request } from '../support/http.ts';
+import { waitFor } from '../support/wait.ts';
+
+const skip = E2E_STORE !== 'postgres'
+  ? 'PostgreSQL only: runs in the end-to-end pass on PostgreSQL (ASYNCOPS_E2E_STORE=postgres, npm run test:e2e:postgres)'
+  : await postgresSkipReason();
+
+const OPERATIONS = 3_000;
+const BATCH = 50;
+// Short leases, so the killed worker's work comes back soon. A webhook attempt's lease is its timeout + 30 s, so
+// the killed node's in-flight webhooks are retried about 32 s after the kill: that is most of this test's time.
+const nodeArgs = ['--lease', '2s', '--allow-private-webhooks', '--webhook-timeout', '2s', '--webhook-schedule', '100ms,200ms,400ms,800ms,1s,1s,1s,1s'];
+
+const dir = tempDir();
+const sideEffects = join(dir.path, 'side-effects.log');
+let store: TestStore;
+let receiver: Server;
+let receiverUrl = '';
+const webhookIds = new Map<string, Set<string>>(); // operation id → distinct webhook-ids received
+let arrivals = 0;
+let api: ServerProcess;
+let workers: ServerProcess[] = [];
+let startedInMs = 0;
+
+describe('scale-out on PostgreSQL', { skip: skip ?? false }, () => {
+  before(async () => {
+    receiver = createServer((req, res) => {
+      let body = '';
+      req.on('data', (chunk) => (body += chunk));
+      req.on('end', () => {
+        const { operation_id: id } = JSON.parse(body) as { operation_id: string };
+        const ids = webhookIds.get(id) ?? new Set<string>();
+        ids.add(String(req.headers['webhook-id']));
+        webhookIds.set(id, ids);
+        arrivals++;
+        res.writeHead(204).end();
+      });
+    });
+    await new Promise<void>((resolve) => receiver.listen(0, '127.0.0.1', resolve));
+    const address = receiver.address();
+    receiverUrl = `http://127.0.0.1:${typeof address === 'object' && address ? address.port : 0}/hook`;
+
+    // Four processes at once on a schema that does not exist yet: each runs the migrations on start.
+    store = freshStore('postgres');
+    const t0 = performance.now();
+    const started = await Promise.allSettled([
+      // This test is the only client, and it submits as fast as it can: no request rate limits.
+      startServer({ store: store.spec, args: ['--no-workers', ...nodeArgs], env: { ASYNCOPS_RATE_LIMIT_CREATE: 'off', ASYNCOPS_RATE_LIMIT_READ: 'off' } }),
+      ...Array.from({ length: 3 }, () => startServer({ store: store.spec, command: 'worker', args: ['--concurrency', '8', ...nodeArgs] })),
+    ]);
+    startedInMs = performance.now() - t0;
+    const ok = started.flatMap((s) => (s.status === 'fulfilled' ? [s.value] : []));
+    workers = ok.filter((s) => s.url === '');
+    api = ok.find((s) => s.url !== '')!;
+    const failed = started.flatMap((s) => (s.status === 'rejected' ? [String(s.reason)] : []));
+    assert.deepEqual(failed, [], 'every node started');
+  });
+
+  after(async () => {
+    await Promise.all([api, ...workers].map((node) => node?.kill()));
+    if (receiver) {
+      receiver.closeAllConnections();
+      await new Promise<void>((resolve) => receiver.close(() => resolve()));
+    }
+    await store?.cleanup();
+    dir.cleanup();
+  });
+
+  it('three nodes starting at once on an empty schema migrate it exactly once, without errors', async (t) => {
+    t.diagnostic(`API node and three workers started in ${startedInMs.toFixed(0)} ms`);
+    const schema = new URL(store.spec).searchParams.get('schema')!;
+    const rows = await withClient(async (c) => (await c.query(`SELECT version, name FROM ${pg.escapeIdentifier(schema)}.schema_migrations ORDER BY version`)).rows);
+    assert.ok(rows.length >= 1);
+    assert.deepEqual(rows.map((r) => r.version), rows.map((_, i) => i + 1), 'each migration recorded once, in order');
+    for (const node of [api, ...workers]) {
+      const problems = node.logs.filter((entry) => typeof entry.level === 'number' && entry.level >= 40);
+      assert.deepEqual(problems, [], 'no warning or error logged');
+      assert.equal(node.stderr(), '', 'nothing on stderr');
+    }
+    assert.equal(api.logs.find((e) => e.msg === 'asyncops listening')?.workers, false, 'the API node runs no workers');
+  });
+
+  it('a long-poll on the API node returns within 100 ms of a worker node completing the operation', async (t) => {
+    const lags: number[] = [];
+    for (let i = 0; i < 10; i++) {
+      const created = await request(api.url, 'POST', '/operations', { body: { type: 'sleep', input: { ms: 150 } } });
+      assert.equal(created.status, 202);
+      let etag = created.headers.get('etag')!;
+      const done = await waitFor(async () => {
+        const polled = await request(api.url, 'GET', `/operations/${created.body.id}`, { headers: { 'if-none-match': etag, prefer: 'wait=10' } });
+        const returnedAt = Date.now();
+        if (polled.status === 304) return null;
+        etag = polled.headers.get('etag')!;
+        return polled.body.status === 'completed' ? { op: polled.body, returnedAt } : null;
+      }, { timeoutMs: 15_000, intervalMs: 0, what: 'completed, seen through long-polls' });
+      lags.push(done.returnedAt - Date.parse(done.op.finished_at));
+    }
+    t.diagnostic(`long-poll return after a worker's finished_at: ${lags.join(', ')} ms`);
+    assert.ok(Math.max(...lags) < 100, `every long-poll returned within 100 ms of completion (${lags.join(', ')} ms)`);
+  });
+
+  it('3,000 operations over three workers, one killed with SIGKILL mid-run: each completes, is recorded once, and its webhook arrives', { timeout: 90_000 }, async (t) => {
+    const t0 = performance.now();
+    const handlerRuns = () => (existsSync(sideEffects) ? readFileSync(sideEffects, 'utf8').split('\n').filter(Boolean) : []);
+    // Killed while submissions still arrive and every worker holds leases.
+    const victim = workers[0]!;
+    const killed = (async () => {
+      await waitFor(() => handlerRuns().length >= OPERATIONS / 10, { timeoutMs: 30_000, intervalMs: 20, what: 'a tenth of the handlers ran' });
+      await victim.kill();
+      return performance.now() - t0;
+    })();
+    killed.catch(() => {});
+    const ids: string[] = [];
+    for (let start = 0; start < OPERATIONS; start += BATCH) {
+      const replies = await Promise.all(Array.from({ length: Math.min(BATCH, OPERATIONS - start) }, () =>
+        request(api.url, 'POST', '/operations', {
+          body: { type: 'sleep', input: { ms: Math.floor(Math.random() * 21), log: sideEffects }, webhook_url: receiverUrl },
+        })));
+      for (const reply of replies) {
+        assert.equal(reply.status, 202, reply.text);
+        ids.push(reply.body.id);
+      }
+    }
+    const submittedMs = performance.now() - t0;
+    const killedAt = await killed;
+
+    await waitFor(() => webhookIds.size === OPERATIONS, { timeoutMs: 60_000, intervalMs: 50, what: `a webhook for each of ${OPERATIONS} operations` });
+    const allWebhooksMs = performance.now() - t0;
+
+    // The store's view: every operation completed; one outbox row (delivery) per operation.
+    const ops = new Map<string, any>();
+    for (let cursor: string | null = null, pages = 0; pages === 0 || cursor !== null; pages++) {
+      const page: any = await request(api.url, 'GET', `/operations?type=sleep&limit=200${cursor ? `&cursor=${cursor}` : ''}`);
+      for (const op of page.body.items) ops.set(op.id, op);
+      cursor = page.body.next_cursor;
+      assert.ok(pages < 100);
+    }
+    const deliveriesPerOp = new Map<string, number>();
+    for (let cursor: string | null = null, pages = 0; pages === 0 || cursor !== null; pages++) {
+      const page: any = await request(api.url, 'GET', `/webhook-deliveries?limit=200${cursor ? `&cursor=${cursor}` : ''}`);
+      for (const d of page.body.items) deliveriesPerOp.set(d.operation_id, (deliveriesPerOp.get(d.operation_id) ?? 0) + 1);
+      cursor = page.body.next_cursor;
+      assert.ok(pages < 100);
+    }
+    const notCompleted = ids.filter((id) => ops.get(id)?.status !== 'completed');
+    assert.deepEqual(notCompleted, [], 'every operation completed');
+    const notOnce = ids.filter((id) => deliveriesPerOp.get(id) !== 1);
+    assert.deepEqual(notOnce, [], 'each completion recorded exactly once (one delivery row per operation)');
+
+    // Webhooks: at least once each, and one webhook-id per operation however often it came, so receivers can de-duplicate.
+    assert.deepEqual(ids.filter((id) => webhookIds.get(id)?.size !== 1), [], 'one webhook-id per operation');
+
+    // Side effects: every handler finished at least once; a second run only where an attempt was cut off.
+    const runs = new Map<string, number[]>();
+    for (const line of handlerRuns()) {
+      const [id, attempt] = line.split(' ');
+      runs.set(id!, [...(runs.get(id!) ?? []), Number(attempt)]);
+    }
+    assert.deepEqual(ids.filter((id) => !runs.has(id)), [], 'every handler ran');
+
+    // Nothing but an expired lease sends a sleep operation to a second attempt: these were the killed node's.
+    const recovered = ids.filter((id) => ops.get(id).attempt >= 2);
+    assert.ok(recovered.length >= 1, 'the killed worker held leases, and other workers took them over');
+    for (const id of recovered) assert.equal(ops.get(id).status, 'completed');
+    const ranTwice = ids.filter((id) => runs.get(id)!.length > 1);
+    for (const id of ranTwice) assert.ok(ops.get(id).attempt >= 2, `${id} ran again only after its lease expired`);
+
+    t.diagnostic(
+      `submitted ${OPERATIONS} in ${submittedMs.toFixed(0)} ms; worker pid ${victim.process.pid} killed at ${killedAt.toFixed(0)} ms; ` +
+      `every webhook in by ${allWebhooksMs.toFixed(0)} ms; ${recovered.length} operations recovered from the killed worker ` +
+      `(${ranTwice.length} of them had run their handler there too); ${arrivals - OPERATIONS} duplicate webhook arrivals`,
+    );
+  });
+});
