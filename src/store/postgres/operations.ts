@@ -156,12 +156,15 @@ export async function listOperations(q: Queryable, query: OperationListQuery): P
   return rows.map(toOperation);
 }
 
-// Params: $1 id, $2 now. Null unless the operation is pending.
+// Params: $1 id, $2 now. Null unless the operation is pending. Two counts, each an index range of
+// operations_claim, so the cost follows the position rather than the length of the type's queue.
 const QUEUE_POSITION = `
 SELECT (
   SELECT count(*) FROM operations p
-  WHERE p.status = 'pending' AND p.type = t.type AND p.run_at <= $2
-    AND (p.priority > t.priority OR (p.priority = t.priority AND (p.run_at, p.id) < (t.run_at, t.id)))
+  WHERE p.status = 'pending' AND p.type = t.type AND p.priority > t.priority AND p.run_at <= $2
+) + (
+  SELECT count(*) FROM operations p
+  WHERE p.status = 'pending' AND p.type = t.type AND p.priority = t.priority AND (p.run_at, p.id) < (t.run_at, t.id) AND p.run_at <= $2
 ) AS position
 FROM operations t WHERE t.id = $1 AND t.status = 'pending'`;
 

@@ -12,7 +12,7 @@ import {
   type LeaseRef, type OperationDraft, type OperationInsertResult, type OperationListQuery, type PruneParams,
   type RecoverParams, type RecoverResult, type RetryParams, type StoreEvent,
 } from '../store.ts';
-import { prepareAll, StatementCache, type Transactor } from './database.ts';
+import { GroupCommit, prepareAll, StatementCache, type Transactor } from './database.ts';
 import { compareIds, type SqliteDeliveries } from './deliveries.ts';
 import { toOperation, toResult, type Row } from './rows.ts';
 
@@ -32,11 +32,14 @@ const KEY_GET = `SELECT fingerprint, operation_id, expires_at FROM idempotency_k
 const KEY_PUT = `INSERT INTO idempotency_keys (tenant, key, fingerprint, operation_id, expires_at) VALUES ($tenant, $key, $fingerprint, $operationId, $expiresAt)
   ON CONFLICT (tenant, key) DO UPDATE SET fingerprint = excluded.fingerprint, operation_id = excluded.operation_id, expires_at = excluded.expires_at`;
 
-// $id $now
+// $id $now. Two counts, each a range of operations_claim, so the cost follows the position and not the
+// length of the type's queue (one OR-ed count scanned every pending operation of the type).
 const QUEUE_POSITION = `SELECT (
     SELECT count(*) FROM operations p
-    WHERE p.status = 'pending' AND p.type = o.type AND p.run_at <= $now
-      AND (p.priority > o.priority OR (p.priority = o.priority AND (p.run_at < o.run_at OR (p.run_at = o.run_at AND p.id < o.id))))
+    WHERE p.status = 'pending' AND p.type = o.type AND p.priority > o.priority AND p.run_at <= $now
+  ) + (
+    SELECT count(*) FROM operations p
+    WHERE p.status = 'pending' AND p.type = o.type AND p.priority = o.priority AND (p.run_at, p.id) < (o.run_at, o.id) AND p.run_at <= $now
   ) AS position
   FROM operations o WHERE o.id = $id AND o.status = 'pending'`;
 
@@ -152,6 +155,8 @@ function claimOrder(a: Row, b: Row): number {
 
 export class SqliteOperations {
   #tx: Transactor;
+  /** Attempt ends (finish, retry) of one turn of the event loop share a transaction. */
+  readonly group: GroupCommit;
   #deliveries: SqliteDeliveries;
   #s: Record<keyof typeof STATEMENTS, StatementSync>;
   #lists: StatementCache;
@@ -161,6 +166,7 @@ export class SqliteOperations {
   constructor(db: DatabaseSync, tx: Transactor, deliveries: SqliteDeliveries) {
     this.#lists = new StatementCache(db);
     this.#tx = tx;
+    this.group = new GroupCommit(db, tx);
     this.#deliveries = deliveries;
     this.#s = prepareAll(db, STATEMENTS);
   }
@@ -261,8 +267,8 @@ export class SqliteOperations {
     });
   }
 
-  finish(params: FinishParams): Operation | null {
-    return this.#tx.run((events) => this.#finishUnderLease(params, events));
+  finish(params: FinishParams): Promise<Operation | null> {
+    return this.group.run((events) => this.#finishUnderLease(params, events));
   }
 
   /** The terminal transition under a lease, with its result, duration sample and outbox delivery. */
@@ -297,8 +303,8 @@ export class SqliteOperations {
     return { ...operation, webhookState: 'pending' };
   }
 
-  retry(params: RetryParams): Operation | null {
-    return this.#tx.run((events) => this.#requeue(params, 1, params.runAt, params.error, params.now, events));
+  retry(params: RetryParams): Promise<Operation | null> {
+    return this.group.run((events) => this.#requeue(params, 1, params.runAt, params.error, params.now, events));
   }
 
   release(params: LeaseRef & { readonly now: number }): Operation | null {

@@ -69,6 +69,7 @@ export class SqliteStore implements Store {
   async close(): Promise<void> {
     const open = this.#open;
     this.#open = null;
+    open?.operations.group.flush();
     open?.db.close();
   }
 
