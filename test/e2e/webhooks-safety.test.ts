@@ -1,13 +1,12 @@
 // End to end on the real server process: the webhook outbox survives SIGKILL (the delivery is written with the
-// terminal status and sent after a restart on the same SQLite file), and the SSRF guard refuses private
+// terminal status and sent after a restart on the same store: SQLite file or PostgreSQL schema), and the SSRF guard refuses private
 // destinations at submit and, after DNS resolution, at delivery. Delivery itself: webhooks.test.ts.
 
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { lookup } from 'node:dns/promises';
 import { hostname } from 'node:os';
-import { join } from 'node:path';
-import { startServer, tempDir, type ServerProcess } from '../support/server.ts';
+import { freshStore, startServer, type ServerProcess, type TestStore } from '../support/server.ts';
 import { request } from '../support/http.ts';
 import { waitFor } from '../support/wait.ts';
 import { WebhookReceiver } from '../support/webhook-receiver.ts';
@@ -16,14 +15,14 @@ import { deliveriesOf, deliveryWhen, submitOperation as submit } from '../suppor
 // main.ts leaves the dispatcher at its default of 8 attempts in flight at once.
 const DISPATCHER_CONCURRENCY = 8;
 
-const dir = tempDir();
 const servers: ServerProcess[] = [];
 const receivers: WebhookReceiver[] = [];
+const stores: TestStore[] = [];
 
 after(async () => {
   await Promise.all(servers.map((s) => s.kill()));
   await Promise.all(receivers.map((r) => r.close()));
-  dir.cleanup();
+  for (const store of stores) await store.cleanup();
 });
 
 async function server(options: Parameters<typeof startServer>[0]): Promise<ServerProcess> {
@@ -39,8 +38,9 @@ async function receiver(): Promise<WebhookReceiver> {
 }
 
 describe('webhook outbox', () => {
-  it('SIGKILL after an operation completed but before its webhook was sent; after a restart on the same file it is delivered', async () => {
-    const dbPath = join(dir.path, 'outbox.db');
+  it('SIGKILL after an operation completed but before its webhook was sent; after a restart on the same store it is delivered', async () => {
+    const store = freshStore();
+    stores.push(store);
     // Receivers that take requests and never answer hold every dispatcher slot on the first server, so the
     // operation under test completes (its delivery row written) while nothing can send it.
     const stall = await receiver();
@@ -48,7 +48,7 @@ describe('webhook outbox', () => {
     const hooks = await receiver();
     hooks.replyWith({ status: 204 });
 
-    const first = await server({ store: dbPath, args: ['--allow-private-webhooks', '--webhook-timeout', '20s'] });
+    const first = await server({ store: store.spec, args: ['--allow-private-webhooks', '--webhook-timeout', '20s'] });
     for (let i = 0; i < DISPATCHER_CONCURRENCY; i++) await submit(first.url, { type: 'echo', input: { blocker: i }, webhook_url: stall.url });
     await waitFor(() => stall.received.length === DISPATCHER_CONCURRENCY, { timeoutMs: 10_000, what: 'every dispatcher slot held by a stalled receiver' });
 
@@ -62,7 +62,7 @@ describe('webhook outbox', () => {
     assert.equal(stall.received.length, DISPATCHER_CONCURRENCY, 'no free slot was left to send it');
     await first.kill();
 
-    const second = await server({ store: dbPath, args: ['--allow-private-webhooks', '--webhook-schedule', '100ms,200ms'] });
+    const second = await server({ store: store.spec, args: ['--allow-private-webhooks', '--webhook-schedule', '100ms,200ms'] });
     const delivered = await deliveryWhen(second.url, id, (d) => d.state === 'delivered', 'delivered after the restart');
     assert.equal(hooks.received.length, 1);
     const hook = hooks.received[0]!;
