@@ -61,6 +61,7 @@ const DAY_MS = 24 * 3600 * 1000;
 /** Duration statistics are re-read at most this often; they move slowly. */
 const DURATIONS_REFRESH_MS = 1000;
 const RETRY_AFTER_MAX_S = 15;
+export const MAX_WEBHOOK_URL_LENGTH = 2048;
 
 export interface OperationPage {
   readonly items: OperationResource[];
@@ -114,6 +115,12 @@ export class OperationsService {
     if (fieldErrors.length > 0) throw new AsyncOpsError('validation_failed', `input does not match the schema of task type "${task.type}"`, { errors: fieldErrors });
     const draftFields = this.#checkSubmitFields(request, task);
     const webhookUrl = request.webhookUrl ?? null;
+    // Route schemas say so too, but collection routes validate their body as task input, not this field.
+    if (webhookUrl !== null && webhookUrl.length > MAX_WEBHOOK_URL_LENGTH) {
+      throw new AsyncOpsError('validation_failed', `webhook_url is longer than ${MAX_WEBHOOK_URL_LENGTH} characters`, {
+        errors: [{ path: '/webhook_url', message: `must NOT have more than ${MAX_WEBHOOK_URL_LENGTH} characters` }],
+      });
+    }
     if (webhookUrl !== null) {
       const refusal = this.#options.checkWebhookUrl(webhookUrl);
       if (refusal !== null) throw new AsyncOpsError('webhook_url_refused', `webhook_url refused: ${refusal}`, { errors: [{ path: '/webhook_url', message: refusal }] });
