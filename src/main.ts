@@ -26,6 +26,9 @@ import { buildHttpApp } from './http/app.ts';
 import { registerDeliveryRoutes } from './http/deliveries-routes.ts';
 import { Retention } from './runtime/retention.ts';
 import { Metrics } from './http/metrics.ts';
+import { ApiKeyring, type ApiKeyConfig } from './http/auth.ts';
+import { DEFAULT_HTTP_SECURITY } from './http/app.ts';
+import { DEFAULT_RATE_LIMITS, NO_RATE_LIMITS, type RateLimits } from './http/rate-limits.ts';
 
 export const VERSION: string = (JSON.parse(readFileSync(new URL('../package.json', import.meta.url), 'utf8')) as { version: string }).version;
 
@@ -58,6 +61,18 @@ export interface AsyncOpsOptions {
   readonly retentionMs?: number | undefined;
   readonly resultRetentionMs?: number | undefined;
   readonly limits?: Partial<ServiceLimits> | undefined;
+  /**
+   * API keys. When given, every route but /healthz, /readyz, /openapi.json and /docs needs
+   * `Authorization: Bearer KEY`, and the key's tenant scopes all a request sees and creates.
+   */
+  readonly apiKeys?: readonly ApiKeyConfig[] | undefined;
+  /** Requests per window per API key (or client address); null turns a class off. Default: on with API keys, else off. */
+  readonly rateLimits?: Partial<RateLimits> | undefined;
+  /** Event streams one API key (or client address) may hold open at once (default 20). */
+  readonly maxStreamsPerKey?: number | undefined;
+  /** Deepest nesting of a request body (default 32). */
+  readonly maxBodyDepth?: number | undefined;
+  /** A pino logger, or options for the one created here (which redacts keys, secrets and passwords). */
   readonly logger?: Logger | LoggerOptions | undefined;
   readonly clock?: Clock | undefined;
   /** Extra Fastify plugins (auth, rate limits, metrics) registered before the routes. */
@@ -85,11 +100,32 @@ export interface AsyncOps extends AsyncOpsParts {
 }
 
 const DAY_MS = 24 * 3600 * 1000;
+/** Never logged, wherever they turn up in a log object: request headers, keys, secrets, passwords. */
+const REDACTED_LOG_PATHS = [
+  'req.headers.authorization',
+  'headers.authorization',
+  '*.headers.authorization',
+  'authorization',
+  '*.authorization',
+  'apiKey',
+  'apiKeys',
+  '*.apiKey',
+  'secret',
+  'secrets',
+  '*.secret',
+  '*.secrets',
+  'webhookSecrets',
+  '*.webhookSecrets',
+  'password',
+  '*.password',
+  'connectionString',
+  '*.connectionString',
+];
 const WEBHOOK_SECRET_SETTING = 'webhook_secret';
 
 export async function createAsyncOps(options: AsyncOpsOptions): Promise<AsyncOps> {
   const clock = options.clock ?? systemClock;
-  const logger = isLogger(options.logger) ? options.logger : pino({ name: 'asyncops', level: 'info', ...(options.logger ?? {}) });
+  const logger = isLogger(options.logger) ? options.logger : pino({ name: 'asyncops', level: 'info', redact: REDACTED_LOG_PATHS, ...(options.logger ?? {}) });
   const store = typeof options.store === 'string' ? openStoreFromSpec(options.store) : options.store;
   const concurrency = options.concurrency ?? DEFAULT_TASK_DEFAULTS.concurrency;
   const registry = new TaskRegistry([...(options.builtInTasks === false ? [] : builtInTasks), ...(options.tasks ?? [])], {
@@ -148,6 +184,13 @@ export async function createAsyncOps(options: AsyncOpsOptions): Promise<AsyncOps
           logger,
           bodyLimit: options.bodyLimit ?? 1024 * 1024,
           version: VERSION,
+          security: {
+            keyring: options.apiKeys?.length ? ApiKeyring.from(options.apiKeys) : null,
+            // Without keys every client of an embedded server may share one address (a proxy): limits are opt-in there.
+            rateLimits: { ...(options.apiKeys?.length ? DEFAULT_RATE_LIMITS : NO_RATE_LIMITS), ...options.rateLimits },
+            maxStreamsPerPrincipal: options.maxStreamsPerKey ?? DEFAULT_HTTP_SECURITY.maxStreamsPerPrincipal,
+            maxBodyDepth: options.maxBodyDepth ?? DEFAULT_HTTP_SECURITY.maxBodyDepth,
+          },
           plugins: [(a) => metrics.register(a), (a) => registerDeliveryRoutes(a, { store, clock }), ...(options.httpPlugins ?? []).map((p) => (a: FastifyInstance) => p(a, parts()))],
         });
 

@@ -7,8 +7,10 @@ import { resolve } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { Command, Option, InvalidArgumentError } from 'commander';
 import type { TaskDefinition } from '../runtime/task.ts';
+import { isIP } from 'node:net';
 import { parseDuration } from './durations.ts';
 import { UsageError } from './exit-codes.ts';
+import { mergeApiKeys, parseApiKeysEnv, readApiKeysFile } from './api-keys.ts';
 
 interface ServerFlags {
   port: number;
@@ -31,6 +33,18 @@ interface ServerFlags {
   retryMax: number;
   maxTimeout: number;
   logLevel: string;
+  apiKeysFile?: string;
+  apiKeys?: string;
+  insecure: boolean;
+  rateLimitCreate?: Rate | null;
+  rateLimitRead?: Rate | null;
+  maxSsePerKey: number;
+  maxBodyDepth: number;
+}
+
+interface Rate {
+  max: number;
+  windowMs: number;
 }
 
 const int = (name: string, min: number, max: number) => (value: string) => {
@@ -56,6 +70,28 @@ const bytes = (value: string) => {
   return n;
 };
 
+const RATE_WINDOWS_MS: Record<string, number> = { s: 1000, m: 60_000, h: 3_600_000 };
+/** The http/rate-limits.ts defaults, repeated here so client commands need not load the server's modules. */
+const DEFAULT_RATES = { create: { max: 50, windowMs: 1000 }, read: { max: 100, windowMs: 1000 } } as const;
+
+/** `20/s`, `600/m`, `10000/h`, or `off`. */
+const rate = (value: string): Rate | null => {
+  if (/^\s*off\s*$/i.test(value)) return null;
+  const match = /^\s*(\d+)\s*\/\s*(s|m|h)\s*$/i.exec(value);
+  const max = Number(match?.[1]);
+  if (!match || !Number.isInteger(max) || max < 1 || max > 1_000_000) throw new InvalidArgumentError('expected a rate such as 20/s, 600/m or 10000/h (1..1000000), or off');
+  return { max, windowMs: RATE_WINDOWS_MS[match[2]!.toLowerCase()]! };
+};
+
+/** Loopback only: an address other machines cannot reach. */
+export function isLoopbackHost(host: string): boolean {
+  const h = host.trim().toLowerCase().replace(/^\[(.*)\]$/, '$1');
+  if (h === 'localhost') return true;
+  if (isIP(h) === 4) return h.startsWith('127.');
+  if (isIP(h) === 6) return h === '::1' || /^::ffff:127\./.test(h);
+  return false;
+}
+
 function serverOptions(command: Command, role: 'serve' | 'worker'): Command {
   command
     .addOption(new Option('--store <spec>', 'a file path, sqlite:PATH, :memory: or a postgres:// URL').env('ASYNCOPS_STORE').default('./asyncops.db'))
@@ -79,7 +115,14 @@ function serverOptions(command: Command, role: 'serve' | 'worker'): Command {
       .addOption(new Option('--port <n>', 'port to listen on (0: any free port)').env('ASYNCOPS_PORT').default(8080).argParser(int('--port', 0, 65535)))
       .addOption(new Option('--host <address>', 'address to bind').env('ASYNCOPS_HOST').default('127.0.0.1'))
       .addOption(new Option('--no-workers', 'API only: run no workers and no webhook dispatcher'))
-      .addOption(new Option('--body-limit <size>', 'largest request body').env('ASYNCOPS_BODY_LIMIT').default(1024 * 1024, '1mb').argParser(bytes));
+      .addOption(new Option('--body-limit <size>', 'largest request body').env('ASYNCOPS_BODY_LIMIT').default(1024 * 1024, '1mb').argParser(bytes))
+      .addOption(new Option('--api-keys-file <path>', 'API keys, one tenant:key (or tenant:sha256:<hex>) a line, or a JSON array of {tenant, key}').env('ASYNCOPS_API_KEYS_FILE'))
+      .addOption(new Option('--api-keys <list>', 'API keys as tenant:key,tenant2:key2 (prefer the environment: command lines are visible to other users)').env('ASYNCOPS_API_KEYS'))
+      .addOption(new Option('--insecure', 'allow a non-loopback --host without API keys').env('ASYNCOPS_INSECURE').default(false))
+      .addOption(new Option('--rate-limit-create <rate>', 'creating requests per API key (or client address without keys), e.g. 50/s, 600/m, off').env('ASYNCOPS_RATE_LIMIT_CREATE').default(undefined, '50/s with API keys or a non-loopback --host, else off').argParser(rate))
+      .addOption(new Option('--rate-limit-read <rate>', 'other requests (status polls, lists, results, cancels) per API key or client address').env('ASYNCOPS_RATE_LIMIT_READ').default(undefined, '100/s with API keys or a non-loopback --host, else off').argParser(rate))
+      .addOption(new Option('--max-sse-per-key <n>', 'event streams open at once per API key (or client address)').env('ASYNCOPS_MAX_SSE_PER_KEY').default(20).argParser(int('--max-sse-per-key', 1, 100_000)))
+      .addOption(new Option('--max-body-depth <n>', 'deepest nesting of a JSON request body').env('ASYNCOPS_MAX_BODY_DEPTH').default(32).argParser(int('--max-body-depth', 2, 1000)));
   }
   return command;
 }
@@ -111,6 +154,11 @@ async function loadTasks(paths: readonly string[]): Promise<TaskDefinition[]> {
 }
 
 async function runServer(flags: ServerFlags, role: 'serve' | 'worker'): Promise<void> {
+  const apiKeys = mergeApiKeys(flags.apiKeysFile === undefined ? [] : readApiKeysFile(flags.apiKeysFile), flags.apiKeys === undefined ? [] : parseApiKeysEnv(flags.apiKeys));
+  if (role === 'serve' && apiKeys.length === 0 && !flags.insecure && !isLoopbackHost(flags.host)) {
+    throw new UsageError(`refusing to serve on ${flags.host} without API keys: give --api-keys-file or ASYNCOPS_API_KEYS, bind 127.0.0.1, or pass --insecure`);
+  }
+  const exposed = apiKeys.length > 0 || !isLoopbackHost(flags.host);
   const tasks = await loadTasks(flags.tasks ?? []);
   const secrets = flags.webhookSecret?.split(/[\s,]+/).filter((s) => s.length > 0);
   for (const secret of secrets ?? []) {
@@ -142,6 +190,19 @@ async function runServer(flags: ServerFlags, role: 'serve' | 'worker'): Promise<
     resultRetentionMs: flags.resultRetention,
     bodyLimit: flags.bodyLimit,
     limits: { maxTimeoutS: flags.maxTimeout / 1000 },
+    ...(role === 'serve'
+      ? {
+          apiKeys,
+          // On loopback without keys every client is one address (a local proxy, tests, a benchmark), so a
+          // per-address limit would throttle them all together: limits default on only when exposed or keyed.
+          rateLimits: {
+            create: flags.rateLimitCreate !== undefined ? flags.rateLimitCreate : exposed ? DEFAULT_RATES.create : null,
+            read: flags.rateLimitRead !== undefined ? flags.rateLimitRead : exposed ? DEFAULT_RATES.read : null,
+          },
+          maxStreamsPerKey: flags.maxSsePerKey,
+          maxBodyDepth: flags.maxBodyDepth,
+        }
+      : {}),
     logger: { level: flags.logLevel },
   });
   let stopping = false;

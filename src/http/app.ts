@@ -13,8 +13,11 @@ import type { OperationsService } from '../runtime/operations.ts';
 import { installProblemHandlers } from './problem.ts';
 import { OperationResourceSchema, ProblemSchema } from './schemas.ts';
 import { installTenant } from './tenant.ts';
+import { installAuth, type ApiKeyring } from './auth.ts';
+import { installRateLimits, DEFAULT_RATE_LIMITS, type RateLimits } from './rate-limits.ts';
+import { installBodyDepthLimit, DEFAULT_MAX_BODY_DEPTH } from './input-limits.ts';
 import { registerOperationRoutes } from './operations-routes.ts';
-import { registerEventsRoute } from './events-route.ts';
+import { registerEventsRoute, DEFAULT_MAX_STREAMS_PER_PRINCIPAL } from './events-route.ts';
 import { registerTaskRoutes } from './task-routes.ts';
 import { registerHealthRoutes } from './health-routes.ts';
 
@@ -27,7 +30,23 @@ export interface HttpAppOptions {
   readonly version: string;
   /** Extra route groups (webhook deliveries, metrics, auth) registered by the composition root. */
   readonly plugins?: ReadonlyArray<(app: FastifyInstance) => void | Promise<void>>;
+  readonly security?: HttpSecurity | undefined;
 }
+
+export interface HttpSecurity {
+  /** Null: no API keys; every request is the default tenant. */
+  readonly keyring: ApiKeyring | null;
+  readonly rateLimits: RateLimits;
+  readonly maxStreamsPerPrincipal: number;
+  readonly maxBodyDepth: number;
+}
+
+export const DEFAULT_HTTP_SECURITY: HttpSecurity = {
+  keyring: null,
+  rateLimits: DEFAULT_RATE_LIMITS,
+  maxStreamsPerPrincipal: DEFAULT_MAX_STREAMS_PER_PRINCIPAL,
+  maxBodyDepth: DEFAULT_MAX_BODY_DEPTH,
+};
 
 type AddFormats = (ajv: Ajv) => Ajv;
 const addFormats: AddFormats = (addFormatsModule as unknown as { default: AddFormats }).default;
@@ -56,6 +75,11 @@ export async function buildHttpApp(options: HttpAppOptions): Promise<FastifyInst
   installValidators(app);
   installProblemHandlers(app);
   installTenant(app);
+  // Before any route, so their hooks cover every route (swagger-ui's included).
+  const security = options.security ?? DEFAULT_HTTP_SECURITY;
+  installAuth(app, security.keyring);
+  await installRateLimits(app, security.rateLimits);
+  installBodyDepthLimit(app, security.maxBodyDepth);
   await app.register(swagger, {
     openapi: {
       openapi: '3.1.0',
@@ -75,7 +99,7 @@ export async function buildHttpApp(options: HttpAppOptions): Promise<FastifyInst
   for (const plugin of options.plugins ?? []) await plugin(app);
   registerHealthRoutes(app, options.store);
   registerOperationRoutes(app, options.service);
-  registerEventsRoute(app, options.service);
+  registerEventsRoute(app, options.service, { maxStreamsPerPrincipal: security.maxStreamsPerPrincipal });
   registerTaskRoutes(app, options.service);
   return app;
 }

@@ -1,30 +1,40 @@
 // Owns: GET /operations/{id}/events, the Server-Sent Events stream of one operation's changes.
 // Not here: what counts as a change (the store's change feed via runtime/operations.ts).
 // Invariant: the stream opens with the current state, sends one event per stored change and closes
-// right after the terminal event.
+// right after the terminal event; a principal holds at most maxStreamsPerPrincipal streams at once.
 
 import type { FastifyInstance } from 'fastify';
 import { Type, type Static } from '@sinclair/typebox';
 import { isTerminal, type OperationStatus } from '../domain/status.ts';
 import type { OperationView, OperationsService } from '../runtime/operations.ts';
+import { AsyncOpsError } from '../domain/errors.ts';
 import { OperationIdParams, problemResponses } from './schemas.ts';
-import { tenantOf } from './tenant.ts';
+import { principalOf, tenantOf } from './tenant.ts';
 
 const KEEPALIVE_MS = 15_000;
+export const DEFAULT_MAX_STREAMS_PER_PRINCIPAL = 20;
 
-export function registerEventsRoute(app: FastifyInstance, service: OperationsService): void {
+export function registerEventsRoute(app: FastifyInstance, service: OperationsService, options: { maxStreamsPerPrincipal?: number } = {}): void {
+  const maxStreams = options.maxStreamsPerPrincipal ?? DEFAULT_MAX_STREAMS_PER_PRINCIPAL;
+  const open = new Map<string, number>();
   app.get<{ Params: Static<typeof OperationIdParams> }>('/operations/:id/events', {
     schema: {
       tags: ['operations'],
       summary: 'Stream changes of an operation (Server-Sent Events)',
       description: 'Events `status` (the status changed) and `progress` (only progress changed); `data` is the operation resource, `id` its version. The stream closes after the terminal event.',
       params: OperationIdParams,
-      response: { 200: Type.String({ description: 'text/event-stream' }), ...problemResponses(404) },
+      response: { 200: Type.String({ description: 'text/event-stream' }), ...problemResponses(404, 429) },
     },
     handler: async (request, reply) => {
       const tenant = tenantOf(request);
       const first = await service.get(tenant, request.params.id);
       const id = first.operation.id;
+      const principal = principalOf(request);
+      const streams = open.get(principal) ?? 0;
+      if (streams >= maxStreams) {
+        throw new AsyncOpsError('rate_limited', `at most ${maxStreams} event streams may be open at once for one API key or client; close one first`, { extra: { retry_after: 5 } });
+      }
+      open.set(principal, streams + 1);
       reply.hijack();
       const res = reply.raw;
       res.writeHead(200, {
@@ -61,6 +71,9 @@ export function registerEventsRoute(app: FastifyInstance, service: OperationsSer
       function finish() {
         if (closed) return;
         closed = true;
+        const left = (open.get(principal) ?? 1) - 1;
+        if (left > 0) open.set(principal, left);
+        else open.delete(principal);
         clearInterval(keepalive);
         unwatch();
         res.end();

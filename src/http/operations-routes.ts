@@ -26,6 +26,7 @@ const tags = ['operations'];
 
 export function registerOperationRoutes(app: FastifyInstance, service: OperationsService): void {
   app.post<{ Body: SubmitBody }>('/operations', {
+    config: { rateClass: 'create' },
     schema: {
       tags,
       summary: 'Submit an operation',

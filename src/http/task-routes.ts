@@ -68,8 +68,8 @@ function registerCollection(app: FastifyInstance, service: OperationsService, ta
   };
   // The task registry validates the input (one validator, one error format); the route schema documents it.
   const noValidation = () => () => true;
-  app.post(route, { schema: submitSchema, validatorCompiler: noValidation, handler });
-  app.post(`${route}/async`, { schema: { ...submitSchema, summary: `${submitSchema.summary} (explicitly asynchronous)` }, validatorCompiler: noValidation, handler });
+  app.post(route, { config: { rateClass: 'create' }, schema: submitSchema, validatorCompiler: noValidation, handler });
+  app.post(`${route}/async`, { config: { rateClass: 'create' }, schema: { ...submitSchema, summary: `${submitSchema.summary} (explicitly asynchronous)` }, validatorCompiler: noValidation, handler });
   app.get<{ Params: Static<typeof OperationIdParams> }>(`${route}/:id`, {
     schema: {
       tags,

@@ -1,0 +1,95 @@
+// Owns: reading API keys from a key file (`--api-keys-file`) and from ASYNCOPS_API_KEYS, in the formats the README
+// documents: lines `tenant:key` or `tenant:sha256:<hex>`, a JSON array of {tenant, key | sha256}, and in the
+// environment `tenant:key,tenant2:key2`. Not here: hashing and checking keys (http/auth.ts).
+// Invariant: a malformed entry is a UsageError naming where it is, never quoting the key.
+
+import { readFileSync } from 'node:fs';
+import type { ApiKeyConfig } from '../http/auth.ts';
+import { UsageError } from './exit-codes.ts';
+
+const TENANT = /^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$/;
+// RFC 6750's b64token, so any key fits in `Authorization: Bearer KEY` as it is.
+const KEY = /^[A-Za-z0-9._~+/-]+=*$/;
+const MIN_KEY_LENGTH = 16;
+const MAX_KEY_LENGTH = 512;
+const HEX_SHA256 = /^[0-9a-f]{64}$/i;
+
+function entry(tenant: unknown, key: unknown, hash: unknown, where: string): ApiKeyConfig {
+  if (typeof tenant !== 'string' || !TENANT.test(tenant)) throw new UsageError(`${where}: the tenant must be 1..64 letters, digits, '_', '.' or '-'`);
+  if (typeof hash === 'string' && key === undefined) {
+    if (!HEX_SHA256.test(hash)) throw new UsageError(`${where}: sha256 must be 64 hex digits`);
+    return { tenant, sha256: hash.toLowerCase() };
+  }
+  if (typeof key !== 'string' || hash !== undefined) throw new UsageError(`${where}: give a key (or its sha256), not both`);
+  if (key.length < MIN_KEY_LENGTH || key.length > MAX_KEY_LENGTH || !KEY.test(key)) {
+    throw new UsageError(`${where}: a key must be ${MIN_KEY_LENGTH}..${MAX_KEY_LENGTH} characters of A-Z a-z 0-9 - . _ ~ + / (then = padding)`);
+  }
+  return { tenant, key };
+}
+
+/** One `tenant:key` or `tenant:sha256:<hex>`. */
+function fromPair(text: string, where: string): ApiKeyConfig {
+  const colon = text.indexOf(':');
+  if (colon < 0) throw new UsageError(`${where}: expected tenant:key`);
+  const tenant = text.slice(0, colon);
+  const rest = text.slice(colon + 1);
+  return rest.startsWith('sha256:') ? entry(tenant, undefined, rest.slice('sha256:'.length), where) : entry(tenant, rest, undefined, where);
+}
+
+export function parseApiKeysText(text: string, source: string): ApiKeyConfig[] {
+  const trimmed = text.trim();
+  let keys: ApiKeyConfig[];
+  if (trimmed.startsWith('[')) {
+    let parsed: unknown;
+    try {
+      parsed = JSON.parse(trimmed);
+    } catch {
+      throw new UsageError(`${source}: not valid JSON`);
+    }
+    if (!Array.isArray(parsed)) throw new UsageError(`${source}: expected a JSON array of {"tenant", "key"} objects`);
+    keys = parsed.map((item: unknown, i) => {
+      if (item === null || typeof item !== 'object' || Array.isArray(item)) throw new UsageError(`${source}: item ${i} is not an object`);
+      const { tenant, key, sha256, ...rest } = item as Record<string, unknown>;
+      if (Object.keys(rest).length > 0) throw new UsageError(`${source}: item ${i} has unknown fields (${Object.keys(rest).join(', ')})`);
+      return entry(tenant, key, sha256, `${source}: item ${i}`);
+    });
+  } else {
+    keys = [];
+    trimmed.split(/\r?\n/).forEach((line, i) => {
+      const content = line.trim();
+      if (content.length === 0 || content.startsWith('#')) return;
+      keys.push(fromPair(content, `${source}: line ${i + 1}`));
+    });
+  }
+  if (keys.length === 0) throw new UsageError(`${source}: no keys in it`);
+  return keys;
+}
+
+export function readApiKeysFile(path: string): ApiKeyConfig[] {
+  let text: string;
+  try {
+    text = readFileSync(path, 'utf8');
+  } catch (error) {
+    throw new UsageError(`--api-keys-file ${path}: cannot read (${(error as NodeJS.ErrnoException).code ?? 'error'})`);
+  }
+  return parseApiKeysText(text, `--api-keys-file ${path}`);
+}
+
+/** ASYNCOPS_API_KEYS: `tenant:key` pairs separated by commas or whitespace. */
+export function parseApiKeysEnv(value: string): ApiKeyConfig[] {
+  const pairs = value.split(/[\s,]+/).filter((part) => part.length > 0);
+  if (pairs.length === 0) throw new UsageError('ASYNCOPS_API_KEYS: no keys in it');
+  return pairs.map((pair, i) => fromPair(pair, `ASYNCOPS_API_KEYS: entry ${i + 1}`));
+}
+
+/** Keys from both sources; the same key twice (for one tenant or two) is refused. */
+export function mergeApiKeys(...lists: ReadonlyArray<readonly ApiKeyConfig[]>): ApiKeyConfig[] {
+  const all = lists.flat();
+  const seen = new Set<string>();
+  for (const k of all) {
+    const id = 'key' in k ? `k:${k.key}` : `h:${k.sha256}`;
+    if (seen.has(id)) throw new UsageError(`API keys: a key is configured twice (tenant ${k.tenant}); every key must be distinct`);
+    seen.add(id);
+  }
+  return all;
+}

@@ -1,0 +1,96 @@
+// Owns: API-key authentication: the keyring (sha256 hashes only, compared in constant time) and the hooks that
+// set request.tenant and request.principal from `Authorization: Bearer KEY`, or refuse the request with 401.
+// Not here: reading keys from files or the environment (cli/api-keys.ts); rate limits (rate-limits.ts).
+// Invariant: with keys configured, only OPEN_ROUTES answer without a valid key; no key ever reaches a log or a body.
+
+import { createHash, timingSafeEqual } from 'node:crypto';
+import type { FastifyInstance, FastifyRequest } from 'fastify';
+import { AsyncOpsError } from '../domain/errors.ts';
+
+/** A configured key: its tenant and the sha256 of the key; the key itself is not kept. */
+export interface ApiKeyEntry {
+  readonly tenant: string;
+  readonly sha256: Buffer;
+}
+
+/** Routes that answer without a key: health checks, and the API description (it holds no data). */
+export const OPEN_ROUTES: ReadonlySet<string> = new Set(['/healthz', '/readyz', '/openapi.json']);
+const OPEN_PREFIXES = ['/docs'];
+
+export function sha256(text: string): Buffer {
+  return createHash('sha256').update(text, 'utf8').digest();
+}
+
+/** A key as configured: the key itself, or the hex sha256 of it (so a key file need not hold the key). */
+export type ApiKeyConfig = { readonly tenant: string; readonly key: string } | { readonly tenant: string; readonly sha256: string };
+
+export class ApiKeyring {
+  readonly #entries: readonly ApiKeyEntry[];
+
+  static from(keys: readonly ApiKeyConfig[]): ApiKeyring {
+    return new ApiKeyring(keys.map((k) => ({ tenant: k.tenant, sha256: 'key' in k ? sha256(k.key) : Buffer.from(k.sha256, 'hex') })));
+  }
+
+  constructor(entries: readonly ApiKeyEntry[]) {
+    this.#entries = [...entries];
+  }
+
+  get size(): number {
+    return this.#entries.length;
+  }
+
+  /**
+   * The tenant and key number of a presented key, or null. Every entry is compared (no early exit) with
+   * timingSafeEqual on fixed-length digests, so the time taken says nothing about which key came close.
+   */
+  authenticate(presented: string): { tenant: string; keyIndex: number } | null {
+    const digest = sha256(presented);
+    let found = -1;
+    for (let i = 0; i < this.#entries.length; i++) {
+      if (timingSafeEqual(digest, this.#entries[i]!.sha256) && found < 0) found = i;
+    }
+    return found < 0 ? null : { tenant: this.#entries[found]!.tenant, keyIndex: found };
+  }
+}
+
+export function isOpenRoute(url: string): boolean {
+  const path = url.split('?')[0] ?? '';
+  return OPEN_ROUTES.has(path) || OPEN_PREFIXES.some((prefix) => path === prefix || path.startsWith(`${prefix}/`));
+}
+
+function bearerToken(request: FastifyRequest): string | null {
+  const header = request.headers.authorization;
+  if (typeof header !== 'string') return null;
+  const match = /^Bearer[ ]+([\x21-\x7e]+)[ ]*$/i.exec(header);
+  return match ? match[1]! : null;
+}
+
+const kAuthFailure = Symbol('asyncops.authFailure');
+type WithFailure = FastifyRequest & { [kAuthFailure]?: 'missing' | 'invalid' };
+
+/**
+ * Identifies the caller on every request (onRequest) so the rate limiter can key on it, and refuses an
+ * unauthenticated one a step later (preParsing): a client guessing keys is rate limited by its address,
+ * and its body is never read.
+ */
+export function installAuth(app: FastifyInstance, keyring: ApiKeyring | null): void {
+  app.addHook('onRequest', async (request) => {
+    request.principal = `addr:${request.ip}`;
+    if (keyring === null || isOpenRoute(request.url)) return;
+    const token = bearerToken(request);
+    const match = token === null ? null : keyring.authenticate(token);
+    if (match === null) {
+      (request as WithFailure)[kAuthFailure] = token === null ? 'missing' : 'invalid';
+      return;
+    }
+    request.tenant = match.tenant;
+    request.principal = `key:${match.keyIndex}`;
+  });
+  if (keyring === null) return;
+  app.addHook('preParsing', async (request, reply, payload) => {
+    const failure = (request as WithFailure)[kAuthFailure];
+    if (failure === undefined) return payload;
+    reply.header('www-authenticate', failure === 'missing' ? 'Bearer realm="asyncops"' : 'Bearer realm="asyncops", error="invalid_token"');
+    throw new AsyncOpsError('unauthorized', failure === 'missing' ? 'this server requires an API key: send Authorization: Bearer <key>' : 'the API key is not valid');
+  });
+}

@@ -1,0 +1,37 @@
+// Owns: limits on the shape of a parsed request body that a JSON schema cannot state for every route: nesting depth.
+// Not here: body size (Fastify's bodyLimit), field ranges (route schemas and runtime/operations.ts).
+// Invariant: a body nested deeper than the limit is a 400 naming the first path that goes too deep, before any
+// validator or handler walks it recursively.
+
+import type { FastifyInstance } from 'fastify';
+import { AsyncOpsError } from '../domain/errors.ts';
+
+export const DEFAULT_MAX_BODY_DEPTH = 32;
+
+/** The JSON pointer of the first container nested deeper than `maxDepth` (the body itself is depth 1), or null. */
+export function tooDeepPath(value: unknown, maxDepth: number): string | null {
+  // Iterative, so a hostile body cannot overflow the stack here.
+  const stack: Array<{ value: unknown; path: string; depth: number }> = [{ value, path: '', depth: 1 }];
+  while (stack.length > 0) {
+    const { value: node, path, depth } = stack.pop()!;
+    if (node === null || typeof node !== 'object') continue;
+    if (depth > maxDepth) return path || '/';
+    const entries = Array.isArray(node) ? node.map((v, i) => [String(i), v] as const) : Object.entries(node);
+    for (let i = entries.length - 1; i >= 0; i--) {
+      const [key, child] = entries[i]!;
+      if (child !== null && typeof child === 'object') stack.push({ value: child, path: `${path}/${key.replace(/~/g, '~0').replace(/\//g, '~1')}`, depth: depth + 1 });
+    }
+  }
+  return null;
+}
+
+export function installBodyDepthLimit(app: FastifyInstance, maxDepth: number): void {
+  app.addHook('preValidation', async (request) => {
+    const path = tooDeepPath(request.body, maxDepth);
+    if (path === null) return;
+    const shown = path.length > 300 ? `${path.slice(0, 300)}…` : path;
+    throw new AsyncOpsError('validation_failed', `the body is nested deeper than ${maxDepth} levels`, {
+      errors: [{ path: shown, message: `is nested deeper than ${maxDepth} levels` }],
+    });
+  });
+}

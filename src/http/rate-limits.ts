@@ -1,0 +1,63 @@
+// Owns: request rate limits per principal (API key, or client address without keys), in two classes: `create`
+// (routes that create operations, marked with config.rateClass) and `read` (every other route: status polls,
+// lists, results, cancels). Over the limit: 429 problem with Retry-After and RateLimit-* headers.
+// Not here: who the principal is (auth.ts); concurrent SSE streams (events-route.ts).
+// Invariant: a request counts once, when it arrives, however long it is held (long-poll, Prefer: wait).
+
+import type { FastifyInstance, FastifyRequest } from 'fastify';
+import rateLimit from '@fastify/rate-limit';
+import { AsyncOpsError } from '../domain/errors.ts';
+import { isOpenRoute } from './auth.ts';
+import { principalOf } from './tenant.ts';
+
+export type RateClass = 'create' | 'read';
+
+declare module 'fastify' {
+  interface FastifyContextConfig {
+    /** The rate-limit class of a route; routes without one are `read`. */
+    rateClass?: RateClass;
+  }
+}
+
+/** `max` requests per `windowMs`, per principal. */
+export interface Rate {
+  readonly max: number;
+  readonly windowMs: number;
+}
+
+export interface RateLimits {
+  /** Null: unlimited. */
+  readonly create: Rate | null;
+  readonly read: Rate | null;
+}
+
+/**
+ * Generous enough that a client polling each operation every 1–2 s, with a hundred or more in flight, or
+ * submitting a batch one request after another, never meets them.
+ */
+export const DEFAULT_RATE_LIMITS: RateLimits = { create: { max: 50, windowMs: 1000 }, read: { max: 100, windowMs: 1000 } };
+export const NO_RATE_LIMITS: RateLimits = { create: null, read: null };
+
+const classOf = (request: FastifyRequest): RateClass => request.routeOptions.config?.rateClass ?? 'read';
+
+export async function installRateLimits(app: FastifyInstance, limits: RateLimits): Promise<void> {
+  if (limits.create === null && limits.read === null) return;
+  const rateOf = (request: FastifyRequest): Rate => limits[classOf(request)] ?? { max: Number.MAX_SAFE_INTEGER, windowMs: 1000 };
+  await app.register(rateLimit, {
+    global: true,
+    // RateLimit-Limit, RateLimit-Remaining, RateLimit-Reset (the IETF draft's names) and Retry-After.
+    enableDraftSpec: true,
+    cache: 10_000,
+    allowList: (request) => isOpenRoute(request.url) || limits[classOf(request)] === null,
+    keyGenerator: (request) => `${classOf(request)} ${principalOf(request)}`,
+    max: (request) => rateOf(request).max,
+    timeWindow: (request) => rateOf(request).windowMs,
+    // Thrown, so the one problem handler renders it (and repeats Retry-After).
+    errorResponseBuilder: (request, context) => {
+      const retryAfter = Math.max(1, Math.ceil(context.ttl / 1000));
+      return new AsyncOpsError('rate_limited', `over the ${classOf(request)} rate limit of ${context.max} requests per window; retry in ${retryAfter} s`, {
+        extra: { retry_after: retryAfter },
+      });
+    },
+  });
+}
