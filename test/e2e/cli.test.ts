@@ -91,9 +91,12 @@ describe('CLI against the real server', () => {
     const printed = JSON.parse(line);
     assert.equal(printed.payload.type, 'operation.completed');
     assert.equal(printed.payload.operation_id, created.body.id);
-    const deliveries = await request(server.url, 'GET', `/operations/${created.body.id}/deliveries`);
-    assert.equal(deliveries.body.items[0].state, 'delivered');
-    assert.equal(deliveries.body.items[0].attempts[0].status_code, 204);
+    // The dispatcher records the attempt once the reply is in: a moment after listen printed it.
+    const delivered = await waitFor(async () => {
+      const [delivery] = (await request(server.url, 'GET', `/operations/${created.body.id}/deliveries`)).body.items;
+      return delivery?.state === 'delivered' ? delivery : null;
+    }, { timeoutMs: 5000, what: 'the delivery recorded as delivered' });
+    assert.equal(delivered.attempts[0].status_code, 204);
 
     const tampered = await fetch(hook, {
       method: 'POST',
