@@ -158,7 +158,8 @@ async function runServer(flags: ServerFlags, role: 'serve' | 'worker'): Promise<
   if (role === 'serve' && apiKeys.length === 0 && !flags.insecure && !isLoopbackHost(flags.host)) {
     throw new UsageError(`refusing to serve on ${flags.host} without API keys: give --api-keys-file or ASYNCOPS_API_KEYS, bind 127.0.0.1, or pass --insecure`);
   }
-  const exposed = apiKeys.length > 0 || !isLoopbackHost(flags.host);
+  // A worker serves no HTTP and has no --host.
+  const exposed = apiKeys.length > 0 || (role === 'serve' && !isLoopbackHost(flags.host));
   const tasks = await loadTasks(flags.tasks ?? []);
   const secrets = flags.webhookSecret?.split(/[\s,]+/).filter((s) => s.length > 0);
   for (const secret of secrets ?? []) {

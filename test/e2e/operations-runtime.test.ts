@@ -78,6 +78,19 @@ describe('graceful shutdown', () => {
   });
 });
 
+describe('roles', () => {
+  it('a worker node (asyncops worker) runs what an API node (serve --no-workers) accepted on the same store, and stops cleanly', async () => {
+    const store = sharedStore();
+    const api = await start({ store, args: ['--no-workers'] });
+    const worker = await start({ store, command: 'worker' });
+    const created = await request(api.url, 'POST', '/operations', { body: { type: 'echo', input: { via: 'worker' } } });
+    // SQLite nodes in separate processes meet only through the file: the worker's fallback poll (2 s) finds it.
+    await waitFor(async () => (await request(api.url, 'GET', `/operations/${created.body.id}`)).body.status === 'completed', { timeoutMs: 10_000, what: 'completed by the worker node' });
+    await worker.stop();
+    assert.equal(worker.process.exitCode, 0);
+  });
+});
+
 describe('start-up configuration', () => {
   const run = (...args: string[]) => spawnSync(process.execPath, [CLI_ENTRY, ...args], { cwd: REPO_ROOT, encoding: 'utf8', timeout: 20_000 });
 
