@@ -43,7 +43,8 @@ after(async () => {
   dir.cleanup();
 });
 
-const serverArgs = ['--concurrency', '4', '--lease', '1500ms', '--allow-private-webhooks', '--webhook-schedule', '100ms,200ms,400ms'];
+// A webhook attempt in flight at the kill is retried when its lease (--webhook-timeout + 30 s) runs out.
+const serverArgs = ['--concurrency', '4', '--lease', '1500ms', '--allow-private-webhooks', '--webhook-timeout', '2s', '--webhook-schedule', '100ms,200ms,400ms'];
 
 describe('crash recovery', () => {
   it('SIGKILL mid-run, restart on the same store: every operation ends terminal, each recorded once, each webhook delivered', async () => {
@@ -75,7 +76,7 @@ describe('crash recovery', () => {
       const deliveries = await request(second.url, 'GET', `/operations/${id}/deliveries`);
       assert.equal(deliveries.body.items.length, 1, `${id}: its completion was recorded exactly once (one outbox row)`);
     }
-    await waitFor(() => ids.every((id) => received.has(id)), { timeoutMs: 15_000, what: 'every webhook received' });
+    await waitFor(() => ids.every((id) => received.has(id)), { timeoutMs: 45_000, intervalMs: 50, what: 'every webhook received (one cut off by the kill: after its 32 s lease)' });
     for (const id of ids) assert.equal(received.get(id)!.size, 1, `${id}: one webhook-id across any redeliveries`);
 
     // The handler may have run twice for an operation cut off mid-attempt (at-least-once execution),
