@@ -89,7 +89,9 @@ function send(raw: Raw): Promise<{ status: number; head: string; body: string }>
       const lines = [`${raw.method} ${raw.path} HTTP/1.1`, `host: 127.0.0.1:${port}`, 'connection: close', ...raw.headers.map(([k, v]) => `${k}: ${v}`)];
       if (body !== null) lines.push(`content-length: ${body.length}`);
       const head = Buffer.from(`${lines.join('\r\n')}\r\n\r\n`, 'latin1');
-      socket.end(body === null ? head : Buffer.concat([head, body]));
+      // Not end(): Node's HTTP server drops a request whose client half-closes before the reply is ready (it answers
+      // one handled within the same turn, as SQLite does, but not one waiting on PostgreSQL). `connection: close` ends it.
+      socket.write(body === null ? head : Buffer.concat([head, body]));
     });
     socket.on('timeout', () => reject(new Error('socket timeout')));
   });
