@@ -114,7 +114,8 @@ describe('lifecycle', () => {
     assert.deepEqual(failed.error.code, 'timeout');
     assert.equal(failed.attempt, 1, 'a timeout is not retried by default');
     const ranMs = Date.parse(failed.finished_at) - Date.parse(failed.started_at);
-    assert.ok(ranMs >= 1000 && ranMs < 2500, `ended at its 1 s deadline, not when the handler returned (${ranMs} ms)`);
+    // The deadline timer may fire up to 1 ms early by design (worker-pool.ts), and both stamps are whole milliseconds.
+    assert.ok(ranMs >= 997 && ranMs < 2500, `ended at its 1 s deadline, not when the handler returned (${ranMs} ms)`);
     assert.ok(Math.max(...healthLatencies) < 100, `healthz answered within 100 ms (max ${Math.max(...healthLatencies).toFixed(1)} ms)`);
     // The handler's late return (at 3 s) must not change the outcome.
     await new Promise((resolve) => setTimeout(resolve, 2200));
