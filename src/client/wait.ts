@@ -7,6 +7,12 @@ import { AsyncOpsWaitTimeoutError } from './errors.ts';
 import { isTerminalStatus, type Operation, type WaitOptions } from './types.ts';
 
 export const MIN_POLL_INTERVAL_MS = 1_000;
+/**
+ * Added to the 1 s spacing, measured from when a request started here: a busy event loop on either
+ * side can delay one request's arrival more than the next one's, and the server must still see
+ * no two status requests within a second.
+ */
+const SPACING_MARGIN_MS = 50;
 /** The server's cap on `Prefer: wait=N` (DESIGN §1). */
 export const MAX_LONG_POLL_S = 30;
 
@@ -68,7 +74,7 @@ async function pollUntilTerminal(
     if (askedToWait && !reply.waitApplied && !changed) longPoll = false;
     if (etag === null) longPoll = false;
 
-    let nextAt = startedAt + MIN_POLL_INTERVAL_MS;
+    let nextAt = startedAt + MIN_POLL_INTERVAL_MS + SPACING_MARGIN_MS;
     if (askedToWait && reply.waitApplied && changed) nextAt = Date.now();
     // Retry-After paces polling; while the server long-polls, its hold does that job instead (a reply that
     // came back unheld because the operation had already changed is still paced at 1 s).
