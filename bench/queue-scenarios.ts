@@ -72,7 +72,7 @@ export interface PickupFigures {
   readonly operations: number;
   /** From the moment the harness sent the POST to the handler's own start stamp (µs clock). */
   readonly createdToStarted: LatencyFigures;
-  /** From the POST to the stored finished_at (ms resolution). */
+  /** From the POST to the stored finished_at (ms resolution, taken at the middle of its millisecond). */
   readonly createdToCompleted: LatencyFigures;
 }
 
@@ -93,7 +93,8 @@ export async function measurePickup(kind: StoreKind, perS: number, seconds: numb
       }));
       const finished = new Map((await listAll(server.url, 'completed')).map((op) => [op.id, Date.parse(op.finished_at!)]));
       const toStart = sent.map((s) => stamps.get(s.id)! - s.sentAt);
-      const toDone = sent.map((s) => finished.get(s.id)! - s.sentAt);
+      // finished_at is whole milliseconds, floored: its middle is the unbiased guess.
+      const toDone = sent.map((s) => finished.get(s.id)! + 0.5 - s.sentAt);
       return { offeredPerS: perS, seconds, operations: sent.length, createdToStarted: latencies(toStart), createdToCompleted: latencies(toDone) };
     } finally {
       await server.stop();
