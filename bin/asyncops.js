@@ -5,9 +5,9 @@
 
 import { existsSync } from 'node:fs';
 
-const [major, minor] = process.versions.node.split('.').map(Number);
-if (major < 22 || (major === 22 && minor < 18)) {
-  process.stderr.write(`asyncops: needs Node.js 22.18 or newer (this is ${process.versions.node})\n`);
+const [major] = process.versions.node.split('.').map(Number);
+if (major < 24) {
+  process.stderr.write(`asyncops: needs Node.js 24 or newer (this is ${process.versions.node}); npm install brings it: use npx asyncops\n`);
   process.exit(2);
 }
 // Node does not strip types under node_modules, so an installed package runs its build; a checkout its sources.

@@ -35,8 +35,8 @@ export const VERSION: string = (JSON.parse(readFileSync(new URL('../package.json
 export interface AsyncOpsOptions {
   /** A Store, or a specification: a file path, `sqlite:PATH`, `:memory:` or a postgres:// URL. */
   readonly store: Store | string;
-  /** Task types besides the built-ins. */
-  readonly tasks?: readonly TaskDefinition[] | undefined;
+  /** Task types besides the built-ins: one, or an array (as a task module exports them). */
+  readonly tasks?: TaskDefinition | readonly TaskDefinition[] | undefined;
   /** Register the built-in tasks (`report`); default true. */
   readonly builtInTasks?: boolean | undefined;
   /** Run workers and the webhook dispatcher in this process (default true). */
@@ -128,7 +128,8 @@ export async function createAsyncOps(options: AsyncOpsOptions): Promise<AsyncOps
   const logger = isLogger(options.logger) ? options.logger : pino({ name: 'asyncops', level: 'info', redact: REDACTED_LOG_PATHS, ...(options.logger ?? {}) });
   const store = typeof options.store === 'string' ? openStoreFromSpec(options.store) : options.store;
   const concurrency = options.concurrency ?? DEFAULT_TASK_DEFAULTS.concurrency;
-  const registry = new TaskRegistry([...(options.builtInTasks === false ? [] : builtInTasks), ...(options.tasks ?? [])], {
+  const userTasks = options.tasks === undefined ? [] : Array.isArray(options.tasks) ? options.tasks : [options.tasks as TaskDefinition];
+  const registry = new TaskRegistry([...(options.builtInTasks === false ? [] : builtInTasks), ...userTasks], {
     ...DEFAULT_TASK_DEFAULTS,
     concurrency,
   });
@@ -194,8 +195,15 @@ export async function createAsyncOps(options: AsyncOpsOptions): Promise<AsyncOps
           plugins: [(a) => metrics.register(a), (a) => registerDeliveryRoutes(a, { store, clock }), ...(options.httpPlugins ?? []).map((p) => (a: FastifyInstance) => p(a, parts()))],
         });
 
+  let opened = false;
   let started = false;
   let closed = false;
+  const open = async () => {
+    if (opened) return;
+    opened = true;
+    await store.open();
+    service.start();
+  };
   const ops: AsyncOps = {
     get store() {
       return store;
@@ -211,8 +219,7 @@ export async function createAsyncOps(options: AsyncOpsOptions): Promise<AsyncOps
     async start() {
       if (started) return;
       started = true;
-      await store.open();
-      service.start();
+      await open();
       if (runWorkers) {
         const secrets = options.webhookSecrets?.length ? [...options.webhookSecrets] : [await store.settingGetOrInit(WEBHOOK_SECRET_SETTING, generateWebhookSecret())];
         dispatcher = new WebhookDispatcher({
@@ -232,9 +239,17 @@ export async function createAsyncOps(options: AsyncOpsOptions): Promise<AsyncOps
       }
     },
     async listen({ port, host }) {
-      await ops.start();
       if (app === null) throw new Error('listen: this instance was created with http: false');
-      const url = await app.listen({ port, host });
+      await open();
+      // Bind before any worker starts: a server that cannot listen must not stay behind as a hidden worker.
+      let url: string;
+      try {
+        url = await app.listen({ port, host });
+      } catch (error) {
+        await ops.close();
+        throw error;
+      }
+      await ops.start();
       const address = app.server.address();
       const bound = typeof address === 'object' && address !== null ? `http://${host.includes(':') ? `[${host}]` : host}:${address.port}` : url;
       logger.info({ url: bound, store: store.kind, workers: runWorkers, concurrency }, 'asyncops listening');
@@ -249,7 +264,7 @@ export async function createAsyncOps(options: AsyncOpsOptions): Promise<AsyncOps
       await dispatcher?.stop();
       service.stop();
       await app?.close();
-      if (started) await store.close();
+      if (opened) await store.close();
     },
   };
   return ops;

@@ -95,12 +95,12 @@ export function isLoopbackHost(host: string): boolean {
 function serverOptions(command: Command, role: 'serve' | 'worker'): Command {
   command
     .addOption(new Option('--store <spec>', 'a file path, sqlite:PATH, :memory: or a postgres:// URL').env('ASYNCOPS_STORE').default('./asyncops.db'))
-    .addOption(new Option('--tasks <path...>', 'module(s) exporting a task or an array of tasks (default export or `tasks`)').env('ASYNCOPS_TASKS'))
+    .addOption(new Option('--tasks <path...>', 'module(s) exporting a task or an array of tasks (default export or `tasks`); the env var takes a comma-separated list').env('ASYNCOPS_TASKS'))
     .addOption(new Option('--no-builtin-tasks', 'do not register the built-in report task'))
     .addOption(new Option('--concurrency <n>', 'handlers running at once in this process').env('ASYNCOPS_CONCURRENCY').default(8).argParser(int('--concurrency', 1, 1000)))
-    .addOption(new Option('--allow-private-webhooks', 'let webhooks reach loopback and private addresses (development, tests)').env('ASYNCOPS_ALLOW_PRIVATE_WEBHOOKS').default(false))
+    .addOption(new Option('--allow-private-webhooks', 'let webhooks reach loopback and private addresses (development, tests) (env: ASYNCOPS_ALLOW_PRIVATE_WEBHOOKS=true|false)').default(false))
     .addOption(new Option('--webhook-secret <secrets>', 'whsec_… signing secret(s), comma or space separated, newest first (default: generated once, kept in the store)').env('ASYNCOPS_WEBHOOK_SECRET'))
-    .addOption(new Option('--webhook-schedule <delays>', 'delays between webhook attempts, e.g. 5s,5m,30m,2h,5h,10h,10h').env('ASYNCOPS_WEBHOOK_SCHEDULE').argParser(durationList))
+    .addOption(new Option('--webhook-schedule <delays>', 'upper bounds of the delays between webhook attempts (each retry is jittered within its step)').env('ASYNCOPS_WEBHOOK_SCHEDULE').default(undefined, '5s,5m,30m,2h,5h,10h,10h').argParser(durationList))
     .addOption(new Option('--webhook-timeout <duration>', 'timeout of one webhook attempt').env('ASYNCOPS_WEBHOOK_TIMEOUT').default(10_000, '10s').argParser(duration))
     .addOption(new Option('--lease <duration>', 'lease of a claimed operation, renewed by heartbeats').env('ASYNCOPS_LEASE').default(30_000, '30s').argParser(duration))
     .addOption(new Option('--grace <duration>', 'on shutdown, how long running attempts may finish').env('ASYNCOPS_GRACE').default(10_000, '10s').argParser(duration))
@@ -118,7 +118,7 @@ function serverOptions(command: Command, role: 'serve' | 'worker'): Command {
       .addOption(new Option('--body-limit <size>', 'largest request body').env('ASYNCOPS_BODY_LIMIT').default(1024 * 1024, '1mb').argParser(bytes))
       .addOption(new Option('--api-keys-file <path>', 'API keys, one tenant:key (or tenant:sha256:<hex>) a line, or a JSON array of {tenant, key}').env('ASYNCOPS_API_KEYS_FILE'))
       .addOption(new Option('--api-keys <list>', 'API keys as tenant:key,tenant2:key2 (prefer the environment: command lines are visible to other users)').env('ASYNCOPS_API_KEYS'))
-      .addOption(new Option('--insecure', 'allow a non-loopback --host without API keys').env('ASYNCOPS_INSECURE').default(false))
+      .addOption(new Option('--insecure', 'allow a non-loopback --host without API keys (env: ASYNCOPS_INSECURE=true|false)').default(false))
       .addOption(new Option('--rate-limit-create <rate>', 'creating requests per API key (or client address without keys), e.g. 50/s, 600/m, off').env('ASYNCOPS_RATE_LIMIT_CREATE').default(undefined, '50/s with API keys or a non-loopback --host, else off').argParser(rate))
       .addOption(new Option('--rate-limit-read <rate>', 'other requests (status polls, lists, results, cancels) per API key or client address').env('ASYNCOPS_RATE_LIMIT_READ').default(undefined, '100/s with API keys or a non-loopback --host, else off').argParser(rate))
       .addOption(new Option('--max-sse-per-key <n>', 'event streams open at once per API key (or client address)').env('ASYNCOPS_MAX_SSE_PER_KEY').default(20).argParser(int('--max-sse-per-key', 1, 100_000)))
@@ -153,7 +153,24 @@ async function loadTasks(paths: readonly string[]): Promise<TaskDefinition[]> {
   return tasks;
 }
 
+/**
+ * A boolean from the environment, read strictly: commander would turn a switch on for any value,
+ * so ASYNCOPS_INSECURE=false would mean true. Unset is false; anything but these words is refused.
+ */
+export function envSwitch(name: string, env: NodeJS.ProcessEnv = process.env): boolean {
+  const raw = env[name];
+  if (raw === undefined || raw === '') return false;
+  const value = raw.trim().toLowerCase();
+  if (['1', 'true', 'yes', 'on'].includes(value)) return true;
+  if (['0', 'false', 'no', 'off'].includes(value)) return false;
+  throw new UsageError(`${name}: expected true or false (1/0, yes/no, on/off), got ${JSON.stringify(raw.slice(0, 40))}`);
+}
+
 async function runServer(flags: ServerFlags, role: 'serve' | 'worker'): Promise<void> {
+  // A flag on the command line wins; otherwise the environment decides.
+  flags.allowPrivateWebhooks ||= envSwitch('ASYNCOPS_ALLOW_PRIVATE_WEBHOOKS');
+  if (role === 'serve') flags.insecure ||= envSwitch('ASYNCOPS_INSECURE');
+  flags.tasks = flags.tasks?.flatMap((path) => path.split(',')).map((path) => path.trim()).filter((path) => path.length > 0);
   const apiKeys = mergeApiKeys(flags.apiKeysFile === undefined ? [] : readApiKeysFile(flags.apiKeysFile), flags.apiKeys === undefined ? [] : parseApiKeysEnv(flags.apiKeys));
   if (role === 'serve' && apiKeys.length === 0 && !flags.insecure && !isLoopbackHost(flags.host)) {
     throw new UsageError(`refusing to serve on ${flags.host} without API keys: give --api-keys-file or ASYNCOPS_API_KEYS, bind 127.0.0.1, or pass --insecure`);

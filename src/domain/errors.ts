@@ -13,6 +13,7 @@ export const ERROR_CODES = [
   'idempotency_key_in_use',
   'webhook_url_refused',
   'payload_too_large',
+  'unsupported_media_type',
   'unauthorized',
   'rate_limited',
   'store_unavailable',

@@ -73,6 +73,8 @@ export async function buildHttpApp(options: HttpAppOptions): Promise<FastifyInst
     routerOptions: { maxParamLength: 1000 },
   }) as unknown as FastifyInstance;
   installValidators(app);
+  // Bodies are JSON; Fastify would otherwise hand a text/plain body to the routes as a string.
+  app.removeContentTypeParser('text/plain');
   installProblemHandlers(app);
   installTenant(app);
   // Before any route, so their hooks cover every route (swagger-ui's included).

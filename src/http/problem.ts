@@ -18,6 +18,7 @@ export const PROBLEMS: Readonly<Record<ErrorCode, { readonly status: number; rea
   idempotency_key_in_use: { status: 409, title: 'Idempotency-Key is in use by a request still being processed' },
   webhook_url_refused: { status: 422, title: 'Webhook URL refused' },
   payload_too_large: { status: 413, title: 'Request body too large' },
+  unsupported_media_type: { status: 415, title: 'Unsupported media type' },
   unauthorized: { status: 401, title: 'Unauthorized' },
   rate_limited: { status: 429, title: 'Too many requests' },
   store_unavailable: { status: 503, title: 'Store unavailable' },
@@ -62,6 +63,7 @@ function fromFastifyError(error: FastifyError): AsyncOpsError | null {
     case 'FST_ERR_CTP_BODY_TOO_LARGE':
       return new AsyncOpsError('payload_too_large', error.message);
     case 'FST_ERR_CTP_INVALID_MEDIA_TYPE':
+      return new AsyncOpsError('unsupported_media_type', 'send the body as application/json');
     case 'FST_ERR_CTP_INVALID_CONTENT_LENGTH':
     case 'FST_ERR_CTP_EMPTY_JSON_BODY':
     case 'FST_ERR_CTP_INVALID_JSON_BODY':
@@ -80,8 +82,6 @@ export function installProblemHandlers(app: FastifyInstance): void {
     const known = error instanceof AsyncOpsError ? error : fromFastifyError(error);
     if (known !== null) {
       const problem = problemFor(known, request.url.split('?')[0]);
-      // An unsupported media type is its own status even though it shares the validation code.
-      if (error instanceof Error && (error as FastifyError).code === 'FST_ERR_CTP_INVALID_MEDIA_TYPE') problem.status = 415;
       if (known.code === 'rate_limited' && typeof known.extra.retry_after === 'number') reply.header('retry-after', String(known.extra.retry_after));
       return sendProblem(reply, problem);
     }

@@ -53,6 +53,8 @@ describe('bad input', () => {
     { what: 'private webhook_url', method: 'POST', path: '/operations', body: { type: 'echo', input: {}, webhook_url: 'http://10.0.0.1/x' }, status: 422, field: '/webhook_url' },
     { what: 'body over the limit', method: 'POST', path: '/operations', body: { type: 'echo', input: { big: 'x'.repeat(20_000) } }, status: 413 },
     { what: 'wrong content type', method: 'POST', path: '/operations', rawBody: 'type=echo', headers: { 'content-type': 'application/x-www-form-urlencoded' }, status: 415 },
+    { what: 'a text/plain body', method: 'POST', path: '/operations', rawBody: '{"type":"echo"}', headers: { 'content-type': 'text/plain' }, status: 415 },
+    { what: 'a text/plain body on a task route', method: 'POST', path: '/reports', rawBody: 'hello', headers: { 'content-type': 'text/plain' }, status: 415 },
     { what: 'bad Idempotency-Key', method: 'POST', path: '/operations', body: { type: 'echo', input: {} }, headers: { 'idempotency-key': 'x'.repeat(300) }, status: 400 },
     { what: 'malformed id', method: 'GET', path: '/operations/not-an-id', status: 404 },
     { what: 'id with NUL', method: 'GET', path: '/operations/op_%00', status: 404 },

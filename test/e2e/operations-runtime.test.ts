@@ -111,6 +111,24 @@ describe('start-up configuration', () => {
     });
   }
 
+  it('a port already in use stops serve with one line and a non-zero exit, without running workers', async () => {
+    const holder = await start();
+    const result = run('serve', '--store', ':memory:', '--port', String(holder.port));
+    assert.notEqual(result.status, 0);
+    assert.equal(result.status !== null, true, 'it exited by itself');
+    assert.match(result.stderr.trim().split('\n').filter((l) => !l.startsWith('npm warn')).join('\n'), /^asyncops: .*EADDRINUSE/);
+  });
+
+  it('boolean environment switches are read strictly: false means false, anything else odd is refused', () => {
+    const env = (extra: Record<string, string>) => spawnSync(process.execPath, [CLI_ENTRY, 'serve', '--store', ':memory:', '--host', '0.0.0.0', '--port', '0'], { cwd: REPO_ROOT, encoding: 'utf8', timeout: 20_000, env: { ...process.env, ...extra } });
+    const off = env({ ASYNCOPS_INSECURE: 'false' });
+    assert.equal(off.status, 2, 'ASYNCOPS_INSECURE=false still refuses a public bind without keys');
+    assert.match(off.stderr, /refusing to serve on 0\.0\.0\.0/);
+    const odd = env({ ASYNCOPS_INSECURE: 'maybe' });
+    assert.equal(odd.status, 2);
+    assert.match(odd.stderr, /ASYNCOPS_INSECURE: expected true or false/);
+  });
+
   it('serve --help lists every flag with its default', () => {
     const result = run('serve', '--help');
     assert.equal(result.status, 0);
