@@ -121,7 +121,8 @@ const REDACTED_LOG_PATHS = [
   'connectionString',
   '*.connectionString',
 ];
-const WEBHOOK_SECRET_SETTING = 'webhook_secret';
+/** Where a generated webhook signing secret is kept, so every node and restart signs with the same one. */
+export const WEBHOOK_SECRET_SETTING = 'webhook_secret';
 
 export async function createAsyncOps(options: AsyncOpsOptions): Promise<AsyncOps> {
   const clock = options.clock ?? systemClock;

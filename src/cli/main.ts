@@ -6,12 +6,13 @@ import { CommanderError } from 'commander';
 import { exitCodeForError, type ExitCode } from './exit-codes.ts';
 import { buildProgram, type CommandRegistrar } from './program.ts';
 import { registerServerCommands } from './serve.ts';
+import { registerWebhookSecret } from './webhook-secret.ts';
 
 /** Commander's own outcomes that are not errors to report: help or version was printed already. */
 const SILENT_COMMANDER_CODES = new Set(['commander.help', 'commander.helpDisplayed', 'commander.version']);
 
 /** `extraCommands` defaults to the server's `serve` and `worker`; bin/asyncops.js and `node src/cli/main.ts` both land here. */
-export async function main(argv: readonly string[] = process.argv, extraCommands: readonly CommandRegistrar[] = [registerServerCommands]): Promise<ExitCode> {
+export async function main(argv: readonly string[] = process.argv, extraCommands: readonly CommandRegistrar[] = [registerServerCommands, registerWebhookSecret]): Promise<ExitCode> {
   const io = { stdout: process.stdout, stderr: process.stderr, stdin: process.stdin };
   const { program, ctx } = buildProgram({ io, extraCommands });
   try {

@@ -6,7 +6,8 @@ import assert from 'node:assert/strict';
 import { spawn, type ChildProcess } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { CLI_ENTRY, REPO_ROOT, startServer, tempDir, type ServerProcess } from '../support/server.ts';
+import { CLI_ENTRY, REPO_ROOT, freshStore, startServer, tempDir, type ServerProcess } from '../support/server.ts';
+import { execFileSync } from 'node:child_process';
 import { request } from '../support/http.ts';
 import { waitFor } from '../support/wait.ts';
 
@@ -107,6 +108,28 @@ describe('CLI against the real server', () => {
     assert.equal(tampered.status, 401);
     await waitFor(() => /rejected webhook/.test(stderr), { timeoutMs: 5000, what: 'rejection printed' });
     assert.ok(!stdout.includes('op_forged'));
+  });
+
+  it('webhook-secret prints the secret a server generated in its store, and it verifies that server\'s webhooks', async () => {
+    const store = freshStore();
+    const own = await startServer({ store: store.spec, args: ['--allow-private-webhooks'] });
+    try {
+      const secret = execFileSync(process.execPath, [CLI_ENTRY, 'webhook-secret', '--store', store.spec], { cwd: REPO_ROOT, encoding: 'utf8', timeout: 20_000 }).trim();
+      assert.match(secret, /^whsec_[A-Za-z0-9+/=]{32,}$/);
+      const listener = spawn(process.execPath, [CLI_ENTRY, 'listen', '--port', '0', '--secret', secret, '--json'], { cwd: REPO_ROOT, stdio: ['ignore', 'pipe', 'pipe'] });
+      children.push(listener);
+      let stdout = '';
+      let stderr = '';
+      listener.stdout!.setEncoding('utf8').on('data', (c: string) => (stdout += c));
+      listener.stderr!.setEncoding('utf8').on('data', (c: string) => (stderr += c));
+      const port = await waitFor(() => /listening on http:\/\/[^:]+:(\d+)/.exec(stderr)?.[1], { timeoutMs: 10_000, what: 'listen started' });
+      const created = await request(own.url, 'POST', '/operations', { body: { type: 'echo', input: {}, webhook_url: `http://127.0.0.1:${port}/` } });
+      await waitFor(() => stdout.includes(created.body.id), { timeoutMs: 15_000, what: 'verified webhook printed' });
+      assert.doesNotMatch(stderr, /rejected/);
+    } finally {
+      await own.stop();
+      await store.cleanup();
+    }
   });
 
   it('status of an unreachable server exits 5 with one line', async () => {
