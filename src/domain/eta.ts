@@ -54,8 +54,6 @@ export interface EtaInput {
 
 /** Below this much progress, extrapolating from it is noise; fall back to the typical duration. */
 const MIN_PROGRESS_FOR_EXTRAPOLATION = 0.05;
-/** Past this queue position the slot-by-slot walk is replaced by its closed form. */
-const SIMULATED_POSITIONS = 1000;
 
 /**
  * When a running attempt should end. With progress: extrapolated from when that progress was reported
@@ -89,12 +87,9 @@ export function estimateCompletion(input: EtaInput): number | null {
     const run = input.running?.[i];
     return run === undefined ? ready : Math.max(ready, expectedEnd(now, run.startedAt, run.progress, estimate, run.progressAt ?? now) ?? ready);
   }).sort((a, b) => a - b);
+  // With every later operation taking the typical duration, and the slots' first free times within
+  // one typical duration of each other, the slots come free in the same order each round: the
+  // operation k places ahead starts on slot k mod n, k div n rounds later. O(n log n), not O(k).
   const ahead = input.queuePosition;
-  const walked = Math.min(ahead, SIMULATED_POSITIONS);
-  for (let i = 0; i < walked; i++) {
-    freeAt[0] = freeAt[0]! + typical;
-    freeAt.sort((a, b) => a - b);
-  }
-  const rest = ahead - walked;
-  return freeAt[0]! + (rest * typical) / slots + typical;
+  return freeAt[ahead % slots]! + Math.floor(ahead / slots) * typical + typical;
 }
