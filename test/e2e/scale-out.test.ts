@@ -114,12 +114,23 @@ describe('scale-out on PostgreSQL', { skip: skip ?? false }, () => {
   it('3,000 operations over three workers, one killed with SIGKILL mid-run: each completes, is recorded once, and its webhook arrives', { timeout: 90_000 }, async (t) => {
     const t0 = performance.now();
     const handlerRuns = () => (existsSync(sideEffects) ? readFileSync(sideEffects, 'utf8').split('\n').filter(Boolean) : []);
-    // Killed while submissions still arrive and every worker holds leases.
+    // Killed while submissions still arrive, at a moment it holds leases: operations run for 0–20 ms, so at any
+    // instant a worker may hold none. The victim is frozen (SIGSTOP) to look at its leases in the store (its worker
+    // id starts with its pid); it is killed only if it holds some, else thawed to try again a little later.
     const victim = workers[0]!;
+    const schema = pg.escapeIdentifier(new URL(store.spec).searchParams.get('schema')!);
     const killed = (async () => {
       await waitFor(() => handlerRuns().length >= OPERATIONS / 10, { timeoutMs: 30_000, intervalMs: 20, what: 'a tenth of the handlers ran' });
+      const leased = await waitFor(async () => {
+        victim.process.kill('SIGSTOP');
+        const { rows } = await withClient((c) => c.query<{ n: number }>(
+          `SELECT count(*)::int AS n FROM ${schema}.operations WHERE status = 'processing' AND worker_id LIKE $1`, [`${victim.process.pid}-%`]));
+        if (rows[0]!.n > 0) return rows[0]!.n;
+        victim.process.kill('SIGCONT');
+        return null;
+      }, { timeoutMs: 20_000, intervalMs: 5, what: 'the victim holding a lease' });
       await victim.kill();
-      return performance.now() - t0;
+      return { at: performance.now() - t0, leased };
     })();
     killed.catch(() => {});
     const ids: string[] = [];
@@ -134,7 +145,7 @@ describe('scale-out on PostgreSQL', { skip: skip ?? false }, () => {
       }
     }
     const submittedMs = performance.now() - t0;
-    const killedAt = await killed;
+    const { at: killedAt, leased: leasedAtKill } = await killed;
 
     await waitFor(() => webhookIds.size === OPERATIONS, { timeoutMs: 60_000, intervalMs: 50, what: `a webhook for each of ${OPERATIONS} operations` });
     const allWebhooksMs = performance.now() - t0;
@@ -178,7 +189,7 @@ describe('scale-out on PostgreSQL', { skip: skip ?? false }, () => {
     for (const id of ranTwice) assert.ok(ops.get(id).attempt >= 2, `${id} ran again only after its lease expired`);
 
     t.diagnostic(
-      `submitted ${OPERATIONS} in ${submittedMs.toFixed(0)} ms; worker pid ${victim.process.pid} killed at ${killedAt.toFixed(0)} ms; ` +
+      `submitted ${OPERATIONS} in ${submittedMs.toFixed(0)} ms; worker pid ${victim.process.pid} killed at ${killedAt.toFixed(0)} ms holding ${leasedAtKill} leases; ` +
       `every webhook in by ${allWebhooksMs.toFixed(0)} ms; ${recovered.length} operations recovered from the killed worker ` +
       `(${ranTwice.length} of them had run their handler there too); ${arrivals - OPERATIONS} duplicate webhook arrivals`,
     );
