@@ -7,6 +7,10 @@ import assert from 'node:assert/strict';
 import type { Delivery, DeliveryAttemptParams, Store } from '../../src/store/store.ts';
 import type { CurrentStore } from './contract.ts';
 import { insertInState, LEASE_MS, T0, TENANT, webhookFactory } from './fixtures.ts';
+import { waitFor } from '../support/wait.ts';
+
+/** Events are emitted after commit: at once on SQLite, a moment later on PostgreSQL (never later than the bound). */
+const waitForEvents = (done: () => boolean) => waitFor(done, { timeoutMs: 2_000, what: 'operation:changed events' });
 
 const HOOK = 'https://example.test/hook';
 
@@ -32,6 +36,38 @@ function attempt(lease: { id: string; leaseToken: string | null }, outcome: Deli
 
 export function deliveryContract(store: CurrentStore): void {
   const claimDue = (now: number, limit = 10, workerId = 'd1') => store().deliveryClaimDue({ now, workerId, leaseMs: LEASE_MS, limit });
+
+  describe('a delivery state is part of its operation', () => {
+    it('is a new version of the operation, with an event, when the state changes, and only then; updated_at stays', async () => {
+      const d = await makeDelivery(store());
+      const events: Array<{ id: string; version: number }> = [];
+      const unsubscribe = store().subscribe((e) => {
+        if (e.kind === 'operation:changed' && e.id === d.operationId) events.push({ id: e.id, version: e.version });
+      });
+      try {
+        const version = async () => (await store().operationGetById(d.operationId))!.version;
+        const before = (await store().operationGetById(d.operationId))!;
+        const v0 = before.version;
+        const [first] = await claimDue(T0);
+        await store().deliveryRecordAttempt(attempt(first!, 'retrying', T0 + 100, T0 + 200));
+        const op1 = await store().operationGetById(d.operationId);
+        assert.deepEqual([op1!.version, op1!.updatedAt, op1!.webhookState], [v0 + 1, before.updatedAt, 'retrying']);
+        const [second] = await claimDue(T0 + 200);
+        await store().deliveryRecordAttempt(attempt(second!, 'retrying', T0 + 300, T0 + 400));
+        assert.equal(await version(), v0 + 1, 'retrying again is no change');
+        const [third] = await claimDue(T0 + 400);
+        await store().deliveryRecordAttempt(attempt(third!, 'dead', T0 + 500, null));
+        assert.equal(await version(), v0 + 2);
+        await store().deliveryRetry({ id: d.id, tenant: TENANT, now: T0 + 600 });
+        const replayed = await store().operationGetById(d.operationId);
+        assert.deepEqual([replayed!.version, replayed!.webhookState], [v0 + 3, 'pending']);
+        await waitForEvents(() => events.length >= 3);
+        assert.deepEqual(events.map((e) => e.version), [v0 + 1, v0 + 2, v0 + 3]);
+      } finally {
+        unsubscribe();
+      }
+    });
+  });
 
   describe('deliveryClaimDue', () => {
     it('claims due deliveries oldest first, with a lease, and keeps their state', async () => {

@@ -129,7 +129,7 @@ export function maintenanceContract(store: CurrentStore): void {
       ]);
     });
 
-    it('announces a replayed delivery as due', async () => {
+    it('announces a replayed delivery as due, and its operation as changed (its webhook state)', async () => {
       const { op } = await insertInState(store(), 'completed', { webhookUrl: 'https://example.test/hook' }, webhookFactory());
       const [claimed] = await store().deliveryClaimDue({ now: T0, workerId: 'd', leaseMs: LEASE_MS, limit: 1 });
       await store().deliveryRecordAttempt({
@@ -139,8 +139,12 @@ export function maintenanceContract(store: CurrentStore): void {
       const { events, stop } = record();
       await store().deliveryRetry({ id: claimed!.id, tenant: TENANT, now: T0 + 9 });
       stop();
-      assert.deepEqual(events, [{ kind: 'delivery:due', nextAttemptAt: T0 + 9 }]);
-      assert.equal((await store().operationGetById(op.id))?.webhookState, 'pending');
+      const replayed = await store().operationGetById(op.id);
+      assert.equal(replayed?.webhookState, 'pending');
+      assert.deepEqual(events, [
+        { kind: 'delivery:due', nextAttemptAt: T0 + 9 },
+        { kind: 'operation:changed', id: op.id, version: replayed!.version, status: 'completed' },
+      ]);
     });
 
     it('says nothing for reads, heartbeats and lost races, and nothing after unsubscribe', async () => {

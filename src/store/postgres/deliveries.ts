@@ -1,8 +1,10 @@
 // Owns: webhook delivery rows and their attempts: writing outbox rows, leased claims, recording attempts, replays, reads.
 // Not here: deciding outcomes or schedules (webhooks/), the operation transitions that write the outbox (transitions.ts).
-// Invariant: an attempt is recorded only under the delivery's current lease; a claim never hands one delivery to two dispatchers.
+// Invariant: an attempt is recorded only under the delivery's current lease; a claim never hands one delivery to two dispatchers;
+// a new delivery state is a new version of its operation (with an event), in the same statement.
 
 import type { DeliveryState, Operation } from '../../domain/operation.ts';
+import type { OperationStatus } from '../../domain/status.ts';
 import type {
   Delivery, DeliveryAttempt, DeliveryAttemptParams, DeliveryClaimParams, DeliveryDraft, DeliveryFactory, DeliveryListQuery,
   DeliveryRetryOutcome, StoreEvent,
@@ -126,8 +128,12 @@ export async function claimDeliveries(q: Queryable, params: DeliveryClaimParams)
 
 // Params: $1 id, $2 lease token, $3 outcome state, $4 next attempt at, $5 now, $6 trigger, $7 started at,
 // $8 duration ms, $9 status code, $10 error, $11 response snippet.
+// A new state of the delivery is a new version of its operation, whose resource shows it (its ETag); updated_at stays, as it
+// says when the operation itself last moved.
 const RECORD_ATTEMPT = `
-WITH recorded AS (
+WITH before AS (
+  SELECT state FROM deliveries WHERE id = $1
+), recorded AS (
   UPDATE deliveries d
   SET state = $3, attempt_count = d.attempt_count + 1, schedule_attempt = d.schedule_attempt + 1,
       next_attempt_at = CASE WHEN $3 = 'retrying' THEN $4::bigint END, updated_at = $5,
@@ -137,12 +143,16 @@ WITH recorded AS (
 ), attempt AS (
   INSERT INTO delivery_attempts (delivery_id, attempt, trigger, started_at, duration_ms, status_code, error, response_snippet)
   SELECT id, attempt_count, $6, $7, $8, $9, $10, $11 FROM recorded
+), touched AS (
+  UPDATE operations o SET version = o.version + 1
+  FROM recorded r, before b WHERE o.id = r.operation_id AND r.state <> b.state
+  RETURNING o.id, o.version, o.status
 )
-SELECT * FROM recorded`;
+SELECT r.*, t.version AS operation_version, t.status AS operation_status FROM recorded r LEFT JOIN touched t ON t.id = r.operation_id`;
 
 export async function recordAttempt(db: PostgresDatabase, params: DeliveryAttemptParams): Promise<Delivery | null> {
   const a = params.attempt;
-  const [row] = await db.query<DeliveryRow>(RECORD_ATTEMPT, [
+  const [row] = await db.query<DeliveryRow & OperationTouch>(RECORD_ATTEMPT, [
     params.id, params.leaseToken, params.outcome, params.nextAttemptAt, params.now, a.trigger, a.startedAt, Math.round(a.durationMs),
     a.statusCode, a.error, a.responseSnippet,
   ]);
@@ -151,7 +161,19 @@ export async function recordAttempt(db: PostgresDatabase, params: DeliveryAttemp
   if (delivery.state === 'retrying' && delivery.nextAttemptAt !== null) {
     db.publish([{ kind: 'delivery:due', nextAttemptAt: delivery.nextAttemptAt }]);
   }
+  publishTouch(db, delivery, row);
   return delivery;
+}
+
+/** The operation a delivery's new state changed, as the statement returned it (nulls: the state stayed). */
+interface OperationTouch {
+  operation_version: number | null;
+  operation_status: OperationStatus | null;
+}
+
+function publishTouch(db: PostgresDatabase, delivery: Delivery, touch: OperationTouch): void {
+  if (touch.operation_version === null || touch.operation_status === null) return;
+  db.publish([{ kind: 'operation:changed', id: delivery.operationId, version: touch.operation_version, status: touch.operation_status }]);
 }
 
 // Params: $1 id, $2 tenant.
@@ -191,15 +213,23 @@ export async function listOperationDeliveries(q: Queryable, operationId: string,
 
 // Params: $1 id, $2 tenant, $3 now. A replay: due now, the schedule restarts, the next attempt is a manual one.
 const REPLAY_DELIVERY = `
-UPDATE deliveries SET state = 'pending', next_attempt_at = $3, schedule_attempt = 0, updated_at = $3, manual = true
-WHERE id = $1 AND tenant = $2 AND state = 'dead'
-RETURNING *`;
+WITH replayed AS (
+  UPDATE deliveries SET state = 'pending', next_attempt_at = $3, schedule_attempt = 0, updated_at = $3, manual = true
+  WHERE id = $1 AND tenant = $2 AND state = 'dead'
+  RETURNING *
+), touched AS (
+  UPDATE operations o SET version = o.version + 1 FROM replayed r WHERE o.id = r.operation_id
+  RETURNING o.id, o.version, o.status
+)
+SELECT r.*, t.version AS operation_version, t.status AS operation_status FROM replayed r LEFT JOIN touched t ON t.id = r.operation_id`;
 
 export async function replayDelivery(db: PostgresDatabase, id: string, tenant: string, now: number): Promise<DeliveryRetryOutcome> {
-  const [row] = await db.query<DeliveryRow>(REPLAY_DELIVERY, [id, tenant, now]);
+  const [row] = await db.query<DeliveryRow & OperationTouch>(REPLAY_DELIVERY, [id, tenant, now]);
   if (row !== undefined) {
+    const delivery = toDelivery(row);
     db.publish([{ kind: 'delivery:due', nextAttemptAt: now }]);
-    return { kind: 'scheduled', delivery: toDelivery(row) };
+    publishTouch(db, delivery, row);
+    return { kind: 'scheduled', delivery };
   }
   const current = await getDelivery(db, id, tenant);
   return current === null ? { kind: 'not_found' } : { kind: 'not_dead', delivery: current };

@@ -1,9 +1,11 @@
 // Owns: the SQLite queries of webhook deliveries and their attempts, including the outbox insert operations.ts calls.
 // Not here: deciding outcomes or schedules (webhooks/), sending anything.
-// Invariant: an attempt is recorded only under the live lease, and the attempt row and the delivery change commit together.
+// Invariant: an attempt is recorded only under the live lease, and the attempt row and the delivery change commit together;
+// a new delivery state is a new version of its operation (with an event), in the same transaction.
 
 import type { DatabaseSync, StatementSync } from 'node:sqlite';
 import type { Operation } from '../../domain/operation.ts';
+import type { OperationStatus } from '../../domain/status.ts';
 import type {
   Delivery, DeliveryAttempt, DeliveryAttemptParams, DeliveryClaimParams, DeliveryDraft, DeliveryListQuery,
   DeliveryRetryOutcome, StoreEvent,
@@ -49,6 +51,13 @@ const REPLAY = `UPDATE deliveries SET state = 'pending', next_attempt_at = $now,
   WHERE id = $id AND state = 'dead'
   RETURNING *`;
 
+// $id
+const STATE = `SELECT state FROM deliveries WHERE id = $id`;
+
+// $id. The operation's resource shows its webhook's state, so a new state is a new version of it (its ETag). updated_at
+// stays: it says when the operation itself last moved.
+const TOUCH_OPERATION = `UPDATE operations SET version = version + 1 WHERE id = $id RETURNING id, version, status`;
+
 // $now
 const RECOVER_EXPIRED = `UPDATE deliveries SET lease_token = NULL, lease_expires_at = NULL, worker_id = NULL
   WHERE lease_token IS NOT NULL AND lease_expires_at < $now
@@ -59,7 +68,7 @@ const NEXT_ATTEMPT_AT = `SELECT min(next_attempt_at) AS at FROM deliveries WHERE
 const STATEMENTS = {
   insert: INSERT, claimDue: CLAIM_DUE, recordAttempt: RECORD_ATTEMPT, insertAttempt: INSERT_ATTEMPT, get: GET,
   listForOperation: LIST_FOR_OPERATION, attempts: ATTEMPTS, replay: REPLAY, recoverExpired: RECOVER_EXPIRED,
-  nextAttemptAt: NEXT_ATTEMPT_AT,
+  nextAttemptAt: NEXT_ATTEMPT_AT, state: STATE, touchOperation: TOUCH_OPERATION,
 };
 
 // $tenant $limit, and $state / $beforeId when the query has them.
@@ -100,6 +109,7 @@ export class SqliteDeliveries {
 
   recordAttempt(params: DeliveryAttemptParams): Delivery | null {
     return this.#tx.run((events) => {
+      const before = this.#s.state.get({ id: params.id })?.['state'];
       const row = this.#s.recordAttempt.get({
         id: params.id, leaseToken: params.leaseToken, state: params.outcome, nextAttemptAt: params.nextAttemptAt,
         statusCode: params.attempt.statusCode, error: params.attempt.error, now: params.now,
@@ -114,6 +124,7 @@ export class SqliteDeliveries {
       if (delivery.state === 'retrying' && delivery.nextAttemptAt !== null) {
         events.push({ kind: 'delivery:due', nextAttemptAt: delivery.nextAttemptAt });
       }
+      if (delivery.state !== before) this.#touchOperation(delivery.operationId, events);
       return delivery;
     });
   }
@@ -151,8 +162,15 @@ export class SqliteDeliveries {
       const row = this.#s.replay.get({ id: params.id, now: params.now });
       if (row === undefined) return { kind: 'not_dead', delivery: toDelivery(current) };
       events.push({ kind: 'delivery:due', nextAttemptAt: params.now });
-      return { kind: 'scheduled', delivery: toDelivery(row) };
+      const delivery = toDelivery(row);
+      this.#touchOperation(delivery.operationId, events);
+      return { kind: 'scheduled', delivery };
     });
+  }
+
+  #touchOperation(operationId: string, events: StoreEvent[]): void {
+    const op = this.#s.touchOperation.get({ id: operationId });
+    if (op !== undefined) events.push({ kind: 'operation:changed', id: String(op['id']), version: Number(op['version']), status: op['status'] as OperationStatus });
   }
 
   recoverExpired(now: number): number {
