@@ -5,6 +5,7 @@
 import { json, percentile, round, submit, wallNow, type StoredOperation } from './load.ts';
 import { startAsyncops } from './processes.ts';
 import { freshStore, type StoreKind } from './stores.ts';
+import { seededRandom } from '../test/support/seeded-random.ts';
 
 export interface EtaFigures {
   readonly operations: number;
@@ -28,23 +29,12 @@ interface Sample {
   readonly eta: number | null;
 }
 
-/** A deterministic pseudo-random source, so every run offers the same arrivals. */
-function mulberry32(seed: number): () => number {
-  let a = seed;
-  return () => {
-    a = (a + 0x6d2b79f5) | 0;
-    let t = Math.imul(a ^ (a >>> 15), 1 | a);
-    t = (t + Math.imul(t ^ (t >>> 7), 61 | t)) ^ t;
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
-
 export async function measureEta(kind: StoreKind, seconds: number): Promise<EtaFigures> {
   const store = await freshStore(kind);
   try {
     const server = await startAsyncops('serve', { store: store.spec, concurrency: 10 });
     try {
-      const random = mulberry32(7);
+      const random = seededRandom(7);
       // Poisson arrivals per type, merged and sorted.
       const arrivals: Array<{ at: number; type: string }> = [];
       for (const [type, rate] of Object.entries(ARRIVALS)) {

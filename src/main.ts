@@ -70,6 +70,8 @@ export interface AsyncOpsOptions {
   readonly rateLimits?: Partial<RateLimits> | undefined;
   /** Event streams one API key (or client address) may hold open at once (default 20). */
   readonly maxStreamsPerKey?: number | undefined;
+  /** How long a status read may be served again (default 250 ms; 0: never). A change drops it at once. */
+  readonly readCacheMs?: number | undefined;
   /** Deepest nesting of a request body (default 32). */
   readonly maxBodyDepth?: number | undefined;
   /** A pino logger, or options for the one created here (which redacts keys, secrets and passwords). */
@@ -145,6 +147,7 @@ export async function createAsyncOps(options: AsyncOpsOptions): Promise<AsyncOps
     deliveryFactory,
     workerConcurrency: concurrency,
     limits: { ...DEFAULT_SERVICE_LIMITS, ...options.limits },
+    readCacheMs: options.readCacheMs,
     checkWebhookUrl: (url) => {
       const check = checkWebhookUrl(url, { allowPrivate });
       return check.ok ? null : check.reason;

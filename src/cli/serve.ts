@@ -40,6 +40,7 @@ interface ServerFlags {
   rateLimitRead?: Rate | null;
   maxSsePerKey: number;
   maxBodyDepth: number;
+  readCache: number;
 }
 
 interface Rate {
@@ -56,6 +57,12 @@ const int = (name: string, min: number, max: number) => (value: string) => {
 const duration = (value: string) => {
   const ms = parseDuration(value);
   if (ms === null) throw new InvalidArgumentError('expected a duration such as 500ms, 10s, 5m, 2h or 7d');
+  return ms;
+};
+
+const cacheDuration = (value: string) => {
+  const ms = duration(value);
+  if (ms > 10_000) throw new InvalidArgumentError('must be at most 10s: queue positions and ETAs would grow old');
   return ms;
 };
 
@@ -122,7 +129,8 @@ function serverOptions(command: Command, role: 'serve' | 'worker'): Command {
       .addOption(new Option('--rate-limit-create <rate>', 'creating requests per API key (or client address without keys), e.g. 50/s, 600/m, off').env('ASYNCOPS_RATE_LIMIT_CREATE').default(undefined, '50/s with API keys or a non-loopback --host, else off').argParser(rate))
       .addOption(new Option('--rate-limit-read <rate>', 'other requests (status polls, lists, results, cancels) per API key or client address').env('ASYNCOPS_RATE_LIMIT_READ').default(undefined, '100/s with API keys or a non-loopback --host, else off').argParser(rate))
       .addOption(new Option('--max-sse-per-key <n>', 'event streams open at once per API key (or client address)').env('ASYNCOPS_MAX_SSE_PER_KEY').default(20).argParser(int('--max-sse-per-key', 1, 100_000)))
-      .addOption(new Option('--max-body-depth <n>', 'deepest nesting of a JSON request body').env('ASYNCOPS_MAX_BODY_DEPTH').default(32).argParser(int('--max-body-depth', 2, 1000)));
+      .addOption(new Option('--max-body-depth <n>', 'deepest nesting of a JSON request body').env('ASYNCOPS_MAX_BODY_DEPTH').default(32).argParser(int('--max-body-depth', 2, 1000)))
+      .addOption(new Option('--read-cache <duration>', 'how long a status read may be served again (0: never); any change this node makes or hears of drops it at once').env('ASYNCOPS_READ_CACHE').default(250, '250ms').argParser(cacheDuration));
   }
   return command;
 }
@@ -218,6 +226,7 @@ async function runServer(flags: ServerFlags, role: 'serve' | 'worker'): Promise<
             read: flags.rateLimitRead !== undefined ? flags.rateLimitRead : exposed ? DEFAULT_RATES.read : null,
           },
           maxStreamsPerKey: flags.maxSsePerKey,
+          readCacheMs: flags.readCache,
           maxBodyDepth: flags.maxBodyDepth,
         }
       : {}),

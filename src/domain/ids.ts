@@ -13,7 +13,22 @@ export type RandomBytes = (size: number) => Uint8Array;
 
 export const ID_PREFIXES = { operation: 'op_', delivery: 'dlv_', message: 'msg_' } as const;
 
-export function newId(prefix: string, nowMs: number, random: RandomBytes = randomBytes): string {
+const POOL_SIZE = 4096;
+let pool = Buffer.alloc(0);
+let poolOffset = 0;
+
+/** Cryptographic random bytes, drawn from a pool filled 4 KiB at a time: one call to the CSPRNG per 256 ids, not per id. */
+export function pooledRandomBytes(size: number): Uint8Array {
+  if (poolOffset + size > pool.length) {
+    pool = randomBytes(Math.max(POOL_SIZE, size));
+    poolOffset = 0;
+  }
+  const bytes = pool.subarray(poolOffset, poolOffset + size);
+  poolOffset += size;
+  return bytes;
+}
+
+export function newId(prefix: string, nowMs: number, random: RandomBytes = pooledRandomBytes): string {
   let time = '';
   let t = Math.floor(nowMs);
   for (let i = 0; i < TIME_CHARS; i++) {

@@ -11,8 +11,9 @@ import type { Operation, OperationResult } from '../domain/operation.ts';
 import { toOperationResource, type OperationResource } from '../domain/resource.ts';
 import { isTerminal, type OperationStatus } from '../domain/status.ts';
 import type { Clock } from '../domain/clock.ts';
-import type { DeliveryFactory, Store, StoreEvent } from '../store/store.ts';
+import type { DeliveryFactory, QueueStanding, Store, StoreEvent } from '../store/store.ts';
 import type { RegisteredTask, TaskRegistry } from './registry.ts';
+import { ReadCache } from './read-cache.ts';
 
 export interface SubmitRequest {
   readonly tenant: string;
@@ -47,7 +48,16 @@ export interface OperationsServiceOptions {
   readonly workerConcurrency: number;
   readonly limits: ServiceLimits;
   readonly idempotencyTtlMs?: number | undefined;
+  /** How long a status read may be served again (0: never). Default DEFAULT_READ_CACHE_MS. */
+  readonly readCacheMs?: number | undefined;
 }
+
+/**
+ * Long enough that a burst of reads of one operation (pollers, streams and long-polls woken by one change) costs one
+ * store read; short enough that its queue position and ETA are never noticeably old. Changes drop a read at once.
+ */
+export const DEFAULT_READ_CACHE_MS = 250;
+const READ_CACHE_ENTRIES = 10_000;
 
 export interface ServiceLimits {
   readonly maxTimeoutS: number;
@@ -77,19 +87,26 @@ export class OperationsService {
   readonly #keysInFlight = new Set<string>();
   #durations = new Map<string, DurationEstimate | null>();
   #durationsReadAt = -Infinity;
+  /** Per type: how many of its operations run at once (its limit, within one worker process's): the ETA's slots. */
+  readonly #runningLimits: ReadonlyMap<string, number>;
   #unsubscribe: (() => void) | null = null;
+  readonly #cache: ReadCache;
 
   constructor(options: OperationsServiceOptions) {
     this.#options = options;
     this.#store = options.store;
     this.#registry = options.registry;
     this.#clock = options.clock;
+    this.#cache = new ReadCache({ ttlMs: options.readCacheMs ?? DEFAULT_READ_CACHE_MS, maxEntries: READ_CACHE_ENTRIES });
+    this.#runningLimits = new Map(options.registry.list().map((task) => [task.type, Math.min(task.concurrency, options.workerConcurrency)]));
   }
 
   /** Start listening to the store's change feed (for long-polls and SSE). */
   start(): void {
     this.#unsubscribe ??= this.#store.subscribe((event) => {
       if (event.kind !== 'operation:changed') return;
+      // Before the watchers, so what they read is the change, not a cached read from before it.
+      this.#cache.changed(event.id);
       const listeners = this.#watchers.get(event.id);
       if (listeners) for (const listener of [...listeners]) listener(event);
     });
@@ -139,7 +156,7 @@ export class OperationsService {
     if (request.idempotencyKey === undefined) {
       const result = await this.#store.operationInsert(draft);
       if (result.kind === 'key_mismatch') throw new Error('store answered key_mismatch to an insert without a key');
-      return { view: await this.#view(result.operation), created: true };
+      return { view: await this.#view(result.operation, { fromTail: true }), created: true };
     }
     const inFlight = `${request.tenant}\u0000${request.idempotencyKey}`;
     if (this.#keysInFlight.has(inFlight)) {
@@ -153,7 +170,7 @@ export class OperationsService {
       if (result.kind === 'key_mismatch') {
         throw new AsyncOpsError('idempotency_key_mismatch', 'this Idempotency-Key was used with a different request body', { extra: { operation_id: result.operationId } });
       }
-      return { view: await this.#view(result.operation), created: result.kind === 'created' };
+      return { view: await this.#view(result.operation, { fromTail: result.kind === 'created' }), created: result.kind === 'created' };
     } finally {
       this.#keysInFlight.delete(inFlight);
     }
@@ -191,7 +208,20 @@ export class OperationsService {
   }
 
   async get(tenant: string, id: string): Promise<OperationView> {
-    return this.#view(await this.#find(tenant, id));
+    if (!isId(ID_PREFIXES.operation, id)) throw notFound(id);
+    const now = this.#clock.now();
+    // Only while subscribed to the change feed does a change drop what the cache holds.
+    let read = this.#unsubscribe === null ? undefined : this.#cache.lookup(id, now);
+    if (read === undefined) {
+      const ticket = this.#cache.ticket();
+      const fresh = await this.#store.operationGetWithStanding({ id, tenant, now, runningLimits: this.#runningLimits });
+      if (fresh === null) throw notFound(id);
+      if (this.#unsubscribe !== null) this.#cache.keep(id, fresh, ticket, now);
+      read = fresh;
+    }
+    // Ids are global: another tenant's operation is not found, cached or not.
+    if (read.operation.tenant !== tenant) throw notFound(id);
+    return this.#render(read.operation, read.standing, now, true);
   }
 
   async list(tenant: string, query: { status?: OperationStatus | undefined; type?: string | undefined; limit: number; cursor?: string | undefined }): Promise<OperationPage> {
@@ -218,6 +248,8 @@ export class OperationsService {
   async delete(tenant: string, id: string): Promise<void> {
     if (!isId(ID_PREFIXES.operation, id)) throw notFound(id);
     const outcome = await this.#store.operationDelete({ id, tenant });
+    // A delete is no change event; other nodes' caches let go of it within their time to live.
+    this.#cache.changed(id);
     if (outcome === 'not_found') throw notFound(id);
     if (outcome === 'not_terminal') throw new AsyncOpsError('conflict', `operation ${id} is not finished; cancel it first`);
   }
@@ -295,22 +327,21 @@ export class OperationsService {
     return this.#durations;
   }
 
-  async #view(op: Operation, { includeInput = true }: { includeInput?: boolean } = {}): Promise<OperationView> {
+  /** `fromTail`: the operation was just inserted, so its queue position is counted from the tail. */
+  async #view(op: Operation, { includeInput = true, fromTail = false }: { includeInput?: boolean; fromTail?: boolean } = {}): Promise<OperationView> {
     const now = this.#clock.now();
+    const standing = op.status === 'pending'
+      ? await this.#store.operationQueueStanding({ operation: op, now, runningLimit: this.#runningLimits.get(op.type) ?? 0, fromTail })
+      : null;
+    return this.#render(op, standing, now, includeInput);
+  }
+
+  async #render(op: Operation, standing: QueueStanding | null, now: number, includeInput: boolean): Promise<OperationView> {
     const task = this.#registry.get(op.type);
-    const route = task?.route ?? null;
-    let queuePosition: number | null = null;
+    // A pending operation read a moment ago may have been claimed since; then it has no standing, and no ETA yet.
+    const queuePosition = op.status === 'pending' ? (standing?.position ?? null) : null;
     let eta: number | null = null;
     if (op.status === 'pending' || op.status === 'processing') {
-      const concurrency = Math.min(task?.concurrency ?? 1, this.#options.workerConcurrency);
-      let running: Awaited<ReturnType<Store['operationRunning']>> | undefined;
-      if (op.status === 'pending') {
-        [queuePosition, running] = await Promise.all([
-          this.#store.operationQueuePosition({ id: op.id, now }),
-          this.#store.operationRunning({ type: op.type, limit: concurrency }),
-        ]);
-      }
-      const estimate = (await this.durationEstimates()).get(op.type) ?? null;
       eta = estimateCompletion({
         now,
         status: op.status,
@@ -320,12 +351,12 @@ export class OperationsService {
         // Heartbeats do not touch updated_at, so while processing it is when progress was last stored.
         progressAt: op.updatedAt,
         queuePosition,
-        concurrency,
-        running,
-        estimate,
+        concurrency: this.#runningLimits.get(op.type) ?? 1,
+        running: standing?.running,
+        estimate: (await this.durationEstimates()).get(op.type) ?? null,
       });
     }
-    const resource = toOperationResource(op, { now, queuePosition, estimatedCompletionAt: eta, route, includeInput });
+    const resource = toOperationResource(op, { now, queuePosition, estimatedCompletionAt: eta, route: task?.route ?? null, includeInput });
     return { operation: op, resource, etag: `"${op.id}.${op.version}"`, retryAfterS: retryAfter(op, eta, now) };
   }
 }

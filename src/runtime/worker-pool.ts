@@ -281,7 +281,7 @@ export class WorkerPool extends EventEmitter<WorkerPoolEvents> {
     for (const operation of claimed) this.#begin(operation);
     if (claimed.length >= asked) return true;
     // The queue has nothing more for us now: sleep until the next scheduled run_at (retries, run_at).
-    const next = await this.#store.operationNextRunAt();
+    const next = await this.#store.operationNextRunAt({ types: this.#registry.list().map((task) => task.type) });
     if (next !== null && next > this.#clock.now()) this.#wakeLater(next);
     return false;
   }

@@ -6,6 +6,7 @@
 
 import type { Operation, OperationError, OperationResult, DeliveryState } from '../domain/operation.ts';
 import type { OperationStatus } from '../domain/status.ts';
+import type { RunningAttempt } from '../domain/eta.ts';
 
 export const DEFAULT_TENANT = 'default';
 
@@ -26,6 +27,17 @@ export interface OperationDraft {
   readonly webhookUrl: string | null;
   /** When the operation is created (created_at, updated_at); idempotency keys expired before this are free. */
   readonly now: number;
+}
+
+/** The operation an insert of `draft` stores (its input is JSON already, as parsed from a request, so it is kept as is). */
+export function operationFromDraft(draft: OperationDraft): Operation {
+  return {
+    id: draft.id, tenant: draft.tenant, type: draft.type, status: 'pending', input: draft.input ?? null, progress: null,
+    progressMessage: null, attempt: 1, maxAttempts: draft.maxAttempts, priority: draft.priority, timeoutS: draft.timeoutS,
+    runAt: draft.runAt, createdAt: draft.now, startedAt: null, finishedAt: null, updatedAt: draft.now, error: null,
+    webhookUrl: draft.webhookUrl, webhookState: null, cancelRequested: false, leaseToken: null, leaseExpiresAt: null,
+    workerId: null, resultExpired: false, version: 1,
+  };
 }
 
 export interface IdempotencyClaim {
@@ -49,6 +61,32 @@ export interface OperationListQuery {
   readonly limit: number;
   /** Return operations with an id strictly below this one (the list is newest first, by id). */
   readonly beforeId?: string | undefined;
+}
+
+/** Where a pending operation stands: what its ETA is computed from. */
+export interface QueueStanding {
+  /** Runnable pending operations of its type that run before it (priority desc, run_at, id): 0 is next. */
+  readonly position: number;
+  /** Attempts of its type running now, earliest started first, with their progress and when it was stored (updated_at). */
+  readonly running: readonly RunningAttempt[];
+}
+
+export interface QueueStandingParams {
+  /** The operation as just read or written: its place in the claim order is taken from these fields. */
+  readonly operation: Pick<Operation, 'id' | 'type' | 'status' | 'priority' | 'runAt'>;
+  readonly now: number;
+  /** How many running attempts of its type to read (its effective concurrency). */
+  readonly runningLimit: number;
+  /** Count from the tail of the queue first, where a just inserted operation is; only the cost differs. */
+  readonly fromTail?: boolean | undefined;
+}
+
+export interface StandingReadParams {
+  readonly id: string;
+  readonly tenant: string;
+  readonly now: number;
+  /** How many running attempts to read, per type (its effective concurrency); a type not in the map gets none. */
+  readonly runningLimits: ReadonlyMap<string, number>;
 }
 
 export interface TypeLimit {
@@ -239,10 +277,10 @@ export interface Store {
   /** By id alone, for the runtime (which works across tenants). */
   operationGetById(id: string): Promise<Operation | null>;
   operationList(query: OperationListQuery): Promise<Operation[]>;
-  /** Runnable pending operations of the same type that run before this one (priority desc, run_at, id). */
-  operationQueuePosition(params: { readonly id: string; readonly now: number }): Promise<number | null>;
-  /** Attempts of a type running now, earliest started first, at most `limit`, with their progress and when it was stored (updated_at). */
-  operationRunning(params: { readonly type: string; readonly limit: number }): Promise<Array<{ readonly startedAt: number; readonly progress: number | null; readonly progressAt: number }>>;
+  /** Where a pending operation stands in its type's queue; null when it is not pending. */
+  operationQueueStanding(params: QueueStandingParams): Promise<QueueStanding | null>;
+  /** operationGet and, for a pending operation, its standing, read together (one snapshot, one round trip). */
+  operationGetWithStanding(params: StandingReadParams): Promise<{ readonly operation: Operation; readonly standing: QueueStanding | null } | null>;
   /** Count of operations by type and status (for metrics and ETA). */
   operationCounts(): Promise<Array<{ readonly type: string; readonly status: OperationStatus; readonly count: number }>>;
 
@@ -265,8 +303,8 @@ export interface Store {
   operationDelete(params: { readonly id: string; readonly tenant: string }): Promise<DeleteOutcome>;
   /** Expired leases: requeue (attempts left), fail (attempts spent) or cancel (cancel requested). */
   operationRecoverExpired(params: RecoverParams): Promise<RecoverResult>;
-  /** The earliest run_at among pending operations, so workers can sleep until then. */
-  operationNextRunAt(): Promise<number | null>;
+  /** The earliest run_at among pending operations of these types, so workers can sleep until then. */
+  operationNextRunAt(params: { readonly types: readonly string[] }): Promise<number | null>;
 
   resultGet(params: { readonly id: string; readonly tenant: string }): Promise<OperationResult | null>;
 

@@ -24,6 +24,11 @@ describe('ids', () => {
     assert.notEqual(newId('op_', 5), newId('op_', 5));
   });
 
+  it('stay distinct across many refills of the random pool', () => {
+    const ids = new Set(Array.from({ length: 5_000 }, () => newId('op_', 5)));
+    assert.equal(ids.size, 5_000);
+  });
+
   it('isId refuses other prefixes, lengths, characters', () => {
     const id = newId('op_', 5, zeros);
     assert.equal(isId('dlv_', id), false);

@@ -88,7 +88,12 @@ describe('long-poll and SSE', () => {
   it('GET with If-None-Match and Prefer: wait returns as soon as the operation changes', async () => {
     const created = await submit({ type: 'sleep', input: { ms: 600 } });
     const id = created.body.id as string;
-    const first = await get(id);
+    // From a state that lasts (processing, for 600 ms): a pending one may be claimed before the long-poll arrives,
+    // and then it rightly answers at once.
+    const first = await waitFor(async () => {
+      const read = await get(id);
+      return read.body.status === 'processing' ? read : null;
+    }, { timeoutMs: 5_000, intervalMs: 5, what: 'processing' });
     const t0 = performance.now();
     const polled = await get(id, { 'if-none-match': first.headers.get('etag')!, prefer: 'wait=20' });
     const waited = performance.now() - t0;

@@ -1,4 +1,4 @@
-// Owns: contract cases for putting operations in and reading them out: insert, idempotency, get, list, counts, claim order, queue position.
+// Owns: contract cases for putting operations in and reading them out: insert, idempotency, get, list, counts, claim order.
 // Not here: what happens under a lease (contract-lifecycle.ts).
 // Invariant: uses only the Store interface; time passes through `now`.
 
@@ -140,12 +140,16 @@ export function operationQueueContract(store: CurrentStore): void {
       ]);
     });
 
-    it('reports the earliest run_at among pending operations, or null', async () => {
-      assert.equal(await store().operationNextRunAt(), null);
+    it('reports the earliest run_at among pending operations of the given types, or null', async () => {
+      const types = ['report', 'other'];
+      assert.equal(await store().operationNextRunAt({ types }), null);
       await store().operationInsert(draft({ runAt: T0 + 500 }));
-      await store().operationInsert(draft({ runAt: T0 + 200 }));
-      await insertInState(store(), 'processing', { runAt: T0 + 100 });
-      assert.equal(await store().operationNextRunAt(), T0 + 200);
+      await store().operationInsert(draft({ type: 'other', runAt: T0 + 200 }));
+      await store().operationInsert(draft({ type: 'not-mine', runAt: T0 + 50 }));
+      await insertInState(store(), 'processing', { type: 'report', runAt: T0 + 100 });
+      assert.equal(await store().operationNextRunAt({ types }), T0 + 200);
+      assert.equal(await store().operationNextRunAt({ types: ['report'] }), T0 + 500);
+      assert.equal(await store().operationNextRunAt({ types: [] }), null);
     });
   });
 
@@ -202,52 +206,6 @@ export function operationQueueContract(store: CurrentStore): void {
       const again = await claim(store(), op);
       assert.equal(again.op.progress, null);
       assert.equal(again.op.progressMessage, null);
-    });
-  });
-
-  describe('operationQueuePosition', () => {
-    it('counts runnable pending operations of the same type ahead in claim order', async () => {
-      const first = draft({ priority: 1 });
-      const second = draft({ priority: 0, runAt: T0 - 50 });
-      const third = draft({ priority: 0, runAt: T0 - 50 });
-      const notYet = draft({ priority: 9, runAt: T0 + 1_000 });
-      const otherType = draft({ type: 'other', priority: 9 });
-      for (const d of [first, second, third, notYet, otherType]) await store().operationInsert(d);
-      const position = (id: string, now = T0) => store().operationQueuePosition({ id, now });
-      assert.equal(await position(first.id), 0);
-      assert.equal(await position(second.id), 1);
-      assert.equal(await position(third.id), 2);
-      assert.equal(await position(notYet.id), 0, 'operations not yet due are not ahead of anyone');
-      assert.equal(await position(third.id, T0 + 1_000), 3, 'once due, a higher priority runs first');
-      assert.equal(await position(otherType.id), 0);
-    });
-
-    it('is null for an operation that is not pending, or unknown', async () => {
-      const { op } = await insertInState(store(), 'processing');
-      assert.equal(await store().operationQueuePosition({ id: op.id, now: T0 }), null);
-      assert.equal(await store().operationQueuePosition({ id: 'op_unknown', now: T0 }), null);
-    });
-  });
-
-  describe('operationRunning', () => {
-    it('lists running attempts of one type, earliest started first, with their progress, up to the limit', async () => {
-      const a = draft({ type: 'eta' });
-      const b = draft({ type: 'eta' });
-      const c = draft({ type: 'eta' });
-      const pending = draft({ type: 'eta' });
-      const other = draft({ type: 'other' });
-      for (const d of [a, b, c, pending, other]) await store().operationInsert(d);
-      const first = await claim(store(), a, T0);
-      await claim(store(), b, T0 + 10);
-      await claim(store(), c, T0 + 20);
-      await claim(store(), other, T0 + 5);
-      await store().operationProgress({ id: a.id, leaseToken: first.leaseToken, now: T0 + 30, progress: 0.5, message: null });
-      assert.deepEqual(await store().operationRunning({ type: 'eta', limit: 2 }), [
-        { startedAt: T0, progress: 0.5, progressAt: T0 + 30 },
-        { startedAt: T0 + 10, progress: null, progressAt: T0 + 10 },
-      ]);
-      assert.equal((await store().operationRunning({ type: 'eta', limit: 10 })).length, 3);
-      assert.deepEqual(await store().operationRunning({ type: 'none', limit: 10 }), []);
     });
   });
 }

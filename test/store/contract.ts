@@ -5,6 +5,7 @@
 import { afterEach, beforeEach, describe } from 'node:test';
 import type { Store } from '../../src/store/store.ts';
 import { operationQueueContract } from './contract-queue.ts';
+import { queueStandingContract } from './contract-standing.ts';
 import { operationLifecycleContract } from './contract-lifecycle.ts';
 import { deliveryContract } from './contract-deliveries.ts';
 import { maintenanceContract } from './contract-maintenance.ts';
@@ -35,6 +36,7 @@ export function runStoreContract(name: string, makeStore: () => Promise<Store>, 
       await cleanup?.(done);
     });
     operationQueueContract(store);
+    queueStandingContract(store);
     operationLifecycleContract(store);
     deliveryContract(store);
     maintenanceContract(store);

@@ -5,11 +5,12 @@
 import { after, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import pg from 'pg';
+import { readFileSync } from 'node:fs';
 import { createPostgresStore } from '../../src/store/postgres/postgres-store.ts';
 import { decodeNotification, encodeNotifications } from '../../src/store/postgres/change-listener.ts';
 import type { Store, StoreEvent } from '../../src/store/store.ts';
 import { runStoreContract } from './contract.ts';
-import { draft } from './fixtures.ts';
+import { draft, T0 } from './fixtures.ts';
 import { dropSchema, PG_URL, postgresSkipReason, uniqueSchema, withClient } from '../support/postgres.ts';
 import { waitFor } from '../support/wait.ts';
 
@@ -56,7 +57,29 @@ if (skip !== null) {
       const stores = nodes(3);
       await Promise.all(stores.map((s) => s.open()));
       const rows = await withClient(async (c) => (await c.query(`SELECT version, name FROM ${pg.escapeIdentifier(schemas.get(stores[0]!)!)}.schema_migrations ORDER BY version`)).rows);
-      assert.deepEqual(rows, [{ version: 1, name: '0001_init.sql' }, { version: 2, name: '0002_running_index.sql' }]);
+      assert.deepEqual(rows, [{ version: 1, name: '0001_init.sql' }, { version: 2, name: '0002_running_index.sql' }, { version: 3, name: '0003_queue_depth.sql' }]);
+    });
+
+    it('counts the pending operations already stored when migration 0003 adds the pending counts', async () => {
+      const [store] = nodes(1);
+      const schema = pg.escapeIdentifier(schemas.get(store!)!);
+      const queued = Array.from({ length: 200 }, (_, i) => draft({ type: 'upgraded', runAt: T0 + i }));
+      // A schema as the releases before 0003 left it, with a queue in it.
+      await withClient(async (c) => {
+        await c.query(`CREATE SCHEMA ${schema}; SET search_path TO ${schema}`);
+        await c.query('CREATE TABLE schema_migrations (version integer PRIMARY KEY, name text NOT NULL, applied_at bigint NOT NULL)');
+        for (const [version, name] of [[1, '0001_init.sql'], [2, '0002_running_index.sql']] as const) {
+          await c.query(readFileSync(new URL(`../../src/store/postgres/migrations/${name}`, import.meta.url), 'utf8'));
+          await c.query('INSERT INTO schema_migrations VALUES ($1, $2, 0)', [version, name]);
+        }
+        for (const d of queued) {
+          await c.query(`INSERT INTO operations (id, tenant, type, status, input, attempt, max_attempts, priority, timeout_s, run_at, created_at, updated_at)
+            VALUES ($1, $2, $3, 'pending', '{}', 1, 3, 0, 60, $4, $5, $5)`, [d.id, d.tenant, d.type, d.runAt, T0]);
+        }
+      });
+      await store!.open();
+      const standing = await store!.operationQueueStanding({ operation: { ...queued[199]!, status: 'pending' }, now: T0 + 1_000, runningLimit: 0 });
+      assert.equal(standing?.position, 199, 'the tail of the queue, read through the pending count');
     });
 
     it('delivers a change on one node to subscribers on another, and to its own subscribers once', async () => {

@@ -6,9 +6,11 @@ import assert from 'node:assert/strict';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { readFileSync } from 'node:fs';
+import { DatabaseSync } from 'node:sqlite';
 import { SqliteStore, createSqliteStore } from '../../src/store/sqlite/sqlite-store.ts';
 import { runStoreContract } from './contract.ts';
-import { draft } from './fixtures.ts';
+import { draft, T0 } from './fixtures.ts';
 
 let dir = '';
 let files = 0;
@@ -29,7 +31,7 @@ describe('SqliteStore', () => {
       const store = new SqliteStore({ path });
       await store.open();
       const rows = store.database.prepare('SELECT version, name FROM schema_migrations ORDER BY version').all();
-      assert.deepEqual(rows.map((r) => ({ ...r })), [{ version: 1, name: '0001_init.sql' }]);
+      assert.deepEqual(rows.map((r) => ({ ...r })), [{ version: 1, name: '0001_init.sql' }, { version: 2, name: '0002_queue_depth.sql' }]);
       await store.close();
     }
   });
@@ -45,6 +47,25 @@ describe('SqliteStore', () => {
     await second.open();
     assert.equal((await second.operationGetById(d.id))?.id, d.id);
     await second.close();
+  });
+
+  it('counts the pending operations already stored when migration 0002 adds the pending counts', async () => {
+    const path = join(dir, 'upgrade.db');
+    // A database as the first release left it: migration 0001 only, with a queue in it.
+    const old = new DatabaseSync(path);
+    old.exec('CREATE TABLE schema_migrations (version INTEGER PRIMARY KEY, name TEXT NOT NULL, applied_at INTEGER NOT NULL) STRICT');
+    old.exec(readFileSync(new URL('../../src/store/sqlite/migrations/0001_init.sql', import.meta.url), 'utf8'));
+    old.prepare("INSERT INTO schema_migrations VALUES (1, '0001_init.sql', 0)").run();
+    const queued = Array.from({ length: 200 }, (_, i) => draft({ type: 'upgraded', runAt: T0 + i }));
+    const insert = old.prepare(`INSERT INTO operations (id, tenant, type, status, input, attempt, max_attempts, priority, timeout_s, run_at, created_at, updated_at)
+      VALUES (?, ?, ?, 'pending', '{}', 1, 3, 0, 60, ?, ?, ?)`);
+    for (const d of queued) insert.run(d.id, d.tenant, d.type, d.runAt, T0, T0);
+    old.close();
+    const store = createSqliteStore({ path });
+    await store.open();
+    const standing = await store.operationQueueStanding({ operation: { ...queued[199]!, status: 'pending' }, now: T0 + 1_000, runningLimit: 0 });
+    assert.equal(standing?.position, 199, 'the tail of the queue, read through the pending count');
+    await store.close();
   });
 
   it('runs a file database in WAL mode with foreign keys on', async () => {

@@ -7,6 +7,7 @@ import type { Operation, OperationResult, OperationError, DeliveryState } from '
 import type { OperationStatus } from '../../domain/status.ts';
 import type { IdempotencyClaim, OperationDraft, OperationInsertResult, OperationListQuery, StoreEvent } from '../store.ts';
 import type { PostgresDatabase, Queryable } from './database.ts';
+import { depthChange } from './queue-depth.ts';
 
 export interface OperationRow {
   id: string;
@@ -99,7 +100,7 @@ WITH key_taken AS (
   SELECT $1, $2, $3, 'pending', $4, 1, $5, $6, $7, $8, $10, $10, $9
   WHERE $11::text IS NULL OR EXISTS (SELECT 1 FROM key_taken)
   RETURNING *
-)
+), ${depthChange('inserted', '+')}
 SELECT inserted.*, NULL::text AS webhook_state FROM inserted`;
 
 // Params: $1 tenant, $2 key.
@@ -156,41 +157,18 @@ export async function listOperations(q: Queryable, query: OperationListQuery): P
   return rows.map(toOperation);
 }
 
-// Params: $1 id, $2 now. Null unless the operation is pending. Two counts, each an index range of
-// operations_claim, so the cost follows the position rather than the length of the type's queue.
-const QUEUE_POSITION = `
-SELECT (
-  SELECT count(*) FROM operations p
-  WHERE p.status = 'pending' AND p.type = t.type AND p.priority > t.priority AND p.run_at <= $2
-) + (
-  SELECT count(*) FROM operations p
-  WHERE p.status = 'pending' AND p.type = t.type AND p.priority = t.priority AND (p.run_at, p.id) < (t.run_at, t.id) AND p.run_at <= $2
-) AS position
-FROM operations t WHERE t.id = $1 AND t.status = 'pending'`;
-
-export async function queuePosition(q: Queryable, id: string, now: number): Promise<number | null> {
-  const [row] = await q.query<{ position: number }>(QUEUE_POSITION, [id, now]);
-  return row === undefined ? null : row.position;
-}
-
-// Params: $1 type, $2 limit.
-const RUNNING = `SELECT started_at, progress, updated_at FROM operations WHERE status = 'processing' AND type = $1 ORDER BY started_at LIMIT $2`;
-
-export async function running(q: Queryable, type: string, limit: number): Promise<Array<{ startedAt: number; progress: number | null; progressAt: number }>> {
-  const rows = await q.query<{ started_at: number; progress: number | null; updated_at: number }>(RUNNING, [type, limit]);
-  return rows.map((r) => ({ startedAt: Number(r.started_at), progress: r.progress === null ? null : Number(r.progress), progressAt: Number(r.updated_at) }));
-}
-
 const COUNT_OPERATIONS = 'SELECT type, status, count(*) AS count FROM operations GROUP BY type, status ORDER BY type, status';
 
 export async function countOperations(q: Queryable): Promise<Array<{ type: string; status: OperationStatus; count: number }>> {
   return q.query(COUNT_OPERATIONS);
 }
 
-const NEXT_RUN_AT = "SELECT min(run_at) AS run_at FROM operations WHERE status = 'pending'";
+// Params: $1 types. One index seek per type.
+const NEXT_RUN_AT = `SELECT min(n.run_at) AS run_at FROM unnest($1::text[]) AS w(type)
+  CROSS JOIN LATERAL (SELECT min(run_at) AS run_at FROM operations WHERE status = 'pending' AND type = w.type) n`;
 
-export async function nextRunAt(q: Queryable): Promise<number | null> {
-  const [row] = await q.query<{ run_at: number | null }>(NEXT_RUN_AT);
+export async function nextRunAt(q: Queryable, types: readonly string[]): Promise<number | null> {
+  const [row] = await q.query<{ run_at: number | null }>(NEXT_RUN_AT, [types]);
   return row?.run_at ?? null;
 }
 

@@ -7,7 +7,8 @@ import { ChangeFeed } from '../change-feed.ts';
 import type {
   CancelOutcome, ClaimParams, DeleteOutcome, Delivery, DeliveryAttempt, DeliveryAttemptParams, DeliveryClaimParams,
   DeliveryListQuery, DeliveryRetryOutcome, FinishParams, IdempotencyClaim, LeaseRef, OperationDraft, OperationInsertResult,
-  OperationListQuery, PruneParams, RecoverParams, RecoverResult, RetryParams, Store, StoreListener, DeliveryFactory,
+  OperationListQuery, PruneParams, QueueStanding, QueueStandingParams, RecoverParams, RecoverResult, RetryParams, StandingReadParams, Store, StoreListener,
+  DeliveryFactory,
 } from '../store.ts';
 import type { Operation, OperationResult } from '../../domain/operation.ts';
 import type { OperationStatus } from '../../domain/status.ts';
@@ -17,6 +18,7 @@ import * as deliveries from './deliveries.ts';
 import * as maintenance from './maintenance.ts';
 import { migrate } from './migrate.ts';
 import * as operations from './operations.ts';
+import * as standing from './standing.ts';
 import * as transitions from './transitions.ts';
 
 export interface PostgresStoreOptions {
@@ -104,12 +106,12 @@ class PostgresStore implements Store {
     return operations.listOperations(this.#db, query);
   }
 
-  operationQueuePosition(params: { id: string; now: number }): Promise<number | null> {
-    return operations.queuePosition(this.#db, params.id, params.now);
+  operationQueueStanding(params: QueueStandingParams): Promise<QueueStanding | null> {
+    return standing.queueStanding(this.#db, params);
   }
 
-  operationRunning(params: { type: string; limit: number }): Promise<Array<{ startedAt: number; progress: number | null; progressAt: number }>> {
-    return operations.running(this.#db, params.type, params.limit);
+  operationGetWithStanding(params: StandingReadParams): Promise<{ operation: Operation; standing: QueueStanding | null } | null> {
+    return standing.getWithStanding(this.#db, params);
   }
 
   operationCounts(): Promise<Array<{ type: string; status: OperationStatus; count: number }>> {
@@ -152,8 +154,8 @@ class PostgresStore implements Store {
     return transitions.recoverExpired(this.#db, params);
   }
 
-  operationNextRunAt(): Promise<number | null> {
-    return operations.nextRunAt(this.#db);
+  operationNextRunAt(params: { types: readonly string[] }): Promise<number | null> {
+    return operations.nextRunAt(this.#db, params.types);
   }
 
   resultGet(params: { id: string; tenant: string }): Promise<OperationResult | null> {

@@ -12,6 +12,7 @@ import {
 import type { PostgresDatabase, Transaction } from './database.ts';
 import { writeOutbox } from './deliveries.ts';
 import { changed, due, OPERATION_COLUMNS, toOperation, type OperationRow } from './operations.ts';
+import { depthChange } from './queue-depth.ts';
 
 const byClaimOrder = (a: Operation, b: Operation) => b.priority - a.priority || a.runAt - b.runAt || (a.id < b.id ? -1 : a.id > b.id ? 1 : 0);
 
@@ -31,12 +32,14 @@ WITH candidates AS (
   ) c
 ), chosen AS (
   SELECT id FROM candidates ORDER BY priority DESC, run_at, id LIMIT $6
-)
-UPDATE operations o
-SET status = 'processing', lease_token = gen_random_uuid()::text, lease_expires_at = $1::bigint + $3::bigint, worker_id = $2,
-    started_at = $1, updated_at = $1, version = o.version + 1, progress = NULL, progress_message = NULL
-FROM chosen WHERE o.id = chosen.id
-RETURNING ${OPERATION_COLUMNS}`;
+), claimed AS (
+  UPDATE operations o
+  SET status = 'processing', lease_token = gen_random_uuid()::text, lease_expires_at = $1::bigint + $3::bigint, worker_id = $2,
+      started_at = $1, updated_at = $1, version = o.version + 1, progress = NULL, progress_message = NULL
+  FROM chosen WHERE o.id = chosen.id
+  RETURNING ${OPERATION_COLUMNS}
+), ${depthChange('claimed', '-')}
+SELECT * FROM claimed`;
 
 export async function claimOperations(db: PostgresDatabase, params: ClaimParams): Promise<Operation[]> {
   const types = params.types.filter((t) => t.limit > 0);
@@ -118,10 +121,13 @@ const UNLEASED = `status = 'pending', started_at = NULL, progress = NULL, progre
 
 // Params: $1 id, $2 lease token, $3 now, $4 run at, $5 error code, $6 error message.
 const RETRY = `
-UPDATE operations o
-SET ${UNLEASED}, attempt = o.attempt + 1, run_at = $4, error_code = $5, error_message = $6, updated_at = $3, version = o.version + 1
-WHERE o.id = $1 AND o.status = 'processing' AND o.lease_token = $2
-RETURNING ${OPERATION_COLUMNS}`;
+WITH requeued AS (
+  UPDATE operations o
+  SET ${UNLEASED}, attempt = o.attempt + 1, run_at = $4, error_code = $5, error_message = $6, updated_at = $3, version = o.version + 1
+  WHERE o.id = $1 AND o.status = 'processing' AND o.lease_token = $2
+  RETURNING ${OPERATION_COLUMNS}
+), ${depthChange('requeued', '+')}
+SELECT * FROM requeued`;
 
 export async function retry(db: PostgresDatabase, params: RetryParams): Promise<Operation | null> {
   const [row] = await db.query<OperationRow>(RETRY, [params.id, params.leaseToken, params.now, params.runAt, params.error.code, params.error.message]);
@@ -130,10 +136,13 @@ export async function retry(db: PostgresDatabase, params: RetryParams): Promise<
 
 // Params: $1 id, $2 lease token, $3 now. The attempt is given back uncounted.
 const RELEASE = `
-UPDATE operations o
-SET ${UNLEASED}, updated_at = $3, version = o.version + 1
-WHERE o.id = $1 AND o.status = 'processing' AND o.lease_token = $2
-RETURNING ${OPERATION_COLUMNS}`;
+WITH requeued AS (
+  UPDATE operations o
+  SET ${UNLEASED}, updated_at = $3, version = o.version + 1
+  WHERE o.id = $1 AND o.status = 'processing' AND o.lease_token = $2
+  RETURNING ${OPERATION_COLUMNS}
+), ${depthChange('requeued', '+')}
+SELECT * FROM requeued`;
 
 export async function release(db: PostgresDatabase, params: LeaseRef & { now: number }): Promise<Operation | null> {
   const [row] = await db.query<OperationRow>(RELEASE, [params.id, params.leaseToken, params.now]);
@@ -151,10 +160,13 @@ async function requeued(db: PostgresDatabase, row: OperationRow | undefined): Pr
 const LOCK_FOR_CANCEL = `SELECT ${OPERATION_COLUMNS} FROM operations o WHERE o.id = $1 AND o.tenant = $2 FOR UPDATE OF o`;
 // Params: $1 id, $2 now, $3 error code, $4 error message.
 const CANCEL_PENDING = `
-UPDATE operations o
-SET status = 'cancelled', error_code = $3, error_message = $4, finished_at = $2, updated_at = $2, version = o.version + 1
-WHERE o.id = $1 AND o.status = 'pending'
-RETURNING ${OPERATION_COLUMNS}`;
+WITH cancelled AS (
+  UPDATE operations o
+  SET status = 'cancelled', error_code = $3, error_message = $4, finished_at = $2, updated_at = $2, version = o.version + 1
+  WHERE o.id = $1 AND o.status = 'pending'
+  RETURNING ${OPERATION_COLUMNS}
+), ${depthChange('cancelled', '-')}
+SELECT * FROM cancelled`;
 // Params: $1 id, $2 now.
 const REQUEST_CANCEL = `
 UPDATE operations o SET cancel_requested = true, updated_at = $2, version = o.version + 1
@@ -205,11 +217,13 @@ WITH expired AS (
   SELECT id FROM operations
   WHERE status = 'processing' AND lease_expires_at < $1 AND NOT cancel_requested AND attempt < max_attempts
   FOR UPDATE SKIP LOCKED
-)
-UPDATE operations o
-SET ${UNLEASED}, attempt = o.attempt + 1, run_at = $1, error_code = $2, error_message = $3, updated_at = $1, version = o.version + 1
-FROM expired WHERE o.id = expired.id
-RETURNING ${OPERATION_COLUMNS}`;
+), requeued AS (
+  UPDATE operations o
+  SET ${UNLEASED}, attempt = o.attempt + 1, run_at = $1, error_code = $2, error_message = $3, updated_at = $1, version = o.version + 1
+  FROM expired WHERE o.id = expired.id
+  RETURNING ${OPERATION_COLUMNS}
+), ${depthChange('requeued', '+')}
+SELECT * FROM requeued`;
 
 // Params: $1 now, $2 error code, $3 error message (for attempts spent), $4 and $5 the same for a requested cancel.
 const END_EXPIRED = `

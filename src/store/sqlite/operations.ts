@@ -7,23 +7,24 @@ import type { Operation, OperationError, OperationResult } from '../../domain/op
 import type { OperationStatus } from '../../domain/status.ts';
 import { DURATION_SAMPLE_LIMIT } from '../../domain/eta.ts';
 import {
-  CANCELLED_BY_REQUEST,
+  CANCELLED_BY_REQUEST, operationFromDraft,
   type CancelOutcome, type ClaimParams, type DeleteOutcome, type DeliveryFactory, type FinishParams, type IdempotencyClaim,
-  type LeaseRef, type OperationDraft, type OperationInsertResult, type OperationListQuery, type PruneParams,
-  type RecoverParams, type RecoverResult, type RetryParams, type StoreEvent,
+  type LeaseRef, type OperationDraft, type OperationInsertResult, type OperationListQuery, type PruneParams, type QueueStanding, type QueueStandingParams,
+  type RecoverParams, type RecoverResult, type RetryParams, type StandingReadParams, type StoreEvent,
 } from '../store.ts';
 import { GroupCommit, prepareAll, StatementCache, type Transactor } from './database.ts';
 import { compareIds, type SqliteDeliveries } from './deliveries.ts';
 import { toOperation, toResult, type Row } from './rows.ts';
+import { SqliteStanding } from './standing.ts';
 
 /** Every operation column plus the state of its latest delivery. */
 const SELECT = `SELECT o.*, (SELECT d.state FROM deliveries d WHERE d.operation_id = o.id ORDER BY d.created_at DESC, d.id DESC LIMIT 1) AS webhook_state
   FROM operations o`;
 
 // $id $tenant $type $input $maxAttempts $priority $timeoutS $runAt $now $webhookUrl
+// The row is what the draft says (operationFromDraft), so nothing is read back.
 const INSERT = `INSERT INTO operations (id, tenant, type, status, input, attempt, max_attempts, priority, timeout_s, run_at, created_at, updated_at, webhook_url)
-  VALUES ($id, $tenant, $type, 'pending', $input, 1, $maxAttempts, $priority, $timeoutS, $runAt, $now, $now, $webhookUrl)
-  RETURNING *`;
+  VALUES ($id, $tenant, $type, 'pending', $input, 1, $maxAttempts, $priority, $timeoutS, $runAt, $now, $now, $webhookUrl)`;
 
 // $tenant $key
 const KEY_GET = `SELECT fingerprint, operation_id, expires_at FROM idempotency_keys WHERE tenant = $tenant AND key = $key`;
@@ -31,20 +32,6 @@ const KEY_GET = `SELECT fingerprint, operation_id, expires_at FROM idempotency_k
 // $tenant $key $fingerprint $operationId $expiresAt. Replaces an expired key.
 const KEY_PUT = `INSERT INTO idempotency_keys (tenant, key, fingerprint, operation_id, expires_at) VALUES ($tenant, $key, $fingerprint, $operationId, $expiresAt)
   ON CONFLICT (tenant, key) DO UPDATE SET fingerprint = excluded.fingerprint, operation_id = excluded.operation_id, expires_at = excluded.expires_at`;
-
-// $id $now. Two counts, each a range of operations_claim, so the cost follows the position and not the
-// length of the type's queue (one OR-ed count scanned every pending operation of the type).
-const QUEUE_POSITION = `SELECT (
-    SELECT count(*) FROM operations p
-    WHERE p.status = 'pending' AND p.type = o.type AND p.priority > o.priority AND p.run_at <= $now
-  ) + (
-    SELECT count(*) FROM operations p
-    WHERE p.status = 'pending' AND p.type = o.type AND p.priority = o.priority AND (p.run_at, p.id) < (o.run_at, o.id) AND p.run_at <= $now
-  ) AS position
-  FROM operations o WHERE o.id = $id AND o.status = 'pending'`;
-
-// $type $limit
-const RUNNING = `SELECT started_at, progress, updated_at FROM operations WHERE status = 'processing' AND type = $type ORDER BY started_at LIMIT $limit`;
 
 const COUNTS = `SELECT type, status, count(*) AS count FROM operations GROUP BY type, status ORDER BY type, status`;
 
@@ -95,7 +82,8 @@ const DELETE_TERMINAL = `DELETE FROM operations WHERE id = $id AND tenant = $ten
 // $now
 const EXPIRED_LEASES = `SELECT * FROM operations WHERE status = 'processing' AND lease_expires_at < $now ORDER BY lease_expires_at, id`;
 
-const NEXT_RUN_AT = `SELECT min(run_at) AS at FROM operations WHERE status = 'pending'`;
+// $type
+const NEXT_RUN_AT = `SELECT min(run_at) AS at FROM operations INDEXED BY operations_pending_due WHERE status = 'pending' AND type = $type`;
 
 // $operationId $contentType $body
 const RESULT_PUT = `INSERT INTO results (operation_id, content_type, body) VALUES ($operationId, $contentType, $body)`;
@@ -133,7 +121,7 @@ function listSql(filters: readonly string[]): string {
 
 const STATEMENTS = {
   get: `${SELECT} WHERE o.id = $id AND o.tenant = $tenant`, getById: `${SELECT} WHERE o.id = $id`,
-  insert: INSERT, keyGet: KEY_GET, keyPut: KEY_PUT, queuePosition: QUEUE_POSITION, running: RUNNING, counts: COUNTS,
+  insert: INSERT, keyGet: KEY_GET, keyPut: KEY_PUT, counts: COUNTS,
   claimCandidates: CLAIM_CANDIDATES, claim: CLAIM, heartbeat: HEARTBEAT, progress: PROGRESS, finish: FINISH,
   requeue: REQUEUE, cancelPending: CANCEL_PENDING, requestCancel: REQUEST_CANCEL, deleteTerminal: DELETE_TERMINAL,
   expiredLeases: EXPIRED_LEASES, nextRunAt: NEXT_RUN_AT, resultPut: RESULT_PUT, resultGet: RESULT_GET,
@@ -155,11 +143,12 @@ function claimOrder(a: Row, b: Row): number {
 
 export class SqliteOperations {
   #tx: Transactor;
-  /** Attempt ends (finish, retry) of one turn of the event loop share a transaction. */
+  /** Inserts and attempt ends (finish, retry) of one turn of the event loop share a transaction. */
   readonly group: GroupCommit;
   #deliveries: SqliteDeliveries;
   #s: Record<keyof typeof STATEMENTS, StatementSync>;
   #lists: StatementCache;
+  #standing: SqliteStanding;
   /** Samples written per type since the last trim; trimming every DURATION_SAMPLE_LIMIT writes bounds the table. */
   #samplesSinceTrim = new Map<string, number>();
 
@@ -169,10 +158,11 @@ export class SqliteOperations {
     this.group = new GroupCommit(db, tx);
     this.#deliveries = deliveries;
     this.#s = prepareAll(db, STATEMENTS);
+    this.#standing = new SqliteStanding(db);
   }
 
-  insert(draft: OperationDraft, idempotency?: IdempotencyClaim): OperationInsertResult {
-    return this.#tx.run((events): OperationInsertResult => {
+  insert(draft: OperationDraft, idempotency?: IdempotencyClaim): Promise<OperationInsertResult> {
+    return this.group.run((events): OperationInsertResult => {
       if (idempotency !== undefined) {
         const key = this.#s.keyGet.get({ tenant: draft.tenant, key: idempotency.key });
         if (key !== undefined && Number(key['expires_at']) >= draft.now) {
@@ -182,12 +172,12 @@ export class SqliteOperations {
           if (earlier !== null) return { kind: 'replayed', operation: earlier };
         }
       }
-      const row = this.#s.insert.get({
+      this.#s.insert.run({
         id: draft.id, tenant: draft.tenant, type: draft.type, input: JSON.stringify(draft.input ?? null),
         maxAttempts: draft.maxAttempts, priority: draft.priority, timeoutS: draft.timeoutS, runAt: draft.runAt,
         now: draft.now, webhookUrl: draft.webhookUrl,
       });
-      const operation = toOperation(row!, null);
+      const operation = operationFromDraft(draft);
       if (idempotency !== undefined) {
         this.#s.keyPut.run({
           tenant: draft.tenant, key: idempotency.key, fingerprint: idempotency.fingerprint, operationId: operation.id,
@@ -218,17 +208,14 @@ export class SqliteOperations {
     return this.#lists.get(listSql(filters)).all(params).map((row) => toOperation(row));
   }
 
-  queuePosition(params: { readonly id: string; readonly now: number }): number | null {
-    const row = this.#s.queuePosition.get({ id: params.id, now: params.now });
-    return row === undefined ? null : Number(row['position']);
+  queueStanding(params: QueueStandingParams): QueueStanding | null {
+    return this.#standing.of(params.operation, params.now, params.runningLimit, params.fromTail);
   }
 
-  running(params: { readonly type: string; readonly limit: number }): Array<{ startedAt: number; progress: number | null; progressAt: number }> {
-    return this.#s.running.all({ type: params.type, limit: params.limit }).map((r) => ({
-      startedAt: Number(r['started_at']),
-      progress: r['progress'] === null ? null : Number(r['progress']),
-      progressAt: Number(r['updated_at']),
-    }));
+  getWithStanding(params: StandingReadParams): { operation: Operation; standing: QueueStanding | null } | null {
+    const operation = this.get(params);
+    if (operation === null) return null;
+    return { operation, standing: this.#standing.of(operation, params.now, params.runningLimits.get(operation.type) ?? 0) };
   }
 
   counts(): Array<{ type: string; status: OperationStatus; count: number }> {
@@ -366,9 +353,13 @@ export class SqliteOperations {
     });
   }
 
-  nextRunAt(): number | null {
-    const at = this.#s.nextRunAt.get()?.['at'];
-    return typeof at === 'number' ? at : null;
+  nextRunAt(types: readonly string[]): number | null {
+    let earliest: number | null = null;
+    for (const type of types) {
+      const at = this.#s.nextRunAt.get({ type })?.['at'];
+      if (typeof at === 'number' && (earliest === null || at < earliest)) earliest = at;
+    }
+    return earliest;
   }
 
   resultGet(params: { readonly id: string; readonly tenant: string }): OperationResult | null {

@@ -85,8 +85,8 @@ export class SqliteStore implements Store {
   async operationGet(...args: Parameters<Store['operationGet']>) { return this.#ready.operations.get(...args); }
   async operationGetById(...args: Parameters<Store['operationGetById']>) { return this.#ready.operations.getById(...args); }
   async operationList(...args: Parameters<Store['operationList']>) { return this.#ready.operations.list(...args); }
-  async operationQueuePosition(...args: Parameters<Store['operationQueuePosition']>) { return this.#ready.operations.queuePosition(...args); }
-  async operationRunning(...args: Parameters<Store['operationRunning']>) { return this.#ready.operations.running(...args); }
+  async operationQueueStanding(...args: Parameters<Store['operationQueueStanding']>) { return this.#ready.operations.queueStanding(...args); }
+  async operationGetWithStanding(...args: Parameters<Store['operationGetWithStanding']>) { return this.#ready.operations.getWithStanding(...args); }
   async operationCounts() { return this.#ready.operations.counts(); }
   async operationClaimDue(...args: Parameters<Store['operationClaimDue']>) { return this.#ready.operations.claimDue(...args); }
   async operationHeartbeat(...args: Parameters<Store['operationHeartbeat']>) { return this.#ready.operations.heartbeat(...args); }
@@ -97,7 +97,7 @@ export class SqliteStore implements Store {
   async operationCancel(...args: Parameters<Store['operationCancel']>) { return this.#ready.operations.cancel(...args); }
   async operationDelete(...args: Parameters<Store['operationDelete']>) { return this.#ready.operations.delete(...args); }
   async operationRecoverExpired(...args: Parameters<Store['operationRecoverExpired']>) { return this.#ready.operations.recoverExpired(...args); }
-  async operationNextRunAt() { return this.#ready.operations.nextRunAt(); }
+  async operationNextRunAt(params: { readonly types: readonly string[] }) { return this.#ready.operations.nextRunAt(params.types); }
   async resultGet(...args: Parameters<Store['resultGet']>) { return this.#ready.operations.resultGet(...args); }
   async durationSamples(params: { readonly limit: number }) { return this.#ready.operations.durationSamples(params.limit); }
   async prune(...args: Parameters<Store['prune']>) { return this.#ready.operations.prune(...args); }

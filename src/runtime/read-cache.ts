@@ -1,0 +1,73 @@
+// Owns: the short-lived cache of operation reads behind status GETs, long-poll wake-ups and event streams: a read
+// stands for at most `ttlMs`, and a change this node makes or hears of (the store's change feed) drops it at once.
+// Not here: rendering a read (operations.ts), the change feed itself (store/).
+// Invariant: a read that was in flight when its operation changed is never kept (it may predate the change).
+
+import type { Operation } from '../domain/operation.ts';
+import type { QueueStanding } from '../store/store.ts';
+
+export interface CachedRead {
+  readonly operation: Operation;
+  readonly standing: QueueStanding | null;
+}
+
+interface Entry extends CachedRead {
+  readonly storedAt: number;
+}
+
+/** How many recent changes are remembered to tell whether one hit a read in flight; older reads are not kept. */
+const RECENT_CHANGES = 4096;
+
+export class ReadCache {
+  readonly #ttlMs: number;
+  readonly #maxEntries: number;
+  readonly #entries = new Map<string, Entry>();
+  /** Ids of the last RECENT_CHANGES changes, a ring indexed by change number. */
+  readonly #recent: string[] = [];
+  #changes = 0;
+
+  constructor(options: { readonly ttlMs: number; readonly maxEntries: number }) {
+    this.#ttlMs = options.ttlMs;
+    this.#maxEntries = options.maxEntries;
+  }
+
+  get enabled(): boolean {
+    return this.#ttlMs > 0;
+  }
+
+  /** A fresh read of `id`, or undefined. */
+  lookup(id: string, now: number): CachedRead | undefined {
+    const entry = this.#entries.get(id);
+    if (entry === undefined) return undefined;
+    if (now - entry.storedAt < this.#ttlMs) return entry;
+    this.#entries.delete(id);
+    return undefined;
+  }
+
+  /** Call before reading the store; pass the ticket to keep(). */
+  ticket(): number {
+    return this.#changes;
+  }
+
+  /** Keeps a read made after `ticket`, unless its operation changed since. */
+  keep(id: string, read: CachedRead, ticket: number, now: number): void {
+    if (!this.enabled || this.#changedSince(id, ticket)) return;
+    this.#entries.delete(id);
+    this.#entries.set(id, { ...read, storedAt: now });
+    // Map order is insertion order, so the first key is the oldest entry.
+    if (this.#entries.size > this.#maxEntries) this.#entries.delete(this.#entries.keys().next().value!);
+  }
+
+  /** The operation changed (or went away): drop its read. */
+  changed(id: string): void {
+    this.#entries.delete(id);
+    this.#recent[this.#changes % RECENT_CHANGES] = id;
+    this.#changes += 1;
+  }
+
+  #changedSince(id: string, ticket: number): boolean {
+    if (this.#changes - ticket > RECENT_CHANGES) return true;
+    for (let n = ticket; n < this.#changes; n++) if (this.#recent[n % RECENT_CHANGES] === id) return true;
+    return false;
+  }
+}

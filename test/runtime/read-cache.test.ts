@@ -1,0 +1,63 @@
+// Owns: the read cache's rules: time to live, dropping on change, reads in flight across a change, the size bound.
+import { describe, it } from 'node:test';
+import assert from 'node:assert/strict';
+import { ReadCache } from '../../src/runtime/read-cache.ts';
+import type { Operation } from '../../src/domain/operation.ts';
+import { draft } from '../store/fixtures.ts';
+import { operationFromDraft } from '../../src/store/store.ts';
+
+const read = (version = 1): { operation: Operation; standing: null } => ({ operation: { ...operationFromDraft(draft()), version }, standing: null });
+
+describe('ReadCache', () => {
+  it('serves a read for its time to live, then no longer', () => {
+    const cache = new ReadCache({ ttlMs: 100, maxEntries: 10 });
+    const r = read();
+    cache.keep('a', r, cache.ticket(), 1_000);
+    assert.equal(cache.lookup('a', 1_099)?.operation, r.operation);
+    assert.equal(cache.lookup('a', 1_100), undefined);
+    assert.equal(cache.lookup('a', 1_050), undefined, 'an expired read is gone, not hidden');
+  });
+
+  it('drops a read when its operation changes, and keeps others', () => {
+    const cache = new ReadCache({ ttlMs: 100, maxEntries: 10 });
+    cache.keep('a', read(), cache.ticket(), 0);
+    cache.keep('b', read(), cache.ticket(), 0);
+    cache.changed('a');
+    assert.equal(cache.lookup('a', 1), undefined);
+    assert.ok(cache.lookup('b', 1));
+  });
+
+  it('does not keep a read that was in flight when its operation changed', () => {
+    const cache = new ReadCache({ ttlMs: 100, maxEntries: 10 });
+    const ticket = cache.ticket();
+    cache.changed('a');
+    cache.changed('other');
+    cache.keep('a', read(), ticket, 0);
+    assert.equal(cache.lookup('a', 1), undefined, 'the read may predate the change');
+    cache.keep('b', read(), ticket, 0);
+    assert.ok(cache.lookup('b', 1), 'changes of other operations do not matter');
+  });
+
+  it('keeps nothing when more changes came during a read than it remembers', () => {
+    const cache = new ReadCache({ ttlMs: 100, maxEntries: 10 });
+    const ticket = cache.ticket();
+    for (let i = 0; i < 5_000; i++) cache.changed(`x${i}`);
+    cache.keep('a', read(), ticket, 0);
+    assert.equal(cache.lookup('a', 1), undefined);
+  });
+
+  it('holds at most maxEntries, letting the oldest go', () => {
+    const cache = new ReadCache({ ttlMs: 100, maxEntries: 2 });
+    for (const id of ['a', 'b', 'c']) cache.keep(id, read(), cache.ticket(), 0);
+    assert.equal(cache.lookup('a', 1), undefined);
+    assert.ok(cache.lookup('b', 1));
+    assert.ok(cache.lookup('c', 1));
+  });
+
+  it('keeps nothing with a time to live of 0', () => {
+    const cache = new ReadCache({ ttlMs: 0, maxEntries: 10 });
+    cache.keep('a', read(), cache.ticket(), 0);
+    assert.equal(cache.lookup('a', 0), undefined);
+    assert.equal(cache.enabled, false);
+  });
+});

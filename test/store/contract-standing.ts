@@ -1,0 +1,161 @@
+// Owns: contract cases for where a pending operation stands: operationQueueStanding and operationGetWithStanding, and a
+// seeded random walk through every transition that checks each position against a count made here from the list.
+// Not here: the ETA made from a standing (test/domain/eta.test.ts). Invariant: uses only the Store interface.
+
+import { describe, it } from 'node:test';
+import assert from 'node:assert/strict';
+import type { Operation } from '../../src/domain/operation.ts';
+import type { OperationDraft } from '../../src/store/store.ts';
+import type { CurrentStore } from './contract.ts';
+import { claim, draft, insertInState, LEASE_MS, noDelivery, T0, TENANT } from './fixtures.ts';
+import { seededRandom } from '../support/seeded-random.ts';
+
+const NO_RUNNING = new Map<string, number>();
+
+/** A draft as the pending operation its insert makes. */
+const pending = (d: OperationDraft) => ({ ...d, status: 'pending' as const });
+
+/** Runnable pending operations of `op`'s type that run before it, counted from the full list. */
+function expectedPosition(op: Operation, pending: readonly Operation[], now: number): number {
+  return pending.filter((p) => p.type === op.type && p.id !== op.id && p.runAt <= now
+    && (p.priority > op.priority || (p.priority === op.priority && (p.runAt < op.runAt || (p.runAt === op.runAt && p.id < op.id))))).length;
+}
+
+export function queueStandingContract(store: CurrentStore): void {
+  describe('operationQueueStanding', () => {
+    it('counts runnable pending operations of the same type ahead in claim order', async () => {
+      const first = draft({ priority: 1 });
+      const second = draft({ priority: 0, runAt: T0 - 50 });
+      const third = draft({ priority: 0, runAt: T0 - 50 });
+      const notYet = draft({ priority: 9, runAt: T0 + 1_000 });
+      const otherType = draft({ type: 'other', priority: 9 });
+      for (const d of [first, second, third, notYet, otherType]) await store().operationInsert(d);
+      const position = async (d: OperationDraft, now = T0) => (await store().operationQueueStanding({ operation: pending(d), now, runningLimit: 0 }))?.position;
+      assert.equal(await position(first), 0);
+      assert.equal(await position(second), 1);
+      assert.equal(await position(third), 2);
+      assert.equal(await position(notYet), 0, 'operations not yet due are not ahead of anyone');
+      assert.equal(await position(third, T0 + 1_000), 3, 'once due, a higher priority runs first');
+      assert.equal(await position(otherType), 0);
+    });
+
+    it('is exact deep in a long queue, at its tail, and behind operations that are not due yet', async () => {
+      const queue = Array.from({ length: 400 }, (_, i) => draft({ type: 'deep', runAt: T0 + i }));
+      const urgent = Array.from({ length: 3 }, () => draft({ type: 'deep', priority: 5, runAt: T0 + 10 }));
+      const later = Array.from({ length: 5 }, () => draft({ type: 'deep', priority: 5, runAt: T0 + 10_000 }));
+      for (const d of [...queue, ...urgent, ...later]) await store().operationInsert(d);
+      const now = T0 + 1_000;
+      for (const fromTail of [false, true]) {
+        const position = async (d: OperationDraft) => (await store().operationQueueStanding({ operation: pending(d), now, runningLimit: 0, fromTail }))?.position;
+        assert.equal(await position(queue[0]!), 3, 'behind the three urgent ones');
+        assert.equal(await position(queue[200]!), 203);
+        assert.equal(await position(queue[399]!), 402, 'the tail');
+        assert.equal(await position(later[0]!), 3, 'not due yet: ahead of it are the due ones of its priority and above');
+      }
+    });
+
+    it('lists the running attempts of its type, earliest started first, with their progress, up to the limit', async () => {
+      const a = draft({ type: 'eta' });
+      const b = draft({ type: 'eta' });
+      const c = draft({ type: 'eta' });
+      const waiting = draft({ type: 'eta' });
+      const other = draft({ type: 'other' });
+      for (const d of [a, b, c, waiting, other]) await store().operationInsert(d);
+      const first = await claim(store(), a, T0);
+      await claim(store(), b, T0 + 10);
+      await claim(store(), c, T0 + 20);
+      await claim(store(), other, T0 + 5);
+      await store().operationProgress({ id: a.id, leaseToken: first.leaseToken, now: T0 + 30, progress: 0.5, message: null });
+      assert.deepEqual(await store().operationQueueStanding({ operation: pending(waiting), now: T0 + 40, runningLimit: 2 }), {
+        position: 0,
+        running: [
+          { startedAt: T0, progress: 0.5, progressAt: T0 + 30 },
+          { startedAt: T0 + 10, progress: null, progressAt: T0 + 10 },
+        ],
+      });
+      assert.equal((await store().operationQueueStanding({ operation: pending(waiting), now: T0 + 40, runningLimit: 10 }))?.running.length, 3);
+      assert.deepEqual((await store().operationQueueStanding({ operation: pending(waiting), now: T0 + 40, runningLimit: 0 }))?.running, []);
+    });
+
+    it('is null for an operation that is not pending', async () => {
+      for (const status of ['processing', 'completed', 'cancelled'] as const) {
+        const { op } = await insertInState(store(), status);
+        assert.equal(await store().operationQueueStanding({ operation: op, now: T0, runningLimit: 5 }), null);
+      }
+    });
+  });
+
+  describe('operationGetWithStanding', () => {
+    it('reads the operation as operationGet does, with the standing of a pending one and the running limit of its type', async () => {
+      const running = draft({ type: 'eta' });
+      const waiting = draft({ type: 'eta' });
+      await store().operationInsert(running);
+      await store().operationInsert(waiting);
+      await claim(store(), running, T0 + 5);
+      const read = await store().operationGetWithStanding({ id: waiting.id, tenant: TENANT, now: T0 + 10, runningLimits: new Map([['eta', 4]]) });
+      assert.deepEqual(read?.operation, await store().operationGet({ id: waiting.id, tenant: TENANT }));
+      assert.deepEqual(read?.standing, { position: 0, running: [{ startedAt: T0 + 5, progress: null, progressAt: T0 + 5 }] });
+      const unlisted = await store().operationGetWithStanding({ id: waiting.id, tenant: TENANT, now: T0 + 10, runningLimits: NO_RUNNING });
+      assert.deepEqual(unlisted?.standing, { position: 0, running: [] }, 'a type without a limit gets no running attempts');
+      const processing = await store().operationGetWithStanding({ id: running.id, tenant: TENANT, now: T0 + 10, runningLimits: NO_RUNNING });
+      assert.equal(processing?.operation.status, 'processing');
+      assert.equal(processing?.standing, null);
+    });
+
+    it('is null for another tenant and for unknown ids', async () => {
+      const d = draft();
+      await store().operationInsert(d);
+      assert.equal(await store().operationGetWithStanding({ id: d.id, tenant: 'other', now: T0, runningLimits: NO_RUNNING }), null);
+      assert.equal(await store().operationGetWithStanding({ id: 'op_unknown', tenant: TENANT, now: T0, runningLimits: NO_RUNNING }), null);
+    });
+  });
+
+  describe('queue positions through every transition', () => {
+    it('match a count over the pending list after a seeded walk of inserts, claims, finishes, retries, releases, cancels and lease expiries', async () => {
+      const random = seededRandom(20261130);
+      const pick = <T>(items: readonly T[]): T => items[Math.floor(random() * items.length)]!;
+      const types = ['walk-a', 'walk-b'];
+      let now = T0;
+      const leases = new Map<string, string>();
+      // A deep queue first, so positions past the direct count are checked too.
+      for (let i = 0; i < 300; i++) await store().operationInsert(draft({ type: 'walk-a', runAt: now - 1_000 + i, now }));
+      const pendingNow = async () => (await store().operationList({ tenant: TENANT, status: 'pending', limit: 10_000 }));
+      const check = async (step: number) => {
+        const pending = await pendingNow();
+        for (const op of pending) {
+          const expected = expectedPosition(op, pending, now);
+          for (const fromTail of [false, true]) {
+            const standing = await store().operationQueueStanding({ operation: op, now, runningLimit: 0, fromTail });
+            assert.equal(standing?.position, expected, `step ${step}: position of ${op.id} (priority ${op.priority}, due ${op.runAt - now} ms from now, fromTail ${fromTail})`);
+          }
+        }
+      };
+      for (let step = 1; step <= 240; step++) {
+        now += Math.floor(random() * 40);
+        const action = random();
+        if (action < 0.35) {
+          await store().operationInsert(draft({ type: pick(types), priority: pick([0, 0, 0, 3, -2]), runAt: now + pick([0, 0, -500, 200, 5_000]), now }));
+        } else if (action < 0.55) {
+          const claimed = await store().operationClaimDue({ now, workerId: 'walker', leaseMs: LEASE_MS, types: types.map((type) => ({ type, limit: 3 })), limit: 1 + Math.floor(random() * 4) });
+          for (const op of claimed) leases.set(op.id, op.leaseToken!);
+        } else if (action < 0.85 && leases.size > 0) {
+          const [id, leaseToken] = pick([...leases]);
+          leases.delete(id);
+          const how = random();
+          if (how < 0.4) await store().operationFinish({ id, leaseToken, now, status: 'completed', delivery: noDelivery });
+          else if (how < 0.7) await store().operationRetry({ id, leaseToken, now, runAt: now + pick([0, 300]), error: { code: 'boom', message: 'again' } });
+          else await store().operationRelease({ id, leaseToken, now });
+        } else if (action < 0.95) {
+          const pending = await pendingNow();
+          if (pending.length > 0) await store().operationCancel({ id: pick(pending).id, tenant: TENANT, now, delivery: noDelivery });
+        } else {
+          // Every lease runs out: requeued, or failed where attempts are spent.
+          now += LEASE_MS + 1;
+          await store().operationRecoverExpired({ now, delivery: noDelivery, error: { code: 'lease_expired', message: 'lost' } });
+          leases.clear();
+        }
+        if (step % 40 === 0) await check(step);
+      }
+    });
+  });
+}
