@@ -3,11 +3,15 @@
 // Not here: task input schemas (each task declares its own).
 // Invariant: snake_case names; what these schemas say is what clients see in /openapi.json.
 
-import { Type, type Static } from '@sinclair/typebox';
+import { Type, type Static, type TSchema } from '@sinclair/typebox';
 import { OPERATION_STATUSES } from '../domain/status.ts';
 import { DELIVERY_STATES } from '../domain/operation.ts';
 
-const Nullable = <T extends Parameters<typeof Type.Union>[0][number]>(schema: T) => Type.Union([schema, Type.Null()]);
+/**
+ * `T` or null as one schema (`type: [T, "null"]`), not a union: the response serialiser writes it directly, where it
+ * validated each reply's value against every branch of a union (ajv's date-time check took 4 % of a status GET).
+ */
+const Nullable = <T extends TSchema & { type: string }>(schema: T) => Type.Unsafe<Static<T> | null>({ ...schema, type: [schema.type, 'null'] });
 const DateTime = Type.String({ format: 'date-time' });
 
 export const OperationStatusSchema = Type.Union(OPERATION_STATUSES.map((s) => Type.Literal(s)));
