@@ -36,8 +36,8 @@ interface ServerFlags {
   apiKeysFile?: string;
   apiKeys?: string;
   insecure: boolean;
-  rateLimitCreate?: Rate | null;
-  rateLimitRead?: Rate | null;
+  rateLimitCreate?: Rate | 'off';
+  rateLimitRead?: Rate | 'off';
   maxSsePerKey: number;
   maxBodyDepth: number;
   readCache: number;
@@ -81,14 +81,17 @@ const RATE_WINDOWS_MS: Record<string, number> = { s: 1000, m: 60_000, h: 3_600_0
 /** The http/rate-limits.ts defaults, repeated here so client commands need not load the server's modules. */
 const DEFAULT_RATES = { create: { max: 50, windowMs: 1000 }, read: { max: 100, windowMs: 1000 } } as const;
 
-/** `20/s`, `600/m`, `10000/h`, or `off`. */
-const rate = (value: string): Rate | null => {
-  if (/^\s*off\s*$/i.test(value)) return null;
+/** `20/s`, `600/m`, `10000/h`, or `off` (a word: commander turns a parser's null into an empty string). */
+const rate = (value: string): Rate | 'off' => {
+  if (/^\s*off\s*$/i.test(value)) return 'off';
   const match = /^\s*(\d+)\s*\/\s*(s|m|h)\s*$/i.exec(value);
   const max = Number(match?.[1]);
   if (!match || !Number.isInteger(max) || max < 1 || max > 1_000_000) throw new InvalidArgumentError('expected a rate such as 20/s, 600/m or 10000/h (1..1000000), or off');
   return { max, windowMs: RATE_WINDOWS_MS[match[2]!.toLowerCase()]! };
 };
+
+/** A rate flag as the server takes it: unset → the default for how exposed it is; off → null (no limit). */
+const rateOption = (flag: Rate | 'off' | undefined, fallback: Rate | null): Rate | null => (flag === 'off' ? null : flag ?? fallback);
 
 /** Loopback only: an address other machines cannot reach. */
 export function isLoopbackHost(host: string): boolean {
@@ -222,8 +225,8 @@ async function runServer(flags: ServerFlags, role: 'serve' | 'worker'): Promise<
           // On loopback without keys every client is one address (a local proxy, tests, a benchmark), so a
           // per-address limit would throttle them all together: limits default on only when exposed or keyed.
           rateLimits: {
-            create: flags.rateLimitCreate !== undefined ? flags.rateLimitCreate : exposed ? DEFAULT_RATES.create : null,
-            read: flags.rateLimitRead !== undefined ? flags.rateLimitRead : exposed ? DEFAULT_RATES.read : null,
+            create: rateOption(flags.rateLimitCreate, exposed ? DEFAULT_RATES.create : null),
+            read: rateOption(flags.rateLimitRead, exposed ? DEFAULT_RATES.read : null),
           },
           maxStreamsPerKey: flags.maxSsePerKey,
           readCacheMs: flags.readCache,

@@ -131,3 +131,18 @@ describe('rate limits', () => {
     assert.ok(reopened, 'a slot freed after a stream closed');
   });
 });
+
+describe('rate limits turned off', () => {
+  it('--rate-limit-read off and ASYNCOPS_RATE_LIMIT_CREATE=off take the limits away, though API keys turn them on by default', async () => {
+    const open = await startServer({ args: ['--rate-limit-read', 'off'], env: { ASYNCOPS_API_KEYS: `alpha:${KEY_A}`, ASYNCOPS_RATE_LIMIT_CREATE: 'off' } });
+    try {
+      const created = await Promise.all(Array.from({ length: 80 }, () => request(open.url, 'POST', '/operations', { body: { type: 'echo', input: {} }, headers: auth(KEY_A) })));
+      assert.deepEqual([...new Set(created.map((r) => r.status))], [202], 'none of 80 creates at once is limited');
+      const reads = await Promise.all(Array.from({ length: 150 }, () => request(open.url, 'GET', `/operations/${created[0]!.body.id}`, { headers: auth(KEY_A) })));
+      assert.deepEqual([...new Set(reads.map((r) => r.status))], [200], 'none of 150 reads at once is limited');
+      for (const r of [created[0]!, reads[0]!]) assert.equal(r.headers.get('ratelimit-limit'), null, 'no RateLimit headers');
+    } finally {
+      await open.stop();
+    }
+  });
+});
