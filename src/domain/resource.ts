@@ -48,10 +48,17 @@ export function resultPath(op: Pick<Operation, 'id'>, route: string | null): str
 }
 
 export function toOperationResource(op: Operation, ctx: ResourceContext): OperationResource {
+  return withEstimates(baseResource(op, ctx.route, ctx.includeInput), op, ctx);
+}
+
+/**
+ * The resource without what changes with time alone (queue position, ETA): the same for every read of one stored
+ * version, so a cached read renders it once.
+ */
+export function baseResource(op: Operation, route: string | null, includeInput: boolean): OperationResource {
   const terminal = isTerminal(op.status);
   const completed = op.status === 'completed';
-  const result = completed ? resultPath(op, ctx.route) : null;
-  const eta = terminal ? null : ctx.estimatedCompletionAt;
+  const result = completed ? resultPath(op, route) : null;
   const resource: OperationResource = {
     id: op.id,
     operation_id: op.id,
@@ -69,9 +76,9 @@ export function toOperationResource(op: Operation, ctx: ResourceContext): Operat
     updated_at: iso(op.updatedAt),
     run_at: iso(op.runAt),
     timeout_s: op.timeoutS,
-    queue_position: op.status === 'pending' ? ctx.queuePosition : null,
-    estimated_completion_at: isoOrNull(eta),
-    estimated_seconds_remaining: eta === null ? null : Math.max(0, Math.round((eta - ctx.now) / 100) / 10),
+    queue_position: null,
+    estimated_completion_at: null,
+    estimated_seconds_remaining: null,
     result_url: result,
     error: op.error,
     webhook: op.webhookUrl === null ? null : { url: op.webhookUrl, state: op.webhookState ?? 'pending' },
@@ -82,6 +89,18 @@ export function toOperationResource(op: Operation, ctx: ResourceContext): Operat
       events: `/operations/${op.id}/events`,
     },
   };
-  if (ctx.includeInput) resource.input = op.input;
+  if (includeInput) resource.input = op.input;
   return resource;
+}
+
+/** `base` with the queue position and ETA as of `ctx.now`; a terminal operation has neither. */
+export function withEstimates(base: OperationResource, op: Operation, ctx: Pick<ResourceContext, 'now' | 'queuePosition' | 'estimatedCompletionAt'>): OperationResource {
+  if (isTerminal(op.status)) return base;
+  const eta = ctx.estimatedCompletionAt;
+  return {
+    ...base,
+    queue_position: op.status === 'pending' ? ctx.queuePosition : null,
+    estimated_completion_at: isoOrNull(eta),
+    estimated_seconds_remaining: eta === null ? null : Math.max(0, Math.round((eta - ctx.now) / 100) / 10),
+  };
 }

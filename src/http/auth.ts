@@ -74,9 +74,11 @@ type WithFailure = FastifyRequest & { [kAuthFailure]?: 'missing' | 'invalid' };
  * and its body is never read.
  */
 export function installAuth(app: FastifyInstance, keyring: ApiKeyring | null): void {
+  // Without keys every request is the default tenant, and its principal is its address (principalOf's fallback).
+  if (keyring === null) return;
   app.addHook('onRequest', async (request) => {
     request.principal = `addr:${request.ip}`;
-    if (keyring === null || isOpenRoute(request.url)) return;
+    if (isOpenRoute(request.url)) return;
     const token = bearerToken(request);
     const match = token === null ? null : keyring.authenticate(token);
     if (match === null) {
@@ -86,7 +88,6 @@ export function installAuth(app: FastifyInstance, keyring: ApiKeyring | null): v
     request.tenant = match.tenant;
     request.principal = `key:${match.keyIndex}`;
   });
-  if (keyring === null) return;
   app.addHook('preParsing', async (request, reply, payload) => {
     const failure = (request as WithFailure)[kAuthFailure];
     if (failure === undefined) return payload;

@@ -26,12 +26,13 @@ export function tooDeepPath(value: unknown, maxDepth: number): string | null {
 }
 
 export function installBodyDepthLimit(app: FastifyInstance, maxDepth: number): void {
-  app.addHook('preValidation', async (request) => {
-    const path = tooDeepPath(request.body, maxDepth);
-    if (path === null) return;
+  // A callback hook, not an async one: it runs on every request, most of which (status reads) have no body.
+  app.addHook('preValidation', (request, _reply, done) => {
+    const path = request.body === undefined ? null : tooDeepPath(request.body, maxDepth);
+    if (path === null) return done();
     const shown = path.length > 300 ? `${path.slice(0, 300)}…` : path;
-    throw new AsyncOpsError('validation_failed', `the body is nested deeper than ${maxDepth} levels`, {
+    done(new AsyncOpsError('validation_failed', `the body is nested deeper than ${maxDepth} levels`, {
       errors: [{ path: shown, message: `is nested deeper than ${maxDepth} levels` }],
-    });
+    }));
   });
 }

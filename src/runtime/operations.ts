@@ -8,7 +8,7 @@ import { AsyncOpsError } from '../domain/errors.ts';
 import { newId, ID_PREFIXES, isId } from '../domain/ids.ts';
 import { estimateCompletion, estimateDuration, DURATION_SAMPLE_LIMIT, type DurationEstimate } from '../domain/eta.ts';
 import type { Operation, OperationResult } from '../domain/operation.ts';
-import { toOperationResource, type OperationResource } from '../domain/resource.ts';
+import { baseResource, withEstimates, type OperationResource } from '../domain/resource.ts';
 import { isTerminal, type OperationStatus } from '../domain/status.ts';
 import type { Clock } from '../domain/clock.ts';
 import type { DeliveryFactory, QueueStanding, Store, StoreEvent } from '../store/store.ts';
@@ -216,12 +216,12 @@ export class OperationsService {
       const ticket = this.#cache.ticket();
       const fresh = await this.#store.operationGetWithStanding({ id, tenant, now, runningLimits: this.#runningLimits });
       if (fresh === null) throw notFound(id);
-      if (this.#unsubscribe !== null) this.#cache.keep(id, fresh, ticket, now);
-      read = fresh;
+      read = { ...fresh, base: this.#base(fresh.operation, true) };
+      if (this.#unsubscribe !== null) this.#cache.keep(id, read, ticket, now);
     }
     // Ids are global: another tenant's operation is not found, cached or not.
     if (read.operation.tenant !== tenant) throw notFound(id);
-    return this.#render(read.operation, read.standing, now, true);
+    return this.#render(read.operation, read.standing, now, read.base);
   }
 
   async list(tenant: string, query: { status?: OperationStatus | undefined; type?: string | undefined; limit: number; cursor?: string | undefined }): Promise<OperationPage> {
@@ -333,11 +333,14 @@ export class OperationsService {
     const standing = op.status === 'pending'
       ? await this.#store.operationQueueStanding({ operation: op, now, runningLimit: this.#runningLimits.get(op.type) ?? 0, fromTail })
       : null;
-    return this.#render(op, standing, now, includeInput);
+    return this.#render(op, standing, now, this.#base(op, includeInput));
   }
 
-  async #render(op: Operation, standing: QueueStanding | null, now: number, includeInput: boolean): Promise<OperationView> {
-    const task = this.#registry.get(op.type);
+  #base(op: Operation, includeInput: boolean): OperationResource {
+    return baseResource(op, this.#registry.get(op.type)?.route ?? null, includeInput);
+  }
+
+  async #render(op: Operation, standing: QueueStanding | null, now: number, base: OperationResource): Promise<OperationView> {
     // A pending operation read a moment ago may have been claimed since; then it has no standing, and no ETA yet.
     const queuePosition = op.status === 'pending' ? (standing?.position ?? null) : null;
     let eta: number | null = null;
@@ -356,7 +359,7 @@ export class OperationsService {
         estimate: (await this.durationEstimates()).get(op.type) ?? null,
       });
     }
-    const resource = toOperationResource(op, { now, queuePosition, estimatedCompletionAt: eta, route: task?.route ?? null, includeInput });
+    const resource = withEstimates(base, op, { now, queuePosition, estimatedCompletionAt: eta });
     return { operation: op, resource, etag: `"${op.id}.${op.version}"`, retryAfterS: retryAfter(op, eta, now) };
   }
 }

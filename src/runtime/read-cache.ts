@@ -4,11 +4,14 @@
 // Invariant: a read that was in flight when its operation changed is never kept (it may predate the change).
 
 import type { Operation } from '../domain/operation.ts';
+import type { OperationResource } from '../domain/resource.ts';
 import type { QueueStanding } from '../store/store.ts';
 
 export interface CachedRead {
   readonly operation: Operation;
   readonly standing: QueueStanding | null;
+  /** The operation's resource without its queue position and ETA, rendered once for every read served from here. */
+  readonly base: OperationResource;
 }
 
 interface Entry extends CachedRead {

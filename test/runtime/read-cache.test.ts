@@ -1,12 +1,15 @@
 // Owns: the read cache's rules: time to live, dropping on change, reads in flight across a change, the size bound.
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
-import { ReadCache } from '../../src/runtime/read-cache.ts';
-import type { Operation } from '../../src/domain/operation.ts';
+import { ReadCache, type CachedRead } from '../../src/runtime/read-cache.ts';
+import { baseResource } from '../../src/domain/resource.ts';
 import { draft } from '../store/fixtures.ts';
 import { operationFromDraft } from '../../src/store/store.ts';
 
-const read = (version = 1): { operation: Operation; standing: null } => ({ operation: { ...operationFromDraft(draft()), version }, standing: null });
+const read = (version = 1): CachedRead => {
+  const operation = { ...operationFromDraft(draft()), version };
+  return { operation, standing: null, base: baseResource(operation, null, true) };
+};
 
 describe('ReadCache', () => {
   it('serves a read for its time to live, then no longer', () => {
