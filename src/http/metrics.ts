@@ -10,6 +10,8 @@ import type { Store } from '../store/store.ts';
 
 const DURATION_BUCKETS_S = [0.005, 0.01, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 300, 1800];
 
+type HttpRequestCounter = ReturnType<Counter<'method' | 'route' | 'status'>['labels']>;
+
 export class Metrics {
   readonly registry = new Registry();
   readonly #attemptDuration: Histogram<'type' | 'outcome'>;
@@ -65,8 +67,18 @@ export class Metrics {
 
   /** Counts requests (by route pattern, never the raw URL, so ids do not explode the label set) and serves /metrics. */
   register(app: FastifyInstance): void {
-    app.addHook('onResponse', async (request, reply) => {
-      this.#http.inc({ method: request.method, route: request.routeOptions.url ?? 'unmatched', status: String(reply.statusCode) });
+    // A callback hook with a child counter per label set: this runs on every request.
+    const children = new Map<string, HttpRequestCounter>();
+    app.addHook('onResponse', (request, reply, done) => {
+      const route = request.routeOptions.url ?? 'unmatched';
+      const key = `${request.method} ${reply.statusCode} ${route}`;
+      let child = children.get(key);
+      if (child === undefined) {
+        child = this.#http.labels({ method: request.method, route, status: String(reply.statusCode) });
+        children.set(key, child);
+      }
+      child.inc();
+      done();
     });
     app.get('/metrics', { schema: { tags: ['health'], summary: 'Prometheus metrics (text exposition format)' } }, async (_request, reply) => {
       const text = await this.registry.metrics();
