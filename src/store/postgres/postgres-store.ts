@@ -15,6 +15,7 @@ import type { OperationStatus } from '../../domain/status.ts';
 import { ChangeListener, decodeNotification } from './change-listener.ts';
 import { checkSchemaName, clientConfig, PostgresDatabase } from './database.ts';
 import * as deliveries from './deliveries.ts';
+import { FinishBatch } from './finish-batch.ts';
 import * as maintenance from './maintenance.ts';
 import { migrate } from './migrate.ts';
 import * as operations from './operations.ts';
@@ -48,6 +49,7 @@ class PostgresStore implements Store {
   #db: PostgresDatabase;
   #feed: ChangeFeed;
   #listener: ChangeListener;
+  #finishes: FinishBatch;
   #opening: Promise<void> | null = null;
 
   constructor(options: PostgresStoreOptions) {
@@ -62,6 +64,7 @@ class PostgresStore implements Store {
       sourceId: randomUUID(),
       onError,
     });
+    this.#finishes = new FinishBatch(this.#db);
     this.#listener = new ChangeListener({
       config: clientConfig(options.url, this.#schema),
       channel: this.#db.channel,
@@ -82,6 +85,7 @@ class PostgresStore implements Store {
   }
 
   async close(): Promise<void> {
+    await this.#finishes.idle();
     await this.#listener.close();
     await this.#db.end();
   }
@@ -131,7 +135,7 @@ class PostgresStore implements Store {
   }
 
   operationFinish(params: FinishParams): Promise<Operation | null> {
-    return transitions.finish(this.#db, params);
+    return this.#finishes.finish(params);
   }
 
   operationRetry(params: RetryParams): Promise<Operation | null> {

@@ -2,7 +2,6 @@
 // Not here: deciding which transition happens (runtime/, domain/), the outbox rows themselves (deliveries.ts).
 // Invariant: every transition states its precondition in its WHERE clause (status, lease token); a lost race changes nothing.
 
-import { DURATION_SAMPLE_LIMIT } from '../../domain/eta.ts';
 import { isTerminal } from '../../domain/status.ts';
 import type { Operation } from '../../domain/operation.ts';
 import {
@@ -74,45 +73,6 @@ export async function progress(db: PostgresDatabase, params: LeaseRef & { now: n
   if (row === undefined) return false;
   db.publish([changed(row)]);
   return true;
-}
-
-// Params: $1 id, $2 lease token, $3 now, $4 status, $5 error code, $6 error message, $7 result content type (null: none),
-// $8 result body, $9 duration samples kept per type.
-// A completed attempt also records its duration and trims that type's samples to the newest $9 (the new one included);
-// samples another finish is already trimming are skipped, not waited for, so finishes of one type never queue on them.
-const FINISH = `
-WITH finished AS (
-  UPDATE operations o
-  SET status = $4, error_code = $5, error_message = $6, finished_at = $3, updated_at = $3, version = o.version + 1,
-      lease_token = NULL, lease_expires_at = NULL, worker_id = NULL
-  WHERE o.id = $1 AND o.status = 'processing' AND o.lease_token = $2
-  RETURNING ${OPERATION_COLUMNS}
-), result AS (
-  INSERT INTO results (operation_id, content_type, body) SELECT id, $7, $8 FROM finished WHERE $7::text IS NOT NULL
-), sample AS (
-  INSERT INTO duration_samples (type, duration_ms) SELECT type, $3 - started_at FROM finished WHERE status = 'completed'
-), trimmed AS (
-  DELETE FROM duration_samples s WHERE s.id IN (
-    SELECT k.id FROM duration_samples k JOIN finished f ON k.type = f.type
-    WHERE f.status = 'completed'
-      AND k.id <= (SELECT x.id FROM duration_samples x WHERE x.type = f.type ORDER BY x.id DESC OFFSET $9::int - 1 LIMIT 1)
-    FOR UPDATE OF k SKIP LOCKED
-  )
-)
-SELECT * FROM finished`;
-
-export async function finish(db: PostgresDatabase, params: FinishParams): Promise<Operation | null> {
-  return db.transaction(async (tx) => {
-    const result = params.status === 'completed' ? params.result : undefined;
-    const [row] = await tx.query<OperationRow>(FINISH, [
-      params.id, params.leaseToken, params.now, params.status, params.error?.code ?? null, params.error?.message ?? null,
-      result?.contentType ?? null, result?.body ?? null, DURATION_SAMPLE_LIMIT,
-    ]);
-    if (row === undefined) return null;
-    const [op] = await writeOutbox(tx, [toOperation(row)], params.delivery, params.now);
-    tx.events.push(changed(op!));
-    return op!;
-  });
 }
 
 // Back in the queue, an operation keeps nothing of the attempt it left.
