@@ -52,7 +52,9 @@ export interface AttemptDeps {
   readonly delivery: DeliveryFactory;
   /** The pool's logger; the attempt scopes a child with operationId, type and attempt. */
   readonly log: Logger;
-  /** Called once, after the ending store call settled (the slot is free from then on). */
+  /** Called once, when the attempt starts to end: its handler returned or was given up on, so its slot is free. */
+  readonly onEnding: (attempt: Attempt) => void;
+  /** Called once, after the ending store call settled. */
   readonly onEnd: (attempt: Attempt, end: AttemptEnd) => void;
 }
 
@@ -212,6 +214,7 @@ export class Attempt {
   // Every caller checked `#ending` synchronously before getting here, so this runs once per attempt.
   async #end(outcome: AttemptOutcome, error: OperationError | null, write: StoreWrite | null): Promise<void> {
     this.#ending = true;
+    this.#deps.onEnding(this);
     if (this.#progressTimer !== null) clearTimeout(this.#progressTimer);
     let operation: Operation | null = null;
     if (write !== null) {

@@ -65,8 +65,8 @@ type State = 'idle' | 'running' | 'stopping' | 'stopped';
 
 /**
  * Wakes on the store's `operation:due` events, on a timer at the next run_at and on a slow fallback poll.
- * A slot frees when its attempt's end is stored, not when the handler returns: a handler that ignores
- * its signal runs on in the background, uncounted. Handlers share this event loop, so a CPU-heavy one
+ * A slot frees when its handler returns or is given up on (timeout, cancel, lost lease), so the next claim
+ * overlaps storing the end; a handler that ignores its signal runs on in the background, uncounted. Handlers share this event loop, so a CPU-heavy one
  * must yield between chunks of work (the built-in report task awaits setImmediate), or heartbeats,
  * deadlines and claims stall along with everything else in the process.
  */
@@ -88,8 +88,13 @@ export class WorkerPool extends EventEmitter<WorkerPoolEvents> {
   #started: Promise<void> | null = null;
   #stopped: Promise<void> | null = null;
   #unsubscribe: (() => void) | null = null;
-  readonly #attempts = new Map<string, Attempt>();
-  readonly #runningByType = new Map<string, number>();
+  /** Attempts held: claimed, and their end not yet stored. */
+  readonly #attempts = new Set<Attempt>();
+  /** The latest attempt of each operation held (a retried one can be claimed again while its last end is stored). */
+  readonly #byOperation = new Map<string, Attempt>();
+  /** Slots taken: attempts whose handler runs (an ending attempt's slot is free while its end is stored). */
+  #busy = 0;
+  readonly #busyByType = new Map<string, number>();
   readonly #abandoned = new Set<Attempt>();
   #onIdle: (() => void) | null = null;
 
@@ -130,6 +135,7 @@ export class WorkerPool extends EventEmitter<WorkerPoolEvents> {
       random: options.random ?? Math.random,
       delivery: options.deliveryFactory,
       log: this.#log,
+      onEnding: (attempt) => this.#onEnding(attempt),
       onEnd: (attempt, end) => this.#onEnd(attempt, end),
     };
   }
@@ -177,7 +183,7 @@ export class WorkerPool extends EventEmitter<WorkerPoolEvents> {
       clearTimeout(graceTimer);
       this.#onIdle = null;
     }
-    const left = [...this.#attempts.values()];
+    const left = [...this.#attempts];
     if (left.length > 0) this.#log.warn({ operationIds: left.map((a) => a.operation.id) }, 'grace period over; releasing leases');
     await Promise.all(left.map((attempt) => attempt.release()));
     for (const timer of [this.#heartbeatTimer, this.#deadlineTimer]) if (timer !== null) clearTimeout(timer);
@@ -195,7 +201,7 @@ export class WorkerPool extends EventEmitter<WorkerPoolEvents> {
   stats(): WorkerPoolStats {
     return {
       running: this.#attempts.size,
-      runningByType: Object.fromEntries(this.#runningByType),
+      runningByType: Object.fromEntries(this.#busyByType),
       abandoned: this.#abandoned.size,
       claimed: this.#claimedCount,
       ended: { ...this.#endedCount },
@@ -222,7 +228,7 @@ export class WorkerPool extends EventEmitter<WorkerPoolEvents> {
 
   #onStoreEvent(event: StoreEvent): void {
     if (event.kind === 'operation:cancel_requested') {
-      this.#attempts.get(event.id)?.cancel();
+      this.#byOperation.get(event.id)?.cancel();
     } else if (event.kind === 'operation:due' && this.#registry.get(event.type) !== undefined) {
       if (event.runAt <= this.#clock.now()) this.#wake();
       else this.#wakeLater(event.runAt);
@@ -266,12 +272,12 @@ export class WorkerPool extends EventEmitter<WorkerPoolEvents> {
 
   /** One claim for the free slots; true when it got all it asked for (more may be due). */
   async #claimOnce(): Promise<boolean> {
-    const free = this.#concurrency - this.#attempts.size;
+    const free = this.#concurrency - this.#busy;
     if (free <= 0) return false;
     const types: TypeLimit[] = [];
     let wanted = 0;
     for (const task of this.#registry.list()) {
-      const limit = Math.min(task.concurrency, this.#concurrency, free) - (this.#runningByType.get(task.type) ?? 0);
+      const limit = Math.min(task.concurrency, this.#concurrency, free) - (this.#busyByType.get(task.type) ?? 0);
       if (limit > 0) types.push({ type: task.type, limit });
       wanted += Math.max(0, limit);
     }
@@ -290,8 +296,10 @@ export class WorkerPool extends EventEmitter<WorkerPoolEvents> {
     const task = this.#registry.get(operation.type);
     if (task === undefined) throw new Error(`claimed operation ${operation.id} of unregistered type ${operation.type}`);
     const attempt = new Attempt(operation, task, this.#attemptDeps);
-    this.#attempts.set(operation.id, attempt);
-    this.#runningByType.set(task.type, (this.#runningByType.get(task.type) ?? 0) + 1);
+    this.#attempts.add(attempt);
+    this.#byOperation.set(operation.id, attempt);
+    this.#busy += 1;
+    this.#busyByType.set(task.type, (this.#busyByType.get(task.type) ?? 0) + 1);
     this.#claimedCount += 1;
     this.#emitSafely('operation:claimed', operation);
     if (this.#state !== 'running') {
@@ -302,11 +310,19 @@ export class WorkerPool extends EventEmitter<WorkerPoolEvents> {
     this.#armDeadline(attempt.deadline);
   }
 
+  // The slot is free once the handler is done with, not once its end is stored: the next claim overlaps that write.
+  #onEnding(attempt: Attempt): void {
+    this.#busy -= 1;
+    const type = attempt.operation.type;
+    const busy = (this.#busyByType.get(type) ?? 1) - 1;
+    if (busy > 0) this.#busyByType.set(type, busy);
+    else this.#busyByType.delete(type);
+    this.#wake();
+  }
+
   #onEnd(attempt: Attempt, end: AttemptEnd): void {
-    this.#attempts.delete(end.id);
-    const running = (this.#runningByType.get(end.type) ?? 1) - 1;
-    if (running > 0) this.#runningByType.set(end.type, running);
-    else this.#runningByType.delete(end.type);
+    this.#attempts.delete(attempt);
+    if (this.#byOperation.get(end.id) === attempt) this.#byOperation.delete(end.id);
     this.#endedCount[end.outcome] += 1;
     if (attempt.handlerRunning) this.#watchAbandoned(attempt);
     if (end.outcome === 'retried' && end.operation !== null) this.#wakeLater(end.operation.runAt);

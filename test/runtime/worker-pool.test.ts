@@ -191,6 +191,42 @@ describe('WorkerPool', () => {
     assert.equal(done.status, 'cancelled');
   });
 
+  it('an operation retried at once and claimed again before its last end was acknowledged keeps its new attempt', async (t) => {
+    const store = await openStore(t);
+    // The retry is stored at once, but its promise settles 300 ms later, as a slow commit acknowledgement would:
+    // meanwhile the operation is pending again and this pool claims it into the slot the failed attempt freed.
+    const slowRetries = new Proxy(store, {
+      get(target, key) {
+        const value: unknown = Reflect.get(target, key);
+        if (key !== 'operationRetry') return typeof value === 'function' ? value.bind(target) : value;
+        return async (...args: Parameters<typeof store.operationRetry>) => {
+          const stored = await target.operationRetry(...args);
+          await new Promise((resolve) => setTimeout(resolve, 300));
+          return stored;
+        };
+      },
+    });
+    let runs = 0;
+    const pool = startPool(t, slowRetries, [
+      defineTask({
+        type: 'twice',
+        async run(_input, ctx) {
+          runs += 1;
+          if (runs === 1) throw new Error('first attempt fails');
+          await untilAborted(ctx.signal);
+        },
+      }),
+    ], { retryBackoff: { baseMs: 0, maxMs: 0, factor: 2 } });
+    const op = await submit(store, 'twice');
+    await waitFor(() => runs === 2, { what: 'the second attempt', timeoutMs: 2_000 });
+    await new Promise((resolve) => setTimeout(resolve, 400)); // the first attempt's end is acknowledged now
+    assert.equal(pool.stats().running, 1, 'the second attempt is still held');
+    // The cancel reaches the running attempt through the change feed only if the pool still knows it by its operation.
+    await store.operationCancel({ id: op.id, tenant: DEFAULT_TENANT, now: Date.now(), delivery: noDelivery });
+    const done = await settled(store, op.id, 2_000);
+    assert.equal(done.status, 'cancelled');
+  });
+
   it('never runs more than `concurrency` handlers at once', async (t) => {
     const store = await openStore(t);
     let active = 0;
