@@ -60,6 +60,13 @@ const duration = (value: string) => {
   return ms;
 };
 
+/** timeout_s is whole seconds, so its ceiling is too: 1500ms would hold every type's default to 1.5. */
+const wholeSeconds = (value: string) => {
+  const ms = duration(value);
+  if (ms < 1000 || ms % 1000 !== 0) throw new InvalidArgumentError('must be a whole number of seconds, at least 1 (such as 300, 90s, 5m or 24h)');
+  return ms;
+};
+
 const cacheDuration = (value: string) => {
   const ms = duration(value);
   if (ms > 10_000) throw new InvalidArgumentError('must be at most 10s: queue positions and ETAs would grow old');
@@ -118,7 +125,7 @@ function serverOptions(command: Command, role: 'serve' | 'worker'): Command {
     .addOption(new Option('--retry-max <duration>', 'largest retry delay').env('ASYNCOPS_RETRY_MAX').default(300_000, '5m').argParser(duration))
     .addOption(new Option('--retention <duration>', 'keep finished operations this long').env('ASYNCOPS_RETENTION').default(7 * 86_400_000, '7d').argParser(duration))
     .addOption(new Option('--result-retention <duration>', 'keep results this long (410 afterwards; default: --retention)').env('ASYNCOPS_RESULT_RETENTION').argParser(duration))
-    .addOption(new Option('--max-timeout <duration>', 'ceiling for timeout_s').env('ASYNCOPS_MAX_TIMEOUT').default(86_400_000, '24h').argParser(duration))
+    .addOption(new Option('--max-timeout <duration>', 'ceiling for timeout_s, whole seconds').env('ASYNCOPS_MAX_TIMEOUT').default(86_400_000, '24h').argParser(wholeSeconds))
     .addOption(new Option('--log-level <level>', 'fatal, error, warn, info, debug, trace or silent').env('ASYNCOPS_LOG_LEVEL').default('info').choices(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']));
   if (role === 'serve') {
     command

@@ -5,7 +5,7 @@
 import { Ajv, type ErrorObject, type ValidateFunction } from 'ajv';
 import addFormatsModule from 'ajv-formats';
 import type { FieldError } from '../domain/errors.ts';
-import type { TaskDefinition } from './task.ts';
+import { checkTaskDefinition, type TaskDefinition } from './task.ts';
 
 // ajv-formats ships CommonJS with a default export; under NodeNext the callable sits on `.default`.
 type AddFormats = (ajv: Ajv) => Ajv;
@@ -46,6 +46,7 @@ export class TaskRegistry {
   }
 
   #register(definition: TaskDefinition): void {
+    checkTaskDefinition(definition);
     if (this.#byType.has(definition.type)) throw new TypeError(`task type "${definition.type}" is registered twice`);
     const route = definition.route ?? null;
     if (route !== null && (this.#byRoute.has(route) || route === '/operations' || route.startsWith('/operations/'))) {

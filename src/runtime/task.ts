@@ -24,6 +24,7 @@ export interface TaskDefinition<Input = any> {
   /** JSON schema of the input (TypeBox schemas are JSON schemas). */
   readonly input?: Record<string, unknown> | undefined;
   readonly description?: string | undefined;
+  /** Whole seconds one attempt may run. */
   readonly timeoutS?: number | undefined;
   readonly maxAttempts?: number | undefined;
   /** How many of this type run at once in one worker process. */
@@ -39,22 +40,34 @@ const TYPE_PATTERN = /^[a-z][a-z0-9_.-]{0,63}$/;
 const ROUTE_PATTERN = /^\/[a-z0-9][a-z0-9_-]*(\/[a-z0-9][a-z0-9_-]*)*$/;
 
 export function defineTask<Input = any>(definition: TaskDefinition<Input>): TaskDefinition<Input> {
+  checkTaskDefinition(definition);
+  return Object.freeze({ ...definition });
+}
+
+/**
+ * Throws a TypeError naming the first thing wrong with a definition. The registry calls it too, so a
+ * task module that skips defineTask still fails at start-up, not at its first submit.
+ */
+export function checkTaskDefinition(definition: TaskDefinition): void {
   if (!TYPE_PATTERN.test(definition.type)) {
     throw new TypeError(`defineTask: type "${definition.type}" must match ${TYPE_PATTERN}`);
   }
   if (definition.route !== undefined && !ROUTE_PATTERN.test(definition.route)) {
     throw new TypeError(`defineTask(${definition.type}): route "${definition.route}" must look like /reports`);
   }
-  for (const [name, value] of [
-    ['timeoutS', definition.timeoutS],
-    ['maxAttempts', definition.maxAttempts],
-    ['concurrency', definition.concurrency],
-    ['estimatedDurationS', definition.estimatedDurationS],
+  // timeout_s is stored as whole seconds, and a fractional count of attempts or slots means nothing.
+  for (const [name, value, unit] of [
+    ['timeoutS', definition.timeoutS, ' (whole seconds)'],
+    ['maxAttempts', definition.maxAttempts, ''],
+    ['concurrency', definition.concurrency, ''],
   ] as const) {
-    if (value !== undefined && !(typeof value === 'number' && Number.isFinite(value) && value > 0)) {
-      throw new TypeError(`defineTask(${definition.type}): ${name} must be a positive number`);
+    if (value !== undefined && !(Number.isInteger(value) && value >= 1)) {
+      throw new TypeError(`defineTask(${definition.type}): ${name} must be a positive integer${unit}, not ${String(value)}`);
     }
   }
+  const prior = definition.estimatedDurationS;
+  if (prior !== undefined && !(typeof prior === 'number' && Number.isFinite(prior) && prior > 0)) {
+    throw new TypeError(`defineTask(${definition.type}): estimatedDurationS must be a positive number`);
+  }
   if (typeof definition.run !== 'function') throw new TypeError(`defineTask(${definition.type}): run must be a function`);
-  return Object.freeze({ ...definition });
 }

@@ -46,6 +46,8 @@ describe('bad input', () => {
     { what: 'report input against its schema', method: 'POST', path: '/reports', body: { type: 'sales_summary', date_range: 'yesterday' }, status: 400, field: '/date_range' },
     { what: 'unknown task type', method: 'POST', path: '/operations', body: { type: 'nope', input: {} }, status: 422, field: '/type' },
     { what: 'negative timeout_s', method: 'POST', path: '/operations', body: { type: 'echo', input: {}, timeout_s: -1 }, status: 400 },
+    { what: 'fractional timeout_s', method: 'POST', path: '/operations', body: { type: 'echo', input: {}, timeout_s: 1.5 }, status: 400, field: '/timeout_s' },
+    { what: 'zero timeout_s', method: 'POST', path: '/operations', body: { type: 'echo', input: {}, timeout_s: 0 }, status: 400, field: '/timeout_s' },
     { what: 'enormous timeout_s', method: 'POST', path: '/operations', body: { type: 'echo', input: {}, timeout_s: 1e12 }, status: 400 },
     { what: 'bad run_at', method: 'POST', path: '/operations', body: { type: 'echo', input: {}, run_at: 'tomorrow' }, status: 400 },
     { what: 'relative webhook_url', method: 'POST', path: '/operations', body: { type: 'echo', input: {}, webhook_url: '/hook' }, status: 422, field: '/webhook_url' },

@@ -69,6 +69,9 @@ describe('report', () => {
     for (const path of ['/operations', '/operations/{id}', '/operations/{id}/events', '/operations/{id}/result', '/operations/{id}/cancel', '/reports', '/reports/{id}', '/task-types', '/webhook-deliveries', '/healthz', '/readyz']) {
       assert.ok(openapi.body.paths[path], `openapi documents ${path}`);
     }
+    const timeout = openapi.body.paths['/operations'].post.requestBody.content['application/json'].schema.properties.timeout_s;
+    assert.deepEqual([timeout.type, timeout.minimum], ['integer', 1], 'timeout_s is whole seconds');
+    assert.equal(report.timeout_s, 300);
     const docs = await fetch(`${server.url}/docs`, { signal: AbortSignal.timeout(5000) });
     assert.equal(docs.status, 200);
     assert.match(await docs.text(), /swagger/i);
