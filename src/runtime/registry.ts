@@ -1,6 +1,6 @@
 // Owns: the registered task types: lookup by type and by route, per-type defaults, input validation.
 // Not here: running handlers (worker-pool.ts), HTTP routing (http/).
-// Invariant: an input is checked against its type's JSON schema before anything is stored.
+// Invariant: an input is checked against its type's JSON schema, then its own `validate`, before anything is stored.
 
 import { Ajv, type ErrorObject, type ValidateFunction } from 'ajv';
 import addFormatsModule from 'ajv-formats';
@@ -80,12 +80,16 @@ export class TaskRegistry {
     return [...this.#byType.values()];
   }
 
-  /** Field errors of `input` against the type's schema (paths under `/input`); empty when valid. */
+  /**
+   * Field errors of `input` against the type's schema, then (once the schema passed, so it sees the shape
+   * it declared) the type's own `validate`; paths under `/input`; empty when valid.
+   */
   validateInput(type: string, input: unknown): FieldError[] {
     const validate = this.#validators.get(type);
     if (validate === undefined) return [{ path: '/type', message: `unknown task type "${type}"` }];
-    if (validate(input)) return [];
-    return (validate.errors ?? []).map((e) => toFieldError(e));
+    if (!validate(input)) return (validate.errors ?? []).map((e) => toFieldError(e));
+    const own = this.#byType.get(type)?.definition.validate?.(input) ?? [];
+    return own.map((e) => ({ path: `/input${e.path === '' || e.path.startsWith('/') ? e.path : `/${e.path}`}`, message: e.message }));
   }
 }
 

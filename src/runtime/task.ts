@@ -1,8 +1,9 @@
 // Owns: the task definition API (`defineTask`) and the handler context a task's `run` receives.
 // Not here: running handlers (runtime/worker-pool.ts) or validating input (runtime/registry.ts).
-// Invariant: a definition is plain data plus `run`; defineTask only checks and freezes it.
+// Invariant: a definition is plain data plus `run` (and `validate`); defineTask only checks and freezes it.
 
 import type { Logger } from 'pino';
+import type { FieldError } from '../domain/errors.ts';
 
 export interface TaskContext {
   /** Fires on timeout, cancel or shutdown past the grace period; `signal.reason` says which. */
@@ -24,6 +25,12 @@ export interface TaskDefinition<Input = any> {
   /** JSON schema of the input (TypeBox schemas are JSON schemas). */
   readonly input?: Record<string, unknown> | undefined;
   readonly description?: string | undefined;
+  /**
+   * Checks the schema cannot express (a date that exists, a range in order), run on submit after the
+   * schema passed, before anything is stored. Returns the problems, `[]` when there are none; paths
+   * are JSON pointers into the input (`/date_range`). Synchronous, and must not throw.
+   */
+  readonly validate?: ((input: Input) => readonly FieldError[]) | undefined;
   /** Whole seconds one attempt may run. */
   readonly timeoutS?: number | undefined;
   readonly maxAttempts?: number | undefined;
@@ -68,6 +75,9 @@ export function checkTaskDefinition(definition: TaskDefinition): void {
   const prior = definition.estimatedDurationS;
   if (prior !== undefined && !(typeof prior === 'number' && Number.isFinite(prior) && prior > 0)) {
     throw new TypeError(`defineTask(${definition.type}): estimatedDurationS must be a positive number`);
+  }
+  if (definition.validate !== undefined && typeof definition.validate !== 'function') {
+    throw new TypeError(`defineTask(${definition.type}): validate must be a function`);
   }
   if (typeof definition.run !== 'function') throw new TypeError(`defineTask(${definition.type}): run must be a function`);
 }

@@ -78,6 +78,11 @@ export default defineTask<ReportInput>({
   route: '/reports',
   description: 'Sales report over a date range, aggregated by day, region and product (JSON or CSV).',
   input: ReportInput,
+  // The schema checks the shape of date_range; whether its days exist and are in order is checked here, on submit.
+  validate(input) {
+    const range = readDateRange(input.date_range);
+    return 'problem' in range ? [{ path: '/date_range', message: range.problem }] : [];
+  },
   timeoutS: 300,
   maxAttempts: 3,
   concurrency: 2,
@@ -91,12 +96,19 @@ export default defineTask<ReportInput>({
 
 /** The first and last day (epoch days) of `START..END`; refuses impossible dates, END before START and long spans. */
 export function parseDateRange(range: string): { readonly first: number; readonly last: number } {
+  const days = readDateRange(range);
+  // validate() refuses these on submit; this guards operations stored without it (an older version, a direct store write).
+  if ('problem' in days) throw new PermanentError(days.problem, 'invalid_input');
+  return days;
+}
+
+function readDateRange(range: string): { readonly first: number; readonly last: number } | { readonly problem: string } {
   const [start = '', end = ''] = range.split('..');
   const first = epochDay(start);
   const last = epochDay(end);
-  if (first === null || last === null) throw new PermanentError(`date_range "${range}" names a day that does not exist`, 'invalid_input');
-  if (last < first) throw new PermanentError(`date_range "${range}" ends before it starts`, 'invalid_input');
-  if (last - first + 1 > MAX_REPORT_DAYS) throw new PermanentError(`date_range "${range}" spans more than ${MAX_REPORT_DAYS} days`, 'invalid_input');
+  if (first === null || last === null) return { problem: `date_range "${range}" names a day that does not exist` };
+  if (last < first) return { problem: `date_range "${range}" ends before it starts` };
+  if (last - first + 1 > MAX_REPORT_DAYS) return { problem: `date_range "${range}" spans more than ${MAX_REPORT_DAYS} days` };
   return { first, last };
 }
 

@@ -119,6 +119,22 @@ describe('report task', () => {
     assert.ok(paths({ type: 'sales_summary', date_range: '2026-01-01..2026-01-02', extra: 1 }).includes('/input/extra'));
   });
 
+  it('refuses impossible, reversed and too long date ranges on submit, naming /input/date_range', () => {
+    const registry = new TaskRegistry(builtInTasks);
+    const cases = [
+      ['2026-02-30..2026-03-01', /does not exist/],
+      ['2026-03-02..2026-03-01', /ends before it starts/],
+      ['2025-01-01..2026-01-02', /spans more than 366 days/],
+    ] as const;
+    for (const [range, message] of cases) {
+      const errors = registry.validateInput('report', { type: 'sales_summary', date_range: range });
+      assert.equal(errors.length, 1, range);
+      assert.equal(errors[0]?.path, '/input/date_range', range);
+      assert.match(errors[0]?.message ?? '', message, range);
+    }
+    assert.deepEqual(registry.validateInput('report', { type: 'sales_summary', date_range: '2026-02-28..2026-03-01' }), []);
+  });
+
   it('runs through a worker pool, storing progress and the CSV result', async (t) => {
     const store = await openStore(t);
     const progress: Array<number | null> = [];
