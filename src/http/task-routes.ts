@@ -1,7 +1,8 @@
 // Owns: GET /task-types and the collection routes task types declare (POST /reports, POST /reports/async,
 // GET /reports/{id}).
 // Not here: the generic /operations routes; validation rules (runtime/).
-// Invariant: on a collection route the body is the task input; a top-level webhook_url is taken out of it.
+// Invariant: on a collection route the body is the task input; a top-level webhook_url is taken out of it; a
+// route serves only operations of its own type (any other id is not found there).
 
 import type { FastifyInstance } from 'fastify';
 import { Type, type Static } from '@sinclair/typebox';
@@ -78,8 +79,13 @@ function registerCollection(app: FastifyInstance, service: OperationsService, ta
       response: { 200: Type.Unknown({ description: 'The result body' }), ...problemResponses(404, 409, 410) },
     },
     handler: async (request, reply) => {
-      const result = await service.result(tenantOf(request), request.params.id);
-      return sendResult(reply, result);
+      const tenant = tenantOf(request);
+      const { id } = request.params;
+      // Checked before the result, so another type's operation is a 404 here whatever its status.
+      if ((await service.get(tenant, id)).operation.type !== task.type) {
+        throw new AsyncOpsError('not_found', `no ${task.type} operation ${JSON.stringify(id.slice(0, 64))}`);
+      }
+      return sendResult(reply, await service.result(tenant, id));
     },
   });
 }

@@ -8,6 +8,7 @@ import { request } from '../support/http.ts';
 
 let server: ServerProcess;
 let base: string;
+let seedId: string;
 
 before(async () => {
   server = await startServer({ args: ['--body-limit', '16kb'] });
@@ -15,6 +16,7 @@ before(async () => {
   // Finished before the first snapshot, so no worker changes it while a test compares.
   const seed = await request(base, 'POST', '/operations', { body: { type: 'echo', input: { seed: true } }, headers: { prefer: 'wait=10' } });
   assert.equal(seed.body.status, 'completed');
+  seedId = seed.body.id;
 });
 after(async () => {
   await server?.stop();
@@ -91,6 +93,13 @@ describe('bad input', () => {
       assert.equal(await snapshot(), before, `${c.what}: nothing stored or changed`);
     });
   }
+
+  it("another type's operation on a collection route's result path → 404 problem, as for an unknown id", async () => {
+    const before = await snapshot();
+    assertProblem(await request(base, 'GET', `/reports/${seedId}`), 404, 'an echo operation at /reports/{id}');
+    assert.equal((await request(base, 'GET', `/echoes/${seedId}`)).status, 200, 'served at its own route');
+    assert.equal(await snapshot(), before);
+  });
 
   it('the server is still up and serving after all of it', async () => {
     const health = await request(base, 'GET', '/healthz');
