@@ -263,11 +263,13 @@ export async function createAsyncOps(options: AsyncOpsOptions): Promise<AsyncOps
       if (closed) return;
       closed = true;
       retention.stop();
-      // Stop taking new work first; HTTP keeps answering status reads while workers drain.
+      // Stop taking new work first; HTTP keeps answering status reads (and streams the drain's changes) while
+      // workers drain. Closing the app then ends event streams and held long-polls at once (http/closing.ts)
+      // rather than waiting for their clients; only then does the service stop hearing of changes.
       await pool?.stop();
       await dispatcher?.stop();
-      service.stop();
       await app?.close();
+      service.stop();
       if (opened) await store.close();
     },
   };

@@ -1,7 +1,8 @@
 // Owns: the /operations resource: create, read (with conditional GET and long-poll), list, cancel,
 // delete and result.
 // Not here: SSE (events-route.ts), task collection routes (task-routes.ts), the rules (runtime/operations.ts).
-// Invariant: a status read never blocks longer than the Prefer: wait the client asked for (≤ 30 s).
+// Invariant: a status read never blocks longer than the Prefer: wait the client asked for (≤ 30 s), nor past
+// the start of the app's close.
 
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import { Type } from '@sinclair/typebox';
@@ -17,7 +18,8 @@ import {
   problemResponses,
   type SubmitBody,
 } from './schemas.ts';
-import { abortOnClose, preferredWaitS, sendOperation, submitAndReply } from './submit.ts';
+import { preferredWaitS, sendOperation, submitAndReply } from './submit.ts';
+import { abortOnClose, closingSignal } from './closing.ts';
 import { tenantOf } from './tenant.ts';
 import type { Static } from '@sinclair/typebox';
 
@@ -25,6 +27,7 @@ const operationRef = Type.Ref(OperationResourceSchema);
 const tags = ['operations'];
 
 export function registerOperationRoutes(app: FastifyInstance, service: OperationsService): void {
+  const closing = closingSignal(app);
   app.post<{ Body: SubmitBody }>('/operations', {
     config: { rateClass: 'create' },
     schema: {
@@ -46,7 +49,7 @@ export function registerOperationRoutes(app: FastifyInstance, service: Operation
         priority: body.priority,
         runAt: body.run_at,
         maxAttempts: body.max_attempts,
-      });
+      }, closing);
     },
   });
 
@@ -73,7 +76,7 @@ export function registerOperationRoutes(app: FastifyInstance, service: Operation
       headers: Type.Object({ 'if-none-match': Type.Optional(Type.String()), prefer: Type.Optional(Type.String()) }),
       response: { 200: operationRef, 304: Type.Null({ description: 'Not modified' }), ...problemResponses(404) },
     },
-    handler: (request, reply) => readOperation(service, request, reply),
+    handler: (request, reply) => readOperation(service, request, reply, closing),
   });
 
   app.post<{ Params: Static<typeof OperationIdParams> }>('/operations/:id/cancel', {
@@ -119,7 +122,8 @@ export function sendResult(reply: FastifyReply, result: OperationResult): Fastif
   return reply.code(200).header('content-type', result.contentType).send(result.body);
 }
 
-async function readOperation(service: OperationsService, request: FastifyRequest<{ Params: Static<typeof OperationIdParams> }>, reply: FastifyReply): Promise<FastifyReply> {
+/** A held long-poll answers as at its timeout (304 if unchanged) once `closing` fires. */
+async function readOperation(service: OperationsService, request: FastifyRequest<{ Params: Static<typeof OperationIdParams> }>, reply: FastifyReply, closing: AbortSignal): Promise<FastifyReply> {
   const tenant = tenantOf(request);
   let view = await service.get(tenant, request.params.id);
   const ifNoneMatch = request.headers['if-none-match'];
@@ -127,7 +131,7 @@ async function readOperation(service: OperationsService, request: FastifyRequest
   const waitS = preferredWaitS(request);
   if (waitS !== null && matches() && !isTerminal(view.operation.status)) {
     reply.header('preference-applied', `wait=${waitS}`);
-    view = await service.waitForChange(tenant, view.operation.id, view.operation.version, waitS * 1000, abortOnClose(reply));
+    view = await service.waitForChange(tenant, view.operation.id, view.operation.version, waitS * 1000, abortOnClose(reply, closing));
   }
   if (matches()) {
     reply.header('etag', view.etag);

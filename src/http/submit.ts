@@ -7,6 +7,7 @@ import type { FastifyReply, FastifyRequest } from 'fastify';
 import { AsyncOpsError } from '../domain/errors.ts';
 import { isTerminal } from '../domain/status.ts';
 import type { OperationView, OperationsService, SubmitRequest } from '../runtime/operations.ts';
+import { abortOnClose } from './closing.ts';
 
 export const MAX_PREFER_WAIT_S = 30;
 const IDEMPOTENCY_KEY_MAX = 255;
@@ -44,11 +45,13 @@ export function sendOperation(reply: FastifyReply, view: OperationView, status: 
   return reply.code(status).send(view.resource);
 }
 
+/** `closing`: the app's closingSignal; a held `Prefer: wait` answers at once (202) when it fires. */
 export async function submitAndReply(
   service: OperationsService,
   request: FastifyRequest,
   reply: FastifyReply,
   submit: Omit<SubmitRequest, 'idempotencyKey'>,
+  closing: AbortSignal,
 ): Promise<FastifyReply> {
   const idempotencyKey = idempotencyKeyOf(request);
   const waitS = preferredWaitS(request);
@@ -57,7 +60,7 @@ export async function submitAndReply(
   if (waitS !== null) {
     reply.header('preference-applied', `wait=${waitS}`);
     const deadline = Date.now() + waitS * 1000;
-    const closed = abortOnClose(reply);
+    const closed = abortOnClose(reply, closing);
     current = await service.holdKey(submit.tenant, idempotencyKey, async () => {
       let latest = view;
       while (!isTerminal(latest.operation.status) && Date.now() < deadline && !closed.aborted) {
@@ -69,12 +72,4 @@ export async function submitAndReply(
   reply.header('location', `/operations/${current.operation.id}`);
   if (!created) reply.header('idempotent-replayed', 'true');
   return sendOperation(reply, current, isTerminal(current.operation.status) ? 200 : 202);
-}
-
-/** An AbortSignal that fires when the client goes away, so waits end with it. */
-export function abortOnClose(reply: FastifyReply): AbortSignal {
-  const controller = new AbortController();
-  // The response's 'close' fires when it was sent or the connection dropped, whichever comes first.
-  reply.raw.once('close', () => controller.abort());
-  return controller.signal;
 }

@@ -11,6 +11,7 @@ import type { OperationsService } from '../runtime/operations.ts';
 import type { RegisteredTask } from '../runtime/registry.ts';
 import { OperationIdParams, OperationResourceSchema, TaskTypeSchema, problemResponses } from './schemas.ts';
 import { submitAndReply } from './submit.ts';
+import { closingSignal } from './closing.ts';
 import { sendResult } from './operations-routes.ts';
 import { tenantOf } from './tenant.ts';
 
@@ -44,6 +45,7 @@ export function registerTaskRoutes(app: FastifyInstance, service: OperationsServ
 }
 
 function registerCollection(app: FastifyInstance, service: OperationsService, task: RegisteredTask, route: string): void {
+  const closing = closingSignal(app);
   const tags = [task.type];
   const submitSchema = {
     tags,
@@ -62,7 +64,7 @@ function registerCollection(app: FastifyInstance, service: OperationsService, ta
       throw new AsyncOpsError('validation_failed', 'webhook_url must be a string', { errors: [{ path: '/webhook_url', message: 'must be string' }] });
     }
     try {
-      return await submitAndReply(service, request, reply, { tenant: tenantOf(request), type: task.type, input, webhookUrl });
+      return await submitAndReply(service, request, reply, { tenant: tenantOf(request), type: task.type, input, webhookUrl }, closing);
     } catch (error) {
       throw error instanceof AsyncOpsError ? relativeToBody(error) : error;
     }

@@ -1,0 +1,42 @@
+// Owns: the signal that an app has begun to close, which ends what a request holds open (event streams,
+// long-polls, Prefer: wait) so close() is never held up by a client that keeps waiting.
+// Invariant: one signal per app, registered before the app is ready; it fires in preClose, before the server
+// stops; every reply sent after it closes its connection.
+
+import type { FastifyInstance, FastifyReply } from 'fastify';
+
+const signals = new WeakMap<FastifyInstance, AbortSignal>();
+
+/** Call while registering routes (hooks cannot be added once the app is ready). */
+export function closingSignal(app: FastifyInstance): AbortSignal {
+  let signal = signals.get(app);
+  if (signal === undefined) {
+    const controller = new AbortController();
+    app.addHook('preClose', async () => controller.abort());
+    // The server closes the connections idle when it stops and then waits for the rest; one whose reply went
+    // out after that (a long-poll answered by this signal, any request in flight) would idle on, kept alive,
+    // and hold close() for the keep-alive timeout.
+    app.addHook('onSend', (_request, reply, payload, done) => {
+      if (controller.signal.aborted) reply.header('connection', 'close');
+      done(null, payload);
+    });
+    signal = controller.signal;
+    signals.set(app, signal);
+  }
+  return signal;
+}
+
+/** An AbortSignal that fires when the client goes away or the app begins to close, so waits end with either. */
+export function abortOnClose(reply: FastifyReply, closing: AbortSignal): AbortSignal {
+  const controller = new AbortController();
+  const abort = () => controller.abort();
+  if (closing.aborted) abort();
+  // Removed again once the response is done: `closing` lives as long as the app, a request does not.
+  closing.addEventListener('abort', abort, { once: true });
+  // The response's 'close' fires when it was sent or the connection dropped, whichever comes first.
+  reply.raw.once('close', () => {
+    closing.removeEventListener('abort', abort);
+    abort();
+  });
+  return controller.signal;
+}
