@@ -9,6 +9,8 @@ import { waitFor } from '../support/wait.ts';
 
 let server: ServerProcess;
 let base: string;
+/** Servers a test starts for itself (another configuration), stopped with the shared one. */
+const servers: ServerProcess[] = [];
 
 const submit = (body: Record<string, unknown>, headers: Record<string, string> = {}) => request(base, 'POST', '/operations', { body, headers });
 const get = (id: string) => request(base, 'GET', `/operations/${id}`);
@@ -23,7 +25,7 @@ before(async () => {
   base = server.url;
 });
 after(async () => {
-  await server?.stop();
+  await Promise.all([server, ...servers].map((s) => s?.stop()));
 });
 
 describe('lifecycle', () => {
@@ -60,12 +62,33 @@ describe('lifecycle', () => {
     assert.equal(result.body.slept_ms, 1500);
   });
 
-  it('a pending operation reports its queue position and an ETA from the type prior', async () => {
-    const created = await submit({ type: 'sleep', input: { ms: 10 }, run_at: new Date(Date.now() + 60_000).toISOString() });
-    // Not yet runnable: no position among runnable ops, but a start time to estimate from.
-    assert.equal(created.body.status, 'pending');
-    assert.ok(created.body.estimated_completion_at === null || Date.parse(created.body.estimated_completion_at) >= Date.parse(created.body.run_at));
-    await request(base, 'POST', `/operations/${created.body.id}/cancel`);
+  it('pending operations behind a busy slot report queue positions 0, 1, 2 in order and ETAs from the type prior', async () => {
+    // One slot, and a type with no history on this server: sleep declares a 1 s prior.
+    const single = await startServer({ args: ['--concurrency', '1'] });
+    servers.push(single);
+    const on = (path: string, body?: unknown) => request(single.url, body === undefined ? 'GET' : 'POST', path, { body });
+    const busy = await on('/operations', { type: 'sleep', input: { ms: 30_000 } });
+    await waitFor(async () => (await on(`/operations/${busy.body.id}`)).body.status === 'processing', { what: 'the slot is busy' });
+    const queued: any[] = [];
+    for (let i = 0; i < 3; i++) queued.push((await on('/operations', { type: 'sleep', input: { ms: 10 } })).body);
+    const pending = await Promise.all(queued.map(async (op) => (await on(`/operations/${op.id}`)).body));
+    assert.deepEqual(pending.map((op) => [op.status, op.queue_position]), [['pending', 0], ['pending', 1], ['pending', 2]]);
+    // The busy slot frees at its start + 1 s (or now, if that has passed); each one ahead then takes 1 s more.
+    pending.forEach((op, k) => {
+      assert.ok(op.estimated_seconds_remaining >= k + 1 - 0.1 && op.estimated_seconds_remaining <= k + 2 + 0.1, `position ${k}: ${k + 1}..${k + 2} s away (${op.estimated_seconds_remaining} s)`);
+    });
+    const etas = pending.map((op) => Date.parse(op.estimated_completion_at));
+    for (let k = 1; k < etas.length; k++) {
+      const gap = etas[k]! - etas[k - 1]!;
+      assert.ok(gap >= 1000 && gap <= 1250, `one typical duration (the 1 s prior) between positions ${k - 1} and ${k} (${gap} ms)`);
+    }
+
+    // Scheduled for later: no ETA before its run_at.
+    const scheduled = await on('/operations', { type: 'sleep', input: { ms: 10 }, run_at: new Date(Date.now() + 60_000).toISOString() });
+    assert.equal(scheduled.body.status, 'pending');
+    assert.ok(Date.parse(scheduled.body.estimated_completion_at) >= Date.parse(scheduled.body.run_at), `not before run_at (${scheduled.body.estimated_completion_at})`);
+    // Not left running: stop() would wait out the grace period for it.
+    await on(`/operations/${busy.body.id}/cancel`, {});
   });
 
   it('a throwing handler is retried (processing → pending, attempt + 1) and then fails with handler_error', async () => {

@@ -45,16 +45,27 @@ describe('report', () => {
     assert.equal(report.body.by_day.length, 179);
   });
 
-  it('CSV format, and 409 while not completed', async () => {
-    const created = await request(server.url, 'POST', '/reports/async', { body: { type: 'sales_summary', date_range: '2026-03-01..2026-03-10', format: 'csv' } });
+  it('409 while not completed, with the status in the problem', async () => {
+    // Scheduled an hour out, so it is certainly still pending when its result is asked for.
+    const input = { type: 'sales_summary', date_range: '2026-03-01..2026-03-10' };
+    const created = await request(server.url, 'POST', '/operations', { body: { type: 'report', input, run_at: new Date(Date.now() + 3_600_000).toISOString() } });
     assert.equal(created.status, 202);
     const early = await request(server.url, 'GET', `/reports/${created.body.id}`);
-    if (early.status !== 200) {
-      assert.equal(early.status, 409);
-      assert.ok(['pending', 'processing'].includes(early.body.operation_status));
-    }
+    assert.equal(early.status, 409);
+    assert.match(early.headers.get('content-type') ?? '', /^application\/problem\+json/);
+    assert.equal(early.body.operation_status, 'pending');
+    assert.equal((await request(server.url, 'POST', `/operations/${created.body.id}/cancel`)).status, 200);
+    const cancelled = await request(server.url, 'GET', `/reports/${created.body.id}`);
+    assert.equal(cancelled.status, 409);
+    assert.equal(cancelled.body.operation_status, 'cancelled');
+  });
+
+  it('CSV format, served with its content type', async () => {
+    const created = await request(server.url, 'POST', '/reports/async', { body: { type: 'sales_summary', date_range: '2026-03-01..2026-03-10', format: 'csv' } });
+    assert.equal(created.status, 202);
     await waitFor(async () => (await request(server.url, 'GET', `/operations/${created.body.id}`)).body.status === 'completed', { timeoutMs: 30_000, what: 'csv report' });
     const csv = await request(server.url, 'GET', `/reports/${created.body.id}`);
+    assert.equal(csv.status, 200);
     assert.match(csv.headers.get('content-type') ?? '', /^text\/csv/);
     assert.ok(csv.text.split('\n').length > 10);
   });
