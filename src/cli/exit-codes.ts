@@ -19,7 +19,7 @@ export type ExitCode = (typeof EXIT_CODES)[keyof typeof EXIT_CODES];
 const MEANINGS: readonly (readonly [ExitCode, string])[] = [
   [EXIT_CODES.ok, 'success; for --wait and wait: the operation completed'],
   [EXIT_CODES.failed, 'the operation failed (error.code other than timeout)'],
-  [EXIT_CODES.usage, 'usage error: unknown command or option, bad argument, unreadable --input'],
+  [EXIT_CODES.usage, 'usage error: unknown command or option, bad argument, unreadable --input, a listen --port that cannot be bound'],
   [EXIT_CODES.cancelled, 'the operation was cancelled'],
   [EXIT_CODES.timedOut, 'timed out: the operation failed with error.code "timeout", or the wait\'s own --timeout/--wait-timeout elapsed first (the operation goes on; stderr says which)'],
   [EXIT_CODES.unreachable, 'the server could not be reached (after retries, for waits)'],

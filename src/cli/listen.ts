@@ -50,7 +50,10 @@ export function registerListen(program: Command, ctx: CliContext): void {
         });
       });
       server.listen(opts.port, opts.host);
-      await Promise.race([once(server, 'listening'), once(server, 'error').then(([error]) => Promise.reject(listenError(error, opts)))]);
+      // once() rejects with the 'error' event itself, so a port in use or a bad --host arrives here.
+      await once(server, 'listening').catch((error: unknown) => {
+        throw listenError(error, opts);
+      });
       const address = server.address();
       const port = typeof address === 'object' && address !== null ? address.port : opts.port;
       ctx.note(`listening on http://${opts.host}:${port}/ (Ctrl-C to stop)`);
@@ -114,8 +117,17 @@ function checkSecrets(secrets: string[]): void {
   }
 }
 
-function listenError(error: unknown, opts: ListenFlags): Error {
-  return new UsageError(`cannot listen on ${opts.host}:${opts.port}: ${(error as Error).message}`);
+/** Why a bind failed, said once: Node's message repeats the address and the syscall. */
+const BIND_FAILURES: Readonly<Record<string, string>> = {
+  EADDRINUSE: 'the port is already in use',
+  EACCES: 'permission denied (ports below 1024 need privileges)',
+  EADDRNOTAVAIL: 'the address is not one of this machine\'s',
+  ENOTFOUND: 'the host name does not resolve',
+};
+
+function listenError(error: unknown, opts: ListenFlags): UsageError {
+  const code = (error as NodeJS.ErrnoException).code ?? '';
+  return new UsageError(`cannot listen on ${opts.host}:${opts.port}: ${BIND_FAILURES[code] ?? (error as Error).message}`);
 }
 
 async function stopOnSignal(server: ReturnType<typeof createServer>): Promise<void> {

@@ -5,6 +5,7 @@ import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
 import { once } from 'node:events';
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { createServer, type AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
@@ -212,6 +213,19 @@ describe('listen', () => {
     assert.equal(code, 0);
     assert.match(stdout, /^2026-01-01T00:00:00Z {2}operation\.completed {2}op_hook {2}completed {2}webhook-id=msg_1/);
     assert.doesNotMatch(stdout, /op_evil/);
+  });
+
+  test('a port already in use is one line and exit 2, not a stack trace', async () => {
+    const taken = createServer();
+    await new Promise<void>((resolve) => taken.listen(0, '127.0.0.1', resolve));
+    try {
+      const port = (taken.address() as AddressInfo).port;
+      const run = await runCli(['listen', '--port', String(port), '--secret', secret]);
+      assert.equal(run.code, 2);
+      assertOneErrorLine(run.stderr, new RegExp(`^asyncops: cannot listen on 127\\.0\\.0\\.1:${port}: the port is already in use$`));
+    } finally {
+      await new Promise<void>((resolve) => taken.close(() => resolve()));
+    }
   });
 
   test('refuses to start without a secret (exit 2)', async () => {
