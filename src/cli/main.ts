@@ -15,15 +15,27 @@ const SILENT_COMMANDER_CODES = new Set(['commander.help', 'commander.helpDisplay
 export async function main(argv: readonly string[] = process.argv, extraCommands: readonly CommandRegistrar[] = [registerServerCommands, registerWebhookSecret]): Promise<ExitCode> {
   const io = { stdout: process.stdout, stderr: process.stderr, stdin: process.stdin };
   const { program, ctx } = buildProgram({ io, extraCommands });
+  for (const stream of [io.stdout, io.stderr]) stream.on('error', (error) => exitIfReaderGone(error, ctx.exitCode));
   try {
     await program.parseAsync([...argv]);
     return ctx.exitCode;
   } catch (error) {
+    // Set before the error line is written, so a reader gone by then still sees this status.
+    ctx.exitCode = exitCodeForError(error);
     if (!(error instanceof CommanderError && SILENT_COMMANDER_CODES.has(error.code))) {
       io.stderr.write(`asyncops: ${oneLine(error)}\n`);
     }
-    return exitCodeForError(error);
+    return ctx.exitCode;
   }
+}
+
+/**
+ * `asyncops --help | head -1`: once the reader has gone nothing more can be shown, so end now with the status
+ * decided so far, without a word. Any other stream error is a real fault and stays loud.
+ */
+function exitIfReaderGone(error: NodeJS.ErrnoException, exitCode: ExitCode): void {
+  if (error.code !== 'EPIPE') throw error;
+  process.exit(exitCode);
 }
 
 function oneLine(error: unknown): string {

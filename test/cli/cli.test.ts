@@ -122,6 +122,15 @@ describe('errors and exit statuses', () => {
     assertOneErrorLine(badNumber.stderr, /--priority/);
   });
 
+  test('a reader that goes away (| head -1) ends the run quietly, with the status decided so far', async () => {
+    const help = await runCli(['--help'], { closeEarly: 'stdout' });
+    assert.equal(help.code, 0);
+    assert.equal(help.stderr, '', 'no EPIPE stack trace');
+    const usage = await runCli(['status', 'op_1', '--bogus'], { closeEarly: 'stderr' });
+    assert.equal(usage.code, 2);
+    assert.equal(usage.stdout, '');
+  });
+
   test('an API problem exits 6 with its title, detail and status on one line', async () => {
     const run = await runCli(withAuth('status', 'op_missing'));
     assert.equal(run.code, 6);

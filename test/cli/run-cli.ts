@@ -28,9 +28,19 @@ export function startCli(args: readonly string[], env: Record<string, string | u
   return child;
 }
 
+export interface RunCliOptions {
+  env?: Record<string, string | undefined>;
+  timeoutMs?: number;
+  stdin?: string;
+  /** Close our end of this pipe at once, as `| head -1` does once it has its line: the CLI's writes then fail with EPIPE. */
+  closeEarly?: 'stdout' | 'stderr';
+}
+
 /** Runs to completion; killed (and the test fails on the null code) after `timeoutMs`. */
-export async function runCli(args: readonly string[], options: { env?: Record<string, string | undefined>; timeoutMs?: number; stdin?: string } = {}): Promise<CliRun> {
-  return collect(startCli(args, options.env), options.timeoutMs ?? 20_000, options.stdin);
+export async function runCli(args: readonly string[], options: RunCliOptions = {}): Promise<CliRun> {
+  const child = startCli(args, options.env);
+  if (options.closeEarly !== undefined) child[options.closeEarly]!.destroy();
+  return collect(child, options.timeoutMs ?? 20_000, options.stdin);
 }
 
 /** Runs a shell command line (for `script`, which needs one) in its own process group, bounded like runCli. */
