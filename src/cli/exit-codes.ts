@@ -3,7 +3,7 @@
 // Invariant: a status is chosen only here; every command returns or throws and main.ts exits with exitCodeFor().
 
 import { CommanderError } from 'commander';
-import { AsyncOpsApiError, AsyncOpsNetworkError, AsyncOpsWaitTimeoutError, type Operation } from '../client/index.ts';
+import { AsyncOpsApiError, AsyncOpsNetworkError, AsyncOpsUnexpectedResponseError, AsyncOpsWaitTimeoutError, type Operation } from '../client/index.ts';
 
 export const EXIT_CODES = {
   ok: 0,
@@ -22,7 +22,7 @@ const MEANINGS: readonly (readonly [ExitCode, string])[] = [
   [EXIT_CODES.usage, 'usage error: unknown command or option, bad argument, unreadable --input, a listen --port that cannot be bound'],
   [EXIT_CODES.cancelled, 'the operation was cancelled'],
   [EXIT_CODES.timedOut, 'timed out: the operation failed with error.code "timeout", or the wait\'s own --timeout/--wait-timeout elapsed first (the operation goes on; stderr says which)'],
-  [EXIT_CODES.unreachable, 'the server could not be reached (after retries, for waits)'],
+  [EXIT_CODES.unreachable, 'no asyncops API at --url: the server could not be reached (after retries, for waits), or what answered is not an asyncops API (an HTML page, say)'],
   [EXIT_CODES.apiError, 'the server refused the request with an error (4xx/5xx problem)'],
 ];
 
@@ -55,7 +55,8 @@ export function exitCodeForOperation(operation: Operation): ExitCode {
 export function exitCodeForError(error: unknown): ExitCode {
   if (error instanceof CommanderError) return error.exitCode === 0 ? EXIT_CODES.ok : EXIT_CODES.usage;
   if (error instanceof UsageError) return EXIT_CODES.usage;
-  if (error instanceof AsyncOpsNetworkError) return EXIT_CODES.unreachable;
+  // An answer that is not the API's (an HTML page) means --url names something else: as good as unreachable.
+  if (error instanceof AsyncOpsNetworkError || error instanceof AsyncOpsUnexpectedResponseError) return EXIT_CODES.unreachable;
   if (error instanceof AsyncOpsApiError) return EXIT_CODES.apiError;
   if (error instanceof AsyncOpsWaitTimeoutError) return EXIT_CODES.timedOut;
   return EXIT_CODES.failed;

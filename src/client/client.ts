@@ -2,7 +2,7 @@
 // Not here: the HTTP exchange and retries (transport.ts), wait pacing (wait.ts), webhook signatures (webhook-signature.ts).
 // Invariant: only requests that are safe to repeat are retried — reads, and a submit that carries an Idempotency-Key.
 
-import { parseJson, retryAfterSeconds, Transport, type TransportOptions } from './transport.ts';
+import { retryAfterSeconds, Transport, type TransportOptions } from './transport.ts';
 import type {
   Delivery,
   DeliveryListOptions,
@@ -54,13 +54,13 @@ export class AsyncOpsClient {
       holdMs: (options.waitS ?? 0) * 1000,
       retry: options.idempotencyKey !== undefined,
     });
-    return parseJson<Operation>(reply);
+    return this.#http.json<Operation>(reply);
   }
 
   /** `GET /operations/{id}`. */
   async get(id: string, options: { signal?: AbortSignal } = {}): Promise<Operation> {
     const reply = await this.#http.send({ method: 'GET', path: operationPath(id), signal: options.signal, retry: true });
-    return parseJson<Operation>(reply);
+    return this.#http.json<Operation>(reply);
   }
 
   /**
@@ -91,7 +91,7 @@ export class AsyncOpsClient {
 
   /** `POST /operations/{id}/cancel`: the operation, cancelled or cancelling. 409 if already terminal. */
   async cancel(id: string): Promise<Operation> {
-    return parseJson<Operation>(await this.#http.send({ method: 'POST', path: `${operationPath(id)}/cancel` }));
+    return this.#http.json<Operation>(await this.#http.send({ method: 'POST', path: `${operationPath(id)}/cancel` }));
   }
 
   /** `DELETE /operations/{id}`: removes a terminal operation and its result. */
@@ -102,7 +102,7 @@ export class AsyncOpsClient {
   /** `GET /operations`: one page, newest first. */
   async list(options: ListOptions = {}): Promise<Page<Operation>> {
     const query = { status: options.status, type: options.type, limit: options.limit, cursor: options.cursor };
-    return parseJson<Page<Operation>>(await this.#http.send({ method: 'GET', path: '/operations', query, retry: true }));
+    return this.#http.json<Page<Operation>>(await this.#http.send({ method: 'GET', path: '/operations', query, retry: true }));
   }
 
   /** Every operation matching the filter, following `next_cursor` page by page. */
@@ -118,19 +118,19 @@ export class AsyncOpsClient {
   /** `GET /webhook-deliveries`: one page of deliveries; `{ state: 'dead' }` is the dead-letter list. */
   async deliveries(options: DeliveryListOptions = {}): Promise<Page<Delivery>> {
     const query = { state: options.state, limit: options.limit, cursor: options.cursor };
-    return parseJson<Page<Delivery>>(await this.#http.send({ method: 'GET', path: '/webhook-deliveries', query, retry: true }));
+    return this.#http.json<Page<Delivery>>(await this.#http.send({ method: 'GET', path: '/webhook-deliveries', query, retry: true }));
   }
 
   /** `POST /webhook-deliveries/{id}/retry`: schedules a manual attempt of the delivery now. */
   async retryDelivery(id: string): Promise<Delivery> {
     const reply = await this.#http.send({ method: 'POST', path: `/webhook-deliveries/${encodeURIComponent(id)}/retry` });
-    return parseJson<Delivery>(reply);
+    return this.#http.json<Delivery>(reply);
   }
 
   /** `GET /operations/{id}/deliveries`: every delivery of one operation with each of its HTTP attempts. */
   async operationDeliveries(id: string): Promise<{ items: DeliveryWithAttempts[] }> {
     const reply = await this.#http.send({ method: 'GET', path: `${operationPath(id)}/deliveries`, retry: true });
-    return parseJson<{ items: DeliveryWithAttempts[] }>(reply);
+    return this.#http.json<{ items: DeliveryWithAttempts[] }>(reply);
   }
 
   async #status(id: string, request: StatusRequest): Promise<StatusReply> {
@@ -147,7 +147,7 @@ export class AsyncOpsClient {
       accept: [304],
     });
     return {
-      operation: reply.status === 304 ? null : parseJson<Operation>(reply),
+      operation: reply.status === 304 ? null : this.#http.json<Operation>(reply),
       etag: reply.headers.get('etag'),
       retryAfterS: retryAfterSeconds(reply.headers),
       waitApplied: /(^|[\s,;])wait=/i.test(reply.headers.get('preference-applied') ?? ''),

@@ -1,4 +1,5 @@
-// Owns: the errors the SDK throws — an API refusal (with its problem details), an unreachable server, a wait that ran out.
+// Owns: the errors the SDK throws — an API refusal (with its problem details), an unreachable server, a server that is
+// not an asyncops API, a wait that ran out.
 // Not here: deciding when to retry (transport.ts) or how an error becomes an exit code (src/cli/).
 // Invariant: every message is one line a person can act on; the problem details are kept whole.
 
@@ -30,6 +31,21 @@ export class AsyncOpsNetworkError extends Error {
     super(message, options);
     this.name = 'AsyncOpsNetworkError';
     this.url = url;
+  }
+}
+
+/** Something answered, but not as the asyncops API does (an HTML page, say): most likely the base URL is wrong. */
+export class AsyncOpsUnexpectedResponseError extends Error {
+  readonly url: string;
+  readonly status: number;
+  readonly contentType: string | null;
+
+  constructor(baseUrl: string, url: string, status: number, contentType: string | null, options?: { cause?: unknown }) {
+    super(`the server at ${baseUrl} did not answer as an asyncops API: HTTP ${status}, content-type ${contentType ?? '(none)'}`, options);
+    this.name = 'AsyncOpsUnexpectedResponseError';
+    this.url = url;
+    this.status = status;
+    this.contentType = contentType;
   }
 }
 

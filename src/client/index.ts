@@ -3,7 +3,7 @@
 // Invariant: what is exported here is the SDK's contract; internals (transport, wait pacing) stay unexported.
 
 export { AsyncOpsClient, type AsyncOpsClientOptions } from './client.ts';
-export { AsyncOpsApiError, AsyncOpsNetworkError, AsyncOpsWaitTimeoutError } from './errors.ts';
+export { AsyncOpsApiError, AsyncOpsNetworkError, AsyncOpsUnexpectedResponseError, AsyncOpsWaitTimeoutError } from './errors.ts';
 export type { RetryPolicy } from './transport.ts';
 export {
   isTerminalStatus,

@@ -1,9 +1,10 @@
 // Owns: one HTTP exchange with the asyncops API — URL, auth, timeout, problem decoding — and retrying transient failures.
 // Not here: what a route means (client.ts) or the pacing of status polls (wait.ts).
-// Invariant: a reply with an error status becomes AsyncOpsApiError, a failed exchange AsyncOpsNetworkError; retries are ≥ 1 s apart.
+// Invariant: a reply with an error status becomes AsyncOpsApiError, a failed exchange AsyncOpsNetworkError, a success that is
+// not a JSON object AsyncOpsUnexpectedResponseError; retries are ≥ 1 s apart.
 
 import { setTimeout as sleep } from 'node:timers/promises';
-import { AsyncOpsApiError, AsyncOpsNetworkError } from './errors.ts';
+import { AsyncOpsApiError, AsyncOpsNetworkError, AsyncOpsUnexpectedResponseError } from './errors.ts';
 import type { ProblemDetails } from './types.ts';
 
 export interface RetryPolicy {
@@ -48,6 +49,7 @@ export interface RequestSpec {
 }
 
 export interface Reply {
+  url: string;
   status: number;
   headers: Headers;
   body: Buffer;
@@ -90,6 +92,13 @@ export class Transport {
     }
   }
 
+  /** The reply's JSON resource; every success the API sends is one JSON object. */
+  json<T>(reply: Reply): T {
+    const parsed = jsonObject(reply.body.toString('utf8'));
+    if (parsed === null) throw new AsyncOpsUnexpectedResponseError(this.baseUrl, reply.url, reply.status, reply.headers.get('content-type'));
+    return parsed as T;
+  }
+
   url(path: string, query?: RequestSpec['query']): string {
     const url = new URL(this.baseUrl + path);
     for (const [key, value] of Object.entries(query ?? {})) {
@@ -116,7 +125,7 @@ export class Transport {
     const signal = spec.signal ? AbortSignal.any([spec.signal, timeout]) : timeout;
     try {
       const response = await this.#fetch(url, { method: spec.method, headers, body, signal });
-      return { status: response.status, headers: response.headers, body: Buffer.from(await response.arrayBuffer()) };
+      return { url, status: response.status, headers: response.headers, body: Buffer.from(await response.arrayBuffer()) };
     } catch (error) {
       if (spec.signal?.aborted) throw spec.signal.reason;
       if (timeout.aborted) {
@@ -142,21 +151,22 @@ export function retryAfterSeconds(headers: Headers, now = Date.now()): number {
   return Number.isNaN(at) ? 0 : Math.max(0, (at - now) / 1000);
 }
 
-export function parseJson<T>(reply: Reply): T {
-  return JSON.parse(reply.body.toString('utf8')) as T;
+
+/** The text as a JSON object, or null when it is not one (an HTML page, say). */
+function jsonObject(text: string): Record<string, unknown> | null {
+  try {
+    const parsed: unknown = JSON.parse(text);
+    return parsed !== null && typeof parsed === 'object' && !Array.isArray(parsed) ? (parsed as Record<string, unknown>) : null;
+  } catch {
+    return null;
+  }
 }
 
 function decodeProblem(reply: Reply): ProblemDetails {
   const text = reply.body.toString('utf8');
-  try {
-    const parsed: unknown = JSON.parse(text);
-    if (parsed !== null && typeof parsed === 'object' && !Array.isArray(parsed)) {
-      const problem = parsed as Partial<ProblemDetails>;
-      return { ...problem, type: problem.type ?? 'about:blank', title: problem.title ?? `HTTP ${reply.status}`, status: reply.status };
-    }
-  } catch {
-    // Not JSON (a proxy's HTML page, say): keep a short excerpt as the detail.
-  }
+  const problem = jsonObject(text) as Partial<ProblemDetails> | null;
+  if (problem !== null) return { ...problem, type: problem.type ?? 'about:blank', title: problem.title ?? `HTTP ${reply.status}`, status: reply.status };
+  // Not a problem document (a proxy's HTML page, say): keep a short excerpt as the detail.
   const detail = text.replace(/\s+/g, ' ').trim().slice(0, 200);
   return { type: 'about:blank', title: `HTTP ${reply.status}`, status: reply.status, ...(detail ? { detail } : {}) };
 }

@@ -10,7 +10,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { signWebhook } from '../../src/client/index.ts';
-import { closedPort, FakeApi, sampleDelivery, type FakeStage } from '../client/fake-api.ts';
+import { closedPort, FakeApi, sampleDelivery, startHtmlServer, type FakeStage } from '../client/fake-api.ts';
 import { CLI, CONTROL_CHARS, killAll, runCli, runShell, startCli, waitForStderr } from './run-cli.ts';
 
 const QUICK: FakeStage[] = [
@@ -102,6 +102,19 @@ describe('errors and exit statuses', () => {
     const run = await runCli(['--url', `http://127.0.0.1:${await closedPort()}`, 'status', 'op_1']);
     assert.equal(run.code, 5);
     assertOneErrorLine(run.stderr, /cannot reach/);
+  });
+
+  test('a --url that answers HTML, not the API, exits 5 with one line saying so', async () => {
+    const page = await startHtmlServer();
+    try {
+      const runs = await Promise.all([['status', 'op_1'], ['submit', 'report', '--input', '{}'], ['submit', 'report', '--input', '{}', '--wait']].map((args) => runCli(['--url', page.url, ...args])));
+      for (const run of runs) {
+        assert.equal(run.code, 5, run.stderr);
+        assertOneErrorLine(run.stderr, new RegExp(`^asyncops: the server at ${page.url} did not answer as an asyncops API: HTTP 200, content-type text/html; charset=utf-8$`));
+      }
+    } finally {
+      await page.close();
+    }
   });
 
   test('usage errors exit 2 with one line', async () => {

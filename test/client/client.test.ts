@@ -7,13 +7,14 @@ import {
   AsyncOpsApiError,
   AsyncOpsClient,
   AsyncOpsNetworkError,
+  AsyncOpsUnexpectedResponseError,
   AsyncOpsWaitTimeoutError,
   signWebhook,
   verifyWebhook,
   WebhookVerificationError,
   type Operation,
 } from '../../src/client/index.ts';
-import { closedPort, FakeApi, sampleDelivery, type RecordedRequest } from './fake-api.ts';
+import { closedPort, FakeApi, sampleDelivery, startHtmlServer, type RecordedRequest } from './fake-api.ts';
 
 // Arrival times are measured at the server; allow for scheduling noise between send and arrival.
 const JITTER_MS = 30;
@@ -276,6 +277,25 @@ describe('AsyncOpsClient transient failures', () => {
     const error = await client.get('op_1').catch((e: unknown) => e);
     assert.ok(error instanceof AsyncOpsNetworkError, String(error));
     assert.match(error.message, new RegExp(`cannot reach http://127\\.0\\.0\\.1:${port}: .*ECONNREFUSED`));
+  });
+});
+
+describe('a server that is not an asyncops API', () => {
+  test('get, submit and wait reject with AsyncOpsUnexpectedResponseError naming the URL, status and content type', async () => {
+    const page = await startHtmlServer();
+    try {
+      const client = new AsyncOpsClient({ baseUrl: page.url, retry: { retries: 0 } });
+      const calls = [() => client.get('op_1'), () => client.submit('report', {}), () => client.wait('op_1', { timeoutMs: 5000 })];
+      for (const call of calls) {
+        const error = await call().catch((e: unknown) => e);
+        assert.ok(error instanceof AsyncOpsUnexpectedResponseError, String(error));
+        assert.equal(error.status, 200);
+        assert.equal(error.contentType, 'text/html; charset=utf-8');
+        assert.equal(error.message, `the server at ${page.url} did not answer as an asyncops API: HTTP 200, content-type text/html; charset=utf-8`);
+      }
+    } finally {
+      await page.close();
+    }
   });
 });
 
