@@ -31,13 +31,18 @@ export class CliContext {
 
   client(command: Command, options: { patient?: boolean } = {}): AsyncOpsClient {
     const globals = command.optsWithGlobals<GlobalOptions>();
-    if (!/^https?:$/.test(URL.parse(globals.url)?.protocol ?? '')) throw new UsageError(`--url ${JSON.stringify(globals.url)} is not an http(s) URL`);
-    return new AsyncOpsClient({
-      baseUrl: globals.url,
-      apiKey: globals.apiKey || undefined,
-      userAgent: 'asyncops-cli',
-      ...(options.patient ? {} : { retry: ONE_SHOT_RETRY }),
-    });
+    try {
+      return new AsyncOpsClient({
+        baseUrl: globals.url,
+        apiKey: globals.apiKey || undefined,
+        userAgent: 'asyncops-cli',
+        ...(options.patient ? {} : { retry: ONE_SHOT_RETRY }),
+      });
+    } catch (error) {
+      // The SDK refuses a base URL that is not http(s) or carries user:password@, without repeating it.
+      if (error instanceof TypeError) throw new UsageError(`--url: ${error.message}`);
+      throw error;
+    }
   }
 
   printJson(value: unknown): void {

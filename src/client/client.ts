@@ -22,6 +22,7 @@ export type AsyncOpsClientOptions = TransportOptions;
 export class AsyncOpsClient {
   #http: Transport;
 
+  /** Throws TypeError for a baseUrl that is not http(s) or that carries user:password@. */
   constructor(options: AsyncOpsClientOptions) {
     this.#http = new Transport(options);
   }

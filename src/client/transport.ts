@@ -64,7 +64,7 @@ export class Transport {
   #retry: RetryPolicy;
 
   constructor(options: TransportOptions) {
-    this.baseUrl = options.baseUrl.replace(/\/+$/, '');
+    this.baseUrl = checkedBaseUrl(options.baseUrl);
     this.#apiKey = options.apiKey;
     this.#fetch = options.fetch ?? globalThis.fetch;
     this.#userAgent = options.userAgent ?? 'asyncops-client';
@@ -140,6 +140,20 @@ export class Transport {
     // Jitter upwards only, so a retry is never sooner than the policy's floor.
     return Math.round(base * (1 + Math.random() * 0.25));
   }
+}
+
+/**
+ * Refused up front rather than on the first request: fetch will not send user info, and the error that
+ * named the URL would print the password.
+ */
+function checkedBaseUrl(baseUrl: string): string {
+  const url = URL.parse(baseUrl);
+  if (url !== null && (url.username !== '' || url.password !== '')) {
+    throw new TypeError('the server URL must not include a user name or password (user:password@); authenticate with an API key');
+  }
+  // Not echoed: a URL that failed to parse may still hold a password.
+  if (url === null || !/^https?:$/.test(url.protocol)) throw new TypeError('the server URL must be an absolute http:// or https:// URL');
+  return baseUrl.replace(/\/+$/, '');
 }
 
 /** `Retry-After` in seconds (delta-seconds or HTTP date); 0 when absent or unreadable. */

@@ -117,6 +117,15 @@ describe('errors and exit statuses', () => {
     }
   });
 
+  test('a --url with user:password@ is a usage error (exit 2) that does not repeat the password; nothing is sent', async () => {
+    const sent = api.requests.length;
+    const run = await runCli(['--url', url.replace('http://', 'http://user:s3cret-pw@'), 'status', 'op_1']);
+    assert.equal(run.code, 2);
+    assertOneErrorLine(run.stderr, /^asyncops: --url: the server URL must not include a user name or password/);
+    assert.doesNotMatch(run.stdout + run.stderr, /s3cret-pw/);
+    assert.equal(api.requests.length, sent);
+  });
+
   test('usage errors exit 2 with one line', async () => {
     const unknown = await runCli(['status', 'op_1', '--bogus']);
     assert.equal(unknown.code, 2);

@@ -271,6 +271,14 @@ describe('AsyncOpsClient transient failures', () => {
     assert.equal(api.requests.length, 1);
   });
 
+  test('a baseUrl with user:password@, or not http(s), is refused at construction without repeating it', () => {
+    assert.throws(
+      () => new AsyncOpsClient({ baseUrl: 'http://user:s3cret-pw@127.0.0.1:8080' }),
+      (e: unknown) => e instanceof TypeError && /must not include a user name or password/.test(e.message) && !e.message.includes('s3cret-pw'),
+    );
+    assert.throws(() => new AsyncOpsClient({ baseUrl: 'ftp://127.0.0.1' }), /absolute http:\/\/ or https:\/\/ URL/);
+  });
+
   test('an unreachable server is an AsyncOpsNetworkError naming it', async () => {
     const port = await closedPort();
     const client = new AsyncOpsClient({ baseUrl: `http://127.0.0.1:${port}`, retry: { retries: 0 } });
