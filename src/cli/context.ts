@@ -76,6 +76,9 @@ export function integerArg(min: number, max = Number.MAX_SAFE_INTEGER): (value: 
   };
 }
 
+/** `--limit` of a page: the API caps it at 200 (README, HTTP API), so more is refused here rather than by the server's 400. */
+export const pageLimitArg = integerArg(1, 200);
+
 export function secondsArg(value: string): number {
   const n = Number(value);
   if (value.trim() === '' || !Number.isFinite(n) || n <= 0) throw new InvalidArgumentError('expected a positive number of seconds');

@@ -4,7 +4,7 @@
 
 import { Option, type Command } from 'commander';
 import type { DeliveryState } from '../client/index.ts';
-import { integerArg, type CliContext } from './context.ts';
+import { pageLimitArg, type CliContext } from './context.ts';
 import { UsageError } from './exit-codes.ts';
 import { describeDelivery, sanitize } from './format.ts';
 
@@ -26,7 +26,7 @@ export function registerDeliveries(program: Command, ctx: CliContext): void {
     .option('--dead', 'only dead deliveries (same as --state dead)')
     .addOption(new Option('--state <state>', 'only deliveries in this state').choices(DELIVERY_STATES))
     .option('--operation <id>', 'every delivery of one operation, with each HTTP attempt')
-    .option('--limit <n>', 'page size', integerArg(1, 1000))
+    .option('--limit <n>', 'page size', pageLimitArg)
     .option('--cursor <cursor>', 'continue from a previous page\'s next_cursor')
     .option('--json', 'print the API\'s JSON')
     .action(async (opts: DeliveriesFlags, command: Command) => {

@@ -4,7 +4,7 @@
 
 import { Option, type Command } from 'commander';
 import { OPERATION_STATUSES, type Operation } from '../client/index.ts';
-import { integerArg, type CliContext } from './context.ts';
+import { pageLimitArg, type CliContext } from './context.ts';
 import { formatPercent, sanitize, table } from './format.ts';
 
 interface ListFlags {
@@ -22,7 +22,7 @@ export function registerList(program: Command, ctx: CliContext): void {
     .description('list operations, newest first')
     .addOption(new Option('--status <status>', 'only operations in this status').choices(OPERATION_STATUSES))
     .option('--type <type>', 'only operations of this task type')
-    .option('--limit <n>', 'page size', integerArg(1, 1000))
+    .option('--limit <n>', 'page size', pageLimitArg)
     .option('--cursor <cursor>', 'continue from a previous page\'s next_cursor')
     .option('--all', 'follow next_cursor through every page')
     .option('--json', 'print { items, next_cursor } as JSON')

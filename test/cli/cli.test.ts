@@ -88,6 +88,18 @@ describe('reads', () => {
     assert.match(attempts.stdout, /#2 scheduled .* ECONNREFUSED/);
   });
 
+  test('--limit of list and deliveries is 1..200, the API\'s cap: 200 is accepted, 500 a usage error sent nowhere', async () => {
+    for (const command of ['list', 'deliveries']) {
+      const most = await runCli(withAuth(command, '--limit', '200', '--json'));
+      assert.equal(most.code, 0, most.stderr);
+      const sent = api.requests.length;
+      const over = await runCli(withAuth(command, '--limit', '500'));
+      assert.equal(over.code, 2, over.stderr);
+      assertOneErrorLine(over.stderr, /--limit.*from 1 to 200/);
+      assert.equal(api.requests.length, sent);
+    }
+  });
+
   test('result writes the bytes to -o FILE', async () => {
     const op = api.addOperation('report', {}, [{ atMs: 0, status: 'completed' }]);
     const file = join(tmp, 'result.json');

@@ -177,6 +177,11 @@ export class FakeApi {
       return this.#problem(res, 401, 'Unauthorized', 'a valid API key is required', { code: 'unauthorized' });
     }
 
+    const limit = url.searchParams.get('limit');
+    if (limit !== null && !(/^\d+$/.test(limit) && Number(limit) >= 1 && Number(limit) <= 200)) {
+      return this.#problem(res, 400, 'Bad request', 'limit must be a whole number from 1 to 200', { code: 'validation_failed' });
+    }
+
     const parts = url.pathname.split('/').filter(Boolean);
     const op = parts[0] === 'operations' && parts[1] ? this.operations.get(parts[1]) : undefined;
     if (parts[0] === 'operations' && parts[1] && !op) return this.#problem(res, 404, 'Not found', `no operation ${parts[1]}`, { code: 'not_found' });

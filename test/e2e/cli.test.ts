@@ -132,6 +132,14 @@ describe('CLI against the real server', () => {
     }
   });
 
+  it('list and deliveries take --limit 200, the server\'s cap', async () => {
+    for (const command of ['list', 'deliveries']) {
+      const result = await cli([command, '--limit', '200', '--json']);
+      assert.equal(result.code, 0, result.stderr);
+      assert.ok(Array.isArray(JSON.parse(result.stdout).items));
+    }
+  });
+
   it('status of an unreachable server exits 5 with one line', async () => {
     const result = await new Promise<{ code: number | null; stderr: string }>((resolve) => {
       const child = spawn(process.execPath, [CLI_ENTRY, '--url', 'http://127.0.0.1:9', 'status', 'op_01JD0000000000000000000000'], { cwd: REPO_ROOT, stdio: ['ignore', 'ignore', 'pipe'] });
