@@ -8,6 +8,7 @@ import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { CLI_ENTRY, REPO_ROOT, freshStore, startServer, tempDir, type ServerProcess } from '../support/server.ts';
 import { execFileSync } from 'node:child_process';
+import { closedPort } from '../client/fake-api.ts';
 import { request } from '../support/http.ts';
 import { waitFor } from '../support/wait.ts';
 
@@ -25,9 +26,11 @@ after(async () => {
   dir.cleanup();
 });
 
-function cli(args: string[], timeoutMs = 60_000): Promise<{ code: number | null; stdout: string; stderr: string }> {
+/** The CLI against the shared server (or `url`), killed and failed after `timeoutMs`. */
+function cli(args: string[], options: { url?: string; timeoutMs?: number } = {}): Promise<{ code: number | null; stdout: string; stderr: string }> {
+  const timeoutMs = options.timeoutMs ?? 60_000;
   return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, [CLI_ENTRY, '--url', server.url, ...args], { cwd: REPO_ROOT, stdio: ['ignore', 'pipe', 'pipe'] });
+    const child = spawn(process.execPath, [CLI_ENTRY, '--url', options.url ?? server.url, ...args], { cwd: REPO_ROOT, stdio: ['ignore', 'pipe', 'pipe'] });
     children.push(child);
     let stdout = '';
     let stderr = '';
@@ -141,14 +144,11 @@ describe('CLI against the real server', () => {
   });
 
   it('status of an unreachable server exits 5 with one line', async () => {
-    const result = await new Promise<{ code: number | null; stderr: string }>((resolve) => {
-      const child = spawn(process.execPath, [CLI_ENTRY, '--url', 'http://127.0.0.1:9', 'status', 'op_01JD0000000000000000000000'], { cwd: REPO_ROOT, stdio: ['ignore', 'ignore', 'pipe'] });
-      children.push(child);
-      let stderr = '';
-      child.stderr!.setEncoding('utf8').on('data', (c: string) => (stderr += c));
-      child.on('exit', (code) => resolve({ code, stderr }));
-    });
+    // A port just released, so the connection is really refused (fetch will not even try a port such as 9).
+    const port = await closedPort();
+    const result = await cli(['status', 'op_01JD0000000000000000000000'], { url: `http://127.0.0.1:${port}`, timeoutMs: 20_000 });
     assert.equal(result.code, 5);
+    assert.match(result.stderr, new RegExp(`^asyncops: cannot reach http://127\\.0\\.0\\.1:${port}: connect ECONNREFUSED`));
     assert.equal(result.stderr.trim().split('\n').length, 1);
     assert.doesNotMatch(result.stderr, /\n\s+at /);
   });
