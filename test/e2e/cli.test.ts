@@ -5,6 +5,8 @@ import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawn, type ChildProcess } from 'node:child_process';
 import { readFileSync } from 'node:fs';
+import { createServer } from 'node:http';
+import type { AddressInfo } from 'node:net';
 import { join } from 'node:path';
 import { CLI_ENTRY, REPO_ROOT, freshStore, startServer, tempDir, type ServerProcess } from '../support/server.ts';
 import { execFileSync } from 'node:child_process';
@@ -47,6 +49,24 @@ function cli(args: string[], options: { url?: string; timeoutMs?: number } = {})
   });
 }
 
+interface Listener {
+  readonly port: string;
+  stdout(): string;
+  stderr(): string;
+}
+
+/** `asyncops listen --json` on a free port with `secret`, once it says where it listens (killed in after()). */
+async function startListen(secret: string): Promise<Listener> {
+  const child = spawn(process.execPath, [CLI_ENTRY, 'listen', '--port', '0', '--secret', secret, '--json'], { cwd: REPO_ROOT, stdio: ['ignore', 'pipe', 'pipe'] });
+  children.push(child);
+  let stdout = '';
+  let stderr = '';
+  child.stdout!.setEncoding('utf8').on('data', (c: string) => (stdout += c));
+  child.stderr!.setEncoding('utf8').on('data', (c: string) => (stderr += c));
+  const port = await waitFor(() => /listening on http:\/\/[^:]+:(\d+)/.exec(stderr)?.[1], { timeoutMs: 10_000, what: 'listen started' });
+  return { port, stdout: () => stdout, stderr: () => stderr };
+}
+
 describe('CLI against the real server', () => {
   it('submit report --wait -o FILE exits 0 and writes the report', async () => {
     const out = join(dir.path, 'out.json');
@@ -81,17 +101,11 @@ describe('CLI against the real server', () => {
   });
 
   it('listen accepts a correctly signed webhook from the server and rejects a tampered one', async () => {
-    const listener = spawn(process.execPath, [CLI_ENTRY, 'listen', '--port', '0', '--secret', SECRET, '--json'], { cwd: REPO_ROOT, stdio: ['ignore', 'pipe', 'pipe'] });
-    children.push(listener);
-    let stdout = '';
-    let stderr = '';
-    listener.stdout!.setEncoding('utf8').on('data', (c: string) => (stdout += c));
-    listener.stderr!.setEncoding('utf8').on('data', (c: string) => (stderr += c));
-    const port = await waitFor(() => /listening on http:\/\/[^:]+:(\d+)/.exec(stderr)?.[1], { timeoutMs: 10_000, what: 'listen started' });
-    const hook = `http://127.0.0.1:${port}/hook`;
+    const listener = await startListen(SECRET);
+    const hook = `http://127.0.0.1:${listener.port}/hook`;
 
     const created = await request(server.url, 'POST', '/operations', { body: { type: 'echo', input: { hi: 1 }, webhook_url: hook } });
-    const line = await waitFor(() => stdout.split('\n').find((l) => l.includes(created.body.id)), { timeoutMs: 15_000, what: 'webhook printed by listen' });
+    const line = await waitFor(() => listener.stdout().split('\n').find((l) => l.includes(created.body.id)), { timeoutMs: 15_000, what: 'webhook printed by listen' });
     const printed = JSON.parse(line);
     assert.equal(printed.payload.type, 'operation.completed');
     assert.equal(printed.payload.operation_id, created.body.id);
@@ -109,8 +123,48 @@ describe('CLI against the real server', () => {
       signal: AbortSignal.timeout(5000),
     });
     assert.equal(tampered.status, 401);
-    await waitFor(() => /rejected webhook/.test(stderr), { timeoutMs: 5000, what: 'rejection printed' });
-    assert.ok(!stdout.includes('op_forged'));
+    await waitFor(() => /rejected webhook msg_x/.test(listener.stderr()), { timeoutMs: 5000, what: 'rejection printed' });
+    assert.ok(!listener.stdout().includes('op_forged'));
+  });
+
+  it('listen rejects a delivery the server signed whose body was altered on the way (401, message printed)', async () => {
+    const listener = await startListen(SECRET);
+    // A relay between the server and listen that rewrites the signed body and passes the signature on as it came.
+    const relayed: { webhookId: string; altered: boolean; status: number }[] = [];
+    const relay = createServer((req, res) => {
+      const chunks: Buffer[] = [];
+      req.on('data', (chunk: Buffer) => chunks.push(chunk));
+      req.on('end', () => {
+        const body = Buffer.concat(chunks).toString('utf8');
+        const altered = body.replace('"status":"completed"', '"status":"cancelled"');
+        const headers = Object.fromEntries(['content-type', 'webhook-id', 'webhook-timestamp', 'webhook-signature'].map((h) => [h, String(req.headers[h])]));
+        fetch(`http://127.0.0.1:${listener.port}/hook`, { method: 'POST', headers, body: altered, signal: AbortSignal.timeout(5000) }).then(
+          async (reply) => {
+            relayed.push({ webhookId: headers['webhook-id']!, altered: altered !== body, status: reply.status });
+            res.writeHead(reply.status).end(await reply.text());
+          },
+          () => res.writeHead(502).end(),
+        );
+      });
+    });
+    await new Promise<void>((resolve) => relay.listen(0, '127.0.0.1', resolve));
+    try {
+      const created = await request(server.url, 'POST', '/operations', { body: { type: 'echo', input: {}, webhook_url: `http://127.0.0.1:${(relay.address() as AddressInfo).port}/hook` } });
+      const [first] = await waitFor(() => (relayed.length > 0 ? relayed : null), { timeoutMs: 15_000, what: 'the altered delivery relayed to listen' });
+      assert.ok(first!.altered, 'the relay found the status to alter');
+      assert.equal(first!.status, 401);
+      await waitFor(() => listener.stderr().includes(`rejected webhook ${first!.webhookId}: no matching signature`), { timeoutMs: 5000, what: 'rejection printed' });
+      const delivery = await waitFor(async () => {
+        const [d] = (await request(server.url, 'GET', `/operations/${created.body.id}/deliveries`)).body.items;
+        return d?.attempts?.[0]?.status_code != null ? d : null;
+      }, { timeoutMs: 5000, what: 'the attempt recorded by the server' });
+      assert.equal(delivery.attempts[0].status_code, 401, 'the server saw the rejection');
+      assert.notEqual(delivery.state, 'delivered');
+      assert.ok(!listener.stdout().includes(created.body.id), 'nothing of the altered delivery printed as received');
+    } finally {
+      relay.closeAllConnections();
+      await new Promise<void>((resolve) => relay.close(() => resolve()));
+    }
   });
 
   it('webhook-secret prints the secret a server generated in its store, and it verifies that server\'s webhooks', async () => {
@@ -119,16 +173,10 @@ describe('CLI against the real server', () => {
     try {
       const secret = execFileSync(process.execPath, [CLI_ENTRY, 'webhook-secret', '--store', store.spec], { cwd: REPO_ROOT, encoding: 'utf8', timeout: 20_000 }).trim();
       assert.match(secret, /^whsec_[A-Za-z0-9+/=]{32,}$/);
-      const listener = spawn(process.execPath, [CLI_ENTRY, 'listen', '--port', '0', '--secret', secret, '--json'], { cwd: REPO_ROOT, stdio: ['ignore', 'pipe', 'pipe'] });
-      children.push(listener);
-      let stdout = '';
-      let stderr = '';
-      listener.stdout!.setEncoding('utf8').on('data', (c: string) => (stdout += c));
-      listener.stderr!.setEncoding('utf8').on('data', (c: string) => (stderr += c));
-      const port = await waitFor(() => /listening on http:\/\/[^:]+:(\d+)/.exec(stderr)?.[1], { timeoutMs: 10_000, what: 'listen started' });
-      const created = await request(own.url, 'POST', '/operations', { body: { type: 'echo', input: {}, webhook_url: `http://127.0.0.1:${port}/` } });
-      await waitFor(() => stdout.includes(created.body.id), { timeoutMs: 15_000, what: 'verified webhook printed' });
-      assert.doesNotMatch(stderr, /rejected/);
+      const listener = await startListen(secret);
+      const created = await request(own.url, 'POST', '/operations', { body: { type: 'echo', input: {}, webhook_url: `http://127.0.0.1:${listener.port}/` } });
+      await waitFor(() => listener.stdout().includes(created.body.id), { timeoutMs: 15_000, what: 'verified webhook printed' });
+      assert.doesNotMatch(listener.stderr(), /rejected/);
     } finally {
       await own.stop();
       await store.cleanup();
