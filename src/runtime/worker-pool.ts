@@ -277,7 +277,8 @@ export class WorkerPool extends EventEmitter<WorkerPoolEvents> {
     const types: TypeLimit[] = [];
     let wanted = 0;
     for (const task of this.#registry.list()) {
-      const limit = Math.min(task.concurrency, this.#concurrency, free) - (this.#busyByType.get(task.type) ?? 0);
+      // `free` already leaves out the slots this type holds; its own limit does not.
+      const limit = Math.min(task.concurrency - (this.#busyByType.get(task.type) ?? 0), free);
       if (limit > 0) types.push({ type: task.type, limit });
       wanted += Math.max(0, limit);
     }

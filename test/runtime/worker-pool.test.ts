@@ -245,6 +245,26 @@ describe('WorkerPool', () => {
     assert.equal(pool.stats().claimed, 20);
   });
 
+  it('fills a slot as soon as it frees, while the other slots stay busy', async (t) => {
+    const store = await openStore(t);
+    const started = new Map<number, number>();
+    const t0 = performance.now();
+    // Two long and two short first: when the short ones end, two more must start beside the long ones.
+    const durations = [400, 20, 400, 20, 20, 20];
+    const ops = [];
+    for (const [i, ms] of durations.entries()) ops.push(await submit(store, 'mixed', { i, ms }, {}, Date.now() + i));
+    startPool(t, store, [defineTask({
+      type: 'mixed',
+      async run(input: { i: number; ms: number }) {
+        started.set(input.i, performance.now() - t0);
+        await new Promise((resolve) => setTimeout(resolve, input.ms));
+      },
+    })], { concurrency: 4 });
+    for (const op of ops) assert.equal((await settled(store, op.id)).status, 'completed');
+    assert.ok(started.get(4)! < started.get(0)! + 300, `the 5th started while the long ones ran (at ${started.get(4)!.toFixed(0)} ms, the 1st at ${started.get(0)!.toFixed(0)} ms)`);
+    assert.ok(started.get(5)! < started.get(0)! + 300, `so did the 6th (at ${started.get(5)!.toFixed(0)} ms)`);
+  });
+
   it('honours per-type limits under the global one', async (t) => {
     const store = await openStore(t);
     const active = new Map<string, number>();
