@@ -6,7 +6,7 @@ import assert from 'node:assert/strict';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { readFileSync } from 'node:fs';
+import { readFileSync, statSync } from 'node:fs';
 import { DatabaseSync } from 'node:sqlite';
 import { SqliteStore, createSqliteStore } from '../../src/store/sqlite/sqlite-store.ts';
 import { runStoreContract } from './contract.ts';
@@ -66,6 +66,29 @@ describe('SqliteStore', () => {
     const standing = await store.operationQueueStanding({ operation: { ...queued[199]!, status: 'pending' }, now: T0 + 1_000, runningLimit: 0 });
     assert.equal(standing?.position, 199, 'the tail of the queue, read through the pending count');
     await store.close();
+  });
+
+  it('hands checkpoints to a thread of their own once busy: its connection stops checkpointing and the WAL stays small', async () => {
+    const path = join(dir, 'busy.db');
+    const store = new SqliteStore({ path });
+    await store.open();
+    const autocheckpoint = () => store.database.prepare('PRAGMA wal_autocheckpoint').get()?.['wal_autocheckpoint'];
+    assert.equal(autocheckpoint(), 10_000, 'a fresh store checkpoints inside its commits');
+    // Each insert is a commit of its own (awaited one by one); every 200 the thread gets a moment.
+    for (let i = 0; i < 4_000; i++) {
+      await store.operationInsert(draft({ input: { i, pad: 'x'.repeat(200) } }));
+      if (i % 200 === 199) await new Promise((resolve) => setTimeout(resolve, 20));
+    }
+    assert.equal(autocheckpoint(), 0, 'after 500 commits the thread checkpoints');
+    await new Promise((resolve) => setTimeout(resolve, 300));
+    await store.operationInsert(draft());
+    const walBytes = statSync(`${path}-wal`).size;
+    assert.ok(walBytes <= 16 * 1024 * 1024, `the WAL was copied back, restarted and trimmed (${walBytes} bytes); with no checkpoint 4,000 commits grow it past 60 MB`);
+    await store.close();
+    const reopened = createSqliteStore({ path });
+    await reopened.open();
+    assert.equal((await reopened.operationList({ tenant: draft().tenant, limit: 200 })).length, 200);
+    await reopened.close();
   });
 
   it('runs a file database in WAL mode with foreign keys on', async () => {

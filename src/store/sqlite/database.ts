@@ -17,10 +17,11 @@ export function openDatabase(path: string): DatabaseSync {
   db.exec('PRAGMA journal_mode = WAL');
   db.exec('PRAGMA busy_timeout = 5000');
   db.exec('PRAGMA synchronous = NORMAL');
-  // Checkpoints (with their fsyncs) run inside some unlucky COMMIT; fewer, larger ones cost the queue less (~25% CPU
-  // per claim+finish measured). The size limit trims the WAL file back after a checkpoint.
+  // Until a busy store hands checkpoints to a thread of their own (checkpointer.ts), they run inside some unlucky
+  // COMMIT; fewer, larger ones cost the queue less (~25% CPU per claim+finish measured). The size limit trims the WAL
+  // file back after a checkpoint.
   db.exec('PRAGMA wal_autocheckpoint = 10000');
-  db.exec('PRAGMA journal_size_limit = 67108864');
+  db.exec('PRAGMA journal_size_limit = 16777216');
   db.exec('PRAGMA foreign_keys = ON');
   return db;
 }
@@ -83,12 +84,16 @@ export class Transactor {
   #db: DatabaseSync;
   #emit: (events: readonly StoreEvent[]) => void;
 
-  constructor(db: DatabaseSync, emit: (events: readonly StoreEvent[]) => void) {
+  #onCommit: () => void;
+
+  /** `onCommit` runs after each COMMIT, before the events go out. */
+  constructor(db: DatabaseSync, emit: (events: readonly StoreEvent[]) => void, onCommit: () => void = () => {}) {
     this.#begin = db.prepare('BEGIN IMMEDIATE');
     this.#commit = db.prepare('COMMIT');
     this.#rollback = db.prepare('ROLLBACK');
     this.#db = db;
     this.#emit = emit;
+    this.#onCommit = onCommit;
   }
 
   run<T>(work: (events: StoreEvent[]) => T): T {
@@ -103,6 +108,7 @@ export class Transactor {
       if (this.#db.isTransaction) this.#rollback.run();
       throw err;
     }
+    this.#onCommit();
     if (events.length > 0) this.#emit(events);
     return value;
   }

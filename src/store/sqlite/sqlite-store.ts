@@ -5,6 +5,7 @@
 import type { DatabaseSync, StatementSync } from 'node:sqlite';
 import type { Store, StoreListener } from '../store.ts';
 import { ChangeFeed } from '../change-feed.ts';
+import { Checkpointer } from './checkpointer.ts';
 import { migrate, openDatabase, prepareAll, Transactor } from './database.ts';
 import { SqliteDeliveries } from './deliveries.ts';
 import { SqliteOperations } from './operations.ts';
@@ -23,6 +24,9 @@ interface Open {
   readonly deliveries: SqliteDeliveries;
 }
 
+/** Commits before checkpoints move to their own thread. */
+const CHECKPOINTER_AFTER_COMMITS = 500;
+
 const STATEMENTS = {
   ping: 'SELECT 1',
   // $key $value
@@ -36,6 +40,8 @@ export class SqliteStore implements Store {
   #path: string;
   #feed: ChangeFeed;
   #open: Open | null = null;
+  #commits = 0;
+  #checkpointer: Checkpointer | null = null;
 
   constructor(options: SqliteStoreOptions) {
     this.#path = options.path;
@@ -57,7 +63,7 @@ export class SqliteStore implements Store {
     const db = openDatabase(this.#path);
     try {
       migrate(db, Date.now());
-      const tx = new Transactor(db, (events) => this.#feed.emit(events));
+      const tx = new Transactor(db, (events) => this.#feed.emit(events), () => this.#onCommit(db));
       const deliveries = new SqliteDeliveries(db, tx);
       this.#open = { db, statements: prepareAll(db, STATEMENTS), deliveries, operations: new SqliteOperations(db, tx, deliveries) };
     } catch (err) {
@@ -69,8 +75,19 @@ export class SqliteStore implements Store {
   async close(): Promise<void> {
     const open = this.#open;
     this.#open = null;
+    const checkpointer = this.#checkpointer;
+    this.#checkpointer = null;
+    this.#commits = 0;
+    await checkpointer?.stop();
     open?.operations.group.flush();
     open?.db.close();
+  }
+
+  // A store that writes for a while gets a checkpointer thread; a short-lived one (a test, a tool) never pays for one.
+  #onCommit(db: DatabaseSync): void {
+    if (++this.#commits !== CHECKPOINTER_AFTER_COMMITS || this.#path === ':memory:') return;
+    db.exec('PRAGMA wal_autocheckpoint = 0');
+    this.#checkpointer = new Checkpointer(this.#path, (error) => process.emitWarning(error, { code: 'ASYNCOPS_SQLITE' }));
   }
 
   async ping(): Promise<void> {
