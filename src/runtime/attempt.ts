@@ -188,7 +188,7 @@ export class Attempt {
   release(): Promise<void> {
     if (this.#ending) return Promise.resolve();
     this.#abort('shutdown', 'the worker is shutting down');
-    return this.#end('released', null, (now) => this.#deps.store.operationRelease({ ...this.#lease(), now }));
+    return this.#end('released', null, (now) => this.#deps.store.operationRelease({ ...this.#lease(), now, delivery: this.#deps.delivery }));
   }
 
   #decide(failure: AttemptFailure): void {
@@ -196,7 +196,7 @@ export class Attempt {
     const decision = decideAfterFailure(this.operation, failure, now, this.#deps.backoff, this.#deps.random);
     if (decision.kind === 'retry') {
       void this.#end('retried', decision.error, () =>
-        this.#deps.store.operationRetry({ ...this.#lease(), now, runAt: decision.runAt, error: decision.error }),
+        this.#deps.store.operationRetry({ ...this.#lease(), now, runAt: decision.runAt, error: decision.error, delivery: this.#deps.delivery }),
       );
     } else {
       void this.#end('failed', decision.error, () =>
@@ -226,11 +226,13 @@ export class Attempt {
       if (operation === null) this.log.warn({ outcome }, 'the lease was gone when the attempt ended; nothing stored');
     }
     const stored = write === null || operation !== null;
+    // A retry or release finds a cancel requested meanwhile and ends the operation cancelled instead.
+    const ended = operation?.status === 'cancelled' ? 'cancelled' : outcome;
     this.#deps.onEnd(this, {
       id: this.operation.id,
       type: this.operation.type,
       attempt: this.operation.attempt,
-      outcome: stored ? outcome : 'lost',
+      outcome: stored ? ended : 'lost',
       operation,
       error,
       durationMs: performance.now() - this.#startedAt,

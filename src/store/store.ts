@@ -129,6 +129,14 @@ export interface RetryParams extends LeaseRef {
   readonly now: number;
   readonly runAt: number;
   readonly error: OperationError;
+  /** For the delivery written when a cancel was requested meanwhile, and the operation ends cancelled instead. */
+  readonly delivery: DeliveryFactory;
+}
+
+export interface ReleaseParams extends LeaseRef {
+  readonly now: number;
+  /** For the delivery written when a cancel was requested meanwhile, and the operation ends cancelled instead. */
+  readonly delivery: DeliveryFactory;
 }
 
 export type CancelOutcome =
@@ -295,10 +303,13 @@ export interface Store {
   operationProgress(params: LeaseRef & { readonly now: number; readonly progress: number | null; readonly message: string | null }): Promise<boolean>;
   /** End the attempt and the operation; writes the result and the outbox delivery. Null when the lease is gone. */
   operationFinish(params: FinishParams): Promise<Operation | null>;
-  /** processing → pending with attempt + 1 and run_at later. Null when the lease is gone. */
+  /**
+   * processing → pending with attempt + 1 and run_at later; but cancelled (with its outbox row) when a cancel was
+   * requested while the attempt ran, since running it again would ignore the cancel. Null when the lease is gone.
+   */
   operationRetry(params: RetryParams): Promise<Operation | null>;
-  /** Give back a lease without counting the attempt (graceful shutdown): processing → pending, same attempt. */
-  operationRelease(params: LeaseRef & { readonly now: number }): Promise<Operation | null>;
+  /** Give back a lease without counting the attempt (graceful shutdown): processing → pending, same attempt; cancelled as retry is. */
+  operationRelease(params: ReleaseParams): Promise<Operation | null>;
   operationCancel(params: { readonly id: string; readonly tenant: string; readonly now: number; readonly delivery: DeliveryFactory }): Promise<CancelOutcome>;
   operationDelete(params: { readonly id: string; readonly tenant: string }): Promise<DeleteOutcome>;
   /** Expired leases: requeue (attempts left), fail (attempts spent) or cancel (cancel requested). */

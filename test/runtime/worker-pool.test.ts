@@ -227,6 +227,35 @@ describe('WorkerPool', () => {
     assert.equal(done.status, 'cancelled');
   });
 
+  it('a cancel requested while a failed attempt is being requeued ends the operation cancelled, not run again', async (t) => {
+    const store = await openStore(t);
+    let runs = 0;
+    let failedAt: (() => void) | null = null;
+    const failed = new Promise<void>((resolve) => (failedAt = resolve));
+    // The retry reaches the store 200 ms after the attempt failed; the cancel comes in between.
+    const lateRetries = new Proxy(store, {
+      get(target, key) {
+        const value: unknown = Reflect.get(target, key);
+        if (key !== 'operationRetry') return typeof value === 'function' ? value.bind(target) : value;
+        return async (...args: Parameters<typeof store.operationRetry>) => {
+          failedAt?.();
+          await new Promise((resolve) => setTimeout(resolve, 200));
+          return target.operationRetry(...args);
+        };
+      },
+    });
+    const pool = startPool(t, lateRetries, [defineTask({ type: 'failing', run: () => { runs += 1; throw new Error('boom'); } })], { retryBackoff: { baseMs: 0, maxMs: 0, factor: 2 } });
+    const ends = finishedEvents(pool);
+    const op = await submit(store, 'failing');
+    await failed;
+    assert.equal((await store.operationCancel({ id: op.id, tenant: DEFAULT_TENANT, now: Date.now(), delivery: noDelivery })).kind, 'requested');
+    const done = await settled(store, op.id, 2_000);
+    assert.equal(done.status, 'cancelled');
+    assert.equal(runs, 1, 'never run again');
+    await waitFor(() => ends.length === 1, { what: 'the attempt end' });
+    assert.equal(ends[0]!.outcome, 'cancelled');
+  });
+
   it('never runs more than `concurrency` handlers at once', async (t) => {
     const store = await openStore(t);
     let active = 0;

@@ -116,7 +116,7 @@ export function operationLifecycleContract(store: CurrentStore): void {
       const { op, leaseToken } = await insertInState(store(), 'processing', { type: 'flaky' });
       await store().operationProgress({ id: op.id, leaseToken: leaseToken!, now: T0, progress: 0.3, message: 'x' });
       const error = { code: 'timeout', message: 'took too long' };
-      const back = await store().operationRetry({ id: op.id, leaseToken: leaseToken!, now: T0 + 10, runAt: T0 + 5_000, error });
+      const back = await store().operationRetry({ id: op.id, leaseToken: leaseToken!, now: T0 + 10, runAt: T0 + 5_000, error, delivery: noDelivery });
       assert.equal(back?.status, 'pending');
       assert.equal(back?.attempt, 2);
       assert.equal(back?.runAt, T0 + 5_000);
@@ -131,17 +131,34 @@ export function operationLifecycleContract(store: CurrentStore): void {
 
     it('release returns the operation to the queue with the same attempt', async () => {
       const { op, leaseToken } = await insertInState(store(), 'processing');
-      const back = await store().operationRelease({ id: op.id, leaseToken: leaseToken!, now: T0 + 10 });
+      const back = await store().operationRelease({ id: op.id, leaseToken: leaseToken!, now: T0 + 10, delivery: noDelivery });
       assert.equal(back?.status, 'pending');
       assert.equal(back?.attempt, 1);
       assert.equal(back?.leaseToken, null);
       assert.equal(back?.runAt, op.runAt);
     });
 
+    it('both end the operation cancelled, with its delivery, when a cancel was requested while the attempt ran', async () => {
+      for (const giveBack of ['retry', 'release'] as const) {
+        const { op, leaseToken } = await insertInState(store(), 'processing', { webhookUrl: HOOK });
+        assert.equal((await store().operationCancel({ id: op.id, tenant: TENANT, now: T0 + 5, delivery: noDelivery })).kind, 'requested');
+        const factory = webhookFactory();
+        const lease = { id: op.id, leaseToken: leaseToken!, now: T0 + 10, delivery: factory };
+        const ended = giveBack === 'retry'
+          ? await store().operationRetry({ ...lease, runAt: T0 + 20, error: { code: 'boom', message: 'failed' } })
+          : await store().operationRelease(lease);
+        assert.equal(ended?.status, 'cancelled', `${giveBack}: not back to the queue, where it would run again`);
+        assert.deepEqual(ended?.error, { code: 'cancelled', message: 'cancelled by request' });
+        assert.equal(ended?.finishedAt, T0 + 10);
+        assert.equal((await store().deliveryListForOperation({ operationId: op.id, tenant: TENANT })).length, 1, `${giveBack}: the outbox row`);
+        assert.equal((await store().operationGetById(op.id))?.status, 'cancelled');
+      }
+    });
+
     it('both answer null to a wrong token', async () => {
       const { op } = await insertInState(store(), 'processing');
-      assert.equal(await store().operationRetry({ id: op.id, leaseToken: 'stolen', now: T0, runAt: T0, error: { code: 'x', message: 'x' } }), null);
-      assert.equal(await store().operationRelease({ id: op.id, leaseToken: 'stolen', now: T0 }), null);
+      assert.equal(await store().operationRetry({ id: op.id, leaseToken: 'stolen', now: T0, runAt: T0, error: { code: 'x', message: 'x' }, delivery: noDelivery }), null);
+      assert.equal(await store().operationRelease({ id: op.id, leaseToken: 'stolen', now: T0, delivery: noDelivery }), null);
       assert.equal((await store().operationGetById(op.id))?.status, 'processing');
     });
   });

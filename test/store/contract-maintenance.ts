@@ -115,17 +115,27 @@ export function maintenanceContract(store: CurrentStore): void {
       ]);
     });
 
-    it('announces requeues as due and cancel requests to the lease holder', async () => {
+    it('announces requeues as due', async () => {
+      const { op, leaseToken } = await insertInState(store(), 'processing', { type: 'fed' });
+      const { events, stop } = record();
+      await store().operationRetry({ id: op.id, leaseToken: leaseToken!, now: T0, runAt: T0 + 50, error: { code: 'x', message: 'x' }, delivery: noDelivery });
+      stop();
+      assert.deepEqual(events, [
+        { kind: 'operation:changed', id: op.id, version: op.version + 1, status: 'pending' },
+        { kind: 'operation:due', type: 'fed', runAt: T0 + 50 },
+      ]);
+    });
+
+    it('announces cancel requests to the lease holder, and the cancelled end of a retry that found one', async () => {
       const { op, leaseToken } = await insertInState(store(), 'processing', { type: 'fed' });
       const { events, stop } = record();
       await store().operationCancel({ id: op.id, tenant: TENANT, now: T0, delivery: noDelivery });
-      await store().operationRetry({ id: op.id, leaseToken: leaseToken!, now: T0, runAt: T0 + 50, error: { code: 'x', message: 'x' } });
+      await store().operationRetry({ id: op.id, leaseToken: leaseToken!, now: T0, runAt: T0 + 50, error: { code: 'x', message: 'x' }, delivery: noDelivery });
       stop();
       assert.deepEqual(events, [
         { kind: 'operation:changed', id: op.id, version: op.version + 1, status: 'processing' },
         { kind: 'operation:cancel_requested', id: op.id },
-        { kind: 'operation:changed', id: op.id, version: op.version + 2, status: 'pending' },
-        { kind: 'operation:due', type: 'fed', runAt: T0 + 50 },
+        { kind: 'operation:changed', id: op.id, version: op.version + 2, status: 'cancelled' },
       ]);
     });
 

@@ -5,7 +5,7 @@
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import type { CurrentStore } from './contract.ts';
-import { claim, draft, insertInState, LEASE_MS, T0, TENANT } from './fixtures.ts';
+import { claim, draft, insertInState, LEASE_MS, noDelivery, T0, TENANT } from './fixtures.ts';
 
 export function operationQueueContract(store: CurrentStore): void {
   describe('operationInsert and operationGet', () => {
@@ -202,7 +202,7 @@ export function operationQueueContract(store: CurrentStore): void {
     it('resets progress when an operation is claimed again', async () => {
       const { op, leaseToken } = await insertInState(store(), 'processing');
       await store().operationProgress({ id: op.id, leaseToken: leaseToken!, now: T0, progress: 0.5, message: 'half' });
-      await store().operationRelease({ id: op.id, leaseToken: leaseToken!, now: T0 });
+      await store().operationRelease({ id: op.id, leaseToken: leaseToken!, now: T0, delivery: noDelivery });
       const again = await claim(store(), op);
       assert.equal(again.op.progress, null);
       assert.equal(again.op.progressMessage, null);

@@ -143,8 +143,8 @@ export function queueStandingContract(store: CurrentStore): void {
           leases.delete(id);
           const how = random();
           if (how < 0.4) await store().operationFinish({ id, leaseToken, now, status: 'completed', delivery: noDelivery });
-          else if (how < 0.7) await store().operationRetry({ id, leaseToken, now, runAt: now + pick([0, 300]), error: { code: 'boom', message: 'again' } });
-          else await store().operationRelease({ id, leaseToken, now });
+          else if (how < 0.7) await store().operationRetry({ id, leaseToken, now, runAt: now + pick([0, 300]), error: { code: 'boom', message: 'again' }, delivery: noDelivery });
+          else await store().operationRelease({ id, leaseToken, now, delivery: noDelivery });
         } else if (action < 0.95) {
           const pending = await pendingNow();
           if (pending.length > 0) await store().operationCancel({ id: pick(pending).id, tenant: TENANT, now, delivery: noDelivery });

@@ -4,10 +4,11 @@
 
 import { randomUUID } from 'node:crypto';
 import { ChangeFeed } from '../change-feed.ts';
+import { CANCELLED_BY_REQUEST } from '../store.ts';
 import type {
   CancelOutcome, ClaimParams, DeleteOutcome, Delivery, DeliveryAttempt, DeliveryAttemptParams, DeliveryClaimParams,
   DeliveryListQuery, DeliveryRetryOutcome, FinishParams, IdempotencyClaim, LeaseRef, OperationDraft, OperationInsertResult,
-  OperationListQuery, PruneParams, QueueStanding, QueueStandingParams, RecoverParams, RecoverResult, RetryParams, StandingReadParams, Store, StoreListener,
+  OperationListQuery, PruneParams, QueueStanding, QueueStandingParams, RecoverParams, ReleaseParams, RecoverResult, RetryParams, StandingReadParams, Store, StoreListener,
   DeliveryFactory,
 } from '../store.ts';
 import type { Operation, OperationResult } from '../../domain/operation.ts';
@@ -138,12 +139,17 @@ class PostgresStore implements Store {
     return this.#finishes.finish(params);
   }
 
-  operationRetry(params: RetryParams): Promise<Operation | null> {
-    return transitions.retry(this.#db, params);
+  async operationRetry(params: RetryParams): Promise<Operation | null> {
+    return (await transitions.retry(this.#db, params)) ?? this.#cancelUnderLease(params);
   }
 
-  operationRelease(params: LeaseRef & { now: number }): Promise<Operation | null> {
-    return transitions.release(this.#db, params);
+  async operationRelease(params: ReleaseParams): Promise<Operation | null> {
+    return (await transitions.release(this.#db, params)) ?? this.#cancelUnderLease(params);
+  }
+
+  /** A retry or release found a cancel requested (or no lease): end it cancelled, if the lease is still ours. */
+  #cancelUnderLease(params: ReleaseParams): Promise<Operation | null> {
+    return this.#finishes.finish({ ...params, status: 'cancelled', error: CANCELLED_BY_REQUEST });
   }
 
   operationCancel(params: { id: string; tenant: string; now: number; delivery: DeliveryFactory }): Promise<CancelOutcome> {

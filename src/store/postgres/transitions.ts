@@ -6,7 +6,7 @@ import { isTerminal } from '../../domain/status.ts';
 import type { Operation } from '../../domain/operation.ts';
 import {
   CANCELLED_BY_REQUEST, type CancelOutcome, type ClaimParams, type DeleteOutcome, type FinishParams, type LeaseRef,
-  type RecoverParams, type RecoverResult, type RetryParams,
+  type RecoverParams, type RecoverResult, type ReleaseParams, type RetryParams,
 } from '../store.ts';
 import type { PostgresDatabase, Transaction } from './database.ts';
 import { writeOutbox } from './deliveries.ts';
@@ -79,12 +79,13 @@ export async function progress(db: PostgresDatabase, params: LeaseRef & { now: n
 const UNLEASED = `status = 'pending', started_at = NULL, progress = NULL, progress_message = NULL,
     lease_token = NULL, lease_expires_at = NULL, worker_id = NULL`;
 
-// Params: $1 id, $2 lease token, $3 now, $4 run at, $5 error code, $6 error message.
+// Params: $1 id, $2 lease token, $3 now, $4 run at, $5 error code, $6 error message. No row when a cancel was requested:
+// the caller ends the operation cancelled instead.
 const RETRY = `
 WITH requeued AS (
   UPDATE operations o
   SET ${UNLEASED}, attempt = o.attempt + 1, run_at = $4, error_code = $5, error_message = $6, updated_at = $3, version = o.version + 1
-  WHERE o.id = $1 AND o.status = 'processing' AND o.lease_token = $2
+  WHERE o.id = $1 AND o.status = 'processing' AND o.lease_token = $2 AND NOT o.cancel_requested
   RETURNING ${OPERATION_COLUMNS}
 ), ${depthChange('requeued', '+')}
 SELECT * FROM requeued`;
@@ -94,17 +95,17 @@ export async function retry(db: PostgresDatabase, params: RetryParams): Promise<
   return requeued(db, row);
 }
 
-// Params: $1 id, $2 lease token, $3 now. The attempt is given back uncounted.
+// Params: $1 id, $2 lease token, $3 now. The attempt is given back uncounted; no row when a cancel was requested.
 const RELEASE = `
 WITH requeued AS (
   UPDATE operations o
   SET ${UNLEASED}, updated_at = $3, version = o.version + 1
-  WHERE o.id = $1 AND o.status = 'processing' AND o.lease_token = $2
+  WHERE o.id = $1 AND o.status = 'processing' AND o.lease_token = $2 AND NOT o.cancel_requested
   RETURNING ${OPERATION_COLUMNS}
 ), ${depthChange('requeued', '+')}
 SELECT * FROM requeued`;
 
-export async function release(db: PostgresDatabase, params: LeaseRef & { now: number }): Promise<Operation | null> {
+export async function release(db: PostgresDatabase, params: ReleaseParams): Promise<Operation | null> {
   const [row] = await db.query<OperationRow>(RELEASE, [params.id, params.leaseToken, params.now]);
   return requeued(db, row);
 }

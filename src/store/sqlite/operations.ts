@@ -10,7 +10,7 @@ import {
   CANCELLED_BY_REQUEST, operationFromDraft,
   type CancelOutcome, type ClaimParams, type DeleteOutcome, type DeliveryFactory, type FinishParams, type IdempotencyClaim,
   type LeaseRef, type OperationDraft, type OperationInsertResult, type OperationListQuery, type PruneParams, type QueueStanding, type QueueStandingParams,
-  type RecoverParams, type RecoverResult, type RetryParams, type StandingReadParams, type StoreEvent,
+  type RecoverParams, type RecoverResult, type ReleaseParams, type RetryParams, type StandingReadParams, type StoreEvent,
 } from '../store.ts';
 import { GroupCommit, prepareAll, StatementCache, type Transactor } from './database.ts';
 import { compareIds, type SqliteDeliveries } from './deliveries.ts';
@@ -65,7 +65,7 @@ const REQUEUE = `UPDATE operations SET status = 'pending', attempt = attempt + $
     error_code = coalesce($errorCode, error_code), error_message = coalesce($errorMessage, error_message),
     started_at = NULL, progress = NULL, progress_message = NULL, lease_token = NULL, lease_expires_at = NULL, worker_id = NULL,
     updated_at = $now, version = version + 1
-  WHERE ${UNDER_LEASE} RETURNING *`;
+  WHERE ${UNDER_LEASE} AND cancel_requested = 0 RETURNING *`;
 
 // $id $tenant $errorCode $errorMessage $now
 const CANCEL_PENDING = `UPDATE operations SET status = 'cancelled', finished_at = $now, updated_at = $now, error_code = $errorCode, error_message = $errorMessage,
@@ -291,11 +291,17 @@ export class SqliteOperations {
   }
 
   retry(params: RetryParams): Promise<Operation | null> {
-    return this.group.run((events) => this.#requeue(params, 1, params.runAt, params.error, params.now, events));
+    return this.group.run((events) => this.#requeueUnlessCancelled(params, 1, params.runAt, params.error, events));
   }
 
-  release(params: LeaseRef & { readonly now: number }): Operation | null {
-    return this.#tx.run((events) => this.#requeue(params, 0, null, null, params.now, events));
+  release(params: ReleaseParams): Operation | null {
+    return this.#tx.run((events) => this.#requeueUnlessCancelled(params, 0, null, null, events));
+  }
+
+  /** Back to the queue; a cancel requested while the attempt ran ends the operation cancelled instead. */
+  #requeueUnlessCancelled(params: RetryParams | ReleaseParams, attemptIncrement: number, runAt: number | null, error: OperationError | null, events: StoreEvent[]): Operation | null {
+    return this.#requeue(params, attemptIncrement, runAt, error, params.now, events)
+      ?? this.#finishUnderLease({ ...params, status: 'cancelled', error: CANCELLED_BY_REQUEST }, events);
   }
 
   #requeue(lease: LeaseRef, attemptIncrement: number, runAt: number | null, error: OperationError | null, now: number, events: StoreEvent[]): Operation | null {
