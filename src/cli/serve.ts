@@ -6,7 +6,7 @@
 import { resolve } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { Command, Option, InvalidArgumentError } from 'commander';
-import type { TaskDefinition } from '../runtime/task.ts';
+import { checkTaskDefinition, type TaskDefinition } from '../runtime/task.ts';
 import { isIP } from 'node:net';
 import { parseDuration } from './durations.ts';
 import { UsageError } from './exit-codes.ts';
@@ -166,6 +166,13 @@ async function loadTasks(paths: readonly string[]): Promise<TaskDefinition[]> {
     const exported = mod.default ?? mod.tasks;
     const list = Array.isArray(exported) ? exported : exported === undefined ? [] : [exported];
     if (list.length === 0) throw new UsageError(`--tasks ${path}: export a task (defineTask) or an array of tasks as default or as \`tasks\``);
+    for (const task of list as TaskDefinition[]) {
+      try {
+        checkTaskDefinition(task);
+      } catch (error) {
+        throw new UsageError(`--tasks ${path}: ${(error as Error).message}`);
+      }
+    }
     tasks.push(...(list as TaskDefinition[]));
   }
   return tasks;

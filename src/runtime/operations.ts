@@ -193,7 +193,8 @@ export class OperationsService {
     const errors: { path: string; message: string }[] = [];
     // A type's default above the configured ceiling is held to it; only a value the client sent is refused.
     const timeoutS = request.timeoutS ?? Math.min(task.timeoutS, limits.maxTimeoutS);
-    if (!(Number.isFinite(timeoutS) && timeoutS > 0 && timeoutS <= limits.maxTimeoutS)) errors.push({ path: '/timeout_s', message: `must be a number in (0, ${limits.maxTimeoutS}]` });
+    // Whole seconds, as the route schema says, for callers of the service that bypass it (embedders).
+    if (!(Number.isInteger(timeoutS) && timeoutS >= 1 && timeoutS <= limits.maxTimeoutS)) errors.push({ path: '/timeout_s', message: `must be an integer in [1, ${limits.maxTimeoutS}]` });
     const maxAttempts = request.maxAttempts ?? task.maxAttempts;
     if (!(Number.isInteger(maxAttempts) && maxAttempts >= 1 && maxAttempts <= limits.maxAttempts)) errors.push({ path: '/max_attempts', message: `must be an integer in [1, ${limits.maxAttempts}]` });
     const priority = request.priority ?? 0;

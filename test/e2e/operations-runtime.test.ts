@@ -100,6 +100,7 @@ describe('start-up configuration', () => {
     ['a bad duration', ['serve', '--lease', 'soon']],
     ['a malformed webhook secret', ['serve', '--store', ':memory:', '--webhook-secret', 'nope']],
     ['a missing task module', ['serve', '--store', ':memory:', '--tasks', './does-not-exist.ts']],
+    ['a task whose timeout is not whole seconds', ['serve', '--store', ':memory:', '--tasks', 'test/fixtures/bad-timeout-task.ts']],
   ] as const) {
     it(`${what} stops start-up with one line and exit status 2`, () => {
       const result = run(...args);
