@@ -129,7 +129,9 @@ export const WEBHOOK_SECRET_SETTING = 'webhook_secret';
 export async function createAsyncOps(options: AsyncOpsOptions): Promise<AsyncOps> {
   const clock = options.clock ?? systemClock;
   const logger = isLogger(options.logger) ? options.logger : pino({ name: 'asyncops', level: 'info', redact: REDACTED_LOG_PATHS, ...(options.logger ?? {}) });
-  const store = typeof options.store === 'string' ? openStoreFromSpec(options.store) : options.store;
+  const store = typeof options.store === 'string'
+    ? openStoreFromSpec(options.store, { onError: (err) => logger.warn({ err }, 'store: an error no request saw (the store carries on)') })
+    : options.store;
   const concurrency = options.concurrency ?? DEFAULT_TASK_DEFAULTS.concurrency;
   const userTasks = options.tasks === undefined ? [] : Array.isArray(options.tasks) ? options.tasks : [options.tasks as TaskDefinition];
   const registry = new TaskRegistry([...(options.builtInTasks === false ? [] : builtInTasks), ...userTasks], {

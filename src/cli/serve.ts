@@ -208,15 +208,15 @@ async function runServer(flags: ServerFlags, role: 'serve' | 'worker'): Promise<
     if (!/^whsec_[A-Za-z0-9+/=]{16,}$/.test(secret)) throw new UsageError('--webhook-secret: each secret must look like whsec_<base64>');
   }
   // Loaded here, not at the top, so client commands start without the server's dependencies.
-  const [{ createAsyncOps }, { openStoreFromSpec }] = await Promise.all([import('../main.ts'), import('../store/open.ts')]);
-  let store;
+  const [{ createAsyncOps }, { parseStoreSpec }] = await Promise.all([import('../main.ts'), import('../store/open.ts')]);
   try {
-    store = openStoreFromSpec(flags.store);
+    parseStoreSpec(flags.store);
   } catch (error) {
     throw new UsageError(`--store: ${(error as Error).message.replace(/^store: /, '')}`);
   }
   const asyncops = await createAsyncOps({
-    store,
+    // A specification, so the store reports its errors to the server's logger.
+    store: flags.store,
     tasks,
     builtInTasks: flags.builtinTasks,
     workers: role === 'worker' ? true : flags.workers,

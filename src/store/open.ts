@@ -9,6 +9,27 @@ import { createPostgresStore } from './postgres/postgres-store.ts';
 export interface StoreSpecOptions {
   /** PostgreSQL schema to use (default `asyncops`). */
   readonly schema?: string | undefined;
+  /**
+   * Told about errors that have no caller to throw to (a lost PostgreSQL connection, a failed SQLite checkpoint, a
+   * throwing change-feed listener); default: a process warning.
+   */
+  readonly onError?: ((err: unknown) => void) | undefined;
+}
+
+export type StoreSpec = { readonly kind: 'sqlite'; readonly path: string } | { readonly kind: 'postgres'; readonly url: string; readonly schema: string | undefined };
+
+/** What a specification names, without opening anything; throws a message for one that names nothing known. */
+export function parseStoreSpec(spec: string, options: Pick<StoreSpecOptions, 'schema'> = {}): StoreSpec {
+  const trimmed = spec.trim();
+  if (trimmed.length === 0) throw new Error('store: the specification is empty (use a file path, sqlite:PATH, :memory: or postgres://…)');
+  if (/^postgres(ql)?:\/\//i.test(trimmed)) return { kind: 'postgres', ...postgresSpec(trimmed, options.schema) };
+  if (trimmed.startsWith('sqlite:')) {
+    const path = trimmed.slice('sqlite:'.length).replace(/^\/\/(?=\/)/, '');
+    if (path.length === 0) throw new Error('store: sqlite: needs a path, e.g. sqlite:./asyncops.db');
+    return { kind: 'sqlite', path };
+  }
+  if (/^[a-z][a-z0-9+.-]*:\/\//i.test(trimmed)) throw new Error(`store: unsupported scheme in "${describeStoreSpec(trimmed)}" (use a file path, sqlite:PATH, :memory: or postgres://…)`);
+  return { kind: 'sqlite', path: trimmed };
 }
 
 export function describeStoreSpec(spec: string): string {
@@ -16,17 +37,10 @@ export function describeStoreSpec(spec: string): string {
 }
 
 export function openStoreFromSpec(spec: string, options: StoreSpecOptions = {}): Store {
-  const trimmed = spec.trim();
-  if (trimmed.length === 0) throw new Error('store: the specification is empty (use a file path, sqlite:PATH, :memory: or postgres://…)');
-  if (/^postgres(ql)?:\/\//i.test(trimmed)) return createPostgresStore(postgresSpec(trimmed, options.schema));
-  if (trimmed === ':memory:') return createSqliteStore({ path: ':memory:' });
-  if (trimmed.startsWith('sqlite:')) {
-    const path = trimmed.slice('sqlite:'.length).replace(/^\/\/(?=\/)/, '');
-    if (path.length === 0) throw new Error('store: sqlite: needs a path, e.g. sqlite:./asyncops.db');
-    return createSqliteStore({ path });
-  }
-  if (/^[a-z][a-z0-9+.-]*:\/\//i.test(trimmed)) throw new Error(`store: unsupported scheme in "${describeStoreSpec(trimmed)}" (use a file path, sqlite:PATH, :memory: or postgres://…)`);
-  return createSqliteStore({ path: trimmed });
+  const parsed = parseStoreSpec(spec, options);
+  return parsed.kind === 'postgres'
+    ? createPostgresStore({ url: parsed.url, schema: parsed.schema, onError: options.onError })
+    : createSqliteStore({ path: parsed.path, onError: options.onError });
 }
 
 /**

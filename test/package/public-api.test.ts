@@ -5,6 +5,7 @@ import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import * as asyncops from '../../src/index.ts';
 import * as client from '../../src/client/index.ts';
+import { pino } from 'pino';
 
 describe('public API', () => {
   it('asyncops exports the server, task API and stores', () => {
@@ -37,6 +38,24 @@ describe('public API', () => {
       assert.deepEqual(result.json(), { square: 49 });
       const types = await app.inject({ method: 'GET', url: '/task-types' });
       assert.deepEqual(types.json().items.map((t: { type: string }) => t.type), ['square']);
+    } finally {
+      await ops.close();
+    }
+  });
+
+  it('a store opened from a specification reports errors no request saw to the logger, not to stderr', async () => {
+    const lines: Array<Record<string, unknown>> = [];
+    const logger = pino({ level: 'warn' }, { write: (line: string) => void lines.push(JSON.parse(line) as Record<string, unknown>) });
+    const ops = await asyncops.createAsyncOps({ store: ':memory:', builtInTasks: false, tasks: [asyncops.defineTask({ type: 'noop', run: () => null })], logger, workers: false });
+    try {
+      await ops.start();
+      ops.store.subscribe(() => {
+        throw new Error('a listener bug');
+      });
+      const created = await ops.app!.inject({ method: 'POST', url: '/operations', payload: { type: 'noop', input: {} } });
+      assert.equal(created.statusCode, 202, 'the store carries on');
+      const reported = lines.find((l) => String(l['msg']).startsWith('store:'));
+      assert.equal((reported?.['err'] as { message?: string } | undefined)?.message, 'a listener bug');
     } finally {
       await ops.close();
     }

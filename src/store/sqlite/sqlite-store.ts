@@ -13,8 +13,8 @@ import { SqliteOperations } from './operations.ts';
 export interface SqliteStoreOptions {
   /** A file path, or ':memory:' for a private in-memory database. */
   readonly path: string;
-  /** Told about a change-feed listener that threw; the store carries on regardless. */
-  readonly onListenerError?: (err: unknown) => void;
+  /** Told about errors that have no caller (a throwing change-feed listener, a failed checkpoint); default: a warning. */
+  readonly onError?: ((err: unknown) => void) | undefined;
 }
 
 interface Open {
@@ -40,12 +40,14 @@ export class SqliteStore implements Store {
   #path: string;
   #feed: ChangeFeed;
   #open: Open | null = null;
+  #onError: (err: unknown) => void;
   #commits = 0;
   #checkpointer: Checkpointer | null = null;
 
   constructor(options: SqliteStoreOptions) {
     this.#path = options.path;
-    this.#feed = new ChangeFeed(options.onListenerError);
+    this.#onError = options.onError ?? ((err) => process.emitWarning(err instanceof Error ? err : new Error(String(err)), { code: 'ASYNCOPS_SQLITE' }));
+    this.#feed = new ChangeFeed(this.#onError);
   }
 
   get #ready(): Open {
@@ -87,7 +89,7 @@ export class SqliteStore implements Store {
   #onCommit(db: DatabaseSync): void {
     if (++this.#commits !== CHECKPOINTER_AFTER_COMMITS || this.#path === ':memory:') return;
     db.exec('PRAGMA wal_autocheckpoint = 0');
-    this.#checkpointer = new Checkpointer(this.#path, (error) => process.emitWarning(error, { code: 'ASYNCOPS_SQLITE' }));
+    this.#checkpointer = new Checkpointer(this.#path, this.#onError);
   }
 
   async ping(): Promise<void> {
