@@ -83,7 +83,8 @@ export class OperationsService {
   readonly #registry: TaskRegistry;
   readonly #clock: Clock;
   readonly #options: OperationsServiceOptions;
-  readonly #watchers = new Map<string, Set<(event: StoreEvent & { kind: 'operation:changed' }) => void>>();
+  /** Per operation: told each stored change's version, or null when changes may have been missed (feed:resumed). */
+  readonly #watchers = new Map<string, Set<(version: number | null) => void>>();
   readonly #keysInFlight = new Set<string>();
   #durations = new Map<string, DurationEstimate | null>();
   #durationsReadAt = -Infinity;
@@ -104,11 +105,15 @@ export class OperationsService {
   /** Start listening to the store's change feed (for long-polls and SSE). */
   start(): void {
     this.#unsubscribe ??= this.#store.subscribe((event) => {
-      if (event.kind !== 'operation:changed') return;
-      // Before the watchers, so what they read is the change, not a cached read from before it.
-      this.#cache.changed(event.id);
-      const listeners = this.#watchers.get(event.id);
-      if (listeners) for (const listener of [...listeners]) listener(event);
+      // The cache first, so what the watchers read is the change, not a cached read from before it.
+      if (event.kind === 'operation:changed') {
+        this.#cache.changed(event.id);
+        const listeners = this.#watchers.get(event.id);
+        if (listeners) for (const listener of [...listeners]) listener(event.version);
+      } else if (event.kind === 'feed:resumed') {
+        this.#cache.changedAll();
+        for (const listeners of [...this.#watchers.values()]) for (const listener of [...listeners]) listener(null);
+      }
     });
   }
 
@@ -272,30 +277,42 @@ export class OperationsService {
    */
   async waitForChange(tenant: string, id: string, version: number, timeoutMs: number, signal?: AbortSignal): Promise<OperationView> {
     let wake: () => void = () => {};
-    const changed = new Promise<void>((resolve) => (wake = resolve));
-    const unwatch = this.#watch(id, (event) => {
-      if (event.version !== version) wake();
+    let woken = new Promise<void>((resolve) => (wake = resolve));
+    let over = false;
+    const unwatch = this.#watch(id, (changed) => {
+      // null: changes may have been missed, so look again.
+      if (changed === null || changed !== version) wake();
     });
-    const timer = setTimeout(wake, timeoutMs);
-    const onAbort = () => wake();
-    signal?.addEventListener('abort', onAbort, { once: true });
+    const end = () => {
+      over = true;
+      wake();
+    };
+    const timer = setTimeout(end, timeoutMs);
+    signal?.addEventListener('abort', end, { once: true });
     try {
-      const current = await this.#find(tenant, id);
-      if (current.version === version && !signal?.aborted) await changed;
+      let current = (await this.#find(tenant, id)).version;
+      while (current === version && !over && !signal?.aborted) {
+        await woken;
+        woken = new Promise<void>((resolve) => (wake = resolve));
+        if (!over) current = (await this.#find(tenant, id)).version;
+      }
       return await this.get(tenant, id);
     } finally {
       clearTimeout(timer);
-      signal?.removeEventListener('abort', onAbort);
+      signal?.removeEventListener('abort', end);
       unwatch();
     }
   }
 
-  /** Call `onChange` for every stored change of one operation until the returned function is called. */
-  watch(id: string, onChange: (version: number) => void): () => void {
-    return this.#watch(id, (event) => onChange(event.version));
+  /**
+   * Call `onChange` for every stored change of one operation (with its version; null when changes may have been
+   * missed and it is worth reading again) until the returned function is called.
+   */
+  watch(id: string, onChange: (version: number | null) => void): () => void {
+    return this.#watch(id, onChange);
   }
 
-  #watch(id: string, listener: (event: StoreEvent & { kind: 'operation:changed' }) => void): () => void {
+  #watch(id: string, listener: (version: number | null) => void): () => void {
     let set = this.#watchers.get(id);
     if (set === undefined) {
       set = new Set();

@@ -18,6 +18,9 @@ interface Entry extends CachedRead {
   readonly storedAt: number;
 }
 
+/** Stands for every operation in the ring of recent changes; no operation id looks like it. */
+const ANY = '*';
+
 /** How many recent changes are remembered to tell whether one hit a read in flight; older reads are not kept. */
 const RECENT_CHANGES = 4096;
 
@@ -68,9 +71,18 @@ export class ReadCache {
     this.#changes += 1;
   }
 
+  /** Any operation may have changed unheard of (the change feed missed events): drop every read. */
+  changedAll(): void {
+    this.#entries.clear();
+    this.changed(ANY);
+  }
+
   #changedSince(id: string, ticket: number): boolean {
     if (this.#changes - ticket > RECENT_CHANGES) return true;
-    for (let n = ticket; n < this.#changes; n++) if (this.#recent[n % RECENT_CHANGES] === id) return true;
+    for (let n = ticket; n < this.#changes; n++) {
+      const changed = this.#recent[n % RECENT_CHANGES];
+      if (changed === id || changed === ANY) return true;
+    }
     return false;
   }
 }

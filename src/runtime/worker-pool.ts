@@ -229,6 +229,9 @@ export class WorkerPool extends EventEmitter<WorkerPoolEvents> {
   #onStoreEvent(event: StoreEvent): void {
     if (event.kind === 'operation:cancel_requested') {
       this.#byOperation.get(event.id)?.cancel();
+    } else if (event.kind === 'feed:resumed') {
+      // Due operations may have been announced while the feed was away.
+      this.#wake();
     } else if (event.kind === 'operation:due' && this.#registry.get(event.type) !== undefined) {
       if (event.runAt <= this.#clock.now()) this.#wake();
       else this.#wakeLater(event.runAt);

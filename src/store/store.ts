@@ -257,12 +257,15 @@ export type DeliveryRetryOutcome =
  * - `operation:due`: a pending operation became runnable (workers wake up).
  * - `operation:cancel_requested`: a processing operation should be aborted by its lease holder.
  * - `delivery:due`: a delivery became due (the dispatcher wakes up).
+ * - `feed:resumed`: the feed may have missed events (a lost PostgreSQL LISTEN connection came back): whoever waits
+ *   on one should look again. Emitted locally, never sent to other nodes.
  */
 export type StoreEvent =
   | { readonly kind: 'operation:changed'; readonly id: string; readonly version: number; readonly status: OperationStatus }
   | { readonly kind: 'operation:due'; readonly type: string; readonly runAt: number }
   | { readonly kind: 'operation:cancel_requested'; readonly id: string }
-  | { readonly kind: 'delivery:due'; readonly nextAttemptAt: number };
+  | { readonly kind: 'delivery:due'; readonly nextAttemptAt: number }
+  | { readonly kind: 'feed:resumed' };
 
 export type StoreListener = (event: StoreEvent) => void;
 

@@ -131,6 +131,8 @@ export class WebhookDispatcher {
     this.#abort = new AbortController();
     this.#unsubscribe = this.#store.subscribe((event) => {
       if (event.kind === 'delivery:due') this.#sleepFor(event.nextAttemptAt - this.#clock.now());
+      // Deliveries may have come due while the feed was away.
+      else if (event.kind === 'feed:resumed') this.#sleepFor(0);
     });
     this.#recoverTimer = setInterval(() => void this.#recover(), this.#recoverEveryMs);
     this.#recoverTimer.unref();

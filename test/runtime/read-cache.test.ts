@@ -41,6 +41,16 @@ describe('ReadCache', () => {
     assert.ok(cache.lookup('b', 1), 'changes of other operations do not matter');
   });
 
+  it('drops every read, and keeps none in flight, when any operation may have changed unheard of', () => {
+    const cache = new ReadCache({ ttlMs: 100, maxEntries: 10 });
+    cache.keep('a', read(), cache.ticket(), 0);
+    const ticket = cache.ticket();
+    cache.changedAll();
+    assert.equal(cache.lookup('a', 1), undefined);
+    cache.keep('b', read(), ticket, 0);
+    assert.equal(cache.lookup('b', 1), undefined);
+  });
+
   it('keeps nothing when more changes came during a read than it remembers', () => {
     const cache = new ReadCache({ ttlMs: 100, maxEntries: 10 });
     const ticket = cache.ticket();

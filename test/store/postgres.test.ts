@@ -126,8 +126,10 @@ if (skip !== null) {
       const [a, b] = nodes(2, (err) => errors.push(err));
       await Promise.all([a!.open(), b!.open()]);
       const seen = new Set<string>();
+      let resumed = 0;
       a!.subscribe((e) => {
         if (e.kind === 'operation:changed') seen.add(e.id);
+        if (e.kind === 'feed:resumed') resumed += 1;
       });
       const channel = `asyncops_${schemas.get(a!)!}`;
       const terminated = await withClient(async (c) =>
@@ -144,6 +146,7 @@ if (skip !== null) {
         { timeoutMs: 15_000, intervalMs: 0, what: 'A hears of B again' },
       );
       assert.ok(errors.length > 0, 'the lost connection is reported through onError');
+      assert.ok(resumed >= 1, 'its subscribers hear that events may have been missed (feed:resumed)');
     });
   });
 }

@@ -15,7 +15,8 @@ const RECONNECT_FLOOR_MS = 50;
 /** One event as a short JSON array: `["c", id, version, status]`, `["d", type, runAt]`, `["x", id]`, `["w", nextAttemptAt]`. */
 type Wire = readonly [string, ...(string | number)[]];
 
-function toWire(event: StoreEvent): Wire {
+/** Null for what is never sent: a node's own feed:resumed. */
+function toWire(event: StoreEvent): Wire | null {
   switch (event.kind) {
     case 'operation:changed':
       return ['c', event.id, event.version, event.status];
@@ -25,6 +26,8 @@ function toWire(event: StoreEvent): Wire {
       return ['x', event.id];
     case 'delivery:due':
       return ['w', event.nextAttemptAt];
+    case 'feed:resumed':
+      return null;
   }
 }
 
@@ -65,7 +68,9 @@ export function encodeNotifications(sourceId: string, events: readonly StoreEven
   let items: string[] = [];
   let size = 0;
   for (const event of events) {
-    const item = JSON.stringify(toWire(event));
+    const wire = toWire(event);
+    if (wire === null) continue;
+    const item = JSON.stringify(wire);
     const itemSize = Buffer.byteLength(item) + 1;
     if (items.length > 0 && size + itemSize > PAYLOAD_BUDGET) {
       payloads.push(envelope(items));
@@ -96,6 +101,8 @@ export interface ChangeListenerOptions {
   readonly config: pg.ClientConfig;
   readonly channel: string;
   readonly onPayload: (payload: string) => void;
+  /** LISTENing again after a lost connection: what was sent meanwhile is lost. */
+  readonly onResumed: () => void;
   readonly onError: (err: unknown) => void;
 }
 
@@ -160,10 +167,15 @@ export class ChangeListener {
     this.#timer = setTimeout(() => {
       this.#timer = null;
       if (this.#closed) return;
-      this.#connect().catch((err: unknown) => {
-        this.#options.onError(err);
-        if (!this.#closed) this.#scheduleReconnect();
-      });
+      this.#connect().then(
+        () => {
+          if (!this.#closed) this.#options.onResumed();
+        },
+        (err: unknown) => {
+          this.#options.onError(err);
+          if (!this.#closed) this.#scheduleReconnect();
+        },
+      );
     }, delay);
     // A reconnect loop alone must not keep the process alive.
     this.#timer.unref();

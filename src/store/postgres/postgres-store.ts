@@ -70,6 +70,7 @@ class PostgresStore implements Store {
       config: clientConfig(options.url, this.#schema),
       channel: this.#db.channel,
       onPayload: (payload) => this.#feed.emit(decodeNotification(payload, this.#db.sourceId)),
+      onResumed: () => this.#feed.emit([{ kind: 'feed:resumed' }]),
       onError,
     });
   }

@@ -1,0 +1,88 @@
+// Owns: the operations service's use of the change feed: status reads served again until a change drops them, and
+// long-polls that look again (rather than answer) when the feed says it may have missed changes.
+// Invariant: a real SQLite file store; a second store on the same file makes changes this service's feed never hears.
+
+import { describe, it } from 'node:test';
+import assert from 'node:assert/strict';
+import { mkdtemp, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { systemClock } from '../../src/domain/clock.ts';
+import { OperationsService, DEFAULT_SERVICE_LIMITS } from '../../src/runtime/operations.ts';
+import { TaskRegistry } from '../../src/runtime/registry.ts';
+import { defineTask } from '../../src/runtime/task.ts';
+import { createSqliteStore } from '../../src/store/sqlite/sqlite-store.ts';
+import { DEFAULT_TENANT, type Store, type StoreListener } from '../../src/store/store.ts';
+import { noDelivery } from '../support/worker-pool.ts';
+
+/** The store, with a way to say on its change feed what a PostgreSQL store says after a lost LISTEN connection. */
+function withFeedControl(store: Store): { store: Store; resume: () => void } {
+  const listeners: StoreListener[] = [];
+  const wrapped = new Proxy(store, {
+    get(target, key) {
+      if (key === 'subscribe') {
+        return (listener: StoreListener) => {
+          listeners.push(listener);
+          return target.subscribe(listener);
+        };
+      }
+      const value: unknown = Reflect.get(target, key);
+      return typeof value === 'function' ? value.bind(target) : value;
+    },
+  });
+  return { store: wrapped, resume: () => listeners.forEach((listener) => listener({ kind: 'feed:resumed' })) };
+}
+
+describe('OperationsService and the change feed', () => {
+  it('serves a read again until the feed resumes, then reads changes it never heard of; a long-poll woken by the resume waits on', async (t) => {
+    const dir = await mkdtemp(join(tmpdir(), 'asyncops-service-'));
+    const mine = createSqliteStore({ path: join(dir, 'db.sqlite') });
+    const other = createSqliteStore({ path: join(dir, 'db.sqlite') });
+    await mine.open();
+    await other.open();
+    t.after(async () => {
+      await mine.close();
+      await other.close();
+      await rm(dir, { recursive: true, force: true });
+    });
+    const feed = withFeedControl(mine);
+    const service = new OperationsService({
+      store: feed.store,
+      registry: new TaskRegistry([defineTask({ type: 'job', run: () => null })]),
+      clock: systemClock,
+      checkWebhookUrl: () => null,
+      deliveryFactory: noDelivery,
+      workerConcurrency: 4,
+      limits: DEFAULT_SERVICE_LIMITS,
+      readCacheMs: 60_000,
+    });
+    service.start();
+    t.after(() => service.stop());
+    const { view } = await service.submit({ tenant: DEFAULT_TENANT, type: 'job', input: {} });
+    const id = view.operation.id;
+    assert.equal((await service.get(DEFAULT_TENANT, id)).operation.status, 'pending');
+
+    const waiting = service.waitForChange(DEFAULT_TENANT, id, view.operation.version, 5_000);
+    let answered = false;
+    void waiting.then(() => (answered = true));
+    // Another node cancels it; this service's feed never hears of it.
+    await other.operationCancel({ id, tenant: DEFAULT_TENANT, now: Date.now(), delivery: noDelivery });
+    assert.equal((await service.get(DEFAULT_TENANT, id)).operation.status, 'pending', 'the cached read, as nothing said otherwise');
+    await new Promise((resolve) => setTimeout(resolve, 50));
+    assert.equal(answered, false);
+
+    feed.resume();
+    const woken = await waiting;
+    assert.equal(woken.operation.status, 'cancelled', 'the long-poll looked again and found the change');
+    assert.equal((await service.get(DEFAULT_TENANT, id)).operation.status, 'cancelled', 'the cache let go of every read');
+
+    // Woken by a resume with nothing changed, a long-poll keeps waiting.
+    const current = (await service.get(DEFAULT_TENANT, id)).operation.version;
+    const t0 = performance.now();
+    const quiet = service.waitForChange(DEFAULT_TENANT, id, current, 300);
+    feed.resume();
+    const after = await quiet;
+    assert.equal(after.operation.version, current);
+    assert.ok(performance.now() - t0 >= 290, 'it answered at its timeout, not at the resume');
+  });
+});
