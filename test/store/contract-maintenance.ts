@@ -42,6 +42,11 @@ export function maintenanceContract(store: CurrentStore): void {
 
     it('deletes old terminal operations with their deliveries, never live ones', async () => {
       const { op: done } = await insertInState(store(), 'completed', { webhookUrl: 'https://example.test/hook' }, webhookFactory());
+      const [delivery] = await store().deliveryClaimDue({ now: T0, workerId: 'd', leaseMs: LEASE_MS, limit: 1 });
+      await store().deliveryRecordAttempt({
+        id: delivery!.id, leaseToken: delivery!.leaseToken!, outcome: 'delivered', nextAttemptAt: null, now: T0,
+        attempt: { trigger: 'scheduled', startedAt: T0, durationMs: 1, statusCode: 200, error: null, responseSnippet: null },
+      });
       const { op: failed } = await insertInState(store(), 'failed');
       const { op: pending } = await insertInState(store(), 'pending');
       const { op: running } = await insertInState(store(), 'processing');
@@ -52,6 +57,25 @@ export function maintenanceContract(store: CurrentStore): void {
       assert.notEqual(await store().operationGetById(pending.id), null);
       assert.notEqual(await store().operationGetById(running.id), null);
       assert.deepEqual(await store().deliveryList({ tenant: TENANT, limit: 10 }), []);
+    });
+
+    it('keeps an old operation while its webhook is still being delivered, or its idempotency key lives', async () => {
+      const { op: undelivered } = await insertInState(store(), 'completed', { webhookUrl: 'https://example.test/hook' }, webhookFactory());
+      const keyed = draft();
+      await store().operationInsert(keyed, { key: 'kept', fingerprint: 'a', expiresAt: T0 + 50_000 });
+      const [claimed] = await store().operationClaimDue({ now: T0, workerId: 'w', leaseMs: LEASE_MS, types: [{ type: keyed.type, limit: 1 }], limit: 1 });
+      await store().operationFinish({ id: keyed.id, leaseToken: claimed!.leaseToken!, now: T0 + 10, status: 'completed', delivery: noDelivery });
+      const prune = (now: number) => store().prune({ resultsFinishedBefore: 0, operationsFinishedBefore: T0 + 999_999, now });
+      assert.equal((await prune(T0 + 100)).operations, 0);
+      assert.notEqual(await store().operationGetById(undelivered.id), null, 'its delivery is pending');
+      assert.notEqual(await store().operationGetById(keyed.id), null, 'its key lives until T0 + 50 s');
+      // The key expires; the delivery ends dead: both may go.
+      const [delivery] = await store().deliveryClaimDue({ now: T0, workerId: 'd', leaseMs: LEASE_MS, limit: 1 });
+      await store().deliveryRecordAttempt({
+        id: delivery!.id, leaseToken: delivery!.leaseToken!, outcome: 'dead', nextAttemptAt: null, now: T0,
+        attempt: { trigger: 'scheduled', startedAt: T0, durationMs: 1, statusCode: 500, error: 'HTTP 500', responseSnippet: null },
+      });
+      assert.equal((await prune(T0 + 50_001)).operations, 2);
     });
 
     it('deletes expired idempotency keys, freeing them', async () => {

@@ -17,10 +17,14 @@ WITH dropped AS (
 UPDATE operations o SET result_expired = true, updated_at = $2, version = o.version + 1
 FROM dropped WHERE o.id = dropped.operation_id
 RETURNING o.id, o.version, o.status`;
-// Params: $1 finished before. Results, deliveries and idempotency keys go with their operation.
+// Params: $1 finished before, $2 now. Results, deliveries and idempotency keys go with their operation, so it stays
+// while its webhook is still being delivered, and while its idempotency key lives (a retried request must find it).
 const PRUNE_OPERATIONS = `
 WITH dropped AS (
-  DELETE FROM operations WHERE finished_at < $1 AND status IN ('completed', 'failed', 'cancelled') RETURNING 1
+  DELETE FROM operations o WHERE o.finished_at < $1 AND o.status IN ('completed', 'failed', 'cancelled')
+    AND NOT EXISTS (SELECT 1 FROM deliveries d WHERE d.operation_id = o.id AND d.state IN ('pending', 'retrying'))
+    AND NOT EXISTS (SELECT 1 FROM idempotency_keys k WHERE k.operation_id = o.id AND k.expires_at >= $2)
+  RETURNING 1
 )
 SELECT count(*) AS count FROM dropped`;
 // Params: $1 now.
@@ -29,11 +33,11 @@ const PRUNE_KEYS = 'WITH dropped AS (DELETE FROM idempotency_keys WHERE expires_
 // Three statements in one transaction: one statement may not both mark and delete the same operation row.
 export async function prune(db: PostgresDatabase, params: PruneParams): Promise<{ results: number; operations: number; idempotencyKeys: number }> {
   return db.transaction(async (tx) => {
-    const count = async (sql: string, param: number) => (await tx.query<{ count: number }>(sql, [param]))[0]?.count ?? 0;
+    const count = async (sql: string, ...params: number[]) => (await tx.query<{ count: number }>(sql, params))[0]?.count ?? 0;
     const marked = await tx.query<Pick<Operation, 'id' | 'version' | 'status'>>(PRUNE_RESULTS, [params.resultsFinishedBefore, params.now]);
     tx.events.push(...marked.map(changed));
     const results = marked.length;
-    const operations = await count(PRUNE_OPERATIONS, params.operationsFinishedBefore);
+    const operations = await count(PRUNE_OPERATIONS, params.operationsFinishedBefore, params.now);
     const idempotencyKeys = await count(PRUNE_KEYS, params.now);
     return { results, operations, idempotencyKeys };
   });

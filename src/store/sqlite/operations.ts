@@ -108,8 +108,11 @@ const PRUNE_MARK_RESULTS = `UPDATE operations SET result_expired = 1, updated_at
   WHERE finished_at < $before AND id IN (SELECT operation_id FROM results) RETURNING id, status, version`;
 // $before
 const PRUNE_RESULTS = `DELETE FROM results WHERE operation_id IN (SELECT id FROM operations WHERE finished_at < $before)`;
-// $before. Results, deliveries, attempts and idempotency keys go by ON DELETE CASCADE.
-const PRUNE_OPERATIONS = `DELETE FROM operations WHERE status IN ('completed', 'failed', 'cancelled') AND finished_at < $before`;
+// $before $now. Results, deliveries, attempts and idempotency keys go by ON DELETE CASCADE, so an operation stays while
+// its webhook is still being delivered, and while its idempotency key lives (a retried request must find it).
+const PRUNE_OPERATIONS = `DELETE FROM operations WHERE status IN ('completed', 'failed', 'cancelled') AND finished_at < $before
+  AND NOT EXISTS (SELECT 1 FROM deliveries d WHERE d.operation_id = operations.id AND d.state IN ('pending', 'retrying'))
+  AND NOT EXISTS (SELECT 1 FROM idempotency_keys k WHERE k.operation_id = operations.id AND k.expires_at >= $now)`;
 // $now
 const PRUNE_KEYS = `DELETE FROM idempotency_keys WHERE expires_at < $now`;
 
@@ -389,7 +392,7 @@ export class SqliteOperations {
       const marked = this.#s.pruneMarkResults.all({ before: params.resultsFinishedBefore, now: params.now });
       for (const r of marked) events.push(changed({ id: String(r['id']), version: Number(r['version']), status: r['status'] as OperationStatus }));
       const results = Number(this.#s.pruneResults.run({ before: params.resultsFinishedBefore }).changes);
-      const operations = Number(this.#s.pruneOperations.run({ before: params.operationsFinishedBefore }).changes);
+      const operations = Number(this.#s.pruneOperations.run({ before: params.operationsFinishedBefore, now: params.now }).changes);
       const idempotencyKeys = Number(this.#s.pruneKeys.run({ now: params.now }).changes);
       return { results, operations, idempotencyKeys };
     });
