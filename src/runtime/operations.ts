@@ -11,7 +11,7 @@ import type { Operation, OperationResult } from '../domain/operation.ts';
 import { baseResource, withEstimates, type OperationResource } from '../domain/resource.ts';
 import { isTerminal, type OperationStatus } from '../domain/status.ts';
 import type { Clock } from '../domain/clock.ts';
-import type { DeliveryFactory, QueueStanding, Store, StoreEvent } from '../store/store.ts';
+import type { DeliveryFactory, QueueStanding, Store } from '../store/store.ts';
 import type { RegisteredTask, TaskRegistry } from './registry.ts';
 import { ReadCache } from './read-cache.ts';
 
@@ -159,8 +159,10 @@ export class OperationsService {
       runAt: draftFields.runAt ?? now,
     };
     if (request.idempotencyKey === undefined) {
-      const result = await this.#store.operationInsert(draft);
-      if (result.kind === 'key_mismatch') throw new Error('store answered key_mismatch to an insert without a key');
+      const result = await this.#store.operationInsert(draft, undefined, { standing: { runningLimit: this.#runningLimits.get(task.type) ?? 0 } });
+      if (result.kind !== 'created') throw new Error(`store answered ${result.kind} to an insert without a key`);
+      // The store read where it stands with the insert; one that could not is asked now.
+      if (result.standing !== undefined) return { view: await this.#render(result.operation, result.standing, now, this.#base(result.operation, true)), created: true };
       return { view: await this.#view(result.operation, { fromTail: true }), created: true };
     }
     const inFlight = `${request.tenant}\u0000${request.idempotencyKey}`;

@@ -40,6 +40,11 @@ export function operationFromDraft(draft: OperationDraft): Operation {
   };
 }
 
+export interface InsertOptions {
+  /** Read where a created operation stands in the same round trip (it is new, so counted from the tail). */
+  readonly standing?: { readonly runningLimit: number } | undefined;
+}
+
 export interface IdempotencyClaim {
   readonly key: string;
   /** A hash of the request that used the key; the same key with another fingerprint is refused. */
@@ -48,7 +53,8 @@ export interface IdempotencyClaim {
 }
 
 export type OperationInsertResult =
-  | { readonly kind: 'created'; readonly operation: Operation }
+  /** `standing`: where it stands right after the insert, when the insert was asked for it. */
+  | { readonly kind: 'created'; readonly operation: Operation; readonly standing?: QueueStanding | null }
   /** The key was used before with the same fingerprint: the earlier operation. */
   | { readonly kind: 'replayed'; readonly operation: Operation }
   /** The key was used before with another fingerprint. */
@@ -283,7 +289,7 @@ export interface Store {
   ping(): Promise<void>;
 
   /** Insert an operation, or, with an idempotency claim, return the operation the key already names. */
-  operationInsert(draft: OperationDraft, idempotency?: IdempotencyClaim): Promise<OperationInsertResult>;
+  operationInsert(draft: OperationDraft, idempotency?: IdempotencyClaim, options?: InsertOptions): Promise<OperationInsertResult>;
   operationGet(params: { readonly id: string; readonly tenant: string }): Promise<Operation | null>;
   /** By id alone, for the runtime (which works across tenants). */
   operationGetById(id: string): Promise<Operation | null>;

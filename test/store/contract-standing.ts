@@ -85,6 +85,26 @@ export function queueStandingContract(store: CurrentStore): void {
     });
   });
 
+  describe('operationInsert with its standing', () => {
+    it('answers where each new operation stands, as operationQueueStanding would, when asked; nothing when not', async () => {
+      const running = draft({ type: 'fresh' });
+      await store().operationInsert(running);
+      await claim(store(), running, T0);
+      await store().operationInsert(draft({ type: 'fresh', priority: 5 }));
+      const drafts = Array.from({ length: 4 }, (_, i) => draft({ type: 'fresh', runAt: T0 + i, now: T0 + 10 }));
+      const results = await Promise.all(drafts.map((d) => store().operationInsert(d, undefined, { standing: { runningLimit: 3 } })));
+      for (const [i, result] of results.entries()) {
+        assert.equal(result.kind, 'created');
+        const standing = result.kind === 'created' ? result.standing : undefined;
+        assert.deepEqual(standing, await store().operationQueueStanding({ operation: pending(drafts[i]!), now: T0 + 10, runningLimit: 3 }));
+        assert.equal(standing?.position, i + 1, 'behind the urgent one and those inserted before it');
+        assert.deepEqual(standing?.running, [{ startedAt: T0, progress: null, progressAt: T0 }]);
+      }
+      const plain = await store().operationInsert(draft({ type: 'fresh' }));
+      assert.equal(plain.kind === 'created' ? plain.standing : 'not created', undefined);
+    });
+  });
+
   describe('operationGetWithStanding', () => {
     it('reads the operation as operationGet does, with the standing of a pending one and the running limit of its type', async () => {
       const running = draft({ type: 'eta' });

@@ -62,7 +62,7 @@ const statementNames = new Map<string, string>();
  * A named statement: each connection parses (and plans) it once, then gets only its parameters. Unnamed, the text
  * went over the wire and through the parser on every call: the queue-standing statement alone is several kB, and
  * sending statements took 29 % of an API node's CPU under creates. Every statement passed to `query` is a
- * constant of the query modules, so the names are few.
+ * constant of the query modules, or one of a few variants (list filters), so the names are few.
  */
 function prepared(sql: string, params?: readonly unknown[]): pg.QueryConfig {
   let name = statementNames.get(sql);
@@ -100,6 +100,28 @@ export class PostgresDatabase implements Queryable {
       return result.rows as R[];
     } catch (err) {
       throw translateError(err);
+    }
+  }
+
+  /**
+   * Runs statements one after another on one connection, each in its own implicit transaction, sent together: one
+   * round trip for all. A later one sees what an earlier one committed; each fails or succeeds on its own.
+   */
+  async sequence<R extends unknown[][]>(statements: { [K in keyof R]: readonly [sql: string, params: readonly unknown[]] }): Promise<R> {
+    let client: pg.PoolClient;
+    try {
+      client = await this.pool.connect();
+    } catch (err) {
+      throw translateError(err);
+    }
+    try {
+      const sent = statements.map(([sql, params]) => client.query(prepared(sql, params)));
+      for (const p of sent) p.catch(() => {});
+      return (await Promise.all(sent)).map((result) => result.rows) as R;
+    } catch (err) {
+      throw translateError(err);
+    } finally {
+      client.release();
     }
   }
 

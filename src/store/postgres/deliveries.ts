@@ -10,6 +10,7 @@ import type {
   DeliveryRetryOutcome, StoreEvent,
 } from '../store.ts';
 import type { PostgresDatabase, Queryable } from './database.ts';
+import { listFilters } from './operations.ts';
 
 interface DeliveryRow {
   id: string;
@@ -184,14 +185,9 @@ export async function getDelivery(q: Queryable, id: string, tenant: string): Pro
   return row === undefined ? null : toDelivery(row);
 }
 
-// Params: $1 tenant, $2 state or null, $3 before id or null, $4 limit.
-const LIST_DELIVERIES = `
-SELECT * FROM deliveries
-WHERE tenant = $1 AND ($2::text IS NULL OR state = $2) AND ($3::text IS NULL OR id < $3)
-ORDER BY id DESC LIMIT $4`;
-
 export async function listDeliveries(q: Queryable, query: DeliveryListQuery): Promise<Delivery[]> {
-  const rows = await q.query<DeliveryRow>(LIST_DELIVERIES, [query.tenant, query.state ?? null, query.beforeId ?? null, query.limit]);
+  const [where, params] = listFilters({ 'tenant =': query.tenant, 'state =': query.state, 'id <': query.beforeId });
+  const rows = await q.query<DeliveryRow>(`SELECT * FROM deliveries WHERE ${where} ORDER BY id DESC LIMIT $${params.length + 1}`, [...params, query.limit]);
   return rows.map(toDelivery);
 }
 

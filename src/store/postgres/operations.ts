@@ -145,16 +145,26 @@ export async function getOperationById(q: Queryable, id: string): Promise<Operat
   return row === undefined ? null : toOperation(row);
 }
 
-// Params: $1 tenant, $2 status or null, $3 type or null, $4 before id or null, $5 limit.
-const LIST_OPERATIONS = `
-SELECT ${OPERATION_COLUMNS} FROM operations o
-WHERE o.tenant = $1 AND ($2::text IS NULL OR o.status = $2) AND ($3::text IS NULL OR o.type = $3)
-  AND ($4::text IS NULL OR o.id < $4)
-ORDER BY o.id DESC LIMIT $5`;
-
 export async function listOperations(q: Queryable, query: OperationListQuery): Promise<Operation[]> {
-  const rows = await q.query<OperationRow>(LIST_OPERATIONS, [query.tenant, query.status ?? null, query.type ?? null, query.beforeId ?? null, query.limit]);
+  const [where, params] = listFilters({ 'o.tenant =': query.tenant, 'o.status =': query.status, 'o.type =': query.type, 'o.id <': query.beforeId });
+  const rows = await q.query<OperationRow>(`SELECT ${OPERATION_COLUMNS} FROM operations o WHERE ${where} ORDER BY o.id DESC LIMIT $${params.length + 1}`, [...params, query.limit]);
   return rows.map(toOperation);
+}
+
+/**
+ * The conditions a list query has, as `column op $n` joined by AND, and their parameters. Each combination is a
+ * statement of its own, planned for what it filters: a prepared `($2 IS NULL OR status = $2)` may settle on a plan
+ * made as if it filtered nothing.
+ */
+export function listFilters(filters: Readonly<Record<string, string | undefined>>): [where: string, params: string[]] {
+  const params: string[] = [];
+  const conditions: string[] = [];
+  for (const [condition, value] of Object.entries(filters)) {
+    if (value === undefined) continue;
+    params.push(value);
+    conditions.push(`${condition} $${params.length}`);
+  }
+  return [conditions.join(' AND '), params];
 }
 
 const COUNT_OPERATIONS = 'SELECT type, status, count(*) AS count FROM operations GROUP BY type, status ORDER BY type, status';
@@ -163,9 +173,8 @@ export async function countOperations(q: Queryable): Promise<Array<{ type: strin
   return q.query(COUNT_OPERATIONS);
 }
 
-// Params: $1 types. One index seek per type.
-const NEXT_RUN_AT = `SELECT min(n.run_at) AS run_at FROM unnest($1::text[]) AS w(type)
-  CROSS JOIN LATERAL (SELECT min(run_at) AS run_at FROM operations WHERE status = 'pending' AND type = w.type) n`;
+// Params: $1 types. Along operations_pending_run_at to the first of these types.
+const NEXT_RUN_AT = `SELECT min(run_at) AS run_at FROM operations WHERE status = 'pending' AND type = ANY($1::text[])`;
 
 export async function nextRunAt(q: Queryable, types: readonly string[]): Promise<number | null> {
   const [row] = await q.query<{ run_at: number | null }>(NEXT_RUN_AT, [types]);

@@ -7,7 +7,7 @@ import { ChangeFeed } from '../change-feed.ts';
 import { CANCELLED_BY_REQUEST } from '../store.ts';
 import type {
   CancelOutcome, ClaimParams, DeleteOutcome, Delivery, DeliveryAttempt, DeliveryAttemptParams, DeliveryClaimParams,
-  DeliveryListQuery, DeliveryRetryOutcome, FinishParams, IdempotencyClaim, LeaseRef, OperationDraft, OperationInsertResult,
+  DeliveryListQuery, DeliveryRetryOutcome, FinishParams, IdempotencyClaim, InsertOptions, LeaseRef, OperationDraft, OperationInsertResult,
   OperationListQuery, PruneParams, QueueStanding, QueueStandingParams, RecoverParams, ReleaseParams, RecoverResult, RetryParams, StandingReadParams, Store, StoreListener,
   DeliveryFactory,
 } from '../store.ts';
@@ -16,7 +16,9 @@ import type { OperationStatus } from '../../domain/status.ts';
 import { ChangeListener, decodeNotification } from './change-listener.ts';
 import { checkSchemaName, clientConfig, PostgresDatabase } from './database.ts';
 import * as deliveries from './deliveries.ts';
-import { FinishBatch } from './finish-batch.ts';
+import { Batcher } from './batcher.ts';
+import { finishGroup, MAX_FINISH_GROUP } from './finish-group.ts';
+import { insertOperations, type InsertRequest } from './insert-group.ts';
 import * as maintenance from './maintenance.ts';
 import { migrate } from './migrate.ts';
 import * as operations from './operations.ts';
@@ -34,6 +36,9 @@ export interface PostgresStoreOptions {
 }
 
 const DEFAULT_SCHEMA = 'asyncops';
+/** Inserts and standing reads that arrive together share a statement, up to these many. */
+const MAX_INSERT_GROUP = 200;
+const MAX_STANDING_GROUP = 200;
 const DEFAULT_POOL_SIZE = 10;
 
 export function createPostgresStore(options: PostgresStoreOptions): Store {
@@ -50,7 +55,9 @@ class PostgresStore implements Store {
   #db: PostgresDatabase;
   #feed: ChangeFeed;
   #listener: ChangeListener;
-  #finishes: FinishBatch;
+  #finishes: Batcher<FinishParams, Operation | null>;
+  #inserts: Batcher<InsertRequest, OperationInsertResult>;
+  #standings: Batcher<QueueStandingParams, QueueStanding | null>;
   #opening: Promise<void> | null = null;
 
   constructor(options: PostgresStoreOptions) {
@@ -65,7 +72,9 @@ class PostgresStore implements Store {
       sourceId: randomUUID(),
       onError,
     });
-    this.#finishes = new FinishBatch(this.#db);
+    this.#finishes = new Batcher((group) => finishGroup(this.#db, group), MAX_FINISH_GROUP);
+    this.#inserts = new Batcher((group) => insertOperations(this.#db, group), MAX_INSERT_GROUP);
+    this.#standings = new Batcher((group) => standing.queueStandings(this.#db, group), MAX_STANDING_GROUP);
     this.#listener = new ChangeListener({
       config: clientConfig(options.url, this.#schema),
       channel: this.#db.channel,
@@ -87,7 +96,7 @@ class PostgresStore implements Store {
   }
 
   async close(): Promise<void> {
-    await this.#finishes.idle();
+    await Promise.all([this.#inserts.idle(), this.#finishes.idle(), this.#standings.idle()]);
     await this.#listener.close();
     await this.#db.end();
   }
@@ -96,8 +105,9 @@ class PostgresStore implements Store {
     await this.#db.query('SELECT 1');
   }
 
-  operationInsert(draft: OperationDraft, idempotency?: IdempotencyClaim): Promise<OperationInsertResult> {
-    return operations.insertOperation(this.#db, draft, idempotency);
+  operationInsert(draft: OperationDraft, idempotency?: IdempotencyClaim, options: InsertOptions = {}): Promise<OperationInsertResult> {
+    // With a key, its own statement (it may find the key taken); without, with whatever else arrives at once.
+    return idempotency === undefined ? this.#inserts.submit({ draft, options }) : operations.insertOperation(this.#db, draft, idempotency);
   }
 
   operationGet(params: { id: string; tenant: string }): Promise<Operation | null> {
@@ -113,7 +123,7 @@ class PostgresStore implements Store {
   }
 
   operationQueueStanding(params: QueueStandingParams): Promise<QueueStanding | null> {
-    return standing.queueStanding(this.#db, params);
+    return this.#standings.submit(params);
   }
 
   operationGetWithStanding(params: StandingReadParams): Promise<{ operation: Operation; standing: QueueStanding | null } | null> {
@@ -137,7 +147,7 @@ class PostgresStore implements Store {
   }
 
   operationFinish(params: FinishParams): Promise<Operation | null> {
-    return this.#finishes.finish(params);
+    return this.#finishes.submit(params);
   }
 
   async operationRetry(params: RetryParams): Promise<Operation | null> {
@@ -150,7 +160,7 @@ class PostgresStore implements Store {
 
   /** A retry or release found a cancel requested (or no lease): end it cancelled, if the lease is still ours. */
   #cancelUnderLease(params: ReleaseParams): Promise<Operation | null> {
-    return this.#finishes.finish({ ...params, status: 'cancelled', error: CANCELLED_BY_REQUEST });
+    return this.#finishes.submit({ ...params, status: 'cancelled', error: CANCELLED_BY_REQUEST });
   }
 
   operationCancel(params: { id: string; tenant: string; now: number; delivery: DeliveryFactory }): Promise<CancelOutcome> {

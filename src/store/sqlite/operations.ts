@@ -8,7 +8,7 @@ import type { OperationStatus } from '../../domain/status.ts';
 import { DURATION_SAMPLE_LIMIT } from '../../domain/eta.ts';
 import {
   CANCELLED_BY_REQUEST, operationFromDraft,
-  type CancelOutcome, type ClaimParams, type DeleteOutcome, type DeliveryFactory, type FinishParams, type IdempotencyClaim,
+  type CancelOutcome, type ClaimParams, type DeleteOutcome, type DeliveryFactory, type FinishParams, type IdempotencyClaim, type InsertOptions,
   type LeaseRef, type OperationDraft, type OperationInsertResult, type OperationListQuery, type PruneParams, type QueueStanding, type QueueStandingParams,
   type RecoverParams, type RecoverResult, type ReleaseParams, type RetryParams, type StandingReadParams, type StoreEvent,
 } from '../store.ts';
@@ -164,7 +164,7 @@ export class SqliteOperations {
     this.#standing = new SqliteStanding(db);
   }
 
-  insert(draft: OperationDraft, idempotency?: IdempotencyClaim): Promise<OperationInsertResult> {
+  insert(draft: OperationDraft, idempotency?: IdempotencyClaim, options: InsertOptions = {}): Promise<OperationInsertResult> {
     return this.group.run((events): OperationInsertResult => {
       if (idempotency !== undefined) {
         const key = this.#s.keyGet.get({ tenant: draft.tenant, key: idempotency.key });
@@ -188,7 +188,8 @@ export class SqliteOperations {
         });
       }
       events.push(changed(operation), { kind: 'operation:due', type: operation.type, runAt: operation.runAt });
-      return { kind: 'created', operation };
+      if (options.standing === undefined) return { kind: 'created', operation };
+      return { kind: 'created', operation, standing: this.#standing.of(operation, draft.now, options.standing.runningLimit, true) };
     });
   }
 

@@ -1,0 +1,70 @@
+// Owns: ending a group of attempts on PostgreSQL in one statement and one commit (results, duration samples and outbox
+// rows included). Not here: gathering the group (batcher.ts), deciding outcomes (runtime/).
+// Invariant: each operation ends only under its lease; one whose lease is gone is null in the answer.
+
+import { DURATION_SAMPLE_LIMIT } from '../../domain/eta.ts';
+import type { Operation } from '../../domain/operation.ts';
+import type { DeliveryFactory, FinishParams } from '../store.ts';
+import type { PostgresDatabase } from './database.ts';
+import { writeOutbox } from './deliveries.ts';
+import { changed, OPERATION_COLUMNS, toOperation, type OperationRow } from './operations.ts';
+
+// Params: parallel arrays $1 ids, $2 lease tokens, $3 statuses, $4 error codes, $5 error messages, $6 result content types
+// (null: none), $7 result bodies, $8 nows; $9 duration samples kept per type.
+// Each operation ends under its lease; completed ones record their duration, and each type's samples are trimmed to about
+// the newest $9 (samples another finish is already trimming are skipped, not waited for).
+const FINISH_GROUP = `
+WITH input AS (
+  SELECT * FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::text[], $6::text[], $7::bytea[], $8::bigint[])
+    AS i(id, lease_token, status, error_code, error_message, content_type, body, now)
+), finished AS (
+  UPDATE operations o
+  SET status = i.status, error_code = i.error_code, error_message = i.error_message, finished_at = i.now, updated_at = i.now,
+      version = o.version + 1, lease_token = NULL, lease_expires_at = NULL, worker_id = NULL
+  FROM input i
+  WHERE o.id = i.id AND o.status = 'processing' AND o.lease_token = i.lease_token
+  RETURNING ${OPERATION_COLUMNS}
+), result AS (
+  INSERT INTO results (operation_id, content_type, body)
+  SELECT i.id, i.content_type, i.body FROM input i JOIN finished f ON f.id = i.id WHERE i.content_type IS NOT NULL
+), sample AS (
+  INSERT INTO duration_samples (type, duration_ms) SELECT type, finished_at - started_at FROM finished WHERE status = 'completed'
+), trimmed AS (
+  DELETE FROM duration_samples s WHERE s.id IN (
+    SELECT k.id FROM duration_samples k JOIN (SELECT DISTINCT type FROM finished WHERE status = 'completed') f ON k.type = f.type
+    WHERE k.id <= (SELECT x.id FROM duration_samples x WHERE x.type = f.type ORDER BY x.id DESC OFFSET $9::int - 1 LIMIT 1)
+    FOR UPDATE OF k SKIP LOCKED
+  )
+)
+SELECT * FROM finished`;
+
+/** More would make one statement's parameters large; the rest wait for the next group. */
+export const MAX_FINISH_GROUP = 200;
+
+/** Ends each operation of `group` (null where the lease is gone), in one transaction. */
+export async function finishGroup(db: PostgresDatabase, group: readonly FinishParams[]): Promise<Array<Operation | null>> {
+  const column = <T>(pick: (p: FinishParams) => T) => group.map(pick);
+  const resultOf = (p: FinishParams) => (p.status === 'completed' ? p.result : undefined);
+  const stored = await db.transaction(async (tx) => {
+    const rows = await tx.query<OperationRow>(FINISH_GROUP, [
+      column((p) => p.id), column((p) => p.leaseToken), column((p) => p.status), column((p) => p.error?.code ?? null),
+      column((p) => p.error?.message ?? null), column((p) => resultOf(p)?.contentType ?? null), column((p) => resultOf(p)?.body ?? null),
+      column((p) => p.now), DURATION_SAMPLE_LIMIT,
+    ]);
+    const finished = rows.map(toOperation);
+    const byId = new Map(group.map((p) => [p.id, p]));
+    // One outbox statement per factory (in practice one: the pool's), each operation with the time it ended.
+    const byFactory = new Map<DeliveryFactory, Operation[]>();
+    for (const op of finished) {
+      const factory = byId.get(op.id)!.delivery;
+      byFactory.set(factory, [...(byFactory.get(factory) ?? []), op]);
+    }
+    const ended = new Map<string, Operation>();
+    for (const [factory, ops] of byFactory) {
+      for (const op of await writeOutbox(tx, ops, factory, Math.max(...ops.map((o) => o.finishedAt ?? 0)))) ended.set(op.id, op);
+    }
+    tx.events.push(...[...ended.values()].map(changed));
+    return ended;
+  });
+  return group.map((p) => stored.get(p.id) ?? null);
+}

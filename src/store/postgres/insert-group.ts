@@ -1,0 +1,49 @@
+// Owns: inserting a group of operations without idempotency keys in one statement, and reading where the new ones stand
+// in the same round trip. Not here: inserts with a key (operations.ts), gathering the group (batcher.ts).
+// Invariant: the whole group is inserted, or none of it and every insert fails.
+
+import { operationFromDraft, type InsertOptions, type OperationDraft, type OperationInsertResult } from '../store.ts';
+import type { PostgresDatabase } from './database.ts';
+import { changed, due } from './operations.ts';
+import { depthChange } from './queue-depth.ts';
+import { standingsStatement, toStanding, type StandingRow } from './standing.ts';
+
+// Params: parallel arrays $1 ids, $2 tenants, $3 types, $4 inputs (JSON text), $5 max attempts, $6 priorities,
+// $7 timeouts (s), $8 run at, $9 webhook urls, $10 nows. Inserts without an idempotency key, many in one statement.
+const INSERT_OPERATIONS = `
+WITH inserted AS (
+  INSERT INTO operations (id, tenant, type, status, input, attempt, max_attempts, priority, timeout_s, run_at,
+                          created_at, updated_at, webhook_url)
+  SELECT d.id, d.tenant, d.type, 'pending', d.input, 1, d.max_attempts, d.priority, d.timeout_s, d.run_at, d.now, d.now, d.webhook_url
+  FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::int[], $6::int[], $7::float8[], $8::bigint[], $9::text[], $10::bigint[])
+    AS d(id, tenant, type, input, max_attempts, priority, timeout_s, run_at, webhook_url, now)
+  RETURNING type
+), ${depthChange('inserted', '+')}
+SELECT count(*) AS count FROM inserted`;
+
+export interface InsertRequest {
+  readonly draft: OperationDraft;
+  readonly options: InsertOptions;
+}
+
+/**
+ * Inserts a group of operations without idempotency keys in one statement (its own transaction), and reads where those
+ * that asked for it stand right after, sent with it: one round trip for both.
+ */
+export async function insertOperations(db: PostgresDatabase, group: readonly InsertRequest[]): Promise<OperationInsertResult[]> {
+  const column = <T>(pick: (d: OperationDraft) => T) => group.map((r) => pick(r.draft));
+  const insert = [INSERT_OPERATIONS, [
+    column((d) => d.id), column((d) => d.tenant), column((d) => d.type), column((d) => JSON.stringify(d.input ?? null)),
+    column((d) => d.maxAttempts), column((d) => d.priority), column((d) => d.timeoutS), column((d) => d.runAt),
+    column((d) => d.webhookUrl), column((d) => d.now),
+  ]] as const;
+  const operations = group.map((r) => operationFromDraft(r.draft));
+  const asked = group.flatMap((r, i) => (r.options.standing === undefined ? [] : [{ i, params: { operation: operations[i]!, now: r.draft.now, runningLimit: r.options.standing.runningLimit, fromTail: true } }]));
+  const [[row], standingRows] = asked.length === 0
+    ? [await db.query<{ count: number }>(...insert), []]
+    : await db.sequence<[Array<{ count: number }>, StandingRow[]]>([insert, standingsStatement(asked.map((a) => a.params))]);
+  if (Number(row?.count) !== group.length) throw new Error(`inserted ${row?.count} of ${group.length} operations`);
+  db.publish(operations.flatMap((op) => [changed(op), due(op)]));
+  const standings = new Map(asked.map((a, n) => [a.i, toStanding(standingRows[n]!)]));
+  return operations.map((operation, i) => (standings.has(i) ? { kind: 'created', operation, standing: standings.get(i)! } : { kind: 'created', operation }));
+}
