@@ -110,6 +110,7 @@ export class WorkerPool extends EventEmitter<WorkerPoolEvents> {
   #heartbeatTimer: NodeJS.Timeout | null = null;
   #heartbeating = false;
 
+  #nextRunAtAskedAt = -Infinity;
   #claimedCount = 0;
   readonly #endedCount: Record<AttemptOutcome, number> = { completed: 0, failed: 0, retried: 0, cancelled: 0, released: 0, lost: 0 };
   readonly #recoveredCount = { requeued: 0, ended: 0 };
@@ -290,7 +291,13 @@ export class WorkerPool extends EventEmitter<WorkerPoolEvents> {
     const claimed = await this.#store.operationClaimDue({ now: this.#clock.now(), workerId: this.#workerId, leaseMs: this.#leaseMs, types, limit: asked });
     for (const operation of claimed) this.#begin(operation);
     if (claimed.length >= asked) return true;
-    // The queue has nothing more for us now: sleep until the next scheduled run_at (retries, run_at).
+    // The queue has nothing more for us now: sleep until the next scheduled run_at (retries, run_at). Every insert and
+    // requeue announces its run_at (operation:due), so asking the store is for what no event told of (work stored
+    // before this pool started, an event lost): at most once per fallback poll, not after every short claim, which put
+    // a second round trip between a due operation and its claim.
+    const now = this.#clock.now();
+    if (now - this.#nextRunAtAskedAt < this.#pollMs) return false;
+    this.#nextRunAtAskedAt = now;
     const next = await this.#store.operationNextRunAt({ types: this.#registry.list().map((task) => task.type) });
     if (next !== null && next > this.#clock.now()) this.#wakeLater(next);
     return false;

@@ -2,8 +2,11 @@
 // Not here: reading the counts (standing.ts). Invariant: every statement that moves operations into or out of pending
 // carries this fragment, so the counts change in the same statement as the operations.
 
-/** Rows per type in queue_depth; a writer adds to its connection's one, so concurrent writers rarely wait on a row. */
-const DEPTH_SHARDS = 16;
+/**
+ * Rows per type in queue_depth; each statement adds to one drawn at random, so two writers wait on one row (until the
+ * first commits) only by a 1-in-32 chance. By connection, two connections that shared a row always waited on each other.
+ */
+const DEPTH_SHARDS = 32;
 
 /**
  * A CTE named `depth` adding (`+`) or taking (`-`) the rows of `source` (which has a `type` column) to the pending
@@ -12,7 +15,7 @@ const DEPTH_SHARDS = 16;
 export function depthChange(source: string, sign: '+' | '-'): string {
   return `depth AS (
   INSERT INTO queue_depth (type, shard, pending)
-  SELECT type, pg_backend_pid() % ${DEPTH_SHARDS}, ${sign}count(*) FROM ${source} GROUP BY type ORDER BY type
+  SELECT type, floor(random() * ${DEPTH_SHARDS})::int, ${sign}count(*) FROM ${source} GROUP BY type ORDER BY type
   ON CONFLICT (type, shard) DO UPDATE SET pending = queue_depth.pending + excluded.pending
 )`;
 }
