@@ -173,8 +173,22 @@ export async function countOperations(q: Queryable): Promise<Array<{ type: strin
   return q.query(COUNT_OPERATIONS);
 }
 
-// Params: $1 types. Along operations_pending_run_at to the first of these types.
-const NEXT_RUN_AT = `SELECT min(run_at) AS run_at FROM operations WHERE status = 'pending' AND type = ANY($1::text[])`;
+// Params: $1 types. In claim order the first operation of each priority has that priority's earliest run_at: a walk over
+// the priorities in use (a few index probes per type on operations_claim), not over the queue.
+const NEXT_RUN_AT = `
+WITH RECURSIVE firsts AS (
+  SELECT w.type, f.priority, f.run_at FROM unnest($1::text[]) AS w(type)
+  CROSS JOIN LATERAL (
+    SELECT priority, run_at FROM operations WHERE status = 'pending' AND type = w.type ORDER BY priority DESC, run_at, id LIMIT 1
+  ) f
+  UNION ALL
+  SELECT f.type, n.priority, n.run_at FROM firsts f
+  CROSS JOIN LATERAL (
+    SELECT priority, run_at FROM operations WHERE status = 'pending' AND type = f.type AND priority < f.priority
+    ORDER BY priority DESC, run_at, id LIMIT 1
+  ) n
+)
+SELECT min(run_at) AS run_at FROM firsts`;
 
 export async function nextRunAt(q: Queryable, types: readonly string[]): Promise<number | null> {
   const [row] = await q.query<{ run_at: number | null }>(NEXT_RUN_AT, [types]);

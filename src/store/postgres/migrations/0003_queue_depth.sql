@@ -1,4 +1,5 @@
--- Owns: the pending count per type that queue positions are read from, and the function that reads positions.
+-- Owns: the pending count per type that queue positions are read from, the function that reads positions, and one
+-- index (not two) over pending operations.
 -- A new operation joins the tail of its type's queue, so counting the operations ahead of it walked the whole queue;
 -- the count of the type less the few behind it costs what is behind, and that is nothing at the tail.
 -- Every statement that moves operations into or out of pending adds its change here (transitions.ts, operations.ts),
@@ -14,6 +15,11 @@ CREATE TABLE queue_depth (
 -- Writers of a node not yet upgraded must not change pending operations between the count and the commit.
 LOCK TABLE operations IN SHARE MODE;
 INSERT INTO queue_depth (type, shard, pending) SELECT type, 0, count(*) FROM operations WHERE status = 'pending' GROUP BY type;
+
+-- Pending operations have one index, operations_claim, so every plan that walks them takes it, whatever the statistics
+-- say. With the one on run_at beside it, a claim planned from statistics taken while nothing was pending walked the
+-- whole queue by run_at and sorted it (11 ms a claim with 5,000 queued, against 0.2).
+DROP INDEX operations_pending_run_at;
 
 -- The position of pending operation (type, priority, run_at, id) at `now`: runnable pending operations of its type ahead
 -- of it in claim order (priority desc, run_at, id). Exact, at a cost that follows the shorter side: it counts ahead and
