@@ -9,7 +9,8 @@ import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { STAMP_FILE_ENV } from './tasks.ts';
-import { listAll, load, type StoredOperation, percentile, round, submitMany, submitPaced, waitIdle, wallNow, type LoadFigures } from './load.ts';
+import { listAll, type StoredOperation, percentile, round, submitMany, submitPaced, waitIdle, wallNow, type LoadFigures } from './load.ts';
+import { statusLoad, type HttpSettings } from './http-scenarios.ts';
 import { startAsyncops, type BenchProcess } from './processes.ts';
 import { freshStore, seedCompleted, type StoreKind } from './stores.ts';
 
@@ -158,25 +159,35 @@ export async function measureWebhooks(kind: StoreKind, burst: number, pacedS: nu
 
 export interface GrowthPoint {
   readonly stored: number;
+  /** Status reads with the read cache off, so each reads the store: the median of three runs by requests/s. */
   readonly status: LoadFigures;
+  /** The median of three drains by rate. */
   readonly drain: DrainFigures;
-  /** Of the API server after the drain. */
+  /** Of the API server after the drains. */
   readonly serverRssMb: number | null;
 }
 
-export async function measureGrowthPoint(kind: StoreKind, stored: number, settings: { durationS: number; warmupS: number; drainCount: number }): Promise<GrowthPoint> {
+/** Runs of each growth figure: one short run on these shared cores moved by ±25 % from run to run. */
+const GROWTH_RUNS = 3;
+
+function medianBy<T>(items: readonly T[], key: (item: T) => number): T {
+  return [...items].sort((a, b) => key(a) - key(b))[Math.floor(items.length / 2)]!;
+}
+
+export async function measureGrowthPoint(kind: StoreKind, stored: number, settings: HttpSettings & { drainCount: number }): Promise<GrowthPoint> {
   const store = await freshStore(kind);
   try {
     await seedCompleted(store.spec, stored);
-    const api = await startAsyncops('serve', { store: store.spec, workers: false });
+    const api = await startAsyncops('serve', { store: store.spec, workers: false, extra: ['--read-cache', '0'] });
     try {
       const probes = await submitMany(api.url, 100, 8, () => ({ type: 'noop', input: {} }));
-      const get = { url: api.url, method: 'GET', connections: 10, expectStatus: 200, paths: probes.map((p) => `/operations/${p.id}`) } as const;
-      await load({ ...get, durationS: settings.warmupS });
-      const status = await load({ ...get, durationS: settings.durationS });
-      const drained = await drain(api, store.spec, settings.drainCount);
+      const paths = probes.map((p) => `/operations/${p.id}`);
+      const statuses: LoadFigures[] = [];
+      for (let run = 0; run < GROWTH_RUNS; run++) statuses.push(await statusLoad(api.url, paths, settings));
+      const drains: DrainFigures[] = [];
+      for (let run = 0; run < GROWTH_RUNS; run++) drains.push(await drain(api, store.spec, settings.drainCount));
       const rss = api.rss();
-      return { stored, status, drain: drained, serverRssMb: rss === null ? null : round(rss / 2 ** 20) };
+      return { stored, status: medianBy(statuses, (s) => s.requestsPerS), drain: medianBy(drains, (d) => d.perS), serverRssMb: rss === null ? null : round(rss / 2 ** 20) };
     } finally {
       await api.stop();
     }

@@ -68,7 +68,7 @@ try {
     if (only.has('pickup')) figures.pickup = await step(`${kind} pickup`, () => measurePickup(kind, 200, settings.pickupS));
     if (only.has('webhooks')) figures.webhooks = await step(`${kind} webhooks`, () => measureWebhooks(kind, settings.webhookBurst, settings.webhookPacedS));
     if (only.has('growth')) {
-      const growthSettings = { durationS: http.durationS, warmupS: http.warmupS, drainCount: settings.growthDrain };
+      const growthSettings = { ...http, drainCount: settings.growthDrain };
       const [smallCount, largeCount] = settings.growth;
       const small = await step(`${kind} growth ${smallCount}`, () => measureGrowthPoint(kind, smallCount, growthSettings));
       const large = await step(`${kind} growth ${largeCount}`, () => measureGrowthPoint(kind, largeCount, growthSettings));
