@@ -154,7 +154,10 @@ export function queueStandingContract(store: CurrentStore): void {
         now += Math.floor(random() * 40);
         const action = random();
         if (action < 0.35) {
-          await store().operationInsert(draft({ type: pick(types), priority: pick([0, 0, 0, 3, -2]), runAt: now + pick([0, 0, -500, 200, 5_000]), now }));
+          const d = draft({ type: pick(types), priority: pick([0, 0, 0, 3, -2]), runAt: now + pick([0, 0, -500, 200, 5_000]), now });
+          // Some with an Idempotency-Key, which the stores insert by another statement; a reused key inserts nothing.
+          const key = random() < 0.3 ? { key: `walk-${Math.floor(random() * 20)}`, fingerprint: 'same', expiresAt: now + 60_000 } : undefined;
+          await store().operationInsert(d, key);
         } else if (action < 0.55) {
           const claimed = await store().operationClaimDue({ now, workerId: 'walker', leaseMs: LEASE_MS, types: types.map((type) => ({ type, limit: 3 })), limit: 1 + Math.floor(random() * 4) });
           for (const op of claimed) leases.set(op.id, op.leaseToken!);
