@@ -11,7 +11,7 @@ import { systemClock, type Clock } from '../domain/clock.ts';
 import { decideAfterDeliveryAttempt, DEFAULT_WEBHOOK_SCHEDULE_MS, type DeliveryDecision } from '../domain/delivery.ts';
 import { coerceError } from '../domain/errors.ts';
 import type { Delivery, Store } from '../store/store.ts';
-import { parseRetryAfter, postWebhook, type WebhookPostResult } from './http-attempt.ts';
+import { parseRetryAfter, postWebhook, WebhookConnections, type WebhookPostResult } from './http-attempt.ts';
 import { checkWebhookUrl, resolveAndCheck, type EgressPolicy, type ResolveAll } from './ssrf.ts';
 
 export { DEFAULT_WEBHOOK_SCHEDULE_MS };
@@ -92,6 +92,7 @@ export class WebhookDispatcher {
   #running = false;
   #unsubscribe: (() => void) | null = null;
   #abort = new AbortController();
+  #connections = new WebhookConnections();
   #inflight = new Set<Promise<void>>();
   #pump: Promise<void> | null = null;
   #pumpAgain = false;
@@ -150,7 +151,10 @@ export class WebhookDispatcher {
     this.#sleepTimer = this.#recoverTimer = null;
     this.#sleepUntil = Infinity;
     await this.#pump;
-    if (this.#inflight.size === 0) return;
+    if (this.#inflight.size === 0) {
+      this.#connections.close();
+      return;
+    }
     const settled = Promise.allSettled([...this.#inflight]);
     let graceTimer: NodeJS.Timeout | undefined;
     const graceOver = new Promise<'grace_over'>((resolve) => {
@@ -163,6 +167,7 @@ export class WebhookDispatcher {
       this.#abort.abort();
       await settled;
     }
+    this.#connections.close();
   }
 
   /** Claim now, or soon: a wake while a pass runs makes that pass go round again. */
@@ -307,7 +312,7 @@ export class WebhookDispatcher {
       ...signWebhook({ secrets: this.#secrets, msgId: delivery.messageId, timestamp: Math.floor(this.#clock.now() / 1000), body: delivery.payload }),
     };
     const remainingMs = Math.max(1, this.#attemptTimeoutMs - (performance.now() - started));
-    const result = await postWebhook({ url: url.url, address: target, headers, body: delivery.payload, timeoutMs: remainingMs, signal: this.#abort.signal });
+    const result = await postWebhook({ url: url.url, address: target, headers, body: delivery.payload, timeoutMs: remainingMs, signal: this.#abort.signal, connections: this.#connections });
     return { result, refused: false };
   }
 

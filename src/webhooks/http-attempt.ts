@@ -1,6 +1,7 @@
-// Owns: one webhook POST over node:http(s) to an address vetted beforehand, with a deadline and a capped read.
-// Not here: deciding what the result means (domain/delivery.ts), signing, vetting the address (ssrf.ts).
-// Invariant: the connection goes only to the pinned address; redirects are never followed; the promise never rejects.
+// Owns: one webhook POST over node:http(s) to an address vetted beforehand, with a deadline and a capped read, and the
+// kept-alive connections attempts to one receiver share. Not here: deciding what the result means (domain/delivery.ts),
+// signing, vetting the address (ssrf.ts). Invariant: a connection goes only to the address pinned for it (connections
+// are kept per destination and address); redirects are never followed; the promise never rejects.
 
 import http from 'node:http';
 import https from 'node:https';
@@ -8,6 +9,42 @@ import type { LookupFunction } from 'node:net';
 import type { ResolvedAddress } from './ssrf.ts';
 
 export const RESPONSE_SNIPPET_BYTES = 1024;
+
+/** Receivers whose connections are kept; the least recently used beyond this are closed. */
+const RECEIVERS_KEPT = 64;
+
+/**
+ * Kept-alive connections by receiver and vetted address: a delivery to a receiver just delivered to reuses an idle
+ * connection instead of a TCP (and TLS) handshake of its own. Keyed by the address too, so a connection is only ever
+ * reused for the address it was opened to; a name that resolves elsewhere next time gets connections of its own.
+ */
+export class WebhookConnections {
+  readonly #agents = new Map<string, http.Agent>();
+
+  agentFor(url: URL, address: ResolvedAddress): http.Agent {
+    const key = `${url.protocol}//${url.host} ${address.address}`;
+    let agent = this.#agents.get(key);
+    if (agent !== undefined) {
+      this.#agents.delete(key);
+    } else {
+      agent = url.protocol === 'https:' ? new https.Agent({ keepAlive: true }) : new http.Agent({ keepAlive: true });
+      const oldest = this.#agents.size >= RECEIVERS_KEPT ? this.#agents.keys().next().value : undefined;
+      if (oldest !== undefined) {
+        this.#agents.get(oldest)!.destroy();
+        this.#agents.delete(oldest);
+      }
+    }
+    // Map order is insertion order: re-inserting marks it most recently used.
+    this.#agents.set(key, agent);
+    return agent;
+  }
+
+  /** Closes every kept connection (the dispatcher stopped). */
+  close(): void {
+    for (const agent of this.#agents.values()) agent.destroy();
+    this.#agents.clear();
+  }
+}
 
 export interface WebhookPost {
   readonly url: URL;
@@ -18,6 +55,8 @@ export interface WebhookPost {
   readonly timeoutMs: number;
   /** Aborts the request (the dispatcher is stopping). */
   readonly signal?: AbortSignal;
+  /** Where kept-alive connections come from; without, the attempt connects afresh and closes after. */
+  readonly connections?: WebhookConnections;
 }
 
 export interface WebhookPostResult {
@@ -49,50 +88,58 @@ export function postWebhook(post: WebhookPost): Promise<WebhookPostResult> {
     const chunks: Buffer[] = [];
     let received = 0;
     let settled = false;
+    let request: http.ClientRequest;
 
     const snippet = (): string | null => (statusCode === null ? null : Buffer.concat(chunks).subarray(0, RESPONSE_SNIPPET_BYTES).toString('utf8'));
-    const finish = (error: string | null): void => {
+    // `complete`: the response was read to its end, so its connection may serve the next attempt.
+    const finish = (error: string | null, complete = false): void => {
       if (settled) return;
       settled = true;
       clearTimeout(timer);
       post.signal?.removeEventListener('abort', onAbort);
-      request.destroy();
+      if (!complete) request.destroy();
       resolve({ statusCode, error, snippet: snippet(), retryAfter });
     };
     const onAbort = (): void => finish('aborted: the dispatcher is stopping');
 
-    const transport = post.url.protocol === 'https:' ? https : http;
-    const request = transport.request({
-      method: 'POST',
-      protocol: post.url.protocol,
-      // URL keeps IPv6 literals in brackets; node:http wants them bare (and brackets them again in Host).
-      hostname: post.url.hostname.replace(/^\[(.*)\]$/, '$1'),
-      port: post.url.port === '' ? undefined : Number(post.url.port),
-      path: `${post.url.pathname}${post.url.search}`,
-      headers: { ...post.headers, 'content-length': String(Buffer.byteLength(post.body)) },
-      lookup: pinnedLookup(post.address),
-      // No pooling: every attempt connects afresh to the address it has just vetted.
-      agent: false,
-    });
+    const send = (retried: boolean): void => {
+      const transport = post.url.protocol === 'https:' ? https : http;
+      request = transport.request({
+        method: 'POST',
+        protocol: post.url.protocol,
+        // URL keeps IPv6 literals in brackets; node:http wants them bare (and brackets them again in Host).
+        hostname: post.url.hostname.replace(/^\[(.*)\]$/, '$1'),
+        port: post.url.port === '' ? undefined : Number(post.url.port),
+        path: `${post.url.pathname}${post.url.search}`,
+        headers: { ...post.headers, 'content-length': String(Buffer.byteLength(post.body)) },
+        lookup: pinnedLookup(post.address),
+        agent: post.connections?.agentFor(post.url, post.address) ?? false,
+      });
+      request.on('response', (response) => {
+        statusCode = response.statusCode ?? null;
+        const header = response.headers['retry-after'];
+        retryAfter = typeof header === 'string' ? header : null;
+        response.on('data', (chunk: Buffer) => {
+          chunks.push(chunk);
+          received += chunk.length;
+          if (received >= RESPONSE_SNIPPET_BYTES) finish(null);
+        });
+        response.on('end', () => finish(null, true));
+        response.on('error', (error) => finish(describe(error)));
+      });
+      request.on('error', (error) => {
+        // A kept connection the receiver closed as this attempt reused it: that says nothing of the receiver, so
+        // the attempt goes once more, on a connection of its own.
+        if (!retried && !settled && request.reusedSocket && (error as NodeJS.ErrnoException).code === 'ECONNRESET') send(true);
+        else finish(describe(error));
+      });
+      request.end(post.body);
+    };
     // A status that already arrived is kept when the deadline cuts the body short: the receiver did answer.
     const timer = setTimeout(() => finish(statusCode === null ? `timed out after ${post.timeoutMs} ms` : null), post.timeoutMs);
-
-    request.on('response', (response) => {
-      statusCode = response.statusCode ?? null;
-      const header = response.headers['retry-after'];
-      retryAfter = typeof header === 'string' ? header : null;
-      response.on('data', (chunk: Buffer) => {
-        chunks.push(chunk);
-        received += chunk.length;
-        if (received >= RESPONSE_SNIPPET_BYTES) finish(null);
-      });
-      response.on('end', () => finish(null));
-      response.on('error', (error) => finish(describe(error)));
-    });
-    request.on('error', (error) => finish(describe(error)));
+    send(false);
     if (post.signal?.aborted) onAbort();
     else post.signal?.addEventListener('abort', onAbort, { once: true });
-    request.end(post.body);
   });
 }
 

@@ -2,7 +2,7 @@ import assert from 'node:assert/strict';
 import { createServer, type IncomingHttpHeaders, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { after, before, describe, it } from 'node:test';
-import { parseRetryAfter, postWebhook, RESPONSE_SNIPPET_BYTES } from '../../src/webhooks/http-attempt.ts';
+import { parseRetryAfter, postWebhook, RESPONSE_SNIPPET_BYTES, WebhookConnections } from '../../src/webhooks/http-attempt.ts';
 
 describe('postWebhook', () => {
   let server: Server;
@@ -56,6 +56,28 @@ describe('postWebhook', () => {
 
   it('reports Retry-After', async () => {
     assert.equal((await post('/busy')).retryAfter, '7');
+  });
+
+  it('with a connection pool, attempts to one receiver and address share a kept-alive connection; another address gets its own', async () => {
+    const connections = new WebhookConnections();
+    const ports = new Set<number>();
+    server.on('connection', (socket) => ports.add(socket.remotePort ?? 0));
+    // The same port on another loopback address: the same URL, vetted to another address.
+    const twin = createServer((_req, res) => res.writeHead(200).end('twin'));
+    twin.on('connection', (socket) => ports.add(socket.remotePort ?? 0));
+    await new Promise<void>((resolve) => twin.listen(port, '127.0.0.2', resolve));
+    try {
+      const to = (address: string) => postWebhook({ url: new URL(`http://hooks.invalid:${port}/ok`), address: { address, family: 4 }, headers: {}, body: '{}', timeoutMs: 2_000, connections });
+      for (let i = 0; i < 3; i++) assert.equal((await to('127.0.0.1')).statusCode, 200);
+      assert.equal(ports.size, 1, 'three attempts, one connection');
+      assert.equal((await to('127.0.0.2')).statusCode, 200);
+      assert.equal(ports.size, 2, 'another vetted address is another connection');
+      assert.equal((await post('/big')).statusCode, 200, 'a capped read closes its own connection and the pool carries on');
+    } finally {
+      connections.close();
+      server.removeAllListeners('connection');
+      await new Promise<void>((resolve) => twin.close(() => resolve()));
+    }
   });
 
   it('reports a refused connection as an error without a status', async () => {
