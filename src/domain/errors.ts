@@ -41,13 +41,25 @@ export class AsyncOpsError extends Error {
 }
 
 /** Thrown by a task handler to fail the operation at once, without further attempts. */
+/** Marks a PermanentError whichever copy of this module made it (see isPermanentError). */
+const PERMANENT = Symbol.for('asyncops.PermanentError');
+
 export class PermanentError extends Error {
   readonly code: string;
+  readonly [PERMANENT] = true;
   constructor(message: string, code = 'handler_error') {
     super(message);
     this.name = 'PermanentError';
     this.code = code;
   }
+}
+
+/**
+ * Whether a handler threw a PermanentError. Not `instanceof`: a task module may import the package's built copy
+ * (`asyncops`, from dist/) while the server runs from src/, and its PermanentError is then another class.
+ */
+export function isPermanentError(error: unknown): error is PermanentError {
+  return typeof error === 'object' && error !== null && (error as Record<symbol, unknown>)[PERMANENT] === true;
 }
 
 /** Anything a handler throws becomes an Error with a message; non-Error throws are normalised. */

@@ -5,7 +5,7 @@
 import type { Logger } from 'pino';
 import type { Clock } from '../domain/clock.ts';
 import type { BackoffPolicy, Random } from '../domain/backoff.ts';
-import { coerceError, PermanentError } from '../domain/errors.ts';
+import { coerceError, isPermanentError } from '../domain/errors.ts';
 import { decideAfterFailure, toOperationResult, type AttemptFailure, type Operation, type OperationError } from '../domain/operation.ts';
 import { CANCELLED_BY_REQUEST, type DeliveryFactory, type Store } from '../store/store.ts';
 import type { RegisteredTask } from './registry.ts';
@@ -154,7 +154,7 @@ export class Attempt {
 
   #fail(thrown: unknown): void {
     const error = coerceError(thrown);
-    const permanent = error instanceof PermanentError;
+    const permanent = isPermanentError(error);
     this.log.warn({ err: error, permanent }, 'attempt failed');
     this.#decide({ code: permanent ? error.code : 'handler_error', message: error.message, permanent });
   }

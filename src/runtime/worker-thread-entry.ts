@@ -4,7 +4,7 @@
 
 import { parentPort, workerData } from 'node:worker_threads';
 import { pino } from 'pino';
-import { PermanentError } from '../domain/errors.ts';
+import { isPermanentError, PermanentError } from '../domain/errors.ts';
 import type { IsolatedHandler, IsolatedTaskContext, ThreadMessage, ThreadStart } from './worker-thread.ts';
 
 const port = parentPort;
@@ -27,5 +27,5 @@ try {
   post({ kind: 'result', value: await (handler as IsolatedHandler)(start.input, ctx) });
 } catch (thrown) {
   const error = thrown instanceof Error ? thrown : new Error(String(thrown));
-  post({ kind: 'error', name: error.name, message: error.message, permanentCode: error instanceof PermanentError ? error.code : null });
+  post({ kind: 'error', name: error.name, message: error.message, permanentCode: isPermanentError(error) ? error.code : null });
 }

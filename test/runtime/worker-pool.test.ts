@@ -96,6 +96,17 @@ describe('WorkerPool', () => {
     assert.equal(calls, 1);
   });
 
+  it('recognises a PermanentError from another copy of the package (a task importing dist/ while the server runs src/)', async (t) => {
+    // A second instance of the module, as a task module's `import { PermanentError } from 'asyncops'` loads from dist/.
+    const other = (await import(`../../src/domain/errors.ts?copy=${Date.now()}`)) as typeof import('../../src/domain/errors.ts');
+    assert.notEqual(other.PermanentError, PermanentError, 'another class');
+    const store = await openStore(t);
+    startPool(t, store, [defineTask({ type: 'strict-copy', run() { throw new other.PermanentError('no such image', 'not_found'); } })]);
+    const op = await submit(store, 'strict-copy', {}, { maxAttempts: 5 });
+    const done = await settled(store, op.id);
+    assert.deepEqual([done.status, done.attempt, done.error], ['failed', 1, { code: 'not_found', message: 'no such image' }]);
+  });
+
   it('fails a timed-out attempt at its deadline though the handler ignores its signal, and discards its late result', async (t) => {
     const store = await openStore(t);
     const release = gate();
@@ -220,7 +231,7 @@ describe('WorkerPool', () => {
     const op = await submit(store, 'twice');
     await waitFor(() => runs === 2, { what: 'the second attempt', timeoutMs: 2_000 });
     await new Promise((resolve) => setTimeout(resolve, 400)); // the first attempt's end is acknowledged now
-    assert.equal(pool.stats().running, 1, 'the second attempt is still held');
+    assert.deepEqual([pool.stats().running, pool.stats().held], [1, 1], 'the second attempt runs, the first is let go');
     // The cancel reaches the running attempt through the change feed only if the pool still knows it by its operation.
     await store.operationCancel({ id: op.id, tenant: DEFAULT_TENANT, now: Date.now(), delivery: noDelivery });
     const done = await settled(store, op.id, 2_000);
