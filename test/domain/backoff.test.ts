@@ -1,7 +1,7 @@
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { equalJitterDelay, fullJitterDelay, scheduleDelay } from '../../src/domain/backoff.ts';
-import { decideAfterFailure, toOperationResult } from '../../src/domain/operation.ts';
+import { decideAfterFailure, ERROR_MESSAGE_MAX, toOperationResult } from '../../src/domain/operation.ts';
 
 const policy = { baseMs: 1000, maxMs: 10_000, factor: 2 };
 
@@ -37,6 +37,14 @@ describe('attempt outcomes', () => {
     assert.deepEqual(retry, { kind: 'retry', runAt: 10_500, error: { code: 'handler_error', message: 'boom' } });
     const last = decideAfterFailure({ attempt: 3, maxAttempts: 3 }, failure, 10_000, policy, () => 0);
     assert.equal(last.kind, 'fail');
+  });
+
+  it('keeps a handler error storable: no NUL, the message at most 4,096 characters, the code at most 64', () => {
+    const decision = decideAfterFailure({ attempt: 3, maxAttempts: 3 }, { code: `c\u0000${'d'.repeat(100)}`, message: `a\u0000b${'x'.repeat(10_000)}`, permanent: false }, 0, policy);
+    assert.equal(decision.error.message.length, ERROR_MESSAGE_MAX);
+    assert.ok(decision.error.message.startsWith('a\uFFFDb') && decision.error.message.endsWith('…'));
+    assert.equal(decision.error.code.length, 64);
+    assert.ok(!decision.error.code.includes('\u0000'));
   });
 
   it('a permanent failure fails at once', () => {
