@@ -82,6 +82,35 @@ if (skip !== null) {
       assert.equal(standing?.position, 199, 'the tail of the queue, read through the pending count');
     });
 
+    it('a statement one of a group cannot store fails alone: the others of the group are stored', async () => {
+      const [store] = nodes(1);
+      await store!.open();
+      const drafts = [draft({ type: 'grouped' }), draft({ type: 'grouped' })];
+      for (const d of drafts) await store!.operationInsert(d);
+      const claimed = await store!.operationClaimDue({ now: T0, workerId: 'w', leaseMs: 60_000, types: [{ type: 'grouped', limit: 2 }], limit: 2 });
+      assert.equal(claimed.length, 2);
+      // Asked in one turn, so they go as one group; PostgreSQL text cannot hold a NUL.
+      const [bad, good] = await Promise.allSettled(claimed.map((op, i) => store!.operationFinish({
+        id: op.id, leaseToken: op.leaseToken!, now: T0 + 5, status: 'failed', error: { code: 'x', message: i === 0 ? 'bad \u0000 byte' : 'fine' }, delivery: () => null,
+      })));
+      assert.equal(bad!.status, 'rejected');
+      assert.equal(good?.status === 'fulfilled' ? good.value?.status : 'rejected', 'failed');
+      assert.equal((await store!.operationGetById(claimed[0]!.id))?.status, 'processing', 'the bad one is left to its lease');
+    });
+
+    it('keeps working when another node adds a column under its prepared statements', async () => {
+      const [store] = nodes(1);
+      await store!.open();
+      const before = draft();
+      await store!.operationInsert(before);
+      assert.equal((await store!.operationGetById(before.id))?.id, before.id, 'prepared on its connections');
+      await withClient((c) => c.query(`ALTER TABLE ${pg.escapeIdentifier(schemas.get(store!)!)}.operations ADD COLUMN added_later text`));
+      for (let i = 0; i < 6; i++) assert.equal((await store!.operationGetById(before.id))?.id, before.id, 'read after the change');
+      const after = draft();
+      assert.equal((await store!.operationInsert(after)).kind, 'created');
+      assert.equal((await store!.operationList({ tenant: before.tenant, limit: 10 })).length, 2);
+    });
+
     it('delivers a change on one node to subscribers on another, and to its own subscribers once', async () => {
       const [a, b, c] = nodes(3);
       await Promise.all([a!.open(), b!.open(), c!.open()]);

@@ -1,7 +1,7 @@
 // Owns: gathering calls into groups for one statement each: what is asked in one turn of the event loop, or while the
 // last group is being written, goes together in the next. Not here: what a group's statement says (its caller's write).
-// Invariant: each call settles with its own result once its group settled, or with the group's error; groups run one at
-// a time, in order.
+// Invariant: each call settles with its own result once its group settled, or with its own error (a failed group's items
+// are tried again one by one); groups run one at a time, in order.
 
 interface Waiting<In, Out> {
   readonly item: In;
@@ -45,7 +45,10 @@ export class Batcher<In, Out> {
           const outs = await this.#write(group.map((w) => w.item));
           group.forEach((w, i) => w.resolve(outs[i]!));
         } catch (error) {
-          for (const w of group) w.reject(error);
+          // A group fails whole (one statement, one transaction); one bad item (a NUL in an error message) must not
+          // fail the others with it, so each goes again on its own.
+          if (group.length === 1) group[0]!.reject(error);
+          else for (const w of group) await this.#write([w.item]).then((outs) => w.resolve(outs[0]!), w.reject);
         }
       }
     } finally {

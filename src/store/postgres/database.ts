@@ -1,5 +1,5 @@
 // Owns: the connection pool (schema on the search_path, int8 as number), statements, transactions and publishing events.
-// Not here: what any query says (operations.ts, transitions.ts, deliveries.ts, maintenance.ts), LISTEN (change-listener.ts).
+// Not here: what any query says (the query modules beside it), LISTEN (change-listener.ts).
 // Invariant: events reach the change feed only after their transaction committed; NOTIFYs are batched across writes.
 
 import { createHash } from 'node:crypto';
@@ -57,6 +57,8 @@ function translateError(err: unknown): unknown {
 }
 
 const statementNames = new Map<string, string>();
+/** Part of every statement name: a new generation prepares every statement afresh on every connection. */
+let generation = 0;
 
 /**
  * A named statement: each connection parses (and plans) it once, then gets only its parameters. Unnamed, the text
@@ -67,10 +69,24 @@ const statementNames = new Map<string, string>();
 function prepared(sql: string, params?: readonly unknown[]): pg.QueryConfig {
   let name = statementNames.get(sql);
   if (name === undefined) {
-    name = `asyncops_${createHash('sha1').update(sql).digest('base64url').slice(0, 16)}`;
+    name = `asyncops_${generation}_${createHash('sha1').update(sql).digest('base64url').slice(0, 16)}`;
     statementNames.set(sql, name);
   }
   return { name, text: sql, values: params as unknown[] | undefined };
+}
+
+/**
+ * A prepared statement whose tables changed shape under it (another node's migration added a column to `SELECT *`)
+ * fails with "cached plan must not change result type", on that connection, for good. It did nothing, so it can run
+ * again: under new names, prepared anew. Says whether that is what happened.
+ */
+function renamedAfterStalePlan(err: unknown): boolean {
+  const stale = (err as { code?: unknown } | null)?.code === '0A000' && String((err as Error).message).includes('cached plan must not change result type');
+  if (stale) {
+    generation += 1;
+    statementNames.clear();
+  }
+  return stale;
 }
 
 export class PostgresDatabase implements Queryable {
@@ -96,8 +112,12 @@ export class PostgresDatabase implements Queryable {
 
   async query<R>(sql: string, params?: readonly unknown[]): Promise<R[]> {
     try {
-      const result = await this.pool.query(prepared(sql, params));
-      return result.rows as R[];
+      return (await this.pool.query(prepared(sql, params))).rows as R[];
+    } catch (err) {
+      if (!renamedAfterStalePlan(err)) throw translateError(err);
+    }
+    try {
+      return (await this.pool.query(prepared(sql, params))).rows as R[];
     } catch (err) {
       throw translateError(err);
     }
@@ -105,9 +125,9 @@ export class PostgresDatabase implements Queryable {
 
   /**
    * Runs statements one after another on one connection, each in its own implicit transaction, sent together: one
-   * round trip for all. A later one sees what an earlier one committed; each fails or succeeds on its own.
+   * round trip for all. A later one sees what an earlier one committed; each settles on its own.
    */
-  async sequence<R extends unknown[][]>(statements: { [K in keyof R]: readonly [sql: string, params: readonly unknown[]] }): Promise<R> {
+  async sequence(statements: ReadonlyArray<readonly [sql: string, params: readonly unknown[]]>): Promise<Array<PromiseSettledResult<unknown[]>>> {
     let client: pg.PoolClient;
     try {
       client = await this.pool.connect();
@@ -115,11 +135,11 @@ export class PostgresDatabase implements Queryable {
       throw translateError(err);
     }
     try {
-      const sent = statements.map(([sql, params]) => client.query(prepared(sql, params)));
-      for (const p of sent) p.catch(() => {});
-      return (await Promise.all(sent)).map((result) => result.rows) as R;
-    } catch (err) {
-      throw translateError(err);
+      const sent = statements.map(async ([sql, params]) => (await client.query(prepared(sql, params))).rows as unknown[]);
+      const settled = await Promise.allSettled(sent);
+      // A statement a stale plan stopped did nothing; the caller tries it again (under new names).
+      for (const s of settled) if (s.status === 'rejected') renamedAfterStalePlan(s.reason);
+      return settled.map((s) => (s.status === 'fulfilled' ? s : { status: 'rejected', reason: translateError(s.reason) }));
     } finally {
       client.release();
     }
@@ -153,6 +173,8 @@ export class PostgresDatabase implements Queryable {
       await client.query('ROLLBACK').catch((rollbackErr: Error) => {
         broken = rollbackErr;
       });
+      // Rolled back whole; the next try of any transaction prepares its statements anew.
+      renamedAfterStalePlan(err);
       throw translateError(err);
     } finally {
       client.release(broken);

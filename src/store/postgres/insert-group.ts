@@ -1,6 +1,6 @@
 // Owns: inserting a group of operations without idempotency keys in one statement, and reading where the new ones stand
 // in the same round trip. Not here: inserts with a key (operations.ts), gathering the group (batcher.ts).
-// Invariant: the whole group is inserted, or none of it and every insert fails.
+// Invariant: the whole group is inserted, or none of it and every insert of it fails.
 
 import { operationFromDraft, type InsertOptions, type OperationDraft, type OperationInsertResult } from '../store.ts';
 import type { PostgresDatabase } from './database.ts';
@@ -19,7 +19,7 @@ WITH inserted AS (
     AS d(id, tenant, type, input, max_attempts, priority, timeout_s, run_at, webhook_url, now)
   RETURNING type
 ), ${depthChange('inserted', '+')}
-SELECT count(*) AS count FROM inserted`;
+SELECT 1`;
 
 export interface InsertRequest {
   readonly draft: OperationDraft;
@@ -28,7 +28,8 @@ export interface InsertRequest {
 
 /**
  * Inserts a group of operations without idempotency keys in one statement (its own transaction), and reads where those
- * that asked for it stand right after, sent with it: one round trip for both.
+ * that asked for it stand right after, sent with it: one round trip for both. The insert decides the outcome; a
+ * standing that could not be read is left out (the caller asks again), never turned into a failed insert.
  */
 export async function insertOperations(db: PostgresDatabase, group: readonly InsertRequest[]): Promise<OperationInsertResult[]> {
   const column = <T>(pick: (d: OperationDraft) => T) => group.map((r) => pick(r.draft));
@@ -39,11 +40,11 @@ export async function insertOperations(db: PostgresDatabase, group: readonly Ins
   ]] as const;
   const operations = group.map((r) => operationFromDraft(r.draft));
   const asked = group.flatMap((r, i) => (r.options.standing === undefined ? [] : [{ i, params: { operation: operations[i]!, now: r.draft.now, runningLimit: r.options.standing.runningLimit, fromTail: true } }]));
-  const [[row], standingRows] = asked.length === 0
-    ? [await db.query<{ count: number }>(...insert), []]
-    : await db.sequence<[Array<{ count: number }>, StandingRow[]]>([insert, standingsStatement(asked.map((a) => a.params))]);
-  if (Number(row?.count) !== group.length) throw new Error(`inserted ${row?.count} of ${group.length} operations`);
+  const [inserted, standingsRead] = await db.sequence(asked.length === 0 ? [insert] : [insert, standingsStatement(asked.map((a) => a.params))]);
+  // One statement: every row of the group went in, or none did.
+  if (inserted!.status === 'rejected') throw inserted!.reason;
   db.publish(operations.flatMap((op) => [changed(op), due(op)]));
-  const standings = new Map(asked.map((a, n) => [a.i, toStanding(standingRows[n]!)]));
+  const rows = standingsRead?.status === 'fulfilled' ? (standingsRead.value as StandingRow[]) : [];
+  const standings = new Map(rows.map((row, n) => [asked[n]!.i, toStanding(row)]));
   return operations.map((operation, i) => (standings.has(i) ? { kind: 'created', operation, standing: standings.get(i)! } : { kind: 'created', operation }));
 }
