@@ -81,13 +81,8 @@ function registerCollection(app: FastifyInstance, service: OperationsService, ta
       response: { 200: Type.Unknown({ description: 'The result body' }), ...problemResponses(404, 409, 410) },
     },
     handler: async (request, reply) => {
-      const tenant = tenantOf(request);
-      const { id } = request.params;
-      // Checked before the result, so another type's operation is a 404 here whatever its status.
-      if ((await service.get(tenant, id)).operation.type !== task.type) {
-        throw new AsyncOpsError('not_found', `no ${task.type} operation ${JSON.stringify(id.slice(0, 64))}`);
-      }
-      return sendResult(reply, await service.result(tenant, id));
+      // Another type's operation is a 404 here, whatever its status.
+      return sendResult(reply, await service.result(tenantOf(request), request.params.id, task.type));
     },
   });
 }

@@ -219,16 +219,19 @@ export class OperationsService {
     if (!isId(ID_PREFIXES.operation, id)) throw notFound(id);
     const now = this.#clock.now();
     // Only while subscribed to the change feed does a change drop what the cache holds.
-    let read = this.#unsubscribe === null ? undefined : this.#cache.lookup(id, now);
-    if (read === undefined) {
-      const ticket = this.#cache.ticket();
-      const fresh = await this.#store.operationGetWithStanding({ id, tenant, now, runningLimits: this.#runningLimits });
-      if (fresh === null) throw notFound(id);
-      read = { ...fresh, base: this.#base(fresh.operation, true) };
-      if (this.#unsubscribe !== null) this.#cache.keep(id, read, ticket, now);
-    }
+    const cached = this.#unsubscribe === null ? undefined : this.#cache.lookup(id, now);
     // Ids are global: another tenant's operation is not found, cached or not.
-    if (read.operation.tenant !== tenant) throw notFound(id);
+    if (cached !== undefined && cached.operation.tenant !== tenant) throw notFound(id);
+    return cached === undefined ? this.#read(tenant, id, now) : this.#render(cached.operation, cached.standing, now, cached.base);
+  }
+
+  /** A read of the store (kept in the cache for the next), rendered. */
+  async #read(tenant: string, id: string, now = this.#clock.now()): Promise<OperationView> {
+    const ticket = this.#cache.ticket();
+    const fresh = await this.#store.operationGetWithStanding({ id, tenant, now, runningLimits: this.#runningLimits });
+    if (fresh === null) throw notFound(id);
+    const read = { ...fresh, base: this.#base(fresh.operation, true) };
+    if (this.#unsubscribe !== null) this.#cache.keep(id, read, ticket, now);
     return this.#render(read.operation, read.standing, now, read.base);
   }
 
@@ -262,8 +265,10 @@ export class OperationsService {
     if (outcome === 'not_terminal') throw new AsyncOpsError('conflict', `operation ${id} is not finished; cancel it first`);
   }
 
-  async result(tenant: string, id: string): Promise<OperationResult> {
+  /** `type`: only an operation of this type is found (a task's own result route). */
+  async result(tenant: string, id: string, type?: string): Promise<OperationResult> {
     const op = await this.#find(tenant, id);
+    if (type !== undefined && op.type !== type) throw new AsyncOpsError('not_found', `no ${type} operation ${JSON.stringify(id.slice(0, 64))}`);
     if (op.status !== 'completed') {
       throw new AsyncOpsError('not_completed', `operation ${id} is ${op.status}, not completed`, { extra: { operation_status: op.status, operation_id: id } });
     }
@@ -292,13 +297,15 @@ export class OperationsService {
     const timer = setTimeout(end, timeoutMs);
     signal?.addEventListener('abort', end, { once: true });
     try {
-      let current = (await this.#find(tenant, id)).version;
-      while (current === version && !over && !signal?.aborted) {
+      // From the store, not the cache: a change the cache has not heard of yet must end the wait at once.
+      if (!isId(ID_PREFIXES.operation, id)) throw notFound(id);
+      let current = await this.#read(tenant, id);
+      while (current.operation.version === version && !over && !signal?.aborted) {
         await woken;
         woken = new Promise<void>((resolve) => (wake = resolve));
-        if (!over) current = (await this.#find(tenant, id)).version;
+        if (!over) current = await this.#read(tenant, id);
       }
-      return await this.get(tenant, id);
+      return over ? await this.get(tenant, id) : current;
     } finally {
       clearTimeout(timer);
       signal?.removeEventListener('abort', end);

@@ -1,6 +1,7 @@
 // Owns: running claimed operations in this process: wake-ups, claims within global and per-type limits,
 // one heartbeat and one deadline timer for all leases, lease recovery, graceful shutdown. Not here: one
-// attempt's outcome (attempt.ts), persistence (store/). Invariant: at most `concurrency` held at once.
+// attempt's outcome (attempt.ts), persistence (store/). Invariant: at most `concurrency` handlers run at once (an
+// attempt whose end is being stored is still held, but its slot is free).
 
 import { EventEmitter } from 'node:events';
 import type { Logger } from 'pino';
@@ -41,8 +42,11 @@ export interface WorkerPoolEvents {
 }
 
 export interface WorkerPoolStats {
+  /** Handlers running (the slots taken), in all and by type. */
   readonly running: number;
   readonly runningByType: Readonly<Record<string, number>>;
+  /** Attempts held: running, or ended and their end not yet stored. */
+  readonly held: number;
   /** Handlers still running after their attempt ended (they ignored the abort signal). */
   readonly abandoned: number;
   readonly claimed: number;
@@ -201,8 +205,9 @@ export class WorkerPool extends EventEmitter<WorkerPoolEvents> {
 
   stats(): WorkerPoolStats {
     return {
-      running: this.#attempts.size,
+      running: this.#busy,
       runningByType: Object.fromEntries(this.#busyByType),
+      held: this.#attempts.size,
       abandoned: this.#abandoned.size,
       claimed: this.#claimedCount,
       ended: { ...this.#endedCount },

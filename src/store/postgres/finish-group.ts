@@ -53,7 +53,7 @@ export async function finishGroup(db: PostgresDatabase, group: readonly FinishPa
     ]);
     const finished = rows.map(toOperation);
     const byId = new Map(group.map((p) => [p.id, p]));
-    // One outbox statement per factory (in practice one: the pool's), each operation with the time it ended.
+    // One outbox statement per factory (in practice one: the pool's), written at the latest end of the group.
     const byFactory = new Map<DeliveryFactory, Operation[]>();
     for (const op of finished) {
       const factory = byId.get(op.id)!.delivery;

@@ -1,5 +1,7 @@
-// Owns: the PostgreSQL Store: its options, open/close (migrations, pool, LISTEN), and routing each method to its queries.
-// Not here: the SQL (operations.ts, transitions.ts, deliveries.ts, maintenance.ts), the payload format (change-listener.ts).
+// Owns: the PostgreSQL Store: its options, open/close (migrations, pool, LISTEN), the groups calls are gathered into
+// (inserts, attempt ends, standings), and routing each method to its queries.
+// Not here: the SQL (operations.ts, insert-group.ts, transitions.ts, finish-group.ts, standing.ts, queue-depth.ts,
+// deliveries.ts, maintenance.ts), the payload format (change-listener.ts).
 // Invariant: after open() every change this store commits reaches its own subscribers once and every other node's by NOTIFY.
 
 import { randomUUID } from 'node:crypto';

@@ -1,5 +1,6 @@
-// Owns: the operation lifecycle in SQL: leased claims, heartbeats, progress, finish, retry, release, cancel, delete, lease recovery.
-// Not here: deciding which transition happens (runtime/, domain/), the outbox rows themselves (deliveries.ts).
+// Owns: the operation lifecycle in SQL: leased claims, heartbeats, progress, retry, release, cancel, delete, lease recovery.
+// Not here: ending attempts (finish-group.ts), deciding which transition happens (runtime/, domain/), the outbox rows
+// themselves (deliveries.ts).
 // Invariant: every transition states its precondition in its WHERE clause (status, lease token); a lost race changes nothing.
 
 import { isTerminal } from '../../domain/status.ts';

@@ -2,8 +2,10 @@
 -- index (not two) over pending operations.
 -- A new operation joins the tail of its type's queue, so counting the operations ahead of it walked the whole queue;
 -- the count of the type less the few behind it costs what is behind, and that is nothing at the tail.
--- Every statement that moves operations into or out of pending adds its change here (transitions.ts, operations.ts),
--- in rows of its connection's shard, so concurrent writers rarely wait on one row.
+-- Every statement that moves operations into or out of pending adds its change here (queue-depth.ts, carried by
+-- transitions.ts, operations.ts and insert-group.ts), in one of several rows per type drawn at random, so concurrent
+-- writers rarely wait on one row. Nodes of an older version do not, so every node must be upgraded together (stop
+-- them all, then start the new version, which migrates).
 
 CREATE TABLE queue_depth (
   type    text    NOT NULL,
