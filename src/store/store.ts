@@ -29,6 +29,11 @@ export interface OperationDraft {
   readonly now: number;
 }
 
+/** The event every stored change of an operation announces (both adapters send this one shape). */
+export function changed(op: Pick<Operation, 'id' | 'version' | 'status'>): StoreEvent {
+  return { kind: 'operation:changed', id: op.id, version: op.version, status: op.status };
+}
+
 /** The operation an insert of `draft` stores (its input is JSON already, as parsed from a request, so it is kept as is). */
 export function operationFromDraft(draft: OperationDraft): Operation {
   return {

@@ -5,9 +5,9 @@
 
 import type { DeliveryState, Operation } from '../../domain/operation.ts';
 import type { OperationStatus } from '../../domain/status.ts';
-import type {
-  Delivery, DeliveryAttempt, DeliveryAttemptParams, DeliveryClaimParams, DeliveryDraft, DeliveryFactory, DeliveryListQuery,
-  DeliveryRetryOutcome, StoreEvent,
+import {
+  changed, type Delivery, type DeliveryAttempt, type DeliveryAttemptParams, type DeliveryClaimParams, type DeliveryDraft,
+  type DeliveryFactory, type DeliveryListQuery, type DeliveryRetryOutcome, type StoreEvent,
 } from '../store.ts';
 import type { PostgresDatabase, Queryable } from './database.ts';
 import { listFilters } from './operations.ts';
@@ -174,7 +174,7 @@ interface OperationTouch {
 
 function publishTouch(db: PostgresDatabase, delivery: Delivery, touch: OperationTouch): void {
   if (touch.operation_version === null || touch.operation_status === null) return;
-  db.publish([{ kind: 'operation:changed', id: delivery.operationId, version: touch.operation_version, status: touch.operation_status }]);
+  db.publish([changed({ id: delivery.operationId, version: touch.operation_version, status: touch.operation_status })]);
 }
 
 // Params: $1 id, $2 tenant.

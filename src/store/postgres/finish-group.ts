@@ -4,10 +4,10 @@
 
 import { DURATION_SAMPLE_LIMIT } from '../../domain/eta.ts';
 import type { Operation } from '../../domain/operation.ts';
-import type { DeliveryFactory, FinishParams } from '../store.ts';
+import { changed, type DeliveryFactory, type FinishParams } from '../store.ts';
 import type { PostgresDatabase } from './database.ts';
 import { writeOutbox } from './deliveries.ts';
-import { changed, OPERATION_COLUMNS, toOperation, type OperationRow } from './operations.ts';
+import { OPERATION_COLUMNS, toOperation, type OperationRow } from './operations.ts';
 
 // Params: parallel arrays $1 ids, $2 lease tokens, $3 statuses, $4 error codes, $5 error messages, $6 result content types
 // (null: none), $7 result bodies, $8 nows; $9 duration samples kept per type.

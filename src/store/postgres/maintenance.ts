@@ -3,9 +3,8 @@
 // Invariant: prune touches only terminal operations; a setting, once stored, is never overwritten by a later first start.
 
 import type { Operation } from '../../domain/operation.ts';
-import type { PruneParams } from '../store.ts';
+import { changed, type PruneParams } from '../store.ts';
 import type { PostgresDatabase, Queryable } from './database.ts';
-import { changed } from './operations.ts';
 
 // Params: $1 finished before, $2 now. The operation is marked (a change: its result answers 410 from now on).
 const PRUNE_RESULTS = `

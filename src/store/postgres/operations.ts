@@ -5,7 +5,7 @@
 import { AsyncOpsError } from '../../domain/errors.ts';
 import type { Operation, OperationResult, OperationError, DeliveryState } from '../../domain/operation.ts';
 import type { OperationStatus } from '../../domain/status.ts';
-import type { IdempotencyClaim, OperationDraft, OperationInsertResult, OperationListQuery, StoreEvent } from '../store.ts';
+import { changed, type IdempotencyClaim, type OperationDraft, type OperationInsertResult, type OperationListQuery, type StoreEvent } from '../store.ts';
 import type { PostgresDatabase, Queryable } from './database.ts';
 import { depthChange } from './queue-depth.ts';
 
@@ -72,10 +72,6 @@ export function toOperation(row: OperationRow): Operation {
     resultExpired: row.result_expired,
     version: row.version,
   };
-}
-
-export function changed(op: Pick<Operation, 'id' | 'version' | 'status'>): StoreEvent {
-  return { kind: 'operation:changed', id: op.id, version: op.version, status: op.status };
 }
 
 export function due(op: Pick<Operation, 'type' | 'runAt'>): StoreEvent {

@@ -65,8 +65,15 @@ export async function queueStandings(q: Queryable, group: readonly QueueStanding
   return group.map((p) => byParams.get(p) ?? null);
 }
 
+/** The running limits as the statement takes them (JSON), made once per map: the service's is fixed at start. */
+const limitsJson = new WeakMap<ReadonlyMap<string, number>, string>();
+
 export async function getWithStanding(q: Queryable, params: StandingReadParams): Promise<{ operation: Operation; standing: QueueStanding | null } | null> {
-  const limits = JSON.stringify(Object.fromEntries(params.runningLimits));
+  let limits = limitsJson.get(params.runningLimits);
+  if (limits === undefined) {
+    limits = JSON.stringify(Object.fromEntries(params.runningLimits));
+    limitsJson.set(params.runningLimits, limits);
+  }
   const [row] = await q.query<OperationRow & { queue_position: number | null; queue_running: RunningWire[] | null }>(
     GET_WITH_STANDING, [params.id, params.tenant, params.now, limits]);
   if (row === undefined) return null;

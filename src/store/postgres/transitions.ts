@@ -6,12 +6,12 @@
 import { isTerminal } from '../../domain/status.ts';
 import type { Operation } from '../../domain/operation.ts';
 import {
-  CANCELLED_BY_REQUEST, type CancelOutcome, type ClaimParams, type DeleteOutcome, type FinishParams, type LeaseRef,
+  CANCELLED_BY_REQUEST, changed, type CancelOutcome, type ClaimParams, type DeleteOutcome, type FinishParams, type LeaseRef,
   type RecoverParams, type RecoverResult, type ReleaseParams, type RetryParams,
 } from '../store.ts';
 import type { PostgresDatabase, Transaction } from './database.ts';
 import { writeOutbox } from './deliveries.ts';
-import { changed, due, OPERATION_COLUMNS, toOperation, type OperationRow } from './operations.ts';
+import { due, OPERATION_COLUMNS, toOperation, type OperationRow } from './operations.ts';
 import { depthChange } from './queue-depth.ts';
 
 const byClaimOrder = (a: Operation, b: Operation) => b.priority - a.priority || a.runAt - b.runAt || (a.id < b.id ? -1 : a.id > b.id ? 1 : 0);
@@ -204,12 +204,13 @@ RETURNING ${OPERATION_COLUMNS}`;
 
 export async function recoverExpired(db: PostgresDatabase, params: RecoverParams): Promise<RecoverResult> {
   return db.transaction(async (tx: Transaction) => {
-    const requeuedRows = await tx.query<OperationRow>(REQUEUE_EXPIRED, [params.now, params.error.code, params.error.message]);
     const endedRows = await tx.query<OperationRow>(END_EXPIRED, [
       params.now, params.error.code, params.error.message, CANCELLED_BY_REQUEST.code, CANCELLED_BY_REQUEST.message,
     ]);
-    const requeuedOps = requeuedRows.map(toOperation).sort(byClaimOrder);
     const ended = await writeOutbox(tx, endedRows.map(toOperation).sort(byClaimOrder), params.delivery, params.now);
+    // Last: it takes pending-count rows, which creates and claims wait on until this transaction commits.
+    const requeuedRows = await tx.query<OperationRow>(REQUEUE_EXPIRED, [params.now, params.error.code, params.error.message]);
+    const requeuedOps = requeuedRows.map(toOperation).sort(byClaimOrder);
     for (const op of requeuedOps) tx.events.push(changed(op), due(op));
     for (const op of ended) tx.events.push(changed(op));
     return { requeued: requeuedOps, ended };

@@ -15,8 +15,10 @@ const ENTRY = new URL(`./checkpoint-thread${import.meta.url.endsWith('.ts') ? '.
  */
 export class Checkpointer {
   readonly #worker: Worker;
+  #stopping = false;
 
-  constructor(path: string, onError: (error: Error) => void) {
+  /** `onGone`: the thread ended without stop() (it crashed): checkpoints must go back to the store's connection. */
+  constructor(path: string, onError: (error: Error) => void, onGone: () => void) {
     this.#worker = new Worker(ENTRY, { workerData: { path } });
     // Housekeeping must not keep the process alive.
     this.#worker.unref();
@@ -24,9 +26,13 @@ export class Checkpointer {
       if (message.kind === 'error') onError(new Error(`WAL checkpoint failed: ${message.message}`));
     });
     this.#worker.on('error', onError);
+    this.#worker.on('exit', () => {
+      if (!this.#stopping) onGone();
+    });
   }
 
   async stop(): Promise<void> {
+    this.#stopping = true;
     // Unreferenced, the thread would not keep the process alive long enough to see it exit.
     this.#worker.ref();
     const exited = once(this.#worker, 'exit');

@@ -6,9 +6,9 @@
 import type { DatabaseSync, StatementSync } from 'node:sqlite';
 import type { Operation } from '../../domain/operation.ts';
 import type { OperationStatus } from '../../domain/status.ts';
-import type {
-  Delivery, DeliveryAttempt, DeliveryAttemptParams, DeliveryClaimParams, DeliveryDraft, DeliveryListQuery,
-  DeliveryRetryOutcome, StoreEvent,
+import {
+  changed, type Delivery, type DeliveryAttempt, type DeliveryAttemptParams, type DeliveryClaimParams, type DeliveryDraft,
+  type DeliveryListQuery, type DeliveryRetryOutcome, type StoreEvent,
 } from '../store.ts';
 import { prepareAll, StatementCache, type Transactor } from './database.ts';
 import { toAttempt, toDelivery, type Row } from './rows.ts';
@@ -170,7 +170,7 @@ export class SqliteDeliveries {
 
   #touchOperation(operationId: string, events: StoreEvent[]): void {
     const op = this.#s.touchOperation.get({ id: operationId });
-    if (op !== undefined) events.push({ kind: 'operation:changed', id: String(op['id']), version: Number(op['version']), status: op['status'] as OperationStatus });
+    if (op !== undefined) events.push(changed({ id: String(op['id']), version: Number(op['version']), status: op['status'] as OperationStatus }));
   }
 
   recoverExpired(now: number): number {

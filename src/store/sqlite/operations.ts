@@ -7,7 +7,7 @@ import type { Operation, OperationError, OperationResult } from '../../domain/op
 import type { OperationStatus } from '../../domain/status.ts';
 import { DURATION_SAMPLE_LIMIT } from '../../domain/eta.ts';
 import {
-  CANCELLED_BY_REQUEST, operationFromDraft,
+  CANCELLED_BY_REQUEST, changed, operationFromDraft,
   type CancelOutcome, type ClaimParams, type DeleteOutcome, type DeliveryFactory, type FinishParams, type IdempotencyClaim, type InsertOptions,
   type LeaseRef, type OperationDraft, type OperationInsertResult, type OperationListQuery, type PruneParams, type QueueStanding, type QueueStandingParams,
   type RecoverParams, type RecoverResult, type ReleaseParams, type RetryParams, type StandingReadParams, type StoreEvent,
@@ -134,10 +134,6 @@ const STATEMENTS = {
 
 function errorParams(error: OperationError | null | undefined): { errorCode: string | null; errorMessage: string | null } {
   return { errorCode: error?.code ?? null, errorMessage: error?.message ?? null };
-}
-
-function changed(op: Pick<Operation, 'id' | 'version' | 'status'>): StoreEvent {
-  return { kind: 'operation:changed', id: op.id, version: op.version, status: op.status };
 }
 
 function claimOrder(a: Row, b: Row): number {

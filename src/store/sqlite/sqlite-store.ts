@@ -89,7 +89,11 @@ export class SqliteStore implements Store {
   #onCommit(db: DatabaseSync): void {
     if (++this.#commits !== CHECKPOINTER_AFTER_COMMITS || this.#path === ':memory:') return;
     db.exec('PRAGMA wal_autocheckpoint = 0');
-    this.#checkpointer = new Checkpointer(this.#path, this.#onError);
+    this.#checkpointer = new Checkpointer(this.#path, this.#onError, () => {
+      // Without its thread the WAL would grow without end: the store's connection checkpoints again.
+      if (this.#open?.db === db) db.exec('PRAGMA wal_autocheckpoint = 10000');
+      this.#checkpointer = null;
+    });
   }
 
   async ping(): Promise<void> {
