@@ -73,6 +73,7 @@ export class Attempt {
   #handlerRunning = false;
   #handlerSettled: Promise<void> = Promise.resolve();
   #pendingProgress: number | null = null;
+  #lastReport: { fraction: number; message: string | null } | null = null;
   #progressMessage: string | null = null;
   #progressWrittenAt = -Infinity;
   #progressWriting = false;
@@ -148,7 +149,7 @@ export class Attempt {
       return;
     }
     void this.#end('completed', null, (now) =>
-      this.#deps.store.operationFinish({ ...this.#lease(), now, status: 'completed', result, delivery: this.#deps.delivery }),
+      this.#deps.store.operationFinish({ ...this.#lease(), now, status: 'completed', result, delivery: this.#deps.delivery, progress: this.#lastProgress() }),
     );
   }
 
@@ -173,7 +174,7 @@ export class Attempt {
     const error = CANCELLED_BY_REQUEST;
     this.#abort('cancelled', error.message);
     void this.#end('cancelled', error, (now) =>
-      this.#deps.store.operationFinish({ ...this.#lease(), now, status: 'cancelled', error, delivery: this.#deps.delivery }),
+      this.#deps.store.operationFinish({ ...this.#lease(), now, status: 'cancelled', error, delivery: this.#deps.delivery, progress: this.#lastProgress() }),
     );
   }
 
@@ -200,7 +201,7 @@ export class Attempt {
       );
     } else {
       void this.#end('failed', decision.error, () =>
-        this.#deps.store.operationFinish({ ...this.#lease(), now, status: 'failed', error: decision.error, delivery: this.#deps.delivery }),
+        this.#deps.store.operationFinish({ ...this.#lease(), now, status: 'failed', error: decision.error, delivery: this.#deps.delivery, progress: this.#lastProgress() }),
       );
     }
   }
@@ -239,6 +240,14 @@ export class Attempt {
     });
   }
 
+  /**
+   * The handler's last progress report, stored with the end: coalescing may not have written it, or a write of it may
+   * still be on its way when the end lands (and then finds no lease).
+   */
+  #lastProgress(): { fraction: number; message: string | null } | undefined {
+    return this.#lastReport ?? undefined;
+  }
+
   #lease(): { id: string; leaseToken: string } {
     return { id: this.operation.id, leaseToken: this.operation.leaseToken ?? '' };
   }
@@ -247,6 +256,7 @@ export class Attempt {
     if (this.#ending || typeof fraction !== 'number' || Number.isNaN(fraction)) return;
     if (message !== undefined) this.#progressMessage = message;
     this.#pendingProgress = Math.min(1, Math.max(0, fraction));
+    this.#lastReport = { fraction: this.#pendingProgress, message: this.#progressMessage };
     this.#flushProgress();
   }
 

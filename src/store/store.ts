@@ -134,6 +134,8 @@ export interface FinishParams extends LeaseRef {
   readonly result?: OperationResult | undefined;
   readonly error?: OperationError | undefined;
   readonly delivery: DeliveryFactory;
+  /** The handler's last progress report, stored with the end (coalesced writes may not have stored it yet). */
+  readonly progress?: { readonly fraction: number; readonly message: string | null } | undefined;
 }
 
 export interface RetryParams extends LeaseRef {

@@ -361,6 +361,33 @@ describe('WorkerPool', () => {
     assert.equal((await settled(store, op.id)).status, 'completed');
   });
 
+  it('stores the last progress report with the end, though coalescing had not written it yet', async (t) => {
+    const store = await openStore(t);
+    startPool(t, store, [
+      defineTask({
+        type: 'quick-steps',
+        run(_input, ctx: TaskContext) {
+          // Faster than the write interval: only the first is written before the handler returns.
+          ctx.progress(0.2, 'fetching');
+          ctx.progress(0.9, 'writing the report');
+          return null;
+        },
+      }),
+      defineTask({
+        type: 'fails-midway',
+        run(_input, ctx: TaskContext) {
+          ctx.progress(0.1, 'started');
+          ctx.progress(0.4, 'parsing');
+          throw new PermanentError('bad row 17');
+        },
+      }),
+    ]);
+    const done = await settled(store, (await submit(store, 'quick-steps')).id);
+    assert.deepEqual([done.status, done.progress, done.progressMessage], ['completed', 0.9, 'writing the report']);
+    const failed = await settled(store, (await submit(store, 'fails-midway')).id);
+    assert.deepEqual([failed.status, failed.progress, failed.progressMessage], ['failed', 0.4, 'parsing'], 'where it stopped');
+  });
+
   it('recovers an operation whose lease expired on a node that stopped heartbeating', async (t) => {
     const store = await openStore(t);
     let now = Date.now();

@@ -42,6 +42,17 @@ export function operationLifecycleContract(store: CurrentStore): void {
   });
 
   describe('operationFinish', () => {
+    it('stores the last progress report given with the end, and keeps the stored one without', async () => {
+      const { op, leaseToken } = await insertInState(store(), 'processing');
+      await store().operationProgress({ id: op.id, leaseToken: leaseToken!, now: T0, progress: 0.3, message: 'reading' });
+      const ended = await store().operationFinish({ id: op.id, leaseToken: leaseToken!, now: T0 + 10, status: 'completed', delivery: noDelivery, progress: { fraction: 0.9, message: 'writing' } });
+      assert.deepEqual([ended?.progress, ended?.progressMessage], [0.9, 'writing']);
+      const other = await insertInState(store(), 'processing');
+      await store().operationProgress({ id: other.op.id, leaseToken: other.leaseToken!, now: T0, progress: 0.3, message: 'reading' });
+      const kept = await store().operationFinish({ id: other.op.id, leaseToken: other.leaseToken!, now: T0 + 10, status: 'failed', error: { code: 'x', message: 'y' }, delivery: noDelivery });
+      assert.deepEqual([kept?.progress, kept?.progressMessage], [0.3, 'reading']);
+    });
+
     it('completes with a result, clears the lease and records a duration sample', async () => {
       const { op, leaseToken } = await insertInState(store(), 'processing', { type: 'timed' });
       const done = await store().operationFinish({ id: op.id, leaseToken: leaseToken!, now: T0 + 1_500, status: 'completed', result: RESULT, delivery: noDelivery });

@@ -10,16 +10,20 @@ import { writeOutbox } from './deliveries.ts';
 import { OPERATION_COLUMNS, toOperation, type OperationRow } from './operations.ts';
 
 // Params: parallel arrays $1 ids, $2 lease tokens, $3 statuses, $4 error codes, $5 error messages, $6 result content types
-// (null: none), $7 result bodies, $8 nows; $9 duration samples kept per type.
+// (null: none), $7 result bodies, $8 nows, $10 last progress reports not stored yet (null: none), $11 their messages;
+// $9 duration samples kept per type.
 // Each operation ends under its lease; completed ones record their duration, and each type's samples are trimmed to about
 // the newest $9 (samples another finish is already trimming are skipped, not waited for).
 const FINISH_GROUP = `
 WITH input AS (
-  SELECT * FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::text[], $6::text[], $7::bytea[], $8::bigint[])
-    AS i(id, lease_token, status, error_code, error_message, content_type, body, now)
+  SELECT * FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::text[], $6::text[], $7::bytea[], $8::bigint[],
+      $10::float8[], $11::text[])
+    AS i(id, lease_token, status, error_code, error_message, content_type, body, now, progress, progress_message)
 ), finished AS (
   UPDATE operations o
   SET status = i.status, error_code = i.error_code, error_message = i.error_message, finished_at = i.now, updated_at = i.now,
+      progress = coalesce(i.progress, o.progress),
+      progress_message = CASE WHEN i.progress IS NULL THEN o.progress_message ELSE i.progress_message END,
       version = o.version + 1, lease_token = NULL, lease_expires_at = NULL, worker_id = NULL
   FROM input i
   WHERE o.id = i.id AND o.status = 'processing' AND o.lease_token = i.lease_token
@@ -49,7 +53,7 @@ export async function finishGroup(db: PostgresDatabase, group: readonly FinishPa
     const rows = await tx.query<OperationRow>(FINISH_GROUP, [
       column((p) => p.id), column((p) => p.leaseToken), column((p) => p.status), column((p) => p.error?.code ?? null),
       column((p) => p.error?.message ?? null), column((p) => resultOf(p)?.contentType ?? null), column((p) => resultOf(p)?.body ?? null),
-      column((p) => p.now), DURATION_SAMPLE_LIMIT,
+      column((p) => p.now), DURATION_SAMPLE_LIMIT, column((p) => p.progress?.fraction ?? null), column((p) => p.progress?.message ?? null),
     ]);
     const finished = rows.map(toOperation);
     const byId = new Map(group.map((p) => [p.id, p]));

@@ -55,8 +55,9 @@ const HEARTBEAT = `UPDATE operations SET lease_expires_at = $leaseExpiresAt WHER
 const PROGRESS = `UPDATE operations SET progress = $progress, progress_message = $message, updated_at = $now, version = version + 1
   WHERE ${UNDER_LEASE} RETURNING id, status, version`;
 
-// $id $leaseToken $status $errorCode $errorMessage $now
+// $id $leaseToken $status $errorCode $errorMessage $now $progress $progressMessage (a last report not stored yet; null: none)
 const FINISH = `UPDATE operations SET status = $status, finished_at = $now, updated_at = $now, error_code = $errorCode, error_message = $errorMessage,
+    progress = coalesce($progress, progress), progress_message = CASE WHEN $progress IS NULL THEN progress_message ELSE $progressMessage END,
     lease_token = NULL, lease_expires_at = NULL, worker_id = NULL, version = version + 1
   WHERE ${UNDER_LEASE} RETURNING *`;
 
@@ -260,7 +261,10 @@ export class SqliteOperations {
 
   /** The terminal transition under a lease, with its result, duration sample and outbox delivery. */
   #finishUnderLease(params: FinishParams, events: StoreEvent[]): Operation | null {
-    const row = this.#s.finish.get({ id: params.id, leaseToken: params.leaseToken, status: params.status, now: params.now, ...errorParams(params.error) });
+    const row = this.#s.finish.get({
+      id: params.id, leaseToken: params.leaseToken, status: params.status, now: params.now, ...errorParams(params.error),
+      progress: params.progress?.fraction ?? null, progressMessage: params.progress?.message ?? null,
+    });
     if (row === undefined) return null;
     const operation = toOperation(row, null);
     if (params.result !== undefined) {
