@@ -48,6 +48,8 @@ export function registerDeliveries(program: Command, ctx: CliContext): void {
       const page = await client.deliveries({ state: opts.dead ? 'dead' : opts.state, limit: opts.limit, cursor: opts.cursor });
       if (opts.json) return ctx.printJson(page);
       for (const delivery of page.items) ctx.printLine(describeDelivery(delivery));
+      // On stderr, so a script reading stdout sees no line for no delivery.
+      if (page.items.length === 0) ctx.note(opts.dead ? 'no dead deliveries' : 'no deliveries');
       if (page.next_cursor !== null) ctx.note(`more: --cursor ${page.next_cursor}`);
     });
 

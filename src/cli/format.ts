@@ -31,7 +31,7 @@ export function describeOperation(op: Operation): string {
 
 export function describeDelivery(d: Delivery): string {
   const last = d.last_status_code !== null ? `HTTP ${d.last_status_code}` : (d.last_error ?? '-');
-  return sanitize([d.id, d.state, d.event_type, d.operation_id, `${d.attempt_count} attempts`, last, d.url].join('  '));
+  return sanitize([d.id, d.state, d.event_type, d.operation_id, `${d.attempt_count} attempt${d.attempt_count === 1 ? '' : 's'}`, last, d.url].join('  '));
 }
 
 /** Fixed-width columns for a list; the last column is not padded. */

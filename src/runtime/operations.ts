@@ -134,7 +134,7 @@ export class OperationsService {
       });
     }
     const fieldErrors = this.#registry.validateInput(task.type, request.input);
-    if (fieldErrors.length > 0) throw new AsyncOpsError('validation_failed', `input does not match the schema of task type "${task.type}"`, { errors: fieldErrors });
+    if (fieldErrors.length > 0) throw new AsyncOpsError('validation_failed', `input is not valid for task type "${task.type}"`, { errors: fieldErrors });
     const draftFields = this.#checkSubmitFields(request, task);
     const webhookUrl = request.webhookUrl ?? null;
     // Route schemas say so too, but collection routes validate their body as task input, not this field.
