@@ -10,7 +10,7 @@ import { createPostgresStore } from '../../src/store/postgres/postgres-store.ts'
 import { decodeNotification, encodeNotifications } from '../../src/store/postgres/change-listener.ts';
 import type { Store, StoreEvent } from '../../src/store/store.ts';
 import { runStoreContract } from './contract.ts';
-import { draft, T0 } from './fixtures.ts';
+import { draft, insertInState, LEASE_MS, T0, TENANT, webhookFactory } from './fixtures.ts';
 import { dropSchema, PG_URL, postgresSkipReason, uniqueSchema, withClient } from '../support/postgres.ts';
 import { waitFor } from '../support/wait.ts';
 
@@ -96,6 +96,42 @@ if (skip !== null) {
       assert.equal(bad!.status, 'rejected');
       assert.equal(good?.status === 'fulfilled' ? good.value?.status : 'rejected', 'failed');
       assert.equal((await store!.operationGetById(claimed[0]!.id))?.status, 'processing', 'the bad one is left to its lease');
+    });
+
+    it('records a webhook attempt and deletes its operation at the same time without a deadlock', async () => {
+      const [store] = nodes(1);
+      await store!.open();
+      const deliveries = `${pg.escapeIdentifier(schemas.get(store!)!)}.deliveries`;
+      const { op } = await insertInState(store!, 'completed', { webhookUrl: 'https://example.test/hook' }, webhookFactory(T0));
+      const [delivery] = await store!.deliveryClaimDue({ now: T0, workerId: 'd1', leaseMs: LEASE_MS, limit: 1 });
+      assert.ok(delivery);
+      await withClient(async (holder) => {
+        // A third session holds the delivery row, so the attempt and the DELETE queue behind it in the order sent: the
+        // receiver answered and, in its handler, deleted the operation while the attempt was being recorded.
+        await holder.query('BEGIN');
+        await holder.query(`SELECT 1 FROM ${deliveries} WHERE id = $1 FOR UPDATE`, [delivery.id]);
+        const holderPid = (await holder.query<{ pid: number }>('SELECT pg_backend_pid() AS pid')).rows[0]!.pid;
+        const waitingBehindHolder = async (count: number) => {
+          const { rows } = await holder.query<{ n: number }>(`
+            WITH RECURSIVE waiting(pid) AS (
+              SELECT pid FROM pg_stat_activity WHERE $1::int = ANY(pg_blocking_pids(pid))
+              UNION SELECT a.pid FROM pg_stat_activity a, waiting w WHERE w.pid = ANY(pg_blocking_pids(a.pid))
+            ) SELECT count(*)::int AS n FROM waiting`, [holderPid]);
+          return rows[0]!.n >= count;
+        };
+        const recording = store!.deliveryRecordAttempt({
+          id: delivery.id, leaseToken: delivery.leaseToken!, outcome: 'delivered', nextAttemptAt: null, now: T0 + 50,
+          attempt: { trigger: 'scheduled', startedAt: T0, durationMs: 50, statusCode: 200, error: null, responseSnippet: 'ok' },
+        });
+        await waitFor(() => waitingBehindHolder(1), { timeoutMs: 5_000, what: 'the attempt waits for the delivery row' });
+        const deleting = store!.operationDelete({ id: op.id, tenant: TENANT });
+        await waitFor(() => waitingBehindHolder(2), { timeoutMs: 5_000, what: 'the DELETE waits too' });
+        await holder.query('COMMIT');
+        const [recorded, deleted] = await Promise.allSettled([recording, deleting]);
+        assert.equal(recorded.status === 'fulfilled' ? recorded.value?.state : recorded.reason, 'delivered');
+        assert.equal(deleted.status === 'fulfilled' ? deleted.value : deleted.reason, 'deleted');
+      });
+      assert.equal(await store!.operationGetById(op.id), null);
     });
 
     it('keeps working when another node adds a column under its prepared statements', async () => {

@@ -131,6 +131,9 @@ export async function claimDeliveries(q: Queryable, params: DeliveryClaimParams)
 // $8 duration ms, $9 status code, $10 error, $11 response snippet.
 // A new state of the delivery is a new version of its operation, whose resource shows it (its ETag); updated_at stays, as it
 // says when the operation itself last moved.
+// OPERATION_FIRST locks the operation before the delivery row is: deleting an operation locks it and then (the cascade)
+// its deliveries, and the opposite order here would deadlock with a DELETE sent as the webhook is being recorded.
+const OPERATION_FIRST = 'EXISTS (SELECT 1 FROM operations o WHERE o.id = d.operation_id FOR NO KEY UPDATE)';
 const RECORD_ATTEMPT = `
 WITH before AS (
   SELECT state FROM deliveries WHERE id = $1
@@ -139,7 +142,7 @@ WITH before AS (
   SET state = $3, attempt_count = d.attempt_count + 1, schedule_attempt = d.schedule_attempt + 1,
       next_attempt_at = CASE WHEN $3 = 'retrying' THEN $4::bigint END, updated_at = $5,
       last_status_code = $9, last_error = $10, lease_token = NULL, lease_expires_at = NULL, worker_id = NULL, manual = false
-  WHERE d.id = $1 AND d.lease_token = $2 AND d.state IN ('pending', 'retrying')
+  WHERE d.id = $1 AND d.lease_token = $2 AND d.state IN ('pending', 'retrying') AND ${OPERATION_FIRST}
   RETURNING d.*
 ), attempt AS (
   INSERT INTO delivery_attempts (delivery_id, attempt, trigger, started_at, duration_ms, status_code, error, response_snippet)
@@ -210,9 +213,9 @@ export async function listOperationDeliveries(q: Queryable, operationId: string,
 // Params: $1 id, $2 tenant, $3 now. A replay: due now, the schedule restarts, the next attempt is a manual one.
 const REPLAY_DELIVERY = `
 WITH replayed AS (
-  UPDATE deliveries SET state = 'pending', next_attempt_at = $3, schedule_attempt = 0, updated_at = $3, manual = true
-  WHERE id = $1 AND tenant = $2 AND state = 'dead'
-  RETURNING *
+  UPDATE deliveries d SET state = 'pending', next_attempt_at = $3, schedule_attempt = 0, updated_at = $3, manual = true
+  WHERE d.id = $1 AND d.tenant = $2 AND d.state = 'dead' AND ${OPERATION_FIRST}
+  RETURNING d.*
 ), touched AS (
   UPDATE operations o SET version = o.version + 1 FROM replayed r WHERE o.id = r.operation_id
   RETURNING o.id, o.version, o.status
