@@ -252,6 +252,21 @@ export function operationLifecycleContract(store: CurrentStore): void {
       assert.equal(late, null, 'the old lease holder cannot complete it any more');
     });
 
+    it('ends an operation once when its old and new lease holders end together: the new one, and no stale result', async () => {
+      const { op, leaseToken: oldToken } = await insertInState(store(), 'processing', { maxAttempts: 3 });
+      const now = T0 + LEASE_MS + 1;
+      await store().operationRecoverExpired({ now, delivery: noDelivery, error: lostError });
+      const { leaseToken: newToken } = await claim(store(), op, now, 'w2');
+      const [late, current] = await Promise.all([
+        store().operationFinish({ id: op.id, leaseToken: oldToken!, now: now + 1, status: 'completed', result: RESULT, delivery: noDelivery }),
+        store().operationFinish({ id: op.id, leaseToken: newToken, now: now + 1, status: 'failed', error: { code: 'boom', message: 'no' }, delivery: noDelivery }),
+      ]);
+      assert.equal(late, null, 'the old lease holder is told its lease is gone');
+      assert.equal(current?.status, 'failed');
+      assert.equal(await store().resultGet({ id: op.id, tenant: TENANT }), null);
+      assert.equal((await store().operationGetById(op.id))?.status, 'failed');
+    });
+
     it('keeps a lease that was extended by a heartbeat', async () => {
       const { op, leaseToken } = await insertInState(store(), 'processing');
       await store().operationHeartbeat({ id: op.id, leaseToken: leaseToken!, now: T0 + 20_000, leaseMs: LEASE_MS });

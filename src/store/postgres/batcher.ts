@@ -1,12 +1,26 @@
 // Owns: gathering calls into groups for one statement each: what is asked in one turn of the event loop, or while the
 // last group is being written, goes together in the next. Not here: what a group's statement says (its caller's write).
-// Invariant: each call settles with its own result once its group settled, or with its own error (a failed group's items
-// are tried again one by one); groups run one at a time, in order.
+// Invariant: each call settles with its own result once its group settled, or with its own error (a group that failed
+// for one of its items is tried again item by item); groups run one at a time, in order; a group never holds two
+// items of one key.
+
+import { AsyncOpsError } from '../../domain/errors.ts';
 
 interface Waiting<In, Out> {
   readonly item: In;
   readonly resolve: (out: Out) => void;
   readonly reject: (error: unknown) => void;
+}
+
+export interface BatcherOptions<In, Out> {
+  /** Answers a group with one result per item, in order. */
+  readonly write: (items: readonly In[]) => Promise<readonly Out[]>;
+  readonly maxGroup: number;
+  /**
+   * Items of one key go in separate groups, in the order asked: one statement cannot tell two items of one row apart
+   * (the attempt whose lease expired and the attempt that took it over, ending together).
+   */
+  readonly keyOf?: (item: In) => string;
 }
 
 /**
@@ -16,13 +30,14 @@ interface Waiting<In, Out> {
 export class Batcher<In, Out> {
   readonly #write: (items: readonly In[]) => Promise<readonly Out[]>;
   readonly #maxGroup: number;
+  readonly #keyOf: ((item: In) => string) | undefined;
   #queue: Array<Waiting<In, Out>> = [];
   #writing: Promise<void> | null = null;
 
-  /** `write` answers a group with one result per item, in order. */
-  constructor(write: (items: readonly In[]) => Promise<readonly Out[]>, maxGroup: number) {
-    this.#write = write;
-    this.#maxGroup = maxGroup;
+  constructor(options: BatcherOptions<In, Out>) {
+    this.#write = options.write;
+    this.#maxGroup = options.maxGroup;
+    this.#keyOf = options.keyOf;
   }
 
   submit(item: In): Promise<Out> {
@@ -40,14 +55,15 @@ export class Batcher<In, Out> {
   async #drain(): Promise<void> {
     try {
       while (this.#queue.length > 0) {
-        const group = this.#queue.splice(0, this.#maxGroup);
+        const group = this.#nextGroup();
         try {
           const outs = await this.#write(group.map((w) => w.item));
           group.forEach((w, i) => w.resolve(outs[i]!));
         } catch (error) {
-          // A group fails whole (one statement, one transaction); one bad item (a NUL in an error message) must not
-          // fail the others with it, so each goes again on its own.
-          if (group.length === 1) group[0]!.reject(error);
+          // A group fails whole (one statement, one transaction). One bad item (a NUL in an error message) must not
+          // fail the others with it, so each goes again on its own; a store that is away fails them all alike, and
+          // trying each again would only hold up the groups behind.
+          if (group.length === 1 || isUnavailable(error)) for (const w of group) w.reject(error);
           else for (const w of group) await this.#write([w.item]).then((outs) => w.resolve(outs[0]!), w.reject);
         }
       }
@@ -55,4 +71,29 @@ export class Batcher<In, Out> {
       this.#writing = null;
     }
   }
+
+  #nextGroup(): Array<Waiting<In, Out>> {
+    const keyOf = this.#keyOf;
+    if (keyOf === undefined) return this.#queue.splice(0, this.#maxGroup);
+    const group: Array<Waiting<In, Out>> = [];
+    const later: Array<Waiting<In, Out>> = [];
+    const keys = new Set<string>();
+    for (const waiting of this.#queue) {
+      const key = keyOf(waiting.item);
+      if (group.length < this.#maxGroup && !keys.has(key)) {
+        keys.add(key);
+        group.push(waiting);
+      } else {
+        // Once an item of a key waits, every later one of that key waits behind it.
+        keys.add(key);
+        later.push(waiting);
+      }
+    }
+    this.#queue = later;
+    return group;
+  }
+}
+
+function isUnavailable(error: unknown): boolean {
+  return error instanceof AsyncOpsError && error.code === 'store_unavailable';
 }

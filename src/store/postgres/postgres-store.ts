@@ -74,9 +74,9 @@ class PostgresStore implements Store {
       sourceId: randomUUID(),
       onError,
     });
-    this.#finishes = new Batcher((group) => finishGroup(this.#db, group), MAX_FINISH_GROUP);
-    this.#inserts = new Batcher((group) => insertOperations(this.#db, group), MAX_INSERT_GROUP);
-    this.#standings = new Batcher((group) => standing.queueStandings(this.#db, group), MAX_STANDING_GROUP);
+    this.#finishes = new Batcher({ write: (group) => finishGroup(this.#db, group), maxGroup: MAX_FINISH_GROUP, keyOf: (finish) => finish.id });
+    this.#inserts = new Batcher({ write: (group) => insertOperations(this.#db, group), maxGroup: MAX_INSERT_GROUP });
+    this.#standings = new Batcher({ write: (group) => standing.queueStandings(this.#db, group), maxGroup: MAX_STANDING_GROUP });
     this.#listener = new ChangeListener({
       config: clientConfig(options.url, this.#schema),
       channel: this.#db.channel,
