@@ -81,12 +81,17 @@ function prepared(sql: string, params?: readonly unknown[]): pg.QueryConfig {
  * again: under new names, prepared anew. Says whether that is what happened.
  */
 function renamedAfterStalePlan(err: unknown): boolean {
-  const stale = (err as { code?: unknown } | null)?.code === '0A000' && String((err as Error).message).includes('cached plan must not change result type');
+  const stale = isStalePlan(err);
   if (stale) {
     generation += 1;
     statementNames.clear();
   }
   return stale;
+}
+
+/** Whether a statement failed only because its prepared plan went stale (it did nothing; it can run again). */
+export function isStalePlan(err: unknown): boolean {
+  return (err as { code?: unknown } | null)?.code === '0A000' && String((err as Error).message).includes('cached plan must not change result type');
 }
 
 export class PostgresDatabase implements Queryable {

@@ -3,7 +3,7 @@
 // Invariant: the whole group is inserted, or none of it and every insert of it fails.
 
 import { changed, operationFromDraft, type InsertOptions, type OperationDraft, type OperationInsertResult } from '../store.ts';
-import type { PostgresDatabase } from './database.ts';
+import { isStalePlan, type PostgresDatabase } from './database.ts';
 import { due } from './operations.ts';
 import { depthChange } from './queue-depth.ts';
 import { standingsStatement, toStanding, type StandingRow } from './standing.ts';
@@ -40,7 +40,10 @@ export async function insertOperations(db: PostgresDatabase, group: readonly Ins
   ]] as const;
   const operations = group.map((r) => operationFromDraft(r.draft));
   const asked = group.flatMap((r, i) => (r.options.standing === undefined ? [] : [{ i, params: { operation: operations[i]!, now: r.draft.now, runningLimit: r.options.standing.runningLimit, fromTail: true } }]));
-  const [inserted, standingsRead] = await db.sequence(asked.length === 0 ? [insert] : [insert, standingsStatement(asked.map((a) => a.params))]);
+  const send = () => db.sequence(asked.length === 0 ? [insert] : [insert, standingsStatement(asked.map((a) => a.params))]);
+  let [inserted, standingsRead] = await send();
+  // A stale plan stopped the insert before it did anything (sequence() renamed the statements): both go again.
+  if (inserted!.status === 'rejected' && isStalePlan(inserted!.reason)) [inserted, standingsRead] = await send();
   // One statement: every row of the group went in, or none did.
   if (inserted!.status === 'rejected') throw inserted!.reason;
   db.publish(operations.flatMap((op) => [changed(op), due(op)]));
