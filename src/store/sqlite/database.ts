@@ -127,6 +127,7 @@ interface Grouped {
  * --cpu-prof), and the attempts of a busy pool end in bursts.
  */
 export class GroupCommit {
+  #db: DatabaseSync;
   #tx: Transactor;
   #savepoint: StatementSync;
   #release: StatementSync;
@@ -135,6 +136,7 @@ export class GroupCommit {
   #scheduled: NodeJS.Immediate | null = null;
 
   constructor(db: DatabaseSync, tx: Transactor) {
+    this.#db = db;
     this.#tx = tx;
     this.#savepoint = db.prepare('SAVEPOINT grouped');
     this.#release = db.prepare('RELEASE grouped');
@@ -162,9 +164,12 @@ export class GroupCommit {
           const mark = events.length;
           this.#savepoint.run();
           try {
-            outcomes.push({ ok: true, value: item.work(events) });
+            const value = item.work(events);
             this.#release.run();
+            outcomes.push({ ok: true, value });
           } catch (error) {
+            // An error that ended the whole transaction (SQLITE_FULL, an interrupt) fails the group with its own message.
+            if (!this.#db.isTransaction) throw error;
             this.#rollbackTo.run();
             this.#release.run();
             events.length = mark;

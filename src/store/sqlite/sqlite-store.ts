@@ -88,12 +88,18 @@ export class SqliteStore implements Store {
   // A store that writes for a while gets a checkpointer thread; a short-lived one (a test, a tool) never pays for one.
   #onCommit(db: DatabaseSync): void {
     if (++this.#commits !== CHECKPOINTER_AFTER_COMMITS || this.#path === ':memory:') return;
-    db.exec('PRAGMA wal_autocheckpoint = 0');
-    this.#checkpointer = new Checkpointer(this.#path, this.#onError, () => {
-      // Without its thread the WAL would grow without end: the store's connection checkpoints again.
-      if (this.#open?.db === db) db.exec('PRAGMA wal_autocheckpoint = 10000');
-      this.#checkpointer = null;
-    });
+    // This runs after a COMMIT: a failure here must not report the committed writes as failed, so it is only logged and
+    // the connection keeps checkpointing by itself.
+    try {
+      this.#checkpointer = new Checkpointer(this.#path, this.#onError, () => {
+        // Without its thread the WAL would grow without end: the store's connection checkpoints again.
+        if (this.#open?.db === db) db.exec('PRAGMA wal_autocheckpoint = 10000');
+        this.#checkpointer = null;
+      });
+      db.exec('PRAGMA wal_autocheckpoint = 0');
+    } catch (error) {
+      this.#onError(error);
+    }
   }
 
   async ping(): Promise<void> {
