@@ -30,7 +30,7 @@ export class WebhookConnections {
       agent = url.protocol === 'https:' ? new https.Agent({ keepAlive: true }) : new http.Agent({ keepAlive: true });
       const oldest = this.#agents.size >= RECEIVERS_KEPT ? this.#agents.keys().next().value : undefined;
       if (oldest !== undefined) {
-        this.#agents.get(oldest)!.destroy();
+        retire(this.#agents.get(oldest)!);
         this.#agents.delete(oldest);
       }
     }
@@ -39,11 +39,17 @@ export class WebhookConnections {
     return agent;
   }
 
-  /** Closes every kept connection (the dispatcher stopped). */
+  /** Closes every kept connection (the dispatcher stopped); one still carrying an attempt closes when it ends. */
   close(): void {
-    for (const agent of this.#agents.values()) agent.destroy();
+    for (const agent of this.#agents.values()) retire(agent);
     this.#agents.clear();
   }
+}
+
+/** Closes an agent's idle connections and keeps none from now on; destroy() would also cut attempts in flight. */
+function retire(agent: http.Agent): void {
+  agent.maxFreeSockets = 0;
+  for (const sockets of Object.values(agent.freeSockets)) for (const socket of sockets ?? []) socket.destroy();
 }
 
 export interface WebhookPost {
@@ -113,7 +119,7 @@ export function postWebhook(post: WebhookPost): Promise<WebhookPostResult> {
         path: `${post.url.pathname}${post.url.search}`,
         headers: { ...post.headers, 'content-length': String(Buffer.byteLength(post.body)) },
         lookup: pinnedLookup(post.address),
-        agent: post.connections?.agentFor(post.url, post.address) ?? false,
+        agent: retried ? false : (post.connections?.agentFor(post.url, post.address) ?? false),
       });
       request.on('response', (response) => {
         statusCode = response.statusCode ?? null;
@@ -128,9 +134,11 @@ export function postWebhook(post: WebhookPost): Promise<WebhookPostResult> {
         response.on('error', (error) => finish(describe(error)));
       });
       request.on('error', (error) => {
-        // A kept connection the receiver closed as this attempt reused it: that says nothing of the receiver, so
-        // the attempt goes once more, on a connection of its own.
-        if (!retried && !settled && request.reusedSocket && (error as NodeJS.ErrnoException).code === 'ECONNRESET') send(true);
+        // A kept connection the receiver closed as this attempt reused it, before any answer: that says nothing of the
+        // receiver, so the attempt goes once more, on a new connection (another kept one may be just as stale).
+        // Once a status arrived the receiver has seen the POST, and it is not sent twice.
+        const staleConnection = request.reusedSocket && statusCode === null && (error as NodeJS.ErrnoException).code === 'ECONNRESET';
+        if (!retried && !settled && staleConnection) send(true);
         else finish(describe(error));
       });
       request.end(post.body);

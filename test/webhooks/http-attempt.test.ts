@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { createServer, type IncomingHttpHeaders, type Server } from 'node:http';
-import type { AddressInfo } from 'node:net';
+import type { AddressInfo, Socket } from 'node:net';
 import { after, before, describe, it } from 'node:test';
 import { parseRetryAfter, postWebhook, RESPONSE_SNIPPET_BYTES, WebhookConnections } from '../../src/webhooks/http-attempt.ts';
 
@@ -19,6 +19,7 @@ describe('postWebhook', () => {
         if (path === '/big') res.writeHead(200).end('x'.repeat(64 * 1024));
         else if (path === '/redirect') res.writeHead(302, { location: '/elsewhere' }).end();
         else if (path === '/busy') res.writeHead(503, { 'retry-after': '7' }).end('busy');
+        else if (path === '/slow') setTimeout(() => res.writeHead(200).end('slow'), 200);
         else res.writeHead(200).end('fine');
       });
     });
@@ -61,7 +62,8 @@ describe('postWebhook', () => {
   it('with a connection pool, attempts to one receiver and address share a kept-alive connection; another address gets its own', async () => {
     const connections = new WebhookConnections();
     const ports = new Set<number>();
-    server.on('connection', (socket) => ports.add(socket.remotePort ?? 0));
+    const seeConnection = (socket: Socket) => ports.add(socket.remotePort ?? 0);
+    server.on('connection', seeConnection);
     // The same port on another loopback address: the same URL, vetted to another address.
     const twin = createServer((_req, res) => res.writeHead(200).end('twin'));
     twin.on('connection', (socket) => ports.add(socket.remotePort ?? 0));
@@ -75,8 +77,23 @@ describe('postWebhook', () => {
       assert.equal((await post('/big')).statusCode, 200, 'a capped read closes its own connection and the pool carries on');
     } finally {
       connections.close();
-      server.removeAllListeners('connection');
+      // Only ours: the server's own 'connection' listener is what serves requests.
+      server.off('connection', seeConnection);
       await new Promise<void>((resolve) => twin.close(() => resolve()));
+    }
+  });
+
+  it('lets an attempt in flight finish when its receiver is let go of (more receivers than are kept) or the pool closes', async () => {
+    const connections = new WebhookConnections();
+    const address = { address: '127.0.0.1', family: 4 } as const;
+    try {
+      const slow = postWebhook({ url: new URL(`http://hooks.invalid:${port}/slow`), address, headers: {}, body: '{}', timeoutMs: 2_000, connections });
+      for (let i = 0; i < 64; i++) connections.agentFor(new URL(`http://other-${i}.invalid/`), address);
+      const closing = postWebhook({ url: new URL(`http://closing.invalid:${port}/slow`), address, headers: {}, body: '{}', timeoutMs: 2_000, connections });
+      connections.close();
+      assert.deepEqual(await Promise.all([slow, closing]).then((results) => results.map((r) => [r.statusCode, r.error])), [[200, null], [200, null]]);
+    } finally {
+      connections.close();
     }
   });
 
