@@ -3,6 +3,7 @@
 // Invariant: one signal per app, registered before the app is ready; it fires in preClose, before the server
 // stops; every reply sent after it closes its connection.
 
+import { setMaxListeners } from 'node:events';
 import type { FastifyInstance, FastifyReply } from 'fastify';
 
 const signals = new WeakMap<FastifyInstance, AbortSignal>();
@@ -12,6 +13,8 @@ export function closingSignal(app: FastifyInstance): AbortSignal {
   let signal = signals.get(app);
   if (signal === undefined) {
     const controller = new AbortController();
+    // Every open long-poll and event stream listens on it: more than ten is the normal case, not a leak.
+    setMaxListeners(0, controller.signal);
     app.addHook('preClose', async () => controller.abort());
     // The server closes the connections idle when it stops and then waits for the rest; one whose reply went
     // out after that (a long-poll answered by this signal, any request in flight) would idle on, kept alive,
@@ -30,7 +33,11 @@ export function closingSignal(app: FastifyInstance): AbortSignal {
 export function abortOnClose(reply: FastifyReply, closing: AbortSignal): AbortSignal {
   const controller = new AbortController();
   const abort = () => controller.abort();
-  if (closing.aborted) abort();
+  // A client gone before this was called (during the submit or first read) has had its 'close' already.
+  if (closing.aborted || reply.raw.closed) {
+    abort();
+    return controller.signal;
+  }
   // Removed again once the response is done: `closing` lives as long as the app, a request does not.
   closing.addEventListener('abort', abort, { once: true });
   // The response's 'close' fires when it was sent or the connection dropped, whichever comes first.

@@ -45,7 +45,9 @@ export class ReadCache {
   lookup(id: string, now: number): CachedRead | undefined {
     const entry = this.#entries.get(id);
     if (entry === undefined) return undefined;
-    if (now - entry.storedAt < this.#ttlMs) return entry;
+    // A clock stepped back makes the age negative: such an entry is not trusted to be fresh.
+    const age = now - entry.storedAt;
+    if (age >= 0 && age < this.#ttlMs) return entry;
     this.#entries.delete(id);
     return undefined;
   }
@@ -58,6 +60,9 @@ export class ReadCache {
   /** Keeps a read made after `ticket`, unless its operation changed since. */
   keep(id: string, read: CachedRead, ticket: number, now: number): void {
     if (!this.enabled || this.#changedSince(id, ticket)) return;
+    // Of two overlapping reads the older can come back last (another node's change not yet announced here).
+    const kept = this.#entries.get(id);
+    if (kept !== undefined && kept.operation.version > read.operation.version) return;
     this.#entries.delete(id);
     this.#entries.set(id, { ...read, storedAt: now });
     // Map order is insertion order, so the first key is the oldest entry.

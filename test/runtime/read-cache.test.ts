@@ -21,6 +21,20 @@ describe('ReadCache', () => {
     assert.equal(cache.lookup('a', 1_050), undefined, 'an expired read is gone, not hidden');
   });
 
+  it('does not trust a read stored "later" than now: the clock stepped back', () => {
+    const cache = new ReadCache({ ttlMs: 100, maxEntries: 10 });
+    cache.keep('a', read(), cache.ticket(), 1_000);
+    assert.equal(cache.lookup('a', 900), undefined);
+  });
+
+  it('keeps the newer of two overlapping reads when the older comes back last', () => {
+    const cache = new ReadCache({ ttlMs: 100, maxEntries: 10 });
+    const ticket = cache.ticket();
+    cache.keep('a', read(3), ticket, 0);
+    cache.keep('a', read(2), ticket, 1);
+    assert.equal(cache.lookup('a', 2)?.operation.version, 3);
+  });
+
   it('drops a read when its operation changes, and keeps others', () => {
     const cache = new ReadCache({ ttlMs: 100, maxEntries: 10 });
     cache.keep('a', read(), cache.ticket(), 0);
