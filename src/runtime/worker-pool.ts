@@ -264,6 +264,8 @@ export class WorkerPool extends EventEmitter<WorkerPoolEvents> {
     this.#wakeTimer = setTimeout(() => {
       this.#wakeTimer = null;
       this.#wakeAt = Infinity;
+      // The timer kept only the earliest run_at it was told of; the store knows the one after it, which may be close.
+      this.#nextRunAtAskedAt = -Infinity;
       this.#wake();
     }, Math.min(MAX_TIMER_MS, Math.max(0, at - this.#clock.now())));
   }

@@ -453,6 +453,16 @@ describe('WorkerPool', () => {
     for (const op of ops) assert.equal((await settled(store, op.id)).status, 'completed');
   });
 
+  it('starts operations scheduled close after one another on time, without waiting for the fallback poll', async (t) => {
+    const store = await openStore(t);
+    const now = Date.now();
+    // Stored before the pool started, so no event tells it of them: only asking the store for the next run_at does.
+    const first = await submit(store, 'scheduled', {}, { runAt: now + 200 }, now);
+    const second = await submit(store, 'scheduled', {}, { runAt: now + 400 }, now);
+    startPool(t, store, [defineTask({ type: 'scheduled', run: () => null })], { pollMs: 60_000 });
+    for (const op of [first, second]) assert.equal((await settled(store, op.id, 5_000)).status, 'completed');
+  });
+
   it('start() and stop() are idempotent; start() after stop() is refused', async (t) => {
     const store = await openStore(t);
     const pool = new WorkerPool({ store, registry: new TaskRegistry([]), logger: silent, workerId: 'w1', deliveryFactory: noDelivery });
