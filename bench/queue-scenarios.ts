@@ -159,22 +159,19 @@ export async function measureWebhooks(kind: StoreKind, burst: number, pacedS: nu
 
 export interface GrowthPoint {
   readonly stored: number;
-  /** Status reads with the read cache off, so each reads the store: the median of three runs by requests/s. */
+  /** Status reads with the read cache off, so each reads the store: the median of the runs by requests/s. */
   readonly status: LoadFigures;
-  /** The median of three drains by rate. */
+  /** The median of the drains by rate. */
   readonly drain: DrainFigures;
   /** Of the API server after the drains. */
   readonly serverRssMb: number | null;
 }
 
-/** Runs of each growth figure: one short run on these shared cores moved by ±25 % from run to run. */
-const GROWTH_RUNS = 3;
-
 function medianBy<T>(items: readonly T[], key: (item: T) => number): T {
   return [...items].sort((a, b) => key(a) - key(b))[Math.floor(items.length / 2)]!;
 }
 
-export async function measureGrowthPoint(kind: StoreKind, stored: number, settings: HttpSettings & { drainCount: number }): Promise<GrowthPoint> {
+export async function measureGrowthPoint(kind: StoreKind, stored: number, settings: HttpSettings & { drainCount: number; runs: number }): Promise<GrowthPoint> {
   const store = await freshStore(kind);
   try {
     await seedCompleted(store.spec, stored);
@@ -183,9 +180,9 @@ export async function measureGrowthPoint(kind: StoreKind, stored: number, settin
       const probes = await submitMany(api.url, 100, 8, () => ({ type: 'noop', input: {} }));
       const paths = probes.map((p) => `/operations/${p.id}`);
       const statuses: LoadFigures[] = [];
-      for (let run = 0; run < GROWTH_RUNS; run++) statuses.push(await statusLoad(api.url, paths, settings));
+      for (let run = 0; run < settings.runs; run++) statuses.push(await statusLoad(api.url, paths, settings));
       const drains: DrainFigures[] = [];
-      for (let run = 0; run < GROWTH_RUNS; run++) drains.push(await drain(api, store.spec, settings.drainCount));
+      for (let run = 0; run < settings.runs; run++) drains.push(await drain(api, store.spec, settings.drainCount));
       const rss = api.rss();
       return { stored, status: medianBy(statuses, (s) => s.requestsPerS), drain: medianBy(drains, (d) => d.perS), serverRssMb: rss === null ? null : round(rss / 2 ** 20) };
     } finally {

@@ -14,9 +14,12 @@ import { round } from './load.ts';
 const SCENARIOS = ['http', 'drain', 'pickup', 'webhooks', 'growth', 'eta'] as const;
 type Scenario = (typeof SCENARIOS)[number];
 
+// Quick is a smoke run of every figure in about a minute and a half on both stores (short loads, one run per growth
+// figure); full is what the README's table comes from. growthRuns: one short run on these shared cores moved by ±25 %
+// from run to run, so full takes the median of three.
 const MODES = {
-  quick: { http: { durationS: 5, warmupS: 1, connections: 10 }, drain: 10_000, pickupS: 10, webhookBurst: 1_000, webhookPacedS: 3, growth: [1_000, 20_000], growthDrain: 5_000, etaS: 12 },
-  full: { http: { durationS: 15, warmupS: 3, connections: 10 }, drain: 10_000, pickupS: 10, webhookBurst: 5_000, webhookPacedS: 10, growth: [1_000, 100_000], growthDrain: 10_000, etaS: 40 },
+  quick: { http: { durationS: 2, warmupS: 0.5, connections: 10 }, drain: 10_000, pickupS: 3, webhookBurst: 500, webhookPacedS: 2, growth: [1_000, 10_000], growthDrain: 2_000, growthRuns: 1, etaS: 8 },
+  full: { http: { durationS: 15, warmupS: 3, connections: 10 }, drain: 10_000, pickupS: 10, webhookBurst: 5_000, webhookPacedS: 10, growth: [1_000, 100_000], growthDrain: 10_000, growthRuns: 3, etaS: 40 },
 } as const;
 
 const { values } = parseArgs({
@@ -68,7 +71,7 @@ try {
     if (only.has('pickup')) figures.pickup = await step(`${kind} pickup`, () => measurePickup(kind, 200, settings.pickupS));
     if (only.has('webhooks')) figures.webhooks = await step(`${kind} webhooks`, () => measureWebhooks(kind, settings.webhookBurst, settings.webhookPacedS));
     if (only.has('growth')) {
-      const growthSettings = { ...http, drainCount: settings.growthDrain };
+      const growthSettings = { ...http, drainCount: settings.growthDrain, runs: settings.growthRuns };
       const [smallCount, largeCount] = settings.growth;
       const small = await step(`${kind} growth ${smallCount}`, () => measureGrowthPoint(kind, smallCount, growthSettings));
       const large = await step(`${kind} growth ${largeCount}`, () => measureGrowthPoint(kind, largeCount, growthSettings));
