@@ -34,6 +34,11 @@ export function changed(op: Pick<Operation, 'id' | 'version' | 'status'>): Store
   return { kind: 'operation:changed', id: op.id, version: op.version, status: op.status };
 }
 
+/** The event a pending operation announces with its run_at (workers of its type wake then). */
+export function due(op: Pick<Operation, 'type' | 'runAt'>): StoreEvent {
+  return { kind: 'operation:due', type: op.type, runAt: op.runAt };
+}
+
 /** The operation an insert of `draft` stores (its input is JSON already, as parsed from a request, so it is kept as is). */
 export function operationFromDraft(draft: OperationDraft): Operation {
   return {

@@ -2,9 +2,8 @@
 // in the same round trip. Not here: inserts with a key (operations.ts), gathering the group (batcher.ts).
 // Invariant: the whole group is inserted, or none of it and every insert of it fails.
 
-import { changed, operationFromDraft, type InsertOptions, type OperationDraft, type OperationInsertResult } from '../store.ts';
+import { changed, due, operationFromDraft, type InsertOptions, type OperationDraft, type OperationInsertResult } from '../store.ts';
 import { isStalePlan, type PostgresDatabase } from './database.ts';
-import { due } from './operations.ts';
 import { depthChange } from './queue-depth.ts';
 import { standingsStatement, toStanding, type StandingRow } from './standing.ts';
 

@@ -5,7 +5,7 @@
 import { AsyncOpsError } from '../../domain/errors.ts';
 import type { Operation, OperationResult, OperationError, DeliveryState } from '../../domain/operation.ts';
 import type { OperationStatus } from '../../domain/status.ts';
-import { changed, type IdempotencyClaim, type OperationDraft, type OperationInsertResult, type OperationListQuery, type StoreEvent } from '../store.ts';
+import { changed, due, type IdempotencyClaim, type OperationDraft, type OperationInsertResult, type OperationListQuery } from '../store.ts';
 import type { PostgresDatabase, Queryable } from './database.ts';
 import { depthChange } from './queue-depth.ts';
 
@@ -72,10 +72,6 @@ export function toOperation(row: OperationRow): Operation {
     resultExpired: row.result_expired,
     version: row.version,
   };
-}
-
-export function due(op: Pick<Operation, 'type' | 'runAt'>): StoreEvent {
-  return { kind: 'operation:due', type: op.type, runAt: op.runAt };
 }
 
 // Params: $1 id, $2 tenant, $3 type, $4 input (JSON text), $5 max attempts, $6 priority, $7 timeout s, $8 run at,

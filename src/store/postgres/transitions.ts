@@ -6,12 +6,12 @@
 import { isTerminal } from '../../domain/status.ts';
 import type { Operation } from '../../domain/operation.ts';
 import {
-  CANCELLED_BY_REQUEST, changed, type CancelOutcome, type ClaimParams, type DeleteOutcome, type FinishParams, type LeaseRef,
+  CANCELLED_BY_REQUEST, changed, due, type CancelOutcome, type ClaimParams, type DeleteOutcome, type FinishParams, type LeaseRef,
   type RecoverParams, type RecoverResult, type ReleaseParams, type RetryParams,
 } from '../store.ts';
 import type { PostgresDatabase, Transaction } from './database.ts';
 import { writeOutbox } from './deliveries.ts';
-import { due, OPERATION_COLUMNS, toOperation, type OperationRow } from './operations.ts';
+import { OPERATION_COLUMNS, toOperation, type OperationRow } from './operations.ts';
 import { depthChange } from './queue-depth.ts';
 
 const byClaimOrder = (a: Operation, b: Operation) => b.priority - a.priority || a.runAt - b.runAt || (a.id < b.id ? -1 : a.id > b.id ? 1 : 0);

@@ -5,13 +5,12 @@
 
 import type { DatabaseSync, StatementSync } from 'node:sqlite';
 import type { Operation } from '../../domain/operation.ts';
-import type { OperationStatus } from '../../domain/status.ts';
-import {
-  changed, type Delivery, type DeliveryAttempt, type DeliveryAttemptParams, type DeliveryClaimParams, type DeliveryDraft,
-  type DeliveryListQuery, type DeliveryRetryOutcome, type StoreEvent,
+import type {
+  Delivery, DeliveryAttempt, DeliveryAttemptParams, DeliveryClaimParams, DeliveryDraft, DeliveryListQuery, DeliveryRetryOutcome,
+  StoreEvent,
 } from '../store.ts';
 import { prepareAll, StatementCache, type Transactor } from './database.ts';
-import { toAttempt, toDelivery, type Row } from './rows.ts';
+import { changedOf, toAttempt, toDelivery, type Row } from './rows.ts';
 
 // $id $messageId $operationId $tenant $url $eventType $payload $nextAttemptAt $now
 const INSERT = `INSERT INTO deliveries (id, message_id, operation_id, tenant, url, event_type, payload, state, next_attempt_at, created_at, updated_at)
@@ -170,7 +169,7 @@ export class SqliteDeliveries {
 
   #touchOperation(operationId: string, events: StoreEvent[]): void {
     const op = this.#s.touchOperation.get({ id: operationId });
-    if (op !== undefined) events.push(changed({ id: String(op['id']), version: Number(op['version']), status: op['status'] as OperationStatus }));
+    if (op !== undefined) events.push(changedOf(op));
   }
 
   recoverExpired(now: number): number {

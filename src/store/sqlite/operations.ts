@@ -7,14 +7,14 @@ import type { Operation, OperationError, OperationResult } from '../../domain/op
 import type { OperationStatus } from '../../domain/status.ts';
 import { DURATION_SAMPLE_LIMIT } from '../../domain/eta.ts';
 import {
-  CANCELLED_BY_REQUEST, changed, operationFromDraft,
+  CANCELLED_BY_REQUEST, changed, due, operationFromDraft,
   type CancelOutcome, type ClaimParams, type DeleteOutcome, type DeliveryFactory, type FinishParams, type IdempotencyClaim, type InsertOptions,
   type LeaseRef, type OperationDraft, type OperationInsertResult, type OperationListQuery, type PruneParams, type QueueStanding, type QueueStandingParams,
   type RecoverParams, type RecoverResult, type ReleaseParams, type RetryParams, type StandingReadParams, type StoreEvent,
 } from '../store.ts';
 import { GroupCommit, prepareAll, StatementCache, type Transactor } from './database.ts';
 import { compareIds, type SqliteDeliveries } from './deliveries.ts';
-import { toOperation, toResult, type Row } from './rows.ts';
+import { changedOf, toOperation, toResult, type Row } from './rows.ts';
 import { SqliteStanding } from './standing.ts';
 
 /** Every operation column plus the state of its latest delivery. */
@@ -184,7 +184,7 @@ export class SqliteOperations {
           expiresAt: idempotency.expiresAt,
         });
       }
-      events.push(changed(operation), { kind: 'operation:due', type: operation.type, runAt: operation.runAt });
+      events.push(changed(operation), due(operation));
       if (options.standing === undefined) return { kind: 'created', operation };
       return { kind: 'created', operation, standing: this.#standing.of(operation, draft.now, options.standing.runningLimit, true) };
     });
@@ -250,7 +250,7 @@ export class SqliteOperations {
     return this.#tx.run((events) => {
       const row = this.#s.progress.get({ id: params.id, leaseToken: params.leaseToken, progress: params.progress, message: params.message, now: params.now });
       if (row === undefined) return false;
-      events.push(changed({ id: params.id, version: Number(row['version']), status: row['status'] as OperationStatus }));
+      events.push(changedOf(row));
       return true;
     });
   }
@@ -312,7 +312,7 @@ export class SqliteOperations {
     const row = this.#s.requeue.get({ id: lease.id, leaseToken: lease.leaseToken, attemptIncrement, runAt, now, ...errorParams(error) });
     if (row === undefined) return null;
     const operation = toOperation(row, null);
-    events.push(changed(operation), { kind: 'operation:due', type: operation.type, runAt: operation.runAt });
+    events.push(changed(operation), due(operation));
     return operation;
   }
 
@@ -391,7 +391,7 @@ export class SqliteOperations {
   prune(params: PruneParams): { results: number; operations: number; idempotencyKeys: number } {
     return this.#tx.run((events) => {
       const marked = this.#s.pruneMarkResults.all({ before: params.resultsFinishedBefore, now: params.now });
-      for (const r of marked) events.push(changed({ id: String(r['id']), version: Number(r['version']), status: r['status'] as OperationStatus }));
+      for (const r of marked) events.push(changedOf(r));
       const results = Number(this.#s.pruneResults.run({ before: params.resultsFinishedBefore }).changes);
       const operations = Number(this.#s.pruneOperations.run({ before: params.operationsFinishedBefore, now: params.now }).changes);
       const idempotencyKeys = Number(this.#s.pruneKeys.run({ now: params.now }).changes);

@@ -5,7 +5,7 @@
 import type { SQLOutputValue } from 'node:sqlite';
 import type { Operation, OperationResult, DeliveryState } from '../../domain/operation.ts';
 import type { OperationStatus } from '../../domain/status.ts';
-import type { Delivery, DeliveryAttempt } from '../store.ts';
+import { changed, type Delivery, type DeliveryAttempt, type StoreEvent } from '../store.ts';
 
 export type Row = Record<string, SQLOutputValue>;
 
@@ -100,4 +100,9 @@ export function toAttempt(row: Row): DeliveryAttempt {
     error: strOrNull(row, 'error'),
     responseSnippet: strOrNull(row, 'response_snippet'),
   };
+}
+
+/** The change event of a row an UPDATE returned (`RETURNING id, status, version`, or every column). */
+export function changedOf(row: Row): StoreEvent {
+  return changed({ id: str(row, 'id'), version: num(row, 'version'), status: str(row, 'status') as OperationStatus });
 }
