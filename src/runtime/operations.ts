@@ -216,9 +216,9 @@ export class OperationsService {
   }
 
   async get(tenant: string, id: string): Promise<OperationView> {
-    if (!isId(ID_PREFIXES.operation, id)) throw notFound(id);
     const now = this.#clock.now();
-    // Only while subscribed to the change feed does a change drop what the cache holds.
+    // Only while subscribed to the change feed does a change drop what the cache holds. Only ids read are kept, so a
+    // malformed one is never found here and #read refuses it.
     const cached = this.#unsubscribe === null ? undefined : this.#cache.lookup(id, now);
     // Ids are global: another tenant's operation is not found, cached or not.
     if (cached !== undefined && cached.operation.tenant !== tenant) throw notFound(id);
@@ -227,6 +227,7 @@ export class OperationsService {
 
   /** A read of the store (kept in the cache for the next), rendered. */
   async #read(tenant: string, id: string, now = this.#clock.now()): Promise<OperationView> {
+    if (!isId(ID_PREFIXES.operation, id)) throw notFound(id);
     const ticket = this.#cache.ticket();
     const fresh = await this.#store.operationGetWithStanding({ id, tenant, now, runningLimits: this.#runningLimits });
     if (fresh === null) throw notFound(id);
@@ -286,7 +287,7 @@ export class OperationsService {
     let wake: () => void = () => {};
     let woken = new Promise<void>((resolve) => (wake = resolve));
     let over = false;
-    const unwatch = this.#watch(id, (changed) => {
+    const unwatch = this.watch(id, (changed) => {
       // null: changes may have been missed, so look again.
       if (changed === null || changed !== version) wake();
     });
@@ -298,7 +299,6 @@ export class OperationsService {
     signal?.addEventListener('abort', end, { once: true });
     try {
       // From the store, not the cache: a change the cache has not heard of yet must end the wait at once.
-      if (!isId(ID_PREFIXES.operation, id)) throw notFound(id);
       let current = await this.#read(tenant, id);
       while (current.operation.version === version && !over && !signal?.aborted) {
         await woken;
@@ -317,11 +317,7 @@ export class OperationsService {
    * Call `onChange` for every stored change of one operation (with its version; null when changes may have been
    * missed and it is worth reading again) until the returned function is called.
    */
-  watch(id: string, onChange: (version: number | null) => void): () => void {
-    return this.#watch(id, onChange);
-  }
-
-  #watch(id: string, listener: (version: number | null) => void): () => void {
+  watch(id: string, listener: (version: number | null) => void): () => void {
     let set = this.#watchers.get(id);
     if (set === undefined) {
       set = new Set();
