@@ -73,7 +73,11 @@ export class Attempt {
   #handlerRunning = false;
   #handlerSettled: Promise<void> = Promise.resolve();
   #pendingProgress: number | null = null;
-  #lastReport: { fraction: number; message: string | null } | null = null;
+  /**
+   * The handler's last progress report, stored with the end: coalescing may not have written it, or a write of it may
+   * still be on its way when the end lands (and then finds no lease).
+   */
+  #lastReport: { fraction: number; message: string | null } | undefined = undefined;
   #progressMessage: string | null = null;
   #progressWrittenAt = -Infinity;
   #progressWriting = false;
@@ -149,7 +153,7 @@ export class Attempt {
       return;
     }
     void this.#end('completed', null, (now) =>
-      this.#deps.store.operationFinish({ ...this.#lease(), now, status: 'completed', result, delivery: this.#deps.delivery, progress: this.#lastProgress() }),
+      this.#deps.store.operationFinish({ ...this.#lease(), now, status: 'completed', result, delivery: this.#deps.delivery, progress: this.#lastReport }),
     );
   }
 
@@ -174,7 +178,7 @@ export class Attempt {
     const error = CANCELLED_BY_REQUEST;
     this.#abort('cancelled', error.message);
     void this.#end('cancelled', error, (now) =>
-      this.#deps.store.operationFinish({ ...this.#lease(), now, status: 'cancelled', error, delivery: this.#deps.delivery, progress: this.#lastProgress() }),
+      this.#deps.store.operationFinish({ ...this.#lease(), now, status: 'cancelled', error, delivery: this.#deps.delivery, progress: this.#lastReport }),
     );
   }
 
@@ -201,7 +205,7 @@ export class Attempt {
       );
     } else {
       void this.#end('failed', decision.error, () =>
-        this.#deps.store.operationFinish({ ...this.#lease(), now, status: 'failed', error: decision.error, delivery: this.#deps.delivery, progress: this.#lastProgress() }),
+        this.#deps.store.operationFinish({ ...this.#lease(), now, status: 'failed', error: decision.error, delivery: this.#deps.delivery, progress: this.#lastReport }),
       );
     }
   }
@@ -238,14 +242,6 @@ export class Attempt {
       error,
       durationMs: performance.now() - this.#startedAt,
     });
-  }
-
-  /**
-   * The handler's last progress report, stored with the end: coalescing may not have written it, or a write of it may
-   * still be on its way when the end lands (and then finds no lease).
-   */
-  #lastProgress(): { fraction: number; message: string | null } | undefined {
-    return this.#lastReport ?? undefined;
   }
 
   #lease(): { id: string; leaseToken: string } {
