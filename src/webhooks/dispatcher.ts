@@ -151,10 +151,12 @@ export class WebhookDispatcher {
     this.#sleepTimer = this.#recoverTimer = null;
     this.#sleepUntil = Infinity;
     await this.#pump;
-    if (this.#inflight.size === 0) {
-      this.#connections.close();
-      return;
-    }
+    if (this.#inflight.size > 0) await this.#settleInflight();
+    this.#connections.close();
+  }
+
+  /** Waits for the attempts in flight up to the grace period, then aborts what remains. */
+  async #settleInflight(): Promise<void> {
     const settled = Promise.allSettled([...this.#inflight]);
     let graceTimer: NodeJS.Timeout | undefined;
     const graceOver = new Promise<'grace_over'>((resolve) => {
@@ -167,7 +169,6 @@ export class WebhookDispatcher {
       this.#abort.abort();
       await settled;
     }
-    this.#connections.close();
   }
 
   /** Claim now, or soon: a wake while a pass runs makes that pass go round again. */
