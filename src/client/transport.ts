@@ -165,7 +165,6 @@ export function retryAfterSeconds(headers: Headers, now = Date.now()): number {
   return Number.isNaN(at) ? 0 : Math.max(0, (at - now) / 1000);
 }
 
-
 /** The text as a JSON object, or null when it is not one (an HTML page, say). */
 function jsonObject(text: string): Record<string, unknown> | null {
   try {

@@ -40,10 +40,10 @@ export class AsyncOpsError extends Error {
   }
 }
 
-/** Thrown by a task handler to fail the operation at once, without further attempts. */
 /** Marks a PermanentError whichever copy of this module made it (see isPermanentError). */
 const PERMANENT = Symbol.for('asyncops.PermanentError');
 
+/** Thrown by a task handler to fail the operation at once, without further attempts. */
 export class PermanentError extends Error {
   readonly code: string;
   readonly [PERMANENT] = true;
