@@ -264,6 +264,10 @@ export class WorkerPool extends EventEmitter<WorkerPoolEvents> {
     this.#wakeTimer = setTimeout(() => {
       this.#wakeTimer = null;
       this.#wakeAt = Infinity;
+      // Timers keep the monotonic clock, run_at the wall clock: one may fire a millisecond before `at` has come. A claim
+      // then finds nothing due, and by the time the store names `at` as the next run_at it has passed, so no timer is
+      // set for it and it waits for the fallback poll. Wait out the rest instead.
+      if (this.#clock.now() < at) return this.#wakeLater(at);
       // The timer kept only the earliest run_at it was told of; the store knows the one after it, which may be close.
       this.#nextRunAtAskedAt = -Infinity;
       this.#wake();
