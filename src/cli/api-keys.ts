@@ -1,5 +1,5 @@
-// Owns: reading API keys from a key file (`--api-keys-file`) and from ASYNCOPS_API_KEYS, in the formats the README
-// documents: lines `tenant:key` or `tenant:sha256:<hex>`, a JSON array of {tenant, key | sha256}, and in the
+// Owns: reading API keys from a key file (`--api-keys-file`) and from ASYNCOPS_API_KEYS or `--api-keys`, in the formats
+// the README documents: lines `tenant:key` or `tenant:sha256:<hex>`, a JSON array of {tenant, key | sha256}, and in the
 // environment `tenant:key,tenant2:key2`. Not here: hashing and checking keys (http/auth.ts).
 // Invariant: a malformed entry is a UsageError naming where it is, never quoting the key.
 
@@ -65,21 +65,25 @@ export function parseApiKeysText(text: string, source: string): ApiKeyConfig[] {
   return keys;
 }
 
-export function readApiKeysFile(path: string): ApiKeyConfig[] {
+/** `source`: how the path was given (`--api-keys-file` or ASYNCOPS_API_KEYS_FILE), for messages. */
+export function readApiKeysFile(path: string, source = '--api-keys-file'): ApiKeyConfig[] {
   let text: string;
   try {
     text = readFileSync(path, 'utf8');
   } catch (error) {
-    throw new UsageError(`--api-keys-file ${path}: cannot read (${(error as NodeJS.ErrnoException).code ?? 'error'})`);
+    throw new UsageError(`${source} ${path}: cannot read (${(error as NodeJS.ErrnoException).code ?? 'error'})`);
   }
-  return parseApiKeysText(text, `--api-keys-file ${path}`);
+  return parseApiKeysText(text, `${source} ${path}`);
 }
 
-/** ASYNCOPS_API_KEYS: `tenant:key` pairs separated by commas or whitespace. */
-export function parseApiKeysEnv(value: string): ApiKeyConfig[] {
+/**
+ * `tenant:key` pairs separated by commas or whitespace, from ASYNCOPS_API_KEYS or `--api-keys`; `source` names which,
+ * so a message sends the user to the place the bad entry is.
+ */
+export function parseApiKeysEnv(value: string, source = 'ASYNCOPS_API_KEYS'): ApiKeyConfig[] {
   const pairs = value.split(/[\s,]+/).filter((part) => part.length > 0);
-  if (pairs.length === 0) throw new UsageError('ASYNCOPS_API_KEYS: no keys in it');
-  return pairs.map((pair, i) => fromPair(pair, `ASYNCOPS_API_KEYS: entry ${i + 1}`));
+  if (pairs.length === 0) throw new UsageError(`${source}: no keys in it`);
+  return pairs.map((pair, i) => fromPair(pair, `${source}: entry ${i + 1}`));
 }
 
 /** Keys from both sources; the same key twice (for one tenant or two) is refused. */

@@ -146,11 +146,11 @@ function serverOptions(command: Command, role: 'serve' | 'worker'): Command {
 }
 
 export function registerServerCommands(program: Command): void {
-  serverOptions(program.command('serve').description('run the HTTP API with workers and the webhook dispatcher'), 'serve').action(async (flags: ServerFlags) => {
-    await runServer(flags, 'serve');
+  serverOptions(program.command('serve').description('run the HTTP API with workers and the webhook dispatcher'), 'serve').action(async (flags: ServerFlags, command: Command) => {
+    await runServer(flags, 'serve', command);
   });
-  serverOptions(program.command('worker').description('run workers and the webhook dispatcher only (no HTTP API)'), 'worker').action(async (flags: ServerFlags) => {
-    await runServer(flags, 'worker');
+  serverOptions(program.command('worker').description('run workers and the webhook dispatcher only (no HTTP API)'), 'worker').action(async (flags: ServerFlags, command: Command) => {
+    await runServer(flags, 'worker', command);
   });
 }
 
@@ -191,12 +191,20 @@ export function envSwitch(name: string, env: NodeJS.ProcessEnv = process.env): b
   throw new UsageError(`${name}: expected true or false (1/0, yes/no, on/off), got ${JSON.stringify(raw.slice(0, 40))}`);
 }
 
-async function runServer(flags: ServerFlags, role: 'serve' | 'worker'): Promise<void> {
+/** How an option was given, as a message should name it: its flag, or the environment variable it came from. */
+function givenAs(command: Command, key: keyof ServerFlags, flag: string, env: string): string {
+  return command.getOptionValueSource(key) === 'env' ? env : flag;
+}
+
+async function runServer(flags: ServerFlags, role: 'serve' | 'worker', command: Command): Promise<void> {
   // A flag on the command line wins; otherwise the environment decides.
   flags.allowPrivateWebhooks ||= envSwitch('ASYNCOPS_ALLOW_PRIVATE_WEBHOOKS');
   if (role === 'serve') flags.insecure ||= envSwitch('ASYNCOPS_INSECURE');
   flags.tasks = flags.tasks?.flatMap((path) => path.split(',')).map((path) => path.trim()).filter((path) => path.length > 0);
-  const apiKeys = mergeApiKeys(flags.apiKeysFile === undefined ? [] : readApiKeysFile(flags.apiKeysFile), flags.apiKeys === undefined ? [] : parseApiKeysEnv(flags.apiKeys));
+  const apiKeys = mergeApiKeys(
+    flags.apiKeysFile === undefined ? [] : readApiKeysFile(flags.apiKeysFile, givenAs(command, 'apiKeysFile', '--api-keys-file', 'ASYNCOPS_API_KEYS_FILE')),
+    flags.apiKeys === undefined ? [] : parseApiKeysEnv(flags.apiKeys, givenAs(command, 'apiKeys', '--api-keys', 'ASYNCOPS_API_KEYS')),
+  );
   if (role === 'serve' && apiKeys.length === 0 && !flags.insecure && !isLoopbackHost(flags.host)) {
     throw new UsageError(`refusing to serve on ${flags.host} without API keys: give --api-keys-file or ASYNCOPS_API_KEYS, bind 127.0.0.1, or pass --insecure`);
   }

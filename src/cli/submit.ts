@@ -8,7 +8,7 @@ import { UsageError } from './exit-codes.ts';
 import { followOperation } from './wait.ts';
 
 interface SubmitFlags {
-  input: string;
+  input?: string;
   webhook?: string;
   idempotencyKey?: string;
   priority?: number;
@@ -26,7 +26,9 @@ export function registerSubmit(program: Command, ctx: CliContext): void {
     .command('submit')
     .description('submit an operation; prints its id (or the resource with --json)')
     .argument('<type>', 'task type, e.g. report')
-    .requiredOption('--input <json>', 'the task input: inline JSON, @FILE, or @- for stdin')
+    // Not a commander requiredOption: commander reports a missing one before an unknown option, and a mistyped
+    // option (`--inptu`) is the likelier cause of both, so the action checks for it once the options are known.
+    .option('--input <json>', 'the task input (required): inline JSON, @FILE, or @- for stdin')
     .option('--webhook <url>', 'URL to POST the signed webhook to when the operation finishes')
     .option('--idempotency-key <key>', 'resubmitting with the same key and input returns the same operation')
     .option('--priority <n>', 'higher runs first', integerArg(-1_000_000, 1_000_000))
@@ -38,6 +40,7 @@ export function registerSubmit(program: Command, ctx: CliContext): void {
     .option('-o, --output <file>', 'with --wait: write the result to FILE when completed')
     .option('--json', 'print the operation resource as JSON')
     .action(async (type: string, opts: SubmitFlags, command: Command) => {
+      if (opts.input === undefined) throw new UsageError("required option '--input <json>' not specified");
       if ((opts.output !== undefined || opts.waitTimeout !== undefined) && !opts.wait) {
         throw new UsageError('-o/--output and --wait-timeout need --wait');
       }

@@ -34,7 +34,10 @@ export class AsyncOpsNetworkError extends Error {
   }
 }
 
-/** Something answered, but not as the asyncops API does (an HTML page, say): most likely the base URL is wrong. */
+/**
+ * Something answered, but not as the asyncops API does (an HTML page, say, whatever its status): most likely the base
+ * URL is wrong. The message names the status and content type, never the body.
+ */
 export class AsyncOpsUnexpectedResponseError extends Error {
   readonly url: string;
   readonly status: number;

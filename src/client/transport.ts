@@ -1,7 +1,7 @@
 // Owns: one HTTP exchange with the asyncops API — URL, auth, timeout, problem decoding — and retrying transient failures.
 // Not here: what a route means (client.ts) or the pacing of status polls (wait.ts).
-// Invariant: a reply with an error status becomes AsyncOpsApiError, a failed exchange AsyncOpsNetworkError, a success that is
-// not a JSON object AsyncOpsUnexpectedResponseError; retries are ≥ 1 s apart.
+// Invariant: an error reply carrying a JSON object (the API's problem) becomes AsyncOpsApiError, a failed exchange
+// AsyncOpsNetworkError, any reply that should be and is not a JSON object AsyncOpsUnexpectedResponseError; retries are ≥ 1 s apart.
 
 import { setTimeout as sleep } from 'node:timers/promises';
 import { AsyncOpsApiError, AsyncOpsNetworkError, AsyncOpsUnexpectedResponseError } from './errors.ts';
@@ -85,7 +85,7 @@ export class Transport {
         continue;
       }
       if (reply.status < 400 || spec.accept?.includes(reply.status)) return reply;
-      const error = new AsyncOpsApiError(reply.status, decodeProblem(reply));
+      const error = this.#refusal(reply);
       if (!TRANSIENT_STATUSES.has(reply.status) || attempt >= tries) throw withTries(error, attempt);
       const askedMs = Math.min(retryAfterSeconds(reply.headers) * 1000, this.#retry.maxDelayMs);
       await pause(Math.max(this.#backoff(attempt), askedMs), spec.signal);
@@ -95,8 +95,22 @@ export class Transport {
   /** The reply's JSON resource; every success the API sends is one JSON object. */
   json<T>(reply: Reply): T {
     const parsed = jsonObject(reply.body.toString('utf8'));
-    if (parsed === null) throw new AsyncOpsUnexpectedResponseError(this.baseUrl, reply.url, reply.status, reply.headers.get('content-type'));
+    if (parsed === null) throw this.#unexpected(reply);
     return parsed as T;
+  }
+
+  /**
+   * An error reply as the API sends it (a problem document) is its refusal. Any other (a static server's HTML 404,
+   * a proxy's error page) says the URL is not the API's: the page itself is left out, as it says nothing more.
+   */
+  #refusal(reply: Reply): AsyncOpsApiError | AsyncOpsUnexpectedResponseError {
+    const problem = jsonObject(reply.body.toString('utf8')) as Partial<ProblemDetails> | null;
+    if (problem === null) return this.#unexpected(reply);
+    return new AsyncOpsApiError(reply.status, { ...problem, type: problem.type ?? 'about:blank', title: problem.title ?? `HTTP ${reply.status}`, status: reply.status });
+  }
+
+  #unexpected(reply: Reply): AsyncOpsUnexpectedResponseError {
+    return new AsyncOpsUnexpectedResponseError(this.baseUrl, reply.url, reply.status, reply.headers.get('content-type'));
   }
 
   url(path: string, query?: RequestSpec['query']): string {
@@ -173,15 +187,6 @@ function jsonObject(text: string): Record<string, unknown> | null {
   } catch {
     return null;
   }
-}
-
-function decodeProblem(reply: Reply): ProblemDetails {
-  const text = reply.body.toString('utf8');
-  const problem = jsonObject(text) as Partial<ProblemDetails> | null;
-  if (problem !== null) return { ...problem, type: problem.type ?? 'about:blank', title: problem.title ?? `HTTP ${reply.status}`, status: reply.status };
-  // Not a problem document (a proxy's HTML page, say): keep a short excerpt as the detail.
-  const detail = text.replace(/\s+/g, ' ').trim().slice(0, 200);
-  return { type: 'about:blank', title: `HTTP ${reply.status}`, status: reply.status, ...(detail ? { detail } : {}) };
 }
 
 function networkReason(error: unknown): string {

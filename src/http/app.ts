@@ -16,6 +16,7 @@ import { installTenant } from './tenant.ts';
 import { installAuth, type ApiKeyring } from './auth.ts';
 import { installRateLimits, DEFAULT_RATE_LIMITS, type RateLimits } from './rate-limits.ts';
 import { installBodyDepthLimit, DEFAULT_MAX_BODY_DEPTH } from './input-limits.ts';
+import { installJsonBodyParser } from './json-body.ts';
 import { registerOperationRoutes } from './operations-routes.ts';
 import { registerEventsRoute, DEFAULT_MAX_STREAMS_PER_PRINCIPAL } from './events-route.ts';
 import { registerTaskRoutes } from './task-routes.ts';
@@ -75,6 +76,7 @@ export async function buildHttpApp(options: HttpAppOptions): Promise<FastifyInst
   installValidators(app);
   // Bodies are JSON; Fastify would otherwise hand a text/plain body to the routes as a string.
   app.removeContentTypeParser('text/plain');
+  installJsonBodyParser(app);
   installProblemHandlers(app);
   installTenant(app);
   // Before any route, so their hooks cover every route (swagger-ui's included).

@@ -4,6 +4,7 @@
 
 import type { FastifyError, FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import { AsyncOpsError, type ErrorCode, type FieldError } from '../domain/errors.ts';
+import { fieldErrorsOf } from '../runtime/schema-errors.ts';
 
 export const PROBLEM_TYPE_BASE = 'https://asyncops.dev/problems/';
 
@@ -51,12 +52,7 @@ export function sendProblem(reply: FastifyReply, problem: Problem): FastifyReply
 function fromFastifyError(error: FastifyError): AsyncOpsError | null {
   if (error.validation) {
     const context = error.validationContext ?? 'body';
-    const errors = error.validation.map((v) => {
-      const missing = v.keyword === 'required' ? `/${String((v.params as { missingProperty?: string }).missingProperty)}` : '';
-      const extra = v.keyword === 'additionalProperties' ? `/${String((v.params as { additionalProperty?: string }).additionalProperty)}` : '';
-      const prefix = context === 'body' ? '' : `/${context}`;
-      return { path: `${prefix}${v.instancePath}${missing}${extra}` || '/', message: v.message ?? 'is invalid' };
-    });
+    const errors = fieldErrorsOf(error.validation, context === 'body' ? '' : `/${context}`);
     return new AsyncOpsError('validation_failed', errors.map((e) => `${e.path} ${e.message}`).join('; '), { errors });
   }
   switch (error.code) {

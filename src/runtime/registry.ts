@@ -2,10 +2,11 @@
 // Not here: running handlers (worker-pool.ts), HTTP routing (http/).
 // Invariant: an input is checked against its type's JSON schema, then its own `validate`, before anything is stored.
 
-import { Ajv, type ErrorObject, type ValidateFunction } from 'ajv';
+import { Ajv, type ValidateFunction } from 'ajv';
 import addFormatsModule from 'ajv-formats';
 import type { FieldError } from '../domain/errors.ts';
 import { checkTaskDefinition, type TaskDefinition } from './task.ts';
+import { fieldErrorsOf } from './schema-errors.ts';
 
 // ajv-formats ships CommonJS with a default export; under NodeNext the callable sits on `.default`.
 type AddFormats = (ajv: Ajv) => Ajv;
@@ -87,14 +88,8 @@ export class TaskRegistry {
   validateInput(type: string, input: unknown): FieldError[] {
     const validate = this.#validators.get(type);
     if (validate === undefined) return [{ path: '/type', message: `unknown task type "${type}"` }];
-    if (!validate(input)) return (validate.errors ?? []).map((e) => toFieldError(e));
+    if (!validate(input)) return fieldErrorsOf(validate.errors ?? [], '/input');
     const own = this.#byType.get(type)?.definition.validate?.(input) ?? [];
     return own.map((e) => ({ path: `/input${e.path === '' || e.path.startsWith('/') ? e.path : `/${e.path}`}`, message: e.message }));
   }
-}
-
-function toFieldError(e: ErrorObject): FieldError {
-  const missing = e.keyword === 'required' ? `/${String((e.params as { missingProperty?: string }).missingProperty)}` : '';
-  const extra = e.keyword === 'additionalProperties' ? `/${String((e.params as { additionalProperty?: string }).additionalProperty)}` : '';
-  return { path: `/input${e.instancePath}${missing}${extra}`, message: e.message ?? 'is invalid' };
 }

@@ -143,8 +143,9 @@ export function postWebhook(post: WebhookPost): Promise<WebhookPostResult> {
       });
       request.end(post.body);
     };
-    // A status that already arrived is kept when the deadline cuts the body short: the receiver did answer.
-    const timer = setTimeout(() => finish(statusCode === null ? `timed out after ${post.timeoutMs} ms` : null), post.timeoutMs);
+    // A status that already arrived is kept when the deadline cuts the body short: the receiver did answer. The
+    // budget is what was left of the attempt's after name resolution, a fraction of a millisecond short of a round one.
+    const timer = setTimeout(() => finish(statusCode === null ? `timed out after ${Math.round(post.timeoutMs)} ms` : null), post.timeoutMs);
     send(false);
     if (post.signal?.aborted) onAbort();
     else post.signal?.addEventListener('abort', onAbort, { once: true });

@@ -59,6 +59,9 @@ const REFUSED_RANGES: readonly Range[] = [
   range('unspecified', '::/128'),
   range('loopback', '::1/128'),
   range('discard-only', '100::/64'),
+  // Teredo (RFC 4380) carries its IPv4 client address inverted, so a private one would pass the embedded-IPv4
+  // check below; no webhook receiver is served on a Teredo address, so the whole prefix is refused.
+  range('Teredo', '2001::/32'),
   range('local-use NAT64', '64:ff9b:1::/48'),
   range('unique-local', 'fc00::/7'),
   range('link-local', 'fe80::/10'),
@@ -114,10 +117,18 @@ function refusedReason(family: 4 | 6, value: bigint): string | null {
       if (!inRange(6, value, embedding.range)) continue;
       const ipv4 = (value >> embedding.shift) & 0xffff_ffffn;
       const inner = refusedReason(4, ipv4);
-      if (inner !== null) return `${embedding.range.label} form of a ${inner}`;
+      if (inner !== null) return `${embedding.range.label} form of ${withArticle(inner)}`;
     }
   }
   return null;
+}
+
+/**
+ * "an unspecified address", "an IPv4-mapped form of …", but "a unique-local address", "a NAT64 form of …": the
+ * article goes by the sound of the reason's first word, which for these labels is its first letter, bar "uni".
+ */
+function withArticle(reason: string): string {
+  return /^[aeiou]/i.test(reason) && !/^uni/i.test(reason) ? `an ${reason}` : `a ${reason}`;
 }
 
 function isLocalhostName(hostname: string): boolean {
@@ -147,7 +158,7 @@ export function checkWebhookUrl(text: string, policy: EgressPolicy): UrlCheck {
   const literal = parseIp(url.hostname);
   if (literal !== null) {
     const reason = refusedReason(literal.family, literal.value);
-    if (reason !== null) return { ok: false, reason: `host ${url.hostname} is a ${reason}` };
+    if (reason !== null) return { ok: false, reason: `host ${url.hostname} is ${withArticle(reason)}` };
   }
   return { ok: true, url };
 }
@@ -167,7 +178,7 @@ export async function resolveAndCheck(hostname: string, policy: EgressPolicy, re
   const literal = parseIp(bare);
   if (literal !== null) {
     const reason = policy.allowPrivate ? null : refusedReason(literal.family, literal.value);
-    return reason === null ? { ok: true, address: bare.split('%')[0] ?? bare, family: literal.family } : { ok: false, reason: `${bare} is a ${reason}` };
+    return reason === null ? { ok: true, address: bare.split('%')[0] ?? bare, family: literal.family } : { ok: false, reason: `${bare} is ${withArticle(reason)}` };
   }
   if (!policy.allowPrivate && isLocalhostName(bare)) return { ok: false, reason: `host ${bare} is a loopback name` };
   const addresses = await resolveAll(bare);
@@ -175,7 +186,7 @@ export async function resolveAndCheck(hostname: string, policy: EgressPolicy, re
   if (!policy.allowPrivate) {
     for (const entry of addresses) {
       const reason = refusedAddressReason(entry.address);
-      if (reason !== null) return { ok: false, reason: `${bare} resolves to ${entry.address}, a ${reason}` };
+      if (reason !== null) return { ok: false, reason: `${bare} resolves to ${entry.address}, ${withArticle(reason)}` };
     }
   }
   const first = addresses[0]!;

@@ -129,6 +129,20 @@ describe('errors and exit statuses', () => {
     }
   });
 
+  test('a --url that answers an HTML 404 (a static file server) exits 5 with one short line: status and content type, not the page', async () => {
+    const page = await startHtmlServer(404);
+    try {
+      const runs = await Promise.all([['status', 'op_x'], ['cancel', 'op_x'], ['submit', 'report', '--input', '{}']].map((args) => runCli(['--url', page.url, ...args])));
+      for (const run of runs) {
+        assert.equal(run.code, 5, run.stderr);
+        assertOneErrorLine(run.stderr, new RegExp(`^asyncops: the server at ${page.url} did not answer as an asyncops API: HTTP 404, content-type text/html; charset=utf-8$`));
+        assert.doesNotMatch(run.stderr, /<|html>/i);
+      }
+    } finally {
+      await page.close();
+    }
+  });
+
   test('a --url with user:password@ is a usage error (exit 2) that does not repeat the password; nothing is sent', async () => {
     const sent = api.requests.length;
     const run = await runCli(['--url', url.replace('http://', 'http://user:s3cret-pw@'), 'status', 'op_1']);
@@ -145,7 +159,15 @@ describe('errors and exit statuses', () => {
 
     const missing = await runCli(['submit', 'report']);
     assert.equal(missing.code, 2);
-    assertOneErrorLine(missing.stderr, /--input/);
+    assertOneErrorLine(missing.stderr, /^asyncops: required option '--input <json>' not specified$/);
+
+    // A mistyped option is the likelier mistake, and it explains the missing --input too.
+    const unknownFirst = await runCli(['submit', 'report', '--bogus']);
+    assert.equal(unknownFirst.code, 2);
+    assertOneErrorLine(unknownFirst.stderr, /unknown option '--bogus'/);
+    const misspelt = await runCli(['submit', 'report', '--inptu', '{}']);
+    assert.equal(misspelt.code, 2);
+    assertOneErrorLine(misspelt.stderr, /unknown option '--inptu'.*Did you mean --input\?/);
 
     const badJson = await runCli(withAuth('submit', 'report', '--input', '{nope'));
     assert.equal(badJson.code, 2);
@@ -153,7 +175,14 @@ describe('errors and exit statuses', () => {
 
     const badNumber = await runCli(withAuth('submit', 'report', '--input', '{}', '--priority', 'high'));
     assert.equal(badNumber.code, 2);
-    assertOneErrorLine(badNumber.stderr, /--priority/);
+    assertOneErrorLine(badNumber.stderr, /--priority.*expected a whole number from -1000000 to 1000000$/);
+
+    // Open-ended ranges say so, rather than "from 1 to up".
+    for (const flag of ['--timeout', '--max-attempts']) {
+      const fraction = await runCli(withAuth('submit', 'report', '--input', '{}', flag, '1.5'));
+      assert.equal(fraction.code, 2);
+      assertOneErrorLine(fraction.stderr, new RegExp(`${flag}.*'1\\.5' is invalid\\. expected a whole number of at least 1$`));
+    }
   });
 
   test('a reader that goes away (| head -1) ends the run quietly, with the status decided so far', async () => {

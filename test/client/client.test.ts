@@ -305,6 +305,23 @@ describe('a server that is not an asyncops API', () => {
       await page.close();
     }
   });
+
+  test('an HTML 404 (a static file server) is AsyncOpsUnexpectedResponseError with its status and content type, not the page', async () => {
+    const page = await startHtmlServer(404);
+    try {
+      const client = new AsyncOpsClient({ baseUrl: page.url, retry: { retries: 0 } });
+      const calls = [() => client.get('op_1'), () => client.submit('report', {}), () => client.cancel('op_1'), () => client.result('op_1'), () => client.wait('op_1', { timeoutMs: 5000 })];
+      for (const call of calls) {
+        const error = await call().catch((e: unknown) => e);
+        assert.ok(error instanceof AsyncOpsUnexpectedResponseError, String(error));
+        assert.equal(error.status, 404);
+        assert.equal(error.contentType, 'text/html; charset=utf-8');
+        assert.equal(error.message, `the server at ${page.url} did not answer as an asyncops API: HTTP 404, content-type text/html; charset=utf-8`);
+      }
+    } finally {
+      await page.close();
+    }
+  });
 });
 
 describe('webhook verification re-exported from asyncops/client', () => {

@@ -317,10 +317,14 @@ export interface HtmlServer {
   close(): Promise<void>;
 }
 
-/** A real node:http server that answers every request 200 with an HTML page: what a wrong --url or baseUrl reaches. */
-export async function startHtmlServer(): Promise<HtmlServer> {
+/**
+ * A real node:http server that answers every request with an HTML page: what a wrong --url or baseUrl reaches (a
+ * web server's default page with 200, a static file server's "not found" page with 404).
+ */
+export async function startHtmlServer(status = 200): Promise<HtmlServer> {
   const server = createServer((_req, res) => {
-    res.writeHead(200, { 'content-type': 'text/html; charset=utf-8' }).end('<!doctype html><html><body><h1>It works!</h1></body></html>');
+    const heading = status === 200 ? 'It works!' : `${status} ${STATUS_CODES[status] ?? ''}`;
+    res.writeHead(status, { 'content-type': 'text/html; charset=utf-8' }).end(`<!doctype html><html><body><h1>${heading}</h1></body></html>`);
   });
   await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
   return {

@@ -63,6 +63,8 @@ describe('bad input', () => {
     { what: 'wrong content type', method: 'POST', path: '/operations', rawBody: 'type=echo', headers: { 'content-type': 'application/x-www-form-urlencoded' }, status: 415 },
     { what: 'a text/plain body', method: 'POST', path: '/operations', rawBody: '{"type":"echo"}', headers: { 'content-type': 'text/plain' }, status: 415 },
     { what: 'a text/plain body on a task route', method: 'POST', path: '/reports', rawBody: 'hello', headers: { 'content-type': 'text/plain' }, status: 415 },
+    { what: 'JSON declared as UTF-16', method: 'POST', path: '/operations', rawBody: '{"type":"echo"}', headers: { 'content-type': 'application/json; charset=utf-16' }, status: 415 },
+    { what: 'JSON declared as Latin-1 on a task route', method: 'POST', path: '/reports', rawBody: '{"type":"sales_summary","date_range":"2026-01-01..2026-01-02"}', headers: { 'content-type': 'application/json; charset=latin1' }, status: 415 },
     { what: 'bad Idempotency-Key', method: 'POST', path: '/operations', body: { type: 'echo', input: {} }, headers: { 'idempotency-key': 'x'.repeat(300) }, status: 400 },
     { what: 'malformed id', method: 'GET', path: '/operations/not-an-id', status: 404 },
     { what: 'id with NUL', method: 'GET', path: '/operations/op_%00', status: 404 },
@@ -93,6 +95,21 @@ describe('bad input', () => {
       assert.equal(await snapshot(), before, `${c.what}: nothing stored or changed`);
     });
   }
+
+  it('a value outside a set of constants is one error naming the allowed values, in a query and in a body', async () => {
+    const cases: Array<[string, string, unknown, string, string]> = [
+      ['GET', '/operations?status=bogus', undefined, '/querystring/status', 'must be one of pending, processing, completed, failed, cancelled'],
+      ['GET', '/webhook-deliveries?state=lost', undefined, '/querystring/state', 'must be one of pending, delivered, retrying, dead'],
+      ['POST', '/reports', { type: 'bogus', date_range: '2026-01-01..2026-01-02' }, '/type', 'must be one of sales_summary, sales_by_region, top_products'],
+      ['POST', '/operations', { type: 'report', input: { type: 'sales_summary', date_range: '2026-01-01..2026-01-02', format: 'xml' } }, '/input/format', 'must be one of json, csv'],
+    ];
+    for (const [method, path, body, field, message] of cases) {
+      const reply = await request(base, method, path, { body });
+      assertProblem(reply, 400, `${method} ${path}`);
+      assert.deepEqual(reply.body.errors, [{ path: field, message }], `${method} ${path}`);
+      assert.doesNotMatch(reply.body.detail, /equal to constant|anyOf/, `${method} ${path}`);
+    }
+  });
 
   it("another type's operation on a collection route's result path → 404 problem, as for an unknown id", async () => {
     const before = await snapshot();

@@ -243,6 +243,23 @@ describe('start-up', () => {
     assert.match(env.stderr, /ASYNCOPS_API_KEYS/);
   });
 
+  it('a malformed key is blamed on where it was given: --api-keys, ASYNCOPS_API_KEYS, or the key file and how it was named', async () => {
+    const path = join(dir.path, 'short-key.txt');
+    writeFileSync(path, 'acme:short\n');
+    const cases: Array<[string, Promise<{ code: number | null; stderr: string }>, RegExp]> = [
+      ['--api-keys', runServe(['--api-keys', 'acme:short']), /^asyncops: --api-keys: entry 1: a key must be/],
+      ['ASYNCOPS_API_KEYS', runServe([], { ASYNCOPS_API_KEYS: 'acme:short' }), /^asyncops: ASYNCOPS_API_KEYS: entry 1: a key must be/],
+      ['--api-keys-file', runServe(['--api-keys-file', path]), new RegExp(`^asyncops: --api-keys-file ${path}: line 1: a key must be`)],
+      ['ASYNCOPS_API_KEYS_FILE', runServe([], { ASYNCOPS_API_KEYS_FILE: path }), new RegExp(`^asyncops: ASYNCOPS_API_KEYS_FILE ${path}: line 1: a key must be`)],
+    ];
+    for (const [source, run, message] of cases) {
+      const { code, stderr } = await run;
+      assert.equal(code, 2, `${source}: ${stderr}`);
+      assert.equal(stderr.trim().split('\n').length, 1, `${source}: one line`);
+      assert.match(stderr, message, source);
+    }
+  });
+
   it('a JSON key file and hashed keys work', async () => {
     const { createHash } = await import('node:crypto');
     const path = join(dir.path, 'keys.json');

@@ -97,6 +97,12 @@ describe('postWebhook', () => {
     }
   });
 
+  it('names a timeout in whole milliseconds, though the budget left after name resolution is a fraction', async () => {
+    // '/slow' answers after 200 ms, long after this budget.
+    const result = await postWebhook({ url: new URL(`http://hooks.invalid:${port}/slow`), address: { address: '127.0.0.1', family: 4 }, headers: {}, body: '{}', timeoutMs: 49.9118609999996 });
+    assert.deepEqual([result.statusCode, result.error], [null, 'timed out after 50 ms']);
+  });
+
   it('reports a refused connection as an error without a status', async () => {
     const closed = createServer();
     await new Promise<void>((resolve) => closed.listen(0, '127.0.0.1', resolve));

@@ -56,6 +56,9 @@ describe('refusedAddressReason', () => {
     ['64:ff9b::a9fe:a9fe', /NAT64 form of a cloud metadata/],
     ['2002:7f00:1::', /6to4 form of a loopback/],
     ['2002:c0a8:101::1', /6to4 form of a private/],
+    ['2001:0:4136:e378:8000:63bf:3fff:fdd2', /Teredo/],
+    ['2001::1', /Teredo/],
+    ['2001:0:ffff:ffff:ffff:ffff:ffff:ffff', /Teredo/],
   ];
   for (const [address, reason] of refused) {
     it(`refuses ${address}`, () => {
@@ -66,12 +69,51 @@ describe('refusedAddressReason', () => {
   }
 
   const allowed = ['8.8.8.8', '1.1.1.1', '172.15.255.255', '172.32.0.0', '100.63.255.255', '100.128.0.0', '169.253.255.255',
-    '2606:4700:4700::1111', '::ffff:8.8.8.8', '64:ff9b::808:808', '2002:808:808::1', '2a00::1'];
+    '2606:4700:4700::1111', '::ffff:8.8.8.8', '64:ff9b::808:808', '2002:808:808::1', '2a00::1', '2001:1::1', '2001:4860:4860::8888'];
   for (const address of allowed) {
     it(`allows the public address ${address}`, () => assert.equal(refusedAddressReason(address), null));
   }
 
   it('says so for what is not an IP address', () => assert.equal(refusedAddressReason('example.com'), 'not an IP address'));
+});
+
+describe('refusal reasons', () => {
+  // Each label once (and an embedding of each kind), as a sentence reads it.
+  const reasons: Array<[string, string]> = [
+    ['0.0.0.0', 'host 0.0.0.0 is an unspecified address'],
+    ['[::]', 'host [::] is an unspecified address'],
+    ['192.0.0.8', 'host 192.0.0.8 is an IETF protocol assignment address'],
+    ['[::ffff:127.0.0.1]', 'host [::ffff:7f00:1] is an IPv4-mapped form of a loopback address'],
+    ['[::ffff:0:127.0.0.1]', 'host [::ffff:0:7f00:1] is an IPv4-translated form of a loopback address'],
+    ['[::127.0.0.1]', 'host [::7f00:1] is an IPv4-compatible form of a loopback address'],
+    ['[::ffff:0.0.0.1]', 'host [::ffff:0:1] is an IPv4-mapped form of an unspecified address'],
+    ['[64:ff9b::10.0.0.1]', 'host [64:ff9b::a00:1] is a NAT64 form of a private address'],
+    ['[2002:c000:0001::]', 'host [2002:c000:1::] is a 6to4 form of an IETF protocol assignment address'],
+    ['[2001:0:4136:e378:8000:63bf:3fff:fdd2]', 'host [2001:0:4136:e378:8000:63bf:3fff:fdd2] is a Teredo address'],
+    ['[fc00::1]', 'host [fc00::1] is a unique-local address'],
+    ['[64:ff9b:1::1]', 'host [64:ff9b:1::1] is a local-use NAT64 address'],
+    ['[100::1]', 'host [100::1] is a discard-only address'],
+    ['[fec0::1]', 'host [fec0::1] is a site-local address'],
+    ['198.18.0.1', 'host 198.18.0.1 is a benchmarking address'],
+    ['240.0.0.1', 'host 240.0.0.1 is a reserved or broadcast address'],
+    ['100.64.0.1', 'host 100.64.0.1 is a carrier-grade NAT address'],
+    ['169.254.169.254', 'host 169.254.169.254 is a cloud metadata address'],
+  ];
+  for (const [host, reason] of reasons) {
+    it(`reads "${reason}"`, () => {
+      const check = checkWebhookUrl(`http://${host}/hook`, strict);
+      assert.equal(check.ok, false);
+      if (!check.ok) assert.equal(check.reason, reason);
+    });
+  }
+
+  it('at delivery time too, for a literal and for a resolved name', async () => {
+    const noDns: ResolveAll = async () => assert.fail('a literal address must not be resolved');
+    assert.deepEqual(await resolveAndCheck('[::ffff:0.0.0.0]', strict, noDns), { ok: false, reason: '::ffff:0.0.0.0 is an IPv4-mapped form of an unspecified address' });
+    const dns = fakeDns({ 'teredo.example': [v6('2001:0:4136:e378:8000:63bf:3fff:fdd2')], 'zero.example': [v4('0.0.0.0')] });
+    assert.deepEqual(await resolveAndCheck('teredo.example', strict, dns), { ok: false, reason: 'teredo.example resolves to 2001:0:4136:e378:8000:63bf:3fff:fdd2, a Teredo address' });
+    assert.deepEqual(await resolveAndCheck('zero.example', strict, dns), { ok: false, reason: 'zero.example resolves to 0.0.0.0, an unspecified address' });
+  });
 });
 
 describe('checkWebhookUrl', () => {
@@ -129,6 +171,7 @@ describe('checkWebhookUrl', () => {
     refusedUrl('http://100.64.1.1/', /carrier-grade NAT/);
     refusedUrl('http://[fe80::1]/', /link-local/);
     refusedUrl('http://[fc00::1]/', /unique-local/);
+    refusedUrl('http://[2001:0:4136:e378:8000:63bf:3fff:fdd2]/', /Teredo/);
   });
 
   it('opens private destinations when allowPrivate is set', () => {
