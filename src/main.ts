@@ -52,6 +52,10 @@ export interface AsyncOpsOptions {
   /** Delays between webhook attempts, ms; the length is the number of retries. */
   readonly webhookScheduleMs?: readonly number[] | undefined;
   readonly webhookTimeoutMs?: number | undefined;
+  /** Webhook attempts in flight at once in this process (default 32). */
+  readonly webhookConcurrency?: number | undefined;
+  /** Of those, at most this many to one destination, a URL's origin (default a quarter of webhookConcurrency, at least 1). */
+  readonly webhookConcurrencyPerDestination?: number | undefined;
   readonly retryBackoff?: BackoffPolicy | undefined;
   readonly leaseMs?: number | undefined;
   /** How long running attempts may finish on shutdown before their leases are released. */
@@ -237,6 +241,8 @@ export async function createAsyncOps(options: AsyncOpsOptions): Promise<AsyncOps
           allowPrivate,
           schedule: options.webhookScheduleMs ?? DEFAULT_WEBHOOK_SCHEDULE_MS,
           attemptTimeoutMs: options.webhookTimeoutMs,
+          concurrency: options.webhookConcurrency,
+          concurrencyPerDestination: options.webhookConcurrencyPerDestination,
           onAttempt: (event) => metrics.recordWebhookAttempt(event),
         });
         await pool?.start();

@@ -24,6 +24,8 @@ interface ServerFlags {
   webhookSecret?: string;
   webhookSchedule?: number[];
   webhookTimeout: number;
+  webhookConcurrency: number;
+  webhookConcurrencyPerDestination?: number;
   lease: number;
   grace: number;
   retention: number;
@@ -119,6 +121,8 @@ function serverOptions(command: Command, role: 'serve' | 'worker'): Command {
     .addOption(new Option('--webhook-secret <secrets>', 'whsec_… signing secret(s), comma or space separated, newest first (default: generated once, kept in the store)').env('ASYNCOPS_WEBHOOK_SECRET'))
     .addOption(new Option('--webhook-schedule <delays>', 'upper bounds of the delays between webhook attempts (each retry is jittered within its step) (default: 5s,5m,30m,2h,5h,10h,10h)').env('ASYNCOPS_WEBHOOK_SCHEDULE').argParser(durationList))
     .addOption(new Option('--webhook-timeout <duration>', 'timeout of one webhook attempt').env('ASYNCOPS_WEBHOOK_TIMEOUT').default(10_000, '10s').argParser(duration))
+    .addOption(new Option('--webhook-concurrency <n>', 'webhook attempts in flight at once in this process').env('ASYNCOPS_WEBHOOK_CONCURRENCY').default(32).argParser(int('--webhook-concurrency', 1, 1000)))
+    .addOption(new Option('--webhook-concurrency-per-destination <n>', 'webhook attempts in flight at once to one destination (scheme, host and port), so a slow or dead receiver holds no more (default: a quarter of --webhook-concurrency, at least 1)').env('ASYNCOPS_WEBHOOK_CONCURRENCY_PER_DESTINATION').argParser(int('--webhook-concurrency-per-destination', 1, 1000)))
     .addOption(new Option('--lease <duration>', 'lease of a claimed operation, renewed by heartbeats').env('ASYNCOPS_LEASE').default(30_000, '30s').argParser(duration))
     .addOption(new Option('--grace <duration>', 'on shutdown, how long running attempts may finish').env('ASYNCOPS_GRACE').default(10_000, '10s').argParser(duration))
     .addOption(new Option('--retry-base <duration>', 'first retry delay of a failed attempt (doubling, with jitter)').env('ASYNCOPS_RETRY_BASE').default(1_000, '1s').argParser(duration))
@@ -234,6 +238,8 @@ async function runServer(flags: ServerFlags, role: 'serve' | 'worker', command: 
     allowPrivateWebhooks: flags.allowPrivateWebhooks,
     webhookScheduleMs: flags.webhookSchedule,
     webhookTimeoutMs: flags.webhookTimeout,
+    webhookConcurrency: flags.webhookConcurrency,
+    webhookConcurrencyPerDestination: flags.webhookConcurrencyPerDestination,
     leaseMs: flags.lease,
     shutdownGraceMs: flags.grace,
     retryBackoff: { baseMs: flags.retryBase, maxMs: flags.retryMax, factor: 2 },

@@ -1,4 +1,5 @@
-// Owns: the rule that turns one webhook attempt's result into the delivery's next state, and the default schedule.
+// Owns: the rule that turns one webhook attempt's result into the delivery's next state, the default schedule, and what
+// a delivery's destination is (the unit its share of the delivery slots is counted in).
 // Not here: making the attempt (webhooks/), storing the outcome (store/).
 // Invariant: only 2xx delivers; 410 and refused addresses end the delivery at once; otherwise the schedule decides.
 
@@ -48,4 +49,14 @@ export function decideAfterDeliveryAttempt(result: DeliveryAttemptResult, ctx: D
   if (scheduled === null) return { outcome: 'dead', nextAttemptAt: null, reason: 'retry schedule exhausted' };
   const delay = honoursRetryAfter(status) ? retryAfterWithinSchedule(scheduled, result.retryAfterMs, ctx.scheduleMs) : scheduled;
   return { outcome: 'retrying', nextAttemptAt: ctx.now + delay };
+}
+
+/**
+ * The receiver a webhook URL names, as slots are shared out: its origin (scheme, host, port), so every path of one
+ * server counts together however the URL was spelled (case, a default port written out). A URL that does not parse
+ * as one with an origin is its own destination.
+ */
+export function webhookDestination(url: string): string {
+  const origin = URL.parse(url)?.origin;
+  return origin === undefined || origin === 'null' ? url : origin;
 }

@@ -209,6 +209,8 @@ export interface Delivery {
   readonly operationId: string;
   readonly tenant: string;
   readonly url: string;
+  /** The URL's origin (domain/delivery.ts webhookDestination), written with the delivery: what a claim can pass over. */
+  readonly destination: string;
   readonly eventType: string;
   readonly payload: string;
   readonly state: DeliveryState;
@@ -244,6 +246,8 @@ export interface DeliveryClaimParams {
   readonly workerId: string;
   readonly leaseMs: number;
   readonly limit: number;
+  /** Destinations to pass over (the dispatcher has them at their cap): their deliveries stay due, in their turn. */
+  readonly exceptDestinations?: readonly string[] | undefined;
 }
 
 export interface DeliveryAttemptParams extends LeaseRef {

@@ -1,7 +1,8 @@
-// Owns: claiming due webhook deliveries, making one signed attempt each with bounded concurrency, and recording it.
-// Not here: signing (client/webhook-signature.ts), egress policy (ssrf.ts), the HTTP exchange (http-attempt.ts),
-// what an outcome means (domain/delivery.ts). Invariant: every attempt that ran is recorded under its lease,
-// except one cut short by stop(), whose lease then expires and the delivery comes due again.
+// Owns: claiming due webhook deliveries, making one signed attempt each with bounded concurrency, in all and per
+// destination, and recording it. Not here: signing (client/webhook-signature.ts), egress policy (ssrf.ts), the HTTP
+// exchange (http-attempt.ts), what an outcome means and what a destination is (domain/delivery.ts). Invariant: every
+// attempt that ran is recorded under its lease, except one cut short by stop(), whose lease then expires and the
+// delivery comes due again; a claim takes no delivery to a destination that has its cap of attempts in flight here.
 
 import type { Logger } from 'pino';
 import packageJson from '../../package.json' with { type: 'json' };
@@ -10,12 +11,19 @@ import type { Random } from '../domain/backoff.ts';
 import { systemClock, type Clock } from '../domain/clock.ts';
 import { decideAfterDeliveryAttempt, DEFAULT_WEBHOOK_SCHEDULE_MS, type DeliveryDecision } from '../domain/delivery.ts';
 import { coerceError } from '../domain/errors.ts';
-import type { Delivery, Store } from '../store/store.ts';
+import { isRefusedValue } from '../store/storable.ts';
+import type { Delivery, DeliveryAttemptParams, Store } from '../store/store.ts';
 import { parseRetryAfter, postWebhook, WebhookConnections, type WebhookPostResult } from './http-attempt.ts';
 import { checkWebhookUrl, resolveAndCheck, type EgressPolicy, type ResolveAll } from './ssrf.ts';
 
 export { DEFAULT_WEBHOOK_SCHEDULE_MS };
 export const WEBHOOK_USER_AGENT = `asyncops-webhooks/${packageJson.version}`;
+export const DEFAULT_WEBHOOK_CONCURRENCY = 32;
+
+/** The per-destination cap when none is given: a quarter of the slots, so it takes four stuck receivers to fill them. */
+export function defaultConcurrencyPerDestination(concurrency: number): number {
+  return Math.max(1, Math.floor(concurrency / 4));
+}
 
 export interface WebhookDispatcherOptions {
   readonly store: Store;
@@ -23,8 +31,13 @@ export interface WebhookDispatcherOptions {
   readonly secrets: readonly string[];
   readonly logger: Logger;
   readonly clock?: Clock;
-  /** Attempts in flight at once. Default 8. */
+  /** Attempts in flight at once. Default DEFAULT_WEBHOOK_CONCURRENCY. */
   readonly concurrency?: number;
+  /**
+   * Attempts in flight at once to one destination (a URL's origin), so a receiver that hangs holds only these slots
+   * and the rest serve everyone else. Default a quarter of `concurrency` (at least 1); at most `concurrency`.
+   */
+  readonly concurrencyPerDestination?: number;
   /** Deadline of one attempt, resolution and response included. Default 10 s. */
   readonly attemptTimeoutMs?: number;
   /** Nominal delays between attempts (length + 1 attempts in all). Default DEFAULT_WEBHOOK_SCHEDULE_MS. */
@@ -77,6 +90,7 @@ export class WebhookDispatcher {
   readonly #logger: Logger;
   readonly #clock: Clock;
   readonly #concurrency: number;
+  readonly #perDestination: number;
   readonly #attemptTimeoutMs: number;
   readonly #schedule: readonly number[];
   readonly #policy: EgressPolicy;
@@ -94,6 +108,8 @@ export class WebhookDispatcher {
   #abort = new AbortController();
   #connections = new WebhookConnections();
   #inflight = new Set<Promise<void>>();
+  /** Attempts in flight by destination; a destination leaves when its last attempt ends. */
+  #busy = new Map<string, number>();
   #pump: Promise<void> | null = null;
   #pumpAgain = false;
   #sleepTimer: NodeJS.Timeout | null = null;
@@ -110,7 +126,9 @@ export class WebhookDispatcher {
     this.#secrets = [...options.secrets];
     this.#logger = options.logger;
     this.#clock = options.clock ?? systemClock;
-    this.#concurrency = positive('concurrency', options.concurrency ?? 8, true);
+    this.#concurrency = positive('concurrency', options.concurrency ?? DEFAULT_WEBHOOK_CONCURRENCY, true);
+    const perDestination = options.concurrencyPerDestination ?? defaultConcurrencyPerDestination(this.#concurrency);
+    this.#perDestination = Math.min(positive('concurrencyPerDestination', perDestination, true), this.#concurrency);
     this.#attemptTimeoutMs = positive('attemptTimeoutMs', options.attemptTimeoutMs ?? 10_000);
     this.#schedule = [...schedule];
     this.#policy = { allowPrivate: options.allowPrivate ?? false };
@@ -214,16 +232,28 @@ export class WebhookDispatcher {
         const free = this.#concurrency - this.#inflight.size;
         // Full: a finishing attempt wakes the next pass.
         if (free <= 0) return;
+        // Destinations at their cap are passed over, and no claim takes more than any other destination has room for:
+        // a batch may be all one destination's. Each claim then fills the slots or brings another destination to its
+        // cap, so a destination with many deliveries due cannot keep the rest from the free slots.
+        const full: string[] = [];
+        let room = this.#perDestination;
+        for (const [destination, count] of this.#busy) {
+          if (count >= this.#perDestination) full.push(destination);
+          else room = Math.min(room, this.#perDestination - count);
+        }
+        const limit = Math.min(free, room);
         claimedAt = this.#clock.now();
-        const claimed = await this.#store.deliveryClaimDue({ now: claimedAt, workerId: this.#workerId, leaseMs: this.#leaseMs, limit: free });
+        const claimed = await this.#store.deliveryClaimDue({
+          now: claimedAt, workerId: this.#workerId, leaseMs: this.#leaseMs, limit, exceptDestinations: full,
+        });
         // Run what was claimed even if stop() came meanwhile: stop() waits for this pass, then for these attempts.
         for (const delivery of claimed) this.#launch(delivery);
-        if (claimed.length < free) break;
+        if (claimed.length < limit) break;
       }
       if (!this.#running) return;
       const next = await this.#store.deliveryNextAttemptAt();
-      // Due by the time of the claim yet not claimed: leased, in flight here or on another node, whose end
-      // (or event) wakes us. Due only since the claim: wake at once (sleepFor of zero or less).
+      // Due by the time of the claim yet not claimed: leased, in flight here or on another node, or for a destination
+      // at its cap here, whose end (or event) wakes us. Due only since the claim: wake at once (sleepFor of zero or less).
       if (next === null || next <= claimedAt) this.#sleepFor(this.#pollMs);
       else this.#sleepFor(next - this.#clock.now());
     } catch (err) {
@@ -234,10 +264,15 @@ export class WebhookDispatcher {
 
   #launch(delivery: Delivery): void {
     const log = this.#logger.child({ deliveryId: delivery.id, operationId: delivery.operationId });
+    const { destination } = delivery;
+    this.#busy.set(destination, (this.#busy.get(destination) ?? 0) + 1);
     const run: Promise<void> = this.#attempt(delivery, log)
       .catch((err: unknown) => log.error({ err: coerceError(err) }, 'webhook attempt could not be recorded'))
       .finally(() => {
         this.#inflight.delete(run);
+        const left = (this.#busy.get(destination) ?? 1) - 1;
+        if (left > 0) this.#busy.set(destination, left);
+        else this.#busy.delete(destination);
         this.#wake();
       });
     this.#inflight.add(run);
@@ -259,7 +294,7 @@ export class WebhookDispatcher {
       { statusCode: result.statusCode, refused, retryAfterMs: parseRetryAfter(result.retryAfter, now) },
       { scheduleAttempt: delivery.scheduleAttempt, scheduleMs: this.#schedule, now, random: this.#random },
     );
-    const recorded = await this.#store.deliveryRecordAttempt({
+    const record: DeliveryAttemptParams = {
       id: delivery.id,
       leaseToken: delivery.leaseToken,
       attempt: {
@@ -273,7 +308,17 @@ export class WebhookDispatcher {
       outcome: decision.outcome,
       nextAttemptAt: decision.nextAttemptAt,
       now,
-    });
+    };
+    let recorded: Delivery | null;
+    try {
+      recorded = await this.#store.deliveryRecordAttempt(record);
+    } catch (err) {
+      if (!isRefusedValue(err)) throw err;
+      // What the receiver said cannot be stored; unrecorded, the attempt would be made again at every lease expiry,
+      // for ever. Its outcome is recorded without the receiver's words.
+      log.warn({ err }, 'the store refused the receiver\'s reply; recording the attempt without it');
+      recorded = await this.#store.deliveryRecordAttempt({ ...record, attempt: { ...record.attempt, error: result.error === null ? null : 'the error text could not be stored', responseSnippet: null } });
+    }
     if (recorded === null) {
       log.warn('webhook attempt not recorded: the delivery lease was lost');
       return;

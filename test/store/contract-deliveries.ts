@@ -15,8 +15,8 @@ const waitForEvents = (done: () => boolean) => waitFor(done, { timeoutMs: 2_000,
 const HOOK = 'https://example.test/hook';
 
 /** An operation ended with a webhook: its one delivery, due at `dueAt`. */
-async function makeDelivery(store: Store, dueAt = T0, tenant = TENANT): Promise<Delivery> {
-  const { op } = await insertInState(store, 'completed', { webhookUrl: HOOK, tenant }, webhookFactory(dueAt));
+async function makeDelivery(store: Store, dueAt = T0, tenant = TENANT, webhookUrl = HOOK): Promise<Delivery> {
+  const { op } = await insertInState(store, 'completed', { webhookUrl, tenant }, webhookFactory(dueAt));
   const [entry] = await store.deliveryListForOperation({ operationId: op.id, tenant });
   if (entry === undefined) throw new Error('fixture: no delivery written');
   return entry.delivery;
@@ -89,6 +89,26 @@ export function deliveryContract(store: CurrentStore): void {
       assert.deepEqual(await claimDue(T0 + LEASE_MS - 1, 10, 'd2'), []);
       const again = await claimDue(T0 + LEASE_MS + 1, 10, 'd2');
       assert.deepEqual(again.map((x) => x.id), [d.id]);
+    });
+
+    it('passes over the destinations it is told to, whose deliveries keep their turn', async () => {
+      const held = [await makeDelivery(store(), T0), await makeDelivery(store(), T0 + 1)];
+      const other = await makeDelivery(store(), T0 + 2, TENANT, 'https://other.test/hook');
+      const passedOver = await store().deliveryClaimDue({ now: T0 + 10, workerId: 'd1', leaseMs: LEASE_MS, limit: 10, exceptDestinations: ['https://example.test'] });
+      assert.deepEqual(passedOver.map((d) => [d.id, d.destination]), [[other.id, 'https://other.test']]);
+      const later = await makeDelivery(store(), T0 + 3, TENANT, 'https://other.test/hook');
+      assert.deepEqual((await claimDue(T0 + 10, 2)).map((d) => d.id), held.map((d) => d.id), 'still first in line');
+      assert.deepEqual((await claimDue(T0 + 10)).map((d) => d.id), [later.id]);
+    });
+
+    it('knows a destination as the URL\'s origin, however it is spelled', async () => {
+      const spelled = await makeDelivery(store(), T0, TENANT, 'HTTPS://Example.TEST:443/other/path?x=1');
+      const port = await makeDelivery(store(), T0, TENANT, 'https://example.test:8443/hook');
+      const http = await makeDelivery(store(), T0, TENANT, 'http://example.test/hook');
+      assert.deepEqual([spelled.destination, port.destination, http.destination], ['https://example.test', 'https://example.test:8443', 'http://example.test']);
+      const claimed = await store().deliveryClaimDue({ now: T0, workerId: 'd1', leaseMs: LEASE_MS, limit: 10, exceptDestinations: ['https://example.test'] });
+      assert.deepEqual(new Set(claimed.map((d) => d.id)), new Set([port.id, http.id]));
+      assert.deepEqual(claimed.map((d) => d.destination).sort(), ['http://example.test', 'https://example.test:8443']);
     });
 
     it('honours the limit', async () => {

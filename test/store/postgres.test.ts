@@ -57,7 +57,10 @@ if (skip !== null) {
       const stores = nodes(3);
       await Promise.all(stores.map((s) => s.open()));
       const rows = await withClient(async (c) => (await c.query(`SELECT version, name FROM ${pg.escapeIdentifier(schemas.get(stores[0]!)!)}.schema_migrations ORDER BY version`)).rows);
-      assert.deepEqual(rows, [{ version: 1, name: '0001_init.sql' }, { version: 2, name: '0002_running_index.sql' }, { version: 3, name: '0003_queue_depth.sql' }]);
+      assert.deepEqual(rows, [
+        { version: 1, name: '0001_init.sql' }, { version: 2, name: '0002_running_index.sql' }, { version: 3, name: '0003_queue_depth.sql' },
+        { version: 4, name: '0004_delivery_destination.sql' },
+      ]);
     });
 
     it('counts the pending operations already stored when migration 0003 adds the pending counts', async () => {
@@ -80,6 +83,30 @@ if (skip !== null) {
       await store!.open();
       const standing = await store!.operationQueueStanding({ operation: { ...queued[199]!, status: 'pending' }, now: T0 + 1_000, runningLimit: 0 });
       assert.equal(standing?.position, 199, 'the tail of the queue, read through the pending count');
+    });
+
+    it('gives the deliveries still to be sent a destination when migration 0004 adds it', async () => {
+      const [store] = nodes(1);
+      const schema = pg.escapeIdentifier(schemas.get(store!)!);
+      const op = draft();
+      // A schema as the releases before 0004 left it, with deliveries still to be sent.
+      await withClient(async (c) => {
+        await c.query(`CREATE SCHEMA ${schema}; SET search_path TO ${schema}`);
+        await c.query('CREATE TABLE schema_migrations (version integer PRIMARY KEY, name text NOT NULL, applied_at bigint NOT NULL)');
+        for (const [version, name] of [[1, '0001_init.sql'], [2, '0002_running_index.sql'], [3, '0003_queue_depth.sql']] as const) {
+          await c.query(readFileSync(new URL(`../../src/store/postgres/migrations/${name}`, import.meta.url), 'utf8'));
+          await c.query('INSERT INTO schema_migrations VALUES ($1, $2, 0)', [version, name]);
+        }
+        await c.query(`INSERT INTO operations (id, tenant, type, status, input, attempt, max_attempts, priority, timeout_s, run_at, created_at, updated_at)
+          VALUES ($1, $2, $3, 'pending', '{}', 1, 3, 0, 60, $4, $4, $4)`, [op.id, op.tenant, op.type, T0]);
+        for (const [id, url, state, at] of [['dlv_1', 'HTTPS://Hung.TEST/a/b?c=1', 'pending', T0], ['dlv_2', 'https://hung.test/other', 'retrying', T0 + 1], ['dlv_3', 'http://other.test:8080', 'pending', T0 + 2]] as const) {
+          await c.query(`INSERT INTO deliveries (id, message_id, operation_id, tenant, url, event_type, payload, state, next_attempt_at, created_at, updated_at)
+            VALUES ($1, $1, $2, $3, $4, 'operation.completed', '{}', $5, $6, $6, $6)`, [id, op.id, op.tenant, url, state, at]);
+        }
+      });
+      await store!.open();
+      const claimed = await store!.deliveryClaimDue({ now: T0 + 10, workerId: 'd1', leaseMs: LEASE_MS, limit: 10, exceptDestinations: ['https://hung.test'] });
+      assert.deepEqual(claimed.map((d) => [d.id, d.destination]), [['dlv_3', 'http://other.test:8080']]);
     });
 
     it('a statement one of a group cannot store fails alone: the others of the group are stored', async () => {
@@ -184,6 +211,31 @@ if (skip !== null) {
       const all = [...byA, ...byB];
       assert.equal(new Set(all).size, all.length, 'an operation was claimed twice');
       assert.deepEqual([...all].sort(), drafts.map((d) => d.id).sort());
+    });
+
+    it('never hands one delivery to two nodes claiming at the same time, each passing over destinations of its own', async () => {
+      const [a, b] = nodes(2);
+      await Promise.all([a!.open(), b!.open()]);
+      const hosts = ['a.test', 'b.test', 'c.test'];
+      const made: Array<{ id: string; destination: string }> = [];
+      for (let i = 0; i < 60; i++) {
+        const { op } = await insertInState(a!, 'completed', { webhookUrl: `https://${hosts[i % 3]}/hook`, tenant: TENANT }, webhookFactory(T0 + i));
+        const [entry] = await a!.deliveryListForOperation({ operationId: op.id, tenant: TENANT });
+        made.push(entry!.delivery);
+      }
+      const claimAll = async (store: Store, workerId: string, passOver: string) => {
+        const claimed: Array<{ id: string; destination: string }> = [];
+        for (;;) {
+          const batch = await store.deliveryClaimDue({ now: T0 + 100, workerId, leaseMs: LEASE_MS, limit: 4, exceptDestinations: [passOver] });
+          if (batch.length === 0) return claimed;
+          claimed.push(...batch);
+        }
+      };
+      const [byA, byB] = await Promise.all([claimAll(a!, 'a', 'https://a.test'), claimAll(b!, 'b', 'https://b.test')]);
+      const all = [...byA, ...byB].map((d) => d.id);
+      assert.equal(new Set(all).size, all.length, 'a delivery was claimed twice');
+      assert.deepEqual([...all].sort(), made.map((d) => d.id).sort());
+      assert.ok(!byA.some((d) => d.destination === 'https://a.test') && !byB.some((d) => d.destination === 'https://b.test'));
     });
 
     it('reconnects and LISTENs again after its LISTEN connection is terminated', async () => {

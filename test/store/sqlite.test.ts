@@ -10,7 +10,7 @@ import { readFileSync, statSync } from 'node:fs';
 import { DatabaseSync } from 'node:sqlite';
 import { SqliteStore, createSqliteStore } from '../../src/store/sqlite/sqlite-store.ts';
 import { runStoreContract } from './contract.ts';
-import { draft, T0 } from './fixtures.ts';
+import { draft, LEASE_MS, T0 } from './fixtures.ts';
 
 let dir = '';
 let files = 0;
@@ -31,7 +31,9 @@ describe('SqliteStore', () => {
       const store = new SqliteStore({ path });
       await store.open();
       const rows = store.database.prepare('SELECT version, name FROM schema_migrations ORDER BY version').all();
-      assert.deepEqual(rows.map((r) => ({ ...r })), [{ version: 1, name: '0001_init.sql' }, { version: 2, name: '0002_queue_depth.sql' }]);
+      assert.deepEqual(rows.map((r) => ({ ...r })), [
+        { version: 1, name: '0001_init.sql' }, { version: 2, name: '0002_queue_depth.sql' }, { version: 3, name: '0003_delivery_destination.sql' },
+      ]);
       await store.close();
     }
   });
@@ -65,6 +67,31 @@ describe('SqliteStore', () => {
     await store.open();
     const standing = await store.operationQueueStanding({ operation: { ...queued[199]!, status: 'pending' }, now: T0 + 1_000, runningLimit: 0 });
     assert.equal(standing?.position, 199, 'the tail of the queue, read through the pending count');
+    await store.close();
+  });
+
+  it('gives the deliveries still to be sent a destination when migration 0003 adds it', async () => {
+    const path = join(dir, 'destinations.db');
+    // A database as the releases before 0003 left it, with deliveries still to be sent.
+    const old = new DatabaseSync(path);
+    old.exec('CREATE TABLE schema_migrations (version INTEGER PRIMARY KEY, name TEXT NOT NULL, applied_at INTEGER NOT NULL) STRICT');
+    for (const [version, name] of [[1, '0001_init.sql'], [2, '0002_queue_depth.sql']] as const) {
+      old.exec(readFileSync(new URL(`../../src/store/sqlite/migrations/${name}`, import.meta.url), 'utf8'));
+      old.prepare('INSERT INTO schema_migrations VALUES (?, ?, 0)').run(version, name);
+    }
+    const op = draft();
+    old.prepare(`INSERT INTO operations (id, tenant, type, status, input, attempt, max_attempts, priority, timeout_s, run_at, created_at, updated_at)
+      VALUES (?, ?, ?, 'pending', '{}', 1, 3, 0, 60, ?, ?, ?)`).run(op.id, op.tenant, op.type, T0, T0, T0);
+    const insert = old.prepare(`INSERT INTO deliveries (id, message_id, operation_id, tenant, url, event_type, payload, state, next_attempt_at, created_at, updated_at)
+      VALUES (?, ?, ?, ?, ?, 'operation.completed', '{}', ?, ?, ?, ?)`);
+    insert.run('dlv_1', 'msg_1', op.id, op.tenant, 'HTTPS://Hung.TEST/a/b?c=1', 'pending', T0, T0, T0);
+    insert.run('dlv_2', 'msg_2', op.id, op.tenant, 'https://hung.test/other', 'retrying', T0 + 1, T0, T0);
+    insert.run('dlv_3', 'msg_3', op.id, op.tenant, 'http://other.test:8080', 'pending', T0 + 2, T0, T0);
+    old.close();
+    const store = createSqliteStore({ path });
+    await store.open();
+    const claimed = await store.deliveryClaimDue({ now: T0 + 10, workerId: 'd1', leaseMs: LEASE_MS, limit: 10, exceptDestinations: ['https://hung.test'] });
+    assert.deepEqual(claimed.map((d) => [d.id, d.destination]), [['dlv_3', 'http://other.test:8080']]);
     await store.close();
   });
 

@@ -6,7 +6,7 @@ import { systemClock } from '../../src/domain/clock.ts';
 import { toOperationResource } from '../../src/domain/resource.ts';
 import { createSqliteStore } from '../../src/store/sqlite/sqlite-store.ts';
 import { DEFAULT_TENANT, type Delivery, type DeliveryAttempt, type Store } from '../../src/store/store.ts';
-import { WEBHOOK_USER_AGENT, WebhookDispatcher, type WebhookDispatcherOptions } from '../../src/webhooks/dispatcher.ts';
+import { WEBHOOK_USER_AGENT, WebhookDispatcher, type DeliveryAttemptEvent, type WebhookDispatcherOptions } from '../../src/webhooks/dispatcher.ts';
 import { webhookDeliveryFactory } from '../../src/webhooks/payload.ts';
 import { waitFor } from '../support/wait.ts';
 import { WebhookReceiver } from '../support/webhook-receiver.ts';
@@ -196,6 +196,33 @@ describe('WebhookDispatcher', () => {
     assert.equal(receiver.received.length, 6);
   });
 
+  it('holds a receiver that never answers to its share of the slots, so a healthy one is delivered before those attempts time out', async (t) => {
+    // The case of the issue: 8 slots, 24 deliveries to a receiver that hangs (10 s timeout), then one to a healthy receiver.
+    const recorded: DeliveryAttemptEvent[] = [];
+    const { store, receiver: healthy, dispatcher } = await harness(t, {
+      concurrency: 8, concurrencyPerDestination: 2, attemptTimeoutMs: 10_000, leaseMs: 60_000, onAttempt: (event) => recorded.push(event),
+    });
+    const hanging = await WebhookReceiver.start();
+    t.after(() => hanging.close());
+    hanging.replyWith('hang');
+    // Paths of their own: a destination is the origin, so they all share its two slots.
+    const stuck: Delivery[] = [];
+    for (let i = 0; i < 24; i++) stuck.push(await completedOperation(store, `${hanging.url}/${i}`));
+    dispatcher.start();
+    await waitFor(() => hanging.received.length >= 2, { what: 'the hanging receiver to hold its slots' });
+
+    const wanted = await completedOperation(store, healthy.url);
+    const first = await waitFor(() => recorded[0], { timeoutMs: 20_000, what: 'an attempt to be recorded' });
+    assert.deepEqual([first.delivery.id, first.outcome], [wanted.id, 'delivered'], 'the healthy webhook arrives before the hanging ones time out');
+    assert.equal(healthy.received.length, 1);
+    assert.equal(hanging.received.length, 2, 'the hanging receiver holds no more than its cap');
+    // The rest wait their turn, unleased and unattempted.
+    const waiting = await Promise.all(stuck.map((d) => store.deliveryGet({ id: d.id, tenant: DEFAULT_TENANT })));
+    assert.equal(waiting.filter((d) => d?.state === 'pending' && d.attemptCount === 0 && d.leaseToken === null).length, 22);
+    // Gone, the receiver ends the attempts it holds at once, so stopping the dispatcher need not wait out their timeout.
+    await hanging.close();
+  });
+
   it('wakes on a new delivery without waiting for the fallback poll', async (t) => {
     const { store, receiver, dispatcher } = await harness(t, { pollMs: 60_000 });
     dispatcher.start();
@@ -226,6 +253,7 @@ describe('WebhookDispatcher', () => {
     assert.throws(() => new WebhookDispatcher({ ...base, secrets: [] }), /at least one secret/);
     assert.throws(() => new WebhookDispatcher({ ...base, secrets: ['whsec_***'] }), /base64/);
     assert.throws(() => new WebhookDispatcher({ ...base, concurrency: 0 }), /concurrency/);
+    assert.throws(() => new WebhookDispatcher({ ...base, concurrencyPerDestination: 1.5 }), /concurrencyPerDestination/);
     assert.throws(() => new WebhookDispatcher({ ...base, attemptTimeoutMs: 10_000, leaseMs: 5_000 }), /leaseMs must exceed/);
     assert.throws(() => new WebhookDispatcher({ ...base, schedule: [10, -1] }), /non-negative/);
   });

@@ -3,6 +3,7 @@
 // Invariant: an attempt is recorded only under the delivery's current lease; a claim never hands one delivery to two dispatchers;
 // a new delivery state is a new version of its operation (with an event), in the same statement.
 
+import { webhookDestination } from '../../domain/delivery.ts';
 import type { DeliveryState, Operation } from '../../domain/operation.ts';
 import type { OperationStatus } from '../../domain/status.ts';
 import {
@@ -18,6 +19,7 @@ interface DeliveryRow {
   operation_id: string;
   tenant: string;
   url: string;
+  destination: string | null;
   event_type: string;
   payload: string;
   state: DeliveryState;
@@ -50,6 +52,7 @@ function toDelivery(row: DeliveryRow): Delivery {
     operationId: row.operation_id,
     tenant: row.tenant,
     url: row.url,
+    destination: row.destination ?? webhookDestination(row.url),
     eventType: row.event_type,
     payload: row.payload,
     state: row.state,
@@ -78,13 +81,13 @@ function toAttempt(row: AttemptRow): DeliveryAttempt {
   };
 }
 
-// Params: parallel arrays $1 ids, $2 message ids, $3 operation ids, $4 tenants, $5 urls, $6 event types, $7 payloads,
-// $8 next attempt at; $9 now.
+// Params: parallel arrays $1 ids, $2 message ids, $3 operation ids, $4 tenants, $5 urls, $6 destinations, $7 event types,
+// $8 payloads, $9 next attempt at; $10 now.
 const INSERT_DELIVERIES = `
-INSERT INTO deliveries (id, message_id, operation_id, tenant, url, event_type, payload, state, next_attempt_at, created_at, updated_at)
-SELECT d.id, d.message_id, d.operation_id, d.tenant, d.url, d.event_type, d.payload, 'pending', d.next_attempt_at, $9, $9
-FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::text[], $6::text[], $7::text[], $8::bigint[])
-  AS d(id, message_id, operation_id, tenant, url, event_type, payload, next_attempt_at)`;
+INSERT INTO deliveries (id, message_id, operation_id, tenant, url, destination, event_type, payload, state, next_attempt_at, created_at, updated_at)
+SELECT d.id, d.message_id, d.operation_id, d.tenant, d.url, d.destination, d.event_type, d.payload, 'pending', d.next_attempt_at, $10, $10
+FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::text[], $6::text[], $7::text[], $8::text[], $9::bigint[])
+  AS d(id, message_id, operation_id, tenant, url, destination, event_type, payload, next_attempt_at)`;
 
 /**
  * The outbox: asks `factory` for each operation's delivery and writes them in one statement of the caller's
@@ -102,17 +105,19 @@ export async function writeOutbox(tx: Queryable & { readonly events: StoreEvent[
   const column = <T>(pick: (entry: { op: Operation; draft: DeliveryDraft }) => T) => drafts.map(pick);
   await tx.query(INSERT_DELIVERIES, [
     column((e) => e.draft.id), column((e) => e.draft.messageId), column((e) => e.op.id), column((e) => e.op.tenant),
-    column((e) => e.draft.url), column((e) => e.draft.eventType), column((e) => e.draft.payload), column((e) => e.draft.nextAttemptAt), now,
+    column((e) => e.draft.url), column((e) => webhookDestination(e.draft.url)), column((e) => e.draft.eventType), column((e) => e.draft.payload), column((e) => e.draft.nextAttemptAt), now,
   ]);
   tx.events.push({ kind: 'delivery:due', nextAttemptAt: Math.min(...column((e) => e.draft.nextAttemptAt)) });
   return result;
 }
 
-// Params: $1 now, $2 worker id, $3 lease ms, $4 limit. An expired lease (a crashed dispatcher) is claimable again.
+// Params: $1 now, $2 worker id, $3 lease ms, $4 limit, $5 destinations to pass over. An expired lease (a crashed
+// dispatcher) is claimable again. A destination missing (a row a node of an older version wrote) is never passed over.
 const CLAIM_DELIVERIES = `
 WITH due AS (
   SELECT id FROM deliveries
   WHERE state IN ('pending', 'retrying') AND next_attempt_at <= $1 AND (lease_token IS NULL OR lease_expires_at < $1)
+    AND coalesce(destination, '') <> ALL($5::text[])
   ORDER BY next_attempt_at, id LIMIT $4
   FOR UPDATE SKIP LOCKED
 )
@@ -123,7 +128,7 @@ RETURNING d.*`;
 
 export async function claimDeliveries(q: Queryable, params: DeliveryClaimParams): Promise<Delivery[]> {
   if (params.limit <= 0) return [];
-  const rows = await q.query<DeliveryRow>(CLAIM_DELIVERIES, [params.now, params.workerId, params.leaseMs, params.limit]);
+  const rows = await q.query<DeliveryRow>(CLAIM_DELIVERIES, [params.now, params.workerId, params.leaseMs, params.limit, params.exceptDestinations ?? []]);
   return rows.map(toDelivery).sort((a, b) => (a.nextAttemptAt ?? 0) - (b.nextAttemptAt ?? 0) || (a.id < b.id ? -1 : 1));
 }
 

@@ -3,6 +3,7 @@
 // Invariant: a column of the wrong type is a schema bug and throws, never a silently wrong record.
 
 import type { SQLOutputValue } from 'node:sqlite';
+import { webhookDestination } from '../../domain/delivery.ts';
 import type { Operation, OperationResult, DeliveryState } from '../../domain/operation.ts';
 import type { OperationStatus } from '../../domain/status.ts';
 import { changed, type Delivery, type DeliveryAttempt, type StoreEvent } from '../store.ts';
@@ -74,6 +75,7 @@ export function toDelivery(row: Row): Delivery {
     operationId: str(row, 'operation_id'),
     tenant: str(row, 'tenant'),
     url: str(row, 'url'),
+    destination: strOrNull(row, 'destination') ?? webhookDestination(str(row, 'url')),
     eventType: str(row, 'event_type'),
     payload: str(row, 'payload'),
     state: str(row, 'state') as DeliveryState,
