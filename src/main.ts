@@ -45,6 +45,8 @@ export interface AsyncOpsOptions {
   readonly http?: boolean | undefined;
   /** Handlers running at once in this process (default 8). */
   readonly concurrency?: number | undefined;
+  /** The largest result a handler may return, in bytes (default 64 MiB); a larger one fails the operation `result_too_large`. */
+  readonly maxResultBytes?: number | undefined;
   /** Signing secrets (`whsec_…`); the first is the newest. Default: generated once and kept in the store. */
   readonly webhookSecrets?: readonly string[] | undefined;
   /** Let webhooks reach loopback and private addresses (local development and tests). */
@@ -172,6 +174,7 @@ export async function createAsyncOps(options: AsyncOpsOptions): Promise<AsyncOps
         leaseMs: options.leaseMs,
         retryBackoff: options.retryBackoff ?? DEFAULT_RETRY_BACKOFF,
         graceMs: options.shutdownGraceMs,
+        maxResultBytes: options.maxResultBytes,
         deliveryFactory,
       })
     : null;
@@ -264,7 +267,8 @@ export async function createAsyncOps(options: AsyncOpsOptions): Promise<AsyncOps
       await ops.start();
       const address = app.server.address();
       const bound = typeof address === 'object' && address !== null ? `http://${host.includes(':') ? `[${host}]` : host}:${address.port}` : url;
-      logger.info({ url: bound, store: store.kind, workers: runWorkers, concurrency }, 'asyncops listening');
+      // An API-only node runs no handlers, so it has no concurrency to report.
+      logger.info({ url: bound, store: store.kind, workers: runWorkers, ...(runWorkers ? { concurrency } : {}) }, 'asyncops listening');
       return bound;
     },
     async close() {

@@ -26,6 +26,7 @@ export function describeOperation(op: Operation): string {
   if (op.attempt > 1) parts.push(`attempt ${op.attempt}/${op.max_attempts}`);
   if (op.estimated_seconds_remaining !== null) parts.push(`ETA ${formatSeconds(op.estimated_seconds_remaining)}`);
   if (op.error) parts.push(`error ${op.error.code}: ${op.error.message}`);
+  else if (op.status === 'pending' && op.last_attempt_error) parts.push(`retrying after ${op.last_attempt_error.code}`);
   return sanitize(parts.join('  '));
 }
 

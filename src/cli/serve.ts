@@ -34,6 +34,7 @@ interface ServerFlags {
   retryBase: number;
   retryMax: number;
   maxTimeout: number;
+  maxResultBytes: number;
   logLevel: string;
   apiKeysFile?: string;
   apiKeys?: string;
@@ -77,12 +78,13 @@ const cacheDuration = (value: string) => {
 
 const durationList = (value: string) => value.split(',').map((part) => duration(part.trim()));
 
-const bytes = (value: string) => {
+/** A size in bytes such as `1mb` or `65536`, from 1kb up to `maxMb` megabytes. */
+const bytes = (maxMb: number) => (value: string) => {
   const match = /^(\d+)\s*(b|kb|k|mb|m)?$/i.exec(value.trim());
   if (!match) throw new InvalidArgumentError('expected a size such as 1mb or 65536');
   const unit = (match[2] ?? 'b').toLowerCase();
   const n = Number(match[1]) * (unit.startsWith('m') ? 1024 * 1024 : unit.startsWith('k') ? 1024 : 1);
-  if (n < 1024 || n > 64 * 1024 * 1024) throw new InvalidArgumentError('must be between 1kb and 64mb');
+  if (n < 1024 || n > maxMb * 1024 * 1024) throw new InvalidArgumentError(`must be between 1kb and ${maxMb}mb`);
   return n;
 };
 
@@ -129,6 +131,8 @@ function serverOptions(command: Command, role: 'serve' | 'worker'): Command {
     .addOption(new Option('--retry-max <duration>', 'largest retry delay').env('ASYNCOPS_RETRY_MAX').default(300_000, '5m').argParser(duration))
     .addOption(new Option('--retention <duration>', 'keep finished operations this long').env('ASYNCOPS_RETENTION').default(7 * 86_400_000, '7d').argParser(duration))
     .addOption(new Option('--result-retention <duration>', 'keep results this long (410 afterwards; default: --retention)').env('ASYNCOPS_RESULT_RETENTION').argParser(duration))
+    // PostgreSQL sends a result as hex text, twice its size, which must stay under the 512 MB a string can hold.
+    .addOption(new Option('--max-result-bytes <size>', 'largest result a handler may return (larger: the operation fails result_too_large)').env('ASYNCOPS_MAX_RESULT_BYTES').default(64 * 1024 * 1024, '64mb').argParser(bytes(200)))
     .addOption(new Option('--max-timeout <duration>', 'ceiling for timeout_s, whole seconds').env('ASYNCOPS_MAX_TIMEOUT').default(86_400_000, '24h').argParser(wholeSeconds))
     .addOption(new Option('--log-level <level>', 'fatal, error, warn, info, debug, trace or silent').env('ASYNCOPS_LOG_LEVEL').default('info').choices(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']));
   if (role === 'serve') {
@@ -136,7 +140,7 @@ function serverOptions(command: Command, role: 'serve' | 'worker'): Command {
       .addOption(new Option('--port <n>', 'port to listen on (0: any free port)').env('ASYNCOPS_PORT').default(8080).argParser(int('--port', 0, 65535)))
       .addOption(new Option('--host <address>', 'address to bind').env('ASYNCOPS_HOST').default('127.0.0.1'))
       .addOption(new Option('--no-workers', 'API only: run no workers and no webhook dispatcher'))
-      .addOption(new Option('--body-limit <size>', 'largest request body').env('ASYNCOPS_BODY_LIMIT').default(1024 * 1024, '1mb').argParser(bytes))
+      .addOption(new Option('--body-limit <size>', 'largest request body').env('ASYNCOPS_BODY_LIMIT').default(1024 * 1024, '1mb').argParser(bytes(64)))
       .addOption(new Option('--api-keys-file <path>', 'API keys, one tenant:key (or tenant:sha256:<hex>) a line, or a JSON array of {tenant, key}').env('ASYNCOPS_API_KEYS_FILE'))
       .addOption(new Option('--api-keys <list>', 'API keys as tenant:key,tenant2:key2 (prefer the environment: command lines are visible to other users)').env('ASYNCOPS_API_KEYS'))
       .addOption(new Option('--insecure', 'allow a non-loopback --host without API keys (env: ASYNCOPS_INSECURE=true|false)').default(false))
@@ -234,6 +238,7 @@ async function runServer(flags: ServerFlags, role: 'serve' | 'worker', command: 
     workers: role === 'worker' ? true : flags.workers,
     http: role === 'serve',
     concurrency: flags.concurrency,
+    maxResultBytes: flags.maxResultBytes,
     webhookSecrets: secrets,
     allowPrivateWebhooks: flags.allowPrivateWebhooks,
     webhookScheduleMs: flags.webhookSchedule,

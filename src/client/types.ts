@@ -38,7 +38,10 @@ export interface Operation {
   estimated_completion_at: string | null;
   estimated_seconds_remaining: number | null;
   result_url: string | null;
+  /** Why it failed or was cancelled; null until it ends so. */
   error: OperationError | null;
+  /** While a retry waits or runs: why the previous attempt failed. */
+  last_attempt_error: OperationError | null;
   webhook: { url: string; state: string } | null;
   links: { self: string; cancel: string | null; result: string | null; events: string };
 }

@@ -64,16 +64,10 @@ export type AttemptDecision =
 /** The longest error message kept; every read of the operation carries it. */
 export const ERROR_MESSAGE_MAX = 4_096;
 
-/**
- * A handler's error as it can be stored and shown: no NUL (PostgreSQL text cannot hold one, and it would fail the
- * attempt's end with it) and no longer than ERROR_MESSAGE_MAX characters.
- */
-export function storableError(code: string, message: string): OperationError {
-  const clean = (text: string, max: number) => {
-    const safe = text.replaceAll('\u0000', '\uFFFD');
-    return safe.length > max ? `${safe.slice(0, max - 1)}…` : safe;
-  };
-  return { code: clean(code, 64), message: clean(message, ERROR_MESSAGE_MAX) };
+/** A handler's error as it is kept and shown: no longer than ERROR_MESSAGE_MAX characters (the store cleans its text). */
+export function boundedError(code: string, message: string): OperationError {
+  const bound = (text: string, max: number) => (text.length > max ? `${text.slice(0, max - 1)}…` : text);
+  return { code: bound(code, 64), message: bound(message, ERROR_MESSAGE_MAX) };
 }
 
 /** After a failed attempt: retry later (exponential backoff, equal jitter) while attempts remain, else fail for good. */
@@ -84,7 +78,7 @@ export function decideAfterFailure(
   backoff: BackoffPolicy,
   random: Random = Math.random,
 ): AttemptDecision {
-  const error = storableError(failure.code, failure.message);
+  const error = boundedError(failure.code, failure.message);
   if (failure.permanent || op.attempt >= op.maxAttempts) return { kind: 'fail', error };
   return { kind: 'retry', runAt: now + equalJitterDelay(backoff, op.attempt, random), error };
 }

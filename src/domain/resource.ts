@@ -27,6 +27,7 @@ export interface OperationResource {
   estimated_seconds_remaining: number | null;
   result_url: string | null;
   error: { code: string; message: string } | null;
+  last_attempt_error: { code: string; message: string } | null;
   webhook: { url: string; state: string } | null;
   links: { self: string; cancel: string | null; result: string | null; events: string };
 }
@@ -58,7 +59,8 @@ export function toOperationResource(op: Operation, ctx: ResourceContext): Operat
 export function baseResource(op: Operation, route: string | null, includeInput: boolean): OperationResource {
   const terminal = isTerminal(op.status);
   const completed = op.status === 'completed';
-  const result = completed ? resultPath(op, route) : null;
+  // A result removed by retention is not advertised: its URL would only answer 410.
+  const result = completed && !op.resultExpired ? resultPath(op, route) : null;
   const resource: OperationResource = {
     id: op.id,
     operation_id: op.id,
@@ -80,7 +82,9 @@ export function baseResource(op: Operation, route: string | null, includeInput: 
     estimated_completion_at: null,
     estimated_seconds_remaining: null,
     result_url: result,
-    error: op.error,
+    // The stored error is the last failed attempt's until the operation ends: a retry that then succeeds never failed.
+    error: terminal ? op.error : null,
+    last_attempt_error: terminal ? null : op.error,
     webhook: op.webhookUrl === null ? null : { url: op.webhookUrl, state: op.webhookState ?? 'pending' },
     links: {
       self: `/operations/${op.id}`,

@@ -44,7 +44,8 @@ export const OperationResourceSchema = Type.Object(
     estimated_completion_at: Nullable(DateTime),
     estimated_seconds_remaining: Nullable(Type.Number()),
     result_url: Nullable(Type.String()),
-    error: Nullable(OperationErrorSchema),
+    error: Nullable({ ...OperationErrorSchema, description: 'Why it failed or was cancelled; null until it ends so' }),
+    last_attempt_error: Nullable({ ...OperationErrorSchema, description: 'While a retry waits or runs: why the previous attempt failed' }),
     webhook: Nullable(Type.Object({ url: Type.String(), state: DeliveryStateSchema })),
     links: Type.Object({
       self: Type.String(),

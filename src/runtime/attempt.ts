@@ -6,10 +6,14 @@ import type { Logger } from 'pino';
 import type { Clock } from '../domain/clock.ts';
 import type { BackoffPolicy, Random } from '../domain/backoff.ts';
 import { coerceError, isPermanentError } from '../domain/errors.ts';
-import { decideAfterFailure, toOperationResult, type AttemptFailure, type Operation, type OperationError } from '../domain/operation.ts';
+import { boundedError, decideAfterFailure, toOperationResult, type AttemptFailure, type Operation, type OperationError } from '../domain/operation.ts';
+import { isRefusedValue } from '../store/storable.ts';
 import { CANCELLED_BY_REQUEST, type DeliveryFactory, type Store } from '../store/store.ts';
 import type { RegisteredTask } from './registry.ts';
 import type { TaskContext } from './task.ts';
+
+/** A result larger than this is refused unless configured otherwise: 64 MiB, far under what either store can hold. */
+export const DEFAULT_MAX_RESULT_BYTES = 64 * 1024 * 1024;
 
 /** At most one progress write per operation in this interval; the last value is always written. */
 export const PROGRESS_INTERVAL_MS = 200;
@@ -50,6 +54,8 @@ export interface AttemptDeps {
   readonly backoff: BackoffPolicy;
   readonly random: Random;
   readonly delivery: DeliveryFactory;
+  /** A handler's result larger than this fails the operation `result_too_large`, before anything is stored. */
+  readonly maxResultBytes: number;
   /** The pool's logger; the attempt scopes a child with operationId, type and attempt. */
   readonly log: Logger;
   /** Called once, when the attempt starts to end: its handler returned or was given up on, so its slot is free. */
@@ -152,6 +158,14 @@ export class Attempt {
       this.#fail(error);
       return;
     }
+    const limit = this.#deps.maxResultBytes;
+    if (result.body.byteLength > limit) {
+      // Running it again would return as much again: a failure for good, not one to retry.
+      const message = `the result is ${result.body.byteLength} bytes, more than the limit of ${limit} (--max-result-bytes)`;
+      this.log.warn({ bytes: result.body.byteLength, limit }, 'result too large');
+      this.#decide({ code: 'result_too_large', message, permanent: true });
+      return;
+    }
     void this.#end('completed', null, (now) =>
       this.#deps.store.operationFinish({ ...this.#lease(), now, status: 'completed', result, delivery: this.#deps.delivery, progress: this.#lastReport }),
     );
@@ -225,10 +239,14 @@ export class Attempt {
     if (write !== null) {
       try {
         operation = await write(this.#deps.clock.now());
+        if (operation === null) this.log.warn({ outcome }, 'the lease was gone when the attempt ended; nothing stored');
       } catch (err) {
-        this.log.error({ err }, 'ending the attempt failed in the store; lease recovery will take over');
+        if (isRefusedValue(err) && (outcome === 'completed' || outcome === 'failed' || outcome === 'retried')) {
+          ({ outcome, error, operation } = await this.#endRefused(err));
+        } else {
+          this.log.error({ err }, 'ending the attempt failed in the store; lease recovery will take over');
+        }
       }
-      if (operation === null) this.log.warn({ outcome }, 'the lease was gone when the attempt ended; nothing stored');
     }
     const stored = write === null || operation !== null;
     // A retry or release finds a cancel requested meanwhile and ends the operation cancelled instead.
@@ -242,6 +260,22 @@ export class Attempt {
       error,
       durationMs: performance.now() - this.#startedAt,
     });
+  }
+
+  /**
+   * The store refused what the attempt ended with (a result or text too large for it): the same end would be refused
+   * again on every attempt, so the operation fails now, with nothing of the refused value.
+   */
+  async #endRefused(err: unknown): Promise<{ outcome: AttemptOutcome; error: OperationError; operation: Operation | null }> {
+    const error = boundedError('result_not_stored', `the store refused the attempt's end: ${err instanceof Error ? err.message : String(err)}`);
+    this.log.error({ err }, 'the store refused the attempt\'s end; failing the operation');
+    try {
+      const operation = await this.#deps.store.operationFinish({ ...this.#lease(), now: this.#deps.clock.now(), status: 'failed', error, delivery: this.#deps.delivery });
+      return { outcome: 'failed', error, operation };
+    } catch (again) {
+      this.log.error({ err: again }, 'failing the operation failed too; lease recovery will take over');
+      return { outcome: 'failed', error, operation: null };
+    }
   }
 
   #lease(): { id: string; leaseToken: string } {

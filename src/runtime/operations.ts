@@ -4,6 +4,7 @@
 // Invariant: nothing is stored before the input passed its type's schema and the webhook URL its policy.
 
 import { createHash } from 'node:crypto';
+import { parseDateTime } from '../domain/date-time.ts';
 import { AsyncOpsError } from '../domain/errors.ts';
 import { newId, ID_PREFIXES, isId } from '../domain/ids.ts';
 import { estimateCompletion, estimateDuration, DURATION_SAMPLE_LIMIT, type DurationEstimate } from '../domain/eta.ts';
@@ -156,7 +157,8 @@ export class OperationsService {
       webhookUrl,
       now,
       ...draftFields,
-      runAt: draftFields.runAt ?? now,
+      // A run_at in the past means now: stored as it was sent, it would run ahead of everything pending since then.
+      runAt: Math.max(draftFields.runAt ?? now, now),
     };
     if (request.idempotencyKey === undefined) {
       const result = await this.#store.operationInsert(draft, undefined, { standing: { runningLimit: this.#runningLimits.get(task.type) ?? 0 } });
@@ -208,8 +210,8 @@ export class OperationsService {
     if (!(Number.isInteger(priority) && Math.abs(priority) <= 1000)) errors.push({ path: '/priority', message: 'must be an integer in [-1000, 1000]' });
     let runAt: number | undefined;
     if (request.runAt !== undefined) {
-      runAt = Date.parse(request.runAt);
-      if (!Number.isFinite(runAt) || !/^\d{4}-\d{2}-\d{2}T/.test(request.runAt)) errors.push({ path: '/run_at', message: 'must be an RFC 3339 date-time' });
+      runAt = parseDateTime(request.runAt) ?? undefined;
+      if (runAt === undefined) errors.push({ path: '/run_at', message: 'must be an RFC 3339 date-time that exists (e.g. 2026-03-01T09:00:00Z)' });
     }
     if (errors.length > 0) throw new AsyncOpsError('validation_failed', errors.map((e) => `${e.path} ${e.message}`).join('; '), { errors });
     return { timeoutS, maxAttempts, priority, runAt };
@@ -264,6 +266,9 @@ export class OperationsService {
     this.#cache.changed(id);
     if (outcome === 'not_found') throw notFound(id);
     if (outcome === 'not_terminal') throw new AsyncOpsError('conflict', `operation ${id} is not finished; cancel it first`);
+    if (outcome === 'delivery_pending') {
+      throw new AsyncOpsError('conflict', `operation ${id} has a webhook still being delivered; delete it once the delivery is delivered or dead`);
+    }
   }
 
   /** `type`: only an operation of this type is found (a task's own result route). */

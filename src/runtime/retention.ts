@@ -8,6 +8,12 @@ import type { Clock } from '../domain/clock.ts';
 import type { Store } from '../store/store.ts';
 
 const PRUNE_EVERY_MS = 60_000;
+const PRUNE_AT_MOST_EVERY_MS = 1_000;
+
+/** How often to prune: every minute, or more often when a retention is short, so nothing is kept much past it. */
+export function pruneInterval(retentionMs: number, resultRetentionMs: number): number {
+  return Math.min(PRUNE_EVERY_MS, Math.max(PRUNE_AT_MOST_EVERY_MS, Math.min(retentionMs, resultRetentionMs) / 2));
+}
 
 export interface RetentionOptions {
   readonly store: Store;
@@ -28,7 +34,8 @@ export class Retention {
 
   start(): void {
     if (this.#timer !== null) return;
-    this.#timer = setInterval(() => void this.pruneNow(), this.#options.everyMs ?? PRUNE_EVERY_MS);
+    const { everyMs, retentionMs, resultRetentionMs } = this.#options;
+    this.#timer = setInterval(() => void this.pruneNow(), everyMs ?? pruneInterval(retentionMs, resultRetentionMs));
     this.#timer.unref();
   }
 

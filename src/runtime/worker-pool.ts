@@ -9,7 +9,7 @@ import { DEFAULT_RETRY_BACKOFF, type BackoffPolicy, type Random } from '../domai
 import { systemClock, type Clock } from '../domain/clock.ts';
 import type { Operation, OperationError } from '../domain/operation.ts';
 import type { DeliveryFactory, RecoverResult, Store, StoreEvent, TypeLimit } from '../store/store.ts';
-import { Attempt, type AttemptDeps, type AttemptEnd, type AttemptOutcome } from './attempt.ts';
+import { Attempt, DEFAULT_MAX_RESULT_BYTES, type AttemptDeps, type AttemptEnd, type AttemptOutcome } from './attempt.ts';
 import type { TaskRegistry } from './registry.ts';
 
 export interface WorkerPoolOptions {
@@ -34,6 +34,8 @@ export interface WorkerPoolOptions {
   readonly graceMs?: number | undefined;
   readonly retryBackoff?: BackoffPolicy | undefined;
   readonly random?: Random | undefined;
+  /** The largest result a handler may return, in bytes (default DEFAULT_MAX_RESULT_BYTES). */
+  readonly maxResultBytes?: number | undefined;
 }
 
 export interface WorkerPoolEvents {
@@ -139,6 +141,7 @@ export class WorkerPool extends EventEmitter<WorkerPoolEvents> {
       backoff: options.retryBackoff ?? DEFAULT_RETRY_BACKOFF,
       random: options.random ?? Math.random,
       delivery: options.deliveryFactory,
+      maxResultBytes: positive('maxResultBytes', options.maxResultBytes ?? DEFAULT_MAX_RESULT_BYTES),
       log: this.#log,
       onEnding: (attempt) => this.#onEnding(attempt),
       onEnd: (attempt, end) => this.#onEnd(attempt, end),

@@ -164,7 +164,8 @@ export type CancelOutcome =
   | { readonly kind: 'terminal'; readonly operation: Operation }
   | { readonly kind: 'not_found' };
 
-export type DeleteOutcome = 'deleted' | 'not_terminal' | 'not_found';
+/** `delivery_pending`: terminal, but its webhook is still being delivered (pending or retrying), so it stays. */
+export type DeleteOutcome = 'deleted' | 'not_terminal' | 'delivery_pending' | 'not_found';
 
 export interface RecoverParams {
   readonly now: number;
@@ -309,6 +310,7 @@ export interface Store {
   operationGet(params: { readonly id: string; readonly tenant: string }): Promise<Operation | null>;
   /** By id alone, for the runtime (which works across tenants). */
   operationGetById(id: string): Promise<Operation | null>;
+  /** Newest first. The input is not read (a list never shows it, and it may be large): it is null in what this returns. */
   operationList(query: OperationListQuery): Promise<Operation[]>;
   /** Where a pending operation stands in its type's queue; null when it is not pending. */
   operationQueueStanding(params: QueueStandingParams): Promise<QueueStanding | null>;

@@ -2,7 +2,7 @@
 // Not here: the real server's behaviour — end-to-end tests run the CLI against it. Operations follow a scripted
 // timeline of stages in real time. Invariant: every request is recorded with its arrival time; close() ends all sockets.
 
-import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
+import { createServer, STATUS_CODES, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import { createServer as createNetServer, type AddressInfo } from 'node:net';
 import type { Delivery, DeliveryWithAttempts, Operation, OperationStatus } from '../../src/client/index.ts';
 
@@ -142,7 +142,8 @@ export class FakeApi {
       estimated_completion_at: eta === null ? null : iso(Date.now() + eta * 1000),
       estimated_seconds_remaining: eta,
       result_url: result,
-      error: stage.error ?? null,
+      error: terminal ? (stage.error ?? null) : null,
+      last_attempt_error: terminal ? null : (stage.error ?? null),
       webhook: null,
       links: { self: `/operations/${op.id}`, cancel: terminal ? null : `/operations/${op.id}/cancel`, result, events: `/operations/${op.id}/events` },
     };

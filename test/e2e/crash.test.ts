@@ -1,6 +1,7 @@
 // End to end: the server is killed with SIGKILL while operations run and restarted on the same store (the
 // SQLite file, or the PostgreSQL schema). Every operation ends terminal, each terminal transition is recorded
-// once (one outbox delivery per operation), and every webhook arrives.
+// once (one outbox delivery per operation), and every webhook ends delivered or dead-lettered, none lost, though
+// many were pending or retrying at the kill (the receiver refuses each first attempt, and answers some with 410 Gone).
 
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
@@ -17,6 +18,9 @@ const sideEffects = join(dir.path, 'side-effects.log');
 let receiver: Server;
 let receiverUrl: string;
 const received = new Map<string, Set<string>>(); // operation id → webhook-ids seen
+const requests = new Map<string, number>(); // operation id → requests received
+/** Operations whose receiver answers 410 Gone: their deliveries end dead. */
+const gone = new Set<string>();
 let servers: ServerProcess[] = [];
 
 before(async () => {
@@ -28,7 +32,10 @@ before(async () => {
       const ids = received.get(payload.operation_id) ?? new Set<string>();
       ids.add(String(req.headers['webhook-id']));
       received.set(payload.operation_id, ids);
-      res.writeHead(204).end();
+      const n = (requests.get(payload.operation_id) ?? 0) + 1;
+      requests.set(payload.operation_id, n);
+      // Every first attempt fails, so deliveries are retrying when the server is killed.
+      res.writeHead(gone.has(payload.operation_id) ? 410 : n === 1 ? 503 : 204).end();
     });
   });
   await new Promise<void>((resolve) => receiver.listen(0, '127.0.0.1', resolve));
@@ -47,7 +54,7 @@ after(async () => {
 const serverArgs = ['--concurrency', '4', '--lease', '1500ms', '--allow-private-webhooks', '--webhook-timeout', '2s', '--webhook-schedule', '100ms,200ms,400ms'];
 
 describe('crash recovery', () => {
-  it('SIGKILL mid-run, restart on the same store: every operation ends terminal, each recorded once, each webhook delivered', async () => {
+  it('SIGKILL mid-run, restart on the same store: every operation ends terminal, each recorded once, each webhook delivered or dead', async () => {
     const first = await startServer({ store: store.spec, args: serverArgs });
     servers.push(first);
     const ids: string[] = [];
@@ -57,12 +64,16 @@ describe('crash recovery', () => {
       });
       assert.equal(reply.status, 202);
       ids.push(reply.body.id);
+      if (i % 6 === 0) gone.add(reply.body.id);
     }
     // Kill while some have finished and others are mid-flight.
     await waitFor(() => existsSync(sideEffects) && readFileSync(sideEffects, 'utf8').trim().split('\n').length >= 4, { timeoutMs: 10_000, what: 'some completions' });
     const midway = await Promise.all(ids.map(async (id) => (await request(first.url, 'GET', `/operations/${id}`)).body.status));
     assert.ok(midway.includes('processing') || midway.includes('pending'), 'work was still in flight when killed');
+    const deliveriesAtKill = await Promise.all(ids.map(async (id) => (await request(first.url, 'GET', `/operations/${id}/deliveries`)).body.items as Array<{ state: string }>));
     await first.kill();
+    const undelivered = deliveriesAtKill.filter((items) => items.length === 0 || items.some((d) => d.state === 'pending' || d.state === 'retrying'));
+    assert.ok(undelivered.length > 0, 'webhooks were still to be delivered when killed');
 
     const second = await startServer({ store: store.spec, args: serverArgs });
     servers.push(second);
@@ -78,6 +89,11 @@ describe('crash recovery', () => {
     }
     await waitFor(() => ids.every((id) => received.has(id)), { timeoutMs: 45_000, intervalMs: 50, what: 'every webhook received (one cut off by the kill: after its 32 s lease)' });
     for (const id of ids) assert.equal(received.get(id)!.size, 1, `${id}: one webhook-id across any redeliveries`);
+    const states = await waitFor(async () => {
+      const all = await Promise.all(ids.map(async (id) => (await request(second.url, 'GET', `/operations/${id}/deliveries`)).body.items[0]?.state as string));
+      return all.every((state) => state === 'delivered' || state === 'dead') ? all : null;
+    }, { timeoutMs: 45_000, intervalMs: 100, what: 'every delivery ended' });
+    assert.deepEqual(ids.filter((_, i) => states[i] === 'dead'), ids.filter((id) => gone.has(id)), 'dead exactly where the receiver answered 410');
 
     // The handler may have run twice for an operation cut off mid-attempt (at-least-once execution),
     // but never for one whose completion had been recorded before the kill.

@@ -95,7 +95,8 @@ describe('lifecycle', () => {
     const created = await submit({ type: 'fail', input: { message: 'kaput' } });
     const id = created.body.id as string;
     const retrying = await until(id, (op) => op.status === 'pending' && op.attempt === 2, 'pending again on attempt 2');
-    assert.equal(retrying.error.code, 'handler_error', 'the last attempt error is visible while retrying');
+    assert.equal(retrying.last_attempt_error.code, 'handler_error', 'the last attempt error is visible while retrying');
+    assert.equal(retrying.error, null, 'not the operation’s: it has not failed');
     const failed = await until(id, (op) => op.status === 'failed', 'failed', 15_000);
     assert.equal(failed.attempt, 3);
     assert.equal(failed.max_attempts, 3);

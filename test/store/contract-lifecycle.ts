@@ -213,8 +213,13 @@ export function operationLifecycleContract(store: CurrentStore): void {
   });
 
   describe('operationDelete', () => {
-    it('deletes a terminal operation with its result and deliveries', async () => {
+    it('deletes a terminal operation with its result and its ended deliveries', async () => {
       const { op } = await insertInState(store(), 'completed', { webhookUrl: HOOK }, webhookFactory());
+      const [delivery] = await store().deliveryClaimDue({ now: T0, workerId: 'd1', leaseMs: LEASE_MS, limit: 10 });
+      await store().deliveryRecordAttempt({
+        id: delivery!.id, leaseToken: delivery!.leaseToken!, outcome: 'dead', nextAttemptAt: null, now: T0 + 5,
+        attempt: { trigger: 'scheduled', startedAt: T0, durationMs: 5, statusCode: 410, error: null, responseSnippet: null },
+      });
       assert.equal(await store().operationDelete({ id: op.id, tenant: TENANT }), 'deleted');
       assert.equal(await store().operationGetById(op.id), null);
       assert.equal(await store().resultGet({ id: op.id, tenant: TENANT }), null);

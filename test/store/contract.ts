@@ -9,6 +9,7 @@ import { queueStandingContract } from './contract-standing.ts';
 import { operationLifecycleContract } from './contract-lifecycle.ts';
 import { deliveryContract } from './contract-deliveries.ts';
 import { maintenanceContract } from './contract-maintenance.ts';
+import { outsideValuesContract } from './contract-outside-values.ts';
 
 /** The store under test; valid inside an `it`. */
 export type CurrentStore = () => Store;
@@ -40,5 +41,6 @@ export function runStoreContract(name: string, makeStore: () => Promise<Store>, 
     operationLifecycleContract(store);
     deliveryContract(store);
     maintenanceContract(store);
+    outsideValuesContract(store);
   });
 }

@@ -43,6 +43,11 @@ export const OPERATION_COLUMNS = `o.*, (
   SELECT d.state FROM deliveries d WHERE d.operation_id = o.id ORDER BY d.created_at DESC, d.id DESC LIMIT 1
 ) AS webhook_state`;
 
+/** OPERATION_COLUMNS without the input, which a list never shows and which may be large: it reads as JSON null. */
+const LISTED_COLUMNS = `o.id, o.tenant, o.type, o.status, o.progress, o.progress_message, o.attempt, o.max_attempts, o.priority, o.timeout_s, o.run_at, o.created_at, o.started_at, o.finished_at, o.updated_at, o.error_code, o.error_message, o.webhook_url, o.cancel_requested, o.lease_token, o.lease_expires_at, o.worker_id, o.result_expired, o.version, 'null' AS input, (
+  SELECT d.state FROM deliveries d WHERE d.operation_id = o.id ORDER BY d.created_at DESC, d.id DESC LIMIT 1
+) AS webhook_state`;
+
 export function toOperation(row: OperationRow): Operation {
   const error: OperationError | null = row.error_code === null ? null : { code: row.error_code, message: row.error_message ?? '' };
   return {
@@ -139,7 +144,7 @@ export async function getOperationById(q: Queryable, id: string): Promise<Operat
 
 export async function listOperations(q: Queryable, query: OperationListQuery): Promise<Operation[]> {
   const [where, params] = listFilters({ 'o.tenant =': query.tenant, 'o.status =': query.status, 'o.type =': query.type, 'o.id <': query.beforeId });
-  const rows = await q.query<OperationRow>(`SELECT ${OPERATION_COLUMNS} FROM operations o WHERE ${where} ORDER BY o.id DESC LIMIT $${params.length + 1}`, [...params, query.limit]);
+  const rows = await q.query<OperationRow>(`SELECT ${LISTED_COLUMNS} FROM operations o WHERE ${where} ORDER BY o.id DESC LIMIT $${params.length + 1}`, [...params, query.limit]);
   return rows.map(toOperation);
 }
 

@@ -15,6 +15,7 @@ import type {
 } from '../store.ts';
 import type { Operation, OperationResult } from '../../domain/operation.ts';
 import type { OperationStatus } from '../../domain/status.ts';
+import { storableAttempt, storableFinish, storableProgress, storableRecover, storableRetry } from '../storable.ts';
 import { ChangeListener, decodeNotification } from './change-listener.ts';
 import { checkSchemaName, clientConfig, PostgresDatabase } from './database.ts';
 import * as deliveries from './deliveries.ts';
@@ -145,15 +146,15 @@ class PostgresStore implements Store {
   }
 
   operationProgress(params: LeaseRef & { now: number; progress: number | null; message: string | null }): Promise<boolean> {
-    return transitions.progress(this.#db, params);
+    return transitions.progress(this.#db, storableProgress(params));
   }
 
   operationFinish(params: FinishParams): Promise<Operation | null> {
-    return this.#finishes.submit(params);
+    return this.#finishes.submit(storableFinish(params));
   }
 
   async operationRetry(params: RetryParams): Promise<Operation | null> {
-    return (await transitions.retry(this.#db, params)) ?? this.#cancelUnderLease(params);
+    return (await transitions.retry(this.#db, storableRetry(params))) ?? this.#cancelUnderLease(params);
   }
 
   async operationRelease(params: ReleaseParams): Promise<Operation | null> {
@@ -174,7 +175,7 @@ class PostgresStore implements Store {
   }
 
   operationRecoverExpired(params: RecoverParams): Promise<RecoverResult> {
-    return transitions.recoverExpired(this.#db, params);
+    return transitions.recoverExpired(this.#db, storableRecover(params));
   }
 
   operationNextRunAt(params: { types: readonly string[] }): Promise<number | null> {
@@ -198,7 +199,7 @@ class PostgresStore implements Store {
   }
 
   deliveryRecordAttempt(params: DeliveryAttemptParams): Promise<Delivery | null> {
-    return deliveries.recordAttempt(this.#db, params);
+    return deliveries.recordAttempt(this.#db, storableAttempt(params));
   }
 
   deliveryGet(params: { id: string; tenant: string }): Promise<Delivery | null> {

@@ -155,21 +155,26 @@ export async function cancel(db: PostgresDatabase, params: { id: string; tenant:
   });
 }
 
-// Params: $1 id, $2 tenant. Only terminal operations go; their result, deliveries and keys go with them.
+// Params: $1 id, $2 tenant. Only terminal operations whose webhook is not still being delivered go; their result,
+// deliveries and keys go with them.
 const DELETE_OPERATION = `
 WITH target AS (
-  SELECT id, status FROM operations WHERE id = $1 AND tenant = $2
+  SELECT id, status, EXISTS (
+    SELECT 1 FROM deliveries d WHERE d.operation_id = operations.id AND d.state IN ('pending', 'retrying')
+  ) AS delivering
+  FROM operations WHERE id = $1 AND tenant = $2
 ), deleted AS (
   DELETE FROM operations o USING target
-  WHERE o.id = target.id AND o.status IN ('completed', 'failed', 'cancelled')
+  WHERE o.id = target.id AND o.status IN ('completed', 'failed', 'cancelled') AND NOT target.delivering
   RETURNING o.id
 )
-SELECT (SELECT count(*) FROM deleted) AS deleted FROM target`;
+SELECT (SELECT count(*) FROM deleted) AS deleted, status, delivering FROM target`;
 
 export async function deleteOperation(db: PostgresDatabase, id: string, tenant: string): Promise<DeleteOutcome> {
-  const [row] = await db.query<{ deleted: number }>(DELETE_OPERATION, [id, tenant]);
+  const [row] = await db.query<{ deleted: number; status: Operation['status']; delivering: boolean }>(DELETE_OPERATION, [id, tenant]);
   if (row === undefined) return 'not_found';
-  return row.deleted > 0 ? 'deleted' : 'not_terminal';
+  if (row.deleted > 0) return 'deleted';
+  return isTerminal(row.status) ? 'delivery_pending' : 'not_terminal';
 }
 
 // Params: $1 now, $2 error code, $3 error message. A lease is live through its expiry ms.

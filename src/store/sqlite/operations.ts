@@ -4,7 +4,7 @@
 
 import type { DatabaseSync, StatementSync } from 'node:sqlite';
 import type { Operation, OperationError, OperationResult } from '../../domain/operation.ts';
-import type { OperationStatus } from '../../domain/status.ts';
+import { isTerminal, type OperationStatus } from '../../domain/status.ts';
 import { DURATION_SAMPLE_LIMIT } from '../../domain/eta.ts';
 import {
   CANCELLED_BY_REQUEST, changed, due, operationFromDraft,
@@ -77,8 +77,9 @@ const CANCEL_PENDING = `UPDATE operations SET status = 'cancelled', finished_at 
 const REQUEST_CANCEL = `UPDATE operations SET cancel_requested = 1, updated_at = $now, version = version + 1
   WHERE id = $id AND tenant = $tenant AND status = 'processing' AND cancel_requested = 0 RETURNING *`;
 
-// $id $tenant
-const DELETE_TERMINAL = `DELETE FROM operations WHERE id = $id AND tenant = $tenant AND status IN ('completed', 'failed', 'cancelled')`;
+// $id $tenant. Not while its webhook is still being delivered: the delivery would go with it, unsent.
+const DELETE_TERMINAL = `DELETE FROM operations WHERE id = $id AND tenant = $tenant AND status IN ('completed', 'failed', 'cancelled')
+  AND NOT EXISTS (SELECT 1 FROM deliveries d WHERE d.operation_id = operations.id AND d.state IN ('pending', 'retrying'))`;
 
 // $now
 const EXPIRED_LEASES = `SELECT * FROM operations WHERE status = 'processing' AND lease_expires_at < $now ORDER BY lease_expires_at, id`;
@@ -117,10 +118,15 @@ const PRUNE_OPERATIONS = `DELETE FROM operations WHERE status IN ('completed', '
 // $now
 const PRUNE_KEYS = `DELETE FROM idempotency_keys WHERE expires_at < $now`;
 
+/** SELECT without the input, which a list never shows and which may be large: it reads as JSON null. */
+const SELECT_LISTED = `SELECT o.id, o.tenant, o.type, o.status, o.progress, o.progress_message, o.attempt, o.max_attempts, o.priority, o.timeout_s, o.run_at, o.created_at, o.started_at, o.finished_at, o.updated_at, o.error_code, o.error_message, o.webhook_url, o.cancel_requested, o.lease_token, o.lease_expires_at, o.worker_id, o.result_expired, o.version, 'null' AS input,
+    (SELECT d.state FROM deliveries d WHERE d.operation_id = o.id ORDER BY d.created_at DESC, d.id DESC LIMIT 1) AS webhook_state
+  FROM operations o`;
+
 // $tenant $limit, and $status / $type / $beforeId when the query has them.
 function listSql(filters: readonly string[]): string {
   const where = ['o.tenant = $tenant', ...filters.map((f) => (f === 'beforeId' ? 'o.id < $beforeId' : `o.${f} = $${f}`))];
-  return `${SELECT} WHERE ${where.join(' AND ')} ORDER BY o.id DESC LIMIT $limit`;
+  return `${SELECT_LISTED} WHERE ${where.join(' AND ')} ORDER BY o.id DESC LIMIT $limit`;
 }
 
 const STATEMENTS = {
@@ -338,7 +344,9 @@ export class SqliteOperations {
   delete(params: { readonly id: string; readonly tenant: string }): DeleteOutcome {
     return this.#tx.run((): DeleteOutcome => {
       if (this.#s.deleteTerminal.run(params).changes > 0) return 'deleted';
-      return this.get(params) === null ? 'not_found' : 'not_terminal';
+      const current = this.get(params);
+      if (current === null) return 'not_found';
+      return isTerminal(current.status) ? 'delivery_pending' : 'not_terminal';
     });
   }
 

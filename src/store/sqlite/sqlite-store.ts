@@ -6,6 +6,7 @@ import type { DatabaseSync, StatementSync } from 'node:sqlite';
 import type { Store, StoreListener } from '../store.ts';
 import { ChangeFeed } from '../change-feed.ts';
 import { Checkpointer } from './checkpointer.ts';
+import { storableAttempt, storableFinish, storableProgress, storableRecover, storableRetry } from '../storable.ts';
 import { migrate, openDatabase, prepareAll, Transactor } from './database.ts';
 import { SqliteDeliveries } from './deliveries.ts';
 import { SqliteOperations } from './operations.ts';
@@ -119,20 +120,20 @@ export class SqliteStore implements Store {
   async operationCounts() { return this.#ready.operations.counts(); }
   async operationClaimDue(...args: Parameters<Store['operationClaimDue']>) { return this.#ready.operations.claimDue(...args); }
   async operationHeartbeat(...args: Parameters<Store['operationHeartbeat']>) { return this.#ready.operations.heartbeat(...args); }
-  async operationProgress(...args: Parameters<Store['operationProgress']>) { return this.#ready.operations.progress(...args); }
-  async operationFinish(...args: Parameters<Store['operationFinish']>) { return this.#ready.operations.finish(...args); }
-  async operationRetry(...args: Parameters<Store['operationRetry']>) { return this.#ready.operations.retry(...args); }
+  async operationProgress(...args: Parameters<Store['operationProgress']>) { return this.#ready.operations.progress(storableProgress(...args)); }
+  async operationFinish(...args: Parameters<Store['operationFinish']>) { return this.#ready.operations.finish(storableFinish(...args)); }
+  async operationRetry(...args: Parameters<Store['operationRetry']>) { return this.#ready.operations.retry(storableRetry(...args)); }
   async operationRelease(...args: Parameters<Store['operationRelease']>) { return this.#ready.operations.release(...args); }
   async operationCancel(...args: Parameters<Store['operationCancel']>) { return this.#ready.operations.cancel(...args); }
   async operationDelete(...args: Parameters<Store['operationDelete']>) { return this.#ready.operations.delete(...args); }
-  async operationRecoverExpired(...args: Parameters<Store['operationRecoverExpired']>) { return this.#ready.operations.recoverExpired(...args); }
+  async operationRecoverExpired(...args: Parameters<Store['operationRecoverExpired']>) { return this.#ready.operations.recoverExpired(storableRecover(...args)); }
   async operationNextRunAt(params: { readonly types: readonly string[] }) { return this.#ready.operations.nextRunAt(params.types); }
   async resultGet(...args: Parameters<Store['resultGet']>) { return this.#ready.operations.resultGet(...args); }
   async durationSamples(params: { readonly limit: number }) { return this.#ready.operations.durationSamples(params.limit); }
   async prune(...args: Parameters<Store['prune']>) { return this.#ready.operations.prune(...args); }
 
   async deliveryClaimDue(...args: Parameters<Store['deliveryClaimDue']>) { return this.#ready.deliveries.claimDue(...args); }
-  async deliveryRecordAttempt(...args: Parameters<Store['deliveryRecordAttempt']>) { return this.#ready.deliveries.recordAttempt(...args); }
+  async deliveryRecordAttempt(...args: Parameters<Store['deliveryRecordAttempt']>) { return this.#ready.deliveries.recordAttempt(storableAttempt(...args)); }
   async deliveryGet(...args: Parameters<Store['deliveryGet']>) { return this.#ready.deliveries.get(...args); }
   async deliveryList(...args: Parameters<Store['deliveryList']>) { return this.#ready.deliveries.list(...args); }
   async deliveryListForOperation(...args: Parameters<Store['deliveryListForOperation']>) { return this.#ready.deliveries.listForOperation(...args); }

@@ -1,0 +1,23 @@
+// Owns: reading an RFC 3339 date-time strictly (a `run_at`): every field in range, the day one its month has.
+// Not here: what a time in the past means for a submit (runtime/operations.ts).
+// Invariant: a string Date.parse would roll over (2026-02-30 → March 2) or read leniently is refused, never guessed at.
+
+const RFC3339 = /^(\d{4})-(\d{2})-(\d{2})[Tt ](\d{2}):(\d{2}):(\d{2})(\.\d+)?([Zz]|([+-])(\d{2}):(\d{2}))$/;
+
+/** Milliseconds since the epoch of an RFC 3339 date-time, or null when it does not name a real instant. */
+export function parseDateTime(text: string): number | null {
+  const m = RFC3339.exec(text);
+  if (m === null) return null;
+  const [year, month, day, hour, minute, second] = m.slice(1, 7).map(Number) as [number, number, number, number, number, number];
+  if (month < 1 || month > 12 || day < 1 || day > daysIn(year, month)) return null;
+  // 60 is a leap second, which RFC 3339 allows; it is read as the last moment of its minute.
+  if (hour > 23 || minute > 59 || second > 60) return null;
+  if (m[8] !== 'Z' && m[8] !== 'z' && (Number(m[10]) > 23 || Number(m[11]) > 59)) return null;
+  const utc = Date.parse(`${m[1]}-${m[2]}-${m[3]}T${m[4]}:${m[5]}:${second === 60 ? '59' : m[6]}${(m[7] ?? '').slice(0, 4)}${m[8]!.toUpperCase()}`);
+  return Number.isFinite(utc) ? utc : null;
+}
+
+function daysIn(year: number, month: number): number {
+  if (month === 2) return (year % 4 === 0 && year % 100 !== 0) || year % 400 === 0 ? 29 : 28;
+  return [4, 6, 9, 11].includes(month) ? 30 : 31;
+}

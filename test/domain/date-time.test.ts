@@ -1,0 +1,21 @@
+import { describe, it } from 'node:test';
+import assert from 'node:assert/strict';
+import { parseDateTime } from '../../src/domain/date-time.ts';
+
+describe('parseDateTime', () => {
+  it('reads RFC 3339 date-times, with offsets, fractions and a leap second', () => {
+    assert.equal(parseDateTime('2026-03-01T09:00:00Z'), Date.UTC(2026, 2, 1, 9));
+    assert.equal(parseDateTime('2026-03-01t09:00:00.250z'), Date.UTC(2026, 2, 1, 9, 0, 0, 250));
+    assert.equal(parseDateTime('2026-03-01T10:30:00+01:30'), Date.UTC(2026, 2, 1, 9));
+    assert.equal(parseDateTime('2024-02-29T00:00:00Z'), Date.UTC(2024, 1, 29));
+    assert.equal(parseDateTime('2016-12-31T23:59:60Z'), Date.UTC(2016, 11, 31, 23, 59, 59));
+    assert.equal(parseDateTime('0000-01-01T00:00:00Z'), Date.parse('0000-01-01T00:00:00Z'), 'a real time, if long past');
+  });
+
+  it('refuses what is not a real instant, where Date.parse would roll over or guess', () => {
+    for (const text of ['2026-02-30T00:00:00Z', '2025-02-29T00:00:00Z', '2026-04-31T00:00:00Z', '2026-13-01T00:00:00Z', '2026-00-10T00:00:00Z',
+      '2026-01-01T24:00:00Z', '2026-01-01T23:60:00Z', '2026-01-01T10:00:00+24:00', '2026-01-01T10:00:00', '2026-01-01', 'tomorrow', '']) {
+      assert.equal(parseDateTime(text), null, text);
+    }
+  });
+});

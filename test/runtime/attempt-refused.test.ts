@@ -1,0 +1,63 @@
+// A store that refuses what an attempt ended with (a result too large for it) fails the operation at once, with a
+// clear code, instead of leaving it to lease recovery to run again and again; a store that is away is left to recovery.
+// The store is a real SQLite store whose finish is made to throw what a driver throws, once per case.
+
+import { describe, it } from 'node:test';
+import assert from 'node:assert/strict';
+import { defineTask } from '../../src/runtime/task.ts';
+import type { Store } from '../../src/store/store.ts';
+import { openStore, settled, startPool, submit } from '../support/worker-pool.ts';
+import { waitFor } from '../support/wait.ts';
+
+/** `store`, with the first completing finish throwing `error` (as a driver does) before anything is written. */
+function refusingFirstCompletion(store: Store, error: Error): Store & { readonly refused: number } {
+  let refused = 0;
+  const operationFinish: Store['operationFinish'] = async (params) => {
+    if (params.status === 'completed' && refused === 0) {
+      refused += 1;
+      throw error;
+    }
+    return store.operationFinish(params);
+  };
+  // The adapter keeps its state in #private fields, so every other method is called on the adapter itself.
+  return new Proxy(store, {
+    get(target, key) {
+      if (key === 'refused') return refused;
+      if (key === 'operationFinish') return operationFinish;
+      const value = Reflect.get(target, key) as unknown;
+      return typeof value === 'function' ? value.bind(target) : value;
+    },
+  }) as Store & { readonly refused: number };
+}
+
+describe('an attempt whose end the store refuses', () => {
+  for (const [name, error] of [
+    ['SQLite: string or blob too big', Object.assign(new Error('string or blob too big'), { code: 'ERR_SQLITE_ERROR', errcode: 18 })],
+    ['Node: a string longer than the engine allows', new RangeError('Cannot create a string longer than 0x1fffffe8 characters')],
+    ['PostgreSQL: a data exception', Object.assign(new Error('invalid byte sequence for encoding "UTF8": 0x00'), { code: '22021' })],
+  ] as const) {
+    it(`${name}: fails the operation at once with result_not_stored, and does not run it again`, async (t) => {
+      const store = refusingFirstCompletion(await openStore(t), error);
+      let runs = 0;
+      const task = defineTask({ type: 'refused', maxAttempts: 3, input: { type: 'object' }, run: () => { runs += 1; return { ok: true }; } });
+      startPool(t, store, [task], { leaseMs: 60_000 });
+      const op = await submit(store, 'refused');
+      const ended = await settled(store, op.id);
+      assert.equal(ended.status, 'failed');
+      assert.equal(ended.error?.code, 'result_not_stored');
+      assert.ok(ended.error?.message.includes(error.message));
+      assert.deepEqual([ended.attempt, runs, store.refused], [1, 1, 1]);
+    });
+  }
+
+  it('a store that is away is not taken for a refused value: the lease stays for recovery', async (t) => {
+    const away = Object.assign(new Error('connect ECONNREFUSED 127.0.0.1:5432'), { code: 'ECONNREFUSED' });
+    const store = refusingFirstCompletion(await openStore(t), away);
+    const task = defineTask({ type: 'away', input: { type: 'object' }, run: () => ({ ok: true }) });
+    startPool(t, store, [task], { leaseMs: 60_000 });
+    const op = await submit(store, 'away');
+    await waitFor(() => store.refused === 1, { timeoutMs: 5_000, what: 'the refused finish' });
+    const after = await store.operationGetById(op.id);
+    assert.equal(after?.status, 'processing', 'left to lease recovery, not failed');
+  });
+});
