@@ -151,16 +151,20 @@ export class Attempt {
   }
 
   #complete(value: unknown): void {
+    // A result that cannot be stored would be the same on every attempt: each of these fails for good, not to retry.
+    const limit = this.#deps.maxResultBytes;
     let result;
     try {
       result = toOperationResult(value);
     } catch (error) {
-      this.#fail(error);
+      // Too large to serialise at all (V8's "Invalid string length"), or not JSON (a cycle, a BigInt).
+      const tooLarge = error instanceof RangeError;
+      this.log.warn({ err: error }, 'the result cannot be stored');
+      const message = tooLarge ? `the result is too large to serialise, more than the limit of ${limit} bytes (--max-result-bytes)` : `the result cannot be serialised as JSON: ${coerceError(error).message}`;
+      this.#decide({ code: tooLarge ? 'result_too_large' : 'invalid_result', message, permanent: true });
       return;
     }
-    const limit = this.#deps.maxResultBytes;
     if (result.body.byteLength > limit) {
-      // Running it again would return as much again: a failure for good, not one to retry.
       const message = `the result is ${result.body.byteLength} bytes, more than the limit of ${limit} (--max-result-bytes)`;
       this.log.warn({ bytes: result.body.byteLength, limit }, 'result too large');
       this.#decide({ code: 'result_too_large', message, permanent: true });

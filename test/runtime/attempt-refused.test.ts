@@ -61,3 +61,23 @@ describe('an attempt whose end the store refuses', () => {
     assert.equal(after?.status, 'processing', 'left to lease recovery, not failed');
   });
 });
+
+describe('a result that is not JSON', () => {
+  it('fails at once with invalid_result (a cycle, a BigInt), as another attempt would return the same', async (t) => {
+    const store = await openStore(t);
+    const cyclic: Record<string, unknown> = {};
+    cyclic['self'] = cyclic;
+    let runs = 0;
+    const task = defineTask<{ kind: string }>({
+      type: 'unserialisable', maxAttempts: 3, input: { type: 'object' },
+      run: (input) => { runs += 1; return input.kind === 'cycle' ? cyclic : { n: 1n }; },
+    });
+    startPool(t, store, [task], { leaseMs: 60_000 });
+    for (const kind of ['cycle', 'bigint']) {
+      const ended = await settled(store, (await submit(store, 'unserialisable', { kind })).id);
+      assert.deepEqual([ended.status, ended.error?.code, ended.attempt], ['failed', 'invalid_result', 1], kind);
+      assert.match(ended.error?.message ?? '', /cannot be serialised as JSON/);
+    }
+    assert.equal(runs, 2);
+  });
+});
