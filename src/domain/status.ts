@@ -1,13 +1,19 @@
-// Owns: the operation lifecycle as data (statuses, events, the transition table) and the one function that applies it.
-// Not here: persistence of a transition (store/) or deciding when an event happens (runtime/).
-// Invariant: a terminal status never changes; anything not in TRANSITIONS is refused.
+// Owns: the operation lifecycle: statuses, events, the transition table, and the decisions that pick a row of it when
+// an attempt ends without a result (its lease ran out, or its holder gives it back). Not here: persistence of a
+// transition (store/, which applies what is decided here under the lease) or when an event happens (runtime/).
+// Invariant: a terminal status never changes; every decision made here is a row of TRANSITIONS.
+
+import type { OperationError } from './operation.ts';
 
 export const OPERATION_STATUSES = ['pending', 'processing', 'completed', 'failed', 'cancelled'] as const;
 export type OperationStatus = (typeof OPERATION_STATUSES)[number];
 
 export const TERMINAL_STATUSES: readonly OperationStatus[] = ['completed', 'failed', 'cancelled'];
 
-export const OPERATION_EVENTS = ['claim', 'succeed', 'fail', 'retry', 'cancel', 'lease_expired'] as const;
+/** The status every operation is created in. */
+export const INITIAL_STATUS: OperationStatus = 'pending';
+
+export const OPERATION_EVENTS = ['claim', 'succeed', 'fail', 'retry', 'release', 'cancel', 'lease_expired'] as const;
 export type OperationEvent = (typeof OPERATION_EVENTS)[number];
 
 export interface Transition {
@@ -23,8 +29,11 @@ export const TRANSITIONS: readonly Transition[] = [
   { from: 'processing', event: 'succeed', to: 'completed' },
   { from: 'processing', event: 'fail', to: 'failed' },
   { from: 'processing', event: 'retry', to: 'pending' },
+  { from: 'processing', event: 'release', to: 'pending' },
   { from: 'processing', event: 'cancel', to: 'cancelled' },
   { from: 'processing', event: 'lease_expired', to: 'pending' },
+  { from: 'processing', event: 'lease_expired', to: 'failed' },
+  { from: 'processing', event: 'lease_expired', to: 'cancelled' },
 ];
 
 export function isTerminal(status: OperationStatus): boolean {
@@ -35,7 +44,66 @@ export function isOperationStatus(value: unknown): value is OperationStatus {
   return typeof value === 'string' && (OPERATION_STATUSES as readonly string[]).includes(value);
 }
 
-/** The status an event leads to, or null when the lifecycle does not allow it. */
-export function nextStatus(from: OperationStatus, event: OperationEvent): OperationStatus | null {
-  return TRANSITIONS.find((t) => t.from === from && t.event === event)?.to ?? null;
+/** The statuses an event may lead to from `from` (none when the lifecycle does not allow it; a decision picks one). */
+export function nextStatuses(from: OperationStatus, event: OperationEvent): OperationStatus[] {
+  return TRANSITIONS.filter((t) => t.from === from && t.event === event).map((t) => t.to);
+}
+
+/** Whether some event takes an operation from `from` to `to`: what an observer of status changes alone can check. */
+export function allowsChange(from: OperationStatus, to: OperationStatus): boolean {
+  return TRANSITIONS.some((t) => t.from === from && t.to === to);
+}
+
+/** The error an operation ends with when a cancel ends it (a pending cancel, or a requested cancel its attempt ended into). */
+export const CANCELLED_BY_REQUEST: OperationError = { code: 'cancelled', message: 'cancelled by request' };
+
+/** What the next status of a processing operation depends on once its attempt ends without a result. */
+export interface LeaseFacts {
+  readonly attempt: number;
+  readonly maxAttempts: number;
+  readonly cancelRequested: boolean;
+}
+
+/** A processing operation goes back to the queue: the store clears the lease and applies these. */
+export interface Requeue {
+  readonly event: 'retry' | 'release' | 'lease_expired';
+  readonly to: 'pending';
+  /** 1 when the attempt counted, 0 when it is given back uncounted. */
+  readonly attemptIncrement: 0 | 1;
+  /** The new run_at; null keeps it. */
+  readonly runAt: number | null;
+  /** The new last error; null keeps it. */
+  readonly error: OperationError | null;
+}
+
+/** A processing operation ends for good (the store writes its outbox delivery with it). */
+export interface End {
+  readonly event: 'cancel' | 'lease_expired';
+  readonly to: 'failed' | 'cancelled';
+  readonly error: OperationError;
+}
+
+/** A decided change of a processing operation, for the store to apply under its lease. */
+export type LeaseOutcome = Requeue | End;
+
+/**
+ * A lease ran out (its worker stopped answering): a requested cancel ends the operation cancelled, a spent last attempt
+ * fails it with `error`, and otherwise it runs again at once as its next attempt (with `error` as the last one's).
+ */
+export function decideExpiredLease(facts: LeaseFacts, now: number, error: OperationError): LeaseOutcome {
+  if (facts.cancelRequested) return { event: 'lease_expired', to: 'cancelled', error: CANCELLED_BY_REQUEST };
+  if (facts.attempt >= facts.maxAttempts) return { event: 'lease_expired', to: 'failed', error };
+  return { event: 'lease_expired', to: 'pending', attemptIncrement: 1, runAt: now, error };
+}
+
+/** How a lease holder gives its operation back: a retry (counted, run again at runAt) or a release (uncounted). */
+export type GiveBack =
+  | { readonly event: 'retry'; readonly runAt: number; readonly error: OperationError }
+  | { readonly event: 'release' };
+
+/** Back to the queue, unless a cancel was requested while the attempt ran: running it again would ignore the cancel. */
+export function decideGiveBack(facts: Pick<LeaseFacts, 'cancelRequested'>, giveBack: GiveBack): LeaseOutcome {
+  if (facts.cancelRequested) return { event: 'cancel', to: 'cancelled', error: CANCELLED_BY_REQUEST };
+  if (giveBack.event === 'release') return { event: 'release', to: 'pending', attemptIncrement: 0, runAt: null, error: null };
+  return { event: 'retry', to: 'pending', attemptIncrement: 1, runAt: giveBack.runAt, error: giveBack.error };
 }

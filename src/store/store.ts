@@ -7,11 +7,12 @@
 import type { Operation, OperationError, OperationResult, DeliveryState } from '../domain/operation.ts';
 import type { OperationStatus } from '../domain/status.ts';
 import type { RunningAttempt } from '../domain/eta.ts';
+import type { Delivery, DeliveryAttempt } from '../domain/delivery.ts';
 
-export const DEFAULT_TENANT = 'default';
-
-/** The error an operation ends with when a cancel ends it (a pending cancel, or a requested cancel whose lease expired). */
-export const CANCELLED_BY_REQUEST: OperationError = { code: 'cancelled', message: 'cancelled by request' };
+// Decided in the domain; named here too because the runtime ends a cancelled attempt with it.
+export { CANCELLED_BY_REQUEST } from '../domain/status.ts';
+// Defined in the domain (the edges render them); named here too, beside the Store methods that take and give them.
+export type { Delivery, DeliveryAttempt };
 
 // ---------------------------------------------------------------- operations
 
@@ -204,44 +205,6 @@ export interface DeliveryDraft {
   readonly nextAttemptAt: number;
 }
 
-export interface Delivery {
-  readonly id: string;
-  readonly messageId: string;
-  readonly operationId: string;
-  readonly tenant: string;
-  readonly url: string;
-  /** The URL's origin (domain/delivery.ts webhookDestination), written with the delivery: what a claim can pass over. */
-  readonly destination: string;
-  readonly eventType: string;
-  readonly payload: string;
-  readonly state: DeliveryState;
-  /** Attempts made so far (including those of replays). */
-  readonly attemptCount: number;
-  /** Attempts made since the delivery was created or last replayed; the schedule counts these. */
-  readonly scheduleAttempt: number;
-  readonly nextAttemptAt: number | null;
-  readonly createdAt: number;
-  readonly updatedAt: number;
-  readonly lastStatusCode: number | null;
-  readonly lastError: string | null;
-  readonly leaseToken: string | null;
-  /** Set by a replay (deliveryRetry) and cleared by the next recorded attempt, which is then a 'manual' one. */
-  readonly manual: boolean;
-}
-
-export interface DeliveryAttempt {
-  readonly deliveryId: string;
-  /** 1-based, counted over the whole life of the delivery. */
-  readonly attempt: number;
-  readonly trigger: 'scheduled' | 'manual';
-  readonly startedAt: number;
-  readonly durationMs: number;
-  readonly statusCode: number | null;
-  readonly error: string | null;
-  /** The start of the receiver's response body, capped. */
-  readonly responseSnippet: string | null;
-}
-
 export interface DeliveryClaimParams {
   readonly now: number;
   readonly workerId: string;
@@ -332,14 +295,17 @@ export interface Store {
   operationFinish(params: FinishParams): Promise<Operation | null>;
   /**
    * processing → pending with attempt + 1 and run_at later; but cancelled (with its outbox row) when a cancel was
-   * requested while the attempt ran, since running it again would ignore the cancel. Null when the lease is gone.
+   * requested while the attempt ran (decideGiveBack). Null when the lease is gone.
    */
   operationRetry(params: RetryParams): Promise<Operation | null>;
   /** Give back a lease without counting the attempt (graceful shutdown): processing → pending, same attempt; cancelled as retry is. */
   operationRelease(params: ReleaseParams): Promise<Operation | null>;
   operationCancel(params: { readonly id: string; readonly tenant: string; readonly now: number; readonly delivery: DeliveryFactory }): Promise<CancelOutcome>;
   operationDelete(params: { readonly id: string; readonly tenant: string }): Promise<DeleteOutcome>;
-  /** Expired leases: requeue (attempts left), fail (attempts spent) or cancel (cancel requested). */
+  /**
+   * Expired leases: each is listed, its outcome decided by the domain (decideExpiredLease: requeue, fail or cancel) and
+   * applied under its lease, all in one transaction.
+   */
   operationRecoverExpired(params: RecoverParams): Promise<RecoverResult>;
   /** The earliest run_at among pending operations of these types, so workers can sleep until then. */
   operationNextRunAt(params: { readonly types: readonly string[] }): Promise<number | null>;

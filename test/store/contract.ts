@@ -1,9 +1,13 @@
-// Owns: the one Store contract suite every adapter runs (CONTRIBUTING "Tests"): runStoreContract.
+// Owns: the one Store contract suite every adapter runs (CONTRIBUTING "Tests"): runStoreContract, and the checks made
+// after every case (each change a store announced is a transition the domain allows: announced-changes.ts).
 // Not here: adapter specifics (test/store/<adapter>.test.ts); the cases themselves (contract-*.ts, by area).
-// Invariant: adapter-neutral: only the Store interface is used, each test gets an empty, opened store, time passes via `now`.
+// Invariant: adapter-neutral: only the Store interface is used (and the adapter's probes), each test gets an empty,
+// opened store, time passes via `now`.
 
 import { afterEach, beforeEach, describe } from 'node:test';
+import assert from 'node:assert/strict';
 import type { Store } from '../../src/store/store.ts';
+import { AnnouncedChanges } from './announced-changes.ts';
 import { operationQueueContract } from './contract-queue.ts';
 import { queueStandingContract } from './contract-standing.ts';
 import { operationLifecycleContract } from './contract-lifecycle.ts';
@@ -14,30 +18,45 @@ import { outsideValuesContract } from './contract-outside-values.ts';
 /** The store under test; valid inside an `it`. */
 export type CurrentStore = () => Store;
 
+/** What the contract needs of an adapter beyond the Store interface. */
+export interface Adapter {
+  /** Makes a store over an empty database, not yet opened. */
+  readonly makeStore: () => Promise<Store>;
+  /** Runs after the store is closed (drop a schema, remove files). */
+  readonly cleanup?: ((store: Store) => Promise<void>) | undefined;
+  /** The pending counts per type as the adapter keeps them (its queue_depth), types with none left out. */
+  readonly pendingCounts: (store: Store) => Promise<Map<string, number>>;
+}
+
 /**
- * Runs the contract against stores made by `makeStore`: each call returns a store over an empty database,
- * not yet opened. The suite opens it, closes it after the test, then calls `cleanup` (drop a schema, remove files).
+ * Runs the contract against stores the adapter makes. The suite opens each, watches what it announces, closes it after
+ * the test, then calls `cleanup`.
  */
-export function runStoreContract(name: string, makeStore: () => Promise<Store>, cleanup?: (store: Store) => Promise<void>): void {
+export function runStoreContract(name: string, adapter: Adapter): void {
   describe(`Store contract: ${name}`, () => {
     let current: Store | null = null;
+    let announced: AnnouncedChanges | null = null;
     const store: CurrentStore = () => {
       if (current === null) throw new Error('no store: used outside a test');
       return current;
     };
     beforeEach(async () => {
-      current = await makeStore();
+      current = await adapter.makeStore();
       await current.open();
+      announced = new AnnouncedChanges(current);
     });
     afterEach(async () => {
       const done = current;
       current = null;
+      const broken = announced?.stop() ?? [];
+      announced = null;
       if (done === null) return;
       await done.close();
-      await cleanup?.(done);
+      await adapter.cleanup?.(done);
+      assert.deepEqual(broken, [], 'every change a store announces is a transition of the lifecycle table (domain/status.ts)');
     });
     operationQueueContract(store);
-    queueStandingContract(store);
+    queueStandingContract(store, (s) => adapter.pendingCounts(s));
     operationLifecycleContract(store);
     deliveryContract(store);
     maintenanceContract(store);

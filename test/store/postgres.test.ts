@@ -5,7 +5,7 @@
 import { after, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import pg from 'pg';
-import { readFileSync } from 'node:fs';
+import { readdirSync, readFileSync } from 'node:fs';
 import { createPostgresStore } from '../../src/store/postgres/postgres-store.ts';
 import { decodeNotification, encodeNotifications } from '../../src/store/postgres/change-listener.ts';
 import type { Store, StoreEvent } from '../../src/store/store.ts';
@@ -25,6 +25,17 @@ describe('PostgreSQL NOTIFY payloads', () => {
   });
 });
 
+/** Makes `schema` as the releases before migration `before` left it: the migrations below it applied and recorded. */
+async function migratedBefore(c: pg.Client, schema: string, before: number): Promise<void> {
+  await c.query(`CREATE SCHEMA ${schema}; SET search_path TO ${schema}`);
+  await c.query('CREATE TABLE schema_migrations (version integer PRIMARY KEY, name text NOT NULL, applied_at bigint NOT NULL)');
+  const migrations = new URL('../../src/store/postgres/migrations/', import.meta.url);
+  for (const name of readdirSync(migrations).filter((f) => /^\d{4}_/.test(f) && Number(f.slice(0, 4)) < before).sort()) {
+    await c.query(readFileSync(new URL(name, migrations), 'utf8'));
+    await c.query('INSERT INTO schema_migrations VALUES ($1, $2, 0)', [Number(name.slice(0, 4)), name]);
+  }
+}
+
 const skip = await postgresSkipReason();
 const schemas = new Map<Store, string>();
 
@@ -37,7 +48,19 @@ function makeStore(schema = uniqueSchema(), onError?: (err: unknown) => void): S
 if (skip !== null) {
   describe('PostgreSQL store', { skip }, () => {});
 } else {
-  runStoreContract('postgres', async () => makeStore(), async (store) => dropSchema(schemas.get(store)!));
+  /** For reading what the contract probes, on a connection kept for the file. */
+  const probe = new pg.Pool({ connectionString: PG_URL, max: 1 });
+  after(() => probe.end());
+  runStoreContract('postgres', {
+    makeStore: async () => makeStore(),
+    cleanup: async (store) => dropSchema(schemas.get(store)!),
+    // The counts the statements keep in queue_depth, in several rows per type.
+    pendingCounts: async (store) => {
+      const { rows } = await probe.query<{ type: string; pending: string }>(
+        `SELECT type, sum(pending) AS pending FROM ${pg.escapeIdentifier(schemas.get(store)!)}.queue_depth GROUP BY type HAVING sum(pending) <> 0`);
+      return new Map(rows.map((r) => [r.type, Number(r.pending)]));
+    },
+  });
 
   describe('PostgreSQL store across nodes', () => {
     const open: Store[] = [];
@@ -59,7 +82,7 @@ if (skip !== null) {
       const rows = await withClient(async (c) => (await c.query(`SELECT version, name FROM ${pg.escapeIdentifier(schemas.get(stores[0]!)!)}.schema_migrations ORDER BY version`)).rows);
       assert.deepEqual(rows, [
         { version: 1, name: '0001_init.sql' }, { version: 2, name: '0002_running_index.sql' }, { version: 3, name: '0003_queue_depth.sql' },
-        { version: 4, name: '0004_delivery_destination.sql' },
+        { version: 4, name: '0004_delivery_destination.sql' }, { version: 5, name: '0005_integer_timeout.sql' },
       ]);
     });
 
@@ -69,12 +92,7 @@ if (skip !== null) {
       const queued = Array.from({ length: 200 }, (_, i) => draft({ type: 'upgraded', runAt: T0 + i }));
       // A schema as the releases before 0003 left it, with a queue in it.
       await withClient(async (c) => {
-        await c.query(`CREATE SCHEMA ${schema}; SET search_path TO ${schema}`);
-        await c.query('CREATE TABLE schema_migrations (version integer PRIMARY KEY, name text NOT NULL, applied_at bigint NOT NULL)');
-        for (const [version, name] of [[1, '0001_init.sql'], [2, '0002_running_index.sql']] as const) {
-          await c.query(readFileSync(new URL(`../../src/store/postgres/migrations/${name}`, import.meta.url), 'utf8'));
-          await c.query('INSERT INTO schema_migrations VALUES ($1, $2, 0)', [version, name]);
-        }
+        await migratedBefore(c, schema, 3);
         for (const d of queued) {
           await c.query(`INSERT INTO operations (id, tenant, type, status, input, attempt, max_attempts, priority, timeout_s, run_at, created_at, updated_at)
             VALUES ($1, $2, $3, 'pending', '{}', 1, 3, 0, 60, $4, $5, $5)`, [d.id, d.tenant, d.type, d.runAt, T0]);
@@ -91,12 +109,7 @@ if (skip !== null) {
       const op = draft();
       // A schema as the releases before 0004 left it, with deliveries still to be sent.
       await withClient(async (c) => {
-        await c.query(`CREATE SCHEMA ${schema}; SET search_path TO ${schema}`);
-        await c.query('CREATE TABLE schema_migrations (version integer PRIMARY KEY, name text NOT NULL, applied_at bigint NOT NULL)');
-        for (const [version, name] of [[1, '0001_init.sql'], [2, '0002_running_index.sql'], [3, '0003_queue_depth.sql']] as const) {
-          await c.query(readFileSync(new URL(`../../src/store/postgres/migrations/${name}`, import.meta.url), 'utf8'));
-          await c.query('INSERT INTO schema_migrations VALUES ($1, $2, 0)', [version, name]);
-        }
+        await migratedBefore(c, schema, 4);
         await c.query(`INSERT INTO operations (id, tenant, type, status, input, attempt, max_attempts, priority, timeout_s, run_at, created_at, updated_at)
           VALUES ($1, $2, $3, 'pending', '{}', 1, 3, 0, 60, $4, $4, $4)`, [op.id, op.tenant, op.type, T0]);
         for (const [id, url, state, at] of [['dlv_1', 'HTTPS://Hung.TEST/a/b?c=1', 'pending', T0], ['dlv_2', 'https://hung.test/other', 'retrying', T0 + 1], ['dlv_3', 'http://other.test:8080', 'pending', T0 + 2]] as const) {
@@ -107,6 +120,20 @@ if (skip !== null) {
       await store!.open();
       const claimed = await store!.deliveryClaimDue({ now: T0 + 10, workerId: 'd1', leaseMs: LEASE_MS, limit: 10, exceptDestinations: ['https://hung.test'] });
       assert.deepEqual(claimed.map((d) => [d.id, d.destination]), [['dlv_3', 'http://other.test:8080']]);
+    });
+
+    it('rounds a fractional timeout up when migration 0005 makes timeout_s whole seconds', async () => {
+      const [store] = nodes(1);
+      const schema = pg.escapeIdentifier(schemas.get(store!)!);
+      const op = draft();
+      // A schema as the releases before 0005 left it, with an operation given 1.5 s.
+      await withClient(async (c) => {
+        await migratedBefore(c, schema, 5);
+        await c.query(`INSERT INTO operations (id, tenant, type, status, input, attempt, max_attempts, priority, timeout_s, run_at, created_at, updated_at)
+          VALUES ($1, $2, $3, 'pending', '{}', 1, 3, 0, 1.5, $4, $4, $4)`, [op.id, op.tenant, op.type, T0]);
+      });
+      await store!.open();
+      assert.equal((await store!.operationGetById(op.id))?.timeoutS, 2, 'never less time than it was given');
     });
 
     it('a statement one of a group cannot store fails alone: the others of the group are stored', async () => {

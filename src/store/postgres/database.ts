@@ -62,8 +62,8 @@ let generation = 0;
 
 /**
  * A named statement: each connection parses (and plans) it once, then gets only its parameters. Unnamed, the text
- * went over the wire and through the parser on every call: the queue-standing statement alone is several kB, and
- * sending statements took 29 % of an API node's CPU under creates. Every statement passed to `query` is a
+ * would go over the wire and through the parser on every call (the queue-standing statement alone is several kB), a
+ * large share of an API node's CPU under creates (bench/README.md). Every statement passed to `query` is a
  * constant of the query modules, or one of a few variants (list filters), so the names are few.
  */
 function prepared(sql: string, params?: readonly unknown[]): pg.QueryConfig {

@@ -4,7 +4,7 @@
 // a new delivery state is a new version of its operation (with an event), in the same statement.
 
 import { webhookDestination } from '../../domain/delivery.ts';
-import type { DeliveryState, Operation } from '../../domain/operation.ts';
+import type { Operation } from '../../domain/operation.ts';
 import type { OperationStatus } from '../../domain/status.ts';
 import {
   changed, type Delivery, type DeliveryAttempt, type DeliveryAttemptParams, type DeliveryClaimParams, type DeliveryDraft,
@@ -12,74 +12,7 @@ import {
 } from '../store.ts';
 import type { PostgresDatabase, Queryable } from './database.ts';
 import { listFilters } from './operations.ts';
-
-interface DeliveryRow {
-  id: string;
-  message_id: string;
-  operation_id: string;
-  tenant: string;
-  url: string;
-  destination: string | null;
-  event_type: string;
-  payload: string;
-  state: DeliveryState;
-  attempt_count: number;
-  schedule_attempt: number;
-  next_attempt_at: number | null;
-  created_at: number;
-  updated_at: number;
-  last_status_code: number | null;
-  last_error: string | null;
-  lease_token: string | null;
-  manual: boolean;
-}
-
-interface AttemptRow {
-  delivery_id: string;
-  attempt: number;
-  trigger: 'scheduled' | 'manual';
-  started_at: number;
-  duration_ms: number;
-  status_code: number | null;
-  error: string | null;
-  response_snippet: string | null;
-}
-
-function toDelivery(row: DeliveryRow): Delivery {
-  return {
-    id: row.id,
-    messageId: row.message_id,
-    operationId: row.operation_id,
-    tenant: row.tenant,
-    url: row.url,
-    destination: row.destination ?? webhookDestination(row.url),
-    eventType: row.event_type,
-    payload: row.payload,
-    state: row.state,
-    attemptCount: row.attempt_count,
-    scheduleAttempt: row.schedule_attempt,
-    nextAttemptAt: row.next_attempt_at,
-    createdAt: row.created_at,
-    updatedAt: row.updated_at,
-    lastStatusCode: row.last_status_code,
-    lastError: row.last_error,
-    leaseToken: row.lease_token,
-    manual: row.manual,
-  };
-}
-
-function toAttempt(row: AttemptRow): DeliveryAttempt {
-  return {
-    deliveryId: row.delivery_id,
-    attempt: row.attempt,
-    trigger: row.trigger,
-    startedAt: row.started_at,
-    durationMs: row.duration_ms,
-    statusCode: row.status_code,
-    error: row.error,
-    responseSnippet: row.response_snippet,
-  };
-}
+import { toAttempt, toDelivery, type AttemptRow, type DeliveryRow } from './rows.ts';
 
 // Params: parallel arrays $1 ids, $2 message ids, $3 operation ids, $4 tenants, $5 urls, $6 destinations, $7 event types,
 // $8 payloads, $9 next attempt at; $10 now.

@@ -4,8 +4,7 @@
 
 import { changed, due, operationFromDraft, type InsertOptions, type OperationDraft, type OperationInsertResult } from '../store.ts';
 import { isStalePlan, type PostgresDatabase } from './database.ts';
-import { depthChange } from './queue-depth.ts';
-import { standingsStatement, toStanding, type StandingRow } from './standing.ts';
+import { depthChange, standingsStatement, toStanding, type StandingRow } from './standing.ts';
 
 // Params: parallel arrays $1 ids, $2 tenants, $3 types, $4 inputs (JSON text), $5 max attempts, $6 priorities,
 // $7 timeouts (s), $8 run at, $9 webhook urls, $10 nows. Inserts without an idempotency key, many in one statement.
@@ -14,7 +13,7 @@ WITH inserted AS (
   INSERT INTO operations (id, tenant, type, status, input, attempt, max_attempts, priority, timeout_s, run_at,
                           created_at, updated_at, webhook_url)
   SELECT d.id, d.tenant, d.type, 'pending', d.input, 1, d.max_attempts, d.priority, d.timeout_s, d.run_at, d.now, d.now, d.webhook_url
-  FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::int[], $6::int[], $7::float8[], $8::bigint[], $9::text[], $10::bigint[])
+  FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::int[], $6::int[], $7::int[], $8::bigint[], $9::text[], $10::bigint[])
     AS d(id, tenant, type, input, max_attempts, priority, timeout_s, run_at, webhook_url, now)
   RETURNING type
 ), ${depthChange('inserted', '+')}

@@ -1,83 +1,20 @@
-// Owns: the operation row and its mapping, inserting operations (with idempotency keys), and reading them back.
-// Not here: lease transitions (transitions.ts), deliveries (deliveries.ts), retention (maintenance.ts).
+// Owns: the PostgreSQL queries that create and read operations: an insert with an idempotency key, reads, lists, counts,
+// results, duration samples, the next run_at. Not here: inserts without a key (insert-group.ts), lease transitions
+// (transitions.ts), where an operation stands (standing.ts), deliveries (deliveries.ts), retention (maintenance.ts).
 // Invariant: an insert and its idempotency key commit in one statement; concurrent inserts with one key resolve to one operation.
 
 import { AsyncOpsError } from '../../domain/errors.ts';
-import type { Operation, OperationResult, OperationError, DeliveryState } from '../../domain/operation.ts';
+import type { Operation, OperationResult } from '../../domain/operation.ts';
 import type { OperationStatus } from '../../domain/status.ts';
 import { changed, due, type IdempotencyClaim, type OperationDraft, type OperationInsertResult, type OperationListQuery } from '../store.ts';
 import type { PostgresDatabase, Queryable } from './database.ts';
-import { depthChange } from './queue-depth.ts';
-
-export interface OperationRow {
-  id: string;
-  tenant: string;
-  type: string;
-  status: OperationStatus;
-  input: string;
-  progress: number | null;
-  progress_message: string | null;
-  attempt: number;
-  max_attempts: number;
-  priority: number;
-  timeout_s: number;
-  run_at: number;
-  created_at: number;
-  started_at: number | null;
-  finished_at: number | null;
-  updated_at: number;
-  error_code: string | null;
-  error_message: string | null;
-  webhook_url: string | null;
-  webhook_state: DeliveryState | null;
-  cancel_requested: boolean;
-  lease_token: string | null;
-  lease_expires_at: number | null;
-  worker_id: string | null;
-  result_expired: boolean;
-  version: number;
-}
-
-/** The columns of an Operation from `operations o`: the row plus the state of its latest delivery. */
-export const OPERATION_COLUMNS = `o.*, (
-  SELECT d.state FROM deliveries d WHERE d.operation_id = o.id ORDER BY d.created_at DESC, d.id DESC LIMIT 1
-) AS webhook_state`;
+import { OPERATION_COLUMNS, toOperation, type OperationRow } from './rows.ts';
+import { depthChange } from './standing.ts';
 
 /** OPERATION_COLUMNS without the input, which a list never shows and which may be large: it reads as JSON null. */
 const LISTED_COLUMNS = `o.id, o.tenant, o.type, o.status, o.progress, o.progress_message, o.attempt, o.max_attempts, o.priority, o.timeout_s, o.run_at, o.created_at, o.started_at, o.finished_at, o.updated_at, o.error_code, o.error_message, o.webhook_url, o.cancel_requested, o.lease_token, o.lease_expires_at, o.worker_id, o.result_expired, o.version, 'null' AS input, (
   SELECT d.state FROM deliveries d WHERE d.operation_id = o.id ORDER BY d.created_at DESC, d.id DESC LIMIT 1
 ) AS webhook_state`;
-
-export function toOperation(row: OperationRow): Operation {
-  const error: OperationError | null = row.error_code === null ? null : { code: row.error_code, message: row.error_message ?? '' };
-  return {
-    id: row.id,
-    tenant: row.tenant,
-    type: row.type,
-    status: row.status,
-    input: JSON.parse(row.input) as unknown,
-    progress: row.progress,
-    progressMessage: row.progress_message,
-    attempt: row.attempt,
-    maxAttempts: row.max_attempts,
-    priority: row.priority,
-    timeoutS: row.timeout_s,
-    runAt: row.run_at,
-    createdAt: row.created_at,
-    startedAt: row.started_at,
-    finishedAt: row.finished_at,
-    updatedAt: row.updated_at,
-    error,
-    webhookUrl: row.webhook_url,
-    webhookState: row.webhook_state,
-    cancelRequested: row.cancel_requested,
-    leaseToken: row.lease_token,
-    leaseExpiresAt: row.lease_expires_at,
-    workerId: row.worker_id,
-    resultExpired: row.result_expired,
-    version: row.version,
-  };
-}
 
 // Params: $1 id, $2 tenant, $3 type, $4 input (JSON text), $5 max attempts, $6 priority, $7 timeout s, $8 run at,
 // $9 webhook url, $10 now, $11 idempotency key (null: none), $12 fingerprint, $13 key expires at.

@@ -1,12 +1,11 @@
 // Owns: the PostgreSQL Store: its options, open/close (migrations, pool, LISTEN), the groups calls are gathered into
 // (inserts, attempt ends, standings), and routing each method to its queries.
-// Not here: the SQL (operations.ts, insert-group.ts, transitions.ts, finish-group.ts, standing.ts, queue-depth.ts,
-// deliveries.ts, maintenance.ts), the payload format (change-listener.ts).
+// Not here: the SQL (operations.ts, insert-group.ts, transitions.ts, finish-group.ts, standing.ts, deliveries.ts,
+// maintenance.ts), the payload format (change-listener.ts).
 // Invariant: after open() every change this store commits reaches its own subscribers once and every other node's by NOTIFY.
 
 import { randomUUID } from 'node:crypto';
 import { ChangeFeed } from '../change-feed.ts';
-import { CANCELLED_BY_REQUEST } from '../store.ts';
 import type {
   CancelOutcome, ClaimParams, DeleteOutcome, Delivery, DeliveryAttempt, DeliveryAttemptParams, DeliveryClaimParams,
   DeliveryListQuery, DeliveryRetryOutcome, FinishParams, IdempotencyClaim, InsertOptions, LeaseRef, OperationDraft, OperationInsertResult,
@@ -20,7 +19,7 @@ import { ChangeListener, decodeNotification } from './change-listener.ts';
 import { checkSchemaName, clientConfig, PostgresDatabase } from './database.ts';
 import * as deliveries from './deliveries.ts';
 import { Batcher } from './batcher.ts';
-import { finishGroup, MAX_FINISH_GROUP } from './finish-group.ts';
+import { finishGroup, MAX_FINISH_GROUP, type Ending } from './finish-group.ts';
 import { insertOperations, type InsertRequest } from './insert-group.ts';
 import * as maintenance from './maintenance.ts';
 import { migrate } from './migrate.ts';
@@ -58,7 +57,7 @@ class PostgresStore implements Store {
   #db: PostgresDatabase;
   #feed: ChangeFeed;
   #listener: ChangeListener;
-  #finishes: Batcher<FinishParams, Operation | null>;
+  #finishes: Batcher<Ending, Operation | null>;
   #inserts: Batcher<InsertRequest, OperationInsertResult>;
   #standings: Batcher<QueueStandingParams, QueueStanding | null>;
   #opening: Promise<void> | null = null;
@@ -153,18 +152,17 @@ class PostgresStore implements Store {
     return this.#finishes.submit(storableFinish(params));
   }
 
-  async operationRetry(params: RetryParams): Promise<Operation | null> {
-    return (await transitions.retry(this.#db, storableRetry(params))) ?? this.#cancelUnderLease(params);
+  operationRetry(params: RetryParams): Promise<Operation | null> {
+    const retry = storableRetry(params);
+    return transitions.giveBack(this.#db, this.#end, retry, { event: 'retry', runAt: retry.runAt, error: retry.error });
   }
 
-  async operationRelease(params: ReleaseParams): Promise<Operation | null> {
-    return (await transitions.release(this.#db, params)) ?? this.#cancelUnderLease(params);
+  operationRelease(params: ReleaseParams): Promise<Operation | null> {
+    return transitions.giveBack(this.#db, this.#end, params, { event: 'release' });
   }
 
-  /** A retry or release found a cancel requested (or no lease): end it cancelled, if the lease is still ours. */
-  #cancelUnderLease(params: ReleaseParams): Promise<Operation | null> {
-    return this.#finishes.submit({ ...params, status: 'cancelled', error: CANCELLED_BY_REQUEST });
-  }
+  /** A retry or release that ends the operation (a cancel was requested) joins the attempts ending beside it. */
+  #end = (ending: Ending): Promise<Operation | null> => this.#finishes.submit(ending);
 
   operationCancel(params: { id: string; tenant: string; now: number; delivery: DeliveryFactory }): Promise<CancelOutcome> {
     return transitions.cancel(this.#db, params);

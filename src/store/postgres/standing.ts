@@ -1,12 +1,33 @@
-// Owns: the PostgreSQL reads of where a pending operation stands: its queue position (the queue_position function of
-// migration 0003) and its type's running attempts. Not here: keeping the pending counts (queue-depth.ts); what the
-// standing means for the ETA (domain/eta.ts). Invariant: the position is exact, read in one statement.
+// Owns: where a pending operation stands on PostgreSQL: the one statement fragment that keeps the pending counts per type,
+// the reads of queue positions (the queue_position function of migration 0003) and of a type's running attempts.
+// Not here: what the standing means for the ETA (domain/eta.ts); the reference model (domain/queue.ts).
+// Invariant: every statement that moves operations into or out of pending carries depthChange, so the counts change in
+// the same statement as the operations (the store contract's walk checks them); a position is exact, read in one statement.
 
 import type { Operation } from '../../domain/operation.ts';
 import type { RunningAttempt } from '../../domain/eta.ts';
 import type { QueueStanding, QueueStandingParams, StandingReadParams } from '../store.ts';
 import type { Queryable } from './database.ts';
-import { OPERATION_COLUMNS, toOperation, type OperationRow } from './operations.ts';
+import { OPERATION_COLUMNS, toOperation, type OperationRow } from './rows.ts';
+
+/**
+ * Rows per type in queue_depth; each statement adds to one drawn at random, so two writers wait on one row (until the
+ * first commits) only by a 1-in-32 chance. Not by connection: two connections that shared a row would wait on each other
+ * at every write.
+ */
+const DEPTH_SHARDS = 32;
+
+/**
+ * A CTE named `depth` adding (`+`) or taking (`-`) the rows of `source` (which has a `type` column) to the pending
+ * counts. Types in order, so two writers never take two count rows in opposite orders.
+ */
+export function depthChange(source: string, sign: '+' | '-'): string {
+  return `depth AS (
+  INSERT INTO queue_depth (type, shard, pending)
+  SELECT type, floor(random() * ${DEPTH_SHARDS})::int, ${sign}count(*) FROM ${source} GROUP BY type ORDER BY type
+  ON CONFLICT (type, shard) DO UPDATE SET pending = queue_depth.pending + excluded.pending
+)`;
+}
 
 /** Running attempts of `t`'s type, earliest first, as a JSON array of [started_at, progress, updated_at]. */
 function runningOf(limit: string): string {

@@ -1,20 +1,21 @@
-// Owns: the operation lifecycle in SQL: leased claims, heartbeats, progress, retry, release, cancel, delete, lease recovery.
-// Not here: ending attempts (finish-group.ts), deciding which transition happens (runtime/, domain/), the outbox rows
-// themselves (deliveries.ts).
-// Invariant: every transition states its precondition in its WHERE clause (status, lease token); a lost race changes nothing.
+// Owns: the PostgreSQL lease transitions: leased claims, heartbeats, progress, retry, release, cancel, delete, and applying
+// the outcomes of expired leases. Not here: deciding an outcome (domain/status.ts: decideGiveBack, decideExpiredLease),
+// ending attempts (finish-group.ts), the outbox rows themselves (deliveries.ts).
+// Invariant: every transition states its precondition in its WHERE clause (status, lease token, and the facts a decided
+// outcome rests on); a lost race changes nothing.
 
-import { isTerminal } from '../../domain/status.ts';
+import { compareClaimOrder } from '../../domain/queue.ts';
+import { decideExpiredLease, decideGiveBack, isTerminal, type GiveBack, type LeaseFacts, type LeaseOutcome, type Requeue } from '../../domain/status.ts';
 import type { Operation } from '../../domain/operation.ts';
 import {
   CANCELLED_BY_REQUEST, changed, due, type CancelOutcome, type ClaimParams, type DeleteOutcome, type FinishParams, type LeaseRef,
-  type RecoverParams, type RecoverResult, type ReleaseParams, type RetryParams,
+  type RecoverParams, type RecoverResult, type ReleaseParams,
 } from '../store.ts';
-import type { PostgresDatabase, Transaction } from './database.ts';
+import type { PostgresDatabase, Queryable } from './database.ts';
 import { writeOutbox } from './deliveries.ts';
-import { OPERATION_COLUMNS, toOperation, type OperationRow } from './operations.ts';
-import { depthChange } from './queue-depth.ts';
-
-const byClaimOrder = (a: Operation, b: Operation) => b.priority - a.priority || a.runAt - b.runAt || (a.id < b.id ? -1 : a.id > b.id ? 1 : 0);
+import { endUnderLease, type Ending } from './finish-group.ts';
+import { OPERATION_COLUMNS, toOperation, type OperationRow } from './rows.ts';
+import { depthChange } from './standing.ts';
 
 // Params: $1 now, $2 worker id, $3 lease ms, $4 types, $5 per-type limits, $6 overall limit.
 // Each type takes at most its own limit in claim order, skipping rows other claimers hold; the overall limit then
@@ -47,7 +48,7 @@ export async function claimOperations(db: PostgresDatabase, params: ClaimParams)
   const rows = await db.query<OperationRow>(CLAIM_OPERATIONS, [
     params.now, params.workerId, params.leaseMs, types.map((t) => t.type), types.map((t) => Math.min(t.limit, params.limit)), params.limit,
   ]);
-  const claimed = rows.map(toOperation).sort(byClaimOrder);
+  const claimed = rows.map(toOperation).sort(compareClaimOrder);
   db.publish(claimed.map(changed));
   return claimed;
 }
@@ -80,42 +81,61 @@ export async function progress(db: PostgresDatabase, params: LeaseRef & { now: n
 const UNLEASED = `status = 'pending', started_at = NULL, progress = NULL, progress_message = NULL,
     lease_token = NULL, lease_expires_at = NULL, worker_id = NULL`;
 
-// Params: $1 id, $2 lease token, $3 now, $4 run at, $5 error code, $6 error message. No row when a cancel was requested:
-// the caller ends the operation cancelled instead.
-const RETRY = `
-WITH requeued AS (
+// Params: parallel arrays $1 ids, $2 lease tokens, $3 whether a cancel was requested, $4 attempt increments, $5 run at
+// (null: keep), $6 error codes (null: keep the error), $7 error messages; $8 now.
+// Decided requeues, each applied under its lease and only while the cancel request is as it was decided on.
+const REQUEUE = `
+WITH decided AS (
+  SELECT * FROM unnest($1::text[], $2::text[], $3::bool[], $4::int[], $5::bigint[], $6::text[], $7::text[])
+    AS d(id, lease_token, cancel_requested, attempt_increment, run_at, error_code, error_message)
+), requeued AS (
   UPDATE operations o
-  SET ${UNLEASED}, attempt = o.attempt + 1, run_at = $4, error_code = $5, error_message = $6, updated_at = $3, version = o.version + 1
-  WHERE o.id = $1 AND o.status = 'processing' AND o.lease_token = $2 AND NOT o.cancel_requested
+  SET ${UNLEASED}, attempt = o.attempt + d.attempt_increment, run_at = coalesce(d.run_at, o.run_at),
+      error_code = coalesce(d.error_code, o.error_code), error_message = coalesce(d.error_message, o.error_message),
+      updated_at = $8, version = o.version + 1
+  FROM decided d
+  WHERE o.id = d.id AND o.status = 'processing' AND o.lease_token = d.lease_token AND o.cancel_requested = d.cancel_requested
   RETURNING ${OPERATION_COLUMNS}
 ), ${depthChange('requeued', '+')}
 SELECT * FROM requeued`;
 
-export async function retry(db: PostgresDatabase, params: RetryParams): Promise<Operation | null> {
-  const [row] = await db.query<OperationRow>(RETRY, [params.id, params.leaseToken, params.now, params.runAt, params.error.code, params.error.message]);
-  return requeued(db, row);
+interface DecidedRequeue {
+  readonly lease: LeaseRef;
+  readonly cancelRequested: boolean;
+  readonly requeue: Requeue;
 }
 
-// Params: $1 id, $2 lease token, $3 now. The attempt is given back uncounted; no row when a cancel was requested.
-const RELEASE = `
-WITH requeued AS (
-  UPDATE operations o
-  SET ${UNLEASED}, updated_at = $3, version = o.version + 1
-  WHERE o.id = $1 AND o.status = 'processing' AND o.lease_token = $2 AND NOT o.cancel_requested
-  RETURNING ${OPERATION_COLUMNS}
-), ${depthChange('requeued', '+')}
-SELECT * FROM requeued`;
-
-export async function release(db: PostgresDatabase, params: ReleaseParams): Promise<Operation | null> {
-  const [row] = await db.query<OperationRow>(RELEASE, [params.id, params.leaseToken, params.now]);
-  return requeued(db, row);
+/** Applies decided requeues in one statement; those whose lease (or cancel request) changed are missing from the answer. */
+async function requeueUnderLease(q: Queryable, now: number, decided: readonly DecidedRequeue[]): Promise<Operation[]> {
+  const column = <T>(pick: (d: DecidedRequeue) => T) => decided.map(pick);
+  const rows = await q.query<OperationRow>(REQUEUE, [
+    column((d) => d.lease.id), column((d) => d.lease.leaseToken), column((d) => d.cancelRequested), column((d) => d.requeue.attemptIncrement),
+    column((d) => d.requeue.runAt), column((d) => d.requeue.error?.code ?? null), column((d) => d.requeue.error?.message ?? null), now,
+  ]);
+  return rows.map(toOperation).sort(compareClaimOrder);
 }
 
-async function requeued(db: PostgresDatabase, row: OperationRow | undefined): Promise<Operation | null> {
-  if (row === undefined) return null;
-  const op = toOperation(row);
-  db.publish([changed(op), due(op)]);
-  return op;
+/**
+ * Gives a lease back (a retry or a release) as the domain decides. The outcome rests on one fact, whether a cancel was
+ * requested, and reading it first would cost a round trip: so the outcome decided for each value is applied guarded by
+ * that value, "no" first (the usual case, one statement). A requested cancel stays requested, so under a held lease
+ * exactly one of them applies, and under a lost one neither. `end` applies an end (the store's finish group).
+ */
+export async function giveBack(db: PostgresDatabase, end: (ending: Ending) => Promise<Operation | null>, params: ReleaseParams, how: GiveBack): Promise<Operation | null> {
+  for (const cancelRequested of [false, true]) {
+    const outcome: LeaseOutcome = decideGiveBack({ cancelRequested }, how);
+    if (outcome.to !== 'pending') {
+      const ended = await end({ ...params, status: outcome.to, error: outcome.error, cancelRequested });
+      if (ended !== null) return ended;
+      continue;
+    }
+    const [requeued] = await requeueUnderLease(db, params.now, [{ lease: params, cancelRequested, requeue: outcome }]);
+    if (requeued !== undefined) {
+      db.publish([changed(requeued), due(requeued)]);
+      return requeued;
+    }
+  }
+  return null;
 }
 
 // Params: $1 id, $2 tenant.
@@ -177,47 +197,37 @@ export async function deleteOperation(db: PostgresDatabase, id: string, tenant: 
   return isTerminal(row.status) ? 'delivery_pending' : 'not_terminal';
 }
 
-// Params: $1 now, $2 error code, $3 error message. A lease is live through its expiry ms.
-// Expired leases with attempts left and no cancel requested go back to the queue, due now, with the error recorded.
-const REQUEUE_EXPIRED = `
-WITH expired AS (
-  SELECT id FROM operations
-  WHERE status = 'processing' AND lease_expires_at < $1 AND NOT cancel_requested AND attempt < max_attempts
-  FOR UPDATE SKIP LOCKED
-), requeued AS (
-  UPDATE operations o
-  SET ${UNLEASED}, attempt = o.attempt + 1, run_at = $1, error_code = $2, error_message = $3, updated_at = $1, version = o.version + 1
-  FROM expired WHERE o.id = expired.id
-  RETURNING ${OPERATION_COLUMNS}
-), ${depthChange('requeued', '+')}
-SELECT * FROM requeued`;
+// Params: $1 now. A lease is live through its expiry ms. The rows stay locked until the decided outcomes are applied.
+const EXPIRED_LEASES = `
+SELECT id, lease_token, attempt, max_attempts, cancel_requested FROM operations
+WHERE status = 'processing' AND lease_expires_at < $1
+FOR UPDATE SKIP LOCKED`;
 
-// Params: $1 now, $2 error code, $3 error message (for attempts spent), $4 and $5 the same for a requested cancel.
-const END_EXPIRED = `
-WITH expired AS (
-  SELECT id FROM operations
-  WHERE status = 'processing' AND lease_expires_at < $1 AND (cancel_requested OR attempt >= max_attempts)
-  FOR UPDATE SKIP LOCKED
-)
-UPDATE operations o
-SET status = CASE WHEN o.cancel_requested THEN 'cancelled' ELSE 'failed' END,
-    error_code = CASE WHEN o.cancel_requested THEN $4 ELSE $2 END,
-    error_message = CASE WHEN o.cancel_requested THEN $5 ELSE $3 END,
-    finished_at = $1, updated_at = $1, version = o.version + 1, lease_token = NULL, lease_expires_at = NULL, worker_id = NULL
-FROM expired WHERE o.id = expired.id
-RETURNING ${OPERATION_COLUMNS}`;
+interface ExpiredLeaseRow {
+  id: string;
+  lease_token: string;
+  attempt: number;
+  max_attempts: number;
+  cancel_requested: boolean;
+}
 
+/** Lists the expired leases, has the domain decide each one's outcome, and applies them by kind, in one transaction. */
 export async function recoverExpired(db: PostgresDatabase, params: RecoverParams): Promise<RecoverResult> {
-  return db.transaction(async (tx: Transaction) => {
-    const endedRows = await tx.query<OperationRow>(END_EXPIRED, [
-      params.now, params.error.code, params.error.message, CANCELLED_BY_REQUEST.code, CANCELLED_BY_REQUEST.message,
-    ]);
-    const ended = await writeOutbox(tx, endedRows.map(toOperation).sort(byClaimOrder), params.delivery, params.now);
+  return db.transaction(async (tx) => {
+    const expired = await tx.query<ExpiredLeaseRow>(EXPIRED_LEASES, [params.now]);
+    const ends: Ending[] = [];
+    const requeues: DecidedRequeue[] = [];
+    for (const row of expired) {
+      const facts: LeaseFacts = { attempt: row.attempt, maxAttempts: row.max_attempts, cancelRequested: row.cancel_requested };
+      const lease = { id: row.id, leaseToken: row.lease_token };
+      const outcome = decideExpiredLease(facts, params.now, params.error);
+      if (outcome.to === 'pending') requeues.push({ lease, cancelRequested: facts.cancelRequested, requeue: outcome });
+      else ends.push({ ...lease, now: params.now, status: outcome.to, error: outcome.error, delivery: params.delivery, cancelRequested: facts.cancelRequested });
+    }
+    const ended = ends.length === 0 ? [] : [...(await endUnderLease(tx, ends)).values()].sort(compareClaimOrder);
     // Last: it takes pending-count rows, which creates and claims wait on until this transaction commits.
-    const requeuedRows = await tx.query<OperationRow>(REQUEUE_EXPIRED, [params.now, params.error.code, params.error.message]);
-    const requeuedOps = requeuedRows.map(toOperation).sort(byClaimOrder);
-    for (const op of requeuedOps) tx.events.push(changed(op), due(op));
-    for (const op of ended) tx.events.push(changed(op));
-    return { requeued: requeuedOps, ended };
+    const requeued = requeues.length === 0 ? [] : await requeueUnderLease(tx, params.now, requeues);
+    for (const op of requeued) tx.events.push(changed(op), due(op));
+    return { requeued, ended };
   });
 }

@@ -10,8 +10,8 @@ const ENTRY = new URL(`./checkpoint-thread${import.meta.url.endsWith('.ts') ? '.
 
 /**
  * SQLite checkpoints inside whichever COMMIT crosses wal_autocheckpoint: that commit copies thousands of pages and
- * waits for fsync, stalling the event loop for tens of milliseconds (pickup latency p99 13 ms against 5 ms without).
- * A passive checkpoint on another connection runs beside the writer instead.
+ * waits for fsync, stalling the event loop for tens of milliseconds, which shows in the pickup latency's tail
+ * (bench/README.md). A passive checkpoint on another connection runs beside the writer instead.
  */
 export class Checkpointer {
   readonly #worker: Worker;

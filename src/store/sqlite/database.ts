@@ -1,15 +1,10 @@
-// Owns: opening a SQLite database (pragmas), applying the numbered migrations, and the one transaction helper.
-// Not here: any query of the store's own tables (operations.ts, deliveries.ts).
+// Owns: opening a SQLite database (pragmas), prepared statements, and the transaction helpers (one write, a group commit).
+// Not here: migrations (migrate.ts), any query of the store's own tables (operations.ts, transitions.ts, ...).
 // Invariant: a transaction is BEGIN IMMEDIATE … COMMIT with no await inside; on throw it rolls back; events are emitted
 // only after COMMIT; a grouped write is all or nothing on its own (a savepoint) and settles only after the COMMIT.
 
 import { DatabaseSync, type StatementSync } from 'node:sqlite';
-import { readdirSync, readFileSync } from 'node:fs';
-import { fileURLToPath } from 'node:url';
 import type { StoreEvent } from '../store.ts';
-
-const MIGRATIONS_DIR = fileURLToPath(new URL('./migrations/', import.meta.url));
-const MIGRATION_FILE = /^(\d{4})_[a-z0-9_]+\.sql$/;
 
 export function openDatabase(path: string): DatabaseSync {
   const db = new DatabaseSync(path);
@@ -18,7 +13,7 @@ export function openDatabase(path: string): DatabaseSync {
   db.exec('PRAGMA busy_timeout = 5000');
   db.exec('PRAGMA synchronous = NORMAL');
   // Until a busy store hands checkpoints to a thread of their own (checkpointer.ts), they run inside some unlucky
-  // COMMIT; fewer, larger ones cost the queue less (~25% CPU per claim+finish measured). The size limit trims the WAL
+  // COMMIT; fewer, larger ones cost the queue less CPU (bench/README.md). The size limit trims the WAL
   // file back after a checkpoint.
   db.exec('PRAGMA wal_autocheckpoint = 10000');
   db.exec('PRAGMA journal_size_limit = 16777216');
@@ -49,31 +44,6 @@ export class StatementCache {
     }
     return statement;
   }
-}
-
-/** Apply the migrations not yet recorded in schema_migrations, each in its own transaction, in number order. */
-export function migrate(db: DatabaseSync, now: number): string[] {
-  db.exec('CREATE TABLE IF NOT EXISTS schema_migrations (version INTEGER PRIMARY KEY, name TEXT NOT NULL, applied_at INTEGER NOT NULL) STRICT');
-  const files = readdirSync(MIGRATIONS_DIR).filter((f) => MIGRATION_FILE.test(f)).sort();
-  const applied: string[] = [];
-  for (const file of files) {
-    const version = Number(file.slice(0, 4));
-    db.exec('BEGIN IMMEDIATE');
-    try {
-      // Checked inside the write lock so two processes opening one file at once apply each migration once.
-      const done = db.prepare('SELECT 1 FROM schema_migrations WHERE version = ?').get(version);
-      if (done === undefined) {
-        db.exec(readFileSync(MIGRATIONS_DIR + file, 'utf8'));
-        db.prepare('INSERT INTO schema_migrations (version, name, applied_at) VALUES (?, ?, ?)').run(version, file, now);
-        applied.push(file);
-      }
-      db.exec('COMMIT');
-    } catch (err) {
-      db.exec('ROLLBACK');
-      throw err;
-    }
-  }
-  return applied;
 }
 
 /** Runs synchronous work as one write transaction and hands the events it collected to `emit` after COMMIT. */
@@ -123,8 +93,8 @@ interface Grouped {
 /**
  * Group commit: writes asked for in the same turn of the event loop run in one transaction, each under a
  * savepoint, so one that throws is undone alone. The per-transaction cost (BEGIN, the WAL append and lock
- * handling at COMMIT) dominated a drain of no-op handlers (~40 % of the worker's CPU, measured with
- * --cpu-prof), and the attempts of a busy pool end in bursts.
+ * handling at COMMIT) is a large part of ending a short attempt (bench/README.md), and the attempts of a busy
+ * pool end in bursts.
  */
 export class GroupCommit {
   #db: DatabaseSync;

@@ -1,5 +1,5 @@
 // Owns: turning SQLite rows into domain records (Operation, Delivery, DeliveryAttempt, OperationResult).
-// Not here: which rows are read (operations.ts, deliveries.ts).
+// Not here: which rows are read (operations.ts, transitions.ts, deliveries.ts, maintenance.ts).
 // Invariant: a column of the wrong type is a schema bug and throws, never a silently wrong record.
 
 import type { SQLOutputValue } from 'node:sqlite';

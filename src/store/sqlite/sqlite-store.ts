@@ -1,5 +1,6 @@
 // Owns: the SQLite Store: opening the database, wiring the query modules, the change feed.
-// Not here: the queries themselves (operations.ts, deliveries.ts), migrations (migrations/*.sql via database.ts).
+// Not here: the queries themselves (operations.ts, transitions.ts, standing.ts, deliveries.ts, maintenance.ts),
+// migrations (migrate.ts).
 // Invariant: node:sqlite is synchronous, so each method's transaction runs to COMMIT before its promise settles.
 
 import type { DatabaseSync, StatementSync } from 'node:sqlite';
@@ -7,9 +8,13 @@ import type { Store, StoreListener } from '../store.ts';
 import { ChangeFeed } from '../change-feed.ts';
 import { Checkpointer } from './checkpointer.ts';
 import { storableAttempt, storableFinish, storableProgress, storableRecover, storableRetry } from '../storable.ts';
-import { migrate, openDatabase, prepareAll, Transactor } from './database.ts';
+import { GroupCommit, openDatabase, Transactor } from './database.ts';
 import { SqliteDeliveries } from './deliveries.ts';
+import { SqliteMaintenance } from './maintenance.ts';
+import { migrate } from './migrate.ts';
 import { SqliteOperations } from './operations.ts';
+import { SqliteStanding } from './standing.ts';
+import { SqliteTransitions } from './transitions.ts';
 
 export interface SqliteStoreOptions {
   /** A file path, or ':memory:' for a private in-memory database. */
@@ -20,21 +25,17 @@ export interface SqliteStoreOptions {
 
 interface Open {
   readonly db: DatabaseSync;
-  readonly statements: Record<keyof typeof STATEMENTS, StatementSync>;
+  readonly ping: StatementSync;
+  /** Inserts and attempt ends (finish, retry) of one turn of the event loop share a transaction. */
+  readonly group: GroupCommit;
   readonly operations: SqliteOperations;
+  readonly transitions: SqliteTransitions;
   readonly deliveries: SqliteDeliveries;
+  readonly maintenance: SqliteMaintenance;
 }
 
 /** Commits before checkpoints move to their own thread. */
 const CHECKPOINTER_AFTER_COMMITS = 500;
-
-const STATEMENTS = {
-  ping: 'SELECT 1',
-  // $key $value
-  settingInit: 'INSERT OR IGNORE INTO settings (key, value) VALUES ($key, $value)',
-  // $key
-  settingGet: 'SELECT value FROM settings WHERE key = $key',
-};
 
 export class SqliteStore implements Store {
   readonly kind = 'sqlite';
@@ -67,8 +68,13 @@ export class SqliteStore implements Store {
     try {
       migrate(db, Date.now());
       const tx = new Transactor(db, (events) => this.#feed.emit(events), () => this.#onCommit(db));
+      const group = new GroupCommit(db, tx);
       const deliveries = new SqliteDeliveries(db, tx);
-      this.#open = { db, statements: prepareAll(db, STATEMENTS), deliveries, operations: new SqliteOperations(db, tx, deliveries) };
+      const operations = new SqliteOperations(db, group, new SqliteStanding(db));
+      this.#open = {
+        db, ping: db.prepare('SELECT 1'), group, operations, deliveries,
+        transitions: new SqliteTransitions(db, tx, group, operations, deliveries), maintenance: new SqliteMaintenance(db, tx),
+      };
     } catch (err) {
       db.close();
       throw err;
@@ -82,7 +88,7 @@ export class SqliteStore implements Store {
     this.#checkpointer = null;
     this.#commits = 0;
     await checkpointer?.stop();
-    open?.operations.group.flush();
+    open?.group.flush();
     open?.db.close();
   }
 
@@ -104,7 +110,7 @@ export class SqliteStore implements Store {
   }
 
   async ping(): Promise<void> {
-    this.#ready.statements.ping.get();
+    this.#ready.ping.get();
   }
 
   subscribe(listener: StoreListener): () => void {
@@ -118,19 +124,19 @@ export class SqliteStore implements Store {
   async operationQueueStanding(...args: Parameters<Store['operationQueueStanding']>) { return this.#ready.operations.queueStanding(...args); }
   async operationGetWithStanding(...args: Parameters<Store['operationGetWithStanding']>) { return this.#ready.operations.getWithStanding(...args); }
   async operationCounts() { return this.#ready.operations.counts(); }
-  async operationClaimDue(...args: Parameters<Store['operationClaimDue']>) { return this.#ready.operations.claimDue(...args); }
-  async operationHeartbeat(...args: Parameters<Store['operationHeartbeat']>) { return this.#ready.operations.heartbeat(...args); }
-  async operationProgress(...args: Parameters<Store['operationProgress']>) { return this.#ready.operations.progress(storableProgress(...args)); }
-  async operationFinish(...args: Parameters<Store['operationFinish']>) { return this.#ready.operations.finish(storableFinish(...args)); }
-  async operationRetry(...args: Parameters<Store['operationRetry']>) { return this.#ready.operations.retry(storableRetry(...args)); }
-  async operationRelease(...args: Parameters<Store['operationRelease']>) { return this.#ready.operations.release(...args); }
-  async operationCancel(...args: Parameters<Store['operationCancel']>) { return this.#ready.operations.cancel(...args); }
-  async operationDelete(...args: Parameters<Store['operationDelete']>) { return this.#ready.operations.delete(...args); }
-  async operationRecoverExpired(...args: Parameters<Store['operationRecoverExpired']>) { return this.#ready.operations.recoverExpired(storableRecover(...args)); }
+  async operationClaimDue(...args: Parameters<Store['operationClaimDue']>) { return this.#ready.transitions.claimDue(...args); }
+  async operationHeartbeat(...args: Parameters<Store['operationHeartbeat']>) { return this.#ready.transitions.heartbeat(...args); }
+  async operationProgress(...args: Parameters<Store['operationProgress']>) { return this.#ready.transitions.progress(storableProgress(...args)); }
+  async operationFinish(...args: Parameters<Store['operationFinish']>) { return this.#ready.transitions.finish(storableFinish(...args)); }
+  async operationRetry(...args: Parameters<Store['operationRetry']>) { return this.#ready.transitions.retry(storableRetry(...args)); }
+  async operationRelease(...args: Parameters<Store['operationRelease']>) { return this.#ready.transitions.release(...args); }
+  async operationCancel(...args: Parameters<Store['operationCancel']>) { return this.#ready.transitions.cancel(...args); }
+  async operationDelete(...args: Parameters<Store['operationDelete']>) { return this.#ready.transitions.delete(...args); }
+  async operationRecoverExpired(...args: Parameters<Store['operationRecoverExpired']>) { return this.#ready.transitions.recoverExpired(storableRecover(...args)); }
   async operationNextRunAt(params: { readonly types: readonly string[] }) { return this.#ready.operations.nextRunAt(params.types); }
   async resultGet(...args: Parameters<Store['resultGet']>) { return this.#ready.operations.resultGet(...args); }
   async durationSamples(params: { readonly limit: number }) { return this.#ready.operations.durationSamples(params.limit); }
-  async prune(...args: Parameters<Store['prune']>) { return this.#ready.operations.prune(...args); }
+  async prune(...args: Parameters<Store['prune']>) { return this.#ready.maintenance.prune(...args); }
 
   async deliveryClaimDue(...args: Parameters<Store['deliveryClaimDue']>) { return this.#ready.deliveries.claimDue(...args); }
   async deliveryRecordAttempt(...args: Parameters<Store['deliveryRecordAttempt']>) { return this.#ready.deliveries.recordAttempt(storableAttempt(...args)); }
@@ -143,9 +149,7 @@ export class SqliteStore implements Store {
   async deliveryNextAttemptAt() { return this.#ready.deliveries.nextAttemptAt(); }
 
   async settingGetOrInit(key: string, initial: string): Promise<string> {
-    const { statements } = this.#ready;
-    statements.settingInit.run({ key, value: initial });
-    return String(statements.settingGet.get({ key })?.['value']);
+    return this.#ready.maintenance.settingGetOrInit(key, initial);
   }
 }
 

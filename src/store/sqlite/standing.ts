@@ -1,8 +1,8 @@
 // Owns: the SQLite reads of where a pending operation stands: its queue position and its type's running attempts.
 // Not here: what the standing means for the ETA (domain/eta.ts); the pending counts themselves (kept by the triggers of
-// migration 0002); the same rules on PostgreSQL (its queue_position function). Invariant: the position is exact as of
-// the statement that counts it (in one process nothing comes between the reads; another process writing the file can,
-// and then the position is one change behind).
+// migration 0002); the same rules on PostgreSQL (its queue_position function) and as a plain model (domain/queue.ts).
+// Invariant: the position is exact as of the statement that counts it (in one process nothing comes between the reads;
+// another process writing the file can, and then the position is one change behind).
 
 import type { DatabaseSync, StatementSync } from 'node:sqlite';
 import type { Operation } from '../../domain/operation.ts';
@@ -11,8 +11,8 @@ import { prepareAll } from './database.ts';
 
 /**
  * Bounds of the counts, taken in turns ahead and behind (twice each bound), so the walk is about the shorter side: the few
- * behind a new operation at the tail, the few ahead of one at the head. Literal LIMITs: a bound one made the statement
- * take twice as long. null: no bound, the last turn.
+ * behind a new operation at the tail, the few ahead of one at the head. Literal LIMITs, a statement per bound: a bound
+ * parameter makes the statement slower (bench/README.md). null: no bound, the last turn.
  */
 const BOUNDS = [128, 1_024, 8_192, 65_536, null] as const;
 

@@ -12,7 +12,7 @@ CREATE TABLE operations (
   attempt          integer NOT NULL,
   max_attempts     integer NOT NULL,
   priority         integer NOT NULL,
-  -- The runtime accepts any positive number of seconds, fractions included.
+  -- Any positive number of seconds here; 0005_integer_timeout.sql makes it whole seconds.
   timeout_s        double precision NOT NULL,
   run_at           bigint NOT NULL,
   created_at       bigint NOT NULL,

@@ -2,8 +2,8 @@
 -- index (not two) over pending operations.
 -- A new operation joins the tail of its type's queue, so counting the operations ahead of it walked the whole queue;
 -- the count of the type less the few behind it costs what is behind, and that is nothing at the tail.
--- Every statement that moves operations into or out of pending adds its change here (queue-depth.ts, carried by
--- transitions.ts, operations.ts and insert-group.ts), in one of several rows per type drawn at random, so concurrent
+-- Every statement that moves operations into or out of pending adds its change here (standing.ts's depthChange, carried
+-- by transitions.ts, operations.ts and insert-group.ts), in one of several rows per type drawn at random, so concurrent
 -- writers rarely wait on one row. Nodes of an older version do not, so every node must be upgraded together (stop
 -- them all, then start the new version, which migrates).
 
@@ -19,8 +19,8 @@ LOCK TABLE operations IN SHARE MODE;
 INSERT INTO queue_depth (type, shard, pending) SELECT type, 0, count(*) FROM operations WHERE status = 'pending' GROUP BY type;
 
 -- Pending operations have one index, operations_claim, so every plan that walks them takes it, whatever the statistics
--- say. With the one on run_at beside it, a claim planned from statistics taken while nothing was pending walked the
--- whole queue by run_at and sorted it (11 ms a claim with 5,000 queued, against 0.2).
+-- say: with the one on run_at beside it, a claim planned from statistics taken while nothing was pending could walk the
+-- whole queue by run_at and sort it (bench/README.md).
 DROP INDEX operations_pending_run_at;
 
 -- The position of pending operation (type, priority, run_at, id) at `now`: runnable pending operations of its type ahead
@@ -28,11 +28,11 @@ DROP INDEX operations_pending_run_at;
 -- behind (all pending of the type but itself, less those behind, less those of a higher priority not due yet) in turns,
 -- each up to a bound that grows eightfold every second turn, and takes the first count that ends within its bound.
 -- `from_tail` starts behind, where a just inserted operation is.
--- A function, not one statement: as one statement of ten subqueries on operations it took 2.8 ms to plan for 0.3 ms of
--- work, on every call; here each small query keeps its plan for the life of the connection. Each walk is in claim order
--- on operations_claim, with one bound per side: a second bound on run_at beside a row comparison made the scan walk the
--- whole priority and filter. (An index on (type, run_at) beside operations_claim was one the planner could take for
--- these walks without statistics, filtering a type's whole queue: there is none.)
+-- A function, not one statement: one statement of ten subqueries on operations is planned anew on every call, at
+-- several times the cost of its work; here each small query keeps its plan for the life of the connection. Each walk is
+-- in claim order on operations_claim, with one bound per side: a second bound on run_at beside a row comparison lets
+-- the scan walk the whole priority and filter it. No other index covers these walks, so no plan made without
+-- statistics can filter a type's whole queue instead (bench/README.md).
 CREATE FUNCTION queue_position(p_type text, p_priority integer, p_run_at bigint, p_id text, p_now bigint, p_from_tail boolean)
 RETURNS bigint LANGUAGE plpgsql STABLE AS $$
 DECLARE

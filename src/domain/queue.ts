@@ -1,0 +1,33 @@
+// Owns: the claim order of pending operations, and the plain reference model of what the stores compute with indexes,
+// kept counts and bounded walks: queue positions and pending counts per type. Not here: reading them (store/), the ETA
+// made from a position (eta.ts). Invariant: the store contract's random walk checks both adapters against this model.
+
+import type { Operation } from './operation.ts';
+
+export type Queued = Pick<Operation, 'id' | 'type' | 'priority' | 'runAt'>;
+
+/** Plain code-unit order: SQLite's BINARY collation, and the order any collation gives ids (a prefix, then upper-case base32). */
+export function compareIds(a: string, b: string): number {
+  return a < b ? -1 : a > b ? 1 : 0;
+}
+
+/** The order pending operations of a type are claimed in: higher priority first, then earlier run_at, then id. */
+export function compareClaimOrder(a: Queued, b: Queued): number {
+  return b.priority - a.priority || a.runAt - b.runAt || compareIds(a.id, b.id);
+}
+
+/**
+ * Where `op` stands at `now` among the `pending` operations (its own type's, or all: others are ignored): how many runnable
+ * ones (run_at reached) run before it in claim order. One not due yet is behind no one that is due later, so ahead of it
+ * are the due ones of its priority and above.
+ */
+export function queuePosition(op: Queued, pending: readonly Queued[], now: number): number {
+  return pending.filter((p) => p.type === op.type && p.id !== op.id && p.runAt <= now && compareClaimOrder(p, op) < 0).length;
+}
+
+/** Pending operations per type, as counted from the operations themselves (types with none are left out). */
+export function pendingCounts(operations: ReadonlyArray<Pick<Operation, 'type' | 'status'>>): Map<string, number> {
+  const counts = new Map<string, number>();
+  for (const op of operations) if (op.status === 'pending') counts.set(op.type, (counts.get(op.type) ?? 0) + 1);
+  return counts;
+}

@@ -1,0 +1,57 @@
+// Owns: SQLite retention (result bodies, finished operations, expired idempotency keys) and the settings table.
+// Not here: when retention runs or what it keeps (runtime/retention.ts).
+// Invariant: prune touches only terminal operations; a setting, once stored, is never overwritten by a later first start.
+
+import type { DatabaseSync, StatementSync } from 'node:sqlite';
+import type { PruneParams } from '../store.ts';
+import { prepareAll, type Transactor } from './database.ts';
+import { changedOf } from './rows.ts';
+
+// $before $now. The operation is marked (a change: its result answers 410 from now on).
+const PRUNE_MARK_RESULTS = `UPDATE operations SET result_expired = 1, updated_at = $now, version = version + 1
+  WHERE finished_at < $before AND id IN (SELECT operation_id FROM results) RETURNING id, status, version`;
+// $before
+const PRUNE_RESULTS = `DELETE FROM results WHERE operation_id IN (SELECT id FROM operations WHERE finished_at < $before)`;
+// $before $now. Results, deliveries, attempts and idempotency keys go by ON DELETE CASCADE, so an operation stays while
+// its webhook is still being delivered, and while its idempotency key lives (a retried request must find it).
+const PRUNE_OPERATIONS = `DELETE FROM operations WHERE status IN ('completed', 'failed', 'cancelled') AND finished_at < $before
+  AND NOT EXISTS (SELECT 1 FROM deliveries d WHERE d.operation_id = operations.id AND d.state IN ('pending', 'retrying'))
+  AND NOT EXISTS (SELECT 1 FROM idempotency_keys k WHERE k.operation_id = operations.id AND k.expires_at >= $now)`;
+// $now
+const PRUNE_KEYS = `DELETE FROM idempotency_keys WHERE expires_at < $now`;
+
+// $key $value
+const SETTING_INIT = 'INSERT OR IGNORE INTO settings (key, value) VALUES ($key, $value)';
+// $key
+const SETTING_GET = 'SELECT value FROM settings WHERE key = $key';
+
+const STATEMENTS = {
+  pruneMarkResults: PRUNE_MARK_RESULTS, pruneResults: PRUNE_RESULTS, pruneOperations: PRUNE_OPERATIONS, pruneKeys: PRUNE_KEYS,
+  settingInit: SETTING_INIT, settingGet: SETTING_GET,
+};
+
+export class SqliteMaintenance {
+  #tx: Transactor;
+  #s: Record<keyof typeof STATEMENTS, StatementSync>;
+
+  constructor(db: DatabaseSync, tx: Transactor) {
+    this.#tx = tx;
+    this.#s = prepareAll(db, STATEMENTS);
+  }
+
+  prune(params: PruneParams): { results: number; operations: number; idempotencyKeys: number } {
+    return this.#tx.run((events) => {
+      const marked = this.#s.pruneMarkResults.all({ before: params.resultsFinishedBefore, now: params.now });
+      for (const r of marked) events.push(changedOf(r));
+      const results = Number(this.#s.pruneResults.run({ before: params.resultsFinishedBefore }).changes);
+      const operations = Number(this.#s.pruneOperations.run({ before: params.operationsFinishedBefore, now: params.now }).changes);
+      const idempotencyKeys = Number(this.#s.pruneKeys.run({ now: params.now }).changes);
+      return { results, operations, idempotencyKeys };
+    });
+  }
+
+  settingGetOrInit(key: string, initial: string): string {
+    this.#s.settingInit.run({ key, value: initial });
+    return String(this.#s.settingGet.get({ key })?.['value']);
+  }
+}

@@ -1,0 +1,35 @@
+// Owns: applying the numbered migrations in migrations/ to a SQLite database, recorded in schema_migrations.
+// Not here: opening the database and its pragmas (database.ts); the schema itself (migrations/*.sql).
+// Invariant: each migration runs once, in its own write transaction, even when two processes open one file at once.
+
+import type { DatabaseSync } from 'node:sqlite';
+import { readdirSync, readFileSync } from 'node:fs';
+import { fileURLToPath } from 'node:url';
+
+const MIGRATIONS_DIR = fileURLToPath(new URL('./migrations/', import.meta.url));
+const MIGRATION_FILE = /^(\d{4})_[a-z0-9_]+\.sql$/;
+
+/** Apply the migrations not yet recorded in schema_migrations, each in its own transaction, in number order. */
+export function migrate(db: DatabaseSync, now: number): string[] {
+  db.exec('CREATE TABLE IF NOT EXISTS schema_migrations (version INTEGER PRIMARY KEY, name TEXT NOT NULL, applied_at INTEGER NOT NULL) STRICT');
+  const files = readdirSync(MIGRATIONS_DIR).filter((f) => MIGRATION_FILE.test(f)).sort();
+  const applied: string[] = [];
+  for (const file of files) {
+    const version = Number(file.slice(0, 4));
+    db.exec('BEGIN IMMEDIATE');
+    try {
+      // Checked inside the write lock so two processes opening one file at once apply each migration once.
+      const done = db.prepare('SELECT 1 FROM schema_migrations WHERE version = ?').get(version);
+      if (done === undefined) {
+        db.exec(readFileSync(MIGRATIONS_DIR + file, 'utf8'));
+        db.prepare('INSERT INTO schema_migrations (version, name, applied_at) VALUES (?, ?, ?)').run(version, file, now);
+        applied.push(file);
+      }
+      db.exec('COMMIT');
+    } catch (err) {
+      db.exec('ROLLBACK');
+      throw err;
+    }
+  }
+  return applied;
+}

@@ -1,0 +1,259 @@
+// Owns: the SQLite lease transitions: claims, heartbeats, progress, ends (with result, duration sample and outbox), retry,
+// release, cancel, delete, and applying the outcomes of expired leases. Not here: deciding an outcome (domain/status.ts:
+// decideGiveBack, decideExpiredLease), reading operations (operations.ts), the outbox rows themselves (deliveries.ts).
+// Invariant: every transition names its precondition (status, lease token) in its WHERE clause and bumps version.
+
+import type { DatabaseSync, StatementSync } from 'node:sqlite';
+import type { Operation, OperationError } from '../../domain/operation.ts';
+import { compareClaimOrder, type Queued } from '../../domain/queue.ts';
+import { decideExpiredLease, decideGiveBack, isTerminal, type GiveBack, type LeaseOutcome, type Requeue } from '../../domain/status.ts';
+import { DURATION_SAMPLE_LIMIT } from '../../domain/eta.ts';
+import {
+  CANCELLED_BY_REQUEST, changed, due, type CancelOutcome, type ClaimParams, type DeleteOutcome, type DeliveryFactory, type FinishParams,
+  type LeaseRef, type RecoverParams, type RecoverResult, type ReleaseParams, type RetryParams, type StoreEvent,
+} from '../store.ts';
+import { prepareAll, type GroupCommit, type Transactor } from './database.ts';
+import type { SqliteDeliveries } from './deliveries.ts';
+import type { SqliteOperations } from './operations.ts';
+import { changedOf, toOperation } from './rows.ts';
+
+// $type $now $limit: the claim order.
+const CLAIM_CANDIDATES = `SELECT id, priority, run_at FROM operations
+  WHERE status = 'pending' AND type = $type AND run_at <= $now
+  ORDER BY priority DESC, run_at, id LIMIT $limit`;
+
+// $ids (JSON array) $now $leaseExpiresAt $workerId
+const CLAIM = `UPDATE operations SET status = 'processing', started_at = $now, updated_at = $now, progress = NULL, progress_message = NULL,
+    lease_token = lower(hex(randomblob(16))), lease_expires_at = $leaseExpiresAt, worker_id = $workerId, version = version + 1
+  WHERE id IN (SELECT value FROM json_each($ids)) AND status = 'pending'
+  RETURNING *`;
+
+const UNDER_LEASE = `id = $id AND lease_token = $leaseToken AND status = 'processing'`;
+
+// $id $leaseToken $leaseExpiresAt. Not a change: version stays.
+const HEARTBEAT = `UPDATE operations SET lease_expires_at = $leaseExpiresAt WHERE ${UNDER_LEASE} RETURNING cancel_requested`;
+
+// $id $leaseToken $progress $message $now
+const PROGRESS = `UPDATE operations SET progress = $progress, progress_message = $message, updated_at = $now, version = version + 1
+  WHERE ${UNDER_LEASE} RETURNING id, status, version`;
+
+// $id $leaseToken $status $errorCode $errorMessage $now $progress $progressMessage (a last report not stored yet; null: none)
+const FINISH = `UPDATE operations SET status = $status, finished_at = $now, updated_at = $now, error_code = $errorCode, error_message = $errorMessage,
+    progress = coalesce($progress, progress), progress_message = CASE WHEN $progress IS NULL THEN progress_message ELSE $progressMessage END,
+    lease_token = NULL, lease_expires_at = NULL, worker_id = NULL, version = version + 1
+  WHERE ${UNDER_LEASE} RETURNING *`;
+
+// $id $leaseToken: what the outcome of an attempt that ends without a result is decided on.
+const LEASE_FACTS = `SELECT attempt, max_attempts, cancel_requested FROM operations WHERE ${UNDER_LEASE}`;
+
+// $id $leaseToken $attemptIncrement $runAt $errorCode $errorMessage $now: a decided Requeue (nulls keep run_at and the
+// error). The facts it was decided on were read in the same transaction, so the lease is its whole guard.
+const REQUEUE = `UPDATE operations SET status = 'pending', attempt = attempt + $attemptIncrement, run_at = coalesce($runAt, run_at),
+    error_code = coalesce($errorCode, error_code), error_message = coalesce($errorMessage, error_message),
+    started_at = NULL, progress = NULL, progress_message = NULL, lease_token = NULL, lease_expires_at = NULL, worker_id = NULL,
+    updated_at = $now, version = version + 1
+  WHERE ${UNDER_LEASE} RETURNING *`;
+
+// $id $tenant $errorCode $errorMessage $now
+const CANCEL_PENDING = `UPDATE operations SET status = 'cancelled', finished_at = $now, updated_at = $now, error_code = $errorCode, error_message = $errorMessage,
+    version = version + 1
+  WHERE id = $id AND tenant = $tenant AND status = 'pending' RETURNING *`;
+
+// $id $tenant $now
+const REQUEST_CANCEL = `UPDATE operations SET cancel_requested = 1, updated_at = $now, version = version + 1
+  WHERE id = $id AND tenant = $tenant AND status = 'processing' AND cancel_requested = 0 RETURNING *`;
+
+// $id $tenant. Not while its webhook is still being delivered: the delivery would go with it, unsent.
+const DELETE_TERMINAL = `DELETE FROM operations WHERE id = $id AND tenant = $tenant AND status IN ('completed', 'failed', 'cancelled')
+  AND NOT EXISTS (SELECT 1 FROM deliveries d WHERE d.operation_id = operations.id AND d.state IN ('pending', 'retrying'))`;
+
+// $now. A lease is live through its expiry ms.
+const EXPIRED_LEASES = `SELECT * FROM operations WHERE status = 'processing' AND lease_expires_at < $now ORDER BY lease_expires_at, id`;
+
+// $operationId $contentType $body
+const RESULT_PUT = `INSERT INTO results (operation_id, content_type, body) VALUES ($operationId, $contentType, $body)`;
+
+// $type $durationMs
+const SAMPLE_PUT = `INSERT INTO duration_samples (type, duration_ms) VALUES ($type, $durationMs)`;
+
+// $type $keep: all but the newest $keep samples of a type.
+const SAMPLE_TRIM = `DELETE FROM duration_samples WHERE type = $type
+  AND id <= (SELECT id FROM duration_samples WHERE type = $type ORDER BY id DESC LIMIT 1 OFFSET $keep)`;
+
+const STATEMENTS = {
+  claimCandidates: CLAIM_CANDIDATES, claim: CLAIM, heartbeat: HEARTBEAT, progress: PROGRESS, finish: FINISH, leaseFacts: LEASE_FACTS,
+  requeue: REQUEUE, cancelPending: CANCEL_PENDING, requestCancel: REQUEST_CANCEL, deleteTerminal: DELETE_TERMINAL,
+  expiredLeases: EXPIRED_LEASES, resultPut: RESULT_PUT, samplePut: SAMPLE_PUT, sampleTrim: SAMPLE_TRIM,
+};
+
+function errorParams(error: OperationError | null | undefined): { errorCode: string | null; errorMessage: string | null } {
+  return { errorCode: error?.code ?? null, errorMessage: error?.message ?? null };
+}
+
+export class SqliteTransitions {
+  #tx: Transactor;
+  #group: GroupCommit;
+  #operations: SqliteOperations;
+  #deliveries: SqliteDeliveries;
+  #s: Record<keyof typeof STATEMENTS, StatementSync>;
+  /** Samples written per type since the last trim; trimming every DURATION_SAMPLE_LIMIT writes bounds the table. */
+  #samplesSinceTrim = new Map<string, number>();
+
+  /** `group`: attempt ends (finish, retry) share a transaction with the other writes of their turn of the event loop. */
+  constructor(db: DatabaseSync, tx: Transactor, group: GroupCommit, operations: SqliteOperations, deliveries: SqliteDeliveries) {
+    this.#tx = tx;
+    this.#group = group;
+    this.#operations = operations;
+    this.#deliveries = deliveries;
+    this.#s = prepareAll(db, STATEMENTS);
+  }
+
+  claimDue(params: ClaimParams): Operation[] {
+    if (params.limit <= 0) return [];
+    return this.#tx.run((events) => {
+      const candidates: Queued[] = [];
+      for (const { type, limit } of params.types) {
+        if (limit <= 0) continue;
+        for (const r of this.#s.claimCandidates.all({ type, now: params.now, limit: Math.min(limit, params.limit) })) {
+          candidates.push({ id: String(r['id']), type, priority: Number(r['priority']), runAt: Number(r['run_at']) });
+        }
+      }
+      if (candidates.length === 0) return [];
+      const ids = candidates.sort(compareClaimOrder).slice(0, params.limit).map((c) => c.id);
+      const rows = this.#s.claim.all({
+        ids: JSON.stringify(ids), now: params.now, leaseExpiresAt: params.now + params.leaseMs, workerId: params.workerId,
+      });
+      const claimed = rows.map((row) => toOperation(row, null)).sort(compareClaimOrder);
+      for (const op of claimed) events.push(changed(op));
+      return claimed;
+    });
+  }
+
+  heartbeat(params: LeaseRef & { readonly now: number; readonly leaseMs: number }): { cancelRequested: boolean } | null {
+    const row = this.#tx.run(() => this.#s.heartbeat.get({ id: params.id, leaseToken: params.leaseToken, leaseExpiresAt: params.now + params.leaseMs }));
+    return row === undefined ? null : { cancelRequested: row['cancel_requested'] === 1 };
+  }
+
+  progress(params: LeaseRef & { readonly now: number; readonly progress: number | null; readonly message: string | null }): boolean {
+    return this.#tx.run((events) => {
+      const row = this.#s.progress.get({ id: params.id, leaseToken: params.leaseToken, progress: params.progress, message: params.message, now: params.now });
+      if (row === undefined) return false;
+      events.push(changedOf(row));
+      return true;
+    });
+  }
+
+  finish(params: FinishParams): Promise<Operation | null> {
+    return this.#group.run((events) => this.#finishUnderLease(params, events));
+  }
+
+  /** The terminal transition under a lease, with its result, duration sample and outbox delivery. */
+  #finishUnderLease(params: FinishParams, events: StoreEvent[]): Operation | null {
+    const row = this.#s.finish.get({
+      id: params.id, leaseToken: params.leaseToken, status: params.status, now: params.now, ...errorParams(params.error),
+      progress: params.progress?.fraction ?? null, progressMessage: params.progress?.message ?? null,
+    });
+    if (row === undefined) return null;
+    const operation = toOperation(row, null);
+    if (params.result !== undefined) {
+      this.#s.resultPut.run({ operationId: operation.id, contentType: params.result.contentType, body: params.result.body });
+    }
+    if (operation.status === 'completed' && operation.startedAt !== null) this.#sample(operation.type, params.now - operation.startedAt);
+    events.push(changed(operation));
+    return this.#writeOutbox(operation, params.delivery, params.now, events);
+  }
+
+  #sample(type: string, durationMs: number): void {
+    this.#s.samplePut.run({ type, durationMs });
+    const written = (this.#samplesSinceTrim.get(type) ?? 0) + 1;
+    if (written < DURATION_SAMPLE_LIMIT) {
+      this.#samplesSinceTrim.set(type, written);
+      return;
+    }
+    this.#s.sampleTrim.run({ type, keep: DURATION_SAMPLE_LIMIT });
+    this.#samplesSinceTrim.set(type, 0);
+  }
+
+  /** Inserts the delivery the factory builds for an ended operation and returns the operation as a read would show it. */
+  #writeOutbox(operation: Operation, factory: DeliveryFactory, now: number, events: StoreEvent[]): Operation {
+    const draft = factory(operation);
+    if (draft === null) return operation;
+    this.#deliveries.insert(operation, draft, now, events);
+    return { ...operation, webhookState: 'pending' };
+  }
+
+  retry(params: RetryParams): Promise<Operation | null> {
+    return this.#group.run((events) => this.#giveBack(params, { event: 'retry', runAt: params.runAt, error: params.error }, events));
+  }
+
+  release(params: ReleaseParams): Operation | null {
+    return this.#tx.run((events) => this.#giveBack(params, { event: 'release' }, events));
+  }
+
+  /** Reads what the outcome depends on under the lease, has the domain decide it, and applies it. */
+  #giveBack(params: ReleaseParams, giveBack: GiveBack, events: StoreEvent[]): Operation | null {
+    const facts = this.#s.leaseFacts.get({ id: params.id, leaseToken: params.leaseToken });
+    if (facts === undefined) return null;
+    const outcome = decideGiveBack({ cancelRequested: facts['cancel_requested'] === 1 }, giveBack);
+    return this.#apply(params, outcome, params.now, params.delivery, events);
+  }
+
+  /** A decided outcome, applied under the lease (null when it is gone), in the transaction its facts were read in. */
+  #apply(lease: LeaseRef, outcome: LeaseOutcome, now: number, delivery: DeliveryFactory, events: StoreEvent[]): Operation | null {
+    if (outcome.to === 'pending') return this.#requeue(lease, outcome, now, events);
+    return this.#finishUnderLease({ ...lease, now, status: outcome.to, error: outcome.error, delivery }, events);
+  }
+
+  #requeue(lease: LeaseRef, requeue: Requeue, now: number, events: StoreEvent[]): Operation | null {
+    const row = this.#s.requeue.get({
+      id: lease.id, leaseToken: lease.leaseToken, attemptIncrement: requeue.attemptIncrement, runAt: requeue.runAt, now, ...errorParams(requeue.error),
+    });
+    if (row === undefined) return null;
+    const operation = toOperation(row, null);
+    events.push(changed(operation), due(operation));
+    return operation;
+  }
+
+  cancel(params: { readonly id: string; readonly tenant: string; readonly now: number; readonly delivery: DeliveryFactory }): CancelOutcome {
+    return this.#tx.run((events): CancelOutcome => {
+      const current = this.#operations.get(params);
+      if (current === null) return { kind: 'not_found' };
+      const at = { id: params.id, tenant: params.tenant, now: params.now };
+      if (current.status === 'pending') {
+        const row = this.#s.cancelPending.get({ ...at, ...errorParams(CANCELLED_BY_REQUEST) });
+        const operation = toOperation(row!, null);
+        events.push(changed(operation));
+        return { kind: 'cancelled', operation: this.#writeOutbox(operation, params.delivery, params.now, events) };
+      }
+      if (current.status !== 'processing') return { kind: 'terminal', operation: current };
+      if (current.cancelRequested) return { kind: 'requested', operation: current };
+      const operation = toOperation(this.#s.requestCancel.get(at)!, null);
+      events.push(changed(operation), { kind: 'operation:cancel_requested', id: operation.id });
+      return { kind: 'requested', operation };
+    });
+  }
+
+  delete(params: { readonly id: string; readonly tenant: string }): DeleteOutcome {
+    return this.#tx.run((): DeleteOutcome => {
+      if (this.#s.deleteTerminal.run(params).changes > 0) return 'deleted';
+      const current = this.#operations.get(params);
+      if (current === null) return 'not_found';
+      return isTerminal(current.status) ? 'delivery_pending' : 'not_terminal';
+    });
+  }
+
+  /** Lists the expired leases, has the domain decide each one's outcome, and applies them, in one transaction. */
+  recoverExpired(params: RecoverParams): RecoverResult {
+    return this.#tx.run((events) => {
+      const requeued: Operation[] = [];
+      const ended: Operation[] = [];
+      for (const row of this.#s.expiredLeases.all({ now: params.now })) {
+        const op = toOperation(row, null);
+        const outcome = decideExpiredLease(op, params.now, params.error);
+        const applied = this.#apply({ id: op.id, leaseToken: op.leaseToken ?? '' }, outcome, params.now, params.delivery, events);
+        if (applied !== null) (outcome.to === 'pending' ? requeued : ended).push(applied);
+      }
+      return { requeued: requeued.sort(compareClaimOrder), ended: ended.sort(compareClaimOrder) };
+    });
+  }
+}

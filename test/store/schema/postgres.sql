@@ -1,0 +1,173 @@
+CREATE TABLE deliveries (
+  id text NOT NULL,
+  message_id text NOT NULL,
+  operation_id text NOT NULL,
+  tenant text NOT NULL,
+  url text NOT NULL,
+  event_type text NOT NULL,
+  payload text NOT NULL,
+  state text NOT NULL,
+  attempt_count integer DEFAULT 0 NOT NULL,
+  schedule_attempt integer DEFAULT 0 NOT NULL,
+  next_attempt_at bigint,
+  created_at bigint NOT NULL,
+  updated_at bigint NOT NULL,
+  last_status_code integer,
+  last_error text,
+  lease_token text,
+  lease_expires_at bigint,
+  worker_id text,
+  manual boolean DEFAULT false NOT NULL,
+  destination text,
+  CONSTRAINT deliveries_operation_id_fkey FOREIGN KEY (operation_id) REFERENCES operations(id) ON DELETE CASCADE,
+  CONSTRAINT deliveries_pkey PRIMARY KEY (id),
+  CONSTRAINT deliveries_state_check CHECK ((state = ANY (ARRAY['pending'::text, 'delivered'::text, 'retrying'::text, 'dead'::text])))
+);
+
+CREATE TABLE delivery_attempts (
+  delivery_id text NOT NULL,
+  attempt integer NOT NULL,
+  trigger text NOT NULL,
+  started_at bigint NOT NULL,
+  duration_ms bigint NOT NULL,
+  status_code integer,
+  error text,
+  response_snippet text,
+  CONSTRAINT delivery_attempts_delivery_id_fkey FOREIGN KEY (delivery_id) REFERENCES deliveries(id) ON DELETE CASCADE,
+  CONSTRAINT delivery_attempts_pkey PRIMARY KEY (delivery_id, attempt),
+  CONSTRAINT delivery_attempts_trigger_check CHECK ((trigger = ANY (ARRAY['scheduled'::text, 'manual'::text])))
+);
+
+CREATE TABLE duration_samples (
+  id bigint GENERATED ALWAYS AS IDENTITY NOT NULL,
+  type text NOT NULL,
+  duration_ms bigint NOT NULL,
+  CONSTRAINT duration_samples_pkey PRIMARY KEY (id)
+);
+
+CREATE TABLE idempotency_keys (
+  tenant text NOT NULL,
+  key text NOT NULL,
+  fingerprint text NOT NULL,
+  operation_id text NOT NULL,
+  expires_at bigint NOT NULL,
+  CONSTRAINT idempotency_keys_operation_id_fkey FOREIGN KEY (operation_id) REFERENCES operations(id) ON DELETE CASCADE,
+  CONSTRAINT idempotency_keys_pkey PRIMARY KEY (tenant, key)
+);
+
+CREATE TABLE operations (
+  id text NOT NULL,
+  tenant text NOT NULL,
+  type text NOT NULL,
+  status text NOT NULL,
+  input text NOT NULL,
+  progress double precision,
+  progress_message text,
+  attempt integer NOT NULL,
+  max_attempts integer NOT NULL,
+  priority integer NOT NULL,
+  timeout_s integer NOT NULL,
+  run_at bigint NOT NULL,
+  created_at bigint NOT NULL,
+  started_at bigint,
+  finished_at bigint,
+  updated_at bigint NOT NULL,
+  error_code text,
+  error_message text,
+  webhook_url text,
+  cancel_requested boolean DEFAULT false NOT NULL,
+  lease_token text,
+  lease_expires_at bigint,
+  worker_id text,
+  result_expired boolean DEFAULT false NOT NULL,
+  version integer DEFAULT 1 NOT NULL,
+  CONSTRAINT operations_pkey PRIMARY KEY (id),
+  CONSTRAINT operations_status_check CHECK ((status = ANY (ARRAY['pending'::text, 'processing'::text, 'completed'::text, 'failed'::text, 'cancelled'::text])))
+);
+
+CREATE TABLE queue_depth (
+  type text NOT NULL,
+  shard integer NOT NULL,
+  pending bigint NOT NULL,
+  CONSTRAINT queue_depth_pkey PRIMARY KEY (type, shard)
+);
+
+CREATE TABLE results (
+  operation_id text NOT NULL,
+  content_type text NOT NULL,
+  body bytea NOT NULL,
+  CONSTRAINT results_operation_id_fkey FOREIGN KEY (operation_id) REFERENCES operations(id) ON DELETE CASCADE,
+  CONSTRAINT results_pkey PRIMARY KEY (operation_id)
+);
+
+CREATE TABLE schema_migrations (
+  version integer NOT NULL,
+  name text NOT NULL,
+  applied_at bigint NOT NULL,
+  CONSTRAINT schema_migrations_pkey PRIMARY KEY (version)
+);
+
+CREATE TABLE settings (
+  key text NOT NULL,
+  value text NOT NULL,
+  CONSTRAINT settings_pkey PRIMARY KEY (key)
+);
+
+CREATE INDEX deliveries_due ON deliveries USING btree (next_attempt_at) WHERE (state = ANY (ARRAY['pending'::text, 'retrying'::text]));
+CREATE INDEX deliveries_lease ON deliveries USING btree (lease_expires_at) WHERE (lease_token IS NOT NULL);
+CREATE INDEX deliveries_operation ON deliveries USING btree (operation_id, created_at);
+CREATE INDEX deliveries_tenant_id ON deliveries USING btree (tenant, id DESC);
+CREATE INDEX deliveries_tenant_state_id ON deliveries USING btree (tenant, state, id DESC);
+CREATE INDEX duration_samples_type_id ON duration_samples USING btree (type, id DESC);
+CREATE INDEX idempotency_keys_expires_at ON idempotency_keys USING btree (expires_at);
+CREATE INDEX idempotency_keys_operation ON idempotency_keys USING btree (operation_id);
+CREATE INDEX operations_claim ON operations USING btree (type, priority DESC, run_at, id) WHERE (status = 'pending'::text);
+CREATE INDEX operations_finished_at ON operations USING btree (finished_at) WHERE (finished_at IS NOT NULL);
+CREATE INDEX operations_lease ON operations USING btree (lease_expires_at) WHERE (status = 'processing'::text);
+CREATE INDEX operations_running ON operations USING btree (type, started_at) WHERE (status = 'processing'::text);
+CREATE INDEX operations_tenant_id ON operations USING btree (tenant, id DESC);
+CREATE INDEX operations_tenant_status_id ON operations USING btree (tenant, status, id DESC);
+
+CREATE FUNCTION queue_position(p_type text, p_priority integer, p_run_at bigint, p_id text, p_now bigint, p_from_tail boolean) RETURNS bigint LANGUAGE plpgsql STABLE AS $$
+DECLARE
+  cap bigint := 128;
+  tail boolean := p_from_tail;
+  turns integer := 0;
+  n bigint;
+BEGIN
+  IF p_run_at > p_now THEN
+    RETURN (SELECT count(*) FROM (SELECT 1 FROM operations WHERE status = 'pending' AND type = p_type AND priority >= p_priority
+             AND run_at <= p_now ORDER BY priority DESC, run_at, id) due);
+  END IF;
+  LOOP
+    IF tail THEN
+      SELECT count(*) INTO n FROM (
+        (SELECT 1 FROM operations WHERE status = 'pending' AND type = p_type AND priority = p_priority AND (run_at, id) > (p_run_at, p_id)
+           ORDER BY priority DESC, run_at, id LIMIT cap)
+        UNION ALL
+        (SELECT 1 FROM operations WHERE status = 'pending' AND type = p_type AND priority < p_priority
+           ORDER BY priority DESC, run_at, id LIMIT cap)) behind;
+      IF n < cap THEN
+        RETURN greatest(0, (SELECT coalesce(sum(pending), 0) FROM queue_depth WHERE type = p_type) - 1 - n
+          - (SELECT count(*) FROM (SELECT 1 FROM operations WHERE status = 'pending' AND type = p_type AND priority > p_priority
+               AND run_at > p_now ORDER BY priority DESC, run_at, id) later));
+      END IF;
+    ELSE
+      SELECT count(*) INTO n FROM (
+        (SELECT 1 FROM operations WHERE status = 'pending' AND type = p_type AND priority > p_priority AND run_at <= p_now
+           ORDER BY priority DESC, run_at, id LIMIT cap)
+        UNION ALL
+        (SELECT 1 FROM operations WHERE status = 'pending' AND type = p_type AND priority = p_priority AND (run_at, id) < (p_run_at, p_id)
+           ORDER BY priority DESC, run_at, id LIMIT cap)) ahead;
+      IF n < cap THEN
+        RETURN n;
+      END IF;
+    END IF;
+    tail := NOT tail;
+    turns := turns + 1;
+    IF turns % 2 = 0 THEN
+      cap := cap * 8;
+    END IF;
+  END LOOP;
+END
+$$;

@@ -1,0 +1,140 @@
+CREATE TABLE deliveries (
+  id TEXT PRIMARY KEY,
+  message_id TEXT NOT NULL,
+  operation_id TEXT NOT NULL REFERENCES operations (id) ON DELETE CASCADE,
+  tenant TEXT NOT NULL,
+  url TEXT NOT NULL,
+  event_type TEXT NOT NULL,
+  payload TEXT NOT NULL,
+  state TEXT NOT NULL CHECK (state IN ('pending', 'delivered', 'retrying', 'dead')),
+  attempt_count INTEGER NOT NULL DEFAULT 0,
+  schedule_attempt INTEGER NOT NULL DEFAULT 0,
+  next_attempt_at INTEGER,
+  created_at INTEGER NOT NULL,
+  updated_at INTEGER NOT NULL,
+  last_status_code INTEGER,
+  last_error TEXT,
+  lease_token TEXT,
+  lease_expires_at INTEGER,
+  worker_id TEXT,
+  manual INTEGER NOT NULL DEFAULT 0
+, destination TEXT) STRICT;
+
+CREATE TABLE delivery_attempts (
+  delivery_id TEXT NOT NULL REFERENCES deliveries (id) ON DELETE CASCADE,
+  attempt INTEGER NOT NULL,
+  trigger TEXT NOT NULL CHECK (trigger IN ('scheduled', 'manual')),
+  started_at INTEGER NOT NULL,
+  duration_ms INTEGER NOT NULL,
+  status_code INTEGER,
+  error TEXT,
+  response_snippet TEXT,
+  PRIMARY KEY (delivery_id, attempt)
+) STRICT;
+
+CREATE TABLE duration_samples (
+  id INTEGER PRIMARY KEY,
+  type TEXT NOT NULL,
+  duration_ms INTEGER NOT NULL
+) STRICT;
+
+CREATE TABLE idempotency_keys (
+  tenant TEXT NOT NULL,
+  key TEXT NOT NULL,
+  fingerprint TEXT NOT NULL,
+  operation_id TEXT NOT NULL REFERENCES operations (id) ON DELETE CASCADE,
+  expires_at INTEGER NOT NULL,
+  PRIMARY KEY (tenant, key)
+) STRICT;
+
+CREATE TABLE operations (
+  id TEXT PRIMARY KEY,
+  tenant TEXT NOT NULL,
+  type TEXT NOT NULL,
+  status TEXT NOT NULL CHECK (status IN ('pending', 'processing', 'completed', 'failed', 'cancelled')),
+  input TEXT NOT NULL,
+  progress REAL,
+  progress_message TEXT,
+  attempt INTEGER NOT NULL,
+  max_attempts INTEGER NOT NULL,
+  priority INTEGER NOT NULL,
+  timeout_s INTEGER NOT NULL,
+  run_at INTEGER NOT NULL,
+  created_at INTEGER NOT NULL,
+  started_at INTEGER,
+  finished_at INTEGER,
+  updated_at INTEGER NOT NULL,
+  error_code TEXT,
+  error_message TEXT,
+  webhook_url TEXT,
+  cancel_requested INTEGER NOT NULL DEFAULT 0,
+  lease_token TEXT,
+  lease_expires_at INTEGER,
+  worker_id TEXT,
+  result_expired INTEGER NOT NULL DEFAULT 0,
+  version INTEGER NOT NULL DEFAULT 1
+) STRICT;
+
+CREATE TABLE queue_depth (
+  type TEXT PRIMARY KEY,
+  pending INTEGER NOT NULL
+) STRICT, WITHOUT ROWID;
+
+CREATE TABLE results (
+  operation_id TEXT PRIMARY KEY REFERENCES operations (id) ON DELETE CASCADE,
+  content_type TEXT NOT NULL,
+  body BLOB NOT NULL
+) STRICT;
+
+CREATE TABLE schema_migrations (version INTEGER PRIMARY KEY, name TEXT NOT NULL, applied_at INTEGER NOT NULL) STRICT;
+
+CREATE TABLE settings (
+  key TEXT PRIMARY KEY,
+  value TEXT NOT NULL
+) STRICT;
+
+CREATE INDEX deliveries_due ON deliveries (next_attempt_at, id, destination) WHERE state IN ('pending', 'retrying');
+
+CREATE INDEX deliveries_lease ON deliveries (lease_expires_at) WHERE lease_token IS NOT NULL;
+
+CREATE INDEX deliveries_operation ON deliveries (operation_id, created_at, id);
+
+CREATE INDEX deliveries_tenant_id ON deliveries (tenant, id DESC);
+
+CREATE INDEX deliveries_tenant_state_id ON deliveries (tenant, state, id DESC);
+
+CREATE INDEX duration_samples_type_id ON duration_samples (type, id DESC);
+
+CREATE INDEX idempotency_keys_expires_at ON idempotency_keys (expires_at);
+
+CREATE INDEX idempotency_keys_operation ON idempotency_keys (operation_id);
+
+CREATE INDEX operations_claim ON operations (type, priority DESC, run_at, id) WHERE status = 'pending';
+
+CREATE INDEX operations_finished_at ON operations (finished_at) WHERE finished_at IS NOT NULL;
+
+CREATE INDEX operations_lease ON operations (lease_expires_at, id) WHERE status = 'processing';
+
+CREATE INDEX operations_pending_due ON operations (type, run_at, priority) WHERE status = 'pending';
+
+CREATE INDEX operations_running ON operations (type, started_at) WHERE status = 'processing';
+
+CREATE INDEX operations_tenant_id ON operations (tenant, id DESC);
+
+CREATE INDEX operations_tenant_status_id ON operations (tenant, status, id DESC);
+
+CREATE TRIGGER queue_depth_delete AFTER DELETE ON operations WHEN OLD.status = 'pending'
+BEGIN
+  UPDATE queue_depth SET pending = pending - 1 WHERE type = OLD.type;
+END;
+
+CREATE TRIGGER queue_depth_insert AFTER INSERT ON operations WHEN NEW.status = 'pending'
+BEGIN
+  INSERT INTO queue_depth (type, pending) VALUES (NEW.type, 1) ON CONFLICT (type) DO UPDATE SET pending = pending + 1;
+END;
+
+CREATE TRIGGER queue_depth_update AFTER UPDATE OF status ON operations WHEN (OLD.status = 'pending') <> (NEW.status = 'pending')
+BEGIN
+  INSERT INTO queue_depth (type, pending) VALUES (NEW.type, CASE WHEN NEW.status = 'pending' THEN 1 ELSE -1 END)
+    ON CONFLICT (type) DO UPDATE SET pending = pending + excluded.pending;
+END;
