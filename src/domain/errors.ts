@@ -6,6 +6,7 @@ export const ERROR_CODES = [
   'validation_failed',
   'unknown_task_type',
   'not_found',
+  'method_not_allowed',
   'conflict',
   'not_completed',
   'result_gone',
@@ -17,6 +18,7 @@ export const ERROR_CODES = [
   'unauthorized',
   'rate_limited',
   'store_unavailable',
+  'shutting_down',
 ] as const;
 export type ErrorCode = (typeof ERROR_CODES)[number];
 

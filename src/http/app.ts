@@ -1,5 +1,5 @@
 // Owns: the Fastify application: plugins, schemas, problem handlers and every route, built from parts.
-// Not here: constructing those parts (main.ts) or listening on a port (cli/serve.ts, main.ts).
+// Not here: constructing those parts (main.ts) or listening on a port (cli/server/serve.ts, main.ts).
 // Invariant: every route carries a schema, so /openapi.json describes all of them.
 
 import Fastify, { LogController, type FastifyInstance } from 'fastify';
@@ -8,23 +8,31 @@ import swaggerUi from '@fastify/swagger-ui';
 import type { Logger } from 'pino';
 import { Ajv } from 'ajv';
 import addFormatsModule from 'ajv-formats';
-import type { Store } from '../store/store.ts';
 import type { OperationsService } from '../runtime/operations.ts';
 import { installProblemHandlers } from './problem.ts';
-import { OperationResourceSchema, ProblemSchema } from './schemas.ts';
+import { registerProblemDocs } from './problem-docs.ts';
+import { installCacheControl } from './caching.ts';
+import { OperationResourceSchema, ProblemSchema, WebhookEventSchema } from './schemas.ts';
+import { openApiOptions } from './openapi.ts';
+import { refuseWhileClosing } from './closing.ts';
 import { installTenant } from './tenant.ts';
 import { installAuth, type ApiKeyring } from './auth.ts';
-import { installRateLimits, DEFAULT_RATE_LIMITS, type RateLimits } from './rate-limits.ts';
-import { installBodyDepthLimit, DEFAULT_MAX_BODY_DEPTH } from './input-limits.ts';
+import { installCors } from './cors.ts';
+import type { CorsOrigins } from '../config/cors-origins.ts';
+import { registerStreamTokenRoute, safeRequestLogger, type StreamTokens } from './stream-tokens.ts';
+import { installRateLimits, type RateLimits } from './rate-limits.ts';
+import { installBodyDepthLimit } from './input-limits.ts';
 import { installJsonBodyParser } from './json-body.ts';
 import { registerOperationRoutes } from './operations-routes.ts';
-import { registerEventsRoute, DEFAULT_MAX_STREAMS_PER_PRINCIPAL } from './events-route.ts';
+import { registerEventsRoute } from './events-route.ts';
+import { DEFAULTS, DEFAULT_RATE_LIMITS } from '../config/settings.ts';
 import { registerTaskRoutes } from './task-routes.ts';
-import { registerHealthRoutes } from './health-routes.ts';
+import { registerHealthRoutes, type StoreProbe } from './health-routes.ts';
 
 export interface HttpAppOptions {
   readonly service: OperationsService;
-  readonly store: Store;
+  /** For readiness (/readyz). */
+  readonly store: StoreProbe;
   readonly logger: Logger;
   /** Largest accepted request body, bytes. */
   readonly bodyLimit: number;
@@ -40,13 +48,17 @@ export interface HttpSecurity {
   readonly rateLimits: RateLimits;
   readonly maxStreamsPerPrincipal: number;
   readonly maxBodyDepth: number;
+  /** Origins browsers may call the API from (CORS); null or absent: none but its own. */
+  readonly cors?: CorsOrigins | null;
+  /** Stream tokens (POST /operations/{id}/stream-token): how a browser's EventSource streams on a server with keys. */
+  readonly streamTokens?: StreamTokens | null;
 }
 
 export const DEFAULT_HTTP_SECURITY: HttpSecurity = {
   keyring: null,
   rateLimits: DEFAULT_RATE_LIMITS,
-  maxStreamsPerPrincipal: DEFAULT_MAX_STREAMS_PER_PRINCIPAL,
-  maxBodyDepth: DEFAULT_MAX_BODY_DEPTH,
+  maxStreamsPerPrincipal: DEFAULTS.maxSsePerKey,
+  maxBodyDepth: DEFAULTS.maxBodyDepth,
 };
 
 type AddFormats = (ajv: Ajv) => Ajv;
@@ -65,11 +77,13 @@ function installValidators(app: FastifyInstance): void {
 
 export async function buildHttpApp(options: HttpAppOptions): Promise<FastifyInstance> {
   const app = Fastify({
-    loggerInstance: options.logger,
+    // A stream token in a URL stays out of any log line that carries the request.
+    loggerInstance: safeRequestLogger(options.logger),
     bodyLimit: options.bodyLimit,
     // Per-request access logs would double the log volume of a polling API; errors are still logged.
     logController: new LogController({ disableRequestLogging: true }),
-    return503OnClosing: true,
+    // Fastify's own 503 while closing is not a problem document; refuseWhileClosing sends one instead.
+    return503OnClosing: false,
     // Long ids reach the route and its schema (a 400 problem) instead of the router's bare 414.
     routerOptions: { maxParamLength: 1000 },
   }) as unknown as FastifyInstance;
@@ -78,32 +92,35 @@ export async function buildHttpApp(options: HttpAppOptions): Promise<FastifyInst
   app.removeContentTypeParser('text/plain');
   installJsonBodyParser(app);
   installProblemHandlers(app);
+  // First of the onRequest hooks: a preflight is answered there, before the closing check, authentication and limits.
+  await installCors(app, options.security?.cors ?? null);
+  installCacheControl(app);
+  refuseWhileClosing(app);
   installTenant(app);
   // Before any route, so their hooks cover every route (swagger-ui's included).
   const security = options.security ?? DEFAULT_HTTP_SECURITY;
-  installAuth(app, security.keyring);
+  installAuth(app, security.keyring, security.streamTokens ?? null);
   await installRateLimits(app, security.rateLimits);
   installBodyDepthLimit(app, security.maxBodyDepth);
-  await app.register(swagger, {
-    openapi: {
-      openapi: '3.1.0',
-      info: {
-        title: 'asyncops',
-        version: options.version,
-        description: 'Async operations: POST work, get 202 Accepted with a Location, then poll, long-poll, stream or receive a signed webhook.',
-      },
-      tags: [{ name: 'operations' }, { name: 'task types' }, { name: 'webhook deliveries' }, { name: 'health' }],
-    },
-    refResolver: { buildLocalReference: (json, _baseUri, _fragment, i) => (typeof json.$id === 'string' ? json.$id : `def-${i}`) },
-  });
+  await app.register(swagger, openApiOptions({ version: options.version, tasks: options.service.registry.list() }));
   app.addSchema(OperationResourceSchema);
   app.addSchema(ProblemSchema);
+  app.addSchema(WebhookEventSchema);
   await app.register(swaggerUi, { routePrefix: '/docs', staticCSP: true });
-  app.get('/openapi.json', { schema: { hide: true } }, async () => app.swagger());
+  const openApiSchema = {
+    tags: ['documentation'],
+    operationId: 'getOpenApiDocument',
+    summary: 'This OpenAPI 3.1 document (rendered at /docs)',
+    response: { 200: { description: 'The OpenAPI document', content: { 'application/json': { schema: { type: 'object', description: 'OpenAPI 3.1' } } } } },
+  };
+  // Sent as text: a response schema would serialise the document down to what it declares.
+  app.get('/openapi.json', { schema: openApiSchema }, async (_request, reply) => reply.type('application/json').send(JSON.stringify(app.swagger())));
+  registerProblemDocs(app);
   for (const plugin of options.plugins ?? []) await plugin(app);
   registerHealthRoutes(app, options.store);
   registerOperationRoutes(app, options.service);
   registerEventsRoute(app, options.service, { maxStreamsPerPrincipal: security.maxStreamsPerPrincipal });
+  if (security.streamTokens) registerStreamTokenRoute(app, options.service, security.streamTokens);
   registerTaskRoutes(app, options.service);
   return app;
 }

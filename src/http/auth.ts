@@ -1,11 +1,14 @@
 // Owns: API-key authentication: the keyring (sha256 hashes only, compared in constant time) and the hooks that
-// set request.tenant and request.principal from `Authorization: Bearer KEY`, or refuse the request with 401.
-// Not here: reading keys from files or the environment (cli/api-keys.ts); rate limits (rate-limits.ts).
-// Invariant: with keys configured, only OPEN_ROUTES answer without a valid key; no key ever reaches a log or a body.
+// set request.tenant and request.principal from `Authorization: Bearer KEY` (or, on an event stream, a stream token),
+// or refuse the request with 401. Not here: reading keys (cli/server/api-keys.ts); tokens (stream-tokens.ts); rate limits.
+// Invariant: with keys configured, only OPEN_ROUTES answer without a valid key, and an event stream without one only to
+// a valid stream token for it; no key ever reaches a log or a body.
 
 import { createHash, timingSafeEqual } from 'node:crypto';
 import type { FastifyInstance, FastifyRequest } from 'fastify';
 import { AsyncOpsError } from '../domain/errors.ts';
+import type { StreamTokens } from './stream-tokens.ts';
+import { addVary } from './caching.ts';
 
 /** A configured key: its tenant and the sha256 of the key; the key itself is not kept. */
 export interface ApiKeyEntry {
@@ -58,29 +61,39 @@ export function isOpenRoute(url: string): boolean {
   return OPEN_ROUTES.has(path) || OPEN_PREFIXES.some((prefix) => path === prefix || path.startsWith(`${prefix}/`));
 }
 
+/** The token of a Bearer credential; '' for one that is malformed (it was presented, and is not valid); null for none. */
 function bearerToken(request: FastifyRequest): string | null {
   const header = request.headers.authorization;
-  if (typeof header !== 'string') return null;
+  if (typeof header !== 'string' || !/^Bearer(?: |$)/i.test(header)) return null;
   const match = /^Bearer[ ]+([\x21-\x7e]+)[ ]*$/i.exec(header);
-  return match ? match[1]! : null;
+  return match ? match[1]! : '';
 }
 
 const kAuthFailure = Symbol('asyncops.authFailure');
-type WithFailure = FastifyRequest & { [kAuthFailure]?: 'missing' | 'invalid' };
+type WithFailure = FastifyRequest & { [kAuthFailure]?: 'missing' | 'invalid' | 'stream_token' };
 
 /**
  * Identifies the caller on every request (onRequest) so the rate limiter can key on it, and refuses an
  * unauthenticated one a step later (preParsing): a client guessing keys is rate limited by its address,
  * and its body is never read.
  */
-export function installAuth(app: FastifyInstance, keyring: ApiKeyring | null): void {
+export function installAuth(app: FastifyInstance, keyring: ApiKeyring | null, streamTokens: StreamTokens | null = null): void {
   // Without keys every request is the default tenant, and its principal is its address (principalOf's fallback).
   if (keyring === null) return;
-  app.addHook('onRequest', async (request) => {
+  app.addHook('onRequest', async (request, reply) => {
     request.principal = `addr:${request.ip}`;
     if (isOpenRoute(request.url)) return;
+    // Who is asking decides what the answer holds (its tenant's data, or a 401).
+    addVary(reply, 'Authorization');
     const token = bearerToken(request);
-    const match = token === null ? null : keyring.authenticate(token);
+    // An EventSource cannot send Authorization: a page opens its event stream with a stream token in the query.
+    const grant = token === null && streamTokens !== null ? await streamTokens.grantFor(request) : undefined;
+    if (grant !== undefined) {
+      if (grant === null) (request as WithFailure)[kAuthFailure] = 'stream_token';
+      else [request.tenant, request.principal] = [grant.tenant, grant.principal];
+      return;
+    }
+    const match = token === null || token === '' ? null : keyring.authenticate(token);
     if (match === null) {
       (request as WithFailure)[kAuthFailure] = token === null ? 'missing' : 'invalid';
       return;
@@ -92,6 +105,7 @@ export function installAuth(app: FastifyInstance, keyring: ApiKeyring | null): v
     const failure = (request as WithFailure)[kAuthFailure];
     if (failure === undefined) return payload;
     reply.header('www-authenticate', failure === 'missing' ? 'Bearer realm="asyncops"' : 'Bearer realm="asyncops", error="invalid_token"');
+    if (failure === 'stream_token') throw new AsyncOpsError('unauthorized', 'the stream token is not valid for this operation, or has expired: get a new one from POST /operations/{id}/stream-token');
     throw new AsyncOpsError('unauthorized', failure === 'missing' ? 'this server requires an API key: send Authorization: Bearer <key>' : 'the API key is not valid');
   });
 }

@@ -5,6 +5,7 @@
 
 import { setMaxListeners } from 'node:events';
 import type { FastifyInstance, FastifyReply } from 'fastify';
+import { AsyncOpsError } from '../domain/errors.ts';
 
 const signals = new WeakMap<FastifyInstance, AbortSignal>();
 
@@ -27,6 +28,18 @@ export function closingSignal(app: FastifyInstance): AbortSignal {
     signals.set(app, signal);
   }
   return signal;
+}
+
+/**
+ * A request that reaches the app once it has begun to close (on a connection kept alive) is refused with a 503 problem.
+ * Install before the other onRequest hooks, so nothing else (authentication, rate limits) runs for it.
+ */
+export function refuseWhileClosing(app: FastifyInstance): void {
+  const closing = closingSignal(app);
+  app.addHook('onRequest', (_request, _reply, done) => {
+    if (!closing.aborted) return done();
+    done(new AsyncOpsError('shutting_down', 'the server is shutting down; send the request again, to another node or once this one is back'));
+  });
 }
 
 /** An AbortSignal that fires when the client goes away or the app begins to close, so waits end with either. */

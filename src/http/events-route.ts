@@ -1,37 +1,61 @@
 // Owns: GET /operations/{id}/events, the Server-Sent Events stream of one operation's changes.
 // Not here: what counts as a change (the store's change feed via runtime/operations.ts).
-// Invariant: the stream opens with the current state, sends one event per stored change and closes
-// right after the terminal event, or when the app begins to close (a client reconnects to another node);
-// a principal holds at most maxStreamsPerPrincipal streams at once.
+// Invariant: an event's id is the version it carries, so ids increase; the stream opens with the current state
+// unless Last-Event-ID says the client has it, sends one event per stored change and closes right after the
+// terminal event, or when the app begins to close (a client reconnects to another node); a reconnect that already
+// has the terminal event is 204, which tells an EventSource to stop; a principal holds at most
+// maxStreamsPerPrincipal streams at once.
 
 import type { FastifyInstance } from 'fastify';
 import { Type, type Static } from '@sinclair/typebox';
 import { isTerminal, type OperationStatus } from '../domain/status.ts';
-import type { OperationView, OperationsService } from '../runtime/operations.ts';
+import type { OperationsService } from '../runtime/operations.ts';
+import type { OperationView } from '../runtime/operation-view.ts';
 import { AsyncOpsError } from '../domain/errors.ts';
-import { OperationIdParams, problemResponses } from './schemas.ts';
+import { OperationIdParams, ResponseHeaders, emptyResponse, problemResponse, problemResponses } from './schemas.ts';
 import { principalOf, tenantOf } from './tenant.ts';
 import { closingSignal } from './closing.ts';
+import { CACHE_CONTROL } from './caching.ts';
+import { DEFAULTS } from '../config/settings.ts';
 
 const KEEPALIVE_MS = 15_000;
-export const DEFAULT_MAX_STREAMS_PER_PRINCIPAL = 20;
+/** The `retry:` field: how long an EventSource waits before it reconnects (after a close, or a node shutting down). */
+const RECONNECT_MS = 2_000;
 
 export function registerEventsRoute(app: FastifyInstance, service: OperationsService, options: { maxStreamsPerPrincipal?: number } = {}): void {
-  const maxStreams = options.maxStreamsPerPrincipal ?? DEFAULT_MAX_STREAMS_PER_PRINCIPAL;
+  const maxStreams = options.maxStreamsPerPrincipal ?? DEFAULTS.maxSsePerKey;
   const open = new Map<string, number>();
   const closing = closingSignal(app);
   app.get<{ Params: Static<typeof OperationIdParams> }>('/operations/:id/events', {
     schema: {
       tags: ['operations'],
+      operationId: 'streamOperationEvents',
       summary: 'Stream changes of an operation (Server-Sent Events)',
-      description: 'Events `status` (the status changed) and `progress` (only progress changed); `data` is the operation resource, `id` its version. The stream closes after the terminal event, or with a `: shutting down` comment when the server stops (reconnect, to this or another node, for the current state).',
+      description: 'Events `status` (the status changed; also the first event of a stream that does not resume at the current version) and `progress` (only progress changed); `data` is the operation resource, `id` its version (increasing). The stream closes after the terminal event, or with a `: shutting down` comment when the server stops (reconnect, to this or another node, for the current state). A reconnect sends `Last-Event-ID`: the stream then starts after that version, and one to a finished operation whose last version the client has is answered 204, which tells an EventSource to stop.',
       params: OperationIdParams,
-      response: { 200: Type.String({ description: 'text/event-stream' }), ...problemResponses(404, 429) },
+      headers: Type.Object({ 'last-event-id': Type.Optional(Type.String({ description: 'The id of the last event received (a version of this operation); any other value is ignored' })) }),
+      querystring: Type.Object({
+        token: Type.Optional(Type.String({ maxLength: 2048, description: 'A stream token from POST /operations/{id}/stream-token, in place of Authorization (which an EventSource cannot send); only on a server with API keys' })),
+      }),
+      response: {
+        200: {
+          description: 'The event stream: `id: <version>`, `event: status|progress`, `data: <the operation resource as JSON>`, and `: keepalive` comments',
+          content: { 'text/event-stream': { schema: Type.String() } },
+        },
+        204: emptyResponse('No Content: the operation has ended and the client has its last version; stop reconnecting'),
+        ...problemResponses(400, 404),
+        // Also the rate limit's 429 (openapi.ts), whose description this one takes over.
+        429: problemResponse(429, 'Too many requests, or too many event streams open at once for this key or address: honour Retry-After', { 'Retry-After': ResponseHeaders.tryAgainAfter }),
+      },
     },
     handler: async (request, reply) => {
       const tenant = tenantOf(request);
       const first = await service.get(tenant, request.params.id);
       const id = first.operation.id;
+      const seen = seenVersion(request.headers['last-event-id'], first.operation.version);
+      if (seen === first.operation.version && isTerminal(first.operation.status)) {
+        return reply.code(204).header('cache-control', CACHE_CONTROL.none).send();
+      }
       const principal = principalOf(request);
       const streams = open.get(principal) ?? 0;
       if (streams >= maxStreams) {
@@ -40,14 +64,17 @@ export function registerEventsRoute(app: FastifyInstance, service: OperationsSer
       open.set(principal, streams + 1);
       reply.hijack();
       const res = reply.raw;
+      // A hijacked reply sends only the raw response's headers: carry over what the hooks set (CORS, Vary, RateLimit-*).
+      for (const [name, value] of Object.entries(reply.getHeaders())) if (value !== undefined) res.setHeader(name, value);
       res.writeHead(200, {
         'content-type': 'text/event-stream; charset=utf-8',
-        'cache-control': 'no-cache, no-transform',
+        'cache-control': `${CACHE_CONTROL.none}, no-transform`,
         connection: 'keep-alive',
         'x-accel-buffering': 'no',
       });
-      let lastStatus: OperationStatus | null = null;
-      let lastVersion = -1;
+      // What the client has: nothing, or (resuming) `first` itself or an earlier version, whose status is unknown.
+      let lastStatus: OperationStatus | null = seen === first.operation.version ? first.operation.status : null;
+      let lastVersion = seen ?? -1;
       let closed = false;
       let sending = Promise.resolve();
       const send = (view: OperationView) => {
@@ -90,7 +117,7 @@ export function registerEventsRoute(app: FastifyInstance, service: OperationsSer
         res.end();
       }
       res.on('close', finish);
-      res.write('retry: 2000\n\n');
+      res.write(`retry: ${RECONNECT_MS}\n\n`);
       // Re-read after subscribing so a change between the first read and the subscription is not lost.
       send(first);
       // The app may have begun to close while the first read was answered.
@@ -98,4 +125,15 @@ export function registerEventsRoute(app: FastifyInstance, service: OperationsSer
       if (!closed) send(await service.get(tenant, id));
     },
   });
+}
+
+/**
+ * The version a reconnecting client has, from its Last-Event-ID: one of this operation's versions so far, or null.
+ * Anything else (not a decimal integer, or past the current version) is not an id this stream sent, and is ignored.
+ */
+function seenVersion(header: string | string[] | undefined, current: number): number | null {
+  const value = (Array.isArray(header) ? header[0] : header)?.trim() ?? '';
+  if (!/^\d{1,15}$/.test(value)) return null;
+  const version = Number(value);
+  return version <= current ? version : null;
 }

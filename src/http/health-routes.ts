@@ -3,17 +3,30 @@
 
 import type { FastifyInstance } from 'fastify';
 import { Type } from '@sinclair/typebox';
-import type { Store } from '../store/store.ts';
 import { sendProblem, PROBLEM_TYPE_BASE } from './problem.ts';
-import { problemResponses } from './schemas.ts';
+import { jsonResponse, problemResponses } from './schemas.ts';
 
-export function registerHealthRoutes(app: FastifyInstance, store: Store): void {
+/** What readiness asks of the store (main.ts passes the store itself): whether it answers, and which kind it is. */
+export interface StoreProbe {
+  readonly kind: string;
+  ping(): Promise<void>;
+}
+
+export function registerHealthRoutes(app: FastifyInstance, store: StoreProbe): void {
   app.get('/healthz', {
-    schema: { tags: ['health'], summary: 'Liveness', response: { 200: Type.Object({ status: Type.Literal('ok') }) } },
+    schema: { tags: ['health'], operationId: 'getLiveness', summary: 'Liveness', response: { 200: jsonResponse(Type.Object({ status: Type.Literal('ok') }), 'The process is up') } },
     handler: async () => ({ status: 'ok' as const }),
   });
   app.get('/readyz', {
-    schema: { tags: ['health'], summary: 'Readiness: the store is reachable', response: { 200: Type.Object({ status: Type.Literal('ready'), store: Type.String() }), ...problemResponses(503) } },
+    schema: {
+      tags: ['health'],
+      operationId: 'getReadiness',
+      summary: 'Readiness: the store is reachable',
+      response: {
+        200: jsonResponse(Type.Object({ status: Type.Literal('ready'), store: Type.String({ description: 'sqlite or postgres' }) }), 'Ready to serve'),
+        ...problemResponses([503, 'The store does not answer, or the server is shutting down']),
+      },
+    },
     handler: async (request, reply) => {
       try {
         await store.ping();

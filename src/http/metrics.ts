@@ -1,14 +1,27 @@
 // Owns: the Prometheus metrics (prom-client registry) and GET /metrics: queue depth by type and status
 // (read from the store at scrape time), attempt durations and outcomes, webhook delivery outcomes and
-// latency, HTTP requests by route and status, and the process defaults.
+// latency, HTTP requests by route and status, and the process defaults under their standard names.
 // Not here: producing the events (the worker pool and the dispatcher report to `record*`).
-// Invariant: a scrape never fails because the store is down; the depth gauge is then left out.
+// Invariant: a scrape never fails because the store is down; the depth gauge is then left out. Otherwise it has a
+// sample for every registered type and every status, zeros included. The exposition passes `promtool check metrics`.
 
 import type { FastifyInstance } from 'fastify';
 import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
-import type { Store } from '../store/store.ts';
+import { OPERATION_STATUSES, type OperationStatus } from '../domain/status.ts';
 
 const DURATION_BUCKETS_S = [0.005, 0.01, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 300, 1800];
+
+/**
+ * prom-client's gauges named like counters, which `promtool check metrics` rejects ("non-counter metrics should not
+ * have _total suffix"). Each is the sum of the standard per-type gauge of the same name without `_total`
+ * (`sum(nodejs_active_handles)`), so leaving them out loses nothing.
+ */
+const GAUGES_NAMED_LIKE_COUNTERS = ['nodejs_active_handles_total', 'nodejs_active_requests_total', 'nodejs_active_resources_total'];
+
+/** Where the queue depth is read at scrape time (main.ts passes the store). */
+export interface OperationCounts {
+  operationCounts(): Promise<ReadonlyArray<{ readonly type: string; readonly status: OperationStatus; readonly count: number }>>;
+}
 
 type HttpRequestCounter = ReturnType<Counter<'method' | 'route' | 'status'>['labels']>;
 
@@ -20,20 +33,29 @@ export class Metrics {
   readonly #webhookLatency: Histogram<'outcome'>;
   readonly #http: Counter<'method' | 'route' | 'status'>;
 
-  constructor(store: Store) {
-    collectDefaultMetrics({ register: this.registry, prefix: 'asyncops_' });
+  /** `taskTypes`: the registered types, each reported with every status (a zero queue depth is a 0, not no data). */
+  constructor(store: OperationCounts, taskTypes: () => readonly string[] = () => []) {
+    // No prefix: process_* and nodejs_* keep the names off-the-shelf dashboards and alerts look for.
+    collectDefaultMetrics({ register: this.registry });
+    for (const name of GAUGES_NAMED_LIKE_COUNTERS) this.registry.removeSingleMetric(name);
     new Gauge({
       name: 'asyncops_operations',
       help: 'Stored operations by type and status (queue depth: status="pending")',
       labelNames: ['type', 'status'] as const,
       registers: [this.registry],
       async collect() {
-        this.reset();
+        let counts: Awaited<ReturnType<OperationCounts['operationCounts']>>;
         try {
-          for (const row of await store.operationCounts()) this.set({ type: row.type, status: row.status }, row.count);
+          counts = await store.operationCounts();
         } catch {
-          // The store is unreachable: /readyz says so; the other metrics still scrape.
+          // The store is unreachable: /readyz says so; the other metrics still scrape, without a depth that would lie.
+          this.reset();
+          return;
         }
+        this.reset();
+        for (const type of taskTypes()) for (const status of OPERATION_STATUSES) this.set({ type, status }, 0);
+        // A type stored but not registered here (another node's task module) still shows what it has.
+        for (const row of counts) this.set({ type: row.type, status: row.status }, row.count);
       },
     });
     this.#attemptDuration = new Histogram({
@@ -80,7 +102,13 @@ export class Metrics {
       child.inc();
       done();
     });
-    app.get('/metrics', { schema: { tags: ['health'], summary: 'Prometheus metrics (text exposition format)' } }, async (_request, reply) => {
+    const schema = {
+      tags: ['health'],
+      operationId: 'getMetrics',
+      summary: 'Prometheus metrics (text exposition format)',
+      response: { 200: { description: 'The metrics of this process, and queue depth from the store', content: { 'text/plain': { schema: { type: 'string' } } } } },
+    };
+    app.get('/metrics', { schema }, async (_request, reply) => {
       const text = await this.registry.metrics();
       return reply.type(this.registry.contentType).send(text);
     });

@@ -15,16 +15,38 @@ import {
   OperationPageSchema,
   OperationResourceSchema,
   SubmitBodySchema,
+  SubmitHeadersSchema,
+  emptyResponse,
+  jsonResponse,
+  operationHeaders,
   problemResponses,
+  resultResponse,
+  submitHeaders,
   type SubmitBody,
 } from './schemas.ts';
 import { preferredWaitS, sendOperation, submitAndReply } from './submit.ts';
 import { abortOnClose, closingSignal } from './closing.ts';
+import { CACHE_CONTROL, addVary } from './caching.ts';
 import { tenantOf } from './tenant.ts';
+import { cursorAfter, decodeCursor } from './cursors.ts';
+import { etagOf, setOperationHeaders } from './operation-headers.ts';
 import type { Static } from '@sinclair/typebox';
 
 const operationRef = Type.Ref(OperationResourceSchema);
 const tags = ['operations'];
+
+/** What a creating request can answer (submit.ts): POST /operations and every task collection route. */
+export const submitResponses = {
+  200: jsonResponse(operationRef, 'Finished within `Prefer: wait`', submitHeaders),
+  202: jsonResponse(operationRef, 'Accepted: follow Location (or the events stream) until it ends', submitHeaders),
+  ...problemResponses(
+    [400, 'Not valid (the body, the input against its schema, or the Idempotency-Key): `errors` names each field'],
+    [409, 'A request with this Idempotency-Key is still being handled'],
+    413,
+    415,
+    [422, 'Unknown task type, a refused webhook_url, or an Idempotency-Key reused with another body'],
+  ),
+};
 
 export function registerOperationRoutes(app: FastifyInstance, service: OperationsService): void {
   const closing = closingSignal(app);
@@ -32,11 +54,12 @@ export function registerOperationRoutes(app: FastifyInstance, service: Operation
     config: { rateClass: 'create' },
     schema: {
       tags,
+      operationId: 'submitOperation',
       summary: 'Submit an operation',
       description: 'Stores the operation and answers 202 with its status resource. `Idempotency-Key` makes retries safe; `Prefer: wait=N` (N ≤ 30) waits up to N s and answers 200 if it finished.',
-      headers: Type.Object({ 'idempotency-key': Type.Optional(Type.String()), prefer: Type.Optional(Type.String()) }),
+      headers: SubmitHeadersSchema,
       body: SubmitBodySchema,
-      response: { 200: operationRef, 202: operationRef, ...problemResponses(400, 409, 413, 415, 422) },
+      response: submitResponses,
     },
     handler: (request, reply) => {
       const body = request.body;
@@ -56,25 +79,34 @@ export function registerOperationRoutes(app: FastifyInstance, service: Operation
   app.get<{ Querystring: Static<typeof ListQuerySchema> }>('/operations', {
     schema: {
       tags,
+      operationId: 'listOperations',
       summary: 'List operations, newest first',
       querystring: ListQuerySchema,
-      response: { 200: OperationPageSchema, ...problemResponses(400) },
+      response: { 200: jsonResponse(OperationPageSchema, 'A page of operations, without their input'), ...problemResponses(400) },
     },
     handler: async (request) => {
       const { status, type, limit = 50, cursor } = request.query;
-      const page = await service.list(tenantOf(request), { status, type, limit, cursor });
-      return { items: page.items, next_cursor: page.nextCursor };
+      const page = await service.list(tenantOf(request), { status, type, limit, beforeId: cursor === undefined ? undefined : decodeCursor(cursor) });
+      return { items: page.items, next_cursor: cursorAfter(page.nextBeforeId) };
     },
   });
 
   app.get<{ Params: Static<typeof OperationIdParams> }>('/operations/:id', {
     schema: {
       tags,
+      operationId: 'getOperation',
       summary: 'Read an operation',
       description: '`Retry-After` (seconds) while not terminal; `ETag`. With `If-None-Match` and `Prefer: wait=N` (N ≤ 30) the reply comes when the operation changes, or after N s (304 if still unchanged).',
       params: OperationIdParams,
-      headers: Type.Object({ 'if-none-match': Type.Optional(Type.String()), prefer: Type.Optional(Type.String()) }),
-      response: { 200: operationRef, 304: Type.Null({ description: 'Not modified' }), ...problemResponses(404) },
+      headers: Type.Object({
+        'if-none-match': Type.Optional(Type.String({ description: 'The ETag of your last read: 304 while it is still current' })),
+        prefer: Type.Optional(Type.String({ description: '`wait=N` (N ≤ 30), with If-None-Match: hold the request until the operation changes or N s pass' })),
+      }),
+      response: {
+        200: jsonResponse(operationRef, 'The operation', operationHeaders),
+        304: emptyResponse('Not modified: the ETag sent in If-None-Match is still current', operationHeaders),
+        ...problemResponses(400, 404),
+      },
     },
     handler: (request, reply) => readOperation(service, request, reply, closing),
   });
@@ -82,10 +114,15 @@ export function registerOperationRoutes(app: FastifyInstance, service: Operation
   app.post<{ Params: Static<typeof OperationIdParams> }>('/operations/:id/cancel', {
     schema: {
       tags,
+      operationId: 'cancelOperation',
       summary: 'Cancel an operation',
       description: 'Pending: cancelled at once (200). Processing: the handler is aborted and the operation ends cancelled (202). Terminal: 409.',
       params: OperationIdParams,
-      response: { 200: operationRef, 202: operationRef, ...problemResponses(404, 409) },
+      response: {
+        200: jsonResponse(operationRef, 'Cancelled', operationHeaders),
+        202: jsonResponse(operationRef, 'Cancel requested: the running handler is aborted and the operation ends cancelled', operationHeaders),
+        ...problemResponses(400, 404, [409, 'The operation is already terminal']),
+      },
     },
     handler: async (request, reply) => {
       const view = await service.cancel(tenantOf(request), request.params.id);
@@ -96,9 +133,10 @@ export function registerOperationRoutes(app: FastifyInstance, service: Operation
   app.delete<{ Params: Static<typeof OperationIdParams> }>('/operations/:id', {
     schema: {
       tags,
+      operationId: 'deleteOperation',
       summary: 'Delete a finished operation and its result',
       params: OperationIdParams,
-      response: { 204: Type.Null({ description: 'Deleted' }), ...problemResponses(404, 409) },
+      response: { 204: emptyResponse('Deleted'), ...problemResponses(400, 404, [409, 'Not terminal yet, or its webhook is still being delivered']) },
     },
     handler: async (request, reply) => {
       await service.delete(tenantOf(request), request.params.id);
@@ -109,9 +147,10 @@ export function registerOperationRoutes(app: FastifyInstance, service: Operation
   app.get<{ Params: Static<typeof OperationIdParams> }>('/operations/:id/result', {
     schema: {
       tags,
+      operationId: 'getOperationResult',
       summary: 'The result of a completed operation, with its own content type',
       params: OperationIdParams,
-      response: { 200: Type.Unknown({ description: 'The result body' }), ...problemResponses(404, 409, 410) },
+      response: { 200: resultResponse, ...problemResponses(400, 404, [409, 'Not completed: `operation_status` says what it is'], 410) },
     },
     handler: async (request, reply) => sendResult(reply, await service.result(tenantOf(request), request.params.id)),
   });
@@ -119,23 +158,25 @@ export function registerOperationRoutes(app: FastifyInstance, service: Operation
 
 export function sendResult(reply: FastifyReply, result: OperationResult): FastifyReply {
   // A Buffer goes out as stored bytes; Fastify does not serialise it.
-  return reply.code(200).header('content-type', result.contentType).send(result.body);
+  return reply.code(200).header('content-type', result.contentType).header('cache-control', CACHE_CONTROL.immutable).send(result.body);
 }
 
 /** A held long-poll answers as at its timeout (304 if unchanged) once `closing` fires. */
 async function readOperation(service: OperationsService, request: FastifyRequest<{ Params: Static<typeof OperationIdParams> }>, reply: FastifyReply, closing: AbortSignal): Promise<FastifyReply> {
+  addVary(reply, 'Prefer');
   const tenant = tenantOf(request);
   let view = await service.get(tenant, request.params.id);
-  const ifNoneMatch = request.headers['if-none-match'];
-  const matches = () => ifNoneMatch !== undefined && ifNoneMatch.split(',').some((tag) => tag.trim().replace(/^W\//, '') === view.etag);
+  const entityTags = request.headers['if-none-match']?.split(',').map((tag) => tag.trim()) ?? [];
+  // `*` matches whatever the current version is (RFC 9110, 13.1.2), so there is no change to wait for.
+  const any = entityTags.includes('*');
+  const matches = () => any || entityTags.some((tag) => tag.replace(/^W\//, '') === etagOf(view.operation));
   const waitS = preferredWaitS(request);
-  if (waitS !== null && matches() && !isTerminal(view.operation.status)) {
+  if (waitS !== null && !any && matches() && !isTerminal(view.operation.status)) {
     reply.header('preference-applied', `wait=${waitS}`);
     view = await service.waitForChange(tenant, view.operation.id, view.operation.version, waitS * 1000, abortOnClose(reply, closing));
   }
   if (matches()) {
-    reply.header('etag', view.etag);
-    if (view.retryAfterS !== null) reply.header('retry-after', String(view.retryAfterS));
+    setOperationHeaders(reply, view);
     return reply.code(304).send();
   }
   return sendOperation(reply, view, 200);

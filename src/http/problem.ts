@@ -5,13 +5,18 @@
 import type { FastifyError, FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import { AsyncOpsError, type ErrorCode, type FieldError } from '../domain/errors.ts';
 import { fieldErrorsOf } from '../runtime/schema-errors.ts';
+import { trackAllowedMethods } from './method-not-allowed.ts';
 
-export const PROBLEM_TYPE_BASE = 'https://asyncops.dev/problems/';
+/** Where each problem type is documented: the server's own page, one anchor per code (problem-docs.ts). */
+export const PROBLEM_DOCS_PATH = '/docs/problems';
+/** A relative reference (RFC 9457 allows one), so a type leads to the server that sent it, whatever its address. */
+export const PROBLEM_TYPE_BASE = `${PROBLEM_DOCS_PATH}#`;
 
 export const PROBLEMS: Readonly<Record<ErrorCode, { readonly status: number; readonly title: string }>> = {
   validation_failed: { status: 400, title: 'Request is not valid' },
   unknown_task_type: { status: 422, title: 'Unknown task type' },
   not_found: { status: 404, title: 'Not found' },
+  method_not_allowed: { status: 405, title: 'Method not allowed' },
   conflict: { status: 409, title: 'Conflict with the current state' },
   not_completed: { status: 409, title: 'Operation has not completed' },
   result_gone: { status: 410, title: 'Result is gone' },
@@ -23,7 +28,11 @@ export const PROBLEMS: Readonly<Record<ErrorCode, { readonly status: number; rea
   unauthorized: { status: 401, title: 'Unauthorized' },
   rate_limited: { status: 429, title: 'Too many requests' },
   store_unavailable: { status: 503, title: 'Store unavailable' },
+  shutting_down: { status: 503, title: 'Server is shutting down' },
 };
+
+/** The problem of a failure that is the server's own, not an AsyncOpsError. */
+export const INTERNAL_PROBLEM = { code: 'internal', status: 500, title: 'Internal server error' } as const;
 
 export interface Problem {
   type: string;
@@ -73,30 +82,37 @@ function fromFastifyError(error: FastifyError): AsyncOpsError | null {
   return null;
 }
 
+const pathOf = (request: FastifyRequest): string => request.url.split('?')[0] ?? '';
+
+/** Call before any route is added: the 405s learn the routes as they are added. */
 export function installProblemHandlers(app: FastifyInstance): void {
+  const allowedMethods = trackAllowedMethods(app);
   app.setErrorHandler((error: FastifyError, request: FastifyRequest, reply: FastifyReply) => {
     const known = error instanceof AsyncOpsError ? error : fromFastifyError(error);
     if (known !== null) {
-      const problem = problemFor(known, request.url.split('?')[0]);
+      const problem = problemFor(known, pathOf(request));
       if (known.code === 'rate_limited' && typeof known.extra.retry_after === 'number') reply.header('retry-after', String(known.extra.retry_after));
       return sendProblem(reply, problem);
     }
     request.log.error({ err: error }, 'unhandled error');
     return sendProblem(reply, {
-      type: PROBLEM_TYPE_BASE + 'internal',
-      title: 'Internal server error',
-      status: 500,
+      type: PROBLEM_TYPE_BASE + INTERNAL_PROBLEM.code,
+      title: INTERNAL_PROBLEM.title,
+      status: INTERNAL_PROBLEM.status,
       detail: 'the server failed to handle this request; it has been logged',
-      code: 'internal',
+      code: INTERNAL_PROBLEM.code,
+      instance: pathOf(request),
     });
   });
-  app.setNotFoundHandler((request, reply) =>
-    sendProblem(reply, {
-      type: PROBLEM_TYPE_BASE + 'not_found',
-      title: 'Not found',
-      status: 404,
-      detail: `no route ${request.method} ${request.url.split('?')[0]?.slice(0, 200)}`,
-      code: 'not_found',
-    }),
-  );
+  app.setNotFoundHandler((request, reply) => {
+    const path = pathOf(request);
+    const allowed = allowedMethods(path);
+    // A route that answers this method may still find nothing there (a static file that does not exist): a 404.
+    if (allowed.length > 0 && !allowed.includes(request.method)) {
+      reply.header('allow', allowed.join(', '));
+      const error = new AsyncOpsError('method_not_allowed', `${path.slice(0, 200)} answers ${allowed.join(', ')}, not ${request.method}`);
+      return sendProblem(reply, problemFor(error, path));
+    }
+    return sendProblem(reply, problemFor(new AsyncOpsError('not_found', `no route ${request.method} ${path.slice(0, 200)}`), path));
+  });
 }

@@ -1,15 +1,19 @@
 // Owns: the JSON schemas of the HTTP contract (TypeBox), shared by route validation, response
-// serialisation and the generated OpenAPI document.
+// serialisation and the generated OpenAPI document, and the responses routes declare (JSON, problem, empty, result)
+// with their headers.
 // Not here: task input schemas (each task declares its own).
 // Invariant: snake_case names; what these schemas say is what clients see in /openapi.json.
 
 import { Type, type Static, type TSchema } from '@sinclair/typebox';
-import { OPERATION_STATUSES } from '../domain/status.ts';
+import { OPERATION_STATUSES, TERMINAL_STATUSES } from '../domain/status.ts';
 import { DELIVERY_STATES } from '../domain/operation.ts';
+import { PAGE_LIMIT } from '../config/limits.ts';
+import { SUBMIT_FIELDS } from '../runtime/submission.ts';
+import { WEBHOOK_EVENT_TYPES } from '../webhooks/payload.ts';
 
 /**
- * `T` or null as one schema (`type: [T, "null"]`), not a union: the response serialiser writes it directly, where it
- * validated each reply's value against every branch of a union (ajv's date-time check took 4 % of a status GET).
+ * `T` or null as one schema (`type: [T, "null"]`), not a union: the response serialiser writes it directly, where a
+ * union makes it validate each reply's value against every branch first, a cost on every status GET (bench/README.md).
  */
 const Nullable = <T extends TSchema & { type: string }>(schema: T) => Type.Unsafe<Static<T> | null>({ ...schema, type: [schema.type, 'null'] });
 const DateTime = Type.String({ format: 'date-time' });
@@ -61,16 +65,18 @@ export const SubmitBodySchema = Type.Object(
   {
     type: Type.String({ minLength: 1, maxLength: 64, description: 'A registered task type (GET /task-types)' }),
     input: Type.Optional(Type.Unknown({ description: "The task's input; validated against its schema" })),
-    webhook_url: Type.Optional(Type.String({ minLength: 1, maxLength: 2048, description: 'Absolute http(s) URL called when the operation ends' })),
-    // Whole seconds: the stores keep an integer, so a fraction is refused here rather than failing at the insert.
-    timeout_s: Type.Optional(Type.Integer({ minimum: 1, description: 'Max execution time of one attempt, whole seconds, at most the server\'s --max-timeout' })),
-    priority: Type.Optional(Type.Integer({ minimum: -1000, maximum: 1000, description: 'Higher runs first' })),
-    run_at: Type.Optional(Type.String({ format: 'date-time', description: 'Do not start before this time' })),
-    max_attempts: Type.Optional(Type.Integer({ minimum: 1 })),
+    // The service compiles the same fields (with the server's ceilings), so every edge and embedder meets these rules.
+    ...SUBMIT_FIELDS,
   },
   { additionalProperties: false },
 );
 export type SubmitBody = Static<typeof SubmitBodySchema>;
+
+/** The request headers every creating route honours (submit.ts reads them). */
+export const SubmitHeadersSchema = Type.Object({
+  'idempotency-key': Type.Optional(Type.String({ description: '1..255 visible ASCII characters: the same key with the same body returns the same operation for 24 h' })),
+  prefer: Type.Optional(Type.String({ description: '`wait=N` (N ≤ 30): 200 with the finished operation if it completes within N s, else the usual 202' })),
+});
 
 export const ProblemSchema = Type.Object(
   {
@@ -89,7 +95,7 @@ export const ListQuerySchema = Type.Object(
   {
     status: Type.Optional(OperationStatusSchema),
     type: Type.Optional(Type.String({ maxLength: 64 })),
-    limit: Type.Optional(Type.Integer({ minimum: 1, maximum: 200, default: 50 })),
+    limit: Type.Optional(Type.Integer({ minimum: 1, maximum: PAGE_LIMIT.max, default: PAGE_LIMIT.default })),
     cursor: Type.Optional(Type.String({ maxLength: 200 })),
   },
   { additionalProperties: false },
@@ -112,5 +118,89 @@ export const TaskTypeSchema = Type.Object({
   observed_samples: Type.Integer(),
 });
 
-export const problemResponses = (...statuses: number[]) =>
-  Object.fromEntries(statuses.map((s) => [s, Type.Ref(ProblemSchema, { description: 'RFC 9457 problem details' })]));
+/** The body of a webhook request (webhooks/payload.ts builds it); `webhooks` in /openapi.json describes the request. */
+export const WebhookEventSchema = Type.Object(
+  {
+    type: Type.Union(WEBHOOK_EVENT_TYPES.map((t) => Type.Literal(t))),
+    timestamp: Type.String({ format: 'date-time', description: 'When the operation ended' }),
+    operation_id: Type.String(),
+    status: Type.Union(TERMINAL_STATUSES.map((s) => Type.Literal(s))),
+    result_url: Nullable(Type.String({ description: 'Set when it completed' })),
+    error: Nullable({ ...OperationErrorSchema, description: 'Why it failed or was cancelled; null when it completed' }),
+    data: Type.Ref(OperationResourceSchema, { description: 'The operation resource (with its input) as it was when it ended' }),
+  },
+  { $id: 'WebhookEvent' },
+);
+
+/**
+ * Marks a response header that every such response carries. @fastify/swagger copies a response's `headers` as
+ * schemas and has no place for `required`; openapi.ts lifts the mark onto the header object.
+ */
+export const REQUIRED_HEADER = 'x-required';
+export const requiredHeader = <T extends TSchema>(schema: T): T => ({ ...schema, [REQUIRED_HEADER]: true });
+
+/** The schemas of the response headers routes declare. */
+export const ResponseHeaders = {
+  etag: Type.String({ description: 'The stored version of the operation; send it in If-None-Match to long-poll or get 304' }),
+  retryAfter: Type.Integer({ minimum: 1, description: 'Seconds: when a change is likely (half the estimated time left, 1..15), present while the operation is not terminal' }),
+  tryAgainAfter: requiredHeader(Type.Integer({ minimum: 1, description: 'Seconds to wait before trying again' })),
+  location: Type.String({ description: 'The status resource: /operations/{id}' }),
+  preferenceApplied: Type.String({ pattern: '^wait=[0-9]+$', description: 'The `Prefer: wait=N` that was honoured (N capped at 30)' }),
+  idempotentReplayed: Type.Literal('true', { description: 'The Idempotency-Key was seen before: this is the operation it created' }),
+};
+
+/** The headers of a reply that carries an operation resource (sendOperation in submit.ts sets them). */
+export const operationHeaders = { ETag: requiredHeader(ResponseHeaders.etag), 'Retry-After': ResponseHeaders.retryAfter };
+/** …and of a submit's reply (submitAndReply). */
+export const submitHeaders = {
+  ...operationHeaders,
+  Location: requiredHeader(ResponseHeaders.location),
+  'Preference-Applied': ResponseHeaders.preferenceApplied,
+  'Idempotent-Replayed': ResponseHeaders.idempotentReplayed,
+};
+
+type HeaderSchemas = Readonly<Record<string, TSchema>>;
+const withHeaders = (headers: HeaderSchemas | undefined) => (headers === undefined ? {} : { headers });
+
+/** A JSON response; `content` makes @fastify/swagger write its media type and Fastify pick its serializer by it. */
+export const jsonResponse = (schema: TSchema, description: string, headers?: HeaderSchemas) => ({
+  description,
+  ...withHeaders(headers),
+  content: { 'application/json': { schema } },
+});
+
+/** A response without a body (204, 304). */
+export const emptyResponse = (description: string, headers?: HeaderSchemas) => ({ type: 'null', description, ...withHeaders(headers) });
+
+/** What a result route sends: the stored bytes under the content type the handler gave. */
+export const resultResponse = {
+  description: 'The result, with the content type its handler gave: JSON by default, CSV from a task that returns it (the report with `format: csv`), or any other type',
+  content: {
+    'application/json': { schema: Type.Unknown({ description: 'A JSON result' }) },
+    'text/csv': { schema: Type.String() },
+    '*/*': { schema: Type.String({ contentMediaType: 'application/octet-stream', description: 'Bytes of another type' }) },
+  },
+};
+
+const PROBLEM_DESCRIPTIONS: Readonly<Record<number, string>> = {
+  400: 'Not valid: `errors` names each failing field',
+  404: 'Not found (for this tenant)',
+  409: 'Conflicts with the current state',
+  410: 'The result was removed by retention',
+  413: 'The request body is over the limit',
+  415: 'The body is not application/json in UTF-8',
+  422: 'Understood but refused',
+  429: 'Too many requests: honour Retry-After',
+  503: 'Unavailable: retry, on this or another node',
+};
+
+/** An RFC 9457 problem response (problem.ts sends every error as one). */
+export const problemResponse = (status: number, description = PROBLEM_DESCRIPTIONS[status] ?? 'Problem', headers?: HeaderSchemas) => ({
+  description,
+  ...withHeaders(headers),
+  content: { 'application/problem+json': { schema: Type.Ref(ProblemSchema) } },
+});
+
+/** Problem responses by status: a number takes the usual description, `[status, description]` says what it means on this route. */
+export const problemResponses = (...statuses: Array<number | readonly [number, string]>) =>
+  Object.fromEntries(statuses.map((s) => (typeof s === 'number' ? [s, problemResponse(s)] : [s[0], problemResponse(s[0], s[1])])));

@@ -1,13 +1,17 @@
 // Owns: the reply to a request that creates an operation (POST /operations and task collection routes):
 // Idempotency-Key, `Prefer: wait=N`, 202 with Location and Retry-After, or 200 when it finished in time.
-// Not here: validation of the input (runtime/operations.ts), parsing of the body (the route).
+// Not here: validation of the input and fields (runtime/operations.ts, runtime/submission.ts), parsing of the body
+// (the route), ETag and Retry-After (operation-headers.ts).
 // Invariant: a creating request answers 202 unless the operation is terminal when the reply is sent.
 
 import type { FastifyReply, FastifyRequest } from 'fastify';
 import { AsyncOpsError } from '../domain/errors.ts';
 import { isTerminal } from '../domain/status.ts';
-import type { OperationView, OperationsService, SubmitRequest } from '../runtime/operations.ts';
+import type { OperationsService, SubmitRequest } from '../runtime/operations.ts';
+import type { OperationView } from '../runtime/operation-view.ts';
 import { abortOnClose } from './closing.ts';
+import { addVary } from './caching.ts';
+import { setOperationHeaders } from './operation-headers.ts';
 
 export const MAX_PREFER_WAIT_S = 30;
 const IDEMPOTENCY_KEY_MAX = 255;
@@ -40,8 +44,7 @@ export function idempotencyKeyOf(request: FastifyRequest): string | undefined {
 }
 
 export function sendOperation(reply: FastifyReply, view: OperationView, status: number): FastifyReply {
-  reply.header('etag', view.etag);
-  if (view.retryAfterS !== null) reply.header('retry-after', String(view.retryAfterS));
+  setOperationHeaders(reply, view);
   return reply.code(status).send(view.resource);
 }
 
@@ -53,6 +56,7 @@ export async function submitAndReply(
   submit: Omit<SubmitRequest, 'idempotencyKey'>,
   closing: AbortSignal,
 ): Promise<FastifyReply> {
+  addVary(reply, 'Prefer');
   const idempotencyKey = idempotencyKeyOf(request);
   const waitS = preferredWaitS(request);
   const { view, created } = await service.submit({ ...submit, idempotencyKey });

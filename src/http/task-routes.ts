@@ -9,18 +9,20 @@ import { Type, type Static } from '@sinclair/typebox';
 import { AsyncOpsError } from '../domain/errors.ts';
 import type { OperationsService } from '../runtime/operations.ts';
 import type { RegisteredTask } from '../runtime/registry.ts';
-import { OperationIdParams, OperationResourceSchema, TaskTypeSchema, problemResponses } from './schemas.ts';
+import { OperationIdParams, SubmitHeadersSchema, TaskTypeSchema, jsonResponse, problemResponses, resultResponse } from './schemas.ts';
 import { submitAndReply } from './submit.ts';
 import { closingSignal } from './closing.ts';
-import { sendResult } from './operations-routes.ts';
+import { sendResult, submitResponses } from './operations-routes.ts';
 import { tenantOf } from './tenant.ts';
+import { MAX_URL_LENGTH } from '../config/limits.ts';
 
 export function registerTaskRoutes(app: FastifyInstance, service: OperationsService): void {
   app.get('/task-types', {
     schema: {
       tags: ['task types'],
+      operationId: 'listTaskTypes',
       summary: 'Registered task types with their input schema, limits and observed duration',
-      response: { 200: Type.Object({ items: Type.Array(TaskTypeSchema) }) },
+      response: { 200: jsonResponse(Type.Object({ items: Type.Array(TaskTypeSchema) }), 'Every registered task type') },
     },
     handler: async () => {
       const estimates = await service.durationEstimates();
@@ -47,12 +49,15 @@ export function registerTaskRoutes(app: FastifyInstance, service: OperationsServ
 function registerCollection(app: FastifyInstance, service: OperationsService, task: RegisteredTask, route: string): void {
   const closing = closingSignal(app);
   const tags = [task.type];
+  const name = operationName(task.type);
   const submitSchema = {
     tags,
+    operationId: `submit${name}`,
     summary: `Submit a ${task.type} operation`,
     description: `The body is the ${task.type} input (below); a top-level \`webhook_url\` is taken out of it as the webhook. Answers 202 with the operation resource; \`Idempotency-Key\` and \`Prefer: wait=N\` work as on POST /operations.`,
-    body: { ...task.inputSchema, properties: { ...((task.inputSchema.properties as object | undefined) ?? {}), webhook_url: { type: 'string', maxLength: 2048 } } },
-    response: { 200: Type.Ref(OperationResourceSchema), 202: Type.Ref(OperationResourceSchema), ...problemResponses(400, 409, 413, 415, 422) },
+    headers: SubmitHeadersSchema,
+    body: { ...task.inputSchema, properties: { ...((task.inputSchema.properties as object | undefined) ?? {}), webhook_url: { type: 'string', maxLength: MAX_URL_LENGTH } } },
+    response: submitResponses,
   };
   const handler = async (request: import('fastify').FastifyRequest, reply: import('fastify').FastifyReply) => {
     const body = request.body;
@@ -72,19 +77,25 @@ function registerCollection(app: FastifyInstance, service: OperationsService, ta
   // The task registry validates the input (one validator, one error format); the route schema documents it.
   const noValidation = () => () => true;
   app.post(route, { config: { rateClass: 'create' }, schema: submitSchema, validatorCompiler: noValidation, handler });
-  app.post(`${route}/async`, { config: { rateClass: 'create' }, schema: { ...submitSchema, summary: `${submitSchema.summary} (explicitly asynchronous)` }, validatorCompiler: noValidation, handler });
+  app.post(`${route}/async`, { config: { rateClass: 'create' }, schema: { ...submitSchema, operationId: `submit${name}Async`, summary: `${submitSchema.summary} (explicitly asynchronous)` }, validatorCompiler: noValidation, handler });
   app.get<{ Params: Static<typeof OperationIdParams> }>(`${route}/:id`, {
     schema: {
       tags,
+      operationId: `get${name}Result`,
       summary: `The result of a completed ${task.type} operation`,
       params: OperationIdParams,
-      response: { 200: Type.Unknown({ description: 'The result body' }), ...problemResponses(404, 409, 410) },
+      response: { 200: resultResponse, ...problemResponses(400, [404, `Not found, or not a ${task.type} operation`], [409, 'Not completed: `operation_status` says what it is'], 410) },
     },
     handler: async (request, reply) => {
       // Another type's operation is a 404 here, whatever its status.
       return sendResult(reply, await service.result(tenantOf(request), request.params.id, task.type));
     },
   });
+}
+
+/** A task type as it goes into operationIds: `sales_report` → `SalesReport` (submitSalesReport, getSalesReportResult). */
+export function operationName(type: string): string {
+  return type.split(/[_.-]+/).map((word) => word.charAt(0).toUpperCase() + word.slice(1)).join('');
 }
 
 /** On a collection route the body is the input, so `/input/x` is reported as `/x`. */

@@ -1,14 +1,16 @@
 // Owns: the webhook egress policy: which URLs may be stored (submit time) and which resolved addresses may be
 // connected to (delivery time). Not here: the connection itself (http-attempt.ts pins the address this vets).
-// Invariant: with allowPrivate off, no address in REFUSED_RANGES passes, in any IPv4-embedding IPv6 form either.
+// Invariant: with allowPrivate off, no address in REFUSED_RANGES passes, in any IPv4-embedding IPv6 form either; no
+// address in METADATA_ADDRESSES passes whatever allowPrivate says.
 
 import { lookup as dnsLookup } from 'node:dns/promises';
 import { isIP } from 'node:net';
+import { MAX_URL_LENGTH } from '../config/limits.ts';
 
 export interface EgressPolicy {
-  /** Open loopback, private, link-local, CGNAT and metadata addresses (local development and tests). */
+  /** Open loopback, private, link-local and CGNAT addresses (local development and tests); never cloud metadata ones. */
   readonly allowPrivate: boolean;
-  /** Longest URL accepted; default 2048. */
+  /** Longest URL accepted; default MAX_URL_LENGTH (config/limits.ts). */
   readonly maxLength?: number;
 }
 
@@ -24,8 +26,6 @@ export type AddressCheck = ({ readonly ok: true } & ResolvedAddress) | { readonl
 /** Every address a host name resolves to; dns.lookup (the system resolver, as a connection would use) by default. */
 export type ResolveAll = (hostname: string) => Promise<ResolvedAddress[]>;
 
-export const DEFAULT_MAX_URL_LENGTH = 2048;
-
 interface Range {
   readonly label: string;
   readonly family: 4 | 6;
@@ -40,11 +40,31 @@ function range(label: string, cidr: string): Range {
   return { label, family: parsed.family, network: parsed.value, prefix: Number(prefix) };
 }
 
+/**
+ * Cloud instance services. They hand credentials and instance data to whatever on the machine asks, and no webhook
+ * receiver lives on them, so they stay refused with allowPrivate too: that opens private ranges for receivers on the
+ * developer's machine or network, not the cloud provider's endpoints inside them.
+ */
+const METADATA_ADDRESSES: readonly Range[] = [
+  range('cloud metadata', '169.254.169.254/32'), // AWS, Google Cloud, Azure, OpenStack, Oracle, DigitalOcean …
+  range('cloud metadata', '169.254.169.253/32'), // AWS VPC DNS resolver
+  range('cloud metadata', '169.254.169.123/32'), // AWS time sync
+  range('cloud metadata', '169.254.170.2/32'), // AWS ECS task metadata and credentials
+  range('cloud metadata', '169.254.170.23/32'), // AWS EKS Pod Identity credentials
+  range('cloud metadata', '100.100.100.200/32'), // Alibaba Cloud
+  range('cloud metadata', '168.63.129.16/32'), // Azure WireServer
+  range('cloud metadata', '192.0.0.192/32'), // Oracle Cloud (classic)
+  range('cloud metadata', 'fd00:ec2::254/128'), // AWS instance metadata over IPv6
+  range('cloud metadata', 'fd00:ec2::253/128'), // AWS DNS resolver over IPv6
+  range('cloud metadata', 'fd00:ec2::123/128'), // AWS time sync over IPv6
+  range('cloud metadata', 'fd00:ec2::23/128'), // AWS EKS Pod Identity over IPv6
+  range('cloud metadata', 'fd20:ce::254/128'), // Google Cloud metadata over IPv6
+  range('cloud metadata', 'fe80::a9fe:a9fe/128'), // OpenStack metadata over IPv6
+];
+
 // Named for the refusal message. Metadata endpoints come first so they are reported as such.
 const REFUSED_RANGES: readonly Range[] = [
-  range('cloud metadata', '169.254.169.254/32'),
-  range('cloud metadata', '100.100.100.200/32'),
-  range('cloud metadata', 'fd00:ec2::254/128'),
+  ...METADATA_ADDRESSES,
   range('unspecified', '0.0.0.0/8'),
   range('private', '10.0.0.0/8'),
   range('carrier-grade NAT', '100.64.0.0/10'),
@@ -69,13 +89,15 @@ const REFUSED_RANGES: readonly Range[] = [
   range('multicast', 'ff00::/8'),
 ];
 
-/** IPv6 prefixes that carry an IPv4 address, and where: it is judged as that IPv4 address. */
-const EMBEDDED_IPV4: ReadonlyArray<{ readonly range: Range; readonly shift: bigint }> = [
+/** IPv6 prefixes that carry an IPv4 address, and where (inverted, for Teredo): it is judged as that IPv4 address. */
+const EMBEDDED_IPV4: ReadonlyArray<{ readonly range: Range; readonly shift: bigint; readonly inverted?: boolean }> = [
   { range: range('IPv4-mapped', '::ffff:0:0/96'), shift: 0n },
   { range: range('IPv4-translated', '::ffff:0:0:0/96'), shift: 0n },
   { range: range('IPv4-compatible', '::/96'), shift: 0n },
   { range: range('NAT64', '64:ff9b::/96'), shift: 0n },
   { range: range('6to4', '2002::/16'), shift: 80n },
+  // Refused as a whole above; read only for what allowPrivate leaves refused (a metadata address).
+  { range: range('Teredo', '2001::/32'), shift: 0n, inverted: true },
 ];
 
 /** Parse an IPv4 or IPv6 literal (zone id allowed and ignored) to its integer value; null when it is not one. */
@@ -102,21 +124,24 @@ function inRange(family: 4 | 6, value: bigint, r: Range): boolean {
   return value >> shift === r.network >> shift;
 }
 
-/** Why an address may not be connected to, or null when it is a public unicast address. */
-export function refusedAddressReason(address: string): string | null {
+/**
+ * Why an address may not be connected to, or null when it may: a public unicast address, or with allowPrivate any
+ * address but a metadata one.
+ */
+export function refusedAddressReason(address: string, allowPrivate = false): string | null {
   const parsed = parseIp(address);
   if (parsed === null) return 'not an IP address';
-  return refusedReason(parsed.family, parsed.value);
+  return refusedReason(parsed.family, parsed.value, allowPrivate ? METADATA_ADDRESSES : REFUSED_RANGES);
 }
 
-function refusedReason(family: 4 | 6, value: bigint): string | null {
-  const direct = REFUSED_RANGES.find((r) => inRange(family, value, r));
+function refusedReason(family: 4 | 6, value: bigint, ranges: readonly Range[]): string | null {
+  const direct = ranges.find((r) => inRange(family, value, r));
   if (direct !== undefined) return `${direct.label} address`;
   if (family === 6) {
     for (const embedding of EMBEDDED_IPV4) {
       if (!inRange(6, value, embedding.range)) continue;
-      const ipv4 = (value >> embedding.shift) & 0xffff_ffffn;
-      const inner = refusedReason(4, ipv4);
+      const ipv4 = ((embedding.inverted === true ? ~value : value) >> embedding.shift) & 0xffff_ffffn;
+      const inner = refusedReason(4, ipv4, ranges);
       if (inner !== null) return `${embedding.range.label} form of ${withArticle(inner)}`;
     }
   }
@@ -137,11 +162,12 @@ function isLocalhostName(hostname: string): boolean {
 }
 
 /**
- * Submit-time check of a webhook URL: absolute http(s), no credentials, and (unless allowPrivate) no host that
- * is a refused literal address or a localhost name. Names are resolved only at delivery time (resolveAndCheck).
+ * Submit-time check of a webhook URL: absolute http(s), no credentials, no host that is a metadata address, and
+ * (unless allowPrivate) no host that is another refused literal address or a localhost name. Names are resolved
+ * only at delivery time (resolveAndCheck).
  */
 export function checkWebhookUrl(text: string, policy: EgressPolicy): UrlCheck {
-  const maxLength = policy.maxLength ?? DEFAULT_MAX_URL_LENGTH;
+  const maxLength = policy.maxLength ?? MAX_URL_LENGTH;
   if (text.length > maxLength) return { ok: false, reason: `the URL is longer than ${maxLength} characters` };
   let url: URL;
   try {
@@ -152,12 +178,11 @@ export function checkWebhookUrl(text: string, policy: EgressPolicy): UrlCheck {
   if (url.protocol !== 'http:' && url.protocol !== 'https:') return { ok: false, reason: `scheme ${url.protocol} is not http or https` };
   if (url.username !== '' || url.password !== '') return { ok: false, reason: 'the URL may not carry credentials' };
   if (url.hostname === '') return { ok: false, reason: 'the URL has no host' };
-  if (policy.allowPrivate) return { ok: true, url };
-  if (isLocalhostName(url.hostname)) return { ok: false, reason: `host ${url.hostname} is a loopback name` };
+  if (!policy.allowPrivate && isLocalhostName(url.hostname)) return { ok: false, reason: `host ${url.hostname} is a loopback name` };
   // The URL parser has already turned obfuscated IPv4 forms (2130706433, 0x7f.1, 127.1) into dotted quads.
   const literal = parseIp(url.hostname);
   if (literal !== null) {
-    const reason = refusedReason(literal.family, literal.value);
+    const reason = refusedReason(literal.family, literal.value, policy.allowPrivate ? METADATA_ADDRESSES : REFUSED_RANGES);
     if (reason !== null) return { ok: false, reason: `host ${url.hostname} is ${withArticle(reason)}` };
   }
   return { ok: true, url };
@@ -177,17 +202,15 @@ export async function resolveAndCheck(hostname: string, policy: EgressPolicy, re
   const bare = hostname.startsWith('[') && hostname.endsWith(']') ? hostname.slice(1, -1) : hostname;
   const literal = parseIp(bare);
   if (literal !== null) {
-    const reason = policy.allowPrivate ? null : refusedReason(literal.family, literal.value);
+    const reason = refusedReason(literal.family, literal.value, policy.allowPrivate ? METADATA_ADDRESSES : REFUSED_RANGES);
     return reason === null ? { ok: true, address: bare.split('%')[0] ?? bare, family: literal.family } : { ok: false, reason: `${bare} is ${withArticle(reason)}` };
   }
   if (!policy.allowPrivate && isLocalhostName(bare)) return { ok: false, reason: `host ${bare} is a loopback name` };
   const addresses = await resolveAll(bare);
   if (addresses.length === 0) throw new Error(`${bare} resolved to no address`);
-  if (!policy.allowPrivate) {
-    for (const entry of addresses) {
-      const reason = refusedAddressReason(entry.address);
-      if (reason !== null) return { ok: false, reason: `${bare} resolves to ${entry.address}, ${withArticle(reason)}` };
-    }
+  for (const entry of addresses) {
+    const reason = refusedAddressReason(entry.address, policy.allowPrivate);
+    if (reason !== null) return { ok: false, reason: `${bare} resolves to ${entry.address}, ${withArticle(reason)}` };
   }
   const first = addresses[0]!;
   return { ok: true, address: first.address, family: first.family };

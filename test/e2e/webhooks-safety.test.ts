@@ -1,6 +1,7 @@
 // End to end on the real server process: the webhook outbox survives SIGKILL (the delivery is written with the
 // terminal status and sent after a restart on the same store: SQLite file or PostgreSQL schema), and the SSRF guard refuses private
-// destinations at submit and, after DNS resolution, at delivery. Delivery itself: webhooks.test.ts.
+// destinations at submit and, after DNS resolution, at delivery, and cloud metadata addresses even with --allow-private-webhooks.
+// Delivery itself: webhooks.test.ts.
 
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
@@ -144,5 +145,22 @@ describe('SSRF guard (no --allow-private-webhooks)', () => {
     assert.match(dead.attempts[0].error, /^refused: .*resolves to .*loopback/);
     assert.equal((await request(guarded.url, 'GET', `/operations/${id}`)).body.webhook.state, 'dead');
     assert.equal(target.received.length, 0, 'the receiver listening at that address got nothing');
+  });
+});
+
+describe('SSRF guard with --allow-private-webhooks', () => {
+  it('opens loopback for a local receiver, but still refuses cloud metadata addresses at submit with 422', async () => {
+    const local = await receiver();
+    local.replyWith({ status: 204 });
+    const open = await server({ args: ['--allow-private-webhooks'], env: { ASYNCOPS_RATE_LIMIT_CREATE: 'off' } });
+    for (const url of ['http://169.254.169.254/latest/meta-data/', 'http://[fd00:ec2::254]/', 'http://169.254.170.2/v2/credentials', 'http://100.100.100.200/', 'http://168.63.129.16/', 'http://[::ffff:169.254.169.254]/', 'http://2852039166/']) {
+      const reply = await request(open.url, 'POST', '/operations', { body: { type: 'echo', input: {}, webhook_url: url } });
+      assert.equal(reply.status, 422, `${url}: ${reply.text}`);
+      assert.equal(reply.body.code, 'webhook_url_refused', url);
+      assert.match(reply.body.errors[0].message, /cloud metadata address/, url);
+    }
+    const id = await submit(open.url, { type: 'echo', input: {}, webhook_url: local.url });
+    await deliveryWhen(open.url, id, (d) => d.state === 'delivered', 'delivered to the loopback receiver');
+    assert.equal(local.received.length, 1);
   });
 });

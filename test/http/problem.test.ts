@@ -1,10 +1,12 @@
-// Every error code has one HTTP mapping and one row in the README's Errors table, with the same status.
+// Every error code has one HTTP mapping and one row in the README's Errors table, with the same status; a failure of
+// the server's own is a problem too, naming its instance.
 
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
+import Fastify from 'fastify';
 import { AsyncOpsError, ERROR_CODES } from '../../src/domain/errors.ts';
-import { PROBLEMS, problemFor } from '../../src/http/problem.ts';
+import { PROBLEMS, installProblemHandlers, problemFor } from '../../src/http/problem.ts';
 
 describe('problem details', () => {
   const readme = readFileSync(new URL('../../README.md', import.meta.url), 'utf8');
@@ -23,7 +25,7 @@ describe('problem details', () => {
   it('renders RFC 9457 members, field errors and extensions', () => {
     const problem = problemFor(new AsyncOpsError('not_completed', 'op is pending', { extra: { operation_status: 'pending' } }), '/operations/op_x/result');
     assert.deepEqual(problem, {
-      type: 'https://asyncops.dev/problems/not_completed',
+      type: '/docs/problems#not_completed',
       title: 'Operation has not completed',
       status: 409,
       detail: 'op is pending',
@@ -33,5 +35,23 @@ describe('problem details', () => {
     });
     const invalid = problemFor(new AsyncOpsError('validation_failed', 'bad', { errors: [{ path: '/input/x', message: 'must be integer' }] }));
     assert.deepEqual(invalid.errors, [{ path: '/input/x', message: 'must be integer' }]);
+  });
+
+  it('an unhandled error is a 500 problem naming its instance, and says nothing of the error', async () => {
+    const app = Fastify({ logger: false });
+    installProblemHandlers(app);
+    app.get('/boom', async () => {
+      throw new Error('secret internals');
+    });
+    try {
+      const response = await app.inject({ method: 'GET', url: '/boom?x=1' });
+      assert.equal(response.statusCode, 500);
+      assert.match(response.headers['content-type'] as string, /^application\/problem\+json/);
+      const problem = response.json();
+      assert.deepEqual([problem.type, problem.code, problem.status, problem.instance], ['/docs/problems#internal', 'internal', 500, '/boom']);
+      assert.doesNotMatch(response.body, /secret internals/);
+    } finally {
+      await app.close();
+    }
   });
 });

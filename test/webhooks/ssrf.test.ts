@@ -175,9 +175,71 @@ describe('checkWebhookUrl', () => {
   });
 
   it('opens private destinations when allowPrivate is set', () => {
-    for (const url of ['http://127.0.0.1:3000/hook', 'http://localhost/', 'http://[::1]/', 'http://169.254.169.254/']) {
+    for (const url of ['http://127.0.0.1:3000/hook', 'http://localhost/', 'http://[::1]/', 'http://10.0.0.5/', 'http://169.254.1.1/', 'http://[fe80::1]/', 'http://[fd00:ec2::1]/']) {
       assert.ok(checkWebhookUrl(url, open).ok, url);
     }
+  });
+});
+
+describe('cloud metadata addresses, whatever allowPrivate says', () => {
+  const metadata = ['169.254.169.254', '169.254.169.253', '169.254.169.123', '169.254.170.2', '169.254.170.23', '100.100.100.200',
+    '168.63.129.16', '192.0.0.192', 'fd00:ec2::254', 'fd00:ec2::253', 'fd00:ec2::123', 'fd00:ec2::23', 'fd20:ce::254', 'fe80::a9fe:a9fe'];
+  // 169.254.169.254 in every spelling the guard reads: the URL parser's IPv4 forms, and each IPv6 embedding.
+  const disguised: Array<[string, RegExp]> = [
+    ['http://2852039166/', /host 169\.254\.169\.254 is a cloud metadata address/],
+    ['http://0xa9fea9fe/', /host 169\.254\.169\.254 is a cloud metadata address/],
+    ['http://169.254.43518/', /host 169\.254\.169\.254 is a cloud metadata address/],
+    ['http://0251.0376.0251.0376/', /host 169\.254\.169\.254 is a cloud metadata address/],
+    ['http://[::ffff:169.254.169.254]/', /IPv4-mapped form of a cloud metadata address/],
+    ['http://[::ffff:0:169.254.169.254]/', /IPv4-translated form of a cloud metadata address/],
+    ['http://[::169.254.169.254]/', /IPv4-compatible form of a cloud metadata address/],
+    ['http://[64:ff9b::169.254.169.254]/', /NAT64 form of a cloud metadata address/],
+    ['http://[2002:a9fe:a9fe::1]/', /6to4 form of a cloud metadata address/],
+    ['http://[2001:0:4136:e378:8000:63bf:5601:5601]/', /Teredo form of a cloud metadata address/],
+    ['http://[::ffff:168.63.129.16]/', /IPv4-mapped form of a cloud metadata address/],
+    ['http://[FD00:EC2:0:0:0:0:0:254]/', /cloud metadata address/],
+  ];
+
+  for (const address of metadata) {
+    it(`refuses ${address} with and without allowPrivate`, async () => {
+      for (const allowPrivate of [false, true]) {
+        assert.match(refusedAddressReason(address, allowPrivate) ?? 'allowed', /^cloud metadata address$/, `${address}, allowPrivate ${allowPrivate}`);
+        const host = address.includes(':') ? `[${address}]` : address;
+        const check = checkWebhookUrl(`http://${host}/latest/meta-data/`, { allowPrivate });
+        assert.equal(check.ok, false, `${address}, allowPrivate ${allowPrivate}`);
+        if (!check.ok) assert.match(check.reason, /is a cloud metadata address$/);
+        const noDns: ResolveAll = async () => assert.fail('a literal address must not be resolved');
+        const atDelivery = await resolveAndCheck(host, { allowPrivate }, noDns);
+        assert.equal(atDelivery.ok, false, `${address} at delivery, allowPrivate ${allowPrivate}`);
+      }
+    });
+  }
+
+  for (const [url, reason] of disguised) {
+    it(`refuses ${url} with allowPrivate`, () => {
+      const check = checkWebhookUrl(url, open);
+      assert.equal(check.ok, false, url);
+      if (!check.ok) assert.match(check.reason, reason);
+    });
+  }
+
+  it('refuses at delivery a name that resolves to a metadata address, with allowPrivate', async () => {
+    const dns = fakeDns({
+      'metadata.google.internal': [v4('169.254.169.254')],
+      'sneaky.example': [v4('127.0.0.1'), v6('::ffff:169.254.170.2')],
+      'imds6.example': [v6('fd00:ec2::254')],
+    });
+    assert.deepEqual(await resolveAndCheck('metadata.google.internal', open, dns), { ok: false, reason: 'metadata.google.internal resolves to 169.254.169.254, a cloud metadata address' });
+    assert.deepEqual(await resolveAndCheck('sneaky.example', open, dns), { ok: false, reason: 'sneaky.example resolves to ::ffff:169.254.170.2, an IPv4-mapped form of a cloud metadata address' });
+    assert.deepEqual(await resolveAndCheck('imds6.example', open, dns), { ok: false, reason: 'imds6.example resolves to fd00:ec2::254, a cloud metadata address' });
+  });
+
+  it('leaves their neighbours to the private-range rules', () => {
+    for (const address of ['169.254.169.252', '169.254.170.3', 'fd00:ec2::255', '100.100.100.201']) {
+      assert.equal(refusedAddressReason(address, true), null, address);
+      assert.notEqual(refusedAddressReason(address), null, address);
+    }
+    assert.equal(refusedAddressReason('168.63.129.17'), null, 'a public neighbour stays public');
   });
 });
 

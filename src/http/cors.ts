@@ -1,0 +1,49 @@
+// Owns: CORS (@fastify/cors): preflights answered before authentication and rate limits (a browser sends no key on
+// one), and the headers a page on an allowed origin may send and read. Not here: parsing origins (config/cors-origins.ts).
+// Invariant: off unless origins are given; a disallowed origin gets no CORS header; never Allow-Credentials.
+
+import type { FastifyInstance } from 'fastify';
+import cors from '@fastify/cors';
+import type { CorsOrigins } from '../config/cors-origins.ts';
+
+/** The request headers a page may send: the ones the API reads. */
+const CORS_ALLOWED_HEADERS = ['Authorization', 'Content-Type', 'Idempotency-Key', 'Prefer', 'If-None-Match', 'Last-Event-ID'];
+
+/** The response headers a page may read, beyond the CORS-safelisted ones: those the API's clients act on. */
+const CORS_EXPOSED_HEADERS = [
+  'Location',
+  'Retry-After',
+  'ETag',
+  'Preference-Applied',
+  'Idempotent-Replayed',
+  'RateLimit-Limit',
+  'RateLimit-Remaining',
+  'RateLimit-Reset',
+  'WWW-Authenticate',
+];
+
+const CORS_METHODS = ['GET', 'HEAD', 'POST', 'DELETE'];
+
+/** How long a browser may reuse a preflight's answer, seconds (Chromium caps it at 2 h). */
+const CORS_MAX_AGE_S = 600;
+
+/** Register before any other onRequest hook: a preflight is answered (204) in this one, and goes no further. */
+export async function installCors(app: FastifyInstance, origins: CorsOrigins | null): Promise<void> {
+  if (origins === null) return;
+  const allowed = origins === '*' ? null : new Set(origins);
+  await app.register(cors, {
+    // A function, so a disallowed origin gets no CORS header at all (its preflight is then the plain 404 problem),
+    // and every reply says it varies by Origin. `*` is sent as `*`.
+    origin: allowed === null ? '*' : (origin, callback) => callback(null, origin !== undefined && allowed.has(origin)),
+    // The API authenticates with the Authorization header, which a page sends without credentials mode; it sets no
+    // cookies. So no Access-Control-Allow-Credentials, which is also what makes `*` safe to send.
+    credentials: false,
+    methods: CORS_METHODS,
+    allowedHeaders: CORS_ALLOWED_HEADERS,
+    exposedHeaders: CORS_EXPOSED_HEADERS,
+    maxAge: CORS_MAX_AGE_S,
+    // Every error is a problem+json; the strict check would answer an OPTIONS without Access-Control-Request-Method
+    // with a text/plain 400. Such an OPTIONS from an allowed origin is answered as a preflight instead.
+    strictPreflight: false,
+  });
+}

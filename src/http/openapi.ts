@@ -1,0 +1,163 @@
+// Owns: what /openapi.json says besides each route's own schema: info, servers, tags, the bearer security scheme,
+// the responses any route can give whatever it does (401, 429 and the RateLimit-* headers from the hooks, 503 while
+// closing or without a store) and the webhook a receiver gets. Not here: route schemas (*-routes.ts, schemas.ts);
+// sending any of it (auth.ts, rate-limits.ts, closing.ts, webhooks/). Invariant: an operation needs no key
+// (`security: []`, no 401 or 429) exactly when auth.ts's isOpenRoute says so, the rule the auth and rate-limit hooks follow.
+
+import type { FastifyDynamicSwaggerOptions } from '@fastify/swagger';
+import type { RegisteredTask } from '../runtime/registry.ts';
+import { isOpenRoute } from './auth.ts';
+import { REQUIRED_HEADER } from './schemas.ts';
+
+type Json = Record<string, any>;
+
+const METHODS = new Set(['get', 'put', 'post', 'delete', 'options', 'head', 'patch', 'trace']);
+const PROBLEM_CONTENT = { 'application/problem+json': { schema: { $ref: '#/components/schemas/Problem' } } };
+const ref = (kind: 'responses' | 'headers', name: string) => ({ $ref: `#/components/${kind}/${name}` });
+/** On every reply of a rate-limited route: the limiter sets them before the route runs. */
+const RATE_LIMIT_HEADERS = Object.fromEntries(['RateLimit-Limit', 'RateLimit-Remaining', 'RateLimit-Reset'].map((h) => [h, ref('headers', h)]));
+
+const components = {
+  securitySchemes: {
+    apiKey: {
+      type: 'http',
+      scheme: 'bearer',
+      description: 'An API key, as `Authorization: Bearer KEY`, on a server started with API keys (`--api-keys`, `--api-keys-file`); its tenant scopes everything the request sees and creates. A server without keys needs none.',
+    },
+  },
+  headers: {
+    'RateLimit-Limit': { description: 'Requests allowed per window for this key (or address) in this route\'s class, creating or reading; sent when the server limits rates', schema: { type: 'integer', minimum: 0 } },
+    'RateLimit-Remaining': { description: 'Requests left in the current window', schema: { type: 'integer', minimum: 0 } },
+    'RateLimit-Reset': { description: 'Seconds until the window starts over', schema: { type: 'integer', minimum: 0 } },
+  },
+  responses: {
+    Unauthorized: {
+      description: 'No valid API key (only on a server with API keys)',
+      headers: {
+        'WWW-Authenticate': { required: true, description: '`Bearer realm="asyncops"`, with `error="invalid_token"` when a key was sent but is not valid', schema: { type: 'string' } },
+        ...RATE_LIMIT_HEADERS,
+      },
+      content: PROBLEM_CONTENT,
+    },
+    TooManyRequests: {
+      description: 'Over the rate limit of this key (or address): honour Retry-After',
+      headers: {
+        'Retry-After': { required: true, description: 'Seconds to wait before trying again', schema: { type: 'integer', minimum: 1 } },
+        ...RATE_LIMIT_HEADERS,
+      },
+      content: PROBLEM_CONTENT,
+    },
+    ServiceUnavailable: {
+      description: 'The server is shutting down (`shutting_down`), or its store does not answer (`store_unavailable`): send the request again, to another node or later',
+      content: PROBLEM_CONTENT,
+    },
+  },
+};
+
+const WEBHOOK_DESCRIPTION = [
+  'POSTed to the `webhook_url` of an operation when it ends. Signed as [Standard Webhooks](https://www.standardwebhooks.com/) say;',
+  'the body is fixed when the operation ends, so every attempt and replay sends the same bytes. A 2xx answer delivers it;',
+  'anything else, or no answer within `--webhook-timeout`, is tried again on `--webhook-schedule`, and redirects are not followed.',
+].join(' ');
+
+const webhooks = {
+  operationFinished: {
+    post: {
+      operationId: 'operationFinished',
+      tags: ['webhooks'],
+      summary: 'An operation ended: completed, failed or cancelled',
+      description: WEBHOOK_DESCRIPTION,
+      security: [],
+      parameters: [
+        { in: 'header', name: 'webhook-id', required: true, description: 'The message id, the same on every attempt and replay: deduplicate on it', schema: { type: 'string' } },
+        { in: 'header', name: 'webhook-timestamp', required: true, description: 'This attempt\'s time, unix seconds', schema: { type: 'integer' } },
+        {
+          in: 'header',
+          name: 'webhook-signature',
+          required: true,
+          description: '`v1,` and the base64 HMAC-SHA256 of `{webhook-id}.{webhook-timestamp}.{body}`, keyed with the base64 after `whsec_` in a secret; one per configured secret, separated by spaces',
+          schema: { type: 'string', pattern: '^v1,[A-Za-z0-9+/]+={0,2}( v1,[A-Za-z0-9+/]+={0,2})*$' },
+        },
+      ],
+      requestBody: { required: true, content: { 'application/json': { schema: { $ref: '#/components/schemas/WebhookEvent' } } } },
+      responses: {
+        '2XX': { description: 'Delivered: no more attempts' },
+        '410': { description: 'Gone: the delivery ends dead at once, with no more attempts' },
+        '429': { description: 'Tried again no sooner than Retry-After says, within the schedule', headers: { 'Retry-After': { description: 'Seconds, or an HTTP date', schema: { type: 'string' } } } },
+        '503': { description: 'As 429', headers: { 'Retry-After': { description: 'Seconds, or an HTTP date', schema: { type: 'string' } } } },
+        default: { description: 'Any other answer: tried again on the schedule, then dead' },
+      },
+    },
+  },
+};
+
+function tags(tasks: readonly RegisteredTask[]) {
+  const fixed = [
+    { name: 'operations', description: 'Submit work, follow it (poll, long-poll, stream), fetch its result, cancel or delete it' },
+    { name: 'task types', description: 'What can be submitted: each type\'s input schema, limits and observed duration' },
+  ];
+  const rest = [
+    { name: 'webhook deliveries', description: 'The webhooks sent when operations end, every attempt, and the dead-letter list' },
+    { name: 'health', description: 'Liveness, readiness and metrics, for orchestrators and scrapers' },
+    { name: 'documentation', description: 'This description of the API' },
+    { name: 'webhooks', description: 'What asyncops POSTs to a webhook_url' },
+  ];
+  const taken = new Set([...fixed, ...rest].map((t) => t.name));
+  const perTask = tasks
+    .filter((task) => task.route !== null && !taken.has(task.type))
+    .map((task) => ({ name: task.type, description: task.definition.description ?? `The ${task.type} task type's routes: ${task.route} takes its input as the body` }));
+  return [...fixed, ...perTask, ...rest];
+}
+
+/** Response headers come from route schemas as bare schemas; a REQUIRED_HEADER mark becomes the header's `required`. */
+function liftRequiredHeaders(response: Json): void {
+  for (const header of Object.values<Json>(response.headers ?? {})) {
+    if (header.schema?.[REQUIRED_HEADER] !== true) continue;
+    delete header.schema[REQUIRED_HEADER];
+    header.required = true;
+  }
+}
+
+/** Adds to each operation what the hooks in front of every route can answer, and orders its responses by status. */
+function completeOperations(document: Json): Json {
+  for (const [path, item] of Object.entries<Json>(document.paths ?? {})) {
+    const open = isOpenRoute(path);
+    for (const [method, operation] of Object.entries<Json>(item)) {
+      if (!METHODS.has(method)) continue;
+      const responses: Json = operation.responses;
+      for (const response of Object.values<Json>(responses)) liftRequiredHeaders(response);
+      if (open) {
+        operation.security = [];
+      } else {
+        responses['401'] ??= ref('responses', 'Unauthorized');
+        responses['429'] ??= ref('responses', 'TooManyRequests');
+        for (const response of Object.values<Json>(responses)) if (response.$ref === undefined) response.headers = { ...response.headers, ...RATE_LIMIT_HEADERS };
+      }
+      responses['503'] ??= ref('responses', 'ServiceUnavailable');
+      operation.responses = Object.fromEntries(Object.entries(responses).sort(([a], [b]) => a.localeCompare(b)));
+    }
+  }
+  return document;
+}
+
+export function openApiOptions(options: { readonly version: string; readonly tasks: readonly RegisteredTask[] }): FastifyDynamicSwaggerOptions {
+  return {
+    // Written as plain JSON: the OpenAPI types want literal types ('http', 'header') these objects are not inferred as.
+    openapi: {
+      openapi: '3.1.0',
+      info: {
+        title: 'asyncops',
+        version: options.version,
+        description: 'Async operations: POST work, get 202 Accepted with a Location, then poll, long-poll, stream or receive a signed webhook. Every error is an RFC 9457 problem (`application/problem+json`).',
+        license: { name: 'MIT', identifier: 'MIT' },
+      },
+      servers: [{ url: '/', description: 'The server that serves this document' }],
+      tags: tags(options.tasks),
+      security: [{ apiKey: [] }],
+      components,
+      webhooks,
+    } as FastifyDynamicSwaggerOptions['openapi'],
+    transformObject: (document) => completeOperations('openapiObject' in document ? document.openapiObject : {}),
+    refResolver: { buildLocalReference: (json, _baseUri, _fragment, i) => (typeof json.$id === 'string' ? json.$id : `def-${i}`) },
+  };
+}

@@ -1,0 +1,92 @@
+// End to end on the real server process: what a cache may keep. Status, lists and 304s are private and revalidated,
+// a completed result is private and immutable, everything else (problems, answers to POST and DELETE, health,
+// metrics, event streams) is not stored; Vary names Prefer where it is honoured and Authorization when keys are in use.
+
+import { after, before, describe, it } from 'node:test';
+import assert from 'node:assert/strict';
+import { startServer, type ServerProcess } from '../support/server.ts';
+import { request } from '../support/http.ts';
+
+const KEY = 'caching-key-Q4mV8sLp2Zt7';
+let server: ServerProcess;
+let keyed: ServerProcess;
+let base: string;
+
+const REVALIDATE = 'private, no-cache';
+const NO_STORE = 'no-store';
+const varies = (headers: Headers) => (headers.get('vary') ?? '').split(',').map((v) => v.trim().toLowerCase()).filter((v) => v !== '');
+
+before(async () => {
+  [server, keyed] = await Promise.all([startServer(), startServer({ args: ['--api-keys', `alpha:${KEY}`] })]);
+  base = server.url;
+});
+after(async () => {
+  await Promise.all([server, keyed].map((s) => s?.stop()));
+});
+
+describe('Cache-Control and Vary', () => {
+  it('status, its 304 and lists: private and revalidated; the status and its 304 vary on Prefer', async () => {
+    const created = await request(base, 'POST', '/operations', { body: { type: 'sleep', input: { ms: 10 }, run_at: new Date(Date.now() + 3_600_000).toISOString() } });
+    assert.equal(created.status, 202);
+    assert.equal(created.headers.get('cache-control'), NO_STORE, 'the answer to a POST is not stored');
+    assert.ok(varies(created.headers).includes('prefer'), 'a submit honours Prefer: wait');
+    const status = await request(base, 'GET', `/operations/${created.body.id}`);
+    assert.equal(status.headers.get('cache-control'), REVALIDATE);
+    assert.ok(varies(status.headers).includes('prefer'));
+    assert.ok(!varies(status.headers).includes('authorization'), 'no keys: Authorization changes nothing');
+    const notModified = await request(base, 'GET', `/operations/${created.body.id}`, { headers: { 'if-none-match': status.headers.get('etag')! } });
+    assert.equal(notModified.status, 304);
+    assert.equal(notModified.headers.get('cache-control'), REVALIDATE, 'a 304 repeats the 200’s Cache-Control');
+    assert.ok(varies(notModified.headers).includes('prefer'));
+    const list = await request(base, 'GET', '/operations?limit=1');
+    assert.equal(list.headers.get('cache-control'), REVALIDATE);
+    const cancelled = await request(base, 'POST', `/operations/${created.body.id}/cancel`);
+    assert.equal(cancelled.headers.get('cache-control'), NO_STORE);
+    const deleted = await request(base, 'DELETE', `/operations/${created.body.id}`);
+    assert.equal(deleted.status, 204);
+    assert.equal(deleted.headers.get('cache-control'), NO_STORE);
+  });
+
+  it('a completed result is private and immutable; a result not there yet is not stored', async () => {
+    const done = await request(base, 'POST', '/echoes', { body: { a: 1 }, headers: { prefer: 'wait=10' } });
+    assert.equal(done.status, 200);
+    assert.ok(varies(done.headers).includes('prefer'), 'a collection route honours Prefer: wait too');
+    for (const path of [`/operations/${done.body.id}/result`, `/echoes/${done.body.id}`]) {
+      const result = await request(base, 'GET', path);
+      assert.equal(result.status, 200);
+      assert.match(result.headers.get('cache-control') ?? '', /^private, max-age=\d{7,}, immutable$/, path);
+    }
+    const pending = await request(base, 'POST', '/operations', { body: { type: 'sleep', input: { ms: 10 }, run_at: new Date(Date.now() + 3_600_000).toISOString() } });
+    const early = await request(base, 'GET', `/operations/${pending.body.id}/result`);
+    assert.equal(early.status, 409);
+    assert.equal(early.headers.get('cache-control'), NO_STORE);
+    await request(base, 'POST', `/operations/${pending.body.id}/cancel`);
+  });
+
+  it('problems, health, metrics and event streams are not stored', async () => {
+    for (const path of ['/operations/op_nope', '/nowhere', '/operations?limit=0', '/healthz', '/readyz', '/metrics']) {
+      const response = await request(base, 'GET', path);
+      assert.equal(response.headers.get('cache-control'), NO_STORE, path);
+    }
+    const done = await request(base, 'POST', '/operations', { body: { type: 'echo', input: {} }, headers: { prefer: 'wait=10' } });
+    const stream = await fetch(`${base}/operations/${done.body.id}/events`, { signal: AbortSignal.timeout(10_000) });
+    await stream.text();
+    assert.match(stream.headers.get('cache-control') ?? '', /^no-store\b/);
+  });
+
+  it('with API keys, what depends on the key varies on Authorization (its 401 too); open routes do not', async () => {
+    const auth = { authorization: `Bearer ${KEY}` };
+    const created = await request(keyed.url, 'POST', '/operations', { body: { type: 'echo', input: {} }, headers: auth });
+    const status = await request(keyed.url, 'GET', `/operations/${created.body.id}`, { headers: auth });
+    assert.ok(varies(status.headers).includes('authorization') && varies(status.headers).includes('prefer'), `Vary: ${status.headers.get('vary')}`);
+    const list = await request(keyed.url, 'GET', '/operations', { headers: auth });
+    assert.ok(varies(list.headers).includes('authorization'));
+    assert.ok(!varies(list.headers).includes('prefer'), 'a list does not honour Prefer');
+    const refused = await request(keyed.url, 'GET', '/operations');
+    assert.equal(refused.status, 401);
+    assert.ok(varies(refused.headers).includes('authorization'));
+    assert.equal(refused.headers.get('cache-control'), NO_STORE);
+    const health = await request(keyed.url, 'GET', '/healthz');
+    assert.ok(!varies(health.headers).includes('authorization'));
+  });
+});

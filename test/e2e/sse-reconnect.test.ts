@@ -1,0 +1,119 @@
+// End to end on the real server process: an event stream a real EventSource client can finish with. Event ids are
+// versions, Last-Event-ID skips what the client has seen, and a reconnect after the terminal event is 204.
+
+import { after, before, describe, it } from 'node:test';
+import assert from 'node:assert/strict';
+import { EventSource } from 'eventsource';
+import { startServer, type ServerProcess } from '../support/server.ts';
+import { request } from '../support/http.ts';
+import { waitFor } from '../support/wait.ts';
+
+let server: ServerProcess;
+let base: string;
+
+before(async () => {
+  server = await startServer();
+  base = server.url;
+});
+after(async () => {
+  await server?.stop();
+});
+
+interface SseEvent {
+  readonly id: string | undefined;
+  readonly event: string | undefined;
+  readonly data: any;
+}
+
+function parseEvents(text: string): SseEvent[] {
+  return text
+    .split('\n\n')
+    .filter((block) => block.includes('data: '))
+    .map((block) => ({ id: /^id: (.*)$/m.exec(block)?.[1], event: /^event: (.*)$/m.exec(block)?.[1], data: JSON.parse(/^data: (.*)$/m.exec(block)![1]!) }));
+}
+
+/** The whole stream (it ends when the server closes it), read with optional request headers. */
+async function readStream(id: string, headers: Record<string, string> = {}): Promise<{ status: number; headers: Headers; events: SseEvent[]; text: string }> {
+  const response = await fetch(`${base}/operations/${id}/events`, { headers, signal: AbortSignal.timeout(10_000) });
+  const text = await response.text();
+  return { status: response.status, headers: response.headers, events: parseEvents(text), text };
+}
+
+/** A finished operation and the version its terminal event carries. */
+async function finished(): Promise<{ id: string; version: number }> {
+  const done = await request(base, 'POST', '/operations', { body: { type: 'echo', input: {} }, headers: { prefer: 'wait=10' } });
+  assert.equal(done.body.status, 'completed');
+  const stream = await readStream(done.body.id);
+  return { id: done.body.id, version: Number(stream.events.at(-1)!.id) };
+}
+
+describe('event stream reconnects', () => {
+  it('an EventSource receives each event once, the terminal one once, and stops when told 204', async () => {
+    const created = await request(base, 'POST', '/operations', { body: { type: 'sleep', input: { ms: 600, steps: 3 } } });
+    const connections: Array<{ lastEventId: string | null; status: number }> = [];
+    const source = new EventSource(`${base}/operations/${created.body.id}/events`, {
+      fetch: async (url, init) => {
+        const response = await fetch(url, init);
+        connections.push({ lastEventId: new Headers(init?.headers).get('last-event-id'), status: response.status });
+        return response;
+      },
+    });
+    const received: Array<{ id: string; type: string; status: string }> = [];
+    const record = (event: MessageEvent) => received.push({ id: event.lastEventId, type: event.type, status: JSON.parse(event.data).status });
+    source.addEventListener('status', record);
+    source.addEventListener('progress', record);
+    try {
+      // Without the 204 the client reconnects every 2 s for ever, and this wait times out.
+      await waitFor(() => source.readyState === EventSource.CLOSED, { timeoutMs: 15_000, intervalMs: 20, what: 'the EventSource stops' });
+    } finally {
+      source.close();
+    }
+    const ids = received.map((e) => Number(e.id));
+    assert.ok(ids.every((id, i) => Number.isInteger(id) && (i === 0 || id > ids[i - 1]!)), `ids increase, each once: ${ids.join(', ')}`);
+    const terminal = received.filter((e) => e.status === 'completed');
+    assert.equal(terminal.length, 1, 'the terminal event once');
+    assert.equal(received.at(-1)!.status, 'completed');
+    assert.equal(received.at(-1)!.type, 'status');
+    assert.ok(received.some((e) => e.type === 'progress'), 'progress events too');
+    assert.deepEqual(connections, [
+      { lastEventId: null, status: 200 },
+      { lastEventId: received.at(-1)!.id, status: 204 },
+    ]);
+  });
+
+  it('answers 204 No Content to a reconnect that has the terminal event, declared in /openapi.json', async () => {
+    const { id, version } = await finished();
+    const again = await readStream(id, { 'last-event-id': String(version) });
+    assert.equal(again.status, 204);
+    assert.equal(again.text, '');
+    assert.equal(again.headers.get('cache-control'), 'no-store');
+    const openapi = await request(base, 'GET', '/openapi.json');
+    const responses = openapi.body.paths['/operations/{id}/events'].get.responses;
+    assert.ok(responses['204'], 'the 204 is documented');
+    assert.equal(responses['204'].content, undefined, 'with no content');
+  });
+
+  it('after an older id sends the current state once; an id that is not one of ours is ignored, never a 500', async () => {
+    const { id, version } = await finished();
+    for (const lastEventId of [String(version - 1), 'abc', '-1', '1e3', String(version + 1), '99999999999999999999999', ' ']) {
+      const stream = await readStream(id, { 'last-event-id': lastEventId });
+      assert.equal(stream.status, 200, `Last-Event-ID ${JSON.stringify(lastEventId)}`);
+      assert.deepEqual(stream.events.map((e) => [e.id, e.data.status]), [[String(version), 'completed']], `Last-Event-ID ${JSON.stringify(lastEventId)}`);
+    }
+  });
+
+  it('a stream resumed at the current version sends nothing until the next change', async () => {
+    const later = new Date(Date.now() + 3_600_000).toISOString();
+    const created = await request(base, 'POST', '/operations', { body: { type: 'sleep', input: { ms: 10 }, run_at: later } });
+    const id = created.body.id as string;
+    const version = Number(/\.(\d+)"$/.exec(created.headers.get('etag') ?? '')?.[1]);
+    assert.ok(Number.isInteger(version), 'the ETag ends with the version');
+    const stream = readStream(id, { 'last-event-id': String(version) });
+    // Cancelled whenever the stream opened: either way its only event is the one after `version`.
+    assert.equal((await request(base, 'POST', `/operations/${id}/cancel`)).status, 200);
+    const { status, events } = await stream;
+    assert.equal(status, 200);
+    assert.deepEqual(events.map((e) => [e.event, e.data.status]), [['status', 'cancelled']]);
+    assert.ok(Number(events[0]!.id) > version);
+  });
+});

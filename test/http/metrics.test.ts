@@ -1,0 +1,48 @@
+// The metrics registry without a server: the queue-depth gauge has a sample for every registered type and status
+// (zeros included) and none when the store fails; the process defaults keep their standard names.
+
+import assert from 'node:assert/strict';
+import { describe, it } from 'node:test';
+import { Metrics } from '../../src/http/metrics.ts';
+import type { Store } from '../../src/store/store.ts';
+
+type Counts = Awaited<ReturnType<Store['operationCounts']>>;
+
+function storeAnswering(counts: () => Promise<Counts>): Store {
+  return { operationCounts: counts } as unknown as Store;
+}
+
+const samplesOf = (text: string, name: string) => text.split('\n').filter((line) => line.startsWith(`${name}{`));
+
+describe('Metrics', () => {
+  it('reports every status of every registered type, 0 where nothing is stored', async () => {
+    const metrics = new Metrics(storeAnswering(async () => [{ type: 'echo', status: 'completed', count: 2 }, { type: 'gone', status: 'failed', count: 1 }]), () => ['echo', 'report']);
+    const samples = samplesOf(await metrics.registry.metrics(), 'asyncops_operations');
+    assert.equal(samples.length, 2 * 5 + 1, samples.join('\n'));
+    assert.ok(samples.includes('asyncops_operations{type="echo",status="pending"} 0'));
+    assert.ok(samples.includes('asyncops_operations{type="report",status="pending"} 0'));
+    assert.ok(samples.includes('asyncops_operations{type="echo",status="completed"} 2'));
+    assert.ok(samples.includes('asyncops_operations{type="gone",status="failed"} 1'), 'a stored type no longer registered still shows');
+  });
+
+  it('leaves the gauge out, rather than reporting zeros, while the store does not answer', async () => {
+    let up = true;
+    const metrics = new Metrics(storeAnswering(async () => {
+      if (!up) throw new Error('connection refused');
+      return [{ type: 'echo', status: 'pending', count: 4 }];
+    }), () => ['echo']);
+    assert.ok(samplesOf(await metrics.registry.metrics(), 'asyncops_operations').includes('asyncops_operations{type="echo",status="pending"} 4'));
+    up = false;
+    const text = await metrics.registry.metrics();
+    assert.deepEqual(samplesOf(text, 'asyncops_operations'), []);
+    assert.match(text, /^process_resident_memory_bytes \d+/m, 'the other metrics still scrape');
+  });
+
+  it('keeps the standard process_* and nodejs_* names, without the gauges named like counters', async () => {
+    const text = await new Metrics(storeAnswering(async () => [])).registry.metrics();
+    assert.match(text, /^# TYPE process_cpu_seconds_total counter$/m);
+    assert.match(text, /^# TYPE nodejs_active_handles gauge$/m);
+    assert.doesNotMatch(text, /^# TYPE nodejs_active_(handles|requests|resources)_total /m);
+    assert.doesNotMatch(text, /asyncops_(process|nodejs)_/);
+  });
+});

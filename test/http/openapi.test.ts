@@ -1,0 +1,76 @@
+// The OpenAPI document as a linter and a client generator see it: `redocly lint` with its recommended rules finds no
+// error in what a real app serves at /openapi.json (with the built-in and the test fixtures' task types), and every
+// operation has a camelCase operationId of its own. That it tells the truth: test/e2e/openapi-contract.test.ts.
+
+import { describe, it } from 'node:test';
+import assert from 'node:assert/strict';
+import { execFile } from 'node:child_process';
+import { writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { createAsyncOps } from '../../src/main.ts';
+import tasks from '../fixtures/tasks.ts';
+import { REPO_ROOT, tempDir } from '../support/server.ts';
+
+const REDOCLY = join(REPO_ROOT, 'node_modules/@redocly/cli/bin/cli.js');
+
+interface LintProblem {
+  readonly ruleId: string;
+  readonly severity: 'error' | 'warn';
+  readonly message: string;
+  readonly location: ReadonlyArray<{ readonly pointer: string }>;
+}
+
+async function servedDocument(): Promise<Record<string, any>> {
+  const asyncops = await createAsyncOps({ store: ':memory:', tasks, workers: false, logger: { level: 'silent' }, apiKeys: [{ tenant: 'alpha', key: 'lint-key-0123456789abcdef' }] });
+  try {
+    const reply = await asyncops.app!.inject({ method: 'GET', url: '/openapi.json' });
+    assert.equal(reply.statusCode, 200, 'served without a key');
+    return reply.json();
+  } finally {
+    await asyncops.close();
+  }
+}
+
+/** Runs the linter on the document, offline (no telemetry, no update check) and with no config of the checkout's. */
+function lint(document: unknown): Promise<LintProblem[]> {
+  const dir = tempDir('asyncops-openapi-lint-');
+  const file = join(dir.path, 'openapi.json');
+  writeFileSync(file, JSON.stringify(document, null, 2));
+  const env = { ...process.env, REDOCLY_TELEMETRY: 'off', REDOCLY_SUPPRESS_UPDATE_NOTICE: 'true', NO_COLOR: '1' };
+  return new Promise<LintProblem[]>((resolve, reject) => {
+    execFile(process.execPath, [REDOCLY, 'lint', '--extends=recommended', '--format=json', file], { cwd: dir.path, env, timeout: 60_000, maxBuffer: 16 * 1024 * 1024 }, (error, stdout, stderr) => {
+      dir.cleanup();
+      // It exits 1 when it finds errors; the report is on stdout either way.
+      try {
+        resolve((JSON.parse(stdout) as { problems: LintProblem[] }).problems);
+      } catch {
+        reject(new Error(`redocly lint did not report (${error?.message ?? 'no error'}): ${stderr.slice(-2000)}`));
+      }
+    });
+  });
+}
+
+describe('/openapi.json', () => {
+  it('passes `redocly lint --extends=recommended` without errors', async (t) => {
+    const problems = await lint(await servedDocument());
+    const show = (p: LintProblem) => `${p.severity} ${p.ruleId} at ${p.location[0]?.pointer}: ${p.message}`;
+    for (const warning of problems.filter((p) => p.severity !== 'error')) t.diagnostic(show(warning));
+    assert.deepEqual(problems.filter((p) => p.severity === 'error').map(show), []);
+  });
+
+  it('gives every operation a camelCase operationId of its own, and says which need a key', async () => {
+    const document = await servedDocument();
+    const ids: string[] = [];
+    for (const [path, item] of Object.entries<Record<string, any>>(document.paths)) {
+      for (const [method, operation] of Object.entries<Record<string, any>>(item)) {
+        assert.match(operation.operationId ?? '', /^[a-z][A-Za-z0-9]*$/, `${method} ${path}`);
+        ids.push(operation.operationId);
+        const open = ['/healthz', '/readyz', '/openapi.json'].includes(path) || path.startsWith('/docs');
+        assert.deepEqual(operation.security, open ? [] : undefined, `${method} ${path}: ${open ? 'open' : 'the document-wide bearer key'}`);
+      }
+    }
+    assert.equal(new Set(ids).size, ids.length, 'operationIds are unique');
+    assert.deepEqual(document.security, [{ apiKey: [] }]);
+    assert.equal(document.components.securitySchemes.apiKey.scheme, 'bearer');
+  });
+});
