@@ -8,7 +8,7 @@ import { join } from 'node:path';
 import pg from 'pg';
 import { newId, ID_PREFIXES } from '../src/domain/ids.ts';
 import { openStoreFromSpec } from '../src/store/open.ts';
-import { DEFAULT_TENANT } from '../src/store/store.ts';
+import { DEFAULT_TENANT } from '../src/domain/operation.ts';
 
 export type StoreKind = 'sqlite' | 'postgres';
 

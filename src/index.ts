@@ -14,4 +14,4 @@ export { openStoreFromSpec } from './store/open.ts';
 export { createSqliteStore } from './store/sqlite/sqlite-store.ts';
 export { createPostgresStore } from './store/postgres/postgres-store.ts';
 export { builtInTasks } from './tasks/index.ts';
-export { verifyWebhook, signWebhook, generateWebhookSecret, WebhookVerificationError } from './client/webhook-signature.ts';
+export { verifyWebhook, signWebhook, generateWebhookSecret, WebhookVerificationError } from './signing/webhook-signature.ts';

@@ -1,6 +1,6 @@
 // Owns: the composition root: builds the store, task registry, operations service, worker pool, webhook
 // dispatcher and HTTP app from one options object, and starts and stops them in order.
-// Not here: flag parsing (cli/serve.ts), any rule of the parts it wires.
+// Not here: flag parsing (cli/server/serve.ts), any rule of the parts it wires.
 // Invariant: the one file that knows every part; nothing else constructs them for a running server.
 
 import { randomUUID } from 'node:crypto';
@@ -10,9 +10,9 @@ import { pino, type Logger, type LoggerOptions } from 'pino';
 import { systemClock, type Clock } from './domain/clock.ts';
 import { toOperationResource } from './domain/resource.ts';
 import type { BackoffPolicy } from './domain/backoff.ts';
-import { DEFAULT_RETRY_BACKOFF } from './domain/backoff.ts';
+import { DEFAULTS, DEFAULT_RATE_LIMITS, DEFAULT_RETRY_BACKOFF } from './config/settings.ts';
 import type { Store } from './store/store.ts';
-import { openStoreFromSpec } from './store/open.ts';
+import { openStoreFromSpec, parseStoreSpec } from './store/open.ts';
 import { TaskRegistry, DEFAULT_TASK_DEFAULTS } from './runtime/registry.ts';
 import type { TaskDefinition } from './runtime/task.ts';
 import { OperationsService, DEFAULT_SERVICE_LIMITS, type ServiceLimits } from './runtime/operations.ts';
@@ -20,18 +20,21 @@ import { WorkerPool } from './runtime/worker-pool.ts';
 import { builtInTasks } from './tasks/index.ts';
 import { webhookDeliveryFactory } from './webhooks/payload.ts';
 import { checkWebhookUrl } from './webhooks/ssrf.ts';
-import { WebhookDispatcher, DEFAULT_WEBHOOK_SCHEDULE_MS } from './webhooks/dispatcher.ts';
-import { generateWebhookSecret } from './client/webhook-signature.ts';
+import { WebhookDispatcher } from './webhooks/dispatcher.ts';
+import { generateWebhookSecret } from './signing/webhook-signature.ts';
 import { buildHttpApp } from './http/app.ts';
 import { registerDeliveryRoutes } from './http/deliveries-routes.ts';
+import { DeliveriesService } from './webhooks/deliveries.ts';
 import { Retention } from './runtime/retention.ts';
 import { Metrics } from './http/metrics.ts';
 import { ApiKeyring, type ApiKeyConfig } from './http/auth.ts';
-import { DEFAULT_HTTP_SECURITY } from './http/app.ts';
-import { DEFAULT_RATE_LIMITS, NO_RATE_LIMITS, type RateLimits } from './http/rate-limits.ts';
+import { NO_RATE_LIMITS, type RateLimits } from './http/rate-limits.ts';
+import { corsOriginsRefusal, parseCorsOrigins } from './config/cors-origins.ts';
+import { StreamTokens } from './http/stream-tokens.ts';
 
 export const VERSION: string = (JSON.parse(readFileSync(new URL('../package.json', import.meta.url), 'utf8')) as { version: string }).version;
 
+/** An option the CLI also takes defaults to its flag's default (named in `…`), as config/settings.ts declares it. */
 export interface AsyncOpsOptions {
   /** A Store, or a specification: a file path, `sqlite:PATH`, `:memory:` or a postgres:// URL. */
   readonly store: Store | string;
@@ -43,18 +46,18 @@ export interface AsyncOpsOptions {
   readonly workers?: boolean | undefined;
   /** Serve the HTTP API (default true). */
   readonly http?: boolean | undefined;
-  /** Handlers running at once in this process (default 8). */
+  /** Handlers running at once in this process (`--concurrency`). */
   readonly concurrency?: number | undefined;
-  /** The largest result a handler may return, in bytes (default 64 MiB); a larger one fails the operation `result_too_large`. */
+  /** The largest result a handler may return, in bytes (`--max-result-bytes`); a larger one fails the operation `result_too_large`. */
   readonly maxResultBytes?: number | undefined;
   /** Signing secrets (`whsec_…`); the first is the newest. Default: generated once and kept in the store. */
   readonly webhookSecrets?: readonly string[] | undefined;
-  /** Let webhooks reach loopback and private addresses (local development and tests). */
+  /** Let webhooks reach loopback and private addresses (local development and tests); cloud metadata addresses stay refused. */
   readonly allowPrivateWebhooks?: boolean | undefined;
   /** Delays between webhook attempts, ms; the length is the number of retries. */
   readonly webhookScheduleMs?: readonly number[] | undefined;
   readonly webhookTimeoutMs?: number | undefined;
-  /** Webhook attempts in flight at once in this process (default 32). */
+  /** Webhook attempts in flight at once in this process (`--webhook-concurrency`). */
   readonly webhookConcurrency?: number | undefined;
   /** Of those, at most this many to one destination, a URL's origin (default a quarter of webhookConcurrency, at least 1). */
   readonly webhookConcurrencyPerDestination?: number | undefined;
@@ -63,7 +66,7 @@ export interface AsyncOpsOptions {
   /** How long running attempts may finish on shutdown before their leases are released. */
   readonly shutdownGraceMs?: number | undefined;
   readonly bodyLimit?: number | undefined;
-  /** Keep terminal operations this long (default 7 days) and their results this long (default 7 days). */
+  /** Keep terminal operations this long (`--retention`) and their results this long (default: retentionMs). */
   readonly retentionMs?: number | undefined;
   readonly resultRetentionMs?: number | undefined;
   readonly limits?: Partial<ServiceLimits> | undefined;
@@ -74,12 +77,17 @@ export interface AsyncOpsOptions {
   readonly apiKeys?: readonly ApiKeyConfig[] | undefined;
   /** Requests per window per API key (or client address); null turns a class off. Default: on with API keys, else off. */
   readonly rateLimits?: Partial<RateLimits> | undefined;
-  /** Event streams one API key (or client address) may hold open at once (default 20). */
+  /** Event streams one API key (or client address) may hold open at once (`--max-sse-per-key`). */
   readonly maxStreamsPerKey?: number | undefined;
-  /** How long a status read may be served again (default 250 ms; 0: never). A change drops it at once. */
+  /** How long a status read may be served again (`--read-cache`; 0: never). A change drops it at once. */
   readonly readCacheMs?: number | undefined;
-  /** Deepest nesting of a request body (default 32). */
+  /** Deepest nesting of a request body (`--max-body-depth`). */
   readonly maxBodyDepth?: number | undefined;
+  /**
+   * Origins browsers may call the API from (CORS), such as `https://app.example.com`, or `'*'` (only with API keys).
+   * Default: none. A page's EventSource streams with a token from POST /operations/{id}/stream-token.
+   */
+  readonly corsOrigins?: '*' | readonly string[] | undefined;
   /** A pino logger, or options for the one created here (which redacts keys, secrets and passwords). */
   readonly logger?: Logger | LoggerOptions | undefined;
   readonly clock?: Clock | undefined;
@@ -107,7 +115,6 @@ export interface AsyncOps extends AsyncOpsParts {
   close(): Promise<void>;
 }
 
-const DAY_MS = 24 * 3600 * 1000;
 /** Never logged, wherever they turn up in a log object: request headers, keys, secrets, passwords. */
 const REDACTED_LOG_PATHS = [
   'req.headers.authorization',
@@ -132,13 +139,35 @@ const REDACTED_LOG_PATHS = [
 /** Where a generated webhook signing secret is kept, so every node and restart signs with the same one. */
 export const WEBHOOK_SECRET_SETTING = 'webhook_secret';
 
+/** The server commands check a --store specification before anything opens; they import nothing below this file. */
+export { parseStoreSpec };
+export { checkTaskDefinition, type TaskDefinition } from './runtime/task.ts';
+
+/**
+ * The secret a server on this store signs webhooks with when it is given none (`asyncops webhook-secret` prints it):
+ * the one kept in the store, or one made and kept now, which the server will then use.
+ */
+export async function keptWebhookSecret(storeSpec: string): Promise<string> {
+  const store = openStoreFromSpec(storeSpec);
+  await store.open();
+  try {
+    return await store.settingGetOrInit(WEBHOOK_SECRET_SETTING, generateWebhookSecret());
+  } finally {
+    await store.close();
+  }
+}
+
 export async function createAsyncOps(options: AsyncOpsOptions): Promise<AsyncOps> {
   const clock = options.clock ?? systemClock;
-  const logger = isLogger(options.logger) ? options.logger : pino({ name: 'asyncops', level: 'info', redact: REDACTED_LOG_PATHS, ...(options.logger ?? {}) });
+  // Checked before anything is opened: a bad list is the caller's mistake, not a server to clean up after.
+  const corsOrigins = options.corsOrigins === undefined ? null : parseCorsOrigins(options.corsOrigins === '*' ? '*' : options.corsOrigins.join(','));
+  const corsRefusal = corsOriginsRefusal(corsOrigins, (options.apiKeys?.length ?? 0) > 0);
+  if (corsRefusal !== null) throw new TypeError(`corsOrigins: ${corsRefusal}`);
+  const logger = isLogger(options.logger) ? options.logger : pino({ name: 'asyncops', level: DEFAULTS.logLevel, redact: REDACTED_LOG_PATHS, ...(options.logger ?? {}) });
   const store = typeof options.store === 'string'
     ? openStoreFromSpec(options.store, { onError: (err) => logger.warn({ err }, 'store: an error no request saw (the store carries on)') })
     : options.store;
-  const concurrency = options.concurrency ?? DEFAULT_TASK_DEFAULTS.concurrency;
+  const concurrency = options.concurrency ?? DEFAULTS.concurrency;
   const userTasks = options.tasks === undefined ? [] : Array.isArray(options.tasks) ? options.tasks : [options.tasks as TaskDefinition];
   const registry = new TaskRegistry([...(options.builtInTasks === false ? [] : builtInTasks), ...userTasks], {
     ...DEFAULT_TASK_DEFAULTS,
@@ -178,15 +207,15 @@ export async function createAsyncOps(options: AsyncOpsOptions): Promise<AsyncOps
         deliveryFactory,
       })
     : null;
-  const metrics = new Metrics(store);
+  const metrics = new Metrics(store, () => registry.list().map((task) => task.type));
   pool?.on('operation:finished', (end) => metrics.recordAttempt(end));
   let dispatcher: WebhookDispatcher | null = null;
   const retention = new Retention({
     store,
     clock,
     logger,
-    retentionMs: options.retentionMs ?? 7 * DAY_MS,
-    resultRetentionMs: options.resultRetentionMs ?? options.retentionMs ?? 7 * DAY_MS,
+    retentionMs: options.retentionMs ?? DEFAULTS.retention,
+    resultRetentionMs: options.resultRetentionMs ?? options.retentionMs ?? DEFAULTS.retention,
   });
   const parts = (): AsyncOpsParts => ({ store, registry, service, pool, dispatcher, logger });
   const app =
@@ -196,16 +225,18 @@ export async function createAsyncOps(options: AsyncOpsOptions): Promise<AsyncOps
           service,
           store,
           logger,
-          bodyLimit: options.bodyLimit ?? 1024 * 1024,
+          bodyLimit: options.bodyLimit ?? DEFAULTS.bodyLimit,
           version: VERSION,
           security: {
             keyring: options.apiKeys?.length ? ApiKeyring.from(options.apiKeys) : null,
             // Without keys every client of an embedded server may share one address (a proxy): limits are opt-in there.
             rateLimits: { ...(options.apiKeys?.length ? DEFAULT_RATE_LIMITS : NO_RATE_LIMITS), ...options.rateLimits },
-            maxStreamsPerPrincipal: options.maxStreamsPerKey ?? DEFAULT_HTTP_SECURITY.maxStreamsPerPrincipal,
-            maxBodyDepth: options.maxBodyDepth ?? DEFAULT_HTTP_SECURITY.maxBodyDepth,
+            maxStreamsPerPrincipal: options.maxStreamsPerKey ?? DEFAULTS.maxSsePerKey,
+            maxBodyDepth: options.maxBodyDepth ?? DEFAULTS.maxBodyDepth,
+            cors: corsOrigins,
+            streamTokens: StreamTokens.inStore(store, clock),
           },
-          plugins: [(a) => metrics.register(a), (a) => registerDeliveryRoutes(a, { store, clock }), ...(options.httpPlugins ?? []).map((p) => (a: FastifyInstance) => p(a, parts()))],
+          plugins: [(a) => metrics.register(a), (a) => registerDeliveryRoutes(a, new DeliveriesService({ store, clock })), ...(options.httpPlugins ?? []).map((p) => (a: FastifyInstance) => p(a, parts()))],
         });
 
   let opened = false;
@@ -242,7 +273,7 @@ export async function createAsyncOps(options: AsyncOpsOptions): Promise<AsyncOps
           logger: logger.child({ component: 'webhooks' }),
           workerId,
           allowPrivate,
-          schedule: options.webhookScheduleMs ?? DEFAULT_WEBHOOK_SCHEDULE_MS,
+          schedule: options.webhookScheduleMs ?? DEFAULTS.webhookSchedule,
           attemptTimeoutMs: options.webhookTimeoutMs,
           concurrency: options.webhookConcurrency,
           concurrencyPerDestination: options.webhookConcurrencyPerDestination,

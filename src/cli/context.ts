@@ -6,6 +6,7 @@ import { readFile } from 'node:fs/promises';
 import { InvalidArgumentError, type Command } from 'commander';
 import { AsyncOpsClient } from '../client/index.ts';
 import { EXIT_CODES, UsageError, type ExitCode } from './exit-codes.ts';
+import { PAGE_LIMIT } from '../config/limits.ts';
 
 export interface CliIo {
   readonly stdout: NodeJS.WriteStream;
@@ -76,8 +77,8 @@ export function integerArg(min: number, max = Number.MAX_SAFE_INTEGER): (value: 
   };
 }
 
-/** `--limit` of a page: the API caps it at 200 (README, HTTP API), so more is refused here rather than by the server's 400. */
-export const pageLimitArg = integerArg(1, 200);
+/** `--limit` of a page: the API caps it, so more is refused here rather than by the server's 400. */
+export const pageLimitArg = integerArg(1, PAGE_LIMIT.max);
 
 export function secondsArg(value: string): number {
   const n = Number(value);

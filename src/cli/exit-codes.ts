@@ -1,6 +1,7 @@
 // Owns: the CLI's exit statuses, in one table that `asyncops --help` prints, and the mapping from outcomes to them.
 // Not here: printing (main.ts prints the one error line), or what the SDK throws (src/client/errors.ts).
-// Invariant: a status is chosen only here; every command returns or throws and main.ts exits with exitCodeFor().
+// Invariant: a status is chosen only here; every command returns or throws and main.ts exits with the status it set
+// (exitCodeForOperation) or exitCodeForError() of what it threw.
 
 import { CommanderError } from 'commander';
 import { AsyncOpsApiError, AsyncOpsNetworkError, AsyncOpsUnexpectedResponseError, AsyncOpsWaitTimeoutError, type Operation } from '../client/index.ts';

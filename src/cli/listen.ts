@@ -5,7 +5,9 @@
 import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
 import { once } from 'node:events';
 import { Option, type Command } from 'commander';
-import { signWebhook, verifyWebhook, WebhookVerificationError } from '../client/index.ts';
+import { verifyWebhook, WebhookVerificationError } from '../client/index.ts';
+import { webhookSecretKey } from '../signing/webhook-signature.ts';
+import { SETTINGS } from '../config/settings.ts';
 import { collect, integerArg, type CliContext } from './context.ts';
 import { UsageError } from './exit-codes.ts';
 import { sanitize } from './format.ts';
@@ -36,12 +38,13 @@ export function registerListen(program: Command, ctx: CliContext): void {
     .option('--host <address>', 'address to bind', '127.0.0.1')
     .addOption(
       new Option('--secret <whsec>', 'the server\'s webhook secret; repeat (or separate by spaces/commas) to accept several')
-        .env('ASYNCOPS_WEBHOOK_SECRET')
+        .env(SETTINGS.webhookSecret.env)
         .argParser(collect),
     )
     .option('--json', 'print each verified delivery as one JSON line')
     .action(async (opts: ListenFlags) => {
-      const secrets = (opts.secret ?? []).flatMap((s) => s.split(/[\s,]+/)).filter((s) => s.length > 0);
+      // Read as the server reads its --webhook-secret, so what one is given the other takes.
+      const secrets = (opts.secret ?? []).flatMap((s) => SETTINGS.webhookSecret.value.parse(s, '--secret'));
       checkSecrets(secrets);
       const server = createServer((req, res) => {
         receive(ctx, secrets, opts.json === true, req, res).catch((error: unknown) => {
@@ -111,7 +114,7 @@ async function readBody(req: IncomingMessage): Promise<Buffer | null> {
 function checkSecrets(secrets: string[]): void {
   if (secrets.length === 0) throw new UsageError('listen needs --secret whsec_… (or ASYNCOPS_WEBHOOK_SECRET): the server\'s webhook secret');
   try {
-    signWebhook({ secrets, msgId: 'check', timestamp: 0, body: '' });
+    for (const secret of secrets) webhookSecretKey(secret);
   } catch (error) {
     throw new UsageError(`--secret: ${(error as Error).message}`);
   }

@@ -1,17 +1,17 @@
 // Owns: the CLI's entry: build the program, run it, turn any error into one `asyncops: …` line and an exit status.
-// Not here: commands (program.ts registers them) — serve/worker come in through `extraCommands`.
+// Not here: commands (program.ts registers them) — the server's (server/) come in through `extraCommands`.
 // Invariant: no stack trace reaches the user; the exit status always comes from exit-codes.ts.
 
 import { CommanderError } from 'commander';
 import { exitCodeForError, type ExitCode } from './exit-codes.ts';
 import { buildProgram, type CommandRegistrar } from './program.ts';
-import { registerServerCommands } from './serve.ts';
-import { registerWebhookSecret } from './webhook-secret.ts';
+import { registerServerCommands } from './server/serve.ts';
+import { registerWebhookSecret } from './server/webhook-secret.ts';
 
 /** Commander's own outcomes that are not errors to report: help or version was printed already. */
 const SILENT_COMMANDER_CODES = new Set(['commander.help', 'commander.helpDisplayed', 'commander.version']);
 
-/** `extraCommands` defaults to the server's `serve` and `worker`; bin/asyncops.js and `node src/cli/main.ts` both land here. */
+/** `extraCommands` defaults to the server's `serve`, `worker` and `webhook-secret`; bin/asyncops.js and `node src/cli/main.ts` both land here. */
 export async function main(argv: readonly string[] = process.argv, extraCommands: readonly CommandRegistrar[] = [registerServerCommands, registerWebhookSecret]): Promise<ExitCode> {
   const io = { stdout: process.stdout, stderr: process.stderr, stdin: process.stdin };
   const { program, ctx } = buildProgram({ io, extraCommands });

@@ -4,6 +4,7 @@
 
 import { Command, Option } from 'commander';
 import packageJson from '../../package.json' with { type: 'json' };
+import { DEFAULTS } from '../config/settings.ts';
 import { registerCancel } from './cancel.ts';
 import { CliContext, type CliIo } from './context.ts';
 import { registerDeliveries } from './deliveries.ts';
@@ -15,9 +16,10 @@ import { registerStatus } from './status.ts';
 import { registerSubmit } from './submit.ts';
 import { registerWait } from './wait.ts';
 
-export const DEFAULT_URL = 'http://127.0.0.1:8080';
+/** Where `asyncops serve` listens when given no --host or --port. */
+export const DEFAULT_URL = `http://${DEFAULTS.host}:${DEFAULTS.port}`;
 
-/** Adds commands to the program (the server's `serve`/`worker` come in this way from main.ts). */
+/** Adds commands to the program (the server's, from server/, come in this way from main.ts). */
 export type CommandRegistrar = (program: Command, ctx: CliContext) => void;
 
 const CLIENT_COMMANDS: readonly CommandRegistrar[] = [
@@ -33,7 +35,7 @@ const CLIENT_COMMANDS: readonly CommandRegistrar[] = [
 
 export interface BuildProgramOptions {
   io: CliIo;
-  /** Registered after the client commands, e.g. `registerServerCommands` from serve.ts. */
+  /** Registered after the client commands, e.g. `registerServerCommands` from server/serve.ts. */
   extraCommands?: readonly CommandRegistrar[];
 }
 

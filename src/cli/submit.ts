@@ -5,6 +5,7 @@
 import type { Command } from 'commander';
 import { integerArg, readJsonInput, secondsArg, type CliContext } from './context.ts';
 import { UsageError } from './exit-codes.ts';
+import { MAX_ATTEMPTS, MIN_TIMEOUT_S, PRIORITY } from '../config/limits.ts';
 import { followOperation } from './wait.ts';
 
 interface SubmitFlags {
@@ -31,9 +32,10 @@ export function registerSubmit(program: Command, ctx: CliContext): void {
     .option('--input <json>', 'the task input (required): inline JSON, @FILE, or @- for stdin')
     .option('--webhook <url>', 'URL to POST the signed webhook to when the operation finishes')
     .option('--idempotency-key <key>', 'resubmitting with the same key and input returns the same operation')
-    .option('--priority <n>', 'higher runs first', integerArg(-1_000_000, 1_000_000))
-    .option('--timeout <seconds>', 'maximum execution time of one attempt (timeout_s)', integerArg(1))
-    .option('--max-attempts <n>', 'attempts before the operation fails', integerArg(1))
+    // The server's ranges, so a value it would refuse is a usage error here.
+    .option('--priority <n>', 'higher runs first', integerArg(PRIORITY.min, PRIORITY.max))
+    .option('--timeout <seconds>', 'maximum execution time of one attempt (timeout_s), at most the server\'s --max-timeout', integerArg(MIN_TIMEOUT_S))
+    .option('--max-attempts <n>', 'attempts before the operation fails', integerArg(1, MAX_ATTEMPTS))
     .option('--run-at <time>', 'do not start before this RFC 3339 time')
     .option('--wait', 'wait for the operation to finish, with a progress bar (TTY) or lines')
     .option('--wait-timeout <seconds>', 'with --wait: stop waiting after this long (exit 4)', secondsArg)

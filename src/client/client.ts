@@ -1,5 +1,5 @@
 // Owns: AsyncOpsClient, one typed method per route of the asyncops HTTP contract (DESIGN §1, §6).
-// Not here: the HTTP exchange and retries (transport.ts), wait pacing (wait.ts), webhook signatures (webhook-signature.ts).
+// Not here: the HTTP exchange and retries (transport.ts), wait pacing (wait.ts), webhook signatures (signing/webhook-signature.ts).
 // Invariant: only requests that are safe to repeat are retried — reads, and a submit that carries an Idempotency-Key.
 
 import { retryAfterSeconds, Transport, type TransportOptions } from './transport.ts';

@@ -1,5 +1,6 @@
 // Owns: the public surface of the SDK, the package export `asyncops/client`.
-// Not here: any server code — nothing under src/client/ imports from outside it (test/client/imports.test.ts checks).
+// Not here: any server code — src/client/ imports only itself and signing/, the signing it shares with the server
+// (test/imports.test.ts checks).
 // Invariant: what is exported here is the SDK's contract; internals (transport, wait pacing) stay unexported.
 
 export { AsyncOpsClient, type AsyncOpsClientOptions } from './client.ts';
@@ -31,4 +32,4 @@ export {
   type SignWebhookParams,
   type VerifyWebhookOptions,
   type WebhookHeaders,
-} from './webhook-signature.ts';
+} from '../signing/webhook-signature.ts';

@@ -12,8 +12,6 @@ export interface BackoffPolicy {
   readonly factor: number;
 }
 
-export const DEFAULT_RETRY_BACKOFF: BackoffPolicy = { baseMs: 1_000, maxMs: 300_000, factor: 2 };
-
 /**
  * Delay before retry number `retry` (1 = the first retry), "full jitter":
  * uniform in [0, min(max, base * factor^(retry-1))].

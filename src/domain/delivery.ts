@@ -1,20 +1,48 @@
-// Owns: the rule that turns one webhook attempt's result into the delivery's next state, the default schedule, and what
-// a delivery's destination is (the unit its share of the delivery slots is counted in).
-// Not here: making the attempt (webhooks/), storing the outcome (store/).
+// Owns: the delivery record and its attempts, the rule that turns one webhook attempt's result into the delivery's next
+// state, and what a delivery's destination is (the unit its share of the delivery slots is counted in).
+// Not here: making the attempt (webhooks/), storing the outcome (store/), the default schedule (config/settings.ts).
 // Invariant: only 2xx delivers; 410 and refused addresses end the delivery at once; otherwise the schedule decides.
 
 import { retryAfterWithinSchedule, scheduleDelay, type Random } from './backoff.ts';
+import type { DeliveryState } from './operation.ts';
 
-/** Nominal delays between attempts: 8 attempts spread over about a day once jittered (in the spirit of Svix's schedule). */
-export const DEFAULT_WEBHOOK_SCHEDULE_MS: readonly number[] = [
-  5_000,
-  5 * 60_000,
-  30 * 60_000,
-  2 * 3_600_000,
-  5 * 3_600_000,
-  10 * 3_600_000,
-  10 * 3_600_000,
-];
+export interface Delivery {
+  readonly id: string;
+  readonly messageId: string;
+  readonly operationId: string;
+  readonly tenant: string;
+  readonly url: string;
+  /** The URL's origin (webhookDestination, below), written with the delivery: what a claim can pass over. */
+  readonly destination: string;
+  readonly eventType: string;
+  readonly payload: string;
+  readonly state: DeliveryState;
+  /** Attempts made so far (including those of replays). */
+  readonly attemptCount: number;
+  /** Attempts made since the delivery was created or last replayed; the schedule counts these. */
+  readonly scheduleAttempt: number;
+  readonly nextAttemptAt: number | null;
+  readonly createdAt: number;
+  readonly updatedAt: number;
+  readonly lastStatusCode: number | null;
+  readonly lastError: string | null;
+  readonly leaseToken: string | null;
+  /** Set by a replay (deliveryRetry) and cleared by the next recorded attempt, which is then a 'manual' one. */
+  readonly manual: boolean;
+}
+
+export interface DeliveryAttempt {
+  readonly deliveryId: string;
+  /** 1-based, counted over the whole life of the delivery. */
+  readonly attempt: number;
+  readonly trigger: 'scheduled' | 'manual';
+  readonly startedAt: number;
+  readonly durationMs: number;
+  readonly statusCode: number | null;
+  readonly error: string | null;
+  /** The start of the receiver's response body, capped. */
+  readonly responseSnippet: string | null;
+}
 
 export interface DeliveryAttemptResult {
   /** The receiver's status code; null when no response came (timeout, connection error, refused address). */

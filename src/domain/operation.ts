@@ -1,5 +1,5 @@
 // Owns: the operation record as the domain sees it, and the rules that decide an attempt's outcome.
-// Not here: storage (store/), rendering to JSON (http/operation-resource.ts), running handlers (runtime/).
+// Not here: storage (store/), rendering to JSON (resource.ts), running handlers (runtime/).
 // Invariant: times are integer milliseconds since the epoch; `version` grows by one on every stored change.
 
 import type { OperationStatus } from './status.ts';
@@ -9,6 +9,9 @@ export interface OperationError {
   readonly code: string;
   readonly message: string;
 }
+
+/** The tenant of every operation on a server without API keys. */
+export const DEFAULT_TENANT = 'default';
 
 export const DELIVERY_STATES = ['pending', 'delivered', 'retrying', 'dead'] as const;
 export type DeliveryState = (typeof DELIVERY_STATES)[number];

@@ -1,17 +1,15 @@
 // Owns: the webhook delivery endpoints: the list (and dead-letter list), replay, and one operation's
-// deliveries with every attempt.
-// Not here: sending (webhooks/dispatcher.ts).
-// Invariant: deliveries are scoped to the tenant of their operation; another tenant's id is 404.
+// deliveries with every attempt, as HTTP: their schemas, cursors and JSON.
+// Not here: the rules (webhooks/deliveries.ts: scoping, replay, not found), sending (webhooks/dispatcher.ts).
+// Invariant: the routes only translate; every answer but the JSON shape comes from the DeliveriesService.
 
 import type { FastifyInstance } from 'fastify';
 import { Type, type Static } from '@sinclair/typebox';
-import { AsyncOpsError } from '../domain/errors.ts';
-import { ID_PREFIXES, isId } from '../domain/ids.ts';
+import type { Delivery, DeliveryAttempt } from '../domain/delivery.ts';
 import { iso } from '../domain/resource.ts';
-import type { Clock } from '../domain/clock.ts';
-import type { Delivery, DeliveryAttempt, Store } from '../store/store.ts';
-import { decodeCursor, encodeCursor } from '../runtime/operations.ts';
-import { DeliveryIdParams, DeliveryStateSchema, OperationIdParams, problemResponses } from './schemas.ts';
+import type { DeliveriesService } from '../webhooks/deliveries.ts';
+import { cursorAfter, decodeCursor } from './cursors.ts';
+import { DeliveryIdParams, DeliveryStateSchema, OperationIdParams, jsonResponse, problemResponses } from './schemas.ts';
 import { tenantOf } from './tenant.ts';
 
 const Nullable = <T extends Parameters<typeof Type.Union>[0][number]>(schema: T) => Type.Union([schema, Type.Null()]);
@@ -79,61 +77,49 @@ function attemptJson(a: DeliveryAttempt) {
   };
 }
 
-function deliveryNotFound(id: string): AsyncOpsError {
-  return new AsyncOpsError('not_found', `no webhook delivery ${JSON.stringify(id.slice(0, 64))}`);
-}
-
-export function registerDeliveryRoutes(app: FastifyInstance, deps: { store: Store; clock: Clock }): void {
-  const { store, clock } = deps;
+export function registerDeliveryRoutes(app: FastifyInstance, deliveries: DeliveriesService): void {
   const tags = ['webhook deliveries'];
   app.get<{ Querystring: Static<typeof ListQuery> }>('/webhook-deliveries', {
     schema: {
       tags,
+      operationId: 'listWebhookDeliveries',
       summary: 'Webhook deliveries, newest first; `state=dead` is the dead-letter list',
       querystring: ListQuery,
-      response: { 200: Type.Object({ items: Type.Array(DeliverySchema), next_cursor: Nullable(Type.String()) }), ...problemResponses(400) },
+      response: { 200: jsonResponse(Type.Object({ items: Type.Array(DeliverySchema), next_cursor: Nullable(Type.String()) }), 'A page of deliveries'), ...problemResponses(400) },
     },
     handler: async (request) => {
       const { state, limit = 50, cursor } = request.query;
-      const beforeId = cursor === undefined ? undefined : decodeCursor(cursor);
-      const rows = await store.deliveryList({ tenant: tenantOf(request), state, limit: limit + 1, beforeId });
-      const page = rows.slice(0, limit);
-      const last = page.at(-1);
-      return { items: page.map(deliveryJson), next_cursor: rows.length > limit && last !== undefined ? encodeCursor(last.id) : null };
+      const page = await deliveries.list(tenantOf(request), { state, limit, beforeId: cursor === undefined ? undefined : decodeCursor(cursor) });
+      return { items: page.items.map(deliveryJson), next_cursor: cursorAfter(page.nextBeforeId) };
     },
   });
 
   app.post<{ Params: Static<typeof DeliveryIdParams> }>('/webhook-deliveries/:id/retry', {
     schema: {
       tags,
+      operationId: 'retryWebhookDelivery',
       summary: 'Replay a dead delivery: new attempts with the same webhook-id',
       params: DeliveryIdParams,
-      response: { 202: DeliverySchema, ...problemResponses(404, 409) },
+      response: { 202: jsonResponse(DeliverySchema, 'Due now; the schedule starts over'), ...problemResponses(400, 404, [409, 'The delivery is not dead']) },
     },
     handler: async (request, reply) => {
-      const { id } = request.params;
-      if (!isId(ID_PREFIXES.delivery, id)) throw deliveryNotFound(id);
-      const outcome = await store.deliveryRetry({ id, tenant: tenantOf(request), now: clock.now() });
-      if (outcome.kind === 'not_found') throw deliveryNotFound(id);
-      if (outcome.kind === 'not_dead') throw new AsyncOpsError('conflict', `delivery ${id} is ${outcome.delivery.state}; only dead deliveries are replayed`);
-      return reply.code(202).send(deliveryJson(outcome.delivery));
+      return reply.code(202).send(deliveryJson(await deliveries.replay(tenantOf(request), request.params.id)));
     },
   });
 
   app.get<{ Params: Static<typeof OperationIdParams> }>('/operations/:id/deliveries', {
     schema: {
       tags,
+      operationId: 'listOperationDeliveries',
       summary: "Every webhook delivery of one operation, with each attempt",
       params: OperationIdParams,
-      response: { 200: Type.Object({ items: Type.Array(Type.Intersect([DeliverySchema, Type.Object({ attempts: Type.Array(AttemptSchema) })])) }), ...problemResponses(404) },
+      response: {
+        200: jsonResponse(Type.Object({ items: Type.Array(Type.Intersect([DeliverySchema, Type.Object({ attempts: Type.Array(AttemptSchema) })])) }), 'The deliveries, with every attempt'),
+        ...problemResponses(400, 404),
+      },
     },
     handler: async (request) => {
-      const { id } = request.params;
-      const tenant = tenantOf(request);
-      if (!isId(ID_PREFIXES.operation, id) || (await store.operationGet({ id, tenant })) === null) {
-        throw new AsyncOpsError('not_found', `no operation ${JSON.stringify(id.slice(0, 64))}`);
-      }
-      const rows = await store.deliveryListForOperation({ operationId: id, tenant });
+      const rows = await deliveries.forOperation(tenantOf(request), request.params.id);
       return { items: rows.map(({ delivery, attempts }) => ({ ...deliveryJson(delivery), attempts: attempts.map(attemptJson) })) };
     },
   });

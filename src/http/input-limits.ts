@@ -1,12 +1,10 @@
 // Owns: limits on the shape of a parsed request body that a JSON schema cannot state for every route: nesting depth.
-// Not here: body size (Fastify's bodyLimit), field ranges (route schemas and runtime/operations.ts).
+// Not here: body size (Fastify's bodyLimit), field ranges (route schemas and runtime/submission.ts).
 // Invariant: a body nested deeper than the limit is a 400 naming the first path that goes too deep, before any
 // validator or handler walks it recursively.
 
 import type { FastifyInstance } from 'fastify';
 import { AsyncOpsError } from '../domain/errors.ts';
-
-export const DEFAULT_MAX_BODY_DEPTH = 32;
 
 /** The JSON pointer of the first container nested deeper than `maxDepth` (the body itself is depth 1), or null. */
 export function tooDeepPath(value: unknown, maxDepth: number): string | null {

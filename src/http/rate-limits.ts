@@ -9,6 +9,7 @@ import rateLimit from '@fastify/rate-limit';
 import { AsyncOpsError } from '../domain/errors.ts';
 import { isOpenRoute } from './auth.ts';
 import { principalOf } from './tenant.ts';
+import type { Rate } from '../config/values.ts';
 
 export type RateClass = 'create' | 'read';
 
@@ -19,23 +20,12 @@ declare module 'fastify' {
   }
 }
 
-/** `max` requests per `windowMs`, per principal. */
-export interface Rate {
-  readonly max: number;
-  readonly windowMs: number;
-}
-
 export interface RateLimits {
   /** Null: unlimited. */
   readonly create: Rate | null;
   readonly read: Rate | null;
 }
 
-/**
- * Generous enough that a client polling each operation every 1–2 s, with a hundred or more in flight, or
- * submitting a batch one request after another, never meets them.
- */
-export const DEFAULT_RATE_LIMITS: RateLimits = { create: { max: 50, windowMs: 1000 }, read: { max: 100, windowMs: 1000 } };
 export const NO_RATE_LIMITS: RateLimits = { create: null, read: null };
 
 const classOf = (request: FastifyRequest): RateClass => request.routeOptions.config?.rateClass ?? 'read';

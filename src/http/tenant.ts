@@ -3,7 +3,7 @@
 // keys, the authentication hook sets both from the key. Not here: checking keys (auth.ts).
 
 import type { FastifyInstance, FastifyRequest } from 'fastify';
-import { DEFAULT_TENANT } from '../store/store.ts';
+import { DEFAULT_TENANT } from '../domain/operation.ts';
 
 declare module 'fastify' {
   interface FastifyRequest {

@@ -3,7 +3,7 @@
 // Not here: claims, heartbeats, deadlines, slots (worker-pool.ts). Invariant: an attempt ends once.
 
 import type { Logger } from 'pino';
-import type { Clock } from '../domain/clock.ts';
+import type { Timer, TimerClock } from '../domain/clock.ts';
 import type { BackoffPolicy, Random } from '../domain/backoff.ts';
 import { coerceError, isPermanentError } from '../domain/errors.ts';
 import { boundedError, decideAfterFailure, toOperationResult, type AttemptFailure, type Operation, type OperationError } from '../domain/operation.ts';
@@ -11,9 +11,6 @@ import { isRefusedValue } from '../store/storable.ts';
 import { CANCELLED_BY_REQUEST, type DeliveryFactory, type Store } from '../store/store.ts';
 import type { RegisteredTask } from './registry.ts';
 import type { TaskContext } from './task.ts';
-
-/** A result larger than this is refused unless configured otherwise: 64 MiB, far under what either store can hold. */
-export const DEFAULT_MAX_RESULT_BYTES = 64 * 1024 * 1024;
 
 /** At most one progress write per operation in this interval; the last value is always written. */
 export const PROGRESS_INTERVAL_MS = 200;
@@ -50,7 +47,8 @@ export interface AttemptEnd {
 
 export interface AttemptDeps {
   readonly store: Store;
-  readonly clock: Clock;
+  /** Time for what is stored, and the timer that spaces progress writes. */
+  readonly clock: TimerClock;
   readonly backoff: BackoffPolicy;
   readonly random: Random;
   readonly delivery: DeliveryFactory;
@@ -69,10 +67,11 @@ type StoreWrite = (now: number) => Promise<Operation | null>;
 export class Attempt {
   readonly operation: Operation;
   readonly task: RegisteredTask;
-  /** When the attempt times out, on the `performance.now()` scale. */
+  /** When the attempt times out, on the clock (the wall clock, as leases and run_at are), where the pool's timer for it is set. */
   readonly deadline: number;
   readonly #deps: AttemptDeps;
   readonly #controller = new AbortController();
+  /** For the duration reported, which is measured, not scheduled: on the monotonic clock. */
   readonly #startedAt = performance.now();
   #log: Logger | null = null;
   #ending = false;
@@ -87,13 +86,13 @@ export class Attempt {
   #progressMessage: string | null = null;
   #progressWrittenAt = -Infinity;
   #progressWriting = false;
-  #progressTimer: NodeJS.Timeout | null = null;
+  #progressTimer: Timer | null = null;
 
   constructor(operation: Operation, task: RegisteredTask, deps: AttemptDeps) {
     this.operation = operation;
     this.task = task;
     this.#deps = deps;
-    this.deadline = this.#startedAt + operation.timeoutS * 1000;
+    this.deadline = deps.clock.now() + operation.timeoutS * 1000;
     this.#progressMessage = operation.progressMessage;
   }
 
@@ -238,7 +237,7 @@ export class Attempt {
   async #end(outcome: AttemptOutcome, error: OperationError | null, write: StoreWrite | null): Promise<void> {
     this.#ending = true;
     this.#deps.onEnding(this);
-    if (this.#progressTimer !== null) clearTimeout(this.#progressTimer);
+    if (this.#progressTimer !== null) this.#deps.clock.clearTimeout(this.#progressTimer);
     let operation: Operation | null = null;
     if (write !== null) {
       try {
@@ -296,9 +295,10 @@ export class Attempt {
 
   #flushProgress(): void {
     if (this.#pendingProgress === null || this.#progressWriting || this.#progressTimer !== null || this.#ending) return;
-    const wait = this.#progressWrittenAt + PROGRESS_INTERVAL_MS - performance.now();
+    // At most the interval, should the clock have stepped back since the last write.
+    const wait = Math.min(PROGRESS_INTERVAL_MS, this.#progressWrittenAt + PROGRESS_INTERVAL_MS - this.#deps.clock.now());
     if (wait > 0) {
-      this.#progressTimer = setTimeout(() => {
+      this.#progressTimer = this.#deps.clock.setTimeout(() => {
         this.#progressTimer = null;
         this.#flushProgress();
       }, wait);
@@ -307,7 +307,7 @@ export class Attempt {
     const progress = this.#pendingProgress;
     this.#pendingProgress = null;
     this.#progressWriting = true;
-    this.#progressWrittenAt = performance.now();
+    this.#progressWrittenAt = this.#deps.clock.now();
     this.#deps.store
       .operationProgress({ ...this.#lease(), now: this.#deps.clock.now(), progress, message: this.#progressMessage })
       .catch((err: unknown) => this.log.warn({ err }, 'progress write failed'))

@@ -1,6 +1,6 @@
 // Owns: the short-lived cache of operation reads behind status GETs, long-poll wake-ups and event streams: a read
 // stands for at most `ttlMs`, and a change this node makes or hears of (the store's change feed) drops it at once.
-// Not here: rendering a read (operations.ts), the change feed itself (store/).
+// Not here: rendering a read (operation-view.ts), the change feed itself (store/).
 // Invariant: a read that was in flight when its operation changed is never kept (it may predate the change).
 
 import type { Operation } from '../domain/operation.ts';

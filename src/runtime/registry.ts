@@ -5,6 +5,8 @@
 import { Ajv, type ValidateFunction } from 'ajv';
 import addFormatsModule from 'ajv-formats';
 import type { FieldError } from '../domain/errors.ts';
+import { TASK_DEFAULTS } from '../config/limits.ts';
+import { DEFAULTS } from '../config/settings.ts';
 import { checkTaskDefinition, type TaskDefinition } from './task.ts';
 import { fieldErrorsOf } from './schema-errors.ts';
 
@@ -19,7 +21,7 @@ export interface TaskDefaults {
   readonly concurrency: number;
 }
 
-export const DEFAULT_TASK_DEFAULTS: TaskDefaults = { timeoutS: 300, maxAttempts: 3, concurrency: 8 };
+export const DEFAULT_TASK_DEFAULTS: TaskDefaults = { ...TASK_DEFAULTS, concurrency: DEFAULTS.concurrency };
 
 export interface RegisteredTask {
   readonly definition: TaskDefinition;

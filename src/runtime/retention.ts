@@ -4,7 +4,8 @@
 // Invariant: only terminal operations are ever pruned; a failed prune is logged and tried again later.
 
 import type { Logger } from 'pino';
-import type { Clock } from '../domain/clock.ts';
+import { withTimers, type Clock } from '../domain/clock.ts';
+import { every } from '../scheduling/timers.ts';
 import type { Store } from '../store/store.ts';
 
 const PRUNE_EVERY_MS = 60_000;
@@ -17,6 +18,7 @@ export function pruneInterval(retentionMs: number, resultRetentionMs: number): n
 
 export interface RetentionOptions {
   readonly store: Store;
+  /** Time, and the timer pruning runs on; one without timers gets the system's. */
   readonly clock: Clock;
   readonly logger: Logger;
   readonly retentionMs: number;
@@ -26,22 +28,21 @@ export interface RetentionOptions {
 
 export class Retention {
   readonly #options: RetentionOptions;
-  #timer: NodeJS.Timeout | null = null;
+  #stopTimer: (() => void) | null = null;
 
   constructor(options: RetentionOptions) {
     this.#options = options;
   }
 
   start(): void {
-    if (this.#timer !== null) return;
-    const { everyMs, retentionMs, resultRetentionMs } = this.#options;
-    this.#timer = setInterval(() => void this.pruneNow(), everyMs ?? pruneInterval(retentionMs, resultRetentionMs));
-    this.#timer.unref();
+    if (this.#stopTimer !== null) return;
+    const { clock, everyMs, retentionMs, resultRetentionMs } = this.#options;
+    this.#stopTimer = every(withTimers(clock), everyMs ?? pruneInterval(retentionMs, resultRetentionMs), () => void this.pruneNow(), { keepAlive: false });
   }
 
   stop(): void {
-    if (this.#timer !== null) clearInterval(this.#timer);
-    this.#timer = null;
+    this.#stopTimer?.();
+    this.#stopTimer = null;
   }
 
   async pruneNow(): Promise<void> {

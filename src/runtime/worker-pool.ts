@@ -1,15 +1,19 @@
-// Owns: running claimed operations in this process: wake-ups, claims within global and per-type limits,
-// one heartbeat and one deadline timer for all leases, lease recovery, graceful shutdown. Not here: one
-// attempt's outcome (attempt.ts), persistence (store/). Invariant: at most `concurrency` handlers run at once (an
-// attempt whose end is being stored is still held, but its slot is free).
+// Owns: running claimed operations in this process: what wakes the claim loop, claims within global and per-type
+// limits, one heartbeat and one deadline timer for all leases, lease recovery, graceful shutdown. Not here: one
+// attempt's outcome (attempt.ts), the loop's wake / sleep / poll / grace mechanics (scheduling/claim-loop.ts),
+// persistence (store/). Invariant: at most `concurrency` handlers run at once (an attempt whose end is being stored
+// is still held, but its slot is free).
 
 import { EventEmitter } from 'node:events';
 import type { Logger } from 'pino';
-import { DEFAULT_RETRY_BACKOFF, type BackoffPolicy, type Random } from '../domain/backoff.ts';
-import { systemClock, type Clock } from '../domain/clock.ts';
+import type { BackoffPolicy, Random } from '../domain/backoff.ts';
+import { systemClock, withTimers, type Clock, type TimerClock } from '../domain/clock.ts';
 import type { Operation, OperationError } from '../domain/operation.ts';
+import { ClaimLoop } from '../scheduling/claim-loop.ts';
+import { Alarm, every } from '../scheduling/timers.ts';
 import type { DeliveryFactory, RecoverResult, Store, StoreEvent, TypeLimit } from '../store/store.ts';
-import { Attempt, DEFAULT_MAX_RESULT_BYTES, type AttemptDeps, type AttemptEnd, type AttemptOutcome } from './attempt.ts';
+import { DEFAULTS, DEFAULT_RETRY_BACKOFF } from '../config/settings.ts';
+import { Attempt, type AttemptDeps, type AttemptEnd, type AttemptOutcome } from './attempt.ts';
 import type { TaskRegistry } from './registry.ts';
 
 export interface WorkerPoolOptions {
@@ -20,8 +24,9 @@ export interface WorkerPoolOptions {
   readonly workerId: string;
   /** Builds the webhook delivery written with every terminal transition (the outbox). */
   readonly deliveryFactory: DeliveryFactory;
+  /** Time, and the timers of every wait (deadlines, polls, heartbeats, grace); one without timers gets the system's. */
   readonly clock?: Clock | undefined;
-  /** Handlers running at once, across all types (default 8). */
+  /** Handlers running at once, across all types (default: `--concurrency`'s). */
   readonly concurrency?: number | undefined;
   readonly leaseMs?: number | undefined;
   /** Default leaseMs / 3. */
@@ -30,11 +35,11 @@ export interface WorkerPoolOptions {
   readonly pollMs?: number | undefined;
   /** How often expired leases are recovered (default leaseMs). */
   readonly recoverEveryMs?: number | undefined;
-  /** How long stop() lets running attempts finish before releasing them (default 10 s). */
+  /** How long stop() lets running attempts finish before releasing them (default: `--grace`'s). */
   readonly graceMs?: number | undefined;
   readonly retryBackoff?: BackoffPolicy | undefined;
   readonly random?: Random | undefined;
-  /** The largest result a handler may return, in bytes (default DEFAULT_MAX_RESULT_BYTES). */
+  /** The largest result a handler may return, in bytes (default: `--max-result-bytes`'s). */
   readonly maxResultBytes?: number | undefined;
 }
 
@@ -57,20 +62,15 @@ export interface WorkerPoolStats {
   readonly recovered: { readonly requeued: number; readonly ended: number };
 }
 
-export const DEFAULT_CONCURRENCY = 8;
-export const DEFAULT_LEASE_MS = 30_000;
 export const DEFAULT_POLL_MS = 2_000;
-export const DEFAULT_GRACE_MS = 10_000;
 const LEASE_EXPIRED: OperationError = { code: 'lease_expired', message: 'the worker running this attempt stopped renewing its lease' };
 // A handler still running this long after its attempt ended is reported as ignoring its signal.
 const ABANDON_WARNING_MS = 1_000;
-// Longest delay setTimeout accepts.
-const MAX_TIMER_MS = 2 ** 31 - 1;
 
 type State = 'idle' | 'running' | 'stopping' | 'stopped';
 
 /**
- * Wakes on the store's `operation:due` events, on a timer at the next run_at and on a slow fallback poll.
+ * Wakes on the store's `operation:due` events, at the next run_at and on a slow fallback poll (the claim loop's).
  * A slot frees when its handler returns or is given up on (timeout, cancel, lost lease), so the next claim
  * overlaps storing the end; a handler that ignores its signal runs on in the background, uncounted. Handlers share this event loop, so a CPU-heavy one
  * must yield between chunks of work (the built-in report task awaits setImmediate), or heartbeats,
@@ -81,14 +81,16 @@ export class WorkerPool extends EventEmitter<WorkerPoolEvents> {
   readonly #registry: TaskRegistry;
   readonly #log: Logger;
   readonly #workerId: string;
-  readonly #clock: Clock;
+  readonly #clock: TimerClock;
   readonly #concurrency: number;
   readonly #leaseMs: number;
   readonly #heartbeatMs: number;
   readonly #pollMs: number;
-  readonly #recoverEveryMs: number;
   readonly #graceMs: number;
   readonly #attemptDeps: AttemptDeps;
+  readonly #loop: ClaimLoop;
+  /** One timer for every attempt's deadline, set at the earliest. */
+  readonly #deadlines: Alarm;
 
   #state: State = 'idle';
   #started: Promise<void> | null = null;
@@ -103,17 +105,7 @@ export class WorkerPool extends EventEmitter<WorkerPoolEvents> {
   readonly #busyByType = new Map<string, number>();
   readonly #abandoned = new Set<Attempt>();
   #onIdle: (() => void) | null = null;
-
-  #wakeQueued = false;
-  #claiming: Promise<void> | null = null;
-  #claimAgain = false;
-  #wakeTimer: NodeJS.Timeout | null = null;
-  #wakeAt = Infinity;
-  #deadlineTimer: NodeJS.Timeout | null = null;
-  #deadlineAt = Infinity;
-  #pollTimer: NodeJS.Timeout | null = null;
-  #recoverTimer: NodeJS.Timeout | null = null;
-  #heartbeatTimer: NodeJS.Timeout | null = null;
+  #stopHeartbeats: (() => void) | null = null;
   #heartbeating = false;
 
   #nextRunAtAskedAt = -Infinity;
@@ -127,25 +119,35 @@ export class WorkerPool extends EventEmitter<WorkerPoolEvents> {
     this.#registry = options.registry;
     this.#workerId = options.workerId;
     this.#log = options.logger.child({ workerId: options.workerId });
-    this.#clock = options.clock ?? systemClock;
-    this.#concurrency = positive('concurrency', options.concurrency ?? DEFAULT_CONCURRENCY);
+    this.#clock = withTimers(options.clock ?? systemClock);
+    this.#concurrency = positive('concurrency', options.concurrency ?? DEFAULTS.concurrency);
     if (!Number.isInteger(this.#concurrency)) throw new TypeError(`WorkerPool: concurrency must be a whole number, got ${this.#concurrency}`);
-    this.#leaseMs = positive('leaseMs', options.leaseMs ?? DEFAULT_LEASE_MS);
+    this.#leaseMs = positive('leaseMs', options.leaseMs ?? DEFAULTS.lease);
     this.#heartbeatMs = positive('heartbeatMs', options.heartbeatMs ?? Math.floor(this.#leaseMs / 3));
     this.#pollMs = positive('pollMs', options.pollMs ?? DEFAULT_POLL_MS);
-    this.#recoverEveryMs = positive('recoverEveryMs', options.recoverEveryMs ?? this.#leaseMs);
-    this.#graceMs = nonNegative('graceMs', options.graceMs ?? DEFAULT_GRACE_MS);
+    this.#graceMs = nonNegative('graceMs', options.graceMs ?? DEFAULTS.grace);
     this.#attemptDeps = {
       store: options.store,
       clock: this.#clock,
       backoff: options.retryBackoff ?? DEFAULT_RETRY_BACKOFF,
       random: options.random ?? Math.random,
       delivery: options.deliveryFactory,
-      maxResultBytes: positive('maxResultBytes', options.maxResultBytes ?? DEFAULT_MAX_RESULT_BYTES),
+      maxResultBytes: positive('maxResultBytes', options.maxResultBytes ?? DEFAULTS.maxResultBytes),
       log: this.#log,
       onEnding: (attempt) => this.#onEnding(attempt),
       onEnd: (attempt, end) => this.#onEnd(attempt, end),
     };
+    this.#loop = new ClaimLoop({
+      clock: this.#clock,
+      claim: () => this.#claimOnce(),
+      recover: () => this.recover(),
+      pollMs: this.#pollMs,
+      recoverEveryMs: positive('recoverEveryMs', options.recoverEveryMs ?? this.#leaseMs),
+      // A timed wake-up was set for the earliest run_at the pool was told of; the store knows the one after it, which may be close.
+      onTimedWake: () => (this.#nextRunAtAskedAt = -Infinity),
+      onError: (err) => this.#log.error({ err }, 'claiming failed; the next wake-up retries'),
+    });
+    this.#deadlines = new Alarm(this.#clock, (at) => this.#onDeadline(at));
   }
 
   /** Recover expired leases, then start claiming. Idempotent. */
@@ -158,12 +160,9 @@ export class WorkerPool extends EventEmitter<WorkerPoolEvents> {
   async #start(): Promise<void> {
     this.#state = 'running';
     this.#unsubscribe = this.#store.subscribe((event) => this.#onStoreEvent(event));
-    this.#heartbeatTimer = setInterval(() => void this.#heartbeat(), this.#heartbeatMs);
-    this.#pollTimer = setInterval(() => this.#wake(), this.#pollMs);
-    this.#recoverTimer = setInterval(() => void this.recover(), this.#recoverEveryMs);
-    await this.recover();
+    this.#stopHeartbeats = every(this.#clock, this.#heartbeatMs, () => void this.#heartbeat());
+    await this.#loop.start();
     this.#log.info({ concurrency: this.#concurrency, types: this.#registry.list().map((t) => t.type) }, 'worker pool started');
-    this.#wake();
   }
 
   /**
@@ -176,25 +175,21 @@ export class WorkerPool extends EventEmitter<WorkerPoolEvents> {
   }
 
   async #stop(graceMs: number): Promise<void> {
-    const wasStarted = this.#started;
     this.#state = 'stopping';
-    for (const timer of [this.#pollTimer, this.#recoverTimer, this.#wakeTimer]) if (timer !== null) clearTimeout(timer);
-    if (wasStarted !== null) await wasStarted.catch(() => undefined);
-    await this.#claiming;
-    if (this.#attempts.size > 0) {
+    // No claim from here on. Heartbeats and deadlines go on through the grace period: the attempts still run.
+    const stopped = this.#loop.stop(graceMs, () => {
+      if (this.#attempts.size === 0) return null;
       this.#log.info({ running: this.#attempts.size, graceMs }, 'worker pool stopping; waiting for running attempts');
-      let graceTimer: NodeJS.Timeout | undefined;
-      await Promise.race([
-        new Promise<void>((resolve) => (this.#onIdle = resolve)),
-        new Promise<void>((resolve) => (graceTimer = setTimeout(resolve, graceMs))),
-      ]);
-      clearTimeout(graceTimer);
-      this.#onIdle = null;
-    }
+      return new Promise<void>((resolve) => (this.#onIdle = resolve));
+    });
+    await this.#started?.catch(() => undefined);
+    await stopped;
+    this.#onIdle = null;
     const left = [...this.#attempts];
     if (left.length > 0) this.#log.warn({ operationIds: left.map((a) => a.operation.id) }, 'grace period over; releasing leases');
     await Promise.all(left.map((attempt) => attempt.release()));
-    for (const timer of [this.#heartbeatTimer, this.#deadlineTimer]) if (timer !== null) clearTimeout(timer);
+    this.#stopHeartbeats?.();
+    this.#deadlines.clear();
     this.#unsubscribe?.();
     this.#unsubscribe = null;
     this.#state = 'stopped';
@@ -227,7 +222,7 @@ export class WorkerPool extends EventEmitter<WorkerPoolEvents> {
         this.#recoveredCount.ended += result.ended.length;
         this.#log.warn({ requeued: result.requeued.map((o) => o.id), ended: result.ended.map((o) => o.id) }, 'recovered expired leases');
       }
-      if (result.requeued.length > 0) this.#wake();
+      if (result.requeued.length > 0) this.#loop.wake();
       return result;
     } catch (err) {
       this.#log.error({ err }, 'lease recovery failed');
@@ -240,51 +235,9 @@ export class WorkerPool extends EventEmitter<WorkerPoolEvents> {
       this.#byOperation.get(event.id)?.cancel();
     } else if (event.kind === 'feed:resumed') {
       // Due operations may have been announced while the feed was away.
-      this.#wake();
+      this.#loop.wake();
     } else if (event.kind === 'operation:due' && this.#registry.get(event.type) !== undefined) {
-      if (event.runAt <= this.#clock.now()) this.#wake();
-      else this.#wakeLater(event.runAt);
-    }
-  }
-
-  // Claims run after the current turn of the event loop, so a burst of due events, or of attempts
-  // ending together, becomes one claim for all free slots.
-  #wake(): void {
-    if (this.#state !== 'running' || this.#wakeQueued) return;
-    this.#wakeQueued = true;
-    setImmediate(() => {
-      this.#wakeQueued = false;
-      if (this.#state !== 'running') return;
-      if (this.#claiming !== null) this.#claimAgain = true;
-      else this.#claiming = this.#claimLoop().finally(() => (this.#claiming = null));
-    });
-  }
-
-  #wakeLater(at: number): void {
-    if (this.#state !== 'running' || at >= this.#wakeAt) return;
-    if (this.#wakeTimer !== null) clearTimeout(this.#wakeTimer);
-    this.#wakeAt = at;
-    this.#wakeTimer = setTimeout(() => {
-      this.#wakeTimer = null;
-      this.#wakeAt = Infinity;
-      // Timers keep the monotonic clock, run_at the wall clock: one may fire a millisecond before `at` has come. A claim
-      // then finds nothing due, and by the time the store names `at` as the next run_at it has passed, so no timer is
-      // set for it and it waits for the fallback poll. Wait out the rest instead.
-      if (this.#clock.now() < at) return this.#wakeLater(at);
-      // The timer kept only the earliest run_at it was told of; the store knows the one after it, which may be close.
-      this.#nextRunAtAskedAt = -Infinity;
-      this.#wake();
-    }, Math.min(MAX_TIMER_MS, Math.max(0, at - this.#clock.now())));
-  }
-
-  async #claimLoop(): Promise<void> {
-    try {
-      do {
-        this.#claimAgain = false;
-        if (await this.#claimOnce()) this.#claimAgain = true;
-      } while (this.#claimAgain && this.#state === 'running');
-    } catch (err) {
-      this.#log.error({ err }, 'claiming failed; the next wake-up retries');
+      this.#loop.wakeAt(event.runAt);
     }
   }
 
@@ -307,13 +260,13 @@ export class WorkerPool extends EventEmitter<WorkerPoolEvents> {
     if (claimed.length >= asked) return true;
     // The queue has nothing more for us now: sleep until the next scheduled run_at (retries, run_at). Every insert and
     // requeue announces its run_at (operation:due), so asking the store is for what no event told of (work stored
-    // before this pool started, an event lost): at most once per fallback poll, not after every short claim, which put
-    // a second round trip between a due operation and its claim.
+    // before this pool started, an event lost): at most once per fallback poll, not after every short claim, which
+    // would put a second round trip between a due operation and its claim.
     const now = this.#clock.now();
     if (now - this.#nextRunAtAskedAt < this.#pollMs) return false;
     this.#nextRunAtAskedAt = now;
     const next = await this.#store.operationNextRunAt({ types: this.#registry.list().map((task) => task.type) });
-    if (next !== null && next > this.#clock.now()) this.#wakeLater(next);
+    if (next !== null && next > this.#clock.now()) this.#loop.wakeAt(next);
     return false;
   }
 
@@ -332,7 +285,7 @@ export class WorkerPool extends EventEmitter<WorkerPoolEvents> {
       return;
     }
     attempt.start();
-    this.#armDeadline(attempt.deadline);
+    this.#deadlines.setAt(attempt.deadline);
   }
 
   // The slot is free once the handler is done with, not once its end is stored: the next claim overlaps that write.
@@ -342,7 +295,7 @@ export class WorkerPool extends EventEmitter<WorkerPoolEvents> {
     const busy = (this.#busyByType.get(type) ?? 1) - 1;
     if (busy > 0) this.#busyByType.set(type, busy);
     else this.#busyByType.delete(type);
-    this.#wake();
+    this.#loop.wake();
   }
 
   #onEnd(attempt: Attempt, end: AttemptEnd): void {
@@ -350,18 +303,18 @@ export class WorkerPool extends EventEmitter<WorkerPoolEvents> {
     if (this.#byOperation.get(end.id) === attempt) this.#byOperation.delete(end.id);
     this.#endedCount[end.outcome] += 1;
     if (attempt.handlerRunning) this.#watchAbandoned(attempt);
-    if (end.outcome === 'retried' && end.operation !== null) this.#wakeLater(end.operation.runAt);
+    if (end.outcome === 'retried' && end.operation !== null) this.#loop.wakeAt(end.operation.runAt);
     this.#emitSafely('operation:finished', end);
     if (this.#attempts.size === 0) this.#onIdle?.();
-    this.#wake();
+    this.#loop.wake();
   }
 
   #watchAbandoned(attempt: Attempt): void {
     this.#abandoned.add(attempt);
-    const warn = setTimeout(() => attempt.log.warn('handler still running after its attempt ended; it should honour ctx.signal'), ABANDON_WARNING_MS);
+    const warn = this.#clock.setTimeout(() => attempt.log.warn('handler still running after its attempt ended; it should honour ctx.signal'), ABANDON_WARNING_MS);
     warn.unref();
     void attempt.handlerSettled.finally(() => {
-      clearTimeout(warn);
+      this.#clock.clearTimeout(warn);
       this.#abandoned.delete(attempt);
     });
   }
@@ -374,27 +327,17 @@ export class WorkerPool extends EventEmitter<WorkerPoolEvents> {
     }
   }
 
-  // One timer for all deadlines, armed at the earliest; when it fires, every attempt past its deadline
-  // times out and the timer is armed at the next one.
-  #armDeadline(deadline: number): void {
-    if (deadline >= this.#deadlineAt) return;
-    if (this.#deadlineTimer !== null) clearTimeout(this.#deadlineTimer);
-    this.#deadlineAt = deadline;
-    this.#deadlineTimer = setTimeout(() => this.#onDeadline(), Math.min(MAX_TIMER_MS, Math.max(0, deadline - performance.now())));
-  }
-
-  #onDeadline(): void {
-    this.#deadlineTimer = null;
-    this.#deadlineAt = Infinity;
-    // Timers fire on whole milliseconds; allow that much so an attempt is not left for another round.
-    const now = performance.now() + 1;
+  // One alarm for all deadlines, set at the earliest; when it rings, every attempt past its deadline times out and
+  // the alarm is set at the next one.
+  #onDeadline(at: number): void {
+    const now = Math.max(at, this.#clock.now());
     let next = Infinity;
     for (const attempt of this.#attempts.values()) {
       if (attempt.ending) continue;
       if (attempt.deadline <= now) attempt.timeout();
       else next = Math.min(next, attempt.deadline);
     }
-    if (next !== Infinity) this.#armDeadline(next);
+    this.#deadlines.setAt(next);
   }
 
   async #heartbeat(): Promise<void> {

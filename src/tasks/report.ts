@@ -86,7 +86,7 @@ export default defineTask<ReportInput>({
   timeoutS: 300,
   maxAttempts: 3,
   concurrency: 2,
-  // Measured: 2026-01-01..2026-06-28 (54 M sales) takes about 2.7 s on one core.
+  // About what the default half-year run takes on one core (bench/README.md).
   estimatedDurationS: 3,
   async run(input, ctx) {
     const report = await buildReport(input, ctx);

@@ -1,24 +1,26 @@
 // Owns: claiming due webhook deliveries, making one signed attempt each with bounded concurrency, in all and per
-// destination, and recording it. Not here: signing (client/webhook-signature.ts), egress policy (ssrf.ts), the HTTP
-// exchange (http-attempt.ts), what an outcome means and what a destination is (domain/delivery.ts). Invariant: every
+// destination, and recording it. Not here: the wake / sleep / poll / grace mechanics (scheduling/claim-loop.ts),
+// signing (signing/webhook-signature.ts), egress policy (ssrf.ts), the HTTP exchange (http-attempt.ts), what an outcome
+// means and what a destination is (domain/delivery.ts). Invariant: every
 // attempt that ran is recorded under its lease, except one cut short by stop(), whose lease then expires and the
 // delivery comes due again; a claim takes no delivery to a destination that has its cap of attempts in flight here.
 
 import type { Logger } from 'pino';
 import packageJson from '../../package.json' with { type: 'json' };
-import { signWebhook } from '../client/webhook-signature.ts';
+import { signWebhook } from '../signing/webhook-signature.ts';
 import type { Random } from '../domain/backoff.ts';
-import { systemClock, type Clock } from '../domain/clock.ts';
-import { decideAfterDeliveryAttempt, DEFAULT_WEBHOOK_SCHEDULE_MS, type DeliveryDecision } from '../domain/delivery.ts';
+import { systemClock, withTimers, type Clock, type TimerClock } from '../domain/clock.ts';
+import { decideAfterDeliveryAttempt, type DeliveryDecision } from '../domain/delivery.ts';
 import { coerceError } from '../domain/errors.ts';
+import { DEFAULTS } from '../config/settings.ts';
+import { ClaimLoop } from '../scheduling/claim-loop.ts';
+import { withDeadline } from '../scheduling/timers.ts';
 import { isRefusedValue } from '../store/storable.ts';
 import type { Delivery, DeliveryAttemptParams, Store } from '../store/store.ts';
 import { parseRetryAfter, postWebhook, WebhookConnections, type WebhookPostResult } from './http-attempt.ts';
 import { checkWebhookUrl, resolveAndCheck, type EgressPolicy, type ResolveAll } from './ssrf.ts';
 
-export { DEFAULT_WEBHOOK_SCHEDULE_MS };
 export const WEBHOOK_USER_AGENT = `asyncops-webhooks/${packageJson.version}`;
-export const DEFAULT_WEBHOOK_CONCURRENCY = 32;
 
 /** The per-destination cap when none is given: a quarter of the slots, so it takes four stuck receivers to fill them. */
 export function defaultConcurrencyPerDestination(concurrency: number): number {
@@ -30,17 +32,18 @@ export interface WebhookDispatcherOptions {
   /** Every secret signs each attempt (rotation); at least one. */
   readonly secrets: readonly string[];
   readonly logger: Logger;
+  /** Time, and the timers of every wait (sleeps, polls, grace, resolution deadline); one without timers gets the system's. */
   readonly clock?: Clock;
-  /** Attempts in flight at once. Default DEFAULT_WEBHOOK_CONCURRENCY. */
+  /** Attempts in flight at once. Default: `--webhook-concurrency`'s. */
   readonly concurrency?: number;
   /**
    * Attempts in flight at once to one destination (a URL's origin), so a receiver that hangs holds only these slots
    * and the rest serve everyone else. Default a quarter of `concurrency` (at least 1); at most `concurrency`.
    */
   readonly concurrencyPerDestination?: number;
-  /** Deadline of one attempt, resolution and response included. Default 10 s. */
+  /** Deadline of one attempt, resolution and response included. Default: `--webhook-timeout`'s. */
   readonly attemptTimeoutMs?: number;
-  /** Nominal delays between attempts (length + 1 attempts in all). Default DEFAULT_WEBHOOK_SCHEDULE_MS. */
+  /** Nominal delays between attempts (length + 1 attempts in all). Default: `--webhook-schedule`'s. */
   readonly schedule?: readonly number[];
   /** Open private, loopback and metadata destinations (local development and tests). Default false. */
   readonly allowPrivate?: boolean;
@@ -75,20 +78,11 @@ function positive(name: string, value: number, integer = false): number {
   return value;
 }
 
-/** Rejects with `message` when `promise` has not settled within `ms`. */
-function withDeadline<T>(promise: Promise<T>, ms: number, message: string): Promise<T> {
-  let timer: NodeJS.Timeout | undefined;
-  const deadline = new Promise<never>((_, reject) => {
-    timer = setTimeout(() => reject(new Error(message)), ms);
-  });
-  return Promise.race([promise, deadline]).finally(() => clearTimeout(timer));
-}
-
 export class WebhookDispatcher {
   readonly #store: Store;
   readonly #secrets: readonly string[];
   readonly #logger: Logger;
-  readonly #clock: Clock;
+  readonly #clock: TimerClock;
   readonly #concurrency: number;
   readonly #perDestination: number;
   readonly #attemptTimeoutMs: number;
@@ -103,33 +97,28 @@ export class WebhookDispatcher {
   readonly #resolveAll: ResolveAll | undefined;
   readonly #onAttempt: ((event: DeliveryAttemptEvent) => void) | undefined;
 
-  #running = false;
+  #loop: ClaimLoop | null = null;
   #unsubscribe: (() => void) | null = null;
   #abort = new AbortController();
   #connections = new WebhookConnections();
   #inflight = new Set<Promise<void>>();
   /** Attempts in flight by destination; a destination leaves when its last attempt ends. */
   #busy = new Map<string, number>();
-  #pump: Promise<void> | null = null;
-  #pumpAgain = false;
-  #sleepTimer: NodeJS.Timeout | null = null;
-  #sleepUntil = Infinity;
-  #recoverTimer: NodeJS.Timeout | null = null;
 
   constructor(options: WebhookDispatcherOptions) {
     if (options.secrets.length === 0) throw new TypeError('webhook dispatcher: at least one secret is needed');
     // Sign once now so a malformed secret fails start-up, not the first delivery.
     signWebhook({ secrets: options.secrets, msgId: 'msg_check', timestamp: 0, body: '' });
-    const schedule = options.schedule ?? DEFAULT_WEBHOOK_SCHEDULE_MS;
+    const schedule = options.schedule ?? DEFAULTS.webhookSchedule;
     if (schedule.some((ms) => !Number.isFinite(ms) || ms < 0)) throw new TypeError('webhook dispatcher: schedule delays must be non-negative');
     this.#store = options.store;
     this.#secrets = [...options.secrets];
     this.#logger = options.logger;
-    this.#clock = options.clock ?? systemClock;
-    this.#concurrency = positive('concurrency', options.concurrency ?? DEFAULT_WEBHOOK_CONCURRENCY, true);
+    this.#clock = withTimers(options.clock ?? systemClock);
+    this.#concurrency = positive('concurrency', options.concurrency ?? DEFAULTS.webhookConcurrency, true);
     const perDestination = options.concurrencyPerDestination ?? defaultConcurrencyPerDestination(this.#concurrency);
     this.#perDestination = Math.min(positive('concurrencyPerDestination', perDestination, true), this.#concurrency);
-    this.#attemptTimeoutMs = positive('attemptTimeoutMs', options.attemptTimeoutMs ?? 10_000);
+    this.#attemptTimeoutMs = positive('attemptTimeoutMs', options.attemptTimeoutMs ?? DEFAULTS.webhookTimeout);
     this.#schedule = [...schedule];
     this.#policy = { allowPrivate: options.allowPrivate ?? false };
     this.#leaseMs = positive('leaseMs', options.leaseMs ?? this.#attemptTimeoutMs + 30_000);
@@ -145,124 +134,73 @@ export class WebhookDispatcher {
 
   /** Start claiming: on every `delivery:due` event, at the next known due time, and on a slow fallback poll. */
   start(): void {
-    if (this.#running) return;
-    this.#running = true;
+    if (this.#loop?.running) return;
+    const loop = new ClaimLoop({
+      clock: this.#clock,
+      claim: () => this.#claimOnce(loop),
+      recover: () => this.#recover(loop),
+      pollMs: this.#pollMs,
+      recoverEveryMs: this.#recoverEveryMs,
+      // Stopping the dispatcher is what ends it; its timers alone do not keep the process up.
+      keepAlive: false,
+      onError: (err) => this.#logger.error({ err: coerceError(err) }, 'webhook dispatcher could not claim deliveries'),
+    });
+    this.#loop = loop;
     this.#abort = new AbortController();
     this.#unsubscribe = this.#store.subscribe((event) => {
-      if (event.kind === 'delivery:due') this.#sleepFor(event.nextAttemptAt - this.#clock.now());
+      if (event.kind === 'delivery:due') loop.wakeAt(event.nextAttemptAt);
       // Deliveries may have come due while the feed was away.
-      else if (event.kind === 'feed:resumed') this.#sleepFor(0);
+      else if (event.kind === 'feed:resumed') loop.wake();
     });
-    this.#recoverTimer = setInterval(() => void this.#recover(), this.#recoverEveryMs);
-    this.#recoverTimer.unref();
-    void this.#recover();
+    void loop.start();
   }
 
   /** Stop claiming and let attempts in flight finish, up to the grace period; abort what remains. */
   async stop(): Promise<void> {
-    if (!this.#running) return;
-    this.#running = false;
+    const loop = this.#loop;
+    if (loop === null || !loop.running) return;
     this.#unsubscribe?.();
     this.#unsubscribe = null;
-    if (this.#sleepTimer !== null) clearTimeout(this.#sleepTimer);
-    if (this.#recoverTimer !== null) clearInterval(this.#recoverTimer);
-    this.#sleepTimer = this.#recoverTimer = null;
-    this.#sleepUntil = Infinity;
-    await this.#pump;
-    if (this.#inflight.size > 0) await this.#settleInflight();
+    const finished = await loop.stop(this.#stopGraceMs, () => (this.#inflight.size === 0 ? null : Promise.allSettled([...this.#inflight])));
+    if (!finished) {
+      this.#logger.warn({ inflight: this.#inflight.size }, 'webhook attempts still running at the end of the grace period; aborting them');
+      this.#abort.abort();
+      await Promise.allSettled([...this.#inflight]);
+    }
     this.#connections.close();
   }
 
-  /** Waits for the attempts in flight up to the grace period, then aborts what remains. */
-  async #settleInflight(): Promise<void> {
-    const settled = Promise.allSettled([...this.#inflight]);
-    let graceTimer: NodeJS.Timeout | undefined;
-    const graceOver = new Promise<'grace_over'>((resolve) => {
-      graceTimer = setTimeout(() => resolve('grace_over'), this.#stopGraceMs);
+  /** One claim for the free slots; true when it filled them (more may be due). */
+  async #claimOnce(loop: ClaimLoop): Promise<boolean> {
+    const free = this.#concurrency - this.#inflight.size;
+    // Full: a finishing attempt wakes the next pass.
+    if (free <= 0) return false;
+    // Destinations at their cap are passed over, and no claim takes more than any other destination has room for:
+    // a batch may be all one destination's. Each claim then fills the slots or brings another destination to its
+    // cap, so a destination with many deliveries due cannot keep the rest from the free slots.
+    const full: string[] = [];
+    let room = this.#perDestination;
+    for (const [destination, count] of this.#busy) {
+      if (count >= this.#perDestination) full.push(destination);
+      else room = Math.min(room, this.#perDestination - count);
+    }
+    const limit = Math.min(free, room);
+    const claimedAt = this.#clock.now();
+    const claimed = await this.#store.deliveryClaimDue({
+      now: claimedAt, workerId: this.#workerId, leaseMs: this.#leaseMs, limit, exceptDestinations: full,
     });
-    const first = await Promise.race([settled, graceOver]);
-    clearTimeout(graceTimer);
-    if (first === 'grace_over') {
-      this.#logger.warn({ inflight: this.#inflight.size }, 'webhook attempts still running at the end of the grace period; aborting them');
-      this.#abort.abort();
-      await settled;
-    }
+    // Run what was claimed even if stop() came meanwhile: stop() waits for this pass, then for these attempts.
+    for (const delivery of claimed) this.#launch(delivery, loop);
+    if (claimed.length >= limit) return true;
+    if (!loop.running) return false;
+    const next = await this.#store.deliveryNextAttemptAt();
+    // Due by the time of the claim yet not claimed: leased, in flight here or on another node, or for a destination
+    // at its cap here, whose end (or event) wakes us, or else the fallback poll. Due only since the claim: wake soon.
+    if (next !== null && next > claimedAt) loop.wakeAt(next);
+    return false;
   }
 
-  /** Claim now, or soon: a wake while a pass runs makes that pass go round again. */
-  #wake(): void {
-    if (!this.#running) return;
-    if (this.#pump !== null) {
-      this.#pumpAgain = true;
-      return;
-    }
-    this.#pump = this.#claimPass().finally(() => {
-      this.#pump = null;
-      if (this.#pumpAgain) {
-        this.#pumpAgain = false;
-        this.#wake();
-      }
-    });
-  }
-
-  /** Wake after `delayMs` (at most the poll interval) unless an earlier wake is set; at once when not positive. */
-  #sleepFor(requestedMs: number): void {
-    if (!this.#running) return;
-    if (requestedMs <= 0) {
-      this.#wake();
-      return;
-    }
-    const delayMs = Math.min(requestedMs, this.#pollMs);
-    const until = performance.now() + delayMs;
-    if (this.#sleepTimer !== null && this.#sleepUntil <= until) return;
-    if (this.#sleepTimer !== null) clearTimeout(this.#sleepTimer);
-    this.#sleepUntil = until;
-    this.#sleepTimer = setTimeout(() => {
-      this.#sleepTimer = null;
-      this.#sleepUntil = Infinity;
-      this.#wake();
-    }, delayMs);
-    this.#sleepTimer.unref();
-  }
-
-  async #claimPass(): Promise<void> {
-    try {
-      let claimedAt = 0;
-      while (this.#running) {
-        const free = this.#concurrency - this.#inflight.size;
-        // Full: a finishing attempt wakes the next pass.
-        if (free <= 0) return;
-        // Destinations at their cap are passed over, and no claim takes more than any other destination has room for:
-        // a batch may be all one destination's. Each claim then fills the slots or brings another destination to its
-        // cap, so a destination with many deliveries due cannot keep the rest from the free slots.
-        const full: string[] = [];
-        let room = this.#perDestination;
-        for (const [destination, count] of this.#busy) {
-          if (count >= this.#perDestination) full.push(destination);
-          else room = Math.min(room, this.#perDestination - count);
-        }
-        const limit = Math.min(free, room);
-        claimedAt = this.#clock.now();
-        const claimed = await this.#store.deliveryClaimDue({
-          now: claimedAt, workerId: this.#workerId, leaseMs: this.#leaseMs, limit, exceptDestinations: full,
-        });
-        // Run what was claimed even if stop() came meanwhile: stop() waits for this pass, then for these attempts.
-        for (const delivery of claimed) this.#launch(delivery);
-        if (claimed.length < limit) break;
-      }
-      if (!this.#running) return;
-      const next = await this.#store.deliveryNextAttemptAt();
-      // Due by the time of the claim yet not claimed: leased, in flight here or on another node, or for a destination
-      // at its cap here, whose end (or event) wakes us. Due only since the claim: wake at once (sleepFor of zero or less).
-      if (next === null || next <= claimedAt) this.#sleepFor(this.#pollMs);
-      else this.#sleepFor(next - this.#clock.now());
-    } catch (err) {
-      this.#logger.error({ err: coerceError(err) }, 'webhook dispatcher could not claim deliveries');
-      this.#sleepFor(this.#pollMs);
-    }
-  }
-
-  #launch(delivery: Delivery): void {
+  #launch(delivery: Delivery, loop: ClaimLoop): void {
     const log = this.#logger.child({ deliveryId: delivery.id, operationId: delivery.operationId });
     const { destination } = delivery;
     this.#busy.set(destination, (this.#busy.get(destination) ?? 0) + 1);
@@ -273,7 +211,7 @@ export class WebhookDispatcher {
         const left = (this.#busy.get(destination) ?? 1) - 1;
         if (left > 0) this.#busy.set(destination, left);
         else this.#busy.delete(destination);
-        this.#wake();
+        loop.wake();
       });
     this.#inflight.add(run);
   }
@@ -281,6 +219,7 @@ export class WebhookDispatcher {
   async #attempt(delivery: Delivery, log: Logger): Promise<void> {
     if (delivery.leaseToken === null) return;
     const startedAt = this.#clock.now();
+    // The duration is measured, not waited for: on the monotonic clock, as the metrics want it.
     const started = performance.now();
     const { result, refused } = await this.#send(delivery);
     const durationMs = Math.round(performance.now() - started);
@@ -339,10 +278,11 @@ export class WebhookDispatcher {
     const failed = (error: string): WebhookPostResult => ({ statusCode: null, error, snippet: null, retryAfter: null });
     const url = checkWebhookUrl(delivery.url, this.#policy);
     if (!url.ok) return { result: failed(`refused: ${url.reason}`), refused: true };
-    const started = performance.now();
+    const started = this.#clock.now();
     let target;
     try {
       target = await withDeadline(
+        this.#clock,
         resolveAndCheck(url.url.hostname, this.#policy, this.#resolveAll),
         this.#attemptTimeoutMs,
         `timed out resolving ${url.url.hostname} after ${this.#attemptTimeoutMs} ms`,
@@ -357,18 +297,19 @@ export class WebhookDispatcher {
       'user-agent': WEBHOOK_USER_AGENT,
       ...signWebhook({ secrets: this.#secrets, msgId: delivery.messageId, timestamp: Math.floor(this.#clock.now() / 1000), body: delivery.payload }),
     };
-    const remainingMs = Math.max(1, this.#attemptTimeoutMs - (performance.now() - started));
+    // Within [1, the whole timeout], should the clock have stepped back meanwhile.
+    const remainingMs = Math.min(this.#attemptTimeoutMs, Math.max(1, this.#attemptTimeoutMs - (this.#clock.now() - started)));
     const result = await postWebhook({ url: url.url, address: target, headers, body: delivery.payload, timeoutMs: remainingMs, signal: this.#abort.signal, connections: this.#connections });
     return { result, refused: false };
   }
 
-  async #recover(): Promise<void> {
+  async #recover(loop: ClaimLoop): Promise<void> {
     try {
       const count = await this.#store.deliveryRecoverExpired({ now: this.#clock.now() });
       if (count > 0) this.#logger.info({ count }, 'expired webhook delivery leases returned to due');
     } catch (err) {
       this.#logger.error({ err: coerceError(err) }, 'webhook dispatcher could not recover expired leases');
     }
-    this.#wake();
+    loop.wake();
   }
 }

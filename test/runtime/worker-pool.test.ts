@@ -6,11 +6,12 @@ import { join } from 'node:path';
 import { pino } from 'pino';
 import { PermanentError } from '../../src/domain/errors.ts';
 import type { Clock } from '../../src/domain/clock.ts';
-import { AttemptAbortedError, type AttemptEnd } from '../../src/runtime/attempt.ts';
+import { AttemptAbortedError, PROGRESS_INTERVAL_MS, type AttemptEnd } from '../../src/runtime/attempt.ts';
 import { TaskRegistry } from '../../src/runtime/registry.ts';
 import { defineTask, type TaskContext } from '../../src/runtime/task.ts';
 import { WorkerPool } from '../../src/runtime/worker-pool.ts';
-import { DEFAULT_TENANT } from '../../src/store/store.ts';
+import { DEFAULT_TENANT } from '../../src/domain/operation.ts';
+import { mockTime } from '../support/mock-time.ts';
 import { waitFor } from '../support/wait.ts';
 import { noDelivery, openStore, settled, startPool, submit } from '../support/worker-pool.ts';
 
@@ -22,11 +23,16 @@ function finishedEvents(pool: WorkerPool): AttemptEnd[] {
   return ends;
 }
 
-/** A promise the test resolves by hand, for handlers that must wait on the test. */
+/** A promise the test resolves by hand, for handlers (and store calls) that must wait on the test. */
 function gate(): { promise: Promise<void>; open: () => void } {
   let open = (): void => {};
   const promise = new Promise<void>((resolve) => (open = resolve));
   return { promise, open };
+}
+
+/** One turn of the event loop: a handler's work, long enough for the others claimed with it to start. */
+function nextTurn(): Promise<void> {
+  return new Promise((resolve) => setImmediate(resolve));
 }
 
 function untilAborted(signal: AbortSignal): Promise<never> {
@@ -108,6 +114,7 @@ describe('WorkerPool', () => {
   });
 
   it('fails a timed-out attempt at its deadline though the handler ignores its signal, and discards its late result', async (t) => {
+    const time = mockTime(t);
     const store = await openStore(t);
     const release = gate();
     let signal: AbortSignal | null = null;
@@ -122,15 +129,19 @@ describe('WorkerPool', () => {
           return 'late';
         },
       }),
-    ]);
+    ], { clock: time.clock });
     t.after(() => release.open());
     const op = await submit(store, 'stubborn', {}, { timeoutS: 1, maxAttempts: 3 });
-    const done = await settled(store, op.id, 3_000);
+    // The deadline is set as the handler starts.
+    await waitFor(() => signal !== null, { what: 'the handler to start' });
+    time.tick(999);
+    assert.equal((await store.operationGetById(op.id))?.status, 'processing', 'not before its deadline');
+    time.tick(1);
+    const done = await settled(store, op.id);
     assert.equal(done.status, 'failed');
     assert.equal(done.error?.code, 'timeout');
     assert.equal(done.attempt, 1, 'a timeout is not retried unless the type says so');
-    const ran = (done.finishedAt ?? 0) - (done.startedAt ?? 0);
-    assert.ok(ran >= 990 && ran < 2_000, `ended ${ran} ms after it started`);
+    assert.equal((done.finishedAt ?? 0) - (done.startedAt ?? 0), 1_000, 'ended at its deadline, with no more time passing');
     assert.ok(signal !== null && (signal as AbortSignal).aborted);
     const reason: unknown = (signal as AbortSignal | null)?.reason;
     assert.ok(reason instanceof AttemptAbortedError && reason.code === 'timeout');
@@ -146,19 +157,24 @@ describe('WorkerPool', () => {
   });
 
   it('retries a timed-out attempt when the type has retryOnTimeout', async (t) => {
+    const time = mockTime(t);
     const store = await openStore(t);
+    let started = 0;
     startPool(t, store, [
       defineTask({
         type: 'slow-once',
         retryOnTimeout: true,
         async run(_input, ctx) {
+          started += 1;
           if (ctx.attempt === 1) await untilAborted(ctx.signal);
           return 'second time lucky';
         },
       }),
-    ]);
+    ], { clock: time.clock, retryBackoff: { baseMs: 0, maxMs: 0, factor: 2 } });
     const op = await submit(store, 'slow-once', {}, { timeoutS: 1, maxAttempts: 2 });
-    const done = await settled(store, op.id, 3_000);
+    await waitFor(() => started === 1, { what: 'the first attempt to start' });
+    time.tick(1_000);
+    const done = await settled(store, op.id);
     assert.equal(done.status, 'completed');
     assert.equal(done.attempt, 2);
   });
@@ -204,15 +220,17 @@ describe('WorkerPool', () => {
 
   it('an operation retried at once and claimed again before its last end was acknowledged keeps its new attempt', async (t) => {
     const store = await openStore(t);
-    // The retry is stored at once, but its promise settles 300 ms later, as a slow commit acknowledgement would:
-    // meanwhile the operation is pending again and this pool claims it into the slot the failed attempt freed.
+    // The retry is stored at once, but its promise settles only when the test says, as a slow commit acknowledgement
+    // would: meanwhile the operation is pending again and this pool claims it into the slot the failed attempt freed.
+    const acknowledge = gate();
+    t.after(() => acknowledge.open());
     const slowRetries = new Proxy(store, {
       get(target, key) {
         const value: unknown = Reflect.get(target, key);
         if (key !== 'operationRetry') return typeof value === 'function' ? value.bind(target) : value;
         return async (...args: Parameters<typeof store.operationRetry>) => {
           const stored = await target.operationRetry(...args);
-          await new Promise((resolve) => setTimeout(resolve, 300));
+          await acknowledge.promise;
           return stored;
         };
       },
@@ -228,29 +246,33 @@ describe('WorkerPool', () => {
         },
       }),
     ], { retryBackoff: { baseMs: 0, maxMs: 0, factor: 2 } });
+    const ends = finishedEvents(pool);
     const op = await submit(store, 'twice');
-    await waitFor(() => runs === 2, { what: 'the second attempt', timeoutMs: 2_000 });
-    await new Promise((resolve) => setTimeout(resolve, 400)); // the first attempt's end is acknowledged now
+    await waitFor(() => runs === 2, { what: 'the second attempt' });
+    assert.deepEqual([pool.stats().running, pool.stats().held], [1, 2], 'the first attempt is held until its end is acknowledged; its slot is not');
+    acknowledge.open();
+    await waitFor(() => ends.length === 1, { what: "the first attempt's end to be acknowledged" });
     assert.deepEqual([pool.stats().running, pool.stats().held], [1, 1], 'the second attempt runs, the first is let go');
     // The cancel reaches the running attempt through the change feed only if the pool still knows it by its operation.
     await store.operationCancel({ id: op.id, tenant: DEFAULT_TENANT, now: Date.now(), delivery: noDelivery });
-    const done = await settled(store, op.id, 2_000);
+    const done = await settled(store, op.id);
     assert.equal(done.status, 'cancelled');
   });
 
   it('a cancel requested while a failed attempt is being requeued ends the operation cancelled, not run again', async (t) => {
     const store = await openStore(t);
     let runs = 0;
-    let failedAt: (() => void) | null = null;
-    const failed = new Promise<void>((resolve) => (failedAt = resolve));
-    // The retry reaches the store 200 ms after the attempt failed; the cancel comes in between.
+    const failed = gate();
+    const requeue = gate();
+    t.after(() => requeue.open());
+    // The retry reaches the store only when the test says, after the attempt failed; the cancel comes in between.
     const lateRetries = new Proxy(store, {
       get(target, key) {
         const value: unknown = Reflect.get(target, key);
         if (key !== 'operationRetry') return typeof value === 'function' ? value.bind(target) : value;
         return async (...args: Parameters<typeof store.operationRetry>) => {
-          failedAt?.();
-          await new Promise((resolve) => setTimeout(resolve, 200));
+          failed.open();
+          await requeue.promise;
           return target.operationRetry(...args);
         };
       },
@@ -258,9 +280,10 @@ describe('WorkerPool', () => {
     const pool = startPool(t, lateRetries, [defineTask({ type: 'failing', run: () => { runs += 1; throw new Error('boom'); } })], { retryBackoff: { baseMs: 0, maxMs: 0, factor: 2 } });
     const ends = finishedEvents(pool);
     const op = await submit(store, 'failing');
-    await failed;
+    await failed.promise;
     assert.equal((await store.operationCancel({ id: op.id, tenant: DEFAULT_TENANT, now: Date.now(), delivery: noDelivery })).kind, 'requested');
-    const done = await settled(store, op.id, 2_000);
+    requeue.open();
+    const done = await settled(store, op.id);
     assert.equal(done.status, 'cancelled');
     assert.equal(runs, 1, 'never run again');
     await waitFor(() => ends.length === 1, { what: 'the attempt end' });
@@ -277,7 +300,7 @@ describe('WorkerPool', () => {
     async function work(): Promise<void> {
       active += 1;
       most = Math.max(most, active);
-      await new Promise((resolve) => setTimeout(resolve, 5));
+      await nextTurn();
       active -= 1;
     }
     for (const op of ops) assert.equal((await settled(store, op.id)).status, 'completed');
@@ -286,23 +309,28 @@ describe('WorkerPool', () => {
   });
 
   it('fills a slot as soon as it frees, while the other slots stay busy', async (t) => {
+    // Time stands still: only a slot freeing, not a poll or any other timer, can start the 5th and 6th.
+    const time = mockTime(t);
     const store = await openStore(t);
-    const started = new Map<number, number>();
-    const t0 = performance.now();
+    const started = new Set<number>();
+    const longOnes = gate();
+    t.after(() => longOnes.open());
     // Two long and two short first: when the short ones end, two more must start beside the long ones.
-    const durations = [400, 20, 400, 20, 20, 20];
+    const long = [true, false, true, false, false, false];
     const ops = [];
-    for (const [i, ms] of durations.entries()) ops.push(await submit(store, 'mixed', { i, ms }, {}, Date.now() + i));
-    startPool(t, store, [defineTask({
+    // Due in this order, all of them already: time does not move on to make one due.
+    for (const [i, isLong] of long.entries()) ops.push(await submit(store, 'mixed', { i, long: isLong }, {}, Date.now() - long.length + i));
+    const pool = startPool(t, store, [defineTask({
       type: 'mixed',
-      async run(input: { i: number; ms: number }) {
-        started.set(input.i, performance.now() - t0);
-        await new Promise((resolve) => setTimeout(resolve, input.ms));
+      async run(input: { i: number; long: boolean }) {
+        started.add(input.i);
+        if (input.long) await longOnes.promise;
       },
-    })], { concurrency: 4 });
+    })], { clock: time.clock, concurrency: 4 });
+    await waitFor(() => started.has(4) && started.has(5), { what: 'the 5th and 6th to start' });
+    assert.equal(pool.stats().running, 2, 'the long ones still run beside them');
+    longOnes.open();
     for (const op of ops) assert.equal((await settled(store, op.id)).status, 'completed');
-    assert.ok(started.get(4)! < started.get(0)! + 300, `the 5th started while the long ones ran (at ${started.get(4)!.toFixed(0)} ms, the 1st at ${started.get(0)!.toFixed(0)} ms)`);
-    assert.ok(started.get(5)! < started.get(0)! + 300, `so did the 6th (at ${started.get(5)!.toFixed(0)} ms)`);
   });
 
   it('honours per-type limits under the global one', async (t) => {
@@ -314,7 +342,7 @@ describe('WorkerPool', () => {
       active.set(type, (active.get(type) ?? 0) + 1);
       most.set(type, Math.max(most.get(type) ?? 0, active.get(type) ?? 0));
       mostTotal = Math.max(mostTotal, [...active.values()].reduce((a, b) => a + b, 0));
-      await new Promise((resolve) => setTimeout(resolve, 5));
+      await nextTurn();
       active.set(type, (active.get(type) ?? 1) - 1);
     }
     const ops = [];
@@ -332,6 +360,7 @@ describe('WorkerPool', () => {
   });
 
   it('writes progress through the store, coalesced, ending with the last value', async (t) => {
+    const time = mockTime(t);
     const store = await openStore(t);
     let writes = 0;
     const write = store.operationProgress.bind(store);
@@ -349,8 +378,14 @@ describe('WorkerPool', () => {
           await finish.promise;
         },
       }),
-    ]);
+    ], { clock: time.clock });
     const op = await submit(store, 'chatty');
+    await waitFor(async () => (await store.operationGetById(op.id))?.progress === 0.01, { what: 'the first progress value' });
+    // The last value is written one interval after the first.
+    await time.timerSet(PROGRESS_INTERVAL_MS, 'the next progress write');
+    time.tick(PROGRESS_INTERVAL_MS - 1);
+    assert.equal(writes, 1, 'nothing more within the interval');
+    time.tick(1);
     const seen = await waitFor(async () => {
       const current = await store.operationGetById(op.id);
       return current?.progress === 1 ? current : null;
@@ -454,13 +489,19 @@ describe('WorkerPool', () => {
   });
 
   it('starts operations scheduled close after one another on time, without waiting for the fallback poll', async (t) => {
+    const time = mockTime(t);
     const store = await openStore(t);
     const now = Date.now();
     // Stored before the pool started, so no event tells it of them: only asking the store for the next run_at does.
     const first = await submit(store, 'scheduled', {}, { runAt: now + 200 }, now);
     const second = await submit(store, 'scheduled', {}, { runAt: now + 400 }, now);
-    startPool(t, store, [defineTask({ type: 'scheduled', run: () => null })], { pollMs: 60_000 });
-    for (const op of [first, second]) assert.equal((await settled(store, op.id, 5_000)).status, 'completed');
+    startPool(t, store, [defineTask({ type: 'scheduled', run: () => null })], { clock: time.clock, pollMs: 60_000 });
+    // Each is claimed at its run_at, with no more time passing: the fallback poll is a minute away.
+    for (const op of [first, second]) {
+      time.tick(200);
+      const done = await settled(store, op.id);
+      assert.deepEqual([done.status, done.startedAt], ['completed', op.runAt]);
+    }
   });
 
   it('start() and stop() are idempotent; start() after stop() is refused', async (t) => {

@@ -5,12 +5,12 @@ import type { TestContext } from 'node:test';
 import assert from 'node:assert/strict';
 import { pino } from 'pino';
 import { newId, ID_PREFIXES } from '../../src/domain/ids.ts';
-import type { Operation } from '../../src/domain/operation.ts';
+import { DEFAULT_TENANT, type Operation } from '../../src/domain/operation.ts';
 import { TaskRegistry } from '../../src/runtime/registry.ts';
 import type { TaskDefinition } from '../../src/runtime/task.ts';
 import { WorkerPool, type WorkerPoolOptions } from '../../src/runtime/worker-pool.ts';
 import { createSqliteStore } from '../../src/store/sqlite/sqlite-store.ts';
-import { DEFAULT_TENANT, type OperationDraft, type Store } from '../../src/store/store.ts';
+import type { OperationDraft, Store } from '../../src/store/store.ts';
 import { waitFor } from './wait.ts';
 
 export const noDelivery = (): null => null;

@@ -6,7 +6,7 @@ import { TaskRegistry } from '../../src/runtime/registry.ts';
 import type { TaskContext } from '../../src/runtime/task.ts';
 import report, { parseDateRange, PRODUCTS, REGIONS, type ReportInput, type SalesReport } from '../../src/tasks/report.ts';
 import { builtInTasks } from '../../src/tasks/index.ts';
-import { DEFAULT_TENANT } from '../../src/store/store.ts';
+import { DEFAULT_TENANT } from '../../src/domain/operation.ts';
 import { openStore, settled, startPool, submit } from '../support/worker-pool.ts';
 
 interface Recorded {

@@ -1,13 +1,15 @@
 import assert from 'node:assert/strict';
 import { describe, it, type TestContext } from 'node:test';
 import { pino } from 'pino';
-import { generateWebhookSecret, verifyWebhook } from '../../src/client/webhook-signature.ts';
+import { generateWebhookSecret, verifyWebhook } from '../../src/signing/webhook-signature.ts';
 import { systemClock } from '../../src/domain/clock.ts';
 import { toOperationResource } from '../../src/domain/resource.ts';
 import { createSqliteStore } from '../../src/store/sqlite/sqlite-store.ts';
-import { DEFAULT_TENANT, type Delivery, type DeliveryAttempt, type Store } from '../../src/store/store.ts';
+import { DEFAULT_TENANT } from '../../src/domain/operation.ts';
+import type { Delivery, DeliveryAttempt, Store } from '../../src/store/store.ts';
 import { WEBHOOK_USER_AGENT, WebhookDispatcher, type DeliveryAttemptEvent, type WebhookDispatcherOptions } from '../../src/webhooks/dispatcher.ts';
 import { webhookDeliveryFactory } from '../../src/webhooks/payload.ts';
+import { mockTime } from '../support/mock-time.ts';
 import { waitFor } from '../support/wait.ts';
 import { WebhookReceiver } from '../support/webhook-receiver.ts';
 
@@ -96,11 +98,19 @@ describe('WebhookDispatcher', () => {
     assert.equal(attempts[0]?.responseSnippet, 'ok');
   });
 
-  it('retries 500s on the schedule and delivers on attempt 4, with gaps that never shrink', async (t) => {
-    const { store, receiver, dispatcher } = await harness(t);
+  it('retries 500s on the schedule and delivers on attempt 4, each attempt at its due time', async (t) => {
+    const time = mockTime(t);
+    const recorded: DeliveryAttemptEvent[] = [];
+    const { store, receiver, dispatcher } = await harness(t, { clock: time.clock, onAttempt: (event) => recorded.push(event) });
     receiver.replyWith((n) => (n <= 3 ? { status: 500, body: 'boom' } : { status: 200 }));
     const delivery = await completedOperation(store, receiver.url);
     dispatcher.start();
+    // With random pinned at 1 the delays are the steps themselves. Time moves on by each step and no further, so each
+    // retry is made at its due time: not before (the store hands out nothing early), not after (no more time passes).
+    for (const [i, step] of [50, 100, 200].entries()) {
+      await waitFor(() => recorded.length === i + 1, { what: `attempt ${i + 1} to be recorded` });
+      time.tick(step);
+    }
     const done = await settled(store, delivery.id, 'delivered');
 
     assert.equal(done.attemptCount, 4);
@@ -108,22 +118,26 @@ describe('WebhookDispatcher', () => {
     assert.deepEqual(attempts.map((a) => a.statusCode), [500, 500, 500, 200]);
     assert.deepEqual(attempts.map((a) => a.attempt), [1, 2, 3, 4]);
     assert.equal(attempts[0]?.responseSnippet, 'boom');
-    // With random pinned at 1 the delays are the steps themselves: 50, 100, 200 ms.
-    const gaps = attempts.slice(1).map((a, i) => a.startedAt - attempts[i]!.startedAt);
-    [50, 100, 200].forEach((step, i) => assert.ok(gaps[i]! >= step, `gap ${i + 1} (${gaps[i]} ms) is shorter than its step ${step} ms`));
-    for (let i = 1; i < gaps.length; i++) assert.ok(gaps[i]! >= gaps[i - 1]!, `gaps shrank: ${gaps.join(', ')}`);
+    assert.deepEqual(attempts.slice(1).map((a, i) => a.startedAt - attempts[i]!.startedAt), [50, 100, 200]);
     assert.equal(new Set(receiver.received.map((r) => r.headers['webhook-id'])).size, 1);
   });
 
-  it('goes dead after the last attempt, and a replay delivers it with the same webhook-id as a manual attempt', async (t) => {
-    const { store, receiver, dispatcher } = await harness(t, { schedule: [20, 40] });
+  it('goes dead after the last attempt, and a replay delivers it at once with the same webhook-id as a manual attempt', async (t) => {
+    const time = mockTime(t);
+    const recorded: DeliveryAttemptEvent[] = [];
+    const { store, receiver, dispatcher } = await harness(t, { clock: time.clock, schedule: [20, 40], onAttempt: (event) => recorded.push(event) });
     receiver.replyWith({ status: 502 });
     const delivery = await completedOperation(store, receiver.url);
     dispatcher.start();
+    for (const [i, step] of [20, 40].entries()) {
+      await waitFor(() => recorded.length === i + 1, { what: `attempt ${i + 1} to be recorded` });
+      time.tick(step);
+    }
     const dead = await settled(store, delivery.id, 'dead');
     assert.equal(dead.attemptCount, 3);
     assert.equal(dead.lastStatusCode, 502);
 
+    // Time stands still from here: the replay is sent when it is stored, not at the fallback poll.
     receiver.replyWith({ status: 204 });
     const replay = await store.deliveryRetry({ id: delivery.id, tenant: DEFAULT_TENANT, now: Date.now() });
     assert.equal(replay.kind, 'scheduled');
@@ -148,7 +162,7 @@ describe('WebhookDispatcher', () => {
     assert.equal(attempts.length, 2);
     assert.equal(attempts[0]?.statusCode, null);
     assert.match(attempts[0]?.error ?? '', /timed out after/);
-    assert.ok(attempts[0]!.durationMs >= 150 && attempts[0]!.durationMs < 1_500, `duration ${attempts[0]!.durationMs}`);
+    assert.ok(attempts[0]!.durationMs >= 150, `cut at its deadline, not before (${attempts[0]!.durationMs} ms)`);
     assert.equal(attempts[1]?.statusCode, 200);
   });
 
@@ -165,18 +179,22 @@ describe('WebhookDispatcher', () => {
   });
 
   it('honours Retry-After on a 429 within the schedule', async (t) => {
-    const { store, receiver, dispatcher } = await harness(t, { schedule: [20, 3_000] });
+    const time = mockTime(t);
+    const recorded: DeliveryAttemptEvent[] = [];
+    const { store, receiver, dispatcher } = await harness(t, { clock: time.clock, schedule: [20, 3_000], onAttempt: (event) => recorded.push(event) });
     receiver.replyWith((n) => (n === 1 ? { status: 429, headers: { 'retry-after': '1' } } : { status: 200 }));
     const delivery = await completedOperation(store, receiver.url);
     dispatcher.start();
+    const tooMany = await waitFor(() => recorded[0], { what: 'the first attempt to be recorded' });
+    // The schedule alone would have retried in 20 ms; the receiver asked for 1 s.
+    assert.equal(tooMany.delivery.nextAttemptAt, Date.now() + 1_000);
+    time.tick(1_000);
     await settled(store, delivery.id, 'delivered');
 
     const [first, second] = await attemptsOf(store, delivery);
     assert.equal(first?.statusCode, 429);
     assert.equal(second?.statusCode, 200);
-    // The schedule alone would have waited 20 ms; the receiver asked for 1 s.
-    const waited = second!.startedAt - (first!.startedAt + first!.durationMs);
-    assert.ok(waited >= 990 && waited < 2_500, `waited ${waited} ms`);
+    assert.equal(second!.startedAt - first!.startedAt, 1_000, 'made when the receiver asked, with no more time passing');
   });
 
   it('refuses a private destination at delivery time without sending, and the delivery is dead at once', async (t) => {
@@ -224,23 +242,30 @@ describe('WebhookDispatcher', () => {
   });
 
   it('wakes on a new delivery without waiting for the fallback poll', async (t) => {
-    const { store, receiver, dispatcher } = await harness(t, { pollMs: 60_000 });
+    const time = mockTime(t);
+    const { store, receiver, dispatcher } = await harness(t, { clock: time.clock, pollMs: 60_000 });
     dispatcher.start();
-    await waitFor(() => true);
+    await time.timerSet(60_000, 'the dispatcher asleep until its fallback poll');
+    // Time stands still from here: only the store's delivery:due event can bring the dispatcher to it.
     const delivery = await completedOperation(store, receiver.url);
-    await settled(store, delivery.id, 'delivered', 2_000);
+    await settled(store, delivery.id, 'delivered');
   });
 
   it('stop() waits for the attempt in flight up to its grace, then aborts it without recording', async (t) => {
-    const { store, receiver, dispatcher } = await harness(t, { attemptTimeoutMs: 5_000, stopGraceMs: 100 });
+    const time = mockTime(t);
+    const { store, receiver, dispatcher } = await harness(t, { clock: time.clock, attemptTimeoutMs: 5_000, stopGraceMs: 100 });
     receiver.replyWith('hang');
     const delivery = await completedOperation(store, receiver.url);
     dispatcher.start();
     await waitFor(() => receiver.received.length === 1, { what: 'the request to arrive' });
-    const started = performance.now();
-    await dispatcher.stop();
-    const took = performance.now() - started;
-    assert.ok(took >= 90 && took < 1_000, `stop took ${took} ms`);
+    let stopped = false;
+    void dispatcher.stop().then(() => (stopped = true));
+    await time.timerSet(100, 'stop() waiting out its grace period');
+    time.tick(99);
+    await new Promise((resolve) => setImmediate(resolve));
+    assert.equal(stopped, false, 'the attempt still has its grace period');
+    time.tick(1);
+    await waitFor(() => stopped, { what: 'stop() to abort the attempt at the end of its grace period' });
     assert.equal((await attemptsOf(store, delivery)).length, 0);
     const after = await store.deliveryGet({ id: delivery.id, tenant: DEFAULT_TENANT });
     assert.equal(after?.state, 'pending');

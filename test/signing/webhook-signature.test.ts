@@ -1,7 +1,10 @@
+// Standard Webhooks signing: the published test vector and the reference libraries' cases, for the one implementation
+// the server and the SDK share.
+
 import { createHmac } from 'node:crypto';
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import { generateWebhookSecret, signWebhook, verifyWebhook, WebhookVerificationError } from '../../src/client/webhook-signature.ts';
+import { generateWebhookSecret, signWebhook, verifyWebhook, WebhookVerificationError } from '../../src/signing/webhook-signature.ts';
 
 // The published Standard Webhooks test vector (the reference libraries' own tests use it).
 const VECTOR = {
@@ -109,6 +112,12 @@ describe('verifyWebhook', () => {
   it('refuses a timestamp that is not unix seconds', () => {
     for (const bad of ['soon', '1614265330.5', '-1', '1e9']) {
       rejects(() => verifyWebhook(VECTOR.secret, vectorHeaders({ 'webhook-timestamp': bad }), VECTOR.body, atVector), /not unix seconds/);
+    }
+  });
+
+  it('refuses a cut-short or empty signature, as the reference suite does', () => {
+    for (const partial of [VECTOR.signature.slice(0, 8), 'v1,', VECTOR.signature.slice(0, -4)]) {
+      rejects(() => verifyWebhook(VECTOR.secret, vectorHeaders({ 'webhook-signature': partial }), VECTOR.body, atVector), /no matching signature/);
     }
   });
 

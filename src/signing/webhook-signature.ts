@@ -1,11 +1,16 @@
-// Owns: Standard Webhooks signing and verification (HMAC-SHA256, `whsec_` secrets), shared by the server and the SDK.
-// Not here: what is sent or when (webhooks/), HTTP framing. Imports nothing from the server.
-// Invariant: signatures are compared in constant time; verification returns a payload only after one matches.
+// Owns: Standard Webhooks signing and verification (HMAC-SHA256, `whsec_` secrets): the one implementation the
+// server (webhooks/, main.ts, the CLI) and the SDK (client/) share. Not here: what is sent or when (webhooks/).
+// Invariant: imports nothing of ours and only node:crypto, so the SDK carries no server code; signatures are compared
+// in constant time, and verification returns a payload only after one matches.
 
+// Not the spec authors' `standardwebhooks` package: it signs with one secret (no rotation), checks a fixed 5 minutes
+// against the wall clock (no injected clock or tolerance) and reads no Fetch Headers. This passes the same test vector.
 import { createHmac, randomBytes, timingSafeEqual } from 'node:crypto';
 
 const SECRET_PREFIX = 'whsec_';
 const BASE64 = /^[A-Za-z0-9+/]+={0,2}$/;
+/** 16 base64 characters (10 bytes or more) at the least; a generated secret has 44 (32 bytes). */
+const MIN_SECRET_CHARS = 16;
 const SIGNATURE_VERSION = 'v1';
 export const DEFAULT_WEBHOOK_TOLERANCE_S = 300;
 
@@ -43,13 +48,16 @@ export class WebhookVerificationError extends Error {
   }
 }
 
-/** The HMAC key inside a secret: base64 after an optional `whsec_` prefix (as the reference libraries accept). */
-function secretKey(secret: string): Buffer {
+/**
+ * The HMAC key inside a secret: base64 after an optional `whsec_` prefix (as the reference libraries accept), at least
+ * MIN_SECRET_CHARS of it. The one check of a secret's form: signing, verifying, `serve --webhook-secret` and `listen`
+ * all go through it. Throws a TypeError saying what is wrong, without repeating the secret.
+ */
+export function webhookSecretKey(secret: string): Buffer {
   const encoded = secret.startsWith(SECRET_PREFIX) ? secret.slice(SECRET_PREFIX.length) : secret;
   if (!BASE64.test(encoded)) throw new TypeError('webhook secret must be "whsec_" followed by base64');
-  const key = Buffer.from(encoded, 'base64');
-  if (key.length === 0) throw new TypeError('webhook secret is empty');
-  return key;
+  if (encoded.length < MIN_SECRET_CHARS) throw new TypeError(`webhook secret is too short: at least ${MIN_SECRET_CHARS} base64 characters after "whsec_"`);
+  return Buffer.from(encoded, 'base64');
 }
 
 function signatureBytes(key: Buffer, msgId: string, timestamp: number, body: string | Buffer): Buffer {
@@ -64,7 +72,7 @@ export function signWebhook(params: SignWebhookParams): WebhookHeaders {
   if (params.secrets.length === 0) throw new TypeError('at least one webhook secret is needed to sign');
   if (!Number.isSafeInteger(params.timestamp) || params.timestamp < 0) throw new TypeError('timestamp must be whole unix seconds');
   const signatures = params.secrets.map(
-    (secret) => `${SIGNATURE_VERSION},${signatureBytes(secretKey(secret), params.msgId, params.timestamp, params.body).toString('base64')}`,
+    (secret) => `${SIGNATURE_VERSION},${signatureBytes(webhookSecretKey(secret), params.msgId, params.timestamp, params.body).toString('base64')}`,
   );
   return {
     'webhook-id': params.msgId,
@@ -95,7 +103,7 @@ export function verifyWebhook(
 ): unknown {
   const secrets = typeof secret === 'string' ? [secret] : secret;
   if (secrets.length === 0) throw new TypeError('at least one webhook secret is needed to verify');
-  const keys = secrets.map(secretKey);
+  const keys = secrets.map(webhookSecretKey);
 
   const msgId = header(headers, 'webhook-id');
   const timestampHeader = header(headers, 'webhook-timestamp');

@@ -4,8 +4,11 @@
 // Invariant: a malformed entry is a UsageError naming where it is, never quoting the key.
 
 import { readFileSync } from 'node:fs';
-import type { ApiKeyConfig } from '../http/auth.ts';
-import { UsageError } from './exit-codes.ts';
+import type { AsyncOpsOptions } from '../../main.ts';
+import { UsageError } from '../exit-codes.ts';
+
+/** One key as the server takes it (createAsyncOps's `apiKeys`). */
+type ApiKeyConfig = NonNullable<AsyncOpsOptions['apiKeys']>[number];
 
 const TENANT = /^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$/;
 // RFC 6750's b64token, so any key fits in `Authorization: Bearer KEY` as it is.

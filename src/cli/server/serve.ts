@@ -1,0 +1,179 @@
+// Owns: the `serve` and `worker` commands: their flags (flag, then ASYNCOPS_* environment, then default), made from
+// the settings table, loading task modules, starting asyncops and shutting it down gracefully on SIGINT/SIGTERM.
+// Not here: the settings themselves (config/settings.ts), what the parts do (main.ts wires them).
+// Invariant: configuration is parsed and checked once, before anything starts; a bad value exits 2.
+
+import { resolve } from 'node:path';
+import { pathToFileURL } from 'node:url';
+import { isIP } from 'node:net';
+import type { Command } from 'commander';
+import type { TaskDefinition } from '../../main.ts';
+import { webhookSecretKey } from '../../signing/webhook-signature.ts';
+import { DEFAULT_RATE_LIMITS, DEFAULT_RETRY_BACKOFF, SETTINGS, type DefaultOf, type ServerCommand, type Setting, type SettingKey } from '../../config/settings.ts';
+import type { Rate } from '../../config/values.ts';
+import { UsageError } from '../exit-codes.ts';
+import { envSwitch, settingOption } from './setting-options.ts';
+import { mergeApiKeys, parseApiKeysEnv, readApiKeysFile } from './api-keys.ts';
+import { corsOriginsRefusal, parseCorsOrigins, type CorsOrigins } from '../../config/cors-origins.ts';
+
+/** A flag's value: its default's type, or that or undefined where the default is not commander's to apply. */
+type FlagValue<S> = S extends { readonly defaultWhen: string } ? DefaultOf<S> | undefined : DefaultOf<S>;
+type ServerFlags = { -readonly [K in Exclude<SettingKey, 'corsOrigin'>]: FlagValue<(typeof SETTINGS)[K]> } & { corsOrigin?: CorsOrigins };
+
+/** The settings a command takes, in the table's order. */
+const settingsOf = (role: ServerCommand) => (Object.entries(SETTINGS) as [SettingKey, Setting][]).filter(([, setting]) => setting.commands.includes(role));
+
+/** A comma-separated list of origins, or `*`; empty: none (CORS off), as a list (commander turns a null into ''). */
+const corsOrigins = (value: string): CorsOrigins => parseCorsOrigins(value) ?? [];
+
+/** A rate flag as the server takes it: unset → the default for how exposed it is; off → null (no limit). */
+const rateOption = (flag: Rate | 'off' | undefined, fallback: Rate | null): Rate | null => (flag === 'off' ? null : flag ?? fallback);
+
+/** Loopback only: an address other machines cannot reach. */
+export function isLoopbackHost(host: string): boolean {
+  const h = host.trim().toLowerCase().replace(/^\[(.*)\]$/, '$1');
+  if (h === 'localhost') return true;
+  if (isIP(h) === 4) return h.startsWith('127.');
+  if (isIP(h) === 6) return h === '::1' || /^::ffff:127\./.test(h);
+  return false;
+}
+
+function serverOptions(command: Command, role: ServerCommand): Command {
+  for (const [key, setting] of settingsOf(role)) {
+    command.addOption(key === 'corsOrigin' ? settingOption(SETTINGS.corsOrigin, { parse: corsOrigins }) : settingOption(setting));
+  }
+  return command;
+}
+
+export function registerServerCommands(program: Command): void {
+  serverOptions(program.command('serve').description('run the HTTP API with workers and the webhook dispatcher'), 'serve').action(async (flags: ServerFlags, command: Command) => {
+    await runServer(flags, 'serve', command);
+  });
+  serverOptions(program.command('worker').description('run workers and the webhook dispatcher only (no HTTP API)'), 'worker').action(async (flags: ServerFlags, command: Command) => {
+    await runServer(flags, 'worker', command);
+  });
+}
+
+async function loadTasks(paths: readonly string[], checkTaskDefinition: (task: TaskDefinition) => void): Promise<TaskDefinition[]> {
+  const tasks: TaskDefinition[] = [];
+  for (const path of paths) {
+    let mod: Record<string, unknown>;
+    try {
+      mod = (await import(pathToFileURL(resolve(path)).href)) as Record<string, unknown>;
+    } catch (error) {
+      throw new UsageError(`--tasks ${path}: cannot load (${(error as Error).message.split('\n')[0]})`);
+    }
+    const exported = mod.default ?? mod.tasks;
+    const list = Array.isArray(exported) ? exported : exported === undefined ? [] : [exported];
+    if (list.length === 0) throw new UsageError(`--tasks ${path}: export a task (defineTask) or an array of tasks as default or as \`tasks\``);
+    for (const task of list as TaskDefinition[]) {
+      try {
+        checkTaskDefinition(task);
+      } catch (error) {
+        throw new UsageError(`--tasks ${path}: ${(error as Error).message}`);
+      }
+    }
+    tasks.push(...(list as TaskDefinition[]));
+  }
+  return tasks;
+}
+
+/** How an option was given, as a message should name it: its flag, or the environment variable it came from. */
+function givenAs(command: Command, key: SettingKey): string {
+  const setting: Setting = SETTINGS[key];
+  return command.getOptionValueSource(key) === 'env' && setting.env !== undefined ? setting.env : setting.flag;
+}
+
+async function runServer(flags: ServerFlags, role: ServerCommand, command: Command): Promise<void> {
+  // A switch on the command line wins; otherwise the environment decides.
+  const given = flags as Record<string, unknown>;
+  for (const [key, setting] of settingsOf(role)) {
+    if (setting.value.kind === 'switch') given[key] = given[key] === true || envSwitch(setting);
+  }
+  const apiKeys = mergeApiKeys(
+    flags.apiKeysFile === undefined ? [] : readApiKeysFile(flags.apiKeysFile, givenAs(command, 'apiKeysFile')),
+    flags.apiKeys === undefined ? [] : parseApiKeysEnv(flags.apiKeys, givenAs(command, 'apiKeys')),
+  );
+  const corsRefusal = role === 'serve' ? corsOriginsRefusal(flags.corsOrigin ?? null, apiKeys.length > 0) : null;
+  if (corsRefusal !== null) throw new UsageError(`${givenAs(command, 'corsOrigin')}: ${corsRefusal}`);
+  if (role === 'serve' && apiKeys.length === 0 && !flags.insecure && !isLoopbackHost(flags.host)) {
+    throw new UsageError(`refusing to serve on ${flags.host} without API keys: give --api-keys-file or ASYNCOPS_API_KEYS, bind 127.0.0.1, or pass --insecure`);
+  }
+  // A worker serves no HTTP and has no --host.
+  const exposed = apiKeys.length > 0 || (role === 'serve' && !isLoopbackHost(flags.host));
+  // Loaded here, not at the top, so client commands start without the server's dependencies.
+  const { createAsyncOps, checkTaskDefinition, parseStoreSpec } = await import('../../main.ts');
+  const tasks = await loadTasks(flags.tasks ?? [], checkTaskDefinition);
+  for (const secret of flags.webhookSecret ?? []) {
+    // Here, not in the option's reader: commander's message would repeat the secret.
+    try {
+      webhookSecretKey(secret);
+    } catch (error) {
+      throw new UsageError(`${givenAs(command, 'webhookSecret')}: ${(error as Error).message}`);
+    }
+  }
+  try {
+    parseStoreSpec(flags.store);
+  } catch (error) {
+    throw new UsageError(`--store: ${(error as Error).message.replace(/^store: /, '')}`);
+  }
+  const asyncops = await createAsyncOps({
+    // A specification, so the store reports its errors to the server's logger.
+    store: flags.store,
+    tasks,
+    builtInTasks: flags.builtinTasks,
+    workers: role === 'worker' ? true : flags.workers,
+    http: role === 'serve',
+    concurrency: flags.concurrency,
+    maxResultBytes: flags.maxResultBytes,
+    webhookSecrets: flags.webhookSecret,
+    allowPrivateWebhooks: flags.allowPrivateWebhooks,
+    webhookScheduleMs: flags.webhookSchedule,
+    webhookTimeoutMs: flags.webhookTimeout,
+    webhookConcurrency: flags.webhookConcurrency,
+    webhookConcurrencyPerDestination: flags.webhookConcurrencyPerDestination,
+    leaseMs: flags.lease,
+    shutdownGraceMs: flags.grace,
+    retryBackoff: { ...DEFAULT_RETRY_BACKOFF, baseMs: flags.retryBase, maxMs: flags.retryMax },
+    retentionMs: flags.retention,
+    resultRetentionMs: flags.resultRetention,
+    bodyLimit: flags.bodyLimit,
+    limits: { maxTimeoutS: flags.maxTimeout / 1000 },
+    ...(role === 'serve'
+      ? {
+          apiKeys,
+          // Limits default on only when exposed or keyed (why: config/settings.ts, rateLimitCreate).
+          rateLimits: {
+            create: rateOption(flags.rateLimitCreate, exposed ? DEFAULT_RATE_LIMITS.create : null),
+            read: rateOption(flags.rateLimitRead, exposed ? DEFAULT_RATE_LIMITS.read : null),
+          },
+          maxStreamsPerKey: flags.maxSsePerKey,
+          corsOrigins: flags.corsOrigin ?? undefined,
+          readCacheMs: flags.readCache,
+          maxBodyDepth: flags.maxBodyDepth,
+        }
+      : {}),
+    logger: { level: flags.logLevel },
+  });
+  let stopping = false;
+  const shutdown = (signal: string) => {
+    if (stopping) return;
+    stopping = true;
+    asyncops.logger.info({ signal }, 'asyncops: shutting down');
+    asyncops.close().then(
+      () => process.exit(0),
+      (error: unknown) => {
+        asyncops.logger.error({ err: error }, 'asyncops: shutdown failed');
+        process.exit(1);
+      },
+    );
+  };
+  process.on('SIGINT', () => shutdown('SIGINT'));
+  process.on('SIGTERM', () => shutdown('SIGTERM'));
+  if (role === 'serve') {
+    await asyncops.listen({ port: flags.port, host: flags.host });
+  } else {
+    await asyncops.start();
+    asyncops.logger.info({ store: asyncops.store.kind, concurrency: flags.concurrency }, 'asyncops worker started');
+  }
+}

@@ -1,0 +1,27 @@
+// Owns: `asyncops webhook-secret`: print the signing secret a server generated and kept in its store
+// (when no --webhook-secret was given), so receivers can verify what it sends.
+// Not here: opening the store (main.ts, the composition root, does). Invariant: reads the store the server uses; if
+// none was generated yet, generates the one the server will use.
+
+import type { Command } from 'commander';
+import { SETTINGS } from '../../config/settings.ts';
+import type { CliContext } from '../context.ts';
+import { UsageError } from '../exit-codes.ts';
+import { settingOption } from './setting-options.ts';
+
+export function registerWebhookSecret(program: Command, ctx: CliContext): void {
+  program
+    .command('webhook-secret')
+    .description("print the webhook signing secret kept in the store (the server's default when --webhook-secret is not given)")
+    .addOption(settingOption(SETTINGS.store, { help: 'the store the server uses' }))
+    .action(async (opts: { store: string }) => {
+      // Loaded here, not at the top, so client commands start without the server's dependencies.
+      const { keptWebhookSecret, parseStoreSpec } = await import('../../main.ts');
+      try {
+        parseStoreSpec(opts.store);
+      } catch (error) {
+        throw new UsageError(`--store: ${(error as Error).message.replace(/^store: /, '')}`);
+      }
+      ctx.printLine(await keptWebhookSecret(opts.store));
+    });
+}

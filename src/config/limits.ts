@@ -1,0 +1,21 @@
+// Owns: the API's fixed ranges and per-type defaults, which no flag changes. Not here: settings (settings.ts).
+// Invariant: the server's checks, the route schemas (so the OpenAPI document) and the CLI's client commands all read
+// these, so they cannot disagree.
+
+/** An operation's priority: higher runs first. */
+export const PRIORITY = { min: -1000, max: 1000 } as const;
+
+/** The most attempts an operation may ask for (`max_attempts`). */
+export const MAX_ATTEMPTS = 25;
+
+/** `timeout_s` is whole seconds from 1 up to the server's `--max-timeout`. */
+export const MIN_TIMEOUT_S = 1;
+
+/** The longest `webhook_url` accepted, in characters. */
+export const MAX_URL_LENGTH = 2048;
+
+/** A list's `limit`: how many items a page holds when none is asked for, and at most. */
+export const PAGE_LIMIT = { default: 50, max: 200 } as const;
+
+/** A task type's `timeoutS` and `maxAttempts` when its definition sets none. */
+export const TASK_DEFAULTS = { timeoutS: 300, maxAttempts: 3 } as const;

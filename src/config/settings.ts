@@ -1,0 +1,250 @@
+// Owns: every setting of `serve` and `worker`, declared once (flag, variable, reader and range, default as written,
+// help, commands) and the defaults read from it. Not here: command-line options (cli/ makes them from this), using a
+// value (main.ts and its parts). Invariant: a default is written once, as text, and read by its own setting's reader.
+
+import type { BackoffPolicy } from '../domain/backoff.ts';
+import { bytes, choice, duration, durationList, durationUpTo, int, list, negation, onOff, rate, text, wholeSeconds, type Rate, type ValueType } from './values.ts';
+
+export type ServerCommand = 'serve' | 'worker';
+
+export interface SettingSpec<T> {
+  /** `--concurrency`; the setting's key in SETTINGS is the name a command-line parser gives it (`concurrency`). */
+  readonly flag: string;
+  /** What follows the flag in help (`<n>`); `...>` takes several. None for a switch. */
+  readonly arg?: string;
+  readonly env?: string;
+  readonly commands: readonly ServerCommand[];
+  readonly value: ValueType<T>;
+  readonly help: string;
+  /** The default as one would write it, which is how --help and the README show it. */
+  readonly default?: string;
+  /** The default applies only in this case, said after it; the consumer decides when it does. */
+  readonly defaultWhen?: string;
+  /** What happens when the setting is not given and it has no default value, said in the default's place. */
+  readonly otherwise?: string;
+}
+
+export interface Setting<T = unknown> extends SettingSpec<T> {
+  /** `default`, read with `value`; undefined without one. */
+  readonly defaultValue: T | undefined;
+}
+
+type ValueOf<V> = V extends ValueType<infer T> ? T : never;
+
+/** The spec as written (its flag and variable keep their literal types) and its default, read. */
+type Declared<S extends SettingSpec<unknown>> = S & {
+  readonly defaultValue: S extends { readonly default: string } ? ValueOf<S['value']> : ValueOf<S['value']> | undefined;
+};
+
+function setting<const S extends SettingSpec<unknown>>(spec: S): Declared<S> {
+  const value = spec.default === undefined ? undefined : spec.value.parse(spec.default, spec.flag);
+  // Frozen: every part that takes a default shares this one (the webhook schedule, a list).
+  return { ...spec, defaultValue: typeof value === 'object' && value !== null ? Object.freeze(value) : value } as Declared<S>;
+}
+
+const BOTH: readonly ServerCommand[] = ['serve', 'worker'];
+const SERVE: readonly ServerCommand[] = ['serve'];
+
+/** In the order --help and the README list them. */
+export const SETTINGS = {
+  port: setting({ flag: '--port', arg: '<n>', env: 'ASYNCOPS_PORT', commands: SERVE, value: int(0, 65535), default: '8080', help: 'port to listen on (0: any free port)' }),
+  host: setting({ flag: '--host', arg: '<address>', env: 'ASYNCOPS_HOST', commands: SERVE, value: text(), default: '127.0.0.1', help: 'address to bind' }),
+  store: setting({ flag: '--store', arg: '<spec>', env: 'ASYNCOPS_STORE', commands: BOTH, value: text(), default: './asyncops.db', help: 'a file path, sqlite:PATH, :memory: or a postgres:// URL' }),
+  tasks: setting({
+    flag: '--tasks',
+    arg: '<path...>',
+    env: 'ASYNCOPS_TASKS',
+    commands: BOTH,
+    value: list(/,/),
+    help: 'module(s) exporting a task or an array of tasks (default export or `tasks`); the env var takes a comma-separated list',
+  }),
+  builtinTasks: setting({ flag: '--no-builtin-tasks', commands: BOTH, value: negation(), help: 'do not register the built-in report task' }),
+  concurrency: setting({ flag: '--concurrency', arg: '<n>', env: 'ASYNCOPS_CONCURRENCY', commands: BOTH, value: int(1, 1000), default: '8', help: 'handlers running at once in this process' }),
+  workers: setting({ flag: '--no-workers', commands: SERVE, value: negation(), help: 'API only: run no workers and no webhook dispatcher' }),
+  allowPrivateWebhooks: setting({
+    flag: '--allow-private-webhooks',
+    env: 'ASYNCOPS_ALLOW_PRIVATE_WEBHOOKS',
+    commands: BOTH,
+    value: onOff(),
+    default: 'off',
+    help: 'let webhooks reach loopback and private addresses (development, tests); cloud metadata addresses stay refused',
+  }),
+  webhookSecret: setting({
+    flag: '--webhook-secret',
+    arg: '<secrets>',
+    env: 'ASYNCOPS_WEBHOOK_SECRET',
+    commands: BOTH,
+    value: list(/[\s,]+/),
+    otherwise: 'generated once, kept in the store',
+    help: 'whsec_… signing secret(s), comma or space separated, newest first',
+  }),
+  // 8 attempts spread over about a day once jittered, in the spirit of Svix's schedule.
+  webhookSchedule: setting({
+    flag: '--webhook-schedule',
+    arg: '<delays>',
+    env: 'ASYNCOPS_WEBHOOK_SCHEDULE',
+    commands: BOTH,
+    value: durationList(),
+    default: '5s,5m,30m,2h,5h,10h,10h',
+    help: 'upper bounds of the delays between webhook attempts (each retry is jittered within its step)',
+  }),
+  webhookTimeout: setting({ flag: '--webhook-timeout', arg: '<duration>', env: 'ASYNCOPS_WEBHOOK_TIMEOUT', commands: BOTH, value: duration(), default: '10s', help: 'timeout of one webhook attempt' }),
+  webhookConcurrency: setting({
+    flag: '--webhook-concurrency',
+    arg: '<n>',
+    env: 'ASYNCOPS_WEBHOOK_CONCURRENCY',
+    commands: BOTH,
+    value: int(1, 1000),
+    default: '32',
+    help: 'webhook attempts in flight at once in this process',
+  }),
+  webhookConcurrencyPerDestination: setting({
+    flag: '--webhook-concurrency-per-destination',
+    arg: '<n>',
+    env: 'ASYNCOPS_WEBHOOK_CONCURRENCY_PER_DESTINATION',
+    commands: BOTH,
+    value: int(1, 1000),
+    otherwise: 'a quarter of --webhook-concurrency, at least 1',
+    help: 'webhook attempts in flight at once to one destination (scheme, host and port), so a slow or dead receiver holds no more',
+  }),
+  lease: setting({ flag: '--lease', arg: '<duration>', env: 'ASYNCOPS_LEASE', commands: BOTH, value: duration(), default: '30s', help: 'lease of a claimed operation, renewed by heartbeats' }),
+  grace: setting({ flag: '--grace', arg: '<duration>', env: 'ASYNCOPS_GRACE', commands: BOTH, value: duration(), default: '10s', help: 'on shutdown, how long running attempts may finish' }),
+  retryBase: setting({
+    flag: '--retry-base',
+    arg: '<duration>',
+    env: 'ASYNCOPS_RETRY_BASE',
+    commands: BOTH,
+    value: duration(),
+    default: '1s',
+    help: 'first retry delay of a failed attempt (doubling, with jitter)',
+  }),
+  retryMax: setting({ flag: '--retry-max', arg: '<duration>', env: 'ASYNCOPS_RETRY_MAX', commands: BOTH, value: duration(), default: '5m', help: 'largest retry delay' }),
+  retention: setting({ flag: '--retention', arg: '<duration>', env: 'ASYNCOPS_RETENTION', commands: BOTH, value: duration(), default: '7d', help: 'keep finished operations this long' }),
+  resultRetention: setting({
+    flag: '--result-retention',
+    arg: '<duration>',
+    env: 'ASYNCOPS_RESULT_RETENTION',
+    commands: BOTH,
+    value: duration(),
+    otherwise: '--retention',
+    help: 'keep results this long (410 afterwards)',
+  }),
+  // Far under what either store can hold: PostgreSQL sends a result as hex text, twice its size, which must stay
+  // under the 512 MB a string can hold, hence the 200mb ceiling.
+  maxResultBytes: setting({
+    flag: '--max-result-bytes',
+    arg: '<size>',
+    env: 'ASYNCOPS_MAX_RESULT_BYTES',
+    commands: BOTH,
+    value: bytes(200),
+    default: '64mb',
+    help: 'largest result a handler may return (larger: the operation fails result_too_large)',
+  }),
+  // timeout_s is whole seconds, so its ceiling is too: 1500ms would hold every type's default to 1.5.
+  maxTimeout: setting({ flag: '--max-timeout', arg: '<duration>', env: 'ASYNCOPS_MAX_TIMEOUT', commands: BOTH, value: wholeSeconds(), default: '24h', help: 'ceiling for timeout_s, whole seconds' }),
+  bodyLimit: setting({ flag: '--body-limit', arg: '<size>', env: 'ASYNCOPS_BODY_LIMIT', commands: SERVE, value: bytes(64), default: '1mb', help: 'largest request body' }),
+  apiKeysFile: setting({
+    flag: '--api-keys-file',
+    arg: '<path>',
+    env: 'ASYNCOPS_API_KEYS_FILE',
+    commands: SERVE,
+    value: text(),
+    help: 'API keys, one tenant:key (or tenant:sha256:<hex>) a line, or a JSON array of {tenant, key}',
+  }),
+  apiKeys: setting({
+    flag: '--api-keys',
+    arg: '<list>',
+    env: 'ASYNCOPS_API_KEYS',
+    commands: SERVE,
+    value: text(),
+    help: 'API keys as tenant:key,tenant2:key2 (prefer the environment: command lines are visible to other users)',
+  }),
+  insecure: setting({ flag: '--insecure', env: 'ASYNCOPS_INSECURE', commands: SERVE, value: onOff(), default: 'off', help: 'allow a non-loopback --host without API keys' }),
+  // Generous enough that a client polling each operation every 1–2 s, with a hundred or more in flight, or submitting a
+  // batch one request after another, never meets them. On loopback without keys every client is one address (a local
+  // proxy, tests, a benchmark), so a per-address limit would throttle them all together: off there.
+  rateLimitCreate: setting({
+    flag: '--rate-limit-create',
+    arg: '<rate>',
+    env: 'ASYNCOPS_RATE_LIMIT_CREATE',
+    commands: SERVE,
+    value: rate(),
+    default: '50/s',
+    defaultWhen: 'with API keys or a non-loopback --host, else off',
+    help: 'creating requests per API key (or client address without keys), e.g. 50/s, 600/m, off',
+  }),
+  rateLimitRead: setting({
+    flag: '--rate-limit-read',
+    arg: '<rate>',
+    env: 'ASYNCOPS_RATE_LIMIT_READ',
+    commands: SERVE,
+    value: rate(),
+    default: '100/s',
+    defaultWhen: 'with API keys or a non-loopback --host, else off',
+    help: 'other requests (status polls, lists, results, cancels) per API key or client address',
+  }),
+  maxSsePerKey: setting({
+    flag: '--max-sse-per-key',
+    arg: '<n>',
+    env: 'ASYNCOPS_MAX_SSE_PER_KEY',
+    commands: SERVE,
+    value: int(1, 100_000),
+    default: '20',
+    help: 'event streams open at once per API key (or client address)',
+  }),
+  maxBodyDepth: setting({ flag: '--max-body-depth', arg: '<n>', env: 'ASYNCOPS_MAX_BODY_DEPTH', commands: SERVE, value: int(2, 1000), default: '32', help: 'deepest nesting of a JSON request body' }),
+  // Long enough that a burst of reads of one operation (pollers, streams and long-polls woken by one change) costs one
+  // store read; short enough that its queue position and ETA are never noticeably old.
+  readCache: setting({
+    flag: '--read-cache',
+    arg: '<duration>',
+    env: 'ASYNCOPS_READ_CACHE',
+    commands: SERVE,
+    value: durationUpTo(10_000, '10s', 'queue positions and ETAs would grow old'),
+    default: '250ms',
+    help: 'how long a status read may be served again (0: never); any change this node makes or hears of drops it at once',
+  }),
+  // Read here as text; the CLI reads it with config/cors-origins.ts, which is what an origin is.
+  corsOrigin: setting({
+    flag: '--cors-origin',
+    arg: '<origins>',
+    env: 'ASYNCOPS_CORS_ORIGIN',
+    commands: SERVE,
+    value: text(),
+    otherwise: 'none',
+    help: 'origins browsers may call the API from, comma-separated (https://app.example.com,http://localhost:5173), or * (only with API keys)',
+  }),
+  logLevel: setting({
+    flag: '--log-level',
+    arg: '<level>',
+    env: 'ASYNCOPS_LOG_LEVEL',
+    commands: BOTH,
+    value: choice(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']),
+    default: 'info',
+    help: 'fatal, error, warn, info, debug, trace or silent',
+  }),
+} as const;
+
+export type SettingKey = keyof typeof SETTINGS;
+
+/** A setting's default's type: its value's, or that or undefined where it has none. */
+export type DefaultOf<S> = S extends { readonly defaultValue: infer V } ? V : never;
+type Defaults = { readonly [K in SettingKey as undefined extends DefaultOf<(typeof SETTINGS)[K]> ? never : K]: DefaultOf<(typeof SETTINGS)[K]> };
+
+/** The value of every setting that has a default (durations in ms, sizes in bytes). */
+export const DEFAULTS = Object.fromEntries(
+  Object.entries(SETTINGS as Readonly<Record<string, Setting>>)
+    .filter(([, s]) => s.defaultValue !== undefined)
+    .map(([key, s]) => [key, s.defaultValue]),
+) as Defaults;
+
+/** Retry delays of failed attempts: `--retry-base`, doubling up to `--retry-max`. */
+export const DEFAULT_RETRY_BACKOFF: BackoffPolicy = { baseMs: DEFAULTS.retryBase, maxMs: DEFAULTS.retryMax, factor: 2 };
+
+/** The rate limits where they are on by default (see rateLimitCreate). */
+export const DEFAULT_RATE_LIMITS: { readonly create: Rate; readonly read: Rate } = { create: aRate(DEFAULTS.rateLimitCreate), read: aRate(DEFAULTS.rateLimitRead) };
+
+function aRate(value: Rate | 'off'): Rate {
+  if (value === 'off') throw new TypeError('a default rate limit must be a rate: its setting says when it is off');
+  return value;
+}

@@ -1,0 +1,28 @@
+// Owns: the headers of a reply that carries an operation: ETag, a strong validator of its stored state, and Retry-After,
+// when a poller should ask again (half the estimated time left, within 1..15 s).
+// Not here: the ETA itself (runtime/operation-view.ts), Cache-Control (caching.ts), If-None-Match waits (operations-routes.ts).
+// Invariant: the ETag changes with every stored change and only then; a terminal operation has no Retry-After.
+
+import type { FastifyReply } from 'fastify';
+import type { Operation } from '../domain/operation.ts';
+import { isTerminal } from '../domain/status.ts';
+import type { OperationView } from '../runtime/operation-view.ts';
+
+const RETRY_AFTER_MAX_S = 15;
+
+export function etagOf(op: Pick<Operation, 'id' | 'version'>): string {
+  return `"${op.id}.${op.version}"`;
+}
+
+/** Seconds until it is worth asking again: half the remaining time, within [1, 15]; null once terminal. */
+export function retryAfterS(view: OperationView): number | null {
+  if (isTerminal(view.operation.status)) return null;
+  if (view.estimatedCompletionAt === null) return 1;
+  return Math.min(RETRY_AFTER_MAX_S, Math.max(1, Math.ceil((view.estimatedCompletionAt - view.renderedAt) / 2000)));
+}
+
+export function setOperationHeaders(reply: FastifyReply, view: OperationView): void {
+  reply.header('etag', etagOf(view.operation));
+  const after = retryAfterS(view);
+  if (after !== null) reply.header('retry-after', String(after));
+}

@@ -1,0 +1,53 @@
+// Owns: the Idempotency-Key gate of one process: which (tenant, key) submits are in flight here (a second one at once
+// is refused, idempotency_key_in_use), holding a key while its caller follows the new operation (Prefer: wait), and
+// the fingerprint by which the store tells a replayed request from another body under the same key.
+// Not here: keeping keys and their operations (store/). Invariant: a key is released however its work ends.
+
+import { createHash } from 'node:crypto';
+import { AsyncOpsError } from '../domain/errors.ts';
+
+export class IdempotencyGate {
+  readonly #inFlight = new Set<string>();
+
+  /** Takes the key for the submit now running; returns its release. A key already taken here is refused. */
+  enter(tenant: string, key: string): () => void {
+    const inFlight = slot(tenant, key);
+    if (this.#inFlight.has(inFlight)) {
+      throw new AsyncOpsError('idempotency_key_in_use', 'a request with this Idempotency-Key is still being processed; retry later');
+    }
+    this.#inFlight.add(inFlight);
+    return () => this.#inFlight.delete(inFlight);
+  }
+
+  /** Holds a submit's key (without a key, nothing) while `work` runs: a retry of that request meanwhile is refused. */
+  async hold<T>(tenant: string, key: string | undefined, work: () => Promise<T>): Promise<T> {
+    if (key === undefined) return work();
+    const inFlight = slot(tenant, key);
+    this.#inFlight.add(inFlight);
+    try {
+      return await work();
+    } finally {
+      this.#inFlight.delete(inFlight);
+    }
+  }
+}
+
+function slot(tenant: string, key: string): string {
+  return `${tenant}\u0000${key}`;
+}
+
+/** A stable hash of a submit request, for Idempotency-Key reuse checks (key order does not matter). */
+export function fingerprintOf(value: unknown): string {
+  return createHash('sha256').update(canonicalJson(value)).digest('base64url');
+}
+
+function canonicalJson(value: unknown): string {
+  if (Array.isArray(value)) return `[${value.map(canonicalJson).join(',')}]`;
+  if (value !== null && typeof value === 'object') {
+    const entries = Object.entries(value as Record<string, unknown>)
+      .filter(([, v]) => v !== undefined)
+      .sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0));
+    return `{${entries.map(([k, v]) => `${JSON.stringify(k)}:${canonicalJson(v)}`).join(',')}}`;
+  }
+  return JSON.stringify(value ?? null);
+}

@@ -1,0 +1,83 @@
+// Owns: the fields of a submit besides its type and input (webhook_url, timeout_s, priority, run_at, max_attempts):
+// their schema, which POST /operations publishes (http/schemas.ts builds its body from it), compiled once with the
+// server's limits, and the values a draft takes from them. Not here: the type and input (registry.ts), the webhook
+// URL's policy (the service's checkWebhookUrl). Invariant: a submit from any edge or embedder meets the route's rules.
+
+import { Type } from '@sinclair/typebox';
+import { Ajv, type ValidateFunction } from 'ajv';
+import { MAX_ATTEMPTS, MAX_URL_LENGTH, MIN_TIMEOUT_S, PRIORITY } from '../config/limits.ts';
+import { parseDateTime } from '../domain/date-time.ts';
+import { AsyncOpsError } from '../domain/errors.ts';
+import type { RegisteredTask } from './registry.ts';
+import { fieldErrorsOf } from './schema-errors.ts';
+
+/** The submit fields as the route's body declares them (snake_case, as clients send them). */
+export const SUBMIT_FIELDS = {
+  webhook_url: Type.Optional(Type.String({ minLength: 1, maxLength: MAX_URL_LENGTH, description: 'Absolute http(s) URL called when the operation ends' })),
+  // Whole seconds: the stores keep an integer, so a fraction is refused here rather than failing at the insert.
+  timeout_s: Type.Optional(Type.Integer({ minimum: MIN_TIMEOUT_S, description: 'Max execution time of one attempt, whole seconds, at most the server\'s --max-timeout' })),
+  priority: Type.Optional(Type.Integer({ minimum: PRIORITY.min, maximum: PRIORITY.max, description: 'Higher runs first' })),
+  run_at: Type.Optional(Type.String({ format: 'date-time', description: 'Do not start before this time' })),
+  max_attempts: Type.Optional(Type.Integer({ minimum: 1, maximum: MAX_ATTEMPTS, description: 'Attempts before it fails; default the task type\'s' })),
+};
+
+/** The ceilings a server sets below the contract's own (`--max-timeout`; an embedder's `limits`). */
+export interface SubmitLimits {
+  readonly maxTimeoutS: number;
+  readonly maxAttempts: number;
+}
+
+export interface SubmitFieldValues {
+  readonly webhookUrl?: string | null | undefined;
+  readonly timeoutS?: number | undefined;
+  readonly priority?: number | undefined;
+  /** RFC 3339. */
+  readonly runAt?: string | undefined;
+  readonly maxAttempts?: number | undefined;
+}
+
+export interface DraftFields {
+  readonly webhookUrl: string | null;
+  readonly timeoutS: number;
+  readonly maxAttempts: number;
+  readonly priority: number;
+  /** Milliseconds since the epoch, as sent (the service decides what one in the past means). */
+  readonly runAt: number | undefined;
+}
+
+export class SubmitFields {
+  readonly #limits: SubmitLimits;
+  readonly #validate: ValidateFunction;
+
+  constructor(limits: SubmitLimits) {
+    this.#limits = limits;
+    const ajv = new Ajv({ allErrors: true, strict: false, coerceTypes: false });
+    // A date-time that names a real instant (domain/date-time.ts): ajv-formats' would let some through that do not.
+    ajv.addFormat('date-time', { type: 'string', validate: (text: string) => parseDateTime(text) !== null });
+    this.#validate = ajv.compile(
+      Type.Object({
+        ...SUBMIT_FIELDS,
+        timeout_s: { ...SUBMIT_FIELDS.timeout_s, maximum: limits.maxTimeoutS },
+        max_attempts: { ...SUBMIT_FIELDS.max_attempts, maximum: limits.maxAttempts },
+      }),
+    );
+  }
+
+  /** The draft's values, a task's defaults filled in; throws validation_failed naming every field that breaks a rule. */
+  check(values: SubmitFieldValues, task: RegisteredTask): DraftFields {
+    const fields = {
+      webhookUrl: values.webhookUrl ?? null,
+      // A type's default above the configured ceiling is held to it; only a value the client sent is refused.
+      timeoutS: values.timeoutS ?? Math.min(task.timeoutS, this.#limits.maxTimeoutS),
+      maxAttempts: values.maxAttempts ?? task.maxAttempts,
+      priority: values.priority ?? 0,
+    };
+    const sent = { webhook_url: fields.webhookUrl ?? undefined, timeout_s: fields.timeoutS, priority: fields.priority, run_at: values.runAt, max_attempts: fields.maxAttempts };
+    const defined = Object.fromEntries(Object.entries(sent).filter(([, value]) => value !== undefined));
+    if (!this.#validate(defined)) {
+      const errors = fieldErrorsOf(this.#validate.errors ?? [], '');
+      throw new AsyncOpsError('validation_failed', errors.map((e) => `${e.path} ${e.message}`).join('; '), { errors });
+    }
+    return { ...fields, runAt: values.runAt === undefined ? undefined : (parseDateTime(values.runAt) ?? undefined) };
+  }
+}

@@ -1,0 +1,120 @@
+// Owns: the claim loop the worker pool and the webhook dispatcher share: wake on an event, claim for the free slots
+// until a claim comes up short, sleep until the next due time or the fallback poll, recover expired leases on a period,
+// and stop with a grace period for the work it started. Not here: what a claim takes and runs, or what recovery does
+// (runtime/worker-pool.ts, webhooks/dispatcher.ts). Invariant: one claim pass at a time; a wake during a pass makes it
+// go round again; every wait is a timer on the injected clock.
+
+import type { TimerClock } from '../domain/clock.ts';
+import { Alarm, every, settlesWithin } from './timers.ts';
+
+export interface ClaimLoopOptions {
+  readonly clock: TimerClock;
+  /** Claims for the free slots and starts what it took; true when more may be due now (it got all it asked for). */
+  readonly claim: () => Promise<boolean>;
+  /** Returns expired leases to the queue; run at start and then every `recoverEveryMs`. It wakes the loop if it wants. */
+  readonly recover: () => Promise<unknown>;
+  /** The fallback poll: the longest the loop sleeps after a pass, for due work no event told of. */
+  readonly pollMs: number;
+  readonly recoverEveryMs: number;
+  /** Whether the loop's timers keep the process alive (default true). */
+  readonly keepAlive?: boolean | undefined;
+  /** A timed wake-up (a due time, or the fallback poll) is about to claim. */
+  readonly onTimedWake?: (() => void) | undefined;
+  /** A claim pass threw; the next wake-up, at the latest the fallback poll, tries again. */
+  readonly onError: (err: unknown) => void;
+}
+
+export class ClaimLoop {
+  readonly #options: ClaimLoopOptions;
+  readonly #alarm: Alarm;
+  #running = false;
+  #stopped = false;
+  #started: Promise<void> | null = null;
+  #stopRecovering: (() => void) | null = null;
+  #wakeQueued = false;
+  #pass: Promise<void> | null = null;
+  #again = false;
+
+  constructor(options: ClaimLoopOptions) {
+    this.#options = options;
+    this.#alarm = new Alarm(options.clock, () => {
+      this.#options.onTimedWake?.();
+      this.wake();
+    }, { keepAlive: options.keepAlive });
+  }
+
+  /** True from start() until stop(). */
+  get running(): boolean {
+    return this.#running;
+  }
+
+  /** Recover, then claim; from then on, recover every `recoverEveryMs`. Idempotent; after stop(), it does nothing. */
+  start(): Promise<void> {
+    if (this.#started !== null) return this.#started;
+    if (this.#stopped) return Promise.resolve();
+    this.#running = true;
+    const { clock, recoverEveryMs, keepAlive } = this.#options;
+    this.#stopRecovering = every(clock, recoverEveryMs, () => void this.#recover(), { keepAlive });
+    this.#started = this.#recover().then(() => this.wake());
+    return this.#started;
+  }
+
+  /**
+   * Claim soon: after this turn of the event loop, so a burst of wake-ups (due events, attempts ending together)
+   * is one claim for all the free slots. Not a timer: it waits for no time to pass.
+   */
+  wake(): void {
+    if (!this.#running || this.#wakeQueued) return;
+    this.#wakeQueued = true;
+    setImmediate(() => {
+      this.#wakeQueued = false;
+      if (!this.#running) return;
+      if (this.#pass !== null) this.#again = true;
+      else this.#pass = this.#run().finally(() => (this.#pass = null));
+    });
+  }
+
+  /** Claim at `at` on the clock (soon, if that has come), unless a wake-up is set for sooner. */
+  wakeAt(at: number): void {
+    if (!this.#running) return;
+    if (at <= this.#options.clock.now()) this.wake();
+    else this.#alarm.setAt(at);
+  }
+
+  /**
+   * Stop waking and claiming, wait for the pass in flight, then give the work the loop started up to `graceMs` to
+   * finish: `idle` returns what settles when it has (null: nothing is running). True if it finished in time.
+   */
+  async stop(graceMs: number, idle: () => Promise<unknown> | null): Promise<boolean> {
+    this.#running = false;
+    this.#stopped = true;
+    this.#alarm.clear();
+    this.#stopRecovering?.();
+    this.#stopRecovering = null;
+    await this.#started;
+    await this.#pass;
+    const running = idle();
+    return running === null || settlesWithin(this.#options.clock, running, graceMs);
+  }
+
+  async #run(): Promise<void> {
+    try {
+      do {
+        this.#again = false;
+        if (await this.#options.claim()) this.#again = true;
+      } while (this.#again && this.#running);
+    } catch (err) {
+      this.#options.onError(err);
+    }
+    // Due work no event told of (stored by another node, or announced while the feed was away) waits this long at most.
+    if (this.#running) this.#alarm.setAt(this.#options.clock.now() + this.#options.pollMs);
+  }
+
+  async #recover(): Promise<void> {
+    try {
+      await this.#options.recover();
+    } catch (err) {
+      this.#options.onError(err);
+    }
+  }
+}

@@ -1,0 +1,45 @@
+// The submit fields: one compiled schema, with the server's ceilings, for every edge and embedder; a type's defaults
+// filled in (held to the ceiling), and every field that breaks a rule named at once.
+
+import { describe, it } from 'node:test';
+import assert from 'node:assert/strict';
+import { AsyncOpsError } from '../../src/domain/errors.ts';
+import { TaskRegistry } from '../../src/runtime/registry.ts';
+import { defineTask } from '../../src/runtime/task.ts';
+import { SubmitFields } from '../../src/runtime/submission.ts';
+
+const registry = new TaskRegistry([defineTask({ type: 'slow', timeoutS: 600, maxAttempts: 5, run: () => null })]);
+const task = registry.get('slow')!;
+const fields = new SubmitFields({ maxTimeoutS: 60, maxAttempts: 10 });
+
+function refusedPaths(fn: () => unknown): string[] {
+  try {
+    fn();
+  } catch (error) {
+    assert.ok(error instanceof AsyncOpsError && error.code === 'validation_failed', String(error));
+    return error.errors.map((e) => e.path);
+  }
+  assert.fail('accepted');
+}
+
+describe('SubmitFields', () => {
+  it("fills in the type's defaults, its timeout held to the server's ceiling", () => {
+    assert.deepEqual(fields.check({}, task), { webhookUrl: null, timeoutS: 60, maxAttempts: 5, priority: 0, runAt: undefined });
+  });
+
+  it('takes what was sent, run_at read as an instant', () => {
+    const sent = { webhookUrl: 'https://example.com/hook', timeoutS: 60, maxAttempts: 10, priority: -1000, runAt: '2026-03-01T09:00:00+01:00' };
+    assert.deepEqual(fields.check(sent, task), { ...sent, runAt: Date.parse('2026-03-01T08:00:00Z') });
+  });
+
+  it('names every field that breaks a rule, the ceilings included', () => {
+    const paths = refusedPaths(() => fields.check({ webhookUrl: '', timeoutS: 61, priority: 1.5, runAt: '2026-02-30T00:00:00Z', maxAttempts: 11 }, task));
+    assert.deepEqual(paths, ['/webhook_url', '/timeout_s', '/priority', '/run_at', '/max_attempts']);
+    assert.deepEqual(refusedPaths(() => fields.check({ webhookUrl: `https://example.com/${'x'.repeat(2048)}` }, task)), ['/webhook_url']);
+    assert.deepEqual(refusedPaths(() => fields.check({ timeoutS: 0 }, task)), ['/timeout_s']);
+  });
+
+  it('a type default above a lower attempts ceiling is refused, as the client could not send it', () => {
+    assert.deepEqual(refusedPaths(() => new SubmitFields({ maxTimeoutS: 60, maxAttempts: 3 }).check({}, task)), ['/max_attempts']);
+  });
+});
