@@ -1,10 +1,9 @@
 // End to end: ETA accuracy on a workload of two task types with known durations (300 ms without
-// progress, 900 ms with progress), each limited to 2 at once, submitted faster than the long type
-// drains so a queue builds. Every poll's ETA is compared with when the operation really finished.
+// progress, 900 ms with progress), each limited to 2 at once, submitted at once so a queue builds. The operations are
+// read again whenever one of them changes, and every read's ETA is compared with when the operation really finished.
 
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
-import { setTimeout as sleep } from 'node:timers/promises';
 import { startServer, type ServerProcess } from '../support/server.ts';
 import { request } from '../support/http.ts';
 import { waitFor } from '../support/wait.ts';
@@ -20,6 +19,9 @@ after(async () => {
 
 const submit = async (type: string) => (await request(server.url, 'POST', '/operations', { body: { type, input: {} } })).body;
 const get = async (id: string) => (await request(server.url, 'GET', `/operations/${id}`)).body;
+/** Returns when the operation changes from `op` (a long-poll on its ETag), or after a second without a change. */
+const changeOf = (op: { id: string }, etag: string) =>
+  request(server.url, 'GET', `/operations/${op.id}`, { headers: { 'if-none-match': etag, prefer: 'wait=1' } });
 const finished = (ids: string[]) =>
   waitFor(async () => {
     const ops = await Promise.all(ids.map(get));
@@ -38,22 +40,22 @@ describe('estimated completion time', () => {
     const samples: Array<{ id: string; at: number; eta: number; status: string }> = [];
     const ids: string[] = [];
     let polling = true;
+    for (let i = 0; i < 16; i++) ids.push((await submit(i % 2 === 0 ? 'eta_short' : 'eta_long')).id);
     const poller = (async () => {
       while (polling) {
         const at = Date.now();
-        const ops = await Promise.all(ids.map(get));
-        for (const op of ops) {
+        const reads = await Promise.all(ids.map((id) => request(server.url, 'GET', `/operations/${id}`)));
+        for (const { body: op } of reads) {
           if ((op.status === 'pending' || op.status === 'processing') && op.estimated_completion_at !== null) {
             samples.push({ id: op.id, at, eta: Date.parse(op.estimated_completion_at), status: op.status });
           }
         }
-        await sleep(100);
+        // Read again when the first unfinished operation changes (it is the one running or next to run).
+        const open = reads.find(({ body: op }) => op.status === 'pending' || op.status === 'processing');
+        if (open === undefined) break;
+        await changeOf(open.body, open.headers.get('etag') ?? '');
       }
     })();
-    for (let i = 0; i < 16; i++) {
-      ids.push((await submit(i % 2 === 0 ? 'eta_short' : 'eta_long')).id);
-      await sleep(100);
-    }
     const ops = await finished(ids);
     polling = false;
     await poller;
