@@ -47,18 +47,20 @@ export async function measureEta(kind: StoreKind, seconds: number): Promise<EtaF
       let submitting = true;
       const sampler = (async () => {
         while (submitting || open.size > 0) {
-          await Promise.all([...open].map(async (id) => {
-            const sentAt = wallNow();
-            const { body } = await json<StoredOperation>(`${server.url}/operations/${id}`);
-            // The server computed the ETA somewhere between send and receipt.
-            const at = (sentAt + wallNow()) / 2;
-            if (body.status === 'pending' || body.status === 'processing') {
-              samples.push({ id, at, status: body.status, eta: body.estimated_completion_at === null ? null : Date.parse(body.estimated_completion_at) });
-            } else {
-              open.delete(id);
-              finished.set(id, Date.parse(body.finished_at!));
-            }
-          }));
+          await Promise.all(
+            [...open].map(async (id) => {
+              const sentAt = wallNow();
+              const { body } = await json<StoredOperation>(`${server.url}/operations/${id}`);
+              // The server computed the ETA somewhere between send and receipt.
+              const at = (sentAt + wallNow()) / 2;
+              if (body.status === 'pending' || body.status === 'processing') {
+                samples.push({ id, at, status: body.status, eta: body.estimated_completion_at === null ? null : Date.parse(body.estimated_completion_at) });
+              } else {
+                open.delete(id);
+                finished.set(id, Date.parse(body.finished_at!));
+              }
+            }),
+          );
           await new Promise((resolve) => setTimeout(resolve, SAMPLE_EVERY_MS));
         }
       })();

@@ -68,7 +68,10 @@ export async function measureHttp(kind: StoreKind, settings: HttpSettings, bare:
     try {
       const { create, status, paths } = measured;
       const statusUncached = await statusLoad(uncachedServer.url, paths, settings);
-      const ratio = (figures: LoadFigures, bareFigures: LoadFigures) => ({ ...figures, ratioToBare: round(figures.requestsPerS / bareFigures.requestsPerS, 3) });
+      const ratio = (figures: LoadFigures, bareFigures: LoadFigures) => ({
+        ...figures,
+        ratioToBare: round(figures.requestsPerS / bareFigures.requestsPerS, 3),
+      });
       return { create: ratio(create, bare.create), status: ratio(status, bare.status), statusUncached: ratio(statusUncached, bare.status) };
     } finally {
       await uncachedServer.stop();

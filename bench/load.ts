@@ -33,15 +33,18 @@ export async function load(spec: LoadSpec): Promise<LoadFigures> {
   let done: (result: autocannon.Result) => void = () => {};
   let failed: (error: Error) => void = () => {};
   const finished = new Promise<autocannon.Result>((resolve, reject) => ((done = resolve), (failed = reject)));
-  const instance = autocannon({
-    url: spec.url,
-    connections: spec.connections,
-    duration: spec.durationS,
-    method: spec.method,
-    headers: spec.body === undefined ? {} : { 'content-type': 'application/json' },
-    body: spec.body,
-    requests: paths === undefined ? undefined : [{ setupRequest: (request) => ({ ...request, path: paths[next++ % paths.length]! }) }],
-  }, (error, result) => (error ? failed(error as Error) : done(result)));
+  const instance = autocannon(
+    {
+      url: spec.url,
+      connections: spec.connections,
+      duration: spec.durationS,
+      method: spec.method,
+      headers: spec.body === undefined ? {} : { 'content-type': 'application/json' },
+      body: spec.body,
+      requests: paths === undefined ? undefined : [{ setupRequest: (request) => ({ ...request, path: paths[next++ % paths.length]! }) }],
+    },
+    (error, result) => (error ? failed(error as Error) : done(result)),
+  );
   instance.on('response', (_client: unknown, statusCode: number) => {
     if (statusCode === spec.expectStatus) expected++;
     else unexpected++;
@@ -79,12 +82,14 @@ export async function submit(base: string, body: Record<string, unknown>): Promi
 export async function submitMany(base: string, count: number, width: number, body: () => Record<string, unknown>): Promise<Submitted[]> {
   const out: Submitted[] = [];
   let started = 0;
-  await Promise.all(Array.from({ length: width }, async () => {
-    while (started < count) {
-      started++;
-      out.push(await submit(base, body()));
-    }
-  }));
+  await Promise.all(
+    Array.from({ length: width }, async () => {
+      while (started < count) {
+        started++;
+        out.push(await submit(base, body()));
+      }
+    }),
+  );
   return out;
 }
 

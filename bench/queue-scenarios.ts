@@ -32,7 +32,12 @@ export interface LatencyFigures {
 }
 
 function latencies(values: readonly number[]): LatencyFigures {
-  return { p50Ms: round(percentile(values, 50), 2), p95Ms: round(percentile(values, 95), 2), p99Ms: round(percentile(values, 99), 2), maxMs: round(Math.max(...values), 2) };
+  return {
+    p50Ms: round(percentile(values, 50), 2),
+    p95Ms: round(percentile(values, 95), 2),
+    p99Ms: round(percentile(values, 99), 2),
+    maxMs: round(Math.max(...values), 2),
+  };
 }
 
 /** Queues `count` no-ops on an API-only server, then starts a worker process and times the drain. */
@@ -88,10 +93,15 @@ export async function measurePickup(kind: StoreKind, perS: number, seconds: numb
       await submitPaced(server.url, perS, 1, () => ({ type: 'noop', input: {} }));
       const sent = await submitPaced(server.url, perS, seconds, () => ({ type: 'stamp', input: {} }));
       await waitIdle(server.url, IDLE_TIMEOUT_MS);
-      const stamps = new Map(readFileSync(stampFile, 'utf8').trim().split('\n').map((line) => {
-        const [id, at] = line.split(' ');
-        return [id!, Number(at)] as const;
-      }));
+      const stamps = new Map(
+        readFileSync(stampFile, 'utf8')
+          .trim()
+          .split('\n')
+          .map((line) => {
+            const [id, at] = line.split(' ');
+            return [id!, Number(at)] as const;
+          }),
+      );
       const finished = new Map((await listAll(server.url, 'completed')).map((op) => [op.id, Date.parse(op.finished_at!)]));
       const toStart = sent.map((s) => stamps.get(s.id)! - s.sentAt);
       // finished_at is whole milliseconds, floored: its middle is the unbiased guess.
@@ -118,12 +128,15 @@ export async function measureWebhooks(kind: StoreKind, burst: number, pacedS: nu
   const received = new Map<string, { at: number; finishedAt: number }>();
   const receiver = createServer((request, response) => {
     let body = '';
-    request.setEncoding('utf8').on('data', (chunk: string) => (body += chunk)).on('end', () => {
-      const at = wallNow();
-      const payload = JSON.parse(body) as { operation_id: string; data: { finished_at: string } };
-      received.set(payload.operation_id, { at, finishedAt: Date.parse(payload.data.finished_at) });
-      response.writeHead(204).end();
-    });
+    request
+      .setEncoding('utf8')
+      .on('data', (chunk: string) => (body += chunk))
+      .on('end', () => {
+        const at = wallNow();
+        const payload = JSON.parse(body) as { operation_id: string; data: { finished_at: string } };
+        received.set(payload.operation_id, { at, finishedAt: Date.parse(payload.data.finished_at) });
+        response.writeHead(204).end();
+      });
   });
   await new Promise<void>((resolve) => receiver.listen(0, '127.0.0.1', resolve));
   const hook = `http://127.0.0.1:${(receiver.address() as AddressInfo).port}/hook`;
@@ -184,7 +197,12 @@ export async function measureGrowthPoint(kind: StoreKind, stored: number, settin
       const drains: DrainFigures[] = [];
       for (let run = 0; run < settings.runs; run++) drains.push(await drain(api, store.spec, settings.drainCount));
       const rss = api.rss();
-      return { stored, status: medianBy(statuses, (s) => s.requestsPerS), drain: medianBy(drains, (d) => d.perS), serverRssMb: rss === null ? null : round(rss / 2 ** 20) };
+      return {
+        stored,
+        status: medianBy(statuses, (s) => s.requestsPerS),
+        drain: medianBy(drains, (d) => d.perS),
+        serverRssMb: rss === null ? null : round(rss / 2 ** 20),
+      };
     } finally {
       await api.stop();
     }

@@ -58,7 +58,8 @@ export function writeReport(report: RunReport): string {
 
 type Row = readonly [string, (s: StoreFigures) => string | undefined, string];
 
-const n = (v: number | undefined | null, digits = 0) => (v === undefined || v === null || Number.isNaN(v) ? undefined : v.toLocaleString('en-US', { maximumFractionDigits: digits, minimumFractionDigits: digits }));
+const n = (v: number | undefined | null, digits = 0) =>
+  v === undefined || v === null || Number.isNaN(v) ? undefined : v.toLocaleString('en-US', { maximumFractionDigits: digits, minimumFractionDigits: digits });
 const ms = (v: number | undefined) => (v === undefined ? undefined : `${n(v, v < 10 ? 2 : 1)} ms`);
 const pct = (v: number | undefined) => (v === undefined ? undefined : `${n(v * 100, 1)} %`);
 const signed = (v: number | undefined) => (v === undefined ? undefined : `${v >= 0 ? '+' : ''}${n(v * 100, 1)} %`);
@@ -71,14 +72,26 @@ const ROWS: readonly Row[] = [
   ['  p50 / p99', (s) => s.http && `${ms(s.http.status.p50Ms)} / ${ms(s.http.status.p99Ms)}`, ''],
   ['  share of bare Fastify', (s) => pct(s.http?.status.ratioToBare), '≥ 80 %'],
   ['  uncached (--read-cache 0), req/s', (s) => n(s.http?.statusUncached.requestsPerS), ''],
-  ['    p50 / p99; share of bare Fastify', (s) => s.http && `${ms(s.http.statusUncached.p50Ms)} / ${ms(s.http.statusUncached.p99Ms)}; ${pct(s.http.statusUncached.ratioToBare)}`, ''],
+  [
+    '    p50 / p99; share of bare Fastify',
+    (s) => s.http && `${ms(s.http.statusUncached.p50Ms)} / ${ms(s.http.statusUncached.p99Ms)}; ${pct(s.http.statusUncached.ratioToBare)}`,
+    '',
+  ],
   ['Drain 10,000 no-ops at concurrency 10, ops/s', (s) => n(s.drain?.perS), 'SQLite ≥ 9,000; PostgreSQL ≥ 3,200'],
   ['Pickup at 200 ops/s: created→started p50 / p95', (s) => s.pickup && `${ms(s.pickup.createdToStarted.p50Ms)} / ${ms(s.pickup.createdToStarted.p95Ms)}`, ''],
-  ['  created→started p99 / max', (s) => s.pickup && `${ms(s.pickup.createdToStarted.p99Ms)} / ${ms(s.pickup.createdToStarted.maxMs)}`, 'p99: SQLite ≤ 5 ms; PostgreSQL ≤ 10 ms'],
+  [
+    '  created→started p99 / max',
+    (s) => s.pickup && `${ms(s.pickup.createdToStarted.p99Ms)} / ${ms(s.pickup.createdToStarted.maxMs)}`,
+    'p99: SQLite ≤ 5 ms; PostgreSQL ≤ 10 ms',
+  ],
   ['  created→completed p50 / p95', (s) => s.pickup && `${ms(s.pickup.createdToCompleted.p50Ms)} / ${ms(s.pickup.createdToCompleted.p95Ms)}`, ''],
   ['  created→completed p99 / max', (s) => s.pickup && `${ms(s.pickup.createdToCompleted.p99Ms)} / ${ms(s.pickup.createdToCompleted.maxMs)}`, ''],
   ['Webhooks: deliveries/s (burst)', (s) => n(s.webhooks?.burstPerS), ''],
-  ['  completion→delivery p50 / p99 (100 ops/s)', (s) => s.webhooks && `${ms(s.webhooks.completionToDelivery.p50Ms)} / ${ms(s.webhooks.completionToDelivery.p99Ms)}`, ''],
+  [
+    '  completion→delivery p50 / p99 (100 ops/s)',
+    (s) => s.webhooks && `${ms(s.webhooks.completionToDelivery.p50Ms)} / ${ms(s.webhooks.completionToDelivery.p99Ms)}`,
+    '',
+  ],
   ['Growth: stored history small → large', (s) => s.growth && `${n(s.growth.small.stored)} → ${n(s.growth.large.stored)}`, ''],
   ['  uncached GET req/s small → large', (s) => s.growth && `${n(s.growth.small.status.requestsPerS)} → ${n(s.growth.large.status.requestsPerS)}`, ''],
   ['  uncached GET req/s change', (s) => signed(s.growth?.statusRpsChange), 'within 10 %'],

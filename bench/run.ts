@@ -18,8 +18,28 @@ type Scenario = (typeof SCENARIOS)[number];
 // figure); full is what the README's table comes from. growthRuns: one short run on these shared cores moved by ±25 %
 // from run to run, so full takes the median of three.
 const MODES = {
-  quick: { http: { durationS: 2, warmupS: 0.5, connections: 10 }, drain: 10_000, pickupS: 3, webhookBurst: 500, webhookPacedS: 2, growth: [1_000, 10_000], growthDrain: 2_000, growthRuns: 1, etaS: 8 },
-  full: { http: { durationS: 15, warmupS: 3, connections: 10 }, drain: 10_000, pickupS: 10, webhookBurst: 5_000, webhookPacedS: 10, growth: [1_000, 100_000], growthDrain: 10_000, growthRuns: 3, etaS: 40 },
+  quick: {
+    http: { durationS: 2, warmupS: 0.5, connections: 10 },
+    drain: 10_000,
+    pickupS: 3,
+    webhookBurst: 500,
+    webhookPacedS: 2,
+    growth: [1_000, 10_000],
+    growthDrain: 2_000,
+    growthRuns: 1,
+    etaS: 8,
+  },
+  full: {
+    http: { durationS: 15, warmupS: 3, connections: 10 },
+    drain: 10_000,
+    pickupS: 10,
+    webhookBurst: 5_000,
+    webhookPacedS: 10,
+    growth: [1_000, 100_000],
+    growthDrain: 10_000,
+    growthRuns: 3,
+    etaS: 40,
+  },
 } as const;
 
 const { values } = parseArgs({

@@ -74,13 +74,28 @@ export async function seedCompleted(spec: string, count: number): Promise<void> 
       const n = Math.min(batch, count - done);
       const now = Date.now();
       const drafts = Array.from({ length: n }, () => ({
-        id: newId(ID_PREFIXES.operation, now), tenant: DEFAULT_TENANT, type: 'noop', input: {}, maxAttempts: 3, priority: 0,
-        timeoutS: 60, runAt: now, webhookUrl: null, now,
+        id: newId(ID_PREFIXES.operation, now),
+        tenant: DEFAULT_TENANT,
+        type: 'noop',
+        input: {},
+        maxAttempts: 3,
+        priority: 0,
+        timeoutS: 60,
+        runAt: now,
+        webhookUrl: null,
+        now,
       }));
       await inParallel(drafts, 16, (draft) => store.operationInsert(draft));
       const claimed = await store.operationClaimDue({ now, workerId: 'seed', leaseMs: 60_000, types: [{ type: 'noop', limit: n }], limit: n });
       await inParallel(claimed, 16, (op) =>
-        store.operationFinish({ id: op.id, leaseToken: op.leaseToken ?? '', now: now + 1, status: 'completed', result: { contentType: 'application/json', body: Buffer.from('null') }, delivery: () => null }),
+        store.operationFinish({
+          id: op.id,
+          leaseToken: op.leaseToken ?? '',
+          now: now + 1,
+          status: 'completed',
+          result: { contentType: 'application/json', body: Buffer.from('null') },
+          delivery: () => null,
+        }),
       );
     }
   } finally {
@@ -97,7 +112,9 @@ export async function seedCompleted(spec: string, count: number): Promise<void> 
 
 async function inParallel<T>(items: readonly T[], width: number, work: (item: T) => Promise<unknown>): Promise<void> {
   let next = 0;
-  await Promise.all(Array.from({ length: Math.min(width, items.length) }, async () => {
-    while (next < items.length) await work(items[next++]!);
-  }));
+  await Promise.all(
+    Array.from({ length: Math.min(width, items.length) }, async () => {
+      while (next < items.length) await work(items[next++]!);
+    }),
+  );
 }

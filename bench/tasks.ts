@@ -11,7 +11,14 @@ export const STAMP_FILE_ENV = 'ASYNCOPS_BENCH_STAMPS';
 
 const anyObject = { type: 'object' } as const;
 
-export const noop = defineTask({ type: 'noop', input: anyObject, estimatedDurationS: 0.001, async run() { return null; } });
+export const noop = defineTask({
+  type: 'noop',
+  input: anyObject,
+  estimatedDurationS: 0.001,
+  async run() {
+    return null;
+  },
+});
 
 /**
  * A no-op that records when its handler started on the wall clock at sub-millisecond resolution

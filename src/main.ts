@@ -163,10 +163,13 @@ export async function createAsyncOps(options: AsyncOpsOptions): Promise<AsyncOps
   const corsOrigins = options.corsOrigins === undefined ? null : parseCorsOrigins(options.corsOrigins === '*' ? '*' : options.corsOrigins.join(','));
   const corsRefusal = corsOriginsRefusal(corsOrigins, (options.apiKeys?.length ?? 0) > 0);
   if (corsRefusal !== null) throw new TypeError(`corsOrigins: ${corsRefusal}`);
-  const logger = isLogger(options.logger) ? options.logger : pino({ name: 'asyncops', level: DEFAULTS.logLevel, redact: REDACTED_LOG_PATHS, ...(options.logger ?? {}) });
-  const store = typeof options.store === 'string'
-    ? openStoreFromSpec(options.store, { onError: (err) => logger.warn({ err }, 'store: an error no request saw (the store carries on)') })
-    : options.store;
+  const logger = isLogger(options.logger)
+    ? options.logger
+    : pino({ name: 'asyncops', level: DEFAULTS.logLevel, redact: REDACTED_LOG_PATHS, ...(options.logger ?? {}) });
+  const store =
+    typeof options.store === 'string'
+      ? openStoreFromSpec(options.store, { onError: (err) => logger.warn({ err }, 'store: an error no request saw (the store carries on)') })
+      : options.store;
   const concurrency = options.concurrency ?? DEFAULTS.concurrency;
   const userTasks = options.tasks === undefined ? [] : Array.isArray(options.tasks) ? options.tasks : [options.tasks as TaskDefinition];
   const registry = new TaskRegistry([...(options.builtInTasks === false ? [] : builtInTasks), ...userTasks], {
@@ -175,7 +178,13 @@ export async function createAsyncOps(options: AsyncOpsOptions): Promise<AsyncOps
   });
   const allowPrivate = options.allowPrivateWebhooks ?? false;
   const renderResource = (op: Parameters<typeof toOperationResource>[0]) =>
-    toOperationResource(op, { now: clock.now(), queuePosition: null, estimatedCompletionAt: null, route: registry.get(op.type)?.route ?? null, includeInput: true });
+    toOperationResource(op, {
+      now: clock.now(),
+      queuePosition: null,
+      estimatedCompletionAt: null,
+      route: registry.get(op.type)?.route ?? null,
+      includeInput: true,
+    });
   const deliveryFactory = webhookDeliveryFactory({ clock, renderResource });
   const service = new OperationsService({
     store,
@@ -236,7 +245,11 @@ export async function createAsyncOps(options: AsyncOpsOptions): Promise<AsyncOps
             cors: corsOrigins,
             streamTokens: StreamTokens.inStore(store, clock),
           },
-          plugins: [(a) => metrics.register(a), (a) => registerDeliveryRoutes(a, new DeliveriesService({ store, clock })), ...(options.httpPlugins ?? []).map((p) => (a: FastifyInstance) => p(a, parts()))],
+          plugins: [
+            (a) => metrics.register(a),
+            (a) => registerDeliveryRoutes(a, new DeliveriesService({ store, clock })),
+            ...(options.httpPlugins ?? []).map((p) => (a: FastifyInstance) => p(a, parts())),
+          ],
         });
 
   let opened = false;
@@ -265,7 +278,9 @@ export async function createAsyncOps(options: AsyncOpsOptions): Promise<AsyncOps
       started = true;
       await open();
       if (runWorkers) {
-        const secrets = options.webhookSecrets?.length ? [...options.webhookSecrets] : [await store.settingGetOrInit(WEBHOOK_SECRET_SETTING, generateWebhookSecret())];
+        const secrets = options.webhookSecrets?.length
+          ? [...options.webhookSecrets]
+          : [await store.settingGetOrInit(WEBHOOK_SECRET_SETTING, generateWebhookSecret())];
         dispatcher = new WebhookDispatcher({
           store,
           secrets,

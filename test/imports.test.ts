@@ -13,8 +13,22 @@ const SPECIFIER = /(?:\bfrom\s*|\bimport\s*\(?\s*)['"]([^'"]+)['"]/g;
 
 /** A part of src/, by where its files are; `package.json` is the one file outside src/ a part may import. */
 type Part =
-  | 'domain' | 'config' | 'scheduling' | 'signing' | 'store' | 'runtime' | 'webhooks' | 'tasks' | 'http' | 'client'
-  | 'cli' | 'cli/server' | 'cli entry' | 'main' | 'index' | 'package.json';
+  | 'domain'
+  | 'config'
+  | 'scheduling'
+  | 'signing'
+  | 'store'
+  | 'runtime'
+  | 'webhooks'
+  | 'tasks'
+  | 'http'
+  | 'client'
+  | 'cli'
+  | 'cli/server'
+  | 'cli entry'
+  | 'main'
+  | 'index'
+  | 'package.json';
 
 interface Rule {
   /** The parts it may import besides itself; `*`: any. */
@@ -26,20 +40,48 @@ interface Rule {
 
 const RULES: Readonly<Record<Exclude<Part, 'package.json'>, Rule>> = {
   domain: { may: [], external: ['node:crypto'], why: 'decides: pure rules, nothing of ours and no I/O (crypto makes ids; randomness is not I/O)' },
-  signing: { may: [], external: ['node:crypto'], why: 'Standard Webhooks signing, shared by the server and the SDK: it must carry nothing of the server into the SDK' },
+  signing: {
+    may: [],
+    external: ['node:crypto'],
+    why: 'Standard Webhooks signing, shared by the server and the SDK: it must carry nothing of the server into the SDK',
+  },
   config: { may: ['domain'], external: [], why: 'settings and limits every layer may read: it must depend on no layer but the domain' },
   scheduling: { may: ['domain'], external: [], why: 'the claim loop and timers runtime and webhooks share: mechanism without rules of its own' },
   store: { may: ['domain', 'config'], external: '*', why: 'persists what the domain defines; knows no service above it' },
   runtime: { may: ['store', 'domain', 'scheduling', 'config'], external: '*', why: 'runs tasks on the store; knows no edge' },
-  webhooks: { may: ['store', 'domain', 'scheduling', 'config', 'signing', 'package.json'], external: '*', why: 'delivers from the store (package.json: the User-Agent names the version); knows no edge' },
+  webhooks: {
+    may: ['store', 'domain', 'scheduling', 'config', 'signing', 'package.json'],
+    external: '*',
+    why: 'delivers from the store (package.json: the User-Agent names the version); knows no edge',
+  },
   tasks: { may: ['runtime', 'domain', 'config'], external: '*', why: 'the built-in tasks use the task API, as a user task module does' },
-  http: { may: ['runtime', 'webhooks', 'domain', 'config'], external: '*', why: 'an edge: translates HTTP to the services, never reaches past them to the store' },
+  http: {
+    may: ['runtime', 'webhooks', 'domain', 'config'],
+    external: '*',
+    why: 'an edge: translates HTTP to the services, never reaches past them to the store',
+  },
   client: { may: ['signing'], external: ['node:'], why: 'the SDK knows only the HTTP contract (and signing): nothing of the server, no dependencies' },
-  cli: { may: ['client', 'signing', 'config', 'package.json'], external: '*', why: 'client commands and their helpers talk to a server through the SDK (and `listen` checks signatures)' },
-  'cli/server': { may: ['main', 'config', 'signing', 'cli'], external: '*', why: 'server commands start or read a server through the composition root, never its parts' },
-  'cli entry': { may: ['cli', 'cli/server'], external: '*', why: 'the CLI entry registers client and server commands; the server commands load the server only when run' },
+  cli: {
+    may: ['client', 'signing', 'config', 'package.json'],
+    external: '*',
+    why: 'client commands and their helpers talk to a server through the SDK (and `listen` checks signatures)',
+  },
+  'cli/server': {
+    may: ['main', 'config', 'signing', 'cli'],
+    external: '*',
+    why: 'server commands start or read a server through the composition root, never its parts',
+  },
+  'cli entry': {
+    may: ['cli', 'cli/server'],
+    external: '*',
+    why: 'the CLI entry registers client and server commands; the server commands load the server only when run',
+  },
   main: { may: '*', external: '*', why: 'the composition root: the one file that knows every part' },
-  index: { may: ['main', 'domain', 'store', 'runtime', 'tasks', 'signing'], external: '*', why: "the package's public API: what embedders build a server from" },
+  index: {
+    may: ['main', 'domain', 'store', 'runtime', 'tasks', 'signing'],
+    external: '*',
+    why: "the package's public API: what embedders build a server from",
+  },
 };
 
 function partOf(file: string): Part | null {
@@ -54,7 +96,9 @@ function partOf(file: string): Part | null {
 /** What an import names: a file of src/ (relative to it), package.json, or an external package. */
 function target(file: string, specifier: string): { internal: string } | { external: string } {
   if (!specifier.startsWith('.')) return { external: specifier };
-  const resolved = normalize(join(dirname(file), specifier)).split(sep).join('/');
+  const resolved = normalize(join(dirname(file), specifier))
+    .split(sep)
+    .join('/');
   return { internal: resolved === '../package.json' ? 'package.json' : resolved };
 }
 
@@ -112,7 +156,9 @@ describe('imports follow the layering', () => {
     assert.deepEqual(violationsIn('client/x.ts', "import { Type } from '@sinclair/typebox';").map(key), ['client/x.ts → @sinclair/typebox']);
     assert.deepEqual(violationsIn('cli/submit.ts', "import { createAsyncOps } from '../main.ts';").map(key), ['cli/submit.ts → main.ts']);
     assert.deepEqual(violationsIn('cli/server/serve.ts', "import { createAsyncOps } from '../../main.ts'; import { UsageError } from '../exit-codes.ts';"), []);
-    assert.deepEqual(violationsIn('cli/server/serve.ts', "import { openStoreFromSpec } from '../../store/open.ts';").map(key), ['cli/server/serve.ts → store/open.ts']);
+    assert.deepEqual(violationsIn('cli/server/serve.ts', "import { openStoreFromSpec } from '../../store/open.ts';").map(key), [
+      'cli/server/serve.ts → store/open.ts',
+    ]);
     assert.deepEqual(violationsIn('novel/x.ts', ''), ['novel/x.ts (no rule says what it may import: add its part to RULES)']);
   });
 });

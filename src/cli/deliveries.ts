@@ -22,13 +22,13 @@ interface DeliveriesFlags {
 export function registerDeliveries(program: Command, ctx: CliContext): void {
   const deliveries = program
     .command('deliveries')
-    .description('list webhook deliveries: --dead for the dead-letter list, --operation ID for one operation\'s attempts')
+    .description("list webhook deliveries: --dead for the dead-letter list, --operation ID for one operation's attempts")
     .option('--dead', 'only dead deliveries (same as --state dead)')
     .addOption(new Option('--state <state>', 'only deliveries in this state').choices(DELIVERY_STATES))
     .option('--operation <id>', 'every delivery of one operation, with each HTTP attempt')
     .option('--limit <n>', 'page size', pageLimitArg)
-    .option('--cursor <cursor>', 'continue from a previous page\'s next_cursor')
-    .option('--json', 'print the API\'s JSON')
+    .option('--cursor <cursor>', "continue from a previous page's next_cursor")
+    .option('--json', "print the API's JSON")
     .action(async (opts: DeliveriesFlags, command: Command) => {
       if (opts.dead && opts.state !== undefined && opts.state !== 'dead') throw new UsageError('--dead contradicts --state');
       const client = ctx.client(command);

@@ -22,8 +22,14 @@ const MEANINGS: readonly (readonly [ExitCode, string])[] = [
   [EXIT_CODES.failed, 'the operation failed (error.code other than timeout)'],
   [EXIT_CODES.usage, 'usage error: unknown command or option, bad argument, unreadable --input, a listen --port that cannot be bound'],
   [EXIT_CODES.cancelled, 'the operation was cancelled'],
-  [EXIT_CODES.timedOut, 'timed out: the operation failed with error.code "timeout", or the wait\'s own --timeout/--wait-timeout elapsed first (the operation goes on; stderr says which)'],
-  [EXIT_CODES.unreachable, 'no asyncops API at --url: the server could not be reached (after retries, for waits), or what answered is not an asyncops API (an HTML page, say, whatever its status)'],
+  [
+    EXIT_CODES.timedOut,
+    'timed out: the operation failed with error.code "timeout", or the wait\'s own --timeout/--wait-timeout elapsed first (the operation goes on; stderr says which)',
+  ],
+  [
+    EXIT_CODES.unreachable,
+    'no asyncops API at --url: the server could not be reached (after retries, for waits), or what answered is not an asyncops API (an HTML page, say, whatever its status)',
+  ],
   [EXIT_CODES.apiError, 'the server refused the request with an error (4xx/5xx problem)'],
 ];
 

@@ -23,7 +23,7 @@ export function registerList(program: Command, ctx: CliContext): void {
     .addOption(new Option('--status <status>', 'only operations in this status').choices(OPERATION_STATUSES))
     .option('--type <type>', 'only operations of this task type')
     .option('--limit <n>', 'page size', pageLimitArg)
-    .option('--cursor <cursor>', 'continue from a previous page\'s next_cursor')
+    .option('--cursor <cursor>', "continue from a previous page's next_cursor")
     .option('--all', 'follow next_cursor through every page')
     .option('--json', 'print { items, next_cursor } as JSON')
     .action(async (opts: ListFlags, command: Command) => {

@@ -37,7 +37,7 @@ export function registerListen(program: Command, ctx: CliContext): void {
     .addOption(new Option('--port <n>', 'port to listen on (0: any free port)').default(8081).argParser(integerArg(0, 65535)))
     .option('--host <address>', 'address to bind', '127.0.0.1')
     .addOption(
-      new Option('--secret <whsec>', 'the server\'s webhook secret; repeat (or separate by spaces/commas) to accept several')
+      new Option('--secret <whsec>', "the server's webhook secret; repeat (or separate by spaces/commas) to accept several")
         .env(SETTINGS.webhookSecret.env)
         .argParser(collect),
     )
@@ -90,7 +90,11 @@ async function receive(ctx: CliContext, secrets: string[], json: boolean, req: I
   }
   const error = payload.error ? `  error ${payload.error.code ?? ''}: ${payload.error.message ?? ''}` : '';
   const result = payload.result_url ? `  ${payload.result_url}` : '';
-  ctx.printLine(sanitize(`${payload.timestamp ?? '-'}  ${payload.type ?? '-'}  ${payload.operation_id ?? '-'}  ${payload.status ?? '-'}  webhook-id=${webhookId}${result}${error}`));
+  ctx.printLine(
+    sanitize(
+      `${payload.timestamp ?? '-'}  ${payload.type ?? '-'}  ${payload.operation_id ?? '-'}  ${payload.status ?? '-'}  webhook-id=${webhookId}${result}${error}`,
+    ),
+  );
 }
 
 function reject(ctx: CliContext, res: ServerResponse, status: number, reason: string, webhookId?: string | string[]): void {
@@ -112,7 +116,7 @@ async function readBody(req: IncomingMessage): Promise<Buffer | null> {
 
 /** Refuse a missing or malformed secret up front, not on the first delivery. */
 function checkSecrets(secrets: string[]): void {
-  if (secrets.length === 0) throw new UsageError('listen needs --secret whsec_… (or ASYNCOPS_WEBHOOK_SECRET): the server\'s webhook secret');
+  if (secrets.length === 0) throw new UsageError("listen needs --secret whsec_… (or ASYNCOPS_WEBHOOK_SECRET): the server's webhook secret");
   try {
     for (const secret of secrets) webhookSecretKey(secret);
   } catch (error) {
@@ -124,7 +128,7 @@ function checkSecrets(secrets: string[]): void {
 const BIND_FAILURES: Readonly<Record<string, string>> = {
   EADDRINUSE: 'the port is already in use',
   EACCES: 'permission denied (ports below 1024 need privileges)',
-  EADDRNOTAVAIL: 'the address is not one of this machine\'s',
+  EADDRNOTAVAIL: "the address is not one of this machine's",
   ENOTFOUND: 'the host name does not resolve',
 };
 

@@ -12,7 +12,10 @@ import { registerWebhookSecret } from './server/webhook-secret.ts';
 const SILENT_COMMANDER_CODES = new Set(['commander.help', 'commander.helpDisplayed', 'commander.version']);
 
 /** `extraCommands` defaults to the server's `serve`, `worker` and `webhook-secret`; bin/asyncops.js and `node src/cli/main.ts` both land here. */
-export async function main(argv: readonly string[] = process.argv, extraCommands: readonly CommandRegistrar[] = [registerServerCommands, registerWebhookSecret]): Promise<ExitCode> {
+export async function main(
+  argv: readonly string[] = process.argv,
+  extraCommands: readonly CommandRegistrar[] = [registerServerCommands, registerWebhookSecret],
+): Promise<ExitCode> {
   const io = { stdout: process.stdout, stderr: process.stderr, stdin: process.stdin };
   const { program, ctx } = buildProgram({ io, extraCommands });
   for (const stream of [io.stdout, io.stderr]) stream.on('error', (error) => exitIfReaderGone(error, ctx.exitCode));

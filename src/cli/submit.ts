@@ -34,7 +34,7 @@ export function registerSubmit(program: Command, ctx: CliContext): void {
     .option('--idempotency-key <key>', 'resubmitting with the same key and input returns the same operation')
     // The server's ranges, so a value it would refuse is a usage error here.
     .option('--priority <n>', 'higher runs first', integerArg(PRIORITY.min, PRIORITY.max))
-    .option('--timeout <seconds>', 'maximum execution time of one attempt (timeout_s), at most the server\'s --max-timeout', integerArg(MIN_TIMEOUT_S))
+    .option('--timeout <seconds>', "maximum execution time of one attempt (timeout_s), at most the server's --max-timeout", integerArg(MIN_TIMEOUT_S))
     .option('--max-attempts <n>', 'attempts before the operation fails', integerArg(1, MAX_ATTEMPTS))
     .option('--run-at <time>', 'do not start before this RFC 3339 time')
     .option('--wait', 'wait for the operation to finish, with a progress bar (TTY) or lines')

@@ -106,7 +106,12 @@ export class Transport {
   #refusal(reply: Reply): AsyncOpsApiError | AsyncOpsUnexpectedResponseError {
     const problem = jsonObject(reply.body.toString('utf8')) as Partial<ProblemDetails> | null;
     if (problem === null) return this.#unexpected(reply);
-    return new AsyncOpsApiError(reply.status, { ...problem, type: problem.type ?? 'about:blank', title: problem.title ?? `HTTP ${reply.status}`, status: reply.status });
+    return new AsyncOpsApiError(reply.status, {
+      ...problem,
+      type: problem.type ?? 'about:blank',
+      title: problem.title ?? `HTTP ${reply.status}`,
+      status: reply.status,
+    });
   }
 
   #unexpected(reply: Reply): AsyncOpsUnexpectedResponseError {

@@ -51,12 +51,7 @@ export async function waitForTerminal(operationId: string, fetchStatus: FetchSta
   }
 }
 
-async function pollUntilTerminal(
-  fetchStatus: FetchStatus,
-  onProgress: WaitOptions['onProgress'],
-  signal: AbortSignal,
-  endsAt: number,
-): Promise<Operation> {
+async function pollUntilTerminal(fetchStatus: FetchStatus, onProgress: WaitOptions['onProgress'], signal: AbortSignal, endsAt: number): Promise<Operation> {
   let longPoll = true;
   let etag: string | null = null;
   let startedAt = Date.now();

@@ -11,7 +11,10 @@ export type CorsOrigins = '*' | readonly string[];
  * `Origin` is compared as a string.
  */
 export function parseCorsOrigins(text: string): CorsOrigins | null {
-  const entries = text.split(',').map((entry) => entry.trim()).filter((entry) => entry !== '');
+  const entries = text
+    .split(',')
+    .map((entry) => entry.trim())
+    .filter((entry) => entry !== '');
   if (entries.length === 0) return null;
   if (entries.includes('*')) {
     if (entries.length > 1) throw new TypeError('`*` allows every origin, so it stands alone');
@@ -43,5 +46,5 @@ function originOf(entry: string): string {
  */
 export function corsOriginsRefusal(origins: CorsOrigins | null, hasApiKeys: boolean): string | null {
   if (origins !== '*' || hasApiKeys) return null;
-  return 'refusing to allow every origin (`*`) without API keys: any web page a user opens could read and change this server\'s operations; list the origins that may call it, or give API keys';
+  return "refusing to allow every origin (`*`) without API keys: any web page a user opens could read and change this server's operations; list the origins that may call it, or give API keys";
 }

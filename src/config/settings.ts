@@ -3,7 +3,22 @@
 // value (main.ts and its parts). Invariant: a default is written once, as text, and read by its own setting's reader.
 
 import type { BackoffPolicy } from '../domain/backoff.ts';
-import { bytes, choice, duration, durationList, durationUpTo, int, list, negation, onOff, rate, text, wholeSeconds, type Rate, type ValueType } from './values.ts';
+import {
+  bytes,
+  choice,
+  duration,
+  durationList,
+  durationUpTo,
+  int,
+  list,
+  negation,
+  onOff,
+  rate,
+  text,
+  wholeSeconds,
+  type Rate,
+  type ValueType,
+} from './values.ts';
 
 export type ServerCommand = 'serve' | 'worker';
 
@@ -47,9 +62,25 @@ const SERVE: readonly ServerCommand[] = ['serve'];
 
 /** In the order --help and the README list them. */
 export const SETTINGS = {
-  port: setting({ flag: '--port', arg: '<n>', env: 'ASYNCOPS_PORT', commands: SERVE, value: int(0, 65535), default: '8080', help: 'port to listen on (0: any free port)' }),
+  port: setting({
+    flag: '--port',
+    arg: '<n>',
+    env: 'ASYNCOPS_PORT',
+    commands: SERVE,
+    value: int(0, 65535),
+    default: '8080',
+    help: 'port to listen on (0: any free port)',
+  }),
   host: setting({ flag: '--host', arg: '<address>', env: 'ASYNCOPS_HOST', commands: SERVE, value: text(), default: '127.0.0.1', help: 'address to bind' }),
-  store: setting({ flag: '--store', arg: '<spec>', env: 'ASYNCOPS_STORE', commands: BOTH, value: text(), default: './asyncops.db', help: 'a file path, sqlite:PATH, :memory: or a postgres:// URL' }),
+  store: setting({
+    flag: '--store',
+    arg: '<spec>',
+    env: 'ASYNCOPS_STORE',
+    commands: BOTH,
+    value: text(),
+    default: './asyncops.db',
+    help: 'a file path, sqlite:PATH, :memory: or a postgres:// URL',
+  }),
   tasks: setting({
     flag: '--tasks',
     arg: '<path...>',
@@ -59,7 +90,15 @@ export const SETTINGS = {
     help: 'module(s) exporting a task or an array of tasks (default export or `tasks`); the env var takes a comma-separated list',
   }),
   builtinTasks: setting({ flag: '--no-builtin-tasks', commands: BOTH, value: negation(), help: 'do not register the built-in report task' }),
-  concurrency: setting({ flag: '--concurrency', arg: '<n>', env: 'ASYNCOPS_CONCURRENCY', commands: BOTH, value: int(1, 1000), default: '8', help: 'handlers running at once in this process' }),
+  concurrency: setting({
+    flag: '--concurrency',
+    arg: '<n>',
+    env: 'ASYNCOPS_CONCURRENCY',
+    commands: BOTH,
+    value: int(1, 1000),
+    default: '8',
+    help: 'handlers running at once in this process',
+  }),
   workers: setting({ flag: '--no-workers', commands: SERVE, value: negation(), help: 'API only: run no workers and no webhook dispatcher' }),
   allowPrivateWebhooks: setting({
     flag: '--allow-private-webhooks',
@@ -88,7 +127,15 @@ export const SETTINGS = {
     default: '5s,5m,30m,2h,5h,10h,10h',
     help: 'upper bounds of the delays between webhook attempts (each retry is jittered within its step)',
   }),
-  webhookTimeout: setting({ flag: '--webhook-timeout', arg: '<duration>', env: 'ASYNCOPS_WEBHOOK_TIMEOUT', commands: BOTH, value: duration(), default: '10s', help: 'timeout of one webhook attempt' }),
+  webhookTimeout: setting({
+    flag: '--webhook-timeout',
+    arg: '<duration>',
+    env: 'ASYNCOPS_WEBHOOK_TIMEOUT',
+    commands: BOTH,
+    value: duration(),
+    default: '10s',
+    help: 'timeout of one webhook attempt',
+  }),
   webhookConcurrency: setting({
     flag: '--webhook-concurrency',
     arg: '<n>',
@@ -107,8 +154,24 @@ export const SETTINGS = {
     otherwise: 'a quarter of --webhook-concurrency, at least 1',
     help: 'webhook attempts in flight at once to one destination (scheme, host and port), so a slow or dead receiver holds no more',
   }),
-  lease: setting({ flag: '--lease', arg: '<duration>', env: 'ASYNCOPS_LEASE', commands: BOTH, value: duration(), default: '30s', help: 'lease of a claimed operation, renewed by heartbeats' }),
-  grace: setting({ flag: '--grace', arg: '<duration>', env: 'ASYNCOPS_GRACE', commands: BOTH, value: duration(), default: '10s', help: 'on shutdown, how long running attempts may finish' }),
+  lease: setting({
+    flag: '--lease',
+    arg: '<duration>',
+    env: 'ASYNCOPS_LEASE',
+    commands: BOTH,
+    value: duration(),
+    default: '30s',
+    help: 'lease of a claimed operation, renewed by heartbeats',
+  }),
+  grace: setting({
+    flag: '--grace',
+    arg: '<duration>',
+    env: 'ASYNCOPS_GRACE',
+    commands: BOTH,
+    value: duration(),
+    default: '10s',
+    help: 'on shutdown, how long running attempts may finish',
+  }),
   retryBase: setting({
     flag: '--retry-base',
     arg: '<duration>',
@@ -118,8 +181,24 @@ export const SETTINGS = {
     default: '1s',
     help: 'first retry delay of a failed attempt (doubling, with jitter)',
   }),
-  retryMax: setting({ flag: '--retry-max', arg: '<duration>', env: 'ASYNCOPS_RETRY_MAX', commands: BOTH, value: duration(), default: '5m', help: 'largest retry delay' }),
-  retention: setting({ flag: '--retention', arg: '<duration>', env: 'ASYNCOPS_RETENTION', commands: BOTH, value: duration(), default: '7d', help: 'keep finished operations this long' }),
+  retryMax: setting({
+    flag: '--retry-max',
+    arg: '<duration>',
+    env: 'ASYNCOPS_RETRY_MAX',
+    commands: BOTH,
+    value: duration(),
+    default: '5m',
+    help: 'largest retry delay',
+  }),
+  retention: setting({
+    flag: '--retention',
+    arg: '<duration>',
+    env: 'ASYNCOPS_RETENTION',
+    commands: BOTH,
+    value: duration(),
+    default: '7d',
+    help: 'keep finished operations this long',
+  }),
   resultRetention: setting({
     flag: '--result-retention',
     arg: '<duration>',
@@ -141,8 +220,24 @@ export const SETTINGS = {
     help: 'largest result a handler may return (larger: the operation fails result_too_large)',
   }),
   // timeout_s is whole seconds, so its ceiling is too: 1500ms would hold every type's default to 1.5.
-  maxTimeout: setting({ flag: '--max-timeout', arg: '<duration>', env: 'ASYNCOPS_MAX_TIMEOUT', commands: BOTH, value: wholeSeconds(), default: '24h', help: 'ceiling for timeout_s, whole seconds' }),
-  bodyLimit: setting({ flag: '--body-limit', arg: '<size>', env: 'ASYNCOPS_BODY_LIMIT', commands: SERVE, value: bytes(64), default: '1mb', help: 'largest request body' }),
+  maxTimeout: setting({
+    flag: '--max-timeout',
+    arg: '<duration>',
+    env: 'ASYNCOPS_MAX_TIMEOUT',
+    commands: BOTH,
+    value: wholeSeconds(),
+    default: '24h',
+    help: 'ceiling for timeout_s, whole seconds',
+  }),
+  bodyLimit: setting({
+    flag: '--body-limit',
+    arg: '<size>',
+    env: 'ASYNCOPS_BODY_LIMIT',
+    commands: SERVE,
+    value: bytes(64),
+    default: '1mb',
+    help: 'largest request body',
+  }),
   apiKeysFile: setting({
     flag: '--api-keys-file',
     arg: '<path>',
@@ -159,7 +254,14 @@ export const SETTINGS = {
     value: text(),
     help: 'API keys as tenant:key,tenant2:key2 (prefer the environment: command lines are visible to other users)',
   }),
-  insecure: setting({ flag: '--insecure', env: 'ASYNCOPS_INSECURE', commands: SERVE, value: onOff(), default: 'off', help: 'allow a non-loopback --host without API keys' }),
+  insecure: setting({
+    flag: '--insecure',
+    env: 'ASYNCOPS_INSECURE',
+    commands: SERVE,
+    value: onOff(),
+    default: 'off',
+    help: 'allow a non-loopback --host without API keys',
+  }),
   // Generous enough that a client polling each operation every 1–2 s, with a hundred or more in flight, or submitting a
   // batch one request after another, never meets them. On loopback without keys every client is one address (a local
   // proxy, tests, a benchmark), so a per-address limit would throttle them all together: off there.
@@ -192,7 +294,15 @@ export const SETTINGS = {
     default: '20',
     help: 'event streams open at once per API key (or client address)',
   }),
-  maxBodyDepth: setting({ flag: '--max-body-depth', arg: '<n>', env: 'ASYNCOPS_MAX_BODY_DEPTH', commands: SERVE, value: int(2, 1000), default: '32', help: 'deepest nesting of a JSON request body' }),
+  maxBodyDepth: setting({
+    flag: '--max-body-depth',
+    arg: '<n>',
+    env: 'ASYNCOPS_MAX_BODY_DEPTH',
+    commands: SERVE,
+    value: int(2, 1000),
+    default: '32',
+    help: 'deepest nesting of a JSON request body',
+  }),
   // Long enough that a burst of reads of one operation (pollers, streams and long-polls woken by one change) costs one
   // store read; short enough that its queue position and ETA are never noticeably old.
   readCache: setting({
@@ -242,7 +352,10 @@ export const DEFAULTS = Object.fromEntries(
 export const DEFAULT_RETRY_BACKOFF: BackoffPolicy = { baseMs: DEFAULTS.retryBase, maxMs: DEFAULTS.retryMax, factor: 2 };
 
 /** The rate limits where they are on by default (see rateLimitCreate). */
-export const DEFAULT_RATE_LIMITS: { readonly create: Rate; readonly read: Rate } = { create: aRate(DEFAULTS.rateLimitCreate), read: aRate(DEFAULTS.rateLimitRead) };
+export const DEFAULT_RATE_LIMITS: { readonly create: Rate; readonly read: Rate } = {
+  create: aRate(DEFAULTS.rateLimitCreate),
+  read: aRate(DEFAULTS.rateLimitRead),
+};
 
 function aRate(value: Rate | 'off'): Rate {
   if (value === 'off') throw new TypeError('a default rate limit must be a rate: its setting says when it is off');

@@ -36,7 +36,14 @@ export function text(): ValueType<string> {
 
 /** Split on `separator`, empty parts dropped: `a, b` and `a b` are the same list. */
 export function list(separator: RegExp): ValueType<string[]> {
-  return { kind: 'value', parse: (value) => value.split(separator).map((part) => part.trim()).filter((part) => part.length > 0) };
+  return {
+    kind: 'value',
+    parse: (value) =>
+      value
+        .split(separator)
+        .map((part) => part.trim())
+        .filter((part) => part.length > 0),
+  };
 }
 
 export function choice<const C extends string>(choices: readonly C[]): ValueType<C> {
@@ -125,7 +132,8 @@ export function rate(): ValueType<Rate | 'off'> {
       if (/^\s*off\s*$/i.test(value)) return 'off';
       const match = /^\s*(\d+)\s*\/\s*(s|m|h)\s*$/i.exec(value);
       const max = Number(match?.[1]);
-      if (!match || !Number.isInteger(max) || max < 1 || max > 1_000_000) throw new TypeError('expected a rate such as 20/s, 600/m or 10000/h (1..1000000), or off');
+      if (!match || !Number.isInteger(max) || max < 1 || max > 1_000_000)
+        throw new TypeError('expected a rate such as 20/s, 600/m or 10000/h (1..1000000), or off');
       return { max, windowMs: RATE_WINDOWS_MS[match[2]!.toLowerCase()]! };
     },
   };

@@ -60,7 +60,13 @@ const MIN_PROGRESS_FOR_EXTRAPOLATION = 0.05;
  * (not from now — progress writes are coalesced, so the stored value lags), blended with the typical
  * duration in proportion to how far along it is. Without progress: start + typical duration.
  */
-export function expectedEnd(now: number, startedAt: number, progress: number | null, estimate: DurationEstimate | null, progressAt: number = now): number | null {
+export function expectedEnd(
+  now: number,
+  startedAt: number,
+  progress: number | null,
+  estimate: DurationEstimate | null,
+  progressAt: number = now,
+): number | null {
   const typicalEnd = estimate === null ? null : startedAt + estimate.typicalMs;
   const reportedAfter = Math.max(0, progressAt - startedAt);
   if (progress !== null && progress >= MIN_PROGRESS_FOR_EXTRAPOLATION && reportedAfter > 0) {

@@ -98,7 +98,11 @@ export function baseResource(op: Operation, route: string | null, includeInput: 
 }
 
 /** `base` with the queue position and ETA as of `ctx.now`; a terminal operation has neither. */
-export function withEstimates(base: OperationResource, op: Operation, ctx: Pick<ResourceContext, 'now' | 'queuePosition' | 'estimatedCompletionAt'>): OperationResource {
+export function withEstimates(
+  base: OperationResource,
+  op: Operation,
+  ctx: Pick<ResourceContext, 'now' | 'queuePosition' | 'estimatedCompletionAt'>,
+): OperationResource {
   if (isTerminal(op.status)) return base;
   const eta = ctx.estimatedCompletionAt;
   return {

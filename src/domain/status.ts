@@ -97,9 +97,7 @@ export function decideExpiredLease(facts: LeaseFacts, now: number, error: Operat
 }
 
 /** How a lease holder gives its operation back: a retry (counted, run again at runAt) or a release (uncounted). */
-export type GiveBack =
-  | { readonly event: 'retry'; readonly runAt: number; readonly error: OperationError }
-  | { readonly event: 'release' };
+export type GiveBack = { readonly event: 'retry'; readonly runAt: number; readonly error: OperationError } | { readonly event: 'release' };
 
 /** Back to the queue, unless a cancel was requested while the attempt ran: running it again would ignore the cancel. */
 export function decideGiveBack(facts: Pick<LeaseFacts, 'cancelRequested'>, giveBack: GiveBack): LeaseOutcome {

@@ -105,7 +105,14 @@ export function installAuth(app: FastifyInstance, keyring: ApiKeyring | null, st
     const failure = (request as WithFailure)[kAuthFailure];
     if (failure === undefined) return payload;
     reply.header('www-authenticate', failure === 'missing' ? 'Bearer realm="asyncops"' : 'Bearer realm="asyncops", error="invalid_token"');
-    if (failure === 'stream_token') throw new AsyncOpsError('unauthorized', 'the stream token is not valid for this operation, or has expired: get a new one from POST /operations/{id}/stream-token');
-    throw new AsyncOpsError('unauthorized', failure === 'missing' ? 'this server requires an API key: send Authorization: Bearer <key>' : 'the API key is not valid');
+    if (failure === 'stream_token')
+      throw new AsyncOpsError(
+        'unauthorized',
+        'the stream token is not valid for this operation, or has expired: get a new one from POST /operations/{id}/stream-token',
+      );
+    throw new AsyncOpsError(
+      'unauthorized',
+      failure === 'missing' ? 'this server requires an API key: send Authorization: Bearer <key>' : 'the API key is not valid',
+    );
   });
 }

@@ -37,7 +37,10 @@ export function installCacheControl(app: FastifyInstance): void {
 /** Adds `field` to the reply's Vary, once, keeping what other parts (CORS, auth) put there. */
 export function addVary(reply: FastifyReply, field: string): void {
   const current = reply.getHeader('vary');
-  const fields = (Array.isArray(current) ? current.join(',') : String(current ?? '')).split(',').map((f) => f.trim()).filter((f) => f !== '');
+  const fields = (Array.isArray(current) ? current.join(',') : String(current ?? ''))
+    .split(',')
+    .map((f) => f.trim())
+    .filter((f) => f !== '');
   if (fields.some((f) => f === '*' || f.toLowerCase() === field.toLowerCase())) return;
   reply.header('vary', [...fields, field].join(', '));
 }

@@ -13,7 +13,9 @@ function encodeCursor(id: string): string {
 export function decodeCursor(cursor: string): string {
   const id = cursor.length <= 64 ? Buffer.from(cursor, 'base64url').toString('utf8') : '';
   if (!isId(ID_PREFIXES.operation, id) && !isId(ID_PREFIXES.delivery, id)) {
-    throw new AsyncOpsError('validation_failed', 'cursor is not valid; use next_cursor from a previous page', { errors: [{ path: '/query/cursor', message: 'is not a valid cursor' }] });
+    throw new AsyncOpsError('validation_failed', 'cursor is not valid; use next_cursor from a previous page', {
+      errors: [{ path: '/query/cursor', message: 'is not a valid cursor' }],
+    });
   }
   return id;
 }

@@ -85,7 +85,10 @@ export function registerDeliveryRoutes(app: FastifyInstance, deliveries: Deliver
       operationId: 'listWebhookDeliveries',
       summary: 'Webhook deliveries, newest first; `state=dead` is the dead-letter list',
       querystring: ListQuery,
-      response: { 200: jsonResponse(Type.Object({ items: Type.Array(DeliverySchema), next_cursor: Nullable(Type.String()) }), 'A page of deliveries'), ...problemResponses(400) },
+      response: {
+        200: jsonResponse(Type.Object({ items: Type.Array(DeliverySchema), next_cursor: Nullable(Type.String()) }), 'A page of deliveries'),
+        ...problemResponses(400),
+      },
     },
     handler: async (request) => {
       const { state, limit = 50, cursor } = request.query;
@@ -111,10 +114,13 @@ export function registerDeliveryRoutes(app: FastifyInstance, deliveries: Deliver
     schema: {
       tags,
       operationId: 'listOperationDeliveries',
-      summary: "Every webhook delivery of one operation, with each attempt",
+      summary: 'Every webhook delivery of one operation, with each attempt',
       params: OperationIdParams,
       response: {
-        200: jsonResponse(Type.Object({ items: Type.Array(Type.Intersect([DeliverySchema, Type.Object({ attempts: Type.Array(AttemptSchema) })])) }), 'The deliveries, with every attempt'),
+        200: jsonResponse(
+          Type.Object({ items: Type.Array(Type.Intersect([DeliverySchema, Type.Object({ attempts: Type.Array(AttemptSchema) })])) }),
+          'The deliveries, with every attempt',
+        ),
         ...problemResponses(400, 404),
       },
     },

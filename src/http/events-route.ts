@@ -31,11 +31,22 @@ export function registerEventsRoute(app: FastifyInstance, service: OperationsSer
       tags: ['operations'],
       operationId: 'streamOperationEvents',
       summary: 'Stream changes of an operation (Server-Sent Events)',
-      description: 'Events `status` (the status changed; also the first event of a stream that does not resume at the current version) and `progress` (only progress changed); `data` is the operation resource, `id` its version (increasing). The stream closes after the terminal event, or with a `: shutting down` comment when the server stops (reconnect, to this or another node, for the current state). A reconnect sends `Last-Event-ID`: the stream then starts after that version, and one to a finished operation whose last version the client has is answered 204, which tells an EventSource to stop.',
+      description:
+        'Events `status` (the status changed; also the first event of a stream that does not resume at the current version) and `progress` (only progress changed); `data` is the operation resource, `id` its version (increasing). The stream closes after the terminal event, or with a `: shutting down` comment when the server stops (reconnect, to this or another node, for the current state). A reconnect sends `Last-Event-ID`: the stream then starts after that version, and one to a finished operation whose last version the client has is answered 204, which tells an EventSource to stop.',
       params: OperationIdParams,
-      headers: Type.Object({ 'last-event-id': Type.Optional(Type.String({ description: 'The id of the last event received (a version of this operation); any other value is ignored' })) }),
+      headers: Type.Object({
+        'last-event-id': Type.Optional(
+          Type.String({ description: 'The id of the last event received (a version of this operation); any other value is ignored' }),
+        ),
+      }),
       querystring: Type.Object({
-        token: Type.Optional(Type.String({ maxLength: 2048, description: 'A stream token from POST /operations/{id}/stream-token, in place of Authorization (which an EventSource cannot send); only on a server with API keys' })),
+        token: Type.Optional(
+          Type.String({
+            maxLength: 2048,
+            description:
+              'A stream token from POST /operations/{id}/stream-token, in place of Authorization (which an EventSource cannot send); only on a server with API keys',
+          }),
+        ),
       }),
       response: {
         200: {
@@ -45,7 +56,9 @@ export function registerEventsRoute(app: FastifyInstance, service: OperationsSer
         204: emptyResponse('No Content: the operation has ended and the client has its last version; stop reconnecting'),
         ...problemResponses(400, 404),
         // Also the rate limit's 429 (openapi.ts), whose description this one takes over.
-        429: problemResponse(429, 'Too many requests, or too many event streams open at once for this key or address: honour Retry-After', { 'Retry-After': ResponseHeaders.tryAgainAfter }),
+        429: problemResponse(429, 'Too many requests, or too many event streams open at once for this key or address: honour Retry-After', {
+          'Retry-After': ResponseHeaders.tryAgainAfter,
+        }),
       },
     },
     handler: async (request, reply) => {
@@ -59,7 +72,9 @@ export function registerEventsRoute(app: FastifyInstance, service: OperationsSer
       const principal = principalOf(request);
       const streams = open.get(principal) ?? 0;
       if (streams >= maxStreams) {
-        throw new AsyncOpsError('rate_limited', `at most ${maxStreams} event streams may be open at once for one API key or client; close one first`, { extra: { retry_after: 5 } });
+        throw new AsyncOpsError('rate_limited', `at most ${maxStreams} event streams may be open at once for one API key or client; close one first`, {
+          extra: { retry_after: 5 },
+        });
       }
       open.set(principal, streams + 1);
       reply.hijack();

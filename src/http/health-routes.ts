@@ -14,7 +14,12 @@ export interface StoreProbe {
 
 export function registerHealthRoutes(app: FastifyInstance, store: StoreProbe): void {
   app.get('/healthz', {
-    schema: { tags: ['health'], operationId: 'getLiveness', summary: 'Liveness', response: { 200: jsonResponse(Type.Object({ status: Type.Literal('ok') }), 'The process is up') } },
+    schema: {
+      tags: ['health'],
+      operationId: 'getLiveness',
+      summary: 'Liveness',
+      response: { 200: jsonResponse(Type.Object({ status: Type.Literal('ok') }), 'The process is up') },
+    },
     handler: async () => ({ status: 'ok' as const }),
   });
   app.get('/readyz', {
@@ -33,7 +38,13 @@ export function registerHealthRoutes(app: FastifyInstance, store: StoreProbe): v
         return { status: 'ready' as const, store: store.kind };
       } catch (error) {
         request.log.warn({ err: error }, 'readiness: store unreachable');
-        return sendProblem(reply, { type: PROBLEM_TYPE_BASE + 'store_unavailable', title: 'Store unavailable', status: 503, detail: 'the store did not answer', code: 'store_unavailable' });
+        return sendProblem(reply, {
+          type: PROBLEM_TYPE_BASE + 'store_unavailable',
+          title: 'Store unavailable',
+          status: 503,
+          detail: 'the store did not answer',
+          code: 'store_unavailable',
+        });
       }
     },
   });

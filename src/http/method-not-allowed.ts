@@ -12,7 +12,9 @@ import { problemResponse, requiredHeader } from './schemas.ts';
 /** The methods the routes of `path` answer (without query), or [] when no route answers it. */
 export type AllowedMethods = (path: string) => readonly string[];
 
-const METHOD_NOT_ALLOWED = problemResponse(405, 'The path does not answer this method', { Allow: requiredHeader(Type.String({ description: 'The methods the path answers' })) });
+const METHOD_NOT_ALLOWED = problemResponse(405, 'The path does not answer this method', {
+  Allow: requiredHeader(Type.String({ description: 'The methods the path answers' })),
+});
 
 /** Call before any route is added: it sees only the routes added after it. */
 export function trackAllowedMethods(app: FastifyInstance): AllowedMethods {

@@ -65,8 +65,18 @@ export class Metrics {
       buckets: DURATION_BUCKETS_S,
       registers: [this.registry],
     });
-    this.#attempts = new Counter({ name: 'asyncops_attempts_total', help: 'Ended attempts by type and outcome', labelNames: ['type', 'outcome'] as const, registers: [this.registry] });
-    this.#webhooks = new Counter({ name: 'asyncops_webhook_attempts_total', help: 'Webhook delivery attempts by outcome (delivered, retrying, dead)', labelNames: ['outcome'] as const, registers: [this.registry] });
+    this.#attempts = new Counter({
+      name: 'asyncops_attempts_total',
+      help: 'Ended attempts by type and outcome',
+      labelNames: ['type', 'outcome'] as const,
+      registers: [this.registry],
+    });
+    this.#webhooks = new Counter({
+      name: 'asyncops_webhook_attempts_total',
+      help: 'Webhook delivery attempts by outcome (delivered, retrying, dead)',
+      labelNames: ['outcome'] as const,
+      registers: [this.registry],
+    });
     this.#webhookLatency = new Histogram({
       name: 'asyncops_webhook_attempt_duration_seconds',
       help: 'Latency of webhook delivery attempts',
@@ -74,7 +84,12 @@ export class Metrics {
       buckets: DURATION_BUCKETS_S,
       registers: [this.registry],
     });
-    this.#http = new Counter({ name: 'asyncops_http_requests_total', help: 'HTTP requests by method, route and status', labelNames: ['method', 'route', 'status'] as const, registers: [this.registry] });
+    this.#http = new Counter({
+      name: 'asyncops_http_requests_total',
+      help: 'HTTP requests by method, route and status',
+      labelNames: ['method', 'route', 'status'] as const,
+      registers: [this.registry],
+    });
   }
 
   recordAttempt(end: { readonly type: string; readonly outcome: string; readonly durationMs: number }): void {
@@ -106,7 +121,9 @@ export class Metrics {
       tags: ['health'],
       operationId: 'getMetrics',
       summary: 'Prometheus metrics (text exposition format)',
-      response: { 200: { description: 'The metrics of this process, and queue depth from the store', content: { 'text/plain': { schema: { type: 'string' } } } } },
+      response: {
+        200: { description: 'The metrics of this process, and queue depth from the store', content: { 'text/plain': { schema: { type: 'string' } } } },
+      },
     };
     app.get('/metrics', { schema }, async (_request, reply) => {
       const text = await this.registry.metrics();

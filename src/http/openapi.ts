@@ -22,11 +22,15 @@ const components = {
     apiKey: {
       type: 'http',
       scheme: 'bearer',
-      description: 'An API key, as `Authorization: Bearer KEY`, on a server started with API keys (`--api-keys`, `--api-keys-file`); its tenant scopes everything the request sees and creates. A server without keys needs none.',
+      description:
+        'An API key, as `Authorization: Bearer KEY`, on a server started with API keys (`--api-keys`, `--api-keys-file`); its tenant scopes everything the request sees and creates. A server without keys needs none.',
     },
   },
   headers: {
-    'RateLimit-Limit': { description: 'Requests allowed per window for this key (or address) in this route\'s class, creating or reading; sent when the server limits rates', schema: { type: 'integer', minimum: 0 } },
+    'RateLimit-Limit': {
+      description: "Requests allowed per window for this key (or address) in this route's class, creating or reading; sent when the server limits rates",
+      schema: { type: 'integer', minimum: 0 },
+    },
     'RateLimit-Remaining': { description: 'Requests left in the current window', schema: { type: 'integer', minimum: 0 } },
     'RateLimit-Reset': { description: 'Seconds until the window starts over', schema: { type: 'integer', minimum: 0 } },
   },
@@ -34,7 +38,11 @@ const components = {
     Unauthorized: {
       description: 'No valid API key (only on a server with API keys)',
       headers: {
-        'WWW-Authenticate': { required: true, description: '`Bearer realm="asyncops"`, with `error="invalid_token"` when a key was sent but is not valid', schema: { type: 'string' } },
+        'WWW-Authenticate': {
+          required: true,
+          description: '`Bearer realm="asyncops"`, with `error="invalid_token"` when a key was sent but is not valid',
+          schema: { type: 'string' },
+        },
         ...RATE_LIMIT_HEADERS,
       },
       content: PROBLEM_CONTENT,
@@ -48,7 +56,8 @@ const components = {
       content: PROBLEM_CONTENT,
     },
     ServiceUnavailable: {
-      description: 'The server is shutting down (`shutting_down`), or its store does not answer (`store_unavailable`): send the request again, to another node or later',
+      description:
+        'The server is shutting down (`shutting_down`), or its store does not answer (`store_unavailable`): send the request again, to another node or later',
       content: PROBLEM_CONTENT,
     },
   },
@@ -69,13 +78,20 @@ const webhooks = {
       description: WEBHOOK_DESCRIPTION,
       security: [],
       parameters: [
-        { in: 'header', name: 'webhook-id', required: true, description: 'The message id, the same on every attempt and replay: deduplicate on it', schema: { type: 'string' } },
-        { in: 'header', name: 'webhook-timestamp', required: true, description: 'This attempt\'s time, unix seconds', schema: { type: 'integer' } },
+        {
+          in: 'header',
+          name: 'webhook-id',
+          required: true,
+          description: 'The message id, the same on every attempt and replay: deduplicate on it',
+          schema: { type: 'string' },
+        },
+        { in: 'header', name: 'webhook-timestamp', required: true, description: "This attempt's time, unix seconds", schema: { type: 'integer' } },
         {
           in: 'header',
           name: 'webhook-signature',
           required: true,
-          description: '`v1,` and the base64 HMAC-SHA256 of `{webhook-id}.{webhook-timestamp}.{body}`, keyed with the base64 after `whsec_` in a secret; one per configured secret, separated by spaces',
+          description:
+            '`v1,` and the base64 HMAC-SHA256 of `{webhook-id}.{webhook-timestamp}.{body}`, keyed with the base64 after `whsec_` in a secret; one per configured secret, separated by spaces',
           schema: { type: 'string', pattern: '^v1,[A-Za-z0-9+/]+={0,2}( v1,[A-Za-z0-9+/]+={0,2})*$' },
         },
       ],
@@ -83,7 +99,10 @@ const webhooks = {
       responses: {
         '2XX': { description: 'Delivered: no more attempts' },
         '410': { description: 'Gone: the delivery ends dead at once, with no more attempts' },
-        '429': { description: 'Tried again no sooner than Retry-After says, within the schedule', headers: { 'Retry-After': { description: 'Seconds, or an HTTP date', schema: { type: 'string' } } } },
+        '429': {
+          description: 'Tried again no sooner than Retry-After says, within the schedule',
+          headers: { 'Retry-After': { description: 'Seconds, or an HTTP date', schema: { type: 'string' } } },
+        },
         '503': { description: 'As 429', headers: { 'Retry-After': { description: 'Seconds, or an HTTP date', schema: { type: 'string' } } } },
         default: { description: 'Any other answer: tried again on the schedule, then dead' },
       },
@@ -94,7 +113,7 @@ const webhooks = {
 function tags(tasks: readonly RegisteredTask[]) {
   const fixed = [
     { name: 'operations', description: 'Submit work, follow it (poll, long-poll, stream), fetch its result, cancel or delete it' },
-    { name: 'task types', description: 'What can be submitted: each type\'s input schema, limits and observed duration' },
+    { name: 'task types', description: "What can be submitted: each type's input schema, limits and observed duration" },
   ];
   const rest = [
     { name: 'webhook deliveries', description: 'The webhooks sent when operations end, every attempt, and the dead-letter list' },
@@ -105,7 +124,10 @@ function tags(tasks: readonly RegisteredTask[]) {
   const taken = new Set([...fixed, ...rest].map((t) => t.name));
   const perTask = tasks
     .filter((task) => task.route !== null && !taken.has(task.type))
-    .map((task) => ({ name: task.type, description: task.definition.description ?? `The ${task.type} task type's routes: ${task.route} takes its input as the body` }));
+    .map((task) => ({
+      name: task.type,
+      description: task.definition.description ?? `The ${task.type} task type's routes: ${task.route} takes its input as the body`,
+    }));
   return [...fixed, ...perTask, ...rest];
 }
 
@@ -131,7 +153,8 @@ function completeOperations(document: Json): Json {
       } else {
         responses['401'] ??= ref('responses', 'Unauthorized');
         responses['429'] ??= ref('responses', 'TooManyRequests');
-        for (const response of Object.values<Json>(responses)) if (response.$ref === undefined) response.headers = { ...response.headers, ...RATE_LIMIT_HEADERS };
+        for (const response of Object.values<Json>(responses))
+          if (response.$ref === undefined) response.headers = { ...response.headers, ...RATE_LIMIT_HEADERS };
       }
       responses['503'] ??= ref('responses', 'ServiceUnavailable');
       operation.responses = Object.fromEntries(Object.entries(responses).sort(([a], [b]) => a.localeCompare(b)));
@@ -148,7 +171,8 @@ export function openApiOptions(options: { readonly version: string; readonly tas
       info: {
         title: 'asyncops',
         version: options.version,
-        description: 'Async operations: POST work, get 202 Accepted with a Location, then poll, long-poll, stream or receive a signed webhook. Every error is an RFC 9457 problem (`application/problem+json`).',
+        description:
+          'Async operations: POST work, get 202 Accepted with a Location, then poll, long-poll, stream or receive a signed webhook. Every error is an RFC 9457 problem (`application/problem+json`).',
         license: { name: 'MIT', identifier: 'MIT' },
       },
       servers: [{ url: '/', description: 'The server that serves this document' }],

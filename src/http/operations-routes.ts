@@ -56,23 +56,30 @@ export function registerOperationRoutes(app: FastifyInstance, service: Operation
       tags,
       operationId: 'submitOperation',
       summary: 'Submit an operation',
-      description: 'Stores the operation and answers 202 with its status resource. `Idempotency-Key` makes retries safe; `Prefer: wait=N` (N ≤ 30) waits up to N s and answers 200 if it finished.',
+      description:
+        'Stores the operation and answers 202 with its status resource. `Idempotency-Key` makes retries safe; `Prefer: wait=N` (N ≤ 30) waits up to N s and answers 200 if it finished.',
       headers: SubmitHeadersSchema,
       body: SubmitBodySchema,
       response: submitResponses,
     },
     handler: (request, reply) => {
       const body = request.body;
-      return submitAndReply(service, request, reply, {
-        tenant: tenantOf(request),
-        type: body.type,
-        input: body.input ?? {},
-        webhookUrl: body.webhook_url,
-        timeoutS: body.timeout_s,
-        priority: body.priority,
-        runAt: body.run_at,
-        maxAttempts: body.max_attempts,
-      }, closing);
+      return submitAndReply(
+        service,
+        request,
+        reply,
+        {
+          tenant: tenantOf(request),
+          type: body.type,
+          input: body.input ?? {},
+          webhookUrl: body.webhook_url,
+          timeoutS: body.timeout_s,
+          priority: body.priority,
+          runAt: body.run_at,
+          maxAttempts: body.max_attempts,
+        },
+        closing,
+      );
     },
   });
 
@@ -96,7 +103,8 @@ export function registerOperationRoutes(app: FastifyInstance, service: Operation
       tags,
       operationId: 'getOperation',
       summary: 'Read an operation',
-      description: '`Retry-After` (seconds) while not terminal; `ETag`. With `If-None-Match` and `Prefer: wait=N` (N ≤ 30) the reply comes when the operation changes, or after N s (304 if still unchanged).',
+      description:
+        '`Retry-After` (seconds) while not terminal; `ETag`. With `If-None-Match` and `Prefer: wait=N` (N ≤ 30) the reply comes when the operation changes, or after N s (304 if still unchanged).',
       params: OperationIdParams,
       headers: Type.Object({
         'if-none-match': Type.Optional(Type.String({ description: 'The ETag of your last read: 304 while it is still current' })),
@@ -162,7 +170,12 @@ export function sendResult(reply: FastifyReply, result: OperationResult): Fastif
 }
 
 /** A held long-poll answers as at its timeout (304 if unchanged) once `closing` fires. */
-async function readOperation(service: OperationsService, request: FastifyRequest<{ Params: Static<typeof OperationIdParams> }>, reply: FastifyReply, closing: AbortSignal): Promise<FastifyReply> {
+async function readOperation(
+  service: OperationsService,
+  request: FastifyRequest<{ Params: Static<typeof OperationIdParams> }>,
+  reply: FastifyReply,
+  closing: AbortSignal,
+): Promise<FastifyReply> {
   addVary(reply, 'Prefer');
   const tenant = tenantOf(request);
   let view = await service.get(tenant, request.params.id);

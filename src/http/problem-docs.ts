@@ -9,22 +9,30 @@ import type { ErrorCode } from '../domain/errors.ts';
 import { INTERNAL_PROBLEM, PROBLEM_DOCS_PATH, PROBLEMS } from './problem.ts';
 
 const MEANINGS: Readonly<Record<ErrorCode | typeof INTERNAL_PROBLEM.code, string>> = {
-  validation_failed: 'The body, query, a header or the task input does not match its schema, the task’s validate() refused the input, or the body is not JSON. `errors` lists each field: a JSON pointer (`/input/date_range`, `/query/status`, `/headers/idempotency-key`) and what is wrong with it.',
+  validation_failed:
+    'The body, query, a header or the task input does not match its schema, the task’s validate() refused the input, or the body is not JSON. `errors` lists each field: a JSON pointer (`/input/date_range`, `/query/status`, `/headers/idempotency-key`) and what is wrong with it.',
   unknown_task_type: 'The `type` of the submitted operation is not registered on this server (GET /task-types lists those that are).',
-  not_found: 'No such operation or webhook delivery for this tenant (a malformed id included), no route at this path, or a result asked for on another type’s collection route.',
+  not_found:
+    'No such operation or webhook delivery for this tenant (a malformed id included), no route at this path, or a result asked for on another type’s collection route.',
   method_not_allowed: 'The path exists, but does not answer this method; the `Allow` header lists the methods it answers.',
-  conflict: 'The request conflicts with the current state: cancel of a terminal operation, delete of an unfinished one or of one whose webhook is still being delivered, replay of a delivery that is not dead.',
-  not_completed: 'The result of an operation that has not completed; `operation_status` says where it is. Wait for it (poll, long-poll, event stream or webhook), then ask again.',
+  conflict:
+    'The request conflicts with the current state: cancel of a terminal operation, delete of an unfinished one or of one whose webhook is still being delivered, replay of a delivery that is not dead.',
+  not_completed:
+    'The result of an operation that has not completed; `operation_status` says where it is. Wait for it (poll, long-poll, event stream or webhook), then ask again.',
   result_gone: 'The result was removed by retention; the operation may still be readable.',
   idempotency_key_mismatch: 'The `Idempotency-Key` was used before with another body. Use a new key for a new request.',
-  idempotency_key_in_use: 'A retry arrived while the first request with this `Idempotency-Key` is still being handled (held by `Prefer: wait`, say). Retry after it has been answered.',
-  webhook_url_refused: 'The `webhook_url` is not an absolute http(s) URL, carries credentials, is too long, or points at a loopback, private, link-local or otherwise refused address.',
+  idempotency_key_in_use:
+    'A retry arrived while the first request with this `Idempotency-Key` is still being handled (held by `Prefer: wait`, say). Retry after it has been answered.',
+  webhook_url_refused:
+    'The `webhook_url` is not an absolute http(s) URL, carries credentials, is too long, or points at a loopback, private, link-local or otherwise refused address.',
   payload_too_large: 'The request body is over the server’s body limit.',
   unsupported_media_type: 'The body is not `application/json` in UTF-8 (another content type or charset).',
-  unauthorized: 'The server requires an API key and none was sent, or the one sent is not valid. `WWW-Authenticate` says which: `Bearer` alone, or with `error="invalid_token"`.',
+  unauthorized:
+    'The server requires an API key and none was sent, or the one sent is not valid. `WWW-Authenticate` says which: `Bearer` alone, or with `error="invalid_token"`.',
   rate_limited: 'Over the rate limit, or too many event streams open at once for this key (or address). `Retry-After` says when to come back.',
   store_unavailable: 'The store (SQLite or PostgreSQL) does not answer.',
-  shutting_down: 'The request reached a server that had begun to stop (on a connection kept open). Send it again: to another node, or to this one once it is back.',
+  shutting_down:
+    'The request reached a server that had begun to stop (on a connection kept open). Send it again: to another node, or to this one once it is back.',
   internal: 'The server failed to handle the request. It has been logged; the request may be retried.',
 };
 

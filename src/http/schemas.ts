@@ -74,7 +74,9 @@ export type SubmitBody = Static<typeof SubmitBodySchema>;
 
 /** The request headers every creating route honours (submit.ts reads them). */
 export const SubmitHeadersSchema = Type.Object({
-  'idempotency-key': Type.Optional(Type.String({ description: '1..255 visible ASCII characters: the same key with the same body returns the same operation for 24 h' })),
+  'idempotency-key': Type.Optional(
+    Type.String({ description: '1..255 visible ASCII characters: the same key with the same body returns the same operation for 24 h' }),
+  ),
   prefer: Type.Optional(Type.String({ description: '`wait=N` (N ≤ 30): 200 with the finished operation if it completes within N s, else the usual 202' })),
 });
 
@@ -142,7 +144,10 @@ export const requiredHeader = <T extends TSchema>(schema: T): T => ({ ...schema,
 /** The schemas of the response headers routes declare. */
 export const ResponseHeaders = {
   etag: Type.String({ description: 'The stored version of the operation; send it in If-None-Match to long-poll or get 304' }),
-  retryAfter: Type.Integer({ minimum: 1, description: 'Seconds: when a change is likely (half the estimated time left, 1..15), present while the operation is not terminal' }),
+  retryAfter: Type.Integer({
+    minimum: 1,
+    description: 'Seconds: when a change is likely (half the estimated time left, 1..15), present while the operation is not terminal',
+  }),
   tryAgainAfter: requiredHeader(Type.Integer({ minimum: 1, description: 'Seconds to wait before trying again' })),
   location: Type.String({ description: 'The status resource: /operations/{id}' }),
   preferenceApplied: Type.String({ pattern: '^wait=[0-9]+$', description: 'The `Prefer: wait=N` that was honoured (N capped at 30)' }),
@@ -174,7 +179,8 @@ export const emptyResponse = (description: string, headers?: HeaderSchemas) => (
 
 /** What a result route sends: the stored bytes under the content type the handler gave. */
 export const resultResponse = {
-  description: 'The result, with the content type its handler gave: JSON by default, CSV from a task that returns it (the report with `format: csv`), or any other type',
+  description:
+    'The result, with the content type its handler gave: JSON by default, CSV from a task that returns it (the report with `format: csv`), or any other type',
   content: {
     'application/json': { schema: Type.Unknown({ description: 'A JSON result' }) },
     'text/csv': { schema: Type.String() },

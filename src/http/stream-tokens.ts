@@ -103,7 +103,10 @@ export class StreamTokens {
   }
 
   async #sign(body: string): Promise<Buffer> {
-    return createHmac('sha256', await this.#key()).update(CONTEXT).update(body).digest();
+    return createHmac('sha256', await this.#key())
+      .update(CONTEXT)
+      .update(body)
+      .digest();
   }
 
   #key(): Promise<Buffer> {
@@ -148,7 +151,7 @@ export function registerStreamTokenRoute(app: FastifyInstance, service: Operatio
     schema: {
       tags: ['operations'],
       operationId: 'createStreamToken',
-      summary: 'A short-lived token to stream this operation\'s events from a browser',
+      summary: "A short-lived token to stream this operation's events from a browser",
       description: `An EventSource cannot send Authorization. Ask for a token with your key, then open \`/operations/{id}/events?token=…\`: the token opens that stream, for your tenant, for ${STREAM_TOKEN_TTL_MS / 60_000} minutes (a stream already open is not cut when it expires). It is not your key and opens nothing else, so a URL that ends up in a log gives away little. A server without API keys needs no token.`,
       params: OperationIdParams,
       response: { 200: jsonResponse(StreamTokenSchema, 'The token and when it expires'), ...problemResponses(400, 404) },

@@ -56,7 +56,10 @@ function registerCollection(app: FastifyInstance, service: OperationsService, ta
     summary: `Submit a ${task.type} operation`,
     description: `The body is the ${task.type} input (below); a top-level \`webhook_url\` is taken out of it as the webhook. Answers 202 with the operation resource; \`Idempotency-Key\` and \`Prefer: wait=N\` work as on POST /operations.`,
     headers: SubmitHeadersSchema,
-    body: { ...task.inputSchema, properties: { ...((task.inputSchema.properties as object | undefined) ?? {}), webhook_url: { type: 'string', maxLength: MAX_URL_LENGTH } } },
+    body: {
+      ...task.inputSchema,
+      properties: { ...((task.inputSchema.properties as object | undefined) ?? {}), webhook_url: { type: 'string', maxLength: MAX_URL_LENGTH } },
+    },
     response: submitResponses,
   };
   const handler = async (request: import('fastify').FastifyRequest, reply: import('fastify').FastifyReply) => {
@@ -77,14 +80,22 @@ function registerCollection(app: FastifyInstance, service: OperationsService, ta
   // The task registry validates the input (one validator, one error format); the route schema documents it.
   const noValidation = () => () => true;
   app.post(route, { config: { rateClass: 'create' }, schema: submitSchema, validatorCompiler: noValidation, handler });
-  app.post(`${route}/async`, { config: { rateClass: 'create' }, schema: { ...submitSchema, operationId: `submit${name}Async`, summary: `${submitSchema.summary} (explicitly asynchronous)` }, validatorCompiler: noValidation, handler });
+  app.post(`${route}/async`, {
+    config: { rateClass: 'create' },
+    schema: { ...submitSchema, operationId: `submit${name}Async`, summary: `${submitSchema.summary} (explicitly asynchronous)` },
+    validatorCompiler: noValidation,
+    handler,
+  });
   app.get<{ Params: Static<typeof OperationIdParams> }>(`${route}/:id`, {
     schema: {
       tags,
       operationId: `get${name}Result`,
       summary: `The result of a completed ${task.type} operation`,
       params: OperationIdParams,
-      response: { 200: resultResponse, ...problemResponses(400, [404, `Not found, or not a ${task.type} operation`], [409, 'Not completed: `operation_status` says what it is'], 410) },
+      response: {
+        200: resultResponse,
+        ...problemResponses(400, [404, `Not found, or not a ${task.type} operation`], [409, 'Not completed: `operation_status` says what it is'], 410),
+      },
     },
     handler: async (request, reply) => {
       // Another type's operation is a 404 here, whatever its status.
@@ -95,7 +106,10 @@ function registerCollection(app: FastifyInstance, service: OperationsService, ta
 
 /** A task type as it goes into operationIds: `sales_report` → `SalesReport` (submitSalesReport, getSalesReportResult). */
 export function operationName(type: string): string {
-  return type.split(/[_.-]+/).map((word) => word.charAt(0).toUpperCase() + word.slice(1)).join('');
+  return type
+    .split(/[_.-]+/)
+    .map((word) => word.charAt(0).toUpperCase() + word.slice(1))
+    .join('');
 }
 
 /** On a collection route the body is the input, so `/input/x` is reported as `/x`. */

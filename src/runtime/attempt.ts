@@ -159,7 +159,9 @@ export class Attempt {
       // Too large to serialise at all (V8's "Invalid string length"), or not JSON (a cycle, a BigInt).
       const tooLarge = error instanceof RangeError;
       this.log.warn({ err: error }, 'the result cannot be stored');
-      const message = tooLarge ? `the result is too large to serialise, more than the limit of ${limit} bytes (--max-result-bytes)` : `the result cannot be serialised as JSON: ${coerceError(error).message}`;
+      const message = tooLarge
+        ? `the result is too large to serialise, more than the limit of ${limit} bytes (--max-result-bytes)`
+        : `the result cannot be serialised as JSON: ${coerceError(error).message}`;
       this.#decide({ code: tooLarge ? 'result_too_large' : 'invalid_result', message, permanent: true });
       return;
     }
@@ -222,7 +224,14 @@ export class Attempt {
       );
     } else {
       void this.#end('failed', decision.error, () =>
-        this.#deps.store.operationFinish({ ...this.#lease(), now, status: 'failed', error: decision.error, delivery: this.#deps.delivery, progress: this.#lastReport }),
+        this.#deps.store.operationFinish({
+          ...this.#lease(),
+          now,
+          status: 'failed',
+          error: decision.error,
+          delivery: this.#deps.delivery,
+          progress: this.#lastReport,
+        }),
       );
     }
   }
@@ -271,9 +280,15 @@ export class Attempt {
    */
   async #endRefused(err: unknown): Promise<{ outcome: AttemptOutcome; error: OperationError; operation: Operation | null }> {
     const error = boundedError('result_not_stored', `the store refused the attempt's end: ${err instanceof Error ? err.message : String(err)}`);
-    this.log.error({ err }, 'the store refused the attempt\'s end; failing the operation');
+    this.log.error({ err }, "the store refused the attempt's end; failing the operation");
     try {
-      const operation = await this.#deps.store.operationFinish({ ...this.#lease(), now: this.#deps.clock.now(), status: 'failed', error, delivery: this.#deps.delivery });
+      const operation = await this.#deps.store.operationFinish({
+        ...this.#lease(),
+        now: this.#deps.clock.now(),
+        status: 'failed',
+        error,
+        delivery: this.#deps.delivery,
+      });
       return { outcome: 'failed', error, operation };
     } catch (again) {
       this.log.error({ err: again }, 'failing the operation failed too; lease recovery will take over');

@@ -68,9 +68,8 @@ export class OperationViews {
   /** `fromTail`: the operation was just inserted, so its queue position is counted from the tail. */
   async view(op: Operation, { includeInput = true, fromTail = false }: { includeInput?: boolean; fromTail?: boolean } = {}): Promise<OperationView> {
     const now = this.#clock.now();
-    const standing = op.status === 'pending'
-      ? await this.#store.operationQueueStanding({ operation: op, now, runningLimit: this.runningLimit(op.type), fromTail })
-      : null;
+    const standing =
+      op.status === 'pending' ? await this.#store.operationQueueStanding({ operation: op, now, runningLimit: this.runningLimit(op.type), fromTail }) : null;
     return this.render(op, standing, now, this.base(op, includeInput));
   }
 

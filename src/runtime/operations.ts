@@ -108,7 +108,15 @@ export class OperationsService {
     const task = this.#registry.get(request.type);
     if (task === undefined) {
       throw new AsyncOpsError('unknown_task_type', `unknown task type "${request.type}"`, {
-        errors: [{ path: '/type', message: `must be one of: ${this.#registry.list().map((t) => t.type).join(', ')}` }],
+        errors: [
+          {
+            path: '/type',
+            message: `must be one of: ${this.#registry
+              .list()
+              .map((t) => t.type)
+              .join(', ')}`,
+          },
+        ],
       });
     }
     const fieldErrors = this.#registry.validateInput(task.type, request.input);
@@ -116,7 +124,8 @@ export class OperationsService {
     const fields = this.#fields.check(request, task);
     if (fields.webhookUrl !== null) {
       const refusal = this.#options.checkWebhookUrl(fields.webhookUrl);
-      if (refusal !== null) throw new AsyncOpsError('webhook_url_refused', `webhook_url refused: ${refusal}`, { errors: [{ path: '/webhook_url', message: refusal }] });
+      if (refusal !== null)
+        throw new AsyncOpsError('webhook_url_refused', `webhook_url refused: ${refusal}`, { errors: [{ path: '/webhook_url', message: refusal }] });
     }
     const now = this.#clock.now();
     const draft = {
@@ -133,7 +142,8 @@ export class OperationsService {
       const result = await this.#store.operationInsert(draft, undefined, { standing: { runningLimit: this.#views.runningLimit(task.type) } });
       if (result.kind !== 'created') throw new Error(`store answered ${result.kind} to an insert without a key`);
       // The store read where it stands with the insert; one that could not is asked now.
-      if (result.standing !== undefined) return { view: await this.#views.render(result.operation, result.standing, now, this.#views.base(result.operation, true)), created: true };
+      if (result.standing !== undefined)
+        return { view: await this.#views.render(result.operation, result.standing, now, this.#views.base(result.operation, true)), created: true };
       return { view: await this.#views.view(result.operation, { fromTail: true }), created: true };
     }
     const release = this.#keys.enter(request.tenant, request.idempotencyKey);
@@ -143,7 +153,9 @@ export class OperationsService {
       const ttl = this.#options.idempotencyTtlMs ?? DAY_MS;
       const result = await this.#store.operationInsert(draft, { key: request.idempotencyKey, fingerprint, expiresAt: now + ttl });
       if (result.kind === 'key_mismatch') {
-        throw new AsyncOpsError('idempotency_key_mismatch', 'this Idempotency-Key was used with a different request body', { extra: { operation_id: result.operationId } });
+        throw new AsyncOpsError('idempotency_key_mismatch', 'this Idempotency-Key was used with a different request body', {
+          extra: { operation_id: result.operationId },
+        });
       }
       return { view: await this.#views.view(result.operation, { fromTail: result.kind === 'created' }), created: result.kind === 'created' };
     } finally {
@@ -178,7 +190,10 @@ export class OperationsService {
   }
 
   /** `beforeId`: only operations with a smaller id (the page after the one that ended there). */
-  async list(tenant: string, query: { status?: OperationStatus | undefined; type?: string | undefined; limit: number; beforeId?: string | undefined }): Promise<OperationPage> {
+  async list(
+    tenant: string,
+    query: { status?: OperationStatus | undefined; type?: string | undefined; limit: number; beforeId?: string | undefined },
+  ): Promise<OperationPage> {
     const limit = Math.min(query.limit, this.#options.limits.maxListLimit);
     // One more than the page holds, to know whether another follows.
     const rows = await this.#store.operationList({ tenant, status: query.status, type: query.type, limit: limit + 1, beforeId: query.beforeId });

@@ -19,13 +19,19 @@ export function fieldErrorsOf(errors: readonly ErrorObject[], prefix: string): F
     const constants = branches.every((e) => (e.keyword === 'const' || e.keyword === 'enum') && e.instancePath === error.instancePath);
     if (branches.length === 0 || !constants) continue;
     for (const branch of branches) absorbed.add(branch);
-    allowed.set(error, branches.flatMap((e) => allowedValues(e)));
+    allowed.set(
+      error,
+      branches.flatMap((e) => allowedValues(e)),
+    );
   }
   return errors
     .filter((error) => !absorbed.has(error))
     .map((error) => {
       const values = allowed.get(error) ?? (error.keyword === 'enum' ? allowedValues(error) : null);
-      return { path: `${prefix}${error.instancePath}${namedProperty(error)}` || '/', message: values === null ? (error.message ?? 'is invalid') : `must be one of ${values.map(shown).join(', ')}` };
+      return {
+        path: `${prefix}${error.instancePath}${namedProperty(error)}` || '/',
+        message: values === null ? (error.message ?? 'is invalid') : `must be one of ${values.map(shown).join(', ')}`,
+      };
     });
 }
 

@@ -15,10 +15,12 @@ import { fieldErrorsOf } from './schema-errors.ts';
 export const SUBMIT_FIELDS = {
   webhook_url: Type.Optional(Type.String({ minLength: 1, maxLength: MAX_URL_LENGTH, description: 'Absolute http(s) URL called when the operation ends' })),
   // Whole seconds: the stores keep an integer, so a fraction is refused here rather than failing at the insert.
-  timeout_s: Type.Optional(Type.Integer({ minimum: MIN_TIMEOUT_S, description: 'Max execution time of one attempt, whole seconds, at most the server\'s --max-timeout' })),
+  timeout_s: Type.Optional(
+    Type.Integer({ minimum: MIN_TIMEOUT_S, description: "Max execution time of one attempt, whole seconds, at most the server's --max-timeout" }),
+  ),
   priority: Type.Optional(Type.Integer({ minimum: PRIORITY.min, maximum: PRIORITY.max, description: 'Higher runs first' })),
   run_at: Type.Optional(Type.String({ format: 'date-time', description: 'Do not start before this time' })),
-  max_attempts: Type.Optional(Type.Integer({ minimum: 1, maximum: MAX_ATTEMPTS, description: 'Attempts before it fails; default the task type\'s' })),
+  max_attempts: Type.Optional(Type.Integer({ minimum: 1, maximum: MAX_ATTEMPTS, description: "Attempts before it fails; default the task type's" })),
 };
 
 /** The ceilings a server sets below the contract's own (`--max-timeout`; an embedder's `limits`). */
@@ -72,7 +74,13 @@ export class SubmitFields {
       maxAttempts: values.maxAttempts ?? task.maxAttempts,
       priority: values.priority ?? 0,
     };
-    const sent = { webhook_url: fields.webhookUrl ?? undefined, timeout_s: fields.timeoutS, priority: fields.priority, run_at: values.runAt, max_attempts: fields.maxAttempts };
+    const sent = {
+      webhook_url: fields.webhookUrl ?? undefined,
+      timeout_s: fields.timeoutS,
+      priority: fields.priority,
+      run_at: values.runAt,
+      max_attempts: fields.maxAttempts,
+    };
     const defined = Object.fromEntries(Object.entries(sent).filter(([, value]) => value !== undefined));
     if (!this.#validate(defined)) {
       const errors = fieldErrorsOf(this.#validate.errors ?? [], '');

@@ -311,7 +311,10 @@ export class WorkerPool extends EventEmitter<WorkerPoolEvents> {
 
   #watchAbandoned(attempt: Attempt): void {
     this.#abandoned.add(attempt);
-    const warn = this.#clock.setTimeout(() => attempt.log.warn('handler still running after its attempt ended; it should honour ctx.signal'), ABANDON_WARNING_MS);
+    const warn = this.#clock.setTimeout(
+      () => attempt.log.warn('handler still running after its attempt ended; it should honour ctx.signal'),
+      ABANDON_WARNING_MS,
+    );
     warn.unref();
     void attempt.handlerSettled.finally(() => {
       this.#clock.clearTimeout(warn);
@@ -346,15 +349,22 @@ export class WorkerPool extends EventEmitter<WorkerPoolEvents> {
     const now = this.#clock.now();
     try {
       await Promise.all(
-        [...this.#attempts.values()].filter((a) => !a.ending).map(async (attempt) => {
-          try {
-            const lease = await this.#store.operationHeartbeat({ id: attempt.operation.id, leaseToken: attempt.operation.leaseToken ?? '', now, leaseMs: this.#leaseMs });
-            if (lease === null) attempt.leaseLost();
-            else if (lease.cancelRequested) attempt.cancel();
-          } catch (err) {
-            attempt.log.warn({ err }, 'heartbeat failed');
-          }
-        }),
+        [...this.#attempts.values()]
+          .filter((a) => !a.ending)
+          .map(async (attempt) => {
+            try {
+              const lease = await this.#store.operationHeartbeat({
+                id: attempt.operation.id,
+                leaseToken: attempt.operation.leaseToken ?? '',
+                now,
+                leaseMs: this.#leaseMs,
+              });
+              if (lease === null) attempt.leaseLost();
+              else if (lease.cancelRequested) attempt.cancel();
+            } catch (err) {
+              attempt.log.warn({ err }, 'heartbeat failed');
+            }
+          }),
       );
     } finally {
       this.#heartbeating = false;

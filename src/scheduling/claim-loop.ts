@@ -37,10 +37,14 @@ export class ClaimLoop {
 
   constructor(options: ClaimLoopOptions) {
     this.#options = options;
-    this.#alarm = new Alarm(options.clock, () => {
-      this.#options.onTimedWake?.();
-      this.wake();
-    }, { keepAlive: options.keepAlive });
+    this.#alarm = new Alarm(
+      options.clock,
+      () => {
+        this.#options.onTimedWake?.();
+        this.wake();
+      },
+      { keepAlive: options.keepAlive },
+    );
   }
 
   /** True from start() until stop(). */

@@ -77,7 +77,13 @@ export async function settlesWithin(clock: TimerClock, work: Promise<unknown>, m
   const over = Promise.withResolvers<false>();
   const timer = clock.setTimeout(() => over.resolve(false), ms);
   try {
-    return await Promise.race([work.then(() => true, () => true), over.promise]);
+    return await Promise.race([
+      work.then(
+        () => true,
+        () => true,
+      ),
+      over.promise,
+    ]);
   } finally {
     clock.clearTimeout(timer);
   }

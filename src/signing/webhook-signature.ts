@@ -108,11 +108,9 @@ export function verifyWebhook(
   const msgId = header(headers, 'webhook-id');
   const timestampHeader = header(headers, 'webhook-timestamp');
   const signatureHeader = header(headers, 'webhook-signature');
-  const missing = [
-    msgId ? null : 'webhook-id',
-    timestampHeader ? null : 'webhook-timestamp',
-    signatureHeader ? null : 'webhook-signature',
-  ].filter((name) => name !== null);
+  const missing = [msgId ? null : 'webhook-id', timestampHeader ? null : 'webhook-timestamp', signatureHeader ? null : 'webhook-signature'].filter(
+    (name) => name !== null,
+  );
   if (missing.length > 0) throw new WebhookVerificationError(`missing header: ${missing.join(', ')}`);
 
   const timestamp = /^\d{1,12}$/.test(timestampHeader!.trim()) ? Number(timestampHeader!.trim()) : NaN;

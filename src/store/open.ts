@@ -16,7 +16,9 @@ export interface StoreSpecOptions {
   readonly onError?: ((err: unknown) => void) | undefined;
 }
 
-export type StoreSpec = { readonly kind: 'sqlite'; readonly path: string } | { readonly kind: 'postgres'; readonly url: string; readonly schema: string | undefined };
+export type StoreSpec =
+  | { readonly kind: 'sqlite'; readonly path: string }
+  | { readonly kind: 'postgres'; readonly url: string; readonly schema: string | undefined };
 
 /** What a specification names, without opening anything; throws a message for one that names nothing known. */
 export function parseStoreSpec(spec: string, options: Pick<StoreSpecOptions, 'schema'> = {}): StoreSpec {
@@ -28,7 +30,8 @@ export function parseStoreSpec(spec: string, options: Pick<StoreSpecOptions, 'sc
     if (path.length === 0) throw new Error('store: sqlite: needs a path, e.g. sqlite:./asyncops.db');
     return { kind: 'sqlite', path };
   }
-  if (/^[a-z][a-z0-9+.-]*:\/\//i.test(trimmed)) throw new Error(`store: unsupported scheme in "${describeStoreSpec(trimmed)}" (use a file path, sqlite:PATH, :memory: or postgres://…)`);
+  if (/^[a-z][a-z0-9+.-]*:\/\//i.test(trimmed))
+    throw new Error(`store: unsupported scheme in "${describeStoreSpec(trimmed)}" (use a file path, sqlite:PATH, :memory: or postgres://…)`);
   return { kind: 'sqlite', path: trimmed };
 }
 

@@ -43,11 +43,31 @@ export function due(op: Pick<Operation, 'type' | 'runAt'>): StoreEvent {
 /** The operation an insert of `draft` stores (its input is JSON already, as parsed from a request, so it is kept as is). */
 export function operationFromDraft(draft: OperationDraft): Operation {
   return {
-    id: draft.id, tenant: draft.tenant, type: draft.type, status: 'pending', input: draft.input ?? null, progress: null,
-    progressMessage: null, attempt: 1, maxAttempts: draft.maxAttempts, priority: draft.priority, timeoutS: draft.timeoutS,
-    runAt: draft.runAt, createdAt: draft.now, startedAt: null, finishedAt: null, updatedAt: draft.now, error: null,
-    webhookUrl: draft.webhookUrl, webhookState: null, cancelRequested: false, leaseToken: null, leaseExpiresAt: null,
-    workerId: null, resultExpired: false, version: 1,
+    id: draft.id,
+    tenant: draft.tenant,
+    type: draft.type,
+    status: 'pending',
+    input: draft.input ?? null,
+    progress: null,
+    progressMessage: null,
+    attempt: 1,
+    maxAttempts: draft.maxAttempts,
+    priority: draft.priority,
+    timeoutS: draft.timeoutS,
+    runAt: draft.runAt,
+    createdAt: draft.now,
+    startedAt: null,
+    finishedAt: null,
+    updatedAt: draft.now,
+    error: null,
+    webhookUrl: draft.webhookUrl,
+    webhookState: null,
+    cancelRequested: false,
+    leaseToken: null,
+    leaseExpiresAt: null,
+    workerId: null,
+    resultExpired: false,
+    version: 1,
   };
 }
 
@@ -321,7 +341,10 @@ export interface Store {
   deliveryRecordAttempt(params: DeliveryAttemptParams): Promise<Delivery | null>;
   deliveryGet(params: { readonly id: string; readonly tenant: string }): Promise<Delivery | null>;
   deliveryList(query: DeliveryListQuery): Promise<Delivery[]>;
-  deliveryListForOperation(params: { readonly operationId: string; readonly tenant: string }): Promise<Array<{ readonly delivery: Delivery; readonly attempts: DeliveryAttempt[] }>>;
+  deliveryListForOperation(params: {
+    readonly operationId: string;
+    readonly tenant: string;
+  }): Promise<Array<{ readonly delivery: Delivery; readonly attempts: DeliveryAttempt[] }>>;
   deliveryAttempts(params: { readonly deliveryId: string }): Promise<DeliveryAttempt[]>;
   /** Replay a dead delivery: state → pending, due now, schedule restarts, same message id. */
   deliveryRetry(params: { readonly id: string; readonly tenant: string; readonly now: number }): Promise<DeliveryRetryOutcome>;

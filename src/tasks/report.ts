@@ -22,8 +22,15 @@ const DATE = '\\d{4}-(0[1-9]|1[0-2])-(0[1-9]|[12]\\d|3[01])';
 
 export const ReportInput = Type.Object(
   {
-    type: Type.Union(REPORT_TYPES.map((t) => Type.Literal(t)), { description: 'Which report to build' }),
-    date_range: Type.String({ pattern: `^${DATE}\\.\\.${DATE}$`, description: `START..END, inclusive, at most ${MAX_REPORT_DAYS} days`, examples: ['2026-01-01..2026-06-28'] }),
+    type: Type.Union(
+      REPORT_TYPES.map((t) => Type.Literal(t)),
+      { description: 'Which report to build' },
+    ),
+    date_range: Type.String({
+      pattern: `^${DATE}\\.\\.${DATE}$`,
+      description: `START..END, inclusive, at most ${MAX_REPORT_DAYS} days`,
+      examples: ['2026-01-01..2026-06-28'],
+    }),
     format: Type.Optional(Type.Union([Type.Literal('json'), Type.Literal('csv')], { default: 'json' })),
   },
   { additionalProperties: false },

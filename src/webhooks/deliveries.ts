@@ -31,7 +31,10 @@ export class DeliveriesService {
   }
 
   /** `beforeId`: only deliveries with a smaller id (the page after the one that ended there). */
-  async list(tenant: string, query: { readonly state?: DeliveryState | undefined; readonly limit: number; readonly beforeId?: string | undefined }): Promise<DeliveryPage> {
+  async list(
+    tenant: string,
+    query: { readonly state?: DeliveryState | undefined; readonly limit: number; readonly beforeId?: string | undefined },
+  ): Promise<DeliveryPage> {
     // One more than the page holds, to know whether another follows.
     const rows = await this.#store.deliveryList({ tenant, state: query.state, limit: query.limit + 1, beforeId: query.beforeId });
     const items = rows.slice(0, query.limit);

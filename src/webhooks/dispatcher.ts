@@ -187,7 +187,11 @@ export class WebhookDispatcher {
     const limit = Math.min(free, room);
     const claimedAt = this.#clock.now();
     const claimed = await this.#store.deliveryClaimDue({
-      now: claimedAt, workerId: this.#workerId, leaseMs: this.#leaseMs, limit, exceptDestinations: full,
+      now: claimedAt,
+      workerId: this.#workerId,
+      leaseMs: this.#leaseMs,
+      limit,
+      exceptDestinations: full,
     });
     // Run what was claimed even if stop() came meanwhile: stop() waits for this pass, then for these attempts.
     for (const delivery of claimed) this.#launch(delivery, loop);
@@ -255,8 +259,11 @@ export class WebhookDispatcher {
       if (!isRefusedValue(err)) throw err;
       // What the receiver said cannot be stored; unrecorded, the attempt would be made again at every lease expiry,
       // for ever. Its outcome is recorded without the receiver's words.
-      log.warn({ err }, 'the store refused the receiver\'s reply; recording the attempt without it');
-      recorded = await this.#store.deliveryRecordAttempt({ ...record, attempt: { ...record.attempt, error: result.error === null ? null : 'the error text could not be stored', responseSnippet: null } });
+      log.warn({ err }, "the store refused the receiver's reply; recording the attempt without it");
+      recorded = await this.#store.deliveryRecordAttempt({
+        ...record,
+        attempt: { ...record.attempt, error: result.error === null ? null : 'the error text could not be stored', responseSnippet: null },
+      });
     }
     if (recorded === null) {
       log.warn('webhook attempt not recorded: the delivery lease was lost');
@@ -299,7 +306,15 @@ export class WebhookDispatcher {
     };
     // Within [1, the whole timeout], should the clock have stepped back meanwhile.
     const remainingMs = Math.min(this.#attemptTimeoutMs, Math.max(1, this.#attemptTimeoutMs - (this.#clock.now() - started)));
-    const result = await postWebhook({ url: url.url, address: target, headers, body: delivery.payload, timeoutMs: remainingMs, signal: this.#abort.signal, connections: this.#connections });
+    const result = await postWebhook({
+      url: url.url,
+      address: target,
+      headers,
+      body: delivery.payload,
+      timeoutMs: remainingMs,
+      signal: this.#abort.signal,
+      connections: this.#connections,
+    });
     return { result, refused: false };
   }
 

@@ -203,7 +203,9 @@ export async function resolveAndCheck(hostname: string, policy: EgressPolicy, re
   const literal = parseIp(bare);
   if (literal !== null) {
     const reason = refusedReason(literal.family, literal.value, policy.allowPrivate ? METADATA_ADDRESSES : REFUSED_RANGES);
-    return reason === null ? { ok: true, address: bare.split('%')[0] ?? bare, family: literal.family } : { ok: false, reason: `${bare} is ${withArticle(reason)}` };
+    return reason === null
+      ? { ok: true, address: bare.split('%')[0] ?? bare, family: literal.family }
+      : { ok: false, reason: `${bare} is ${withArticle(reason)}` };
   }
   if (!policy.allowPrivate && isLocalhostName(bare)) return { ok: false, reason: `host ${bare} is a loopback name` };
   const addresses = await resolveAll(bare);

@@ -77,7 +77,10 @@ describe('reads', () => {
 
     const dead = await runCli(withAuth('deliveries', '--dead', '--json'));
     assert.equal(dead.code, 0, dead.stderr);
-    assert.deepEqual(JSON.parse(dead.stdout).items.map((d: { id: string }) => d.id), ['dlv_cli']);
+    assert.deepEqual(
+      JSON.parse(dead.stdout).items.map((d: { id: string }) => d.id),
+      ['dlv_cli'],
+    );
     assert.match(api.requests.at(-1)!.headers['user-agent'] ?? '', /asyncops-cli/);
 
     const retry = await runCli(withAuth('deliveries', 'retry', 'dlv_cli'));
@@ -89,7 +92,7 @@ describe('reads', () => {
     assert.match(attempts.stdout, /#2 scheduled .* ECONNREFUSED/);
   });
 
-  test('--limit of list and deliveries is 1..200, the API\'s cap: 200 is accepted, 500 a usage error sent nowhere', async () => {
+  test("--limit of list and deliveries is 1..200, the API's cap: 200 is accepted, 500 a usage error sent nowhere", async () => {
     for (const command of ['list', 'deliveries']) {
       const most = await runCli(withAuth(command, '--limit', '200', '--json'));
       assert.equal(most.code, 0, most.stderr);
@@ -120,10 +123,19 @@ describe('errors and exit statuses', () => {
   test('a --url that answers HTML, not the API, exits 5 with one line saying so', async () => {
     const page = await startHtmlServer();
     try {
-      const runs = await Promise.all([['status', 'op_1'], ['submit', 'report', '--input', '{}'], ['submit', 'report', '--input', '{}', '--wait']].map((args) => runCli(['--url', page.url, ...args])));
+      const runs = await Promise.all(
+        [
+          ['status', 'op_1'],
+          ['submit', 'report', '--input', '{}'],
+          ['submit', 'report', '--input', '{}', '--wait'],
+        ].map((args) => runCli(['--url', page.url, ...args])),
+      );
       for (const run of runs) {
         assert.equal(run.code, 5, run.stderr);
-        assertOneErrorLine(run.stderr, new RegExp(`^asyncops: the server at ${page.url} did not answer as an asyncops API: HTTP 200, content-type text/html; charset=utf-8$`));
+        assertOneErrorLine(
+          run.stderr,
+          new RegExp(`^asyncops: the server at ${page.url} did not answer as an asyncops API: HTTP 200, content-type text/html; charset=utf-8$`),
+        );
       }
     } finally {
       await page.close();
@@ -133,10 +145,19 @@ describe('errors and exit statuses', () => {
   test('a --url that answers an HTML 404 (a static file server) exits 5 with one short line: status and content type, not the page', async () => {
     const page = await startHtmlServer(404);
     try {
-      const runs = await Promise.all([['status', 'op_x'], ['cancel', 'op_x'], ['submit', 'report', '--input', '{}']].map((args) => runCli(['--url', page.url, ...args])));
+      const runs = await Promise.all(
+        [
+          ['status', 'op_x'],
+          ['cancel', 'op_x'],
+          ['submit', 'report', '--input', '{}'],
+        ].map((args) => runCli(['--url', page.url, ...args])),
+      );
       for (const run of runs) {
         assert.equal(run.code, 5, run.stderr);
-        assertOneErrorLine(run.stderr, new RegExp(`^asyncops: the server at ${page.url} did not answer as an asyncops API: HTTP 404, content-type text/html; charset=utf-8$`));
+        assertOneErrorLine(
+          run.stderr,
+          new RegExp(`^asyncops: the server at ${page.url} did not answer as an asyncops API: HTTP 404, content-type text/html; charset=utf-8$`),
+        );
         assert.doesNotMatch(run.stderr, /<|html>/i);
       }
     } finally {
@@ -180,7 +201,11 @@ describe('errors and exit statuses', () => {
 
     // The server's ranges (config/limits.ts): what it would refuse with a 400 is refused here, before any request.
     const requestsBefore = api.requests.length;
-    for (const [flag, value] of [['--priority', PRIORITY.max + 1], ['--priority', PRIORITY.min - 1], ['--max-attempts', MAX_ATTEMPTS + 1]] as const) {
+    for (const [flag, value] of [
+      ['--priority', PRIORITY.max + 1],
+      ['--priority', PRIORITY.min - 1],
+      ['--max-attempts', MAX_ATTEMPTS + 1],
+    ] as const) {
       const outside = await runCli(withAuth('submit', 'report', '--input', '{}', flag, String(value)));
       assert.equal(outside.code, 2, `${flag} ${value}`);
       assertOneErrorLine(outside.stderr, new RegExp(`${flag}.*'${value}' is invalid`));
@@ -241,8 +266,14 @@ describe('submit --wait progress', () => {
     assert.doesNotMatch(run.stdout, CONTROL_CHARS);
     const lines = run.stderr.trim().split('\n');
     assert.match(lines[0]!, /^submitted op_\d+$/);
-    assert.ok(lines.some((l) => /processing {2}60% {2}"aggregating rows" {2}ETA \d+s/.test(l)), run.stderr);
-    assert.ok(lines.some((l) => /^\[\d+s\] op_\d+ {2}report {2}completed/.test(l)), run.stderr);
+    assert.ok(
+      lines.some((l) => /processing {2}60% {2}"aggregating rows" {2}ETA \d+s/.test(l)),
+      run.stderr,
+    );
+    assert.ok(
+      lines.some((l) => /^\[\d+s\] op_\d+ {2}report {2}completed/.test(l)),
+      run.stderr,
+    );
     assert.equal(new Set(lines).size, lines.length, 'no line repeats');
     assert.match(run.stdout, /completed/);
     assert.deepEqual(JSON.parse(readFileSync(file, 'utf8')), { total: 42 });
@@ -259,7 +290,9 @@ describe('submit --wait progress', () => {
     }
   })();
 
-  test('on a TTY (under script(1)): a progress bar with percent, elapsed and ETA', { skip: hasScript ? false : 'script(1) from util-linux is not installed' }, async () => {
+  test('on a TTY (under script(1)): a progress bar with percent, elapsed and ETA', {
+    skip: hasScript ? false : 'script(1) from util-linux is not installed',
+  }, async () => {
     // The 60% stage lasts long enough that however long the CLI takes to start, it reads it before completion.
     const op = api.addOperation('report', {}, [
       { atMs: 0, status: 'processing', progress: 0.6, message: 'aggregating rows', etaS: 2 },
@@ -282,9 +315,23 @@ describe('listen', () => {
     let stdout = '';
     child.stdout!.setEncoding('utf8').on('data', (chunk: string) => (stdout += chunk));
     const [, port] = await waitForStderr(child, /listening on http:\/\/127\.0\.0\.1:(\d+)\//);
-    const body = JSON.stringify({ type: 'operation.completed', timestamp: '2026-01-01T00:00:00Z', operation_id: 'op_hook', status: 'completed', result_url: '/operations/op_hook/result', error: null, data: {} });
+    const body = JSON.stringify({
+      type: 'operation.completed',
+      timestamp: '2026-01-01T00:00:00Z',
+      operation_id: 'op_hook',
+      status: 'completed',
+      result_url: '/operations/op_hook/result',
+      error: null,
+      data: {},
+    });
     const headers = signWebhook({ secrets: [secret], msgId: 'msg_1', timestamp: Math.floor(Date.now() / 1000), body });
-    const post = (payload: string) => fetch(`http://127.0.0.1:${port}/hook`, { method: 'POST', headers: { ...headers, 'content-type': 'application/json' }, body: payload, signal: AbortSignal.timeout(5000) });
+    const post = (payload: string) =>
+      fetch(`http://127.0.0.1:${port}/hook`, {
+        method: 'POST',
+        headers: { ...headers, 'content-type': 'application/json' },
+        body: payload,
+        signal: AbortSignal.timeout(5000),
+      });
 
     const good = await post(body);
     assert.equal(good.status, 204);

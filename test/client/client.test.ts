@@ -49,7 +49,11 @@ describe('AsyncOpsClient requests', () => {
   });
 
   test('submit sends the snake_case body and headers and returns the accepted resource', async () => {
-    const op = await client.submit('report', { n: 1 }, { webhookUrl: 'https://example.com/h', idempotencyKey: 'key-1', timeoutS: 60, priority: 5, runAt: new Date(0), maxAttempts: 2, waitS: 3 });
+    const op = await client.submit(
+      'report',
+      { n: 1 },
+      { webhookUrl: 'https://example.com/h', idempotencyKey: 'key-1', timeoutS: 60, priority: 5, runAt: new Date(0), maxAttempts: 2, waitS: 3 },
+    );
     assert.equal(op.status, 'pending');
     assert.equal(op.type, 'report');
     const sent = api.requests.at(-1)!;
@@ -140,7 +144,10 @@ describe('AsyncOpsClient requests', () => {
     const op = api.addOperation('report', {}, [{ atMs: 0, status: 'completed' }]);
     api.deliveries.push(sampleDelivery(op.id, 'dlv_1', 'dead'), sampleDelivery(op.id, 'dlv_2', 'delivered'));
     const dead = await client.deliveries({ state: 'dead', limit: 10 });
-    assert.deepEqual(dead.items.map((d) => d.id), ['dlv_1']);
+    assert.deepEqual(
+      dead.items.map((d) => d.id),
+      ['dlv_1'],
+    );
     assert.equal(dead.next_cursor, null);
     const retried = await client.retryDelivery('dlv_1');
     assert.equal(retried.state, 'pending');
@@ -162,7 +169,10 @@ describe('AsyncOpsClient.wait', () => {
     assert.equal(seen.at(-1), 'completed:1');
     assert.ok(seen.includes('processing:0.5'), `saw ${seen.join(', ')}`);
     const requests = api.statusRequests(op.id);
-    assert.ok(requests.slice(1).every((r) => r.headers.prefer !== undefined && r.headers['if-none-match'] !== undefined), 'long-polls after the first read');
+    assert.ok(
+      requests.slice(1).every((r) => r.headers.prefer !== undefined && r.headers['if-none-match'] !== undefined),
+      'long-polls after the first read',
+    );
     assert.ok(requests.length <= 6, `${requests.length} requests for 4 stages`);
     for (const gap of pacedGaps(requests)) assert.ok(gap >= 1000 - JITTER_MS, `gap of ${gap.toFixed(0)} ms`);
   });
@@ -179,7 +189,10 @@ describe('AsyncOpsClient.wait', () => {
     assert.equal(final.status, 'completed');
     const requests = api.statusRequests(op.id);
     assert.ok(requests.length >= 3);
-    assert.ok(requests.slice(2).every((r) => r.headers.prefer === undefined), 'stopped asking for a long-poll');
+    assert.ok(
+      requests.slice(2).every((r) => r.headers.prefer === undefined),
+      'stopped asking for a long-poll',
+    );
     for (let i = 1; i < requests.length; i++) {
       const gap = requests[i]!.at - requests[i - 1]!.at;
       assert.ok(gap >= 1000 - JITTER_MS, `gap of ${gap.toFixed(0)} ms`);
@@ -310,7 +323,13 @@ describe('a server that is not an asyncops API', () => {
     const page = await startHtmlServer(404);
     try {
       const client = new AsyncOpsClient({ baseUrl: page.url, retry: { retries: 0 } });
-      const calls = [() => client.get('op_1'), () => client.submit('report', {}), () => client.cancel('op_1'), () => client.result('op_1'), () => client.wait('op_1', { timeoutMs: 5000 })];
+      const calls = [
+        () => client.get('op_1'),
+        () => client.submit('report', {}),
+        () => client.cancel('op_1'),
+        () => client.result('op_1'),
+        () => client.wait('op_1', { timeoutMs: 5000 }),
+      ];
       for (const call of calls) {
         const error = await call().catch((e: unknown) => e);
         assert.ok(error instanceof AsyncOpsUnexpectedResponseError, String(error));

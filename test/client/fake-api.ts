@@ -158,7 +158,11 @@ export class FakeApi {
     for (let i = 0; i < op.stages.length; i++) if (op.stages[i]!.atMs <= elapsed) version = i;
     const stage = op.stages[version]!;
     const cancellable = !['completed', 'failed', 'cancelled'].includes(stage.status);
-    if (op.cancelledAt !== null && cancellable) return { stage: { atMs: op.cancelledAt - op.createdAt, status: 'cancelled', error: { code: 'cancelled', message: 'cancelled by request' } }, version: op.stages.length };
+    if (op.cancelledAt !== null && cancellable)
+      return {
+        stage: { atMs: op.cancelledAt - op.createdAt, status: 'cancelled', error: { code: 'cancelled', message: 'cancelled by request' } },
+        version: op.stages.length,
+      };
     return { stage, version };
   }
 
@@ -190,7 +194,13 @@ export class FakeApi {
     const url = new URL(req.url ?? '/', 'http://fake');
     const chunks: Buffer[] = [];
     for await (const chunk of req) chunks.push(chunk as Buffer);
-    const record: RecordedRequest = { method: req.method ?? '', path: url.pathname, headers: req.headers, body: Buffer.concat(chunks).toString('utf8'), at: performance.now() };
+    const record: RecordedRequest = {
+      method: req.method ?? '',
+      path: url.pathname,
+      headers: req.headers,
+      body: Buffer.concat(chunks).toString('utf8'),
+      at: performance.now(),
+    };
     this.requests.push(record);
     res.on('finish', () => (record.status = res.statusCode));
 
@@ -215,7 +225,8 @@ export class FakeApi {
     if (req.method === 'GET' && op && parts.length === 2) return this.#status(req, res, op, record);
     if (req.method === 'GET' && op && parts[2] === 'result') return this.#result(res, op);
     if (req.method === 'POST' && op && parts[2] === 'cancel') {
-      if (this.render(op).links.cancel === null) return this.#problem(res, 409, 'Conflict', `operation ${op.id} is already ${this.render(op).status}`, { code: 'conflict' });
+      if (this.render(op).links.cancel === null)
+        return this.#problem(res, 409, 'Conflict', `operation ${op.id} is already ${this.render(op).status}`, { code: 'conflict' });
       op.cancelledAt = Date.now();
       for (const wake of [...this.#held]) wake();
       return this.#json(res, 202, this.render(op));
@@ -224,7 +235,8 @@ export class FakeApi {
       this.operations.delete(op.id);
       return void res.writeHead(204).end();
     }
-    if (req.method === 'GET' && op && parts[2] === 'deliveries') return this.#json(res, 200, { items: this.deliveries.filter((d) => d.operation_id === op.id) });
+    if (req.method === 'GET' && op && parts[2] === 'deliveries')
+      return this.#json(res, 200, { items: this.deliveries.filter((d) => d.operation_id === op.id) });
     if (req.method === 'GET' && url.pathname === '/webhook-deliveries') {
       const state = url.searchParams.get('state');
       const items = this.deliveries.filter((d) => state === null || d.state === state).map(({ attempts: _attempts, ...d }) => d);
@@ -248,7 +260,10 @@ export class FakeApi {
       return this.#problem(res, 400, 'Bad request', 'body is not JSON', { code: 'validation_failed' });
     }
     if (parsed.type === 'nope') {
-      return this.#problem(res, 422, 'Unknown task type', 'no task type "nope"', { code: 'unknown_task_type', errors: [{ path: '/type', message: 'is not registered' }] });
+      return this.#problem(res, 422, 'Unknown task type', 'no task type "nope"', {
+        code: 'unknown_task_type',
+        errors: [{ path: '/type', message: 'is not registered' }],
+      });
     }
     const key = req.headers['idempotency-key'];
     const existing = typeof key === 'string' ? [...this.operations.values()].find((o) => (o as FakeOperation & { key?: string }).key === key) : undefined;
@@ -289,7 +304,10 @@ export class FakeApi {
 
   #list(res: ServerResponse, url: URL): void {
     const status = url.searchParams.get('status');
-    const all = [...this.operations.values()].reverse().map((o) => this.render(o)).filter((o) => status === null || o.status === status);
+    const all = [...this.operations.values()]
+      .reverse()
+      .map((o) => this.render(o))
+      .filter((o) => status === null || o.status === status);
     const limit = Number(url.searchParams.get('limit') ?? 50);
     const start = Number(url.searchParams.get('cursor') ?? 0);
     const items = all.slice(start, start + limit);

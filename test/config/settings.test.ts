@@ -30,13 +30,19 @@ function configurationRows(readme: string): Row[] {
   for (let i = start + 1; i < (end < 0 ? lines.length : end); i++) {
     const line = lines[i]!;
     if (!line.startsWith('|') || /^\|\s*(flag\s*\||-)/.test(line)) continue;
-    const [flagCell = '', envCell = '', defaultCell = ''] = line.split('|').slice(1).map((cell) => cell.trim());
+    const [flagCell = '', envCell = '', defaultCell = ''] = line
+      .split('|')
+      .slice(1)
+      .map((cell) => cell.trim());
     rows.push({
       line: i + 1,
       flag: /--[a-z][a-z-]*/.exec(flagCell)?.[0] ?? null,
       envs: envCell.match(/ASYNCOPS_[A-Z_]+/g) ?? [],
       // Backticks are formatting and ¹ a footnote: neither is part of the default.
-      default: defaultCell.replace(/[`¹²³]/g, '').replace(/\s+/g, ' ').trim(),
+      default: defaultCell
+        .replace(/[`¹²³]/g, '')
+        .replace(/\s+/g, ' ')
+        .trim(),
     });
   }
   return rows;
@@ -59,7 +65,8 @@ function tableProblems(readme: string): string[] {
       continue;
     }
     const envs = setting.env === undefined ? [] : [setting.env];
-    if (row.envs.join(',') !== envs.join(',')) problems.push(`${at}: environment is ${row.envs.join(', ') || '—'}, src/config/settings.ts says ${envs.join(', ') || '—'}`);
+    if (row.envs.join(',') !== envs.join(','))
+      problems.push(`${at}: environment is ${row.envs.join(', ') || '—'}, src/config/settings.ts says ${envs.join(', ') || '—'}`);
     if (row.default !== shownDefault(setting)) problems.push(`${at}: default is "${row.default}", src/config/settings.ts says "${shownDefault(setting)}"`);
   }
   const inReadme = rows.map((r) => r.flag);
@@ -127,7 +134,11 @@ describe('settings', () => {
 
   it('readers refuse what is out of range, saying what was expected', () => {
     const refuses = (key: keyof typeof SETTINGS, text: string, message: RegExp) =>
-      assert.throws(() => SETTINGS[key].value.parse(text, SETTINGS[key].flag), (error: Error) => error instanceof TypeError && message.test(error.message), `${key} ${text}`);
+      assert.throws(
+        () => SETTINGS[key].value.parse(text, SETTINGS[key].flag),
+        (error: Error) => error instanceof TypeError && message.test(error.message),
+        `${key} ${text}`,
+      );
     refuses('concurrency', '0', /^--concurrency must be an integer from 1 to 1000$/);
     refuses('concurrency', '2.5', /integer from 1 to 1000/);
     refuses('lease', '5 minutes', /^expected a duration such as 500ms, 10s, 5m, 2h or 7d$/);

@@ -7,25 +7,61 @@ const policy = { baseMs: 1000, maxMs: 10_000, factor: 2 };
 
 describe('backoff', () => {
   it('full jitter stays in [0, min(max, base·factor^(n-1))]', () => {
-    assert.equal(fullJitterDelay(policy, 1, () => 0), 0);
-    assert.equal(fullJitterDelay(policy, 1, () => 0.999999), 999);
-    assert.equal(fullJitterDelay(policy, 3, () => 0.5), 2000);
-    assert.equal(fullJitterDelay(policy, 20, () => 0.999999), 9999);
+    assert.equal(
+      fullJitterDelay(policy, 1, () => 0),
+      0,
+    );
+    assert.equal(
+      fullJitterDelay(policy, 1, () => 0.999999),
+      999,
+    );
+    assert.equal(
+      fullJitterDelay(policy, 3, () => 0.5),
+      2000,
+    );
+    assert.equal(
+      fullJitterDelay(policy, 20, () => 0.999999),
+      9999,
+    );
   });
 
   it('equal jitter keeps half of the exponential delay fixed', () => {
-    assert.equal(equalJitterDelay(policy, 1, () => 0), 500);
-    assert.equal(equalJitterDelay(policy, 2, () => 0), 1000);
-    assert.equal(equalJitterDelay(policy, 2, () => 0.999999), 1999);
-    assert.equal(equalJitterDelay(policy, 30, () => 0), 5000);
+    assert.equal(
+      equalJitterDelay(policy, 1, () => 0),
+      500,
+    );
+    assert.equal(
+      equalJitterDelay(policy, 2, () => 0),
+      1000,
+    );
+    assert.equal(
+      equalJitterDelay(policy, 2, () => 0.999999),
+      1999,
+    );
+    assert.equal(
+      equalJitterDelay(policy, 30, () => 0),
+      5000,
+    );
   });
 
   it('a schedule jitters each retry inside its own step, so gaps never shrink', () => {
     const schedule = [100, 200, 400];
-    assert.equal(scheduleDelay(schedule, 1, () => 0), 0);
-    assert.equal(scheduleDelay(schedule, 2, () => 0), 100);
-    assert.equal(scheduleDelay(schedule, 3, () => 0.999999), 399);
-    assert.equal(scheduleDelay(schedule, 4, () => 0), null);
+    assert.equal(
+      scheduleDelay(schedule, 1, () => 0),
+      0,
+    );
+    assert.equal(
+      scheduleDelay(schedule, 2, () => 0),
+      100,
+    );
+    assert.equal(
+      scheduleDelay(schedule, 3, () => 0.999999),
+      399,
+    );
+    assert.equal(
+      scheduleDelay(schedule, 4, () => 0),
+      null,
+    );
   });
 });
 
@@ -40,7 +76,12 @@ describe('attempt outcomes', () => {
   });
 
   it('bounds a handler error: the message at most 4,096 characters, the code at most 64 (the store cleans the text)', () => {
-    const decision = decideAfterFailure({ attempt: 3, maxAttempts: 3 }, { code: 'd'.repeat(100), message: `ab${'x'.repeat(10_000)}`, permanent: false }, 0, policy);
+    const decision = decideAfterFailure(
+      { attempt: 3, maxAttempts: 3 },
+      { code: 'd'.repeat(100), message: `ab${'x'.repeat(10_000)}`, permanent: false },
+      0,
+      policy,
+    );
     assert.equal(decision.error.message.length, ERROR_MESSAGE_MAX);
     assert.ok(decision.error.message.startsWith('abx') && decision.error.message.endsWith('…'));
     assert.equal(decision.error.code.length, 64);

@@ -2,8 +2,16 @@ import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
 import {
-  CANCELLED_BY_REQUEST, OPERATION_EVENTS, OPERATION_STATUSES, TRANSITIONS, allowsChange, decideExpiredLease, decideGiveBack, isTerminal,
-  nextStatuses, type LeaseOutcome,
+  CANCELLED_BY_REQUEST,
+  OPERATION_EVENTS,
+  OPERATION_STATUSES,
+  TRANSITIONS,
+  allowsChange,
+  decideExpiredLease,
+  decideGiveBack,
+  isTerminal,
+  nextStatuses,
+  type LeaseOutcome,
 } from '../../src/domain/status.ts';
 
 const LOST = { code: 'lease_expired', message: 'the worker stopped answering' };
@@ -13,7 +21,10 @@ const BOOM = { code: 'boom', message: 'again' };
 const FACTS = [false, true].flatMap((cancelRequested) => [1, 2, 3].map((attempt) => ({ attempt, maxAttempts: 3, cancelRequested })));
 
 function assertInTable(outcome: LeaseOutcome): void {
-  assert.ok(TRANSITIONS.some((t) => t.from === 'processing' && t.event === outcome.event && t.to === outcome.to), `processing --${outcome.event}--> ${outcome.to}`);
+  assert.ok(
+    TRANSITIONS.some((t) => t.from === 'processing' && t.event === outcome.event && t.to === outcome.to),
+    `processing --${outcome.event}--> ${outcome.to}`,
+  );
 }
 
 describe('operation state machine', () => {
@@ -53,10 +64,24 @@ describe('operation state machine', () => {
 
 describe('decideExpiredLease', () => {
   it('cancels a requested cancel, fails a spent last attempt, and otherwise runs the next attempt now', () => {
-    assert.deepEqual(decideExpiredLease({ attempt: 1, maxAttempts: 3, cancelRequested: true }, 100, LOST), { event: 'lease_expired', to: 'cancelled', error: CANCELLED_BY_REQUEST });
+    assert.deepEqual(decideExpiredLease({ attempt: 1, maxAttempts: 3, cancelRequested: true }, 100, LOST), {
+      event: 'lease_expired',
+      to: 'cancelled',
+      error: CANCELLED_BY_REQUEST,
+    });
     assert.deepEqual(decideExpiredLease({ attempt: 3, maxAttempts: 3, cancelRequested: true }, 100, LOST).to, 'cancelled', 'a cancel wins over spent attempts');
-    assert.deepEqual(decideExpiredLease({ attempt: 3, maxAttempts: 3, cancelRequested: false }, 100, LOST), { event: 'lease_expired', to: 'failed', error: LOST });
-    assert.deepEqual(decideExpiredLease({ attempt: 2, maxAttempts: 3, cancelRequested: false }, 100, LOST), { event: 'lease_expired', to: 'pending', attemptIncrement: 1, runAt: 100, error: LOST });
+    assert.deepEqual(decideExpiredLease({ attempt: 3, maxAttempts: 3, cancelRequested: false }, 100, LOST), {
+      event: 'lease_expired',
+      to: 'failed',
+      error: LOST,
+    });
+    assert.deepEqual(decideExpiredLease({ attempt: 2, maxAttempts: 3, cancelRequested: false }, 100, LOST), {
+      event: 'lease_expired',
+      to: 'pending',
+      attemptIncrement: 1,
+      runAt: 100,
+      error: LOST,
+    });
   });
 
   it('decides only rows of the table', () => {
@@ -67,7 +92,13 @@ describe('decideExpiredLease', () => {
 describe('decideGiveBack', () => {
   it('requeues a retry (counted, at its run_at, with its error) and a release (uncounted, keeping both)', () => {
     const facts = { cancelRequested: false };
-    assert.deepEqual(decideGiveBack(facts, { event: 'retry', runAt: 500, error: BOOM }), { event: 'retry', to: 'pending', attemptIncrement: 1, runAt: 500, error: BOOM });
+    assert.deepEqual(decideGiveBack(facts, { event: 'retry', runAt: 500, error: BOOM }), {
+      event: 'retry',
+      to: 'pending',
+      attemptIncrement: 1,
+      runAt: 500,
+      error: BOOM,
+    });
     assert.deepEqual(decideGiveBack(facts, { event: 'release' }), { event: 'release', to: 'pending', attemptIncrement: 0, runAt: null, error: null });
   });
 

@@ -37,7 +37,16 @@ function assertProblem(reply: { status: number; headers: Headers; body: any }, s
 }
 
 describe('bad input', () => {
-  const cases: Array<{ what: string; method: string; path: string; rawBody?: string; body?: unknown; headers?: Record<string, string>; status: number; field?: string }> = [
+  const cases: Array<{
+    what: string;
+    method: string;
+    path: string;
+    rawBody?: string;
+    body?: unknown;
+    headers?: Record<string, string>;
+    status: number;
+    field?: string;
+  }> = [
     { what: 'malformed JSON', method: 'POST', path: '/operations', rawBody: '{"type": "echo", ', status: 400 },
     { what: 'empty JSON body', method: 'POST', path: '/operations', rawBody: '', status: 400 },
     { what: 'a JSON array body', method: 'POST', path: '/operations', body: [1, 2], status: 400 },
@@ -45,27 +54,111 @@ describe('bad input', () => {
     { what: 'missing type', method: 'POST', path: '/operations', body: { input: {} }, status: 400, field: '/type' },
     { what: 'unknown field', method: 'POST', path: '/operations', body: { type: 'echo', input: {}, bogus: 1 }, status: 400, field: '/bogus' },
     { what: 'input against its schema', method: 'POST', path: '/operations', body: { type: 'sleep', input: { ms: 'long' } }, status: 400, field: '/input/ms' },
-    { what: 'report input against its schema', method: 'POST', path: '/reports', body: { type: 'sales_summary', date_range: 'yesterday' }, status: 400, field: '/date_range' },
-    { what: 'a day that does not exist in a report date_range', method: 'POST', path: '/reports', body: { type: 'sales_summary', date_range: '2026-02-30..2026-03-01' }, status: 400, field: '/date_range' },
-    { what: 'an inverted report date_range', method: 'POST', path: '/reports', body: { type: 'sales_summary', date_range: '2026-03-10..2026-03-01' }, status: 400, field: '/date_range' },
-    { what: 'a report date_range of over a year', method: 'POST', path: '/reports', body: { type: 'sales_summary', date_range: '2025-01-01..2026-12-31' }, status: 400, field: '/date_range' },
-    { what: 'an impossible report date_range on /operations', method: 'POST', path: '/operations', body: { type: 'report', input: { type: 'sales_summary', date_range: '2026-02-30..2026-03-01' } }, status: 400, field: '/input/date_range' },
+    {
+      what: 'report input against its schema',
+      method: 'POST',
+      path: '/reports',
+      body: { type: 'sales_summary', date_range: 'yesterday' },
+      status: 400,
+      field: '/date_range',
+    },
+    {
+      what: 'a day that does not exist in a report date_range',
+      method: 'POST',
+      path: '/reports',
+      body: { type: 'sales_summary', date_range: '2026-02-30..2026-03-01' },
+      status: 400,
+      field: '/date_range',
+    },
+    {
+      what: 'an inverted report date_range',
+      method: 'POST',
+      path: '/reports',
+      body: { type: 'sales_summary', date_range: '2026-03-10..2026-03-01' },
+      status: 400,
+      field: '/date_range',
+    },
+    {
+      what: 'a report date_range of over a year',
+      method: 'POST',
+      path: '/reports',
+      body: { type: 'sales_summary', date_range: '2025-01-01..2026-12-31' },
+      status: 400,
+      field: '/date_range',
+    },
+    {
+      what: 'an impossible report date_range on /operations',
+      method: 'POST',
+      path: '/operations',
+      body: { type: 'report', input: { type: 'sales_summary', date_range: '2026-02-30..2026-03-01' } },
+      status: 400,
+      field: '/input/date_range',
+    },
     { what: 'unknown task type', method: 'POST', path: '/operations', body: { type: 'nope', input: {} }, status: 422, field: '/type' },
     { what: 'negative timeout_s', method: 'POST', path: '/operations', body: { type: 'echo', input: {}, timeout_s: -1 }, status: 400 },
     { what: 'fractional timeout_s', method: 'POST', path: '/operations', body: { type: 'echo', input: {}, timeout_s: 1.5 }, status: 400, field: '/timeout_s' },
     { what: 'zero timeout_s', method: 'POST', path: '/operations', body: { type: 'echo', input: {}, timeout_s: 0 }, status: 400, field: '/timeout_s' },
     { what: 'enormous timeout_s', method: 'POST', path: '/operations', body: { type: 'echo', input: {}, timeout_s: 1e12 }, status: 400 },
     { what: 'bad run_at', method: 'POST', path: '/operations', body: { type: 'echo', input: {}, run_at: 'tomorrow' }, status: 400 },
-    { what: 'relative webhook_url', method: 'POST', path: '/operations', body: { type: 'echo', input: {}, webhook_url: '/hook' }, status: 422, field: '/webhook_url' },
-    { what: 'non-http webhook_url', method: 'POST', path: '/operations', body: { type: 'echo', input: {}, webhook_url: 'ftp://example.com/x' }, status: 422, field: '/webhook_url' },
-    { what: 'private webhook_url', method: 'POST', path: '/operations', body: { type: 'echo', input: {}, webhook_url: 'http://10.0.0.1/x' }, status: 422, field: '/webhook_url' },
+    {
+      what: 'relative webhook_url',
+      method: 'POST',
+      path: '/operations',
+      body: { type: 'echo', input: {}, webhook_url: '/hook' },
+      status: 422,
+      field: '/webhook_url',
+    },
+    {
+      what: 'non-http webhook_url',
+      method: 'POST',
+      path: '/operations',
+      body: { type: 'echo', input: {}, webhook_url: 'ftp://example.com/x' },
+      status: 422,
+      field: '/webhook_url',
+    },
+    {
+      what: 'private webhook_url',
+      method: 'POST',
+      path: '/operations',
+      body: { type: 'echo', input: {}, webhook_url: 'http://10.0.0.1/x' },
+      status: 422,
+      field: '/webhook_url',
+    },
     { what: 'body over the limit', method: 'POST', path: '/operations', body: { type: 'echo', input: { big: 'x'.repeat(20_000) } }, status: 413 },
-    { what: 'wrong content type', method: 'POST', path: '/operations', rawBody: 'type=echo', headers: { 'content-type': 'application/x-www-form-urlencoded' }, status: 415 },
+    {
+      what: 'wrong content type',
+      method: 'POST',
+      path: '/operations',
+      rawBody: 'type=echo',
+      headers: { 'content-type': 'application/x-www-form-urlencoded' },
+      status: 415,
+    },
     { what: 'a text/plain body', method: 'POST', path: '/operations', rawBody: '{"type":"echo"}', headers: { 'content-type': 'text/plain' }, status: 415 },
     { what: 'a text/plain body on a task route', method: 'POST', path: '/reports', rawBody: 'hello', headers: { 'content-type': 'text/plain' }, status: 415 },
-    { what: 'JSON declared as UTF-16', method: 'POST', path: '/operations', rawBody: '{"type":"echo"}', headers: { 'content-type': 'application/json; charset=utf-16' }, status: 415 },
-    { what: 'JSON declared as Latin-1 on a task route', method: 'POST', path: '/reports', rawBody: '{"type":"sales_summary","date_range":"2026-01-01..2026-01-02"}', headers: { 'content-type': 'application/json; charset=latin1' }, status: 415 },
-    { what: 'bad Idempotency-Key', method: 'POST', path: '/operations', body: { type: 'echo', input: {} }, headers: { 'idempotency-key': 'x'.repeat(300) }, status: 400 },
+    {
+      what: 'JSON declared as UTF-16',
+      method: 'POST',
+      path: '/operations',
+      rawBody: '{"type":"echo"}',
+      headers: { 'content-type': 'application/json; charset=utf-16' },
+      status: 415,
+    },
+    {
+      what: 'JSON declared as Latin-1 on a task route',
+      method: 'POST',
+      path: '/reports',
+      rawBody: '{"type":"sales_summary","date_range":"2026-01-01..2026-01-02"}',
+      headers: { 'content-type': 'application/json; charset=latin1' },
+      status: 415,
+    },
+    {
+      what: 'bad Idempotency-Key',
+      method: 'POST',
+      path: '/operations',
+      body: { type: 'echo', input: {} },
+      headers: { 'idempotency-key': 'x'.repeat(300) },
+      status: 400,
+    },
     { what: 'malformed id', method: 'GET', path: '/operations/not-an-id', status: 404 },
     { what: 'id with NUL', method: 'GET', path: '/operations/op_%00', status: 404 },
     { what: 'unknown well-formed id', method: 'GET', path: '/operations/op_01JD0000000000000000000000', status: 404 },
@@ -90,7 +183,10 @@ describe('bad input', () => {
       assertProblem(reply, c.status, c.what);
       if (c.field !== undefined) {
         assert.ok(Array.isArray(reply.body.errors), `${c.what}: errors listed`);
-        assert.ok(reply.body.errors.some((e: any) => e.path === c.field), `${c.what}: names ${c.field} in ${JSON.stringify(reply.body.errors)}`);
+        assert.ok(
+          reply.body.errors.some((e: any) => e.path === c.field),
+          `${c.what}: names ${c.field} in ${JSON.stringify(reply.body.errors)}`,
+        );
       }
       assert.equal(await snapshot(), before, `${c.what}: nothing stored or changed`);
     });
@@ -101,7 +197,13 @@ describe('bad input', () => {
       ['GET', '/operations?status=bogus', undefined, '/querystring/status', 'must be one of pending, processing, completed, failed, cancelled'],
       ['GET', '/webhook-deliveries?state=lost', undefined, '/querystring/state', 'must be one of pending, delivered, retrying, dead'],
       ['POST', '/reports', { type: 'bogus', date_range: '2026-01-01..2026-01-02' }, '/type', 'must be one of sales_summary, sales_by_region, top_products'],
-      ['POST', '/operations', { type: 'report', input: { type: 'sales_summary', date_range: '2026-01-01..2026-01-02', format: 'xml' } }, '/input/format', 'must be one of json, csv'],
+      [
+        'POST',
+        '/operations',
+        { type: 'report', input: { type: 'sales_summary', date_range: '2026-01-01..2026-01-02', format: 'xml' } },
+        '/input/format',
+        'must be one of json, csv',
+      ],
     ];
     for (const [method, path, body, field, message] of cases) {
       const reply = await request(base, method, path, { body });

@@ -14,7 +14,11 @@ let base: string;
 
 const REVALIDATE = 'private, no-cache';
 const NO_STORE = 'no-store';
-const varies = (headers: Headers) => (headers.get('vary') ?? '').split(',').map((v) => v.trim().toLowerCase()).filter((v) => v !== '');
+const varies = (headers: Headers) =>
+  (headers.get('vary') ?? '')
+    .split(',')
+    .map((v) => v.trim().toLowerCase())
+    .filter((v) => v !== '');
 
 before(async () => {
   [server, keyed] = await Promise.all([startServer(), startServer({ args: ['--api-keys', `alpha:${KEY}`] })]);
@@ -26,7 +30,9 @@ after(async () => {
 
 describe('Cache-Control and Vary', () => {
   it('status, its 304 and lists: private and revalidated; the status and its 304 vary on Prefer', async () => {
-    const created = await request(base, 'POST', '/operations', { body: { type: 'sleep', input: { ms: 10 }, run_at: new Date(Date.now() + 3_600_000).toISOString() } });
+    const created = await request(base, 'POST', '/operations', {
+      body: { type: 'sleep', input: { ms: 10 }, run_at: new Date(Date.now() + 3_600_000).toISOString() },
+    });
     assert.equal(created.status, 202);
     assert.equal(created.headers.get('cache-control'), NO_STORE, 'the answer to a POST is not stored');
     assert.ok(varies(created.headers).includes('prefer'), 'a submit honours Prefer: wait');
@@ -56,7 +62,9 @@ describe('Cache-Control and Vary', () => {
       assert.equal(result.status, 200);
       assert.match(result.headers.get('cache-control') ?? '', /^private, max-age=\d{7,}, immutable$/, path);
     }
-    const pending = await request(base, 'POST', '/operations', { body: { type: 'sleep', input: { ms: 10 }, run_at: new Date(Date.now() + 3_600_000).toISOString() } });
+    const pending = await request(base, 'POST', '/operations', {
+      body: { type: 'sleep', input: { ms: 10 }, run_at: new Date(Date.now() + 3_600_000).toISOString() },
+    });
     const early = await request(base, 'GET', `/operations/${pending.body.id}/result`);
     assert.equal(early.status, 409);
     assert.equal(early.headers.get('cache-control'), NO_STORE);

@@ -57,7 +57,10 @@ interface Listener {
 
 /** `asyncops listen --json` on a free port with `secret`, once it says where it listens (killed in after()). */
 async function startListen(secret: string): Promise<Listener> {
-  const child = spawn(process.execPath, [CLI_ENTRY, 'listen', '--port', '0', '--secret', secret, '--json'], { cwd: REPO_ROOT, stdio: ['ignore', 'pipe', 'pipe'] });
+  const child = spawn(process.execPath, [CLI_ENTRY, 'listen', '--port', '0', '--secret', secret, '--json'], {
+    cwd: REPO_ROOT,
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
   children.push(child);
   let stdout = '';
   let stderr = '';
@@ -105,20 +108,35 @@ describe('CLI against the real server', () => {
     const hook = `http://127.0.0.1:${listener.port}/hook`;
 
     const created = await request(server.url, 'POST', '/operations', { body: { type: 'echo', input: { hi: 1 }, webhook_url: hook } });
-    const line = await waitFor(() => listener.stdout().split('\n').find((l) => l.includes(created.body.id)), { timeoutMs: 15_000, what: 'webhook printed by listen' });
+    const line = await waitFor(
+      () =>
+        listener
+          .stdout()
+          .split('\n')
+          .find((l) => l.includes(created.body.id)),
+      { timeoutMs: 15_000, what: 'webhook printed by listen' },
+    );
     const printed = JSON.parse(line);
     assert.equal(printed.payload.type, 'operation.completed');
     assert.equal(printed.payload.operation_id, created.body.id);
     // The dispatcher records the attempt once the reply is in: a moment after listen printed it.
-    const delivered = await waitFor(async () => {
-      const [delivery] = (await request(server.url, 'GET', `/operations/${created.body.id}/deliveries`)).body.items;
-      return delivery?.state === 'delivered' ? delivery : null;
-    }, { timeoutMs: 5000, what: 'the delivery recorded as delivered' });
+    const delivered = await waitFor(
+      async () => {
+        const [delivery] = (await request(server.url, 'GET', `/operations/${created.body.id}/deliveries`)).body.items;
+        return delivery?.state === 'delivered' ? delivery : null;
+      },
+      { timeoutMs: 5000, what: 'the delivery recorded as delivered' },
+    );
     assert.equal(delivered.attempts[0].status_code, 204);
 
     const tampered = await fetch(hook, {
       method: 'POST',
-      headers: { 'content-type': 'application/json', 'webhook-id': 'msg_x', 'webhook-timestamp': String(Math.floor(Date.now() / 1000)), 'webhook-signature': 'v1,AAAA' },
+      headers: {
+        'content-type': 'application/json',
+        'webhook-id': 'msg_x',
+        'webhook-timestamp': String(Math.floor(Date.now() / 1000)),
+        'webhook-signature': 'v1,AAAA',
+      },
       body: JSON.stringify({ type: 'operation.completed', operation_id: 'op_forged' }),
       signal: AbortSignal.timeout(5000),
     });
@@ -149,15 +167,23 @@ describe('CLI against the real server', () => {
     });
     await new Promise<void>((resolve) => relay.listen(0, '127.0.0.1', resolve));
     try {
-      const created = await request(server.url, 'POST', '/operations', { body: { type: 'echo', input: {}, webhook_url: `http://127.0.0.1:${(relay.address() as AddressInfo).port}/hook` } });
+      const created = await request(server.url, 'POST', '/operations', {
+        body: { type: 'echo', input: {}, webhook_url: `http://127.0.0.1:${(relay.address() as AddressInfo).port}/hook` },
+      });
       const [first] = await waitFor(() => (relayed.length > 0 ? relayed : null), { timeoutMs: 15_000, what: 'the altered delivery relayed to listen' });
       assert.ok(first!.altered, 'the relay found the status to alter');
       assert.equal(first!.status, 401);
-      await waitFor(() => listener.stderr().includes(`rejected webhook ${first!.webhookId}: no matching signature`), { timeoutMs: 5000, what: 'rejection printed' });
-      const delivery = await waitFor(async () => {
-        const [d] = (await request(server.url, 'GET', `/operations/${created.body.id}/deliveries`)).body.items;
-        return d?.attempts?.[0]?.status_code != null ? d : null;
-      }, { timeoutMs: 5000, what: 'the attempt recorded by the server' });
+      await waitFor(() => listener.stderr().includes(`rejected webhook ${first!.webhookId}: no matching signature`), {
+        timeoutMs: 5000,
+        what: 'rejection printed',
+      });
+      const delivery = await waitFor(
+        async () => {
+          const [d] = (await request(server.url, 'GET', `/operations/${created.body.id}/deliveries`)).body.items;
+          return d?.attempts?.[0]?.status_code != null ? d : null;
+        },
+        { timeoutMs: 5000, what: 'the attempt recorded by the server' },
+      );
       assert.equal(delivery.attempts[0].status_code, 401, 'the server saw the rejection');
       assert.notEqual(delivery.state, 'delivered');
       assert.ok(!listener.stdout().includes(created.body.id), 'nothing of the altered delivery printed as received');
@@ -167,11 +193,15 @@ describe('CLI against the real server', () => {
     }
   });
 
-  it('webhook-secret prints the secret a server generated in its store, and it verifies that server\'s webhooks', async () => {
+  it("webhook-secret prints the secret a server generated in its store, and it verifies that server's webhooks", async () => {
     const store = freshStore();
     const own = await startServer({ store: store.spec, args: ['--allow-private-webhooks'] });
     try {
-      const secret = execFileSync(process.execPath, [CLI_ENTRY, 'webhook-secret', '--store', store.spec], { cwd: REPO_ROOT, encoding: 'utf8', timeout: 20_000 }).trim();
+      const secret = execFileSync(process.execPath, [CLI_ENTRY, 'webhook-secret', '--store', store.spec], {
+        cwd: REPO_ROOT,
+        encoding: 'utf8',
+        timeout: 20_000,
+      }).trim();
       assert.match(secret, /^whsec_[A-Za-z0-9+/=]{32,}$/);
       const listener = await startListen(secret);
       const created = await request(own.url, 'POST', '/operations', { body: { type: 'echo', input: {}, webhook_url: `http://127.0.0.1:${listener.port}/` } });
@@ -183,7 +213,7 @@ describe('CLI against the real server', () => {
     }
   });
 
-  it('list and deliveries take --limit 200, the server\'s cap', async () => {
+  it("list and deliveries take --limit 200, the server's cap", async () => {
     for (const command of ['list', 'deliveries']) {
       const result = await cli([command, '--limit', '200', '--json']);
       assert.equal(result.code, 0, result.stderr);

@@ -16,7 +16,15 @@ const KEY = 'alpha-key-7Hc2vN9qLm4xW8rT';
 const KEY_B = 'beta-key-Y6uJ0aS5dF2gH9kL';
 const CHROMIUM = '/usr/bin/chromium';
 // Without the background-networking flags Chromium keeps dialling out, which this machine's closed network refuses.
-const CHROMIUM_ARGS = ['--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run', '--disable-background-networking', '--disable-component-update', '--disable-sync'];
+const CHROMIUM_ARGS = [
+  '--no-sandbox',
+  '--disable-gpu',
+  '--disable-quic',
+  '--no-first-run',
+  '--disable-background-networking',
+  '--disable-component-update',
+  '--disable-sync',
+];
 
 /** The page a browser loads from another origin: a client of the API, as a front end would write it. */
 const PAGE = `<!doctype html>
@@ -122,14 +130,19 @@ after(async () => {
 describe('CORS over HTTP', () => {
   it('a preflight from an allowed origin is answered 204 before authentication, naming what a page may send', async () => {
     const preflight = await request(api, 'OPTIONS', '/operations', {
-      headers: { origin: pageOrigin, 'access-control-request-method': 'POST', 'access-control-request-headers': 'authorization,content-type,idempotency-key,prefer' },
+      headers: {
+        origin: pageOrigin,
+        'access-control-request-method': 'POST',
+        'access-control-request-headers': 'authorization,content-type,idempotency-key,prefer',
+      },
     });
     assert.equal(preflight.status, 204, preflight.text);
     assert.equal(preflight.headers.get('access-control-allow-origin'), pageOrigin);
     const methods = preflight.headers.get('access-control-allow-methods')?.split(/,\s*/) ?? [];
     for (const method of ['GET', 'POST', 'DELETE']) assert.ok(methods.includes(method), method);
     const allowed = (preflight.headers.get('access-control-allow-headers') ?? '').toLowerCase().split(/,\s*/);
-    for (const header of ['authorization', 'content-type', 'idempotency-key', 'prefer', 'if-none-match', 'last-event-id']) assert.ok(allowed.includes(header), header);
+    for (const header of ['authorization', 'content-type', 'idempotency-key', 'prefer', 'if-none-match', 'last-event-id'])
+      assert.ok(allowed.includes(header), header);
     assert.equal(preflight.headers.get('access-control-max-age'), '600');
     assert.equal(preflight.headers.get('access-control-allow-credentials'), null, 'no cookies: the key travels in Authorization');
     assert.equal(preflight.headers.get('ratelimit-limit'), null, 'answered before the rate limiter counts it');
@@ -142,11 +155,24 @@ describe('CORS over HTTP', () => {
   });
 
   it('a reply to an allowed origin can be read: its origin is allowed and the headers a client acts on exposed, errors too', async () => {
-    const created = await request(api, 'POST', '/operations', { body: { type: 'echo', input: {} }, headers: { ...as(KEY, pageOrigin), 'idempotency-key': 'cors-1', prefer: 'wait=5' } });
+    const created = await request(api, 'POST', '/operations', {
+      body: { type: 'echo', input: {} },
+      headers: { ...as(KEY, pageOrigin), 'idempotency-key': 'cors-1', prefer: 'wait=5' },
+    });
     assert.ok([200, 202].includes(created.status), created.text);
     assert.equal(created.headers.get('access-control-allow-origin'), pageOrigin);
     const exposed = (created.headers.get('access-control-expose-headers') ?? '').toLowerCase().split(/,\s*/);
-    for (const header of ['location', 'retry-after', 'etag', 'preference-applied', 'idempotent-replayed', 'ratelimit-limit', 'ratelimit-remaining', 'ratelimit-reset', 'www-authenticate']) {
+    for (const header of [
+      'location',
+      'retry-after',
+      'etag',
+      'preference-applied',
+      'idempotent-replayed',
+      'ratelimit-limit',
+      'ratelimit-remaining',
+      'ratelimit-reset',
+      'www-authenticate',
+    ]) {
       assert.ok(exposed.includes(header), header);
     }
     for (const [status, reply] of [
@@ -159,7 +185,9 @@ describe('CORS over HTTP', () => {
   });
 
   it('any other origin gets no CORS header, on a preflight or a reply, so its browser refuses both', async () => {
-    const preflight = await request(api, 'OPTIONS', '/operations', { headers: { origin: otherOrigin, 'access-control-request-method': 'POST', 'access-control-request-headers': 'authorization' } });
+    const preflight = await request(api, 'OPTIONS', '/operations', {
+      headers: { origin: otherOrigin, 'access-control-request-method': 'POST', 'access-control-request-headers': 'authorization' },
+    });
     assert.notEqual(preflight.status, 204);
     assert.equal(preflight.headers.get('access-control-allow-origin'), null);
     assert.equal(preflight.headers.get('access-control-allow-headers'), null);
@@ -174,7 +202,7 @@ describe('stream tokens', () => {
   it('a key mints a five-minute token for one of its operations; the token opens that event stream, cross-origin', async () => {
     const id = await submit();
     assert.equal((await request(api, 'POST', `/operations/${id}/stream-token`)).status, 401, 'a token is minted with a key');
-    assert.equal((await request(api, 'POST', `/operations/${id}/stream-token`, { headers: as(KEY_B) })).status, 404, 'another tenant\'s operation');
+    assert.equal((await request(api, 'POST', `/operations/${id}/stream-token`, { headers: as(KEY_B) })).status, 404, "another tenant's operation");
     const before = Date.now();
     const minted = await request(api, 'POST', `/operations/${id}/stream-token`, { headers: as(KEY, pageOrigin) });
     assert.equal(minted.status, 200, minted.text);
@@ -193,13 +221,13 @@ describe('stream tokens', () => {
     assert.match(stream.text, /"status":"completed"/);
   });
 
-  it('a token opens nothing else: not another operation\'s stream, not another route, not once altered', async () => {
+  it("a token opens nothing else: not another operation's stream, not another route, not once altered", async () => {
     const id = await submit();
     const other = await submit();
     const { token } = (await request(api, 'POST', `/operations/${id}/stream-token`, { headers: as(KEY) })).body as { token: string };
     const q = `?token=${encodeURIComponent(token)}`;
     for (const [what, path] of [
-      ['another operation\'s stream', `/operations/${other}/events${q}`],
+      ["another operation's stream", `/operations/${other}/events${q}`],
       ['an altered token', `/operations/${id}/events?token=${encodeURIComponent(token.slice(0, -3))}AAA`],
       ['not a token', `/operations/${id}/events?token=${KEY}`],
     ] as const) {
@@ -208,12 +236,17 @@ describe('stream tokens', () => {
       assert.match(refused.headers.get('www-authenticate') ?? '', /error="invalid_token"/, what);
       assert.match(refused.body.detail, /stream token/, what);
     }
-    for (const [method, path] of [['GET', `/operations/${id}${q}`], ['GET', `/operations${q}`], ['GET', `/operations/${id}/result${q}`], ['POST', `/operations/${id}/cancel${q}`]] as const) {
+    for (const [method, path] of [
+      ['GET', `/operations/${id}${q}`],
+      ['GET', `/operations${q}`],
+      ['GET', `/operations/${id}/result${q}`],
+      ['POST', `/operations/${id}/cancel${q}`],
+    ] as const) {
       assert.equal((await request(api, method, path)).status, 401, `${method} ${path.split('?')[0]}`);
     }
   });
 
-  it('a token in a URL never reaches the server\'s logs (trace level)', async () => {
+  it("a token in a URL never reaches the server's logs (trace level)", async () => {
     const id = await submit();
     const { token } = (await request(api, 'POST', `/operations/${id}/stream-token`, { headers: as(KEY) })).body as { token: string };
     await readStream(`/operations/${id}/events?token=${encodeURIComponent(token)}`);
@@ -293,7 +326,10 @@ describe('in headless Chromium, from a page on another origin', () => {
     assert.match(result.headers['ratelimit-remaining'], /^\d+$/);
     const statuses = result.events.map((e: { status: string }) => e.status);
     assert.equal(statuses.at(-1), 'completed', JSON.stringify(result.events));
-    assert.ok(result.events.some((e: { type: string }) => e.type === 'progress'), 'progress events arrive too');
+    assert.ok(
+      result.events.some((e: { type: string }) => e.type === 'progress'),
+      'progress events arrive too',
+    );
     assert.ok(!page.url().includes(KEY) && !result.token.includes(KEY));
   });
 
@@ -301,7 +337,14 @@ describe('in headless Chromium, from a page on another origin', () => {
     const page = await openPage(t, pageOrigin);
     if (page === null) return;
     const id = await submit();
-    const outcome = await page.evaluate((url) => (globalThis as any).stream(url).then(() => 'opened', (e: Error) => e.message), `${api}/operations/${id}/events?token=st1.forged.token`);
+    const outcome = await page.evaluate(
+      (url) =>
+        (globalThis as any).stream(url).then(
+          () => 'opened',
+          (e: Error) => e.message,
+        ),
+      `${api}/operations/${id}/events?token=st1.forged.token`,
+    );
     assert.match(outcome, /^refused/);
   });
 
@@ -310,11 +353,15 @@ describe('in headless Chromium, from a page on another origin', () => {
     if (page === null) return;
     const count = async () => (await request(api, 'GET', '/operations?limit=200', { headers: as(KEY) })).body.items.length;
     const before = await count();
-    const submitted = await page.evaluate(([base, key]) => (globalThis as any).tryFetch(`${base}/operations`, {
-      method: 'POST',
-      headers: { authorization: `Bearer ${key}`, 'content-type': 'application/json' },
-      body: JSON.stringify({ type: 'echo', input: {} }),
-    }), [api, KEY] as const);
+    const submitted = await page.evaluate(
+      ([base, key]) =>
+        (globalThis as any).tryFetch(`${base}/operations`, {
+          method: 'POST',
+          headers: { authorization: `Bearer ${key}`, 'content-type': 'application/json' },
+          body: JSON.stringify({ type: 'echo', input: {} }),
+        }),
+      [api, KEY] as const,
+    );
     assert.equal(submitted.ok, false, JSON.stringify(submitted));
     assert.match(submitted.error, /TypeError/);
     assert.equal(await count(), before, 'the preflight failed, so the POST was never sent');

@@ -51,7 +51,17 @@ after(async () => {
 });
 
 // A webhook attempt in flight at the kill is retried when its lease (--webhook-timeout + 30 s) runs out.
-const serverArgs = ['--concurrency', '4', '--lease', '1500ms', '--allow-private-webhooks', '--webhook-timeout', '2s', '--webhook-schedule', '100ms,200ms,400ms'];
+const serverArgs = [
+  '--concurrency',
+  '4',
+  '--lease',
+  '1500ms',
+  '--allow-private-webhooks',
+  '--webhook-timeout',
+  '2s',
+  '--webhook-schedule',
+  '100ms,200ms,400ms',
+];
 
 describe('crash recovery', () => {
   it('SIGKILL mid-run, restart on the same store: every operation ends terminal, each recorded once, each webhook delivered or dead', async () => {
@@ -67,33 +77,52 @@ describe('crash recovery', () => {
       if (i % 6 === 0) gone.add(reply.body.id);
     }
     // Kill while some have finished and others are mid-flight.
-    await waitFor(() => existsSync(sideEffects) && readFileSync(sideEffects, 'utf8').trim().split('\n').length >= 4, { timeoutMs: 10_000, what: 'some completions' });
+    await waitFor(() => existsSync(sideEffects) && readFileSync(sideEffects, 'utf8').trim().split('\n').length >= 4, {
+      timeoutMs: 10_000,
+      what: 'some completions',
+    });
     const midway = await Promise.all(ids.map(async (id) => (await request(first.url, 'GET', `/operations/${id}`)).body.status));
     assert.ok(midway.includes('processing') || midway.includes('pending'), 'work was still in flight when killed');
-    const deliveriesAtKill = await Promise.all(ids.map(async (id) => (await request(first.url, 'GET', `/operations/${id}/deliveries`)).body.items as Array<{ state: string }>));
+    const deliveriesAtKill = await Promise.all(
+      ids.map(async (id) => (await request(first.url, 'GET', `/operations/${id}/deliveries`)).body.items as Array<{ state: string }>),
+    );
     await first.kill();
     const undelivered = deliveriesAtKill.filter((items) => items.length === 0 || items.some((d) => d.state === 'pending' || d.state === 'retrying'));
     assert.ok(undelivered.length > 0, 'webhooks were still to be delivered when killed');
 
     const second = await startServer({ store: store.spec, args: serverArgs });
     servers.push(second);
-    const finals = await waitFor(async () => {
-      const ops = await Promise.all(ids.map(async (id) => (await request(second.url, 'GET', `/operations/${id}`)).body));
-      return ops.every((op) => op.status === 'completed') ? ops : null;
-    }, { timeoutMs: 30_000, intervalMs: 100, what: 'every operation completed after restart' });
+    const finals = await waitFor(
+      async () => {
+        const ops = await Promise.all(ids.map(async (id) => (await request(second.url, 'GET', `/operations/${id}`)).body));
+        return ops.every((op) => op.status === 'completed') ? ops : null;
+      },
+      { timeoutMs: 30_000, intervalMs: 100, what: 'every operation completed after restart' },
+    );
     assert.equal(finals.length, ids.length);
 
     for (const id of ids) {
       const deliveries = await request(second.url, 'GET', `/operations/${id}/deliveries`);
       assert.equal(deliveries.body.items.length, 1, `${id}: its completion was recorded exactly once (one outbox row)`);
     }
-    await waitFor(() => ids.every((id) => received.has(id)), { timeoutMs: 45_000, intervalMs: 50, what: 'every webhook received (one cut off by the kill: after its 32 s lease)' });
+    await waitFor(() => ids.every((id) => received.has(id)), {
+      timeoutMs: 45_000,
+      intervalMs: 50,
+      what: 'every webhook received (one cut off by the kill: after its 32 s lease)',
+    });
     for (const id of ids) assert.equal(received.get(id)!.size, 1, `${id}: one webhook-id across any redeliveries`);
-    const states = await waitFor(async () => {
-      const all = await Promise.all(ids.map(async (id) => (await request(second.url, 'GET', `/operations/${id}/deliveries`)).body.items[0]?.state as string));
-      return all.every((state) => state === 'delivered' || state === 'dead') ? all : null;
-    }, { timeoutMs: 45_000, intervalMs: 100, what: 'every delivery ended' });
-    assert.deepEqual(ids.filter((_, i) => states[i] === 'dead'), ids.filter((id) => gone.has(id)), 'dead exactly where the receiver answered 410');
+    const states = await waitFor(
+      async () => {
+        const all = await Promise.all(ids.map(async (id) => (await request(second.url, 'GET', `/operations/${id}/deliveries`)).body.items[0]?.state as string));
+        return all.every((state) => state === 'delivered' || state === 'dead') ? all : null;
+      },
+      { timeoutMs: 45_000, intervalMs: 100, what: 'every delivery ended' },
+    );
+    assert.deepEqual(
+      ids.filter((_, i) => states[i] === 'dead'),
+      ids.filter((id) => gone.has(id)),
+      'dead exactly where the receiver answered 410',
+    );
 
     // The handler may have run twice for an operation cut off mid-attempt (at-least-once execution),
     // but never for one whose completion had been recorded before the kill.

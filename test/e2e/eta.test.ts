@@ -23,10 +23,13 @@ const get = async (id: string) => (await request(server.url, 'GET', `/operations
 const changeOf = (op: { id: string }, etag: string) =>
   request(server.url, 'GET', `/operations/${op.id}`, { headers: { 'if-none-match': etag, prefer: 'wait=1' } });
 const finished = (ids: string[]) =>
-  waitFor(async () => {
-    const ops = await Promise.all(ids.map(get));
-    return ops.every((op) => op.status === 'completed') ? ops : null;
-  }, { timeoutMs: 30_000, intervalMs: 50, what: 'workload finished' });
+  waitFor(
+    async () => {
+      const ops = await Promise.all(ids.map(get));
+      return ops.every((op) => op.status === 'completed') ? ops : null;
+    },
+    { timeoutMs: 30_000, intervalMs: 50, what: 'workload finished' },
+  );
 
 describe('estimated completion time', () => {
   it('is null before there is any basis, then within 25 % median absolute error on a mixed workload', async (t) => {
@@ -69,7 +72,9 @@ describe('estimated completion time', () => {
     const pending = errors.filter((e) => e.status === 'pending').map((e) => e.error);
     const processing = errors.filter((e) => e.status === 'processing').map((e) => e.error);
     const all = errors.map((e) => e.error);
-    t.diagnostic(`ETA median absolute error: ${(median(all) * 100).toFixed(1)} % over ${all.length} samples (pending ${(median(pending) * 100).toFixed(1)} % of ${pending.length}, processing ${(median(processing) * 100).toFixed(1)} % of ${processing.length})`);
+    t.diagnostic(
+      `ETA median absolute error: ${(median(all) * 100).toFixed(1)} % over ${all.length} samples (pending ${(median(pending) * 100).toFixed(1)} % of ${pending.length}, processing ${(median(processing) * 100).toFixed(1)} % of ${processing.length})`,
+    );
     assert.ok(pending.length >= 10 && processing.length >= 10, 'both pending and processing operations were sampled');
     assert.ok(median(all) <= 0.25, `median absolute error ${(median(all) * 100).toFixed(1)} % ≤ 25 %`);
   });

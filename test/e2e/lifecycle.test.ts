@@ -15,10 +15,13 @@ const servers: ServerProcess[] = [];
 const submit = (body: Record<string, unknown>, headers: Record<string, string> = {}) => request(base, 'POST', '/operations', { body, headers });
 const get = (id: string) => request(base, 'GET', `/operations/${id}`);
 const until = async (id: string, predicate: (op: any) => boolean, what: string, timeoutMs = 10_000) =>
-  waitFor(async () => {
-    const { body } = await get(id);
-    return predicate(body) ? body : null;
-  }, { timeoutMs, intervalMs: 20, what });
+  waitFor(
+    async () => {
+      const { body } = await get(id);
+      return predicate(body) ? body : null;
+    },
+    { timeoutMs, intervalMs: 20, what },
+  );
 
 before(async () => {
   // Debug: the log says when a handler given up on returns at last (the timeout test waits for that).
@@ -75,22 +78,38 @@ describe('lifecycle', () => {
     const readsFrom = Date.now();
     const pending = await Promise.all(queued.map(async (op) => (await on(`/operations/${op.id}`)).body));
     const readsSpanMs = Date.now() - readsFrom;
-    assert.deepEqual(pending.map((op) => [op.status, op.queue_position]), [['pending', 0], ['pending', 1], ['pending', 2]]);
+    assert.deepEqual(
+      pending.map((op) => [op.status, op.queue_position]),
+      [
+        ['pending', 0],
+        ['pending', 1],
+        ['pending', 2],
+      ],
+    );
     // The busy slot frees at its start + 1 s (or now, if that has passed); each one ahead then takes 1 s more.
     pending.forEach((op, k) => {
-      assert.ok(op.estimated_seconds_remaining >= k + 1 - 0.1 && op.estimated_seconds_remaining <= k + 2 + 0.1, `position ${k}: ${k + 1}..${k + 2} s away (${op.estimated_seconds_remaining} s)`);
+      assert.ok(
+        op.estimated_seconds_remaining >= k + 1 - 0.1 && op.estimated_seconds_remaining <= k + 2 + 0.1,
+        `position ${k}: ${k + 1}..${k + 2} s away (${op.estimated_seconds_remaining} s)`,
+      );
     });
     // Each read counts from its own now: once the busy slot is overdue, the gap also holds the time between two reads.
     const etas = pending.map((op) => Date.parse(op.estimated_completion_at));
     for (let k = 1; k < etas.length; k++) {
       const gap = etas[k]! - etas[k - 1]!;
-      assert.ok(Math.abs(gap - 1000) <= readsSpanMs + 1, `one typical duration (the 1 s prior) between positions ${k - 1} and ${k}, give or take the ${readsSpanMs} ms the reads took (${gap} ms)`);
+      assert.ok(
+        Math.abs(gap - 1000) <= readsSpanMs + 1,
+        `one typical duration (the 1 s prior) between positions ${k - 1} and ${k}, give or take the ${readsSpanMs} ms the reads took (${gap} ms)`,
+      );
     }
 
     // Scheduled for later: no ETA before its run_at.
     const scheduled = await on('/operations', { type: 'sleep', input: { ms: 10 }, run_at: new Date(Date.now() + 60_000).toISOString() });
     assert.equal(scheduled.body.status, 'pending');
-    assert.ok(Date.parse(scheduled.body.estimated_completion_at) >= Date.parse(scheduled.body.run_at), `not before run_at (${scheduled.body.estimated_completion_at})`);
+    assert.ok(
+      Date.parse(scheduled.body.estimated_completion_at) >= Date.parse(scheduled.body.run_at),
+      `not before run_at (${scheduled.body.estimated_completion_at})`,
+    );
     // Not left running: stop() would wait out the grace period for it.
     await on(`/operations/${busy.body.id}/cancel`, {});
   });
@@ -130,18 +149,24 @@ describe('lifecycle', () => {
     const created = await submit({ type: 'hang', input: { ms: 3000 } });
     const id = created.body.id as string;
     await until(id, (op) => op.status === 'processing', 'processing');
-    const failed = await waitFor(async () => {
-      assert.equal((await request(base, 'GET', '/healthz')).status, 200);
-      const { body } = await get(id);
-      return body.status === 'failed' ? body : null;
-    }, { timeoutMs: 5000, intervalMs: 20, what: 'failed by timeout' });
+    const failed = await waitFor(
+      async () => {
+        assert.equal((await request(base, 'GET', '/healthz')).status, 200);
+        const { body } = await get(id);
+        return body.status === 'failed' ? body : null;
+      },
+      { timeoutMs: 5000, intervalMs: 20, what: 'failed by timeout' },
+    );
     assert.deepEqual(failed.error.code, 'timeout');
     assert.equal(failed.attempt, 1, 'a timeout is not retried by default');
     // The deadline is set on the clock both stamps come from.
     const ranMs = Date.parse(failed.finished_at) - Date.parse(failed.started_at);
     assert.ok(ranMs >= 1000, `not before its 1 s deadline (${ranMs} ms)`);
     // The handler returns at 3 s, after the operation failed, and that changes nothing.
-    const late = await waitFor(() => server.logs.find((entry) => entry.msg === 'late handler outcome discarded' && entry.operationId === id), { timeoutMs: 10_000, what: "the handler's late return" });
+    const late = await waitFor(() => server.logs.find((entry) => entry.msg === 'late handler outcome discarded' && entry.operationId === id), {
+      timeoutMs: 10_000,
+      what: "the handler's late return",
+    });
     assert.ok(Number(late.time) > Date.parse(failed.finished_at), 'it failed at its deadline, not when the handler returned');
     const later = await get(id);
     assert.equal(later.body.status, 'failed');

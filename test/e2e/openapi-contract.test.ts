@@ -72,7 +72,22 @@ before(async () => {
   const started = await Promise.allSettled([
     // A small body limit: a body over it is small enough to be written whole before the 413 closes the connection
     // (one over the default 1 MB could still be being sent then, and the client see EPIPE instead of the reply).
-    startServer({ args: [...KEYS, '--rate-limit-read', '1000000/s', '--rate-limit-create', '1000000/s', '--allow-private-webhooks', '--webhook-schedule', '50ms', '--concurrency', '1', '--body-limit', '16kb'] }),
+    startServer({
+      args: [
+        ...KEYS,
+        '--rate-limit-read',
+        '1000000/s',
+        '--rate-limit-create',
+        '1000000/s',
+        '--allow-private-webhooks',
+        '--webhook-schedule',
+        '50ms',
+        '--concurrency',
+        '1',
+        '--body-limit',
+        '16kb',
+      ],
+    }),
     startServer({ args: [...KEYS, '--rate-limit-read', '1/h', '--rate-limit-create', '1/h'] }),
     startServer({ args: [...KEYS, '--rate-limit-read', 'off', '--rate-limit-create', 'off', '--result-retention', '1s'] }),
   ]);
@@ -118,7 +133,10 @@ describe('/openapi.json describes what the server does', () => {
     const blocker = await submit({ type: 'sleep', input: { ms: 60_000 } });
     // Freed whatever happens here, or every later test would wait behind it.
     t.after(() => call(a, 'cancelOperation', { params: { id: blocker.id } }).then(() => {}));
-    await waitFor(async () => (await expect(200, 'getOperation', { params: { id: blocker.id } })).status === 'processing', { timeoutMs: 10_000, what: 'the blocker runs' });
+    await waitFor(async () => (await expect(200, 'getOperation', { params: { id: blocker.id } })).status === 'processing', {
+      timeoutMs: 10_000,
+      what: 'the blocker runs',
+    });
     const pending = await heldConflict('submitOperation', { type: 'echo', input: { held: true } });
     for (const route of COLLECTIONS) {
       for (const id of [`submit${route.name}`, `submit${route.name}Async`]) {
@@ -132,7 +150,10 @@ describe('/openapi.json describes what the server does', () => {
     await expect(409, 'deleteOperation', { params: { id: pending } });
     assert.equal((await expect(200, 'cancelOperation', { params: { id: pending } })).status, 'cancelled');
     await expect(202, 'cancelOperation', { params: { id: blocker.id } });
-    await waitFor(async () => (await expect(200, 'getOperation', { params: { id: blocker.id } })).status === 'cancelled', { timeoutMs: 10_000, what: 'the blocker ends' });
+    await waitFor(async () => (await expect(200, 'getOperation', { params: { id: blocker.id } })).status === 'cancelled', {
+      timeoutMs: 10_000,
+      what: 'the blocker ends',
+    });
   });
 
   it('results, reads, lists, deletes and event streams', async () => {
@@ -145,7 +166,15 @@ describe('/openapi.json describes what the server does', () => {
       contract.check('getOperationResult', reply);
       assert.match(reply.headers.get('content-type')!, op === csv ? /^text\/csv/ : /^application\/octet-stream/);
     }
-    for (const id of ['getOperationResult', 'getOperation', 'cancelOperation', 'deleteOperation', 'streamOperationEvents', 'listOperationDeliveries', 'createStreamToken']) {
+    for (const id of [
+      'getOperationResult',
+      'getOperation',
+      'cancelOperation',
+      'deleteOperation',
+      'streamOperationEvents',
+      'listOperationDeliveries',
+      'createStreamToken',
+    ]) {
       await expect(400, id, { params: { id: LONG_ID } });
       await expect(404, id, { params: { id: 'op_01NOSUCHOPERATION0000000000' } });
     }
@@ -178,11 +207,18 @@ describe('/openapi.json describes what the server does', () => {
   it('webhooks: the request a receiver gets, deliveries and replays', async () => {
     receiver.replyWith({ status: 410 });
     const dead = await finished('echo', { hook: 'dead' }, { webhook_url: receiver.url });
-    const deadDelivery = await waitFor(async () => (await expect(200, 'listOperationDeliveries', { params: { id: dead.id } })).items.find((d: any) => d.state === 'dead'), { what: 'a dead delivery' });
+    const deadDelivery = await waitFor(
+      async () => (await expect(200, 'listOperationDeliveries', { params: { id: dead.id } })).items.find((d: any) => d.state === 'dead'),
+      { what: 'a dead delivery' },
+    );
     receiver.replyWith({ status: 204 });
     const delivered = await finished('echo', { hook: 'delivered' }, { webhook_url: receiver.url });
-    const deliveredDelivery = await waitFor(async () => (await expect(200, 'listOperationDeliveries', { params: { id: delivered.id } })).items.find((d: any) => d.state === 'delivered'), { what: 'a delivery' });
-    for (const request of receiver.received) contract.checkWebhook('operationFinished', new Map(Object.entries(request.headers).map(([k, v]) => [k, String(v)])), request.body);
+    const deliveredDelivery = await waitFor(
+      async () => (await expect(200, 'listOperationDeliveries', { params: { id: delivered.id } })).items.find((d: any) => d.state === 'delivered'),
+      { what: 'a delivery' },
+    );
+    for (const request of receiver.received)
+      contract.checkWebhook('operationFinished', new Map(Object.entries(request.headers).map(([k, v]) => [k, String(v)])), request.body);
     await expect(200, 'listWebhookDeliveries', { query: 'state=dead' });
     await expect(400, 'listWebhookDeliveries', { query: 'state=lost' });
     await expect(202, 'retryWebhookDelivery', { params: { id: deadDelivery.id } });
@@ -210,11 +246,16 @@ describe('/openapi.json describes what the server does', () => {
 
   it('every path that declares 405: 405 for a method it does not answer', async () => {
     const paths = new Map<string, string[]>();
-    for (const operation of contract.operations()) if (contract.declared(operation.id).includes('405')) paths.set(operation.path, [...(paths.get(operation.path) ?? []), operation.id]);
+    for (const operation of contract.operations())
+      if (contract.declared(operation.id).includes('405')) paths.set(operation.path, [...(paths.get(operation.path) ?? []), operation.id]);
     for (const [path, ids] of paths) {
       const item = contract.document.paths[path];
       const method = ['PATCH', 'PUT', 'DELETE', 'POST', 'GET'].find((m) => item[m.toLowerCase()] === undefined)!;
-      const response = await fetch(a.url + path.replace(/\{[^}]+\}/g, 'op_placeholder'), { method, headers: { authorization: `Bearer ${KEY}` }, signal: AbortSignal.timeout(10_000) });
+      const response = await fetch(a.url + path.replace(/\{[^}]+\}/g, 'op_placeholder'), {
+        method,
+        headers: { authorization: `Bearer ${KEY}` },
+        signal: AbortSignal.timeout(10_000),
+      });
       const reply = { status: response.status, headers: response.headers, text: await response.text() };
       assert.equal(reply.status, 405, `${method} ${path}: ${reply.text}`);
       for (const id of ids) contract.check(id, reply);
@@ -237,14 +278,20 @@ describe('/openapi.json describes what the server does', () => {
   });
 
   it('results removed by retention: 410', async () => {
-    const results = [{ id: 'getOperationResult', op: await expect(200, 'submitOperation', { body: { type: 'echo', input: {} }, headers: { prefer: 'wait=20' } }, c) }];
-    for (const route of COLLECTIONS) results.push({ id: `get${route.name}Result`, op: await expect(200, `submit${route.name}`, { body: route.input, headers: { prefer: 'wait=20' } }, c) });
+    const results = [
+      { id: 'getOperationResult', op: await expect(200, 'submitOperation', { body: { type: 'echo', input: {} }, headers: { prefer: 'wait=20' } }, c) },
+    ];
+    for (const route of COLLECTIONS)
+      results.push({ id: `get${route.name}Result`, op: await expect(200, `submit${route.name}`, { body: route.input, headers: { prefer: 'wait=20' } }, c) });
     for (const { id, op } of results) {
-      await waitFor(async () => {
-        const reply = await call(c, id, { params: { id: op.id } });
-        contract.check(id, reply);
-        return reply.status === 410;
-      }, { timeoutMs: 15_000, intervalMs: 100, what: `${id}: 410 once retention removed the result` });
+      await waitFor(
+        async () => {
+          const reply = await call(c, id, { params: { id: op.id } });
+          contract.check(id, reply);
+          return reply.status === 410;
+        },
+        { timeoutMs: 15_000, intervalMs: 100, what: `${id}: 410 once retention removed the result` },
+      );
     }
   });
 
@@ -258,7 +305,9 @@ describe('/openapi.json describes what the server does', () => {
     assert.equal((await barrier.finish({})).status, 200);
     c.process.kill('SIGTERM');
     await waitFor(() => refused(c.port), { timeoutMs: 15_000, intervalMs: 20, what: 'server C stops listening' });
-    const replies = await Promise.all(requests.map((request) => request.finish({ authorization: `Bearer ${KEY}`, 'content-length': '0' }).catch((error: Error) => error)));
+    const replies = await Promise.all(
+      requests.map((request) => request.finish({ authorization: `Bearer ${KEY}`, 'content-length': '0' }).catch((error: Error) => error)),
+    );
     operations.forEach((operation, i) => {
       const reply = replies[i]!;
       if (reply instanceof Error) assert.fail(`${operation.id}: ${reply.message}; server C's stderr: ${c.stderr().slice(-1000)}`);
@@ -292,22 +341,28 @@ async function heldConflict(id: string, body: unknown): Promise<string> {
   };
   let held = hold();
   try {
-    await waitFor(async () => {
-      // A held request that met a retry still in flight with the key was itself a 409, and holds nothing: again.
-      if (held.settled) held = hold();
-      const retry = await call(a, id, { body, headers: { 'idempotency-key': key } });
-      contract.check(id, retry);
-      return retry.status === 409;
-    }, { timeoutMs: 10_000, what: `${id}: 409 while the first request with the key is held` });
+    await waitFor(
+      async () => {
+        // A held request that met a retry still in flight with the key was itself a 409, and holds nothing: again.
+        if (held.settled) held = hold();
+        const retry = await call(a, id, { body, headers: { 'idempotency-key': key } });
+        contract.check(id, retry);
+        return retry.status === 409;
+      },
+      { timeoutMs: 10_000, what: `${id}: 409 while the first request with the key is held` },
+    );
   } finally {
     held.controller.abort();
     await held.done;
   }
-  const replay = await waitFor(async () => {
-    const reply = await call(a, id, { body, headers: { 'idempotency-key': key } });
-    contract.check(id, reply);
-    return reply.status === 202 ? reply : null;
-  }, { what: `${id}: the key replays once the held request is gone` });
+  const replay = await waitFor(
+    async () => {
+      const reply = await call(a, id, { body, headers: { 'idempotency-key': key } });
+      contract.check(id, reply);
+      return reply.status === 202 ? reply : null;
+    },
+    { what: `${id}: the key replays once the held request is gone` },
+  );
   assert.equal(replay.headers.get('idempotent-replayed'), 'true');
   return (JSON.parse(replay.text) as { id: string }).id;
 }

@@ -56,30 +56,45 @@ describe('metrics', () => {
     const server = await start({ args: ['--allow-private-webhooks'] });
     // Every kind of end, a webhook, a refused submit and an unknown route, so each metric family has samples.
     const ids: string[] = [];
-    for (let i = 0; i < 3; i++) ids.push((await request(server.url, 'POST', '/operations', { body: { type: 'echo', input: { i }, webhook_url: hooks.url } })).body.id);
+    for (let i = 0; i < 3; i++)
+      ids.push((await request(server.url, 'POST', '/operations', { body: { type: 'echo', input: { i }, webhook_url: hooks.url } })).body.id);
     ids.push((await request(server.url, 'POST', '/operations', { body: { type: 'fail', input: { permanent: true } } })).body.id);
-    const later = (await request(server.url, 'POST', '/operations', { body: { type: 'sleep', input: {}, run_at: new Date(Date.now() + 3_600_000).toISOString() } })).body.id;
+    const later = (
+      await request(server.url, 'POST', '/operations', { body: { type: 'sleep', input: {}, run_at: new Date(Date.now() + 3_600_000).toISOString() } })
+    ).body.id;
     assert.equal((await request(server.url, 'POST', `/operations/${later}/cancel`)).status, 200);
     assert.equal((await request(server.url, 'POST', '/operations', { body: { type: 'echo', input: {}, webhook_url: 'ftp://example.com/' } })).status, 422);
     assert.equal((await request(server.url, 'GET', '/nope')).status, 404);
-    await waitFor(async () => {
-      for (const id of ids) if (!['completed', 'failed'].includes((await request(server.url, 'GET', `/operations/${id}`)).body.status)) return false;
-      return hooks.received.length === 3;
-    }, { timeoutMs: 10_000, what: 'every operation ended and every webhook delivered' });
+    await waitFor(
+      async () => {
+        for (const id of ids) if (!['completed', 'failed'].includes((await request(server.url, 'GET', `/operations/${id}`)).body.status)) return false;
+        return hooks.received.length === 3;
+      },
+      { timeoutMs: 10_000, what: 'every operation ended and every webhook delivered' },
+    );
 
     const text = await (await fetch(`${server.url}/metrics`, { signal: AbortSignal.timeout(5000) })).text();
     const check = spawnSync(promtool, ['check', 'metrics'], { input: text, encoding: 'utf8', timeout: 10_000 });
     assert.equal(check.status, 0, `promtool check metrics:\n${check.stdout}${check.stderr}`);
 
     // Nothing is pending, and that is a 0 for every registered type, not a missing series.
-    for (const type of ['echo', 'fail', 'sleep', 'report']) assert.match(text, new RegExp(`^asyncops_operations\\{type="${type}",status="pending"\\} 0$`, 'm'), type);
+    for (const type of ['echo', 'fail', 'sleep', 'report'])
+      assert.match(text, new RegExp(`^asyncops_operations\\{type="${type}",status="pending"\\} 0$`, 'm'), type);
     assert.match(text, /^asyncops_operations\{type="echo",status="completed"\} 3$/m);
     assert.match(text, /^asyncops_operations\{type="fail",status="failed"\} 1$/m);
     assert.match(text, /^asyncops_operations\{type="sleep",status="cancelled"\} 1$/m);
     assert.match(text, /^asyncops_operations\{type="echo",status="processing"\} 0$/m);
     assert.match(text, /^asyncops_webhook_attempts_total\{outcome="delivered"\} 3$/m);
     // The standard names dashboards look for, unprefixed; no gauge named like a counter.
-    for (const name of ['process_cpu_seconds_total', 'process_resident_memory_bytes', 'process_start_time_seconds', 'nodejs_heap_size_used_bytes', 'nodejs_eventloop_lag_seconds', 'nodejs_version_info', 'nodejs_active_handles']) {
+    for (const name of [
+      'process_cpu_seconds_total',
+      'process_resident_memory_bytes',
+      'process_start_time_seconds',
+      'nodejs_heap_size_used_bytes',
+      'nodejs_eventloop_lag_seconds',
+      'nodejs_version_info',
+      'nodejs_active_handles',
+    ]) {
       assert.match(text, new RegExp(`^# TYPE ${name} `, 'm'), name);
     }
     assert.doesNotMatch(text, /^asyncops_(process|nodejs)_/m);
@@ -114,7 +129,10 @@ describe('graceful shutdown', () => {
     assert.equal(released.attempt, 1, 'a release does not use up an attempt');
     await api.stop();
     const worker = await start({ store });
-    await waitFor(async () => (await request(worker.url, 'GET', `/operations/${created.body.id}`)).body.status === 'processing', { timeoutMs: 5000, what: 'taken again at once' });
+    await waitFor(async () => (await request(worker.url, 'GET', `/operations/${created.body.id}`)).body.status === 'processing', {
+      timeoutMs: 5000,
+      what: 'taken again at once',
+    });
     await request(worker.url, 'POST', `/operations/${created.body.id}/cancel`);
   });
 });
@@ -126,7 +144,10 @@ describe('roles', () => {
     const worker = await start({ store, command: 'worker' });
     const created = await request(api.url, 'POST', '/operations', { body: { type: 'echo', input: { via: 'worker' } } });
     // SQLite nodes in separate processes meet only through the file: the worker's fallback poll (2 s) finds it.
-    await waitFor(async () => (await request(api.url, 'GET', `/operations/${created.body.id}`)).body.status === 'completed', { timeoutMs: 10_000, what: 'completed by the worker node' });
+    await waitFor(async () => (await request(api.url, 'GET', `/operations/${created.body.id}`)).body.status === 'completed', {
+      timeoutMs: 10_000,
+      what: 'completed by the worker node',
+    });
     await worker.stop();
     assert.equal(worker.process.exitCode, 0);
   });
@@ -146,7 +167,10 @@ describe('start-up configuration', () => {
     it(`${what} stops start-up with one line and exit status 2`, () => {
       const result = run(...args);
       assert.equal(result.status, 2, result.stderr);
-      const lines = result.stderr.trim().split('\n').filter((l) => !l.startsWith('npm warn'));
+      const lines = result.stderr
+        .trim()
+        .split('\n')
+        .filter((l) => !l.startsWith('npm warn'));
       assert.equal(lines.length, 1, `one line: ${result.stderr}`);
       assert.match(lines[0]!, /^asyncops: /);
       assert.doesNotMatch(result.stderr, /\n\s+at /, 'no stack trace');
@@ -158,11 +182,24 @@ describe('start-up configuration', () => {
     const result = run('serve', '--store', ':memory:', '--port', String(holder.port));
     assert.notEqual(result.status, 0);
     assert.equal(result.status !== null, true, 'it exited by itself');
-    assert.match(result.stderr.trim().split('\n').filter((l) => !l.startsWith('npm warn')).join('\n'), /^asyncops: .*EADDRINUSE/);
+    assert.match(
+      result.stderr
+        .trim()
+        .split('\n')
+        .filter((l) => !l.startsWith('npm warn'))
+        .join('\n'),
+      /^asyncops: .*EADDRINUSE/,
+    );
   });
 
   it('boolean environment switches are read strictly: false means false, anything else odd is refused', () => {
-    const env = (extra: Record<string, string>) => spawnSync(process.execPath, [CLI_ENTRY, 'serve', '--store', ':memory:', '--host', '0.0.0.0', '--port', '0'], { cwd: REPO_ROOT, encoding: 'utf8', timeout: 20_000, env: { ...process.env, ...extra } });
+    const env = (extra: Record<string, string>) =>
+      spawnSync(process.execPath, [CLI_ENTRY, 'serve', '--store', ':memory:', '--host', '0.0.0.0', '--port', '0'], {
+        cwd: REPO_ROOT,
+        encoding: 'utf8',
+        timeout: 20_000,
+        env: { ...process.env, ...extra },
+      });
     const off = env({ ASYNCOPS_INSECURE: 'false' });
     assert.equal(off.status, 2, 'ASYNCOPS_INSECURE=false still refuses a public bind without keys');
     assert.match(off.stderr, /refusing to serve on 0\.0\.0\.0/);
@@ -174,7 +211,18 @@ describe('start-up configuration', () => {
   it('serve --help lists every flag with its default', () => {
     const result = run('serve', '--help');
     assert.equal(result.status, 0);
-    for (const flag of ['--port', '--host', '--store', '--tasks', '--concurrency', '--no-workers', '--allow-private-webhooks', '--webhook-secret', '--grace', '--retention']) {
+    for (const flag of [
+      '--port',
+      '--host',
+      '--store',
+      '--tasks',
+      '--concurrency',
+      '--no-workers',
+      '--allow-private-webhooks',
+      '--webhook-secret',
+      '--grace',
+      '--retention',
+    ]) {
       assert.ok(result.stdout.includes(flag), `${flag} in help`);
     }
     assert.match(result.stdout, /default:\s+8080/);

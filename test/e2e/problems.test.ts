@@ -13,7 +13,11 @@ let server: ServerProcess;
 let keyed: ServerProcess;
 let base: string;
 
-const allowOf = (headers: Headers) => (headers.get('allow') ?? '').split(',').map((m) => m.trim()).sort();
+const allowOf = (headers: Headers) =>
+  (headers.get('allow') ?? '')
+    .split(',')
+    .map((m) => m.trim())
+    .sort();
 
 before(async () => {
   [server, keyed] = await Promise.all([startServer(), startServer({ args: ['--api-keys', `alpha:${KEY}`] })]);
@@ -76,7 +80,12 @@ describe('problems', () => {
 
   it('405 is declared in /openapi.json as a problem', async () => {
     const openapi = await request(base, 'GET', '/openapi.json');
-    for (const [path, method] of [['/operations', 'post'], ['/operations/{id}', 'get'], ['/operations/{id}/events', 'get'], ['/healthz', 'get']] as const) {
+    for (const [path, method] of [
+      ['/operations', 'post'],
+      ['/operations/{id}', 'get'],
+      ['/operations/{id}/events', 'get'],
+      ['/healthz', 'get'],
+    ] as const) {
       assert.ok(openapi.body.paths[path][method].responses['405'], `${method.toUpperCase()} ${path} declares 405`);
     }
   });
@@ -94,7 +103,9 @@ describe('problems', () => {
   });
 
   it('If-None-Match: * on an existing operation is 304 (at once, even with Prefer: wait); on a missing one 404', async () => {
-    const created = await request(base, 'POST', '/operations', { body: { type: 'sleep', input: { ms: 10 }, run_at: new Date(Date.now() + 3_600_000).toISOString() } });
+    const created = await request(base, 'POST', '/operations', {
+      body: { type: 'sleep', input: { ms: 10 }, run_at: new Date(Date.now() + 3_600_000).toISOString() },
+    });
     for (const headers of [{ 'if-none-match': '*' }, { 'if-none-match': '*', prefer: 'wait=20' }] as Array<Record<string, string>>) {
       const t0 = performance.now();
       const response = await request(base, 'GET', `/operations/${created.body.id}`, { headers });

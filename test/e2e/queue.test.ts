@@ -12,10 +12,13 @@ let base: string;
 const submit = (body: Record<string, unknown>, headers: Record<string, string> = {}) => request(base, 'POST', '/operations', { body, headers });
 const get = (id: string, headers: Record<string, string> = {}) => request(base, 'GET', `/operations/${id}`, { headers });
 const allDone = (ids: string[]) =>
-  waitFor(async () => {
-    const ops = await Promise.all(ids.map(async (id) => (await get(id)).body));
-    return ops.every((op) => op.status === 'completed') ? ops : null;
-  }, { timeoutMs: 20_000, intervalMs: 50, what: 'all completed' });
+  waitFor(
+    async () => {
+      const ops = await Promise.all(ids.map(async (id) => (await get(id)).body));
+      return ops.every((op) => op.status === 'completed') ? ops : null;
+    },
+    { timeoutMs: 20_000, intervalMs: 50, what: 'all completed' },
+  );
 
 /** The most operations whose [started_at, finished_at) intervals overlap at any instant. */
 function maxOverlap(ops: Array<{ started_at: string; finished_at: string }>): number {
@@ -90,10 +93,13 @@ describe('long-poll and SSE', () => {
     const id = created.body.id as string;
     // From a state that lasts (processing without progress, for 1 s): a pending one may be claimed before the
     // long-poll arrives, and then it rightly answers at once.
-    const first = await waitFor(async () => {
-      const read = await get(id);
-      return read.body.status === 'processing' && read.body.progress === null ? read : null;
-    }, { timeoutMs: 5_000, intervalMs: 5, what: 'processing' });
+    const first = await waitFor(
+      async () => {
+        const read = await get(id);
+        return read.body.status === 'processing' && read.body.progress === null ? read : null;
+      },
+      { timeoutMs: 5_000, intervalMs: 5, what: 'processing' },
+    );
     const polled = await get(id, { 'if-none-match': first.headers.get('etag')!, prefer: 'wait=20' });
     assert.equal(polled.status, 200);
     assert.equal(polled.headers.get('preference-applied'), 'wait=20');
@@ -132,7 +138,10 @@ describe('long-poll and SSE', () => {
     const last = events.at(-1)!;
     assert.equal(last.event, 'status');
     assert.equal(last.data.status, 'completed');
-    assert.ok(events.some((e) => e.event === 'progress'), 'progress events');
+    assert.ok(
+      events.some((e) => e.event === 'progress'),
+      'progress events',
+    );
     const versions = events.map((e) => e.data.updated_at);
     assert.deepEqual([...versions].sort(), versions, 'events in order');
   });

@@ -17,10 +17,13 @@ const servers: ServerProcess[] = [];
 
 const get = (url: string, id: string) => request(url, 'GET', `/operations/${id}`);
 const until = (url: string, id: string, predicate: (op: any) => boolean, what: string) =>
-  waitFor(async () => {
-    const { body } = await get(url, id);
-    return predicate(body) ? body : null;
-  }, { timeoutMs: 15_000, intervalMs: 20, what });
+  waitFor(
+    async () => {
+      const { body } = await get(url, id);
+      return predicate(body) ? body : null;
+    },
+    { timeoutMs: 15_000, intervalMs: 20, what },
+  );
 
 before(async () => {
   receiver = await WebhookReceiver.start();
@@ -107,7 +110,10 @@ describe('run_at', () => {
     for (const runAt of ['2026-02-30T00:00:00Z', '2026-04-31T10:00:00Z', '2026-01-01T24:00:00Z', '2026-01-01T10:00:00+24:00']) {
       const refused = await request(apiOnly.url, 'POST', '/operations', { body: { type: 'sleep', input: {}, run_at: runAt } });
       assert.equal(refused.status, 400, `${runAt}: ${refused.text}`);
-      assert.ok(refused.body.errors.some((e: { path: string }) => e.path === '/run_at'), refused.text);
+      assert.ok(
+        refused.body.errors.some((e: { path: string }) => e.path === '/run_at'),
+        refused.text,
+      );
     }
   });
 });

@@ -25,12 +25,15 @@ describe('report', () => {
     const id = created.body.id as string;
     const seen = new Set<string>();
     let sawRunningWithEta = false;
-    const done = await waitFor(async () => {
-      const { body } = await request(server.url, 'GET', `/operations/${id}`);
-      seen.add(body.status);
-      if (body.status === 'processing' && body.progress !== null && body.estimated_completion_at !== null) sawRunningWithEta = true;
-      return body.status === 'completed' ? body : null;
-    }, { timeoutMs: 60_000, intervalMs: 50, what: 'report completed' });
+    const done = await waitFor(
+      async () => {
+        const { body } = await request(server.url, 'GET', `/operations/${id}`);
+        seen.add(body.status);
+        if (body.status === 'processing' && body.progress !== null && body.estimated_completion_at !== null) sawRunningWithEta = true;
+        return body.status === 'completed' ? body : null;
+      },
+      { timeoutMs: 60_000, intervalMs: 50, what: 'report completed' },
+    );
     assert.ok(seen.has('processing'));
     assert.ok(sawRunningWithEta, 'progress and a non-null ETA while running');
     assert.equal(done.result_url, `/reports/${id}`);
@@ -44,7 +47,9 @@ describe('report', () => {
   it('409 while not completed, with the status in the problem', async () => {
     // Scheduled an hour out, so it is certainly still pending when its result is asked for.
     const input = { type: 'sales_summary', date_range: '2026-03-01..2026-03-10' };
-    const created = await request(server.url, 'POST', '/operations', { body: { type: 'report', input, run_at: new Date(Date.now() + 3_600_000).toISOString() } });
+    const created = await request(server.url, 'POST', '/operations', {
+      body: { type: 'report', input, run_at: new Date(Date.now() + 3_600_000).toISOString() },
+    });
     assert.equal(created.status, 202);
     const early = await request(server.url, 'GET', `/reports/${created.body.id}`);
     assert.equal(early.status, 409);
@@ -57,9 +62,14 @@ describe('report', () => {
   });
 
   it('CSV format, served with its content type', async () => {
-    const created = await request(server.url, 'POST', '/reports/async', { body: { type: 'sales_summary', date_range: '2026-03-01..2026-03-10', format: 'csv' } });
+    const created = await request(server.url, 'POST', '/reports/async', {
+      body: { type: 'sales_summary', date_range: '2026-03-01..2026-03-10', format: 'csv' },
+    });
     assert.equal(created.status, 202);
-    await waitFor(async () => (await request(server.url, 'GET', `/operations/${created.body.id}`)).body.status === 'completed', { timeoutMs: 30_000, what: 'csv report' });
+    await waitFor(async () => (await request(server.url, 'GET', `/operations/${created.body.id}`)).body.status === 'completed', {
+      timeoutMs: 30_000,
+      what: 'csv report',
+    });
     const csv = await request(server.url, 'GET', `/reports/${created.body.id}`);
     assert.equal(csv.status, 200);
     assert.match(csv.headers.get('content-type') ?? '', /^text\/csv/);
@@ -73,7 +83,19 @@ describe('report', () => {
     assert.equal(report.input_schema.type, 'object');
     const openapi = await request(server.url, 'GET', '/openapi.json');
     assert.equal(openapi.body.openapi, '3.1.0');
-    for (const path of ['/operations', '/operations/{id}', '/operations/{id}/events', '/operations/{id}/result', '/operations/{id}/cancel', '/reports', '/reports/{id}', '/task-types', '/webhook-deliveries', '/healthz', '/readyz']) {
+    for (const path of [
+      '/operations',
+      '/operations/{id}',
+      '/operations/{id}/events',
+      '/operations/{id}/result',
+      '/operations/{id}/cancel',
+      '/reports',
+      '/reports/{id}',
+      '/task-types',
+      '/webhook-deliveries',
+      '/healthz',
+      '/readyz',
+    ]) {
       assert.ok(openapi.body.paths[path], `openapi documents ${path}`);
     }
     const timeout = openapi.body.paths['/operations'].post.requestBody.content['application/json'].schema.properties.timeout_s;

@@ -13,9 +13,10 @@ import { postgresSkipReason, withClient } from '../support/postgres.ts';
 import { request } from '../support/http.ts';
 import { waitFor } from '../support/wait.ts';
 
-const skip = E2E_STORE !== 'postgres'
-  ? 'PostgreSQL only: runs in the end-to-end pass on PostgreSQL (ASYNCOPS_E2E_STORE=postgres, npm run test:e2e:postgres)'
-  : await postgresSkipReason();
+const skip =
+  E2E_STORE !== 'postgres'
+    ? 'PostgreSQL only: runs in the end-to-end pass on PostgreSQL (ASYNCOPS_E2E_STORE=postgres, npm run test:e2e:postgres)'
+    : await postgresSkipReason();
 
 const OPERATIONS = 3_000;
 const BATCH = 50;
@@ -81,9 +82,15 @@ describe('scale-out on PostgreSQL', { skip: skip ?? false }, () => {
   it('three nodes starting at once on an empty schema migrate it exactly once, without errors', async (t) => {
     t.diagnostic(`API node and three workers started in ${startedInMs.toFixed(0)} ms`);
     const schema = new URL(store.spec).searchParams.get('schema')!;
-    const rows = await withClient(async (c) => (await c.query(`SELECT version, name FROM ${pg.escapeIdentifier(schema)}.schema_migrations ORDER BY version`)).rows);
+    const rows = await withClient(
+      async (c) => (await c.query(`SELECT version, name FROM ${pg.escapeIdentifier(schema)}.schema_migrations ORDER BY version`)).rows,
+    );
     assert.ok(rows.length >= 1);
-    assert.deepEqual(rows.map((r) => r.version), rows.map((_, i) => i + 1), 'each migration recorded once, in order');
+    assert.deepEqual(
+      rows.map((r) => r.version),
+      rows.map((_, i) => i + 1),
+      'each migration recorded once, in order',
+    );
     for (const node of [api, ...workers]) {
       const problems = node.logs.filter((entry) => typeof entry.level === 'number' && entry.level >= 40);
       assert.deepEqual(problems, [], 'no warning or error logged');
@@ -100,24 +107,31 @@ describe('scale-out on PostgreSQL', { skip: skip ?? false }, () => {
       let etag = created.headers.get('etag')!;
       // Each long-poll may be held 30 s and is given up on after 10: only a change that crossed from the worker
       // node to the API node's feed ends one in time.
-      const done = await waitFor(async () => {
-        const polled = await fetch(`${api.url}/operations/${created.body.id}`, { headers: { 'if-none-match': etag, prefer: 'wait=30' }, signal: AbortSignal.timeout(10_000) })
-          .catch((error: unknown) => {
+      const done = await waitFor(
+        async () => {
+          const polled = await fetch(`${api.url}/operations/${created.body.id}`, {
+            headers: { 'if-none-match': etag, prefer: 'wait=30' },
+            signal: AbortSignal.timeout(10_000),
+          }).catch((error: unknown) => {
             throw new Error('a long-poll on the API node was not ended by a change on a worker node', { cause: error });
           });
-        const returnedAt = Date.now();
-        if (polled.status === 304) return null;
-        etag = polled.headers.get('etag')!;
-        const op: any = await polled.json();
-        return op.status === 'completed' ? { op, returnedAt } : null;
-      }, { timeoutMs: 15_000, intervalMs: 0, what: 'completed, seen through long-polls' });
+          const returnedAt = Date.now();
+          if (polled.status === 304) return null;
+          etag = polled.headers.get('etag')!;
+          const op: any = await polled.json();
+          return op.status === 'completed' ? { op, returnedAt } : null;
+        },
+        { timeoutMs: 15_000, intervalMs: 0, what: 'completed, seen through long-polls' },
+      );
       lags.push(done.returnedAt - Date.parse(done.op.finished_at));
     }
     // How soon is measured, not asserted (npm run bench).
     t.diagnostic(`long-poll return after a worker's finished_at: ${lags.join(', ')} ms`);
   });
 
-  it('3,000 operations over three workers, one killed with SIGKILL mid-run: each completes, is recorded once, and its webhook arrives', { timeout: 90_000 }, async (t) => {
+  it('3,000 operations over three workers, one killed with SIGKILL mid-run: each completes, is recorded once, and its webhook arrives', {
+    timeout: 90_000,
+  }, async (t) => {
     const t0 = performance.now();
     const handlerRuns = () => (existsSync(sideEffects) ? readFileSync(sideEffects, 'utf8').split('\n').filter(Boolean) : []);
     // Killed while submissions still arrive, at a moment it holds leases: operations run for 0–20 ms, so at any
@@ -127,24 +141,33 @@ describe('scale-out on PostgreSQL', { skip: skip ?? false }, () => {
     const schema = pg.escapeIdentifier(new URL(store.spec).searchParams.get('schema')!);
     const killed = (async () => {
       await waitFor(() => handlerRuns().length >= OPERATIONS / 10, { timeoutMs: 30_000, intervalMs: 20, what: 'a tenth of the handlers ran' });
-      const leased = await waitFor(async () => {
-        victim.process.kill('SIGSTOP');
-        const { rows } = await withClient((c) => c.query<{ n: number }>(
-          `SELECT count(*)::int AS n FROM ${schema}.operations WHERE status = 'processing' AND worker_id LIKE $1`, [`${victim.process.pid}-%`]));
-        if (rows[0]!.n > 0) return rows[0]!.n;
-        victim.process.kill('SIGCONT');
-        return null;
-      }, { timeoutMs: 20_000, intervalMs: 5, what: 'the victim holding a lease' });
+      const leased = await waitFor(
+        async () => {
+          victim.process.kill('SIGSTOP');
+          const { rows } = await withClient((c) =>
+            c.query<{ n: number }>(`SELECT count(*)::int AS n FROM ${schema}.operations WHERE status = 'processing' AND worker_id LIKE $1`, [
+              `${victim.process.pid}-%`,
+            ]),
+          );
+          if (rows[0]!.n > 0) return rows[0]!.n;
+          victim.process.kill('SIGCONT');
+          return null;
+        },
+        { timeoutMs: 20_000, intervalMs: 5, what: 'the victim holding a lease' },
+      );
       await victim.kill();
       return { at: performance.now() - t0, leased };
     })();
     killed.catch(() => {});
     const ids: string[] = [];
     for (let start = 0; start < OPERATIONS; start += BATCH) {
-      const replies = await Promise.all(Array.from({ length: Math.min(BATCH, OPERATIONS - start) }, () =>
-        request(api.url, 'POST', '/operations', {
-          body: { type: 'sleep', input: { ms: Math.floor(Math.random() * 21), log: sideEffects }, webhook_url: receiverUrl },
-        })));
+      const replies = await Promise.all(
+        Array.from({ length: Math.min(BATCH, OPERATIONS - start) }, () =>
+          request(api.url, 'POST', '/operations', {
+            body: { type: 'sleep', input: { ms: Math.floor(Math.random() * 21), log: sideEffects }, webhook_url: receiverUrl },
+          }),
+        ),
+      );
       for (const reply of replies) {
         assert.equal(reply.status, 202, reply.text);
         ids.push(reply.body.id);
@@ -177,7 +200,11 @@ describe('scale-out on PostgreSQL', { skip: skip ?? false }, () => {
     assert.deepEqual(notOnce, [], 'each completion recorded exactly once (one delivery row per operation)');
 
     // Webhooks: at least once each, and one webhook-id per operation however often it came, so receivers can de-duplicate.
-    assert.deepEqual(ids.filter((id) => webhookIds.get(id)?.size !== 1), [], 'one webhook-id per operation');
+    assert.deepEqual(
+      ids.filter((id) => webhookIds.get(id)?.size !== 1),
+      [],
+      'one webhook-id per operation',
+    );
 
     // Side effects: every handler finished at least once; a second run only where an attempt was cut off.
     const runs = new Map<string, number[]>();
@@ -185,7 +212,11 @@ describe('scale-out on PostgreSQL', { skip: skip ?? false }, () => {
       const [id, attempt] = line.split(' ');
       runs.set(id!, [...(runs.get(id!) ?? []), Number(attempt)]);
     }
-    assert.deepEqual(ids.filter((id) => !runs.has(id)), [], 'every handler ran');
+    assert.deepEqual(
+      ids.filter((id) => !runs.has(id)),
+      [],
+      'every handler ran',
+    );
 
     // Nothing but an expired lease sends a sleep operation to a second attempt: these were the killed node's.
     const recovered = ids.filter((id) => ops.get(id).attempt >= 2);
@@ -196,8 +227,8 @@ describe('scale-out on PostgreSQL', { skip: skip ?? false }, () => {
 
     t.diagnostic(
       `submitted ${OPERATIONS} in ${submittedMs.toFixed(0)} ms; worker pid ${victim.process.pid} killed at ${killedAt.toFixed(0)} ms holding ${leasedAtKill} leases; ` +
-      `every webhook in by ${allWebhooksMs.toFixed(0)} ms; ${recovered.length} operations recovered from the killed worker ` +
-      `(${ranTwice.length} of them had run their handler there too); ${arrivals - OPERATIONS} duplicate webhook arrivals`,
+        `every webhook in by ${allWebhooksMs.toFixed(0)} ms; ${recovered.length} operations recovered from the killed worker ` +
+        `(${ranTwice.length} of them had run their handler there too); ${arrivals - OPERATIONS} duplicate webhook arrivals`,
     );
   });
 });

@@ -39,7 +39,7 @@ before(async () => {
       res.writeHead(reply.statusCode ?? 502, reply.headers);
       reply.pipe(res);
     });
-    upstream.on('error', () => res.headersSent ? res.destroy() : res.writeHead(502).end());
+    upstream.on('error', () => (res.headersSent ? res.destroy() : res.writeHead(502).end()));
     req.pipe(upstream);
   });
   await new Promise<void>((resolve) => relay.listen(0, '127.0.0.1', resolve));
@@ -57,7 +57,9 @@ function returnedEarly(a: Arrival): boolean {
 }
 
 describe('SDK wait against the real server', () => {
-  it('follows a 5 s operation with progress; the server never sees two status requests within 1 s unless a long-poll returned early', { timeout: 60_000 }, async (t) => {
+  it('follows a 5 s operation with progress; the server never sees two status requests within 1 s unless a long-poll returned early', {
+    timeout: 60_000,
+  }, async (t) => {
     const client = new AsyncOpsClient({ baseUrl: relayUrl });
     // Progress every 1.67 s: some 1 s windows see no change, so the server holds a long-poll there and answers
     // it early when the next step lands (a change every second would answer every request at once).
@@ -73,7 +75,10 @@ describe('SDK wait against the real server', () => {
     const started = statusRequests[0]!.arrivedAt;
     t.diagnostic(
       statusRequests
-        .map((a) => `+${Math.round(a.arrivedAt - started)} ms ${a.waitS === null ? 'poll' : `wait=${a.waitS}`} → ${a.status}${a.held ? ` held ${Math.round(a.answeredAt! - a.arrivedAt)} ms` : ''}`)
+        .map(
+          (a) =>
+            `+${Math.round(a.arrivedAt - started)} ms ${a.waitS === null ? 'poll' : `wait=${a.waitS}`} → ${a.status}${a.held ? ` held ${Math.round(a.answeredAt! - a.arrivedAt)} ms` : ''}`,
+        )
         .join('; '),
     );
     assert.ok(statusRequests.some(returnedEarly), 'a held long-poll came back early with a change');

@@ -52,7 +52,7 @@ describe('rate limits', () => {
     assert.equal(one.headers.get('ratelimit-remaining'), '0');
     assert.match(one.headers.get('ratelimit-reset') ?? '', /^\d+$/);
 
-    assert.equal((await request(base, 'GET', '/operations', { headers: auth(KEY_B) })).status, 200, "another key has its own budget");
+    assert.equal((await request(base, 'GET', '/operations', { headers: auth(KEY_B) })).status, 200, 'another key has its own budget');
     assert.equal((await request(base, 'GET', '/healthz')).status, 200, 'health checks are never limited');
     // The SDK honours Retry-After: told to wait, it waits that long and then gets through.
     let sdkLimited = 0;
@@ -67,7 +67,9 @@ describe('rate limits', () => {
   });
 
   it('creating has its own, lower limit', async () => {
-    const replies = await Promise.all(Array.from({ length: 6 }, () => request(base, 'POST', '/operations', { body: { type: 'echo', input: {} }, headers: auth(KEY_CREATE) })));
+    const replies = await Promise.all(
+      Array.from({ length: 6 }, () => request(base, 'POST', '/operations', { body: { type: 'echo', input: {} }, headers: auth(KEY_CREATE) })),
+    );
     assert.ok(replies.filter((r) => r.status === 202).length <= 3);
     const limited = replies.find((r) => r.status === 429);
     assert.ok(limited, 'over 3/s is limited');
@@ -97,17 +99,31 @@ describe('rate limits', () => {
 
     // Eight long-polls held at once for 2 s, on a key with a fresh budget of ten reads: over it only if each counted
     // again for every window it was held through.
-    const held = await request(base, 'POST', '/operations', { body: { type: 'sleep', input: { ms: 100 }, run_at: new Date(Date.now() + 3_600_000).toISOString() }, headers: auth(KEY_HELD) });
+    const held = await request(base, 'POST', '/operations', {
+      body: { type: 'sleep', input: { ms: 100 }, run_at: new Date(Date.now() + 3_600_000).toISOString() },
+      headers: auth(KEY_HELD),
+    });
     const etag = held.headers.get('etag')!;
-    const polls = await Promise.all(Array.from({ length: 8 }, () => request(base, 'GET', `/operations/${held.body.id}`, { headers: { ...auth(KEY_HELD), 'if-none-match': etag, prefer: 'wait=2' } })));
-    assert.deepEqual(polls.map((p) => p.status), Array(8).fill(304), 'eight held polls within a budget of ten');
+    const polls = await Promise.all(
+      Array.from({ length: 8 }, () =>
+        request(base, 'GET', `/operations/${held.body.id}`, { headers: { ...auth(KEY_HELD), 'if-none-match': etag, prefer: 'wait=2' } }),
+      ),
+    );
+    assert.deepEqual(
+      polls.map((p) => p.status),
+      Array(8).fill(304),
+      'eight held polls within a budget of ten',
+    );
     const after = await request(base, 'GET', `/operations/${held.body.id}`, { headers: auth(KEY_HELD) });
     assert.equal(after.status, 200);
     assert.equal(after.headers.get('ratelimit-remaining'), '9', 'only this request counts in the new window: the held ones counted once, when they came');
   });
 
   it('event streams per key are capped: the one over --max-sse-per-key gets a 429 problem; closing one frees a slot', async () => {
-    const op = await request(base, 'POST', '/operations', { body: { type: 'sleep', input: { ms: 100 }, run_at: new Date(Date.now() + 3_600_000).toISOString() }, headers: auth(KEY_SSE) });
+    const op = await request(base, 'POST', '/operations', {
+      body: { type: 'sleep', input: { ms: 100 }, run_at: new Date(Date.now() + 3_600_000).toISOString() },
+      headers: auth(KEY_SSE),
+    });
     const controllers = [new AbortController(), new AbortController()];
     const streams = await Promise.all(controllers.map((c) => fetch(`${base}/operations/${op.body.id}/events`, { headers: auth(KEY_SSE), signal: c.signal })));
     try {
@@ -116,7 +132,10 @@ describe('rate limits', () => {
       assert.equal(third.status, 429);
       assert.equal(third.body.code, 'rate_limited');
       assert.ok(Number(third.headers.get('retry-after')) >= 1);
-      const betaOp = await request(base, 'POST', '/operations', { body: { type: 'sleep', input: { ms: 100 }, run_at: new Date(Date.now() + 3_600_000).toISOString() }, headers: auth(KEY_B) });
+      const betaOp = await request(base, 'POST', '/operations', {
+        body: { type: 'sleep', input: { ms: 100 }, run_at: new Date(Date.now() + 3_600_000).toISOString() },
+        headers: auth(KEY_B),
+      });
       const other = new AbortController();
       const otherKey = await fetch(`${base}/operations/${betaOp.body.id}/events`, { headers: auth(KEY_B), signal: other.signal });
       assert.equal(otherKey.status, 200, "another key is not capped by zeta's streams");
@@ -126,13 +145,16 @@ describe('rate limits', () => {
     }
     try {
       // The server hears of the closed stream when its socket closes.
-      await waitFor(async () => {
-        const attempt = new AbortController();
-        const reply = await fetch(`${base}/operations/${op.body.id}/events`, { headers: auth(KEY_SSE), signal: attempt.signal });
-        if (reply.status === 200) attempt.abort();
-        else await reply.text();
-        return reply.status === 200;
-      }, { timeoutMs: 5_000, intervalMs: 200, what: 'a slot to free after a stream closed' });
+      await waitFor(
+        async () => {
+          const attempt = new AbortController();
+          const reply = await fetch(`${base}/operations/${op.body.id}/events`, { headers: auth(KEY_SSE), signal: attempt.signal });
+          if (reply.status === 200) attempt.abort();
+          else await reply.text();
+          return reply.status === 200;
+        },
+        { timeoutMs: 5_000, intervalMs: 200, what: 'a slot to free after a stream closed' },
+      );
     } finally {
       controllers[1]!.abort();
     }
@@ -143,9 +165,13 @@ describe('rate limits turned off', () => {
   it('--rate-limit-read off and ASYNCOPS_RATE_LIMIT_CREATE=off take the limits away, though API keys turn them on by default', async () => {
     const open = await startServer({ args: ['--rate-limit-read', 'off'], env: { ASYNCOPS_API_KEYS: `alpha:${KEY_A}`, ASYNCOPS_RATE_LIMIT_CREATE: 'off' } });
     try {
-      const created = await Promise.all(Array.from({ length: 80 }, () => request(open.url, 'POST', '/operations', { body: { type: 'echo', input: {} }, headers: auth(KEY_A) })));
+      const created = await Promise.all(
+        Array.from({ length: 80 }, () => request(open.url, 'POST', '/operations', { body: { type: 'echo', input: {} }, headers: auth(KEY_A) })),
+      );
       assert.deepEqual([...new Set(created.map((r) => r.status))], [202], 'none of 80 creates at once is limited');
-      const reads = await Promise.all(Array.from({ length: 150 }, () => request(open.url, 'GET', `/operations/${created[0]!.body.id}`, { headers: auth(KEY_A) })));
+      const reads = await Promise.all(
+        Array.from({ length: 150 }, () => request(open.url, 'GET', `/operations/${created[0]!.body.id}`, { headers: auth(KEY_A) })),
+      );
       assert.deepEqual([...new Set(reads.map((r) => r.status))], [200], 'none of 150 reads at once is limited');
       for (const r of [created[0]!, reads[0]!]) assert.equal(r.headers.get('ratelimit-limit'), null, 'no RateLimit headers');
     } finally {

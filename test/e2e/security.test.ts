@@ -76,22 +76,39 @@ after(async () => {
 async function finishedOp(key: string, body: Record<string, unknown>): Promise<any> {
   const created = await call(key, 'POST', '/operations', { body });
   assert.equal(created.status, 202, created.text);
-  return waitFor(async () => {
-    const { body: op } = await call(key, 'GET', `/operations/${created.body.id}`);
-    return op.status === 'completed' || op.status === 'failed' ? op : null;
-  }, { timeoutMs: 10_000, intervalMs: 50, what: 'operation finished' });
+  return waitFor(
+    async () => {
+      const { body: op } = await call(key, 'GET', `/operations/${created.body.id}`);
+      return op.status === 'completed' || op.status === 'failed' ? op : null;
+    },
+    { timeoutMs: 10_000, intervalMs: 50, what: 'operation finished' },
+  );
 }
 
 describe('API keys', () => {
   it('no key → 401 problem with WWW-Authenticate: Bearer; a wrong key → 401 invalid_token', async () => {
-    for (const [method, path] of [['GET', '/operations'], ['POST', '/operations'], ['GET', '/task-types'], ['GET', '/webhook-deliveries'], ['GET', '/metrics'], ['GET', '/nope']] as const) {
+    for (const [method, path] of [
+      ['GET', '/operations'],
+      ['POST', '/operations'],
+      ['GET', '/task-types'],
+      ['GET', '/webhook-deliveries'],
+      ['GET', '/metrics'],
+      ['GET', '/nope'],
+    ] as const) {
       const none = await call(null, method, path, { body: method === 'POST' ? { type: 'echo', input: {} } : undefined });
       assert.equal(none.status, 401, `${method} ${path} without a key`);
       assert.match(none.headers.get('content-type') ?? '', /^application\/problem\+json/);
       assert.equal(none.body.code, 'unauthorized');
       assert.match(none.headers.get('www-authenticate') ?? '', /^Bearer/);
     }
-    for (const header of [`Bearer ${KEY_A}x`, `Bearer ${KEY_A.slice(0, -1)}`, `Basic ${Buffer.from(`alpha:${KEY_A}`).toString('base64')}`, KEY_A, 'Bearer ', `Bearer ${KEY_A} ${KEY_B}`]) {
+    for (const header of [
+      `Bearer ${KEY_A}x`,
+      `Bearer ${KEY_A.slice(0, -1)}`,
+      `Basic ${Buffer.from(`alpha:${KEY_A}`).toString('base64')}`,
+      KEY_A,
+      'Bearer ',
+      `Bearer ${KEY_A} ${KEY_B}`,
+    ]) {
       const wrong = await request(base, 'GET', '/operations', { headers: { authorization: header } });
       assert.equal(wrong.status, 401, `authorization: ${header}`);
       assert.match(wrong.headers.get('www-authenticate') ?? '', /^Bearer/);
@@ -114,12 +131,17 @@ describe('API keys', () => {
     receiverStatus = 500;
     const op = await finishedOp(KEY_A, { type: 'echo', input: { secret: 'alpha-data' }, webhook_url: receiverUrl, max_attempts: 1 });
     assert.equal(op.status, 'completed');
-    const pending = await call(KEY_A, 'POST', '/operations', { body: { type: 'sleep', input: { ms: 100 }, run_at: new Date(Date.now() + 3_600_000).toISOString() } });
+    const pending = await call(KEY_A, 'POST', '/operations', {
+      body: { type: 'sleep', input: { ms: 100 }, run_at: new Date(Date.now() + 3_600_000).toISOString() },
+    });
     assert.equal(pending.status, 202);
-    const dead = await waitFor(async () => {
-      const { body } = await call(KEY_A, 'GET', '/webhook-deliveries?state=dead');
-      return body.items.find((d: any) => d.operation_id === op.id);
-    }, { timeoutMs: 10_000, intervalMs: 50, what: "alpha's delivery dead" });
+    const dead = await waitFor(
+      async () => {
+        const { body } = await call(KEY_A, 'GET', '/webhook-deliveries?state=dead');
+        return body.items.find((d: any) => d.operation_id === op.id);
+      },
+      { timeoutMs: 10_000, intervalMs: 50, what: "alpha's delivery dead" },
+    );
 
     const probes: Array<[string, string]> = [
       ['GET', `/operations/${op.id}`],
@@ -190,7 +212,8 @@ describe('API keys', () => {
     await request(base, 'GET', '/operations', { headers: { authorization: `Bearer ${KEY_B}-wrong` } });
     const text = JSON.stringify(server.logs);
     assert.ok(server.logs.length > 0);
-    for (const secret of [KEY_A, KEY_A2, KEY_B, WEBHOOK_SECRET, WEBHOOK_SECRET.slice('whsec_'.length)]) assert.ok(!text.includes(secret), 'a secret was logged');
+    for (const secret of [KEY_A, KEY_A2, KEY_B, WEBHOOK_SECRET, WEBHOOK_SECRET.slice('whsec_'.length)])
+      assert.ok(!text.includes(secret), 'a secret was logged');
   });
 });
 
@@ -250,7 +273,11 @@ describe('start-up', () => {
       ['--api-keys', runServe(['--api-keys', 'acme:short']), /^asyncops: --api-keys: entry 1: a key must be/],
       ['ASYNCOPS_API_KEYS', runServe([], { ASYNCOPS_API_KEYS: 'acme:short' }), /^asyncops: ASYNCOPS_API_KEYS: entry 1: a key must be/],
       ['--api-keys-file', runServe(['--api-keys-file', path]), new RegExp(`^asyncops: --api-keys-file ${path}: line 1: a key must be`)],
-      ['ASYNCOPS_API_KEYS_FILE', runServe([], { ASYNCOPS_API_KEYS_FILE: path }), new RegExp(`^asyncops: ASYNCOPS_API_KEYS_FILE ${path}: line 1: a key must be`)],
+      [
+        'ASYNCOPS_API_KEYS_FILE',
+        runServe([], { ASYNCOPS_API_KEYS_FILE: path }),
+        new RegExp(`^asyncops: ASYNCOPS_API_KEYS_FILE ${path}: line 1: a key must be`),
+      ],
     ];
     for (const [source, run, message] of cases) {
       const { code, stderr } = await run;
@@ -263,7 +290,13 @@ describe('start-up', () => {
   it('a JSON key file and hashed keys work', async () => {
     const { createHash } = await import('node:crypto');
     const path = join(dir.path, 'keys.json');
-    writeFileSync(path, JSON.stringify([{ tenant: 'one', key: KEY_A }, { tenant: 'two', sha256: createHash('sha256').update(KEY_B).digest('hex') }]));
+    writeFileSync(
+      path,
+      JSON.stringify([
+        { tenant: 'one', key: KEY_A },
+        { tenant: 'two', sha256: createHash('sha256').update(KEY_B).digest('hex') },
+      ]),
+    );
     const s = await startServer({ args: ['--api-keys-file', path] });
     try {
       const one = await request(s.url, 'POST', '/operations', { body: { type: 'echo', input: {} }, headers: as(KEY_A) });
@@ -276,7 +309,11 @@ describe('start-up', () => {
   });
 
   it('a store URL password is not printed when the store cannot be opened', async () => {
-    for (const spec of [`postgres://asyncops:${PG_PASSWORD}@127.0.0.1:1/none`, `postgres://asyncops:${PG_PASSWORD}@bad host/x?schema=a`, `postgres://asyncops:${PG_PASSWORD}@127.0.0.1:1/none?schema=a b`]) {
+    for (const spec of [
+      `postgres://asyncops:${PG_PASSWORD}@127.0.0.1:1/none`,
+      `postgres://asyncops:${PG_PASSWORD}@bad host/x?schema=a`,
+      `postgres://asyncops:${PG_PASSWORD}@127.0.0.1:1/none?schema=a b`,
+    ]) {
       const run = await runServe(['--store', spec]);
       assert.notEqual(run.code, 0);
       assert.ok(!(run.stdout + run.stderr).includes(PG_PASSWORD), run.stdout + run.stderr);

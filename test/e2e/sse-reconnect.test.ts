@@ -69,12 +69,18 @@ describe('event stream reconnects', () => {
       source.close();
     }
     const ids = received.map((e) => Number(e.id));
-    assert.ok(ids.every((id, i) => Number.isInteger(id) && (i === 0 || id > ids[i - 1]!)), `ids increase, each once: ${ids.join(', ')}`);
+    assert.ok(
+      ids.every((id, i) => Number.isInteger(id) && (i === 0 || id > ids[i - 1]!)),
+      `ids increase, each once: ${ids.join(', ')}`,
+    );
     const terminal = received.filter((e) => e.status === 'completed');
     assert.equal(terminal.length, 1, 'the terminal event once');
     assert.equal(received.at(-1)!.status, 'completed');
     assert.equal(received.at(-1)!.type, 'status');
-    assert.ok(received.some((e) => e.type === 'progress'), 'progress events too');
+    assert.ok(
+      received.some((e) => e.type === 'progress'),
+      'progress events too',
+    );
     assert.deepEqual(connections, [
       { lastEventId: null, status: 200 },
       { lastEventId: received.at(-1)!.id, status: 204 },
@@ -98,7 +104,11 @@ describe('event stream reconnects', () => {
     for (const lastEventId of [String(version - 1), 'abc', '-1', '1e3', String(version + 1), '99999999999999999999999', ' ']) {
       const stream = await readStream(id, { 'last-event-id': lastEventId });
       assert.equal(stream.status, 200, `Last-Event-ID ${JSON.stringify(lastEventId)}`);
-      assert.deepEqual(stream.events.map((e) => [e.id, e.data.status]), [[String(version), 'completed']], `Last-Event-ID ${JSON.stringify(lastEventId)}`);
+      assert.deepEqual(
+        stream.events.map((e) => [e.id, e.data.status]),
+        [[String(version), 'completed']],
+        `Last-Event-ID ${JSON.stringify(lastEventId)}`,
+      );
     }
   });
 
@@ -113,7 +123,10 @@ describe('event stream reconnects', () => {
     assert.equal((await request(base, 'POST', `/operations/${id}/cancel`)).status, 200);
     const { status, events } = await stream;
     assert.equal(status, 200);
-    assert.deepEqual(events.map((e) => [e.event, e.data.status]), [['status', 'cancelled']]);
+    assert.deepEqual(
+      events.map((e) => [e.event, e.data.status]),
+      [['status', 'cancelled']],
+    );
     assert.ok(Number(events[0]!.id) > version);
   });
 });

@@ -30,7 +30,8 @@ function taskModule(name: string, body: string, viaDefineTask: boolean): string 
   return path;
 }
 
-const serve = (args: readonly string[], env: Record<string, string> = {}) => runCli(['serve', '--port', '0', '--store', ':memory:', '--log-level', 'silent', ...args], { env });
+const serve = (args: readonly string[], env: Record<string, string> = {}) =>
+  runCli(['serve', '--port', '0', '--store', ':memory:', '--log-level', 'silent', ...args], { env });
 
 describe('timeouts are whole seconds', () => {
   it('--max-timeout that is not whole seconds is a usage error: exit 2, one line, nothing started', async () => {
@@ -62,7 +63,10 @@ describe('timeouts are whole seconds', () => {
     assert.equal(held.body.timeout_s, 2);
     const over = await request(server.url, 'POST', '/operations', { body: { type: 'echo', input: {}, timeout_s: 3 } });
     assert.equal(over.status, 400);
-    assert.ok(over.body.errors.some((e: any) => e.path === '/timeout_s'), JSON.stringify(over.body));
+    assert.ok(
+      over.body.errors.some((e: any) => e.path === '/timeout_s'),
+      JSON.stringify(over.body),
+    );
     const at = await request(server.url, 'POST', '/operations', { body: { type: 'echo', input: {}, timeout_s: 2 } });
     assert.equal(at.status, 202);
     assert.equal(at.body.timeout_s, 2);

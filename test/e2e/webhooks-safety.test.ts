@@ -116,7 +116,11 @@ describe('SSRF guard (no --allow-private-webhooks)', () => {
       assert.equal(reply.status, 422, `${url}: ${reply.text}`);
       assert.match(reply.headers.get('content-type') ?? '', /^application\/problem\+json/);
       assert.equal(reply.body.code, 'webhook_url_refused', url);
-      assert.deepEqual(reply.body.errors.map((e: any) => e.path), ['/webhook_url'], url);
+      assert.deepEqual(
+        reply.body.errors.map((e: any) => e.path),
+        ['/webhook_url'],
+        url,
+      );
     }
     // A task's collection route takes webhook_url out of the body and checks it the same way.
     const viaRoute = await request(guarded.url, 'POST', '/echoes', { body: { webhook_url: `http://127.0.0.1:${port}/hook` } });
@@ -153,7 +157,15 @@ describe('SSRF guard with --allow-private-webhooks', () => {
     const local = await receiver();
     local.replyWith({ status: 204 });
     const open = await server({ args: ['--allow-private-webhooks'], env: { ASYNCOPS_RATE_LIMIT_CREATE: 'off' } });
-    for (const url of ['http://169.254.169.254/latest/meta-data/', 'http://[fd00:ec2::254]/', 'http://169.254.170.2/v2/credentials', 'http://100.100.100.200/', 'http://168.63.129.16/', 'http://[::ffff:169.254.169.254]/', 'http://2852039166/']) {
+    for (const url of [
+      'http://169.254.169.254/latest/meta-data/',
+      'http://[fd00:ec2::254]/',
+      'http://169.254.170.2/v2/credentials',
+      'http://100.100.100.200/',
+      'http://168.63.129.16/',
+      'http://[::ffff:169.254.169.254]/',
+      'http://2852039166/',
+    ]) {
       const reply = await request(open.url, 'POST', '/operations', { body: { type: 'echo', input: {}, webhook_url: url } });
       assert.equal(reply.status, 422, `${url}: ${reply.text}`);
       assert.equal(reply.body.code, 'webhook_url_refused', url);

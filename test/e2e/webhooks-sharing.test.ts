@@ -44,7 +44,9 @@ async function healthyArrivesFirst(options: StartServerOptions, stuck: number, s
   // A hanging attempt that timed out is recorded, and its delivery is retrying.
   const timedOut = async () => (await request(server.url, 'GET', '/webhook-deliveries?state=retrying')).body.items.length > 0;
   const first = await waitFor(async () => (healthy.received.length > 0 ? 'healthy' : (await timedOut()) ? 'a hanging attempt timed out' : null), {
-    timeoutMs: 30_000, intervalMs: 20, what: 'the healthy webhook or a hanging attempt timing out',
+    timeoutMs: 30_000,
+    intervalMs: 20,
+    what: 'the healthy webhook or a hanging attempt timing out',
   });
   assert.equal(first, 'healthy', 'the healthy webhook arrives before the hanging ones time out');
   assert.equal(hanging.received.length, share, 'the hanging receiver holds its share of the slots and no more');

@@ -31,7 +31,15 @@ const receivers: WebhookReceiver[] = [];
 before(async () => {
   [server, rotating] = await Promise.all([
     startServer({
-      args: ['--allow-private-webhooks', '--webhook-secret', SECRET, '--webhook-schedule', SCHEDULE_MS.map((ms) => `${ms}ms`).join(','), '--webhook-timeout', `${ATTEMPT_TIMEOUT_MS}ms`],
+      args: [
+        '--allow-private-webhooks',
+        '--webhook-secret',
+        SECRET,
+        '--webhook-schedule',
+        SCHEDULE_MS.map((ms) => `${ms}ms`).join(','),
+        '--webhook-timeout',
+        `${ATTEMPT_TIMEOUT_MS}ms`,
+      ],
     }),
     startServer({ args: ['--allow-private-webhooks', '--webhook-secret', `${ROTATED_NEW},${ROTATED_OLD}`] }),
   ]);
@@ -171,9 +179,18 @@ describe('webhooks: retries and the dead-letter list', () => {
     assert.equal(delivery.attempt_count, 4);
     assert.equal(delivery.last_status_code, 200);
     assert.equal(delivery.next_attempt_at, null);
-    assert.deepEqual(delivery.attempts.map((a: any) => a.attempt), [1, 2, 3, 4]);
-    assert.deepEqual(delivery.attempts.map((a: any) => a.status_code), [500, 500, 500, 200]);
-    assert.deepEqual(delivery.attempts.map((a: any) => a.trigger), ['scheduled', 'scheduled', 'scheduled', 'scheduled']);
+    assert.deepEqual(
+      delivery.attempts.map((a: any) => a.attempt),
+      [1, 2, 3, 4],
+    );
+    assert.deepEqual(
+      delivery.attempts.map((a: any) => a.status_code),
+      [500, 500, 500, 200],
+    );
+    assert.deepEqual(
+      delivery.attempts.map((a: any) => a.trigger),
+      ['scheduled', 'scheduled', 'scheduled', 'scheduled'],
+    );
     for (const attempt of delivery.attempts) {
       assert.ok(Number.isFinite(attempt.duration_ms) && attempt.duration_ms >= 0, 'latency recorded');
       assert.ok(Number.isFinite(Date.parse(attempt.started_at)));
@@ -199,7 +216,10 @@ describe('webhooks: retries and the dead-letter list', () => {
     assert.equal((await request(server.url, 'GET', `/operations/${id}`)).body.webhook.state, 'dead');
     const deadList = await request(server.url, 'GET', '/webhook-deliveries?state=dead');
     assert.equal(deadList.status, 200);
-    assert.ok(deadList.body.items.some((d: any) => d.id === dead.id && d.state === 'dead'), 'in the dead-letter list');
+    assert.ok(
+      deadList.body.items.some((d: any) => d.id === dead.id && d.state === 'dead'),
+      'in the dead-letter list',
+    );
     assert.ok(deadList.body.items.every((d: any) => d.state === 'dead'));
 
     hooks.replyWith({ status: 200 });
@@ -257,7 +277,10 @@ describe('webhooks: timeouts, 410 and Retry-After', () => {
     const hooks = await receiver((n) => (n === 1 ? { status: 307, headers: { location: elsewhere.url } } : { status: 200 }));
     const id = await submit(server.url, { type: 'echo', input: {}, webhook_url: hooks.url });
     const delivery = await deliveryWhen(server.url, id, (d) => d.state === 'delivered', 'delivered after a redirect');
-    assert.deepEqual(delivery.attempts.map((a: any) => a.status_code), [307, 200]);
+    assert.deepEqual(
+      delivery.attempts.map((a: any) => a.status_code),
+      [307, 200],
+    );
     assert.equal(elsewhere.received.length, 0);
   });
 
@@ -269,12 +292,18 @@ describe('webhooks: timeouts, 410 and Retry-After', () => {
     });
     const id = await submit(server.url, { type: 'echo', input: {}, webhook_url: hooks.url });
     const delivery = await deliveryWhen(server.url, id, (d) => d.state === 'delivered', 'delivered after 429 and 503');
-    assert.deepEqual(delivery.attempts.map((a: any) => a.status_code), [429, 503, 200]);
+    assert.deepEqual(
+      delivery.attempts.map((a: any) => a.status_code),
+      [429, 503, 200],
+    );
     const [afterTooMany, afterUnavailable] = gapsOf(hooks.received);
     // The schedule alone would have retried within 200 ms, then within 400 ms. Retry-After: 3600 was capped, or the
     // delivery would not have come within deliveryWhen's bound; that the cap is the longest step is test/domain/delivery.test.ts's.
     assert.ok(afterTooMany! >= 1_000 - SLACK_MS, `Retry-After: 1 honoured (${Math.round(afterTooMany!)} ms)`);
     const longest = Math.max(...SCHEDULE_MS);
-    assert.ok(afterUnavailable! >= longest - SLACK_MS, `Retry-After: 3600 honoured up to the longest step, ${longest} ms (${Math.round(afterUnavailable!)} ms)`);
+    assert.ok(
+      afterUnavailable! >= longest - SLACK_MS,
+      `Retry-After: 3600 honoured up to the longest step, ${longest} ms (${Math.round(afterUnavailable!)} ms)`,
+    );
   });
 });

@@ -6,7 +6,10 @@ import { corsOriginsRefusal, parseCorsOrigins } from '../../src/config/cors-orig
 
 describe('parseCorsOrigins', () => {
   it('takes a comma-separated list, normalised as browsers send Origin', () => {
-    assert.deepEqual(parseCorsOrigins('https://App.Example.com/, http://localhost:5173,https://app.example.com:443'), ['https://app.example.com', 'http://localhost:5173']);
+    assert.deepEqual(parseCorsOrigins('https://App.Example.com/, http://localhost:5173,https://app.example.com:443'), [
+      'https://app.example.com',
+      'http://localhost:5173',
+    ]);
     assert.deepEqual(parseCorsOrigins('http://127.0.0.1:8081'), ['http://127.0.0.1:8081']);
     assert.deepEqual(parseCorsOrigins('http://[::1]:3000'), ['http://[::1]:3000']);
   });

@@ -26,11 +26,17 @@ after(async () => {
   await ops?.close();
 });
 
-const post = (url: string, contentType: string, payload: Buffer | string) => ops.app!.inject({ method: 'POST', url, headers: { 'content-type': contentType }, payload });
+const post = (url: string, contentType: string, payload: Buffer | string) =>
+  ops.app!.inject({ method: 'POST', url, headers: { 'content-type': contentType }, payload });
 const storedCount = async () => (await ops.app!.inject({ method: 'GET', url: '/operations?limit=200' })).json().items.length as number;
 
 describe('the charset of a JSON body', () => {
-  for (const contentType of ['application/json; charset=utf-16', 'application/json; charset=latin1', 'application/json; charset="UTF-16LE"', 'application/json;charset=ISO-8859-1']) {
+  for (const contentType of [
+    'application/json; charset=utf-16',
+    'application/json; charset=latin1',
+    'application/json; charset="UTF-16LE"',
+    'application/json;charset=ISO-8859-1',
+  ]) {
     it(`${contentType} is a 415 unsupported_media_type problem on every creating route, and nothing is stored`, async () => {
       const before = await storedCount();
       for (const [url, body] of ROUTES) {
@@ -46,7 +52,13 @@ describe('the charset of a JSON body', () => {
     });
   }
 
-  for (const contentType of ['application/json', 'application/json; charset=utf-8', 'application/json; charset=UTF-8', 'application/json; charset="utf-8"', 'application/json; charset=utf8']) {
+  for (const contentType of [
+    'application/json',
+    'application/json; charset=utf-8',
+    'application/json; charset=UTF-8',
+    'application/json; charset="utf-8"',
+    'application/json; charset=utf8',
+  ]) {
     it(`${contentType} is read as UTF-8`, async () => {
       for (const [url, body] of ROUTES) {
         const reply = await post(url, contentType, JSON.stringify(body));

@@ -16,7 +16,13 @@ const samplesOf = (text: string, name: string) => text.split('\n').filter((line)
 
 describe('Metrics', () => {
   it('reports every status of every registered type, 0 where nothing is stored', async () => {
-    const metrics = new Metrics(storeAnswering(async () => [{ type: 'echo', status: 'completed', count: 2 }, { type: 'gone', status: 'failed', count: 1 }]), () => ['echo', 'report']);
+    const metrics = new Metrics(
+      storeAnswering(async () => [
+        { type: 'echo', status: 'completed', count: 2 },
+        { type: 'gone', status: 'failed', count: 1 },
+      ]),
+      () => ['echo', 'report'],
+    );
     const samples = samplesOf(await metrics.registry.metrics(), 'asyncops_operations');
     assert.equal(samples.length, 2 * 5 + 1, samples.join('\n'));
     assert.ok(samples.includes('asyncops_operations{type="echo",status="pending"} 0'));
@@ -27,10 +33,13 @@ describe('Metrics', () => {
 
   it('leaves the gauge out, rather than reporting zeros, while the store does not answer', async () => {
     let up = true;
-    const metrics = new Metrics(storeAnswering(async () => {
-      if (!up) throw new Error('connection refused');
-      return [{ type: 'echo', status: 'pending', count: 4 }];
-    }), () => ['echo']);
+    const metrics = new Metrics(
+      storeAnswering(async () => {
+        if (!up) throw new Error('connection refused');
+        return [{ type: 'echo', status: 'pending', count: 4 }];
+      }),
+      () => ['echo'],
+    );
     assert.ok(samplesOf(await metrics.registry.metrics(), 'asyncops_operations').includes('asyncops_operations{type="echo",status="pending"} 4'));
     up = false;
     const text = await metrics.registry.metrics();

@@ -21,7 +21,13 @@ interface LintProblem {
 }
 
 async function servedDocument(): Promise<Record<string, any>> {
-  const asyncops = await createAsyncOps({ store: ':memory:', tasks, workers: false, logger: { level: 'silent' }, apiKeys: [{ tenant: 'alpha', key: 'lint-key-0123456789abcdef' }] });
+  const asyncops = await createAsyncOps({
+    store: ':memory:',
+    tasks,
+    workers: false,
+    logger: { level: 'silent' },
+    apiKeys: [{ tenant: 'alpha', key: 'lint-key-0123456789abcdef' }],
+  });
   try {
     const reply = await asyncops.app!.inject({ method: 'GET', url: '/openapi.json' });
     assert.equal(reply.statusCode, 200, 'served without a key');
@@ -38,15 +44,20 @@ function lint(document: unknown): Promise<LintProblem[]> {
   writeFileSync(file, JSON.stringify(document, null, 2));
   const env = { ...process.env, REDOCLY_TELEMETRY: 'off', REDOCLY_SUPPRESS_UPDATE_NOTICE: 'true', NO_COLOR: '1' };
   return new Promise<LintProblem[]>((resolve, reject) => {
-    execFile(process.execPath, [REDOCLY, 'lint', '--extends=recommended', '--format=json', file], { cwd: dir.path, env, timeout: 60_000, maxBuffer: 16 * 1024 * 1024 }, (error, stdout, stderr) => {
-      dir.cleanup();
-      // It exits 1 when it finds errors; the report is on stdout either way.
-      try {
-        resolve((JSON.parse(stdout) as { problems: LintProblem[] }).problems);
-      } catch {
-        reject(new Error(`redocly lint did not report (${error?.message ?? 'no error'}): ${stderr.slice(-2000)}`));
-      }
-    });
+    execFile(
+      process.execPath,
+      [REDOCLY, 'lint', '--extends=recommended', '--format=json', file],
+      { cwd: dir.path, env, timeout: 60_000, maxBuffer: 16 * 1024 * 1024 },
+      (error, stdout, stderr) => {
+        dir.cleanup();
+        // It exits 1 when it finds errors; the report is on stdout either way.
+        try {
+          resolve((JSON.parse(stdout) as { problems: LintProblem[] }).problems);
+        } catch {
+          reject(new Error(`redocly lint did not report (${error?.message ?? 'no error'}): ${stderr.slice(-2000)}`));
+        }
+      },
+    );
   });
 }
 

@@ -6,8 +6,12 @@ import { etagOf, retryAfterS } from '../../src/http/operation-headers.ts';
 import type { OperationView } from '../../src/runtime/operation-view.ts';
 import type { Operation } from '../../src/domain/operation.ts';
 
-const view = (status: Operation['status'], estimatedCompletionAt: number | null): OperationView =>
-  ({ operation: { id: 'op_x', version: 3, status } as Operation, resource: {} as OperationView['resource'], estimatedCompletionAt, renderedAt: 10_000 });
+const view = (status: Operation['status'], estimatedCompletionAt: number | null): OperationView => ({
+  operation: { id: 'op_x', version: 3, status } as Operation,
+  resource: {} as OperationView['resource'],
+  estimatedCompletionAt,
+  renderedAt: 10_000,
+});
 
 describe('operation headers', () => {
   it('the ETag is the id and stored version, quoted', () => {

@@ -49,9 +49,30 @@ describe('StreamTokens', () => {
   it('refuses a token altered or signed with another key', async () => {
     const { issuer } = tokens();
     const { token } = await issuer.mint(grant, OP);
-    assert.equal(await issuer.verify(reencode(token, (p) => (p.t = 'globex')), OP), null, 'another tenant');
-    assert.equal(await issuer.verify(reencode(token, (p) => (p.e = Number(p.e) + 3_600_000)), OP), null, 'a later expiry');
-    assert.equal(await issuer.verify(reencode(token, (p) => (p.o = OTHER)), OTHER), null, 'another operation');
+    assert.equal(
+      await issuer.verify(
+        reencode(token, (p) => (p.t = 'globex')),
+        OP,
+      ),
+      null,
+      'another tenant',
+    );
+    assert.equal(
+      await issuer.verify(
+        reencode(token, (p) => (p.e = Number(p.e) + 3_600_000)),
+        OP,
+      ),
+      null,
+      'a later expiry',
+    );
+    assert.equal(
+      await issuer.verify(
+        reencode(token, (p) => (p.o = OTHER)),
+        OTHER,
+      ),
+      null,
+      'another operation',
+    );
     const [prefix, body, signature] = token.split('.');
     assert.equal(await issuer.verify(`${prefix}.${body}.${signature!.slice(0, -2)}AA`, OP), null, 'another signature');
     const forger = tokens(Buffer.alloc(32, 8)).issuer;
@@ -95,7 +116,13 @@ describe('a URL with a stream token in a log', () => {
     const lines: string[] = [];
     const sink = new Writable({ write: (chunk: Buffer, _encoding, done) => (lines.push(chunk.toString('utf8')), done()) });
     const logger = safeRequestLogger(pino({ level: 'info' }, sink));
-    const request = { method: 'GET', url: `/operations/${OP}/events?token=st1.secret-part.sig`, host: '127.0.0.1:8080', ip: '127.0.0.1', socket: { remotePort: 5000 } };
+    const request = {
+      method: 'GET',
+      url: `/operations/${OP}/events?token=st1.secret-part.sig`,
+      host: '127.0.0.1:8080',
+      ip: '127.0.0.1',
+      socket: { remotePort: 5000 },
+    };
     logger.info({ req: request as unknown as FastifyRequest }, 'a line that carries the request');
     assert.equal(lines.length, 1);
     assert.doesNotMatch(lines[0]!, /secret-part/);

@@ -15,7 +15,12 @@ after(() => dir.cleanup());
 describe('packed package', () => {
   it('installs into another project; asyncops/client and asyncops import from node_modules', () => {
     const npm = process.platform === 'win32' ? 'npm.cmd' : 'npm';
-    execFileSync(npm, ['pack', '--silent', '--pack-destination', dir.path], { cwd: REPO_ROOT, stdio: ['ignore', 'pipe', 'pipe'], timeout: 120_000, env: { ...process.env, PATH: `${join(REPO_ROOT, 'node_modules/.bin')}:${process.env.PATH}` } });
+    execFileSync(npm, ['pack', '--silent', '--pack-destination', dir.path], {
+      cwd: REPO_ROOT,
+      stdio: ['ignore', 'pipe', 'pipe'],
+      timeout: 120_000,
+      env: { ...process.env, PATH: `${join(REPO_ROOT, 'node_modules/.bin')}:${process.env.PATH}` },
+    });
     const tarball = readdirSync(dir.path).find((f) => f.endsWith('.tgz'));
     assert.ok(tarball, 'npm pack made a tarball');
     const project = join(dir.path, 'consumer');
@@ -47,13 +52,21 @@ describe('packed package', () => {
   });
 
   it('the built client imports nothing outside dist/client but dist/signing', () => {
-    const trace = spawnSync(process.execPath, ['--input-type=module', '-e', `
+    const trace = spawnSync(
+      process.execPath,
+      [
+        '--input-type=module',
+        '-e',
+        `
       import { registerHooks } from 'node:module';
       const seen = [];
       registerHooks({ resolve(specifier, context, next) { const r = next(specifier, context); seen.push(r.url); return r; } });
       await import(${JSON.stringify(join(REPO_ROOT, 'dist/client/index.js'))});
       console.log(JSON.stringify(seen));
-    `], { encoding: 'utf8', timeout: 30_000 });
+    `,
+      ],
+      { encoding: 'utf8', timeout: 30_000 },
+    );
     assert.equal(trace.status, 0, trace.stderr);
     const urls = JSON.parse(trace.stdout) as string[];
     const outside = urls.filter((u) => u.startsWith('file:') && !u.includes('/dist/client/') && !u.includes('/dist/signing/'));

@@ -9,7 +9,16 @@ import { pino } from 'pino';
 
 describe('public API', () => {
   it('asyncops exports the server, task API and stores', () => {
-    for (const name of ['createAsyncOps', 'defineTask', 'PermanentError', 'inWorkerThread', 'createSqliteStore', 'createPostgresStore', 'openStoreFromSpec', 'verifyWebhook']) {
+    for (const name of [
+      'createAsyncOps',
+      'defineTask',
+      'PermanentError',
+      'inWorkerThread',
+      'createSqliteStore',
+      'createPostgresStore',
+      'openStoreFromSpec',
+      'verifyWebhook',
+    ]) {
       assert.equal(typeof (asyncops as Record<string, unknown>)[name], 'function', name);
     }
   });
@@ -37,7 +46,10 @@ describe('public API', () => {
       const result = await app.inject({ method: 'GET', url: op.result_url });
       assert.deepEqual(result.json(), { square: 49 });
       const types = await app.inject({ method: 'GET', url: '/task-types' });
-      assert.deepEqual(types.json().items.map((t: { type: string }) => t.type), ['square']);
+      assert.deepEqual(
+        types.json().items.map((t: { type: string }) => t.type),
+        ['square'],
+      );
     } finally {
       await ops.close();
     }
@@ -46,7 +58,13 @@ describe('public API', () => {
   it('a store opened from a specification reports errors no request saw to the logger, not to stderr', async () => {
     const lines: Array<Record<string, unknown>> = [];
     const logger = pino({ level: 'warn' }, { write: (line: string) => void lines.push(JSON.parse(line) as Record<string, unknown>) });
-    const ops = await asyncops.createAsyncOps({ store: ':memory:', builtInTasks: false, tasks: [asyncops.defineTask({ type: 'noop', run: () => null })], logger, workers: false });
+    const ops = await asyncops.createAsyncOps({
+      store: ':memory:',
+      builtInTasks: false,
+      tasks: [asyncops.defineTask({ type: 'noop', run: () => null })],
+      logger,
+      workers: false,
+    });
     try {
       await ops.start();
       ops.store.subscribe(() => {

@@ -39,7 +39,15 @@ describe('an attempt whose end the store refuses', () => {
     it(`${name}: fails the operation at once with result_not_stored, and does not run it again`, async (t) => {
       const store = refusingFirstCompletion(await openStore(t), error);
       let runs = 0;
-      const task = defineTask({ type: 'refused', maxAttempts: 3, input: { type: 'object' }, run: () => { runs += 1; return { ok: true }; } });
+      const task = defineTask({
+        type: 'refused',
+        maxAttempts: 3,
+        input: { type: 'object' },
+        run: () => {
+          runs += 1;
+          return { ok: true };
+        },
+      });
       startPool(t, store, [task], { leaseMs: 60_000 });
       const op = await submit(store, 'refused');
       const ended = await settled(store, op.id);
@@ -69,8 +77,13 @@ describe('a result that is not JSON', () => {
     cyclic['self'] = cyclic;
     let runs = 0;
     const task = defineTask<{ kind: string }>({
-      type: 'unserialisable', maxAttempts: 3, input: { type: 'object' },
-      run: (input) => { runs += 1; return input.kind === 'cycle' ? cyclic : { n: 1n }; },
+      type: 'unserialisable',
+      maxAttempts: 3,
+      input: { type: 'object' },
+      run: (input) => {
+        runs += 1;
+        return input.kind === 'cycle' ? cyclic : { n: 1n };
+      },
     });
     startPool(t, store, [task], { leaseMs: 60_000 });
     for (const kind of ['cycle', 'bigint']) {

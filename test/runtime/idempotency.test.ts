@@ -9,14 +9,20 @@ describe('IdempotencyGate', () => {
   it('refuses a key already in flight for the tenant until it is released; another tenant has its own', async () => {
     const gate = new IdempotencyGate();
     const release = gate.enter('a', 'k');
-    assert.throws(() => gate.enter('a', 'k'), (error: unknown) => error instanceof AsyncOpsError && error.code === 'idempotency_key_in_use');
+    assert.throws(
+      () => gate.enter('a', 'k'),
+      (error: unknown) => error instanceof AsyncOpsError && error.code === 'idempotency_key_in_use',
+    );
     gate.enter('b', 'k')();
     release();
     gate.enter('a', 'k')();
-    await assert.rejects(gate.hold('a', 'k', async () => {
-      assert.throws(() => gate.enter('a', 'k'));
-      throw new Error('work failed');
-    }), /work failed/);
+    await assert.rejects(
+      gate.hold('a', 'k', async () => {
+        assert.throws(() => gate.enter('a', 'k'));
+        throw new Error('work failed');
+      }),
+      /work failed/,
+    );
     gate.enter('a', 'k')();
   });
 

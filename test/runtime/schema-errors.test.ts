@@ -25,7 +25,9 @@ describe('fieldErrorsOf', () => {
   });
 
   it('an enum names its allowed values, strings as written and anything else as JSON', () => {
-    assert.deepEqual(errorsOf({ type: 'object', properties: { n: { enum: ['a', 1, null] } } }, { n: 'b' }), [{ path: '/n', message: 'must be one of a, 1, null' }]);
+    assert.deepEqual(errorsOf({ type: 'object', properties: { n: { enum: ['a', 1, null] } } }, { n: 'b' }), [
+      { path: '/n', message: 'must be one of a, 1, null' },
+    ]);
   });
 
   it('each failed choice is reported at its own path, beside the other errors', () => {
@@ -40,7 +42,10 @@ describe('fieldErrorsOf', () => {
 
   it('a union that is not only constants keeps every error: which branch was meant is not for this to guess', () => {
     const errors = errorsOf(Type.Object({ v: Type.Union([Type.Literal('auto'), Type.Integer()]) }), { v: 'x' });
-    assert.deepEqual(errors.map((e) => e.message), ['must be equal to constant', 'must be integer', 'must match a schema in anyOf']);
+    assert.deepEqual(
+      errors.map((e) => e.message),
+      ['must be equal to constant', 'must be integer', 'must match a schema in anyOf'],
+    );
   });
 
   it('a missing property is reported at its own path; the root is "/"', () => {

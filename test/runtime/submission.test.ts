@@ -35,11 +35,20 @@ describe('SubmitFields', () => {
   it('names every field that breaks a rule, the ceilings included', () => {
     const paths = refusedPaths(() => fields.check({ webhookUrl: '', timeoutS: 61, priority: 1.5, runAt: '2026-02-30T00:00:00Z', maxAttempts: 11 }, task));
     assert.deepEqual(paths, ['/webhook_url', '/timeout_s', '/priority', '/run_at', '/max_attempts']);
-    assert.deepEqual(refusedPaths(() => fields.check({ webhookUrl: `https://example.com/${'x'.repeat(2048)}` }, task)), ['/webhook_url']);
-    assert.deepEqual(refusedPaths(() => fields.check({ timeoutS: 0 }, task)), ['/timeout_s']);
+    assert.deepEqual(
+      refusedPaths(() => fields.check({ webhookUrl: `https://example.com/${'x'.repeat(2048)}` }, task)),
+      ['/webhook_url'],
+    );
+    assert.deepEqual(
+      refusedPaths(() => fields.check({ timeoutS: 0 }, task)),
+      ['/timeout_s'],
+    );
   });
 
   it('a type default above a lower attempts ceiling is refused, as the client could not send it', () => {
-    assert.deepEqual(refusedPaths(() => new SubmitFields({ maxTimeoutS: 60, maxAttempts: 3 }).check({}, task)), ['/max_attempts']);
+    assert.deepEqual(
+      refusedPaths(() => new SubmitFields({ maxTimeoutS: 60, maxAttempts: 3 }).check({}, task)),
+      ['/max_attempts'],
+    );
   });
 });

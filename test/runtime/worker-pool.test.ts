@@ -79,7 +79,10 @@ describe('WorkerPool', () => {
     assert.equal(done.attempt, 3);
     assert.deepEqual(done.error, { code: 'handler_error', message: 'boom 3' });
     assert.deepEqual(attempts, [1, 2, 3]);
-    assert.deepEqual(ends.map((e) => e.outcome), ['retried', 'retried', 'failed']);
+    assert.deepEqual(
+      ends.map((e) => e.outcome),
+      ['retried', 'retried', 'failed'],
+    );
   });
 
   it('fails at once, with its code, when the handler throws a PermanentError', async (t) => {
@@ -107,7 +110,14 @@ describe('WorkerPool', () => {
     const other = (await import(`../../src/domain/errors.ts?copy=${Date.now()}`)) as typeof import('../../src/domain/errors.ts');
     assert.notEqual(other.PermanentError, PermanentError, 'another class');
     const store = await openStore(t);
-    startPool(t, store, [defineTask({ type: 'strict-copy', run() { throw new other.PermanentError('no such image', 'not_found'); } })]);
+    startPool(t, store, [
+      defineTask({
+        type: 'strict-copy',
+        run() {
+          throw new other.PermanentError('no such image', 'not_found');
+        },
+      }),
+    ]);
     const op = await submit(store, 'strict-copy', {}, { maxAttempts: 5 });
     const done = await settled(store, op.id);
     assert.deepEqual([done.status, done.attempt, done.error], ['failed', 1, { code: 'not_found', message: 'no such image' }]);
@@ -119,17 +129,22 @@ describe('WorkerPool', () => {
     const release = gate();
     let signal: AbortSignal | null = null;
     let returned = false;
-    const pool = startPool(t, store, [
-      defineTask({
-        type: 'stubborn',
-        async run(_input, ctx) {
-          signal = ctx.signal;
-          await release.promise;
-          returned = true;
-          return 'late';
-        },
-      }),
-    ], { clock: time.clock });
+    const pool = startPool(
+      t,
+      store,
+      [
+        defineTask({
+          type: 'stubborn',
+          async run(_input, ctx) {
+            signal = ctx.signal;
+            await release.promise;
+            returned = true;
+            return 'late';
+          },
+        }),
+      ],
+      { clock: time.clock },
+    );
     t.after(() => release.open());
     const op = await submit(store, 'stubborn', {}, { timeoutS: 1, maxAttempts: 3 });
     // The deadline is set as the handler starts.
@@ -160,17 +175,22 @@ describe('WorkerPool', () => {
     const time = mockTime(t);
     const store = await openStore(t);
     let started = 0;
-    startPool(t, store, [
-      defineTask({
-        type: 'slow-once',
-        retryOnTimeout: true,
-        async run(_input, ctx) {
-          started += 1;
-          if (ctx.attempt === 1) await untilAborted(ctx.signal);
-          return 'second time lucky';
-        },
-      }),
-    ], { clock: time.clock, retryBackoff: { baseMs: 0, maxMs: 0, factor: 2 } });
+    startPool(
+      t,
+      store,
+      [
+        defineTask({
+          type: 'slow-once',
+          retryOnTimeout: true,
+          async run(_input, ctx) {
+            started += 1;
+            if (ctx.attempt === 1) await untilAborted(ctx.signal);
+            return 'second time lucky';
+          },
+        }),
+      ],
+      { clock: time.clock, retryBackoff: { baseMs: 0, maxMs: 0, factor: 2 } },
+    );
     const op = await submit(store, 'slow-once', {}, { timeoutS: 1, maxAttempts: 2 });
     await waitFor(() => started === 1, { what: 'the first attempt to start' });
     time.tick(1_000);
@@ -200,7 +220,10 @@ describe('WorkerPool', () => {
     assert.equal(done.status, 'cancelled');
     assert.equal(done.error?.code, 'cancelled');
     assert.ok(reason instanceof AttemptAbortedError && reason.code === 'cancelled');
-    assert.deepEqual(ends.map((e) => e.outcome), ['cancelled']);
+    assert.deepEqual(
+      ends.map((e) => e.outcome),
+      ['cancelled'],
+    );
   });
 
   it('notices a cancel requested on another node through its heartbeat', async (t) => {
@@ -236,16 +259,21 @@ describe('WorkerPool', () => {
       },
     });
     let runs = 0;
-    const pool = startPool(t, slowRetries, [
-      defineTask({
-        type: 'twice',
-        async run(_input, ctx) {
-          runs += 1;
-          if (runs === 1) throw new Error('first attempt fails');
-          await untilAborted(ctx.signal);
-        },
-      }),
-    ], { retryBackoff: { baseMs: 0, maxMs: 0, factor: 2 } });
+    const pool = startPool(
+      t,
+      slowRetries,
+      [
+        defineTask({
+          type: 'twice',
+          async run(_input, ctx) {
+            runs += 1;
+            if (runs === 1) throw new Error('first attempt fails');
+            await untilAborted(ctx.signal);
+          },
+        }),
+      ],
+      { retryBackoff: { baseMs: 0, maxMs: 0, factor: 2 } },
+    );
     const ends = finishedEvents(pool);
     const op = await submit(store, 'twice');
     await waitFor(() => runs === 2, { what: 'the second attempt' });
@@ -277,7 +305,20 @@ describe('WorkerPool', () => {
         };
       },
     });
-    const pool = startPool(t, lateRetries, [defineTask({ type: 'failing', run: () => { runs += 1; throw new Error('boom'); } })], { retryBackoff: { baseMs: 0, maxMs: 0, factor: 2 } });
+    const pool = startPool(
+      t,
+      lateRetries,
+      [
+        defineTask({
+          type: 'failing',
+          run: () => {
+            runs += 1;
+            throw new Error('boom');
+          },
+        }),
+      ],
+      { retryBackoff: { baseMs: 0, maxMs: 0, factor: 2 } },
+    );
     const ends = finishedEvents(pool);
     const op = await submit(store, 'failing');
     await failed.promise;
@@ -320,13 +361,20 @@ describe('WorkerPool', () => {
     const ops = [];
     // Due in this order, all of them already: time does not move on to make one due.
     for (const [i, isLong] of long.entries()) ops.push(await submit(store, 'mixed', { i, long: isLong }, {}, Date.now() - long.length + i));
-    const pool = startPool(t, store, [defineTask({
-      type: 'mixed',
-      async run(input: { i: number; long: boolean }) {
-        started.add(input.i);
-        if (input.long) await longOnes.promise;
-      },
-    })], { clock: time.clock, concurrency: 4 });
+    const pool = startPool(
+      t,
+      store,
+      [
+        defineTask({
+          type: 'mixed',
+          async run(input: { i: number; long: boolean }) {
+            started.add(input.i);
+            if (input.long) await longOnes.promise;
+          },
+        }),
+      ],
+      { clock: time.clock, concurrency: 4 },
+    );
     await waitFor(() => started.has(4) && started.has(5), { what: 'the 5th and 6th to start' });
     assert.equal(pool.stats().running, 2, 'the long ones still run beside them');
     longOnes.open();
@@ -341,7 +389,10 @@ describe('WorkerPool', () => {
     async function work(type: string): Promise<void> {
       active.set(type, (active.get(type) ?? 0) + 1);
       most.set(type, Math.max(most.get(type) ?? 0, active.get(type) ?? 0));
-      mostTotal = Math.max(mostTotal, [...active.values()].reduce((a, b) => a + b, 0));
+      mostTotal = Math.max(
+        mostTotal,
+        [...active.values()].reduce((a, b) => a + b, 0),
+      );
       await nextTurn();
       active.set(type, (active.get(type) ?? 1) - 1);
     }
@@ -370,15 +421,20 @@ describe('WorkerPool', () => {
     };
     const finish = gate();
     t.after(() => finish.open());
-    startPool(t, store, [
-      defineTask({
-        type: 'chatty',
-        async run(_input, ctx: TaskContext) {
-          for (let i = 1; i <= 100; i++) ctx.progress(i / 100, `step ${i}`);
-          await finish.promise;
-        },
-      }),
-    ], { clock: time.clock });
+    startPool(
+      t,
+      store,
+      [
+        defineTask({
+          type: 'chatty',
+          async run(_input, ctx: TaskContext) {
+            for (let i = 1; i <= 100; i++) ctx.progress(i / 100, `step ${i}`);
+            await finish.promise;
+          },
+        }),
+      ],
+      { clock: time.clock },
+    );
     const op = await submit(store, 'chatty');
     await waitFor(async () => (await store.operationGetById(op.id))?.progress === 0.01, { what: 'the first progress value' });
     // The last value is written one interval after the first.
@@ -386,10 +442,13 @@ describe('WorkerPool', () => {
     time.tick(PROGRESS_INTERVAL_MS - 1);
     assert.equal(writes, 1, 'nothing more within the interval');
     time.tick(1);
-    const seen = await waitFor(async () => {
-      const current = await store.operationGetById(op.id);
-      return current?.progress === 1 ? current : null;
-    }, { what: 'the last progress value' });
+    const seen = await waitFor(
+      async () => {
+        const current = await store.operationGetById(op.id);
+        return current?.progress === 1 ? current : null;
+      },
+      { what: 'the last progress value' },
+    );
     assert.equal(seen.progressMessage, 'step 100');
     assert.equal(writes, 2, 'the first value at once, the last after the interval');
     finish.open();
@@ -433,7 +492,14 @@ describe('WorkerPool', () => {
       run: async (_input, ctx) => (ctx.attempt === 1 ? untilAborted(ctx.signal) : 'recovered'),
     });
     // Concurrency 1: the hung attempt keeps the crashed node from claiming anything else.
-    const crashed = startPool(t, store, [task], { workerId: 'crashed', concurrency: 1, clock, leaseMs: 1_000, heartbeatMs: 3_600_000, recoverEveryMs: 3_600_000 });
+    const crashed = startPool(t, store, [task], {
+      workerId: 'crashed',
+      concurrency: 1,
+      clock,
+      leaseMs: 1_000,
+      heartbeatMs: 3_600_000,
+      recoverEveryMs: 3_600_000,
+    });
     const op = await submit(store, 'fragile', {}, {}, now);
     await waitFor(() => crashed.runningCount() === 1, { what: 'the first claim' });
 

@@ -122,7 +122,10 @@ describe('verifyWebhook', () => {
   });
 
   it('refuses a header of garbage signatures without throwing anything else', () => {
-    rejects(() => verifyWebhook(VECTOR.secret, vectorHeaders({ 'webhook-signature': 'v1 v1, ,,, v1,*** v2,abc' }), VECTOR.body, atVector), /no matching signature/);
+    rejects(
+      () => verifyWebhook(VECTOR.secret, vectorHeaders({ 'webhook-signature': 'v1 v1, ,,, v1,*** v2,abc' }), VECTOR.body, atVector),
+      /no matching signature/,
+    );
   });
 });
 
@@ -135,6 +138,9 @@ describe('generateWebhookSecret', () => {
   });
 
   it('uses the injected randomness', () => {
-    assert.equal(generateWebhookSecret((n) => new Uint8Array(n)), `whsec_${Buffer.alloc(32).toString('base64')}`);
+    assert.equal(
+      generateWebhookSecret((n) => new Uint8Array(n)),
+      `whsec_${Buffer.alloc(32).toString('base64')}`,
+    );
   });
 });

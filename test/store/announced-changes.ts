@@ -41,7 +41,8 @@ function violations(id: string, seen: readonly Seen[]): string[] {
     byVersion.set(version, status);
   }
   const versions = [...byVersion.keys()].sort((a, b) => a - b);
-  if (versions[0] !== 1 || byVersion.get(1) !== INITIAL_STATUS) found.push(`${id}: first announced as v${versions[0]} ${byVersion.get(versions[0]!)}, not v1 ${INITIAL_STATUS}`);
+  if (versions[0] !== 1 || byVersion.get(1) !== INITIAL_STATUS)
+    found.push(`${id}: first announced as v${versions[0]} ${byVersion.get(versions[0]!)}, not v1 ${INITIAL_STATUS}`);
   for (let i = 1; i < versions.length; i++) {
     const [before, after] = [versions[i - 1]!, versions[i]!];
     const [from, to] = [byVersion.get(before)!, byVersion.get(after)!];

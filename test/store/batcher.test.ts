@@ -44,7 +44,10 @@ describe('Batcher', () => {
     const { groups, write } = recordingWrite((items) => (items.includes(2) ? new Error('bad item 2') : null));
     const batcher = new Batcher({ write, maxGroup: 10 });
     const settled = await Promise.allSettled([1, 2, 3].map((n) => batcher.submit(n)));
-    assert.deepEqual(settled.map((s) => (s.status === 'fulfilled' ? s.value : (s.reason as Error).message)), [2, 'bad item 2', 6]);
+    assert.deepEqual(
+      settled.map((s) => (s.status === 'fulfilled' ? s.value : (s.reason as Error).message)),
+      [2, 'bad item 2', 6],
+    );
     assert.deepEqual(groups, [[1, 2, 3], [1], [2], [3]]);
   });
 
@@ -53,7 +56,10 @@ describe('Batcher', () => {
     const { groups, write } = recordingWrite(() => unavailable);
     const batcher = new Batcher({ write, maxGroup: 10 });
     const settled = await Promise.allSettled([1, 2, 3].map((n) => batcher.submit(n)));
-    assert.deepEqual(settled.map((s) => (s.status === 'rejected' ? s.reason : s.value)), [unavailable, unavailable, unavailable]);
+    assert.deepEqual(
+      settled.map((s) => (s.status === 'rejected' ? s.reason : s.value)),
+      [unavailable, unavailable, unavailable],
+    );
     assert.deepEqual(groups, [[1, 2, 3]]);
     await batcher.idle();
   });

@@ -22,7 +22,13 @@ async function makeDelivery(store: Store, dueAt = T0, tenant = TENANT, webhookUr
   return entry.delivery;
 }
 
-function attempt(lease: { id: string; leaseToken: string | null }, outcome: DeliveryAttemptParams['outcome'], now: number, nextAttemptAt: number | null, trigger: 'scheduled' | 'manual' = 'scheduled'): DeliveryAttemptParams {
+function attempt(
+  lease: { id: string; leaseToken: string | null },
+  outcome: DeliveryAttemptParams['outcome'],
+  now: number,
+  nextAttemptAt: number | null,
+  trigger: 'scheduled' | 'manual' = 'scheduled',
+): DeliveryAttemptParams {
   const ok = outcome === 'delivered';
   return {
     id: lease.id,
@@ -62,7 +68,10 @@ export function deliveryContract(store: CurrentStore): void {
         const replayed = await store().operationGetById(d.operationId);
         assert.deepEqual([replayed!.version, replayed!.webhookState], [v0 + 3, 'pending']);
         await waitForEvents(() => events.length >= 3);
-        assert.deepEqual(events.map((e) => e.version), [v0 + 1, v0 + 2, v0 + 3]);
+        assert.deepEqual(
+          events.map((e) => e.version),
+          [v0 + 1, v0 + 2, v0 + 3],
+        );
       } finally {
         unsubscribe();
       }
@@ -75,7 +84,10 @@ export function deliveryContract(store: CurrentStore): void {
       const sooner = await makeDelivery(store(), T0 + 1);
       await makeDelivery(store(), T0 + 1_000);
       const claimed = await claimDue(T0 + 10);
-      assert.deepEqual(claimed.map((d) => d.id), [sooner.id, later.id]);
+      assert.deepEqual(
+        claimed.map((d) => d.id),
+        [sooner.id, later.id],
+      );
       for (const d of claimed) {
         assert.equal(d.state, 'pending');
         assert.equal(typeof d.leaseToken, 'string');
@@ -88,20 +100,39 @@ export function deliveryContract(store: CurrentStore): void {
       assert.equal((await claimDue(T0)).length, 1);
       assert.deepEqual(await claimDue(T0 + LEASE_MS - 1, 10, 'd2'), []);
       const again = await claimDue(T0 + LEASE_MS + 1, 10, 'd2');
-      assert.deepEqual(again.map((x) => x.id), [d.id]);
+      assert.deepEqual(
+        again.map((x) => x.id),
+        [d.id],
+      );
     });
 
     it('passes over the destinations it is told to, whose deliveries keep their turn', async () => {
       const held = [await makeDelivery(store(), T0), await makeDelivery(store(), T0 + 1)];
       const other = await makeDelivery(store(), T0 + 2, TENANT, 'https://other.test/hook');
-      const passedOver = await store().deliveryClaimDue({ now: T0 + 10, workerId: 'd1', leaseMs: LEASE_MS, limit: 10, exceptDestinations: ['https://example.test'] });
-      assert.deepEqual(passedOver.map((d) => [d.id, d.destination]), [[other.id, 'https://other.test']]);
+      const passedOver = await store().deliveryClaimDue({
+        now: T0 + 10,
+        workerId: 'd1',
+        leaseMs: LEASE_MS,
+        limit: 10,
+        exceptDestinations: ['https://example.test'],
+      });
+      assert.deepEqual(
+        passedOver.map((d) => [d.id, d.destination]),
+        [[other.id, 'https://other.test']],
+      );
       const later = await makeDelivery(store(), T0 + 3, TENANT, 'https://other.test/hook');
-      assert.deepEqual((await claimDue(T0 + 10, 2)).map((d) => d.id), held.map((d) => d.id), 'still first in line');
-      assert.deepEqual((await claimDue(T0 + 10)).map((d) => d.id), [later.id]);
+      assert.deepEqual(
+        (await claimDue(T0 + 10, 2)).map((d) => d.id),
+        held.map((d) => d.id),
+        'still first in line',
+      );
+      assert.deepEqual(
+        (await claimDue(T0 + 10)).map((d) => d.id),
+        [later.id],
+      );
     });
 
-    it('knows a destination as the URL\'s origin, however it is spelled', async () => {
+    it("knows a destination as the URL's origin, however it is spelled", async () => {
       const spelled = await makeDelivery(store(), T0, TENANT, 'HTTPS://Example.TEST:443/other/path?x=1');
       const port = await makeDelivery(store(), T0, TENANT, 'https://example.test:8443/hook');
       const http = await makeDelivery(store(), T0, TENANT, 'http://example.test/hook');
@@ -164,7 +195,10 @@ export function deliveryContract(store: CurrentStore): void {
       const dead = await store().deliveryRecordAttempt(attempt(claimed!, 'dead', T0 + 1, null));
       assert.equal(dead?.state, 'dead');
       assert.deepEqual(await claimDue(T0 + 99_999), [], 'a dead delivery is never claimed');
-      assert.deepEqual((await store().deliveryList({ tenant: TENANT, state: 'dead', limit: 10 })).map((x) => x.id), [d.id]);
+      assert.deepEqual(
+        (await store().deliveryList({ tenant: TENANT, state: 'dead', limit: 10 })).map((x) => x.id),
+        [d.id],
+      );
       assert.equal((await store().operationGetById(d.operationId))?.webhookState, 'dead');
 
       const outcome = await store().deliveryRetry({ id: d.id, tenant: TENANT, now: T0 + 50_000 });
@@ -185,7 +219,13 @@ export function deliveryContract(store: CurrentStore): void {
       assert.equal(delivered?.attemptCount, 2);
       assert.equal(delivered?.scheduleAttempt, 1);
       const attempts = await store().deliveryAttempts({ deliveryId: d.id });
-      assert.deepEqual(attempts.map((a) => [a.attempt, a.trigger]), [[1, 'scheduled'], [2, 'manual']]);
+      assert.deepEqual(
+        attempts.map((a) => [a.attempt, a.trigger]),
+        [
+          [1, 'scheduled'],
+          [2, 'manual'],
+        ],
+      );
     });
 
     it('refuses to replay a delivery that is not dead, and hides other tenants', async () => {

@@ -45,17 +45,38 @@ export function operationLifecycleContract(store: CurrentStore): void {
     it('stores the last progress report given with the end, and keeps the stored one without', async () => {
       const { op, leaseToken } = await insertInState(store(), 'processing');
       await store().operationProgress({ id: op.id, leaseToken: leaseToken!, now: T0, progress: 0.3, message: 'reading' });
-      const ended = await store().operationFinish({ id: op.id, leaseToken: leaseToken!, now: T0 + 10, status: 'completed', delivery: noDelivery, progress: { fraction: 0.9, message: 'writing' } });
+      const ended = await store().operationFinish({
+        id: op.id,
+        leaseToken: leaseToken!,
+        now: T0 + 10,
+        status: 'completed',
+        delivery: noDelivery,
+        progress: { fraction: 0.9, message: 'writing' },
+      });
       assert.deepEqual([ended?.progress, ended?.progressMessage], [0.9, 'writing']);
       const other = await insertInState(store(), 'processing');
       await store().operationProgress({ id: other.op.id, leaseToken: other.leaseToken!, now: T0, progress: 0.3, message: 'reading' });
-      const kept = await store().operationFinish({ id: other.op.id, leaseToken: other.leaseToken!, now: T0 + 10, status: 'failed', error: { code: 'x', message: 'y' }, delivery: noDelivery });
+      const kept = await store().operationFinish({
+        id: other.op.id,
+        leaseToken: other.leaseToken!,
+        now: T0 + 10,
+        status: 'failed',
+        error: { code: 'x', message: 'y' },
+        delivery: noDelivery,
+      });
       assert.deepEqual([kept?.progress, kept?.progressMessage], [0.3, 'reading']);
     });
 
     it('completes with a result, clears the lease and records a duration sample', async () => {
       const { op, leaseToken } = await insertInState(store(), 'processing', { type: 'timed' });
-      const done = await store().operationFinish({ id: op.id, leaseToken: leaseToken!, now: T0 + 1_500, status: 'completed', result: RESULT, delivery: noDelivery });
+      const done = await store().operationFinish({
+        id: op.id,
+        leaseToken: leaseToken!,
+        now: T0 + 1_500,
+        status: 'completed',
+        result: RESULT,
+        delivery: noDelivery,
+      });
       assert.equal(done?.status, 'completed');
       assert.equal(done?.finishedAt, T0 + 1_500);
       assert.equal(done?.leaseToken, null);
@@ -82,7 +103,8 @@ export function operationLifecycleContract(store: CurrentStore): void {
 
     it('never completes an operation twice: a second finish, or a wrong token, answers null', async () => {
       const { op, leaseToken } = await insertInState(store(), 'processing');
-      const finish = (token: string) => store().operationFinish({ id: op.id, leaseToken: token, now: T0 + 1, status: 'completed', result: RESULT, delivery: noDelivery });
+      const finish = (token: string) =>
+        store().operationFinish({ id: op.id, leaseToken: token, now: T0 + 1, status: 'completed', result: RESULT, delivery: noDelivery });
       assert.equal(await finish('stolen'), null);
       assert.notEqual(await finish(leaseToken!), null);
       assert.equal(await finish(leaseToken!), null);
@@ -155,9 +177,10 @@ export function operationLifecycleContract(store: CurrentStore): void {
         assert.equal((await store().operationCancel({ id: op.id, tenant: TENANT, now: T0 + 5, delivery: noDelivery })).kind, 'requested');
         const factory = webhookFactory();
         const lease = { id: op.id, leaseToken: leaseToken!, now: T0 + 10, delivery: factory };
-        const ended = giveBack === 'retry'
-          ? await store().operationRetry({ ...lease, runAt: T0 + 20, error: { code: 'boom', message: 'failed' } })
-          : await store().operationRelease(lease);
+        const ended =
+          giveBack === 'retry'
+            ? await store().operationRetry({ ...lease, runAt: T0 + 20, error: { code: 'boom', message: 'failed' } })
+            : await store().operationRelease(lease);
         assert.equal(ended?.status, 'cancelled', `${giveBack}: not back to the queue, where it would run again`);
         assert.deepEqual(ended?.error, { code: 'cancelled', message: 'cancelled by request' });
         assert.equal(ended?.finishedAt, T0 + 10);
@@ -168,7 +191,10 @@ export function operationLifecycleContract(store: CurrentStore): void {
 
     it('both answer null to a wrong token', async () => {
       const { op } = await insertInState(store(), 'processing');
-      assert.equal(await store().operationRetry({ id: op.id, leaseToken: 'stolen', now: T0, runAt: T0, error: { code: 'x', message: 'x' }, delivery: noDelivery }), null);
+      assert.equal(
+        await store().operationRetry({ id: op.id, leaseToken: 'stolen', now: T0, runAt: T0, error: { code: 'x', message: 'x' }, delivery: noDelivery }),
+        null,
+      );
       assert.equal(await store().operationRelease({ id: op.id, leaseToken: 'stolen', now: T0, delivery: noDelivery }), null);
       assert.equal((await store().operationGetById(op.id))?.status, 'processing');
     });
@@ -198,7 +224,14 @@ export function operationLifecycleContract(store: CurrentStore): void {
       const again = await store().operationCancel({ id: op.id, tenant: TENANT, now: T0 + 4, delivery: noDelivery });
       assert.equal(again.kind, 'requested');
       assert.deepEqual(await store().operationHeartbeat({ id: op.id, leaseToken: leaseToken!, now: T0 + 5, leaseMs: LEASE_MS }), { cancelRequested: true });
-      const ended = await store().operationFinish({ id: op.id, leaseToken: leaseToken!, now: T0 + 6, status: 'cancelled', error: CANCELLED_BY_REQUEST, delivery: noDelivery });
+      const ended = await store().operationFinish({
+        id: op.id,
+        leaseToken: leaseToken!,
+        now: T0 + 6,
+        status: 'cancelled',
+        error: CANCELLED_BY_REQUEST,
+        delivery: noDelivery,
+      });
       assert.equal(ended?.status, 'cancelled');
     });
 
@@ -217,7 +250,11 @@ export function operationLifecycleContract(store: CurrentStore): void {
       const { op } = await insertInState(store(), 'completed', { webhookUrl: HOOK }, webhookFactory());
       const [delivery] = await store().deliveryClaimDue({ now: T0, workerId: 'd1', leaseMs: LEASE_MS, limit: 10 });
       await store().deliveryRecordAttempt({
-        id: delivery!.id, leaseToken: delivery!.leaseToken!, outcome: 'dead', nextAttemptAt: null, now: T0 + 5,
+        id: delivery!.id,
+        leaseToken: delivery!.leaseToken!,
+        outcome: 'dead',
+        nextAttemptAt: null,
+        now: T0 + 5,
         attempt: { trigger: 'scheduled', startedAt: T0, durationMs: 5, statusCode: 410, error: null, responseSnippet: null },
       });
       assert.equal(await store().operationDelete({ id: op.id, tenant: TENANT }), 'deleted');
@@ -246,7 +283,10 @@ export function operationLifecycleContract(store: CurrentStore): void {
       const { op: live } = await insertInState(store(), 'processing', { now: T0 + 20_000, runAt: T0 + 20_000 });
       const now = T0 + LEASE_MS + 1;
       const { requeued, ended } = await store().operationRecoverExpired({ now, delivery: noDelivery, error: lostError });
-      assert.deepEqual(requeued.map((op) => op.id), [expired.id]);
+      assert.deepEqual(
+        requeued.map((op) => op.id),
+        [expired.id],
+      );
       assert.deepEqual(ended, []);
       assert.equal(requeued[0]?.status, 'pending');
       assert.equal(requeued[0]?.attempt, 2);
@@ -264,7 +304,14 @@ export function operationLifecycleContract(store: CurrentStore): void {
       const { leaseToken: newToken } = await claim(store(), op, now, 'w2');
       const [late, current] = await Promise.all([
         store().operationFinish({ id: op.id, leaseToken: oldToken!, now: now + 1, status: 'completed', result: RESULT, delivery: noDelivery }),
-        store().operationFinish({ id: op.id, leaseToken: newToken, now: now + 1, status: 'failed', error: { code: 'boom', message: 'no' }, delivery: noDelivery }),
+        store().operationFinish({
+          id: op.id,
+          leaseToken: newToken,
+          now: now + 1,
+          status: 'failed',
+          error: { code: 'boom', message: 'no' },
+          delivery: noDelivery,
+        }),
       ]);
       assert.equal(late, null, 'the old lease holder is told its lease is gone');
       assert.equal(current?.status, 'failed');

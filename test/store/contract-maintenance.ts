@@ -30,7 +30,11 @@ export function maintenanceContract(store: CurrentStore): void {
       const after = await store().operationGetById(op.id);
       assert.equal(after?.resultExpired, true);
       assert.equal(after?.version, before!.version + 1);
-      assert.deepEqual(await store().prune({ resultsFinishedBefore: FINISHED + 1, operationsFinishedBefore: 0, now: T0 }), { results: 0, operations: 0, idempotencyKeys: 0 });
+      assert.deepEqual(await store().prune({ resultsFinishedBefore: FINISHED + 1, operationsFinishedBefore: 0, now: T0 }), {
+        results: 0,
+        operations: 0,
+        idempotencyKeys: 0,
+      });
     });
 
     it('keeps results and operations finished at or after the cut-offs', async () => {
@@ -44,7 +48,11 @@ export function maintenanceContract(store: CurrentStore): void {
       const { op: done } = await insertInState(store(), 'completed', { webhookUrl: 'https://example.test/hook' }, webhookFactory());
       const [delivery] = await store().deliveryClaimDue({ now: T0, workerId: 'd', leaseMs: LEASE_MS, limit: 1 });
       await store().deliveryRecordAttempt({
-        id: delivery!.id, leaseToken: delivery!.leaseToken!, outcome: 'delivered', nextAttemptAt: null, now: T0,
+        id: delivery!.id,
+        leaseToken: delivery!.leaseToken!,
+        outcome: 'delivered',
+        nextAttemptAt: null,
+        now: T0,
         attempt: { trigger: 'scheduled', startedAt: T0, durationMs: 1, statusCode: 200, error: null, responseSnippet: null },
       });
       const { op: failed } = await insertInState(store(), 'failed');
@@ -72,7 +80,11 @@ export function maintenanceContract(store: CurrentStore): void {
       // The key expires; the delivery ends dead: both may go.
       const [delivery] = await store().deliveryClaimDue({ now: T0, workerId: 'd', leaseMs: LEASE_MS, limit: 1 });
       await store().deliveryRecordAttempt({
-        id: delivery!.id, leaseToken: delivery!.leaseToken!, outcome: 'dead', nextAttemptAt: null, now: T0,
+        id: delivery!.id,
+        leaseToken: delivery!.leaseToken!,
+        outcome: 'dead',
+        nextAttemptAt: null,
+        now: T0,
         attempt: { trigger: 'scheduled', startedAt: T0, durationMs: 1, statusCode: 500, error: 'HTTP 500', responseSnippet: null },
       });
       assert.equal((await prune(T0 + 50_001)).operations, 2);
@@ -94,7 +106,14 @@ export function maintenanceContract(store: CurrentStore): void {
         const d = draft({ type: 'sampled' });
         await store().operationInsert(d);
         const { leaseToken } = await claim(store(), d);
-        await store().operationFinish({ id: d.id, leaseToken, now: T0 + ms, status: 'completed', result: { contentType: 'text/plain', body: Buffer.from('x') }, delivery: noDelivery });
+        await store().operationFinish({
+          id: d.id,
+          leaseToken,
+          now: T0 + ms,
+          status: 'completed',
+          result: { contentType: 'text/plain', body: Buffer.from('x') },
+          delivery: noDelivery,
+        });
       }
       assert.deepEqual((await store().durationSamples({ limit: 2 })).get('sampled'), [300, 200]);
       assert.deepEqual((await store().durationSamples({ limit: 10 })).get('sampled'), [300, 200, 100]);
@@ -128,7 +147,14 @@ export function maintenanceContract(store: CurrentStore): void {
       const d = draft({ type: 'fed', webhookUrl: 'https://example.test/hook' });
       await store().operationInsert(d);
       const { leaseToken } = await claim(store(), d);
-      await store().operationFinish({ id: d.id, leaseToken, now: T0 + 1, status: 'completed', result: { contentType: 'text/plain', body: Buffer.from('x') }, delivery: webhookFactory(T0 + 1) });
+      await store().operationFinish({
+        id: d.id,
+        leaseToken,
+        now: T0 + 1,
+        status: 'completed',
+        result: { contentType: 'text/plain', body: Buffer.from('x') },
+        delivery: webhookFactory(T0 + 1),
+      });
       stop();
       assert.deepEqual(events, [
         { kind: 'operation:changed', id: d.id, version: 1, status: 'pending' },
@@ -167,7 +193,11 @@ export function maintenanceContract(store: CurrentStore): void {
       const { op } = await insertInState(store(), 'completed', { webhookUrl: 'https://example.test/hook' }, webhookFactory());
       const [claimed] = await store().deliveryClaimDue({ now: T0, workerId: 'd', leaseMs: LEASE_MS, limit: 1 });
       await store().deliveryRecordAttempt({
-        id: claimed!.id, leaseToken: claimed!.leaseToken!, outcome: 'dead', nextAttemptAt: null, now: T0,
+        id: claimed!.id,
+        leaseToken: claimed!.leaseToken!,
+        outcome: 'dead',
+        nextAttemptAt: null,
+        now: T0,
         attempt: { trigger: 'scheduled', startedAt: T0, durationMs: 1, statusCode: 500, error: 'HTTP 500', responseSnippet: null },
       });
       const { events, stop } = record();

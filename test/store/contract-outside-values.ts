@@ -24,14 +24,23 @@ export function outsideValuesContract(store: CurrentStore): void {
     it('an ending attempt: its error, its last progress report and its result content type', async () => {
       const failed = await insertInState(store(), 'processing');
       const ended = await store().operationFinish({
-        id: failed.op.id, leaseToken: failed.leaseToken!, now: T0 + 2, status: 'failed', error: { code: `x${DIRTY}`, message: DIRTY },
-        progress: { fraction: 0.4, message: DIRTY }, delivery: noDelivery,
+        id: failed.op.id,
+        leaseToken: failed.leaseToken!,
+        now: T0 + 2,
+        status: 'failed',
+        error: { code: `x${DIRTY}`, message: DIRTY },
+        progress: { fraction: 0.4, message: DIRTY },
+        delivery: noDelivery,
       });
       assert.deepEqual([ended?.error, ended?.progressMessage], [{ code: `x${CLEAN}`, message: CLEAN }, CLEAN]);
       const completed = await insertInState(store(), 'processing');
       await store().operationFinish({
-        id: completed.op.id, leaseToken: completed.leaseToken!, now: T0 + 2, status: 'completed',
-        result: { contentType: `text/plain${DIRTY}`, body: Buffer.from([0x6f, 0x6b, 0x00, 0x01]) }, delivery: noDelivery,
+        id: completed.op.id,
+        leaseToken: completed.leaseToken!,
+        now: T0 + 2,
+        status: 'completed',
+        result: { contentType: `text/plain${DIRTY}`, body: Buffer.from([0x6f, 0x6b, 0x00, 0x01]) },
+        delivery: noDelivery,
       });
       const result = await store().resultGet({ id: completed.op.id, tenant: TENANT });
       assert.equal(result?.contentType, `text/plain${CLEAN}`);
@@ -40,10 +49,21 @@ export function outsideValuesContract(store: CurrentStore): void {
 
     it('a retry’s error and a recovered lease’s error', async () => {
       const retried = await insertInState(store(), 'processing');
-      const back = await store().operationRetry({ id: retried.op.id, leaseToken: retried.leaseToken!, now: T0 + 3, runAt: T0 + 10, error: { code: 'handler_error', message: DIRTY }, delivery: noDelivery });
+      const back = await store().operationRetry({
+        id: retried.op.id,
+        leaseToken: retried.leaseToken!,
+        now: T0 + 3,
+        runAt: T0 + 10,
+        error: { code: 'handler_error', message: DIRTY },
+        delivery: noDelivery,
+      });
       assert.equal(back?.error?.message, CLEAN);
       const expired = await insertInState(store(), 'processing');
-      const recovered = await store().operationRecoverExpired({ now: T0 + LEASE_MS + 1, delivery: noDelivery, error: { code: 'lease_expired', message: DIRTY } });
+      const recovered = await store().operationRecoverExpired({
+        now: T0 + LEASE_MS + 1,
+        delivery: noDelivery,
+        error: { code: 'lease_expired', message: DIRTY },
+      });
       assert.equal(recovered.requeued.find((op) => op.id === expired.op.id)?.error?.message, CLEAN);
     });
 
@@ -52,7 +72,11 @@ export function outsideValuesContract(store: CurrentStore): void {
       const [claimed] = await store().deliveryClaimDue({ now: T0, workerId: 'd1', leaseMs: LEASE_MS, limit: 10 });
       assert.equal(claimed?.operationId, op.id);
       const recorded = await store().deliveryRecordAttempt({
-        id: claimed!.id, leaseToken: claimed!.leaseToken!, outcome: 'delivered', nextAttemptAt: null, now: T0 + 5,
+        id: claimed!.id,
+        leaseToken: claimed!.leaseToken!,
+        outcome: 'delivered',
+        nextAttemptAt: null,
+        now: T0 + 5,
         attempt: { trigger: 'scheduled', startedAt: T0, durationMs: 5, statusCode: 200, error: DIRTY, responseSnippet: `ok${DIRTY}` },
       });
       assert.equal(recorded?.state, 'delivered');
@@ -77,14 +101,22 @@ export function outsideValuesContract(store: CurrentStore): void {
       assert.equal(await store().operationDelete({ id: op.id, tenant: TENANT }), 'delivery_pending');
       const [claimed] = await store().deliveryClaimDue({ now: T0, workerId: 'd1', leaseMs: LEASE_MS, limit: 10 });
       await store().deliveryRecordAttempt({
-        id: claimed!.id, leaseToken: claimed!.leaseToken!, outcome: 'retrying', nextAttemptAt: T0 + 1_000, now: T0 + 5,
+        id: claimed!.id,
+        leaseToken: claimed!.leaseToken!,
+        outcome: 'retrying',
+        nextAttemptAt: T0 + 1_000,
+        now: T0 + 5,
         attempt: { trigger: 'scheduled', startedAt: T0, durationMs: 5, statusCode: 503, error: null, responseSnippet: null },
       });
       assert.equal(await store().operationDelete({ id: op.id, tenant: TENANT }), 'delivery_pending', 'retrying is still being delivered');
       assert.notEqual(await store().operationGetById(op.id), null);
       const [again] = await store().deliveryClaimDue({ now: T0 + 1_000, workerId: 'd1', leaseMs: LEASE_MS, limit: 10 });
       await store().deliveryRecordAttempt({
-        id: again!.id, leaseToken: again!.leaseToken!, outcome: 'delivered', nextAttemptAt: null, now: T0 + 1_005,
+        id: again!.id,
+        leaseToken: again!.leaseToken!,
+        outcome: 'delivered',
+        nextAttemptAt: null,
+        now: T0 + 1_005,
         attempt: { trigger: 'scheduled', startedAt: T0 + 1_000, durationMs: 5, statusCode: 200, error: null, responseSnippet: null },
       });
       assert.equal(await store().operationDelete({ id: op.id, tenant: TENANT }), 'deleted');

@@ -14,10 +14,31 @@ export function operationQueueContract(store: CurrentStore): void {
       const result = await store().operationInsert(d);
       assert.equal(result.kind, 'created');
       const expected = {
-        id: d.id, tenant: TENANT, type: 'report', status: 'pending', input: d.input, progress: null, progressMessage: null,
-        attempt: 1, maxAttempts: 4, priority: 5, timeoutS: 90, runAt: T0 + 10, createdAt: T0, startedAt: null, finishedAt: null,
-        updatedAt: T0, error: null, webhookUrl: 'https://example.test/hook', webhookState: null, cancelRequested: false,
-        leaseToken: null, leaseExpiresAt: null, workerId: null, resultExpired: false, version: 1,
+        id: d.id,
+        tenant: TENANT,
+        type: 'report',
+        status: 'pending',
+        input: d.input,
+        progress: null,
+        progressMessage: null,
+        attempt: 1,
+        maxAttempts: 4,
+        priority: 5,
+        timeoutS: 90,
+        runAt: T0 + 10,
+        createdAt: T0,
+        startedAt: null,
+        finishedAt: null,
+        updatedAt: T0,
+        error: null,
+        webhookUrl: 'https://example.test/hook',
+        webhookState: null,
+        cancelRequested: false,
+        leaseToken: null,
+        leaseExpiresAt: null,
+        workerId: null,
+        resultExpired: false,
+        version: 1,
       };
       assert.deepEqual(result.kind === 'created' && result.operation, expected);
       assert.deepEqual(await store().operationGet({ id: d.id, tenant: TENANT }), expected);
@@ -25,7 +46,7 @@ export function operationQueueContract(store: CurrentStore): void {
     });
 
     it('round-trips any JSON input', async () => {
-      for (const input of [null, 0, 'text', [1, { a: [true, null] }], { nested: { 'ünï': 'cödé', n: 1.5 } }]) {
+      for (const input of [null, 0, 'text', [1, { a: [true, null] }], { nested: { ünï: 'cödé', n: 1.5 } }]) {
         const d = draft({ input });
         await store().operationInsert(d);
         assert.deepEqual((await store().operationGetById(d.id))?.input, input);
@@ -112,11 +133,20 @@ export function operationQueueContract(store: CurrentStore): void {
       const done = await insertInState(store(), 'completed', { type: 'b' });
       await insertInState(store(), 'failed', { type: 'b' });
       const byStatus = await store().operationList({ tenant: TENANT, status: 'completed', limit: 10 });
-      assert.deepEqual(byStatus.map((op) => op.id), [done.op.id]);
+      assert.deepEqual(
+        byStatus.map((op) => op.id),
+        [done.op.id],
+      );
       const byType = await store().operationList({ tenant: TENANT, type: 'a', limit: 10 });
-      assert.deepEqual(byType.map((op) => op.id), [pending.op.id]);
+      assert.deepEqual(
+        byType.map((op) => op.id),
+        [pending.op.id],
+      );
       const both = await store().operationList({ tenant: TENANT, type: 'b', status: 'completed', limit: 10, beforeId: 'op_ZZZZ' });
-      assert.deepEqual(both.map((op) => op.id), [done.op.id]);
+      assert.deepEqual(
+        both.map((op) => op.id),
+        [done.op.id],
+      );
     });
 
     it('lists only the asking tenant', async () => {
@@ -165,7 +195,10 @@ export function operationQueueContract(store: CurrentStore): void {
       const future = draft({ priority: 9, runAt: T0 + 1 });
       for (const d of [low, highLate, highEarly, sameAsEarly, future]) await store().operationInsert(d);
       const claimed = await claimAll(T0, [{ type: 'report', limit: 10 }], 10, 'worker-7');
-      assert.deepEqual(claimed.map((op) => op.id), [highEarly.id, sameAsEarly.id, highLate.id, low.id]);
+      assert.deepEqual(
+        claimed.map((op) => op.id),
+        [highEarly.id, sameAsEarly.id, highLate.id, low.id],
+      );
       for (const op of claimed) {
         assert.equal(op.status, 'processing');
         assert.equal(op.startedAt, T0);
@@ -190,10 +223,24 @@ export function operationQueueContract(store: CurrentStore): void {
       for (let i = 0; i < 4; i++) await store().operationInsert(draft({ type: 'a' }));
       for (let i = 0; i < 4; i++) await store().operationInsert(draft({ type: 'b', priority: 1 }));
       await store().operationInsert(draft({ type: 'c', priority: 9 }));
-      const first = await claimAll(T0, [{ type: 'a', limit: 2 }, { type: 'b', limit: 3 }]);
+      const first = await claimAll(T0, [
+        { type: 'a', limit: 2 },
+        { type: 'b', limit: 3 },
+      ]);
       assert.deepEqual(first.map((op) => op.type).sort(), ['a', 'a', 'b', 'b', 'b']);
-      const capped = await claimAll(T0, [{ type: 'a', limit: 5 }, { type: 'b', limit: 5 }], 2);
-      assert.deepEqual(capped.map((op) => op.type), ['b', 'a'], 'the overall limit keeps claim order across types');
+      const capped = await claimAll(
+        T0,
+        [
+          { type: 'a', limit: 5 },
+          { type: 'b', limit: 5 },
+        ],
+        2,
+      );
+      assert.deepEqual(
+        capped.map((op) => op.type),
+        ['b', 'a'],
+        'the overall limit keeps claim order across types',
+      );
       assert.deepEqual(await claimAll(T0, [{ type: 'a', limit: 0 }]), []);
       assert.deepEqual(await claimAll(T0, [{ type: 'a', limit: 5 }], 0), []);
       assert.deepEqual(await claimAll(T0, []), []);

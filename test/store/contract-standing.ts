@@ -42,7 +42,8 @@ export function queueStandingContract(store: CurrentStore, keptCounts: (store: S
       for (const d of [...queue, ...urgent, ...later]) await store().operationInsert(d);
       const now = T0 + 1_000;
       for (const fromTail of [false, true]) {
-        const position = async (d: OperationDraft) => (await store().operationQueueStanding({ operation: pending(d), now, runningLimit: 0, fromTail }))?.position;
+        const position = async (d: OperationDraft) =>
+          (await store().operationQueueStanding({ operation: pending(d), now, runningLimit: 0, fromTail }))?.position;
         assert.equal(await position(queue[0]!), 3, 'behind the three urgent ones');
         assert.equal(await position(queue[200]!), 203);
         assert.equal(await position(queue[399]!), 402, 'the tail');
@@ -135,9 +136,9 @@ export function queueStandingContract(store: CurrentStore, keptCounts: (store: S
       const leases = new Map<string, string>();
       // A deep queue first, so positions past the direct count are checked too.
       for (let i = 0; i < 300; i++) await store().operationInsert(draft({ type: 'walk-a', runAt: now - 1_000 + i, now }));
-      const pendingNow = async () => (await store().operationList({ tenant: TENANT, status: 'pending', limit: 10_000 }));
+      const pendingNow = async () => await store().operationList({ tenant: TENANT, status: 'pending', limit: 10_000 });
       const checkCounts = async (step: number) => {
-        const kept = Object.fromEntries([...await keptCounts(store())].sort());
+        const kept = Object.fromEntries([...(await keptCounts(store()))].sort());
         assert.deepEqual(kept, Object.fromEntries([...pendingCounts(await pendingNow())].sort()), `step ${step}: the pending counts kept`);
       };
       const check = async (step: number) => {
@@ -146,7 +147,11 @@ export function queueStandingContract(store: CurrentStore, keptCounts: (store: S
           const expected = queuePosition(op, pending, now);
           for (const fromTail of [false, true]) {
             const standing = await store().operationQueueStanding({ operation: op, now, runningLimit: 0, fromTail });
-            assert.equal(standing?.position, expected, `step ${step}: position of ${op.id} (priority ${op.priority}, due ${op.runAt - now} ms from now, fromTail ${fromTail})`);
+            assert.equal(
+              standing?.position,
+              expected,
+              `step ${step}: position of ${op.id} (priority ${op.priority}, due ${op.runAt - now} ms from now, fromTail ${fromTail})`,
+            );
           }
         }
       };
@@ -159,18 +164,25 @@ export function queueStandingContract(store: CurrentStore, keptCounts: (store: S
           const key = random() < 0.3 ? { key: `walk-${Math.floor(random() * 20)}`, fingerprint: 'same', expiresAt: now + 60_000 } : undefined;
           await store().operationInsert(d, key);
         } else if (action < 0.55) {
-          const claimed = await store().operationClaimDue({ now, workerId: 'walker', leaseMs: LEASE_MS, types: types.map((type) => ({ type, limit: 3 })), limit: 1 + Math.floor(random() * 4) });
+          const claimed = await store().operationClaimDue({
+            now,
+            workerId: 'walker',
+            leaseMs: LEASE_MS,
+            types: types.map((type) => ({ type, limit: 3 })),
+            limit: 1 + Math.floor(random() * 4),
+          });
           for (const op of claimed) leases.set(op.id, op.leaseToken!);
         } else if (action < 0.85 && leases.size > 0) {
           const [id, leaseToken] = pick([...leases]);
           leases.delete(id);
           const how = random();
           if (how < 0.4) await store().operationFinish({ id, leaseToken, now, status: 'completed', delivery: noDelivery });
-          else if (how < 0.7) await store().operationRetry({ id, leaseToken, now, runAt: now + pick([0, 300]), error: { code: 'boom', message: 'again' }, delivery: noDelivery });
+          else if (how < 0.7)
+            await store().operationRetry({ id, leaseToken, now, runAt: now + pick([0, 300]), error: { code: 'boom', message: 'again' }, delivery: noDelivery });
           else await store().operationRelease({ id, leaseToken, now, delivery: noDelivery });
         } else if (action < 0.95) {
           // A pending one ends at once; a running one has its cancel requested, which its end (or lost lease) then meets.
-          const live = random() < 0.7 ? await pendingNow() : (await store().operationList({ tenant: TENANT, status: 'processing', limit: 10_000 }));
+          const live = random() < 0.7 ? await pendingNow() : await store().operationList({ tenant: TENANT, status: 'processing', limit: 10_000 });
           if (live.length > 0) await store().operationCancel({ id: pick(live).id, tenant: TENANT, now, delivery: noDelivery });
         } else {
           // Every lease runs out: requeued, failed where attempts are spent, cancelled where a cancel was requested.

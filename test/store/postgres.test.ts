@@ -20,8 +20,14 @@ describe('PostgreSQL NOTIFY payloads', () => {
     const payloads = encodeNotifications('me', events);
     assert.ok(payloads.length > 1);
     for (const payload of payloads) assert.ok(Buffer.byteLength(payload) < 8000);
-    assert.deepEqual(payloads.flatMap((p) => decodeNotification(p, 'other')), events);
-    assert.deepEqual(payloads.flatMap((p) => decodeNotification(p, 'me')), []);
+    assert.deepEqual(
+      payloads.flatMap((p) => decodeNotification(p, 'other')),
+      events,
+    );
+    assert.deepEqual(
+      payloads.flatMap((p) => decodeNotification(p, 'me')),
+      [],
+    );
   });
 });
 
@@ -30,7 +36,9 @@ async function migratedBefore(c: pg.Client, schema: string, before: number): Pro
   await c.query(`CREATE SCHEMA ${schema}; SET search_path TO ${schema}`);
   await c.query('CREATE TABLE schema_migrations (version integer PRIMARY KEY, name text NOT NULL, applied_at bigint NOT NULL)');
   const migrations = new URL('../../src/store/postgres/migrations/', import.meta.url);
-  for (const name of readdirSync(migrations).filter((f) => /^\d{4}_/.test(f) && Number(f.slice(0, 4)) < before).sort()) {
+  for (const name of readdirSync(migrations)
+    .filter((f) => /^\d{4}_/.test(f) && Number(f.slice(0, 4)) < before)
+    .sort()) {
     await c.query(readFileSync(new URL(name, migrations), 'utf8'));
     await c.query('INSERT INTO schema_migrations VALUES ($1, $2, 0)', [Number(name.slice(0, 4)), name]);
   }
@@ -57,7 +65,8 @@ if (skip !== null) {
     // The counts the statements keep in queue_depth, in several rows per type.
     pendingCounts: async (store) => {
       const { rows } = await probe.query<{ type: string; pending: string }>(
-        `SELECT type, sum(pending) AS pending FROM ${pg.escapeIdentifier(schemas.get(store)!)}.queue_depth GROUP BY type HAVING sum(pending) <> 0`);
+        `SELECT type, sum(pending) AS pending FROM ${pg.escapeIdentifier(schemas.get(store)!)}.queue_depth GROUP BY type HAVING sum(pending) <> 0`,
+      );
       return new Map(rows.map((r) => [r.type, Number(r.pending)]));
     },
   });
@@ -79,10 +88,15 @@ if (skip !== null) {
     it('migrates an empty schema exactly once when three nodes open at the same time', async () => {
       const stores = nodes(3);
       await Promise.all(stores.map((s) => s.open()));
-      const rows = await withClient(async (c) => (await c.query(`SELECT version, name FROM ${pg.escapeIdentifier(schemas.get(stores[0]!)!)}.schema_migrations ORDER BY version`)).rows);
+      const rows = await withClient(
+        async (c) => (await c.query(`SELECT version, name FROM ${pg.escapeIdentifier(schemas.get(stores[0]!)!)}.schema_migrations ORDER BY version`)).rows,
+      );
       assert.deepEqual(rows, [
-        { version: 1, name: '0001_init.sql' }, { version: 2, name: '0002_running_index.sql' }, { version: 3, name: '0003_queue_depth.sql' },
-        { version: 4, name: '0004_delivery_destination.sql' }, { version: 5, name: '0005_integer_timeout.sql' },
+        { version: 1, name: '0001_init.sql' },
+        { version: 2, name: '0002_running_index.sql' },
+        { version: 3, name: '0003_queue_depth.sql' },
+        { version: 4, name: '0004_delivery_destination.sql' },
+        { version: 5, name: '0005_integer_timeout.sql' },
       ]);
     });
 
@@ -94,8 +108,11 @@ if (skip !== null) {
       await withClient(async (c) => {
         await migratedBefore(c, schema, 3);
         for (const d of queued) {
-          await c.query(`INSERT INTO operations (id, tenant, type, status, input, attempt, max_attempts, priority, timeout_s, run_at, created_at, updated_at)
-            VALUES ($1, $2, $3, 'pending', '{}', 1, 3, 0, 60, $4, $5, $5)`, [d.id, d.tenant, d.type, d.runAt, T0]);
+          await c.query(
+            `INSERT INTO operations (id, tenant, type, status, input, attempt, max_attempts, priority, timeout_s, run_at, created_at, updated_at)
+            VALUES ($1, $2, $3, 'pending', '{}', 1, 3, 0, 60, $4, $5, $5)`,
+            [d.id, d.tenant, d.type, d.runAt, T0],
+          );
         }
       });
       await store!.open();
@@ -110,16 +127,29 @@ if (skip !== null) {
       // A schema as the releases before 0004 left it, with deliveries still to be sent.
       await withClient(async (c) => {
         await migratedBefore(c, schema, 4);
-        await c.query(`INSERT INTO operations (id, tenant, type, status, input, attempt, max_attempts, priority, timeout_s, run_at, created_at, updated_at)
-          VALUES ($1, $2, $3, 'pending', '{}', 1, 3, 0, 60, $4, $4, $4)`, [op.id, op.tenant, op.type, T0]);
-        for (const [id, url, state, at] of [['dlv_1', 'HTTPS://Hung.TEST/a/b?c=1', 'pending', T0], ['dlv_2', 'https://hung.test/other', 'retrying', T0 + 1], ['dlv_3', 'http://other.test:8080', 'pending', T0 + 2]] as const) {
-          await c.query(`INSERT INTO deliveries (id, message_id, operation_id, tenant, url, event_type, payload, state, next_attempt_at, created_at, updated_at)
-            VALUES ($1, $1, $2, $3, $4, 'operation.completed', '{}', $5, $6, $6, $6)`, [id, op.id, op.tenant, url, state, at]);
+        await c.query(
+          `INSERT INTO operations (id, tenant, type, status, input, attempt, max_attempts, priority, timeout_s, run_at, created_at, updated_at)
+          VALUES ($1, $2, $3, 'pending', '{}', 1, 3, 0, 60, $4, $4, $4)`,
+          [op.id, op.tenant, op.type, T0],
+        );
+        for (const [id, url, state, at] of [
+          ['dlv_1', 'HTTPS://Hung.TEST/a/b?c=1', 'pending', T0],
+          ['dlv_2', 'https://hung.test/other', 'retrying', T0 + 1],
+          ['dlv_3', 'http://other.test:8080', 'pending', T0 + 2],
+        ] as const) {
+          await c.query(
+            `INSERT INTO deliveries (id, message_id, operation_id, tenant, url, event_type, payload, state, next_attempt_at, created_at, updated_at)
+            VALUES ($1, $1, $2, $3, $4, 'operation.completed', '{}', $5, $6, $6, $6)`,
+            [id, op.id, op.tenant, url, state, at],
+          );
         }
       });
       await store!.open();
       const claimed = await store!.deliveryClaimDue({ now: T0 + 10, workerId: 'd1', leaseMs: LEASE_MS, limit: 10, exceptDestinations: ['https://hung.test'] });
-      assert.deepEqual(claimed.map((d) => [d.id, d.destination]), [['dlv_3', 'http://other.test:8080']]);
+      assert.deepEqual(
+        claimed.map((d) => [d.id, d.destination]),
+        [['dlv_3', 'http://other.test:8080']],
+      );
     });
 
     it('rounds a fractional timeout up when migration 0005 makes timeout_s whole seconds', async () => {
@@ -129,8 +159,11 @@ if (skip !== null) {
       // A schema as the releases before 0005 left it, with an operation given 1.5 s.
       await withClient(async (c) => {
         await migratedBefore(c, schema, 5);
-        await c.query(`INSERT INTO operations (id, tenant, type, status, input, attempt, max_attempts, priority, timeout_s, run_at, created_at, updated_at)
-          VALUES ($1, $2, $3, 'pending', '{}', 1, 3, 0, 1.5, $4, $4, $4)`, [op.id, op.tenant, op.type, T0]);
+        await c.query(
+          `INSERT INTO operations (id, tenant, type, status, input, attempt, max_attempts, priority, timeout_s, run_at, created_at, updated_at)
+          VALUES ($1, $2, $3, 'pending', '{}', 1, 3, 0, 1.5, $4, $4, $4)`,
+          [op.id, op.tenant, op.type, T0],
+        );
       });
       await store!.open();
       assert.equal((await store!.operationGetById(op.id))?.timeoutS, 2, 'never less time than it was given');
@@ -144,9 +177,18 @@ if (skip !== null) {
       const claimed = await store!.operationClaimDue({ now: T0, workerId: 'w', leaseMs: 60_000, types: [{ type: 'grouped', limit: 2 }], limit: 2 });
       assert.equal(claimed.length, 2);
       // Asked in one turn, so they go as one group; a bigint column cannot hold a fraction.
-      const [bad, good] = await Promise.allSettled(claimed.map((op, i) => store!.operationFinish({
-        id: op.id, leaseToken: op.leaseToken!, now: i === 0 ? T0 + 5.5 : T0 + 5, status: 'failed', error: { code: 'x', message: 'fine' }, delivery: () => null,
-      })));
+      const [bad, good] = await Promise.allSettled(
+        claimed.map((op, i) =>
+          store!.operationFinish({
+            id: op.id,
+            leaseToken: op.leaseToken!,
+            now: i === 0 ? T0 + 5.5 : T0 + 5,
+            status: 'failed',
+            error: { code: 'x', message: 'fine' },
+            delivery: () => null,
+          }),
+        ),
+      );
       assert.equal(bad!.status, 'rejected');
       assert.equal(good?.status === 'fulfilled' ? good.value?.status : 'rejected', 'failed');
       assert.equal((await store!.operationGetById(claimed[0]!.id))?.status, 'processing', 'the bad one is left to its lease');
@@ -166,15 +208,22 @@ if (skip !== null) {
         await holder.query(`SELECT 1 FROM ${deliveries} WHERE id = $1 FOR UPDATE`, [delivery.id]);
         const holderPid = (await holder.query<{ pid: number }>('SELECT pg_backend_pid() AS pid')).rows[0]!.pid;
         const waitingBehindHolder = async (count: number) => {
-          const { rows } = await holder.query<{ n: number }>(`
+          const { rows } = await holder.query<{ n: number }>(
+            `
             WITH RECURSIVE waiting(pid) AS (
               SELECT pid FROM pg_stat_activity WHERE $1::int = ANY(pg_blocking_pids(pid))
               UNION SELECT a.pid FROM pg_stat_activity a, waiting w WHERE w.pid = ANY(pg_blocking_pids(a.pid))
-            ) SELECT count(*)::int AS n FROM waiting`, [holderPid]);
+            ) SELECT count(*)::int AS n FROM waiting`,
+            [holderPid],
+          );
           return rows[0]!.n >= count;
         };
         const recording = store!.deliveryRecordAttempt({
-          id: delivery.id, leaseToken: delivery.leaseToken!, outcome: 'delivered', nextAttemptAt: null, now: T0 + 50,
+          id: delivery.id,
+          leaseToken: delivery.leaseToken!,
+          outcome: 'delivered',
+          nextAttemptAt: null,
+          now: T0 + 50,
           attempt: { trigger: 'scheduled', startedAt: T0, durationMs: 50, statusCode: 200, error: null, responseSnippet: 'ok' },
         });
         await waitFor(() => waitingBehindHolder(1), { timeoutMs: 5_000, what: 'the attempt waits for the delivery row' });
@@ -228,7 +277,14 @@ if (skip !== null) {
         const ids: string[] = [];
         for (;;) {
           const batch = await store.operationClaimDue({
-            now: drafts[0]!.runAt, workerId, leaseMs: 30_000, types: [{ type: 'even', limit: 5 }, { type: 'odd', limit: 3 }], limit: 7,
+            now: drafts[0]!.runAt,
+            workerId,
+            leaseMs: 30_000,
+            types: [
+              { type: 'even', limit: 5 },
+              { type: 'odd', limit: 3 },
+            ],
+            limit: 7,
           });
           if (batch.length === 0) return ids;
           ids.push(...batch.map((op) => op.id));
@@ -276,8 +332,8 @@ if (skip !== null) {
         if (e.kind === 'feed:resumed') resumed += 1;
       });
       const channel = `asyncops_${schemas.get(a!)!}`;
-      const terminated = await withClient(async (c) =>
-        (await c.query('SELECT pg_terminate_backend(pid) AS ok FROM pg_stat_activity WHERE query = $1', [`LISTEN "${channel}"`])).rows.length,
+      const terminated = await withClient(
+        async (c) => (await c.query('SELECT pg_terminate_backend(pid) AS ok FROM pg_stat_activity WHERE query = $1', [`LISTEN "${channel}"`])).rows.length,
       );
       assert.equal(terminated, 2);
       // Notifications sent while A is away are lost by design; keep writing until one gets through.
@@ -285,7 +341,10 @@ if (skip !== null) {
         async () => {
           const d = draft();
           await b!.operationInsert(d);
-          return waitFor(() => seen.has(d.id), { timeoutMs: 300 }).then(() => true, () => false);
+          return waitFor(() => seen.has(d.id), { timeoutMs: 300 }).then(
+            () => true,
+            () => false,
+          );
         },
         { timeoutMs: 15_000, intervalMs: 0, what: 'A hears of B again' },
       );

@@ -8,15 +8,24 @@ import pg from 'pg';
 
 /** One line per line of SQL, indented as written: comments gone, other runs of whitespace made one space, blank lines dropped. */
 function normalise(sql: string): string {
-  return sql.split('\n')
-    .map((line) => line.replace(/--.*$/, '').trimEnd().replace(/(\S)\s+/g, '$1 '))
-    .filter((line) => line !== '').join('\n');
+  return sql
+    .split('\n')
+    .map((line) =>
+      line
+        .replace(/--.*$/, '')
+        .trimEnd()
+        .replace(/(\S)\s+/g, '$1 '),
+    )
+    .filter((line) => line !== '')
+    .join('\n');
 }
 
 /** Every object of a SQLite database as sqlite_schema records its CREATE statement: tables, then indexes, then triggers. */
 export function sqliteSchema(db: DatabaseSync): string {
-  const rows = db.prepare(`SELECT type, name, sql FROM sqlite_schema WHERE sql IS NOT NULL AND name NOT LIKE 'sqlite_%'
-    ORDER BY CASE type WHEN 'table' THEN 0 WHEN 'view' THEN 1 WHEN 'index' THEN 2 ELSE 3 END, name`).all();
+  const rows = db
+    .prepare(`SELECT type, name, sql FROM sqlite_schema WHERE sql IS NOT NULL AND name NOT LIKE 'sqlite_%'
+    ORDER BY CASE type WHEN 'table' THEN 0 WHEN 'view' THEN 1 WHEN 'index' THEN 2 ELSE 3 END, name`)
+    .all();
   return `${rows.map((r) => `${normalise(String(r['sql']))};`).join('\n\n')}\n`;
 }
 
@@ -80,8 +89,9 @@ export async function postgresSchema(client: pg.ClientBase, schema: string): Pro
     triggers.push(...(await rows<{ definition: string }>(client, TRIGGERS, [table.oid])).map((t) => `${t.definition};`));
   }
   const views = (await rows<{ name: string; definition: string }>(client, VIEWS, [schema])).map((v) => `CREATE VIEW ${v.name} AS\n${normalise(v.definition)};`);
-  const functions = (await rows<{ name: string; arguments: string; result: string; language: string; volatility: string; body: string }>(client, FUNCTIONS, [schema]))
-    .map((f) => `CREATE FUNCTION ${f.name}(${f.arguments}) RETURNS ${f.result} LANGUAGE ${f.language} ${f.volatility} AS $$\n${normalise(f.body)}\n$$;`);
+  const functions = (
+    await rows<{ name: string; arguments: string; result: string; language: string; volatility: string; body: string }>(client, FUNCTIONS, [schema])
+  ).map((f) => `CREATE FUNCTION ${f.name}(${f.arguments}) RETURNS ${f.result} LANGUAGE ${f.language} ${f.volatility} AS $$\n${normalise(f.body)}\n$$;`);
   const dump = [...statements, indexes.join('\n'), triggers.join('\n'), ...views, ...functions].filter((part) => part !== '').join('\n\n');
   // Whatever a definition still qualifies (pg_get_indexdef always does) loses the schema's name.
   return `${dump.replaceAll(`${pg.escapeIdentifier(schema)}.`, '').replaceAll(`${schema}.`, '')}\n`;

@@ -34,7 +34,10 @@ export function lineDiff(before: string, after: string): string {
   }
   const near = (k: number) => lines.slice(Math.max(0, k - 2), k + 3).some(([mark]) => mark !== ' ');
   const shown = lines.map(([mark, text], k) => (mark !== ' ' || near(k) ? `${mark} ${text}` : null));
-  return shown.filter((line, k) => line !== null || shown[k - 1] !== null).map((line) => line ?? '  …').join('\n');
+  return shown
+    .filter((line, k) => line !== null || shown[k - 1] !== null)
+    .map((line) => line ?? '  …')
+    .join('\n');
 }
 
 function checkDump(actual: string, file: string): void {
@@ -45,8 +48,10 @@ function checkDump(actual: string, file: string): void {
   }
   const committed = existsSync(path) ? readFileSync(path, 'utf8') : '';
   if (actual === committed) return;
-  assert.fail(`the migrated schema is not test/store/schema/${file} (- committed, + migrated):\n${lineDiff(committed, actual)}\n`
-    + 'A schema change comes with its migration and its dump: ASYNCOPS_UPDATE_SCHEMA_DUMPS=1 npx node --test test/store/schema.test.ts');
+  assert.fail(
+    `the migrated schema is not test/store/schema/${file} (- committed, + migrated):\n${lineDiff(committed, actual)}\n` +
+      'A schema change comes with its migration and its dump: ASYNCOPS_UPDATE_SCHEMA_DUMPS=1 npx node --test test/store/schema.test.ts',
+  );
 }
 
 describe('migrated schema', () => {

@@ -39,9 +39,14 @@ describe('SqliteStore', () => {
       const store = new SqliteStore({ path });
       await store.open();
       const rows = store.database.prepare('SELECT version, name FROM schema_migrations ORDER BY version').all();
-      assert.deepEqual(rows.map((r) => ({ ...r })), [
-        { version: 1, name: '0001_init.sql' }, { version: 2, name: '0002_queue_depth.sql' }, { version: 3, name: '0003_delivery_destination.sql' },
-      ]);
+      assert.deepEqual(
+        rows.map((r) => ({ ...r })),
+        [
+          { version: 1, name: '0001_init.sql' },
+          { version: 2, name: '0002_queue_depth.sql' },
+          { version: 3, name: '0003_delivery_destination.sql' },
+        ],
+      );
       await store.close();
     }
   });
@@ -67,7 +72,8 @@ describe('SqliteStore', () => {
     old.exec(readFileSync(new URL('../../src/store/sqlite/migrations/0001_init.sql', import.meta.url), 'utf8'));
     old.prepare("INSERT INTO schema_migrations VALUES (1, '0001_init.sql', 0)").run();
     const queued = Array.from({ length: 200 }, (_, i) => draft({ type: 'upgraded', runAt: T0 + i }));
-    const insert = old.prepare(`INSERT INTO operations (id, tenant, type, status, input, attempt, max_attempts, priority, timeout_s, run_at, created_at, updated_at)
+    const insert =
+      old.prepare(`INSERT INTO operations (id, tenant, type, status, input, attempt, max_attempts, priority, timeout_s, run_at, created_at, updated_at)
       VALUES (?, ?, ?, 'pending', '{}', 1, 3, 0, 60, ?, ?, ?)`);
     for (const d of queued) insert.run(d.id, d.tenant, d.type, d.runAt, T0, T0);
     old.close();
@@ -83,14 +89,20 @@ describe('SqliteStore', () => {
     // A database as the releases before 0003 left it, with deliveries still to be sent.
     const old = new DatabaseSync(path);
     old.exec('CREATE TABLE schema_migrations (version INTEGER PRIMARY KEY, name TEXT NOT NULL, applied_at INTEGER NOT NULL) STRICT');
-    for (const [version, name] of [[1, '0001_init.sql'], [2, '0002_queue_depth.sql']] as const) {
+    for (const [version, name] of [
+      [1, '0001_init.sql'],
+      [2, '0002_queue_depth.sql'],
+    ] as const) {
       old.exec(readFileSync(new URL(`../../src/store/sqlite/migrations/${name}`, import.meta.url), 'utf8'));
       old.prepare('INSERT INTO schema_migrations VALUES (?, ?, 0)').run(version, name);
     }
     const op = draft();
-    old.prepare(`INSERT INTO operations (id, tenant, type, status, input, attempt, max_attempts, priority, timeout_s, run_at, created_at, updated_at)
-      VALUES (?, ?, ?, 'pending', '{}', 1, 3, 0, 60, ?, ?, ?)`).run(op.id, op.tenant, op.type, T0, T0, T0);
-    const insert = old.prepare(`INSERT INTO deliveries (id, message_id, operation_id, tenant, url, event_type, payload, state, next_attempt_at, created_at, updated_at)
+    old
+      .prepare(`INSERT INTO operations (id, tenant, type, status, input, attempt, max_attempts, priority, timeout_s, run_at, created_at, updated_at)
+      VALUES (?, ?, ?, 'pending', '{}', 1, 3, 0, 60, ?, ?, ?)`)
+      .run(op.id, op.tenant, op.type, T0, T0, T0);
+    const insert =
+      old.prepare(`INSERT INTO deliveries (id, message_id, operation_id, tenant, url, event_type, payload, state, next_attempt_at, created_at, updated_at)
       VALUES (?, ?, ?, ?, ?, 'operation.completed', '{}', ?, ?, ?, ?)`);
     insert.run('dlv_1', 'msg_1', op.id, op.tenant, 'HTTPS://Hung.TEST/a/b?c=1', 'pending', T0, T0, T0);
     insert.run('dlv_2', 'msg_2', op.id, op.tenant, 'https://hung.test/other', 'retrying', T0 + 1, T0, T0);
@@ -99,7 +111,10 @@ describe('SqliteStore', () => {
     const store = createSqliteStore({ path });
     await store.open();
     const claimed = await store.deliveryClaimDue({ now: T0 + 10, workerId: 'd1', leaseMs: LEASE_MS, limit: 10, exceptDestinations: ['https://hung.test'] });
-    assert.deepEqual(claimed.map((d) => [d.id, d.destination]), [['dlv_3', 'http://other.test:8080']]);
+    assert.deepEqual(
+      claimed.map((d) => [d.id, d.destination]),
+      [['dlv_3', 'http://other.test:8080']],
+    );
     await store.close();
   });
 
@@ -113,10 +128,13 @@ describe('SqliteStore', () => {
     for (let i = 0; i < 4_000; i++) await store.operationInsert(draft({ input: { i, pad: 'x'.repeat(200) } }));
     assert.equal(autocheckpoint(), 0, 'after 500 commits the thread checkpoints');
     // The thread checkpoints on its own schedule; the next commit after it restarts and trims the WAL.
-    await waitFor(async () => {
-      await store.operationInsert(draft());
-      return statSync(`${path}-wal`).size <= 16 * 1024 * 1024;
-    }, { timeoutMs: 10_000, what: 'the WAL copied back, restarted and trimmed to 16 MB (with no checkpoint 4,000 commits grow it past 60 MB)' });
+    await waitFor(
+      async () => {
+        await store.operationInsert(draft());
+        return statSync(`${path}-wal`).size <= 16 * 1024 * 1024;
+      },
+      { timeoutMs: 10_000, what: 'the WAL copied back, restarted and trimmed to 16 MB (with no checkpoint 4,000 commits grow it past 60 MB)' },
+    );
     await store.close();
     const reopened = createSqliteStore({ path });
     await reopened.open();

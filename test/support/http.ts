@@ -7,7 +7,12 @@ export interface JsonResponse<T = any> {
   readonly text: string;
 }
 
-export async function request<T = any>(base: string, method: string, path: string, options: { body?: unknown; rawBody?: string; headers?: Record<string, string> } = {}): Promise<JsonResponse<T>> {
+export async function request<T = any>(
+  base: string,
+  method: string,
+  path: string,
+  options: { body?: unknown; rawBody?: string; headers?: Record<string, string> } = {},
+): Promise<JsonResponse<T>> {
   const headers: Record<string, string> = { ...options.headers };
   let payload: string | undefined;
   if (options.rawBody !== undefined) payload = options.rawBody;

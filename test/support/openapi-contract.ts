@@ -15,7 +15,8 @@ const addFormats = (addFormatsModule as unknown as { default: AddFormats }).defa
 const DOCUMENT_ID = 'https://asyncops.test/openapi.json';
 const METHODS = ['get', 'put', 'post', 'delete', 'options', 'head', 'patch', 'trace'];
 /** Headers of HTTP itself, of caching, CORS and browser security, that an API description does not list. */
-const PLUMBING = /^(date|connection|keep-alive|transfer-encoding|content-length|content-type|cache-control|vary|x-accel-buffering|content-security-policy|access-control-.*)$/;
+const PLUMBING =
+  /^(date|connection|keep-alive|transfer-encoding|content-length|content-type|cache-control|vary|x-accel-buffering|content-security-policy|access-control-.*)$/;
 
 export interface Reply {
   readonly status: number;
@@ -32,7 +33,8 @@ export interface ContractOperation {
 }
 
 const escapePointer = (token: string) => token.replace(/~/g, '~0').replace(/\//g, '~1');
-const header = (headers: Reply['headers'], name: string): string | null => (headers instanceof Headers ? headers.get(name) : (headers.get(name.toLowerCase()) ?? null));
+const header = (headers: Reply['headers'], name: string): string | null =>
+  headers instanceof Headers ? headers.get(name) : (headers.get(name.toLowerCase()) ?? null);
 const headerNames = (headers: Reply['headers']): string[] => [...headers.keys()].map((name) => name.toLowerCase());
 
 export class OpenApiContract {
@@ -98,18 +100,25 @@ export class OpenApiContract {
    * scheme's, and Content-Type, the request body's) and each query parameter is a declared parameter; a JSON body the
    * server accepted (`accepted`: it answered 2xx) matches the declared request body.
    */
-  checkRequest(id: string, request: { readonly headers: Readonly<Record<string, string>>; readonly query: string; readonly json?: unknown; readonly accepted: boolean }): void {
+  checkRequest(
+    id: string,
+    request: { readonly headers: Readonly<Record<string, string>>; readonly query: string; readonly json?: unknown; readonly accepted: boolean },
+  ): void {
     const operation = this.operation(id);
-    const declared = (where: string) => new Set<string>((operation.definition.parameters ?? []).filter((p: Json) => p.in === where).map((p: Json) => p.name.toLowerCase()));
+    const declared = (where: string) =>
+      new Set<string>((operation.definition.parameters ?? []).filter((p: Json) => p.in === where).map((p: Json) => p.name.toLowerCase()));
     const headers = declared('header');
     for (const name of Object.keys(request.headers).map((n) => n.toLowerCase())) {
-      if (name !== 'authorization' && name !== 'content-type' && !headers.has(name)) throw new Error(`${id}: sends header ${name}, which the document does not declare`);
+      if (name !== 'authorization' && name !== 'content-type' && !headers.has(name))
+        throw new Error(`${id}: sends header ${name}, which the document does not declare`);
     }
     const query = declared('query');
-    for (const name of new URLSearchParams(request.query).keys()) if (!query.has(name)) throw new Error(`${id}: sends query parameter ${name}, which the document does not declare`);
+    for (const name of new URLSearchParams(request.query).keys())
+      if (!query.has(name)) throw new Error(`${id}: sends query parameter ${name}, which the document does not declare`);
     if (request.json === undefined || !request.accepted) return;
     const pointer = `/paths/${escapePointer(operation.path)}/${operation.method.toLowerCase()}/requestBody/content/application~1json/schema`;
-    if (operation.definition.requestBody?.content?.['application/json']?.schema === undefined) throw new Error(`${id}: takes a JSON body the document does not declare`);
+    if (operation.definition.requestBody?.content?.['application/json']?.schema === undefined)
+      throw new Error(`${id}: takes a JSON body the document does not declare`);
     this.#validate(`${id}: request body`, { $ref: `${DOCUMENT_ID}#${pointer}` }, request.json);
   }
 
@@ -155,7 +164,10 @@ export class OpenApiContract {
     while (typeof current.$ref === 'string') {
       if (!current.$ref.startsWith('#/')) throw new Error(`unsupported $ref ${current.$ref}`);
       at = current.$ref.slice(1);
-      current = at.split('/').slice(1).reduce<any>((value, token) => value?.[token.replace(/~1/g, '/').replace(/~0/g, '~')], this.document);
+      current = at
+        .split('/')
+        .slice(1)
+        .reduce<any>((value, token) => value?.[token.replace(/~1/g, '/').replace(/~0/g, '~')], this.document);
       if (current === undefined) throw new Error(`unresolved $ref ${at}`);
     }
     return [current, at];
@@ -206,7 +218,8 @@ export class OpenApiContract {
   #validate(what: string, schema: Json, value: unknown): void {
     const resolved = typeof schema.$ref === 'string' && schema.$ref.startsWith('#') ? { $ref: `${DOCUMENT_ID}${schema.$ref}` } : schema;
     const validate = this.#ajv.compile(resolved);
-    if (!validate(value)) throw new Error(`${what} does not match the document: ${this.#ajv.errorsText(validate.errors)}; value: ${JSON.stringify(value)?.slice(0, 400)}`);
+    if (!validate(value))
+      throw new Error(`${what} does not match the document: ${this.#ajv.errorsText(validate.errors)}; value: ${JSON.stringify(value)?.slice(0, 400)}`);
   }
 }
 

@@ -27,7 +27,11 @@ export async function startRequest(port: number, method: string, path: string): 
   socket.write(`${method} ${path} HTTP/1.1\r\nhost: 127.0.0.1:${port}\r\n`);
   return {
     async finish(headers, timeoutMs = 10_000) {
-      socket.end(`${Object.entries(headers).map(([name, value]) => `${name}: ${value}\r\n`).join('')}connection: close\r\n\r\n`);
+      socket.end(
+        `${Object.entries(headers)
+          .map(([name, value]) => `${name}: ${value}\r\n`)
+          .join('')}connection: close\r\n\r\n`,
+      );
       const timer = setTimeout(() => socket.destroy(), timeoutMs);
       await ended;
       clearTimeout(timer);

@@ -114,7 +114,10 @@ async function spawnServer(command: 'serve' | 'worker', store: string, options: 
   child.stderr?.setEncoding('utf8').on('data', (chunk: string) => (stderr += chunk));
   let buffered = '';
   const ready = new Promise<{ url: string }>((resolve, reject) => {
-    const timer = setTimeout(() => reject(new Error(`server did not start within ${options.startTimeoutMs ?? 20_000} ms; stderr: ${stderr.slice(-2000)}`)), options.startTimeoutMs ?? 20_000);
+    const timer = setTimeout(
+      () => reject(new Error(`server did not start within ${options.startTimeoutMs ?? 20_000} ms; stderr: ${stderr.slice(-2000)}`)),
+      options.startTimeoutMs ?? 20_000,
+    );
     child.stdout?.setEncoding('utf8').on('data', (chunk: string) => {
       buffered += chunk;
       let newline: number;

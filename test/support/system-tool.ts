@@ -8,7 +8,12 @@ import type { TestContext } from 'node:test';
 
 /** The program's path (`name` on PATH, or an absolute path), or null once `t` has been skipped. */
 export function systemTool(t: TestContext, name: string, debianPackage: string): string | null {
-  const candidates = name.startsWith('/') ? [name] : (process.env.PATH ?? '').split(delimiter).filter((dir) => dir !== '').map((dir) => join(dir, name));
+  const candidates = name.startsWith('/')
+    ? [name]
+    : (process.env.PATH ?? '')
+        .split(delimiter)
+        .filter((dir) => dir !== '')
+        .map((dir) => join(dir, name));
   const found = candidates.find((path) => existsSync(path));
   if (found !== undefined) return found;
   const message = `${name} is not installed (Debian package ${debianPackage}: apt-get install ${debianPackage}; .ci/run installs it)`;

@@ -20,9 +20,12 @@ export async function deliveriesOf(base: string, operationId: string): Promise<a
 
 /** The operation's one delivery, once `predicate` holds for it (asserting there is never more than one). */
 export async function deliveryWhen(base: string, operationId: string, predicate: (delivery: any) => boolean, what: string, timeoutMs = 10_000): Promise<any> {
-  return waitFor(async () => {
-    const items = await deliveriesOf(base, operationId);
-    assert.ok(items.length <= 1, `one delivery per operation, got ${items.length}`);
-    return items[0] !== undefined && predicate(items[0]) ? items[0] : null;
-  }, { timeoutMs, intervalMs: 20, what });
+  return waitFor(
+    async () => {
+      const items = await deliveriesOf(base, operationId);
+      assert.ok(items.length <= 1, `one delivery per operation, got ${items.length}`);
+      return items[0] !== undefined && predicate(items[0]) ? items[0] : null;
+    },
+    { timeoutMs, intervalMs: 20, what },
+  );
 }

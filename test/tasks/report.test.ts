@@ -50,14 +50,26 @@ describe('report task', () => {
     const result = (await run({ type: 'sales_summary', date_range: '2026-01-30..2026-02-02' })) as SalesReport;
     assert.equal(result.report_type, 'sales_summary');
     assert.equal(result.currency, 'EUR');
-    assert.deepEqual(result.by_day.map((d) => d.date), ['2026-01-30', '2026-01-31', '2026-02-01', '2026-02-02']);
+    assert.deepEqual(
+      result.by_day.map((d) => d.date),
+      ['2026-01-30', '2026-01-31', '2026-02-01', '2026-02-02'],
+    );
     assert.equal(result.by_region.length, REGIONS.length);
     assert.equal(result.by_product.length, PRODUCTS.length);
     assert.ok(result.totals.orders > 0 && result.totals.units >= result.totals.orders);
     for (const lines of [result.by_day, result.by_region, result.by_product]) {
-      assert.equal(lines.reduce((s, l) => s + l.orders, 0), result.totals.orders);
-      assert.equal(lines.reduce((s, l) => s + l.units, 0), result.totals.units);
-      assert.equal(lines.reduce((s, l) => s + cents(l.revenue), 0), cents(result.totals.revenue));
+      assert.equal(
+        lines.reduce((s, l) => s + l.orders, 0),
+        result.totals.orders,
+      );
+      assert.equal(
+        lines.reduce((s, l) => s + l.units, 0),
+        result.totals.units,
+      );
+      assert.equal(
+        lines.reduce((s, l) => s + cents(l.revenue), 0),
+        cents(result.totals.revenue),
+      );
     }
   });
 
@@ -65,10 +77,16 @@ describe('report task', () => {
     const top = (await run({ type: 'top_products', date_range: '2026-05-01..2026-05-02' })) as SalesReport;
     assert.ok(top.by_product.length <= 10);
     const revenues = top.by_product.map((p) => p.revenue);
-    assert.deepEqual(revenues, [...revenues].sort((a, b) => b - a));
+    assert.deepEqual(
+      revenues,
+      [...revenues].sort((a, b) => b - a),
+    );
     const regions = (await run({ type: 'sales_by_region', date_range: '2026-05-01..2026-05-02' })) as SalesReport;
     const regionRevenues = regions.by_region.map((r) => r.revenue);
-    assert.deepEqual(regionRevenues, [...regionRevenues].sort((a, b) => b - a));
+    assert.deepEqual(
+      regionRevenues,
+      [...regionRevenues].sort((a, b) => b - a),
+    );
   });
 
   it('renders CSV with one row for the total and each day, region and product', async () => {
@@ -88,7 +106,11 @@ describe('report task', () => {
     await run({ type: 'sales_summary', date_range: '2026-02-01..2026-02-05' }, recorded);
     assert.ok(recorded.progress.length >= 5);
     const fractions = recorded.progress.map((p) => p.fraction);
-    assert.deepEqual(fractions, [...fractions].sort((a, b) => a - b), 'progress only grows');
+    assert.deepEqual(
+      fractions,
+      [...fractions].sort((a, b) => a - b),
+      'progress only grows',
+    );
     assert.deepEqual(recorded.progress.at(-1), { fraction: 1, message: 'aggregated 2026-02-05' });
   });
 
@@ -103,7 +125,11 @@ describe('report task', () => {
 
   it('refuses impossible, reversed and too long date ranges as permanent errors', async () => {
     for (const range of ['2026-02-30..2026-03-01', '2026-03-02..2026-03-01', '2025-01-01..2026-01-02']) {
-      assert.throws(() => parseDateRange(range), (err) => err instanceof PermanentError && err.code === 'invalid_input', range);
+      assert.throws(
+        () => parseDateRange(range),
+        (err) => err instanceof PermanentError && err.code === 'invalid_input',
+        range,
+      );
       await assert.rejects(run({ type: 'sales_summary', date_range: range }), PermanentError);
     }
     assert.deepEqual(parseDateRange('2026-01-01..2026-01-01'), { first: 20454, last: 20454 });
@@ -148,7 +174,10 @@ describe('report task', () => {
     const op = await submit(store, 'report', { type: 'sales_summary', date_range: '2026-01-01..2026-01-31', format: 'csv' });
     const done = await settled(store, op.id, 10_000);
     assert.equal(done.status, 'completed');
-    assert.ok(progress.some((p) => p !== null && p > 0), `progress was written while it ran: ${progress.join(', ')}`);
+    assert.ok(
+      progress.some((p) => p !== null && p > 0),
+      `progress was written while it ran: ${progress.join(', ')}`,
+    );
     const result = await store.resultGet({ id: op.id, tenant: DEFAULT_TENANT });
     assert.equal(result?.contentType, 'text/csv; charset=utf-8');
     assert.match(String(result?.body), /^dimension,key,name,orders,units,revenue\r\ntotal,2026-01-01\.\.2026-01-31,/);

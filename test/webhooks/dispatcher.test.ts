@@ -50,8 +50,16 @@ async function harness(t: TestContext, options: Partial<WebhookDispatcherOptions
 async function completedOperation(store: Store, webhookUrl: string): Promise<Delivery> {
   const now = Date.now();
   const inserted = await store.operationInsert({
-    id: `op_${now}${Math.random().toString(36).slice(2, 8)}`, tenant: DEFAULT_TENANT, type: 'report', input: { n: 1 },
-    maxAttempts: 1, priority: 0, timeoutS: 60, runAt: now, webhookUrl, now,
+    id: `op_${now}${Math.random().toString(36).slice(2, 8)}`,
+    tenant: DEFAULT_TENANT,
+    type: 'report',
+    input: { n: 1 },
+    maxAttempts: 1,
+    priority: 0,
+    timeoutS: 60,
+    runAt: now,
+    webhookUrl,
+    now,
   });
   assert.equal(inserted.kind, 'created');
   const [claimed] = await store.operationClaimDue({ now, workerId: 'w', leaseMs: 60_000, types: [{ type: 'report', limit: 1 }], limit: 1 });
@@ -64,10 +72,13 @@ async function completedOperation(store: Store, webhookUrl: string): Promise<Del
 }
 
 async function settled(store: Store, id: string, state: Delivery['state'], timeoutMs = 5_000): Promise<Delivery> {
-  return waitFor(async () => {
-    const delivery = await store.deliveryGet({ id, tenant: DEFAULT_TENANT });
-    return delivery?.state === state ? delivery : null;
-  }, { timeoutMs, what: `delivery ${id} to be ${state}` });
+  return waitFor(
+    async () => {
+      const delivery = await store.deliveryGet({ id, tenant: DEFAULT_TENANT });
+      return delivery?.state === state ? delivery : null;
+    },
+    { timeoutMs, what: `delivery ${id} to be ${state}` },
+  );
 }
 
 const attemptsOf = (store: Store, delivery: Delivery): Promise<DeliveryAttempt[]> => store.deliveryAttempts({ deliveryId: delivery.id });
@@ -115,10 +126,19 @@ describe('WebhookDispatcher', () => {
 
     assert.equal(done.attemptCount, 4);
     const attempts = await attemptsOf(store, delivery);
-    assert.deepEqual(attempts.map((a) => a.statusCode), [500, 500, 500, 200]);
-    assert.deepEqual(attempts.map((a) => a.attempt), [1, 2, 3, 4]);
+    assert.deepEqual(
+      attempts.map((a) => a.statusCode),
+      [500, 500, 500, 200],
+    );
+    assert.deepEqual(
+      attempts.map((a) => a.attempt),
+      [1, 2, 3, 4],
+    );
     assert.equal(attempts[0]?.responseSnippet, 'boom');
-    assert.deepEqual(attempts.slice(1).map((a, i) => a.startedAt - attempts[i]!.startedAt), [50, 100, 200]);
+    assert.deepEqual(
+      attempts.slice(1).map((a, i) => a.startedAt - attempts[i]!.startedAt),
+      [50, 100, 200],
+    );
     assert.equal(new Set(receiver.received.map((r) => r.headers['webhook-id'])).size, 1);
   });
 
@@ -145,8 +165,14 @@ describe('WebhookDispatcher', () => {
     assert.equal(delivered.attemptCount, 4);
 
     const attempts = await attemptsOf(store, delivery);
-    assert.deepEqual(attempts.map((a) => a.trigger), ['scheduled', 'scheduled', 'scheduled', 'manual']);
-    assert.deepEqual(receiver.received.map((r) => r.headers['webhook-id']), Array(4).fill(delivery.messageId));
+    assert.deepEqual(
+      attempts.map((a) => a.trigger),
+      ['scheduled', 'scheduled', 'scheduled', 'manual'],
+    );
+    assert.deepEqual(
+      receiver.received.map((r) => r.headers['webhook-id']),
+      Array(4).fill(delivery.messageId),
+    );
     // A fresh timestamp and signature each attempt, all of which verify.
     for (const request of receiver.received) assert.ok(verifyWebhook(secret, request.headers, request.body));
   });
@@ -217,8 +243,16 @@ describe('WebhookDispatcher', () => {
   it('holds a receiver that never answers to its share of the slots, so a healthy one is delivered before those attempts time out', async (t) => {
     // The case of the issue: 8 slots, 24 deliveries to a receiver that hangs (10 s timeout), then one to a healthy receiver.
     const recorded: DeliveryAttemptEvent[] = [];
-    const { store, receiver: healthy, dispatcher } = await harness(t, {
-      concurrency: 8, concurrencyPerDestination: 2, attemptTimeoutMs: 10_000, leaseMs: 60_000, onAttempt: (event) => recorded.push(event),
+    const {
+      store,
+      receiver: healthy,
+      dispatcher,
+    } = await harness(t, {
+      concurrency: 8,
+      concurrencyPerDestination: 2,
+      attemptTimeoutMs: 10_000,
+      leaseMs: 60_000,
+      onAttempt: (event) => recorded.push(event),
     });
     const hanging = await WebhookReceiver.start();
     t.after(() => hanging.close());

@@ -29,7 +29,13 @@ describe('postWebhook', () => {
   after(() => new Promise<void>((resolve) => server.close(() => resolve())));
 
   const post = (path: string, host = 'hooks.invalid') =>
-    postWebhook({ url: new URL(`http://${host}:${port}${path}?q=1`), address: { address: '127.0.0.1', family: 4 }, headers: { 'x-test': 'yes' }, body: '{"a":1}', timeoutMs: 2_000 });
+    postWebhook({
+      url: new URL(`http://${host}:${port}${path}?q=1`),
+      address: { address: '127.0.0.1', family: 4 },
+      headers: { 'x-test': 'yes' },
+      body: '{"a":1}',
+      timeoutMs: 2_000,
+    });
 
   it('connects to the pinned address whatever the host name resolves to, keeping the name in Host', async () => {
     const result = await post('/ok');
@@ -69,7 +75,15 @@ describe('postWebhook', () => {
     twin.on('connection', (socket) => ports.add(socket.remotePort ?? 0));
     await new Promise<void>((resolve) => twin.listen(port, '127.0.0.2', resolve));
     try {
-      const to = (address: string) => postWebhook({ url: new URL(`http://hooks.invalid:${port}/ok`), address: { address, family: 4 }, headers: {}, body: '{}', timeoutMs: 2_000, connections });
+      const to = (address: string) =>
+        postWebhook({
+          url: new URL(`http://hooks.invalid:${port}/ok`),
+          address: { address, family: 4 },
+          headers: {},
+          body: '{}',
+          timeoutMs: 2_000,
+          connections,
+        });
       for (let i = 0; i < 3; i++) assert.equal((await to('127.0.0.1')).statusCode, 200);
       assert.equal(ports.size, 1, 'three attempts, one connection');
       assert.equal((await to('127.0.0.2')).statusCode, 200);
@@ -91,7 +105,10 @@ describe('postWebhook', () => {
       for (let i = 0; i < 64; i++) connections.agentFor(new URL(`http://other-${i}.invalid/`), address);
       const closing = postWebhook({ url: new URL(`http://closing.invalid:${port}/slow`), address, headers: {}, body: '{}', timeoutMs: 2_000, connections });
       connections.close();
-      assert.deepEqual(await Promise.all([slow, closing]).then((results) => results.map((r) => [r.statusCode, r.error])), [[200, null], [200, null]]);
+      assert.deepEqual(await Promise.all([slow, closing]).then((results) => results.map((r) => [r.statusCode, r.error])), [
+        [200, null],
+        [200, null],
+      ]);
     } finally {
       connections.close();
     }
@@ -99,7 +116,13 @@ describe('postWebhook', () => {
 
   it('names a timeout in whole milliseconds, though the budget left after name resolution is a fraction', async () => {
     // '/slow' answers after 200 ms, long after this budget.
-    const result = await postWebhook({ url: new URL(`http://hooks.invalid:${port}/slow`), address: { address: '127.0.0.1', family: 4 }, headers: {}, body: '{}', timeoutMs: 49.9118609999996 });
+    const result = await postWebhook({
+      url: new URL(`http://hooks.invalid:${port}/slow`),
+      address: { address: '127.0.0.1', family: 4 },
+      headers: {},
+      body: '{}',
+      timeoutMs: 49.9118609999996,
+    });
     assert.deepEqual([result.statusCode, result.error], [null, 'timed out after 50 ms']);
   });
 
@@ -108,7 +131,13 @@ describe('postWebhook', () => {
     await new Promise<void>((resolve) => closed.listen(0, '127.0.0.1', resolve));
     const freePort = (closed.address() as AddressInfo).port;
     await new Promise<void>((resolve) => closed.close(() => resolve()));
-    const result = await postWebhook({ url: new URL(`http://hooks.invalid:${freePort}/`), address: { address: '127.0.0.1', family: 4 }, headers: {}, body: '', timeoutMs: 2_000 });
+    const result = await postWebhook({
+      url: new URL(`http://hooks.invalid:${freePort}/`),
+      address: { address: '127.0.0.1', family: 4 },
+      headers: {},
+      body: '',
+      timeoutMs: 2_000,
+    });
     assert.equal(result.statusCode, null);
     assert.match(result.error ?? '', /ECONNREFUSED/);
   });

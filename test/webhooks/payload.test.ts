@@ -7,11 +7,31 @@ import { webhookDeliveryFactory } from '../../src/webhooks/payload.ts';
 
 const NOW = Date.parse('2026-06-28T12:00:00.000Z');
 const base: Operation = {
-  id: 'op_01JD0000000000000000000000', tenant: 'default', type: 'report', status: 'completed', input: { a: 1 },
-  progress: 1, progressMessage: null, attempt: 1, maxAttempts: 3, priority: 0, timeoutS: 300, runAt: NOW - 5_000,
-  createdAt: NOW - 5_000, startedAt: NOW - 4_000, finishedAt: NOW - 1_000, updatedAt: NOW - 1_000, error: null,
-  webhookUrl: 'https://hooks.example.com/x', webhookState: null, cancelRequested: false, leaseToken: null,
-  leaseExpiresAt: null, workerId: null, resultExpired: false, version: 4,
+  id: 'op_01JD0000000000000000000000',
+  tenant: 'default',
+  type: 'report',
+  status: 'completed',
+  input: { a: 1 },
+  progress: 1,
+  progressMessage: null,
+  attempt: 1,
+  maxAttempts: 3,
+  priority: 0,
+  timeoutS: 300,
+  runAt: NOW - 5_000,
+  createdAt: NOW - 5_000,
+  startedAt: NOW - 4_000,
+  finishedAt: NOW - 1_000,
+  updatedAt: NOW - 1_000,
+  error: null,
+  webhookUrl: 'https://hooks.example.com/x',
+  webhookState: null,
+  cancelRequested: false,
+  leaseToken: null,
+  leaseExpiresAt: null,
+  workerId: null,
+  resultExpired: false,
+  version: 4,
 };
 const factory = webhookDeliveryFactory({
   clock: { now: () => NOW },
@@ -55,7 +75,10 @@ describe('webhookDeliveryFactory', () => {
   });
 
   it('gives each delivery its own ids', () => {
-    const live = webhookDeliveryFactory({ clock: { now: () => NOW }, renderResource: (op) => toOperationResource(op, { now: NOW, queuePosition: null, estimatedCompletionAt: null, route: null, includeInput: false }) });
+    const live = webhookDeliveryFactory({
+      clock: { now: () => NOW },
+      renderResource: (op) => toOperationResource(op, { now: NOW, queuePosition: null, estimatedCompletionAt: null, route: null, includeInput: false }),
+    });
     const a = live(base)!;
     const b = live(base)!;
     assert.notEqual(a.id, b.id);

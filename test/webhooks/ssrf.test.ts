@@ -11,11 +11,13 @@ function refusedUrl(url: string, reason: RegExp): void {
   if (!check.ok) assert.match(check.reason, reason, url);
 }
 
-const fakeDns = (table: Record<string, ResolvedAddress[]>): ResolveAll => async (hostname) => {
-  const found = table[hostname];
-  if (found === undefined) throw Object.assign(new Error(`getaddrinfo ENOTFOUND ${hostname}`), { code: 'ENOTFOUND' });
-  return found;
-};
+const fakeDns =
+  (table: Record<string, ResolvedAddress[]>): ResolveAll =>
+  async (hostname) => {
+    const found = table[hostname];
+    if (found === undefined) throw Object.assign(new Error(`getaddrinfo ENOTFOUND ${hostname}`), { code: 'ENOTFOUND' });
+    return found;
+  };
 const v4 = (address: string): ResolvedAddress => ({ address, family: 4 });
 const v6 = (address: string): ResolvedAddress => ({ address, family: 6 });
 
@@ -68,8 +70,22 @@ describe('refusedAddressReason', () => {
     });
   }
 
-  const allowed = ['8.8.8.8', '1.1.1.1', '172.15.255.255', '172.32.0.0', '100.63.255.255', '100.128.0.0', '169.253.255.255',
-    '2606:4700:4700::1111', '::ffff:8.8.8.8', '64:ff9b::808:808', '2002:808:808::1', '2a00::1', '2001:1::1', '2001:4860:4860::8888'];
+  const allowed = [
+    '8.8.8.8',
+    '1.1.1.1',
+    '172.15.255.255',
+    '172.32.0.0',
+    '100.63.255.255',
+    '100.128.0.0',
+    '169.253.255.255',
+    '2606:4700:4700::1111',
+    '::ffff:8.8.8.8',
+    '64:ff9b::808:808',
+    '2002:808:808::1',
+    '2a00::1',
+    '2001:1::1',
+    '2001:4860:4860::8888',
+  ];
   for (const address of allowed) {
     it(`allows the public address ${address}`, () => assert.equal(refusedAddressReason(address), null));
   }
@@ -109,9 +125,15 @@ describe('refusal reasons', () => {
 
   it('at delivery time too, for a literal and for a resolved name', async () => {
     const noDns: ResolveAll = async () => assert.fail('a literal address must not be resolved');
-    assert.deepEqual(await resolveAndCheck('[::ffff:0.0.0.0]', strict, noDns), { ok: false, reason: '::ffff:0.0.0.0 is an IPv4-mapped form of an unspecified address' });
+    assert.deepEqual(await resolveAndCheck('[::ffff:0.0.0.0]', strict, noDns), {
+      ok: false,
+      reason: '::ffff:0.0.0.0 is an IPv4-mapped form of an unspecified address',
+    });
     const dns = fakeDns({ 'teredo.example': [v6('2001:0:4136:e378:8000:63bf:3fff:fdd2')], 'zero.example': [v4('0.0.0.0')] });
-    assert.deepEqual(await resolveAndCheck('teredo.example', strict, dns), { ok: false, reason: 'teredo.example resolves to 2001:0:4136:e378:8000:63bf:3fff:fdd2, a Teredo address' });
+    assert.deepEqual(await resolveAndCheck('teredo.example', strict, dns), {
+      ok: false,
+      reason: 'teredo.example resolves to 2001:0:4136:e378:8000:63bf:3fff:fdd2, a Teredo address',
+    });
     assert.deepEqual(await resolveAndCheck('zero.example', strict, dns), { ok: false, reason: 'zero.example resolves to 0.0.0.0, an unspecified address' });
   });
 });
@@ -175,15 +197,37 @@ describe('checkWebhookUrl', () => {
   });
 
   it('opens private destinations when allowPrivate is set', () => {
-    for (const url of ['http://127.0.0.1:3000/hook', 'http://localhost/', 'http://[::1]/', 'http://10.0.0.5/', 'http://169.254.1.1/', 'http://[fe80::1]/', 'http://[fd00:ec2::1]/']) {
+    for (const url of [
+      'http://127.0.0.1:3000/hook',
+      'http://localhost/',
+      'http://[::1]/',
+      'http://10.0.0.5/',
+      'http://169.254.1.1/',
+      'http://[fe80::1]/',
+      'http://[fd00:ec2::1]/',
+    ]) {
       assert.ok(checkWebhookUrl(url, open).ok, url);
     }
   });
 });
 
 describe('cloud metadata addresses, whatever allowPrivate says', () => {
-  const metadata = ['169.254.169.254', '169.254.169.253', '169.254.169.123', '169.254.170.2', '169.254.170.23', '100.100.100.200',
-    '168.63.129.16', '192.0.0.192', 'fd00:ec2::254', 'fd00:ec2::253', 'fd00:ec2::123', 'fd00:ec2::23', 'fd20:ce::254', 'fe80::a9fe:a9fe'];
+  const metadata = [
+    '169.254.169.254',
+    '169.254.169.253',
+    '169.254.169.123',
+    '169.254.170.2',
+    '169.254.170.23',
+    '100.100.100.200',
+    '168.63.129.16',
+    '192.0.0.192',
+    'fd00:ec2::254',
+    'fd00:ec2::253',
+    'fd00:ec2::123',
+    'fd00:ec2::23',
+    'fd20:ce::254',
+    'fe80::a9fe:a9fe',
+  ];
   // 169.254.169.254 in every spelling the guard reads: the URL parser's IPv4 forms, and each IPv6 embedding.
   const disguised: Array<[string, RegExp]> = [
     ['http://2852039166/', /host 169\.254\.169\.254 is a cloud metadata address/],
@@ -229,9 +273,18 @@ describe('cloud metadata addresses, whatever allowPrivate says', () => {
       'sneaky.example': [v4('127.0.0.1'), v6('::ffff:169.254.170.2')],
       'imds6.example': [v6('fd00:ec2::254')],
     });
-    assert.deepEqual(await resolveAndCheck('metadata.google.internal', open, dns), { ok: false, reason: 'metadata.google.internal resolves to 169.254.169.254, a cloud metadata address' });
-    assert.deepEqual(await resolveAndCheck('sneaky.example', open, dns), { ok: false, reason: 'sneaky.example resolves to ::ffff:169.254.170.2, an IPv4-mapped form of a cloud metadata address' });
-    assert.deepEqual(await resolveAndCheck('imds6.example', open, dns), { ok: false, reason: 'imds6.example resolves to fd00:ec2::254, a cloud metadata address' });
+    assert.deepEqual(await resolveAndCheck('metadata.google.internal', open, dns), {
+      ok: false,
+      reason: 'metadata.google.internal resolves to 169.254.169.254, a cloud metadata address',
+    });
+    assert.deepEqual(await resolveAndCheck('sneaky.example', open, dns), {
+      ok: false,
+      reason: 'sneaky.example resolves to ::ffff:169.254.170.2, an IPv4-mapped form of a cloud metadata address',
+    });
+    assert.deepEqual(await resolveAndCheck('imds6.example', open, dns), {
+      ok: false,
+      reason: 'imds6.example resolves to fd00:ec2::254, a cloud metadata address',
+    });
   });
 
   it('leaves their neighbours to the private-range rules', () => {

@@ -9,7 +9,15 @@ import { isIP } from 'node:net';
 import type { Command } from 'commander';
 import type { TaskDefinition } from '../../main.ts';
 import { webhookSecretKey } from '../../signing/webhook-signature.ts';
-import { DEFAULT_RATE_LIMITS, DEFAULT_RETRY_BACKOFF, SETTINGS, type DefaultOf, type ServerCommand, type Setting, type SettingKey } from '../../config/settings.ts';
+import {
+  DEFAULT_RATE_LIMITS,
+  DEFAULT_RETRY_BACKOFF,
+  SETTINGS,
+  type DefaultOf,
+  type ServerCommand,
+  type Setting,
+  type SettingKey,
+} from '../../config/settings.ts';
 import type { Rate } from '../../config/values.ts';
 import { UsageError } from '../exit-codes.ts';
 import { envSwitch, settingOption } from './setting-options.ts';
@@ -27,11 +35,14 @@ const settingsOf = (role: ServerCommand) => (Object.entries(SETTINGS) as [Settin
 const corsOrigins = (value: string): CorsOrigins => parseCorsOrigins(value) ?? [];
 
 /** A rate flag as the server takes it: unset → the default for how exposed it is; off → null (no limit). */
-const rateOption = (flag: Rate | 'off' | undefined, fallback: Rate | null): Rate | null => (flag === 'off' ? null : flag ?? fallback);
+const rateOption = (flag: Rate | 'off' | undefined, fallback: Rate | null): Rate | null => (flag === 'off' ? null : (flag ?? fallback));
 
 /** Loopback only: an address other machines cannot reach. */
 export function isLoopbackHost(host: string): boolean {
-  const h = host.trim().toLowerCase().replace(/^\[(.*)\]$/, '$1');
+  const h = host
+    .trim()
+    .toLowerCase()
+    .replace(/^\[(.*)\]$/, '$1');
   if (h === 'localhost') return true;
   if (isIP(h) === 4) return h.startsWith('127.');
   if (isIP(h) === 6) return h === '::1' || /^::ffff:127\./.test(h);
@@ -46,12 +57,16 @@ function serverOptions(command: Command, role: ServerCommand): Command {
 }
 
 export function registerServerCommands(program: Command): void {
-  serverOptions(program.command('serve').description('run the HTTP API with workers and the webhook dispatcher'), 'serve').action(async (flags: ServerFlags, command: Command) => {
-    await runServer(flags, 'serve', command);
-  });
-  serverOptions(program.command('worker').description('run workers and the webhook dispatcher only (no HTTP API)'), 'worker').action(async (flags: ServerFlags, command: Command) => {
-    await runServer(flags, 'worker', command);
-  });
+  serverOptions(program.command('serve').description('run the HTTP API with workers and the webhook dispatcher'), 'serve').action(
+    async (flags: ServerFlags, command: Command) => {
+      await runServer(flags, 'serve', command);
+    },
+  );
+  serverOptions(program.command('worker').description('run workers and the webhook dispatcher only (no HTTP API)'), 'worker').action(
+    async (flags: ServerFlags, command: Command) => {
+      await runServer(flags, 'worker', command);
+    },
+  );
 }
 
 async function loadTasks(paths: readonly string[], checkTaskDefinition: (task: TaskDefinition) => void): Promise<TaskDefinition[]> {

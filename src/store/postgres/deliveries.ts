@@ -7,8 +7,16 @@ import { webhookDestination } from '../../domain/delivery.ts';
 import type { Operation } from '../../domain/operation.ts';
 import type { OperationStatus } from '../../domain/status.ts';
 import {
-  changed, type Delivery, type DeliveryAttempt, type DeliveryAttemptParams, type DeliveryClaimParams, type DeliveryDraft,
-  type DeliveryFactory, type DeliveryListQuery, type DeliveryRetryOutcome, type StoreEvent,
+  changed,
+  type Delivery,
+  type DeliveryAttempt,
+  type DeliveryAttemptParams,
+  type DeliveryClaimParams,
+  type DeliveryDraft,
+  type DeliveryFactory,
+  type DeliveryListQuery,
+  type DeliveryRetryOutcome,
+  type StoreEvent,
 } from '../store.ts';
 import type { PostgresDatabase, Queryable } from './database.ts';
 import { listFilters } from './operations.ts';
@@ -26,7 +34,12 @@ FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::text[], $6::text
  * The outbox: asks `factory` for each operation's delivery and writes them in one statement of the caller's
  * transaction. Returns the operations as stored with their delivery (webhookState 'pending' where one was written).
  */
-export async function writeOutbox(tx: Queryable & { readonly events: StoreEvent[] }, ops: readonly Operation[], factory: DeliveryFactory, now: number): Promise<Operation[]> {
+export async function writeOutbox(
+  tx: Queryable & { readonly events: StoreEvent[] },
+  ops: readonly Operation[],
+  factory: DeliveryFactory,
+  now: number,
+): Promise<Operation[]> {
   const drafts: Array<{ op: Operation; draft: DeliveryDraft }> = [];
   const result = ops.map((op) => {
     const draft = factory(op);
@@ -37,8 +50,16 @@ export async function writeOutbox(tx: Queryable & { readonly events: StoreEvent[
   if (drafts.length === 0) return result;
   const column = <T>(pick: (entry: { op: Operation; draft: DeliveryDraft }) => T) => drafts.map(pick);
   await tx.query(INSERT_DELIVERIES, [
-    column((e) => e.draft.id), column((e) => e.draft.messageId), column((e) => e.op.id), column((e) => e.op.tenant),
-    column((e) => e.draft.url), column((e) => webhookDestination(e.draft.url)), column((e) => e.draft.eventType), column((e) => e.draft.payload), column((e) => e.draft.nextAttemptAt), now,
+    column((e) => e.draft.id),
+    column((e) => e.draft.messageId),
+    column((e) => e.op.id),
+    column((e) => e.op.tenant),
+    column((e) => e.draft.url),
+    column((e) => webhookDestination(e.draft.url)),
+    column((e) => e.draft.eventType),
+    column((e) => e.draft.payload),
+    column((e) => e.draft.nextAttemptAt),
+    now,
   ]);
   tx.events.push({ kind: 'delivery:due', nextAttemptAt: Math.min(...column((e) => e.draft.nextAttemptAt)) });
   return result;
@@ -95,8 +116,17 @@ SELECT r.*, t.version AS operation_version, t.status AS operation_status FROM re
 export async function recordAttempt(db: PostgresDatabase, params: DeliveryAttemptParams): Promise<Delivery | null> {
   const a = params.attempt;
   const [row] = await db.query<DeliveryRow & OperationTouch>(RECORD_ATTEMPT, [
-    params.id, params.leaseToken, params.outcome, params.nextAttemptAt, params.now, a.trigger, a.startedAt, Math.round(a.durationMs),
-    a.statusCode, a.error, a.responseSnippet,
+    params.id,
+    params.leaseToken,
+    params.outcome,
+    params.nextAttemptAt,
+    params.now,
+    a.trigger,
+    a.startedAt,
+    Math.round(a.durationMs),
+    a.statusCode,
+    a.error,
+    a.responseSnippet,
   ]);
   if (row === undefined) return null;
   const delivery = toDelivery(row);
@@ -142,9 +172,16 @@ export async function attemptsOf(q: Queryable, deliveryIds: readonly string[]): 
   return (await q.query<AttemptRow>(SELECT_ATTEMPTS, [deliveryIds])).map(toAttempt);
 }
 
-export async function listOperationDeliveries(q: Queryable, operationId: string, tenant: string): Promise<Array<{ delivery: Delivery; attempts: DeliveryAttempt[] }>> {
+export async function listOperationDeliveries(
+  q: Queryable,
+  operationId: string,
+  tenant: string,
+): Promise<Array<{ delivery: Delivery; attempts: DeliveryAttempt[] }>> {
   const deliveries = (await q.query<DeliveryRow>(SELECT_OPERATION_DELIVERIES, [operationId, tenant])).map(toDelivery);
-  const attempts = await attemptsOf(q, deliveries.map((d) => d.id));
+  const attempts = await attemptsOf(
+    q,
+    deliveries.map((d) => d.id),
+  );
   return deliveries.map((delivery) => ({ delivery, attempts: attempts.filter((a) => a.deliveryId === delivery.id) }));
 }
 

@@ -63,9 +63,17 @@ export async function endUnderLease(tx: Transaction, group: readonly Ending[]): 
   const column = <T>(pick: (p: Ending) => T) => group.map(pick);
   const resultOf = (p: Ending) => (p.status === 'completed' ? p.result : undefined);
   const rows = await tx.query<OperationRow>(FINISH_GROUP, [
-    column((p) => p.id), column((p) => p.leaseToken), column((p) => p.status), column((p) => p.error?.code ?? null),
-    column((p) => p.error?.message ?? null), column((p) => resultOf(p)?.contentType ?? null), column((p) => resultOf(p)?.body ?? null),
-    column((p) => p.now), DURATION_SAMPLE_LIMIT, column((p) => p.progress?.fraction ?? null), column((p) => p.progress?.message ?? null),
+    column((p) => p.id),
+    column((p) => p.leaseToken),
+    column((p) => p.status),
+    column((p) => p.error?.code ?? null),
+    column((p) => p.error?.message ?? null),
+    column((p) => resultOf(p)?.contentType ?? null),
+    column((p) => resultOf(p)?.body ?? null),
+    column((p) => p.now),
+    DURATION_SAMPLE_LIMIT,
+    column((p) => p.progress?.fraction ?? null),
+    column((p) => p.progress?.message ?? null),
     column((p) => p.cancelRequested ?? null),
   ]);
   const finished = rows.map(toOperation);

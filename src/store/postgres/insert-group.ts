@@ -31,13 +31,27 @@ export interface InsertRequest {
  */
 export async function insertOperations(db: PostgresDatabase, group: readonly InsertRequest[]): Promise<OperationInsertResult[]> {
   const column = <T>(pick: (d: OperationDraft) => T) => group.map((r) => pick(r.draft));
-  const insert = [INSERT_OPERATIONS, [
-    column((d) => d.id), column((d) => d.tenant), column((d) => d.type), column((d) => JSON.stringify(d.input ?? null)),
-    column((d) => d.maxAttempts), column((d) => d.priority), column((d) => d.timeoutS), column((d) => d.runAt),
-    column((d) => d.webhookUrl), column((d) => d.now),
-  ]] as const;
+  const insert = [
+    INSERT_OPERATIONS,
+    [
+      column((d) => d.id),
+      column((d) => d.tenant),
+      column((d) => d.type),
+      column((d) => JSON.stringify(d.input ?? null)),
+      column((d) => d.maxAttempts),
+      column((d) => d.priority),
+      column((d) => d.timeoutS),
+      column((d) => d.runAt),
+      column((d) => d.webhookUrl),
+      column((d) => d.now),
+    ],
+  ] as const;
   const operations = group.map((r) => operationFromDraft(r.draft));
-  const asked = group.flatMap((r, i) => (r.options.standing === undefined ? [] : [{ i, params: { operation: operations[i]!, now: r.draft.now, runningLimit: r.options.standing.runningLimit, fromTail: true } }]));
+  const asked = group.flatMap((r, i) =>
+    r.options.standing === undefined
+      ? []
+      : [{ i, params: { operation: operations[i]!, now: r.draft.now, runningLimit: r.options.standing.runningLimit, fromTail: true } }],
+  );
   const send = () => db.sequence(asked.length === 0 ? [insert] : [insert, standingsStatement(asked.map((a) => a.params))]);
   let [inserted, standingsRead] = await send();
   // A stale plan stopped the insert before it did anything (sequence() renamed the statements): both go again.

@@ -44,8 +44,18 @@ export async function insertOperation(db: PostgresDatabase, draft: OperationDraf
   // A key can vanish between the two reads (its operation deleted, the key pruned); then it is free to take again.
   for (let round = 0; round < 3; round++) {
     const rows = await db.query<OperationRow>(INSERT_OPERATION, [
-      draft.id, draft.tenant, draft.type, JSON.stringify(draft.input ?? null), draft.maxAttempts, draft.priority, draft.timeoutS,
-      draft.runAt, draft.webhookUrl, draft.now, idempotency?.key ?? null, idempotency?.fingerprint ?? null,
+      draft.id,
+      draft.tenant,
+      draft.type,
+      JSON.stringify(draft.input ?? null),
+      draft.maxAttempts,
+      draft.priority,
+      draft.timeoutS,
+      draft.runAt,
+      draft.webhookUrl,
+      draft.now,
+      idempotency?.key ?? null,
+      idempotency?.fingerprint ?? null,
       idempotency?.expiresAt ?? null,
     ]);
     const row = rows[0];
@@ -81,7 +91,10 @@ export async function getOperationById(q: Queryable, id: string): Promise<Operat
 
 export async function listOperations(q: Queryable, query: OperationListQuery): Promise<Operation[]> {
   const [where, params] = listFilters({ 'o.tenant =': query.tenant, 'o.status =': query.status, 'o.type =': query.type, 'o.id <': query.beforeId });
-  const rows = await q.query<OperationRow>(`SELECT ${LISTED_COLUMNS} FROM operations o WHERE ${where} ORDER BY o.id DESC LIMIT $${params.length + 1}`, [...params, query.limit]);
+  const rows = await q.query<OperationRow>(`SELECT ${LISTED_COLUMNS} FROM operations o WHERE ${where} ORDER BY o.id DESC LIMIT $${params.length + 1}`, [
+    ...params,
+    query.limit,
+  ]);
   return rows.map(toOperation);
 }
 

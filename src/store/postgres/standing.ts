@@ -41,7 +41,7 @@ const GET_WITH_STANDING = `
 WITH t AS (SELECT ${OPERATION_COLUMNS} FROM operations o WHERE o.id = $1 AND o.tenant = $2)
 SELECT t.*,
   CASE WHEN t.status = 'pending' THEN queue_position(t.type, t.priority, t.run_at, t.id, $3, false) END AS queue_position,
-  CASE WHEN t.status = 'pending' THEN ${runningOf("coalesce(($4::jsonb ->> t.type)::int, 0)")} END AS queue_running
+  CASE WHEN t.status = 'pending' THEN ${runningOf('coalesce(($4::jsonb ->> t.type)::int, 0)')} END AS queue_running
 FROM t`;
 
 type RunningWire = [number, number | null, number];
@@ -71,10 +71,18 @@ export function toStanding(row: StandingRow): QueueStanding {
 /** The statement reading the standings of pending operations, one row each, in order. */
 export function standingsStatement(pending: readonly QueueStandingParams[]): readonly [string, readonly unknown[]] {
   const column = <T>(pick: (p: QueueStandingParams) => T) => pending.map(pick);
-  return [QUEUE_STANDINGS, [
-    column((p) => p.operation.id), column((p) => p.operation.type), column((p) => p.operation.priority), column((p) => p.operation.runAt),
-    column((p) => p.fromTail === true), column((p) => Math.max(0, p.runningLimit)), Math.max(...column((p) => p.now)),
-  ]];
+  return [
+    QUEUE_STANDINGS,
+    [
+      column((p) => p.operation.id),
+      column((p) => p.operation.type),
+      column((p) => p.operation.priority),
+      column((p) => p.operation.runAt),
+      column((p) => p.fromTail === true),
+      column((p) => Math.max(0, p.runningLimit)),
+      Math.max(...column((p) => p.now)),
+    ],
+  ];
 }
 
 /** Standings of a group (null for those not pending), in one statement. */
@@ -95,8 +103,12 @@ export async function getWithStanding(q: Queryable, params: StandingReadParams):
     limits = JSON.stringify(Object.fromEntries(params.runningLimits));
     limitsJson.set(params.runningLimits, limits);
   }
-  const [row] = await q.query<OperationRow & { queue_position: number | null; queue_running: RunningWire[] | null }>(
-    GET_WITH_STANDING, [params.id, params.tenant, params.now, limits]);
+  const [row] = await q.query<OperationRow & { queue_position: number | null; queue_running: RunningWire[] | null }>(GET_WITH_STANDING, [
+    params.id,
+    params.tenant,
+    params.now,
+    limits,
+  ]);
   if (row === undefined) return null;
   const standing = row.queue_position === null ? null : toStanding({ position: row.queue_position, running: row.queue_running ?? [] });
   return { operation: toOperation(row), standing };

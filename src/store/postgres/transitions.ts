@@ -8,8 +8,17 @@ import { compareClaimOrder } from '../../domain/queue.ts';
 import { decideExpiredLease, decideGiveBack, isTerminal, type GiveBack, type LeaseFacts, type LeaseOutcome, type Requeue } from '../../domain/status.ts';
 import type { Operation } from '../../domain/operation.ts';
 import {
-  CANCELLED_BY_REQUEST, changed, due, type CancelOutcome, type ClaimParams, type DeleteOutcome, type FinishParams, type LeaseRef,
-  type RecoverParams, type RecoverResult, type ReleaseParams,
+  CANCELLED_BY_REQUEST,
+  changed,
+  due,
+  type CancelOutcome,
+  type ClaimParams,
+  type DeleteOutcome,
+  type FinishParams,
+  type LeaseRef,
+  type RecoverParams,
+  type RecoverResult,
+  type ReleaseParams,
 } from '../store.ts';
 import type { PostgresDatabase, Queryable } from './database.ts';
 import { writeOutbox } from './deliveries.ts';
@@ -46,7 +55,12 @@ export async function claimOperations(db: PostgresDatabase, params: ClaimParams)
   const types = params.types.filter((t) => t.limit > 0);
   if (params.limit <= 0 || types.length === 0) return [];
   const rows = await db.query<OperationRow>(CLAIM_OPERATIONS, [
-    params.now, params.workerId, params.leaseMs, types.map((t) => t.type), types.map((t) => Math.min(t.limit, params.limit)), params.limit,
+    params.now,
+    params.workerId,
+    params.leaseMs,
+    types.map((t) => t.type),
+    types.map((t) => Math.min(t.limit, params.limit)),
+    params.limit,
   ]);
   const claimed = rows.map(toOperation).sort(compareClaimOrder);
   db.publish(claimed.map(changed));
@@ -71,7 +85,13 @@ WHERE id = $1 AND status = 'processing' AND lease_token = $2
 RETURNING id, version, status`;
 
 export async function progress(db: PostgresDatabase, params: LeaseRef & { now: number; progress: number | null; message: string | null }): Promise<boolean> {
-  const [row] = await db.query<Pick<OperationRow, 'id' | 'version' | 'status'>>(PROGRESS, [params.id, params.leaseToken, params.now, params.progress, params.message]);
+  const [row] = await db.query<Pick<OperationRow, 'id' | 'version' | 'status'>>(PROGRESS, [
+    params.id,
+    params.leaseToken,
+    params.now,
+    params.progress,
+    params.message,
+  ]);
   if (row === undefined) return false;
   db.publish([changed(row)]);
   return true;
@@ -109,8 +129,14 @@ interface DecidedRequeue {
 async function requeueUnderLease(q: Queryable, now: number, decided: readonly DecidedRequeue[]): Promise<Operation[]> {
   const column = <T>(pick: (d: DecidedRequeue) => T) => decided.map(pick);
   const rows = await q.query<OperationRow>(REQUEUE, [
-    column((d) => d.lease.id), column((d) => d.lease.leaseToken), column((d) => d.cancelRequested), column((d) => d.requeue.attemptIncrement),
-    column((d) => d.requeue.runAt), column((d) => d.requeue.error?.code ?? null), column((d) => d.requeue.error?.message ?? null), now,
+    column((d) => d.lease.id),
+    column((d) => d.lease.leaseToken),
+    column((d) => d.cancelRequested),
+    column((d) => d.requeue.attemptIncrement),
+    column((d) => d.requeue.runAt),
+    column((d) => d.requeue.error?.code ?? null),
+    column((d) => d.requeue.error?.message ?? null),
+    now,
   ]);
   return rows.map(toOperation).sort(compareClaimOrder);
 }
@@ -121,7 +147,12 @@ async function requeueUnderLease(q: Queryable, now: number, decided: readonly De
  * that value, "no" first (the usual case, one statement). A requested cancel stays requested, so under a held lease
  * exactly one of them applies, and under a lost one neither. `end` applies an end (the store's finish group).
  */
-export async function giveBack(db: PostgresDatabase, end: (ending: Ending) => Promise<Operation | null>, params: ReleaseParams, how: GiveBack): Promise<Operation | null> {
+export async function giveBack(
+  db: PostgresDatabase,
+  end: (ending: Ending) => Promise<Operation | null>,
+  params: ReleaseParams,
+  how: GiveBack,
+): Promise<Operation | null> {
   for (const cancelRequested of [false, true]) {
     const outcome: LeaseOutcome = decideGiveBack({ cancelRequested }, how);
     if (outcome.to !== 'pending') {
@@ -155,7 +186,10 @@ UPDATE operations o SET cancel_requested = true, updated_at = $2, version = o.ve
 WHERE o.id = $1 AND o.status = 'processing'
 RETURNING ${OPERATION_COLUMNS}`;
 
-export async function cancel(db: PostgresDatabase, params: { id: string; tenant: string; now: number; delivery: FinishParams['delivery'] }): Promise<CancelOutcome> {
+export async function cancel(
+  db: PostgresDatabase,
+  params: { id: string; tenant: string; now: number; delivery: FinishParams['delivery'] },
+): Promise<CancelOutcome> {
   return db.transaction(async (tx): Promise<CancelOutcome> => {
     const [row] = await tx.query<OperationRow>(LOCK_FOR_CANCEL, [params.id, params.tenant]);
     if (row === undefined) return { kind: 'not_found' };
@@ -222,7 +256,8 @@ export async function recoverExpired(db: PostgresDatabase, params: RecoverParams
       const lease = { id: row.id, leaseToken: row.lease_token };
       const outcome = decideExpiredLease(facts, params.now, params.error);
       if (outcome.to === 'pending') requeues.push({ lease, cancelRequested: facts.cancelRequested, requeue: outcome });
-      else ends.push({ ...lease, now: params.now, status: outcome.to, error: outcome.error, delivery: params.delivery, cancelRequested: facts.cancelRequested });
+      else
+        ends.push({ ...lease, now: params.now, status: outcome.to, error: outcome.error, delivery: params.delivery, cancelRequested: facts.cancelRequested });
     }
     const ended = ends.length === 0 ? [] : [...(await endUnderLease(tx, ends)).values()].sort(compareClaimOrder);
     // Last: it takes pending-count rows, which creates and claims wait on until this transaction commits.

@@ -8,7 +8,13 @@ import { webhookDestination } from '../../domain/delivery.ts';
 import { compareIds } from '../../domain/queue.ts';
 import type { Operation } from '../../domain/operation.ts';
 import type {
-  Delivery, DeliveryAttempt, DeliveryAttemptParams, DeliveryClaimParams, DeliveryDraft, DeliveryListQuery, DeliveryRetryOutcome,
+  Delivery,
+  DeliveryAttempt,
+  DeliveryAttemptParams,
+  DeliveryClaimParams,
+  DeliveryDraft,
+  DeliveryListQuery,
+  DeliveryRetryOutcome,
   StoreEvent,
 } from '../store.ts';
 import { prepareAll, StatementCache, type Transactor } from './database.ts';
@@ -74,9 +80,17 @@ const RECOVER_EXPIRED = `UPDATE deliveries SET lease_token = NULL, lease_expires
 const NEXT_ATTEMPT_AT = `SELECT min(next_attempt_at) AS at FROM deliveries WHERE state IN ('pending', 'retrying')`;
 
 const STATEMENTS = {
-  insert: INSERT, recordAttempt: RECORD_ATTEMPT, insertAttempt: INSERT_ATTEMPT, get: GET,
-  listForOperation: LIST_FOR_OPERATION, attempts: ATTEMPTS, replay: REPLAY, recoverExpired: RECOVER_EXPIRED,
-  nextAttemptAt: NEXT_ATTEMPT_AT, state: STATE, touchOperation: TOUCH_OPERATION,
+  insert: INSERT,
+  recordAttempt: RECORD_ATTEMPT,
+  insertAttempt: INSERT_ATTEMPT,
+  get: GET,
+  listForOperation: LIST_FOR_OPERATION,
+  attempts: ATTEMPTS,
+  replay: REPLAY,
+  recoverExpired: RECOVER_EXPIRED,
+  nextAttemptAt: NEXT_ATTEMPT_AT,
+  state: STATE,
+  touchOperation: TOUCH_OPERATION,
 };
 
 // $tenant $limit, and $state / $beforeId when the query has them.
@@ -103,8 +117,16 @@ export class SqliteDeliveries {
   /** The outbox write: runs inside the caller's transaction. */
   insert(operation: Operation, draft: DeliveryDraft, now: number, events: StoreEvent[]): void {
     this.#s.insert.run({
-      id: draft.id, messageId: draft.messageId, operationId: operation.id, tenant: operation.tenant, url: draft.url,
-      destination: webhookDestination(draft.url), eventType: draft.eventType, payload: draft.payload, nextAttemptAt: draft.nextAttemptAt, now,
+      id: draft.id,
+      messageId: draft.messageId,
+      operationId: operation.id,
+      tenant: operation.tenant,
+      url: draft.url,
+      destination: webhookDestination(draft.url),
+      eventType: draft.eventType,
+      payload: draft.payload,
+      nextAttemptAt: draft.nextAttemptAt,
+      now,
     });
     events.push({ kind: 'delivery:due', nextAttemptAt: draft.nextAttemptAt });
   }
@@ -112,7 +134,12 @@ export class SqliteDeliveries {
   claimDue(params: DeliveryClaimParams): Delivery[] {
     if (params.limit <= 0) return [];
     const except = params.exceptDestinations ?? [];
-    const values: Record<string, string | number> = { now: params.now, leaseExpiresAt: params.now + params.leaseMs, workerId: params.workerId, limit: params.limit };
+    const values: Record<string, string | number> = {
+      now: params.now,
+      leaseExpiresAt: params.now + params.leaseMs,
+      workerId: params.workerId,
+      limit: params.limit,
+    };
     except.forEach((destination, i) => (values[`except${i}`] = destination));
     const rows = this.#tx.run(() => this.#claims.get(claimDueSql(except.length)).all(values));
     return rows.map(toDelivery).sort((a, b) => (a.nextAttemptAt ?? 0) - (b.nextAttemptAt ?? 0) || compareIds(a.id, b.id));
@@ -122,15 +149,26 @@ export class SqliteDeliveries {
     return this.#tx.run((events) => {
       const before = this.#s.state.get({ id: params.id })?.['state'];
       const row = this.#s.recordAttempt.get({
-        id: params.id, leaseToken: params.leaseToken, state: params.outcome, nextAttemptAt: params.nextAttemptAt,
-        statusCode: params.attempt.statusCode, error: params.attempt.error, now: params.now,
+        id: params.id,
+        leaseToken: params.leaseToken,
+        state: params.outcome,
+        nextAttemptAt: params.nextAttemptAt,
+        statusCode: params.attempt.statusCode,
+        error: params.attempt.error,
+        now: params.now,
       });
       if (row === undefined) return null;
       const delivery = toDelivery(row);
       const a = params.attempt;
       this.#s.insertAttempt.run({
-        deliveryId: delivery.id, attempt: delivery.attemptCount, trigger: a.trigger, startedAt: a.startedAt,
-        durationMs: a.durationMs, statusCode: a.statusCode, error: a.error, responseSnippet: a.responseSnippet,
+        deliveryId: delivery.id,
+        attempt: delivery.attemptCount,
+        trigger: a.trigger,
+        startedAt: a.startedAt,
+        durationMs: a.durationMs,
+        statusCode: a.statusCode,
+        error: a.error,
+        responseSnippet: a.responseSnippet,
       });
       if (delivery.state === 'retrying' && delivery.nextAttemptAt !== null) {
         events.push({ kind: 'delivery:due', nextAttemptAt: delivery.nextAttemptAt });

@@ -26,8 +26,12 @@ const SETTING_INIT = 'INSERT OR IGNORE INTO settings (key, value) VALUES ($key, 
 const SETTING_GET = 'SELECT value FROM settings WHERE key = $key';
 
 const STATEMENTS = {
-  pruneMarkResults: PRUNE_MARK_RESULTS, pruneResults: PRUNE_RESULTS, pruneOperations: PRUNE_OPERATIONS, pruneKeys: PRUNE_KEYS,
-  settingInit: SETTING_INIT, settingGet: SETTING_GET,
+  pruneMarkResults: PRUNE_MARK_RESULTS,
+  pruneResults: PRUNE_RESULTS,
+  pruneOperations: PRUNE_OPERATIONS,
+  pruneKeys: PRUNE_KEYS,
+  settingInit: SETTING_INIT,
+  settingGet: SETTING_GET,
 };
 
 export class SqliteMaintenance {

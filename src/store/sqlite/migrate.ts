@@ -12,7 +12,9 @@ const MIGRATION_FILE = /^(\d{4})_[a-z0-9_]+\.sql$/;
 /** Apply the migrations not yet recorded in schema_migrations, each in its own transaction, in number order. */
 export function migrate(db: DatabaseSync, now: number): string[] {
   db.exec('CREATE TABLE IF NOT EXISTS schema_migrations (version INTEGER PRIMARY KEY, name TEXT NOT NULL, applied_at INTEGER NOT NULL) STRICT');
-  const files = readdirSync(MIGRATIONS_DIR).filter((f) => MIGRATION_FILE.test(f)).sort();
+  const files = readdirSync(MIGRATIONS_DIR)
+    .filter((f) => MIGRATION_FILE.test(f))
+    .sort();
   const applied: string[] = [];
   for (const file of files) {
     const version = Number(file.slice(0, 4));

@@ -7,8 +7,17 @@ import type { DatabaseSync, StatementSync } from 'node:sqlite';
 import type { Operation, OperationResult } from '../../domain/operation.ts';
 import type { OperationStatus } from '../../domain/status.ts';
 import {
-  changed, due, operationFromDraft, type IdempotencyClaim, type InsertOptions, type OperationDraft, type OperationInsertResult,
-  type OperationListQuery, type QueueStanding, type QueueStandingParams, type StandingReadParams,
+  changed,
+  due,
+  operationFromDraft,
+  type IdempotencyClaim,
+  type InsertOptions,
+  type OperationDraft,
+  type OperationInsertResult,
+  type OperationListQuery,
+  type QueueStanding,
+  type QueueStandingParams,
+  type StandingReadParams,
 } from '../store.ts';
 import { prepareAll, StatementCache, type GroupCommit } from './database.ts';
 import { toOperation, toResult } from './rows.ts';
@@ -55,8 +64,15 @@ function listSql(filters: readonly string[]): string {
 }
 
 const STATEMENTS = {
-  get: `${SELECT} WHERE o.id = $id AND o.tenant = $tenant`, getById: `${SELECT} WHERE o.id = $id`,
-  insert: INSERT, keyGet: KEY_GET, keyPut: KEY_PUT, counts: COUNTS, nextRunAt: NEXT_RUN_AT, resultGet: RESULT_GET, samples: SAMPLES,
+  get: `${SELECT} WHERE o.id = $id AND o.tenant = $tenant`,
+  getById: `${SELECT} WHERE o.id = $id`,
+  insert: INSERT,
+  keyGet: KEY_GET,
+  keyPut: KEY_PUT,
+  counts: COUNTS,
+  nextRunAt: NEXT_RUN_AT,
+  resultGet: RESULT_GET,
+  samples: SAMPLES,
 };
 
 export class SqliteOperations {
@@ -85,14 +101,24 @@ export class SqliteOperations {
         }
       }
       this.#s.insert.run({
-        id: draft.id, tenant: draft.tenant, type: draft.type, input: JSON.stringify(draft.input ?? null),
-        maxAttempts: draft.maxAttempts, priority: draft.priority, timeoutS: draft.timeoutS, runAt: draft.runAt,
-        now: draft.now, webhookUrl: draft.webhookUrl,
+        id: draft.id,
+        tenant: draft.tenant,
+        type: draft.type,
+        input: JSON.stringify(draft.input ?? null),
+        maxAttempts: draft.maxAttempts,
+        priority: draft.priority,
+        timeoutS: draft.timeoutS,
+        runAt: draft.runAt,
+        now: draft.now,
+        webhookUrl: draft.webhookUrl,
       });
       const operation = operationFromDraft(draft);
       if (idempotency !== undefined) {
         this.#s.keyPut.run({
-          tenant: draft.tenant, key: idempotency.key, fingerprint: idempotency.fingerprint, operationId: operation.id,
+          tenant: draft.tenant,
+          key: idempotency.key,
+          fingerprint: idempotency.fingerprint,
+          operationId: operation.id,
           expiresAt: idempotency.expiresAt,
         });
       }
@@ -118,7 +144,10 @@ export class SqliteOperations {
     if (query.type !== undefined) params['type'] = query.type;
     if (query.beforeId !== undefined) params['beforeId'] = query.beforeId;
     const filters = Object.keys(params).filter((k) => k !== 'tenant' && k !== 'limit');
-    return this.#lists.get(listSql(filters)).all(params).map((row) => toOperation(row));
+    return this.#lists
+      .get(listSql(filters))
+      .all(params)
+      .map((row) => toOperation(row));
   }
 
   queueStanding(params: QueueStandingParams): QueueStanding | null {

@@ -67,13 +67,22 @@ export class SqliteStore implements Store {
     const db = openDatabase(this.#path);
     try {
       migrate(db, Date.now());
-      const tx = new Transactor(db, (events) => this.#feed.emit(events), () => this.#onCommit(db));
+      const tx = new Transactor(
+        db,
+        (events) => this.#feed.emit(events),
+        () => this.#onCommit(db),
+      );
       const group = new GroupCommit(db, tx);
       const deliveries = new SqliteDeliveries(db, tx);
       const operations = new SqliteOperations(db, group, new SqliteStanding(db));
       this.#open = {
-        db, ping: db.prepare('SELECT 1'), group, operations, deliveries,
-        transitions: new SqliteTransitions(db, tx, group, operations, deliveries), maintenance: new SqliteMaintenance(db, tx),
+        db,
+        ping: db.prepare('SELECT 1'),
+        group,
+        operations,
+        deliveries,
+        transitions: new SqliteTransitions(db, tx, group, operations, deliveries),
+        maintenance: new SqliteMaintenance(db, tx),
       };
     } catch (err) {
       db.close();
@@ -117,36 +126,94 @@ export class SqliteStore implements Store {
     return this.#feed.subscribe(listener);
   }
 
-  async operationInsert(...args: Parameters<Store['operationInsert']>) { return this.#ready.operations.insert(...args); }
-  async operationGet(...args: Parameters<Store['operationGet']>) { return this.#ready.operations.get(...args); }
-  async operationGetById(...args: Parameters<Store['operationGetById']>) { return this.#ready.operations.getById(...args); }
-  async operationList(...args: Parameters<Store['operationList']>) { return this.#ready.operations.list(...args); }
-  async operationQueueStanding(...args: Parameters<Store['operationQueueStanding']>) { return this.#ready.operations.queueStanding(...args); }
-  async operationGetWithStanding(...args: Parameters<Store['operationGetWithStanding']>) { return this.#ready.operations.getWithStanding(...args); }
-  async operationCounts() { return this.#ready.operations.counts(); }
-  async operationClaimDue(...args: Parameters<Store['operationClaimDue']>) { return this.#ready.transitions.claimDue(...args); }
-  async operationHeartbeat(...args: Parameters<Store['operationHeartbeat']>) { return this.#ready.transitions.heartbeat(...args); }
-  async operationProgress(...args: Parameters<Store['operationProgress']>) { return this.#ready.transitions.progress(storableProgress(...args)); }
-  async operationFinish(...args: Parameters<Store['operationFinish']>) { return this.#ready.transitions.finish(storableFinish(...args)); }
-  async operationRetry(...args: Parameters<Store['operationRetry']>) { return this.#ready.transitions.retry(storableRetry(...args)); }
-  async operationRelease(...args: Parameters<Store['operationRelease']>) { return this.#ready.transitions.release(...args); }
-  async operationCancel(...args: Parameters<Store['operationCancel']>) { return this.#ready.transitions.cancel(...args); }
-  async operationDelete(...args: Parameters<Store['operationDelete']>) { return this.#ready.transitions.delete(...args); }
-  async operationRecoverExpired(...args: Parameters<Store['operationRecoverExpired']>) { return this.#ready.transitions.recoverExpired(storableRecover(...args)); }
-  async operationNextRunAt(params: { readonly types: readonly string[] }) { return this.#ready.operations.nextRunAt(params.types); }
-  async resultGet(...args: Parameters<Store['resultGet']>) { return this.#ready.operations.resultGet(...args); }
-  async durationSamples(params: { readonly limit: number }) { return this.#ready.operations.durationSamples(params.limit); }
-  async prune(...args: Parameters<Store['prune']>) { return this.#ready.maintenance.prune(...args); }
+  async operationInsert(...args: Parameters<Store['operationInsert']>) {
+    return this.#ready.operations.insert(...args);
+  }
+  async operationGet(...args: Parameters<Store['operationGet']>) {
+    return this.#ready.operations.get(...args);
+  }
+  async operationGetById(...args: Parameters<Store['operationGetById']>) {
+    return this.#ready.operations.getById(...args);
+  }
+  async operationList(...args: Parameters<Store['operationList']>) {
+    return this.#ready.operations.list(...args);
+  }
+  async operationQueueStanding(...args: Parameters<Store['operationQueueStanding']>) {
+    return this.#ready.operations.queueStanding(...args);
+  }
+  async operationGetWithStanding(...args: Parameters<Store['operationGetWithStanding']>) {
+    return this.#ready.operations.getWithStanding(...args);
+  }
+  async operationCounts() {
+    return this.#ready.operations.counts();
+  }
+  async operationClaimDue(...args: Parameters<Store['operationClaimDue']>) {
+    return this.#ready.transitions.claimDue(...args);
+  }
+  async operationHeartbeat(...args: Parameters<Store['operationHeartbeat']>) {
+    return this.#ready.transitions.heartbeat(...args);
+  }
+  async operationProgress(...args: Parameters<Store['operationProgress']>) {
+    return this.#ready.transitions.progress(storableProgress(...args));
+  }
+  async operationFinish(...args: Parameters<Store['operationFinish']>) {
+    return this.#ready.transitions.finish(storableFinish(...args));
+  }
+  async operationRetry(...args: Parameters<Store['operationRetry']>) {
+    return this.#ready.transitions.retry(storableRetry(...args));
+  }
+  async operationRelease(...args: Parameters<Store['operationRelease']>) {
+    return this.#ready.transitions.release(...args);
+  }
+  async operationCancel(...args: Parameters<Store['operationCancel']>) {
+    return this.#ready.transitions.cancel(...args);
+  }
+  async operationDelete(...args: Parameters<Store['operationDelete']>) {
+    return this.#ready.transitions.delete(...args);
+  }
+  async operationRecoverExpired(...args: Parameters<Store['operationRecoverExpired']>) {
+    return this.#ready.transitions.recoverExpired(storableRecover(...args));
+  }
+  async operationNextRunAt(params: { readonly types: readonly string[] }) {
+    return this.#ready.operations.nextRunAt(params.types);
+  }
+  async resultGet(...args: Parameters<Store['resultGet']>) {
+    return this.#ready.operations.resultGet(...args);
+  }
+  async durationSamples(params: { readonly limit: number }) {
+    return this.#ready.operations.durationSamples(params.limit);
+  }
+  async prune(...args: Parameters<Store['prune']>) {
+    return this.#ready.maintenance.prune(...args);
+  }
 
-  async deliveryClaimDue(...args: Parameters<Store['deliveryClaimDue']>) { return this.#ready.deliveries.claimDue(...args); }
-  async deliveryRecordAttempt(...args: Parameters<Store['deliveryRecordAttempt']>) { return this.#ready.deliveries.recordAttempt(storableAttempt(...args)); }
-  async deliveryGet(...args: Parameters<Store['deliveryGet']>) { return this.#ready.deliveries.get(...args); }
-  async deliveryList(...args: Parameters<Store['deliveryList']>) { return this.#ready.deliveries.list(...args); }
-  async deliveryListForOperation(...args: Parameters<Store['deliveryListForOperation']>) { return this.#ready.deliveries.listForOperation(...args); }
-  async deliveryAttempts(params: { readonly deliveryId: string }) { return this.#ready.deliveries.attempts(params.deliveryId); }
-  async deliveryRetry(...args: Parameters<Store['deliveryRetry']>) { return this.#ready.deliveries.retry(...args); }
-  async deliveryRecoverExpired(params: { readonly now: number }) { return this.#ready.deliveries.recoverExpired(params.now); }
-  async deliveryNextAttemptAt() { return this.#ready.deliveries.nextAttemptAt(); }
+  async deliveryClaimDue(...args: Parameters<Store['deliveryClaimDue']>) {
+    return this.#ready.deliveries.claimDue(...args);
+  }
+  async deliveryRecordAttempt(...args: Parameters<Store['deliveryRecordAttempt']>) {
+    return this.#ready.deliveries.recordAttempt(storableAttempt(...args));
+  }
+  async deliveryGet(...args: Parameters<Store['deliveryGet']>) {
+    return this.#ready.deliveries.get(...args);
+  }
+  async deliveryList(...args: Parameters<Store['deliveryList']>) {
+    return this.#ready.deliveries.list(...args);
+  }
+  async deliveryListForOperation(...args: Parameters<Store['deliveryListForOperation']>) {
+    return this.#ready.deliveries.listForOperation(...args);
+  }
+  async deliveryAttempts(params: { readonly deliveryId: string }) {
+    return this.#ready.deliveries.attempts(params.deliveryId);
+  }
+  async deliveryRetry(...args: Parameters<Store['deliveryRetry']>) {
+    return this.#ready.deliveries.retry(...args);
+  }
+  async deliveryRecoverExpired(params: { readonly now: number }) {
+    return this.#ready.deliveries.recoverExpired(params.now);
+  }
+  async deliveryNextAttemptAt() {
+    return this.#ready.deliveries.nextAttemptAt();
+  }
 
   async settingGetOrInit(key: string, initial: string): Promise<string> {
     return this.#ready.maintenance.settingGetOrInit(key, initial);

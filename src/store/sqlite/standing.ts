@@ -21,7 +21,8 @@ const countUpTo = (bound: number | null, first: string, second: string) =>
   `SELECT count(*) AS n FROM (${claimOrder(first)} UNION ALL ${claimOrder(second)}${bound === null ? '' : ` LIMIT ${bound}`})`;
 
 // $type $priority $runAt $id $now. The runnable operations ahead of a due one in claim order (priority desc, run_at, id).
-const aheadUpTo = (bound: number | null) => countUpTo(bound, 'priority > $priority AND run_at <= $now', 'priority = $priority AND (run_at, id) < ($runAt, $id)');
+const aheadUpTo = (bound: number | null) =>
+  countUpTo(bound, 'priority > $priority AND run_at <= $now', 'priority = $priority AND (run_at, id) < ($runAt, $id)');
 // $type $priority $runAt $id. The pending operations behind one in claim order.
 const behindUpTo = (bound: number | null) => countUpTo(bound, 'priority = $priority AND (run_at, id) > ($runAt, $id)', 'priority < $priority');
 
@@ -60,21 +61,25 @@ export class SqliteStanding {
     if (op.status !== 'pending') return null;
     const key = { type: op.type, priority: op.priority, runAt: op.runAt, id: op.id };
     // Only another process writing between these statements and the read of `op` can make it negative.
-    const position = Math.max(0, op.runAt > now
-      ? Number(this.#s.aheadOfLater.get({ type: op.type, priority: op.priority, now })!['n'])
-      : this.#positionOfDue(key, now, fromTail));
-    const running = runningLimit <= 0 ? [] : this.#s.running.all({ type: op.type, limit: runningLimit }).map((r) => ({
-      startedAt: Number(r['started_at']),
-      progress: r['progress'] === null ? null : Number(r['progress']),
-      progressAt: Number(r['updated_at']),
-    }));
+    const position = Math.max(
+      0,
+      op.runAt > now ? Number(this.#s.aheadOfLater.get({ type: op.type, priority: op.priority, now })!['n']) : this.#positionOfDue(key, now, fromTail),
+    );
+    const running =
+      runningLimit <= 0
+        ? []
+        : this.#s.running.all({ type: op.type, limit: runningLimit }).map((r) => ({
+            startedAt: Number(r['started_at']),
+            progress: r['progress'] === null ? null : Number(r['progress']),
+            progressAt: Number(r['updated_at']),
+          }));
     return { position, running };
   }
 
   #positionOfDue(key: { type: string; priority: number; runAt: number; id: string }, now: number, fromTail: boolean): number {
     for (let i = 0; i < BOUNDS.length; i++) {
       const bound = BOUNDS[i] ?? Infinity;
-      for (const side of fromTail ? ['behind', 'ahead'] as const : ['ahead', 'behind'] as const) {
+      for (const side of fromTail ? (['behind', 'ahead'] as const) : (['ahead', 'behind'] as const)) {
         const n = Number((side === 'ahead' ? this.#ahead[i]!.get({ ...key, now }) : this.#behind[i]!.get(key))!['n']);
         if (n >= bound) continue;
         if (side === 'ahead') return n;

@@ -9,8 +9,20 @@ import { compareClaimOrder, type Queued } from '../../domain/queue.ts';
 import { decideExpiredLease, decideGiveBack, isTerminal, type GiveBack, type LeaseOutcome, type Requeue } from '../../domain/status.ts';
 import { DURATION_SAMPLE_LIMIT } from '../../domain/eta.ts';
 import {
-  CANCELLED_BY_REQUEST, changed, due, type CancelOutcome, type ClaimParams, type DeleteOutcome, type DeliveryFactory, type FinishParams,
-  type LeaseRef, type RecoverParams, type RecoverResult, type ReleaseParams, type RetryParams, type StoreEvent,
+  CANCELLED_BY_REQUEST,
+  changed,
+  due,
+  type CancelOutcome,
+  type ClaimParams,
+  type DeleteOutcome,
+  type DeliveryFactory,
+  type FinishParams,
+  type LeaseRef,
+  type RecoverParams,
+  type RecoverResult,
+  type ReleaseParams,
+  type RetryParams,
+  type StoreEvent,
 } from '../store.ts';
 import { prepareAll, type GroupCommit, type Transactor } from './database.ts';
 import type { SqliteDeliveries } from './deliveries.ts';
@@ -81,9 +93,20 @@ const SAMPLE_TRIM = `DELETE FROM duration_samples WHERE type = $type
   AND id <= (SELECT id FROM duration_samples WHERE type = $type ORDER BY id DESC LIMIT 1 OFFSET $keep)`;
 
 const STATEMENTS = {
-  claimCandidates: CLAIM_CANDIDATES, claim: CLAIM, heartbeat: HEARTBEAT, progress: PROGRESS, finish: FINISH, leaseFacts: LEASE_FACTS,
-  requeue: REQUEUE, cancelPending: CANCEL_PENDING, requestCancel: REQUEST_CANCEL, deleteTerminal: DELETE_TERMINAL,
-  expiredLeases: EXPIRED_LEASES, resultPut: RESULT_PUT, samplePut: SAMPLE_PUT, sampleTrim: SAMPLE_TRIM,
+  claimCandidates: CLAIM_CANDIDATES,
+  claim: CLAIM,
+  heartbeat: HEARTBEAT,
+  progress: PROGRESS,
+  finish: FINISH,
+  leaseFacts: LEASE_FACTS,
+  requeue: REQUEUE,
+  cancelPending: CANCEL_PENDING,
+  requestCancel: REQUEST_CANCEL,
+  deleteTerminal: DELETE_TERMINAL,
+  expiredLeases: EXPIRED_LEASES,
+  resultPut: RESULT_PUT,
+  samplePut: SAMPLE_PUT,
+  sampleTrim: SAMPLE_TRIM,
 };
 
 function errorParams(error: OperationError | null | undefined): { errorCode: string | null; errorMessage: string | null } {
@@ -119,9 +142,15 @@ export class SqliteTransitions {
         }
       }
       if (candidates.length === 0) return [];
-      const ids = candidates.sort(compareClaimOrder).slice(0, params.limit).map((c) => c.id);
+      const ids = candidates
+        .sort(compareClaimOrder)
+        .slice(0, params.limit)
+        .map((c) => c.id);
       const rows = this.#s.claim.all({
-        ids: JSON.stringify(ids), now: params.now, leaseExpiresAt: params.now + params.leaseMs, workerId: params.workerId,
+        ids: JSON.stringify(ids),
+        now: params.now,
+        leaseExpiresAt: params.now + params.leaseMs,
+        workerId: params.workerId,
       });
       const claimed = rows.map((row) => toOperation(row, null)).sort(compareClaimOrder);
       for (const op of claimed) events.push(changed(op));
@@ -150,8 +179,13 @@ export class SqliteTransitions {
   /** The terminal transition under a lease, with its result, duration sample and outbox delivery. */
   #finishUnderLease(params: FinishParams, events: StoreEvent[]): Operation | null {
     const row = this.#s.finish.get({
-      id: params.id, leaseToken: params.leaseToken, status: params.status, now: params.now, ...errorParams(params.error),
-      progress: params.progress?.fraction ?? null, progressMessage: params.progress?.message ?? null,
+      id: params.id,
+      leaseToken: params.leaseToken,
+      status: params.status,
+      now: params.now,
+      ...errorParams(params.error),
+      progress: params.progress?.fraction ?? null,
+      progressMessage: params.progress?.message ?? null,
     });
     if (row === undefined) return null;
     const operation = toOperation(row, null);
@@ -206,7 +240,12 @@ export class SqliteTransitions {
 
   #requeue(lease: LeaseRef, requeue: Requeue, now: number, events: StoreEvent[]): Operation | null {
     const row = this.#s.requeue.get({
-      id: lease.id, leaseToken: lease.leaseToken, attemptIncrement: requeue.attemptIncrement, runAt: requeue.runAt, now, ...errorParams(requeue.error),
+      id: lease.id,
+      leaseToken: lease.leaseToken,
+      attemptIncrement: requeue.attemptIncrement,
+      runAt: requeue.runAt,
+      now,
+      ...errorParams(requeue.error),
     });
     if (row === undefined) return null;
     const operation = toOperation(row, null);

@@ -16,12 +16,18 @@ function serverHelp(name: 'serve' | 'worker'): string {
   const program = new Command('asyncops');
   registerServerCommands(program);
   // Wide, so no help line wraps and each default stays on its flag's line.
-  return program.commands.find((c) => c.name() === name)!.configureOutput({ getOutHelpWidth: () => 1000 }).helpInformation();
+  return program.commands
+    .find((c) => c.name() === name)!
+    .configureOutput({ getOutHelpWidth: () => 1000 })
+    .helpInformation();
 }
 
 /** Parses argv with one option, as commander would for a command; throws its CommanderError. */
 function parseWith(setting: Setting, argv: string[]): unknown {
-  const command = new Command('x').exitOverride().configureOutput({ writeErr: () => {} }).addOption(settingOption(setting));
+  const command = new Command('x')
+    .exitOverride()
+    .configureOutput({ writeErr: () => {} })
+    .addOption(settingOption(setting));
   command.parse(argv, { from: 'user' });
   return command.opts()[Object.keys(SETTINGS).find((key) => SETTINGS[key as keyof typeof SETTINGS] === setting)!];
 }
@@ -41,13 +47,17 @@ describe('serve and worker options', () => {
         // Commander quotes a string default; one that applies only sometimes says when.
         const expected =
           setting.otherwise ??
-          (setting.defaultWhen !== undefined ? `${setting.default} ${setting.defaultWhen}` : typeof setting.defaultValue === 'string' ? JSON.stringify(setting.default) : setting.default);
+          (setting.defaultWhen !== undefined
+            ? `${setting.default} ${setting.defaultWhen}`
+            : typeof setting.defaultValue === 'string'
+              ? JSON.stringify(setting.default)
+              : setting.default);
         if (expected !== undefined) assert.ok(line.includes(`default: ${expected}`), `${setting.flag}: default ${expected} in\n${line}`);
       }
     });
   }
 
-  it('gives the declared default when nothing is given, and reads a flag with the setting\'s reader', () => {
+  it("gives the declared default when nothing is given, and reads a flag with the setting's reader", () => {
     assert.equal(parseWith(SETTINGS.concurrency, []), 8);
     assert.equal(parseWith(SETTINGS.lease, ['--lease', '2m']), 120_000);
     assert.deepEqual(parseWith(SETTINGS.webhookSchedule, []), SETTINGS.webhookSchedule.defaultValue);
@@ -56,11 +66,18 @@ describe('serve and worker options', () => {
   });
 
   it('a value that does not read is a usage error naming the flag, or the variable it came from', () => {
-    assert.throws(() => parseWith(SETTINGS.concurrency, ['--concurrency', '0']), (error: CommanderError) =>
-      error.code === 'commander.invalidArgument' && /'--concurrency <n>' argument '0' is invalid\. --concurrency must be an integer from 1 to 1000/.test(error.message));
+    assert.throws(
+      () => parseWith(SETTINGS.concurrency, ['--concurrency', '0']),
+      (error: CommanderError) =>
+        error.code === 'commander.invalidArgument' &&
+        /'--concurrency <n>' argument '0' is invalid\. --concurrency must be an integer from 1 to 1000/.test(error.message),
+    );
     process.env.ASYNCOPS_READ_CACHE = '1m';
     try {
-      assert.throws(() => parseWith(SETTINGS.readCache, []), (error: CommanderError) => /ASYNCOPS_READ_CACHE.*must be at most 10s/.test(error.message));
+      assert.throws(
+        () => parseWith(SETTINGS.readCache, []),
+        (error: CommanderError) => /ASYNCOPS_READ_CACHE.*must be at most 10s/.test(error.message),
+      );
     } finally {
       delete process.env.ASYNCOPS_READ_CACHE;
     }
@@ -70,6 +87,9 @@ describe('serve and worker options', () => {
     assert.equal(envSwitch(SETTINGS.insecure, {}), false);
     assert.equal(envSwitch(SETTINGS.insecure, { ASYNCOPS_INSECURE: 'false' }), false);
     assert.equal(envSwitch(SETTINGS.allowPrivateWebhooks, { ASYNCOPS_ALLOW_PRIVATE_WEBHOOKS: 'on' }), true);
-    assert.throws(() => envSwitch(SETTINGS.insecure, { ASYNCOPS_INSECURE: 'maybe' }), (error: Error) => error instanceof UsageError && /^ASYNCOPS_INSECURE: expected true or false/.test(error.message));
+    assert.throws(
+      () => envSwitch(SETTINGS.insecure, { ASYNCOPS_INSECURE: 'maybe' }),
+      (error: Error) => error instanceof UsageError && /^ASYNCOPS_INSECURE: expected true or false/.test(error.message),
+    );
   });
 });
