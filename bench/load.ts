@@ -32,7 +32,10 @@ export async function load(spec: LoadSpec): Promise<LoadFigures> {
   const paths = spec.paths;
   let done: (result: autocannon.Result) => void = () => {};
   let failed: (error: Error) => void = () => {};
-  const finished = new Promise<autocannon.Result>((resolve, reject) => ((done = resolve), (failed = reject)));
+  const finished = new Promise<autocannon.Result>((resolve, reject) => {
+    done = resolve;
+    failed = reject;
+  });
   const instance = autocannon(
     {
       url: spec.url,

@@ -39,7 +39,7 @@ export function registerHealthRoutes(app: FastifyInstance, store: StoreProbe): v
       } catch (error) {
         request.log.warn({ err: error }, 'readiness: store unreachable');
         return sendProblem(reply, {
-          type: PROBLEM_TYPE_BASE + 'store_unavailable',
+          type: `${PROBLEM_TYPE_BASE}store_unavailable`,
           title: 'Store unavailable',
           status: 503,
           detail: 'the store did not answer',

@@ -9,6 +9,7 @@ import type { RegisteredTask } from '../runtime/registry.ts';
 import { isOpenRoute } from './auth.ts';
 import { REQUIRED_HEADER } from './schemas.ts';
 
+// biome-ignore lint/suspicious/noExplicitAny: the document is walked as untyped JSON; each read is checked where it is used.
 type Json = Record<string, any>;
 
 const METHODS = new Set(['get', 'put', 'post', 'delete', 'options', 'head', 'patch', 'trace']);

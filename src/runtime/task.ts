@@ -18,6 +18,7 @@ export interface TaskContext {
 /** A handler returns a JSON value, or an explicit body with its content type. */
 export type TaskResult = unknown | { contentType: string; body: Buffer | string };
 
+// biome-ignore lint/suspicious/noExplicitAny: a registry holds definitions of every input type; `unknown` would make their handlers unassignable.
 export interface TaskDefinition<Input = any> {
   readonly type: string;
   /** Optional collection route, e.g. `/reports`: POST /reports, POST /reports/async, GET /reports/{id}. */
@@ -46,6 +47,7 @@ export interface TaskDefinition<Input = any> {
 const TYPE_PATTERN = /^[a-z][a-z0-9_.-]{0,63}$/;
 const ROUTE_PATTERN = /^\/[a-z0-9][a-z0-9_-]*(\/[a-z0-9][a-z0-9_-]*)*$/;
 
+// biome-ignore lint/suspicious/noExplicitAny: as TaskDefinition: the default for a definition whose input is not typed.
 export function defineTask<Input = any>(definition: TaskDefinition<Input>): TaskDefinition<Input> {
   checkTaskDefinition(definition);
   return Object.freeze({ ...definition });

@@ -11,6 +11,7 @@ import type { TaskContext, TaskResult } from './task.ts';
 export type IsolatedTaskContext = TaskContext;
 
 /** The module a thread loads exports this, by default as `default`. */
+// biome-ignore lint/suspicious/noExplicitAny: as TaskDefinition: the default for a handler whose input is not typed.
 export type IsolatedHandler<Input = any> = (input: Input, ctx: IsolatedTaskContext) => Promise<TaskResult> | TaskResult;
 
 export interface ThreadStart {
@@ -35,6 +36,7 @@ const ENTRY = new URL(`./worker-thread-entry${import.meta.url.endsWith('.ts') ? 
  * `run: inWorkerThread(new URL('./heavy.ts', import.meta.url))`. Input and result cross by structured clone;
  * progress and log lines are forwarded; a PermanentError keeps its code.
  */
+// biome-ignore lint/suspicious/noExplicitAny: as TaskDefinition: the default for a handler whose input is not typed.
 export function inWorkerThread<Input = any>(moduleUrl: URL | string, exportName = 'default'): (input: Input, ctx: TaskContext) => Promise<TaskResult> {
   const href = moduleUrl instanceof URL ? moduleUrl.href : moduleUrl;
   return (input, ctx) => runInThread({ moduleUrl: href, exportName, input, attempt: ctx.attempt, operationId: ctx.operationId }, ctx);

@@ -209,7 +209,7 @@ export function toCsv(report: SalesReport): string {
   for (const d of report.by_day) row('day', d.date, '', d);
   for (const r of report.by_region) row('region', r.region, '', r);
   for (const p of report.by_product) row('product', p.product_id, p.name, p);
-  return rows.map((cells) => cells.map(csvCell).join(',')).join('\r\n') + '\r\n';
+  return `${rows.map((cells) => cells.map(csvCell).join(',')).join('\r\n')}\r\n`;
 }
 
 function csvCell(value: string): string {

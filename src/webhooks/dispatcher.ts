@@ -18,7 +18,7 @@ import { withDeadline } from '../scheduling/timers.ts';
 import { isRefusedValue } from '../store/storable.ts';
 import type { Delivery, DeliveryAttemptParams, Store } from '../store/store.ts';
 import { parseRetryAfter, postWebhook, WebhookConnections, type WebhookPostResult } from './http-attempt.ts';
-import { checkWebhookUrl, resolveAndCheck, type EgressPolicy, type ResolveAll } from './ssrf.ts';
+import { type AddressCheck, checkWebhookUrl, resolveAndCheck, type EgressPolicy, type ResolveAll } from './ssrf.ts';
 
 export const WEBHOOK_USER_AGENT = `asyncops-webhooks/${packageJson.version}`;
 
@@ -286,7 +286,7 @@ export class WebhookDispatcher {
     const url = checkWebhookUrl(delivery.url, this.#policy);
     if (!url.ok) return { result: failed(`refused: ${url.reason}`), refused: true };
     const started = this.#clock.now();
-    let target;
+    let target: AddressCheck;
     try {
       target = await withDeadline(
         this.#clock,

@@ -85,7 +85,7 @@ describe('reads', () => {
 
     const retry = await runCli(withAuth('deliveries', 'retry', 'dlv_cli'));
     assert.equal(retry.code, 0, retry.stderr);
-    assert.match(retry.stdout, /^dlv_cli  pending  operation\.completed/);
+    assert.match(retry.stdout, /^dlv_cli {2}pending {2}operation\.completed/);
 
     const attempts = await runCli(withAuth('deliveries', '--operation', op.id));
     assert.equal(attempts.code, 0, attempts.stderr);
@@ -303,7 +303,7 @@ describe('submit --wait progress', () => {
     assert.equal(run.code, 0, run.stdout);
     assert.match(run.stdout, /\u001b\[/, 'the bar draws with terminal control sequences');
     assert.match(run.stdout, /processing \[[\u2588\u2591]{20}\] 60% \| ETA \d+s \| elapsed \d+s \| aggregating rows/);
-    assert.match(run.stdout, /completed  \[\u2588{20}\] 100% \| ETA 0s/);
+    assert.match(run.stdout, /completed {2}\[\u2588{20}\] 100% \| ETA 0s/);
   });
 });
 

@@ -257,13 +257,15 @@ export class FakeApi {
     try {
       parsed = JSON.parse(body) as typeof parsed;
     } catch {
-      return this.#problem(res, 400, 'Bad request', 'body is not JSON', { code: 'validation_failed' });
+      this.#problem(res, 400, 'Bad request', 'body is not JSON', { code: 'validation_failed' });
+      return;
     }
     if (parsed.type === 'nope') {
-      return this.#problem(res, 422, 'Unknown task type', 'no task type "nope"', {
+      this.#problem(res, 422, 'Unknown task type', 'no task type "nope"', {
         code: 'unknown_task_type',
         errors: [{ path: '/type', message: 'is not registered' }],
       });
+      return;
     }
     const key = req.headers['idempotency-key'];
     const existing = typeof key === 'string' ? [...this.operations.values()].find((o) => (o as FakeOperation & { key?: string }).key === key) : undefined;
@@ -295,9 +297,13 @@ export class FakeApi {
 
   #result(res: ServerResponse, op: FakeOperation): void {
     const current = this.render(op);
-    if (op.expired) return this.#problem(res, 410, 'Gone', 'the result has been removed', { code: 'result_gone' });
+    if (op.expired) {
+      this.#problem(res, 410, 'Gone', 'the result has been removed', { code: 'result_gone' });
+      return;
+    }
     if (current.status !== 'completed' || op.result === null) {
-      return this.#problem(res, 409, 'Not completed', `operation is ${current.status}`, { code: 'not_completed', status_of_operation: current.status });
+      this.#problem(res, 409, 'Not completed', `operation is ${current.status}`, { code: 'not_completed', status_of_operation: current.status });
+      return;
     }
     res.writeHead(200, { 'content-type': op.result.contentType }).end(op.result.body);
   }

@@ -32,9 +32,9 @@ describe('ids', () => {
   it('isId refuses other prefixes, lengths, characters', () => {
     const id = newId('op_', 5, zeros);
     assert.equal(isId('dlv_', id), false);
-    assert.equal(isId('op_', id + 'A'), false);
-    assert.equal(isId('op_', id.slice(0, -1) + 'U'), false);
+    assert.equal(isId('op_', `${id}A`), false);
+    assert.equal(isId('op_', `${id.slice(0, -1)}U`), false);
     assert.equal(isId('op_', 'op_../../etc'), false);
-    assert.equal(isId('op_', 'op_' + '\u0000'.repeat(26)), false);
+    assert.equal(isId('op_', `op_${'\u0000'.repeat(26)}`), false);
   });
 });

@@ -14,7 +14,7 @@ import { closedPort } from '../client/fake-api.ts';
 import { request } from '../support/http.ts';
 import { waitFor } from '../support/wait.ts';
 
-const SECRET = 'whsec_' + Buffer.alloc(24, 7).toString('base64');
+const SECRET = `whsec_${Buffer.alloc(24, 7).toString('base64')}`;
 const dir = tempDir();
 let server: ServerProcess;
 const children: ChildProcess[] = [];

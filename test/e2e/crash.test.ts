@@ -21,7 +21,7 @@ const received = new Map<string, Set<string>>(); // operation id → webhook-ids
 const requests = new Map<string, number>(); // operation id → requests received
 /** Operations whose receiver answers 410 Gone: their deliveries end dead. */
 const gone = new Set<string>();
-let servers: ServerProcess[] = [];
+const servers: ServerProcess[] = [];
 
 before(async () => {
   receiver = createServer((req, res) => {

@@ -29,7 +29,10 @@ function maxOverlap(ops: Array<{ started_at: string; finished_at: string }>): nu
   points.sort((a, b) => a.t - b.t || a.d - b.d);
   let current = 0;
   let max = 0;
-  for (const p of points) max = Math.max(max, (current += p.d));
+  for (const p of points) {
+    current += p.d;
+    max = Math.max(max, current);
+  }
   return max;
 }
 

@@ -114,7 +114,12 @@ describe('a URL with a stream token in a log', () => {
 
   it('is what the HTTP app logger writes for a request', () => {
     const lines: string[] = [];
-    const sink = new Writable({ write: (chunk: Buffer, _encoding, done) => (lines.push(chunk.toString('utf8')), done()) });
+    const sink = new Writable({
+      write: (chunk: Buffer, _encoding, done) => {
+        lines.push(chunk.toString('utf8'));
+        done();
+      },
+    });
     const logger = safeRequestLogger(pino({ level: 'info' }, sink));
     const request = {
       method: 'GET',

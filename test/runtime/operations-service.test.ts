@@ -34,7 +34,12 @@ function withFeedControl(store: Store): { store: Store; resume: () => void } {
       return typeof value === 'function' ? value.bind(target) : value;
     },
   });
-  return { store: wrapped, resume: () => listeners.forEach((listener) => listener({ kind: 'feed:resumed' })) };
+  return {
+    store: wrapped,
+    resume: () => {
+      for (const listener of listeners) listener({ kind: 'feed:resumed' });
+    },
+  };
 }
 
 describe('OperationsService and the change feed', () => {

@@ -6,7 +6,7 @@ import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { CANCELLED_BY_REQUEST } from '../../src/store/store.ts';
 import type { CurrentStore } from './contract.ts';
-import { claim, draft, insertInState, LEASE_MS, noDelivery, T0, TENANT, webhookFactory } from './fixtures.ts';
+import { claim, insertInState, LEASE_MS, noDelivery, T0, TENANT, webhookFactory } from './fixtures.ts';
 
 const HOOK = 'https://example.test/hook';
 const RESULT = { contentType: 'text/csv', body: Buffer.from('a,b\n1,2\n') };

@@ -28,8 +28,10 @@ export function lineDiff(before: string, after: string): string {
   const lines: Array<[' ' | '-' | '+', string]> = [];
   let [i, j] = [0, 0];
   while (i < a.length || j < b.length) {
-    if (i < a.length && j < b.length && a[i] === b[j]) lines.push([' ', a[i++]!]), j++;
-    else if (i < a.length && (j === b.length || lcs[i + 1]![j]! >= lcs[i]![j + 1]!)) lines.push(['-', a[i++]!]);
+    if (i < a.length && j < b.length && a[i] === b[j]) {
+      lines.push([' ', a[i++]!]);
+      j++;
+    } else if (i < a.length && (j === b.length || lcs[i + 1]![j]! >= lcs[i]![j + 1]!)) lines.push(['-', a[i++]!]);
     else lines.push(['+', b[j++]!]);
   }
   const near = (k: number) => lines.slice(Math.max(0, k - 2), k + 3).some(([mark]) => mark !== ' ');

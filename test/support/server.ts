@@ -120,8 +120,7 @@ async function spawnServer(command: 'serve' | 'worker', store: string, options: 
     );
     child.stdout?.setEncoding('utf8').on('data', (chunk: string) => {
       buffered += chunk;
-      let newline: number;
-      while ((newline = buffered.indexOf('\n')) >= 0) {
+      for (let newline = buffered.indexOf('\n'); newline >= 0; newline = buffered.indexOf('\n')) {
         const line = buffered.slice(0, newline);
         buffered = buffered.slice(newline + 1);
         try {

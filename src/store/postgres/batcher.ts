@@ -58,7 +58,7 @@ export class Batcher<In, Out> {
         const group = this.#nextGroup();
         try {
           const outs = await this.#write(group.map((w) => w.item));
-          group.forEach((w, i) => w.resolve(outs[i]!));
+          for (const [i, w] of group.entries()) w.resolve(outs[i]!);
         } catch (error) {
           // A group fails whole (one statement, one transaction). One bad item (a NUL in an error message) must not
           // fail the others with it, so each goes again on its own; a store that is away fails them all alike, and

@@ -140,7 +140,7 @@ export class SqliteDeliveries {
       workerId: params.workerId,
       limit: params.limit,
     };
-    except.forEach((destination, i) => (values[`except${i}`] = destination));
+    for (const [i, destination] of except.entries()) values[`except${i}`] = destination;
     const rows = this.#tx.run(() => this.#claims.get(claimDueSql(except.length)).all(values));
     return rows.map(toDelivery).sort((a, b) => (a.nextAttemptAt ?? 0) - (b.nextAttemptAt ?? 0) || compareIds(a.id, b.id));
   }

@@ -4,7 +4,7 @@
 
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import { Command, CommanderError } from 'commander';
+import { Command, type CommanderError } from 'commander';
 import { SETTINGS, type Setting } from '../../../src/config/settings.ts';
 import { registerServerCommands } from '../../../src/cli/server/serve.ts';
 import { envSwitch, settingOption } from '../../../src/cli/server/setting-options.ts';
