@@ -1,4 +1,4 @@
-// Owns: running the real CLI (`node src/cli/main.ts …`) as a subprocess for tests, with a bound on how long it may run.
+// Owns: running the real CLI (`node bin/asyncops.js …`, the executable users run) as a subprocess for tests, with a bound on how long it may run.
 // Not here: assertions. Invariant: every child started here is tracked and killed by killAll() (tests call it in after()).
 
 import { spawn, type ChildProcess } from 'node:child_process';
@@ -6,7 +6,7 @@ import { once } from 'node:events';
 import { fileURLToPath } from 'node:url';
 
 export const REPO_ROOT = fileURLToPath(new URL('../../', import.meta.url));
-export const CLI = 'src/cli/main.ts';
+export const CLI = 'bin/asyncops.js';
 
 export interface CliRun {
   code: number | null;

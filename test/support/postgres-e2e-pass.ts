@@ -19,10 +19,14 @@ if (skip !== null) {
 }
 
 console.log('# end-to-end tests on PostgreSQL (ASYNCOPS_E2E_STORE=postgres)');
-const child = spawn(process.execPath, ['--test', '--test-concurrency=2', '--test-timeout=120000', 'test/e2e/*.test.ts'], {
-  cwd: REPO_ROOT,
-  env: { ...process.env, ASYNCOPS_E2E_STORE: 'postgres' },
-  stdio: 'inherit',
-});
+const child = spawn(
+  process.execPath,
+  ['--test', '--import', './test/support/compile-cache.ts', '--test-concurrency=2', '--test-timeout=120000', 'test/e2e/*.test.ts'],
+  {
+    cwd: REPO_ROOT,
+    env: { ...process.env, ASYNCOPS_E2E_STORE: 'postgres' },
+    stdio: 'inherit',
+  },
+);
 // Ctrl-C reaches the child through the terminal's process group; this only waits for it.
 child.once('exit', (code, signal) => process.exit(code ?? (signal ? 1 : 0)));

@@ -11,7 +11,7 @@ import { fileURLToPath } from 'node:url';
 import { dropSchema, PG_URL, uniqueSchema } from './postgres.ts';
 
 export const REPO_ROOT = fileURLToPath(new URL('../../', import.meta.url));
-export const CLI_ENTRY = join(REPO_ROOT, 'src/cli/main.ts');
+export const CLI_ENTRY = join(REPO_ROOT, 'bin/asyncops.js');
 export const FIXTURE_TASKS = join(REPO_ROOT, 'test/fixtures/tasks.ts');
 
 export interface ServerProcess {
