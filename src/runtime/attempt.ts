@@ -6,7 +6,15 @@ import type { Logger } from 'pino';
 import type { Timer, TimerClock } from '../domain/clock.ts';
 import type { BackoffPolicy, Random } from '../domain/backoff.ts';
 import { coerceError, isPermanentError } from '../domain/errors.ts';
-import { boundedError, decideAfterFailure, toOperationResult, type AttemptFailure, type OperationResult, type Operation, type OperationError } from '../domain/operation.ts';
+import {
+  boundedError,
+  decideAfterFailure,
+  toOperationResult,
+  type AttemptFailure,
+  type OperationResult,
+  type Operation,
+  type OperationError,
+} from '../domain/operation.ts';
 import { isRefusedValue } from '../store/storable.ts';
 import { CANCELLED_BY_REQUEST, type DeliveryFactory, type Store } from '../store/store.ts';
 import type { RegisteredTask } from './registry.ts';
