@@ -34,13 +34,16 @@ export interface AsyncopsArgs {
   readonly store: string;
   readonly concurrency?: number;
   readonly workers?: boolean;
+  /** Load the built-in `report` task too (default: only the bench tasks). */
+  readonly builtinTasks?: boolean;
   readonly extra?: readonly string[];
   readonly env?: Readonly<Record<string, string>>;
 }
 
 /** `serve --port 0` (or `worker` with role 'worker') with the bench tasks, logging at info for the ready line only. */
 export function startAsyncops(role: 'serve' | 'worker', args: AsyncopsArgs): Promise<BenchProcess> {
-  const argv = [CLI, role, '--store', args.store, '--tasks', BENCH_TASKS, '--no-builtin-tasks', '--concurrency', String(args.concurrency ?? 10)];
+  const argv = [CLI, role, '--store', args.store, '--tasks', BENCH_TASKS, '--concurrency', String(args.concurrency ?? 10)];
+  if (args.builtinTasks !== true) argv.push('--no-builtin-tasks');
   if (role === 'serve') argv.push('--port', '0', '--host', '127.0.0.1');
   if (role === 'serve' && args.workers === false) argv.push('--no-workers');
   argv.push(...(args.extra ?? []));

@@ -4,7 +4,8 @@
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { cpus, totalmem } from 'node:os';
 import { fileURLToPath } from 'node:url';
-import type { EtaFigures } from './eta-scenario.ts';
+import type { EtaFigures, EtaStatusFigures } from './eta-scenario.ts';
+import type { EtaWorkloadName } from './eta-workloads.ts';
 import type { HttpFigures } from './http-scenarios.ts';
 import type { LoadFigures } from './load.ts';
 import type { DrainFigures, GrowthPoint, PickupFigures, WebhookFigures } from './queue-scenarios.ts';
@@ -61,7 +62,7 @@ type Row = readonly [string, (s: StoreFigures) => string | undefined, string];
 const n = (v: number | undefined | null, digits = 0) =>
   v === undefined || v === null || Number.isNaN(v) ? undefined : v.toLocaleString('en-US', { maximumFractionDigits: digits, minimumFractionDigits: digits });
 const ms = (v: number | undefined) => (v === undefined ? undefined : `${n(v, v < 10 ? 2 : 1)} ms`);
-const pct = (v: number | undefined) => (v === undefined ? undefined : `${n(v * 100, 1)} %`);
+const pct = (v: number | undefined | null) => (v === undefined || v === null || Number.isNaN(v) ? undefined : `${n(v * 100, 1)} %`);
 const signed = (v: number | undefined) => (v === undefined ? undefined : `${v >= 0 ? '+' : ''}${n(v * 100, 1)} %`);
 
 const ROWS: readonly Row[] = [
@@ -98,9 +99,29 @@ const ROWS: readonly Row[] = [
   ['  drain ops/s small → large', (s) => s.growth && `${n(s.growth.small.drain.perS)} → ${n(s.growth.large.drain.perS)}`, ''],
   ['  drain change', (s) => signed(s.growth?.drainChange), 'within 10 %'],
   ['  API server RSS at the end', (s) => s.growth && `${n(s.growth.large.serverRssMb)} MB`, ''],
-  ['ETA median abs. error (all samples)', (s) => pct(s.eta?.medianAbsError), '≤ 20 %'],
-  ['  while pending / while processing', (s) => s.eta && `${pct(s.eta.medianAbsErrorPending)} / ${pct(s.eta.medianAbsErrorProcessing)}`, ''],
+  ...etaRows('report', '1. report, 1–366 days'),
+  ...etaRows('lognormal', '2. lognormal σ 0.5, no cost'),
+  ...etaRows('backlog', '3. backlog, shared --concurrency'),
+  ['ETA 4. range coverage, all samples', (s) => pct(s.eta?.coverage), '70–90 %'],
 ];
+
+/** An ETA workload's rows: median / p90 error and range coverage, pending and processing. */
+function etaRows(name: EtaWorkloadName, label: string): Row[] {
+  const cell = (f: EtaStatusFigures | undefined) => f && `${pct(f.medianAbsError) ?? '—'} / ${pct(f.p90AbsError) ?? '—'}; ${pct(f.coverage) ?? '—'}`;
+  return [
+    [`ETA ${label}: median / p90 error; coverage`, (s) => (s.eta ? '' : undefined), ''],
+    ['  pending', (s) => cell(s.eta?.[name].pending), '≤ 15 % / ≤ 50 %; 70–90 %'],
+    ['  processing', (s) => cell(s.eta?.[name].processing), '≤ 15 % / ≤ 50 %; 70–90 %'],
+    [
+      '    of which progress reported',
+      (s) => {
+        const f = s.eta?.[name].processing.withProgress;
+        return f && `${pct(f.medianAbsError) ?? '—'} / ${pct(f.p90AbsError) ?? '—'} (${n(f.samples)} of ${n(s.eta?.[name].processing.samples)})`;
+      },
+      '',
+    ],
+  ];
+}
 
 /** A Markdown table: one row per figure, one column per store, then the target. */
 export function renderTable(report: RunReport): string {

@@ -1,4 +1,5 @@
-// Owns: `npm run bench` (`--quick` or full; `--store sqlite|postgres|both`): runs every scenario on each store,
+// Owns: `npm run bench` (`--quick` or full; `--store sqlite|postgres|both`; `--otel`: every server exports traces to a
+// local OTLP sink, for the figures with tracing on): runs every scenario on each store,
 // prints the table and writes bench/results/<timestamp>.json. Not here: the scenarios themselves.
 // Invariant: every process and store a scenario started is stopped and removed before the harness exits.
 
@@ -10,12 +11,13 @@ import { measureDrain, measureGrowthPoint, measurePickup, measureWebhooks } from
 import { newReport, renderTable, writeReport, type StoreFigures } from './report.ts';
 import { postgresReachable, PG_URL, type StoreKind } from './stores.ts';
 import { round } from './load.ts';
+import { startOtlpSink, type OtlpSink } from './otlp-sink.ts';
 
 const SCENARIOS = ['http', 'drain', 'pickup', 'webhooks', 'growth', 'eta'] as const;
 type Scenario = (typeof SCENARIOS)[number];
 
 // Quick is a smoke run of every figure in about a minute and a half on both stores (short loads, one run per growth
-// figure); full is what the README's table comes from. growthRuns: one short run on these shared cores moved by ±25 %
+// figure); full is what bench/README.md's figures come from. growthRuns: one short run on these shared cores moved by ±25 %
 // from run to run, so full takes the median of three.
 const MODES = {
   quick: {
@@ -47,6 +49,7 @@ const { values } = parseArgs({
     quick: { type: 'boolean', default: false },
     store: { type: 'string', default: 'both' },
     only: { type: 'string' },
+    otel: { type: 'boolean', default: false },
   },
 });
 const mode = values.quick ? 'quick' : 'full';
@@ -80,6 +83,14 @@ async function step<T>(name: string, work: () => Promise<T>): Promise<T | undefi
   }
 }
 
+// With --otel every server process (they inherit this environment) starts the SDK and exports each span over OTLP.
+let sink: OtlpSink | null = null;
+if (values.otel) {
+  sink = await startOtlpSink();
+  process.env.OTEL_EXPORTER_OTLP_ENDPOINT = sink.endpoint;
+  log(`tracing on: exporting to ${sink.endpoint}`);
+}
+
 try {
   const http: HttpSettings = settings.http;
   if (only.has('http')) report.bare = await step('bare Fastify', () => measureBare(http));
@@ -109,6 +120,11 @@ try {
   }
 } finally {
   await stopAll();
+  if (sink !== null) {
+    const { requests, bytes } = sink.received();
+    log(`tracing on: the sink received ${requests} OTLP exports, ${Math.round(bytes / 1024)} KiB`);
+    await sink.close();
+  }
 }
 
 const path = writeReport(report);

@@ -1,10 +1,10 @@
 // Owns: the task types the benchmark loads into the real server with --tasks: a no-op, a no-op that stamps its
-// start time, and two known-duration types for ETA accuracy. Not here: test fixtures (test/fixtures/tasks.ts).
+// start time, and the variable-duration types of the ETA scenarios. Not here: test fixtures (test/fixtures/tasks.ts).
 // Invariant: each task does only what its name says, so the figures measure asyncops and not the task.
 
 import { appendFileSync } from 'node:fs';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { defineTask } from '../src/runtime/task.ts';
+import { defineTask, type TaskContext } from '../src/runtime/task.ts';
 
 /** Where `stamp` appends `<operation id> <start time in ms since the epoch, µs precision>` lines. */
 export const STAMP_FILE_ENV = 'ASYNCOPS_BENCH_STAMPS';
@@ -37,20 +37,51 @@ export const stamp = defineTask({
   },
 });
 
-function fixedDuration(type: string, ms: number) {
-  return defineTask({
-    type,
-    input: anyObject,
-    concurrency: 2,
-    // A deliberately rough prior: history replaces it after three runs.
-    estimatedDurationS: 0.6,
-    async run(_input, ctx) {
-      await sleep(ms, undefined, { signal: ctx.signal });
-      return null;
-    },
-  });
+// The ETA scenarios' task types (eta-scenario.ts). Each waits as long as its input says: the harness draws the durations
+// (seeded), so a run repeats, and the server sees only what a real deployment would (a declared cost, progress).
+const waitTask = {
+  type: 'object',
+  properties: { ms: { type: 'number', minimum: 0 }, units: { type: 'integer', minimum: 1 } },
+  required: ['ms'],
+} as const;
+
+async function waitInSteps(ms: number, steps: number, ctx: TaskContext): Promise<null> {
+  for (let step = 1; step <= steps; step++) {
+    await sleep(ms / steps, undefined, { signal: ctx.signal });
+    ctx.progress(step / steps);
+  }
+  return null;
 }
 
-export const ETA_TYPES = { eta_short: 300, eta_long: 900 } as const;
+/** Lognormal durations, no cost declared, progress in ten steps (scenario 2). */
+export const lognormal = defineTask<{ ms: number }>({
+  type: 'eta_lognormal',
+  input: waitTask,
+  concurrency: 2,
+  estimatedDurationS: 0.5,
+  run: (input, ctx) => waitInSteps(input.ms, 10, ctx),
+});
 
-export default [noop, stamp, fixedDuration('eta_short', ETA_TYPES.eta_short), fixedDuration('eta_long', ETA_TYPES.eta_long)];
+/** Work whose length follows its declared cost (`units`), with progress per unit (scenario 3). */
+export const batch = defineTask<{ ms: number; units: number }>({
+  type: 'eta_batch',
+  input: waitTask,
+  concurrency: 2,
+  estimatedDurationS: 0.5,
+  cost: (input) => input.units,
+  run: (input, ctx) => waitInSteps(input.ms, input.units, ctx),
+});
+
+/** Variable durations with neither cost nor progress (scenario 3). */
+export const fetchLike = defineTask<{ ms: number }>({
+  type: 'eta_fetch',
+  input: waitTask,
+  concurrency: 2,
+  estimatedDurationS: 0.5,
+  async run(input, ctx) {
+    await sleep(input.ms, undefined, { signal: ctx.signal });
+    return null;
+  },
+});
+
+export default [noop, stamp, lognormal, batch, fetchLike];

@@ -8,7 +8,7 @@ import module from 'node:module';
 
 const [major] = process.versions.node.split('.').map(Number);
 if (major < 24) {
-  process.stderr.write(`asyncops: needs Node.js 24 or newer (this is ${process.versions.node}); npm install brings it: use npx asyncops\n`);
+  process.stderr.write(`asyncops: needs Node.js 24 or newer (this is ${process.versions.node}); in a checkout, npm install brings it: run npx asyncops\n`);
   process.exit(2);
 }
 // Every command is a fresh process that loads the same ~100 modules: Node's on-disk compile cache (in the OS temp

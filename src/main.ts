@@ -1,6 +1,7 @@
 // Owns: the composition root: builds the store, task registry, operations service, worker pool, webhook
 // dispatcher and HTTP app from one options object, and starts and stops them in order.
-// Not here: flag parsing (cli/server/serve.ts), any rule of the parts it wires.
+// Not here: flag parsing (cli/server/serve.ts), any rule of the parts it wires, the package's public face over this
+// (embed.ts: createAsyncOps, the Fastify plugin, the request handler).
 // Invariant: the one file that knows every part; nothing else constructs them for a running server.
 
 import { randomUUID } from 'node:crypto';
@@ -31,13 +32,23 @@ import { ApiKeyring, type ApiKeyConfig } from './http/auth.ts';
 import { NO_RATE_LIMITS, type RateLimits } from './http/rate-limits.ts';
 import { corsOriginsRefusal, parseCorsOrigins } from './config/cors-origins.ts';
 import { StreamTokens } from './http/stream-tokens.ts';
+import { basePathOf } from './http/base-path.ts';
+import { startTracingSdk } from './telemetry/sdk.ts';
 
 export const VERSION: string = (JSON.parse(readFileSync(new URL('../package.json', import.meta.url), 'utf8')) as { version: string }).version;
 
-/** An option the CLI also takes defaults to its flag's default (named in `…`), as config/settings.ts declares it. */
+/**
+ * How an embedder configures asyncops (createAsyncOps, the Fastify plugin). An option the CLI also takes defaults to
+ * its flag's default (named in `…`), as config/settings.ts declares it.
+ */
 export interface AsyncOpsOptions {
-  /** A Store, or a specification: a file path, `sqlite:PATH`, `:memory:` or a postgres:// URL. */
-  readonly store: Store | string;
+  /** Where operations are kept: a file path, `sqlite:PATH`, `:memory:` or a postgres:// URL. */
+  readonly store: string;
+  /**
+   * The path the HTTP API answers under, such as `/async` (default: none). Every link, Location and problem type the
+   * API sends starts with it. The Fastify plugin takes it as Fastify's own `prefix` option.
+   */
+  readonly prefix?: string | undefined;
   /** Task types besides the built-ins: one, or an array (as a task module exports them). */
   readonly tasks?: TaskDefinition | readonly TaskDefinition[] | undefined;
   /** Register the built-in tasks (`report`); default true. */
@@ -90,6 +101,18 @@ export interface AsyncOpsOptions {
   readonly corsOrigins?: '*' | readonly string[] | undefined;
   /** A pino logger, or options for the one created here (which redacts keys, secrets and passwords). */
   readonly logger?: Logger | LoggerOptions | undefined;
+  /**
+   * Start the OpenTelemetry SDK in this process and export traces as the standard OTEL_* variables say (the CLI's
+   * `--otel`; OTLP over HTTP to OTEL_EXPORTER_OTLP_ENDPOINT). Default false: spans go to whatever tracer provider the
+   * application registered through @opentelemetry/api, and cost nothing without one.
+   */
+  readonly otel?: boolean | undefined;
+}
+
+/** What the server itself, the CLI and tests may also give: a Store instance, a clock, extra route groups. */
+export interface AssemblyOptions extends Omit<AsyncOpsOptions, 'store'> {
+  /** A Store, or a specification (AsyncOpsOptions.store). */
+  readonly store: Store | string;
   readonly clock?: Clock | undefined;
   /** Extra Fastify plugins (auth, rate limits, metrics) registered before the routes. */
   readonly httpPlugins?: ReadonlyArray<(app: FastifyInstance, parts: AsyncOpsParts) => void | Promise<void>> | undefined;
@@ -104,9 +127,12 @@ export interface AsyncOpsParts {
   readonly logger: Logger;
 }
 
-export interface AsyncOps extends AsyncOpsParts {
-  /** The Fastify app (routes registered, not listening); null with `http: false`. */
+/** Every part, for the CLI, tests and embed.ts; embedders get the narrow AsyncOps of embed.ts. */
+export interface Assembly extends AsyncOpsParts {
+  /** The Fastify app (routes registered under basePath, not listening); null with `http: false`. */
   readonly app: FastifyInstance | null;
+  /** Where the HTTP API answers: '' or a prefix such as `/async` (from options.prefix). */
+  readonly basePath: string;
   /** Open the store, start workers and the dispatcher. */
   start(): Promise<void>;
   /** Start, then listen; resolves with the URL. */
@@ -142,6 +168,15 @@ export const WEBHOOK_SECRET_SETTING = 'webhook_secret';
 /** The server commands check a --store specification before anything opens; they import nothing below this file. */
 export { parseStoreSpec };
 export { checkTaskDefinition, type TaskDefinition } from './runtime/task.ts';
+/** What embed.ts, the package's face over this root, needs of the parts; it imports nothing else of ours. */
+export { isUnder } from './http/base-path.ts';
+export { problemType } from './http/problem.ts';
+export { withoutStreamToken } from './http/stream-tokens.ts';
+export { DEFAULT_TENANT } from './domain/operation.ts';
+export type { OperationView } from './runtime/operation-view.ts';
+export type { Operation } from './client/types.ts';
+/** The types AsyncOpsOptions names, for the package's index. */
+export type { ApiKeyConfig, BackoffPolicy, RateLimits, ServiceLimits };
 
 /**
  * The secret a server on this store signs webhooks with when it is given none (`asyncops webhook-secret` prints it):
@@ -157,12 +192,16 @@ export async function keptWebhookSecret(storeSpec: string): Promise<string> {
   }
 }
 
-export async function createAsyncOps(options: AsyncOpsOptions): Promise<AsyncOps> {
+export async function assembleAsyncOps(options: AssemblyOptions): Promise<Assembly> {
   const clock = options.clock ?? systemClock;
+  // Checked first, as the CORS list is: a bad prefix is the caller's mistake.
+  const basePath = basePathOf(options.prefix);
   // Checked before anything is opened: a bad list is the caller's mistake, not a server to clean up after.
   const corsOrigins = options.corsOrigins === undefined ? null : parseCorsOrigins(options.corsOrigins === '*' ? '*' : options.corsOrigins.join(','));
   const corsRefusal = corsOriginsRefusal(corsOrigins, (options.apiKeys?.length ?? 0) > 0);
   if (corsRefusal !== null) throw new TypeError(`corsOrigins: ${corsRefusal}`);
+  // First, so the first spans of this assembly already go to it; close() shuts it down last, after the final spans.
+  const tracing = options.otel === true ? await startTracingSdk({ version: VERSION }) : null;
   const logger = isLogger(options.logger)
     ? options.logger
     : pino({ name: 'asyncops', level: DEFAULTS.logLevel, redact: REDACTED_LOG_PATHS, ...(options.logger ?? {}) });
@@ -184,8 +223,14 @@ export async function createAsyncOps(options: AsyncOpsOptions): Promise<AsyncOps
       estimatedCompletionAt: null,
       route: registry.get(op.type)?.route ?? null,
       includeInput: true,
+      basePath,
     });
   const deliveryFactory = webhookDeliveryFactory({ clock, renderResource });
+  const metrics = new Metrics(
+    store,
+    () => registry.list().map((task) => task.type),
+    () => (pool === null ? null : { used: pool.stats().running, available: Math.max(0, concurrency - pool.stats().running) }),
+  );
   const service = new OperationsService({
     store,
     registry,
@@ -194,6 +239,8 @@ export async function createAsyncOps(options: AsyncOpsOptions): Promise<AsyncOps
     workerConcurrency: concurrency,
     limits: { ...DEFAULT_SERVICE_LIMITS, ...options.limits },
     readCacheMs: options.readCacheMs,
+    basePath,
+    observer: metrics,
     checkWebhookUrl: (url) => {
       const check = checkWebhookUrl(url, { allowPrivate });
       return check.ok ? null : check.reason;
@@ -216,8 +263,9 @@ export async function createAsyncOps(options: AsyncOpsOptions): Promise<AsyncOps
         deliveryFactory,
       })
     : null;
-  const metrics = new Metrics(store, () => registry.list().map((task) => task.type));
+  pool?.on('operation:claimed', (operation) => metrics.recordClaim(operation));
   pool?.on('operation:finished', (end) => metrics.recordAttempt(end));
+  pool?.on('leases:recovered', (result) => metrics.recordRecovered(result));
   let dispatcher: WebhookDispatcher | null = null;
   const retention = new Retention({
     store,
@@ -261,7 +309,7 @@ export async function createAsyncOps(options: AsyncOpsOptions): Promise<AsyncOps
     await store.open();
     service.start();
   };
-  const ops: AsyncOps = {
+  const ops: Assembly = {
     get store() {
       return store;
     },
@@ -273,6 +321,7 @@ export async function createAsyncOps(options: AsyncOpsOptions): Promise<AsyncOps
     },
     logger,
     app,
+    basePath,
     async start() {
       if (started) return;
       started = true;
@@ -329,6 +378,7 @@ export async function createAsyncOps(options: AsyncOpsOptions): Promise<AsyncOps
       await app?.close();
       service.stop();
       if (opened) await store.close();
+      await tracing?.shutdown();
     },
   };
   return ops;

@@ -17,6 +17,7 @@ type Part =
   | 'config'
   | 'scheduling'
   | 'signing'
+  | 'telemetry'
   | 'store'
   | 'runtime'
   | 'webhooks'
@@ -27,6 +28,7 @@ type Part =
   | 'cli/server'
   | 'cli entry'
   | 'main'
+  | 'embed'
   | 'index'
   | 'package.json';
 
@@ -42,25 +44,34 @@ const RULES: Readonly<Record<Exclude<Part, 'package.json'>, Rule>> = {
   domain: { may: [], external: ['node:crypto'], why: 'decides: pure rules, nothing of ours and no I/O (crypto makes ids; randomness is not I/O)' },
   signing: {
     may: [],
-    external: ['node:crypto'],
-    why: 'Standard Webhooks signing, shared by the server and the SDK: it must carry nothing of the server into the SDK',
+    external: [],
+    why: 'Standard Webhooks signing, shared by the server and the SDK: nothing of the server, and no `node:` module (Web Crypto), so the SDK runs anywhere',
+  },
+  telemetry: {
+    may: ['domain', 'package.json'],
+    external: '*',
+    why: 'spans through the OpenTelemetry API and the SDK loaded on demand (package.json: the tracer names the version); knows no layer but the domain',
   },
   config: { may: ['domain'], external: [], why: 'settings and limits every layer may read: it must depend on no layer but the domain' },
   scheduling: { may: ['domain'], external: [], why: 'the claim loop and timers runtime and webhooks share: mechanism without rules of its own' },
   store: { may: ['domain', 'config'], external: '*', why: 'persists what the domain defines; knows no service above it' },
-  runtime: { may: ['store', 'domain', 'scheduling', 'config'], external: '*', why: 'runs tasks on the store; knows no edge' },
+  runtime: { may: ['store', 'domain', 'scheduling', 'config', 'telemetry'], external: '*', why: 'runs tasks on the store; knows no edge' },
   webhooks: {
-    may: ['store', 'domain', 'scheduling', 'config', 'signing', 'package.json'],
+    may: ['store', 'domain', 'scheduling', 'config', 'signing', 'telemetry', 'package.json'],
     external: '*',
     why: 'delivers from the store (package.json: the User-Agent names the version); knows no edge',
   },
   tasks: { may: ['runtime', 'domain', 'config'], external: '*', why: 'the built-in tasks use the task API, as a user task module does' },
   http: {
-    may: ['runtime', 'webhooks', 'domain', 'config'],
+    may: ['runtime', 'webhooks', 'domain', 'config', 'telemetry'],
     external: '*',
     why: 'an edge: translates HTTP to the services, never reaches past them to the store',
   },
-  client: { may: ['signing'], external: ['node:'], why: 'the SDK knows only the HTTP contract (and signing): nothing of the server, no dependencies' },
+  client: {
+    may: ['signing'],
+    external: [],
+    why: 'the SDK knows only the HTTP contract (and signing): nothing of the server, no dependencies, no `node:` module (it runs in browsers, Deno, Bun)',
+  },
   cli: {
     may: ['client', 'signing', 'config', 'package.json'],
     external: '*',
@@ -77,16 +88,22 @@ const RULES: Readonly<Record<Exclude<Part, 'package.json'>, Rule>> = {
     why: 'the CLI entry registers client and server commands; the server commands load the server only when run',
   },
   main: { may: '*', external: '*', why: 'the composition root: the one file that knows every part' },
-  index: {
-    may: ['main', 'domain', 'store', 'runtime', 'tasks', 'signing'],
+  embed: {
+    may: ['main', 'config'],
     external: '*',
-    why: "the package's public API: what embedders build a server from",
+    why: "the package's face over the composition root: it reaches the parts only through main.ts",
+  },
+  index: {
+    may: ['embed', 'main', 'domain', 'runtime'],
+    external: '*',
+    why: "the package's public API: what an embedder writes against, never a store or service",
   },
 };
 
 function partOf(file: string): Part | null {
   if (file === 'main.ts') return 'main';
   if (file === 'index.ts') return 'index';
+  if (file === 'embed.ts') return 'embed';
   if (file === 'cli/main.ts') return 'cli entry';
   if (file.startsWith('cli/server/')) return 'cli/server';
   const top = file.split('/')[0]!;

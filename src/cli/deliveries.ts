@@ -39,7 +39,7 @@ export function registerDeliveries(program: Command, ctx: CliContext): void {
           ctx.printLine(describeDelivery(delivery));
           for (const a of delivery.attempts) {
             const outcome = a.status_code !== null ? `HTTP ${a.status_code}` : (a.error ?? '-');
-            const took = a.duration_ms === null ? '' : `  ${a.duration_ms} ms`;
+            const took = `  ${a.duration_ms} ms`;
             ctx.printLine(sanitize(`  #${a.attempt} ${a.trigger}  ${a.started_at}  ${outcome}${took}`));
           }
         }

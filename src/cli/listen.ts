@@ -76,7 +76,7 @@ async function receive(ctx: CliContext, secrets: string[], json: boolean, req: I
   }
   let payload: WebhookPayload;
   try {
-    payload = verifyWebhook(secrets, req.headers, body) as WebhookPayload;
+    payload = (await verifyWebhook(secrets, req.headers, body)) as WebhookPayload;
   } catch (error) {
     if (!(error instanceof WebhookVerificationError)) throw error;
     reject(ctx, res, 401, error.message, req.headers['webhook-id']);

@@ -33,7 +33,7 @@ export function registerResult(program: Command, ctx: CliContext): void {
       const result = await ctx.client(command).result(id);
       if (opts.json) {
         const isJson = /[/+]json\b/i.test(result.contentType);
-        ctx.printJson({ content_type: result.contentType, body: isJson ? result.json() : result.body.toString('utf8') });
+        ctx.printJson({ content_type: result.contentType, body: isJson ? result.json() : result.text() });
       } else {
         await saveResult(ctx, result, opts.output ?? '-');
       }

@@ -2,7 +2,7 @@
 // Not here: the HTTP exchange and retries (transport.ts), wait pacing (wait.ts), webhook signatures (signing/webhook-signature.ts).
 // Invariant: only requests that are safe to repeat are retried — reads, and a submit that carries an Idempotency-Key.
 
-import { retryAfterSeconds, Transport, type TransportOptions } from './transport.ts';
+import { retryAfterSeconds, textOf, Transport, type TransportOptions } from './transport.ts';
 import type {
   Delivery,
   DeliveryListOptions,
@@ -86,7 +86,8 @@ export class AsyncOpsClient {
     return {
       contentType: reply.headers.get('content-type') ?? 'application/octet-stream',
       body,
-      json: <T>() => JSON.parse(body.toString('utf8')) as T,
+      text: () => textOf(body),
+      json: <T>() => JSON.parse(textOf(body)) as T,
     };
   }
 

@@ -1,4 +1,5 @@
-// Owns: the public surface of the SDK, the package export `asyncops/client`.
+// Owns: the public surface of the SDK, the package export `asyncops/client`: it runs unchanged in Node, browsers, Deno
+// and Bun (fetch, Web Crypto, no `node:` module, no Buffer in its types).
 // Not here: any server code — src/client/ imports only itself and signing/, the signing it shares with the server
 // (test/imports.test.ts checks).
 // Invariant: what is exported here is the SDK's contract; internals (transport, wait pacing) stay unexported.
@@ -23,13 +24,18 @@ export {
   type Page,
   type ProblemDetails,
   type SubmitOptions,
+  type TaskType,
   type WaitOptions,
+  type WebhookEvent,
 } from './types.ts';
+export { verifyWebhook } from './webhooks.ts';
 export {
+  generateWebhookSecret,
   signWebhook,
-  verifyWebhook,
   WebhookVerificationError,
   type SignWebhookParams,
   type VerifyWebhookOptions,
+  type WebhookBody,
   type WebhookHeaders,
+  type WebhookHeaderSource,
 } from '../signing/webhook-signature.ts';

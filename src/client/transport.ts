@@ -3,7 +3,7 @@
 // Invariant: an error reply carrying a JSON object (the API's problem) becomes AsyncOpsApiError, a failed exchange
 // AsyncOpsNetworkError, any reply that should be and is not a JSON object AsyncOpsUnexpectedResponseError; retries are ≥ 1 s apart.
 
-import { setTimeout as sleep } from 'node:timers/promises';
+import { delay } from './delay.ts';
 import { AsyncOpsApiError, AsyncOpsNetworkError, AsyncOpsUnexpectedResponseError } from './errors.ts';
 import type { ProblemDetails } from './types.ts';
 
@@ -52,7 +52,7 @@ export interface Reply {
   url: string;
   status: number;
   headers: Headers;
-  body: Buffer;
+  body: Uint8Array;
 }
 
 export class Transport {
@@ -94,7 +94,7 @@ export class Transport {
 
   /** The reply's JSON resource; every success the API sends is one JSON object. */
   json<T>(reply: Reply): T {
-    const parsed = jsonObject(reply.body.toString('utf8'));
+    const parsed = jsonObject(textOf(reply.body));
     if (parsed === null) throw this.#unexpected(reply);
     return parsed as T;
   }
@@ -104,7 +104,7 @@ export class Transport {
    * a proxy's error page) says the URL is not the API's: the page itself is left out, as it says nothing more.
    */
   #refusal(reply: Reply): AsyncOpsApiError | AsyncOpsUnexpectedResponseError {
-    const problem = jsonObject(reply.body.toString('utf8')) as Partial<ProblemDetails> | null;
+    const problem = jsonObject(textOf(reply.body)) as Partial<ProblemDetails> | null;
     if (problem === null) return this.#unexpected(reply);
     return new AsyncOpsApiError(reply.status, {
       ...problem,
@@ -144,7 +144,7 @@ export class Transport {
     const signal = spec.signal ? AbortSignal.any([spec.signal, timeout]) : timeout;
     try {
       const response = await this.#fetch(url, { method: spec.method, headers, body, signal });
-      return { url, status: response.status, headers: response.headers, body: Buffer.from(await response.arrayBuffer()) };
+      return { url, status: response.status, headers: response.headers, body: new Uint8Array(await response.arrayBuffer()) };
     } catch (error) {
       if (spec.signal?.aborted) throw spec.signal.reason;
       if (timeout.aborted) {
@@ -200,10 +200,13 @@ function networkReason(error: unknown): string {
   return cause instanceof Error ? cause.message : String(cause);
 }
 
+/** UTF-8 text of a body (a malformed sequence becomes U+FFFD, as Node's Buffer decoding did). */
+export function textOf(body: Uint8Array): string {
+  return new TextDecoder().decode(body);
+}
+
 async function pause(ms: number, signal: AbortSignal | undefined): Promise<void> {
-  await sleep(ms, undefined, signal ? { signal } : undefined).catch(() => {
-    throw signal?.reason;
-  });
+  await delay(ms, signal);
 }
 
 function withTries(error: unknown, tries: number): unknown {

@@ -1,50 +1,28 @@
-// Owns: the TypeScript shapes of what the asyncops HTTP API sends and accepts (DESIGN §1), as the SDK sees them.
-// Not here: the server's own definitions (src/domain/resource.ts) — the SDK must not import server code, so this mirrors them.
+// Owns: the TypeScript shapes of what the asyncops HTTP API sends and accepts, as the SDK sees them: named aliases of
+// the wire types generated from the server's /openapi.json (wire.ts), and the SDK's own option types.
+// Not here: the server's own definitions — the SDK must not import server code; wire.ts is generated from its document.
 // Invariant: field names are the wire's snake_case; a field the server may add later is tolerated, never required.
 
-export const OPERATION_STATUSES = ['pending', 'processing', 'completed', 'failed', 'cancelled'] as const;
-export type OperationStatus = (typeof OPERATION_STATUSES)[number];
+import type * as Wire from './wire.ts';
 
+/** The operation resource of `GET /operations/{id}`. */
+export type Operation = Wire.Operation;
+export type OperationStatus = Operation['status'];
+/** Why an operation failed or was cancelled (`error`), or why its previous attempt failed (`last_attempt_error`). */
+export type OperationError = NonNullable<Operation['error']>;
+
+export const OPERATION_STATUSES = ['pending', 'processing', 'completed', 'failed', 'cancelled'] as const satisfies readonly OperationStatus[];
 export const TERMINAL_STATUSES: readonly OperationStatus[] = ['completed', 'failed', 'cancelled'];
+/** A status the server adds and the list above lacks fails to compile here. */
+type MissingStatus = Exclude<OperationStatus, (typeof OPERATION_STATUSES)[number]>;
+true satisfies [MissingStatus] extends [never] ? true : MissingStatus;
 
 export function isTerminalStatus(status: string): boolean {
   return (TERMINAL_STATUSES as readonly string[]).includes(status);
 }
 
-export interface OperationError {
-  code: string;
-  message: string;
-}
-
-/** The operation resource of `GET /operations/{id}`. */
-export interface Operation {
-  id: string;
-  operation_id: string;
-  type: string;
-  status: OperationStatus;
-  input?: unknown;
-  progress: number | null;
-  progress_message: string | null;
-  attempt: number;
-  max_attempts: number;
-  priority: number;
-  created_at: string;
-  started_at: string | null;
-  finished_at: string | null;
-  updated_at: string;
-  run_at: string;
-  timeout_s: number;
-  queue_position: number | null;
-  estimated_completion_at: string | null;
-  estimated_seconds_remaining: number | null;
-  result_url: string | null;
-  /** Why it failed or was cancelled; null until it ends so. */
-  error: OperationError | null;
-  /** While a retry waits or runs: why the previous attempt failed. */
-  last_attempt_error: OperationError | null;
-  webhook: { url: string; state: string } | null;
-  links: { self: string; cancel: string | null; result: string | null; events: string };
-}
+/** The body POSTed to a webhook_url when an operation ends (verifyWebhook returns it once the signature matches). */
+export type WebhookEvent = Wire.WebhookEvent;
 
 /** One page of a cursor-paginated list; `next_cursor` is null on the last page. */
 export interface Page<T> {
@@ -52,49 +30,24 @@ export interface Page<T> {
   next_cursor: string | null;
 }
 
-export type DeliveryState = 'pending' | 'delivered' | 'retrying' | 'dead';
-
 /** A webhook delivery of `GET /webhook-deliveries`. */
-export interface Delivery {
-  id: string;
-  operation_id: string;
-  webhook_id: string;
-  url: string;
-  event_type: string;
-  state: DeliveryState;
-  attempt_count: number;
-  next_attempt_at: string | null;
-  created_at: string;
-  updated_at: string;
-  last_status_code: number | null;
-  last_error: string | null;
-}
-
-/** One HTTP attempt of a delivery. */
-export interface DeliveryAttempt {
-  attempt: number;
-  trigger: 'scheduled' | 'manual';
-  started_at: string;
-  duration_ms: number | null;
-  status_code: number | null;
-  error: string | null;
-  response_snippet: string | null;
-}
-
+export type Delivery = Wire.RetryWebhookDeliveryResponse;
+export type DeliveryState = Delivery['state'];
 /** A delivery with its attempts, as `GET /operations/{id}/deliveries` lists them. */
-export interface DeliveryWithAttempts extends Delivery {
-  attempts: DeliveryAttempt[];
-}
+export type DeliveryWithAttempts = Wire.ListOperationDeliveriesResponse['items'][number];
+/** One HTTP attempt of a delivery. */
+export type DeliveryAttempt = DeliveryWithAttempts['attempts'][number];
+/** A registered task type of `GET /task-types`. */
+export type TaskType = Wire.ListTaskTypesResponse['items'][number];
 
-/** RFC 9457 problem details, as every error reply carries them. */
-export interface ProblemDetails {
+/**
+ * RFC 9457 problem details, as every error reply carries them; `detail` and `code` are asyncops's, and may be missing
+ * from a problem a proxy in between sent.
+ */
+export interface ProblemDetails extends Partial<Wire.Problem> {
   type: string;
   title: string;
   status: number;
-  detail?: string;
-  code?: string;
-  errors?: { path: string; message: string }[];
-  [extension: string]: unknown;
 }
 
 export interface SubmitOptions {
@@ -131,9 +84,10 @@ export interface DeliveryListOptions {
   cursor?: string;
 }
 
-/** A fetched result: its bytes and content type; `json()` parses them. */
+/** A fetched result: its bytes and content type; `text()` decodes them as UTF-8, `json()` parses them. */
 export interface OperationResult {
   contentType: string;
-  body: Buffer;
+  body: Uint8Array;
+  text(): string;
   json<T = unknown>(): T;
 }

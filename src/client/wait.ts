@@ -2,7 +2,7 @@
 // Not here: the HTTP exchange and its transient-failure retries (transport.ts, each retry ≥ 1 s after the last).
 // Invariant: two status requests start ≥ 1 s apart, except right after a long-poll that came back early with a change.
 
-import { setTimeout as sleep } from 'node:timers/promises';
+import { delay } from './delay.ts';
 import { AsyncOpsWaitTimeoutError } from './errors.ts';
 import { isTerminalStatus, type Operation, type WaitOptions } from './types.ts';
 
@@ -75,7 +75,7 @@ async function pollUntilTerminal(fetchStatus: FetchStatus, onProgress: WaitOptio
     // came back unheld because the operation had already changed is still paced at 1 s).
     if (!longPoll) nextAt = Math.max(nextAt, Date.now() + reply.retryAfterS * 1000);
     const pauseMs = nextAt - Date.now();
-    if (pauseMs > 0) await sleep(pauseMs, undefined, { signal });
+    if (pauseMs > 0) await delay(pauseMs, signal);
 
     askedToWait = longPoll;
     const waitS = Math.min(MAX_LONG_POLL_S, Math.max(1, Math.ceil((endsAt - Date.now()) / 1000)));

@@ -333,6 +333,15 @@ export const SETTINGS = {
     default: 'info',
     help: 'fatal, error, warn, info, debug, trace or silent',
   }),
+  // Off by default: the SDK is loaded only when traces go somewhere (config/otel.ts says when, telemetry/sdk.ts starts it).
+  otel: setting({
+    flag: '--otel',
+    env: 'ASYNCOPS_OTEL',
+    commands: BOTH,
+    value: onOff(),
+    default: 'off',
+    help: 'export OpenTelemetry traces as the OTEL_* variables say (OTLP over HTTP, localhost:4318 by default); on by itself when OTEL_EXPORTER_OTLP_ENDPOINT or OTEL_EXPORTER_OTLP_TRACES_ENDPOINT is set',
+  }),
 } as const;
 
 export type SettingKey = keyof typeof SETTINGS;

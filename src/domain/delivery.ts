@@ -5,6 +5,7 @@
 
 import { retryAfterWithinSchedule, scheduleDelay, type Random } from './backoff.ts';
 import type { DeliveryState } from './operation.ts';
+import type { TraceCarrier } from './trace-context.ts';
 
 export interface Delivery {
   readonly id: string;
@@ -29,6 +30,8 @@ export interface Delivery {
   readonly leaseToken: string | null;
   /** Set by a replay (deliveryRetry) and cleared by the next recorded attempt, which is then a 'manual' one. */
   readonly manual: boolean;
+  /** The trace its attempts' spans join (the attempt that ended the operation, or its creation); null or absent: none. */
+  readonly trace?: TraceCarrier | null | undefined;
 }
 
 export interface DeliveryAttempt {

@@ -1,6 +1,6 @@
 // Owns: the typed errors of the domain, each with a stable code.
 // Not here: how a code becomes an HTTP status or an exit code (http/problem.ts, cli/).
-// Invariant: every code in ERROR_CODES is documented in README.md ("Errors"); a test checks it.
+// Invariant: every code in ERROR_CODES is documented in docs/errors.md; a test checks it.
 
 export const ERROR_CODES = [
   'validation_failed',

@@ -1,38 +1,27 @@
-// Owns: estimated completion times: per-type duration statistics and the ETA of one operation.
-// Not here: collecting samples (store/) or rendering them (http/).
-// Invariant: with no basis for an estimate the answer is null, never a made-up number.
+// Owns: the estimated completion of one operation, as a time and a range (p10..p90): a running attempt from its progress
+// rate and what is left of runs as long as it (duration-model.ts), a pending one from when its turn comes (eta-queue.ts)
+// plus its own duration, learnt per unit of its declared cost when it has one.
+// Not here: collecting samples and standings (store/), the limits of the worker nodes (capacity.ts), rendering (http/).
+// Invariant: with no basis for an estimate the answer is null, never a made-up number; no estimate lies in the past.
 
-/** How many recent successful-attempt durations per type feed the estimate. */
-export const DURATION_SAMPLE_LIMIT = 50;
+import type { Capacity } from './capacity.ts';
+import type { ProgressPoint } from './operation.ts';
+import { durationMoments, durationQuantiles, logSpread, remainingQuantiles, Z90, type DurationEstimate, type DurationQuantiles } from './duration-model.ts';
+import { MAX_PLAYED, startOf, startOfUniform, type Occupant, type QueueBulk, type QueueItem } from './eta-queue.ts';
 
-export interface DurationEstimate {
-  /** Typical duration of one successful attempt, ms (the median of recent samples, or the declared prior). */
-  readonly typicalMs: number;
-  readonly samples: number;
-}
-
-/**
- * A robust typical duration: the median of recent samples, so one outlier cannot drag it.
- * With fewer than three samples the declared prior (if any) is blended in as one extra sample.
- */
-export function estimateDuration(samplesMs: readonly number[], priorMs: number | null): DurationEstimate | null {
-  const values = samplesMs.filter((v) => Number.isFinite(v) && v >= 0);
-  if (values.length === 0) return priorMs === null ? null : { typicalMs: priorMs, samples: 0 };
-  const pool = values.length < 3 && priorMs !== null ? [...values, priorMs] : values;
-  return { typicalMs: median(pool), samples: values.length };
-}
-
-export function median(values: readonly number[]): number {
-  const sorted = [...values].sort((a, b) => a - b);
-  const mid = sorted.length >> 1;
-  if (sorted.length === 0) return NaN;
-  return sorted.length % 2 === 1 ? sorted[mid]! : (sorted[mid - 1]! + sorted[mid]!) / 2;
-}
+export { DURATION_SAMPLE_LIMIT, estimateDuration, median, type DurationEstimate, type DurationSample } from './duration-model.ts';
 
 export interface RunningAttempt {
   readonly startedAt: number;
   readonly progress: number | null;
+  /** When `progress` was reported (the operation's updated_at while processing: it is stored with that time); default now. */
   readonly progressAt?: number | undefined;
+  /** Its task type; default the type of the operation whose standing lists it. */
+  readonly type?: string | undefined;
+  /** The cost its operation declared (null: none). */
+  readonly cost?: number | null | undefined;
+  /** An earlier progress point of the attempt, for its recent rate (one from before startedAt is ignored). */
+  readonly anchor?: ProgressPoint | null | undefined;
 }
 
 export interface EtaInput {
@@ -41,61 +30,204 @@ export interface EtaInput {
   readonly runAt: number;
   readonly startedAt: number | null;
   readonly progress: number | null;
-  /** When `progress` was stored (the operation's updated_at while processing); default now. */
+  /** When `progress` was reported (the operation's updated_at while processing: it is stored with that time); default now. */
   readonly progressAt?: number | undefined;
+  /** Processing: an earlier progress point, for the recent rate. */
+  readonly progressAnchor?: ProgressPoint | null | undefined;
   /** Runnable pending operations of this type ahead of this one (0 = next). Pending only. */
   readonly queuePosition: number | null;
-  /** How many operations of this type run at once. */
+  /** How many operations of this type run at once, when `capacity` does not say. */
   readonly concurrency: number;
-  /** Attempts of this type running now (pending only): when their slots free up. */
+  /** Attempts running now (pending only): of this type, and of the types it shares a global limit with. */
   readonly running?: readonly RunningAttempt[] | undefined;
   readonly estimate: DurationEstimate | null;
+  /** Its task type (names it in `capacity`, `running` and `estimates`). */
+  readonly type?: string | undefined;
+  /** The cost it declared (null: none). */
+  readonly cost?: number | null | undefined;
+  /** Costs of the operations of its type ahead of it, nearest first, as many as were read (pending only). */
+  readonly aheadCosts?: readonly (number | null)[] | undefined;
+  /** Runnable pending operations of other types ahead of it in claim order, by type, when they share a global limit. */
+  readonly aheadOfOtherTypes?: Readonly<Record<string, number>> | undefined;
+  /** The limits its queue drains under (every live worker node); default `concurrency` slots of its own. */
+  readonly capacity?: Capacity | undefined;
+  /** Duration estimates of the other types (their operations ahead and running). */
+  readonly estimates?: ReadonlyMap<string, DurationEstimate | null> | undefined;
 }
 
-/** Below this much progress, extrapolating from it is noise; fall back to the typical duration. */
-const MIN_PROGRESS_FOR_EXTRAPOLATION = 0.05;
+/** When an operation is expected to end (ms since the epoch): the median, and a range that holds it 8 times in 10. */
+export interface CompletionEstimate {
+  readonly at: number;
+  readonly p10: number;
+  readonly p90: number;
+}
+
+/** Below this much progress, extrapolating from it is noise: what runs as long took decides alone. */
+const MIN_PROGRESS_FOR_EXTRAPOLATION = 0.02;
+/** From this much progress on, the observed rate decides alone; between the two it takes over linearly. */
+const PROGRESS_RATE_TAKES_OVER = 0.1;
+/**
+ * The stretch the recent rate is read over: the store keeps, beside the latest progress, an earlier point about this far
+ * behind it (its anchor), so a rate that changes (a neighbour sharing the CPU ends, the next items are larger) shows in
+ * about this long.
+ */
+export const PROGRESS_ANCHOR_MS = 1000;
+/** How much the recent rate counts against the average since the start (in ln remaining), once it spans some progress. */
+const RECENT_RATE_WEIGHT = 0.7;
+/** Progress the recent rate must span to count: over less, the steps of the progress reports are all it measures. */
+const MIN_RECENT_PROGRESS = 0.01;
+/**
+ * Spread (σ of ln remaining) of a rate extrapolated at full progress; it widens as 1/√progress below that. Rates drift
+ * (a neighbour starts and shares the CPU, the next items are larger), so it never narrows to nothing.
+ */
+const RATE_LOG_SPREAD = 0.2;
+/**
+ * An attempt whose rate says it should have ended has not stored progress since: it is slower than its rate. What is left
+ * is taken as this share of how long it is overdue, so the estimate grows with the silence and never lapses into the past.
+ */
+const OVERDUE_SHARE = 0.5;
+/**
+ * The queue model's own error, as a share of the wait it predicts (σ): which other types' operations were submitted
+ * between the ones ahead is not read but spread evenly, a deep queue drains as a fluid, slots free as estimated.
+ */
+const QUEUE_MODEL_SPREAD = 0.1;
+
+/** Estimated completion time (ms since the epoch), or null without a basis. */
+export function estimateCompletion(input: EtaInput): number | null {
+  return estimateCompletionRange(input)?.at ?? null;
+}
+
+/** Estimated completion with its p10..p90 range, or null without a basis. */
+export function estimateCompletionRange(input: EtaInput): CompletionEstimate | null {
+  const { now } = input;
+  if (input.status === 'processing') {
+    const left = remaining(
+      now,
+      { startedAt: input.startedAt ?? now, progress: input.progress, progressAt: input.progressAt, cost: input.cost, anchor: input.progressAnchor },
+      input.estimate,
+    );
+    return left === null ? null : { at: now + left.p50, p10: now + left.p10, p90: now + left.p90 };
+  }
+  return pendingCompletion(input);
+}
 
 /**
- * When a running attempt should end. With progress: extrapolated from when that progress was reported
- * (not from now — progress writes are coalesced, so the stored value lags), blended with the typical
- * duration in proportion to how far along it is. Without progress: start + typical duration.
+ * What is left of a running attempt, ms from now. The progress rate (the fraction over the time it took to report it,
+ * which is stored with it) takes over from the type's history as progress grows; the history is read for runs that
+ * lasted at least as long as this one has (so it never pulls the estimate into the past). Null without either.
  */
-export function expectedEnd(
-  now: number,
-  startedAt: number,
-  progress: number | null,
-  estimate: DurationEstimate | null,
-  progressAt: number = now,
-): number | null {
-  const typicalEnd = estimate === null ? null : startedAt + estimate.typicalMs;
-  const reportedAfter = Math.max(0, progressAt - startedAt);
-  if (progress !== null && progress >= MIN_PROGRESS_FOR_EXTRAPOLATION && reportedAfter > 0) {
-    const fraction = Math.min(1, progress);
-    const extrapolated = startedAt + reportedAfter / fraction;
-    const blended = typicalEnd === null ? extrapolated : fraction * extrapolated + (1 - fraction) * typicalEnd;
-    return Math.max(now, blended);
-  }
-  // Past the typical end and no progress to go on: the best honest guess is "about now".
-  return typicalEnd === null ? null : Math.max(now, typicalEnd);
+function remaining(now: number, attempt: RunningAttempt, estimate: DurationEstimate | null): DurationQuantiles | null {
+  const elapsed = Math.max(0, now - attempt.startedAt);
+  const history = estimate === null ? null : remainingQuantiles(estimate, attempt.cost ?? null, elapsed);
+  const progress = attempt.progress;
+  if (progress !== null && progress >= 1) return { p10: 0, p50: 0, p90: 0 };
+  const progressAt = attempt.progressAt ?? now;
+  const reportedAfter = progressAt - attempt.startedAt;
+  if (progress === null || progress < MIN_PROGRESS_FOR_EXTRAPOLATION || reportedAfter <= 0) return history;
+  const byRate = blendRecent(now, attempt, progress, progressAt, untilEnd(now, attempt.startedAt + reportedAfter / progress));
+  const rateSpread = RATE_LOG_SPREAD / Math.sqrt(progress);
+  const weight = history === null ? 1 : Math.min(1, (progress - MIN_PROGRESS_FOR_EXTRAPOLATION) / (PROGRESS_RATE_TAKES_OVER - MIN_PROGRESS_FOR_EXTRAPOLATION));
+  if (history === null || weight >= 1) return spreadAround(byRate, rateSpread);
+  const historyMedian = Math.max(1, history.p50);
+  const historySpread = history.p10 > 0 ? Math.log(history.p90 / history.p10) / (2 * Z90) : logSpread(estimate!);
+  return spreadAround(Math.exp(weight * Math.log(byRate) + (1 - weight) * Math.log(historyMedian)), weight * rateSpread + (1 - weight) * historySpread);
 }
 
-/** Estimated completion time (ms epoch), or null without a basis. */
-export function estimateCompletion(input: EtaInput): number | null {
+/** What is left until a rate's end: at least a share of how long it is overdue, and never nothing. */
+function untilEnd(now: number, end: number): number {
+  return Math.max(end - now, OVERDUE_SHARE * (now - end), 1);
+}
+
+/** The remaining time by the average rate, drawn towards the recent rate (from the anchor to the latest progress). */
+function blendRecent(now: number, attempt: RunningAttempt, progress: number, progressAt: number, byAverage: number): number {
+  const anchor = attempt.anchor;
+  if (anchor === null || anchor === undefined || anchor.at < attempt.startedAt || anchor.at >= progressAt) return byAverage;
+  if (progress - anchor.progress < MIN_RECENT_PROGRESS) return byAverage;
+  const recentRate = (progress - anchor.progress) / (progressAt - anchor.at);
+  const byRecent = untilEnd(now, progressAt + (1 - progress) / recentRate);
+  return Math.exp(RECENT_RATE_WEIGHT * Math.log(byRecent) + (1 - RECENT_RATE_WEIGHT) * Math.log(byAverage));
+}
+
+function spreadAround(median: number, logSpread: number): DurationQuantiles {
+  return { p10: median * Math.exp(-Z90 * logSpread), p50: median, p90: median * Math.exp(Z90 * logSpread) };
+}
+
+/**
+ * A pending operation: when its turn comes (its queue played forward under the limits of its type and the global one,
+ * with the running attempts' ends and the operations ahead, by their costs where known), plus its own duration. The
+ * range adds the spread of the two as independent errors add.
+ */
+function pendingCompletion(input: EtaInput): CompletionEstimate | null {
   const { now, estimate } = input;
-  if (input.status === 'processing') return expectedEnd(now, input.startedAt ?? now, input.progress, estimate, input.progressAt ?? now);
   if (estimate === null || input.queuePosition === null) return null;
-  const typical = estimate.typicalMs;
-  const slots = Math.max(1, Math.floor(input.concurrency));
+  const type = input.type ?? '';
+  const capacity = input.capacity ?? { global: Infinity, perType: new Map([[type, Math.max(1, Math.floor(input.concurrency))]]) };
+  const estimateOf = (t: string): DurationEstimate | null => (t === type ? estimate : (input.estimates?.get(t) ?? null));
+  const running: Occupant[] = [];
+  for (const r of input.running ?? []) {
+    const runType = r.type ?? type;
+    // Another type with no basis at all still holds its slot; its end is guessed as one of this type would end.
+    const left = remaining(now, r, estimateOf(runType) ?? estimate);
+    if (left === null) continue;
+    running.push({ type: runType, remaining: left.p50, variance: varianceOf(left) });
+  }
   const ready = Math.max(now, input.runAt);
-  // Each slot is free at the end of what runs in it now (or at once); the ops ahead take the earliest
-  // free slot one by one, and this one takes the slot after them.
-  const freeAt = Array.from({ length: slots }, (_, i) => {
-    const run = input.running?.[i];
-    return run === undefined ? ready : Math.max(ready, expectedEnd(now, run.startedAt, run.progress, estimate, run.progressAt ?? now) ?? ready);
-  }).sort((a, b) => a - b);
-  // With every later operation taking the typical duration, and the slots' first free times within
-  // one typical duration of each other, the slots come free in the same order each round: the
-  // operation k places ahead starts on slot k mod n, k div n rounds later. O(n log n), not O(k).
-  const ahead = input.queuePosition;
-  return freeAt[ahead % slots]! + Math.floor(ahead / slots) * typical + typical;
+  const start = uniform(input, type, running)
+    ? startOfUniform({
+        now,
+        ready,
+        slots: Math.min(capacity.perType.get(type) ?? 0, capacity.global),
+        running,
+        position: input.queuePosition,
+        item: { type, ...durationMoments(estimate, null) },
+      })
+    : startOf({ now, ready, type, capacity, running, ...aheadOf(input, type, estimateOf) });
+  if (start === null) return null;
+  const own = durationQuantiles(estimate, input.cost ?? null);
+  // The queue is played with mean durations, so the start is the mean of the wait; a wait of a few skewed durations is
+  // most likely shorter than that (as a lognormal of that mean and variance: its median is below its mean).
+  const meanWait = Math.max(0, start.at - now);
+  const wait = meanWait === 0 ? 0 : meanWait / Math.sqrt(1 + start.variance / (meanWait * meanWait));
+  const at = now + Math.max(0, input.runAt - now, wait) + own.p50;
+  const startSpread = Z90 * Math.sqrt(start.variance + (QUEUE_MODEL_SPREAD * meanWait) ** 2);
+  const below = Math.hypot(own.p50 - own.p10, startSpread);
+  const above = Math.hypot(own.p90 - own.p50, startSpread);
+  return { at, p10: Math.max(now, at - below), p90: at + above };
+}
+
+/** Whether all that runs and waits ahead is of its own type and alike (no costs read): the queue's closed form holds. */
+function uniform(input: EtaInput, type: string, running: readonly Occupant[]): boolean {
+  if ((input.aheadCosts?.length ?? 0) > 0) return false;
+  if (running.some((r) => r.type !== type)) return false;
+  return Object.entries(input.aheadOfOtherTypes ?? {}).every(([other, n]) => other === type || n <= 0);
+}
+
+/**
+ * The operations ahead, in claim order: those of its type (with the costs read, nearest first) and those of the types it
+ * shares a global limit with, spread evenly among them (which were submitted between is not read; even is the best guess).
+ * Past MAX_PLAYED in all, each type's share of the rest goes in bulk.
+ */
+function aheadOf(input: EtaInput, type: string, estimateOf: (t: string) => DurationEstimate | null): { ahead: QueueItem[]; beyond: QueueBulk[] } {
+  const counts: Array<[string, number]> = [[type, input.queuePosition ?? 0]];
+  for (const [other, n] of Object.entries(input.aheadOfOtherTypes ?? {})) if (other !== type && n > 0 && estimateOf(other) !== null) counts.push([other, n]);
+  const total = counts.reduce((sum, [, n]) => sum + n, 0);
+  const keyed: Array<{ key: number; item: QueueItem }> = [];
+  const beyond: QueueBulk[] = [];
+  for (const [t, n] of counts) {
+    const est = estimateOf(t)!;
+    const unknownCost = durationMoments(est, null);
+    const played = total <= MAX_PLAYED ? n : Math.round((n * MAX_PLAYED) / total);
+    for (let j = 0; j < played; j++) {
+      const cost = t === type ? input.aheadCosts?.[j] : undefined;
+      const { mean, variance } = cost === undefined || cost === null ? unknownCost : durationMoments(est, cost);
+      keyed.push({ key: (j + 0.5) / played, item: { type: t, mean, variance } });
+    }
+    if (n > played) beyond.push({ type: t, count: n - played, ...unknownCost });
+  }
+  return { ahead: keyed.sort((a, b) => a.key - b.key).map((k) => k.item), beyond };
+}
+
+/** Variance (ms²) of a remaining time from its p10..p90, as of a normal with that spread. */
+function varianceOf(q: DurationQuantiles): number {
+  return ((q.p90 - q.p10) / (2 * Z90)) ** 2;
 }

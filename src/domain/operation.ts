@@ -4,6 +4,7 @@
 
 import type { OperationStatus } from './status.ts';
 import { equalJitterDelay, type BackoffPolicy, type Random } from './backoff.ts';
+import type { TraceCarrier } from './trace-context.ts';
 
 export interface OperationError {
   readonly code: string;
@@ -15,6 +16,12 @@ export const DEFAULT_TENANT = 'default';
 
 export const DELIVERY_STATES = ['pending', 'delivered', 'retrying', 'dead'] as const;
 export type DeliveryState = (typeof DELIVERY_STATES)[number];
+
+/** A progress fraction and when it was reported. */
+export interface ProgressPoint {
+  readonly progress: number;
+  readonly at: number;
+}
 
 export interface Operation {
   readonly id: string;
@@ -44,6 +51,15 @@ export interface Operation {
   readonly workerId: string | null;
   /** True once the result body was removed by retention (GET result → 410). */
   readonly resultExpired: boolean;
+  /** The size of its work, as its task's cost(input) declared it on submit (null: none declared). */
+  readonly cost: number | null;
+  /**
+   * An earlier progress point of the attempt (kept about PROGRESS_ANCHOR_MS behind the latest, domain/eta.ts): the ETA
+   * reads the recent rate from it. One from before the attempt started (started_at) belongs to an earlier attempt.
+   */
+  readonly progressAnchor: ProgressPoint | null;
+  /** The trace context it was created in (W3C), which its first attempt continues; null or absent: none. */
+  readonly trace?: TraceCarrier | null | undefined;
   readonly version: number;
 }
 

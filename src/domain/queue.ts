@@ -1,6 +1,7 @@
 // Owns: the claim order of pending operations, and the plain reference model of what the stores compute with indexes,
-// kept counts and bounded walks: queue positions and pending counts per type. Not here: reading them (store/), the ETA
-// made from a position (eta.ts). Invariant: the store contract's random walk checks both adapters against this model.
+// kept counts and bounded walks: queue positions (in its own type's queue, and counted in another type's) and pending
+// counts per type. Not here: reading them (store/), the ETA made from a position (eta.ts).
+// Invariant: the store contract's random walk checks both adapters against this model.
 
 import type { Operation } from './operation.ts';
 
@@ -22,7 +23,15 @@ export function compareClaimOrder(a: Queued, b: Queued): number {
  * are the due ones of its priority and above.
  */
 export function queuePosition(op: Queued, pending: readonly Queued[], now: number): number {
-  return pending.filter((p) => p.type === op.type && p.id !== op.id && p.runAt <= now && compareClaimOrder(p, op) < 0).length;
+  return aheadOfType(op, op.type, pending, now);
+}
+
+/**
+ * How many runnable pending operations of `type` (its own or another) run before `op` in claim order: where types share a
+ * global limit, a claim takes the earliest of those whose type has a free slot, so another type's ahead of it wait first.
+ */
+export function aheadOfType(op: Queued, type: string, pending: readonly Queued[], now: number): number {
+  return pending.filter((p) => p.type === type && p.id !== op.id && p.runAt <= now && compareClaimOrder(p, op) < 0).length;
 }
 
 /** Pending operations per type, as counted from the operations themselves (types with none are left out). */

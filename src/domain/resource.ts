@@ -2,7 +2,7 @@
 // Not here: computing the ETA or queue position (runtime/), HTTP headers (http/).
 // Invariant: snake_case keys; times are RFC 3339 UTC; fields without a basis are null, never guessed.
 
-import type { Operation } from './operation.ts';
+import type { DeliveryState, Operation } from './operation.ts';
 import { isTerminal, type OperationStatus } from './status.ts';
 
 export interface OperationResource {
@@ -24,11 +24,13 @@ export interface OperationResource {
   timeout_s: number;
   queue_position: number | null;
   estimated_completion_at: string | null;
+  /** When it ends 8 times in 10: after p10 and by p90 (RFC 3339); null when estimated_completion_at is. */
+  estimated_completion_range: { p10: string; p90: string } | null;
   estimated_seconds_remaining: number | null;
   result_url: string | null;
   error: { code: string; message: string } | null;
   last_attempt_error: { code: string; message: string } | null;
-  webhook: { url: string; state: string } | null;
+  webhook: { url: string; state: DeliveryState } | null;
   links: { self: string; cancel: string | null; result: string | null; events: string };
 }
 
@@ -36,31 +38,36 @@ export interface ResourceContext {
   readonly now: number;
   readonly queuePosition: number | null;
   readonly estimatedCompletionAt: number | null;
+  /** The range around it (ms since the epoch); absent or null: none. */
+  readonly estimatedCompletionRange?: { readonly p10: number; readonly p90: number } | null | undefined;
   /** The task type's collection route (e.g. `/reports`), if it declares one. */
   readonly route: string | null;
   readonly includeInput: boolean;
+  /** Where the API is mounted (`''`, or a prefix such as `/async`): every link the resource carries starts with it. */
+  readonly basePath?: string | undefined;
 }
 
 export const iso = (ms: number): string => new Date(ms).toISOString();
 const isoOrNull = (ms: number | null): string | null => (ms === null ? null : iso(ms));
 
-export function resultPath(op: Pick<Operation, 'id'>, route: string | null): string {
-  return route === null ? `/operations/${op.id}/result` : `${route}/${op.id}`;
+export function resultPath(op: Pick<Operation, 'id'>, route: string | null, basePath = ''): string {
+  return route === null ? `${basePath}/operations/${op.id}/result` : `${basePath}${route}/${op.id}`;
 }
 
 export function toOperationResource(op: Operation, ctx: ResourceContext): OperationResource {
-  return withEstimates(baseResource(op, ctx.route, ctx.includeInput), op, ctx);
+  return withEstimates(baseResource(op, ctx.route, ctx.includeInput, ctx.basePath), op, ctx);
 }
 
 /**
  * The resource without what changes with time alone (queue position, ETA): the same for every read of one stored
  * version, so a cached read renders it once.
  */
-export function baseResource(op: Operation, route: string | null, includeInput: boolean): OperationResource {
+export function baseResource(op: Operation, route: string | null, includeInput: boolean, basePath = ''): OperationResource {
   const terminal = isTerminal(op.status);
   const completed = op.status === 'completed';
   // A result removed by retention is not advertised: its URL would only answer 410.
-  const result = completed && !op.resultExpired ? resultPath(op, route) : null;
+  const result = completed && !op.resultExpired ? resultPath(op, route, basePath) : null;
+  const self = `${basePath}/operations/${op.id}`;
   const resource: OperationResource = {
     id: op.id,
     operation_id: op.id,
@@ -80,6 +87,7 @@ export function baseResource(op: Operation, route: string | null, includeInput: 
     timeout_s: op.timeoutS,
     queue_position: null,
     estimated_completion_at: null,
+    estimated_completion_range: null,
     estimated_seconds_remaining: null,
     result_url: result,
     // The stored error is the last failed attempt's until the operation ends: a retry that then succeeds never failed.
@@ -87,10 +95,10 @@ export function baseResource(op: Operation, route: string | null, includeInput: 
     last_attempt_error: terminal ? null : op.error,
     webhook: op.webhookUrl === null ? null : { url: op.webhookUrl, state: op.webhookState ?? 'pending' },
     links: {
-      self: `/operations/${op.id}`,
-      cancel: terminal ? null : `/operations/${op.id}/cancel`,
+      self,
+      cancel: terminal ? null : `${self}/cancel`,
       result,
-      events: `/operations/${op.id}/events`,
+      events: `${self}/events`,
     },
   };
   if (includeInput) resource.input = op.input;
@@ -101,14 +109,16 @@ export function baseResource(op: Operation, route: string | null, includeInput: 
 export function withEstimates(
   base: OperationResource,
   op: Operation,
-  ctx: Pick<ResourceContext, 'now' | 'queuePosition' | 'estimatedCompletionAt'>,
+  ctx: Pick<ResourceContext, 'now' | 'queuePosition' | 'estimatedCompletionAt' | 'estimatedCompletionRange'>,
 ): OperationResource {
   if (isTerminal(op.status)) return base;
   const eta = ctx.estimatedCompletionAt;
+  const range = eta === null ? null : (ctx.estimatedCompletionRange ?? null);
   return {
     ...base,
     queue_position: op.status === 'pending' ? ctx.queuePosition : null,
     estimated_completion_at: isoOrNull(eta),
+    estimated_completion_range: range === null ? null : { p10: iso(range.p10), p90: iso(range.p90) },
     estimated_seconds_remaining: eta === null ? null : Math.max(0, Math.round((eta - ctx.now) / 100) / 10),
   };
 }

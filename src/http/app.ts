@@ -75,8 +75,12 @@ function installValidators(app: FastifyInstance): void {
   app.setValidatorCompiler(({ schema, httpPart }) => (httpPart === 'body' ? forBody : forText).compile(schema));
 }
 
+/**
+ * The app whose routes answer under `options.service.basePath` (`''`, or a prefix such as `/async`). Every hook, parser
+ * and handler lives in that prefixed context, so a part that needs a path within the API strips `app.prefix` from it.
+ */
 export async function buildHttpApp(options: HttpAppOptions): Promise<FastifyInstance> {
-  const app = Fastify({
+  const root = Fastify({
     // A stream token in a URL stays out of any log line that carries the request.
     loggerInstance: safeRequestLogger(options.logger),
     bodyLimit: options.bodyLimit,
@@ -87,6 +91,11 @@ export async function buildHttpApp(options: HttpAppOptions): Promise<FastifyInst
     // Long ids reach the route and its schema (a 400 problem) instead of the router's bare 414.
     routerOptions: { maxParamLength: 1000 },
   }) as unknown as FastifyInstance;
+  await root.register((api) => registerApi(api, options), { prefix: options.service.basePath });
+  return root;
+}
+
+async function registerApi(app: FastifyInstance, options: HttpAppOptions): Promise<void> {
   installValidators(app);
   // Bodies are JSON; Fastify would otherwise hand a text/plain body to the routes as a string.
   app.removeContentTypeParser('text/plain');
@@ -102,7 +111,7 @@ export async function buildHttpApp(options: HttpAppOptions): Promise<FastifyInst
   installAuth(app, security.keyring, security.streamTokens ?? null);
   await installRateLimits(app, security.rateLimits);
   installBodyDepthLimit(app, security.maxBodyDepth);
-  await app.register(swagger, openApiOptions({ version: options.version, tasks: options.service.registry.list() }));
+  await app.register(swagger, openApiOptions({ version: options.version, tasks: options.service.registry.list(), basePath: app.prefix }));
   app.addSchema(OperationResourceSchema);
   app.addSchema(ProblemSchema);
   app.addSchema(WebhookEventSchema);
@@ -122,5 +131,4 @@ export async function buildHttpApp(options: HttpAppOptions): Promise<FastifyInst
   registerEventsRoute(app, options.service, { maxStreamsPerPrincipal: security.maxStreamsPerPrincipal });
   if (security.streamTokens) registerStreamTokenRoute(app, options.service, security.streamTokens);
   registerTaskRoutes(app, options.service);
-  return app;
 }

@@ -9,6 +9,7 @@ import type { FastifyInstance, FastifyRequest } from 'fastify';
 import { AsyncOpsError } from '../domain/errors.ts';
 import type { StreamTokens } from './stream-tokens.ts';
 import { addVary } from './caching.ts';
+import { pathWithin } from './base-path.ts';
 
 /** A configured key: its tenant and the sha256 of the key; the key itself is not kept. */
 export interface ApiKeyEntry {
@@ -56,6 +57,7 @@ export class ApiKeyring {
   }
 }
 
+/** `url`: a path within the API (base-path.ts's pathWithin), with or without its query. */
 export function isOpenRoute(url: string): boolean {
   const path = url.split('?')[0] ?? '';
   return OPEN_ROUTES.has(path) || OPEN_PREFIXES.some((prefix) => path === prefix || path.startsWith(`${prefix}/`));
@@ -82,12 +84,12 @@ export function installAuth(app: FastifyInstance, keyring: ApiKeyring | null, st
   if (keyring === null) return;
   app.addHook('onRequest', async (request, reply) => {
     request.principal = `addr:${request.ip}`;
-    if (isOpenRoute(request.url)) return;
+    if (isOpenRoute(pathWithin(app.prefix, request.url))) return;
     // Who is asking decides what the answer holds (its tenant's data, or a 401).
     addVary(reply, 'Authorization');
     const token = bearerToken(request);
     // An EventSource cannot send Authorization: a page opens its event stream with a stream token in the query.
-    const grant = token === null && streamTokens !== null ? await streamTokens.grantFor(request) : undefined;
+    const grant = token === null && streamTokens !== null ? await streamTokens.grantFor(request, app.prefix) : undefined;
     if (grant !== undefined) {
       if (grant === null) (request as WithFailure)[kAuthFailure] = 'stream_token';
       else [request.tenant, request.principal] = [grant.tenant, grant.principal];

@@ -5,6 +5,7 @@
 // tenant reads is kept by a shared cache.
 
 import type { FastifyInstance, FastifyReply } from 'fastify';
+import { pathWithin } from './base-path.ts';
 
 const ONE_YEAR_S = 365 * 24 * 3600;
 
@@ -26,7 +27,7 @@ const NEVER_STORED: ReadonlySet<string> = new Set(['/healthz', '/readyz', '/metr
  */
 export function installCacheControl(app: FastifyInstance): void {
   app.addHook('onSend', (request, reply, payload, done) => {
-    if (reply.statusCode >= 400 || NEVER_STORED.has(request.routeOptions.url ?? '')) reply.header('cache-control', CACHE_CONTROL.none);
+    if (reply.statusCode >= 400 || NEVER_STORED.has(pathWithin(app.prefix, request.routeOptions.url ?? ''))) reply.header('cache-control', CACHE_CONTROL.none);
     else if (!reply.hasHeader('cache-control')) {
       reply.header('cache-control', request.method === 'GET' || request.method === 'HEAD' ? CACHE_CONTROL.revalidate : CACHE_CONTROL.none);
     }

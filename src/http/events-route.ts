@@ -115,7 +115,7 @@ export function registerEventsRoute(app: FastifyInstance, service: OperationsSer
           try {
             send(await service.get(tenant, id));
           } catch (error) {
-            request.log.warn({ err: error, operationId: id }, 'events stream: operation no longer readable');
+            request.log.warn({ err: error, operation_id: id }, 'events stream: operation no longer readable');
             finish();
           }
         });

@@ -3,7 +3,7 @@
 
 import type { FastifyInstance } from 'fastify';
 import { Type } from '@sinclair/typebox';
-import { sendProblem, PROBLEM_TYPE_BASE } from './problem.ts';
+import { sendProblem, problemType } from './problem.ts';
 import { jsonResponse, problemResponses } from './schemas.ts';
 
 /** What readiness asks of the store (main.ts passes the store itself): whether it answers, and which kind it is. */
@@ -39,7 +39,7 @@ export function registerHealthRoutes(app: FastifyInstance, store: StoreProbe): v
       } catch (error) {
         request.log.warn({ err: error }, 'readiness: store unreachable');
         return sendProblem(reply, {
-          type: `${PROBLEM_TYPE_BASE}store_unavailable`,
+          type: problemType('store_unavailable', app.prefix),
           title: 'Store unavailable',
           status: 503,
           detail: 'the store did not answer',

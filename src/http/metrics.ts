@@ -1,15 +1,26 @@
-// Owns: the Prometheus metrics (prom-client registry) and GET /metrics: queue depth by type and status
-// (read from the store at scrape time), attempt durations and outcomes, webhook delivery outcomes and
-// latency, HTTP requests by route and status, and the process defaults under their standard names.
-// Not here: producing the events (the worker pool and the dispatcher report to `record*`).
-// Invariant: a scrape never fails because the store is down; the depth gauge is then left out. Otherwise it has a
-// sample for every registered type and every status, zeros included. The exposition passes `promtool check metrics`.
+// Owns: the Prometheus metrics (prom-client registry) and GET /metrics: queue depth by type and status and undelivered
+// webhooks by state (read from the store at scrape time), queue wait, attempt durations and outcomes, operations created
+// and ended, worker slots, webhook outcomes, latency and lag, ETA error, HTTP requests by route and status, and the
+// process defaults under their standard names. Not here: producing the events (the worker pool, the dispatcher and the
+// operations service report to `record*` and the observer methods). Invariant: a scrape never fails because the store is
+// down; its gauges are then left out. Otherwise the depth gauge has a sample for every registered type and every status,
+// zeros included. No label carries a tenant. The exposition passes `promtool check metrics`.
 
 import type { FastifyInstance } from 'fastify';
 import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
+import type { Operation } from '../domain/operation.ts';
 import { OPERATION_STATUSES, type OperationStatus } from '../domain/status.ts';
+import type { OperationsObserver } from '../runtime/observer.ts';
 
 const DURATION_BUCKETS_S = [0.005, 0.01, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 300, 1800];
+/** Queue waits run from a millisecond (an idle worker) to hours (a backlog). */
+const WAIT_BUCKETS_S = [0.001, 0.005, 0.01, 0.05, 0.1, 0.5, 1, 5, 10, 30, 60, 300, 1800, 3600];
+/** Webhook lag: milliseconds when the receiver answers, up to the day the retry schedule spans. */
+const LAG_BUCKETS_S = [0.005, 0.01, 0.05, 0.1, 0.5, 1, 5, 10, 60, 300, 1800, 7200, 21600, 86400];
+/** |estimated − actual| / (actual − when estimated): 0.1 is an estimate 10 % off. */
+const ETA_ERROR_BUCKETS = [0.05, 0.1, 0.2, 0.3, 0.5, 0.75, 1, 2, 5];
+/** Estimates awaiting their operation's end; past this the oldest are dropped (their operations may never end here). */
+const ESTIMATES_KEPT = 10_000;
 
 /**
  * prom-client's gauges named like counters, which `promtool check metrics` rejects ("non-counter metrics should not
@@ -18,23 +29,41 @@ const DURATION_BUCKETS_S = [0.005, 0.01, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30
  */
 const GAUGES_NAMED_LIKE_COUNTERS = ['nodejs_active_handles_total', 'nodejs_active_requests_total', 'nodejs_active_resources_total'];
 
-/** Where the queue depth is read at scrape time (main.ts passes the store). */
+/** Where the queue depth and undelivered webhooks are read at scrape time (main.ts passes the store). */
 export interface OperationCounts {
   operationCounts(): Promise<ReadonlyArray<{ readonly type: string; readonly status: OperationStatus; readonly count: number }>>;
+  deliveryCounts(): Promise<ReadonlyArray<{ readonly state: 'pending' | 'retrying' | 'dead'; readonly count: number }>>;
 }
+
+/** This node's handler slots (`--concurrency`): taken, and free; null on a node that runs no workers. */
+export type WorkerSlots = () => { readonly used: number; readonly available: number } | null;
+
+/** How operations end, by the counter each end is counted in. */
+type Ended = 'completed' | 'failed' | 'retried' | 'cancelled';
+const ENDED: readonly Ended[] = ['completed', 'failed', 'retried', 'cancelled'];
 
 type HttpRequestCounter = ReturnType<Counter<'method' | 'route' | 'status'>['labels']>;
 
-export class Metrics {
+export class Metrics implements OperationsObserver {
   readonly registry = new Registry();
+  readonly #queueWait: Histogram<'type'>;
+  readonly #created: Counter<'type'>;
+  readonly #ended: Record<Ended, Counter<'type'>>;
+  readonly #webhookLag: Histogram;
+  readonly #etaError: Histogram<'type'>;
+  /** The estimate each operation created here was given, by id, until it ends (insertion order: oldest first). */
+  readonly #estimates = new Map<string, { readonly type: string; readonly at: number; readonly givenAt: number }>();
   readonly #attemptDuration: Histogram<'type' | 'outcome'>;
   readonly #attempts: Counter<'type' | 'outcome'>;
   readonly #webhooks: Counter<'outcome'>;
   readonly #webhookLatency: Histogram<'outcome'>;
   readonly #http: Counter<'method' | 'route' | 'status'>;
 
-  /** `taskTypes`: the registered types, each reported with every status (a zero queue depth is a 0, not no data). */
-  constructor(store: OperationCounts, taskTypes: () => readonly string[] = () => []) {
+  /**
+   * `taskTypes`: the registered types, each reported with every status (a zero queue depth is a 0, not no data);
+   * `slots`: this node's worker slots.
+   */
+  constructor(store: OperationCounts, taskTypes: () => readonly string[] = () => [], slots: WorkerSlots = () => null) {
     // No prefix: process_* and nodejs_* keep the names off-the-shelf dashboards and alerts look for.
     collectDefaultMetrics({ register: this.registry });
     for (const name of GAUGES_NAMED_LIKE_COUNTERS) this.registry.removeSingleMetric(name);
@@ -90,16 +119,128 @@ export class Metrics {
       labelNames: ['method', 'route', 'status'] as const,
       registers: [this.registry],
     });
+    new Gauge({
+      name: 'asyncops_webhook_deliveries',
+      help: 'Webhook deliveries not yet delivered, by state (state="dead" is the dead-letter list)',
+      labelNames: ['state'] as const,
+      registers: [this.registry],
+      async collect() {
+        let counts: Awaited<ReturnType<OperationCounts['deliveryCounts']>>;
+        try {
+          counts = await store.deliveryCounts();
+        } catch {
+          this.reset();
+          return;
+        }
+        for (const state of ['pending', 'retrying', 'dead'] as const) this.set({ state }, counts.find((c) => c.state === state)?.count ?? 0);
+      },
+    });
+    this.#queueWait = new Histogram({
+      name: 'asyncops_queue_wait_seconds',
+      help: 'Time from when an attempt was due (created, or its run_at or retry time) to when a worker started it, by type',
+      labelNames: ['type'] as const,
+      buckets: WAIT_BUCKETS_S,
+      registers: [this.registry],
+    });
+    this.#created = new Counter({
+      name: 'asyncops_operations_created_total',
+      help: 'Operations created on this node, by type (idempotent replays not counted)',
+      labelNames: ['type'] as const,
+      registers: [this.registry],
+    });
+    const endedHelp: Record<Ended, string> = {
+      completed: 'Operations completed by attempts on this node, by type',
+      failed: 'Operations failed for good on this node (attempts spent, a permanent error, a lease expired on the last attempt), by type',
+      retried: 'Attempts on this node that failed and queued the operation for another (expired leases included), by type',
+      cancelled: 'Operations cancelled on this node (a pending one by request, a running one where its attempt ended), by type',
+    };
+    this.#ended = Object.fromEntries(
+      ENDED.map((end) => [
+        end,
+        new Counter({ name: `asyncops_operations_${end}_total`, help: endedHelp[end], labelNames: ['type'] as const, registers: [this.registry] }),
+      ]),
+    ) as Record<Ended, Counter<'type'>>;
+    new Gauge({
+      name: 'asyncops_worker_slots',
+      help: "This node's handler slots (--concurrency) by state: used (a handler runs) or available",
+      labelNames: ['state'] as const,
+      registers: [this.registry],
+      collect() {
+        const now = slots();
+        if (now === null) return;
+        this.set({ state: 'used' }, now.used);
+        this.set({ state: 'available' }, now.available);
+      },
+    });
+    this.#webhookLag = new Histogram({
+      name: 'asyncops_webhook_delivery_lag_seconds',
+      help: 'Time from when an operation ended to when its webhook was delivered (retries included; replays left out)',
+      buckets: LAG_BUCKETS_S,
+      registers: [this.registry],
+    });
+    this.#etaError = new Histogram({
+      name: 'asyncops_eta_relative_error_ratio',
+      help: 'Relative error of the completion time estimated when an operation was created, once it completed: |estimated - actual| / (actual - created)',
+      labelNames: ['type'] as const,
+      buckets: ETA_ERROR_BUCKETS,
+      registers: [this.registry],
+    });
+  }
+
+  /** A worker claimed an operation: how long its attempt waited in the queue. */
+  recordClaim(operation: Pick<Operation, 'type' | 'runAt' | 'startedAt'>): void {
+    if (operation.startedAt === null) return;
+    // Another node's clock may run a little behind the one that set run_at.
+    this.#queueWait.observe({ type: operation.type }, Math.max(0, operation.startedAt - operation.runAt) / 1000);
+  }
+
+  /** Expired leases this node recovered: requeued ones are retries; ended ones failed or were cancelled. */
+  recordRecovered(result: { readonly requeued: readonly Pick<Operation, 'type'>[]; readonly ended: readonly Pick<Operation, 'type' | 'status'>[] }): void {
+    for (const op of result.requeued) this.#ended.retried.inc({ type: op.type });
+    for (const op of result.ended) if (op.status === 'failed' || op.status === 'cancelled') this.#ended[op.status].inc({ type: op.type });
+  }
+
+  created(operation: Operation, estimate: { readonly at: number | null; readonly givenAt: number }): void {
+    this.#created.inc({ type: operation.type });
+    if (estimate.at === null) return;
+    if (this.#estimates.size >= ESTIMATES_KEPT) this.#estimates.delete(this.#estimates.keys().next().value!);
+    this.#estimates.set(operation.id, { type: operation.type, at: estimate.at, givenAt: estimate.givenAt });
+  }
+
+  cancelled(operation: Operation): void {
+    this.#ended.cancelled.inc({ type: operation.type });
+  }
+
+  ended(id: string, status: OperationStatus, now: number): void {
+    const estimate = this.#estimates.get(id);
+    if (estimate === undefined) return;
+    this.#estimates.delete(id);
+    // Only a completion says how long the work took; a failure or a cancel ends it early.
+    if (status !== 'completed') return;
+    this.#etaError.observe({ type: estimate.type }, Math.abs(estimate.at - now) / Math.max(1, now - estimate.givenAt));
   }
 
   recordAttempt(end: { readonly type: string; readonly outcome: string; readonly durationMs: number }): void {
     this.#attempts.inc({ type: end.type, outcome: end.outcome });
     this.#attemptDuration.observe({ type: end.type, outcome: end.outcome }, end.durationMs / 1000);
+    if ((ENDED as readonly string[]).includes(end.outcome)) this.#ended[end.outcome as Ended].inc({ type: end.type });
   }
 
-  recordWebhookAttempt(event: { readonly outcome: string; readonly durationMs: number }): void {
+  /** A recorded webhook attempt; a delivered one the schedule made (not a replay) adds its lag since the operation ended. */
+  recordWebhookAttempt(event: {
+    readonly outcome: string;
+    readonly durationMs: number;
+    readonly manual?: boolean;
+    /** As the attempt left it: written when the operation ended (createdAt), updated when this attempt was recorded. */
+    readonly delivery?: { readonly createdAt: number; readonly updatedAt: number; readonly attemptCount: number; readonly scheduleAttempt: number };
+  }): void {
     this.#webhooks.inc({ outcome: event.outcome });
     this.#webhookLatency.observe({ outcome: event.outcome }, event.durationMs / 1000);
+    // A delivery is written when its operation ends; a replayed one (its schedule started over) would count the days it lay dead.
+    const d = event.delivery;
+    if (event.outcome === 'delivered' && event.manual !== true && d !== undefined && d.attemptCount === d.scheduleAttempt) {
+      this.#webhookLag.observe(Math.max(0, d.updatedAt - d.createdAt) / 1000);
+    }
   }
 
   /** Counts requests (by route pattern, never the raw URL, so ids do not explode the label set) and serves /metrics. */

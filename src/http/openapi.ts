@@ -1,12 +1,13 @@
 // Owns: what /openapi.json says besides each route's own schema: info, servers, tags, the bearer security scheme,
 // the responses any route can give whatever it does (401, 429 and the RateLimit-* headers from the hooks, 503 while
-// closing or without a store) and the webhook a receiver gets. Not here: route schemas (*-routes.ts, schemas.ts);
+// closing or without a store), the trace context headers every route takes, and the webhook a receiver gets. Not here: route schemas (*-routes.ts, schemas.ts);
 // sending any of it (auth.ts, rate-limits.ts, closing.ts, webhooks/). Invariant: an operation needs no key
 // (`security: []`, no 401 or 429) exactly when auth.ts's isOpenRoute says so, the rule the auth and rate-limit hooks follow.
 
 import type { FastifyDynamicSwaggerOptions } from '@fastify/swagger';
 import type { RegisteredTask } from '../runtime/registry.ts';
 import { isOpenRoute } from './auth.ts';
+import { pathWithin } from './base-path.ts';
 import { REQUIRED_HEADER } from './schemas.ts';
 
 // biome-ignore lint/suspicious/noExplicitAny: the document is walked as untyped JSON; each read is checked where it is used.
@@ -17,6 +18,25 @@ const PROBLEM_CONTENT = { 'application/problem+json': { schema: { $ref: '#/compo
 const ref = (kind: 'responses' | 'headers', name: string) => ({ $ref: `#/components/${kind}/${name}` });
 /** On every reply of a rate-limited route: the limiter sets them before the route runs. */
 const RATE_LIMIT_HEADERS = Object.fromEntries(['RateLimit-Limit', 'RateLimit-Remaining', 'RateLimit-Reset'].map((h) => [h, ref('headers', h)]));
+
+/** W3C Trace Context: taken on every request (a creating one's operation keeps it), sent with every webhook. */
+const TRACE_HEADERS = {
+  traceparent: {
+    in: 'header',
+    name: 'traceparent',
+    required: false,
+    description:
+      "W3C Trace Context: the caller's span. A creating request's operation keeps it, so its `create` span, its first attempt and its webhook join that trace; a malformed value is ignored",
+    schema: { type: 'string', example: '00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01' },
+  },
+  tracestate: {
+    in: 'header',
+    name: 'tracestate',
+    required: false,
+    description: 'W3C Trace Context: vendor data that goes with `traceparent`',
+    schema: { type: 'string' },
+  },
+};
 
 const components = {
   securitySchemes: {
@@ -95,6 +115,11 @@ const webhooks = {
             '`v1,` and the base64 HMAC-SHA256 of `{webhook-id}.{webhook-timestamp}.{body}`, keyed with the base64 after `whsec_` in a secret; one per configured secret, separated by spaces',
           schema: { type: 'string', pattern: '^v1,[A-Za-z0-9+/]+={0,2}( v1,[A-Za-z0-9+/]+={0,2})*$' },
         },
+        {
+          ...TRACE_HEADERS.traceparent,
+          description: "W3C Trace Context: this attempt's span, in the trace of the attempt that ended the operation (or of its creation)",
+        },
+        { ...TRACE_HEADERS.tracestate, description: 'W3C Trace Context: vendor data of that trace, when it has any' },
       ],
       requestBody: { required: true, content: { 'application/json': { schema: { $ref: '#/components/schemas/WebhookEvent' } } } },
       responses: {
@@ -147,6 +172,8 @@ function completeOperations(document: Json): Json {
     const open = isOpenRoute(path);
     for (const [method, operation] of Object.entries<Json>(item)) {
       if (!METHODS.has(method)) continue;
+      // Written out in each operation, not as references: a reader (or a client generator) sees them where the route is.
+      operation.parameters = [...(operation.parameters ?? []), { ...TRACE_HEADERS.traceparent }, { ...TRACE_HEADERS.tracestate }];
       const responses: Json = operation.responses;
       for (const response of Object.values<Json>(responses)) liftRequiredHeaders(response);
       if (open) {
@@ -164,7 +191,13 @@ function completeOperations(document: Json): Json {
   return document;
 }
 
-export function openApiOptions(options: { readonly version: string; readonly tasks: readonly RegisteredTask[] }): FastifyDynamicSwaggerOptions {
+/** `basePath`: where the API is mounted; its paths are written relative to it, and it is the document's server. */
+export function openApiOptions(options: {
+  readonly version: string;
+  readonly tasks: readonly RegisteredTask[];
+  readonly basePath?: string;
+}): FastifyDynamicSwaggerOptions {
+  const basePath = options.basePath ?? '';
   return {
     // Written as plain JSON: the OpenAPI types want literal types ('http', 'header') these objects are not inferred as.
     openapi: {
@@ -176,12 +209,13 @@ export function openApiOptions(options: { readonly version: string; readonly tas
           'Async operations: POST work, get 202 Accepted with a Location, then poll, long-poll, stream or receive a signed webhook. Every error is an RFC 9457 problem (`application/problem+json`).',
         license: { name: 'MIT', identifier: 'MIT' },
       },
-      servers: [{ url: '/', description: 'The server that serves this document' }],
+      servers: [{ url: basePath === '' ? '/' : basePath, description: 'The server that serves this document' }],
       tags: tags(options.tasks),
       security: [{ apiKey: [] }],
       components,
       webhooks,
     } as FastifyDynamicSwaggerOptions['openapi'],
+    transform: ({ schema, url }) => ({ schema: schema as Json, url: pathWithin(basePath, url) }),
     transformObject: (document) => completeOperations('openapiObject' in document ? document.openapiObject : {}),
     refResolver: { buildLocalReference: (json, _baseUri, _fragment, i) => (typeof json.$id === 'string' ? json.$id : `def-${i}`) },
   };

@@ -12,6 +12,9 @@ export const PROBLEM_DOCS_PATH = '/docs/problems';
 /** A relative reference (RFC 9457 allows one), so a type leads to the server that sent it, whatever its address. */
 export const PROBLEM_TYPE_BASE = `${PROBLEM_DOCS_PATH}#`;
 
+/** The `type` of a code's problem from an API mounted at `basePath` (its documentation page is there too). */
+export const problemType = (code: string, basePath = ''): string => `${basePath}${PROBLEM_TYPE_BASE}${code}`;
+
 export const PROBLEMS: Readonly<Record<ErrorCode, { readonly status: number; readonly title: string }>> = {
   validation_failed: { status: 400, title: 'Request is not valid' },
   unknown_task_type: { status: 422, title: 'Unknown task type' },
@@ -45,9 +48,9 @@ export interface Problem {
   [extension: string]: unknown;
 }
 
-export function problemFor(error: AsyncOpsError, instance?: string): Problem {
+export function problemFor(error: AsyncOpsError, instance?: string, basePath = ''): Problem {
   const { status, title } = PROBLEMS[error.code];
-  const problem: Problem = { type: PROBLEM_TYPE_BASE + error.code, title, status, detail: error.message, code: error.code, ...error.extra };
+  const problem: Problem = { type: problemType(error.code, basePath), title, status, detail: error.message, code: error.code, ...error.extra };
   if (instance !== undefined) problem.instance = instance;
   if (error.errors.length > 0) problem.errors = error.errors;
   return problem;
@@ -90,13 +93,13 @@ export function installProblemHandlers(app: FastifyInstance): void {
   app.setErrorHandler((error: FastifyError, request: FastifyRequest, reply: FastifyReply) => {
     const known = error instanceof AsyncOpsError ? error : fromFastifyError(error);
     if (known !== null) {
-      const problem = problemFor(known, pathOf(request));
+      const problem = problemFor(known, pathOf(request), app.prefix);
       if (known.code === 'rate_limited' && typeof known.extra.retry_after === 'number') reply.header('retry-after', String(known.extra.retry_after));
       return sendProblem(reply, problem);
     }
     request.log.error({ err: error }, 'unhandled error');
     return sendProblem(reply, {
-      type: PROBLEM_TYPE_BASE + INTERNAL_PROBLEM.code,
+      type: problemType(INTERNAL_PROBLEM.code, app.prefix),
       title: INTERNAL_PROBLEM.title,
       status: INTERNAL_PROBLEM.status,
       detail: 'the server failed to handle this request; it has been logged',
@@ -111,8 +114,8 @@ export function installProblemHandlers(app: FastifyInstance): void {
     if (allowed.length > 0 && !allowed.includes(request.method)) {
       reply.header('allow', allowed.join(', '));
       const error = new AsyncOpsError('method_not_allowed', `${path.slice(0, 200)} answers ${allowed.join(', ')}, not ${request.method}`);
-      return sendProblem(reply, problemFor(error, path));
+      return sendProblem(reply, problemFor(error, path, app.prefix));
     }
-    return sendProblem(reply, problemFor(new AsyncOpsError('not_found', `no route ${request.method} ${path.slice(0, 200)}`), path));
+    return sendProblem(reply, problemFor(new AsyncOpsError('not_found', `no route ${request.method} ${path.slice(0, 200)}`), path, app.prefix));
   });
 }

@@ -8,6 +8,7 @@ import type { FastifyInstance, FastifyRequest } from 'fastify';
 import rateLimit from '@fastify/rate-limit';
 import { AsyncOpsError } from '../domain/errors.ts';
 import { isOpenRoute } from './auth.ts';
+import { pathWithin } from './base-path.ts';
 import { principalOf } from './tenant.ts';
 import type { Rate } from '../config/values.ts';
 
@@ -38,7 +39,7 @@ export async function installRateLimits(app: FastifyInstance, limits: RateLimits
     // RateLimit-Limit, RateLimit-Remaining, RateLimit-Reset (the IETF draft's names) and Retry-After.
     enableDraftSpec: true,
     cache: 10_000,
-    allowList: (request) => isOpenRoute(request.url) || limits[classOf(request)] === null,
+    allowList: (request) => isOpenRoute(pathWithin(app.prefix, request.url)) || limits[classOf(request)] === null,
     keyGenerator: (request) => `${classOf(request)} ${principalOf(request)}`,
     max: (request) => rateOf(request).max,
     timeWindow: (request) => rateOf(request).windowMs,

@@ -45,7 +45,16 @@ export const OperationResourceSchema = Type.Object(
     run_at: DateTime,
     timeout_s: Type.Integer({ description: 'Max execution time of one attempt, whole seconds' }),
     queue_position: Nullable(Type.Integer({ description: 'Runnable pending operations of this type ahead of this one' })),
-    estimated_completion_at: Nullable(DateTime),
+    estimated_completion_at: Nullable({ ...DateTime, description: 'When it is expected to end: the median of the estimate; null without a basis' }),
+    estimated_completion_range: Nullable(
+      Type.Object(
+        {
+          p10: { ...DateTime, description: 'It ends before this 1 time in 10' },
+          p90: { ...DateTime, description: 'It ends by this 9 times in 10' },
+        },
+        { description: 'The range it ends in about 8 times in 10; null when estimated_completion_at is' },
+      ),
+    ),
     estimated_seconds_remaining: Nullable(Type.Number()),
     result_url: Nullable(Type.String()),
     error: Nullable({ ...OperationErrorSchema, description: 'Why it failed or was cancelled; null until it ends so' }),

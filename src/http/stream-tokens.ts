@@ -94,8 +94,8 @@ export class StreamTokens {
    * What a request's `?token=` grants: undefined when it has none or is not on the events route (the caller then
    * wants a key), null when the token does not open this stream.
    */
-  async grantFor(request: FastifyRequest): Promise<StreamGrant | null | undefined> {
-    if (request.routeOptions.url !== EVENTS_ROUTE || request.method !== 'GET') return undefined;
+  async grantFor(request: FastifyRequest, basePath = ''): Promise<StreamGrant | null | undefined> {
+    if (request.routeOptions.url !== basePath + EVENTS_ROUTE || request.method !== 'GET') return undefined;
     const token = (request.query as { token?: unknown } | undefined)?.token;
     if (typeof token !== 'string' || token === '') return undefined;
     const id = (request.params as { id?: unknown } | undefined)?.id;

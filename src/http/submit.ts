@@ -1,5 +1,6 @@
 // Owns: the reply to a request that creates an operation (POST /operations and task collection routes):
-// Idempotency-Key, `Prefer: wait=N`, 202 with Location and Retry-After, or 200 when it finished in time.
+// Idempotency-Key, `Prefer: wait=N`, `traceparent`/`tracestate`, 202 with Location and Retry-After, or 200 when it
+// finished in time.
 // Not here: validation of the input and fields (runtime/operations.ts, runtime/submission.ts), parsing of the body
 // (the route), ETag and Retry-After (operation-headers.ts).
 // Invariant: a creating request answers 202 unless the operation is terminal when the reply is sent.
@@ -9,6 +10,7 @@ import { AsyncOpsError } from '../domain/errors.ts';
 import { isTerminal } from '../domain/status.ts';
 import type { OperationsService, SubmitRequest } from '../runtime/operations.ts';
 import type { OperationView } from '../runtime/operation-view.ts';
+import { carrierFromHeaders } from '../telemetry/tracing.ts';
 import { abortOnClose } from './closing.ts';
 import { addVary } from './caching.ts';
 import { setOperationHeaders } from './operation-headers.ts';
@@ -59,7 +61,8 @@ export async function submitAndReply(
   addVary(reply, 'Prefer');
   const idempotencyKey = idempotencyKeyOf(request);
   const waitS = preferredWaitS(request);
-  const { view, created } = await service.submit({ ...submit, idempotencyKey });
+  // A malformed traceparent is ignored, as W3C Trace Context says: the operation then starts a trace of its own.
+  const { view, created } = await service.submit({ ...submit, idempotencyKey, trace: carrierFromHeaders(request.headers) });
   let current = view;
   if (waitS !== null) {
     reply.header('preference-applied', `wait=${waitS}`);
@@ -73,7 +76,8 @@ export async function submitAndReply(
       return latest;
     });
   }
-  reply.header('location', `/operations/${current.operation.id}`);
+  // The resource's own link, so the Location carries the prefix the API is mounted at.
+  reply.header('location', current.resource.links.self);
   if (!created) reply.header('idempotent-replayed', 'true');
   return sendOperation(reply, current, isTerminal(current.operation.status) ? 200 : 202);
 }

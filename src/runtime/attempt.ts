@@ -1,7 +1,9 @@
 // Owns: one attempt of a claimed operation: the handler's context (signal, coalesced progress, scoped log)
-// and turning its outcome (return, throw, timeout, cancel, lost lease, shutdown) into one store call.
+// and turning its outcome (return, throw, timeout, cancel, lost lease, shutdown) into one store call, traced as one
+// `process` span the handler runs inside.
 // Not here: claims, heartbeats, deadlines, slots (worker-pool.ts). Invariant: an attempt ends once.
 
+import type { Span } from '@opentelemetry/api';
 import type { Logger } from 'pino';
 import type { Timer, TimerClock } from '../domain/clock.ts';
 import type { BackoffPolicy, Random } from '../domain/backoff.ts';
@@ -16,6 +18,8 @@ import {
   type OperationError,
 } from '../domain/operation.ts';
 import { isRefusedValue } from '../store/storable.ts';
+import type { TraceCarrier } from '../domain/trace-context.ts';
+import { carrierOf, contextWithSpan, endProcessSpan, recordException, runInContext, startProcessSpan, traceLogFields } from '../telemetry/tracing.ts';
 import { CANCELLED_BY_REQUEST, type DeliveryFactory, type Store } from '../store/store.ts';
 import type { RegisteredTask } from './registry.ts';
 import type { TaskContext } from './task.ts';
@@ -62,8 +66,10 @@ export interface AttemptDeps {
   readonly delivery: DeliveryFactory;
   /** A handler's result larger than this fails the operation `result_too_large`, before anything is stored. */
   readonly maxResultBytes: number;
-  /** The pool's logger; the attempt scopes a child with operationId, type and attempt. */
+  /** The pool's logger; the attempt scopes a child with operation_id, type, attempt and its trace's ids. */
   readonly log: Logger;
+  /** The worker running it, on its span (`messaging.client.id`). */
+  readonly workerId: string;
   /** Called once, when the attempt starts to end: its handler returned or was given up on, so its slot is free. */
   readonly onEnding: (attempt: Attempt) => void;
   /** Called once, after the ending store call settled. */
@@ -71,6 +77,18 @@ export interface AttemptDeps {
 }
 
 type StoreWrite = (now: number) => Promise<Operation | null>;
+
+/**
+ * The outbox factory whose delivery joins the trace of the attempt that ends its operation, when one of `attemptOf` does
+ * (the delivery's own factory gives it the creating trace otherwise). One per pool: a store groups ends by factory.
+ */
+export function tracedDeliveryFactory(factory: DeliveryFactory, attemptOf: (operationId: string) => Attempt | undefined): DeliveryFactory {
+  return (operation) => {
+    const draft = factory(operation);
+    const trace = draft === null ? null : (attemptOf(operation.id)?.traceCarrier ?? null);
+    return draft === null || trace === null ? draft : { ...draft, trace };
+  };
+}
 
 export class Attempt {
   readonly operation: Operation;
@@ -86,6 +104,8 @@ export class Attempt {
   #handlerRunning = false;
   #handlerSettled: Promise<void> = Promise.resolve();
   #pendingProgress: number | null = null;
+  /** When the handler reported the pending progress: stored as its time, since the ETA's rate is progress over time. */
+  #pendingProgressAt = 0;
   /**
    * The handler's last progress report, stored with the end: coalescing may not have written it, or a write of it may
    * still be on its way when the end lands (and then finds no lease).
@@ -95,11 +115,14 @@ export class Attempt {
   #progressWrittenAt = -Infinity;
   #progressWriting = false;
   #progressTimer: Timer | null = null;
+  /** Started with the attempt, so every line of its log carries its trace; ended once the end is stored. */
+  readonly #span: Span;
 
   constructor(operation: Operation, task: RegisteredTask, deps: AttemptDeps) {
     this.operation = operation;
     this.task = task;
     this.#deps = deps;
+    this.#span = startProcessSpan(operation, deps.workerId);
     this.deadline = deps.clock.now() + operation.timeoutS * 1000;
     this.#progressMessage = operation.progressMessage;
   }
@@ -119,12 +142,23 @@ export class Attempt {
   }
 
   get log(): Logger {
-    this.#log ??= this.#deps.log.child({ operationId: this.operation.id, type: this.operation.type, attempt: this.operation.attempt });
+    this.#log ??= this.#deps.log.child({
+      operation_id: this.operation.id,
+      type: this.operation.type,
+      attempt: this.operation.attempt,
+      ...traceLogFields(this.#span),
+    });
     return this.#log;
+  }
+
+  /** This attempt's span as a carrier: the trace the webhook of an operation it ends joins (null: none). */
+  get traceCarrier(): TraceCarrier | null {
+    return carrierOf(this.#span);
   }
 
   start(): void {
     const attempt = this;
+    const traceContext = contextWithSpan(this.#span);
     const ctx: TaskContext = {
       signal: this.#controller.signal,
       attempt: this.operation.attempt,
@@ -133,9 +167,11 @@ export class Attempt {
       get log() {
         return attempt.log;
       },
+      span: this.#span,
+      traceContext,
     };
     this.#handlerRunning = true;
-    this.#handlerSettled = this.#runHandler(ctx);
+    this.#handlerSettled = runInContext(traceContext, () => this.#runHandler(ctx));
   }
 
   async #runHandler(ctx: TaskContext): Promise<void> {
@@ -145,6 +181,7 @@ export class Attempt {
     try {
       value = await this.task.definition.run(this.operation.input, ctx);
     } catch (error) {
+      recordException(this.#span, error);
       thrown = error;
       threw = true;
     }
@@ -271,6 +308,7 @@ export class Attempt {
     const stored = write === null || operation !== null;
     // A retry or release finds a cancel requested meanwhile and ends the operation cancelled instead.
     const ended = operation?.status === 'cancelled' ? 'cancelled' : outcome;
+    endProcessSpan(this.#span, stored ? ended : 'lost', error);
     this.#deps.onEnd(this, {
       id: this.operation.id,
       type: this.operation.type,
@@ -312,6 +350,7 @@ export class Attempt {
     if (this.#ending || typeof fraction !== 'number' || Number.isNaN(fraction)) return;
     if (message !== undefined) this.#progressMessage = message;
     this.#pendingProgress = Math.min(1, Math.max(0, fraction));
+    this.#pendingProgressAt = this.#deps.clock.now();
     this.#lastReport = { fraction: this.#pendingProgress, message: this.#progressMessage };
     this.#flushProgress();
   }
@@ -331,8 +370,10 @@ export class Attempt {
     this.#pendingProgress = null;
     this.#progressWriting = true;
     this.#progressWrittenAt = this.#deps.clock.now();
+    // Stored with when it was reported, not when the coalesced write went out (up to an interval later): a rate read
+    // from a late time would be too slow by the lag.
     this.#deps.store
-      .operationProgress({ ...this.#lease(), now: this.#deps.clock.now(), progress, message: this.#progressMessage })
+      .operationProgress({ ...this.#lease(), now: this.#pendingProgressAt, progress, message: this.#progressMessage })
       .catch((err: unknown) => this.log.warn({ err }, 'progress write failed'))
       .finally(() => {
         this.#progressWriting = false;

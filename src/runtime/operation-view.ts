@@ -1,13 +1,15 @@
-// Owns: an operation as a read shows it: its resource with queue position and ETA, from each type's running limit (the
-// ETA's slots) and its typical duration (recent history blended with the declared prior, re-read at most once a second).
+// Owns: an operation as a read shows it: its resource with queue position and ETA (with its range), from the limits of the
+// live worker nodes (the ETA's slots, and what a standing reads) and each type's duration model (recent history blended
+// with the declared prior); both re-read at most once a second.
 // Not here: reading the store or the cache (operations.ts), HTTP headers drawn from a view (http/operation-headers.ts).
 // Invariant: only a pending operation has a queue position; only a pending or processing one has an ETA.
 
 import type { Clock } from '../domain/clock.ts';
-import { estimateCompletion, estimateDuration, DURATION_SAMPLE_LIMIT, type DurationEstimate } from '../domain/eta.ts';
+import { capacityOf, typesCompete, WORKER_NODE_LIVE_MS, type Capacity } from '../domain/capacity.ts';
+import { estimateCompletionRange, estimateDuration, DURATION_SAMPLE_LIMIT, type CompletionEstimate, type DurationEstimate } from '../domain/eta.ts';
 import type { Operation } from '../domain/operation.ts';
 import { baseResource, withEstimates, type OperationResource } from '../domain/resource.ts';
-import type { QueueStanding, Store } from '../store/store.ts';
+import type { QueueStanding, StandingScope, Store } from '../store/store.ts';
 import type { TaskRegistry } from './registry.ts';
 
 export interface OperationView {
@@ -19,80 +21,132 @@ export interface OperationView {
   readonly renderedAt: number;
 }
 
-/** Duration statistics are re-read at most this often; they move slowly. */
+/** Duration statistics and the worker nodes' limits are re-read at most this often; they move slowly. */
 const DURATIONS_REFRESH_MS = 1000;
+/** Costs of the operations ahead a standing reads for a type that declares a cost; past them, its mean duration counts. */
+const COSTS_AHEAD_READ = 32;
 
 export class OperationViews {
   readonly #store: Store;
   readonly #registry: TaskRegistry;
   readonly #clock: Clock;
-  /** Per type: how many of its operations run at once (its limit, within one worker process's): the ETA's slots. */
-  readonly #runningLimits: ReadonlyMap<string, number>;
+  /** This process's own limits: the ETA's slots until a live worker node is known (an API-only node, a first start). */
+  readonly #ownCapacity: Capacity;
+  /** The live worker nodes' limits, summed: how many of each type, and of all, run at once. */
+  #capacity: Capacity;
+  /** What a standing reads, made from the capacity (a new object only when it changes). */
+  #scope: StandingScope;
   #durations = new Map<string, DurationEstimate | null>();
   #durationsReadAt = -Infinity;
 
-  /** `workerConcurrency`: the global concurrency of one worker process. */
-  constructor(options: { readonly store: Store; readonly registry: TaskRegistry; readonly clock: Clock; readonly workerConcurrency: number }) {
+  readonly #basePath: string;
+
+  /** `workerConcurrency`: the global concurrency of one worker process; `basePath`: where the API is mounted (links start with it). */
+  constructor(options: {
+    readonly store: Store;
+    readonly registry: TaskRegistry;
+    readonly clock: Clock;
+    readonly workerConcurrency: number;
+    readonly basePath?: string | undefined;
+  }) {
+    this.#basePath = options.basePath ?? '';
     this.#store = options.store;
     this.#registry = options.registry;
     this.#clock = options.clock;
-    this.#runningLimits = new Map(options.registry.list().map((task) => [task.type, Math.min(task.concurrency, options.workerConcurrency)]));
+    this.#ownCapacity = {
+      global: options.workerConcurrency,
+      perType: new Map(options.registry.list().map((task) => [task.type, Math.min(task.concurrency, options.workerConcurrency)])),
+    };
+    this.#capacity = this.#ownCapacity;
+    this.#scope = this.#scopeOf(this.#ownCapacity);
   }
 
-  get runningLimits(): ReadonlyMap<string, number> {
-    return this.#runningLimits;
+  /** What a standing reads: the running attempts of each type up to its slots, other types' too when they share a limit. */
+  get scope(): StandingScope {
+    return this.#scope;
   }
 
-  runningLimit(type: string): number {
-    return this.#runningLimits.get(type) ?? 0;
+  #scopeOf(capacity: Capacity): StandingScope {
+    const costsAhead = new Map(
+      this.#registry
+        .list()
+        .filter((task) => task.costDeclared)
+        .map((task) => [task.type, COSTS_AHEAD_READ]),
+    );
+    return { runningLimits: capacity.perType, shared: typesCompete(capacity), costsAhead };
   }
 
   /** The resource without queue position and ETA, which every render of the same stored state starts from. */
   base(op: Operation, includeInput: boolean): OperationResource {
-    return baseResource(op, this.#registry.get(op.type)?.route ?? null, includeInput);
+    return baseResource(op, this.#registry.get(op.type)?.route ?? null, includeInput, this.#basePath);
   }
 
-  /** Typical durations per type, from recent history blended with declared priors; refreshed lazily. */
+  /** Duration models per type, from recent history blended with declared priors, and the nodes' limits; refreshed lazily. */
   async durationEstimates(): Promise<Map<string, DurationEstimate | null>> {
     const now = this.#clock.now();
     if (now - this.#durationsReadAt >= DURATIONS_REFRESH_MS) {
       this.#durationsReadAt = now;
-      const samples = await this.#store.durationSamples({ limit: DURATION_SAMPLE_LIMIT });
+      const [samples, nodes] = await Promise.all([
+        this.#store.durationSamples({ limit: DURATION_SAMPLE_LIMIT }),
+        this.#store.workerNodes({ since: now - WORKER_NODE_LIVE_MS }),
+      ]);
       const next = new Map<string, DurationEstimate | null>();
-      for (const task of this.#registry.list()) next.set(task.type, estimateDuration(samples.get(task.type) ?? [], task.estimatedDurationMs));
+      // Types other nodes run are estimated too: their operations hold slots this node's types wait for.
+      for (const [type, list] of samples) next.set(type, estimateDuration(list, null));
+      for (const task of this.#registry.list()) {
+        next.set(task.type, estimateDuration(samples.get(task.type) ?? [], task.estimatedDurationMs, task.costDeclared));
+      }
       this.#durations = next;
+      this.#useCapacity(capacityOf(nodes, now) ?? this.#ownCapacity);
     }
     return this.#durations;
+  }
+
+  #useCapacity(capacity: Capacity): void {
+    const same =
+      capacity.global === this.#capacity.global &&
+      capacity.perType.size === this.#capacity.perType.size &&
+      [...capacity.perType].every(([type, n]) => this.#capacity.perType.get(type) === n);
+    if (same) return;
+    this.#capacity = capacity;
+    this.#scope = this.#scopeOf(capacity);
   }
 
   /** `fromTail`: the operation was just inserted, so its queue position is counted from the tail. */
   async view(op: Operation, { includeInput = true, fromTail = false }: { includeInput?: boolean; fromTail?: boolean } = {}): Promise<OperationView> {
     const now = this.#clock.now();
-    const standing =
-      op.status === 'pending' ? await this.#store.operationQueueStanding({ operation: op, now, runningLimit: this.runningLimit(op.type), fromTail }) : null;
+    const standing = op.status === 'pending' ? await this.#store.operationQueueStanding({ operation: op, now, scope: this.#scope, fromTail }) : null;
     return this.render(op, standing, now, this.base(op, includeInput));
   }
 
   async render(op: Operation, standing: QueueStanding | null, now: number, base: OperationResource): Promise<OperationView> {
     // A pending operation read a moment ago may have been claimed since; then it has no standing, and no ETA yet.
     const queuePosition = op.status === 'pending' ? (standing?.position ?? null) : null;
-    let eta: number | null = null;
+    let eta: CompletionEstimate | null = null;
     if (op.status === 'pending' || op.status === 'processing') {
-      eta = estimateCompletion({
+      const durations = await this.durationEstimates();
+      eta = estimateCompletionRange({
         now,
         status: op.status,
         runAt: op.runAt,
         startedAt: op.startedAt,
         progress: op.progress,
-        // Heartbeats do not touch updated_at, so while processing it is when progress was last stored.
+        // Heartbeats do not touch updated_at, so while processing it is when the progress stored was reported.
         progressAt: op.updatedAt,
+        progressAnchor: op.progressAnchor,
         queuePosition,
-        concurrency: this.#runningLimits.get(op.type) ?? 1,
+        concurrency: this.#capacity.perType.get(op.type) ?? 1,
         running: standing?.running,
-        estimate: (await this.durationEstimates()).get(op.type) ?? null,
+        estimate: durations.get(op.type) ?? null,
+        type: op.type,
+        cost: op.cost,
+        aheadCosts: standing?.aheadCosts,
+        aheadOfOtherTypes: standing?.aheadOfOtherTypes,
+        capacity: this.#capacity,
+        estimates: durations,
       });
     }
-    const resource = withEstimates(base, op, { now, queuePosition, estimatedCompletionAt: eta });
-    return { operation: op, resource, estimatedCompletionAt: eta, renderedAt: now };
+    const resource = withEstimates(base, op, { now, queuePosition, estimatedCompletionAt: eta?.at ?? null, estimatedCompletionRange: eta });
+    return { operation: op, resource, estimatedCompletionAt: eta?.at ?? null, renderedAt: now };
   }
 }

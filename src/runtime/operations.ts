@@ -8,7 +8,10 @@ import { newId, ID_PREFIXES, isId } from '../domain/ids.ts';
 import type { DurationEstimate } from '../domain/eta.ts';
 import type { Operation, OperationResult } from '../domain/operation.ts';
 import type { OperationResource } from '../domain/resource.ts';
-import type { OperationStatus } from '../domain/status.ts';
+import { isTerminal, type OperationStatus } from '../domain/status.ts';
+import type { TraceCarrier } from '../domain/trace-context.ts';
+import { endCreateSpan, startCreateSpan } from '../telemetry/tracing.ts';
+import type { OperationsObserver } from './observer.ts';
 import { withTimers, type Clock, type TimerClock } from '../domain/clock.ts';
 import type { DeliveryFactory, Store } from '../store/store.ts';
 import type { TaskRegistry } from './registry.ts';
@@ -25,6 +28,8 @@ export interface SubmitRequest extends SubmitFieldValues {
   readonly type: string;
   readonly input: unknown;
   readonly idempotencyKey?: string | undefined;
+  /** The trace context the request came with (`traceparent`); the create span is its child and the operation keeps it. */
+  readonly trace?: TraceCarrier | null | undefined;
 }
 
 export interface OperationsServiceOptions {
@@ -41,6 +46,10 @@ export interface OperationsServiceOptions {
   readonly idempotencyTtlMs?: number | undefined;
   /** How long a status read may be served again (0: never). Default: `--read-cache`'s. */
   readonly readCacheMs?: number | undefined;
+  /** Where the HTTP API is mounted (`''` or a prefix such as `/async`): the links of every resource start with it. */
+  readonly basePath?: string | undefined;
+  /** Told of creations, cancels and ends (metrics). */
+  readonly observer?: OperationsObserver | undefined;
 }
 
 const READ_CACHE_ENTRIES = 10_000;
@@ -77,7 +86,13 @@ export class OperationsService {
     this.#registry = options.registry;
     this.#clock = withTimers(options.clock);
     this.#fields = new SubmitFields(options.limits);
-    this.#views = new OperationViews({ store: options.store, registry: options.registry, clock: this.#clock, workerConcurrency: options.workerConcurrency });
+    this.#views = new OperationViews({
+      store: options.store,
+      registry: options.registry,
+      clock: this.#clock,
+      workerConcurrency: options.workerConcurrency,
+      basePath: options.basePath,
+    });
     this.#cache = new ReadCache({ ttlMs: options.readCacheMs ?? DEFAULTS.readCache, maxEntries: READ_CACHE_ENTRIES });
   }
 
@@ -88,6 +103,7 @@ export class OperationsService {
       if (event.kind === 'operation:changed') {
         this.#cache.changed(event.id);
         this.#watchers.changed(event.id, event.version);
+        if (isTerminal(event.status)) this.#options.observer?.ended(event.id, event.status, this.#clock.now());
       } else if (event.kind === 'feed:resumed') {
         this.#cache.changedAll();
         this.#watchers.mayHaveMissed();
@@ -100,11 +116,32 @@ export class OperationsService {
     this.#unsubscribe = null;
   }
 
+  /** Where the HTTP API is mounted: `''`, or a prefix such as `/async`. */
+  get basePath(): string {
+    return this.#options.basePath ?? '';
+  }
+
   get registry(): TaskRegistry {
     return this.#registry;
   }
 
+  /** Submits within a `create` span (messaging conventions), whose context the operation keeps for its first attempt. */
   async submit(request: SubmitRequest): Promise<{ view: OperationView; created: boolean }> {
+    const { span, carrier } = startCreateSpan(this.#registry.get(request.type)?.type ?? null, request.trace ?? null);
+    let submitted: { view: OperationView; created: boolean };
+    try {
+      submitted = await this.#submit(request, carrier);
+    } catch (error) {
+      endCreateSpan(span, { error });
+      throw error;
+    }
+    endCreateSpan(span, { operationId: submitted.view.operation.id, replayed: !submitted.created });
+    const { view } = submitted;
+    if (submitted.created) this.#options.observer?.created(view.operation, { at: view.estimatedCompletionAt, givenAt: view.renderedAt });
+    return submitted;
+  }
+
+  async #submit(request: SubmitRequest, trace: TraceCarrier | null): Promise<{ view: OperationView; created: boolean }> {
     const task = this.#registry.get(request.type);
     if (task === undefined) {
       throw new AsyncOpsError('unknown_task_type', `unknown task type "${request.type}"`, {
@@ -134,12 +171,15 @@ export class OperationsService {
       type: task.type,
       input: request.input,
       now,
+      // The size of its work, for the ETA: its duration sample keeps it, so the time per unit is learnt.
+      cost: this.#registry.costOf(task.type, request.input),
+      trace,
       ...fields,
       // A run_at in the past means now: stored as it was sent, it would run ahead of everything pending since then.
       runAt: Math.max(fields.runAt ?? now, now),
     };
     if (request.idempotencyKey === undefined) {
-      const result = await this.#store.operationInsert(draft, undefined, { standing: { runningLimit: this.#views.runningLimit(task.type) } });
+      const result = await this.#store.operationInsert(draft, undefined, { standing: { scope: this.#views.scope } });
       if (result.kind !== 'created') throw new Error(`store answered ${result.kind} to an insert without a key`);
       // The store read where it stands with the insert; one that could not is asked now.
       if (result.standing !== undefined)
@@ -182,7 +222,7 @@ export class OperationsService {
   async #read(tenant: string, id: string, now = this.#clock.now()): Promise<OperationView> {
     if (!isId(ID_PREFIXES.operation, id)) throw notFound(id);
     const ticket = this.#cache.ticket();
-    const fresh = await this.#store.operationGetWithStanding({ id, tenant, now, runningLimits: this.#views.runningLimits });
+    const fresh = await this.#store.operationGetWithStanding({ id, tenant, now, scope: this.#views.scope });
     if (fresh === null) throw notFound(id);
     const read = { ...fresh, base: this.#views.base(fresh.operation, true) };
     if (this.#unsubscribe !== null) this.#cache.keep(id, read, ticket, now);
@@ -210,6 +250,7 @@ export class OperationsService {
     if (outcome.kind === 'terminal') {
       throw new AsyncOpsError('conflict', `operation ${id} is already ${outcome.operation.status}`, { extra: { operation_status: outcome.operation.status } });
     }
+    if (outcome.kind === 'cancelled') this.#options.observer?.cancelled(outcome.operation);
     return this.#views.view(outcome.operation);
   }
 

@@ -31,6 +31,8 @@ export interface RegisteredTask {
   readonly maxAttempts: number;
   readonly concurrency: number;
   readonly estimatedDurationMs: number | null;
+  /** It declares the size of its work (`cost`): the ETA learns its time per unit. */
+  readonly costDeclared: boolean;
   readonly inputSchema: Record<string, unknown>;
 }
 
@@ -64,6 +66,7 @@ export class TaskRegistry {
       maxAttempts: definition.maxAttempts ?? this.#defaults.maxAttempts,
       concurrency: definition.concurrency ?? this.#defaults.concurrency,
       estimatedDurationMs: definition.estimatedDurationS === undefined ? null : definition.estimatedDurationS * 1000,
+      costDeclared: definition.cost !== undefined,
       inputSchema,
     };
     this.#validators.set(definition.type, this.#ajv.compile(inputSchema));
@@ -81,6 +84,21 @@ export class TaskRegistry {
 
   list(): RegisteredTask[] {
     return [...this.#byType.values()];
+  }
+
+  /**
+   * The size of the work `input` asks of its type, as the type's `cost` declares it; null when it declares none, or when
+   * its answer is not a finite number ≥ 0 or it throws (an ETA aid must never fail a submit).
+   */
+  costOf(type: string, input: unknown): number | null {
+    const cost = this.#byType.get(type)?.definition.cost;
+    if (cost === undefined) return null;
+    try {
+      const value: unknown = cost(input);
+      return typeof value === 'number' && Number.isFinite(value) && value >= 0 ? value : null;
+    } catch {
+      return null;
+    }
   }
 
   /**

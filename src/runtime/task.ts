@@ -2,6 +2,7 @@
 // Not here: running handlers (runtime/worker-pool.ts) or validating input (runtime/registry.ts).
 // Invariant: a definition is plain data plus `run` (and `validate`); defineTask only checks and freezes it.
 
+import type { Context, Span } from '@opentelemetry/api';
 import type { Logger } from 'pino';
 import type { FieldError } from '../domain/errors.ts';
 
@@ -12,7 +13,15 @@ export interface TaskContext {
   progress(fraction: number, message?: string): void;
   readonly attempt: number;
   readonly operationId: string;
+  /** Scoped to the attempt: every line carries operation_id, type, attempt, and trace_id and span_id when there is a trace. */
   readonly log: Logger;
+  /**
+   * The attempt's `process` span (OpenTelemetry). The handler runs with it active, so spans its libraries make nest under
+   * it; add attributes or events to it as to any span. A no-op span when no tracer provider is registered.
+   */
+  readonly span: Span;
+  /** The OpenTelemetry context the handler runs in (its span active): for work the handler starts outside it. */
+  readonly traceContext: Context;
 }
 
 /** A handler returns a JSON value, or an explicit body with its content type. */
@@ -39,6 +48,12 @@ export interface TaskDefinition<Input = any> {
   readonly concurrency?: number | undefined;
   /** Prior for the ETA before any history exists. */
   readonly estimatedDurationS?: number | undefined;
+  /**
+   * The size of one piece of work (days in a range, bytes of a file): the ETA learns the time per unit of this type and
+   * uses it for operations of any size. Called once on submit, after `validate`; synchronous, and should not do I/O. A
+   * value that is not a finite number ≥ 0 (or a throw) stores no cost, and the ETA falls back to recent durations.
+   */
+  readonly cost?: ((input: Input) => number) | undefined;
   /** Retry a timed-out attempt (default false: a timeout fails the operation). */
   readonly retryOnTimeout?: boolean | undefined;
   run(input: Input, ctx: TaskContext): Promise<TaskResult> | TaskResult;
@@ -47,8 +62,26 @@ export interface TaskDefinition<Input = any> {
 const TYPE_PATTERN = /^[a-z][a-z0-9_.-]{0,63}$/;
 const ROUTE_PATTERN = /^\/[a-z0-9][a-z0-9_-]*(\/[a-z0-9][a-z0-9_-]*)*$/;
 
+/**
+ * A schema that carries its TypeScript type, as every TypeBox schema does (`Static<typeof schema>` is its `static`):
+ * read structurally, so the declarations name no TypeBox version.
+ */
+export interface TypedSchema {
+  readonly static: unknown;
+}
+
+/** A definition whose `input` is a TypeBox schema: `run`, `validate` and `cost` receive the type the schema describes. */
+export type TypedTaskDefinition<Schema extends TypedSchema> = Omit<TaskDefinition<Schema['static']>, 'input'> & { readonly input: Schema };
+
+/**
+ * Checks a task definition and freezes it. With a TypeBox schema as `input`, the handler's input type is the
+ * schema's (`defineTask({ input: Type.Object({ n: Type.Number() }), run: (input) => input.n })`); with a plain JSON
+ * schema, name it: `defineTask<{ n: number }>({ … })`.
+ */
+export function defineTask<const Schema extends TypedSchema>(definition: TypedTaskDefinition<Schema>): TaskDefinition<Schema['static']>;
 // biome-ignore lint/suspicious/noExplicitAny: as TaskDefinition: the default for a definition whose input is not typed.
-export function defineTask<Input = any>(definition: TaskDefinition<Input>): TaskDefinition<Input> {
+export function defineTask<Input = any>(definition: TaskDefinition<Input>): TaskDefinition<Input>;
+export function defineTask(definition: TaskDefinition): TaskDefinition {
   checkTaskDefinition(definition);
   return Object.freeze({ ...definition });
 }
@@ -80,6 +113,9 @@ export function checkTaskDefinition(definition: TaskDefinition): void {
   }
   if (definition.validate !== undefined && typeof definition.validate !== 'function') {
     throw new TypeError(`defineTask(${definition.type}): validate must be a function`);
+  }
+  if (definition.cost !== undefined && typeof definition.cost !== 'function') {
+    throw new TypeError(`defineTask(${definition.type}): cost must be a function`);
   }
   if (typeof definition.run !== 'function') throw new TypeError(`defineTask(${definition.type}): run must be a function`);
 }

@@ -1,5 +1,6 @@
 // Owns: running claimed operations in this process: what wakes the claim loop, claims within global and per-type
-// limits, one heartbeat and one deadline timer for all leases, lease recovery, graceful shutdown. Not here: one
+// limits, one heartbeat and one deadline timer for all leases, lease recovery, announcing this node's limits (every
+// node's ETA counts them), graceful shutdown. Not here: one
 // attempt's outcome (attempt.ts), the loop's wake / sleep / poll / grace mechanics (scheduling/claim-loop.ts),
 // persistence (store/). Invariant: at most `concurrency` handlers run at once (an attempt whose end is being stored
 // is still held, but its slot is free).
@@ -7,13 +8,14 @@
 import { EventEmitter } from 'node:events';
 import type { Logger } from 'pino';
 import type { BackoffPolicy, Random } from '../domain/backoff.ts';
+import { nodeLimits, WORKER_NODE_BEAT_MS, WORKER_NODE_LIVE_MS } from '../domain/capacity.ts';
 import { systemClock, withTimers, type Clock, type TimerClock } from '../domain/clock.ts';
 import type { Operation, OperationError } from '../domain/operation.ts';
 import { ClaimLoop } from '../scheduling/claim-loop.ts';
 import { Alarm, every } from '../scheduling/timers.ts';
 import type { DeliveryFactory, RecoverResult, Store, StoreEvent, TypeLimit } from '../store/store.ts';
 import { DEFAULTS, DEFAULT_RETRY_BACKOFF } from '../config/settings.ts';
-import { Attempt, type AttemptDeps, type AttemptEnd, type AttemptOutcome } from './attempt.ts';
+import { Attempt, tracedDeliveryFactory, type AttemptDeps, type AttemptEnd, type AttemptOutcome } from './attempt.ts';
 import type { TaskRegistry } from './registry.ts';
 
 export interface WorkerPoolOptions {
@@ -46,6 +48,8 @@ export interface WorkerPoolOptions {
 export interface WorkerPoolEvents {
   'operation:claimed': [operation: Operation];
   'operation:finished': [end: AttemptEnd];
+  /** Expired leases this node recovered: requeued for another attempt, or ended (failed, or cancelled). */
+  'leases:recovered': [result: RecoverResult];
 }
 
 export interface WorkerPoolStats {
@@ -107,6 +111,7 @@ export class WorkerPool extends EventEmitter<WorkerPoolEvents> {
   #onIdle: (() => void) | null = null;
   #stopHeartbeats: (() => void) | null = null;
   #heartbeating = false;
+  #stopNodeBeats: (() => void) | null = null;
 
   #nextRunAtAskedAt = -Infinity;
   #claimedCount = 0;
@@ -131,9 +136,10 @@ export class WorkerPool extends EventEmitter<WorkerPoolEvents> {
       clock: this.#clock,
       backoff: options.retryBackoff ?? DEFAULT_RETRY_BACKOFF,
       random: options.random ?? Math.random,
-      delivery: options.deliveryFactory,
+      delivery: tracedDeliveryFactory(options.deliveryFactory, (id) => this.#byOperation.get(id)),
       maxResultBytes: positive('maxResultBytes', options.maxResultBytes ?? DEFAULTS.maxResultBytes),
       log: this.#log,
+      workerId: options.workerId,
       onEnding: (attempt) => this.#onEnding(attempt),
       onEnd: (attempt, end) => this.#onEnd(attempt, end),
     };
@@ -161,6 +167,8 @@ export class WorkerPool extends EventEmitter<WorkerPoolEvents> {
     this.#state = 'running';
     this.#unsubscribe = this.#store.subscribe((event) => this.#onStoreEvent(event));
     this.#stopHeartbeats = every(this.#clock, this.#heartbeatMs, () => void this.#heartbeat());
+    await this.#nodeBeat();
+    this.#stopNodeBeats = every(this.#clock, WORKER_NODE_BEAT_MS, () => void this.#nodeBeat());
     await this.#loop.start();
     this.#log.info({ concurrency: this.#concurrency, types: this.#registry.list().map((t) => t.type) }, 'worker pool started');
   }
@@ -189,6 +197,8 @@ export class WorkerPool extends EventEmitter<WorkerPoolEvents> {
     if (left.length > 0) this.#log.warn({ operationIds: left.map((a) => a.operation.id) }, 'grace period over; releasing leases');
     await Promise.all(left.map((attempt) => attempt.release()));
     this.#stopHeartbeats?.();
+    this.#stopNodeBeats?.();
+    await this.#store.workerNodeLeave({ id: this.#workerId }).catch((err: unknown) => this.#log.warn({ err }, 'could not withdraw this worker node'));
     this.#deadlines.clear();
     this.#unsubscribe?.();
     this.#unsubscribe = null;
@@ -221,6 +231,7 @@ export class WorkerPool extends EventEmitter<WorkerPoolEvents> {
         this.#recoveredCount.requeued += result.requeued.length;
         this.#recoveredCount.ended += result.ended.length;
         this.#log.warn({ requeued: result.requeued.map((o) => o.id), ended: result.ended.map((o) => o.id) }, 'recovered expired leases');
+        this.#emitSafely('leases:recovered', result);
       }
       if (result.requeued.length > 0) this.#loop.wake();
       return result;
@@ -341,6 +352,20 @@ export class WorkerPool extends EventEmitter<WorkerPoolEvents> {
       else next = Math.min(next, attempt.deadline);
     }
     this.#deadlines.setAt(next);
+  }
+
+  /** Tells every node's ETA that this one runs, and how much of each type at once; nodes long silent are forgotten. */
+  async #nodeBeat(): Promise<void> {
+    const now = this.#clock.now();
+    const typeLimits = nodeLimits(this.#concurrency, this.#registry.list());
+    try {
+      await this.#store.workerNodeBeat({
+        node: { id: this.#workerId, concurrency: this.#concurrency, typeLimits, seenAt: now },
+        forgetBefore: now - 10 * WORKER_NODE_LIVE_MS,
+      });
+    } catch (err) {
+      this.#log.warn({ err }, 'could not announce this worker node; ETAs count its slots once it can');
+    }
   }
 
   async #heartbeat(): Promise<void> {

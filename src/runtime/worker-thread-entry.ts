@@ -3,8 +3,10 @@
 // Invariant: exactly one 'result' or 'error' message is posted.
 
 import { parentPort, workerData } from 'node:worker_threads';
+import { INVALID_SPAN_CONTEXT, ROOT_CONTEXT, trace } from '@opentelemetry/api';
 import { pino } from 'pino';
 import { isPermanentError, PermanentError } from '../domain/errors.ts';
+import { spanContextOf } from '../telemetry/tracing.ts';
 import type { IsolatedHandler, IsolatedTaskContext, ThreadMessage, ThreadStart } from './worker-thread.ts';
 
 const port = parentPort;
@@ -16,6 +18,7 @@ try {
   const module = (await import(start.moduleUrl)) as Record<string, unknown>;
   const handler = module[start.exportName];
   if (typeof handler !== 'function') throw new PermanentError(`${start.moduleUrl} exports no function "${start.exportName}"`);
+  const span = trace.wrapSpanContext(start.trace === null ? INVALID_SPAN_CONTEXT : spanContextOf(start.trace));
   const ctx: IsolatedTaskContext = {
     // The parent terminates the thread on abort, so this signal never needs to fire.
     signal: new AbortController().signal,
@@ -23,6 +26,8 @@ try {
     operationId: start.operationId,
     progress: (fraction, message) => post({ kind: 'progress', fraction, message }),
     log: pino({ level: 'trace' }, { write: (line: string) => post({ kind: 'log', line }) }),
+    span,
+    traceContext: trace.setSpan(ROOT_CONTEXT, span),
   };
   post({ kind: 'result', value: await (handler as IsolatedHandler)(start.input, ctx) });
 } catch (thrown) {

@@ -5,6 +5,8 @@
 import { Worker } from 'node:worker_threads';
 import { pino } from 'pino';
 import { PermanentError } from '../domain/errors.ts';
+import type { TraceCarrier } from '../domain/trace-context.ts';
+import { carrierOf } from '../telemetry/tracing.ts';
 import type { TaskContext, TaskResult } from './task.ts';
 
 /** What a handler running on a worker thread gets: the TaskContext, its log forwarded to the pool's. */
@@ -20,6 +22,8 @@ export interface ThreadStart {
   readonly input: unknown;
   readonly attempt: number;
   readonly operationId: string;
+  /** The attempt's span context: the thread's ctx.span carries it (not recording: the SDK, if any, is on the main thread). */
+  readonly trace: TraceCarrier | null;
 }
 
 export type ThreadMessage =
@@ -39,7 +43,8 @@ const ENTRY = new URL(`./worker-thread-entry${import.meta.url.endsWith('.ts') ? 
 // biome-ignore lint/suspicious/noExplicitAny: as TaskDefinition: the default for a handler whose input is not typed.
 export function inWorkerThread<Input = any>(moduleUrl: URL | string, exportName = 'default'): (input: Input, ctx: TaskContext) => Promise<TaskResult> {
   const href = moduleUrl instanceof URL ? moduleUrl.href : moduleUrl;
-  return (input, ctx) => runInThread({ moduleUrl: href, exportName, input, attempt: ctx.attempt, operationId: ctx.operationId }, ctx);
+  return (input, ctx) =>
+    runInThread({ moduleUrl: href, exportName, input, attempt: ctx.attempt, operationId: ctx.operationId, trace: carrierOf(ctx.span) }, ctx);
 }
 
 function runInThread(start: ThreadStart, ctx: TaskContext): Promise<TaskResult> {

@@ -1,11 +1,11 @@
 // Owns: Standard Webhooks signing and verification (HMAC-SHA256, `whsec_` secrets): the one implementation the
 // server (webhooks/, main.ts, the CLI) and the SDK (client/) share. Not here: what is sent or when (webhooks/).
-// Invariant: imports nothing of ours and only node:crypto, so the SDK carries no server code; signatures are compared
-// in constant time, and verification returns a payload only after one matches.
+// Invariant: imports nothing, and uses only what Node, browsers, Deno and Bun all have (Web Crypto, atob/btoa,
+// TextEncoder), so the SDK runs anywhere; signatures are compared by Web Crypto's verify (constant time), and
+// verification returns a payload only after one matches.
 
 // Not the spec authors' `standardwebhooks` package: it signs with one secret (no rotation), checks a fixed 5 minutes
 // against the wall clock (no injected clock or tolerance) and reads no Fetch Headers. This passes the same test vector.
-import { createHmac, randomBytes, timingSafeEqual } from 'node:crypto';
 
 const SECRET_PREFIX = 'whsec_';
 const BASE64 = /^[A-Za-z0-9+/]+={0,2}$/;
@@ -13,12 +13,16 @@ const BASE64 = /^[A-Za-z0-9+/]+={0,2}$/;
 const MIN_SECRET_CHARS = 16;
 const SIGNATURE_VERSION = 'v1';
 export const DEFAULT_WEBHOOK_TOLERANCE_S = 300;
+const HMAC = { name: 'HMAC', hash: 'SHA-256' } as const;
 
 export type WebhookHeaders = {
   readonly 'webhook-id': string;
   readonly 'webhook-timestamp': string;
   readonly 'webhook-signature': string;
 };
+
+/** A body as received or sent: text, or its bytes (a Node Buffer is a Uint8Array; `await request.arrayBuffer()` works too). */
+export type WebhookBody = string | Uint8Array | ArrayBuffer;
 
 export interface SignWebhookParams {
   /** Every secret signs (rotation); the header carries one `v1,…` per secret, space-separated. */
@@ -27,7 +31,7 @@ export interface SignWebhookParams {
   readonly msgId: string;
   /** Unix seconds. */
   readonly timestamp: number;
-  readonly body: string | Buffer;
+  readonly body: WebhookBody;
 }
 
 export interface VerifyWebhookOptions {
@@ -48,31 +52,81 @@ export class WebhookVerificationError extends Error {
   }
 }
 
+const encoder = new TextEncoder();
+
+function toBase64(bytes: Uint8Array): string {
+  let binary = '';
+  for (const byte of bytes) binary += String.fromCharCode(byte);
+  return btoa(binary);
+}
+
+/** The bytes of base64 text; null when atob refuses it (a length no encoding has), where Buffer would guess. */
+function fromBase64(text: string): Uint8Array<ArrayBuffer> | null {
+  let binary: string;
+  try {
+    binary = atob(text);
+  } catch {
+    return null;
+  }
+  const bytes = new Uint8Array(binary.length);
+  for (let i = 0; i < binary.length; i++) bytes[i] = binary.charCodeAt(i);
+  return bytes;
+}
+
+function bytesOf(body: WebhookBody): Uint8Array {
+  if (typeof body === 'string') return encoder.encode(body);
+  return body instanceof Uint8Array ? body : new Uint8Array(body);
+}
+
 /**
  * The HMAC key inside a secret: base64 after an optional `whsec_` prefix (as the reference libraries accept), at least
  * MIN_SECRET_CHARS of it. The one check of a secret's form: signing, verifying, `serve --webhook-secret` and `listen`
  * all go through it. Throws a TypeError saying what is wrong, without repeating the secret.
  */
-export function webhookSecretKey(secret: string): Buffer {
+export function webhookSecretKey(secret: string): Uint8Array<ArrayBuffer> {
   const encoded = secret.startsWith(SECRET_PREFIX) ? secret.slice(SECRET_PREFIX.length) : secret;
   if (!BASE64.test(encoded)) throw new TypeError('webhook secret must be "whsec_" followed by base64');
   if (encoded.length < MIN_SECRET_CHARS) throw new TypeError(`webhook secret is too short: at least ${MIN_SECRET_CHARS} base64 characters after "whsec_"`);
-  return Buffer.from(encoded, 'base64');
+  const key = fromBase64(encoded);
+  if (key === null) throw new TypeError('webhook secret must be "whsec_" followed by base64');
+  return key;
 }
 
-function signatureBytes(key: Buffer, msgId: string, timestamp: number, body: string | Buffer): Buffer {
-  const hmac = createHmac('sha256', key);
-  hmac.update(`${msgId}.${timestamp}.`);
-  hmac.update(body);
-  return hmac.digest();
+/** Imported keys by secret: a server signs every delivery with the same few secrets. */
+type HmacKey = Awaited<ReturnType<typeof crypto.subtle.importKey>>;
+const keys = new Map<string, Promise<HmacKey>>();
+const KEY_CACHE_LIMIT = 64;
+
+function hmacKey(secret: string): Promise<HmacKey> {
+  let key = keys.get(secret);
+  if (key === undefined) {
+    // Checked (and thrown) here, synchronously, so a bad secret is not cached as a rejected promise.
+    const raw = webhookSecretKey(secret);
+    key = crypto.subtle.importKey('raw', raw, HMAC, false, ['sign', 'verify']);
+    if (keys.size >= KEY_CACHE_LIMIT) keys.clear();
+    keys.set(secret, key);
+  }
+  return key;
+}
+
+/** What is signed: `{msgId}.{timestamp}.` followed by the body's bytes. */
+function signedContent(msgId: string, timestamp: number, body: WebhookBody): Uint8Array<ArrayBuffer> {
+  const head = encoder.encode(`${msgId}.${timestamp}.`);
+  const tail = bytesOf(body);
+  const content = new Uint8Array(head.length + tail.length);
+  content.set(head);
+  content.set(tail, head.length);
+  return content;
 }
 
 /** The three Standard Webhooks headers for one attempt of one message. */
-export function signWebhook(params: SignWebhookParams): WebhookHeaders {
+export async function signWebhook(params: SignWebhookParams): Promise<WebhookHeaders> {
   if (params.secrets.length === 0) throw new TypeError('at least one webhook secret is needed to sign');
   if (!Number.isSafeInteger(params.timestamp) || params.timestamp < 0) throw new TypeError('timestamp must be whole unix seconds');
-  const signatures = params.secrets.map(
-    (secret) => `${SIGNATURE_VERSION},${signatureBytes(webhookSecretKey(secret), params.msgId, params.timestamp, params.body).toString('base64')}`,
+  const pending = params.secrets.map(hmacKey);
+  const content = signedContent(params.msgId, params.timestamp, params.body);
+  const signatures = await Promise.all(
+    pending.map(async (key) => `${SIGNATURE_VERSION},${toBase64(new Uint8Array(await crypto.subtle.sign('HMAC', await key, content)))}`),
   );
   return {
     'webhook-id': params.msgId,
@@ -91,19 +145,19 @@ function header(headers: WebhookHeaderSource, name: string): string | null {
 }
 
 /**
- * Verify a webhook request and return its parsed JSON payload.
+ * Verify a webhook request and return its parsed JSON payload (typed `T` by the caller: the SDK's is WebhookEvent).
  * `rawBody` must be the bytes as received: a re-serialised body will not verify.
- * Any of `secret` may match (rotation). Throws WebhookVerificationError saying what is wrong.
+ * Any of `secret` may match (rotation). Rejects with WebhookVerificationError saying what is wrong.
  */
-export function verifyWebhook(
+export async function verifyWebhook<T = unknown>(
   secret: string | readonly string[],
   headers: WebhookHeaderSource,
-  rawBody: string | Buffer,
+  rawBody: WebhookBody,
   options: VerifyWebhookOptions = {},
-): unknown {
+): Promise<T> {
   const secrets = typeof secret === 'string' ? [secret] : secret;
   if (secrets.length === 0) throw new TypeError('at least one webhook secret is needed to verify');
-  const keys = secrets.map(webhookSecretKey);
+  const pending = secrets.map(hmacKey);
 
   const msgId = header(headers, 'webhook-id');
   const timestampHeader = header(headers, 'webhook-timestamp');
@@ -124,26 +178,21 @@ export function verifyWebhook(
     .split(' ')
     .map((entry) => entry.split(','))
     .filter((parts) => parts[0] === SIGNATURE_VERSION && parts.length === 2 && BASE64.test(parts[1]!))
-    .map((parts) => Buffer.from(parts[1]!, 'base64'));
-  const matched = keys.some((key) => {
-    const expected = signatureBytes(key, msgId!, timestamp, rawBody);
-    // Visit every offered signature, so timing says nothing about which one matched.
-    let found = false;
-    for (const candidate of offered) {
-      if (candidate.length === expected.length && timingSafeEqual(candidate, expected)) found = true;
-    }
-    return found;
-  });
-  if (!matched) throw new WebhookVerificationError('no matching signature');
+    .map((parts) => fromBase64(parts[1]!))
+    .filter((bytes) => bytes !== null);
+  const content = signedContent(msgId!, timestamp, rawBody);
+  // Every pair is checked, so timing says nothing about which one matched.
+  const checks = await Promise.all(pending.flatMap((key) => offered.map(async (candidate) => crypto.subtle.verify('HMAC', await key, candidate, content))));
+  if (!checks.includes(true)) throw new WebhookVerificationError('no matching signature');
 
   try {
-    return JSON.parse(typeof rawBody === 'string' ? rawBody : rawBody.toString('utf8'));
+    return JSON.parse(new TextDecoder().decode(bytesOf(rawBody))) as T;
   } catch {
     throw new WebhookVerificationError('signature matches but the body is not JSON');
   }
 }
 
 /** A fresh secret: `whsec_` and the base64 of 32 random bytes. */
-export function generateWebhookSecret(random: (size: number) => Uint8Array = randomBytes): string {
-  return SECRET_PREFIX + Buffer.from(random(32)).toString('base64');
+export function generateWebhookSecret(random: (size: number) => Uint8Array = (size) => crypto.getRandomValues(new Uint8Array(size))): string {
+  return SECRET_PREFIX + toBase64(random(32));
 }

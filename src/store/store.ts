@@ -1,18 +1,20 @@
 // Owns: the Store interface, the one seam for all persistence (operations, results, idempotency keys,
-// webhook deliveries and their attempts, duration samples, settings) and the change feed.
+// webhook deliveries and their attempts, duration samples, worker nodes, settings) and the change feed.
 // Not here: any SQL (store/sqlite/, store/postgres/), any business rule (domain/, runtime/).
 // Invariant: every method is one atomic transaction; every transition checks its precondition in the
 // query (status, lease token) and a lost race returns null/false instead of throwing.
 
 import type { Operation, OperationError, OperationResult, DeliveryState } from '../domain/operation.ts';
 import type { OperationStatus } from '../domain/status.ts';
-import type { RunningAttempt } from '../domain/eta.ts';
+import type { WorkerNode } from '../domain/capacity.ts';
+import type { DurationSample, RunningAttempt } from '../domain/eta.ts';
 import type { Delivery, DeliveryAttempt } from '../domain/delivery.ts';
+import type { TraceCarrier } from '../domain/trace-context.ts';
 
 // Decided in the domain; named here too because the runtime ends a cancelled attempt with it.
 export { CANCELLED_BY_REQUEST } from '../domain/status.ts';
 // Defined in the domain (the edges render them); named here too, beside the Store methods that take and give them.
-export type { Delivery, DeliveryAttempt };
+export type { Delivery, DeliveryAttempt, DurationSample, WorkerNode };
 
 // ---------------------------------------------------------------- operations
 
@@ -26,6 +28,10 @@ export interface OperationDraft {
   readonly timeoutS: number;
   readonly runAt: number;
   readonly webhookUrl: string | null;
+  /** The size of its work, as its task's cost(input) declared it (null: none); its duration sample keeps it. */
+  readonly cost?: number | null | undefined;
+  /** The trace context it is created in, kept for its attempts (null or absent: none). */
+  readonly trace?: TraceCarrier | null | undefined;
   /** When the operation is created (created_at, updated_at); idempotency keys expired before this are free. */
   readonly now: number;
 }
@@ -62,6 +68,9 @@ export function operationFromDraft(draft: OperationDraft): Operation {
     error: null,
     webhookUrl: draft.webhookUrl,
     webhookState: null,
+    cost: draft.cost ?? null,
+    progressAnchor: null,
+    trace: draft.trace ?? null,
     cancelRequested: false,
     leaseToken: null,
     leaseExpiresAt: null,
@@ -73,7 +82,7 @@ export function operationFromDraft(draft: OperationDraft): Operation {
 
 export interface InsertOptions {
   /** Read where a created operation stands in the same round trip (it is new, so counted from the tail). */
-  readonly standing?: { readonly runningLimit: number } | undefined;
+  readonly standing?: { readonly scope: StandingScope } | undefined;
 }
 
 export interface IdempotencyClaim {
@@ -104,16 +113,37 @@ export interface OperationListQuery {
 export interface QueueStanding {
   /** Runnable pending operations of its type that run before it (priority desc, run_at, id): 0 is next. */
   readonly position: number;
-  /** Attempts of its type running now, earliest started first, with their progress and when it was stored (updated_at). */
+  /**
+   * Attempts running now, earliest started first, with their type, cost, progress and when it was stored (updated_at):
+   * those of its type, and with a shared scope those of every type in it.
+   */
   readonly running: readonly RunningAttempt[];
+  /** Costs of the operations of its type ahead of it, nearest first: as many as the scope asks for its type, at most position. */
+  readonly aheadCosts?: readonly (number | null)[] | undefined;
+  /** With a shared scope: per other type of the scope, its runnable pending operations that run before this one. */
+  readonly aheadOfOtherTypes?: Readonly<Record<string, number>> | undefined;
+}
+
+/** What a standing reads besides the position: the same for every read until the worker nodes' limits change. */
+export interface StandingScope {
+  /** Per type: how many of its running attempts to read (its slots); a type not here gets none. */
+  readonly runningLimits: ReadonlyMap<string, number>;
+  /** The types share a global limit: read the running attempts of every type here, and the others' counts ahead. */
+  readonly shared: boolean;
+  /** Per type that declares a cost: how many costs of the operations of its type ahead of it to read. */
+  readonly costsAhead: ReadonlyMap<string, number>;
+}
+
+/** A scope reading only the running attempts of the operation's own type, up to these limits. */
+export function ownTypeScope(runningLimits: Readonly<Record<string, number>> = {}): StandingScope {
+  return { runningLimits: new Map(Object.entries(runningLimits)), shared: false, costsAhead: new Map() };
 }
 
 export interface QueueStandingParams {
   /** The operation as just read or written: its place in the claim order is taken from these fields. */
   readonly operation: Pick<Operation, 'id' | 'type' | 'status' | 'priority' | 'runAt'>;
   readonly now: number;
-  /** How many running attempts of its type to read (its effective concurrency). */
-  readonly runningLimit: number;
+  readonly scope: StandingScope;
   /** Count from the tail of the queue first, where a just inserted operation is; only the cost differs. */
   readonly fromTail?: boolean | undefined;
 }
@@ -122,8 +152,7 @@ export interface StandingReadParams {
   readonly id: string;
   readonly tenant: string;
   readonly now: number;
-  /** How many running attempts to read, per type (its effective concurrency); a type not in the map gets none. */
-  readonly runningLimits: ReadonlyMap<string, number>;
+  readonly scope: StandingScope;
 }
 
 export interface TypeLimit {
@@ -223,6 +252,8 @@ export interface DeliveryDraft {
   /** The exact body to send (and sign). */
   readonly payload: string;
   readonly nextAttemptAt: number;
+  /** The trace its attempts' spans join (null or absent: none). */
+  readonly trace?: TraceCarrier | null | undefined;
 }
 
 export interface DeliveryClaimParams {
@@ -309,7 +340,10 @@ export interface Store {
    * Not a change of the operation: version stays, no event (a poller must not wake for a heartbeat).
    */
   operationHeartbeat(params: LeaseRef & { readonly now: number; readonly leaseMs: number }): Promise<{ readonly cancelRequested: boolean } | null>;
-  /** Record handler progress (0..1) under the lease; false when the lease is gone. */
+  /**
+   * Record handler progress (0..1) under the lease; false when the lease is gone. `now` is when the handler reported it
+   * (updated_at), which a coalesced write may send a little later: the ETA reads a rate from it.
+   */
   operationProgress(params: LeaseRef & { readonly now: number; readonly progress: number | null; readonly message: string | null }): Promise<boolean>;
   /** End the attempt and the operation; writes the result and the outbox delivery. Null when the lease is gone. */
   operationFinish(params: FinishParams): Promise<Operation | null>;
@@ -332,8 +366,15 @@ export interface Store {
 
   resultGet(params: { readonly id: string; readonly tenant: string }): Promise<OperationResult | null>;
 
-  /** Recent successful-attempt durations (ms) per type, newest first, at most `limit` each. */
-  durationSamples(params: { readonly limit: number }): Promise<Map<string, number[]>>;
+  /** Recent successful-attempt durations per type, with the cost their operation declared, newest first, at most `limit` each. */
+  durationSamples(params: { readonly limit: number }): Promise<Map<string, DurationSample[]>>;
+
+  /** Record that a worker node is alive, with its limits; forget nodes not heard from since `forgetBefore`. */
+  workerNodeBeat(params: { readonly node: WorkerNode; readonly forgetBefore: number }): Promise<void>;
+  /** A worker node stops: its slots count no more. */
+  workerNodeLeave(params: { readonly id: string }): Promise<void>;
+  /** The worker nodes heard from at or after `since`. */
+  workerNodes(params: { readonly since: number }): Promise<WorkerNode[]>;
 
   prune(params: PruneParams): Promise<{ readonly results: number; readonly operations: number; readonly idempotencyKeys: number }>;
 
@@ -351,6 +392,8 @@ export interface Store {
   /** Expired delivery leases (a crashed dispatcher) go back to due. Returns how many. */
   deliveryRecoverExpired(params: { readonly now: number }): Promise<number>;
   deliveryNextAttemptAt(): Promise<number | null>;
+  /** Deliveries not yet delivered, by state (pending, retrying, dead: the dead-letter depth), for metrics; each read from an index. */
+  deliveryCounts(): Promise<Array<{ readonly state: 'pending' | 'retrying' | 'dead'; readonly count: number }>>;
 
   /** Read a setting; set it only if absent (so concurrent first starts agree on one value) and return what is stored. */
   settingGetOrInit(key: string, initial: string): Promise<string>;

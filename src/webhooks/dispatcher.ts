@@ -1,13 +1,15 @@
 // Owns: claiming due webhook deliveries, making one signed attempt each with bounded concurrency, in all and per
 // destination, and recording it. Not here: the wake / sleep / poll / grace mechanics (scheduling/claim-loop.ts),
 // signing (signing/webhook-signature.ts), egress policy (ssrf.ts), the HTTP exchange (http-attempt.ts), what an outcome
-// means and what a destination is (domain/delivery.ts). Invariant: every
+// means and what a destination is (domain/delivery.ts), the span helpers (telemetry/tracing.ts). Each attempt is an HTTP
+// client span whose context the receiver gets as `traceparent`. Invariant: every
 // attempt that ran is recorded under its lease, except one cut short by stop(), whose lease then expires and the
 // delivery comes due again; a claim takes no delivery to a destination that has its cap of attempts in flight here.
 
+import type { Span } from '@opentelemetry/api';
 import type { Logger } from 'pino';
 import packageJson from '../../package.json' with { type: 'json' };
-import { signWebhook } from '../signing/webhook-signature.ts';
+import { signWebhook, webhookSecretKey } from '../signing/webhook-signature.ts';
 import type { Random } from '../domain/backoff.ts';
 import { systemClock, withTimers, type Clock, type TimerClock } from '../domain/clock.ts';
 import { decideAfterDeliveryAttempt, type DeliveryDecision } from '../domain/delivery.ts';
@@ -16,6 +18,7 @@ import { DEFAULTS } from '../config/settings.ts';
 import { ClaimLoop } from '../scheduling/claim-loop.ts';
 import { withDeadline } from '../scheduling/timers.ts';
 import { isRefusedValue } from '../store/storable.ts';
+import { endWebhookSpan, startWebhookSpan, traceHeaders, traceLogFields } from '../telemetry/tracing.ts';
 import type { Delivery, DeliveryAttemptParams, Store } from '../store/store.ts';
 import { parseRetryAfter, postWebhook, WebhookConnections, type WebhookPostResult } from './http-attempt.ts';
 import { type AddressCheck, checkWebhookUrl, resolveAndCheck, type EgressPolicy, type ResolveAll } from './ssrf.ts';
@@ -64,7 +67,10 @@ export interface WebhookDispatcherOptions {
 }
 
 export interface DeliveryAttemptEvent {
+  /** The delivery as the attempt left it. */
   readonly delivery: Delivery;
+  /** The attempt was a replay's first (someone asked for it), not one the schedule made. */
+  readonly manual: boolean;
   readonly outcome: DeliveryDecision['outcome'];
   readonly statusCode: number | null;
   readonly durationMs: number;
@@ -107,8 +113,8 @@ export class WebhookDispatcher {
 
   constructor(options: WebhookDispatcherOptions) {
     if (options.secrets.length === 0) throw new TypeError('webhook dispatcher: at least one secret is needed');
-    // Sign once now so a malformed secret fails start-up, not the first delivery.
-    signWebhook({ secrets: options.secrets, msgId: 'msg_check', timestamp: 0, body: '' });
+    // Checked now so a malformed secret fails start-up, not the first delivery.
+    for (const secret of options.secrets) webhookSecretKey(secret);
     const schedule = options.schedule ?? DEFAULTS.webhookSchedule;
     if (schedule.some((ms) => !Number.isFinite(ms) || ms < 0)) throw new TypeError('webhook dispatcher: schedule delays must be non-negative');
     this.#store = options.store;
@@ -205,10 +211,11 @@ export class WebhookDispatcher {
   }
 
   #launch(delivery: Delivery, loop: ClaimLoop): void {
-    const log = this.#logger.child({ deliveryId: delivery.id, operationId: delivery.operationId });
+    const span = startWebhookSpan(delivery, delivery.url);
+    const log = this.#logger.child({ delivery_id: delivery.id, operation_id: delivery.operationId, ...traceLogFields(span) });
     const { destination } = delivery;
     this.#busy.set(destination, (this.#busy.get(destination) ?? 0) + 1);
-    const run: Promise<void> = this.#attempt(delivery, log)
+    const run: Promise<void> = this.#attempt(delivery, log, span)
       .catch((err: unknown) => log.error({ err: coerceError(err) }, 'webhook attempt could not be recorded'))
       .finally(() => {
         this.#inflight.delete(run);
@@ -220,16 +227,26 @@ export class WebhookDispatcher {
     this.#inflight.add(run);
   }
 
-  async #attempt(delivery: Delivery, log: Logger): Promise<void> {
-    if (delivery.leaseToken === null) return;
+  /** One attempt and its record, within its span, which ends once with what became of it. */
+  async #attempt(delivery: Delivery, log: Logger, span: Span): Promise<void> {
+    let ended: { statusCode: number | null; error: string | null; outcome: string } = { statusCode: null, error: 'not recorded', outcome: 'unrecorded' };
+    try {
+      ended = await this.#attemptAndRecord(delivery, log, span);
+    } finally {
+      endWebhookSpan(span, ended);
+    }
+  }
+
+  async #attemptAndRecord(delivery: Delivery, log: Logger, span: Span): Promise<{ statusCode: number | null; error: string | null; outcome: string }> {
+    if (delivery.leaseToken === null) return { statusCode: null, error: 'no lease', outcome: 'unrecorded' };
     const startedAt = this.#clock.now();
     // The duration is measured, not waited for: on the monotonic clock, as the metrics want it.
     const started = performance.now();
-    const { result, refused } = await this.#send(delivery);
+    const { result, refused } = await this.#send(delivery, span);
     const durationMs = Math.round(performance.now() - started);
     if (this.#abort.signal.aborted && result.statusCode === null) {
       log.warn('webhook attempt aborted by shutdown; the delivery comes due again when its lease expires');
-      return;
+      return { statusCode: null, error: result.error, outcome: 'aborted' };
     }
 
     const now = this.#clock.now();
@@ -267,21 +284,29 @@ export class WebhookDispatcher {
     }
     if (recorded === null) {
       log.warn('webhook attempt not recorded: the delivery lease was lost');
-      return;
+      return { statusCode: result.statusCode, error: result.error, outcome: 'unrecorded' };
     }
 
     const fields = { statusCode: result.statusCode, durationMs, error: result.error, attempt: recorded.attemptCount };
     if (decision.outcome === 'delivered') log.info(fields, 'webhook delivered');
     else if (decision.outcome === 'retrying') log.info({ ...fields, nextAttemptAt: decision.nextAttemptAt }, 'webhook attempt failed; will retry');
     else log.warn({ ...fields, reason: decision.reason }, 'webhook delivery is dead');
-    this.#onAttempt?.({ delivery: recorded, outcome: decision.outcome, statusCode: result.statusCode, durationMs, error: result.error });
+    this.#onAttempt?.({
+      delivery: recorded,
+      manual: delivery.manual,
+      outcome: decision.outcome,
+      statusCode: result.statusCode,
+      durationMs,
+      error: result.error,
+    });
+    return { statusCode: result.statusCode, error: result.error, outcome: decision.outcome };
   }
 
   /**
    * One attempt: vet the destination (again: the policy or DNS may have changed since submit), then POST to the
    * vetted address with a fresh timestamp and signature. A refused destination is reported as such and not sent.
    */
-  async #send(delivery: Delivery): Promise<{ result: WebhookPostResult; refused: boolean }> {
+  async #send(delivery: Delivery, span: Span): Promise<{ result: WebhookPostResult; refused: boolean }> {
     const failed = (error: string): WebhookPostResult => ({ statusCode: null, error, snippet: null, retryAfter: null });
     const url = checkWebhookUrl(delivery.url, this.#policy);
     if (!url.ok) return { result: failed(`refused: ${url.reason}`), refused: true };
@@ -302,7 +327,9 @@ export class WebhookDispatcher {
     const headers = {
       'content-type': 'application/json',
       'user-agent': WEBHOOK_USER_AGENT,
-      ...signWebhook({ secrets: this.#secrets, msgId: delivery.messageId, timestamp: Math.floor(this.#clock.now() / 1000), body: delivery.payload }),
+      // The attempt's span context, so the receiver's own spans join the operation's trace (the signature covers only the body).
+      ...traceHeaders(span),
+      ...(await signWebhook({ secrets: this.#secrets, msgId: delivery.messageId, timestamp: Math.floor(this.#clock.now() / 1000), body: delivery.payload })),
     };
     // Within [1, the whole timeout], should the clock have stepped back meanwhile.
     const remainingMs = Math.min(this.#attemptTimeoutMs, Math.max(1, this.#attemptTimeoutMs - (this.#clock.now() - started)));

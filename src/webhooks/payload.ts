@@ -57,6 +57,8 @@ export function webhookDeliveryFactory(options: WebhookDeliveryFactoryOptions): 
       eventType: type,
       payload: JSON.stringify(payload),
       nextAttemptAt: now,
+      // The trace it was created in; the worker pool puts the attempt that ended it in its place.
+      trace: operation.trace ?? null,
     };
   };
 }

@@ -324,7 +324,7 @@ describe('listen', () => {
       error: null,
       data: {},
     });
-    const headers = signWebhook({ secrets: [secret], msgId: 'msg_1', timestamp: Math.floor(Date.now() / 1000), body });
+    const headers = await signWebhook({ secrets: [secret], msgId: 'msg_1', timestamp: Math.floor(Date.now() / 1000), body });
     const post = (payload: string) =>
       fetch(`http://127.0.0.1:${port}/hook`, {
         method: 'POST',

@@ -143,6 +143,7 @@ export class FakeApi {
       timeout_s: 300,
       queue_position: stage.status === 'pending' ? 1 : null,
       estimated_completion_at: eta === null ? null : iso(Date.now() + eta * 1000),
+      estimated_completion_range: null,
       estimated_seconds_remaining: eta,
       result_url: result,
       error: terminal ? (stage.error ?? null) : null,
@@ -347,7 +348,7 @@ export function sampleDelivery(operationId: string, id: string, state: Delivery[
     last_error: null,
     attempts: [
       { attempt: 1, trigger: 'scheduled', started_at: at, duration_ms: 12, status_code: 500, error: null, response_snippet: 'oops' },
-      { attempt: 2, trigger: 'scheduled', started_at: at, duration_ms: null, status_code: null, error: 'ECONNREFUSED', response_snippet: null },
+      { attempt: 2, trigger: 'scheduled', started_at: at, duration_ms: 3001, status_code: null, error: 'ECONNREFUSED', response_snippet: null },
     ],
   };
 }

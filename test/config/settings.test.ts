@@ -1,4 +1,4 @@
-// The settings table: the README's Configuration table says what it declares (flag, variable, default, order), its
+// The settings table: docs/configuration.md's table says what it declares (flag, variable, default, order), its
 // names follow one pattern, its defaults read as what they say, and src/config/ stays a leaf every layer may import.
 
 import assert from 'node:assert/strict';
@@ -9,7 +9,7 @@ import { fileURLToPath } from 'node:url';
 import { Option } from 'commander';
 import { DEFAULT_RATE_LIMITS, DEFAULTS, SETTINGS, type Setting } from '../../src/config/settings.ts';
 
-const README = fileURLToPath(new URL('../../README.md', import.meta.url));
+const CONFIGURATION_DOC = fileURLToPath(new URL('../../docs/configuration.md', import.meta.url));
 const CONFIG_DIR = fileURLToPath(new URL('../../src/config/', import.meta.url));
 const entries = Object.entries(SETTINGS) as [string, Setting][];
 
@@ -20,10 +20,10 @@ interface Row {
   readonly default: string;
 }
 
-/** The rows of the table under `## Configuration`: flag, variables and default, as a reader sees them. */
+/** The rows of the table under `# Configuration` (up to a `##` section): flag, variables and default, as a reader sees them. */
 function configurationRows(readme: string): Row[] {
   const lines = readme.split('\n');
-  const start = lines.findIndex((l) => l.trim() === '## Configuration');
+  const start = lines.findIndex((l) => l.trim() === '# Configuration');
   if (start < 0) return [];
   const end = lines.findIndex((l, i) => i > start && l.startsWith('## '));
   const rows: Row[] = [];
@@ -48,17 +48,17 @@ function configurationRows(readme: string): Row[] {
   return rows;
 }
 
-/** How the README should show a setting's default: as declared, or what happens without one. */
+/** How the table should show a setting's default: as declared, or what happens without one. */
 const shownDefault = (setting: Setting): string => setting.default ?? setting.otherwise ?? '—';
 
-/** Every way the README's table differs from the settings, one message each; none when they agree. */
+/** Every way the table differs from the settings, one message each; none when they agree. */
 function tableProblems(readme: string): string[] {
   const rows = configurationRows(readme);
-  if (rows.length === 0) return ['README.md has no table under "## Configuration"'];
+  if (rows.length === 0) return ['docs/configuration.md has no table under "# Configuration"'];
   const problems: string[] = [];
   const byFlag = new Map(entries.map(([, s]) => [s.flag, s]));
   for (const row of rows) {
-    const at = `README.md:${row.line} (${row.flag ?? 'no flag'})`;
+    const at = `docs/configuration.md:${row.line} (${row.flag ?? 'no flag'})`;
     const setting = row.flag === null ? undefined : byFlag.get(row.flag);
     if (setting === undefined) {
       problems.push(`${at}: no such setting in src/config/settings.ts; declare it there or drop the row`);
@@ -71,19 +71,19 @@ function tableProblems(readme: string): string[] {
   }
   const inReadme = rows.map((r) => r.flag);
   for (const [, setting] of entries) {
-    if (!inReadme.includes(setting.flag)) problems.push(`README.md Configuration: no row for ${setting.flag}, which src/config/settings.ts declares`);
+    if (!inReadme.includes(setting.flag)) problems.push(`docs/configuration.md: no row for ${setting.flag}, which src/config/settings.ts declares`);
   }
   const declared = entries.map(([, s]) => s.flag).filter((flag) => inReadme.includes(flag));
   const listed = inReadme.filter((flag) => flag !== null && byFlag.has(flag));
   if (problems.length === 0 && listed.join() !== declared.join()) {
     const i = listed.findIndex((flag, n) => flag !== declared[n]);
-    problems.push(`README.md Configuration: rows are not in src/config/settings.ts's order: ${declared[i]} comes before ${listed[i]}`);
+    problems.push(`docs/configuration.md: rows are not in src/config/settings.ts's order: ${declared[i]} comes before ${listed[i]}`);
   }
   return problems;
 }
 
-describe('the README Configuration table', () => {
-  const readme = readFileSync(README, 'utf8');
+describe('the configuration table in docs/configuration.md', () => {
+  const readme = readFileSync(CONFIGURATION_DOC, 'utf8');
 
   it('has a row for every setting, with its flag, environment variable and default, in the same order', () => {
     assert.deepEqual(tableProblems(readme), []);
@@ -92,16 +92,19 @@ describe('the README Configuration table', () => {
   it('fails, saying where and what, when a row is wrong, missing, extra or out of order', () => {
     const row = (flag: string) => readme.split('\n').find((l) => l.startsWith(`| \`${flag}\``))!;
     const wrongDefault = readme.replace(row('--max-body-depth'), row('--max-body-depth').replace('`32`', '`64`'));
-    assert.match(tableProblems(wrongDefault).join('\n'), /README\.md:\d+ \(--max-body-depth\): default is "64", src\/config\/settings\.ts says "32"/);
+    assert.match(
+      tableProblems(wrongDefault).join('\n'),
+      /docs\/configuration\.md:\d+ \(--max-body-depth\): default is "64", src\/config\/settings\.ts says "32"/,
+    );
     const wrongEnv = readme.replace(row('--lease'), row('--lease').replace('ASYNCOPS_LEASE', 'ASYNCOPS_LEASE_MS'));
     assert.match(tableProblems(wrongEnv).join('\n'), /\(--lease\): environment is ASYNCOPS_LEASE_MS, src\/config\/settings\.ts says ASYNCOPS_LEASE/);
     const missing = readme.replace(`${row('--grace')}\n`, '');
-    assert.deepEqual(tableProblems(missing), ['README.md Configuration: no row for --grace, which src/config/settings.ts declares']);
+    assert.deepEqual(tableProblems(missing), ['docs/configuration.md: no row for --grace, which src/config/settings.ts declares']);
     const extra = readme.replace(row('--grace'), `${row('--grace')}\n| \`--turbo\` | — | off | faster |`);
     assert.match(tableProblems(extra).join('\n'), /\(--turbo\): no such setting in src\/config\/settings\.ts/);
     const swapped = readme.replace(row('--port'), '@@').replace(row('--host'), row('--port')).replace('@@', row('--host'));
-    assert.deepEqual(tableProblems(swapped), ["README.md Configuration: rows are not in src/config/settings.ts's order: --port comes before --host"]);
-    assert.deepEqual(tableProblems('# no configuration here'), ['README.md has no table under "## Configuration"']);
+    assert.deepEqual(tableProblems(swapped), ["docs/configuration.md: rows are not in src/config/settings.ts's order: --port comes before --host"]);
+    assert.deepEqual(tableProblems('# no configuration here'), ['docs/configuration.md has no table under "# Configuration"']);
   });
 });
 

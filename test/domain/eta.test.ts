@@ -1,8 +1,43 @@
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
-import { estimateCompletion, estimateDuration, median } from '../../src/domain/eta.ts';
+import { capacityOf, typesCompete, WORKER_NODE_LIVE_MS } from '../../src/domain/capacity.ts';
+import { durationQuantiles, predictedMs, remainingQuantiles } from '../../src/domain/duration-model.ts';
+import { startOf, startOfUniform } from '../../src/domain/eta-queue.ts';
+import { estimateCompletion, estimateCompletionRange, estimateDuration, median, type DurationSample, type EtaInput } from '../../src/domain/eta.ts';
+import { seededRandom } from '../support/seeded-random.ts';
 
 const estimate = (typicalMs: number) => ({ typicalMs, samples: 10 });
+const now = 100_000;
+const near = (actual: number, expected: number, tolerance: number, what: string) =>
+  assert.ok(Math.abs(actual - expected) <= tolerance, `${what}: ${actual} is not within ${tolerance} of ${expected}`);
+
+/** A standard normal draw (Box–Muller) from a seeded source. */
+const normal = (random: () => number) => Math.sqrt(-2 * Math.log(1 - random())) * Math.cos(2 * Math.PI * random());
+
+const processing = (input: Partial<EtaInput>): EtaInput => ({
+  now,
+  status: 'processing',
+  runAt: 0,
+  startedAt: now,
+  progress: null,
+  queuePosition: null,
+  concurrency: 1,
+  estimate: null,
+  ...input,
+});
+
+const pending = (input: Partial<EtaInput>): EtaInput => ({
+  now,
+  status: 'pending',
+  runAt: now,
+  startedAt: null,
+  progress: null,
+  queuePosition: 0,
+  concurrency: 1,
+  running: [],
+  estimate: null,
+  ...input,
+});
 
 describe('duration estimate', () => {
   it('is null with neither history nor a prior, and the prior alone before history exists', () => {
@@ -20,158 +55,262 @@ describe('duration estimate', () => {
   });
 });
 
-describe('estimated completion', () => {
-  const now = 100_000;
-
-  it('processing with progress: extrapolates from elapsed time', () => {
-    const eta = estimateCompletion({
-      now,
-      status: 'processing',
-      runAt: 0,
-      startedAt: now - 1000,
-      progress: 0.25,
-      queuePosition: null,
-      concurrency: 1,
-      estimate: null,
+describe('cost model', () => {
+  // 60 runs of 40 ms fixed + 15 ms per unit, ±10 % noise, costs 1..300; with `slow`, 3 of them ran on a machine five times slower.
+  const runs = (slow: boolean): DurationSample[] => {
+    const random = seededRandom(5);
+    return Array.from({ length: 60 }, (_, i) => {
+      const cost = 1 + Math.floor(random() * 300);
+      return { durationMs: (40 + 15 * cost) * (0.9 + 0.2 * random()) * (slow && i % 20 === 7 ? 5 : 1), cost };
     });
-    assert.equal(eta, now + 3000);
+  };
+  const samples = runs(true);
+
+  it('learns the time per unit robustly: outliers and a few slow machines do not drag it', () => {
+    const model = estimateDuration(samples, 3000, true)!;
+    near(model.perUnit!.perUnitMs, 15, 0.75, 'ms per unit');
+    near(predictedMs(model, 200), 40 + 15 * 200, 90, 'a 200-unit run');
+    near(predictedMs(model, 10), 40 + 15 * 10, 60, 'a 10-unit run');
+    const clean = estimateDuration(runs(false), 3000, true)!;
+    near(predictedMs(model, 200), predictedMs(clean, 200), 0.02 * predictedMs(clean, 200), 'with and without the slow machines');
   });
 
-  it('processing with progress extrapolates from when the progress was stored, blended with the typical duration', () => {
+  it('gives a pending operation the duration of its own size, not the typical one', () => {
+    const model = estimateDuration(samples, 3000, true)!;
+    const small = estimateCompletion(pending({ estimate: model, cost: 5 }))! - now;
+    const large = estimateCompletion(pending({ estimate: model, cost: 300 }))! - now;
+    near(small, 40 + 15 * 5, 60, 'a 5-unit operation');
+    near(large, 40 + 15 * 300, 230, 'a 300-unit operation');
+  });
+
+  it('counts the declared costs of the operations ahead, and the mean for those it does not know', () => {
+    const model = estimateDuration(samples, 3000, true)!;
+    // One slot: the 100 and 10 unit operations ahead, then its own 20 units.
+    const known = estimateCompletion(pending({ estimate: model, cost: 20, queuePosition: 2, aheadCosts: [100, 10] }))! - now;
+    near(known, 40 * 3 + 15 * 130, 150, 'after the two ahead');
+    const unknown = estimateCompletion(pending({ estimate: model, cost: 20, queuePosition: 2 }))! - now;
+    assert.ok(unknown > known, 'unknown costs count as the typical operation, larger than these two');
+  });
+
+  it('is fitted only for a type that declares a cost, and falls back to the time per unit when the costs hardly differ', () => {
+    assert.equal(estimateDuration(samples, null, false)!.perUnit, undefined);
+    const same = estimateDuration(
+      [100, 110, 90].map((durationMs) => ({ durationMs, cost: 10 })),
+      null,
+      true,
+    )!;
+    assert.deepEqual(same.perUnit, { fixedMs: 0, perUnitMs: 10 });
+  });
+});
+
+describe('estimated completion of a running attempt', () => {
+  it('extrapolates from progress when there is no history', () => {
+    assert.equal(estimateCompletion(processing({ startedAt: now - 1000, progress: 0.25, progressAt: now })), now + 3000);
+  });
+
+  it('extrapolates from when the progress was stored, not from now', () => {
     // 25 % reported 1 s after start, read 1.5 s after start: 4 s in all by extrapolation, not 6 s.
-    const stale = estimateCompletion({
-      now,
-      status: 'processing',
-      runAt: 0,
-      startedAt: now - 1500,
-      progress: 0.25,
-      progressAt: now - 500,
-      queuePosition: null,
-      concurrency: 1,
-      estimate: null,
-    });
-    assert.equal(stale, now - 1500 + 4000);
-    // With a typical duration of 8 s: 25 % of the way, so a quarter extrapolation, three quarters typical.
-    const blended = estimateCompletion({
-      now,
-      status: 'processing',
-      runAt: 0,
-      startedAt: now - 1000,
-      progress: 0.25,
-      progressAt: now,
-      queuePosition: null,
-      concurrency: 1,
-      estimate: estimate(8000),
-    });
-    assert.equal(blended, now - 1000 + 0.25 * 4000 + 0.75 * 8000);
+    assert.equal(estimateCompletion(processing({ startedAt: now - 1500, progress: 0.25, progressAt: now - 500 })), now - 1500 + 4000);
   });
 
-  it('processing without progress: start + typical duration; null without any basis', () => {
-    assert.equal(
-      estimateCompletion({
-        now,
-        status: 'processing',
-        runAt: 0,
-        startedAt: now - 1000,
-        progress: null,
-        queuePosition: null,
-        concurrency: 1,
-        estimate: estimate(4000),
-      }),
-      now + 3000,
-    );
-    assert.equal(
-      estimateCompletion({ now, status: 'processing', runAt: 0, startedAt: now - 1000, progress: null, queuePosition: null, concurrency: 1, estimate: null }),
-      null,
-    );
+  it('follows the observed rate once progress can be extrapolated, however short the history says runs are', () => {
+    // Issue 12: a 16 s job with linear progress; history says 3 s. At 25 % it has 12 s left, at 50 % 8 s.
+    const history = estimateDuration([2900, 3000, 3100, 3050, 2950, 3000, 2980, 3020], null)!;
+    for (const fraction of [0.25, 0.5, 0.75]) {
+      const eta = estimateCompletion(processing({ startedAt: now - 16_000 * fraction, progress: fraction, progressAt: now, estimate: history }))!;
+      near(eta - now, 16_000 * (1 - fraction), 1, `at ${fraction * 100} %`);
+    }
   });
 
-  it('processing past its typical end without progress: about now, never in the past', () => {
-    assert.equal(
-      estimateCompletion({
-        now,
-        status: 'processing',
-        runAt: 0,
-        startedAt: now - 9000,
-        progress: null,
-        queuePosition: null,
-        concurrency: 1,
-        estimate: estimate(4000),
-      }),
-      now,
-    );
+  it('follows a rate that changes: the recent rate, from the earlier progress point the store keeps, weighs most', () => {
+    // Half done in 8 s, then faster (a neighbour sharing the CPU ended): 60 % at 9 s; 4 s left at the recent pace, 6 s at the average.
+    const input = processing({ startedAt: now - 9000, progress: 0.6, progressAt: now, progressAnchor: { progress: 0.5, at: now - 1000 } });
+    const eta = estimateCompletion(input)! - now;
+    const byAverage = 9000 / 0.6 - 9000;
+    assert.ok(eta > 4000 && eta < 5000, `${eta} ms: between the recent rate's 4 s and the average's ${byAverage}, nearer the recent`);
+    // An anchor from an earlier attempt (before startedAt) is no evidence.
+    const stale = { ...input, progressAnchor: { progress: 0.5, at: now - 20_000 } };
+    near(estimateCompletion(stale)! - now, byAverage, 1, 'the average rate alone');
   });
 
-  it('pending, next in line, free slot: starts now', () => {
-    assert.equal(
-      estimateCompletion({
-        now,
-        status: 'pending',
-        runAt: now,
-        startedAt: null,
-        progress: null,
-        queuePosition: 0,
-        concurrency: 2,
-        running: [],
-        estimate: estimate(1000),
-      }),
-      now + 1000,
-    );
+  it('leans on history only while progress is too small to extrapolate, and never in the past', () => {
+    const history = estimateDuration([2900, 3000, 3100, 3050, 2950, 3000, 2980, 3020], null)!;
+    const early = estimateCompletion(processing({ startedAt: now - 100, progress: 0.02, progressAt: now, estimate: history }))!;
+    near(early - now, 2900, 150, 'at 2 %: what is left of a typical run');
+    const mid = estimateCompletion(processing({ startedAt: now - 800, progress: 0.05, progressAt: now, estimate: history }))!;
+    assert.ok(mid > now + 2500 && mid < now + 14_000, 'at 5 %: between history (2.2 s left) and the rate (15.2 s)');
+    // Its rate said it would end 2 s ago; no progress since: later than now, and later the longer it stays silent.
+    const overdue = (silentMs: number) =>
+      estimateCompletion(processing({ startedAt: now - 4000 - silentMs, progress: 0.5, progressAt: now - 2000 - silentMs, estimate: history }))!;
+    assert.ok(overdue(0) > now, 'overdue: still ahead of now');
+    assert.ok(overdue(3000) > overdue(0), 'the longer the silence, the later');
   });
 
-  it('pending behind busy slots: waits for the earliest slot, then the ones ahead', () => {
+  it('without progress, past its typical duration: from runs that lasted at least as long, never "now"', () => {
+    // Issue 12: before, anything past started_at + typical duration was estimated to end now.
+    assert.ok(estimateCompletion(processing({ startedAt: now - 9000, estimate: estimate(4000) }))! > now + 200);
+    // Half the runs took 1 s, half 5 s: one that has run 2 s is one of the long ones, with 3 s left.
+    const bimodal = estimateDuration([...Array(20).fill(1000), ...Array(20).fill(5000)], null)!;
+    near(estimateCompletion(processing({ startedAt: now - 2000, estimate: bimodal }))! - now, 3000, 1, 'left of the long runs');
+    // Past every run ever seen, still a while to go.
+    assert.ok(estimateCompletion(processing({ startedAt: now - 8000, estimate: bimodal }))! > now + 200);
+  });
+
+  it('without progress or history: null, never a made-up number', () => {
+    assert.equal(estimateCompletion(processing({ startedAt: now - 1000 })), null);
+    assert.equal(estimateCompletionRange(processing({ startedAt: now - 1000 })), null);
+  });
+});
+
+describe('estimated completion of a pending operation', () => {
+  it('next in line with a free slot: starts now, or at its run_at', () => {
+    assert.equal(estimateCompletion(pending({ concurrency: 2, estimate: estimate(1000) })), now + 1000);
+    assert.equal(estimateCompletion(pending({ runAt: now + 60_000, estimate: estimate(1000) })), now + 61_000);
+  });
+
+  it('behind busy slots: waits for the earliest slot, then for those ahead', () => {
+    const tight = estimateDuration(Array(30).fill(1000), null)!;
+    // Slots free at +500 and +100; the two ahead take +100 (→ +1100) and +500 (→ +1500); this one starts at +1100.
     const running = [
-      { startedAt: now - 500, progress: null },
-      { startedAt: now - 900, progress: null },
+      { startedAt: now - 500, progress: 0.5, progressAt: now },
+      { startedAt: now - 900, progress: 0.9, progressAt: now },
     ];
-    // Slots free at +500 and +100; two ops ahead take +100 (→ +1100) and +500 (→ +1500); this one starts at +1100.
-    const eta = estimateCompletion({
-      now,
-      status: 'pending',
-      runAt: now,
-      startedAt: null,
-      progress: null,
-      queuePosition: 2,
-      concurrency: 2,
-      running,
-      estimate: estimate(1000),
-    });
-    assert.equal(eta, now + 2100);
+    near(estimateCompletion(pending({ queuePosition: 2, concurrency: 2, running, estimate: tight }))! - now, 2100, 5, 'completion');
   });
 
-  it('pending with a future run_at starts no earlier than run_at', () => {
-    const eta = estimateCompletion({
-      now,
-      status: 'pending',
-      runAt: now + 60_000,
-      startedAt: null,
-      progress: null,
-      queuePosition: 0,
-      concurrency: 1,
-      estimate: estimate(1000),
+  it('waits behind the other types that share the global --concurrency (issue 12)', () => {
+    // --concurrency 1, two types: one of the other type runs (1 s of 3 s done), two more of it were submitted first.
+    const tight = estimateDuration(Array(30).fill(3000), null)!;
+    const input = pending({
+      type: 'a',
+      estimate: tight,
+      capacity: {
+        global: 1,
+        perType: new Map([
+          ['a', 1],
+          ['b', 1],
+        ]),
+      },
+      running: [{ type: 'b', startedAt: now - 1000, progress: null }],
+      aheadOfOtherTypes: { b: 2 },
+      estimates: new Map([['b', tight]]),
     });
-    assert.equal(eta, now + 61_000);
+    near(estimateCompletion(input)! - now, 2000 + 3000 + 3000 + 3000, 50, 'after the b ahead of it');
+    // With room for both types the other type does not hold it up.
+    const roomy = {
+      ...input,
+      capacity: {
+        global: 2,
+        perType: new Map([
+          ['a', 1],
+          ['b', 1],
+        ]),
+      },
+    };
+    near(estimateCompletion(roomy)! - now, 3000, 5, 'its own slot is free');
   });
 
-  it('a deep queue uses the closed form past the walked positions', () => {
-    const eta = estimateCompletion({
-      now,
-      status: 'pending',
-      runAt: now,
-      startedAt: null,
-      progress: null,
-      queuePosition: 10_000,
-      concurrency: 10,
-      running: [],
-      estimate: estimate(100),
-    });
-    assert.equal(eta, now + (10_000 * 100) / 10 + 100);
+  it('a queue of alike operations of its own type: the closed form starts each where playing the queue does', () => {
+    const item = { type: 'a', mean: 1000, variance: 100 };
+    const running = [
+      { type: 'a', remaining: 300, variance: 10 },
+      { type: 'a', remaining: 900, variance: 10 },
+    ];
+    const capacity = { global: 3, perType: new Map([['a', 3]]) };
+    for (let position = 0; position < 12; position++) {
+      const played = startOf({ now, ready: now, type: 'a', capacity, running, ahead: Array(position).fill(item) })!;
+      const closed = startOfUniform({ now, ready: now, slots: 3, running, position, item })!;
+      assert.equal(closed.at, played.at, `position ${position}`);
+    }
   });
 
-  it('pending with no duration basis: null', () => {
-    assert.equal(
-      estimateCompletion({ now, status: 'pending', runAt: now, startedAt: null, progress: null, queuePosition: 3, concurrency: 1, estimate: null }),
-      null,
+  it('a deep queue drains at the rate of its slots', () => {
+    const eta = estimateCompletion(pending({ queuePosition: 10_000, concurrency: 10, estimate: estimateDuration(Array(30).fill(100), null)! }))!;
+    near(eta - now, (10_000 * 100) / 10 + 100, 500, 'completion');
+  });
+
+  it('with no duration basis, or no worker that runs its type: null', () => {
+    assert.equal(estimateCompletion(pending({ queuePosition: 3 })), null);
+    const elsewhere = pending({ type: 'a', estimate: estimate(1000), capacity: { global: 4, perType: new Map([['b', 4]]) } });
+    assert.equal(estimateCompletion(elsewhere), null);
+  });
+});
+
+describe('capacity of the worker nodes', () => {
+  it('sums the live nodes; a silent node counts for nothing; none live: no capacity', () => {
+    const node = (id: string, seenAt: number, concurrency: number, typeLimits: Record<string, number>) => ({ id, seenAt, concurrency, typeLimits });
+    const capacity = capacityOf(
+      [node('n1', now - 1000, 4, { a: 2, b: 4 }), node('n2', now, 2, { a: 2 }), node('old', now - WORKER_NODE_LIVE_MS - 1, 50, { a: 50 })],
+      now,
     );
+    assert.deepEqual(capacity, {
+      global: 6,
+      perType: new Map([
+        ['a', 4],
+        ['b', 4],
+      ]),
+    });
+    assert.equal(typesCompete(capacity!), true);
+    assert.equal(capacityOf([node('old', 0, 5, { a: 5 })], now), null);
+  });
+
+  it('two nodes drain a queue twice as fast as one', () => {
+    const tight = estimateDuration(Array(30).fill(1000), null)!;
+    const one = capacityOf([{ id: 'n1', seenAt: now, concurrency: 2, typeLimits: { a: 2 } }], now)!;
+    const two = capacityOf(
+      [
+        { id: 'n1', seenAt: now, concurrency: 2, typeLimits: { a: 2 } },
+        { id: 'n2', seenAt: now, concurrency: 2, typeLimits: { a: 2 } },
+      ],
+      now,
+    )!;
+    const wait = (capacity: typeof one) => estimateCompletion(pending({ type: 'a', queuePosition: 40, estimate: tight, capacity }))! - now;
+    near(wait(one), 21_000, 50, 'one node');
+    near(wait(two), 11_000, 50, 'two nodes');
+  });
+});
+
+describe('the range', () => {
+  // History: 100 lognormal durations, median 1 s, σ 0.5.
+  const random = seededRandom(11);
+  const draw = () => 1000 * Math.exp(0.5 * normal(random));
+  const history = estimateDuration(Array.from({ length: 100 }, draw), null)!;
+
+  it('holds the median, and is null when the estimate is', () => {
+    const range = estimateCompletionRange(pending({ estimate: history }))!;
+    assert.ok(range.p10 < range.at && range.at < range.p90);
+    assert.ok(range.p10 >= now, 'never in the past');
+    assert.equal(estimateCompletionRange(pending({})), null);
+  });
+
+  it('covers about 80 % of real finishes: pending, and running without progress', () => {
+    const within = (lo: number, hi: number, actual: number) => (lo <= actual && actual <= hi ? 1 : 0);
+    let pendingHits = 0;
+    let runningHits = 0;
+    let running = 0;
+    const trials = 2000;
+    const queued = estimateCompletionRange(pending({ estimate: history }))!;
+    for (let i = 0; i < trials; i++) {
+      pendingHits += within(queued.p10, queued.p90, now + draw());
+      // A run that has lasted 800 ms so far: scored only if it did (as a poller would see it).
+      const d = draw();
+      if (d < 800) continue;
+      running += 1;
+      const r = estimateCompletionRange(processing({ startedAt: now - 800, estimate: history }))!;
+      runningHits += within(r.p10, r.p90, now - 800 + d);
+    }
+    near(pendingHits / trials, 0.8, 0.06, 'pending coverage');
+    near(runningHits / running, 0.8, 0.06, 'running coverage');
+  });
+
+  it('narrows as the work is known: a declared cost, more progress', () => {
+    const width = (r: { p10: number; p90: number }) => r.p90 - r.p10;
+    const early = estimateCompletionRange(processing({ startedAt: now - 500, progress: 0.25, progressAt: now, estimate: history }))!;
+    const late = estimateCompletionRange(processing({ startedAt: now - 1500, progress: 0.75, progressAt: now, estimate: history }))!;
+    assert.ok(width(late) < width(early));
+    const q = durationQuantiles(history, null);
+    assert.ok(q.p10 < q.p50 && q.p50 < q.p90);
+    const left = remainingQuantiles(history, null, 3000);
+    assert.ok(left.p10 > 0, 'what is left of a long run is more than nothing');
   });
 });

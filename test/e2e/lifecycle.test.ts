@@ -163,7 +163,7 @@ describe('lifecycle', () => {
     const ranMs = Date.parse(failed.finished_at) - Date.parse(failed.started_at);
     assert.ok(ranMs >= 1000, `not before its 1 s deadline (${ranMs} ms)`);
     // The handler returns at 3 s, after the operation failed, and that changes nothing.
-    const late = await waitFor(() => server.logs.find((entry) => entry.msg === 'late handler outcome discarded' && entry.operationId === id), {
+    const late = await waitFor(() => server.logs.find((entry) => entry.msg === 'late handler outcome discarded' && entry.operation_id === id), {
       timeoutMs: 10_000,
       what: "the handler's late return",
     });

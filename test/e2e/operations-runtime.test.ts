@@ -31,19 +31,77 @@ async function start(...args: Parameters<typeof startServer>): Promise<ServerPro
 }
 
 describe('metrics', () => {
-  it('GET /metrics exposes queue depth by type and status, attempts, and HTTP requests by route', async () => {
-    const server = await start();
-    const created = await request(server.url, 'POST', '/operations', { body: { type: 'echo', input: {} } });
-    await request(server.url, 'POST', '/operations', { body: { type: 'sleep', input: {}, run_at: new Date(Date.now() + 3_600_000).toISOString() } });
-    await waitFor(async () => (await request(server.url, 'GET', `/operations/${created.body.id}`)).body.status === 'completed', { what: 'echo completed' });
-    const response = await fetch(`${server.url}/metrics`, { signal: AbortSignal.timeout(5000) });
-    assert.equal(response.status, 200);
-    assert.match(response.headers.get('content-type') ?? '', /^text\/plain/);
-    const text = await response.text();
-    assert.match(text, /^asyncops_operations\{type="echo",status="completed"\} 1$/m);
-    assert.match(text, /^asyncops_operations\{type="sleep",status="pending"\} 1$/m);
-    assert.match(text, /^asyncops_attempts_total\{type="echo",outcome="completed"\} 1$/m);
-    assert.match(text, /^asyncops_http_requests_total\{method="POST",route="\/operations",status="202"\} 2$/m);
+  it('after a known workload, GET /metrics has each metric at the value it should: queue depth, attempts, operations created and ended, queue wait, slots, webhooks, ETA error, HTTP requests', async (t) => {
+    const delivered = await WebhookReceiver.start();
+    const gone = await WebhookReceiver.start();
+    t.after(() => Promise.all([delivered.close(), gone.close()]));
+    delivered.replyWith({ status: 204 });
+    gone.replyWith({ status: 410 });
+    const server = await start({ args: ['--allow-private-webhooks', '--retry-base', '20ms', '--retry-max', '40ms'] });
+    const submit = async (body: Record<string, unknown>) => (await request(server.url, 'POST', '/operations', { body })).body.id as string;
+    const ended = [
+      await submit({ type: 'echo', input: {}, webhook_url: delivered.url }),
+      await submit({ type: 'flaky', input: { failures: 1 } }),
+      await submit({ type: 'fail', input: { permanent: true }, webhook_url: gone.url }),
+      // sleep declares a prior (1 s), so its submit is given an estimate; it takes 30 ms.
+      await submit({ type: 'sleep', input: { ms: 30 } }),
+    ];
+    const inAnHour = new Date(Date.now() + 3_600_000).toISOString();
+    const later = await submit({ type: 'sleep', input: {}, run_at: inAnHour });
+    assert.equal((await request(server.url, 'POST', `/operations/${later}/cancel`)).status, 200);
+    await submit({ type: 'sleep', input: {}, run_at: inAnHour });
+    await waitFor(
+      async () => {
+        for (const id of ended) if (!['completed', 'failed'].includes((await request(server.url, 'GET', `/operations/${id}`)).body.status)) return false;
+        return true;
+      },
+      { timeoutMs: 10_000, what: 'every operation ended' },
+    );
+    const sample = (text: string, series: string) => Number(new RegExp(`^${series.replace(/[{}]/g, '\\$&')} (\\S+)$`, 'm').exec(text)?.[1] ?? Number.NaN);
+    // The dispatcher records each webhook attempt after the receiver answered: scrape until both are recorded.
+    const text = await waitFor(
+      async () => {
+        const response = await fetch(`${server.url}/metrics`, { signal: AbortSignal.timeout(5000) });
+        assert.equal(response.status, 200);
+        assert.match(response.headers.get('content-type') ?? '', /^text\/plain/);
+        const scraped = await response.text();
+        return sample(scraped, 'asyncops_webhook_deliveries{state="dead"}') === 1 && sample(scraped, 'asyncops_webhook_delivery_lag_seconds_count') === 1
+          ? scraped
+          : null;
+      },
+      { timeoutMs: 10_000, what: 'both webhooks recorded' },
+    );
+    const expected: Array<[string, number]> = [
+      ['asyncops_operations{type="echo",status="completed"}', 1],
+      ['asyncops_operations{type="sleep",status="pending"}', 1],
+      ['asyncops_attempts_total{type="echo",outcome="completed"}', 1],
+      ['asyncops_http_requests_total{method="POST",route="/operations",status="202"}', 6],
+      ['asyncops_operations_created_total{type="echo"}', 1],
+      ['asyncops_operations_created_total{type="flaky"}', 1],
+      ['asyncops_operations_created_total{type="fail"}', 1],
+      ['asyncops_operations_created_total{type="sleep"}', 3],
+      ['asyncops_operations_completed_total{type="echo"}', 1],
+      ['asyncops_operations_completed_total{type="flaky"}', 1],
+      ['asyncops_operations_completed_total{type="sleep"}', 1],
+      ['asyncops_operations_retried_total{type="flaky"}', 1],
+      ['asyncops_operations_failed_total{type="fail"}', 1],
+      ['asyncops_operations_cancelled_total{type="sleep"}', 1],
+      // One claim per attempt: flaky ran twice.
+      ['asyncops_queue_wait_seconds_count{type="echo"}', 1],
+      ['asyncops_queue_wait_seconds_count{type="flaky"}', 2],
+      ['asyncops_worker_slots{state="used"}', 0],
+      ['asyncops_worker_slots{state="available"}', 8],
+      ['asyncops_webhook_deliveries{state="pending"}', 0],
+      ['asyncops_webhook_deliveries{state="retrying"}', 0],
+      ['asyncops_webhook_deliveries{state="dead"}', 1],
+      ['asyncops_webhook_delivery_lag_seconds_count', 1],
+      // Only the completed sleep was estimated and ended completed; the cancelled one is not scored.
+      ['asyncops_eta_relative_error_ratio_count{type="sleep"}', 1],
+    ];
+    for (const [series, value] of expected) assert.equal(sample(text, series), value, series);
+    assert.ok(sample(text, 'asyncops_eta_relative_error_ratio_sum{type="sleep"}') > 0, 'a 1 s prior for 30 ms of work is off');
+    assert.ok(sample(text, 'asyncops_queue_wait_seconds_sum{type="echo"}') >= 0);
+    assert.doesNotMatch(text, /tenant=/, 'no tenant in any label');
     assert.match(text, /^process_resident_memory_bytes \d+/m);
   });
 

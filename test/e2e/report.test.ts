@@ -1,4 +1,4 @@
-// End to end: the built-in report task through its collection route, as the README walkthrough does it,
+// End to end: the built-in report task through its collection route, as the README's server quick start does it,
 // with the server answering status polls while the report computes (how fast is for `npm run bench`).
 
 import { after, before, describe, it } from 'node:test';

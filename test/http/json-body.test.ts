@@ -3,7 +3,7 @@
 
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
-import { createAsyncOps, type AsyncOps } from '../../src/main.ts';
+import { assembleAsyncOps, type Assembly } from '../../src/main.ts';
 import { charsetOf } from '../../src/http/json-body.ts';
 
 const BOM = Buffer.from([0xef, 0xbb, 0xbf]);
@@ -15,11 +15,11 @@ const ROUTES: ReadonlyArray<readonly [string, unknown]> = [
   ['/reports/async', REPORT_INPUT],
 ];
 
-let ops: AsyncOps;
+let ops: Assembly;
 
 before(async () => {
   // No workers: what is stored stays pending, and nothing runs behind the requests.
-  ops = await createAsyncOps({ store: ':memory:', workers: false, logger: { level: 'silent' } });
+  ops = await assembleAsyncOps({ store: ':memory:', workers: false, logger: { level: 'silent' } });
   await ops.start();
 });
 after(async () => {

@@ -1,7 +1,9 @@
 // The metrics registry without a server: the queue-depth gauge has a sample for every registered type and status
-// (zeros included) and none when the store fails; the process defaults keep their standard names.
+// (zeros included) and none when the store fails; the process defaults keep their standard names; the Grafana dashboard in
+// docs/ queries only metrics a scrape has.
 
 import assert from 'node:assert/strict';
+import { readFileSync } from 'node:fs';
 import { describe, it } from 'node:test';
 import { Metrics } from '../../src/http/metrics.ts';
 import type { Store } from '../../src/store/store.ts';
@@ -9,7 +11,7 @@ import type { Store } from '../../src/store/store.ts';
 type Counts = Awaited<ReturnType<Store['operationCounts']>>;
 
 function storeAnswering(counts: () => Promise<Counts>): Store {
-  return { operationCounts: counts } as unknown as Store;
+  return { operationCounts: counts, deliveryCounts: async () => [{ state: 'dead', count: 2 }] } as unknown as Store;
 }
 
 const samplesOf = (text: string, name: string) => text.split('\n').filter((line) => line.startsWith(`${name}{`));
@@ -53,5 +55,41 @@ describe('Metrics', () => {
     assert.match(text, /^# TYPE nodejs_active_handles gauge$/m);
     assert.doesNotMatch(text, /^# TYPE nodejs_active_(handles|requests|resources)_total /m);
     assert.doesNotMatch(text, /asyncops_(process|nodejs)_/);
+  });
+
+  it("reports undelivered webhooks by state, 0 where none, and this node's worker slots", async () => {
+    const metrics = new Metrics(
+      storeAnswering(async () => []),
+      () => [],
+      () => ({ used: 3, available: 5 }),
+    );
+    const text = await metrics.registry.metrics();
+    assert.deepEqual(samplesOf(text, 'asyncops_webhook_deliveries'), [
+      'asyncops_webhook_deliveries{state="pending"} 0',
+      'asyncops_webhook_deliveries{state="retrying"} 0',
+      'asyncops_webhook_deliveries{state="dead"} 2',
+    ]);
+    assert.deepEqual(samplesOf(text, 'asyncops_worker_slots'), ['asyncops_worker_slots{state="used"} 3', 'asyncops_worker_slots{state="available"} 5']);
+    const apiOnly = await new Metrics(storeAnswering(async () => [])).registry.metrics();
+    assert.deepEqual(samplesOf(apiOnly, 'asyncops_worker_slots'), [], 'a node without workers has no slots to report');
+  });
+
+  it('the Grafana dashboard in docs/ queries only metrics a scrape has', async () => {
+    const dashboard = JSON.parse(readFileSync(new URL('../../docs/grafana-dashboard.json', import.meta.url), 'utf8')) as {
+      panels: Array<{ targets?: Array<{ expr: string }> }>;
+    };
+    const text = await new Metrics(
+      storeAnswering(async () => []),
+      () => [],
+      () => ({ used: 0, available: 1 }),
+    ).registry.metrics();
+    const exposed = new Set([...text.matchAll(/^# TYPE (\S+) /gm)].map((m) => m[1]));
+    const queried = new Set(
+      dashboard.panels.flatMap((panel) =>
+        (panel.targets ?? []).flatMap((t) => [...t.expr.matchAll(/\b(?:asyncops|nodejs|process)_[a-z0-9_]+/g)].map((m) => m[0])),
+      ),
+    );
+    assert.ok(queried.size >= 10, `read the dashboard's queries (${queried.size})`);
+    for (const name of queried) assert.ok(exposed.has(name.replace(/_(bucket|count|sum)$/, '')), `${name} is not in a scrape`);
   });
 });

@@ -7,7 +7,7 @@ import assert from 'node:assert/strict';
 import { execFile } from 'node:child_process';
 import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { createAsyncOps } from '../../src/main.ts';
+import { assembleAsyncOps } from '../../src/main.ts';
 import tasks from '../fixtures/tasks.ts';
 import { REPO_ROOT, tempDir } from '../support/server.ts';
 
@@ -21,7 +21,7 @@ interface LintProblem {
 }
 
 async function servedDocument(): Promise<Record<string, any>> {
-  const asyncops = await createAsyncOps({
+  const asyncops = await assembleAsyncOps({
     store: ':memory:',
     tasks,
     workers: false,

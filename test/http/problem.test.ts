@@ -1,5 +1,5 @@
-// Every error code has one HTTP mapping and one row in the README's Errors table, with the same status; a failure of
-// the server's own is a problem too, naming its instance.
+// Every error code has one HTTP mapping and one row in the Errors table (docs/errors.md), with the same status; a
+// failure of the server's own is a problem too, naming its instance.
 
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
@@ -9,15 +9,17 @@ import { AsyncOpsError, ERROR_CODES } from '../../src/domain/errors.ts';
 import { PROBLEMS, installProblemHandlers, problemFor } from '../../src/http/problem.ts';
 
 describe('problem details', () => {
-  const readme = readFileSync(new URL('../../README.md', import.meta.url), 'utf8');
-  const errorsSection = readme.slice(readme.indexOf('## Errors'), readme.indexOf('\n## ', readme.indexOf('## Errors') + 1));
+  // The problem codes' table opens the page; the sections after it are about other things.
+  const errorsPage = readFileSync(new URL('../../docs/errors.md', import.meta.url), 'utf8');
+  const nextSection = errorsPage.indexOf('\n## ');
+  const errorsSection = nextSection < 0 ? errorsPage : errorsPage.slice(0, nextSection);
 
   for (const code of ERROR_CODES) {
     it(`${code} is mapped and documented with the same status`, () => {
       const mapping = PROBLEMS[code];
       assert.ok(mapping.status >= 400 && mapping.status < 600);
       const row = new RegExp(`^\\| \`${code}\` \\| (\\d{3}) \\|`, 'm').exec(errorsSection);
-      assert.ok(row, `README ## Errors has a row for ${code}`);
+      assert.ok(row, `docs/errors.md has a row for ${code}`);
       assert.equal(Number(row[1]), mapping.status);
     });
   }

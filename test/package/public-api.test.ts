@@ -1,53 +1,60 @@
-// The package's public entry points load and expose what the README documents, and an embedded
-// instance (createAsyncOps) serves a request through its own Fastify app.
+// The package's public entry points export exactly what docs/embedding.md and docs/sdk.md document — no store, service
+// or domain record — and an embedded instance (createAsyncOps) serves what a task defined in code computes.
 
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
+import { Type } from '@sinclair/typebox';
+import { pino } from 'pino';
 import * as asyncops from '../../src/index.ts';
 import * as client from '../../src/client/index.ts';
-import { pino } from 'pino';
+import { assembleAsyncOps } from '../../src/main.ts';
 
 describe('public API', () => {
-  it('asyncops exports the server, task API and stores', () => {
-    for (const name of [
+  it('asyncops exports the embedding API, the task API and the error a submit throws, and nothing else', () => {
+    assert.deepEqual(Object.keys(asyncops).sort(), [
+      'AsyncOpsError',
+      'PermanentError',
+      'VERSION',
+      'asyncopsPlugin',
       'createAsyncOps',
       'defineTask',
-      'PermanentError',
       'inWorkerThread',
-      'createSqliteStore',
-      'createPostgresStore',
-      'openStoreFromSpec',
+    ]);
+  });
+
+  it('asyncops/client exports the SDK, its errors, the status lists and webhook signing, and nothing else', () => {
+    assert.deepEqual(Object.keys(client).sort(), [
+      'AsyncOpsApiError',
+      'AsyncOpsClient',
+      'AsyncOpsNetworkError',
+      'AsyncOpsUnexpectedResponseError',
+      'AsyncOpsWaitTimeoutError',
+      'OPERATION_STATUSES',
+      'TERMINAL_STATUSES',
+      'WebhookVerificationError',
+      'generateWebhookSecret',
+      'isTerminalStatus',
+      'signWebhook',
       'verifyWebhook',
-    ]) {
-      assert.equal(typeof (asyncops as Record<string, unknown>)[name], 'function', name);
-    }
+    ]);
   });
 
-  it('asyncops/client exports the SDK and the webhook verifier', () => {
-    for (const name of ['AsyncOpsClient', 'verifyWebhook', 'signWebhook', 'AsyncOpsApiError', 'AsyncOpsNetworkError']) {
-      assert.equal(typeof (client as Record<string, unknown>)[name], 'function', name);
-    }
-  });
-
-  it('createAsyncOps embeds: a task defined in code runs behind the app, and close() releases everything', async () => {
-    const square = asyncops.defineTask<{ n: number }>({
+  it('createAsyncOps embeds: a task defined in code (its input typed by its TypeBox schema) runs behind the API, and close() releases everything', async () => {
+    const square = asyncops.defineTask({
       type: 'square',
-      input: { type: 'object', properties: { n: { type: 'number' } }, required: ['n'] },
+      input: Type.Object({ n: Type.Number() }),
       run: (input) => ({ square: input.n * input.n }),
     });
     const ops = await asyncops.createAsyncOps({ store: ':memory:', tasks: [square], builtInTasks: false, logger: { level: 'silent' } });
     try {
-      await ops.start();
-      const app = ops.app!;
-      const created = await app.inject({ method: 'POST', url: '/operations', payload: { type: 'square', input: { n: 7 } }, headers: { prefer: 'wait=5' } });
-      assert.equal(created.statusCode, 200);
-      const op = created.json();
+      const url = await ops.listen({ port: 0 });
+      const sdk = new client.AsyncOpsClient({ baseUrl: url });
+      const op = await sdk.submit('square', { n: 7 }, { waitS: 5 });
       assert.equal(op.status, 'completed');
-      const result = await app.inject({ method: 'GET', url: op.result_url });
-      assert.deepEqual(result.json(), { square: 49 });
-      const types = await app.inject({ method: 'GET', url: '/task-types' });
+      assert.deepEqual((await sdk.result(op.id)).json(), { square: 49 });
+      const types = (await (await fetch(`${url}/task-types`)).json()) as any;
       assert.deepEqual(
-        types.json().items.map((t: { type: string }) => t.type),
+        types.items.map((t: { type: string }) => t.type),
         ['square'],
       );
     } finally {
@@ -58,7 +65,7 @@ describe('public API', () => {
   it('a store opened from a specification reports errors no request saw to the logger, not to stderr', async () => {
     const lines: Array<Record<string, unknown>> = [];
     const logger = pino({ level: 'warn' }, { write: (line: string) => void lines.push(JSON.parse(line) as Record<string, unknown>) });
-    const ops = await asyncops.createAsyncOps({
+    const ops = await assembleAsyncOps({
       store: ':memory:',
       builtInTasks: false,
       tasks: [asyncops.defineTask({ type: 'noop', run: () => null })],

@@ -5,6 +5,7 @@ import { PermanentError } from '../../src/domain/errors.ts';
 import type { TaskContext } from '../../src/runtime/task.ts';
 import { inWorkerThread } from '../../src/runtime/worker-thread.ts';
 import { waitFor } from '../support/wait.ts';
+import { INVALID_SPAN_CONTEXT, ROOT_CONTEXT, trace } from '@opentelemetry/api';
 
 const handlers = new URL('../fixtures/isolated-handlers.ts', import.meta.url);
 
@@ -12,7 +13,16 @@ function context(controller = new AbortController()): { ctx: TaskContext; progre
   const progress: unknown[] = [];
   const logs: unknown[] = [];
   const log = pino({ level: 'info' }, { write: (line: string) => logs.push(JSON.parse(line)) });
-  const ctx: TaskContext = { signal: controller.signal, attempt: 2, operationId: 'op_thread', progress: (f, m) => progress.push([f, m]), log };
+  const span = trace.wrapSpanContext(INVALID_SPAN_CONTEXT);
+  const ctx: TaskContext = {
+    signal: controller.signal,
+    attempt: 2,
+    operationId: 'op_thread',
+    progress: (f, m) => progress.push([f, m]),
+    log,
+    span,
+    traceContext: trace.setSpan(ROOT_CONTEXT, span),
+  };
   return { ctx, progress, logs };
 }
 

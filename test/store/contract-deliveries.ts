@@ -6,7 +6,7 @@ import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import type { Delivery, DeliveryAttemptParams, Store } from '../../src/store/store.ts';
 import type { CurrentStore } from './contract.ts';
-import { insertInState, LEASE_MS, T0, TENANT, webhookFactory } from './fixtures.ts';
+import { claim, insertInState, LEASE_MS, T0, TENANT, webhookFactory } from './fixtures.ts';
 import { waitFor } from '../support/wait.ts';
 
 /** Events are emitted after commit: at once on SQLite, a moment later on PostgreSQL (never later than the bound). */
@@ -253,6 +253,38 @@ export function deliveryContract(store: CurrentStore): void {
       await makeDelivery(store(), T0 + 300);
       await makeDelivery(store(), T0 + 200);
       assert.equal(await store().deliveryNextAttemptAt(), T0 + 200);
+    });
+  });
+
+  describe('trace context and deliveryCounts', () => {
+    const trace = { traceparent: '00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01', tracestate: 'vendor=opaque' };
+
+    it('keeps the trace context an operation was created in, read back by a claim, and the one its delivery was written with', async () => {
+      const pending = await insertInState(store(), 'pending', { trace });
+      assert.deepEqual((await store().operationGetById(pending.op.id))?.trace, trace);
+      assert.deepEqual((await claim(store(), pending.op)).op.trace, trace, 'a worker reads it with its claim');
+      const untraced = await insertInState(store(), 'pending');
+      assert.equal((await store().operationGetById(untraced.op.id))?.trace ?? null, null);
+      const attemptTrace = { traceparent: '00-4bf92f3577b34da6a3ce929d0e0e4736-b7ad6b7169203331-01', tracestate: null };
+      const factory = webhookFactory();
+      const d = await makeDelivery(store(), T0, TENANT, HOOK);
+      assert.equal(d.trace ?? null, null, 'a delivery written without one has none');
+      const { op } = await insertInState(store(), 'completed', { webhookUrl: HOOK, trace }, (o) => ({ ...factory(o)!, trace: attemptTrace }));
+      const [entry] = await store().deliveryListForOperation({ operationId: op.id, tenant: TENANT });
+      assert.deepEqual(entry?.delivery.trace, attemptTrace);
+      const claimed = (await claimDue(T0)).find((c) => c.operationId === op.id);
+      assert.deepEqual(claimed?.trace, attemptTrace, 'the dispatcher reads it with its claim');
+    });
+
+    it('counts the deliveries not yet delivered by state: pending, retrying and dead (the dead-letter depth)', async () => {
+      const counted = async () => Object.fromEntries((await store().deliveryCounts()).filter((c) => c.count > 0).map((c) => [c.state, c.count]));
+      assert.deepEqual(await counted(), {});
+      for (let i = 0; i < 4; i++) await makeDelivery(store());
+      const [a, b, c] = await claimDue(T0, 3);
+      await store().deliveryRecordAttempt(attempt(a!, 'retrying', T0 + 10, T0 + 60_000));
+      await store().deliveryRecordAttempt(attempt(b!, 'dead', T0 + 10, null));
+      await store().deliveryRecordAttempt(attempt(c!, 'delivered', T0 + 10, null));
+      assert.deepEqual(await counted(), { pending: 1, retrying: 1, dead: 1 });
     });
   });
 

@@ -4,6 +4,7 @@
 
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
+import { PROGRESS_ANCHOR_MS } from '../../src/domain/eta.ts';
 import { CANCELLED_BY_REQUEST } from '../../src/store/store.ts';
 import type { CurrentStore } from './contract.ts';
 import { claim, insertInState, LEASE_MS, noDelivery, T0, TENANT, webhookFactory } from './fixtures.ts';
@@ -38,6 +39,22 @@ export function operationLifecycleContract(store: CurrentStore): void {
       assert.equal(after?.updatedAt, T0 + 5);
       assert.equal(after?.version, op.version + 1);
       assert.equal(await store().operationProgress({ id: op.id, leaseToken: 'stolen', now: T0, progress: 0.5, message: null }), false);
+    });
+
+    it(`keeps an earlier progress point, moved up once it is ${PROGRESS_ANCHOR_MS} ms behind, for the recent rate`, async () => {
+      const { op, leaseToken } = await insertInState(store(), 'processing');
+      const report = (at: number, progress: number) => store().operationProgress({ id: op.id, leaseToken: leaseToken!, now: at, progress, message: null });
+      const anchor = async () => (await store().operationGetById(op.id))?.progressAnchor;
+      const W = PROGRESS_ANCHOR_MS;
+      await report(T0 + 100, 0.1);
+      assert.equal(await anchor(), null, 'one point: nothing to anchor');
+      await report(T0 + 300, 0.2);
+      assert.deepEqual(await anchor(), { progress: 0.1, at: T0 + 100 });
+      await report(T0 + 100 + W - 1, 0.3);
+      await report(T0 + 100 + W + 50, 0.4);
+      assert.deepEqual(await anchor(), { progress: 0.1, at: T0 + 100 }, 'the point before was less than the window behind it');
+      await report(T0 + 100 + W + 100, 0.5);
+      assert.deepEqual(await anchor(), { progress: 0.4, at: T0 + 100 + W + 50 }, 'moved up to the point before the latest');
     });
   });
 
@@ -88,7 +105,7 @@ export function operationLifecycleContract(store: CurrentStore): void {
       assert.equal(result?.contentType, 'text/csv');
       assert.deepEqual(Buffer.from(result!.body), RESULT.body);
       assert.equal(await store().resultGet({ id: op.id, tenant: 'other' }), null);
-      assert.deepEqual((await store().durationSamples({ limit: 10 })).get('timed'), [1_500]);
+      assert.deepEqual((await store().durationSamples({ limit: 10 })).get('timed'), [{ durationMs: 1_500, cost: null }]);
     });
 
     it('fails with an error and no result or duration sample', async () => {

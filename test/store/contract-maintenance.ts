@@ -115,8 +115,9 @@ export function maintenanceContract(store: CurrentStore): void {
           delivery: noDelivery,
         });
       }
-      assert.deepEqual((await store().durationSamples({ limit: 2 })).get('sampled'), [300, 200]);
-      assert.deepEqual((await store().durationSamples({ limit: 10 })).get('sampled'), [300, 200, 100]);
+      const durations = async (limit: number) => (await store().durationSamples({ limit })).get('sampled')?.map((s) => s.durationMs);
+      assert.deepEqual(await durations(2), [300, 200]);
+      assert.deepEqual(await durations(10), [300, 200, 100]);
     });
 
     it(`keeps at least the newest ${DURATION_SAMPLE_LIMIT} samples of a type however many were written`, async () => {
@@ -124,6 +125,31 @@ export function maintenanceContract(store: CurrentStore): void {
       for (let i = 1; i <= total; i++) await insertInState(store(), 'completed', { type: 'busy' });
       const samples = (await store().durationSamples({ limit: DURATION_SAMPLE_LIMIT })).get('busy');
       assert.equal(samples?.length, DURATION_SAMPLE_LIMIT);
+    });
+  });
+
+  describe('worker nodes', () => {
+    it('keeps each node with its limits as last announced, lists those heard from since a time, and forgets the long silent', async () => {
+      const node = (id: string, seenAt: number, concurrency = 4) => ({ id, concurrency, typeLimits: { report: 2, noop: concurrency }, seenAt });
+      await store().workerNodeBeat({ node: node('n1', T0), forgetBefore: T0 - 60_000 });
+      await store().workerNodeBeat({ node: node('n2', T0 + 10), forgetBefore: T0 - 60_000 });
+      await store().workerNodeBeat({ node: node('n1', T0 + 20, 8), forgetBefore: T0 - 60_000 });
+      assert.deepEqual(await store().workerNodes({ since: T0 }), [node('n1', T0 + 20, 8), node('n2', T0 + 10)]);
+      assert.deepEqual(
+        (await store().workerNodes({ since: T0 + 15 })).map((n) => n.id),
+        ['n1'],
+      );
+      await store().workerNodeLeave({ id: 'n1' });
+      assert.deepEqual(
+        (await store().workerNodes({ since: 0 })).map((n) => n.id),
+        ['n2'],
+      );
+      await store().workerNodeBeat({ node: node('n3', T0 + 90_000), forgetBefore: T0 + 30_000 });
+      assert.deepEqual(
+        (await store().workerNodes({ since: 0 })).map((n) => n.id),
+        ['n3'],
+        'n2, silent since before forgetBefore, is gone',
+      );
     });
   });
 

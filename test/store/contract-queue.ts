@@ -10,7 +10,8 @@ import { claim, draft, insertInState, LEASE_MS, noDelivery, T0, TENANT } from '.
 export function operationQueueContract(store: CurrentStore): void {
   describe('operationInsert and operationGet', () => {
     it('creates a pending operation with every field set from the draft', async () => {
-      const d = draft({ priority: 5, timeoutS: 90, maxAttempts: 4, runAt: T0 + 10, webhookUrl: 'https://example.test/hook', now: T0 });
+      const trace = { traceparent: '00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01', tracestate: 'k=v' };
+      const d = draft({ priority: 5, timeoutS: 90, maxAttempts: 4, runAt: T0 + 10, webhookUrl: 'https://example.test/hook', cost: 12.5, trace, now: T0 });
       const result = await store().operationInsert(d);
       assert.equal(result.kind, 'created');
       const expected = {
@@ -38,6 +39,9 @@ export function operationQueueContract(store: CurrentStore): void {
         leaseExpiresAt: null,
         workerId: null,
         resultExpired: false,
+        cost: 12.5,
+        progressAnchor: null,
+        trace,
         version: 1,
       };
       assert.deepEqual(result.kind === 'created' && result.operation, expected);

@@ -5,13 +5,13 @@
 
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
-import { pendingCounts, queuePosition } from '../../src/domain/queue.ts';
-import type { OperationDraft, Store } from '../../src/store/store.ts';
+import { aheadOfType, pendingCounts, queuePosition } from '../../src/domain/queue.ts';
+import { ownTypeScope, type OperationDraft, type StandingScope, type Store } from '../../src/store/store.ts';
 import type { CurrentStore } from './contract.ts';
 import { claim, draft, insertInState, LEASE_MS, noDelivery, T0, TENANT } from './fixtures.ts';
 import { seededRandom } from '../support/seeded-random.ts';
 
-const NO_RUNNING = new Map<string, number>();
+const NO_RUNNING = ownTypeScope();
 
 /** A draft as the pending operation its insert makes. */
 const pending = (d: OperationDraft) => ({ ...d, status: 'pending' as const });
@@ -26,7 +26,8 @@ export function queueStandingContract(store: CurrentStore, keptCounts: (store: S
       const notYet = draft({ priority: 9, runAt: T0 + 1_000 });
       const otherType = draft({ type: 'other', priority: 9 });
       for (const d of [first, second, third, notYet, otherType]) await store().operationInsert(d);
-      const position = async (d: OperationDraft, now = T0) => (await store().operationQueueStanding({ operation: pending(d), now, runningLimit: 0 }))?.position;
+      const position = async (d: OperationDraft, now = T0) =>
+        (await store().operationQueueStanding({ operation: pending(d), now, scope: NO_RUNNING }))?.position;
       assert.equal(await position(first), 0);
       assert.equal(await position(second), 1);
       assert.equal(await position(third), 2);
@@ -43,7 +44,7 @@ export function queueStandingContract(store: CurrentStore, keptCounts: (store: S
       const now = T0 + 1_000;
       for (const fromTail of [false, true]) {
         const position = async (d: OperationDraft) =>
-          (await store().operationQueueStanding({ operation: pending(d), now, runningLimit: 0, fromTail }))?.position;
+          (await store().operationQueueStanding({ operation: pending(d), now, scope: NO_RUNNING, fromTail }))?.position;
         assert.equal(await position(queue[0]!), 3, 'behind the three urgent ones');
         assert.equal(await position(queue[200]!), 203);
         assert.equal(await position(queue[399]!), 402, 'the tail');
@@ -63,21 +64,79 @@ export function queueStandingContract(store: CurrentStore, keptCounts: (store: S
       await claim(store(), c, T0 + 20);
       await claim(store(), other, T0 + 5);
       await store().operationProgress({ id: a.id, leaseToken: first.leaseToken, now: T0 + 30, progress: 0.5, message: null });
-      assert.deepEqual(await store().operationQueueStanding({ operation: pending(waiting), now: T0 + 40, runningLimit: 2 }), {
+      assert.deepEqual(await store().operationQueueStanding({ operation: pending(waiting), now: T0 + 40, scope: ownTypeScope({ eta: 2 }) }), {
         position: 0,
         running: [
-          { startedAt: T0, progress: 0.5, progressAt: T0 + 30 },
-          { startedAt: T0 + 10, progress: null, progressAt: T0 + 10 },
+          { type: 'eta', startedAt: T0, progress: 0.5, progressAt: T0 + 30, cost: null, anchor: null },
+          { type: 'eta', startedAt: T0 + 10, progress: null, progressAt: T0 + 10, cost: null, anchor: null },
         ],
       });
-      assert.equal((await store().operationQueueStanding({ operation: pending(waiting), now: T0 + 40, runningLimit: 10 }))?.running.length, 3);
-      assert.deepEqual((await store().operationQueueStanding({ operation: pending(waiting), now: T0 + 40, runningLimit: 0 }))?.running, []);
+      assert.equal((await store().operationQueueStanding({ operation: pending(waiting), now: T0 + 40, scope: ownTypeScope({ eta: 10 }) }))?.running.length, 3);
+      assert.deepEqual((await store().operationQueueStanding({ operation: pending(waiting), now: T0 + 40, scope: NO_RUNNING }))?.running, []);
+    });
+
+    it('with a shared scope, lists the running attempts of every type and counts the other types ahead of it in claim order', async () => {
+      const scope: StandingScope = {
+        runningLimits: new Map([
+          ['mix-a', 2],
+          ['mix-b', 2],
+          ['mix-c', 0],
+        ]),
+        shared: true,
+        costsAhead: new Map(),
+      };
+      const runningB = draft({ type: 'mix-b', cost: 4 });
+      await store().operationInsert(runningB);
+      await claim(store(), runningB, T0 + 1);
+      const aheadB = [draft({ type: 'mix-b', runAt: T0 - 20 }), draft({ type: 'mix-b', priority: 3, runAt: T0 + 5 })];
+      const notDueB = draft({ type: 'mix-b', priority: 3, runAt: T0 + 5_000 });
+      const behindB = draft({ type: 'mix-b', runAt: T0 + 10 });
+      const waiting = draft({ type: 'mix-a', runAt: T0 });
+      const ignoredC = draft({ type: 'mix-c', runAt: T0 - 50 });
+      for (const d of [...aheadB, notDueB, behindB, waiting, ignoredC]) await store().operationInsert(d);
+      for (const fromTail of [false, true]) {
+        const standing = await store().operationQueueStanding({ operation: pending(waiting), now: T0 + 20, scope, fromTail });
+        assert.equal(standing?.position, 0);
+        assert.deepEqual(standing?.running, [{ type: 'mix-b', startedAt: T0 + 1, progress: null, progressAt: T0 + 1, cost: 4, anchor: null }]);
+        assert.deepEqual(standing?.aheadOfOtherTypes, { 'mix-b': 2 }, 'due and before it in claim order; a type without slots is not read');
+      }
+      const read = await store().operationGetWithStanding({ id: waiting.id, tenant: TENANT, now: T0 + 20, scope });
+      assert.deepEqual(read?.standing?.aheadOfOtherTypes, { 'mix-b': 2 });
+      const alone = await store().operationQueueStanding({ operation: pending(waiting), now: T0 + 20, scope: { ...scope, shared: false } });
+      assert.deepEqual(alone, { position: 0, running: [] }, 'not shared: its own type only');
+    });
+
+    it('reads the declared costs of the operations of its type ahead of it, nearest first, as many as the scope asks', async () => {
+      const costs = [5, 1, 7, 3];
+      const ahead = costs.map((cost, i) => draft({ type: 'sized', cost, runAt: T0 - 100 + i }));
+      const urgent = draft({ type: 'sized', cost: 9, priority: 2, runAt: T0 - 1 });
+      const unsized = draft({ type: 'sized', runAt: T0 - 10 });
+      const waiting = draft({ type: 'sized', cost: 2, runAt: T0 });
+      for (const d of [...ahead, urgent, unsized, waiting]) await store().operationInsert(d);
+      assert.equal((await store().operationGet({ id: waiting.id, tenant: TENANT }))?.cost, 2);
+      assert.equal((await store().operationGet({ id: unsized.id, tenant: TENANT }))?.cost, null);
+      const scopeOf = (n: number): StandingScope => ({ runningLimits: new Map(), shared: false, costsAhead: new Map([['sized', n]]) });
+      for (const fromTail of [false, true]) {
+        const standing = await store().operationQueueStanding({ operation: pending(waiting), now: T0, scope: scopeOf(10), fromTail });
+        assert.equal(standing?.position, 6);
+        assert.deepEqual(standing?.aheadCosts, [9, 5, 1, 7, 3, null], 'claim order: the higher priority first, at most its position');
+      }
+      const few = await store().operationQueueStanding({ operation: pending(waiting), now: T0, scope: scopeOf(3) });
+      assert.deepEqual(few?.aheadCosts, [9, 5, 1]);
+      const read = await store().operationGetWithStanding({ id: waiting.id, tenant: TENANT, now: T0, scope: scopeOf(2) });
+      assert.deepEqual(read?.standing?.aheadCosts, [9, 5]);
+      const first = await store().operationQueueStanding({ operation: pending(urgent), now: T0, scope: scopeOf(10) });
+      assert.equal(first?.aheadCosts, undefined, 'nothing ahead, nothing read');
+      // The cost goes with the operation into its duration sample.
+      const { leaseToken } = await claim(store(), urgent, T0);
+      await store().operationFinish({ id: urgent.id, leaseToken, now: T0 + 900, status: 'completed', delivery: noDelivery });
+      assert.deepEqual((await store().durationSamples({ limit: 5 })).get('sized'), [{ durationMs: 900, cost: 9 }]);
     });
 
     it('is null for an operation that is not pending', async () => {
       for (const status of ['processing', 'completed', 'cancelled'] as const) {
         const { op } = await insertInState(store(), status);
-        assert.equal(await store().operationQueueStanding({ operation: op, now: T0, runningLimit: 5 }), null);
+        assert.equal(await store().operationQueueStanding({ operation: op, now: T0, scope: ownTypeScope({ report: 5 }) }), null);
       }
     });
   });
@@ -89,13 +148,13 @@ export function queueStandingContract(store: CurrentStore, keptCounts: (store: S
       await claim(store(), running, T0);
       await store().operationInsert(draft({ type: 'fresh', priority: 5 }));
       const drafts = Array.from({ length: 4 }, (_, i) => draft({ type: 'fresh', runAt: T0 + i, now: T0 + 10 }));
-      const results = await Promise.all(drafts.map((d) => store().operationInsert(d, undefined, { standing: { runningLimit: 3 } })));
+      const results = await Promise.all(drafts.map((d) => store().operationInsert(d, undefined, { standing: { scope: ownTypeScope({ fresh: 3 }) } })));
       for (const [i, result] of results.entries()) {
         assert.equal(result.kind, 'created');
         const standing = result.kind === 'created' ? result.standing : undefined;
-        assert.deepEqual(standing, await store().operationQueueStanding({ operation: pending(drafts[i]!), now: T0 + 10, runningLimit: 3 }));
+        assert.deepEqual(standing, await store().operationQueueStanding({ operation: pending(drafts[i]!), now: T0 + 10, scope: ownTypeScope({ fresh: 3 }) }));
         assert.equal(standing?.position, i + 1, 'behind the urgent one and those inserted before it');
-        assert.deepEqual(standing?.running, [{ startedAt: T0, progress: null, progressAt: T0 }]);
+        assert.deepEqual(standing?.running, [{ type: 'fresh', startedAt: T0, progress: null, progressAt: T0, cost: null, anchor: null }]);
       }
       const plain = await store().operationInsert(draft({ type: 'fresh' }));
       assert.equal(plain.kind === 'created' ? plain.standing : 'not created', undefined);
@@ -109,12 +168,15 @@ export function queueStandingContract(store: CurrentStore, keptCounts: (store: S
       await store().operationInsert(running);
       await store().operationInsert(waiting);
       await claim(store(), running, T0 + 5);
-      const read = await store().operationGetWithStanding({ id: waiting.id, tenant: TENANT, now: T0 + 10, runningLimits: new Map([['eta', 4]]) });
+      const read = await store().operationGetWithStanding({ id: waiting.id, tenant: TENANT, now: T0 + 10, scope: ownTypeScope({ eta: 4 }) });
       assert.deepEqual(read?.operation, await store().operationGet({ id: waiting.id, tenant: TENANT }));
-      assert.deepEqual(read?.standing, { position: 0, running: [{ startedAt: T0 + 5, progress: null, progressAt: T0 + 5 }] });
-      const unlisted = await store().operationGetWithStanding({ id: waiting.id, tenant: TENANT, now: T0 + 10, runningLimits: NO_RUNNING });
+      assert.deepEqual(read?.standing, {
+        position: 0,
+        running: [{ type: 'eta', startedAt: T0 + 5, progress: null, progressAt: T0 + 5, cost: null, anchor: null }],
+      });
+      const unlisted = await store().operationGetWithStanding({ id: waiting.id, tenant: TENANT, now: T0 + 10, scope: NO_RUNNING });
       assert.deepEqual(unlisted?.standing, { position: 0, running: [] }, 'a type without a limit gets no running attempts');
-      const processing = await store().operationGetWithStanding({ id: running.id, tenant: TENANT, now: T0 + 10, runningLimits: NO_RUNNING });
+      const processing = await store().operationGetWithStanding({ id: running.id, tenant: TENANT, now: T0 + 10, scope: NO_RUNNING });
       assert.equal(processing?.operation.status, 'processing');
       assert.equal(processing?.standing, null);
     });
@@ -122,8 +184,8 @@ export function queueStandingContract(store: CurrentStore, keptCounts: (store: S
     it('is null for another tenant and for unknown ids', async () => {
       const d = draft();
       await store().operationInsert(d);
-      assert.equal(await store().operationGetWithStanding({ id: d.id, tenant: 'other', now: T0, runningLimits: NO_RUNNING }), null);
-      assert.equal(await store().operationGetWithStanding({ id: 'op_unknown', tenant: TENANT, now: T0, runningLimits: NO_RUNNING }), null);
+      assert.equal(await store().operationGetWithStanding({ id: d.id, tenant: 'other', now: T0, scope: NO_RUNNING }), null);
+      assert.equal(await store().operationGetWithStanding({ id: 'op_unknown', tenant: TENANT, now: T0, scope: NO_RUNNING }), null);
     });
   });
 
@@ -132,6 +194,8 @@ export function queueStandingContract(store: CurrentStore, keptCounts: (store: S
       const random = seededRandom(20261130);
       const pick = <T>(items: readonly T[]): T => items[Math.floor(random() * items.length)]!;
       const types = ['walk-a', 'walk-b'];
+      // Shared: each standing counts the other type's operations ahead too, checked against the same model.
+      const SHARED: StandingScope = { runningLimits: new Map(types.map((t) => [t, 1])), shared: true, costsAhead: new Map() };
       let now = T0;
       const leases = new Map<string, string>();
       // A deep queue first, so positions past the direct count are checked too.
@@ -146,12 +210,14 @@ export function queueStandingContract(store: CurrentStore, keptCounts: (store: S
         for (const op of pending) {
           const expected = queuePosition(op, pending, now);
           for (const fromTail of [false, true]) {
-            const standing = await store().operationQueueStanding({ operation: op, now, runningLimit: 0, fromTail });
+            const standing = await store().operationQueueStanding({ operation: op, now, scope: SHARED, fromTail });
             assert.equal(
               standing?.position,
               expected,
               `step ${step}: position of ${op.id} (priority ${op.priority}, due ${op.runAt - now} ms from now, fromTail ${fromTail})`,
             );
+            const other = types.find((t) => t !== op.type)!;
+            assert.deepEqual(standing?.aheadOfOtherTypes, { [other]: aheadOfType(op, other, pending, now) }, `step ${step}: ${other} ahead of ${op.id}`);
           }
         }
       };

@@ -8,7 +8,7 @@ import pg from 'pg';
 import { readdirSync, readFileSync } from 'node:fs';
 import { createPostgresStore } from '../../src/store/postgres/postgres-store.ts';
 import { decodeNotification, encodeNotifications } from '../../src/store/postgres/change-listener.ts';
-import type { Store, StoreEvent } from '../../src/store/store.ts';
+import { ownTypeScope, type Store, type StoreEvent } from '../../src/store/store.ts';
 import { runStoreContract } from './contract.ts';
 import { draft, insertInState, LEASE_MS, T0, TENANT, webhookFactory } from './fixtures.ts';
 import { dropSchema, PG_URL, postgresSkipReason, uniqueSchema, withClient } from '../support/postgres.ts';
@@ -97,6 +97,8 @@ if (skip !== null) {
         { version: 3, name: '0003_queue_depth.sql' },
         { version: 4, name: '0004_delivery_destination.sql' },
         { version: 5, name: '0005_integer_timeout.sql' },
+        { version: 6, name: '0006_eta.sql' },
+        { version: 7, name: '0007_trace_context.sql' },
       ]);
     });
 
@@ -116,7 +118,7 @@ if (skip !== null) {
         }
       });
       await store!.open();
-      const standing = await store!.operationQueueStanding({ operation: { ...queued[199]!, status: 'pending' }, now: T0 + 1_000, runningLimit: 0 });
+      const standing = await store!.operationQueueStanding({ operation: { ...queued[199]!, status: 'pending' }, now: T0 + 1_000, scope: ownTypeScope() });
       assert.equal(standing?.position, 199, 'the tail of the queue, read through the pending count');
     });
 

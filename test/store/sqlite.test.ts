@@ -10,7 +10,7 @@ import { join } from 'node:path';
 import { readFileSync, statSync } from 'node:fs';
 import { DatabaseSync } from 'node:sqlite';
 import { SqliteStore, createSqliteStore } from '../../src/store/sqlite/sqlite-store.ts';
-import type { Store } from '../../src/store/store.ts';
+import { ownTypeScope, type Store } from '../../src/store/store.ts';
 import { runStoreContract } from './contract.ts';
 import { draft, LEASE_MS, T0 } from './fixtures.ts';
 
@@ -45,6 +45,8 @@ describe('SqliteStore', () => {
           { version: 1, name: '0001_init.sql' },
           { version: 2, name: '0002_queue_depth.sql' },
           { version: 3, name: '0003_delivery_destination.sql' },
+          { version: 4, name: '0004_eta.sql' },
+          { version: 5, name: '0005_trace_context.sql' },
         ],
       );
       await store.close();
@@ -79,7 +81,7 @@ describe('SqliteStore', () => {
     old.close();
     const store = createSqliteStore({ path });
     await store.open();
-    const standing = await store.operationQueueStanding({ operation: { ...queued[199]!, status: 'pending' }, now: T0 + 1_000, runningLimit: 0 });
+    const standing = await store.operationQueueStanding({ operation: { ...queued[199]!, status: 'pending' }, now: T0 + 1_000, scope: ownTypeScope() });
     assert.equal(standing?.position, 199, 'the tail of the queue, read through the pending count');
     await store.close();
   });

@@ -8,6 +8,7 @@ import report, { parseDateRange, PRODUCTS, REGIONS, type ReportInput, type Sales
 import { builtInTasks } from '../../src/tasks/index.ts';
 import { DEFAULT_TENANT } from '../../src/domain/operation.ts';
 import { openStore, settled, startPool, submit } from '../support/worker-pool.ts';
+import { INVALID_SPAN_CONTEXT, ROOT_CONTEXT, trace } from '@opentelemetry/api';
 
 interface Recorded {
   ctx: TaskContext;
@@ -24,6 +25,8 @@ function context(): Recorded {
     attempt: 1,
     operationId: 'op_test',
     log: pino({ level: 'silent' }),
+    span: trace.wrapSpanContext(INVALID_SPAN_CONTEXT),
+    traceContext: ROOT_CONTEXT,
   };
   return { ctx, progress, controller };
 }

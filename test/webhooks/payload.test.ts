@@ -31,6 +31,8 @@ const base: Operation = {
   leaseExpiresAt: null,
   workerId: null,
   resultExpired: false,
+  cost: null,
+  progressAnchor: null,
   version: 4,
 };
 const factory = webhookDeliveryFactory({

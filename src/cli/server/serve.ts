@@ -23,6 +23,7 @@ import { UsageError } from '../exit-codes.ts';
 import { envSwitch, settingOption } from './setting-options.ts';
 import { mergeApiKeys, parseApiKeysEnv, readApiKeysFile } from './api-keys.ts';
 import { corsOriginsRefusal, parseCorsOrigins, type CorsOrigins } from '../../config/cors-origins.ts';
+import { tracingRequested } from '../../config/otel.ts';
 
 /** A flag's value: its default's type, or that or undefined where the default is not commander's to apply. */
 type FlagValue<S> = S extends { readonly defaultWhen: string } ? DefaultOf<S> | undefined : DefaultOf<S>;
@@ -117,7 +118,7 @@ async function runServer(flags: ServerFlags, role: ServerCommand, command: Comma
   // A worker serves no HTTP and has no --host.
   const exposed = apiKeys.length > 0 || (role === 'serve' && !isLoopbackHost(flags.host));
   // Loaded here, not at the top, so client commands start without the server's dependencies.
-  const { createAsyncOps, checkTaskDefinition, parseStoreSpec } = await import('../../main.ts');
+  const { assembleAsyncOps, checkTaskDefinition, parseStoreSpec } = await import('../../main.ts');
   const tasks = await loadTasks(flags.tasks ?? [], checkTaskDefinition);
   for (const secret of flags.webhookSecret ?? []) {
     // Here, not in the option's reader: commander's message would repeat the secret.
@@ -132,7 +133,7 @@ async function runServer(flags: ServerFlags, role: ServerCommand, command: Comma
   } catch (error) {
     throw new UsageError(`--store: ${(error as Error).message.replace(/^store: /, '')}`);
   }
-  const asyncops = await createAsyncOps({
+  const asyncops = await assembleAsyncOps({
     // A specification, so the store reports its errors to the server's logger.
     store: flags.store,
     tasks,
@@ -169,6 +170,7 @@ async function runServer(flags: ServerFlags, role: ServerCommand, command: Comma
         }
       : {}),
     logger: { level: flags.logLevel },
+    otel: tracingRequested(flags.otel),
   });
   let stopping = false;
   const shutdown = (signal: string) => {

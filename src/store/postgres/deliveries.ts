@@ -23,12 +23,14 @@ import { listFilters } from './operations.ts';
 import { toAttempt, toDelivery, type AttemptRow, type DeliveryRow } from './rows.ts';
 
 // Params: parallel arrays $1 ids, $2 message ids, $3 operation ids, $4 tenants, $5 urls, $6 destinations, $7 event types,
-// $8 payloads, $9 next attempt at; $10 now.
+// $8 payloads, $9 next attempt at, $11 traceparents, $12 tracestates; $10 now.
 const INSERT_DELIVERIES = `
-INSERT INTO deliveries (id, message_id, operation_id, tenant, url, destination, event_type, payload, state, next_attempt_at, created_at, updated_at)
-SELECT d.id, d.message_id, d.operation_id, d.tenant, d.url, d.destination, d.event_type, d.payload, 'pending', d.next_attempt_at, $10, $10
-FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::text[], $6::text[], $7::text[], $8::text[], $9::bigint[])
-  AS d(id, message_id, operation_id, tenant, url, destination, event_type, payload, next_attempt_at)`;
+INSERT INTO deliveries (id, message_id, operation_id, tenant, url, destination, event_type, payload, state, next_attempt_at, created_at, updated_at,
+  traceparent, tracestate)
+SELECT d.id, d.message_id, d.operation_id, d.tenant, d.url, d.destination, d.event_type, d.payload, 'pending', d.next_attempt_at, $10, $10,
+  d.traceparent, d.tracestate
+FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::text[], $6::text[], $7::text[], $8::text[], $9::bigint[], $11::text[], $12::text[])
+  AS d(id, message_id, operation_id, tenant, url, destination, event_type, payload, next_attempt_at, traceparent, tracestate)`;
 
 /**
  * The outbox: asks `factory` for each operation's delivery and writes them in one statement of the caller's
@@ -60,6 +62,8 @@ export async function writeOutbox(
     column((e) => e.draft.payload),
     column((e) => e.draft.nextAttemptAt),
     now,
+    column((e) => e.draft.trace?.traceparent ?? null),
+    column((e) => e.draft.trace?.tracestate ?? null),
   ]);
   tx.events.push({ kind: 'delivery:due', nextAttemptAt: Math.min(...column((e) => e.draft.nextAttemptAt)) });
   return result;
@@ -231,4 +235,12 @@ const NEXT_ATTEMPT_AT = "SELECT min(next_attempt_at) AS next_attempt_at FROM del
 export async function nextAttemptAt(q: Queryable): Promise<number | null> {
   const [row] = await q.query<{ next_attempt_at: number | null }>(NEXT_ATTEMPT_AT);
   return row?.next_attempt_at ?? null;
+}
+
+// Each state read from an index of its own: the due index, and the dead one (migration 0007).
+const COUNTS = `SELECT 'dead' AS state, count(*)::int AS count FROM deliveries WHERE state = 'dead'
+  UNION ALL SELECT state, count(*)::int AS count FROM deliveries WHERE state IN ('pending', 'retrying') GROUP BY state`;
+
+export function counts(q: Queryable): Promise<Array<{ state: 'pending' | 'retrying' | 'dead'; count: number }>> {
+  return q.query<{ state: 'pending' | 'retrying' | 'dead'; count: number }>(COUNTS);
 }

@@ -39,7 +39,7 @@ WITH input AS (
   INSERT INTO results (operation_id, content_type, body)
   SELECT i.id, i.content_type, i.body FROM input i JOIN finished f ON f.id = i.id WHERE i.content_type IS NOT NULL
 ), sample AS (
-  INSERT INTO duration_samples (type, duration_ms) SELECT type, finished_at - started_at FROM finished WHERE status = 'completed'
+  INSERT INTO duration_samples (type, duration_ms, cost) SELECT type, finished_at - started_at, cost FROM finished WHERE status = 'completed'
 ), trimmed AS (
   DELETE FROM duration_samples s WHERE s.id IN (
     SELECT k.id FROM duration_samples k JOIN (SELECT DISTINCT type FROM finished WHERE status = 'completed') f ON k.type = f.type

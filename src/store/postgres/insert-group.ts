@@ -7,14 +7,16 @@ import { isStalePlan, type PostgresDatabase } from './database.ts';
 import { depthChange, standingsStatement, toStanding, type StandingRow } from './standing.ts';
 
 // Params: parallel arrays $1 ids, $2 tenants, $3 types, $4 inputs (JSON text), $5 max attempts, $6 priorities,
-// $7 timeouts (s), $8 run at, $9 webhook urls, $10 nows. Inserts without an idempotency key, many in one statement.
+// $7 timeouts (s), $8 run at, $9 webhook urls, $10 nows, $11 costs, $12 traceparents, $13 tracestates. Inserts without an idempotency key, many in one statement.
 const INSERT_OPERATIONS = `
 WITH inserted AS (
   INSERT INTO operations (id, tenant, type, status, input, attempt, max_attempts, priority, timeout_s, run_at,
-                          created_at, updated_at, webhook_url)
-  SELECT d.id, d.tenant, d.type, 'pending', d.input, 1, d.max_attempts, d.priority, d.timeout_s, d.run_at, d.now, d.now, d.webhook_url
-  FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::int[], $6::int[], $7::int[], $8::bigint[], $9::text[], $10::bigint[])
-    AS d(id, tenant, type, input, max_attempts, priority, timeout_s, run_at, webhook_url, now)
+                          created_at, updated_at, webhook_url, cost, traceparent, tracestate)
+  SELECT d.id, d.tenant, d.type, 'pending', d.input, 1, d.max_attempts, d.priority, d.timeout_s, d.run_at, d.now, d.now, d.webhook_url, d.cost,
+    d.traceparent, d.tracestate
+  FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::int[], $6::int[], $7::int[], $8::bigint[], $9::text[], $10::bigint[],
+              $11::float8[], $12::text[], $13::text[])
+    AS d(id, tenant, type, input, max_attempts, priority, timeout_s, run_at, webhook_url, now, cost, traceparent, tracestate)
   RETURNING type
 ), ${depthChange('inserted', '+')}
 SELECT 1`;
@@ -44,13 +46,14 @@ export async function insertOperations(db: PostgresDatabase, group: readonly Ins
       column((d) => d.runAt),
       column((d) => d.webhookUrl),
       column((d) => d.now),
+      column((d) => d.cost ?? null),
+      column((d) => d.trace?.traceparent ?? null),
+      column((d) => d.trace?.tracestate ?? null),
     ],
   ] as const;
   const operations = group.map((r) => operationFromDraft(r.draft));
   const asked = group.flatMap((r, i) =>
-    r.options.standing === undefined
-      ? []
-      : [{ i, params: { operation: operations[i]!, now: r.draft.now, runningLimit: r.options.standing.runningLimit, fromTail: true } }],
+    r.options.standing === undefined ? [] : [{ i, params: { operation: operations[i]!, now: r.draft.now, scope: r.options.standing.scope, fromTail: true } }],
   );
   const send = () => db.sequence(asked.length === 0 ? [insert] : [insert, standingsStatement(asked.map((a) => a.params))]);
   let [inserted, standingsRead] = await send();

@@ -1,9 +1,9 @@
-// Owns: retention (result bodies, finished operations, expired idempotency keys) and the settings table.
-// Not here: when retention runs or what it keeps (runtime/retention.ts).
+// Owns: retention (result bodies, finished operations, expired idempotency keys), the settings table and the worker
+// nodes' rows. Not here: when retention runs or what it keeps (runtime/retention.ts), when a node is live (domain/capacity.ts).
 // Invariant: prune touches only terminal operations; a setting, once stored, is never overwritten by a later first start.
 
 import type { Operation } from '../../domain/operation.ts';
-import { changed, type PruneParams } from '../store.ts';
+import { changed, type PruneParams, type WorkerNode } from '../store.ts';
 import type { PostgresDatabase, Queryable } from './database.ts';
 
 // Params: $1 finished before, $2 now. The operation is marked (a change: its result answers 410 from now on).
@@ -53,4 +53,29 @@ export async function settingGetOrInit(q: Queryable, key: string, initial: strin
   const [row] = await q.query<{ value: string }>(SELECT_SETTING, [key]);
   if (row === undefined) throw new Error(`setting ${key} vanished after it was stored`);
   return row.value;
+}
+
+// Params: $1 id, $2 concurrency, $3 type limits (JSON), $4 seen at, $5 forget nodes seen before.
+const NODE_BEAT = `
+WITH beat AS (
+  INSERT INTO worker_nodes (id, concurrency, type_limits, seen_at) VALUES ($1, $2, $3::jsonb, $4)
+  ON CONFLICT (id) DO UPDATE SET concurrency = excluded.concurrency, type_limits = excluded.type_limits, seen_at = excluded.seen_at
+)
+DELETE FROM worker_nodes WHERE seen_at < $5 AND id <> $1`;
+// Params: $1 id.
+const NODE_LEAVE = 'DELETE FROM worker_nodes WHERE id = $1';
+// Params: $1 seen since.
+const NODES_SEEN = 'SELECT id, concurrency, type_limits, seen_at FROM worker_nodes WHERE seen_at >= $1 ORDER BY id';
+
+export async function workerNodeBeat(q: Queryable, node: WorkerNode, forgetBefore: number): Promise<void> {
+  await q.query(NODE_BEAT, [node.id, node.concurrency, JSON.stringify(node.typeLimits), node.seenAt, forgetBefore]);
+}
+
+export async function workerNodeLeave(q: Queryable, id: string): Promise<void> {
+  await q.query(NODE_LEAVE, [id]);
+}
+
+export async function workerNodes(q: Queryable, since: number): Promise<WorkerNode[]> {
+  const rows = await q.query<{ id: string; concurrency: number; type_limits: Record<string, number>; seen_at: number }>(NODES_SEEN, [since]);
+  return rows.map((r) => ({ id: r.id, concurrency: r.concurrency, typeLimits: r.type_limits, seenAt: r.seen_at }));
 }

@@ -6,19 +6,27 @@
 import { AsyncOpsError } from '../../domain/errors.ts';
 import type { Operation, OperationResult } from '../../domain/operation.ts';
 import type { OperationStatus } from '../../domain/status.ts';
-import { changed, due, type IdempotencyClaim, type OperationDraft, type OperationInsertResult, type OperationListQuery } from '../store.ts';
+import {
+  changed,
+  due,
+  type DurationSample,
+  type IdempotencyClaim,
+  type OperationDraft,
+  type OperationInsertResult,
+  type OperationListQuery,
+} from '../store.ts';
 import type { PostgresDatabase, Queryable } from './database.ts';
 import { OPERATION_COLUMNS, toOperation, type OperationRow } from './rows.ts';
 import { depthChange } from './standing.ts';
 
 /** OPERATION_COLUMNS without the input, which a list never shows and which may be large: it reads as JSON null. */
-const LISTED_COLUMNS = `o.id, o.tenant, o.type, o.status, o.progress, o.progress_message, o.attempt, o.max_attempts, o.priority, o.timeout_s, o.run_at, o.created_at, o.started_at, o.finished_at, o.updated_at, o.error_code, o.error_message, o.webhook_url, o.cancel_requested, o.lease_token, o.lease_expires_at, o.worker_id, o.result_expired, o.version, 'null' AS input, (
+const LISTED_COLUMNS = `o.id, o.tenant, o.type, o.status, o.progress, o.progress_message, o.attempt, o.max_attempts, o.priority, o.timeout_s, o.run_at, o.created_at, o.started_at, o.finished_at, o.updated_at, o.error_code, o.error_message, o.webhook_url, o.cancel_requested, o.lease_token, o.lease_expires_at, o.worker_id, o.result_expired, o.version, o.cost, o.progress_anchor, o.progress_anchor_at, 'null' AS input, (
   SELECT d.state FROM deliveries d WHERE d.operation_id = o.id ORDER BY d.created_at DESC, d.id DESC LIMIT 1
 ) AS webhook_state`;
 
 // Params: $1 id, $2 tenant, $3 type, $4 input (JSON text), $5 max attempts, $6 priority, $7 timeout s, $8 run at,
-// $9 webhook url, $10 now, $11 idempotency key (null: none), $12 fingerprint, $13 key expires at.
-// The key row is taken (or an expired one taken over) first; the operation is inserted only if that happened.
+// $9 webhook url, $10 now, $11 idempotency key (null: none), $12 fingerprint, $13 key expires at, $14 cost, $15 traceparent,
+// $16 tracestate. The key row is taken (or an expired one taken over) first; the operation is inserted only if that happened.
 // A concurrent insert with the same key waits on the key's index entry and then finds it taken.
 const INSERT_OPERATION = `
 WITH key_taken AS (
@@ -30,8 +38,8 @@ WITH key_taken AS (
   RETURNING 1
 ), inserted AS (
   INSERT INTO operations (id, tenant, type, status, input, attempt, max_attempts, priority, timeout_s, run_at,
-                          created_at, updated_at, webhook_url)
-  SELECT $1, $2, $3, 'pending', $4, 1, $5, $6, $7, $8, $10, $10, $9
+                          created_at, updated_at, webhook_url, cost, traceparent, tracestate)
+  SELECT $1, $2, $3, 'pending', $4, 1, $5, $6, $7, $8, $10, $10, $9, $14::float8, $15::text, $16::text
   WHERE $11::text IS NULL OR EXISTS (SELECT 1 FROM key_taken)
   RETURNING *
 ), ${depthChange('inserted', '+')}
@@ -57,6 +65,9 @@ export async function insertOperation(db: PostgresDatabase, draft: OperationDraf
       idempotency?.key ?? null,
       idempotency?.fingerprint ?? null,
       idempotency?.expiresAt ?? null,
+      draft.cost ?? null,
+      draft.trace?.traceparent ?? null,
+      draft.trace?.tracestate ?? null,
     ]);
     const row = rows[0];
     if (row !== undefined) {
@@ -154,17 +165,18 @@ export async function getResult(q: Queryable, id: string, tenant: string): Promi
 
 // Params: $1 samples per type.
 const SELECT_DURATION_SAMPLES = `
-SELECT type, duration_ms FROM (
-  SELECT type, duration_ms, row_number() OVER (PARTITION BY type ORDER BY id DESC) AS n FROM duration_samples
+SELECT type, duration_ms, cost FROM (
+  SELECT type, duration_ms, cost, row_number() OVER (PARTITION BY type ORDER BY id DESC) AS n FROM duration_samples
 ) s WHERE n <= $1 ORDER BY type, n`;
 
-export async function durationSamples(q: Queryable, limit: number): Promise<Map<string, number[]>> {
-  const rows = await q.query<{ type: string; duration_ms: number }>(SELECT_DURATION_SAMPLES, [limit]);
-  const samples = new Map<string, number[]>();
+export async function durationSamples(q: Queryable, limit: number): Promise<Map<string, DurationSample[]>> {
+  const rows = await q.query<{ type: string; duration_ms: number; cost: number | null }>(SELECT_DURATION_SAMPLES, [limit]);
+  const samples = new Map<string, DurationSample[]>();
   for (const row of rows) {
+    const sample = { durationMs: row.duration_ms, cost: row.cost };
     const list = samples.get(row.type);
-    if (list === undefined) samples.set(row.type, [row.duration_ms]);
-    else list.push(row.duration_ms);
+    if (list === undefined) samples.set(row.type, [sample]);
+    else list.push(sample);
   }
   return samples;
 }

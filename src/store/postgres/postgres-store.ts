@@ -16,6 +16,7 @@ import type {
   DeliveryClaimParams,
   DeliveryListQuery,
   DeliveryRetryOutcome,
+  DurationSample,
   FinishParams,
   IdempotencyClaim,
   InsertOptions,
@@ -34,6 +35,7 @@ import type {
   Store,
   StoreListener,
   DeliveryFactory,
+  WorkerNode,
 } from '../store.ts';
 import type { Operation, OperationResult } from '../../domain/operation.ts';
 import type { OperationStatus } from '../../domain/status.ts';
@@ -207,8 +209,20 @@ class PostgresStore implements Store {
     return operations.getResult(this.#db, params.id, params.tenant);
   }
 
-  durationSamples(params: { limit: number }): Promise<Map<string, number[]>> {
+  durationSamples(params: { limit: number }): Promise<Map<string, DurationSample[]>> {
     return operations.durationSamples(this.#db, params.limit);
+  }
+
+  workerNodeBeat(params: { node: WorkerNode; forgetBefore: number }): Promise<void> {
+    return maintenance.workerNodeBeat(this.#db, params.node, params.forgetBefore);
+  }
+
+  workerNodeLeave(params: { id: string }): Promise<void> {
+    return maintenance.workerNodeLeave(this.#db, params.id);
+  }
+
+  workerNodes(params: { since: number }): Promise<WorkerNode[]> {
+    return maintenance.workerNodes(this.#db, params.since);
   }
 
   prune(params: PruneParams): Promise<{ results: number; operations: number; idempotencyKeys: number }> {
@@ -249,6 +263,10 @@ class PostgresStore implements Store {
 
   deliveryNextAttemptAt(): Promise<number | null> {
     return deliveries.nextAttemptAt(this.#db);
+  }
+
+  deliveryCounts(): Promise<Array<{ state: 'pending' | 'retrying' | 'dead'; count: number }>> {
+    return deliveries.counts(this.#db);
   }
 
   settingGetOrInit(key: string, initial: string): Promise<string> {

@@ -3,8 +3,9 @@
 // Invariant: int8 columns arrive as numbers (database.ts), so a row maps field by field, with no conversion beyond names.
 
 import { webhookDestination } from '../../domain/delivery.ts';
-import type { DeliveryState, Operation, OperationError } from '../../domain/operation.ts';
+import type { DeliveryState, Operation, OperationError, ProgressPoint } from '../../domain/operation.ts';
 import type { OperationStatus } from '../../domain/status.ts';
+import type { TraceCarrier } from '../../domain/trace-context.ts';
 import type { Delivery, DeliveryAttempt } from '../store.ts';
 
 export interface OperationRow {
@@ -34,6 +35,12 @@ export interface OperationRow {
   worker_id: string | null;
   result_expired: boolean;
   version: number;
+  cost: number | null;
+  progress_anchor: number | null;
+  progress_anchor_at: number | null;
+  /** Absent from a read that does not select them (a list). */
+  traceparent?: string | null;
+  tracestate?: string | null;
 }
 
 /** The columns of an Operation from `operations o`: the row plus the state of its latest delivery. */
@@ -68,8 +75,21 @@ export function toOperation(row: OperationRow): Operation {
     leaseExpiresAt: row.lease_expires_at,
     workerId: row.worker_id,
     resultExpired: row.result_expired,
+    cost: row.cost,
+    progressAnchor: anchorOf(row.progress_anchor, row.progress_anchor_at),
+    trace: traceOf(row),
     version: row.version,
   };
+}
+
+/** The trace context a row of operations or deliveries keeps, if any. */
+function traceOf(row: { traceparent?: string | null; tracestate?: string | null }): TraceCarrier | null {
+  return row.traceparent === undefined || row.traceparent === null ? null : { traceparent: row.traceparent, tracestate: row.tracestate ?? null };
+}
+
+/** A progress point from its two columns; null unless both are set. */
+export function anchorOf(progress: number | null, at: number | null): ProgressPoint | null {
+  return progress === null || at === null ? null : { progress, at };
 }
 
 export interface DeliveryRow {
@@ -91,6 +111,8 @@ export interface DeliveryRow {
   last_error: string | null;
   lease_token: string | null;
   manual: boolean;
+  traceparent?: string | null;
+  tracestate?: string | null;
 }
 
 export interface AttemptRow {
@@ -124,6 +146,7 @@ export function toDelivery(row: DeliveryRow): Delivery {
     lastError: row.last_error,
     leaseToken: row.lease_token,
     manual: row.manual,
+    trace: traceOf(row),
   };
 }
 

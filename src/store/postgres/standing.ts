@@ -1,14 +1,15 @@
 // Owns: where a pending operation stands on PostgreSQL: the one statement fragment that keeps the pending counts per type,
-// the reads of queue positions (the queue_position function of migration 0003) and of a type's running attempts.
+// the reads of queue positions (the queue_position function of migration 0003), of the running attempts of its type (and
+// of the types it shares a global limit with, with their counts ahead of it) and of the costs ahead (migration 0006).
 // Not here: what the standing means for the ETA (domain/eta.ts); the reference model (domain/queue.ts).
 // Invariant: every statement that moves operations into or out of pending carries depthChange, so the counts change in
 // the same statement as the operations (the store contract's walk checks them); a position is exact, read in one statement.
 
 import type { Operation } from '../../domain/operation.ts';
 import type { RunningAttempt } from '../../domain/eta.ts';
-import type { QueueStanding, QueueStandingParams, StandingReadParams } from '../store.ts';
+import type { QueueStanding, QueueStandingParams, StandingReadParams, StandingScope } from '../store.ts';
 import type { Queryable } from './database.ts';
-import { OPERATION_COLUMNS, toOperation, type OperationRow } from './rows.ts';
+import { anchorOf, OPERATION_COLUMNS, toOperation, type OperationRow } from './rows.ts';
 
 /**
  * Rows per type in queue_depth; each statement adds to one drawn at random, so two writers wait on one row (until the
@@ -29,43 +30,92 @@ export function depthChange(source: string, sign: '+' | '-'): string {
 )`;
 }
 
-/** Running attempts of `t`'s type, earliest first, as a JSON array of [started_at, progress, updated_at]. */
-function runningOf(limit: string): string {
-  return `(SELECT coalesce(json_agg(json_build_array(r.started_at, r.progress, r.updated_at) ORDER BY r.started_at), '[]')
-  FROM (SELECT started_at, progress, updated_at FROM operations
-        WHERE status = 'processing' AND type = t.type ORDER BY started_at LIMIT ${limit}) r)`;
+// The fragments below read from `t` (the operation: type, priority, run_at, id) and a scope (StandingScope as JSON:
+// {"running": {type: limit}, "shared": bool, "costs": {type: count}}).
+
+/** Running attempts of `t`'s type (of every type in the scope when shared), earliest first, as a JSON array of rows. */
+function runningOf(scope: string): string {
+  return `(SELECT coalesce(json_agg(json_build_array(r.type, r.started_at, r.progress, r.updated_at, r.cost, r.progress_anchor, r.progress_anchor_at)
+    ORDER BY r.started_at), '[]')
+  FROM jsonb_each_text(${scope} -> 'running') l(type, lim)
+  CROSS JOIN LATERAL (SELECT type, started_at, progress, updated_at, cost, progress_anchor, progress_anchor_at FROM operations
+        WHERE status = 'processing' AND type = l.type ORDER BY started_at LIMIT l.lim::int) r
+  WHERE l.type = t.type OR (${scope} ->> 'shared')::boolean)`;
 }
 
-// Params: $1 id, $2 tenant, $3 now, $4 running limits (a JSON object: type → limit).
+/** When shared: per other type of the scope, its runnable pending operations ahead of `t` (a type with none pending: 0, unread). */
+function othersAheadOf(scope: string, now: string, fromTail: string): string {
+  return `CASE WHEN (${scope} ->> 'shared')::boolean THEN (SELECT coalesce(json_object_agg(l.type,
+    CASE WHEN (SELECT coalesce(sum(d.pending), 0) FROM queue_depth d WHERE d.type = l.type) > 0
+      THEN queue_position_among(l.type, t.priority, t.run_at, t.id, ${now}, ${fromTail}) ELSE 0 END), '{}')
+  FROM jsonb_each_text(${scope} -> 'running') l(type, lim) WHERE l.type <> t.type AND l.lim::int > 0) END`;
+}
+
+/** The costs of the operations of `t`'s type ahead of it, nearest first, as many as the scope asks for its type. */
+function costsAheadOf(scope: string, now: string): string {
+  return `CASE WHEN coalesce((${scope} -> 'costs' ->> t.type)::int, 0) > 0
+    THEN queue_costs_ahead(t.type, t.priority, t.run_at, t.id, ${now}, (${scope} -> 'costs' ->> t.type)::int) END`;
+}
+
+// Params: $1 id, $2 tenant, $3 now, $4 scope (JSON).
 const GET_WITH_STANDING = `
 WITH t AS (SELECT ${OPERATION_COLUMNS} FROM operations o WHERE o.id = $1 AND o.tenant = $2)
 SELECT t.*,
   CASE WHEN t.status = 'pending' THEN queue_position(t.type, t.priority, t.run_at, t.id, $3, false) END AS queue_position,
-  CASE WHEN t.status = 'pending' THEN ${runningOf('coalesce(($4::jsonb ->> t.type)::int, 0)')} END AS queue_running
+  CASE WHEN t.status = 'pending' THEN ${runningOf('$4::jsonb')} END AS queue_running,
+  CASE WHEN t.status = 'pending' THEN ${costsAheadOf('$4::jsonb', '$3')} END AS queue_costs,
+  CASE WHEN t.status = 'pending' THEN ${othersAheadOf('$4::jsonb', '$3', 'false')} END AS queue_others
 FROM t`;
 
-type RunningWire = [number, number | null, number];
+type RunningWire = [string, number, number | null, number, number | null, number | null, number | null];
 
 function toRunning(rows: readonly RunningWire[]): RunningAttempt[] {
-  return rows.map(([startedAt, progress, progressAt]) => ({ startedAt, progress, progressAt }));
+  return rows.map(([type, startedAt, progress, progressAt, cost, anchor, anchorAt]) => ({
+    type,
+    startedAt,
+    progress,
+    progressAt,
+    cost,
+    anchor: anchorOf(anchor, anchorAt),
+  }));
 }
 
-// Params: parallel arrays $1 ids, $2 types, $3 priorities, $4 run at, $5 from the tail, $6 running limits; $7 now.
+// Params: parallel arrays $1 ids, $2 types, $3 priorities, $4 run at, $5 from the tail, $6 scopes (JSON); $7 now.
 // The standings of a group of pending operations, in their order.
 const QUEUE_STANDINGS = `
 SELECT queue_position(t.type, t.priority, t.run_at, t.id, $7, t.from_tail) AS position,
-  ${runningOf('t.running_limit')} AS running
-FROM unnest($1::text[], $2::text[], $3::int[], $4::bigint[], $5::bool[], $6::int[]) WITH ORDINALITY
-  AS t(id, type, priority, run_at, from_tail, running_limit, n)
+  ${runningOf('t.scope')} AS running,
+  ${costsAheadOf('t.scope', '$7')} AS costs,
+  ${othersAheadOf('t.scope', '$7', 't.from_tail')} AS others
+FROM unnest($1::text[], $2::text[], $3::int[], $4::bigint[], $5::bool[], $6::jsonb[]) WITH ORDINALITY
+  AS t(id, type, priority, run_at, from_tail, scope, n)
 ORDER BY t.n`;
 
 export interface StandingRow {
   readonly position: number;
   readonly running: RunningWire[];
+  readonly costs: Array<number | null> | null;
+  readonly others: Record<string, number> | null;
 }
 
 export function toStanding(row: StandingRow): QueueStanding {
-  return { position: Number(row.position), running: toRunning(row.running) };
+  const position = Number(row.position);
+  const standing: { -readonly [K in keyof QueueStanding]: QueueStanding[K] } = { position, running: toRunning(row.running) };
+  if (row.costs !== null && row.costs.length > 0) standing.aheadCosts = row.costs.slice(0, position);
+  if (row.others !== null) standing.aheadOfOtherTypes = Object.fromEntries(Object.entries(row.others).map(([type, n]) => [type, Number(n)]));
+  return standing;
+}
+
+/** A scope as the statements take it (JSON), made once per scope: the service's changes only with the nodes' limits. */
+const scopesJson = new WeakMap<StandingScope, string>();
+
+function scopeJson(scope: StandingScope): string {
+  let json = scopesJson.get(scope);
+  if (json === undefined) {
+    json = JSON.stringify({ running: Object.fromEntries(scope.runningLimits), shared: scope.shared, costs: Object.fromEntries(scope.costsAhead) });
+    scopesJson.set(scope, json);
+  }
+  return json;
 }
 
 /** The statement reading the standings of pending operations, one row each, in order. */
@@ -79,7 +129,7 @@ export function standingsStatement(pending: readonly QueueStandingParams[]): rea
       column((p) => p.operation.priority),
       column((p) => p.operation.runAt),
       column((p) => p.fromTail === true),
-      column((p) => Math.max(0, p.runningLimit)),
+      column((p) => scopeJson(p.scope)),
       Math.max(...column((p) => p.now)),
     ],
   ];
@@ -94,22 +144,19 @@ export async function queueStandings(q: Queryable, group: readonly QueueStanding
   return group.map((p) => byParams.get(p) ?? null);
 }
 
-/** The running limits as the statement takes them (JSON), made once per map: the service's is fixed at start. */
-const limitsJson = new WeakMap<ReadonlyMap<string, number>, string>();
-
 export async function getWithStanding(q: Queryable, params: StandingReadParams): Promise<{ operation: Operation; standing: QueueStanding | null } | null> {
-  let limits = limitsJson.get(params.runningLimits);
-  if (limits === undefined) {
-    limits = JSON.stringify(Object.fromEntries(params.runningLimits));
-    limitsJson.set(params.runningLimits, limits);
-  }
-  const [row] = await q.query<OperationRow & { queue_position: number | null; queue_running: RunningWire[] | null }>(GET_WITH_STANDING, [
-    params.id,
-    params.tenant,
-    params.now,
-    limits,
-  ]);
+  const [row] = await q.query<
+    OperationRow & {
+      queue_position: number | null;
+      queue_running: RunningWire[] | null;
+      queue_costs: StandingRow['costs'];
+      queue_others: StandingRow['others'];
+    }
+  >(GET_WITH_STANDING, [params.id, params.tenant, params.now, scopeJson(params.scope)]);
   if (row === undefined) return null;
-  const standing = row.queue_position === null ? null : toStanding({ position: row.queue_position, running: row.queue_running ?? [] });
+  const standing =
+    row.queue_position === null
+      ? null
+      : toStanding({ position: row.queue_position, running: row.queue_running ?? [], costs: row.queue_costs, others: row.queue_others });
   return { operation: toOperation(row), standing };
 }

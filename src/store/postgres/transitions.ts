@@ -7,6 +7,7 @@
 import { compareClaimOrder } from '../../domain/queue.ts';
 import { decideExpiredLease, decideGiveBack, isTerminal, type GiveBack, type LeaseFacts, type LeaseOutcome, type Requeue } from '../../domain/status.ts';
 import type { Operation } from '../../domain/operation.ts';
+import { PROGRESS_ANCHOR_MS } from '../../domain/eta.ts';
 import {
   CANCELLED_BY_REQUEST,
   changed,
@@ -78,9 +79,15 @@ export async function heartbeat(db: PostgresDatabase, params: LeaseRef & { now: 
   return row === undefined ? null : { cancelRequested: row.cancel_requested };
 }
 
-// Params: $1 id, $2 lease token, $3 now, $4 progress, $5 message.
+// Params: $1 id, $2 lease token, $3 now, $4 progress, $5 message, $6 anchor ms.
+// The point stored so far becomes the anchor once the anchor is $6 ms behind it (or belongs to an earlier attempt), so the
+// anchor trails the latest by about that much.
 const PROGRESS = `
-UPDATE operations SET progress = $4, progress_message = $5, updated_at = $3, version = version + 1
+UPDATE operations SET progress = $4, progress_message = $5, updated_at = $3, version = version + 1,
+  progress_anchor = CASE WHEN progress IS NOT NULL AND (progress_anchor_at IS NULL OR progress_anchor_at < started_at OR updated_at - progress_anchor_at >= $6)
+    THEN progress ELSE progress_anchor END,
+  progress_anchor_at = CASE WHEN progress IS NOT NULL AND (progress_anchor_at IS NULL OR progress_anchor_at < started_at OR updated_at - progress_anchor_at >= $6)
+    THEN updated_at ELSE progress_anchor_at END
 WHERE id = $1 AND status = 'processing' AND lease_token = $2
 RETURNING id, version, status`;
 
@@ -91,6 +98,7 @@ export async function progress(db: PostgresDatabase, params: LeaseRef & { now: n
     params.now,
     params.progress,
     params.message,
+    PROGRESS_ANCHOR_MS,
   ]);
   if (row === undefined) return false;
   db.publish([changed(row)]);

@@ -20,9 +20,10 @@ import type {
 import { prepareAll, StatementCache, type Transactor } from './database.ts';
 import { changedOf, toAttempt, toDelivery, type Row } from './rows.ts';
 
-// $id $messageId $operationId $tenant $url $destination $eventType $payload $nextAttemptAt $now
-const INSERT = `INSERT INTO deliveries (id, message_id, operation_id, tenant, url, destination, event_type, payload, state, next_attempt_at, created_at, updated_at)
-  VALUES ($id, $messageId, $operationId, $tenant, $url, $destination, $eventType, $payload, 'pending', $nextAttemptAt, $now, $now)`;
+// $id $messageId $operationId $tenant $url $destination $eventType $payload $nextAttemptAt $now $traceparent $tracestate
+const INSERT = `INSERT INTO deliveries (id, message_id, operation_id, tenant, url, destination, event_type, payload, state, next_attempt_at, created_at, updated_at,
+  traceparent, tracestate)
+  VALUES ($id, $messageId, $operationId, $tenant, $url, $destination, $eventType, $payload, 'pending', $nextAttemptAt, $now, $now, $traceparent, $tracestate)`;
 
 // $now $leaseExpiresAt $workerId $limit, and $except0… for the destinations to pass over. A lease is live while
 // lease_expires_at >= now. The destination test reads only the due index, so the passed-over deliveries of a destination
@@ -79,7 +80,12 @@ const RECOVER_EXPIRED = `UPDATE deliveries SET lease_token = NULL, lease_expires
 
 const NEXT_ATTEMPT_AT = `SELECT min(next_attempt_at) AS at FROM deliveries WHERE state IN ('pending', 'retrying')`;
 
+// Each state read from an index of its own: the due index, and the dead one (migration 0005).
+const COUNTS = `SELECT 'dead' AS state, count(*) AS count FROM deliveries WHERE state = 'dead'
+  UNION ALL SELECT state, count(*) AS count FROM deliveries WHERE state IN ('pending', 'retrying') GROUP BY state`;
+
 const STATEMENTS = {
+  counts: COUNTS,
   insert: INSERT,
   recordAttempt: RECORD_ATTEMPT,
   insertAttempt: INSERT_ATTEMPT,
@@ -127,6 +133,8 @@ export class SqliteDeliveries {
       payload: draft.payload,
       nextAttemptAt: draft.nextAttemptAt,
       now,
+      traceparent: draft.trace?.traceparent ?? null,
+      tracestate: draft.trace?.tracestate ?? null,
     });
     events.push({ kind: 'delivery:due', nextAttemptAt: draft.nextAttemptAt });
   }
@@ -236,5 +244,9 @@ export class SqliteDeliveries {
   nextAttemptAt(): number | null {
     const at = this.#s.nextAttemptAt.get()?.['at'];
     return typeof at === 'number' ? at : null;
+  }
+
+  counts(): Array<{ state: 'pending' | 'retrying' | 'dead'; count: number }> {
+    return this.#s.counts.all().map((row) => ({ state: row['state'] as 'pending' | 'retrying' | 'dead', count: Number(row['count']) }));
   }
 }

@@ -1,9 +1,9 @@
-// Owns: SQLite retention (result bodies, finished operations, expired idempotency keys) and the settings table.
-// Not here: when retention runs or what it keeps (runtime/retention.ts).
+// Owns: SQLite retention (result bodies, finished operations, expired idempotency keys), the settings table and the
+// worker nodes' rows. Not here: when retention runs or what it keeps (runtime/retention.ts), when a node is live (domain/capacity.ts).
 // Invariant: prune touches only terminal operations; a setting, once stored, is never overwritten by a later first start.
 
 import type { DatabaseSync, StatementSync } from 'node:sqlite';
-import type { PruneParams } from '../store.ts';
+import type { PruneParams, WorkerNode } from '../store.ts';
 import { prepareAll, type Transactor } from './database.ts';
 import { changedOf } from './rows.ts';
 
@@ -25,7 +25,21 @@ const SETTING_INIT = 'INSERT OR IGNORE INTO settings (key, value) VALUES ($key, 
 // $key
 const SETTING_GET = 'SELECT value FROM settings WHERE key = $key';
 
+// $id $concurrency $typeLimits $seenAt
+const NODE_PUT = `INSERT INTO worker_nodes (id, concurrency, type_limits, seen_at) VALUES ($id, $concurrency, $typeLimits, $seenAt)
+  ON CONFLICT (id) DO UPDATE SET concurrency = excluded.concurrency, type_limits = excluded.type_limits, seen_at = excluded.seen_at`;
+// $before
+const NODES_FORGET = `DELETE FROM worker_nodes WHERE seen_at < $before`;
+// $id
+const NODE_LEAVE = `DELETE FROM worker_nodes WHERE id = $id`;
+// $since
+const NODES_SEEN = `SELECT id, concurrency, type_limits, seen_at FROM worker_nodes WHERE seen_at >= $since ORDER BY id`;
+
 const STATEMENTS = {
+  nodePut: NODE_PUT,
+  nodesForget: NODES_FORGET,
+  nodeLeave: NODE_LEAVE,
+  nodesSeen: NODES_SEEN,
   pruneMarkResults: PRUNE_MARK_RESULTS,
   pruneResults: PRUNE_RESULTS,
   pruneOperations: PRUNE_OPERATIONS,
@@ -52,6 +66,26 @@ export class SqliteMaintenance {
       const idempotencyKeys = Number(this.#s.pruneKeys.run({ now: params.now }).changes);
       return { results, operations, idempotencyKeys };
     });
+  }
+
+  workerNodeBeat(node: WorkerNode, forgetBefore: number): void {
+    this.#tx.run(() => {
+      this.#s.nodePut.run({ id: node.id, concurrency: node.concurrency, typeLimits: JSON.stringify(node.typeLimits), seenAt: node.seenAt });
+      this.#s.nodesForget.run({ before: forgetBefore });
+    });
+  }
+
+  workerNodeLeave(id: string): void {
+    this.#tx.run(() => this.#s.nodeLeave.run({ id }));
+  }
+
+  workerNodes(since: number): WorkerNode[] {
+    return this.#s.nodesSeen.all({ since }).map((r) => ({
+      id: String(r['id']),
+      concurrency: Number(r['concurrency']),
+      typeLimits: JSON.parse(String(r['type_limits'])) as Record<string, number>,
+      seenAt: Number(r['seen_at']),
+    }));
   }
 
   settingGetOrInit(key: string, initial: string): string {

@@ -10,6 +10,7 @@ import {
   changed,
   due,
   operationFromDraft,
+  type DurationSample,
   type IdempotencyClaim,
   type InsertOptions,
   type OperationDraft,
@@ -27,10 +28,10 @@ import type { SqliteStanding } from './standing.ts';
 const SELECT = `SELECT o.*, (SELECT d.state FROM deliveries d WHERE d.operation_id = o.id ORDER BY d.created_at DESC, d.id DESC LIMIT 1) AS webhook_state
   FROM operations o`;
 
-// $id $tenant $type $input $maxAttempts $priority $timeoutS $runAt $now $webhookUrl
+// $id $tenant $type $input $maxAttempts $priority $timeoutS $runAt $now $webhookUrl $cost $traceparent $tracestate
 // The row is what the draft says (operationFromDraft), so nothing is read back.
-const INSERT = `INSERT INTO operations (id, tenant, type, status, input, attempt, max_attempts, priority, timeout_s, run_at, created_at, updated_at, webhook_url)
-  VALUES ($id, $tenant, $type, 'pending', $input, 1, $maxAttempts, $priority, $timeoutS, $runAt, $now, $now, $webhookUrl)`;
+const INSERT = `INSERT INTO operations (id, tenant, type, status, input, attempt, max_attempts, priority, timeout_s, run_at, created_at, updated_at, webhook_url, cost, traceparent, tracestate)
+  VALUES ($id, $tenant, $type, 'pending', $input, 1, $maxAttempts, $priority, $timeoutS, $runAt, $now, $now, $webhookUrl, $cost, $traceparent, $tracestate)`;
 
 // $tenant $key
 const KEY_GET = `SELECT fingerprint, operation_id, expires_at FROM idempotency_keys WHERE tenant = $tenant AND key = $key`;
@@ -48,12 +49,12 @@ const NEXT_RUN_AT = `SELECT min(run_at) AS at FROM operations INDEXED BY operati
 const RESULT_GET = `SELECT r.content_type, r.body FROM results r JOIN operations o ON o.id = r.operation_id WHERE o.id = $id AND o.tenant = $tenant`;
 
 // $limit
-const SAMPLES = `SELECT type, duration_ms FROM (
-    SELECT type, duration_ms, row_number() OVER (PARTITION BY type ORDER BY id DESC) AS n FROM duration_samples)
+const SAMPLES = `SELECT type, duration_ms, cost FROM (
+    SELECT type, duration_ms, cost, row_number() OVER (PARTITION BY type ORDER BY id DESC) AS n FROM duration_samples)
   WHERE n <= $limit ORDER BY type, n`;
 
 /** SELECT without the input, which a list never shows and which may be large: it reads as JSON null. */
-const SELECT_LISTED = `SELECT o.id, o.tenant, o.type, o.status, o.progress, o.progress_message, o.attempt, o.max_attempts, o.priority, o.timeout_s, o.run_at, o.created_at, o.started_at, o.finished_at, o.updated_at, o.error_code, o.error_message, o.webhook_url, o.cancel_requested, o.lease_token, o.lease_expires_at, o.worker_id, o.result_expired, o.version, 'null' AS input,
+const SELECT_LISTED = `SELECT o.id, o.tenant, o.type, o.status, o.progress, o.progress_message, o.attempt, o.max_attempts, o.priority, o.timeout_s, o.run_at, o.created_at, o.started_at, o.finished_at, o.updated_at, o.error_code, o.error_message, o.webhook_url, o.cancel_requested, o.lease_token, o.lease_expires_at, o.worker_id, o.result_expired, o.version, o.cost, o.progress_anchor, o.progress_anchor_at, 'null' AS input,
     (SELECT d.state FROM deliveries d WHERE d.operation_id = o.id ORDER BY d.created_at DESC, d.id DESC LIMIT 1) AS webhook_state
   FROM operations o`;
 
@@ -111,6 +112,9 @@ export class SqliteOperations {
         runAt: draft.runAt,
         now: draft.now,
         webhookUrl: draft.webhookUrl,
+        cost: draft.cost ?? null,
+        traceparent: draft.trace?.traceparent ?? null,
+        tracestate: draft.trace?.tracestate ?? null,
       });
       const operation = operationFromDraft(draft);
       if (idempotency !== undefined) {
@@ -124,7 +128,7 @@ export class SqliteOperations {
       }
       events.push(changed(operation), due(operation));
       if (options.standing === undefined) return { kind: 'created', operation };
-      return { kind: 'created', operation, standing: this.#standing.of(operation, draft.now, options.standing.runningLimit, true) };
+      return { kind: 'created', operation, standing: this.#standing.of(operation, draft.now, options.standing.scope, true) };
     });
   }
 
@@ -151,13 +155,13 @@ export class SqliteOperations {
   }
 
   queueStanding(params: QueueStandingParams): QueueStanding | null {
-    return this.#standing.of(params.operation, params.now, params.runningLimit, params.fromTail);
+    return this.#standing.of(params.operation, params.now, params.scope, params.fromTail);
   }
 
   getWithStanding(params: StandingReadParams): { operation: Operation; standing: QueueStanding | null } | null {
     const operation = this.get(params);
     if (operation === null) return null;
-    return { operation, standing: this.#standing.of(operation, params.now, params.runningLimits.get(operation.type) ?? 0) };
+    return { operation, standing: this.#standing.of(operation, params.now, params.scope) };
   }
 
   counts(): Array<{ type: string; status: OperationStatus; count: number }> {
@@ -178,12 +182,12 @@ export class SqliteOperations {
     return row === undefined ? null : toResult(row);
   }
 
-  durationSamples(limit: number): Map<string, number[]> {
-    const samples = new Map<string, number[]>();
+  durationSamples(limit: number): Map<string, DurationSample[]> {
+    const samples = new Map<string, DurationSample[]>();
     for (const row of this.#s.samples.all({ limit })) {
       const type = String(row['type']);
       const list = samples.get(type) ?? [];
-      list.push(Number(row['duration_ms']));
+      list.push({ durationMs: Number(row['duration_ms']), cost: row['cost'] === null ? null : Number(row['cost']) });
       samples.set(type, list);
     }
     return samples;

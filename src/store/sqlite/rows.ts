@@ -4,7 +4,8 @@
 
 import type { SQLOutputValue } from 'node:sqlite';
 import { webhookDestination } from '../../domain/delivery.ts';
-import type { Operation, OperationResult, DeliveryState } from '../../domain/operation.ts';
+import type { Operation, OperationResult, DeliveryState, ProgressPoint } from '../../domain/operation.ts';
+import type { TraceCarrier } from '../../domain/trace-context.ts';
 import type { OperationStatus } from '../../domain/status.ts';
 import { changed, type Delivery, type DeliveryAttempt, type StoreEvent } from '../store.ts';
 
@@ -58,8 +59,23 @@ export function toOperation(row: Row, webhookState: DeliveryState | null = (row[
     leaseExpiresAt: numOrNull(row, 'lease_expires_at'),
     workerId: strOrNull(row, 'worker_id'),
     resultExpired: num(row, 'result_expired') === 1,
+    cost: numOrNull(row, 'cost'),
+    progressAnchor: anchorOf(numOrNull(row, 'progress_anchor'), numOrNull(row, 'progress_anchor_at')),
+    trace: traceOf(row),
     version: num(row, 'version'),
   };
+}
+
+/** The trace context a row keeps; a read that does not select it (a list) has none. */
+function traceOf(row: Row): TraceCarrier | null {
+  const traceparent = row['traceparent'];
+  if (traceparent === undefined || traceparent === null) return null;
+  return { traceparent: str(row, 'traceparent'), tracestate: strOrNull(row, 'tracestate') };
+}
+
+/** A progress point from its two columns; null unless both are set. */
+export function anchorOf(progress: number | null, at: number | null): ProgressPoint | null {
+  return progress === null || at === null ? null : { progress, at };
 }
 
 export function toResult(row: Row): OperationResult {
@@ -88,6 +104,7 @@ export function toDelivery(row: Row): Delivery {
     lastError: strOrNull(row, 'last_error'),
     leaseToken: strOrNull(row, 'lease_token'),
     manual: num(row, 'manual') === 1,
+    trace: traceOf(row),
   };
 }
 

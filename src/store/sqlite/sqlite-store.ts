@@ -183,6 +183,15 @@ export class SqliteStore implements Store {
   async durationSamples(params: { readonly limit: number }) {
     return this.#ready.operations.durationSamples(params.limit);
   }
+  async workerNodeBeat(params: Parameters<Store['workerNodeBeat']>[0]) {
+    this.#ready.maintenance.workerNodeBeat(params.node, params.forgetBefore);
+  }
+  async workerNodeLeave(params: { readonly id: string }) {
+    this.#ready.maintenance.workerNodeLeave(params.id);
+  }
+  async workerNodes(params: { readonly since: number }) {
+    return this.#ready.maintenance.workerNodes(params.since);
+  }
   async prune(...args: Parameters<Store['prune']>) {
     return this.#ready.maintenance.prune(...args);
   }
@@ -213,6 +222,9 @@ export class SqliteStore implements Store {
   }
   async deliveryNextAttemptAt() {
     return this.#ready.deliveries.nextAttemptAt();
+  }
+  async deliveryCounts() {
+    return this.#ready.deliveries.counts();
   }
 
   async settingGetOrInit(key: string, initial: string): Promise<string> {

@@ -1,4 +1,5 @@
-// Owns: the SQLite reads of where a pending operation stands: its queue position and its type's running attempts.
+// Owns: the SQLite reads of where a pending operation stands: its queue position, the running attempts of its type (and
+// of the types it shares a global limit with, with their counts ahead of it), and the costs of the operations ahead.
 // Not here: what the standing means for the ETA (domain/eta.ts); the pending counts themselves (kept by the triggers of
 // migration 0002); the same rules on PostgreSQL (its queue_position function) and as a plain model (domain/queue.ts).
 // Invariant: the position is exact as of the statement that counts it (in one process nothing comes between the reads;
@@ -6,8 +7,10 @@
 
 import type { DatabaseSync, StatementSync } from 'node:sqlite';
 import type { Operation } from '../../domain/operation.ts';
-import type { QueueStanding } from '../store.ts';
+import type { RunningAttempt } from '../../domain/eta.ts';
+import type { QueueStanding, StandingScope } from '../store.ts';
 import { prepareAll } from './database.ts';
+import { anchorOf } from './rows.ts';
 
 /**
  * Bounds of the counts, taken in turns ahead and behind (twice each bound), so the walk is about the shorter side: the few
@@ -32,15 +35,47 @@ const DEPTH_LESS_LATER = `SELECT coalesce((SELECT pending FROM queue_depth WHERE
   - (SELECT count(*) FROM operations INDEXED BY operations_pending_due
      WHERE status = 'pending' AND type = $type AND run_at > $now AND priority > $priority) AS n`;
 
+// $type $priority $now. The same for a key that is not one of $type's operations: nothing is taken off for the key itself.
+const DEPTH_LESS_LATER_AMONG = `SELECT coalesce((SELECT pending FROM queue_depth WHERE type = $type), 0)
+  - (SELECT count(*) FROM operations INDEXED BY operations_pending_due
+     WHERE status = 'pending' AND type = $type AND run_at > $now AND priority > $priority) AS n`;
+
+// The types with operations pending: only these can have any ahead of another type's.
+const DEPTHS = `SELECT type FROM queue_depth WHERE pending > 0`;
+
 // $type $priority $now. Ahead of an operation not due yet: the due ones of its priority and above.
 const AHEAD_OF_LATER = `SELECT count(*) AS n FROM operations INDEXED BY operations_claim
   WHERE status = 'pending' AND type = $type AND priority >= $priority AND run_at <= $now`;
 
 // $type $limit
-const RUNNING = `SELECT started_at, progress, updated_at FROM operations INDEXED BY operations_running
+const RUNNING = `SELECT type, started_at, progress, updated_at, cost, progress_anchor, progress_anchor_at FROM operations INDEXED BY operations_running
   WHERE status = 'processing' AND type = $type ORDER BY started_at LIMIT $limit`;
 
-const STATEMENTS = { depthLessLater: DEPTH_LESS_LATER, aheadOfLater: AHEAD_OF_LATER, running: RUNNING };
+// Every type's running attempts at once, when types share a global limit: one statement rather than one per type, and
+// without parameters (binding one costs more than reading none). There are never many: no more than every worker's slots.
+const RUNNING_ALL = `SELECT type, started_at, progress, updated_at, cost, progress_anchor, progress_anchor_at FROM operations INDEXED BY operations_running
+  WHERE status = 'processing' ORDER BY started_at`;
+
+// $type $priority $runAt $id $now $limit. The costs of the operations ahead in claim order, in two walks that each stop at
+// $limit: the due ones of a higher priority (all before the rest), then the due ones of its priority before it.
+const COSTS_AHEAD_HIGHER = `SELECT cost FROM operations INDEXED BY operations_claim
+  WHERE status = 'pending' AND type = $type AND priority > $priority AND run_at <= $now ORDER BY priority DESC, run_at, id LIMIT $limit`;
+const COSTS_AHEAD_SAME = `SELECT cost FROM operations INDEXED BY operations_claim
+  WHERE status = 'pending' AND type = $type AND priority = $priority AND (run_at, id) < ($runAt, $id) AND run_at <= $now
+  ORDER BY priority DESC, run_at, id LIMIT $limit`;
+
+const STATEMENTS = {
+  depthLessLater: DEPTH_LESS_LATER,
+  depthLessLaterAmong: DEPTH_LESS_LATER_AMONG,
+  depths: DEPTHS,
+  aheadOfLater: AHEAD_OF_LATER,
+  running: RUNNING,
+  runningAll: RUNNING_ALL,
+  costsAheadHigher: COSTS_AHEAD_HIGHER,
+  costsAheadSame: COSTS_AHEAD_SAME,
+};
+
+type Key = { type: string; priority: number; runAt: number; id: string };
 
 export class SqliteStanding {
   #s: Record<keyof typeof STATEMENTS, StatementSync>;
@@ -57,35 +92,81 @@ export class SqliteStanding {
    * The standing of `op` if it is pending (null otherwise). `fromTail`: count behind first, where a just inserted
    * operation is; either way the position is the same, only the walk differs.
    */
-  of(op: Pick<Operation, 'id' | 'type' | 'status' | 'priority' | 'runAt'>, now: number, runningLimit: number, fromTail = false): QueueStanding | null {
+  of(op: Pick<Operation, 'id' | 'type' | 'status' | 'priority' | 'runAt'>, now: number, scope: StandingScope, fromTail = false): QueueStanding | null {
     if (op.status !== 'pending') return null;
     const key = { type: op.type, priority: op.priority, runAt: op.runAt, id: op.id };
     // Only another process writing between these statements and the read of `op` can make it negative.
-    const position = Math.max(
-      0,
-      op.runAt > now ? Number(this.#s.aheadOfLater.get({ type: op.type, priority: op.priority, now })!['n']) : this.#positionOfDue(key, now, fromTail),
-    );
-    const running =
-      runningLimit <= 0
-        ? []
-        : this.#s.running.all({ type: op.type, limit: runningLimit }).map((r) => ({
-            startedAt: Number(r['started_at']),
-            progress: r['progress'] === null ? null : Number(r['progress']),
-            progressAt: Number(r['updated_at']),
-          }));
-    return { position, running };
+    const position = Math.max(0, this.#countAhead(key, now, fromTail, true));
+    const running = scope.shared ? this.#runningAll(scope.runningLimits) : this.#running(op.type, scope.runningLimits.get(op.type) ?? 0);
+    const standing: { -readonly [K in keyof QueueStanding]: QueueStanding[K] } = { position, running };
+    const costs = Math.min(position, scope.costsAhead.get(op.type) ?? 0);
+    if (costs > 0) standing.aheadCosts = this.#costsAhead(key, now, costs);
+    if (scope.shared) {
+      // Most types have nothing pending most of the time: one read of the pending counts rules them out.
+      const pending = new Set(this.#s.depths.all().map((r) => String(r['type'])));
+      const others: Record<string, number> = {};
+      for (const [type, limit] of scope.runningLimits) {
+        if (type === op.type || limit <= 0) continue;
+        others[type] = pending.has(type) ? Math.max(0, this.#countAhead({ ...key, type }, now, fromTail, false)) : 0;
+      }
+      standing.aheadOfOtherTypes = others;
+    }
+    return standing;
   }
 
-  #positionOfDue(key: { type: string; priority: number; runAt: number; id: string }, now: number, fromTail: boolean): number {
+  /** The running attempts of every type of the scope, each type's earliest started up to its limit. */
+  #runningAll(limits: ReadonlyMap<string, number>): RunningAttempt[] {
+    const taken = new Map<string, number>();
+    return this.#s.runningAll
+      .all()
+      .map(toRunning)
+      .filter((r) => {
+        const n = taken.get(r.type!) ?? 0;
+        taken.set(r.type!, n + 1);
+        return n < (limits.get(r.type!) ?? 0);
+      });
+  }
+
+  /** Runnable pending operations of `key.type` ahead of the key; `self`: the key is one of them (and not counted). */
+  #countAhead(key: Key, now: number, fromTail: boolean, self: boolean): number {
+    if (key.runAt > now) return Number(this.#s.aheadOfLater.get({ type: key.type, priority: key.priority, now })!['n']);
+    return this.#positionOfDue(key, now, fromTail, self);
+  }
+
+  #running(type: string, limit: number): RunningAttempt[] {
+    if (limit <= 0) return [];
+    return this.#s.running.all({ type, limit }).map(toRunning);
+  }
+
+  #costsAhead(key: Key, now: number, limit: number): Array<number | null> {
+    const cost = (r: Record<string, unknown>) => (r['cost'] === null ? null : Number(r['cost']));
+    const higher = this.#s.costsAheadHigher.all({ type: key.type, priority: key.priority, now, limit }).map(cost);
+    if (higher.length >= limit) return higher;
+    return [...higher, ...this.#s.costsAheadSame.all({ ...key, now, limit: limit - higher.length }).map(cost)];
+  }
+
+  #positionOfDue(key: Key, now: number, fromTail: boolean, self: boolean): number {
     for (let i = 0; i < BOUNDS.length; i++) {
       const bound = BOUNDS[i] ?? Infinity;
       for (const side of fromTail ? (['behind', 'ahead'] as const) : (['ahead', 'behind'] as const)) {
         const n = Number((side === 'ahead' ? this.#ahead[i]!.get({ ...key, now }) : this.#behind[i]!.get(key))!['n']);
         if (n >= bound) continue;
         if (side === 'ahead') return n;
-        return Number(this.#s.depthLessLater.get({ type: key.type, priority: key.priority, now })!['n']) - n;
+        const depth = self ? this.#s.depthLessLater : this.#s.depthLessLaterAmong;
+        return Number(depth.get({ type: key.type, priority: key.priority, now })!['n']) - n;
       }
     }
     throw new Error('unreachable: the last bound is none');
   }
+}
+
+function toRunning(r: Record<string, unknown>): RunningAttempt {
+  return {
+    type: String(r['type']),
+    startedAt: Number(r['started_at']),
+    progress: r['progress'] === null ? null : Number(r['progress']),
+    progressAt: Number(r['updated_at']),
+    cost: r['cost'] === null ? null : Number(r['cost']),
+    anchor: anchorOf(r['progress_anchor'] as number | null, r['progress_anchor_at'] as number | null),
+  };
 }

@@ -7,7 +7,7 @@ import type { DatabaseSync, StatementSync } from 'node:sqlite';
 import type { Operation, OperationError } from '../../domain/operation.ts';
 import { compareClaimOrder, type Queued } from '../../domain/queue.ts';
 import { decideExpiredLease, decideGiveBack, isTerminal, type GiveBack, type LeaseOutcome, type Requeue } from '../../domain/status.ts';
-import { DURATION_SAMPLE_LIMIT } from '../../domain/eta.ts';
+import { DURATION_SAMPLE_LIMIT, PROGRESS_ANCHOR_MS } from '../../domain/eta.ts';
 import {
   CANCELLED_BY_REQUEST,
   changed,
@@ -45,8 +45,13 @@ const UNDER_LEASE = `id = $id AND lease_token = $leaseToken AND status = 'proces
 // $id $leaseToken $leaseExpiresAt. Not a change: version stays.
 const HEARTBEAT = `UPDATE operations SET lease_expires_at = $leaseExpiresAt WHERE ${UNDER_LEASE} RETURNING cancel_requested`;
 
-// $id $leaseToken $progress $message $now
-const PROGRESS = `UPDATE operations SET progress = $progress, progress_message = $message, updated_at = $now, version = version + 1
+// $id $leaseToken $progress $message $now $anchorMs. The point stored so far becomes the anchor once the anchor is
+// $anchorMs behind it (or belongs to an earlier attempt), so the anchor trails the latest by about that much.
+const PROGRESS = `UPDATE operations SET progress = $progress, progress_message = $message, updated_at = $now, version = version + 1,
+    progress_anchor = CASE WHEN progress IS NOT NULL AND (progress_anchor_at IS NULL OR progress_anchor_at < started_at OR updated_at - progress_anchor_at >= $anchorMs)
+      THEN progress ELSE progress_anchor END,
+    progress_anchor_at = CASE WHEN progress IS NOT NULL AND (progress_anchor_at IS NULL OR progress_anchor_at < started_at OR updated_at - progress_anchor_at >= $anchorMs)
+      THEN updated_at ELSE progress_anchor_at END
   WHERE ${UNDER_LEASE} RETURNING id, status, version`;
 
 // $id $leaseToken $status $errorCode $errorMessage $now $progress $progressMessage (a last report not stored yet; null: none)
@@ -85,8 +90,8 @@ const EXPIRED_LEASES = `SELECT * FROM operations WHERE status = 'processing' AND
 // $operationId $contentType $body
 const RESULT_PUT = `INSERT INTO results (operation_id, content_type, body) VALUES ($operationId, $contentType, $body)`;
 
-// $type $durationMs
-const SAMPLE_PUT = `INSERT INTO duration_samples (type, duration_ms) VALUES ($type, $durationMs)`;
+// $type $durationMs $cost
+const SAMPLE_PUT = `INSERT INTO duration_samples (type, duration_ms, cost) VALUES ($type, $durationMs, $cost)`;
 
 // $type $keep: all but the newest $keep samples of a type.
 const SAMPLE_TRIM = `DELETE FROM duration_samples WHERE type = $type
@@ -165,7 +170,14 @@ export class SqliteTransitions {
 
   progress(params: LeaseRef & { readonly now: number; readonly progress: number | null; readonly message: string | null }): boolean {
     return this.#tx.run((events) => {
-      const row = this.#s.progress.get({ id: params.id, leaseToken: params.leaseToken, progress: params.progress, message: params.message, now: params.now });
+      const row = this.#s.progress.get({
+        id: params.id,
+        leaseToken: params.leaseToken,
+        progress: params.progress,
+        message: params.message,
+        now: params.now,
+        anchorMs: PROGRESS_ANCHOR_MS,
+      });
       if (row === undefined) return false;
       events.push(changedOf(row));
       return true;
@@ -192,13 +204,13 @@ export class SqliteTransitions {
     if (params.result !== undefined) {
       this.#s.resultPut.run({ operationId: operation.id, contentType: params.result.contentType, body: params.result.body });
     }
-    if (operation.status === 'completed' && operation.startedAt !== null) this.#sample(operation.type, params.now - operation.startedAt);
+    if (operation.status === 'completed' && operation.startedAt !== null) this.#sample(operation.type, params.now - operation.startedAt, operation.cost);
     events.push(changed(operation));
     return this.#writeOutbox(operation, params.delivery, params.now, events);
   }
 
-  #sample(type: string, durationMs: number): void {
-    this.#s.samplePut.run({ type, durationMs });
+  #sample(type: string, durationMs: number, cost: number | null): void {
+    this.#s.samplePut.run({ type, durationMs, cost });
     const written = (this.#samplesSinceTrim.get(type) ?? 0) + 1;
     if (written < DURATION_SAMPLE_LIMIT) {
       this.#samplesSinceTrim.set(type, written);

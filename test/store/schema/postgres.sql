@@ -19,6 +19,8 @@ CREATE TABLE deliveries (
   worker_id text,
   manual boolean DEFAULT false NOT NULL,
   destination text,
+  traceparent text,
+  tracestate text,
   CONSTRAINT deliveries_operation_id_fkey FOREIGN KEY (operation_id) REFERENCES operations(id) ON DELETE CASCADE,
   CONSTRAINT deliveries_pkey PRIMARY KEY (id),
   CONSTRAINT deliveries_state_check CHECK ((state = ANY (ARRAY['pending'::text, 'delivered'::text, 'retrying'::text, 'dead'::text])))
@@ -42,6 +44,7 @@ CREATE TABLE duration_samples (
   id bigint GENERATED ALWAYS AS IDENTITY NOT NULL,
   type text NOT NULL,
   duration_ms bigint NOT NULL,
+  cost double precision,
   CONSTRAINT duration_samples_pkey PRIMARY KEY (id)
 );
 
@@ -81,6 +84,11 @@ CREATE TABLE operations (
   worker_id text,
   result_expired boolean DEFAULT false NOT NULL,
   version integer DEFAULT 1 NOT NULL,
+  cost double precision,
+  progress_anchor double precision,
+  progress_anchor_at bigint,
+  traceparent text,
+  tracestate text,
   CONSTRAINT operations_pkey PRIMARY KEY (id),
   CONSTRAINT operations_status_check CHECK ((status = ANY (ARRAY['pending'::text, 'processing'::text, 'completed'::text, 'failed'::text, 'cancelled'::text])))
 );
@@ -113,6 +121,15 @@ CREATE TABLE settings (
   CONSTRAINT settings_pkey PRIMARY KEY (key)
 );
 
+CREATE TABLE worker_nodes (
+  id text NOT NULL,
+  concurrency integer NOT NULL,
+  type_limits jsonb NOT NULL,
+  seen_at bigint NOT NULL,
+  CONSTRAINT worker_nodes_pkey PRIMARY KEY (id)
+);
+
+CREATE INDEX deliveries_dead ON deliveries USING btree (id) WHERE (state = 'dead'::text);
 CREATE INDEX deliveries_due ON deliveries USING btree (next_attempt_at) WHERE (state = ANY (ARRAY['pending'::text, 'retrying'::text]));
 CREATE INDEX deliveries_lease ON deliveries USING btree (lease_expires_at) WHERE (lease_token IS NOT NULL);
 CREATE INDEX deliveries_operation ON deliveries USING btree (operation_id, created_at);
@@ -127,6 +144,22 @@ CREATE INDEX operations_lease ON operations USING btree (lease_expires_at) WHERE
 CREATE INDEX operations_running ON operations USING btree (type, started_at) WHERE (status = 'processing'::text);
 CREATE INDEX operations_tenant_id ON operations USING btree (tenant, id DESC);
 CREATE INDEX operations_tenant_status_id ON operations USING btree (tenant, status, id DESC);
+
+CREATE FUNCTION queue_costs_ahead(p_type text, p_priority integer, p_run_at bigint, p_id text, p_now bigint, p_limit integer) RETURNS double precision[] LANGUAGE plpgsql STABLE AS $$
+BEGIN
+  IF p_limit <= 0 THEN
+    RETURN '{}';
+  END IF;
+  RETURN ARRAY(SELECT ahead.cost FROM (
+    (SELECT priority, run_at, id, cost FROM operations WHERE status = 'pending' AND type = p_type AND priority > p_priority AND run_at <= p_now
+       ORDER BY priority DESC, run_at, id LIMIT p_limit)
+    UNION ALL
+    (SELECT priority, run_at, id, cost FROM operations WHERE status = 'pending' AND type = p_type AND priority = p_priority
+       AND (run_at, id) < (p_run_at, p_id) AND run_at <= p_now
+       ORDER BY priority DESC, run_at, id LIMIT p_limit)) ahead
+    ORDER BY ahead.priority DESC, ahead.run_at, ahead.id LIMIT p_limit);
+END
+$$;
 
 CREATE FUNCTION queue_position(p_type text, p_priority integer, p_run_at bigint, p_id text, p_now bigint, p_from_tail boolean) RETURNS bigint LANGUAGE plpgsql STABLE AS $$
 DECLARE
@@ -149,6 +182,50 @@ BEGIN
            ORDER BY priority DESC, run_at, id LIMIT cap)) behind;
       IF n < cap THEN
         RETURN greatest(0, (SELECT coalesce(sum(pending), 0) FROM queue_depth WHERE type = p_type) - 1 - n
+          - (SELECT count(*) FROM (SELECT 1 FROM operations WHERE status = 'pending' AND type = p_type AND priority > p_priority
+               AND run_at > p_now ORDER BY priority DESC, run_at, id) later));
+      END IF;
+    ELSE
+      SELECT count(*) INTO n FROM (
+        (SELECT 1 FROM operations WHERE status = 'pending' AND type = p_type AND priority > p_priority AND run_at <= p_now
+           ORDER BY priority DESC, run_at, id LIMIT cap)
+        UNION ALL
+        (SELECT 1 FROM operations WHERE status = 'pending' AND type = p_type AND priority = p_priority AND (run_at, id) < (p_run_at, p_id)
+           ORDER BY priority DESC, run_at, id LIMIT cap)) ahead;
+      IF n < cap THEN
+        RETURN n;
+      END IF;
+    END IF;
+    tail := NOT tail;
+    turns := turns + 1;
+    IF turns % 2 = 0 THEN
+      cap := cap * 8;
+    END IF;
+  END LOOP;
+END
+$$;
+
+CREATE FUNCTION queue_position_among(p_type text, p_priority integer, p_run_at bigint, p_id text, p_now bigint, p_from_tail boolean) RETURNS bigint LANGUAGE plpgsql STABLE AS $$
+DECLARE
+  cap bigint := 128;
+  tail boolean := p_from_tail;
+  turns integer := 0;
+  n bigint;
+BEGIN
+  IF p_run_at > p_now THEN
+    RETURN (SELECT count(*) FROM (SELECT 1 FROM operations WHERE status = 'pending' AND type = p_type AND priority >= p_priority
+             AND run_at <= p_now ORDER BY priority DESC, run_at, id) due);
+  END IF;
+  LOOP
+    IF tail THEN
+      SELECT count(*) INTO n FROM (
+        (SELECT 1 FROM operations WHERE status = 'pending' AND type = p_type AND priority = p_priority AND (run_at, id) > (p_run_at, p_id)
+           ORDER BY priority DESC, run_at, id LIMIT cap)
+        UNION ALL
+        (SELECT 1 FROM operations WHERE status = 'pending' AND type = p_type AND priority < p_priority
+           ORDER BY priority DESC, run_at, id LIMIT cap)) behind;
+      IF n < cap THEN
+        RETURN greatest(0, (SELECT coalesce(sum(pending), 0) FROM queue_depth WHERE type = p_type) - n
           - (SELECT count(*) FROM (SELECT 1 FROM operations WHERE status = 'pending' AND type = p_type AND priority > p_priority
                AND run_at > p_now ORDER BY priority DESC, run_at, id) later));
       END IF;

@@ -18,7 +18,7 @@ CREATE TABLE deliveries (
   lease_expires_at INTEGER,
   worker_id TEXT,
   manual INTEGER NOT NULL DEFAULT 0
-, destination TEXT) STRICT;
+, destination TEXT, traceparent TEXT, tracestate TEXT) STRICT;
 
 CREATE TABLE delivery_attempts (
   delivery_id TEXT NOT NULL REFERENCES deliveries (id) ON DELETE CASCADE,
@@ -36,7 +36,7 @@ CREATE TABLE duration_samples (
   id INTEGER PRIMARY KEY,
   type TEXT NOT NULL,
   duration_ms INTEGER NOT NULL
-) STRICT;
+, cost REAL) STRICT;
 
 CREATE TABLE idempotency_keys (
   tenant TEXT NOT NULL,
@@ -73,7 +73,7 @@ CREATE TABLE operations (
   worker_id TEXT,
   result_expired INTEGER NOT NULL DEFAULT 0,
   version INTEGER NOT NULL DEFAULT 1
-) STRICT;
+, cost REAL, progress_anchor REAL, progress_anchor_at INTEGER, traceparent TEXT, tracestate TEXT) STRICT;
 
 CREATE TABLE queue_depth (
   type TEXT PRIMARY KEY,
@@ -92,6 +92,15 @@ CREATE TABLE settings (
   key TEXT PRIMARY KEY,
   value TEXT NOT NULL
 ) STRICT;
+
+CREATE TABLE worker_nodes (
+  id TEXT PRIMARY KEY,
+  concurrency INTEGER NOT NULL,
+  type_limits TEXT NOT NULL,
+  seen_at INTEGER NOT NULL
+) STRICT;
+
+CREATE INDEX deliveries_dead ON deliveries (id) WHERE state = 'dead';
 
 CREATE INDEX deliveries_due ON deliveries (next_attempt_at, id, destination) WHERE state IN ('pending', 'retrying');
 

@@ -1,0 +1,21 @@
+// Owns: the SDK's webhook verification, typed: what a receiver gets back is the WebhookEvent the server documents.
+// Not here: the signature itself (signing/webhook-signature.ts, shared with the server that signs).
+// Invariant: an event is returned only once a signature over its exact bytes matched.
+
+import { verifyWebhook as verifySigned, type VerifyWebhookOptions, type WebhookBody, type WebhookHeaderSource } from '../signing/webhook-signature.ts';
+import type { WebhookEvent } from './types.ts';
+
+/**
+ * Verify a webhook request (Standard Webhooks: `webhook-id`, `webhook-timestamp`, `webhook-signature`) and resolve with
+ * its event. `rawBody` must be the bytes as received (a re-serialised body will not verify): a string, a Uint8Array
+ * (Node's Buffer is one) or an ArrayBuffer (`await request.arrayBuffer()`). Any of `secret` may match (rotation).
+ * Rejects with WebhookVerificationError saying what is wrong.
+ */
+export function verifyWebhook(
+  secret: string | readonly string[],
+  headers: WebhookHeaderSource,
+  rawBody: WebhookBody,
+  options?: VerifyWebhookOptions,
+): Promise<WebhookEvent> {
+  return verifySigned<WebhookEvent>(secret, headers, rawBody, options);
+}

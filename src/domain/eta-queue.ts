@@ -1,0 +1,208 @@
+// Owns: when a pending operation starts: the claim order played forward under every limit that applies (its type's,
+// the global one shared with other types), from the attempts running now and the operations ahead of it.
+// Not here: how long each piece of work takes (duration-model.ts, eta.ts). Invariant: an operation starts only when a
+// global slot and a slot of its type are free, in claim order among the types that have one (as a claim takes them).
+
+import type { Capacity } from './capacity.ts';
+
+/** An attempt running now: its slot frees `remaining` ms after now. */
+export interface Occupant {
+  readonly type: string;
+  readonly remaining: number;
+  readonly variance: number;
+}
+
+/** A pending operation ahead, in claim order: how long it will hold its slot. */
+export interface QueueItem {
+  readonly type: string;
+  readonly mean: number;
+  readonly variance: number;
+}
+
+export interface QueuePlay {
+  readonly now: number;
+  /** Nothing starts before this (now, or the operation's run_at). */
+  readonly ready: number;
+  /** The operation's own type. */
+  readonly type: string;
+  readonly capacity: Capacity;
+  readonly running: readonly Occupant[];
+  /** Operations ahead of it, in claim order (at most MAX_PLAYED of them). */
+  readonly ahead: readonly QueueItem[];
+  /** Operations ahead of it past those, per type: drained as a fluid. */
+  readonly beyond?: readonly QueueBulk[] | undefined;
+}
+
+/** `count` operations of a type, each holding its slot `mean` ms (with that variance). */
+export interface QueueBulk extends QueueItem {
+  readonly count: number;
+}
+
+export interface Start {
+  readonly at: number;
+  /**
+   * Variance of the start (ms²): the spread of the work that ran before it in the slot it takes, lessened as the earliest
+   * of several slots' is (÷√slots); past MAX_PLAYED, the fluid's (the spread of all the work, shared by the slots).
+   */
+  readonly variance: number;
+}
+
+/** Past this many operations ahead, the rest drain as a fluid at the rate the limits allow: the walk stays cheap. */
+export const MAX_PLAYED = 256;
+
+/**
+ * When the operation starts, playing the queue forward: at each moment slots free up, the earliest operations in claim
+ * order whose type has a free slot take the free global slots. Null when no slot ever serves its type.
+ */
+export function startOf(play: QueuePlay): Start | null {
+  const own = play.capacity.perType.get(play.type) ?? 0;
+  if (own <= 0 || play.capacity.global <= 0) return null;
+  const slots = Math.min(own, play.capacity.global);
+  const played = play.ahead;
+  const rest = play.beyond ?? [];
+  const limitOf = (type: string) => play.capacity.perType.get(type) ?? Infinity;
+
+  const ends = new MinHeap();
+  const busy = new Map<string, number>();
+  let busyAll = 0;
+  for (const r of play.running) {
+    ends.push({ at: play.now + Math.max(0, r.remaining), type: r.type, variance: r.variance, chain: r.variance });
+    busy.set(r.type, (busy.get(r.type) ?? 0) + 1);
+    busyAll += 1;
+  }
+  // Per type, its operations in claim order; the next to start is the earliest head among types with a free slot.
+  const queues = new Map<string, Array<{ index: number; item: QueueItem }>>();
+  played.forEach((item, index) => {
+    const q = queues.get(item.type);
+    if (q === undefined) queues.set(item.type, [{ index, item }]);
+    else q.push({ index, item });
+  });
+  const heads = new Map<string, number>();
+  const self = { index: played.length, item: { type: play.type, mean: 0, variance: 0 } };
+  (queues.get(play.type) ?? queues.set(play.type, []).get(play.type)!).push(self);
+
+  let now = play.ready;
+  let endedVariance = 0;
+  // The spread of when each freed slot came free (the work run in it so far), earliest freed first: the next to start takes it.
+  const freed: number[] = [];
+  for (;;) {
+    // Start what can start now.
+    while (busyAll < play.capacity.global) {
+      let next: { type: string; entry: { index: number; item: QueueItem } } | null = null;
+      for (const [type, queue] of queues) {
+        const entry = queue[heads.get(type) ?? 0];
+        if (entry === undefined || (busy.get(type) ?? 0) >= limitOf(type)) continue;
+        if (next === null || entry.index < next.entry.index) next = { type, entry };
+      }
+      if (next === null) break;
+      const chain = freed.shift() ?? 0;
+      if (next.entry === self && rest.length === 0) return { at: now, variance: chain / Math.sqrt(slots) };
+      if (next.entry === self) return fluid(play, rest, now, endedVariance, slots);
+      heads.set(next.type, (heads.get(next.type) ?? 0) + 1);
+      busy.set(next.type, (busy.get(next.type) ?? 0) + 1);
+      busyAll += 1;
+      ends.push({ at: now + next.entry.item.mean, type: next.type, variance: next.entry.item.variance, chain: chain + next.entry.item.variance });
+    }
+    const end = ends.pop();
+    if (end === undefined) return null;
+    now = Math.max(now, end.at);
+    busy.set(end.type, (busy.get(end.type) ?? 1) - 1);
+    busyAll -= 1;
+    endedVariance += end.variance;
+    freed.push(end.chain);
+  }
+}
+
+/**
+ * When the operation starts if everything ahead of it is of its type and alike (no costs read): the slots free up as
+ * their attempts end, and the operations ahead take the earliest one by one; with equal durations they come free in the
+ * same order each round, so the one `position` places ahead starts on slot position mod n, position div n rounds later.
+ * O(slots), where playing the queue is O(position): what every status read of a long uniform queue would pay.
+ */
+export function startOfUniform(play: {
+  readonly now: number;
+  readonly ready: number;
+  readonly slots: number;
+  /** The running attempts of its type (the only ones there are). */
+  readonly running: readonly Occupant[];
+  readonly position: number;
+  readonly item: QueueItem;
+}): Start | null {
+  const slots = Math.floor(play.slots);
+  if (slots <= 0) return null;
+  const ends = play.running.map((r) => ({ at: Math.max(play.ready, play.now + Math.max(0, r.remaining)), chain: r.variance }));
+  // More running than slots (limits lowered since): the extra hold theirs until they end, as the earliest do.
+  ends.sort((a, b) => a.at - b.at);
+  const free = [...ends.slice(0, slots), ...Array.from({ length: Math.max(0, slots - ends.length) }, () => ({ at: play.ready, chain: 0 }))];
+  const extra = ends.slice(slots);
+  for (const e of extra) {
+    free.sort((a, b) => a.at - b.at);
+    free[0] = { at: Math.max(free[0]!.at, e.at), chain: e.chain };
+  }
+  free.sort((a, b) => a.at - b.at);
+  const slot = free[play.position % slots]!;
+  const rounds = Math.floor(play.position / slots);
+  return { at: slot.at + rounds * play.item.mean, variance: (slot.chain + rounds * play.item.variance) / Math.sqrt(slots) };
+}
+
+/**
+ * The operations past MAX_PLAYED, drained as a fluid: the time their work takes at the rate the global limit allows, or
+ * each type's own limit, whichever binds; added to when the played part let the operation's turn come.
+ */
+function fluid(play: QueuePlay, rest: readonly QueueBulk[], turnAt: number, endedVariance: number, slots: number): Start {
+  const work = new Map<string, number>();
+  let all = 0;
+  let variance = endedVariance;
+  for (const bulk of rest) {
+    work.set(bulk.type, (work.get(bulk.type) ?? 0) + bulk.count * bulk.mean);
+    all += bulk.count * bulk.mean;
+    variance += bulk.count * bulk.variance;
+  }
+  let wait = all / play.capacity.global;
+  for (const [type, ms] of work) wait = Math.max(wait, ms / (play.capacity.perType.get(type) ?? Infinity));
+  return { at: turnAt + wait, variance: variance / (slots * slots) };
+}
+
+interface End {
+  readonly at: number;
+  readonly type: string;
+  readonly variance: number;
+  /** The variance of when it ends: its own and that of the work before it in its slot. */
+  readonly chain: number;
+}
+
+/** A binary heap of slot ends, earliest first. */
+class MinHeap {
+  readonly #items: End[] = [];
+
+  push(item: End): void {
+    const a = this.#items;
+    a.push(item);
+    for (let i = a.length - 1; i > 0; ) {
+      const parent = (i - 1) >> 1;
+      if (a[parent]!.at <= a[i]!.at) break;
+      [a[parent], a[i]] = [a[i]!, a[parent]!];
+      i = parent;
+    }
+  }
+
+  pop(): End | undefined {
+    const a = this.#items;
+    const top = a[0];
+    const last = a.pop();
+    if (a.length > 0 && last !== undefined) {
+      a[0] = last;
+      for (let i = 0; ; ) {
+        const l = 2 * i + 1;
+        const r = l + 1;
+        let m = i;
+        if (l < a.length && a[l]!.at < a[m]!.at) m = l;
+        if (r < a.length && a[r]!.at < a[m]!.at) m = r;
+        if (m === i) break;
+        [a[m], a[i]] = [a[i]!, a[m]!];
+        i = m;
+      }
+    }
+    return top;
+  }
+}

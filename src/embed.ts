@@ -1,0 +1,209 @@
+// Owns: the package's public face over the composition root: createAsyncOps (a narrow handle: submit and read from
+// code, serve, a request handler for Express or node:http), and the Fastify plugin that mounts the API in an app.
+// Not here: building or wiring any part (main.ts), any route or rule (http/, runtime/).
+// Invariant: an embedder reaches no part (store, service, pool): only what this file returns; the API answers under
+// one prefix, whichever way it is mounted, and every link it sends carries that prefix.
+
+import type { IncomingMessage, ServerResponse } from 'node:http';
+import type { FastifyPluginAsync, FastifyReply, FastifyRequest } from 'fastify';
+import { DEFAULTS } from './config/settings.ts';
+import {
+  assembleAsyncOps,
+  DEFAULT_TENANT,
+  isUnder,
+  problemType,
+  withoutStreamToken,
+  type Assembly,
+  type AsyncOpsOptions,
+  type Operation,
+  type OperationView,
+} from './main.ts';
+
+/** Options of an operation submitted from code; the same checks apply as to `POST /operations`. */
+export interface SubmitOptions {
+  /** POSTed a signed webhook when the operation ends. */
+  readonly webhookUrl?: string | undefined;
+  /** The same key and input within 24 h return the operation the first submit created. */
+  readonly idempotencyKey?: string | undefined;
+  readonly timeoutS?: number | undefined;
+  readonly priority?: number | undefined;
+  /** When it may start: a Date or an RFC 3339 string. */
+  readonly runAt?: Date | string | undefined;
+  readonly maxAttempts?: number | undefined;
+  /** The tenant it belongs to, on a server with API keys (default: the tenant of requests without keys). */
+  readonly tenant?: string | undefined;
+}
+
+/** What an app embedding asyncops does with it from code: submit work and read it, as the HTTP API would. */
+export interface EmbeddedAsyncOps {
+  /** Where the HTTP API answers: '' or a prefix such as `/async`; links in every operation start with it. */
+  readonly prefix: string;
+  /**
+   * Submit an operation: its input is checked against the task's schema and `validate` (an AsyncOpsError with code
+   * `validation_failed` otherwise), then stored. Resolves with the operation as `GET {prefix}/operations/{id}` shows it:
+   * answer your client `202` with `Location: operation.links.self`.
+   */
+  submit(type: string, input: unknown, options?: SubmitOptions): Promise<Operation>;
+  /** An operation as `GET {prefix}/operations/{id}` shows it; an AsyncOpsError with code `not_found` when there is none. */
+  get(id: string, options?: { readonly tenant?: string | undefined }): Promise<Operation>;
+}
+
+/** A request listener that serves the API under its prefix; elsewhere it calls `next` (Express) or answers 404. */
+export type AsyncOpsHandler = (request: IncomingMessage, response: ServerResponse, next?: (error?: unknown) => void) => void;
+
+export interface AsyncOps extends EmbeddedAsyncOps {
+  /**
+   * The HTTP API for an app of your own: `app.use(asyncops.handler)` in Express (with `prefix` set; before any body
+   * parser, whose stream it would find read), or call it from a `node:http` server. Call `start()` first.
+   */
+  readonly handler: AsyncOpsHandler;
+  /** Open the store and start workers, the webhook dispatcher and retention. */
+  start(): Promise<void>;
+  /** Start, then serve the API on its own port; resolves with its URL. Default `127.0.0.1` and `--port`'s default. */
+  listen(options?: { readonly port?: number | undefined; readonly host?: string | undefined }): Promise<string>;
+  /** Stop taking work, let running handlers finish within the grace period, end streams, close the store. */
+  close(): Promise<void>;
+}
+
+/** The Fastify plugin's options: AsyncOpsOptions, with `prefix` Fastify's own and the app's logger by default. */
+export type AsyncOpsPluginOptions = AsyncOpsOptions;
+
+declare module 'fastify' {
+  interface FastifyInstance {
+    /** Set by the asyncops plugin: submit and read operations from your own routes. */
+    asyncops: EmbeddedAsyncOps;
+  }
+}
+
+export async function createAsyncOps(options: AsyncOpsOptions): Promise<AsyncOps> {
+  const assembly = await assembleAsyncOps(options);
+  let started = false;
+  const handler: AsyncOpsHandler = (request, response, next) => {
+    const url = originalUrl(request);
+    if (!isUnder(assembly.basePath, url)) {
+      if (next !== undefined) return next();
+      return refuse(response, 404, 'not_found', assembly.basePath, `no route ${request.method} ${url.split('?')[0]?.slice(0, 200)}`);
+    }
+    const mount = mountPath(request);
+    if (mount !== '' && !isUnder(mount, assembly.basePath)) {
+      const detail = `asyncops is mounted at ${mount} but answers under "${assembly.basePath}": create it with prefix: '${mount}'`;
+      return refuse(response, 500, 'internal', assembly.basePath, detail);
+    }
+    const app = assembly.app;
+    if (app === null) return refuse(response, 404, 'not_found', assembly.basePath, 'this instance serves no HTTP (http: false)');
+    if (!started) return refuse(response, 503, 'shutting_down', assembly.basePath, 'asyncops is not started: call start() before serving requests');
+    if (bodyAlreadyRead(request)) {
+      return refuse(response, 500, 'internal', assembly.basePath, 'the request body was read before asyncops saw it: mount asyncops before body parsers');
+    }
+    request.url = url;
+    app.routing(request, response);
+  };
+  return {
+    ...operations(assembly),
+    handler,
+    async start() {
+      await assembly.app?.ready();
+      await assembly.start();
+      started = true;
+    },
+    async listen({ port = DEFAULTS.port, host = '127.0.0.1' } = {}) {
+      const url = await assembly.listen({ port, host });
+      started = true;
+      return url + assembly.basePath;
+    },
+    close: () => assembly.close(),
+  };
+}
+
+/**
+ * Mounts the API in a Fastify app: `app.register(asyncopsPlugin, { prefix: '/async', store, tasks })`. Requests under
+ * the prefix pass the app's own onRequest hooks (authentication there applies), then asyncops answers them; workers
+ * start when the app is ready and drain when it closes; logs go to the app's logger. `app.asyncops` submits and reads.
+ */
+export const asyncopsPlugin: FastifyPluginAsync<AsyncOpsPluginOptions> = async (parent, options) => {
+  const basePath = joinPaths(parent.prefix, options.prefix);
+  const assembly = await assembleAsyncOps({ ...options, prefix: basePath, logger: options.logger ?? parent.log });
+  const app = assembly.app;
+  if (app === null) throw new TypeError('asyncops plugin: http: false leaves nothing to mount');
+  const forward = (request: FastifyRequest, reply: FastifyReply, done: () => void) => {
+    // Answered by asyncops's own app (its parsers, hooks, limits and problems), before this app reads the body.
+    reply.hijack();
+    app.routing(request.raw, reply.raw);
+    done();
+  };
+  const route = {
+    schema: { hide: true },
+    // A stream token in a URL stays out of the app's request log.
+    logSerializers: { req: (request: FastifyRequest) => ({ method: request.method, url: withoutStreamToken(request.url) }) },
+    onRequest: forward,
+    handler: async () => undefined,
+  };
+  const local = options.prefix === undefined || options.prefix === '/' ? '' : options.prefix.replace(/\/+$/, '');
+  if (local !== '') parent.all(local, route);
+  parent.all(`${local}/*`, route);
+  parent.decorate('asyncops', operations(assembly));
+  parent.addHook('onReady', async () => {
+    await app.ready();
+    await assembly.start();
+  });
+  // preClose, not onClose: streams and long-polls must end before the app's server waits for its connections.
+  parent.addHook('preClose', () => assembly.close());
+};
+// Runs in the app's own context (as fastify-plugin would mark it): the decorator is the app's, the routes its own.
+Object.assign(asyncopsPlugin, { [Symbol.for('skip-override')]: true, [Symbol.for('fastify.display-name')]: 'asyncops' });
+
+function operations(assembly: Assembly): EmbeddedAsyncOps {
+  const resource = (view: OperationView): Operation => view.resource;
+  return {
+    prefix: assembly.basePath,
+    async submit(type, input, options = {}) {
+      const runAt = options.runAt instanceof Date ? options.runAt.toISOString() : options.runAt;
+      const { view } = await assembly.service.submit({
+        tenant: options.tenant ?? DEFAULT_TENANT,
+        type,
+        input,
+        webhookUrl: options.webhookUrl,
+        idempotencyKey: options.idempotencyKey,
+        timeoutS: options.timeoutS,
+        priority: options.priority,
+        runAt,
+        maxAttempts: options.maxAttempts,
+      });
+      return resource(view);
+    },
+    async get(id, options = {}) {
+      return resource(await assembly.service.get(options.tenant ?? DEFAULT_TENANT, id));
+    },
+  };
+}
+
+/** Express (and Connect) take a mount path off `url` and keep the whole one in `originalUrl`. */
+function originalUrl(request: IncomingMessage): string {
+  const original = (request as IncomingMessage & { originalUrl?: unknown }).originalUrl;
+  return typeof original === 'string' ? original : (request.url ?? '/');
+}
+
+/** Where Express mounted the handler (`app.use('/async', handler)`: `/async`); '' when it did not. */
+function mountPath(request: IncomingMessage): string {
+  const base = (request as IncomingMessage & { baseUrl?: unknown }).baseUrl;
+  return typeof base === 'string' ? base : '';
+}
+
+/** A body parser (express.json()) that ran first has consumed the stream the API would read. */
+function bodyAlreadyRead(request: IncomingMessage): boolean {
+  if ((request as IncomingMessage & { _body?: unknown })._body === true) return true;
+  const hasBody = Number(request.headers['content-length'] ?? 0) > 0 || request.headers['transfer-encoding'] !== undefined;
+  return hasBody && request.readableEnded;
+}
+
+function refuse(response: ServerResponse, status: number, code: string, basePath: string, detail: string): void {
+  const title = status === 404 ? 'Not found' : status === 503 ? 'Unavailable' : 'Internal server error';
+  response
+    .writeHead(status, { 'content-type': 'application/problem+json', 'cache-control': 'no-store' })
+    .end(JSON.stringify({ type: problemType(code, basePath), title, status, detail, code }));
+}
+
+function joinPaths(parent: string, prefix: string | undefined): string {
+  const own = prefix === undefined || prefix === '/' ? '' : prefix.replace(/\/+$/, '');
+  return `${parent.replace(/\/+$/, '')}${own}`;
+}

@@ -1,0 +1,136 @@
+// Owns: starting and stopping the OpenTelemetry SDK in this process when asked (--otel, OTEL_EXPORTER_OTLP_ENDPOINT): the
+// packages loaded by dynamic import only then, the standard OTEL_* variables read, the globals registered. Not here: the
+// spans (tracing.ts), deciding whether to start (config/otel.ts). Invariant: nothing of the SDK is loaded unless this
+// runs; a missing package or a value the SDK cannot take is one Error naming what to do, before anything starts.
+
+import { context, propagation, trace } from '@opentelemetry/api';
+
+/** The SDK's packages (peer dependencies, loaded only here): what `npm install` needs when one is missing. */
+export const OTEL_SDK_PACKAGES = [
+  '@opentelemetry/sdk-trace',
+  '@opentelemetry/core',
+  '@opentelemetry/resources',
+  '@opentelemetry/context-async-hooks',
+  '@opentelemetry/exporter-trace-otlp-proto',
+] as const;
+
+export interface TracingSdk {
+  /** Exports what is still buffered, then stops; the globals go back to the API's no-ops. */
+  shutdown(): Promise<void>;
+}
+
+type Env = Readonly<Record<string, string | undefined>>;
+
+/**
+ * Starts a tracer provider exporting as the OTEL_* variables say: OTEL_TRACES_EXPORTER (`otlp`, the default, `console`
+ * or `none`), OTEL_EXPORTER_OTLP_[TRACES_]PROTOCOL (`http/protobuf`, the default, or `http/json`), the exporter's own
+ * endpoint, headers, timeout and compression variables, OTEL_TRACES_SAMPLER[_ARG], OTEL_BSP_*, OTEL_SERVICE_NAME and
+ * OTEL_RESOURCE_ATTRIBUTES. Resolves null when OTEL_SDK_DISABLED is true, or another provider was registered first (an
+ * embedding application's own), which is then left to do the work.
+ */
+export async function startTracingSdk(options: { readonly version: string; readonly env?: Env }): Promise<TracingSdk | null> {
+  const env = options.env ?? process.env;
+  if (value(env, 'OTEL_SDK_DISABLED')?.toLowerCase() === 'true') return null;
+  const exporters = (value(env, 'OTEL_TRACES_EXPORTER') ?? 'otlp').split(',').map((name) => name.trim().toLowerCase());
+  for (const name of exporters) {
+    if (!['otlp', 'console', 'none'].includes(name)) throw new Error(`OTEL_TRACES_EXPORTER: "${name}" is not one of otlp, console, none`);
+  }
+  const protocol = value(env, 'OTEL_EXPORTER_OTLP_TRACES_PROTOCOL') ?? value(env, 'OTEL_EXPORTER_OTLP_PROTOCOL') ?? 'http/protobuf';
+  if (exporters.includes('otlp') && protocol !== 'http/protobuf' && protocol !== 'http/json') {
+    throw new Error(`OTEL_EXPORTER_OTLP_PROTOCOL: "${protocol}" is not supported; use http/protobuf (the default, port 4318) or http/json`);
+  }
+  const sampler = samplerSpec(env);
+  const batch = {
+    scheduledDelayMillis: count(env, 'OTEL_BSP_SCHEDULE_DELAY'),
+    exportTimeoutMillis: count(env, 'OTEL_BSP_EXPORT_TIMEOUT'),
+    maxQueueSize: count(env, 'OTEL_BSP_MAX_QUEUE_SIZE'),
+    maxExportBatchSize: count(env, 'OTEL_BSP_MAX_EXPORT_BATCH_SIZE'),
+  };
+
+  const [sdk, core, resources, hooks] = await Promise.all([
+    load(() => import('@opentelemetry/sdk-trace')),
+    load(() => import('@opentelemetry/core')),
+    load(() => import('@opentelemetry/resources')),
+    load(() => import('@opentelemetry/context-async-hooks')),
+  ]);
+  const spanProcessors: Array<InstanceType<typeof sdk.BatchSpanProcessor>> = [];
+  for (const name of exporters) {
+    if (name === 'none') continue;
+    const exporter =
+      name === 'console'
+        ? new sdk.ConsoleSpanExporter()
+        : protocol === 'http/json'
+          ? new (await load(() => import('@opentelemetry/exporter-trace-otlp-http'), '@opentelemetry/exporter-trace-otlp-http')).OTLPTraceExporter()
+          : new (await load(() => import('@opentelemetry/exporter-trace-otlp-proto'))).OTLPTraceExporter();
+    const defined = Object.fromEntries(Object.entries(batch).filter(([, v]) => v !== undefined));
+    spanProcessors.push(new sdk.BatchSpanProcessor({ exporter, ...defined }));
+  }
+  const ratio = sampler.arg ?? 1;
+  const root = sampler.kind.endsWith('always_off')
+    ? new sdk.AlwaysOffSampler()
+    : sampler.kind.endsWith('traceidratio')
+      ? new sdk.TraceIdRatioBasedSampler(ratio)
+      : new sdk.AlwaysOnSampler();
+  const provider = new sdk.TracerProvider({
+    // The standard detectors' service name is unknown_service:node; asyncops names itself unless OTEL_SERVICE_NAME does.
+    resource: resources
+      .defaultResource()
+      .merge(resources.resourceFromAttributes({ 'service.name': 'asyncops', 'service.version': options.version }))
+      .merge(resources.detectResources({ detectors: [resources.envDetector] })),
+    sampler: sampler.kind.startsWith('parentbased_') ? new sdk.ParentBasedSampler({ root }) : root,
+    spanProcessors,
+  });
+  if (!trace.setGlobalTracerProvider(provider)) {
+    await provider.shutdown();
+    return null;
+  }
+  context.setGlobalContextManager(new hooks.AsyncLocalStorageContextManager().enable());
+  propagation.setGlobalPropagator(new core.CompositePropagator({ propagators: [new core.W3CTraceContextPropagator(), new core.W3CBaggagePropagator()] }));
+  let stopped: Promise<void> | null = null;
+  return {
+    shutdown() {
+      stopped ??= provider.shutdown().finally(() => {
+        trace.disable();
+        context.disable();
+        propagation.disable();
+      });
+      return stopped;
+    },
+  };
+}
+
+const SAMPLERS = ['always_on', 'always_off', 'traceidratio', 'parentbased_always_on', 'parentbased_always_off', 'parentbased_traceidratio'];
+
+function samplerSpec(env: Env): { kind: string; arg: number | undefined } {
+  const kind = (value(env, 'OTEL_TRACES_SAMPLER') ?? 'parentbased_always_on').toLowerCase();
+  if (!SAMPLERS.includes(kind)) throw new Error(`OTEL_TRACES_SAMPLER: "${kind}" is not one of ${SAMPLERS.join(', ')}`);
+  const raw = value(env, 'OTEL_TRACES_SAMPLER_ARG');
+  if (raw === undefined || !kind.endsWith('traceidratio')) return { kind, arg: undefined };
+  const arg = Number(raw);
+  if (!(arg >= 0 && arg <= 1)) throw new Error(`OTEL_TRACES_SAMPLER_ARG: "${raw}" is not a ratio between 0 and 1`);
+  return { kind, arg };
+}
+
+/** A variable as set: unset and empty (or blank) are both unset, as the specification says. */
+function value(env: Env, name: string): string | undefined {
+  const raw = env[name]?.trim();
+  return raw === undefined || raw === '' ? undefined : raw;
+}
+
+function count(env: Env, name: string): number | undefined {
+  const raw = value(env, name);
+  if (raw === undefined) return undefined;
+  if (!/^\d+$/.test(raw)) throw new Error(`${name}: "${raw}" is not a whole number`);
+  return Number(raw);
+}
+
+async function load<T>(importer: () => Promise<T>, name?: string): Promise<T> {
+  try {
+    return await importer();
+  } catch (error) {
+    const code = (error as NodeJS.ErrnoException).code;
+    if (code !== 'ERR_MODULE_NOT_FOUND') throw error;
+    const packages = name === undefined ? OTEL_SDK_PACKAGES.join(' ') : name;
+    throw new Error(`tracing needs the OpenTelemetry SDK, which is not installed: npm install ${packages}`);
+  }
+}

@@ -1,0 +1,203 @@
+// Embedding (src/embed.ts): the Fastify plugin mounts the API under a prefix in an app of one's own, sharing its hooks,
+// logger and lifecycle; createAsyncOps's handler serves the same API from node:http or Express; every link, Location,
+// problem type and the OpenAPI document carry the prefix.
+
+import { after, describe, it } from 'node:test';
+import assert from 'node:assert/strict';
+import { createServer, type Server } from 'node:http';
+import { once } from 'node:events';
+import Fastify from 'fastify';
+import express from 'express';
+import { Type } from '@sinclair/typebox';
+import { asyncopsPlugin, createAsyncOps, defineTask, type AsyncOps } from '../src/index.ts';
+import { AsyncOpsClient } from '../src/client/index.ts';
+
+const square = defineTask({
+  type: 'square',
+  route: '/squares',
+  input: Type.Object({ n: Type.Number() }),
+  run: (input, ctx) => {
+    ctx.log.info({ n: input.n }, 'squaring');
+    return { square: input.n * input.n };
+  },
+});
+const options = { store: ':memory:', tasks: [square], builtInTasks: false } as const;
+
+const closers: Array<() => Promise<unknown>> = [];
+after(async () => {
+  for (const close of closers.reverse()) await close();
+});
+
+async function listening(server: Server): Promise<string> {
+  server.listen(0, '127.0.0.1');
+  await once(server, 'listening');
+  closers.push(() => new Promise((resolve) => server.close(resolve)));
+  const address = server.address();
+  return `http://127.0.0.1:${typeof address === 'object' && address !== null ? address.port : 0}`;
+}
+
+describe('the Fastify plugin', () => {
+  it("mounts under the app's prefix (nested prefixes compose), with links, Location and problem types under it", async () => {
+    const app = Fastify();
+    closers.push(() => app.close());
+    let embedded: AsyncOps['prefix'] = '';
+    await app.register(
+      async (v1) => {
+        // No logger option: the app's (here Fastify's silent default) is used.
+        await v1.register(asyncopsPlugin, { ...options, prefix: '/jobs' });
+        v1.get('/mine', async () => ({ mine: true }));
+        embedded = v1.asyncops.prefix;
+      },
+      { prefix: '/v1' },
+    );
+    await app.ready();
+    assert.equal(embedded, '/v1/jobs');
+    assert.deepEqual((await app.inject('/v1/mine')).json(), { mine: true });
+
+    const created = await app.inject({ method: 'POST', url: '/v1/jobs/squares', payload: { n: 7 }, headers: { prefer: 'wait=5' } });
+    assert.equal(created.statusCode, 200, created.body);
+    const op = created.json();
+    assert.equal(created.headers.location, `/v1/jobs/operations/${op.id}`);
+    assert.deepEqual(op.links, {
+      self: `/v1/jobs/operations/${op.id}`,
+      cancel: null,
+      result: `/v1/jobs/squares/${op.id}`,
+      events: `/v1/jobs/operations/${op.id}/events`,
+    });
+    assert.deepEqual((await app.inject(op.result_url)).json(), { square: 49 });
+
+    const problem = (await app.inject('/v1/jobs/operations/op_nope')).json();
+    assert.equal(problem.type, '/v1/jobs/docs/problems#not_found');
+    assert.equal((await app.inject(problem.type.split('#')[0])).statusCode, 200, 'the problem type leads to its page');
+    const document = (await app.inject('/v1/jobs/openapi.json')).json();
+    assert.equal(document.servers[0].url, '/v1/jobs');
+    assert.ok(document.paths['/squares'] && !Object.keys(document.paths).some((p) => p.startsWith('/v1')));
+  });
+
+  it("shares the app's logger and onRequest hooks, and app.asyncops submits from the app's own routes", async () => {
+    const lines: Array<Record<string, unknown>> = [];
+    const app = Fastify({ logger: { level: 'info', stream: { write: (line: string) => void lines.push(JSON.parse(line)) } } });
+    closers.push(() => app.close());
+    app.addHook('onRequest', async (request, reply) => {
+      if (request.headers['x-team'] !== 'ops') return reply.code(403).send({ refused: 'by the app' });
+    });
+    await app.register(asyncopsPlugin, { ...options, prefix: '/async' });
+    app.post('/square-of/:n', async (request, reply) => {
+      const op = await app.asyncops.submit('square', { n: Number((request.params as { n: string }).n) });
+      return reply.code(202).header('location', op.links.self).send(op);
+    });
+    const url = await app.listen({ port: 0, host: '127.0.0.1' });
+
+    assert.equal((await fetch(`${url}/async/operations`)).status, 403, "the app's hook runs before asyncops answers");
+    const accepted = await fetch(`${url}/square-of/12`, { method: 'POST', headers: { 'x-team': 'ops' } });
+    assert.equal(accepted.status, 202);
+    const client = new AsyncOpsClient({
+      baseUrl: `${url}/async`,
+      fetch: (input, init) => fetch(input, { ...init, headers: { ...init?.headers, 'x-team': 'ops' } }),
+    });
+    const done = await client.wait(((await accepted.json()) as any).id, { timeoutMs: 10_000 });
+    assert.equal(done.status, 'completed');
+    assert.ok(
+      lines.some((l) => l['msg'] === 'squaring' && l['n'] === 12),
+      "the handler's ctx.log writes to the app's logger",
+    );
+  });
+
+  it('ends open event streams when the app closes, and close() resolves', async () => {
+    const app = Fastify();
+    await app.register(asyncopsPlugin, { ...options, prefix: '/async', logger: { level: 'silent' }, workers: false });
+    const url = await app.listen({ port: 0, host: '127.0.0.1' });
+    const op = await app.asyncops.submit('square', { n: 2 });
+    const stream = await fetch(`${url}${op.links.events}`);
+    const reader = stream.body!.getReader();
+    assert.match(new TextDecoder().decode((await reader.read()).value), /event: status/, 'the stream is open and sent the current state');
+    await app.close();
+    let ended = false;
+    while (!ended) ended = (await reader.read()).done;
+    assert.ok(ended, 'the stream ended with the app');
+  });
+});
+
+describe('createAsyncOps', () => {
+  it('returns a narrow handle: no store, service, pool or Fastify app', async () => {
+    const ops = await createAsyncOps({ ...options, logger: { level: 'silent' } });
+    closers.push(() => ops.close());
+    assert.deepEqual(Object.keys(ops).sort(), ['close', 'get', 'handler', 'listen', 'prefix', 'start', 'submit']);
+    assert.equal(ops.prefix, '');
+  });
+
+  it('serves the API from a node:http server under its prefix, and passes other paths on', async () => {
+    const ops = await createAsyncOps({ ...options, prefix: '/ops/', logger: { level: 'silent' } });
+    closers.push(() => ops.close());
+    const server = createServer((req, res) => ops.handler(req, res, () => res.writeHead(200, { 'content-type': 'text/plain' }).end('mine')));
+    const url = await listening(server);
+    const early = await fetch(`${url}/ops/operations`);
+    assert.equal(early.status, 503, 'not started yet');
+    assert.equal(((await early.json()) as any).type, '/ops/docs/problems#shutting_down');
+
+    await ops.start();
+    assert.equal(await (await fetch(`${url}/elsewhere`)).text(), 'mine');
+    const client = new AsyncOpsClient({ baseUrl: `${url}/ops` });
+    const op = await client.submit('square', { n: 3 }, { waitS: 5 });
+    assert.equal(op.status, 'completed');
+    assert.equal(op.links.self, `/ops/operations/${op.id}`);
+    assert.deepEqual((await client.result(op.id)).json(), { square: 9 });
+    assert.equal((await ops.get(op.id)).status, 'completed');
+    await assert.rejects(ops.submit('square', { n: 'three' }), (error: Error & { code?: string }) => error.code === 'validation_failed');
+  });
+
+  it('in Express: mounted before body parsers it reads its own bodies; behind express.json() it says so instead of hanging', async () => {
+    const ops = await createAsyncOps({ ...options, prefix: '/async', logger: { level: 'silent' } });
+    closers.push(() => ops.close());
+    await ops.start();
+    const first = express();
+    first.use('/async', ops.handler);
+    first.use(express.json());
+    const late = express();
+    late.use(express.json());
+    late.use(ops.handler);
+    const [url, lateUrl] = [await listening(createServer(first)), await listening(createServer(late))];
+    const body = JSON.stringify({ type: 'square', input: { n: 4 } });
+    const headers = { 'content-type': 'application/json', prefer: 'wait=5' };
+    const created = await fetch(`${url}/async/operations`, { method: 'POST', headers, body });
+    assert.equal(created.status, 200);
+    assert.equal(((await created.json()) as any).result_url, `/async/squares/${created.headers.get('location')!.split('/').at(-1)}`);
+    const refused = await fetch(`${lateUrl}/async/operations`, { method: 'POST', headers, body });
+    assert.equal(refused.status, 500);
+    assert.match(((await refused.json()) as any).detail, /mount asyncops before body parsers/);
+  });
+
+  it('mounted by Express at a path its prefix does not name, it says which prefix to give', async () => {
+    const ops = await createAsyncOps({ ...options, logger: { level: 'silent' } });
+    closers.push(() => ops.close());
+    await ops.start();
+    const app = express();
+    app.use('/jobs', ops.handler);
+    const url = await listening(createServer(app));
+    const refused = await fetch(`${url}/jobs/operations`);
+    assert.equal(refused.status, 500);
+    assert.match(((await refused.json()) as any).detail, /mounted at \/jobs .* prefix: '\/jobs'/);
+  });
+
+  it('under a prefix, API keys guard all but the open routes, and a stream token opens its event stream', async () => {
+    const ops = await createAsyncOps({ ...options, prefix: '/async', apiKeys: [{ tenant: 'acme', key: 'k-acme' }], logger: { level: 'silent' } });
+    closers.push(() => ops.close());
+    const url = await ops.listen({ port: 0 });
+    assert.equal(url.endsWith('/async'), true);
+    for (const open of ['/healthz', '/openapi.json', '/docs/problems']) assert.equal((await fetch(`${url}${open}`)).status, 200, open);
+    const refused = await fetch(`${url}/operations`);
+    assert.equal(refused.status, 401);
+    assert.equal(((await refused.json()) as any).type, '/async/docs/problems#unauthorized');
+    const op = await ops.submit('square', { n: 5 }, { tenant: 'acme' });
+    const granted = await fetch(`${url}/operations/${op.id}/stream-token`, { method: 'POST', headers: { authorization: 'Bearer k-acme' } });
+    const { token } = (await granted.json()) as any;
+    const stream = await fetch(`${url}/operations/${op.id}/events?token=${token}`);
+    assert.equal(stream.status, 200);
+    await stream.body?.cancel();
+  });
+
+  it('refuses a prefix that is not a plain path', async () => {
+    await assert.rejects(createAsyncOps({ ...options, prefix: 'async' }), TypeError);
+    await assert.rejects(createAsyncOps({ ...options, prefix: '/:tenant' }), TypeError);
+  });
+});
