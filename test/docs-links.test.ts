@@ -18,11 +18,6 @@ const PAGES = [
     .map((f) => `docs/${f}`),
 ];
 
-// Links in the README sections still to move to docs/ (Estimated completion time, Configuration, Metrics, Tracing)
-// that point at README anchors of sections already moved there. Each entry goes when its section moves and the link
-// is pointed at the page that now holds its target.
-const PENDING = new Set(['README.md → #performance']);
-
 interface Link {
   readonly line: number;
   readonly target: string;
@@ -85,7 +80,6 @@ function brokenLinks(page: string, text: string, read: (path: string) => string 
     if (relative(ROOT, file).startsWith('..')) problems.push(`${at}: outside the repository`);
     else if (!existsSync(file)) problems.push(`${at}: no such file`);
     else if (fragment !== undefined) {
-      if (PENDING.has(`${page} → ${target}`)) continue;
       const content = path === '' ? text : statSync(file).isFile() && file.endsWith('.md') ? read(file) : null;
       if (content === null) problems.push(`${at}: a fragment on something that is not a Markdown page`);
       else if (!anchors(content).has(fragment)) problems.push(`${at}: no heading with that anchor in ${relative(ROOT, file)}`);
