@@ -124,7 +124,6 @@ export interface ProcessSpanOperation {
  * message does in the messaging conventions.
  */
 export function startProcessSpan(operation: ProcessSpanOperation, workerId: string): Span {
-  const creation = operation.trace === null || operation.trace === undefined ? null : spanContextOf(operation.trace);
   const attributes: Attributes = {
     'messaging.system': MESSAGING_SYSTEM,
     'messaging.operation.type': 'process',
@@ -134,11 +133,17 @@ export function startProcessSpan(operation: ProcessSpanOperation, workerId: stri
     'messaging.client.id': workerId,
     'asyncops.attempt': operation.attempt,
   };
-  const name = `process ${operation.type}`;
-  if (creation !== null && operation.attempt === 1) {
-    return tracer().startSpan(name, { kind: SpanKind.CONSUMER, attributes }, trace.setSpanContext(ROOT_CONTEXT, creation));
-  }
-  return tracer().startSpan(name, { kind: SpanKind.CONSUMER, attributes, root: true, links: creation === null ? [] : [{ context: creation }] }, ROOT_CONTEXT);
+  return startFromStored(`process ${operation.type}`, SpanKind.CONSUMER, attributes, operation.trace, operation.attempt === 1);
+}
+
+/**
+ * A span in the stored trace: its child when `continueTrace`, otherwise the root of a trace of its own with a link to
+ * it (a retry, a replay). Without a stored trace, a root without links.
+ */
+function startFromStored(name: string, kind: SpanKind, attributes: Attributes, carrier: TraceCarrier | null | undefined, continueTrace: boolean): Span {
+  const stored = carrier === null || carrier === undefined ? null : spanContextOf(carrier);
+  if (stored !== null && continueTrace) return tracer().startSpan(name, { kind, attributes }, trace.setSpanContext(ROOT_CONTEXT, stored));
+  return tracer().startSpan(name, { kind, attributes, root: true, links: stored === null ? [] : [{ context: stored }] }, ROOT_CONTEXT);
 }
 
 /** Ends an attempt's span with how it ended; a failure (retried or not) is an error, its code the `error.type`. */
@@ -168,7 +173,6 @@ export interface WebhookSpanDelivery {
  * or for a replay the root of a trace of its own with a link to it. The URL's query is left out: it may carry a token.
  */
 export function startWebhookSpan(delivery: WebhookSpanDelivery, target: string): Span {
-  const stored = delivery.trace === null || delivery.trace === undefined ? null : spanContextOf(delivery.trace);
   const attributes: Attributes = { 'http.request.method': 'POST', 'messaging.message.id': delivery.operationId, 'asyncops.delivery.id': delivery.id };
   const url = URL.parse(target);
   if (url !== null) {
@@ -177,10 +181,7 @@ export function startWebhookSpan(delivery: WebhookSpanDelivery, target: string):
     attributes['server.port'] = url.port === '' ? (url.protocol === 'https:' ? 443 : 80) : Number(url.port);
   }
   if (delivery.attemptCount > 0) attributes['http.request.resend_count'] = delivery.attemptCount;
-  if (stored !== null && !delivery.manual) {
-    return tracer().startSpan('POST', { kind: SpanKind.CLIENT, attributes }, trace.setSpanContext(ROOT_CONTEXT, stored));
-  }
-  return tracer().startSpan('POST', { kind: SpanKind.CLIENT, attributes, root: true, links: stored === null ? [] : [{ context: stored }] }, ROOT_CONTEXT);
+  return startFromStored('POST', SpanKind.CLIENT, attributes, delivery.trace, !delivery.manual);
 }
 
 /** Ends a webhook span with the receiver's answer: `error.type` is its status from 400 on, or what went wrong without one. */
