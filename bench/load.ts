@@ -3,6 +3,7 @@
 // Invariant: a run that saw errors or unexpected status codes says so in its figures; nothing is hidden.
 
 import autocannon from 'autocannon';
+import { monoNow } from './clock.ts';
 
 export interface LoadFigures {
   readonly requestsPerS: number;
@@ -72,13 +73,16 @@ export interface Submitted {
   readonly id: string;
   /** performance.timeOrigin + performance.now() just before the request was sent. */
   readonly sentAt: number;
+  /** The same moment on CLOCK_MONOTONIC (clock.ts), to compare with a time read in another process. */
+  readonly sentMono: number;
 }
 
 export async function submit(base: string, body: Record<string, unknown>): Promise<Submitted> {
   const sentAt = wallNow();
+  const sentMono = monoNow();
   const response = await json<{ id: string }>(`${base}/operations`, { method: 'POST', body: JSON.stringify(body) });
   if (response.status !== 202) throw new Error(`submit: ${response.status} ${JSON.stringify(response.body)}`);
-  return { id: response.body.id, sentAt };
+  return { id: response.body.id, sentAt, sentMono };
 }
 
 /** `count` submissions over `width` concurrent requests, as fast as the server takes them. */

@@ -56,8 +56,13 @@ export function startBareServer(): Promise<BenchProcess> {
   return startProcess([BARE_SERVER], 'bare listening', {});
 }
 
+// ASYNCOPS_BENCH_CPU_PROF=<dir>: every worker process writes a V8 CPU profile there when it stops (bench/README.md,
+// "profile-top.ts" summarises one), for the "why" behind a drain figure.
+const CPU_PROF_DIR = process.env.ASYNCOPS_BENCH_CPU_PROF;
+
 function startProcess(argv: readonly string[], readyMsg: string, env: Readonly<Record<string, string>>): Promise<BenchProcess> {
-  const child: ChildProcess = spawn(process.execPath, argv, { cwd: REPO_ROOT, env: { ...process.env, ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
+  const nodeArgv = CPU_PROF_DIR !== undefined && argv[1] === 'worker' ? ['--cpu-prof', `--cpu-prof-dir=${CPU_PROF_DIR}`, ...argv] : argv;
+  const child: ChildProcess = spawn(process.execPath, nodeArgv, { cwd: REPO_ROOT, env: { ...process.env, ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
   let stderr = '';
   child.stderr?.setEncoding('utf8').on('data', (chunk: string) => (stderr = (stderr + chunk).slice(-4000)));
   const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));

@@ -9,6 +9,7 @@ import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { STAMP_FILE_ENV } from './tasks.ts';
+import { realtimeOffsetMs } from './clock.ts';
 import { listAll, type StoredOperation, percentile, round, submitMany, submitPaced, waitIdle, wallNow, type LoadFigures } from './load.ts';
 import { statusLoad, type HttpSettings } from './http-scenarios.ts';
 import { startAsyncops, type BenchProcess } from './processes.ts';
@@ -76,9 +77,12 @@ export interface PickupFigures {
   readonly offeredPerS: number;
   readonly seconds: number;
   readonly operations: number;
-  /** From the moment the harness sent the POST to the handler's own start stamp (µs clock). */
+  /** From the moment the harness sent the POST to the handler's own start stamp, both on CLOCK_MONOTONIC (clock.ts). */
   readonly createdToStarted: LatencyFigures;
-  /** From the POST to the stored finished_at (ms resolution, taken at the middle of its millisecond). */
+  /**
+   * From the POST to the stored finished_at (the server's Date.now(), whole ms, taken at the middle of its millisecond),
+   * the send converted to CLOCK_REALTIME with an offset measured at the end of the run, in the harness.
+   */
   readonly createdToCompleted: LatencyFigures;
 }
 
@@ -103,9 +107,10 @@ export async function measurePickup(kind: StoreKind, perS: number, seconds: numb
           }),
       );
       const finished = new Map((await listAll(server.url, 'completed')).map((op) => [op.id, Date.parse(op.finished_at!)]));
-      const toStart = sent.map((s) => stamps.get(s.id)! - s.sentAt);
+      const toStart = sent.map((s) => stamps.get(s.id)! - s.sentMono);
       // finished_at is whole milliseconds, floored: its middle is the unbiased guess.
-      const toDone = sent.map((s) => finished.get(s.id)! + 0.5 - s.sentAt);
+      const offset = realtimeOffsetMs();
+      const toDone = sent.map((s) => finished.get(s.id)! + 0.5 - (s.sentMono + offset));
       return { offeredPerS: perS, seconds, operations: sent.length, createdToStarted: latencies(toStart), createdToCompleted: latencies(toDone) };
     } finally {
       await server.stop();

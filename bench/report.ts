@@ -2,13 +2,16 @@
 // Not here: taking measurements. Invariant: every figure measured is in the JSON; the table is a view of it.
 
 import { mkdirSync, writeFileSync } from 'node:fs';
-import { cpus, totalmem } from 'node:os';
+import { cpus, loadavg, totalmem } from 'node:os';
 import { fileURLToPath } from 'node:url';
 import type { EtaFigures, EtaStatusFigures } from './eta-scenario.ts';
 import type { EtaWorkloadName } from './eta-workloads.ts';
 import type { HttpFigures } from './http-scenarios.ts';
 import type { LoadFigures } from './load.ts';
 import type { DrainFigures, GrowthPoint, PickupFigures, WebhookFigures } from './queue-scenarios.ts';
+import type { EnqueueFigures } from './peer-scenarios.ts';
+import type { FairnessFigures } from './fairness-scenario.ts';
+import type { PeersReport } from './peers-report.ts';
 import type { StoreKind } from './stores.ts';
 
 export interface StoreFigures {
@@ -18,16 +21,29 @@ export interface StoreFigures {
   webhooks?: WebhookFigures;
   growth?: { small: GrowthPoint; large: GrowthPoint; statusP50Change: number; statusRpsChange: number; drainChange: number };
   eta?: EtaFigures;
+  /** With --peers: POST /operations one at a time, each awaited (the peers' enqueue workload). */
+  enqueue?: EnqueueFigures;
+  /** Turns between tenants and keys: a lone tenant's wait behind another's backlog, and drains with them in play. */
+  fairness?: FairnessFigures;
 }
 
 export interface RunReport {
   readonly startedAt: string;
   readonly mode: 'quick' | 'full';
   readonly command: string;
-  readonly machine: { readonly cpus: number; readonly model: string; readonly memoryGb: number; readonly note: string };
+  readonly machine: {
+    readonly cpus: number;
+    readonly model: string;
+    readonly memoryGb: number;
+    readonly note: string;
+    /** 1, 5 and 15 minute load averages when the run started: what else was using the shared cores. */
+    readonly loadAverage?: readonly number[];
+  };
   readonly node: string;
   bare?: { create: LoadFigures; status: LoadFigures };
   readonly stores: Partial<Record<StoreKind, StoreFigures>>;
+  /** With --peers: BullMQ, graphile-worker and pg-boss on the same workloads, and the comparison (peers-report.ts). */
+  peers?: PeersReport;
   readonly skipped: string[];
 }
 
@@ -42,6 +58,7 @@ export function newReport(mode: 'quick' | 'full', command: string): RunReport {
       model: cpu[0]?.model ?? 'unknown',
       memoryGb: Math.round((totalmem() / 2 ** 30) * 10) / 10,
       note: 'the server processes and the load generator (this harness, autocannon) share these cores',
+      loadAverage: loadavg().map((l) => Math.round(l * 100) / 100),
     },
     node: process.version,
     stores: {},
@@ -78,6 +95,7 @@ const ROWS: readonly Row[] = [
     (s) => s.http && `${ms(s.http.statusUncached.p50Ms)} / ${ms(s.http.statusUncached.p99Ms)}; ${pct(s.http.statusUncached.ratioToBare)}`,
     '',
   ],
+  ['POST /operations one at a time (1 connection), req/s', (s) => n(s.enqueue?.perS), ''],
   ['Drain 10,000 no-ops at concurrency 10, ops/s', (s) => n(s.drain?.perS), 'SQLite ≥ 9,000; PostgreSQL ≥ 3,200'],
   ['Pickup at 200 ops/s: created→started p50 / p95', (s) => s.pickup && `${ms(s.pickup.createdToStarted.p50Ms)} / ${ms(s.pickup.createdToStarted.p95Ms)}`, ''],
   [
@@ -103,6 +121,19 @@ const ROWS: readonly Row[] = [
   ...etaRows('lognormal', '2. lognormal σ 0.5, no cost'),
   ...etaRows('backlog', '3. backlog, shared --concurrency'),
   ['ETA 4. range coverage, all samples', (s) => pct(s.eta?.coverage), '70–90 %'],
+  [
+    "Fairness: B's created→started p50 / p99, A's backlog",
+    (s) =>
+      s.fairness &&
+      `${ms(s.fairness.lone.p50Ms)} / ${ms(s.fairness.lone.p99Ms)} (${n(s.fairness.backlog)}; ${n(s.fairness.lone.backlogLeft)} still waiting at the end)`,
+    'about one turn, not the backlog',
+  ],
+  [
+    '  drain ops/s: one tenant / two tenants / two with keys',
+    (s) => s.fairness && `${n(s.fairness.plain.perS)} / ${n(s.fairness.twoTenants.perS)} / ${n(s.fairness.keyed.perS)}`,
+    '',
+  ],
+  ['  two tenants, with keys: share of the plain drain', (s) => s.fairness && `${pct(s.fairness.twoTenantsRatio)}, ${pct(s.fairness.keyedRatio)}`, ''],
 ];
 
 /** An ETA workload's rows: median / p90 error and range coverage, pending and processing. */

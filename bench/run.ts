@@ -1,10 +1,13 @@
 // Owns: `npm run bench` (`--quick` or full; `--store sqlite|postgres|both`; `--otel`: every server exports traces to a
-// local OTLP sink, for the figures with tracing on): runs every scenario on each store,
+// local OTLP sink, for the figures with tracing on; `--peers`: BullMQ, graphile-worker and pg-boss on the same
+// workloads, side by side): runs every scenario on each store,
 // prints the table and writes bench/results/<timestamp>.json. Not here: the scenarios themselves.
 // Invariant: every process and store a scenario started is stopped and removed before the harness exits.
 
+import { loadavg } from 'node:os';
 import { parseArgs } from 'node:util';
 import { measureEta } from './eta-scenario.ts';
+import { measureFairness } from './fairness-scenario.ts';
 import { measureBare, measureHttp, type HttpSettings } from './http-scenarios.ts';
 import { stopAll } from './processes.ts';
 import { measureDrain, measureGrowthPoint, measurePickup, measureWebhooks } from './queue-scenarios.ts';
@@ -12,8 +15,11 @@ import { newReport, renderTable, writeReport, type StoreFigures } from './report
 import { postgresReachable, PG_URL, type StoreKind } from './stores.ts';
 import { round } from './load.ts';
 import { startOtlpSink, type OtlpSink } from './otlp-sink.ts';
+import { addPeerFigures, ensurePeersInstalled, measureEnqueue, measurePeer, REDIS_URL, redisReachable } from './peer-scenarios.ts';
+import { comparePeers, renderPeersTable } from './peers-report.ts';
+import { PEERS, type Workload } from './peers/figures.ts';
 
-const SCENARIOS = ['http', 'drain', 'pickup', 'webhooks', 'growth', 'eta'] as const;
+const SCENARIOS = ['http', 'drain', 'pickup', 'webhooks', 'growth', 'eta', 'fairness'] as const;
 type Scenario = (typeof SCENARIOS)[number];
 
 // Quick is a smoke run of every figure in about a minute and a half on both stores (short loads, one run per growth
@@ -30,6 +36,8 @@ const MODES = {
     growthDrain: 2_000,
     growthRuns: 1,
     etaS: 8,
+    fairnessBacklog: 2_000,
+    peers: { enqueueS: 2, drain: 10_000, latencyPerS: 200, latencyS: 3, concurrency: 10 },
   },
   full: {
     http: { durationS: 15, warmupS: 3, connections: 10 },
@@ -41,6 +49,8 @@ const MODES = {
     growthDrain: 10_000,
     growthRuns: 3,
     etaS: 40,
+    fairnessBacklog: 10_000,
+    peers: { enqueueS: 10, drain: 10_000, latencyPerS: 200, latencyS: 10, concurrency: 10 },
   },
 } as const;
 
@@ -50,11 +60,17 @@ const { values } = parseArgs({
     store: { type: 'string', default: 'both' },
     only: { type: 'string' },
     otel: { type: 'boolean', default: false },
+    peers: { type: 'boolean', default: false },
   },
 });
 const mode = values.quick ? 'quick' : 'full';
 const settings = MODES[mode];
 const only = new Set((values.only?.split(',') ?? SCENARIOS) as Scenario[]);
+// --peers adds `enqueue` (asyncops's side of the peers' one-at-a-time workload); the peers run the workloads whose
+// asyncops scenario runs: enqueue, drain, and pickup (their `latency`).
+const PEER_WORKLOADS: Record<Workload, string> = { enqueue: 'enqueue', drain: 'drain', latency: 'pickup' };
+const runEnqueue = values.peers && (values.only === undefined || values.only.split(',').includes('enqueue'));
+const peerWorkloads = (Object.keys(PEER_WORKLOADS) as Workload[]).filter((w) => (w === 'enqueue' ? runEnqueue : only.has(PEER_WORKLOADS[w] as Scenario)));
 const command = `npm run bench --${process.argv.slice(2).length > 0 ? ` ${process.argv.slice(2).join(' ')}` : ''}`;
 const report = newReport(mode, command);
 const log = (line: string) => process.stderr.write(`${new Date().toISOString().slice(11, 19)} ${line}\n`);
@@ -98,6 +114,7 @@ try {
     const figures: StoreFigures = {};
     report.stores[kind] = figures;
     if (only.has('http') && report.bare) figures.http = await step(`${kind} http`, () => measureHttp(kind, http, report.bare!));
+    if (runEnqueue) figures.enqueue = await step(`${kind} enqueue`, () => measureEnqueue(kind, settings.peers.enqueueS));
     if (only.has('drain')) figures.drain = await step(`${kind} drain`, () => measureDrain(kind, settings.drain));
     if (only.has('pickup')) figures.pickup = await step(`${kind} pickup`, () => measurePickup(kind, 200, settings.pickupS));
     if (only.has('webhooks')) figures.webhooks = await step(`${kind} webhooks`, () => measureWebhooks(kind, settings.webhookBurst, settings.webhookPacedS));
@@ -117,7 +134,9 @@ try {
       }
     }
     if (only.has('eta')) figures.eta = await step(`${kind} eta`, () => measureEta(kind, settings.etaS));
+    if (only.has('fairness')) figures.fairness = await step(`${kind} fairness`, () => measureFairness(kind, settings.fairnessBacklog));
   }
+  if (values.peers) await measurePeers();
 } finally {
   await stopAll();
   if (sink !== null) {
@@ -127,8 +146,36 @@ try {
   }
 }
 
+/** Each peer on each workload, after the asyncops scenarios; a peer whose database is not reachable is skipped. */
+async function measurePeers(): Promise<void> {
+  await step('install bench/peers', async () => ensurePeersInstalled(log));
+  const redis = await redisReachable();
+  const postgres = await postgresReachable();
+  report.peers = { settings: settings.peers, peers: {} };
+  const peers = report.peers;
+  const reachable = PEERS.filter((peer) => {
+    const reason =
+      peer === 'bullmq' ? redis && `Redis not reachable at ${REDIS_URL} (${redis})` : postgres && `PostgreSQL not reachable at ${PG_URL} (${postgres})`;
+    if (reason) report.skipped.push(`${peer}: ${reason}`);
+    return !reason;
+  });
+  // Workload by workload, so the peers compared on one figure were measured within a minute or two of each other.
+  for (const workload of peerWorkloads) {
+    for (const peer of reachable) {
+      const result = await step(`${peer} ${workload}`, () => measurePeer(peer, workload, settings.peers));
+      if (result) addPeerFigures(peers.peers, peer, workload, result);
+    }
+  }
+  Object.assign(report.peers, comparePeers(report));
+}
+
 const path = writeReport(report);
 process.stdout.write(`\nasyncops bench (${mode}) — ${report.machine.cpus} × ${report.machine.model}, ${report.machine.memoryGb} GB, Node ${report.node}\n`);
-process.stdout.write(`${report.machine.note}\n\n${renderTable(report)}\n\n`);
+process.stdout.write(
+  `${report.machine.note}; load average at the start ${report.machine.loadAverage?.join(' / ')}, at the end ${loadavg()
+    .map((l) => l.toFixed(2))
+    .join(' / ')}\n\n${renderTable(report)}\n\n`,
+);
+if (report.peers) process.stdout.write(`peers (same run, same machine; each in a child process of its own):\n\n${renderPeersTable(report)}\n\n`);
 if (report.skipped.length > 0) process.stdout.write(`not measured:\n${report.skipped.map((s) => `- ${s}`).join('\n')}\n\n`);
 process.stdout.write(`figures: ${path}\n`);

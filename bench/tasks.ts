@@ -5,8 +5,9 @@
 import { appendFileSync } from 'node:fs';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { defineTask, type TaskContext } from '../src/runtime/task.ts';
+import { monoNow } from './clock.ts';
 
-/** Where `stamp` appends `<operation id> <start time in ms since the epoch, µs precision>` lines. */
+/** Where `stamp` appends `<operation id> <start time on CLOCK_MONOTONIC, ms with µs precision>` lines (clock.ts). */
 export const STAMP_FILE_ENV = 'ASYNCOPS_BENCH_STAMPS';
 
 const anyObject = { type: 'object' } as const;
@@ -21,16 +22,16 @@ export const noop = defineTask({
 });
 
 /**
- * A no-op that records when its handler started on the wall clock at sub-millisecond resolution
- * (performance.timeOrigin + performance.now() is comparable across processes on one machine),
- * because started_at in the resource has only millisecond resolution.
+ * A no-op that records when its handler started at sub-millisecond resolution (started_at in the resource has only
+ * milliseconds), on CLOCK_MONOTONIC: the clock the harness read when it sent the POST (see clock.ts for why not
+ * performance.timeOrigin, which differs between processes).
  */
 export const stamp = defineTask({
   type: 'stamp',
   input: anyObject,
   estimatedDurationS: 0.001,
   async run(_input, ctx) {
-    const at = performance.timeOrigin + performance.now();
+    const at = monoNow();
     const file = process.env[STAMP_FILE_ENV];
     if (file !== undefined) appendFileSync(file, `${ctx.operationId} ${at.toFixed(3)}\n`);
     return null;

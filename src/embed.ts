@@ -30,6 +30,8 @@ export interface SubmitOptions {
   /** When it may start: a Date or an RFC 3339 string. */
   readonly runAt?: Date | string | undefined;
   readonly maxAttempts?: number | undefined;
+  /** At most the type's `keyConcurrency` operations with the same key run at once, across every node (a customer id). */
+  readonly concurrencyKey?: string | undefined;
   /** The tenant it belongs to, on a server with API keys (default: the tenant of requests without keys). */
   readonly tenant?: string | undefined;
 }
@@ -168,6 +170,7 @@ function operations(assembly: Assembly): EmbeddedAsyncOps {
         priority: options.priority,
         runAt,
         maxAttempts: options.maxAttempts,
+        concurrencyKey: options.concurrencyKey,
       });
       return resource(view);
     },

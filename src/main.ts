@@ -1,14 +1,15 @@
 // Owns: the composition root: builds the store, task registry, operations service, worker pool, webhook
-// dispatcher and HTTP app from one options object, and starts and stops them in order.
+// dispatcher, schedules service and scheduler, and HTTP app from one options object, and starts and stops them in order.
 // Not here: flag parsing (cli/server/serve.ts), any rule of the parts it wires, the package's public face over this
 // (embed.ts: createAsyncOps, the Fastify plugin, the request handler).
 // Invariant: the one file that knows every part; nothing else constructs them for a running server.
 
+import { tenantPolicies } from './runtime/tenant-policies.ts';
 import { randomUUID } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import type { FastifyInstance } from 'fastify';
 import { pino, type Logger, type LoggerOptions } from 'pino';
-import { systemClock, type Clock } from './domain/clock.ts';
+import { systemClock, withTimers, type Clock } from './domain/clock.ts';
 import { toOperationResource } from './domain/resource.ts';
 import type { BackoffPolicy } from './domain/backoff.ts';
 import { DEFAULTS, DEFAULT_RATE_LIMITS, DEFAULT_RETRY_BACKOFF } from './config/settings.ts';
@@ -18,6 +19,9 @@ import { TaskRegistry, DEFAULT_TASK_DEFAULTS } from './runtime/registry.ts';
 import type { TaskDefinition } from './runtime/task.ts';
 import { OperationsService, DEFAULT_SERVICE_LIMITS, type ServiceLimits } from './runtime/operations.ts';
 import { WorkerPool } from './runtime/worker-pool.ts';
+import { SchedulesService } from './runtime/schedules.ts';
+import { Scheduler } from './runtime/scheduler.ts';
+import { registerScheduleRoutes } from './http/schedules-routes.ts';
 import { builtInTasks } from './tasks/index.ts';
 import { webhookDeliveryFactory } from './webhooks/payload.ts';
 import { checkWebhookUrl } from './webhooks/ssrf.ts';
@@ -86,6 +90,13 @@ export interface AsyncOpsOptions {
    * `Authorization: Bearer KEY`, and the key's tenant scopes all a request sees and creates.
    */
   readonly apiKeys?: readonly ApiKeyConfig[] | undefined;
+  /**
+   * Fairness: operations of a type with the same `concurrency_key` that run at once across all nodes, for types that set
+   * no `keyConcurrency` (`--key-concurrency`, default 1).
+   */
+  readonly keyConcurrency?: number | undefined;
+  /** Fairness: the highest priority a tenant may submit unless its key entry sets `maxPriority` (`--max-priority`, default 1000). */
+  readonly maxPriority?: number | undefined;
   /** Requests per window per API key (or client address); null turns a class off. Default: on with API keys, else off. */
   readonly rateLimits?: Partial<RateLimits> | undefined;
   /** Event streams one API key (or client address) may hold open at once (`--max-sse-per-key`). */
@@ -214,6 +225,7 @@ export async function assembleAsyncOps(options: AssemblyOptions): Promise<Assemb
   const registry = new TaskRegistry([...(options.builtInTasks === false ? [] : builtInTasks), ...userTasks], {
     ...DEFAULT_TASK_DEFAULTS,
     concurrency,
+    keyConcurrency: options.keyConcurrency ?? DEFAULTS.keyConcurrency,
   });
   const allowPrivate = options.allowPrivateWebhooks ?? false;
   const renderResource = (op: Parameters<typeof toOperationResource>[0]) =>
@@ -231,11 +243,14 @@ export async function assembleAsyncOps(options: AssemblyOptions): Promise<Assemb
     () => registry.list().map((task) => task.type),
     () => (pool === null ? null : { used: pool.stats().running, available: Math.max(0, concurrency - pool.stats().running) }),
   );
+  const tenants = tenantPolicies(options.apiKeys ?? [], options.maxPriority ?? DEFAULTS.maxPriority);
   const service = new OperationsService({
     store,
     registry,
     clock,
     deliveryFactory,
+    maxPriority: tenants.maxPriority,
+    tenantWeights: tenants.weights,
     workerConcurrency: concurrency,
     limits: { ...DEFAULT_SERVICE_LIMITS, ...options.limits },
     readCacheMs: options.readCacheMs,
@@ -246,7 +261,20 @@ export async function assembleAsyncOps(options: AssemblyOptions): Promise<Assemb
       return check.ok ? null : check.reason;
     },
   });
+  const schedules = new SchedulesService({
+    store,
+    registry,
+    clock,
+    maxTimeoutS: options.limits?.maxTimeoutS ?? DEFAULT_SERVICE_LIMITS.maxTimeoutS,
+    observer: metrics,
+    checkWebhookUrl: (url) => {
+      const check = checkWebhookUrl(url, { allowPrivate });
+      return check.ok ? null : check.reason;
+    },
+  });
   const runWorkers = options.workers ?? true;
+  // Every worker node runs one: they may all fire a tick at once, and the store lets one create its operation.
+  const scheduler = runWorkers ? new Scheduler({ store, schedules, clock: withTimers(clock), logger: logger.child({ component: 'scheduler' }) }) : null;
   const workerId = `${process.pid}-${randomUUID().slice(0, 8)}`;
   const pool = runWorkers
     ? new WorkerPool({
@@ -261,6 +289,7 @@ export async function assembleAsyncOps(options: AssemblyOptions): Promise<Assemb
         graceMs: options.shutdownGraceMs,
         maxResultBytes: options.maxResultBytes,
         deliveryFactory,
+        tenantWeights: tenants.weights,
       })
     : null;
   pool?.on('operation:claimed', (operation) => metrics.recordClaim(operation));
@@ -296,6 +325,7 @@ export async function assembleAsyncOps(options: AssemblyOptions): Promise<Assemb
           plugins: [
             (a) => metrics.register(a),
             (a) => registerDeliveryRoutes(a, new DeliveriesService({ store, clock })),
+            (a) => registerScheduleRoutes(a, schedules, basePath),
             ...(options.httpPlugins ?? []).map((p) => (a: FastifyInstance) => p(a, parts())),
           ],
         });
@@ -345,6 +375,8 @@ export async function assembleAsyncOps(options: AssemblyOptions): Promise<Assemb
         });
         await pool?.start();
         await dispatcher.start();
+        await schedules.syncDeclared();
+        await scheduler?.start();
         retention.start();
       }
     },
@@ -370,6 +402,7 @@ export async function assembleAsyncOps(options: AssemblyOptions): Promise<Assemb
       if (closed) return;
       closed = true;
       retention.stop();
+      await scheduler?.stop();
       // Stop taking new work first; HTTP keeps answering status reads (and streams the drain's changes) while
       // workers drain. Closing the app then ends event streams and held long-polls at once (http/closing.ts)
       // rather than waiting for their clients; only then does the service stop hearing of changes.

@@ -41,7 +41,11 @@ interface Rule {
 }
 
 const RULES: Readonly<Record<Exclude<Part, 'package.json'>, Rule>> = {
-  domain: { may: [], external: ['node:crypto'], why: 'decides: pure rules, nothing of ours and no I/O (crypto makes ids; randomness is not I/O)' },
+  domain: {
+    may: [],
+    external: ['node:crypto', 'croner'],
+    why: 'decides: pure rules, nothing of ours and no I/O (crypto makes ids; randomness is not I/O; croner computes cron ticks)',
+  },
   signing: {
     may: [],
     external: [],

@@ -12,6 +12,7 @@ import { exitCodesHelp } from './exit-codes.ts';
 import { registerList } from './list.ts';
 import { registerListen } from './listen.ts';
 import { registerResult } from './result.ts';
+import { registerSchedules } from './schedules.ts';
 import { registerStatus } from './status.ts';
 import { registerSubmit } from './submit.ts';
 import { registerWait } from './wait.ts';
@@ -30,6 +31,7 @@ const CLIENT_COMMANDS: readonly CommandRegistrar[] = [
   registerCancel,
   registerList,
   registerDeliveries,
+  registerSchedules,
   registerListen,
 ];
 

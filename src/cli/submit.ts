@@ -5,7 +5,7 @@
 import type { Command } from 'commander';
 import { integerArg, readJsonInput, secondsArg, type CliContext } from './context.ts';
 import { UsageError } from './exit-codes.ts';
-import { MAX_ATTEMPTS, MIN_TIMEOUT_S, PRIORITY } from '../config/limits.ts';
+import { CONCURRENCY_KEY, MAX_ATTEMPTS, MAX_CONCURRENCY_KEY_LENGTH, MIN_TIMEOUT_S, PRIORITY } from '../config/limits.ts';
 import { followOperation } from './wait.ts';
 
 interface SubmitFlags {
@@ -16,6 +16,7 @@ interface SubmitFlags {
   timeout?: number;
   maxAttempts?: number;
   runAt?: string;
+  concurrencyKey?: string;
   wait?: boolean;
   waitTimeout?: number;
   output?: string;
@@ -37,6 +38,7 @@ export function registerSubmit(program: Command, ctx: CliContext): void {
     .option('--timeout <seconds>', "maximum execution time of one attempt (timeout_s), at most the server's --max-timeout", integerArg(MIN_TIMEOUT_S))
     .option('--max-attempts <n>', 'attempts before the operation fails', integerArg(1, MAX_ATTEMPTS))
     .option('--run-at <time>', 'do not start before this RFC 3339 time')
+    .option('--concurrency-key <key>', "operations with the same key run at most the type's keyConcurrency at once (a customer or account id)")
     .option('--wait', 'wait for the operation to finish, with a progress bar (TTY) or lines')
     .option('--wait-timeout <seconds>', 'with --wait: stop waiting after this long (exit 4)', secondsArg)
     .option('-o, --output <file>', 'with --wait: write the result to FILE when completed')
@@ -49,6 +51,9 @@ export function registerSubmit(program: Command, ctx: CliContext): void {
       if (opts.runAt !== undefined && Number.isNaN(Date.parse(opts.runAt))) {
         throw new UsageError(`--run-at ${JSON.stringify(opts.runAt)} is not an RFC 3339 time`);
       }
+      if (opts.concurrencyKey !== undefined && !CONCURRENCY_KEY.test(opts.concurrencyKey)) {
+        throw new UsageError(`--concurrency-key must be 1..${MAX_CONCURRENCY_KEY_LENGTH} letters, digits or _ . : @ / - (a letter or digit first)`);
+      }
       const input = await readJsonInput(opts.input, ctx.io.stdin);
       const client = ctx.client(command, { patient: opts.wait === true || opts.idempotencyKey !== undefined });
       const accepted = await client.submit(type, input, {
@@ -58,6 +63,7 @@ export function registerSubmit(program: Command, ctx: CliContext): void {
         timeoutS: opts.timeout,
         maxAttempts: opts.maxAttempts,
         runAt: opts.runAt,
+        concurrencyKey: opts.concurrencyKey,
       });
       if (!opts.wait) {
         ctx.show(accepted, opts.json, (op) => op.id);

@@ -4,6 +4,7 @@
 
 import { retryAfterSeconds, textOf, Transport, type TransportOptions } from './transport.ts';
 import type {
+  CreateScheduleOptions,
   Delivery,
   DeliveryListOptions,
   DeliveryWithAttempts,
@@ -11,6 +12,9 @@ import type {
   Operation,
   OperationResult,
   Page,
+  Schedule,
+  ScheduleDetail,
+  ScheduleListOptions,
   SubmitOptions,
   WaitOptions,
 } from './types.ts';
@@ -45,6 +49,7 @@ export class AsyncOpsClient {
       priority: options.priority,
       run_at: runAt,
       max_attempts: options.maxAttempts,
+      concurrency_key: options.concurrencyKey,
     };
     const reply = await this.#http.send({
       method: 'POST',
@@ -135,6 +140,41 @@ export class AsyncOpsClient {
     return this.#http.json<{ items: DeliveryWithAttempts[] }>(reply);
   }
 
+  /**
+   * `POST /schedules`: an operation of `type` with `input` at every tick of `cron` (five fields, or six with seconds
+   * first), one per tick across all nodes.
+   */
+  async createSchedule(type: string, input: unknown, cron: string, options: CreateScheduleOptions = {}): Promise<Schedule> {
+    const body = { type, input, cron, timezone: options.timezone, webhook_url: options.webhookUrl };
+    return this.#http.json<Schedule>(await this.#http.send({ method: 'POST', path: '/schedules', body }));
+  }
+
+  /** `GET /schedules`: one page, newest first. */
+  async listSchedules(options: ScheduleListOptions = {}): Promise<Page<Schedule>> {
+    const query = { limit: options.limit, cursor: options.cursor };
+    return this.#http.json<Page<Schedule>>(await this.#http.send({ method: 'GET', path: '/schedules', query, retry: true }));
+  }
+
+  /** `GET /schedules/{id}`: the schedule, its next tick and the operations its recent ticks created. */
+  async getSchedule(id: string): Promise<ScheduleDetail> {
+    return this.#http.json<ScheduleDetail>(await this.#http.send({ method: 'GET', path: schedulePath(id), retry: true }));
+  }
+
+  /** `POST /schedules/{id}/pause`: no tick fires until it is resumed. */
+  async pauseSchedule(id: string): Promise<Schedule> {
+    return this.#http.json<Schedule>(await this.#http.send({ method: 'POST', path: `${schedulePath(id)}/pause`, retry: true }));
+  }
+
+  /** `POST /schedules/{id}/resume`: the next tick after now fires; ticks passed while paused are not caught up. */
+  async resumeSchedule(id: string): Promise<Schedule> {
+    return this.#http.json<Schedule>(await this.#http.send({ method: 'POST', path: `${schedulePath(id)}/resume`, retry: true }));
+  }
+
+  /** `DELETE /schedules/{id}`: the operations it created stay. */
+  async deleteSchedule(id: string): Promise<void> {
+    await this.#http.send({ method: 'DELETE', path: schedulePath(id) });
+  }
+
   async #status(id: string, request: StatusRequest): Promise<StatusReply> {
     const headers: Record<string, string> = {};
     if (request.etag !== undefined) headers['if-none-match'] = request.etag;
@@ -159,4 +199,8 @@ export class AsyncOpsClient {
 
 function operationPath(id: string): string {
   return `/operations/${encodeURIComponent(id)}`;
+}
+
+function schedulePath(id: string): string {
+  return `/schedules/${encodeURIComponent(id)}`;
 }

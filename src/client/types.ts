@@ -37,6 +37,12 @@ export type DeliveryState = Delivery['state'];
 export type DeliveryWithAttempts = Wire.ListOperationDeliveriesResponse['items'][number];
 /** One HTTP attempt of a delivery. */
 export type DeliveryAttempt = DeliveryWithAttempts['attempts'][number];
+/** A recurring schedule of `GET /schedules`. */
+export type Schedule = Wire.PauseScheduleResponse;
+/** A schedule with the ticks it fired most recently, as `GET /schedules/{id}` returns it. */
+export type ScheduleDetail = Wire.GetScheduleResponse;
+/** One fired tick: the operation it created (null: none could be) and the missed ticks passed over before it. */
+export type ScheduleTick = ScheduleDetail['recent_ticks'][number];
 /** A registered task type of `GET /task-types`. */
 export type TaskType = Wire.ListTaskTypesResponse['items'][number];
 
@@ -58,6 +64,11 @@ export interface SubmitOptions {
   /** When the operation may start: a Date or an RFC 3339 string. */
   runAt?: Date | string;
   maxAttempts?: number;
+  /**
+   * A customer or account id: at most the task type's `keyConcurrency` operations with the same key run at once, across
+   * every worker node, and keys take turns. 1..128 letters, digits and `_ . : @ / -`, a letter or digit first.
+   */
+  concurrencyKey?: string;
   /** `Prefer: wait=N`: the server holds the reply up to N s and answers 200 if the operation finished by then. */
   waitS?: number;
   signal?: AbortSignal;
@@ -74,6 +85,18 @@ export interface WaitOptions {
 export interface ListOptions {
   status?: OperationStatus;
   type?: string;
+  limit?: number;
+  cursor?: string;
+}
+
+export interface CreateScheduleOptions {
+  /** IANA time zone the expression is read in (default UTC). */
+  timezone?: string;
+  /** Called when each operation the schedule creates ends. */
+  webhookUrl?: string;
+}
+
+export interface ScheduleListOptions {
   limit?: number;
   cursor?: string;
 }

@@ -2,6 +2,43 @@
 // Not here: the SDK's option types (types.ts). Do not edit: run `npm run generate:client-types` after a route schema
 // changes; test/client/wire-types.test.ts fails while this file and the server's document differ.
 
+export interface CreateScheduleBody {
+  /** A registered task type (GET /task-types) */
+  type: string;
+  /** The input of every operation it creates; validated against the task's schema */
+  input?: unknown;
+  /** Five fields (minute hour day-of-month month day-of-week), or six with seconds first: `*\/10 * * * * *` */
+  cron: string;
+  /** IANA time zone the expression is read in (default UTC) */
+  timezone?: string;
+  /** Absolute http(s) URL called when each operation it creates ends */
+  webhook_url?: string;
+}
+
+export interface CreateScheduleResponse {
+  /** sch_ + a sortable, URL-safe id */
+  id: string;
+  type: string;
+  input: unknown;
+  cron: string;
+  timezone: string;
+  webhook_url: string | null;
+  paused: boolean;
+  /** `task`: declared by its task definition (cannot be deleted here) */
+  origin: 'api' | 'task';
+  next_run_at: string | null;
+  last_run_at: string | null;
+  /** Missed ticks passed over so far */
+  skipped_ticks: number;
+  created_at: string;
+  updated_at: string;
+  links: {
+    self: string;
+    /** The operations of its type (those it created are listed in recent_ticks) */
+    operations: string;
+  };
+}
+
 export interface CreateStreamTokenResponse {
   /** Give it as `?token=` to GET /operations/{id}/events; it opens that stream only, until expires_at */
   token: string;
@@ -16,6 +53,40 @@ export interface GetReadinessResponse {
   status: 'ready';
   /** sqlite or postgres */
   store: string;
+}
+
+export interface GetScheduleResponse {
+  /** sch_ + a sortable, URL-safe id */
+  id: string;
+  type: string;
+  input: unknown;
+  cron: string;
+  timezone: string;
+  webhook_url: string | null;
+  paused: boolean;
+  /** `task`: declared by its task definition (cannot be deleted here) */
+  origin: 'api' | 'task';
+  next_run_at: string | null;
+  last_run_at: string | null;
+  /** Missed ticks passed over so far */
+  skipped_ticks: number;
+  created_at: string;
+  updated_at: string;
+  links: {
+    self: string;
+    /** The operations of its type (those it created are listed in recent_ticks) */
+    operations: string;
+  };
+  /** The most recent ticks fired, newest first (up to 10) */
+  recent_ticks: Array<{
+    /** The time the expression named */
+    tick: string;
+    operation_id: string | null;
+    operation_url: string | null;
+    /** Missed ticks passed over before this one (docs/schedules.md) */
+    skipped: number;
+    fired_at: string;
+  }>;
 }
 
 export interface ListOperationDeliveriesResponse {
@@ -51,6 +122,33 @@ export interface ListOperationsResponse {
   next_cursor: string | null;
 }
 
+export interface ListSchedulesResponse {
+  items: Array<{
+    /** sch_ + a sortable, URL-safe id */
+    id: string;
+    type: string;
+    input: unknown;
+    cron: string;
+    timezone: string;
+    webhook_url: string | null;
+    paused: boolean;
+    /** `task`: declared by its task definition (cannot be deleted here) */
+    origin: 'api' | 'task';
+    next_run_at: string | null;
+    last_run_at: string | null;
+    /** Missed ticks passed over so far */
+    skipped_ticks: number;
+    created_at: string;
+    updated_at: string;
+    links: {
+      self: string;
+      /** The operations of its type (those it created are listed in recent_ticks) */
+      operations: string;
+    };
+  }>;
+  next_cursor: string | null;
+}
+
 export interface ListTaskTypesResponse {
   items: Array<{
     type: string;
@@ -60,6 +158,13 @@ export interface ListTaskTypesResponse {
     timeout_s: number;
     max_attempts: number;
     concurrency: number;
+    /** At most `limit` starts per `interval_s` seconds, across all nodes (null: none declared) */
+    rate_limit: {
+      limit: number;
+      interval_s: number;
+    } | null;
+    /** A handler threw RateLimitedError: no operation of the type starts before this (null: not held) */
+    held_until: string | null;
     /** Median duration of recent successful attempts (or the declared prior) */
     observed_duration_s: number | null;
     observed_samples: number;
@@ -98,6 +203,8 @@ export interface Operation {
   attempt: number;
   max_attempts: number;
   priority: number;
+  /** What its type's per-key limit of running operations counts it under (null: none); keys take turns */
+  concurrency_key: string | null;
   created_at: string;
   started_at: string | null;
   finished_at: string | null;
@@ -105,7 +212,7 @@ export interface Operation {
   run_at: string;
   /** Max execution time of one attempt, whole seconds */
   timeout_s: number;
-  /** Runnable pending operations of this type ahead of this one */
+  /** Runnable pending operations of this type that start before this one: its own tenant's ahead of it, plus the turns other tenants take first (an estimate when several tenants wait) */
   queue_position: number | null;
   /** When it is expected to end: the median of the estimate; null without a basis */
   estimated_completion_at: string | null;
@@ -140,6 +247,30 @@ export interface Operation {
   };
 }
 
+export interface PauseScheduleResponse {
+  /** sch_ + a sortable, URL-safe id */
+  id: string;
+  type: string;
+  input: unknown;
+  cron: string;
+  timezone: string;
+  webhook_url: string | null;
+  paused: boolean;
+  /** `task`: declared by its task definition (cannot be deleted here) */
+  origin: 'api' | 'task';
+  next_run_at: string | null;
+  last_run_at: string | null;
+  /** Missed ticks passed over so far */
+  skipped_ticks: number;
+  created_at: string;
+  updated_at: string;
+  links: {
+    self: string;
+    /** The operations of its type (those it created are listed in recent_ticks) */
+    operations: string;
+  };
+}
+
 export interface Problem {
   type: string;
   title: string;
@@ -152,6 +283,30 @@ export interface Problem {
     message: string;
   }>;
   [extension: string]: unknown;
+}
+
+export interface ResumeScheduleResponse {
+  /** sch_ + a sortable, URL-safe id */
+  id: string;
+  type: string;
+  input: unknown;
+  cron: string;
+  timezone: string;
+  webhook_url: string | null;
+  paused: boolean;
+  /** `task`: declared by its task definition (cannot be deleted here) */
+  origin: 'api' | 'task';
+  next_run_at: string | null;
+  last_run_at: string | null;
+  /** Missed ticks passed over so far */
+  skipped_ticks: number;
+  created_at: string;
+  updated_at: string;
+  links: {
+    self: string;
+    /** The operations of its type (those it created are listed in recent_ticks) */
+    operations: string;
+  };
 }
 
 export interface RetryWebhookDeliveryResponse {
@@ -185,6 +340,8 @@ export interface SubmitOperationBody {
   run_at?: string;
   /** Attempts before it fails; default the task type's */
   max_attempts?: number;
+  /** A customer or account id: at most the task type's keyConcurrency operations with the same key run at once (across every node), and keys take turns */
+  concurrency_key?: string;
 }
 
 export interface WebhookEvent {

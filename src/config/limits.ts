@@ -5,6 +5,10 @@
 /** An operation's priority: higher runs first. */
 export const PRIORITY = { min: -1000, max: 1000 } as const;
 
+/** A `concurrency_key`: 1..128 characters, a letter or digit first, then letters, digits and `_ . : @ / -`. */
+export const CONCURRENCY_KEY = /^[A-Za-z0-9][A-Za-z0-9_.:@/-]{0,127}$/;
+export const MAX_CONCURRENCY_KEY_LENGTH = 128;
+
 /** The most attempts an operation may ask for (`max_attempts`). */
 export const MAX_ATTEMPTS = 25;
 

@@ -99,6 +99,15 @@ export const SETTINGS = {
     default: '8',
     help: 'handlers running at once in this process',
   }),
+  keyConcurrency: setting({
+    flag: '--key-concurrency',
+    arg: '<n>',
+    env: 'ASYNCOPS_KEY_CONCURRENCY',
+    commands: BOTH,
+    value: int(1, 100_000),
+    default: '1',
+    help: 'operations of a type with the same concurrency_key running at once across all nodes, for types that set no keyConcurrency',
+  }),
   workers: setting({ flag: '--no-workers', commands: SERVE, value: negation(), help: 'API only: run no workers and no webhook dispatcher' }),
   allowPrivateWebhooks: setting({
     flag: '--allow-private-webhooks',
@@ -242,9 +251,9 @@ export const SETTINGS = {
     flag: '--api-keys-file',
     arg: '<path>',
     env: 'ASYNCOPS_API_KEYS_FILE',
-    commands: SERVE,
+    commands: BOTH,
     value: text(),
-    help: 'API keys, one tenant:key (or tenant:sha256:<hex>) a line, or a JSON array of {tenant, key}',
+    help: 'API keys, one tenant:key (or tenant:sha256:<hex>) a line, or a JSON array of {tenant, key, weight, max_priority}; a worker reads only the weights',
   }),
   apiKeys: setting({
     flag: '--api-keys',
@@ -253,6 +262,15 @@ export const SETTINGS = {
     commands: SERVE,
     value: text(),
     help: 'API keys as tenant:key,tenant2:key2 (prefer the environment: command lines are visible to other users)',
+  }),
+  maxPriority: setting({
+    flag: '--max-priority',
+    arg: '<n>',
+    env: 'ASYNCOPS_MAX_PRIORITY',
+    commands: SERVE,
+    value: int(-1000, 1000),
+    default: '1000',
+    help: 'highest priority a tenant may submit, unless its API key entry sets max_priority; a higher one is refused (400 validation_failed)',
   }),
   insecure: setting({
     flag: '--insecure',

@@ -64,6 +64,29 @@ export function isPermanentError(error: unknown): error is PermanentError {
   return typeof error === 'object' && error !== null && (error as Record<symbol, unknown>)[PERMANENT] === true;
 }
 
+/** Marks a RateLimitedError whichever copy of this module made it (as PERMANENT does). */
+const RATE_LIMITED = Symbol.for('asyncops.RateLimitedError');
+
+/**
+ * Thrown by a task handler when the service it calls is rate-limiting it: the operation goes back to the queue without
+ * using up an attempt, to run again `retryAfterS` seconds later, and no operation of its type starts on any node until
+ * then (domain/rate-limit.ts: the hold, at most MAX_HOLD_S).
+ */
+export class RateLimitedError extends Error {
+  readonly retryAfterS: number | undefined;
+  readonly [RATE_LIMITED] = true;
+  constructor(options: { readonly retryAfterS?: number | undefined; readonly message?: string | undefined } = {}) {
+    super(options.message ?? 'the service this task calls is rate-limiting it');
+    this.name = 'RateLimitedError';
+    this.retryAfterS = options.retryAfterS;
+  }
+}
+
+/** Whether a handler threw a RateLimitedError (from any copy of this module; see isPermanentError). */
+export function isRateLimitedError(error: unknown): error is RateLimitedError {
+  return typeof error === 'object' && error !== null && (error as Record<symbol, unknown>)[RATE_LIMITED] === true;
+}
+
 /** Anything a handler throws becomes an Error with a message; non-Error throws are normalised. */
 export function coerceError(thrown: unknown): Error {
   if (thrown instanceof Error) return thrown;

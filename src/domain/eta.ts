@@ -8,6 +8,7 @@ import type { Capacity } from './capacity.ts';
 import type { ProgressPoint } from './operation.ts';
 import { durationMoments, durationQuantiles, logSpread, remainingQuantiles, Z90, type DurationEstimate, type DurationQuantiles } from './duration-model.ts';
 import { MAX_PLAYED, startOf, startOfUniform, type Occupant, type QueueBulk, type QueueItem } from './eta-queue.ts';
+import { rateLimitedStart, type Bucket, type RateLimit } from './rate-limit.ts';
 
 export { DURATION_SAMPLE_LIMIT, estimateDuration, median, type DurationEstimate, type DurationSample } from './duration-model.ts';
 
@@ -53,6 +54,8 @@ export interface EtaInput {
   readonly capacity?: Capacity | undefined;
   /** Duration estimates of the other types (their operations ahead and running). */
   readonly estimates?: ReadonlyMap<string, DurationEstimate | null> | undefined;
+  /** Rate limits: its type's execution rate limit and stored bucket (with a hold), when it has either. Pending only. */
+  readonly rateLimit?: { readonly rate: RateLimit | null; readonly bucket: Bucket | null } | undefined;
 }
 
 /** When an operation is expected to end (ms since the epoch): the median, and a range that holds it 8 times in 10. */
@@ -172,7 +175,7 @@ function pendingCompletion(input: EtaInput): CompletionEstimate | null {
     running.push({ type: runType, remaining: left.p50, variance: varianceOf(left) });
   }
   const ready = Math.max(now, input.runAt);
-  const start = uniform(input, type, running)
+  let start = uniform(input, type, running)
     ? startOfUniform({
         now,
         ready,
@@ -183,6 +186,10 @@ function pendingCompletion(input: EtaInput): CompletionEstimate | null {
       })
     : startOf({ now, ready, type, capacity, running, ...aheadOf(input, type, estimateOf) });
   if (start === null) return null;
+  // Rate limits: it starts no sooner than its token comes (after those of the operations of its type ahead) or its type's hold ends.
+  if (input.rateLimit !== undefined) {
+    start = { ...start, at: Math.max(start.at, rateLimitedStart(input.rateLimit.bucket, input.rateLimit.rate, input.queuePosition, now)) };
+  }
   const own = durationQuantiles(estimate, input.cost ?? null);
   // The queue is played with mean durations, so the start is the mean of the wait; a wait of a few skewed durations is
   // most likely shorter than that (as a lognormal of that mean and variance: its median is below its mean).

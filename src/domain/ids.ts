@@ -11,7 +11,7 @@ const ID_BODY = new RegExp(`^[${CROCKFORD}]{${TIME_CHARS + RANDOM_CHARS}}$`);
 
 export type RandomBytes = (size: number) => Uint8Array;
 
-export const ID_PREFIXES = { operation: 'op_', delivery: 'dlv_', message: 'msg_' } as const;
+export const ID_PREFIXES = { operation: 'op_', delivery: 'dlv_', message: 'msg_', schedule: 'sch_' } as const;
 
 const POOL_SIZE = 4096;
 let pool = Buffer.alloc(0);

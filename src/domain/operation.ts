@@ -53,6 +53,8 @@ export interface Operation {
   readonly resultExpired: boolean;
   /** The size of its work, as its task's cost(input) declared it on submit (null: none declared). */
   readonly cost: number | null;
+  /** What its type's per-key limit of running operations counts it under (a customer, an account; null: none). */
+  readonly concurrencyKey?: string | null | undefined;
   /**
    * An earlier progress point of the attempt (kept about PROGRESS_ANCHOR_MS behind the latest, domain/eta.ts): the ETA
    * reads the recent rate from it. One from before the attempt started (started_at) belongs to an earlier attempt.

@@ -16,6 +16,7 @@ export interface OperationResource {
   attempt: number;
   max_attempts: number;
   priority: number;
+  concurrency_key: string | null;
   created_at: string;
   started_at: string | null;
   finished_at: string | null;
@@ -79,6 +80,7 @@ export function baseResource(op: Operation, route: string | null, includeInput: 
     attempt: op.attempt,
     max_attempts: op.maxAttempts,
     priority: op.priority,
+    concurrency_key: op.concurrencyKey ?? null,
     created_at: iso(op.createdAt),
     started_at: isoOrNull(op.startedAt),
     finished_at: isoOrNull(op.finishedAt),

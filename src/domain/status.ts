@@ -96,12 +96,19 @@ export function decideExpiredLease(facts: LeaseFacts, now: number, error: Operat
   return { event: 'lease_expired', to: 'pending', attemptIncrement: 1, runAt: now, error };
 }
 
-/** How a lease holder gives its operation back: a retry (counted, run again at runAt) or a release (uncounted). */
-export type GiveBack = { readonly event: 'retry'; readonly runAt: number; readonly error: OperationError } | { readonly event: 'release' };
+/**
+ * How a lease holder gives its operation back: a retry (counted, run again at runAt) or a release (uncounted: at
+ * shutdown, or, with runAt and error, when its handler was rate-limited: domain/rate-limit.ts).
+ */
+export type GiveBack =
+  | { readonly event: 'retry'; readonly runAt: number; readonly error: OperationError }
+  | { readonly event: 'release'; readonly runAt?: number | undefined; readonly error?: OperationError | undefined };
 
 /** Back to the queue, unless a cancel was requested while the attempt ran: running it again would ignore the cancel. */
 export function decideGiveBack(facts: Pick<LeaseFacts, 'cancelRequested'>, giveBack: GiveBack): LeaseOutcome {
   if (facts.cancelRequested) return { event: 'cancel', to: 'cancelled', error: CANCELLED_BY_REQUEST };
-  if (giveBack.event === 'release') return { event: 'release', to: 'pending', attemptIncrement: 0, runAt: null, error: null };
+  if (giveBack.event === 'release') {
+    return { event: 'release', to: 'pending', attemptIncrement: 0, runAt: giveBack.runAt ?? null, error: giveBack.error ?? null };
+  }
   return { event: 'retry', to: 'pending', attemptIncrement: 1, runAt: giveBack.runAt, error: giveBack.error };
 }

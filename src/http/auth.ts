@@ -25,8 +25,16 @@ export function sha256(text: string): Buffer {
   return createHash('sha256').update(text, 'utf8').digest();
 }
 
-/** A key as configured: the key itself, or the hex sha256 of it (so a key file need not hold the key). */
-export type ApiKeyConfig = { readonly tenant: string; readonly key: string } | { readonly tenant: string; readonly sha256: string };
+/**
+ * A key as configured: the key itself, or the hex sha256 of it (so a key file need not hold the key). Fairness: an entry
+ * may also set its tenant's `weight` (its share of turns in the queues, default 1) and `maxPriority` (the highest
+ * priority it may submit, default the server's); every entry of a tenant that sets one must agree.
+ */
+export type ApiKeyConfig = ({ readonly key: string } | { readonly sha256: string }) & {
+  readonly tenant: string;
+  readonly weight?: number | undefined;
+  readonly maxPriority?: number | undefined;
+};
 
 export class ApiKeyring {
   readonly #entries: readonly ApiKeyEntry[];

@@ -1,6 +1,6 @@
 // Owns: the Prometheus metrics (prom-client registry) and GET /metrics: queue depth by type and status and undelivered
 // webhooks by state (read from the store at scrape time), queue wait, attempt durations and outcomes, operations created
-// and ended, worker slots, webhook outcomes, latency and lag, ETA error, HTTP requests by route and status, and the
+// and ended, schedule ticks fired and skipped, worker slots, webhook outcomes, latency and lag, ETA error, HTTP requests by route and status, and the
 // process defaults under their standard names. Not here: producing the events (the worker pool, the dispatcher and the
 // operations service report to `record*` and the observer methods). Invariant: a scrape never fails because the store is
 // down; its gauges are then left out. Otherwise the depth gauge has a sample for every registered type and every status,
@@ -11,6 +11,8 @@ import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom
 import type { Operation } from '../domain/operation.ts';
 import { OPERATION_STATUSES, type OperationStatus } from '../domain/status.ts';
 import type { OperationsObserver } from '../runtime/observer.ts';
+import type { ScheduleObserver } from '../runtime/schedules.ts';
+import type { Schedule } from '../domain/schedule.ts';
 
 const DURATION_BUCKETS_S = [0.005, 0.01, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 300, 1800];
 /** Queue waits run from a millisecond (an idle worker) to hours (a backlog). */
@@ -33,6 +35,8 @@ const GAUGES_NAMED_LIKE_COUNTERS = ['nodejs_active_handles_total', 'nodejs_activ
 export interface OperationCounts {
   operationCounts(): Promise<ReadonlyArray<{ readonly type: string; readonly status: OperationStatus; readonly count: number }>>;
   deliveryCounts(): Promise<ReadonlyArray<{ readonly state: 'pending' | 'retrying' | 'dead'; readonly count: number }>>;
+  /** Rate limits: the stored buckets by type, whose holds the held gauge shows (absent: no such gauge samples). */
+  rateLimitBuckets?(): Promise<ReadonlyMap<string, { readonly heldUntil: number }>>;
 }
 
 /** This node's handler slots (`--concurrency`): taken, and free; null on a node that runs no workers. */
@@ -44,10 +48,12 @@ const ENDED: readonly Ended[] = ['completed', 'failed', 'retried', 'cancelled'];
 
 type HttpRequestCounter = ReturnType<Counter<'method' | 'route' | 'status'>['labels']>;
 
-export class Metrics implements OperationsObserver {
+export class Metrics implements OperationsObserver, ScheduleObserver {
   readonly registry = new Registry();
   readonly #queueWait: Histogram<'type'>;
   readonly #created: Counter<'type'>;
+  readonly #ticksFired: Counter<'type'>;
+  readonly #ticksSkipped: Counter<'type'>;
   readonly #ended: Record<Ended, Counter<'type'>>;
   readonly #webhookLag: Histogram;
   readonly #etaError: Histogram<'type'>;
@@ -58,6 +64,7 @@ export class Metrics implements OperationsObserver {
   readonly #webhooks: Counter<'outcome'>;
   readonly #webhookLatency: Histogram<'outcome'>;
   readonly #http: Counter<'method' | 'route' | 'status'>;
+  readonly #rateLimited: Counter<'type'>;
 
   /**
    * `taskTypes`: the registered types, each reported with every status (a zero queue depth is a 0, not no data);
@@ -135,6 +142,32 @@ export class Metrics implements OperationsObserver {
         for (const state of ['pending', 'retrying', 'dead'] as const) this.set({ state }, counts.find((c) => c.state === state)?.count ?? 0);
       },
     });
+    this.#rateLimited = new Counter({
+      name: 'asyncops_rate_limited_total',
+      help: 'Attempts whose handler threw RateLimitedError (given back uncounted, their type held back), by type',
+      labelNames: ['type'] as const,
+      registers: [this.registry],
+    });
+    new Gauge({
+      name: 'asyncops_rate_limit_held',
+      help: 'Whether a type is held back now by a RateLimitedError (1) or not (0), by type',
+      labelNames: ['type'] as const,
+      registers: [this.registry],
+      async collect() {
+        let buckets: ReadonlyMap<string, { readonly heldUntil: number }>;
+        try {
+          buckets = (await store.rateLimitBuckets?.()) ?? new Map();
+        } catch {
+          this.reset();
+          return;
+        }
+        this.reset();
+        // Scrape time is wall time, as the holds are stored.
+        const now = Date.now();
+        for (const type of taskTypes()) this.set({ type }, 0);
+        for (const [type, bucket] of buckets) this.set({ type }, bucket.heldUntil > now ? 1 : 0);
+      },
+    });
     this.#queueWait = new Histogram({
       name: 'asyncops_queue_wait_seconds',
       help: 'Time from when an attempt was due (created, or its run_at or retry time) to when a worker started it, by type',
@@ -145,6 +178,18 @@ export class Metrics implements OperationsObserver {
     this.#created = new Counter({
       name: 'asyncops_operations_created_total',
       help: 'Operations created on this node, by type (idempotent replays not counted)',
+      labelNames: ['type'] as const,
+      registers: [this.registry],
+    });
+    this.#ticksFired = new Counter({
+      name: 'asyncops_schedule_ticks_fired_total',
+      help: 'Schedule ticks fired on this node (each tick is fired by one node), by type',
+      labelNames: ['type'] as const,
+      registers: [this.registry],
+    });
+    this.#ticksSkipped = new Counter({
+      name: 'asyncops_schedule_ticks_skipped_total',
+      help: 'Schedule ticks passed over on this node: missed after downtime (docs/schedules.md), or fired without an operation, by type',
       labelNames: ['type'] as const,
       registers: [this.registry],
     });
@@ -200,6 +245,14 @@ export class Metrics implements OperationsObserver {
     for (const op of result.ended) if (op.status === 'failed' || op.status === 'cancelled') this.#ended[op.status].inc({ type: op.type });
   }
 
+  tickFired(schedule: Schedule, operation: Operation | null, skipped: number): void {
+    this.#ticksFired.inc({ type: schedule.type });
+    // A tick that could make no operation is passed over too.
+    const passed = skipped + (operation === null ? 1 : 0);
+    if (passed > 0) this.#ticksSkipped.inc({ type: schedule.type }, passed);
+    if (operation !== null) this.created(operation, { at: null, givenAt: schedule.updatedAt });
+  }
+
   created(operation: Operation, estimate: { readonly at: number | null; readonly givenAt: number }): void {
     this.#created.inc({ type: operation.type });
     if (estimate.at === null) return;
@@ -224,6 +277,7 @@ export class Metrics implements OperationsObserver {
     this.#attempts.inc({ type: end.type, outcome: end.outcome });
     this.#attemptDuration.observe({ type: end.type, outcome: end.outcome }, end.durationMs / 1000);
     if ((ENDED as readonly string[]).includes(end.outcome)) this.#ended[end.outcome as Ended].inc({ type: end.type });
+    if (end.outcome === 'rate_limited') this.#rateLimited.inc({ type: end.type });
   }
 
   /** A recorded webhook attempt; a delivered one the schedule made (not a replay) adds its lag since the operation ended. */

@@ -77,6 +77,7 @@ export function registerOperationRoutes(app: FastifyInstance, service: Operation
           priority: body.priority,
           runAt: body.run_at,
           maxAttempts: body.max_attempts,
+          concurrencyKey: body.concurrency_key,
         },
         closing,
       );

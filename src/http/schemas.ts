@@ -38,13 +38,21 @@ export const OperationResourceSchema = Type.Object(
     attempt: Type.Integer(),
     max_attempts: Type.Integer(),
     priority: Type.Integer(),
+    concurrency_key: Nullable(
+      Type.String({ description: "What its type's per-key limit of running operations counts it under (null: none); keys take turns" }),
+    ),
     created_at: DateTime,
     started_at: Nullable(DateTime),
     finished_at: Nullable(DateTime),
     updated_at: DateTime,
     run_at: DateTime,
     timeout_s: Type.Integer({ description: 'Max execution time of one attempt, whole seconds' }),
-    queue_position: Nullable(Type.Integer({ description: 'Runnable pending operations of this type ahead of this one' })),
+    queue_position: Nullable(
+      Type.Integer({
+        description:
+          "Runnable pending operations of this type that start before this one: its own tenant's ahead of it, plus the turns other tenants take first (an estimate when several tenants wait)",
+      }),
+    ),
     estimated_completion_at: Nullable({ ...DateTime, description: 'When it is expected to end: the median of the estimate; null without a basis' }),
     estimated_completion_range: Nullable(
       Type.Object(
@@ -125,6 +133,15 @@ export const TaskTypeSchema = Type.Object({
   timeout_s: Type.Integer(),
   max_attempts: Type.Integer(),
   concurrency: Type.Integer(),
+  rate_limit: Nullable(
+    Type.Object(
+      { limit: Type.Integer({ minimum: 1 }), interval_s: Type.Number({ exclusiveMinimum: 0 }) },
+      { additionalProperties: false, description: 'At most `limit` starts per `interval_s` seconds, across all nodes (null: none declared)' },
+    ),
+  ),
+  held_until: Nullable(
+    Type.String({ format: 'date-time', description: 'A handler threw RateLimitedError: no operation of the type starts before this (null: not held)' }),
+  ),
   observed_duration_s: Nullable(Type.Number({ description: 'Median duration of recent successful attempts (or the declared prior)' })),
   observed_samples: Type.Integer(),
 });

@@ -26,6 +26,10 @@ export function registerTaskRoutes(app: FastifyInstance, service: OperationsServ
     },
     handler: async () => {
       const estimates = await service.durationEstimates();
+      const heldUntil = (type: string) => {
+        const until = service.heldUntil(type);
+        return until === null ? null : new Date(until).toISOString();
+      };
       const items = service.registry.list().map((task) => {
         const estimate = estimates.get(task.type) ?? null;
         return {
@@ -36,6 +40,8 @@ export function registerTaskRoutes(app: FastifyInstance, service: OperationsServ
           timeout_s: task.timeoutS,
           max_attempts: task.maxAttempts,
           concurrency: task.concurrency,
+          rate_limit: task.rateLimit === null ? null : { limit: task.rateLimit.limit, interval_s: task.rateLimit.intervalS },
+          held_until: heldUntil(task.type),
           observed_duration_s: estimate === null ? null : Math.round(estimate.typicalMs) / 1000,
           observed_samples: estimate?.samples ?? 0,
         };

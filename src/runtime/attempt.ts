@@ -7,7 +7,8 @@ import type { Span } from '@opentelemetry/api';
 import type { Logger } from 'pino';
 import type { Timer, TimerClock } from '../domain/clock.ts';
 import type { BackoffPolicy, Random } from '../domain/backoff.ts';
-import { coerceError, isPermanentError } from '../domain/errors.ts';
+import { coerceError, isPermanentError, isRateLimitedError } from '../domain/errors.ts';
+import { holdMs, rateLimitedCountsAttempt } from '../domain/rate-limit.ts';
 import {
   boundedError,
   decideAfterFailure,
@@ -42,9 +43,10 @@ export class AttemptAbortedError extends Error {
 
 /**
  * How an attempt ended. `lost`: the lease was gone (or the store call failed), so nothing of ours was
- * stored; `released`: given back at shutdown without counting the attempt.
+ * stored; `released`: given back at shutdown without counting the attempt; `rate_limited`: the handler threw
+ * RateLimitedError, so it was given back uncounted, to run again once the hold on its type ends.
  */
-export type AttemptOutcome = 'completed' | 'failed' | 'retried' | 'cancelled' | 'released' | 'lost';
+export type AttemptOutcome = 'completed' | 'failed' | 'retried' | 'cancelled' | 'released' | 'lost' | 'rate_limited';
 
 export interface AttemptEnd {
   readonly id: string;
@@ -222,10 +224,35 @@ export class Attempt {
   }
 
   #fail(thrown: unknown): void {
+    if (isRateLimitedError(thrown)) {
+      this.#rateLimited(thrown.retryAfterS, thrown.message);
+      return;
+    }
     const error = coerceError(thrown);
     const permanent = isPermanentError(error);
     this.log.warn({ err: error, permanent }, 'attempt failed');
     this.#decide({ code: permanent ? error.code : 'handler_error', message: error.message, permanent });
+  }
+
+  /**
+   * The service the handler calls is rate-limiting it: hold its type back on every node (first, so nothing of it starts
+   * meanwhile), then give the operation back uncounted to run when the hold ends, with `rate_limited` as its last error.
+   * Past RATE_LIMITED_FREE_S after its creation the throw counts as a failed attempt instead (the hold still applies).
+   */
+  #rateLimited(retryAfterS: unknown, message: string): void {
+    const now = this.#deps.clock.now();
+    const until = now + holdMs(retryAfterS);
+    const error = boundedError('rate_limited', message);
+    const hold = () => this.#deps.store.rateLimitHold({ type: this.operation.type, until, now: this.#deps.clock.now() });
+    this.log.info({ retryAfterMs: until - now }, 'rate limited; holding the type back');
+    if (rateLimitedCountsAttempt(this.operation.createdAt, now)) {
+      this.#decide({ ...error, permanent: false }, hold);
+      return;
+    }
+    void this.#end('rate_limited', error, async (at) => {
+      await hold();
+      return this.#deps.store.operationRelease({ ...this.#lease(), now: at, runAt: until, error, delivery: this.#deps.delivery });
+    });
   }
 
   /** The deadline passed: abort the handler and end the attempt now, without waiting for it. */
@@ -260,24 +287,27 @@ export class Attempt {
     return this.#end('released', null, (now) => this.#deps.store.operationRelease({ ...this.#lease(), now, delivery: this.#deps.delivery }));
   }
 
-  #decide(failure: AttemptFailure): void {
+  /** `first`: a write to make before the end's (a rate-limited failure's hold). */
+  #decide(failure: AttemptFailure, first: () => Promise<void> = async () => {}): void {
     const now = this.#deps.clock.now();
     const decision = decideAfterFailure(this.operation, failure, now, this.#deps.backoff, this.#deps.random);
     if (decision.kind === 'retry') {
-      void this.#end('retried', decision.error, () =>
-        this.#deps.store.operationRetry({ ...this.#lease(), now, runAt: decision.runAt, error: decision.error, delivery: this.#deps.delivery }),
-      );
+      void this.#end('retried', decision.error, async () => {
+        await first();
+        return this.#deps.store.operationRetry({ ...this.#lease(), now, runAt: decision.runAt, error: decision.error, delivery: this.#deps.delivery });
+      });
     } else {
-      void this.#end('failed', decision.error, () =>
-        this.#deps.store.operationFinish({
+      void this.#end('failed', decision.error, async () => {
+        await first();
+        return this.#deps.store.operationFinish({
           ...this.#lease(),
           now,
           status: 'failed',
           error: decision.error,
           delivery: this.#deps.delivery,
           progress: this.#lastReport,
-        }),
-      );
+        });
+      });
     }
   }
 

@@ -8,6 +8,7 @@ import type { Clock } from '../domain/clock.ts';
 import { capacityOf, typesCompete, WORKER_NODE_LIVE_MS, type Capacity } from '../domain/capacity.ts';
 import { estimateCompletionRange, estimateDuration, DURATION_SAMPLE_LIMIT, type CompletionEstimate, type DurationEstimate } from '../domain/eta.ts';
 import type { Operation } from '../domain/operation.ts';
+import type { Bucket, RateLimit } from '../domain/rate-limit.ts';
 import { baseResource, withEstimates, type OperationResource } from '../domain/resource.ts';
 import type { QueueStanding, StandingScope, Store } from '../store/store.ts';
 import type { TaskRegistry } from './registry.ts';
@@ -37,9 +38,13 @@ export class OperationViews {
   /** What a standing reads, made from the capacity (a new object only when it changes). */
   #scope: StandingScope;
   #durations = new Map<string, DurationEstimate | null>();
+  /** Rate limits: the stored buckets (with holds), re-read with the durations. */
+  #buckets = new Map<string, Bucket>();
   #durationsReadAt = -Infinity;
 
   readonly #basePath: string;
+  /** Fairness: each tenant's share of turns, which positions count. */
+  readonly #tenantWeights: ReadonlyMap<string, number> | undefined;
 
   /** `workerConcurrency`: the global concurrency of one worker process; `basePath`: where the API is mounted (links start with it). */
   constructor(options: {
@@ -48,8 +53,10 @@ export class OperationViews {
     readonly clock: Clock;
     readonly workerConcurrency: number;
     readonly basePath?: string | undefined;
+    readonly tenantWeights?: ReadonlyMap<string, number> | undefined;
   }) {
     this.#basePath = options.basePath ?? '';
+    this.#tenantWeights = options.tenantWeights;
     this.#store = options.store;
     this.#registry = options.registry;
     this.#clock = options.clock;
@@ -73,7 +80,7 @@ export class OperationViews {
         .filter((task) => task.costDeclared)
         .map((task) => [task.type, COSTS_AHEAD_READ]),
     );
-    return { runningLimits: capacity.perType, shared: typesCompete(capacity), costsAhead };
+    return { runningLimits: capacity.perType, shared: typesCompete(capacity), costsAhead, tenantWeights: this.#tenantWeights };
   }
 
   /** The resource without queue position and ETA, which every render of the same stored state starts from. */
@@ -86,10 +93,12 @@ export class OperationViews {
     const now = this.#clock.now();
     if (now - this.#durationsReadAt >= DURATIONS_REFRESH_MS) {
       this.#durationsReadAt = now;
-      const [samples, nodes] = await Promise.all([
+      const [samples, nodes, buckets] = await Promise.all([
         this.#store.durationSamples({ limit: DURATION_SAMPLE_LIMIT }),
         this.#store.workerNodes({ since: now - WORKER_NODE_LIVE_MS }),
+        this.#store.rateLimitBuckets(),
       ]);
+      this.#buckets = buckets;
       const next = new Map<string, DurationEstimate | null>();
       // Types other nodes run are estimated too: their operations hold slots this node's types wait for.
       for (const [type, list] of samples) next.set(type, estimateDuration(list, null));
@@ -119,6 +128,19 @@ export class OperationViews {
     return this.render(op, standing, now, this.base(op, includeInput));
   }
 
+  /** Rate limits: when a hold on the type ends (null: not held at `now`), as of the buckets last read. */
+  heldUntil(type: string, now: number): number | null {
+    const until = this.#buckets.get(type)?.heldUntil ?? 0;
+    return until > now ? until : null;
+  }
+
+  /** Its type's rate limit (as this node declares it) and bucket, when it has either: the ETA's starts wait for tokens. */
+  #rateLimitOf(type: string): { rate: RateLimit | null; bucket: Bucket | null } | undefined {
+    const rate = this.#registry.get(type)?.rateLimit ?? null;
+    const bucket = this.#buckets.get(type) ?? null;
+    return rate === null && bucket === null ? undefined : { rate, bucket };
+  }
+
   async render(op: Operation, standing: QueueStanding | null, now: number, base: OperationResource): Promise<OperationView> {
     // A pending operation read a moment ago may have been claimed since; then it has no standing, and no ETA yet.
     const queuePosition = op.status === 'pending' ? (standing?.position ?? null) : null;
@@ -144,6 +166,7 @@ export class OperationViews {
         aheadOfOtherTypes: standing?.aheadOfOtherTypes,
         capacity: this.#capacity,
         estimates: durations,
+        rateLimit: this.#rateLimitOf(op.type),
       });
     }
     const resource = withEstimates(base, op, { now, queuePosition, estimatedCompletionAt: eta?.at ?? null, estimatedCompletionRange: eta });

@@ -43,6 +43,10 @@ export interface OperationsServiceOptions {
   /** Global worker concurrency of one worker process, for the ETA of pending operations. */
   readonly workerConcurrency: number;
   readonly limits: ServiceLimits;
+  /** Fairness: the highest priority a tenant may submit (absent: the contract's maximum). */
+  readonly maxPriority?: ((tenant: string) => number) | undefined;
+  /** Fairness: each tenant's share of turns, which queue positions count (absent: 1 each). */
+  readonly tenantWeights?: ReadonlyMap<string, number> | undefined;
   readonly idempotencyTtlMs?: number | undefined;
   /** How long a status read may be served again (0: never). Default: `--read-cache`'s. */
   readonly readCacheMs?: number | undefined;
@@ -92,6 +96,7 @@ export class OperationsService {
       clock: this.#clock,
       workerConcurrency: options.workerConcurrency,
       basePath: options.basePath,
+      tenantWeights: options.tenantWeights,
     });
     this.#cache = new ReadCache({ ttlMs: options.readCacheMs ?? DEFAULTS.readCache, maxEntries: READ_CACHE_ENTRIES });
   }
@@ -158,7 +163,7 @@ export class OperationsService {
     }
     const fieldErrors = this.#registry.validateInput(task.type, request.input);
     if (fieldErrors.length > 0) throw new AsyncOpsError('validation_failed', `input is not valid for task type "${task.type}"`, { errors: fieldErrors });
-    const fields = this.#fields.check(request, task);
+    const fields = this.#fields.check(request, task, this.#options.maxPriority?.(request.tenant));
     if (fields.webhookUrl !== null) {
       const refusal = this.#options.checkWebhookUrl(fields.webhookUrl);
       if (refusal !== null)
@@ -307,6 +312,11 @@ export class OperationsService {
   /** Typical durations per type, from recent history blended with declared priors; refreshed lazily. */
   durationEstimates(): Promise<Map<string, DurationEstimate | null>> {
     return this.#views.durationEstimates();
+  }
+
+  /** Rate limits: when a hold on the type ends (null: not held), as of the buckets last read with the durations. */
+  heldUntil(type: string): number | null {
+    return this.#views.heldUntil(type, this.#clock.now());
   }
 
   async #find(tenant: string, id: string): Promise<Operation> {

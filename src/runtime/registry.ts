@@ -5,9 +5,10 @@
 import { Ajv, type ValidateFunction } from 'ajv';
 import addFormatsModule from 'ajv-formats';
 import type { FieldError } from '../domain/errors.ts';
+import type { RateLimit } from '../domain/rate-limit.ts';
 import { TASK_DEFAULTS } from '../config/limits.ts';
 import { DEFAULTS } from '../config/settings.ts';
-import { checkTaskDefinition, type TaskDefinition } from './task.ts';
+import { checkTaskDefinition, declaredSchedulesOf, type TaskDefinition } from './task.ts';
 import { fieldErrorsOf } from './schema-errors.ts';
 
 // ajv-formats ships CommonJS with a default export; under NodeNext the callable sits on `.default`.
@@ -19,9 +20,11 @@ export interface TaskDefaults {
   readonly maxAttempts: number;
   /** Per-type concurrency when the type does not set one (capped by the global limit). */
   readonly concurrency: number;
+  /** Running operations per concurrency key when the type does not set keyConcurrency (absent: `--key-concurrency`'s default). */
+  readonly keyConcurrency?: number | undefined;
 }
 
-export const DEFAULT_TASK_DEFAULTS: TaskDefaults = { ...TASK_DEFAULTS, concurrency: DEFAULTS.concurrency };
+export const DEFAULT_TASK_DEFAULTS: TaskDefaults = { ...TASK_DEFAULTS, concurrency: DEFAULTS.concurrency, keyConcurrency: DEFAULTS.keyConcurrency };
 
 export interface RegisteredTask {
   readonly definition: TaskDefinition;
@@ -33,6 +36,10 @@ export interface RegisteredTask {
   readonly estimatedDurationMs: number | null;
   /** It declares the size of its work (`cost`): the ETA learns its time per unit. */
   readonly costDeclared: boolean;
+  /** Its execution rate limit across all nodes (null: none). */
+  readonly rateLimit: RateLimit | null;
+  /** Fairness: running operations of this type per concurrency key, across all nodes. */
+  readonly keyConcurrency: number;
   readonly inputSchema: Record<string, unknown>;
 }
 
@@ -67,11 +74,18 @@ export class TaskRegistry {
       concurrency: definition.concurrency ?? this.#defaults.concurrency,
       estimatedDurationMs: definition.estimatedDurationS === undefined ? null : definition.estimatedDurationS * 1000,
       costDeclared: definition.cost !== undefined,
+      rateLimit: definition.rateLimit ?? null,
+      keyConcurrency: definition.keyConcurrency ?? this.#defaults.keyConcurrency ?? DEFAULTS.keyConcurrency,
       inputSchema,
     };
     this.#validators.set(definition.type, this.#ajv.compile(inputSchema));
     this.#byType.set(task.type, task);
     if (route !== null) this.#byRoute.set(route, task);
+    // A declared schedule's input is checked now, so a bad one fails at start-up rather than skipping every tick.
+    for (const [index, declared] of declaredSchedulesOf(definition).entries()) {
+      const problem = this.validateInput(task.type, structuredClone(declared.input ?? {}))[0];
+      if (problem !== undefined) throw new TypeError(`task type "${task.type}": schedule ${index} input: ${problem.path} ${problem.message}`);
+    }
   }
 
   get(type: string): RegisteredTask | undefined {

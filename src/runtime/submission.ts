@@ -1,11 +1,12 @@
-// Owns: the fields of a submit besides its type and input (webhook_url, timeout_s, priority, run_at, max_attempts):
+// Owns: the fields of a submit besides its type and input (webhook_url, timeout_s, priority, run_at, max_attempts,
+// concurrency_key, and a tenant's ceiling on priority):
 // their schema, which POST /operations publishes (http/schemas.ts builds its body from it), compiled once with the
 // server's limits, and the values a draft takes from them. Not here: the type and input (registry.ts), the webhook
 // URL's policy (the service's checkWebhookUrl). Invariant: a submit from any edge or embedder meets the route's rules.
 
 import { Type } from '@sinclair/typebox';
 import { Ajv, type ValidateFunction } from 'ajv';
-import { MAX_ATTEMPTS, MAX_URL_LENGTH, MIN_TIMEOUT_S, PRIORITY } from '../config/limits.ts';
+import { CONCURRENCY_KEY, MAX_ATTEMPTS, MAX_CONCURRENCY_KEY_LENGTH, MAX_URL_LENGTH, MIN_TIMEOUT_S, PRIORITY } from '../config/limits.ts';
 import { parseDateTime } from '../domain/date-time.ts';
 import { AsyncOpsError } from '../domain/errors.ts';
 import type { RegisteredTask } from './registry.ts';
@@ -21,6 +22,15 @@ export const SUBMIT_FIELDS = {
   priority: Type.Optional(Type.Integer({ minimum: PRIORITY.min, maximum: PRIORITY.max, description: 'Higher runs first' })),
   run_at: Type.Optional(Type.String({ format: 'date-time', description: 'Do not start before this time' })),
   max_attempts: Type.Optional(Type.Integer({ minimum: 1, maximum: MAX_ATTEMPTS, description: "Attempts before it fails; default the task type's" })),
+  concurrency_key: Type.Optional(
+    Type.String({
+      minLength: 1,
+      maxLength: MAX_CONCURRENCY_KEY_LENGTH,
+      pattern: CONCURRENCY_KEY.source,
+      description:
+        "A customer or account id: at most the task type's keyConcurrency operations with the same key run at once (across every node), and keys take turns",
+    }),
+  ),
 };
 
 /** The ceilings a server sets below the contract's own (`--max-timeout`; an embedder's `limits`). */
@@ -36,6 +46,7 @@ export interface SubmitFieldValues {
   /** RFC 3339. */
   readonly runAt?: string | undefined;
   readonly maxAttempts?: number | undefined;
+  readonly concurrencyKey?: string | undefined;
 }
 
 export interface DraftFields {
@@ -45,6 +56,7 @@ export interface DraftFields {
   readonly priority: number;
   /** Milliseconds since the epoch, as sent (the service decides what one in the past means). */
   readonly runAt: number | undefined;
+  readonly concurrencyKey: string | null;
 }
 
 export class SubmitFields {
@@ -65,8 +77,11 @@ export class SubmitFields {
     );
   }
 
-  /** The draft's values, a task's defaults filled in; throws validation_failed naming every field that breaks a rule. */
-  check(values: SubmitFieldValues, task: RegisteredTask): DraftFields {
+  /**
+   * The draft's values, a task's defaults filled in; throws validation_failed naming every field that breaks a rule.
+   * `maxPriority`: the tenant's ceiling on priority (fairness: no tenant claims the head of every queue by itself).
+   */
+  check(values: SubmitFieldValues, task: RegisteredTask, maxPriority: number = PRIORITY.max): DraftFields {
     const fields = {
       webhookUrl: values.webhookUrl ?? null,
       // A type's default above the configured ceiling is held to it; only a value the client sent is refused.
@@ -80,12 +95,21 @@ export class SubmitFields {
       priority: fields.priority,
       run_at: values.runAt,
       max_attempts: fields.maxAttempts,
+      concurrency_key: values.concurrencyKey,
     };
     const defined = Object.fromEntries(Object.entries(sent).filter(([, value]) => value !== undefined));
-    if (!this.#validate(defined)) {
-      const errors = fieldErrorsOf(this.#validate.errors ?? [], '');
-      throw new AsyncOpsError('validation_failed', errors.map((e) => `${e.path} ${e.message}`).join('; '), { errors });
+    // One problem a field (a key too long also breaks the pattern's bound).
+    const errors = this.#validate(defined)
+      ? []
+      : fieldErrorsOf(this.#validate.errors ?? [], '').filter((e, i, all) => all.findIndex((f) => f.path === e.path) === i);
+    if (fields.priority > maxPriority && !errors.some((e) => e.path === '/priority')) {
+      errors.push({ path: '/priority', message: `must be <= ${maxPriority}, this tenant's ceiling` });
     }
-    return { ...fields, runAt: values.runAt === undefined ? undefined : (parseDateTime(values.runAt) ?? undefined) };
+    if (errors.length > 0) throw new AsyncOpsError('validation_failed', errors.map((e) => `${e.path} ${e.message}`).join('; '), { errors });
+    return {
+      ...fields,
+      runAt: values.runAt === undefined ? undefined : (parseDateTime(values.runAt) ?? undefined),
+      concurrencyKey: values.concurrencyKey ?? null,
+    };
   }
 }

@@ -5,6 +5,8 @@
 import type { Context, Span } from '@opentelemetry/api';
 import type { Logger } from 'pino';
 import type { FieldError } from '../domain/errors.ts';
+import { checkCron } from '../domain/schedule.ts';
+import { checkRateLimit, type RateLimit } from '../domain/rate-limit.ts';
 
 export interface TaskContext {
   /** Fires on timeout, cancel or shutdown past the grace period; `signal.reason` says which. */
@@ -22,6 +24,16 @@ export interface TaskContext {
   readonly span: Span;
   /** The OpenTelemetry context the handler runs in (its span active): for work the handler starts outside it. */
   readonly traceContext: Context;
+}
+
+/** A recurring schedule a task declares: an operation of the task with `input` at every tick (docs/schedules.md). */
+export interface ScheduleDeclaration<Input = unknown> {
+  /** Five fields (minute hour day-of-month month day-of-week), or six with seconds first. */
+  readonly cron: string;
+  /** IANA time zone the expression is read in (default UTC). */
+  readonly timezone?: string | undefined;
+  /** Checked against the task's input schema at start-up; default `{}`. */
+  readonly input?: Input | undefined;
 }
 
 /** A handler returns a JSON value, or an explicit body with its content type. */
@@ -46,6 +58,11 @@ export interface TaskDefinition<Input = any> {
   readonly maxAttempts?: number | undefined;
   /** How many of this type run at once in one worker process. */
   readonly concurrency?: number | undefined;
+  /**
+   * How many operations of this type with the same `concurrency_key` run at once, across every worker node and slot
+   * (default: the server's `--key-concurrency`, 1). Operations without a key are not held to it.
+   */
+  readonly keyConcurrency?: number | undefined;
   /** Prior for the ETA before any history exists. */
   readonly estimatedDurationS?: number | undefined;
   /**
@@ -54,8 +71,15 @@ export interface TaskDefinition<Input = any> {
    * value that is not a finite number ≥ 0 (or a throw) stores no cost, and the ETA falls back to recent durations.
    */
   readonly cost?: ((input: Input) => number) | undefined;
+  /**
+   * At most `limit` attempts of this type start per `intervalS` seconds, across all nodes (a token bucket kept in the
+   * store: a burst of up to `limit`, then one every intervalS/limit s). The nodes that run the type should declare the same.
+   */
+  readonly rateLimit?: RateLimit | undefined;
   /** Retry a timed-out attempt (default false: a timeout fails the operation). */
   readonly retryOnTimeout?: boolean | undefined;
+  /** Run it on a schedule (or several): one operation per tick across all nodes, in the default tenant. */
+  readonly schedule?: ScheduleDeclaration<Input> | readonly ScheduleDeclaration<Input>[] | undefined;
   run(input: Input, ctx: TaskContext): Promise<TaskResult> | TaskResult;
 }
 
@@ -102,6 +126,7 @@ export function checkTaskDefinition(definition: TaskDefinition): void {
     ['timeoutS', definition.timeoutS, ' (whole seconds)'],
     ['maxAttempts', definition.maxAttempts, ''],
     ['concurrency', definition.concurrency, ''],
+    ['keyConcurrency', definition.keyConcurrency, ''],
   ] as const) {
     if (value !== undefined && !(Number.isInteger(value) && value >= 1)) {
       throw new TypeError(`defineTask(${definition.type}): ${name} must be a positive integer${unit}, not ${String(value)}`);
@@ -117,5 +142,19 @@ export function checkTaskDefinition(definition: TaskDefinition): void {
   if (definition.cost !== undefined && typeof definition.cost !== 'function') {
     throw new TypeError(`defineTask(${definition.type}): cost must be a function`);
   }
+  if (definition.rateLimit !== undefined) checkRateLimit(`defineTask(${definition.type})`, definition.rateLimit);
+  for (const [index, declared] of declaredSchedulesOf(definition).entries()) {
+    const where = `defineTask(${definition.type}): schedule${Array.isArray(definition.schedule) ? `[${index}]` : ''}`;
+    if (typeof declared !== 'object' || declared === null || typeof declared.cron !== 'string') throw new TypeError(`${where} needs a cron string`);
+    const problem = checkCron(declared.cron, declared.timezone ?? 'UTC')[0];
+    if (problem !== undefined) throw new TypeError(`${where}: ${problem.path.slice(1)} ${problem.message}`);
+  }
   if (typeof definition.run !== 'function') throw new TypeError(`defineTask(${definition.type}): run must be a function`);
+}
+
+/** The schedules a definition declares, as a list (none, one or several). */
+export function declaredSchedulesOf(definition: TaskDefinition): readonly ScheduleDeclaration[] {
+  const declared = definition.schedule;
+  if (declared === undefined) return [];
+  return Array.isArray(declared) ? declared : [declared as ScheduleDeclaration];
 }

@@ -43,6 +43,8 @@ export interface WorkerPoolOptions {
   readonly random?: Random | undefined;
   /** The largest result a handler may return, in bytes (default: `--max-result-bytes`'s). */
   readonly maxResultBytes?: number | undefined;
+  /** Fairness: each tenant's share of turns in the queues (absent: 1), from the API keys' `weight`. */
+  readonly tenantWeights?: ReadonlyMap<string, number> | undefined;
 }
 
 export interface WorkerPoolEvents {
@@ -113,9 +115,10 @@ export class WorkerPool extends EventEmitter<WorkerPoolEvents> {
   #heartbeating = false;
   #stopNodeBeats: (() => void) | null = null;
 
+  readonly #tenantWeights: ReadonlyMap<string, number> | undefined;
   #nextRunAtAskedAt = -Infinity;
   #claimedCount = 0;
-  readonly #endedCount: Record<AttemptOutcome, number> = { completed: 0, failed: 0, retried: 0, cancelled: 0, released: 0, lost: 0 };
+  readonly #endedCount: Record<AttemptOutcome, number> = { completed: 0, failed: 0, retried: 0, cancelled: 0, released: 0, lost: 0, rate_limited: 0 };
   readonly #recoveredCount = { requeued: 0, ended: 0 };
 
   constructor(options: WorkerPoolOptions) {
@@ -123,6 +126,7 @@ export class WorkerPool extends EventEmitter<WorkerPoolEvents> {
     this.#store = options.store;
     this.#registry = options.registry;
     this.#workerId = options.workerId;
+    this.#tenantWeights = options.tenantWeights;
     this.#log = options.logger.child({ workerId: options.workerId });
     this.#clock = withTimers(options.clock ?? systemClock);
     this.#concurrency = positive('concurrency', options.concurrency ?? DEFAULTS.concurrency);
@@ -261,14 +265,23 @@ export class WorkerPool extends EventEmitter<WorkerPoolEvents> {
     for (const task of this.#registry.list()) {
       // `free` already leaves out the slots this type holds; its own limit does not.
       const limit = Math.min(task.concurrency - (this.#busyByType.get(task.type) ?? 0), free);
-      if (limit > 0) types.push({ type: task.type, limit });
+      if (limit > 0) types.push({ type: task.type, limit, rateLimit: task.rateLimit, keyLimit: task.keyConcurrency });
       wanted += Math.max(0, limit);
     }
     if (types.length === 0) return false;
     const asked = Math.min(free, wanted);
-    const claimed = await this.#store.operationClaimDue({ now: this.#clock.now(), workerId: this.#workerId, leaseMs: this.#leaseMs, types, limit: asked });
+    const claimed = await this.#store.operationClaimDue({
+      now: this.#clock.now(),
+      workerId: this.#workerId,
+      leaseMs: this.#leaseMs,
+      types,
+      limit: asked,
+      tenantWeights: this.#tenantWeights,
+    });
     for (const operation of claimed) this.#begin(operation);
     if (claimed.length >= asked) return true;
+    // A rate limit (or a hold) held some back: come back when its next token is there, not on the next poll.
+    if (claimed.rateLimitedUntil !== undefined) this.#loop.wakeAt(claimed.rateLimitedUntil);
     // The queue has nothing more for us now: sleep until the next scheduled run_at (retries, run_at). Every insert and
     // requeue announces its run_at (operation:due), so asking the store is for what no event told of (work stored
     // before this pool started, an event lost): at most once per fallback poll, not after every short claim, which

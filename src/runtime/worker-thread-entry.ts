@@ -5,7 +5,7 @@
 import { parentPort, workerData } from 'node:worker_threads';
 import { INVALID_SPAN_CONTEXT, ROOT_CONTEXT, trace } from '@opentelemetry/api';
 import { pino } from 'pino';
-import { isPermanentError, PermanentError } from '../domain/errors.ts';
+import { isPermanentError, isRateLimitedError, PermanentError } from '../domain/errors.ts';
 import { spanContextOf } from '../telemetry/tracing.ts';
 import type { IsolatedHandler, IsolatedTaskContext, ThreadMessage, ThreadStart } from './worker-thread.ts';
 
@@ -32,5 +32,11 @@ try {
   post({ kind: 'result', value: await (handler as IsolatedHandler)(start.input, ctx) });
 } catch (thrown) {
   const error = thrown instanceof Error ? thrown : new Error(String(thrown));
-  post({ kind: 'error', name: error.name, message: error.message, permanentCode: isPermanentError(error) ? error.code : null });
+  post({
+    kind: 'error',
+    name: error.name,
+    message: error.message,
+    permanentCode: isPermanentError(error) ? error.code : null,
+    rateLimited: isRateLimitedError(error) ? { retryAfterS: error.retryAfterS ?? null } : null,
+  });
 }

@@ -4,7 +4,7 @@
 
 import { Worker } from 'node:worker_threads';
 import { pino } from 'pino';
-import { PermanentError } from '../domain/errors.ts';
+import { PermanentError, RateLimitedError } from '../domain/errors.ts';
 import type { TraceCarrier } from '../domain/trace-context.ts';
 import { carrierOf } from '../telemetry/tracing.ts';
 import type { TaskContext, TaskResult } from './task.ts';
@@ -30,7 +30,14 @@ export type ThreadMessage =
   | { readonly kind: 'progress'; readonly fraction: number; readonly message: string | undefined }
   | { readonly kind: 'log'; readonly line: string }
   | { readonly kind: 'result'; readonly value: unknown }
-  | { readonly kind: 'error'; readonly name: string; readonly message: string; readonly permanentCode: string | null };
+  | {
+      readonly kind: 'error';
+      readonly name: string;
+      readonly message: string;
+      readonly permanentCode: string | null;
+      /** A RateLimitedError, with its retryAfterS (null: none named). */
+      readonly rateLimited: { readonly retryAfterS: number | null } | null;
+    };
 
 // Beside this file: .ts when run from source, .js in the built package.
 const ENTRY = new URL(`./worker-thread-entry${import.meta.url.endsWith('.ts') ? '.ts' : '.js'}`, import.meta.url);
@@ -38,7 +45,7 @@ const ENTRY = new URL(`./worker-thread-entry${import.meta.url.endsWith('.ts') ? 
 /**
  * A task's `run` that runs `exportName` of the module at `moduleUrl` on a fresh worker thread per attempt:
  * `run: inWorkerThread(new URL('./heavy.ts', import.meta.url))`. Input and result cross by structured clone;
- * progress and log lines are forwarded; a PermanentError keeps its code.
+ * progress and log lines are forwarded; a PermanentError keeps its code, a RateLimitedError its retryAfterS.
  */
 // biome-ignore lint/suspicious/noExplicitAny: as TaskDefinition: the default for a handler whose input is not typed.
 export function inWorkerThread<Input = any>(moduleUrl: URL | string, exportName = 'default'): (input: Input, ctx: TaskContext) => Promise<TaskResult> {
@@ -74,6 +81,7 @@ function runInThread(start: ThreadStart, ctx: TaskContext): Promise<TaskResult> 
 
 function rebuildError(message: Extract<ThreadMessage, { kind: 'error' }>): Error {
   if (message.permanentCode !== null) return new PermanentError(message.message, message.permanentCode);
+  if (message.rateLimited !== null) return new RateLimitedError({ message: message.message, retryAfterS: message.rateLimited.retryAfterS ?? undefined });
   const error = new Error(message.message);
   error.name = message.name;
   return error;

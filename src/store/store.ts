@@ -1,5 +1,6 @@
 // Owns: the Store interface, the one seam for all persistence (operations, results, idempotency keys,
-// webhook deliveries and their attempts, duration samples, worker nodes, settings) and the change feed.
+// webhook deliveries and their attempts, duration samples, worker nodes, schedules (their methods: schedule-store.ts),
+// settings) and the change feed.
 // Not here: any SQL (store/sqlite/, store/postgres/), any business rule (domain/, runtime/).
 // Invariant: every method is one atomic transaction; every transition checks its precondition in the
 // query (status, lease token) and a lost race returns null/false instead of throwing.
@@ -10,11 +11,15 @@ import type { WorkerNode } from '../domain/capacity.ts';
 import type { DurationSample, RunningAttempt } from '../domain/eta.ts';
 import type { Delivery, DeliveryAttempt } from '../domain/delivery.ts';
 import type { TraceCarrier } from '../domain/trace-context.ts';
+import type { Bucket, RateLimit } from '../domain/rate-limit.ts';
+import type { Schedule, ScheduleTick } from '../domain/schedule.ts';
+import type { ScheduleStore } from './schedule-store.ts';
 
 // Decided in the domain; named here too because the runtime ends a cancelled attempt with it.
 export { CANCELLED_BY_REQUEST } from '../domain/status.ts';
 // Defined in the domain (the edges render them); named here too, beside the Store methods that take and give them.
-export type { Delivery, DeliveryAttempt, DurationSample, WorkerNode };
+export type { Delivery, DeliveryAttempt, DurationSample, Schedule, ScheduleTick, WorkerNode };
+export type { DeclaredScheduleDraft, ScheduleDeleteOutcome, ScheduleDraft, ScheduleFireParams, ScheduleListQuery } from './schedule-store.ts';
 
 // ---------------------------------------------------------------- operations
 
@@ -32,6 +37,8 @@ export interface OperationDraft {
   readonly cost?: number | null | undefined;
   /** The trace context it is created in, kept for its attempts (null or absent: none). */
   readonly trace?: TraceCarrier | null | undefined;
+  /** Its concurrency key (null or absent: none): its type's per-key limit counts it under this key. */
+  readonly concurrencyKey?: string | null | undefined;
   /** When the operation is created (created_at, updated_at); idempotency keys expired before this are free. */
   readonly now: number;
 }
@@ -44,6 +51,14 @@ export function changed(op: Pick<Operation, 'id' | 'version' | 'status'>): Store
 /** The event a pending operation announces with its run_at (workers of its type wake then). */
 export function due(op: Pick<Operation, 'type' | 'runAt'>): StoreEvent {
   return { kind: 'operation:due', type: op.type, runAt: op.runAt };
+}
+
+/**
+ * Fairness: the events an attempt with a concurrency key announces when it ends (any end: finish, retry, release,
+ * recovery): its key has room again, so workers of its type on every node look for that key's waiting operations now.
+ */
+export function keyFreed(op: Pick<Operation, 'type' | 'concurrencyKey'>, now: number): StoreEvent[] {
+  return op.concurrencyKey === null || op.concurrencyKey === undefined ? [] : [due({ type: op.type, runAt: now })];
 }
 
 /** The operation an insert of `draft` stores (its input is JSON already, as parsed from a request, so it is kept as is). */
@@ -71,6 +86,7 @@ export function operationFromDraft(draft: OperationDraft): Operation {
     cost: draft.cost ?? null,
     progressAnchor: null,
     trace: draft.trace ?? null,
+    concurrencyKey: draft.concurrencyKey ?? null,
     cancelRequested: false,
     leaseToken: null,
     leaseExpiresAt: null,
@@ -111,7 +127,11 @@ export interface OperationListQuery {
 
 /** Where a pending operation stands: what its ETA is computed from. */
 export interface QueueStanding {
-  /** Runnable pending operations of its type that run before it (priority desc, run_at, id): 0 is next. */
+  /**
+   * Runnable pending operations of its type that run before it: 0 is next. Alone in its type's queue (or the only tenant
+   * with operations due), exact in claim order (priority desc, run_at, id); with other tenants due, its own tenant's ahead
+   * of it plus the turns the others take before it (domain/fairness.ts: fairPosition).
+   */
   readonly position: number;
   /**
    * Attempts running now, earliest started first, with their type, cost, progress and when it was stored (updated_at):
@@ -132,6 +152,8 @@ export interface StandingScope {
   readonly shared: boolean;
   /** Per type that declares a cost: how many costs of the operations of its type ahead of it to read. */
   readonly costsAhead: ReadonlyMap<string, number>;
+  /** Fairness: each tenant's share of turns (absent: 1), as claims take them; the position counts the turns between tenants. */
+  readonly tenantWeights?: ReadonlyMap<string, number> | undefined;
 }
 
 /** A scope reading only the running attempts of the operation's own type, up to these limits. */
@@ -141,7 +163,7 @@ export function ownTypeScope(runningLimits: Readonly<Record<string, number>> = {
 
 export interface QueueStandingParams {
   /** The operation as just read or written: its place in the claim order is taken from these fields. */
-  readonly operation: Pick<Operation, 'id' | 'type' | 'status' | 'priority' | 'runAt'>;
+  readonly operation: Pick<Operation, 'id' | 'type' | 'status' | 'priority' | 'runAt'> & { readonly tenant?: string | undefined };
   readonly now: number;
   readonly scope: StandingScope;
   /** Count from the tail of the queue first, where a just inserted operation is; only the cost differs. */
@@ -159,6 +181,31 @@ export interface TypeLimit {
   readonly type: string;
   /** How many more operations of this type this worker may take now. */
   readonly limit: number;
+  /**
+   * Fairness: how many operations of this type with one concurrency key may run at once, across every node and slot
+   * (absent: no limit). Operations without a key are not held to it.
+   */
+  readonly keyLimit?: number | undefined;
+  /** Rate limits: its execution rate limit as this node declares it (null or absent: none); the claim takes a token per start. */
+  readonly rateLimit?: RateLimit | null | undefined;
+}
+
+/**
+ * Rate limits: what a claim took. `rateLimitedUntil`: a type's bucket (or a hold) let fewer start than were asked for,
+ * and its next token comes (or its hold ends) then; the claim loop comes back at that time.
+ */
+export type ClaimedOperations = Operation[] & { readonly rateLimitedUntil?: number | undefined };
+
+/** What a claim took, with `rateLimitedUntil` only when a bucket held some back (so a plain claim is a plain array). */
+export function claimedOperations(operations: Operation[], rateLimitedUntil: number | undefined): ClaimedOperations {
+  return rateLimitedUntil === undefined ? operations : Object.assign(operations, { rateLimitedUntil });
+}
+
+/** Rate limits: a hold on a type (a handler threw RateLimitedError): nothing of it starts on any node before `until`. */
+export interface RateLimitHoldParams {
+  readonly type: string;
+  readonly until: number;
+  readonly now: number;
 }
 
 export interface ClaimParams {
@@ -169,6 +216,8 @@ export interface ClaimParams {
   readonly types: readonly TypeLimit[];
   /** Upper bound across all types. */
   readonly limit: number;
+  /** Fairness: each tenant's share of turns (absent from the map: 1); within a type, tenants take turns in proportion. */
+  readonly tenantWeights?: ReadonlyMap<string, number> | undefined;
 }
 
 export interface LeaseRef {
@@ -203,6 +252,10 @@ export interface RetryParams extends LeaseRef {
 
 export interface ReleaseParams extends LeaseRef {
   readonly now: number;
+  /** Rate limits: a rate-limited release runs again at this time (absent: run_at stays) ... */
+  readonly runAt?: number | undefined;
+  /** ... with this as its last attempt's error (absent: the error stays). */
+  readonly error?: OperationError | undefined;
   /** For the delivery written when a cancel was requested meanwhile, and the operation ends cancelled instead. */
   readonly delivery: DeliveryFactory;
 }
@@ -294,6 +347,8 @@ export type DeliveryRetryOutcome =
  * - `operation:due`: a pending operation became runnable (workers wake up).
  * - `operation:cancel_requested`: a processing operation should be aborted by its lease holder.
  * - `delivery:due`: a delivery became due (the dispatcher wakes up).
+ * - `schedule:changed`: a schedule was created, changed or fired (schedulers look again; nextRunAt: its next tick).
+ * - `rate_limit:held`: a type is held back until `until` (a RateLimitedError): claimers on every node skip it.
  * - `feed:resumed`: the feed may have missed events (a lost PostgreSQL LISTEN connection came back): whoever waits
  *   on one should look again. Emitted locally, never sent to other nodes.
  */
@@ -302,13 +357,15 @@ export type StoreEvent =
   | { readonly kind: 'operation:due'; readonly type: string; readonly runAt: number }
   | { readonly kind: 'operation:cancel_requested'; readonly id: string }
   | { readonly kind: 'delivery:due'; readonly nextAttemptAt: number }
+  | { readonly kind: 'schedule:changed'; readonly nextRunAt: number | null }
+  | { readonly kind: 'rate_limit:held'; readonly type: string; readonly until: number }
   | { readonly kind: 'feed:resumed' };
 
 export type StoreListener = (event: StoreEvent) => void;
 
 // ---------------------------------------------------------------- the interface
 
-export interface Store {
+export interface Store extends ScheduleStore {
   /** Which adapter this is, for logs and metrics. */
   readonly kind: 'sqlite' | 'postgres';
 
@@ -334,7 +391,7 @@ export interface Store {
   operationCounts(): Promise<Array<{ readonly type: string; readonly status: OperationStatus; readonly count: number }>>;
 
   /** Claim due pending operations: status → processing, fresh lease token, started_at = now. */
-  operationClaimDue(params: ClaimParams): Promise<Operation[]>;
+  operationClaimDue(params: ClaimParams): Promise<ClaimedOperations>;
   /**
    * Extend a lease. Returns null when the lease is gone; otherwise whether a cancel was requested.
    * Not a change of the operation: version stays, no event (a poller must not wake for a heartbeat).
@@ -361,6 +418,10 @@ export interface Store {
    * applied under its lease, all in one transaction.
    */
   operationRecoverExpired(params: RecoverParams): Promise<RecoverResult>;
+  /** Rate limits: hold a type back (no claim starts it before `until`; a later hold already set stays). */
+  rateLimitHold(params: RateLimitHoldParams): Promise<void>;
+  /** Rate limits: the stored buckets (with holds), by type: for the ETA and metrics. */
+  rateLimitBuckets(): Promise<Map<string, Bucket>>;
   /** The earliest run_at among pending operations of these types, so workers can sleep until then. */
   operationNextRunAt(params: { readonly types: readonly string[] }): Promise<number | null>;
 

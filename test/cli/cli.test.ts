@@ -210,7 +210,13 @@ describe('errors and exit statuses', () => {
       assert.equal(outside.code, 2, `${flag} ${value}`);
       assertOneErrorLine(outside.stderr, new RegExp(`${flag}.*'${value}' is invalid`));
     }
+    const badKey = await runCli(withAuth('submit', 'report', '--input', '{}', '--concurrency-key', 'not a key'));
+    assert.equal(badKey.code, 2);
+    assertOneErrorLine(badKey.stderr, /--concurrency-key must be 1\.\.128 letters, digits or _ \. : @ \/ - \(a letter or digit first\)$/);
     assert.equal(api.requests.length, requestsBefore, 'nothing was sent');
+    const keyed = await runCli(withAuth('submit', 'report', '--input', '{}', '--concurrency-key', 'acct:42'));
+    assert.equal(keyed.code, 0, keyed.stderr);
+    assert.equal(JSON.parse(api.requests.at(-1)!.body).concurrency_key, 'acct:42', 'sent as concurrency_key');
     const fraction = await runCli(withAuth('submit', 'report', '--input', '{}', '--max-attempts', '1.5'));
     assertOneErrorLine(fraction.stderr, new RegExp(`--max-attempts.*'1\\.5' is invalid\\. expected a whole number from 1 to ${MAX_ATTEMPTS}$`));
     // An open-ended range says so, rather than "from 1 to up": the ceiling is the server's --max-timeout.

@@ -135,6 +135,7 @@ export class FakeApi {
       attempt: 1,
       max_attempts: 3,
       priority: 0,
+      concurrency_key: null,
       created_at: iso(op.createdAt),
       started_at: stage.status === 'pending' ? null : iso(op.createdAt),
       finished_at: terminal ? iso(op.createdAt + stage.atMs) : null,

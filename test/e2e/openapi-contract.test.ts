@@ -2,18 +2,23 @@
 // each response it declares (success and error), and each reply is checked against the document: status, content
 // type, body schema and headers (test/support/openapi-contract.ts); so is a real webhook request. An operation or a
 // declared response that no call here produces fails the test, so a new route needs its cases here.
-// Three servers: A (API keys, generous rate limits, one worker slot) for the routes; B (a rate limit of one request
+// Three servers: A (API keys, generous rate limits, one worker slot, a task that declares schedules) for the routes; B (a rate limit of one request
 // an hour) for 429; C (results kept 1 s) for 410, then shut down with requests on the wire for the 503 of every route.
 
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
-import { startServer, type ServerProcess } from '../support/server.ts';
+import { join } from 'node:path';
+import { REPO_ROOT, startServer, type ServerProcess } from '../support/server.ts';
 import { OpenApiContract, type Reply } from '../support/openapi-contract.ts';
 import { WebhookReceiver } from '../support/webhook-receiver.ts';
 import { startRequest, refused } from '../support/raw-http.ts';
 import { waitFor } from '../support/wait.ts';
 
+const SCHEDULED_TASKS = join(REPO_ROOT, 'test/fixtures/scheduled-tasks.ts');
+
 const KEY = 'contract-key-0123456789abcdef';
+/** Server A's key for the default tenant, where the schedules its tasks declare are (a declared one cannot be deleted: 409). */
+const DEFAULT_TENANT_KEY = 'contract-default-0123456789abcdef';
 const KEYS = ['--api-keys', `alpha:${KEY}`];
 const LONG_ID = 'x'.repeat(300);
 /** The task types with a collection route on the test servers (the fixtures' echo, the built-in report). */
@@ -73,8 +78,13 @@ before(async () => {
     // A small body limit: a body over it is small enough to be written whole before the 413 closes the connection
     // (one over the default 1 MB could still be being sent then, and the client see EPIPE instead of the reply).
     startServer({
+      fixtureTasks: false,
       args: [
-        ...KEYS,
+        '--api-keys',
+        `alpha:${KEY},default:${DEFAULT_TENANT_KEY}`,
+        // The fixture tasks, and one that declares schedules.
+        '--tasks',
+        SCHEDULED_TASKS,
         '--rate-limit-read',
         '1000000/s',
         '--rate-limit-create',
@@ -225,6 +235,28 @@ describe('/openapi.json describes what the server does', () => {
     await expect(409, 'retryWebhookDelivery', { params: { id: deliveredDelivery.id } });
     await expect(404, 'retryWebhookDelivery', { params: { id: 'dlv_01NOSUCHDELIVERY00000000000' } });
     await expect(400, 'retryWebhookDelivery', { params: { id: LONG_ID } });
+  });
+
+  it('schedules: create, list, read, pause, resume, delete, and their refusals', async () => {
+    const body = { type: 'echo', input: { scheduled: true }, cron: '0 0 1 1 *', timezone: 'Europe/Berlin' };
+    const schedule = await expect(201, 'createSchedule', { body });
+    await expect(400, 'createSchedule', { body: { ...body, cron: 'every day' } });
+    await expect(413, 'createSchedule', { body: { ...body, input: { pad: 'x'.repeat(20_000) } } });
+    await expect(415, 'createSchedule', { rawBody: 'hello', headers: { 'content-type': 'text/plain' } });
+    await expect(422, 'createSchedule', { body: { ...body, type: 'no_such_type' } });
+    await expect(200, 'listSchedules', { query: 'limit=1' });
+    await expect(400, 'listSchedules', { query: 'cursor=nope' });
+    const missing = 'sch_01NOSUCHSCHEDULE000000000';
+    for (const id of ['getSchedule', 'pauseSchedule', 'resumeSchedule']) {
+      await expect(200, id, { params: { id: schedule.id } });
+      await expect(404, id, { params: { id: missing } });
+      await expect(400, id, { params: { id: LONG_ID } });
+    }
+    const declared = (await expect(200, 'listSchedules', { key: DEFAULT_TENANT_KEY })).items.find((s: { origin: string }) => s.origin === 'task');
+    await expect(409, 'deleteSchedule', { params: { id: declared.id }, key: DEFAULT_TENANT_KEY });
+    await expect(404, 'deleteSchedule', { params: { id: declared.id } }, a);
+    await expect(400, 'deleteSchedule', { params: { id: LONG_ID } });
+    await expect(204, 'deleteSchedule', { params: { id: schedule.id } });
   });
 
   it('health, metrics and documentation', async () => {

@@ -14,6 +14,7 @@ describe('public API', () => {
     assert.deepEqual(Object.keys(asyncops).sort(), [
       'AsyncOpsError',
       'PermanentError',
+      'RateLimitedError',
       'VERSION',
       'asyncopsPlugin',
       'createAsyncOps',

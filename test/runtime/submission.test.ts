@@ -24,11 +24,18 @@ function refusedPaths(fn: () => unknown): string[] {
 
 describe('SubmitFields', () => {
   it("fills in the type's defaults, its timeout held to the server's ceiling", () => {
-    assert.deepEqual(fields.check({}, task), { webhookUrl: null, timeoutS: 60, maxAttempts: 5, priority: 0, runAt: undefined });
+    assert.deepEqual(fields.check({}, task), { webhookUrl: null, timeoutS: 60, maxAttempts: 5, priority: 0, runAt: undefined, concurrencyKey: null });
   });
 
   it('takes what was sent, run_at read as an instant', () => {
-    const sent = { webhookUrl: 'https://example.com/hook', timeoutS: 60, maxAttempts: 10, priority: -1000, runAt: '2026-03-01T09:00:00+01:00' };
+    const sent = {
+      webhookUrl: 'https://example.com/hook',
+      timeoutS: 60,
+      maxAttempts: 10,
+      priority: -1000,
+      runAt: '2026-03-01T09:00:00+01:00',
+      concurrencyKey: 'acct:42/eu',
+    };
     assert.deepEqual(fields.check(sent, task), { ...sent, runAt: Date.parse('2026-03-01T08:00:00Z') });
   });
 
@@ -43,6 +50,22 @@ describe('SubmitFields', () => {
       refusedPaths(() => fields.check({ timeoutS: 0 }, task)),
       ['/timeout_s'],
     );
+  });
+
+  it("refuses a priority above the tenant's ceiling, and a malformed concurrency key", () => {
+    assert.deepEqual(
+      refusedPaths(() => fields.check({ priority: 11 }, task, 10)),
+      ['/priority'],
+    );
+    assert.equal(fields.check({ priority: 10 }, task, 10).priority, 10);
+    for (const key of ['', 'has space', '-leading', 'x'.repeat(129), 'ünï']) {
+      assert.deepEqual(
+        refusedPaths(() => fields.check({ concurrencyKey: key }, task)),
+        ['/concurrency_key'],
+        JSON.stringify(key),
+      );
+    }
+    assert.equal(fields.check({ concurrencyKey: 'x'.repeat(128) }, task).concurrencyKey, 'x'.repeat(128));
   });
 
   it('a type default above a lower attempts ceiling is refused, as the client could not send it', () => {

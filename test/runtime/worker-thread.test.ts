@@ -1,7 +1,7 @@
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { pino } from 'pino';
-import { PermanentError } from '../../src/domain/errors.ts';
+import { isRateLimitedError, PermanentError } from '../../src/domain/errors.ts';
 import type { TaskContext } from '../../src/runtime/task.ts';
 import { inWorkerThread } from '../../src/runtime/worker-thread.ts';
 import { waitFor } from '../support/wait.ts';
@@ -43,6 +43,13 @@ describe('inWorkerThread', () => {
 
   it('keeps a PermanentError permanent, with its code', async () => {
     await assert.rejects(inWorkerThread(handlers, 'refuse')({}, context().ctx), (err) => err instanceof PermanentError && err.code === 'bad_input');
+  });
+
+  it('keeps a RateLimitedError rate-limited, with its retryAfterS', async () => {
+    await assert.rejects(
+      inWorkerThread(handlers, 'throttled')({}, context().ctx),
+      (err) => isRateLimitedError(err) && err.retryAfterS === 2.5 && err.message === 'quota spent',
+    );
   });
 
   it('terminates a handler that never yields when the signal fires, while this thread stays responsive', async () => {

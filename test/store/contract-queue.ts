@@ -11,7 +11,17 @@ export function operationQueueContract(store: CurrentStore): void {
   describe('operationInsert and operationGet', () => {
     it('creates a pending operation with every field set from the draft', async () => {
       const trace = { traceparent: '00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01', tracestate: 'k=v' };
-      const d = draft({ priority: 5, timeoutS: 90, maxAttempts: 4, runAt: T0 + 10, webhookUrl: 'https://example.test/hook', cost: 12.5, trace, now: T0 });
+      const d = draft({
+        priority: 5,
+        timeoutS: 90,
+        maxAttempts: 4,
+        runAt: T0 + 10,
+        webhookUrl: 'https://example.test/hook',
+        cost: 12.5,
+        trace,
+        concurrencyKey: 'acct-1',
+        now: T0,
+      });
       const result = await store().operationInsert(d);
       assert.equal(result.kind, 'created');
       const expected = {
@@ -42,6 +52,7 @@ export function operationQueueContract(store: CurrentStore): void {
         cost: 12.5,
         progressAnchor: null,
         trace,
+        concurrencyKey: 'acct-1',
         version: 1,
       };
       assert.deepEqual(result.kind === 'created' && result.operation, expected);

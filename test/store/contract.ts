@@ -14,6 +14,9 @@ import { operationLifecycleContract } from './contract-lifecycle.ts';
 import { deliveryContract } from './contract-deliveries.ts';
 import { maintenanceContract } from './contract-maintenance.ts';
 import { outsideValuesContract } from './contract-outside-values.ts';
+import { scheduleContract } from './contract-schedules.ts';
+import { rateLimitContract } from './contract-rate-limits.ts';
+import { fairnessContract } from './contract-fairness.ts';
 
 /** The store under test; valid inside an `it`. */
 export type CurrentStore = () => Store;
@@ -61,5 +64,8 @@ export function runStoreContract(name: string, adapter: Adapter): void {
     deliveryContract(store);
     maintenanceContract(store);
     outsideValuesContract(store);
+    fairnessContract(store);
+    scheduleContract(store, (s) => adapter.pendingCounts(s));
+    rateLimitContract(store);
   });
 }

@@ -99,6 +99,9 @@ if (skip !== null) {
         { version: 5, name: '0005_integer_timeout.sql' },
         { version: 6, name: '0006_eta.sql' },
         { version: 7, name: '0007_trace_context.sql' },
+        { version: 8, name: '0008_fairness.sql' },
+        { version: 9, name: '0009_rate_limits.sql' },
+        { version: 10, name: '0010_schedules.sql' },
       ]);
     });
 

@@ -47,6 +47,9 @@ describe('SqliteStore', () => {
           { version: 3, name: '0003_delivery_destination.sql' },
           { version: 4, name: '0004_eta.sql' },
           { version: 5, name: '0005_trace_context.sql' },
+          { version: 6, name: '0006_fairness.sql' },
+          { version: 7, name: '0007_rate_limits.sql' },
+          { version: 8, name: '0008_schedules.sql' },
         ],
       );
       await store.close();

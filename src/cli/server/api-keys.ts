@@ -1,11 +1,12 @@
 // Owns: reading API keys from a key file (`--api-keys-file`) and from ASYNCOPS_API_KEYS or `--api-keys`, in the formats
-// the README documents: lines `tenant:key` or `tenant:sha256:<hex>`, a JSON array of {tenant, key | sha256}, and in the
+// the README documents: lines `tenant:key` or `tenant:sha256:<hex>`, a JSON array of {tenant, key | sha256, weight?, max_priority?}, and in the
 // environment `tenant:key,tenant2:key2`. Not here: hashing and checking keys (http/auth.ts).
 // Invariant: a malformed entry is a UsageError naming where it is, never quoting the key.
 
 import { readFileSync } from 'node:fs';
 import type { AsyncOpsOptions } from '../../main.ts';
 import { UsageError } from '../exit-codes.ts';
+import { PRIORITY } from '../../config/limits.ts';
 
 /** One key as the server takes it (createAsyncOps's `apiKeys`). */
 type ApiKeyConfig = NonNullable<AsyncOpsOptions['apiKeys']>[number];
@@ -16,6 +17,25 @@ const KEY = /^[A-Za-z0-9._~+/-]+=*$/;
 const MIN_KEY_LENGTH = 16;
 const MAX_KEY_LENGTH = 512;
 const HEX_SHA256 = /^[0-9a-f]{64}$/i;
+/** The largest weight: one tenant with 1000 times another's turns is as uneven as a share needs to be. */
+const MAX_WEIGHT = 1000;
+
+/** Fairness fields of a JSON entry: `weight` (a share of turns) and `max_priority` (a ceiling on priority). */
+function policy(weight: unknown, maxPriority: unknown, where: string): { weight?: number; maxPriority?: number } {
+  const out: { weight?: number; maxPriority?: number } = {};
+  if (weight !== undefined) {
+    if (typeof weight !== 'number' || !Number.isInteger(weight) || weight < 1 || weight > MAX_WEIGHT)
+      throw new UsageError(`${where}: weight must be an integer 1..${MAX_WEIGHT}`);
+    out.weight = weight;
+  }
+  if (maxPriority !== undefined) {
+    if (typeof maxPriority !== 'number' || !Number.isInteger(maxPriority) || maxPriority < PRIORITY.min || maxPriority > PRIORITY.max) {
+      throw new UsageError(`${where}: max_priority must be an integer ${PRIORITY.min}..${PRIORITY.max}`);
+    }
+    out.maxPriority = maxPriority;
+  }
+  return out;
+}
 
 function entry(tenant: unknown, key: unknown, hash: unknown, where: string): ApiKeyConfig {
   if (typeof tenant !== 'string' || !TENANT.test(tenant)) throw new UsageError(`${where}: the tenant must be 1..64 letters, digits, '_', '.' or '-'`);
@@ -52,9 +72,9 @@ export function parseApiKeysText(text: string, source: string): ApiKeyConfig[] {
     if (!Array.isArray(parsed)) throw new UsageError(`${source}: expected a JSON array of {"tenant", "key"} objects`);
     keys = parsed.map((item: unknown, i) => {
       if (item === null || typeof item !== 'object' || Array.isArray(item)) throw new UsageError(`${source}: item ${i} is not an object`);
-      const { tenant, key, sha256, ...rest } = item as Record<string, unknown>;
+      const { tenant, key, sha256, weight, max_priority, ...rest } = item as Record<string, unknown>;
       if (Object.keys(rest).length > 0) throw new UsageError(`${source}: item ${i} has unknown fields (${Object.keys(rest).join(', ')})`);
-      return entry(tenant, key, sha256, `${source}: item ${i}`);
+      return { ...entry(tenant, key, sha256, `${source}: item ${i}`), ...policy(weight, max_priority, `${source}: item ${i}`) };
     });
   } else {
     keys = [];
@@ -97,6 +117,17 @@ export function mergeApiKeys(...lists: ReadonlyArray<readonly ApiKeyConfig[]>): 
     const id = 'key' in k ? `k:${k.key}` : `h:${k.sha256}`;
     if (seen.has(id)) throw new UsageError(`API keys: a key is configured twice (tenant ${k.tenant}); every key must be distinct`);
     seen.add(id);
+  }
+  for (const field of ['weight', 'maxPriority'] as const) {
+    const set = new Map<string, number>();
+    for (const k of all) {
+      const value = k[field];
+      if (value === undefined) continue;
+      if (set.has(k.tenant) && set.get(k.tenant) !== value) {
+        throw new UsageError(`API keys: tenant ${k.tenant} has two different ${field === 'weight' ? 'weight' : 'max_priority'} values; give one`);
+      }
+      set.set(k.tenant, value);
+    }
   }
   return all;
 }

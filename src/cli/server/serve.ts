@@ -141,6 +141,7 @@ async function runServer(flags: ServerFlags, role: ServerCommand, command: Comma
     workers: role === 'worker' ? true : flags.workers,
     http: role === 'serve',
     concurrency: flags.concurrency,
+    keyConcurrency: flags.keyConcurrency,
     maxResultBytes: flags.maxResultBytes,
     webhookSecrets: flags.webhookSecret,
     allowPrivateWebhooks: flags.allowPrivateWebhooks,
@@ -155,9 +156,11 @@ async function runServer(flags: ServerFlags, role: ServerCommand, command: Comma
     resultRetentionMs: flags.resultRetention,
     bodyLimit: flags.bodyLimit,
     limits: { maxTimeoutS: flags.maxTimeout / 1000 },
+    // A worker takes only the tenants' weights from them (its claims take turns as the servers' do).
+    apiKeys,
     ...(role === 'serve'
       ? {
-          apiKeys,
+          maxPriority: flags.maxPriority,
           // Limits default on only when exposed or keyed (why: config/settings.ts, rateLimitCreate).
           rateLimits: {
             create: rateOption(flags.rateLimitCreate, exposed ? DEFAULT_RATE_LIMITS.create : null),

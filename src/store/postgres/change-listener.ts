@@ -12,7 +12,10 @@ const PAYLOAD_BUDGET = 7_800;
 const RECONNECT_BACKOFF: BackoffPolicy = { baseMs: 100, maxMs: 5_000, factor: 2 };
 const RECONNECT_FLOOR_MS = 50;
 
-/** One event as a short JSON array: `["c", id, version, status]`, `["d", type, runAt]`, `["x", id]`, `["w", nextAttemptAt]`. */
+/**
+ * One event as a short JSON array: `["c", id, version, status]`, `["d", type, runAt]`, `["x", id]`, `["w", nextAttemptAt]`,
+ * `["s", nextRunAt]` (-1: none), `["h", type, until]`.
+ */
 type Wire = readonly [string, ...(string | number)[]];
 
 /** Null for what is never sent: a node's own feed:resumed. */
@@ -26,6 +29,10 @@ function toWire(event: StoreEvent): Wire | null {
       return ['x', event.id];
     case 'delivery:due':
       return ['w', event.nextAttemptAt];
+    case 'schedule:changed':
+      return ['s', event.nextRunAt ?? -1];
+    case 'rate_limit:held':
+      return ['h', event.type, event.until];
     case 'feed:resumed':
       return null;
   }
@@ -38,6 +45,8 @@ function fromWire(wire: unknown): StoreEvent | null {
   if (tag === 'd' && typeof a === 'string' && typeof b === 'number') return { kind: 'operation:due', type: a, runAt: b };
   if (tag === 'x' && typeof a === 'string') return { kind: 'operation:cancel_requested', id: a };
   if (tag === 'w' && typeof a === 'number') return { kind: 'delivery:due', nextAttemptAt: a };
+  if (tag === 's' && typeof a === 'number') return { kind: 'schedule:changed', nextRunAt: a < 0 ? null : a };
+  if (tag === 'h' && typeof a === 'string' && typeof b === 'number') return { kind: 'rate_limit:held', type: a, until: b };
   return null;
 }
 

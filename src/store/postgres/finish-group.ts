@@ -5,7 +5,7 @@
 
 import { DURATION_SAMPLE_LIMIT } from '../../domain/eta.ts';
 import type { Operation } from '../../domain/operation.ts';
-import { changed, type DeliveryFactory, type FinishParams } from '../store.ts';
+import { changed, keyFreed, type DeliveryFactory, type FinishParams } from '../store.ts';
 import type { PostgresDatabase, Transaction } from './database.ts';
 import { writeOutbox } from './deliveries.ts';
 import { OPERATION_COLUMNS, toOperation, type OperationRow } from './rows.ts';
@@ -88,6 +88,6 @@ export async function endUnderLease(tx: Transaction, group: readonly Ending[]): 
   for (const [factory, ops] of byFactory) {
     for (const op of await writeOutbox(tx, ops, factory, Math.max(...ops.map((o) => o.finishedAt ?? 0)))) ended.set(op.id, op);
   }
-  tx.events.push(...[...ended.values()].map(changed));
+  tx.events.push(...[...ended.values()].flatMap((op) => [changed(op), ...keyFreed(op, op.finishedAt ?? op.updatedAt)]));
   return ended;
 }

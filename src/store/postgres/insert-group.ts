@@ -4,19 +4,19 @@
 
 import { changed, due, operationFromDraft, type InsertOptions, type OperationDraft, type OperationInsertResult } from '../store.ts';
 import { isStalePlan, type PostgresDatabase } from './database.ts';
-import { depthChange, standingsStatement, toStanding, type StandingRow } from './standing.ts';
+import { depthChange, standingsStatement, toStanding, withTurns, type StandingRow } from './standing.ts';
 
 // Params: parallel arrays $1 ids, $2 tenants, $3 types, $4 inputs (JSON text), $5 max attempts, $6 priorities,
-// $7 timeouts (s), $8 run at, $9 webhook urls, $10 nows, $11 costs, $12 traceparents, $13 tracestates. Inserts without an idempotency key, many in one statement.
+// $7 timeouts (s), $8 run at, $9 webhook urls, $10 nows, $11 costs, $12 traceparents, $13 tracestates, $14 concurrency keys ('': none). Inserts without an idempotency key, many in one statement.
 const INSERT_OPERATIONS = `
 WITH inserted AS (
   INSERT INTO operations (id, tenant, type, status, input, attempt, max_attempts, priority, timeout_s, run_at,
-                          created_at, updated_at, webhook_url, cost, traceparent, tracestate)
+                          created_at, updated_at, webhook_url, cost, traceparent, tracestate, concurrency_key)
   SELECT d.id, d.tenant, d.type, 'pending', d.input, 1, d.max_attempts, d.priority, d.timeout_s, d.run_at, d.now, d.now, d.webhook_url, d.cost,
-    d.traceparent, d.tracestate
+    d.traceparent, d.tracestate, d.concurrency_key
   FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::int[], $6::int[], $7::int[], $8::bigint[], $9::text[], $10::bigint[],
-              $11::float8[], $12::text[], $13::text[])
-    AS d(id, tenant, type, input, max_attempts, priority, timeout_s, run_at, webhook_url, now, cost, traceparent, tracestate)
+              $11::float8[], $12::text[], $13::text[], $14::text[])
+    AS d(id, tenant, type, input, max_attempts, priority, timeout_s, run_at, webhook_url, now, cost, traceparent, tracestate, concurrency_key)
   RETURNING type
 ), ${depthChange('inserted', '+')}
 SELECT 1`;
@@ -49,6 +49,7 @@ export async function insertOperations(db: PostgresDatabase, group: readonly Ins
       column((d) => d.cost ?? null),
       column((d) => d.trace?.traceparent ?? null),
       column((d) => d.trace?.tracestate ?? null),
+      column((d) => d.concurrencyKey ?? ''),
     ],
   ] as const;
   const operations = group.map((r) => operationFromDraft(r.draft));
@@ -63,6 +64,8 @@ export async function insertOperations(db: PostgresDatabase, group: readonly Ins
   if (inserted!.status === 'rejected') throw inserted!.reason;
   db.publish(operations.flatMap((op) => [changed(op), due(op)]));
   const rows = standingsRead?.status === 'fulfilled' ? (standingsRead.value as StandingRow[]) : [];
-  const standings = new Map(rows.map((row, n) => [asked[n]!.i, toStanding(row)]));
+  // Fairness: where other tenants wait, the position with their turns (a round trip more, only then).
+  const fair = await Promise.all(rows.map((row, n) => withTurns(db, toStanding(row), row.turns, asked[n]!.params).catch(() => null)));
+  const standings = new Map(fair.flatMap((standing, n) => (standing === null ? [] : [[asked[n]!.i, standing] as const])));
   return operations.map((operation, i) => (standings.has(i) ? { kind: 'created', operation, standing: standings.get(i)! } : { kind: 'created', operation }));
 }

@@ -20,13 +20,13 @@ import { OPERATION_COLUMNS, toOperation, type OperationRow } from './rows.ts';
 import { depthChange } from './standing.ts';
 
 /** OPERATION_COLUMNS without the input, which a list never shows and which may be large: it reads as JSON null. */
-const LISTED_COLUMNS = `o.id, o.tenant, o.type, o.status, o.progress, o.progress_message, o.attempt, o.max_attempts, o.priority, o.timeout_s, o.run_at, o.created_at, o.started_at, o.finished_at, o.updated_at, o.error_code, o.error_message, o.webhook_url, o.cancel_requested, o.lease_token, o.lease_expires_at, o.worker_id, o.result_expired, o.version, o.cost, o.progress_anchor, o.progress_anchor_at, 'null' AS input, (
+const LISTED_COLUMNS = `o.id, o.tenant, o.type, o.status, o.progress, o.progress_message, o.attempt, o.max_attempts, o.priority, o.timeout_s, o.run_at, o.created_at, o.started_at, o.finished_at, o.updated_at, o.error_code, o.error_message, o.webhook_url, o.cancel_requested, o.lease_token, o.lease_expires_at, o.worker_id, o.result_expired, o.version, o.cost, o.progress_anchor, o.progress_anchor_at, o.concurrency_key, 'null' AS input, (
   SELECT d.state FROM deliveries d WHERE d.operation_id = o.id ORDER BY d.created_at DESC, d.id DESC LIMIT 1
 ) AS webhook_state`;
 
 // Params: $1 id, $2 tenant, $3 type, $4 input (JSON text), $5 max attempts, $6 priority, $7 timeout s, $8 run at,
 // $9 webhook url, $10 now, $11 idempotency key (null: none), $12 fingerprint, $13 key expires at, $14 cost, $15 traceparent,
-// $16 tracestate. The key row is taken (or an expired one taken over) first; the operation is inserted only if that happened.
+// $16 tracestate, $17 concurrency key ('': none). The key row is taken (or an expired one taken over) first; the operation is inserted only if that happened.
 // A concurrent insert with the same key waits on the key's index entry and then finds it taken.
 const INSERT_OPERATION = `
 WITH key_taken AS (
@@ -38,8 +38,8 @@ WITH key_taken AS (
   RETURNING 1
 ), inserted AS (
   INSERT INTO operations (id, tenant, type, status, input, attempt, max_attempts, priority, timeout_s, run_at,
-                          created_at, updated_at, webhook_url, cost, traceparent, tracestate)
-  SELECT $1, $2, $3, 'pending', $4, 1, $5, $6, $7, $8, $10, $10, $9, $14::float8, $15::text, $16::text
+                          created_at, updated_at, webhook_url, cost, traceparent, tracestate, concurrency_key)
+  SELECT $1, $2, $3, 'pending', $4, 1, $5, $6, $7, $8, $10, $10, $9, $14::float8, $15::text, $16::text, $17::text
   WHERE $11::text IS NULL OR EXISTS (SELECT 1 FROM key_taken)
   RETURNING *
 ), ${depthChange('inserted', '+')}
@@ -48,7 +48,10 @@ SELECT inserted.*, NULL::text AS webhook_state FROM inserted`;
 // Params: $1 tenant, $2 key.
 const SELECT_KEY = 'SELECT fingerprint, operation_id FROM idempotency_keys WHERE tenant = $1 AND key = $2';
 
-export async function insertOperation(db: PostgresDatabase, draft: OperationDraft, idempotency?: IdempotencyClaim): Promise<OperationInsertResult> {
+/** Where an insert runs and announces its events: the database itself, or a transaction it is part of (schedules.ts). */
+export type InsertTarget = Queryable & Pick<PostgresDatabase, 'publish'>;
+
+export async function insertOperation(db: InsertTarget, draft: OperationDraft, idempotency?: IdempotencyClaim): Promise<OperationInsertResult> {
   // A key can vanish between the two reads (its operation deleted, the key pruned); then it is free to take again.
   for (let round = 0; round < 3; round++) {
     const rows = await db.query<OperationRow>(INSERT_OPERATION, [
@@ -68,6 +71,7 @@ export async function insertOperation(db: PostgresDatabase, draft: OperationDraf
       draft.cost ?? null,
       draft.trace?.traceparent ?? null,
       draft.trace?.tracestate ?? null,
+      draft.concurrencyKey ?? '',
     ]);
     const row = rows[0];
     if (row !== undefined) {

@@ -8,6 +8,7 @@ import { randomUUID } from 'node:crypto';
 import { ChangeFeed } from '../change-feed.ts';
 import type {
   CancelOutcome,
+  ClaimedOperations,
   ClaimParams,
   DeleteOutcome,
   Delivery,
@@ -27,6 +28,7 @@ import type {
   PruneParams,
   QueueStanding,
   QueueStandingParams,
+  RateLimitHoldParams,
   RecoverParams,
   ReleaseParams,
   RecoverResult,
@@ -43,12 +45,15 @@ import { storableAttempt, storableFinish, storableProgress, storableRecover, sto
 import { ChangeListener, decodeNotification } from './change-listener.ts';
 import { checkSchemaName, clientConfig, PostgresDatabase } from './database.ts';
 import * as deliveries from './deliveries.ts';
+import * as rateLimits from './rate-limits.ts';
+import type { Bucket } from '../../domain/rate-limit.ts';
 import { Batcher } from './batcher.ts';
 import { finishGroup, MAX_FINISH_GROUP, type Ending } from './finish-group.ts';
 import { insertOperations, type InsertRequest } from './insert-group.ts';
 import * as maintenance from './maintenance.ts';
 import { migrate } from './migrate.ts';
 import * as operations from './operations.ts';
+import * as schedules from './schedules.ts';
 import * as standing from './standing.ts';
 import * as transitions from './transitions.ts';
 
@@ -86,10 +91,14 @@ class PostgresStore implements Store {
   #inserts: Batcher<InsertRequest, OperationInsertResult>;
   #standings: Batcher<QueueStandingParams, QueueStanding | null>;
   #opening: Promise<void> | null = null;
+  #onError: (err: unknown) => void;
+  /** Rate limits: follows the holds announced on the feed, from open() to close(). */
+  #holds: { stop(): Promise<void> } | null = null;
 
   constructor(options: PostgresStoreOptions) {
     this.#schema = checkSchemaName(options.schema ?? DEFAULT_SCHEMA);
     const onError = options.onError ?? warn;
+    this.#onError = onError;
     this.#feed = new ChangeFeed(onError);
     this.#db = new PostgresDatabase({
       url: options.url,
@@ -115,6 +124,7 @@ class PostgresStore implements Store {
     this.#opening ??= (async () => {
       await migrate(this.#db.pool, this.#schema, Date.now());
       await this.#listener.start();
+      this.#holds ??= rateLimits.trackHolds(this.#db, (listener) => this.#feed.subscribe(listener), this.#onError);
     })().catch((err: unknown) => {
       this.#opening = null;
       throw err;
@@ -124,6 +134,8 @@ class PostgresStore implements Store {
 
   async close(): Promise<void> {
     await Promise.all([this.#inserts.idle(), this.#finishes.idle(), this.#standings.idle()]);
+    await this.#holds?.stop();
+    this.#holds = null;
     await this.#listener.close();
     await this.#db.end();
   }
@@ -161,7 +173,7 @@ class PostgresStore implements Store {
     return operations.countOperations(this.#db);
   }
 
-  operationClaimDue(params: ClaimParams): Promise<Operation[]> {
+  operationClaimDue(params: ClaimParams): Promise<ClaimedOperations> {
     return transitions.claimOperations(this.#db, params);
   }
 
@@ -183,7 +195,7 @@ class PostgresStore implements Store {
   }
 
   operationRelease(params: ReleaseParams): Promise<Operation | null> {
-    return transitions.giveBack(this.#db, this.#end, params, { event: 'release' });
+    return transitions.giveBack(this.#db, this.#end, params, { event: 'release', runAt: params.runAt, error: params.error });
   }
 
   /** A retry or release that ends the operation (a cancel was requested) joins the attempts ending beside it. */
@@ -199,6 +211,14 @@ class PostgresStore implements Store {
 
   operationRecoverExpired(params: RecoverParams): Promise<RecoverResult> {
     return transitions.recoverExpired(this.#db, storableRecover(params));
+  }
+
+  rateLimitHold(params: RateLimitHoldParams): Promise<void> {
+    return rateLimits.hold(this.#db, params);
+  }
+
+  rateLimitBuckets(): Promise<Map<string, Bucket>> {
+    return rateLimits.buckets(this.#db);
   }
 
   operationNextRunAt(params: { types: readonly string[] }): Promise<number | null> {
@@ -227,6 +247,37 @@ class PostgresStore implements Store {
 
   prune(params: PruneParams): Promise<{ results: number; operations: number; idempotencyKeys: number }> {
     return maintenance.prune(this.#db, params);
+  }
+
+  scheduleCreate(...args: Parameters<Store['scheduleCreate']>) {
+    return schedules.createSchedule(this.#db, ...args);
+  }
+  scheduleGet(...args: Parameters<Store['scheduleGet']>) {
+    return schedules.getSchedule(this.#db, ...args);
+  }
+  scheduleList(...args: Parameters<Store['scheduleList']>) {
+    return schedules.listSchedules(this.#db, ...args);
+  }
+  scheduleSetPaused(...args: Parameters<Store['scheduleSetPaused']>) {
+    return schedules.setSchedulePaused(this.#db, ...args);
+  }
+  scheduleDelete(...args: Parameters<Store['scheduleDelete']>) {
+    return schedules.deleteSchedule(this.#db, ...args);
+  }
+  scheduleTicks(...args: Parameters<Store['scheduleTicks']>) {
+    return schedules.scheduleTicks(this.#db, ...args);
+  }
+  scheduleSyncDeclared(...args: Parameters<Store['scheduleSyncDeclared']>) {
+    return schedules.syncDeclaredSchedules(this.#db, ...args);
+  }
+  scheduleDue(...args: Parameters<Store['scheduleDue']>) {
+    return schedules.dueSchedules(this.#db, ...args);
+  }
+  scheduleNextRunAt() {
+    return schedules.nextScheduleRunAt(this.#db);
+  }
+  scheduleFire(...args: Parameters<Store['scheduleFire']>) {
+    return schedules.fireSchedule(this.#db, ...args);
   }
 
   deliveryClaimDue(params: DeliveryClaimParams): Promise<Delivery[]> {

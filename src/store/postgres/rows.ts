@@ -41,6 +41,8 @@ export interface OperationRow {
   /** Absent from a read that does not select them (a list). */
   traceparent?: string | null;
   tracestate?: string | null;
+  /** '' for none. */
+  concurrency_key?: string;
 }
 
 /** The columns of an Operation from `operations o`: the row plus the state of its latest delivery. */
@@ -78,6 +80,7 @@ export function toOperation(row: OperationRow): Operation {
     cost: row.cost,
     progressAnchor: anchorOf(row.progress_anchor, row.progress_anchor_at),
     trace: traceOf(row),
+    concurrencyKey: row.concurrency_key === undefined || row.concurrency_key === '' ? null : row.concurrency_key,
     version: row.version,
   };
 }

@@ -10,6 +10,7 @@ import type { RunningAttempt } from '../../domain/eta.ts';
 import type { QueueStanding, QueueStandingParams, StandingReadParams, StandingScope } from '../store.ts';
 import type { Queryable } from './database.ts';
 import { anchorOf, OPERATION_COLUMNS, toOperation, type OperationRow } from './rows.ts';
+import { fairPositionOf, OTHER_TENANTS } from './fair-position.ts';
 
 /**
  * Rows per type in queue_depth; each statement adds to one drawn at random, so two writers wait on one row (until the
@@ -64,7 +65,8 @@ SELECT t.*,
   CASE WHEN t.status = 'pending' THEN queue_position(t.type, t.priority, t.run_at, t.id, $3, false) END AS queue_position,
   CASE WHEN t.status = 'pending' THEN ${runningOf('$4::jsonb')} END AS queue_running,
   CASE WHEN t.status = 'pending' THEN ${costsAheadOf('$4::jsonb', '$3')} END AS queue_costs,
-  CASE WHEN t.status = 'pending' THEN ${othersAheadOf('$4::jsonb', '$3', 'false')} END AS queue_others
+  CASE WHEN t.status = 'pending' THEN ${othersAheadOf('$4::jsonb', '$3', 'false')} END AS queue_others,
+  t.status = 'pending' AND ${OTHER_TENANTS} AS queue_turns
 FROM t`;
 
 type RunningWire = [string, number, number | null, number, number | null, number | null, number | null];
@@ -80,15 +82,17 @@ function toRunning(rows: readonly RunningWire[]): RunningAttempt[] {
   }));
 }
 
-// Params: parallel arrays $1 ids, $2 types, $3 priorities, $4 run at, $5 from the tail, $6 scopes (JSON); $7 now.
-// The standings of a group of pending operations, in their order.
+// Params: parallel arrays $1 ids, $2 types, $3 priorities, $4 run at, $5 from the tail, $6 scopes (JSON), $8 tenants
+// (null: not known); $7 now. The standings of a group of pending operations, in their order; `turns`: other tenants
+// wait in its queue, so its position is the fair one (fair-position.ts), read after.
 const QUEUE_STANDINGS = `
 SELECT queue_position(t.type, t.priority, t.run_at, t.id, $7, t.from_tail) AS position,
   ${runningOf('t.scope')} AS running,
   ${costsAheadOf('t.scope', '$7')} AS costs,
-  ${othersAheadOf('t.scope', '$7', 't.from_tail')} AS others
-FROM unnest($1::text[], $2::text[], $3::int[], $4::bigint[], $5::bool[], $6::jsonb[]) WITH ORDINALITY
-  AS t(id, type, priority, run_at, from_tail, scope, n)
+  ${othersAheadOf('t.scope', '$7', 't.from_tail')} AS others,
+  coalesce(${OTHER_TENANTS}, false) AS turns
+FROM unnest($1::text[], $2::text[], $3::int[], $4::bigint[], $5::bool[], $6::jsonb[], $8::text[]) WITH ORDINALITY
+  AS t(id, type, priority, run_at, from_tail, scope, tenant, n)
 ORDER BY t.n`;
 
 export interface StandingRow {
@@ -96,6 +100,20 @@ export interface StandingRow {
   readonly running: RunningWire[];
   readonly costs: Array<number | null> | null;
   readonly others: Record<string, number> | null;
+  readonly turns?: boolean | null;
+}
+
+/**
+ * Fairness: the standing with its position counted with the turns between tenants, when the row says others wait (one
+ * more round trip then; none with one tenant). The costs ahead stay those of the type's claim order, at most position.
+ */
+export async function withTurns(q: Queryable, standing: QueueStanding, turns: boolean | null | undefined, params: QueueStandingParams): Promise<QueueStanding> {
+  const tenant = params.operation.tenant;
+  if (turns !== true || tenant === undefined) return standing;
+  const position = await fairPositionOf(q, { ...params.operation, tenant }, params.now, params.scope.tenantWeights);
+  const fair: { -readonly [K in keyof QueueStanding]: QueueStanding[K] } = { ...standing, position };
+  if (standing.aheadCosts !== undefined) fair.aheadCosts = standing.aheadCosts.slice(0, position);
+  return fair;
 }
 
 export function toStanding(row: StandingRow): QueueStanding {
@@ -131,6 +149,7 @@ export function standingsStatement(pending: readonly QueueStandingParams[]): rea
       column((p) => p.fromTail === true),
       column((p) => scopeJson(p.scope)),
       Math.max(...column((p) => p.now)),
+      column((p) => p.operation.tenant ?? null),
     ],
   ];
 }
@@ -140,7 +159,7 @@ export async function queueStandings(q: Queryable, group: readonly QueueStanding
   const pending = group.filter((p) => p.operation.status === 'pending');
   if (pending.length === 0) return group.map(() => null);
   const rows = await q.query<StandingRow>(...standingsStatement(pending));
-  const byParams = new Map(pending.map((p, i) => [p, toStanding(rows[i]!)]));
+  const byParams = new Map(await Promise.all(pending.map(async (p, i) => [p, await withTurns(q, toStanding(rows[i]!), rows[i]!.turns, p)] as const)));
   return group.map((p) => byParams.get(p) ?? null);
 }
 
@@ -151,12 +170,19 @@ export async function getWithStanding(q: Queryable, params: StandingReadParams):
       queue_running: RunningWire[] | null;
       queue_costs: StandingRow['costs'];
       queue_others: StandingRow['others'];
+      queue_turns: boolean | null;
     }
   >(GET_WITH_STANDING, [params.id, params.tenant, params.now, scopeJson(params.scope)]);
   if (row === undefined) return null;
+  const operation = toOperation(row);
   const standing =
     row.queue_position === null
       ? null
-      : toStanding({ position: row.queue_position, running: row.queue_running ?? [], costs: row.queue_costs, others: row.queue_others });
-  return { operation: toOperation(row), standing };
+      : await withTurns(
+          q,
+          toStanding({ position: row.queue_position, running: row.queue_running ?? [], costs: row.queue_costs, others: row.queue_others }),
+          row.queue_turns,
+          { operation, now: params.now, scope: params.scope },
+        );
+  return { operation, standing };
 }

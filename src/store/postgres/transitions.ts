@@ -11,8 +11,11 @@ import { PROGRESS_ANCHOR_MS } from '../../domain/eta.ts';
 import {
   CANCELLED_BY_REQUEST,
   changed,
+  claimedOperations,
   due,
+  keyFreed,
   type CancelOutcome,
+  type ClaimedOperations,
   type ClaimParams,
   type DeleteOutcome,
   type FinishParams,
@@ -26,14 +29,22 @@ import { writeOutbox } from './deliveries.ts';
 import { endUnderLease, type Ending } from './finish-group.ts';
 import { OPERATION_COLUMNS, toOperation, type OperationRow } from './rows.ts';
 import { depthChange } from './standing.ts';
+import { claimTurnTypes, NEEDS_TURNS } from './fair-claim.ts';
+import { takeTokens } from './rate-limits.ts';
+import { countByType } from '../../domain/rate-limit.ts';
 
 // Params: $1 now, $2 worker id, $3 lease ms, $4 types, $5 per-type limits, $6 overall limit.
 // Each type takes at most its own limit in claim order, skipping rows other claimers hold; the overall limit then
-// keeps the best across types.
+// keeps the best across types. Fairness: a type where turns go round (fair-claim.ts: NEEDS_TURNS) is left out and
+// named in turn_types (one row with no operation when nothing was claimed), for claimTurnTypes.
 const CLAIM_OPERATIONS = `
-WITH candidates AS (
+WITH asked AS (
+  SELECT * FROM unnest($4::text[], $5::int[]) AS w(type, n)
+), turns AS (
+  SELECT w.type FROM asked w WHERE ${NEEDS_TURNS}
+), candidates AS (
   SELECT c.id, c.priority, c.run_at
-  FROM unnest($4::text[], $5::int[]) AS w(type, n)
+  FROM (SELECT * FROM asked WHERE type NOT IN (SELECT type FROM turns)) AS w
   CROSS JOIN LATERAL (
     SELECT p.id, p.priority, p.run_at FROM operations p
     WHERE p.status = 'pending' AND p.type = w.type AND p.run_at <= $1
@@ -50,12 +61,22 @@ WITH candidates AS (
   FROM chosen WHERE o.id = chosen.id
   RETURNING ${OPERATION_COLUMNS}
 ), ${depthChange('claimed', '-')}
-SELECT * FROM claimed`;
+SELECT c.*, t.turn_types FROM (SELECT array_agg(type) AS turn_types FROM turns) t LEFT JOIN claimed c ON true`;
 
-export async function claimOperations(db: PostgresDatabase, params: ClaimParams): Promise<Operation[]> {
-  const types = params.types.filter((t) => t.limit > 0);
-  if (params.limit <= 0 || types.length === 0) return [];
-  const rows = await db.query<OperationRow>(CLAIM_OPERATIONS, [
+export async function claimOperations(db: PostgresDatabase, params: ClaimParams): Promise<ClaimedOperations> {
+  const asked = params.types.filter((t) => t.limit > 0);
+  if (params.limit <= 0 || asked.length === 0) return [];
+  // Rate limits (rate-limits.ts): each type's limit capped by the tokens taken from its bucket; the unused go back
+  // after the claim (a claim that fails keeps them: the bucket errs on starting fewer).
+  const taken = await takeTokens(db, params, asked);
+  const allowed = taken.types.filter((t) => t.limit > 0);
+  const claimed = await claimWithin(db, params, allowed);
+  return claimedOperations(claimed, await taken.settle(countByType(claimed)));
+}
+
+async function claimWithin(db: PostgresDatabase, params: ClaimParams, types: ClaimParams['types']): Promise<Operation[]> {
+  if (types.length === 0) return [];
+  const rows = await db.query<OperationRow & { turn_types: string[] | null }>(CLAIM_OPERATIONS, [
     params.now,
     params.workerId,
     params.leaseMs,
@@ -63,9 +84,14 @@ export async function claimOperations(db: PostgresDatabase, params: ClaimParams)
     types.map((t) => Math.min(t.limit, params.limit)),
     params.limit,
   ]);
-  const claimed = rows.map(toOperation).sort(compareClaimOrder);
+  const claimed = rows.filter((r) => r.id !== null).map(toOperation);
   db.publish(claimed.map(changed));
-  return claimed;
+  const turnTypes = new Set(rows[0]?.turn_types ?? []);
+  if (turnTypes.size > 0 && claimed.length < params.limit) {
+    const fair = types.filter((t) => turnTypes.has(t.type));
+    claimed.push(...(await claimTurnTypes(db, params, fair, params.limit - claimed.length)));
+  }
+  return claimed.sort(compareClaimOrder);
 }
 
 // Params: $1 id, $2 lease token, $3 now, $4 lease ms. Not a change of the operation: version and updated_at stay.
@@ -170,7 +196,7 @@ export async function giveBack(
     }
     const [requeued] = await requeueUnderLease(db, params.now, [{ lease: params, cancelRequested, requeue: outcome }]);
     if (requeued !== undefined) {
-      db.publish([changed(requeued), due(requeued)]);
+      db.publish([changed(requeued), due(requeued), ...keyFreed(requeued, params.now)]);
       return requeued;
     }
   }
@@ -270,7 +296,7 @@ export async function recoverExpired(db: PostgresDatabase, params: RecoverParams
     const ended = ends.length === 0 ? [] : [...(await endUnderLease(tx, ends)).values()].sort(compareClaimOrder);
     // Last: it takes pending-count rows, which creates and claims wait on until this transaction commits.
     const requeued = requeues.length === 0 ? [] : await requeueUnderLease(tx, params.now, requeues);
-    for (const op of requeued) tx.events.push(changed(op), due(op));
+    for (const op of requeued) tx.events.push(changed(op), due(op), ...keyFreed(op, params.now));
     return { requeued, ended };
   });
 }

@@ -19,6 +19,7 @@ import {
   type QueueStanding,
   type QueueStandingParams,
   type StandingReadParams,
+  type StoreEvent,
 } from '../store.ts';
 import { prepareAll, StatementCache, type GroupCommit } from './database.ts';
 import { toOperation, toResult } from './rows.ts';
@@ -28,10 +29,10 @@ import type { SqliteStanding } from './standing.ts';
 const SELECT = `SELECT o.*, (SELECT d.state FROM deliveries d WHERE d.operation_id = o.id ORDER BY d.created_at DESC, d.id DESC LIMIT 1) AS webhook_state
   FROM operations o`;
 
-// $id $tenant $type $input $maxAttempts $priority $timeoutS $runAt $now $webhookUrl $cost $traceparent $tracestate
+// $id $tenant $type $input $maxAttempts $priority $timeoutS $runAt $now $webhookUrl $cost $traceparent $tracestate $concurrencyKey ('': none)
 // The row is what the draft says (operationFromDraft), so nothing is read back.
-const INSERT = `INSERT INTO operations (id, tenant, type, status, input, attempt, max_attempts, priority, timeout_s, run_at, created_at, updated_at, webhook_url, cost, traceparent, tracestate)
-  VALUES ($id, $tenant, $type, 'pending', $input, 1, $maxAttempts, $priority, $timeoutS, $runAt, $now, $now, $webhookUrl, $cost, $traceparent, $tracestate)`;
+const INSERT = `INSERT INTO operations (id, tenant, type, status, input, attempt, max_attempts, priority, timeout_s, run_at, created_at, updated_at, webhook_url, cost, traceparent, tracestate, concurrency_key)
+  VALUES ($id, $tenant, $type, 'pending', $input, 1, $maxAttempts, $priority, $timeoutS, $runAt, $now, $now, $webhookUrl, $cost, $traceparent, $tracestate, $concurrencyKey)`;
 
 // $tenant $key
 const KEY_GET = `SELECT fingerprint, operation_id, expires_at FROM idempotency_keys WHERE tenant = $tenant AND key = $key`;
@@ -54,7 +55,7 @@ const SAMPLES = `SELECT type, duration_ms, cost FROM (
   WHERE n <= $limit ORDER BY type, n`;
 
 /** SELECT without the input, which a list never shows and which may be large: it reads as JSON null. */
-const SELECT_LISTED = `SELECT o.id, o.tenant, o.type, o.status, o.progress, o.progress_message, o.attempt, o.max_attempts, o.priority, o.timeout_s, o.run_at, o.created_at, o.started_at, o.finished_at, o.updated_at, o.error_code, o.error_message, o.webhook_url, o.cancel_requested, o.lease_token, o.lease_expires_at, o.worker_id, o.result_expired, o.version, o.cost, o.progress_anchor, o.progress_anchor_at, 'null' AS input,
+const SELECT_LISTED = `SELECT o.id, o.tenant, o.type, o.status, o.progress, o.progress_message, o.attempt, o.max_attempts, o.priority, o.timeout_s, o.run_at, o.created_at, o.started_at, o.finished_at, o.updated_at, o.error_code, o.error_message, o.webhook_url, o.cancel_requested, o.lease_token, o.lease_expires_at, o.worker_id, o.result_expired, o.version, o.cost, o.progress_anchor, o.progress_anchor_at, o.concurrency_key, 'null' AS input,
     (SELECT d.state FROM deliveries d WHERE d.operation_id = o.id ORDER BY d.created_at DESC, d.id DESC LIMIT 1) AS webhook_state
   FROM operations o`;
 
@@ -91,45 +92,49 @@ export class SqliteOperations {
   }
 
   insert(draft: OperationDraft, idempotency?: IdempotencyClaim, options: InsertOptions = {}): Promise<OperationInsertResult> {
-    return this.#group.run((events): OperationInsertResult => {
-      if (idempotency !== undefined) {
-        const key = this.#s.keyGet.get({ tenant: draft.tenant, key: idempotency.key });
-        if (key !== undefined && Number(key['expires_at']) >= draft.now) {
-          const operationId = String(key['operation_id']);
-          if (key['fingerprint'] !== idempotency.fingerprint) return { kind: 'key_mismatch', operationId };
-          const earlier = this.getById(operationId);
-          if (earlier !== null) return { kind: 'replayed', operation: earlier };
-        }
+    return this.#group.run((events) => this.insertIn(events, draft, idempotency, options));
+  }
+
+  /** The insert, in a transaction the caller holds (a schedule's tick is advanced in the same one). */
+  insertIn(events: StoreEvent[], draft: OperationDraft, idempotency?: IdempotencyClaim, options: InsertOptions = {}): OperationInsertResult {
+    if (idempotency !== undefined) {
+      const key = this.#s.keyGet.get({ tenant: draft.tenant, key: idempotency.key });
+      if (key !== undefined && Number(key['expires_at']) >= draft.now) {
+        const operationId = String(key['operation_id']);
+        if (key['fingerprint'] !== idempotency.fingerprint) return { kind: 'key_mismatch', operationId };
+        const earlier = this.getById(operationId);
+        if (earlier !== null) return { kind: 'replayed', operation: earlier };
       }
-      this.#s.insert.run({
-        id: draft.id,
-        tenant: draft.tenant,
-        type: draft.type,
-        input: JSON.stringify(draft.input ?? null),
-        maxAttempts: draft.maxAttempts,
-        priority: draft.priority,
-        timeoutS: draft.timeoutS,
-        runAt: draft.runAt,
-        now: draft.now,
-        webhookUrl: draft.webhookUrl,
-        cost: draft.cost ?? null,
-        traceparent: draft.trace?.traceparent ?? null,
-        tracestate: draft.trace?.tracestate ?? null,
-      });
-      const operation = operationFromDraft(draft);
-      if (idempotency !== undefined) {
-        this.#s.keyPut.run({
-          tenant: draft.tenant,
-          key: idempotency.key,
-          fingerprint: idempotency.fingerprint,
-          operationId: operation.id,
-          expiresAt: idempotency.expiresAt,
-        });
-      }
-      events.push(changed(operation), due(operation));
-      if (options.standing === undefined) return { kind: 'created', operation };
-      return { kind: 'created', operation, standing: this.#standing.of(operation, draft.now, options.standing.scope, true) };
+    }
+    this.#s.insert.run({
+      id: draft.id,
+      tenant: draft.tenant,
+      type: draft.type,
+      input: JSON.stringify(draft.input ?? null),
+      maxAttempts: draft.maxAttempts,
+      priority: draft.priority,
+      timeoutS: draft.timeoutS,
+      runAt: draft.runAt,
+      now: draft.now,
+      webhookUrl: draft.webhookUrl,
+      cost: draft.cost ?? null,
+      traceparent: draft.trace?.traceparent ?? null,
+      tracestate: draft.trace?.tracestate ?? null,
+      concurrencyKey: draft.concurrencyKey ?? '',
     });
+    const operation = operationFromDraft(draft);
+    if (idempotency !== undefined) {
+      this.#s.keyPut.run({
+        tenant: draft.tenant,
+        key: idempotency.key,
+        fingerprint: idempotency.fingerprint,
+        operationId: operation.id,
+        expiresAt: idempotency.expiresAt,
+      });
+    }
+    events.push(changed(operation), due(operation));
+    if (options.standing === undefined) return { kind: 'created', operation };
+    return { kind: 'created', operation, standing: this.#standing.of(operation, draft.now, options.standing.scope, true) };
   }
 
   get(params: { readonly id: string; readonly tenant: string }): Operation | null {

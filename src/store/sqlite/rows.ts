@@ -62,8 +62,14 @@ export function toOperation(row: Row, webhookState: DeliveryState | null = (row[
     cost: numOrNull(row, 'cost'),
     progressAnchor: anchorOf(numOrNull(row, 'progress_anchor'), numOrNull(row, 'progress_anchor_at')),
     trace: traceOf(row),
+    concurrencyKey: keyOf(row['concurrency_key']),
     version: num(row, 'version'),
   };
+}
+
+/** A stored concurrency key: '' (and a read that does not select it) is none. */
+export function keyOf(value: unknown): string | null {
+  return typeof value === 'string' && value !== '' ? value : null;
 }
 
 /** The trace context a row keeps; a read that does not select it (a list) has none. */

@@ -13,8 +13,10 @@ import { SqliteDeliveries } from './deliveries.ts';
 import { SqliteMaintenance } from './maintenance.ts';
 import { migrate } from './migrate.ts';
 import { SqliteOperations } from './operations.ts';
+import { SqliteSchedules } from './schedules.ts';
 import { SqliteStanding } from './standing.ts';
 import { SqliteTransitions } from './transitions.ts';
+import { SqliteRateLimits } from './rate-limits.ts';
 
 export interface SqliteStoreOptions {
   /** A file path, or ':memory:' for a private in-memory database. */
@@ -32,6 +34,8 @@ interface Open {
   readonly transitions: SqliteTransitions;
   readonly deliveries: SqliteDeliveries;
   readonly maintenance: SqliteMaintenance;
+  readonly rateLimits: SqliteRateLimits;
+  readonly schedules: SqliteSchedules;
 }
 
 /** Commits before checkpoints move to their own thread. */
@@ -83,6 +87,8 @@ export class SqliteStore implements Store {
         deliveries,
         transitions: new SqliteTransitions(db, tx, group, operations, deliveries),
         maintenance: new SqliteMaintenance(db, tx),
+        rateLimits: new SqliteRateLimits(db),
+        schedules: new SqliteSchedules(db, group, operations),
       };
     } catch (err) {
       db.close();
@@ -174,6 +180,12 @@ export class SqliteStore implements Store {
   async operationRecoverExpired(...args: Parameters<Store['operationRecoverExpired']>) {
     return this.#ready.transitions.recoverExpired(storableRecover(...args));
   }
+  async rateLimitHold(params: Parameters<Store['rateLimitHold']>[0]) {
+    this.#ready.rateLimits.hold(params);
+  }
+  async rateLimitBuckets() {
+    return this.#ready.rateLimits.buckets();
+  }
   async operationNextRunAt(params: { readonly types: readonly string[] }) {
     return this.#ready.operations.nextRunAt(params.types);
   }
@@ -194,6 +206,37 @@ export class SqliteStore implements Store {
   }
   async prune(...args: Parameters<Store['prune']>) {
     return this.#ready.maintenance.prune(...args);
+  }
+
+  async scheduleCreate(...args: Parameters<Store['scheduleCreate']>) {
+    return this.#ready.schedules.create(...args);
+  }
+  async scheduleGet(...args: Parameters<Store['scheduleGet']>) {
+    return this.#ready.schedules.get(...args);
+  }
+  async scheduleList(...args: Parameters<Store['scheduleList']>) {
+    return this.#ready.schedules.list(...args);
+  }
+  async scheduleSetPaused(...args: Parameters<Store['scheduleSetPaused']>) {
+    return this.#ready.schedules.setPaused(...args);
+  }
+  async scheduleDelete(...args: Parameters<Store['scheduleDelete']>) {
+    return this.#ready.schedules.delete(...args);
+  }
+  async scheduleTicks(...args: Parameters<Store['scheduleTicks']>) {
+    return this.#ready.schedules.ticks(...args);
+  }
+  async scheduleSyncDeclared(...args: Parameters<Store['scheduleSyncDeclared']>) {
+    return this.#ready.schedules.syncDeclared(...args);
+  }
+  async scheduleDue(...args: Parameters<Store['scheduleDue']>) {
+    return this.#ready.schedules.due(...args);
+  }
+  async scheduleNextRunAt() {
+    return this.#ready.schedules.nextRunAt();
+  }
+  async scheduleFire(...args: Parameters<Store['scheduleFire']>) {
+    return this.#ready.schedules.fire(...args);
   }
 
   async deliveryClaimDue(...args: Parameters<Store['deliveryClaimDue']>) {

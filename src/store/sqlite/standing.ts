@@ -11,6 +11,8 @@ import type { RunningAttempt } from '../../domain/eta.ts';
 import type { QueueStanding, StandingScope } from '../store.ts';
 import { prepareAll } from './database.ts';
 import { anchorOf } from './rows.ts';
+import { fairPosition, turnsAhead } from '../../domain/fairness.ts';
+import { TENANTS } from './fair-claim.ts';
 
 /**
  * Bounds of the counts, taken in turns ahead and behind (twice each bound), so the walk is about the shorter side: the few
@@ -64,7 +66,28 @@ const COSTS_AHEAD_SAME = `SELECT cost FROM operations INDEXED BY operations_clai
   WHERE status = 'pending' AND type = $type AND priority = $priority AND (run_at, id) < ($runAt, $id) AND run_at <= $now
   ORDER BY priority DESC, run_at, id LIMIT $limit`;
 
+// Fairness. $type $tenant: whether another tenant has operations of the type pending (two probes of operations_fair).
+const OTHER_TENANTS = `SELECT EXISTS (SELECT 1 FROM operations INDEXED BY operations_fair WHERE status = 'pending' AND type = $type AND tenant < $tenant)
+  OR EXISTS (SELECT 1 FROM operations INDEXED BY operations_fair WHERE status = 'pending' AND type = $type AND tenant > $tenant) AS n`;
+// $type $tenant $priority $runAt $id $now: its own tenant's runnable operations ahead of a due one, in claim order.
+const OWN_AHEAD = `SELECT count(*) AS n FROM operations INDEXED BY operations_fair
+  WHERE status = 'pending' AND type = $type AND tenant = $tenant AND run_at <= $now
+    AND (priority > $priority OR (priority = $priority AND (run_at, id) < ($runAt, $id)))`;
+// $type $tenant $priority $now: ahead of one not due yet, its own tenant's due ones of its priority and above.
+const OWN_AHEAD_OF_LATER = `SELECT count(*) AS n FROM operations INDEXED BY operations_fair
+  WHERE status = 'pending' AND type = $type AND tenant = $tenant AND run_at <= $now AND priority >= $priority`;
+// $type $tenant $now $limit: a tenant's due operations, counted up to the turns it takes first.
+const DUE_UP_TO = `SELECT count(*) AS n FROM (SELECT 1 FROM operations INDEXED BY operations_fair
+  WHERE status = 'pending' AND type = $type AND tenant = $tenant AND run_at <= $now LIMIT $limit)`;
+const PASSES = `SELECT tenant, pass FROM fair_tenants WHERE type = $type`;
+
 const STATEMENTS = {
+  otherTenants: OTHER_TENANTS,
+  ownAhead: OWN_AHEAD,
+  ownAheadOfLater: OWN_AHEAD_OF_LATER,
+  dueUpTo: DUE_UP_TO,
+  passes: PASSES,
+  tenants: TENANTS,
   depthLessLater: DEPTH_LESS_LATER,
   depthLessLaterAmong: DEPTH_LESS_LATER_AMONG,
   depths: DEPTHS,
@@ -92,11 +115,18 @@ export class SqliteStanding {
    * The standing of `op` if it is pending (null otherwise). `fromTail`: count behind first, where a just inserted
    * operation is; either way the position is the same, only the walk differs.
    */
-  of(op: Pick<Operation, 'id' | 'type' | 'status' | 'priority' | 'runAt'>, now: number, scope: StandingScope, fromTail = false): QueueStanding | null {
+  of(
+    op: Pick<Operation, 'id' | 'type' | 'status' | 'priority' | 'runAt'> & { readonly tenant?: string | undefined },
+    now: number,
+    scope: StandingScope,
+    fromTail = false,
+  ): QueueStanding | null {
     if (op.status !== 'pending') return null;
     const key = { type: op.type, priority: op.priority, runAt: op.runAt, id: op.id };
+    // Fairness: with other tenants waiting, its own tenant's ahead of it and the turns the others take first.
+    const turns = op.tenant !== undefined && Number(this.#s.otherTenants.get({ type: op.type, tenant: op.tenant })!['n']) === 1;
     // Only another process writing between these statements and the read of `op` can make it negative.
-    const position = Math.max(0, this.#countAhead(key, now, fromTail, true));
+    const position = turns ? this.#fairPosition(key, op.tenant!, now, scope.tenantWeights) : Math.max(0, this.#countAhead(key, now, fromTail, true));
     const running = scope.shared ? this.#runningAll(scope.runningLimits) : this.#running(op.type, scope.runningLimits.get(op.type) ?? 0);
     const standing: { -readonly [K in keyof QueueStanding]: QueueStanding[K] } = { position, running };
     const costs = Math.min(position, scope.costsAhead.get(op.type) ?? 0);
@@ -112,6 +142,24 @@ export class SqliteStanding {
       standing.aheadOfOtherTypes = others;
     }
     return standing;
+  }
+
+  #fairPosition(key: Key, tenant: string, now: number, weights: ReadonlyMap<string, number> | undefined): number {
+    const own =
+      key.runAt > now
+        ? Number(this.#s.ownAheadOfLater.get({ type: key.type, tenant, priority: key.priority, now })!['n'])
+        : Number(this.#s.ownAhead.get({ ...key, tenant, now })!['n']);
+    const passes = new Map(this.#s.passes.all({ type: key.type }).map((r) => [String(r['tenant']), Number(r['pass'])]));
+    const contenders = this.#s.tenants
+      .all({ type: key.type })
+      .map((r) => String(r['tenant']))
+      .map((name) => ({ name, pass: passes.get(name) ?? null, weight: weights?.get(name) ?? 1 }));
+    const turns = turnsAhead(tenant, own, contenders);
+    const tenants = contenders.map((c) => {
+      const limit = turns.get(c.name) ?? 0;
+      return { ...c, due: c.name === tenant || limit <= 0 ? 0 : Number(this.#s.dueUpTo.get({ type: key.type, tenant: c.name, now, limit })!['n']) };
+    });
+    return fairPosition(tenant, own, tenants);
   }
 
   /** The running attempts of every type of the scope, each type's earliest started up to its limit. */

@@ -5,14 +5,18 @@
 
 import type { DatabaseSync, StatementSync } from 'node:sqlite';
 import type { Operation, OperationError } from '../../domain/operation.ts';
-import { compareClaimOrder, type Queued } from '../../domain/queue.ts';
+import { compareClaimOrder, mergeTypes, type Queued } from '../../domain/queue.ts';
 import { decideExpiredLease, decideGiveBack, isTerminal, type GiveBack, type LeaseOutcome, type Requeue } from '../../domain/status.ts';
 import { DURATION_SAMPLE_LIMIT, PROGRESS_ANCHOR_MS } from '../../domain/eta.ts';
+import { countByType } from '../../domain/rate-limit.ts';
 import {
   CANCELLED_BY_REQUEST,
   changed,
+  claimedOperations,
   due,
+  keyFreed,
   type CancelOutcome,
+  type ClaimedOperations,
   type ClaimParams,
   type DeleteOutcome,
   type DeliveryFactory,
@@ -27,6 +31,8 @@ import {
 import { prepareAll, type GroupCommit, type Transactor } from './database.ts';
 import type { SqliteDeliveries } from './deliveries.ts';
 import type { SqliteOperations } from './operations.ts';
+import { SqliteRateLimits } from './rate-limits.ts';
+import { SqliteFairClaim, type FairPick } from './fair-claim.ts';
 import { changedOf, toOperation } from './rows.ts';
 
 // $type $now $limit: the claim order.
@@ -126,6 +132,8 @@ export class SqliteTransitions {
   #s: Record<keyof typeof STATEMENTS, StatementSync>;
   /** Samples written per type since the last trim; trimming every DURATION_SAMPLE_LIMIT writes bounds the table. */
   #samplesSinceTrim = new Map<string, number>();
+  readonly #rateLimits: SqliteRateLimits;
+  readonly #fair: SqliteFairClaim;
 
   /** `group`: attempt ends (finish, retry) share a transaction with the other writes of their turn of the event loop. */
   constructor(db: DatabaseSync, tx: Transactor, group: GroupCommit, operations: SqliteOperations, deliveries: SqliteDeliveries) {
@@ -134,33 +142,55 @@ export class SqliteTransitions {
     this.#operations = operations;
     this.#deliveries = deliveries;
     this.#s = prepareAll(db, STATEMENTS);
+    this.#rateLimits = new SqliteRateLimits(db);
+    this.#fair = new SqliteFairClaim(db);
   }
 
-  claimDue(params: ClaimParams): Operation[] {
+  claimDue(params: ClaimParams): ClaimedOperations {
     if (params.limit <= 0) return [];
     return this.#tx.run((events) => {
-      const candidates: Queued[] = [];
-      for (const { type, limit } of params.types) {
-        if (limit <= 0) continue;
-        for (const r of this.#s.claimCandidates.all({ type, now: params.now, limit: Math.min(limit, params.limit) })) {
-          candidates.push({ id: String(r['id']), type, priority: Number(r['priority']), runAt: Number(r['run_at']) });
-        }
-      }
-      if (candidates.length === 0) return [];
-      const ids = candidates
-        .sort(compareClaimOrder)
-        .slice(0, params.limit)
-        .map((c) => c.id);
-      const rows = this.#s.claim.all({
-        ids: JSON.stringify(ids),
-        now: params.now,
-        leaseExpiresAt: params.now + params.leaseMs,
-        workerId: params.workerId,
-      });
-      const claimed = rows.map((row) => toOperation(row, null)).sort(compareClaimOrder);
-      for (const op of claimed) events.push(changed(op));
-      return claimed;
+      // Rate limits (rate-limits.ts): each type's limit capped by its bucket's tokens; the unused go back below.
+      const taken = this.#rateLimits.take(params);
+      const claimed = this.#claimWithin(params, taken.types, events);
+      return claimedOperations(claimed, taken.settle(countByType(claimed)));
     });
+  }
+
+  #claimWithin(params: ClaimParams, types: ClaimParams['types'], events: StoreEvent[]): Operation[] {
+    // Fairness (fair-claim.ts): each type's candidates in turn order between tenants and keys, or in plain claim order
+    // where that is fair already; the overall limit then keeps the best heads across types.
+    const perType: Queued[][] = [];
+    const picks: FairPick[] = [];
+    for (const { type, limit, keyLimit } of types) {
+      if (limit <= 0) continue;
+      const n = Math.min(limit, params.limit);
+      const pick = this.#fair.pick(type, n, params.now, keyLimit, params.tenantWeights);
+      if (pick !== null) {
+        picks.push(pick);
+        perType.push([...pick.candidates]);
+        continue;
+      }
+      perType.push(
+        this.#s.claimCandidates
+          .all({ type, now: params.now, limit: n })
+          .map((r) => ({ id: String(r['id']), type, priority: Number(r['priority']), runAt: Number(r['run_at']) })),
+      );
+    }
+    const ids = mergeTypes(perType, params.limit).map((c) => c.id);
+    if (ids.length === 0) return [];
+    const rows = this.#s.claim.all({
+      ids: JSON.stringify(ids),
+      now: params.now,
+      leaseExpiresAt: params.now + params.leaseMs,
+      workerId: params.workerId,
+    });
+    const claimed = rows.map((row) => toOperation(row, null)).sort(compareClaimOrder);
+    if (picks.length > 0) {
+      const claimedIds = new Set(claimed.map((op) => op.id));
+      for (const pick of picks) pick.record(claimedIds);
+    }
+    for (const op of claimed) events.push(changed(op));
+    return claimed;
   }
 
   heartbeat(params: LeaseRef & { readonly now: number; readonly leaseMs: number }): { cancelRequested: boolean } | null {
@@ -205,7 +235,7 @@ export class SqliteTransitions {
       this.#s.resultPut.run({ operationId: operation.id, contentType: params.result.contentType, body: params.result.body });
     }
     if (operation.status === 'completed' && operation.startedAt !== null) this.#sample(operation.type, params.now - operation.startedAt, operation.cost);
-    events.push(changed(operation));
+    events.push(changed(operation), ...keyFreed(operation, params.now));
     return this.#writeOutbox(operation, params.delivery, params.now, events);
   }
 
@@ -233,7 +263,7 @@ export class SqliteTransitions {
   }
 
   release(params: ReleaseParams): Operation | null {
-    return this.#tx.run((events) => this.#giveBack(params, { event: 'release' }, events));
+    return this.#tx.run((events) => this.#giveBack(params, { event: 'release', runAt: params.runAt, error: params.error }, events));
   }
 
   /** Reads what the outcome depends on under the lease, has the domain decide it, and applies it. */
@@ -261,7 +291,7 @@ export class SqliteTransitions {
     });
     if (row === undefined) return null;
     const operation = toOperation(row, null);
-    events.push(changed(operation), due(operation));
+    events.push(changed(operation), due(operation), ...keyFreed(operation, now));
     return operation;
   }
 

@@ -48,6 +48,21 @@ CREATE TABLE duration_samples (
   CONSTRAINT duration_samples_pkey PRIMARY KEY (id)
 );
 
+CREATE TABLE fair_keys (
+  type text NOT NULL,
+  tenant text NOT NULL,
+  concurrency_key text NOT NULL,
+  pass double precision NOT NULL,
+  CONSTRAINT fair_keys_pkey PRIMARY KEY (type, tenant, concurrency_key)
+);
+
+CREATE TABLE fair_tenants (
+  type text NOT NULL,
+  tenant text NOT NULL,
+  pass double precision NOT NULL,
+  CONSTRAINT fair_tenants_pkey PRIMARY KEY (type, tenant)
+);
+
 CREATE TABLE idempotency_keys (
   tenant text NOT NULL,
   key text NOT NULL,
@@ -89,6 +104,7 @@ CREATE TABLE operations (
   progress_anchor_at bigint,
   traceparent text,
   tracestate text,
+  concurrency_key text DEFAULT ''::text NOT NULL,
   CONSTRAINT operations_pkey PRIMARY KEY (id),
   CONSTRAINT operations_status_check CHECK ((status = ANY (ARRAY['pending'::text, 'processing'::text, 'completed'::text, 'failed'::text, 'cancelled'::text])))
 );
@@ -100,12 +116,52 @@ CREATE TABLE queue_depth (
   CONSTRAINT queue_depth_pkey PRIMARY KEY (type, shard)
 );
 
+CREATE TABLE rate_limits (
+  type text NOT NULL,
+  bucket_key text DEFAULT ''::text NOT NULL,
+  tokens double precision NOT NULL,
+  updated_at bigint NOT NULL,
+  held_until bigint DEFAULT 0 NOT NULL,
+  CONSTRAINT rate_limits_pkey PRIMARY KEY (type, bucket_key)
+);
+
 CREATE TABLE results (
   operation_id text NOT NULL,
   content_type text NOT NULL,
   body bytea NOT NULL,
   CONSTRAINT results_operation_id_fkey FOREIGN KEY (operation_id) REFERENCES operations(id) ON DELETE CASCADE,
   CONSTRAINT results_pkey PRIMARY KEY (operation_id)
+);
+
+CREATE TABLE schedule_ticks (
+  schedule_id text NOT NULL,
+  tick bigint NOT NULL,
+  operation_id text,
+  skipped bigint NOT NULL,
+  fired_at bigint NOT NULL,
+  CONSTRAINT schedule_ticks_pkey PRIMARY KEY (schedule_id, tick),
+  CONSTRAINT schedule_ticks_schedule_id_fkey FOREIGN KEY (schedule_id) REFERENCES schedules(id) ON DELETE CASCADE
+);
+
+CREATE TABLE schedules (
+  id text NOT NULL,
+  tenant text NOT NULL,
+  type text NOT NULL,
+  input text NOT NULL,
+  cron text NOT NULL,
+  timezone text NOT NULL,
+  webhook_url text,
+  paused boolean DEFAULT false NOT NULL,
+  next_run_at bigint,
+  last_run_at bigint,
+  skipped_ticks bigint DEFAULT 0 NOT NULL,
+  origin text NOT NULL,
+  declared_key text,
+  created_at bigint NOT NULL,
+  updated_at bigint NOT NULL,
+  CONSTRAINT schedules_declared_key_key UNIQUE (declared_key),
+  CONSTRAINT schedules_origin_check CHECK ((origin = ANY (ARRAY['api'::text, 'task'::text]))),
+  CONSTRAINT schedules_pkey PRIMARY KEY (id)
 );
 
 CREATE TABLE schema_migrations (
@@ -139,11 +195,15 @@ CREATE INDEX duration_samples_type_id ON duration_samples USING btree (type, id 
 CREATE INDEX idempotency_keys_expires_at ON idempotency_keys USING btree (expires_at);
 CREATE INDEX idempotency_keys_operation ON idempotency_keys USING btree (operation_id);
 CREATE INDEX operations_claim ON operations USING btree (type, priority DESC, run_at, id) WHERE (status = 'pending'::text);
+CREATE INDEX operations_fair ON operations USING btree (type, tenant, concurrency_key, priority DESC, run_at, id) WHERE (status = 'pending'::text);
 CREATE INDEX operations_finished_at ON operations USING btree (finished_at) WHERE (finished_at IS NOT NULL);
+CREATE INDEX operations_key_running ON operations USING btree (type, tenant, concurrency_key) WHERE ((status = 'processing'::text) AND (concurrency_key <> ''::text));
 CREATE INDEX operations_lease ON operations USING btree (lease_expires_at) WHERE (status = 'processing'::text);
 CREATE INDEX operations_running ON operations USING btree (type, started_at) WHERE (status = 'processing'::text);
 CREATE INDEX operations_tenant_id ON operations USING btree (tenant, id DESC);
 CREATE INDEX operations_tenant_status_id ON operations USING btree (tenant, status, id DESC);
+CREATE INDEX schedules_due ON schedules USING btree (next_run_at) WHERE ((NOT paused) AND (next_run_at IS NOT NULL));
+CREATE INDEX schedules_tenant ON schedules USING btree (tenant, id);
 
 CREATE FUNCTION queue_costs_ahead(p_type text, p_priority integer, p_run_at bigint, p_id text, p_now bigint, p_limit integer) RETURNS double precision[] LANGUAGE plpgsql STABLE AS $$
 BEGIN

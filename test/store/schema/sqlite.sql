@@ -38,6 +38,21 @@ CREATE TABLE duration_samples (
   duration_ms INTEGER NOT NULL
 , cost REAL) STRICT;
 
+CREATE TABLE fair_keys (
+  type TEXT NOT NULL,
+  tenant TEXT NOT NULL,
+  concurrency_key TEXT NOT NULL,
+  pass REAL NOT NULL,
+  PRIMARY KEY (type, tenant, concurrency_key)
+) STRICT, WITHOUT ROWID;
+
+CREATE TABLE fair_tenants (
+  type TEXT NOT NULL,
+  tenant TEXT NOT NULL,
+  pass REAL NOT NULL,
+  PRIMARY KEY (type, tenant)
+) STRICT, WITHOUT ROWID;
+
 CREATE TABLE idempotency_keys (
   tenant TEXT NOT NULL,
   key TEXT NOT NULL,
@@ -73,17 +88,53 @@ CREATE TABLE operations (
   worker_id TEXT,
   result_expired INTEGER NOT NULL DEFAULT 0,
   version INTEGER NOT NULL DEFAULT 1
-, cost REAL, progress_anchor REAL, progress_anchor_at INTEGER, traceparent TEXT, tracestate TEXT) STRICT;
+, cost REAL, progress_anchor REAL, progress_anchor_at INTEGER, traceparent TEXT, tracestate TEXT, concurrency_key TEXT NOT NULL DEFAULT '') STRICT;
 
 CREATE TABLE queue_depth (
   type TEXT PRIMARY KEY,
   pending INTEGER NOT NULL
 ) STRICT, WITHOUT ROWID;
 
+CREATE TABLE rate_limits (
+  type TEXT NOT NULL,
+  bucket_key TEXT NOT NULL DEFAULT '',
+  tokens REAL NOT NULL,
+  updated_at INTEGER NOT NULL,
+  held_until INTEGER NOT NULL DEFAULT 0,
+  PRIMARY KEY (type, bucket_key)
+) STRICT, WITHOUT ROWID;
+
 CREATE TABLE results (
   operation_id TEXT PRIMARY KEY REFERENCES operations (id) ON DELETE CASCADE,
   content_type TEXT NOT NULL,
   body BLOB NOT NULL
+) STRICT;
+
+CREATE TABLE schedule_ticks (
+  schedule_id TEXT NOT NULL REFERENCES schedules (id) ON DELETE CASCADE,
+  tick INTEGER NOT NULL,
+  operation_id TEXT,
+  skipped INTEGER NOT NULL,
+  fired_at INTEGER NOT NULL,
+  PRIMARY KEY (schedule_id, tick)
+) STRICT;
+
+CREATE TABLE schedules (
+  id TEXT PRIMARY KEY,
+  tenant TEXT NOT NULL,
+  type TEXT NOT NULL,
+  input TEXT NOT NULL,
+  cron TEXT NOT NULL,
+  timezone TEXT NOT NULL,
+  webhook_url TEXT,
+  paused INTEGER NOT NULL DEFAULT 0,
+  next_run_at INTEGER,
+  last_run_at INTEGER,
+  skipped_ticks INTEGER NOT NULL DEFAULT 0,
+  origin TEXT NOT NULL CHECK (origin IN ('api', 'task')),
+  declared_key TEXT UNIQUE,
+  created_at INTEGER NOT NULL,
+  updated_at INTEGER NOT NULL
 ) STRICT;
 
 CREATE TABLE schema_migrations (version INTEGER PRIMARY KEY, name TEXT NOT NULL, applied_at INTEGER NOT NULL) STRICT;
@@ -120,7 +171,11 @@ CREATE INDEX idempotency_keys_operation ON idempotency_keys (operation_id);
 
 CREATE INDEX operations_claim ON operations (type, priority DESC, run_at, id) WHERE status = 'pending';
 
+CREATE INDEX operations_fair ON operations (type, tenant, concurrency_key, priority DESC, run_at, id) WHERE status = 'pending';
+
 CREATE INDEX operations_finished_at ON operations (finished_at) WHERE finished_at IS NOT NULL;
+
+CREATE INDEX operations_key_running ON operations (type, tenant, concurrency_key) WHERE status = 'processing' AND concurrency_key <> '';
 
 CREATE INDEX operations_lease ON operations (lease_expires_at, id) WHERE status = 'processing';
 
@@ -131,6 +186,10 @@ CREATE INDEX operations_running ON operations (type, started_at) WHERE status = 
 CREATE INDEX operations_tenant_id ON operations (tenant, id DESC);
 
 CREATE INDEX operations_tenant_status_id ON operations (tenant, status, id DESC);
+
+CREATE INDEX schedules_due ON schedules (next_run_at) WHERE paused = 0 AND next_run_at IS NOT NULL;
+
+CREATE INDEX schedules_tenant ON schedules (tenant, id);
 
 CREATE TRIGGER queue_depth_delete AFTER DELETE ON operations WHEN OLD.status = 'pending'
 BEGIN

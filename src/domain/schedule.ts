@@ -1,0 +1,125 @@
+// Owns: what a recurring schedule is, checking its cron expression and time zone, its next tick, and the missed-tick
+// policy (which tick a firing creates an operation for, how many it passes over). Not here: storing or firing ticks
+// (store/, runtime/schedules.ts), waking up on time (runtime/scheduler.ts). Invariant: pure; time comes in as `now`.
+
+import { Cron } from 'croner';
+import type { FieldError } from './errors.ts';
+
+export type ScheduleOrigin = 'api' | 'task';
+
+export interface Schedule {
+  readonly id: string;
+  readonly tenant: string;
+  readonly type: string;
+  readonly input: unknown;
+  readonly cron: string;
+  readonly timezone: string;
+  readonly webhookUrl: string | null;
+  readonly paused: boolean;
+  /** The next tick to fire; null when the expression matches no later time. */
+  readonly nextRunAt: number | null;
+  /** The last tick fired (with or without an operation). */
+  readonly lastRunAt: number | null;
+  /** Missed ticks passed over so far (the missed-tick policy). */
+  readonly skippedTicks: number;
+  /** `task`: declared by a task definition (kept in step at start-up); `api`: created through the API. */
+  readonly origin: ScheduleOrigin;
+  readonly createdAt: number;
+  readonly updatedAt: number;
+}
+
+/** One fired tick, newest first in what a schedule reads: the operation it created (null: none could be). */
+export interface ScheduleTick {
+  readonly tick: number;
+  readonly operationId: string | null;
+  readonly skipped: number;
+  readonly firedAt: number;
+}
+
+export const DEFAULT_TIMEZONE = 'UTC';
+
+/**
+ * How late a tick may fire and still count as on time. A tick later than this (the scheduler was down, or every node
+ * was) is missed: of the ticks missed in a row, only the most recent fires (one catch-up operation) and the older ones
+ * are passed over and counted. Quartz's default misfire threshold.
+ */
+export const MISFIRE_THRESHOLD_MS = 60_000;
+
+/** Past this many, missed ticks are not counted one by one (a catch-up after a long outage stays cheap). */
+export const MAX_COUNTED_SKIPS = 1_000;
+
+// Five fields (minute precision) or six (seconds first); day-of-month and day-of-week combine with OR, as in Vixie cron.
+const CRON_OPTIONS = { mode: '5-or-6-parts', domAndDow: false } as const;
+
+/** Whether `zone` is an IANA time zone this runtime knows (or UTC). */
+function isTimeZone(zone: string): boolean {
+  try {
+    new Intl.DateTimeFormat('en-US', { timeZone: zone });
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+/** The problems of a cron expression and time zone, paths `/cron` and `/timezone`; empty when both are good. */
+export function checkCron(cron: string, timezone: string): FieldError[] {
+  const errors: FieldError[] = [];
+  if (!isTimeZone(timezone)) errors.push({ path: '/timezone', message: `"${timezone.slice(0, 64)}" is not an IANA time zone (such as Europe/Berlin or UTC)` });
+  try {
+    new Cron(cron, { ...CRON_OPTIONS, paused: true });
+  } catch (error) {
+    errors.push({ path: '/cron', message: cronMessage(error) });
+  }
+  return errors;
+}
+
+function cronMessage(error: unknown): string {
+  const text = error instanceof Error ? error.message : String(error);
+  // croner prefixes its class name; the field is named by the path.
+  return `is not a cron expression of 5 or 6 fields: ${text.replace(/^CronPattern: /, '')}`.slice(0, 300);
+}
+
+/** The first tick strictly after `after`, in ms; null when there is none. The expression must have passed checkCron. */
+export function nextTick(cron: string, timezone: string, after: number): number | null {
+  const next = new Cron(cron, { ...CRON_OPTIONS, timezone, paused: true }).nextRun(new Date(after));
+  return next === null ? null : next.getTime();
+}
+
+export interface Firing {
+  /** The tick the operation is created for. */
+  readonly tick: number;
+  /** Missed ticks passed over before it (at most MAX_COUNTED_SKIPS). */
+  readonly skipped: number;
+  /** The schedule's next tick after this one (null: none). */
+  readonly nextRunAt: number | null;
+}
+
+/**
+ * What firing a schedule whose next tick is `due` does at `now`: null when it is not due yet. A tick at most
+ * MISFIRE_THRESHOLD_MS late fires itself (one late tick never loses an operation); a later one is missed, and the most
+ * recent tick at or before `now` fires instead, the ones between passed over.
+ */
+export function decideFiring(schedule: Pick<Schedule, 'cron' | 'timezone'>, due: number, now: number): Firing | null {
+  if (due > now) return null;
+  const { cron, timezone } = schedule;
+  if (now - due <= MISFIRE_THRESHOLD_MS) return { tick: due, skipped: 0, nextRunAt: nextTick(cron, timezone, due) };
+  const job = new Cron(cron, { ...CRON_OPTIONS, timezone, paused: true });
+  let tick = due;
+  let skipped = 0;
+  for (;;) {
+    const next = job.nextRun(new Date(tick))?.getTime() ?? null;
+    if (next === null || next > now) return { tick, skipped, nextRunAt: next };
+    if (skipped >= MAX_COUNTED_SKIPS) {
+      // Too many to count: jump to the last tick at or before now, found from the other side.
+      const last = job.previousRuns(1, new Date(now + 1))[0]?.getTime() ?? next;
+      return { tick: last, skipped, nextRunAt: nextTick(cron, timezone, last) };
+    }
+    tick = next;
+    skipped++;
+  }
+}
+
+/** The first tick of a schedule created, or resumed, at `now`: ticks before that are not caught up. */
+export function firstTick(schedule: Pick<Schedule, 'cron' | 'timezone'>, now: number): number | null {
+  return nextTick(schedule.cron, schedule.timezone, now);
+}

@@ -1,0 +1,196 @@
+// Owns: the recurring schedule endpoints (POST/GET /schedules, GET/DELETE /schedules/{id}, pause, resume) as HTTP:
+// their schemas, the Location of a created one, cursors and JSON.
+// Not here: the rules (runtime/schedules.ts: validation, scoping, not found), firing ticks (runtime/scheduler.ts).
+// Invariant: the routes only translate; every answer but the JSON shape comes from the SchedulesService.
+
+import type { FastifyInstance } from 'fastify';
+import { Type, type Static } from '@sinclair/typebox';
+import { MAX_URL_LENGTH, PAGE_LIMIT } from '../config/limits.ts';
+import { iso } from '../domain/resource.ts';
+import type { Schedule, ScheduleTick } from '../domain/schedule.ts';
+import type { SchedulesService } from '../runtime/schedules.ts';
+import { cursorAfter, decodeCursor } from './cursors.ts';
+import { emptyResponse, jsonResponse, problemResponses, requiredHeader } from './schemas.ts';
+import { tenantOf } from './tenant.ts';
+
+const Nullable = <T extends Parameters<typeof Type.Union>[0][number]>(schema: T) => Type.Union([schema, Type.Null()]);
+const DateTime = Type.String({ format: 'date-time' });
+
+const ScheduleIdParams = Type.Object({ id: Type.String({ maxLength: 200, description: 'Schedule id (sch_…)' }) });
+
+const CreateBody = Type.Object(
+  {
+    type: Type.String({ minLength: 1, maxLength: 64, description: 'A registered task type (GET /task-types)' }),
+    input: Type.Optional(Type.Unknown({ description: "The input of every operation it creates; validated against the task's schema" })),
+    cron: Type.String({
+      minLength: 1,
+      maxLength: 200,
+      description: 'Five fields (minute hour day-of-month month day-of-week), or six with seconds first: `*/10 * * * * *`',
+    }),
+    timezone: Type.Optional(Type.String({ minLength: 1, maxLength: 64, description: 'IANA time zone the expression is read in (default UTC)' })),
+    webhook_url: Type.Optional(
+      Type.String({ minLength: 1, maxLength: MAX_URL_LENGTH, description: 'Absolute http(s) URL called when each operation it creates ends' }),
+    ),
+  },
+  { additionalProperties: false },
+);
+
+const TickSchema = Type.Object({
+  tick: { ...DateTime, description: 'The time the expression named' },
+  operation_id: Nullable(Type.String({ description: 'The operation it created; null when none could be (its type or input is no longer valid)' })),
+  operation_url: Nullable(Type.String()),
+  skipped: Type.Integer({ description: 'Missed ticks passed over before this one (docs/schedules.md)' }),
+  fired_at: DateTime,
+});
+
+const ScheduleSchema = Type.Object({
+  id: Type.String({ description: 'sch_ + a sortable, URL-safe id' }),
+  type: Type.String(),
+  input: Type.Unknown(),
+  cron: Type.String(),
+  timezone: Type.String(),
+  webhook_url: Nullable(Type.String()),
+  paused: Type.Boolean(),
+  origin: Type.Union([Type.Literal('api'), Type.Literal('task')], { description: '`task`: declared by its task definition (cannot be deleted here)' }),
+  next_run_at: Nullable({ ...DateTime, description: 'The next tick (while paused: none fires); null when the expression matches no later time' }),
+  last_run_at: Nullable(DateTime),
+  skipped_ticks: Type.Integer({ description: 'Missed ticks passed over so far' }),
+  created_at: DateTime,
+  updated_at: DateTime,
+  links: Type.Object({
+    self: Type.String(),
+    operations: Type.String({ description: 'The operations of its type (those it created are listed in recent_ticks)' }),
+  }),
+});
+
+// One object, not an intersection: the SDK's wire types are generated from it as one interface.
+const ScheduleDetailSchema = Type.Object({
+  ...ScheduleSchema.properties,
+  recent_ticks: Type.Array(TickSchema, { description: 'The most recent ticks fired, newest first (up to 10)' }),
+});
+
+const ListQuery = Type.Object(
+  {
+    limit: Type.Optional(Type.Integer({ minimum: 1, maximum: PAGE_LIMIT.max, default: PAGE_LIMIT.default })),
+    cursor: Type.Optional(Type.String({ maxLength: 200 })),
+  },
+  { additionalProperties: false },
+);
+
+export function registerScheduleRoutes(app: FastifyInstance, schedules: SchedulesService, basePath: string): void {
+  const tags = ['schedules'];
+  const scheduleJson = (s: Schedule) => ({
+    id: s.id,
+    type: s.type,
+    input: s.input,
+    cron: s.cron,
+    timezone: s.timezone,
+    webhook_url: s.webhookUrl,
+    paused: s.paused,
+    origin: s.origin,
+    next_run_at: s.nextRunAt === null ? null : iso(s.nextRunAt),
+    last_run_at: s.lastRunAt === null ? null : iso(s.lastRunAt),
+    skipped_ticks: s.skippedTicks,
+    created_at: iso(s.createdAt),
+    updated_at: iso(s.updatedAt),
+    links: { self: `${basePath}/schedules/${s.id}`, operations: `${basePath}/operations?type=${encodeURIComponent(s.type)}` },
+  });
+  const tickJson = (t: ScheduleTick) => ({
+    tick: iso(t.tick),
+    operation_id: t.operationId,
+    operation_url: t.operationId === null ? null : `${basePath}/operations/${t.operationId}`,
+    skipped: t.skipped,
+    fired_at: iso(t.firedAt),
+  });
+
+  app.post<{ Body: Static<typeof CreateBody> }>('/schedules', {
+    // It creates operations, one per tick, so it counts as creating them.
+    config: { rateClass: 'create' },
+    schema: {
+      tags,
+      operationId: 'createSchedule',
+      summary: 'Create a recurring schedule: an operation of the type with this input at every tick',
+      body: CreateBody,
+      response: {
+        201: jsonResponse(ScheduleSchema, 'Created', {
+          Location: requiredHeader(Type.String({ description: 'The schedule: /schedules/{id}' })),
+        }),
+        ...problemResponses(400, 413, 415, [422, 'Unknown task type, or the webhook URL is refused']),
+      },
+    },
+    handler: async (request, reply) => {
+      const { type, input, cron, timezone, webhook_url } = request.body;
+      const schedule = await schedules.create({ tenant: tenantOf(request), type, input, cron, timezone, webhookUrl: webhook_url });
+      return reply.code(201).header('location', `${basePath}/schedules/${schedule.id}`).send(scheduleJson(schedule));
+    },
+  });
+
+  app.get<{ Querystring: Static<typeof ListQuery> }>('/schedules', {
+    schema: {
+      tags,
+      operationId: 'listSchedules',
+      summary: 'Schedules, newest first',
+      querystring: ListQuery,
+      response: {
+        200: jsonResponse(Type.Object({ items: Type.Array(ScheduleSchema), next_cursor: Nullable(Type.String()) }), 'A page of schedules'),
+        ...problemResponses(400),
+      },
+    },
+    handler: async (request) => {
+      const { limit = PAGE_LIMIT.default, cursor } = request.query;
+      const page = await schedules.list(tenantOf(request), { limit, beforeId: cursor === undefined ? undefined : decodeCursor(cursor) });
+      return { items: page.items.map(scheduleJson), next_cursor: cursorAfter(page.nextBeforeId) };
+    },
+  });
+
+  app.get<{ Params: Static<typeof ScheduleIdParams> }>('/schedules/:id', {
+    schema: {
+      tags,
+      operationId: 'getSchedule',
+      summary: 'A schedule, with its next tick and the operations its recent ticks created',
+      params: ScheduleIdParams,
+      response: { 200: jsonResponse(ScheduleDetailSchema, 'The schedule'), ...problemResponses(400, 404) },
+    },
+    handler: async (request) => {
+      const { schedule, ticks } = await schedules.get(tenantOf(request), request.params.id);
+      return { ...scheduleJson(schedule), recent_ticks: ticks.map(tickJson) };
+    },
+  });
+
+  for (const action of ['pause', 'resume'] as const) {
+    app.post<{ Params: Static<typeof ScheduleIdParams> }>(`/schedules/:id/${action}`, {
+      schema: {
+        tags,
+        operationId: `${action}Schedule`,
+        summary:
+          action === 'pause'
+            ? 'Pause a schedule: no tick fires until it is resumed (idempotent)'
+            : 'Resume a schedule: the next tick after now fires; ticks passed while paused are not caught up (idempotent)',
+        params: ScheduleIdParams,
+        response: { 200: jsonResponse(ScheduleSchema, action === 'pause' ? 'Paused' : 'Running'), ...problemResponses(400, 404) },
+      },
+      handler: async (request) => {
+        const tenant = tenantOf(request);
+        const schedule = action === 'pause' ? await schedules.pause(tenant, request.params.id) : await schedules.resume(tenant, request.params.id);
+        return scheduleJson(schedule);
+      },
+    });
+  }
+
+  app.delete<{ Params: Static<typeof ScheduleIdParams> }>('/schedules/:id', {
+    schema: {
+      tags,
+      operationId: 'deleteSchedule',
+      summary: 'Delete a schedule created through the API; the operations it created stay',
+      params: ScheduleIdParams,
+      response: {
+        204: emptyResponse('Deleted'),
+        ...problemResponses(400, 404, [409, 'Declared by its task definition: remove it there, or pause it']),
+      },
+    },
+    handler: async (request, reply) => {
+      await schedules.delete(tenantOf(request), request.params.id);
+      return reply.code(204).send();
+    },
+  });
+}

@@ -1,0 +1,211 @@
+// Owns: the schedules service the edges call (create, read with its recent ticks, list, pause, resume, delete), keeping
+// the schedules tasks declare in step with their definitions, and firing the due ticks into ordinary operations.
+// Not here: when to look for due ticks (scheduler.ts), which tick fires (domain/schedule.ts), SQL, HTTP.
+// Invariant: nothing is stored before the type exists, the input passed its schema, the cron and time zone parse and the
+// webhook URL passed its policy; a tick's operation is built as a submit's is (the type's defaults, its cost).
+
+import { DEFAULTS } from '../config/settings.ts';
+import type { Clock } from '../domain/clock.ts';
+import { AsyncOpsError } from '../domain/errors.ts';
+import { ID_PREFIXES, isId, newId } from '../domain/ids.ts';
+import { DEFAULT_TENANT, type Operation } from '../domain/operation.ts';
+import { checkCron, DEFAULT_TIMEZONE, decideFiring, firstTick, type Schedule, type ScheduleTick } from '../domain/schedule.ts';
+import type { DeclaredScheduleDraft, OperationDraft, Store } from '../store/store.ts';
+import type { TaskRegistry } from './registry.ts';
+import { declaredSchedulesOf } from './task.ts';
+
+export interface ScheduleRequest {
+  readonly tenant: string;
+  readonly type: string;
+  readonly input: unknown;
+  readonly cron: string;
+  readonly timezone?: string | undefined;
+  readonly webhookUrl?: string | null | undefined;
+}
+
+/** Told of each tick this node fired (metrics): its operation (null: none could be made) and the ticks it passed over. */
+export interface ScheduleObserver {
+  tickFired(schedule: Schedule, operation: Operation | null, skipped: number): void;
+}
+
+export interface SchedulesServiceOptions {
+  readonly store: Store;
+  readonly registry: TaskRegistry;
+  readonly clock: Clock;
+  /** Checks a webhook URL; returns a reason to refuse it, or null. */
+  readonly checkWebhookUrl: (url: string) => string | null;
+  /** The server's ceiling on an attempt's timeout (`--max-timeout`), which a type's default is held to. */
+  readonly maxTimeoutS?: number | undefined;
+  readonly observer?: ScheduleObserver | undefined;
+}
+
+/** Recent ticks a schedule's read shows (the store keeps about this many). */
+const TICKS_SHOWN = 10;
+
+export interface SchedulePage {
+  readonly items: Schedule[];
+  /** When more follow, the id of this page's last schedule: the next page is the one below it. */
+  readonly nextBeforeId: string | null;
+}
+
+export class SchedulesService {
+  readonly #options: SchedulesServiceOptions;
+  readonly #store: Store;
+  readonly #registry: TaskRegistry;
+
+  constructor(options: SchedulesServiceOptions) {
+    this.#options = options;
+    this.#store = options.store;
+    this.#registry = options.registry;
+  }
+
+  async create(request: ScheduleRequest): Promise<Schedule> {
+    const task = this.#registry.get(request.type);
+    if (task === undefined) {
+      const types = this.#registry
+        .list()
+        .map((t) => t.type)
+        .join(', ');
+      throw new AsyncOpsError('unknown_task_type', `unknown task type "${request.type}"`, { errors: [{ path: '/type', message: `must be one of: ${types}` }] });
+    }
+    const timezone = request.timezone ?? DEFAULT_TIMEZONE;
+    const errors = [...checkCron(request.cron, timezone), ...this.#registry.validateInput(task.type, request.input)];
+    if (errors.length > 0) throw new AsyncOpsError('validation_failed', errors.map((e) => `${e.path} ${e.message}`).join('; '), { errors });
+    const webhookUrl = request.webhookUrl ?? null;
+    if (webhookUrl !== null) {
+      const refusal = this.#options.checkWebhookUrl(webhookUrl);
+      if (refusal !== null)
+        throw new AsyncOpsError('webhook_url_refused', `webhook_url refused: ${refusal}`, { errors: [{ path: '/webhook_url', message: refusal }] });
+    }
+    const now = this.#options.clock.now();
+    return this.#store.scheduleCreate({
+      id: newId(ID_PREFIXES.schedule, now),
+      tenant: request.tenant,
+      type: task.type,
+      input: request.input ?? null,
+      cron: request.cron,
+      timezone,
+      webhookUrl,
+      nextRunAt: firstTick({ cron: request.cron, timezone }, now),
+      now,
+    });
+  }
+
+  /** The schedule and its most recent ticks, newest first; not_found outside the tenant. */
+  async get(tenant: string, id: string): Promise<{ schedule: Schedule; ticks: ScheduleTick[] }> {
+    const schedule = isId(ID_PREFIXES.schedule, id) ? await this.#store.scheduleGet({ id, tenant }) : null;
+    if (schedule === null) throw notFound(id);
+    return { schedule, ticks: await this.#store.scheduleTicks({ id, limit: TICKS_SHOWN }) };
+  }
+
+  async list(tenant: string, query: { readonly limit: number; readonly beforeId?: string | undefined }): Promise<SchedulePage> {
+    const rows = await this.#store.scheduleList({ tenant, limit: query.limit + 1, beforeId: query.beforeId });
+    const items = rows.slice(0, query.limit);
+    return { items, nextBeforeId: rows.length > query.limit ? (items.at(-1)?.id ?? null) : null };
+  }
+
+  /** Pause: no tick fires until it is resumed. Idempotent. */
+  pause(tenant: string, id: string): Promise<Schedule> {
+    return this.#setPaused(tenant, id, true);
+  }
+
+  /** Resume: the next tick after now fires; those that passed while it was paused are not caught up. Idempotent. */
+  resume(tenant: string, id: string): Promise<Schedule> {
+    return this.#setPaused(tenant, id, false);
+  }
+
+  async #setPaused(tenant: string, id: string, paused: boolean): Promise<Schedule> {
+    const current = isId(ID_PREFIXES.schedule, id) ? await this.#store.scheduleGet({ id, tenant }) : null;
+    if (current === null) throw notFound(id);
+    const now = this.#options.clock.now();
+    const schedule = await this.#store.scheduleSetPaused({ id, tenant, paused, nextRunAt: firstTick(current, now), now });
+    if (schedule === null) throw notFound(id);
+    return schedule;
+  }
+
+  /** Deletes a schedule created through the API; the operations it created stay. A declared one is a conflict. */
+  async delete(tenant: string, id: string): Promise<void> {
+    const outcome = isId(ID_PREFIXES.schedule, id) ? await this.#store.scheduleDelete({ id, tenant }) : 'not_found';
+    if (outcome === 'not_found') throw notFound(id);
+    if (outcome === 'declared') {
+      throw new AsyncOpsError('conflict', `schedule ${id} is declared by its task's definition: remove it there, or pause it`);
+    }
+  }
+
+  /** Make the stored declared schedules what the registered tasks declare now (each node does at start-up). */
+  async syncDeclared(): Promise<void> {
+    const now = this.#options.clock.now();
+    const drafts: DeclaredScheduleDraft[] = [];
+    for (const task of this.#registry.list()) {
+      declaredSchedulesOf(task.definition).forEach((declared, index) => {
+        const timezone = declared.timezone ?? DEFAULT_TIMEZONE;
+        drafts.push({
+          key: `${task.type}#${index}`,
+          id: newId(ID_PREFIXES.schedule, now),
+          tenant: DEFAULT_TENANT,
+          type: task.type,
+          input: declared.input ?? {},
+          cron: declared.cron,
+          timezone,
+          webhookUrl: null,
+          nextRunAt: firstTick({ cron: declared.cron, timezone }, now),
+          now,
+        });
+      });
+    }
+    await this.#store.scheduleSyncDeclared({ schedules: drafts, now });
+  }
+
+  /**
+   * Fire the ticks due at now, up to `limit` schedules; `more`: there may be more due now. `nextRunAt`: the earliest next
+   * tick once none is due (null: none, or more are due).
+   */
+  async fireDue(limit: number): Promise<{ readonly more: boolean; readonly nextRunAt: number | null }> {
+    const due = await this.#store.scheduleDue({ now: this.#options.clock.now(), limit });
+    for (const schedule of due) await this.#fire(schedule);
+    if (due.length >= limit) return { more: true, nextRunAt: null };
+    return { more: false, nextRunAt: await this.#store.scheduleNextRunAt() };
+  }
+
+  async #fire(schedule: Schedule): Promise<void> {
+    if (schedule.nextRunAt === null) return;
+    const now = this.#options.clock.now();
+    const firing = decideFiring(schedule, schedule.nextRunAt, now);
+    if (firing === null) return;
+    const fired = await this.#store.scheduleFire({
+      scheduleId: schedule.id,
+      expected: schedule.nextRunAt,
+      ...firing,
+      draft: this.#draftFor(schedule, now),
+      now,
+    });
+    // Null: another node fired this tick first.
+    if (fired !== null) this.#options.observer?.tickFired(fired.schedule, fired.operation, firing.skipped);
+  }
+
+  /** The operation a tick creates, as a submit of the schedule's type and input would; null when none can be. */
+  #draftFor(schedule: Schedule, now: number): OperationDraft | null {
+    const task = this.#registry.get(schedule.type);
+    // The type is gone from this server, or its schema changed under the stored input: the tick passes without one.
+    if (task === undefined || this.#registry.validateInput(task.type, schedule.input).length > 0) return null;
+    return {
+      id: newId(ID_PREFIXES.operation, now),
+      tenant: schedule.tenant,
+      type: task.type,
+      input: schedule.input,
+      maxAttempts: task.maxAttempts,
+      priority: 0,
+      timeoutS: Math.min(task.timeoutS, this.#options.maxTimeoutS ?? DEFAULTS.maxTimeout / 1000),
+      // Now, not the tick: a catch-up tick from long ago must not run ahead of what is pending since.
+      runAt: now,
+      webhookUrl: schedule.webhookUrl,
+      cost: this.#registry.costOf(task.type, schedule.input),
+      trace: null,
+      now,
+    };
+  }
+}
+
+function notFound(id: string): AsyncOpsError {
+  return new AsyncOpsError('not_found', `no schedule ${id.slice(0, 100)}`);
+}

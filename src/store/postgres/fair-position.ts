@@ -1,0 +1,62 @@
+// Owns: the queue position of a pending operation on PostgreSQL when other tenants wait in its type's queue: its own
+// tenant's runnable operations ahead of it, plus the turns the other tenants take first. Not here: the turns
+// (domain/fairness.ts: turnsAhead, fairPosition), the position with one tenant (standing.ts, queue_position).
+// Invariant: the same rules as the reference model (domain/queue.ts: fairQueuePosition) from the same passes; each
+// tenant's count is bounded by the turns it takes first, so the cost follows the position, not the backlogs.
+
+import { fairPosition, turnsAhead } from '../../domain/fairness.ts';
+import type { Queryable } from './database.ts';
+
+// $1 type, $2 tenant, $3 priority, $4 run at, $5 id, $6 now. The tenants with operations of the type pending and their
+// passes, and (in every row) its own tenant's runnable operations ahead of it.
+const TENANTS = `
+WITH RECURSIVE t(tenant) AS (
+  SELECT (SELECT min(tenant) FROM operations WHERE status = 'pending' AND type = $1)
+  UNION ALL
+  SELECT (SELECT min(tenant) FROM operations WHERE status = 'pending' AND type = $1 AND tenant > t.tenant) FROM t WHERE t.tenant IS NOT NULL
+)
+SELECT t.tenant, f.pass, CASE WHEN $4::bigint > $6::bigint
+    THEN (SELECT count(*) FROM operations WHERE status = 'pending' AND type = $1 AND tenant = $2 AND run_at <= $6 AND priority >= $3)
+    ELSE (SELECT count(*) FROM operations WHERE status = 'pending' AND type = $1 AND tenant = $2 AND run_at <= $6
+          AND (priority > $3 OR (priority = $3 AND (run_at, id) < ($4::bigint, $5::text)))) END AS own
+FROM t LEFT JOIN fair_tenants f ON f.type = $1 AND f.tenant = t.tenant
+WHERE t.tenant IS NOT NULL`;
+
+// $1 type, $2 now, parallel $3 tenants and $4 bounds: each tenant's due operations, counted up to its bound.
+const DUE_UP_TO = `
+SELECT w.tenant, (SELECT count(*) FROM (SELECT 1 FROM operations p WHERE p.status = 'pending' AND p.type = $1 AND p.tenant = w.tenant
+  AND p.run_at <= $2 ORDER BY p.priority DESC, p.run_at, p.id LIMIT w.n) d) AS due
+FROM unnest($3::text[], $4::int[]) AS w(tenant, n)`;
+
+/**
+ * The SQL condition (on `t.type`, `t.tenant`) that another tenant has operations of the type pending: two probes of
+ * operations_fair, so a standing read with one tenant pays next to nothing for it.
+ */
+export const OTHER_TENANTS = `(EXISTS (SELECT 1 FROM operations x WHERE x.status = 'pending' AND x.type = t.type AND x.tenant < t.tenant)
+  OR EXISTS (SELECT 1 FROM operations x WHERE x.status = 'pending' AND x.type = t.type AND x.tenant > t.tenant))`;
+
+export interface FairOperation {
+  readonly id: string;
+  readonly type: string;
+  readonly tenant: string;
+  readonly priority: number;
+  readonly runAt: number;
+}
+
+/** Its position when the tenants of its type take turns (domain/fairness.ts: fairPosition). */
+export async function fairPositionOf(q: Queryable, op: FairOperation, now: number, weights: ReadonlyMap<string, number> | undefined): Promise<number> {
+  const rows = await q.query<{ tenant: string; pass: number | null; own: number }>(TENANTS, [op.type, op.tenant, op.priority, op.runAt, op.id, now]);
+  const own = Number(rows[0]?.own ?? 0);
+  const contenders = rows.map((r) => ({ name: r.tenant, pass: r.pass, weight: weights?.get(r.tenant) ?? 1 }));
+  const turns = [...turnsAhead(op.tenant, own, contenders)].filter(([, n]) => n > 0);
+  const due =
+    turns.length === 0
+      ? []
+      : await q.query<{ tenant: string; due: number }>(DUE_UP_TO, [op.type, now, turns.map(([t]) => t), turns.map(([, n]) => Math.min(n, 2_147_483_647))]);
+  const dueOf = new Map(due.map((d) => [d.tenant, Number(d.due)]));
+  return fairPosition(
+    op.tenant,
+    own,
+    contenders.map((c) => ({ ...c, due: dueOf.get(c.name) ?? 0 })),
+  );
+}

@@ -1,0 +1,192 @@
+// Owns: the PostgreSQL queries of recurring schedules: create, read, list, pause/resume, delete, the declared ones kept
+// in step, the due ones, and firing a tick. Not here: inserting the tick's operation (operations.ts, called inside the
+// same transaction), when a tick is due or which one fires (domain/schedule.ts).
+// Invariant: a tick fires in one transaction that advances next_run_at only from the value the caller read (nodes firing
+// at once wait on the row, and all but the first find it moved), records the tick under its (schedule_id, tick) key and
+// inserts its operation: one operation per tick across all nodes.
+
+import type { Operation } from '../../domain/operation.ts';
+import type { Schedule, ScheduleOrigin, ScheduleTick } from '../../domain/schedule.ts';
+import type { DeclaredScheduleDraft, ScheduleDeleteOutcome, ScheduleDraft, ScheduleFireParams, ScheduleListQuery, StoreEvent } from '../store.ts';
+import type { PostgresDatabase } from './database.ts';
+import { insertOperation } from './operations.ts';
+
+/** Ticks kept per schedule, newest first: what GET /schedules/{id} shows. Older ones are deleted as new ones fire. */
+export const TICKS_KEPT = 20;
+
+const COLUMNS = 'id, tenant, type, input, cron, timezone, webhook_url, paused, next_run_at, last_run_at, skipped_ticks, origin, created_at, updated_at';
+
+interface ScheduleRow {
+  id: string;
+  tenant: string;
+  type: string;
+  input: string;
+  cron: string;
+  timezone: string;
+  webhook_url: string | null;
+  paused: boolean;
+  next_run_at: number | null;
+  last_run_at: number | null;
+  skipped_ticks: number;
+  origin: string;
+  created_at: number;
+  updated_at: number;
+}
+
+// Params: $1 id, $2 tenant, $3 type, $4 input (JSON text), $5 cron, $6 timezone, $7 webhook url, $8 next run at, $9 now.
+const INSERT = `INSERT INTO schedules (id, tenant, type, input, cron, timezone, webhook_url, paused, next_run_at, skipped_ticks, origin, created_at, updated_at)
+  VALUES ($1, $2, $3, $4, $5, $6, $7, false, $8, 0, 'api', $9, $9) RETURNING ${COLUMNS}`;
+
+// The same and $10 the declared key. A changed expression or zone starts from its new next tick; paused stays.
+const UPSERT_DECLARED = `INSERT INTO schedules (id, tenant, type, input, cron, timezone, webhook_url, paused, next_run_at, skipped_ticks, origin, declared_key, created_at, updated_at)
+  VALUES ($1, $2, $3, $4, $5, $6, $7, false, $8, 0, 'task', $10, $9, $9)
+  ON CONFLICT (declared_key) DO UPDATE SET
+    next_run_at = CASE WHEN schedules.cron IS DISTINCT FROM excluded.cron OR schedules.timezone IS DISTINCT FROM excluded.timezone
+      THEN excluded.next_run_at ELSE schedules.next_run_at END,
+    updated_at = CASE WHEN (schedules.cron, schedules.timezone, schedules.input, schedules.webhook_url, schedules.tenant)
+      IS DISTINCT FROM (excluded.cron, excluded.timezone, excluded.input, excluded.webhook_url, excluded.tenant) THEN excluded.updated_at ELSE schedules.updated_at END,
+    tenant = excluded.tenant, type = excluded.type, input = excluded.input, cron = excluded.cron, timezone = excluded.timezone,
+    webhook_url = excluded.webhook_url`;
+
+// Params: $1 the declared keys that stay.
+const DELETE_UNDECLARED = `DELETE FROM schedules WHERE origin = 'task' AND NOT (declared_key = ANY ($1::text[]))`;
+
+// Params: $1 id, $2 tenant.
+const GET = `SELECT ${COLUMNS} FROM schedules WHERE id = $1 AND tenant = $2`;
+
+// Params: $1 tenant, $2 before id ('~' sorts after every id: from the top), $3 limit.
+const LIST = `SELECT ${COLUMNS} FROM schedules WHERE tenant = $1 AND id < $2 ORDER BY id DESC LIMIT $3`;
+
+// Params: $1 id, $2 tenant, $3 paused, $4 next run at (on resume), $5 now. Pausing keeps next_run_at, unread while paused.
+const SET_PAUSED = `UPDATE schedules SET
+    next_run_at = CASE WHEN paused AND NOT $3::boolean THEN $4::bigint ELSE next_run_at END,
+    updated_at = CASE WHEN paused <> $3::boolean THEN $5::bigint ELSE updated_at END,
+    paused = $3::boolean
+  WHERE id = $1 AND tenant = $2 RETURNING ${COLUMNS}`;
+
+// Params: $1 id, $2 tenant. The outcome in one statement: deleted, declared (kept), or no row (not found).
+const DELETE = `WITH target AS (SELECT id, origin FROM schedules WHERE id = $1 AND tenant = $2),
+  gone AS (DELETE FROM schedules s USING target t WHERE s.id = t.id AND t.origin = 'api' RETURNING s.id)
+SELECT CASE WHEN EXISTS (SELECT 1 FROM gone) THEN 'deleted' ELSE 'declared' END AS outcome FROM target`;
+
+// Params: $1 id, $2 limit.
+const TICKS = `SELECT tick, operation_id, skipped, fired_at FROM schedule_ticks WHERE schedule_id = $1 ORDER BY tick DESC LIMIT $2`;
+
+// Params: $1 now, $2 limit.
+const DUE = `SELECT ${COLUMNS} FROM schedules WHERE NOT paused AND next_run_at IS NOT NULL AND next_run_at <= $1 ORDER BY next_run_at LIMIT $2`;
+
+const NEXT_RUN_AT = `SELECT min(next_run_at) AS at FROM schedules WHERE NOT paused AND next_run_at IS NOT NULL`;
+
+// Params: $1 id, $2 expected next run at, $3 tick, $4 skipped, $5 next run at, $6 now. A node that lost the race waits
+// for the winner's commit, then finds next_run_at moved and updates nothing.
+const ADVANCE = `UPDATE schedules SET next_run_at = $5, last_run_at = $3, skipped_ticks = skipped_ticks + $4, updated_at = $6
+  WHERE id = $1 AND NOT paused AND next_run_at = $2 RETURNING ${COLUMNS}`;
+
+// Params: $1 schedule id, $2 tick, $3 operation id, $4 skipped, $5 now, $6 ticks kept. Older ticks of the schedule go.
+const RECORD_TICK = `WITH recorded AS (
+  INSERT INTO schedule_ticks (schedule_id, tick, operation_id, skipped, fired_at) VALUES ($1, $2, $3, $4, $5) RETURNING tick
+)
+DELETE FROM schedule_ticks WHERE schedule_id = $1
+  AND tick < (SELECT tick FROM schedule_ticks WHERE schedule_id = $1 ORDER BY tick DESC OFFSET $6::int - 2 LIMIT 1)`;
+
+function toSchedule(row: ScheduleRow): Schedule {
+  return {
+    id: row.id,
+    tenant: row.tenant,
+    type: row.type,
+    input: JSON.parse(row.input) as unknown,
+    cron: row.cron,
+    timezone: row.timezone,
+    webhookUrl: row.webhook_url,
+    paused: row.paused,
+    nextRunAt: row.next_run_at,
+    lastRunAt: row.last_run_at,
+    skippedTicks: row.skipped_ticks,
+    origin: row.origin as ScheduleOrigin,
+    createdAt: row.created_at,
+    updatedAt: row.updated_at,
+  };
+}
+
+const draftParams = (d: ScheduleDraft) => [d.id, d.tenant, d.type, JSON.stringify(d.input ?? null), d.cron, d.timezone, d.webhookUrl, d.nextRunAt, d.now];
+
+const changedEvent = (schedule: Pick<Schedule, 'nextRunAt' | 'paused'>): StoreEvent => ({
+  kind: 'schedule:changed',
+  nextRunAt: schedule.paused ? null : schedule.nextRunAt,
+});
+
+export async function createSchedule(db: PostgresDatabase, draft: ScheduleDraft): Promise<Schedule> {
+  const [row] = await db.query<ScheduleRow>(INSERT, draftParams(draft));
+  const schedule = toSchedule(row!);
+  db.publish([changedEvent(schedule)]);
+  return schedule;
+}
+
+export async function getSchedule(db: PostgresDatabase, params: { id: string; tenant: string }): Promise<Schedule | null> {
+  const [row] = await db.query<ScheduleRow>(GET, [params.id, params.tenant]);
+  return row === undefined ? null : toSchedule(row);
+}
+
+export async function listSchedules(db: PostgresDatabase, query: ScheduleListQuery): Promise<Schedule[]> {
+  return (await db.query<ScheduleRow>(LIST, [query.tenant, query.beforeId ?? '~', query.limit])).map(toSchedule);
+}
+
+export async function setSchedulePaused(
+  db: PostgresDatabase,
+  params: { id: string; tenant: string; paused: boolean; nextRunAt: number | null; now: number },
+): Promise<Schedule | null> {
+  const [row] = await db.query<ScheduleRow>(SET_PAUSED, [params.id, params.tenant, params.paused, params.nextRunAt, params.now]);
+  if (row === undefined) return null;
+  const schedule = toSchedule(row);
+  db.publish([changedEvent(schedule)]);
+  return schedule;
+}
+
+export async function deleteSchedule(db: PostgresDatabase, params: { id: string; tenant: string }): Promise<ScheduleDeleteOutcome> {
+  const [row] = await db.query<{ outcome: 'deleted' | 'declared' }>(DELETE, [params.id, params.tenant]);
+  if (row === undefined) return 'not_found';
+  if (row.outcome === 'deleted') db.publish([{ kind: 'schedule:changed', nextRunAt: null }]);
+  return row.outcome;
+}
+
+export async function scheduleTicks(db: PostgresDatabase, params: { id: string; limit: number }): Promise<ScheduleTick[]> {
+  const rows = await db.query<{ tick: number; operation_id: string | null; skipped: number; fired_at: number }>(TICKS, [params.id, params.limit]);
+  return rows.map((r) => ({ tick: r.tick, operationId: r.operation_id, skipped: r.skipped, firedAt: r.fired_at }));
+}
+
+export async function syncDeclaredSchedules(db: PostgresDatabase, params: { schedules: readonly DeclaredScheduleDraft[]; now: number }): Promise<void> {
+  // In key order, so nodes starting at once take the rows in one order and never deadlock.
+  const drafts = [...params.schedules].sort((a, b) => (a.key < b.key ? -1 : a.key > b.key ? 1 : 0));
+  await db.transaction(async (tx) => {
+    for (const draft of drafts) await tx.query(UPSERT_DECLARED, [...draftParams(draft), draft.key]);
+    await tx.query(DELETE_UNDECLARED, [drafts.map((d) => d.key)]);
+    tx.events.push({ kind: 'schedule:changed', nextRunAt: null });
+  });
+}
+
+export async function dueSchedules(db: PostgresDatabase, params: { now: number; limit: number }): Promise<Schedule[]> {
+  return (await db.query<ScheduleRow>(DUE, [params.now, params.limit])).map(toSchedule);
+}
+
+export async function nextScheduleRunAt(db: PostgresDatabase): Promise<number | null> {
+  const [row] = await db.query<{ at: number | null }>(NEXT_RUN_AT);
+  return row?.at ?? null;
+}
+
+export async function fireSchedule(db: PostgresDatabase, params: ScheduleFireParams): Promise<{ schedule: Schedule; operation: Operation | null } | null> {
+  return db.transaction(async (tx) => {
+    const [row] = await tx.query<ScheduleRow>(ADVANCE, [params.scheduleId, params.expected, params.tick, params.skipped, params.nextRunAt, params.now]);
+    if (row === undefined) return null;
+    const schedule = toSchedule(row);
+    let operation: Operation | null = null;
+    if (params.draft !== null) {
+      // The store's own insert (pending counts, events), in this transaction: its events go out when it commits.
+      const inserted = await insertOperation({ query: tx.query, publish: (events) => tx.events.push(...events) }, params.draft);
+      if (inserted.kind !== 'created') throw new Error(`store answered ${inserted.kind} to a tick's insert`);
+      operation = inserted.operation;
+    }
+    await tx.query(RECORD_TICK, [schedule.id, params.tick, operation?.id ?? null, params.skipped, params.now, TICKS_KEPT]);
+    tx.events.push(changedEvent(schedule));
+    return { schedule, operation };
+  });
+}

@@ -1,0 +1,100 @@
+// Cron parsing and checking, the next tick (seconds, time zones, DST) and the missed-tick policy, on fixed instants.
+
+import assert from 'node:assert/strict';
+import { describe, it } from 'node:test';
+import { checkCron, decideFiring, firstTick, MAX_COUNTED_SKIPS, MISFIRE_THRESHOLD_MS, nextTick } from '../../src/domain/schedule.ts';
+
+const at = (text: string) => Date.parse(text);
+const iso = (ms: number | null) => (ms === null ? null : new Date(ms).toISOString());
+
+describe('checkCron', () => {
+  it('accepts five fields, six with seconds, and IANA zones', () => {
+    assert.deepEqual(checkCron('*/5 * * * *', 'UTC'), []);
+    assert.deepEqual(checkCron('*/10 * * * * *', 'Europe/Berlin'), []);
+    assert.deepEqual(checkCron('0 9 * * MON-FRI', 'America/New_York'), []);
+  });
+
+  it('names the field of each problem', () => {
+    assert.deepEqual(
+      checkCron('every minute', 'UTC').map((e) => e.path),
+      ['/cron'],
+    );
+    assert.deepEqual(
+      checkCron('* * * * *', 'Mars/Olympus').map((e) => e.path),
+      ['/timezone'],
+    );
+    assert.deepEqual(
+      checkCron('61 * * * *', 'Nowhere').map((e) => e.path),
+      ['/timezone', '/cron'],
+    );
+    // Seven fields (years) are not part of the contract.
+    assert.deepEqual(
+      checkCron('* * * * * * 2030', 'UTC').map((e) => e.path),
+      ['/cron'],
+    );
+  });
+});
+
+describe('nextTick', () => {
+  it('is strictly after the time given, to the second', () => {
+    assert.equal(iso(nextTick('* * * * * *', 'UTC', at('2026-01-01T00:00:00.000Z'))), '2026-01-01T00:00:01.000Z');
+    assert.equal(iso(nextTick('* * * * * *', 'UTC', at('2026-01-01T00:00:00.400Z'))), '2026-01-01T00:00:01.000Z');
+    assert.equal(iso(nextTick('*/15 * * * *', 'UTC', at('2026-01-01T00:15:00.000Z'))), '2026-01-01T00:30:00.000Z');
+  });
+
+  it('reads the expression in its time zone', () => {
+    assert.equal(iso(nextTick('0 9 * * *', 'Europe/Berlin', at('2026-01-10T00:00:00Z'))), '2026-01-10T08:00:00.000Z');
+    assert.equal(iso(nextTick('0 9 * * *', 'Europe/Berlin', at('2026-07-10T00:00:00Z'))), '2026-07-10T07:00:00.000Z');
+  });
+
+  it('runs a fixed time in the spring-forward gap once, just after the gap', () => {
+    // 29 March 2026: Berlin's clocks go from 02:00 to 03:00; 02:30 does not exist that day.
+    const ticks = [at('2026-03-28T00:00:00Z')];
+    for (let i = 0; i < 3; i++) ticks.push(nextTick('30 2 * * *', 'Europe/Berlin', ticks.at(-1)!)!);
+    assert.deepEqual(ticks.slice(1).map(iso), ['2026-03-28T01:30:00.000Z', '2026-03-29T01:00:00.000Z', '2026-03-30T00:30:00.000Z']);
+  });
+
+  it('runs a fixed time in the fall-back overlap once', () => {
+    // 25 October 2026: 02:00–03:00 happens twice in Berlin; 02:30 fires at its first occurrence only.
+    const ticks = [at('2026-10-24T00:00:00Z')];
+    for (let i = 0; i < 3; i++) ticks.push(nextTick('30 2 * * *', 'Europe/Berlin', ticks.at(-1)!)!);
+    assert.deepEqual(ticks.slice(1).map(iso), ['2026-10-24T00:30:00.000Z', '2026-10-25T00:30:00.000Z', '2026-10-26T01:30:00.000Z']);
+  });
+
+  it('is null when the expression matches no later time', () => {
+    assert.equal(nextTick('0 0 30 2 *', 'UTC', at('2026-01-01T00:00:00Z')), null);
+  });
+});
+
+describe('decideFiring: the missed-tick policy', () => {
+  const everyMinute = { cron: '* * * * *', timezone: 'UTC' };
+  const due = at('2026-01-01T10:00:00Z');
+
+  it('is not due before its tick', () => {
+    assert.equal(decideFiring(everyMinute, due, due - 1), null);
+  });
+
+  it('fires a tick on time, or late within the threshold, as itself', () => {
+    assert.deepEqual(decideFiring(everyMinute, due, due), { tick: due, skipped: 0, nextRunAt: due + 60_000 });
+    // Late, and the next tick has come too: this one still fires; the next is fired by the next call.
+    assert.deepEqual(decideFiring(everyMinute, due, due + MISFIRE_THRESHOLD_MS), { tick: due, skipped: 0, nextRunAt: due + 60_000 });
+  });
+
+  it('after downtime fires one catch-up for the most recent tick and counts the ones passed over', () => {
+    const now = at('2026-01-01T10:10:30Z');
+    assert.deepEqual(decideFiring(everyMinute, due, now), { tick: at('2026-01-01T10:10:00Z'), skipped: 10, nextRunAt: at('2026-01-01T10:11:00Z') });
+  });
+
+  it('stays cheap after a very long outage', () => {
+    const everySecond = { cron: '* * * * * *', timezone: 'UTC' };
+    const now = due + 30 * 24 * 3600 * 1000 + 500;
+    const firing = decideFiring(everySecond, due, now)!;
+    assert.equal(firing.tick, now - 500);
+    assert.equal(firing.skipped, MAX_COUNTED_SKIPS);
+    assert.equal(firing.nextRunAt, now + 500);
+  });
+
+  it('starts a new or resumed schedule at the first tick after now', () => {
+    assert.equal(iso(firstTick(everyMinute, at('2026-01-01T10:00:00Z'))), '2026-01-01T10:01:00.000Z');
+  });
+});

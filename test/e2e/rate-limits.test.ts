@@ -1,0 +1,85 @@
+// End to end on the real server process: a handler that throws RateLimitedError gives its operation back without using
+// up an attempt, holds its type back (another operation of it waits out the hold too), and then completes; the operation
+// shows why it waits, its ETA counts the hold, and /metrics counts the throw and shows the hold.
+
+import { after, before, describe, it } from 'node:test';
+import assert from 'node:assert/strict';
+import { existsSync, readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { REPO_ROOT, startServer, tempDir, type ServerProcess } from '../support/server.ts';
+import { request } from '../support/http.ts';
+import { waitFor } from '../support/wait.ts';
+
+const TASKS = join(REPO_ROOT, 'test/fixtures/rate-limited-tasks.ts');
+const dir = tempDir();
+let server: ServerProcess;
+
+const get = (id: string) => request(server.url, 'GET', `/operations/${id}`);
+const until = (id: string, predicate: (op: any) => boolean, what: string) =>
+  waitFor(
+    async () => {
+      const { body } = await get(id);
+      return predicate(body) ? body : null;
+    },
+    { timeoutMs: 15_000, intervalMs: 20, what },
+  );
+/** The start times the handlers logged for an operation. */
+const startsOf = (log: string, id: string) =>
+  (existsSync(log) ? readFileSync(log, 'utf8').split('\n') : []).filter((l) => l.endsWith(` ${id}`)).map((l) => Number(l.split(' ')[0]));
+
+before(async () => {
+  server = await startServer({ fixtureTasks: false, args: ['--tasks', TASKS] });
+});
+after(async () => {
+  await server?.stop();
+  dir.cleanup();
+});
+
+describe('RateLimitedError', () => {
+  it('gives the operation back without using an attempt, holds its type for retryAfterS, then it completes', async () => {
+    const log = join(dir.path, 'callout.log');
+    const first = await request(server.url, 'POST', '/operations', { body: { type: 'callout', input: { log, refusals: 1, retryAfterS: 1.5 } } });
+    assert.equal(first.status, 202);
+    const id = first.body.id as string;
+    const waiting = await until(id, (op) => op.status === 'pending' && op.last_attempt_error !== null, 'given back rate-limited');
+    assert.equal(waiting.attempt, 1, 'no attempt used up');
+    assert.equal(waiting.last_attempt_error.code, 'rate_limited');
+    const [refusedAt] = startsOf(log, id);
+    assert.ok(refusedAt !== undefined);
+    const heldUntil = Date.parse(waiting.run_at);
+    assert.ok(heldUntil >= refusedAt + 1400, 'it runs again after retryAfterS');
+    // Its ETA waits out the hold.
+    if (waiting.estimated_completion_at) assert.ok(Date.parse(waiting.estimated_completion_at) >= heldUntil - 50);
+
+    // Another operation of the type, submitted during the hold, waits it out too.
+    const second = await request(server.url, 'POST', '/operations', { body: { type: 'callout', input: { log } } });
+    assert.equal(second.status, 202);
+    // GET /task-types shows the declared rate limits and the hold (as of the buckets it read, at most a second ago).
+    const types = await waitFor(
+      async () => {
+        const { body } = await request(server.url, 'GET', '/task-types');
+        return body.items.find((t: any) => t.type === 'callout')?.held_until ? body.items : null;
+      },
+      { timeoutMs: 1_400, intervalMs: 50, what: 'the hold in GET /task-types' },
+    );
+    assert.ok(Date.parse(types.find((t: any) => t.type === 'callout').held_until) >= refusedAt + 1400);
+    assert.deepEqual(types.find((t: any) => t.type === 'throttled').rate_limit, { limit: 20, interval_s: 1 });
+    assert.equal(types.find((t: any) => t.type === 'callout').rate_limit, null);
+    const metrics = await request(server.url, 'GET', '/metrics');
+    assert.match(metrics.text, /asyncops_rate_limit_held\{type="callout"\} 1/);
+
+    const done = await until(id, (op) => op.status === 'completed', 'the rate-limited operation completes');
+    assert.equal(done.attempt, 1, 'still its first attempt');
+    const other = await until(second.body.id, (op) => op.status === 'completed', 'the other operation completes');
+    assert.equal(other.attempt, 1);
+    const [secondStart] = startsOf(log, second.body.id);
+    const starts = startsOf(log, id);
+    assert.equal(starts.length, 2);
+    assert.ok(starts[1]! >= refusedAt + 1500 - 5, `started again ${starts[1]! - refusedAt} ms after the refusal`);
+    assert.ok(secondStart! >= refusedAt + 1500 - 5, `the other operation started ${secondStart! - refusedAt} ms after the refusal`);
+
+    const after = (await request(server.url, 'GET', '/metrics')).text;
+    assert.match(after, /asyncops_rate_limited_total\{type="callout"\} 1/);
+    assert.match(after, /asyncops_rate_limit_held\{type="callout"\} 0/);
+  });
+});

@@ -1,0 +1,132 @@
+// Owns: the schedules service on a real store with an injected clock: ticks fired on time and late, the missed-tick
+// policy after downtime (one catch-up, the rest counted), pause and resume, a tick whose type is gone, declared
+// schedules checked at definition and registration. Invariant: time passes only through the clock given to the service.
+
+import { describe, it } from 'node:test';
+import assert from 'node:assert/strict';
+import { TaskRegistry } from '../../src/runtime/registry.ts';
+import { SchedulesService, type ScheduleObserver } from '../../src/runtime/schedules.ts';
+import { defineTask, type TaskDefinition } from '../../src/runtime/task.ts';
+import { createSqliteStore } from '../../src/store/sqlite/sqlite-store.ts';
+import type { Store } from '../../src/store/store.ts';
+
+const T0 = Date.parse('2026-06-01T12:00:00Z');
+const MINUTE = 60_000;
+const echo = defineTask({ type: 'echo', input: { type: 'object', properties: { n: { type: 'integer' } } }, run: (input: unknown) => input });
+
+async function setUp(t: { after: (fn: () => Promise<void>) => void }, tasks: TaskDefinition[] = [echo]) {
+  const store: Store = createSqliteStore({ path: ':memory:' });
+  await store.open();
+  t.after(() => store.close());
+  const clock = { time: T0, now: () => clock.time };
+  const fired: Array<{ operation: string | null; skipped: number }> = [];
+  const observer: ScheduleObserver = { tickFired: (_s, operation, skipped) => fired.push({ operation: operation?.id ?? null, skipped }) };
+  const registry = new TaskRegistry(tasks);
+  const service = new SchedulesService({ store, registry, clock, checkWebhookUrl: () => null, observer });
+  return { store, clock, service, fired };
+}
+
+describe('SchedulesService', () => {
+  it('fires each tick on time and late within the threshold, one operation each', async (t) => {
+    const { store, clock, service, fired } = await setUp(t);
+    const schedule = await service.create({ tenant: 't', type: 'echo', input: { n: 1 }, cron: '* * * * *' });
+    assert.equal(schedule.nextRunAt, T0 + MINUTE);
+    assert.deepEqual(await service.fireDue(10), { more: false, nextRunAt: T0 + MINUTE });
+    clock.time = T0 + MINUTE + 5;
+    assert.deepEqual(await service.fireDue(10), { more: false, nextRunAt: T0 + 2 * MINUTE });
+    // 50 s late for T0+2m, and T0+3m is not due yet: T0+2m still fires as itself.
+    clock.time = T0 + 2 * MINUTE + 50_000;
+    await service.fireDue(10);
+    assert.deepEqual(
+      fired.map((f) => f.skipped),
+      [0, 0],
+    );
+    const { ticks } = await service.get('t', schedule.id);
+    assert.deepEqual(
+      ticks.map((tick) => tick.tick),
+      [T0 + 2 * MINUTE, T0 + MINUTE],
+    );
+    const operation = await store.operationGetById(ticks[0]!.operationId!);
+    assert.equal(operation?.tenant, 't');
+    assert.deepEqual(operation?.input, { n: 1 });
+    assert.equal(operation?.runAt, clock.time, 'run_at is when it fired');
+  });
+
+  it('after downtime fires one catch-up for the most recent tick and records the skipped ones', async (t) => {
+    const { clock, service, fired } = await setUp(t);
+    const schedule = await service.create({ tenant: 't', type: 'echo', input: {}, cron: '* * * * *' });
+    clock.time = T0 + 61 * MINUTE + 30_000;
+    assert.deepEqual(await service.fireDue(10), { more: false, nextRunAt: T0 + 62 * MINUTE });
+    assert.equal(fired.length, 1);
+    assert.equal(fired[0]?.skipped, 60);
+    const { schedule: after, ticks } = await service.get('t', schedule.id);
+    assert.equal(after.skippedTicks, 60);
+    assert.equal(after.lastRunAt, T0 + 61 * MINUTE);
+    assert.deepEqual(
+      ticks.map((tick) => [tick.tick, tick.skipped]),
+      [[T0 + 61 * MINUTE, 60]],
+    );
+  });
+
+  it('a paused schedule fires nothing; resumed, it starts from the next tick after now', async (t) => {
+    const { clock, service, fired } = await setUp(t);
+    const schedule = await service.create({ tenant: 't', type: 'echo', input: {}, cron: '* * * * *' });
+    await service.pause('t', schedule.id);
+    clock.time = T0 + 10 * MINUTE + 1;
+    assert.deepEqual(await service.fireDue(10), { more: false, nextRunAt: null });
+    const resumed = await service.resume('t', schedule.id);
+    assert.equal(resumed.nextRunAt, T0 + 11 * MINUTE);
+    assert.equal(resumed.skippedTicks, 0);
+    assert.equal(fired.length, 0);
+    await assert.rejects(service.pause('other', schedule.id), { code: 'not_found' });
+  });
+
+  it('a tick whose type is gone passes without an operation, and the schedule goes on', async (t) => {
+    const { store, clock, fired } = await setUp(t);
+    const creator = new SchedulesService({ store, registry: new TaskRegistry([echo]), clock, checkWebhookUrl: () => null });
+    await creator.create({ tenant: 't', type: 'echo', input: {}, cron: '* * * * *' });
+    const without = new SchedulesService({
+      store,
+      registry: new TaskRegistry([]),
+      clock,
+      checkWebhookUrl: () => null,
+      observer: { tickFired: (_s, operation, skipped) => fired.push({ operation: operation?.id ?? null, skipped }) },
+    });
+    clock.time = T0 + MINUTE;
+    assert.deepEqual(await without.fireDue(10), { more: false, nextRunAt: T0 + 2 * MINUTE });
+    assert.deepEqual(fired, [{ operation: null, skipped: 0 }]);
+  });
+
+  it('refuses a bad expression, zone, type or input, naming the field', async (t) => {
+    const { service } = await setUp(t);
+    await assert.rejects(service.create({ tenant: 't', type: 'echo', input: {}, cron: '* * *' }), { code: 'validation_failed' });
+    await assert.rejects(service.create({ tenant: 't', type: 'echo', input: {}, cron: '* * * * *', timezone: 'Nope/Nowhere' }), (error: Error) => {
+      assert.deepEqual(
+        (error as unknown as { errors: Array<{ path: string }> }).errors.map((e) => e.path),
+        ['/timezone'],
+      );
+      return true;
+    });
+    await assert.rejects(service.create({ tenant: 't', type: 'echo', input: { n: 'x' }, cron: '* * * * *' }), { code: 'validation_failed' });
+    await assert.rejects(service.create({ tenant: 't', type: 'nope', input: {}, cron: '* * * * *' }), { code: 'unknown_task_type' });
+  });
+
+  it('stores the declared schedules, and a definition or registration with a bad one fails', async (t) => {
+    const nightly = defineTask({
+      type: 'nightly',
+      input: { type: 'object', properties: { scope: { type: 'string' } }, additionalProperties: false },
+      schedule: { cron: '0 3 * * *', timezone: 'Europe/Berlin', input: { scope: 'all' } },
+      run: () => null,
+    });
+    const { store, service } = await setUp(t, [echo, nightly]);
+    await service.syncDeclared();
+    await service.syncDeclared();
+    const [declared, ...rest] = await store.scheduleList({ tenant: 'default', limit: 10 });
+    assert.deepEqual(rest, []);
+    assert.equal(declared?.origin, 'task');
+    assert.equal(declared?.nextRunAt, Date.parse('2026-06-02T01:00:00Z'));
+    assert.throws(() => defineTask({ type: 'bad', schedule: { cron: 'daily' }, run: () => null }), /schedule: cron/);
+    assert.throws(() => defineTask({ type: 'bad', schedule: [{ cron: '* * * * *', timezone: 'Nope/Nowhere' }], run: () => null }), /schedule\[0\]: timezone/);
+    assert.throws(() => new TaskRegistry([{ ...nightly, schedule: { cron: '0 3 * * *', input: { scope: 7 } } }]), /schedule 0 input: \/input\/scope/);
+  });
+});

@@ -1,0 +1,133 @@
+// Owns: the store contract's fairness cases: turns between tenants (weighted) and between concurrency keys, the per-key
+// limit of running operations (also under concurrent claims), the wake-up a keyed end announces, and fair positions
+// checked against the reference model (domain/queue.ts: fairQueuePosition).
+// Not here: the turns themselves (test/domain/fairness.test.ts), several processes or nodes (test/e2e/fairness.test.ts).
+// Invariant: adapter-neutral, only the Store interface; time passes via `now`.
+
+import { describe, it } from 'node:test';
+import assert from 'node:assert/strict';
+import { fairQueuePosition } from '../../src/domain/queue.ts';
+import { ownTypeScope, type ClaimParams, type StoreEvent } from '../../src/store/store.ts';
+import type { CurrentStore } from './contract.ts';
+import { draft, LEASE_MS, noDelivery, T0 } from './fixtures.ts';
+
+const TYPE = 'fair';
+const SCOPE = ownTypeScope({ [TYPE]: 4 });
+
+export function fairnessContract(store: CurrentStore): void {
+  const claimSome = async (n: number, extra: Partial<ClaimParams> & { keyLimit?: number } = {}, workerId = 'w1') => [
+    ...(await store().operationClaimDue({
+      now: T0,
+      workerId,
+      leaseMs: LEASE_MS,
+      types: [{ type: TYPE, limit: n, keyLimit: extra.keyLimit }],
+      limit: n,
+      tenantWeights: extra.tenantWeights,
+    })),
+  ];
+  const insert = async (n: number, fields: Parameters<typeof draft>[0]) => {
+    const ids: string[] = [];
+    for (let i = 0; i < n; i++) {
+      const result = await store().operationInsert(draft({ type: TYPE, ...fields }));
+      if (result.kind === 'created') ids.push(result.operation.id);
+    }
+    return ids;
+  };
+
+  describe('fairness between tenants', () => {
+    it("starts a second tenant's one operation within one turn, not behind the first tenant's backlog", async () => {
+      await insert(40, { tenant: 'a-tenant' });
+      const [lone] = await insert(1, { tenant: 'b-tenant' });
+      // Alone, a claim of a-tenant's takes no turns (no pass written); then b-tenant, new, goes first at the least pass.
+      const order: string[] = [];
+      for (let i = 0; i < 4; i++) for (const op of await claimSome(1)) order.push(op.tenant);
+      assert.deepEqual(order, ['a-tenant', 'b-tenant', 'a-tenant', 'a-tenant']);
+      assert.ok((await store().operationGetById(lone!))?.status === 'processing');
+    });
+
+    it('takes turns in one claim, and gives a tenant of weight 2 twice the turns', async () => {
+      await insert(30, { tenant: 'heavy' });
+      await insert(30, { tenant: 'light' });
+      const claimed = await claimSome(12, { tenantWeights: new Map([['heavy', 2]]) });
+      assert.deepEqual(claimed.map((op) => op.tenant).sort(), [...Array(8).fill('heavy'), ...Array(4).fill('light')]);
+      const next = await claimSome(6, { tenantWeights: new Map([['heavy', 2]]) });
+      assert.equal(next.filter((op) => op.tenant === 'heavy').length, 4, 'the passes carry over between claims');
+    });
+
+    it('keeps priority inside a tenant, not across tenants', async () => {
+      await insert(5, { tenant: 'a-tenant', priority: 100 });
+      const [low] = await insert(1, { tenant: 'b-tenant', priority: -5 });
+      const [urgent] = await insert(1, { tenant: 'b-tenant', priority: 7 });
+      const claimed = await claimSome(2);
+      assert.deepEqual(claimed.map((op) => op.tenant).sort(), ['a-tenant', 'b-tenant']);
+      assert.ok(
+        claimed.some((op) => op.id === urgent),
+        "b-tenant's own order is by priority",
+      );
+      assert.equal((await store().operationGetById(low!))?.status, 'pending');
+    });
+
+    it('reports positions that count the turns between tenants, as the reference model does', async () => {
+      await insert(12, { tenant: 'a-tenant' });
+      await insert(3, { tenant: 'b-tenant', runAt: T0 - 1 });
+      await insert(2, { tenant: 'c-tenant', priority: 3 });
+      await insert(1, { tenant: 'c-tenant', runAt: T0 + 60_000 });
+      const pending = await Promise.all(['a-tenant', 'b-tenant', 'c-tenant'].map((tenant) => store().operationList({ tenant, status: 'pending', limit: 100 })));
+      const all = pending.flat();
+      for (const op of all) {
+        const standing = await store().operationQueueStanding({ operation: op, now: T0, scope: SCOPE });
+        assert.equal(standing?.position, fairQueuePosition(op, all, T0), `position of ${op.tenant}'s ${op.id}`);
+        const read = await store().operationGetWithStanding({ id: op.id, tenant: op.tenant, now: T0, scope: SCOPE });
+        assert.equal(read?.standing?.position, standing?.position, 'read with the operation, the same');
+      }
+      const lone = await store().operationInsert(draft({ type: TYPE, tenant: 'd-tenant' }), undefined, { standing: { scope: SCOPE } });
+      assert.ok(lone.kind === 'created');
+      assert.equal(lone.standing?.position, 3, 'one turn of each tenant with operations due, whatever their backlogs');
+      assert.equal(lone.standing?.position, fairQueuePosition(lone.operation, [...all, lone.operation], T0));
+    });
+  });
+
+  describe('concurrency keys', () => {
+    it('holds each key to its limit, takes turns between keys, and lets operations without a key run', async () => {
+      await insert(5, { tenant: 't', concurrencyKey: 'k1' });
+      await insert(2, { tenant: 't', concurrencyKey: 'k2' });
+      await insert(1, { tenant: 't' });
+      const first = await claimSome(10, { keyLimit: 2 });
+      const byKey = (ops: readonly { concurrencyKey?: string | null | undefined }[]) =>
+        ops.map((op) => op.concurrencyKey ?? '-').sort((a, b) => (a < b ? -1 : a > b ? 1 : 0));
+      assert.deepEqual(byKey(first), ['-', 'k1', 'k1', 'k2', 'k2']);
+      assert.deepEqual(await claimSome(10, { keyLimit: 2 }), [], 'every key is at its limit');
+      const events: StoreEvent[] = [];
+      const stop = store().subscribe((event) => events.push(event));
+      const k1 = first.find((op) => op.concurrencyKey === 'k1')!;
+      await store().operationFinish({ id: k1.id, leaseToken: k1.leaseToken!, now: T0 + 5, status: 'completed', delivery: noDelivery });
+      stop();
+      assert.ok(
+        events.some((e) => e.kind === 'operation:due' && e.type === TYPE),
+        "the end of a keyed attempt wakes the workers of its type (its key's next may start)",
+      );
+      assert.deepEqual(byKey(await claimSome(10, { keyLimit: 2 })), ['k1']);
+    });
+
+    it('goes round the keys of a tenant one turn each', async () => {
+      await insert(4, { tenant: 't', concurrencyKey: 'k1' });
+      await insert(4, { tenant: 't', concurrencyKey: 'k2' });
+      const order: string[] = [];
+      for (let i = 0; i < 4; i++) for (const op of await claimSome(1, { keyLimit: 10 })) order.push(op.concurrencyKey!);
+      assert.deepEqual(order, ['k1', 'k2', 'k1', 'k2']);
+    });
+
+    it('never lets concurrent claims run more of a key than its limit', async () => {
+      await insert(12, { tenant: 't', concurrencyKey: 'acct' });
+      await insert(12, { tenant: 'u', concurrencyKey: 'acct' });
+      const claims = await Promise.all(Array.from({ length: 6 }, (_, i) => claimSome(4, { keyLimit: 2 }, `w${i}`)));
+      const claimed = claims.flat();
+      assert.ok(claimed.filter((op) => op.tenant === 't').length <= 2, 'at most 2 of t:acct');
+      assert.ok(claimed.filter((op) => op.tenant === 'u').length <= 2, "at most 2 of u:acct (a key is the tenant's own)");
+      // Once the claims are settled every key is full: whatever lost a race takes its place now.
+      const after = [...claimed, ...(await claimSome(8, { keyLimit: 2 }))];
+      assert.equal(after.filter((op) => op.tenant === 't').length, 2);
+      assert.equal(after.filter((op) => op.tenant === 'u').length, 2);
+    });
+  });
+}
