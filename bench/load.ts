@@ -4,6 +4,10 @@
 
 import autocannon from 'autocannon';
 import { monoNow } from './clock.ts';
+// One definition for the harness and the peers (figures.ts imports nothing, so the peers' package can load it alone).
+import { percentile, round } from './peers/figures.ts';
+
+export { percentile, round };
 
 export interface LoadFigures {
   readonly requestsPerS: number;
@@ -149,15 +153,4 @@ export async function waitIdle(base: string, timeoutMs: number): Promise<void> {
 
 export function wallNow(): number {
   return performance.timeOrigin + performance.now();
-}
-
-export function percentile(values: readonly number[], p: number): number {
-  if (values.length === 0) return Number.NaN;
-  const sorted = [...values].sort((a, b) => a - b);
-  return sorted[Math.min(sorted.length - 1, Math.max(0, Math.ceil((p / 100) * sorted.length) - 1))]!;
-}
-
-export function round(value: number, digits = 1): number {
-  const f = 10 ** digits;
-  return Math.round(value * f) / f;
 }
