@@ -1,9 +1,10 @@
-// Owns: the HTTP figures: POST /operations and GET /operations/{id} on asyncops (API only, durable 202)
-// against the bare Fastify server, and the ratios. Not here: queue figures (queue-scenarios.ts).
+// Owns: the HTTP figures: POST /operations (as is, and with `Prefer: return=minimal`) and GET /operations/{id} on
+// asyncops (API only, durable 202) against the bare Fastify server, and the ratios; `--only create`: the creates
+// alone, each form on a server of its own. Not here: queue figures (queue-scenarios.ts).
 // Invariant: both servers get the same load from the same generator, each preceded by the same warm-up.
 
 import { load, round, submitMany, type LoadFigures } from './load.ts';
-import { startAsyncops, startBareServer } from './processes.ts';
+import { startAsyncops, startBareServer, type BenchProcess } from './processes.ts';
 import { freshStore, type StoreKind } from './stores.ts';
 
 export interface HttpSettings {
@@ -12,8 +13,23 @@ export interface HttpSettings {
   readonly connections: number;
 }
 
-export interface HttpFigures {
-  readonly create: LoadFigures & { readonly ratioToBare: number };
+type Ratioed = LoadFigures & { readonly ratioToBare: number };
+
+/** Creates, as the bare server's POST; `createMinimal` with `Prefer: return=minimal` (no body, no standing read). */
+export interface CreateFigures {
+  readonly create: Ratioed & ServerCpu;
+  readonly createMinimal: Ratioed & ServerCpu;
+}
+
+/**
+ * `--only create`: the server process's own CPU time per request served, µs (user + system over the measured load). Unlike
+ * req/s it hardly moves with what else runs on the cores; on PostgreSQL the database's own work is not in it.
+ */
+export interface ServerCpu {
+  readonly serverCpuUsPerRequest?: number | undefined;
+}
+
+export interface HttpFigures extends CreateFigures {
   /** Status reads as the server serves them (its read cache on: 100 operations read over and over). */
   readonly status: LoadFigures & { readonly ratioToBare: number };
   /** The same reads with the read cache off (--read-cache 0): every one reads the store. */
@@ -24,14 +40,35 @@ const CREATE_BODY = JSON.stringify({ type: 'noop', input: {} });
 // Pollers mostly read operations near the head of the queue: these are submitted before the create load.
 const PROBES = 100;
 
-async function createAndStatus(base: string, settings: HttpSettings): Promise<{ create: LoadFigures; status: LoadFigures; paths: string[] }> {
+const MINIMAL = { prefer: 'return=minimal' } as const;
+
+async function createAndStatus(
+  base: string,
+  settings: HttpSettings,
+  minimalToo: boolean,
+): Promise<{ create: LoadFigures; createMinimal: LoadFigures | null; status: LoadFigures; paths: string[] }> {
   const probes = await submitMany(base, PROBES, 8, () => ({ type: 'noop', input: {} }));
   const paths = probes.map((p) => `/operations/${p.id}`);
-  const post = { url: `${base}/operations`, method: 'POST', connections: settings.connections, expectStatus: 202, body: CREATE_BODY } as const;
-  await load({ ...post, durationS: settings.warmupS });
-  const create = await load({ ...post, durationS: settings.durationS });
+  const create = await createLoad(base, settings);
+  const createMinimal = minimalToo ? await createLoad(base, settings, MINIMAL) : null;
   const status = await statusLoad(base, paths, settings);
-  return { create, status, paths };
+  return { create, createMinimal, status, paths };
+}
+
+/** POSTs of a no-op, after a warm-up; `server`: the process serving them, whose CPU time per request is read too. */
+async function createLoad(
+  base: string,
+  settings: HttpSettings,
+  headers?: Readonly<Record<string, string>>,
+  server?: BenchProcess,
+): Promise<LoadFigures & ServerCpu> {
+  const post = { url: `${base}/operations`, method: 'POST', connections: settings.connections, expectStatus: 202, body: CREATE_BODY, headers } as const;
+  await load({ ...post, durationS: settings.warmupS });
+  const cpuBefore = server?.cpuMs() ?? null;
+  const figures = await load({ ...post, durationS: settings.durationS });
+  const cpuAfter = server?.cpuMs() ?? null;
+  if (cpuBefore === null || cpuAfter === null || figures.requests === 0) return figures;
+  return { ...figures, serverCpuUsPerRequest: round(((cpuAfter - cpuBefore) * 1000) / figures.requests, 1) };
 }
 
 /** GETs cycling over `paths`, after a warm-up. */
@@ -41,14 +78,39 @@ export async function statusLoad(base: string, paths: readonly string[], setting
   return load({ ...get, durationS: settings.durationS });
 }
 
-/** The bare server's figures; measured once per run and shared by both stores. */
-export async function measureBare(settings: HttpSettings): Promise<{ create: LoadFigures; status: LoadFigures }> {
+/** The bare server's figures (`statusToo`: its GETs as well); measured once per run and shared by both stores. */
+export async function measureBare(settings: HttpSettings, statusToo = true): Promise<{ create: LoadFigures & ServerCpu; status?: LoadFigures }> {
   const bare = await startBareServer();
   try {
-    const { create, status } = await createAndStatus(bare.url, settings);
+    if (!statusToo) return { create: await createLoad(bare.url, settings, undefined, bare) };
+    const { create, status } = await createAndStatus(bare.url, settings, false);
     return { create, status };
   } finally {
     await bare.stop();
+  }
+}
+
+const ratioTo = (bare: LoadFigures) => (figures: LoadFigures) => ({ ...figures, ratioToBare: round(figures.requestsPerS / bare.requestsPerS, 3) });
+
+/**
+ * `--only create`: creates as they are, then with return=minimal, each on a server of its own on one store, so a
+ * CPU profile (ASYNCOPS_BENCH_CPU_PROF) is of one form.
+ */
+export async function measureCreates(kind: StoreKind, settings: HttpSettings, bareCreate: LoadFigures): Promise<CreateFigures> {
+  const store = await freshStore(kind);
+  try {
+    const measure = async (headers?: Readonly<Record<string, string>>) => {
+      const server = await startAsyncops('serve', { store: store.spec, workers: false });
+      try {
+        return await createLoad(server.url, settings, headers, server);
+      } finally {
+        await server.stop();
+      }
+    };
+    const ratio = ratioTo(bareCreate);
+    return { create: ratio(await measure()), createMinimal: ratio(await measure(MINIMAL)) };
+  } finally {
+    await store.dispose();
   }
 }
 
@@ -59,20 +121,18 @@ export async function measureHttp(kind: StoreKind, settings: HttpSettings, bare:
     const server = await startAsyncops('serve', { store: store.spec, workers: false });
     let measured: Awaited<ReturnType<typeof createAndStatus>>;
     try {
-      measured = await createAndStatus(server.url, settings);
+      measured = await createAndStatus(server.url, settings, true);
     } finally {
       await server.stop();
     }
     // The same store and operations, served by a process that reads the store for every GET.
     const uncachedServer = await startAsyncops('serve', { store: store.spec, workers: false, extra: ['--read-cache', '0'] });
     try {
-      const { create, status, paths } = measured;
+      const { create, createMinimal, status, paths } = measured;
       const statusUncached = await statusLoad(uncachedServer.url, paths, settings);
-      const ratio = (figures: LoadFigures, bareFigures: LoadFigures) => ({
-        ...figures,
-        ratioToBare: round(figures.requestsPerS / bareFigures.requestsPerS, 3),
-      });
-      return { create: ratio(create, bare.create), status: ratio(status, bare.status), statusUncached: ratio(statusUncached, bare.status) };
+      const creates = ratioTo(bare.create);
+      const reads = ratioTo(bare.status);
+      return { create: creates(create), createMinimal: creates(createMinimal!), status: reads(status), statusUncached: reads(statusUncached) };
     } finally {
       await uncachedServer.stop();
     }

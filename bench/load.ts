@@ -25,6 +25,8 @@ export interface LoadSpec {
   readonly connections: number;
   readonly expectStatus: number;
   readonly body?: string;
+  /** Request headers besides the content type of a body (e.g. `prefer`). */
+  readonly headers?: Readonly<Record<string, string>>;
   /** GET paths to cycle through (one per request, round robin). */
   readonly paths?: readonly string[];
 }
@@ -47,7 +49,7 @@ export async function load(spec: LoadSpec): Promise<LoadFigures> {
       connections: spec.connections,
       duration: spec.durationS,
       method: spec.method,
-      headers: spec.body === undefined ? {} : { 'content-type': 'application/json' },
+      headers: { ...(spec.body === undefined ? {} : { 'content-type': 'application/json' }), ...spec.headers },
       body: spec.body,
       requests: paths === undefined ? undefined : [{ setupRequest: (request) => ({ ...request, path: paths[next++ % paths.length]! }) }],
     },

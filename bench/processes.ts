@@ -20,6 +20,8 @@ export interface BenchProcess {
   readonly readyAt: number;
   /** Resident set size now, bytes (Linux /proc). */
   rss(): number | null;
+  /** CPU time it has used so far (user + system, all threads), ms (Linux /proc); null where unreadable. */
+  cpuMs(): number | null;
   stop(): Promise<void>;
 }
 
@@ -56,12 +58,14 @@ export function startBareServer(): Promise<BenchProcess> {
   return startProcess([BARE_SERVER], 'bare listening', {});
 }
 
-// ASYNCOPS_BENCH_CPU_PROF=<dir>: every worker process writes a V8 CPU profile there when it stops (bench/README.md,
-// "profile-top.ts" summarises one), for the "why" behind a drain figure.
+// ASYNCOPS_BENCH_CPU_PROF=<dir>: every asyncops process (server and worker) writes a V8 CPU profile there when it
+// stops (bench/README.md, "profile-top.ts" summarises one), for the "why" behind a figure: `--only drain` for a
+// worker's, `--only create` for a server's creates.
 const CPU_PROF_DIR = process.env.ASYNCOPS_BENCH_CPU_PROF;
 
 function startProcess(argv: readonly string[], readyMsg: string, env: Readonly<Record<string, string>>): Promise<BenchProcess> {
-  const nodeArgv = CPU_PROF_DIR !== undefined && argv[1] === 'worker' ? ['--cpu-prof', `--cpu-prof-dir=${CPU_PROF_DIR}`, ...argv] : argv;
+  const profiled = CPU_PROF_DIR !== undefined && (argv[1] === 'worker' || argv[1] === 'serve');
+  const nodeArgv = profiled ? ['--cpu-prof', `--cpu-prof-dir=${CPU_PROF_DIR}`, ...argv] : argv;
   const child: ChildProcess = spawn(process.execPath, nodeArgv, { cwd: REPO_ROOT, env: { ...process.env, ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
   let stderr = '';
   child.stderr?.setEncoding('utf8').on('data', (chunk: string) => (stderr = (stderr + chunk).slice(-4000)));
@@ -91,6 +95,7 @@ function startProcess(argv: readonly string[], readyMsg: string, env: Readonly<R
           pid: child.pid ?? -1,
           readyAt: performance.timeOrigin + performance.now(),
           rss: () => rssOf(child.pid),
+          cpuMs: () => cpuMsOf(child.pid),
           async stop() {
             running.delete(proc);
             if (child.exitCode !== null || child.signalCode !== null) return;
@@ -112,6 +117,22 @@ function rssOf(pid: number | undefined): number | null {
   try {
     const match = /VmRSS:\s+(\d+) kB/.exec(readFileSync(`/proc/${pid}/status`, 'utf8'));
     return match ? Number(match[1]) * 1024 : null;
+  } catch {
+    return null;
+  }
+}
+
+/** Clock ticks a second of /proc/<pid>/stat's times: USER_HZ, 100 on Linux wherever it is not configured otherwise. */
+const CLOCK_TICKS_PER_S = 100;
+
+function cpuMsOf(pid: number | undefined): number | null {
+  if (pid === undefined) return null;
+  try {
+    // Fields after the command (which may hold spaces, so split after its closing parenthesis): utime is the 14th field
+    // of the line, stime the 15th, i.e. the 12th and 13th after the command.
+    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+    const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+    return ((Number(fields[11]) + Number(fields[12])) * 1000) / CLOCK_TICKS_PER_S;
   } catch {
     return null;
   }

@@ -1,4 +1,4 @@
-// Owns: `npm run bench` (`--quick` or full; `--store sqlite|postgres|both`; `--otel`: every server exports traces to a
+// Owns: `npm run bench` (`--quick` or full; `--store sqlite|postgres|both`; `--only` some scenarios; `--otel`: every server exports traces to a
 // local OTLP sink, for the figures with tracing on; `--peers`: BullMQ, graphile-worker and pg-boss on the same
 // workloads, side by side): runs every scenario on each store,
 // prints the table and writes bench/results/<timestamp>.json. Not here: the scenarios themselves.
@@ -8,7 +8,9 @@ import { loadavg } from 'node:os';
 import { parseArgs } from 'node:util';
 import { measureEta } from './eta-scenario.ts';
 import { measureFairness } from './fairness-scenario.ts';
-import { measureBare, measureHttp, type HttpSettings } from './http-scenarios.ts';
+import { measureBulk } from './bulk-scenario.ts';
+import { measureOperatorReads } from './operator-scenario.ts';
+import { measureBare, measureCreates, measureHttp, type HttpSettings } from './http-scenarios.ts';
 import { stopAll } from './processes.ts';
 import { measureDrain, measureGrowthPoint, measurePickup, measureWebhooks } from './queue-scenarios.ts';
 import { newReport, renderTable, writeReport, type StoreFigures } from './report.ts';
@@ -19,8 +21,12 @@ import { addPeerFigures, ensurePeersInstalled, measureEnqueue, measurePeer, REDI
 import { comparePeers, renderPeersTable } from './peers-report.ts';
 import { PEERS, type Workload } from './peers/figures.ts';
 
-const SCENARIOS = ['http', 'drain', 'pickup', 'webhooks', 'growth', 'eta', 'fairness'] as const;
-type Scenario = (typeof SCENARIOS)[number];
+const SCENARIOS = ['http', 'drain', 'pickup', 'webhooks', 'growth', 'eta', 'fairness', 'bulk'] as const;
+/**
+ * Scenarios only `--only` runs: `create` is the creates of `http` alone (each form on a server of its own, for a profile);
+ * `operator-reads` seeds a million operations (minutes) and times the lists, counts and overview over them.
+ */
+type Scenario = (typeof SCENARIOS)[number] | 'create' | 'operator-reads';
 
 // Quick is a smoke run of every figure in about a minute and a half on both stores (short loads, one run per growth
 // figure); full is what bench/README.md's figures come from. growthRuns: one short run on these shared cores moved by ±25 %
@@ -37,6 +43,8 @@ const MODES = {
     growthRuns: 1,
     etaS: 8,
     fairnessBacklog: 2_000,
+    bulkFailed: 10_000,
+    operatorReads: { operations: 100_000, requests: 50 },
     peers: { enqueueS: 2, drain: 10_000, latencyPerS: 200, latencyS: 3, concurrency: 10 },
   },
   full: {
@@ -50,6 +58,8 @@ const MODES = {
     growthRuns: 3,
     etaS: 40,
     fairnessBacklog: 10_000,
+    bulkFailed: 100_000,
+    operatorReads: { operations: 1_000_000, requests: 300 },
     peers: { enqueueS: 10, drain: 10_000, latencyPerS: 200, latencyS: 10, concurrency: 10 },
   },
 } as const;
@@ -109,11 +119,14 @@ if (values.otel) {
 
 try {
   const http: HttpSettings = settings.http;
-  if (only.has('http')) report.bare = await step('bare Fastify', () => measureBare(http));
+  if (only.has('http') || only.has('create')) report.bare = await step('bare Fastify', () => measureBare(http, only.has('http')));
   for (const kind of kinds) {
     const figures: StoreFigures = {};
     report.stores[kind] = figures;
-    if (only.has('http') && report.bare) figures.http = await step(`${kind} http`, () => measureHttp(kind, http, report.bare!));
+    const bare = report.bare;
+    if (only.has('http') && bare?.status)
+      figures.http = await step(`${kind} http`, () => measureHttp(kind, http, { create: bare.create, status: bare.status! }));
+    if (only.has('create') && bare) figures.create = await step(`${kind} create`, () => measureCreates(kind, http, bare.create));
     if (runEnqueue) figures.enqueue = await step(`${kind} enqueue`, () => measureEnqueue(kind, settings.peers.enqueueS));
     if (only.has('drain')) figures.drain = await step(`${kind} drain`, () => measureDrain(kind, settings.drain));
     if (only.has('pickup')) figures.pickup = await step(`${kind} pickup`, () => measurePickup(kind, 200, settings.pickupS));
@@ -135,6 +148,11 @@ try {
     }
     if (only.has('eta')) figures.eta = await step(`${kind} eta`, () => measureEta(kind, settings.etaS));
     if (only.has('fairness')) figures.fairness = await step(`${kind} fairness`, () => measureFairness(kind, settings.fairnessBacklog));
+    if (only.has('bulk')) figures.bulk = await step(`${kind} bulk`, () => measureBulk(kind, settings.bulkFailed));
+    if (only.has('operator-reads'))
+      figures.operatorReads = await step(`${kind} operator reads`, () =>
+        measureOperatorReads(kind, settings.operatorReads.operations, settings.operatorReads.requests),
+      );
   }
   if (values.peers) await measurePeers();
 } finally {

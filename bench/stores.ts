@@ -63,9 +63,10 @@ async function withPg<T>(work: (client: pg.Client) => Promise<T>): Promise<T> {
 /**
  * Stores `count` completed no-op operations through the Store API in this process (insert, claim, finish in
  * batches), as history that a busy service has accumulated, vacuumed as autovacuum would have. Much faster than
- * going through HTTP.
+ * going through HTTP. `ended`: failed ones instead (with an error), for a bulk retry to redrive (bulk-scenario.ts), and
+ * `type` another type than `noop`.
  */
-export async function seedCompleted(spec: string, count: number): Promise<void> {
+export async function seedCompleted(spec: string, count: number, ended: 'completed' | 'failed' = 'completed', type = 'noop'): Promise<void> {
   const store = openStoreFromSpec(spec);
   await store.open();
   try {
@@ -76,7 +77,7 @@ export async function seedCompleted(spec: string, count: number): Promise<void> 
       const drafts = Array.from({ length: n }, () => ({
         id: newId(ID_PREFIXES.operation, now),
         tenant: DEFAULT_TENANT,
-        type: 'noop',
+        type,
         input: {},
         maxAttempts: 3,
         priority: 0,
@@ -86,14 +87,16 @@ export async function seedCompleted(spec: string, count: number): Promise<void> 
         now,
       }));
       await inParallel(drafts, 16, (draft) => store.operationInsert(draft));
-      const claimed = await store.operationClaimDue({ now, workerId: 'seed', leaseMs: 60_000, types: [{ type: 'noop', limit: n }], limit: n });
+      const claimed = await store.operationClaimDue({ now, workerId: 'seed', leaseMs: 60_000, types: [{ type, limit: n }], limit: n });
       await inParallel(claimed, 16, (op) =>
         store.operationFinish({
           id: op.id,
           leaseToken: op.leaseToken ?? '',
           now: now + 1,
-          status: 'completed',
-          result: { contentType: 'application/json', body: Buffer.from('null') },
+          status: ended,
+          ...(ended === 'completed'
+            ? { result: { contentType: 'application/json', body: Buffer.from('null') } }
+            : { error: { code: 'seeded', message: 'failed' } }),
           delivery: () => null,
         }),
       );

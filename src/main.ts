@@ -1,5 +1,5 @@
 // Owns: the composition root: builds the store, task registry, operations service, worker pool, webhook
-// dispatcher, schedules service and scheduler, and HTTP app from one options object, and starts and stops them in order.
+// dispatcher, schedules service and scheduler, bulk actions and their runner, and HTTP app from one options object, and starts and stops them in order.
 // Not here: flag parsing (cli/server/serve.ts), any rule of the parts it wires, the package's public face over this
 // (embed.ts: createAsyncOps, the Fastify plugin, the request handler).
 // Invariant: the one file that knows every part; nothing else constructs them for a running server.
@@ -22,6 +22,11 @@ import { WorkerPool } from './runtime/worker-pool.ts';
 import { SchedulesService } from './runtime/schedules.ts';
 import { Scheduler } from './runtime/scheduler.ts';
 import { registerScheduleRoutes } from './http/schedules-routes.ts';
+import { BulkActionRunner, BulkActionsService } from './runtime/bulk-actions.ts';
+import { registerBulkRoutes } from './http/bulk-routes.ts';
+import { registerDashboardRoutes } from './http/dashboard-routes.ts';
+import { registerHistoryRoutes } from './http/history-routes.ts';
+import { HistoryService } from './runtime/history.ts';
 import { builtInTasks } from './tasks/index.ts';
 import { webhookDeliveryFactory } from './webhooks/payload.ts';
 import { checkWebhookUrl } from './webhooks/ssrf.ts';
@@ -61,6 +66,8 @@ export interface AsyncOpsOptions {
   readonly workers?: boolean | undefined;
   /** Serve the HTTP API (default true). */
   readonly http?: boolean | undefined;
+  /** Serve the web dashboard at /dashboard (default true; `--no-dashboard`): a page that reads the API with the user's key. */
+  readonly dashboard?: boolean | undefined;
   /** Handlers running at once in this process (`--concurrency`). */
   readonly concurrency?: number | undefined;
   /** The largest result a handler may return, in bytes (`--max-result-bytes`); a larger one fails the operation `result_too_large`. */
@@ -292,6 +299,11 @@ export async function assembleAsyncOps(options: AssemblyOptions): Promise<Assemb
         tenantWeights: tenants.weights,
       })
     : null;
+  // Every worker node runs one: the store's lease lets one at a time work on a bulk action.
+  const bulkRunner = runWorkers
+    ? new BulkActionRunner({ store, clock, logger: logger.child({ component: 'bulk-actions' }), delivery: deliveryFactory, leaseMs: options.leaseMs })
+    : null;
+  const bulkActions = new BulkActionsService({ store, clock, created: () => bulkRunner?.wake() });
   pool?.on('operation:claimed', (operation) => metrics.recordClaim(operation));
   pool?.on('operation:finished', (end) => metrics.recordAttempt(end));
   pool?.on('leases:recovered', (result) => metrics.recordRecovered(result));
@@ -325,7 +337,10 @@ export async function assembleAsyncOps(options: AssemblyOptions): Promise<Assemb
           plugins: [
             (a) => metrics.register(a),
             (a) => registerDeliveryRoutes(a, new DeliveriesService({ store, clock })),
+            (a) => registerHistoryRoutes(a, new HistoryService({ store })),
             (a) => registerScheduleRoutes(a, schedules, basePath),
+            (a) => registerBulkRoutes(a, bulkActions),
+            ...(options.dashboard === false ? [] : [registerDashboardRoutes]),
             ...(options.httpPlugins ?? []).map((p) => (a: FastifyInstance) => p(a, parts())),
           ],
         });
@@ -377,6 +392,7 @@ export async function assembleAsyncOps(options: AssemblyOptions): Promise<Assemb
         await dispatcher.start();
         await schedules.syncDeclared();
         await scheduler?.start();
+        bulkRunner?.start();
         retention.start();
       }
     },
@@ -403,6 +419,8 @@ export async function assembleAsyncOps(options: AssemblyOptions): Promise<Assemb
       closed = true;
       retention.stop();
       await scheduler?.stop();
+      // Its batch in hand commits first and its lease is given back: the action resumes from its cursor on whichever node claims it next.
+      await bulkRunner?.stop();
       // Stop taking new work first; HTTP keeps answering status reads (and streams the drain's changes) while
       // workers drain. Closing the app then ends event streams and held long-polls at once (http/closing.ts)
       // rather than waiting for their clients; only then does the service stop hearing of changes.

@@ -10,6 +10,11 @@ import { formatPercent, sanitize, table } from './format.ts';
 interface ListFlags {
   status?: Operation['status'];
   type?: string;
+  errorCode?: string;
+  createdAfter?: string;
+  createdBefore?: string;
+  find?: string;
+  tenant?: string;
   limit?: number;
   cursor?: string;
   all?: boolean;
@@ -22,13 +27,27 @@ export function registerList(program: Command, ctx: CliContext): void {
     .description('list operations, newest first')
     .addOption(new Option('--status <status>', 'only operations in this status').choices(OPERATION_STATUSES))
     .option('--type <type>', 'only operations of this task type')
+    .option('--error-code <code>', 'only operations whose error (or last attempt) has this code')
+    .option('--created-after <time>', 'only those created at or after this RFC 3339 time')
+    .option('--created-before <time>', 'only those created before this RFC 3339 time')
+    .option('--find <id-or-key>', 'only the operation with this id, or the one this Idempotency-Key created')
+    .option('--tenant <tenant>', "an admin key: only this tenant's operations (else every tenant's)")
     .option('--limit <n>', 'page size', pageLimitArg)
     .option('--cursor <cursor>', "continue from a previous page's next_cursor")
     .option('--all', 'follow next_cursor through every page')
     .option('--json', 'print { items, next_cursor } as JSON')
     .action(async (opts: ListFlags, command: Command) => {
       const client = ctx.client(command);
-      const filter = { status: opts.status, type: opts.type, limit: opts.limit };
+      const filter = {
+        status: opts.status,
+        type: opts.type,
+        errorCode: opts.errorCode,
+        createdAfter: opts.createdAfter,
+        createdBefore: opts.createdBefore,
+        q: opts.find,
+        tenant: opts.tenant,
+        limit: opts.limit,
+      };
       let page: { items: Operation[]; next_cursor: string | null };
       if (opts.all) {
         page = { items: [], next_cursor: null };

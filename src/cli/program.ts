@@ -5,12 +5,15 @@
 import { Command, Option } from 'commander';
 import packageJson from '../../package.json' with { type: 'json' };
 import { DEFAULTS } from '../config/settings.ts';
+import { registerBulk } from './bulk.ts';
 import { registerCancel } from './cancel.ts';
 import { CliContext, type CliIo } from './context.ts';
 import { registerDeliveries } from './deliveries.ts';
+import { registerHistory } from './history.ts';
 import { exitCodesHelp } from './exit-codes.ts';
 import { registerList } from './list.ts';
 import { registerListen } from './listen.ts';
+import { registerOperator } from './operator.ts';
 import { registerResult } from './result.ts';
 import { registerSchedules } from './schedules.ts';
 import { registerStatus } from './status.ts';
@@ -29,7 +32,10 @@ const CLIENT_COMMANDS: readonly CommandRegistrar[] = [
   registerWait,
   registerResult,
   registerCancel,
+  registerBulk,
   registerList,
+  registerHistory,
+  registerOperator,
   registerDeliveries,
   registerSchedules,
   registerListen,

@@ -2,21 +2,30 @@
 // Not here: the HTTP exchange and retries (transport.ts), wait pacing (wait.ts), webhook signatures (signing/webhook-signature.ts).
 // Invariant: only requests that are safe to repeat are retried — reads, and a submit that carries an Idempotency-Key.
 
-import { retryAfterSeconds, textOf, Transport, type TransportOptions } from './transport.ts';
+import { retryAfterSeconds, textOf, Transport, type Reply, type TransportOptions } from './transport.ts';
 import type {
+  AcceptedOperation,
+  BulkAction,
+  BulkActionKind,
+  BulkFilter,
   CreateScheduleOptions,
   Delivery,
   DeliveryListOptions,
   DeliveryWithAttempts,
+  HistoryEvent,
+  HistoryOptions,
   ListOptions,
   Operation,
+  OperationCount,
   OperationResult,
+  Overview,
   Page,
   Schedule,
   ScheduleDetail,
   ScheduleListOptions,
   SubmitOptions,
   WaitOptions,
+  Whoami,
 } from './types.ts';
 import { waitForTerminal, type StatusReply, type StatusRequest } from './wait.ts';
 
@@ -37,9 +46,30 @@ export class AsyncOpsClient {
 
   /** `POST /operations`: the accepted operation (finished already if `waitS` was given and it completed in time). */
   async submit(type: string, input: unknown, options: SubmitOptions = {}): Promise<Operation> {
+    const reply = await this.#submit(type, input, options, options.waitS === undefined ? undefined : `wait=${options.waitS}`);
+    return this.#http.json<Operation>(reply);
+  }
+
+  /**
+   * `POST /operations` with `Prefer: return=minimal`: where the new operation is (its id and Location), without its
+   * resource. The server reads neither its queue position nor its ETA for it, so the reply comes sooner and carries no
+   * body; `get` or `wait` follow it.
+   */
+  async submitMinimal(type: string, input: unknown, options: Omit<SubmitOptions, 'waitS'> = {}): Promise<AcceptedOperation> {
+    const reply = await this.#submit(type, input, options, 'return=minimal');
+    const location = this.#http.location(reply);
+    return {
+      id: decodeURIComponent(location.slice(location.lastIndexOf('/') + 1)),
+      location,
+      etag: reply.headers.get('etag'),
+      replayed: reply.headers.get('idempotent-replayed') === 'true',
+    };
+  }
+
+  #submit(type: string, input: unknown, options: SubmitOptions, prefer: string | undefined): Promise<Reply> {
     const headers: Record<string, string> = {};
     if (options.idempotencyKey !== undefined) headers['idempotency-key'] = options.idempotencyKey;
-    if (options.waitS !== undefined) headers.prefer = `wait=${options.waitS}`;
+    if (prefer !== undefined) headers.prefer = prefer;
     const runAt = options.runAt instanceof Date ? options.runAt.toISOString() : options.runAt;
     const body = {
       type,
@@ -51,7 +81,7 @@ export class AsyncOpsClient {
       max_attempts: options.maxAttempts,
       concurrency_key: options.concurrencyKey,
     };
-    const reply = await this.#http.send({
+    return this.#http.send({
       method: 'POST',
       path: '/operations',
       body,
@@ -60,7 +90,6 @@ export class AsyncOpsClient {
       holdMs: (options.waitS ?? 0) * 1000,
       retry: options.idempotencyKey !== undefined,
     });
-    return this.#http.json<Operation>(reply);
   }
 
   /** `GET /operations/{id}`. */
@@ -101,15 +130,75 @@ export class AsyncOpsClient {
     return this.#http.json<Operation>(await this.#http.send({ method: 'POST', path: `${operationPath(id)}/cancel` }));
   }
 
+  /**
+   * `POST /operations/{id}/retry`: a failed or cancelled operation runs again as a fresh run (back to pending, attempts
+   * from 1, its webhook sent again when it ends). Another status: AsyncOpsApiError 409 `not_redrivable`.
+   */
+  async retry(id: string): Promise<Operation> {
+    return this.#http.json<Operation>(await this.#http.send({ method: 'POST', path: `${operationPath(id)}/retry` }));
+  }
+
+  /**
+   * `POST /bulk-actions`: retries, cancels or deletes every operation `filter` selects (or replays the dead deliveries
+   * it selects), in the background; follow it with `getBulkAction`.
+   */
+  async createBulkAction(action: BulkActionKind, filter: BulkFilter = {}): Promise<BulkAction> {
+    return this.#http.json<BulkAction>(await this.#http.send({ method: 'POST', path: '/bulk-actions', body: { action, filter } }));
+  }
+
+  /** `POST /bulk-actions` with `dry_run`: how many `filter` selects now; nothing changes. */
+  async countBulkAction(action: BulkActionKind, filter: BulkFilter = {}): Promise<number> {
+    const reply = await this.#http.send({ method: 'POST', path: '/bulk-actions', body: { action, filter, dry_run: true }, retry: true });
+    return this.#http.json<{ count: number }>(reply).count;
+  }
+
+  /** `GET /bulk-actions/{id}`: its status and counts. */
+  async getBulkAction(id: string): Promise<BulkAction> {
+    return this.#http.json<BulkAction>(await this.#http.send({ method: 'GET', path: `/bulk-actions/${encodeURIComponent(id)}`, retry: true }));
+  }
+
+  /** `GET /bulk-actions`: one page, newest first (an admin key's: every tenant's, or `tenant`'s). */
+  async listBulkActions(options: { limit?: number; cursor?: string; tenant?: string } = {}): Promise<Page<BulkAction>> {
+    const query = { limit: options.limit, cursor: options.cursor, tenant: options.tenant };
+    return this.#http.json<Page<BulkAction>>(await this.#http.send({ method: 'GET', path: '/bulk-actions', query, retry: true }));
+  }
+
   /** `DELETE /operations/{id}`: removes a terminal operation and its result. */
   async delete(id: string): Promise<void> {
     await this.#http.send({ method: 'DELETE', path: operationPath(id) });
   }
 
-  /** `GET /operations`: one page, newest first. */
+  /** `GET /operations`: one page, newest first, of the operations every filter given matches. */
   async list(options: ListOptions = {}): Promise<Page<Operation>> {
-    const query = { status: options.status, type: options.type, limit: options.limit, cursor: options.cursor };
+    const query = {
+      status: options.status,
+      type: options.type,
+      error_code: options.errorCode,
+      created_after: dateTime(options.createdAfter),
+      created_before: dateTime(options.createdBefore),
+      q: options.q,
+      tenant: options.tenant,
+      limit: options.limit,
+      cursor: options.cursor,
+    };
     return this.#http.json<Page<Operation>>(await this.#http.send({ method: 'GET', path: '/operations', query, retry: true }));
+  }
+
+  /** `GET /operations/counts`: how many operations there are per type and status (an admin key's: every tenant's, or `tenant`'s). */
+  async counts(options: { tenant?: string } = {}): Promise<OperationCount[]> {
+    const reply = await this.#http.send({ method: 'GET', path: '/operations/counts', query: { tenant: options.tenant }, retry: true });
+    return this.#http.json<{ items: OperationCount[] }>(reply).items;
+  }
+
+  /** `GET /stats/overview`: per type, what waits, runs and failed, and how the last `windowS` seconds (default 3600) went. */
+  async overview(options: { windowS?: number; tenant?: string } = {}): Promise<Overview> {
+    const query = { window_s: options.windowS, tenant: options.tenant };
+    return this.#http.json<Overview>(await this.#http.send({ method: 'GET', path: '/stats/overview', query, retry: true }));
+  }
+
+  /** `GET /whoami`: the tenant of the key this client sends, and whether it is an admin key. */
+  async whoami(): Promise<Whoami> {
+    return this.#http.json<Whoami>(await this.#http.send({ method: 'GET', path: '/whoami', retry: true }));
   }
 
   /** Every operation matching the filter, following `next_cursor` page by page. */
@@ -117,6 +206,22 @@ export class AsyncOpsClient {
     let cursor: string | undefined;
     do {
       const page = await this.list({ ...options, cursor });
+      yield* page.items;
+      cursor = page.next_cursor ?? undefined;
+    } while (cursor !== undefined);
+  }
+
+  /** `GET /operations/{id}/history`: one page of what happened to the operation, oldest first. */
+  async history(id: string, options: HistoryOptions = {}): Promise<Page<HistoryEvent>> {
+    const query = { limit: options.limit, cursor: options.cursor };
+    return this.#http.json<Page<HistoryEvent>>(await this.#http.send({ method: 'GET', path: `${operationPath(id)}/history`, query, retry: true }));
+  }
+
+  /** Every event of the operation's history so far, oldest first, following `next_cursor` page by page. */
+  async *historyAll(id: string, options: Omit<HistoryOptions, 'cursor'> = {}): AsyncGenerator<HistoryEvent, void, undefined> {
+    let cursor: string | undefined;
+    do {
+      const page = await this.history(id, { ...options, cursor });
       yield* page.items;
       cursor = page.next_cursor ?? undefined;
     } while (cursor !== undefined);
@@ -203,4 +308,9 @@ function operationPath(id: string): string {
 
 function schedulePath(id: string): string {
   return `/schedules/${encodeURIComponent(id)}`;
+}
+
+/** A time filter as the query takes it: RFC 3339 (a Date in UTC, a string as given). */
+function dateTime(value: Date | string | undefined): string | undefined {
+  return value instanceof Date ? value.toISOString() : value;
 }

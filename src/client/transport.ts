@@ -99,6 +99,13 @@ export class Transport {
     return parsed as T;
   }
 
+  /** The reply's Location: every success of a creating request carries one. */
+  location(reply: Reply): string {
+    const location = reply.headers.get('location');
+    if (location === null) throw this.#unexpected(reply);
+    return location;
+  }
+
   /**
    * An error reply as the API sends it (a problem document) is its refusal. Any other (a static server's HTML 404,
    * a proxy's error page) says the URL is not the API's: the page itself is left out, as it says nothing more.

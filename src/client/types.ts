@@ -43,8 +43,24 @@ export type Schedule = Wire.PauseScheduleResponse;
 export type ScheduleDetail = Wire.GetScheduleResponse;
 /** One fired tick: the operation it created (null: none could be) and the missed ticks passed over before it. */
 export type ScheduleTick = ScheduleDetail['recent_ticks'][number];
+/** One event of an operation's history (`GET /operations/{id}/history`): `seq`, `at`, `kind` and the kind's fields. */
+export type HistoryEvent = Wire.ListOperationHistoryResponse['items'][number];
+/** What an event records: created, claimed, progress, attempt_failed, lease_expired, released, cancel_requested, cancelled, completed, failed, redriven, webhook_attempt. */
+export type HistoryKind = HistoryEvent['kind'];
+/** A bulk action of `GET /bulk-actions/{id}`: what it does, to what, and how far it got. */
+export type BulkAction = Wire.GetBulkActionResponse;
+/** What a bulk action does: `retry`, `cancel`, `delete` (operations) or `replay_deliveries` (dead deliveries). */
+export type BulkActionKind = Wire.CreateBulkActionBody['action'];
+/** What a bulk action selects: every field set must match (docs/http-api.md lists which fields each action takes). */
+export type BulkFilter = NonNullable<Wire.CreateBulkActionBody['filter']>;
 /** A registered task type of `GET /task-types`. */
 export type TaskType = Wire.ListTaskTypesResponse['items'][number];
+/** How many operations of a type are in a status (`GET /operations/counts`). */
+export type OperationCount = Wire.CountOperationsResponse['items'][number];
+/** The operator's overview of a window (`GET /stats/overview`): per type, counts, throughput, failures, pickup, ETA error, a series. */
+export type Overview = Wire.GetOverviewResponse;
+/** The caller as the server sees its key (`GET /whoami`): its tenant, and whether it is an admin key. */
+export type Whoami = Wire.WhoamiResponse;
 
 /**
  * RFC 9457 problem details, as every error reply carries them; `detail` and `code` are asyncops's, and may be missing
@@ -74,6 +90,18 @@ export interface SubmitOptions {
   signal?: AbortSignal;
 }
 
+/** What `submitMinimal` answers: where the operation is, without its resource (`Prefer: return=minimal`). */
+export interface AcceptedOperation {
+  /** The operation's id (op_…), the last segment of its Location. */
+  id: string;
+  /** Its status resource, as the server's Location says (a path under the server's prefix). */
+  location: string;
+  /** Its stored version: send it in If-None-Match to long-poll for the first change. */
+  etag: string | null;
+  /** The Idempotency-Key was seen before: this is the operation it created. */
+  replayed: boolean;
+}
+
 export interface WaitOptions {
   /** Called with each new snapshot of the operation the client receives, the first one included. */
   onProgress?: (operation: Operation) => void;
@@ -85,6 +113,16 @@ export interface WaitOptions {
 export interface ListOptions {
   status?: OperationStatus;
   type?: string;
+  /** The code of its error (or of its last attempt's, while a retry waits). */
+  errorCode?: string;
+  /** Created at or after this (a Date, or an RFC 3339 string). */
+  createdAfter?: Date | string;
+  /** Created before this. */
+  createdBefore?: Date | string;
+  /** An operation id or an Idempotency-Key: the one operation it names. */
+  q?: string;
+  /** An admin key: only this tenant's (a tenant key may name only its own). */
+  tenant?: string;
   limit?: number;
   cursor?: string;
 }
@@ -97,6 +135,11 @@ export interface CreateScheduleOptions {
 }
 
 export interface ScheduleListOptions {
+  limit?: number;
+  cursor?: string;
+}
+
+export interface HistoryOptions {
   limit?: number;
   cursor?: string;
 }

@@ -2,6 +2,58 @@
 // Not here: the SDK's option types (types.ts). Do not edit: run `npm run generate:client-types` after a route schema
 // changes; test/client/wire-types.test.ts fails while this file and the server's document differ.
 
+export interface CountOperationsResponse {
+  /** Every (type, status) with at least one operation, by type then status */
+  items: Array<{
+    type: string;
+    status: 'pending' | 'processing' | 'completed' | 'failed' | 'cancelled';
+    count: number;
+  }>;
+}
+
+export interface CreateBulkActionBody {
+  action: 'retry' | 'cancel' | 'delete' | 'replay_deliveries';
+  /** All set fields must match. retry, cancel and delete take status, type, error_code, created_after, created_before; replay_deliveries (over dead deliveries) takes operation_type, url, created_after, created_before. */
+  filter?: {
+    status?: 'pending' | 'processing' | 'completed' | 'failed' | 'cancelled';
+    type?: string;
+    error_code?: string;
+    /** Created at or after this (RFC 3339) */
+    created_after?: string;
+    /** Created before this (RFC 3339) */
+    created_before?: string;
+    /** Admin keys only: this tenant alone (default: every tenant) */
+    tenant?: string;
+    /** replay_deliveries: deliveries of operations of this type */
+    operation_type?: string;
+    /** replay_deliveries: deliveries to this webhook URL */
+    url?: string;
+  };
+  /** Only count the matches (200); nothing changes */
+  dry_run?: boolean;
+}
+
+export interface CreateBulkActionResponse {
+  action: 'retry' | 'cancel' | 'delete' | 'replay_deliveries';
+  /** All set fields must match. retry, cancel and delete take status, type, error_code, created_after, created_before; replay_deliveries (over dead deliveries) takes operation_type, url, created_after, created_before. */
+  filter: {
+    status?: 'pending' | 'processing' | 'completed' | 'failed' | 'cancelled';
+    type?: string;
+    error_code?: string;
+    /** Created at or after this (RFC 3339) */
+    created_after?: string;
+    /** Created before this (RFC 3339) */
+    created_before?: string;
+    /** Admin keys only: this tenant alone (default: every tenant) */
+    tenant?: string;
+    /** replay_deliveries: deliveries of operations of this type */
+    operation_type?: string;
+    /** replay_deliveries: deliveries to this webhook URL */
+    url?: string;
+  };
+  count: number;
+}
+
 export interface CreateScheduleBody {
   /** A registered task type (GET /task-types) */
   type: string;
@@ -45,8 +97,85 @@ export interface CreateStreamTokenResponse {
   expires_at: string;
 }
 
+export interface GetBulkActionResponse {
+  id: string;
+  action: 'retry' | 'cancel' | 'delete' | 'replay_deliveries';
+  /** All set fields must match. retry, cancel and delete take status, type, error_code, created_after, created_before; replay_deliveries (over dead deliveries) takes operation_type, url, created_after, created_before. */
+  filter: {
+    status?: 'pending' | 'processing' | 'completed' | 'failed' | 'cancelled';
+    type?: string;
+    error_code?: string;
+    /** Created at or after this (RFC 3339) */
+    created_after?: string;
+    /** Created before this (RFC 3339) */
+    created_before?: string;
+    /** Admin keys only: this tenant alone (default: every tenant) */
+    tenant?: string;
+    /** replay_deliveries: deliveries of operations of this type */
+    operation_type?: string;
+    /** replay_deliveries: deliveries to this webhook URL */
+    url?: string;
+  };
+  status: 'pending' | 'processing' | 'completed' | 'failed';
+  /** Matches counted when it was created */
+  total: number;
+  processed: number;
+  /** Processed and changed */
+  succeeded: number;
+  /** Processed but left as they were (changed meanwhile) */
+  skipped: number;
+  /** The principal that asked for it: `key:N` or `addr:IP` */
+  created_by: string;
+  tenant: string | null;
+  created_at: string;
+  started_at: string | null;
+  finished_at: string | null;
+  error: {
+    code: string;
+    message: string;
+  } | null;
+  links: {
+    self: string;
+  };
+}
+
 export interface GetLivenessResponse {
   status: 'ok';
+}
+
+export interface GetOverviewResponse {
+  window_s: number;
+  generated_at: string;
+  types: Array<{
+    type: string;
+    /** Now */
+    pending: number;
+    /** Now */
+    processing: number;
+    /** Now (all stored failed operations) */
+    failed: number;
+    completed_in_window: number;
+    failed_in_window: number;
+    /** Completed per minute over the window */
+    throughput_per_min: number;
+    /** Failed of those that finished in the window (0 when none did) */
+    failure_rate: number;
+    pickup_ms: {
+      p50: number;
+      p95: number;
+    } | null;
+    eta_error: {
+      median: number;
+      p90: number;
+      samples: number;
+    } | null;
+    /** One point a minute, oldest first: operations finished in that minute */
+    series: Array<{
+      at: string;
+      completed: number;
+      failed: number;
+    }>;
+  }>;
 }
 
 export interface GetReadinessResponse {
@@ -89,6 +218,51 @@ export interface GetScheduleResponse {
   }>;
 }
 
+export interface ListBulkActionsResponse {
+  items: Array<{
+    id: string;
+    action: 'retry' | 'cancel' | 'delete' | 'replay_deliveries';
+    /** All set fields must match. retry, cancel and delete take status, type, error_code, created_after, created_before; replay_deliveries (over dead deliveries) takes operation_type, url, created_after, created_before. */
+    filter: {
+      status?: 'pending' | 'processing' | 'completed' | 'failed' | 'cancelled';
+      type?: string;
+      error_code?: string;
+      /** Created at or after this (RFC 3339) */
+      created_after?: string;
+      /** Created before this (RFC 3339) */
+      created_before?: string;
+      /** Admin keys only: this tenant alone (default: every tenant) */
+      tenant?: string;
+      /** replay_deliveries: deliveries of operations of this type */
+      operation_type?: string;
+      /** replay_deliveries: deliveries to this webhook URL */
+      url?: string;
+    };
+    status: 'pending' | 'processing' | 'completed' | 'failed';
+    /** Matches counted when it was created */
+    total: number;
+    processed: number;
+    /** Processed and changed */
+    succeeded: number;
+    /** Processed but left as they were (changed meanwhile) */
+    skipped: number;
+    /** The principal that asked for it: `key:N` or `addr:IP` */
+    created_by: string;
+    tenant: string | null;
+    created_at: string;
+    started_at: string | null;
+    finished_at: string | null;
+    error: {
+      code: string;
+      message: string;
+    } | null;
+    links: {
+      self: string;
+    };
+  }>;
+  next_cursor: string | null;
+}
+
 export interface ListOperationDeliveriesResponse {
   items: Array<{
     id: string;
@@ -115,6 +289,51 @@ export interface ListOperationDeliveriesResponse {
       response_snippet: string | null;
     }>;
   }>;
+}
+
+export interface ListOperationHistoryResponse {
+  items: Array<{
+    /** Orders the events of the operation; the cursor of its pages */
+    seq: number;
+    at: string;
+    /** One of: created, claimed, progress, attempt_failed, lease_expired, released, cancel_requested, cancelled, completed, failed, redriven, webhook_attempt (a later version may add kinds) */
+    kind: string;
+    /** created: the tenant it was created for */
+    tenant?: string;
+    /** created: the Idempotency-Key it was created with */
+    idempotency_key?: string | null;
+    /** created: the ETA the reply that created it gave (null: none was given) */
+    estimated_completion_at?: string | null;
+    /** claimed, attempt_failed, lease_expired, released: the attempt; webhook_attempt: the delivery attempt */
+    attempt?: number;
+    /** claimed: the worker that runs the attempt */
+    worker?: string;
+    /** progress: the fraction done (a milestone: the first report, then one per 10 %) */
+    progress?: number | null;
+    /** progress: the message reported with it */
+    message?: string | null;
+    /** attempt_failed, failed, cancelled: the error; webhook_attempt: what went wrong sending it (null: a reply came) */
+    error?: {
+      code: string;
+      message: string;
+    } | string | null;
+    /** attempt_failed: when the next attempt runs */
+    next_run_at?: string;
+    /** redriven: who asked */
+    by?: string;
+    /** redriven: the bulk action that did it */
+    bulk_action_id?: string | null;
+    /** webhook_attempt: the delivery */
+    delivery_id?: string;
+    /** webhook_attempt: the receiver’s HTTP status (null: no reply) */
+    status_code?: number | null;
+    /** webhook_attempt: how long the attempt took */
+    duration_ms?: number;
+    /** webhook_attempt: what came of it */
+    outcome?: 'delivered' | 'retrying' | 'dead';
+    [extension: string]: unknown;
+  }>;
+  next_cursor: string | null;
 }
 
 export interface ListOperationsResponse {
@@ -358,4 +577,11 @@ export interface WebhookEvent {
     message: string;
   } | null;
   data: Operation;
+}
+
+export interface WhoamiResponse {
+  /** The tenant what you create belongs to (`-`: the default tenant, on a server without keys) */
+  tenant: string;
+  /** Your reads span every tenant (an admin key, or a server without keys) */
+  admin: boolean;
 }

@@ -109,6 +109,7 @@ export const SETTINGS = {
     help: 'operations of a type with the same concurrency_key running at once across all nodes, for types that set no keyConcurrency',
   }),
   workers: setting({ flag: '--no-workers', commands: SERVE, value: negation(), help: 'API only: run no workers and no webhook dispatcher' }),
+  dashboard: setting({ flag: '--no-dashboard', commands: SERVE, value: negation(), help: 'serve no web dashboard at /dashboard' }),
   allowPrivateWebhooks: setting({
     flag: '--allow-private-webhooks',
     env: 'ASYNCOPS_ALLOW_PRIVATE_WEBHOOKS',

@@ -11,7 +11,7 @@ const ID_BODY = new RegExp(`^[${CROCKFORD}]{${TIME_CHARS + RANDOM_CHARS}}$`);
 
 export type RandomBytes = (size: number) => Uint8Array;
 
-export const ID_PREFIXES = { operation: 'op_', delivery: 'dlv_', message: 'msg_', schedule: 'sch_' } as const;
+export const ID_PREFIXES = { operation: 'op_', delivery: 'dlv_', message: 'msg_', schedule: 'sch_', bulkAction: 'bulk_' } as const;
 
 const POOL_SIZE = 4096;
 let pool = Buffer.alloc(0);
@@ -39,6 +39,14 @@ export function newId(prefix: string, nowMs: number, random: RandomBytes = poole
   let rand = '';
   for (let i = 0; i < RANDOM_CHARS; i++) rand += CROCKFORD[(bytes[i] ?? 0) % 32];
   return prefix + time + rand;
+}
+
+/**
+ * The smallest id `newId(prefix, ms)` can make: an id is at or above it exactly when it was made at or after `ms`, so a
+ * range of creation times is a range of ids (a list walks its index between them).
+ */
+export function idFloorAt(prefix: string, ms: number): string {
+  return newId(prefix, ms, () => new Uint8Array(RANDOM_CHARS));
 }
 
 /** True when `value` is `prefix` followed by a well-formed id body; anything else is not an id of ours. */

@@ -48,8 +48,22 @@ export interface ResourceContext {
   readonly basePath?: string | undefined;
 }
 
-export const iso = (ms: number): string => new Date(ms).toISOString();
+let lastIso = { ms: Number.NaN, text: '' };
+
+/**
+ * RFC 3339 in UTC. A new operation's created_at, updated_at and run_at are one instant, rendered three times per reply:
+ * the last one is kept (bench/README.md, the create profile).
+ */
+export const iso = (ms: number): string => {
+  if (ms !== lastIso.ms) lastIso = { ms, text: new Date(ms).toISOString() };
+  return lastIso.text;
+};
 const isoOrNull = (ms: number | null): string | null => (ms === null ? null : iso(ms));
+
+/** The status resource of an operation: its `links.self`, and the Location of the reply that created it. */
+export function operationPath(id: string, basePath = ''): string {
+  return `${basePath}/operations/${id}`;
+}
 
 export function resultPath(op: Pick<Operation, 'id'>, route: string | null, basePath = ''): string {
   return route === null ? `${basePath}/operations/${op.id}/result` : `${basePath}${route}/${op.id}`;
@@ -68,7 +82,7 @@ export function baseResource(op: Operation, route: string | null, includeInput: 
   const completed = op.status === 'completed';
   // A result removed by retention is not advertised: its URL would only answer 410.
   const result = completed && !op.resultExpired ? resultPath(op, route, basePath) : null;
-  const self = `${basePath}/operations/${op.id}`;
+  const self = operationPath(op.id, basePath);
   const resource: OperationResource = {
     id: op.id,
     operation_id: op.id,

@@ -1,7 +1,8 @@
 // Owns: the operation lifecycle: statuses, events, the transition table, and the decisions that pick a row of it when
 // an attempt ends without a result (its lease ran out, or its holder gives it back). Not here: persistence of a
 // transition (store/, which applies what is decided here under the lease) or when an event happens (runtime/).
-// Invariant: a terminal status never changes; every decision made here is a row of TRANSITIONS.
+// Invariant: a terminal status never changes except by an explicit redrive (an operator's retry of a failed or cancelled
+// operation: back to pending as a fresh run); every decision made here is a row of TRANSITIONS.
 
 import type { OperationError } from './operation.ts';
 
@@ -13,7 +14,7 @@ export const TERMINAL_STATUSES: readonly OperationStatus[] = ['completed', 'fail
 /** The status every operation is created in. */
 export const INITIAL_STATUS: OperationStatus = 'pending';
 
-export const OPERATION_EVENTS = ['claim', 'succeed', 'fail', 'retry', 'release', 'cancel', 'lease_expired'] as const;
+export const OPERATION_EVENTS = ['claim', 'succeed', 'fail', 'retry', 'release', 'cancel', 'lease_expired', 'redrive'] as const;
 export type OperationEvent = (typeof OPERATION_EVENTS)[number];
 
 export interface Transition {
@@ -34,10 +35,19 @@ export const TRANSITIONS: readonly Transition[] = [
   { from: 'processing', event: 'lease_expired', to: 'pending' },
   { from: 'processing', event: 'lease_expired', to: 'failed' },
   { from: 'processing', event: 'lease_expired', to: 'cancelled' },
+  { from: 'failed', event: 'redrive', to: 'pending' },
+  { from: 'cancelled', event: 'redrive', to: 'pending' },
 ];
 
 export function isTerminal(status: OperationStatus): boolean {
   return TERMINAL_STATUSES.includes(status);
+}
+
+/** The statuses an operator may redrive from (POST /operations/{id}/retry, a bulk retry): those with a redrive row. */
+export const REDRIVABLE_STATUSES: readonly OperationStatus[] = TRANSITIONS.filter((t) => t.event === 'redrive').map((t) => t.from);
+
+export function isRedrivable(status: OperationStatus): boolean {
+  return REDRIVABLE_STATUSES.includes(status);
 }
 
 export function isOperationStatus(value: unknown): value is OperationStatus {

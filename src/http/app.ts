@@ -18,12 +18,15 @@ import { refuseWhileClosing } from './closing.ts';
 import { installTenant } from './tenant.ts';
 import { installAuth, type ApiKeyring } from './auth.ts';
 import { installCors } from './cors.ts';
+import { installCrossOriginProtection } from './cross-origin.ts';
 import type { CorsOrigins } from '../config/cors-origins.ts';
 import { registerStreamTokenRoute, safeRequestLogger, type StreamTokens } from './stream-tokens.ts';
+import { lazyChildLogger } from './request-logger.ts';
 import { installRateLimits, type RateLimits } from './rate-limits.ts';
 import { installBodyDepthLimit } from './input-limits.ts';
 import { installJsonBodyParser } from './json-body.ts';
 import { registerOperationRoutes } from './operations-routes.ts';
+import { registerOperatorRoutes } from './operator-routes.ts';
 import { registerEventsRoute } from './events-route.ts';
 import { DEFAULTS, DEFAULT_RATE_LIMITS } from '../config/settings.ts';
 import { registerTaskRoutes } from './task-routes.ts';
@@ -90,6 +93,8 @@ export async function buildHttpApp(options: HttpAppOptions): Promise<FastifyInst
     return503OnClosing: false,
     // Long ids reach the route and its schema (a 400 problem) instead of the router's bare 414.
     routerOptions: { maxParamLength: 1000 },
+    // A request's child logger is made when it logs, not for every request (request-logger.ts).
+    childLoggerFactory: lazyChildLogger,
   }) as unknown as FastifyInstance;
   await root.register((api) => registerApi(api, options), { prefix: options.service.basePath });
   return root;
@@ -103,11 +108,13 @@ async function registerApi(app: FastifyInstance, options: HttpAppOptions): Promi
   installProblemHandlers(app);
   // First of the onRequest hooks: a preflight is answered there, before the closing check, authentication and limits.
   await installCors(app, options.security?.cors ?? null);
+  // Right after CORS: a POST from a page on another site is refused before anything reads it (CSRF).
+  installCrossOriginProtection(app, options.security?.cors ?? null);
   installCacheControl(app);
   refuseWhileClosing(app);
-  installTenant(app);
   // Before any route, so their hooks cover every route (swagger-ui's included).
   const security = options.security ?? DEFAULT_HTTP_SECURITY;
+  installTenant(app, security.keyring === null);
   installAuth(app, security.keyring, security.streamTokens ?? null);
   await installRateLimits(app, security.rateLimits);
   installBodyDepthLimit(app, security.maxBodyDepth);
@@ -128,6 +135,7 @@ async function registerApi(app: FastifyInstance, options: HttpAppOptions): Promi
   for (const plugin of options.plugins ?? []) await plugin(app);
   registerHealthRoutes(app, options.store);
   registerOperationRoutes(app, options.service);
+  registerOperatorRoutes(app, options.service);
   registerEventsRoute(app, options.service, { maxStreamsPerPrincipal: security.maxStreamsPerPrincipal });
   if (security.streamTokens) registerStreamTokenRoute(app, options.service, security.streamTokens);
   registerTaskRoutes(app, options.service);

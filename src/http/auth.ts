@@ -1,5 +1,5 @@
 // Owns: API-key authentication: the keyring (sha256 hashes only, compared in constant time) and the hooks that
-// set request.tenant and request.principal from `Authorization: Bearer KEY` (or, on an event stream, a stream token),
+// set request.tenant, request.admin and request.principal from `Authorization: Bearer KEY` (or, on an event stream, a stream token),
 // or refuse the request with 401. Not here: reading keys (cli/server/api-keys.ts); tokens (stream-tokens.ts); rate limits.
 // Invariant: with keys configured, only OPEN_ROUTES answer without a valid key, and an event stream without one only to
 // a valid stream token for it; no key ever reaches a log or a body.
@@ -11,15 +11,17 @@ import type { StreamTokens } from './stream-tokens.ts';
 import { addVary } from './caching.ts';
 import { pathWithin } from './base-path.ts';
 
-/** A configured key: its tenant and the sha256 of the key; the key itself is not kept. */
+/** A configured key: its tenant, the sha256 of the key (the key itself is not kept), and whether it is an admin's. */
 export interface ApiKeyEntry {
   readonly tenant: string;
   readonly sha256: Buffer;
+  /** Its reads span every tenant (tenant.ts readScope); what it creates is its own tenant's. */
+  readonly admin?: boolean | undefined;
 }
 
-/** Routes that answer without a key: health checks, and the API description (it holds no data). */
+/** Routes that answer without a key: health checks, the API description and the dashboard's page (they hold no data). */
 export const OPEN_ROUTES: ReadonlySet<string> = new Set(['/healthz', '/readyz', '/openapi.json']);
-const OPEN_PREFIXES = ['/docs'];
+const OPEN_PREFIXES = ['/docs', '/dashboard'];
 
 export function sha256(text: string): Buffer {
   return createHash('sha256').update(text, 'utf8').digest();
@@ -34,13 +36,15 @@ export type ApiKeyConfig = ({ readonly key: string } | { readonly sha256: string
   readonly tenant: string;
   readonly weight?: number | undefined;
   readonly maxPriority?: number | undefined;
+  /** An operator's key: its reads see every tenant (and may narrow to one with `?tenant=`). */
+  readonly admin?: boolean | undefined;
 };
 
 export class ApiKeyring {
   readonly #entries: readonly ApiKeyEntry[];
 
   static from(keys: readonly ApiKeyConfig[]): ApiKeyring {
-    return new ApiKeyring(keys.map((k) => ({ tenant: k.tenant, sha256: 'key' in k ? sha256(k.key) : Buffer.from(k.sha256, 'hex') })));
+    return new ApiKeyring(keys.map((k) => ({ tenant: k.tenant, sha256: 'key' in k ? sha256(k.key) : Buffer.from(k.sha256, 'hex'), admin: k.admin === true })));
   }
 
   constructor(entries: readonly ApiKeyEntry[]) {
@@ -55,13 +59,13 @@ export class ApiKeyring {
    * The tenant and key number of a presented key, or null. Every entry is compared (no early exit) with
    * timingSafeEqual on fixed-length digests, so the time taken says nothing about which key came close.
    */
-  authenticate(presented: string): { tenant: string; keyIndex: number } | null {
+  authenticate(presented: string): { tenant: string; keyIndex: number; admin: boolean } | null {
     const digest = sha256(presented);
     let found = -1;
     for (let i = 0; i < this.#entries.length; i++) {
       if (timingSafeEqual(digest, this.#entries[i]!.sha256) && found < 0) found = i;
     }
-    return found < 0 ? null : { tenant: this.#entries[found]!.tenant, keyIndex: found };
+    return found < 0 ? null : { tenant: this.#entries[found]!.tenant, keyIndex: found, admin: this.#entries[found]!.admin === true };
   }
 }
 
@@ -109,6 +113,7 @@ export function installAuth(app: FastifyInstance, keyring: ApiKeyring | null, st
       return;
     }
     request.tenant = match.tenant;
+    request.admin = match.admin;
     request.principal = `key:${match.keyIndex}`;
   });
   app.addHook('preParsing', async (request, reply, payload) => {

@@ -1,6 +1,7 @@
 // Owns: the cursors of paged lists (GET /operations, GET /webhook-deliveries, GET /schedules): an opaque token for the id a page ended
-// at. Not here: paging (the services take and give that id). Invariant: a cursor that is not one of ours is a 400
-// naming the cursor, never a 500 or some other page.
+// at; and of history pages (GET /operations/{id}/history), for the seq of the event a page ended at. Not here: paging
+// (the services take and give that id or seq). Invariant: a cursor that is not one of ours is a 400 naming the cursor,
+// never a 500 or some other page.
 
 import { AsyncOpsError } from '../domain/errors.ts';
 import { ID_PREFIXES, isId } from '../domain/ids.ts';
@@ -12,7 +13,7 @@ function encodeCursor(id: string): string {
 /** The id a cursor names; a cursor that is not one of ours is a validation error, never a 500. */
 export function decodeCursor(cursor: string): string {
   const id = cursor.length <= 64 ? Buffer.from(cursor, 'base64url').toString('utf8') : '';
-  if (!isId(ID_PREFIXES.operation, id) && !isId(ID_PREFIXES.delivery, id) && !isId(ID_PREFIXES.schedule, id)) {
+  if (!isId(ID_PREFIXES.operation, id) && !isId(ID_PREFIXES.delivery, id) && !isId(ID_PREFIXES.schedule, id) && !isId(ID_PREFIXES.bulkAction, id)) {
     throw new AsyncOpsError('validation_failed', 'cursor is not valid; use next_cursor from a previous page', {
       errors: [{ path: '/query/cursor', message: 'is not a valid cursor' }],
     });
@@ -23,4 +24,24 @@ export function decodeCursor(cursor: string): string {
 /** The cursor of the page after one that ended at `id`; null when none follows. */
 export function cursorAfter(id: string | null): string | null {
   return id === null ? null : encodeCursor(id);
+}
+
+// A history page ends at an event's seq (a number, not an id): its cursor says so, so neither kind is taken for the other.
+const SEQ_CURSOR = /^seq:([1-9][0-9]{0,15})$/;
+
+/** The seq a history cursor names; anything else is a validation error, never a 500. */
+export function decodeSeqCursor(cursor: string): number {
+  const match = cursor.length <= 64 ? SEQ_CURSOR.exec(Buffer.from(cursor, 'base64url').toString('utf8')) : null;
+  const seq = match === null ? Number.NaN : Number(match[1]);
+  if (!Number.isSafeInteger(seq)) {
+    throw new AsyncOpsError('validation_failed', 'cursor is not valid; use next_cursor from a previous page', {
+      errors: [{ path: '/query/cursor', message: 'is not a valid cursor' }],
+    });
+  }
+  return seq;
+}
+
+/** The cursor of the history page after one that ended at event `seq`; null when none follows. */
+export function seqCursorAfter(seq: number | null): string | null {
+  return seq === null ? null : Buffer.from(`seq:${seq}`, 'utf8').toString('base64url');
 }

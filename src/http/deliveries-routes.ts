@@ -9,8 +9,8 @@ import type { Delivery, DeliveryAttempt } from '../domain/delivery.ts';
 import { iso } from '../domain/resource.ts';
 import type { DeliveriesService } from '../webhooks/deliveries.ts';
 import { cursorAfter, decodeCursor } from './cursors.ts';
-import { DeliveryIdParams, DeliveryStateSchema, OperationIdParams, jsonResponse, problemResponses } from './schemas.ts';
-import { tenantOf } from './tenant.ts';
+import { DeliveryIdParams, DeliveryStateSchema, OperationIdParams, ReadScopeQuery, TenantQuery, jsonResponse, problemResponses } from './schemas.ts';
+import { readScope, tenantOf } from './tenant.ts';
 
 const Nullable = <T extends Parameters<typeof Type.Union>[0][number]>(schema: T) => Type.Union([schema, Type.Null()]);
 
@@ -42,6 +42,7 @@ const AttemptSchema = Type.Object({
 const ListQuery = Type.Object(
   {
     state: Type.Optional(DeliveryStateSchema),
+    tenant: Type.Optional(TenantQuery),
     limit: Type.Optional(Type.Integer({ minimum: 1, maximum: 200, default: 50 })),
     cursor: Type.Optional(Type.String({ maxLength: 200 })),
   },
@@ -87,12 +88,12 @@ export function registerDeliveryRoutes(app: FastifyInstance, deliveries: Deliver
       querystring: ListQuery,
       response: {
         200: jsonResponse(Type.Object({ items: Type.Array(DeliverySchema), next_cursor: Nullable(Type.String()) }), 'A page of deliveries'),
-        ...problemResponses(400),
+        ...problemResponses(400, 403),
       },
     },
     handler: async (request) => {
       const { state, limit = 50, cursor } = request.query;
-      const page = await deliveries.list(tenantOf(request), { state, limit, beforeId: cursor === undefined ? undefined : decodeCursor(cursor) });
+      const page = await deliveries.list(readScope(request), { state, limit, beforeId: cursor === undefined ? undefined : decodeCursor(cursor) });
       return { items: page.items.map(deliveryJson), next_cursor: cursorAfter(page.nextBeforeId) };
     },
   });
@@ -116,16 +117,17 @@ export function registerDeliveryRoutes(app: FastifyInstance, deliveries: Deliver
       operationId: 'listOperationDeliveries',
       summary: 'Every webhook delivery of one operation, with each attempt',
       params: OperationIdParams,
+      querystring: ReadScopeQuery,
       response: {
         200: jsonResponse(
           Type.Object({ items: Type.Array(Type.Intersect([DeliverySchema, Type.Object({ attempts: Type.Array(AttemptSchema) })])) }),
           'The deliveries, with every attempt',
         ),
-        ...problemResponses(400, 404),
+        ...problemResponses(400, 403, 404),
       },
     },
     handler: async (request) => {
-      const rows = await deliveries.forOperation(tenantOf(request), request.params.id);
+      const rows = await deliveries.forOperation(readScope(request), request.params.id);
       return { items: rows.map(({ delivery, attempts }) => ({ ...deliveryJson(delivery), attempts: attempts.map(attemptJson) })) };
     },
   });

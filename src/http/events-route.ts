@@ -12,8 +12,8 @@ import { isTerminal, type OperationStatus } from '../domain/status.ts';
 import type { OperationsService } from '../runtime/operations.ts';
 import type { OperationView } from '../runtime/operation-view.ts';
 import { AsyncOpsError } from '../domain/errors.ts';
-import { OperationIdParams, ResponseHeaders, emptyResponse, problemResponse, problemResponses } from './schemas.ts';
-import { principalOf, tenantOf } from './tenant.ts';
+import { OperationIdParams, ResponseHeaders, TenantQuery, emptyResponse, problemResponse, problemResponses } from './schemas.ts';
+import { principalOf, readScope } from './tenant.ts';
 import { closingSignal } from './closing.ts';
 import { CACHE_CONTROL } from './caching.ts';
 import { DEFAULTS } from '../config/settings.ts';
@@ -47,6 +47,7 @@ export function registerEventsRoute(app: FastifyInstance, service: OperationsSer
               'A stream token from POST /operations/{id}/stream-token, in place of Authorization (which an EventSource cannot send); only on a server with API keys',
           }),
         ),
+        tenant: Type.Optional(TenantQuery),
       }),
       response: {
         200: {
@@ -54,7 +55,7 @@ export function registerEventsRoute(app: FastifyInstance, service: OperationsSer
           content: { 'text/event-stream': { schema: Type.String() } },
         },
         204: emptyResponse('No Content: the operation has ended and the client has its last version; stop reconnecting'),
-        ...problemResponses(400, 404),
+        ...problemResponses(400, 403, 404),
         // Also the rate limit's 429 (openapi.ts), whose description this one takes over.
         429: problemResponse(429, 'Too many requests, or too many event streams open at once for this key or address: honour Retry-After', {
           'Retry-After': ResponseHeaders.tryAgainAfter,
@@ -62,7 +63,8 @@ export function registerEventsRoute(app: FastifyInstance, service: OperationsSer
       },
     },
     handler: async (request, reply) => {
-      const tenant = tenantOf(request);
+      // An admin key streams any tenant's operation (a stream token is for one tenant's).
+      const tenant = await service.tenantOfRead(readScope(request), request.params.id);
       const first = await service.get(tenant, request.params.id);
       const id = first.operation.id;
       const seen = seenVersion(request.headers['last-event-id'], first.operation.version);

@@ -143,6 +143,7 @@ function tags(tasks: readonly RegisteredTask[]) {
   ];
   const rest = [
     { name: 'webhook deliveries', description: 'The webhooks sent when operations end, every attempt, and the dead-letter list' },
+    { name: 'bulk actions', description: 'Retry, cancel or delete every operation a filter selects, or replay dead deliveries, in the background' },
     { name: 'health', description: 'Liveness, readiness and metrics, for orchestrators and scrapers' },
     { name: 'documentation', description: 'This description of the API' },
     { name: 'webhooks', description: 'What asyncops POSTs to a webhook_url' },

@@ -16,6 +16,7 @@ import {
   OperationResourceSchema,
   SubmitBodySchema,
   SubmitHeadersSchema,
+  ReadScopeQuery,
   emptyResponse,
   jsonResponse,
   operationHeaders,
@@ -27,7 +28,9 @@ import {
 import { preferredWaitS, sendOperation, submitAndReply } from './submit.ts';
 import { abortOnClose, closingSignal } from './closing.ts';
 import { CACHE_CONTROL, addVary } from './caching.ts';
-import { tenantOf } from './tenant.ts';
+import { principalOf, readScope, tenantOf } from './tenant.ts';
+import { AsyncOpsError } from '../domain/errors.ts';
+import { parseDateTime } from '../domain/date-time.ts';
 import { cursorAfter, decodeCursor } from './cursors.ts';
 import { etagOf, setOperationHeaders } from './operation-headers.ts';
 import type { Static } from '@sinclair/typebox';
@@ -37,8 +40,16 @@ const tags = ['operations'];
 
 /** What a creating request can answer (submit.ts): POST /operations and every task collection route. */
 export const submitResponses = {
-  200: jsonResponse(operationRef, 'Finished within `Prefer: wait`', submitHeaders),
-  202: jsonResponse(operationRef, 'Accepted: follow Location (or the events stream) until it ends', submitHeaders),
+  200: jsonResponse(
+    operationRef,
+    'Finished within `Prefer: wait` (or, with `Prefer: return=minimal`, an Idempotency-Key replay of a finished one: no body)',
+    submitHeaders,
+  ),
+  202: jsonResponse(
+    operationRef,
+    'Accepted: follow Location (or the events stream) until it ends. With `Prefer: return=minimal`: no body (`Preference-Applied: return=minimal`)',
+    submitHeaders,
+  ),
   ...problemResponses(
     [400, 'Not valid (the body, the input against its schema, or the Idempotency-Key): `errors` names each field'],
     [409, 'A request with this Idempotency-Key is still being handled'],
@@ -57,7 +68,7 @@ export function registerOperationRoutes(app: FastifyInstance, service: Operation
       operationId: 'submitOperation',
       summary: 'Submit an operation',
       description:
-        'Stores the operation and answers 202 with its status resource. `Idempotency-Key` makes retries safe; `Prefer: wait=N` (N ≤ 30) waits up to N s and answers 200 if it finished.',
+        'Stores the operation and answers 202 with its status resource. `Idempotency-Key` makes retries safe; `Prefer: wait=N` (N ≤ 30) waits up to N s and answers 200 if it finished; `Prefer: return=minimal` answers with Location and ETag only, without reading where it stands in the queue.',
       headers: SubmitHeadersSchema,
       body: SubmitBodySchema,
       response: submitResponses,
@@ -89,12 +100,29 @@ export function registerOperationRoutes(app: FastifyInstance, service: Operation
       tags,
       operationId: 'listOperations',
       summary: 'List operations, newest first',
+      description: 'Filters combine (AND). An admin key lists every tenant, or the one `tenant` names.',
       querystring: ListQuerySchema,
-      response: { 200: jsonResponse(OperationPageSchema, 'A page of operations, without their input'), ...problemResponses(400) },
+      response: { 200: jsonResponse(OperationPageSchema, 'A page of operations, without their input'), ...problemResponses(400, 403) },
     },
     handler: async (request) => {
-      const { status, type, limit = 50, cursor } = request.query;
-      const page = await service.list(tenantOf(request), { status, type, limit, beforeId: cursor === undefined ? undefined : decodeCursor(cursor) });
+      const { status, type, error_code, q, limit = 50, cursor } = request.query;
+      const createdAfter = queryTime(request.query.created_after, 'created_after');
+      const createdBefore = queryTime(request.query.created_before, 'created_before');
+      if (createdAfter !== undefined && createdBefore !== undefined && createdAfter > createdBefore) {
+        throw new AsyncOpsError('validation_failed', 'created_after is after created_before', {
+          errors: [{ path: '/query/created_after', message: 'must not be after created_before' }],
+        });
+      }
+      const page = await service.list(readScope(request), {
+        status,
+        type,
+        errorCode: error_code,
+        createdAfter,
+        createdBefore,
+        q,
+        limit,
+        beforeId: cursor === undefined ? undefined : decodeCursor(cursor),
+      });
       return { items: page.items, next_cursor: cursorAfter(page.nextBeforeId) };
     },
   });
@@ -107,6 +135,7 @@ export function registerOperationRoutes(app: FastifyInstance, service: Operation
       description:
         '`Retry-After` (seconds) while not terminal; `ETag`. With `If-None-Match` and `Prefer: wait=N` (N ≤ 30) the reply comes when the operation changes, or after N s (304 if still unchanged).',
       params: OperationIdParams,
+      querystring: ReadScopeQuery,
       headers: Type.Object({
         'if-none-match': Type.Optional(Type.String({ description: 'The ETag of your last read: 304 while it is still current' })),
         prefer: Type.Optional(Type.String({ description: '`wait=N` (N ≤ 30), with If-None-Match: hold the request until the operation changes or N s pass' })),
@@ -114,7 +143,7 @@ export function registerOperationRoutes(app: FastifyInstance, service: Operation
       response: {
         200: jsonResponse(operationRef, 'The operation', operationHeaders),
         304: emptyResponse('Not modified: the ETag sent in If-None-Match is still current', operationHeaders),
-        ...problemResponses(400, 404),
+        ...problemResponses(400, 403, 404),
       },
     },
     handler: (request, reply) => readOperation(service, request, reply, closing),
@@ -139,6 +168,26 @@ export function registerOperationRoutes(app: FastifyInstance, service: Operation
     },
   });
 
+  app.post<{ Params: Static<typeof OperationIdParams> }>('/operations/:id/retry', {
+    schema: {
+      tags,
+      operationId: 'retryOperation',
+      summary: 'Retry a failed or cancelled operation',
+      description:
+        'Runs it again as a fresh run: back to `pending` with attempts counted from 1, its error, progress and result cleared, and its webhook sent again when it ends (202, `Location`). Any other status: 409 `not_redrivable`. An admin key retries any tenant’s.',
+      params: OperationIdParams,
+      response: {
+        202: jsonResponse(operationRef, 'Back to pending: follow Location (or the events stream) until it ends', submitHeaders),
+        ...problemResponses(400, 404, [409, 'Not failed or cancelled (`not_redrivable`): `operation_status` says what it is']),
+      },
+    },
+    handler: async (request, reply) => {
+      const tenant = await service.tenantOfRead(readScope(request), request.params.id);
+      const view = await service.retry(tenant, request.params.id, principalOf(request));
+      return sendOperation(reply.header('location', view.resource.links.self), view, 202);
+    },
+  });
+
   app.delete<{ Params: Static<typeof OperationIdParams> }>('/operations/:id', {
     schema: {
       tags,
@@ -159,10 +208,23 @@ export function registerOperationRoutes(app: FastifyInstance, service: Operation
       operationId: 'getOperationResult',
       summary: 'The result of a completed operation, with its own content type',
       params: OperationIdParams,
-      response: { 200: resultResponse, ...problemResponses(400, 404, [409, 'Not completed: `operation_status` says what it is'], 410) },
+      querystring: ReadScopeQuery,
+      response: { 200: resultResponse, ...problemResponses(400, 403, 404, [409, 'Not completed: `operation_status` says what it is'], 410) },
     },
-    handler: async (request, reply) => sendResult(reply, await service.result(tenantOf(request), request.params.id)),
+    handler: async (request, reply) =>
+      sendResult(reply, await service.result(await service.tenantOfRead(readScope(request), request.params.id), request.params.id)),
   });
+}
+
+/** A list's time filter as ms (the schema checked its form; this refuses a date that does not exist, such as 02-30). */
+function queryTime(text: string | undefined, name: string): number | undefined {
+  if (text === undefined) return undefined;
+  const ms = parseDateTime(text);
+  if (ms === null)
+    throw new AsyncOpsError('validation_failed', `${name} is not an RFC 3339 date-time`, {
+      errors: [{ path: `/query/${name}`, message: 'must be an RFC 3339 date-time' }],
+    });
+  return ms;
 }
 
 export function sendResult(reply: FastifyReply, result: OperationResult): FastifyReply {
@@ -178,7 +240,7 @@ async function readOperation(
   closing: AbortSignal,
 ): Promise<FastifyReply> {
   addVary(reply, 'Prefer');
-  const tenant = tenantOf(request);
+  const tenant = await service.tenantOfRead(readScope(request), request.params.id);
   let view = await service.get(tenant, request.params.id);
   const entityTags = request.headers['if-none-match']?.split(',').map((tag) => tag.trim()) ?? [];
   // `*` matches whatever the current version is (RFC 9110, 13.1.2), so there is no change to wait for.

@@ -19,6 +19,8 @@ const MEANINGS: Readonly<Record<ErrorCode | typeof INTERNAL_PROBLEM.code, string
     'The request conflicts with the current state: cancel of a terminal operation, delete of an unfinished one or of one whose webhook is still being delivered, replay of a delivery that is not dead.',
   not_completed:
     'The result of an operation that has not completed; `operation_status` says where it is. Wait for it (poll, long-poll, event stream or webhook), then ask again.',
+  not_redrivable:
+    'A retry (POST /operations/{id}/retry) of an operation that is not `failed` or `cancelled`; `operation_status` says what it is. Only an ended, unsuccessful operation is run again.',
   result_gone: 'The result was removed by retention; the operation may still be readable.',
   idempotency_key_mismatch: 'The `Idempotency-Key` was used before with another body. Use a new key for a new request.',
   idempotency_key_in_use:
@@ -29,6 +31,8 @@ const MEANINGS: Readonly<Record<ErrorCode | typeof INTERNAL_PROBLEM.code, string
   unsupported_media_type: 'The body is not `application/json` in UTF-8 (another content type or charset).',
   unauthorized:
     'The server requires an API key and none was sent, or the one sent is not valid. `WWW-Authenticate` says which: `Bearer` alone, or with `error="invalid_token"`.',
+  forbidden:
+    'A tenant key asked to read another tenant (`?tenant=` names one that is not its own). Only an admin key (`"admin": true` in the keys file) reads other tenants.',
   rate_limited: 'Over the rate limit, or too many event streams open at once for this key (or address). `Retry-After` says when to come back.',
   store_unavailable: 'The store (SQLite or PostgreSQL) does not answer.',
   shutting_down:

@@ -94,7 +94,12 @@ export const SubmitHeadersSchema = Type.Object({
   'idempotency-key': Type.Optional(
     Type.String({ description: '1..255 visible ASCII characters: the same key with the same body returns the same operation for 24 h' }),
   ),
-  prefer: Type.Optional(Type.String({ description: '`wait=N` (N ≤ 30): 200 with the finished operation if it completes within N s, else the usual 202' })),
+  prefer: Type.Optional(
+    Type.String({
+      description:
+        '`wait=N` (N ≤ 30): 200 with the finished operation if it completes within N s, else the usual 202. `return=minimal` (without `wait`): the same status and headers (Location, ETag) with no body and no Retry-After',
+    }),
+  ),
 });
 
 export const ProblemSchema = Type.Object(
@@ -110,10 +115,21 @@ export const ProblemSchema = Type.Object(
   { $id: 'Problem', additionalProperties: true },
 );
 
+/** `?tenant=` on a read: an admin key's narrows to one tenant; a tenant key may name only its own (else 403). */
+export const TenantQuery = Type.String({ minLength: 1, maxLength: 64, description: 'Admin keys: only this tenant (a tenant key may name only its own)' });
+
+/** The query of a read of one resource: an admin key may name the tenant it must belong to. */
+export const ReadScopeQuery = Type.Object({ tenant: Type.Optional(TenantQuery) });
+
 export const ListQuerySchema = Type.Object(
   {
     status: Type.Optional(OperationStatusSchema),
     type: Type.Optional(Type.String({ maxLength: 64 })),
+    error_code: Type.Optional(Type.String({ maxLength: 64, description: 'The code of its error (or of its last attempt, while a retry waits)' })),
+    created_after: Type.Optional(Type.String({ format: 'date-time', description: 'Created at or after this (RFC 3339)' })),
+    created_before: Type.Optional(Type.String({ format: 'date-time', description: 'Created before this (RFC 3339)' })),
+    q: Type.Optional(Type.String({ minLength: 1, maxLength: 255, description: 'An operation id or an Idempotency-Key (exact): the one operation it names' })),
+    tenant: Type.Optional(TenantQuery),
     limit: Type.Optional(Type.Integer({ minimum: 1, maximum: PAGE_LIMIT.max, default: PAGE_LIMIT.default })),
     cursor: Type.Optional(Type.String({ maxLength: 200 })),
   },
@@ -176,7 +192,10 @@ export const ResponseHeaders = {
   }),
   tryAgainAfter: requiredHeader(Type.Integer({ minimum: 1, description: 'Seconds to wait before trying again' })),
   location: Type.String({ description: 'The status resource: /operations/{id}' }),
-  preferenceApplied: Type.String({ pattern: '^wait=[0-9]+$', description: 'The `Prefer: wait=N` that was honoured (N capped at 30)' }),
+  preferenceApplied: Type.String({
+    pattern: '^(wait=[0-9]+|return=minimal)$',
+    description: 'The preference that was honoured: `wait=N` (N capped at 30), or on a submit `return=minimal`',
+  }),
   idempotentReplayed: Type.Literal('true', { description: 'The Idempotency-Key was seen before: this is the operation it created' }),
 };
 
@@ -216,6 +235,7 @@ export const resultResponse = {
 
 const PROBLEM_DESCRIPTIONS: Readonly<Record<number, string>> = {
   400: 'Not valid: `errors` names each failing field',
+  403: 'Forbidden: `tenant` names another tenant, and only an admin key reads other tenants',
   404: 'Not found (for this tenant)',
   409: 'Conflicts with the current state',
   410: 'The result was removed by retention',

@@ -8,8 +8,8 @@ import type { Logger } from 'pino';
 import { Type, type Static } from '@sinclair/typebox';
 import type { Clock } from '../domain/clock.ts';
 import type { OperationsService } from '../runtime/operations.ts';
-import { OperationIdParams, jsonResponse, problemResponses } from './schemas.ts';
-import { principalOf, tenantOf } from './tenant.ts';
+import { OperationIdParams, ReadScopeQuery, jsonResponse, problemResponses } from './schemas.ts';
+import { principalOf, readScope } from './tenant.ts';
 
 /** Long enough to open the stream (and ride out a reconnect or two); short enough that a token in a log is stale. */
 export const STREAM_TOKEN_TTL_MS = 5 * 60_000;
@@ -154,11 +154,12 @@ export function registerStreamTokenRoute(app: FastifyInstance, service: Operatio
       summary: "A short-lived token to stream this operation's events from a browser",
       description: `An EventSource cannot send Authorization. Ask for a token with your key, then open \`/operations/{id}/events?token=…\`: the token opens that stream, for your tenant, for ${STREAM_TOKEN_TTL_MS / 60_000} minutes (a stream already open is not cut when it expires). It is not your key and opens nothing else, so a URL that ends up in a log gives away little. A server without API keys needs no token.`,
       params: OperationIdParams,
-      response: { 200: jsonResponse(StreamTokenSchema, 'The token and when it expires'), ...problemResponses(400, 404) },
+      querystring: ReadScopeQuery,
+      response: { 200: jsonResponse(StreamTokenSchema, 'The token and when it expires'), ...problemResponses(400, 403, 404) },
     },
     handler: async (request, reply) => {
-      const tenant = tenantOf(request);
-      // Only for an operation this tenant can read: a token for anything else would open nothing anyway.
+      // Only for an operation this key can read (an admin's: any tenant's, and the token is for that tenant's stream).
+      const tenant = await service.tenantOfRead(readScope(request), request.params.id);
       const view = await service.get(tenant, request.params.id);
       const minted = await tokens.mint({ tenant, principal: principalOf(request) }, view.operation.id);
       return reply.header('cache-control', 'no-store').send({ token: minted.token, expires_at: minted.expiresAt.toISOString() });

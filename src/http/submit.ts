@@ -1,6 +1,6 @@
 // Owns: the reply to a request that creates an operation (POST /operations and task collection routes):
-// Idempotency-Key, `Prefer: wait=N`, `traceparent`/`tracestate`, 202 with Location and Retry-After, or 200 when it
-// finished in time.
+// Idempotency-Key, `Prefer: wait=N` and `Prefer: return=minimal`, `traceparent`/`tracestate`, 202 with Location and
+// Retry-After, or 200 when it finished in time.
 // Not here: validation of the input and fields (runtime/operations.ts, runtime/submission.ts), parsing of the body
 // (the route), ETag and Retry-After (operation-headers.ts).
 // Invariant: a creating request answers 202 unless the operation is terminal when the reply is sent.
@@ -13,22 +13,41 @@ import type { OperationView } from '../runtime/operation-view.ts';
 import { carrierFromHeaders } from '../telemetry/tracing.ts';
 import { abortOnClose } from './closing.ts';
 import { addVary } from './caching.ts';
-import { setOperationHeaders } from './operation-headers.ts';
+import { etagOf, setOperationHeaders } from './operation-headers.ts';
+import type { Operation } from '../domain/operation.ts';
+import { operationPath } from '../domain/resource.ts';
 
 export const MAX_PREFER_WAIT_S = 30;
 const IDEMPOTENCY_KEY_MAX = 255;
 
-/** `wait=N` from a Prefer header (RFC 7240), capped; null when absent or malformed. */
-export function preferredWaitS(request: FastifyRequest): number | null {
+export interface Preferences {
+  /** `wait=N`, capped at MAX_PREFER_WAIT_S; null when absent or malformed. */
+  readonly waitS: number | null;
+  /** `return=minimal`: a reply without the resource. */
+  readonly minimal: boolean;
+}
+
+const NO_PREFERENCES: Preferences = { waitS: null, minimal: false };
+
+/** What the Prefer headers (RFC 7240) ask for, read in one pass; most requests send none. */
+export function preferencesOf(request: FastifyRequest): Preferences {
   const header = request.headers.prefer;
-  const values = Array.isArray(header) ? header : header === undefined ? [] : [header];
-  for (const value of values) {
+  if (header === undefined) return NO_PREFERENCES;
+  let waitS: number | null = null;
+  let minimal = false;
+  for (const value of Array.isArray(header) ? header : [header]) {
     for (const part of value.split(/[,;]/)) {
-      const match = /^\s*wait\s*=\s*"?(\d{1,6})"?\s*$/i.exec(part);
-      if (match) return Math.min(MAX_PREFER_WAIT_S, Number(match[1]));
+      const wait = waitS === null ? /^\s*wait\s*=\s*"?(\d{1,6})"?\s*$/i.exec(part) : null;
+      if (wait) waitS = Math.min(MAX_PREFER_WAIT_S, Number(wait[1]));
+      else if (/^\s*return\s*=\s*"?minimal"?\s*$/i.test(part)) minimal = true;
     }
   }
-  return null;
+  return { waitS, minimal };
+}
+
+/** `wait=N` from a Prefer header (RFC 7240), capped; null when absent or malformed. */
+export function preferredWaitS(request: FastifyRequest): number | null {
+  return preferencesOf(request).waitS;
 }
 
 export function idempotencyKeyOf(request: FastifyRequest): string | undefined {
@@ -60,9 +79,12 @@ export async function submitAndReply(
 ): Promise<FastifyReply> {
   addVary(reply, 'Prefer');
   const idempotencyKey = idempotencyKeyOf(request);
-  const waitS = preferredWaitS(request);
+  const { waitS, minimal } = preferencesOf(request);
   // A malformed traceparent is ignored, as W3C Trace Context says: the operation then starts a trace of its own.
-  const { view, created } = await service.submit({ ...submit, idempotencyKey, trace: carrierFromHeaders(request.headers) });
+  const trace = carrierFromHeaders(request.headers);
+  // A caller that waits wants the outcome, which is in the body: return=minimal is honoured only without wait.
+  if (waitS === null && minimal) return replyMinimal(reply, await service.submitStored({ ...submit, idempotencyKey, trace }), service.basePath);
+  const { view, created } = await service.submit({ ...submit, idempotencyKey, trace });
   let current = view;
   if (waitS !== null) {
     reply.header('preference-applied', `wait=${waitS}`);
@@ -80,4 +102,16 @@ export async function submitAndReply(
   reply.header('location', current.resource.links.self);
   if (!created) reply.header('idempotent-replayed', 'true');
   return sendOperation(reply, current, isTerminal(current.operation.status) ? 200 : 202);
+}
+
+/**
+ * `Prefer: return=minimal`: Location, ETag and no body. Its standing was not read, so there is no ETA to draw a
+ * Retry-After from; a poller takes it from its first read.
+ */
+function replyMinimal(reply: FastifyReply, { operation, created }: { operation: Operation; created: boolean }, basePath: string): FastifyReply {
+  reply.header('preference-applied', 'return=minimal');
+  reply.header('location', operationPath(operation.id, basePath));
+  reply.header('etag', etagOf(operation));
+  if (!created) reply.header('idempotent-replayed', 'true');
+  return reply.code(isTerminal(operation.status) ? 200 : 202).send();
 }

@@ -60,7 +60,7 @@ function registerCollection(app: FastifyInstance, service: OperationsService, ta
     tags,
     operationId: `submit${name}`,
     summary: `Submit a ${task.type} operation`,
-    description: `The body is the ${task.type} input (below); a top-level \`webhook_url\` is taken out of it as the webhook. Answers 202 with the operation resource; \`Idempotency-Key\` and \`Prefer: wait=N\` work as on POST /operations.`,
+    description: `The body is the ${task.type} input (below); a top-level \`webhook_url\` is taken out of it as the webhook. Answers 202 with the operation resource; \`Idempotency-Key\`, \`Prefer: wait=N\` and \`Prefer: return=minimal\` work as on POST /operations.`,
     headers: SubmitHeadersSchema,
     body: {
       ...task.inputSchema,

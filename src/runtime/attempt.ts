@@ -20,6 +20,7 @@ import {
 } from '../domain/operation.ts';
 import { isRefusedValue } from '../store/storable.ts';
 import type { TraceCarrier } from '../domain/trace-context.ts';
+import { isProgressMilestone, progressStep } from '../domain/history.ts';
 import { carrierOf, contextWithSpan, endProcessSpan, recordException, runInContext, startProcessSpan, traceLogFields } from '../telemetry/tracing.ts';
 import { CANCELLED_BY_REQUEST, type DeliveryFactory, type Store } from '../store/store.ts';
 import type { RegisteredTask } from './registry.ts';
@@ -117,6 +118,8 @@ export class Attempt {
   #progressWrittenAt = -Infinity;
   #progressWriting = false;
   #progressTimer: Timer | null = null;
+  /** History: the step of this attempt's last progress milestone (null: none yet), which the next must pass. */
+  #milestoneStep: number | null = null;
   /** Started with the attempt, so every line of its log carries its trace; ended once the end is stored. */
   readonly #span: Span;
 
@@ -398,12 +401,14 @@ export class Attempt {
     }
     const progress = this.#pendingProgress;
     this.#pendingProgress = null;
+    const milestone = isProgressMilestone(this.#milestoneStep, progress);
+    if (milestone) this.#milestoneStep = progressStep(progress);
     this.#progressWriting = true;
     this.#progressWrittenAt = this.#deps.clock.now();
     // Stored with when it was reported, not when the coalesced write went out (up to an interval later): a rate read
     // from a late time would be too slow by the lag.
     this.#deps.store
-      .operationProgress({ ...this.#lease(), now: this.#pendingProgressAt, progress, message: this.#progressMessage })
+      .operationProgress({ ...this.#lease(), now: this.#pendingProgressAt, progress, message: this.#progressMessage, milestone })
       .catch((err: unknown) => this.log.warn({ err }, 'progress write failed'))
       .finally(() => {
         this.#progressWriting = false;

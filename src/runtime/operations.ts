@@ -8,14 +8,15 @@ import { newId, ID_PREFIXES, isId } from '../domain/ids.ts';
 import type { DurationEstimate } from '../domain/eta.ts';
 import type { Operation, OperationResult } from '../domain/operation.ts';
 import type { OperationResource } from '../domain/resource.ts';
-import { isTerminal, type OperationStatus } from '../domain/status.ts';
+import { isTerminal } from '../domain/status.ts';
 import type { TraceCarrier } from '../domain/trace-context.ts';
 import { endCreateSpan, startCreateSpan } from '../telemetry/tracing.ts';
 import type { OperationsObserver } from './observer.ts';
 import { withTimers, type Clock, type TimerClock } from '../domain/clock.ts';
-import type { DeliveryFactory, Store } from '../store/store.ts';
+import type { DeliveryFactory, OperationCount, OperationListQuery, QueueStanding, Store } from '../store/store.ts';
 import type { TaskRegistry } from './registry.ts';
 import { ReadCache } from './read-cache.ts';
+import { OperatorStats, type Overview } from './overview.ts';
 import { SubmitFields, type SubmitFieldValues, type SubmitLimits } from './submission.ts';
 import { IdempotencyGate, fingerprintOf } from './idempotency.ts';
 import { ChangeWatchers, waitForChange, type ChangeListener } from './watchers.ts';
@@ -66,6 +67,15 @@ export const DEFAULT_SERVICE_LIMITS: ServiceLimits = { maxTimeoutS: DEFAULTS.max
 
 const DAY_MS = 24 * 3600 * 1000;
 
+/** A submit as stored: `standing` when the insert read it (undefined: not asked, or the store could not). */
+interface StoredSubmit {
+  readonly operation: Operation;
+  readonly created: boolean;
+  readonly standing: QueueStanding | null | undefined;
+  /** The time it was created at, which a render counts from. */
+  readonly now: number;
+}
+
 export interface OperationPage {
   readonly items: OperationResource[];
   /** When more follow, the id of this page's last operation: the next page is the one below it. */
@@ -83,6 +93,7 @@ export class OperationsService {
   readonly #views: OperationViews;
   #unsubscribe: (() => void) | null = null;
   readonly #cache: ReadCache;
+  readonly #stats: OperatorStats;
 
   constructor(options: OperationsServiceOptions) {
     this.#options = options;
@@ -99,6 +110,7 @@ export class OperationsService {
       tenantWeights: options.tenantWeights,
     });
     this.#cache = new ReadCache({ ttlMs: options.readCacheMs ?? DEFAULTS.readCache, maxEntries: READ_CACHE_ENTRIES });
+    this.#stats = new OperatorStats(options.store, this.#clock, () => options.registry.list().map((task) => task.type));
   }
 
   /** Start listening to the store's change feed (for long-polls and SSE). */
@@ -132,21 +144,50 @@ export class OperationsService {
 
   /** Submits within a `create` span (messaging conventions), whose context the operation keeps for its first attempt. */
   async submit(request: SubmitRequest): Promise<{ view: OperationView; created: boolean }> {
+    const submitted = await this.#traced(request, async (trace) => {
+      const stored = await this.#insert(request, trace, true);
+      // The store read where it stands with the insert; one that could not (or an insert with a key) is asked now.
+      const view =
+        stored.standing !== undefined
+          ? await this.#views.render(stored.operation, stored.standing, stored.now, this.#views.base(stored.operation, true))
+          : await this.#views.view(stored.operation, { fromTail: stored.created });
+      return { view, operation: stored.operation, created: stored.created };
+    });
+    const { view } = submitted;
+    if (submitted.created) this.#options.observer?.created(view.operation, { at: view.estimatedCompletionAt, givenAt: view.renderedAt });
+    // History: the ETA this reply gives is what the operation's ETA error is measured against. It is known only after the
+    // insert (from where the operation stands), so it is noted on the created event off this path, with later writes.
+    if (submitted.created && view.estimatedCompletionAt !== null) {
+      this.#store.historyNoteEstimate({ operationId: view.operation.id, estimatedCompletionAt: Math.round(view.estimatedCompletionAt) });
+    }
+    return { view, created: submitted.created };
+  }
+
+  /**
+   * Submits as `submit` does, and answers with the stored operation alone: no queue standing is read and no ETA
+   * rendered, for a caller that only needs where to find it (`Prefer: return=minimal`).
+   */
+  async submitStored(request: SubmitRequest): Promise<{ operation: Operation; created: boolean }> {
+    const stored = await this.#traced(request, (trace) => this.#insert(request, trace, false));
+    if (stored.created) this.#options.observer?.created(stored.operation, { at: null, givenAt: stored.now });
+    return { operation: stored.operation, created: stored.created };
+  }
+
+  async #traced<T extends { operation: Operation; created: boolean }>(request: SubmitRequest, work: (trace: TraceCarrier | null) => Promise<T>): Promise<T> {
     const { span, carrier } = startCreateSpan(this.#registry.get(request.type)?.type ?? null, request.trace ?? null);
-    let submitted: { view: OperationView; created: boolean };
+    let submitted: T;
     try {
-      submitted = await this.#submit(request, carrier);
+      submitted = await work(carrier);
     } catch (error) {
       endCreateSpan(span, { error });
       throw error;
     }
-    endCreateSpan(span, { operationId: submitted.view.operation.id, replayed: !submitted.created });
-    const { view } = submitted;
-    if (submitted.created) this.#options.observer?.created(view.operation, { at: view.estimatedCompletionAt, givenAt: view.renderedAt });
+    endCreateSpan(span, { operationId: submitted.operation.id, replayed: !submitted.created });
     return submitted;
   }
 
-  async #submit(request: SubmitRequest, trace: TraceCarrier | null): Promise<{ view: OperationView; created: boolean }> {
+  /** Checks and stores it; `withStanding`: a new operation without a key has its standing read in the same round trip. */
+  async #insert(request: SubmitRequest, trace: TraceCarrier | null, withStanding: boolean): Promise<StoredSubmit> {
     const task = this.#registry.get(request.type);
     if (task === undefined) {
       throw new AsyncOpsError('unknown_task_type', `unknown task type "${request.type}"`, {
@@ -184,12 +225,9 @@ export class OperationsService {
       runAt: Math.max(fields.runAt ?? now, now),
     };
     if (request.idempotencyKey === undefined) {
-      const result = await this.#store.operationInsert(draft, undefined, { standing: { scope: this.#views.scope } });
+      const result = await this.#store.operationInsert(draft, undefined, withStanding ? { standing: { scope: this.#views.scope } } : undefined);
       if (result.kind !== 'created') throw new Error(`store answered ${result.kind} to an insert without a key`);
-      // The store read where it stands with the insert; one that could not is asked now.
-      if (result.standing !== undefined)
-        return { view: await this.#views.render(result.operation, result.standing, now, this.#views.base(result.operation, true)), created: true };
-      return { view: await this.#views.view(result.operation, { fromTail: true }), created: true };
+      return { operation: result.operation, created: true, standing: result.standing, now };
     }
     const release = this.#keys.enter(request.tenant, request.idempotencyKey);
     try {
@@ -202,7 +240,7 @@ export class OperationsService {
           extra: { operation_id: result.operationId },
         });
       }
-      return { view: await this.#views.view(result.operation, { fromTail: result.kind === 'created' }), created: result.kind === 'created' };
+      return { operation: result.operation, created: result.kind === 'created', standing: undefined, now };
     } finally {
       release();
     }
@@ -234,14 +272,35 @@ export class OperationsService {
     return this.#views.render(read.operation, read.standing, now, read.base);
   }
 
-  /** `beforeId`: only operations with a smaller id (the page after the one that ended there). */
-  async list(
-    tenant: string,
-    query: { status?: OperationStatus | undefined; type?: string | undefined; limit: number; beforeId?: string | undefined },
-  ): Promise<OperationPage> {
+  /**
+   * The tenant whose operation `id` is, for a read in `scope` (readScope: a tenant, or null for an admin's read of any):
+   * the scope itself, or, for an admin, the operation's own tenant; not_found when there is no such operation.
+   */
+  async tenantOfRead(scope: string | null, id: string): Promise<string> {
+    if (scope !== null) return scope;
+    // An operation's tenant never changes, so a cached read of it answers (an admin polling reads the store once a turn).
+    const cached = this.#cache.lookup(id, this.#clock.now());
+    if (cached !== undefined) return cached.operation.tenant;
+    const operation = isId(ID_PREFIXES.operation, id) ? await this.#store.operationGetById(id) : null;
+    if (operation === null) throw notFound(id);
+    return operation.tenant;
+  }
+
+  /** Operations per type and status, of a tenant or (null) of every tenant: from counters, cheap to poll. */
+  counts(tenant: string | null): Promise<OperationCount[]> {
+    return this.#stats.counts(tenant);
+  }
+
+  /** The operator's overview of the last `windowS` seconds, of a tenant or (null) of every tenant. */
+  overview(tenant: string | null, windowS: number): Promise<Overview> {
+    return this.#stats.overview(tenant, windowS);
+  }
+
+  /** `tenant` null: every tenant's (an admin's list). `beforeId`: only operations with a smaller id (the page after the one that ended there). */
+  async list(tenant: string | null, query: Omit<OperationListQuery, 'tenant'>): Promise<OperationPage> {
     const limit = Math.min(query.limit, this.#options.limits.maxListLimit);
     // One more than the page holds, to know whether another follows.
-    const rows = await this.#store.operationList({ tenant, status: query.status, type: query.type, limit: limit + 1, beforeId: query.beforeId });
+    const rows = await this.#store.operationList({ ...query, tenant, limit: limit + 1 });
     const page = rows.slice(0, limit);
     const last = page.at(-1);
     const items = await Promise.all(page.map(async (op) => (await this.#views.view(op, { includeInput: false })).resource));
@@ -256,6 +315,23 @@ export class OperationsService {
       throw new AsyncOpsError('conflict', `operation ${id} is already ${outcome.operation.status}`, { extra: { operation_status: outcome.operation.status } });
     }
     if (outcome.kind === 'cancelled') this.#options.observer?.cancelled(outcome.operation);
+    return this.#views.view(outcome.operation);
+  }
+
+  /**
+   * An operator's retry (a redrive): a failed or cancelled operation goes back to pending as a fresh run (attempts from
+   * 1, its webhook sent again when it ends). `by`: who asked, for its history.
+   */
+  async retry(tenant: string, id: string, by: string): Promise<OperationView> {
+    if (!isId(ID_PREFIXES.operation, id)) throw notFound(id);
+    const outcome = await this.#store.operationRedrive({ id, tenant, now: this.#clock.now(), by });
+    if (outcome.kind === 'not_found') throw notFound(id);
+    if (outcome.kind === 'not_redrivable') {
+      const status = outcome.operation.status;
+      throw new AsyncOpsError('not_redrivable', `operation ${id} is ${status}; only a failed or cancelled operation is retried`, {
+        extra: { operation_status: status },
+      });
+    }
     return this.#views.view(outcome.operation);
   }
 

@@ -1,6 +1,6 @@
 // Owns: the Store interface, the one seam for all persistence (operations, results, idempotency keys,
-// webhook deliveries and their attempts, duration samples, worker nodes, schedules (their methods: schedule-store.ts),
-// settings) and the change feed.
+// webhook deliveries and their attempts, operation history, duration samples, worker nodes, schedules (their methods: schedule-store.ts),
+// redrives and bulk actions (bulk-action-store.ts), settings) and the change feed.
 // Not here: any SQL (store/sqlite/, store/postgres/), any business rule (domain/, runtime/).
 // Invariant: every method is one atomic transaction; every transition checks its precondition in the
 // query (status, lease token) and a lost race returns null/false instead of throwing.
@@ -14,12 +14,15 @@ import type { TraceCarrier } from '../domain/trace-context.ts';
 import type { Bucket, RateLimit } from '../domain/rate-limit.ts';
 import type { Schedule, ScheduleTick } from '../domain/schedule.ts';
 import type { ScheduleStore } from './schedule-store.ts';
+import type { HistoryDraft, HistoryEvent } from '../domain/history.ts';
+import type { BulkActionStore } from './bulk-action-store.ts';
 
 // Decided in the domain; named here too because the runtime ends a cancelled attempt with it.
 export { CANCELLED_BY_REQUEST } from '../domain/status.ts';
 // Defined in the domain (the edges render them); named here too, beside the Store methods that take and give them.
-export type { Delivery, DeliveryAttempt, DurationSample, Schedule, ScheduleTick, WorkerNode };
+export type { Delivery, DeliveryAttempt, DurationSample, HistoryDraft, HistoryEvent, Schedule, ScheduleTick, WorkerNode };
 export type { DeclaredScheduleDraft, ScheduleDeleteOutcome, ScheduleDraft, ScheduleFireParams, ScheduleListQuery } from './schedule-store.ts';
+export type { BulkActionDraft, BulkActionListQuery, BulkMatchQuery, BulkStepParams, RedriveOutcome, RedriveParams } from './bulk-action-store.ts';
 
 // ---------------------------------------------------------------- operations
 
@@ -117,12 +120,52 @@ export type OperationInsertResult =
   | { readonly kind: 'key_mismatch'; readonly operationId: string };
 
 export interface OperationListQuery {
-  readonly tenant: string;
+  /** Null: every tenant's (an admin's read). */
+  readonly tenant: string | null;
   readonly status?: OperationStatus | undefined;
   readonly type?: string | undefined;
+  /** The code of its error (or of its last attempt's, while a retry waits). */
+  readonly errorCode?: string | undefined;
+  /** Created at or after this (ms); with createdBefore, bounds the ids walked too (ids begin with their creation time). */
+  readonly createdAfter?: number | undefined;
+  /** Created strictly before this (ms). */
+  readonly createdBefore?: number | undefined;
+  /** Only the operation with this id, or the one this idempotency key (of its tenant) created: at most one. */
+  readonly q?: string | undefined;
   readonly limit: number;
   /** Return operations with an id strictly below this one (the list is newest first, by id). */
   readonly beforeId?: string | undefined;
+}
+
+/** How many operations of a type are in a status (of one tenant, or of all). */
+export interface OperationCount {
+  readonly type: string;
+  readonly status: OperationStatus;
+  readonly count: number;
+}
+
+export interface OperationStatsQuery {
+  /** Null: every tenant's. */
+  readonly tenant: string | null;
+  /** The window: operations finished (or started) at or after this, ms. */
+  readonly since: number;
+  /** Width of a series bucket, ms. */
+  readonly bucketMs: number;
+  /** At most this many of the latest starts, and of the latest completions, are read for the percentiles (a bound on the read). */
+  readonly samples: number;
+}
+
+/** What the overview is computed from (runtime/overview.ts); every read walks an index over the window only. */
+export interface OperationStats {
+  /** Operations finished in the window, per type, status (completed or failed) and bucket (floor((finished_at - since) / bucketMs)). */
+  readonly finished: ReadonlyArray<{ readonly type: string; readonly status: 'completed' | 'failed'; readonly bucket: number; readonly count: number }>;
+  /** Of the latest operations whose first attempt started in the window: the wait from run_at (its creation, unless scheduled) to its start, ms. */
+  readonly pickups: ReadonlyArray<{ readonly type: string; readonly waitMs: number }>;
+  /**
+   * The latest operations completed in the window whose history recorded the ETA their create's reply gave (not those
+   * redriven since: that ETA was for another run), with it (ms).
+   */
+  readonly etas: ReadonlyArray<{ readonly type: string; readonly createdAt: number; readonly finishedAt: number; readonly estimatedAt: number }>;
 }
 
 /** Where a pending operation stands: what its ETA is computed from. */
@@ -223,6 +266,23 @@ export interface ClaimParams {
 export interface LeaseRef {
   readonly id: string;
   readonly leaseToken: string;
+}
+
+export interface ProgressParams extends LeaseRef {
+  readonly now: number;
+  readonly progress: number | null;
+  readonly message: string | null;
+  /** History: record this report as a `progress` event (the attempt decided it is a milestone: domain/history.ts). */
+  readonly milestone?: boolean | undefined;
+}
+
+export interface HistoryListQuery {
+  readonly operationId: string;
+  /** Null: any tenant's (an admin's read). */
+  readonly tenant: string | null;
+  /** Only events with a larger seq (the page after one that ended there). */
+  readonly afterSeq?: number | undefined;
+  readonly limit: number;
 }
 
 /**
@@ -327,7 +387,8 @@ export interface DeliveryAttemptParams extends LeaseRef {
 }
 
 export interface DeliveryListQuery {
-  readonly tenant: string;
+  /** Null: every tenant's (an admin's read). */
+  readonly tenant: string | null;
   readonly state?: DeliveryState | undefined;
   readonly limit: number;
   /** Deliveries with an id strictly below this one (newest first). */
@@ -365,7 +426,7 @@ export type StoreListener = (event: StoreEvent) => void;
 
 // ---------------------------------------------------------------- the interface
 
-export interface Store extends ScheduleStore {
+export interface Store extends ScheduleStore, BulkActionStore {
   /** Which adapter this is, for logs and metrics. */
   readonly kind: 'sqlite' | 'postgres';
 
@@ -387,8 +448,13 @@ export interface Store extends ScheduleStore {
   operationQueueStanding(params: QueueStandingParams): Promise<QueueStanding | null>;
   /** operationGet and, for a pending operation, its standing, read together (one snapshot, one round trip). */
   operationGetWithStanding(params: StandingReadParams): Promise<{ readonly operation: Operation; readonly standing: QueueStanding | null } | null>;
-  /** Count of operations by type and status (for metrics and ETA). */
-  operationCounts(): Promise<Array<{ readonly type: string; readonly status: OperationStatus; readonly count: number }>>;
+  /**
+   * Count of operations by type and status (for metrics, the ETA and GET /operations/counts), of one tenant or (null or
+   * absent) of all; read from counters kept in the writing transactions, never by counting the operations.
+   */
+  operationCounts(params?: { readonly tenant?: string | null | undefined }): Promise<OperationCount[]>;
+  /** What the overview of the operations finished and started since a time is computed from. */
+  operationStats(query: OperationStatsQuery): Promise<OperationStats>;
 
   /** Claim due pending operations: status → processing, fresh lease token, started_at = now. */
   operationClaimDue(params: ClaimParams): Promise<ClaimedOperations>;
@@ -401,7 +467,7 @@ export interface Store extends ScheduleStore {
    * Record handler progress (0..1) under the lease; false when the lease is gone. `now` is when the handler reported it
    * (updated_at), which a coalesced write may send a little later: the ETA reads a rate from it.
    */
-  operationProgress(params: LeaseRef & { readonly now: number; readonly progress: number | null; readonly message: string | null }): Promise<boolean>;
+  operationProgress(params: ProgressParams): Promise<boolean>;
   /** End the attempt and the operation; writes the result and the outbox delivery. Null when the lease is gone. */
   operationFinish(params: FinishParams): Promise<Operation | null>;
   /**
@@ -438,6 +504,17 @@ export interface Store extends ScheduleStore {
   workerNodes(params: { readonly since: number }): Promise<WorkerNode[]>;
 
   prune(params: PruneParams): Promise<{ readonly results: number; readonly operations: number; readonly idempotencyKeys: number }>;
+
+  /**
+   * History: a page of an operation's events, oldest first (domain/history.ts); null when the operation does not exist
+   * for the tenant (an operation with no events after the cursor gives an empty page). The transitions append them.
+   */
+  historyList(query: HistoryListQuery): Promise<HistoryEvent[] | null>;
+  /**
+   * History: notes the ETA a create's reply gave on its `created` event (where ETA error is read from). Not waited for:
+   * written with later writes, off the create's path; a failure goes to the store's onError.
+   */
+  historyNoteEstimate(params: { readonly operationId: string; readonly estimatedCompletionAt: number }): void;
 
   deliveryClaimDue(params: DeliveryClaimParams): Promise<Delivery[]>;
   deliveryRecordAttempt(params: DeliveryAttemptParams): Promise<Delivery | null>;

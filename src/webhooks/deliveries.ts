@@ -1,5 +1,5 @@
-// Owns: the webhook deliveries the API shows and replays: a tenant's deliveries (newest first, by state), one
-// operation's deliveries with every attempt, and the replay rule (only a dead delivery is replayed).
+// Owns: the webhook deliveries the API shows and replays: a tenant's deliveries (newest first, by state; an admin's
+// read: every tenant's), one operation's deliveries with every attempt, and the replay rule (only a dead delivery is replayed).
 // Not here: sending them (dispatcher.ts), HTTP and cursors (http/deliveries-routes.ts). Invariant: a delivery is seen
 // only by the tenant of its operation; a malformed id, another tenant's or a deleted one is not_found alike.
 
@@ -30,9 +30,9 @@ export class DeliveriesService {
     this.#clock = options.clock;
   }
 
-  /** `beforeId`: only deliveries with a smaller id (the page after the one that ended there). */
+  /** `tenant` null: every tenant's (an admin's list). `beforeId`: only deliveries with a smaller id (the page after the one that ended there). */
   async list(
-    tenant: string,
+    tenant: string | null,
     query: { readonly state?: DeliveryState | undefined; readonly limit: number; readonly beforeId?: string | undefined },
   ): Promise<DeliveryPage> {
     // One more than the page holds, to know whether another follows.
@@ -51,12 +51,18 @@ export class DeliveriesService {
     return outcome.delivery;
   }
 
-  /** Every delivery of one operation, with each attempt; an operation that is not found is not_found, even without deliveries. */
-  async forOperation(tenant: string, operationId: string): Promise<readonly DeliveryWithAttempts[]> {
-    if (!isId(ID_PREFIXES.operation, operationId) || (await this.#store.operationGet({ id: operationId, tenant })) === null) {
-      throw new AsyncOpsError('not_found', `no operation ${JSON.stringify(operationId.slice(0, 64))}`);
-    }
-    return this.#store.deliveryListForOperation({ operationId, tenant });
+  /**
+   * Every delivery of one operation, with each attempt; an operation that is not found is not_found, even without
+   * deliveries. `tenant` null: whichever tenant's it is (an admin's read).
+   */
+  async forOperation(tenant: string | null, operationId: string): Promise<readonly DeliveryWithAttempts[]> {
+    const operation = !isId(ID_PREFIXES.operation, operationId)
+      ? null
+      : tenant === null
+        ? await this.#store.operationGetById(operationId)
+        : await this.#store.operationGet({ id: operationId, tenant });
+    if (operation === null) throw new AsyncOpsError('not_found', `no operation ${JSON.stringify(operationId.slice(0, 64))}`);
+    return this.#store.deliveryListForOperation({ operationId, tenant: operation.tenant });
   }
 }
 

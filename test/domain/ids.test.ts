@@ -1,6 +1,6 @@
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
-import { ID_PREFIXES, isId, newId } from '../../src/domain/ids.ts';
+import { ID_PREFIXES, idFloorAt, isId, newId } from '../../src/domain/ids.ts';
 
 const zeros = (n: number) => new Uint8Array(n);
 const ones = (n: number) => new Uint8Array(n).fill(255);
@@ -27,6 +27,16 @@ describe('ids', () => {
   it('stay distinct across many refills of the random pool', () => {
     const ids = new Set(Array.from({ length: 5_000 }, () => newId('op_', 5)));
     assert.equal(ids.size, 5_000);
+  });
+
+  it('idFloorAt: an id is at or above it exactly when it was made at or after that millisecond', () => {
+    const floor = idFloorAt('op_', 1_000);
+    assert.ok(isId('op_', floor));
+    for (const random of [zeros, ones, undefined]) {
+      assert.ok(newId('op_', 1_000, random) >= floor);
+      assert.ok(newId('op_', 1_001, random) >= floor);
+      assert.ok(newId('op_', 999, random) < floor);
+    }
   });
 
   it('isId refuses other prefixes, lengths, characters', () => {

@@ -9,8 +9,10 @@ import {
   allowsChange,
   decideExpiredLease,
   decideGiveBack,
+  isRedrivable,
   isTerminal,
   nextStatuses,
+  REDRIVABLE_STATUSES,
   type LeaseOutcome,
 } from '../../src/domain/status.ts';
 
@@ -28,10 +30,16 @@ function assertInTable(outcome: LeaseOutcome): void {
 }
 
 describe('operation state machine', () => {
-  it('terminal statuses have no way out', () => {
+  it('terminal statuses have no way out but an explicit redrive of a failed or cancelled one', () => {
     for (const status of OPERATION_STATUSES.filter(isTerminal)) {
-      for (const event of OPERATION_EVENTS) assert.deepEqual(nextStatuses(status, event), [], `${status} --${event}-->`);
+      for (const event of OPERATION_EVENTS) {
+        const expected = event === 'redrive' && status !== 'completed' ? ['pending'] : [];
+        assert.deepEqual(nextStatuses(status, event), expected, `${status} --${event}-->`);
+      }
     }
+    assert.deepEqual([...REDRIVABLE_STATUSES].sort(), ['cancelled', 'failed']);
+    assert.equal(isRedrivable('completed'), false);
+    assert.equal(isRedrivable('pending'), false);
   });
 
   it('refuses anything not in the table', () => {
@@ -43,13 +51,14 @@ describe('operation state machine', () => {
     assert.deepEqual(nextStatuses('processing', 'lease_expired').sort(), ['cancelled', 'failed', 'pending']);
     assert.equal(allowsChange('pending', 'completed'), false);
     assert.equal(allowsChange('completed', 'pending'), false);
+    assert.equal(allowsChange('failed', 'pending'), true);
     assert.equal(allowsChange('processing', 'failed'), true);
   });
 
-  it('status only moves forward, except a requeue back to pending', () => {
+  it('status only moves forward, except a requeue or a redrive back to pending', () => {
     const rank = { pending: 0, processing: 1, completed: 2, failed: 2, cancelled: 2 } as const;
     for (const t of TRANSITIONS) {
-      if (t.to === 'pending') assert.ok(t.event === 'retry' || t.event === 'release' || t.event === 'lease_expired');
+      if (t.to === 'pending') assert.ok(t.event === 'retry' || t.event === 'release' || t.event === 'lease_expired' || t.event === 'redrive');
       else assert.ok(rank[t.to] > rank[t.from], `${t.from} → ${t.to}`);
     }
   });

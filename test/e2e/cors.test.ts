@@ -2,29 +2,18 @@
 // for an allowed and a refused origin, and stream tokens (how an EventSource streams with a key); then all of it from
 // a page in headless Chromium on a second local origin (skipped without /usr/bin/chromium, except under CI=true).
 
-import { after, before, describe, it } from 'node:test';
+import { after, before, describe, it, type TestContext } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
-import { chromium, type Browser } from 'playwright-core';
+import type { Browser } from 'playwright-core';
 import { CLI_ENTRY, REPO_ROOT, startServer, type ServerProcess } from '../support/server.ts';
 import { request } from '../support/http.ts';
-import { systemTool } from '../support/system-tool.ts';
+import { launchChromium } from '../support/chromium.ts';
 
 const KEY = 'alpha-key-7Hc2vN9qLm4xW8rT';
 const KEY_B = 'beta-key-Y6uJ0aS5dF2gH9kL';
-const CHROMIUM = '/usr/bin/chromium';
-// Without the background-networking flags Chromium keeps dialling out, which this machine's closed network refuses.
-const CHROMIUM_ARGS = [
-  '--no-sandbox',
-  '--disable-gpu',
-  '--disable-quic',
-  '--no-first-run',
-  '--disable-background-networking',
-  '--disable-component-update',
-  '--disable-sync',
-];
 
 /** The page a browser loads from another origin: a client of the API, as a front end would write it. */
 const PAGE = `<!doctype html>
@@ -304,10 +293,9 @@ describe('in headless Chromium, from a page on another origin', () => {
     await browser?.close();
   });
 
-  async function openPage(t: Parameters<typeof systemTool>[0], origin: string) {
-    const executablePath = systemTool(t, CHROMIUM, 'chromium');
-    if (executablePath === null) return null;
-    browser ??= await chromium.launch({ executablePath, args: CHROMIUM_ARGS, timeout: 30_000 });
+  async function openPage(t: TestContext, origin: string) {
+    browser ??= await launchChromium(t);
+    if (browser === null) return null;
     const page = await browser.newPage();
     page.setDefaultTimeout(20_000);
     await page.goto(`${origin}/`);

@@ -124,11 +124,14 @@ describe('/openapi.json describes what the server does', () => {
     await expect(413, 'submitOperation', { body: { type: 'echo', input: 'x'.repeat(20_000) } });
     await expect(415, 'submitOperation', { rawBody: 'hello', headers: { 'content-type': 'text/plain' } });
     await expect(422, 'submitOperation', { body: { type: 'no_such_type', input: {} } });
+    // Prefer: return=minimal: the declared headers (Location, ETag, Preference-Applied) and no body.
+    assert.equal(await expect(202, 'submitOperation', { body: { type: 'echo', input: {} }, headers: { prefer: 'return=minimal' } }), undefined);
     for (const route of COLLECTIONS) {
       for (const id of [`submit${route.name}`, `submit${route.name}Async`]) {
         assert.equal((await expect(200, id, { body: route.input, headers: { prefer: 'wait=20' } })).status, 'completed');
       }
       await expect(202, `submit${route.name}Async`, { body: route.input });
+      await expect(202, `submit${route.name}`, { body: route.input, headers: { prefer: 'return=minimal' } });
       for (const id of [`submit${route.name}`, `submit${route.name}Async`]) {
         await expect(400, id, { body: route.invalid });
         await expect(413, id, { body: { ...route.input, pad: 'x'.repeat(20_000) } });
@@ -171,6 +174,8 @@ describe('/openapi.json describes what the server does', () => {
     const csv = await finished('csv');
     const bytes = await finished('big_result', { bytes: 16 });
     await expect(200, 'getOperationResult', { params: { id: echo.id } });
+    await expect(200, 'listOperationHistory', { params: { id: echo.id }, query: 'limit=2' });
+    await expect(400, 'listOperationHistory', { params: { id: echo.id }, query: 'cursor=bm90LWEtY3Vyc29y' });
     for (const op of [csv, bytes]) {
       const reply = await call(a, 'getOperationResult', { params: { id: op.id } });
       contract.check('getOperationResult', reply);
@@ -183,6 +188,7 @@ describe('/openapi.json describes what the server does', () => {
       'deleteOperation',
       'streamOperationEvents',
       'listOperationDeliveries',
+      'listOperationHistory',
       'createStreamToken',
     ]) {
       await expect(400, id, { params: { id: LONG_ID } });
@@ -214,6 +220,19 @@ describe('/openapi.json describes what the server does', () => {
     }
   });
 
+  it('operator reads: counts, the overview, whoami, and a tenant key naming another tenant (403)', async () => {
+    const echo = await finished('echo', { n: 2 });
+    await expect(200, 'countOperations');
+    await expect(400, 'countOperations', { query: 'tenant=' });
+    await expect(200, 'getOverview', { query: 'window_s=120' });
+    await expect(400, 'getOverview', { query: 'window_s=1' });
+    await expect(200, 'whoami');
+    const other = 'tenant=default';
+    for (const id of ['countOperations', 'getOverview', 'listOperations', 'listWebhookDeliveries']) await expect(403, id, { query: other });
+    for (const id of ['getOperation', 'getOperationResult', 'streamOperationEvents', 'createStreamToken', 'listOperationHistory', 'listOperationDeliveries'])
+      await expect(403, id, { params: { id: echo.id }, query: other });
+  });
+
   it('webhooks: the request a receiver gets, deliveries and replays', async () => {
     receiver.replyWith({ status: 410 });
     const dead = await finished('echo', { hook: 'dead' }, { webhook_url: receiver.url });
@@ -235,6 +254,27 @@ describe('/openapi.json describes what the server does', () => {
     await expect(409, 'retryWebhookDelivery', { params: { id: deliveredDelivery.id } });
     await expect(404, 'retryWebhookDelivery', { params: { id: 'dlv_01NOSUCHDELIVERY00000000000' } });
     await expect(400, 'retryWebhookDelivery', { params: { id: LONG_ID } });
+  });
+
+  it('retries and bulk actions', async () => {
+    const failed = await finished('fail', { permanent: true });
+    assert.equal(failed.status, 'failed');
+    const retried = await expect(202, 'retryOperation', { params: { id: failed.id } });
+    assert.equal(retried.status, 'pending');
+    const done = await finished('echo', { retried: false });
+    await expect(409, 'retryOperation', { params: { id: done.id } });
+    await expect(404, 'retryOperation', { params: { id: 'op_01NOSUCHOPERATION0000000000' } });
+    await expect(400, 'retryOperation', { params: { id: LONG_ID } });
+    const dry = await expect(200, 'createBulkAction', { body: { action: 'delete', filter: { type: 'echo', status: 'completed' }, dry_run: true } });
+    assert.ok(dry.count >= 1);
+    const bulk = await expect(202, 'createBulkAction', { body: { action: 'cancel', filter: { type: 'sleep', status: 'pending' } } });
+    await expect(400, 'createBulkAction', { body: { action: 'retry', filter: { status: 'completed' } } });
+    await expect(200, 'getBulkAction', { params: { id: bulk.id } });
+    await expect(404, 'getBulkAction', { params: { id: 'bulk_01NOSUCHBULKACTION00000000' } });
+    await expect(400, 'getBulkAction', { params: { id: LONG_ID } });
+    await expect(200, 'listBulkActions', { query: 'limit=1' });
+    await expect(400, 'listBulkActions', { query: 'cursor=nope' });
+    await expect(403, 'listBulkActions', { query: 'tenant=default' });
   });
 
   it('schedules: create, list, read, pause, resume, delete, and their refusals', async () => {

@@ -56,6 +56,8 @@ describe('packed package', () => {
       'package/bin/asyncops.js',
       'package/README.md',
       'package/docs/http-api.md',
+      'package/dist/dashboard/index.js',
+      'package/dist/dashboard/dashboard.css',
     ]) {
       assert.ok(files.includes(expected), expected);
     }
@@ -105,7 +107,7 @@ export async function receive(request: Request, secret: string): Promise<string>
     assert.equal(check.status, 0, `${check.stdout}${check.stderr}`);
   });
 
-  it('asyncops and asyncops/client import from node_modules and serve: a task defined there runs and the SDK fetches its result', (t) => {
+  it('asyncops and asyncops/client import from node_modules and serve: a task defined there runs, the SDK fetches its result, the dashboard loads', (t) => {
     if (!installed(t)) return;
     writeFileSync(
       join(project, 'serve.js'),
@@ -117,7 +119,8 @@ try {
   const client = new AsyncOpsClient({ baseUrl: await ops.listen({ port: 0 }) });
   const op = await client.submit('echo', { hello: 1 }, { waitS: 10 });
   const types = await (await fetch(client.baseUrl + '/task-types')).json();
-  console.log(JSON.stringify({ status: op.status, result: (await client.result(op.id)).json(), types: types.items.map((t) => t.type) }));
+  const dashboard = await Promise.all(['/dashboard', '/dashboard/assets/index.js', '/dashboard/assets/preact.mjs', '/dashboard/assets/uplot.mjs'].map(async (path) => (await fetch(client.baseUrl + path)).status));
+  console.log(JSON.stringify({ status: op.status, result: (await client.result(op.id)).json(), types: types.items.map((t) => t.type), dashboard }));
 } finally {
   await ops.close();
 }
@@ -129,6 +132,7 @@ try {
       status: 'completed',
       result: { echoed: { hello: 1 } },
       types: ['report', 'echo'],
+      dashboard: [200, 200, 200, 200],
     });
   });
 

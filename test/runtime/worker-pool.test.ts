@@ -455,6 +455,58 @@ describe('WorkerPool', () => {
     assert.equal((await settled(store, op.id)).status, 'completed');
   });
 
+  it("marks a progress write a history milestone when it is the attempt's first or reaches a later 10 % step", async (t) => {
+    const time = mockTime(t);
+    const store = await openStore(t);
+    const flags: Array<boolean | undefined> = [];
+    const write = store.operationProgress.bind(store);
+    store.operationProgress = (params) => {
+      flags.push(params.milestone);
+      return write(params);
+    };
+    const steps = [gate(), gate(), gate()] as const;
+    t.after(() => {
+      for (const step of steps) step.open();
+    });
+    startPool(
+      t,
+      store,
+      [
+        defineTask({
+          type: 'stepping',
+          async run(_input, ctx: TaskContext) {
+            ctx.progress(0.05, 'first');
+            await steps[0].promise;
+            ctx.progress(0.08, 'same step');
+            await steps[1].promise;
+            ctx.progress(0.25, 'a later step');
+            await steps[2].promise;
+          },
+        }),
+      ],
+      { clock: time.clock },
+    );
+    const op = await submit(store, 'stepping');
+    await waitFor(() => flags.length === 1, { what: 'the first progress write' });
+    for (const [i, step] of [steps[0], steps[1]].entries()) {
+      step.open();
+      await time.timerSet(PROGRESS_INTERVAL_MS, 'the next progress write');
+      time.tick(PROGRESS_INTERVAL_MS);
+      await waitFor(() => flags.length === i + 2, { what: `progress write ${i + 2}` });
+    }
+    assert.deepEqual(flags, [true, false, true]);
+    steps[2].open();
+    assert.equal((await settled(store, op.id)).status, 'completed');
+    const events = await store.historyList({ operationId: op.id, tenant: null, limit: 20 });
+    assert.deepEqual(
+      events?.filter((e) => e.kind === 'progress').map((e) => e.data),
+      [
+        { progress: 0.05, message: 'first' },
+        { progress: 0.25, message: 'a later step' },
+      ],
+    );
+  });
+
   it('stores the last progress report with the end, though coalescing had not written it yet', async (t) => {
     const store = await openStore(t);
     startPool(t, store, [

@@ -17,6 +17,9 @@ import { outsideValuesContract } from './contract-outside-values.ts';
 import { scheduleContract } from './contract-schedules.ts';
 import { rateLimitContract } from './contract-rate-limits.ts';
 import { fairnessContract } from './contract-fairness.ts';
+import { operatorReadsContract } from './contract-operator-reads.ts';
+import { bulkActionContract } from './contract-bulk-actions.ts';
+import { historyContract } from './contract-history.ts';
 
 /** The store under test; valid inside an `it`. */
 export type CurrentStore = () => Store;
@@ -65,7 +68,10 @@ export function runStoreContract(name: string, adapter: Adapter): void {
     maintenanceContract(store);
     outsideValuesContract(store);
     fairnessContract(store);
+    operatorReadsContract(store);
     scheduleContract(store, (s) => adapter.pendingCounts(s));
     rateLimitContract(store);
+    historyContract(store);
+    bulkActionContract(store, (s) => adapter.pendingCounts(s));
   });
 }

@@ -102,6 +102,41 @@ if (skip !== null) {
         { version: 8, name: '0008_fairness.sql' },
         { version: 9, name: '0009_rate_limits.sql' },
         { version: 10, name: '0010_schedules.sql' },
+        { version: 11, name: '0011_history.sql' },
+        { version: 12, name: '0012_bulk_actions.sql' },
+        { version: 13, name: '0013_operator_indexes.sql' },
+      ]);
+    });
+
+    it('counts the operations already stored when migration 0013 adds the counts per tenant, type and status', async () => {
+      const [store] = nodes(1);
+      const schema = pg.escapeIdentifier(schemas.get(store!)!);
+      // A schema as the releases before 0013 left it, with operations in every status it counts.
+      await withClient(async (c) => {
+        await migratedBefore(c, schema, 13);
+        for (const [tenant, status, n] of [
+          ['a', 'pending', 3],
+          ['a', 'failed', 2],
+          ['b', 'completed', 4],
+        ] as const) {
+          for (let i = 0; i < n; i++) {
+            await c.query(
+              `INSERT INTO operations (id, tenant, type, status, input, attempt, max_attempts, priority, timeout_s, run_at, created_at, updated_at)
+              VALUES ($1, $2, 'upgraded', $3, '{}', 1, 3, 0, 60, $4, $4, $4)`,
+              [draft().id, tenant, status, T0],
+            );
+          }
+        }
+      });
+      await store!.open();
+      assert.deepEqual(await store!.operationCounts({ tenant: 'a' }), [
+        { type: 'upgraded', status: 'failed', count: 2 },
+        { type: 'upgraded', status: 'pending', count: 3 },
+      ]);
+      assert.deepEqual(await store!.operationCounts(), [
+        { type: 'upgraded', status: 'completed', count: 4 },
+        { type: 'upgraded', status: 'failed', count: 2 },
+        { type: 'upgraded', status: 'pending', count: 3 },
       ]);
     });
 
@@ -299,6 +334,35 @@ if (skip !== null) {
       const all = [...byA, ...byB];
       assert.equal(new Set(all).size, all.length, 'an operation was claimed twice');
       assert.deepEqual([...all].sort(), drafts.map((d) => d.id).sort());
+    });
+
+    it('keeps the counts exact while two nodes change operations and fold the counters at once, and folds them to one row per count', async () => {
+      const [a, b] = nodes(2);
+      await Promise.all([a!.open(), b!.open()]);
+      const counted = async () =>
+        withClient(async (c) => (await c.query(`SELECT count(*)::int AS n FROM ${pg.escapeIdentifier(schemas.get(a!)!)}.operation_counts`)).rows[0].n);
+      // Each node inserts and claims one at a time (a statement each: many appended rows), and reads the counts (which fold).
+      await Promise.all(
+        [a!, b!].map(async (store, node) => {
+          for (let i = 0; i < 150; i++) {
+            await store.operationInsert(draft({ tenant: `t${i % 3}`, type: `fold${node}` }));
+            if (i % 2 === 0)
+              await store.operationClaimDue({ now: T0, workerId: `w${node}`, leaseMs: 30_000, types: [{ type: `fold${node}`, limit: 1 }], limit: 1 });
+            if (i % 50 === 49) await store.operationCounts();
+          }
+        }),
+      );
+      const expected = [
+        { type: 'fold0', status: 'pending', count: 75 },
+        { type: 'fold0', status: 'processing', count: 75 },
+        { type: 'fold1', status: 'pending', count: 75 },
+        { type: 'fold1', status: 'processing', count: 75 },
+      ];
+      assert.deepEqual(await a!.operationCounts(), expected);
+      assert.deepEqual(await b!.operationCounts({ tenant: null }), expected);
+      await a!.prune({ resultsFinishedBefore: 0, operationsFinishedBefore: 0, now: T0 });
+      assert.ok((await counted()) <= 12, 'one row per tenant, type and status after a fold');
+      assert.deepEqual(await b!.operationCounts(), expected);
     });
 
     it('never hands one delivery to two nodes claiming at the same time, each passing over destinations of its own', async () => {

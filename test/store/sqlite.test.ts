@@ -7,7 +7,7 @@ import { waitFor } from '../support/wait.ts';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { readFileSync, statSync } from 'node:fs';
+import { readdirSync, readFileSync, statSync } from 'node:fs';
 import { DatabaseSync } from 'node:sqlite';
 import { SqliteStore, createSqliteStore } from '../../src/store/sqlite/sqlite-store.ts';
 import { ownTypeScope, type Store } from '../../src/store/store.ts';
@@ -50,6 +50,9 @@ describe('SqliteStore', () => {
           { version: 6, name: '0006_fairness.sql' },
           { version: 7, name: '0007_rate_limits.sql' },
           { version: 8, name: '0008_schedules.sql' },
+          { version: 9, name: '0009_history.sql' },
+          { version: 10, name: '0010_bulk_actions.sql' },
+          { version: 11, name: '0011_operator_indexes.sql' },
         ],
       );
       await store.close();
@@ -86,6 +89,43 @@ describe('SqliteStore', () => {
     await store.open();
     const standing = await store.operationQueueStanding({ operation: { ...queued[199]!, status: 'pending' }, now: T0 + 1_000, scope: ownTypeScope() });
     assert.equal(standing?.position, 199, 'the tail of the queue, read through the pending count');
+    await store.close();
+  });
+
+  it('counts the operations already stored when migration 0011 adds the counts per tenant, type and status', async () => {
+    const path = join(dir, 'counts-upgrade.db');
+    // A database as the releases before 0011 left it, with operations in every status it counts.
+    const old = new DatabaseSync(path);
+    old.exec('CREATE TABLE schema_migrations (version INTEGER PRIMARY KEY, name TEXT NOT NULL, applied_at INTEGER NOT NULL) STRICT');
+    const migrations = new URL('../../src/store/sqlite/migrations/', import.meta.url);
+    for (const name of readdirSync(migrations)
+      .filter((f) => /^\d{4}_/.test(f) && Number(f.slice(0, 4)) < 11)
+      .sort()) {
+      old.exec(readFileSync(new URL(name, migrations), 'utf8'));
+      old.prepare('INSERT INTO schema_migrations VALUES (?, ?, 0)').run(Number(name.slice(0, 4)), name);
+    }
+    const insert =
+      old.prepare(`INSERT INTO operations (id, tenant, type, status, input, attempt, max_attempts, priority, timeout_s, run_at, created_at, updated_at)
+      VALUES (?, ?, 'upgraded', ?, '{}', 1, 3, 0, 60, ?, ?, ?)`);
+    for (const [tenant, status, n] of [
+      ['a', 'pending', 3],
+      ['a', 'failed', 2],
+      ['b', 'completed', 4],
+    ] as const) {
+      for (let i = 0; i < n; i++) insert.run(draft().id, tenant, status, T0, T0, T0);
+    }
+    old.close();
+    const store = createSqliteStore({ path });
+    await store.open();
+    assert.deepEqual(await store.operationCounts({ tenant: 'a' }), [
+      { type: 'upgraded', status: 'failed', count: 2 },
+      { type: 'upgraded', status: 'pending', count: 3 },
+    ]);
+    assert.deepEqual(await store.operationCounts(), [
+      { type: 'upgraded', status: 'completed', count: 4 },
+      { type: 'upgraded', status: 'failed', count: 2 },
+      { type: 'upgraded', status: 'pending', count: 3 },
+    ]);
     await store.close();
   });
 

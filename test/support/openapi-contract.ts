@@ -190,6 +190,11 @@ export class OpenApiContract {
   }
 
   #checkBody(where: string, response: Json, at: string, reply: Reply): unknown {
+    // RFC 7240: a reply that applied `return=minimal` carries no body, whatever the response's content says.
+    if (header(reply.headers, 'preference-applied') === 'return=minimal') {
+      if (reply.text !== '') throw new Error(`${where}: applied return=minimal, but sent ${JSON.stringify(reply.text.slice(0, 200))}`);
+      return undefined;
+    }
     if (response.content === undefined) {
       if (reply.text !== '') throw new Error(`${where}: declared without a body, but sent ${JSON.stringify(reply.text.slice(0, 200))}`);
       return undefined;

@@ -1,5 +1,5 @@
 // Owns: reading API keys from a key file (`--api-keys-file`) and from ASYNCOPS_API_KEYS or `--api-keys`, in the formats
-// the README documents: lines `tenant:key` or `tenant:sha256:<hex>`, a JSON array of {tenant, key | sha256, weight?, max_priority?}, and in the
+// the README documents: lines `tenant:key` or `tenant:sha256:<hex>`, a JSON array of {tenant, key | sha256, weight?, max_priority?, admin?}, and in the
 // environment `tenant:key,tenant2:key2`. Not here: hashing and checking keys (http/auth.ts).
 // Invariant: a malformed entry is a UsageError naming where it is, never quoting the key.
 
@@ -72,9 +72,14 @@ export function parseApiKeysText(text: string, source: string): ApiKeyConfig[] {
     if (!Array.isArray(parsed)) throw new UsageError(`${source}: expected a JSON array of {"tenant", "key"} objects`);
     keys = parsed.map((item: unknown, i) => {
       if (item === null || typeof item !== 'object' || Array.isArray(item)) throw new UsageError(`${source}: item ${i} is not an object`);
-      const { tenant, key, sha256, weight, max_priority, ...rest } = item as Record<string, unknown>;
+      const { tenant, key, sha256, weight, max_priority, admin, ...rest } = item as Record<string, unknown>;
       if (Object.keys(rest).length > 0) throw new UsageError(`${source}: item ${i} has unknown fields (${Object.keys(rest).join(', ')})`);
-      return { ...entry(tenant, key, sha256, `${source}: item ${i}`), ...policy(weight, max_priority, `${source}: item ${i}`) };
+      if (admin !== undefined && typeof admin !== 'boolean') throw new UsageError(`${source}: item ${i}: admin must be true or false`);
+      return {
+        ...entry(tenant, key, sha256, `${source}: item ${i}`),
+        ...policy(weight, max_priority, `${source}: item ${i}`),
+        ...(admin === true ? { admin } : {}),
+      };
     });
   } else {
     keys = [];

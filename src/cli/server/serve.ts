@@ -167,6 +167,7 @@ async function runServer(flags: ServerFlags, role: ServerCommand, command: Comma
             read: rateOption(flags.rateLimitRead, exposed ? DEFAULT_RATE_LIMITS.read : null),
           },
           maxStreamsPerKey: flags.maxSsePerKey,
+          dashboard: flags.dashboard,
           corsOrigins: flags.corsOrigin ?? undefined,
           readCacheMs: flags.readCache,
           maxBodyDepth: flags.maxBodyDepth,

@@ -21,6 +21,7 @@ import {
 import type { PostgresDatabase, Queryable } from './database.ts';
 import { listFilters } from './operations.ts';
 import { toAttempt, toDelivery, type AttemptRow, type DeliveryRow } from './rows.ts';
+import { historyOf } from './history.ts';
 
 // Params: parallel arrays $1 ids, $2 message ids, $3 operation ids, $4 tenants, $5 urls, $6 destinations, $7 event types,
 // $8 payloads, $9 next attempt at, $11 traceparents, $12 tracestates; $10 now.
@@ -91,9 +92,9 @@ export async function claimDeliveries(q: Queryable, params: DeliveryClaimParams)
 }
 
 // Params: $1 id, $2 lease token, $3 outcome state, $4 next attempt at, $5 now, $6 trigger, $7 started at,
-// $8 duration ms, $9 status code, $10 error, $11 response snippet.
-// A new state of the delivery is a new version of its operation, whose resource shows it (its ETag); updated_at stays, as it
-// says when the operation itself last moved.
+// $8 duration ms, $9 status code, $10 error, $11 response snippet. The attempt is recorded with its `webhook_attempt`
+// history event. A new state of the delivery is a new version of its operation, whose resource shows it (its ETag);
+// updated_at stays, as it says when the operation itself last moved.
 // OPERATION_FIRST locks the operation before the delivery row is: deleting an operation locks it and then (the cascade)
 // its deliveries, and the opposite order here would deadlock with a DELETE sent as the webhook is being recorded.
 const OPERATION_FIRST = 'EXISTS (SELECT 1 FROM operations o WHERE o.id = d.operation_id FOR NO KEY UPDATE)';
@@ -110,7 +111,14 @@ WITH before AS (
 ), attempt AS (
   INSERT INTO delivery_attempts (delivery_id, attempt, trigger, started_at, duration_ms, status_code, error, response_snippet)
   SELECT id, attempt_count, $6, $7, $8, $9, $10, $11 FROM recorded
-), touched AS (
+  RETURNING delivery_id, duration_ms
+), ${historyOf(
+  '(SELECT r.operation_id AS id, r.id AS delivery_id, r.attempt_count, r.last_status_code, r.last_error, r.state, a.duration_ms FROM recorded r JOIN attempt a ON a.delivery_id = r.id) w',
+  '$5',
+  "'webhook_attempt'",
+  `jsonb_build_object('delivery_id', w.delivery_id, 'attempt', w.attempt_count, 'status_code', w.last_status_code, 'duration_ms', w.duration_ms,
+    'error', w.last_error, 'outcome', w.state)`,
+)}, touched AS (
   UPDATE operations o SET version = o.version + 1
   FROM recorded r, before b WHERE o.id = r.operation_id AND r.state <> b.state
   RETURNING o.id, o.version, o.status
@@ -147,7 +155,7 @@ interface OperationTouch {
   operation_status: OperationStatus | null;
 }
 
-function publishTouch(db: PostgresDatabase, delivery: Delivery, touch: OperationTouch): void {
+function publishTouch(db: Pick<PostgresDatabase, 'publish'>, delivery: Delivery, touch: OperationTouch): void {
   if (touch.operation_version === null || touch.operation_status === null) return;
   db.publish([changed({ id: delivery.operationId, version: touch.operation_version, status: touch.operation_status })]);
 }
@@ -161,8 +169,10 @@ export async function getDelivery(q: Queryable, id: string, tenant: string): Pro
 }
 
 export async function listDeliveries(q: Queryable, query: DeliveryListQuery): Promise<Delivery[]> {
-  const [where, params] = listFilters({ 'tenant =': query.tenant, 'state =': query.state, 'id <': query.beforeId });
-  const rows = await q.query<DeliveryRow>(`SELECT * FROM deliveries WHERE ${where} ORDER BY id DESC LIMIT $${params.length + 1}`, [...params, query.limit]);
+  // No tenant: every tenant's (an admin's list).
+  const [where, params] = listFilters({ 'tenant =': query.tenant ?? undefined, 'state =': query.state, 'id <': query.beforeId });
+  const filter = where === '' ? '' : ` WHERE ${where}`;
+  const rows = await q.query<DeliveryRow>(`SELECT * FROM deliveries${filter} ORDER BY id DESC LIMIT $${params.length + 1}`, [...params, query.limit]);
   return rows.map(toDelivery);
 }
 
@@ -201,7 +211,13 @@ WITH replayed AS (
 )
 SELECT r.*, t.version AS operation_version, t.status AS operation_status FROM replayed r LEFT JOIN touched t ON t.id = r.operation_id`;
 
-export async function replayDelivery(db: PostgresDatabase, id: string, tenant: string, now: number): Promise<DeliveryRetryOutcome> {
+/** `db`: the database, or a transaction of the caller's that publishes on commit (a bulk replay's batch). */
+export async function replayDelivery(
+  db: Queryable & Pick<PostgresDatabase, 'publish'>,
+  id: string,
+  tenant: string,
+  now: number,
+): Promise<DeliveryRetryOutcome> {
   const [row] = await db.query<DeliveryRow & OperationTouch>(REPLAY_DELIVERY, [id, tenant, now]);
   if (row !== undefined) {
     const delivery = toDelivery(row);

@@ -13,6 +13,7 @@ import { changed, type ClaimParams, type TypeLimit } from '../store.ts';
 import type { PostgresDatabase, Transaction } from './database.ts';
 import { OPERATION_COLUMNS, toOperation, type OperationRow } from './rows.ts';
 import { depthChange } from './standing.ts';
+import { CLAIMED_HISTORY } from './history.ts';
 
 /** Keys of one tenant a claim looks at (in key order); past this many a tenant's other keys wait for the next claim. */
 export const MAX_LANES = 1_000;
@@ -86,7 +87,7 @@ WITH RECURSIVE t(tenant) AS (
       started_at = $2, updated_at = $2, version = o.version + 1, progress = NULL, progress_message = NULL
   FROM chosen WHERE o.id = chosen.id
   RETURNING ${OPERATION_COLUMNS}
-), ${depthChange('claimed', '-')}, taken AS (
+), ${depthChange('claimed', '-')}, ${CLAIMED_HISTORY}, taken AS (
   SELECT tenant, count(*) AS n FROM claimed GROUP BY tenant
 ), passes AS (
   INSERT INTO fair_tenants (type, tenant, pass)
@@ -151,7 +152,7 @@ WITH claimed AS (
       started_at = $2, updated_at = $2, version = o.version + 1, progress = NULL, progress_message = NULL
   WHERE o.id = ANY($1::text[]) AND o.status = 'pending'
   RETURNING ${OPERATION_COLUMNS}
-), ${depthChange('claimed', '-')}
+), ${depthChange('claimed', '-')}, ${CLAIMED_HISTORY}
 SELECT * FROM claimed`;
 
 // Parallel $1 types, $2 tenants, $3 passes, in (type, tenant) order.

@@ -9,6 +9,7 @@ import { changed, keyFreed, type DeliveryFactory, type FinishParams } from '../s
 import type { PostgresDatabase, Transaction } from './database.ts';
 import { writeOutbox } from './deliveries.ts';
 import { OPERATION_COLUMNS, toOperation, type OperationRow } from './rows.ts';
+import { ERROR_JSON, historyOf } from './history.ts';
 
 /** An end under a lease; `cancelRequested`, when given, is the fact the domain decided it on, and its guard. */
 export interface Ending extends FinishParams {
@@ -18,8 +19,9 @@ export interface Ending extends FinishParams {
 // Params: parallel arrays $1 ids, $2 lease tokens, $3 statuses, $4 error codes, $5 error messages, $6 result content types
 // (null: none), $7 result bodies, $8 nows, $10 last progress reports not stored yet (null: none), $11 their messages,
 // $12 whether a cancel was requested (null: either); $9 duration samples kept per type.
-// Each operation ends under its lease; completed ones record their duration, and each type's samples are trimmed to about
-// the newest $9 (samples another finish is already trimming are skipped, not waited for).
+// Each operation ends under its lease, with its terminal history event; completed ones record their duration, and each
+// type's samples are trimmed to about the newest $9 (samples another finish is already trimming are skipped, not waited
+// for).
 const FINISH_GROUP = `
 WITH input AS (
   SELECT * FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::text[], $6::text[], $7::bytea[], $8::bigint[],
@@ -38,7 +40,7 @@ WITH input AS (
 ), result AS (
   INSERT INTO results (operation_id, content_type, body)
   SELECT i.id, i.content_type, i.body FROM input i JOIN finished f ON f.id = i.id WHERE i.content_type IS NOT NULL
-), sample AS (
+), ${historyOf('finished', 'finished_at', 'status', `CASE WHEN status = 'completed' THEN '{}'::jsonb ELSE jsonb_build_object('error', ${ERROR_JSON}) END`)}, sample AS (
   INSERT INTO duration_samples (type, duration_ms, cost) SELECT type, finished_at - started_at, cost FROM finished WHERE status = 'completed'
 ), trimmed AS (
   DELETE FROM duration_samples s WHERE s.id IN (

@@ -5,9 +5,14 @@
 import { changed, due, operationFromDraft, type InsertOptions, type OperationDraft, type OperationInsertResult } from '../store.ts';
 import { isStalePlan, type PostgresDatabase } from './database.ts';
 import { depthChange, standingsStatement, toStanding, withTurns, type StandingRow } from './standing.ts';
+import { historyOf } from './history.ts';
+
+/** Each inserted operation's `created` event (without a key: these inserts take none). */
+const CREATED_HISTORY = historyOf('inserted', 'created_at', "'created'", "jsonb_build_object('tenant', tenant, 'idempotency_key', NULL)");
 
 // Params: parallel arrays $1 ids, $2 tenants, $3 types, $4 inputs (JSON text), $5 max attempts, $6 priorities,
-// $7 timeouts (s), $8 run at, $9 webhook urls, $10 nows, $11 costs, $12 traceparents, $13 tracestates, $14 concurrency keys ('': none). Inserts without an idempotency key, many in one statement.
+// $7 timeouts (s), $8 run at, $9 webhook urls, $10 nows, $11 costs, $12 traceparents, $13 tracestates, $14 concurrency keys ('': none). Inserts without an idempotency key, many in one statement,
+// with their `created` history events (CREATED_HISTORY).
 const INSERT_OPERATIONS = `
 WITH inserted AS (
   INSERT INTO operations (id, tenant, type, status, input, attempt, max_attempts, priority, timeout_s, run_at,
@@ -17,8 +22,8 @@ WITH inserted AS (
   FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::int[], $6::int[], $7::int[], $8::bigint[], $9::text[], $10::bigint[],
               $11::float8[], $12::text[], $13::text[], $14::text[])
     AS d(id, tenant, type, input, max_attempts, priority, timeout_s, run_at, webhook_url, now, cost, traceparent, tracestate, concurrency_key)
-  RETURNING type
-), ${depthChange('inserted', '+')}
+  RETURNING id, tenant, type, created_at
+), ${depthChange('inserted', '+')}, ${CREATED_HISTORY}
 SELECT 1`;
 
 export interface InsertRequest {

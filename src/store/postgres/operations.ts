@@ -1,32 +1,26 @@
-// Owns: the PostgreSQL queries that create and read operations: an insert with an idempotency key, reads, lists, counts,
-// results, duration samples, the next run_at. Not here: inserts without a key (insert-group.ts), lease transitions
-// (transitions.ts), where an operation stands (standing.ts), deliveries (deliveries.ts), retention (maintenance.ts).
+// Owns: the PostgreSQL queries that create and read operations: an insert with an idempotency key, reads, results,
+// duration samples, the next run_at. Not here: inserts without a key (insert-group.ts), lease transitions
+// (transitions.ts), where an operation stands (standing.ts), lists and counts (operator-reads.ts), deliveries
+// (deliveries.ts), retention (maintenance.ts).
 // Invariant: an insert and its idempotency key commit in one statement; concurrent inserts with one key resolve to one operation.
 
 import { AsyncOpsError } from '../../domain/errors.ts';
 import type { Operation, OperationResult } from '../../domain/operation.ts';
-import type { OperationStatus } from '../../domain/status.ts';
-import {
-  changed,
-  due,
-  type DurationSample,
-  type IdempotencyClaim,
-  type OperationDraft,
-  type OperationInsertResult,
-  type OperationListQuery,
-} from '../store.ts';
+import { changed, due, type DurationSample, type IdempotencyClaim, type OperationDraft, type OperationInsertResult } from '../store.ts';
 import type { PostgresDatabase, Queryable } from './database.ts';
 import { OPERATION_COLUMNS, toOperation, type OperationRow } from './rows.ts';
 import { depthChange } from './standing.ts';
+import { historyOf } from './history.ts';
 
-/** OPERATION_COLUMNS without the input, which a list never shows and which may be large: it reads as JSON null. */
-const LISTED_COLUMNS = `o.id, o.tenant, o.type, o.status, o.progress, o.progress_message, o.attempt, o.max_attempts, o.priority, o.timeout_s, o.run_at, o.created_at, o.started_at, o.finished_at, o.updated_at, o.error_code, o.error_message, o.webhook_url, o.cancel_requested, o.lease_token, o.lease_expires_at, o.worker_id, o.result_expired, o.version, o.cost, o.progress_anchor, o.progress_anchor_at, o.concurrency_key, 'null' AS input, (
-  SELECT d.state FROM deliveries d WHERE d.operation_id = o.id ORDER BY d.created_at DESC, d.id DESC LIMIT 1
+/** OPERATION_COLUMNS without the input, which a list never shows and which may be large: it reads as JSON null (operator-reads.ts lists with it). */
+export const LISTED_COLUMNS = `o.id, o.tenant, o.type, o.status, o.progress, o.progress_message, o.attempt, o.max_attempts, o.priority, o.timeout_s, o.run_at, o.created_at, o.started_at, o.finished_at, o.updated_at, o.error_code, o.error_message, o.webhook_url, o.cancel_requested, o.lease_token, o.lease_expires_at, o.worker_id, o.result_expired, o.version, o.cost, o.progress_anchor, o.progress_anchor_at, o.concurrency_key, 'null' AS input, (
+  SELECT d.state FROM deliveries d WHERE d.operation_id = o.id AND d.created_at >= o.finished_at ORDER BY d.created_at DESC, d.id DESC LIMIT 1
 ) AS webhook_state`;
 
 // Params: $1 id, $2 tenant, $3 type, $4 input (JSON text), $5 max attempts, $6 priority, $7 timeout s, $8 run at,
 // $9 webhook url, $10 now, $11 idempotency key (null: none), $12 fingerprint, $13 key expires at, $14 cost, $15 traceparent,
-// $16 tracestate, $17 concurrency key ('': none). The key row is taken (or an expired one taken over) first; the operation is inserted only if that happened.
+// $16 tracestate, $17 concurrency key ('': none). The key row is taken (or an expired one taken over) first; the operation is inserted only if that happened,
+// with its `created` history event.
 // A concurrent insert with the same key waits on the key's index entry and then finds it taken.
 const INSERT_OPERATION = `
 WITH key_taken AS (
@@ -42,7 +36,7 @@ WITH key_taken AS (
   SELECT $1, $2, $3, 'pending', $4, 1, $5, $6, $7, $8, $10, $10, $9, $14::float8, $15::text, $16::text, $17::text
   WHERE $11::text IS NULL OR EXISTS (SELECT 1 FROM key_taken)
   RETURNING *
-), ${depthChange('inserted', '+')}
+), ${depthChange('inserted', '+')}, ${historyOf('inserted', 'created_at', "'created'", "jsonb_build_object('tenant', tenant, 'idempotency_key', $11::text)")}
 SELECT inserted.*, NULL::text AS webhook_state FROM inserted`;
 
 // Params: $1 tenant, $2 key.
@@ -104,15 +98,6 @@ export async function getOperationById(q: Queryable, id: string): Promise<Operat
   return row === undefined ? null : toOperation(row);
 }
 
-export async function listOperations(q: Queryable, query: OperationListQuery): Promise<Operation[]> {
-  const [where, params] = listFilters({ 'o.tenant =': query.tenant, 'o.status =': query.status, 'o.type =': query.type, 'o.id <': query.beforeId });
-  const rows = await q.query<OperationRow>(`SELECT ${LISTED_COLUMNS} FROM operations o WHERE ${where} ORDER BY o.id DESC LIMIT $${params.length + 1}`, [
-    ...params,
-    query.limit,
-  ]);
-  return rows.map(toOperation);
-}
-
 /**
  * The conditions a list query has, as `column op $n` joined by AND, and their parameters. Each combination is a
  * statement of its own, planned for what it filters: a prepared `($2 IS NULL OR status = $2)` may settle on a plan
@@ -127,12 +112,6 @@ export function listFilters(filters: Readonly<Record<string, string | undefined>
     conditions.push(`${condition} $${params.length}`);
   }
   return [conditions.join(' AND '), params];
-}
-
-const COUNT_OPERATIONS = 'SELECT type, status, count(*) AS count FROM operations GROUP BY type, status ORDER BY type, status';
-
-export async function countOperations(q: Queryable): Promise<Array<{ type: string; status: OperationStatus; count: number }>> {
-  return q.query(COUNT_OPERATIONS);
 }
 
 // Params: $1 types. In claim order the first operation of each priority has that priority's earliest run_at: a walk over

@@ -19,12 +19,17 @@ import type {
   DeliveryRetryOutcome,
   DurationSample,
   FinishParams,
+  HistoryListQuery,
   IdempotencyClaim,
   InsertOptions,
   LeaseRef,
+  ProgressParams,
   OperationDraft,
   OperationInsertResult,
+  OperationCount,
   OperationListQuery,
+  OperationStats,
+  OperationStatsQuery,
   PruneParams,
   QueueStanding,
   QueueStandingParams,
@@ -40,7 +45,6 @@ import type {
   WorkerNode,
 } from '../store.ts';
 import type { Operation, OperationResult } from '../../domain/operation.ts';
-import type { OperationStatus } from '../../domain/status.ts';
 import { storableAttempt, storableFinish, storableProgress, storableRecover, storableRetry } from '../storable.ts';
 import { ChangeListener, decodeNotification } from './change-listener.ts';
 import { checkSchemaName, clientConfig, PostgresDatabase } from './database.ts';
@@ -53,9 +57,13 @@ import { insertOperations, type InsertRequest } from './insert-group.ts';
 import * as maintenance from './maintenance.ts';
 import { migrate } from './migrate.ts';
 import * as operations from './operations.ts';
+import * as operatorReads from './operator-reads.ts';
 import * as schedules from './schedules.ts';
 import * as standing from './standing.ts';
 import * as transitions from './transitions.ts';
+import { listHistory, noteEstimates, type EstimateNote } from './history.ts';
+import type { HistoryEvent } from '../../domain/history.ts';
+import * as bulkActions from './bulk-actions.ts';
 
 export interface PostgresStoreOptions {
   readonly url: string;
@@ -90,6 +98,8 @@ class PostgresStore implements Store {
   #finishes: Batcher<Ending, Operation | null>;
   #inserts: Batcher<InsertRequest, OperationInsertResult>;
   #standings: Batcher<QueueStandingParams, QueueStanding | null>;
+  /** History: the ETAs of creates, noted off their path, many in one statement. */
+  #estimates: Batcher<EstimateNote, undefined>;
   #opening: Promise<void> | null = null;
   #onError: (err: unknown) => void;
   /** Rate limits: follows the holds announced on the feed, from open() to close(). */
@@ -111,6 +121,7 @@ class PostgresStore implements Store {
     this.#finishes = new Batcher({ write: (group) => finishGroup(this.#db, group), maxGroup: MAX_FINISH_GROUP, keyOf: (finish) => finish.id });
     this.#inserts = new Batcher({ write: (group) => insertOperations(this.#db, group), maxGroup: MAX_INSERT_GROUP });
     this.#standings = new Batcher({ write: (group) => standing.queueStandings(this.#db, group), maxGroup: MAX_STANDING_GROUP });
+    this.#estimates = new Batcher({ write: (group) => noteEstimates(this.#db, group), maxGroup: MAX_INSERT_GROUP });
     this.#listener = new ChangeListener({
       config: clientConfig(options.url, this.#schema),
       channel: this.#db.channel,
@@ -133,7 +144,7 @@ class PostgresStore implements Store {
   }
 
   async close(): Promise<void> {
-    await Promise.all([this.#inserts.idle(), this.#finishes.idle(), this.#standings.idle()]);
+    await Promise.all([this.#inserts.idle(), this.#finishes.idle(), this.#standings.idle(), this.#estimates.idle()]);
     await this.#holds?.stop();
     this.#holds = null;
     await this.#listener.close();
@@ -158,7 +169,7 @@ class PostgresStore implements Store {
   }
 
   operationList(query: OperationListQuery): Promise<Operation[]> {
-    return operations.listOperations(this.#db, query);
+    return operatorReads.listOperations(this.#db, query);
   }
 
   operationQueueStanding(params: QueueStandingParams): Promise<QueueStanding | null> {
@@ -169,8 +180,12 @@ class PostgresStore implements Store {
     return standing.getWithStanding(this.#db, params);
   }
 
-  operationCounts(): Promise<Array<{ type: string; status: OperationStatus; count: number }>> {
-    return operations.countOperations(this.#db);
+  operationCounts(params?: { readonly tenant?: string | null | undefined }): Promise<OperationCount[]> {
+    return operatorReads.countOperations(this.#db, params?.tenant ?? null);
+  }
+
+  operationStats(query: OperationStatsQuery): Promise<OperationStats> {
+    return operatorReads.operationStats(this.#db, query);
   }
 
   operationClaimDue(params: ClaimParams): Promise<ClaimedOperations> {
@@ -181,7 +196,7 @@ class PostgresStore implements Store {
     return transitions.heartbeat(this.#db, params);
   }
 
-  operationProgress(params: LeaseRef & { now: number; progress: number | null; message: string | null }): Promise<boolean> {
+  operationProgress(params: ProgressParams): Promise<boolean> {
     return transitions.progress(this.#db, storableProgress(params));
   }
 
@@ -207,6 +222,42 @@ class PostgresStore implements Store {
 
   operationDelete(params: { id: string; tenant: string }): Promise<DeleteOutcome> {
     return transitions.deleteOperation(this.#db, params.id, params.tenant);
+  }
+
+  operationRedrive(params: Parameters<Store['operationRedrive']>[0]) {
+    return bulkActions.redrive(this.#db, params);
+  }
+
+  bulkActionCount(query: Parameters<Store['bulkActionCount']>[0]) {
+    return bulkActions.countMatches(this.#db, query);
+  }
+
+  bulkActionCreate(draft: Parameters<Store['bulkActionCreate']>[0]) {
+    return bulkActions.createBulkAction(this.#db, draft);
+  }
+
+  bulkActionGet(params: Parameters<Store['bulkActionGet']>[0]) {
+    return bulkActions.getBulkAction(this.#db, params.id, params.tenant);
+  }
+
+  bulkActionList(query: Parameters<Store['bulkActionList']>[0]) {
+    return bulkActions.listBulkActions(this.#db, query);
+  }
+
+  bulkActionClaim(params: Parameters<Store['bulkActionClaim']>[0]) {
+    return bulkActions.claimBulkAction(this.#db, params.now, params.leaseMs);
+  }
+
+  bulkActionStep(params: Parameters<Store['bulkActionStep']>[0]) {
+    return bulkActions.stepBulkAction(this.#db, params);
+  }
+
+  bulkActionRelease(params: Parameters<Store['bulkActionRelease']>[0]) {
+    return bulkActions.releaseBulkAction(this.#db, params);
+  }
+
+  bulkActionFail(params: Parameters<Store['bulkActionFail']>[0]) {
+    return bulkActions.failBulkAction(this.#db, params);
   }
 
   operationRecoverExpired(params: RecoverParams): Promise<RecoverResult> {
@@ -245,8 +296,11 @@ class PostgresStore implements Store {
     return maintenance.workerNodes(this.#db, params.since);
   }
 
-  prune(params: PruneParams): Promise<{ results: number; operations: number; idempotencyKeys: number }> {
-    return maintenance.prune(this.#db, params);
+  async prune(params: PruneParams): Promise<{ results: number; operations: number; idempotencyKeys: number }> {
+    // Retention's timer also folds the counters' appended changes (operator-reads.ts), so they stay few between reads.
+    const pruned = await maintenance.prune(this.#db, params);
+    await operatorReads.foldCounts(this.#db);
+    return pruned;
   }
 
   scheduleCreate(...args: Parameters<Store['scheduleCreate']>) {
@@ -318,6 +372,14 @@ class PostgresStore implements Store {
 
   deliveryCounts(): Promise<Array<{ state: 'pending' | 'retrying' | 'dead'; count: number }>> {
     return deliveries.counts(this.#db);
+  }
+
+  historyList(query: HistoryListQuery): Promise<HistoryEvent[] | null> {
+    return listHistory(this.#db, query);
+  }
+
+  historyNoteEstimate(params: EstimateNote): void {
+    this.#estimates.submit(params).catch(this.#onError);
   }
 
   settingGetOrInit(key: string, initial: string): Promise<string> {

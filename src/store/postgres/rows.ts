@@ -45,9 +45,12 @@ export interface OperationRow {
   concurrency_key?: string;
 }
 
-/** The columns of an Operation from `operations o`: the row plus the state of its latest delivery. */
+/**
+ * The columns of an Operation from `operations o`: the row plus the state of its latest delivery, of its latest end
+ * (written with it, at its finished_at), so a redriven operation has none until it ends again.
+ */
 export const OPERATION_COLUMNS = `o.*, (
-  SELECT d.state FROM deliveries d WHERE d.operation_id = o.id ORDER BY d.created_at DESC, d.id DESC LIMIT 1
+  SELECT d.state FROM deliveries d WHERE d.operation_id = o.id AND d.created_at >= o.finished_at ORDER BY d.created_at DESC, d.id DESC LIMIT 1
 ) AS webhook_state`;
 
 export function toOperation(row: OperationRow): Operation {

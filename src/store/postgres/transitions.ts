@@ -20,16 +20,19 @@ import {
   type DeleteOutcome,
   type FinishParams,
   type LeaseRef,
+  type ProgressParams,
   type RecoverParams,
   type RecoverResult,
   type ReleaseParams,
 } from '../store.ts';
-import type { PostgresDatabase, Queryable } from './database.ts';
+import type { PostgresDatabase, Queryable, Transaction } from './database.ts';
 import { writeOutbox } from './deliveries.ts';
 import { endUnderLease, type Ending } from './finish-group.ts';
 import { OPERATION_COLUMNS, toOperation, type OperationRow } from './rows.ts';
 import { depthChange } from './standing.ts';
 import { claimTurnTypes, NEEDS_TURNS } from './fair-claim.ts';
+import { appendHistory, CLAIMED_HISTORY, ERROR_JSON, historyOf } from './history.ts';
+import { historyEvent, requeueKind } from '../../domain/history.ts';
 import { takeTokens } from './rate-limits.ts';
 import { countByType } from '../../domain/rate-limit.ts';
 
@@ -60,7 +63,7 @@ WITH asked AS (
       started_at = $1, updated_at = $1, version = o.version + 1, progress = NULL, progress_message = NULL
   FROM chosen WHERE o.id = chosen.id
   RETURNING ${OPERATION_COLUMNS}
-), ${depthChange('claimed', '-')}
+), ${depthChange('claimed', '-')}, ${CLAIMED_HISTORY}
 SELECT c.*, t.turn_types FROM (SELECT array_agg(type) AS turn_types FROM turns) t LEFT JOIN claimed c ON true`;
 
 export async function claimOperations(db: PostgresDatabase, params: ClaimParams): Promise<ClaimedOperations> {
@@ -105,19 +108,22 @@ export async function heartbeat(db: PostgresDatabase, params: LeaseRef & { now: 
   return row === undefined ? null : { cancelRequested: row.cancel_requested };
 }
 
-// Params: $1 id, $2 lease token, $3 now, $4 progress, $5 message, $6 anchor ms.
-// The point stored so far becomes the anchor once the anchor is $6 ms behind it (or belongs to an earlier attempt), so the
-// anchor trails the latest by about that much.
+// Params: $1 id, $2 lease token, $3 now, $4 progress, $5 message, $6 anchor ms, $7 whether it is a milestone (recorded
+// as a `progress` history event). The point stored so far becomes the anchor once the anchor is $6 ms behind it (or
+// belongs to an earlier attempt), so the anchor trails the latest by about that much.
 const PROGRESS = `
+WITH progressed AS (
 UPDATE operations SET progress = $4, progress_message = $5, updated_at = $3, version = version + 1,
   progress_anchor = CASE WHEN progress IS NOT NULL AND (progress_anchor_at IS NULL OR progress_anchor_at < started_at OR updated_at - progress_anchor_at >= $6)
     THEN progress ELSE progress_anchor END,
   progress_anchor_at = CASE WHEN progress IS NOT NULL AND (progress_anchor_at IS NULL OR progress_anchor_at < started_at OR updated_at - progress_anchor_at >= $6)
     THEN updated_at ELSE progress_anchor_at END
 WHERE id = $1 AND status = 'processing' AND lease_token = $2
-RETURNING id, version, status`;
+RETURNING id, version, status, updated_at, progress, progress_message
+), ${historyOf('progressed', 'updated_at', "'progress'", "jsonb_build_object('progress', progress, 'message', progress_message)", '$7::bool')}
+SELECT id, version, status FROM progressed`;
 
-export async function progress(db: PostgresDatabase, params: LeaseRef & { now: number; progress: number | null; message: string | null }): Promise<boolean> {
+export async function progress(db: PostgresDatabase, params: ProgressParams): Promise<boolean> {
   const [row] = await db.query<Pick<OperationRow, 'id' | 'version' | 'status'>>(PROGRESS, [
     params.id,
     params.leaseToken,
@@ -125,6 +131,7 @@ export async function progress(db: PostgresDatabase, params: LeaseRef & { now: n
     params.progress,
     params.message,
     PROGRESS_ANCHOR_MS,
+    params.milestone === true,
   ]);
   if (row === undefined) return false;
   db.publish([changed(row)]);
@@ -136,12 +143,13 @@ const UNLEASED = `status = 'pending', started_at = NULL, progress = NULL, progre
     lease_token = NULL, lease_expires_at = NULL, worker_id = NULL`;
 
 // Params: parallel arrays $1 ids, $2 lease tokens, $3 whether a cancel was requested, $4 attempt increments, $5 run at
-// (null: keep), $6 error codes (null: keep the error), $7 error messages; $8 now.
-// Decided requeues, each applied under its lease and only while the cancel request is as it was decided on.
+// (null: keep), $6 error codes (null: keep the error), $7 error messages, $9 history kinds (domain/history.ts:
+// requeueKind); $8 now. Decided requeues, each applied under its lease and only while the cancel request is as it was
+// decided on, each with its history event (the attempt that ended; a failed one's error and next run).
 const REQUEUE = `
 WITH decided AS (
-  SELECT * FROM unnest($1::text[], $2::text[], $3::bool[], $4::int[], $5::bigint[], $6::text[], $7::text[])
-    AS d(id, lease_token, cancel_requested, attempt_increment, run_at, error_code, error_message)
+  SELECT * FROM unnest($1::text[], $2::text[], $3::bool[], $4::int[], $5::bigint[], $6::text[], $7::text[], $9::text[])
+    AS d(id, lease_token, cancel_requested, attempt_increment, run_at, error_code, error_message, history_kind)
 ), requeued AS (
   UPDATE operations o
   SET ${UNLEASED}, attempt = o.attempt + d.attempt_increment, run_at = coalesce(d.run_at, o.run_at),
@@ -150,7 +158,14 @@ WITH decided AS (
   FROM decided d
   WHERE o.id = d.id AND o.status = 'processing' AND o.lease_token = d.lease_token AND o.cancel_requested = d.cancel_requested
   RETURNING ${OPERATION_COLUMNS}
-), ${depthChange('requeued', '+')}
+), ${depthChange('requeued', '+')}, ${historyOf(
+  'requeued r JOIN decided d USING (id)',
+  'r.updated_at',
+  'd.history_kind',
+  `CASE WHEN d.history_kind = 'attempt_failed'
+    THEN jsonb_build_object('attempt', r.attempt - d.attempt_increment, 'error', jsonb_build_object('code', d.error_code, 'message', d.error_message), 'next_run_at', r.run_at)
+    ELSE jsonb_build_object('attempt', r.attempt - d.attempt_increment) END`,
+)}
 SELECT * FROM requeued`;
 
 interface DecidedRequeue {
@@ -171,6 +186,7 @@ async function requeueUnderLease(q: Queryable, now: number, decided: readonly De
     column((d) => d.requeue.error?.code ?? null),
     column((d) => d.requeue.error?.message ?? null),
     now,
+    column((d) => requeueKind(d.requeue)),
   ]);
   return rows.map(toOperation).sort(compareClaimOrder);
 }
@@ -212,35 +228,44 @@ WITH cancelled AS (
   SET status = 'cancelled', error_code = $3, error_message = $4, finished_at = $2, updated_at = $2, version = o.version + 1
   WHERE o.id = $1 AND o.status = 'pending'
   RETURNING ${OPERATION_COLUMNS}
-), ${depthChange('cancelled', '-')}
+), ${depthChange('cancelled', '-')}, ${historyOf('cancelled', 'finished_at', "'cancelled'", `jsonb_build_object('error', ${ERROR_JSON})`)}
 SELECT * FROM cancelled`;
 // Params: $1 id, $2 now.
 const REQUEST_CANCEL = `
-UPDATE operations o SET cancel_requested = true, updated_at = $2, version = o.version + 1
-WHERE o.id = $1 AND o.status = 'processing'
-RETURNING ${OPERATION_COLUMNS}`;
+WITH requested AS (
+  UPDATE operations o SET cancel_requested = true, updated_at = $2, version = o.version + 1
+  WHERE o.id = $1 AND o.status = 'processing'
+  RETURNING ${OPERATION_COLUMNS}
+), ${historyOf('requested', 'updated_at', "'cancel_requested'", "'{}'::jsonb")}
+SELECT * FROM requested`;
 
 export async function cancel(
   db: PostgresDatabase,
   params: { id: string; tenant: string; now: number; delivery: FinishParams['delivery'] },
 ): Promise<CancelOutcome> {
-  return db.transaction(async (tx): Promise<CancelOutcome> => {
-    const [row] = await tx.query<OperationRow>(LOCK_FOR_CANCEL, [params.id, params.tenant]);
-    if (row === undefined) return { kind: 'not_found' };
-    const current = toOperation(row);
-    if (isTerminal(current.status)) return { kind: 'terminal', operation: current };
-    if (current.status === 'processing') {
-      if (current.cancelRequested) return { kind: 'requested', operation: current };
-      const [requested] = await tx.query<OperationRow>(REQUEST_CANCEL, [params.id, params.now]);
-      const op = toOperation(requested!);
-      tx.events.push(changed(op), { kind: 'operation:cancel_requested', id: op.id });
-      return { kind: 'requested', operation: op };
-    }
-    const [cancelled] = await tx.query<OperationRow>(CANCEL_PENDING, [params.id, params.now, CANCELLED_BY_REQUEST.code, CANCELLED_BY_REQUEST.message]);
-    const [op] = await writeOutbox(tx, [toOperation(cancelled!)], params.delivery, params.now);
-    tx.events.push(changed(op!));
-    return { kind: 'cancelled', operation: op! };
-  });
+  return db.transaction((tx) => cancelIn(tx, params));
+}
+
+/** cancel, inside the caller's transaction (a bulk cancel applies it to each operation of a batch). */
+export async function cancelIn(
+  tx: Transaction,
+  params: { id: string; tenant: string; now: number; delivery: FinishParams['delivery'] },
+): Promise<CancelOutcome> {
+  const [row] = await tx.query<OperationRow>(LOCK_FOR_CANCEL, [params.id, params.tenant]);
+  if (row === undefined) return { kind: 'not_found' };
+  const current = toOperation(row);
+  if (isTerminal(current.status)) return { kind: 'terminal', operation: current };
+  if (current.status === 'processing') {
+    if (current.cancelRequested) return { kind: 'requested', operation: current };
+    const [requested] = await tx.query<OperationRow>(REQUEST_CANCEL, [params.id, params.now]);
+    const op = toOperation(requested!);
+    tx.events.push(changed(op), { kind: 'operation:cancel_requested', id: op.id });
+    return { kind: 'requested', operation: op };
+  }
+  const [cancelled] = await tx.query<OperationRow>(CANCEL_PENDING, [params.id, params.now, CANCELLED_BY_REQUEST.code, CANCELLED_BY_REQUEST.message]);
+  const [op] = await writeOutbox(tx, [toOperation(cancelled!)], params.delivery, params.now);
+  tx.events.push(changed(op!));
+  return { kind: 'cancelled', operation: op! };
 }
 
 // Params: $1 id, $2 tenant. Only terminal operations whose webhook is not still being delivered go; their result,
@@ -258,7 +283,8 @@ WITH target AS (
 )
 SELECT (SELECT count(*) FROM deleted) AS deleted, status, delivering FROM target`;
 
-export async function deleteOperation(db: PostgresDatabase, id: string, tenant: string): Promise<DeleteOutcome> {
+/** `db`: the database, or the caller's transaction (a bulk delete's batch). */
+export async function deleteOperation(db: Queryable, id: string, tenant: string): Promise<DeleteOutcome> {
   const [row] = await db.query<{ deleted: number; status: Operation['status']; delivering: boolean }>(DELETE_OPERATION, [id, tenant]);
   if (row === undefined) return 'not_found';
   if (row.deleted > 0) return 'deleted';
@@ -293,6 +319,13 @@ export async function recoverExpired(db: PostgresDatabase, params: RecoverParams
       else
         ends.push({ ...lease, now: params.now, status: outcome.to, error: outcome.error, delivery: params.delivery, cancelRequested: facts.cancelRequested });
     }
+    // An end records the expiry before the end (the rows are locked, so each end applies); a requeue records it as its
+    // own event (requeueKind).
+    const attempts = new Map(expired.map((row) => [row.id, row.attempt]));
+    await appendHistory(
+      tx,
+      ends.map((end) => historyEvent(end.id, params.now, 'lease_expired', { attempt: attempts.get(end.id)! })),
+    );
     const ended = ends.length === 0 ? [] : [...(await endUnderLease(tx, ends)).values()].sort(compareClaimOrder);
     // Last: it takes pending-count rows, which creates and claims wait on until this transaction commits.
     const requeued = requeues.length === 0 ? [] : await requeueUnderLease(tx, params.now, requeues);

@@ -1,7 +1,8 @@
 // Owns: the SQLite queries of webhook deliveries and their attempts, including the outbox insert operations.ts calls.
 // Not here: deciding outcomes or schedules (webhooks/), sending anything.
 // Invariant: an attempt is recorded only under the live lease, and the attempt row and the delivery change commit together;
-// a new delivery state is a new version of its operation (with an event), in the same transaction.
+// a new delivery state is a new version of its operation (with an event), in the same transaction; so is the attempt's
+// `webhook_attempt` history event.
 
 import type { DatabaseSync, StatementSync } from 'node:sqlite';
 import { webhookDestination } from '../../domain/delivery.ts';
@@ -19,6 +20,8 @@ import type {
 } from '../store.ts';
 import { prepareAll, StatementCache, type Transactor } from './database.ts';
 import { changedOf, toAttempt, toDelivery, type Row } from './rows.ts';
+import { appendHistory } from './history.ts';
+import { historyEvent } from '../../domain/history.ts';
 
 // $id $messageId $operationId $tenant $url $destination $eventType $payload $nextAttemptAt $now $traceparent $tracestate
 const INSERT = `INSERT INTO deliveries (id, message_id, operation_id, tenant, url, destination, event_type, payload, state, next_attempt_at, created_at, updated_at,
@@ -99,21 +102,24 @@ const STATEMENTS = {
   touchOperation: TOUCH_OPERATION,
 };
 
-// $tenant $limit, and $state / $beforeId when the query has them.
-function listSql(withState: boolean, withBefore: boolean): string {
-  const where = ['tenant = $tenant'];
+// $limit, and $tenant / $state / $beforeId when the query has them (no tenant: every tenant's, an admin's list).
+function listSql(withTenant: boolean, withState: boolean, withBefore: boolean): string {
+  const where: string[] = [];
+  if (withTenant) where.push('tenant = $tenant');
   if (withState) where.push('state = $state');
   if (withBefore) where.push('id < $beforeId');
-  return `SELECT * FROM deliveries WHERE ${where.join(' AND ')} ORDER BY id DESC LIMIT $limit`;
+  return `SELECT * FROM deliveries${where.length === 0 ? '' : ` WHERE ${where.join(' AND ')}`} ORDER BY id DESC LIMIT $limit`;
 }
 
 export class SqliteDeliveries {
+  #db: DatabaseSync;
   #tx: Transactor;
   #s: Record<keyof typeof STATEMENTS, StatementSync>;
   #lists: StatementCache;
   #claims: StatementCache;
 
   constructor(db: DatabaseSync, tx: Transactor) {
+    this.#db = db;
     this.#lists = new StatementCache(db);
     this.#claims = new StatementCache(db);
     this.#tx = tx;
@@ -178,6 +184,16 @@ export class SqliteDeliveries {
         error: a.error,
         responseSnippet: a.responseSnippet,
       });
+      appendHistory(this.#db, [
+        historyEvent(delivery.operationId, params.now, 'webhook_attempt', {
+          delivery_id: delivery.id,
+          attempt: delivery.attemptCount,
+          status_code: a.statusCode,
+          duration_ms: Math.round(a.durationMs),
+          error: a.error,
+          outcome: params.outcome,
+        }),
+      ]);
       if (delivery.state === 'retrying' && delivery.nextAttemptAt !== null) {
         events.push({ kind: 'delivery:due', nextAttemptAt: delivery.nextAttemptAt });
       }
@@ -194,10 +210,14 @@ export class SqliteDeliveries {
   list(query: DeliveryListQuery): Delivery[] {
     const withState = query.state !== undefined;
     const withBefore = query.beforeId !== undefined;
-    const params: Record<string, string | number> = { tenant: query.tenant, limit: query.limit };
+    const params: Record<string, string | number> = { limit: query.limit };
+    if (query.tenant !== null) params['tenant'] = query.tenant;
     if (query.state !== undefined) params['state'] = query.state;
     if (query.beforeId !== undefined) params['beforeId'] = query.beforeId;
-    return this.#lists.get(listSql(withState, withBefore)).all(params).map(toDelivery);
+    return this.#lists
+      .get(listSql(query.tenant !== null, withState, withBefore))
+      .all(params)
+      .map(toDelivery);
   }
 
   listForOperation(params: { readonly operationId: string; readonly tenant: string }): Array<{ delivery: Delivery; attempts: DeliveryAttempt[] }> {
@@ -213,16 +233,19 @@ export class SqliteDeliveries {
   }
 
   retry(params: { readonly id: string; readonly tenant: string; readonly now: number }): DeliveryRetryOutcome {
-    return this.#tx.run((events): DeliveryRetryOutcome => {
-      const current = this.#s.get.get({ id: params.id, tenant: params.tenant });
-      if (current === undefined) return { kind: 'not_found' };
-      const row = this.#s.replay.get({ id: params.id, now: params.now });
-      if (row === undefined) return { kind: 'not_dead', delivery: toDelivery(current) };
-      events.push({ kind: 'delivery:due', nextAttemptAt: params.now });
-      const delivery = toDelivery(row);
-      this.#touchOperation(delivery.operationId, events);
-      return { kind: 'scheduled', delivery };
-    });
+    return this.#tx.run((events) => this.retryIn(params, events));
+  }
+
+  /** retry, inside the caller's transaction (a bulk replay applies it to each delivery of a batch). */
+  retryIn(params: { readonly id: string; readonly tenant: string; readonly now: number }, events: StoreEvent[]): DeliveryRetryOutcome {
+    const current = this.#s.get.get({ id: params.id, tenant: params.tenant });
+    if (current === undefined) return { kind: 'not_found' };
+    const row = this.#s.replay.get({ id: params.id, now: params.now });
+    if (row === undefined) return { kind: 'not_dead', delivery: toDelivery(current) };
+    events.push({ kind: 'delivery:due', nextAttemptAt: params.now });
+    const delivery = toDelivery(row);
+    this.#touchOperation(delivery.operationId, events);
+    return { kind: 'scheduled', delivery };
   }
 
   #touchOperation(operationId: string, events: StoreEvent[]): void {

@@ -1,11 +1,10 @@
-// Owns: the SQLite queries that create and read operations: inserts (with idempotency keys), reads, lists, counts,
-// results, duration samples, the next run_at. Not here: lease transitions (transitions.ts), where an operation stands
-// (standing.ts), deliveries (deliveries.ts), retention and settings (maintenance.ts).
+// Owns: the SQLite queries that create and read operations: inserts (with idempotency keys), reads, results, duration
+// samples, the next run_at, and an insert's `created` history event. Not here: lease transitions (transitions.ts), where an operation stands (standing.ts),
+// lists and counts (operator-reads.ts), deliveries (deliveries.ts), retention and settings (maintenance.ts).
 // Invariant: an insert and its idempotency key commit together; a reused live key inserts nothing.
 
 import type { DatabaseSync, StatementSync } from 'node:sqlite';
 import type { Operation, OperationResult } from '../../domain/operation.ts';
-import type { OperationStatus } from '../../domain/status.ts';
 import {
   changed,
   due,
@@ -15,18 +14,22 @@ import {
   type InsertOptions,
   type OperationDraft,
   type OperationInsertResult,
-  type OperationListQuery,
   type QueueStanding,
   type QueueStandingParams,
   type StandingReadParams,
   type StoreEvent,
 } from '../store.ts';
-import { prepareAll, StatementCache, type GroupCommit } from './database.ts';
+import { prepareAll, type GroupCommit } from './database.ts';
 import { toOperation, toResult } from './rows.ts';
 import type { SqliteStanding } from './standing.ts';
+import { appendHistory } from './history.ts';
+import { historyEvent } from '../../domain/history.ts';
 
-/** Every operation column plus the state of its latest delivery. */
-const SELECT = `SELECT o.*, (SELECT d.state FROM deliveries d WHERE d.operation_id = o.id ORDER BY d.created_at DESC, d.id DESC LIMIT 1) AS webhook_state
+/**
+ * Every operation column plus the state of its latest delivery: of its latest end (written with it, at its finished_at),
+ * so a redriven operation has none until it ends again.
+ */
+const SELECT = `SELECT o.*, (SELECT d.state FROM deliveries d WHERE d.operation_id = o.id AND d.created_at >= o.finished_at ORDER BY d.created_at DESC, d.id DESC LIMIT 1) AS webhook_state
   FROM operations o`;
 
 // $id $tenant $type $input $maxAttempts $priority $timeoutS $runAt $now $webhookUrl $cost $traceparent $tracestate $concurrencyKey ('': none)
@@ -41,8 +44,6 @@ const KEY_GET = `SELECT fingerprint, operation_id, expires_at FROM idempotency_k
 const KEY_PUT = `INSERT INTO idempotency_keys (tenant, key, fingerprint, operation_id, expires_at) VALUES ($tenant, $key, $fingerprint, $operationId, $expiresAt)
   ON CONFLICT (tenant, key) DO UPDATE SET fingerprint = excluded.fingerprint, operation_id = excluded.operation_id, expires_at = excluded.expires_at`;
 
-const COUNTS = `SELECT type, status, count(*) AS count FROM operations GROUP BY type, status ORDER BY type, status`;
-
 // $type
 const NEXT_RUN_AT = `SELECT min(run_at) AS at FROM operations INDEXED BY operations_pending_due WHERE status = 'pending' AND type = $type`;
 
@@ -54,16 +55,10 @@ const SAMPLES = `SELECT type, duration_ms, cost FROM (
     SELECT type, duration_ms, cost, row_number() OVER (PARTITION BY type ORDER BY id DESC) AS n FROM duration_samples)
   WHERE n <= $limit ORDER BY type, n`;
 
-/** SELECT without the input, which a list never shows and which may be large: it reads as JSON null. */
-const SELECT_LISTED = `SELECT o.id, o.tenant, o.type, o.status, o.progress, o.progress_message, o.attempt, o.max_attempts, o.priority, o.timeout_s, o.run_at, o.created_at, o.started_at, o.finished_at, o.updated_at, o.error_code, o.error_message, o.webhook_url, o.cancel_requested, o.lease_token, o.lease_expires_at, o.worker_id, o.result_expired, o.version, o.cost, o.progress_anchor, o.progress_anchor_at, o.concurrency_key, 'null' AS input,
-    (SELECT d.state FROM deliveries d WHERE d.operation_id = o.id ORDER BY d.created_at DESC, d.id DESC LIMIT 1) AS webhook_state
+/** SELECT without the input, which a list never shows and which may be large: it reads as JSON null (operator-reads.ts lists with it). */
+export const SELECT_LISTED = `SELECT o.id, o.tenant, o.type, o.status, o.progress, o.progress_message, o.attempt, o.max_attempts, o.priority, o.timeout_s, o.run_at, o.created_at, o.started_at, o.finished_at, o.updated_at, o.error_code, o.error_message, o.webhook_url, o.cancel_requested, o.lease_token, o.lease_expires_at, o.worker_id, o.result_expired, o.version, o.cost, o.progress_anchor, o.progress_anchor_at, o.concurrency_key, 'null' AS input,
+    (SELECT d.state FROM deliveries d WHERE d.operation_id = o.id AND d.created_at >= o.finished_at ORDER BY d.created_at DESC, d.id DESC LIMIT 1) AS webhook_state
   FROM operations o`;
-
-// $tenant $limit, and $status / $type / $beforeId when the query has them.
-function listSql(filters: readonly string[]): string {
-  const where = ['o.tenant = $tenant', ...filters.map((f) => (f === 'beforeId' ? 'o.id < $beforeId' : `o.${f} = $${f}`))];
-  return `${SELECT_LISTED} WHERE ${where.join(' AND ')} ORDER BY o.id DESC LIMIT $limit`;
-}
 
 const STATEMENTS = {
   get: `${SELECT} WHERE o.id = $id AND o.tenant = $tenant`,
@@ -71,21 +66,20 @@ const STATEMENTS = {
   insert: INSERT,
   keyGet: KEY_GET,
   keyPut: KEY_PUT,
-  counts: COUNTS,
   nextRunAt: NEXT_RUN_AT,
   resultGet: RESULT_GET,
   samples: SAMPLES,
 };
 
 export class SqliteOperations {
+  #db: DatabaseSync;
   #group: GroupCommit;
   #s: Record<keyof typeof STATEMENTS, StatementSync>;
-  #lists: StatementCache;
   #standing: SqliteStanding;
 
   /** `group`: inserts share a transaction with the other writes of their turn of the event loop. */
   constructor(db: DatabaseSync, group: GroupCommit, standing: SqliteStanding) {
-    this.#lists = new StatementCache(db);
+    this.#db = db;
     this.#group = group;
     this.#s = prepareAll(db, STATEMENTS);
     this.#standing = standing;
@@ -132,6 +126,7 @@ export class SqliteOperations {
         expiresAt: idempotency.expiresAt,
       });
     }
+    appendHistory(this.#db, [historyEvent(operation.id, draft.now, 'created', { tenant: draft.tenant, idempotency_key: idempotency?.key ?? null })]);
     events.push(changed(operation), due(operation));
     if (options.standing === undefined) return { kind: 'created', operation };
     return { kind: 'created', operation, standing: this.#standing.of(operation, draft.now, options.standing.scope, true) };
@@ -147,18 +142,6 @@ export class SqliteOperations {
     return row === undefined ? null : toOperation(row);
   }
 
-  list(query: OperationListQuery): Operation[] {
-    const params: Record<string, string | number> = { tenant: query.tenant, limit: query.limit };
-    if (query.status !== undefined) params['status'] = query.status;
-    if (query.type !== undefined) params['type'] = query.type;
-    if (query.beforeId !== undefined) params['beforeId'] = query.beforeId;
-    const filters = Object.keys(params).filter((k) => k !== 'tenant' && k !== 'limit');
-    return this.#lists
-      .get(listSql(filters))
-      .all(params)
-      .map((row) => toOperation(row));
-  }
-
   queueStanding(params: QueueStandingParams): QueueStanding | null {
     return this.#standing.of(params.operation, params.now, params.scope, params.fromTail);
   }
@@ -167,10 +150,6 @@ export class SqliteOperations {
     const operation = this.get(params);
     if (operation === null) return null;
     return { operation, standing: this.#standing.of(operation, params.now, params.scope) };
-  }
-
-  counts(): Array<{ type: string; status: OperationStatus; count: number }> {
-    return this.#s.counts.all().map((r) => ({ type: String(r['type']), status: r['status'] as OperationStatus, count: Number(r['count']) }));
   }
 
   nextRunAt(types: readonly string[]): number | null {

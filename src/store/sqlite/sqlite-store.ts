@@ -13,10 +13,13 @@ import { SqliteDeliveries } from './deliveries.ts';
 import { SqliteMaintenance } from './maintenance.ts';
 import { migrate } from './migrate.ts';
 import { SqliteOperations } from './operations.ts';
+import { SqliteOperatorReads } from './operator-reads.ts';
 import { SqliteSchedules } from './schedules.ts';
 import { SqliteStanding } from './standing.ts';
 import { SqliteTransitions } from './transitions.ts';
+import { SqliteHistory } from './history.ts';
 import { SqliteRateLimits } from './rate-limits.ts';
+import { SqliteBulkActions } from './bulk-actions.ts';
 
 export interface SqliteStoreOptions {
   /** A file path, or ':memory:' for a private in-memory database. */
@@ -31,11 +34,14 @@ interface Open {
   /** Inserts and attempt ends (finish, retry) of one turn of the event loop share a transaction. */
   readonly group: GroupCommit;
   readonly operations: SqliteOperations;
+  readonly operatorReads: SqliteOperatorReads;
   readonly transitions: SqliteTransitions;
   readonly deliveries: SqliteDeliveries;
   readonly maintenance: SqliteMaintenance;
   readonly rateLimits: SqliteRateLimits;
   readonly schedules: SqliteSchedules;
+  readonly history: SqliteHistory;
+  readonly bulk: SqliteBulkActions;
 }
 
 /** Commits before checkpoints move to their own thread. */
@@ -79,16 +85,20 @@ export class SqliteStore implements Store {
       const group = new GroupCommit(db, tx);
       const deliveries = new SqliteDeliveries(db, tx);
       const operations = new SqliteOperations(db, group, new SqliteStanding(db));
+      const transitions = new SqliteTransitions(db, tx, group, operations, deliveries);
       this.#open = {
         db,
         ping: db.prepare('SELECT 1'),
         group,
         operations,
+        operatorReads: new SqliteOperatorReads(db),
         deliveries,
-        transitions: new SqliteTransitions(db, tx, group, operations, deliveries),
+        transitions,
+        bulk: new SqliteBulkActions(db, tx, operations, transitions, deliveries),
         maintenance: new SqliteMaintenance(db, tx),
         rateLimits: new SqliteRateLimits(db),
         schedules: new SqliteSchedules(db, group, operations),
+        history: new SqliteHistory(db, group),
       };
     } catch (err) {
       db.close();
@@ -142,7 +152,7 @@ export class SqliteStore implements Store {
     return this.#ready.operations.getById(...args);
   }
   async operationList(...args: Parameters<Store['operationList']>) {
-    return this.#ready.operations.list(...args);
+    return this.#ready.operatorReads.list(...args);
   }
   async operationQueueStanding(...args: Parameters<Store['operationQueueStanding']>) {
     return this.#ready.operations.queueStanding(...args);
@@ -150,8 +160,11 @@ export class SqliteStore implements Store {
   async operationGetWithStanding(...args: Parameters<Store['operationGetWithStanding']>) {
     return this.#ready.operations.getWithStanding(...args);
   }
-  async operationCounts() {
-    return this.#ready.operations.counts();
+  async operationCounts(...[params]: Parameters<Store['operationCounts']>) {
+    return this.#ready.operatorReads.counts(params?.tenant ?? null);
+  }
+  async operationStats(...args: Parameters<Store['operationStats']>) {
+    return this.#ready.operatorReads.stats(...args);
   }
   async operationClaimDue(...args: Parameters<Store['operationClaimDue']>) {
     return this.#ready.transitions.claimDue(...args);
@@ -268,6 +281,46 @@ export class SqliteStore implements Store {
   }
   async deliveryCounts() {
     return this.#ready.deliveries.counts();
+  }
+
+  async operationRedrive(...args: Parameters<Store['operationRedrive']>) {
+    return this.#ready.bulk.redrive(...args);
+  }
+  async bulkActionCount(...args: Parameters<Store['bulkActionCount']>) {
+    return this.#ready.bulk.count(...args);
+  }
+  async bulkActionCreate(...args: Parameters<Store['bulkActionCreate']>) {
+    return this.#ready.bulk.create(...args);
+  }
+  async bulkActionGet(...args: Parameters<Store['bulkActionGet']>) {
+    return this.#ready.bulk.get(...args);
+  }
+  async bulkActionList(...args: Parameters<Store['bulkActionList']>) {
+    return this.#ready.bulk.list(...args);
+  }
+  async bulkActionClaim(...args: Parameters<Store['bulkActionClaim']>) {
+    return this.#ready.bulk.claim(...args);
+  }
+  async bulkActionStep(...args: Parameters<Store['bulkActionStep']>) {
+    return this.#ready.bulk.step(...args);
+  }
+  async bulkActionRelease(...args: Parameters<Store['bulkActionRelease']>) {
+    return this.#ready.bulk.release(...args);
+  }
+  async bulkActionFail(...args: Parameters<Store['bulkActionFail']>) {
+    return this.#ready.bulk.fail(...args);
+  }
+
+  async historyList(...args: Parameters<Store['historyList']>) {
+    return this.#ready.history.list(...args);
+  }
+  historyNoteEstimate(params: Parameters<Store['historyNoteEstimate']>[0]): void {
+    // No caller waits for it, so even a store already closed only reports it.
+    try {
+      this.#ready.history.noteEstimate(params, this.#onError);
+    } catch (error) {
+      this.#onError(error);
+    }
   }
 
   async settingGetOrInit(key: string, initial: string): Promise<string> {

@@ -1,6 +1,7 @@
 // Owns: the SQLite lease transitions: claims, heartbeats, progress, ends (with result, duration sample and outbox), retry,
 // release, cancel, delete, and applying the outcomes of expired leases. Not here: deciding an outcome (domain/status.ts:
 // decideGiveBack, decideExpiredLease), reading operations (operations.ts), the outbox rows themselves (deliveries.ts).
+// Each appends the history events it makes (history.ts) in its own transaction.
 // Invariant: every transition names its precondition (status, lease token) in its WHERE clause and bumps version.
 
 import type { DatabaseSync, StatementSync } from 'node:sqlite';
@@ -22,6 +23,7 @@ import {
   type DeliveryFactory,
   type FinishParams,
   type LeaseRef,
+  type ProgressParams,
   type RecoverParams,
   type RecoverResult,
   type ReleaseParams,
@@ -34,6 +36,8 @@ import type { SqliteOperations } from './operations.ts';
 import { SqliteRateLimits } from './rate-limits.ts';
 import { SqliteFairClaim, type FairPick } from './fair-claim.ts';
 import { changedOf, toOperation } from './rows.ts';
+import { appendHistory } from './history.ts';
+import { endEvent, historyEvent, requeueEvent } from '../../domain/history.ts';
 
 // $type $now $limit: the claim order.
 const CLAIM_CANDIDATES = `SELECT id, priority, run_at FROM operations
@@ -125,6 +129,7 @@ function errorParams(error: OperationError | null | undefined): { errorCode: str
 }
 
 export class SqliteTransitions {
+  #db: DatabaseSync;
   #tx: Transactor;
   #group: GroupCommit;
   #operations: SqliteOperations;
@@ -137,6 +142,7 @@ export class SqliteTransitions {
 
   /** `group`: attempt ends (finish, retry) share a transaction with the other writes of their turn of the event loop. */
   constructor(db: DatabaseSync, tx: Transactor, group: GroupCommit, operations: SqliteOperations, deliveries: SqliteDeliveries) {
+    this.#db = db;
     this.#tx = tx;
     this.#group = group;
     this.#operations = operations;
@@ -189,6 +195,10 @@ export class SqliteTransitions {
       const claimedIds = new Set(claimed.map((op) => op.id));
       for (const pick of picks) pick.record(claimedIds);
     }
+    appendHistory(
+      this.#db,
+      claimed.map((op) => historyEvent(op.id, params.now, 'claimed', { attempt: op.attempt, worker: params.workerId })),
+    );
     for (const op of claimed) events.push(changed(op));
     return claimed;
   }
@@ -198,7 +208,7 @@ export class SqliteTransitions {
     return row === undefined ? null : { cancelRequested: row['cancel_requested'] === 1 };
   }
 
-  progress(params: LeaseRef & { readonly now: number; readonly progress: number | null; readonly message: string | null }): boolean {
+  progress(params: ProgressParams): boolean {
     return this.#tx.run((events) => {
       const row = this.#s.progress.get({
         id: params.id,
@@ -209,6 +219,9 @@ export class SqliteTransitions {
         anchorMs: PROGRESS_ANCHOR_MS,
       });
       if (row === undefined) return false;
+      if (params.milestone === true) {
+        appendHistory(this.#db, [historyEvent(params.id, params.now, 'progress', { progress: params.progress, message: params.message })]);
+      }
       events.push(changedOf(row));
       return true;
     });
@@ -235,6 +248,7 @@ export class SqliteTransitions {
       this.#s.resultPut.run({ operationId: operation.id, contentType: params.result.contentType, body: params.result.body });
     }
     if (operation.status === 'completed' && operation.startedAt !== null) this.#sample(operation.type, params.now - operation.startedAt, operation.cost);
+    appendHistory(this.#db, [endEvent(operation.id, params.now, params.status, operation.error)]);
     events.push(changed(operation), ...keyFreed(operation, params.now));
     return this.#writeOutbox(operation, params.delivery, params.now, events);
   }
@@ -291,36 +305,48 @@ export class SqliteTransitions {
     });
     if (row === undefined) return null;
     const operation = toOperation(row, null);
+    appendHistory(this.#db, [requeueEvent(operation.id, now, requeue, operation.attempt - requeue.attemptIncrement, operation.runAt)]);
     events.push(changed(operation), due(operation), ...keyFreed(operation, now));
     return operation;
   }
 
   cancel(params: { readonly id: string; readonly tenant: string; readonly now: number; readonly delivery: DeliveryFactory }): CancelOutcome {
-    return this.#tx.run((events): CancelOutcome => {
-      const current = this.#operations.get(params);
-      if (current === null) return { kind: 'not_found' };
-      const at = { id: params.id, tenant: params.tenant, now: params.now };
-      if (current.status === 'pending') {
-        const row = this.#s.cancelPending.get({ ...at, ...errorParams(CANCELLED_BY_REQUEST) });
-        const operation = toOperation(row!, null);
-        events.push(changed(operation));
-        return { kind: 'cancelled', operation: this.#writeOutbox(operation, params.delivery, params.now, events) };
-      }
-      if (current.status !== 'processing') return { kind: 'terminal', operation: current };
-      if (current.cancelRequested) return { kind: 'requested', operation: current };
-      const operation = toOperation(this.#s.requestCancel.get(at)!, null);
-      events.push(changed(operation), { kind: 'operation:cancel_requested', id: operation.id });
-      return { kind: 'requested', operation };
-    });
+    return this.#tx.run((events) => this.cancelIn(params, events));
+  }
+
+  /** cancel, inside the caller's transaction (a bulk cancel applies it to each operation of a batch). */
+  cancelIn(
+    params: { readonly id: string; readonly tenant: string; readonly now: number; readonly delivery: DeliveryFactory },
+    events: StoreEvent[],
+  ): CancelOutcome {
+    const current = this.#operations.get(params);
+    if (current === null) return { kind: 'not_found' };
+    const at = { id: params.id, tenant: params.tenant, now: params.now };
+    if (current.status === 'pending') {
+      const row = this.#s.cancelPending.get({ ...at, ...errorParams(CANCELLED_BY_REQUEST) });
+      const operation = toOperation(row!, null);
+      appendHistory(this.#db, [endEvent(operation.id, params.now, 'cancelled', operation.error)]);
+      events.push(changed(operation));
+      return { kind: 'cancelled', operation: this.#writeOutbox(operation, params.delivery, params.now, events) };
+    }
+    if (current.status !== 'processing') return { kind: 'terminal', operation: current };
+    if (current.cancelRequested) return { kind: 'requested', operation: current };
+    const operation = toOperation(this.#s.requestCancel.get(at)!, null);
+    appendHistory(this.#db, [historyEvent(operation.id, params.now, 'cancel_requested', {})]);
+    events.push(changed(operation), { kind: 'operation:cancel_requested', id: operation.id });
+    return { kind: 'requested', operation };
   }
 
   delete(params: { readonly id: string; readonly tenant: string }): DeleteOutcome {
-    return this.#tx.run((): DeleteOutcome => {
-      if (this.#s.deleteTerminal.run(params).changes > 0) return 'deleted';
-      const current = this.#operations.get(params);
-      if (current === null) return 'not_found';
-      return isTerminal(current.status) ? 'delivery_pending' : 'not_terminal';
-    });
+    return this.#tx.run(() => this.deleteIn(params));
+  }
+
+  /** delete, inside the caller's transaction (a bulk delete applies it to each operation of a batch). */
+  deleteIn(params: { readonly id: string; readonly tenant: string }): DeleteOutcome {
+    if (this.#s.deleteTerminal.run(params).changes > 0) return 'deleted';
+    const current = this.#operations.get(params);
+    if (current === null) return 'not_found';
+    return isTerminal(current.status) ? 'delivery_pending' : 'not_terminal';
   }
 
   /** Lists the expired leases, has the domain decide each one's outcome, and applies them, in one transaction. */
@@ -331,6 +357,8 @@ export class SqliteTransitions {
       for (const row of this.#s.expiredLeases.all({ now: params.now })) {
         const op = toOperation(row, null);
         const outcome = decideExpiredLease(op, params.now, params.error);
+        // An end records the expiry before the end; a requeue records it as its own event (requeueEvent).
+        if (outcome.to !== 'pending') appendHistory(this.#db, [historyEvent(op.id, params.now, 'lease_expired', { attempt: op.attempt })]);
         const applied = this.#apply({ id: op.id, leaseToken: op.leaseToken ?? '' }, outcome, params.now, params.delivery, events);
         if (applied !== null) (outcome.to === 'pending' ? requeued : ended).push(applied);
       }

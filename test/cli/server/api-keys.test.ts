@@ -51,3 +51,23 @@ describe('API keys file: fairness fields', () => {
     );
   });
 });
+
+describe('API keys file: admin keys', () => {
+  it('reads `admin: true` from the JSON form, and refuses anything but a boolean', () => {
+    const keys = parseApiKeysText(
+      JSON.stringify([
+        { tenant: 'ops', key: KEY_A, admin: true },
+        { tenant: 'globex', key: KEY_B, admin: false },
+      ]),
+      'keys.json',
+    );
+    assert.deepEqual(keys, [
+      { tenant: 'ops', key: KEY_A, admin: true },
+      { tenant: 'globex', key: KEY_B },
+    ]);
+    assert.throws(
+      () => parseApiKeysText(JSON.stringify([{ tenant: 'ops', key: KEY_A, admin: 'yes' }]), 'keys.json'),
+      /keys\.json: item 0: admin must be true or false$/,
+    );
+  });
+});

@@ -1,3 +1,27 @@
+CREATE TABLE bulk_actions (
+  id text NOT NULL,
+  action text NOT NULL,
+  filter text NOT NULL,
+  tenant text,
+  status text NOT NULL,
+  total integer NOT NULL,
+  processed integer DEFAULT 0 NOT NULL,
+  succeeded integer DEFAULT 0 NOT NULL,
+  skipped integer DEFAULT 0 NOT NULL,
+  created_by text NOT NULL,
+  created_at bigint NOT NULL,
+  started_at bigint,
+  finished_at bigint,
+  error_code text,
+  error_message text,
+  cursor text,
+  lease_token text,
+  lease_expires_at bigint,
+  CONSTRAINT bulk_actions_action_check CHECK ((action = ANY (ARRAY['retry'::text, 'cancel'::text, 'delete'::text, 'replay_deliveries'::text]))),
+  CONSTRAINT bulk_actions_pkey PRIMARY KEY (id),
+  CONSTRAINT bulk_actions_status_check CHECK ((status = ANY (ARRAY['pending'::text, 'processing'::text, 'completed'::text, 'failed'::text])))
+);
+
 CREATE TABLE deliveries (
   id text NOT NULL,
   message_id text NOT NULL,
@@ -71,6 +95,23 @@ CREATE TABLE idempotency_keys (
   expires_at bigint NOT NULL,
   CONSTRAINT idempotency_keys_operation_id_fkey FOREIGN KEY (operation_id) REFERENCES operations(id) ON DELETE CASCADE,
   CONSTRAINT idempotency_keys_pkey PRIMARY KEY (tenant, key)
+);
+
+CREATE TABLE operation_counts (
+  tenant text NOT NULL,
+  type text NOT NULL,
+  status text NOT NULL,
+  n bigint NOT NULL
+);
+
+CREATE TABLE operation_history (
+  seq bigint GENERATED ALWAYS AS IDENTITY NOT NULL,
+  operation_id text NOT NULL,
+  at bigint NOT NULL,
+  kind text NOT NULL,
+  data jsonb NOT NULL,
+  CONSTRAINT operation_history_operation_id_fkey FOREIGN KEY (operation_id) REFERENCES operations(id) ON DELETE CASCADE,
+  CONSTRAINT operation_history_pkey PRIMARY KEY (operation_id, seq)
 );
 
 CREATE TABLE operations (
@@ -185,16 +226,21 @@ CREATE TABLE worker_nodes (
   CONSTRAINT worker_nodes_pkey PRIMARY KEY (id)
 );
 
+CREATE INDEX bulk_actions_tenant_id ON bulk_actions USING btree (tenant, id DESC);
+CREATE INDEX bulk_actions_unfinished ON bulk_actions USING btree (created_at, id) WHERE (status = ANY (ARRAY['pending'::text, 'processing'::text]));
 CREATE INDEX deliveries_dead ON deliveries USING btree (id) WHERE (state = 'dead'::text);
 CREATE INDEX deliveries_due ON deliveries USING btree (next_attempt_at) WHERE (state = ANY (ARRAY['pending'::text, 'retrying'::text]));
 CREATE INDEX deliveries_lease ON deliveries USING btree (lease_expires_at) WHERE (lease_token IS NOT NULL);
 CREATE INDEX deliveries_operation ON deliveries USING btree (operation_id, created_at);
+CREATE INDEX deliveries_state_id ON deliveries USING btree (state, id DESC);
 CREATE INDEX deliveries_tenant_id ON deliveries USING btree (tenant, id DESC);
 CREATE INDEX deliveries_tenant_state_id ON deliveries USING btree (tenant, state, id DESC);
 CREATE INDEX duration_samples_type_id ON duration_samples USING btree (type, id DESC);
 CREATE INDEX idempotency_keys_expires_at ON idempotency_keys USING btree (expires_at);
+CREATE INDEX idempotency_keys_key ON idempotency_keys USING btree (key);
 CREATE INDEX idempotency_keys_operation ON idempotency_keys USING btree (operation_id);
 CREATE INDEX operations_claim ON operations USING btree (type, priority DESC, run_at, id) WHERE (status = 'pending'::text);
+CREATE INDEX operations_failed_cancelled_id ON operations USING btree (status, id DESC) WHERE (status = ANY (ARRAY['failed'::text, 'cancelled'::text]));
 CREATE INDEX operations_fair ON operations USING btree (type, tenant, concurrency_key, priority DESC, run_at, id) WHERE (status = 'pending'::text);
 CREATE INDEX operations_finished_at ON operations USING btree (finished_at) WHERE (finished_at IS NOT NULL);
 CREATE INDEX operations_key_running ON operations USING btree (type, tenant, concurrency_key) WHERE ((status = 'processing'::text) AND (concurrency_key <> ''::text));
@@ -204,6 +250,31 @@ CREATE INDEX operations_tenant_id ON operations USING btree (tenant, id DESC);
 CREATE INDEX operations_tenant_status_id ON operations USING btree (tenant, status, id DESC);
 CREATE INDEX schedules_due ON schedules USING btree (next_run_at) WHERE ((NOT paused) AND (next_run_at IS NOT NULL));
 CREATE INDEX schedules_tenant ON schedules USING btree (tenant, id);
+
+CREATE TRIGGER operation_counts_delete AFTER DELETE ON operations REFERENCING OLD TABLE AS old_rows FOR EACH STATEMENT EXECUTE FUNCTION operation_counts_deleted();
+CREATE TRIGGER operation_counts_insert AFTER INSERT ON operations REFERENCING NEW TABLE AS new_rows FOR EACH STATEMENT EXECUTE FUNCTION operation_counts_inserted();
+CREATE TRIGGER operation_counts_update AFTER UPDATE OF status ON operations FOR EACH ROW WHEN ((old.status IS DISTINCT FROM new.status)) EXECUTE FUNCTION operation_counts_moved();
+
+CREATE FUNCTION operation_counts_deleted() RETURNS trigger LANGUAGE plpgsql VOLATILE AS $$
+BEGIN
+  INSERT INTO operation_counts (tenant, type, status, n) SELECT tenant, type, status, -count(*) FROM old_rows GROUP BY tenant, type, status;
+  RETURN NULL;
+END;
+$$;
+
+CREATE FUNCTION operation_counts_inserted() RETURNS trigger LANGUAGE plpgsql VOLATILE AS $$
+BEGIN
+  INSERT INTO operation_counts (tenant, type, status, n) SELECT tenant, type, status, count(*) FROM new_rows GROUP BY tenant, type, status;
+  RETURN NULL;
+END;
+$$;
+
+CREATE FUNCTION operation_counts_moved() RETURNS trigger LANGUAGE plpgsql VOLATILE AS $$
+BEGIN
+  INSERT INTO operation_counts (tenant, type, status, n) VALUES (OLD.tenant, OLD.type, OLD.status, -1), (NEW.tenant, NEW.type, NEW.status, 1);
+  RETURN NULL;
+END;
+$$;
 
 CREATE FUNCTION queue_costs_ahead(p_type text, p_priority integer, p_run_at bigint, p_id text, p_now bigint, p_limit integer) RETURNS double precision[] LANGUAGE plpgsql STABLE AS $$
 BEGIN

@@ -1,3 +1,24 @@
+CREATE TABLE bulk_actions (
+  id TEXT PRIMARY KEY,
+  action TEXT NOT NULL CHECK (action IN ('retry', 'cancel', 'delete', 'replay_deliveries')),
+  filter TEXT NOT NULL,
+  tenant TEXT,
+  status TEXT NOT NULL CHECK (status IN ('pending', 'processing', 'completed', 'failed')),
+  total INTEGER NOT NULL,
+  processed INTEGER NOT NULL DEFAULT 0,
+  succeeded INTEGER NOT NULL DEFAULT 0,
+  skipped INTEGER NOT NULL DEFAULT 0,
+  created_by TEXT NOT NULL,
+  created_at INTEGER NOT NULL,
+  started_at INTEGER,
+  finished_at INTEGER,
+  error_code TEXT,
+  error_message TEXT,
+  cursor TEXT,
+  lease_token TEXT,
+  lease_expires_at INTEGER
+) STRICT;
+
 CREATE TABLE deliveries (
   id TEXT PRIMARY KEY,
   message_id TEXT NOT NULL,
@@ -60,6 +81,22 @@ CREATE TABLE idempotency_keys (
   operation_id TEXT NOT NULL REFERENCES operations (id) ON DELETE CASCADE,
   expires_at INTEGER NOT NULL,
   PRIMARY KEY (tenant, key)
+) STRICT;
+
+CREATE TABLE operation_counts (
+  tenant TEXT NOT NULL,
+  type TEXT NOT NULL,
+  status TEXT NOT NULL,
+  count INTEGER NOT NULL,
+  PRIMARY KEY (tenant, type, status)
+) STRICT, WITHOUT ROWID;
+
+CREATE TABLE operation_history (
+  seq INTEGER PRIMARY KEY,
+  operation_id TEXT NOT NULL REFERENCES operations (id) ON DELETE CASCADE,
+  at INTEGER NOT NULL,
+  kind TEXT NOT NULL,
+  data TEXT NOT NULL
 ) STRICT;
 
 CREATE TABLE operations (
@@ -151,6 +188,10 @@ CREATE TABLE worker_nodes (
   seen_at INTEGER NOT NULL
 ) STRICT;
 
+CREATE INDEX bulk_actions_tenant_id ON bulk_actions (tenant, id DESC);
+
+CREATE INDEX bulk_actions_unfinished ON bulk_actions (created_at, id) WHERE status IN ('pending', 'processing');
+
 CREATE INDEX deliveries_dead ON deliveries (id) WHERE state = 'dead';
 
 CREATE INDEX deliveries_due ON deliveries (next_attempt_at, id, destination) WHERE state IN ('pending', 'retrying');
@@ -158,6 +199,8 @@ CREATE INDEX deliveries_due ON deliveries (next_attempt_at, id, destination) WHE
 CREATE INDEX deliveries_lease ON deliveries (lease_expires_at) WHERE lease_token IS NOT NULL;
 
 CREATE INDEX deliveries_operation ON deliveries (operation_id, created_at, id);
+
+CREATE INDEX deliveries_state_id ON deliveries (state, id DESC);
 
 CREATE INDEX deliveries_tenant_id ON deliveries (tenant, id DESC);
 
@@ -167,9 +210,15 @@ CREATE INDEX duration_samples_type_id ON duration_samples (type, id DESC);
 
 CREATE INDEX idempotency_keys_expires_at ON idempotency_keys (expires_at);
 
+CREATE INDEX idempotency_keys_key ON idempotency_keys (key);
+
 CREATE INDEX idempotency_keys_operation ON idempotency_keys (operation_id);
 
+CREATE INDEX operation_history_operation ON operation_history (operation_id, seq);
+
 CREATE INDEX operations_claim ON operations (type, priority DESC, run_at, id) WHERE status = 'pending';
+
+CREATE INDEX operations_failed_cancelled_id ON operations (status, id DESC) WHERE status = 'failed' OR status = 'cancelled';
 
 CREATE INDEX operations_fair ON operations (type, tenant, concurrency_key, priority DESC, run_at, id) WHERE status = 'pending';
 
@@ -190,6 +239,24 @@ CREATE INDEX operations_tenant_status_id ON operations (tenant, status, id DESC)
 CREATE INDEX schedules_due ON schedules (next_run_at) WHERE paused = 0 AND next_run_at IS NOT NULL;
 
 CREATE INDEX schedules_tenant ON schedules (tenant, id);
+
+CREATE TRIGGER operation_counts_delete AFTER DELETE ON operations
+BEGIN
+  UPDATE operation_counts SET count = count - 1 WHERE tenant = OLD.tenant AND type = OLD.type AND status = OLD.status;
+END;
+
+CREATE TRIGGER operation_counts_insert AFTER INSERT ON operations
+BEGIN
+  INSERT INTO operation_counts (tenant, type, status, count) VALUES (NEW.tenant, NEW.type, NEW.status, 1)
+    ON CONFLICT (tenant, type, status) DO UPDATE SET count = count + 1;
+END;
+
+CREATE TRIGGER operation_counts_update AFTER UPDATE OF status ON operations WHEN OLD.status <> NEW.status
+BEGIN
+  UPDATE operation_counts SET count = count - 1 WHERE tenant = OLD.tenant AND type = OLD.type AND status = OLD.status;
+  INSERT INTO operation_counts (tenant, type, status, count) VALUES (NEW.tenant, NEW.type, NEW.status, 1)
+    ON CONFLICT (tenant, type, status) DO UPDATE SET count = count + 1;
+END;
 
 CREATE TRIGGER queue_depth_delete AFTER DELETE ON operations WHEN OLD.status = 'pending'
 BEGIN

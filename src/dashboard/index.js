@@ -1,0 +1,149 @@
+// Owns: the dashboard's shell: who is asking (GET /whoami; a 401 brings the key form, the key then kept in
+// sessionStorage for this tab only), the admin's tenant filter, the navigation and which page the hash names.
+// Not here: the pages (overview.js, operations.js, operation.js, dead-letters.js, task-types.js), requests (api.js).
+
+import { render } from 'preact';
+import { useEffect, useState } from 'preact/hooks';
+import { ApiError, clearKey, getKey, getTenantFilter, onUnauthorized, request, setKey, setTenantFilter } from './api.js';
+import { DeadLetters } from './dead-letters.js';
+import { OperationPage } from './operation.js';
+import { OperationsList } from './operations.js';
+import { Overview } from './overview.js';
+import { TaskTypes } from './task-types.js';
+import { ErrorNote, html, useDraft, useRoute } from './ui.js';
+
+/** @typedef {{ tenant: string, admin: boolean }} Whoami */
+
+const PAGES = [
+  { path: '/', title: 'Overview' },
+  { path: '/operations', title: 'Operations' },
+  { path: '/dead-letters', title: 'Dead letters' },
+  { path: '/task-types', title: 'Task types' },
+];
+
+/** @param {{ message: string | null, onKey: (key: string) => void }} props */
+function KeyForm({ message, onKey }) {
+  /** @param {SubmitEvent} event */
+  const submit = (event) => {
+    event.preventDefault();
+    const key = String(new FormData(/** @type {HTMLFormElement} */ (event.currentTarget)).get('key') ?? '').trim();
+    if (key !== '') onKey(key);
+  };
+  return html`<section class="page key-form">
+    <h1>asyncops dashboard</h1>
+    <form onSubmit=${submit} data-testid="key-form">
+      <p>This server needs an API key. It is kept in this browser tab only (sessionStorage), and sent as an <code>Authorization</code> header.</p>
+      ${message ? html`<p class="error" role="alert">${message}</p>` : null}
+      <label>API key <input type="password" name="key" autocomplete="off" size="40" required /></label>
+      <button type="submit">Sign in</button>
+    </form>
+  </section>`;
+}
+
+/** @param {{ whoami: Whoami, onSignOut: () => void, onTenant: () => void }} props */
+function Header({ whoami, onSignOut, onTenant }) {
+  const route = useRoute();
+  const { bind, values } = useDraft({ tenant: getTenantFilter() });
+  /** @param {SubmitEvent} event */
+  const applyTenant = (event) => {
+    event.preventDefault();
+    setTenantFilter(values().tenant ?? '');
+    onTenant();
+  };
+  const section = `/${route.path.split('/')[1] ?? ''}`;
+  return html`<header class="top">
+    <strong class="brand">asyncops</strong>
+    <nav>
+      ${PAGES.map((p) => html`<a href=${`#${p.path}`} class=${section === p.path ? 'active' : ''}>${p.title}</a>`)}
+    </nav>
+    <span class="who" data-testid="whoami">
+      ${
+        whoami.admin
+          ? html`<form class="tenant-filter" onSubmit=${applyTenant}>
+              <label>tenant <input ...${bind('tenant')} size="12" placeholder="all" /></label>
+              <button type="submit" class="small">Filter</button>
+            </form> <span class="badge admin">admin</span>`
+          : html`tenant <strong>${whoami.tenant}</strong>`
+      }
+      ${getKey() === null ? null : html` <button type="button" class="secondary small" onClick=${onSignOut}>Sign out</button>`}
+    </span>
+  </header>`;
+}
+
+/** @param {{ path: string, query: URLSearchParams }} props */
+function Page({ path, query }) {
+  const operation = /^\/operations\/([^/]+)$/.exec(path);
+  if (operation) return html`<${OperationPage} key=${operation[1]} id=${decodeURIComponent(operation[1] ?? '')} />`;
+  switch (path) {
+    case '/':
+      return html`<${Overview} />`;
+    case '/operations':
+      return html`<${OperationsList} key=${query.toString()} query=${query} />`;
+    case '/dead-letters':
+      return html`<${DeadLetters} query=${query} />`;
+    case '/task-types':
+      return html`<${TaskTypes} />`;
+    default:
+      return html`<section class="page"><h1>Not found</h1><p><a href="#/">Overview</a></p></section>`;
+  }
+}
+
+function App() {
+  const route = useRoute();
+  const [whoami, setWhoami] = useState(/** @type {Whoami | null} */ (null));
+  const [needKey, setNeedKey] = useState(/** @type {string | null | false} */ (false));
+  const [error, setError] = useState(/** @type {unknown} */ (null));
+  const [attempt, setAttempt] = useState(0);
+  // Every page reads the tenant filter when it asks: a new filter mounts the page afresh.
+  const [tenantEpoch, setTenantEpoch] = useState(0);
+
+  useEffect(
+    () =>
+      onUnauthorized(() => {
+        const hadKey = getKey() !== null;
+        clearKey();
+        setWhoami(null);
+        setNeedKey(hadKey ? 'That API key was not accepted.' : null);
+      }),
+    [],
+  );
+  useEffect(() => {
+    request('/whoami').then(
+      (who) => {
+        setWhoami(who);
+        setNeedKey(false);
+        setError(null);
+      },
+      (e) => {
+        // A 401 is the key form's (onUnauthorized); anything else is shown.
+        if (!(e instanceof ApiError && e.status === 401)) setError(e);
+      },
+    );
+  }, [attempt]);
+
+  if (needKey !== false) {
+    return html`<${KeyForm}
+      message=${needKey}
+      onKey=${(/** @type {string} */ key) => {
+        setKey(key);
+        setNeedKey(false);
+        setAttempt((n) => n + 1);
+      }}
+    />`;
+  }
+  if (whoami === null) return html`<section class="page">${error ? html`<${ErrorNote} error=${error} />` : html`<p class="muted">Loading…</p>`}</section>`;
+  const signOut = () => {
+    clearKey();
+    setTenantFilter('');
+    setWhoami(null);
+    setNeedKey(null);
+  };
+  return html`<${Header} whoami=${whoami} onSignOut=${signOut} onTenant=${() => setTenantEpoch((n) => n + 1)} />
+    <main key=${tenantEpoch}><${Page} path=${route.path} query=${route.query} /></main>`;
+}
+
+const root = document.getElementById('app');
+if (root !== null) {
+  root.textContent = '';
+  render(html`<${App} />`, root);
+}

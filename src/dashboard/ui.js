@@ -1,0 +1,172 @@
+// Owns: what every page shares: the `html` template tag (htm over Preact), the hash router (#/path?query: filters
+// live in the URL, keys never do), polling that stops with the page or the tab, and small views: status badges,
+// times, durations, errors, JSON. Not here: talking to the API (api.js), any one page.
+
+import { h } from 'preact';
+import { useEffect, useRef, useState } from 'preact/hooks';
+import htm from 'htm';
+
+export const html = htm.bind(h);
+
+/** @typedef {{ path: string, query: URLSearchParams }} Route */
+
+/** @returns {Route} */
+function currentRoute() {
+  const hash = location.hash.replace(/^#/, '') || '/';
+  const [path = '/', search = ''] = hash.split('?');
+  return { path, query: new URLSearchParams(search) };
+}
+
+/** The route in the location's hash; the page re-renders when it changes. */
+export function useRoute() {
+  const [route, setRoute] = useState(currentRoute);
+  useEffect(() => {
+    const onChange = () => setRoute(currentRoute());
+    addEventListener('hashchange', onChange);
+    return () => removeEventListener('hashchange', onChange);
+  }, []);
+  return route;
+}
+
+/** A hash link to `path` with the query's non-empty values. @param {string} path @param {Record<string, string | undefined>} [query] */
+export function href(path, query = {}) {
+  const params = new URLSearchParams();
+  for (const [name, value] of Object.entries(query)) if (value !== undefined && value !== '') params.set(name, value);
+  const search = params.toString();
+  return `#${path}${search === '' ? '' : `?${search}`}`;
+}
+
+/** @param {string} path @param {Record<string, string | undefined>} [query] */
+export const navigate = (path, query) => {
+  location.hash = href(path, query);
+};
+
+/**
+ * Calls `tick` now and every `ms` while the page is shown and the tab visible; a change of `deps` starts over.
+ * @param {(signal: AbortSignal) => Promise<void> | void} tick
+ * @param {number} ms
+ * @param {unknown[]} deps
+ */
+export function usePoll(tick, ms, deps) {
+  const latest = useRef(tick);
+  latest.current = tick;
+  // Restarts when the caller's deps change (a new filter, a new page), not when `tick` is a new closure.
+  useEffect(() => {
+    const controller = new AbortController();
+    /** @type {ReturnType<typeof setTimeout> | undefined} */
+    let timer;
+    const run = async () => {
+      if (!document.hidden) {
+        try {
+          await latest.current(controller.signal);
+        } catch {
+          // The page shows its own error from its last answer; polling carries on.
+        }
+      }
+      if (!controller.signal.aborted) timer = setTimeout(run, ms);
+    };
+    run();
+    return () => {
+      controller.abort();
+      clearTimeout(timer);
+    };
+  }, deps);
+}
+
+/**
+ * A form's fields as the user is typing them, apart from what the page last applied: a page that re-renders on
+ * each poll must not put back a field's old value under the user's cursor. `bind(name)` gives an input or select
+ * its name, value and input handler; `values()` the non-empty fields, trimmed.
+ * @param {Record<string, string>} initial
+ */
+export function useDraft(initial) {
+  const [draft, setDraft] = useState(initial);
+  /** @param {string} name */
+  const bind = (name) => ({
+    name,
+    value: draft[name] ?? '',
+    /** @param {Event} event */
+    onInput: (event) => {
+      const value = /** @type {HTMLInputElement | HTMLSelectElement} */ (event.currentTarget).value;
+      setDraft((current) => ({ ...current, [name]: value }));
+    },
+  });
+  const values = () => {
+    /** @type {Record<string, string>} */
+    const result = {};
+    for (const [name, value] of Object.entries(draft)) if (value.trim() !== '') result[name] = value.trim();
+    return result;
+  };
+  return { bind, values };
+}
+
+/** @param {{ status: string }} props */
+export function StatusBadge({ status }) {
+  return html`<span class=${`badge status-${status}`} data-status=${status}>${status}</span>`;
+}
+
+/** @param {string | null | undefined} iso */
+export function formatTime(iso) {
+  if (iso === null || iso === undefined) return '—';
+  const date = new Date(iso);
+  return date.toLocaleString(undefined, { year: 'numeric', month: 'short', day: 'numeric', hour: '2-digit', minute: '2-digit', second: '2-digit' });
+}
+
+/** The time of day to the millisecond, for events seconds apart. @param {string} iso */
+export function formatClock(iso) {
+  const date = new Date(iso);
+  return `${date.toLocaleTimeString(undefined, { hour12: false })}.${String(date.getMilliseconds()).padStart(3, '0')}`;
+}
+
+/** "3 s ago", "in 2 min". @param {string | null | undefined} iso */
+export function relativeTime(iso, now = Date.now()) {
+  if (iso === null || iso === undefined) return '—';
+  const seconds = Math.round((new Date(iso).getTime() - now) / 1000);
+  const text = formatDuration(Math.abs(seconds) * 1000);
+  return seconds <= 0 ? `${text} ago` : `in ${text}`;
+}
+
+/** @param {number | null | undefined} ms */
+export function formatDuration(ms) {
+  if (ms === null || ms === undefined || !Number.isFinite(ms)) return '—';
+  if (ms < 1000) return `${Math.round(ms)} ms`;
+  const s = ms / 1000;
+  if (s < 60) return `${s < 10 ? s.toFixed(1) : Math.round(s)} s`;
+  if (s < 3600) return `${Math.floor(s / 60)} min ${Math.round(s % 60)} s`;
+  return `${Math.floor(s / 3600)} h ${Math.round((s % 3600) / 60)} min`;
+}
+
+/** @param {number | null | undefined} ratio */
+export const percent = (ratio) => (ratio === null || ratio === undefined ? '—' : `${(ratio * 100).toFixed(ratio < 0.1 && ratio > 0 ? 1 : 0)} %`);
+
+/** @param {number | null | undefined} n */
+export const count = (n) => (n === null || n === undefined ? '—' : n.toLocaleString());
+
+/** A request's failure as the user should read it. @param {{ error: unknown }} props */
+export function ErrorNote({ error }) {
+  if (error === null || error === undefined) return null;
+  const e = /** @type {{ message?: string, status?: number, problem?: { code?: string } }} */ (error);
+  const code = e.problem?.code;
+  return html`<p class="error" role="alert">${e.message ?? String(error)}${code ? html` <code>${code}</code>` : null}</p>`;
+}
+
+/** @param {{ value: unknown }} props */
+export function Json({ value }) {
+  return html`<pre class="json">${value === undefined ? '—' : JSON.stringify(value, null, 2)}</pre>`;
+}
+
+/** @param {{ value: number | null }} props */
+export function Progress({ value }) {
+  if (value === null) return html`<span class="muted">—</span>`;
+  return html`<span class="progress" title=${percent(value)}><span class="bar" style=${`width: ${Math.round(value * 100)}%`}></span></span>`;
+}
+
+/**
+ * A datetime-local input's value as RFC 3339 (the API's form), or undefined when empty.
+ * @param {string | null | undefined} local
+ */
+export function toIso(local) {
+  if (local === null || local === undefined || local === '') return undefined;
+  const date = new Date(local);
+  return Number.isNaN(date.getTime()) ? undefined : date.toISOString();
+}

@@ -1,0 +1,229 @@
+// Owns: the PostgreSQL side of redrives and bulk actions: redriving operations, counting and selecting a bulk action's
+// matches (keyset by id), its record, a runner's lease on it, and applying a batch (each match through the same code a
+// single retry, cancel, delete or delivery replay takes) with its counts in one transaction.
+// Not here: what a filter selects (domain/bulk-action.ts), when batches run (runtime/bulk-actions.ts).
+// Invariant: a batch applies its matches, moves the cursor and stores the counts in one transaction, under the lease
+// (its row locked for the batch, so a runner that took the action over meanwhile waits, then finds the lease moved).
+
+import { selectionOf, type BulkAction } from '../../domain/bulk-action.ts';
+import type { Operation, OperationError } from '../../domain/operation.ts';
+import { changed, due } from '../store.ts';
+import {
+  toBulkAction,
+  type BatchTally,
+  type BulkActionDraft,
+  type BulkActionListQuery,
+  type BulkActionRow,
+  type BulkLeaseRef,
+  type BulkMatchQuery,
+  type BulkStepParams,
+  type RedriveOutcome,
+  type RedriveParams,
+} from '../bulk-action-store.ts';
+import type { PostgresDatabase, Queryable, Transaction } from './database.ts';
+import { replayDelivery } from './deliveries.ts';
+import { getOperation } from './operations.ts';
+import { toOperation, type OperationRow } from './rows.ts';
+import { depthChange } from './standing.ts';
+import { historyOf } from './history.ts';
+import { cancelIn, deleteOperation } from './transitions.ts';
+
+// Params: parallel arrays $1 ids, $2 tenants; $3 now, $4 by, $5 bulk action id (null: none). A fresh run: attempt 1, nothing of the last one kept (its result
+// goes); no longer finished, so its old deliveries are not its webhook state (rows.ts) and its end writes a new one.
+const REDRIVE = `
+WITH redriven AS (
+  UPDATE operations o
+  SET status = 'pending', attempt = 1, run_at = $3, error_code = NULL, error_message = NULL, progress = NULL, progress_message = NULL,
+      progress_anchor = NULL, progress_anchor_at = NULL, started_at = NULL, finished_at = NULL, cancel_requested = false,
+      result_expired = false, lease_token = NULL, lease_expires_at = NULL, worker_id = NULL, updated_at = $3, version = o.version + 1
+  FROM unnest($1::text[], $2::text[]) AS t(id, tenant)
+  WHERE o.id = t.id AND o.tenant = t.tenant AND o.status IN ('failed', 'cancelled')
+  RETURNING o.*
+), ${depthChange('redriven', '+')}, ${historyOf('redriven', '$3::bigint', "'redriven'", "jsonb_build_object('by', $4::text, 'bulk_action_id', $5::text)")}, cleared AS (
+  DELETE FROM results r USING redriven WHERE r.operation_id = redriven.id
+)
+SELECT redriven.*, NULL::text AS webhook_state FROM redriven ORDER BY redriven.id`;
+
+/** Redrives those of `matches` still failed or cancelled, in the caller's transaction; returns the redriven. */
+async function redriveIn(
+  tx: Transaction,
+  matches: ReadonlyArray<{ readonly id: string; readonly tenant: string }>,
+  now: number,
+  /** What each one's `redriven` history event says: who asked, and the bulk action that did (null: none). */
+  history: { readonly by: string; readonly bulkActionId: string | null },
+): Promise<Operation[]> {
+  if (matches.length === 0) return [];
+  const rows = await tx.query<OperationRow>(REDRIVE, [matches.map((m) => m.id), matches.map((m) => m.tenant), now, history.by, history.bulkActionId]);
+  const redriven = rows.map(toOperation);
+  for (const op of redriven) tx.events.push(changed(op), due(op));
+  return redriven;
+}
+
+export async function redrive(db: PostgresDatabase, params: RedriveParams): Promise<RedriveOutcome> {
+  return db.transaction(async (tx): Promise<RedriveOutcome> => {
+    const [operation] = await redriveIn(tx, [params], params.now, { by: params.by, bulkActionId: null });
+    if (operation !== undefined) return { kind: 'redriven', operation };
+    const current = await getOperation(tx, params.id, params.tenant);
+    return current === null ? { kind: 'not_found' } : { kind: 'not_redrivable', operation: current };
+  });
+}
+
+/** The FROM and WHERE of a selection's matches, with their parameters (numbered from 1, in order). */
+function matchSql(query: BulkMatchQuery, cursor: string | null): { from: string; where: string; params: unknown[] } {
+  const params: unknown[] = [];
+  const where: string[] = [];
+  const add = (test: (n: string) => string, value: unknown) => {
+    if (value === null) return;
+    params.push(value);
+    where.push(test(`$${params.length}`));
+  };
+  const selection = query.selection;
+  let from: string;
+  if (selection.target === 'operations') {
+    from = 'operations m';
+    add((n) => `m.status = ANY(${n}::text[])`, selection.statuses);
+    add((n) => `m.type = ${n}`, selection.type);
+    add((n) => `m.error_code = ${n}`, selection.errorCode);
+  } else {
+    from = selection.operationType === null ? 'deliveries m' : 'deliveries m JOIN operations o ON o.id = m.operation_id';
+    where.push(`m.state = 'dead'`);
+    add((n) => `o.type = ${n}`, selection.operationType);
+    add((n) => `m.url = ${n}`, selection.url);
+  }
+  add((n) => `m.tenant = ${n}`, query.tenant);
+  add((n) => `m.created_at >= ${n}::bigint`, selection.createdAfter);
+  add((n) => `m.created_at < ${n}::bigint`, selection.createdBefore);
+  add((n) => `m.created_at <= ${n}::bigint`, query.existedBy);
+  add((n) => `m.id > ${n}`, cursor);
+  return { from, where: where.join(' AND '), params };
+}
+
+export async function countMatches(q: Queryable, query: BulkMatchQuery): Promise<number> {
+  const { from, where, params } = matchSql(query, null);
+  const [row] = await q.query<{ n: number }>(`SELECT count(*)::int AS n FROM ${from} WHERE ${where}`, params);
+  return row?.n ?? 0;
+}
+
+// Params: $1 id, $2 action, $3 filter (JSON text), $4 tenant (null: every tenant), $5 total, $6 created by, $7 now.
+const INSERT = `INSERT INTO bulk_actions (id, action, filter, tenant, status, total, created_by, created_at)
+  VALUES ($1, $2, $3, $4, 'pending', $5, $6, $7) RETURNING *`;
+
+export async function createBulkAction(db: PostgresDatabase, draft: BulkActionDraft): Promise<BulkAction> {
+  return db.transaction(async (tx) => {
+    const total = await countMatches(tx, { tenant: draft.tenant, selection: draft.selection, existedBy: draft.now });
+    const [row] = await tx.query<BulkActionRow>(INSERT, [
+      draft.id,
+      draft.action,
+      JSON.stringify(draft.filter),
+      draft.tenant,
+      total,
+      draft.createdBy,
+      draft.now,
+    ]);
+    return toBulkAction(row!);
+  });
+}
+
+export async function getBulkAction(q: Queryable, id: string, tenant: string | null): Promise<BulkAction | null> {
+  const [row] =
+    tenant === null
+      ? await q.query<BulkActionRow>('SELECT * FROM bulk_actions WHERE id = $1', [id])
+      : await q.query<BulkActionRow>('SELECT * FROM bulk_actions WHERE id = $1 AND tenant = $2', [id, tenant]);
+  return row === undefined ? null : toBulkAction(row);
+}
+
+// Params: $1 tenant (null: every tenant's), $2 before id (null: from the newest), $3 limit.
+const LIST = `SELECT * FROM bulk_actions WHERE ($1::text IS NULL OR tenant = $1) AND ($2::text IS NULL OR id < $2)
+  ORDER BY id DESC LIMIT $3`;
+
+export async function listBulkActions(q: Queryable, query: BulkActionListQuery): Promise<BulkAction[]> {
+  const rows = await q.query<BulkActionRow>(LIST, [query.tenant, query.beforeId ?? null, query.limit]);
+  return rows.map(toBulkAction);
+}
+
+// Params: $1 now, $2 lease ms. The oldest unfinished action no live lease holds; nodes claiming at once skip the row
+// another holds, so one takes it.
+const CLAIM = `
+UPDATE bulk_actions b SET status = 'processing', started_at = coalesce(b.started_at, $1), lease_token = gen_random_uuid()::text,
+  lease_expires_at = $1::bigint + $2::bigint
+WHERE b.id = (SELECT id FROM bulk_actions WHERE status IN ('pending', 'processing') AND (lease_token IS NULL OR lease_expires_at < $1)
+  ORDER BY created_at, id LIMIT 1 FOR UPDATE SKIP LOCKED)
+RETURNING b.*`;
+
+export async function claimBulkAction(q: Queryable, now: number, leaseMs: number): Promise<BulkAction | null> {
+  const [row] = await q.query<BulkActionRow>(CLAIM, [now, leaseMs]);
+  return row === undefined ? null : toBulkAction(row);
+}
+
+// Params: $1 id, $2 lease token.
+const LEASED = `SELECT * FROM bulk_actions WHERE id = $1 AND lease_token = $2 AND status = 'processing' FOR UPDATE`;
+
+// Params: $1 id, $2 processed, $3 succeeded, $4 skipped, $5 cursor (null: keep), $6 lease expires at, $7 done, $8 now.
+const ADVANCE = `
+UPDATE bulk_actions SET processed = processed + $2, succeeded = succeeded + $3, skipped = skipped + $4, cursor = coalesce($5, cursor),
+  status = CASE WHEN $7 THEN 'completed' ELSE status END, finished_at = CASE WHEN $7 THEN $8 ELSE finished_at END,
+  lease_token = CASE WHEN $7 THEN NULL ELSE lease_token END, lease_expires_at = CASE WHEN $7 THEN NULL ELSE $6::bigint END
+WHERE id = $1 RETURNING *`;
+
+export async function stepBulkAction(db: PostgresDatabase, params: BulkStepParams): Promise<BulkAction | null> {
+  return db.transaction(async (tx) => {
+    const [leased] = await tx.query<BulkActionRow>(LEASED, [params.id, params.leaseToken]);
+    if (leased === undefined) return null;
+    const tally = await applyBatch(tx, toBulkAction(leased), params);
+    const done = tally.processed < params.batchSize;
+    const [row] = await tx.query<BulkActionRow>(ADVANCE, [
+      params.id,
+      tally.processed,
+      tally.succeeded,
+      tally.skipped,
+      tally.lastId,
+      params.now + params.leaseMs,
+      done,
+      params.now,
+    ]);
+    return toBulkAction(row!);
+  });
+}
+
+/** The next batch of matches after the cursor, each applied as its single action would be. */
+async function applyBatch(tx: Transaction, action: BulkAction, params: BulkStepParams): Promise<BatchTally> {
+  const { from, where, params: values } = matchSql({ tenant: action.tenant, selection: selectionOf(action), existedBy: action.createdAt }, action.cursor);
+  const matches = await tx.query<{ id: string; tenant: string }>(
+    `SELECT m.id, m.tenant FROM ${from} WHERE ${where} ORDER BY m.id LIMIT ${params.batchSize}`,
+    values,
+  );
+  let succeeded = 0;
+  if (action.action === 'retry') {
+    succeeded = (await redriveIn(tx, matches, params.now, { by: action.createdBy, bulkActionId: action.id })).length;
+  } else {
+    // One match at a time, in id order: the single action's own statements, with its events, in this transaction.
+    const publishing = { query: tx.query, publish: (events: Parameters<PostgresDatabase['publish']>[0]) => void tx.events.push(...events) };
+    for (const match of matches) {
+      let changedIt: boolean;
+      if (action.action === 'cancel') {
+        const kind = (await cancelIn(tx, { ...match, now: params.now, delivery: params.delivery })).kind;
+        changedIt = kind === 'cancelled' || kind === 'requested';
+      } else if (action.action === 'delete') changedIt = (await deleteOperation(tx, match.id, match.tenant)) === 'deleted';
+      else changedIt = (await replayDelivery(publishing, match.id, match.tenant, params.now)).kind === 'scheduled';
+      if (changedIt) succeeded++;
+    }
+  }
+  return { processed: matches.length, succeeded, skipped: matches.length - succeeded, lastId: matches.at(-1)?.id ?? null };
+}
+
+// Params: $1 id, $2 lease token.
+const RELEASE = `UPDATE bulk_actions SET lease_token = NULL, lease_expires_at = NULL WHERE id = $1 AND lease_token = $2 AND status = 'processing'`;
+
+export async function releaseBulkAction(q: Queryable, params: BulkLeaseRef): Promise<void> {
+  await q.query(RELEASE, [params.id, params.leaseToken]);
+}
+
+// Params: $1 id, $2 lease token, $3 now, $4 error code, $5 error message.
+const FAIL = `
+UPDATE bulk_actions SET status = 'failed', finished_at = $3, error_code = $4, error_message = $5, lease_token = NULL, lease_expires_at = NULL
+WHERE id = $1 AND lease_token = $2 AND status = 'processing' RETURNING *`;
+
+export async function failBulkAction(q: Queryable, params: BulkLeaseRef & { now: number; error: OperationError }): Promise<BulkAction | null> {
+  const [row] = await q.query<BulkActionRow>(FAIL, [params.id, params.leaseToken, params.now, params.error.code, params.error.message]);
+  return row === undefined ? null : toBulkAction(row);
+}

@@ -1,0 +1,269 @@
+// End to end on the real server process (SQLite, or PostgreSQL with ASYNCOPS_E2E_STORE=postgres), with API keys for two
+// tenants and an admin: a failed operation retried (runs again, completes, a second webhook reaches a real receiver),
+// bulk retry (dry run, then run to completed), bulk cancel and delete, a bulk replay of dead deliveries, tenant
+// isolation, and bad requests answered 400.
+
+import { after, before, describe, it } from 'node:test';
+import assert from 'node:assert/strict';
+import { randomBytes } from 'node:crypto';
+import { execFile } from 'node:child_process';
+import { promisify } from 'node:util';
+import { AsyncOpsApiError, AsyncOpsClient } from '../../src/client/index.ts';
+import { CLI_ENTRY, REPO_ROOT, startServer, tempDir, type ServerProcess } from '../support/server.ts';
+import { request } from '../support/http.ts';
+import { writeTenantsAndAdminKeys } from '../support/keys-file.ts';
+import { waitFor } from '../support/wait.ts';
+import { WebhookReceiver } from '../support/webhook-receiver.ts';
+
+const KEY_A = `ka_${randomBytes(16).toString('hex')}`;
+const KEY_B = `kb_${randomBytes(16).toString('hex')}`;
+const KEY_ADMIN = `kx_${randomBytes(16).toString('hex')}`;
+const dir = tempDir();
+let server: ServerProcess;
+let hooks: WebhookReceiver;
+
+before(async () => {
+  const keysFile = writeTenantsAndAdminKeys(dir.path, { alpha: KEY_A, beta: KEY_B, admin: KEY_ADMIN });
+  hooks = await WebhookReceiver.start();
+  server = await startServer({ args: ['--api-keys-file', keysFile, '--allow-private-webhooks', '--webhook-schedule', '50ms'] });
+});
+after(async () => {
+  await Promise.all([server?.stop(), hooks?.close()]);
+  dir.cleanup();
+});
+
+const call = (key: string, method: string, path: string, body?: unknown) =>
+  request(server.url, method, path, { body, headers: { authorization: `Bearer ${key}` } });
+
+async function submit(key: string, body: Record<string, unknown>): Promise<string> {
+  const created = await call(key, 'POST', '/operations', body);
+  assert.equal(created.status, 202, created.text);
+  return created.body.id as string;
+}
+
+async function statusOf(key: string, id: string): Promise<string> {
+  return (await call(key, 'GET', `/operations/${id}`)).body.status as string;
+}
+
+const untilStatus = (key: string, id: string, status: string) =>
+  waitFor(async () => (await statusOf(key, id)) === status, { timeoutMs: 10_000, intervalMs: 20, what: `${id} ${status}` });
+
+/** Polls a bulk action until it ends; its final resource. */
+async function finished(key: string, location: string): Promise<any> {
+  return waitFor(
+    async () => {
+      const read = await call(key, 'GET', location);
+      assert.equal(read.status, 200, read.text);
+      return read.body.status === 'completed' || read.body.status === 'failed' ? read.body : null;
+    },
+    { timeoutMs: 15_000, intervalMs: 25, what: `bulk action ${location} ends` },
+  );
+}
+
+describe('retrying one operation', () => {
+  it('a failed operation runs again as a fresh run, completes, and its webhook is sent again', async () => {
+    const id = await submit(KEY_A, { type: 'fail_first_run', input: { key: 'single' }, webhook_url: hooks.url });
+    await untilStatus(KEY_A, id, 'failed');
+    const failed = { etag: (await call(KEY_A, 'GET', `/operations/${id}`)).headers.get('etag') };
+    await waitFor(() => hooks.received.some((h) => JSON.parse(h.body).data?.id === id), { timeoutMs: 10_000, what: 'the failed webhook' });
+
+    const retried = await call(KEY_A, 'POST', `/operations/${id}/retry`);
+    assert.equal(retried.status, 202, retried.text);
+    assert.equal(retried.headers.get('location'), `/operations/${id}`);
+    assert.equal(retried.body.status, 'pending');
+    assert.equal(retried.body.attempt, 1);
+    assert.equal(retried.body.error, null);
+    assert.notEqual(retried.headers.get('etag'), failed.etag, 'a new version');
+
+    await untilStatus(KEY_A, id, 'completed');
+    const result = await call(KEY_A, 'GET', `/operations/${id}/result`);
+    assert.deepEqual(result.body, { key: 'single', ran_again: true });
+    const events = await waitFor(
+      () => {
+        const mine = hooks.received.map((h) => JSON.parse(h.body)).filter((e) => e.data?.id === id);
+        return mine.length >= 2 ? mine : null;
+      },
+      { timeoutMs: 10_000, what: 'the second webhook' },
+    );
+    assert.deepEqual(
+      events.map((e: any) => e.type),
+      ['operation.failed', 'operation.completed'],
+    );
+    const deliveries = (await call(KEY_A, 'GET', `/operations/${id}/deliveries`)).body.items;
+    assert.equal(deliveries.length, 2, 'the first delivery stays as a record');
+  });
+
+  it('answers 409 not_redrivable unless failed or cancelled, and 404 to an unknown or another tenant’s operation', async () => {
+    const id = await submit(KEY_A, { type: 'echo', input: {} });
+    await untilStatus(KEY_A, id, 'completed');
+    const refused = await call(KEY_A, 'POST', `/operations/${id}/retry`);
+    assert.equal(refused.status, 409);
+    assert.equal(refused.body.code, 'not_redrivable');
+    assert.equal(refused.body.operation_status, 'completed');
+    assert.equal((await call(KEY_A, 'POST', '/operations/op_01KBBBBBBBBBBBBBBBBBBBBBBB/retry')).status, 404);
+    assert.equal((await call(KEY_B, 'POST', `/operations/${id}/retry`)).status, 404);
+  });
+});
+
+describe('bulk actions', () => {
+  it('retry: a dry run counts the matches, then the action runs to completed and every match runs again', async () => {
+    const ids = [];
+    for (let i = 0; i < 7; i++) ids.push(await submit(KEY_A, { type: 'fail_first_run', input: { key: `bulk-${i}` } }));
+    for (const id of ids) await untilStatus(KEY_A, id, 'failed');
+    const filter = { type: 'fail_first_run', status: 'failed' };
+    const dry = await call(KEY_A, 'POST', '/bulk-actions', { action: 'retry', filter, dry_run: true });
+    assert.equal(dry.status, 200, dry.text);
+    assert.deepEqual(dry.body, { action: 'retry', filter, count: 7 });
+
+    const created = await call(KEY_A, 'POST', '/bulk-actions', { action: 'retry', filter });
+    assert.equal(created.status, 202, created.text);
+    assert.match(created.body.id, /^bulk_/);
+    assert.equal(created.headers.get('location'), `/bulk-actions/${created.body.id}`);
+    assert.equal(created.body.total, 7);
+    assert.equal(created.body.tenant, 'alpha');
+    assert.equal(created.body.created_by, 'key:0');
+    const done = await finished(KEY_A, created.headers.get('location')!);
+    assert.deepEqual([done.status, done.processed, done.succeeded, done.skipped], ['completed', 7, 7, 0]);
+    assert.ok(done.started_at !== null && done.finished_at !== null);
+    for (const id of ids) await untilStatus(KEY_A, id, 'completed');
+
+    const listed = await call(KEY_A, 'GET', '/bulk-actions');
+    assert.equal(listed.status, 200);
+    assert.equal(listed.body.items[0].id, created.body.id, 'newest first');
+  });
+
+  it('cancel: pending ones end cancelled; delete: terminal ones go', async () => {
+    const runAt = new Date(Date.now() + 3_600_000).toISOString();
+    const ids = [];
+    for (let i = 0; i < 3; i++) ids.push(await submit(KEY_A, { type: 'sleep', input: { ms: 1 }, run_at: runAt }));
+    const cancel = await call(KEY_A, 'POST', '/bulk-actions', { action: 'cancel', filter: { type: 'sleep', status: 'pending' } });
+    assert.equal(cancel.status, 202, cancel.text);
+    const cancelled = await finished(KEY_A, cancel.headers.get('location')!);
+    assert.deepEqual([cancelled.status, cancelled.succeeded], ['completed', 3]);
+    for (const id of ids) assert.equal(await statusOf(KEY_A, id), 'cancelled');
+
+    const del = await call(KEY_A, 'POST', '/bulk-actions', { action: 'delete', filter: { type: 'sleep', status: 'cancelled' } });
+    assert.equal(del.status, 202, del.text);
+    const deleted = await finished(KEY_A, del.headers.get('location')!);
+    assert.deepEqual([deleted.status, deleted.succeeded], ['completed', 3]);
+    // A delete is no change event: a status read cached before it is served until the cache's time to live (--read-cache).
+    for (const id of ids) {
+      await waitFor(async () => (await call(KEY_A, 'GET', `/operations/${id}`)).status === 404, { timeoutMs: 5_000, intervalMs: 25, what: `${id} gone` });
+    }
+  });
+
+  it('replay_deliveries: dead deliveries are sent again', async () => {
+    const refusing = await WebhookReceiver.start();
+    try {
+      refusing.replyWith({ status: 500 });
+      const id = await submit(KEY_A, { type: 'echo', input: { n: 1 }, webhook_url: refusing.url });
+      const dead = await waitFor(
+        async () => {
+          const items = (await call(KEY_A, 'GET', `/operations/${id}/deliveries`)).body.items;
+          return items[0]?.state === 'dead' ? items[0] : null;
+        },
+        { timeoutMs: 10_000, intervalMs: 25, what: 'the delivery dead' },
+      );
+      refusing.replyWith({ status: 204 });
+      const dry = await call(KEY_A, 'POST', '/bulk-actions', { action: 'replay_deliveries', filter: { url: refusing.url }, dry_run: true });
+      assert.equal(dry.body.count, 1);
+      const replay = await call(KEY_A, 'POST', '/bulk-actions', { action: 'replay_deliveries', filter: { url: refusing.url } });
+      assert.equal(replay.status, 202, replay.text);
+      const done = await finished(KEY_A, replay.headers.get('location')!);
+      assert.deepEqual([done.status, done.succeeded], ['completed', 1]);
+      await waitFor(
+        async () => (await call(KEY_A, 'GET', `/operations/${id}/deliveries`)).body.items.find((d: any) => d.id === dead.id)?.state === 'delivered',
+        { timeoutMs: 10_000, intervalMs: 25, what: 'the replayed delivery delivered' },
+      );
+    } finally {
+      await refusing.close();
+    }
+  });
+
+  it('a tenant sees and touches its own alone; an admin reaches every tenant or the one it names', async () => {
+    const betaId = await submit(KEY_B, { type: 'fail', input: { permanent: true } });
+    await untilStatus(KEY_B, betaId, 'failed');
+    const alphaCount = (await call(KEY_A, 'POST', '/bulk-actions', { action: 'retry', filter: { type: 'fail' }, dry_run: true })).body.count;
+    assert.equal(alphaCount, 0, 'beta’s failed operation is not alpha’s to retry');
+    const created = await call(KEY_A, 'POST', '/bulk-actions', { action: 'retry', filter: { type: 'fail' } });
+    assert.equal((await call(KEY_B, 'GET', created.headers.get('location')!)).status, 404, 'beta does not see alpha’s action');
+    assert.ok(!(await call(KEY_B, 'GET', '/bulk-actions')).body.items.some((a: any) => a.id === created.body.id));
+    assert.equal((await call(KEY_ADMIN, 'GET', created.headers.get('location')!)).status, 200, 'an admin does');
+    const admin = await call(KEY_ADMIN, 'POST', '/bulk-actions', { action: 'retry', filter: { type: 'fail', tenant: 'beta' }, dry_run: true });
+    assert.equal(admin.body.count, 1);
+    const forbidden = await call(KEY_A, 'POST', '/bulk-actions', { action: 'retry', filter: { tenant: 'beta' }, dry_run: true });
+    assert.equal(forbidden.status, 400);
+    assert.equal(forbidden.body.errors[0].path, '/filter/tenant');
+  });
+
+  it('answers 400 naming the field to a bad action or filter', async () => {
+    const bad = async (body: unknown, path: string) => {
+      const reply = await call(KEY_A, 'POST', '/bulk-actions', body);
+      assert.equal(reply.status, 400, `${JSON.stringify(body)}: ${reply.text}`);
+      assert.equal(reply.headers.get('content-type'), 'application/problem+json; charset=utf-8');
+      assert.ok(
+        (reply.body.errors as Array<{ path: string }>).some((e) => e.path === path),
+        `${JSON.stringify(body)} names ${path}: ${reply.text}`,
+      );
+    };
+    await bad({ action: 'retry', filter: { status: 'completed' } }, '/filter/status');
+    await bad({ action: 'delete', filter: { status: 'pending' } }, '/filter/status');
+    await bad({ action: 'retry', filter: { colour: 'red' } }, '/filter/colour');
+    await bad({ action: 'retry', filter: { url: 'https://example.com' } }, '/filter/url');
+    await bad({ action: 'replay_deliveries', filter: { status: 'failed' } }, '/filter/status');
+    await bad({ action: 'retry', filter: { created_after: 'yesterday' } }, '/filter/created_after');
+    await bad({ action: 'retry', filter: { created_after: '2026-02-01T00:00:00Z', created_before: '2026-01-01T00:00:00Z' } }, '/filter/created_before');
+    await bad({ action: 'explode' }, '/action');
+    assert.equal((await call(KEY_A, 'GET', '/bulk-actions/bulk_nope')).status, 404);
+  });
+});
+
+describe('the SDK and the CLI', () => {
+  const cli = async (...args: string[]): Promise<{ code: number; stdout: string; stderr: string }> => {
+    try {
+      const { stdout, stderr } = await promisify(execFile)(process.execPath, [CLI_ENTRY, '--url', server.url, '--api-key', KEY_A, ...args], {
+        cwd: REPO_ROOT,
+        timeout: 30_000,
+      });
+      return { code: 0, stdout, stderr };
+    } catch (error) {
+      const failed = error as { code: number; stdout: string; stderr: string };
+      return { code: failed.code, stdout: failed.stdout, stderr: failed.stderr };
+    }
+  };
+
+  it('client.retry, asyncops retry, and asyncops bulk retry --dry-run, --wait; bad filters are one line', async () => {
+    const client = new AsyncOpsClient({ baseUrl: server.url, apiKey: KEY_A });
+    const first = await client.submit('fail_first_run', { key: 'sdk' });
+    const second = await client.submit('fail_first_run', { key: 'cli' });
+    await client.wait(first.id, { timeoutMs: 10_000 });
+    await client.wait(second.id, { timeoutMs: 10_000 });
+    const retried = await client.retry(first.id);
+    assert.equal(retried.status, 'pending');
+    assert.equal((await client.wait(first.id, { timeoutMs: 10_000 })).status, 'completed');
+    await assert.rejects(client.retry(first.id), (e: unknown) => e instanceof AsyncOpsApiError && e.status === 409);
+
+    const one = await cli('retry', second.id);
+    assert.equal(one.code, 0, one.stderr);
+    assert.match(one.stdout, new RegExp(`^${second.id}  fail_first_run  pending`));
+    await client.wait(second.id, { timeoutMs: 10_000 });
+
+    const third = await client.submit('fail_first_run', { key: 'cli-bulk' });
+    await client.wait(third.id, { timeoutMs: 10_000 });
+    const dry = await cli('bulk', 'retry', '--type', 'fail_first_run', '--status', 'failed', '--dry-run');
+    assert.equal(dry.code, 0, dry.stderr);
+    assert.equal(dry.stdout, '1 would be processed (dry run)\n');
+    const ran = await cli('bulk', 'retry', '--type', 'fail_first_run', '--status', 'failed', '--wait', '--json');
+    assert.equal(ran.code, 0, ran.stderr);
+    const action = JSON.parse(ran.stdout);
+    assert.deepEqual([action.status, action.succeeded], ['completed', 1]);
+    assert.equal((await client.getBulkAction(action.id)).id, action.id);
+    assert.ok((await client.listBulkActions()).items.some((a) => a.id === action.id));
+    assert.equal(await client.countBulkAction('retry', { type: 'fail_first_run', status: 'failed' }), 0);
+
+    const bad = await cli('bulk', 'delete', '--status', 'pending');
+    assert.equal(bad.code, 6);
+    assert.equal(bad.stderr.trim().split('\n').length, 1, bad.stderr);
+    assert.match(bad.stderr, /filter\/status/);
+  });
+});

@@ -1,0 +1,350 @@
+// The web dashboard (/dashboard) in headless Chromium against the real server process (skipped without
+// /usr/bin/chromium, except under CI=true): the overview, filtering the list, an operation's page following it live
+// while it runs, a bulk retry of failed operations after its dry run, replaying a dead delivery, the task types; and
+// with API keys, the key form, a tenant's key refused another tenant's operation, an admin key seeing both.
+// On PostgreSQL (ASYNCOPS_E2E_STORE=postgres) the page is served by an API-only node and the work runs on a worker
+// node: what the page shows live comes through the change feed from the other process.
+// Screenshots of each page go to docs/dashboard/ with ASYNCOPS_SCREENSHOTS=1 (`npm run screenshots`), else to a
+// temporary directory, so a test run leaves the tree as it was.
+
+import { after, before, describe, it, type TestContext } from 'node:test';
+import assert from 'node:assert/strict';
+import { mkdirSync } from 'node:fs';
+import { join } from 'node:path';
+import type { Browser, Page } from 'playwright-core';
+import { E2E_STORE, REPO_ROOT, freshStore, startServer, tempDir, type ServerProcess, type TestStore } from '../support/server.ts';
+import { request } from '../support/http.ts';
+import { writeTenantsAndAdminKeys } from '../support/keys-file.ts';
+import { launchChromium } from '../support/chromium.ts';
+import { waitFor } from '../support/wait.ts';
+import { WebhookReceiver } from '../support/webhook-receiver.ts';
+
+/** The bound of every wait on the page. */
+const UI_TIMEOUT_MS = 15_000;
+
+const scratch = tempDir('asyncops-dashboard-');
+const SHOTS = process.env.ASYNCOPS_SCREENSHOTS === '1' ? join(REPO_ROOT, 'docs/dashboard') : join(scratch.path, 'screenshots');
+mkdirSync(SHOTS, { recursive: true });
+
+let browser: Browser | null = null;
+
+after(async () => {
+  await browser?.close();
+  scratch.cleanup();
+});
+
+/** A fresh page (its own sessionStorage) in the shared browser, or null once `t` is skipped for want of Chromium. */
+async function newPage(t: TestContext): Promise<Page | null> {
+  browser ??= await launchChromium(t);
+  if (browser === null) return null;
+  const context = await browser.newContext({ viewport: { width: 1280, height: 860 } });
+  const page = await context.newPage();
+  page.setDefaultTimeout(UI_TIMEOUT_MS);
+  // A script error or a refused policy fails the test that caused it.
+  const problems: string[] = [];
+  page.on('pageerror', (error) => problems.push(`page error: ${error.message}`));
+  page.on('console', (message) => {
+    if (/Content Security Policy|Refused to/i.test(message.text())) problems.push(`console: ${message.text()}`);
+  });
+  t.after(async () => {
+    await context.close();
+    assert.deepEqual(problems, [], 'no script errors and nothing refused by the page policy');
+  });
+  return page;
+}
+
+async function screenshot(page: Page, name: string): Promise<void> {
+  // The clock ticks in relative times; let charts and tables settle on their first data.
+  await page.waitForLoadState('networkidle', { timeout: 3000 }).catch(() => {});
+  await page.screenshot({ path: join(SHOTS, `${name}.png`), fullPage: true });
+}
+
+/** The status of every row of the operations table, once it has `n` rows or more. */
+async function rowStatuses(page: Page, table = '[data-testid="operations-table"]'): Promise<string[]> {
+  return page.locator(`${table} tbody tr[data-id] [data-status]`).evaluateAll((badges) => badges.map((b) => b.getAttribute('data-status') ?? ''));
+}
+
+async function submit(base: string, body: Record<string, unknown>, headers: Record<string, string> = {}): Promise<string> {
+  const created = await request(base, 'POST', '/operations', { body, headers });
+  assert.equal(created.status, 202, created.text);
+  return created.body.id;
+}
+
+async function statusOf(base: string, id: string, headers: Record<string, string> = {}): Promise<string> {
+  return (await request(base, 'GET', `/operations/${id}`, { headers })).body.status;
+}
+
+describe('dashboard: without API keys (loopback), every page', () => {
+  let api: ServerProcess;
+  let worker: ServerProcess | null = null;
+  let store: TestStore | null = null;
+  let url: string;
+  let hooks: WebhookReceiver;
+  const common = ['--allow-private-webhooks', '--webhook-schedule', '50ms', '--webhook-timeout', '1s'];
+
+  before(async () => {
+    hooks = await WebhookReceiver.start();
+    if (E2E_STORE === 'postgres') {
+      // Two processes on one schema: the page's node runs no work, so every change it shows came from the other.
+      store = freshStore('postgres');
+      api = await startServer({ store: store.spec, args: [...common, '--no-workers'] });
+      worker = await startServer({ store: store.spec, command: 'worker', args: common });
+    } else {
+      api = await startServer({ args: common });
+    }
+    url = api.url;
+  });
+  after(async () => {
+    await Promise.all([api?.stop(), worker?.stop(), hooks?.close()]);
+    await store?.cleanup();
+  });
+
+  it('the overview shows each type: what waits, runs and failed, with charts of the last hour', async (t) => {
+    const page = await newPage(t);
+    if (page === null) return;
+    for (let i = 0; i < 3; i++) await submit(url, { type: 'echo', input: { i } });
+    for (let i = 0; i < 2; i++) await submit(url, { type: 'fail', input: { permanent: true, message: 'the report source is gone' } });
+    await waitFor(async () => (await request(url, 'GET', '/operations?status=failed&type=fail')).body.items.length === 2, {
+      timeoutMs: 10_000,
+      what: 'two failed operations',
+    });
+    await page.goto(`${url}/dashboard`);
+    const failedCell = page.locator('[data-testid="overview-table"] tr[data-type="fail"] td').nth(3);
+    await failedCell.getByText('2', { exact: true }).waitFor();
+    await page.locator('[data-testid="overview-table"] tr[data-type="echo"]').waitFor();
+    await page.locator('figure.chart canvas').first().waitFor();
+    assert.ok((await page.locator('figure.chart', { hasText: 'fail: 0 completed, 2 failed' }).count()) === 1, "the fail type's own chart");
+    assert.match((await page.locator('[data-testid="whoami"]').textContent()) ?? '', /admin/, 'without keys on loopback the page may see everything');
+    await screenshot(page, 'overview');
+  });
+
+  it('the operations list filters by status and type, and finds an operation by its idempotency key', async (t) => {
+    const page = await newPage(t);
+    if (page === null) return;
+    const keyed = (
+      await request(url, 'POST', '/operations', { body: { type: 'echo', input: { keyed: true } }, headers: { 'idempotency-key': 'dashboard-key-42' } })
+    ).body.id as string;
+    await submit(url, { type: 'fail', input: { permanent: true } });
+    await waitFor(async () => (await statusOf(url, keyed)) === 'completed', { timeoutMs: 10_000, what: 'the keyed operation completes' });
+    await page.goto(`${url}/dashboard#/operations`);
+    await page.locator('[data-testid="operations-table"] tbody tr[data-id]').first().waitFor();
+    await screenshot(page, 'operations');
+
+    await page.selectOption('[data-testid="filters"] select[name="status"]', 'failed');
+    await page.selectOption('[data-testid="filters"] select[name="type"]', 'fail');
+    await page.click('[data-testid="filters"] button[type="submit"]');
+    await waitFor(() => /status=failed/.test(page.url()) && /type=fail\b/.test(page.url()), { timeoutMs: UI_TIMEOUT_MS, what: 'the filter in the URL' });
+    const failed = await waitFor(
+      async () => {
+        const statuses = await rowStatuses(page);
+        return statuses.length > 0 && statuses.every((s) => s === 'failed') ? statuses : null;
+      },
+      { timeoutMs: UI_TIMEOUT_MS, what: 'only failed operations listed' },
+    );
+    assert.ok(failed.length >= 1);
+
+    await page.goto(`${url}/dashboard#/operations?q=dashboard-key-42`);
+    await page.locator(`[data-testid="operations-table"] tr[data-id="${keyed}"]`).waitFor();
+    assert.equal(await page.locator('[data-testid="operations-table"] tbody tr[data-id]').count(), 1, 'the key finds exactly its operation');
+  });
+
+  it("an operation's page follows it live: its timeline advances while it runs, then shows the result", async (t) => {
+    const page = await newPage(t);
+    if (page === null) return;
+    hooks.replyWith({ status: 204 });
+    const id = await submit(url, { type: 'sleep', input: { ms: 4000, steps: 4 }, webhook_url: hooks.url });
+    await page.goto(`${url}/dashboard#/operations/${id}`);
+    await page.locator('.live').waitFor();
+    const timeline = page.locator('[data-testid="timeline"] li');
+    await page.locator('[data-testid="timeline"] li[data-kind="claimed"]').waitFor();
+    const early = await timeline.count();
+    await page.locator('[data-testid="timeline"] li[data-kind="progress"]').first().waitFor();
+    await page.locator('[data-testid="timeline"] li[data-kind="completed"]').waitFor();
+    assert.ok((await timeline.count()) > early, 'the timeline grew while the page was open');
+    await page.locator('section.operation[data-status="completed"]').waitFor();
+    await page.locator('pre.json', { hasText: '"slept_ms": 4000' }).waitFor();
+    // The webhook goes after the end, and its attempt joins the timeline and the deliveries.
+    await page.locator('[data-testid="timeline"] li[data-kind="webhook_attempt"]').waitFor();
+    await page.locator('.delivery .state-delivered').waitFor();
+    await screenshot(page, 'operation');
+    const kinds = await timeline.evaluateAll((items) => items.map((li) => li.getAttribute('data-kind')));
+    assert.equal(kinds[0], 'created');
+    assert.ok(kinds.indexOf('claimed') < kinds.indexOf('completed'), kinds.join(','));
+  });
+
+  it('dead letters: a dead webhook delivery is replayed from its row, and others by a filter after a dry run', async (t) => {
+    const page = await newPage(t);
+    if (page === null) return;
+    hooks.replyWith({ status: 500, body: 'down' });
+    const id = await submit(url, { type: 'echo', input: { hook: true }, webhook_url: hooks.url });
+    // And one to a port nothing listens on: it stays dead (replayed in bulk below, it dies again).
+    const nobody = await submit(url, { type: 'echo', input: { hook: 'nobody' }, webhook_url: 'http://127.0.0.1:1/hook' });
+    const dead = await waitFor(async () => (await request(url, 'GET', `/operations/${id}/deliveries`)).body.items.find((d: any) => d.state === 'dead'), {
+      timeoutMs: 10_000,
+      what: 'its delivery dead after the short schedule',
+    });
+    hooks.replyWith({ status: 204 });
+    await page.goto(`${url}/dashboard#/dead-letters`);
+    const row = page.locator(`[data-testid="deliveries-table"] tr[data-id="${dead.id}"]`);
+    await row.getByRole('button', { name: 'Replay' }).click();
+    await row.waitFor({ state: 'detached' });
+    const delivered = await waitFor(
+      async () => (await request(url, 'GET', `/operations/${id}/deliveries`)).body.items.find((d: any) => d.id === dead.id && d.state === 'delivered'),
+      { timeoutMs: 10_000, what: 'the replay delivered' },
+    );
+    assert.equal(delivered.attempts.at(-1).trigger, 'manual');
+
+    // In bulk, by URL: the dry run counts the one dead delivery to that URL, then it is replayed.
+    await waitFor(async () => (await request(url, 'GET', `/operations/${nobody}/deliveries`)).body.items.some((d: any) => d.state === 'dead'), {
+      timeoutMs: 10_000,
+      what: 'the other delivery dead',
+    });
+    const deliveries = page.locator('[data-testid="dead-deliveries"]');
+    await deliveries.locator('input[name="url"]').fill('http://127.0.0.1:1/hook');
+    await deliveries.locator('input[name="operation_type"]').fill('echo');
+    await deliveries.locator('form button[type="submit"]').click();
+    await deliveries.locator('[data-testid="bulk-replay_deliveries"] button', { hasText: 'Replay all matching' }).click();
+    const dryRun = deliveries.locator('[data-testid="dry-run"]');
+    await dryRun.getByText('Replay 1 dead delivery matching this filter?').waitFor();
+    await dryRun.getByRole('button', { name: 'Replay 1' }).click();
+    const done = deliveries.locator('[data-testid="bulk-status"][data-status="completed"]');
+    await done.waitFor();
+    assert.match((await done.textContent()) ?? '', /1 of 1 processed: 1 done/);
+    const bulk = (await request(url, 'GET', '/bulk-actions')).body.items[0];
+    assert.deepEqual([bulk.action, bulk.filter.url, bulk.filter.operation_type], ['replay_deliveries', 'http://127.0.0.1:1/hook', 'echo']);
+  });
+
+  it('dead letters: a bulk retry of the failed operations a filter matches, after a dry run shows how many', async (t) => {
+    const page = await newPage(t);
+    if (page === null) return;
+    // One attempt each, so each fails at once; which type the filter names keeps the other tests' failures out.
+    const ids = await Promise.all([1, 2, 3].map(() => submit(url, { type: 'flaky', input: { failures: 1 }, max_attempts: 1 })));
+    await waitFor(async () => (await Promise.all(ids.map((id) => statusOf(url, id)))).every((s) => s === 'failed'), {
+      timeoutMs: 10_000,
+      what: 'three failed flaky operations',
+    });
+    await page.goto(`${url}/dashboard#/dead-letters?type=flaky`);
+    await waitFor(async () => (await rowStatuses(page, '[data-testid="failed-operations"] [data-testid="operations-table"]')).length === 3, {
+      timeoutMs: UI_TIMEOUT_MS,
+      what: 'the three listed',
+    });
+    await page.click('[data-testid="bulk-retry"] button');
+    const dryRun = page.locator('[data-testid="bulk-retry"] [data-testid="dry-run"]');
+    await dryRun.getByText('3 failed operations', { exact: false }).waitFor();
+    await screenshot(page, 'dead-letters');
+    await dryRun.getByRole('button', { name: 'Retry 3' }).click();
+    const done = page.locator('[data-testid="bulk-retry"] [data-testid="bulk-status"][data-status="completed"]');
+    await done.waitFor();
+    assert.match((await done.textContent()) ?? '', /3 of 3 processed: 3 done/);
+    const bulk = (await request(url, 'GET', '/bulk-actions')).body.items[0];
+    assert.equal(bulk.action, 'retry');
+    assert.deepEqual(
+      { type: bulk.filter.type, status: bulk.filter.status, total: bulk.total, succeeded: bulk.succeeded },
+      {
+        type: 'flaky',
+        status: 'failed',
+        total: 3,
+        succeeded: 3,
+      },
+    );
+    for (const id of ids) {
+      const history = (await request(url, 'GET', `/operations/${id}/history`)).body.items as Array<{ kind: string; bulk_action_id?: string }>;
+      assert.ok(
+        history.some((e) => e.kind === 'redriven' && e.bulk_action_id === bulk.id),
+        `${id} was redriven by the bulk action`,
+      );
+    }
+  });
+
+  it('task types: schemas, limits and observed durations', async (t) => {
+    const page = await newPage(t);
+    if (page === null) return;
+    await page.goto(`${url}/dashboard#/task-types`);
+    const row = page.locator('[data-testid="task-types-table"] tr[data-type="hang"]');
+    await row.waitFor();
+    assert.match((await row.textContent()) ?? '', /1 s/, 'its timeout');
+    await page.locator('details.schema', { hasText: 'sleep' }).locator('summary').click();
+    await page.locator('details.schema[open] pre.json', { hasText: '"steps"' }).waitFor();
+    await screenshot(page, 'task-types');
+  });
+});
+
+describe('dashboard: with API keys', () => {
+  const KEY_ALPHA = 'alpha-dash-key-4Rt7Yp2Qw9Zx';
+  const KEY_BETA = 'beta-dash-key-8Hn3Vb6Mc1Lk';
+  const KEY_ADMIN = 'ops-dash-key-5Gf2Dj7Ks0Pa';
+  let server: ServerProcess;
+  let alphaOp: string;
+  let betaOp: string;
+
+  before(async () => {
+    const keysFile = writeTenantsAndAdminKeys(scratch.path, { alpha: KEY_ALPHA, beta: KEY_BETA, admin: KEY_ADMIN });
+    server = await startServer({ args: ['--api-keys-file', keysFile] });
+    alphaOp = await submit(server.url, { type: 'echo', input: { of: 'alpha' } }, { authorization: `Bearer ${KEY_ALPHA}` });
+    betaOp = await submit(server.url, { type: 'echo', input: { of: 'beta' } }, { authorization: `Bearer ${KEY_BETA}` });
+  });
+  after(async () => {
+    await server?.stop();
+  });
+
+  /** Signs in on the key form; every URL the page asks for is recorded. */
+  async function signIn(page: Page, key: string): Promise<string[]> {
+    const urls: string[] = [];
+    page.on('request', (r) => urls.push(r.url()));
+    await page.goto(`${server.url}/dashboard#/operations`);
+    await page.locator('[data-testid="key-form"] input[name="key"]').fill(key);
+    await page.locator('[data-testid="key-form"] button[type="submit"]').click();
+    return urls;
+  }
+
+  it("asks for a key; a tenant's key lists its own operations and is refused another tenant's", async (t) => {
+    const page = await newPage(t);
+    if (page === null) return;
+    await page.goto(`${server.url}/dashboard`);
+    await page.locator('[data-testid="key-form"]').waitFor();
+    // The form is small: a short picture of it.
+    await page.setViewportSize({ width: 1280, height: 300 });
+    await screenshot(page, 'sign-in');
+    await page.setViewportSize({ width: 1280, height: 860 });
+    const urls = await signIn(page, KEY_ALPHA);
+    await page.locator('[data-testid="whoami"]', { hasText: 'alpha' }).waitFor();
+    await page.locator(`[data-testid="operations-table"] tr[data-id="${alphaOp}"]`).waitFor();
+    assert.equal(await page.locator(`[data-testid="operations-table"] tr[data-id="${betaOp}"]`).count(), 0, "beta's operation is not listed");
+
+    await page.goto(`${server.url}/dashboard#/operations/${betaOp}`);
+    await page.locator('.error', { hasText: 'not_found' }).waitFor();
+    assert.equal(await page.locator('section.operation[data-status]').count(), 0, "beta's operation is not shown");
+    assert.equal(await page.evaluate(() => sessionStorage.getItem('asyncops.dashboard.key')), KEY_ALPHA, 'the key is kept for the tab');
+    assert.deepEqual(
+      urls.filter((u) => u.includes(KEY_ALPHA)),
+      [],
+      'the key is never in a URL',
+    );
+  });
+
+  it('a wrong key brings the form back with a message', async (t) => {
+    const page = await newPage(t);
+    if (page === null) return;
+    await signIn(page, 'not-a-key-at-all-000');
+    await page.locator('[data-testid="key-form"] .error', { hasText: 'not accepted' }).waitFor();
+  });
+
+  it("an admin key sees every tenant's operations, and narrows them by tenant", async (t) => {
+    const page = await newPage(t);
+    if (page === null) return;
+    await signIn(page, KEY_ADMIN);
+    await page.locator('[data-testid="whoami"] .badge.admin').waitFor();
+    await page.locator(`[data-testid="operations-table"] tr[data-id="${alphaOp}"]`).waitFor();
+    await page.locator(`[data-testid="operations-table"] tr[data-id="${betaOp}"]`).waitFor();
+    await page.locator('.tenant-filter input[name="tenant"]').fill('beta');
+    await page.locator('.tenant-filter button').click();
+    await page.locator(`[data-testid="operations-table"] tr[data-id="${alphaOp}"]`).waitFor({ state: 'detached' });
+    await page.locator(`[data-testid="operations-table"] tr[data-id="${betaOp}"]`).waitFor();
+    // Another tenant's operation, followed live: the admin key's stream token opens its stream.
+    const running = await submit(server.url, { type: 'sleep', input: { ms: 3000, steps: 3 } }, { authorization: `Bearer ${KEY_ALPHA}` });
+    await page.goto(`${server.url}/dashboard#/operations/${running}`);
+    await page.locator('.live').waitFor();
+    await page.locator('section.operation[data-status="completed"]').waitFor();
+    await page.locator('[data-testid="timeline"] li[data-kind="completed"]').waitFor();
+  });
+});

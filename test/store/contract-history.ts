@@ -1,0 +1,166 @@
+// Owns: contract cases for operation history: which event each transition appends (in the same transaction), their
+// order and data, pages by seq, tenant scope, the ETA noted on `created`, and events going with their operation.
+// Not here: the milestone rule (test/domain/history.test.ts: the attempt decides, the store records what it is told).
+// Invariant: uses only the Store interface; an operation is driven the way production drives it.
+
+import { describe, it } from 'node:test';
+import assert from 'node:assert/strict';
+import type { HistoryEvent } from '../../src/domain/history.ts';
+import { CANCELLED_BY_REQUEST } from '../../src/store/store.ts';
+import type { CurrentStore } from './contract.ts';
+import { claim, draft, insertInState, LEASE_MS, noDelivery, T0, TENANT, webhookFactory } from './fixtures.ts';
+import { waitFor } from '../support/wait.ts';
+
+const kinds = (events: readonly HistoryEvent[] | null) => events?.map((e) => e.kind);
+
+export function historyContract(store: CurrentStore): void {
+  const history = async (operationId: string, tenant: string | null = TENANT, afterSeq?: number, limit = 100) =>
+    store().historyList({ operationId, tenant, afterSeq, limit });
+
+  describe('operation history', () => {
+    it('records created (with its key), claimed, milestones, a failed attempt and the end, in order, with their data', async () => {
+      const d = draft({ type: 'history-walk' });
+      const inserted = await store().operationInsert(d, { key: 'k-1', fingerprint: 'f', expiresAt: T0 + 60_000 });
+      assert.equal(inserted.kind, 'created');
+      const first = await claim(store(), d, T0 + 10, 'node-a');
+      const report = (now: number, progress: number, milestone: boolean) =>
+        store().operationProgress({ id: d.id, leaseToken: first.leaseToken, now, progress, message: `at ${progress}`, milestone });
+      assert.equal(await report(T0 + 20, 0.05, true), true);
+      assert.equal(await report(T0 + 30, 0.07, false), true, 'not a milestone: stored, not recorded');
+      assert.equal(await report(T0 + 40, 0.31, true), true);
+      const error = { code: 'flaky', message: 'try again' };
+      assert.notEqual(
+        await store().operationRetry({ id: d.id, leaseToken: first.leaseToken, now: T0 + 50, runAt: T0 + 1_050, error, delivery: noDelivery }),
+        null,
+      );
+      const second = await claim(store(), d, T0 + 1_050, 'node-b');
+      assert.notEqual(
+        await store().operationFinish({ id: d.id, leaseToken: second.leaseToken, now: T0 + 1_100, status: 'completed', delivery: noDelivery }),
+        null,
+      );
+
+      const events = (await history(d.id))!;
+      assert.deepEqual(kinds(events), ['created', 'claimed', 'progress', 'progress', 'attempt_failed', 'claimed', 'completed']);
+      assert.ok(
+        events.every((e, i) => i === 0 || e.seq > events[i - 1]!.seq),
+        'seq grows',
+      );
+      assert.deepEqual(
+        events.map((e) => [e.at, e.data]),
+        [
+          [T0, { tenant: TENANT, idempotency_key: 'k-1' }],
+          [T0 + 10, { attempt: 1, worker: 'node-a' }],
+          [T0 + 20, { progress: 0.05, message: 'at 0.05' }],
+          [T0 + 40, { progress: 0.31, message: 'at 0.31' }],
+          [T0 + 50, { attempt: 1, error, next_run_at: T0 + 1_050 }],
+          [T0 + 1_050, { attempt: 2, worker: 'node-b' }],
+          [T0 + 1_100, {}],
+        ],
+      );
+      assert.ok(events.every((e) => e.operationId === d.id));
+    });
+
+    it('records a batch claim as one claimed event per operation, and a release', async () => {
+      const ops = [draft({ type: 'history-batch' }), draft({ type: 'history-batch' }), draft({ type: 'history-batch' })];
+      for (const d of ops) await store().operationInsert(d);
+      const claimed = await store().operationClaimDue({ now: T0, workerId: 'w9', leaseMs: LEASE_MS, types: [{ type: 'history-batch', limit: 3 }], limit: 3 });
+      assert.equal(claimed.length, 3);
+      const one = claimed[0]!;
+      await store().operationRelease({ id: one.id, leaseToken: one.leaseToken!, now: T0 + 5, delivery: noDelivery });
+      for (const d of ops) {
+        const events = (await history(d.id))!;
+        const expected = d.id === one.id ? ['created', 'claimed', 'released'] : ['created', 'claimed'];
+        assert.deepEqual(kinds(events), expected);
+        assert.deepEqual(events[1]!.data, { attempt: 1, worker: 'w9' });
+      }
+      assert.deepEqual((await history(one.id))![2]!.data, { attempt: 1 });
+    });
+
+    it('records expired leases: requeued, and on the last attempt before the end', async () => {
+      const requeued = await insertInState(store(), 'processing', { maxAttempts: 2 });
+      const last = await insertInState(store(), 'processing', { maxAttempts: 1 });
+      const expired = { code: 'lease_expired', message: 'the worker stopped answering' };
+      const result = await store().operationRecoverExpired({ now: T0 + LEASE_MS + 1, delivery: noDelivery, error: expired });
+      assert.equal(result.requeued.length + result.ended.length, 2);
+      assert.deepEqual(kinds(await history(requeued.op.id)), ['created', 'claimed', 'lease_expired']);
+      assert.deepEqual((await history(requeued.op.id))![2]!.data, { attempt: 1 });
+      const ended = (await history(last.op.id))!;
+      assert.deepEqual(kinds(ended), ['created', 'claimed', 'lease_expired', 'failed']);
+      assert.deepEqual(ended[3]!.data, { error: expired });
+    });
+
+    it('records cancels: of a pending operation at once; of a running one, the request and then the end', async () => {
+      const { op: pending } = await insertInState(store(), 'cancelled');
+      const cancelled = (await history(pending.id))!;
+      assert.deepEqual(kinds(cancelled), ['created', 'cancelled']);
+      assert.deepEqual(cancelled[1]!.data, { error: CANCELLED_BY_REQUEST });
+
+      const { op, leaseToken } = await insertInState(store(), 'processing');
+      assert.equal((await store().operationCancel({ id: op.id, tenant: TENANT, now: T0 + 5, delivery: noDelivery })).kind, 'requested');
+      assert.equal((await store().operationCancel({ id: op.id, tenant: TENANT, now: T0 + 6, delivery: noDelivery })).kind, 'requested');
+      const error = { code: 'boom', message: 'aborted' };
+      await store().operationRetry({ id: op.id, leaseToken: leaseToken!, now: T0 + 10, runAt: T0 + 20, error, delivery: noDelivery });
+      const events = (await history(op.id))!;
+      assert.deepEqual(kinds(events), ['created', 'claimed', 'cancel_requested', 'cancelled'], 'a cancel asked twice is one request');
+      assert.deepEqual(events[3]!.data, { error: CANCELLED_BY_REQUEST });
+    });
+
+    it('records a failure with its error, and each webhook attempt with its outcome', async () => {
+      const { op } = await insertInState(store(), 'failed', { webhookUrl: 'https://example.test/hook' }, webhookFactory(T0));
+      const [delivery] = await store().deliveryClaimDue({ now: T0 + 2_000, workerId: 'd1', leaseMs: LEASE_MS, limit: 1 });
+      assert.equal(delivery?.operationId, op.id);
+      const attempt = { trigger: 'scheduled' as const, startedAt: T0 + 2_000, durationMs: 37, statusCode: 503, error: 'HTTP 503', responseSnippet: 'busy' };
+      await store().deliveryRecordAttempt({
+        id: delivery!.id,
+        leaseToken: delivery!.leaseToken ?? '',
+        outcome: 'retrying',
+        nextAttemptAt: T0 + 5_000,
+        now: T0 + 2_040,
+        attempt,
+      });
+      const events = (await history(op.id))!;
+      assert.deepEqual(kinds(events), ['created', 'claimed', 'failed', 'webhook_attempt']);
+      assert.deepEqual(events[2]!.data, { error: { code: 'boom', message: 'it broke' } });
+      assert.equal(events[3]!.at, T0 + 2_040);
+      assert.deepEqual(events[3]!.data, { delivery_id: delivery!.id, attempt: 1, status_code: 503, duration_ms: 37, error: 'HTTP 503', outcome: 'retrying' });
+    });
+
+    it("pages by seq, and is scoped to the operation's tenant (null: any tenant's)", async () => {
+      const { op } = await insertInState(store(), 'completed', { tenant: 'other' });
+      assert.equal(await history(op.id), null, "another tenant's operation is not found");
+      assert.equal(await history('op_missing'), null);
+      const all = (await history(op.id, 'other'))!;
+      assert.deepEqual(kinds(all), ['created', 'claimed', 'completed']);
+      assert.deepEqual(await history(op.id, null), all);
+      const page1 = (await history(op.id, 'other', undefined, 2))!;
+      assert.deepEqual(kinds(page1), ['created', 'claimed']);
+      const page2 = (await history(op.id, 'other', page1[1]!.seq, 2))!;
+      assert.deepEqual(kinds(page2), ['completed']);
+      assert.deepEqual(await history(op.id, 'other', page2[0]!.seq, 2), [], 'past the end: an empty page, not not-found');
+    });
+
+    it('notes the ETA of a create on its created event, off the caller’s path', async () => {
+      const { op } = await insertInState(store(), 'pending');
+      store().historyNoteEstimate({ operationId: op.id, estimatedCompletionAt: T0 + 4_321 });
+      await waitFor(async () => (await history(op.id))?.[0]?.data['estimated_completion_at'] !== undefined, {
+        timeoutMs: 2_000,
+        what: 'the ETA noted on the created event',
+      });
+      assert.deepEqual((await history(op.id))![0]!.data, { tenant: TENANT, idempotency_key: null, estimated_completion_at: T0 + 4_321 });
+    });
+
+    it('goes with its operation when it is deleted or pruned', async () => {
+      const { op: deleted } = await insertInState(store(), 'completed');
+      assert.equal(await store().operationDelete({ id: deleted.id, tenant: TENANT }), 'deleted');
+      assert.equal(await history(deleted.id), null);
+      const { op: pruned } = await insertInState(store(), 'failed');
+      const counts = await store().prune({ resultsFinishedBefore: 0, operationsFinishedBefore: T0 + 10_000, now: T0 + 10_000 });
+      assert.ok(counts.operations >= 1);
+      assert.equal(await history(pruned.id), null);
+      // The id is free again, and a new operation under it starts a history of its own.
+      const again = await store().operationInsert(draft({ id: pruned.id, type: 'history-again' }));
+      assert.equal(again.kind, 'created');
+      assert.deepEqual(kinds(await history(pruned.id)), ['created']);
+    });
+  });
+}
