@@ -145,7 +145,7 @@ function DeadDeliveries() {
   usePoll(
     async (signal) => {
       try {
-        setPage(await request('/webhook-deliveries', { query: { state: 'dead', limit: 50 }, signal }));
+        setPage(await request('/webhook-deliveries', { query: withTenant({ state: 'dead', limit: 50 }), signal }));
         setError(null);
       } catch (e) {
         if (!signal.aborted) setError(e);
@@ -168,12 +168,12 @@ function DeadDeliveries() {
     event.preventDefault();
     setFilter(values());
   };
-  const bulkFilter = {
+  const bulkFilter = withTenant({
     operation_type: filter.operation_type,
     url: filter.url,
     created_after: toIso(filter.created_after),
     created_before: toIso(filter.created_before),
-  };
+  });
   const items = page?.items ?? [];
   return html`<section data-testid="dead-deliveries">
     <h2>Dead webhook deliveries</h2>

@@ -102,6 +102,8 @@ function App() {
       onUnauthorized(() => {
         const hadKey = getKey() !== null;
         clearKey();
+        // The next key may be a tenant's, to which another tenant's filter would be refused.
+        setTenantFilter('');
         setWhoami(null);
         setNeedKey(hadKey ? 'That API key was not accepted.' : null);
       }),

@@ -129,7 +129,13 @@ export function checkBulkRequest(action: BulkActionKind, filter: BulkFilterWire,
   if (createdAfter !== null && createdBefore !== null && createdAfter >= createdBefore) {
     errors.push({ path: '/filter/created_before', message: 'must be later than created_after' });
   }
-  if (filter.tenant !== undefined && !scope.admin) errors.push({ path: '/filter/tenant', message: 'only an admin key may name a tenant' });
+  for (const [field, value] of Object.entries(filter)) {
+    // PostgreSQL text refuses NUL: a filter holding one could match nothing, and would fail there instead.
+    if (typeof value === 'string' && value.includes('\u0000')) errors.push({ path: `/filter/${field}`, message: 'must not hold a NUL character' });
+  }
+  if (filter.tenant !== undefined && filter.tenant !== scope.tenant && !scope.admin) {
+    errors.push({ path: '/filter/tenant', message: 'only an admin key may name another tenant' });
+  }
   let selection: BulkSelection;
   if (action === 'replay_deliveries') {
     selection = { target: 'deliveries', operationType: filter.operation_type ?? null, url: filter.url ?? null, createdAfter, createdBefore };

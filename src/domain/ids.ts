@@ -46,7 +46,8 @@ export function newId(prefix: string, nowMs: number, random: RandomBytes = poole
  * range of creation times is a range of ids (a list walks its index between them).
  */
 export function idFloorAt(prefix: string, ms: number): string {
-  return newId(prefix, ms, () => new Uint8Array(RANDOM_CHARS));
+  // No id was made before 1970: an earlier time is the floor of them all (newId's digits need a time of at least 0).
+  return newId(prefix, Math.max(0, ms), () => new Uint8Array(RANDOM_CHARS));
 }
 
 /** True when `value` is `prefix` followed by a well-formed id body; anything else is not an id of ours. */

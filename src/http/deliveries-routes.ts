@@ -10,7 +10,7 @@ import { iso } from '../domain/resource.ts';
 import type { DeliveriesService } from '../webhooks/deliveries.ts';
 import { cursorAfter, decodeCursor } from './cursors.ts';
 import { DeliveryIdParams, DeliveryStateSchema, OperationIdParams, ReadScopeQuery, TenantQuery, jsonResponse, problemResponses } from './schemas.ts';
-import { readScope, tenantOf } from './tenant.ts';
+import { readScope } from './tenant.ts';
 
 const Nullable = <T extends Parameters<typeof Type.Union>[0][number]>(schema: T) => Type.Union([schema, Type.Null()]);
 
@@ -107,7 +107,7 @@ export function registerDeliveryRoutes(app: FastifyInstance, deliveries: Deliver
       response: { 202: jsonResponse(DeliverySchema, 'Due now; the schedule starts over'), ...problemResponses(400, 404, [409, 'The delivery is not dead']) },
     },
     handler: async (request, reply) => {
-      return reply.code(202).send(deliveryJson(await deliveries.replay(tenantOf(request), request.params.id)));
+      return reply.code(202).send(deliveryJson(await deliveries.replay(readScope(request), request.params.id)));
     },
   });
 

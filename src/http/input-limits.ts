@@ -1,7 +1,8 @@
-// Owns: limits on the shape of a parsed request body that a JSON schema cannot state for every route: nesting depth.
-// Not here: body size (Fastify's bodyLimit), field ranges (route schemas and runtime/submission.ts).
-// Invariant: a body nested deeper than the limit is a 400 naming the first path that goes too deep, before any
-// validator or handler walks it recursively.
+// Owns: limits on the shape of a request that a JSON schema cannot state for every route: a parsed body's nesting
+// depth, and no NUL in a query parameter. Not here: body size (Fastify's bodyLimit), field ranges (route schemas and
+// runtime/submission.ts). Invariant: a body nested deeper than the limit is a 400 naming the first path that goes too
+// deep, before any validator or handler walks it recursively; a query value with a NUL is a 400 before any store
+// reads it (PostgreSQL text refuses NUL, so a filter holding one would fail there instead of matching nothing).
 
 import type { FastifyInstance } from 'fastify';
 import { AsyncOpsError } from '../domain/errors.ts';
@@ -24,9 +25,29 @@ export function tooDeepPath(value: unknown, maxDepth: number): string | null {
   return null;
 }
 
+/** The name of the first query parameter whose value holds a NUL, or null. */
+export function queryWithNul(query: unknown): string | null {
+  if (query === null || typeof query !== 'object') return null;
+  for (const [name, value] of Object.entries(query)) {
+    const values: unknown[] = Array.isArray(value) ? value : [value];
+    if (values.some((v) => typeof v === 'string' && v.includes('\u0000'))) return name;
+  }
+  return null;
+}
+
 export function installBodyDepthLimit(app: FastifyInstance, maxDepth: number): void {
   // A callback hook, not an async one: it runs on every request, most of which (status reads) have no body.
   app.addHook('preValidation', (request, _reply, done) => {
+    const nulIn = queryWithNul(request.query);
+    if (nulIn !== null) {
+      const name = nulIn.slice(0, 64);
+      done(
+        new AsyncOpsError('validation_failed', `query parameter ${name} holds a NUL character`, {
+          errors: [{ path: `/query/${name}`, message: 'must not hold a NUL character' }],
+        }),
+      );
+      return;
+    }
     const path = request.body === undefined ? null : tooDeepPath(request.body, maxDepth);
     if (path === null) return done();
     const shown = path.length > 300 ? `${path.slice(0, 300)}…` : path;

@@ -163,7 +163,7 @@ export function registerOperationRoutes(app: FastifyInstance, service: Operation
       },
     },
     handler: async (request, reply) => {
-      const view = await service.cancel(tenantOf(request), request.params.id);
+      const view = await service.cancel(await service.tenantOfRead(readScope(request), request.params.id), request.params.id);
       return sendOperation(reply, view, isTerminal(view.operation.status) ? 200 : 202);
     },
   });
@@ -197,7 +197,7 @@ export function registerOperationRoutes(app: FastifyInstance, service: Operation
       response: { 204: emptyResponse('Deleted'), ...problemResponses(400, 404, [409, 'Not terminal yet, or its webhook is still being delivered']) },
     },
     handler: async (request, reply) => {
-      await service.delete(tenantOf(request), request.params.id);
+      await service.delete(await service.tenantOfRead(readScope(request), request.params.id), request.params.id);
       return reply.code(204).send();
     },
   });

@@ -518,7 +518,8 @@ export interface Store extends ScheduleStore, BulkActionStore {
 
   deliveryClaimDue(params: DeliveryClaimParams): Promise<Delivery[]>;
   deliveryRecordAttempt(params: DeliveryAttemptParams): Promise<Delivery | null>;
-  deliveryGet(params: { readonly id: string; readonly tenant: string }): Promise<Delivery | null>;
+  /** `tenant` null: whichever tenant's it is (an admin's read). */
+  deliveryGet(params: { readonly id: string; readonly tenant: string | null }): Promise<Delivery | null>;
   deliveryList(query: DeliveryListQuery): Promise<Delivery[]>;
   deliveryListForOperation(params: {
     readonly operationId: string;

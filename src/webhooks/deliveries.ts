@@ -42,9 +42,14 @@ export class DeliveriesService {
     return { items, nextBeforeId: rows.length > query.limit && last !== undefined ? last.id : null };
   }
 
-  /** Makes a dead delivery due now, its schedule started over and its webhook-id kept; anything else is a conflict. */
-  async replay(tenant: string, id: string): Promise<Delivery> {
+  /**
+   * Makes a dead delivery due now, its schedule started over and its webhook-id kept; anything else is a conflict.
+   * `tenant` null: whichever tenant's it is (an admin's replay).
+   */
+  async replay(scope: string | null, id: string): Promise<Delivery> {
     if (!isId(ID_PREFIXES.delivery, id)) throw deliveryNotFound(id);
+    const tenant = scope ?? (await this.#store.deliveryGet({ id, tenant: null }))?.tenant;
+    if (tenant === undefined) throw deliveryNotFound(id);
     const outcome = await this.#store.deliveryRetry({ id, tenant, now: this.#clock.now() });
     if (outcome.kind === 'not_found') throw deliveryNotFound(id);
     if (outcome.kind === 'not_dead') throw new AsyncOpsError('conflict', `delivery ${id} is ${outcome.delivery.state}; only dead deliveries are replayed`);

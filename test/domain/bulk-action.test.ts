@@ -57,6 +57,13 @@ describe('checkBulkRequest', () => {
     assert.equal(checkBulkRequest('retry', {}, ADMIN).tenant, null);
     assert.equal(checkBulkRequest('retry', { tenant: 'acme' }, ADMIN).tenant, 'acme');
     refused(() => checkBulkRequest('retry', { tenant: 'other' }, TENANT), '/filter/tenant');
+    // Its own name is allowed, as `?tenant=` on reads is.
+    assert.equal(checkBulkRequest('retry', { tenant: 'acme' }, TENANT).tenant, 'acme');
+  });
+
+  it('refuses a filter holding a NUL character (PostgreSQL text cannot hold one)', () => {
+    refused(() => checkBulkRequest('retry', { type: 'rep\u0000ort' }, TENANT), '/filter/type');
+    refused(() => checkBulkRequest('replay_deliveries', { url: 'http://x/\u0000' }, TENANT), '/filter/url');
   });
 
   it('refuses a status the action does not apply to, a field it does not take, a bad time or an empty range', () => {

@@ -39,6 +39,11 @@ describe('ids', () => {
     }
   });
 
+  it('idFloorAt: a time before 1970 is the floor of every id', () => {
+    assert.equal(idFloorAt('op_', -86_400_000), idFloorAt('op_', 0));
+    assert.ok(isId('op_', idFloorAt('op_', -1)));
+  });
+
   it('isId refuses other prefixes, lengths, characters', () => {
     const id = newId('op_', 5, zeros);
     assert.equal(isId('dlv_', id), false);

@@ -195,6 +195,39 @@ describe('operator reads', () => {
     assert.deepEqual(ids((await call(KEY_A, '/operations?tenant=alpha')).body), [aFailed, a2, a1]);
   });
 
+  it('a NUL character in a query parameter is a 400 problem naming it, on every store', async () => {
+    for (const path of ['/operations?q=%00', '/operations?error_code=a%00b', '/operations?type=%00', '/webhook-deliveries?state=dead&tenant=%00']) {
+      const refused = await call(KEY_ADMIN, path);
+      assert.equal(refused.status, 400, `${path}: ${refused.text}`);
+      assert.equal(refused.body.code, 'validation_failed');
+    }
+    const inBulk = await call(KEY_A, '/bulk-actions', { method: 'POST', body: { action: 'retry', filter: { type: 'x\u0000' }, dry_run: true } });
+    assert.equal(inBulk.status, 400, inBulk.text);
+    assert.equal(inBulk.body.errors[0].path, '/filter/type');
+  });
+
+  it("an admin key cancels, deletes, retries and replays another tenant's operations and deliveries by id", async () => {
+    const running = await submit(KEY_B, 'sleep', { ms: 20_000 });
+    assert.equal((await call(KEY_A, `/operations/${running}/cancel`, { method: 'POST' })).status, 404);
+    // The admin's DELETE finds it (another tenant's), and refuses it as not terminal yet.
+    assert.equal((await call(KEY_ADMIN, `/operations/${running}`, { method: 'DELETE' })).status, 409);
+    const cancel = await call(KEY_ADMIN, `/operations/${running}/cancel`, { method: 'POST' });
+    assert.ok([200, 202].includes(cancel.status), cancel.text);
+    assert.equal((await settled(KEY_B, running)).status, 'cancelled');
+    assert.equal((await call(KEY_A, `/operations/${running}/retry`, { method: 'POST' })).status, 404);
+    const retried = await call(KEY_ADMIN, `/operations/${running}/retry`, { method: 'POST' });
+    assert.equal(retried.status, 202, retried.text);
+    await call(KEY_ADMIN, `/operations/${running}/cancel`, { method: 'POST' });
+    assert.equal((await settled(KEY_B, running)).status, 'cancelled');
+    assert.equal((await call(KEY_A, `/operations/${running}`, { method: 'DELETE' })).status, 404);
+    assert.equal((await call(KEY_ADMIN, `/operations/${running}`, { method: 'DELETE' })).status, 204);
+    assert.equal((await call(KEY_B, `/operations/${running}`)).status, 404);
+    // A delivered delivery is not dead: the admin's replay reaches it (409), a tenant key's does not (404).
+    const [delivery] = (await call(KEY_B, '/webhook-deliveries')).body.items;
+    assert.equal((await call(KEY_A, `/webhook-deliveries/${delivery.id}/retry`, { method: 'POST' })).status, 404);
+    assert.equal((await call(KEY_ADMIN, `/webhook-deliveries/${delivery.id}/retry`, { method: 'POST' })).status, 409);
+  });
+
   it('the SDK: list filters, counts, overview and whoami', async () => {
     const admin = new AsyncOpsClient({ baseUrl: server.url, apiKey: KEY_ADMIN });
     const alpha = new AsyncOpsClient({ baseUrl: server.url, apiKey: KEY_A });

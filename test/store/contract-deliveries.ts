@@ -309,6 +309,9 @@ export function deliveryContract(store: CurrentStore): void {
       const d = await makeDelivery(store());
       assert.equal((await store().deliveryGet({ id: d.id, tenant: TENANT }))?.id, d.id);
       assert.equal(await store().deliveryGet({ id: d.id, tenant: 'other' }), null);
+      // No tenant: whichever tenant's it is (an admin's read).
+      assert.equal((await store().deliveryGet({ id: d.id, tenant: null }))?.id, d.id);
+      assert.equal(await store().deliveryGet({ id: 'dlv_unknown', tenant: null }), null);
       assert.deepEqual(await store().deliveryListForOperation({ operationId: d.operationId, tenant: 'other' }), []);
     });
   });

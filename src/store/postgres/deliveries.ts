@@ -161,9 +161,9 @@ function publishTouch(db: Pick<PostgresDatabase, 'publish'>, delivery: Delivery,
 }
 
 // Params: $1 id, $2 tenant.
-const SELECT_DELIVERY = 'SELECT * FROM deliveries WHERE id = $1 AND tenant = $2';
+const SELECT_DELIVERY = 'SELECT * FROM deliveries WHERE id = $1 AND ($2::text IS NULL OR tenant = $2)';
 
-export async function getDelivery(q: Queryable, id: string, tenant: string): Promise<Delivery | null> {
+export async function getDelivery(q: Queryable, id: string, tenant: string | null): Promise<Delivery | null> {
   const [row] = await q.query<DeliveryRow>(SELECT_DELIVERY, [id, tenant]);
   return row === undefined ? null : toDelivery(row);
 }

@@ -342,7 +342,7 @@ class PostgresStore implements Store {
     return deliveries.recordAttempt(this.#db, storableAttempt(params));
   }
 
-  deliveryGet(params: { id: string; tenant: string }): Promise<Delivery | null> {
+  deliveryGet(params: { id: string; tenant: string | null }): Promise<Delivery | null> {
     return deliveries.getDelivery(this.#db, params.id, params.tenant);
   }
 

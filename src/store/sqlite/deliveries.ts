@@ -55,7 +55,7 @@ const INSERT_ATTEMPT = `INSERT INTO delivery_attempts (delivery_id, attempt, tri
   VALUES ($deliveryId, $attempt, $trigger, $startedAt, $durationMs, $statusCode, $error, $responseSnippet)`;
 
 // $id $tenant
-const GET = `SELECT * FROM deliveries WHERE id = $id AND tenant = $tenant`;
+const GET = `SELECT * FROM deliveries WHERE id = $id AND ($tenant IS NULL OR tenant = $tenant)`;
 
 // $operationId $tenant
 const LIST_FOR_OPERATION = `SELECT * FROM deliveries WHERE operation_id = $operationId AND tenant = $tenant ORDER BY created_at, id`;
@@ -202,7 +202,7 @@ export class SqliteDeliveries {
     });
   }
 
-  get(params: { readonly id: string; readonly tenant: string }): Delivery | null {
+  get(params: { readonly id: string; readonly tenant: string | null }): Delivery | null {
     const row = this.#s.get.get({ id: params.id, tenant: params.tenant });
     return row === undefined ? null : toDelivery(row);
   }
