@@ -156,10 +156,13 @@ const ROWS: readonly Row[] = [
     '',
   ],
   ['  two tenants, with keys: share of the plain drain', (s) => s.fairness && `${pct(s.fairness.twoTenantsRatio)}, ${pct(s.fairness.keyedRatio)}`, ''],
-  ...(['parked', 'run'] as const).flatMap((variant): Row[] => [
+  ...(['parked', 'run', 'low'] as const).flatMap((variant): Row[] => [
     [
-      `Bulk retry (${variant === 'parked' ? 'redriven wait: its cost alone' : 'redriven run here too'}): time (rate)`,
-      (s) => s.bulk && `${n(s.bulk[variant].failed)} in ${s.bulk[variant].retryS} s (${n(s.bulk[variant].perS)}/s)`,
+      `Bulk retry (${{ parked: 'redriven wait: its cost alone', run: 'redriven run here too', low: 'run here too, at priority -10' }[variant]}): time (rate)`,
+      (s) => {
+        const f = s.bulk?.[variant];
+        return f && `${n(f.failed)} in ${f.retryS} s (${n(f.perS)}/s)`;
+      },
       '',
     ],
     [

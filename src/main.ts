@@ -303,7 +303,7 @@ export async function assembleAsyncOps(options: AssemblyOptions): Promise<Assemb
   const bulkRunner = runWorkers
     ? new BulkActionRunner({ store, clock, logger: logger.child({ component: 'bulk-actions' }), delivery: deliveryFactory, leaseMs: options.leaseMs })
     : null;
-  const bulkActions = new BulkActionsService({ store, clock, created: () => bulkRunner?.wake() });
+  const bulkActions = new BulkActionsService({ store, clock, created: () => bulkRunner?.wake(), maxPriority: tenants.maxPriority });
   pool?.on('operation:claimed', (operation) => metrics.recordClaim(operation));
   pool?.on('operation:finished', (end) => metrics.recordAttempt(end));
   pool?.on('leases:recovered', (result) => metrics.recordRecovered(result));

@@ -7,7 +7,8 @@
 import { setTimeout as sleep } from 'node:timers/promises';
 import type { Command } from 'commander';
 import type { BulkAction, BulkActionKind, BulkFilter } from '../client/index.ts';
-import { pageLimitArg, secondsArg, type CliContext } from './context.ts';
+import { PRIORITY } from '../config/limits.ts';
+import { integerArg, pageLimitArg, secondsArg, type CliContext } from './context.ts';
 import { EXIT_CODES } from './exit-codes.ts';
 import { describeOperation, sanitize } from './format.ts';
 
@@ -28,6 +29,7 @@ interface FilterOptions {
 }
 
 interface BulkOptions extends FilterOptions {
+  priority?: number;
   dryRun?: boolean;
   wait?: boolean;
   waitTimeout?: number;
@@ -58,9 +60,10 @@ export function registerBulk(program: Command, ctx: CliContext): void {
     .command('retry')
     .description('run a failed or cancelled operation again, as a fresh run (attempts from 1, its webhook sent again)')
     .argument('<id>', 'operation id')
+    .option('--priority <n>', 'run it at this priority (higher runs first; default: its own)', integerArg(PRIORITY.min, PRIORITY.max))
     .option('--json', 'print the operation resource as JSON')
-    .action(async (id: string, opts: { json?: boolean }, command: Command) => {
-      ctx.show(await ctx.client(command).retry(id), opts.json, describeOperation);
+    .action(async (id: string, opts: { priority?: number; json?: boolean }, command: Command) => {
+      ctx.show(await ctx.client(command).retry(id, { priority: opts.priority }), opts.json, describeOperation);
     });
 
   const bulk = program.command('bulk').description('act on every operation a filter selects: retry, cancel, delete; replay dead deliveries; get, list');
@@ -72,7 +75,7 @@ export function registerBulk(program: Command, ctx: CliContext): void {
       const count = await client.countBulkAction(action, filter);
       return opts.json ? ctx.printJson({ action, filter, count }) : ctx.printLine(`${count} would be processed (dry run)`);
     }
-    let current = await client.createBulkAction(action, filter);
+    let current = await client.createBulkAction(action, filter, { priority: opts.priority });
     if (opts.wait) {
       const deadline = Date.now() + (opts.waitTimeout ?? 600) * 1000;
       while ((current.status === 'pending' || current.status === 'processing') && Date.now() < deadline) {
@@ -94,9 +97,16 @@ export function registerBulk(program: Command, ctx: CliContext): void {
     ['replay', 'replay_deliveries', 'send every dead webhook delivery the filter selects again (--operation-type, --url, --created-*)'],
   ];
   for (const [name, action, description] of actions) {
-    bulk
-      .command(name)
-      .description(description)
+    const sub = bulk.command(name).description(description);
+    // A retry's alone: the server refuses a priority on the other actions.
+    if (action === 'retry') {
+      sub.option(
+        '--priority <n>',
+        'run the redriven at this priority (default: each its own); a low one, say -10, lets live traffic go first',
+        integerArg(PRIORITY.min, PRIORITY.max),
+      );
+    }
+    sub
       .option('--status <status>', 'only operations in this status')
       .option('--type <type>', 'only operations of this task type')
       .option('--error-code <code>', 'only operations whose error has this code')

@@ -132,18 +132,22 @@ export class AsyncOpsClient {
 
   /**
    * `POST /operations/{id}/retry`: a failed or cancelled operation runs again as a fresh run (back to pending, attempts
-   * from 1, its webhook sent again when it ends). Another status: AsyncOpsApiError 409 `not_redrivable`.
+   * from 1, its webhook sent again when it ends). Another status: AsyncOpsApiError 409 `not_redrivable`. `priority`: the
+   * one it runs at (within its tenant's ceiling); absent, it keeps its own.
    */
-  async retry(id: string): Promise<Operation> {
-    return this.#http.json<Operation>(await this.#http.send({ method: 'POST', path: `${operationPath(id)}/retry` }));
+  async retry(id: string, options: { priority?: number } = {}): Promise<Operation> {
+    const body = options.priority === undefined ? undefined : { priority: options.priority };
+    return this.#http.json<Operation>(await this.#http.send({ method: 'POST', path: `${operationPath(id)}/retry`, body }));
   }
 
   /**
    * `POST /bulk-actions`: retries, cancels or deletes every operation `filter` selects (or replays the dead deliveries
-   * it selects), in the background; follow it with `getBulkAction`.
+   * it selects), in the background; follow it with `getBulkAction`. `priority` (retry only): the one each redriven
+   * operation takes; a low one (say -10) lets live traffic go first. Absent, each keeps its own.
    */
-  async createBulkAction(action: BulkActionKind, filter: BulkFilter = {}): Promise<BulkAction> {
-    return this.#http.json<BulkAction>(await this.#http.send({ method: 'POST', path: '/bulk-actions', body: { action, filter } }));
+  async createBulkAction(action: BulkActionKind, filter: BulkFilter = {}, options: { priority?: number } = {}): Promise<BulkAction> {
+    const body = { action, filter, ...(options.priority === undefined ? {} : { priority: options.priority }) };
+    return this.#http.json<BulkAction>(await this.#http.send({ method: 'POST', path: '/bulk-actions', body }));
   }
 
   /** `POST /bulk-actions` with `dry_run`: how many `filter` selects now; nothing changes. */

@@ -29,6 +29,8 @@ export interface CreateBulkActionBody {
     /** replay_deliveries: deliveries to this webhook URL */
     url?: string;
   };
+  /** retry only: the priority each redriven operation takes, within the tenant’s ceiling as a submit’s (absent: each keeps its own). A low one (say -10) lets live traffic go first. */
+  priority?: number;
   /** Only count the matches (200); nothing changes */
   dry_run?: boolean;
 }
@@ -116,6 +118,7 @@ export interface GetBulkActionResponse {
     /** replay_deliveries: deliveries to this webhook URL */
     url?: string;
   };
+  priority: number | null;
   status: 'pending' | 'processing' | 'completed' | 'failed';
   /** Matches counted when it was created */
   total: number;
@@ -238,6 +241,7 @@ export interface ListBulkActionsResponse {
       /** replay_deliveries: deliveries to this webhook URL */
       url?: string;
     };
+    priority: number | null;
     status: 'pending' | 'processing' | 'completed' | 'failed';
     /** Matches counted when it was created */
     total: number;
@@ -308,6 +312,8 @@ export interface ListOperationHistoryResponse {
     attempt?: number;
     /** claimed: the worker that runs the attempt */
     worker?: string;
+    /** released: how many give-backs of the attempt in a row it stands for (each later one deletes its claim’s events and moves this event to a new seq and at) */
+    times?: number;
     /** progress: the fraction done (a milestone: the first report, then one per 10 %) */
     progress?: number | null;
     /** progress: the message reported with it */
@@ -526,6 +532,11 @@ export interface ResumeScheduleResponse {
     /** The operations of its type (those it created are listed in recent_ticks) */
     operations: string;
   };
+}
+
+export interface RetryOperationBody {
+  /** The priority it runs at (higher runs first); absent: it keeps its own */
+  priority?: number;
 }
 
 export interface RetryWebhookDeliveryResponse {

@@ -49,7 +49,7 @@ function describe(event) {
     case 'lease_expired':
       return `attempt ${e.attempt}: its worker stopped renewing the lease`;
     case 'released':
-      return `attempt ${e.attempt} given back uncounted (its worker stopped, or its type is rate limited); it runs again`;
+      return `attempt ${e.attempt} given back uncounted${e.times > 1 ? ` ${e.times} times in a row` : ''} (its worker stopped, or its type is rate limited); it runs again`;
     case 'failed':
     case 'cancelled':
       return e.error ? `${e.error.code}: ${e.error.message}` : '';

@@ -2,10 +2,12 @@
 // selects (the statuses an action applies to, the time bounds), checked before anything is stored.
 // Not here: running one (runtime/bulk-actions.ts), the SQL that selects and changes the matches (store/*/bulk-actions.ts).
 // Invariant: an action only ever touches what its filter selects, among what existed when it was created; a filter
-// naming a status the action cannot apply to is refused, never widened or silently emptied.
+// naming a status the action cannot apply to is refused, never widened or silently emptied. Only a retry takes a priority
+// (the redriven operations' new one), under the same rule as a submit's (fairness.ts).
 
 import { parseDateTime } from './date-time.ts';
 import { AsyncOpsError, type FieldError } from './errors.ts';
+import { priorityProblem } from './fairness.ts';
 import type { OperationError } from './operation.ts';
 import { isOperationStatus, REDRIVABLE_STATUSES, type OperationStatus } from './status.ts';
 
@@ -64,6 +66,8 @@ export interface BulkRequest {
   /** The tenant it is limited to; null: every tenant (only an admin key may ask for that). */
   readonly tenant: string | null;
   readonly selection: BulkSelection;
+  /** A retry's: the priority each redriven operation takes; null: each keeps its own. */
+  readonly priority: number | null;
 }
 
 /** The stored record of a bulk action: who asked, what, and how far it got. */
@@ -73,6 +77,8 @@ export interface BulkAction {
   readonly filter: BulkFilterWire;
   /** The tenant it acts on; null: every tenant. */
   readonly tenant: string | null;
+  /** A retry's: the priority each redriven operation takes; null: each keeps its own. */
+  readonly priority: number | null;
   readonly status: BulkActionStatus;
   /** The matches counted when it was created (what it expects to process). */
   readonly total: number;
@@ -106,12 +112,21 @@ export function isBulkAction(value: unknown): value is BulkActionKind {
   return typeof value === 'string' && (BULK_ACTIONS as readonly string[]).includes(value);
 }
 
+/** A retry's priority, and the ceiling it is held to: the tenant's (null: an admin's over every tenant, the lowest of theirs). */
+export interface BulkPriority {
+  readonly priority: number | null;
+  readonly ceiling: (tenant: string | null) => number;
+}
+
+const NO_PRIORITY: BulkPriority = { priority: null, ceiling: () => Number.POSITIVE_INFINITY };
+
 /**
  * Checks a bulk action request and decides what it selects. Throws validation_failed naming each bad field
  * (`/filter/status`, …): an unknown field, a status the action does not apply to, a time that is not RFC 3339, an
- * empty time range, a tenant named by a key that is not an admin's.
+ * empty time range, a tenant named by a key that is not an admin's, a priority on an action other than retry, or one a
+ * submit by that tenant would be refused (out of range, above its ceiling).
  */
-export function checkBulkRequest(action: BulkActionKind, filter: BulkFilterWire, scope: BulkScope): BulkRequest {
+export function checkBulkRequest(action: BulkActionKind, filter: BulkFilterWire, scope: BulkScope, asked: BulkPriority = NO_PRIORITY): BulkRequest {
   const errors: FieldError[] = [];
   const allowed: readonly string[] = action === 'replay_deliveries' ? DELIVERY_FILTER_FIELDS : OPERATION_FILTER_FIELDS;
   for (const field of Object.keys(filter)) {
@@ -149,9 +164,13 @@ export function checkBulkRequest(action: BulkActionKind, filter: BulkFilterWire,
     }
     selection = { target: 'operations', statuses, type: filter.type ?? null, errorCode: filter.error_code ?? null, createdAfter, createdBefore };
   }
-  if (errors.length > 0) throw new AsyncOpsError('validation_failed', errors.map((e) => `${e.path} ${e.message}`).join('; '), { errors });
   const tenant = scope.admin ? (filter.tenant ?? null) : scope.tenant;
-  return { action, filter, tenant, selection };
+  if (asked.priority !== null) {
+    const refused = action === 'retry' ? priorityProblem(asked.priority, asked.ceiling(tenant)) : `only a retry takes a priority, not ${action}`;
+    if (refused !== null) errors.push({ path: '/priority', message: refused });
+  }
+  if (errors.length > 0) throw new AsyncOpsError('validation_failed', errors.map((e) => `${e.path} ${e.message}`).join('; '), { errors });
+  return { action, filter, tenant, selection, priority: asked.priority };
 }
 
 /** The selection a stored action was created with (its filter was checked then, so this cannot fail). */
@@ -167,6 +186,7 @@ export interface BulkActionResource {
   readonly id: string;
   readonly action: BulkActionKind;
   readonly filter: BulkFilterWire;
+  readonly priority: number | null;
   readonly status: BulkActionStatus;
   readonly total: number;
   readonly processed: number;
@@ -187,6 +207,7 @@ export function toBulkActionResource(action: BulkAction, basePath = ''): BulkAct
     id: action.id,
     action: action.action,
     filter: action.filter,
+    priority: action.priority,
     status: action.status,
     total: action.total,
     processed: action.processed,

@@ -1,10 +1,22 @@
 // Owns: the turns fair claims take: between the tenants of a type (stride scheduling: each takes its turn in order of its
 // pass, which a turn advances by 1/weight) and between the concurrency keys of a tenant (the same with weight 1, after
-// priority), and the fair queue position. Not here: reading or writing passes (store/),
+// priority), the fair queue position, and the rule a priority a tenant asks for must meet (its bounds and the tenant's
+// ceiling: a submit's and a retry's alike). Not here: reading or writing passes (store/),
 // the weights and ceilings themselves (config/, http/auth.ts), the claim order inside one lane (queue.ts).
 // Invariant: pure and deterministic: both adapters and the reference model choose the same turns from the same passes.
 
+import { PRIORITY } from '../config/limits.ts';
 import type { Queued } from './queue.ts';
+
+/**
+ * Why a priority a tenant asks for is refused, or null: outside the contract's range, or above the tenant's ceiling (so
+ * no tenant claims the head of every queue by itself). The one rule for a submit's priority and a retry's.
+ */
+export function priorityProblem(priority: number, ceiling: number): string | null {
+  if (!Number.isInteger(priority) || priority < PRIORITY.min || priority > PRIORITY.max) return `must be an integer from ${PRIORITY.min} to ${PRIORITY.max}`;
+  if (priority > ceiling) return `must be <= ${ceiling}, this tenant's ceiling`;
+  return null;
+}
 
 /** Who takes turns: a tenant (with its weight) or a key of a tenant (weight 1); pass null: none stored yet. */
 export interface Contender {

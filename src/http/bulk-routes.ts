@@ -12,6 +12,7 @@ import { cursorAfter, decodeCursor } from './cursors.ts';
 import { OperationErrorSchema, OperationStatusSchema, TenantQuery, jsonResponse, problemResponses } from './schemas.ts';
 import { principalOf, readScope, tenantOf } from './tenant.ts';
 import { PAGE_LIMIT } from '../config/limits.ts';
+import { SUBMIT_FIELDS } from '../runtime/submission.ts';
 
 const tags = ['bulk actions'];
 const Nullable = <T extends Parameters<typeof Type.Union>[0][number]>(schema: T) => Type.Union([schema, Type.Null()]);
@@ -41,6 +42,11 @@ const BulkBodySchema = Type.Object(
   {
     action: ActionSchema,
     filter: Type.Optional(BulkFilterSchema),
+    priority: Type.Optional({
+      ...SUBMIT_FIELDS.priority,
+      description:
+        'retry only: the priority each redriven operation takes, within the tenant’s ceiling as a submit’s (absent: each keeps its own). A low one (say -10) lets live traffic go first.',
+    }),
     dry_run: Type.Optional(Type.Boolean({ description: 'Only count the matches (200); nothing changes' })),
   },
   { additionalProperties: false },
@@ -50,6 +56,7 @@ export const BulkActionSchema = Type.Object({
   id: Type.String(),
   action: ActionSchema,
   filter: BulkFilterSchema,
+  priority: Nullable(Type.Integer({ description: 'retry: the priority each redriven operation takes; null: each keeps its own' })),
   status: Type.Union(BULK_ACTION_STATUSES.map((s) => Type.Literal(s))),
   total: Type.Integer({ description: 'Matches counted when it was created' }),
   processed: Type.Integer(),
@@ -101,6 +108,7 @@ export function registerBulkRoutes(app: FastifyInstance, service: BulkActionsSer
         principal: principalOf(request),
         action: request.body.action,
         filter,
+        priority: request.body.priority,
         dryRun: request.body.dry_run === true,
       });
       if (answer.dryRun) return reply.code(200).send({ action: request.body.action, filter, count: answer.count });

@@ -29,6 +29,13 @@ const HistoryEventSchema = Type.Object(
       Type.Integer({ description: 'claimed, attempt_failed, lease_expired, released: the attempt; webhook_attempt: the delivery attempt' }),
     ),
     worker: Type.Optional(Type.String({ description: 'claimed: the worker that runs the attempt' })),
+    times: Type.Optional(
+      Type.Integer({
+        minimum: 1,
+        description:
+          'released: how many give-backs of the attempt in a row it stands for (each later one deletes its claim’s events and moves this event to a new seq and at)',
+      }),
+    ),
     progress: Type.Optional(Nullable(Type.Number(), 'progress: the fraction done (a milestone: the first report, then one per 10 %)')),
     message: Type.Optional(Nullable(Type.String(), 'progress: the message reported with it')),
     error: Type.Optional(

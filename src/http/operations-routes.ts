@@ -34,6 +34,13 @@ import { parseDateTime } from '../domain/date-time.ts';
 import { cursorAfter, decodeCursor } from './cursors.ts';
 import { etagOf, setOperationHeaders } from './operation-headers.ts';
 import type { Static } from '@sinclair/typebox';
+import { SUBMIT_FIELDS } from '../runtime/submission.ts';
+
+/** A retry's optional body: a new priority for the run (absent: it keeps its own). */
+const RetryBody = Type.Object(
+  { priority: Type.Optional({ ...SUBMIT_FIELDS.priority, description: 'The priority it runs at (higher runs first); absent: it keeps its own' }) },
+  { additionalProperties: false },
+);
 
 const operationRef = Type.Ref(OperationResourceSchema);
 const tags = ['operations'];
@@ -168,22 +175,27 @@ export function registerOperationRoutes(app: FastifyInstance, service: Operation
     },
   });
 
-  app.post<{ Params: Static<typeof OperationIdParams> }>('/operations/:id/retry', {
+  app.post<{ Params: Static<typeof OperationIdParams>; Body: Static<typeof RetryBody> }>('/operations/:id/retry', {
     schema: {
       tags,
       operationId: 'retryOperation',
       summary: 'Retry a failed or cancelled operation',
       description:
-        'Runs it again as a fresh run: back to `pending` with attempts counted from 1, its error, progress and result cleared, and its webhook sent again when it ends (202, `Location`). Any other status: 409 `not_redrivable`. An admin key retries any tenant’s.',
+        'Runs it again as a fresh run: back to `pending` with attempts counted from 1, its error, progress and result cleared, and its webhook sent again when it ends (202, `Location`). Any other status: 409 `not_redrivable`. An admin key retries any tenant’s. The body is optional: `priority` gives it a new priority (as a submit’s, within its tenant’s ceiling); without it, it keeps its own.',
       params: OperationIdParams,
+      body: RetryBody,
       response: {
         202: jsonResponse(operationRef, 'Back to pending: follow Location (or the events stream) until it ends', submitHeaders),
         ...problemResponses(400, 404, [409, 'Not failed or cancelled (`not_redrivable`): `operation_status` says what it is']),
       },
     },
+    // No body stays a valid retry (it keeps its priority): validate it as an empty one.
+    preValidation: async (request) => {
+      request.body ??= {};
+    },
     handler: async (request, reply) => {
       const tenant = await service.tenantOfRead(readScope(request), request.params.id);
-      const view = await service.retry(tenant, request.params.id, principalOf(request));
+      const view = await service.retry(tenant, request.params.id, principalOf(request), request.body.priority);
       return sendOperation(reply.header('location', view.resource.links.self), view, 202);
     },
   });

@@ -6,6 +6,7 @@
 // lets it run out), and the action is taken over from its cursor, so every match is processed once.
 
 import type { Logger } from 'pino';
+import { PRIORITY } from '../config/limits.ts';
 import { BULK_BATCH_SIZE, checkBulkRequest, type BulkAction, type BulkActionKind, type BulkFilterWire, type BulkScope } from '../domain/bulk-action.ts';
 import { withTimers, type Clock, type Timer, type TimerClock } from '../domain/clock.ts';
 import { AsyncOpsError } from '../domain/errors.ts';
@@ -18,6 +19,8 @@ export interface BulkActionRequest {
   readonly principal: string;
   readonly action: BulkActionKind;
   readonly filter: BulkFilterWire;
+  /** A retry's: the priority each redriven operation takes (absent: each keeps its own). */
+  readonly priority?: number | undefined;
   readonly dryRun: boolean;
 }
 
@@ -27,16 +30,29 @@ export class BulkActionsService {
   readonly #store: Store;
   readonly #clock: Clock;
   readonly #created: () => void;
+  readonly #maxPriority: (tenant: string | null) => number;
 
-  /** `created`: told when an action is stored, so this node's runner takes it at once instead of at its next look. */
-  constructor(options: { readonly store: Store; readonly clock: Clock; readonly created?: (() => void) | undefined }) {
+  /**
+   * `created`: told when an action is stored, so this node's runner takes it at once instead of at its next look.
+   * `maxPriority`: a tenant's ceiling on priority, as a submit's (null: an admin's over every tenant); absent: the contract's maximum.
+   */
+  constructor(options: {
+    readonly store: Store;
+    readonly clock: Clock;
+    readonly created?: (() => void) | undefined;
+    readonly maxPriority?: ((tenant: string | null) => number) | undefined;
+  }) {
     this.#store = options.store;
     this.#clock = options.clock;
     this.#created = options.created ?? (() => {});
+    this.#maxPriority = options.maxPriority ?? (() => PRIORITY.max);
   }
 
   async request(request: BulkActionRequest): Promise<BulkActionAnswer> {
-    const checked = checkBulkRequest(request.action, request.filter, request.scope);
+    const checked = checkBulkRequest(request.action, request.filter, request.scope, {
+      priority: request.priority ?? null,
+      ceiling: this.#maxPriority,
+    });
     const now = this.#clock.now();
     if (request.dryRun) {
       return { dryRun: true, count: await this.#store.bulkActionCount({ tenant: checked.tenant, selection: checked.selection, existedBy: now }) };
@@ -47,6 +63,7 @@ export class BulkActionsService {
       filter: checked.filter,
       tenant: checked.tenant,
       selection: checked.selection,
+      priority: checked.priority,
       createdBy: request.principal,
       now,
     });

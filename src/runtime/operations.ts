@@ -4,6 +4,7 @@
 // Invariant: nothing is stored before the input passed its type's schema and the webhook URL its policy.
 
 import { AsyncOpsError } from '../domain/errors.ts';
+import { priorityProblem } from '../domain/fairness.ts';
 import { newId, ID_PREFIXES, isId } from '../domain/ids.ts';
 import type { DurationEstimate } from '../domain/eta.ts';
 import type { Operation, OperationResult } from '../domain/operation.ts';
@@ -21,7 +22,7 @@ import { SubmitFields, type SubmitFieldValues, type SubmitLimits } from './submi
 import { IdempotencyGate, fingerprintOf } from './idempotency.ts';
 import { ChangeWatchers, waitForChange, type ChangeListener } from './watchers.ts';
 import { OperationViews, type OperationView } from './operation-view.ts';
-import { MAX_ATTEMPTS, PAGE_LIMIT } from '../config/limits.ts';
+import { MAX_ATTEMPTS, PAGE_LIMIT, PRIORITY } from '../config/limits.ts';
 import { DEFAULTS } from '../config/settings.ts';
 
 export interface SubmitRequest extends SubmitFieldValues {
@@ -320,11 +321,16 @@ export class OperationsService {
 
   /**
    * An operator's retry (a redrive): a failed or cancelled operation goes back to pending as a fresh run (attempts from
-   * 1, its webhook sent again when it ends). `by`: who asked, for its history.
+   * 1, its webhook sent again when it ends). `by`: who asked, for its history. `priority`: the one it takes (absent: it
+   * keeps its own), under a submit's rule for the operation's tenant.
    */
-  async retry(tenant: string, id: string, by: string): Promise<OperationView> {
+  async retry(tenant: string, id: string, by: string, priority?: number | undefined): Promise<OperationView> {
     if (!isId(ID_PREFIXES.operation, id)) throw notFound(id);
-    const outcome = await this.#store.operationRedrive({ id, tenant, now: this.#clock.now(), by });
+    if (priority !== undefined) {
+      const refused = priorityProblem(priority, this.#options.maxPriority?.(tenant) ?? PRIORITY.max);
+      if (refused !== null) throw new AsyncOpsError('validation_failed', `/priority ${refused}`, { errors: [{ path: '/priority', message: refused }] });
+    }
+    const outcome = await this.#store.operationRedrive({ id, tenant, now: this.#clock.now(), by, priority: priority ?? null });
     if (outcome.kind === 'not_found') throw notFound(id);
     if (outcome.kind === 'not_redrivable') {
       const status = outcome.operation.status;

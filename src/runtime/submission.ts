@@ -9,6 +9,7 @@ import { Ajv, type ValidateFunction } from 'ajv';
 import { CONCURRENCY_KEY, MAX_ATTEMPTS, MAX_CONCURRENCY_KEY_LENGTH, MAX_URL_LENGTH, MIN_TIMEOUT_S, PRIORITY } from '../config/limits.ts';
 import { parseDateTime } from '../domain/date-time.ts';
 import { AsyncOpsError } from '../domain/errors.ts';
+import { priorityProblem } from '../domain/fairness.ts';
 import type { RegisteredTask } from './registry.ts';
 import { fieldErrorsOf } from './schema-errors.ts';
 
@@ -102,9 +103,8 @@ export class SubmitFields {
     const errors = this.#validate(defined)
       ? []
       : fieldErrorsOf(this.#validate.errors ?? [], '').filter((e, i, all) => all.findIndex((f) => f.path === e.path) === i);
-    if (fields.priority > maxPriority && !errors.some((e) => e.path === '/priority')) {
-      errors.push({ path: '/priority', message: `must be <= ${maxPriority}, this tenant's ceiling` });
-    }
+    const priorityRefused = priorityProblem(fields.priority, maxPriority);
+    if (priorityRefused !== null && !errors.some((e) => e.path === '/priority')) errors.push({ path: '/priority', message: priorityRefused });
     if (errors.length > 0) throw new AsyncOpsError('validation_failed', errors.map((e) => `${e.path} ${e.message}`).join('; '), { errors });
     return {
       ...fields,

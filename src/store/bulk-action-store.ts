@@ -15,6 +15,8 @@ export interface RedriveParams {
   readonly now: number;
   /** Who asked (the request's principal), for the operation's history. */
   readonly by: string;
+  /** The priority it takes; null or absent: it keeps its own. */
+  readonly priority?: number | null | undefined;
 }
 
 export type RedriveOutcome =
@@ -31,6 +33,8 @@ export interface BulkActionDraft {
   /** null: every tenant. */
   readonly tenant: string | null;
   readonly selection: BulkSelection;
+  /** A retry's priority for the redriven (null: each keeps its own); stored with the filter (filterColumn). */
+  readonly priority: number | null;
   readonly createdBy: string;
   readonly now: number;
 }
@@ -116,14 +120,24 @@ export interface BulkActionRow {
   readonly lease_expires_at: number | null;
 }
 
+/**
+ * The `filter` column's JSON: the filter as sent, and a retry's priority beside its fields under `priority` (no filter
+ * has such a field: checkBulkRequest refuses it), so the row needs no column of its own and a resumed retry reads it back.
+ */
+export function filterColumn(draft: Pick<BulkActionDraft, 'filter' | 'priority'>): string {
+  return JSON.stringify(draft.priority === null ? draft.filter : { ...draft.filter, priority: draft.priority });
+}
+
 /** A bulk_actions row as the domain's record (the columns were checked by the table's constraints when written). */
 export function toBulkAction(row: BulkActionRow): BulkAction {
   const n = (v: number | null): number | null => (v === null ? null : Number(v));
+  const { priority, ...filter } = JSON.parse(row.filter) as BulkFilterWire & { readonly priority?: number };
   return {
     id: row.id,
     action: row.action as BulkAction['action'],
-    filter: JSON.parse(row.filter) as BulkFilterWire,
+    filter,
     tenant: row.tenant,
+    priority: priority ?? null,
     status: row.status as BulkAction['status'],
     total: Number(row.total),
     processed: Number(row.processed),

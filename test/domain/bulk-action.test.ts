@@ -79,6 +79,20 @@ describe('checkBulkRequest', () => {
     );
   });
 
+  it('takes a priority on a retry alone, under the rule a submit meets (bounds, the tenant’s ceiling)', () => {
+    const ceiling = (tenant: string | null) => (tenant === null ? 5 : tenant === 'acme' ? 20 : 1000);
+    assert.equal(checkBulkRequest('retry', {}, TENANT, { priority: -10, ceiling }).priority, -10);
+    assert.equal(checkBulkRequest('retry', {}, TENANT).priority, null, 'absent: each keeps its own');
+    for (const action of ['cancel', 'delete', 'replay_deliveries'] as const) {
+      refused(() => checkBulkRequest(action, {}, TENANT, { priority: 1, ceiling }), '/priority');
+    }
+    refused(() => checkBulkRequest('retry', {}, TENANT, { priority: -1001, ceiling }), '/priority');
+    refused(() => checkBulkRequest('retry', {}, TENANT, { priority: 1.5, ceiling }), '/priority');
+    refused(() => checkBulkRequest('retry', {}, TENANT, { priority: 21, ceiling }), '/priority');
+    assert.equal(checkBulkRequest('retry', { tenant: 'big' }, ADMIN, { priority: 900, ceiling }).priority, 900, 'the named tenant’s ceiling');
+    refused(() => checkBulkRequest('retry', {}, ADMIN, { priority: 6, ceiling }), '/priority');
+  });
+
   it('a stored action selects what it was created with', () => {
     const stored = { action: 'retry' as const, filter: { type: 'report', tenant: 'acme' } };
     assert.deepEqual(selectionOf(stored), checkBulkRequest('retry', stored.filter, ADMIN).selection);
@@ -92,6 +106,7 @@ describe('toBulkActionResource', () => {
       action: 'cancel',
       filter: { type: 'report' },
       tenant: 'acme',
+      priority: null,
       status: 'completed',
       total: 3,
       processed: 3,

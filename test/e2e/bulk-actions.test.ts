@@ -1,7 +1,7 @@
 // End to end on the real server process (SQLite, or PostgreSQL with ASYNCOPS_E2E_STORE=postgres), with API keys for two
 // tenants and an admin: a failed operation retried (runs again, completes, a second webhook reaches a real receiver),
-// bulk retry (dry run, then run to completed), bulk cancel and delete, a bulk replay of dead deliveries, tenant
-// isolation, and bad requests answered 400.
+// bulk retry (dry run, then run to completed; at a low priority), bulk cancel and delete, a bulk replay of dead
+// deliveries, tenant isolation, and bad requests answered 400.
 
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
@@ -25,7 +25,8 @@ let hooks: WebhookReceiver;
 before(async () => {
   const keysFile = writeTenantsAndAdminKeys(dir.path, { alpha: KEY_A, beta: KEY_B, admin: KEY_ADMIN });
   hooks = await WebhookReceiver.start();
-  server = await startServer({ args: ['--api-keys-file', keysFile, '--allow-private-webhooks', '--webhook-schedule', '50ms'] });
+  // A ceiling on priority (--max-priority), which a retry's priority is held to as a submit's is.
+  server = await startServer({ args: ['--api-keys-file', keysFile, '--allow-private-webhooks', '--webhook-schedule', '50ms', '--max-priority', '50'] });
 });
 after(async () => {
   await Promise.all([server?.stop(), hooks?.close()]);
@@ -93,6 +94,28 @@ describe('retrying one operation', () => {
     assert.equal(deliveries.length, 2, 'the first delivery stays as a record');
   });
 
+  it('runs it at the priority the body gives (within the tenant’s ceiling), or at its own without one', async () => {
+    const id = await submit(KEY_A, { type: 'fail', input: { permanent: true }, priority: 4 });
+    await untilStatus(KEY_A, id, 'failed');
+    const tooHigh = await call(KEY_A, 'POST', `/operations/${id}/retry`, { priority: 51 });
+    assert.equal(tooHigh.status, 400, tooHigh.text);
+    assert.equal(tooHigh.body.errors[0].path, '/priority');
+    assert.match(tooHigh.body.errors[0].message, /ceiling/);
+    assert.equal((await call(KEY_A, 'POST', `/operations/${id}/retry`, { priority: 'high' })).status, 400);
+    assert.equal((await call(KEY_A, 'POST', `/operations/${id}/retry`, { colour: 'red' })).status, 400);
+    assert.equal(await statusOf(KEY_A, id), 'failed', 'a refused retry changes nothing');
+    const lowered = await call(KEY_A, 'POST', `/operations/${id}/retry`, { priority: -10 });
+    assert.equal(lowered.status, 202, lowered.text);
+    assert.equal(lowered.body.priority, -10);
+    await untilStatus(KEY_A, id, 'failed');
+    const kept = await call(KEY_A, 'POST', `/operations/${id}/retry`);
+    assert.equal(kept.status, 202, kept.text);
+    assert.equal(kept.body.priority, -10, 'no body: it keeps the one it has');
+    // Gone, so the tenant tests below find no failed `fail` operation of alpha's.
+    await untilStatus(KEY_A, id, 'failed');
+    assert.equal((await call(KEY_A, 'DELETE', `/operations/${id}`)).status, 204);
+  });
+
   it('answers 409 not_redrivable unless failed or cancelled, and 404 to an unknown or another tenant’s operation', async () => {
     const id = await submit(KEY_A, { type: 'echo', input: {} });
     await untilStatus(KEY_A, id, 'completed');
@@ -130,6 +153,25 @@ describe('bulk actions', () => {
     const listed = await call(KEY_A, 'GET', '/bulk-actions');
     assert.equal(listed.status, 200);
     assert.equal(listed.body.items[0].id, created.body.id, 'newest first');
+  });
+
+  it('retry at priority -10: the action keeps it, and every redriven operation takes it', async () => {
+    const ids = [];
+    for (let i = 0; i < 4; i++) ids.push(await submit(KEY_A, { type: 'fail_first_run', input: { key: `low-${i}` }, priority: 2 }));
+    for (const id of ids) await untilStatus(KEY_A, id, 'failed');
+    const filter = { type: 'fail_first_run', status: 'failed' };
+    const created = await call(KEY_A, 'POST', '/bulk-actions', { action: 'retry', filter, priority: -10 });
+    assert.equal(created.status, 202, created.text);
+    assert.equal(created.body.priority, -10);
+    assert.deepEqual(created.body.filter, filter);
+    const done = await finished(KEY_A, created.headers.get('location')!);
+    assert.deepEqual([done.status, done.succeeded, done.priority], ['completed', 4, -10]);
+    for (const id of ids) {
+      await untilStatus(KEY_A, id, 'completed');
+      assert.equal((await call(KEY_A, 'GET', `/operations/${id}`)).body.priority, -10, id);
+    }
+    const plain = await call(KEY_A, 'POST', '/bulk-actions', { action: 'retry', filter: { type: 'nothing-here' } });
+    assert.equal(plain.body.priority, null, 'without one: each keeps its own');
   });
 
   it('cancel: pending ones end cancelled; delete: terminal ones go', async () => {
@@ -214,6 +256,9 @@ describe('bulk actions', () => {
     await bad({ action: 'retry', filter: { created_after: 'yesterday' } }, '/filter/created_after');
     await bad({ action: 'retry', filter: { created_after: '2026-02-01T00:00:00Z', created_before: '2026-01-01T00:00:00Z' } }, '/filter/created_before');
     await bad({ action: 'explode' }, '/action');
+    await bad({ action: 'cancel', filter: {}, priority: -10 }, '/priority');
+    await bad({ action: 'retry', filter: {}, priority: 51 }, '/priority');
+    await bad({ action: 'retry', filter: {}, priority: -1001 }, '/priority');
     assert.equal((await call(KEY_A, 'GET', '/bulk-actions/bulk_nope')).status, 404);
   });
 });
@@ -243,20 +288,26 @@ describe('the SDK and the CLI', () => {
     assert.equal((await client.wait(first.id, { timeoutMs: 10_000 })).status, 'completed');
     await assert.rejects(client.retry(first.id), (e: unknown) => e instanceof AsyncOpsApiError && e.status === 409);
 
-    const one = await cli('retry', second.id);
+    const one = await cli('retry', second.id, '--priority', '7', '--json');
     assert.equal(one.code, 0, one.stderr);
-    assert.match(one.stdout, new RegExp(`^${second.id}  fail_first_run  pending`));
+    assert.deepEqual([JSON.parse(one.stdout).status, JSON.parse(one.stdout).priority], ['pending', 7]);
     await client.wait(second.id, { timeoutMs: 10_000 });
+    const fourth = await client.submit('fail', { permanent: true });
+    await client.wait(fourth.id, { timeoutMs: 10_000 });
+    assert.equal((await client.retry(fourth.id, { priority: -5 })).priority, -5);
 
     const third = await client.submit('fail_first_run', { key: 'cli-bulk' });
     await client.wait(third.id, { timeoutMs: 10_000 });
     const dry = await cli('bulk', 'retry', '--type', 'fail_first_run', '--status', 'failed', '--dry-run');
     assert.equal(dry.code, 0, dry.stderr);
     assert.equal(dry.stdout, '1 would be processed (dry run)\n');
-    const ran = await cli('bulk', 'retry', '--type', 'fail_first_run', '--status', 'failed', '--wait', '--json');
+    const ran = await cli('bulk', 'retry', '--type', 'fail_first_run', '--status', 'failed', '--priority=-10', '--wait', '--json');
     assert.equal(ran.code, 0, ran.stderr);
     const action = JSON.parse(ran.stdout);
-    assert.deepEqual([action.status, action.succeeded], ['completed', 1]);
+    assert.deepEqual([action.status, action.succeeded, action.priority], ['completed', 1, -10]);
+    assert.equal((await client.get(third.id)).priority, -10);
+    const viaSdk = await client.createBulkAction('retry', { type: 'fail_first_run', status: 'failed' }, { priority: -3 });
+    assert.equal(viaSdk.priority, -3);
     assert.equal((await client.getBulkAction(action.id)).id, action.id);
     assert.ok((await client.listBulkActions()).items.some((a) => a.id === action.id));
     assert.equal(await client.countBulkAction('retry', { type: 'fail_first_run', status: 'failed' }), 0);

@@ -14,7 +14,14 @@ import { claim, insertInState, LEASE_MS, nextId, noDelivery, T0, TENANT, webhook
 const HOOK = 'https://example.test/hook';
 const BY = 'key:0';
 
-async function createAction(store: Store, action: BulkActionKind, filter: BulkFilterWire, now = T0 + 10_000, tenant: string | null = TENANT) {
+async function createAction(
+  store: Store,
+  action: BulkActionKind,
+  filter: BulkFilterWire,
+  now = T0 + 10_000,
+  tenant: string | null = TENANT,
+  priority: number | null = null,
+) {
   const request = checkBulkRequest(action, filter, { tenant: tenant ?? TENANT, admin: tenant === null });
   return store.bulkActionCreate({
     id: nextId(ID_PREFIXES.bulkAction),
@@ -22,6 +29,7 @@ async function createAction(store: Store, action: BulkActionKind, filter: BulkFi
     filter,
     tenant: request.tenant,
     selection: request.selection,
+    priority,
     createdBy: BY,
     now,
   });
@@ -86,6 +94,16 @@ export function bulkActionContract(store: CurrentStore, pendingCounts: (store: S
       assert.deepEqual(events.sort(), ['operation:changed', 'operation:due']);
     });
 
+    it('gives it the priority asked for, and leaves its own without one', async () => {
+      const high = await insertInState(store(), 'failed', { priority: 5 });
+      const kept = await store().operationRedrive({ id: high.op.id, tenant: TENANT, now: T0 + 1, by: BY, priority: null });
+      assert.equal(kept.kind === 'redriven' && kept.operation.priority, 5);
+      const low = await insertInState(store(), 'cancelled', { priority: 5 });
+      const lowered = await store().operationRedrive({ id: low.op.id, tenant: TENANT, now: T0 + 1, by: BY, priority: -10 });
+      assert.equal(lowered.kind === 'redriven' && lowered.operation.priority, -10);
+      assert.equal((await store().operationGetById(low.op.id))?.priority, -10);
+    });
+
     it('answers not_redrivable to one that is not failed or cancelled (a lost race), and not_found to another tenant', async () => {
       const failed = await insertInState(store(), 'failed');
       assert.equal((await store().operationRedrive({ id: failed.op.id, tenant: TENANT, now: T0 + 1, by: BY })).kind, 'redriven');
@@ -133,6 +151,28 @@ export function bulkActionContract(store: CurrentStore, pendingCounts: (store: S
         (await store().bulkActionList({ tenant: null, limit: 10 })).map((a) => a.id),
         [all.id, created.id],
       );
+    });
+
+    it('a retry with a priority keeps it on its record, and a runner that resumes it redrives each at it', async () => {
+      const type = `bulk-${nextId('t')}`;
+      const failed = [];
+      for (let i = 0; i < 3; i++) failed.push((await insertInState(store(), 'failed', { type, priority: 3 })).op);
+      const action = await createAction(store(), 'retry', { type }, T0 + 10_000, TENANT, -10);
+      assert.equal(action.priority, -10);
+      assert.deepEqual(action.filter, { type }, 'the priority is not part of the filter');
+      assert.deepEqual(await store().bulkActionGet({ id: action.id, tenant: TENANT }), action);
+      const now = T0 + 30_000;
+      const claimed = await store().bulkActionClaim({ now, leaseMs: LEASE_MS });
+      const step = { id: action.id, leaseToken: claimed!.leaseToken!, now, leaseMs: LEASE_MS, batchSize: 2, delivery: noDelivery };
+      assert.equal((await store().bulkActionStep(step))?.processed, 2);
+      // Its runner stops; the one that takes it over reads the priority back from the row.
+      const taken = await store().bulkActionClaim({ now: now + LEASE_MS + 1, leaseMs: LEASE_MS });
+      assert.equal(taken?.priority, -10);
+      const done = await store().bulkActionStep({ ...step, leaseToken: taken!.leaseToken!, now: now + LEASE_MS + 2 });
+      assert.deepEqual([done?.status, done?.succeeded], ['completed', 3]);
+      for (const op of failed) assert.equal((await store().operationGetById(op.id))?.priority, -10, op.id);
+      const plain = await createAction(store(), 'retry', { type });
+      assert.equal(plain.priority, null, 'without one: each keeps its own');
     });
 
     it('one runner holds it; batches move the cursor and the counts; it completes; a lost lease changes nothing', async () => {

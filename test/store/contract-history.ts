@@ -1,5 +1,6 @@
 // Owns: contract cases for operation history: which event each transition appends (in the same transaction), their
-// order and data, pages by seq, tenant scope, the ETA noted on `created`, and events going with their operation.
+// order and data, releases of one attempt collapsing into one event, pages by seq, tenant scope, the ETA noted on
+// `created`, and events going with their operation.
 // Not here: the milestone rule (test/domain/history.test.ts: the attempt decides, the store records what it is told).
 // Invariant: uses only the Store interface; an operation is driven the way production drives it.
 
@@ -73,7 +74,64 @@ export function historyContract(store: CurrentStore): void {
         assert.deepEqual(kinds(events), expected);
         assert.deepEqual(events[1]!.data, { attempt: 1, worker: 'w9' });
       }
-      assert.deepEqual((await history(one.id))![2]!.data, { attempt: 1 });
+      assert.deepEqual((await history(one.id))![2]!.data, { attempt: 1, times: 1 });
+    });
+
+    // Expected: created, the first claim's claimed (its worker and milestones kept), then one `released` with times 3 at
+    // the last release and a seq past every event it stands for; the later claims' claimed and milestones are gone.
+    // The next claim then records its own events after it, and a failed attempt keeps the next release apart.
+    it('collapses repeated releases of one attempt into one released event counting them', async () => {
+      const d = draft({ type: 'history-released' });
+      await store().operationInsert(d);
+      const release = async (worker: string, at: number, milestones: number) => {
+        const { leaseToken } = await claim(store(), d, at, worker);
+        for (let i = 0; i < milestones; i++) {
+          const progress = (i + 1) / 10;
+          assert.equal(await store().operationProgress({ id: d.id, leaseToken, now: at + 1 + i, progress, message: null, milestone: true }), true);
+        }
+        const released = await store().operationRelease({ id: d.id, leaseToken, now: at + 50, runAt: at + 100, delivery: noDelivery });
+        assert.equal(released?.status, 'pending');
+      };
+      await release('node-a', T0 + 100, 1);
+      const once = (await history(d.id))!;
+      assert.deepEqual(kinds(once), ['created', 'claimed', 'progress', 'released']);
+      await release('node-b', T0 + 200, 2);
+      await release('node-c', T0 + 300, 0);
+
+      const events = (await history(d.id))!;
+      assert.deepEqual(kinds(events), ['created', 'claimed', 'progress', 'released']);
+      assert.deepEqual(
+        events.map((e) => [e.at, e.data]),
+        [
+          [T0, { tenant: TENANT, idempotency_key: null }],
+          [T0 + 100, { attempt: 1, worker: 'node-a' }],
+          [T0 + 101, { progress: 0.1, message: null }],
+          [T0 + 350, { attempt: 1, times: 3 }],
+        ],
+      );
+      assert.deepEqual(
+        events.slice(0, 3).map((e) => e.seq),
+        once.slice(0, 3).map((e) => e.seq),
+        'the events before it stay as they were',
+      );
+      assert.ok(events[3]!.seq > once[3]!.seq, 'the released event moved to a fresh seq');
+
+      // The next claim's events follow it; a failed attempt ends the run, so the next attempt's release is its own.
+      const { leaseToken } = await claim(store(), d, T0 + 400, 'node-d');
+      const shown = (await history(d.id))!;
+      assert.deepEqual(kinds(shown), ['created', 'claimed', 'progress', 'released', 'claimed']);
+      assert.ok(shown[4]!.seq > shown[3]!.seq, 'seq keeps growing past the deleted events');
+      const error = { code: 'flaky', message: 'try again' };
+      await store().operationRetry({ id: d.id, leaseToken, now: T0 + 410, runAt: T0 + 500, error, delivery: noDelivery });
+      await release('node-e', T0 + 500, 0);
+      await release('node-f', T0 + 600, 0);
+      const after = (await history(d.id))!;
+      assert.deepEqual(kinds(after), ['created', 'claimed', 'progress', 'released', 'claimed', 'attempt_failed', 'claimed', 'released']);
+      assert.deepEqual(after[7]!.data, { attempt: 2, times: 2 });
+      assert.ok(
+        after.every((e, i) => i === 0 || (e.seq > after[i - 1]!.seq && e.at >= after[i - 1]!.at)),
+        'seq grows, and so does at',
+      );
     });
 
     it('records expired leases: requeued, and on the last attempt before the end', async () => {

@@ -9,6 +9,7 @@ import { selectionOf, type BulkAction } from '../../domain/bulk-action.ts';
 import type { Operation, OperationError } from '../../domain/operation.ts';
 import { changed, due } from '../store.ts';
 import {
+  filterColumn,
   toBulkAction,
   type BatchTally,
   type BulkActionDraft,
@@ -28,12 +29,13 @@ import { depthChange } from './standing.ts';
 import { historyOf } from './history.ts';
 import { cancelIn, deleteOperation } from './transitions.ts';
 
-// Params: parallel arrays $1 ids, $2 tenants; $3 now, $4 by, $5 bulk action id (null: none). A fresh run: attempt 1, nothing of the last one kept (its result
+// Params: parallel arrays $1 ids, $2 tenants; $3 now, $4 by, $5 bulk action id (null: none), $6 priority (null: each
+// keeps its own). A fresh run: attempt 1, nothing of the last one kept (its result
 // goes); no longer finished, so its old deliveries are not its webhook state (rows.ts) and its end writes a new one.
 const REDRIVE = `
 WITH redriven AS (
   UPDATE operations o
-  SET status = 'pending', attempt = 1, run_at = $3, error_code = NULL, error_message = NULL, progress = NULL, progress_message = NULL,
+  SET status = 'pending', attempt = 1, run_at = $3, priority = coalesce($6::int, o.priority), error_code = NULL, error_message = NULL, progress = NULL, progress_message = NULL,
       progress_anchor = NULL, progress_anchor_at = NULL, started_at = NULL, finished_at = NULL, cancel_requested = false,
       result_expired = false, lease_token = NULL, lease_expires_at = NULL, worker_id = NULL, updated_at = $3, version = o.version + 1
   FROM unnest($1::text[], $2::text[]) AS t(id, tenant)
@@ -51,9 +53,11 @@ async function redriveIn(
   now: number,
   /** What each one's `redriven` history event says: who asked, and the bulk action that did (null: none). */
   history: { readonly by: string; readonly bulkActionId: string | null },
+  /** The priority they take; null: each keeps its own. */
+  priority: number | null,
 ): Promise<Operation[]> {
   if (matches.length === 0) return [];
-  const rows = await tx.query<OperationRow>(REDRIVE, [matches.map((m) => m.id), matches.map((m) => m.tenant), now, history.by, history.bulkActionId]);
+  const rows = await tx.query<OperationRow>(REDRIVE, [matches.map((m) => m.id), matches.map((m) => m.tenant), now, history.by, history.bulkActionId, priority]);
   const redriven = rows.map(toOperation);
   for (const op of redriven) tx.events.push(changed(op), due(op));
   return redriven;
@@ -61,7 +65,7 @@ async function redriveIn(
 
 export async function redrive(db: PostgresDatabase, params: RedriveParams): Promise<RedriveOutcome> {
   return db.transaction(async (tx): Promise<RedriveOutcome> => {
-    const [operation] = await redriveIn(tx, [params], params.now, { by: params.by, bulkActionId: null });
+    const [operation] = await redriveIn(tx, [params], params.now, { by: params.by, bulkActionId: null }, params.priority ?? null);
     if (operation !== undefined) return { kind: 'redriven', operation };
     const current = await getOperation(tx, params.id, params.tenant);
     return current === null ? { kind: 'not_found' } : { kind: 'not_redrivable', operation: current };
@@ -111,15 +115,7 @@ const INSERT = `INSERT INTO bulk_actions (id, action, filter, tenant, status, to
 export async function createBulkAction(db: PostgresDatabase, draft: BulkActionDraft): Promise<BulkAction> {
   return db.transaction(async (tx) => {
     const total = await countMatches(tx, { tenant: draft.tenant, selection: draft.selection, existedBy: draft.now });
-    const [row] = await tx.query<BulkActionRow>(INSERT, [
-      draft.id,
-      draft.action,
-      JSON.stringify(draft.filter),
-      draft.tenant,
-      total,
-      draft.createdBy,
-      draft.now,
-    ]);
+    const [row] = await tx.query<BulkActionRow>(INSERT, [draft.id, draft.action, filterColumn(draft), draft.tenant, total, draft.createdBy, draft.now]);
     return toBulkAction(row!);
   });
 }
@@ -194,7 +190,7 @@ async function applyBatch(tx: Transaction, action: BulkAction, params: BulkStepP
   );
   let succeeded = 0;
   if (action.action === 'retry') {
-    succeeded = (await redriveIn(tx, matches, params.now, { by: action.createdBy, bulkActionId: action.id })).length;
+    succeeded = (await redriveIn(tx, matches, params.now, { by: action.createdBy, bulkActionId: action.id }, action.priority)).length;
   } else {
     // One match at a time, in id order: the single action's own statements, with its events, in this transaction.
     const publishing = { query: tx.query, publish: (events: Parameters<PostgresDatabase['publish']>[0]) => void tx.events.push(...events) };

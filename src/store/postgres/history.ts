@@ -1,10 +1,11 @@
 // Owns: the PostgreSQL queries of operation history (domain/history.ts): the fragment that appends a statement's events
-// in the statement that makes the change, appending events inside a caller's transaction, reading an operation's page
-// of them, and noting the ETAs creates' replies gave on their `created` events.
+// in the statement that makes the change, appending events inside a caller's transaction, recording a release (a new
+// event, or collapsed onto the attempt's last one), reading an operation's page of them, and noting the ETAs creates'
+// replies gave on their `created` events.
 // Not here: which events a change records (the statements that use historyOf and appendHistory), the schema
 // (migrations/0011_history.sql). Invariant: events are written by the statement or transaction of the change they record.
 
-import type { HistoryDraft, HistoryEvent } from '../../domain/history.ts';
+import { RELEASE_TAIL_LIMIT, type HistoryDraft, type HistoryEvent, type ReleaseRecord } from '../../domain/history.ts';
 import type { HistoryListQuery } from '../store.ts';
 import type { PostgresDatabase, Queryable } from './database.ts';
 
@@ -36,6 +37,30 @@ ORDER BY e.n`;
 export async function appendHistory(q: Queryable, events: readonly HistoryDraft[]): Promise<void> {
   if (events.length === 0) return;
   await q.query(APPEND, [events.map((e) => e.operationId), events.map((e) => e.at), events.map((e) => e.kind), events.map((e) => JSON.stringify(e.data))]);
+}
+
+// Params: $1 operation id, $2 limit. The operation's events from its latest `released` on (none when it has none).
+const RELEASE_TAIL = `
+SELECT seq, at, kind, data::text AS data FROM operation_history
+WHERE operation_id = $1 AND seq >= (SELECT max(seq) FROM operation_history WHERE operation_id = $1 AND kind = 'released')
+ORDER BY seq LIMIT $2`;
+
+/** What releaseRecord decides on: the operation's events from its latest `released` on, at most RELEASE_TAIL_LIMIT. */
+export async function releaseTail(q: Queryable, operationId: string): Promise<HistoryEvent[]> {
+  const rows = await q.query<{ seq: number; at: number; kind: string; data: string }>(RELEASE_TAIL, [operationId, RELEASE_TAIL_LIMIT]);
+  return rows.map((r) => ({ seq: r.seq, operationId, at: r.at, kind: r.kind, data: JSON.parse(r.data) as Record<string, unknown> }));
+}
+
+// Params: $1 operation id, $2 seq of the released event, $3 seqs to delete, $4 at, $5 data (JSON text). The released
+// event takes a fresh seq (an identity allows DEFAULT), so seq still only grows and a reader by cursor sees it change.
+const COLLAPSE_RELEASE = `
+WITH dropped AS (DELETE FROM operation_history WHERE operation_id = $1 AND seq = ANY($3::bigint[]))
+UPDATE operation_history SET seq = DEFAULT, at = $4, data = $5::jsonb WHERE operation_id = $1 AND seq = $2`;
+
+/** Writes what releaseRecord decided, in one statement of the release's transaction. */
+export async function recordRelease(q: Queryable, record: ReleaseRecord): Promise<void> {
+  if (record.kind === 'append') return appendHistory(q, [record.event]);
+  await q.query(COLLAPSE_RELEASE, [record.operationId, record.seq, record.drop, record.at, JSON.stringify(record.data)]);
 }
 
 // Params: $1 operation id, $2 tenant (null: any tenant's), $3 after seq, $4 limit. The operation is read too, so one that

@@ -31,8 +31,8 @@ import { endUnderLease, type Ending } from './finish-group.ts';
 import { OPERATION_COLUMNS, toOperation, type OperationRow } from './rows.ts';
 import { depthChange } from './standing.ts';
 import { claimTurnTypes, NEEDS_TURNS } from './fair-claim.ts';
-import { appendHistory, CLAIMED_HISTORY, ERROR_JSON, historyOf } from './history.ts';
-import { historyEvent, requeueKind } from '../../domain/history.ts';
+import { appendHistory, CLAIMED_HISTORY, ERROR_JSON, historyOf, recordRelease, releaseTail } from './history.ts';
+import { historyEvent, releaseRecord, requeueKind } from '../../domain/history.ts';
 import { takeTokens } from './rate-limits.ts';
 import { countByType } from '../../domain/rate-limit.ts';
 
@@ -145,7 +145,8 @@ const UNLEASED = `status = 'pending', started_at = NULL, progress = NULL, progre
 // Params: parallel arrays $1 ids, $2 lease tokens, $3 whether a cancel was requested, $4 attempt increments, $5 run at
 // (null: keep), $6 error codes (null: keep the error), $7 error messages, $9 history kinds (domain/history.ts:
 // requeueKind); $8 now. Decided requeues, each applied under its lease and only while the cancel request is as it was
-// decided on, each with its history event (the attempt that ended; a failed one's error and next run).
+// decided on, each with its history event (the attempt that ended; a failed one's error and next run), but a release:
+// its event may collapse onto an earlier one, which releaseUnderLease decides and writes in the release's transaction.
 const REQUEUE = `
 WITH decided AS (
   SELECT * FROM unnest($1::text[], $2::text[], $3::bool[], $4::int[], $5::bigint[], $6::text[], $7::text[], $9::text[])
@@ -165,6 +166,7 @@ WITH decided AS (
   `CASE WHEN d.history_kind = 'attempt_failed'
     THEN jsonb_build_object('attempt', r.attempt - d.attempt_increment, 'error', jsonb_build_object('code', d.error_code, 'message', d.error_message), 'next_run_at', r.run_at)
     ELSE jsonb_build_object('attempt', r.attempt - d.attempt_increment) END`,
+  "d.history_kind <> 'released'",
 )}
 SELECT * FROM requeued`;
 
@@ -210,13 +212,28 @@ export async function giveBack(
       if (ended !== null) return ended;
       continue;
     }
-    const [requeued] = await requeueUnderLease(db, params.now, [{ lease: params, cancelRequested, requeue: outcome }]);
+    const decided: DecidedRequeue = { lease: params, cancelRequested, requeue: outcome };
+    const requeued = outcome.event === 'release' ? await releaseUnderLease(db, params.now, decided) : (await requeueUnderLease(db, params.now, [decided]))[0];
     if (requeued !== undefined) {
       db.publish([changed(requeued), due(requeued), ...keyFreed(requeued, params.now)]);
       return requeued;
     }
   }
   return null;
+}
+
+/**
+ * A decided release, in one transaction: its requeue, and its `released` event as releaseRecord decides (a new one, or
+ * the attempt's last one collapsed onto). The read is the release path's alone; it goes first, so the locks the requeue
+ * takes (pending counts) are held for one statement, not two.
+ */
+async function releaseUnderLease(db: PostgresDatabase, now: number, decided: DecidedRequeue): Promise<Operation | undefined> {
+  return db.transaction(async (tx) => {
+    const tail = await releaseTail(tx, decided.lease.id);
+    const [released] = await requeueUnderLease(tx, now, [decided]);
+    if (released !== undefined) await recordRelease(tx, releaseRecord(released.id, now, released.attempt, tail));
+    return released;
+  });
 }
 
 // Params: $1 id, $2 tenant.

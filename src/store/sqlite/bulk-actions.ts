@@ -9,6 +9,7 @@ import { selectionOf, type BulkAction, type BulkSelection } from '../../domain/b
 import type { Operation, OperationError } from '../../domain/operation.ts';
 import { changed, due, type StoreEvent } from '../store.ts';
 import {
+  filterColumn,
   toBulkAction,
   type BatchTally,
   type BulkActionDraft,
@@ -28,9 +29,9 @@ import { toOperation } from './rows.ts';
 import { appendHistory } from './history.ts';
 import { historyEvent } from '../../domain/history.ts';
 
-// $id $tenant $now. A fresh run: attempt 1, nothing of the last one kept; no longer finished, so its old deliveries are
+// $id $tenant $now $priority (null: keep its own). A fresh run: attempt 1, nothing of the last one kept; no longer finished, so its old deliveries are
 // not its webhook state (operations.ts) and its end writes a new one. The queue_depth triggers count it pending again.
-const REDRIVE = `UPDATE operations SET status = 'pending', attempt = 1, run_at = $now, error_code = NULL, error_message = NULL,
+const REDRIVE = `UPDATE operations SET status = 'pending', attempt = 1, run_at = $now, priority = coalesce($priority, priority), error_code = NULL, error_message = NULL,
     progress = NULL, progress_message = NULL, progress_anchor = NULL, progress_anchor_at = NULL, started_at = NULL, finished_at = NULL,
     cancel_requested = 0, result_expired = 0, lease_token = NULL, lease_expires_at = NULL, worker_id = NULL, updated_at = $now, version = version + 1
   WHERE id = $id AND tenant = $tenant AND status IN ('failed', 'cancelled') RETURNING *`;
@@ -139,7 +140,7 @@ export class SqliteBulkActions {
   }
 
   #redriveIn(params: RedriveParams, bulkActionId: string | null, events: StoreEvent[]): RedriveOutcome {
-    const row = this.#s.redrive.get({ id: params.id, tenant: params.tenant, now: params.now });
+    const row = this.#s.redrive.get({ id: params.id, tenant: params.tenant, now: params.now, priority: params.priority ?? null });
     if (row === undefined) {
       const current = this.#operations.get(params);
       return current === null ? { kind: 'not_found' } : { kind: 'not_redrivable', operation: current };
@@ -163,7 +164,7 @@ export class SqliteBulkActions {
       const row = this.#s.insert.get({
         id: draft.id,
         action: draft.action,
-        filter: JSON.stringify(draft.filter),
+        filter: filterColumn(draft),
         tenant: draft.tenant,
         total,
         createdBy: draft.createdBy,
@@ -231,7 +232,7 @@ export class SqliteBulkActions {
       let changedIt: boolean;
       switch (action.action) {
         case 'retry':
-          changedIt = this.#redriveIn({ ...at, by: action.createdBy }, action.id, events).kind === 'redriven';
+          changedIt = this.#redriveIn({ ...at, by: action.createdBy, priority: action.priority }, action.id, events).kind === 'redriven';
           break;
         case 'cancel': {
           const kind = this.#transitions.cancelIn({ ...at, delivery: params.delivery }, events).kind;

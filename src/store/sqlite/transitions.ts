@@ -36,7 +36,7 @@ import type { SqliteOperations } from './operations.ts';
 import { SqliteRateLimits } from './rate-limits.ts';
 import { SqliteFairClaim, type FairPick } from './fair-claim.ts';
 import { changedOf, toOperation } from './rows.ts';
-import { appendHistory } from './history.ts';
+import { appendHistory, recordRelease } from './history.ts';
 import { endEvent, historyEvent, requeueEvent } from '../../domain/history.ts';
 
 // $type $now $limit: the claim order.
@@ -305,7 +305,12 @@ export class SqliteTransitions {
     });
     if (row === undefined) return null;
     const operation = toOperation(row, null);
-    appendHistory(this.#db, [requeueEvent(operation.id, now, requeue, operation.attempt - requeue.attemptIncrement, operation.runAt)]);
+    const { event } = requeue;
+    if (event === 'release') recordRelease(this.#db, operation.id, now, operation.attempt);
+    else
+      appendHistory(this.#db, [
+        requeueEvent(operation.id, now, { event, error: requeue.error }, operation.attempt - requeue.attemptIncrement, operation.runAt),
+      ]);
     events.push(changed(operation), due(operation), ...keyFreed(operation, now));
     return operation;
   }

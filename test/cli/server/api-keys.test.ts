@@ -23,6 +23,7 @@ describe('API keys file: fairness fields', () => {
     assert.deepEqual([...(policies.weights ?? [])], [['acme', 3]]);
     assert.equal(policies.maxPriority('acme'), 10);
     assert.equal(policies.maxPriority('globex'), 1000);
+    assert.equal(policies.maxPriority(null), 10, 'an admin’s retry over every tenant: the lowest ceiling of any');
   });
 
   it('refuses a weight or ceiling out of range, and two entries of a tenant that disagree, naming where', () => {

@@ -1,7 +1,7 @@
 -- Owns: bulk actions (domain/bulk-action.ts): one row per action, which is its record (who asked, for which tenant,
 -- the filter, the counts, when it ran) and its progress (the cursor a runner resumes after, under a lease so one runner
 -- at a time works on it).
--- tenant NULL: an admin's action over every tenant. filter: the JSON filter as sent.
+-- tenant NULL: an admin's action over every tenant. filter: the JSON filter as sent, with a retry's priority beside its fields (store/bulk-action-store.ts: filterColumn).
 
 CREATE TABLE bulk_actions (
   id               text PRIMARY KEY,
