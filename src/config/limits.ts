@@ -2,8 +2,8 @@
 // Invariant: the server's checks, the route schemas (so the OpenAPI document) and the CLI's client commands all read
 // these, so they cannot disagree.
 
-/** An operation's priority: higher runs first. */
-export const PRIORITY = { min: -1000, max: 1000 } as const;
+// An operation's priority range: decided with the priority rule (domain/fairness.ts), named here beside the other ranges.
+export { PRIORITY } from '../domain/fairness.ts';
 
 /** A `concurrency_key`: 1..128 characters, a letter or digit first, then letters, digits and `_ . : @ / -`. */
 export const CONCURRENCY_KEY = /^[A-Za-z0-9][A-Za-z0-9_.:@/-]{0,127}$/;

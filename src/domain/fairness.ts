@@ -5,8 +5,10 @@
 // the weights and ceilings themselves (config/, http/auth.ts), the claim order inside one lane (queue.ts).
 // Invariant: pure and deterministic: both adapters and the reference model choose the same turns from the same passes.
 
-import { PRIORITY } from '../config/limits.ts';
 import type { Queued } from './queue.ts';
+
+/** An operation's priority: higher runs first. */
+export const PRIORITY = { min: -1000, max: 1000 } as const;
 
 /**
  * Why a priority a tenant asks for is refused, or null: outside the contract's range, or above the tenant's ceiling (so
