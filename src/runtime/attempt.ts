@@ -116,6 +116,8 @@ export class Attempt {
   #lastReport: { fraction: number; message: string | null } | undefined = undefined;
   #progressMessage: string | null = null;
   #progressWrittenAt = -Infinity;
+  /** The progress write on its way (it never rejects), awaited before the end is written. */
+  #progressWrite: Promise<void> | null = null;
   #progressWriting = false;
   #progressTimer: Timer | null = null;
   /** History: the step of this attempt's last progress milestone (null: none yet), which the next must pass. */
@@ -326,6 +328,9 @@ export class Attempt {
     this.#deps.onEnding(this);
     if (this.#progressTimer !== null) this.#deps.clock.clearTimeout(this.#progressTimer);
     let operation: Operation | null = null;
+    // A progress write still on its way lands first: otherwise the end could be stored before it, and a milestone it
+    // records in the history (which a retry, unlike a finish, does not carry) would come after the end or be lost.
+    await this.#progressWrite;
     if (write !== null) {
       try {
         operation = await write(this.#deps.clock.now());
@@ -407,9 +412,12 @@ export class Attempt {
     this.#progressWrittenAt = this.#deps.clock.now();
     // Stored with when it was reported, not when the coalesced write went out (up to an interval later): a rate read
     // from a late time would be too slow by the lag.
-    this.#deps.store
+    this.#progressWrite = this.#deps.store
       .operationProgress({ ...this.#lease(), now: this.#pendingProgressAt, progress, message: this.#progressMessage, milestone })
-      .catch((err: unknown) => this.log.warn({ err }, 'progress write failed'))
+      .then(
+        () => undefined,
+        (err: unknown) => this.log.warn({ err }, 'progress write failed'),
+      )
       .finally(() => {
         this.#progressWriting = false;
         this.#flushProgress();
