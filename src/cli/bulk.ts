@@ -12,7 +12,7 @@ import { integerArg, pageLimitArg, secondsArg, type CliContext } from './context
 import { EXIT_CODES } from './exit-codes.ts';
 import { describeOperation, sanitize } from './format.ts';
 
-export function describeBulkAction(a: BulkAction): string {
+function describeBulkAction(a: BulkAction): string {
   const counts = `${a.processed}/${a.total} processed, ${a.succeeded} changed, ${a.skipped} skipped`;
   return sanitize([a.id, a.action, a.status, counts, a.error ? `error ${a.error.code}: ${a.error.message}` : ''].filter((p) => p !== '').join('  '));
 }

@@ -16,7 +16,7 @@ interface HistoryFlags {
 }
 
 /** An event's own fields, as `key=value` words (an error as its code and message; the progress as a percentage). */
-export function describeEventDetails(event: HistoryEvent): string {
+function describeEventDetails(event: HistoryEvent): string {
   const { seq: _seq, at: _at, kind, ...details } = event;
   const words: string[] = [];
   for (const [key, value] of Object.entries(details)) {

@@ -70,7 +70,7 @@ export class AsyncOpsClient {
     const headers: Record<string, string> = {};
     if (options.idempotencyKey !== undefined) headers['idempotency-key'] = options.idempotencyKey;
     if (prefer !== undefined) headers.prefer = prefer;
-    const runAt = options.runAt instanceof Date ? options.runAt.toISOString() : options.runAt;
+    const runAt = dateTime(options.runAt);
     const body = {
       type,
       input,
@@ -206,13 +206,8 @@ export class AsyncOpsClient {
   }
 
   /** Every operation matching the filter, following `next_cursor` page by page. */
-  async *listAll(options: Omit<ListOptions, 'cursor'> = {}): AsyncGenerator<Operation, void, undefined> {
-    let cursor: string | undefined;
-    do {
-      const page = await this.list({ ...options, cursor });
-      yield* page.items;
-      cursor = page.next_cursor ?? undefined;
-    } while (cursor !== undefined);
+  listAll(options: Omit<ListOptions, 'cursor'> = {}): AsyncGenerator<Operation, void, undefined> {
+    return everyItem((cursor) => this.list({ ...options, cursor }));
   }
 
   /** `GET /operations/{id}/history`: one page of what happened to the operation, oldest first. */
@@ -222,13 +217,8 @@ export class AsyncOpsClient {
   }
 
   /** Every event of the operation's history so far, oldest first, following `next_cursor` page by page. */
-  async *historyAll(id: string, options: Omit<HistoryOptions, 'cursor'> = {}): AsyncGenerator<HistoryEvent, void, undefined> {
-    let cursor: string | undefined;
-    do {
-      const page = await this.history(id, { ...options, cursor });
-      yield* page.items;
-      cursor = page.next_cursor ?? undefined;
-    } while (cursor !== undefined);
+  historyAll(id: string, options: Omit<HistoryOptions, 'cursor'> = {}): AsyncGenerator<HistoryEvent, void, undefined> {
+    return everyItem((cursor) => this.history(id, { ...options, cursor }));
   }
 
   /** `GET /webhook-deliveries`: one page of deliveries; `{ state: 'dead' }` is the dead-letter list. */
@@ -314,7 +304,17 @@ function schedulePath(id: string): string {
   return `/schedules/${encodeURIComponent(id)}`;
 }
 
-/** A time filter as the query takes it: RFC 3339 (a Date in UTC, a string as given). */
+/** Every item of a paginated list, following `next_cursor` page by page from the first. */
+async function* everyItem<T>(page: (cursor: string | undefined) => Promise<Page<T>>): AsyncGenerator<T, void, undefined> {
+  let cursor: string | undefined;
+  do {
+    const read = await page(cursor);
+    yield* read.items;
+    cursor = read.next_cursor ?? undefined;
+  } while (cursor !== undefined);
+}
+
+/** A time filter as the query takes it: RFC 3339 (a Date in UTC, a string as given); also a submit's run_at. */
 function dateTime(value: Date | string | undefined): string | undefined {
   return value instanceof Date ? value.toISOString() : value;
 }

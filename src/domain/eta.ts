@@ -238,3 +238,11 @@ function aheadOf(input: EtaInput, type: string, estimateOf: (t: string) => Durat
 function varianceOf(q: DurationQuantiles): number {
   return ((q.p90 - q.p10) / (2 * Z90)) ** 2;
 }
+
+/**
+ * How far the estimated completion given when an operation was created was off, relative to how long it then took (a
+ * 1 ms floor: no division by 0). What the overview (eta_error) and the metrics (the ETA error histogram) both report.
+ */
+export function etaError(op: { readonly createdAt: number; readonly finishedAt: number; readonly estimatedAt: number }): number {
+  return Math.abs(op.estimatedAt - op.finishedAt) / Math.max(1, op.finishedAt - op.createdAt);
+}

@@ -46,10 +46,6 @@ export function isTerminal(status: OperationStatus): boolean {
 /** The statuses an operator may redrive from (POST /operations/{id}/retry, a bulk retry): those with a redrive row. */
 export const REDRIVABLE_STATUSES: readonly OperationStatus[] = TRANSITIONS.filter((t) => t.event === 'redrive').map((t) => t.from);
 
-export function isRedrivable(status: OperationStatus): boolean {
-  return REDRIVABLE_STATUSES.includes(status);
-}
-
 export function isOperationStatus(value: unknown): value is OperationStatus {
   return typeof value === 'string' && (OPERATION_STATUSES as readonly string[]).includes(value);
 }

@@ -9,13 +9,12 @@ import { Type, type Static } from '@sinclair/typebox';
 import { BULK_ACTION_STATUSES, BULK_ACTIONS, toBulkActionResource } from '../domain/bulk-action.ts';
 import type { BulkActionsService } from '../runtime/bulk-actions.ts';
 import { cursorAfter, decodeCursor } from './cursors.ts';
-import { OperationErrorSchema, OperationStatusSchema, TenantQuery, jsonResponse, problemResponses } from './schemas.ts';
+import { NullableUnion, OperationErrorSchema, OperationStatusSchema, TenantQuery, jsonResponse, problemResponses } from './schemas.ts';
 import { principalOf, readScope, tenantOf } from './tenant.ts';
 import { PAGE_LIMIT } from '../config/limits.ts';
 import { SUBMIT_FIELDS } from '../runtime/submission.ts';
 
 const tags = ['bulk actions'];
-const Nullable = <T extends Parameters<typeof Type.Union>[0][number]>(schema: T) => Type.Union([schema, Type.Null()]);
 const DateTime = (description: string) => Type.String({ format: 'date-time', description });
 
 export const BulkFilterSchema = Type.Object(
@@ -56,18 +55,18 @@ export const BulkActionSchema = Type.Object({
   id: Type.String(),
   action: ActionSchema,
   filter: BulkFilterSchema,
-  priority: Nullable(Type.Integer({ description: 'retry: the priority each redriven operation takes; null: each keeps its own' })),
+  priority: NullableUnion(Type.Integer({ description: 'retry: the priority each redriven operation takes; null: each keeps its own' })),
   status: Type.Union(BULK_ACTION_STATUSES.map((s) => Type.Literal(s))),
   total: Type.Integer({ description: 'Matches counted when it was created' }),
   processed: Type.Integer(),
   succeeded: Type.Integer({ description: 'Processed and changed' }),
   skipped: Type.Integer({ description: 'Processed but left as they were (changed meanwhile)' }),
   created_by: Type.String({ description: 'The principal that asked for it: `key:N` or `addr:IP`' }),
-  tenant: Nullable(Type.String({ description: 'The tenant it acts on; null: every tenant (an admin’s)' })),
+  tenant: NullableUnion(Type.String({ description: 'The tenant it acts on; null: every tenant (an admin’s)' })),
   created_at: Type.String({ format: 'date-time' }),
-  started_at: Nullable(Type.String({ format: 'date-time' })),
-  finished_at: Nullable(Type.String({ format: 'date-time' })),
-  error: Nullable(OperationErrorSchema),
+  started_at: NullableUnion(Type.String({ format: 'date-time' })),
+  finished_at: NullableUnion(Type.String({ format: 'date-time' })),
+  error: NullableUnion(OperationErrorSchema),
   links: Type.Object({ self: Type.String() }),
 });
 
@@ -125,7 +124,7 @@ export function registerBulkRoutes(app: FastifyInstance, service: BulkActionsSer
       description: 'A tenant key lists its own tenant’s; an admin key every tenant’s, or the one `tenant` names.',
       querystring: ListQuery,
       response: {
-        200: jsonResponse(Type.Object({ items: Type.Array(BulkActionSchema), next_cursor: Nullable(Type.String()) }), 'A page of bulk actions'),
+        200: jsonResponse(Type.Object({ items: Type.Array(BulkActionSchema), next_cursor: NullableUnion(Type.String()) }), 'A page of bulk actions'),
         ...problemResponses(400, 403),
       },
     },

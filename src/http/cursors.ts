@@ -6,6 +6,13 @@
 import { AsyncOpsError } from '../domain/errors.ts';
 import { ID_PREFIXES, isId } from '../domain/ids.ts';
 
+/** What a cursor that is not one of ours (of either kind) is answered with. */
+function invalidCursor(): AsyncOpsError {
+  return new AsyncOpsError('validation_failed', 'cursor is not valid; use next_cursor from a previous page', {
+    errors: [{ path: '/query/cursor', message: 'is not a valid cursor' }],
+  });
+}
+
 function encodeCursor(id: string): string {
   return Buffer.from(id, 'utf8').toString('base64url');
 }
@@ -14,9 +21,7 @@ function encodeCursor(id: string): string {
 export function decodeCursor(cursor: string): string {
   const id = cursor.length <= 64 ? Buffer.from(cursor, 'base64url').toString('utf8') : '';
   if (!isId(ID_PREFIXES.operation, id) && !isId(ID_PREFIXES.delivery, id) && !isId(ID_PREFIXES.schedule, id) && !isId(ID_PREFIXES.bulkAction, id)) {
-    throw new AsyncOpsError('validation_failed', 'cursor is not valid; use next_cursor from a previous page', {
-      errors: [{ path: '/query/cursor', message: 'is not a valid cursor' }],
-    });
+    throw invalidCursor();
   }
   return id;
 }
@@ -34,9 +39,7 @@ export function decodeSeqCursor(cursor: string): number {
   const match = cursor.length <= 64 ? SEQ_CURSOR.exec(Buffer.from(cursor, 'base64url').toString('utf8')) : null;
   const seq = match === null ? Number.NaN : Number(match[1]);
   if (!Number.isSafeInteger(seq)) {
-    throw new AsyncOpsError('validation_failed', 'cursor is not valid; use next_cursor from a previous page', {
-      errors: [{ path: '/query/cursor', message: 'is not a valid cursor' }],
-    });
+    throw invalidCursor();
   }
   return seq;
 }

@@ -9,10 +9,17 @@ import type { Delivery, DeliveryAttempt } from '../domain/delivery.ts';
 import { iso } from '../domain/resource.ts';
 import type { DeliveriesService } from '../webhooks/deliveries.ts';
 import { cursorAfter, decodeCursor } from './cursors.ts';
-import { DeliveryIdParams, DeliveryStateSchema, OperationIdParams, ReadScopeQuery, TenantQuery, jsonResponse, problemResponses } from './schemas.ts';
+import {
+  DeliveryIdParams,
+  DeliveryStateSchema,
+  NullableUnion,
+  OperationIdParams,
+  ReadScopeQuery,
+  TenantQuery,
+  jsonResponse,
+  problemResponses,
+} from './schemas.ts';
 import { readScope } from './tenant.ts';
-
-const Nullable = <T extends Parameters<typeof Type.Union>[0][number]>(schema: T) => Type.Union([schema, Type.Null()]);
 
 export const DeliverySchema = Type.Object({
   id: Type.String(),
@@ -22,11 +29,11 @@ export const DeliverySchema = Type.Object({
   event_type: Type.String(),
   state: DeliveryStateSchema,
   attempt_count: Type.Integer(),
-  next_attempt_at: Nullable(Type.String({ format: 'date-time' })),
+  next_attempt_at: NullableUnion(Type.String({ format: 'date-time' })),
   created_at: Type.String({ format: 'date-time' }),
   updated_at: Type.String({ format: 'date-time' }),
-  last_status_code: Nullable(Type.Integer()),
-  last_error: Nullable(Type.String()),
+  last_status_code: NullableUnion(Type.Integer()),
+  last_error: NullableUnion(Type.String()),
 });
 
 const AttemptSchema = Type.Object({
@@ -34,9 +41,9 @@ const AttemptSchema = Type.Object({
   trigger: Type.Union([Type.Literal('scheduled'), Type.Literal('manual')]),
   started_at: Type.String({ format: 'date-time' }),
   duration_ms: Type.Number(),
-  status_code: Nullable(Type.Integer()),
-  error: Nullable(Type.String()),
-  response_snippet: Nullable(Type.String()),
+  status_code: NullableUnion(Type.Integer()),
+  error: NullableUnion(Type.String()),
+  response_snippet: NullableUnion(Type.String()),
 });
 
 const ListQuery = Type.Object(
@@ -87,7 +94,7 @@ export function registerDeliveryRoutes(app: FastifyInstance, deliveries: Deliver
       summary: 'Webhook deliveries, newest first; `state=dead` is the dead-letter list',
       querystring: ListQuery,
       response: {
-        200: jsonResponse(Type.Object({ items: Type.Array(DeliverySchema), next_cursor: Nullable(Type.String()) }), 'A page of deliveries'),
+        200: jsonResponse(Type.Object({ items: Type.Array(DeliverySchema), next_cursor: NullableUnion(Type.String()) }), 'A page of deliveries'),
         ...problemResponses(400, 403),
       },
     },

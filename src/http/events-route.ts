@@ -64,8 +64,8 @@ export function registerEventsRoute(app: FastifyInstance, service: OperationsSer
     },
     handler: async (request, reply) => {
       // An admin key streams any tenant's operation (a stream token is for one tenant's).
-      const tenant = await service.tenantOfRead(readScope(request), request.params.id);
-      const first = await service.get(tenant, request.params.id);
+      const first = await service.get(readScope(request), request.params.id);
+      const tenant = first.operation.tenant;
       const id = first.operation.id;
       const seen = seenVersion(request.headers['last-event-id'], first.operation.version);
       if (seen === first.operation.version && isTerminal(first.operation.status)) {

@@ -8,12 +8,10 @@ import { HISTORY_KINDS, historyEventJson } from '../domain/history.ts';
 import { PAGE_LIMIT } from '../config/limits.ts';
 import type { HistoryService } from '../runtime/history.ts';
 import { decodeSeqCursor, seqCursorAfter } from './cursors.ts';
-import { OperationErrorSchema, OperationIdParams, TenantQuery, jsonResponse, problemResponses } from './schemas.ts';
+import { NullableUnion, OperationErrorSchema, OperationIdParams, TenantQuery, jsonResponse, problemResponses } from './schemas.ts';
 import { readScope } from './tenant.ts';
 
 /** `T` or null, described as a whole (so the description reaches the OpenAPI document and the SDK's types). */
-const Nullable = <T extends Parameters<typeof Type.Union>[0][number]>(schema: T, description?: string) =>
-  Type.Union([schema, Type.Null()], description === undefined ? {} : { description });
 const DateTime = Type.String({ format: 'date-time' });
 
 /** Every field an event of some kind has (each kind has its own few: domain/history.ts, docs/http-api.md). */
@@ -23,8 +21,8 @@ const HistoryEventSchema = Type.Object(
     at: DateTime,
     kind: Type.String({ description: `One of: ${HISTORY_KINDS.join(', ')} (a later version may add kinds)` }),
     tenant: Type.Optional(Type.String({ description: 'created: the tenant it was created for' })),
-    idempotency_key: Type.Optional(Nullable(Type.String(), 'created: the Idempotency-Key it was created with')),
-    estimated_completion_at: Type.Optional(Nullable(DateTime, 'created: the ETA the reply that created it gave (null: none was given)')),
+    idempotency_key: Type.Optional(NullableUnion(Type.String(), 'created: the Idempotency-Key it was created with')),
+    estimated_completion_at: Type.Optional(NullableUnion(DateTime, 'created: the ETA the reply that created it gave (null: none was given)')),
     attempt: Type.Optional(
       Type.Integer({ description: 'claimed, attempt_failed, lease_expired, released: the attempt; webhook_attempt: the delivery attempt' }),
     ),
@@ -36,8 +34,8 @@ const HistoryEventSchema = Type.Object(
           'released: how many give-backs of the attempt in a row it stands for (each later one deletes its claim’s events and moves this event to a new seq and at)',
       }),
     ),
-    progress: Type.Optional(Nullable(Type.Number(), 'progress: the fraction done (a milestone: the first report, then one per 10 %)')),
-    message: Type.Optional(Nullable(Type.String(), 'progress: the message reported with it')),
+    progress: Type.Optional(NullableUnion(Type.Number(), 'progress: the fraction done (a milestone: the first report, then one per 10 %)')),
+    message: Type.Optional(NullableUnion(Type.String(), 'progress: the message reported with it')),
     error: Type.Optional(
       Type.Union([OperationErrorSchema, Type.String(), Type.Null()], {
         description: 'attempt_failed, failed, cancelled: the error; webhook_attempt: what went wrong sending it (null: a reply came)',
@@ -45,9 +43,9 @@ const HistoryEventSchema = Type.Object(
     ),
     next_run_at: Type.Optional({ ...DateTime, description: 'attempt_failed: when the next attempt runs' }),
     by: Type.Optional(Type.String({ description: 'redriven: who asked' })),
-    bulk_action_id: Type.Optional(Nullable(Type.String(), 'redriven: the bulk action that did it')),
+    bulk_action_id: Type.Optional(NullableUnion(Type.String(), 'redriven: the bulk action that did it')),
     delivery_id: Type.Optional(Type.String({ description: 'webhook_attempt: the delivery' })),
-    status_code: Type.Optional(Nullable(Type.Integer(), 'webhook_attempt: the receiver’s HTTP status (null: no reply)')),
+    status_code: Type.Optional(NullableUnion(Type.Integer(), 'webhook_attempt: the receiver’s HTTP status (null: no reply)')),
     duration_ms: Type.Optional(Type.Number({ description: 'webhook_attempt: how long the attempt took' })),
     outcome: Type.Optional(
       Type.Union([Type.Literal('delivered'), Type.Literal('retrying'), Type.Literal('dead')], { description: 'webhook_attempt: what came of it' }),
@@ -76,7 +74,7 @@ export function registerHistoryRoutes(app: FastifyInstance, history: HistoryServ
       params: OperationIdParams,
       querystring: HistoryQuery,
       response: {
-        200: jsonResponse(Type.Object({ items: Type.Array(HistoryEventSchema), next_cursor: Nullable(Type.String()) }), 'A page of events'),
+        200: jsonResponse(Type.Object({ items: Type.Array(HistoryEventSchema), next_cursor: NullableUnion(Type.String()) }), 'A page of events'),
         ...problemResponses(400, 403, 404),
       },
     },

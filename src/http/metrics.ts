@@ -8,6 +8,7 @@
 
 import type { FastifyInstance } from 'fastify';
 import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
+import { etaError } from '../domain/eta.ts';
 import type { Operation } from '../domain/operation.ts';
 import { OPERATION_STATUSES, type OperationStatus } from '../domain/status.ts';
 import type { OperationsObserver } from '../runtime/observer.ts';
@@ -270,7 +271,7 @@ export class Metrics implements OperationsObserver, ScheduleObserver {
     this.#estimates.delete(id);
     // Only a completion says how long the work took; a failure or a cancel ends it early.
     if (status !== 'completed') return;
-    this.#etaError.observe({ type: estimate.type }, Math.abs(estimate.at - now) / Math.max(1, now - estimate.givenAt));
+    this.#etaError.observe({ type: estimate.type }, etaError({ createdAt: estimate.givenAt, finishedAt: now, estimatedAt: estimate.at }));
   }
 
   recordAttempt(end: { readonly type: string; readonly outcome: string; readonly durationMs: number }): void {

@@ -252,8 +252,8 @@ async function readOperation(
   closing: AbortSignal,
 ): Promise<FastifyReply> {
   addVary(reply, 'Prefer');
-  const tenant = await service.tenantOfRead(readScope(request), request.params.id);
-  let view = await service.get(tenant, request.params.id);
+  // One read, by scope: an admin's finds the operation whatever its tenant (no lookup of the tenant first).
+  let view = await service.get(readScope(request), request.params.id);
   const entityTags = request.headers['if-none-match']?.split(',').map((tag) => tag.trim()) ?? [];
   // `*` matches whatever the current version is (RFC 9110, 13.1.2), so there is no change to wait for.
   const any = entityTags.includes('*');
@@ -261,7 +261,7 @@ async function readOperation(
   const waitS = preferredWaitS(request);
   if (waitS !== null && !any && matches() && !isTerminal(view.operation.status)) {
     reply.header('preference-applied', `wait=${waitS}`);
-    view = await service.waitForChange(tenant, view.operation.id, view.operation.version, waitS * 1000, abortOnClose(reply, closing));
+    view = await service.waitForChange(view.operation.tenant, view.operation.id, view.operation.version, waitS * 1000, abortOnClose(reply, closing));
   }
   if (matches()) {
     setOperationHeaders(reply, view);

@@ -7,10 +7,9 @@ import type { FastifyInstance } from 'fastify';
 import { Type, type Static } from '@sinclair/typebox';
 import type { OperationsService } from '../runtime/operations.ts';
 import { OVERVIEW_WINDOW_S } from '../runtime/overview.ts';
-import { OperationStatusSchema, TenantQuery, jsonResponse, problemResponses } from './schemas.ts';
+import { NullableUnion, OperationStatusSchema, TenantQuery, jsonResponse, problemResponses } from './schemas.ts';
 import { readScope } from './tenant.ts';
 
-const Nullable = <T extends ReturnType<typeof Type.Object>>(schema: T) => Type.Union([schema, Type.Null()]);
 const DateTime = Type.String({ format: 'date-time' });
 
 const CountsQuery = Type.Object({ tenant: Type.Optional(TenantQuery) }, { additionalProperties: false });
@@ -47,13 +46,13 @@ const OverviewSchema = Type.Object({
       failed_in_window: Type.Integer(),
       throughput_per_min: Type.Number({ description: 'Completed per minute over the window' }),
       failure_rate: Type.Number({ description: 'Failed of those that finished in the window (0 when none did)' }),
-      pickup_ms: Nullable(
+      pickup_ms: NullableUnion(
         Type.Object(
           { p50: Type.Integer(), p95: Type.Integer() },
           { description: 'From due (creation, unless scheduled later) to the start of the first attempt, of those started in the window; null: none' },
         ),
       ),
-      eta_error: Nullable(
+      eta_error: NullableUnion(
         Type.Object(
           { median: Type.Number(), p90: Type.Number(), samples: Type.Integer() },
           {

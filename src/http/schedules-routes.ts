@@ -10,10 +10,9 @@ import { iso } from '../domain/resource.ts';
 import type { Schedule, ScheduleTick } from '../domain/schedule.ts';
 import type { SchedulesService } from '../runtime/schedules.ts';
 import { cursorAfter, decodeCursor } from './cursors.ts';
-import { emptyResponse, jsonResponse, problemResponses, requiredHeader } from './schemas.ts';
+import { NullableUnion, emptyResponse, jsonResponse, problemResponses, requiredHeader } from './schemas.ts';
 import { tenantOf } from './tenant.ts';
 
-const Nullable = <T extends Parameters<typeof Type.Union>[0][number]>(schema: T) => Type.Union([schema, Type.Null()]);
 const DateTime = Type.String({ format: 'date-time' });
 
 const ScheduleIdParams = Type.Object({ id: Type.String({ maxLength: 200, description: 'Schedule id (sch_…)' }) });
@@ -37,8 +36,8 @@ const CreateBody = Type.Object(
 
 const TickSchema = Type.Object({
   tick: { ...DateTime, description: 'The time the expression named' },
-  operation_id: Nullable(Type.String({ description: 'The operation it created; null when none could be (its type or input is no longer valid)' })),
-  operation_url: Nullable(Type.String()),
+  operation_id: NullableUnion(Type.String({ description: 'The operation it created; null when none could be (its type or input is no longer valid)' })),
+  operation_url: NullableUnion(Type.String()),
   skipped: Type.Integer({ description: 'Missed ticks passed over before this one (docs/schedules.md)' }),
   fired_at: DateTime,
 });
@@ -49,11 +48,11 @@ const ScheduleSchema = Type.Object({
   input: Type.Unknown(),
   cron: Type.String(),
   timezone: Type.String(),
-  webhook_url: Nullable(Type.String()),
+  webhook_url: NullableUnion(Type.String()),
   paused: Type.Boolean(),
   origin: Type.Union([Type.Literal('api'), Type.Literal('task')], { description: '`task`: declared by its task definition (cannot be deleted here)' }),
-  next_run_at: Nullable({ ...DateTime, description: 'The next tick (while paused: none fires); null when the expression matches no later time' }),
-  last_run_at: Nullable(DateTime),
+  next_run_at: NullableUnion({ ...DateTime, description: 'The next tick (while paused: none fires); null when the expression matches no later time' }),
+  last_run_at: NullableUnion(DateTime),
   skipped_ticks: Type.Integer({ description: 'Missed ticks passed over so far' }),
   created_at: DateTime,
   updated_at: DateTime,
@@ -132,7 +131,7 @@ export function registerScheduleRoutes(app: FastifyInstance, schedules: Schedule
       summary: 'Schedules, newest first',
       querystring: ListQuery,
       response: {
-        200: jsonResponse(Type.Object({ items: Type.Array(ScheduleSchema), next_cursor: Nullable(Type.String()) }), 'A page of schedules'),
+        200: jsonResponse(Type.Object({ items: Type.Array(ScheduleSchema), next_cursor: NullableUnion(Type.String()) }), 'A page of schedules'),
         ...problemResponses(400),
       },
     },

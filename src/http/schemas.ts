@@ -18,6 +18,13 @@ import { WEBHOOK_EVENT_TYPES } from '../webhooks/payload.ts';
 const Nullable = <T extends TSchema & { type: string }>(schema: T) => Type.Unsafe<Static<T> | null>({ ...schema, type: [schema.type, 'null'] });
 const DateTime = Type.String({ format: 'date-time' });
 
+/**
+ * `T` or null as a union (`anyOf`), with an optional description of the whole: the routes' schemas that the serialiser's
+ * `type` array cannot carry (a union or an object branch) or that are not on a hot path. Not `Nullable` above.
+ */
+export const NullableUnion = <T extends TSchema>(schema: T, description?: string) =>
+  Type.Union([schema, Type.Null()], description === undefined ? {} : { description });
+
 export const OperationStatusSchema = Type.Union(OPERATION_STATUSES.map((s) => Type.Literal(s)));
 export const DeliveryStateSchema = Type.Union(DELIVERY_STATES.map((s) => Type.Literal(s)));
 

@@ -159,9 +159,8 @@ export function registerStreamTokenRoute(app: FastifyInstance, service: Operatio
     },
     handler: async (request, reply) => {
       // Only for an operation this key can read (an admin's: any tenant's, and the token is for that tenant's stream).
-      const tenant = await service.tenantOfRead(readScope(request), request.params.id);
-      const view = await service.get(tenant, request.params.id);
-      const minted = await tokens.mint({ tenant, principal: principalOf(request) }, view.operation.id);
+      const view = await service.get(readScope(request), request.params.id);
+      const minted = await tokens.mint({ tenant: view.operation.tenant, principal: principalOf(request) }, view.operation.id);
       return reply.header('cache-control', 'no-store').send({ token: minted.token, expires_at: minted.expiresAt.toISOString() });
     },
   });

@@ -252,18 +252,19 @@ export class OperationsService {
     return this.#keys.hold(tenant, key, work);
   }
 
-  async get(tenant: string, id: string): Promise<OperationView> {
+  /** `tenant` null: whichever tenant's it is (an admin's read). */
+  async get(tenant: string | null, id: string): Promise<OperationView> {
     const now = this.#clock.now();
     // Only while subscribed to the change feed does a change drop what the cache holds. Only ids read are kept, so a
     // malformed one is never found here and #read refuses it.
     const cached = this.#unsubscribe === null ? undefined : this.#cache.lookup(id, now);
     // Ids are global: another tenant's operation is not found, cached or not.
-    if (cached !== undefined && cached.operation.tenant !== tenant) throw notFound(id);
+    if (cached !== undefined && tenant !== null && cached.operation.tenant !== tenant) throw notFound(id);
     return cached === undefined ? this.#read(tenant, id, now) : this.#views.render(cached.operation, cached.standing, now, cached.base);
   }
 
   /** A read of the store (kept in the cache for the next), rendered. */
-  async #read(tenant: string, id: string, now = this.#clock.now()): Promise<OperationView> {
+  async #read(tenant: string | null, id: string, now = this.#clock.now()): Promise<OperationView> {
     if (!isId(ID_PREFIXES.operation, id)) throw notFound(id);
     const ticket = this.#cache.ticket();
     const fresh = await this.#store.operationGetWithStanding({ id, tenant, now, scope: this.#views.scope });
@@ -289,7 +290,7 @@ export class OperationsService {
 
   /** Operations per type and status, of a tenant or (null) of every tenant: from counters, cheap to poll. */
   counts(tenant: string | null): Promise<OperationCount[]> {
-    return this.#stats.counts(tenant);
+    return this.#store.operationCounts({ tenant });
   }
 
   /** The operator's overview of the last `windowS` seconds, of a tenant or (null) of every tenant. */
@@ -370,7 +371,7 @@ export class OperationsService {
    * Resolve with the operation once its stored version differs from `version`, or after `timeoutMs`
    * with the current state (a long-poll). Subscribes before reading, so no change slips between.
    */
-  waitForChange(tenant: string, id: string, version: number, timeoutMs: number, signal?: AbortSignal): Promise<OperationView> {
+  waitForChange(tenant: string | null, id: string, version: number, timeoutMs: number, signal?: AbortSignal): Promise<OperationView> {
     return waitForChange(this.#watchers, this.#clock, {
       id,
       version,

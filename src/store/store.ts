@@ -14,15 +14,14 @@ import type { TraceCarrier } from '../domain/trace-context.ts';
 import type { Bucket, RateLimit } from '../domain/rate-limit.ts';
 import type { Schedule, ScheduleTick } from '../domain/schedule.ts';
 import type { ScheduleStore } from './schedule-store.ts';
-import type { HistoryDraft, HistoryEvent } from '../domain/history.ts';
+import type { HistoryEvent } from '../domain/history.ts';
 import type { BulkActionStore } from './bulk-action-store.ts';
 
 // Decided in the domain; named here too because the runtime ends a cancelled attempt with it.
 export { CANCELLED_BY_REQUEST } from '../domain/status.ts';
 // Defined in the domain (the edges render them); named here too, beside the Store methods that take and give them.
-export type { Delivery, DeliveryAttempt, DurationSample, HistoryDraft, HistoryEvent, Schedule, ScheduleTick, WorkerNode };
+export type { Delivery, DeliveryAttempt, DurationSample, HistoryEvent, Schedule, ScheduleTick, WorkerNode };
 export type { DeclaredScheduleDraft, ScheduleDeleteOutcome, ScheduleDraft, ScheduleFireParams, ScheduleListQuery } from './schedule-store.ts';
-export type { BulkActionDraft, BulkActionListQuery, BulkMatchQuery, BulkStepParams, RedriveOutcome, RedriveParams } from './bulk-action-store.ts';
 
 // ---------------------------------------------------------------- operations
 
@@ -215,7 +214,8 @@ export interface QueueStandingParams {
 
 export interface StandingReadParams {
   readonly id: string;
-  readonly tenant: string;
+  /** null: whichever tenant's it is (an admin's read). */
+  readonly tenant: string | null;
   readonly now: number;
   readonly scope: StandingScope;
 }

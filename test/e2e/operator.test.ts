@@ -7,6 +7,7 @@ import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { createServer, type Server } from 'node:http';
 import { startServer, tempDir, type ServerProcess } from '../support/server.ts';
+import { isOperationStatus, isTerminal } from '../../src/domain/status.ts';
 import { request } from '../support/http.ts';
 import { writeTenantsAndAdminKeys } from '../support/keys-file.ts';
 import { waitFor } from '../support/wait.ts';
@@ -31,16 +32,14 @@ async function submit(key: string, type: string, input: unknown, headers: Record
   return response.body.id as string;
 }
 
-async function settled(key: string, id: string): Promise<Record<string, unknown>> {
-  let last: Record<string, unknown> = {};
-  await waitFor(
+function settled(key: string, id: string): Promise<Record<string, unknown>> {
+  return waitFor(
     async () => {
-      last = (await call(key, `/operations/${id}`)).body;
-      return ['completed', 'failed', 'cancelled'].includes(String(last.status));
+      const body = (await call(key, `/operations/${id}`)).body;
+      return isOperationStatus(body.status) && isTerminal(body.status) ? body : null;
     },
     { timeoutMs: 15_000, what: `operation ${id} to end` },
   );
-  return last;
 }
 
 const ids = (body: { items: Array<{ id: string }> }) => body.items.map((o) => o.id);

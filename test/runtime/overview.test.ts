@@ -4,7 +4,8 @@
 
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
-import { etaError, OperatorStats } from '../../src/runtime/overview.ts';
+import { etaError } from '../../src/domain/eta.ts';
+import { OperatorStats } from '../../src/runtime/overview.ts';
 import type { OperationCount, OperationStats, OperationStatsQuery, Store } from '../../src/store/store.ts';
 
 const NOW = Date.UTC(2026, 11, 3, 8, 0, 30); // 30 s into a minute

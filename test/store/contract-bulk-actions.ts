@@ -8,6 +8,7 @@ import assert from 'node:assert/strict';
 import { checkBulkRequest, type BulkActionKind, type BulkFilterWire } from '../../src/domain/bulk-action.ts';
 import { ID_PREFIXES } from '../../src/domain/ids.ts';
 import type { Store } from '../../src/store/store.ts';
+import { waitFor } from '../support/wait.ts';
 import type { CurrentStore } from './contract.ts';
 import { claim, insertInState, LEASE_MS, nextId, noDelivery, T0, TENANT, webhookFactory } from './fixtures.ts';
 
@@ -88,9 +89,7 @@ export function bulkActionContract(store: CurrentStore, pendingCounts: (store: S
       });
       const outcome = await store().operationRedrive({ id: op.id, tenant: TENANT, now: T0 + 1, by: BY });
       assert.equal(outcome.kind, 'redriven');
-      const deadline = Date.now() + 2_000;
-      while (events.length < 2 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 10));
-      stop();
+      await waitFor(() => events.length >= 2, { timeoutMs: 2_000, what: 'the changed and due events' }).finally(stop);
       assert.deepEqual(events.sort(), ['operation:changed', 'operation:due']);
     });
 

@@ -23,7 +23,7 @@ import {
 } from '../bulk-action-store.ts';
 import type { PostgresDatabase, Queryable, Transaction } from './database.ts';
 import { replayDelivery } from './deliveries.ts';
-import { getOperation } from './operations.ts';
+import { getOperation, listFilters } from './operations.ts';
 import { toOperation, type OperationRow } from './rows.ts';
 import { depthChange } from './standing.ts';
 import { historyOf } from './history.ts';
@@ -120,20 +120,19 @@ export async function createBulkAction(db: PostgresDatabase, draft: BulkActionDr
   });
 }
 
+// Params: $1 id, $2 tenant (null: any tenant).
+const SELECT_BULK_ACTION = 'SELECT * FROM bulk_actions WHERE id = $1 AND ($2::text IS NULL OR tenant = $2)';
+
 export async function getBulkAction(q: Queryable, id: string, tenant: string | null): Promise<BulkAction | null> {
-  const [row] =
-    tenant === null
-      ? await q.query<BulkActionRow>('SELECT * FROM bulk_actions WHERE id = $1', [id])
-      : await q.query<BulkActionRow>('SELECT * FROM bulk_actions WHERE id = $1 AND tenant = $2', [id, tenant]);
+  const [row] = await q.query<BulkActionRow>(SELECT_BULK_ACTION, [id, tenant]);
   return row === undefined ? null : toBulkAction(row);
 }
 
-// Params: $1 tenant (null: every tenant's), $2 before id (null: from the newest), $3 limit.
-const LIST = `SELECT * FROM bulk_actions WHERE ($1::text IS NULL OR tenant = $1) AND ($2::text IS NULL OR id < $2)
-  ORDER BY id DESC LIMIT $3`;
-
 export async function listBulkActions(q: Queryable, query: BulkActionListQuery): Promise<BulkAction[]> {
-  const rows = await q.query<BulkActionRow>(LIST, [query.tenant, query.beforeId ?? null, query.limit]);
+  // No tenant: every tenant's (an admin's list).
+  const [where, params] = listFilters({ 'tenant =': query.tenant ?? undefined, 'id <': query.beforeId });
+  const filter = where === '' ? '' : ` WHERE ${where}`;
+  const rows = await q.query<BulkActionRow>(`SELECT * FROM bulk_actions${filter} ORDER BY id DESC LIMIT $${params.length + 1}`, [...params, query.limit]);
   return rows.map(toBulkAction);
 }
 

@@ -8,14 +8,12 @@ import { AsyncOpsError } from '../../domain/errors.ts';
 import type { Operation, OperationResult } from '../../domain/operation.ts';
 import { changed, due, type DurationSample, type IdempotencyClaim, type OperationDraft, type OperationInsertResult } from '../store.ts';
 import type { PostgresDatabase, Queryable } from './database.ts';
-import { OPERATION_COLUMNS, toOperation, type OperationRow } from './rows.ts';
+import { OPERATION_COLUMNS, toOperation, WEBHOOK_STATE_COLUMN, type OperationRow } from './rows.ts';
 import { depthChange } from './standing.ts';
 import { historyOf } from './history.ts';
 
 /** OPERATION_COLUMNS without the input, which a list never shows and which may be large: it reads as JSON null (operator-reads.ts lists with it). */
-export const LISTED_COLUMNS = `o.id, o.tenant, o.type, o.status, o.progress, o.progress_message, o.attempt, o.max_attempts, o.priority, o.timeout_s, o.run_at, o.created_at, o.started_at, o.finished_at, o.updated_at, o.error_code, o.error_message, o.webhook_url, o.cancel_requested, o.lease_token, o.lease_expires_at, o.worker_id, o.result_expired, o.version, o.cost, o.progress_anchor, o.progress_anchor_at, o.concurrency_key, 'null' AS input, (
-  SELECT d.state FROM deliveries d WHERE d.operation_id = o.id AND d.created_at >= o.finished_at ORDER BY d.created_at DESC, d.id DESC LIMIT 1
-) AS webhook_state`;
+export const LISTED_COLUMNS = `o.id, o.tenant, o.type, o.status, o.progress, o.progress_message, o.attempt, o.max_attempts, o.priority, o.timeout_s, o.run_at, o.created_at, o.started_at, o.finished_at, o.updated_at, o.error_code, o.error_message, o.webhook_url, o.cancel_requested, o.lease_token, o.lease_expires_at, o.worker_id, o.result_expired, o.version, o.cost, o.progress_anchor, o.progress_anchor_at, o.concurrency_key, 'null' AS input, ${WEBHOOK_STATE_COLUMN}`;
 
 // Params: $1 id, $2 tenant, $3 type, $4 input (JSON text), $5 max attempts, $6 priority, $7 timeout s, $8 run at,
 // $9 webhook url, $10 now, $11 idempotency key (null: none), $12 fingerprint, $13 key expires at, $14 cost, $15 traceparent,

@@ -46,12 +46,15 @@ export interface OperationRow {
 }
 
 /**
- * The columns of an Operation from `operations o`: the row plus the state of its latest delivery, of its latest end
- * (written with it, at its finished_at), so a redriven operation has none until it ends again.
+ * The state of an operation's latest delivery, of its latest end (written with it, at its finished_at), so a redriven
+ * operation has none until it ends again. A column of `operations o`.
  */
-export const OPERATION_COLUMNS = `o.*, (
+export const WEBHOOK_STATE_COLUMN = `(
   SELECT d.state FROM deliveries d WHERE d.operation_id = o.id AND d.created_at >= o.finished_at ORDER BY d.created_at DESC, d.id DESC LIMIT 1
 ) AS webhook_state`;
+
+/** The columns of an Operation from `operations o`: the row plus WEBHOOK_STATE_COLUMN. */
+export const OPERATION_COLUMNS = `o.*, ${WEBHOOK_STATE_COLUMN}`;
 
 export function toOperation(row: OperationRow): Operation {
   const error: OperationError | null = row.error_code === null ? null : { code: row.error_code, message: row.error_message ?? '' };

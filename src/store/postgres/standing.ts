@@ -60,7 +60,7 @@ function costsAheadOf(scope: string, now: string): string {
 
 // Params: $1 id, $2 tenant, $3 now, $4 scope (JSON).
 const GET_WITH_STANDING = `
-WITH t AS (SELECT ${OPERATION_COLUMNS} FROM operations o WHERE o.id = $1 AND o.tenant = $2)
+WITH t AS (SELECT ${OPERATION_COLUMNS} FROM operations o WHERE o.id = $1 AND ($2::text IS NULL OR o.tenant = $2))
 SELECT t.*,
   CASE WHEN t.status = 'pending' THEN queue_position(t.type, t.priority, t.run_at, t.id, $3, false) END AS queue_position,
   CASE WHEN t.status = 'pending' THEN ${runningOf('$4::jsonb')} END AS queue_running,

@@ -32,7 +32,7 @@ import { OPERATION_COLUMNS, toOperation, type OperationRow } from './rows.ts';
 import { depthChange } from './standing.ts';
 import { claimTurnTypes, NEEDS_TURNS } from './fair-claim.ts';
 import { appendHistory, CLAIMED_HISTORY, ERROR_JSON, historyOf, recordRelease, releaseTail } from './history.ts';
-import { historyEvent, releaseRecord, requeueKind } from '../../domain/history.ts';
+import { historyEvent, releaseRecord, requeueKind, type HistoryDraft } from '../../domain/history.ts';
 import { takeTokens } from './rate-limits.ts';
 import { countByType } from '../../domain/rate-limit.ts';
 
@@ -327,22 +327,21 @@ export async function recoverExpired(db: PostgresDatabase, params: RecoverParams
   return db.transaction(async (tx) => {
     const expired = await tx.query<ExpiredLeaseRow>(EXPIRED_LEASES, [params.now]);
     const ends: Ending[] = [];
+    // An end records the expiry before the end (the rows are locked, so each end applies); a requeue records it as its
+    // own event (requeueKind).
+    const expiries: HistoryDraft[] = [];
     const requeues: DecidedRequeue[] = [];
     for (const row of expired) {
       const facts: LeaseFacts = { attempt: row.attempt, maxAttempts: row.max_attempts, cancelRequested: row.cancel_requested };
       const lease = { id: row.id, leaseToken: row.lease_token };
       const outcome = decideExpiredLease(facts, params.now, params.error);
       if (outcome.to === 'pending') requeues.push({ lease, cancelRequested: facts.cancelRequested, requeue: outcome });
-      else
+      else {
         ends.push({ ...lease, now: params.now, status: outcome.to, error: outcome.error, delivery: params.delivery, cancelRequested: facts.cancelRequested });
+        expiries.push(historyEvent(row.id, params.now, 'lease_expired', { attempt: row.attempt }));
+      }
     }
-    // An end records the expiry before the end (the rows are locked, so each end applies); a requeue records it as its
-    // own event (requeueKind).
-    const attempts = new Map(expired.map((row) => [row.id, row.attempt]));
-    await appendHistory(
-      tx,
-      ends.map((end) => historyEvent(end.id, params.now, 'lease_expired', { attempt: attempts.get(end.id)! })),
-    );
+    await appendHistory(tx, expiries);
     const ended = ends.length === 0 ? [] : [...(await endUnderLease(tx, ends)).values()].sort(compareClaimOrder);
     // Last: it takes pending-count rows, which creates and claims wait on until this transaction commits.
     const requeued = requeues.length === 0 ? [] : await requeueUnderLease(tx, params.now, requeues);

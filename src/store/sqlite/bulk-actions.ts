@@ -43,6 +43,9 @@ const RESULT_DELETE = `DELETE FROM results WHERE operation_id = $id`;
 const INSERT = `INSERT INTO bulk_actions (id, action, filter, tenant, status, total, created_by, created_at)
   VALUES ($id, $action, $filter, $tenant, 'pending', $total, $createdBy, $now) RETURNING *`;
 
+// $id $tenant (null: any tenant)
+const GET = `SELECT * FROM bulk_actions WHERE id = $id AND ($tenant IS NULL OR tenant = $tenant)`;
+
 // $now $leaseMs: the oldest unfinished action no live lease holds.
 const CLAIM = `UPDATE bulk_actions SET status = 'processing', started_at = coalesce(started_at, $now), lease_token = lower(hex(randomblob(16))),
     lease_expires_at = $now + $leaseMs
@@ -77,6 +80,7 @@ const STATEMENTS = {
   redrive: REDRIVE,
   resultDelete: RESULT_DELETE,
   insert: INSERT,
+  get: GET,
   claim: CLAIM,
   leased: LEASED,
   advance: ADVANCE,
@@ -175,8 +179,7 @@ export class SqliteBulkActions {
   }
 
   get(params: { readonly id: string; readonly tenant: string | null }): BulkAction | null {
-    const sql = params.tenant === null ? 'SELECT * FROM bulk_actions WHERE id = $id' : 'SELECT * FROM bulk_actions WHERE id = $id AND tenant = $tenant';
-    const row = this.#cache.get(sql).get(params.tenant === null ? { id: params.id } : { id: params.id, tenant: params.tenant });
+    const row = this.#s.get.get({ id: params.id, tenant: params.tenant });
     return row === undefined ? null : toBulkAction(row as unknown as BulkActionRow);
   }
 

@@ -12,7 +12,7 @@ import { prepareAll, type GroupCommit } from './database.ts';
 // $operationId $at $kind $data
 const APPEND_ONE = `INSERT INTO operation_history (operation_id, at, kind, data) VALUES ($operationId, $at, $kind, $data)`;
 
-// $events: a JSON array of [operation id, at, kind, data]. Many events, one statement (a claim's, a recovery's).
+// $events: a JSON array of [operation id, at, kind, data]. Many events, one statement (a claim's; a recovery appends one per end).
 const APPEND_MANY = `INSERT INTO operation_history (operation_id, at, kind, data)
   SELECT e.value ->> 0, e.value ->> 1, e.value ->> 2, e.value -> 3 FROM json_each($events) e ORDER BY e.key`;
 

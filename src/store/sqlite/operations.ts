@@ -26,10 +26,13 @@ import { appendHistory } from './history.ts';
 import { historyEvent } from '../../domain/history.ts';
 
 /**
- * Every operation column plus the state of its latest delivery: of its latest end (written with it, at its finished_at),
- * so a redriven operation has none until it ends again.
+ * The state of an operation's latest delivery: of its latest end (written with it, at its finished_at), so a redriven
+ * operation has none until it ends again.
  */
-const SELECT = `SELECT o.*, (SELECT d.state FROM deliveries d WHERE d.operation_id = o.id AND d.created_at >= o.finished_at ORDER BY d.created_at DESC, d.id DESC LIMIT 1) AS webhook_state
+const WEBHOOK_STATE = `(SELECT d.state FROM deliveries d WHERE d.operation_id = o.id AND d.created_at >= o.finished_at ORDER BY d.created_at DESC, d.id DESC LIMIT 1) AS webhook_state`;
+
+/** Every operation column plus WEBHOOK_STATE. */
+const SELECT = `SELECT o.*, ${WEBHOOK_STATE}
   FROM operations o`;
 
 // $id $tenant $type $input $maxAttempts $priority $timeoutS $runAt $now $webhookUrl $cost $traceparent $tracestate $concurrencyKey ('': none)
@@ -57,7 +60,7 @@ const SAMPLES = `SELECT type, duration_ms, cost FROM (
 
 /** SELECT without the input, which a list never shows and which may be large: it reads as JSON null (operator-reads.ts lists with it). */
 export const SELECT_LISTED = `SELECT o.id, o.tenant, o.type, o.status, o.progress, o.progress_message, o.attempt, o.max_attempts, o.priority, o.timeout_s, o.run_at, o.created_at, o.started_at, o.finished_at, o.updated_at, o.error_code, o.error_message, o.webhook_url, o.cancel_requested, o.lease_token, o.lease_expires_at, o.worker_id, o.result_expired, o.version, o.cost, o.progress_anchor, o.progress_anchor_at, o.concurrency_key, 'null' AS input,
-    (SELECT d.state FROM deliveries d WHERE d.operation_id = o.id AND d.created_at >= o.finished_at ORDER BY d.created_at DESC, d.id DESC LIMIT 1) AS webhook_state
+    ${WEBHOOK_STATE}
   FROM operations o`;
 
 const STATEMENTS = {
@@ -147,7 +150,7 @@ export class SqliteOperations {
   }
 
   getWithStanding(params: StandingReadParams): { operation: Operation; standing: QueueStanding | null } | null {
-    const operation = this.get(params);
+    const operation = params.tenant === null ? this.getById(params.id) : this.get({ id: params.id, tenant: params.tenant });
     if (operation === null) return null;
     return { operation, standing: this.#standing.of(operation, params.now, params.scope) };
   }
