@@ -328,12 +328,14 @@ export class Attempt {
     this.#deps.onEnding(this);
     if (this.#progressTimer !== null) this.#deps.clock.clearTimeout(this.#progressTimer);
     let operation: Operation | null = null;
+    // When the handler was done with, which the slot was freed at: the end is stored at this time, not later.
+    const endedAt = this.#deps.clock.now();
     // A progress write still on its way lands first: otherwise the end could be stored before it, and a milestone it
     // records in the history (which a retry, unlike a finish, does not carry) would come after the end or be lost.
     await this.#progressWrite;
     if (write !== null) {
       try {
-        operation = await write(this.#deps.clock.now());
+        operation = await write(endedAt);
         if (operation === null) this.log.warn({ outcome }, 'the lease was gone when the attempt ended; nothing stored');
       } catch (err) {
         if (isRefusedValue(err) && (outcome === 'completed' || outcome === 'failed' || outcome === 'retried')) {
