@@ -96,10 +96,16 @@ export interface EstimateNote {
 }
 
 // Params: parallel arrays $1 operation ids, $2 estimated completion times (ms).
+// The created event is an operation's first (its least seq), so each is found by the whole primary key: joined on
+// operation_id and kind alone, a table without fresh statistics was hashed whole at every note (5 ms at 20,000 events,
+// growing with the history; bench/README.md).
 const NOTE_ESTIMATES = `
 UPDATE operation_history h SET data = h.data || jsonb_build_object('estimated_completion_at', e.at)
-FROM unnest($1::text[], $2::bigint[]) AS e(id, at)
-WHERE h.operation_id = e.id AND h.kind = 'created'`;
+FROM (
+  SELECT x.id, x.at, (SELECT min(c.seq) FROM operation_history c WHERE c.operation_id = x.id) AS seq
+  FROM unnest($1::text[], $2::bigint[]) AS x(id, at)
+) e
+WHERE h.operation_id = e.id AND h.seq = e.seq AND h.kind = 'created'`;
 
 /** Notes a group of creates' ETAs on their `created` events, in one statement. */
 export async function noteEstimates(db: PostgresDatabase, group: readonly EstimateNote[]): Promise<undefined[]> {
