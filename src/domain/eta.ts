@@ -1,13 +1,14 @@
 // Owns: the estimated completion of one operation, as a time and a range (p10..p90): a running attempt from its progress
-// rate and what is left of runs as long as it (duration-model.ts), a pending one from when its turn comes (eta-queue.ts)
-// plus its own duration, learnt per unit of its declared cost when it has one.
+// rate and what is left of runs as long as it (duration-model.ts), a pending one from when its turn comes (eta-queue.ts:
+// among its type's and the global slots, and among its concurrency key's) plus its own duration, learnt per unit of its
+// declared cost when it has one.
 // Not here: collecting samples and standings (store/), the limits of the worker nodes (capacity.ts), rendering (http/).
 // Invariant: with no basis for an estimate the answer is null, never a made-up number; no estimate lies in the past.
 
 import type { Capacity } from './capacity.ts';
 import type { ProgressPoint } from './operation.ts';
 import { durationMoments, durationQuantiles, logSpread, remainingQuantiles, Z90, type DurationEstimate, type DurationQuantiles } from './duration-model.ts';
-import { MAX_PLAYED, startOf, startOfUniform, type Occupant, type QueueBulk, type QueueItem } from './eta-queue.ts';
+import { MAX_PLAYED, startOf, startOfUniform, type Occupant, type QueueBulk, type QueueItem, type Start } from './eta-queue.ts';
 import { rateLimitedStart, type Bucket, type RateLimit } from './rate-limit.ts';
 
 export { DURATION_SAMPLE_LIMIT, estimateDuration, median, type DurationEstimate, type DurationSample } from './duration-model.ts';
@@ -56,6 +57,18 @@ export interface EtaInput {
   readonly estimates?: ReadonlyMap<string, DurationEstimate | null> | undefined;
   /** Rate limits: its type's execution rate limit and stored bucket (with a hold), when it has either. Pending only. */
   readonly rateLimit?: { readonly rate: RateLimit | null; readonly bucket: Bucket | null } | undefined;
+  /** Its concurrency key's own queue, when it has a key (pending only). */
+  readonly key?: KeyQueue | undefined;
+}
+
+/** A concurrency key's own queue (same tenant, type and key): its slots, who holds them and who waits ahead. */
+export interface KeyQueue {
+  /** How many operations of the key run at once (its type's keyConcurrency). */
+  readonly limit: number;
+  /** Runnable pending operations of the key ahead of it in claim order (0 = next). */
+  readonly ahead: number;
+  /** The key's running attempts (of its type). */
+  readonly running: readonly RunningAttempt[];
 }
 
 /** When an operation is expected to end (ms since the epoch): the median, and a range that holds it 8 times in 10. */
@@ -157,8 +170,9 @@ function spreadAround(median: number, logSpread: number): DurationQuantiles {
 
 /**
  * A pending operation: when its turn comes (its queue played forward under the limits of its type and the global one,
- * with the running attempts' ends and the operations ahead, by their costs where known), plus its own duration. The
- * range adds the spread of the two as independent errors add.
+ * with the running attempts' ends and the operations ahead, by their costs where known; no sooner than its turn among
+ * its concurrency key's slots, nor than its rate limit's token), plus its own duration. The range adds the spread of the
+ * two as independent errors add.
  */
 function pendingCompletion(input: EtaInput): CompletionEstimate | null {
   const { now, estimate } = input;
@@ -186,6 +200,11 @@ function pendingCompletion(input: EtaInput): CompletionEstimate | null {
       })
     : startOf({ now, ready, type, capacity, running, ...aheadOf(input, type, estimateOf) });
   if (start === null) return null;
+  // Concurrency keys: it starts no sooner than its turn among its key's slots (the key's queue played as the type's is).
+  if (input.key !== undefined) {
+    const keyStart = keyTurn(now, ready, type, input.key, estimate);
+    if (keyStart !== null && keyStart.at > start.at) start = keyStart;
+  }
   // Rate limits: it starts no sooner than its token comes (after those of the operations of its type ahead) or its type's hold ends.
   if (input.rateLimit !== undefined) {
     start = { ...start, at: Math.max(start.at, rateLimitedStart(input.rateLimit.bucket, input.rateLimit.rate, input.queuePosition, now)) };
@@ -200,6 +219,20 @@ function pendingCompletion(input: EtaInput): CompletionEstimate | null {
   const below = Math.hypot(own.p50 - own.p10, startSpread);
   const above = Math.hypot(own.p90 - own.p50, startSpread);
   return { at, p10: Math.max(now, at - below), p90: at + above };
+}
+
+/**
+ * When its turn among its key's slots comes: the key's running attempts free them as estimated, the key's operations
+ * ahead (of its own type, their costs not read) take them in turn. Null when the key has no slot (no limit to play).
+ */
+function keyTurn(now: number, ready: number, type: string, key: KeyQueue, estimate: DurationEstimate): Start | null {
+  if (key.limit < 1) return null;
+  const running: Occupant[] = [];
+  for (const r of key.running) {
+    const left = remaining(now, r, estimate);
+    if (left !== null) running.push({ type, remaining: left.p50, variance: varianceOf(left) });
+  }
+  return startOfUniform({ now, ready, slots: key.limit, running, position: key.ahead, item: { type, ...durationMoments(estimate, null) } });
 }
 
 /** Whether all that runs and waits ahead is of its own type and alike (no costs read): the queue's closed form holds. */

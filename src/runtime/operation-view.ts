@@ -1,12 +1,20 @@
 // Owns: an operation as a read shows it: its resource with queue position and ETA (with its range), from the limits of the
-// live worker nodes (the ETA's slots, and what a standing reads) and each type's duration model (recent history blended
-// with the declared prior); both re-read at most once a second.
+// live worker nodes (the ETA's slots, and what a standing reads), each type's limit per concurrency key (as this node
+// declares it) and each type's duration model (recent history blended with the declared prior); the nodes' limits and the
+// models are re-read at most once a second.
 // Not here: reading the store or the cache (operations.ts), HTTP headers drawn from a view (http/operation-headers.ts).
 // Invariant: only a pending operation has a queue position; only a pending or processing one has an ETA.
 
 import type { Clock } from '../domain/clock.ts';
 import { capacityOf, typesCompete, WORKER_NODE_LIVE_MS, type Capacity } from '../domain/capacity.ts';
-import { estimateCompletionRange, estimateDuration, DURATION_SAMPLE_LIMIT, type CompletionEstimate, type DurationEstimate } from '../domain/eta.ts';
+import {
+  estimateCompletionRange,
+  estimateDuration,
+  DURATION_SAMPLE_LIMIT,
+  type CompletionEstimate,
+  type DurationEstimate,
+  type KeyQueue,
+} from '../domain/eta.ts';
 import type { Operation } from '../domain/operation.ts';
 import type { Bucket, RateLimit } from '../domain/rate-limit.ts';
 import { baseResource, withEstimates, type OperationResource } from '../domain/resource.ts';
@@ -80,7 +88,9 @@ export class OperationViews {
         .filter((task) => task.costDeclared)
         .map((task) => [task.type, COSTS_AHEAD_READ]),
     );
-    return { runningLimits: capacity.perType, shared: typesCompete(capacity), costsAhead, tenantWeights: this.#tenantWeights };
+    // Concurrency keys: an operation with a key reads its key's queue, up to its type's keyConcurrency running.
+    const keyLimits = new Map(this.#registry.list().map((task) => [task.type, task.keyConcurrency]));
+    return { runningLimits: capacity.perType, shared: typesCompete(capacity), costsAhead, tenantWeights: this.#tenantWeights, keyLimits };
   }
 
   /** The resource without queue position and ETA, which every render of the same stored state starts from. */
@@ -141,6 +151,12 @@ export class OperationViews {
     return rate === null && bucket === null ? undefined : { rate, bucket };
   }
 
+  /** Its concurrency key's queue (from the standing) with the key's limit as this node declares it; none without a key. */
+  #keyQueueOf(type: string, standing: QueueStanding | null): KeyQueue | undefined {
+    const limit = this.#registry.get(type)?.keyConcurrency;
+    return standing?.key === undefined || limit === undefined ? undefined : { limit, ahead: standing.key.ahead, running: standing.key.running };
+  }
+
   async render(op: Operation, standing: QueueStanding | null, now: number, base: OperationResource): Promise<OperationView> {
     // A pending operation read a moment ago may have been claimed since; then it has no standing, and no ETA yet.
     const queuePosition = op.status === 'pending' ? (standing?.position ?? null) : null;
@@ -167,6 +183,7 @@ export class OperationViews {
         capacity: this.#capacity,
         estimates: durations,
         rateLimit: this.#rateLimitOf(op.type),
+        key: this.#keyQueueOf(op.type, standing),
       });
     }
     const resource = withEstimates(base, op, { now, queuePosition, estimatedCompletionAt: eta?.at ?? null, estimatedCompletionRange: eta });

@@ -184,6 +184,16 @@ export interface QueueStanding {
   readonly aheadCosts?: readonly (number | null)[] | undefined;
   /** With a shared scope: per other type of the scope, its runnable pending operations that run before this one. */
   readonly aheadOfOtherTypes?: Readonly<Record<string, number>> | undefined;
+  /** Its concurrency key's own queue (same tenant, type and key), when it has a key and the scope a key limit for its type. */
+  readonly key?: KeyStanding | undefined;
+}
+
+/** Where a pending operation stands among the operations of its concurrency key (same tenant, type and key). */
+export interface KeyStanding {
+  /** Runnable pending operations of the key ahead of it in claim order (priority desc, run_at, id): 0 is next. */
+  readonly ahead: number;
+  /** The key's running attempts, earliest started first, at most the scope's key limit of them. */
+  readonly running: readonly RunningAttempt[];
 }
 
 /** What a standing reads besides the position: the same for every read until the worker nodes' limits change. */
@@ -196,6 +206,11 @@ export interface StandingScope {
   readonly costsAhead: ReadonlyMap<string, number>;
   /** Fairness: each tenant's share of turns (absent: 1), as claims take them; the position counts the turns between tenants. */
   readonly tenantWeights?: ReadonlyMap<string, number> | undefined;
+  /**
+   * Per type: its limit per concurrency key (keyConcurrency), how many running attempts of an operation's key to read. An
+   * operation with a key of a type here also gets its key's standing; one without a key, or of a type not here, reads nothing more.
+   */
+  readonly keyLimits?: ReadonlyMap<string, number> | undefined;
 }
 
 /** A scope reading only the running attempts of the operation's own type, up to these limits. */
@@ -205,7 +220,11 @@ export function ownTypeScope(runningLimits: Readonly<Record<string, number>> = {
 
 export interface QueueStandingParams {
   /** The operation as just read or written: its place in the claim order is taken from these fields. */
-  readonly operation: Pick<Operation, 'id' | 'type' | 'status' | 'priority' | 'runAt'> & { readonly tenant?: string | undefined };
+  readonly operation: Pick<Operation, 'id' | 'type' | 'status' | 'priority' | 'runAt'> & {
+    readonly tenant?: string | undefined;
+    /** Its concurrency key (null or absent: none; with no tenant known, not read). */
+    readonly concurrencyKey?: string | null | undefined;
+  };
   readonly now: number;
   readonly scope: StandingScope;
   /** Count from the tail of the queue first, where a just inserted operation is; only the cost differs. */

@@ -224,6 +224,40 @@ describe('estimated completion of a pending operation', () => {
     }
   });
 
+  it("waits for its turn among its concurrency key's slots, not only for a slot of its type (issue 12)", () => {
+    const d = 1000;
+    const tight = estimateDuration(Array(30).fill(d), null)!;
+    // Concurrency 4, keyConcurrency 1: three of its key ahead of it, four type slots free.
+    const plain = pending({ queuePosition: 3, concurrency: 4, estimate: tight });
+    near(estimateCompletion(plain)! - now, d, 5, 'the type alone: a free slot');
+    const keyed = estimateCompletionRange({ ...plain, key: { limit: 1, ahead: 3, running: [] } })!;
+    near(keyed.at - now, 4 * d, 0.1 * d, 'after the three of its key, one at a time');
+    assert.ok(keyed.p90 - keyed.at > estimateCompletionRange(plain)!.p90 - (now + d), 'the longer wait widens the range');
+    // As when four of one key are submitted at once: the first runs (just started), two wait ahead of this one.
+    const justStarted = { startedAt: now, progress: null, progressAt: now };
+    const submitted = pending({
+      queuePosition: 2,
+      concurrency: 4,
+      running: [justStarted],
+      estimate: tight,
+      key: { limit: 1, ahead: 2, running: [justStarted] },
+    });
+    near(estimateCompletion(submitted)! - now, 4 * d, 0.1 * d, 'the fourth of its key');
+  });
+
+  it('other keys ahead, or a key with free slots, do not hold it up', () => {
+    const tight = estimateDuration(Array(30).fill(1000), null)!;
+    const plain = pending({ queuePosition: 3, concurrency: 4, estimate: tight });
+    const alone = estimateCompletionRange(plain)!;
+    assert.deepEqual(estimateCompletionRange({ ...plain, key: { limit: 1, ahead: 0, running: [] } }), alone, 'the three ahead are of other keys');
+    const running = [{ startedAt: now - 200, progress: null, progressAt: now }];
+    assert.deepEqual(
+      estimateCompletionRange({ ...plain, running, key: { limit: 4, ahead: 2, running } }),
+      estimateCompletionRange({ ...plain, running }),
+      'its key has a slot free',
+    );
+  });
+
   it('a deep queue drains at the rate of its slots', () => {
     const eta = estimateCompletion(pending({ queuePosition: 10_000, concurrency: 10, estimate: estimateDuration(Array(30).fill(100), null)! }))!;
     near(eta - now, (10_000 * 100) / 10 + 100, 500, 'completion');

@@ -1,7 +1,7 @@
 // End to end on the real server processes, on SQLite (one node) and on PostgreSQL (an API node and three worker nodes
 // on one schema): a tenant's single operation starts within one turn of the slots though another tenant has 2,000
-// pending; a concurrency key never runs more than its limit at once across the nodes; a tenant's ceiling on priority
-// and the form of a concurrency key are enforced at submit.
+// pending; a concurrency key never runs more than its limit at once across the nodes, and a keyed operation's ETA counts
+// that limit; a tenant's ceiling on priority and the form of a concurrency key are enforced at submit.
 
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
@@ -111,6 +111,30 @@ describe(`fairness between tenants and concurrency keys (${E2E_STORE})`, { skip:
       [...most.values()].some((n) => n === 2),
       'the limit is used, not just respected',
     );
+  });
+
+  it("estimates a keyed operation's completion behind its key's limit, not its type's free slots (issue 12)", async (t) => {
+    // fair_eta: 4 slots a node, keyConcurrency 1, 1 s each (declared, and what it takes): four of one key run one after another.
+    const D = 1000;
+    const created = [];
+    for (let i = 0; i < 4; i++) created.push(await submit('a', { type: 'fair_eta', input: { ms: D }, concurrency_key: 'eta-acct' }));
+    assert.ok(created.every((c) => c.status === 202));
+    const fourth = created[3]!.body;
+    const submittedAt = Date.parse(fourth.created_at);
+    const eta = Date.parse(fourth.estimated_completion_at);
+    assert.ok(eta - submittedAt >= 3 * D, `the 4th waits for the three of its key: ETA ${eta - submittedAt} ms after its submit, not about ${D}`);
+    assert.ok(eta - submittedAt <= 6 * D, `and not far past them: ${eta - submittedAt} ms`);
+    const done = await waitFor(
+      async () => {
+        const op = (await get('a', fourth.id)).body;
+        return op.status === 'completed' ? op : null;
+      },
+      { timeoutMs: 20_000, intervalMs: 100, what: 'the 4th of the key completed' },
+    );
+    const took = Date.parse(done.finished_at) - submittedAt;
+    t.diagnostic(`the 4th of one key: estimated ${eta - submittedAt} ms at its submit, took ${took} ms`);
+    assert.ok(took >= 3.5 * D, `they did run one after another (${took} ms)`);
+    assert.ok(Math.abs(eta - submittedAt - took) <= 0.35 * took, `the ETA (${eta - submittedAt} ms) is near what it took (${took} ms)`);
   });
 
   it(`starts a second tenant's single operation within one turn of the slots, with ${BACKLOG} of another tenant's pending`, async () => {

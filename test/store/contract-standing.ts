@@ -133,6 +133,62 @@ export function queueStandingContract(store: CurrentStore, keptCounts: (store: S
       assert.deepEqual((await store().durationSamples({ limit: 5 })).get('sized'), [{ durationMs: 900, cost: 9 }]);
     });
 
+    it("reads its concurrency key's queue: the key's runnable operations ahead of it and running attempts, up to the key limit", async () => {
+      const TYPE = 'keyed';
+      const KEY = 'acct-1';
+      const scopeOf = (keyLimit: number): StandingScope => ({
+        runningLimits: new Map([[TYPE, 8]]),
+        shared: false,
+        costsAhead: new Map(),
+        keyLimits: new Map([[TYPE, keyLimit]]),
+      });
+      const keyed = (overrides: Partial<OperationDraft> = {}) => draft({ type: TYPE, concurrencyKey: KEY, ...overrides });
+      // Running, claimed one at a time: three of the key, one of another key, one of another tenant's key of the same name.
+      const runningOfKey = [keyed(), keyed(), keyed()];
+      const runningElsewhere = [keyed({ concurrencyKey: 'acct-2' }), keyed({ tenant: 'globex' })];
+      for (const [i, d] of [...runningOfKey, ...runningElsewhere].entries()) {
+        await store().operationInsert(d);
+        await claim(store(), d, T0 + 1 + i);
+      }
+      const ahead = [keyed({ runAt: T0 - 10 }), keyed({ priority: 2, runAt: T0 + 5 })];
+      const notDue = keyed({ priority: 2, runAt: T0 + 5_000 });
+      const elsewhere = [
+        keyed({ concurrencyKey: 'acct-2', runAt: T0 - 20 }),
+        keyed({ tenant: 'globex', runAt: T0 - 20 }),
+        draft({ type: TYPE, runAt: T0 - 30 }),
+      ];
+      const waiting = keyed({ runAt: T0 });
+      const behind = keyed({ runAt: T0 + 10 });
+      for (const d of [...ahead, notDue, ...elsewhere, waiting, behind]) await store().operationInsert(d);
+      const now = T0 + 20;
+      const runningRow = (i: number) => ({ type: TYPE, startedAt: T0 + 1 + i, progress: null, progressAt: T0 + 1 + i, cost: null, anchor: null });
+      for (const fromTail of [false, true]) {
+        const standing = await store().operationQueueStanding({ operation: pending(waiting), now, scope: scopeOf(2), fromTail });
+        assert.deepEqual(standing?.key, { ahead: 2, running: [runningRow(0), runningRow(1)] }, 'its own key only, due ones, earliest running first');
+      }
+      const all = await store().operationQueueStanding({ operation: pending(waiting), now, scope: scopeOf(10) });
+      assert.deepEqual(all?.key?.running, [runningRow(0), runningRow(1), runningRow(2)]);
+      const read = await store().operationGetWithStanding({ id: waiting.id, tenant: TENANT, now, scope: scopeOf(2) });
+      assert.deepEqual(read?.standing?.key, { ahead: 2, running: [runningRow(0), runningRow(1)] });
+      const later = await store().operationQueueStanding({ operation: pending(notDue), now, scope: scopeOf(2) });
+      assert.equal(later?.key?.ahead, 1, 'not due yet: ahead of it are the due ones of its key of its priority and above');
+      assert.equal((await store().operationQueueStanding({ operation: pending(behind), now, scope: scopeOf(2) }))?.key?.ahead, 3);
+      const first = await store().operationQueueStanding({ operation: pending(ahead[1]!), now, scope: scopeOf(2) });
+      assert.equal(first?.key?.ahead, 0);
+      const inserted = keyed({ runAt: T0 + 15, now });
+      const result = await store().operationInsert(inserted, undefined, { standing: { scope: scopeOf(2) } });
+      assert.deepEqual(
+        result.kind === 'created' ? result.standing?.key : 'not created',
+        { ahead: 4, running: [runningRow(0), runningRow(1)] },
+        'behind all four of its key',
+      );
+      // Nothing more is read without a key, or without a key limit for its type.
+      const plain = await store().operationQueueStanding({ operation: pending(elsewhere[2]!), now, scope: scopeOf(2) });
+      assert.equal(plain !== null && 'key' in plain, false);
+      const unlimited = await store().operationQueueStanding({ operation: pending(waiting), now, scope: { ...scopeOf(2), keyLimits: undefined } });
+      assert.equal(unlimited !== null && 'key' in unlimited, false);
+    });
+
     it('is null for an operation that is not pending', async () => {
       for (const status of ['processing', 'completed', 'cancelled'] as const) {
         const { op } = await insertInState(store(), status);

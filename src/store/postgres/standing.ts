@@ -1,6 +1,7 @@
 // Owns: where a pending operation stands on PostgreSQL: the one statement fragment that keeps the pending counts per type,
 // the reads of queue positions (the queue_position function of migration 0003), of the running attempts of its type (and
-// of the types it shares a global limit with, with their counts ahead of it) and of the costs ahead (migration 0006).
+// of the types it shares a global limit with, with their counts ahead of it), of the costs ahead (migration 0006) and of
+// its concurrency key's own queue.
 // Not here: what the standing means for the ETA (domain/eta.ts); the reference model (domain/queue.ts).
 // Invariant: every statement that moves operations into or out of pending carries depthChange, so the counts change in
 // the same statement as the operations (the store contract's walk checks them); a position is exact, read in one statement.
@@ -31,8 +32,8 @@ export function depthChange(source: string, sign: '+' | '-'): string {
 )`;
 }
 
-// The fragments below read from `t` (the operation: type, priority, run_at, id) and a scope (StandingScope as JSON:
-// {"running": {type: limit}, "shared": bool, "costs": {type: count}}).
+// The fragments below read from `t` (the operation: type, priority, run_at, id, tenant, concurrency_key) and a scope
+// (StandingScope as JSON: {"running": {type: limit}, "shared": bool, "costs": {type: count}, "keys": {type: key limit}}).
 
 /** Running attempts of `t`'s type (of every type in the scope when shared), earliest first, as a JSON array of rows. */
 function runningOf(scope: string): string {
@@ -58,6 +59,25 @@ function costsAheadOf(scope: string, now: string): string {
     THEN queue_costs_ahead(t.type, t.priority, t.run_at, t.id, ${now}, (${scope} -> 'costs' ->> t.type)::int) END`;
 }
 
+/**
+ * Its concurrency key's own queue, when it has a key and the scope a key limit for its type (else null, nothing read):
+ * [the key's runnable operations ahead of it in claim order, its running attempts as runningOf's rows]. Probes of the
+ * key's rows only (operations_fair, operations_key_running). For one not due yet, ahead are every due one of its priority
+ * and above (their run_at is before its own).
+ */
+function keyStandingOf(scope: string, now: string): string {
+  const limit = `coalesce((${scope} -> 'keys' ->> t.type)::int, 0)`;
+  return `CASE WHEN t.concurrency_key <> '' AND t.tenant IS NOT NULL AND ${limit} > 0 THEN json_build_array(
+    (SELECT count(*) FROM operations k WHERE k.status = 'pending' AND k.type = t.type AND k.tenant = t.tenant
+       AND k.concurrency_key = t.concurrency_key AND k.run_at <= ${now}
+       AND (k.priority > t.priority OR (k.priority = t.priority AND (k.run_at, k.id) < (t.run_at, t.id)))),
+    (SELECT coalesce(json_agg(json_build_array(r.type, r.started_at, r.progress, r.updated_at, r.cost, r.progress_anchor, r.progress_anchor_at)
+       ORDER BY r.started_at), '[]')
+     FROM (SELECT type, started_at, progress, updated_at, cost, progress_anchor, progress_anchor_at FROM operations
+       WHERE status = 'processing' AND type = t.type AND tenant = t.tenant AND concurrency_key = t.concurrency_key AND concurrency_key <> ''
+       ORDER BY started_at LIMIT ${limit}) r)) END`;
+}
+
 // Params: $1 id, $2 tenant, $3 now, $4 scope (JSON).
 const GET_WITH_STANDING = `
 WITH t AS (SELECT ${OPERATION_COLUMNS} FROM operations o WHERE o.id = $1 AND ($2::text IS NULL OR o.tenant = $2))
@@ -66,6 +86,7 @@ SELECT t.*,
   CASE WHEN t.status = 'pending' THEN ${runningOf('$4::jsonb')} END AS queue_running,
   CASE WHEN t.status = 'pending' THEN ${costsAheadOf('$4::jsonb', '$3')} END AS queue_costs,
   CASE WHEN t.status = 'pending' THEN ${othersAheadOf('$4::jsonb', '$3', 'false')} END AS queue_others,
+  CASE WHEN t.status = 'pending' THEN ${keyStandingOf('$4::jsonb', '$3')} END AS queue_key,
   t.status = 'pending' AND ${OTHER_TENANTS} AS queue_turns
 FROM t`;
 
@@ -83,16 +104,17 @@ function toRunning(rows: readonly RunningWire[]): RunningAttempt[] {
 }
 
 // Params: parallel arrays $1 ids, $2 types, $3 priorities, $4 run at, $5 from the tail, $6 scopes (JSON), $8 tenants
-// (null: not known); $7 now. The standings of a group of pending operations, in their order; `turns`: other tenants
-// wait in its queue, so its position is the fair one (fair-position.ts), read after.
+// (null: not known), $9 concurrency keys ('': none); $7 now. The standings of a group of pending operations, in their
+// order; `turns`: other tenants wait in its queue, so its position is the fair one (fair-position.ts), read after.
 const QUEUE_STANDINGS = `
 SELECT queue_position(t.type, t.priority, t.run_at, t.id, $7, t.from_tail) AS position,
   ${runningOf('t.scope')} AS running,
   ${costsAheadOf('t.scope', '$7')} AS costs,
   ${othersAheadOf('t.scope', '$7', 't.from_tail')} AS others,
+  ${keyStandingOf('t.scope', '$7')} AS key,
   coalesce(${OTHER_TENANTS}, false) AS turns
-FROM unnest($1::text[], $2::text[], $3::int[], $4::bigint[], $5::bool[], $6::jsonb[], $8::text[]) WITH ORDINALITY
-  AS t(id, type, priority, run_at, from_tail, scope, tenant, n)
+FROM unnest($1::text[], $2::text[], $3::int[], $4::bigint[], $5::bool[], $6::jsonb[], $8::text[], $9::text[]) WITH ORDINALITY
+  AS t(id, type, priority, run_at, from_tail, scope, tenant, concurrency_key, n)
 ORDER BY t.n`;
 
 export interface StandingRow {
@@ -100,6 +122,8 @@ export interface StandingRow {
   readonly running: RunningWire[];
   readonly costs: Array<number | null> | null;
   readonly others: Record<string, number> | null;
+  /** Its key's standing (keyStandingOf), null without one. */
+  readonly key?: [number, RunningWire[]] | null;
   readonly turns?: boolean | null;
 }
 
@@ -121,6 +145,7 @@ export function toStanding(row: StandingRow): QueueStanding {
   const standing: { -readonly [K in keyof QueueStanding]: QueueStanding[K] } = { position, running: toRunning(row.running) };
   if (row.costs !== null && row.costs.length > 0) standing.aheadCosts = row.costs.slice(0, position);
   if (row.others !== null) standing.aheadOfOtherTypes = Object.fromEntries(Object.entries(row.others).map(([type, n]) => [type, Number(n)]));
+  if (row.key !== null && row.key !== undefined) standing.key = { ahead: Number(row.key[0]), running: toRunning(row.key[1]) };
   return standing;
 }
 
@@ -130,7 +155,12 @@ const scopesJson = new WeakMap<StandingScope, string>();
 function scopeJson(scope: StandingScope): string {
   let json = scopesJson.get(scope);
   if (json === undefined) {
-    json = JSON.stringify({ running: Object.fromEntries(scope.runningLimits), shared: scope.shared, costs: Object.fromEntries(scope.costsAhead) });
+    json = JSON.stringify({
+      running: Object.fromEntries(scope.runningLimits),
+      shared: scope.shared,
+      costs: Object.fromEntries(scope.costsAhead),
+      keys: Object.fromEntries(scope.keyLimits ?? []),
+    });
     scopesJson.set(scope, json);
   }
   return json;
@@ -150,6 +180,7 @@ export function standingsStatement(pending: readonly QueueStandingParams[]): rea
       column((p) => scopeJson(p.scope)),
       Math.max(...column((p) => p.now)),
       column((p) => p.operation.tenant ?? null),
+      column((p) => p.operation.concurrencyKey ?? ''),
     ],
   ];
 }
@@ -170,6 +201,7 @@ export async function getWithStanding(q: Queryable, params: StandingReadParams):
       queue_running: RunningWire[] | null;
       queue_costs: StandingRow['costs'];
       queue_others: StandingRow['others'];
+      queue_key: StandingRow['key'];
       queue_turns: boolean | null;
     }
   >(GET_WITH_STANDING, [params.id, params.tenant, params.now, scopeJson(params.scope)]);
@@ -180,7 +212,7 @@ export async function getWithStanding(q: Queryable, params: StandingReadParams):
       ? null
       : await withTurns(
           q,
-          toStanding({ position: row.queue_position, running: row.queue_running ?? [], costs: row.queue_costs, others: row.queue_others }),
+          toStanding({ position: row.queue_position, running: row.queue_running ?? [], costs: row.queue_costs, others: row.queue_others, key: row.queue_key }),
           row.queue_turns,
           { operation, now: params.now, scope: params.scope },
         );

@@ -1,14 +1,14 @@
 // Owns: the SQLite reads of where a pending operation stands: its queue position, the running attempts of its type (and
-// of the types it shares a global limit with, with their counts ahead of it), and the costs of the operations ahead.
+// of the types it shares a global limit with, with their counts ahead of it), the costs of the operations ahead, and its
+// concurrency key's own queue (the key's operations ahead of it and running).
 // Not here: what the standing means for the ETA (domain/eta.ts); the pending counts themselves (kept by the triggers of
 // migration 0002); the same rules on PostgreSQL (its queue_position function) and as a plain model (domain/queue.ts).
 // Invariant: the position is exact as of the statement that counts it (in one process nothing comes between the reads;
 // another process writing the file can, and then the position is one change behind).
 
 import type { DatabaseSync, StatementSync } from 'node:sqlite';
-import type { Operation } from '../../domain/operation.ts';
 import type { RunningAttempt } from '../../domain/eta.ts';
-import type { QueueStanding, StandingScope } from '../store.ts';
+import type { KeyStanding, QueueStanding, QueueStandingParams, StandingScope } from '../store.ts';
 import { prepareAll } from './database.ts';
 import { anchorOf } from './rows.ts';
 import { fairPosition, turnsAhead } from '../../domain/fairness.ts';
@@ -81,6 +81,17 @@ const DUE_UP_TO = `SELECT count(*) AS n FROM (SELECT 1 FROM operations INDEXED B
   WHERE status = 'pending' AND type = $type AND tenant = $tenant AND run_at <= $now LIMIT $limit)`;
 const PASSES = `SELECT tenant, pass FROM fair_tenants WHERE type = $type`;
 
+// Concurrency keys: probes of the key's own rows (operations_fair, operations_key_running), never the type's queue.
+// $type $tenant $key $priority $runAt $id $now: the key's runnable operations ahead of it in claim order (for one not due
+// yet, that is every due one of its priority and above: their run_at is before its own).
+const KEY_AHEAD = `SELECT count(*) AS n FROM operations INDEXED BY operations_fair
+  WHERE status = 'pending' AND type = $type AND tenant = $tenant AND concurrency_key = $key AND run_at <= $now
+    AND (priority > $priority OR (priority = $priority AND (run_at, id) < ($runAt, $id)))`;
+// $type $tenant $key $limit: the key's running attempts, earliest started first.
+const KEY_RUNNING = `SELECT type, started_at, progress, updated_at, cost, progress_anchor, progress_anchor_at FROM operations INDEXED BY operations_key_running
+  WHERE status = 'processing' AND type = $type AND tenant = $tenant AND concurrency_key = $key AND concurrency_key <> ''
+  ORDER BY started_at LIMIT $limit`;
+
 const STATEMENTS = {
   otherTenants: OTHER_TENANTS,
   ownAhead: OWN_AHEAD,
@@ -96,6 +107,8 @@ const STATEMENTS = {
   runningAll: RUNNING_ALL,
   costsAheadHigher: COSTS_AHEAD_HIGHER,
   costsAheadSame: COSTS_AHEAD_SAME,
+  keyAhead: KEY_AHEAD,
+  keyRunning: KEY_RUNNING,
 };
 
 type Key = { type: string; priority: number; runAt: number; id: string };
@@ -115,12 +128,7 @@ export class SqliteStanding {
    * The standing of `op` if it is pending (null otherwise). `fromTail`: count behind first, where a just inserted
    * operation is; either way the position is the same, only the walk differs.
    */
-  of(
-    op: Pick<Operation, 'id' | 'type' | 'status' | 'priority' | 'runAt'> & { readonly tenant?: string | undefined },
-    now: number,
-    scope: StandingScope,
-    fromTail = false,
-  ): QueueStanding | null {
+  of(op: QueueStandingParams['operation'], now: number, scope: StandingScope, fromTail = false): QueueStanding | null {
     if (op.status !== 'pending') return null;
     const key = { type: op.type, priority: op.priority, runAt: op.runAt, id: op.id };
     // Fairness: with other tenants waiting, its own tenant's ahead of it and the turns the others take first.
@@ -141,7 +149,18 @@ export class SqliteStanding {
       }
       standing.aheadOfOtherTypes = others;
     }
+    // Only an operation with a key pays for the key's reads.
+    const concurrencyKey = op.concurrencyKey ?? '';
+    const keyLimit = scope.keyLimits?.get(op.type) ?? 0;
+    if (concurrencyKey !== '' && op.tenant !== undefined && keyLimit > 0) standing.key = this.#keyStanding(key, op.tenant, concurrencyKey, now, keyLimit);
     return standing;
+  }
+
+  /** Its concurrency key's runnable operations ahead of it and running attempts (up to the key's limit). */
+  #keyStanding(key: Key, tenant: string, concurrencyKey: string, now: number, limit: number): KeyStanding {
+    const ahead = Number(this.#s.keyAhead.get({ ...key, tenant, key: concurrencyKey, now })!['n']);
+    const running = this.#s.keyRunning.all({ type: key.type, tenant, key: concurrencyKey, limit }).map(toRunning);
+    return { ahead, running };
   }
 
   #fairPosition(key: Key, tenant: string, now: number, weights: ReadonlyMap<string, number> | undefined): number {
