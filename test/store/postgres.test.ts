@@ -7,6 +7,8 @@ import assert from 'node:assert/strict';
 import pg from 'pg';
 import { readdirSync, readFileSync } from 'node:fs';
 import { createPostgresStore } from '../../src/store/postgres/postgres-store.ts';
+import { PostgresDatabase } from '../../src/store/postgres/database.ts';
+import { ChangeFeed } from '../../src/store/change-feed.ts';
 import { decodeNotification, encodeNotifications } from '../../src/store/postgres/change-listener.ts';
 import { ownTypeScope, type Store, type StoreEvent } from '../../src/store/store.ts';
 import { runStoreContract } from './contract.ts';
@@ -419,6 +421,30 @@ if (skip !== null) {
       );
       assert.ok(errors.length > 0, 'the lost connection is reported through onError');
       assert.ok(resumed >= 1, 'its subscribers hear that events may have been missed (feed:resumed)');
+    });
+  });
+
+  describe('PostgreSQL statements whose commit does not wait for the disk', () => {
+    const db = new PostgresDatabase({ url: PG_URL, schema: 'public', poolSize: 1, feed: new ChangeFeed(), sourceId: 'test', onError: () => {} });
+    after(() => db.end());
+
+    it('run in a transaction of their own with synchronous_commit off, and what they write is there for the next', async () => {
+      const schema = uniqueSchema();
+      try {
+        await withClient((c) => c.query(`CREATE SCHEMA ${schema}; CREATE TABLE ${schema}.t (n int)`));
+        assert.deepEqual(await db.queryUnflushed(`SELECT current_setting('synchronous_commit') AS s`), [{ s: 'off' }]);
+        await db.queryUnflushed(`INSERT INTO ${schema}.t VALUES (1)`);
+        assert.deepEqual(await db.query(`SELECT n FROM ${schema}.t`), [{ n: 1 }]);
+        // The setting was for that transaction only.
+        assert.deepEqual(await db.query(`SELECT current_setting('synchronous_commit') AS s`), [{ s: 'on' }]);
+      } finally {
+        await dropSchema(schema);
+      }
+    });
+
+    it('roll back whole when the statement fails, and leave the connection usable', async () => {
+      await assert.rejects(db.queryUnflushed('SELECT 1 / 0 AS x'), /division by zero/);
+      assert.deepEqual(await db.queryUnflushed('SELECT 2 AS x'), [{ x: 2 }]);
     });
   });
 }

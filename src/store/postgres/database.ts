@@ -129,6 +129,46 @@ export class PostgresDatabase implements Queryable {
   }
 
   /**
+   * One statement in a transaction of its own whose commit does not wait for the disk (`synchronous_commit` off), sent
+   * with its BEGIN and COMMIT: one round trip, no flush. Only for writes whose loss in a crash of PostgreSQL is
+   * harmless: a claim, whose operations are then pending again as if its lease had expired (the attempt runs again, as
+   * at-least-once allows). Any later write that waits for the disk (a finish, a create) flushes it with its own.
+   */
+  async queryUnflushed<R>(sql: string, params?: readonly unknown[]): Promise<R[]> {
+    for (let tries = 0; ; tries++) {
+      let client: pg.PoolClient;
+      try {
+        client = await this.pool.connect();
+      } catch (err) {
+        throw translateError(err);
+      }
+      let broken: Error | undefined;
+      try {
+        const sent = [
+          client.query('BEGIN'),
+          client.query('SET LOCAL synchronous_commit TO OFF'),
+          client.query(prepared(sql, params)),
+          // After a failed statement, COMMIT ends the transaction as a ROLLBACK.
+          client.query('COMMIT'),
+        ];
+        const [begun, set, statement, committed] = (await Promise.allSettled(sent)) as [
+          PromiseSettledResult<pg.QueryResult>,
+          PromiseSettledResult<pg.QueryResult>,
+          PromiseSettledResult<pg.QueryResult>,
+          PromiseSettledResult<pg.QueryResult>,
+        ];
+        for (const step of [begun, set, committed]) if (step.status === 'rejected') broken = step.reason as Error;
+        if (statement.status === 'fulfilled' && broken === undefined) return statement.value.rows as R[];
+        const err: unknown = statement.status === 'rejected' ? statement.reason : broken;
+        if (tries === 0 && renamedAfterStalePlan(err)) continue;
+        throw translateError(err);
+      } finally {
+        client.release(broken);
+      }
+    }
+  }
+
+  /**
    * Runs statements one after another on one connection, each in its own implicit transaction, sent together: one
    * round trip for all. A later one sees what an earlier one committed; each settles on its own.
    */

@@ -79,7 +79,7 @@ export async function claimOperations(db: PostgresDatabase, params: ClaimParams)
 
 async function claimWithin(db: PostgresDatabase, params: ClaimParams, types: ClaimParams['types']): Promise<Operation[]> {
   if (types.length === 0) return [];
-  const rows = await db.query<OperationRow & { turn_types: string[] | null }>(CLAIM_OPERATIONS, [
+  const rows = await db.queryUnflushed<OperationRow & { turn_types: string[] | null }>(CLAIM_OPERATIONS, [
     params.now,
     params.workerId,
     params.leaseMs,
