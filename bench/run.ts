@@ -53,7 +53,7 @@ const MODES = {
     pickupS: 10,
     webhookBurst: 5_000,
     webhookPacedS: 10,
-    growth: [1_000, 100_000],
+    growth: [1_000, 1_000_000],
     growthDrain: 10_000,
     growthRuns: 3,
     etaS: 40,
