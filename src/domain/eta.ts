@@ -180,14 +180,7 @@ function pendingCompletion(input: EtaInput): CompletionEstimate | null {
   const type = input.type ?? '';
   const capacity = input.capacity ?? { global: Infinity, perType: new Map([[type, Math.max(1, Math.floor(input.concurrency))]]) };
   const estimateOf = (t: string): DurationEstimate | null => (t === type ? estimate : (input.estimates?.get(t) ?? null));
-  const running: Occupant[] = [];
-  for (const r of input.running ?? []) {
-    const runType = r.type ?? type;
-    // Another type with no basis at all still holds its slot; its end is guessed as one of this type would end.
-    const left = remaining(now, r, estimateOf(runType) ?? estimate);
-    if (left === null) continue;
-    running.push({ type: runType, remaining: left.p50, variance: varianceOf(left) });
-  }
+  const running = occupants(now, input.running ?? [], type, estimateOf);
   const ready = Math.max(now, input.runAt);
   let start = uniform(input, type, running)
     ? startOfUniform({
@@ -202,7 +195,7 @@ function pendingCompletion(input: EtaInput): CompletionEstimate | null {
   if (start === null) return null;
   // Concurrency keys: it starts no sooner than its turn among its key's slots (the key's queue played as the type's is).
   if (input.key !== undefined) {
-    const keyStart = keyTurn(now, ready, type, input.key, estimate);
+    const keyStart = keyTurn(now, ready, type, input.key, estimateOf);
     if (keyStart !== null && keyStart.at > start.at) start = keyStart;
   }
   // Rate limits: it starts no sooner than its token comes (after those of the operations of its type ahead) or its type's hold ends.
@@ -225,14 +218,23 @@ function pendingCompletion(input: EtaInput): CompletionEstimate | null {
  * When its turn among its key's slots comes: the key's running attempts free them as estimated, the key's operations
  * ahead (of its own type, their costs not read) take them in turn. Null when the key has no slot (no limit to play).
  */
-function keyTurn(now: number, ready: number, type: string, key: KeyQueue, estimate: DurationEstimate): Start | null {
-  if (key.limit < 1) return null;
-  const running: Occupant[] = [];
-  for (const r of key.running) {
-    const left = remaining(now, r, estimate);
-    if (left !== null) running.push({ type, remaining: left.p50, variance: varianceOf(left) });
-  }
+function keyTurn(now: number, ready: number, type: string, key: KeyQueue, estimateOf: (t: string) => DurationEstimate | null): Start | null {
+  const estimate = estimateOf(type);
+  if (key.limit < 1 || estimate === null) return null;
+  const running = occupants(now, key.running, type, estimateOf);
   return startOfUniform({ now, ready, slots: key.limit, running, position: key.ahead, item: { type, ...durationMoments(estimate, null) } });
+}
+
+/** Running attempts as the slots they hold, each freed once what is left of it (as estimated) has run. */
+function occupants(now: number, attempts: readonly RunningAttempt[], type: string, estimateOf: (t: string) => DurationEstimate | null): Occupant[] {
+  const running: Occupant[] = [];
+  for (const r of attempts) {
+    const runType = r.type ?? type;
+    // Another type with no basis at all still holds its slot; its end is guessed as one of this type would end.
+    const left = remaining(now, r, estimateOf(runType) ?? estimateOf(type));
+    if (left !== null) running.push({ type: runType, remaining: left.p50, variance: varianceOf(left) });
+  }
+  return running;
 }
 
 /** Whether all that runs and waits ahead is of its own type and alike (no costs read): the queue's closed form holds. */

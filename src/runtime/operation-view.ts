@@ -153,7 +153,7 @@ export class OperationViews {
 
   /** Its concurrency key's queue (from the standing) with the key's limit as this node declares it; none without a key. */
   #keyQueueOf(type: string, standing: QueueStanding | null): KeyQueue | undefined {
-    const limit = this.#registry.get(type)?.keyConcurrency;
+    const limit = this.#scope.keyLimits?.get(type);
     return standing?.key === undefined || limit === undefined ? undefined : { limit, ahead: standing.key.ahead, running: standing.key.running };
   }
 

@@ -14,7 +14,7 @@ export type ReportType = (typeof REPORT_TYPES)[number];
 
 export const MAX_REPORT_DAYS = 366;
 /** Sales generated for an average day; tuned so the default half-year run is a few seconds of work. */
-export const SALES_PER_DAY = 300_000;
+const SALES_PER_DAY = 300_000;
 const TOP_PRODUCTS = 10;
 const CURRENCY = 'EUR';
 const DAY_MS = 24 * 3600 * 1000;
@@ -88,7 +88,7 @@ export function runReport(input: ReportInput, ctx: IsolatedTaskContext): TaskRes
 }
 
 /** Generates and aggregates the range day by day, reporting progress after each; seconds of work for a half year. */
-export function buildReport(input: Pick<ReportInput, 'type' | 'date_range'>, progress: IsolatedTaskContext['progress']): SalesReport {
+function buildReport(input: Pick<ReportInput, 'type' | 'date_range'>, progress: IsolatedTaskContext['progress']): SalesReport {
   const { first, last } = parseDateRange(input.date_range);
   const days = last - first + 1;
   const total = zero();
@@ -151,7 +151,7 @@ function pickRegion(r: number): number {
 }
 
 /** A small, fast, seedable 32-bit PRNG (Tommy Ettinger's mulberry32); returns [0, 1). */
-export function mulberry32(seed: number): () => number {
+function mulberry32(seed: number): () => number {
   let a = seed >>> 0;
   return () => {
     a = (a + 0x6d2b79f5) >>> 0;
@@ -163,7 +163,7 @@ export function mulberry32(seed: number): () => number {
 }
 
 /** One CSV table: `dimension,key,name,orders,units,revenue`, rows for the total, each day, region and product. */
-export function toCsv(report: SalesReport): string {
+function toCsv(report: SalesReport): string {
   const rows = [['dimension', 'key', 'name', 'orders', 'units', 'revenue']];
   const row = (dimension: string, key: string, name: string, l: ReportLine): void => {
     rows.push([dimension, key, name, String(l.orders), String(l.units), l.revenue.toFixed(2)]);

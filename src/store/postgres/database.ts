@@ -131,7 +131,7 @@ export class PostgresDatabase implements Queryable {
   /**
    * One statement in a transaction of its own whose commit does not wait for the disk (`synchronous_commit` off), sent
    * with its BEGIN and COMMIT: one round trip, no flush. Only for writes whose loss in a crash of PostgreSQL is
-   * harmless: a claim, whose operations are then pending again as if its lease had expired (the attempt runs again, as
+   * harmless: a claim, whose operations are then pending again as if never claimed (the attempt runs again, uncounted, as
    * at-least-once allows). Any later write that waits for the disk (a finish, a create) flushes it with its own.
    */
   async queryUnflushed<R>(sql: string, params?: readonly unknown[]): Promise<R[]> {

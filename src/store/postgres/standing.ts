@@ -62,7 +62,8 @@ function costsAheadOf(scope: string, now: string): string {
 /**
  * Its concurrency key's own queue, when it has a key and the scope a key limit for its type (else null, nothing read):
  * [the key's runnable operations ahead of it in claim order, its running attempts as runningOf's rows]. Probes of the
- * key's rows only (operations_fair, operations_key_running). For one not due yet, ahead are every due one of its priority
+ * key's rows only (operations_fair, operations_key_running: its `concurrency_key <> ''` is restated so the planner may use
+ * it). For one not due yet, ahead are every due one of its priority
  * and above (their run_at is before its own).
  */
 function keyStandingOf(scope: string, now: string): string {

@@ -87,7 +87,8 @@ const PASSES = `SELECT tenant, pass FROM fair_tenants WHERE type = $type`;
 const KEY_AHEAD = `SELECT count(*) AS n FROM operations INDEXED BY operations_fair
   WHERE status = 'pending' AND type = $type AND tenant = $tenant AND concurrency_key = $key AND run_at <= $now
     AND (priority > $priority OR (priority = $priority AND (run_at, id) < ($runAt, $id)))`;
-// $type $tenant $key $limit: the key's running attempts, earliest started first.
+// $type $tenant $key $limit: the key's running attempts, earliest started first (`concurrency_key <> ''` restates the
+// partial index's condition, so the planner may use it).
 const KEY_RUNNING = `SELECT type, started_at, progress, updated_at, cost, progress_anchor, progress_anchor_at FROM operations INDEXED BY operations_key_running
   WHERE status = 'processing' AND type = $type AND tenant = $tenant AND concurrency_key = $key AND concurrency_key <> ''
   ORDER BY started_at LIMIT $limit`;
