@@ -14,7 +14,7 @@ import { measureBare, measureCreates, measureHttp, type HttpSettings } from './h
 import { stopAll } from './processes.ts';
 import { measureDrain, measureGrowthPoint, measurePickup, measureWebhooks } from './queue-scenarios.ts';
 import { newReport, renderTable, writeReport, type StoreFigures } from './report.ts';
-import { postgresReachable, PG_URL, type StoreKind } from './stores.ts';
+import { postgresReachable, PG_URL, vacuumCatalogsIfNeeded, type StoreKind } from './stores.ts';
 import { round } from './load.ts';
 import { startOtlpSink, type OtlpSink } from './otlp-sink.ts';
 import { addPeerFigures, ensurePeersInstalled, measureEnqueue, measurePeer, REDIS_URL, redisReachable } from './peer-scenarios.ts';
@@ -92,6 +92,9 @@ if (kinds.includes('postgres')) {
     kinds.splice(kinds.indexOf('postgres'), 1);
     report.skipped.push(`postgres: not reachable at ${PG_URL} (${reason})`);
     log(`skipping PostgreSQL: ${reason}`);
+  } else {
+    const vacuumed = await vacuumCatalogsIfNeeded();
+    if (vacuumed !== null) log(vacuumed);
   }
 }
 
