@@ -188,9 +188,16 @@ export interface QueueStanding {
   readonly key?: KeyStanding | undefined;
 }
 
+/**
+ * The most operations of a key ahead of one that a standing counts: counting walks the key's rows, at every status read
+ * of each of them, so a key with a deep backlog would make its reads cost its depth. Past this the ETA waits as if this
+ * many were ahead (an estimate that errs early).
+ */
+export const KEY_AHEAD_COUNTED = 10_000;
+
 /** Where a pending operation stands among the operations of its concurrency key (same tenant, type and key). */
 export interface KeyStanding {
-  /** Runnable pending operations of the key ahead of it in claim order (priority desc, run_at, id): 0 is next. */
+  /** Runnable pending operations of the key ahead of it in claim order (priority desc, run_at, id): 0 is next; at most KEY_AHEAD_COUNTED. */
   readonly ahead: number;
   /** The key's running attempts, earliest started first, at most the scope's key limit of them. */
   readonly running: readonly RunningAttempt[];

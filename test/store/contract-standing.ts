@@ -6,7 +6,7 @@
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { aheadOfType, pendingCounts, queuePosition } from '../../src/domain/queue.ts';
-import { ownTypeScope, type OperationDraft, type StandingScope, type Store } from '../../src/store/store.ts';
+import { KEY_AHEAD_COUNTED, ownTypeScope, type OperationDraft, type StandingScope, type Store } from '../../src/store/store.ts';
 import type { CurrentStore } from './contract.ts';
 import { claim, draft, insertInState, LEASE_MS, noDelivery, T0, TENANT } from './fixtures.ts';
 import { seededRandom } from '../support/seeded-random.ts';
@@ -187,6 +187,18 @@ export function queueStandingContract(store: CurrentStore, keptCounts: (store: S
       assert.equal(plain !== null && 'key' in plain, false);
       const unlimited = await store().operationQueueStanding({ operation: pending(waiting), now, scope: { ...scopeOf(2), keyLimits: undefined } });
       assert.equal(unlimited !== null && 'key' in unlimited, false);
+    });
+
+    it(`counts at most ${KEY_AHEAD_COUNTED} of its key ahead of it, so a read does not cost a deep key's whole backlog`, async () => {
+      const TYPE = 'deep';
+      const scope: StandingScope = { runningLimits: new Map([[TYPE, 4]]), shared: false, costsAhead: new Map(), keyLimits: new Map([[TYPE, 1]]) };
+      const ahead = Array.from({ length: KEY_AHEAD_COUNTED + 5 }, (_, i) => draft({ type: TYPE, concurrencyKey: 'deep-1', runAt: T0 - 100_000 + i }));
+      for (let i = 0; i < ahead.length; i += 500) await Promise.all(ahead.slice(i, i + 500).map((d) => store().operationInsert(d)));
+      const last = draft({ type: TYPE, concurrencyKey: 'deep-1', runAt: T0 });
+      await store().operationInsert(last);
+      const standing = await store().operationQueueStanding({ operation: pending(last), now: T0, scope });
+      assert.equal(standing?.key?.ahead, KEY_AHEAD_COUNTED);
+      assert.equal(standing?.position, KEY_AHEAD_COUNTED + 5, 'its place in the queue is still exact');
     });
 
     it('is null for an operation that is not pending', async () => {

@@ -8,7 +8,7 @@
 
 import type { Operation } from '../../domain/operation.ts';
 import type { RunningAttempt } from '../../domain/eta.ts';
-import type { QueueStanding, QueueStandingParams, StandingReadParams, StandingScope } from '../store.ts';
+import { KEY_AHEAD_COUNTED, type QueueStanding, type QueueStandingParams, type StandingReadParams, type StandingScope } from '../store.ts';
 import type { Queryable } from './database.ts';
 import { anchorOf, OPERATION_COLUMNS, toOperation, type OperationRow } from './rows.ts';
 import { fairPositionOf, OTHER_TENANTS } from './fair-position.ts';
@@ -69,9 +69,9 @@ function costsAheadOf(scope: string, now: string): string {
 function keyStandingOf(scope: string, now: string): string {
   const limit = `coalesce((${scope} -> 'keys' ->> t.type)::int, 0)`;
   return `CASE WHEN t.concurrency_key <> '' AND t.tenant IS NOT NULL AND ${limit} > 0 THEN json_build_array(
-    (SELECT count(*) FROM operations k WHERE k.status = 'pending' AND k.type = t.type AND k.tenant = t.tenant
+    (SELECT count(*) FROM (SELECT FROM operations k WHERE k.status = 'pending' AND k.type = t.type AND k.tenant = t.tenant
        AND k.concurrency_key = t.concurrency_key AND k.run_at <= ${now}
-       AND (k.priority > t.priority OR (k.priority = t.priority AND (k.run_at, k.id) < (t.run_at, t.id)))),
+       AND (k.priority > t.priority OR (k.priority = t.priority AND (k.run_at, k.id) < (t.run_at, t.id))) LIMIT ${KEY_AHEAD_COUNTED}) a),
     (SELECT coalesce(json_agg(json_build_array(r.type, r.started_at, r.progress, r.updated_at, r.cost, r.progress_anchor, r.progress_anchor_at)
        ORDER BY r.started_at), '[]')
      FROM (SELECT type, started_at, progress, updated_at, cost, progress_anchor, progress_anchor_at FROM operations

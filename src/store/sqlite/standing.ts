@@ -8,7 +8,7 @@
 
 import type { DatabaseSync, StatementSync } from 'node:sqlite';
 import type { RunningAttempt } from '../../domain/eta.ts';
-import type { KeyStanding, QueueStanding, QueueStandingParams, StandingScope } from '../store.ts';
+import { KEY_AHEAD_COUNTED, type KeyStanding, type QueueStanding, type QueueStandingParams, type StandingScope } from '../store.ts';
 import { prepareAll } from './database.ts';
 import { anchorOf } from './rows.ts';
 import { fairPosition, turnsAhead } from '../../domain/fairness.ts';
@@ -83,10 +83,10 @@ const PASSES = `SELECT tenant, pass FROM fair_tenants WHERE type = $type`;
 
 // Concurrency keys: probes of the key's own rows (operations_fair, operations_key_running), never the type's queue.
 // $type $tenant $key $priority $runAt $id $now: the key's runnable operations ahead of it in claim order (for one not due
-// yet, that is every due one of its priority and above: their run_at is before its own).
-const KEY_AHEAD = `SELECT count(*) AS n FROM operations INDEXED BY operations_fair
+// yet, that is every due one of its priority and above: their run_at is before its own); at most KEY_AHEAD_COUNTED.
+const KEY_AHEAD = `SELECT count(*) AS n FROM (SELECT 1 FROM operations INDEXED BY operations_fair
   WHERE status = 'pending' AND type = $type AND tenant = $tenant AND concurrency_key = $key AND run_at <= $now
-    AND (priority > $priority OR (priority = $priority AND (run_at, id) < ($runAt, $id)))`;
+    AND (priority > $priority OR (priority = $priority AND (run_at, id) < ($runAt, $id))) LIMIT ${KEY_AHEAD_COUNTED})`;
 // $type $tenant $key $limit: the key's running attempts, earliest started first (`concurrency_key <> ''` restates the
 // partial index's condition, so the planner may use it).
 const KEY_RUNNING = `SELECT type, started_at, progress, updated_at, cost, progress_anchor, progress_anchor_at FROM operations INDEXED BY operations_key_running
