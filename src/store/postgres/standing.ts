@@ -35,12 +35,18 @@ export function depthChange(source: string, sign: '+' | '-'): string {
 // The fragments below read from `t` (the operation: type, priority, run_at, id, tenant, concurrency_key) and a scope
 // (StandingScope as JSON: {"running": {type: limit}, "shared": bool, "costs": {type: count}, "keys": {type: key limit}}).
 
+/** A running attempt's columns, in the order toRunning reads them (as a row, and as the JSON array of one). */
+const RUNNING_COLUMNS = 'type, started_at, progress, updated_at, cost, progress_anchor, progress_anchor_at';
+const RUNNING_ROW = `json_build_array(${RUNNING_COLUMNS.split(', ')
+  .map((c) => `r.${c}`)
+  .join(', ')})`;
+
 /** Running attempts of `t`'s type (of every type in the scope when shared), earliest first, as a JSON array of rows. */
 function runningOf(scope: string): string {
-  return `(SELECT coalesce(json_agg(json_build_array(r.type, r.started_at, r.progress, r.updated_at, r.cost, r.progress_anchor, r.progress_anchor_at)
+  return `(SELECT coalesce(json_agg(${RUNNING_ROW}
     ORDER BY r.started_at), '[]')
   FROM jsonb_each_text(${scope} -> 'running') l(type, lim)
-  CROSS JOIN LATERAL (SELECT type, started_at, progress, updated_at, cost, progress_anchor, progress_anchor_at FROM operations
+  CROSS JOIN LATERAL (SELECT ${RUNNING_COLUMNS} FROM operations
         WHERE status = 'processing' AND type = l.type ORDER BY started_at LIMIT l.lim::int) r
   WHERE l.type = t.type OR (${scope} ->> 'shared')::boolean)`;
 }
@@ -72,9 +78,9 @@ function keyStandingOf(scope: string, now: string): string {
     (SELECT count(*) FROM (SELECT FROM operations k WHERE k.status = 'pending' AND k.type = t.type AND k.tenant = t.tenant
        AND k.concurrency_key = t.concurrency_key AND k.run_at <= ${now}
        AND (k.priority > t.priority OR (k.priority = t.priority AND (k.run_at, k.id) < (t.run_at, t.id))) LIMIT ${KEY_AHEAD_COUNTED}) a),
-    (SELECT coalesce(json_agg(json_build_array(r.type, r.started_at, r.progress, r.updated_at, r.cost, r.progress_anchor, r.progress_anchor_at)
+    (SELECT coalesce(json_agg(${RUNNING_ROW}
        ORDER BY r.started_at), '[]')
-     FROM (SELECT type, started_at, progress, updated_at, cost, progress_anchor, progress_anchor_at FROM operations
+     FROM (SELECT ${RUNNING_COLUMNS} FROM operations
        WHERE status = 'processing' AND type = t.type AND tenant = t.tenant AND concurrency_key = t.concurrency_key AND concurrency_key <> ''
        ORDER BY started_at LIMIT ${limit}) r)) END`;
 }

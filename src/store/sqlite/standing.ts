@@ -49,13 +49,16 @@ const DEPTHS = `SELECT type FROM queue_depth WHERE pending > 0`;
 const AHEAD_OF_LATER = `SELECT count(*) AS n FROM operations INDEXED BY operations_claim
   WHERE status = 'pending' AND type = $type AND priority >= $priority AND run_at <= $now`;
 
+/** A running attempt's columns, as toRunning reads them. */
+const RUNNING_COLUMNS = 'type, started_at, progress, updated_at, cost, progress_anchor, progress_anchor_at';
+
 // $type $limit
-const RUNNING = `SELECT type, started_at, progress, updated_at, cost, progress_anchor, progress_anchor_at FROM operations INDEXED BY operations_running
+const RUNNING = `SELECT ${RUNNING_COLUMNS} FROM operations INDEXED BY operations_running
   WHERE status = 'processing' AND type = $type ORDER BY started_at LIMIT $limit`;
 
 // Every type's running attempts at once, when types share a global limit: one statement rather than one per type, and
 // without parameters (binding one costs more than reading none). There are never many: no more than every worker's slots.
-const RUNNING_ALL = `SELECT type, started_at, progress, updated_at, cost, progress_anchor, progress_anchor_at FROM operations INDEXED BY operations_running
+const RUNNING_ALL = `SELECT ${RUNNING_COLUMNS} FROM operations INDEXED BY operations_running
   WHERE status = 'processing' ORDER BY started_at`;
 
 // $type $priority $runAt $id $now $limit. The costs of the operations ahead in claim order, in two walks that each stop at
@@ -89,7 +92,7 @@ const KEY_AHEAD = `SELECT count(*) AS n FROM (SELECT 1 FROM operations INDEXED B
     AND (priority > $priority OR (priority = $priority AND (run_at, id) < ($runAt, $id))) LIMIT ${KEY_AHEAD_COUNTED})`;
 // $type $tenant $key $limit: the key's running attempts, earliest started first (`concurrency_key <> ''` restates the
 // partial index's condition, so the planner may use it).
-const KEY_RUNNING = `SELECT type, started_at, progress, updated_at, cost, progress_anchor, progress_anchor_at FROM operations INDEXED BY operations_key_running
+const KEY_RUNNING = `SELECT ${RUNNING_COLUMNS} FROM operations INDEXED BY operations_key_running
   WHERE status = 'processing' AND type = $type AND tenant = $tenant AND concurrency_key = $key AND concurrency_key <> ''
   ORDER BY started_at LIMIT $limit`;
 
