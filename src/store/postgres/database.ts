@@ -129,6 +129,19 @@ export class PostgresDatabase implements Queryable {
   }
 
   /**
+   * A statement planned at each call, for the table sizes of the moment, not prepared once. A prepared statement keeps
+   * the plan it settled on after its first runs until the table is next analyzed: made on an empty table, a join by key
+   * can stay a hash of the whole table. For a short statement whose best plan depends on a table that only grows.
+   */
+  async queryPlannedEachTime<R>(sql: string, params?: readonly unknown[]): Promise<R[]> {
+    try {
+      return (await this.pool.query({ text: sql, values: params as unknown[] | undefined })).rows as R[];
+    } catch (err) {
+      throw translateError(err);
+    }
+  }
+
+  /**
    * One statement in a transaction of its own whose commit does not wait for the disk (`synchronous_commit` off), sent
    * with its BEGIN and COMMIT: one round trip, no flush. Only for writes whose loss in a crash of PostgreSQL is
    * harmless: a claim, whose operations are then pending again as if never claimed (the attempt runs again, uncounted, as

@@ -29,13 +29,13 @@ function keyedPending(type: string, tenant: string): string {
 
 /**
  * The SQL condition (on `w.type`) under which a type is claimed with turns: a second tenant, or a key, pending. Two or
- * three probes of operations_fair, so a plain claim pays next to nothing for it.
+ * three probes of operations_fair, so a plain claim pays next to nothing for it (min and max each on its own, as in OTHER_TENANTS:
+ * in one SELECT, with the filter on them, they were one walk of the type's whole queue).
  */
 export const NEEDS_TURNS = `EXISTS (
-  SELECT 1 FROM (SELECT min(f.tenant) AS first FROM operations f WHERE f.status = 'pending' AND f.type = w.type) m
-  WHERE m.first IS NOT NULL AND (
-    EXISTS (SELECT 1 FROM operations f WHERE f.status = 'pending' AND f.type = w.type AND f.tenant > m.first)
-    OR ${keyedPending('w.type', 'm.first')}))`;
+  SELECT 1 FROM (SELECT (SELECT min(f.tenant) FROM operations f WHERE f.status = 'pending' AND f.type = w.type) AS first,
+    (SELECT max(f.tenant) FROM operations f WHERE f.status = 'pending' AND f.type = w.type) AS last) m
+  WHERE m.first IS NOT NULL AND (m.last > m.first OR ${keyedPending('w.type', 'm.first')}))`;
 
 // $1 type. The tenants with operations of the type pending (a walk that skips from one to the next on operations_fair),
 // whether any of theirs has a key, and their passes.

@@ -19,7 +19,10 @@ export interface Ending extends FinishParams {
 // Params: parallel arrays $1 ids, $2 lease tokens, $3 statuses, $4 error codes, $5 error messages, $6 result content types
 // (null: none), $7 result bodies, $8 nows, $10 last progress reports not stored yet (null: none), $11 their messages,
 // $12 whether a cancel was requested (null: either); $9 duration samples kept per type.
-// Each operation ends under its lease, with its terminal history event; completed ones record their duration, and each
+// Each operation ends under its lease (a lease token is held only while processing: every way out of processing clears it,
+// so the token is the status's guard too; with status = 'processing' here a plan could walk operations_running, which
+// keeps an entry for every operation that ran until the table is vacuumed: bench/README.md, "Plans made on an empty
+// table"), with its terminal history event; completed ones record their duration, and each
 // type's samples are trimmed to about the newest $9 (samples another finish is already trimming are skipped, not waited
 // for).
 const FINISH_GROUP = `
@@ -34,7 +37,7 @@ WITH input AS (
       progress_message = CASE WHEN i.progress IS NULL THEN o.progress_message ELSE i.progress_message END,
       version = o.version + 1, lease_token = NULL, lease_expires_at = NULL, worker_id = NULL
   FROM input i
-  WHERE o.id = i.id AND o.status = 'processing' AND o.lease_token = i.lease_token
+  WHERE o.id = i.id AND o.lease_token = i.lease_token
     AND (i.cancel_requested IS NULL OR o.cancel_requested = i.cancel_requested)
   RETURNING ${OPERATION_COLUMNS}
 ), result AS (
