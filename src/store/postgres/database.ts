@@ -94,6 +94,19 @@ export function isStalePlan(err: unknown): boolean {
   return (err as { code?: unknown } | null)?.code === '0A000' && String((err as Error).message).includes('cached plan must not change result type');
 }
 
+/**
+ * `genericPlans`: the statement runs on the plan each connection keeps for it, never one made for the call. Left to
+ * choose, PostgreSQL plans a statement over arrays anew at every call when the plan it would keep looks dearer than the
+ * ones made for the calls: the claim, a dozen CTEs, was planned at every call, a fifth of PostgreSQL's CPU in a drain
+ * (bench/README.md, "Claims keep their plan"). Only for a statement every plan of which walks indexes, whatever the
+ * tables' size when it was made: the plan kept is made at the first call, maybe on empty tables.
+ */
+export interface UnflushedOptions {
+  readonly genericPlans?: boolean | undefined;
+}
+
+const GENERIC_PLANS = 'SET LOCAL plan_cache_mode TO force_generic_plan';
+
 export class PostgresDatabase implements Queryable {
   readonly pool: pg.Pool;
   readonly channel: string;
@@ -147,7 +160,7 @@ export class PostgresDatabase implements Queryable {
    * harmless: a claim, whose operations are then pending again as if never claimed (the attempt runs again, uncounted, as
    * at-least-once allows). Any later write that waits for the disk (a finish, a create) flushes it with its own.
    */
-  async queryUnflushed<R>(sql: string, params?: readonly unknown[]): Promise<R[]> {
+  async queryUnflushed<R>(sql: string, params?: readonly unknown[], options: UnflushedOptions = {}): Promise<R[]> {
     for (let tries = 0; ; tries++) {
       let client: pg.PoolClient;
       try {
@@ -159,7 +172,7 @@ export class PostgresDatabase implements Queryable {
       try {
         const sent = [
           client.query('BEGIN'),
-          client.query('SET LOCAL synchronous_commit TO OFF'),
+          client.query(options.genericPlans === true ? `SET LOCAL synchronous_commit TO OFF; ${GENERIC_PLANS}` : 'SET LOCAL synchronous_commit TO OFF'),
           client.query(prepared(sql, params)),
           // After a failed statement, COMMIT ends the transaction as a ROLLBACK.
           client.query('COMMIT'),

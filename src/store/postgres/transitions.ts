@@ -79,14 +79,11 @@ export async function claimOperations(db: PostgresDatabase, params: ClaimParams)
 
 async function claimWithin(db: PostgresDatabase, params: ClaimParams, types: ClaimParams['types']): Promise<Operation[]> {
   if (types.length === 0) return [];
-  const rows = await db.queryUnflushed<OperationRow & { turn_types: string[] | null }>(CLAIM_OPERATIONS, [
-    params.now,
-    params.workerId,
-    params.leaseMs,
-    types.map((t) => t.type),
-    types.map((t) => Math.min(t.limit, params.limit)),
-    params.limit,
-  ]);
+  const rows = await db.queryUnflushed<OperationRow & { turn_types: string[] | null }>(
+    CLAIM_OPERATIONS,
+    [params.now, params.workerId, params.leaseMs, types.map((t) => t.type), types.map((t) => Math.min(t.limit, params.limit)), params.limit],
+    { genericPlans: true },
+  );
   const claimed = rows.filter((r) => r.id !== null).map(toOperation);
   db.publish(claimed.map(changed));
   const turnTypes = new Set(rows[0]?.turn_types ?? []);
