@@ -196,24 +196,28 @@ export class PostgresDatabase implements Queryable {
 
   /**
    * Runs statements one after another on one connection, each in its own implicit transaction, sent together: one
-   * round trip for all. A later one sees what an earlier one committed; each settles on its own.
+   * round trip for all. A later one sees what an earlier one committed. Each settles on its own, in order, and never
+   * rejects: the caller may act on one (announce what it committed) before the next has settled.
    */
-  async sequence(statements: ReadonlyArray<readonly [sql: string, params: readonly unknown[]]>): Promise<Array<PromiseSettledResult<unknown[]>>> {
+  async sequence(statements: ReadonlyArray<readonly [sql: string, params: readonly unknown[]]>): Promise<Array<Promise<PromiseSettledResult<unknown[]>>>> {
     let client: pg.PoolClient;
     try {
       client = await this.pool.connect();
     } catch (err) {
       throw translateError(err);
     }
-    try {
-      const sent = statements.map(async ([sql, params]) => (await client.query(prepared(sql, params))).rows as unknown[]);
-      const settled = await Promise.allSettled(sent);
-      // A statement a stale plan stopped did nothing; the caller tries it again (under new names).
-      for (const s of settled) if (s.status === 'rejected') renamedAfterStalePlan(s.reason);
-      return settled.map((s) => (s.status === 'fulfilled' ? s : { status: 'rejected', reason: translateError(s.reason) }));
-    } finally {
-      client.release();
-    }
+    const settled = statements.map(([sql, params]) =>
+      client.query(prepared(sql, params)).then(
+        (result): PromiseSettledResult<unknown[]> => ({ status: 'fulfilled', value: result.rows as unknown[] }),
+        (err: unknown): PromiseSettledResult<unknown[]> => {
+          // A statement a stale plan stopped did nothing; the caller tries it again (under new names).
+          renamedAfterStalePlan(err);
+          return { status: 'rejected', reason: translateError(err) };
+        },
+      ),
+    );
+    void Promise.all(settled).then(() => client.release());
+    return settled;
   }
 
   /** Runs `work` in one transaction; after COMMIT the events it collected are published. */

@@ -62,12 +62,18 @@ export async function insertOperations(db: PostgresDatabase, group: readonly Ins
     r.options.standing === undefined ? [] : [{ i, params: { operation: operations[i]!, now: r.draft.now, scope: r.options.standing.scope, fromTail: true } }],
   );
   const send = () => db.sequence(asked.length === 0 ? [insert] : [insert, standingsStatement(asked.map((a) => a.params))]);
-  let [inserted, standingsRead] = await send();
+  let sent = await send();
+  let inserted = await sent[0]!;
   // A stale plan stopped the insert before it did anything (sequence() renamed the statements): both go again.
-  if (inserted!.status === 'rejected' && isStalePlan(inserted!.reason)) [inserted, standingsRead] = await send();
+  if (inserted.status === 'rejected' && isStalePlan(inserted.reason)) {
+    sent = await send();
+    inserted = await sent[0]!;
+  }
   // One statement: every row of the group went in, or none did.
-  if (inserted!.status === 'rejected') throw inserted!.reason;
+  if (inserted.status === 'rejected') throw inserted.reason;
+  // Announced once committed, before the standings are read: a worker waiting for work claims it meanwhile.
   db.publish(operations.flatMap((op) => [changed(op), due(op)]));
+  const standingsRead = await sent[1];
   const rows = standingsRead?.status === 'fulfilled' ? (standingsRead.value as StandingRow[]) : [];
   // Fairness: where other tenants wait, the position with their turns (a round trip more, only then).
   const fair = await Promise.all(rows.map((row, n) => withTurns(db, toStanding(row), row.turns, asked[n]!.params).catch(() => null)));
