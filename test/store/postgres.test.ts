@@ -447,5 +447,46 @@ if (skip !== null) {
       await assert.rejects(db.queryUnflushed('SELECT 1 / 0 AS x'), /division by zero/);
       assert.deepEqual(await db.queryUnflushed('SELECT 2 AS x'), [{ x: 2 }]);
     });
+
+    it('keep the plan of the connection when asked (genericPlans), for that statement alone', async () => {
+      const mode = `SELECT current_setting('plan_cache_mode') AS m`;
+      assert.deepEqual(await db.queryUnflushed(mode, [], { genericPlans: true }), [{ m: 'force_generic_plan' }]);
+      assert.deepEqual(await db.queryUnflushed(mode), [{ m: 'auto' }]);
+      assert.deepEqual(await db.query(mode), [{ m: 'auto' }]);
+    });
+  });
+
+  describe('PostgreSQL statements sent in sequence', () => {
+    const db = new PostgresDatabase({ url: PG_URL, schema: 'public', poolSize: 1, feed: new ChangeFeed(), sourceId: 'test', onError: () => {} });
+    after(() => db.end());
+    const mode = `SELECT current_setting('plan_cache_mode') AS m`;
+
+    it('settle each on its own, in order: a later one sees what an earlier one committed, a failed one fails alone', async () => {
+      const schema = uniqueSchema();
+      try {
+        await withClient((c) => c.query(`CREATE SCHEMA ${schema}; CREATE TABLE ${schema}.t (n int)`));
+        const settled = await db.sequence([
+          [`INSERT INTO ${schema}.t VALUES (1)`, []],
+          ['SELECT 1 / 0 AS x', [], { genericPlans: true }],
+          [`SELECT count(*)::int AS n FROM ${schema}.t`, [], { genericPlans: true }],
+          [mode, []],
+        ]);
+        const [inserted, failed, counted, after] = await Promise.all(settled);
+        assert.equal(inserted!.status, 'fulfilled');
+        assert.equal(failed!.status, 'rejected');
+        assert.match(String((failed as PromiseRejectedResult).reason), /division by zero/);
+        assert.deepEqual(counted, { status: 'fulfilled', value: [{ n: 1 }] });
+        // A statement asked to keep its plan ran in a transaction of its own: the setting did not outlive it.
+        assert.deepEqual(after, { status: 'fulfilled', value: [{ m: 'auto' }] });
+        assert.deepEqual(await db.query(mode), [{ m: 'auto' }]);
+      } finally {
+        await dropSchema(schema);
+      }
+    });
+
+    it('run a statement that keeps its plan under force_generic_plan', async () => {
+      const [read] = await db.sequence([[mode, [], { genericPlans: true }]]);
+      assert.deepEqual(await read, { status: 'fulfilled', value: [{ m: 'force_generic_plan' }] });
+    });
   });
 }

@@ -98,12 +98,15 @@ export function isStalePlan(err: unknown): boolean {
  * `genericPlans`: the statement runs on the plan each connection keeps for it, never one made for the call. Left to
  * choose, PostgreSQL plans a statement over arrays anew at every call when the plan it would keep looks dearer than the
  * ones made for the calls: the claim, a dozen CTEs, was planned at every call, a fifth of PostgreSQL's CPU in a drain
- * (bench/README.md, "Claims keep their plan"). Only for a statement every plan of which walks indexes, whatever the
+ * (bench/README.md, "Claims and standings keep their plans"). Only for a statement every plan of which walks indexes, whatever the
  * tables' size when it was made: the plan kept is made at the first call, maybe on empty tables.
  */
-export interface UnflushedOptions {
+export interface StatementOptions {
   readonly genericPlans?: boolean | undefined;
 }
+
+/** A statement of a sequence: its SQL, its parameters, and how it runs. */
+export type SequencedStatement = readonly [sql: string, params: readonly unknown[], options?: StatementOptions];
 
 const GENERIC_PLANS = 'SET LOCAL plan_cache_mode TO force_generic_plan';
 
@@ -160,7 +163,7 @@ export class PostgresDatabase implements Queryable {
    * harmless: a claim, whose operations are then pending again as if never claimed (the attempt runs again, uncounted, as
    * at-least-once allows). Any later write that waits for the disk (a finish, a create) flushes it with its own.
    */
-  async queryUnflushed<R>(sql: string, params?: readonly unknown[], options: UnflushedOptions = {}): Promise<R[]> {
+  async queryUnflushed<R>(sql: string, params?: readonly unknown[], options: StatementOptions = {}): Promise<R[]> {
     for (let tries = 0; ; tries++) {
       let client: pg.PoolClient;
       try {
@@ -195,28 +198,34 @@ export class PostgresDatabase implements Queryable {
   }
 
   /**
-   * Runs statements one after another on one connection, each in its own implicit transaction, sent together: one
-   * round trip for all. A later one sees what an earlier one committed. Each settles on its own, in order, and never
-   * rejects: the caller may act on one (announce what it committed) before the next has settled.
+   * Runs statements one after another on one connection, each in a transaction of its own, sent together: one round
+   * trip for all. A later one sees what an earlier one committed. Each settles on its own, in order, and never rejects:
+   * the caller may act on one (announce what it committed) before the next has settled.
    */
-  async sequence(statements: ReadonlyArray<readonly [sql: string, params: readonly unknown[]]>): Promise<Array<Promise<PromiseSettledResult<unknown[]>>>> {
+  async sequence(statements: readonly SequencedStatement[]): Promise<Array<Promise<PromiseSettledResult<unknown[]>>>> {
     let client: pg.PoolClient;
     try {
       client = await this.pool.connect();
     } catch (err) {
       throw translateError(err);
     }
-    const settled = statements.map(([sql, params]) =>
-      client.query(prepared(sql, params)).then(
-        (result): PromiseSettledResult<unknown[]> => ({ status: 'fulfilled', value: result.rows as unknown[] }),
-        (err: unknown): PromiseSettledResult<unknown[]> => {
-          // A statement a stale plan stopped did nothing; the caller tries it again (under new names).
-          renamedAfterStalePlan(err);
-          return { status: 'rejected', reason: translateError(err) };
-        },
-      ),
-    );
-    void Promise.all(settled).then(() => client.release());
+    let broken: Error | undefined;
+    const settled = statements.map(([sql, params, options]) => {
+      // Its own transaction, so that its setting holds for it alone; after a failed statement, COMMIT rolls back.
+      const settings = options?.genericPlans === true ? [client.query(`BEGIN; ${GENERIC_PLANS}`)] : [];
+      const statement = client.query(prepared(sql, params));
+      const ended = settings.length > 0 ? [client.query('COMMIT')] : [];
+      return Promise.allSettled([...settings, statement, ...ended]).then((steps): PromiseSettledResult<unknown[]> => {
+        for (const step of [...steps.slice(0, settings.length), ...steps.slice(settings.length + 1)])
+          if (step.status === 'rejected') broken = step.reason as Error;
+        const result = steps[settings.length]!;
+        if (result.status === 'fulfilled') return { status: 'fulfilled', value: (result.value as pg.QueryResult).rows as unknown[] };
+        // A statement a stale plan stopped did nothing; the caller tries it again (under new names).
+        renamedAfterStalePlan(result.reason);
+        return { status: 'rejected', reason: translateError(result.reason) };
+      });
+    });
+    void Promise.all(settled).then(() => client.release(broken));
     return settled;
   }
 

@@ -3,7 +3,7 @@
 // Invariant: the whole group is inserted, or none of it and every insert of it fails.
 
 import { changed, due, operationFromDraft, type InsertOptions, type OperationDraft, type OperationInsertResult } from '../store.ts';
-import { isStalePlan, type PostgresDatabase } from './database.ts';
+import { isStalePlan, type PostgresDatabase, type SequencedStatement } from './database.ts';
 import { depthChange, standingsStatement, toStanding, withTurns, type StandingRow } from './standing.ts';
 import { historyOf } from './history.ts';
 
@@ -38,7 +38,7 @@ export interface InsertRequest {
  */
 export async function insertOperations(db: PostgresDatabase, group: readonly InsertRequest[]): Promise<OperationInsertResult[]> {
   const column = <T>(pick: (d: OperationDraft) => T) => group.map((r) => pick(r.draft));
-  const insert = [
+  const insert: SequencedStatement = [
     INSERT_OPERATIONS,
     [
       column((d) => d.id),
@@ -56,7 +56,7 @@ export async function insertOperations(db: PostgresDatabase, group: readonly Ins
       column((d) => d.trace?.tracestate ?? null),
       column((d) => d.concurrencyKey ?? ''),
     ],
-  ] as const;
+  ];
   const operations = group.map((r) => operationFromDraft(r.draft));
   const asked = group.flatMap((r, i) =>
     r.options.standing === undefined ? [] : [{ i, params: { operation: operations[i]!, now: r.draft.now, scope: r.options.standing.scope, fromTail: true } }],

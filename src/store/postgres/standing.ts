@@ -9,7 +9,7 @@
 import type { Operation } from '../../domain/operation.ts';
 import type { RunningAttempt } from '../../domain/eta.ts';
 import { KEY_AHEAD_COUNTED, type QueueStanding, type QueueStandingParams, type StandingReadParams, type StandingScope } from '../store.ts';
-import type { Queryable } from './database.ts';
+import type { Queryable, SequencedStatement } from './database.ts';
 import { anchorOf, OPERATION_COLUMNS, toOperation, type OperationRow } from './rows.ts';
 import { fairPositionOf, OTHER_TENANTS } from './fair-position.ts';
 
@@ -113,16 +113,21 @@ function toRunning(rows: readonly RunningWire[]): RunningAttempt[] {
 // Params: parallel arrays $1 ids, $2 types, $3 priorities, $4 run at, $5 from the tail, $6 scopes (JSON), $8 tenants
 // (null: not known), $9 concurrency keys ('': none); $7 now. The standings of a group of pending operations, in their
 // order; `turns`: other tenants wait in its queue, so its position is the fair one (fair-position.ts), read after.
-const QUEUE_STANDINGS = `
+// Two variants: with the key's standing (keyStandingOf) for a group where an operation has a concurrency key, and
+// without, which keeps its plan (every plan of it walks indexes, one made on an empty table too); the count of a key's
+// operations ahead, planned on an empty table, walked the type's whole queue on operations_claim filtering on the key.
+const queueStandingsOf = (keyed: boolean) => `
 SELECT queue_position(t.type, t.priority, t.run_at, t.id, $7, t.from_tail) AS position,
   ${runningOf('t.scope')} AS running,
   ${costsAheadOf('t.scope', '$7')} AS costs,
   ${othersAheadOf('t.scope', '$7', 't.from_tail')} AS others,
-  ${keyStandingOf('t.scope', '$7')} AS key,
+  ${keyed ? keyStandingOf('t.scope', '$7') : 'NULL::json'} AS key,
   coalesce(${OTHER_TENANTS}, false) AS turns
 FROM unnest($1::text[], $2::text[], $3::int[], $4::bigint[], $5::bool[], $6::jsonb[], $8::text[], $9::text[]) WITH ORDINALITY
   AS t(id, type, priority, run_at, from_tail, scope, tenant, concurrency_key, n)
 ORDER BY t.n`;
+const QUEUE_STANDINGS_KEYED = queueStandingsOf(true);
+const QUEUE_STANDINGS = queueStandingsOf(false);
 
 export interface StandingRow {
   readonly position: number;
@@ -173,11 +178,15 @@ function scopeJson(scope: StandingScope): string {
   return json;
 }
 
-/** The statement reading the standings of pending operations, one row each, in order. */
-export function standingsStatement(pending: readonly QueueStandingParams[]): readonly [string, readonly unknown[]] {
+/**
+ * The statement reading the standings of pending operations, one row each, in order; `genericPlans` when it may keep its
+ * plan (database.ts: StatementOptions).
+ */
+export function standingsStatement(pending: readonly QueueStandingParams[]): SequencedStatement {
   const column = <T>(pick: (p: QueueStandingParams) => T) => pending.map(pick);
+  const keyed = pending.some((p) => (p.operation.concurrencyKey ?? '') !== '');
   return [
-    QUEUE_STANDINGS,
+    keyed ? QUEUE_STANDINGS_KEYED : QUEUE_STANDINGS,
     [
       column((p) => p.operation.id),
       column((p) => p.operation.type),
@@ -189,6 +198,7 @@ export function standingsStatement(pending: readonly QueueStandingParams[]): rea
       column((p) => p.operation.tenant ?? null),
       column((p) => p.operation.concurrencyKey ?? ''),
     ],
+    { genericPlans: !keyed },
   ];
 }
 
@@ -196,7 +206,8 @@ export function standingsStatement(pending: readonly QueueStandingParams[]): rea
 export async function queueStandings(q: Queryable, group: readonly QueueStandingParams[]): Promise<Array<QueueStanding | null>> {
   const pending = group.filter((p) => p.operation.status === 'pending');
   if (pending.length === 0) return group.map(() => null);
-  const rows = await q.query<StandingRow>(...standingsStatement(pending));
+  const [sql, params] = standingsStatement(pending);
+  const rows = await q.query<StandingRow>(sql, params);
   const byParams = new Map(await Promise.all(pending.map(async (p, i) => [p, await withTurns(q, toStanding(rows[i]!), rows[i]!.turns, p)] as const)));
   return group.map((p) => byParams.get(p) ?? null);
 }
