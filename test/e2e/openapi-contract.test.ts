@@ -417,6 +417,10 @@ async function heldConflict(id: string, body: unknown): Promise<string> {
       async () => {
         // A held request that met a retry still in flight with the key was itself a 409, and holds nothing: again.
         if (held.settled) held = hold();
+        // The retry goes once the held request's operation exists: sent before, on a loaded machine it could take the key
+        // first, and the held request then replays it, holding nothing to conflict with.
+        const listed = await call(a, 'listOperations', { query: `q=${encodeURIComponent(key)}` });
+        if ((contract.check('listOperations', listed) as { items: unknown[] }).items.length === 0) return false;
         const retry = await call(a, id, { body, headers: { 'idempotency-key': key } });
         contract.check(id, retry);
         return retry.status === 409;
