@@ -98,8 +98,8 @@ export function isStalePlan(err: unknown): boolean {
  * `genericPlans`: the statement runs on the plan each connection keeps for it, never one made for the call. Left to
  * choose, PostgreSQL plans a statement over arrays anew at every call when the plan it would keep looks dearer than the
  * ones made for the calls: the claim, a dozen CTEs, was planned at every call, a fifth of PostgreSQL's CPU in a drain
- * (bench/README.md, "Claims and standings keep their plans"). Only for a statement every plan of which walks indexes, whatever the
- * tables' size when it was made: the plan kept is made at the first call, maybe on empty tables.
+ * (bench/README.md, "Claims and standings keep their plans"). Only for a statement every plan of which walks indexes,
+ * whatever the tables' size when it was made: the plan kept is made at the first call, maybe on empty tables.
  */
 export interface StatementOptions {
   readonly genericPlans?: boolean | undefined;
@@ -109,6 +109,19 @@ export interface StatementOptions {
 export type SequencedStatement = readonly [sql: string, params: readonly unknown[], options?: StatementOptions];
 
 const GENERIC_PLANS = 'SET LOCAL plan_cache_mode TO force_generic_plan';
+
+/**
+ * Runs `send`, whose queries go out in one write to the socket: node-postgres writes each query as it is queued (a
+ * pipelined connection sends it at once), a BEGIN or COMMIT in a write of its own, and a write to PostgreSQL's socket
+ * was a quarter of a worker's CPU in a drain (bench/README.md, "One write per transaction"). Whatever is queued before
+ * the next tick goes with it.
+ */
+function inOneWrite<T>(client: pg.PoolClient, send: () => T): T {
+  const socket = (client as unknown as pg.Client).connection.stream;
+  socket.cork();
+  process.nextTick(() => socket.uncork());
+  return send();
+}
 
 export class PostgresDatabase implements Queryable {
   readonly pool: pg.Pool;
@@ -173,13 +186,13 @@ export class PostgresDatabase implements Queryable {
       }
       let broken: Error | undefined;
       try {
-        const sent = [
+        const sent = inOneWrite(client, () => [
           client.query('BEGIN'),
           client.query(options.genericPlans === true ? `SET LOCAL synchronous_commit TO OFF; ${GENERIC_PLANS}` : 'SET LOCAL synchronous_commit TO OFF'),
           client.query(prepared(sql, params)),
           // After a failed statement, COMMIT ends the transaction as a ROLLBACK.
           client.query('COMMIT'),
-        ];
+        ]);
         const [begun, set, statement, committed] = (await Promise.allSettled(sent)) as [
           PromiseSettledResult<pg.QueryResult>,
           PromiseSettledResult<pg.QueryResult>,
@@ -210,21 +223,23 @@ export class PostgresDatabase implements Queryable {
       throw translateError(err);
     }
     let broken: Error | undefined;
-    const settled = statements.map(([sql, params, options]) => {
-      // Its own transaction, so that its setting holds for it alone; after a failed statement, COMMIT rolls back.
-      const settings = options?.genericPlans === true ? [client.query(`BEGIN; ${GENERIC_PLANS}`)] : [];
-      const statement = client.query(prepared(sql, params));
-      const ended = settings.length > 0 ? [client.query('COMMIT')] : [];
-      return Promise.allSettled([...settings, statement, ...ended]).then((steps): PromiseSettledResult<unknown[]> => {
-        for (const step of [...steps.slice(0, settings.length), ...steps.slice(settings.length + 1)])
-          if (step.status === 'rejected') broken = step.reason as Error;
-        const result = steps[settings.length]!;
-        if (result.status === 'fulfilled') return { status: 'fulfilled', value: (result.value as pg.QueryResult).rows as unknown[] };
-        // A statement a stale plan stopped did nothing; the caller tries it again (under new names).
-        renamedAfterStalePlan(result.reason);
-        return { status: 'rejected', reason: translateError(result.reason) };
-      });
-    });
+    const settled = inOneWrite(client, () =>
+      statements.map(([sql, params, options]) => {
+        // Its own transaction, so that its setting holds for it alone; after a failed statement, COMMIT rolls back.
+        const settings = options?.genericPlans === true ? [client.query(`BEGIN; ${GENERIC_PLANS}`)] : [];
+        const statement = client.query(prepared(sql, params));
+        const ended = settings.length > 0 ? [client.query('COMMIT')] : [];
+        return Promise.allSettled([...settings, statement, ...ended]).then((steps): PromiseSettledResult<unknown[]> => {
+          for (const step of [...steps.slice(0, settings.length), ...steps.slice(settings.length + 1)])
+            if (step.status === 'rejected') broken = step.reason as Error;
+          const result = steps[settings.length]!;
+          if (result.status === 'fulfilled') return { status: 'fulfilled', value: (result.value as pg.QueryResult).rows as unknown[] };
+          // A statement a stale plan stopped did nothing; the caller tries it again (under new names).
+          renamedAfterStalePlan(result.reason);
+          return { status: 'rejected', reason: translateError(result.reason) };
+        });
+      }),
+    );
     void Promise.all(settled).then(() => client.release(broken));
     return settled;
   }
@@ -246,7 +261,8 @@ export class PostgresDatabase implements Queryable {
     try {
       // Not awaited before the work: the pipeline sends it ahead of the first statement. BEGIN fails only with its
       // connection, which fails the statements behind it too; its error is still raised here, before COMMIT.
-      const begun = client.query('BEGIN');
+      // The first statement, queued in the same tick, goes in the same write.
+      const begun = inOneWrite(client, () => client.query('BEGIN'));
       begun.catch(() => {});
       const value = await work(tx);
       await begun;
