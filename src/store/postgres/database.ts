@@ -123,6 +123,27 @@ function inOneWrite<T>(client: pg.PoolClient, send: () => T): T {
   return send();
 }
 
+/** A statement's outcome, and the error of a BEGIN or COMMIT around it that failed (its connection is not to be reused). */
+interface Sent {
+  readonly statement: PromiseSettledResult<pg.QueryResult>;
+  readonly broken: Error | undefined;
+}
+
+/**
+ * Queues `sql` on `client` in a transaction of its own, `settings` (SET LOCAL statements) in the message of its BEGIN;
+ * after a failed statement, its COMMIT ends the transaction as a ROLLBACK. Everything is queued before the first await,
+ * so what the caller queues next goes after it (and, in `inOneWrite`, in the same write).
+ */
+async function inTransactionOfItsOwn(client: pg.PoolClient, settings: string, sql: string, params: readonly unknown[] | undefined): Promise<Sent> {
+  const [begun, statement, committed] = await Promise.allSettled([
+    client.query(`BEGIN; ${settings}`),
+    client.query(prepared(sql, params)),
+    client.query('COMMIT'),
+  ]);
+  const failed = [begun, committed].find((step) => step.status === 'rejected');
+  return { statement, broken: failed === undefined ? undefined : (failed.reason as Error) };
+}
+
 export class PostgresDatabase implements Queryable {
   readonly pool: pg.Pool;
   readonly channel: string;
@@ -177,31 +198,15 @@ export class PostgresDatabase implements Queryable {
    * at-least-once allows). Any later write that waits for the disk (a finish, a create) flushes it with its own.
    */
   async queryUnflushed<R>(sql: string, params?: readonly unknown[], options: StatementOptions = {}): Promise<R[]> {
+    const settings = options.genericPlans === true ? `SET LOCAL synchronous_commit TO OFF; ${GENERIC_PLANS}` : 'SET LOCAL synchronous_commit TO OFF';
     for (let tries = 0; ; tries++) {
-      let client: pg.PoolClient;
-      try {
-        client = await this.pool.connect();
-      } catch (err) {
-        throw translateError(err);
-      }
+      const client = await this.#connect();
       let broken: Error | undefined;
       try {
-        const sent = inOneWrite(client, () => [
-          client.query('BEGIN'),
-          client.query(options.genericPlans === true ? `SET LOCAL synchronous_commit TO OFF; ${GENERIC_PLANS}` : 'SET LOCAL synchronous_commit TO OFF'),
-          client.query(prepared(sql, params)),
-          // After a failed statement, COMMIT ends the transaction as a ROLLBACK.
-          client.query('COMMIT'),
-        ]);
-        const [begun, set, statement, committed] = (await Promise.allSettled(sent)) as [
-          PromiseSettledResult<pg.QueryResult>,
-          PromiseSettledResult<pg.QueryResult>,
-          PromiseSettledResult<pg.QueryResult>,
-          PromiseSettledResult<pg.QueryResult>,
-        ];
-        for (const step of [begun, set, committed]) if (step.status === 'rejected') broken = step.reason as Error;
-        if (statement.status === 'fulfilled' && broken === undefined) return statement.value.rows as R[];
-        const err: unknown = statement.status === 'rejected' ? statement.reason : broken;
+        const sent = await inOneWrite(client, () => inTransactionOfItsOwn(client, settings, sql, params));
+        broken = sent.broken;
+        if (sent.statement.status === 'fulfilled' && broken === undefined) return sent.statement.value.rows as R[];
+        const err: unknown = sent.statement.status === 'rejected' ? sent.statement.reason : broken;
         if (tries === 0 && renamedAfterStalePlan(err)) continue;
         throw translateError(err);
       } finally {
@@ -213,31 +218,24 @@ export class PostgresDatabase implements Queryable {
   /**
    * Runs statements one after another on one connection, each in a transaction of its own, sent together: one round
    * trip for all. A later one sees what an earlier one committed. Each settles on its own, in order, and never rejects:
-   * the caller may act on one (announce what it committed) before the next has settled.
+   * the caller may act on one (announce what it committed) before the next has settled. One asked to keep its plan runs
+   * in an explicit transaction, so that the setting holds for it alone; it fails if its BEGIN or COMMIT does.
    */
   async sequence(statements: readonly SequencedStatement[]): Promise<Array<Promise<PromiseSettledResult<unknown[]>>>> {
-    let client: pg.PoolClient;
-    try {
-      client = await this.pool.connect();
-    } catch (err) {
-      throw translateError(err);
-    }
+    const client = await this.#connect();
     let broken: Error | undefined;
     const settled = inOneWrite(client, () =>
-      statements.map(([sql, params, options]) => {
-        // Its own transaction, so that its setting holds for it alone; after a failed statement, COMMIT rolls back.
-        const settings = options?.genericPlans === true ? [client.query(`BEGIN; ${GENERIC_PLANS}`)] : [];
-        const statement = client.query(prepared(sql, params));
-        const ended = settings.length > 0 ? [client.query('COMMIT')] : [];
-        return Promise.allSettled([...settings, statement, ...ended]).then((steps): PromiseSettledResult<unknown[]> => {
-          for (const step of [...steps.slice(0, settings.length), ...steps.slice(settings.length + 1)])
-            if (step.status === 'rejected') broken = step.reason as Error;
-          const result = steps[settings.length]!;
-          if (result.status === 'fulfilled') return { status: 'fulfilled', value: (result.value as pg.QueryResult).rows as unknown[] };
-          // A statement a stale plan stopped did nothing; the caller tries it again (under new names).
-          renamedAfterStalePlan(result.reason);
-          return { status: 'rejected', reason: translateError(result.reason) };
-        });
+      statements.map(async ([sql, params, options]): Promise<PromiseSettledResult<unknown[]>> => {
+        const sent: Sent =
+          options?.genericPlans === true
+            ? await inTransactionOfItsOwn(client, GENERIC_PLANS, sql, params)
+            : { statement: (await Promise.allSettled([client.query(prepared(sql, params))]))[0]!, broken: undefined };
+        broken ??= sent.broken;
+        if (sent.statement.status === 'fulfilled' && sent.broken === undefined) return { status: 'fulfilled', value: sent.statement.value.rows as unknown[] };
+        const err: unknown = sent.statement.status === 'rejected' ? sent.statement.reason : sent.broken;
+        // A statement a stale plan stopped did nothing; the caller tries it again (under new names).
+        renamedAfterStalePlan(err);
+        return { status: 'rejected', reason: translateError(err) };
       }),
     );
     void Promise.all(settled).then(() => client.release(broken));
@@ -246,12 +244,7 @@ export class PostgresDatabase implements Queryable {
 
   /** Runs `work` in one transaction; after COMMIT the events it collected are published. */
   async transaction<T>(work: (tx: Transaction) => Promise<T>): Promise<T> {
-    let client: pg.PoolClient;
-    try {
-      client = await this.pool.connect();
-    } catch (err) {
-      throw translateError(err);
-    }
+    const client = await this.#connect();
     const events: StoreEvent[] = [];
     const tx: Transaction = {
       events,
@@ -278,6 +271,15 @@ export class PostgresDatabase implements Queryable {
       throw translateError(err);
     } finally {
       client.release(broken);
+    }
+  }
+
+  /** A connection of the pool; not getting one is the store being unavailable. */
+  async #connect(): Promise<pg.PoolClient> {
+    try {
+      return await this.pool.connect();
+    } catch (err) {
+      throw translateError(err);
     }
   }
 
