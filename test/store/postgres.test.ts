@@ -107,6 +107,7 @@ if (skip !== null) {
         { version: 11, name: '0011_history.sql' },
         { version: 12, name: '0012_bulk_actions.sql' },
         { version: 13, name: '0013_operator_indexes.sql' },
+        { version: 14, name: '0014_pending_ends.sql' },
       ]);
     });
 
@@ -421,6 +422,52 @@ if (skip !== null) {
       );
       assert.ok(errors.length > 0, 'the lost connection is reported through onError');
       assert.ok(resumed >= 1, 'its subscribers hear that events may have been missed (feed:resumed)');
+    });
+  });
+
+  describe('PostgreSQL reads at the ends of a queue', () => {
+    it("find a type's least and greatest tenant pending, and a tenant's keys, at the ends of an index on a table never analysed", async () => {
+      const schema = uniqueSchema();
+      const store = makeStore(schema);
+      try {
+        await store.open();
+        // A queue long enough that walking it shows, on a table whose statistics say nothing (autovacuum off here).
+        await Promise.all(Array.from({ length: 2_000 }, () => store.operationInsert(draft({ type: 'walk', tenant: 'm' }))));
+        await store.operationInsert(draft({ type: 'walk', tenant: 'b' }));
+        await store.operationInsert(draft({ type: 'walk', tenant: 't', concurrencyKey: 'k2' }));
+        await store.operationInsert(draft({ type: 'walk', tenant: 't', concurrencyKey: 'k1' }));
+        await store.operationInsert(draft({ type: 'walk', tenant: 't' }));
+        await withClient(async (c) => {
+          await c.query(`SET search_path TO ${schema}`);
+          await c.query('BEGIN');
+          const { rows } = await c.query(`SELECT pending_tenant_least('walk', NULL) AS least, pending_tenant_least('walk', 'b') AS after_b,
+            pending_tenant_least('walk', 't') AS after_t, pending_tenant_greatest('walk') AS greatest,
+            pending_key_least('walk', 't', NULL) AS t_first_key, pending_key_least('walk', 't', '') AS t_after_none,
+            pending_key_greatest('walk', 't') AS t_last_key, pending_key_greatest('walk', 'm') AS m_last_key,
+            pending_tenant_least('none', NULL) AS no_type`);
+          assert.deepEqual(rows[0], {
+            least: 'b',
+            after_b: 'm',
+            after_t: null,
+            greatest: 't',
+            t_first_key: '',
+            t_after_none: 'k1',
+            t_last_key: 'k2',
+            m_last_key: '',
+            no_type: null,
+          });
+          // Nine reads of a queue of 2,004: each touched a row or two, none walked it.
+          const { rows: read } = await c.query<{ fetched: string }>(
+            `SELECT coalesce(idx_tup_fetch, 0) + coalesce(seq_tup_read, 0) AS fetched FROM pg_stat_xact_user_tables WHERE schemaname = $1 AND relname = 'operations'`,
+            [schema],
+          );
+          assert.ok(Number(read[0]?.fetched) < 100, `rows read: ${read[0]?.fetched}`);
+          await c.query('ROLLBACK');
+        });
+      } finally {
+        await store.close();
+        await dropSchema(schema);
+      }
     });
   });
 

@@ -14,36 +14,36 @@ import type { PostgresDatabase, Transaction } from './database.ts';
 import { OPERATION_COLUMNS, toOperation, type OperationRow } from './rows.ts';
 import { depthChange } from './standing.ts';
 import { CLAIMED_HISTORY } from './history.ts';
+import { greatestPendingKey, greatestPendingTenant, leastPendingKey, leastPendingTenant } from './pending-ends.ts';
 
 /** Keys of one tenant a claim looks at (in key order); past this many a tenant's other keys wait for the next claim. */
 export const MAX_LANES = 1_000;
 
 /**
- * The SQL condition: a tenant of a type has an operation with a concurrency key pending. One probe of operations_fair.
- * A scalar subquery, not EXISTS: PostgreSQL turns a correlated EXISTS into a hash of every keyed pending operation of the
- * type, built at each claim (1.1 ms of a 5 ms claim with 20,000 pending, growing with the backlog: bench/README.md).
+ * The SQL condition: a tenant of a type has an operation with a concurrency key pending: its greatest key pending is one.
+ * One probe of operations_fair (pending-ends.ts). Neither a correlated EXISTS, which PostgreSQL turns into a hash of every
+ * keyed pending operation of the type, built at each claim (1.1 ms of a 5 ms claim with 20,000 pending), nor a scalar
+ * `… AND k.concurrency_key > '' LIMIT 1`, which a plan may serve by walking the type's queue filtering on the tenant.
  */
 function keyedPending(type: string, tenant: string): string {
-  return `(SELECT true FROM operations k WHERE k.status = 'pending' AND k.type = ${type} AND k.tenant = ${tenant} AND k.concurrency_key > '' LIMIT 1) IS NOT NULL`;
+  return `coalesce(${greatestPendingKey(type, tenant)} > '', false)`;
 }
 
 /**
  * The SQL condition (on `w.type`) under which a type is claimed with turns: a second tenant, or a key, pending. Two or
- * three probes of operations_fair, so a plain claim pays next to nothing for it (min and max each on its own, as in OTHER_TENANTS:
- * in one SELECT, with the filter on them, they were one walk of the type's whole queue).
+ * three probes of operations_fair (pending-ends.ts), so a plain claim pays next to nothing for it.
  */
 export const NEEDS_TURNS = `EXISTS (
-  SELECT 1 FROM (SELECT (SELECT min(f.tenant) FROM operations f WHERE f.status = 'pending' AND f.type = w.type) AS first,
-    (SELECT max(f.tenant) FROM operations f WHERE f.status = 'pending' AND f.type = w.type) AS last) m
+  SELECT 1 FROM (SELECT ${leastPendingTenant('w.type')} AS first, ${greatestPendingTenant('w.type')} AS last) m
   WHERE m.first IS NOT NULL AND (m.last > m.first OR ${keyedPending('w.type', 'm.first')}))`;
 
 // $1 type. The tenants with operations of the type pending (a walk that skips from one to the next on operations_fair),
 // whether any of theirs has a key, and their passes.
 const TENANTS = `
 WITH RECURSIVE t(tenant) AS (
-  SELECT (SELECT min(tenant) FROM operations WHERE status = 'pending' AND type = $1)
+  SELECT ${leastPendingTenant('$1')}
   UNION ALL
-  SELECT (SELECT min(tenant) FROM operations WHERE status = 'pending' AND type = $1 AND tenant > t.tenant) FROM t WHERE t.tenant IS NOT NULL
+  SELECT ${leastPendingTenant('$1', 't.tenant')} FROM t WHERE t.tenant IS NOT NULL
 )
 SELECT t.tenant, f.pass,
   ${keyedPending('$1', 't.tenant')} AS keyed
@@ -59,9 +59,9 @@ WHERE t.tenant IS NOT NULL`;
 // row says keyed: the caller takes the turns between keys (claimWithTurns).
 export const CLAIM_TURNS = `
 WITH RECURSIVE t(tenant) AS (
-  SELECT (SELECT min(tenant) FROM operations WHERE status = 'pending' AND type = $1)
+  SELECT ${leastPendingTenant('$1')}
   UNION ALL
-  SELECT (SELECT min(tenant) FROM operations WHERE status = 'pending' AND type = $1 AND tenant > t.tenant) FROM t WHERE t.tenant IS NOT NULL
+  SELECT ${leastPendingTenant('$1', 't.tenant')} FROM t WHERE t.tenant IS NOT NULL
 ), contenders AS (
   SELECT t.tenant, f.pass, coalesce(w.weight, 1)::float8 AS weight,
     ${keyedPending('$1', 't.tenant')} AS keyed
@@ -129,10 +129,9 @@ FROM unnest($3::text[]) AS k ORDER BY k`;
 // $1 type, $2 tenant, $3 max. The tenant's keys with operations pending ('' for those without one) and their passes.
 const KEYS = `
 WITH RECURSIVE k(key) AS (
-  SELECT (SELECT min(concurrency_key) FROM operations WHERE status = 'pending' AND type = $1 AND tenant = $2)
+  SELECT ${leastPendingKey('$1', '$2')}
   UNION ALL
-  SELECT (SELECT min(concurrency_key) FROM operations WHERE status = 'pending' AND type = $1 AND tenant = $2 AND concurrency_key > k.key)
-  FROM k WHERE k.key IS NOT NULL
+  SELECT ${leastPendingKey('$1', '$2', 'k.key')} FROM k WHERE k.key IS NOT NULL
 ), keys AS (SELECT key FROM k WHERE key IS NOT NULL ORDER BY key LIMIT $3)
 SELECT keys.key, f.pass
 FROM keys LEFT JOIN fair_keys f ON f.type = $1 AND f.tenant = $2 AND f.concurrency_key = keys.key

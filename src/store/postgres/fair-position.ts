@@ -6,14 +6,15 @@
 
 import { fairPosition, turnsAhead } from '../../domain/fairness.ts';
 import type { Queryable } from './database.ts';
+import { greatestPendingTenant, leastPendingTenant } from './pending-ends.ts';
 
 // $1 type, $2 tenant, $3 priority, $4 run at, $5 id, $6 now. The tenants with operations of the type pending and their
 // passes, and (in every row) its own tenant's runnable operations ahead of it.
 const TENANTS = `
 WITH RECURSIVE t(tenant) AS (
-  SELECT (SELECT min(tenant) FROM operations WHERE status = 'pending' AND type = $1)
+  SELECT ${leastPendingTenant('$1')}
   UNION ALL
-  SELECT (SELECT min(tenant) FROM operations WHERE status = 'pending' AND type = $1 AND tenant > t.tenant) FROM t WHERE t.tenant IS NOT NULL
+  SELECT ${leastPendingTenant('$1', 't.tenant')} FROM t WHERE t.tenant IS NOT NULL
 )
 SELECT t.tenant, f.pass, CASE WHEN $4::bigint > $6::bigint
     THEN (SELECT count(*) FROM operations WHERE status = 'pending' AND type = $1 AND tenant = $2 AND run_at <= $6 AND priority >= $3)
@@ -30,13 +31,12 @@ FROM unnest($3::text[], $4::int[]) AS w(tenant, n)`;
 
 /**
  * The SQL condition (on `t.type`, `t.tenant`) that another tenant has operations of the type pending: the least and the
- * greatest tenant of the type, two probes of operations_fair, so a standing read with one tenant pays next to nothing for
- * it. Not `EXISTS (… AND x.tenant < t.tenant)`: a plan that walks the type's queue filtering on the tenant fits that too,
- * and a prepared statement planned while the table was small kept it, reading the whole backlog at every create
- * (bench/README.md, "Plans made on an empty table"); min and max can only be read at the ends of an index in tenant order.
+ * greatest tenant of the type, two probes of operations_fair (pending-ends.ts), so a standing read with one tenant pays
+ * next to nothing for it. Not `EXISTS (… AND x.tenant < t.tenant)`: a plan that walks the type's queue filtering on the
+ * tenant fits that too, and a prepared statement planned while the table was small kept it, reading the whole backlog at
+ * every create (bench/README.md, "Plans made on an empty table").
  */
-export const OTHER_TENANTS = `coalesce((SELECT min(x.tenant) FROM operations x WHERE x.status = 'pending' AND x.type = t.type) < t.tenant
-  OR (SELECT max(x.tenant) FROM operations x WHERE x.status = 'pending' AND x.type = t.type) > t.tenant, false)`;
+export const OTHER_TENANTS = `coalesce(${leastPendingTenant('t.type')} < t.tenant OR ${greatestPendingTenant('t.type')} > t.tenant, false)`;
 
 export interface FairOperation {
   readonly id: string;

@@ -276,6 +276,39 @@ BEGIN
 END;
 $$;
 
+CREATE FUNCTION pending_key_greatest(p_type text, p_tenant text) RETURNS text LANGUAGE plpgsql STABLE AS $$
+BEGIN
+  RETURN (SELECT concurrency_key FROM operations WHERE status = 'pending' AND type = p_type AND tenant = p_tenant
+    ORDER BY concurrency_key DESC LIMIT 1);
+END
+$$;
+
+CREATE FUNCTION pending_key_least(p_type text, p_tenant text, p_after text) RETURNS text LANGUAGE plpgsql STABLE AS $$
+BEGIN
+  IF p_after IS NULL THEN
+    RETURN (SELECT concurrency_key FROM operations WHERE status = 'pending' AND type = p_type AND tenant = p_tenant
+      ORDER BY concurrency_key LIMIT 1);
+  END IF;
+  RETURN (SELECT concurrency_key FROM operations WHERE status = 'pending' AND type = p_type AND tenant = p_tenant
+    AND concurrency_key > p_after ORDER BY concurrency_key LIMIT 1);
+END
+$$;
+
+CREATE FUNCTION pending_tenant_greatest(p_type text) RETURNS text LANGUAGE plpgsql STABLE AS $$
+BEGIN
+  RETURN (SELECT tenant FROM operations WHERE status = 'pending' AND type = p_type ORDER BY tenant DESC LIMIT 1);
+END
+$$;
+
+CREATE FUNCTION pending_tenant_least(p_type text, p_after text) RETURNS text LANGUAGE plpgsql STABLE AS $$
+BEGIN
+  IF p_after IS NULL THEN
+    RETURN (SELECT tenant FROM operations WHERE status = 'pending' AND type = p_type ORDER BY tenant LIMIT 1);
+  END IF;
+  RETURN (SELECT tenant FROM operations WHERE status = 'pending' AND type = p_type AND tenant > p_after ORDER BY tenant LIMIT 1);
+END
+$$;
+
 CREATE FUNCTION queue_costs_ahead(p_type text, p_priority integer, p_run_at bigint, p_id text, p_now bigint, p_limit integer) RETURNS double precision[] LANGUAGE plpgsql STABLE AS $$
 BEGIN
   IF p_limit <= 0 THEN
