@@ -7,6 +7,7 @@ import { waitFor } from '../support/wait.ts';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { setTimeout as sleep } from 'node:timers/promises';
 import { readdirSync, readFileSync, statSync } from 'node:fs';
 import { DatabaseSync } from 'node:sqlite';
 import { SqliteStore, createSqliteStore } from '../../src/store/sqlite/sqlite-store.ts';
@@ -185,6 +186,25 @@ describe('SqliteStore', () => {
     await reopened.open();
     assert.equal((await reopened.operationList({ tenant: draft().tenant, limit: 200 })).length, 200);
     await reopened.close();
+  });
+
+  it('keeps the WAL bounded while writes go on at a steady pace: it starts over once past 16 MB, not only when they stop', async () => {
+    const path = join(dir, 'steady.db');
+    const store = new SqliteStore({ path });
+    await store.open();
+    // A commit a millisecond or so, as a busy service makes them: every checkpoint finds frames written since it began.
+    let largest = 0;
+    try {
+      for (let i = 0; i < 3_000; i++) {
+        await store.operationInsert(draft({ input: { i, pad: 'x'.repeat(200) } }));
+        if (i % 20 === 0) largest = Math.max(largest, statSync(`${path}-wal`).size);
+        await sleep(1);
+      }
+    } finally {
+      await store.close();
+    }
+    // 3,000 such commits write some 150 MB of frames; a WAL that never started over would hold them all.
+    assert.ok(largest <= 48 * 1024 * 1024, `the WAL reached ${(largest / 1024 / 1024).toFixed(1)} MB while writes went on`);
   });
 
   it('runs a file database in WAL mode with foreign keys on', async () => {
