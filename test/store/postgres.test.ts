@@ -495,6 +495,16 @@ if (skip !== null) {
       assert.deepEqual(await db.queryUnflushed('SELECT 2 AS x'), [{ x: 2 }]);
     });
 
+    it('go unnamed when asked (plannedEachTime), so each call is planned for the tables as they are', async () => {
+      const preparedAs = (sql: string) => db.query<{ n: number }>('SELECT count(*)::int AS n FROM pg_prepared_statements WHERE statement = $1', [sql]);
+      const unnamed = `SELECT current_setting('synchronous_commit') AS s, 'unnamed' AS k`;
+      assert.deepEqual(await db.queryUnflushed(unnamed, [], { plannedEachTime: true }), [{ s: 'off', k: 'unnamed' }]);
+      assert.deepEqual(await preparedAs(unnamed), [{ n: 0 }]);
+      const named = `SELECT current_setting('synchronous_commit') AS s, 'named' AS k`;
+      await db.queryUnflushed(named);
+      assert.deepEqual(await preparedAs(named), [{ n: 1 }]);
+    });
+
     it('keep the plan of the connection when asked (genericPlans), for that statement alone', async () => {
       const mode = `SELECT current_setting('plan_cache_mode') AS m`;
       assert.deepEqual(await db.queryUnflushed(mode, [], { genericPlans: true }), [{ m: 'force_generic_plan' }]);

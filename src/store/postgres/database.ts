@@ -103,6 +103,12 @@ export function isStalePlan(err: unknown): boolean {
  */
 export interface StatementOptions {
   readonly genericPlans?: boolean | undefined;
+  /**
+   * Sent unnamed, so planned at each call for the table sizes of the moment: a prepared statement keeps the plan it
+   * settled on after its first runs until the table is next analyzed, and one made on an empty table can stay a hash of
+   * the whole table where a join by key is wanted. For a short statement whose best plan depends on a table that grows.
+   */
+  readonly plannedEachTime?: boolean | undefined;
 }
 
 /** A statement of a sequence: its SQL, its parameters, and how it runs. */
@@ -134,10 +140,16 @@ interface Sent {
  * after a failed statement, its COMMIT ends the transaction as a ROLLBACK. Everything is queued before the first await,
  * so what the caller queues next goes after it (and, in `inOneWrite`, in the same write).
  */
-async function inTransactionOfItsOwn(client: pg.PoolClient, settings: string, sql: string, params: readonly unknown[] | undefined): Promise<Sent> {
+async function inTransactionOfItsOwn(
+  client: pg.PoolClient,
+  settings: string,
+  sql: string,
+  params: readonly unknown[] | undefined,
+  options: StatementOptions,
+): Promise<Sent> {
   const [begun, statement, committed] = await Promise.allSettled([
     client.query(`BEGIN; ${settings}`),
-    client.query(prepared(sql, params)),
+    client.query(options.plannedEachTime === true ? { text: sql, values: params as unknown[] | undefined } : prepared(sql, params)),
     client.query('COMMIT'),
   ]);
   const failed = [begun, committed].find((step) => step.status === 'rejected');
@@ -179,23 +191,11 @@ export class PostgresDatabase implements Queryable {
   }
 
   /**
-   * A statement planned at each call, for the table sizes of the moment, not prepared once. A prepared statement keeps
-   * the plan it settled on after its first runs until the table is next analyzed: made on an empty table, a join by key
-   * can stay a hash of the whole table. For a short statement whose best plan depends on a table that only grows.
-   */
-  async queryPlannedEachTime<R>(sql: string, params?: readonly unknown[]): Promise<R[]> {
-    try {
-      return (await this.pool.query({ text: sql, values: params as unknown[] | undefined })).rows as R[];
-    } catch (err) {
-      throw translateError(err);
-    }
-  }
-
-  /**
    * One statement in a transaction of its own whose commit does not wait for the disk (`synchronous_commit` off), sent
    * with its BEGIN and COMMIT: one round trip, no flush. Only for writes whose loss in a crash of PostgreSQL is
    * harmless: a claim, whose operations are then pending again as if never claimed (the attempt runs again, uncounted, as
-   * at-least-once allows). Any later write that waits for the disk (a finish, a create) flushes it with its own.
+   * at-least-once allows), or the ETA noted on a `created` event after the reply. Any later write that waits for the disk
+   * (a finish, a create) flushes it with its own.
    */
   async queryUnflushed<R>(sql: string, params?: readonly unknown[], options: StatementOptions = {}): Promise<R[]> {
     const settings = options.genericPlans === true ? `SET LOCAL synchronous_commit TO OFF; ${GENERIC_PLANS}` : 'SET LOCAL synchronous_commit TO OFF';
@@ -203,7 +203,7 @@ export class PostgresDatabase implements Queryable {
       const client = await this.#connect();
       let broken: Error | undefined;
       try {
-        const sent = await inOneWrite(client, () => inTransactionOfItsOwn(client, settings, sql, params));
+        const sent = await inOneWrite(client, () => inTransactionOfItsOwn(client, settings, sql, params, options));
         broken = sent.broken;
         if (sent.statement.status === 'fulfilled' && broken === undefined) return sent.statement.value.rows as R[];
         const err: unknown = sent.statement.status === 'rejected' ? sent.statement.reason : broken;
@@ -228,7 +228,7 @@ export class PostgresDatabase implements Queryable {
       statements.map(async ([sql, params, options]): Promise<PromiseSettledResult<unknown[]>> => {
         const sent: Sent =
           options?.genericPlans === true
-            ? await inTransactionOfItsOwn(client, GENERIC_PLANS, sql, params)
+            ? await inTransactionOfItsOwn(client, GENERIC_PLANS, sql, params, options)
             : { statement: (await Promise.allSettled([client.query(prepared(sql, params))]))[0]!, broken: undefined };
         broken ??= sent.broken;
         if (sent.statement.status === 'fulfilled' && sent.broken === undefined) return { status: 'fulfilled', value: sent.statement.value.rows as unknown[] };

@@ -99,7 +99,8 @@ export interface EstimateNote {
 // The created event is an operation's first (its least seq), so each is found by the whole primary key: joined on
 // operation_id and kind alone, a table without fresh statistics was hashed whole at every note (5 ms at 20,000 events,
 // growing with the history; bench/README.md). Planned at each call: prepared, it kept the hash join it chose while the
-// table was small until the next ANALYZE (bench/README.md, "Plans made on an empty table").
+// table was small until the next ANALYZE (bench/README.md, "Plans made on an empty table"). Its commit does not wait for
+// the disk: the note is for measuring estimates, and a crash of PostgreSQL that loses it loses nothing else.
 const NOTE_ESTIMATES = `
 UPDATE operation_history h SET data = h.data || jsonb_build_object('estimated_completion_at', e.at)
 FROM (
@@ -110,6 +111,6 @@ WHERE h.operation_id = e.id AND h.seq = e.seq AND h.kind = 'created'`;
 
 /** Notes a group of creates' ETAs on their `created` events, in one statement. */
 export async function noteEstimates(db: PostgresDatabase, group: readonly EstimateNote[]): Promise<undefined[]> {
-  await db.queryPlannedEachTime(NOTE_ESTIMATES, [group.map((n) => n.operationId), group.map((n) => Math.round(n.estimatedCompletionAt))]);
+  await db.queryUnflushed(NOTE_ESTIMATES, [group.map((n) => n.operationId), group.map((n) => Math.round(n.estimatedCompletionAt))], { plannedEachTime: true });
   return group.map(() => undefined);
 }
