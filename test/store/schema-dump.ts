@@ -51,7 +51,8 @@ const TRIGGERS = `SELECT pg_get_triggerdef(oid) AS definition FROM pg_trigger WH
 
 // The body as written (prosrc) rather than pg_get_functiondef, whose layout differs between server versions.
 const FUNCTIONS = `SELECT p.proname AS name, pg_get_function_arguments(p.oid) AS arguments, pg_get_function_result(p.oid) AS result,
-    l.lanname AS language, CASE p.provolatile WHEN 'i' THEN 'IMMUTABLE' WHEN 's' THEN 'STABLE' ELSE 'VOLATILE' END AS volatility, p.prosrc AS body
+    l.lanname AS language, CASE p.provolatile WHEN 'i' THEN 'IMMUTABLE' WHEN 's' THEN 'STABLE' ELSE 'VOLATILE' END AS volatility, p.prosrc AS body,
+    coalesce((SELECT string_agg(' SET ' || replace(c, '=', ' = '), '' ORDER BY c) FROM unnest(p.proconfig) AS c), '') AS settings
   FROM pg_proc p JOIN pg_language l ON l.oid = p.prolang WHERE p.pronamespace = $1::regnamespace ORDER BY 1, 2`;
 
 const VIEWS = `SELECT c.relname AS name, pg_get_viewdef(c.oid) AS definition FROM pg_class c
@@ -90,8 +91,12 @@ export async function postgresSchema(client: pg.ClientBase, schema: string): Pro
   }
   const views = (await rows<{ name: string; definition: string }>(client, VIEWS, [schema])).map((v) => `CREATE VIEW ${v.name} AS\n${normalise(v.definition)};`);
   const functions = (
-    await rows<{ name: string; arguments: string; result: string; language: string; volatility: string; body: string }>(client, FUNCTIONS, [schema])
-  ).map((f) => `CREATE FUNCTION ${f.name}(${f.arguments}) RETURNS ${f.result} LANGUAGE ${f.language} ${f.volatility} AS $$\n${normalise(f.body)}\n$$;`);
+    await rows<{ name: string; arguments: string; result: string; language: string; volatility: string; body: string; settings: string }>(client, FUNCTIONS, [
+      schema,
+    ])
+  ).map(
+    (f) => `CREATE FUNCTION ${f.name}(${f.arguments}) RETURNS ${f.result} LANGUAGE ${f.language} ${f.volatility}${f.settings} AS $$\n${normalise(f.body)}\n$$;`,
+  );
   const dump = [...statements, indexes.join('\n'), triggers.join('\n'), ...views, ...functions].filter((part) => part !== '').join('\n\n');
   // Whatever a definition still qualifies (pg_get_indexdef always does) loses the schema's name.
   return `${dump.replaceAll(`${pg.escapeIdentifier(schema)}.`, '').replaceAll(`${schema}.`, '')}\n`;

@@ -207,6 +207,33 @@ describe('SqliteStore', () => {
     assert.ok(largest <= 48 * 1024 * 1024, `the WAL reached ${(largest / 1024 / 1024).toFixed(1)} MB while writes went on`);
   });
 
+  it("never holds the store's writes off behind another connection's long read while the WAL is past 16 MB", async () => {
+    const path = join(dir, 'pinned.db');
+    const store = new SqliteStore({ path });
+    await store.open();
+    const reader = new DatabaseSync(path);
+    let slowest = 0;
+    try {
+      // Past the hand-off to the checkpoint thread, then a read in another connection that keeps its snapshot.
+      for (let i = 0; i < 600; i++) await store.operationInsert(draft({ input: { i } }));
+      reader.exec('BEGIN');
+      reader.prepare('SELECT count(*) FROM operations').get();
+      // The WAL cannot start over under that read; each write must still go through at once.
+      for (let i = 0; i < 2_500; i++) {
+        const started = performance.now();
+        await store.operationInsert(draft({ input: { i, pad: 'x'.repeat(200) } }));
+        slowest = Math.max(slowest, performance.now() - started);
+        if (i % 100 === 0) await sleep(5);
+      }
+      assert.ok(statSync(`${path}-wal`).size > 16 * 1024 * 1024, 'the WAL grew past 16 MB under the read');
+    } finally {
+      reader.exec('COMMIT');
+      reader.close();
+      await store.close();
+    }
+    assert.ok(slowest < 500, `the slowest write waited ${slowest.toFixed(0)} ms`);
+  });
+
   it('runs a file database in WAL mode with foreign keys on', async () => {
     const store = new SqliteStore({ path: join(dir, 'wal.db') });
     await store.open();

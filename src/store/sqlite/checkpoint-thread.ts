@@ -1,7 +1,7 @@
 // Owns: the thread side of the background checkpointer: its own connection to the database file, copying the WAL
 // back into it every CHECKPOINT_EVERY_MS. Not here: starting and stopping it (checkpointer.ts).
 // Invariant: it blocks the writer only to finish a checkpoint a PASSIVE one nearly did, once the WAL is past
-// RESTART_AFTER_PAGES, and for a tenth of a second at most.
+// RESTART_AFTER_PAGES, for a tenth of a second at most, and not again for a second after a RESTART that came back busy.
 
 import { parentPort, workerData } from 'node:worker_threads';
 import { DatabaseSync } from 'node:sqlite';
@@ -23,16 +23,32 @@ const { path } = workerData as { path: string };
 const db = new DatabaseSync(path);
 // A RESTART first waits for the writer (holding nothing up meanwhile), then holds new writes off until the readers are
 // done with the old frames. The store's transactions and reads are each one synchronous call, so both waits are short;
-// a tenth of a second bounds them (a busy result is tried again at the next tick), where five seconds could hold the
-// store's writes off for as long behind a reader.
+// a tenth of a second bounds them, where five seconds could hold the store's writes off for as long behind a reader of
+// another process, and a busy one is not tried again for a second.
 db.exec('PRAGMA busy_timeout = 100');
 const passive = db.prepare('PRAGMA wal_checkpoint(PASSIVE)');
 const restart = db.prepare('PRAGMA wal_checkpoint(RESTART)');
 
+/** Ticks without a RESTART after one came back busy, so a reader that holds on cannot keep the writer off in turns. */
+const BUSY_BACKOFF_TICKS = 10;
+let backoff = 0;
+/** The WAL's length a RESTART left: it starts over at the next write, and until then there is nothing more to do. */
+let restartedAt = -1;
+
 const timer = setInterval(() => {
   try {
     const row = passive.get();
-    if (Number(row?.['log'] ?? 0) > RESTART_AFTER_PAGES) restart.get();
+    const log = Number(row?.['log'] ?? 0);
+    if (backoff > 0) {
+      backoff -= 1;
+      return;
+    }
+    // A passive checkpoint that copied fewer frames than it saw was held back by a reader: a RESTART would hold the
+    // writer off while it waited for that reader, so the WAL waits for the reader instead.
+    if (log <= RESTART_AFTER_PAGES || log === restartedAt || Number(row?.['checkpointed'] ?? 0) < log) return;
+    const restarted = restart.get();
+    if (Number(restarted?.['busy'] ?? 0) !== 0) backoff = BUSY_BACKOFF_TICKS;
+    else restartedAt = Number(restarted?.['log'] ?? -1);
   } catch (error) {
     parentPort?.postMessage({ kind: 'error', message: (error as Error).message });
   }

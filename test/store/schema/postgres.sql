@@ -276,14 +276,14 @@ BEGIN
 END;
 $$;
 
-CREATE FUNCTION pending_key_greatest(p_type text, p_tenant text) RETURNS text LANGUAGE plpgsql STABLE AS $$
+CREATE FUNCTION pending_key_greatest(p_type text, p_tenant text) RETURNS text LANGUAGE plpgsql STABLE SET enable_sort = off AS $$
 BEGIN
   RETURN (SELECT concurrency_key FROM operations WHERE status = 'pending' AND type = p_type AND tenant = p_tenant
     ORDER BY concurrency_key DESC LIMIT 1);
 END
 $$;
 
-CREATE FUNCTION pending_key_least(p_type text, p_tenant text, p_after text) RETURNS text LANGUAGE plpgsql STABLE AS $$
+CREATE FUNCTION pending_key_least(p_type text, p_tenant text, p_after text) RETURNS text LANGUAGE plpgsql STABLE SET enable_sort = off AS $$
 BEGIN
   IF p_after IS NULL THEN
     RETURN (SELECT concurrency_key FROM operations WHERE status = 'pending' AND type = p_type AND tenant = p_tenant
@@ -294,13 +294,13 @@ BEGIN
 END
 $$;
 
-CREATE FUNCTION pending_tenant_greatest(p_type text) RETURNS text LANGUAGE plpgsql STABLE AS $$
+CREATE FUNCTION pending_tenant_greatest(p_type text) RETURNS text LANGUAGE plpgsql STABLE SET enable_sort = off AS $$
 BEGIN
   RETURN (SELECT tenant FROM operations WHERE status = 'pending' AND type = p_type ORDER BY tenant DESC LIMIT 1);
 END
 $$;
 
-CREATE FUNCTION pending_tenant_least(p_type text, p_after text) RETURNS text LANGUAGE plpgsql STABLE AS $$
+CREATE FUNCTION pending_tenant_least(p_type text, p_after text) RETURNS text LANGUAGE plpgsql STABLE SET enable_sort = off AS $$
 BEGIN
   IF p_after IS NULL THEN
     RETURN (SELECT tenant FROM operations WHERE status = 'pending' AND type = p_type ORDER BY tenant LIMIT 1);
