@@ -108,6 +108,7 @@ if (skip !== null) {
         { version: 12, name: '0012_bulk_actions.sql' },
         { version: 13, name: '0013_operator_indexes.sql' },
         { version: 14, name: '0014_pending_ends.sql' },
+        { version: 15, name: '0015_pending_walks.sql' },
       ]);
     });
 
@@ -426,7 +427,7 @@ if (skip !== null) {
   });
 
   describe('PostgreSQL reads at the ends of a queue', () => {
-    it("find a type's least and greatest tenant pending, and a tenant's keys, at the ends of an index on a table never analysed", async () => {
+    it("find a type's least and greatest tenant pending, walk its tenants and a tenant's keys, by index probes on a table never analysed", async () => {
       const schema = uniqueSchema();
       const store = makeStore(schema);
       try {
@@ -440,23 +441,26 @@ if (skip !== null) {
         await withClient(async (c) => {
           await c.query(`SET search_path TO ${schema}`);
           await c.query('BEGIN');
-          const { rows } = await c.query(`SELECT pending_tenant_least('walk', NULL) AS least, pending_tenant_least('walk', 'b') AS after_b,
-            pending_tenant_least('walk', 't') AS after_t, pending_tenant_greatest('walk') AS greatest,
-            pending_key_least('walk', 't', NULL) AS t_first_key, pending_key_least('walk', 't', '') AS t_after_none,
+          const { rows } = await c.query(`SELECT pending_tenant_least('walk') AS least, pending_tenant_greatest('walk') AS greatest,
             pending_key_greatest('walk', 't') AS t_last_key, pending_key_greatest('walk', 'm') AS m_last_key,
-            pending_tenant_least('none', NULL) AS no_type`);
-          assert.deepEqual(rows[0], {
-            least: 'b',
-            after_b: 'm',
-            after_t: null,
-            greatest: 't',
-            t_first_key: '',
-            t_after_none: 'k1',
-            t_last_key: 'k2',
-            m_last_key: '',
-            no_type: null,
-          });
-          // Nine reads of a queue of 2,004: each touched a row or two, none walked it.
+            pending_tenant_least('none') AS no_type`);
+          assert.deepEqual(rows[0], { least: 'b', greatest: 't', t_last_key: 'k2', m_last_key: '', no_type: null });
+          const walked = await c.query('SELECT tenant, keyed FROM pending_tenants($1, true)', ['walk']);
+          assert.deepEqual(walked.rows, [
+            { tenant: 'b', keyed: false },
+            { tenant: 'm', keyed: false },
+            { tenant: 't', keyed: true },
+          ]);
+          const unkeyed = await c.query('SELECT tenant, keyed FROM pending_tenants($1, false)', ['walk']);
+          assert.deepEqual(unkeyed.rows, [
+            { tenant: 'b', keyed: null },
+            { tenant: 'm', keyed: null },
+            { tenant: 't', keyed: null },
+          ]);
+          const keys = async (max: number) => (await c.query('SELECT k FROM pending_keys($1, $2, $3) AS k', ['walk', 't', max])).rows.map((r) => r.k);
+          assert.deepEqual(await keys(10), ['', 'k1', 'k2']);
+          assert.deepEqual(await keys(2), ['', 'k1']);
+          // Reads and walks of a queue of 2,004: each step touched a row or two, none walked the queue.
           const { rows: read } = await c.query<{ fetched: string }>(
             `SELECT coalesce(idx_tup_fetch, 0) + coalesce(seq_tup_read, 0) AS fetched FROM pg_stat_xact_user_tables WHERE schemaname = $1 AND relname = 'operations'`,
             [schema],

@@ -14,7 +14,7 @@ import type { PostgresDatabase, Transaction } from './database.ts';
 import { OPERATION_COLUMNS, toOperation, type OperationRow } from './rows.ts';
 import { depthChange } from './standing.ts';
 import { CLAIMED_HISTORY } from './history.ts';
-import { greatestPendingKey, greatestPendingTenant, leastPendingKey, leastPendingTenant } from './pending-ends.ts';
+import { greatestPendingKey, greatestPendingTenant, leastPendingTenant, pendingKeys, pendingTenants } from './pending-ends.ts';
 
 /** Keys of one tenant a claim looks at (in key order); past this many a tenant's other keys wait for the next claim. */
 export const MAX_LANES = 1_000;
@@ -40,15 +40,8 @@ export const NEEDS_TURNS = `EXISTS (
 // $1 type. The tenants with operations of the type pending (a walk that skips from one to the next on operations_fair),
 // whether any of theirs has a key, and their passes.
 const TENANTS = `
-WITH RECURSIVE t(tenant) AS (
-  SELECT ${leastPendingTenant('$1')}
-  UNION ALL
-  SELECT ${leastPendingTenant('$1', 't.tenant')} FROM t WHERE t.tenant IS NOT NULL
-)
-SELECT t.tenant, f.pass,
-  ${keyedPending('$1', 't.tenant')} AS keyed
-FROM t LEFT JOIN fair_tenants f ON f.type = $1 AND f.tenant = t.tenant
-WHERE t.tenant IS NOT NULL`;
+SELECT t.tenant, f.pass, t.keyed
+FROM ${pendingTenants('$1', 't', true)} LEFT JOIN fair_tenants f ON f.type = $1 AND f.tenant = t.tenant`;
 
 // $1 type, $2 now, $3 how many, $4 worker id, $5 lease ms, parallel $6 tenants and $7 their weights (others: 1).
 // A claim of a type whose tenants have no keys pending, whole in one statement: the stride turns of domain/fairness.ts
@@ -58,17 +51,11 @@ WHERE t.tenant IS NOT NULL`;
 // and the new ones where they joined. When a tenant has operations with a key pending, nothing is claimed and the one
 // row says keyed: the caller takes the turns between keys (claimWithTurns).
 export const CLAIM_TURNS = `
-WITH RECURSIVE t(tenant) AS (
-  SELECT ${leastPendingTenant('$1')}
-  UNION ALL
-  SELECT ${leastPendingTenant('$1', 't.tenant')} FROM t WHERE t.tenant IS NOT NULL
-), contenders AS (
-  SELECT t.tenant, f.pass, coalesce(w.weight, 1)::float8 AS weight,
-    ${keyedPending('$1', 't.tenant')} AS keyed
-  FROM t
+WITH contenders AS (
+  SELECT t.tenant, f.pass, coalesce(w.weight, 1)::float8 AS weight, t.keyed
+  FROM ${pendingTenants('$1', 't', true)}
   LEFT JOIN fair_tenants f ON f.type = $1 AND f.tenant = t.tenant
   LEFT JOIN unnest($6::text[], $7::float8[]) AS w(tenant, weight) ON w.tenant = t.tenant
-  WHERE t.tenant IS NOT NULL
 ), keyed AS (
   SELECT coalesce(bool_or(keyed), false) AS found FROM contenders
 ), starts AS (
@@ -128,13 +115,8 @@ FROM unnest($3::text[]) AS k ORDER BY k`;
 
 // $1 type, $2 tenant, $3 max. The tenant's keys with operations pending ('' for those without one) and their passes.
 const KEYS = `
-WITH RECURSIVE k(key) AS (
-  SELECT ${leastPendingKey('$1', '$2')}
-  UNION ALL
-  SELECT ${leastPendingKey('$1', '$2', 'k.key')} FROM k WHERE k.key IS NOT NULL
-), keys AS (SELECT key FROM k WHERE key IS NOT NULL ORDER BY key LIMIT $3)
 SELECT keys.key, f.pass
-FROM keys LEFT JOIN fair_keys f ON f.type = $1 AND f.tenant = $2 AND f.concurrency_key = keys.key
+FROM ${pendingKeys('$1', '$2', '$3', 'keys')} LEFT JOIN fair_keys f ON f.type = $1 AND f.tenant = $2 AND f.concurrency_key = keys.key
 ORDER BY keys.key`;
 
 // $1 type, $2 tenant, $3 now, parallel $4 keys, $5 counts wanted and $6 counts this claim took already, $7 ids taken

@@ -6,22 +6,16 @@
 
 import { fairPosition, turnsAhead } from '../../domain/fairness.ts';
 import type { Queryable } from './database.ts';
-import { greatestPendingTenant, leastPendingTenant } from './pending-ends.ts';
+import { greatestPendingTenant, leastPendingTenant, pendingTenants } from './pending-ends.ts';
 
 // $1 type, $2 tenant, $3 priority, $4 run at, $5 id, $6 now. The tenants with operations of the type pending and their
 // passes, and (in every row) its own tenant's runnable operations ahead of it.
 const TENANTS = `
-WITH RECURSIVE t(tenant) AS (
-  SELECT ${leastPendingTenant('$1')}
-  UNION ALL
-  SELECT ${leastPendingTenant('$1', 't.tenant')} FROM t WHERE t.tenant IS NOT NULL
-)
 SELECT t.tenant, f.pass, CASE WHEN $4::bigint > $6::bigint
     THEN (SELECT count(*) FROM operations WHERE status = 'pending' AND type = $1 AND tenant = $2 AND run_at <= $6 AND priority >= $3)
     ELSE (SELECT count(*) FROM operations WHERE status = 'pending' AND type = $1 AND tenant = $2 AND run_at <= $6
           AND (priority > $3 OR (priority = $3 AND (run_at, id) < ($4::bigint, $5::text)))) END AS own
-FROM t LEFT JOIN fair_tenants f ON f.type = $1 AND f.tenant = t.tenant
-WHERE t.tenant IS NOT NULL`;
+FROM ${pendingTenants('$1', 't', false)} LEFT JOIN fair_tenants f ON f.type = $1 AND f.tenant = t.tenant`;
 
 // $1 type, $2 now, parallel $3 tenants and $4 bounds: each tenant's due operations, counted up to its bound.
 const DUE_UP_TO = `

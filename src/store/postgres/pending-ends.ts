@@ -1,12 +1,13 @@
-// Owns: the SQL that reads the least or greatest tenant (or a tenant's least or greatest key) with operations of a type
-// pending: one probe at an end of operations_fair each, through the functions of migrations/0014_pending_ends.sql. Not
-// here: what the turns and positions do with them (fair-claim.ts, fair-position.ts).
+// Owns: the SQL that reads the least or greatest tenant (or a tenant's greatest key) with operations of a type pending,
+// and walks a type's pending tenants or a tenant's pending keys: probes at the ends of operations_fair, through the
+// functions of migrations 0014 and 0015. Not here: what the turns and positions do with them (fair-claim.ts,
+// fair-position.ts).
 // Invariant: no statement reads these ends with min()/max() or ORDER BY … LIMIT 1 of its own: planned without
-// statistics, either walks the type's whole queue (the migration says why).
+// statistics, either walks the type's whole queue (migration 0014 says why).
 
-/** The least tenant with operations of `type` pending, above `after` when given (SQL expressions). */
-export function leastPendingTenant(type: string, after?: string): string {
-  return `pending_tenant_least(${type}, ${after ?? 'NULL'})`;
+/** The least tenant with operations of `type` pending (SQL expressions). */
+export function leastPendingTenant(type: string): string {
+  return `pending_tenant_least(${type})`;
 }
 
 /** The greatest tenant with operations of `type` pending. */
@@ -14,12 +15,20 @@ export function greatestPendingTenant(type: string): string {
   return `pending_tenant_greatest(${type})`;
 }
 
-/** The least concurrency key ('' for none) of `tenant`'s operations of `type` pending, above `after` when given. */
-export function leastPendingKey(type: string, tenant: string, after?: string): string {
-  return `pending_key_least(${type}, ${tenant}, ${after ?? 'NULL'})`;
-}
-
 /** The greatest concurrency key ('' for none) of `tenant`'s operations of `type` pending. */
 export function greatestPendingKey(type: string, tenant: string): string {
   return `pending_key_greatest(${type}, ${tenant})`;
+}
+
+/**
+ * A FROM item: each tenant with operations of `type` pending, in order, as `alias`(tenant, keyed); keyed (one of its
+ * operations has a concurrency key) is read only when asked for, else null.
+ */
+export function pendingTenants(type: string, alias: string, keyed: boolean): string {
+  return `pending_tenants(${type}, ${keyed}) AS ${alias}(tenant, keyed)`;
+}
+
+/** A FROM item: the first `max` concurrency keys ('' for none) of `tenant`'s operations of `type` pending, as `alias`(key). */
+export function pendingKeys(type: string, tenant: string, max: string, alias: string): string {
+  return `pending_keys(${type}, ${tenant}, ${max}) AS ${alias}(key)`;
 }

@@ -283,14 +283,19 @@ BEGIN
 END
 $$;
 
-CREATE FUNCTION pending_key_least(p_type text, p_tenant text, p_after text) RETURNS text LANGUAGE plpgsql STABLE SET enable_sort = off AS $$
+CREATE FUNCTION pending_keys(p_type text, p_tenant text, p_max integer) RETURNS SETOF text LANGUAGE plpgsql STABLE SET enable_sort = off AS $$
+DECLARE
+  k text;
+  n integer := 0;
 BEGIN
-  IF p_after IS NULL THEN
-    RETURN (SELECT concurrency_key FROM operations WHERE status = 'pending' AND type = p_type AND tenant = p_tenant
-      ORDER BY concurrency_key LIMIT 1);
-  END IF;
-  RETURN (SELECT concurrency_key FROM operations WHERE status = 'pending' AND type = p_type AND tenant = p_tenant
-    AND concurrency_key > p_after ORDER BY concurrency_key LIMIT 1);
+  k := (SELECT o.concurrency_key FROM operations o WHERE o.status = 'pending' AND o.type = p_type AND o.tenant = p_tenant
+    ORDER BY o.concurrency_key LIMIT 1);
+  WHILE k IS NOT NULL AND n < p_max LOOP
+    RETURN NEXT k;
+    n := n + 1;
+    k := (SELECT o.concurrency_key FROM operations o WHERE o.status = 'pending' AND o.type = p_type AND o.tenant = p_tenant
+      AND o.concurrency_key > k ORDER BY o.concurrency_key LIMIT 1);
+  END LOOP;
 END
 $$;
 
@@ -300,12 +305,24 @@ BEGIN
 END
 $$;
 
-CREATE FUNCTION pending_tenant_least(p_type text, p_after text) RETURNS text LANGUAGE plpgsql STABLE SET enable_sort = off AS $$
+CREATE FUNCTION pending_tenant_least(p_type text) RETURNS text LANGUAGE plpgsql STABLE SET enable_sort = off AS $$
 BEGIN
-  IF p_after IS NULL THEN
-    RETURN (SELECT tenant FROM operations WHERE status = 'pending' AND type = p_type ORDER BY tenant LIMIT 1);
-  END IF;
-  RETURN (SELECT tenant FROM operations WHERE status = 'pending' AND type = p_type AND tenant > p_after ORDER BY tenant LIMIT 1);
+  RETURN (SELECT tenant FROM operations WHERE status = 'pending' AND type = p_type ORDER BY tenant LIMIT 1);
+END
+$$;
+
+CREATE FUNCTION pending_tenants(p_type text, p_keyed boolean) RETURNS TABLE(tenant text, keyed boolean) LANGUAGE plpgsql STABLE SET enable_sort = off AS $$
+DECLARE
+  t text;
+BEGIN
+  t := (SELECT o.tenant FROM operations o WHERE o.status = 'pending' AND o.type = p_type ORDER BY o.tenant LIMIT 1);
+  WHILE t IS NOT NULL LOOP
+    tenant := t;
+    keyed := CASE WHEN p_keyed THEN coalesce((SELECT o.concurrency_key FROM operations o
+      WHERE o.status = 'pending' AND o.type = p_type AND o.tenant = t ORDER BY o.concurrency_key DESC LIMIT 1) > '', false) END;
+    RETURN NEXT;
+    t := (SELECT o.tenant FROM operations o WHERE o.status = 'pending' AND o.type = p_type AND o.tenant > t ORDER BY o.tenant LIMIT 1);
+  END LOOP;
 END
 $$;
 
