@@ -545,6 +545,20 @@ if (skip !== null) {
       }
     });
 
+    it('send a statement unnamed when asked (plannedEachTime), in or out of a transaction of its own', async () => {
+      const preparedAs = (sql: string) => db.query<{ n: number }>('SELECT count(*)::int AS n FROM pg_prepared_statements WHERE statement = $1', [sql]);
+      const plain = `SELECT 'sequenced unnamed' AS k`;
+      const generic = `SELECT 'sequenced unnamed, generic' AS k`;
+      const [a, b] = await db.sequence([
+        [plain, [], { plannedEachTime: true }],
+        [generic, [], { plannedEachTime: true, genericPlans: true }],
+      ]);
+      assert.deepEqual(await a, { status: 'fulfilled', value: [{ k: 'sequenced unnamed' }] });
+      assert.deepEqual(await b, { status: 'fulfilled', value: [{ k: 'sequenced unnamed, generic' }] });
+      assert.deepEqual(await preparedAs(plain), [{ n: 0 }]);
+      assert.deepEqual(await preparedAs(generic), [{ n: 0 }]);
+    });
+
     it('run a statement that keeps its plan under force_generic_plan', async () => {
       const [read] = await db.sequence([[mode, [], { genericPlans: true }]]);
       assert.deepEqual(await read, { status: 'fulfilled', value: [{ m: 'force_generic_plan' }] });

@@ -111,6 +111,11 @@ export interface StatementOptions {
   readonly plannedEachTime?: boolean | undefined;
 }
 
+/** The query as sent: named (prepared once per connection), or unnamed when it is to be planned at each call. */
+function statementOf(sql: string, params: readonly unknown[] | undefined, options: StatementOptions | undefined): pg.QueryConfig {
+  return options?.plannedEachTime === true ? { text: sql, values: params as unknown[] | undefined } : prepared(sql, params);
+}
+
 /** A statement of a sequence: its SQL, its parameters, and how it runs. */
 export type SequencedStatement = readonly [sql: string, params: readonly unknown[], options?: StatementOptions];
 
@@ -149,7 +154,7 @@ async function inTransactionOfItsOwn(
 ): Promise<Sent> {
   const [begun, statement, committed] = await Promise.allSettled([
     client.query(`BEGIN; ${settings}`),
-    client.query(options.plannedEachTime === true ? { text: sql, values: params as unknown[] | undefined } : prepared(sql, params)),
+    client.query(statementOf(sql, params, options)),
     client.query('COMMIT'),
   ]);
   const failed = [begun, committed].find((step) => step.status === 'rejected');
@@ -229,7 +234,7 @@ export class PostgresDatabase implements Queryable {
         const sent: Sent =
           options?.genericPlans === true
             ? await inTransactionOfItsOwn(client, GENERIC_PLANS, sql, params, options)
-            : { statement: (await Promise.allSettled([client.query(prepared(sql, params))]))[0]!, broken: undefined };
+            : { statement: (await Promise.allSettled([client.query(statementOf(sql, params, options))]))[0]!, broken: undefined };
         broken ??= sent.broken;
         if (sent.statement.status === 'fulfilled' && sent.broken === undefined) return { status: 'fulfilled', value: sent.statement.value.rows as unknown[] };
         const err: unknown = sent.statement.status === 'rejected' ? sent.statement.reason : sent.broken;
