@@ -109,6 +109,7 @@ if (skip !== null) {
         { version: 13, name: '0013_operator_indexes.sql' },
         { version: 14, name: '0014_pending_ends.sql' },
         { version: 15, name: '0015_pending_walks.sql' },
+        { version: 16, name: '0016_set_based_claims.sql' },
       ]);
     });
 
@@ -427,7 +428,7 @@ if (skip !== null) {
   });
 
   describe('PostgreSQL reads at the ends of a queue', () => {
-    it("find a type's least and greatest tenant pending, walk its tenants and a tenant's keys, by index probes on a table never analysed", async () => {
+    it("find a type's least and greatest tenant pending, the types whose turns go round, walk its tenants and a tenant's keys, by index probes on a table never analysed", async () => {
       const schema = uniqueSchema();
       const store = makeStore(schema);
       try {
@@ -438,13 +439,18 @@ if (skip !== null) {
         await store.operationInsert(draft({ type: 'walk', tenant: 't', concurrencyKey: 'k2' }));
         await store.operationInsert(draft({ type: 'walk', tenant: 't', concurrencyKey: 'k1' }));
         await store.operationInsert(draft({ type: 'walk', tenant: 't' }));
+        for (const tenant of ['a', 'a']) await store.operationInsert(draft({ type: 'alone', tenant }));
+        await store.operationInsert(draft({ type: 'alone-keyed', tenant: 'a' }));
+        await store.operationInsert(draft({ type: 'alone-keyed', tenant: 'a', concurrencyKey: 'k' }));
         await withClient(async (c) => {
           await c.query(`SET search_path TO ${schema}`);
           await c.query('BEGIN');
           const { rows } = await c.query(`SELECT pending_tenant_least('walk') AS least, pending_tenant_greatest('walk') AS greatest,
-            pending_key_greatest('walk', 't') AS t_last_key, pending_key_greatest('walk', 'm') AS m_last_key,
             pending_tenant_least('none') AS no_type`);
-          assert.deepEqual(rows[0], { least: 'b', greatest: 't', t_last_key: 'k2', m_last_key: '', no_type: null });
+          assert.deepEqual(rows[0], { least: 'b', greatest: 't', no_type: null });
+          // Turns go round where a second tenant, or a key, is pending; not for one tenant alone without keys, nor for none.
+          const turns = await c.query('SELECT pending_turn_types($1) AS types', [['none', 'alone', 'walk', 'alone-keyed']]);
+          assert.deepEqual(turns.rows[0].types, ['walk', 'alone-keyed']);
           const walked = await c.query('SELECT tenant, keyed FROM pending_tenants($1, true)', ['walk']);
           assert.deepEqual(walked.rows, [
             { tenant: 'b', keyed: false },

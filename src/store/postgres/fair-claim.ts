@@ -14,28 +14,10 @@ import type { PostgresDatabase, Transaction } from './database.ts';
 import { OPERATION_COLUMNS, toOperation, type OperationRow } from './rows.ts';
 import { depthChange } from './standing.ts';
 import { CLAIMED_HISTORY } from './history.ts';
-import { greatestPendingKey, greatestPendingTenant, leastPendingTenant, pendingKeys, pendingTenants } from './pending-ends.ts';
+import { pendingKeys, pendingTenants } from './pending-ends.ts';
 
 /** Keys of one tenant a claim looks at (in key order); past this many a tenant's other keys wait for the next claim. */
 export const MAX_LANES = 1_000;
-
-/**
- * The SQL condition: a tenant of a type has an operation with a concurrency key pending: its greatest key pending is one.
- * One probe of operations_fair (pending-ends.ts). Neither a correlated EXISTS, which PostgreSQL turns into a hash of every
- * keyed pending operation of the type, built at each claim (1.1 ms of a 5 ms claim with 20,000 pending), nor a scalar
- * `… AND k.concurrency_key > '' LIMIT 1`, which a plan may serve by walking the type's queue filtering on the tenant.
- */
-function keyedPending(type: string, tenant: string): string {
-  return `coalesce(${greatestPendingKey(type, tenant)} > '', false)`;
-}
-
-/**
- * The SQL condition (on `w.type`) under which a type is claimed with turns: a second tenant, or a key, pending. Two or
- * three probes of operations_fair (pending-ends.ts), so a plain claim pays next to nothing for it.
- */
-export const NEEDS_TURNS = `EXISTS (
-  SELECT 1 FROM (SELECT ${leastPendingTenant('w.type')} AS first, ${greatestPendingTenant('w.type')} AS last) m
-  WHERE m.first IS NOT NULL AND (m.last > m.first OR ${keyedPending('w.type', 'm.first')}))`;
 
 // $1 type. The tenants with operations of the type pending (a walk that skips from one to the next on operations_fair),
 // whether any of theirs has a key, and their passes.

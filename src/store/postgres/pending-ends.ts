@@ -1,6 +1,6 @@
-// Owns: the SQL that reads the least or greatest tenant (or a tenant's greatest key) with operations of a type pending,
-// and walks a type's pending tenants or a tenant's pending keys: probes at the ends of operations_fair, through the
-// functions of migrations 0014 and 0015. Not here: what the turns and positions do with them (fair-claim.ts,
+// Owns: the SQL that reads the least or greatest tenant with operations of a type pending, names the types whose turns
+// go round, and walks a type's pending tenants or a tenant's pending keys: probes at the ends of operations_fair, through the
+// functions of migrations 0014 to 0016. Not here: what the turns and positions do with them (fair-claim.ts,
 // fair-position.ts).
 // Invariant: no statement reads these ends with min()/max() or ORDER BY … LIMIT 1 of its own: planned without
 // statistics, either walks the type's whole queue (migration 0014 says why).
@@ -15,9 +15,12 @@ export function greatestPendingTenant(type: string): string {
   return `pending_tenant_greatest(${type})`;
 }
 
-/** The greatest concurrency key ('' for none) of `tenant`'s operations of `type` pending. */
-export function greatestPendingKey(type: string, tenant: string): string {
-  return `pending_key_greatest(${type}, ${tenant})`;
+/**
+ * A FROM item: of the array `types`, each type where turns go round (a second tenant, or a concurrency key, pending), as
+ * `alias`(type).
+ */
+export function pendingTurnTypes(types: string, alias: string): string {
+  return `unnest(pending_turn_types(${types})) AS ${alias}(type)`;
 }
 
 /**

@@ -30,7 +30,8 @@ import { writeOutbox } from './deliveries.ts';
 import { endUnderLease, type Ending } from './finish-group.ts';
 import { OPERATION_COLUMNS, toOperation, type OperationRow } from './rows.ts';
 import { depthChange } from './standing.ts';
-import { claimTurnTypes, NEEDS_TURNS } from './fair-claim.ts';
+import { claimTurnTypes } from './fair-claim.ts';
+import { pendingTurnTypes } from './pending-ends.ts';
 import { appendHistory, CLAIMED_HISTORY, ERROR_JSON, historyOf, recordRelease, releaseTail } from './history.ts';
 import { historyEvent, releaseRecord, requeueKind, type HistoryDraft } from '../../domain/history.ts';
 import { takeTokens } from './rate-limits.ts';
@@ -38,13 +39,13 @@ import { countByType } from '../../domain/rate-limit.ts';
 
 // Params: $1 now, $2 worker id, $3 lease ms, $4 types, $5 per-type limits, $6 overall limit.
 // Each type takes at most its own limit in claim order, skipping rows other claimers hold; the overall limit then
-// keeps the best across types. Fairness: a type where turns go round (fair-claim.ts: NEEDS_TURNS) is left out and
+// keeps the best across types. Fairness: a type where turns go round (pending-ends.ts: pendingTurnTypes) is left out and
 // named in turn_types (one row with no operation when nothing was claimed), for claimTurnTypes.
 const CLAIM_OPERATIONS = `
 WITH asked AS (
   SELECT * FROM unnest($4::text[], $5::int[]) AS w(type, n)
 ), turns AS (
-  SELECT w.type FROM asked w WHERE ${NEEDS_TURNS}
+  SELECT t.type FROM ${pendingTurnTypes('$4::text[]', 't')}
 ), candidates AS (
   SELECT c.id, c.priority, c.run_at
   FROM (SELECT * FROM asked WHERE type NOT IN (SELECT type FROM turns)) AS w

@@ -253,7 +253,7 @@ CREATE INDEX schedules_tenant ON schedules USING btree (tenant, id);
 
 CREATE TRIGGER operation_counts_delete AFTER DELETE ON operations REFERENCING OLD TABLE AS old_rows FOR EACH STATEMENT EXECUTE FUNCTION operation_counts_deleted();
 CREATE TRIGGER operation_counts_insert AFTER INSERT ON operations REFERENCING NEW TABLE AS new_rows FOR EACH STATEMENT EXECUTE FUNCTION operation_counts_inserted();
-CREATE TRIGGER operation_counts_update AFTER UPDATE OF status ON operations FOR EACH ROW WHEN ((old.status IS DISTINCT FROM new.status)) EXECUTE FUNCTION operation_counts_moved();
+CREATE TRIGGER operation_counts_update AFTER UPDATE ON operations REFERENCING OLD TABLE AS old_rows NEW TABLE AS new_rows FOR EACH STATEMENT EXECUTE FUNCTION operation_counts_moved();
 
 CREATE FUNCTION operation_counts_deleted() RETURNS trigger LANGUAGE plpgsql VOLATILE AS $$
 BEGIN
@@ -271,16 +271,15 @@ $$;
 
 CREATE FUNCTION operation_counts_moved() RETURNS trigger LANGUAGE plpgsql VOLATILE AS $$
 BEGIN
-  INSERT INTO operation_counts (tenant, type, status, n) VALUES (OLD.tenant, OLD.type, OLD.status, -1), (NEW.tenant, NEW.type, NEW.status, 1);
+  INSERT INTO operation_counts (tenant, type, status, n)
+  SELECT m.tenant, m.type, m.status, sum(m.n)
+  FROM old_rows o JOIN new_rows w ON w.id = o.id
+  CROSS JOIN LATERAL (VALUES (o.tenant, o.type, o.status, -1), (w.tenant, w.type, w.status, 1)) AS m(tenant, type, status, n)
+  WHERE o.status <> w.status
+  GROUP BY m.tenant, m.type, m.status
+  HAVING sum(m.n) <> 0;
   RETURN NULL;
 END;
-$$;
-
-CREATE FUNCTION pending_key_greatest(p_type text, p_tenant text) RETURNS text LANGUAGE plpgsql STABLE SET enable_sort = off AS $$
-BEGIN
-  RETURN (SELECT concurrency_key FROM operations WHERE status = 'pending' AND type = p_type AND tenant = p_tenant
-    ORDER BY concurrency_key DESC LIMIT 1);
-END
 $$;
 
 CREATE FUNCTION pending_keys(p_type text, p_tenant text, p_max integer) RETURNS SETOF text LANGUAGE plpgsql STABLE SET enable_sort = off AS $$
@@ -323,6 +322,25 @@ BEGIN
     RETURN NEXT;
     t := (SELECT o.tenant FROM operations o WHERE o.status = 'pending' AND o.type = p_type AND o.tenant > t ORDER BY o.tenant LIMIT 1);
   END LOOP;
+END
+$$;
+
+CREATE FUNCTION pending_turn_types(p_types text[]) RETURNS text[] LANGUAGE plpgsql STABLE SET enable_sort = off AS $$
+DECLARE
+  t text;
+  first text;
+  turns text[] := '{}';
+BEGIN
+  FOREACH t IN ARRAY p_types LOOP
+    first := (SELECT tenant FROM operations WHERE status = 'pending' AND type = t ORDER BY tenant LIMIT 1);
+    CONTINUE WHEN first IS NULL;
+    IF (SELECT tenant FROM operations WHERE status = 'pending' AND type = t ORDER BY tenant DESC LIMIT 1) > first
+      OR coalesce((SELECT concurrency_key FROM operations WHERE status = 'pending' AND type = t AND tenant = first
+        ORDER BY concurrency_key DESC LIMIT 1) > '', false) THEN
+      turns := turns || t;
+    END IF;
+  END LOOP;
+  RETURN turns;
 END
 $$;
 
