@@ -18,6 +18,10 @@ export function openDatabase(path: string): DatabaseSync {
   db.exec('PRAGMA wal_autocheckpoint = 10000');
   db.exec('PRAGMA journal_size_limit = 16777216');
   db.exec('PRAGMA foreign_keys = ON');
+  // Statement journals in memory: the savepoint under each write of a group commit, and a multi-row UPDATE, journal
+  // the pages they change, and on disk each transaction past 64 KiB of them opened, wrote page by page and unlinked a
+  // temporary file (bench/README.md, "Statement journals in memory"). Temporary b-trees live in memory too.
+  db.exec('PRAGMA temp_store = MEMORY');
   return db;
 }
 
