@@ -2,6 +2,7 @@
 // paced and bulk submission, and reading every operation back. Not here: which scenario uses them.
 // Invariant: a run that saw errors or unexpected status codes says so in its figures; nothing is hidden.
 
+import { Agent, request } from 'node:http';
 import autocannon from 'autocannon';
 import { monoNow } from './clock.ts';
 // One definition for the harness and the peers (figures.ts imports nothing, so the peers' package can load it alone).
@@ -75,6 +76,32 @@ export async function json<T = Record<string, unknown>>(url: string, init: Reque
   return { status: response.status, body: (text.length > 0 ? JSON.parse(text) : null) as T };
 }
 
+/** Keeps a connection per concurrent submission; idle ones do not hold the harness open (the agent unrefs them). */
+const submitAgent = new Agent({ keepAlive: true });
+
+/**
+ * A POST of JSON through node:http on a keep-alive connection. Not fetch: on these cores fetch's own cost per request is
+ * about the bare server's whole request (bench/README.md, "Beside the peers"), which a timed submission (the pickup's
+ * created→started) would count as the server's.
+ */
+function postJson(url: string, body: string): Promise<{ status: number; text: string }> {
+  return new Promise((resolve, reject) => {
+    const sent = request(
+      url,
+      { method: 'POST', agent: submitAgent, headers: { 'content-type': 'application/json', 'content-length': Buffer.byteLength(body) } },
+      (response) => {
+        let text = '';
+        response.setEncoding('utf8');
+        response.on('data', (chunk: string) => (text += chunk));
+        response.on('end', () => resolve({ status: response.statusCode ?? 0, text }));
+        response.on('error', reject);
+      },
+    );
+    sent.on('error', reject);
+    sent.end(body);
+  });
+}
+
 export interface Submitted {
   readonly id: string;
   /** performance.timeOrigin + performance.now() just before the request was sent. */
@@ -84,11 +111,12 @@ export interface Submitted {
 }
 
 export async function submit(base: string, body: Record<string, unknown>): Promise<Submitted> {
+  const text = JSON.stringify(body);
   const sentAt = wallNow();
   const sentMono = monoNow();
-  const response = await json<{ id: string }>(`${base}/operations`, { method: 'POST', body: JSON.stringify(body) });
-  if (response.status !== 202) throw new Error(`submit: ${response.status} ${JSON.stringify(response.body)}`);
-  return { id: response.body.id, sentAt, sentMono };
+  const response = await postJson(`${base}/operations`, text);
+  if (response.status !== 202) throw new Error(`submit: ${response.status} ${response.text}`);
+  return { id: (JSON.parse(response.text) as { id: string }).id, sentAt, sentMono };
 }
 
 /** `count` submissions over `width` concurrent requests, as fast as the server takes them. */
