@@ -110,6 +110,7 @@ if (skip !== null) {
         { version: 14, name: '0014_pending_ends.sql' },
         { version: 15, name: '0015_pending_walks.sql' },
         { version: 16, name: '0016_set_based_claims.sql' },
+        { version: 17, name: '0017_note_estimates.sql' },
       ]);
     });
 
@@ -427,6 +428,45 @@ if (skip !== null) {
     });
   });
 
+  describe('PostgreSQL ETA notes', () => {
+    it('note an ETA on the created event by key probes, with a plan made on a history of a few rows', async () => {
+      const schema = uniqueSchema();
+      const store = makeStore(schema);
+      try {
+        await store.open();
+        const first = draft();
+        const noted = draft();
+        await store.operationInsert(first);
+        await withClient(async (c) => {
+          await c.query(`SET search_path TO ${schema}`);
+          // The connection's plans are made now, on a history of one row: PostgreSQL plans a statement for its first five
+          // calls, then settles on the plan it keeps.
+          for (let call = 0; call < 6; call++) await c.query('SELECT note_estimates($1, $2)', [[first.id], [T0 + 1]]);
+          await Promise.all(Array.from({ length: 2_000 }, () => store.operationInsert(draft())));
+          await store.operationInsert(noted);
+          await c.query('BEGIN');
+          await c.query('SELECT note_estimates($1, $2)', [
+            [noted.id, 'op_missing'],
+            [T0 + 2, T0 + 3],
+          ]);
+          const { rows: read } = await c.query<{ seq: string; idx: string }>(
+            `SELECT coalesce(seq_tup_read, 0) AS seq, coalesce(idx_tup_fetch, 0) AS idx FROM pg_stat_xact_user_tables WHERE schemaname = $1 AND relname = 'operation_history'`,
+            [schema],
+          );
+          assert.equal(Number(read[0]?.seq), 0, 'no walk of the history');
+          assert.ok(Number(read[0]?.idx) < 20, `rows read: ${read[0]?.idx}`);
+          await c.query('COMMIT');
+        });
+        const history = async (id: string) => (await store.historyList({ operationId: id, tenant: TENANT, limit: 1 }))?.[0]?.data;
+        assert.equal((await history(first.id))?.['estimated_completion_at'], T0 + 1);
+        assert.equal((await history(noted.id))?.['estimated_completion_at'], T0 + 2);
+      } finally {
+        await store.close();
+        await dropSchema(schema);
+      }
+    });
+  });
+
   describe('PostgreSQL reads at the ends of a queue', () => {
     it("find a type's least and greatest tenant pending, the types whose turns go round, walk its tenants and a tenant's keys, by index probes on a table never analysed", async () => {
       const schema = uniqueSchema();
@@ -505,16 +545,6 @@ if (skip !== null) {
       assert.deepEqual(await db.queryUnflushed('SELECT 2 AS x'), [{ x: 2 }]);
     });
 
-    it('go unnamed when asked (plannedEachTime), so each call is planned for the tables as they are', async () => {
-      const preparedAs = (sql: string) => db.query<{ n: number }>('SELECT count(*)::int AS n FROM pg_prepared_statements WHERE statement = $1', [sql]);
-      const unnamed = `SELECT current_setting('synchronous_commit') AS s, 'unnamed' AS k`;
-      assert.deepEqual(await db.queryUnflushed(unnamed, [], { plannedEachTime: true }), [{ s: 'off', k: 'unnamed' }]);
-      assert.deepEqual(await preparedAs(unnamed), [{ n: 0 }]);
-      const named = `SELECT current_setting('synchronous_commit') AS s, 'named' AS k`;
-      await db.queryUnflushed(named);
-      assert.deepEqual(await preparedAs(named), [{ n: 1 }]);
-    });
-
     it('keep the plan of the connection when asked (genericPlans), for that statement alone', async () => {
       const mode = `SELECT current_setting('plan_cache_mode') AS m`;
       assert.deepEqual(await db.queryUnflushed(mode, [], { genericPlans: true }), [{ m: 'force_generic_plan' }]);
@@ -549,20 +579,6 @@ if (skip !== null) {
       } finally {
         await dropSchema(schema);
       }
-    });
-
-    it('send a statement unnamed when asked (plannedEachTime), in or out of a transaction of its own', async () => {
-      const preparedAs = (sql: string) => db.query<{ n: number }>('SELECT count(*)::int AS n FROM pg_prepared_statements WHERE statement = $1', [sql]);
-      const plain = `SELECT 'sequenced unnamed' AS k`;
-      const generic = `SELECT 'sequenced unnamed, generic' AS k`;
-      const [a, b] = await db.sequence([
-        [plain, [], { plannedEachTime: true }],
-        [generic, [], { plannedEachTime: true, genericPlans: true }],
-      ]);
-      assert.deepEqual(await a, { status: 'fulfilled', value: [{ k: 'sequenced unnamed' }] });
-      assert.deepEqual(await b, { status: 'fulfilled', value: [{ k: 'sequenced unnamed, generic' }] });
-      assert.deepEqual(await preparedAs(plain), [{ n: 0 }]);
-      assert.deepEqual(await preparedAs(generic), [{ n: 0 }]);
     });
 
     it('run a statement that keeps its plan under force_generic_plan', async () => {

@@ -103,17 +103,6 @@ export function isStalePlan(err: unknown): boolean {
  */
 export interface StatementOptions {
   readonly genericPlans?: boolean | undefined;
-  /**
-   * Sent unnamed, so planned at each call for the table sizes of the moment: a prepared statement keeps the plan it
-   * settled on after its first runs until the table is next analyzed, and one made on an empty table can stay a hash of
-   * the whole table where a join by key is wanted. For a short statement whose best plan depends on a table that grows.
-   */
-  readonly plannedEachTime?: boolean | undefined;
-}
-
-/** The query as sent: named (prepared once per connection), or unnamed when it is to be planned at each call. */
-function statementOf(sql: string, params: readonly unknown[] | undefined, options: StatementOptions | undefined): pg.QueryConfig {
-  return options?.plannedEachTime === true ? { text: sql, values: params as unknown[] | undefined } : prepared(sql, params);
 }
 
 /** A statement of a sequence: its SQL, its parameters, and how it runs. */
@@ -145,16 +134,10 @@ interface Sent {
  * after a failed statement, its COMMIT ends the transaction as a ROLLBACK. Everything is queued before the first await,
  * so what the caller queues next goes after it (and, in `inOneWrite`, in the same write).
  */
-async function inTransactionOfItsOwn(
-  client: pg.PoolClient,
-  settings: string,
-  sql: string,
-  params: readonly unknown[] | undefined,
-  options: StatementOptions,
-): Promise<Sent> {
+async function inTransactionOfItsOwn(client: pg.PoolClient, settings: string, sql: string, params: readonly unknown[] | undefined): Promise<Sent> {
   const [begun, statement, committed] = await Promise.allSettled([
     client.query(`BEGIN; ${settings}`),
-    client.query(statementOf(sql, params, options)),
+    client.query(prepared(sql, params)),
     client.query('COMMIT'),
   ]);
   const failed = [begun, committed].find((step) => step.status === 'rejected');
@@ -208,7 +191,7 @@ export class PostgresDatabase implements Queryable {
       const client = await this.#connect();
       let broken: Error | undefined;
       try {
-        const sent = await inOneWrite(client, () => inTransactionOfItsOwn(client, settings, sql, params, options));
+        const sent = await inOneWrite(client, () => inTransactionOfItsOwn(client, settings, sql, params));
         broken = sent.broken;
         if (sent.statement.status === 'fulfilled' && broken === undefined) return sent.statement.value.rows as R[];
         const err: unknown = sent.statement.status === 'rejected' ? sent.statement.reason : broken;
@@ -233,8 +216,8 @@ export class PostgresDatabase implements Queryable {
       statements.map(async ([sql, params, options]): Promise<PromiseSettledResult<unknown[]>> => {
         const sent: Sent =
           options?.genericPlans === true
-            ? await inTransactionOfItsOwn(client, GENERIC_PLANS, sql, params, options)
-            : { statement: (await Promise.allSettled([client.query(statementOf(sql, params, options))]))[0]!, broken: undefined };
+            ? await inTransactionOfItsOwn(client, GENERIC_PLANS, sql, params)
+            : { statement: (await Promise.allSettled([client.query(prepared(sql, params))]))[0]!, broken: undefined };
         broken ??= sent.broken;
         if (sent.statement.status === 'fulfilled' && sent.broken === undefined) return { status: 'fulfilled', value: sent.statement.value.rows as unknown[] };
         const err: unknown = sent.statement.status === 'rejected' ? sent.statement.reason : sent.broken;

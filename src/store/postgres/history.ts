@@ -95,22 +95,13 @@ export interface EstimateNote {
   readonly estimatedCompletionAt: number;
 }
 
-// Params: parallel arrays $1 operation ids, $2 estimated completion times (ms).
-// The created event is an operation's first (its least seq), so each is found by the whole primary key: joined on
-// operation_id and kind alone, a table without fresh statistics was hashed whole at every note (5 ms at 20,000 events,
-// growing with the history; bench/README.md). Planned at each call: prepared, it kept the hash join it chose while the
-// table was small until the next ANALYZE (bench/README.md, "Plans made on an empty table"). Its commit does not wait for
-// the disk: the note is for measuring estimates, and a crash of PostgreSQL that loses it loses nothing else.
-const NOTE_ESTIMATES = `
-UPDATE operation_history h SET data = h.data || jsonb_build_object('estimated_completion_at', e.at)
-FROM (
-  SELECT x.id, x.at, (SELECT min(c.seq) FROM operation_history c WHERE c.operation_id = x.id) AS seq
-  FROM unnest($1::text[], $2::bigint[]) AS x(id, at)
-) e
-WHERE h.operation_id = e.id AND h.seq = e.seq AND h.kind = 'created'`;
+// Params: parallel arrays $1 operation ids, $2 estimated completion times (ms). Each created event is an operation's
+// first (its least seq), updated by primary key in the function of migration 0017, which keeps its plan. Its commit does
+// not wait for the disk: the note is for measuring estimates, and a crash of PostgreSQL that loses it loses nothing else.
+const NOTE_ESTIMATES = 'SELECT note_estimates($1::text[], $2::bigint[])';
 
-/** Notes a group of creates' ETAs on their `created` events, in one statement. */
+/** Notes a group of creates' ETAs on their `created` events, in one call. */
 export async function noteEstimates(db: PostgresDatabase, group: readonly EstimateNote[]): Promise<undefined[]> {
-  await db.queryUnflushed(NOTE_ESTIMATES, [group.map((n) => n.operationId), group.map((n) => Math.round(n.estimatedCompletionAt))], { plannedEachTime: true });
+  await db.queryUnflushed(NOTE_ESTIMATES, [group.map((n) => n.operationId), group.map((n) => Math.round(n.estimatedCompletionAt))]);
   return group.map(() => undefined);
 }

@@ -255,6 +255,16 @@ CREATE TRIGGER operation_counts_delete AFTER DELETE ON operations REFERENCING OL
 CREATE TRIGGER operation_counts_insert AFTER INSERT ON operations REFERENCING NEW TABLE AS new_rows FOR EACH STATEMENT EXECUTE FUNCTION operation_counts_inserted();
 CREATE TRIGGER operation_counts_update AFTER UPDATE ON operations REFERENCING OLD TABLE AS old_rows NEW TABLE AS new_rows FOR EACH STATEMENT EXECUTE FUNCTION operation_counts_moved();
 
+CREATE FUNCTION note_estimates(p_ids text[], p_ats bigint[]) RETURNS void LANGUAGE plpgsql VOLATILE AS $$
+BEGIN
+  FOR i IN 1 .. coalesce(array_length(p_ids, 1), 0) LOOP
+    UPDATE operation_history h SET data = h.data || jsonb_build_object('estimated_completion_at', p_ats[i])
+    WHERE h.operation_id = p_ids[i] AND h.kind = 'created'
+      AND h.seq = (SELECT min(c.seq) FROM operation_history c WHERE c.operation_id = p_ids[i]);
+  END LOOP;
+END
+$$;
+
 CREATE FUNCTION operation_counts_deleted() RETURNS trigger LANGUAGE plpgsql VOLATILE AS $$
 BEGIN
   INSERT INTO operation_counts (tenant, type, status, n) SELECT tenant, type, status, -count(*) FROM old_rows GROUP BY tenant, type, status;
