@@ -12,9 +12,11 @@ import { nodeLimits, WORKER_NODE_BEAT_MS, WORKER_NODE_LIVE_MS } from '../domain/
 import { systemClock, withTimers, type Clock, type TimerClock } from '../domain/clock.ts';
 import type { Operation, OperationError } from '../domain/operation.ts';
 import { ClaimLoop } from '../scheduling/claim-loop.ts';
+import { DrainedTypes } from '../scheduling/drained-types.ts';
 import { Alarm, every } from '../scheduling/timers.ts';
 import type { DeliveryFactory, RecoverResult, Store, StoreEvent, TypeLimit } from '../store/store.ts';
 import { DEFAULTS, DEFAULT_RETRY_BACKOFF } from '../config/settings.ts';
+import { countByType } from '../domain/rate-limit.ts';
 import { Attempt, tracedDeliveryFactory, type AttemptDeps, type AttemptEnd, type AttemptOutcome } from './attempt.ts';
 import type { TaskRegistry } from './registry.ts';
 
@@ -117,6 +119,8 @@ export class WorkerPool extends EventEmitter<WorkerPoolEvents> {
 
   readonly #tenantWeights: ReadonlyMap<string, number> | undefined;
   #nextRunAtAskedAt = -Infinity;
+  /** Types the last claims found nothing due of, left out of the claims a freed slot makes until work of them is announced. */
+  readonly #drained = new DrainedTypes();
   #claimedCount = 0;
   readonly #endedCount: Record<AttemptOutcome, number> = { completed: 0, failed: 0, retried: 0, cancelled: 0, released: 0, lost: 0, rate_limited: 0 };
   readonly #recoveredCount = { requeued: 0, ended: 0 };
@@ -154,7 +158,10 @@ export class WorkerPool extends EventEmitter<WorkerPoolEvents> {
       pollMs: this.#pollMs,
       recoverEveryMs: positive('recoverEveryMs', options.recoverEveryMs ?? this.#leaseMs),
       // A timed wake-up was set for the earliest run_at the pool was told of; the store knows the one after it, which may be close.
-      onTimedWake: () => (this.#nextRunAtAskedAt = -Infinity),
+      onTimedWake: () => {
+        this.#nextRunAtAskedAt = -Infinity;
+        this.#drained.forget();
+      },
       onError: (err) => this.#log.error({ err }, 'claiming failed; the next wake-up retries'),
     });
     this.#deadlines = new Alarm(this.#clock, (at) => this.#onDeadline(at));
@@ -237,7 +244,10 @@ export class WorkerPool extends EventEmitter<WorkerPoolEvents> {
         this.#log.warn({ requeued: result.requeued.map((o) => o.id), ended: result.ended.map((o) => o.id) }, 'recovered expired leases');
         this.#emitSafely('leases:recovered', result);
       }
-      if (result.requeued.length > 0) this.#loop.wake();
+      if (result.requeued.length > 0) {
+        this.#drained.forget();
+        this.#loop.wake();
+      }
       return result;
     } catch (err) {
       this.#log.error({ err }, 'lease recovery failed');
@@ -250,8 +260,11 @@ export class WorkerPool extends EventEmitter<WorkerPoolEvents> {
       this.#byOperation.get(event.id)?.cancel();
     } else if (event.kind === 'feed:resumed') {
       // Due operations may have been announced while the feed was away.
+      this.#drained.forget();
       this.#loop.wake();
     } else if (event.kind === 'operation:due' && this.#registry.get(event.type) !== undefined) {
+      // One due later is asked for again when its timed wake comes (which forgets every drained type).
+      if (event.runAt <= this.#clock.now()) this.#drained.announce(event.type);
       this.#loop.wakeAt(event.runAt);
     }
   }
@@ -262,7 +275,10 @@ export class WorkerPool extends EventEmitter<WorkerPoolEvents> {
     if (free <= 0) return false;
     const types: TypeLimit[] = [];
     let wanted = 0;
+    const writes = this.#store.unannouncedWrites();
+    const drained = this.#drained.leftOut(writes);
     for (const task of this.#registry.list()) {
+      if (drained.has(task.type)) continue;
       // `free` already leaves out the slots this type holds; its own limit does not.
       const limit = Math.min(task.concurrency - (this.#busyByType.get(task.type) ?? 0), free);
       if (limit > 0) types.push({ type: task.type, limit, rateLimit: task.rateLimit, keyLimit: task.keyConcurrency });
@@ -270,6 +286,7 @@ export class WorkerPool extends EventEmitter<WorkerPoolEvents> {
     }
     if (types.length === 0) return false;
     const asked = Math.min(free, wanted);
+    const mark = this.#drained.mark(writes);
     const claimed = await this.#store.operationClaimDue({
       now: this.#clock.now(),
       workerId: this.#workerId,
@@ -282,6 +299,12 @@ export class WorkerPool extends EventEmitter<WorkerPoolEvents> {
     if (claimed.length >= asked) return true;
     // A rate limit (or a hold) held some back: come back when its next token is there, not on the next poll.
     if (claimed.rateLimitedUntil !== undefined) this.#loop.wakeAt(claimed.rateLimitedUntil);
+    else
+      this.#drained.settle(
+        mark,
+        types.map((t) => ({ type: t.type, limit: Math.min(t.limit, asked) })),
+        countByType(claimed),
+      );
     // The queue has nothing more for us now: sleep until the next scheduled run_at (retries, run_at). Every insert and
     // requeue announces its run_at (operation:due), so asking the store is for what no event told of (work stored
     // before this pool started, an event lost): at most once per fallback poll, not after every short claim, which

@@ -462,6 +462,12 @@ export interface Store extends ScheduleStore, BulkActionStore {
   close(): Promise<void>;
   /** Cheap round trip for readiness checks; throws when the database is unreachable. */
   ping(): Promise<void>;
+  /**
+   * A number that moves when another process may have written something subscribe() did not announce: SQLite's feed
+   * carries only this process's writes (its mark is `PRAGMA data_version`); PostgreSQL's carries every node's (always
+   * 0). A worker pool reads it before leaving out a type its last claim found empty. Synchronous and cheap.
+   */
+  unannouncedWrites(): number;
 
   /** Insert an operation, or, with an idempotency claim, return the operation the key already names. */
   operationInsert(draft: OperationDraft, idempotency?: IdempotencyClaim, options?: InsertOptions): Promise<OperationInsertResult>;

@@ -11,6 +11,7 @@ import { TaskRegistry } from '../../src/runtime/registry.ts';
 import { defineTask, type TaskContext } from '../../src/runtime/task.ts';
 import { WorkerPool } from '../../src/runtime/worker-pool.ts';
 import { DEFAULT_TENANT } from '../../src/domain/operation.ts';
+import type { Store } from '../../src/store/store.ts';
 import { mockTime } from '../support/mock-time.ts';
 import { waitFor } from '../support/wait.ts';
 import { noDelivery, openStore, settled, startPool, submit } from '../support/worker-pool.ts';
@@ -40,6 +41,34 @@ function untilAborted(signal: AbortSignal): Promise<never> {
     if (signal.aborted) reject(signal.reason);
     signal.addEventListener('abort', () => reject(signal.reason), { once: true });
   });
+}
+
+/**
+ * Counts the claims a pool makes of the real store (the types each asked for), and can hold the next one after it has
+ * read the store, until a gate opens: a claim in flight, for the test to act during.
+ */
+function countClaims(store: Store): { returned: number; types: string[][]; held: boolean; holdNext: (until: Promise<void>) => void } {
+  const claim = store.operationClaimDue.bind(store);
+  let hold: Promise<void> | null = null;
+  const counts = {
+    returned: 0,
+    types: [] as string[][],
+    held: false,
+    holdNext: (until: Promise<void>) => (hold = until),
+  };
+  store.operationClaimDue = async (params) => {
+    const claimed = await claim(params);
+    const until = hold;
+    hold = null;
+    if (until !== null) {
+      counts.held = true;
+      await until;
+    }
+    counts.returned += 1;
+    counts.types.push(params.types.map((t) => t.type));
+    return claimed;
+  };
+  return counts;
 }
 
 describe('WorkerPool', () => {
@@ -620,6 +649,55 @@ describe('WorkerPool', () => {
       const done = await settled(store, op.id);
       assert.deepEqual([done.status, done.startedAt], ['completed', op.runAt]);
     }
+  });
+
+  it('a slot that frees asks the store nothing once a claim found the queue empty and no work was announced since', async (t) => {
+    const store = await openStore(t);
+    const claims = countClaims(store);
+    const pool = startPool(t, store, [defineTask({ type: 'quick', run: () => null }), defineTask({ type: 'idle', run: () => null })], { pollMs: 60_000 });
+    await waitFor(() => claims.returned === 1, { what: 'the claim at start' });
+    for (let i = 0; i < 3; i++) {
+      const op = await submit(store, 'quick');
+      await settled(store, op.id);
+      await waitFor(() => pool.stats().held === 0, { what: 'the end to be stored' });
+      await nextTurn();
+    }
+    // One claim at start, one per announced operation; none for the slots that freed, none for the type never announced.
+    assert.equal(claims.returned, 4);
+    assert.deepEqual(claims.types.slice(1), [['quick'], ['quick'], ['quick']]);
+  });
+
+  it('an operation announced while a claim that found nothing was in flight is claimed at once, not at the fallback poll', async (t) => {
+    const store = await openStore(t);
+    const claims = countClaims(store);
+    const pool = startPool(t, store, [defineTask({ type: 'quick', run: () => null })], { pollMs: 60_000 });
+    await waitFor(() => claims.returned === 1, { what: 'the claim at start' });
+    // The next claim reads the empty queue, then waits for the test before it returns.
+    const held = gate();
+    claims.holdNext(held.promise);
+    const first = await submit(store, 'quick');
+    await waitFor(() => claims.held, { what: 'the claim to be held' });
+    assert.equal(pool.runningCount(), 0, 'the held claim read the queue before it had anything');
+    const second = await submit(store, 'quick');
+    held.open();
+    for (const op of [first, second]) assert.equal((await settled(store, op.id)).status, 'completed');
+  });
+
+  it("claims another process's operation as soon as a slot frees: its writes are not announced here", async (t) => {
+    // Two stores on one file share no change feed, as two processes would not.
+    const dir = await mkdtemp(join(tmpdir(), 'asyncops-pool-'));
+    const workerStore = await openStore(t, join(dir, 'db.sqlite'));
+    const apiStore = await openStore(t, join(dir, 'db.sqlite'));
+    t.after(() => rm(dir, { recursive: true, force: true }));
+    const running = gate();
+    const pool = startPool(t, workerStore, [defineTask({ type: 'gated', run: () => running.promise })], { pollMs: 60_000 });
+    const first = await submit(workerStore, 'gated');
+    // The claim that took it came up short: the queue of its type was empty then.
+    await waitFor(() => pool.runningCount() === 1, { what: 'the first claim' });
+    // Unannounced here: only a freed slot's claim (or the poll, a minute away) can find it.
+    const second = await submit(apiStore, 'gated');
+    running.open();
+    for (const op of [first, second]) assert.equal((await settled(apiStore, op.id)).status, 'completed');
   });
 
   it('start() and stop() are idempotent; start() after stop() is refused', async (t) => {

@@ -73,6 +73,28 @@ describe('SqliteStore', () => {
     await second.close();
   });
 
+  it("reports another process's writes, which its change feed does not announce, and not its own or a checkpoint", async () => {
+    const path = join(dir, 'unannounced.db');
+    const mine = createSqliteStore({ path });
+    const other = createSqliteStore({ path });
+    await mine.open();
+    await other.open();
+    try {
+      const before = mine.unannouncedWrites();
+      await mine.operationInsert(draft());
+      // The checkpoints the store's thread runs, on a connection of its own (a TRUNCATE would count as a write: one claim
+      // more, nothing worse).
+      (other as SqliteStore).database.exec('PRAGMA wal_checkpoint(PASSIVE)');
+      (other as SqliteStore).database.exec('PRAGMA wal_checkpoint(RESTART)');
+      assert.equal(mine.unannouncedWrites(), before, 'its own write and checkpoints are not reported');
+      await other.operationInsert(draft());
+      assert.notEqual(mine.unannouncedWrites(), before, "the other connection's write is");
+    } finally {
+      await other.close();
+      await mine.close();
+    }
+  });
+
   it('counts the pending operations already stored when migration 0002 adds the pending counts', async () => {
     const path = join(dir, 'upgrade.db');
     // A database as the first release left it: migration 0001 only, with a queue in it.

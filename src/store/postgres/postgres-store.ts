@@ -155,6 +155,11 @@ class PostgresStore implements Store {
     await this.#db.query('SELECT 1');
   }
 
+  // Every node's writes come through LISTEN/NOTIFY (a lost one is what the fallback poll is for).
+  unannouncedWrites(): number {
+    return 0;
+  }
+
   operationInsert(draft: OperationDraft, idempotency?: IdempotencyClaim, options: InsertOptions = {}): Promise<OperationInsertResult> {
     // With a key, its own statement (it may find the key taken); without, with whatever else arrives at once.
     return idempotency === undefined ? this.#inserts.submit({ draft, options }) : operations.insertOperation(this.#db, draft, idempotency);

@@ -31,6 +31,8 @@ export interface SqliteStoreOptions {
 interface Open {
   readonly db: DatabaseSync;
   readonly ping: StatementSync;
+  /** Moves when another connection (another process) commits: the writes this store's feed does not announce. */
+  readonly dataVersion: StatementSync;
   /** Inserts and attempt ends (finish, retry) of one turn of the event loop share a transaction. */
   readonly group: GroupCommit;
   readonly operations: SqliteOperations;
@@ -89,6 +91,7 @@ export class SqliteStore implements Store {
       this.#open = {
         db,
         ping: db.prepare('SELECT 1'),
+        dataVersion: db.prepare('PRAGMA data_version'),
         group,
         operations,
         operatorReads: new SqliteOperatorReads(db),
@@ -140,6 +143,10 @@ export class SqliteStore implements Store {
 
   subscribe(listener: StoreListener): () => void {
     return this.#feed.subscribe(listener);
+  }
+
+  unannouncedWrites(): number {
+    return Number(this.#ready.dataVersion.get()?.['data_version']);
   }
 
   async operationInsert(...args: Parameters<Store['operationInsert']>) {
