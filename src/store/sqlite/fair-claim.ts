@@ -33,6 +33,11 @@ const KEYS = `WITH RECURSIVE k(key) AS (
     FROM k WHERE k.key IS NOT NULL)
   SELECT key FROM k WHERE key IS NOT NULL LIMIT $max`;
 
+// $type $tenant: whether any operation pending of the tenant has a key ('' is the least key: none). One probe, where
+// walking the keys costs a seek per key and two at least (bench/README.md, "Is any key pending: one probe").
+const KEYED = `SELECT 1 AS keyed FROM operations INDEXED BY operations_fair
+  WHERE status = 'pending' AND type = $type AND tenant = $tenant AND concurrency_key > '' LIMIT 1`;
+
 // $type $tenant $key $now $limit: a lane's next due operations in claim order.
 const HEADS = `SELECT id, priority, run_at FROM operations INDEXED BY operations_fair
   WHERE status = 'pending' AND type = $type AND tenant = $tenant AND concurrency_key = $key AND run_at <= $now
@@ -54,6 +59,7 @@ const PUT_KEY = `INSERT INTO fair_keys (type, tenant, concurrency_key, pass) VAL
 const STATEMENTS = {
   tenants: TENANTS,
   keys: KEYS,
+  keyed: KEYED,
   heads: HEADS,
   running: RUNNING,
   tenantPasses: TENANT_PASSES,
@@ -92,7 +98,7 @@ export class SqliteFairClaim {
       return keys;
     };
     if (tenants.length === 0) return { candidates: [], record: () => {} };
-    if (tenants.length === 1 && keysOf(tenants[0]!).every((k) => k === '')) return null;
+    if (tenants.length === 1 && this.#s.keyed.get({ type, tenant: tenants[0]! }) === undefined) return null;
 
     const stored = new Map(this.#s.tenantPasses.all({ type }).map((r) => [String(r['tenant']), Number(r['pass'])]));
     const contenders = tenants.map((name) => ({ name, pass: stored.get(name) ?? null, weight: weights?.get(name) ?? 1 }));
