@@ -263,8 +263,7 @@ export class WorkerPool extends EventEmitter<WorkerPoolEvents> {
       this.#drained.forget();
       this.#loop.wake();
     } else if (event.kind === 'operation:due' && this.#registry.get(event.type) !== undefined) {
-      // One due later is asked for again when its timed wake comes (which forgets every drained type).
-      if (event.runAt <= this.#clock.now()) this.#drained.announce(event.type);
+      this.#drained.announce(event.type, event.runAt, this.#clock.now());
       this.#loop.wakeAt(event.runAt);
     }
   }
@@ -276,9 +275,9 @@ export class WorkerPool extends EventEmitter<WorkerPoolEvents> {
     const types: TypeLimit[] = [];
     let wanted = 0;
     const writes = this.#store.unannouncedWrites();
-    const drained = this.#drained.leftOut(writes);
+    this.#drained.refresh(writes, this.#clock.now());
     for (const task of this.#registry.list()) {
-      if (drained.has(task.type)) continue;
+      if (this.#drained.has(task.type)) continue;
       // `free` already leaves out the slots this type holds; its own limit does not.
       const limit = Math.min(task.concurrency - (this.#busyByType.get(task.type) ?? 0), free);
       if (limit > 0) types.push({ type: task.type, limit, rateLimit: task.rateLimit, keyLimit: task.keyConcurrency });
@@ -304,6 +303,7 @@ export class WorkerPool extends EventEmitter<WorkerPoolEvents> {
         mark,
         types.map((t) => ({ type: t.type, limit: Math.min(t.limit, asked) })),
         countByType(claimed),
+        this.#clock.now(),
       );
     // The queue has nothing more for us now: sleep until the next scheduled run_at (retries, run_at). Every insert and
     // requeue announces its run_at (operation:due), so asking the store is for what no event told of (work stored
