@@ -105,7 +105,14 @@ export class ClaimLoop {
     try {
       do {
         this.#again = false;
+        let turned = false;
+        setImmediate(() => (turned = true));
         if (await this.#options.claim()) this.#again = true;
+        // A pass that ran in microtasks alone (a store that answers without I/O, SQLite, and handlers that end without
+        // awaiting anything) lets the event loop turn before the next: pass after pass would otherwise starve the rest
+        // of the process (the group commit of their ends, heartbeats, HTTP) until the queue is empty (bench/README.md,
+        // "A claim loop that never let go"). One that waited for I/O has let it turn already.
+        if (this.#again && this.#running && !turned) await new Promise<void>((resolve) => setImmediate(resolve));
       } while (this.#again && this.#running);
     } catch (err) {
       this.#options.onError(err);

@@ -12,6 +12,7 @@ import { defineTask, type TaskContext } from '../../src/runtime/task.ts';
 import { WorkerPool } from '../../src/runtime/worker-pool.ts';
 import { DEFAULT_TENANT } from '../../src/domain/operation.ts';
 import type { Store } from '../../src/store/store.ts';
+import type { Operation } from '../../src/domain/operation.ts';
 import { mockTime } from '../support/mock-time.ts';
 import { waitFor } from '../support/wait.ts';
 import { noDelivery, openStore, settled, startPool, submit } from '../support/worker-pool.ts';
@@ -649,6 +650,23 @@ describe('WorkerPool', () => {
       const done = await settled(store, op.id);
       assert.deepEqual([done.status, done.startedAt], ['completed', op.runAt]);
     }
+  });
+
+  it('lets the event loop turn between claims while a backlog drains: ends are stored as it goes, not after the last claim', async (t) => {
+    const store = await openStore(t);
+    const ops: Operation[] = [];
+    for (let i = 0; i < 200; i++) ops.push(await submit(store, 'instant', { i }));
+    // Every change in the order it committed: a claim moves operations to processing, an end to completed.
+    const statuses: string[] = [];
+    store.subscribe((event) => {
+      if (event.kind === 'operation:changed') statuses.push(event.status);
+    });
+    // Handlers that end without awaiting anything, on a store that answers without I/O: nothing but the loop yields.
+    startPool(t, store, [defineTask({ type: 'instant', run: () => null })], { concurrency: 10 });
+    for (const op of ops) assert.equal((await settled(store, op.id)).status, 'completed');
+    const firstEnd = statuses.indexOf('completed');
+    const lastClaim = statuses.lastIndexOf('processing');
+    assert.ok(firstEnd >= 0 && firstEnd < lastClaim, `the first end was stored at change ${firstEnd}, the last claim at ${lastClaim}`);
   });
 
   it('a slot that frees asks the store nothing once a claim found the queue empty and no work was announced since', async (t) => {
