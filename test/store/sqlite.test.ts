@@ -11,9 +11,10 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { readdirSync, readFileSync, statSync } from 'node:fs';
 import { DatabaseSync } from 'node:sqlite';
 import { SqliteStore, createSqliteStore } from '../../src/store/sqlite/sqlite-store.ts';
-import { ownTypeScope, type Store } from '../../src/store/store.ts';
+import { ownTypeScope, type FinishParams, type Store, type StoreEvent } from '../../src/store/store.ts';
+import type { Operation } from '../../src/domain/operation.ts';
 import { runStoreContract } from './contract.ts';
-import { draft, LEASE_MS, T0 } from './fixtures.ts';
+import { claim, draft, LEASE_MS, noDelivery, T0, webhookFactory, type Claimed } from './fixtures.ts';
 
 let dir = '';
 let files = 0;
@@ -71,6 +72,138 @@ describe('SqliteStore', () => {
     await second.open();
     assert.equal((await second.operationGetById(d.id))?.id, d.id);
     await second.close();
+  });
+
+  it('ends the attempts asked for in one turn together, each as it ends alone: row, result, sample, history, outbox, events', async () => {
+    // The same ends on two stores: one at a time (each its own statement), and all in one turn (one statement for all).
+    const run = async (together: boolean) => {
+      const store = createSqliteStore({ path: join(dir, `ends-${together}-${++files}.db`) });
+      await store.open();
+      try {
+        const events: StoreEvent[] = [];
+        store.subscribe((event) => events.push(event));
+        const delivery = webhookFactory();
+        const held = [];
+        for (let i = 0; i < 5; i++) {
+          const inserted = await store.operationInsert(
+            draft({ type: 'batch', webhookUrl: i === 2 ? 'https://example.com/hook' : null, concurrencyKey: i === 3 ? 'k' : null }),
+          );
+          assert.equal(inserted.kind, 'created');
+          held.push(await claim(store, inserted.operation, T0 + i));
+        }
+        const [a, b, c, d, e] = held as [Claimed, Claimed, Claimed, Claimed, Claimed];
+        const ends: FinishParams[] = [
+          {
+            id: a.op.id,
+            leaseToken: a.leaseToken,
+            now: T0 + 100,
+            status: 'completed',
+            result: { contentType: 'text/plain', body: Buffer.from('a') },
+            delivery,
+          },
+          { id: b.op.id, leaseToken: b.leaseToken, now: T0 + 101, status: 'failed', error: { code: 'boom', message: 'it broke' }, delivery },
+          {
+            id: c.op.id,
+            leaseToken: c.leaseToken,
+            now: T0 + 102,
+            status: 'completed',
+            result: { contentType: 'application/json', body: Buffer.from('null') },
+            delivery,
+          },
+          { id: d.op.id, leaseToken: d.leaseToken, now: T0 + 103, status: 'completed', progress: { fraction: 1, message: 'done' }, delivery },
+          // An end under a lease the operation no longer holds, and a second end of one operation: neither ends anything.
+          { id: e.op.id, leaseToken: 'stale', now: T0 + 104, status: 'completed', delivery },
+          { id: a.op.id, leaseToken: a.leaseToken, now: T0 + 105, status: 'failed', error: { code: 'late', message: 'late' }, delivery },
+        ];
+        events.length = 0;
+        const outcomes: Array<Operation | null> = [];
+        if (together) outcomes.push(...(await Promise.all(ends.map((end) => store.operationFinish(end)))));
+        else for (const end of ends) outcomes.push(await store.operationFinish(end));
+        const stored = await Promise.all(held.map(({ op }) => store.operationGetById(op.id)));
+        const results = await Promise.all(held.map(({ op }) => store.resultGet({ id: op.id, tenant: op.tenant })));
+        const history = await Promise.all(held.map(({ op }) => store.historyList({ operationId: op.id, tenant: op.tenant, limit: 10 })));
+        const samples = (store as SqliteStore).database.prepare('SELECT duration_ms FROM duration_samples ORDER BY id').all();
+        const deliveries = (store as SqliteStore).database.prepare('SELECT operation_id FROM deliveries').all();
+        return {
+          outcomes: outcomes.map((op) => op && { id: op.id, status: op.status, webhookState: op.webhookState, progress: op.progress }),
+          stored: stored.map(
+            (op) =>
+              op && {
+                status: op.status,
+                error: op.error,
+                finishedAt: op.finishedAt,
+                progress: op.progress,
+                message: op.progressMessage,
+                version: op.version,
+                leased: op.leaseToken !== null,
+              },
+          ),
+          results: results.map((r) => r && { contentType: r.contentType, body: String(r.body) }),
+          history: history.map((events) => events?.map((event) => event.kind)),
+          samples: samples.map((r) => Number(r['duration_ms'])),
+          deliveries: deliveries.map((r) => String(r['operation_id'])),
+          events: events.filter((event) => event.kind !== 'delivery:due').map((event) => event.kind),
+          ids: held.map(({ op }) => op.id),
+        };
+      } finally {
+        await store.close();
+      }
+    };
+    const alone = await run(false);
+    const together = await run(true);
+    const byIndex = (r: typeof alone) => ({
+      ...r,
+      outcomes: r.outcomes.map((o) => o && { ...o, id: r.ids.indexOf(o.id) }),
+      deliveries: r.deliveries.map((id) => r.ids.indexOf(id)),
+      ids: [],
+    });
+    assert.deepEqual(byIndex(together), byIndex(alone));
+    assert.deepEqual(
+      alone.outcomes.map((o) => o?.status ?? null),
+      ['completed', 'failed', 'completed', 'completed', null, null],
+    );
+    assert.deepEqual(
+      alone.stored.map((op) => op?.status),
+      ['completed', 'failed', 'completed', 'completed', 'processing'],
+    );
+  });
+
+  it('fails alone an end the store refuses, when it was asked for with others in one turn', async () => {
+    const store = createSqliteStore({ path: join(dir, `refused-${++files}.db`) });
+    await store.open();
+    try {
+      const held = [];
+      for (let i = 0; i < 3; i++) {
+        const inserted = await store.operationInsert(draft({ type: 'refused' }));
+        assert.equal(inserted.kind, 'created');
+        held.push(await claim(store, inserted.operation, T0 + i));
+      }
+      const body = Buffer.from('{}');
+      const outcomes = await Promise.allSettled(
+        held.map(({ op, leaseToken }, i) =>
+          store.operationFinish({
+            id: op.id,
+            leaseToken,
+            now: T0 + 100,
+            status: 'completed',
+            // A content type the results table cannot hold (NOT NULL): the statement of the group fails with it.
+            result: { contentType: (i === 1 ? null : 'application/json') as string, body },
+            delivery: noDelivery,
+          }),
+        ),
+      );
+      assert.deepEqual(
+        outcomes.map((o) => o.status),
+        ['fulfilled', 'rejected', 'fulfilled'],
+      );
+      const stored = await Promise.all(held.map(({ op }) => store.operationGetById(op.id)));
+      assert.deepEqual(
+        stored.map((op) => op?.status),
+        ['completed', 'processing', 'completed'],
+      );
+    } finally {
+      await store.close();
+    }
   });
 
   it("reports another process's writes, which its change feed does not announce, and not its own or a checkpoint", async () => {

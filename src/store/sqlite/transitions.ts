@@ -37,7 +37,7 @@ import { SqliteRateLimits } from './rate-limits.ts';
 import { SqliteFairClaim, type FairPick } from './fair-claim.ts';
 import { changedOf, toOperation } from './rows.ts';
 import { appendHistory, recordRelease } from './history.ts';
-import { endEvent, historyEvent, requeueEvent } from '../../domain/history.ts';
+import { endEvent, historyEvent, requeueEvent, type HistoryDraft } from '../../domain/history.ts';
 
 // $type $now $limit: the claim order.
 const CLAIM_CANDIDATES = `SELECT id, priority, run_at FROM operations
@@ -69,6 +69,17 @@ const FINISH = `UPDATE operations SET status = $status, finished_at = $now, upda
     progress = coalesce($progress, progress), progress_message = CASE WHEN $progress IS NULL THEN progress_message ELSE $progressMessage END,
     lease_token = NULL, lease_expires_at = NULL, worker_id = NULL, version = version + 1
   WHERE ${UNDER_LEASE} RETURNING *`;
+
+// $ends: a JSON array of [id, lease token, status, now, error code, error message, progress, progress message], at most
+// one per id. FINISH for many attempts in one statement (the ends a pool's slots hand over in one turn of the event loop).
+const FINISH_MANY = `UPDATE operations SET status = e.status, finished_at = e.now, updated_at = e.now, error_code = e.error_code,
+    error_message = e.error_message, progress = coalesce(e.progress, operations.progress),
+    progress_message = CASE WHEN e.progress IS NULL THEN operations.progress_message ELSE e.progress_message END,
+    lease_token = NULL, lease_expires_at = NULL, worker_id = NULL, version = operations.version + 1
+  FROM (SELECT value ->> 0 AS id, value ->> 1 AS lease_token, value ->> 2 AS status, value ->> 3 AS now, value ->> 4 AS error_code,
+      value ->> 5 AS error_message, value ->> 6 AS progress, value ->> 7 AS progress_message FROM json_each($ends)) AS e
+  WHERE operations.id = e.id AND operations.lease_token = e.lease_token AND operations.status = 'processing'
+  RETURNING *`;
 
 // $id $leaseToken: what the outcome of an attempt that ends without a result is decided on.
 const LEASE_FACTS = `SELECT attempt, max_attempts, cancel_requested FROM operations WHERE ${UNDER_LEASE}`;
@@ -103,6 +114,10 @@ const RESULT_PUT = `INSERT INTO results (operation_id, content_type, body) VALUE
 // $type $durationMs $cost
 const SAMPLE_PUT = `INSERT INTO duration_samples (type, duration_ms, cost) VALUES ($type, $durationMs, $cost)`;
 
+// $samples: a JSON array of [type, duration ms, cost].
+const SAMPLES_PUT = `INSERT INTO duration_samples (type, duration_ms, cost)
+  SELECT value ->> 0, value ->> 1, value ->> 2 FROM json_each($samples) ORDER BY key`;
+
 // $type $keep: all but the newest $keep samples of a type.
 const SAMPLE_TRIM = `DELETE FROM duration_samples WHERE type = $type
   AND id <= (SELECT id FROM duration_samples WHERE type = $type ORDER BY id DESC LIMIT 1 OFFSET $keep)`;
@@ -113,6 +128,7 @@ const STATEMENTS = {
   heartbeat: HEARTBEAT,
   progress: PROGRESS,
   finish: FINISH,
+  finishMany: FINISH_MANY,
   leaseFacts: LEASE_FACTS,
   requeue: REQUEUE,
   cancelPending: CANCEL_PENDING,
@@ -121,8 +137,16 @@ const STATEMENTS = {
   expiredLeases: EXPIRED_LEASES,
   resultPut: RESULT_PUT,
   samplePut: SAMPLE_PUT,
+  samplesPut: SAMPLES_PUT,
   sampleTrim: SAMPLE_TRIM,
 };
+
+/** An end asked for, waiting for its group. */
+interface Ending {
+  readonly params: FinishParams;
+  readonly resolve: (operation: Operation | null) => void;
+  readonly reject: (error: unknown) => void;
+}
 
 function errorParams(error: OperationError | null | undefined): { errorCode: string | null; errorMessage: string | null } {
   return { errorCode: error?.code ?? null, errorMessage: error?.message ?? null };
@@ -139,6 +163,8 @@ export class SqliteTransitions {
   #samplesSinceTrim = new Map<string, number>();
   readonly #rateLimits: SqliteRateLimits;
   readonly #fair: SqliteFairClaim;
+  /** Ends asked for since the group commit's item for them was queued; that item ends them all at once. */
+  #ending: Ending[] = [];
 
   /** `group`: attempt ends (finish, retry) share a transaction with the other writes of their turn of the event loop. */
   constructor(db: DatabaseSync, tx: Transactor, group: GroupCommit, operations: SqliteOperations, deliveries: SqliteDeliveries) {
@@ -227,8 +253,84 @@ export class SqliteTransitions {
     });
   }
 
+  /**
+   * Ends an attempt with the other ends asked for in the same turn of the event loop: one statement for all, one item of
+   * the group commit (bench/README.md, "Ends of a turn in one statement"). A group that fails (one end the store
+   * refuses) is tried again end by end, so that only that one fails.
+   */
   finish(params: FinishParams): Promise<Operation | null> {
-    return this.#group.run((events) => this.#finishUnderLease(params, events));
+    return new Promise<Operation | null>((resolve, reject) => {
+      this.#ending.push({ params, resolve, reject });
+      if (this.#ending.length > 1) return;
+      let group: Ending[] | null = null;
+      this.#group
+        .run((events) => {
+          group = this.#ending;
+          this.#ending = [];
+          return this.#finishAll(group, events);
+        })
+        .then(
+          (ended) => {
+            for (const [i, end] of (group ?? []).entries()) end.resolve(ended[i] ?? null);
+          },
+          (error: unknown) => {
+            if (group === null) {
+              // The group commit failed before this work ran (its BEGIN): every end waiting fails with it, as each would alone.
+              const waiting = this.#ending;
+              this.#ending = [];
+              for (const end of waiting) end.reject(error);
+              return;
+            }
+            for (const end of group) this.#group.run((events) => this.#finishUnderLease(end.params, events)).then(end.resolve, end.reject);
+          },
+        );
+    });
+  }
+
+  /** The terminal transitions of `group` in one statement; an end of an operation the group ends already goes alone. */
+  #finishAll(group: readonly Ending[], events: StoreEvent[]): Array<Operation | null> {
+    if (group.length === 1) return [this.#finishUnderLease(group[0]!.params, events)];
+    const first = new Map<string, FinishParams>();
+    for (const { params } of group) if (!first.has(params.id)) first.set(params.id, params);
+    const rows = this.#s.finishMany.all({
+      ends: JSON.stringify(
+        [...first.values()].map((p) => [
+          p.id,
+          p.leaseToken,
+          p.status,
+          p.now,
+          p.error?.code ?? null,
+          p.error?.message ?? null,
+          p.progress?.fraction ?? null,
+          p.progress?.message ?? null,
+        ]),
+      ),
+    });
+    const finished = new Map(rows.map((row) => [String(row['id']), toOperation(row, null)]));
+    const samples: Array<[string, number, number | null]> = [];
+    const ends: HistoryDraft[] = [];
+    for (const [id, params] of first) {
+      const operation = finished.get(id);
+      if (operation === undefined) continue;
+      if (params.result !== undefined) {
+        this.#s.resultPut.run({ operationId: id, contentType: params.result.contentType, body: params.result.body });
+      }
+      if (operation.status === 'completed' && operation.startedAt !== null) samples.push([operation.type, params.now - operation.startedAt, operation.cost]);
+      ends.push(endEvent(id, params.now, params.status, operation.error));
+    }
+    if (samples.length > 0) {
+      this.#s.samplesPut.run({ samples: JSON.stringify(samples) });
+      for (const type of new Set(samples.map(([t]) => t))) this.#trimSamples(type, samples.filter(([t]) => t === type).length);
+    }
+    appendHistory(this.#db, ends);
+    const ended = new Map<string, Operation>();
+    for (const [id, params] of first) {
+      const operation = finished.get(id);
+      if (operation === undefined) continue;
+      events.push(changed(operation), ...keyFreed(operation, params.now));
+      ended.set(id, this.#writeOutbox(operation, params.delivery, params.now, events));
+    }
+    return group.map(({ params }) => (first.get(params.id) === params ? (ended.get(params.id) ?? null) : this.#finishUnderLease(params, events)));
   }
 
   /** The terminal transition under a lease, with its result, duration sample and outbox delivery. */
@@ -255,9 +357,14 @@ export class SqliteTransitions {
 
   #sample(type: string, durationMs: number, cost: number | null): void {
     this.#s.samplePut.run({ type, durationMs, cost });
-    const written = (this.#samplesSinceTrim.get(type) ?? 0) + 1;
-    if (written < DURATION_SAMPLE_LIMIT) {
-      this.#samplesSinceTrim.set(type, written);
+    this.#trimSamples(type, 1);
+  }
+
+  /** After `written` more samples of `type`: trims them to the newest DURATION_SAMPLE_LIMIT every that many writes. */
+  #trimSamples(type: string, written: number): void {
+    const since = (this.#samplesSinceTrim.get(type) ?? 0) + written;
+    if (since < DURATION_SAMPLE_LIMIT) {
+      this.#samplesSinceTrim.set(type, since);
       return;
     }
     this.#s.sampleTrim.run({ type, keep: DURATION_SAMPLE_LIMIT });
