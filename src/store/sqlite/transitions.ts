@@ -307,7 +307,7 @@ export class SqliteTransitions {
       ),
     });
     const finished = new Map(rows.map((row) => [String(row['id']), toOperation(row, null)]));
-    const samples: Array<[string, number, number | null]> = [];
+    const samples: Array<{ type: string; durationMs: number; cost: number | null }> = [];
     const ends: HistoryDraft[] = [];
     for (const [id, params] of first) {
       const operation = finished.get(id);
@@ -315,12 +315,14 @@ export class SqliteTransitions {
       if (params.result !== undefined) {
         this.#s.resultPut.run({ operationId: id, contentType: params.result.contentType, body: params.result.body });
       }
-      if (operation.status === 'completed' && operation.startedAt !== null) samples.push([operation.type, params.now - operation.startedAt, operation.cost]);
+      if (operation.status === 'completed' && operation.startedAt !== null) {
+        samples.push({ type: operation.type, durationMs: params.now - operation.startedAt, cost: operation.cost });
+      }
       ends.push(endEvent(id, params.now, params.status, operation.error));
     }
     if (samples.length > 0) {
-      this.#s.samplesPut.run({ samples: JSON.stringify(samples) });
-      for (const type of new Set(samples.map(([t]) => t))) this.#trimSamples(type, samples.filter(([t]) => t === type).length);
+      this.#s.samplesPut.run({ samples: JSON.stringify(samples.map((s) => [s.type, s.durationMs, s.cost])) });
+      for (const [type, written] of countByType(samples)) this.#trimSamples(type, written);
     }
     appendHistory(this.#db, ends);
     const ended = new Map<string, Operation>();
