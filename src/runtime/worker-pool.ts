@@ -274,8 +274,7 @@ export class WorkerPool extends EventEmitter<WorkerPoolEvents> {
     if (free <= 0) return false;
     const types: TypeLimit[] = [];
     let wanted = 0;
-    const writes = this.#store.unannouncedWrites();
-    this.#drained.refresh(writes, this.#clock.now());
+    this.#drained.refresh(this.#store.unannouncedWrites(), this.#clock.now());
     for (const task of this.#registry.list()) {
       if (this.#drained.has(task.type)) continue;
       // `free` already leaves out the slots this type holds; its own limit does not.
@@ -285,7 +284,7 @@ export class WorkerPool extends EventEmitter<WorkerPoolEvents> {
     }
     if (types.length === 0) return false;
     const asked = Math.min(free, wanted);
-    const mark = this.#drained.mark(writes);
+    const mark = this.#drained.mark();
     const claimed = await this.#store.operationClaimDue({
       now: this.#clock.now(),
       workerId: this.#workerId,

@@ -69,8 +69,9 @@ export class DrainedTypes {
     this.#drained.clear();
   }
 
-  mark(writes: number): ClaimMark {
-    return { heard: this.#heard, writes };
+  /** Before a claim, after `refresh`. */
+  mark(): ClaimMark {
+    return { heard: this.#heard, writes: this.#writes };
   }
 
   /**

@@ -17,7 +17,7 @@ function leftOut(drained: DrainedTypes, now = NOW, writes = 0): string[] {
 /** A claim begun and settled at NOW that took what `claimed` says. */
 function emptyClaim(drained: DrainedTypes, claimed: ReadonlyMap<string, number> = new Map(), writes = 0): void {
   drained.refresh(writes, NOW);
-  drained.settle(drained.mark(writes), asked, claimed, NOW);
+  drained.settle(drained.mark(), asked, claimed, NOW);
 }
 
 describe('DrainedTypes', () => {
@@ -54,7 +54,7 @@ describe('DrainedTypes', () => {
   it('records nothing from a claim during which work was announced: it may have read the store before that work', () => {
     const drained = new DrainedTypes();
     drained.refresh(0, NOW);
-    const mark = drained.mark(0);
+    const mark = drained.mark();
     drained.announce('c', NOW, NOW);
     drained.settle(mark, asked, new Map(), NOW);
     assert.deepEqual(leftOut(drained), []);
