@@ -47,3 +47,25 @@ export async function withClient<T>(work: (client: pg.Client) => Promise<T>): Pr
 export async function dropSchema(schema: string): Promise<void> {
   await withClient((client) => client.query(`DROP SCHEMA IF EXISTS ${pg.escapeIdentifier(schema)} CASCADE`));
 }
+
+export interface TestDatabase {
+  readonly url: string;
+  /** Drops it, closing whatever connections are left. */
+  drop(): Promise<void>;
+}
+
+/**
+ * A database of its own whose default collation is ICU's en-US, as on many managed servers: punctuation sorts before
+ * letters and digits, and lower case before upper. A string (the reason) when this server cannot make one.
+ */
+export async function icuDatabase(): Promise<TestDatabase | string> {
+  const name = `t_icu_${process.pid}_${randomBytes(4).toString('hex')}`;
+  try {
+    await withClient((c) => c.query(`CREATE DATABASE ${name} TEMPLATE template0 LOCALE_PROVIDER icu ICU_LOCALE 'en-US' LOCALE 'C.UTF-8'`));
+  } catch (err) {
+    return `this PostgreSQL cannot make a database with ICU's en-US collation (${err instanceof Error ? err.message : String(err)})`;
+  }
+  const url = new URL(PG_URL);
+  url.pathname = `/${name}`;
+  return { url: url.toString(), drop: () => withClient((c) => c.query(`DROP DATABASE IF EXISTS ${name} WITH (FORCE)`)).then(() => undefined) };
+}

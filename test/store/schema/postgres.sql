@@ -1,21 +1,21 @@
 CREATE TABLE bulk_actions (
-  id text NOT NULL,
-  action text NOT NULL,
-  filter text NOT NULL,
-  tenant text,
-  status text NOT NULL,
+  id text COLLATE "C" NOT NULL,
+  action text COLLATE "C" NOT NULL,
+  filter text COLLATE "C" NOT NULL,
+  tenant text COLLATE "C",
+  status text COLLATE "C" NOT NULL,
   total integer NOT NULL,
   processed integer DEFAULT 0 NOT NULL,
   succeeded integer DEFAULT 0 NOT NULL,
   skipped integer DEFAULT 0 NOT NULL,
-  created_by text NOT NULL,
+  created_by text COLLATE "C" NOT NULL,
   created_at bigint NOT NULL,
   started_at bigint,
   finished_at bigint,
-  error_code text,
-  error_message text,
-  cursor text,
-  lease_token text,
+  error_code text COLLATE "C",
+  error_message text COLLATE "C",
+  cursor text COLLATE "C",
+  lease_token text COLLATE "C",
   lease_expires_at bigint,
   CONSTRAINT bulk_actions_action_check CHECK ((action = ANY (ARRAY['retry'::text, 'cancel'::text, 'delete'::text, 'replay_deliveries'::text]))),
   CONSTRAINT bulk_actions_pkey PRIMARY KEY (id),
@@ -23,42 +23,42 @@ CREATE TABLE bulk_actions (
 );
 
 CREATE TABLE deliveries (
-  id text NOT NULL,
-  message_id text NOT NULL,
-  operation_id text NOT NULL,
-  tenant text NOT NULL,
-  url text NOT NULL,
-  event_type text NOT NULL,
-  payload text NOT NULL,
-  state text NOT NULL,
+  id text COLLATE "C" NOT NULL,
+  message_id text COLLATE "C" NOT NULL,
+  operation_id text COLLATE "C" NOT NULL,
+  tenant text COLLATE "C" NOT NULL,
+  url text COLLATE "C" NOT NULL,
+  event_type text COLLATE "C" NOT NULL,
+  payload text COLLATE "C" NOT NULL,
+  state text COLLATE "C" NOT NULL,
   attempt_count integer DEFAULT 0 NOT NULL,
   schedule_attempt integer DEFAULT 0 NOT NULL,
   next_attempt_at bigint,
   created_at bigint NOT NULL,
   updated_at bigint NOT NULL,
   last_status_code integer,
-  last_error text,
-  lease_token text,
+  last_error text COLLATE "C",
+  lease_token text COLLATE "C",
   lease_expires_at bigint,
-  worker_id text,
+  worker_id text COLLATE "C",
   manual boolean DEFAULT false NOT NULL,
-  destination text,
-  traceparent text,
-  tracestate text,
+  destination text COLLATE "C",
+  traceparent text COLLATE "C",
+  tracestate text COLLATE "C",
   CONSTRAINT deliveries_operation_id_fkey FOREIGN KEY (operation_id) REFERENCES operations(id) ON DELETE CASCADE,
   CONSTRAINT deliveries_pkey PRIMARY KEY (id),
   CONSTRAINT deliveries_state_check CHECK ((state = ANY (ARRAY['pending'::text, 'delivered'::text, 'retrying'::text, 'dead'::text])))
 );
 
 CREATE TABLE delivery_attempts (
-  delivery_id text NOT NULL,
+  delivery_id text COLLATE "C" NOT NULL,
   attempt integer NOT NULL,
-  trigger text NOT NULL,
+  trigger text COLLATE "C" NOT NULL,
   started_at bigint NOT NULL,
   duration_ms bigint NOT NULL,
   status_code integer,
-  error text,
-  response_snippet text,
+  error text COLLATE "C",
+  response_snippet text COLLATE "C",
   CONSTRAINT delivery_attempts_delivery_id_fkey FOREIGN KEY (delivery_id) REFERENCES deliveries(id) ON DELETE CASCADE,
   CONSTRAINT delivery_attempts_pkey PRIMARY KEY (delivery_id, attempt),
   CONSTRAINT delivery_attempts_trigger_check CHECK ((trigger = ANY (ARRAY['scheduled'::text, 'manual'::text])))
@@ -66,62 +66,62 @@ CREATE TABLE delivery_attempts (
 
 CREATE TABLE duration_samples (
   id bigint GENERATED ALWAYS AS IDENTITY NOT NULL,
-  type text NOT NULL,
+  type text COLLATE "C" NOT NULL,
   duration_ms bigint NOT NULL,
   cost double precision,
   CONSTRAINT duration_samples_pkey PRIMARY KEY (id)
 );
 
 CREATE TABLE fair_keys (
-  type text NOT NULL,
-  tenant text NOT NULL,
-  concurrency_key text NOT NULL,
+  type text COLLATE "C" NOT NULL,
+  tenant text COLLATE "C" NOT NULL,
+  concurrency_key text COLLATE "C" NOT NULL,
   pass double precision NOT NULL,
   CONSTRAINT fair_keys_pkey PRIMARY KEY (type, tenant, concurrency_key)
 );
 
 CREATE TABLE fair_tenants (
-  type text NOT NULL,
-  tenant text NOT NULL,
+  type text COLLATE "C" NOT NULL,
+  tenant text COLLATE "C" NOT NULL,
   pass double precision NOT NULL,
   CONSTRAINT fair_tenants_pkey PRIMARY KEY (type, tenant)
 );
 
 CREATE TABLE idempotency_keys (
-  tenant text NOT NULL,
-  key text NOT NULL,
-  fingerprint text NOT NULL,
-  operation_id text NOT NULL,
+  tenant text COLLATE "C" NOT NULL,
+  key text COLLATE "C" NOT NULL,
+  fingerprint text COLLATE "C" NOT NULL,
+  operation_id text COLLATE "C" NOT NULL,
   expires_at bigint NOT NULL,
   CONSTRAINT idempotency_keys_operation_id_fkey FOREIGN KEY (operation_id) REFERENCES operations(id) ON DELETE CASCADE,
   CONSTRAINT idempotency_keys_pkey PRIMARY KEY (tenant, key)
 );
 
 CREATE TABLE operation_counts (
-  tenant text NOT NULL,
-  type text NOT NULL,
-  status text NOT NULL,
+  tenant text COLLATE "C" NOT NULL,
+  type text COLLATE "C" NOT NULL,
+  status text COLLATE "C" NOT NULL,
   n bigint NOT NULL
 );
 
 CREATE TABLE operation_history (
   seq bigint GENERATED ALWAYS AS IDENTITY NOT NULL,
-  operation_id text NOT NULL,
+  operation_id text COLLATE "C" NOT NULL,
   at bigint NOT NULL,
-  kind text NOT NULL,
+  kind text COLLATE "C" NOT NULL,
   data jsonb NOT NULL,
   CONSTRAINT operation_history_operation_id_fkey FOREIGN KEY (operation_id) REFERENCES operations(id) ON DELETE CASCADE,
   CONSTRAINT operation_history_pkey PRIMARY KEY (operation_id, seq)
 );
 
 CREATE TABLE operations (
-  id text NOT NULL,
-  tenant text NOT NULL,
-  type text NOT NULL,
-  status text NOT NULL,
-  input text NOT NULL,
+  id text COLLATE "C" NOT NULL,
+  tenant text COLLATE "C" NOT NULL,
+  type text COLLATE "C" NOT NULL,
+  status text COLLATE "C" NOT NULL,
+  input text COLLATE "C" NOT NULL,
   progress double precision,
-  progress_message text,
+  progress_message text COLLATE "C",
   attempt integer NOT NULL,
   max_attempts integer NOT NULL,
   priority integer NOT NULL,
@@ -131,35 +131,35 @@ CREATE TABLE operations (
   started_at bigint,
   finished_at bigint,
   updated_at bigint NOT NULL,
-  error_code text,
-  error_message text,
-  webhook_url text,
+  error_code text COLLATE "C",
+  error_message text COLLATE "C",
+  webhook_url text COLLATE "C",
   cancel_requested boolean DEFAULT false NOT NULL,
-  lease_token text,
+  lease_token text COLLATE "C",
   lease_expires_at bigint,
-  worker_id text,
+  worker_id text COLLATE "C",
   result_expired boolean DEFAULT false NOT NULL,
   version integer DEFAULT 1 NOT NULL,
   cost double precision,
   progress_anchor double precision,
   progress_anchor_at bigint,
-  traceparent text,
-  tracestate text,
-  concurrency_key text DEFAULT ''::text NOT NULL,
+  traceparent text COLLATE "C",
+  tracestate text COLLATE "C",
+  concurrency_key text COLLATE "C" DEFAULT ''::text NOT NULL,
   CONSTRAINT operations_pkey PRIMARY KEY (id),
   CONSTRAINT operations_status_check CHECK ((status = ANY (ARRAY['pending'::text, 'processing'::text, 'completed'::text, 'failed'::text, 'cancelled'::text])))
 );
 
 CREATE TABLE queue_depth (
-  type text NOT NULL,
+  type text COLLATE "C" NOT NULL,
   shard integer NOT NULL,
   pending bigint NOT NULL,
   CONSTRAINT queue_depth_pkey PRIMARY KEY (type, shard)
 );
 
 CREATE TABLE rate_limits (
-  type text NOT NULL,
-  bucket_key text DEFAULT ''::text NOT NULL,
+  type text COLLATE "C" NOT NULL,
+  bucket_key text COLLATE "C" DEFAULT ''::text NOT NULL,
   tokens double precision NOT NULL,
   updated_at bigint NOT NULL,
   held_until bigint DEFAULT 0 NOT NULL,
@@ -167,17 +167,17 @@ CREATE TABLE rate_limits (
 );
 
 CREATE TABLE results (
-  operation_id text NOT NULL,
-  content_type text NOT NULL,
+  operation_id text COLLATE "C" NOT NULL,
+  content_type text COLLATE "C" NOT NULL,
   body bytea NOT NULL,
   CONSTRAINT results_operation_id_fkey FOREIGN KEY (operation_id) REFERENCES operations(id) ON DELETE CASCADE,
   CONSTRAINT results_pkey PRIMARY KEY (operation_id)
 );
 
 CREATE TABLE schedule_ticks (
-  schedule_id text NOT NULL,
+  schedule_id text COLLATE "C" NOT NULL,
   tick bigint NOT NULL,
-  operation_id text,
+  operation_id text COLLATE "C",
   skipped bigint NOT NULL,
   fired_at bigint NOT NULL,
   CONSTRAINT schedule_ticks_pkey PRIMARY KEY (schedule_id, tick),
@@ -185,19 +185,19 @@ CREATE TABLE schedule_ticks (
 );
 
 CREATE TABLE schedules (
-  id text NOT NULL,
-  tenant text NOT NULL,
-  type text NOT NULL,
-  input text NOT NULL,
-  cron text NOT NULL,
-  timezone text NOT NULL,
-  webhook_url text,
+  id text COLLATE "C" NOT NULL,
+  tenant text COLLATE "C" NOT NULL,
+  type text COLLATE "C" NOT NULL,
+  input text COLLATE "C" NOT NULL,
+  cron text COLLATE "C" NOT NULL,
+  timezone text COLLATE "C" NOT NULL,
+  webhook_url text COLLATE "C",
   paused boolean DEFAULT false NOT NULL,
   next_run_at bigint,
   last_run_at bigint,
   skipped_ticks bigint DEFAULT 0 NOT NULL,
-  origin text NOT NULL,
-  declared_key text,
+  origin text COLLATE "C" NOT NULL,
+  declared_key text COLLATE "C",
   created_at bigint NOT NULL,
   updated_at bigint NOT NULL,
   CONSTRAINT schedules_declared_key_key UNIQUE (declared_key),
@@ -213,13 +213,13 @@ CREATE TABLE schema_migrations (
 );
 
 CREATE TABLE settings (
-  key text NOT NULL,
-  value text NOT NULL,
+  key text COLLATE "C" NOT NULL,
+  value text COLLATE "C" NOT NULL,
   CONSTRAINT settings_pkey PRIMARY KEY (key)
 );
 
 CREATE TABLE worker_nodes (
-  id text NOT NULL,
+  id text COLLATE "C" NOT NULL,
   concurrency integer NOT NULL,
   type_limits jsonb NOT NULL,
   seen_at bigint NOT NULL,
