@@ -95,6 +95,39 @@ if (skip !== null) {
       },
       ['queue', 'fairness', 'operatorReads', 'schedules', 'bulkActions', 'history'],
     );
+
+    describe('PostgreSQL upgrade on a database whose default collation is ICU en-US', () => {
+      it('lists the schedules a store stored before migration 0018 from the top once it has run', async () => {
+        const schema = uniqueSchema();
+        const ids = ['sch_01HF7YB5X92SED2QDFTWHZ62E6', 'sch_01HF7YB5XA0000000000000000'];
+        const client = new pg.Client({ connectionString: icu.url });
+        await client.connect();
+        try {
+          await migratedBefore(client, schema, 18);
+          for (const id of ids) {
+            await client.query(
+              `INSERT INTO schedules (id, tenant, type, input, cron, timezone, origin, created_at, updated_at)
+              VALUES ($1, $2, 'upgraded', '{}', '* * * * *', 'UTC', 'api', $3, $3)`,
+              [id, TENANT, T0],
+            );
+          }
+          // What the releases before it answered: '~', the bound from the top, sorts before every id here.
+          assert.equal((await client.query(`SELECT count(*)::int AS n FROM ${schema}.schedules WHERE id < '~'`)).rows[0].n, 0);
+        } finally {
+          await client.end();
+        }
+        const store = makeStore(schema, undefined, icu.url);
+        try {
+          await store.open();
+          assert.deepEqual(
+            (await store.scheduleList({ tenant: TENANT, limit: 10 })).map((s) => s.id),
+            [...ids].reverse(),
+          );
+        } finally {
+          await store.close();
+        }
+      });
+    });
   }
 
   describe('PostgreSQL text in byte order', () => {
