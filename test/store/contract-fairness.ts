@@ -85,6 +85,19 @@ export function fairnessContract(store: CurrentStore): void {
       assert.equal(lone.standing?.position, 3, 'one turn of each tenant with operations due, whatever their backlogs');
       assert.equal(lone.standing?.position, fairQueuePosition(lone.operation, [...all, lone.operation], T0));
     });
+
+    it('takes turns between tenants named in any case, ordering names as bytes', async () => {
+      // 'Zeta' < 'alpha' as bytes; a locale's order (ICU en-US) has them the other way round.
+      await insert(3, { tenant: 'Zeta' });
+      await insert(1, { tenant: 'alpha' });
+      const all = (await Promise.all(['Zeta', 'alpha'].map((tenant) => store().operationList({ tenant, status: 'pending', limit: 100 })))).flat();
+      for (const tenant of ['alpha', 'Zeta']) {
+        const made = await store().operationInsert(draft({ type: TYPE, tenant }), undefined, { standing: { scope: SCOPE } });
+        assert.ok(made.kind === 'created');
+        assert.equal(made.standing?.position, fairQueuePosition(made.operation, [...all, made.operation], T0), `a new operation of ${tenant}`);
+        all.push(made.operation);
+      }
+    });
   });
 
   describe('concurrency keys', () => {

@@ -93,7 +93,7 @@ if (skip !== null) {
         makeStore: async () => makeStore(uniqueSchema(), undefined, icu.url),
         pendingCounts: (store) => queueDepths(icuProbe, store),
       },
-      ['queue', 'fairness', 'operatorReads', 'schedules', 'bulkActions', 'history'],
+      ['queue', 'standing', 'deliveries', 'fairness', 'operatorReads', 'schedules', 'bulkActions', 'history'],
     );
 
     describe('PostgreSQL upgrade on a database whose default collation is ICU en-US', () => {

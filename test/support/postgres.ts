@@ -63,7 +63,9 @@ export async function icuDatabase(): Promise<TestDatabase | string> {
   try {
     await withClient((c) => c.query(`CREATE DATABASE ${name} TEMPLATE template0 LOCALE_PROVIDER icu ICU_LOCALE 'en-US' LOCALE 'C.UTF-8'`));
   } catch (err) {
-    return `this PostgreSQL cannot make a database with ICU's en-US collation (${err instanceof Error ? err.message : String(err)})`;
+    const reason = `this PostgreSQL cannot make a database with ICU's en-US collation (${err instanceof Error ? err.message : String(err)})`;
+    if (process.env.CI === 'true') throw new Error(`${reason}; CI=true requires it`);
+    return reason;
   }
   const url = new URL(PG_URL);
   url.pathname = `/${name}`;

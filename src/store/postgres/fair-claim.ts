@@ -71,7 +71,7 @@ WITH contenders AS (
   INSERT INTO fair_tenants (type, tenant, pass)
   SELECT $1, s.tenant, s.start + coalesce(tk.n, 0) / s.weight FROM starts s LEFT JOIN taken tk ON tk.tenant = s.tenant
   WHERE tk.n IS NOT NULL OR s.fresh
-  ORDER BY s.tenant
+  ORDER BY s.tenant COLLATE "C"
   ON CONFLICT (type, tenant) DO UPDATE SET pass = excluded.pass
 )
 SELECT c.*, k.found AS keyed FROM keyed k LEFT JOIN claimed c ON true`;
@@ -93,13 +93,13 @@ CROSS JOIN LATERAL (
 // claim holds sits out this claim); '' (no key) has no limit and needs none.
 const LOCK_KEYS = `
 SELECT k AS key, k = '' OR pg_try_advisory_xact_lock(hashtextextended($1 || chr(31) || $2 || chr(31) || k, 0)) AS locked
-FROM unnest($3::text[]) AS k ORDER BY k`;
+FROM unnest($3::text[]) AS k ORDER BY k COLLATE "C"`;
 
 // $1 type, $2 tenant, $3 max. The tenant's keys with operations pending ('' for those without one) and their passes.
 const KEYS = `
 SELECT keys.key, f.pass
 FROM ${pendingKeys('$1', '$2', '$3', 'keys')} LEFT JOIN fair_keys f ON f.type = $1 AND f.tenant = $2 AND f.concurrency_key = keys.key
-ORDER BY keys.key`;
+ORDER BY keys.key COLLATE "C"`;
 
 // $1 type, $2 tenant, $3 now, parallel $4 keys, $5 counts wanted and $6 counts this claim took already, $7 ids taken
 // already, $8 the key limit. After the locks: each key's next due operations, as many as it has room for beside its
@@ -129,12 +129,15 @@ SELECT * FROM claimed`;
 
 // Parallel $1 types, $2 tenants, $3 passes, in (type, tenant) order.
 const PUT_TENANTS = `
-INSERT INTO fair_tenants (type, tenant, pass) SELECT * FROM unnest($1::text[], $2::text[], $3::float8[]) ORDER BY 1, 2
+INSERT INTO fair_tenants (type, tenant, pass)
+SELECT * FROM unnest($1::text[], $2::text[], $3::float8[]) AS u(type, tenant, pass) ORDER BY u.type COLLATE "C", u.tenant COLLATE "C"
 ON CONFLICT (type, tenant) DO UPDATE SET pass = excluded.pass`;
 
 // Parallel $1 types, $2 tenants, $3 keys, $4 passes, in (type, tenant, key) order.
 const PUT_KEYS = `
-INSERT INTO fair_keys (type, tenant, concurrency_key, pass) SELECT * FROM unnest($1::text[], $2::text[], $3::text[], $4::float8[]) ORDER BY 1, 2, 3
+INSERT INTO fair_keys (type, tenant, concurrency_key, pass)
+SELECT * FROM unnest($1::text[], $2::text[], $3::text[], $4::float8[]) AS u(type, tenant, concurrency_key, pass)
+ORDER BY u.type COLLATE "C", u.tenant COLLATE "C", u.concurrency_key COLLATE "C"
 ON CONFLICT (type, tenant, concurrency_key) DO UPDATE SET pass = excluded.pass`;
 
 type Candidate = Queued & { readonly tenant: string; readonly key: string };

@@ -30,7 +30,8 @@ FROM unnest($3::text[], $4::int[]) AS w(tenant, n)`;
  * tenant fits that too, and a prepared statement planned while the table was small kept it, reading the whole backlog at
  * every create (bench/README.md, "Plans made on an empty table").
  */
-export const OTHER_TENANTS = `coalesce(${leastPendingTenant('t.type')} < t.tenant OR ${greatestPendingTenant('t.type')} > t.tenant, false)`;
+// In byte order, as the columns are (migration 0018): `t` may be read from parameters, which take the database's default.
+export const OTHER_TENANTS = `coalesce(${leastPendingTenant('t.type')} < t.tenant COLLATE "C" OR ${greatestPendingTenant('t.type')} > t.tenant COLLATE "C", false)`;
 
 export interface FairOperation {
   readonly id: string;
