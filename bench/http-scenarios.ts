@@ -5,7 +5,7 @@
 
 import { load, round, submitMany, type LoadFigures } from './load.ts';
 import { startAsyncops, startBareServer, type BenchProcess } from './processes.ts';
-import { freshStore, type StoreKind } from './stores.ts';
+import { analysed, freshStore, type StoreKind } from './stores.ts';
 
 export interface HttpSettings {
   readonly durationS: number;
@@ -46,24 +46,31 @@ async function createAndStatus(
   base: string,
   settings: HttpSettings,
   minimalToo: boolean,
+  warmed?: () => Promise<void>,
 ): Promise<{ create: LoadFigures; createMinimal: LoadFigures | null; status: LoadFigures; paths: string[] }> {
   const probes = await submitMany(base, PROBES, 8, () => ({ type: 'noop', input: {} }));
   const paths = probes.map((p) => `/operations/${p.id}`);
-  const create = await createLoad(base, settings);
-  const createMinimal = minimalToo ? await createLoad(base, settings, MINIMAL) : null;
+  const create = await createLoad(base, settings, undefined, undefined, warmed);
+  const createMinimal = minimalToo ? await createLoad(base, settings, MINIMAL, undefined, warmed) : null;
   const status = await statusLoad(base, paths, settings);
   return { create, createMinimal, status, paths };
 }
 
-/** POSTs of a no-op, after a warm-up; `server`: the process serving them, whose CPU time per request is read too. */
+/**
+ * POSTs of a no-op, after a warm-up; `server`: the process serving them, whose CPU time per request is read too;
+ * `warmed`: what to do between the warm-up and the measured load (an asyncops store: its statistics gathered, stores.ts
+ * `analysed`, as autovacuum would have by then).
+ */
 async function createLoad(
   base: string,
   settings: HttpSettings,
   headers?: Readonly<Record<string, string>>,
   server?: BenchProcess,
+  warmed?: () => Promise<void>,
 ): Promise<LoadFigures & ServerCpu> {
   const post = { url: `${base}/operations`, method: 'POST', connections: settings.connections, expectStatus: 202, body: CREATE_BODY, headers } as const;
   await load({ ...post, durationS: settings.warmupS });
+  await warmed?.();
   const cpuBefore = server?.cpuMs() ?? null;
   const figures = await load({ ...post, durationS: settings.durationS });
   const cpuAfter = server?.cpuMs() ?? null;
@@ -102,7 +109,7 @@ export async function measureCreates(kind: StoreKind, settings: HttpSettings, ba
     const measure = async (headers?: Readonly<Record<string, string>>) => {
       const server = await startAsyncops('serve', { store: store.spec, workers: false });
       try {
-        return await createLoad(server.url, settings, headers, server);
+        return await createLoad(server.url, settings, headers, server, () => analysed(store.spec));
       } finally {
         await server.stop();
       }
@@ -121,7 +128,7 @@ export async function measureHttp(kind: StoreKind, settings: HttpSettings, bare:
     const server = await startAsyncops('serve', { store: store.spec, workers: false });
     let measured: Awaited<ReturnType<typeof createAndStatus>>;
     try {
-      measured = await createAndStatus(server.url, settings, true);
+      measured = await createAndStatus(server.url, settings, true, () => analysed(store.spec));
     } finally {
       await server.stop();
     }

@@ -13,7 +13,7 @@ import { realtimeOffsetMs } from './clock.ts';
 import { listAll, type StoredOperation, percentile, round, submitMany, submitPaced, waitIdle, wallNow, type LoadFigures } from './load.ts';
 import { statusLoad, type HttpSettings } from './http-scenarios.ts';
 import { startAsyncops, type BenchProcess } from './processes.ts';
-import { freshStore, seedCompleted, type StoreKind } from './stores.ts';
+import { analysed, freshStore, seedCompleted, type StoreKind } from './stores.ts';
 
 const CONCURRENCY = 10;
 const IDLE_TIMEOUT_MS = 300_000;
@@ -44,6 +44,7 @@ function latencies(values: readonly number[]): LatencyFigures {
 /** Queues `count` no-ops on an API-only server, then starts a worker process and times the drain. */
 async function drain(api: BenchProcess, spec: string, count: number): Promise<DrainFigures> {
   const ids = new Set((await submitMany(api.url, count, 32, () => ({ type: 'noop', input: {} }))).map((s) => s.id));
+  await analysed(spec);
   const worker = await startAsyncops('worker', { store: spec, concurrency: CONCURRENCY });
   try {
     await waitIdle(api.url, IDLE_TIMEOUT_MS);

@@ -8,6 +8,8 @@ import pg from 'pg';
 import { readdirSync, readFileSync } from 'node:fs';
 import { createPostgresStore } from '../../src/store/postgres/postgres-store.ts';
 import { PostgresDatabase } from '../../src/store/postgres/database.ts';
+import { claimStatement } from '../../src/store/postgres/transitions.ts';
+import { CLAIM_TURNS } from '../../src/store/postgres/fair-claim.ts';
 import { ChangeFeed } from '../../src/store/change-feed.ts';
 import { decodeNotification, encodeNotifications } from '../../src/store/postgres/change-listener.ts';
 import { ownTypeScope, type Store, type StoreEvent } from '../../src/store/store.ts';
@@ -192,6 +194,7 @@ if (skip !== null) {
         { version: 16, name: '0016_set_based_claims.sql' },
         { version: 17, name: '0017_note_estimates.sql' },
         { version: 18, name: '0018_text_in_byte_order.sql' },
+        { version: 19, name: '0019_standing_by_index.sql' },
       ]);
     });
 
@@ -593,6 +596,76 @@ if (skip !== null) {
             [schema],
           );
           assert.ok(Number(read[0]?.fetched) < 100, `rows read: ${read[0]?.fetched}`);
+          await c.query('ROLLBACK');
+        });
+      } finally {
+        await store.close();
+        await dropSchema(schema);
+      }
+    });
+  });
+
+  describe('PostgreSQL plans kept from an analysed table', () => {
+    it('claim by index probes, plain and by turns, with a plan made on statistics of a few thousand operations', async () => {
+      const schema = uniqueSchema();
+      const store = makeStore(schema);
+      try {
+        await store.open();
+        // Two tenants, so the claim by turns has turns to take; statistics as autovacuum would have gathered them.
+        await Promise.all(Array.from({ length: 3_000 }, (_, i) => store.operationInsert(draft({ type: 'plan', tenant: i % 2 === 0 ? 'a' : 'b' }))));
+        await withClient(async (c) => {
+          await c.query(`SET search_path TO ${schema}`);
+          await c.query('ANALYZE operations');
+          await c.query('BEGIN');
+          await c.query('SET LOCAL plan_cache_mode TO force_generic_plan');
+          const now = T0 + 1;
+          const [plainSql, plainParams] = claimStatement({ now, workerId: 'w', leaseMs: LEASE_MS, types: [{ type: 'plan', limit: 10 }], limit: 10 }, [
+            { type: 'plan', limit: 10 },
+          ]);
+          const plain = await c.query({ name: 'plain_claim', text: plainSql, values: [...plainParams] });
+          assert.equal(plain.rows.filter((r) => r.id !== null).length, 0, 'the plain claim leaves a type whose turns go round to the claim by turns');
+          const turns = await c.query({ name: 'turns_claim', text: CLAIM_TURNS, values: ['plan', now, 10, 'w', LEASE_MS, [], []] });
+          assert.equal(turns.rows.length, 10);
+          const { rows: read } = await c.query<{ seq: string; idx: string }>(
+            `SELECT coalesce(seq_tup_read, 0) AS seq, coalesce(idx_tup_fetch, 0) AS idx FROM pg_stat_xact_user_tables WHERE schemaname = $1 AND relname = 'operations'`,
+            [schema],
+          );
+          assert.equal(Number(read[0]?.seq), 0, 'no walk of the table');
+          assert.ok(Number(read[0]?.idx) < 100, `rows read: ${read[0]?.idx}`);
+          await c.query('ROLLBACK');
+        });
+      } finally {
+        await store.close();
+        await dropSchema(schema);
+      }
+    });
+
+    it('read where a pending operation stands by index probes, with plans made on statistics of a few thousand operations', async () => {
+      const schema = uniqueSchema();
+      const store = makeStore(schema);
+      try {
+        await store.open();
+        await Promise.all(Array.from({ length: 3_000 }, () => store.operationInsert(draft({ type: 'plan' }))));
+        const last = draft({ type: 'plan' });
+        await store.operationInsert(last);
+        await withClient(async (c) => {
+          await c.query(`SET search_path TO ${schema}`);
+          await c.query('ANALYZE operations');
+          await c.query('BEGIN');
+          // The plan PL/pgSQL keeps for each of the functions' statements once it stops planning per call.
+          await c.query('SET LOCAL plan_cache_mode TO force_generic_plan');
+          const at = [last.type, last.priority, last.runAt, last.id, last.now] as const;
+          const { rows } = await c.query(
+            `SELECT queue_position($1, $2, $3, $4, $5, true) AS from_tail, queue_position($1, $2, $3, $4, $5, false) AS from_head,
+              queue_position_among($1, $2 + 1, $3, $4, $5, true) AS among, cardinality(queue_costs_ahead($1, $2, $3, $4, $5, 5)) AS costs`,
+            [...at],
+          );
+          assert.deepEqual(rows[0], { from_tail: '3000', from_head: '3000', among: '0', costs: 5 });
+          const { rows: read } = await c.query<{ seq: string }>(
+            `SELECT coalesce(seq_tup_read, 0) AS seq FROM pg_stat_xact_user_tables WHERE schemaname = $1 AND relname = 'operations'`,
+            [schema],
+          );
+          assert.equal(Number(read[0]?.seq), 0, 'no walk of the table');
           await c.query('ROLLBACK');
         });
       } finally {

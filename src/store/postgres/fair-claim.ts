@@ -63,7 +63,7 @@ WITH contenders AS (
   UPDATE operations o
   SET status = 'processing', lease_token = gen_random_uuid()::text, lease_expires_at = $2::bigint + $5::bigint, worker_id = $4,
       started_at = $2, updated_at = $2, version = o.version + 1, progress = NULL, progress_message = NULL
-  FROM chosen WHERE o.id = chosen.id
+  WHERE o.id = ANY (ARRAY(SELECT id FROM chosen))
   RETURNING ${OPERATION_COLUMNS}
 ), ${depthChange('claimed', '-')}, ${CLAIMED_HISTORY}, taken AS (
   SELECT tenant, count(*) AS n FROM claimed GROUP BY tenant

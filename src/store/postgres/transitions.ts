@@ -25,7 +25,7 @@ import {
   type RecoverResult,
   type ReleaseParams,
 } from '../store.ts';
-import type { PostgresDatabase, Queryable, Transaction } from './database.ts';
+import type { PostgresDatabase, Queryable, SequencedStatement, Transaction } from './database.ts';
 import { writeOutbox } from './deliveries.ts';
 import { endUnderLease, type Ending } from './finish-group.ts';
 import { OPERATION_COLUMNS, toOperation, type OperationRow } from './rows.ts';
@@ -40,7 +40,10 @@ import { countByType } from '../../domain/rate-limit.ts';
 // Params: $1 now, $2 worker id, $3 lease ms, $4 types, $5 per-type limits, $6 overall limit.
 // Each type takes at most its own limit in claim order, skipping rows other claimers hold; the overall limit then
 // keeps the best across types. Fairness: a type where turns go round (pending-ends.ts: pendingTurnTypes) is left out and
-// named in turn_types (one row with no operation when nothing was claimed), for claimTurnTypes.
+// named in turn_types (one row with no operation when nothing was claimed), for claimTurnTypes. The claimed rows are found
+// as `id = ANY (ARRAY(…))`, whose plan is an index probe each: joined to `chosen`, the plan kept after the table was
+// analysed at a few thousand rows hashed a sequential scan of the whole table at every claim (bench/README.md, "A plan
+// kept from an analysed table").
 const CLAIM_OPERATIONS = `
 WITH asked AS (
   SELECT * FROM unnest($4::text[], $5::int[]) AS w(type, n)
@@ -62,7 +65,7 @@ WITH asked AS (
   UPDATE operations o
   SET status = 'processing', lease_token = gen_random_uuid()::text, lease_expires_at = $1::bigint + $3::bigint, worker_id = $2,
       started_at = $1, updated_at = $1, version = o.version + 1, progress = NULL, progress_message = NULL
-  FROM chosen WHERE o.id = chosen.id
+  WHERE o.id = ANY (ARRAY(SELECT id FROM chosen))
   RETURNING ${OPERATION_COLUMNS}
 ), ${depthChange('claimed', '-')}, ${CLAIMED_HISTORY}
 SELECT c.*, t.turn_types FROM (SELECT array_agg(type) AS turn_types FROM turns) t LEFT JOIN claimed c ON true`;
@@ -78,13 +81,21 @@ export async function claimOperations(db: PostgresDatabase, params: ClaimParams)
   return claimedOperations(claimed, await taken.settle(countByType(claimed)));
 }
 
-async function claimWithin(db: PostgresDatabase, params: ClaimParams, types: ClaimParams['types']): Promise<Operation[]> {
-  if (types.length === 0) return [];
-  const rows = await db.queryUnflushed<OperationRow & { turn_types: string[] | null }>(
+/**
+ * The plain claim of `types` (each with its free slots), as the store sends it: it keeps its plan (database.ts:
+ * StatementOptions), so every plan of it must find the claimed rows by index, whatever the statistics it is made with.
+ */
+export function claimStatement(params: ClaimParams, types: ClaimParams['types']): SequencedStatement {
+  return [
     CLAIM_OPERATIONS,
     [params.now, params.workerId, params.leaseMs, types.map((t) => t.type), types.map((t) => Math.min(t.limit, params.limit)), params.limit],
     { genericPlans: true },
-  );
+  ];
+}
+
+async function claimWithin(db: PostgresDatabase, params: ClaimParams, types: ClaimParams['types']): Promise<Operation[]> {
+  if (types.length === 0) return [];
+  const rows = await db.queryUnflushed<OperationRow & { turn_types: string[] | null }>(...claimStatement(params, types));
   const claimed = rows.filter((r) => r.id !== null).map(toOperation);
   db.publish(claimed.map(changed));
   const turnTypes = new Set(rows[0]?.turn_types ?? []);

@@ -354,7 +354,7 @@ BEGIN
 END
 $$;
 
-CREATE FUNCTION queue_costs_ahead(p_type text, p_priority integer, p_run_at bigint, p_id text, p_now bigint, p_limit integer) RETURNS double precision[] LANGUAGE plpgsql STABLE AS $$
+CREATE FUNCTION queue_costs_ahead(p_type text, p_priority integer, p_run_at bigint, p_id text, p_now bigint, p_limit integer) RETURNS double precision[] LANGUAGE plpgsql STABLE SET enable_seqscan = off AS $$
 BEGIN
   IF p_limit <= 0 THEN
     RETURN '{}';
@@ -370,7 +370,7 @@ BEGIN
 END
 $$;
 
-CREATE FUNCTION queue_position(p_type text, p_priority integer, p_run_at bigint, p_id text, p_now bigint, p_from_tail boolean) RETURNS bigint LANGUAGE plpgsql STABLE AS $$
+CREATE FUNCTION queue_position(p_type text, p_priority integer, p_run_at bigint, p_id text, p_now bigint, p_from_tail boolean) RETURNS bigint LANGUAGE plpgsql STABLE SET enable_seqscan = off AS $$
 DECLARE
   cap bigint := 128;
   tail boolean := p_from_tail;
@@ -414,7 +414,7 @@ BEGIN
 END
 $$;
 
-CREATE FUNCTION queue_position_among(p_type text, p_priority integer, p_run_at bigint, p_id text, p_now bigint, p_from_tail boolean) RETURNS bigint LANGUAGE plpgsql STABLE AS $$
+CREATE FUNCTION queue_position_among(p_type text, p_priority integer, p_run_at bigint, p_id text, p_now bigint, p_from_tail boolean) RETURNS bigint LANGUAGE plpgsql STABLE SET enable_seqscan = off AS $$
 DECLARE
   cap bigint := 128;
   tail boolean := p_from_tail;
