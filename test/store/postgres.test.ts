@@ -10,6 +10,7 @@ import { createPostgresStore } from '../../src/store/postgres/postgres-store.ts'
 import { PostgresDatabase } from '../../src/store/postgres/database.ts';
 import { claimStatement } from '../../src/store/postgres/transitions.ts';
 import { CLAIM_TURNS } from '../../src/store/postgres/fair-claim.ts';
+import { operationStats } from '../../src/store/postgres/operator-reads.ts';
 import { ChangeFeed } from '../../src/store/change-feed.ts';
 import { decodeNotification, encodeNotifications } from '../../src/store/postgres/change-listener.ts';
 import { ownTypeScope, type Store, type StoreEvent } from '../../src/store/store.ts';
@@ -195,6 +196,7 @@ if (skip !== null) {
         { version: 17, name: '0017_note_estimates.sql' },
         { version: 18, name: '0018_text_in_byte_order.sql' },
         { version: 19, name: '0019_standing_by_index.sql' },
+        { version: 20, name: '0020_redriven_history.sql' },
       ]);
     });
 
@@ -666,6 +668,51 @@ if (skip !== null) {
             [schema],
           );
           assert.equal(Number(read[0]?.seq), 0, 'no walk of the table');
+          await c.query('ROLLBACK');
+        });
+      } finally {
+        await store.close();
+        await dropSchema(schema);
+      }
+    });
+  });
+
+  describe('PostgreSQL operator reads on an analysed history', () => {
+    it('read the ETA figures of the stats overview without walking the history', async () => {
+      const schema = uniqueSchema();
+      const store = makeStore(schema);
+      try {
+        await store.open();
+        const drafts = Array.from({ length: 1_500 }, () => draft({ type: 'stats' }));
+        await Promise.all(drafts.map((d) => store.operationInsert(d)));
+        const claimed = await store.operationClaimDue({ now: T0, workerId: 'w', leaseMs: LEASE_MS, types: [{ type: 'stats', limit: 1_500 }], limit: 1_500 });
+        await Promise.all(
+          claimed.map((op) =>
+            store.operationFinish({
+              id: op.id,
+              leaseToken: op.leaseToken!,
+              now: T0 + 10,
+              status: 'completed',
+              result: { contentType: 'application/json', body: Buffer.from('null') },
+              delivery: () => null,
+            }),
+          ),
+        );
+        await withClient(async (c) => {
+          await c.query(`SET search_path TO ${schema}`);
+          await c.query('ANALYZE operations, operation_history');
+          await c.query('BEGIN');
+          const q = { query: async <R>(sql: string, params?: readonly unknown[]) => (await c.query(sql, params as unknown[])).rows as R[] };
+          for (const plans of ['force_custom_plan', 'force_generic_plan']) {
+            await c.query(`SET LOCAL plan_cache_mode TO ${plans}`);
+            await operationStats(q, { tenant: null, since: T0, bucketMs: 60_000, samples: 200 });
+            await operationStats(q, { tenant: TENANT, since: T0, bucketMs: 60_000, samples: 200 });
+          }
+          const { rows: read } = await c.query<{ seq: string }>(
+            `SELECT coalesce(seq_tup_read, 0) AS seq FROM pg_stat_xact_user_tables WHERE schemaname = $1 AND relname = 'operation_history'`,
+            [schema],
+          );
+          assert.equal(Number(read[0]?.seq), 0, 'no walk of the history');
           await c.query('ROLLBACK');
         });
       } finally {

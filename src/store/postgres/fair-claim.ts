@@ -103,7 +103,8 @@ ORDER BY keys.key COLLATE "C"`;
 
 // $1 type, $2 tenant, $3 now, parallel $4 keys, $5 counts wanted and $6 counts this claim took already, $7 ids taken
 // already, $8 the key limit. After the locks: each key's next due operations, as many as it has room for beside its
-// running ones and those this claim took ('' has no limit).
+// running ones and those this claim took ('' has no limit). The key's running ones restate `concurrency_key <> ''`, the
+// condition of operations_key_running (migration 0008), so that index may count them.
 const LANE_HEADS = `
 SELECT w.key, c.id, c.priority, c.run_at
 FROM unnest($4::text[], $5::int[], $6::int[]) AS w(key, n, mine)
@@ -112,7 +113,8 @@ CROSS JOIN LATERAL (
   WHERE p.status = 'pending' AND p.type = $1 AND p.tenant = $2 AND p.concurrency_key = w.key AND p.run_at <= $3 AND p.id <> ALL($7::text[])
   ORDER BY p.priority DESC, p.run_at, p.id
   LIMIT CASE WHEN w.key = '' THEN w.n ELSE greatest(0, least(w.n, $8::int - w.mine - (
-    SELECT count(*) FROM operations r WHERE r.status = 'processing' AND r.type = $1 AND r.tenant = $2 AND r.concurrency_key = w.key)::int)) END
+    SELECT count(*) FROM operations r WHERE r.status = 'processing' AND r.type = $1 AND r.tenant = $2 AND r.concurrency_key = w.key
+      AND r.concurrency_key <> '')::int)) END
   FOR UPDATE SKIP LOCKED
 ) c`;
 

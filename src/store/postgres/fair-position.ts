@@ -17,10 +17,12 @@ SELECT t.tenant, f.pass, CASE WHEN $4::bigint > $6::bigint
           AND (priority > $3 OR (priority = $3 AND (run_at, id) < ($4::bigint, $5::text)))) END AS own
 FROM ${pendingTenants('$1', 't', false)} LEFT JOIN fair_tenants f ON f.type = $1 AND f.tenant = t.tenant`;
 
-// $1 type, $2 now, parallel $3 tenants and $4 bounds: each tenant's due operations, counted up to its bound.
+// $1 type, $2 now, parallel $3 tenants and $4 bounds: each tenant's due operations, counted up to its bound. In no
+// order: a count of up to n rows is the same in any, and ordered in claim order its plan could walk the type's whole
+// queue on operations_claim, filtering on the tenant (seen on an analysed table), where operations_fair has the tenant.
 const DUE_UP_TO = `
 SELECT w.tenant, (SELECT count(*) FROM (SELECT 1 FROM operations p WHERE p.status = 'pending' AND p.type = $1 AND p.tenant = w.tenant
-  AND p.run_at <= $2 ORDER BY p.priority DESC, p.run_at, p.id LIMIT w.n) d) AS due
+  AND p.run_at <= $2 LIMIT w.n) d) AS due
 FROM unnest($3::text[], $4::int[]) AS w(tenant, n)`;
 
 /**

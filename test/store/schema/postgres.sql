@@ -239,6 +239,7 @@ CREATE INDEX duration_samples_type_id ON duration_samples USING btree (type, id 
 CREATE INDEX idempotency_keys_expires_at ON idempotency_keys USING btree (expires_at);
 CREATE INDEX idempotency_keys_key ON idempotency_keys USING btree (key);
 CREATE INDEX idempotency_keys_operation ON idempotency_keys USING btree (operation_id);
+CREATE INDEX operation_history_redriven ON operation_history USING btree (operation_id) WHERE (kind = 'redriven'::text);
 CREATE INDEX operations_claim ON operations USING btree (type, priority DESC, run_at, id) WHERE (status = 'pending'::text);
 CREATE INDEX operations_failed_cancelled_id ON operations USING btree (status, id DESC) WHERE (status = ANY (ARRAY['failed'::text, 'cancelled'::text]));
 CREATE INDEX operations_fair ON operations USING btree (type, tenant, concurrency_key, priority DESC, run_at, id) WHERE (status = 'pending'::text);
