@@ -9,6 +9,7 @@ import { readdirSync, readFileSync } from 'node:fs';
 import { createPostgresStore } from '../../src/store/postgres/postgres-store.ts';
 import { PostgresDatabase } from '../../src/store/postgres/database.ts';
 import { claimStatement } from '../../src/store/postgres/transitions.ts';
+import { getWithStanding } from '../../src/store/postgres/standing.ts';
 import { CLAIM_TURNS } from '../../src/store/postgres/fair-claim.ts';
 import { operationStats } from '../../src/store/postgres/operator-reads.ts';
 import { ChangeFeed } from '../../src/store/change-feed.ts';
@@ -677,6 +678,40 @@ if (skip !== null) {
     });
   });
 
+  describe('PostgreSQL status reads on an analysed table', () => {
+    it("keep their plan, which counts a keyed operation's place by index", async () => {
+      const schema = uniqueSchema();
+      const store = makeStore(schema);
+      const db = new PostgresDatabase({ url: PG_URL, schema, poolSize: 1, feed: new ChangeFeed(), sourceId: 'test', onError: () => {} });
+      try {
+        await store.open();
+        // A backlog without keys when the statistics are gathered, then operations with a key.
+        await Promise.all(Array.from({ length: 3_000 }, () => store.operationInsert(draft({ type: 'plan' }))));
+        await withClient((c) => c.query(`ANALYZE ${schema}.operations`));
+        const keyed = [draft({ type: 'plan', concurrencyKey: 'k' }), draft({ type: 'plan', concurrencyKey: 'k' })];
+        for (const d of keyed) await store.operationInsert(d);
+        const scope = { ...ownTypeScope({ plan: 10 }), keyLimits: new Map([['plan', 1]]) };
+        for (let read = 0; read < 8; read++) {
+          const got = await getWithStanding(db, { id: keyed[1]!.id, tenant: TENANT, now: T0 + 1, scope });
+          assert.equal(got?.standing?.position, 3_001);
+          assert.equal(got?.standing?.key?.ahead, 1);
+        }
+        // Planned once for the connection, never per call (left to choose, PostgreSQL planned this read at every call
+        // on an analysed table), and with the table read by index only (sequential scans off when it was planned).
+        const plans = await db.query<{ generic: number; custom: number }>(
+          `SELECT generic_plans AS generic, custom_plans AS custom FROM pg_prepared_statements WHERE statement LIKE '%queue_position(t.type%' AND statement NOT LIKE '%pg_prepared_statements%'`,
+        );
+        assert.equal(plans.length, 1);
+        assert.ok(plans[0]!.generic >= 8, `generic plans: ${plans[0]!.generic}`);
+        assert.equal(plans[0]!.custom, 0);
+      } finally {
+        await db.end();
+        await store.close();
+        await dropSchema(schema);
+      }
+    });
+  });
+
   describe('PostgreSQL operator reads on an analysed history', () => {
     it('read the ETA figures of the stats overview without walking the history', async () => {
       const schema = uniqueSchema();
@@ -746,11 +781,14 @@ if (skip !== null) {
       assert.deepEqual(await db.queryUnflushed('SELECT 2 AS x'), [{ x: 2 }]);
     });
 
-    it('keep the plan of the connection when asked (genericPlans), for that statement alone', async () => {
-      const mode = `SELECT current_setting('plan_cache_mode') AS m`;
-      assert.deepEqual(await db.queryUnflushed(mode, [], { genericPlans: true }), [{ m: 'force_generic_plan' }]);
-      assert.deepEqual(await db.queryUnflushed(mode), [{ m: 'auto' }]);
-      assert.deepEqual(await db.query(mode), [{ m: 'auto' }]);
+    it('keep the plan of the connection when asked (genericPlans), made with sequential scans off, for that statement alone', async () => {
+      const mode = `SELECT current_setting('plan_cache_mode') AS m, current_setting('enable_seqscan') AS seq`;
+      const kept = [{ m: 'force_generic_plan', seq: 'off' }];
+      const chosen = [{ m: 'auto', seq: 'on' }];
+      assert.deepEqual(await db.queryUnflushed(mode, [], { genericPlans: true }), kept);
+      assert.deepEqual(await db.queryUnflushed(mode), chosen);
+      assert.deepEqual(await db.query(mode, [], { genericPlans: true }), kept);
+      assert.deepEqual(await db.query(mode), chosen);
     });
   });
 
@@ -782,9 +820,9 @@ if (skip !== null) {
       }
     });
 
-    it('run a statement that keeps its plan under force_generic_plan', async () => {
-      const [read] = await db.sequence([[mode, [], { genericPlans: true }]]);
-      assert.deepEqual(await read, { status: 'fulfilled', value: [{ m: 'force_generic_plan' }] });
+    it('run a statement that keeps its plan under force_generic_plan, with sequential scans off', async () => {
+      const [read] = await db.sequence([[`${mode}, current_setting('enable_seqscan') AS seq`, [], { genericPlans: true }]]);
+      assert.deepEqual(await read, { status: 'fulfilled', value: [{ m: 'force_generic_plan', seq: 'off' }] });
     });
   });
 }

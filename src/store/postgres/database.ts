@@ -98,8 +98,10 @@ export function isStalePlan(err: unknown): boolean {
  * `genericPlans`: the statement runs on the plan each connection keeps for it, never one made for the call. Left to
  * choose, PostgreSQL plans a statement over arrays anew at every call when the plan it would keep looks dearer than the
  * ones made for the calls: the claim, a dozen CTEs, was planned at every call, a fifth of PostgreSQL's CPU in a drain
- * (bench/README.md, "Claims and standings keep their plans"). Only for a statement every plan of which walks indexes,
- * whatever the tables' size when it was made: the plan kept is made at the first call, maybe on empty tables.
+ * (bench/README.md, "Claims and standings keep their plans"); and on a table analysed with a backlog, the status read
+ * was planned at every call too, which made it 2.5 times as dear (bench/README.md, "A plan kept from an analysed
+ * table"). The plan kept is made at the first call, maybe on empty tables, maybe from statistics that favour reading a
+ * whole table; it is made with sequential scans off, so only for a statement every part of which an index can answer.
  */
 export interface StatementOptions {
   readonly genericPlans?: boolean | undefined;
@@ -108,7 +110,7 @@ export interface StatementOptions {
 /** A statement of a sequence: its SQL, its parameters, and how it runs. */
 export type SequencedStatement = readonly [sql: string, params: readonly unknown[], options?: StatementOptions];
 
-const GENERIC_PLANS = 'SET LOCAL plan_cache_mode TO force_generic_plan';
+const GENERIC_PLANS = 'SET LOCAL plan_cache_mode TO force_generic_plan; SET LOCAL enable_seqscan TO off';
 
 /**
  * Runs `send`, whose queries go out in one write to the socket: node-postgres writes each query as it is queued (a
@@ -165,7 +167,9 @@ export class PostgresDatabase implements Queryable {
     this.#onError = options.onError;
   }
 
-  async query<R>(sql: string, params?: readonly unknown[]): Promise<R[]> {
+  /** `options.genericPlans`: in a transaction of its own, sent with its BEGIN and COMMIT (one round trip). */
+  async query<R>(sql: string, params?: readonly unknown[], options: StatementOptions = {}): Promise<R[]> {
+    if (options.genericPlans === true) return this.#inTransactionOfItsOwn(GENERIC_PLANS, sql, params);
     try {
       return (await this.pool.query(prepared(sql, params))).rows as R[];
     } catch (err) {
@@ -187,6 +191,11 @@ export class PostgresDatabase implements Queryable {
    */
   async queryUnflushed<R>(sql: string, params?: readonly unknown[], options: StatementOptions = {}): Promise<R[]> {
     const settings = options.genericPlans === true ? `SET LOCAL synchronous_commit TO OFF; ${GENERIC_PLANS}` : 'SET LOCAL synchronous_commit TO OFF';
+    return this.#inTransactionOfItsOwn(settings, sql, params);
+  }
+
+  /** `sql` in a transaction of its own with `settings` (SET LOCAL statements), all in one write; tried again once after a stale plan. */
+  async #inTransactionOfItsOwn<R>(settings: string, sql: string, params: readonly unknown[] | undefined): Promise<R[]> {
     for (let tries = 0; ; tries++) {
       const client = await this.#connect();
       let broken: Error | undefined;

@@ -9,7 +9,7 @@
 import type { Operation } from '../../domain/operation.ts';
 import type { RunningAttempt } from '../../domain/eta.ts';
 import { KEY_AHEAD_COUNTED, type QueueStanding, type QueueStandingParams, type StandingReadParams, type StandingScope } from '../store.ts';
-import type { Queryable, SequencedStatement } from './database.ts';
+import type { PostgresDatabase, Queryable, SequencedStatement } from './database.ts';
 import { anchorOf, OPERATION_COLUMNS, toOperation, type OperationRow } from './rows.ts';
 import { fairPositionOf, OTHER_TENANTS } from './fair-position.ts';
 
@@ -212,8 +212,12 @@ export async function queueStandings(q: Queryable, group: readonly QueueStanding
   return group.map((p) => byParams.get(p) ?? null);
 }
 
-export async function getWithStanding(q: Queryable, params: StandingReadParams): Promise<{ operation: Operation; standing: QueueStanding | null } | null> {
-  const [row] = await q.query<
+/** One statement that keeps its plan (database.ts: StatementOptions): a status read is the most frequent call of all. */
+export async function getWithStanding(
+  db: PostgresDatabase,
+  params: StandingReadParams,
+): Promise<{ operation: Operation; standing: QueueStanding | null } | null> {
+  const [row] = await db.query<
     OperationRow & {
       queue_position: number | null;
       queue_running: RunningWire[] | null;
@@ -222,14 +226,14 @@ export async function getWithStanding(q: Queryable, params: StandingReadParams):
       queue_key: StandingRow['key'];
       queue_turns: boolean | null;
     }
-  >(GET_WITH_STANDING, [params.id, params.tenant, params.now, scopeJson(params.scope)]);
+  >(GET_WITH_STANDING, [params.id, params.tenant, params.now, scopeJson(params.scope)], { genericPlans: true });
   if (row === undefined) return null;
   const operation = toOperation(row);
   const standing =
     row.queue_position === null
       ? null
       : await withTurns(
-          q,
+          db,
           toStanding({ position: row.queue_position, running: row.queue_running ?? [], costs: row.queue_costs, others: row.queue_others, key: row.queue_key }),
           row.queue_turns,
           { operation, now: params.now, scope: params.scope },
