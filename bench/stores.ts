@@ -138,7 +138,7 @@ const VACUUM_EVERY = 50_000;
 
 /** On PostgreSQL, what autovacuum would have done by now to the tables a drain writes: dead rows gone, statistics fresh. */
 async function vacuumed(spec: string): Promise<void> {
-  const schema = spec.startsWith('postgres') ? new URL(spec).searchParams.get('schema') : null;
+  const schema = schemaOf(spec);
   if (schema === null) return;
   const tables = ['operations', 'results', 'duration_samples', 'queue_depth', 'operation_history'].map((t) => `${pg.escapeIdentifier(schema)}.${t}`);
   await withPg((client) => client.query(`VACUUM (ANALYZE) ${tables.join(', ')}`));
@@ -150,9 +150,14 @@ async function vacuumed(spec: string): Promise<void> {
  * table were empty, which no deployment sees for long.
  */
 export async function analysed(spec: string): Promise<void> {
-  const schema = spec.startsWith('postgres') ? new URL(spec).searchParams.get('schema') : null;
+  const schema = schemaOf(spec);
   if (schema === null) return;
   await withPg((client) => client.query(`ANALYZE ${pg.escapeIdentifier(schema)}.operations, ${pg.escapeIdentifier(schema)}.operation_history`));
+}
+
+/** The schema a PostgreSQL store spec names (null: a SQLite file). */
+function schemaOf(spec: string): string | null {
+  return spec.startsWith('postgres') ? new URL(spec).searchParams.get('schema') : null;
 }
 
 async function inParallel<T>(items: readonly T[], width: number, work: (item: T) => Promise<unknown>): Promise<void> {

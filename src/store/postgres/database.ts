@@ -66,11 +66,14 @@ let generation = 0;
  * large share of an API node's CPU under creates (bench/README.md). Every statement passed to `query` is a
  * constant of the query modules, or one of a few variants (list filters), so the names are few.
  */
-function prepared(sql: string, params?: readonly unknown[]): pg.QueryConfig {
-  let name = statementNames.get(sql);
+function prepared(sql: string, params?: readonly unknown[], kept = false): pg.QueryConfig {
+  // A statement that keeps its plan is prepared under a name of its own: a plan PostgreSQL made for the same text in the
+  // default mode (sequential scans on) would otherwise be the one kept.
+  const key = kept ? `kept:${sql}` : sql;
+  let name = statementNames.get(key);
   if (name === undefined) {
-    name = `asyncops_${generation}_${createHash('sha1').update(sql).digest('base64url').slice(0, 16)}`;
-    statementNames.set(sql, name);
+    name = `asyncops_${generation}_${createHash('sha1').update(key).digest('base64url').slice(0, 16)}`;
+    statementNames.set(key, name);
   }
   return { name, text: sql, values: params as unknown[] | undefined };
 }
@@ -101,7 +104,9 @@ export function isStalePlan(err: unknown): boolean {
  * (bench/README.md, "Claims and standings keep their plans"); and on a table analysed with a backlog, the status read
  * was planned at every call too, which made it 2.5 times as dear (bench/README.md, "A plan kept from an analysed
  * table"). The plan kept is made at the first call, maybe on empty tables, maybe from statistics that favour reading a
- * whole table; it is made with sequential scans off, so only for a statement every part of which an index can answer.
+ * whole table; it is made with sequential scans off, so only for a statement every part of which an index can answer
+ * whatever the estimates: with sequential scans off a plan may still walk the wrong index (a key's count, filtering a
+ * type's queue on the key, is why a status read reads a key's standing apart).
  */
 export interface StatementOptions {
   readonly genericPlans?: boolean | undefined;
@@ -136,10 +141,16 @@ interface Sent {
  * after a failed statement, its COMMIT ends the transaction as a ROLLBACK. Everything is queued before the first await,
  * so what the caller queues next goes after it (and, in `inOneWrite`, in the same write).
  */
-async function inTransactionOfItsOwn(client: pg.PoolClient, settings: string, sql: string, params: readonly unknown[] | undefined): Promise<Sent> {
+async function inTransactionOfItsOwn(
+  client: pg.PoolClient,
+  settings: string,
+  sql: string,
+  params: readonly unknown[] | undefined,
+  kept: boolean,
+): Promise<Sent> {
   const [begun, statement, committed] = await Promise.allSettled([
     client.query(`BEGIN; ${settings}`),
-    client.query(prepared(sql, params)),
+    client.query(prepared(sql, params, kept)),
     client.query('COMMIT'),
   ]);
   const failed = [begun, committed].find((step) => step.status === 'rejected');
@@ -169,7 +180,7 @@ export class PostgresDatabase implements Queryable {
 
   /** `options.genericPlans`: in a transaction of its own, sent with its BEGIN and COMMIT (one round trip). */
   async query<R>(sql: string, params?: readonly unknown[], options: StatementOptions = {}): Promise<R[]> {
-    if (options.genericPlans === true) return this.#inTransactionOfItsOwn(GENERIC_PLANS, sql, params);
+    if (options.genericPlans === true) return this.#inTransactionOfItsOwn(GENERIC_PLANS, sql, params, true);
     try {
       return (await this.pool.query(prepared(sql, params))).rows as R[];
     } catch (err) {
@@ -191,16 +202,16 @@ export class PostgresDatabase implements Queryable {
    */
   async queryUnflushed<R>(sql: string, params?: readonly unknown[], options: StatementOptions = {}): Promise<R[]> {
     const settings = options.genericPlans === true ? `SET LOCAL synchronous_commit TO OFF; ${GENERIC_PLANS}` : 'SET LOCAL synchronous_commit TO OFF';
-    return this.#inTransactionOfItsOwn(settings, sql, params);
+    return this.#inTransactionOfItsOwn(settings, sql, params, options.genericPlans === true);
   }
 
   /** `sql` in a transaction of its own with `settings` (SET LOCAL statements), all in one write; tried again once after a stale plan. */
-  async #inTransactionOfItsOwn<R>(settings: string, sql: string, params: readonly unknown[] | undefined): Promise<R[]> {
+  async #inTransactionOfItsOwn<R>(settings: string, sql: string, params: readonly unknown[] | undefined, kept: boolean): Promise<R[]> {
     for (let tries = 0; ; tries++) {
       const client = await this.#connect();
       let broken: Error | undefined;
       try {
-        const sent = await inOneWrite(client, () => inTransactionOfItsOwn(client, settings, sql, params));
+        const sent = await inOneWrite(client, () => inTransactionOfItsOwn(client, settings, sql, params, kept));
         broken = sent.broken;
         if (sent.statement.status === 'fulfilled' && broken === undefined) return sent.statement.value.rows as R[];
         const err: unknown = sent.statement.status === 'rejected' ? sent.statement.reason : broken;
@@ -225,7 +236,7 @@ export class PostgresDatabase implements Queryable {
       statements.map(async ([sql, params, options]): Promise<PromiseSettledResult<unknown[]>> => {
         const sent: Sent =
           options?.genericPlans === true
-            ? await inTransactionOfItsOwn(client, GENERIC_PLANS, sql, params)
+            ? await inTransactionOfItsOwn(client, GENERIC_PLANS, sql, params, true)
             : { statement: (await Promise.allSettled([client.query(prepared(sql, params))]))[0]!, broken: undefined };
         broken ??= sent.broken;
         if (sent.statement.status === 'fulfilled' && sent.broken === undefined) return { status: 'fulfilled', value: sent.statement.value.rows as unknown[] };

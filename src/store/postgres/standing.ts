@@ -85,7 +85,7 @@ function keyStandingOf(scope: string, now: string): string {
        ORDER BY started_at LIMIT ${limit}) r)) END`;
 }
 
-// Params: $1 id, $2 tenant, $3 now, $4 scope (JSON).
+// Params: $1 id, $2 tenant, $3 now, $4 scope (JSON). It keeps its plan, so it leaves out the key's standing (KEY_STANDING).
 const GET_WITH_STANDING = `
 WITH t AS (SELECT ${OPERATION_COLUMNS} FROM operations o WHERE o.id = $1 AND ($2::text IS NULL OR o.tenant = $2))
 SELECT t.*,
@@ -93,9 +93,15 @@ SELECT t.*,
   CASE WHEN t.status = 'pending' THEN ${runningOf('$4::jsonb')} END AS queue_running,
   CASE WHEN t.status = 'pending' THEN ${costsAheadOf('$4::jsonb', '$3')} END AS queue_costs,
   CASE WHEN t.status = 'pending' THEN ${othersAheadOf('$4::jsonb', '$3', 'false')} END AS queue_others,
-  CASE WHEN t.status = 'pending' THEN ${keyStandingOf('$4::jsonb', '$3')} END AS queue_key,
   t.status = 'pending' AND ${OTHER_TENANTS} AS queue_turns
 FROM t`;
+
+// Params: $1 type, $2 tenant, $3 concurrency key, $4 priority, $5 run at, $6 id, $7 now, $8 scope (JSON). A pending
+// operation's key standing (keyStandingOf), planned per call as the keyed standings are (queueStandingsOf): in a plan
+// kept from statistics where every pending operation had the same key, the count walked the type's whole queue.
+const KEY_STANDING = `
+SELECT ${keyStandingOf('$8::jsonb', '$7')} AS key
+FROM (SELECT $1::text AS type, $2::text AS tenant, $3::text AS concurrency_key, $4::int AS priority, $5::bigint AS run_at, $6::text AS id) t`;
 
 type RunningWire = [string, number, number | null, number, number | null, number | null, number | null];
 
@@ -203,12 +209,11 @@ export function standingsStatement(pending: readonly QueueStandingParams[]): Seq
 }
 
 /** Standings of a group (null for those not pending), in one statement. */
-export async function queueStandings(q: Queryable, group: readonly QueueStandingParams[]): Promise<Array<QueueStanding | null>> {
+export async function queueStandings(db: PostgresDatabase, group: readonly QueueStandingParams[]): Promise<Array<QueueStanding | null>> {
   const pending = group.filter((p) => p.operation.status === 'pending');
   if (pending.length === 0) return group.map(() => null);
-  const [sql, params] = standingsStatement(pending);
-  const rows = await q.query<StandingRow>(sql, params);
-  const byParams = new Map(await Promise.all(pending.map(async (p, i) => [p, await withTurns(q, toStanding(rows[i]!), rows[i]!.turns, p)] as const)));
+  const rows = await db.query<StandingRow>(...standingsStatement(pending));
+  const byParams = new Map(await Promise.all(pending.map(async (p, i) => [p, await withTurns(db, toStanding(rows[i]!), rows[i]!.turns, p)] as const)));
   return group.map((p) => byParams.get(p) ?? null);
 }
 
@@ -223,20 +228,34 @@ export async function getWithStanding(
       queue_running: RunningWire[] | null;
       queue_costs: StandingRow['costs'];
       queue_others: StandingRow['others'];
-      queue_key: StandingRow['key'];
       queue_turns: boolean | null;
     }
   >(GET_WITH_STANDING, [params.id, params.tenant, params.now, scopeJson(params.scope)], { genericPlans: true });
   if (row === undefined) return null;
   const operation = toOperation(row);
-  const standing =
-    row.queue_position === null
-      ? null
-      : await withTurns(
-          db,
-          toStanding({ position: row.queue_position, running: row.queue_running ?? [], costs: row.queue_costs, others: row.queue_others, key: row.queue_key }),
-          row.queue_turns,
-          { operation, now: params.now, scope: params.scope },
-        );
+  if (row.queue_position === null) return { operation, standing: null };
+  const key = await keyStandingRead(db, operation, params);
+  const standing = await withTurns(
+    db,
+    toStanding({ position: row.queue_position, running: row.queue_running ?? [], costs: row.queue_costs, others: row.queue_others, key }),
+    row.queue_turns,
+    { operation, now: params.now, scope: params.scope },
+  );
   return { operation, standing };
+}
+
+/** A pending operation's key standing, when it has a key its scope limits (else null, nothing read). */
+async function keyStandingRead(db: PostgresDatabase, op: Operation, params: StandingReadParams): Promise<StandingRow['key']> {
+  if ((op.concurrencyKey ?? '') === '' || (params.scope.keyLimits?.get(op.type) ?? 0) <= 0) return null;
+  const [row] = await db.query<{ key: StandingRow['key'] }>(KEY_STANDING, [
+    op.type,
+    op.tenant,
+    op.concurrencyKey,
+    op.priority,
+    op.runAt,
+    op.id,
+    params.now,
+    scopeJson(params.scope),
+  ]);
+  return row?.key ?? null;
 }

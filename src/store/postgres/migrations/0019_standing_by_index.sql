@@ -6,7 +6,8 @@
 -- burst of creates), the count of a type's later operations of a higher priority in queue_position was planned as a
 -- sequential scan of the whole table with a sort, at every create and every uncached status read (bench/README.md, "A
 -- plan kept from an analysed table"). With sequential scans off for their statements alone, the planner keeps to an
--- index; the setting costs each call a few microseconds.
+-- index; the setting costs each call a few microseconds. A later migration that redefines one of these functions
+-- (CREATE OR REPLACE) drops the setting with the old definition, and states it again.
 
 ALTER FUNCTION queue_position(text, integer, bigint, text, bigint, boolean) SET enable_seqscan = off;
 ALTER FUNCTION queue_position_among(text, integer, bigint, text, bigint, boolean) SET enable_seqscan = off;
