@@ -137,19 +137,20 @@ interface Sent {
 }
 
 /**
- * Queues `sql` on `client` in a transaction of its own, `settings` (SET LOCAL statements) in the message of its BEGIN;
- * after a failed statement, its COMMIT ends the transaction as a ROLLBACK. Everything is queued before the first await,
- * so what the caller queues next goes after it (and, in `inOneWrite`, in the same write).
+ * Queues `sql` on `client` in a transaction of its own, `settings` (SET LOCAL statements, and those of `options`) in the
+ * message of its BEGIN; after a failed statement, its COMMIT ends the transaction as a ROLLBACK. Everything is queued
+ * before the first await, so what the caller queues next goes after it (and, in `inOneWrite`, in the same write).
  */
 async function inTransactionOfItsOwn(
   client: pg.PoolClient,
-  settings: string,
+  settings: readonly string[],
   sql: string,
   params: readonly unknown[] | undefined,
-  kept: boolean,
+  options: StatementOptions,
 ): Promise<Sent> {
+  const kept = options.genericPlans === true;
   const [begun, statement, committed] = await Promise.allSettled([
-    client.query(`BEGIN; ${settings}`),
+    client.query(['BEGIN', ...settings, ...(kept ? [GENERIC_PLANS] : [])].join('; ')),
     client.query(prepared(sql, params, kept)),
     client.query('COMMIT'),
   ]);
@@ -180,7 +181,7 @@ export class PostgresDatabase implements Queryable {
 
   /** `options.genericPlans`: in a transaction of its own, sent with its BEGIN and COMMIT (one round trip). */
   async query<R>(sql: string, params?: readonly unknown[], options: StatementOptions = {}): Promise<R[]> {
-    if (options.genericPlans === true) return this.#inTransactionOfItsOwn(GENERIC_PLANS, sql, params, true);
+    if (options.genericPlans === true) return this.#inTransactionOfItsOwn([], sql, params, options);
     try {
       return (await this.pool.query(prepared(sql, params))).rows as R[];
     } catch (err) {
@@ -201,17 +202,16 @@ export class PostgresDatabase implements Queryable {
    * (a finish, a create) flushes it with its own.
    */
   async queryUnflushed<R>(sql: string, params?: readonly unknown[], options: StatementOptions = {}): Promise<R[]> {
-    const settings = options.genericPlans === true ? `SET LOCAL synchronous_commit TO OFF; ${GENERIC_PLANS}` : 'SET LOCAL synchronous_commit TO OFF';
-    return this.#inTransactionOfItsOwn(settings, sql, params, options.genericPlans === true);
+    return this.#inTransactionOfItsOwn(['SET LOCAL synchronous_commit TO OFF'], sql, params, options);
   }
 
   /** `sql` in a transaction of its own with `settings` (SET LOCAL statements), all in one write; tried again once after a stale plan. */
-  async #inTransactionOfItsOwn<R>(settings: string, sql: string, params: readonly unknown[] | undefined, kept: boolean): Promise<R[]> {
+  async #inTransactionOfItsOwn<R>(settings: readonly string[], sql: string, params: readonly unknown[] | undefined, options: StatementOptions): Promise<R[]> {
     for (let tries = 0; ; tries++) {
       const client = await this.#connect();
       let broken: Error | undefined;
       try {
-        const sent = await inOneWrite(client, () => inTransactionOfItsOwn(client, settings, sql, params, kept));
+        const sent = await inOneWrite(client, () => inTransactionOfItsOwn(client, settings, sql, params, options));
         broken = sent.broken;
         if (sent.statement.status === 'fulfilled' && broken === undefined) return sent.statement.value.rows as R[];
         const err: unknown = sent.statement.status === 'rejected' ? sent.statement.reason : broken;
@@ -236,7 +236,7 @@ export class PostgresDatabase implements Queryable {
       statements.map(async ([sql, params, options]): Promise<PromiseSettledResult<unknown[]>> => {
         const sent: Sent =
           options?.genericPlans === true
-            ? await inTransactionOfItsOwn(client, GENERIC_PLANS, sql, params, true)
+            ? await inTransactionOfItsOwn(client, [], sql, params, options)
             : { statement: (await Promise.allSettled([client.query(prepared(sql, params))]))[0]!, broken: undefined };
         broken ??= sent.broken;
         if (sent.statement.status === 'fulfilled' && sent.broken === undefined) return { status: 'fulfilled', value: sent.statement.value.rows as unknown[] };
