@@ -50,6 +50,23 @@ async function migratedBefore(c: pg.Client, schema: string, before: number): Pro
   }
 }
 
+/**
+ * Rows of `schema`'s `table` read sequentially (`seq`) and fetched through its indexes (`idx`): in `c`'s transaction
+ * (pg_stat_xact_user_tables), or, with `pg_stat_user_tables`, by every connection whose counters have been flushed.
+ */
+async function tableReads(
+  c: pg.Client,
+  schema: string,
+  table: string,
+  view: 'pg_stat_xact_user_tables' | 'pg_stat_user_tables' = 'pg_stat_xact_user_tables',
+): Promise<{ seq: number; idx: number }> {
+  const { rows } = await c.query<{ seq: string; idx: string }>(
+    `SELECT coalesce(seq_tup_read, 0) AS seq, coalesce(idx_tup_fetch, 0) AS idx FROM ${view} WHERE schemaname = $1 AND relname = $2`,
+    [schema, table],
+  );
+  return { seq: Number(rows[0]?.seq), idx: Number(rows[0]?.idx) };
+}
+
 const skip = await postgresSkipReason();
 const schemas = new Map<Store, string>();
 
@@ -536,12 +553,9 @@ if (skip !== null) {
             [noted.id, 'op_missing'],
             [T0 + 2, T0 + 3],
           ]);
-          const { rows: read } = await c.query<{ seq: string; idx: string }>(
-            `SELECT coalesce(seq_tup_read, 0) AS seq, coalesce(idx_tup_fetch, 0) AS idx FROM pg_stat_xact_user_tables WHERE schemaname = $1 AND relname = 'operation_history'`,
-            [schema],
-          );
-          assert.equal(Number(read[0]?.seq), 0, 'no walk of the history');
-          assert.ok(Number(read[0]?.idx) < 20, `rows read: ${read[0]?.idx}`);
+          const read = await tableReads(c, schema, 'operation_history');
+          assert.equal(read.seq, 0, 'no walk of the history');
+          assert.ok(read.idx < 20, `rows read: ${read.idx}`);
           await c.query('COMMIT');
         });
         const history = async (id: string) => (await store.historyList({ operationId: id, tenant: TENANT, limit: 1 }))?.[0]?.data;
@@ -594,11 +608,8 @@ if (skip !== null) {
           assert.deepEqual(await keys(10), ['', 'k1', 'k2']);
           assert.deepEqual(await keys(2), ['', 'k1']);
           // Reads and walks of a queue of 2,004: each step touched a row or two, none walked the queue.
-          const { rows: read } = await c.query<{ fetched: string }>(
-            `SELECT coalesce(idx_tup_fetch, 0) + coalesce(seq_tup_read, 0) AS fetched FROM pg_stat_xact_user_tables WHERE schemaname = $1 AND relname = 'operations'`,
-            [schema],
-          );
-          assert.ok(Number(read[0]?.fetched) < 100, `rows read: ${read[0]?.fetched}`);
+          const read = await tableReads(c, schema, 'operations');
+          assert.ok(read.idx + read.seq < 100, `rows read: ${read.idx + read.seq}`);
           await c.query('ROLLBACK');
         });
       } finally {
@@ -637,12 +648,9 @@ if (skip !== null) {
           );
           const turns = await c.query({ name: 'turns_claim', text: CLAIM_TURNS, values: ['plan', now, 10, 'w', LEASE_MS, [], []] });
           assert.equal(turns.rows.length, 10);
-          const { rows: read } = await c.query<{ seq: string; idx: string }>(
-            `SELECT coalesce(seq_tup_read, 0) AS seq, coalesce(idx_tup_fetch, 0) AS idx FROM pg_stat_xact_user_tables WHERE schemaname = $1 AND relname = 'operations'`,
-            [schema],
-          );
-          assert.equal(Number(read[0]?.seq), 0, 'no walk of the table');
-          assert.ok(Number(read[0]?.idx) < 100, `rows read: ${read[0]?.idx}`);
+          const read = await tableReads(c, schema, 'operations');
+          assert.equal(read.seq, 0, 'no walk of the table');
+          assert.ok(read.idx < 100, `rows read: ${read.idx}`);
           await c.query('ROLLBACK');
         });
       } finally {
@@ -672,11 +680,7 @@ if (skip !== null) {
             [...at],
           );
           assert.deepEqual(rows[0], { from_tail: '3000', from_head: '3000', among: '0', costs: 5 });
-          const { rows: read } = await c.query<{ seq: string }>(
-            `SELECT coalesce(seq_tup_read, 0) AS seq FROM pg_stat_xact_user_tables WHERE schemaname = $1 AND relname = 'operations'`,
-            [schema],
-          );
-          assert.equal(Number(read[0]?.seq), 0, 'no walk of the table');
+          assert.equal((await tableReads(c, schema, 'operations')).seq, 0, 'no walk of the table');
           await c.query('ROLLBACK');
         });
       } finally {
@@ -702,13 +706,8 @@ if (skip !== null) {
         // Rows of operations the connection has read so far, its counters flushed first (pg_stat_force_next_flush).
         const rowsRead = async () => {
           await db.query('SELECT pg_stat_force_next_flush()');
-          return withClient(async (c) => {
-            const { rows } = await c.query<{ n: string }>(
-              `SELECT coalesce(idx_tup_fetch, 0) + coalesce(seq_tup_read, 0) AS n FROM pg_stat_user_tables WHERE schemaname = $1 AND relname = 'operations'`,
-              [schema],
-            );
-            return Number(rows[0]?.n);
-          });
+          const read = await withClient((c) => tableReads(c, schema, 'operations', 'pg_stat_user_tables'));
+          return read.idx + read.seq;
         };
         const before = await rowsRead();
         for (let read = 0; read < 8; read++) {
@@ -766,11 +765,7 @@ if (skip !== null) {
             await operationStats(q, { tenant: null, since: T0, bucketMs: 60_000, samples: 200 });
             await operationStats(q, { tenant: TENANT, since: T0, bucketMs: 60_000, samples: 200 });
           }
-          const { rows: read } = await c.query<{ seq: string }>(
-            `SELECT coalesce(seq_tup_read, 0) AS seq FROM pg_stat_xact_user_tables WHERE schemaname = $1 AND relname = 'operation_history'`,
-            [schema],
-          );
-          assert.equal(Number(read[0]?.seq), 0, 'no walk of the history');
+          assert.equal((await tableReads(c, schema, 'operation_history')).seq, 0, 'no walk of the history');
           await c.query('ROLLBACK');
         });
       } finally {
