@@ -50,8 +50,8 @@ async function createAndStatus(
 ): Promise<{ create: LoadFigures; createMinimal: LoadFigures | null; status: LoadFigures; paths: string[] }> {
   const probes = await submitMany(base, PROBES, 8, () => ({ type: 'noop', input: {} }));
   const paths = probes.map((p) => `/operations/${p.id}`);
-  const create = await createLoad(base, settings, undefined, undefined, warmed);
-  const createMinimal = minimalToo ? await createLoad(base, settings, MINIMAL, undefined, warmed) : null;
+  const create = await createLoad(base, settings, { warmed });
+  const createMinimal = minimalToo ? await createLoad(base, settings, { headers: MINIMAL, warmed }) : null;
   const status = await statusLoad(base, paths, settings);
   return { create, createMinimal, status, paths };
 }
@@ -64,9 +64,11 @@ async function createAndStatus(
 async function createLoad(
   base: string,
   settings: HttpSettings,
-  headers?: Readonly<Record<string, string>>,
-  server?: BenchProcess,
-  warmed?: () => Promise<void>,
+  {
+    headers,
+    server,
+    warmed,
+  }: { headers?: Readonly<Record<string, string>> | undefined; server?: BenchProcess; warmed?: (() => Promise<void>) | undefined } = {},
 ): Promise<LoadFigures & ServerCpu> {
   const post = { url: `${base}/operations`, method: 'POST', connections: settings.connections, expectStatus: 202, body: CREATE_BODY, headers } as const;
   await load({ ...post, durationS: settings.warmupS });
@@ -89,7 +91,7 @@ export async function statusLoad(base: string, paths: readonly string[], setting
 export async function measureBare(settings: HttpSettings, statusToo = true): Promise<{ create: LoadFigures & ServerCpu; status?: LoadFigures }> {
   const bare = await startBareServer();
   try {
-    if (!statusToo) return { create: await createLoad(bare.url, settings, undefined, bare) };
+    if (!statusToo) return { create: await createLoad(bare.url, settings, { server: bare }) };
     const { create, status } = await createAndStatus(bare.url, settings, false);
     return { create, status };
   } finally {
@@ -109,7 +111,7 @@ export async function measureCreates(kind: StoreKind, settings: HttpSettings, ba
     const measure = async (headers?: Readonly<Record<string, string>>) => {
       const server = await startAsyncops('serve', { store: store.spec, workers: false });
       try {
-        return await createLoad(server.url, settings, headers, server, () => analysed(store.spec));
+        return await createLoad(server.url, settings, { headers, server, warmed: () => analysed(store.spec) });
       } finally {
         await server.stop();
       }

@@ -217,7 +217,10 @@ export async function queueStandings(db: PostgresDatabase, group: readonly Queue
   return group.map((p) => byParams.get(p) ?? null);
 }
 
-/** One statement that keeps its plan (database.ts: StatementOptions): a status read is the most frequent call of all. */
+/**
+ * A status read: one statement that keeps its plan (database.ts: StatementOptions), since it is the most frequent call of
+ * all; a pending operation with a key its type limits reads its key's standing with a second (KEY_STANDING).
+ */
 export async function getWithStanding(
   db: PostgresDatabase,
   params: StandingReadParams,
