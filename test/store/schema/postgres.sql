@@ -309,43 +309,46 @@ BEGIN
 END
 $$;
 
-CREATE FUNCTION pending_tenant_greatest(p_type text) RETURNS text LANGUAGE plpgsql STABLE SET enable_sort = off AS $$
+CREATE FUNCTION pending_tenant_greatest(p_type text) RETURNS text LANGUAGE plpgsql STABLE SET enable_incremental_sort = off SET enable_sort = off AS $$
 BEGIN
-  RETURN (SELECT tenant FROM operations WHERE status = 'pending' AND type = p_type ORDER BY tenant DESC LIMIT 1);
+  RETURN (SELECT tenant FROM operations WHERE status = 'pending' AND type = p_type
+    ORDER BY tenant DESC, concurrency_key DESC LIMIT 1);
 END
 $$;
 
-CREATE FUNCTION pending_tenant_least(p_type text) RETURNS text LANGUAGE plpgsql STABLE SET enable_sort = off AS $$
+CREATE FUNCTION pending_tenant_least(p_type text) RETURNS text LANGUAGE plpgsql STABLE SET enable_incremental_sort = off SET enable_sort = off AS $$
 BEGIN
-  RETURN (SELECT tenant FROM operations WHERE status = 'pending' AND type = p_type ORDER BY tenant LIMIT 1);
+  RETURN (SELECT tenant FROM operations WHERE status = 'pending' AND type = p_type ORDER BY tenant, concurrency_key LIMIT 1);
 END
 $$;
 
-CREATE FUNCTION pending_tenants(p_type text, p_keyed boolean) RETURNS TABLE(tenant text, keyed boolean) LANGUAGE plpgsql STABLE SET enable_sort = off AS $$
+CREATE FUNCTION pending_tenants(p_type text, p_keyed boolean) RETURNS TABLE(tenant text, keyed boolean) LANGUAGE plpgsql STABLE SET enable_incremental_sort = off SET enable_sort = off AS $$
 DECLARE
   t text;
 BEGIN
-  t := (SELECT o.tenant FROM operations o WHERE o.status = 'pending' AND o.type = p_type ORDER BY o.tenant LIMIT 1);
+  t := (SELECT o.tenant FROM operations o WHERE o.status = 'pending' AND o.type = p_type
+    ORDER BY o.tenant, o.concurrency_key LIMIT 1);
   WHILE t IS NOT NULL LOOP
     tenant := t;
     keyed := CASE WHEN p_keyed THEN coalesce((SELECT o.concurrency_key FROM operations o
       WHERE o.status = 'pending' AND o.type = p_type AND o.tenant = t ORDER BY o.concurrency_key DESC LIMIT 1) > '', false) END;
     RETURN NEXT;
-    t := (SELECT o.tenant FROM operations o WHERE o.status = 'pending' AND o.type = p_type AND o.tenant > t ORDER BY o.tenant LIMIT 1);
+    t := (SELECT o.tenant FROM operations o WHERE o.status = 'pending' AND o.type = p_type AND o.tenant > t
+      ORDER BY o.tenant, o.concurrency_key LIMIT 1);
   END LOOP;
 END
 $$;
 
-CREATE FUNCTION pending_turn_types(p_types text[]) RETURNS text[] LANGUAGE plpgsql STABLE SET enable_sort = off AS $$
+CREATE FUNCTION pending_turn_types(p_types text[]) RETURNS text[] LANGUAGE plpgsql STABLE SET enable_incremental_sort = off SET enable_sort = off AS $$
 DECLARE
   t text;
   first text;
   turns text[] := '{}';
 BEGIN
   FOREACH t IN ARRAY p_types LOOP
-    first := (SELECT tenant FROM operations WHERE status = 'pending' AND type = t ORDER BY tenant LIMIT 1);
+    first := (SELECT tenant FROM operations WHERE status = 'pending' AND type = t ORDER BY tenant, concurrency_key LIMIT 1);
     CONTINUE WHEN first IS NULL;
-    IF (SELECT tenant FROM operations WHERE status = 'pending' AND type = t ORDER BY tenant DESC LIMIT 1) > first
+    IF (SELECT tenant FROM operations WHERE status = 'pending' AND type = t ORDER BY tenant DESC, concurrency_key DESC LIMIT 1) > first
       OR coalesce((SELECT concurrency_key FROM operations WHERE status = 'pending' AND type = t AND tenant = first
         ORDER BY concurrency_key DESC LIMIT 1) > '', false) THEN
       turns := turns || t;
