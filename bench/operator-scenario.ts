@@ -21,6 +21,7 @@ export const OPERATOR_READS = [
   'list: first page of a tenant',
   'list: failed of a tenant',
   'list: failed with an error code (all tenants)',
+  'list: an error code of a tenant, any status',
   'list: a type of a tenant',
   'list: a day in the middle of the week',
   'list: a cursor 90 % down (all tenants)',
@@ -210,6 +211,7 @@ export async function measureOperatorReads(kind: StoreKind, count: number, reque
         'list: first page of a tenant': spread(TENANTS, (k) => `/operations?tenant=t${k}&limit=50`),
         'list: failed of a tenant': spread(TENANTS, (k) => `/operations?tenant=t${k}&status=failed&limit=50`),
         'list: failed with an error code (all tenants)': ['/operations?status=failed&error_code=timeout&limit=50'],
+        'list: an error code of a tenant, any status': spread(TENANTS, (k) => `/operations?tenant=t${k}&error_code=timeout&limit=50`),
         'list: a type of a tenant': spread(TENANTS, (k) => `/operations?tenant=t${k}&type=${TYPES[k % TYPES.length]}&limit=50`),
         'list: a day in the middle of the week': spread(
           TENANTS,

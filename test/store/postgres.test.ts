@@ -11,10 +11,10 @@ import { PostgresDatabase } from '../../src/store/postgres/database.ts';
 import { claimStatement } from '../../src/store/postgres/transitions.ts';
 import { getWithStanding } from '../../src/store/postgres/standing.ts';
 import { CLAIM_TURNS } from '../../src/store/postgres/fair-claim.ts';
-import { operationStats } from '../../src/store/postgres/operator-reads.ts';
+import { listOperations, operationStats } from '../../src/store/postgres/operator-reads.ts';
 import { ChangeFeed } from '../../src/store/change-feed.ts';
 import { decodeNotification, encodeNotifications } from '../../src/store/postgres/change-listener.ts';
-import { ownTypeScope, type Store, type StoreEvent } from '../../src/store/store.ts';
+import { ownTypeScope, type FinishParams, type Store, type StoreEvent } from '../../src/store/store.ts';
 import { runStoreContract } from './contract.ts';
 import { newId, ID_PREFIXES } from '../../src/domain/ids.ts';
 import { draft, insertInState, LEASE_MS, T0, TENANT, webhookFactory } from './fixtures.ts';
@@ -217,6 +217,7 @@ if (skip !== null) {
         { version: 19, name: '0019_standing_by_index.sql' },
         { version: 20, name: '0020_redriven_history.sql' },
         { version: 21, name: '0021_pending_ends_in_fair_order.sql' },
+        { version: 22, name: '0022_error_code_index.sql' },
       ]);
     });
 
@@ -781,6 +782,44 @@ if (skip !== null) {
   });
 
   describe('PostgreSQL operator reads on an analysed history', () => {
+    it('list by error code by its own index, not past the operations without it', async () => {
+      const schema = uniqueSchema();
+      const store = makeStore(schema);
+      try {
+        await store.open();
+        // A few that failed long ago with a rare code, then many that completed since: a walk newest first passes them all.
+        const end = async (type: string, n: number, ended: Pick<FinishParams, 'status' | 'error' | 'result'>) => {
+          await Promise.all(Array.from({ length: n }, () => store.operationInsert(draft({ type }))));
+          const claimed = await store.operationClaimDue({ now: T0, workerId: 'w', leaseMs: LEASE_MS, types: [{ type, limit: n }], limit: n });
+          await Promise.all(
+            claimed.map((op) => store.operationFinish({ id: op.id, leaseToken: op.leaseToken!, now: T0 + 10, ...ended, delivery: () => null })),
+          );
+        };
+        await end('rare', 5, { status: 'failed', error: { code: 'rare_code', message: 'it broke' } });
+        await end('done', 3_000, { status: 'completed', result: { contentType: 'application/json', body: Buffer.from('null') } });
+        await withClient(async (c) => {
+          await c.query(`SET search_path TO ${schema}`);
+          await c.query('ANALYZE operations');
+          await c.query('BEGIN');
+          const q = { query: async <R>(sql: string, params?: readonly unknown[]) => (await c.query(sql, params as unknown[])).rows as R[] };
+          for (const plans of ['force_custom_plan', 'force_generic_plan']) {
+            await c.query(`SET LOCAL plan_cache_mode TO ${plans}`);
+            for (const filter of [{ tenant: null }, { tenant: TENANT }, { tenant: TENANT, status: 'failed' as const }]) {
+              const listed = await listOperations(q, { ...filter, errorCode: 'rare_code', limit: 50 });
+              assert.equal(listed.length, 5);
+            }
+          }
+          const read = await tableReads(c, schema, 'operations');
+          assert.equal(read.seq, 0, 'no walk of the table');
+          assert.ok(read.idx < 100, `rows read: ${read.idx}`);
+          await c.query('ROLLBACK');
+        });
+      } finally {
+        await store.close();
+        await dropSchema(schema);
+      }
+    });
+
     it('read the ETA figures of the stats overview without walking the history', async () => {
       const schema = uniqueSchema();
       const store = makeStore(schema);

@@ -15,6 +15,7 @@ import { ownTypeScope, type FinishParams, type Store, type StoreEvent } from '..
 import type { Operation } from '../../src/domain/operation.ts';
 import { runStoreContract } from './contract.ts';
 import { claim, draft, LEASE_MS, noDelivery, T0, webhookFactory, type Claimed } from './fixtures.ts';
+import { listSql } from '../../src/store/sqlite/operator-reads.ts';
 
 let dir = '';
 let files = 0;
@@ -35,6 +36,42 @@ runStoreContract('sqlite :memory:', { makeStore: async () => new SqliteStore({ p
 runStoreContract('sqlite file', { makeStore: async () => new SqliteStore({ path: join(dir, `contract-${++files}.db`) }), pendingCounts });
 
 describe('SqliteStore', () => {
+  it("walks the error code's own index for a list by error code, with or without the tenant, status or a time range", async () => {
+    const store = new SqliteStore({ path: join(dir, 'error-code-plan.db') });
+    await store.open();
+    try {
+      // Without statistics (the store never gathers any), the tenant's walk newest first would pass every operation
+      // without the code.
+      for (const conditions of [
+        ['errorCode'],
+        ['tenant', 'errorCode'],
+        ['tenant', 'status:failed', 'errorCode'],
+        ['tenant', 'errorCode', 'createdAfter', 'beforeId'],
+      ]) {
+        const plan = store.database
+          .prepare(`EXPLAIN QUERY PLAN ${listSql(conditions)}`)
+          .all()
+          .map((r) => String(r['detail']));
+        assert.ok(
+          plan.some((step) => step.includes('USING INDEX operations_error_code_id')),
+          `${conditions.join(', ')}: ${plan.join('; ')}`,
+        );
+        assert.ok(!plan.some((step) => step.includes('TEMP B-TREE')), `${conditions.join(', ')}: sorted: ${plan.join('; ')}`);
+      }
+      // A search by id or key probes its at most two ids.
+      const search = store.database
+        .prepare(`EXPLAIN QUERY PLAN ${listSql(['tenant', 'errorCode', 'qOfTenant'])}`)
+        .all()
+        .map((r) => String(r['detail']));
+      assert.ok(
+        search.some((step) => step.includes('USING INDEX operations_error_code_id (error_code=? AND id=?)')),
+        search.join('; '),
+      );
+    } finally {
+      await store.close();
+    }
+  });
+
   it('records applied migrations in schema_migrations, once', async () => {
     const path = join(dir, 'migrations.db');
     for (let i = 0; i < 2; i++) {
@@ -55,6 +92,7 @@ describe('SqliteStore', () => {
           { version: 9, name: '0009_history.sql' },
           { version: 10, name: '0010_bulk_actions.sql' },
           { version: 11, name: '0011_operator_indexes.sql' },
+          { version: 12, name: '0012_error_code_index.sql' },
         ],
       );
       await store.close();

@@ -241,6 +241,7 @@ CREATE INDEX idempotency_keys_key ON idempotency_keys USING btree (key);
 CREATE INDEX idempotency_keys_operation ON idempotency_keys USING btree (operation_id);
 CREATE INDEX operation_history_redriven ON operation_history USING btree (operation_id) WHERE (kind = 'redriven'::text);
 CREATE INDEX operations_claim ON operations USING btree (type, priority DESC, run_at, id) WHERE (status = 'pending'::text);
+CREATE INDEX operations_error_code_id ON operations USING btree (error_code, id DESC) WHERE (error_code IS NOT NULL);
 CREATE INDEX operations_failed_cancelled_id ON operations USING btree (status, id DESC) WHERE (status = ANY (ARRAY['failed'::text, 'cancelled'::text]));
 CREATE INDEX operations_fair ON operations USING btree (type, tenant, concurrency_key, priority DESC, run_at, id) WHERE (status = 'pending'::text);
 CREATE INDEX operations_finished_at ON operations USING btree (finished_at) WHERE (finished_at IS NOT NULL);

@@ -218,6 +218,8 @@ CREATE INDEX operation_history_operation ON operation_history (operation_id, seq
 
 CREATE INDEX operations_claim ON operations (type, priority DESC, run_at, id) WHERE status = 'pending';
 
+CREATE INDEX operations_error_code_id ON operations (error_code, id DESC) WHERE error_code IS NOT NULL;
+
 CREATE INDEX operations_failed_cancelled_id ON operations (status, id DESC) WHERE status = 'failed' OR status = 'cancelled';
 
 CREATE INDEX operations_fair ON operations (type, tenant, concurrency_key, priority DESC, run_at, id) WHERE status = 'pending';
