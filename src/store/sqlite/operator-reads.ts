@@ -32,14 +32,10 @@ const LIST_CONDITIONS = {
   qOfTenant: 'o.id IN (SELECT $q UNION ALL SELECT k.operation_id FROM idempotency_keys k WHERE k.tenant = $tenant AND k.key = $q)',
 } as Readonly<Record<string, string>>;
 
-// $limit, and the parameters of the named conditions. Each combination is a statement of its own, planned for it. An
-// error code walks its own index (migration 0012): without statistics SQLite may walk the tenant's operations instead,
-// all of them for a rare code (a search by id or key, `q`, then probes it by code and id).
+// $limit, and the parameters of the named conditions. Each combination is a statement of its own, planned for it.
 export function listSql(conditions: readonly string[]): string {
   const where = conditions.length === 0 ? '' : ` WHERE ${conditions.map((c) => LIST_CONDITIONS[c]).join(' AND ')}`;
-  // SELECT_LISTED ends with its FROM, which the hint follows.
-  const hint = conditions.includes('errorCode') ? ' INDEXED BY operations_error_code_id' : '';
-  return `${SELECT_LISTED}${hint}${where} ORDER BY o.id DESC LIMIT $limit`;
+  return `${SELECT_LISTED}${where} ORDER BY o.id DESC LIMIT $limit`;
 }
 
 const STATEMENTS = {

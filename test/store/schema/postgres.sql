@@ -248,6 +248,7 @@ CREATE INDEX operations_finished_at ON operations USING btree (finished_at) WHER
 CREATE INDEX operations_key_running ON operations USING btree (type, tenant, concurrency_key) WHERE ((status = 'processing'::text) AND (concurrency_key <> ''::text));
 CREATE INDEX operations_lease ON operations USING btree (lease_expires_at) WHERE (status = 'processing'::text);
 CREATE INDEX operations_running ON operations USING btree (type, started_at) WHERE (status = 'processing'::text);
+CREATE INDEX operations_tenant_error_code_id ON operations USING btree (tenant, error_code, id DESC) WHERE (error_code IS NOT NULL);
 CREATE INDEX operations_tenant_id ON operations USING btree (tenant, id DESC);
 CREATE INDEX operations_tenant_status_id ON operations USING btree (tenant, status, id DESC);
 CREATE INDEX schedules_due ON schedules USING btree (next_run_at) WHERE ((NOT paused) AND (next_run_at IS NOT NULL));

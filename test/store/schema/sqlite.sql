@@ -234,6 +234,8 @@ CREATE INDEX operations_pending_due ON operations (type, run_at, priority) WHERE
 
 CREATE INDEX operations_running ON operations (type, started_at) WHERE status = 'processing';
 
+CREATE INDEX operations_tenant_error_code_id ON operations (tenant, error_code, id DESC) WHERE error_code IS NOT NULL;
+
 CREATE INDEX operations_tenant_id ON operations (tenant, id DESC);
 
 CREATE INDEX operations_tenant_status_id ON operations (tenant, status, id DESC);
