@@ -47,6 +47,11 @@ describe('shutdown', () => {
     const heldSubmit = request(base, 'POST', '/operations', submitWait);
     // Awaited below; marked handled so a failure before then is reported by the assertion that failed, not as a stray rejection.
     for (const held of [longPoll, heldSubmit]) held.catch(() => {});
+    // A probe with the key sent before the held submit reached the server would take the key itself and be the one held
+    // (for 30 s): probe once the held submit's operation is stored, when the key is its own.
+    await waitFor(async () => ((await request(base, 'GET', '/operations?q=shutdown-held')).body.items as unknown[]).length === 1, {
+      what: 'the Prefer: wait submit stored its operation',
+    });
     // The key is in use for as long as the first request is held: proof that it is.
     await waitFor(async () => (await request(base, 'POST', '/operations', submitWait)).status === 409, { what: 'the Prefer: wait submit is held' });
     const stream = await openStream(`/operations/${id}/events`);
