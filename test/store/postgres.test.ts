@@ -7,7 +7,7 @@ import assert from 'node:assert/strict';
 import pg from 'pg';
 import { readdirSync, readFileSync } from 'node:fs';
 import { createPostgresStore } from '../../src/store/postgres/postgres-store.ts';
-import { PostgresDatabase } from '../../src/store/postgres/database.ts';
+import { PostgresDatabase, type Queryable } from '../../src/store/postgres/database.ts';
 import { claimStatement } from '../../src/store/postgres/transitions.ts';
 import { getWithStanding } from '../../src/store/postgres/standing.ts';
 import { CLAIM_TURNS } from '../../src/store/postgres/fair-claim.ts';
@@ -15,6 +15,7 @@ import { listOperations, operationStats } from '../../src/store/postgres/operato
 import { ChangeFeed } from '../../src/store/change-feed.ts';
 import { decodeNotification, encodeNotifications } from '../../src/store/postgres/change-listener.ts';
 import { ownTypeScope, type FinishParams, type Store, type StoreEvent } from '../../src/store/store.ts';
+import type { Operation } from '../../src/domain/operation.ts';
 import { runStoreContract } from './contract.ts';
 import { newId, ID_PREFIXES } from '../../src/domain/ids.ts';
 import { draft, insertInState, LEASE_MS, T0, TENANT, webhookFactory } from './fixtures.ts';
@@ -66,6 +67,20 @@ async function tableReads(
     [schema, table],
   );
   return { seq: Number(rows[0]?.seq), idx: Number(rows[0]?.idx) };
+}
+
+/** `c` as the Queryable the store's read functions take, so a test reads in `c`'s transaction and settings. */
+function queryable(c: pg.Client): Queryable {
+  return { query: async <R>(sql: string, params?: readonly unknown[]) => (await c.query(sql, params as unknown[])).rows as R[] };
+}
+
+/** Ends each of `claimed` under its lease as `ended` says: by default completed, with a `null` result. */
+async function endClaimed(
+  store: Store,
+  claimed: readonly Operation[],
+  ended: Pick<FinishParams, 'status' | 'error' | 'result'> = { status: 'completed', result: { contentType: 'application/json', body: Buffer.from('null') } },
+): Promise<void> {
+  await Promise.all(claimed.map((op) => store.operationFinish({ id: op.id, leaseToken: op.leaseToken!, now: T0 + 10, ...ended, delivery: () => null })));
 }
 
 const skip = await postgresSkipReason();
@@ -685,18 +700,7 @@ if (skip !== null) {
         }
         await withClient(async (c) => c.query(`ANALYZE ${schema}.operations`));
         const claimed = await store.operationClaimDue({ now: T0, workerId: 'w', leaseMs: LEASE_MS, types: [{ type: 'drained', limit: 1_500 }], limit: 1_500 });
-        await Promise.all(
-          claimed.map((op) =>
-            store.operationFinish({
-              id: op.id,
-              leaseToken: op.leaseToken!,
-              now: T0 + 10,
-              status: 'completed',
-              result: { contentType: 'application/json', body: Buffer.from('null') },
-              delivery: () => null,
-            }),
-          ),
-        );
+        await endClaimed(store, claimed);
         await withClient(async (c) => {
           await c.query(`SET search_path TO ${schema}`);
           await c.query('BEGIN');
@@ -799,21 +803,19 @@ if (skip !== null) {
       try {
         await store.open();
         // A few that failed long ago with a rare code, then many that completed since: a walk newest first passes them all.
-        const end = async (type: string, n: number, ended: Pick<FinishParams, 'status' | 'error' | 'result'>) => {
+        const end = async (type: string, n: number, ended?: Pick<FinishParams, 'status' | 'error' | 'result'>) => {
           await Promise.all(Array.from({ length: n }, () => store.operationInsert(draft({ type }))));
           const claimed = await store.operationClaimDue({ now: T0, workerId: 'w', leaseMs: LEASE_MS, types: [{ type, limit: n }], limit: n });
-          await Promise.all(
-            claimed.map((op) => store.operationFinish({ id: op.id, leaseToken: op.leaseToken!, now: T0 + 10, ...ended, delivery: () => null })),
-          );
+          await endClaimed(store, claimed, ended);
           return claimed.map((op) => op.id);
         };
         const rare = await end('rare', 5, { status: 'failed', error: { code: 'rare_code', message: 'it broke' } });
-        await end('done', 3_000, { status: 'completed', result: { contentType: 'application/json', body: Buffer.from('null') } });
+        await end('done', 3_000);
         await withClient(async (c) => {
           await c.query(`SET search_path TO ${schema}`);
           await c.query('ANALYZE operations');
           await c.query('BEGIN');
-          const q = { query: async <R>(sql: string, params?: readonly unknown[]) => (await c.query(sql, params as unknown[])).rows as R[] };
+          const q = queryable(c);
           for (const plans of ['force_custom_plan', 'force_generic_plan']) {
             await c.query(`SET LOCAL plan_cache_mode TO ${plans}`);
             for (const filter of [{ tenant: null }, { tenant: TENANT }, { tenant: TENANT, status: 'failed' as const }]) {
@@ -843,23 +845,12 @@ if (skip !== null) {
         const drafts = Array.from({ length: 1_500 }, () => draft({ type: 'stats' }));
         await Promise.all(drafts.map((d) => store.operationInsert(d)));
         const claimed = await store.operationClaimDue({ now: T0, workerId: 'w', leaseMs: LEASE_MS, types: [{ type: 'stats', limit: 1_500 }], limit: 1_500 });
-        await Promise.all(
-          claimed.map((op) =>
-            store.operationFinish({
-              id: op.id,
-              leaseToken: op.leaseToken!,
-              now: T0 + 10,
-              status: 'completed',
-              result: { contentType: 'application/json', body: Buffer.from('null') },
-              delivery: () => null,
-            }),
-          ),
-        );
+        await endClaimed(store, claimed);
         await withClient(async (c) => {
           await c.query(`SET search_path TO ${schema}`);
           await c.query('ANALYZE operations, operation_history');
           await c.query('BEGIN');
-          const q = { query: async <R>(sql: string, params?: readonly unknown[]) => (await c.query(sql, params as unknown[])).rows as R[] };
+          const q = queryable(c);
           for (const plans of ['force_custom_plan', 'force_generic_plan']) {
             await c.query(`SET LOCAL plan_cache_mode TO ${plans}`);
             await operationStats(q, { tenant: null, since: T0, bucketMs: 60_000, samples: 200 });

@@ -51,7 +51,7 @@ describe('SqliteStore', () => {
       // a tenant's by the tenant's, each newest first without a sort.
       assert.match(plan(['errorCode']), /^SEARCH o USING INDEX operations_error_code_id \(error_code=\?\)$/);
       assert.match(plan(['tenant', 'errorCode']), /^SEARCH o USING INDEX operations_tenant_error_code_id \(tenant=\? AND error_code=\?\)$/);
-      // With a status, a time range, a type, a cursor or a search too: a walk bounded by the code, or by the tenant and
+      // With a status, a time range, a type or a cursor too: a walk bounded by the code, or by the tenant and
       // the status, never one of every operation, and never a sort.
       for (const extra of [['status:failed'], ['status:pending', 'type'], ['createdAfter', 'beforeId'], ['status:failed', 'createdAfter']]) {
         for (const tenant of [[], ['tenant']]) {
