@@ -3,7 +3,7 @@
 // Invariant: every process started here is stopped by stop() (run.ts stops them all, even on failure).
 
 import { spawn, type ChildProcess } from 'node:child_process';
-import { readFileSync } from 'node:fs';
+import { readdirSync, readFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 
 export const REPO_ROOT = fileURLToPath(new URL('../', import.meta.url));
@@ -127,13 +127,39 @@ const CLOCK_TICKS_PER_S = 100;
 
 function cpuMsOf(pid: number | undefined): number | null {
   if (pid === undefined) return null;
+  return procCpuMs(pid)?.ms ?? null;
+}
+
+/** A process's CPU time (user + system) and command name from /proc/<pid>/stat; null once it is gone. */
+function procCpuMs(pid: number | string): { ms: number; command: string } | null {
   try {
     // Fields after the command (which may hold spaces, so split after its closing parenthesis): utime is the 14th field
     // of the line, stime the 15th, i.e. the 12th and 13th after the command.
     const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
-    const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
-    return ((Number(fields[11]) + Number(fields[12])) * 1000) / CLOCK_TICKS_PER_S;
+    const close = stat.lastIndexOf(')');
+    const fields = stat.slice(close + 2).split(' ');
+    return { ms: ((Number(fields[11]) + Number(fields[12])) * 1000) / CLOCK_TICKS_PER_S, command: stat.slice(stat.indexOf('(') + 1, close) };
   } catch {
     return null;
   }
+}
+
+/**
+ * The CPU time of every PostgreSQL process on this machine (its server runs here, beside the bench), or null where
+ * there is no /proc. Backends come and go: one that ended between two readings takes its time with it, so read it
+ * across a span in which the connections of interest stay open.
+ */
+export function postgresCpuMs(): number | null {
+  let pids: string[];
+  try {
+    pids = readdirSync('/proc').filter((name) => /^\d+$/.test(name));
+  } catch {
+    return null;
+  }
+  let total = 0;
+  for (const pid of pids) {
+    const proc = procCpuMs(pid);
+    if (proc?.command === 'postgres') total += proc.ms;
+  }
+  return total;
 }

@@ -12,7 +12,7 @@ import { STAMP_FILE_ENV } from './tasks.ts';
 import { realtimeOffsetMs } from './clock.ts';
 import { listAll, type StoredOperation, percentile, round, submitMany, submitPaced, waitIdle, wallNow, type LoadFigures } from './load.ts';
 import { statusLoad, type HttpSettings } from './http-scenarios.ts';
-import { startAsyncops, type BenchProcess } from './processes.ts';
+import { postgresCpuMs, startAsyncops, type BenchProcess } from './processes.ts';
 import { analysed, freshStore, seedCompleted, type StoreKind } from './stores.ts';
 
 const CONCURRENCY = 10;
@@ -23,6 +23,13 @@ export interface DrainFigures {
   /** Operations completed per second, from the first started_at to the last finished_at. */
   readonly perS: number;
   readonly seconds: number;
+  /**
+   * CPU time per operation (µs) of the worker process, and of every PostgreSQL process (null on SQLite), from when the
+   * worker said it had started until the queue was empty: on these shared cores a firmer figure than the rate, which
+   * moves with whatever else the machine does (bench/README.md).
+   */
+  readonly workerCpuUsPerOp: number | null;
+  readonly databaseCpuUsPerOp: number | null;
 }
 
 export interface LatencyFigures {
@@ -45,9 +52,13 @@ function latencies(values: readonly number[]): LatencyFigures {
 async function drain(api: BenchProcess, spec: string, count: number): Promise<DrainFigures> {
   const ids = new Set((await submitMany(api.url, count, 32, () => ({ type: 'noop', input: {} }))).map((s) => s.id));
   await analysed(spec);
+  const onPostgres = spec.startsWith('postgres');
   const worker = await startAsyncops('worker', { store: spec, concurrency: CONCURRENCY });
+  const cpuAtStart = { worker: worker.cpuMs(), database: onPostgres ? postgresCpuMs() : null };
+  let cpu: { worker: number | null; database: number | null };
   try {
     await waitIdle(api.url, IDLE_TIMEOUT_MS);
+    cpu = { worker: since(cpuAtStart.worker, worker.cpuMs()), database: since(cpuAtStart.database, onPostgres ? postgresCpuMs() : null) };
   } finally {
     await worker.stop();
   }
@@ -57,7 +68,18 @@ async function drain(api: BenchProcess, spec: string, count: number): Promise<Dr
   const started = Math.min(...done.map((op) => Date.parse(op.started_at!)));
   const finished = Math.max(...done.map((op) => Date.parse(op.finished_at!)));
   const seconds = (finished - started) / 1000;
-  return { operations: done.length, perS: round(done.length / seconds), seconds: round(seconds, 3) };
+  const perOp = (ms: number | null) => (ms === null || done.length === 0 ? null : round((ms * 1000) / done.length));
+  return {
+    operations: done.length,
+    perS: round(done.length / seconds),
+    seconds: round(seconds, 3),
+    workerCpuUsPerOp: perOp(cpu.worker),
+    databaseCpuUsPerOp: perOp(cpu.database),
+  };
+}
+
+function since(before: number | null, after: number | null): number | null {
+  return before === null || after === null ? null : after - before;
 }
 
 export async function measureDrain(kind: StoreKind, count: number): Promise<DrainFigures> {

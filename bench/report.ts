@@ -119,6 +119,7 @@ const ROWS: readonly Row[] = [
   ],
   ['POST /operations one at a time (1 connection), req/s', (s) => n(s.enqueue?.perS), ''],
   ['Drain 10,000 no-ops at concurrency 10, ops/s', (s) => n(s.drain?.perS), 'SQLite ≥ 9,000; PostgreSQL ≥ 3,200'],
+  ['  CPU per operation, µs: worker / database', (s) => s.drain && `${n(s.drain.workerCpuUsPerOp) ?? '—'} / ${n(s.drain.databaseCpuUsPerOp) ?? '—'}`, ''],
   ['Pickup at 200 ops/s: created→started p50 / p95', (s) => s.pickup && `${ms(s.pickup.createdToStarted.p50Ms)} / ${ms(s.pickup.createdToStarted.p95Ms)}`, ''],
   [
     '  created→started p99 / max',

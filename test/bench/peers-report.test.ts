@@ -24,7 +24,7 @@ function report(): RunReport {
     stores: {
       sqlite: {
         enqueue: { jobs: 9000, perS: 9000, p50Ms: 0, p99Ms: 1 },
-        drain: { operations: 10_000, perS: 30_000, seconds: 0.33 },
+        drain: { operations: 10_000, perS: 30_000, seconds: 0.33, workerCpuUsPerOp: 90, databaseCpuUsPerOp: null },
         pickup: { offeredPerS: 200, seconds: 3, operations: 600, createdToStarted: latency(1.5, 3), createdToCompleted: latency(2, 4) },
         http: {
           create: { ...load, ratioToBare: 0.6 },
@@ -33,7 +33,7 @@ function report(): RunReport {
           statusUncached: { ...load, ratioToBare: 0.2 },
         },
       },
-      postgres: { drain: { operations: 10_000, perS: 5_000, seconds: 2 } },
+      postgres: { drain: { operations: 10_000, perS: 5_000, seconds: 2, workerCpuUsPerOp: 120, databaseCpuUsPerOp: 250 } },
     },
     peers: {
       settings: { enqueueS: 2, drain: 10_000, latencyPerS: 200, latencyS: 3, concurrency: 10 },
