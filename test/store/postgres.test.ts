@@ -901,6 +901,78 @@ if (skip !== null) {
     });
   });
 
+  describe('PostgreSQL notifications for the other nodes', () => {
+    // The schema is never made: it only names the channel, so that no other run hears these.
+    const schema = uniqueSchema();
+    const databases: PostgresDatabase[] = [];
+    const heard: StoreEvent[] = [];
+    const listener = new pg.Client({ connectionString: PG_URL });
+    let listening: Promise<unknown> | null = null;
+    /** A node's database, and how many NOTIFY transactions of their own it has sent (the flush's, through the pool). */
+    const node = () => {
+      const db = new PostgresDatabase({ url: PG_URL, schema, poolSize: 2, feed: new ChangeFeed(), sourceId: 'this-node', onError: () => {} });
+      databases.push(db);
+      const sent = { own: 0 };
+      const query = db.pool.query.bind(db.pool) as (...args: unknown[]) => Promise<unknown>;
+      (db.pool as unknown as { query: (...args: unknown[]) => Promise<unknown> }).query = (...args) => {
+        if (typeof args[0] === 'string' && args[0].includes('pg_notify')) sent.own += 1;
+        return query(...args);
+      };
+      listening ??= listener.connect().then(() => {
+        listener.on('notification', (n) => heard.push(...decodeNotification(n.payload ?? '', 'another-node')));
+        return listener.query(`LISTEN ${pg.escapeIdentifier(`asyncops_${schema}`)}`);
+      });
+      return { db, sent, listening };
+    };
+    after(async () => {
+      await Promise.all(databases.map((db) => db.end()));
+      await listener.end();
+    });
+    const change = (id: string): StoreEvent => ({ kind: 'operation:changed', id, version: 2, status: 'processing' });
+    const heardOf = (id: string) => waitFor(() => heard.some((e) => e.kind === 'operation:changed' && e.id === id), { what: `a change of ${id}` });
+
+    it('sends a change of an operation in the transaction of the next statement that does not wait for the disk', async () => {
+      const { db, sent, listening } = node();
+      await listening;
+      db.publish([change('op_carried')]);
+      assert.deepEqual(await db.queryUnflushed('SELECT 1 AS x'), [{ x: 1 }]);
+      await heardOf('op_carried');
+      assert.equal(sent.own, 0);
+    });
+
+    it('sends a change that nothing carried after a turn of the event loop, in a transaction of its own', async () => {
+      const { db, sent, listening } = node();
+      await listening;
+      db.publish([change('op_alone')]);
+      assert.equal(sent.own, 0);
+      await heardOf('op_alone');
+      assert.equal(sent.own, 1);
+    });
+
+    it('sends what wakes a worker or a dispatcher at once, with the changes queued before it', async () => {
+      const { db, sent, listening } = node();
+      await listening;
+      db.publish([change('op_before_due')]);
+      db.publish([{ kind: 'operation:due', type: 'carried-test', runAt: 1 }]);
+      assert.equal(sent.own, 1);
+      await heardOf('op_before_due');
+      assert.ok(heard.some((e) => e.kind === 'operation:due' && e.type === 'carried-test'));
+    });
+
+    it('sends the changes a failed statement carried in a transaction of their own, and what is queued when it closes', async () => {
+      const { db, sent, listening } = node();
+      await listening;
+      db.publish([change('op_rolled_back')]);
+      await assert.rejects(db.queryUnflushed('SELECT 1 / 0 AS x'), /division by zero/);
+      await heardOf('op_rolled_back');
+      assert.equal(sent.own, 1);
+      db.publish([change('op_at_close')]);
+      databases.splice(databases.indexOf(db), 1);
+      await db.end();
+      await heardOf('op_at_close');
+    });
+  });
+
   describe('PostgreSQL statements sent in sequence', () => {
     const db = new PostgresDatabase({ url: PG_URL, schema: 'public', poolSize: 1, feed: new ChangeFeed(), sourceId: 'test', onError: () => {} });
     after(() => db.end());
