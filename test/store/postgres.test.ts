@@ -7,7 +7,7 @@ import assert from 'node:assert/strict';
 import pg from 'pg';
 import { readdirSync, readFileSync } from 'node:fs';
 import { createPostgresStore } from '../../src/store/postgres/postgres-store.ts';
-import { PostgresDatabase, type Queryable } from '../../src/store/postgres/database.ts';
+import { channelOf, PostgresDatabase, type Queryable } from '../../src/store/postgres/database.ts';
 import { claimStatement } from '../../src/store/postgres/transitions.ts';
 import { getWithStanding } from '../../src/store/postgres/standing.ts';
 import { CLAIM_TURNS } from '../../src/store/postgres/fair-claim.ts';
@@ -919,6 +919,7 @@ if (skip !== null) {
         return query(...args);
       };
       listening ??= listener.connect().then(() => {
+        listener.on('error', () => {});
         listener.on('notification', (n) => heard.push(...decodeNotification(n.payload ?? '', 'another-node')));
         return listener.query(`LISTEN ${pg.escapeIdentifier(`asyncops_${schema}`)}`);
       });
@@ -957,6 +958,7 @@ if (skip !== null) {
       assert.equal(sent.own, 1);
       await heardOf('op_before_due');
       assert.ok(heard.some((e) => e.kind === 'operation:due' && e.type === 'carried-test'));
+      assert.equal(sent.own, 1, 'the change went with the wake-up');
     });
 
     it('sends the changes a failed statement carried in a transaction of their own, and what is queued when it closes', async () => {
@@ -970,6 +972,61 @@ if (skip !== null) {
       databases.splice(databases.indexOf(db), 1);
       await db.end();
       await heardOf('op_at_close');
+    });
+
+    it('runs a statement again without the NOTIFYs it carried when the server refuses them, and reports them', async () => {
+      const reported: unknown[] = [];
+      const refusing = new PostgresDatabase({
+        url: PG_URL,
+        schema,
+        poolSize: 1,
+        feed: new ChangeFeed(),
+        sourceId: 'refusing',
+        onError: (err) => reported.push(err),
+      });
+      databases.push(refusing);
+      // pg_notify refuses an empty channel, as it would a full notification queue.
+      Object.defineProperty(refusing, 'channel', { value: '' });
+      refusing.publish([change('op_refused')]);
+      assert.deepEqual(await refusing.queryUnflushed('SELECT 1 AS x'), [{ x: 1 }]);
+      await waitFor(() => reported.length > 0, { what: 'the NOTIFY refused, reported' });
+      assert.match(String(reported[0]), /channel name cannot be empty/);
+      assert.deepEqual(await refusing.queryUnflushed('SELECT 2 AS x'), [{ x: 2 }], 'its connection still serves');
+    });
+
+    it('waits when it closes for a statement under way to send the changes it carries', async () => {
+      const { listening } = node();
+      await listening;
+      const only = new PostgresDatabase({ url: PG_URL, schema, poolSize: 1, feed: new ChangeFeed(), sourceId: 'closing', onError: () => {} });
+      const busy = only.queryUnflushed('SELECT pg_sleep(0.2)');
+      only.publish([change('op_in_flight')]);
+      // Takes the change, then waits for the pool's one connection.
+      const carrying = only.queryUnflushed('SELECT 2 AS x');
+      await only.end();
+      assert.deepEqual(await carrying, [{ x: 2 }]);
+      await busy;
+      await heardOf('op_in_flight');
+    });
+
+    it('names the channel of a schema too long for asyncops_<schema>, and hears on it', async () => {
+      const long = `t_${'x'.repeat(58)}`;
+      assert.equal(channelOf('asyncops'), 'asyncops_asyncops');
+      assert.ok(channelOf(long).length <= 63);
+      assert.notEqual(channelOf(long), channelOf(`${long.slice(0, -1)}y`));
+      const client = new pg.Client({ connectionString: PG_URL });
+      client.on('error', () => {});
+      await client.connect();
+      const db = new PostgresDatabase({ url: PG_URL, schema: long, poolSize: 1, feed: new ChangeFeed(), sourceId: 'long', onError: () => {} });
+      try {
+        const payloads: string[] = [];
+        client.on('notification', (n) => payloads.push(n.payload ?? ''));
+        await client.query(`LISTEN ${pg.escapeIdentifier(db.channel)}`);
+        db.publish([{ kind: 'operation:due', type: 'long-schema', runAt: 1 }]);
+        await waitFor(() => payloads.some((p) => decodeNotification(p, 'another-node').length > 0), { what: 'the due work heard' });
+      } finally {
+        await db.end();
+        await client.end();
+      }
     });
   });
 

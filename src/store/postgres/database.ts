@@ -1,6 +1,7 @@
 // Owns: the connection pool (schema on the search_path, int8 as number), statements, transactions and publishing events.
 // Not here: what any query says (the query modules beside it), LISTEN (change-listener.ts).
-// Invariant: events reach the change feed only after their transaction committed; NOTIFYs are batched across writes.
+// Invariant: events reach the change feed only after their transaction committed; NOTIFYs are batched across writes,
+// and a node's reach the others in no fixed order (each event says what changed, and its readers read the store again).
 
 import { createHash } from 'node:crypto';
 import pg from 'pg';
@@ -27,6 +28,20 @@ const TYPES: pg.CustomTypesConfig = {
   getTypeParser: ((oid: number, format?: 'text' | 'binary') =>
     oid === INT8_OID && format !== 'binary' ? (value: string) => Number(value) : pg.types.getTypeParser(oid, format)) as pg.CustomTypesConfig['getTypeParser'],
 };
+
+/**
+ * The LISTEN/NOTIFY channel of a schema's nodes: `asyncops_<schema>`, or for a schema name too long for that to be an
+ * identifier (63 bytes), its start and a hash of it; LISTEN would cut the name short where pg_notify refuses it.
+ */
+export function channelOf(schema: string): string {
+  const channel = `asyncops_${schema}`;
+  if (channel.length <= IDENTIFIER_MAX) return channel;
+  const hash = createHash('sha1').update(schema).digest('hex').slice(0, 8);
+  return `${channel.slice(0, IDENTIFIER_MAX - hash.length - 1)}_${hash}`;
+}
+
+/** PostgreSQL's longest identifier, in bytes (NAMEDATALEN - 1); a schema name is ASCII here. */
+const IDENTIFIER_MAX = 63;
 
 export function checkSchemaName(schema: string): string {
   if (!SCHEMA_NAME.test(schema)) {
@@ -117,6 +132,9 @@ export type SequencedStatement = readonly [sql: string, params: readonly unknown
 
 const GENERIC_PLANS = 'SET LOCAL plan_cache_mode TO force_generic_plan; SET LOCAL enable_seqscan TO off';
 
+/** A transaction whose commit does not wait for the disk. */
+const UNFLUSHED = ['SET LOCAL synchronous_commit TO OFF'];
+
 /**
  * Runs `send`, whose queries go out in one write to the socket: node-postgres writes each query as it is queued (a
  * pipelined connection sends it at once), a BEGIN or COMMIT in a write of its own, and a write to PostgreSQL's socket
@@ -130,10 +148,20 @@ function inOneWrite<T>(client: pg.PoolClient, send: () => T): T {
   return send();
 }
 
-/** A statement's outcome, and the error of a BEGIN or COMMIT around it that failed (its connection is not to be reused). */
+/**
+ * A statement's outcome; what the server refused in its BEGIN's message, if anything (the statement then failed as
+ * in an aborted transaction); and the error of a BEGIN or COMMIT that failed otherwise (its connection is not to be
+ * reused).
+ */
 interface Sent {
   readonly statement: PromiseSettledResult<pg.QueryResult>;
+  readonly refused?: unknown;
   readonly broken: Error | undefined;
+}
+
+/** Why a statement sent with `sent` failed: its BEGIN's refusal first, which is what made the statement fail. */
+function failureOf(sent: Sent): unknown {
+  return sent.refused ?? (sent.statement.status === 'rejected' ? sent.statement.reason : sent.broken);
 }
 
 /**
@@ -155,7 +183,11 @@ async function inTransactionOfItsOwn(
     client.query(prepared(sql, params, kept)),
     client.query('COMMIT'),
   ]);
+  // An error the server answered BEGIN's message with (a NOTIFY it refused) aborted the transaction, which COMMIT then
+  // rolled back: the connection is idle and fine.
+  const refused = begun.status === 'rejected' && committed.status === 'fulfilled' && typeof (begun.reason as { code?: unknown }).code === 'string';
   const failed = [begun, committed].find((step) => step.status === 'rejected');
+  if (refused) return { statement, refused: (failed as PromiseRejectedResult).reason, broken: undefined };
   return { statement, broken: failed === undefined ? undefined : (failed.reason as Error) };
 }
 
@@ -168,13 +200,15 @@ export class PostgresDatabase implements Queryable {
   #onError: (err: unknown) => void;
   #outgoing: StoreEvent[] = [];
   #flushing: Promise<void> | null = null;
+  /** Statements under way that took queued events to carry (queryUnflushed). */
+  readonly #carrying = new Set<Promise<unknown>>();
 
   constructor(options: { url: string; schema: string; poolSize: number; feed: ChangeFeed; sourceId: string; onError: (err: unknown) => void }) {
     // Pipelined connections let a transaction's BEGIN travel with its first statement: one round trip fewer per write.
     this.pool = new pg.Pool({ ...clientConfig(options.url, options.schema), max: options.poolSize, pipeline: true });
     // An idle connection that dies (server restart, terminated backend) is dropped by the pool; say so, never crash.
     this.pool.on('error', (err) => options.onError(err));
-    this.channel = `asyncops_${options.schema}`;
+    this.channel = channelOf(options.schema);
     this.sourceId = options.sourceId;
     this.#feed = options.feed;
     this.#onError = options.onError;
@@ -182,7 +216,7 @@ export class PostgresDatabase implements Queryable {
 
   /** `options.genericPlans`: in a transaction of its own, sent with its BEGIN and COMMIT (one round trip). */
   async query<R>(sql: string, params?: readonly unknown[], options: StatementOptions = {}): Promise<R[]> {
-    if (options.genericPlans === true) return this.#inTransactionOfItsOwn([], sql, params, options);
+    if (options.genericPlans === true) return this.#inTransactionOfItsOwn([], [], sql, params, options);
     try {
       return (await this.pool.query(prepared(sql, params))).rows as R[];
     } catch (err) {
@@ -203,37 +237,66 @@ export class PostgresDatabase implements Queryable {
    * (a finish, a create) flushes it with its own.
    *
    * It carries the notifications queued for the other nodes (see publish): they go out when it commits, in its
-   * transaction rather than one of their own. Should it fail, they go in one of their own.
+   * transaction rather than one of their own. Should it fail, they go in one of their own; should the NOTIFYs be what
+   * failed (the server's notification queue full), the statement runs again without them.
    */
   async queryUnflushed<R>(sql: string, params?: readonly unknown[], options: StatementOptions = {}): Promise<R[]> {
     const carried = this.#outgoing.splice(0);
+    if (carried.length === 0) return this.#inTransactionOfItsOwn(UNFLUSHED, [], sql, params, options);
+    // Held by end() until it settles: the events it took are sent by it, or handed back to a flush.
+    const carrying = this.#inTransactionOfItsOwn<R>(UNFLUSHED, carried, sql, params, options);
+    this.#carrying.add(carrying);
     try {
-      return await this.#inTransactionOfItsOwn(['SET LOCAL synchronous_commit TO OFF', ...this.#notifies(carried)], sql, params, options);
-    } catch (err) {
-      if (carried.length > 0) {
-        this.#outgoing.unshift(...carried);
-        this.#startFlush();
+      return await carrying;
+    } finally {
+      this.#carrying.delete(carrying);
+    }
+  }
+
+  /**
+   * `sql` in a transaction of its own with `settings` (SET LOCAL statements) and the NOTIFYs of `carried` in its BEGIN's
+   * message, all in one write; tried again once after a stale plan, and without the NOTIFYs should they be refused.
+   */
+  async #inTransactionOfItsOwn<R>(
+    settings: readonly string[],
+    carried: readonly StoreEvent[],
+    sql: string,
+    params: readonly unknown[] | undefined,
+    options: StatementOptions,
+  ): Promise<R[]> {
+    let carrying = carried;
+    try {
+      for (let tries = 0; ; tries++) {
+        const client = await this.#connect();
+        let broken: Error | undefined;
+        try {
+          const sent = await inOneWrite(client, () => inTransactionOfItsOwn(client, [...settings, ...this.#notifies(carrying)], sql, params, options));
+          broken = sent.broken;
+          if (sent.statement.status === 'fulfilled' && broken === undefined) return sent.statement.value.rows as R[];
+          if (sent.refused !== undefined && carrying.length > 0) {
+            this.#handBack(carrying);
+            carrying = [];
+            continue;
+          }
+          const err = failureOf(sent);
+          if (tries === 0 && renamedAfterStalePlan(err)) continue;
+          throw translateError(err);
+        } finally {
+          client.release(broken);
+        }
       }
+    } catch (err) {
+      // Whatever it still carried goes as it would have without it.
+      this.#handBack(carrying);
       throw err;
     }
   }
 
-  /** `sql` in a transaction of its own with `first` (SET LOCAL statements, NOTIFYs), all in one write; tried again once after a stale plan. */
-  async #inTransactionOfItsOwn<R>(first: readonly string[], sql: string, params: readonly unknown[] | undefined, options: StatementOptions): Promise<R[]> {
-    for (let tries = 0; ; tries++) {
-      const client = await this.#connect();
-      let broken: Error | undefined;
-      try {
-        const sent = await inOneWrite(client, () => inTransactionOfItsOwn(client, first, sql, params, options));
-        broken = sent.broken;
-        if (sent.statement.status === 'fulfilled' && broken === undefined) return sent.statement.value.rows as R[];
-        const err: unknown = sent.statement.status === 'rejected' ? sent.statement.reason : broken;
-        if (tries === 0 && renamedAfterStalePlan(err)) continue;
-        throw translateError(err);
-      } finally {
-        client.release(broken);
-      }
-    }
+  /** Events a statement was to carry and did not: a flush of their own sends them (and reports what it cannot). */
+  #handBack(events: readonly StoreEvent[]): void {
+    if (events.length === 0) return;
+    this.#outgoing.unshift(...events);
+    this.#startFlush();
   }
 
   /**
@@ -253,7 +316,7 @@ export class PostgresDatabase implements Queryable {
             : { statement: (await Promise.allSettled([client.query(prepared(sql, params))]))[0]!, broken: undefined };
         broken ??= sent.broken;
         if (sent.statement.status === 'fulfilled' && sent.broken === undefined) return { status: 'fulfilled', value: sent.statement.value.rows as unknown[] };
-        const err: unknown = sent.statement.status === 'rejected' ? sent.statement.reason : sent.broken;
+        const err = failureOf(sent);
         // A statement a stale plan stopped did nothing; the caller tries it again (under new names).
         renamedAfterStalePlan(err);
         return { status: 'rejected', reason: translateError(err) };
@@ -309,10 +372,10 @@ export class PostgresDatabase implements Queryable {
    * so a failed NOTIFY is reported, not thrown (the slow fallback poll covers the lost wake-up).
    *
    * What wakes a worker or a dispatcher elsewhere (due work, a cancel, a delivery, a schedule) goes at once. A change of
-   * an operation, which other nodes' read caches and watchers hear of, waits a turn of the event loop for a claim to
-   * carry it (queryUnflushed): a worker's claims and ends each announce their changes, and with a transaction of their
-   * own for those a drain on PostgreSQL sent as many NOTIFY transactions as claims; carried, it ran about a sixth faster
-   * (bench/README.md, "Changes ride on the next claim").
+   * an operation, which other nodes' read caches and watchers hear of, waits a turn of the event loop for a statement
+   * that does not wait for the disk (a claim, an ETA note) to carry it (queryUnflushed): a worker's claims and ends each
+   * announce their changes, and with a transaction of their own for those a drain on PostgreSQL sent as many NOTIFY
+   * transactions as claims; carried, it ran about an eighth faster (bench/README.md, "Changes ride on the next claim").
    */
   publish(events: readonly StoreEvent[]): void {
     if (events.length === 0) return;
@@ -370,6 +433,8 @@ export class PostgresDatabase implements Queryable {
 
   /** Sends what is still queued for the other nodes, then closes the pool. */
   async end(): Promise<void> {
+    // A statement carrying events sends them, or hands them back, before the pool is gone.
+    while (this.#carrying.size > 0) await Promise.allSettled([...this.#carrying]);
     if (this.#outgoing.length > 0) this.#startFlush();
     while (this.#flushing !== null) await this.#flushing;
     await this.pool.end();
