@@ -9,6 +9,7 @@ import { readdirSync, readFileSync } from 'node:fs';
 import { createPostgresStore } from '../../src/store/postgres/postgres-store.ts';
 import { channelOf, PostgresDatabase, type Queryable } from '../../src/store/postgres/database.ts';
 import { claimStatement } from '../../src/store/postgres/transitions.ts';
+import { insertOperations } from '../../src/store/postgres/insert-group.ts';
 import { getWithStanding } from '../../src/store/postgres/standing.ts';
 import { CLAIM_TURNS } from '../../src/store/postgres/fair-claim.ts';
 import { listOperations, operationStats } from '../../src/store/postgres/operator-reads.ts';
@@ -434,6 +435,44 @@ if (skip !== null) {
       await c!.operationInsert(later);
       await waitFor(() => seenByB.some((e) => e.kind === 'operation:changed' && e.id === later.id), { what: 'B hears of C insert' });
       assert.equal(seenByB.filter((e) => e.kind === 'operation:changed' && e.id === d.id).length, 1);
+    });
+
+    it('announces a group of creates to the other nodes in the round trip of its insert, and never a group that failed', async () => {
+      const [other] = nodes(1);
+      await other!.open();
+      const heard: StoreEvent[] = [];
+      other!.subscribe((e) => heard.push(e));
+      const feed = new ChangeFeed();
+      const heardHere: StoreEvent[] = [];
+      feed.subscribe((e) => heardHere.push(e));
+      // One connection: each group's statements have run by the time the next group's go.
+      const db = new PostgresDatabase({ url: PG_URL, schema: schemas.get(other!)!, poolSize: 1, feed, sourceId: 'creating-node', onError: () => {} });
+      let ownNotifyTransactions = 0;
+      const query = db.pool.query.bind(db.pool) as (...args: unknown[]) => Promise<unknown>;
+      (db.pool as unknown as { query: (...args: unknown[]) => Promise<unknown> }).query = (...args) => {
+        if (typeof args[0] === 'string' && args[0].includes('pg_notify')) ownNotifyTransactions += 1;
+        return query(...args);
+      };
+      const changesOf = (events: StoreEvent[], id: string) => events.filter((e) => e.kind === 'operation:changed' && e.id === id).length;
+      try {
+        const created = draft({ type: 'announced' });
+        await insertOperations(db, [{ draft: created, options: {} }]);
+        await waitFor(() => changesOf(heard, created.id) > 0, { what: 'the other node hears of the create' });
+        assert.ok(heard.some((e) => e.kind === 'operation:due' && e.type === 'announced'));
+        assert.equal(changesOf(heardHere, created.id), 1, 'heard here once');
+        // A NUL in a text column: the whole group fails, and nothing of it is announced.
+        const refused = draft({ type: 'announced', concurrencyKey: 'a\u0000b' });
+        await assert.rejects(insertOperations(db, [{ draft: refused, options: {} }]));
+        const after = draft({ type: 'announced' });
+        await insertOperations(db, [{ draft: after, options: {} }]);
+        // Notifications arrive in commit order: once the later group's is here, the failed one's would have been.
+        await waitFor(() => changesOf(heard, after.id) > 0, { what: 'the other node hears of the later create' });
+        assert.equal(changesOf(heard, refused.id), 0);
+        assert.equal(changesOf(heardHere, refused.id), 0);
+        assert.equal(ownNotifyTransactions, 0);
+      } finally {
+        await db.end();
+      }
     });
 
     it('never hands one operation to two nodes claiming at the same time', async () => {

@@ -378,11 +378,16 @@ export class PostgresDatabase implements Queryable {
    * transactions as claims; carried, it ran about an eighth faster (bench/README.md, "Changes ride on the next claim").
    */
   publish(events: readonly StoreEvent[]): void {
+    this.announced(events);
+    this.announceToOthers(events);
+  }
+
+  /** publish() without emitting here: for committed changes emitted here already (announced). */
+  announceToOthers(events: readonly StoreEvent[]): void {
     if (events.length === 0) return;
-    const published = compactEvents(events);
-    this.#feed.emit(published);
-    this.#outgoing.push(...published);
-    if (published.some((event) => event.kind !== 'operation:changed')) this.#startFlush();
+    const compacted = compactEvents(events);
+    this.#outgoing.push(...compacted);
+    if (compacted.some((event) => event.kind !== 'operation:changed')) this.#startFlush();
     else this.#flushAfterATurn();
   }
 
@@ -403,10 +408,17 @@ export class PostgresDatabase implements Queryable {
 
   /** The NOTIFY statements that announce `events` to the other nodes (none for none). */
   #notifies(events: readonly StoreEvent[]): string[] {
-    if (events.length === 0) return [];
-    return encodeNotifications(this.sourceId, compactEvents(events)).map(
-      (payload) => `SELECT pg_notify(${pg.escapeLiteral(this.channel)}, ${pg.escapeLiteral(payload)})`,
-    );
+    return this.notificationPayloads(events).map((payload) => `SELECT pg_notify(${pg.escapeLiteral(this.channel)}, ${pg.escapeLiteral(payload)})`);
+  }
+
+  /** The payloads that announce `events` on `channel`, for a statement of the caller's that sends them itself. */
+  notificationPayloads(events: readonly StoreEvent[]): string[] {
+    return events.length === 0 ? [] : encodeNotifications(this.sourceId, compactEvents(events));
+  }
+
+  /** Emits committed changes here; the other nodes hear of them from publish(), or from a statement of the caller's. */
+  announced(events: readonly StoreEvent[]): void {
+    if (events.length > 0) this.#feed.emit(compactEvents(events));
   }
 
   #startFlush(): void {

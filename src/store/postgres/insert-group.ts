@@ -26,6 +26,10 @@ WITH inserted AS (
 ), ${depthChange('inserted', '+')}, ${CREATED_HISTORY}
 SELECT 1`;
 
+// Params: $1 the channel, $2 payloads, $3 an id of the group. The group's NOTIFYs, sent right after its insert in the same
+// write and run once it committed; should the insert have failed, the group is not there and nothing is announced.
+const ANNOUNCE_INSERTED = 'SELECT pg_notify($1, payload) FROM unnest($2::text[]) AS payload WHERE EXISTS (SELECT 1 FROM operations WHERE id = $3)';
+
 export interface InsertRequest {
   readonly draft: OperationDraft;
   readonly options: InsertOptions;
@@ -61,19 +65,26 @@ export async function insertOperations(db: PostgresDatabase, group: readonly Ins
   const asked = group.flatMap((r, i) =>
     r.options.standing === undefined ? [] : [{ i, params: { operation: operations[i]!, now: r.draft.now, scope: r.options.standing.scope, fromTail: true } }],
   );
-  const send = () => db.sequence(asked.length === 0 ? [insert] : [insert, standingsStatement(asked.map((a) => a.params))]);
+  // The other nodes hear of the group from a statement in the same round trip as its insert, not from a NOTIFY
+  // transaction of its own after it (bench/README.md, "Creates announce themselves in their round trip").
+  const events = operations.flatMap((op) => [changed(op), due(op)]);
+  const announce: SequencedStatement = [ANNOUNCE_INSERTED, [db.channel, db.notificationPayloads(events), operations[0]!.id]];
+  const reads = asked.length === 0 ? [] : [standingsStatement(asked.map((a) => a.params))];
+  const send = () => db.sequence([insert, announce, ...reads]);
   let sent = await send();
   let inserted = await sent[0]!;
-  // A stale plan stopped the insert before it did anything (sequence() renamed the statements): both go again.
+  // A stale plan stopped the insert before it did anything (sequence() renamed the statements): all go again.
   if (inserted.status === 'rejected' && isStalePlan(inserted.reason)) {
     sent = await send();
     inserted = await sent[0]!;
   }
   // One statement: every row of the group went in, or none did.
   if (inserted.status === 'rejected') throw inserted.reason;
-  // Announced once committed, before the standings are read: a worker waiting for work claims it meanwhile.
-  db.publish(operations.flatMap((op) => [changed(op), due(op)]));
-  const standingsRead = await sent[1];
+  // Heard here once committed, before the standings are read: a worker waiting for work claims it meanwhile. Should
+  // the statement announcing them have failed, the other nodes hear of them as of any other change.
+  db.announced(events);
+  if ((await sent[1]!).status === 'rejected') db.announceToOthers(events);
+  const standingsRead = await sent[2];
   const rows = standingsRead?.status === 'fulfilled' ? (standingsRead.value as StandingRow[]) : [];
   // Fairness: where other tenants wait, the position with their turns (a round trip more, only then).
   const fair = await Promise.all(rows.map((row, n) => withTurns(db, toStanding(row), row.turns, asked[n]!.params).catch(() => null)));
