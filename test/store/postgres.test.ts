@@ -567,7 +567,7 @@ if (skip !== null) {
         if (e.kind === 'operation:changed') seen.add(e.id);
         if (e.kind === 'feed:resumed') resumed += 1;
       });
-      const channel = `asyncops_${schemas.get(a!)!}`;
+      const channel = channelOf(schemas.get(a!)!);
       const terminated = await withClient(
         async (c) => (await c.query('SELECT pg_terminate_backend(pid) AS ok FROM pg_stat_activity WHERE query = $1', [`LISTEN "${channel}"`])).rows.length,
       );
@@ -960,7 +960,7 @@ if (skip !== null) {
       listening ??= listener.connect().then(() => {
         listener.on('error', () => {});
         listener.on('notification', (n) => heard.push(...decodeNotification(n.payload ?? '', 'another-node')));
-        return listener.query(`LISTEN ${pg.escapeIdentifier(`asyncops_${schema}`)}`);
+        return listener.query(`LISTEN ${pg.escapeIdentifier(channelOf(schema))}`);
       });
       return { db, sent, listening };
     };
@@ -1033,6 +1033,28 @@ if (skip !== null) {
       assert.deepEqual(await refusing.queryUnflushed('SELECT 2 AS x'), [{ x: 2 }], 'its connection still serves');
     });
 
+    it('hands the changes back when the COMMIT of the statement carrying them is refused, and keeps its connection', async () => {
+      const { listening } = node();
+      await listening;
+      const tables = uniqueSchema();
+      await withClient((c) =>
+        c.query(`CREATE SCHEMA ${tables}; CREATE TABLE ${tables}.t (n int UNIQUE DEFERRABLE INITIALLY DEFERRED); INSERT INTO ${tables}.t VALUES (1)`),
+      );
+      const only = new PostgresDatabase({ url: PG_URL, schema, poolSize: 1, feed: new ChangeFeed(), sourceId: 'committing', onError: () => {} });
+      databases.push(only);
+      try {
+        const backend = 'SELECT pg_backend_pid() AS pid';
+        const [before] = await only.queryUnflushed<{ pid: number }>(backend);
+        only.publish([change('op_commit_refused')]);
+        // A duplicate the deferred constraint finds at COMMIT: refused there, as a full notification queue would be.
+        await assert.rejects(only.queryUnflushed(`INSERT INTO ${tables}.t VALUES (1)`), /duplicate key/);
+        await heardOf('op_commit_refused');
+        assert.deepEqual(await only.queryUnflushed(backend), [before], 'the same connection serves on');
+      } finally {
+        await dropSchema(tables);
+      }
+    });
+
     it('waits when it closes for a statement under way to send the changes it carries', async () => {
       const { listening } = node();
       await listening;
@@ -1095,6 +1117,18 @@ if (skip !== null) {
       } finally {
         await dropSchema(schema);
       }
+    });
+
+    it('run a statement asked to be unflushed in a transaction of its own whose commit does not wait for the disk', async () => {
+      const setting = `SELECT current_setting('synchronous_commit') AS s`;
+      const before = await db.query(setting);
+      const [unflushed, after] = await db.sequence([
+        [setting, [], { unflushed: true }],
+        [setting, []],
+      ]);
+      assert.deepEqual(await unflushed, { status: 'fulfilled', value: [{ s: 'off' }] });
+      // The setting was for that transaction only.
+      assert.deepEqual(await after, { status: 'fulfilled', value: before });
     });
 
     it('run a statement that keeps its plan under force_generic_plan, with sequential scans off', async () => {

@@ -1,6 +1,6 @@
 // Owns: the NOTIFY payload format and the dedicated LISTEN connection that carries other nodes' events into the change feed.
-// Not here: sending (database.ts: after the write commits, in a NOTIFY transaction or in the next claim's), the listener
-// set (store/change-feed.ts).
+// Not here: sending (database.ts: after the write commits, in a NOTIFY transaction or in the next claim's; a group of
+// creates in insert-group.ts), the listener set (store/change-feed.ts).
 // Invariant: a lost connection is retried with backoff and re-LISTENed until close(); nothing here throws into the caller.
 
 import pg from 'pg';

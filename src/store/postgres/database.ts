@@ -1,7 +1,8 @@
 // Owns: the connection pool (schema on the search_path, int8 as number), statements, transactions and publishing events.
 // Not here: what any query says (the query modules beside it), LISTEN (change-listener.ts).
-// Invariant: events reach the change feed only after their transaction committed; NOTIFYs are batched across writes,
-// and a node's reach the others in no fixed order (each event says what changed, and its readers read the store again).
+// Invariant: events reach the change feed only after their transaction committed; NOTIFYs go in transactions that do
+// not wait for the disk, many events in each, and a node's reach the others in no fixed order (each event says what
+// changed, and its readers read the store again).
 
 import { createHash } from 'node:crypto';
 import pg from 'pg';
@@ -125,6 +126,8 @@ export function isStalePlan(err: unknown): boolean {
  */
 export interface StatementOptions {
   readonly genericPlans?: boolean | undefined;
+  /** In sequence(): in a transaction of its own whose commit does not wait for the disk (as queryUnflushed). */
+  readonly unflushed?: boolean | undefined;
 }
 
 /** A statement of a sequence: its SQL, its parameters, and how it runs. */
@@ -183,12 +186,22 @@ async function inTransactionOfItsOwn(
     client.query(prepared(sql, params, kept)),
     client.query('COMMIT'),
   ]);
-  // An error the server answered BEGIN's message with (a NOTIFY it refused) aborted the transaction, which COMMIT then
-  // rolled back: the connection is idle and fine.
-  const refused = begun.status === 'rejected' && committed.status === 'fulfilled' && typeof (begun.reason as { code?: unknown }).code === 'string';
+  // The server refused BEGIN's message (a NOTIFY of it; the transaction aborted and COMMIT rolled it back) or the COMMIT
+  // (a full notification queue is refused there): the transaction did nothing, and the connection is idle and fine.
+  if (begun.status === 'rejected' && committed.status === 'fulfilled' && refusedByServer(begun.reason)) {
+    return { statement, refused: begun.reason, broken: undefined };
+  }
+  if (begun.status === 'fulfilled' && committed.status === 'rejected' && refusedByServer(committed.reason)) {
+    return { statement, refused: committed.reason, broken: undefined };
+  }
   const failed = [begun, committed].find((step) => step.status === 'rejected');
-  if (refused) return { statement, refused: (failed as PromiseRejectedResult).reason, broken: undefined };
   return { statement, broken: failed === undefined ? undefined : (failed.reason as Error) };
+}
+
+/** An error the server answered with, its session still usable (not one of a connection that failed). */
+function refusedByServer(err: unknown): boolean {
+  const code = (err as { code?: unknown } | null)?.code;
+  return typeof code === 'string' && !UNAVAILABLE_SQLSTATE.test(code);
 }
 
 export class PostgresDatabase implements Queryable {
@@ -237,8 +250,8 @@ export class PostgresDatabase implements Queryable {
    * (a finish, a create) flushes it with its own.
    *
    * It carries the notifications queued for the other nodes (see publish): they go out when it commits, in its
-   * transaction rather than one of their own. Should it fail, they go in one of their own; should the NOTIFYs be what
-   * failed (the server's notification queue full), the statement runs again without them.
+   * transaction rather than one of their own. Should it fail, they go in one of their own; should its transaction be
+   * refused whole (a NOTIFY the server refuses, a notification queue full at COMMIT), the statement runs again without them.
    */
   async queryUnflushed<R>(sql: string, params?: readonly unknown[], options: StatementOptions = {}): Promise<R[]> {
     const carried = this.#outgoing.splice(0);
@@ -265,21 +278,26 @@ export class PostgresDatabase implements Queryable {
     options: StatementOptions,
   ): Promise<R[]> {
     let carrying = carried;
+    let renamed = false;
     try {
-      for (let tries = 0; ; tries++) {
+      for (;;) {
         const client = await this.#connect();
         let broken: Error | undefined;
         try {
           const sent = await inOneWrite(client, () => inTransactionOfItsOwn(client, [...settings, ...this.#notifies(carrying)], sql, params, options));
           broken = sent.broken;
-          if (sent.statement.status === 'fulfilled' && broken === undefined) return sent.statement.value.rows as R[];
+          // Refused whole (the NOTIFYs it carried, maybe): once more without them, which a flush of their own sends.
           if (sent.refused !== undefined && carrying.length > 0) {
             this.#handBack(carrying);
             carrying = [];
             continue;
           }
+          if (sent.statement.status === 'fulfilled' && broken === undefined && sent.refused === undefined) return sent.statement.value.rows as R[];
           const err = failureOf(sent);
-          if (tries === 0 && renamedAfterStalePlan(err)) continue;
+          if (!renamed && renamedAfterStalePlan(err)) {
+            renamed = true;
+            continue;
+          }
           throw translateError(err);
         } finally {
           client.release(broken);
@@ -311,8 +329,8 @@ export class PostgresDatabase implements Queryable {
     const settled = inOneWrite(client, () =>
       statements.map(async ([sql, params, options]): Promise<PromiseSettledResult<unknown[]>> => {
         const sent: Sent =
-          options?.genericPlans === true
-            ? await inTransactionOfItsOwn(client, [], sql, params, options)
+          options?.genericPlans === true || options?.unflushed === true
+            ? await inTransactionOfItsOwn(client, options.unflushed === true ? UNFLUSHED : [], sql, params, options)
             : { statement: (await Promise.allSettled([client.query(prepared(sql, params))]))[0]!, broken: undefined };
         broken ??= sent.broken;
         if (sent.statement.status === 'fulfilled' && sent.broken === undefined) return { status: 'fulfilled', value: sent.statement.value.rows as unknown[] };
@@ -430,8 +448,9 @@ export class PostgresDatabase implements Queryable {
   }
 
   // PostgreSQL serialises the commits of notifying transactions on one global lock, flush to disk included: a
-  // NOTIFY per write would cap throughput at one disk flush per write. So one sender carries whatever committed
-  // meanwhile in one transaction that does not wait for the disk (a lost wake-up is covered by the fallback poll).
+  // NOTIFY per write would cap throughput at one disk flush per write. So NOTIFYs go in transactions that do not wait
+  // for the disk (a lost wake-up is covered by the fallback poll): this one carries whatever committed meanwhile, a
+  // claim what is queued when it goes (queryUnflushed), and a group of creates announces itself (insert-group.ts).
   async #flush(): Promise<void> {
     while (this.#outgoing.length > 0) {
       const notifies = this.#notifies(this.#outgoing.splice(0));

@@ -1,5 +1,5 @@
-// Owns: inserting a group of operations without idempotency keys in one statement, and reading where the new ones stand
-// in the same round trip. Not here: inserts with a key (operations.ts), gathering the group (batcher.ts).
+// Owns: inserting a group of operations without idempotency keys in one statement, and announcing them to the other
+// nodes and reading where the new ones stand in the same round trip. Not here: inserts with a key (operations.ts), gathering the group (batcher.ts).
 // Invariant: the whole group is inserted, or none of it and every insert of it fails.
 
 import { changed, due, operationFromDraft, type InsertOptions, type OperationDraft, type OperationInsertResult } from '../store.ts';
@@ -27,7 +27,8 @@ WITH inserted AS (
 SELECT 1`;
 
 // Params: $1 the channel, $2 payloads, $3 an id of the group. The group's NOTIFYs, sent right after its insert in the same
-// write and run once it committed; should the insert have failed, the group is not there and nothing is announced.
+// write and run once it committed, in a transaction that does not wait for the disk (database.ts, #flush: why); should
+// the insert have failed, the group is not there and nothing is announced.
 const ANNOUNCE_INSERTED = 'SELECT pg_notify($1, payload) FROM unnest($2::text[]) AS payload WHERE EXISTS (SELECT 1 FROM operations WHERE id = $3)';
 
 export interface InsertRequest {
@@ -36,9 +37,9 @@ export interface InsertRequest {
 }
 
 /**
- * Inserts a group of operations without idempotency keys in one statement (its own transaction), and reads where those
- * that asked for it stand right after, sent with it: one round trip for both. The insert decides the outcome; a
- * standing that could not be read is left out (the caller asks again), never turned into a failed insert.
+ * Inserts a group of operations without idempotency keys in one statement (its own transaction), then announces them
+ * and reads where those that asked for it stand, sent with it: one round trip for all three. The insert decides the
+ * outcome; a standing that could not be read is left out (the caller asks again), never turned into a failed insert.
  */
 export async function insertOperations(db: PostgresDatabase, group: readonly InsertRequest[]): Promise<OperationInsertResult[]> {
   const column = <T>(pick: (d: OperationDraft) => T) => group.map((r) => pick(r.draft));
@@ -68,7 +69,7 @@ export async function insertOperations(db: PostgresDatabase, group: readonly Ins
   // The other nodes hear of the group from a statement in the same round trip as its insert, not from a NOTIFY
   // transaction of its own after it (bench/README.md, "Creates announce themselves in their round trip").
   const events = operations.flatMap((op) => [changed(op), due(op)]);
-  const announce: SequencedStatement = [ANNOUNCE_INSERTED, [db.channel, db.notificationPayloads(events), operations[0]!.id]];
+  const announce: SequencedStatement = [ANNOUNCE_INSERTED, [db.channel, db.notificationPayloads(events), operations[0]!.id], { unflushed: true }];
   const reads = asked.length === 0 ? [] : [standingsStatement(asked.map((a) => a.params))];
   const send = () => db.sequence([insert, announce, ...reads]);
   let sent = await send();
