@@ -1131,6 +1131,22 @@ if (skip !== null) {
       assert.deepEqual(await after, { status: 'fulfilled', value: before });
     });
 
+    it('fail a statement whose transaction of its own is refused at COMMIT, though the statement itself answered', async () => {
+      const tables = uniqueSchema();
+      await withClient((c) =>
+        c.query(`CREATE SCHEMA ${tables}; CREATE TABLE ${tables}.t (n int UNIQUE DEFERRABLE INITIALLY DEFERRED); INSERT INTO ${tables}.t VALUES (1)`),
+      );
+      try {
+        const [inserted] = await db.sequence([[`INSERT INTO ${tables}.t VALUES (1) RETURNING n`, [], { unflushed: true }]]);
+        const settled = await inserted;
+        assert.equal(settled!.status, 'rejected');
+        assert.match(String((settled as PromiseRejectedResult).reason), /duplicate key/);
+        assert.deepEqual(await db.query(`SELECT count(*)::int AS n FROM ${tables}.t`), [{ n: 1 }]);
+      } finally {
+        await dropSchema(tables);
+      }
+    });
+
     it('run a statement that keeps its plan under force_generic_plan, with sequential scans off', async () => {
       const [read] = await db.sequence([[`${mode}, current_setting('enable_seqscan') AS seq`, [], { genericPlans: true }]]);
       assert.deepEqual(await read, { status: 'fulfilled', value: [{ m: 'force_generic_plan', seq: 'off' }] });

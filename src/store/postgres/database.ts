@@ -152,19 +152,19 @@ function inOneWrite<T>(client: pg.PoolClient, send: () => T): T {
 }
 
 /**
- * A statement's outcome; what the server refused in its BEGIN's message, if anything (the statement then failed as
- * in an aborted transaction); and the error of a BEGIN or COMMIT that failed otherwise (its connection is not to be
- * reused).
+ * A statement's outcome; what the server refused, if anything: BEGIN's message (nothing of it ran, or it ran and
+ * aborted the transaction, which then failed the statement) or the COMMIT (the transaction was rolled back); and the
+ * error of a BEGIN or COMMIT that failed otherwise (its connection is not to be reused).
  */
 interface Sent {
   readonly statement: PromiseSettledResult<pg.QueryResult>;
-  readonly refused?: unknown;
+  readonly refused?: { readonly at: 'begin' | 'commit'; readonly error: unknown } | undefined;
   readonly broken: Error | undefined;
 }
 
 /** Why a statement sent with `sent` failed: its BEGIN's refusal first, which is what made the statement fail. */
 function failureOf(sent: Sent): unknown {
-  return sent.refused ?? (sent.statement.status === 'rejected' ? sent.statement.reason : sent.broken);
+  return sent.refused?.error ?? (sent.statement.status === 'rejected' ? sent.statement.reason : sent.broken);
 }
 
 /**
@@ -189,10 +189,10 @@ async function inTransactionOfItsOwn(
   // The server refused BEGIN's message (a NOTIFY of it; the transaction aborted and COMMIT rolled it back) or the COMMIT
   // (a full notification queue is refused there): the transaction did nothing, and the connection is idle and fine.
   if (begun.status === 'rejected' && committed.status === 'fulfilled' && refusedByServer(begun.reason)) {
-    return { statement, refused: begun.reason, broken: undefined };
+    return { statement, refused: { at: 'begin', error: begun.reason }, broken: undefined };
   }
   if (begun.status === 'fulfilled' && committed.status === 'rejected' && refusedByServer(committed.reason)) {
-    return { statement, refused: committed.reason, broken: undefined };
+    return { statement, refused: { at: 'commit', error: committed.reason }, broken: undefined };
   }
   const failed = [begun, committed].find((step) => step.status === 'rejected');
   return { statement, broken: failed === undefined ? undefined : (failed.reason as Error) };
@@ -286,13 +286,19 @@ export class PostgresDatabase implements Queryable {
         try {
           const sent = await inOneWrite(client, () => inTransactionOfItsOwn(client, [...settings, ...this.#notifies(carrying)], sql, params, options));
           broken = sent.broken;
+          // Done, unless the COMMIT was refused. BEGIN's message refused with the statement done: none of that message ran
+          // (it would have aborted the transaction), so the statement ran and committed on its own, and the NOTIFYs did not.
+          if (sent.statement.status === 'fulfilled' && broken === undefined && sent.refused?.at !== 'commit') {
+            if (sent.refused !== undefined) this.#handBack(carrying);
+            carrying = [];
+            return sent.statement.value.rows as R[];
+          }
           // Refused whole (the NOTIFYs it carried, maybe): once more without them, which a flush of their own sends.
           if (sent.refused !== undefined && carrying.length > 0) {
             this.#handBack(carrying);
             carrying = [];
             continue;
           }
-          if (sent.statement.status === 'fulfilled' && broken === undefined && sent.refused === undefined) return sent.statement.value.rows as R[];
           const err = failureOf(sent);
           if (!renamed && renamedAfterStalePlan(err)) {
             renamed = true;
@@ -333,7 +339,9 @@ export class PostgresDatabase implements Queryable {
             ? await inTransactionOfItsOwn(client, options.unflushed === true ? UNFLUSHED : [], sql, params, options)
             : { statement: (await Promise.allSettled([client.query(prepared(sql, params))]))[0]!, broken: undefined };
         broken ??= sent.broken;
-        if (sent.statement.status === 'fulfilled' && sent.broken === undefined) return { status: 'fulfilled', value: sent.statement.value.rows as unknown[] };
+        if (sent.statement.status === 'fulfilled' && sent.broken === undefined && sent.refused?.at !== 'commit') {
+          return { status: 'fulfilled', value: sent.statement.value.rows as unknown[] };
+        }
         const err = failureOf(sent);
         // A statement a stale plan stopped did nothing; the caller tries it again (under new names).
         renamedAfterStalePlan(err);
