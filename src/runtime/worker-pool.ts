@@ -263,8 +263,10 @@ export class WorkerPool extends EventEmitter<WorkerPoolEvents> {
       this.#drained.forget();
       this.#loop.wake();
     } else if (event.kind === 'operation:due' && this.#registry.get(event.type) !== undefined) {
-      this.#drained.announce(event.type, event.runAt, this.#clock.now());
-      this.#loop.wakeAt(event.runAt);
+      const now = this.#clock.now();
+      this.#drained.announce(event.type, event.runAt, now);
+      if (event.runAt <= now) this.#loop.wakeNow();
+      else this.#loop.wakeAt(event.runAt);
     }
   }
 

@@ -70,12 +70,25 @@ export class ClaimLoop {
   wake(): void {
     if (!this.#running || this.#wakeQueued) return;
     this.#wakeQueued = true;
-    setImmediate(() => {
-      this.#wakeQueued = false;
-      if (!this.#running) return;
-      if (this.#pass !== null) this.#again = true;
-      else this.#pass = this.#run().finally(() => (this.#pass = null));
-    });
+    setImmediate(() => this.#woken());
+  }
+
+  /**
+   * Claim once the code running now is done, before the event loop turns: for work just announced, which wake() would
+   * claim only after whatever was queued before it, such as the reply to the request that created it (bench/README.md,
+   * "New work is claimed before the reply").
+   */
+  wakeNow(): void {
+    if (!this.#running || this.#wakeQueued) return;
+    this.#wakeQueued = true;
+    queueMicrotask(() => this.#woken());
+  }
+
+  #woken(): void {
+    this.#wakeQueued = false;
+    if (!this.#running) return;
+    if (this.#pass !== null) this.#again = true;
+    else this.#pass = this.#run().finally(() => (this.#pass = null));
   }
 
   /** Claim at `at` on the clock (soon, if that has come), unless a wake-up is set for sooner. */

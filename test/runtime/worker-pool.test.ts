@@ -669,6 +669,28 @@ describe('WorkerPool', () => {
     assert.ok(firstEnd >= 0 && firstEnd < lastClaim, `the first end was stored at change ${firstEnd}, the last claim at ${lastClaim}`);
   });
 
+  it('claims work announced as due before the event loop turns: its handler has started when the insert returns', async (t) => {
+    const store = await openStore(t);
+    const started: string[] = [];
+    const pool = startPool(t, store, [
+      defineTask({
+        type: 'at-once',
+        run: async (_input, ctx) => {
+          started.push(ctx.operationId);
+        },
+      }),
+    ]);
+    await pool.start();
+    // The first claim, which found nothing, is over.
+    await nextTurn();
+    await nextTurn();
+    // The insert settles after its commit announced it; the claim that announcement woke has run before this line,
+    // not after the callbacks already queued (a reply to the request that created it, in a server).
+    const op = await submit(store, 'at-once');
+    assert.deepEqual(started, [op.id]);
+    assert.equal((await settled(store, op.id)).status, 'completed');
+  });
+
   it('a slot that frees asks the store nothing once a claim found the queue empty and no work was announced since', async (t) => {
     const store = await openStore(t);
     const claims = countClaims(store);
