@@ -70,6 +70,13 @@ async function tableReads(
   return { seq: Number(rows[0]?.seq), idx: Number(rows[0]?.idx) };
 }
 
+/** That `c`'s transaction read `schema`'s `table` through its indexes alone, fewer than `fewerThan` rows of it. */
+async function assertReadByIndex(c: pg.Client, schema: string, table: string, fewerThan: number): Promise<void> {
+  const read = await tableReads(c, schema, table);
+  assert.equal(read.seq, 0, `no walk of ${table}`);
+  assert.ok(read.idx < fewerThan, `rows of ${table} read: ${read.idx}`);
+}
+
 /** `c` as the Queryable the store's read functions take, so a test reads in `c`'s transaction and settings. */
 function queryable(c: pg.Client): Queryable {
   return { query: async <R>(sql: string, params?: readonly unknown[]) => (await c.query(sql, params as unknown[])).rows as R[] };
@@ -610,9 +617,7 @@ if (skip !== null) {
             [noted.id, 'op_missing'],
             [T0 + 2, T0 + 3],
           ]);
-          const read = await tableReads(c, schema, 'operation_history');
-          assert.equal(read.seq, 0, 'no walk of the history');
-          assert.ok(read.idx < 20, `rows read: ${read.idx}`);
+          await assertReadByIndex(c, schema, 'operation_history', 20);
           await c.query('COMMIT');
         });
         const history = async (id: string) => (await store.historyList({ operationId: id, tenant: TENANT, limit: 1 }))?.[0]?.data;
@@ -705,9 +710,7 @@ if (skip !== null) {
           );
           const turns = await c.query({ name: 'turns_claim', text: CLAIM_TURNS, values: ['plan', now, 10, 'w', LEASE_MS, [], []] });
           assert.equal(turns.rows.length, 10);
-          const read = await tableReads(c, schema, 'operations');
-          assert.equal(read.seq, 0, 'no walk of the table');
-          assert.ok(read.idx < 100, `rows read: ${read.idx}`);
+          await assertReadByIndex(c, schema, 'operations', 100);
           await c.query('ROLLBACK');
         });
       } finally {
@@ -749,9 +752,7 @@ if (skip !== null) {
               pending_turn_types(ARRAY['drained']) AS turns, (SELECT array_agg(tenant) FROM pending_tenants('drained', true)) AS walked`);
             assert.deepEqual(rows[0], { least: TENANT, greatest: TENANT, turns: [], walked: [TENANT] });
           }
-          const read = await tableReads(c, schema, 'operations');
-          assert.equal(read.seq, 0, 'no walk of the table');
-          assert.ok(read.idx < 100, `rows read: ${read.idx}`);
+          await assertReadByIndex(c, schema, 'operations', 100);
           await c.query('ROLLBACK');
         });
       } finally {
@@ -865,9 +866,7 @@ if (skip !== null) {
               );
             }
           }
-          const read = await tableReads(c, schema, 'operations');
-          assert.equal(read.seq, 0, 'no walk of the table');
-          assert.ok(read.idx < 100, `rows read: ${read.idx}`);
+          await assertReadByIndex(c, schema, 'operations', 100);
           await c.query('ROLLBACK');
         });
       } finally {

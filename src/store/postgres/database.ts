@@ -290,7 +290,6 @@ export class PostgresDatabase implements Queryable {
           // (it would have aborted the transaction), so the statement ran and committed on its own, and the NOTIFYs did not.
           if (sent.statement.status === 'fulfilled' && broken === undefined && sent.refused?.at !== 'commit') {
             if (sent.refused !== undefined) this.#handBack(carrying);
-            carrying = [];
             return sent.statement.value.rows as R[];
           }
           // Refused whole (the NOTIFYs it carried, maybe): once more without them, which a flush of their own sends.
@@ -404,14 +403,18 @@ export class PostgresDatabase implements Queryable {
    * transactions as claims; carried, it ran about an eighth faster (bench/README.md, "Changes ride on the next claim").
    */
   publish(events: readonly StoreEvent[]): void {
-    this.announced(events);
-    this.announceToOthers(events);
+    if (events.length === 0) return;
+    const compacted = compactEvents(events);
+    this.#feed.emit(compacted);
+    this.#queueForOthers(compacted);
   }
 
   /** publish() without emitting here: for committed changes emitted here already (announced). */
   announceToOthers(events: readonly StoreEvent[]): void {
-    if (events.length === 0) return;
-    const compacted = compactEvents(events);
+    if (events.length > 0) this.#queueForOthers(compactEvents(events));
+  }
+
+  #queueForOthers(compacted: readonly StoreEvent[]): void {
     this.#outgoing.push(...compacted);
     if (compacted.some((event) => event.kind !== 'operation:changed')) this.#startFlush();
     else this.#flushAfterATurn();
@@ -463,7 +466,7 @@ export class PostgresDatabase implements Queryable {
     while (this.#outgoing.length > 0) {
       const notifies = this.#notifies(this.#outgoing.splice(0));
       try {
-        await this.pool.query(['BEGIN', 'SET LOCAL synchronous_commit TO OFF', ...notifies, 'COMMIT'].join('; '));
+        await this.pool.query(['BEGIN', ...UNFLUSHED, ...notifies, 'COMMIT'].join('; '));
       } catch (err) {
         this.#onError(translateError(err));
       }
