@@ -8,6 +8,7 @@ import { join } from 'node:path';
 import pg from 'pg';
 import { newId, ID_PREFIXES } from '../src/domain/ids.ts';
 import { openStoreFromSpec } from '../src/store/open.ts';
+import type { OperationDraft } from '../src/store/store.ts';
 import { DEFAULT_TENANT } from '../src/domain/operation.ts';
 
 export type StoreKind = 'sqlite' | 'postgres';
@@ -81,6 +82,22 @@ async function withPg<T>(work: (client: pg.Client) => Promise<T>): Promise<T> {
   }
 }
 
+/** An operation of `type` with an empty input, due at `now`, as the bench queues them through the Store API. */
+export function queuedDraft(type: string, now: number): OperationDraft {
+  return {
+    id: newId(ID_PREFIXES.operation, now),
+    tenant: DEFAULT_TENANT,
+    type,
+    input: {},
+    maxAttempts: 3,
+    priority: 0,
+    timeoutS: 60,
+    runAt: now,
+    webhookUrl: null,
+    now,
+  };
+}
+
 /**
  * Stores `count` completed no-op operations through the Store API in this process (insert, claim, finish in
  * batches), as history that a busy service has accumulated, vacuumed as autovacuum would have. Much faster than
@@ -98,18 +115,7 @@ export async function seedCompleted(spec: string, count: number, ended: 'complet
       if (done > 0 && done % VACUUM_EVERY === 0) await vacuumed(spec);
       const n = Math.min(batch, count - done);
       const now = Date.now();
-      const drafts = Array.from({ length: n }, () => ({
-        id: newId(ID_PREFIXES.operation, now),
-        tenant: DEFAULT_TENANT,
-        type,
-        input: {},
-        maxAttempts: 3,
-        priority: 0,
-        timeoutS: 60,
-        runAt: now,
-        webhookUrl: null,
-        now,
-      }));
+      const drafts = Array.from({ length: n }, () => queuedDraft(type, now));
       await inParallel(drafts, 16, (draft) => store.operationInsert(draft));
       const claimed = await store.operationClaimDue({ now, workerId: 'seed', leaseMs: 60_000, types: [{ type, limit: n }], limit: n });
       await inParallel(claimed, 16, (op) =>
