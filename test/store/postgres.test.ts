@@ -7,7 +7,7 @@ import assert from 'node:assert/strict';
 import pg from 'pg';
 import { readdirSync, readFileSync } from 'node:fs';
 import { createPostgresStore } from '../../src/store/postgres/postgres-store.ts';
-import { channelOf, PostgresDatabase, type Queryable } from '../../src/store/postgres/database.ts';
+import { channelOf, PostgresDatabase, sqlLiteral, type Queryable } from '../../src/store/postgres/database.ts';
 import { claimStatement } from '../../src/store/postgres/transitions.ts';
 import { insertOperations } from '../../src/store/postgres/insert-group.ts';
 import { getWithStanding } from '../../src/store/postgres/standing.ts';
@@ -1066,6 +1066,17 @@ if (skip !== null) {
       assert.deepEqual(await carrying, [{ x: 2 }]);
       await busy;
       await heardOf('op_in_flight');
+    });
+
+    it('sends payloads with quotes and backslashes in them: the events heard are the events sent', async () => {
+      const types = ["it's", 'back\\slash', "both ' and \\ and \\'", 'ünïcödé ✓'];
+      for (const type of types) assert.equal(sqlLiteral(type), pg.escapeLiteral(type));
+      const { db, listening } = node();
+      await listening;
+      db.publish(types.map((type, i) => ({ kind: 'operation:due', type: `literal ${type}`, runAt: i })));
+      await waitFor(() => types.every((type) => heard.some((e) => e.kind === 'operation:due' && e.type === `literal ${type}`)), {
+        what: 'every event heard as it was sent',
+      });
     });
 
     it('names the channel of a schema too long for asyncops_<schema>, and hears on it', async () => {
