@@ -79,6 +79,8 @@ export interface AsyncOpsOptions {
   /** Delays between webhook attempts, ms; the length is the number of retries. */
   readonly webhookScheduleMs?: readonly number[] | undefined;
   readonly webhookTimeoutMs?: number | undefined;
+  /** How long a node holds a webhook attempt it started (`--webhook-lease`; default webhookTimeoutMs + 30 s). */
+  readonly webhookLeaseMs?: number | undefined;
   /** Webhook attempts in flight at once in this process (`--webhook-concurrency`). */
   readonly webhookConcurrency?: number | undefined;
   /** Of those, at most this many to one destination, a URL's origin (default a quarter of webhookConcurrency, at least 1). */
@@ -384,6 +386,7 @@ export async function assembleAsyncOps(options: AssemblyOptions): Promise<Assemb
           allowPrivate,
           schedule: options.webhookScheduleMs ?? DEFAULTS.webhookSchedule,
           attemptTimeoutMs: options.webhookTimeoutMs,
+          leaseMs: options.webhookLeaseMs,
           concurrency: options.webhookConcurrency,
           concurrencyPerDestination: options.webhookConcurrencyPerDestination,
           onAttempt: (event) => metrics.recordWebhookAttempt(event),

@@ -146,6 +146,17 @@ export const SETTINGS = {
     default: '10s',
     help: 'timeout of one webhook attempt',
   }),
+  // A node that starts an attempt holds its delivery this long; one cut off by a crash is retried when it runs out. With
+  // no heartbeat, it must outlast the attempt (--webhook-timeout) and the clock differences between nodes.
+  webhookLease: setting({
+    flag: '--webhook-lease',
+    arg: '<duration>',
+    env: 'ASYNCOPS_WEBHOOK_LEASE',
+    commands: BOTH,
+    value: duration(),
+    otherwise: '--webhook-timeout + 30s',
+    help: 'how long a node holds a webhook attempt it started; one cut off by a crash is retried when it runs out (longer than --webhook-timeout)',
+  }),
   webhookConcurrency: setting({
     flag: '--webhook-concurrency',
     arg: '<n>',

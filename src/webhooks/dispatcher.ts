@@ -56,7 +56,7 @@ export interface WebhookDispatcherOptions {
   readonly workerId?: string;
   /** Fallback poll, for due times nobody announced (e.g. another node's). Default 5 s. */
   readonly pollMs?: number;
-  /** How often expired delivery leases are returned to due. Default 30 s. */
+  /** How often expired delivery leases are returned to due. Default 30 s, or leaseMs if shorter. */
   readonly recoverEveryMs?: number;
   /** How long stop() lets attempts in flight finish before aborting them. Default attemptTimeoutMs + 1 s. */
   readonly stopGraceMs?: number;
@@ -132,7 +132,8 @@ export class WebhookDispatcher {
     this.#random = options.random ?? Math.random;
     this.#workerId = options.workerId ?? `webhooks-${process.pid}`;
     this.#pollMs = positive('pollMs', options.pollMs ?? 5_000);
-    this.#recoverEveryMs = positive('recoverEveryMs', options.recoverEveryMs ?? 30_000);
+    // A lease shorter than the period would otherwise wait out the period as well.
+    this.#recoverEveryMs = positive('recoverEveryMs', options.recoverEveryMs ?? Math.min(30_000, this.#leaseMs));
     this.#stopGraceMs = positive('stopGraceMs', options.stopGraceMs ?? this.#attemptTimeoutMs + 1_000);
     this.#resolveAll = options.resolveAll;
     this.#onAttempt = options.onAttempt;

@@ -50,7 +50,8 @@ after(async () => {
   dir.cleanup();
 });
 
-// A webhook attempt in flight at the kill is retried when its lease (--webhook-timeout + 30 s) runs out.
+// A webhook attempt in flight at the kill is retried when its lease runs out: --webhook-lease, 3 s here where by default
+// it would be --webhook-timeout + 30 s.
 const serverArgs = [
   '--concurrency',
   '4',
@@ -59,6 +60,8 @@ const serverArgs = [
   '--allow-private-webhooks',
   '--webhook-timeout',
   '2s',
+  '--webhook-lease',
+  '3s',
   '--webhook-schedule',
   '100ms,200ms,400ms',
 ];
@@ -106,9 +109,9 @@ describe('crash recovery', () => {
       assert.equal(deliveries.body.items.length, 1, `${id}: its completion was recorded exactly once (one outbox row)`);
     }
     await waitFor(() => ids.every((id) => received.has(id)), {
-      timeoutMs: 45_000,
+      timeoutMs: 20_000,
       intervalMs: 50,
-      what: 'every webhook received (one cut off by the kill: after its 32 s lease)',
+      what: 'every webhook received (one cut off by the kill: after its 3 s lease)',
     });
     for (const id of ids) assert.equal(received.get(id)!.size, 1, `${id}: one webhook-id across any redeliveries`);
     const states = await waitFor(
@@ -116,7 +119,7 @@ describe('crash recovery', () => {
         const all = await Promise.all(ids.map(async (id) => (await request(second.url, 'GET', `/operations/${id}/deliveries`)).body.items[0]?.state as string));
         return all.every((state) => state === 'delivered' || state === 'dead') ? all : null;
       },
-      { timeoutMs: 45_000, intervalMs: 100, what: 'every delivery ended' },
+      { timeoutMs: 20_000, intervalMs: 100, what: 'every delivery ended' },
     );
     assert.deepEqual(
       ids.filter((_, i) => states[i] === 'dead'),

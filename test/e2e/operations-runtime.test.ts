@@ -221,6 +221,8 @@ describe('start-up configuration', () => {
     ['a malformed webhook secret', ['serve', '--store', ':memory:', '--webhook-secret', 'nope']],
     ['a missing task module', ['serve', '--store', ':memory:', '--tasks', './does-not-exist.ts']],
     ['a task whose timeout is not whole seconds', ['serve', '--store', ':memory:', '--tasks', 'test/fixtures/bad-timeout-task.ts']],
+    ['a webhook lease no longer than the webhook timeout', ['serve', '--store', ':memory:', '--webhook-timeout', '10s', '--webhook-lease', '10s']],
+    ['a worker whose webhook lease is shorter than its webhook timeout', ['worker', '--store', ':memory:', '--webhook-lease', '5s']],
   ] as const) {
     it(`${what} stops start-up with one line and exit status 2`, () => {
       const result = run(...args);
@@ -248,6 +250,19 @@ describe('start-up configuration', () => {
         .join('\n'),
       /^asyncops: .*EADDRINUSE/,
     );
+  });
+
+  it('a webhook lease from the environment no longer than the webhook timeout is refused by its variable, and one longer is taken', async () => {
+    const refused = spawnSync(process.execPath, [CLI_ENTRY, 'serve', '--store', ':memory:', '--port', '0'], {
+      cwd: REPO_ROOT,
+      encoding: 'utf8',
+      timeout: 20_000,
+      env: { ...process.env, ASYNCOPS_WEBHOOK_LEASE: '3s', ASYNCOPS_WEBHOOK_TIMEOUT: '3s' },
+    });
+    assert.equal(refused.status, 2, refused.stderr);
+    assert.match(refused.stderr, /^asyncops: ASYNCOPS_WEBHOOK_LEASE: must be longer than ASYNCOPS_WEBHOOK_TIMEOUT \(3000 ms against 3000 ms\)/m);
+    const server = await start({ args: ['--webhook-timeout', '1s', '--webhook-lease', '1500ms'] });
+    assert.equal((await request(server.url, 'GET', '/healthz')).status, 200);
   });
 
   it('boolean environment switches are read strictly: false means false, anything else odd is refused', () => {

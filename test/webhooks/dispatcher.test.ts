@@ -306,6 +306,39 @@ describe('WebhookDispatcher', () => {
     assert.ok(after?.leaseToken, 'the lease stays until it expires');
   });
 
+  it('tries an attempt a stop cut off again once its lease runs out, with recovery every lease when that is under 30 s', async (t) => {
+    const time = mockTime(t);
+    const settings = { clock: time.clock, attemptTimeoutMs: 5_000, leaseMs: 6_000, stopGraceMs: 100 };
+    const { store, receiver, dispatcher } = await harness(t, settings);
+    receiver.replyWith((n) => (n === 1 ? 'hang' : { status: 200 }));
+    const delivery = await completedOperation(store, receiver.url);
+    dispatcher.start();
+    await waitFor(() => receiver.received.length === 1, { what: 'the first attempt to arrive' });
+    const stopping = dispatcher.stop();
+    await time.timerSet(100, 'stop() waiting out its grace period');
+    time.tick(100);
+    await stopping;
+    assert.ok((await store.deliveryGet({ id: delivery.id, tenant: DEFAULT_TENANT }))?.leaseToken, 'cut off, the attempt keeps its lease');
+
+    // Another node, started before that lease runs out: its first recovery finds it held, the next one a lease later not.
+    const next = new WebhookDispatcher({
+      store,
+      secrets: [secret],
+      logger: pino({ level: 'silent' }),
+      allowPrivate: true,
+      schedule: [50],
+      random: () => 1,
+      ...settings,
+    });
+    t.after(() => next.stop());
+    next.start();
+    await time.timerSet(6_000, 'the next recovery, a lease from now (not the default 30 s)');
+    time.tick(6_000);
+    await settled(store, delivery.id, 'delivered');
+    assert.equal(receiver.received.length, 2);
+    assert.equal(receiver.received[1]?.headers['webhook-id'], delivery.messageId, 'the same message, sent again');
+  });
+
   it('refuses a configuration it cannot run', () => {
     const store = createSqliteStore({ path: ':memory:' });
     const base = { store, secrets: [secret], logger: pino({ level: 'silent' }) };

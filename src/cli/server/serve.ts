@@ -112,6 +112,12 @@ async function runServer(flags: ServerFlags, role: ServerCommand, command: Comma
   );
   const corsRefusal = role === 'serve' ? corsOriginsRefusal(flags.corsOrigin ?? null, apiKeys.length > 0) : null;
   if (corsRefusal !== null) throw new UsageError(`${givenAs(command, 'corsOrigin')}: ${corsRefusal}`);
+  // No heartbeat renews a webhook attempt's lease: one no longer than the attempt may run lets another node start it again.
+  if (flags.webhookLease !== undefined && flags.webhookLease <= flags.webhookTimeout) {
+    throw new UsageError(
+      `${givenAs(command, 'webhookLease')}: must be longer than ${givenAs(command, 'webhookTimeout')} (${flags.webhookLease} ms against ${flags.webhookTimeout} ms), or an attempt still running could be started again`,
+    );
+  }
   if (role === 'serve' && apiKeys.length === 0 && !flags.insecure && !isLoopbackHost(flags.host)) {
     throw new UsageError(`refusing to serve on ${flags.host} without API keys: give --api-keys-file or ASYNCOPS_API_KEYS, bind 127.0.0.1, or pass --insecure`);
   }
@@ -147,6 +153,7 @@ async function runServer(flags: ServerFlags, role: ServerCommand, command: Comma
     allowPrivateWebhooks: flags.allowPrivateWebhooks,
     webhookScheduleMs: flags.webhookSchedule,
     webhookTimeoutMs: flags.webhookTimeout,
+    webhookLeaseMs: flags.webhookLease,
     webhookConcurrency: flags.webhookConcurrency,
     webhookConcurrencyPerDestination: flags.webhookConcurrencyPerDestination,
     leaseMs: flags.lease,
