@@ -71,9 +71,14 @@ export function compactEvents(events: readonly StoreEvent[]): StoreEvent[] {
   return out;
 }
 
+/** How a payload from `sourceId` begins: `{"s": sourceId, ...`. */
+function sourcePrefix(sourceId: string): string {
+  return `{"s":${JSON.stringify(sourceId)},`;
+}
+
 /** Payloads `{"s": sourceId, "e": [wire...]}`, as few as fit under the NOTIFY size limit. */
 export function encodeNotifications(sourceId: string, events: readonly StoreEvent[]): string[] {
-  const envelope = (items: string[]) => `{"s":${JSON.stringify(sourceId)},"e":[${items.join(',')}]}`;
+  const envelope = (items: string[]) => `${sourcePrefix(sourceId)}"e":[${items.join(',')}]}`;
   const payloads: string[] = [];
   let items: string[] = [];
   let size = 0;
@@ -96,6 +101,8 @@ export function encodeNotifications(sourceId: string, events: readonly StoreEven
 
 /** The events of a payload, unless it came from `ownSourceId` (already emitted locally) or is not ours. */
 export function decodeNotification(payload: string, ownSourceId: string): StoreEvent[] {
+  // A node hears every notification it sends: its own are told apart by how they begin, unparsed.
+  if (payload.startsWith(sourcePrefix(ownSourceId))) return [];
   let parsed: unknown;
   try {
     parsed = JSON.parse(payload);
