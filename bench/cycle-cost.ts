@@ -67,7 +67,8 @@ export async function measureCycles(kind: StoreKind, sizes: readonly number[], p
         ended += size;
       }
       const used = process.cpuUsage(cpu);
-      const databaseMs = database === null ? null : (postgresCpuMs() ?? database) - database;
+      const databaseAfter = database === null ? null : postgresCpuMs();
+      const databaseMs = database === null || databaseAfter === null ? null : databaseAfter - database;
       figures.push({
         size,
         cycles,
@@ -105,13 +106,13 @@ export function renderCycles(kind: StoreKind, figures: readonly CycleFigures[]):
         `${us(f.databaseCpuUsPerCycle)} (${us(f.databaseCpuUsPerCycle === null ? null : f.databaseCpuUsPerCycle / f.size)}) |`,
     ),
   ];
-  if (figures.length >= 2) {
+  if (new Set(figures.map((f) => f.size)).size >= 2) {
     const line = (pick: (f: CycleFigures) => number | null): string => {
       const points = figures.flatMap((f) => {
         const y = pick(f);
         return y === null ? [] : [[f.size, y] as const];
       });
-      if (points.length < 2) return '—';
+      if (new Set(points.map(([size]) => size)).size < 2) return '—';
       const fit = fitCost(points);
       return `${us(fit.fixedUs)} + ${us(fit.perOperationUs)} an operation`;
     };

@@ -40,6 +40,7 @@ import { Metrics } from './http/metrics.ts';
 import { ApiKeyring, type ApiKeyConfig } from './http/auth.ts';
 import { NO_RATE_LIMITS, type RateLimits } from './http/rate-limits.ts';
 import { corsOriginsRefusal, parseCorsOrigins } from './config/cors-origins.ts';
+import { webhookLeaseRefusal } from './config/webhook-lease.ts';
 import { StreamTokens } from './http/stream-tokens.ts';
 import { basePathOf } from './http/base-path.ts';
 import { startTracingSdk } from './telemetry/sdk.ts';
@@ -220,6 +221,11 @@ export async function assembleAsyncOps(options: AssemblyOptions): Promise<Assemb
   const corsOrigins = options.corsOrigins === undefined ? null : parseCorsOrigins(options.corsOrigins === '*' ? '*' : options.corsOrigins.join(','));
   const corsRefusal = corsOriginsRefusal(corsOrigins, (options.apiKeys?.length ?? 0) > 0);
   if (corsRefusal !== null) throw new TypeError(`corsOrigins: ${corsRefusal}`);
+  const leaseRefusal =
+    options.webhookLeaseMs === undefined
+      ? null
+      : webhookLeaseRefusal(options.webhookLeaseMs, options.webhookTimeoutMs ?? DEFAULTS.webhookTimeout, 'webhookTimeoutMs');
+  if (leaseRefusal !== null) throw new TypeError(`webhookLeaseMs: ${leaseRefusal}`);
   // First, so the first spans of this assembly already go to it; close() shuts it down last, after the final spans.
   const tracing = options.otel === true ? await startTracingSdk({ version: VERSION }) : null;
   const logger = isLogger(options.logger)

@@ -200,4 +200,12 @@ describe('createAsyncOps', () => {
     await assert.rejects(createAsyncOps({ ...options, prefix: 'async' }), TypeError);
     await assert.rejects(createAsyncOps({ ...options, prefix: '/:tenant' }), TypeError);
   });
+
+  it('refuses a webhook lease less than 1 s longer than the webhook timeout when created, before it binds or opens anything', async () => {
+    await assert.rejects(
+      createAsyncOps({ ...options, webhookLeaseMs: 5_000 }),
+      /webhookLeaseMs: must be at least 1s longer than webhookTimeoutMs \(5000 ms against 10000 ms\)/,
+    );
+    await assert.rejects(createAsyncOps({ ...options, webhookTimeoutMs: 2_000, webhookLeaseMs: 2_500 }), /webhookLeaseMs: must be at least 1s longer/);
+  });
 });

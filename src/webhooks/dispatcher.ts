@@ -15,6 +15,7 @@ import { systemClock, withTimers, type Clock, type TimerClock } from '../domain/
 import { decideAfterDeliveryAttempt, type DeliveryDecision } from '../domain/delivery.ts';
 import { coerceError } from '../domain/errors.ts';
 import { DEFAULTS } from '../config/settings.ts';
+import { defaultWebhookLeaseMs, webhookLeaseRefusal } from '../config/webhook-lease.ts';
 import { ClaimLoop } from '../scheduling/claim-loop.ts';
 import { withDeadline } from '../scheduling/timers.ts';
 import { isRefusedValue } from '../store/storable.ts';
@@ -50,7 +51,7 @@ export interface WebhookDispatcherOptions {
   readonly schedule?: readonly number[];
   /** Open private, loopback and metadata destinations (local development and tests). Default false. */
   readonly allowPrivate?: boolean;
-  /** How long a claim holds a delivery; must exceed attemptTimeoutMs. Default attemptTimeoutMs + 30 s. */
+  /** How long a claim holds a delivery; at least 1 s more than attemptTimeoutMs. Default attemptTimeoutMs + 30 s. */
   readonly leaseMs?: number;
   readonly random?: Random;
   readonly workerId?: string;
@@ -127,8 +128,9 @@ export class WebhookDispatcher {
     this.#attemptTimeoutMs = positive('attemptTimeoutMs', options.attemptTimeoutMs ?? DEFAULTS.webhookTimeout);
     this.#schedule = [...schedule];
     this.#policy = { allowPrivate: options.allowPrivate ?? false };
-    this.#leaseMs = positive('leaseMs', options.leaseMs ?? this.#attemptTimeoutMs + 30_000);
-    if (this.#leaseMs <= this.#attemptTimeoutMs) throw new TypeError('webhook dispatcher: leaseMs must exceed attemptTimeoutMs');
+    this.#leaseMs = positive('leaseMs', options.leaseMs ?? defaultWebhookLeaseMs(this.#attemptTimeoutMs));
+    const leaseRefusal = webhookLeaseRefusal(this.#leaseMs, this.#attemptTimeoutMs, 'attemptTimeoutMs');
+    if (leaseRefusal !== null) throw new TypeError(`webhook dispatcher: leaseMs ${leaseRefusal}`);
     this.#random = options.random ?? Math.random;
     this.#workerId = options.workerId ?? `webhooks-${process.pid}`;
     this.#pollMs = positive('pollMs', options.pollMs ?? 5_000);

@@ -37,5 +37,6 @@ describe('bench/cycle-cost', () => {
     const table = renderCycles('sqlite', figures);
     assert.match(table, /^\| sqlite: operations a cycle \|/);
     assert.match(table, /\| fit: a cycle costs \| \| -?\d+ \+ -?\d+ an operation \| -?\d+ \+ -?\d+ an operation \| — \|/);
+    assert.doesNotMatch(renderCycles('sqlite', [figures[0]!, figures[0]!]), /fit:/, 'no line through cycles of one size');
   });
 });

@@ -221,7 +221,10 @@ describe('start-up configuration', () => {
     ['a malformed webhook secret', ['serve', '--store', ':memory:', '--webhook-secret', 'nope']],
     ['a missing task module', ['serve', '--store', ':memory:', '--tasks', './does-not-exist.ts']],
     ['a task whose timeout is not whole seconds', ['serve', '--store', ':memory:', '--tasks', 'test/fixtures/bad-timeout-task.ts']],
-    ['a webhook lease no longer than the webhook timeout', ['serve', '--store', ':memory:', '--webhook-timeout', '10s', '--webhook-lease', '10s']],
+    [
+      'a webhook lease less than 1s longer than the webhook timeout',
+      ['serve', '--store', ':memory:', '--webhook-timeout', '10s', '--webhook-lease', '10500ms'],
+    ],
     ['a worker whose webhook lease is shorter than its webhook timeout', ['worker', '--store', ':memory:', '--webhook-lease', '5s']],
   ] as const) {
     it(`${what} stops start-up with one line and exit status 2`, () => {
@@ -252,16 +255,18 @@ describe('start-up configuration', () => {
     );
   });
 
-  it('a webhook lease from the environment no longer than the webhook timeout is refused by its variable, and one longer is taken', async () => {
-    const refused = spawnSync(process.execPath, [CLI_ENTRY, 'serve', '--store', ':memory:', '--port', '0'], {
-      cwd: REPO_ROOT,
-      encoding: 'utf8',
-      timeout: 20_000,
-      env: { ...process.env, ASYNCOPS_WEBHOOK_LEASE: '3s', ASYNCOPS_WEBHOOK_TIMEOUT: '3s' },
-    });
+  it('a webhook lease from the environment is refused by its variable when too short beside the timeout, and taken otherwise', async () => {
+    const serveWith = (env: Record<string, string>) =>
+      spawnSync(process.execPath, [CLI_ENTRY, 'serve', '--store', ':memory:', '--port', '0'], {
+        cwd: REPO_ROOT,
+        encoding: 'utf8',
+        timeout: 20_000,
+        env: { ...process.env, ...env },
+      });
+    const refused = serveWith({ ASYNCOPS_WEBHOOK_LEASE: '3s', ASYNCOPS_WEBHOOK_TIMEOUT: '3s' });
     assert.equal(refused.status, 2, refused.stderr);
-    assert.match(refused.stderr, /^asyncops: ASYNCOPS_WEBHOOK_LEASE: must be longer than ASYNCOPS_WEBHOOK_TIMEOUT \(3000 ms against 3000 ms\)/m);
-    const server = await start({ args: ['--webhook-timeout', '1s', '--webhook-lease', '1500ms'] });
+    assert.match(refused.stderr, /^asyncops: ASYNCOPS_WEBHOOK_LEASE: must be at least 1s longer than ASYNCOPS_WEBHOOK_TIMEOUT \(3000 ms against 3000 ms\)/m);
+    const server = await start({ env: { ASYNCOPS_WEBHOOK_LEASE: '2s', ASYNCOPS_WEBHOOK_TIMEOUT: '1s' } });
     assert.equal((await request(server.url, 'GET', '/healthz')).status, 200);
   });
 

@@ -346,7 +346,11 @@ describe('WebhookDispatcher', () => {
     assert.throws(() => new WebhookDispatcher({ ...base, secrets: ['whsec_***'] }), /base64/);
     assert.throws(() => new WebhookDispatcher({ ...base, concurrency: 0 }), /concurrency/);
     assert.throws(() => new WebhookDispatcher({ ...base, concurrencyPerDestination: 1.5 }), /concurrencyPerDestination/);
-    assert.throws(() => new WebhookDispatcher({ ...base, attemptTimeoutMs: 10_000, leaseMs: 5_000 }), /leaseMs must exceed/);
+    assert.throws(
+      () => new WebhookDispatcher({ ...base, attemptTimeoutMs: 10_000, leaseMs: 5_000 }),
+      /leaseMs must be at least 1s longer than attemptTimeoutMs/,
+    );
+    assert.throws(() => new WebhookDispatcher({ ...base, attemptTimeoutMs: 10_000, leaseMs: 10_500 }), /leaseMs must be at least 1s longer/);
     assert.throws(() => new WebhookDispatcher({ ...base, schedule: [10, -1] }), /non-negative/);
   });
 });

@@ -23,6 +23,7 @@ import { UsageError } from '../exit-codes.ts';
 import { envSwitch, settingOption } from './setting-options.ts';
 import { mergeApiKeys, parseApiKeysEnv, readApiKeysFile } from './api-keys.ts';
 import { corsOriginsRefusal, parseCorsOrigins, type CorsOrigins } from '../../config/cors-origins.ts';
+import { webhookLeaseRefusal } from '../../config/webhook-lease.ts';
 import { tracingRequested } from '../../config/otel.ts';
 
 /** A flag's value: its default's type, or that or undefined where the default is not commander's to apply. */
@@ -112,12 +113,9 @@ async function runServer(flags: ServerFlags, role: ServerCommand, command: Comma
   );
   const corsRefusal = role === 'serve' ? corsOriginsRefusal(flags.corsOrigin ?? null, apiKeys.length > 0) : null;
   if (corsRefusal !== null) throw new UsageError(`${givenAs(command, 'corsOrigin')}: ${corsRefusal}`);
-  // No heartbeat renews a webhook attempt's lease: one no longer than the attempt may run lets another node start it again.
-  if (flags.webhookLease !== undefined && flags.webhookLease <= flags.webhookTimeout) {
-    throw new UsageError(
-      `${givenAs(command, 'webhookLease')}: must be longer than ${givenAs(command, 'webhookTimeout')} (${flags.webhookLease} ms against ${flags.webhookTimeout} ms), or an attempt still running could be started again`,
-    );
-  }
+  const leaseRefusal =
+    flags.webhookLease === undefined ? null : webhookLeaseRefusal(flags.webhookLease, flags.webhookTimeout, givenAs(command, 'webhookTimeout'));
+  if (leaseRefusal !== null) throw new UsageError(`${givenAs(command, 'webhookLease')}: ${leaseRefusal}`);
   if (role === 'serve' && apiKeys.length === 0 && !flags.insecure && !isLoopbackHost(flags.host)) {
     throw new UsageError(`refusing to serve on ${flags.host} without API keys: give --api-keys-file or ASYNCOPS_API_KEYS, bind 127.0.0.1, or pass --insecure`);
   }

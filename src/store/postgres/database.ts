@@ -41,18 +41,19 @@ export function channelOf(schema: string): string {
   return `${channel.slice(0, IDENTIFIER_MAX - hash.length - 1)}_${hash}`;
 }
 
+/** PostgreSQL's longest identifier, in bytes (NAMEDATALEN - 1); a schema name is ASCII here. */
+const IDENTIFIER_MAX = 63;
+
 /**
  * `value` as a SQL string literal, written as pg.escapeLiteral writes it (quotes doubled; with a backslash, doubled
  * too in an E'' literal), by two native replaces instead of its loop over characters, which for a NOTIFY payload of a
- * kilobyte took 7 to 9 µs and allocated a string per character (bench/README.md, "Why the collections come so often").
+ * kilobyte took 7 to 9 µs and allocated a string per character (bench/README.md, "Beside the peers": why the collections
+ * come so often).
  */
 export function sqlLiteral(value: string): string {
   const quoted = value.replaceAll("'", "''");
   return value.includes('\\') ? ` E'${quoted.replaceAll('\\', '\\\\')}'` : `'${quoted}'`;
 }
-
-/** PostgreSQL's longest identifier, in bytes (NAMEDATALEN - 1); a schema name is ASCII here. */
-const IDENTIFIER_MAX = 63;
 
 export function checkSchemaName(schema: string): string {
   if (!SCHEMA_NAME.test(schema)) {
