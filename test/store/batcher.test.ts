@@ -1,5 +1,5 @@
-// Owns: how the PostgreSQL store's Batcher groups calls: one write per turn, items of one key apart, and how a failed
-// group is answered. Not here: the statements a group runs (the PostgreSQL store tests).
+// Owns: how the PostgreSQL store's Batcher groups calls: one write per turn (or per gathering window), items of one key
+// apart, and how a failed group is answered. Not here: the statements a group runs (the PostgreSQL store tests).
 
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
@@ -62,5 +62,40 @@ describe('Batcher', () => {
     );
     assert.deepEqual(groups, [[1, 2, 3]]);
     await batcher.idle();
+  });
+
+  it('with gatherMs, writes what is asked within the window, over several turns, as one group; the next group gathers anew', async (t) => {
+    t.mock.timers.enable({ apis: ['setTimeout'] });
+    const { groups, write } = recordingWrite();
+    const batcher = new Batcher({ write, maxGroup: 10, gatherMs: 10 });
+    const first = batcher.submit(1);
+    await new Promise((resolve) => setImmediate(resolve));
+    t.mock.timers.tick(5);
+    const second = batcher.submit(2);
+    await new Promise((resolve) => setImmediate(resolve));
+    assert.deepEqual(groups, [], 'nothing written within the window');
+    t.mock.timers.tick(5);
+    assert.deepEqual(await Promise.all([first, second]), [2, 4]);
+    assert.deepEqual(groups, [[1, 2]]);
+    const third = batcher.submit(3);
+    const fourth = batcher.submit(4);
+    await new Promise((resolve) => setImmediate(resolve));
+    assert.deepEqual(groups, [[1, 2]], 'a new window for the next group');
+    t.mock.timers.tick(10);
+    assert.deepEqual(await Promise.all([third, fourth]), [6, 8]);
+    assert.deepEqual(groups, [
+      [1, 2],
+      [3, 4],
+    ]);
+  });
+
+  it('with gatherMs, idle() writes the group gathering now at once, without waiting out its window', async (t) => {
+    t.mock.timers.enable({ apis: ['setTimeout'] });
+    const { groups, write } = recordingWrite();
+    const batcher = new Batcher({ write, maxGroup: 10, gatherMs: 60_000 });
+    const answered = Promise.all([batcher.submit(1), batcher.submit(2)]);
+    await batcher.idle();
+    assert.deepEqual(groups, [[1, 2]]);
+    assert.deepEqual(await answered, [2, 4]);
   });
 });

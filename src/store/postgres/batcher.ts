@@ -1,5 +1,5 @@
-// Owns: gathering calls into groups for one statement each: what is asked in one turn of the event loop, or while the
-// last group is being written, goes together in the next. Not here: what a group's statement says (its caller's write).
+// Owns: gathering calls into groups for one statement each: what is asked in one turn of the event loop (or within
+// gatherMs), or while the last group is being written, goes together in the next. Not here: what a group's statement says (its caller's write).
 // Invariant: each call settles with its own result once its group settled, or with its own error (a group that failed
 // for one of its items is tried again item by item); groups run one at a time, in order; a group never holds two
 // items of one key.
@@ -21,6 +21,11 @@ export interface BatcherOptions<In, Out> {
    * (the attempt whose lease expired and the attempt that took it over, ending together).
    */
   readonly keyOf?: (item: In) => string;
+  /**
+   * How long the first item of a group waits for others before the group is written (default: a turn of the event
+   * loop). For writes nobody waits on, so that a busy store writes them in fewer, larger groups; idle() writes at once.
+   */
+  readonly gatherMs?: number;
 }
 
 /**
@@ -31,25 +36,32 @@ export class Batcher<In, Out> {
   readonly #write: (items: readonly In[]) => Promise<readonly Out[]>;
   readonly #maxGroup: number;
   readonly #keyOf: ((item: In) => string) | undefined;
+  readonly #gatherMs: number;
   #queue: Array<Waiting<In, Out>> = [];
   #writing: Promise<void> | null = null;
+  /** Ends the gathering under way now, if any: its group is written at once. */
+  #endGathering: (() => void) | null = null;
 
   constructor(options: BatcherOptions<In, Out>) {
     this.#write = options.write;
     this.#maxGroup = options.maxGroup;
     this.#keyOf = options.keyOf;
+    this.#gatherMs = options.gatherMs ?? 0;
   }
 
   submit(item: In): Promise<Out> {
     return new Promise((resolve, reject) => {
       this.#queue.push({ item, resolve, reject });
-      this.#writing ??= new Promise<void>((done) => setImmediate(done)).then(() => this.#drain());
+      this.#writing ??= this.#gathered().then(() => this.#drain());
     });
   }
 
-  /** Settles once everything asked for so far is written (a store waits for it before closing). */
+  /** Settles once everything asked for so far is written (a store waits for it before closing), gathering no longer. */
   async idle(): Promise<void> {
-    while (this.#writing !== null) await this.#writing;
+    while (this.#writing !== null) {
+      this.#endGathering?.();
+      await this.#writing;
+    }
   }
 
   async #drain(): Promise<void> {
@@ -66,10 +78,25 @@ export class Batcher<In, Out> {
           if (group.length === 1 || isUnavailable(error)) for (const w of group) w.reject(error);
           else for (const w of group) await this.#write([w.item]).then((outs) => w.resolve(outs[0]!), w.reject);
         }
+        // What came while that group was written gathers too, so that a steady stream goes in groups of gatherMs.
+        if (this.#gatherMs > 0 && this.#queue.length > 0) await this.#gathered();
       }
     } finally {
       this.#writing = null;
     }
+  }
+
+  /** After a turn of the event loop, or gatherMs (sooner if idle() is waiting). */
+  #gathered(): Promise<void> {
+    if (this.#gatherMs === 0) return new Promise<void>((done) => setImmediate(done));
+    return new Promise<void>((done) => {
+      const timer = setTimeout(() => this.#endGathering?.(), this.#gatherMs);
+      this.#endGathering = () => {
+        clearTimeout(timer);
+        this.#endGathering = null;
+        done();
+      };
+    });
   }
 
   #nextGroup(): Array<Waiting<In, Out>> {

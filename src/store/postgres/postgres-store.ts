@@ -89,6 +89,9 @@ function warn(err: unknown): void {
   process.emitWarning(err instanceof Error ? err : new Error(String(err)), { code: 'ASYNCOPS_POSTGRES' });
 }
 
+/** How long an ETA note waits for others before their group is written. */
+const NOTE_GATHER_MS = 10;
+
 class PostgresStore implements Store {
   readonly kind = 'postgres' as const;
   #schema: string;
@@ -121,7 +124,8 @@ class PostgresStore implements Store {
     this.#finishes = new Batcher({ write: (group) => finishGroup(this.#db, group), maxGroup: MAX_FINISH_GROUP, keyOf: (finish) => finish.id });
     this.#inserts = new Batcher({ write: (group) => insertOperations(this.#db, group), maxGroup: MAX_INSERT_GROUP });
     this.#standings = new Batcher({ write: (group) => standing.queueStandings(this.#db, group), maxGroup: MAX_STANDING_GROUP });
-    this.#estimates = new Batcher({ write: (group) => noteEstimates(this.#db, group), maxGroup: MAX_INSERT_GROUP });
+    // Nobody waits on a note: a busy store writes them in fewer transactions (bench/README.md, "ETA notes gather").
+    this.#estimates = new Batcher({ write: (group) => noteEstimates(this.#db, group), maxGroup: MAX_INSERT_GROUP, gatherMs: NOTE_GATHER_MS });
     this.#listener = new ChangeListener({
       config: clientConfig(options.url, this.#schema),
       channel: this.#db.channel,
