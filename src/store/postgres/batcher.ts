@@ -1,5 +1,6 @@
 // Owns: gathering calls into groups for one statement each: what is asked in one turn of the event loop (or within
-// gatherMs), or while the last group is being written, goes together in the next. Not here: what a group's statement says (its caller's write).
+// gatherMs), or while the last group is being written, goes together in the next. Not here: what a group's statement
+// says (its caller's write).
 // Invariant: each call settles with its own result once its group settled, or with its own error (a group that failed
 // for one of its items is tried again item by item); groups run one at a time, in order; a group never holds two
 // items of one key.

@@ -224,6 +224,8 @@ export class PostgresDatabase implements Queryable {
   #onError: (err: unknown) => void;
   #outgoing: StoreEvent[] = [];
   #flushing: Promise<void> | null = null;
+  /** A flush of changes alone is set to go after a turn of the event loop (#flushAfterATurn). */
+  #waitingATurn = false;
   /** Statements under way that took queued events to carry (queryUnflushed). */
   readonly #carrying = new Set<Promise<unknown>>();
 
@@ -430,8 +432,6 @@ export class PostgresDatabase implements Queryable {
     if (compacted.some((event) => event.kind !== 'operation:changed')) this.#startFlush();
     else this.#flushAfterATurn();
   }
-
-  #waitingATurn = false;
 
   // Two immediates: a pool whose claim just came back starts its handlers, and the claim for the slots they free is
   // sent from an immediate queued after this one's first.
