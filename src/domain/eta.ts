@@ -113,18 +113,22 @@ export function estimateCompletion(input: EtaInput): number | null {
   return estimateCompletionRange(input)?.at ?? null;
 }
 
-/** Estimated completion with its p10..p90 range, or null without a basis. */
+/** The last instant RFC 3339 can write (9999-12-31T23:59:59.999Z): an estimate past it has no time to give. */
+const LATEST_WRITABLE_MS = Date.UTC(9999, 11, 31, 23, 59, 59, 999);
+
+/** Estimated completion with its p10..p90 range, or null without a basis (or one past what a date-time can say). */
 export function estimateCompletionRange(input: EtaInput): CompletionEstimate | null {
   const { now } = input;
+  let estimate: CompletionEstimate | null;
   if (input.status === 'processing') {
     const left = remaining(
       now,
       { startedAt: input.startedAt ?? now, progress: input.progress, progressAt: input.progressAt, cost: input.cost, anchor: input.progressAnchor },
       input.estimate,
     );
-    return left === null ? null : { at: now + left.p50, p10: now + left.p10, p90: now + left.p90 };
-  }
-  return pendingCompletion(input);
+    estimate = left === null ? null : { at: now + left.p50, p10: now + left.p10, p90: now + left.p90 };
+  } else estimate = pendingCompletion(input);
+  return estimate !== null && estimate.p90 <= LATEST_WRITABLE_MS ? estimate : null;
 }
 
 /**
@@ -208,10 +212,13 @@ function pendingCompletion(input: EtaInput): CompletionEstimate | null {
   const meanWait = Math.max(0, start.at - now);
   const wait = meanWait === 0 ? 0 : meanWait / Math.sqrt(1 + start.variance / (meanWait * meanWait));
   const at = now + Math.max(0, input.runAt - now, wait) + own.p50;
-  const startSpread = Z90 * Math.sqrt(start.variance + (QUEUE_MODEL_SPREAD * meanWait) ** 2);
+  // The model's own error grows with the wait it plays out in the queue, not with the wait for run_at, which is known.
+  const queueWait = Math.max(0, start.at - ready);
+  const startSpread = Z90 * Math.sqrt(start.variance + (QUEUE_MODEL_SPREAD * queueWait) ** 2);
   const below = Math.hypot(own.p50 - own.p10, startSpread);
   const above = Math.hypot(own.p90 - own.p50, startSpread);
-  return { at, p10: Math.max(now, at - below), p90: at + above };
+  // It starts no sooner than it is ready, so it ends before ready + its own p10 no more often than its run is that short.
+  return { at, p10: Math.max(ready + own.p10, at - below), p90: at + above };
 }
 
 /**

@@ -317,6 +317,32 @@ describe('the range', () => {
     assert.equal(estimateCompletionRange(pending({})), null);
   });
 
+  it('starts no sooner than run_at: p10 is at least run_at plus the run’s own p10, whatever the queue ahead', () => {
+    for (const [runAt, queuePosition] of [
+      [now + 3_600_000, 0],
+      [now + 60_000, 5],
+      [now + 1000, 40],
+    ] as const) {
+      const own = durationQuantiles(history, null);
+      const range = estimateCompletionRange(pending({ runAt, queuePosition, estimate: history }))!;
+      assert.ok(range.p10 >= runAt + own.p10, `run_at +${runAt - now} ms, ${queuePosition} ahead: p10 ${range.p10 - now} ms from now`);
+      assert.ok(range.p10 <= range.at && range.at < range.p90);
+    }
+    // Nothing ahead or running: it starts at run_at, so the range is its own run's, however far off run_at is.
+    const own = durationQuantiles(history, null);
+    const alone = estimateCompletionRange(pending({ runAt: now + 3_600_000, estimate: history }))!;
+    near(alone.p10, now + 3_600_000 + own.p10, 1, 'p10');
+    near(alone.p90, now + 3_600_000 + own.p90, 1, 'p90');
+  });
+
+  it('is null, time and range alike, when it would end past year 9999 (no RFC 3339 date-time says when)', () => {
+    const lastWritable = Date.UTC(9999, 11, 31, 23, 59, 59, 999);
+    assert.equal(estimateCompletionRange(pending({ runAt: lastWritable - 500, estimate: history })), null);
+    assert.equal(estimateCompletion(pending({ runAt: lastWritable - 500, estimate: history })), null);
+    assert.equal(estimateCompletionRange(processing({ now: lastWritable - 10, startedAt: lastWritable - 10, estimate: history })), null);
+    assert.notEqual(estimateCompletionRange(pending({ runAt: lastWritable - 365 * 86_400_000, estimate: history })), null);
+  });
+
   it('covers about 80 % of real finishes: pending, and running without progress', () => {
     const within = (lo: number, hi: number, actual: number) => (lo <= actual && actual <= hi ? 1 : 0);
     let pendingHits = 0;
