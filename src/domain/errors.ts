@@ -15,6 +15,8 @@ export const ERROR_CODES = [
   'idempotency_key_in_use',
   'webhook_url_refused',
   'payload_too_large',
+  'headers_too_large',
+  'request_timeout',
   'unsupported_media_type',
   'unauthorized',
   'forbidden',

@@ -9,7 +9,7 @@ import type { Logger } from 'pino';
 import { Ajv } from 'ajv';
 import addFormatsModule from 'ajv-formats';
 import type { OperationsService } from '../runtime/operations.ts';
-import { installProblemHandlers } from './problem.ts';
+import { installProblemHandlers, sendFrameworkProblem, writeClientErrorProblem } from './problem.ts';
 import { registerProblemDocs } from './problem-docs.ts';
 import { installCacheControl } from './caching.ts';
 import { OperationResourceSchema, ProblemSchema, WebhookEventSchema } from './schemas.ts';
@@ -17,7 +17,7 @@ import { openApiOptions } from './openapi.ts';
 import { refuseWhileClosing } from './closing.ts';
 import { installTenant } from './tenant.ts';
 import { installAuth, type ApiKeyring } from './auth.ts';
-import { installCors } from './cors.ts';
+import { corsReplyHeaders, installCors } from './cors.ts';
 import { installCrossOriginProtection } from './cross-origin.ts';
 import type { CorsOrigins } from '../config/cors-origins.ts';
 import { registerStreamTokenRoute, safeRequestLogger, type StreamTokens } from './stream-tokens.ts';
@@ -95,6 +95,10 @@ export async function buildHttpApp(options: HttpAppOptions): Promise<FastifyInst
     routerOptions: { maxParamLength: 1000 },
     // A request's child logger is made when it logs, not for every request (request-logger.ts).
     childLoggerFactory: lazyChildLogger,
+    // What fails before any route or hook is reached is a problem too (problem.ts).
+    frameworkErrors: (error, request, reply) =>
+      sendFrameworkProblem(error, request, reply, options.service.basePath, corsReplyHeaders(options.security?.cors ?? null, request.headers.origin)),
+    clientErrorHandler: (error, socket) => writeClientErrorProblem(error, socket, options.service.basePath),
   }) as unknown as FastifyInstance;
   await root.register((api) => registerApi(api, options), { prefix: options.service.basePath });
   return root;

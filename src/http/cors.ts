@@ -27,14 +27,26 @@ const CORS_METHODS = ['GET', 'HEAD', 'POST', 'DELETE'];
 /** How long a browser may reuse a preflight's answer, seconds (Chromium caps it at 2 h). */
 const CORS_MAX_AGE_S = 600;
 
+/** Whether a request from `origin` may read the reply (`origins` not `*`). */
+const isAllowed = (origins: readonly string[], origin: string | undefined): boolean => origin !== undefined && origins.includes(origin);
+
+/**
+ * The CORS headers of a reply sent where no hook runs (a path Fastify cannot decode: problem.ts, sendFrameworkProblem),
+ * as installCors's hooks would have set them on any other reply to `origin`.
+ */
+export function corsReplyHeaders(origins: CorsOrigins | null, origin: string | undefined): Record<string, string> {
+  if (origins === null) return {};
+  if (origins === '*') return { 'access-control-allow-origin': '*' };
+  return isAllowed(origins, origin) ? { 'access-control-allow-origin': origin!, vary: 'Origin' } : { vary: 'Origin' };
+}
+
 /** Register before any other onRequest hook: a preflight is answered (204) in this one, and goes no further. */
 export async function installCors(app: FastifyInstance, origins: CorsOrigins | null): Promise<void> {
   if (origins === null) return;
-  const allowed = origins === '*' ? null : new Set(origins);
   await app.register(cors, {
     // A function, so a disallowed origin gets no CORS header at all (its preflight is then the plain 404 problem),
     // and every reply says it varies by Origin. `*` is sent as `*`.
-    origin: allowed === null ? '*' : (origin, callback) => callback(null, origin !== undefined && allowed.has(origin)),
+    origin: origins === '*' ? '*' : (origin, callback) => callback(null, isAllowed(origins, origin)),
     // The API authenticates with the Authorization header, which a page sends without credentials mode; it sets no
     // cookies. So no Access-Control-Allow-Credentials, which is also what makes `*` safe to send.
     credentials: false,

@@ -1,8 +1,10 @@
 // Owns: limits on the shape of a request that a JSON schema cannot state for every route: a parsed body's nesting
-// depth, and no NUL in a query parameter. Not here: body size (Fastify's bodyLimit), field ranges (route schemas and
-// runtime/submission.ts). Invariant: a body nested deeper than the limit is a 400 naming the first path that goes too
-// deep, before any validator or handler walks it recursively; a query value with a NUL is a 400 before any store
-// reads it (PostgreSQL text refuses NUL, so a filter holding one would fail there instead of matching nothing).
+// depth, no NUL in a query parameter, and each query parameter a route takes given once. Not here: body size (Fastify's
+// bodyLimit), field ranges (route schemas and runtime/submission.ts). Invariant: a body nested deeper than the limit is
+// a 400 naming the first path that goes too deep, before any validator or handler walks it recursively; a query value
+// with a NUL is a 400 before any store reads it (PostgreSQL text refuses NUL, so a filter holding one would fail there
+// instead of matching nothing); a query parameter of the route's given twice is one 400 naming it, not the validator's
+// errors for an array where it takes one value.
 
 import type { FastifyInstance } from 'fastify';
 import { AsyncOpsError } from '../domain/errors.ts';
@@ -35,17 +37,31 @@ export function queryWithNul(query: unknown): string | null {
   return null;
 }
 
+/**
+ * The name of the first query parameter given more than once that the route takes (`declared`: its query schema's
+ * properties; none takes a list), or null. One it does not take is left alone, as it is when given once.
+ */
+export function repeatedQueryParameter(query: unknown, declared: Readonly<Record<string, unknown>> | undefined): string | null {
+  if (query === null || typeof query !== 'object' || declared === undefined) return null;
+  for (const [name, value] of Object.entries(query)) if (Array.isArray(value) && Object.hasOwn(declared, name)) return name;
+  return null;
+}
+
+const queryProblem = (name: string, detail: string, message: string) =>
+  new AsyncOpsError('validation_failed', `query parameter ${name.slice(0, 64)} ${detail}`, { errors: [{ path: `/query/${name.slice(0, 64)}`, message }] });
+
 export function installBodyDepthLimit(app: FastifyInstance, maxDepth: number): void {
   // A callback hook, not an async one: it runs on every request, most of which (status reads) have no body.
   app.addHook('preValidation', (request, _reply, done) => {
     const nulIn = queryWithNul(request.query);
     if (nulIn !== null) {
-      const name = nulIn.slice(0, 64);
-      done(
-        new AsyncOpsError('validation_failed', `query parameter ${name} holds a NUL character`, {
-          errors: [{ path: `/query/${name}`, message: 'must not hold a NUL character' }],
-        }),
-      );
+      done(queryProblem(nulIn, 'holds a NUL character', 'must not hold a NUL character'));
+      return;
+    }
+    const querySchema = request.routeOptions.schema?.querystring as { properties?: Record<string, unknown> } | undefined;
+    const repeated = repeatedQueryParameter(request.query, querySchema?.properties);
+    if (repeated !== null) {
+      done(queryProblem(repeated, 'is given more than once', 'must be given once'));
       return;
     }
     const path = request.body === undefined ? null : tooDeepPath(request.body, maxDepth);

@@ -1,6 +1,8 @@
-// Owns: reading a JSON request body: the charset its content type declares, a leading byte-order mark, the parse.
+// Owns: reading a JSON request body: the charset its content type declares, its bytes as UTF-8, a leading byte-order
+// mark, the parse, and numbers JSON can write but a double cannot hold.
 // Not here: its size (Fastify's bodyLimit), nesting depth (input-limits.ts) or fields (route schemas, runtime/).
-// Invariant: every route reads a JSON body by this one rule: UTF-8 (a BOM is dropped), any other charset a 415.
+// Invariant: every route reads a JSON body by this one rule: UTF-8 (a BOM is dropped), any other charset a 415, bytes
+// that are not UTF-8 or a number that parses as ±Infinity a 400; what a route gets is what the client sent.
 
 import type { FastifyInstance } from 'fastify';
 import { AsyncOpsError } from '../domain/errors.ts';
@@ -22,11 +24,46 @@ export function charsetOf(contentType: string | undefined): string | null {
   return null;
 }
 
+/**
+ * A decoder that refuses what is not UTF-8: decoding with replacement would store U+FFFD where the client sent other
+ * bytes. It keeps a leading BOM (ignoreBOM), which the parser drops itself.
+ */
+const UTF8 = new TextDecoder('utf-8', { fatal: true, ignoreBOM: true });
+
+/**
+ * A number token that could overflow a double: an exponent of three digits or more, or 309 digits in a row. It may also
+ * match inside a string; it only says when to look at the parsed numbers (nonFinitePath), which is exact.
+ */
+const MAYBE_OVERFLOWING = /[eE][+-]?\d{3}|\d{309}/;
+
+/**
+ * The JSON pointer of the first number in `value` that is not finite (JSON.parse reads 1e400 as Infinity, which a
+ * schema with no maximum passes and JSON.stringify then writes as null), or null.
+ */
+export function nonFinitePath(value: unknown): string | null {
+  // Iterative, so a hostile body cannot overflow the stack here.
+  const stack: Array<{ value: unknown; path: string }> = [{ value, path: '' }];
+  while (stack.length > 0) {
+    const { value: node, path } = stack.pop()!;
+    if (typeof node === 'number') {
+      if (!Number.isFinite(node)) return path || '/';
+      continue;
+    }
+    if (node === null || typeof node !== 'object') continue;
+    const entries = Array.isArray(node) ? node.map((v, i) => [String(i), v] as const) : Object.entries(node);
+    for (let i = entries.length - 1; i >= 0; i--) {
+      const [key, child] = entries[i]!;
+      stack.push({ value: child, path: `${path}/${key.replace(/~/g, '~0').replace(/\//g, '~1')}` });
+    }
+  }
+  return null;
+}
+
 export function installJsonBodyParser(app: FastifyInstance): void {
   // Fastify's own parser, with its refusal of __proto__ and constructor.prototype keys.
   const parseJson = app.getDefaultJsonParser('error', 'error');
   app.removeContentTypeParser('application/json');
-  app.addContentTypeParser('application/json', { parseAs: 'string' }, (request, body, done) => {
+  app.addContentTypeParser('application/json', { parseAs: 'buffer' }, (request, body, done) => {
     const charset = charsetOf(request.headers['content-type']);
     if (charset !== null && !UTF8_NAMES.has(charset)) {
       // Read as UTF-8 anyway, a UTF-16 or Latin-1 body would be stored as other text than the client sent.
@@ -34,10 +71,30 @@ export function installJsonBodyParser(app: FastifyInstance): void {
       done(new AsyncOpsError('unsupported_media_type', `send the body as application/json in UTF-8; ${named} is not supported`), undefined);
       return;
     }
+    let raw: string;
+    try {
+      // parseAs 'buffer' makes it a Buffer; the parser type does not narrow on it.
+      raw = UTF8.decode(body as Buffer);
+    } catch {
+      done(new AsyncOpsError('validation_failed', 'the body is not valid UTF-8: send JSON text encoded as UTF-8'), undefined);
+      return;
+    }
     // Windows tools write a BOM ahead of UTF-8 text; it says nothing of the JSON, so no route may fail on it.
-    // parseAs 'string' makes it a string; the parser type does not narrow on it.
-    const raw = body as string;
     const text = raw.charCodeAt(0) === 0xfeff ? raw.slice(1) : raw;
-    parseJson(request, text, done);
+    if (!MAYBE_OVERFLOWING.test(text)) {
+      parseJson(request, text, done);
+      return;
+    }
+    parseJson(request, text, (error, parsed) => {
+      const path = error === null ? nonFinitePath(parsed) : null;
+      if (path === null) return done(error, parsed);
+      const shown = path.length > 300 ? `${path.slice(0, 300)}…` : path;
+      done(
+        new AsyncOpsError('validation_failed', `the number at ${shown} is too large to represent (it would read as Infinity)`, {
+          errors: [{ path: shown, message: 'is a number too large to represent' }],
+        }),
+        undefined,
+      );
+    });
   });
 }

@@ -10,7 +10,7 @@ import { INTERNAL_PROBLEM, PROBLEM_DOCS_PATH, PROBLEMS } from './problem.ts';
 
 const MEANINGS: Readonly<Record<ErrorCode | typeof INTERNAL_PROBLEM.code, string>> = {
   validation_failed:
-    'The body, query, a header or the task input does not match its schema, the task’s validate() refused the input, or the body is not JSON. `errors` lists each field: a JSON pointer (`/input/date_range`, `/query/status`, `/headers/idempotency-key`) and what is wrong with it.',
+    'The body, query, a header or the task input does not match its schema, the task’s validate() refused the input, the body is not JSON (or not UTF-8, or holds a number too large to represent), a query parameter is given twice, the path is not valid percent-encoded UTF-8, or the request is not valid HTTP. `errors` lists each field: a JSON pointer (`/input/date_range`, `/query/status`, `/headers/idempotency-key`) and what is wrong with it.',
   unknown_task_type: 'The `type` of the submitted operation is not registered on this server (GET /task-types lists those that are).',
   not_found:
     'No such operation or webhook delivery for this tenant (a malformed id included), no route at this path, or a result asked for on another type’s collection route.',
@@ -28,6 +28,8 @@ const MEANINGS: Readonly<Record<ErrorCode | typeof INTERNAL_PROBLEM.code, string
   webhook_url_refused:
     'The `webhook_url` is not an absolute http(s) URL, carries credentials, is too long, or points at a loopback, private, link-local or otherwise refused address.',
   payload_too_large: 'The request body is over the server’s body limit.',
+  headers_too_large: 'The request line and headers together are over the server’s limit (Node’s, 16 KiB by default). The connection is closed.',
+  request_timeout: 'The request did not arrive in full within the server’s time for it (Node’s request timeout). The connection is closed.',
   unsupported_media_type: 'The body is not `application/json` in UTF-8 (another content type or charset).',
   unauthorized:
     'The server requires an API key and none was sent, or the one sent is not valid. `WWW-Authenticate` says which: `Bearer` alone, or with `error="invalid_token"`.',

@@ -2,6 +2,8 @@
 // Not here: raising errors (domain/, runtime/); route schemas (schemas.ts).
 // Invariant: every error reaching a client is application/problem+json; bad input never becomes a 5xx.
 
+import { STATUS_CODES } from 'node:http';
+import type { Duplex } from 'node:stream';
 import type { FastifyError, FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import { AsyncOpsError, type ErrorCode, type FieldError } from '../domain/errors.ts';
 import { fieldErrorsOf } from '../runtime/schema-errors.ts';
@@ -28,6 +30,8 @@ export const PROBLEMS: Readonly<Record<ErrorCode, { readonly status: number; rea
   idempotency_key_in_use: { status: 409, title: 'Idempotency-Key is in use by a request still being processed' },
   webhook_url_refused: { status: 422, title: 'Webhook URL refused' },
   payload_too_large: { status: 413, title: 'Request body too large' },
+  headers_too_large: { status: 431, title: 'Request header fields too large' },
+  request_timeout: { status: 408, title: 'Request timeout' },
   unsupported_media_type: { status: 415, title: 'Unsupported media type' },
   unauthorized: { status: 401, title: 'Unauthorized' },
   forbidden: { status: 403, title: 'Forbidden' },
@@ -66,7 +70,8 @@ export function sendProblem(reply: FastifyReply, problem: Problem): FastifyReply
 function fromFastifyError(error: FastifyError): AsyncOpsError | null {
   if (error.validation) {
     const context = error.validationContext ?? 'body';
-    const errors = fieldErrorsOf(error.validation, context === 'body' ? '' : `/${context}`);
+    // Pointers name the parts of a request as the docs do (FieldError): Fastify's `querystring` is `/query`.
+    const errors = fieldErrorsOf(error.validation, context === 'body' ? '' : context === 'querystring' ? '/query' : `/${context}`);
     return new AsyncOpsError('validation_failed', errors.map((e) => `${e.path} ${e.message}`).join('; '), { errors });
   }
   switch (error.code) {
@@ -89,6 +94,65 @@ function fromFastifyError(error: FastifyError): AsyncOpsError | null {
 
 const pathOf = (request: FastifyRequest): string => request.url.split('?')[0] ?? '';
 
+/**
+ * Fastify's errors from before any route or hook is reached (its `frameworkErrors`: a path that is not valid
+ * percent-encoded UTF-8), as problems. No hook runs for them, so `headers` carries what the hooks would have set (CORS).
+ */
+export function sendFrameworkProblem(
+  error: FastifyError,
+  request: FastifyRequest,
+  reply: FastifyReply,
+  basePath: string,
+  headers: Readonly<Record<string, string>>,
+): FastifyReply {
+  const known =
+    error.code === 'FST_ERR_BAD_URL'
+      ? new AsyncOpsError('validation_failed', 'the path is not valid percent-encoded UTF-8', {
+          errors: [{ path: '/path', message: 'must be valid percent-encoded UTF-8' }],
+        })
+      : null;
+  if (known === null) request.log.error({ err: error }, 'unhandled framework error');
+  // The path as sent (it could not be decoded), cut short.
+  const instance = pathOf(request).slice(0, 300);
+  const problem = known === null ? internalProblem(instance, basePath) : problemFor(known, instance, basePath);
+  reply.headers(headers);
+  return sendProblem(reply, problem);
+}
+
+/**
+ * What Node could not read as a request (its `clientError`: headers over its limit, a request that timed out, bytes
+ * that are not HTTP/1.1), answered as a problem on the socket, which is then closed: no route, hook or reply exists yet.
+ */
+export function writeClientErrorProblem(error: Error & { code?: string }, socket: Duplex, basePath: string): void {
+  if (error.code === 'ECONNRESET' || socket.destroyed) return;
+  const known =
+    error.code === 'HPE_HEADER_OVERFLOW'
+      ? new AsyncOpsError('headers_too_large', 'the request line and headers are over the server’s limit')
+      : error.code === 'ERR_HTTP_REQUEST_TIMEOUT'
+        ? new AsyncOpsError('request_timeout', 'the request did not arrive in full in time')
+        : new AsyncOpsError('validation_failed', 'the request is not valid HTTP/1.1');
+  const body = JSON.stringify(problemFor(known, undefined, basePath));
+  const { status } = PROBLEMS[known.code];
+  if (!socket.writable) {
+    socket.destroy();
+    return;
+  }
+  socket.end(
+    `HTTP/1.1 ${status} ${STATUS_CODES[status]}\r\nContent-Type: application/problem+json\r\nContent-Length: ${Buffer.byteLength(body)}\r\nConnection: close\r\n\r\n${body}`,
+  );
+}
+
+function internalProblem(instance: string, basePath: string): Problem {
+  return {
+    type: problemType(INTERNAL_PROBLEM.code, basePath),
+    title: INTERNAL_PROBLEM.title,
+    status: INTERNAL_PROBLEM.status,
+    detail: 'the server failed to handle this request; it has been logged',
+    code: INTERNAL_PROBLEM.code,
+    instance,
+  };
+}
+
 /** Call before any route is added: the 405s learn the routes as they are added. */
 export function installProblemHandlers(app: FastifyInstance): void {
   const allowedMethods = trackAllowedMethods(app);
@@ -100,14 +164,7 @@ export function installProblemHandlers(app: FastifyInstance): void {
       return sendProblem(reply, problem);
     }
     request.log.error({ err: error }, 'unhandled error');
-    return sendProblem(reply, {
-      type: problemType(INTERNAL_PROBLEM.code, app.prefix),
-      title: INTERNAL_PROBLEM.title,
-      status: INTERNAL_PROBLEM.status,
-      detail: 'the server failed to handle this request; it has been logged',
-      code: INTERNAL_PROBLEM.code,
-      instance: pathOf(request),
-    });
+    return sendProblem(reply, internalProblem(pathOf(request), app.prefix));
   });
   app.setNotFoundHandler((request, reply) => {
     const path = pathOf(request);

@@ -4,6 +4,7 @@
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { startServer, type ServerProcess } from '../support/server.ts';
+import { connect } from 'node:net';
 import { request } from '../support/http.ts';
 
 let server: ServerProcess;
@@ -21,6 +22,19 @@ before(async () => {
 after(async () => {
   await server?.stop();
 });
+
+/** Writes `raw` on a new connection to `base` and reads until the server closes it (within 10 s). */
+function rawExchange(base: string, raw: string): Promise<string> {
+  const { hostname, port } = new URL(base);
+  return new Promise((resolve, reject) => {
+    const socket = connect({ host: hostname, port: Number(port) }, () => socket.write(raw));
+    let answer = '';
+    socket.setEncoding('utf8').on('data', (chunk: string) => (answer += chunk));
+    socket.setTimeout(10_000, () => socket.destroy(new Error(`no close within 10 s; read: ${answer.slice(0, 200)}`)));
+    socket.on('error', (error) => (answer.length > 0 ? resolve(answer) : reject(error)));
+    socket.on('close', () => resolve(answer));
+  });
+}
 
 async function snapshot(): Promise<string> {
   const list = await request(base, 'GET', '/operations?limit=200');
@@ -174,6 +188,27 @@ describe('bad input', () => {
     { what: 'unknown route', method: 'GET', path: '/nope', status: 404 },
     { what: 'bad delivery id', method: 'POST', path: '/webhook-deliveries/nope/retry', status: 404 },
     { what: 'bad delivery state', method: 'GET', path: '/webhook-deliveries?state=lost', status: 400 },
+    { what: 'a filter given twice', method: 'GET', path: '/operations?status=pending&status=failed', status: 400, field: '/query/status' },
+    { what: 'a limit given twice', method: 'GET', path: '/webhook-deliveries?limit=5&limit=6', status: 400, field: '/query/limit' },
+    { what: 'a path that is not percent-encoded UTF-8', method: 'GET', path: '/operations/%FF', status: 400, field: '/path' },
+    { what: 'an encoded surrogate in a path', method: 'POST', path: '/operations/%ED%A0%80/cancel', status: 400, field: '/path' },
+    { what: 'a cut-off percent escape', method: 'DELETE', path: '/operations/op_%', status: 400, field: '/path' },
+    {
+      what: 'a number too large for a double in an input',
+      method: 'POST',
+      path: '/operations',
+      rawBody: '{"type":"echo","input":{"n":1e400}}',
+      status: 400,
+      field: '/input/n',
+    },
+    {
+      what: 'a number too large for a double in a schedule',
+      method: 'POST',
+      path: '/schedules',
+      rawBody: '{"type":"echo","input":{"n":-1e999},"cron":"*/2 * * * * *"}',
+      status: 400,
+      field: '/input/n',
+    },
   ];
 
   for (const c of cases) {
@@ -194,8 +229,8 @@ describe('bad input', () => {
 
   it('a value outside a set of constants is one error naming the allowed values, in a query and in a body', async () => {
     const cases: Array<[string, string, unknown, string, string]> = [
-      ['GET', '/operations?status=bogus', undefined, '/querystring/status', 'must be one of pending, processing, completed, failed, cancelled'],
-      ['GET', '/webhook-deliveries?state=lost', undefined, '/querystring/state', 'must be one of pending, delivered, retrying, dead'],
+      ['GET', '/operations?status=bogus', undefined, '/query/status', 'must be one of pending, processing, completed, failed, cancelled'],
+      ['GET', '/webhook-deliveries?state=lost', undefined, '/query/state', 'must be one of pending, delivered, retrying, dead'],
       ['POST', '/reports', { type: 'bogus', date_range: '2026-01-01..2026-01-02' }, '/type', 'must be one of sales_summary, sales_by_region, top_products'],
       [
         'POST',
@@ -217,6 +252,26 @@ describe('bad input', () => {
     const before = await snapshot();
     assertProblem(await request(base, 'GET', `/reports/${seedId}`), 404, 'an echo operation at /reports/{id}');
     assert.equal((await request(base, 'GET', `/echoes/${seedId}`)).status, 200, 'served at its own route');
+    assert.equal(await snapshot(), before);
+  });
+
+  it('bytes Node cannot read as a request are a problem too, written on the socket before it is closed', async () => {
+    const before = await snapshot();
+    for (const [what, raw, status, code] of [
+      ['headers over the limit', `GET /operations HTTP/1.1\r\nHost: x\r\nPrefer: ${'a'.repeat(20_000)}\r\n\r\n`, 431, 'headers_too_large'],
+      ['a Content-Length that is not a number', 'POST /operations HTTP/1.1\r\nHost: x\r\nContent-Length: abc\r\n\r\n{}', 400, 'validation_failed'],
+      ['a request line that is not HTTP', 'HELLO THERE\r\n\r\n', 400, 'validation_failed'],
+    ] as const) {
+      const answer = await rawExchange(base, raw);
+      const [head = '', body = ''] = answer.split('\r\n\r\n');
+      assert.match(head, new RegExp(`^HTTP/1.1 ${status} `), `${what}: ${head}`);
+      assert.match(head, /content-type: application\/problem\+json/i, what);
+      const problem = JSON.parse(body);
+      assert.equal(problem.status, status, what);
+      assert.equal(problem.code, code, what);
+      assert.equal(problem.type, `/docs/problems#${code}`, what);
+      assert.equal(typeof problem.detail, 'string', what);
+    }
     assert.equal(await snapshot(), before);
   });
 

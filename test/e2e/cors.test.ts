@@ -167,10 +167,15 @@ describe('CORS over HTTP', () => {
     for (const [status, reply] of [
       [401, await request(api, 'GET', '/operations', { headers: as(null, pageOrigin) })],
       [404, await request(api, 'GET', '/operations/op_01M8VCEYCTYW3QQ421EKPNJQJ0', { headers: as(KEY, pageOrigin) })],
+      // Refused before any route or hook runs (a path that is not percent-encoded UTF-8): readable all the same.
+      [400, await request(api, 'GET', '/operations/%FF', { headers: as(KEY, pageOrigin) })],
     ] as const) {
       assert.equal(reply.status, status);
       assert.equal(reply.headers.get('access-control-allow-origin'), pageOrigin, `a ${status} problem is readable by the page`);
     }
+    const other = await request(api, 'GET', '/operations/%FF', { headers: as(KEY, otherOrigin) });
+    assert.equal(other.status, 400);
+    assert.equal(other.headers.get('access-control-allow-origin'), null, 'not by a page on another origin');
   });
 
   it('any other origin gets no CORS header, on a preflight or a reply, so its browser refuses both', async () => {

@@ -4,7 +4,7 @@
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { assembleAsyncOps, type Assembly } from '../../src/main.ts';
-import { charsetOf } from '../../src/http/json-body.ts';
+import { charsetOf, nonFinitePath } from '../../src/http/json-body.ts';
 
 const BOM = Buffer.from([0xef, 0xbb, 0xbf]);
 const REPORT_INPUT = { type: 'sales_summary', date_range: '2026-01-01..2026-01-07' };
@@ -88,5 +88,55 @@ describe('a leading UTF-8 byte-order mark', () => {
     const reply = await post('/reports', 'application/json', Buffer.concat([Buffer.from('{"type":'), BOM, Buffer.from('"sales_summary"}')]));
     assert.equal(reply.statusCode, 400, reply.body);
     assert.equal(reply.json().code, 'validation_failed');
+  });
+});
+
+describe('bytes that are not UTF-8', () => {
+  for (const [what, bytes] of [
+    ['a Latin-1 é', Buffer.from([0xe9])],
+    ['a lone continuation byte', Buffer.from([0x80])],
+    ['an encoded surrogate', Buffer.from([0xed, 0xa0, 0x80])],
+    ['a truncated sequence', Buffer.from([0xe2, 0x82])],
+  ] as const) {
+    it(`${what} in a string is a 400 validation_failed on every creating route, and nothing is stored`, async () => {
+      const before = await storedCount();
+      for (const [url, body] of ROUTES) {
+        const [head, tail] = JSON.stringify(body).split('"sales_summary"');
+        const payload = Buffer.concat([Buffer.from(`${head}"sales_summary",`), Buffer.from('"note":"'), bytes, Buffer.from(`"${tail}`)]);
+        const reply = await post(url, 'application/json', payload);
+        assert.equal(reply.statusCode, 400, `${url}: ${reply.body}`);
+        assert.match(reply.headers['content-type'] ?? '', /^application\/problem\+json/);
+        assert.equal(reply.json().code, 'validation_failed');
+        assert.match(reply.json().detail, /UTF-8/);
+      }
+      assert.equal(await storedCount(), before);
+    });
+  }
+});
+
+describe('a number too large for a double', () => {
+  it('is a 400 naming where it is (1e400 parses as Infinity, which JSON cannot store), and nothing is stored', async () => {
+    const before = await storedCount();
+    for (const [raw, path] of [
+      ['{"type":"report","input":{"type":"sales_summary","date_range":"2026-01-01..2026-01-07","n":1e400}}', '/input/n'],
+      ['{"type":"report","input":{"type":"sales_summary","date_range":"2026-01-01..2026-01-07","a":[1,{"b/c":-1E+309}]}}', '/input/a/1/b~1c'],
+      [`{"type":"report","priority":${'9'.repeat(400)},"input":{}}`, '/priority'],
+    ] as const) {
+      const reply = await post('/operations', 'application/json', raw);
+      assert.equal(reply.statusCode, 400, reply.body);
+      assert.equal(reply.json().code, 'validation_failed');
+      assert.deepEqual(reply.json().errors, [{ path, message: 'is a number too large to represent' }]);
+    }
+    assert.equal(await storedCount(), before);
+  });
+
+  it('leaves what only looks like one alone: a string holding e400, and the largest finite double', async () => {
+    const input = { ...REPORT_INPUT, format: 'json' };
+    const reply = await post('/operations', 'application/json', JSON.stringify({ type: 'report', input, idempotency: 'e400 1e400' }));
+    assert.equal(reply.statusCode, 400, 'an unknown field, but not a number');
+    assert.deepEqual(reply.json().errors, [{ path: '/idempotency', message: 'must NOT have additional properties' }]);
+    assert.equal(nonFinitePath({ a: [1, 'x', { b: 1.7976931348623157e308, c: 'e400' }] }), null);
+    assert.equal(nonFinitePath({ a: [1, { b: Number.NEGATIVE_INFINITY }] }), '/a/1/b');
+    assert.equal(nonFinitePath(Number.POSITIVE_INFINITY), '/');
   });
 });
