@@ -1,8 +1,9 @@
 // Owns: reading a JSON request body: the charset its content type declares, its bytes as UTF-8, a leading byte-order
 // mark, the parse, and numbers JSON can write but a double cannot hold.
 // Not here: its size (Fastify's bodyLimit), nesting depth (input-limits.ts) or fields (route schemas, runtime/).
-// Invariant: every route reads a JSON body by this one rule: UTF-8 (a BOM is dropped), any other charset a 415, bytes
-// that are not UTF-8 or a number that parses as ±Infinity a 400; what a route gets is what the client sent.
+// Invariant: every route reads a JSON body by this one rule: UTF-8 (a BOM is dropped), any other charset or a
+// content-encoding a 415, bytes that are not UTF-8 or a number that parses as ±Infinity a 400, an empty body as none;
+// what a route gets is what the client sent.
 
 import type { FastifyInstance } from 'fastify';
 import { AsyncOpsError } from '../domain/errors.ts';
@@ -59,6 +60,19 @@ export function nonFinitePath(value: unknown): string | null {
   return null;
 }
 
+/**
+ * Fastify's parser refuses a __proto__ or constructor.prototype key as it refuses malformed JSON; text that JSON.parse
+ * reads was refused for such a key, which the client is told. Only run once the parser has refused the body.
+ */
+function forbiddenKeys(text: string): AsyncOpsError | null {
+  try {
+    JSON.parse(text);
+  } catch {
+    return null;
+  }
+  return new AsyncOpsError('validation_failed', 'the body holds a __proto__ or constructor.prototype key, which no route takes');
+}
+
 export function installJsonBodyParser(app: FastifyInstance): void {
   // Fastify's own parser, with its refusal of __proto__ and constructor.prototype keys.
   const parseJson = app.getDefaultJsonParser('error', 'error');
@@ -71,6 +85,13 @@ export function installJsonBodyParser(app: FastifyInstance): void {
       done(new AsyncOpsError('unsupported_media_type', `send the body as application/json in UTF-8; ${named} is not supported`), undefined);
       return;
     }
+    const encoding = request.headers['content-encoding']?.trim().toLowerCase();
+    if (encoding !== undefined && encoding !== '' && encoding !== 'identity') {
+      // Read as it is, a compressed body would be refused as malformed JSON, or taken as other bytes than were meant.
+      const named = /^[a-z0-9, -]{1,40}$/.test(encoding) ? `content-encoding ${encoding}` : 'that content-encoding';
+      done(new AsyncOpsError('unsupported_media_type', `send the body uncompressed; ${named} is not supported`), undefined);
+      return;
+    }
     let raw: string;
     try {
       // parseAs 'buffer' makes it a Buffer; the parser type does not narrow on it.
@@ -81,13 +102,13 @@ export function installJsonBodyParser(app: FastifyInstance): void {
     }
     // Windows tools write a BOM ahead of UTF-8 text; it says nothing of the JSON, so no route may fail on it.
     const text = raw.charCodeAt(0) === 0xfeff ? raw.slice(1) : raw;
-    if (!MAYBE_OVERFLOWING.test(text)) {
-      parseJson(request, text, done);
-      return;
-    }
+    // Nothing at all (a client that sends the content type on every request): as no body, which a route without one
+    // (cancel, an optional one's retry) takes, and one that needs a body refuses by its schema.
+    if (text.length === 0) return done(null, undefined);
     parseJson(request, text, (error, parsed) => {
-      const path = error === null ? nonFinitePath(parsed) : null;
-      if (path === null) return done(error, parsed);
+      if (error !== null) return done(forbiddenKeys(text) ?? error, undefined);
+      const path = MAYBE_OVERFLOWING.test(text) ? nonFinitePath(parsed) : null;
+      if (path === null) return done(null, parsed);
       const shown = path.length > 300 ? `${path.slice(0, 300)}…` : path;
       done(
         new AsyncOpsError('validation_failed', `the number at ${shown} is too large to represent (it would read as Infinity)`, {

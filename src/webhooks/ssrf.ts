@@ -89,6 +89,13 @@ const REFUSED_RANGES: readonly Range[] = [
   range('multicast', 'ff00::/8'),
 ];
 
+/**
+ * What allowPrivate opens, by label: the ranges a receiver on a developer's machine or a private network lives on
+ * (docs/webhooks.md). Unspecified, multicast, broadcast, reserved, benchmarking and the rest stay refused: no receiver
+ * lives there either.
+ */
+const OPENED_BY_ALLOW_PRIVATE: ReadonlySet<string> = new Set(['loopback', 'private', 'unique-local', 'link-local', 'carrier-grade NAT']);
+
 /** IPv6 prefixes that carry an IPv4 address, and where (inverted, for Teredo): it is judged as that IPv4 address. */
 const EMBEDDED_IPV4: ReadonlyArray<{ readonly range: Range; readonly shift: bigint; readonly inverted?: boolean }> = [
   { range: range('IPv4-mapped', '::ffff:0:0/96'), shift: 0n },
@@ -125,25 +132,31 @@ function inRange(family: 4 | 6, value: bigint, r: Range): boolean {
 }
 
 /**
- * Why an address may not be connected to, or null when it may: a public unicast address, or with allowPrivate any
- * address but a metadata one.
+ * Why an address may not be connected to, or null when it may: a public unicast address, or with allowPrivate one in a
+ * loopback, private, link-local or carrier-grade NAT range too (but a metadata one).
  */
 export function refusedAddressReason(address: string, allowPrivate = false): string | null {
   const parsed = parseIp(address);
   if (parsed === null) return 'not an IP address';
-  return refusedReason(parsed.family, parsed.value, allowPrivate ? METADATA_ADDRESSES : REFUSED_RANGES);
+  return refusedReason(parsed.family, parsed.value, allowPrivate);
 }
 
-function refusedReason(family: 4 | 6, value: bigint, ranges: readonly Range[]): string | null {
-  const direct = ranges.find((r) => inRange(family, value, r));
-  if (direct !== undefined) return `${direct.label} address`;
-  if (family === 6) {
-    for (const embedding of EMBEDDED_IPV4) {
-      if (!inRange(6, value, embedding.range)) continue;
-      const ipv4 = ((embedding.inverted === true ? ~value : value) >> embedding.shift) & 0xffff_ffffn;
-      const inner = refusedReason(4, ipv4, ranges);
-      if (inner !== null) return `${embedding.range.label} form of ${withArticle(inner)}`;
-    }
+function refusedReason(family: 4 | 6, value: bigint, allowPrivate: boolean): string | null {
+  const direct = REFUSED_RANGES.find((r) => inRange(family, value, r));
+  if (direct !== undefined && allowPrivate && OPENED_BY_ALLOW_PRIVATE.has(direct.label)) return null;
+  const embedded = family === 6 ? embeddedReason(value, allowPrivate) : null;
+  if (direct === undefined) return embedded;
+  // Teredo is refused whole, but one carrying a refused IPv4 address (a metadata one) is named for what it carries.
+  return embedded !== null && direct.label === 'Teredo' ? embedded : `${direct.label} address`;
+}
+
+/** Why an IPv6 address that carries an IPv4 one is refused as that IPv4 address, or null. */
+function embeddedReason(value: bigint, allowPrivate: boolean): string | null {
+  for (const embedding of EMBEDDED_IPV4) {
+    if (!inRange(6, value, embedding.range)) continue;
+    const ipv4 = ((embedding.inverted === true ? ~value : value) >> embedding.shift) & 0xffff_ffffn;
+    const inner = refusedReason(4, ipv4, allowPrivate);
+    if (inner !== null) return `${embedding.range.label} form of ${withArticle(inner)}`;
   }
   return null;
 }
@@ -182,7 +195,7 @@ export function checkWebhookUrl(text: string, policy: EgressPolicy): UrlCheck {
   // The URL parser has already turned obfuscated IPv4 forms (2130706433, 0x7f.1, 127.1) into dotted quads.
   const literal = parseIp(url.hostname);
   if (literal !== null) {
-    const reason = refusedReason(literal.family, literal.value, policy.allowPrivate ? METADATA_ADDRESSES : REFUSED_RANGES);
+    const reason = refusedReason(literal.family, literal.value, policy.allowPrivate);
     if (reason !== null) return { ok: false, reason: `host ${url.hostname} is ${withArticle(reason)}` };
   }
   return { ok: true, url };
@@ -202,7 +215,7 @@ export async function resolveAndCheck(hostname: string, policy: EgressPolicy, re
   const bare = hostname.startsWith('[') && hostname.endsWith(']') ? hostname.slice(1, -1) : hostname;
   const literal = parseIp(bare);
   if (literal !== null) {
-    const reason = refusedReason(literal.family, literal.value, policy.allowPrivate ? METADATA_ADDRESSES : REFUSED_RANGES);
+    const reason = refusedReason(literal.family, literal.value, policy.allowPrivate);
     return reason === null
       ? { ok: true, address: bare.split('%')[0] ?? bare, family: literal.family }
       : { ok: false, reason: `${bare} is ${withArticle(reason)}` };

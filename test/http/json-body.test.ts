@@ -140,3 +140,59 @@ describe('a number too large for a double', () => {
     assert.equal(nonFinitePath(Number.POSITIVE_INFINITY), '/');
   });
 });
+
+describe('a body in a content-encoding', () => {
+  for (const encoding of ['gzip', 'br', 'deflate, gzip']) {
+    it(`${encoding} is a 415 naming it, on every creating route, and nothing is stored (it would be read as other bytes)`, async () => {
+      const before = await storedCount();
+      for (const [url, body] of ROUTES) {
+        const reply = await ops.app!.inject({
+          method: 'POST',
+          url,
+          headers: { 'content-type': 'application/json', 'content-encoding': encoding },
+          payload: JSON.stringify(body),
+        });
+        assert.equal(reply.statusCode, 415, `${url}: ${reply.body}`);
+        assert.equal(reply.json().code, 'unsupported_media_type');
+        assert.match(reply.json().detail, new RegExp(`content-encoding ${encoding}`));
+      }
+      assert.equal(await storedCount(), before);
+    });
+  }
+
+  it('identity is no encoding', async () => {
+    const reply = await ops.app!.inject({
+      method: 'POST',
+      url: '/reports',
+      headers: { 'content-type': 'application/json', 'content-encoding': 'identity' },
+      payload: JSON.stringify(REPORT_INPUT),
+    });
+    assert.equal(reply.statusCode, 202, reply.body);
+  });
+});
+
+describe('what the JSON parser refuses besides malformed text', () => {
+  it('a __proto__ or constructor.prototype key is a 400 that says so, not "not valid JSON"', async () => {
+    for (const raw of ['{"type":"report","__proto__":{"admin":true},"input":{}}', '{"type":"report","input":{"constructor":{"prototype":{"x":1}}}}']) {
+      const reply = await post('/operations', 'application/json', raw);
+      assert.equal(reply.statusCode, 400, reply.body);
+      assert.match(reply.json().detail, /__proto__ or constructor\.prototype/);
+    }
+    const malformed = await post('/operations', 'application/json', '{"type":');
+    assert.equal(malformed.statusCode, 400);
+    assert.doesNotMatch(malformed.json().detail, /__proto__/);
+  });
+
+  it('an empty body with the JSON content type is no body: a cancel takes it, a submit refuses it by its schema', async () => {
+    const created = await post('/reports', 'application/json', JSON.stringify(REPORT_INPUT));
+    assert.equal(created.statusCode, 202);
+    const cancelled = await post(`/operations/${created.json().id}/cancel`, 'application/json', '');
+    assert.equal(cancelled.statusCode, 200, cancelled.body);
+    assert.equal(cancelled.json().status, 'cancelled');
+    const retried = await post(`/operations/${created.json().id}/retry`, 'application/json', '');
+    assert.equal(retried.statusCode, 202, retried.body);
+    const empty = await post('/operations', 'application/json', '');
+    assert.equal(empty.statusCode, 400);
+    assert.equal(empty.json().code, 'validation_failed');
+  });
+});

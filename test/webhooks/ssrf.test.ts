@@ -209,6 +209,26 @@ describe('checkWebhookUrl', () => {
       assert.ok(checkWebhookUrl(url, open).ok, url);
     }
   });
+
+  it('opens only those: unspecified, multicast, broadcast, reserved, benchmarking and the rest stay refused with allowPrivate', () => {
+    for (const [url, reason] of [
+      ['http://0.0.0.0/', /unspecified/],
+      ['http://[::]/', /unspecified/],
+      ['http://224.0.0.1/', /multicast/],
+      ['http://[ff02::1]/', /multicast/],
+      ['http://255.255.255.255/', /broadcast/],
+      ['http://240.0.0.1/', /reserved/],
+      ['http://198.18.0.1/', /benchmarking/],
+      ['http://192.0.0.8/', /IETF protocol assignment/],
+      ['http://[::ffff:224.0.0.1]/', /IPv4-mapped form of a multicast/],
+    ] as const) {
+      const check = checkWebhookUrl(url, open);
+      assert.equal(check.ok, false, url);
+      if (!check.ok) assert.match(check.reason, reason, url);
+    }
+    assert.ok(checkWebhookUrl('http://[::ffff:10.1.2.3]/', open).ok, 'a mapped private address is opened as the private one is');
+    assert.ok(checkWebhookUrl('http://100.64.0.1/', open).ok, 'carrier-grade NAT');
+  });
 });
 
 describe('cloud metadata addresses, whatever allowPrivate says', () => {
