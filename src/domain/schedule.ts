@@ -66,7 +66,9 @@ export function checkCron(cron: string, timezone: string): FieldError[] {
   const errors: FieldError[] = [];
   if (!isTimeZone(timezone)) errors.push({ path: '/timezone', message: `"${timezone.slice(0, 64)}" is not an IANA time zone (such as Europe/Berlin or UTC)` });
   try {
-    new Cron(cron, { ...CRON_OPTIONS, paused: true });
+    const job = new Cron(cron, { ...CRON_OPTIONS, paused: true });
+    // A valid expression no date matches (0 0 30 2 *): a schedule of it would never fire.
+    if (job.nextRun() === null) errors.push({ path: '/cron', message: 'never fires: no date matches it' });
   } catch (error) {
     errors.push({ path: '/cron', message: cronMessage(error) });
   }

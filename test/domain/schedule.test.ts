@@ -33,6 +33,13 @@ describe('checkCron', () => {
       ['/cron'],
     );
   });
+
+  it('refuses an expression no date matches, which would never fire, and takes fixed UTC offsets as zones', () => {
+    for (const never of ['0 0 30 2 *', '0 0 31 4 *', '0 0 0 31 11 *'])
+      assert.deepEqual(checkCron(never, 'UTC'), [{ path: '/cron', message: 'never fires: no date matches it' }], never);
+    assert.deepEqual(checkCron('0 0 29 2 *', 'UTC'), [], 'the 29th of February comes every four years');
+    assert.deepEqual(checkCron('0 9 * * *', '+05:30'), []);
+  });
 });
 
 describe('nextTick', () => {

@@ -201,6 +201,7 @@ describe('bad input', () => {
       status: 400,
       field: '/input/n',
     },
+    { what: 'a cron no date matches', method: 'POST', path: '/schedules', body: { type: 'echo', input: {}, cron: '0 0 30 2 *' }, status: 400, field: '/cron' },
     {
       what: 'a number too large for a double in a schedule',
       method: 'POST',
