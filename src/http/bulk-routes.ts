@@ -9,6 +9,7 @@ import { Type, type Static } from '@sinclair/typebox';
 import { BULK_ACTION_STATUSES, BULK_ACTIONS, toBulkActionResource } from '../domain/bulk-action.ts';
 import type { BulkActionsService } from '../runtime/bulk-actions.ts';
 import { cursorAfter, decodeCursor } from './cursors.ts';
+import { ID_PREFIXES } from '../domain/ids.ts';
 import { NullableUnion, OperationErrorSchema, OperationStatusSchema, TenantQuery, jsonResponse, problemResponses } from './schemas.ts';
 import { principalOf, readScope, tenantOf } from './tenant.ts';
 import { PAGE_LIMIT } from '../config/limits.ts';
@@ -130,7 +131,7 @@ export function registerBulkRoutes(app: FastifyInstance, service: BulkActionsSer
     },
     handler: async (request) => {
       const { limit = PAGE_LIMIT.default, cursor } = request.query;
-      const page = await service.list(readScope(request), { limit, beforeId: cursor === undefined ? undefined : decodeCursor(cursor) });
+      const page = await service.list(readScope(request), { limit, beforeId: cursor === undefined ? undefined : decodeCursor(cursor, ID_PREFIXES.bulkAction) });
       return { items: page.items.map((a) => toBulkActionResource(a, basePath)), next_cursor: cursorAfter(page.nextBeforeId) };
     },
   });

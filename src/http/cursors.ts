@@ -1,10 +1,10 @@
 // Owns: the cursors of paged lists (GET /operations, GET /webhook-deliveries, GET /schedules): an opaque token for the id a page ended
 // at; and of history pages (GET /operations/{id}/history), for the seq of the event a page ended at. Not here: paging
-// (the services take and give that id or seq). Invariant: a cursor that is not one of ours is a 400 naming the cursor,
-// never a 500 or some other page.
+// (the services take and give that id or seq). Invariant: a cursor that is not one of ours, or is another list's, is a
+// 400 naming the cursor, never a 500 or some other page.
 
 import { AsyncOpsError } from '../domain/errors.ts';
-import { ID_PREFIXES, isId } from '../domain/ids.ts';
+import { isId } from '../domain/ids.ts';
 
 /** What a cursor that is not one of ours (of either kind) is answered with. */
 function invalidCursor(): AsyncOpsError {
@@ -17,12 +17,13 @@ function encodeCursor(id: string): string {
   return Buffer.from(id, 'utf8').toString('base64url');
 }
 
-/** The id a cursor names; a cursor that is not one of ours is a validation error, never a 500. */
-export function decodeCursor(cursor: string): string {
+/**
+ * The id a cursor of a list of `prefix` ids names (ID_PREFIXES: an operations cursor on the operations list); a cursor
+ * that is not one of ours, or is another list's, is a validation error, never a 500 or some other page.
+ */
+export function decodeCursor(cursor: string, prefix: string): string {
   const id = cursor.length <= 64 ? Buffer.from(cursor, 'base64url').toString('utf8') : '';
-  if (!isId(ID_PREFIXES.operation, id) && !isId(ID_PREFIXES.delivery, id) && !isId(ID_PREFIXES.schedule, id) && !isId(ID_PREFIXES.bulkAction, id)) {
-    throw invalidCursor();
-  }
+  if (!isId(prefix, id)) throw invalidCursor();
   return id;
 }
 

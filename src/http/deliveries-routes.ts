@@ -9,6 +9,7 @@ import type { Delivery, DeliveryAttempt } from '../domain/delivery.ts';
 import { iso } from '../domain/resource.ts';
 import type { DeliveriesService } from '../webhooks/deliveries.ts';
 import { cursorAfter, decodeCursor } from './cursors.ts';
+import { ID_PREFIXES } from '../domain/ids.ts';
 import {
   DeliveryIdParams,
   DeliveryStateSchema,
@@ -100,7 +101,11 @@ export function registerDeliveryRoutes(app: FastifyInstance, deliveries: Deliver
     },
     handler: async (request) => {
       const { state, limit = 50, cursor } = request.query;
-      const page = await deliveries.list(readScope(request), { state, limit, beforeId: cursor === undefined ? undefined : decodeCursor(cursor) });
+      const page = await deliveries.list(readScope(request), {
+        state,
+        limit,
+        beforeId: cursor === undefined ? undefined : decodeCursor(cursor, ID_PREFIXES.delivery),
+      });
       return { items: page.items.map(deliveryJson), next_cursor: cursorAfter(page.nextBeforeId) };
     },
   });

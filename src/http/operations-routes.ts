@@ -32,6 +32,7 @@ import { principalOf, readScope, tenantOf } from './tenant.ts';
 import { AsyncOpsError } from '../domain/errors.ts';
 import { parseDateTime } from '../domain/date-time.ts';
 import { cursorAfter, decodeCursor } from './cursors.ts';
+import { ID_PREFIXES } from '../domain/ids.ts';
 import { etagOf, setOperationHeaders } from './operation-headers.ts';
 import type { Static } from '@sinclair/typebox';
 import { SUBMIT_FIELDS } from '../runtime/submission.ts';
@@ -128,7 +129,7 @@ export function registerOperationRoutes(app: FastifyInstance, service: Operation
         createdBefore,
         q,
         limit,
-        beforeId: cursor === undefined ? undefined : decodeCursor(cursor),
+        beforeId: cursor === undefined ? undefined : decodeCursor(cursor, ID_PREFIXES.operation),
       });
       return { items: page.items, next_cursor: cursorAfter(page.nextBeforeId) };
     },

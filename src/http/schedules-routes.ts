@@ -10,6 +10,7 @@ import { iso } from '../domain/resource.ts';
 import type { Schedule, ScheduleTick } from '../domain/schedule.ts';
 import type { SchedulesService } from '../runtime/schedules.ts';
 import { cursorAfter, decodeCursor } from './cursors.ts';
+import { ID_PREFIXES } from '../domain/ids.ts';
 import { NullableUnion, emptyResponse, jsonResponse, problemResponses, requiredHeader } from './schemas.ts';
 import { tenantOf } from './tenant.ts';
 
@@ -137,7 +138,7 @@ export function registerScheduleRoutes(app: FastifyInstance, schedules: Schedule
     },
     handler: async (request) => {
       const { limit = PAGE_LIMIT.default, cursor } = request.query;
-      const page = await schedules.list(tenantOf(request), { limit, beforeId: cursor === undefined ? undefined : decodeCursor(cursor) });
+      const page = await schedules.list(tenantOf(request), { limit, beforeId: cursor === undefined ? undefined : decodeCursor(cursor, ID_PREFIXES.schedule) });
       return { items: page.items.map(scheduleJson), next_cursor: cursorAfter(page.nextBeforeId) };
     },
   });

@@ -36,6 +36,9 @@ function rawExchange(base: string, raw: string): Promise<string> {
   });
 }
 
+/** A list cursor as the server writes one, for `id`. */
+const cursorOf = (id: string) => Buffer.from(id, 'utf8').toString('base64url');
+
 async function snapshot(): Promise<string> {
   const list = await request(base, 'GET', '/operations?limit=200');
   return JSON.stringify(list.body.items.map((op: any) => [op.id, op.status, op.updated_at]));
@@ -182,6 +185,20 @@ describe('bad input', () => {
     { what: 'result of a bad id', method: 'GET', path: '/operations/nope/result', status: 404 },
     { what: 'delete of a bad id', method: 'DELETE', path: '/operations/nope', status: 404 },
     { what: 'bad cursor', method: 'GET', path: '/operations?cursor=garbage!!', status: 400, field: '/query/cursor' },
+    {
+      what: 'an operations cursor on another list',
+      method: 'GET',
+      path: `/bulk-actions?cursor=${cursorOf('op_01JD0000000000000000000000')}`,
+      status: 400,
+      field: '/query/cursor',
+    },
+    {
+      what: 'a schedules cursor on the operations list',
+      method: 'GET',
+      path: `/operations?cursor=${cursorOf('sch_01JD0000000000000000000000')}`,
+      status: 400,
+      field: '/query/cursor',
+    },
     { what: 'bad status filter', method: 'GET', path: '/operations?status=done', status: 400 },
     { what: 'limit out of range', method: 'GET', path: '/operations?limit=100000', status: 400 },
     { what: 'negative limit', method: 'GET', path: '/operations?limit=-1', status: 400 },
