@@ -25,7 +25,7 @@ interface FilterOptions {
   createdBefore?: string;
   tenant?: string;
   operationType?: string;
-  url?: string;
+  webhookUrl?: string;
 }
 
 interface BulkOptions extends FilterOptions {
@@ -47,7 +47,7 @@ function filterOf(opts: FilterOptions): BulkFilter {
     ['createdBefore', 'created_before'],
     ['tenant', 'tenant'],
     ['operationType', 'operation_type'],
-    ['url', 'url'],
+    ['webhookUrl', 'url'],
   ];
   for (const [option, field] of fields) if (opts[option] !== undefined) filter[field] = opts[option];
   return filter as BulkFilter;
@@ -94,7 +94,7 @@ export function registerBulk(program: Command, ctx: CliContext): void {
     ['retry', 'retry', 'run every failed or cancelled operation the filter selects again'],
     ['cancel', 'cancel', 'cancel every pending or processing operation the filter selects'],
     ['delete', 'delete', 'delete every finished operation the filter selects (not one whose webhook is still being delivered)'],
-    ['replay', 'replay_deliveries', 'send every dead webhook delivery the filter selects again (--operation-type, --url, --created-*)'],
+    ['replay', 'replay_deliveries', 'send every dead webhook delivery the filter selects again (--operation-type, --webhook-url, --created-*)'],
   ];
   for (const [name, action, description] of actions) {
     const sub = bulk.command(name).description(description);
@@ -114,7 +114,8 @@ export function registerBulk(program: Command, ctx: CliContext): void {
       .option('--created-before <time>', 'only those created before this RFC 3339 time')
       .option('--tenant <tenant>', 'admin keys: only this tenant (default: every tenant)')
       .option('--operation-type <type>', 'replay: only deliveries of operations of this type')
-      .option('--url <url>', 'replay: only deliveries to this webhook URL')
+      // Not --url: that is the server's, for every command.
+      .option('--webhook-url <url>', 'replay: only deliveries to this webhook URL')
       .option('--dry-run', 'only count what would be processed')
       .option('--wait', 'wait until it has run (exit 1 if it failed)')
       .option('--wait-timeout <seconds>', 'give up waiting after this long (default 600)', secondsArg)

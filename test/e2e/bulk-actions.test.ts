@@ -312,6 +312,11 @@ describe('the SDK and the CLI', () => {
     assert.ok((await client.listBulkActions()).items.some((a) => a.id === action.id));
     assert.equal(await client.countBulkAction('retry', { type: 'fail_first_run', status: 'failed' }), 0);
 
+    // The replay's filter by webhook URL is --webhook-url: --url stays the server's (it once took the filter's place).
+    const replay = await cli('bulk', 'replay', '--webhook-url', 'http://127.0.0.1:9/hooks', '--dry-run', '--json');
+    assert.equal(replay.code, 0, replay.stderr);
+    assert.deepEqual(JSON.parse(replay.stdout).filter, { url: 'http://127.0.0.1:9/hooks' });
+
     const bad = await cli('bulk', 'delete', '--status', 'pending');
     assert.equal(bad.code, 6);
     assert.equal(bad.stderr.trim().split('\n').length, 1, bad.stderr);
