@@ -412,11 +412,13 @@ export async function assembleAsyncOps(options: AssemblyOptions): Promise<Assemb
       let url: string;
       try {
         url = await app.listen({ port, host });
+        // A node whose workers cannot start (a setting an embedder passed that they refuse) must not stay up taking
+        // work that never runs.
+        await ops.start();
       } catch (error) {
         await ops.close();
         throw error;
       }
-      await ops.start();
       const address = app.server.address();
       const bound = typeof address === 'object' && address !== null ? `http://${host.includes(':') ? `[${host}]` : host}:${address.port}` : url;
       // An API-only node runs no handlers, so it has no concurrency to report.

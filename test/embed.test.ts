@@ -208,4 +208,14 @@ describe('createAsyncOps', () => {
     );
     await assert.rejects(createAsyncOps({ ...options, webhookTimeoutMs: 2_000, webhookLeaseMs: 2_500 }), /webhookLeaseMs: must be at least 1s longer/);
   });
+
+  it('a listen whose workers cannot start rejects and leaves no server behind taking work it would never run', async () => {
+    const probe = createServer();
+    await new Promise<void>((resolve) => probe.listen(0, '127.0.0.1', resolve));
+    const { port } = probe.address() as { port: number };
+    await new Promise<void>((resolve) => probe.close(() => resolve()));
+    const ops = await createAsyncOps({ ...options, webhookTimeoutMs: 0 });
+    await assert.rejects(ops.listen({ port }), /attemptTimeoutMs must be a positive number/);
+    await assert.rejects(fetch(`http://127.0.0.1:${port}/healthz`, { signal: AbortSignal.timeout(5_000) }), 'the port is closed again');
+  });
 });

@@ -78,6 +78,18 @@ export function duration(): ValueType<number> {
   return { kind: 'value', parse: readDuration };
 }
 
+/** At least `minMs`; `why` says what a shorter one would do. */
+export function durationFrom(minMs: number, minText: string, why: string): ValueType<number> {
+  return {
+    kind: 'value',
+    parse: (value) => {
+      const ms = readDuration(value);
+      if (ms < minMs) throw new TypeError(`must be at least ${minText}: ${why}`);
+      return ms;
+    },
+  };
+}
+
 /** At most `maxMs`; `why` says what a longer one would do. */
 export function durationUpTo(maxMs: number, maxText: string, why: string): ValueType<number> {
   return {

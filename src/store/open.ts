@@ -5,6 +5,7 @@
 import type { Store } from './store.ts';
 import { createSqliteStore } from './sqlite/sqlite-store.ts';
 import { createPostgresStore } from './postgres/postgres-store.ts';
+import { checkSchemaName } from './postgres/database.ts';
 
 export interface StoreSpecOptions {
   /** PostgreSQL schema to use (default `asyncops`). */
@@ -64,6 +65,11 @@ export function postgresSpec(spec: string, schemaOption?: string): { url: string
   if (inUrl.length > 1 || inUrl[0] === '') throw new Error('store: give ?schema= once, with a name');
   if (schemaOption !== undefined && schemaOption !== inUrl[0]) {
     throw new Error(`store: the URL names schema "${inUrl[0]}" but the options name "${schemaOption}"`);
+  }
+  try {
+    checkSchemaName(inUrl[0]!);
+  } catch (error) {
+    throw new Error(`store: ${(error as Error).message}`);
   }
   url.searchParams.delete('schema');
   return { url: url.toString(), schema: inUrl[0] };

@@ -226,6 +226,12 @@ describe('start-up configuration', () => {
       ['serve', '--store', ':memory:', '--webhook-timeout', '10s', '--webhook-lease', '10500ms'],
     ],
     ['a worker whose webhook lease is shorter than its webhook timeout', ['worker', '--store', ':memory:', '--webhook-lease', '5s']],
+    // These started a server that took work it never ran, or stopped with the worker pool's own message and status 1.
+    ['a webhook timeout of 0', ['serve', '--store', ':memory:', '--port', '0', '--webhook-timeout', '0']],
+    ['a worker with a webhook timeout of 0', ['worker', '--store', ':memory:', '--webhook-timeout', '0']],
+    ['a lease of 0', ['serve', '--store', ':memory:', '--port', '0', '--lease', '0']],
+    ['a lease too short for a heartbeat every third of it', ['serve', '--store', ':memory:', '--port', '0', '--lease', '1ms']],
+    ['a PostgreSQL schema name that is not one', ['serve', '--store', 'postgres://postgres@127.0.0.1:5432/test?schema=Bad-Name']],
   ] as const) {
     it(`${what} stops start-up with one line and exit status 2`, () => {
       const result = run(...args);
