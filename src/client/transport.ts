@@ -3,7 +3,7 @@
 // Invariant: an error reply carrying a JSON object (the API's problem) becomes AsyncOpsApiError, a failed exchange
 // AsyncOpsNetworkError, any reply that should be and is not a JSON object AsyncOpsUnexpectedResponseError; retries are ≥ 1 s apart.
 
-import { delay } from './delay.ts';
+import { checkedTimeoutMs, delay, MAX_TIMER_MS } from './delay.ts';
 import { AsyncOpsApiError, AsyncOpsNetworkError, AsyncOpsUnexpectedResponseError } from './errors.ts';
 import type { ProblemDetails } from './types.ts';
 
@@ -68,7 +68,7 @@ export class Transport {
     this.#apiKey = options.apiKey;
     this.#fetch = options.fetch ?? globalThis.fetch;
     this.#userAgent = options.userAgent ?? 'asyncops-client';
-    this.#timeoutMs = options.timeoutMs ?? 30_000;
+    this.#timeoutMs = checkedTimeoutMs('AsyncOpsClient', options.timeoutMs) ?? 30_000;
     const retry = { ...DEFAULT_RETRY, ...options.retry };
     this.#retry = { ...retry, minDelayMs: Math.max(MIN_RETRY_DELAY_MS, retry.minDelayMs) };
   }
@@ -146,7 +146,8 @@ export class Transport {
       headers['content-type'] = 'application/json';
       body = JSON.stringify(spec.body);
     }
-    const timeoutMs = this.#timeoutMs + (spec.holdMs ?? 0);
+    // Capped at what a timer holds (about 24.8 days): longer, AbortSignal.timeout would fire at once.
+    const timeoutMs = Math.min(this.#timeoutMs + (spec.holdMs ?? 0), MAX_TIMER_MS);
     const timeout = AbortSignal.timeout(timeoutMs);
     const signal = spec.signal ? AbortSignal.any([spec.signal, timeout]) : timeout;
     try {

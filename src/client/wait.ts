@@ -2,7 +2,7 @@
 // Not here: the HTTP exchange and its transient-failure retries (transport.ts, each retry ≥ 1 s after the last).
 // Invariant: two status requests start ≥ 1 s apart, except right after a long-poll that came back early with a change.
 
-import { delay } from './delay.ts';
+import { checkedTimeoutMs, delay, setLongTimeout } from './delay.ts';
 import { AsyncOpsWaitTimeoutError } from './errors.ts';
 import { isTerminalStatus, type Operation, type WaitOptions } from './types.ts';
 
@@ -35,19 +35,18 @@ export interface StatusReply {
 export type FetchStatus = (request: StatusRequest) => Promise<StatusReply>;
 
 export async function waitForTerminal(operationId: string, fetchStatus: FetchStatus, options: WaitOptions = {}): Promise<Operation> {
+  const timeoutMs = checkedTimeoutMs('wait', options.timeoutMs) ?? Infinity;
   const deadline = new AbortController();
-  const timer =
-    options.timeoutMs === undefined
-      ? undefined
-      : setTimeout(() => deadline.abort(new AsyncOpsWaitTimeoutError(operationId, options.timeoutMs ?? 0)), options.timeoutMs);
+  // A timer of any length: a wait of weeks must not end at once because a timer cannot hold it.
+  const timer = timeoutMs === Infinity ? undefined : setLongTimeout(() => deadline.abort(new AsyncOpsWaitTimeoutError(operationId, timeoutMs)), timeoutMs);
   const signal = options.signal ? AbortSignal.any([options.signal, deadline.signal]) : deadline.signal;
-  const endsAt = options.timeoutMs === undefined ? Infinity : Date.now() + options.timeoutMs;
+  const endsAt = Date.now() + timeoutMs;
   try {
     return await pollUntilTerminal(fetchStatus, options.onProgress, signal, endsAt);
   } catch (error) {
     throw signal.aborted ? signal.reason : error;
   } finally {
-    clearTimeout(timer);
+    timer?.clear();
   }
 }
 

@@ -159,6 +159,22 @@ describe('AsyncOpsClient requests', () => {
 });
 
 describe('AsyncOpsClient.wait', () => {
+  test('a timeout longer than a timer holds (about 24.8 days) waits; one that is not a positive number is a TypeError', async () => {
+    const api = await startApi({ longPoll: false, retryAfterS: 0 });
+    const client = new AsyncOpsClient({ baseUrl: api.url, timeoutMs: 3e9 });
+    const op = api.addOperation('report', {}, [
+      { atMs: 0, status: 'processing', progress: 0 },
+      { atMs: 500, status: 'completed', progress: 1 },
+    ]);
+    // Both fired at once before: a request timeout and a wait deadline past 2^31 − 1 ms overflowed their timers.
+    assert.equal((await client.wait(op.id, { timeoutMs: 3e9 })).status, 'completed');
+    assert.equal((await client.wait(op.id, { timeoutMs: Number.POSITIVE_INFINITY })).status, 'completed');
+    for (const timeoutMs of [0, -1, Number.NaN]) {
+      await assert.rejects(client.wait(op.id, { timeoutMs }), /wait: timeoutMs must be a positive number/);
+      assert.throws(() => new AsyncOpsClient({ baseUrl: api.url, timeoutMs }), /AsyncOpsClient: timeoutMs must be a positive number/);
+    }
+  });
+
   test('long-polls when the server honours it: few requests, none within 1 s unless a long-poll returned with a change', async () => {
     const api = await startApi();
     const client = new AsyncOpsClient({ baseUrl: api.url });
