@@ -2,7 +2,7 @@
 // Not here: the HTTP exchange and retries (transport.ts), wait pacing (wait.ts), webhook signatures (signing/webhook-signature.ts).
 // Invariant: only requests that are safe to repeat are retried — reads, and a submit that carries an Idempotency-Key.
 
-import { retryAfterSeconds, textOf, Transport, type Reply, type TransportOptions } from './transport.ts';
+import { OPERATION, PAGE, retryAfterSeconds, textOf, Transport, type Reply, type TransportOptions } from './transport.ts';
 import type {
   AcceptedOperation,
   BulkAction,
@@ -47,7 +47,7 @@ export class AsyncOpsClient {
   /** `POST /operations`: the accepted operation (finished already if `waitS` was given and it completed in time). */
   async submit(type: string, input: unknown, options: SubmitOptions = {}): Promise<Operation> {
     const reply = await this.#submit(type, input, options, options.waitS === undefined ? undefined : `wait=${options.waitS}`);
-    return this.#http.json<Operation>(reply);
+    return this.#http.json<Operation>(reply, OPERATION);
   }
 
   /**
@@ -95,7 +95,7 @@ export class AsyncOpsClient {
   /** `GET /operations/{id}`. */
   async get(id: string, options: { signal?: AbortSignal } = {}): Promise<Operation> {
     const reply = await this.#http.send({ method: 'GET', path: operationPath(id), signal: options.signal, retry: true });
-    return this.#http.json<Operation>(reply);
+    return this.#http.json<Operation>(reply, OPERATION);
   }
 
   /**
@@ -127,7 +127,7 @@ export class AsyncOpsClient {
 
   /** `POST /operations/{id}/cancel`: the operation, cancelled or cancelling. 409 if already terminal. */
   async cancel(id: string): Promise<Operation> {
-    return this.#http.json<Operation>(await this.#http.send({ method: 'POST', path: `${operationPath(id)}/cancel` }));
+    return this.#http.json<Operation>(await this.#http.send({ method: 'POST', path: `${operationPath(id)}/cancel` }), OPERATION);
   }
 
   /**
@@ -137,7 +137,7 @@ export class AsyncOpsClient {
    */
   async retry(id: string, options: { priority?: number } = {}): Promise<Operation> {
     const body = options.priority === undefined ? undefined : { priority: options.priority };
-    return this.#http.json<Operation>(await this.#http.send({ method: 'POST', path: `${operationPath(id)}/retry`, body }));
+    return this.#http.json<Operation>(await this.#http.send({ method: 'POST', path: `${operationPath(id)}/retry`, body }), OPERATION);
   }
 
   /**
@@ -164,7 +164,7 @@ export class AsyncOpsClient {
   /** `GET /bulk-actions`: one page, newest first (an admin key's: every tenant's, or `tenant`'s). */
   async listBulkActions(options: { limit?: number; cursor?: string; tenant?: string } = {}): Promise<Page<BulkAction>> {
     const query = { limit: options.limit, cursor: options.cursor, tenant: options.tenant };
-    return this.#http.json<Page<BulkAction>>(await this.#http.send({ method: 'GET', path: '/bulk-actions', query, retry: true }));
+    return this.#http.json<Page<BulkAction>>(await this.#http.send({ method: 'GET', path: '/bulk-actions', query, retry: true }), PAGE);
   }
 
   /** `DELETE /operations/{id}`: removes a terminal operation and its result. */
@@ -185,13 +185,13 @@ export class AsyncOpsClient {
       limit: options.limit,
       cursor: options.cursor,
     };
-    return this.#http.json<Page<Operation>>(await this.#http.send({ method: 'GET', path: '/operations', query, retry: true }));
+    return this.#http.json<Page<Operation>>(await this.#http.send({ method: 'GET', path: '/operations', query, retry: true }), PAGE);
   }
 
   /** `GET /operations/counts`: how many operations there are per type and status (an admin key's: every tenant's, or `tenant`'s). */
   async counts(options: { tenant?: string } = {}): Promise<OperationCount[]> {
     const reply = await this.#http.send({ method: 'GET', path: '/operations/counts', query: { tenant: options.tenant }, retry: true });
-    return this.#http.json<{ items: OperationCount[] }>(reply).items;
+    return this.#http.json<{ items: OperationCount[] }>(reply, PAGE).items;
   }
 
   /** `GET /stats/overview`: per type, what waits, runs and failed, and how the last `windowS` seconds (default 3600) went. */
@@ -213,7 +213,7 @@ export class AsyncOpsClient {
   /** `GET /operations/{id}/history`: one page of what happened to the operation, oldest first. */
   async history(id: string, options: HistoryOptions = {}): Promise<Page<HistoryEvent>> {
     const query = { limit: options.limit, cursor: options.cursor };
-    return this.#http.json<Page<HistoryEvent>>(await this.#http.send({ method: 'GET', path: `${operationPath(id)}/history`, query, retry: true }));
+    return this.#http.json<Page<HistoryEvent>>(await this.#http.send({ method: 'GET', path: `${operationPath(id)}/history`, query, retry: true }), PAGE);
   }
 
   /** Every event of the operation's history so far, oldest first, following `next_cursor` page by page. */
@@ -224,7 +224,7 @@ export class AsyncOpsClient {
   /** `GET /webhook-deliveries`: one page of deliveries; `{ state: 'dead' }` is the dead-letter list. */
   async deliveries(options: DeliveryListOptions = {}): Promise<Page<Delivery>> {
     const query = { state: options.state, limit: options.limit, cursor: options.cursor };
-    return this.#http.json<Page<Delivery>>(await this.#http.send({ method: 'GET', path: '/webhook-deliveries', query, retry: true }));
+    return this.#http.json<Page<Delivery>>(await this.#http.send({ method: 'GET', path: '/webhook-deliveries', query, retry: true }), PAGE);
   }
 
   /** `POST /webhook-deliveries/{id}/retry`: schedules a manual attempt of the delivery now. */
@@ -236,7 +236,7 @@ export class AsyncOpsClient {
   /** `GET /operations/{id}/deliveries`: every delivery of one operation with each of its HTTP attempts. */
   async operationDeliveries(id: string): Promise<{ items: DeliveryWithAttempts[] }> {
     const reply = await this.#http.send({ method: 'GET', path: `${operationPath(id)}/deliveries`, retry: true });
-    return this.#http.json<{ items: DeliveryWithAttempts[] }>(reply);
+    return this.#http.json<{ items: DeliveryWithAttempts[] }>(reply, PAGE);
   }
 
   /**
@@ -251,7 +251,7 @@ export class AsyncOpsClient {
   /** `GET /schedules`: one page, newest first. */
   async listSchedules(options: ScheduleListOptions = {}): Promise<Page<Schedule>> {
     const query = { limit: options.limit, cursor: options.cursor };
-    return this.#http.json<Page<Schedule>>(await this.#http.send({ method: 'GET', path: '/schedules', query, retry: true }));
+    return this.#http.json<Page<Schedule>>(await this.#http.send({ method: 'GET', path: '/schedules', query, retry: true }), PAGE);
   }
 
   /** `GET /schedules/{id}`: the schedule, its next tick and the operations its recent ticks created. */
@@ -288,7 +288,7 @@ export class AsyncOpsClient {
       accept: [304],
     });
     return {
-      operation: reply.status === 304 ? null : this.#http.json<Operation>(reply),
+      operation: reply.status === 304 ? null : this.#http.json<Operation>(reply, OPERATION),
       etag: reply.headers.get('etag'),
       retryAfterS: retryAfterSeconds(reply.headers),
       waitApplied: /(^|[\s,;])wait=/i.test(reply.headers.get('preference-applied') ?? ''),

@@ -7,6 +7,8 @@ import { checkedTimeoutMs, delay, MAX_TIMER_MS } from './delay.ts';
 import { AsyncOpsApiError, AsyncOpsNetworkError, AsyncOpsUnexpectedResponseError } from './errors.ts';
 import type { ProblemDetails } from './types.ts';
 
+type FieldError = NonNullable<ProblemDetails['errors']>[number];
+
 export interface RetryPolicy {
   /** Further tries after the first one fails transiently (network error, 429, 502, 503, 504). */
   retries: number;
@@ -92,10 +94,14 @@ export class Transport {
     }
   }
 
-  /** The reply's JSON resource; every success the API sends is one JSON object. */
-  json<T>(reply: Reply): T {
+  /**
+   * The reply's JSON resource; every success the API sends is one JSON object, and `shape` (PAGE, OPERATION) checks
+   * the fields the SDK's callers read at once, so an object of another server is an AsyncOpsUnexpectedResponseError,
+   * not a TypeError from deep inside a caller.
+   */
+  json<T>(reply: Reply, shape?: (value: Record<string, unknown>) => boolean): T {
     const parsed = jsonObject(textOf(reply.body));
-    if (parsed === null) throw this.#unexpected(reply);
+    if (parsed === null || (shape !== undefined && !shape(parsed))) throw this.#unexpected(reply);
     return parsed as T;
   }
 
@@ -111,13 +117,22 @@ export class Transport {
    * a proxy's error page) says the URL is not the API's: the page itself is left out, as it says nothing more.
    */
   #refusal(reply: Reply): AsyncOpsApiError | AsyncOpsUnexpectedResponseError {
-    const problem = jsonObject(textOf(reply.body)) as Partial<ProblemDetails> | null;
+    const problem = jsonObject(textOf(reply.body));
     if (problem === null) return this.#unexpected(reply);
+    // Another server's JSON error may give these members other types: those are left out, not trusted.
+    const text = (name: string) => (typeof problem[name] === 'string' ? (problem[name] as string) : undefined);
+    const errors = Array.isArray(problem['errors'])
+      ? (problem['errors'] as unknown[]).filter((e): e is FieldError => isObject(e) && typeof e['path'] === 'string' && typeof e['message'] === 'string')
+      : undefined;
     return new AsyncOpsApiError(reply.status, {
       ...problem,
-      type: problem.type ?? 'about:blank',
-      title: problem.title ?? `HTTP ${reply.status}`,
+      type: text('type') ?? 'about:blank',
+      title: text('title') ?? `HTTP ${reply.status}`,
       status: reply.status,
+      detail: text('detail'),
+      code: text('code'),
+      instance: text('instance'),
+      errors,
     });
   }
 
@@ -192,15 +207,22 @@ export function retryAfterSeconds(headers: Headers, now = Date.now()): number {
   return Number.isNaN(at) ? 0 : Math.max(0, (at - now) / 1000);
 }
 
+const isObject = (value: unknown): value is Record<string, unknown> => value !== null && typeof value === 'object' && !Array.isArray(value);
+
 /** The text as a JSON object, or null when it is not one (an HTML page, say). */
 function jsonObject(text: string): Record<string, unknown> | null {
   try {
     const parsed: unknown = JSON.parse(text);
-    return parsed !== null && typeof parsed === 'object' && !Array.isArray(parsed) ? (parsed as Record<string, unknown>) : null;
+    return isObject(parsed) ? parsed : null;
   } catch {
     return null;
   }
 }
+
+/** A page of a list (or a list of items): its items. */
+export const PAGE = (value: Record<string, unknown>): boolean => Array.isArray(value['items']);
+/** An operation: its id and status. */
+export const OPERATION = (value: Record<string, unknown>): boolean => typeof value['id'] === 'string' && typeof value['status'] === 'string';
 
 function networkReason(error: unknown): string {
   const cause = error instanceof Error && error.cause instanceof Error ? error.cause : error;

@@ -14,7 +14,7 @@ import {
   WebhookVerificationError,
   type Operation,
 } from '../../src/client/index.ts';
-import { closedPort, FakeApi, sampleDelivery, startHtmlServer, type RecordedRequest } from './fake-api.ts';
+import { closedPort, FakeApi, sampleDelivery, startFixedServer, startHtmlServer, type RecordedRequest } from './fake-api.ts';
 
 // Arrival times are measured at the server; allow for scheduling noise between send and arrival.
 const JITTER_MS = 30;
@@ -356,6 +356,44 @@ describe('a server that is not an asyncops API', () => {
       }
     } finally {
       await page.close();
+    }
+  });
+});
+
+describe('JSON from a server that is not an asyncops API', () => {
+  test('an error whose members have other types is an AsyncOpsApiError with those members left out, never a TypeError', async () => {
+    for (const body of [
+      { title: 'Bad', errors: { name: ['is bad'] } },
+      { title: 'Bad', errors: 'nope' },
+      { title: 7, detail: ['x'], errors: [null, 3, { path: '/a', message: 'is bad' }] },
+    ]) {
+      const server = await startFixedServer(422, 'application/json', JSON.stringify(body));
+      try {
+        const client = new AsyncOpsClient({ baseUrl: server.url, retry: { retries: 0 } });
+        for (const call of [() => client.get('op_1'), () => client.list(), () => client.cancel('op_1')]) {
+          const error = await call().catch((e: unknown) => e);
+          assert.ok(error instanceof AsyncOpsApiError, `${JSON.stringify(body)}: ${String(error)}`);
+          assert.equal(error.status, 422);
+          assert.ok(Array.isArray(error.problem.errors ?? []));
+          assert.equal(typeof error.problem.title, 'string');
+        }
+      } finally {
+        await server.close();
+      }
+    }
+  });
+
+  test('a success without the fields an operation or a page has is AsyncOpsUnexpectedResponseError', async () => {
+    const server = await startFixedServer(200, 'application/json', '{}');
+    try {
+      const client = new AsyncOpsClient({ baseUrl: server.url, retry: { retries: 0 } });
+      for (const call of [() => client.get('op_1'), () => client.list(), () => client.counts(), () => client.deliveries(), () => client.cancel('op_1')]) {
+        const error = await call().catch((e: unknown) => e);
+        assert.ok(error instanceof AsyncOpsUnexpectedResponseError, String(error));
+        assert.equal(error.status, 200);
+      }
+    } finally {
+      await server.close();
     }
   });
 });

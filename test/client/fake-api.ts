@@ -373,9 +373,14 @@ export interface HtmlServer {
  * web server's default page with 200, a static file server's "not found" page with 404).
  */
 export async function startHtmlServer(status = 200): Promise<HtmlServer> {
+  const heading = status === 200 ? 'It works!' : `${status} ${STATUS_CODES[status] ?? ''}`;
+  return startFixedServer(status, 'text/html; charset=utf-8', `<!doctype html><html><body><h1>${heading}</h1></body></html>`);
+}
+
+/** A server answering every request with `status`, `contentType` and `body`: some other server's JSON, say. */
+export async function startFixedServer(status: number, contentType: string, body: string): Promise<HtmlServer> {
   const server = createServer((_req, res) => {
-    const heading = status === 200 ? 'It works!' : `${status} ${STATUS_CODES[status] ?? ''}`;
-    res.writeHead(status, { 'content-type': 'text/html; charset=utf-8' }).end(`<!doctype html><html><body><h1>${heading}</h1></body></html>`);
+    res.writeHead(status, { 'content-type': contentType }).end(body);
   });
   await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
   return {
