@@ -562,6 +562,7 @@ export interface Store extends ScheduleStore, BulkActionStore {
   deliveryRetry(params: { readonly id: string; readonly tenant: string; readonly now: number }): Promise<DeliveryRetryOutcome>;
   /** Expired delivery leases (a crashed dispatcher) go back to due. Returns how many. */
   deliveryRecoverExpired(params: { readonly now: number }): Promise<number>;
+  /** The earliest next attempt of a delivery not in flight (unleased), or null. */
   deliveryNextAttemptAt(): Promise<number | null>;
   /** Deliveries not yet delivered, by state (pending, retrying, dead: the dead-letter depth), for metrics; each read from an index. */
   deliveryCounts(): Promise<Array<{ readonly state: 'pending' | 'retrying' | 'dead'; readonly count: number }>>;

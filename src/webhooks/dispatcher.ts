@@ -207,8 +207,9 @@ export class WebhookDispatcher {
     if (claimed.length >= limit) return true;
     if (!loop.running) return false;
     const next = await this.#store.deliveryNextAttemptAt();
-    // Due by the time of the claim yet not claimed: leased, in flight here or on another node, or for a destination
-    // at its cap here, whose end (or event) wakes us, or else the fallback poll. Due only since the claim: wake soon.
+    // The earliest delivery not in flight (those in flight here or on another node wake us as they end, or their lease
+    // runs out). Due by the time of the claim yet not claimed: its destination is at its cap here, and an attempt's end
+    // there wakes us (or else the fallback poll). Due only since the claim: wake then.
     if (next !== null && next > claimedAt) loop.wakeAt(next);
     return false;
   }

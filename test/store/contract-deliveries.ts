@@ -254,6 +254,18 @@ export function deliveryContract(store: CurrentStore): void {
       await makeDelivery(store(), T0 + 200);
       assert.equal(await store().deliveryNextAttemptAt(), T0 + 200);
     });
+
+    it('leaves out a delivery in flight: a later one is still the time to wake for (the in-flight one’s end wakes anyway)', async () => {
+      const inFlight = await makeDelivery(store(), T0);
+      await makeDelivery(store(), T0 + 5_000);
+      assert.deepEqual(
+        (await claimDue(T0)).map((d) => d.id),
+        [inFlight.id],
+      );
+      assert.equal(await store().deliveryNextAttemptAt(), T0 + 5_000, 'not the claimed one’s past time, which woke nothing');
+      await claimDue(T0 + 5_000);
+      assert.equal(await store().deliveryNextAttemptAt(), null, 'both in flight');
+    });
   });
 
   describe('trace context and deliveryCounts', () => {

@@ -81,7 +81,8 @@ const RECOVER_EXPIRED = `UPDATE deliveries SET lease_token = NULL, lease_expires
   WHERE lease_token IS NOT NULL AND lease_expires_at < $now
   RETURNING next_attempt_at`;
 
-const NEXT_ATTEMPT_AT = `SELECT min(next_attempt_at) AS at FROM deliveries WHERE state IN ('pending', 'retrying')`;
+// Deliveries in flight (leased) are left out, as on PostgreSQL (postgres/deliveries.ts says why).
+const NEXT_ATTEMPT_AT = `SELECT min(next_attempt_at) AS at FROM deliveries WHERE state IN ('pending', 'retrying') AND lease_token IS NULL`;
 
 // Each state read from an index of its own: the due index, and the dead one (migration 0005).
 const COUNTS = `SELECT 'dead' AS state, count(*) AS count FROM deliveries WHERE state = 'dead'
