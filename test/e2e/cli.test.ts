@@ -3,7 +3,7 @@
 
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
-import { spawn, type ChildProcess } from 'node:child_process';
+import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import { createServer } from 'node:http';
 import type { AddressInfo } from 'node:net';
@@ -210,6 +210,27 @@ describe('CLI against the real server', () => {
     } finally {
       await own.stop();
       await store.cleanup();
+    }
+  });
+
+  it('webhook-secret refuses :memory:, and says so when it made the store it was pointed at (a mistyped path does that too)', () => {
+    const run = (store: string) =>
+      spawnSync(process.execPath, [CLI_ENTRY, 'webhook-secret', '--store', store], { cwd: REPO_ROOT, encoding: 'utf8', timeout: 20_000 });
+    const memory = run(':memory:');
+    assert.equal(memory.status, 2, memory.stderr);
+    assert.match(memory.stderr, /^asyncops: --store: :memory: holds no server’s secret/);
+    const dir = tempDir();
+    try {
+      const path = join(dir.path, 'typo.db');
+      const first = run(path);
+      assert.equal(first.status, 0, first.stderr);
+      assert.match(first.stdout, /^whsec_/);
+      assert.ok(first.stderr.includes(`no store was at ${path}: made one`), first.stderr);
+      const again = run(path);
+      assert.equal(again.stdout, first.stdout, 'the same secret, kept');
+      assert.equal(again.stderr, '', 'nothing to say once the store is there');
+    } finally {
+      dir.cleanup();
     }
   });
 

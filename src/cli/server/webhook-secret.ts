@@ -3,6 +3,7 @@
 // Not here: opening the store (main.ts, the composition root, does). Invariant: reads the store the server uses; if
 // none was generated yet, generates the one the server will use.
 
+import { existsSync } from 'node:fs';
 import type { Command } from 'commander';
 import { SETTINGS } from '../../config/settings.ts';
 import type { CliContext } from '../context.ts';
@@ -17,11 +18,19 @@ export function registerWebhookSecret(program: Command, ctx: CliContext): void {
     .action(async (opts: { store: string }) => {
       // Loaded here, not at the top, so client commands start without the server's dependencies.
       const { keptWebhookSecret, parseStoreSpec } = await import('../../main.ts');
+      let spec: ReturnType<typeof parseStoreSpec>;
       try {
-        parseStoreSpec(opts.store);
+        spec = parseStoreSpec(opts.store);
       } catch (error) {
         throw new UsageError(`--store: ${(error as Error).message.replace(/^store: /, '')}`);
       }
+      // An in-memory store is this process's alone: its secret would be one no server signs with.
+      if (spec.kind === 'sqlite' && spec.path === ':memory:')
+        throw new UsageError('--store: :memory: holds no server’s secret; name the store the server uses');
+      // A file that is not there yet is made, with the secret the server will use once it starts on it; a mistyped
+      // path makes one too, so say so.
+      const madeAt = spec.kind === 'sqlite' && !existsSync(spec.path) ? spec.path : null;
       ctx.printLine(await keptWebhookSecret(opts.store));
+      if (madeAt !== null) ctx.note(`asyncops: no store was at ${madeAt}: made one; a server started on it signs with this secret`);
     });
 }
