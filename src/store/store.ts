@@ -461,6 +461,7 @@ export interface Store extends ScheduleStore, BulkActionStore {
   /** Stop the change feed and release connections. */
   close(): Promise<void>;
   /** Cheap round trip for readiness checks; throws when the database is unreachable. */
+  /** Answers once the store can read its own tables: a database that answers without them (a schema dropped) is not ready. */
   ping(): Promise<void>;
   /**
    * A number that moves when another process may have written something subscribe() did not announce: SQLite's feed

@@ -198,6 +198,21 @@ if (skip !== null) {
     });
   });
 
+  describe('PostgreSQL readiness', () => {
+    it('ping fails once the store’s schema is gone, where the database itself still answers', async () => {
+      const store = makeStore();
+      try {
+        await store.open();
+        await store.ping();
+        await dropSchema(schemas.get(store)!);
+        await assert.rejects(store.ping(), /operations/);
+      } finally {
+        await store.close();
+        await dropSchema(schemas.get(store)!);
+      }
+    });
+  });
+
   describe('PostgreSQL store across nodes', () => {
     const open: Store[] = [];
     /** Stores on one schema, as several nodes would be. */

@@ -65,6 +65,9 @@ import { listHistory, noteEstimates, type EstimateNote } from './history.ts';
 import type { HistoryEvent } from '../../domain/history.ts';
 import * as bulkActions from './bulk-actions.ts';
 
+// Readiness reads the store's own table: `SELECT 1` answered while a dropped schema failed every request.
+const PING = 'SELECT 1 FROM operations LIMIT 1';
+
 export interface PostgresStoreOptions {
   readonly url: string;
   /** Schema holding the tables (created when missing). Default `asyncops`. */
@@ -156,7 +159,7 @@ class PostgresStore implements Store {
   }
 
   async ping(): Promise<void> {
-    await this.#db.query('SELECT 1');
+    await this.#db.query(PING);
   }
 
   // Every node's writes come through LISTEN/NOTIFY (a lost one is what the fallback poll is for).

@@ -21,6 +21,9 @@ import { SqliteHistory } from './history.ts';
 import { SqliteRateLimits } from './rate-limits.ts';
 import { SqliteBulkActions } from './bulk-actions.ts';
 
+// Readiness reads the store's own table: `SELECT 1` answered while a dropped schema failed every request.
+const PING = 'SELECT 1 FROM operations LIMIT 1';
+
 export interface SqliteStoreOptions {
   /** A file path, or ':memory:' for a private in-memory database. */
   readonly path: string;
@@ -90,7 +93,7 @@ export class SqliteStore implements Store {
       const transitions = new SqliteTransitions(db, tx, group, operations, deliveries);
       this.#open = {
         db,
-        ping: db.prepare('SELECT 1'),
+        ping: db.prepare(PING),
         dataVersion: db.prepare('PRAGMA data_version'),
         group,
         operations,
