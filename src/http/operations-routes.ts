@@ -240,9 +240,21 @@ function queryTime(text: string | undefined, name: string): number | undefined {
   return ms;
 }
 
+/**
+ * A result's bytes are the handler's, in the content type it named: opened in a browser from this origin (a result link,
+ * the dashboard's), an HTML or SVG one could run script as the dashboard, past its CSRF checks. So it is never sniffed,
+ * and a document made of it is sandboxed (an opaque origin, no script); API clients read the bytes unchanged.
+ */
+const RESULT_HEADERS = { 'x-content-type-options': 'nosniff', 'content-security-policy': 'sandbox' } as const;
+
 export function sendResult(reply: FastifyReply, result: OperationResult): FastifyReply {
   // A Buffer goes out as stored bytes; Fastify does not serialise it.
-  return reply.code(200).header('content-type', result.contentType).header('cache-control', CACHE_CONTROL.immutable).send(result.body);
+  return reply
+    .code(200)
+    .header('content-type', result.contentType)
+    .header('cache-control', CACHE_CONTROL.immutable)
+    .headers(RESULT_HEADERS)
+    .send(result.body);
 }
 
 /** A held long-poll answers as at its timeout (304 if unchanged) once `closing` fires. */

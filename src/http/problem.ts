@@ -8,6 +8,7 @@ import type { FastifyError, FastifyInstance, FastifyReply, FastifyRequest } from
 import { AsyncOpsError, type ErrorCode, type FieldError } from '../domain/errors.ts';
 import { fieldErrorsOf } from '../runtime/schema-errors.ts';
 import { trackAllowedMethods } from './method-not-allowed.ts';
+import { CACHE_CONTROL } from './caching.ts';
 
 /** Where each problem type is documented: the server's own page, one anchor per code (problem-docs.ts). */
 export const PROBLEM_DOCS_PATH = '/docs/problems';
@@ -115,7 +116,8 @@ export function sendFrameworkProblem(
   // The path as sent (it could not be decoded), cut short.
   const instance = pathOf(request).slice(0, 300);
   const problem = known === null ? internalProblem(instance, basePath) : problemFor(known, instance, basePath);
-  reply.headers(headers);
+  // No hook runs here, so the cache policy of every problem (caching.ts) is set here too.
+  reply.headers({ ...headers, 'cache-control': CACHE_CONTROL.none });
   return sendProblem(reply, problem);
 }
 

@@ -61,6 +61,9 @@ describe('Cache-Control and Vary', () => {
       const result = await request(base, 'GET', path);
       assert.equal(result.status, 200);
       assert.match(result.headers.get('cache-control') ?? '', /^private, max-age=\d{7,}, immutable$/, path);
+      // The handler's bytes in its content type: never sniffed, and a document made of them runs no script here.
+      assert.equal(result.headers.get('x-content-type-options'), 'nosniff', path);
+      assert.equal(result.headers.get('content-security-policy'), 'sandbox', path);
     }
     const pending = await request(base, 'POST', '/operations', {
       body: { type: 'sleep', input: { ms: 10 }, run_at: new Date(Date.now() + 3_600_000).toISOString() },
@@ -72,7 +75,7 @@ describe('Cache-Control and Vary', () => {
   });
 
   it('problems, health, metrics and event streams are not stored', async () => {
-    for (const path of ['/operations/op_nope', '/nowhere', '/operations?limit=0', '/healthz', '/readyz', '/metrics']) {
+    for (const path of ['/operations/op_nope', '/nowhere', '/operations?limit=0', '/operations/%FF', '/healthz', '/readyz', '/metrics']) {
       const response = await request(base, 'GET', path);
       assert.equal(response.headers.get('cache-control'), NO_STORE, path);
     }
