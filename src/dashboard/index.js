@@ -70,10 +70,23 @@ function Header({ whoami, onSignOut, onTenant }) {
   </header>`;
 }
 
+/**
+ * A path segment as it was encoded; one that is not valid percent-encoding (a hand-edited or cut-off link) is taken as
+ * written, so the page says the operation is not found instead of the whole app failing until a reload.
+ * @param {string} segment
+ */
+function decodedSegment(segment) {
+  try {
+    return decodeURIComponent(segment);
+  } catch {
+    return segment;
+  }
+}
+
 /** @param {{ path: string, query: URLSearchParams }} props */
 function Page({ path, query }) {
   const operation = /^\/operations\/([^/]+)$/.exec(path);
-  if (operation) return html`<${OperationPage} key=${operation[1]} id=${decodeURIComponent(operation[1] ?? '')} />`;
+  if (operation) return html`<${OperationPage} key=${operation[1]} id=${decodedSegment(operation[1] ?? '')} />`;
   switch (path) {
     case '/':
       return html`<${Overview} />`;

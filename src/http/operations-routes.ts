@@ -249,12 +249,7 @@ const RESULT_HEADERS = { 'x-content-type-options': 'nosniff', 'content-security-
 
 export function sendResult(reply: FastifyReply, result: OperationResult): FastifyReply {
   // A Buffer goes out as stored bytes; Fastify does not serialise it.
-  return reply
-    .code(200)
-    .header('content-type', result.contentType)
-    .header('cache-control', CACHE_CONTROL.immutable)
-    .headers(RESULT_HEADERS)
-    .send(result.body);
+  return reply.code(200).header('content-type', result.contentType).header('cache-control', CACHE_CONTROL.immutable).headers(RESULT_HEADERS).send(result.body);
 }
 
 /** A held long-poll answers as at its timeout (304 if unchanged) once `closing` fires. */

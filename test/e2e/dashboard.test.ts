@@ -146,6 +146,14 @@ describe('dashboard: without API keys (loopback), every page', () => {
     await page.goto(`${url}/dashboard#/operations?q=dashboard-key-42`);
     await page.locator(`[data-testid="operations-table"] tr[data-id="${keyed}"]`).waitFor();
     assert.equal(await page.locator('[data-testid="operations-table"] tbody tr[data-id]').count(), 1, 'the key finds exactly its operation');
+
+    // A link whose id is not valid percent-encoding (cut off, hand-edited) is an operation not found, not a broken app.
+    const errors: string[] = [];
+    page.on('pageerror', (error) => errors.push(error.message));
+    await page.goto(`${url}/dashboard#/operations/%E0%A4%A`);
+    await page.goto(`${url}/dashboard#/operations`);
+    await page.locator('[data-testid="operations-table"] tbody tr[data-id]').first().waitFor();
+    assert.deepEqual(errors, [], 'no uncaught error');
   });
 
   it("an operation's page follows it live: its timeline advances while it runs, then shows the result", async (t) => {
