@@ -36,6 +36,28 @@ runStoreContract('sqlite :memory:', { makeStore: async () => new SqliteStore({ p
 runStoreContract('sqlite file', { makeStore: async () => new SqliteStore({ path: join(dir, `contract-${++files}.db`) }), pendingCounts });
 
 describe('SqliteStore', () => {
+  it('a write that cannot take the lock another process holds is store_unavailable (a 503 to try again), and works once it is let go', async () => {
+    const path = join(dir, 'locked.db');
+    const store = new SqliteStore({ path });
+    await store.open();
+    const holder = new DatabaseSync(path);
+    try {
+      // Not the store's 5 s: the test would wait them out.
+      store.database.exec('PRAGMA busy_timeout = 0');
+      holder.exec('BEGIN IMMEDIATE');
+      await assert.rejects(store.operationInsert(draft()), (error: unknown) => {
+        assert.equal((error as { code?: unknown }).code, 'store_unavailable');
+        assert.match((error as Error).message, /locked/);
+        return true;
+      });
+      holder.exec('ROLLBACK');
+      assert.equal((await store.operationInsert(draft())).kind, 'created');
+    } finally {
+      holder.close();
+      await store.close();
+    }
+  });
+
   it('lists by error code through an index with the code (or the tenant and status), never a walk of every operation', async () => {
     const store = new SqliteStore({ path: join(dir, 'error-code-plan.db') });
     await store.open();

@@ -5,6 +5,7 @@
 
 import { DatabaseSync, type StatementSync } from 'node:sqlite';
 import type { StoreEvent } from '../store.ts';
+import { AsyncOpsError } from '../../domain/errors.ts';
 
 export function openDatabase(path: string): DatabaseSync {
   const db = new DatabaseSync(path);
@@ -50,6 +51,19 @@ export class StatementCache {
   }
 }
 
+/** SQLITE_BUSY, the primary code of an extended one too: another connection held the lock past busy_timeout. */
+const SQLITE_BUSY = 5;
+
+/**
+ * A write that could not take the lock (another process on the file held it past busy_timeout) is the store not
+ * answering, a 503 store_unavailable to try again, not a 500: the request was fine.
+ */
+export function unavailableIfBusy(err: unknown): unknown {
+  const code = (err as { errcode?: unknown } | null)?.errcode;
+  if (typeof code !== 'number' || (code & 0xff) !== SQLITE_BUSY) return err;
+  return new AsyncOpsError('store_unavailable', 'SQLite: another connection held the database file locked for longer than the busy timeout', { cause: err });
+}
+
 /** Runs synchronous work as one write transaction and hands the events it collected to `emit` after COMMIT. */
 export class Transactor {
   #begin: StatementSync;
@@ -72,7 +86,11 @@ export class Transactor {
 
   run<T>(work: (events: StoreEvent[]) => T): T {
     const events: StoreEvent[] = [];
-    this.#begin.run();
+    try {
+      this.#begin.run();
+    } catch (err) {
+      throw unavailableIfBusy(err);
+    }
     let value: T;
     try {
       value = work(events);
@@ -80,7 +98,7 @@ export class Transactor {
     } catch (err) {
       // Some errors (SQLITE_FULL, interrupts) end the transaction themselves; a second ROLLBACK would hide them.
       if (this.#db.isTransaction) this.#rollback.run();
-      throw err;
+      throw unavailableIfBusy(err);
     }
     this.#onCommit();
     if (events.length > 0) this.#emit(events);
