@@ -117,6 +117,9 @@ export async function createAsyncOps(options: AsyncOpsOptions): Promise<AsyncOps
   };
 }
 
+/** Of a Fastify app's pluginTimeout, what a close keeps for releasing leases and closing the store after the drain. */
+const CLOSE_MARGIN_MS = 2_000;
+
 /**
  * Mounts the API in a Fastify app: `app.register(asyncopsPlugin, { prefix: '/async', store, tasks })`. Requests under
  * the prefix pass the app's own onRequest hooks (authentication there applies), then asyncops answers them; workers
@@ -148,8 +151,12 @@ export const asyncopsPlugin: FastifyPluginAsync<AsyncOpsPluginOptions> = async (
     await app.ready();
     await assembly.start();
   });
-  // preClose, not onClose: streams and long-polls must end before the app's server waits for its connections.
-  parent.addHook('preClose', () => assembly.close());
+  // preClose, not onClose: streams and long-polls must end before the app's server waits for its connections. Fastify
+  // gives each close hook its pluginTimeout (10 s by default, the default grace too): a drain that outlasted it failed
+  // the app's close and left attempts leased. So the drain fits in it, with 2 s for the rest of the close.
+  const { pluginTimeout } = parent.initialConfig;
+  const withinMs = pluginTimeout === undefined || pluginTimeout <= 0 ? undefined : Math.max(0, pluginTimeout - CLOSE_MARGIN_MS);
+  parent.addHook('preClose', () => assembly.close({ withinMs }));
 };
 // Runs in the app's own context (as fastify-plugin would mark it): the decorator is the app's, the routes its own.
 Object.assign(asyncopsPlugin, { [Symbol.for('skip-override')]: true, [Symbol.for('fastify.display-name')]: 'asyncops' });

@@ -158,8 +158,12 @@ export interface Assembly extends AsyncOpsParts {
   start(): Promise<void>;
   /** Start, then listen; resolves with the URL. */
   listen(options: { port: number; host: string }): Promise<string>;
-  /** Stop accepting, drain workers within the grace period, release leases, close the store. */
-  close(): Promise<void>;
+  /**
+   * Stop accepting, drain workers within the grace period, release leases, close the store. `withinMs`: the whole
+   * drain fits in it (a host that gives its shutdown hooks a time limit): handlers and webhook attempts drain side by
+   * side, each for no longer than it, and what still runs then is released (handlers) or aborted (webhook attempts).
+   */
+  close(options?: { readonly withinMs?: number | undefined }): Promise<void>;
 }
 
 /** Never logged, wherever they turn up in a log object: request headers, keys, secrets, passwords. */
@@ -425,7 +429,7 @@ export async function assembleAsyncOps(options: AssemblyOptions): Promise<Assemb
       logger.info({ url: bound, store: store.kind, workers: runWorkers, ...(runWorkers ? { concurrency } : {}) }, 'asyncops listening');
       return bound;
     },
-    async close() {
+    async close({ withinMs } = {}) {
       if (closed) return;
       closed = true;
       retention.stop();
@@ -435,8 +439,13 @@ export async function assembleAsyncOps(options: AssemblyOptions): Promise<Assemb
       // Stop taking new work first; HTTP keeps answering status reads (and streams the drain's changes) while
       // workers drain. Closing the app then ends event streams and held long-polls at once (http/closing.ts)
       // rather than waiting for their clients; only then does the service stop hearing of changes.
-      await pool?.stop();
-      await dispatcher?.stop();
+      if (withinMs === undefined) {
+        await pool?.stop();
+        await dispatcher?.stop();
+      } else {
+        const graceMs = Math.max(0, withinMs);
+        await Promise.all([pool?.stop({ graceMs: Math.min(graceMs, options.shutdownGraceMs ?? DEFAULTS.grace) }), dispatcher?.stop({ graceMs })]);
+      }
       await app?.close();
       service.stop();
       if (opened) await store.close();

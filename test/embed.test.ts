@@ -6,6 +6,9 @@ import { after, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { createServer, type Server } from 'node:http';
 import { once } from 'node:events';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import Fastify from 'fastify';
 import express from 'express';
 import { Type } from '@sinclair/typebox';
@@ -37,6 +40,43 @@ async function listening(server: Server): Promise<string> {
 }
 
 describe('the Fastify plugin', () => {
+  it("closes within the app's pluginTimeout while a handler outlasts the grace: the attempt is given back, not left leased", async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'asyncops-embed-'));
+    try {
+      const store = join(dir, 'close.db');
+      const stuck = defineTask({
+        type: 'stuck',
+        input: Type.Object({}),
+        // Ignores its signal: only the end of the grace frees its slot.
+        run: () => new Promise(() => undefined),
+      });
+      // Fastify gives each close hook its pluginTimeout; the default grace (10 s) would outlast this one.
+      const app = Fastify({ pluginTimeout: 3_000 });
+      await app.register(asyncopsPlugin, { ...options, store, tasks: [stuck], logger: { level: 'silent' } });
+      await app.ready();
+      const op = await app.asyncops.submit('stuck', {});
+      const deadline = Date.now() + 10_000;
+      while ((await app.asyncops.get(op.id))?.status !== 'processing') {
+        assert.ok(Date.now() < deadline, 'the handler starts');
+        await new Promise((resolve) => setTimeout(resolve, 20));
+      }
+      const started = Date.now();
+      await app.close();
+      assert.ok(Date.now() - started < 3_000, `closed in ${Date.now() - started} ms`);
+      const reader = await createAsyncOps({ ...options, store, tasks: [stuck], workers: false });
+      try {
+        await reader.start();
+        const after = await reader.get(op.id);
+        assert.equal(after?.status, 'pending', 'released for another node, not left processing under a lease');
+        assert.equal(after?.attempt, 1, 'the attempt not counted');
+      } finally {
+        await reader.close();
+      }
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+
   it("mounts under the app's prefix (nested prefixes compose), with links, Location and problem types under it", async () => {
     const app = Fastify();
     closers.push(() => app.close());

@@ -164,13 +164,14 @@ export class WebhookDispatcher {
     void loop.start();
   }
 
-  /** Stop claiming and let attempts in flight finish, up to the grace period; abort what remains. */
-  async stop(): Promise<void> {
+  /** Stop claiming and let attempts in flight finish, up to the grace period (or `graceMs`, when shorter); abort what remains. */
+  async stop(options: { readonly graceMs?: number | undefined } = {}): Promise<void> {
     const loop = this.#loop;
     if (loop === null || !loop.running) return;
     this.#unsubscribe?.();
     this.#unsubscribe = null;
-    const finished = await loop.stop(this.#stopGraceMs, () => (this.#inflight.size === 0 ? null : Promise.allSettled([...this.#inflight])));
+    const graceMs = Math.min(this.#stopGraceMs, options.graceMs ?? Number.POSITIVE_INFINITY);
+    const finished = await loop.stop(graceMs, () => (this.#inflight.size === 0 ? null : Promise.allSettled([...this.#inflight])));
     if (!finished) {
       this.#logger.warn({ inflight: this.#inflight.size }, 'webhook attempts still running at the end of the grace period; aborting them');
       this.#abort.abort();
