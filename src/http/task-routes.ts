@@ -37,7 +37,8 @@ export function registerTaskRoutes(app: FastifyInstance, service: OperationsServ
           description: task.definition.description ?? null,
           route: task.route,
           input_schema: task.inputSchema,
-          timeout_s: task.timeoutS,
+          // As an operation of the type gets it: held to the server's --max-timeout.
+          timeout_s: service.defaultTimeoutS(task),
           max_attempts: task.maxAttempts,
           concurrency: task.concurrency,
           rate_limit: task.rateLimit === null ? null : { limit: task.rateLimit.limit, interval_s: task.rateLimit.intervalS },

@@ -15,10 +15,10 @@ import { endCreateSpan, startCreateSpan } from '../telemetry/tracing.ts';
 import type { OperationsObserver } from './observer.ts';
 import { withTimers, type Clock, type TimerClock } from '../domain/clock.ts';
 import type { DeliveryFactory, OperationCount, OperationListQuery, QueueStanding, Store } from '../store/store.ts';
-import type { TaskRegistry } from './registry.ts';
+import type { RegisteredTask, TaskRegistry } from './registry.ts';
 import { ReadCache } from './read-cache.ts';
 import { OperatorStats, type Overview } from './overview.ts';
-import { SubmitFields, type SubmitFieldValues, type SubmitLimits } from './submission.ts';
+import { defaultTimeoutS, SubmitFields, type SubmitFieldValues, type SubmitLimits } from './submission.ts';
 import { IdempotencyGate, fingerprintOf } from './idempotency.ts';
 import { ChangeWatchers, waitForChange, type ChangeListener } from './watchers.ts';
 import { OperationViews, type OperationView } from './operation-view.ts';
@@ -137,6 +137,11 @@ export class OperationsService {
   /** Where the HTTP API is mounted: `''`, or a prefix such as `/async`. */
   get basePath(): string {
     return this.#options.basePath ?? '';
+  }
+
+  /** The timeout an operation of `task` gets when its submit names none (held to the configured ceiling). */
+  defaultTimeoutS(task: RegisteredTask): number {
+    return defaultTimeoutS(task, this.#options.limits.maxTimeoutS);
   }
 
   get registry(): TaskRegistry {

@@ -13,6 +13,7 @@ import { checkCron, DEFAULT_TIMEZONE, decideFiring, firstTick, type Schedule, ty
 import type { DeclaredScheduleDraft, OperationDraft, Store } from '../store/store.ts';
 import type { TaskRegistry } from './registry.ts';
 import { declaredSchedulesOf } from './task.ts';
+import { defaultTimeoutS } from './submission.ts';
 
 export interface ScheduleRequest {
   readonly tenant: string;
@@ -195,7 +196,7 @@ export class SchedulesService {
       input: schedule.input,
       maxAttempts: task.maxAttempts,
       priority: 0,
-      timeoutS: Math.min(task.timeoutS, this.#options.maxTimeoutS ?? DEFAULTS.maxTimeout / 1000),
+      timeoutS: defaultTimeoutS(task, this.#options.maxTimeoutS ?? DEFAULTS.maxTimeout / 1000),
       // Now, not the tick: a catch-up tick from long ago must not run ahead of what is pending since.
       runAt: now,
       webhookUrl: schedule.webhookUrl,

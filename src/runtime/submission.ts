@@ -60,6 +60,14 @@ export interface DraftFields {
   readonly concurrencyKey: string | null;
 }
 
+/**
+ * The timeout an operation of `task` gets when its submit names none: the type's own, held to the configured ceiling
+ * (only a value a client sent is refused for being over it). What GET /task-types shows, what a schedule's tick gets.
+ */
+export function defaultTimeoutS(task: Pick<RegisteredTask, 'timeoutS'>, maxTimeoutS: number): number {
+  return Math.min(task.timeoutS, maxTimeoutS);
+}
+
 export class SubmitFields {
   readonly #limits: SubmitLimits;
   readonly #validate: ValidateFunction;
@@ -85,8 +93,7 @@ export class SubmitFields {
   check(values: SubmitFieldValues, task: RegisteredTask, maxPriority: number = PRIORITY.max): DraftFields {
     const fields = {
       webhookUrl: values.webhookUrl ?? null,
-      // A type's default above the configured ceiling is held to it; only a value the client sent is refused.
-      timeoutS: values.timeoutS ?? Math.min(task.timeoutS, this.#limits.maxTimeoutS),
+      timeoutS: values.timeoutS ?? defaultTimeoutS(task, this.#limits.maxTimeoutS),
       maxAttempts: values.maxAttempts ?? task.maxAttempts,
       priority: values.priority ?? 0,
     };

@@ -72,5 +72,6 @@ describe('timeouts are whole seconds', () => {
     assert.equal(at.body.timeout_s, 2);
     const types = await request(server.url, 'GET', '/task-types');
     assert.equal(types.body.items.find((t: any) => t.type === 'hang').timeout_s, 1);
+    assert.equal(types.body.items.find((t: any) => t.type === 'echo').timeout_s, 2, 'the type as its operations get it: held to --max-timeout');
   });
 });
