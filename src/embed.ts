@@ -18,6 +18,9 @@ import {
   type Operation,
   type OperationView,
 } from './main.ts';
+import { AsyncOpsError } from './domain/errors.ts';
+import { jsonValueProblem } from './domain/json-values.ts';
+import { TENANT_NAME } from './domain/operation.ts';
 
 /** Options of an operation submitted from code; the same checks apply as to `POST /operations`. */
 export interface SubmitOptions {
@@ -166,9 +169,17 @@ function operations(assembly: Assembly): EmbeddedAsyncOps {
   return {
     prefix: assembly.basePath,
     async submit(type, input, options = {}) {
+      const tenant = options.tenant ?? DEFAULT_TENANT;
+      // What a request's parsing and its key would have ensured (json-body.ts, auth.ts), checked for a call from code.
+      const errors = [
+        jsonValueProblem(input, '/input'),
+        TENANT_NAME.test(tenant) ? null : { path: '/tenant', message: "must be 1 to 64 letters, digits, '_', '.' or '-'" },
+        options.runAt instanceof Date && Number.isNaN(options.runAt.getTime()) ? { path: '/run_at', message: 'is an invalid Date' } : null,
+      ].filter((e) => e !== null);
+      if (errors.length > 0) throw new AsyncOpsError('validation_failed', errors.map((e) => `${e.path} ${e.message}`).join('; '), { errors });
       const runAt = options.runAt instanceof Date ? options.runAt.toISOString() : options.runAt;
       const { view } = await assembly.service.submit({
-        tenant: options.tenant ?? DEFAULT_TENANT,
+        tenant,
         type,
         input,
         webhookUrl: options.webhookUrl,

@@ -159,6 +159,33 @@ describe('the Fastify plugin', () => {
 });
 
 describe('createAsyncOps', () => {
+  it('submit from code refuses what a request could not carry: Infinity, a cycle, a BigInt, a bad tenant, an invalid Date', async () => {
+    const ops = await createAsyncOps({ ...options, workers: false, logger: { level: 'silent' } });
+    closers.push(() => ops.close());
+    await ops.start();
+    const cyclic: Record<string, unknown> = { n: 1 };
+    cyclic['self'] = cyclic;
+    for (const [input, submitOptions, path] of [
+      [{ n: Number.POSITIVE_INFINITY }, {}, '/input/n'],
+      [{ n: Number.NaN }, {}, '/input/n'],
+      [cyclic, {}, '/input'],
+      [{ n: 10n }, {}, '/input'],
+      [{ n: 1 }, { tenant: 'bad tenant!' }, '/tenant'],
+      [{ n: 1 }, { tenant: '' }, '/tenant'],
+      [{ n: 1 }, { runAt: new Date(Number.NaN) }, '/run_at'],
+    ] as const) {
+      await assert.rejects(ops.submit('square', input, submitOptions), (error: unknown) => {
+        assert.equal((error as { code?: unknown }).code, 'validation_failed', String(error));
+        assert.deepEqual(
+          (error as { errors: Array<{ path: string }> }).errors.map((e) => e.path),
+          [path],
+        );
+        return true;
+      });
+    }
+    assert.equal((await ops.submit('square', { n: 3 }, { tenant: 'acme.eu-1' })).status, 'pending');
+  });
+
   it('returns a narrow handle: no store, service, pool or Fastify app', async () => {
     const ops = await createAsyncOps({ ...options, logger: { level: 'silent' } });
     closers.push(() => ops.close());

@@ -13,6 +13,8 @@ export interface OperationError {
 
 /** The tenant of every operation on a server without API keys. */
 export const DEFAULT_TENANT = 'default';
+/** A tenant's name: 1 to 64 letters, digits, `_`, `.` or `-`, from a letter or digit (as keys files name them). */
+export const TENANT_NAME = /^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$/;
 
 export const DELIVERY_STATES = ['pending', 'delivered', 'retrying', 'dead'] as const;
 export type DeliveryState = (typeof DELIVERY_STATES)[number];

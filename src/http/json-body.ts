@@ -7,6 +7,7 @@
 
 import type { FastifyInstance } from 'fastify';
 import { AsyncOpsError } from '../domain/errors.ts';
+import { nonFinitePath } from '../domain/json-values.ts';
 
 /** Charset names (lower-cased) that mean UTF-8; RFC 8259 makes UTF-8 the only encoding of JSON between systems. */
 const UTF8_NAMES: ReadonlySet<string> = new Set(['utf-8', 'utf8']);
@@ -36,29 +37,6 @@ const UTF8 = new TextDecoder('utf-8', { fatal: true, ignoreBOM: true });
  * match inside a string; it only says when to look at the parsed numbers (nonFinitePath), which is exact.
  */
 const MAYBE_OVERFLOWING = /[eE][+-]?\d{3}|\d{309}/;
-
-/**
- * The JSON pointer of the first number in `value` that is not finite (JSON.parse reads 1e400 as Infinity, which a
- * schema with no maximum passes and JSON.stringify then writes as null), or null.
- */
-export function nonFinitePath(value: unknown): string | null {
-  // Iterative, so a hostile body cannot overflow the stack here.
-  const stack: Array<{ value: unknown; path: string }> = [{ value, path: '' }];
-  while (stack.length > 0) {
-    const { value: node, path } = stack.pop()!;
-    if (typeof node === 'number') {
-      if (!Number.isFinite(node)) return path || '/';
-      continue;
-    }
-    if (node === null || typeof node !== 'object') continue;
-    const entries = Array.isArray(node) ? node.map((v, i) => [String(i), v] as const) : Object.entries(node);
-    for (let i = entries.length - 1; i >= 0; i--) {
-      const [key, child] = entries[i]!;
-      stack.push({ value: child, path: `${path}/${key.replace(/~/g, '~0').replace(/\//g, '~1')}` });
-    }
-  }
-  return null;
-}
 
 /**
  * Fastify's parser refuses a __proto__ or constructor.prototype key as it refuses malformed JSON; text that JSON.parse

@@ -4,7 +4,8 @@
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { assembleAsyncOps, type Assembly } from '../../src/main.ts';
-import { charsetOf, nonFinitePath } from '../../src/http/json-body.ts';
+import { charsetOf } from '../../src/http/json-body.ts';
+import { nonFinitePath } from '../../src/domain/json-values.ts';
 
 const BOM = Buffer.from([0xef, 0xbb, 0xbf]);
 const REPORT_INPUT = { type: 'sales_summary', date_range: '2026-01-01..2026-01-07' };

@@ -7,11 +7,11 @@ import { readFileSync } from 'node:fs';
 import type { AsyncOpsOptions } from '../../main.ts';
 import { UsageError } from '../exit-codes.ts';
 import { PRIORITY } from '../../config/limits.ts';
+import { TENANT_NAME } from '../../domain/operation.ts';
 
 /** One key as the server takes it (createAsyncOps's `apiKeys`). */
 type ApiKeyConfig = NonNullable<AsyncOpsOptions['apiKeys']>[number];
 
-const TENANT = /^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$/;
 // RFC 6750's b64token, so any key fits in `Authorization: Bearer KEY` as it is.
 const KEY = /^[A-Za-z0-9._~+/-]+=*$/;
 const MIN_KEY_LENGTH = 16;
@@ -38,7 +38,7 @@ function policy(weight: unknown, maxPriority: unknown, where: string): { weight?
 }
 
 function entry(tenant: unknown, key: unknown, hash: unknown, where: string): ApiKeyConfig {
-  if (typeof tenant !== 'string' || !TENANT.test(tenant)) throw new UsageError(`${where}: the tenant must be 1..64 letters, digits, '_', '.' or '-'`);
+  if (typeof tenant !== 'string' || !TENANT_NAME.test(tenant)) throw new UsageError(`${where}: the tenant must be 1..64 letters, digits, '_', '.' or '-'`);
   if (typeof hash === 'string' && key === undefined) {
     if (!HEX_SHA256.test(hash)) throw new UsageError(`${where}: sha256 must be 64 hex digits`);
     return { tenant, sha256: hash.toLowerCase() };
