@@ -8,7 +8,8 @@
 
 import type { FastifyInstance } from 'fastify';
 import { Type, type Static } from '@sinclair/typebox';
-import { isTerminal, type OperationStatus } from '../domain/status.ts';
+import { isTerminal } from '../domain/status.ts';
+import type { Operation } from '../domain/operation.ts';
 import type { OperationsService } from '../runtime/operations.ts';
 import type { OperationView } from '../runtime/operation-view.ts';
 import { AsyncOpsError } from '../domain/errors.ts';
@@ -32,7 +33,7 @@ export function registerEventsRoute(app: FastifyInstance, service: OperationsSer
       operationId: 'streamOperationEvents',
       summary: 'Stream changes of an operation (Server-Sent Events)',
       description:
-        'Events `status` (the status changed; also the first event of a stream that does not resume at the current version) and `progress` (only progress changed); `data` is the operation resource, `id` its version (increasing). The stream closes after the terminal event, or with a `: shutting down` comment when the server stops (reconnect, to this or another node, for the current state). A reconnect sends `Last-Event-ID`: the stream then starts after that version, and one to a finished operation whose last version the client has is answered 204, which tells an EventSource to stop.',
+        'Events `status` (the status changed, or a new run of it began: a retry, or a claim after a release; also the first event of a stream that does not resume at the current version) and `progress` (only progress changed); `data` is the operation resource, `id` its version (increasing; on PostgreSQL, changes another node made in quick succession may arrive as one event of the latest version, the history holds each). The stream closes after the terminal event, or with a `: shutting down` comment when the server stops (reconnect, to this or another node, for the current state). A reconnect sends `Last-Event-ID`: the stream then starts after that version, and one to a finished operation whose last version the client has is answered 204, which tells an EventSource to stop.',
       params: OperationIdParams,
       headers: Type.Object({
         'last-event-id': Type.Optional(
@@ -89,16 +90,16 @@ export function registerEventsRoute(app: FastifyInstance, service: OperationsSer
         connection: 'keep-alive',
         'x-accel-buffering': 'no',
       });
-      // What the client has: nothing, or (resuming) `first` itself or an earlier version, whose status is unknown.
-      let lastStatus: OperationStatus | null = seen === first.operation.version ? first.operation.status : null;
+      // What the client has: nothing, or (resuming) `first` itself or an earlier version, whose state is unknown.
+      let last: Operation | null = seen === first.operation.version ? first.operation : null;
       let lastVersion = seen ?? -1;
       let closed = false;
       let sending = Promise.resolve();
       const send = (view: OperationView) => {
         if (closed || view.operation.version <= lastVersion) return;
         lastVersion = view.operation.version;
-        const event = view.operation.status !== lastStatus ? 'status' : 'progress';
-        lastStatus = view.operation.status;
+        const event = eventKind(last, view.operation);
+        last = view.operation;
         res.write(`id: ${view.operation.version}\nevent: ${event}\ndata: ${JSON.stringify(view.resource)}\n\n`);
         if (isTerminal(view.operation.status)) finish();
       };
@@ -142,6 +143,17 @@ export function registerEventsRoute(app: FastifyInstance, service: OperationsSer
       if (!closed) send(await service.get(tenant, id));
     },
   });
+}
+
+/**
+ * `progress` when `next` is `previous` (the last state sent; null: none) with at most its progress changed, the same
+ * status in the same run of the same attempt; else `status`.
+ * A node that hears of another node's changes reads the operation as it is by then, so one event may stand for several
+ * versions (a release and the claim after it, both `processing` as the stream saw them): a new run is a status event.
+ */
+export function eventKind(previous: Operation | null, next: Operation): 'status' | 'progress' {
+  const sameRun = previous !== null && previous.status === next.status && previous.attempt === next.attempt && previous.startedAt === next.startedAt;
+  return sameRun ? 'progress' : 'status';
 }
 
 /**
