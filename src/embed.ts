@@ -169,6 +169,7 @@ function operations(assembly: Assembly): EmbeddedAsyncOps {
   return {
     prefix: assembly.basePath,
     async submit(type, input, options = {}) {
+      if (assembly.closed) throw new AsyncOpsError('shutting_down', 'this asyncops instance is closed: it takes no submits');
       const tenant = options.tenant ?? DEFAULT_TENANT;
       // What a request's parsing and its key would have ensured (json-body.ts, auth.ts), checked for a call from code.
       const errors = [

@@ -9,6 +9,7 @@ import { randomUUID } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import type { FastifyInstance } from 'fastify';
 import { pino, type Logger, type LoggerOptions } from 'pino';
+import { AsyncOpsError } from './domain/errors.ts';
 import { systemClock, withTimers, type Clock } from './domain/clock.ts';
 import { toOperationResource } from './domain/resource.ts';
 import type { BackoffPolicy } from './domain/backoff.ts';
@@ -154,6 +155,8 @@ export interface Assembly extends AsyncOpsParts {
   readonly app: FastifyInstance | null;
   /** Where the HTTP API answers: '' or a prefix such as `/async` (from options.prefix). */
   readonly basePath: string;
+  /** Whether close() was called: nothing more runs, and submits are refused. */
+  readonly closed: boolean;
   /** Open the store, start workers and the dispatcher. */
   start(): Promise<void>;
   /** Start, then listen; resolves with the URL. */
@@ -379,7 +382,12 @@ export async function assembleAsyncOps(options: AssemblyOptions): Promise<Assemb
     logger,
     app,
     basePath,
+    get closed() {
+      return closed;
+    },
     async start() {
+      // A closed instance has closed its store: starting it again would run nothing on nothing.
+      if (closed) throw new AsyncOpsError('shutting_down', 'this asyncops instance is closed; create a new one to start again');
       if (started) return;
       started = true;
       await open();

@@ -10,6 +10,7 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import Fastify from 'fastify';
+import { pino } from 'pino';
 import express from 'express';
 import { Type } from '@sinclair/typebox';
 import { asyncopsPlugin, createAsyncOps, defineTask, type AsyncOps } from '../src/index.ts';
@@ -159,6 +160,24 @@ describe('the Fastify plugin', () => {
 });
 
 describe('createAsyncOps', () => {
+  it('a handle closed without starting closes quietly; after close, submit and start are refused as shutting_down', async () => {
+    const lines: string[] = [];
+    const logger = pino({ level: 'warn' }, { write: (line: string) => lines.push(line) });
+    const never = await createAsyncOps({ ...options, logger });
+    await never.close();
+    assert.deepEqual(lines, [], 'no warning about withdrawing a node that never joined');
+    const ops = await createAsyncOps({ ...options, logger: { level: 'silent' } });
+    await ops.start();
+    await ops.close();
+    for (const call of [() => ops.submit('square', { n: 2 }), () => ops.start()]) {
+      await assert.rejects(call(), (error: unknown) => {
+        assert.equal((error as { code?: unknown }).code, 'shutting_down', String(error));
+        assert.match((error as Error).message, /closed/);
+        return true;
+      });
+    }
+  });
+
   it('submit from code refuses what a request could not carry: Infinity, a cycle, a BigInt, a bad tenant, an invalid Date', async () => {
     const ops = await createAsyncOps({ ...options, workers: false, logger: { level: 'silent' } });
     closers.push(() => ops.close());

@@ -209,7 +209,10 @@ export class WorkerPool extends EventEmitter<WorkerPoolEvents> {
     await Promise.all(left.map((attempt) => attempt.release()));
     this.#stopHeartbeats?.();
     this.#stopNodeBeats?.();
-    await this.#store.workerNodeLeave({ id: this.#workerId }).catch((err: unknown) => this.#log.warn({ err }, 'could not withdraw this worker node'));
+    // A pool never started never joined (and its store may never have opened): nothing to withdraw.
+    if (this.#started !== null) {
+      await this.#store.workerNodeLeave({ id: this.#workerId }).catch((err: unknown) => this.#log.warn({ err }, 'could not withdraw this worker node'));
+    }
     this.#deadlines.clear();
     this.#unsubscribe?.();
     this.#unsubscribe = null;
