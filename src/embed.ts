@@ -9,7 +9,10 @@ import type { FastifyPluginAsync, FastifyReply, FastifyRequest } from 'fastify';
 import { DEFAULTS } from './config/settings.ts';
 import {
   assembleAsyncOps,
+  AsyncOpsError,
   DEFAULT_TENANT,
+  jsonValueProblem,
+  TENANT_NAME,
   isUnder,
   problemType,
   withoutStreamToken,
@@ -18,9 +21,6 @@ import {
   type Operation,
   type OperationView,
 } from './main.ts';
-import { AsyncOpsError } from './domain/errors.ts';
-import { jsonValueProblem } from './domain/json-values.ts';
-import { TENANT_NAME } from './domain/operation.ts';
 
 /** Options of an operation submitted from code; the same checks apply as to `POST /operations`. */
 export interface SubmitOptions {

@@ -200,7 +200,9 @@ export { checkTaskDefinition, type TaskDefinition } from './runtime/task.ts';
 export { isUnder } from './http/base-path.ts';
 export { problemType } from './http/problem.ts';
 export { withoutStreamToken } from './http/stream-tokens.ts';
-export { DEFAULT_TENANT } from './domain/operation.ts';
+export { DEFAULT_TENANT, TENANT_NAME } from './domain/operation.ts';
+export { AsyncOpsError } from './domain/errors.ts';
+export { jsonValueProblem } from './domain/json-values.ts';
 export type { OperationView } from './runtime/operation-view.ts';
 export type { Operation } from './client/types.ts';
 /** The types AsyncOpsOptions names, for the package's index. */

@@ -5,6 +5,9 @@
 // An operation's priority range: decided with the priority rule (domain/fairness.ts), named here beside the other ranges.
 export { PRIORITY } from '../domain/fairness.ts';
 
+// A tenant's name (keys files, a submit from code): the domain's rule, named here beside the other ranges.
+export { TENANT_NAME } from '../domain/operation.ts';
+
 /** A `concurrency_key`: 1..128 characters, a letter or digit first, then letters, digits and `_ . : @ / -`. */
 export const CONCURRENCY_KEY = /^[A-Za-z0-9][A-Za-z0-9_.:@/-]{0,127}$/;
 export const MAX_CONCURRENCY_KEY_LENGTH = 128;

@@ -233,6 +233,13 @@ export const emptyResponse = (description: string, headers?: HeaderSchemas) => (
 export const resultResponse = {
   description:
     'The result, with the content type its handler gave: JSON by default, CSV from a task that returns it (the report with `format: csv`), or any other type',
+  // sendResult sets them: a browser that opens a result neither sniffs it nor runs script from it as this origin.
+  headers: {
+    'X-Content-Type-Options': requiredHeader(Type.Literal('nosniff', { description: 'The content type is the handler’s, not to be sniffed' })),
+    'Content-Security-Policy': requiredHeader(
+      Type.Literal('sandbox', { description: 'A document made of the result has an opaque origin and runs no script' }),
+    ),
+  },
   content: {
     'application/json': { schema: Type.Unknown({ description: 'A JSON result' }) },
     'text/csv': { schema: Type.String() },

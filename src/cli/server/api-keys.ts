@@ -6,8 +6,7 @@
 import { readFileSync } from 'node:fs';
 import type { AsyncOpsOptions } from '../../main.ts';
 import { UsageError } from '../exit-codes.ts';
-import { PRIORITY } from '../../config/limits.ts';
-import { TENANT_NAME } from '../../domain/operation.ts';
+import { PRIORITY, TENANT_NAME } from '../../config/limits.ts';
 
 /** One key as the server takes it (createAsyncOps's `apiKeys`). */
 type ApiKeyConfig = NonNullable<AsyncOpsOptions['apiKeys']>[number];
