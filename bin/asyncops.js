@@ -22,5 +22,14 @@ if (installed && !existsSync(built)) {
   process.stderr.write('asyncops: this installed copy has no dist/ build; reinstall it from a packed release\n');
   process.exit(2);
 }
+// In a checkout, a task module's `import … from 'asyncops'` (README, docs/tasks.md) gets the sources this CLI runs,
+// wherever the module is: not dist/, which a checkout has only after a build, and then perhaps an old one.
+if (!installed) {
+  const sources = { asyncops: '../src/index.ts', 'asyncops/client': '../src/client/index.ts' };
+  module.registerHooks?.({
+    resolve: (specifier, context, nextResolve) =>
+      Object.hasOwn(sources, specifier) ? { url: new URL(sources[specifier], import.meta.url).href, shortCircuit: true } : nextResolve(specifier, context),
+  });
+}
 const { main } = await import(installed ? built.href : '../src/cli/main.ts');
 process.exitCode = await main(process.argv);

@@ -2,6 +2,7 @@
 // /async (status, long-poll, events, results, /async/openapi.json), and the app's own POST /thumbnails submits the
 // work and answers 202 with the operation's Location. The same handler serves a plain node:http server.
 //
+//   npm run build                             (once, in a checkout: it imports 'asyncops' as an app does, from dist/)
 //   npx node examples/express-app.ts          (PORT and STORE may be set)
 //   curl -si -X POST localhost:3000/thumbnails -H 'content-type: application/json' -d '{"name":"cat.png","width":256}'
 

@@ -2,6 +2,7 @@
 // thumbnail task's own route, /async/openapi.json), shares the app's logger, starts with it and drains when it closes;
 // one of the app's own routes hands slow work to it with `app.asyncops.submit`.
 //
+//   npm run build                             (once, in a checkout: it imports 'asyncops' as an app does, from dist/)
 //   npx node examples/fastify-app.ts          (PORT, STORE and LOG_LEVEL may be set)
 //   curl -si -X POST localhost:3000/images/cat.png/thumbnail
 //   curl -s localhost:3000/async/operations/op_…      (the Location of the 202)

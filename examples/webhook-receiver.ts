@@ -1,6 +1,7 @@
 // A webhook receiver: verifies each request's Standard Webhooks signature with the SDK (asyncops/client, which runs in
 // Node, browsers, Deno and Bun alike) and prints the typed event. 204 accepts it; 401 makes asyncops retry it later.
 //
+//   npm run build                             (once, in a checkout: it imports 'asyncops' as an app does, from dist/)
 //   WEBHOOK_SECRET=whsec_… npx node examples/webhook-receiver.ts      (the secret `npx asyncops webhook-secret` prints)
 //   then submit with "webhook_url": "http://127.0.0.1:4000/hooks" (a server started with --allow-private-webhooks)
 

@@ -218,11 +218,13 @@ function bodyAlreadyRead(request: IncomingMessage): boolean {
   return hasBody && request.readableEnded;
 }
 
+/** A problem answered before the API's app sees the request; `instance` the path asked for, as on every problem. */
 function refuse(response: ServerResponse, status: number, code: string, basePath: string, detail: string): void {
   const title = status === 404 ? 'Not found' : status === 503 ? 'Unavailable' : 'Internal server error';
+  const instance = originalUrl(response.req).split('?')[0];
   response
     .writeHead(status, { 'content-type': 'application/problem+json', 'cache-control': 'no-store' })
-    .end(JSON.stringify({ type: problemType(code, basePath), title, status, detail, code }));
+    .end(JSON.stringify({ type: problemType(code, basePath), title, status, detail, code, instance }));
 }
 
 function joinPaths(parent: string, prefix: string | undefined): string {

@@ -250,7 +250,9 @@ describe('createAsyncOps', () => {
     assert.equal(((await created.json()) as any).result_url, `/async/squares/${created.headers.get('location')!.split('/').at(-1)}`);
     const refused = await fetch(`${lateUrl}/async/operations`, { method: 'POST', headers, body });
     assert.equal(refused.status, 500);
-    assert.match(((await refused.json()) as any).detail, /mount asyncops before body parsers/);
+    const problem = (await refused.json()) as any;
+    assert.match(problem.detail, /mount asyncops before body parsers/);
+    assert.equal(problem.instance, '/async/operations', 'the path asked for, as on every problem');
   });
 
   it('mounted by Express at a path its prefix does not name, it says which prefix to give', async () => {

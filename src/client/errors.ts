@@ -68,6 +68,10 @@ export class AsyncOpsWaitTimeoutError extends Error {
 function describeProblem(status: number, problem: ProblemDetails): string {
   const head = problem.title || `HTTP ${status}`;
   const detail = problem.detail && problem.detail !== problem.title ? `: ${problem.detail}` : '';
-  const fields = (problem.errors ?? []).map((e) => `${e.path} ${e.message}`).join('; ');
+  // The server's detail often lists the fields already (validation_failed): each is added only where it does not.
+  const fields = (problem.errors ?? [])
+    .map((e) => `${e.path} ${e.message}`)
+    .filter((field) => !(problem.detail ?? '').includes(field))
+    .join('; ');
   return `${head}${detail}${fields ? ` (${fields})` : ''} [${status}]`;
 }

@@ -16,7 +16,7 @@ const MEANINGS: Readonly<Record<ErrorCode | typeof INTERNAL_PROBLEM.code, string
     'No such operation or webhook delivery for this tenant (a malformed id included), no route at this path, or a result asked for on another type’s collection route.',
   method_not_allowed: 'The path exists, but does not answer this method; the `Allow` header lists the methods it answers.',
   conflict:
-    'The request conflicts with the current state: cancel of a terminal operation, delete of an unfinished one or of one whose webhook is still being delivered, replay of a delivery that is not dead.',
+    'The request conflicts with the current state: cancel of a terminal operation, delete of an unfinished one or of one whose webhook is still being delivered, replay of a delivery that is not dead, delete of a schedule a task declares.',
   not_completed:
     'The result of an operation that has not completed; `operation_status` says where it is. Wait for it (poll, long-poll, event stream or webhook), then ask again.',
   not_redrivable:
@@ -34,7 +34,7 @@ const MEANINGS: Readonly<Record<ErrorCode | typeof INTERNAL_PROBLEM.code, string
   unauthorized:
     'The server requires an API key and none was sent, or the one sent is not valid. `WWW-Authenticate` says which: `Bearer` alone, or with `error="invalid_token"`.',
   forbidden:
-    'A tenant key asked to read another tenant (`?tenant=` names one that is not its own). Only an admin key (`"admin": true` in the keys file) reads other tenants.',
+    'A tenant key asked to read another tenant (`?tenant=` names one that is not its own): only an admin key (`"admin": true` in the keys file) reads other tenants. Or a browser sent a `POST` or `DELETE` from another site whose origin `--cors-origin` does not allow (cross-site request forgery).',
   rate_limited: 'Over the rate limit, or too many event streams open at once for this key (or address). `Retry-After` says when to come back.',
   store_unavailable: 'The store (SQLite or PostgreSQL) does not answer.',
   shutting_down:

@@ -82,6 +82,31 @@ describe('AsyncOpsClient requests', () => {
     assert.match(error.message, /Unknown task type: no task type "nope" \(\/type is not registered\) \[422\]/);
   });
 
+  test("field errors the problem's detail already states are not repeated in the message", async () => {
+    const server = await startFixedServer(
+      400,
+      'application/problem+json',
+      JSON.stringify({
+        type: '/docs/problems#validation_failed',
+        title: 'Request is not valid',
+        status: 400,
+        code: 'validation_failed',
+        detail: '/filter/status retry applies to failed, cancelled',
+        errors: [
+          { path: '/filter/status', message: 'retry applies to failed, cancelled' },
+          { path: '/priority', message: 'must be <= 1000' },
+        ],
+      }),
+    );
+    try {
+      const error = await new AsyncOpsClient({ baseUrl: server.url }).get('op_1').catch((e: unknown) => e);
+      assert.ok(error instanceof AsyncOpsApiError);
+      assert.equal(error.message, 'Request is not valid: /filter/status retry applies to failed, cancelled (/priority must be <= 1000) [400]');
+    } finally {
+      await server.close();
+    }
+  });
+
   test('a missing API key is a 401 problem', async () => {
     const anonymous = new AsyncOpsClient({ baseUrl: api.url });
     const error = await anonymous.get('op_0001').catch((e: unknown) => e);

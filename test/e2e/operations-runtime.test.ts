@@ -4,7 +4,9 @@
 import { after, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
-import { CLI_ENTRY, freshStore, REPO_ROOT, startServer, type ServerProcess, type TestStore } from '../support/server.ts';
+import { writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { CLI_ENTRY, freshStore, REPO_ROOT, startServer, tempDir, type ServerProcess, type TestStore } from '../support/server.ts';
 import { request } from '../support/http.ts';
 import { waitFor } from '../support/wait.ts';
 import { systemTool } from '../support/system-tool.ts';
@@ -290,6 +292,36 @@ describe('start-up configuration', () => {
     const odd = env({ ASYNCOPS_INSECURE: 'maybe' });
     assert.equal(odd.status, 2);
     assert.match(odd.stderr, /ASYNCOPS_INSECURE: expected true or false/);
+  });
+
+  it("a task module anywhere that imports 'asyncops' gets this checkout's sources, built or not (README, docs/tasks.md)", async () => {
+    const dir = tempDir();
+    try {
+      const module = join(dir.path, 'tasks.ts');
+      writeFileSync(
+        module,
+        `import { defineTask, PermanentError } from 'asyncops';
+import type { Operation } from 'asyncops/client';
+const seen: Operation | null = null;
+export default [defineTask({ type: 'hello', input: { type: 'object' }, run: (input: { name?: string }) => {
+  if (input.name === undefined) throw new PermanentError('name it', 'no_name');
+  return { hi: input.name, seen };
+} })];
+`,
+      );
+      const server = await start({ args: ['--tasks', module], fixtureTasks: false });
+      try {
+        const done = await request(server.url, 'POST', '/operations', { body: { type: 'hello', input: { name: 'x' } }, headers: { prefer: 'wait=10' } });
+        assert.equal(done.body.status, 'completed', done.text);
+        // The PermanentError class the module imported is the server's own: not retried, its code kept.
+        const refused = await request(server.url, 'POST', '/operations', { body: { type: 'hello', input: {} }, headers: { prefer: 'wait=10' } });
+        assert.deepEqual([refused.body.status, refused.body.attempt, refused.body.error?.code], ['failed', 1, 'no_name']);
+      } finally {
+        await server.stop();
+      }
+    } finally {
+      dir.cleanup();
+    }
   });
 
   it('serve --help lists every flag with its default', () => {
