@@ -103,7 +103,12 @@ export function registerEventsRoute(app: FastifyInstance, service: OperationsSer
         res.write(`id: ${view.operation.version}\nevent: ${event}\ndata: ${JSON.stringify(view.resource)}\n\n`);
         if (isTerminal(view.operation.status)) finish();
       };
-      const keepalive = setInterval(() => res.write(': keepalive\n\n'), KEEPALIVE_MS);
+      // Each keepalive re-reads the operation too: a change this node never heard of (a notification lost with the
+      // connection that carried it, on PostgreSQL) reaches the stream within KEEPALIVE_MS instead of never.
+      const keepalive = setInterval(() => {
+        res.write(': keepalive\n\n');
+        refresh();
+      }, KEEPALIVE_MS);
       // The server waits for every connection on close; an open stream would hold it until the client gave up.
       const onClosing = () => {
         if (closed) return;
@@ -111,8 +116,8 @@ export function registerEventsRoute(app: FastifyInstance, service: OperationsSer
         finish();
       };
       closing.addEventListener('abort', onClosing, { once: true });
-      const unwatch = service.watch(id, () => {
-        // Reads are chained so events go out in order even when the store answers out of order.
+      // Reads are chained so events go out in order even when the store answers out of order.
+      const refresh = () => {
         sending = sending.then(async () => {
           if (closed) return;
           try {
@@ -122,7 +127,8 @@ export function registerEventsRoute(app: FastifyInstance, service: OperationsSer
             finish();
           }
         });
-      });
+      };
+      const unwatch = service.watch(id, refresh);
       function finish() {
         if (closed) return;
         closed = true;

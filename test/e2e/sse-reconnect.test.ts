@@ -4,7 +4,8 @@
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { EventSource } from 'eventsource';
-import { startServer, type ServerProcess } from '../support/server.ts';
+import { DatabaseSync } from 'node:sqlite';
+import { freshStore, startServer, type ServerProcess } from '../support/server.ts';
 import { request } from '../support/http.ts';
 import { waitFor } from '../support/wait.ts';
 
@@ -128,5 +129,41 @@ describe('event stream reconnects', () => {
       [['status', 'cancelled']],
     );
     assert.ok(Number(events[0]!.id) > version);
+  });
+});
+
+describe('a change the node never heard of', () => {
+  it('reaches an open stream within a keepalive (15 s): each keepalive re-reads the operation', async () => {
+    // A SQLite file changed behind the server's back stands in for a notification lost on PostgreSQL.
+    const store = freshStore('sqlite');
+    const own = await startServer({ store: store.spec, args: ['--no-workers'] });
+    try {
+      const created = await request(own.url, 'POST', '/operations', { body: { type: 'echo', input: {} } });
+      const response = await fetch(`${own.url}/operations/${created.body.id}/events`, { signal: AbortSignal.timeout(40_000) });
+      const reader = response.body!.pipeThrough(new TextDecoderStream()).getReader();
+      let text = '';
+      while (!text.includes('event: status')) text += (await reader.read()).value ?? '';
+      const file = new DatabaseSync(store.spec);
+      try {
+        file
+          .prepare("UPDATE operations SET status = 'cancelled', finished_at = ?, updated_at = ?, version = version + 1 WHERE id = ?")
+          .run(Date.now(), Date.now(), created.body.id);
+      } finally {
+        file.close();
+      }
+      for (let chunk = await reader.read(); !chunk.done; chunk = await reader.read()) text += chunk.value;
+      const events = parseEvents(text);
+      assert.deepEqual(
+        events.map((e) => [e.event, e.data.status]),
+        [
+          ['status', 'pending'],
+          ['status', 'cancelled'],
+        ],
+        'the terminal state, sent and the stream closed',
+      );
+    } finally {
+      await own.stop();
+      await store.cleanup();
+    }
   });
 });

@@ -64,7 +64,16 @@ export function checkSchemaName(schema: string): string {
 
 /** Connection settings shared by the pool and the LISTEN connection. */
 export function clientConfig(url: string, schema: string): pg.ClientConfig {
-  return { connectionString: url, types: TYPES, options: `-c search_path=${schema}`, application_name: 'asyncops' };
+  // TCP keepalive: a connection a NAT or firewall dropped without a word (the LISTEN one above all, which may sit idle)
+  // is found dead and re-established, instead of waiting forever for notifications that no longer come.
+  return {
+    connectionString: url,
+    types: TYPES,
+    options: `-c search_path=${schema}`,
+    application_name: 'asyncops',
+    keepAlive: true,
+    keepAliveInitialDelayMillis: 10_000,
+  };
 }
 
 // Connection-level failures (refused, reset, admin shutdown, too many clients) mean the store is unavailable,
