@@ -195,6 +195,7 @@ export const WEBHOOK_SECRET_SETTING = 'webhook_secret';
 
 /** The server commands check a --store specification before anything opens; they import nothing below this file. */
 export { parseStoreSpec };
+export { TracingSettingError } from './telemetry/sdk.ts';
 export { checkTaskDefinition, type TaskDefinition } from './runtime/task.ts';
 /** What embed.ts, the package's face over this root, needs of the parts; it imports nothing else of ours. */
 export { isUnder } from './http/base-path.ts';

@@ -5,6 +5,11 @@
 
 import { context, propagation, trace } from '@opentelemetry/api';
 
+/** A standard OTEL_* variable this server cannot follow: a setting's mistake, which the CLI reports as a usage error. */
+export class TracingSettingError extends Error {
+  override name = 'TracingSettingError';
+}
+
 /** The SDK's packages (peer dependencies, loaded only here): what `npm install` needs when one is missing. */
 export const OTEL_SDK_PACKAGES = [
   '@opentelemetry/sdk-trace',
@@ -33,11 +38,11 @@ export async function startTracingSdk(options: { readonly version: string; reado
   if (value(env, 'OTEL_SDK_DISABLED')?.toLowerCase() === 'true') return null;
   const exporters = (value(env, 'OTEL_TRACES_EXPORTER') ?? 'otlp').split(',').map((name) => name.trim().toLowerCase());
   for (const name of exporters) {
-    if (!['otlp', 'console', 'none'].includes(name)) throw new Error(`OTEL_TRACES_EXPORTER: "${name}" is not one of otlp, console, none`);
+    if (!['otlp', 'console', 'none'].includes(name)) throw new TracingSettingError(`OTEL_TRACES_EXPORTER: "${name}" is not one of otlp, console, none`);
   }
   const protocol = value(env, 'OTEL_EXPORTER_OTLP_TRACES_PROTOCOL') ?? value(env, 'OTEL_EXPORTER_OTLP_PROTOCOL') ?? 'http/protobuf';
   if (exporters.includes('otlp') && protocol !== 'http/protobuf' && protocol !== 'http/json') {
-    throw new Error(`OTEL_EXPORTER_OTLP_PROTOCOL: "${protocol}" is not supported; use http/protobuf (the default, port 4318) or http/json`);
+    throw new TracingSettingError(`OTEL_EXPORTER_OTLP_PROTOCOL: "${protocol}" is not supported; use http/protobuf (the default, port 4318) or http/json`);
   }
   const sampler = samplerSpec(env);
   const batch = {
@@ -103,11 +108,11 @@ const SAMPLERS = ['always_on', 'always_off', 'traceidratio', 'parentbased_always
 
 function samplerSpec(env: Env): { kind: string; arg: number | undefined } {
   const kind = (value(env, 'OTEL_TRACES_SAMPLER') ?? 'parentbased_always_on').toLowerCase();
-  if (!SAMPLERS.includes(kind)) throw new Error(`OTEL_TRACES_SAMPLER: "${kind}" is not one of ${SAMPLERS.join(', ')}`);
+  if (!SAMPLERS.includes(kind)) throw new TracingSettingError(`OTEL_TRACES_SAMPLER: "${kind}" is not one of ${SAMPLERS.join(', ')}`);
   const raw = value(env, 'OTEL_TRACES_SAMPLER_ARG');
   if (raw === undefined || !kind.endsWith('traceidratio')) return { kind, arg: undefined };
   const arg = Number(raw);
-  if (!(arg >= 0 && arg <= 1)) throw new Error(`OTEL_TRACES_SAMPLER_ARG: "${raw}" is not a ratio between 0 and 1`);
+  if (!(arg >= 0 && arg <= 1)) throw new TracingSettingError(`OTEL_TRACES_SAMPLER_ARG: "${raw}" is not a ratio between 0 and 1`);
   return { kind, arg };
 }
 
@@ -120,7 +125,7 @@ function value(env: Env, name: string): string | undefined {
 function count(env: Env, name: string): number | undefined {
   const raw = value(env, name);
   if (raw === undefined) return undefined;
-  if (!/^\d+$/.test(raw)) throw new Error(`${name}: "${raw}" is not a whole number`);
+  if (!/^\d+$/.test(raw)) throw new TracingSettingError(`${name}: "${raw}" is not a whole number`);
   return Number(raw);
 }
 

@@ -248,6 +248,28 @@ describe('start-up configuration', () => {
     });
   }
 
+  it('an OTEL_* variable the server cannot follow stops serve and worker with one line and exit status 2, as a bad flag does', () => {
+    for (const [command, env] of [
+      ['serve', { OTEL_TRACES_EXPORTER: 'otlp', OTEL_EXPORTER_OTLP_PROTOCOL: 'grpc' }],
+      ['worker', { OTEL_TRACES_EXPORTER: 'zipkin' }],
+      ['serve', { OTEL_TRACES_EXPORTER: 'console', OTEL_TRACES_SAMPLER: 'sometimes' }],
+    ] as const) {
+      const result = spawnSync(process.execPath, [CLI_ENTRY, command, '--store', ':memory:', ...(command === 'serve' ? ['--port', '0'] : [])], {
+        cwd: REPO_ROOT,
+        encoding: 'utf8',
+        timeout: 20_000,
+        env: { ...process.env, ...env },
+      });
+      assert.equal(result.status, 2, result.stderr);
+      const lines = result.stderr
+        .trim()
+        .split('\n')
+        .filter((l) => !l.startsWith('npm warn'));
+      assert.equal(lines.length, 1, result.stderr);
+      assert.match(lines[0]!, /^asyncops: OTEL_/);
+    }
+  });
+
   it('a port already in use stops serve with one line and a non-zero exit, without running workers', async () => {
     const holder = await start();
     const result = run('serve', '--store', ':memory:', '--port', String(holder.port));

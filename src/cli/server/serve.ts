@@ -122,7 +122,7 @@ async function runServer(flags: ServerFlags, role: ServerCommand, command: Comma
   // A worker serves no HTTP and has no --host.
   const exposed = apiKeys.length > 0 || (role === 'serve' && !isLoopbackHost(flags.host));
   // Loaded here, not at the top, so client commands start without the server's dependencies.
-  const { assembleAsyncOps, checkTaskDefinition, parseStoreSpec } = await import('../../main.ts');
+  const { assembleAsyncOps, checkTaskDefinition, parseStoreSpec, TracingSettingError } = await import('../../main.ts');
   const tasks = await loadTasks(flags.tasks ?? [], checkTaskDefinition);
   for (const secret of flags.webhookSecret ?? []) {
     // Here, not in the option's reader: commander's message would repeat the secret.
@@ -180,6 +180,9 @@ async function runServer(flags: ServerFlags, role: ServerCommand, command: Comma
       : {}),
     logger: { level: flags.logLevel },
     otel: tracingRequested(flags.otel),
+  }).catch((error: unknown) => {
+    // An OTEL_* variable it cannot follow is a mistake in how it was started, as a bad flag is (exit 2).
+    throw error instanceof TracingSettingError ? new UsageError(error.message) : error;
   });
   let stopping = false;
   const shutdown = (signal: string) => {
