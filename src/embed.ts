@@ -158,7 +158,8 @@ export const asyncopsPlugin: FastifyPluginAsync<AsyncOpsPluginOptions> = async (
   // gives each close hook its pluginTimeout (10 s by default, the default grace too): a drain that outlasted it failed
   // the app's close and left attempts leased. So the drain fits in it, with 2 s for the rest of the close.
   const { pluginTimeout } = parent.initialConfig;
-  const withinMs = pluginTimeout === undefined || pluginTimeout <= 0 ? undefined : Math.max(0, pluginTimeout - CLOSE_MARGIN_MS);
+  // close() takes a budget below 0 as none left.
+  const withinMs = pluginTimeout === undefined || pluginTimeout <= 0 ? undefined : pluginTimeout - CLOSE_MARGIN_MS;
   parent.addHook('preClose', () => assembly.close({ withinMs }));
 };
 // Runs in the app's own context (as fastify-plugin would mark it): the decorator is the app's, the routes its own.

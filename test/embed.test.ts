@@ -15,6 +15,7 @@ import express from 'express';
 import { Type } from '@sinclair/typebox';
 import { asyncopsPlugin, createAsyncOps, defineTask, type AsyncOps } from '../src/index.ts';
 import { AsyncOpsClient } from '../src/client/index.ts';
+import { waitFor } from './support/wait.ts';
 
 const square = defineTask({
   type: 'square',
@@ -56,11 +57,7 @@ describe('the Fastify plugin', () => {
       await app.register(asyncopsPlugin, { ...options, store, tasks: [stuck], logger: { level: 'silent' } });
       await app.ready();
       const op = await app.asyncops.submit('stuck', {});
-      const deadline = Date.now() + 10_000;
-      while ((await app.asyncops.get(op.id))?.status !== 'processing') {
-        assert.ok(Date.now() < deadline, 'the handler starts');
-        await new Promise((resolve) => setTimeout(resolve, 20));
-      }
+      await waitFor(async () => (await app.asyncops.get(op.id))?.status === 'processing', { timeoutMs: 10_000, intervalMs: 20, what: 'the handler starts' });
       const started = Date.now();
       await app.close();
       assert.ok(Date.now() - started < 3_000, `closed in ${Date.now() - started} ms`);

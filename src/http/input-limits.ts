@@ -8,6 +8,7 @@
 
 import type { FastifyInstance } from 'fastify';
 import { AsyncOpsError } from '../domain/errors.ts';
+import { pointerTo, shownPointer } from '../domain/json-values.ts';
 
 /** The JSON pointer of the first container nested deeper than `maxDepth` (the body itself is depth 1), or null. */
 export function tooDeepPath(value: unknown, maxDepth: number): string | null {
@@ -20,8 +21,7 @@ export function tooDeepPath(value: unknown, maxDepth: number): string | null {
     const entries = Array.isArray(node) ? node.map((v, i) => [String(i), v] as const) : Object.entries(node);
     for (let i = entries.length - 1; i >= 0; i--) {
       const [key, child] = entries[i]!;
-      if (child !== null && typeof child === 'object')
-        stack.push({ value: child, path: `${path}/${key.replace(/~/g, '~0').replace(/\//g, '~1')}`, depth: depth + 1 });
+      if (child !== null && typeof child === 'object') stack.push({ value: child, path: pointerTo(path, key), depth: depth + 1 });
     }
   }
   return null;
@@ -66,7 +66,7 @@ export function installBodyDepthLimit(app: FastifyInstance, maxDepth: number): v
     }
     const path = request.body === undefined ? null : tooDeepPath(request.body, maxDepth);
     if (path === null) return done();
-    const shown = path.length > 300 ? `${path.slice(0, 300)}…` : path;
+    const shown = shownPointer(path);
     done(
       new AsyncOpsError('validation_failed', `the body is nested deeper than ${maxDepth} levels`, {
         errors: [{ path: shown, message: `is nested deeper than ${maxDepth} levels` }],

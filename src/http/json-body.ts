@@ -7,7 +7,7 @@
 
 import type { FastifyInstance } from 'fastify';
 import { AsyncOpsError } from '../domain/errors.ts';
-import { nonFinitePath } from '../domain/json-values.ts';
+import { nonFinitePath, shownPointer } from '../domain/json-values.ts';
 
 /** Charset names (lower-cased) that mean UTF-8; RFC 8259 makes UTF-8 the only encoding of JSON between systems. */
 const UTF8_NAMES: ReadonlySet<string> = new Set(['utf-8', 'utf8']);
@@ -87,7 +87,7 @@ export function installJsonBodyParser(app: FastifyInstance): void {
       if (error !== null) return done(forbiddenKeys(text) ?? error, undefined);
       const path = MAYBE_OVERFLOWING.test(text) ? nonFinitePath(parsed) : null;
       if (path === null) return done(null, parsed);
-      const shown = path.length > 300 ? `${path.slice(0, 300)}…` : path;
+      const shown = shownPointer(path);
       done(
         new AsyncOpsError('validation_failed', `the number at ${shown} is too large to represent (it would read as Infinity)`, {
           errors: [{ path: shown, message: 'is a number too large to represent' }],

@@ -143,11 +143,10 @@ export function refusedAddressReason(address: string, allowPrivate = false): str
 
 function refusedReason(family: 4 | 6, value: bigint, allowPrivate: boolean): string | null {
   const direct = REFUSED_RANGES.find((r) => inRange(family, value, r));
-  if (direct !== undefined && allowPrivate && OPENED_BY_ALLOW_PRIVATE.has(direct.label)) return null;
-  const embedded = family === 6 ? embeddedReason(value, allowPrivate) : null;
-  if (direct === undefined) return embedded;
+  if (direct === undefined) return family === 6 ? embeddedReason(value, allowPrivate) : null;
+  if (allowPrivate && OPENED_BY_ALLOW_PRIVATE.has(direct.label)) return null;
   // Teredo is refused whole, but one carrying a refused IPv4 address (a metadata one) is named for what it carries.
-  return embedded !== null && direct.label === 'Teredo' ? embedded : `${direct.label} address`;
+  return (direct.label === 'Teredo' ? embeddedReason(value, allowPrivate) : null) ?? `${direct.label} address`;
 }
 
 /** Why an IPv6 address that carries an IPv4 one is refused as that IPv4 address, or null. */
