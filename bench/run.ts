@@ -5,7 +5,6 @@
 // Invariant: every process and store a scenario started is stopped and removed before the harness exits.
 
 import { loadavg } from 'node:os';
-import { parseArgs } from 'node:util';
 import { measureEta } from './eta-scenario.ts';
 import { measureFairness } from './fairness-scenario.ts';
 import { measureBulk } from './bulk-scenario.ts';
@@ -20,13 +19,7 @@ import { startOtlpSink, type OtlpSink } from './otlp-sink.ts';
 import { addPeerFigures, ensurePeersInstalled, measureEnqueue, measurePeer, REDIS_URL, redisReachable } from './peer-scenarios.ts';
 import { comparePeers, renderPeersTable } from './peers-report.ts';
 import { PEERS, type Workload } from './peers/figures.ts';
-
-const SCENARIOS = ['http', 'drain', 'pickup', 'webhooks', 'growth', 'eta', 'fairness', 'bulk'] as const;
-/**
- * Scenarios only `--only` runs: `create` is the creates of `http` alone (each form on a server of its own, for a profile);
- * `operator-reads` seeds a million operations (minutes) and times the lists, counts and overview over them.
- */
-type Scenario = (typeof SCENARIOS)[number] | 'create' | 'operator-reads';
+import { BenchUsageError, parseBenchArgs, USAGE, type Scenario } from './options.ts';
 
 // Quick is a smoke run of every figure in about a minute and a half on both stores (short loads, one run per growth
 // figure); full is what bench/README.md's figures come from. growthRuns: one short run on these shared cores moved by ±25 %
@@ -64,28 +57,32 @@ const MODES = {
   },
 } as const;
 
-const { values } = parseArgs({
-  options: {
-    quick: { type: 'boolean', default: false },
-    store: { type: 'string', default: 'both' },
-    only: { type: 'string' },
-    otel: { type: 'boolean', default: false },
-    peers: { type: 'boolean', default: false },
-  },
-});
-const mode = values.quick ? 'quick' : 'full';
+let parsed: ReturnType<typeof parseBenchArgs>;
+try {
+  parsed = parseBenchArgs(process.argv.slice(2));
+} catch (error) {
+  if (!(error instanceof BenchUsageError)) throw error;
+  process.stderr.write(`bench: ${error.message}\n${USAGE}\n`);
+  process.exit(2);
+}
+if ('help' in parsed) {
+  process.stdout.write(`${USAGE}\n`);
+  process.exit(0);
+}
+const values = parsed;
+const mode = values.mode;
 const settings = MODES[mode];
-const only = new Set((values.only?.split(',') ?? SCENARIOS) as Scenario[]);
+const only = values.only;
 // --peers adds `enqueue` (asyncops's side of the peers' one-at-a-time workload); the peers run the workloads whose
 // asyncops scenario runs: enqueue, drain, and pickup (their `latency`).
 const PEER_WORKLOADS: Record<Workload, string> = { enqueue: 'enqueue', drain: 'drain', latency: 'pickup' };
-const runEnqueue = values.peers && (values.only === undefined || values.only.split(',').includes('enqueue'));
+const runEnqueue = values.peers && (!values.onlyGiven || only.has('enqueue'));
 const peerWorkloads = (Object.keys(PEER_WORKLOADS) as Workload[]).filter((w) => (w === 'enqueue' ? runEnqueue : only.has(PEER_WORKLOADS[w] as Scenario)));
 const command = `npm run bench --${process.argv.slice(2).length > 0 ? ` ${process.argv.slice(2).join(' ')}` : ''}`;
 const report = newReport(mode, command);
 const log = (line: string) => process.stderr.write(`${new Date().toISOString().slice(11, 19)} ${line}\n`);
 
-const kinds: StoreKind[] = values.store === 'both' ? ['sqlite', 'postgres'] : [values.store as StoreKind];
+const kinds: StoreKind[] = values.stores;
 if (kinds.includes('postgres')) {
   const reason = await postgresReachable();
   if (reason !== null) {
