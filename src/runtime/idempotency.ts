@@ -41,6 +41,17 @@ export function fingerprintOf(value: unknown): string {
   return createHash('sha256').update(canonicalJson(value)).digest('base64url');
 }
 
+/**
+ * A submit request's fingerprint, and those earlier versions stored for it. Before concurrency keys (0b59211,
+ * 2026-12-02) a request without one hashed without the field; since, it hashes `concurrencyKey: null`.
+ */
+export function submitFingerprints<R extends { readonly concurrencyKey: string | null }>(request: R): { fingerprint: string; earlierFingerprints: string[] } {
+  const fingerprint = fingerprintOf(request);
+  if (request.concurrencyKey !== null) return { fingerprint, earlierFingerprints: [] };
+  const { concurrencyKey: _, ...withoutKey } = request;
+  return { fingerprint, earlierFingerprints: [fingerprintOf(withoutKey)] };
+}
+
 function canonicalJson(value: unknown): string {
   if (Array.isArray(value)) return `[${value.map(canonicalJson).join(',')}]`;
   if (value !== null && typeof value === 'object') {

@@ -19,7 +19,7 @@ import type { RegisteredTask, TaskRegistry } from './registry.ts';
 import { ReadCache } from './read-cache.ts';
 import { OperatorStats, type Overview } from './overview.ts';
 import { defaultTimeoutS, SubmitFields, type SubmitFieldValues, type SubmitLimits } from './submission.ts';
-import { IdempotencyGate, fingerprintOf } from './idempotency.ts';
+import { IdempotencyGate, submitFingerprints } from './idempotency.ts';
 import { ChangeWatchers, waitForChange, type ChangeListener } from './watchers.ts';
 import { OperationViews, type OperationView } from './operation-view.ts';
 import { MAX_ATTEMPTS, PAGE_LIMIT, PRIORITY } from '../config/limits.ts';
@@ -238,9 +238,9 @@ export class OperationsService {
     const release = this.#keys.enter(request.tenant, request.idempotencyKey);
     try {
       // As sent (run_at before it is held to now), so a retry of the same request matches whenever it comes.
-      const fingerprint = fingerprintOf({ type: task.type, input: request.input, ...fields });
+      const fingerprints = submitFingerprints({ type: task.type, input: request.input, ...fields });
       const ttl = this.#options.idempotencyTtlMs ?? DAY_MS;
-      const result = await this.#store.operationInsert(draft, { key: request.idempotencyKey, fingerprint, expiresAt: now + ttl });
+      const result = await this.#store.operationInsert(draft, { key: request.idempotencyKey, ...fingerprints, expiresAt: now + ttl });
       if (result.kind === 'key_mismatch') {
         throw new AsyncOpsError('idempotency_key_mismatch', 'this Idempotency-Key was used with a different request body', {
           extra: { operation_id: result.operationId },

@@ -107,7 +107,17 @@ export interface IdempotencyClaim {
   readonly key: string;
   /** A hash of the request that used the key; the same key with another fingerprint is refused. */
   readonly fingerprint: string;
+  /**
+   * What earlier versions of asyncops stored as the same request's fingerprint: a key stored by one of them, before an
+   * upgrade, still replays (keys live a day).
+   */
+  readonly earlierFingerprints?: readonly string[] | undefined;
   readonly expiresAt: number;
+}
+
+/** Whether a key stored with `stored` was used by the request `claim` is: replayed, not refused as another body. */
+export function sameRequest(stored: string, claim: IdempotencyClaim): boolean {
+  return stored === claim.fingerprint || (claim.earlierFingerprints?.includes(stored) ?? false);
 }
 
 export type OperationInsertResult =

@@ -3,7 +3,7 @@
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { AsyncOpsError } from '../../src/domain/errors.ts';
-import { IdempotencyGate, fingerprintOf } from '../../src/runtime/idempotency.ts';
+import { IdempotencyGate, fingerprintOf, submitFingerprints } from '../../src/runtime/idempotency.ts';
 
 describe('IdempotencyGate', () => {
   it('refuses a key already in flight for the tenant until it is released; another tenant has its own', async () => {
@@ -29,5 +29,13 @@ describe('IdempotencyGate', () => {
   it('fingerprints a request by content, whatever the key order, leaving out what is undefined', () => {
     assert.equal(fingerprintOf({ a: 1, b: { c: [1, 2] }, d: undefined }), fingerprintOf({ b: { c: [1, 2] }, a: 1 }));
     assert.notEqual(fingerprintOf({ a: 1 }), fingerprintOf({ a: 2 }));
+  });
+
+  it('knows the fingerprint a request without a concurrency key had before concurrency keys, and no other', () => {
+    const request = { type: 't', input: { a: 1 }, priority: 0 };
+    const without = submitFingerprints({ ...request, concurrencyKey: null });
+    assert.equal(without.fingerprint, fingerprintOf({ ...request, concurrencyKey: null }));
+    assert.deepEqual(without.earlierFingerprints, [fingerprintOf(request)]);
+    assert.deepEqual(submitFingerprints({ ...request, concurrencyKey: 'k' }).earlierFingerprints, []);
   });
 });

@@ -6,7 +6,7 @@
 
 import { AsyncOpsError } from '../../domain/errors.ts';
 import type { Operation, OperationResult } from '../../domain/operation.ts';
-import { changed, due, type DurationSample, type IdempotencyClaim, type OperationDraft, type OperationInsertResult } from '../store.ts';
+import { changed, due, sameRequest, type DurationSample, type IdempotencyClaim, type OperationDraft, type OperationInsertResult } from '../store.ts';
 import type { PostgresDatabase, Queryable } from './database.ts';
 import { OPERATION_COLUMNS, toOperation, WEBHOOK_STATE_COLUMN, type OperationRow } from './rows.ts';
 import { depthChange } from './standing.ts';
@@ -74,7 +74,7 @@ export async function insertOperation(db: InsertTarget, draft: OperationDraft, i
     if (idempotency === undefined) throw new Error(`operation ${draft.id} was not inserted`);
     const [key] = await db.query<{ fingerprint: string; operation_id: string }>(SELECT_KEY, [draft.tenant, idempotency.key]);
     if (key === undefined) continue;
-    if (key.fingerprint !== idempotency.fingerprint) return { kind: 'key_mismatch', operationId: key.operation_id };
+    if (!sameRequest(key.fingerprint, idempotency)) return { kind: 'key_mismatch', operationId: key.operation_id };
     const existing = await getOperationById(db, key.operation_id);
     if (existing !== null) return { kind: 'replayed', operation: existing };
   }

@@ -9,6 +9,7 @@ import {
   changed,
   due,
   operationFromDraft,
+  sameRequest,
   type DurationSample,
   type IdempotencyClaim,
   type InsertOptions,
@@ -98,7 +99,7 @@ export class SqliteOperations {
       const key = this.#s.keyGet.get({ tenant: draft.tenant, key: idempotency.key });
       if (key !== undefined && Number(key['expires_at']) >= draft.now) {
         const operationId = String(key['operation_id']);
-        if (key['fingerprint'] !== idempotency.fingerprint) return { kind: 'key_mismatch', operationId };
+        if (!sameRequest(String(key['fingerprint']), idempotency)) return { kind: 'key_mismatch', operationId };
         const earlier = this.getById(operationId);
         if (earlier !== null) return { kind: 'replayed', operation: earlier };
       }
