@@ -5,7 +5,8 @@ import { after, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { DatabaseSync } from 'node:sqlite';
 import pg from 'pg';
-import { E2E_STORE, freshStore, startServer, type TestStore } from '../support/server.ts';
+import { spawnSync } from 'node:child_process';
+import { CLI_ENTRY, E2E_STORE, freshStore, REPO_ROOT, startServer, type TestStore } from '../support/server.ts';
 import { withClient } from '../support/postgres.ts';
 import { request } from '../support/http.ts';
 
@@ -83,6 +84,37 @@ describe('upgrading a store', () => {
       assert.equal(other.body.code, 'idempotency_key_mismatch');
     } finally {
       await upgraded.stop();
+    }
+  });
+
+  it('a store a later version migrated further is refused at start-up with one line, and left as it was', async () => {
+    const store = ownStore();
+    const first = await startServer({ store: store.spec, args: ['--no-workers'] });
+    let id: string;
+    try {
+      id = (await request(first.url, 'POST', '/operations', { body: REPORT })).body.id;
+    } finally {
+      await first.stop();
+    }
+    await onStore(store, 'INSERT INTO schema_migrations (version, name, applied_at) VALUES (?, ?, ?)', [9999, '9999_from_a_later_version.sql', Date.now()]);
+    for (const command of ['serve', 'worker']) {
+      const run = spawnSync(process.execPath, [CLI_ENTRY, command, '--store', store.spec, ...(command === 'serve' ? ['--port', '0'] : [])], {
+        cwd: REPO_ROOT,
+        encoding: 'utf8',
+        timeout: 20_000,
+      });
+      assert.equal(run.status, 1, `${command}: ${run.stderr}`);
+      assert.match(run.stderr, /its schema is at migration 9999 \(9999_from_a_later_version\.sql\), newer than this asyncops knows \(\d+\)/);
+      assert.equal(run.stderr.trim().split('\n').length, 1, run.stderr);
+    }
+    await onStore(store, 'DELETE FROM schema_migrations WHERE version = ?', [9999]);
+    const again = await startServer({ store: store.spec, args: ['--no-workers'] });
+    try {
+      const read = await request(again.url, 'GET', `/operations/${id}`);
+      assert.equal(read.status, 200);
+      assert.equal(read.body.status, 'pending');
+    } finally {
+      await again.stop();
     }
   });
 });

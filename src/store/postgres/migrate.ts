@@ -5,13 +5,14 @@
 import { readdir, readFile } from 'node:fs/promises';
 import { fileURLToPath } from 'node:url';
 import pg from 'pg';
+import { refuseNewer } from '../migrations.ts';
 
 const MIGRATIONS_DIR = fileURLToPath(new URL('./migrations/', import.meta.url));
 const MIGRATION_FILE = /^(\d{4})_[a-z0-9_]+\.sql$/;
 // The advisory lock's first key says "asyncops migrations"; the second is the schema's hash.
 const LOCK_CLASS = 0x61_6f_70_73;
 
-/** Applies what is not yet recorded; returns the files applied now. */
+/** Applies what is not yet recorded; returns the files applied now. A schema a later version migrated further is refused. */
 export async function migrate(pool: pg.Pool, schema: string, now: number): Promise<string[]> {
   const files = (await readdir(MIGRATIONS_DIR)).filter((f) => MIGRATION_FILE.test(f)).sort();
   const client = await pool.connect();
@@ -21,7 +22,9 @@ export async function migrate(pool: pg.Pool, schema: string, now: number): Promi
     await client.query('SELECT pg_advisory_xact_lock($1, hashtext($2))', [LOCK_CLASS, schema]);
     await client.query(`CREATE SCHEMA IF NOT EXISTS ${pg.escapeIdentifier(schema)}`);
     await client.query('CREATE TABLE IF NOT EXISTS schema_migrations (version integer PRIMARY KEY, name text NOT NULL, applied_at bigint NOT NULL)');
-    const done = new Set((await client.query<{ version: number }>('SELECT version FROM schema_migrations')).rows.map((r) => r.version));
+    const recorded = (await client.query<{ version: number; name: string }>('SELECT version, name FROM schema_migrations ORDER BY version')).rows;
+    refuseNewer(recorded.at(-1), files);
+    const done = new Set(recorded.map((r) => r.version));
     const applied: string[] = [];
     for (const file of files) {
       const version = Number(file.slice(0, 4));
