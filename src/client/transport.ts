@@ -189,7 +189,7 @@ export class Transport {
  * named the URL would print the password.
  */
 function checkedBaseUrl(baseUrl: string): string {
-  const url = URL.parse(baseUrl);
+  const url = parsedUrl(baseUrl);
   if (url !== null && (url.username !== '' || url.password !== '')) {
     throw new TypeError('the server URL must not include a user name or password (user:password@); authenticate with an API key');
   }
@@ -242,4 +242,13 @@ async function pause(ms: number, signal: AbortSignal | undefined): Promise<void>
 function withTries(error: unknown, tries: number): unknown {
   if (tries > 1 && error instanceof Error) error.message += ` (gave up after ${tries} tries)`;
   return error;
+}
+
+/** `URL.parse`, which Node has only since 20.18 and 22.1 (the SDK runs on Node 20.3 and later). */
+function parsedUrl(text: string): URL | null {
+  try {
+    return new URL(text);
+  } catch {
+    return null;
+  }
 }

@@ -35,7 +35,7 @@ export interface SignWebhookParams {
 }
 
 export interface VerifyWebhookOptions {
-  /** How far the timestamp may be from now, either way, in seconds. Default 300. */
+  /** How far the timestamp may be from now, either way, in seconds (0 or more; anything else is a TypeError). Default 300. */
   readonly toleranceS?: number;
   /** Milliseconds since the epoch, like Date.now. */
   readonly now?: () => number;
@@ -170,7 +170,13 @@ export async function verifyWebhook<T = unknown>(
   const timestamp = /^\d{1,12}$/.test(timestampHeader!.trim()) ? Number(timestampHeader!.trim()) : NaN;
   if (!Number.isSafeInteger(timestamp)) throw new WebhookVerificationError('webhook-timestamp is not unix seconds');
   const toleranceS = options.toleranceS ?? DEFAULT_WEBHOOK_TOLERANCE_S;
-  const nowS = Math.floor((options.now ?? Date.now)() / 1000);
+  // NaN would pass both comparisons below and turn the replay check off without a word.
+  if (typeof toleranceS !== 'number' || !(toleranceS >= 0) || toleranceS === Number.POSITIVE_INFINITY) {
+    throw new TypeError(`toleranceS must be a number of seconds, 0 or more (got ${String(toleranceS)})`);
+  }
+  const nowMs = (options.now ?? Date.now)();
+  if (!Number.isFinite(nowMs)) throw new TypeError(`now() must return milliseconds since the epoch (got ${String(nowMs)})`);
+  const nowS = Math.floor(nowMs / 1000);
   if (nowS - timestamp > toleranceS) throw new WebhookVerificationError(`webhook-timestamp is more than ${toleranceS} s old`);
   if (timestamp - nowS > toleranceS) throw new WebhookVerificationError(`webhook-timestamp is more than ${toleranceS} s in the future`);
 

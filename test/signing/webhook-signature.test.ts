@@ -103,6 +103,15 @@ describe('verifyWebhook', () => {
     await rejects(() => verifyWebhook(VECTOR.secret, vectorHeaders(), VECTOR.body, { ...at(61), toleranceS: 60 }), /more than 60 s old/);
   });
 
+  it('refuses a tolerance or a clock that would turn the timestamp check off, with a TypeError', async () => {
+    const aYearLate = { now: () => (VECTOR.timestamp + 365 * 86_400) * 1000 };
+    for (const toleranceS of [Number.NaN, -1, Number.POSITIVE_INFINITY, '300' as unknown as number]) {
+      await assert.rejects(() => verifyWebhook(VECTOR.secret, vectorHeaders(), VECTOR.body, { ...aYearLate, toleranceS }), TypeError, String(toleranceS));
+    }
+    await assert.rejects(() => verifyWebhook(VECTOR.secret, vectorHeaders(), VECTOR.body, { now: () => Number.NaN }), /now\(\) must return milliseconds/);
+    assert.ok(await verifyWebhook(VECTOR.secret, vectorHeaders(), VECTOR.body, { now: () => VECTOR.timestamp * 1000, toleranceS: 0 }));
+  });
+
   it('names the missing headers', async () => {
     await rejects(() => verifyWebhook(VECTOR.secret, {}, VECTOR.body, atVector), /missing header: webhook-id, webhook-timestamp, webhook-signature/);
     const { 'webhook-signature': _omitted, ...rest } = vectorHeaders();
