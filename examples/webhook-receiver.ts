@@ -8,7 +8,8 @@
 import { createServer, type IncomingMessage, type Server } from 'node:http';
 import { verifyWebhook, WebhookVerificationError, type WebhookEvent } from 'asyncops/client';
 
-const MAX_BODY_BYTES = 1024 * 1024;
+// A webhook carries the operation with its input: up to the server's --body-limit (at most 64 MiB) and the event around it.
+const MAX_BODY_BYTES = 65 * 1024 * 1024;
 
 export function webhookReceiver(secret: string, onEvent: (event: WebhookEvent, webhookId: string) => void): Server {
   return createServer(async (req, res) => {

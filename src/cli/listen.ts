@@ -7,12 +7,14 @@ import { once } from 'node:events';
 import { Option, type Command } from 'commander';
 import { verifyWebhook, WebhookVerificationError } from '../client/index.ts';
 import { webhookSecretKey } from '../signing/webhook-signature.ts';
-import { SETTINGS } from '../config/settings.ts';
+import { LARGEST_BODY_LIMIT_MB, SETTINGS } from '../config/settings.ts';
 import { collect, integerArg, type CliContext } from './context.ts';
 import { UsageError } from './exit-codes.ts';
 import { sanitize } from './format.ts';
 
-const MAX_BODY_BYTES = 1024 * 1024;
+// A webhook carries the operation with its input, which a server set to its largest --body-limit takes up to that
+// size: this takes any body a server sends, and the event around it.
+const MAX_BODY_BYTES = (LARGEST_BODY_LIMIT_MB + 1) * 1024 * 1024;
 
 interface ListenFlags {
   port: number;
@@ -71,7 +73,7 @@ async function receive(ctx: CliContext, secrets: string[], json: boolean, req: I
   }
   const body = await readBody(req);
   if (body === null) {
-    reject(ctx, res, 413, 'body larger than 1 MiB');
+    reject(ctx, res, 413, `body larger than ${LARGEST_BODY_LIMIT_MB + 1} MiB`);
     return;
   }
   let payload: WebhookPayload;

@@ -591,7 +591,7 @@ export interface WebhookEvent {
 }
 
 export interface WhoamiResponse {
-  /** The tenant what you create belongs to (`-`: the default tenant, on a server without keys) */
+  /** The tenant what you create belongs to (`default` on a server without keys) */
   tenant: string;
   /** Your reads span every tenant (an admin key, or a server without keys) */
   admin: boolean;

@@ -21,6 +21,9 @@ import {
   type ValueType,
 } from './values.ts';
 
+/** The largest `--body-limit` a server takes, in MiB: an operation's input, and so its webhook's body, is at most about this. */
+export const LARGEST_BODY_LIMIT_MB = 64;
+
 export type ServerCommand = 'serve' | 'worker';
 
 export interface SettingSpec<T> {
@@ -256,7 +259,7 @@ export const SETTINGS = {
     arg: '<size>',
     env: 'ASYNCOPS_BODY_LIMIT',
     commands: SERVE,
-    value: bytes(64),
+    value: bytes(LARGEST_BODY_LIMIT_MB),
     default: '1mb',
     help: 'largest request body',
   }),

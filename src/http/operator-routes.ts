@@ -69,7 +69,7 @@ const OverviewSchema = Type.Object({
 });
 
 const WhoamiSchema = Type.Object({
-  tenant: Type.String({ description: 'The tenant what you create belongs to (`-`: the default tenant, on a server without keys)' }),
+  tenant: Type.String({ description: 'The tenant what you create belongs to (`default` on a server without keys)' }),
   admin: Type.Boolean({ description: 'Your reads span every tenant (an admin key, or a server without keys)' }),
 });
 

@@ -73,7 +73,10 @@ const REFUSED_RANGES: readonly Range[] = [
   range('private', '172.16.0.0/12'),
   range('IETF protocol assignment', '192.0.0.0/24'),
   range('private', '192.168.0.0/16'),
+  range('documentation', '192.0.2.0/24'),
   range('benchmarking', '198.18.0.0/15'),
+  range('documentation', '198.51.100.0/24'),
+  range('documentation', '203.0.113.0/24'),
   range('multicast', '224.0.0.0/4'),
   range('reserved or broadcast', '240.0.0.0/4'),
   range('unspecified', '::/128'),
@@ -83,6 +86,8 @@ const REFUSED_RANGES: readonly Range[] = [
   // check below; no webhook receiver is served on a Teredo address, so the whole prefix is refused.
   range('Teredo', '2001::/32'),
   range('local-use NAT64', '64:ff9b:1::/48'),
+  range('documentation', '2001:db8::/32'),
+  range('documentation', '3fff::/20'),
   range('unique-local', 'fc00::/7'),
   range('link-local', 'fe80::/10'),
   range('site-local', 'fec0::/10'),
@@ -190,6 +195,8 @@ export function checkWebhookUrl(text: string, policy: EgressPolicy): UrlCheck {
   if (url.protocol !== 'http:' && url.protocol !== 'https:') return { ok: false, reason: `scheme ${url.protocol} is not http or https` };
   if (url.username !== '' || url.password !== '') return { ok: false, reason: 'the URL may not carry credentials' };
   if (url.hostname === '') return { ok: false, reason: 'the URL has no host' };
+  // Node connects to port 0 as to the scheme's default: the delivery would go somewhere the URL does not say.
+  if (url.port === '0') return { ok: false, reason: 'port 0 is not a port a receiver listens on' };
   if (!policy.allowPrivate && isLocalhostName(url.hostname)) return { ok: false, reason: `host ${url.hostname} is a loopback name` };
   // The URL parser has already turned obfuscated IPv4 forms (2130706433, 0x7f.1, 127.1) into dotted quads.
   const literal = parseIp(url.hostname);

@@ -145,6 +145,24 @@ describe('CLI against the real server', () => {
     assert.ok(!listener.stdout().includes('op_forged'));
   });
 
+  it('listen takes a webhook as large as the server sends: an input at the --body-limit and the event around it', async () => {
+    const listener = await startListen(SECRET);
+    // 1 MiB is the shared server's --body-limit: the request fits, its webhook (the operation with its input) does not.
+    const input = { blob: 'x'.repeat(1024 * 1024 - 200) };
+    const created = await request(server.url, 'POST', '/operations', { body: { type: 'echo', input, webhook_url: `http://127.0.0.1:${listener.port}/hook` } });
+    assert.equal(created.status, 202, JSON.stringify(created.body).slice(0, 300));
+    const delivered = await waitFor(
+      async () => {
+        const [delivery] = (await request(server.url, 'GET', `/operations/${created.body.id}/deliveries`)).body.items;
+        return delivery?.attempts?.length > 0 ? delivery : null;
+      },
+      { timeoutMs: 15_000, what: 'the delivery attempted' },
+    );
+    assert.equal(delivered.attempts[0].status_code, 204, JSON.stringify(delivered.attempts[0]));
+    assert.ok(listener.stdout().includes(created.body.id));
+    assert.doesNotMatch(listener.stderr(), /larger than/);
+  });
+
   it('listen rejects a delivery the server signed whose body was altered on the way (401, message printed)', async () => {
     const listener = await startListen(SECRET);
     // A relay between the server and listen that rewrites the signed body and passes the signature on as it came.

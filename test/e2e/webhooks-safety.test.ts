@@ -129,7 +129,7 @@ describe('SSRF guard (no --allow-private-webhooks)', () => {
 
     // A public address passes (it is scheduled an hour out, so nothing is ever sent to it).
     const runAt = new Date(Date.now() + 3_600_000).toISOString();
-    const accepted = await submit(guarded.url, { type: 'echo', input: {}, webhook_url: 'http://203.0.113.10/hook', run_at: runAt });
+    const accepted = await submit(guarded.url, { type: 'echo', input: {}, webhook_url: 'http://8.8.8.8/hook', run_at: runAt });
     const stored = (await request(guarded.url, 'GET', '/operations?limit=200')).body.items.map((op: any) => op.id);
     assert.deepEqual(stored, [accepted], 'nothing refused was stored');
     assert.equal(target.received.length, 0);

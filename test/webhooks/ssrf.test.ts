@@ -61,6 +61,12 @@ describe('refusedAddressReason', () => {
     ['2001:0:4136:e378:8000:63bf:3fff:fdd2', /Teredo/],
     ['2001::1', /Teredo/],
     ['2001:0:ffff:ffff:ffff:ffff:ffff:ffff', /Teredo/],
+    ['192.0.2.2', /documentation/],
+    ['198.51.100.7', /documentation/],
+    ['203.0.113.10', /documentation/],
+    ['2001:db8::1', /documentation/],
+    ['3fff:fff::1', /documentation/],
+    ['::ffff:203.0.113.10', /IPv4-mapped form of a documentation/],
   ];
   for (const [address, reason] of refused) {
     it(`refuses ${address}`, () => {
@@ -105,7 +111,8 @@ describe('refusal reasons', () => {
     ['[::ffff:0.0.0.1]', 'host [::ffff:0:1] is an IPv4-mapped form of an unspecified address'],
     ['[64:ff9b::10.0.0.1]', 'host [64:ff9b::a00:1] is a NAT64 form of a private address'],
     ['[2002:c000:0001::]', 'host [2002:c000:1::] is a 6to4 form of an IETF protocol assignment address'],
-    ['[2001:0:4136:e378:8000:63bf:3fff:fdd2]', 'host [2001:0:4136:e378:8000:63bf:3fff:fdd2] is a Teredo address'],
+    // RFC 4380's example Teredo address carries 192.0.2.45 (inverted), a documentation address.
+    ['[2001:0:4136:e378:8000:63bf:3fff:fdd2]', 'host [2001:0:4136:e378:8000:63bf:3fff:fdd2] is a Teredo form of a documentation address'],
     ['[fc00::1]', 'host [fc00::1] is a unique-local address'],
     ['[64:ff9b:1::1]', 'host [64:ff9b:1::1] is a local-use NAT64 address'],
     ['[100::1]', 'host [100::1] is a discard-only address'],
@@ -132,7 +139,7 @@ describe('refusal reasons', () => {
     const dns = fakeDns({ 'teredo.example': [v6('2001:0:4136:e378:8000:63bf:3fff:fdd2')], 'zero.example': [v4('0.0.0.0')] });
     assert.deepEqual(await resolveAndCheck('teredo.example', strict, dns), {
       ok: false,
-      reason: 'teredo.example resolves to 2001:0:4136:e378:8000:63bf:3fff:fdd2, a Teredo address',
+      reason: 'teredo.example resolves to 2001:0:4136:e378:8000:63bf:3fff:fdd2, a Teredo form of a documentation address',
     });
     assert.deepEqual(await resolveAndCheck('zero.example', strict, dns), { ok: false, reason: 'zero.example resolves to 0.0.0.0, an unspecified address' });
   });
@@ -154,6 +161,12 @@ describe('checkWebhookUrl', () => {
     refusedUrl('file:///etc/passwd', /scheme file:/);
     refusedUrl('gopher://example.com/', /scheme gopher:/);
     refusedUrl('javascript:alert(1)', /scheme javascript:/);
+  });
+
+  it('refuses port 0, which a connection would take as the default port', () => {
+    refusedUrl('http://example.com:0/hook', /port 0/);
+    assert.equal(checkWebhookUrl('http://127.0.0.1:0/x', open).ok, false);
+    assert.equal(checkWebhookUrl('http://example.com:1/hook', open).ok, true);
   });
 
   it('refuses credentials in the URL', () => {
