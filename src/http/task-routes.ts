@@ -9,11 +9,11 @@ import { Type, type Static } from '@sinclair/typebox';
 import { AsyncOpsError } from '../domain/errors.ts';
 import type { OperationsService } from '../runtime/operations.ts';
 import type { RegisteredTask } from '../runtime/registry.ts';
-import { OperationIdParams, SubmitHeadersSchema, TaskTypeSchema, jsonResponse, problemResponses, resultResponse } from './schemas.ts';
+import { OperationIdParams, ReadScopeQuery, SubmitHeadersSchema, TaskTypeSchema, jsonResponse, problemResponses, resultResponse } from './schemas.ts';
 import { submitAndReply } from './submit.ts';
 import { closingSignal } from './closing.ts';
 import { sendResult, submitResponses } from './operations-routes.ts';
-import { tenantOf } from './tenant.ts';
+import { readScope, tenantOf } from './tenant.ts';
 import { MAX_URL_LENGTH } from '../config/limits.ts';
 
 export function registerTaskRoutes(app: FastifyInstance, service: OperationsService): void {
@@ -99,14 +99,17 @@ function registerCollection(app: FastifyInstance, service: OperationsService, ta
       operationId: `get${name}Result`,
       summary: `The result of a completed ${task.type} operation`,
       params: OperationIdParams,
+      querystring: ReadScopeQuery,
       response: {
         200: resultResponse,
-        ...problemResponses(400, [404, `Not found, or not a ${task.type} operation`], [409, 'Not completed: `operation_status` says what it is'], 410),
+        ...problemResponses(400, 403, [404, `Not found, or not a ${task.type} operation`], [409, 'Not completed: `operation_status` says what it is'], 410),
       },
     },
     handler: async (request, reply) => {
-      // Another type's operation is a 404 here, whatever its status.
-      return sendResult(reply, await service.result(tenantOf(request), request.params.id, task.type));
+      // Another type's operation is a 404 here, whatever its status. An admin key reads any tenant's, as at
+      // /operations/{id}/result: this is the resource's own result_url.
+      const tenant = await service.tenantOfRead(readScope(request), request.params.id);
+      return sendResult(reply, await service.result(tenant, request.params.id, task.type));
     },
   });
 }

@@ -158,6 +158,12 @@ describe('operator reads', () => {
     assert.equal((await call(KEY_ADMIN, `/operations/${b1}`)).body.id, b1);
     assert.equal((await call(KEY_ADMIN, `/operations/${b1}?tenant=alpha`)).status, 404);
     assert.equal((await call(KEY_ADMIN, `/operations/${a1}/result`)).status, 200);
+    // The resource's own result_url (the task's collection route) reads the same for an admin, and narrows alike.
+    const resultUrl = (await call(KEY_ADMIN, `/operations/${a1}`)).body.result_url;
+    assert.equal(resultUrl, `/echoes/${a1}`);
+    assert.deepEqual((await call(KEY_ADMIN, resultUrl)).body, (await call(KEY_A, resultUrl)).body);
+    assert.equal((await call(KEY_ADMIN, resultUrl)).status, 200);
+    assert.equal((await call(KEY_ADMIN, `${resultUrl}?tenant=beta`)).status, 404);
     assert.deepEqual((await call(KEY_ADMIN, '/operations/counts')).body, {
       items: [
         { type: 'echo', status: 'completed', count: 3 },
@@ -185,6 +191,8 @@ describe('operator reads', () => {
   it("a tenant key gets 404 for another tenant's operation and 403 for ?tenant= naming another", async () => {
     assert.equal((await call(KEY_A, `/operations/${b1}`)).status, 404);
     assert.equal((await call(KEY_A, `/operations/${b1}/result`)).status, 404);
+    assert.equal((await call(KEY_A, `/echoes/${b1}`)).status, 404);
+    assert.equal((await call(KEY_A, `/echoes/${b1}?tenant=beta`)).status, 403);
     for (const path of ['/operations?tenant=beta', '/operations/counts?tenant=beta', '/stats/overview?tenant=beta', `/operations/${b1}?tenant=beta`]) {
       const refused = await call(KEY_A, path);
       assert.equal(refused.status, 403, path);

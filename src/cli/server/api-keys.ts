@@ -3,6 +3,7 @@
 // environment `tenant:key,tenant2:key2`. Not here: hashing and checking keys (http/auth.ts).
 // Invariant: a malformed entry is a UsageError naming where it is, never quoting the key.
 
+import { createHash } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import type { AsyncOpsOptions } from '../../main.ts';
 import { UsageError } from '../exit-codes.ts';
@@ -118,7 +119,8 @@ export function mergeApiKeys(...lists: ReadonlyArray<readonly ApiKeyConfig[]>): 
   const all = lists.flat();
   const seen = new Set<string>();
   for (const k of all) {
-    const id = 'key' in k ? `k:${k.key}` : `h:${k.sha256}`;
+    // Compared by hash: a key given as it is and again as its sha256 is one key, which would sign in as whichever came first.
+    const id = 'key' in k ? createHash('sha256').update(k.key).digest('hex') : k.sha256;
     if (seen.has(id)) throw new UsageError(`API keys: a key is configured twice (tenant ${k.tenant}); every key must be distinct`);
     seen.add(id);
   }

@@ -1,5 +1,6 @@
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
+import { createHash } from 'node:crypto';
 import { mergeApiKeys, parseApiKeysText } from '../../../src/cli/server/api-keys.ts';
 import { tenantPolicies } from '../../../src/runtime/tenant-policies.ts';
 
@@ -50,6 +51,16 @@ describe('API keys file: fairness fields', () => {
         ]),
       /tenant acme has two different weight values/,
     );
+  });
+
+  it('refuses one key given twice, as it is and as its sha256 (either case), for one tenant or two', () => {
+    const hash = createHash('sha256').update(KEY_A).digest('hex');
+    for (const sha256 of [hash, hash.toUpperCase()]) {
+      const entries = parseApiKeysText(`globex:sha256:${sha256}`, 'keys.txt');
+      assert.throws(() => mergeApiKeys([{ tenant: 'acme', key: KEY_A }], entries), /a key is configured twice \(tenant globex\)/);
+    }
+    assert.throws(() => mergeApiKeys(parseApiKeysText(`acme:sha256:${hash}\nacme:${KEY_A}`, 'keys.txt')), /configured twice/);
+    assert.equal(mergeApiKeys([{ tenant: 'acme', key: KEY_A }], [{ tenant: 'acme', key: KEY_B }]).length, 2);
   });
 });
 
