@@ -248,9 +248,9 @@ export class AsyncOpsClient {
     return this.#http.json<Schedule>(await this.#http.send({ method: 'POST', path: '/schedules', body }));
   }
 
-  /** `GET /schedules`: one page, newest first. */
+  /** `GET /schedules`: one page, newest first (an admin key's: every tenant's, or `tenant`'s). */
   async listSchedules(options: ScheduleListOptions = {}): Promise<Page<Schedule>> {
-    const query = { limit: options.limit, cursor: options.cursor };
+    const query = { limit: options.limit, cursor: options.cursor, tenant: options.tenant };
     return this.#http.json<Page<Schedule>>(await this.#http.send({ method: 'GET', path: '/schedules', query, retry: true }), PAGE);
   }
 

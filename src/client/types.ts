@@ -137,6 +137,8 @@ export interface CreateScheduleOptions {
 export interface ScheduleListOptions {
   limit?: number;
   cursor?: string;
+  /** An admin key's list: only this tenant's (without it, every tenant's). */
+  tenant?: string;
 }
 
 export interface HistoryOptions {

@@ -11,8 +11,8 @@ import type { Schedule, ScheduleTick } from '../domain/schedule.ts';
 import type { SchedulesService } from '../runtime/schedules.ts';
 import { cursorAfter, decodeCursor } from './cursors.ts';
 import { ID_PREFIXES } from '../domain/ids.ts';
-import { NullableUnion, emptyResponse, jsonResponse, problemResponses, requiredHeader } from './schemas.ts';
-import { tenantOf } from './tenant.ts';
+import { NullableUnion, ReadScopeQuery, TenantQuery, emptyResponse, jsonResponse, problemResponses, requiredHeader } from './schemas.ts';
+import { readScope, tenantOf } from './tenant.ts';
 
 const DateTime = Type.String({ format: 'date-time' });
 
@@ -73,6 +73,7 @@ const ListQuery = Type.Object(
   {
     limit: Type.Optional(Type.Integer({ minimum: 1, maximum: PAGE_LIMIT.max, default: PAGE_LIMIT.default })),
     cursor: Type.Optional(Type.String({ maxLength: 200 })),
+    tenant: Type.Optional(TenantQuery),
   },
   { additionalProperties: false },
 );
@@ -133,12 +134,12 @@ export function registerScheduleRoutes(app: FastifyInstance, schedules: Schedule
       querystring: ListQuery,
       response: {
         200: jsonResponse(Type.Object({ items: Type.Array(ScheduleSchema), next_cursor: NullableUnion(Type.String()) }), 'A page of schedules'),
-        ...problemResponses(400),
+        ...problemResponses(400, 403),
       },
     },
     handler: async (request) => {
       const { limit = PAGE_LIMIT.default, cursor } = request.query;
-      const page = await schedules.list(tenantOf(request), { limit, beforeId: cursor === undefined ? undefined : decodeCursor(cursor, ID_PREFIXES.schedule) });
+      const page = await schedules.list(readScope(request), { limit, beforeId: cursor === undefined ? undefined : decodeCursor(cursor, ID_PREFIXES.schedule) });
       return { items: page.items.map(scheduleJson), next_cursor: cursorAfter(page.nextBeforeId) };
     },
   });
@@ -149,10 +150,11 @@ export function registerScheduleRoutes(app: FastifyInstance, schedules: Schedule
       operationId: 'getSchedule',
       summary: 'A schedule, with its next tick and the operations its recent ticks created',
       params: ScheduleIdParams,
-      response: { 200: jsonResponse(ScheduleDetailSchema, 'The schedule'), ...problemResponses(400, 404) },
+      querystring: ReadScopeQuery,
+      response: { 200: jsonResponse(ScheduleDetailSchema, 'The schedule'), ...problemResponses(400, 403, 404) },
     },
     handler: async (request) => {
-      const { schedule, ticks } = await schedules.get(tenantOf(request), request.params.id);
+      const { schedule, ticks } = await schedules.get(readScope(request), request.params.id);
       return { ...scheduleJson(schedule), recent_ticks: ticks.map(tickJson) };
     },
   });
@@ -167,11 +169,13 @@ export function registerScheduleRoutes(app: FastifyInstance, schedules: Schedule
             ? 'Pause a schedule: no tick fires until it is resumed (idempotent)'
             : 'Resume a schedule: the next tick after now fires; ticks passed while paused are not caught up (idempotent)',
         params: ScheduleIdParams,
-        response: { 200: jsonResponse(ScheduleSchema, action === 'pause' ? 'Paused' : 'Running'), ...problemResponses(400, 404) },
+        querystring: ReadScopeQuery,
+        response: { 200: jsonResponse(ScheduleSchema, action === 'pause' ? 'Paused' : 'Running'), ...problemResponses(400, 403, 404) },
       },
       handler: async (request) => {
-        const tenant = tenantOf(request);
-        const schedule = action === 'pause' ? await schedules.pause(tenant, request.params.id) : await schedules.resume(tenant, request.params.id);
+        // An admin key acts on any tenant's schedule (a declared one belongs to the default tenant, which no key may be).
+        const scope = readScope(request);
+        const schedule = action === 'pause' ? await schedules.pause(scope, request.params.id) : await schedules.resume(scope, request.params.id);
         return scheduleJson(schedule);
       },
     });
@@ -183,13 +187,14 @@ export function registerScheduleRoutes(app: FastifyInstance, schedules: Schedule
       operationId: 'deleteSchedule',
       summary: 'Delete a schedule created through the API; the operations it created stay',
       params: ScheduleIdParams,
+      querystring: ReadScopeQuery,
       response: {
         204: emptyResponse('Deleted'),
-        ...problemResponses(400, 404, [409, 'Declared by its task definition: remove it there, or pause it']),
+        ...problemResponses(400, 403, 404, [409, 'Declared by its task definition: remove it there, or pause it']),
       },
     },
     handler: async (request, reply) => {
-      await schedules.delete(tenantOf(request), request.params.id);
+      await schedules.delete(readScope(request), request.params.id);
       return reply.code(204).send();
     },
   });

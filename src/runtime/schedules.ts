@@ -92,45 +92,52 @@ export class SchedulesService {
     });
   }
 
-  /** The schedule and its most recent ticks, newest first; not_found outside the tenant. */
-  async get(tenant: string, id: string): Promise<{ schedule: Schedule; ticks: ScheduleTick[] }> {
-    const schedule = isId(ID_PREFIXES.schedule, id) ? await this.#store.scheduleGet({ id, tenant }) : null;
-    if (schedule === null) throw notFound(id);
+  /** The schedule and its most recent ticks, newest first; not_found outside `scope` (a tenant; null: any, an admin's read). */
+  async get(scope: string | null, id: string): Promise<{ schedule: Schedule; ticks: ScheduleTick[] }> {
+    const schedule = await this.#find(scope, id);
     return { schedule, ticks: await this.#store.scheduleTicks({ id, limit: TICKS_SHOWN }) };
   }
 
-  async list(tenant: string, query: { readonly limit: number; readonly beforeId?: string | undefined }): Promise<SchedulePage> {
+  /** `tenant` null: every tenant's (an admin's read). */
+  async list(tenant: string | null, query: { readonly limit: number; readonly beforeId?: string | undefined }): Promise<SchedulePage> {
     const rows = await this.#store.scheduleList({ tenant, limit: query.limit + 1, beforeId: query.beforeId });
     const items = rows.slice(0, query.limit);
     return { items, nextBeforeId: rows.length > query.limit ? (items.at(-1)?.id ?? null) : null };
   }
 
-  /** Pause: no tick fires until it is resumed. Idempotent. */
-  pause(tenant: string, id: string): Promise<Schedule> {
-    return this.#setPaused(tenant, id, true);
+  /** Pause: no tick fires until it is resumed. Idempotent. `scope` as for get: an admin acts on any tenant's. */
+  pause(scope: string | null, id: string): Promise<Schedule> {
+    return this.#setPaused(scope, id, true);
   }
 
   /** Resume: the next tick after now fires; those that passed while it was paused are not caught up. Idempotent. */
-  resume(tenant: string, id: string): Promise<Schedule> {
-    return this.#setPaused(tenant, id, false);
+  resume(scope: string | null, id: string): Promise<Schedule> {
+    return this.#setPaused(scope, id, false);
   }
 
-  async #setPaused(tenant: string, id: string, paused: boolean): Promise<Schedule> {
-    const current = isId(ID_PREFIXES.schedule, id) ? await this.#store.scheduleGet({ id, tenant }) : null;
-    if (current === null) throw notFound(id);
+  async #setPaused(scope: string | null, id: string, paused: boolean): Promise<Schedule> {
+    const current = await this.#find(scope, id);
     const now = this.#options.clock.now();
-    const schedule = await this.#store.scheduleSetPaused({ id, tenant, paused, nextRunAt: firstTick(current, now), now });
+    const schedule = await this.#store.scheduleSetPaused({ id, tenant: current.tenant, paused, nextRunAt: firstTick(current, now), now });
     if (schedule === null) throw notFound(id);
     return schedule;
   }
 
   /** Deletes a schedule created through the API; the operations it created stay. A declared one is a conflict. */
-  async delete(tenant: string, id: string): Promise<void> {
+  async delete(scope: string | null, id: string): Promise<void> {
+    const tenant = scope ?? (await this.#find(scope, id)).tenant;
     const outcome = isId(ID_PREFIXES.schedule, id) ? await this.#store.scheduleDelete({ id, tenant }) : 'not_found';
     if (outcome === 'not_found') throw notFound(id);
     if (outcome === 'declared') {
       throw new AsyncOpsError('conflict', `schedule ${id} is declared by its task's definition: remove it there, or pause it`);
     }
+  }
+
+  /** The schedule `id` within `scope` (null: any tenant's), or not_found. */
+  async #find(scope: string | null, id: string): Promise<Schedule> {
+    const schedule = isId(ID_PREFIXES.schedule, id) ? await this.#store.scheduleGet({ id, tenant: scope }) : null;
+    if (schedule === null) throw notFound(id);
+    return schedule;
   }
 
   /** Make the stored declared schedules what the registered tasks declare now (each node does at start-up). */

@@ -26,7 +26,8 @@ export interface DeclaredScheduleDraft extends ScheduleDraft {
 }
 
 export interface ScheduleListQuery {
-  readonly tenant: string;
+  /** Null: every tenant's (an admin's read). */
+  readonly tenant: string | null;
   readonly limit: number;
   /** Schedules with an id strictly below this one (newest first). */
   readonly beforeId?: string | undefined;
@@ -50,7 +51,8 @@ export type ScheduleDeleteOutcome = 'deleted' | 'declared' | 'not_found';
 
 export interface ScheduleStore {
   scheduleCreate(draft: ScheduleDraft): Promise<Schedule>;
-  scheduleGet(params: { readonly id: string; readonly tenant: string }): Promise<Schedule | null>;
+  /** `tenant` null: whichever tenant's it is (an admin's read). */
+  scheduleGet(params: { readonly id: string; readonly tenant: string | null }): Promise<Schedule | null>;
   /** Newest first. */
   scheduleList(query: ScheduleListQuery): Promise<Schedule[]>;
   /** Pause, or resume with the next tick from now (ticks passed while paused are not caught up). Null when not found. */

@@ -229,8 +229,20 @@ describe('/openapi.json describes what the server does', () => {
     await expect(200, 'whoami');
     const other = 'tenant=default';
     for (const id of ['countOperations', 'getOverview', 'listOperations', 'listWebhookDeliveries']) await expect(403, id, { query: other });
-    for (const id of ['getOperation', 'getOperationResult', 'streamOperationEvents', 'createStreamToken', 'listOperationHistory', 'listOperationDeliveries'])
+    for (const id of [
+      'getOperation',
+      'getOperationResult',
+      'getEchoResult',
+      'getReportResult',
+      'streamOperationEvents',
+      'createStreamToken',
+      'listOperationHistory',
+      'listOperationDeliveries',
+    ])
       await expect(403, id, { params: { id: echo.id }, query: other });
+    await expect(403, 'listSchedules', { query: other });
+    for (const id of ['getSchedule', 'pauseSchedule', 'resumeSchedule', 'deleteSchedule'])
+      await expect(403, id, { params: { id: 'sch_01M955NPBS82236E1Q2KX76G95' }, query: other });
   });
 
   it('webhooks: the request a receiver gets, deliveries and replays', async () => {

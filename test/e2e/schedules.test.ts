@@ -10,6 +10,8 @@ import { request } from '../support/http.ts';
 import { waitFor } from '../support/wait.ts';
 import { WebhookReceiver } from '../support/webhook-receiver.ts';
 import { killAll, runCli } from '../cli/run-cli.ts';
+import { writeTenantsAndAdminKeys } from '../support/keys-file.ts';
+import { tempDir } from '../support/server.ts';
 
 let server: ServerProcess;
 let receiver: WebhookReceiver;
@@ -137,5 +139,52 @@ describe('recurring schedules', () => {
     const missing = await cli('get', schedule.id);
     assert.notEqual(missing.code, 0);
     assert.equal(missing.stderr.trim().split('\n').length, 1, missing.stderr);
+  });
+});
+
+describe('schedules on a server with API keys', () => {
+  const KEY_A = 'alpha-key-7Hc2vN9qLm4xW8rT';
+  const KEY_B = 'beta-key-Y6uJ0aS5dF2gH9kL';
+  const KEY_ADMIN = 'admin-key-Q4wE7rT1yU3iO9pZ';
+  const dir = tempDir();
+  let keyed: ServerProcess;
+  before(async () => {
+    const keys = writeTenantsAndAdminKeys(dir.path, { alpha: KEY_A, beta: KEY_B, admin: KEY_ADMIN });
+    keyed = await startServer({ fixtureTasks: false, args: ['--api-keys-file', keys, '--tasks', join(REPO_ROOT, 'test/fixtures/scheduled-tasks.ts')] });
+  });
+  after(async () => {
+    await keyed?.stop();
+    dir.cleanup();
+  });
+  const as = (key: string, method: string, path: string, body?: unknown) =>
+    request(keyed.url, method, path, { body, headers: { authorization: `Bearer ${key}` } });
+  const ids = (reply: { body: { items: Array<{ id: string }> } }) => reply.body.items.map((s) => s.id);
+
+  it("an admin key lists, reads, pauses, resumes and deletes any tenant's schedules, declared ones included; a tenant key only its own", async () => {
+    const alphas = (await as(KEY_A, 'POST', '/schedules', { type: 'echo', input: {}, cron: '0 0 1 1 *' })).body.id as string;
+    const declared = ids(await as(KEY_ADMIN, 'GET', '/schedules?tenant=default'));
+    assert.equal(declared.length, 2, 'the two schedules the task declares, in the tenant default');
+    assert.deepEqual(ids(await as(KEY_ADMIN, 'GET', '/schedules')).sort(), [alphas, ...declared].sort());
+    assert.deepEqual(ids(await as(KEY_ADMIN, 'GET', '/schedules?tenant=alpha')), [alphas]);
+    assert.deepEqual(ids(await as(KEY_A, 'GET', '/schedules')), [alphas]);
+    assert.deepEqual(ids(await as(KEY_B, 'GET', '/schedules')), []);
+    assert.equal((await as(KEY_B, 'GET', '/schedules?tenant=alpha')).status, 403);
+
+    assert.equal((await as(KEY_ADMIN, 'GET', `/schedules/${alphas}`)).body.id, alphas);
+    assert.equal((await as(KEY_ADMIN, 'GET', `/schedules/${alphas}?tenant=alpha`)).body.id, alphas);
+    assert.equal((await as(KEY_ADMIN, 'GET', `/schedules/${alphas}?tenant=beta`)).status, 404);
+    assert.equal((await as(KEY_B, 'GET', `/schedules/${alphas}`)).status, 404);
+    assert.equal((await as(KEY_B, 'POST', `/schedules/${alphas}/pause`)).status, 404);
+    assert.equal((await as(KEY_B, 'DELETE', `/schedules/${alphas}`)).status, 404);
+    assert.equal((await as(KEY_A, 'POST', `/schedules/${declared[0]}/pause`)).status, 404);
+
+    for (const id of [alphas, declared[0]!]) {
+      assert.equal((await as(KEY_ADMIN, 'POST', `/schedules/${id}/pause`)).body.paused, true);
+      assert.equal((await as(KEY_ADMIN, 'GET', `/schedules/${id}`)).body.paused, true);
+      assert.equal((await as(KEY_ADMIN, 'POST', `/schedules/${id}/resume`)).body.paused, false);
+    }
+    assert.equal((await as(KEY_ADMIN, 'DELETE', `/schedules/${declared[0]}`)).status, 409);
+    assert.equal((await as(KEY_ADMIN, 'DELETE', `/schedules/${alphas}`)).status, 204);
+    assert.deepEqual(ids(await as(KEY_A, 'GET', '/schedules')), []);
   });
 });

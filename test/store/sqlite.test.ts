@@ -111,6 +111,7 @@ describe('SqliteStore', () => {
           { version: 10, name: '0010_bulk_actions.sql' },
           { version: 11, name: '0011_operator_indexes.sql' },
           { version: 12, name: '0012_error_code_index.sql' },
+          { version: 13, name: '0013_tenant_error_code_index.sql' },
         ],
       );
       await store.close();

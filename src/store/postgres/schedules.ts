@@ -51,11 +51,11 @@ const UPSERT_DECLARED = `INSERT INTO schedules (id, tenant, type, input, cron, t
 // Params: $1 the declared keys that stay.
 const DELETE_UNDECLARED = `DELETE FROM schedules WHERE origin = 'task' AND NOT (declared_key = ANY ($1::text[]))`;
 
-// Params: $1 id, $2 tenant.
-const GET = `SELECT ${COLUMNS} FROM schedules WHERE id = $1 AND tenant = $2`;
+// Params: $1 id, $2 tenant (null: any).
+const GET = `SELECT ${COLUMNS} FROM schedules WHERE id = $1 AND ($2::text IS NULL OR tenant = $2)`;
 
-// Params: $1 tenant, $2 before id ('~' sorts after every id: from the top), $3 limit.
-const LIST = `SELECT ${COLUMNS} FROM schedules WHERE tenant = $1 AND id < $2 ORDER BY id DESC LIMIT $3`;
+// Params: $1 tenant (null: every tenant's), $2 before id ('~' sorts after every id: from the top), $3 limit.
+const LIST = `SELECT ${COLUMNS} FROM schedules WHERE ($1::text IS NULL OR tenant = $1) AND id < $2 ORDER BY id DESC LIMIT $3`;
 
 // Params: $1 id, $2 tenant, $3 paused, $4 next run at (on resume), $5 now. Pausing keeps next_run_at, unread while paused.
 const SET_PAUSED = `UPDATE schedules SET
@@ -122,7 +122,7 @@ export async function createSchedule(db: PostgresDatabase, draft: ScheduleDraft)
   return schedule;
 }
 
-export async function getSchedule(db: PostgresDatabase, params: { id: string; tenant: string }): Promise<Schedule | null> {
+export async function getSchedule(db: PostgresDatabase, params: { id: string; tenant: string | null }): Promise<Schedule | null> {
   const [row] = await db.query<ScheduleRow>(GET, [params.id, params.tenant]);
   return row === undefined ? null : toSchedule(row);
 }

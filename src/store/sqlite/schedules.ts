@@ -31,8 +31,8 @@ const STATEMENTS = {
       tenant = excluded.tenant, type = excluded.type, input = excluded.input, cron = excluded.cron, timezone = excluded.timezone, webhook_url = excluded.webhook_url`,
   // $keys: JSON array of the declared keys that stay.
   deleteUndeclared: `DELETE FROM schedules WHERE origin = 'task' AND declared_key NOT IN (SELECT value FROM json_each($keys))`,
-  get: `SELECT ${COLUMNS} FROM schedules WHERE id = $id AND tenant = $tenant`,
-  list: `SELECT ${COLUMNS} FROM schedules WHERE tenant = $tenant AND id < $beforeId ORDER BY id DESC LIMIT $limit`,
+  get: `SELECT ${COLUMNS} FROM schedules WHERE id = $id AND ($tenant IS NULL OR tenant = $tenant)`,
+  list: `SELECT ${COLUMNS} FROM schedules WHERE ($tenant IS NULL OR tenant = $tenant) AND id < $beforeId ORDER BY id DESC LIMIT $limit`,
   // Resuming a paused schedule starts from $nextRunAt; pausing keeps next_run_at, which no scheduler reads while paused.
   setPaused: `UPDATE schedules SET
       next_run_at = CASE WHEN paused = 1 AND $paused = 0 THEN $nextRunAt ELSE next_run_at END,
@@ -113,7 +113,7 @@ export class SqliteSchedules {
     });
   }
 
-  get(params: { readonly id: string; readonly tenant: string }): Schedule | null {
+  get(params: { readonly id: string; readonly tenant: string | null }): Schedule | null {
     const row = this.#s.get.get({ id: params.id, tenant: params.tenant });
     return row === undefined ? null : toSchedule(row);
   }
