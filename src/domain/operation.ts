@@ -65,6 +65,11 @@ export interface Operation {
   /** The trace context it was created in (W3C), which its first attempt continues; null or absent: none. */
   readonly trace?: TraceCarrier | null | undefined;
   readonly version: number;
+  /**
+   * The version its end made (null or absent: not ended, or ended before stores kept it). The versions after it are new
+   * states of its webhook, which its resource shows: an event stream that has this one has seen the end.
+   */
+  readonly finishedVersion?: number | null | undefined;
 }
 
 /** What a handler returns, normalised: a content type and the bytes. */

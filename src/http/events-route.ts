@@ -3,7 +3,7 @@
 // Invariant: an event's id is the version it carries, so ids increase; the stream opens with the current state
 // unless Last-Event-ID says the client has it, sends one event per stored change and closes right after the
 // terminal event, or when the app begins to close (a client reconnects to another node); a reconnect that already
-// has the terminal event is 204, which tells an EventSource to stop; a principal holds at most
+// has the terminal event is 204, which tells an EventSource to stop, though its webhook's state moved the version since; a principal holds at most
 // maxStreamsPerPrincipal streams at once.
 
 import type { FastifyInstance } from 'fastify';
@@ -33,7 +33,7 @@ export function registerEventsRoute(app: FastifyInstance, service: OperationsSer
       operationId: 'streamOperationEvents',
       summary: 'Stream changes of an operation (Server-Sent Events)',
       description:
-        'Events `status` (the status changed, or a new run of it began: a retry, or a claim after a release; also the first event of a stream that does not resume at the current version) and `progress` (only progress changed); `data` is the operation resource, `id` its version (increasing; on PostgreSQL, changes another node made in quick succession may arrive as one event of the latest version, the history holds each). The stream closes after the terminal event, or with a `: shutting down` comment when the server stops (reconnect, to this or another node, for the current state). A reconnect sends `Last-Event-ID`: the stream then starts after that version, and one to a finished operation whose last version the client has is answered 204, which tells an EventSource to stop.',
+        'Events `status` (the status changed, or a new run of it began: a retry, or a claim after a release; also the first event of a stream that does not resume at the current version) and `progress` (only progress changed); `data` is the operation resource, `id` its version (increasing; on PostgreSQL, changes another node made in quick succession may arrive as one event of the latest version, the history holds each). The stream closes after the terminal event, or with a `: shutting down` comment when the server stops (reconnect, to this or another node, for the current state). A reconnect sends `Last-Event-ID`: the stream then starts after that version, and one to a finished operation whose end the client has seen (the version of the terminal event, or a later one: after the end only the webhook moves the version) is answered 204, which tells an EventSource to stop.',
       params: OperationIdParams,
       headers: Type.Object({
         'last-event-id': Type.Optional(
@@ -69,9 +69,7 @@ export function registerEventsRoute(app: FastifyInstance, service: OperationsSer
       const tenant = first.operation.tenant;
       const id = first.operation.id;
       const seen = seenVersion(request.headers['last-event-id'], first.operation.version);
-      if (seen === first.operation.version && isTerminal(first.operation.status)) {
-        return reply.code(204).header('cache-control', CACHE_CONTROL.none).send();
-      }
+      if (hasSeenEnd(seen, first.operation)) return reply.code(204).header('cache-control', CACHE_CONTROL.none).send();
       const principal = principalOf(request);
       const streams = open.get(principal) ?? 0;
       if (streams >= maxStreams) {
@@ -160,6 +158,16 @@ export function registerEventsRoute(app: FastifyInstance, service: OperationsSer
 export function eventKind(previous: Operation | null, next: Operation): 'status' | 'progress' {
   const sameRun = previous !== null && previous.status === next.status && previous.attempt === next.attempt && previous.startedAt === next.startedAt;
   return sameRun ? 'progress' : 'status';
+}
+
+/**
+ * Whether a client that has version `seen` (null: none) has seen `operation` end: its last version, or any since its
+ * end (after which only its webhook's state moves the version; an end from before stores kept its version counts only
+ * as its last version).
+ */
+export function hasSeenEnd(seen: number | null, operation: Operation): boolean {
+  if (seen === null || !isTerminal(operation.status)) return false;
+  return seen >= (operation.finishedVersion ?? operation.version);
 }
 
 /**

@@ -95,6 +95,7 @@ export function operationFromDraft(draft: OperationDraft): Operation {
     workerId: null,
     resultExpired: false,
     version: 1,
+    finishedVersion: null,
   };
 }
 

@@ -8,6 +8,7 @@ import { DatabaseSync } from 'node:sqlite';
 import { freshStore, startServer, type ServerProcess } from '../support/server.ts';
 import { request } from '../support/http.ts';
 import { waitFor } from '../support/wait.ts';
+import { WebhookReceiver } from '../support/webhook-receiver.ts';
 
 let server: ServerProcess;
 let base: string;
@@ -98,6 +99,50 @@ describe('event stream reconnects', () => {
     const responses = openapi.body.paths['/operations/{id}/events'].get.responses;
     assert.ok(responses['204'], 'the 204 is documented');
     assert.equal(responses['204'].content, undefined, 'with no content');
+  });
+
+  it('answers 204 to a reconnect that has the terminal event however often the webhook moved the version since', async () => {
+    const receiver = await WebhookReceiver.start();
+    // The first attempt fails and the retry gets through: pending, retrying, delivered, each a new version.
+    receiver.replyWith((n) => (n === 1 ? { status: 500 } : { status: 204 }));
+    const hooked = await startServer({ args: ['--allow-private-webhooks', '--webhook-schedule', '50ms'] });
+    try {
+      const read = (id: string, headers: Record<string, string>) =>
+        fetch(`${hooked.url}/operations/${id}/events`, { headers, signal: AbortSignal.timeout(10_000) }).then(async (r) => ({
+          status: r.status,
+          events: parseEvents(await r.text()),
+        }));
+      const done = await request(hooked.url, 'POST', '/operations', {
+        body: { type: 'echo', input: {}, webhook_url: `${receiver.url}/hook` },
+        headers: { prefer: 'wait=10' },
+      });
+      assert.equal(done.body.status, 'completed');
+      const ended = await read(done.body.id, {});
+      const terminal = ended.events.at(-1)!;
+      assert.equal(terminal.data.status, 'completed');
+      const delivered = await waitFor(
+        async () => {
+          const op = (await request(hooked.url, 'GET', `/operations/${done.body.id}`)).body;
+          return op.webhook?.state === 'delivered' ? op : null;
+        },
+        { timeoutMs: 10_000, what: 'the webhook delivered on its second attempt' },
+      );
+      const current = Number(/\.(\d+)"$/.exec((await request(hooked.url, 'GET', `/operations/${done.body.id}`)).headers.get('etag') ?? '')?.[1]);
+      assert.ok(current > Number(terminal.id), `the webhook moved the version past the terminal event's (${terminal.id} → ${current})`);
+      assert.equal(delivered.status, 'completed');
+      for (const seen of [terminal.id!, String(current)])
+        assert.equal((await read(done.body.id, { 'last-event-id': seen })).status, 204, `Last-Event-ID ${seen}`);
+      // One that had not seen the end still gets it, once, at the current version.
+      const before = await read(done.body.id, { 'last-event-id': String(Number(terminal.id) - 1) });
+      assert.equal(before.status, 200);
+      assert.deepEqual(
+        before.events.map((e) => [e.id, e.data.status]),
+        [[String(current), 'completed']],
+      );
+    } finally {
+      await hooked.stop();
+      await receiver.close();
+    }
   });
 
   it('after an older id sends the current state once; an id that is not one of ours is ignored, never a 500', async () => {

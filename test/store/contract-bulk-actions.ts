@@ -52,6 +52,7 @@ export function bulkActionContract(store: CurrentStore, pendingCounts: (store: S
       assert.equal(redriven?.error, null);
       assert.equal(redriven?.startedAt, null);
       assert.equal(redriven?.finishedAt, null);
+      assert.equal(redriven?.finishedVersion, null, 'no longer ended');
       assert.equal(redriven?.runAt, now);
       assert.equal(redriven?.cancelRequested, false);
       assert.equal(redriven?.version, op.version + 1);

@@ -100,6 +100,7 @@ export function operationLifecycleContract(store: CurrentStore): void {
       assert.equal(done?.leaseExpiresAt, null);
       assert.equal(done?.workerId, null);
       assert.equal(done?.version, op.version + 1);
+      assert.equal(done?.finishedVersion, done?.version, 'the version its end made is kept');
       assert.deepEqual(await store().operationGetById(op.id), done);
       const result = await store().resultGet({ id: op.id, tenant: TENANT });
       assert.equal(result?.contentType, 'text/csv');
@@ -226,6 +227,7 @@ export function operationLifecycleContract(store: CurrentStore): void {
       const cancelled = outcome.kind === 'cancelled' ? outcome.operation : null;
       assert.equal(cancelled?.status, 'cancelled');
       assert.equal(cancelled?.finishedAt, T0 + 3);
+      assert.equal(cancelled?.finishedVersion, cancelled?.version);
       assert.deepEqual(cancelled?.error, CANCELLED_BY_REQUEST);
       assert.equal(cancelled?.webhookState, 'pending');
       assert.equal(factory.seen[0]?.status, 'cancelled');
@@ -350,6 +352,7 @@ export function operationLifecycleContract(store: CurrentStore): void {
       assert.deepEqual(requeued, []);
       assert.equal(ended[0]?.id, op.id);
       assert.equal(ended[0]?.status, 'failed');
+      assert.equal(ended[0]?.finishedVersion, ended[0]?.version);
       assert.deepEqual(ended[0]?.error, lostError);
       assert.equal(ended[0]?.webhookState, 'pending');
       assert.equal(factory.seen[0]?.status, 'failed');

@@ -40,6 +40,7 @@ export function operationQueueContract(store: CurrentStore): void {
         createdAt: T0,
         startedAt: null,
         finishedAt: null,
+        finishedVersion: null,
         updatedAt: T0,
         error: null,
         webhookUrl: 'https://example.test/hook',

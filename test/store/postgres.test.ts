@@ -257,6 +257,7 @@ if (skip !== null) {
         { version: 21, name: '0021_pending_ends_in_fair_order.sql' },
         { version: 22, name: '0022_error_code_index.sql' },
         { version: 23, name: '0023_tenant_error_code_index.sql' },
+        { version: 24, name: '0024_finished_version.sql' },
       ]);
     });
 

@@ -112,6 +112,7 @@ describe('SqliteStore', () => {
           { version: 11, name: '0011_operator_indexes.sql' },
           { version: 12, name: '0012_error_code_index.sql' },
           { version: 13, name: '0013_tenant_error_code_index.sql' },
+          { version: 14, name: '0014_finished_version.sql' },
         ],
       );
       await store.close();

@@ -35,7 +35,7 @@ WITH input AS (
   SET status = i.status, error_code = i.error_code, error_message = i.error_message, finished_at = i.now, updated_at = i.now,
       progress = coalesce(i.progress, o.progress),
       progress_message = CASE WHEN i.progress IS NULL THEN o.progress_message ELSE i.progress_message END,
-      version = o.version + 1, lease_token = NULL, lease_expires_at = NULL, worker_id = NULL
+      version = o.version + 1, finished_version = o.version + 1, lease_token = NULL, lease_expires_at = NULL, worker_id = NULL
   FROM input i
   WHERE o.id = i.id AND o.lease_token = i.lease_token
     AND (i.cancel_requested IS NULL OR o.cancel_requested = i.cancel_requested)

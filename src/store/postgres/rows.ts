@@ -35,6 +35,7 @@ export interface OperationRow {
   worker_id: string | null;
   result_expired: boolean;
   version: number;
+  finished_version: number | null;
   cost: number | null;
   progress_anchor: number | null;
   progress_anchor_at: number | null;
@@ -88,6 +89,7 @@ export function toOperation(row: OperationRow): Operation {
     trace: traceOf(row),
     concurrencyKey: row.concurrency_key === undefined || row.concurrency_key === '' ? null : row.concurrency_key,
     version: row.version,
+    finishedVersion: row.finished_version,
   };
 }
 

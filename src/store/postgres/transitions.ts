@@ -251,7 +251,8 @@ const LOCK_FOR_CANCEL = `SELECT ${OPERATION_COLUMNS} FROM operations o WHERE o.i
 const CANCEL_PENDING = `
 WITH cancelled AS (
   UPDATE operations o
-  SET status = 'cancelled', error_code = $3, error_message = $4, finished_at = $2, updated_at = $2, version = o.version + 1
+  SET status = 'cancelled', error_code = $3, error_message = $4, finished_at = $2, updated_at = $2, version = o.version + 1,
+      finished_version = o.version + 1
   WHERE o.id = $1 AND o.status = 'pending'
   RETURNING ${OPERATION_COLUMNS}
 ), ${depthChange('cancelled', '-')}, ${historyOf('cancelled', 'finished_at', "'cancelled'", `jsonb_build_object('error', ${ERROR_JSON})`)}

@@ -64,6 +64,7 @@ export function toOperation(row: Row, webhookState: DeliveryState | null = (row[
     trace: traceOf(row),
     concurrencyKey: keyOf(row['concurrency_key']),
     version: num(row, 'version'),
+    finishedVersion: numOrNull(row, 'finished_version'),
   };
 }
 

@@ -67,7 +67,7 @@ const PROGRESS = `UPDATE operations SET progress = $progress, progress_message =
 // $id $leaseToken $status $errorCode $errorMessage $now $progress $progressMessage (a last report not stored yet; null: none)
 const FINISH = `UPDATE operations SET status = $status, finished_at = $now, updated_at = $now, error_code = $errorCode, error_message = $errorMessage,
     progress = coalesce($progress, progress), progress_message = CASE WHEN $progress IS NULL THEN progress_message ELSE $progressMessage END,
-    lease_token = NULL, lease_expires_at = NULL, worker_id = NULL, version = version + 1
+    lease_token = NULL, lease_expires_at = NULL, worker_id = NULL, version = version + 1, finished_version = version + 1
   WHERE ${UNDER_LEASE} RETURNING *`;
 
 // $ends: a JSON array of [id, lease token, status, now, error code, error message, progress, progress message], at most
@@ -75,7 +75,7 @@ const FINISH = `UPDATE operations SET status = $status, finished_at = $now, upda
 const FINISH_MANY = `UPDATE operations SET status = e.status, finished_at = e.now, updated_at = e.now, error_code = e.error_code,
     error_message = e.error_message, progress = coalesce(e.progress, operations.progress),
     progress_message = CASE WHEN e.progress IS NULL THEN operations.progress_message ELSE e.progress_message END,
-    lease_token = NULL, lease_expires_at = NULL, worker_id = NULL, version = operations.version + 1
+    lease_token = NULL, lease_expires_at = NULL, worker_id = NULL, version = operations.version + 1, finished_version = operations.version + 1
   FROM (SELECT value ->> 0 AS id, value ->> 1 AS lease_token, value ->> 2 AS status, value ->> 3 AS now, value ->> 4 AS error_code,
       value ->> 5 AS error_message, value ->> 6 AS progress, value ->> 7 AS progress_message FROM json_each($ends)) AS e
   WHERE operations.id = e.id AND operations.lease_token = e.lease_token AND operations.status = 'processing'
@@ -94,7 +94,7 @@ const REQUEUE = `UPDATE operations SET status = 'pending', attempt = attempt + $
 
 // $id $tenant $errorCode $errorMessage $now
 const CANCEL_PENDING = `UPDATE operations SET status = 'cancelled', finished_at = $now, updated_at = $now, error_code = $errorCode, error_message = $errorMessage,
-    version = version + 1
+    version = version + 1, finished_version = version + 1
   WHERE id = $id AND tenant = $tenant AND status = 'pending' RETURNING *`;
 
 // $id $tenant $now

@@ -146,6 +146,7 @@ CREATE TABLE operations (
   traceparent text COLLATE "C",
   tracestate text COLLATE "C",
   concurrency_key text COLLATE "C" DEFAULT ''::text NOT NULL,
+  finished_version bigint,
   CONSTRAINT operations_pkey PRIMARY KEY (id),
   CONSTRAINT operations_status_check CHECK ((status = ANY (ARRAY['pending'::text, 'processing'::text, 'completed'::text, 'failed'::text, 'cancelled'::text])))
 );
