@@ -450,13 +450,10 @@ export async function assembleAsyncOps(options: AssemblyOptions): Promise<Assemb
       // Stop taking new work first; HTTP keeps answering status reads (and streams the drain's changes) while
       // workers drain. Closing the app then ends event streams and held long-polls at once (http/closing.ts)
       // rather than waiting for their clients; only then does the service stop hearing of changes.
-      if (withinMs === undefined) {
-        await pool?.stop();
-        await dispatcher?.stop();
-      } else {
-        const graceMs = Math.max(0, withinMs);
-        await Promise.all([pool?.stop({ graceMs: Math.min(graceMs, options.shutdownGraceMs ?? DEFAULTS.grace) }), dispatcher?.stop({ graceMs })]);
-      }
+      // Webhook attempts in flight get the grace running attempts get, at the same time: aborted after it, they are sent
+      // again (the delivery's lease runs out), so a receiver that does not answer cannot hold the node up for longer.
+      const graceMs = Math.min(Math.max(0, withinMs ?? Number.POSITIVE_INFINITY), options.shutdownGraceMs ?? DEFAULTS.grace);
+      await Promise.all([pool?.stop({ graceMs }), dispatcher?.stop({ graceMs })]);
       await app?.close();
       service.stop();
       if (opened) await store.close();

@@ -3,7 +3,12 @@
 
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
-import { startServer, type ServerProcess } from '../support/server.ts';
+import { spawn } from 'node:child_process';
+import { once } from 'node:events';
+import pg from 'pg';
+import { CLI_ENTRY, freshStore, REPO_ROOT, startServer, type ServerProcess } from '../support/server.ts';
+import { PG_URL, postgresSkipReason, withClient } from '../support/postgres.ts';
+import { WebhookReceiver } from '../support/webhook-receiver.ts';
 import { request } from '../support/http.ts';
 import { waitFor } from '../support/wait.ts';
 
@@ -69,5 +74,74 @@ describe('shutdown', () => {
     const submitted = await heldSubmit;
     assert.equal(submitted.status, 202);
     assert.equal(submitted.body.status, 'pending');
+  });
+
+  it('a webhook receiver that never answers holds SIGTERM up no longer than --grace', async () => {
+    const receiver = await WebhookReceiver.start();
+    receiver.replyWith('hang');
+    const node = await startServer({ args: ['--allow-private-webhooks', '--grace', '1s'] });
+    try {
+      const created = await request(node.url, 'POST', '/operations', { body: { type: 'echo', input: {}, webhook_url: `${receiver.url}/hook` } });
+      assert.equal(created.status, 202);
+      await waitFor(() => receiver.received.length > 0, { timeoutMs: 10_000, what: 'the webhook attempt in flight' });
+      const asked = Date.now();
+      await node.stop();
+      const tookMs = Date.now() - asked;
+      assert.equal(node.process.signalCode, null, 'exited on its own, not killed after the bound');
+      assert.equal(node.process.exitCode, 0);
+      // The attempt's own timeout is 10 s (--webhook-timeout): the shutdown did not wait for it.
+      assert.ok(tookMs < 6_000, `exited ${tookMs} ms after SIGTERM with --grace 1s`);
+    } finally {
+      await node.stop();
+      await receiver.close();
+    }
+  });
+
+  it("PostgreSQL: SIGTERM while a node waits for another node's migration stops it at once, without migrating", async (t) => {
+    const skip = await postgresSkipReason();
+    if (skip !== null) return t.skip(skip);
+    const store = freshStore('postgres');
+    const schema = new URL(store.spec).searchParams.get('schema')!;
+    // Another node's long migration, as the lock it holds (migrate.ts: the class says asyncops, the key the schema).
+    const holder = new pg.Client({ connectionString: PG_URL });
+    await holder.connect();
+    try {
+      await holder.query('BEGIN');
+      await holder.query('SELECT pg_advisory_xact_lock($1, hashtext($2))', [0x61_6f_70_73, schema]);
+      const child = spawn(process.execPath, [CLI_ENTRY, 'serve', '--port', '0', '--store', store.spec], {
+        cwd: REPO_ROOT,
+        stdio: ['ignore', 'ignore', 'pipe'],
+      });
+      let stderr = '';
+      child.stderr.setEncoding('utf8').on('data', (chunk: string) => (stderr += chunk));
+      const exited = once(child, 'exit');
+      try {
+        await waitFor(
+          () =>
+            withClient(async (c) => {
+              const waiting = await c.query("SELECT 1 FROM pg_locks WHERE locktype = 'advisory' AND NOT granted AND objid = hashtext($1)::oid", [schema]);
+              return waiting.rowCount === 1;
+            }),
+          { timeoutMs: 15_000, what: 'the node waiting for the migration lock' },
+        );
+        const asked = Date.now();
+        child.kill('SIGTERM');
+        const timer = setTimeout(() => child.kill('SIGKILL'), 10_000);
+        const [code, signal] = await exited;
+        clearTimeout(timer);
+        assert.equal(signal, null, `exited on its own, not killed after the bound; stderr: ${stderr}`);
+        assert.equal(code, 0, stderr);
+        assert.ok(Date.now() - asked < 5_000, `exited ${Date.now() - asked} ms after SIGTERM`);
+        assert.doesNotMatch(stderr, /Connection terminated|error/i);
+      } finally {
+        child.kill('SIGKILL');
+      }
+      await holder.query('COMMIT');
+      const tables = await withClient((c) => c.query('SELECT 1 FROM information_schema.tables WHERE table_schema = $1', [schema]));
+      assert.equal(tables.rowCount, 0, 'nothing migrated after it was told to stop');
+    } finally {
+      await holder.end().catch(() => {});
+      await store.cleanup();
+    }
   });
 });

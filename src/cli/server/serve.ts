@@ -199,10 +199,16 @@ async function runServer(flags: ServerFlags, role: ServerCommand, command: Comma
   };
   process.on('SIGINT', () => shutdown('SIGINT'));
   process.on('SIGTERM', () => shutdown('SIGTERM'));
-  if (role === 'serve') {
-    await asyncops.listen({ port: flags.port, host: flags.host });
-  } else {
-    await asyncops.start();
-    asyncops.logger.info({ store: asyncops.store.kind, concurrency: flags.concurrency }, 'asyncops worker started');
+  try {
+    if (role === 'serve') {
+      await asyncops.listen({ port: flags.port, host: flags.host });
+    } else {
+      await asyncops.start();
+      asyncops.logger.info({ store: asyncops.store.kind, concurrency: flags.concurrency }, 'asyncops worker started');
+    }
+  } catch (error) {
+    // Told to stop before it had started (waiting for another node's migration, say): the shutdown ends the process.
+    if (stopping) return;
+    throw error;
   }
 }

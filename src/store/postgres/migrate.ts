@@ -12,12 +12,24 @@ const MIGRATION_FILE = /^(\d{4})_[a-z0-9_]+\.sql$/;
 // The advisory lock's first key says "asyncops migrations"; the second is the schema's hash.
 const LOCK_CLASS = 0x61_6f_70_73;
 
-/** Applies what is not yet recorded; returns the files applied now. A schema a later version migrated further is refused. */
-export async function migrate(pool: pg.Pool, schema: string, now: number): Promise<string[]> {
+/**
+ * Applies what is not yet recorded; returns the files applied now. A schema a later version migrated further is refused.
+ * `closing` aborts it, however long it has waited for another node's migration: its statement is cancelled (from
+ * another connection: the waiting one reads nothing until the lock is granted), and its transaction rolls back.
+ */
+export async function migrate(pool: pg.Pool, schema: string, now: number, closing?: AbortSignal): Promise<string[]> {
   const files = (await readdir(MIGRATIONS_DIR)).filter((f) => MIGRATION_FILE.test(f)).sort();
+  closing?.throwIfAborted();
   const client = await pool.connect();
   let broken: Error | undefined;
+  let cancel = () => {};
   try {
+    if (closing !== undefined) {
+      const pid = (await client.query<{ pid: number }>('SELECT pg_backend_pid() AS pid')).rows[0]!.pid;
+      cancel = () => void pool.query('SELECT pg_cancel_backend($1)', [pid]).catch(() => {});
+      closing.addEventListener('abort', cancel, { once: true });
+      closing.throwIfAborted();
+    }
     await client.query('BEGIN');
     await client.query('SELECT pg_advisory_xact_lock($1, hashtext($2))', [LOCK_CLASS, schema]);
     await client.query(`CREATE SCHEMA IF NOT EXISTS ${pg.escapeIdentifier(schema)}`);
@@ -41,6 +53,8 @@ export async function migrate(pool: pg.Pool, schema: string, now: number): Promi
     });
     throw err;
   } finally {
-    client.release(broken);
+    closing?.removeEventListener('abort', cancel);
+    // A cancel sent may still arrive: a connection it was sent for is not given to anything else.
+    client.release(broken ?? (closing?.aborted === true ? new Error('store closed while migrating') : undefined));
   }
 }

@@ -107,6 +107,8 @@ class PostgresStore implements Store {
   /** History: the ETAs of creates, noted off their path, many in one statement. */
   #estimates: Batcher<EstimateNote, undefined>;
   #opening: Promise<void> | null = null;
+  /** Aborted by close(): an open still waiting to migrate gives up. */
+  readonly #closing = new AbortController();
   #onError: (err: unknown) => void;
   /** Rate limits: follows the holds announced on the feed, from open() to close(). */
   #holds: { stop(): Promise<void> } | null = null;
@@ -140,7 +142,7 @@ class PostgresStore implements Store {
 
   open(): Promise<void> {
     this.#opening ??= (async () => {
-      await migrate(this.#db.pool, this.#schema, Date.now());
+      await migrate(this.#db.pool, this.#schema, Date.now(), this.#closing.signal);
       await this.#listener.start();
       this.#holds ??= rateLimits.trackHolds(this.#db, (listener) => this.#feed.subscribe(listener), this.#onError);
     })().catch((err: unknown) => {
@@ -151,6 +153,9 @@ class PostgresStore implements Store {
   }
 
   async close(): Promise<void> {
+    // A node told to stop while it waits for another node's migration stops now, without migrating.
+    this.#closing.abort();
+    await this.#opening?.catch(() => {});
     await Promise.all([this.#inserts.idle(), this.#finishes.idle(), this.#standings.idle(), this.#estimates.idle()]);
     await this.#holds?.stop();
     this.#holds = null;
