@@ -41,6 +41,7 @@ import { Metrics } from './http/metrics.ts';
 import { ApiKeyring, type ApiKeyConfig } from './http/auth.ts';
 import { NO_RATE_LIMITS, type RateLimits } from './http/rate-limits.ts';
 import { corsOriginsRefusal, parseCorsOrigins } from './config/cors-origins.ts';
+import { parseAllowedHosts, type AllowedHosts } from './config/allowed-hosts.ts';
 import { webhookLeaseRefusal } from './config/webhook-lease.ts';
 import { StreamTokens } from './http/stream-tokens.ts';
 import { basePathOf } from './http/base-path.ts';
@@ -121,6 +122,12 @@ export interface AsyncOpsOptions {
    * Default: none. A page's EventSource streams with a token from POST /operations/{id}/stream-token.
    */
   readonly corsOrigins?: '*' | readonly string[] | undefined;
+  /**
+   * Host names the API answers to besides localhost and IP addresses; a request naming another host in `Host` is a 421
+   * problem. A defence against DNS rebinding for a server without API keys (the CLI's `serve` sets it then, from
+   * `--allowed-hosts`). Default `'*'`: any host, as an app that embeds asyncops behind its own names expects.
+   */
+  readonly allowedHosts?: '*' | readonly string[] | undefined;
   /** A pino logger, or options for the one created here (which redacts keys, secrets and passwords). */
   readonly logger?: Logger | LoggerOptions | undefined;
   /**
@@ -231,6 +238,7 @@ export async function assembleAsyncOps(options: AssemblyOptions): Promise<Assemb
   const corsOrigins = options.corsOrigins === undefined ? null : parseCorsOrigins(options.corsOrigins === '*' ? '*' : options.corsOrigins.join(','));
   const corsRefusal = corsOriginsRefusal(corsOrigins, (options.apiKeys?.length ?? 0) > 0);
   if (corsRefusal !== null) throw new TypeError(`corsOrigins: ${corsRefusal}`);
+  const allowedHosts = allowedHostsOf(options.allowedHosts);
   const leaseRefusal =
     options.webhookLeaseMs === undefined
       ? null
@@ -351,6 +359,7 @@ export async function assembleAsyncOps(options: AssemblyOptions): Promise<Assemb
             maxBodyDepth: options.maxBodyDepth ?? DEFAULTS.maxBodyDepth,
             cors: corsOrigins,
             streamTokens: StreamTokens.inStore(store, clock),
+            allowedHosts: allowedHosts,
           },
           plugins: [
             (a) => metrics.register(a),
@@ -461,6 +470,17 @@ export async function assembleAsyncOps(options: AssemblyOptions): Promise<Assemb
     },
   };
   return ops;
+}
+
+/** An embedder's allowedHosts, checked as `--allowed-hosts` is (a TypeError names a bad one); an empty list: none but localhost and IPs. */
+function allowedHostsOf(given: '*' | readonly string[] | undefined): AllowedHosts {
+  if (given === undefined || given === '*') return '*';
+  if (given.length === 0) return [];
+  try {
+    return parseAllowedHosts(given.join(','));
+  } catch (error) {
+    throw new TypeError(`allowedHosts: ${(error as Error).message}`);
+  }
 }
 
 function isLogger(value: unknown): value is Logger {

@@ -348,6 +348,16 @@ export const SETTINGS = {
     default: '250ms',
     help: 'how long a status read may be served again (0: never); any change this node makes or hears of drops it at once',
   }),
+  // Read here as text; the CLI reads it with config/allowed-hosts.ts.
+  allowedHosts: setting({
+    flag: '--allowed-hosts',
+    arg: '<names>',
+    env: 'ASYNCOPS_ALLOWED_HOSTS',
+    commands: SERVE,
+    value: text(),
+    otherwise: 'localhost and IP addresses',
+    help: 'without API keys: the host names the API answers to besides localhost and IP addresses (DNS rebinding), comma-separated (.example.com: its subdomains too), or * for any',
+  }),
   // Read here as text; the CLI reads it with config/cors-origins.ts, which is what an origin is.
   corsOrigin: setting({
     flag: '--cors-origin',

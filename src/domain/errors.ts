@@ -20,6 +20,7 @@ export const ERROR_CODES = [
   'unsupported_media_type',
   'unauthorized',
   'forbidden',
+  'misdirected_request',
   'rate_limited',
   'store_unavailable',
   'shutting_down',

@@ -19,6 +19,8 @@ import { installTenant } from './tenant.ts';
 import { installAuth, type ApiKeyring } from './auth.ts';
 import { corsReplyHeaders, installCors } from './cors.ts';
 import { installCrossOriginProtection } from './cross-origin.ts';
+import { installHostCheck } from './host-check.ts';
+import type { AllowedHosts } from '../config/allowed-hosts.ts';
 import type { CorsOrigins } from '../config/cors-origins.ts';
 import { registerStreamTokenRoute, safeRequestLogger, type StreamTokens } from './stream-tokens.ts';
 import { lazyChildLogger } from './request-logger.ts';
@@ -55,6 +57,8 @@ export interface HttpSecurity {
   readonly cors?: CorsOrigins | null;
   /** Stream tokens (POST /operations/{id}/stream-token): how a browser's EventSource streams on a server with keys. */
   readonly streamTokens?: StreamTokens | null;
+  /** The host names the API answers to besides localhost and IP addresses (DNS rebinding); absent or `*`: any. */
+  readonly allowedHosts?: AllowedHosts | undefined;
 }
 
 export const DEFAULT_HTTP_SECURITY: HttpSecurity = {
@@ -110,7 +114,9 @@ async function registerApi(app: FastifyInstance, options: HttpAppOptions): Promi
   app.removeContentTypeParser('text/plain');
   installJsonBodyParser(app);
   installProblemHandlers(app);
-  // First of the onRequest hooks: a preflight is answered there, before the closing check, authentication and limits.
+  // Before anything answers: a request for another host (DNS rebinding) gets nothing of this server's, a preflight included.
+  installHostCheck(app, options.security?.allowedHosts ?? '*');
+  // First of the other onRequest hooks: a preflight is answered there, before the closing check, authentication and limits.
   await installCors(app, options.security?.cors ?? null);
   // Right after CORS: a POST from a page on another site is refused before anything reads it (CSRF).
   installCrossOriginProtection(app, options.security?.cors ?? null);
@@ -122,7 +128,15 @@ async function registerApi(app: FastifyInstance, options: HttpAppOptions): Promi
   installAuth(app, security.keyring, security.streamTokens ?? null);
   await installRateLimits(app, security.rateLimits);
   installBodyDepthLimit(app, security.maxBodyDepth);
-  await app.register(swagger, openApiOptions({ version: options.version, tasks: options.service.registry.list(), basePath: app.prefix }));
+  await app.register(
+    swagger,
+    openApiOptions({
+      version: options.version,
+      tasks: options.service.registry.list(),
+      basePath: app.prefix,
+      hostChecked: (options.security?.allowedHosts ?? '*') !== '*',
+    }),
+  );
   app.addSchema(OperationResourceSchema);
   app.addSchema(ProblemSchema);
   app.addSchema(WebhookEventSchema);

@@ -76,6 +76,11 @@ const components = {
       },
       content: PROBLEM_CONTENT,
     },
+    MisdirectedRequest: {
+      description:
+        'Only on a server without API keys: `Host` names neither localhost, an IP address nor one of `--allowed-hosts` (`misdirected_request`, against DNS rebinding)',
+      content: PROBLEM_CONTENT,
+    },
     ServiceUnavailable: {
       description:
         'The server is shutting down (`shutting_down`), or its store does not answer (`store_unavailable`): send the request again, to another node or later',
@@ -167,8 +172,11 @@ function liftRequiredHeaders(response: Json): void {
   }
 }
 
-/** Adds to each operation what the hooks in front of every route can answer, and orders its responses by status. */
-function completeOperations(document: Json): Json {
+/**
+ * Adds to each operation what the hooks in front of every route can answer, and orders its responses by status.
+ * `hostChecked`: the server answers only some host names (host-check.ts), open routes included.
+ */
+function completeOperations(document: Json, hostChecked: boolean): Json {
   for (const [path, item] of Object.entries<Json>(document.paths ?? {})) {
     const open = isOpenRoute(path);
     for (const [method, operation] of Object.entries<Json>(item)) {
@@ -185,6 +193,7 @@ function completeOperations(document: Json): Json {
         for (const response of Object.values<Json>(responses))
           if (response.$ref === undefined) response.headers = { ...response.headers, ...RATE_LIMIT_HEADERS };
       }
+      if (hostChecked) responses['421'] ??= ref('responses', 'MisdirectedRequest');
       responses['503'] ??= ref('responses', 'ServiceUnavailable');
       operation.responses = Object.fromEntries(Object.entries(responses).sort(([a], [b]) => a.localeCompare(b)));
     }
@@ -197,6 +206,8 @@ export function openApiOptions(options: {
   readonly version: string;
   readonly tasks: readonly RegisteredTask[];
   readonly basePath?: string;
+  /** Whether a request for another host name is refused with 421 (host-check.ts). */
+  readonly hostChecked?: boolean;
 }): FastifyDynamicSwaggerOptions {
   const basePath = options.basePath ?? '';
   return {
@@ -217,7 +228,7 @@ export function openApiOptions(options: {
       webhooks,
     } as FastifyDynamicSwaggerOptions['openapi'],
     transform: ({ schema, url }) => ({ schema: schema as Json, url: pathWithin(basePath, url) }),
-    transformObject: (document) => completeOperations('openapiObject' in document ? document.openapiObject : {}),
+    transformObject: (document) => completeOperations('openapiObject' in document ? document.openapiObject : {}, options.hostChecked === true),
     refResolver: { buildLocalReference: (json, _baseUri, _fragment, i) => (typeof json.$id === 'string' ? json.$id : `def-${i}`) },
   };
 }

@@ -35,6 +35,8 @@ const MEANINGS: Readonly<Record<ErrorCode | typeof INTERNAL_PROBLEM.code, string
     'The server requires an API key and none was sent, or the one sent is not valid. `WWW-Authenticate` says which: `Bearer` alone, or with `error="invalid_token"`.',
   forbidden:
     'A tenant key asked to read another tenant (`?tenant=` names one that is not its own): only an admin key (`"admin": true` in the keys file) reads other tenants. Or a browser sent a `POST` or `DELETE` from another site whose origin `--cors-origin` does not allow (cross-site request forgery).',
+  misdirected_request:
+    'A server without API keys answers only to `localhost`, IP addresses and the names `--allowed-hosts` gives: the request named another host in `Host`, as a page on a name its attacker points at this machine (DNS rebinding) would. Use one of those, or give the server API keys.',
   rate_limited: 'Over the rate limit, or too many event streams open at once for this key (or address). `Retry-After` says when to come back.',
   store_unavailable: 'The store (SQLite or PostgreSQL) does not answer.',
   shutting_down:

@@ -32,6 +32,7 @@ export const PROBLEMS: Readonly<Record<ErrorCode, { readonly status: number; rea
   webhook_url_refused: { status: 422, title: 'Webhook URL refused' },
   payload_too_large: { status: 413, title: 'Request body too large' },
   headers_too_large: { status: 431, title: 'Request header fields too large' },
+  misdirected_request: { status: 421, title: 'Misdirected request' },
   request_timeout: { status: 408, title: 'Request timeout' },
   unsupported_media_type: { status: 415, title: 'Unsupported media type' },
   unauthorized: { status: 401, title: 'Unauthorized' },

@@ -23,12 +23,16 @@ import { UsageError } from '../exit-codes.ts';
 import { envSwitch, settingOption } from './setting-options.ts';
 import { mergeApiKeys, parseApiKeysEnv, readApiKeysFile } from './api-keys.ts';
 import { corsOriginsRefusal, parseCorsOrigins, type CorsOrigins } from '../../config/cors-origins.ts';
+import { parseAllowedHosts, type AllowedHosts } from '../../config/allowed-hosts.ts';
 import { webhookLeaseRefusal } from '../../config/webhook-lease.ts';
 import { tracingRequested } from '../../config/otel.ts';
 
 /** A flag's value: its default's type, or that or undefined where the default is not commander's to apply. */
 type FlagValue<S> = S extends { readonly defaultWhen: string } ? DefaultOf<S> | undefined : DefaultOf<S>;
-type ServerFlags = { -readonly [K in Exclude<SettingKey, 'corsOrigin'>]: FlagValue<(typeof SETTINGS)[K]> } & { corsOrigin?: CorsOrigins };
+type ServerFlags = { -readonly [K in Exclude<SettingKey, 'corsOrigin' | 'allowedHosts'>]: FlagValue<(typeof SETTINGS)[K]> } & {
+  corsOrigin?: CorsOrigins;
+  allowedHosts?: AllowedHosts;
+};
 
 /** The settings a command takes, in the table's order. */
 const settingsOf = (role: ServerCommand) => (Object.entries(SETTINGS) as [SettingKey, Setting][]).filter(([, setting]) => setting.commands.includes(role));
@@ -53,7 +57,9 @@ export function isLoopbackHost(host: string): boolean {
 
 function serverOptions(command: Command, role: ServerCommand): Command {
   for (const [key, setting] of settingsOf(role)) {
-    command.addOption(key === 'corsOrigin' ? settingOption(SETTINGS.corsOrigin, { parse: corsOrigins }) : settingOption(setting));
+    if (key === 'corsOrigin') command.addOption(settingOption(SETTINGS.corsOrigin, { parse: corsOrigins }));
+    else if (key === 'allowedHosts') command.addOption(settingOption(SETTINGS.allowedHosts, { parse: parseAllowedHosts }));
+    else command.addOption(settingOption(setting));
   }
   return command;
 }
@@ -174,6 +180,9 @@ async function runServer(flags: ServerFlags, role: ServerCommand, command: Comma
           maxStreamsPerKey: flags.maxSsePerKey,
           dashboard: flags.dashboard,
           corsOrigins: flags.corsOrigin ?? undefined,
+          // Without keys a page on a name that resolves to this machine could read and act on everything (DNS
+          // rebinding): only localhost, IP addresses and the names given are answered. With keys, any host.
+          allowedHosts: apiKeys.length > 0 ? '*' : (flags.allowedHosts ?? []),
           readCacheMs: flags.readCache,
           maxBodyDepth: flags.maxBodyDepth,
         }
