@@ -19,7 +19,8 @@ import { ownTypeScope, type FinishParams, type Store, type StoreEvent } from '..
 import type { Operation } from '../../src/domain/operation.ts';
 import { runStoreContract } from './contract.ts';
 import { newId, ID_PREFIXES } from '../../src/domain/ids.ts';
-import { draft, insertInState, LEASE_MS, T0, TENANT, webhookFactory } from './fixtures.ts';
+import { draft, insertInState, LEASE_MS, nextId, noDelivery, T0, TENANT, webhookFactory } from './fixtures.ts';
+import { checkBulkRequest } from '../../src/domain/bulk-action.ts';
 import { dropSchema, icuDatabase, PG_URL, postgresSkipReason, uniqueSchema, withClient } from '../support/postgres.ts';
 import { waitFor } from '../support/wait.ts';
 
@@ -610,6 +611,71 @@ if (skip !== null) {
       );
       assert.ok(errors.length > 0, 'the lost connection is reported through onError');
       assert.ok(resumed >= 1, 'its subscribers hear that events may have been missed (feed:resumed)');
+    });
+  });
+
+  describe('PostgreSQL bulk cancel beside claims', () => {
+    it('takes its pending counts after every row of its batch, so a claim holding a row and then a count never deadlocks with it', async () => {
+      const schema = uniqueSchema();
+      const store = makeStore(schema);
+      const claimLike = new pg.Client({ connectionString: PG_URL });
+      try {
+        await store.open();
+        const ids: string[] = [];
+        for (let i = 0; i < 3; i++) ids.push((await insertInState(store, 'pending', { type: 'flood' })).op.id);
+        ids.sort();
+        const request = checkBulkRequest('cancel', { type: 'flood' }, { tenant: TENANT, admin: false });
+        const action = await store.bulkActionCreate({
+          id: nextId(ID_PREFIXES.bulkAction),
+          action: 'cancel',
+          filter: { type: 'flood' },
+          tenant: request.tenant,
+          selection: request.selection,
+          priority: null,
+          createdBy: 'key:0',
+          now: T0 + 1_000,
+        });
+        const claimed = await store.bulkActionClaim({ now: T0 + 1_000, leaseMs: LEASE_MS });
+        assert.equal(claimed?.id, action.id);
+        // A claim in the middle of the batch: it holds the second operation's row, as a claim's FOR UPDATE does.
+        await claimLike.connect();
+        await claimLike.query(`SET search_path TO ${pg.escapeIdentifier(schema)}`);
+        await claimLike.query("SET statement_timeout = '10s'");
+        const claimPid = (await claimLike.query<{ pid: number }>('SELECT pg_backend_pid() AS pid')).rows[0]!.pid;
+        await claimLike.query('BEGIN');
+        await claimLike.query('SELECT id FROM operations WHERE id = $1 FOR UPDATE', [ids[1]]);
+        const step = store.bulkActionStep({
+          id: action.id,
+          leaseToken: claimed!.leaseToken!,
+          now: T0 + 1_000,
+          leaseMs: LEASE_MS,
+          batchSize: 10,
+          delivery: noDelivery,
+        });
+        step.catch(() => {});
+        await waitFor(
+          () =>
+            withClient(async (c) => {
+              const waiting = await c.query('SELECT 1 FROM pg_stat_activity WHERE $1 = ANY(pg_blocking_pids(pid))', [claimPid]);
+              return (waiting.rowCount ?? 0) > 0;
+            }),
+          { timeoutMs: 10_000, what: 'the bulk step waiting for the claimed row' },
+        );
+        // The claim then writes its pending count: any of the type's shards. Before, the step already held the shard it
+        // wrote for the first operation, and one of the two was killed as a deadlock.
+        await claimLike.query(
+          "INSERT INTO queue_depth (type, shard, pending) SELECT 'flood', s, 0 FROM generate_series(0, 31) s ON CONFLICT (type, shard) DO UPDATE SET pending = queue_depth.pending",
+        );
+        await claimLike.query('COMMIT');
+        const stepped = await step;
+        assert.equal(stepped?.processed, 3);
+        assert.equal(stepped?.succeeded, 3);
+        for (const id of ids) assert.equal((await store.operationGetById(id))?.status, 'cancelled');
+      } finally {
+        await claimLike.end().catch(() => {});
+        await store.close();
+        await dropSchema(schema);
+      }
     });
   });
 

@@ -191,15 +191,18 @@ async function applyBatch(tx: Transaction, action: BulkAction, params: BulkStepP
   let succeeded = 0;
   if (action.action === 'retry') {
     succeeded = (await redriveIn(tx, matches, params.now, { by: action.createdBy, bulkActionId: action.id }, action.priority)).length;
+  } else if (action.action === 'cancel') {
+    // The whole batch in two statements (cancelIn): one at a time, each match's pending count took a shard of its own
+    // while the next match's row was awaited, and claims, which take rows and then a shard, deadlocked with it.
+    for (const outcome of (await cancelIn(tx, matches, params.now, params.delivery)).values()) {
+      if (outcome.kind === 'cancelled' || outcome.kind === 'requested') succeeded++;
+    }
   } else {
     // One match at a time, in id order: the single action's own statements, with its events, in this transaction.
     const publishing = { query: tx.query, publish: (events: Parameters<PostgresDatabase['publish']>[0]) => void tx.events.push(...events) };
     for (const match of matches) {
       let changedIt: boolean;
-      if (action.action === 'cancel') {
-        const kind = (await cancelIn(tx, { ...match, now: params.now, delivery: params.delivery })).kind;
-        changedIt = kind === 'cancelled' || kind === 'requested';
-      } else if (action.action === 'delete') changedIt = (await deleteOperation(tx, match.id, match.tenant)) === 'deleted';
+      if (action.action === 'delete') changedIt = (await deleteOperation(tx, match.id, match.tenant)) === 'deleted';
       else changedIt = (await replayDelivery(publishing, match.id, match.tenant, params.now)).kind === 'scheduled';
       if (changedIt) succeeded++;
     }

@@ -245,54 +245,73 @@ async function releaseUnderLease(db: PostgresDatabase, now: number, decided: Dec
   });
 }
 
-// Params: $1 id, $2 tenant.
-const LOCK_FOR_CANCEL = `SELECT ${OPERATION_COLUMNS} FROM operations o WHERE o.id = $1 AND o.tenant = $2 FOR UPDATE OF o`;
-// Params: $1 id, $2 now, $3 error code, $4 error message.
-const CANCEL_PENDING = `
+// Params: $1 ids, $2 tenants. Locked in id order, waiting for any lock held: claims skip locked rows, so a bulk cancel
+// waits only for claims that hold no lock of its own. It takes its pending counts' shard after every row (CANCEL),
+// so it never holds a shard while it waits for a row a claim holds (a claim writes its shard after taking rows).
+const LOCK_FOR_CANCEL = `SELECT ${OPERATION_COLUMNS} FROM operations o JOIN unnest($1::text[], $2::text[]) AS t(id, tenant) ON o.id = t.id AND o.tenant = t.tenant
+ORDER BY o.id FOR UPDATE OF o`;
+// Params: $1 pending ids, $2 processing ids without a cancel request (both locked), $3 now, $4 error code, $5 error message.
+// Pending ones end cancelled at once; processing ones are asked to stop, which their lease holder does.
+const CANCEL = `
 WITH cancelled AS (
   UPDATE operations o
-  SET status = 'cancelled', error_code = $3, error_message = $4, finished_at = $2, updated_at = $2, version = o.version + 1,
+  SET status = 'cancelled', error_code = $4, error_message = $5, finished_at = $3, updated_at = $3, version = o.version + 1,
       finished_version = o.version + 1
-  WHERE o.id = $1 AND o.status = 'pending'
+  WHERE o.id = ANY($1::text[]) AND o.status = 'pending'
   RETURNING ${OPERATION_COLUMNS}
-), ${depthChange('cancelled', '-')}, ${historyOf('cancelled', 'finished_at', "'cancelled'", `jsonb_build_object('error', ${ERROR_JSON})`)}
-SELECT * FROM cancelled`;
-// Params: $1 id, $2 now.
-const REQUEST_CANCEL = `
-WITH requested AS (
-  UPDATE operations o SET cancel_requested = true, updated_at = $2, version = o.version + 1
-  WHERE o.id = $1 AND o.status = 'processing'
+), requested AS (
+  UPDATE operations o SET cancel_requested = true, updated_at = $3, version = o.version + 1
+  WHERE o.id = ANY($2::text[]) AND o.status = 'processing'
   RETURNING ${OPERATION_COLUMNS}
-), ${historyOf('requested', 'updated_at', "'cancel_requested'", "'{}'::jsonb")}
-SELECT * FROM requested`;
+), ${depthChange('cancelled', '-')}, ${historyOf(
+  `(SELECT id, finished_at AS at, 'cancelled' AS kind, jsonb_build_object('error', ${ERROR_JSON}) AS data FROM cancelled
+    UNION ALL SELECT id, updated_at, 'cancel_requested', '{}'::jsonb FROM requested) e`,
+  'at',
+  'kind',
+  'data',
+)}
+SELECT cancelled.*, true AS ended FROM cancelled UNION ALL SELECT requested.*, false FROM requested`;
 
 export async function cancel(
   db: PostgresDatabase,
   params: { id: string; tenant: string; now: number; delivery: FinishParams['delivery'] },
 ): Promise<CancelOutcome> {
-  return db.transaction((tx) => cancelIn(tx, params));
+  return db.transaction(async (tx) => (await cancelIn(tx, [params], params.now, params.delivery)).get(params.id)!);
 }
 
-/** cancel, inside the caller's transaction (a bulk cancel applies it to each operation of a batch). */
+/**
+ * Cancels each of `targets` inside the caller's transaction (one, or a bulk cancel's batch), by id: a pending one ends
+ * cancelled (with its outbox row), a processing one is asked to stop; a terminal or unknown one is left as it is.
+ */
 export async function cancelIn(
   tx: Transaction,
-  params: { id: string; tenant: string; now: number; delivery: FinishParams['delivery'] },
-): Promise<CancelOutcome> {
-  const [row] = await tx.query<OperationRow>(LOCK_FOR_CANCEL, [params.id, params.tenant]);
-  if (row === undefined) return { kind: 'not_found' };
-  const current = toOperation(row);
-  if (isTerminal(current.status)) return { kind: 'terminal', operation: current };
-  if (current.status === 'processing') {
-    if (current.cancelRequested) return { kind: 'requested', operation: current };
-    const [requested] = await tx.query<OperationRow>(REQUEST_CANCEL, [params.id, params.now]);
-    const op = toOperation(requested!);
-    tx.events.push(changed(op), { kind: 'operation:cancel_requested', id: op.id });
-    return { kind: 'requested', operation: op };
+  targets: ReadonlyArray<{ readonly id: string; readonly tenant: string }>,
+  now: number,
+  delivery: FinishParams['delivery'],
+): Promise<Map<string, CancelOutcome>> {
+  const outcomes = new Map<string, CancelOutcome>();
+  const locked = (await tx.query<OperationRow>(LOCK_FOR_CANCEL, [targets.map((t) => t.id), targets.map((t) => t.tenant)])).map(toOperation);
+  const pending: string[] = [];
+  const processing: string[] = [];
+  for (const op of locked) {
+    if (isTerminal(op.status)) outcomes.set(op.id, { kind: 'terminal', operation: op });
+    else if (op.status === 'pending') pending.push(op.id);
+    else if (op.cancelRequested) outcomes.set(op.id, { kind: 'requested', operation: op });
+    else processing.push(op.id);
   }
-  const [cancelled] = await tx.query<OperationRow>(CANCEL_PENDING, [params.id, params.now, CANCELLED_BY_REQUEST.code, CANCELLED_BY_REQUEST.message]);
-  const [op] = await writeOutbox(tx, [toOperation(cancelled!)], params.delivery, params.now);
-  tx.events.push(changed(op!));
-  return { kind: 'cancelled', operation: op! };
+  if (pending.length + processing.length > 0) {
+    const rows = await tx.query<OperationRow & { ended: boolean }>(CANCEL, [pending, processing, now, CANCELLED_BY_REQUEST.code, CANCELLED_BY_REQUEST.message]);
+    for (const op of await writeOutbox(tx, rows.filter((r) => r.ended).map(toOperation), delivery, now)) {
+      outcomes.set(op.id, { kind: 'cancelled', operation: op });
+      tx.events.push(changed(op));
+    }
+    for (const op of rows.filter((r) => !r.ended).map(toOperation)) {
+      outcomes.set(op.id, { kind: 'requested', operation: op });
+      tx.events.push(changed(op), { kind: 'operation:cancel_requested', id: op.id });
+    }
+  }
+  for (const target of targets) if (!outcomes.has(target.id)) outcomes.set(target.id, { kind: 'not_found' });
+  return outcomes;
 }
 
 // Params: $1 id, $2 tenant. Only terminal operations whose webhook is not still being delivered go; their result,
