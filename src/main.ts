@@ -123,11 +123,12 @@ export interface AsyncOpsOptions {
    */
   readonly corsOrigins?: '*' | readonly string[] | undefined;
   /**
-   * Host names the API answers to besides localhost and IP addresses; a request naming another host in `Host` is a 421
-   * problem. A defence against DNS rebinding for a server without API keys (the CLI's `serve` sets it then, from
-   * `--allowed-hosts`). Default `'*'`: any host, as an app that embeds asyncops behind its own names expects.
+   * Host names the API answers to besides localhost and IP addresses, as an array or as `--allowed-hosts` takes them
+   * (comma-separated; `.corp.example` for its subdomains too); a request naming another host in `Host` is a 421 problem.
+   * A defence against DNS rebinding for a server without API keys (the CLI's `serve` on loopback sets it then). Default
+   * `'*'`: any host, as an app that embeds asyncops behind its own names expects.
    */
-  readonly allowedHosts?: '*' | readonly string[] | undefined;
+  readonly allowedHosts?: string | readonly string[] | undefined;
   /** A pino logger, or options for the one created here (which redacts keys, secrets and passwords). */
   readonly logger?: Logger | LoggerOptions | undefined;
   /**
@@ -473,11 +474,12 @@ export async function assembleAsyncOps(options: AssemblyOptions): Promise<Assemb
 }
 
 /** An embedder's allowedHosts, checked as `--allowed-hosts` is (a TypeError names a bad one); an empty list: none but localhost and IPs. */
-function allowedHostsOf(given: '*' | readonly string[] | undefined): AllowedHosts {
-  if (given === undefined || given === '*') return '*';
+function allowedHostsOf(given: string | readonly string[] | undefined): AllowedHosts {
+  if (given === undefined) return '*';
+  if (typeof given !== 'string' && !Array.isArray(given)) throw new TypeError('allowedHosts: give an array of host names, a comma-separated string, or "*"');
   if (given.length === 0) return [];
   try {
-    return parseAllowedHosts(given.join(','));
+    return parseAllowedHosts(typeof given === 'string' ? given : given.join(','));
   } catch (error) {
     throw new TypeError(`allowedHosts: ${(error as Error).message}`);
   }

@@ -4,7 +4,7 @@
 
 import { after, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
-import { createServer, type Server } from 'node:http';
+import { createServer, request as httpRequest, type Server } from 'node:http';
 import { once } from 'node:events';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -32,6 +32,20 @@ const closers: Array<() => Promise<unknown>> = [];
 after(async () => {
   for (const close of closers.reverse()) await close();
 });
+
+/** GET /operations on 127.0.0.1:`port` with this Host header (fetch sends its own). */
+function statusFor(port: string, host: string): Promise<{ status: number; body: string }> {
+  return new Promise((resolve, reject) => {
+    const req = httpRequest({ host: '127.0.0.1', port, path: '/operations', headers: { host }, timeout: 10_000 }, (res) => {
+      let body = '';
+      res.setEncoding('utf8').on('data', (chunk: string) => (body += chunk));
+      res.on('end', () => resolve({ status: res.statusCode ?? 0, body }));
+    });
+    req.on('timeout', () => req.destroy(new Error('timed out')));
+    req.on('error', reject);
+    req.end();
+  });
+}
 
 async function listening(server: Server): Promise<string> {
   server.listen(0, '127.0.0.1');
@@ -170,6 +184,36 @@ describe('createAsyncOps', () => {
       await assert.rejects(call(), (error: unknown) => {
         assert.equal((error as { code?: unknown }).code, 'shutting_down', String(error));
         assert.match((error as Error).message, /closed/);
+        return true;
+      });
+    }
+  });
+
+  it('allowedHosts takes an array or the comma-separated form of --allowed-hosts, and refuses anything else with a TypeError', async () => {
+    for (const allowedHosts of [['api.internal', '.corp.example'], 'api.internal,.corp.example']) {
+      const ops = await createAsyncOps({ ...options, allowedHosts, workers: false, logger: { level: 'silent' } });
+      try {
+        const port = new URL(await ops.listen({ port: 0, host: '127.0.0.1' })).port;
+        const ask = (host: string) => statusFor(port, host);
+        assert.equal((await ask('jobs.corp.example')).status, 200);
+        assert.equal((await ask('localhost:8080')).status, 200);
+        const refused = await ask('evil.example');
+        assert.equal(refused.status, 421);
+        assert.equal(JSON.parse(refused.body).code, 'misdirected_request');
+      } finally {
+        await ops.close();
+      }
+    }
+    const answersAny = await createAsyncOps({ ...options, workers: false, logger: { level: 'silent' } });
+    try {
+      const port = new URL(await answersAny.listen({ port: 0, host: '127.0.0.1' })).port;
+      assert.equal((await statusFor(port, 'evil.example')).status, 200, 'default: any host');
+    } finally {
+      await answersAny.close();
+    }
+    for (const allowedHosts of ['https://api.internal', 42 as unknown as string]) {
+      await assert.rejects(createAsyncOps({ ...options, allowedHosts, logger: { level: 'silent' } }), (error: unknown) => {
+        assert.ok(error instanceof TypeError && /^allowedHosts: /.test(error.message), String(error));
         return true;
       });
     }

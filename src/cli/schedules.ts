@@ -18,8 +18,8 @@ function describeDetail(s: ScheduleDetail): string {
 }
 
 export function registerSchedules(program: Command, ctx: CliContext): void {
-  const list = async (opts: { limit?: number; cursor?: string; json?: boolean }, command: Command) => {
-    const page = await ctx.client(command).listSchedules({ limit: opts.limit, cursor: opts.cursor });
+  const list = async (opts: { limit?: number; cursor?: string; tenant?: string; json?: boolean }, command: Command) => {
+    const page = await ctx.client(command).listSchedules({ limit: opts.limit, cursor: opts.cursor, tenant: opts.tenant });
     if (opts.json) return ctx.printJson(page);
     for (const schedule of page.items) ctx.printLine(describeSchedule(schedule));
     // On stderr, so a script reading stdout sees no line for no schedule.
@@ -37,6 +37,7 @@ export function registerSchedules(program: Command, ctx: CliContext): void {
     .description('list recurring schedules, newest first')
     .option('--limit <n>', 'page size', pageLimitArg)
     .option('--cursor <cursor>', "continue from a previous page's next_cursor")
+    .option('--tenant <tenant>', "an admin key: only this tenant's schedules (else every tenant's)")
     .option('--json', "print the API's JSON")
     .action(list);
 

@@ -72,6 +72,8 @@ export interface CreateScheduleBody {
 export interface CreateScheduleResponse {
   /** sch_ + a sortable, URL-safe id */
   id: string;
+  /** The tenant it belongs to, whose operations its ticks create (`default` for one a task declares) */
+  tenant: string;
   type: string;
   input: unknown;
   cron: string;
@@ -190,6 +192,8 @@ export interface GetReadinessResponse {
 export interface GetScheduleResponse {
   /** sch_ + a sortable, URL-safe id */
   id: string;
+  /** The tenant it belongs to, whose operations its ticks create (`default` for one a task declares) */
+  tenant: string;
   type: string;
   input: unknown;
   cron: string;
@@ -351,6 +355,8 @@ export interface ListSchedulesResponse {
   items: Array<{
     /** sch_ + a sortable, URL-safe id */
     id: string;
+    /** The tenant it belongs to, whose operations its ticks create (`default` for one a task declares) */
+    tenant: string;
     type: string;
     input: unknown;
     cron: string;
@@ -475,6 +481,8 @@ export interface Operation {
 export interface PauseScheduleResponse {
   /** sch_ + a sortable, URL-safe id */
   id: string;
+  /** The tenant it belongs to, whose operations its ticks create (`default` for one a task declares) */
+  tenant: string;
   type: string;
   input: unknown;
   cron: string;
@@ -513,6 +521,8 @@ export interface Problem {
 export interface ResumeScheduleResponse {
   /** sch_ + a sortable, URL-safe id */
   id: string;
+  /** The tenant it belongs to, whose operations its ticks create (`default` for one a task declares) */
+  tenant: string;
   type: string;
   input: unknown;
   cron: string;

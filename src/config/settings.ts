@@ -261,7 +261,7 @@ export const SETTINGS = {
     commands: SERVE,
     value: bytes(LARGEST_BODY_LIMIT_MB),
     default: '1mb',
-    help: 'largest request body',
+    help: 'largest request body (1kb to 64mb)',
   }),
   apiKeysFile: setting({
     flag: '--api-keys-file',

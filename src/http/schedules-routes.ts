@@ -45,6 +45,7 @@ const TickSchema = Type.Object({
 
 const ScheduleSchema = Type.Object({
   id: Type.String({ description: 'sch_ + a sortable, URL-safe id' }),
+  tenant: Type.String({ description: 'The tenant it belongs to, whose operations its ticks create (`default` for one a task declares)' }),
   type: Type.String(),
   input: Type.Unknown(),
   cron: Type.String(),
@@ -82,6 +83,7 @@ export function registerScheduleRoutes(app: FastifyInstance, schedules: Schedule
   const tags = ['schedules'];
   const scheduleJson = (s: Schedule) => ({
     id: s.id,
+    tenant: s.tenant,
     type: s.type,
     input: s.input,
     cron: s.cron,

@@ -32,16 +32,19 @@ const REBOUND = 'rebind.attacker.example';
 let open: ServerProcess;
 let named: ServerProcess;
 let keyed: ServerProcess;
+let exposed: ServerProcess;
 
 before(async () => {
-  [open, named, keyed] = await Promise.all([
+  [open, named, keyed, exposed] = await Promise.all([
     startServer(),
     startServer({ args: ['--allowed-hosts', 'api.internal,.corp.example'] }),
     startServer({ args: ['--api-keys', 'acme:acme-key-0123456789abcdef'] }),
+    // Keyless on another address, as behind a gateway that authenticates and forwards its own Host.
+    startServer({ args: ['--host', '0.0.0.0', '--insecure'] }),
   ]);
 });
 after(async () => {
-  await Promise.all([open?.stop(), named?.stop(), keyed?.stop()]);
+  await Promise.all([open?.stop(), named?.stop(), keyed?.stop(), exposed?.stop()]);
 });
 
 describe('DNS rebinding: the Host a server without keys answers to', () => {
@@ -72,9 +75,12 @@ describe('DNS rebinding: the Host a server without keys answers to', () => {
     for (const host of [REBOUND, 'evilcorp.example']) assert.equal((await ask(named, 'GET', '/operations', host)).status, 421, host);
   });
 
-  it('a server with API keys answers any host', async () => {
+  it('a server with API keys answers any host, and so does one without keys on another address (--insecure)', async () => {
     assert.equal((await ask(keyed, 'GET', '/healthz', REBOUND)).status, 200);
     assert.equal((await ask(keyed, 'GET', '/operations', REBOUND)).status, 401);
+    assert.equal((await ask(exposed, 'GET', '/operations', 'api.example.com')).status, 200);
+    const document = JSON.parse((await ask(exposed, 'GET', '/openapi.json', 'api.example.com')).body);
+    assert.equal(document.paths['/operations'].get.responses['421'], undefined);
   });
 
   it('the OpenAPI document declares the 421 on every operation where it applies, and only there', async () => {

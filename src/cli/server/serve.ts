@@ -181,8 +181,10 @@ async function runServer(flags: ServerFlags, role: ServerCommand, command: Comma
           dashboard: flags.dashboard,
           corsOrigins: flags.corsOrigin ?? undefined,
           // Without keys a page on a name that resolves to this machine could read and act on everything (DNS
-          // rebinding): only localhost, IP addresses and the names given are answered. With keys, any host.
-          allowedHosts: apiKeys.length > 0 ? '*' : (flags.allowedHosts ?? []),
+          // rebinding): on loopback only localhost, IP addresses and the names given are answered. A keyless server
+          // on another address (--insecure, behind a gateway that passes its own Host) is reachable by anyone there
+          // anyway: any host, unless names are given. With keys, any host.
+          allowedHosts: apiKeys.length > 0 ? '*' : (flags.allowedHosts ?? (isLoopbackHost(flags.host) ? [] : '*')),
           readCacheMs: flags.readCache,
           maxBodyDepth: flags.maxBodyDepth,
         }
