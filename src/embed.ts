@@ -13,6 +13,7 @@ import {
   DEFAULT_TENANT,
   jsonValueProblem,
   TENANT_NAME,
+  firstPathSegments,
   isUnder,
   problemType,
   withoutStreamToken,
@@ -147,8 +148,17 @@ export const asyncopsPlugin: FastifyPluginAsync<AsyncOpsPluginOptions> = async (
     handler: async () => undefined,
   };
   const local = options.prefix === undefined || options.prefix === '/' ? '' : options.prefix.replace(/\/+$/, '');
-  if (local !== '') parent.all(local, route);
-  parent.all(`${local}/*`, route);
+  if (local !== '') {
+    parent.all(local, route);
+    parent.all(`${local}/*`, route);
+  } else {
+    // At the app's root only its own paths: a catch-all there would take the app's not-found handler and its other
+    // wildcards (@fastify/static), and answer a wrong method on the app's own routes.
+    for (const segment of firstPathSegments(app)) {
+      parent.all(`/${segment}`, route);
+      parent.all(`/${segment}/*`, route);
+    }
+  }
   parent.decorate('asyncops', operations(assembly));
   parent.addHook('onReady', async () => {
     await app.ready();
@@ -171,6 +181,8 @@ function operations(assembly: Assembly): EmbeddedAsyncOps {
     prefix: assembly.basePath,
     async submit(type, input, options = {}) {
       if (assembly.closed) throw new AsyncOpsError('shutting_down', 'this asyncops instance is closed: it takes no submits');
+      // Before start (or the app's ready), the store is opened for it.
+      await assembly.open();
       const tenant = options.tenant ?? DEFAULT_TENANT;
       // What a request's parsing and its key would have ensured (json-body.ts, auth.ts), checked for a call from code.
       const errors = [
@@ -195,6 +207,8 @@ function operations(assembly: Assembly): EmbeddedAsyncOps {
       return resource(view);
     },
     async get(id, options = {}) {
+      if (assembly.closed) throw new AsyncOpsError('shutting_down', 'this asyncops instance is closed: it reads nothing');
+      await assembly.open();
       return resource(await assembly.service.get(options.tenant ?? DEFAULT_TENANT, id));
     },
   };

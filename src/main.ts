@@ -165,6 +165,8 @@ export interface Assembly extends AsyncOpsParts {
   readonly basePath: string;
   /** Whether close() was called: nothing more runs, and submits are refused. */
   readonly closed: boolean;
+  /** Open the store (migrating it) without starting anything: what submits and reads from code need. Once. */
+  open(): Promise<void>;
   /** Open the store, start workers and the dispatcher. */
   start(): Promise<void>;
   /** Start, then listen; resolves with the URL. */
@@ -207,6 +209,7 @@ export { TracingSettingError } from './telemetry/sdk.ts';
 export { checkTaskDefinition, type TaskDefinition } from './runtime/task.ts';
 /** What embed.ts, the package's face over this root, needs of the parts; it imports nothing else of ours. */
 export { isUnder } from './http/base-path.ts';
+export { firstPathSegments } from './http/app.ts';
 export { problemType } from './http/problem.ts';
 export { withoutStreamToken } from './http/stream-tokens.ts';
 export { DEFAULT_TENANT, TENANT_NAME } from './domain/operation.ts';
@@ -374,13 +377,18 @@ export async function assembleAsyncOps(options: AssemblyOptions): Promise<Assemb
         });
 
   let opened = false;
+  let opening: Promise<void> | null = null;
   let started = false;
   let closed = false;
-  const open = async () => {
-    if (opened) return;
+  // One open, whoever asks first (start, listen, or a submit or read from code): the others wait for it.
+  const open = () => {
+    if (closed) return Promise.reject(new AsyncOpsError('shutting_down', 'this asyncops instance is closed; create a new one'));
     opened = true;
-    await store.open();
-    service.start();
+    opening ??= (async () => {
+      await store.open();
+      service.start();
+    })();
+    return opening;
   };
   const ops: Assembly = {
     get store() {
@@ -430,8 +438,11 @@ export async function assembleAsyncOps(options: AssemblyOptions): Promise<Assemb
         retention.start();
       }
     },
+    open,
     async listen({ port, host }) {
       if (app === null) throw new Error('listen: this instance was created with http: false');
+      // A closed instance binds nothing: its close has run, and nothing would close the server again.
+      if (closed) throw new AsyncOpsError('shutting_down', 'this asyncops instance is closed; create a new one to listen again');
       await open();
       // Bind before any worker starts: a server that cannot listen must not stay behind as a hidden worker.
       let url: string;

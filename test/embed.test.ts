@@ -124,6 +124,34 @@ describe('the Fastify plugin', () => {
     const document = (await app.inject('/v1/jobs/openapi.json')).json();
     assert.equal(document.servers[0].url, '/v1/jobs');
     assert.ok(document.paths['/squares'] && !Object.keys(document.paths).some((p) => p.startsWith('/v1')));
+    // The API's docs page loads its assets from under the prefix too (with or without a trailing slash).
+    for (const page of ['/v1/jobs/docs', '/v1/jobs/docs/']) {
+      const html = (await app.inject(page)).body;
+      const assets = [...html.matchAll(/(?:src|href)="([^"]+)"/g)].map((m) => new URL(m[1]!, `http://x${page}`).pathname);
+      assert.ok(assets.length > 3, html.slice(0, 200));
+      for (const asset of assets) assert.equal((await app.inject(asset)).statusCode, 200, `${page}: ${asset}`);
+    }
+  });
+
+  it("without a prefix it answers only its own paths: the app's not-found handler, wrong methods and wildcards stay the app's", async () => {
+    const app = Fastify();
+    closers.push(() => app.close());
+    app.setNotFoundHandler((request, reply) => reply.code(404).send({ appNotFound: request.url }));
+    app.get('/health', async () => ({ mine: true }));
+    await app.register(asyncopsPlugin, { ...options, workers: false, logger: { level: 'silent' } });
+    // A wildcard of the app's own, registered after the plugin (as @fastify/static registers /*).
+    app.get('/files/*', async () => ({ file: true }));
+    app.get('/*', async (request) => ({ wildcard: request.url }));
+    await app.ready();
+    assert.deepEqual((await app.inject('/health')).json(), { mine: true });
+    assert.deepEqual((await app.inject('/some/page')).json(), { wildcard: '/some/page' });
+    assert.deepEqual((await app.inject({ method: 'DELETE', url: '/nope' })).json(), { appNotFound: '/nope' });
+    assert.deepEqual((await app.inject({ method: 'DELETE', url: '/health' })).json(), { appNotFound: '/health' });
+    assert.equal((await app.inject('/operations')).statusCode, 200);
+    const problem = await app.inject('/operations/op_nope');
+    assert.equal(problem.statusCode, 404);
+    assert.equal(problem.json().code, 'not_found');
+    assert.equal((await app.inject('/healthz')).statusCode, 200);
   });
 
   it("shares the app's logger and onRequest hooks, and app.asyncops submits from the app's own routes", async () => {
@@ -180,12 +208,24 @@ describe('createAsyncOps', () => {
     const ops = await createAsyncOps({ ...options, logger: { level: 'silent' } });
     await ops.start();
     await ops.close();
-    for (const call of [() => ops.submit('square', { n: 2 }), () => ops.start()]) {
+    const calls = [() => ops.submit('square', { n: 2 }), () => ops.start(), () => ops.get('op_01M955NPBS82236E1Q2KX76G95'), () => ops.listen({ port: 0 })];
+    for (const call of calls) {
       await assert.rejects(call(), (error: unknown) => {
         assert.equal((error as { code?: unknown }).code, 'shutting_down', String(error));
         assert.match((error as Error).message, /closed/);
         return true;
       });
+    }
+  });
+
+  it('submits and reads from code before it is started: the store is opened for them', async () => {
+    const ops = await createAsyncOps({ ...options, workers: false, logger: { level: 'silent' } });
+    try {
+      const [first, second] = await Promise.all([ops.submit('square', { n: 2 }), ops.submit('square', { n: 3 })]);
+      assert.equal(first.status, 'pending');
+      assert.equal((await ops.get(second.id)).id, second.id);
+    } finally {
+      await ops.close();
     }
   });
 

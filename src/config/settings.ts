@@ -355,7 +355,7 @@ export const SETTINGS = {
     env: 'ASYNCOPS_ALLOWED_HOSTS',
     commands: SERVE,
     value: text(),
-    otherwise: 'localhost and IP addresses',
+    otherwise: 'localhost and IP addresses (on loopback without keys; otherwise any)',
     help: 'without API keys: the host names the API answers to besides localhost and IP addresses (DNS rebinding), comma-separated (.example.com: its subdomains too), or * for any',
   }),
   // Read here as text; the CLI reads it with config/cors-origins.ts, which is what an origin is.

@@ -104,8 +104,22 @@ export async function buildHttpApp(options: HttpAppOptions): Promise<FastifyInst
       sendFrameworkProblem(error, request, reply, options.service.basePath, corsReplyHeaders(options.security?.cors ?? null, request.headers.origin)),
     clientErrorHandler: (error, socket) => writeClientErrorProblem(error, socket, options.service.basePath),
   }) as unknown as FastifyInstance;
+  const paths = new Set<string>();
+  root.addHook('onRoute', (route) => void paths.add(route.url.slice(options.service.basePath.length)));
+  ROUTE_PATHS.set(root, paths);
   await root.register((api) => registerApi(api, options), { prefix: options.service.basePath });
   return root;
+}
+
+const ROUTE_PATHS = new WeakMap<FastifyInstance, ReadonlySet<string>>();
+
+/**
+ * The first segments of the paths `app` (from buildHttpApp) answers below its prefix (`operations`, `docs`, `healthz`…):
+ * what an app that mounts it without a prefix forwards to it, and no more, so the app's own 404s stay its own.
+ */
+export function firstPathSegments(app: FastifyInstance): string[] {
+  const segments = [...(ROUTE_PATHS.get(app) ?? [])].map((path) => path.split('/')[1] ?? '').filter((segment) => segment !== '' && !segment.startsWith(':') && segment !== '*');
+  return [...new Set(segments)].sort();
 }
 
 async function registerApi(app: FastifyInstance, options: HttpAppOptions): Promise<void> {
@@ -140,7 +154,8 @@ async function registerApi(app: FastifyInstance, options: HttpAppOptions): Promi
   app.addSchema(OperationResourceSchema);
   app.addSchema(ProblemSchema);
   app.addSchema(WebhookEventSchema);
-  await app.register(swaggerUi, { routePrefix: '/docs', staticCSP: true });
+  // indexPrefix: the page's asset links are absolute, from routePrefix alone, so under a prefix they need it too.
+  await app.register(swaggerUi, { routePrefix: '/docs', staticCSP: true, indexPrefix: app.prefix });
   const openApiSchema = {
     tags: ['documentation'],
     operationId: 'getOpenApiDocument',
