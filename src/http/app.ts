@@ -118,7 +118,9 @@ const ROUTE_PATHS = new WeakMap<FastifyInstance, ReadonlySet<string>>();
  * what an app that mounts it without a prefix forwards to it, and no more, so the app's own 404s stay its own.
  */
 export function firstPathSegments(app: FastifyInstance): string[] {
-  const segments = [...(ROUTE_PATHS.get(app) ?? [])].map((path) => path.split('/')[1] ?? '').filter((segment) => segment !== '' && !segment.startsWith(':') && segment !== '*');
+  const segments = [...(ROUTE_PATHS.get(app) ?? [])]
+    .map((path) => path.split('/')[1] ?? '')
+    .filter((segment) => segment !== '' && !segment.startsWith(':') && segment !== '*');
   return [...new Set(segments)].sort();
 }
 
