@@ -331,7 +331,14 @@ export async function assembleAsyncOps(options: AssemblyOptions): Promise<Assemb
     : null;
   // Every worker node runs one: the store's lease lets one at a time work on a bulk action.
   const bulkRunner = runWorkers
-    ? new BulkActionRunner({ store, clock, logger: logger.child({ component: 'bulk-actions' }), delivery: deliveryFactory, leaseMs: options.leaseMs })
+    ? new BulkActionRunner({
+        store,
+        clock,
+        logger: logger.child({ component: 'bulk-actions' }),
+        delivery: deliveryFactory,
+        leaseMs: options.leaseMs,
+        observer: metrics,
+      })
     : null;
   const bulkActions = new BulkActionsService({ store, clock, created: () => bulkRunner?.wake(), maxPriority: tenants.maxPriority });
   pool?.on('operation:claimed', (operation) => metrics.recordClaim(operation));

@@ -11,6 +11,7 @@ import { BULK_BATCH_SIZE, checkBulkRequest, type BulkAction, type BulkActionKind
 import { withTimers, type Clock, type Timer, type TimerClock } from '../domain/clock.ts';
 import { AsyncOpsError } from '../domain/errors.ts';
 import { ID_PREFIXES, isId, newId } from '../domain/ids.ts';
+import type { OperationsObserver } from './observer.ts';
 import type { DeliveryFactory, Store } from '../store/store.ts';
 
 export interface BulkActionRequest {
@@ -102,6 +103,8 @@ export interface BulkActionRunnerOptions {
    */
   readonly pauseMs?: number | undefined;
   readonly batchSize?: number | undefined;
+  /** Told of each pending operation a bulk cancel ended here (metrics), as the operations service tells it of its own. */
+  readonly observer?: Pick<OperationsObserver, 'cancelled'> | undefined;
 }
 
 const DEFAULT_LEASE_MS = 30_000;
@@ -172,6 +175,9 @@ export class BulkActionRunner {
           leaseMs,
           batchSize: this.#options.batchSize ?? BULK_BATCH_SIZE,
           delivery: this.#options.delivery,
+          onCancelled: (operations) => {
+            for (const operation of operations) this.#options.observer?.cancelled(operation);
+          },
         });
         failures = 0;
         if (step === null) return logger.warn({ bulkAction: claimed.id }, 'bulk action: lease lost; another runner has it');

@@ -68,6 +68,8 @@ export interface BulkStepParams extends BulkLeaseRef {
   readonly batchSize: number;
   /** For the outbox rows a bulk cancel of pending operations writes, as a single cancel does. */
   readonly delivery: DeliveryFactory;
+  /** Told, once the batch has committed, of the pending operations it cancelled (counted where a single cancel is). */
+  readonly onCancelled?: ((operations: readonly Operation[]) => void) | undefined;
 }
 
 export interface BulkActionStore {
@@ -160,4 +162,6 @@ export interface BatchTally {
   readonly succeeded: number;
   readonly skipped: number;
   readonly lastId: string | null;
+  /** The pending operations a cancel ended (for BulkStepParams.onCancelled). */
+  readonly cancelled: readonly Operation[];
 }

@@ -183,6 +183,9 @@ describe('bulk actions', () => {
     const cancelled = await finished(KEY_A, cancel.headers.get('location')!);
     assert.deepEqual([cancelled.status, cancelled.succeeded], ['completed', 3]);
     for (const id of ids) assert.equal(await statusOf(KEY_A, id), 'cancelled');
+    // Counted as single cancels are (no other test here cancels a sleep).
+    const metrics = (await call(KEY_A, 'GET', '/metrics')).text;
+    assert.match(metrics, /^asyncops_operations_cancelled_total\{type="sleep"\} 3$/m);
 
     const del = await call(KEY_A, 'POST', '/bulk-actions', { action: 'delete', filter: { type: 'sleep', status: 'cancelled' } });
     assert.equal(del.status, 202, del.text);

@@ -220,6 +220,7 @@ export function bulkActionContract(store: CurrentStore, pendingCounts: (store: S
       const action = await createAction(store(), 'cancel', { type });
       assert.equal(action.total, 2);
       const claimed = await store().bulkActionClaim({ now: T0 + 20_000, leaseMs: LEASE_MS });
+      const told: string[][] = [];
       const done = await store().bulkActionStep({
         id: action.id,
         leaseToken: claimed!.leaseToken!,
@@ -227,8 +228,10 @@ export function bulkActionContract(store: CurrentStore, pendingCounts: (store: S
         leaseMs: LEASE_MS,
         batchSize: 10,
         delivery: webhookFactory(),
+        onCancelled: (operations) => told.push(operations.map((op) => `${op.id} ${op.status}`)),
       });
       assert.deepEqual([done?.status, done?.succeeded], ['completed', 2]);
+      assert.deepEqual(told, [[`${pending.id} cancelled`]], 'told once, after the batch, of the pending one it ended (the running one ends where it runs)');
       const cancelled = await store().operationGetById(pending.id);
       assert.deepEqual([cancelled?.status, cancelled?.webhookState], ['cancelled', 'pending']);
       assert.equal((await store().operationGetById(processing.id))?.cancelRequested, true);

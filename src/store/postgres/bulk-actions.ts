@@ -162,10 +162,12 @@ UPDATE bulk_actions SET processed = processed + $2, succeeded = succeeded + $3, 
 WHERE id = $1 RETURNING *`;
 
 export async function stepBulkAction(db: PostgresDatabase, params: BulkStepParams): Promise<BulkAction | null> {
-  return db.transaction(async (tx) => {
+  let cancelled: readonly Operation[] = [];
+  const stepped = await db.transaction(async (tx) => {
     const [leased] = await tx.query<BulkActionRow>(LEASED, [params.id, params.leaseToken]);
     if (leased === undefined) return null;
     const tally = await applyBatch(tx, toBulkAction(leased), params);
+    cancelled = tally.cancelled;
     const done = tally.processed < params.batchSize;
     const [row] = await tx.query<BulkActionRow>(ADVANCE, [
       params.id,
@@ -179,6 +181,8 @@ export async function stepBulkAction(db: PostgresDatabase, params: BulkStepParam
     ]);
     return toBulkAction(row!);
   });
+  if (cancelled.length > 0) params.onCancelled?.(cancelled);
+  return stepped;
 }
 
 /** The next batch of matches after the cursor, each applied as its single action would be. */
@@ -189,6 +193,7 @@ async function applyBatch(tx: Transaction, action: BulkAction, params: BulkStepP
     values,
   );
   let succeeded = 0;
+  const cancelled: Operation[] = [];
   if (action.action === 'retry') {
     succeeded = (await redriveIn(tx, matches, params.now, { by: action.createdBy, bulkActionId: action.id }, action.priority)).length;
   } else if (action.action === 'cancel') {
@@ -196,6 +201,7 @@ async function applyBatch(tx: Transaction, action: BulkAction, params: BulkStepP
     // while the next match's row was awaited, and claims, which take rows and then a shard, deadlocked with it.
     for (const outcome of (await cancelIn(tx, matches, params.now, params.delivery)).values()) {
       if (outcome.kind === 'cancelled' || outcome.kind === 'requested') succeeded++;
+      if (outcome.kind === 'cancelled') cancelled.push(outcome.operation);
     }
   } else {
     // One match at a time, in id order: the single action's own statements, with its events, in this transaction.
@@ -207,7 +213,7 @@ async function applyBatch(tx: Transaction, action: BulkAction, params: BulkStepP
       if (changedIt) succeeded++;
     }
   }
-  return { processed: matches.length, succeeded, skipped: matches.length - succeeded, lastId: matches.at(-1)?.id ?? null };
+  return { processed: matches.length, succeeded, skipped: matches.length - succeeded, lastId: matches.at(-1)?.id ?? null, cancelled };
 }
 
 // Params: $1 id, $2 lease token.

@@ -202,11 +202,13 @@ export class SqliteBulkActions {
   }
 
   step(params: BulkStepParams): BulkAction | null {
-    return this.#tx.run((events) => {
+    let cancelled: readonly Operation[] = [];
+    const stepped = this.#tx.run((events) => {
       const leased = this.#s.leased.get({ id: params.id, leaseToken: params.leaseToken });
       if (leased === undefined) return null;
       const action = toBulkAction(leased as unknown as BulkActionRow);
       const tally = this.#applyBatch(action, params, events);
+      cancelled = tally.cancelled;
       const row = this.#s.advance.get({
         id: params.id,
         leaseToken: params.leaseToken,
@@ -220,6 +222,8 @@ export class SqliteBulkActions {
       });
       return toBulkAction(row as unknown as BulkActionRow);
     });
+    if (cancelled.length > 0) params.onCancelled?.(cancelled);
+    return stepped;
   }
 
   /** The next batch of matches after the cursor, each applied as its single action would be. */
@@ -231,6 +235,7 @@ export class SqliteBulkActions {
       .all({ ...values, limit: params.batchSize })
       .map((r) => ({ id: String(r['id']), tenant: String(r['tenant']) }));
     let succeeded = 0;
+    const cancelled: Operation[] = [];
     for (const match of matches) {
       const at = { id: match.id, tenant: match.tenant, now: params.now };
       let changedIt: boolean;
@@ -239,8 +244,9 @@ export class SqliteBulkActions {
           changedIt = this.#redriveIn({ ...at, by: action.createdBy, priority: action.priority }, action.id, events).kind === 'redriven';
           break;
         case 'cancel': {
-          const kind = this.#transitions.cancelIn({ ...at, delivery: params.delivery }, events).kind;
-          changedIt = kind === 'cancelled' || kind === 'requested';
+          const outcome = this.#transitions.cancelIn({ ...at, delivery: params.delivery }, events);
+          changedIt = outcome.kind === 'cancelled' || outcome.kind === 'requested';
+          if (outcome.kind === 'cancelled') cancelled.push(outcome.operation);
           break;
         }
         case 'delete':
@@ -252,7 +258,7 @@ export class SqliteBulkActions {
       }
       if (changedIt) succeeded++;
     }
-    return { processed: matches.length, succeeded, skipped: matches.length - succeeded, lastId: matches.at(-1)?.id ?? null };
+    return { processed: matches.length, succeeded, skipped: matches.length - succeeded, lastId: matches.at(-1)?.id ?? null, cancelled };
   }
 
   release(params: BulkLeaseRef): void {
