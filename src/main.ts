@@ -288,7 +288,9 @@ export async function assembleAsyncOps(options: AssemblyOptions): Promise<Assemb
     deliveryFactory,
     maxPriority: tenants.maxPriority,
     tenantWeights: tenants.weights,
-    workerConcurrency: concurrency,
+    // What the ETA takes for the cluster until a live worker node has announced its limits: this node's own, when it
+    // runs workers; an API-only node has none, so with no live worker node its estimates are null, not a guess.
+    workerConcurrency: (options.workers ?? true) ? concurrency : 0,
     limits: { ...DEFAULT_SERVICE_LIMITS, ...options.limits },
     readCacheMs: options.readCacheMs,
     basePath,

@@ -201,6 +201,10 @@ describe('roles', () => {
   it('a worker node (asyncops worker) runs what an API node (serve --no-workers) accepted on the same store, and stops cleanly', async () => {
     const store = sharedStore();
     const api = await start({ store, args: ['--no-workers'] });
+    // No worker node is live yet: an ETA would be a guess (sleep declares a duration, so it is no lack of history).
+    const unrunnable = await request(api.url, 'POST', '/operations', { body: { type: 'sleep', input: { ms: 10 } } });
+    assert.equal(unrunnable.body.estimated_completion_at, null, JSON.stringify(unrunnable.body));
+    assert.equal(unrunnable.body.estimated_seconds_remaining, null);
     const worker = await start({ store, command: 'worker' });
     const created = await request(api.url, 'POST', '/operations', { body: { type: 'echo', input: { via: 'worker' } } });
     // SQLite nodes in separate processes meet only through the file: the worker's fallback poll (2 s) finds it.
