@@ -42,6 +42,7 @@ import { ApiKeyring, type ApiKeyConfig } from './http/auth.ts';
 import { NO_RATE_LIMITS, type RateLimits } from './http/rate-limits.ts';
 import { corsOriginsRefusal, parseCorsOrigins } from './config/cors-origins.ts';
 import { parseAllowedHosts, type AllowedHosts } from './config/allowed-hosts.ts';
+import { checkOptionValues } from './config/option-values.ts';
 import { webhookLeaseRefusal } from './config/webhook-lease.ts';
 import { StreamTokens } from './http/stream-tokens.ts';
 import { basePathOf } from './http/base-path.ts';
@@ -236,6 +237,8 @@ export async function keptWebhookSecret(storeSpec: string): Promise<string> {
 
 export async function assembleAsyncOps(options: AssemblyOptions): Promise<Assembly> {
   const clock = options.clock ?? systemClock;
+  // Within the bounds the command line takes them in, before anything is built or opened.
+  checkOptionValues(options as unknown as Readonly<Record<string, unknown>>);
   // Checked first, as the CORS list is: a bad prefix is the caller's mistake.
   const basePath = basePathOf(options.prefix);
   // Checked before anything is opened: a bad list is the caller's mistake, not a server to clean up after.

@@ -349,7 +349,12 @@ describe('createAsyncOps', () => {
   });
 
   it('under a prefix, API keys guard all but the open routes, and a stream token opens its event stream', async () => {
-    const ops = await createAsyncOps({ ...options, prefix: '/async', apiKeys: [{ tenant: 'acme', key: 'k-acme' }], logger: { level: 'silent' } });
+    const ops = await createAsyncOps({
+      ...options,
+      prefix: '/async',
+      apiKeys: [{ tenant: 'acme', key: 'k-acme-0123456789abcdef' }],
+      logger: { level: 'silent' },
+    });
     closers.push(() => ops.close());
     const url = await ops.listen({ port: 0 });
     assert.equal(url.endsWith('/async'), true);
@@ -358,11 +363,35 @@ describe('createAsyncOps', () => {
     assert.equal(refused.status, 401);
     assert.equal(((await refused.json()) as any).type, '/async/docs/problems#unauthorized');
     const op = await ops.submit('square', { n: 5 }, { tenant: 'acme' });
-    const granted = await fetch(`${url}/operations/${op.id}/stream-token`, { method: 'POST', headers: { authorization: 'Bearer k-acme' } });
+    const granted = await fetch(`${url}/operations/${op.id}/stream-token`, { method: 'POST', headers: { authorization: 'Bearer k-acme-0123456789abcdef' } });
     const { token } = (await granted.json()) as any;
     const stream = await fetch(`${url}/operations/${op.id}/events?token=${token}`);
     assert.equal(stream.status, 200);
     await stream.body?.cancel();
+  });
+
+  it('refuses, as the command line does, values out of the bounds of their settings, naming the option', async () => {
+    const refused: Array<[Record<string, unknown>, RegExp]> = [
+      [{ maxResultBytes: 300 * 1024 * 1024 }, /^maxResultBytes: must be between 1kb and 200mb/],
+      [{ retentionMs: Number.NaN }, /^retentionMs must be a finite number/],
+      [{ retentionMs: -1 }, /^retentionMs must be 0 or more milliseconds/],
+      [{ keyConcurrency: 0 }, /^keyConcurrency must be an integer from 1 to 100000/],
+      [{ leaseMs: 10 }, /^leaseMs: must be at least 100ms/],
+      [{ readCacheMs: 100_000 }, /^readCacheMs: must be at most 10s/],
+      [{ maxStreamsPerKey: 0 }, /^maxStreamsPerKey must be an integer/],
+      [{ maxBodyDepth: 0 }, /^maxBodyDepth must be an integer/],
+      [{ maxPriority: 5000 }, /^maxPriority must be an integer from -1000 to 1000/],
+      [{ resultRetentionMs: 'x' }, /^resultRetentionMs must be a finite number/],
+      [{ apiKeys: 'x' }, /^apiKeys must be an array/],
+      [{ apiKeys: [{ tenant: 'a b', key: 'k-acme-0123456789abcdef' }] }, /^apiKeys\[0\]: the tenant must be/],
+      [{ apiKeys: [{ tenant: 'a' }] }, /^apiKeys\[0\]: give a key/],
+    ];
+    for (const [bad, message] of refused) {
+      await assert.rejects(createAsyncOps({ ...options, ...bad } as never), (error: unknown) => {
+        assert.ok(error instanceof TypeError && message.test(error.message), `${JSON.stringify(bad)}: ${String(error)}`);
+        return true;
+      });
+    }
   });
 
   it('refuses a prefix that is not a plain path', async () => {
@@ -383,8 +412,9 @@ describe('createAsyncOps', () => {
     await new Promise<void>((resolve) => probe.listen(0, '127.0.0.1', resolve));
     const { port } = probe.address() as { port: number };
     await new Promise<void>((resolve) => probe.close(() => resolve()));
-    const ops = await createAsyncOps({ ...options, webhookTimeoutMs: 0 });
-    await assert.rejects(ops.listen({ port }), /attemptTimeoutMs must be a positive number/);
+    // A malformed secret is found when the webhook dispatcher starts, after the server has bound.
+    const ops = await createAsyncOps({ ...options, webhookSecrets: ['whsec_not base64!'] });
+    await assert.rejects(ops.listen({ port }), /secret/);
     await assert.rejects(fetch(`http://127.0.0.1:${port}/healthz`, { signal: AbortSignal.timeout(5_000) }), 'the port is closed again');
   });
 });

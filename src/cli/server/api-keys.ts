@@ -7,47 +7,22 @@ import { createHash } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import type { AsyncOpsOptions } from '../../main.ts';
 import { UsageError } from '../exit-codes.ts';
-import { PRIORITY, TENANT_NAME } from '../../config/limits.ts';
+import { keyProblem, policyProblem } from '../../config/api-key-entry.ts';
 
 /** One key as the server takes it (createAsyncOps's `apiKeys`). */
 type ApiKeyConfig = NonNullable<AsyncOpsOptions['apiKeys']>[number];
 
-// RFC 6750's b64token, so any key fits in `Authorization: Bearer KEY` as it is.
-const KEY = /^[A-Za-z0-9._~+/-]+=*$/;
-const MIN_KEY_LENGTH = 16;
-const MAX_KEY_LENGTH = 512;
-const HEX_SHA256 = /^[0-9a-f]{64}$/i;
-/** The largest weight: one tenant with 1000 times another's turns is as uneven as a share needs to be. */
-const MAX_WEIGHT = 1000;
-
 /** Fairness fields of a JSON entry: `weight` (a share of turns) and `max_priority` (a ceiling on priority). */
 function policy(weight: unknown, maxPriority: unknown, where: string): { weight?: number; maxPriority?: number } {
-  const out: { weight?: number; maxPriority?: number } = {};
-  if (weight !== undefined) {
-    if (typeof weight !== 'number' || !Number.isInteger(weight) || weight < 1 || weight > MAX_WEIGHT)
-      throw new UsageError(`${where}: weight must be an integer 1..${MAX_WEIGHT}`);
-    out.weight = weight;
-  }
-  if (maxPriority !== undefined) {
-    if (typeof maxPriority !== 'number' || !Number.isInteger(maxPriority) || maxPriority < PRIORITY.min || maxPriority > PRIORITY.max) {
-      throw new UsageError(`${where}: max_priority must be an integer ${PRIORITY.min}..${PRIORITY.max}`);
-    }
-    out.maxPriority = maxPriority;
-  }
-  return out;
+  const problem = policyProblem(weight, maxPriority, 'max_priority');
+  if (problem !== null) throw new UsageError(`${where}: ${problem}`);
+  return { ...(weight === undefined ? {} : { weight: weight as number }), ...(maxPriority === undefined ? {} : { maxPriority: maxPriority as number }) };
 }
 
 function entry(tenant: unknown, key: unknown, hash: unknown, where: string): ApiKeyConfig {
-  if (typeof tenant !== 'string' || !TENANT_NAME.test(tenant)) throw new UsageError(`${where}: the tenant must be 1..64 letters, digits, '_', '.' or '-'`);
-  if (typeof hash === 'string' && key === undefined) {
-    if (!HEX_SHA256.test(hash)) throw new UsageError(`${where}: sha256 must be 64 hex digits`);
-    return { tenant, sha256: hash.toLowerCase() };
-  }
-  if (typeof key !== 'string' || hash !== undefined) throw new UsageError(`${where}: give a key (or its sha256), not both`);
-  if (key.length < MIN_KEY_LENGTH || key.length > MAX_KEY_LENGTH || !KEY.test(key)) {
-    throw new UsageError(`${where}: a key must be ${MIN_KEY_LENGTH}..${MAX_KEY_LENGTH} characters of A-Z a-z 0-9 - . _ ~ + / (then = padding)`);
-  }
-  return { tenant, key };
+  const problem = keyProblem(tenant, key, hash);
+  if (problem !== null) throw new UsageError(`${where}: ${problem}`);
+  return typeof hash === 'string' ? { tenant: tenant as string, sha256: hash.toLowerCase() } : { tenant: tenant as string, key: key as string };
 }
 
 /** One `tenant:key` or `tenant:sha256:<hex>`. */
