@@ -21,7 +21,10 @@ export interface QueueItem {
 
 export interface QueuePlay {
   readonly now: number;
-  /** Nothing starts before this (now, or the operation's run_at). */
+  /**
+   * The operation itself starts no sooner than this (now, or its run_at). Those ahead are due now (a queue position
+   * counts only operations due), so they run from now: a backlog ahead of an operation due later drains meanwhile.
+   */
   readonly ready: number;
   /** The operation's own type. */
   readonly type: string;
@@ -81,7 +84,7 @@ export function startOf(play: QueuePlay): Start | null {
   const self = { index: played.length, item: { type: play.type, mean: 0, variance: 0 } };
   (queues.get(play.type) ?? queues.set(play.type, []).get(play.type)!).push(self);
 
-  let now = play.ready;
+  let now = play.now;
   let endedVariance = 0;
   // The spread of when each freed slot came free (the work run in it so far), earliest freed first: the next to start takes it.
   const freed: number[] = [];
@@ -96,8 +99,8 @@ export function startOf(play: QueuePlay): Start | null {
       }
       if (next === null) break;
       const chain = freed.shift() ?? 0;
-      if (next.entry === self && rest.length === 0) return { at: now, variance: chain / Math.sqrt(slots) };
-      if (next.entry === self) return fluid(play, rest, now, endedVariance, slots);
+      if (next.entry === self && rest.length === 0) return notBefore(play.ready, { at: now, variance: chain / Math.sqrt(slots) });
+      if (next.entry === self) return notBefore(play.ready, fluid(play, rest, now, endedVariance, slots));
       heads.set(next.type, (heads.get(next.type) ?? 0) + 1);
       busy.set(next.type, (busy.get(next.type) ?? 0) + 1);
       busyAll += 1;
@@ -130,10 +133,10 @@ export function startOfUniform(play: {
 }): Start | null {
   const slots = Math.floor(play.slots);
   if (slots <= 0) return null;
-  const ends = play.running.map((r) => ({ at: Math.max(play.ready, play.now + Math.max(0, r.remaining)), chain: r.variance }));
+  const ends = play.running.map((r) => ({ at: play.now + Math.max(0, r.remaining), chain: r.variance }));
   // More running than slots (limits lowered since): the extra hold theirs until they end, as the earliest do.
   ends.sort((a, b) => a.at - b.at);
-  const free = [...ends.slice(0, slots), ...Array.from({ length: Math.max(0, slots - ends.length) }, () => ({ at: play.ready, chain: 0 }))];
+  const free = [...ends.slice(0, slots), ...Array.from({ length: Math.max(0, slots - ends.length) }, () => ({ at: play.now, chain: 0 }))];
   const extra = ends.slice(slots);
   for (const e of extra) {
     free.sort((a, b) => a.at - b.at);
@@ -142,7 +145,12 @@ export function startOfUniform(play: {
   free.sort((a, b) => a.at - b.at);
   const slot = free[play.position % slots]!;
   const rounds = Math.floor(play.position / slots);
-  return { at: slot.at + rounds * play.item.mean, variance: (slot.chain + rounds * play.item.variance) / Math.sqrt(slots) };
+  return notBefore(play.ready, { at: slot.at + rounds * play.item.mean, variance: (slot.chain + rounds * play.item.variance) / Math.sqrt(slots) });
+}
+
+/** Its turn, or `ready` when that comes later: then it waits for a time it knows, with no spread from the queue. */
+function notBefore(ready: number, turn: Start): Start {
+  return turn.at >= ready ? turn : { at: ready, variance: 0 };
 }
 
 /**

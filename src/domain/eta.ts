@@ -185,7 +185,7 @@ function pendingCompletion(input: EtaInput): CompletionEstimate | null {
   const capacity = input.capacity ?? { global: Infinity, perType: new Map([[type, Math.max(1, Math.floor(input.concurrency))]]) };
   const estimateOf = (t: string): DurationEstimate | null => (t === type ? estimate : (input.estimates?.get(t) ?? null));
   const running = occupants(now, input.running ?? [], type, estimateOf);
-  const ready = Math.max(now, input.runAt);
+  let ready = Math.max(now, input.runAt);
   let start = uniform(input, type, running)
     ? startOfUniform({
         now,
@@ -204,7 +204,10 @@ function pendingCompletion(input: EtaInput): CompletionEstimate | null {
   }
   // Rate limits: it starts no sooner than its token comes (after those of the operations of its type ahead) or its type's hold ends.
   if (input.rateLimit !== undefined) {
-    start = { ...start, at: Math.max(start.at, rateLimitedStart(input.rateLimit.bucket, input.rateLimit.rate, input.queuePosition, now)) };
+    // A time it knows, as run_at is: the hold's end and the tokens' pace are no model's guess, so they add no spread,
+    // and nothing ends before it.
+    ready = Math.max(ready, rateLimitedStart(input.rateLimit.bucket, input.rateLimit.rate, input.queuePosition, now));
+    start = start.at >= ready ? start : { at: ready, variance: 0 };
   }
   const own = durationQuantiles(estimate, input.cost ?? null);
   // The queue is played with mean durations, so the start is the mean of the wait; a wait of a few skewed durations is

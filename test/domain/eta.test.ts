@@ -335,6 +335,32 @@ describe('the range', () => {
     near(alone.p90, now + 3_600_000 + own.p90, 1, 'p90');
   });
 
+  it('a backlog due now drains before a later run_at: it ends about run_at plus its own run, not after the backlog from then', () => {
+    // Ten due ahead of it, a second each, one slot; it is due in 30 s, when they are long done.
+    const runAt = now + 30_000;
+    const range = estimateCompletionRange(pending({ runAt, queuePosition: 10, estimate: estimate(1000) }))!;
+    near(range.at, runAt + 1000, 1, 'the estimate');
+    // Its run_at is known, so the queue adds no spread to it: the range is its own run's.
+    const own = durationQuantiles(estimate(1000), null);
+    near(range.p10, runAt + own.p10, 1, 'p10');
+    near(range.p90, runAt + own.p90, 1, 'p90');
+    // A backlog longer than the wait for run_at still decides it: forty seconds of work ahead, due in 30 s.
+    const behind = estimateCompletionRange(pending({ runAt, queuePosition: 40, estimate: estimate(1000) }))!;
+    // (the median of a wait of forty skewed runs, a little under their mean sum)
+    near(behind.at, now + 41_000, 500, 'the estimate behind a longer backlog');
+    assert.ok(behind.p10 < behind.at && behind.at < behind.p90);
+  });
+
+  it("a rate limit's hold is a time it knows: nothing of the range comes before the hold ends", () => {
+    const heldUntil = now + 17_000;
+    const input = pending({ estimate: history, rateLimit: { rate: null, bucket: { tokens: 0, updatedAt: now, heldUntil } } });
+    const range = estimateCompletionRange(input)!;
+    const own = durationQuantiles(history, null);
+    assert.ok(range.p10 >= heldUntil + own.p10, `p10 ${range.p10 - now} ms from now, the hold ends at ${heldUntil - now}`);
+    near(range.p10, heldUntil + own.p10, 1, 'p10: the run’s own, from the hold’s end');
+    near(range.at, heldUntil + own.p50, 1, 'the estimate');
+  });
+
   it('is null, time and range alike, when it would end past year 9999 (no RFC 3339 date-time says when)', () => {
     const lastWritable = Date.UTC(9999, 11, 31, 23, 59, 59, 999);
     assert.equal(estimateCompletionRange(pending({ runAt: lastWritable - 500, estimate: history })), null);
