@@ -152,12 +152,14 @@ export const asyncopsPlugin: FastifyPluginAsync<AsyncOpsPluginOptions> = async (
     parent.all(local, route);
     parent.all(`${local}/*`, route);
   } else {
-    // At the app's root only its own paths: a catch-all there would take the app's not-found handler and its other
-    // wildcards (@fastify/static), and answer a wrong method on the app's own routes.
-    for (const segment of firstPathSegments(app)) {
-      parent.all(`/${segment}`, route);
-      parent.all(`/${segment}/*`, route);
-    }
+    // At the app's root, no route of its own: a catch-all there would take the app's not-found handler and clash with
+    // its other wildcards (@fastify/static), and routes of asyncops's paths would clash with the app's own /healthz or
+    // /docs. So a request the app has no route for, under one of asyncops's first path segments, is forwarded.
+    const segments = new Set(firstPathSegments(app));
+    parent.addHook('onRequest', (request, reply, done) => {
+      if (!request.is404 || !segments.has(firstSegment(request.url))) return done();
+      forward(request, reply, done);
+    });
   }
   parent.decorate('asyncops', operations(assembly));
   parent.addHook('onReady', async () => {
@@ -212,6 +214,11 @@ function operations(assembly: Assembly): EmbeddedAsyncOps {
       return resource(await assembly.service.get(options.tenant ?? DEFAULT_TENANT, id));
     },
   };
+}
+
+/** `operations` of `/operations/op_1?wait=1`. */
+function firstSegment(url: string): string {
+  return url.split('?')[0]!.split('/')[1] ?? '';
 }
 
 /** Express (and Connect) take a mount path off `url` and keep the whole one in `originalUrl`. */

@@ -133,25 +133,26 @@ describe('the Fastify plugin', () => {
     }
   });
 
-  it("without a prefix it answers only its own paths: the app's not-found handler, wrong methods and wildcards stay the app's", async () => {
+  it("without a prefix it answers its own paths the app has no route for: the app's routes, not-found handler and wildcards stay the app's", async () => {
     const app = Fastify();
     closers.push(() => app.close());
     app.setNotFoundHandler((request, reply) => reply.code(404).send({ appNotFound: request.url }));
     app.get('/health', async () => ({ mine: true }));
     await app.register(asyncopsPlugin, { ...options, workers: false, logger: { level: 'silent' } });
-    // A wildcard of the app's own, registered after the plugin (as @fastify/static registers /*).
-    app.get('/files/*', async () => ({ file: true }));
-    app.get('/*', async (request) => ({ wildcard: request.url }));
+    // Registered after the plugin: a route on one of asyncops's own paths, and a wildcard (as @fastify/static's).
+    app.get('/healthz', async () => ({ mineToo: true }));
+    app.get('/files/*', async (request) => ({ file: request.url }));
     await app.ready();
     assert.deepEqual((await app.inject('/health')).json(), { mine: true });
-    assert.deepEqual((await app.inject('/some/page')).json(), { wildcard: '/some/page' });
+    assert.deepEqual((await app.inject('/healthz')).json(), { mineToo: true }, "the app's own route wins");
+    assert.deepEqual((await app.inject('/files/a.css')).json(), { file: '/files/a.css' });
     assert.deepEqual((await app.inject({ method: 'DELETE', url: '/nope' })).json(), { appNotFound: '/nope' });
     assert.deepEqual((await app.inject({ method: 'DELETE', url: '/health' })).json(), { appNotFound: '/health' });
-    assert.equal((await app.inject('/operations')).statusCode, 200);
+    assert.equal((await app.inject('/operations?limit=5')).statusCode, 200);
+    assert.equal((await app.inject('/readyz')).statusCode, 200);
     const problem = await app.inject('/operations/op_nope');
     assert.equal(problem.statusCode, 404);
     assert.equal(problem.json().code, 'not_found');
-    assert.equal((await app.inject('/healthz')).statusCode, 200);
   });
 
   it("shares the app's logger and onRequest hooks, and app.asyncops submits from the app's own routes", async () => {
