@@ -267,7 +267,8 @@ async function readOperation(
   const any = entityTags.includes('*');
   const matches = () => any || entityTags.some((tag) => tag.replace(/^W\//, '') === etagOf(view.operation));
   const waitS = preferredWaitS(request);
-  if (waitS !== null && !any && matches() && !isTerminal(view.operation.status)) {
+  // A finished operation waits too: its webhook's state is still a new version of it (pending → delivered).
+  if (waitS !== null && !any && matches()) {
     reply.header('preference-applied', `wait=${waitS}`);
     view = await service.waitForChange(view.operation.tenant, view.operation.id, view.operation.version, waitS * 1000, abortOnClose(reply, closing));
   }

@@ -197,6 +197,9 @@ export class Attempt {
       this.log.debug({ threw }, 'late handler outcome discarded');
       return;
     }
+    // A handler that held the event loop past its deadline (a synchronous loop) settles before the deadline's timer
+    // can fire: it timed out all the same, and what it returns is discarded.
+    if (this.#deps.clock.now() > this.deadline) return this.timeout();
     if (threw) this.#fail(thrown);
     else this.#complete(value);
   }
@@ -236,7 +239,10 @@ export class Attempt {
     const error = coerceError(thrown);
     const permanent = isPermanentError(error);
     this.log.warn({ err: error, permanent }, 'attempt failed');
-    this.#decide({ code: permanent ? error.code : 'handler_error', message: error.message, permanent });
+    // What a handler threw is its own: a code or message that is not text (or an empty code) is made text here, so the
+    // end is stored as any other (it used to fail in the store, and the attempt ran again after its lease).
+    const code = permanent ? String(error.code ?? '') || 'handler_error' : 'handler_error';
+    this.#decide({ code, message: String(error.message), permanent });
   }
 
   /**
@@ -388,7 +394,8 @@ export class Attempt {
 
   #reportProgress(fraction: number, message: string | undefined): void {
     if (this.#ending || typeof fraction !== 'number' || Number.isNaN(fraction)) return;
-    if (message !== undefined) this.#progressMessage = message;
+    // A message that is not text (a number, an object from a handler in JavaScript) is stored as its text.
+    if (message !== undefined && message !== null) this.#progressMessage = typeof message === 'string' ? message : String(message);
     this.#pendingProgress = Math.min(1, Math.max(0, fraction));
     this.#pendingProgressAt = this.#deps.clock.now();
     this.#lastReport = { fraction: this.#pendingProgress, message: this.#progressMessage };

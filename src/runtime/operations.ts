@@ -94,6 +94,8 @@ export class OperationsService {
   readonly #views: OperationViews;
   #unsubscribe: (() => void) | null = null;
   readonly #cache: ReadCache;
+  /** Store reads under way, by tenant and id, with the cache ticket each began at (#read). */
+  readonly #reading = new Map<string, { readonly ticket: number; readonly read: ReturnType<Store['operationGetWithStanding']> }>();
   readonly #stats: OperatorStats;
 
   constructor(options: OperationsServiceOptions) {
@@ -268,11 +270,27 @@ export class OperationsService {
     return cached === undefined ? this.#read(tenant, id, now) : this.#views.render(cached.operation, cached.standing, now, cached.base);
   }
 
-  /** A read of the store (kept in the cache for the next), rendered. */
+  /**
+   * A read of the store (kept in the cache for the next), rendered. Reads of one operation asked for while one is under
+   * way, with no change heard of since it began (its ticket), share it: the long-polls and streams one change wakes
+   * all read at once, and it costs the store one read, cache or not.
+   */
   async #read(tenant: string | null, id: string, now = this.#clock.now()): Promise<OperationView> {
     if (!isId(ID_PREFIXES.operation, id)) throw notFound(id);
     const ticket = this.#cache.ticket();
-    const fresh = await this.#store.operationGetWithStanding({ id, tenant, now, scope: this.#views.scope });
+    const key = `${tenant ?? ''}\u0000${id}`;
+    let underWay = this.#reading.get(key);
+    if (underWay === undefined || underWay.ticket !== ticket) {
+      const read = this.#store.operationGetWithStanding({ id, tenant, now, scope: this.#views.scope });
+      const shared = { ticket, read };
+      this.#reading.set(key, shared);
+      const forget = () => {
+        if (this.#reading.get(key) === shared) this.#reading.delete(key);
+      };
+      read.then(forget, forget);
+      underWay = shared;
+    }
+    const fresh = await underWay.read;
     if (fresh === null) throw notFound(id);
     const read = { ...fresh, base: this.#views.base(fresh.operation, true) };
     if (this.#unsubscribe !== null) this.#cache.keep(id, read, ticket, now);

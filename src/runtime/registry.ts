@@ -43,6 +43,27 @@ export interface RegisteredTask {
   readonly inputSchema: Record<string, unknown>;
 }
 
+/**
+ * The first path segments the API answers itself (test/http checks this against the routes an app registers). A task's
+ * route under one would shadow the API's, or be taken for one of its open paths (/docs, /dashboard) and answer
+ * without a key.
+ */
+export const API_PATH_SEGMENTS: readonly string[] = [
+  'bulk-actions',
+  'dashboard',
+  'docs',
+  'healthz',
+  'metrics',
+  'openapi.json',
+  'operations',
+  'readyz',
+  'schedules',
+  'stats',
+  'task-types',
+  'webhook-deliveries',
+  'whoami',
+];
+
 export class TaskRegistry {
   readonly #byType = new Map<string, RegisteredTask>();
   readonly #byRoute = new Map<string, RegisteredTask>();
@@ -61,8 +82,8 @@ export class TaskRegistry {
     checkTaskDefinition(definition);
     if (this.#byType.has(definition.type)) throw new TypeError(`task type "${definition.type}" is registered twice`);
     const route = definition.route ?? null;
-    if (route !== null && (this.#byRoute.has(route) || route === '/operations' || route.startsWith('/operations/'))) {
-      throw new TypeError(`task type "${definition.type}": route ${route} is taken`);
+    if (route !== null && (this.#byRoute.has(route) || API_PATH_SEGMENTS.includes(route.split('/')[1]!))) {
+      throw new TypeError(`task type "${definition.type}": route ${route} is taken (the API's own paths: /${API_PATH_SEGMENTS.join(', /')})`);
     }
     const inputSchema = definition.input ?? {};
     const task: RegisteredTask = {

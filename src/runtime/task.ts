@@ -115,7 +115,8 @@ export function defineTask(definition: TaskDefinition): TaskDefinition {
  * task module that skips defineTask still fails at start-up, not at its first submit.
  */
 export function checkTaskDefinition(definition: TaskDefinition): void {
-  if (!TYPE_PATTERN.test(definition.type)) {
+  // test() would read undefined as "undefined", a name the pattern takes.
+  if (typeof definition.type !== 'string' || !TYPE_PATTERN.test(definition.type)) {
     throw new TypeError(`defineTask: type "${definition.type}" must match ${TYPE_PATTERN}`);
   }
   if (definition.route !== undefined && !ROUTE_PATTERN.test(definition.route)) {

@@ -284,6 +284,8 @@ describe('bad input', () => {
       const [head = '', body = ''] = answer.split('\r\n\r\n');
       assert.match(head, new RegExp(`^HTTP/1.1 ${status} `), `${what}: ${head}`);
       assert.match(head, /content-type: application\/problem\+json/i, what);
+      assert.match(head, /cache-control: no-store/i, what);
+      assert.match(head, /^date: \w{3}, \d{2} \w{3} \d{4} /im, what);
       const problem = JSON.parse(body);
       assert.equal(problem.status, status, what);
       assert.equal(problem.code, code, what);

@@ -320,6 +320,40 @@ describe('start-up configuration', () => {
     assert.match(odd.stderr, /ASYNCOPS_INSECURE: expected true or false/);
   });
 
+  it('a promise a task leaves rejected, neither awaited nor caught, is logged and the server carries on', async () => {
+    const dir = tempDir();
+    try {
+      const module = join(dir.path, 'tasks.ts');
+      writeFileSync(
+        module,
+        `import { defineTask } from 'asyncops';
+export default [defineTask({ type: 'careless', run: () => {
+  void Promise.reject(new Error('left behind'));
+  return { fine: true };
+} })];
+`,
+      );
+      const server = await start({ args: ['--tasks', module], fixtureTasks: false });
+      try {
+        const done = await request(server.url, 'POST', '/operations', { body: { type: 'careless', input: {} }, headers: { prefer: 'wait=10' } });
+        assert.equal(done.body.status, 'completed', done.text);
+        await waitFor(() => server.logs.find((line) => /unhandled promise rejection/.test(String(line.msg))), {
+          timeoutMs: 5_000,
+          what: 'the rejection logged',
+        });
+        assert.equal((await request(server.url, 'GET', '/healthz')).status, 200, 'still serving');
+        assert.equal(
+          (await request(server.url, 'POST', '/operations', { body: { type: 'careless', input: {} }, headers: { prefer: 'wait=10' } })).body.status,
+          'completed',
+        );
+      } finally {
+        await server.stop();
+      }
+    } finally {
+      dir.cleanup();
+    }
+  });
+
   it("a task module anywhere that imports 'asyncops' gets this checkout's sources, built or not (README, docs/tasks.md)", async () => {
     const dir = tempDir();
     try {

@@ -85,6 +85,23 @@ function assertSignedBy(hook: ReceivedWebhook, secrets: readonly string[]): void
 const gapsOf = (hooks: readonly ReceivedWebhook[]): number[] => hooks.slice(1).map((hook, i) => hook.at - hooks[i]!.at);
 
 describe('webhooks: delivery, payload and signature', () => {
+  it('a long-poll on a finished operation waits, and wakes when its webhook moves it to a new version', async () => {
+    // The first attempt hangs until its timeout (1.5 s), so the operation stays finished with its webhook pending meanwhile.
+    const hooks = await receiver((n) => (n === 1 ? 'hang' : { status: 204 }));
+    const id = await submit(server.url, { type: 'echo', input: { n: 2 }, webhook_url: hooks.url });
+    const ended = await deliveryWhen(server.url, id, () => true, 'the delivery written with the end');
+    assert.equal(ended.state, 'pending');
+    const finished = await request(server.url, 'GET', `/operations/${id}`);
+    assert.equal(finished.body.status, 'completed');
+    const askedAt = Date.now();
+    const polled = await request(server.url, 'GET', `/operations/${id}`, { headers: { 'if-none-match': finished.headers.get('etag')!, prefer: 'wait=10' } });
+    assert.equal(polled.status, 200, 'woken by the change, not answered 304 at once');
+    assert.equal(polled.headers.get('preference-applied'), 'wait=10');
+    assert.notEqual(polled.headers.get('etag'), finished.headers.get('etag'));
+    assert.notEqual(polled.body.webhook.state, 'pending');
+    assert.ok(Date.now() - askedAt >= 500, 'it waited for the change');
+  });
+
   it('a completed operation is delivered once, signed with the --webhook-secret, carrying the full resource', async () => {
     const hooks = await receiver({ status: 204 });
     const id = await submit(server.url, { type: 'echo', input: { n: 1 }, webhook_url: hooks.url });

@@ -103,4 +103,48 @@ describe('OperationsService and the change feed', () => {
     assert.equal(after.operation.version, current);
     assert.equal(answeredAt - askedAt, 300, 'it answered at its timeout, not at the resume');
   });
+
+  it('long-polls one change wakes read the store once between them, with the read cache off too', async (t) => {
+    const dir = await mkdtemp(join(tmpdir(), 'asyncops-service-'));
+    const store = createSqliteStore({ path: join(dir, 'db.sqlite') });
+    await store.open();
+    t.after(async () => {
+      await store.close();
+      await rm(dir, { recursive: true, force: true });
+    });
+    let reads = 0;
+    const counting = new Proxy(store, {
+      get(target, name) {
+        if (name === 'operationGetWithStanding') {
+          return (params: Parameters<Store['operationGetWithStanding']>[0]) => {
+            reads++;
+            return target.operationGetWithStanding(params);
+          };
+        }
+        const value: unknown = Reflect.get(target, name, target);
+        return typeof value === 'function' ? value.bind(target) : value;
+      },
+    });
+    const service = new OperationsService({
+      store: counting,
+      registry: new TaskRegistry([defineTask({ type: 'job', run: () => null })]),
+      clock: { now: () => Date.now() },
+      checkWebhookUrl: () => null,
+      deliveryFactory: noDelivery,
+      workerConcurrency: 4,
+      limits: DEFAULT_SERVICE_LIMITS,
+      readCacheMs: 0,
+    });
+    service.start();
+    t.after(() => service.stop());
+    const { view } = await service.submit({ tenant: DEFAULT_TENANT, type: 'job', input: {} });
+    const id = view.operation.id;
+    const polls = Array.from({ length: 50 }, () => service.waitForChange(DEFAULT_TENANT, id, view.operation.version, 10_000));
+    await nextTurn();
+    reads = 0;
+    await service.cancel(DEFAULT_TENANT, id);
+    const woken = await Promise.all(polls);
+    assert.ok(woken.every((v) => v.operation.status === 'cancelled'));
+    assert.ok(reads <= 2, `50 long-polls woken by one change read the store ${reads} times`);
+  });
 });

@@ -135,6 +135,62 @@ describe('WorkerPool', () => {
     assert.equal(calls, 1);
   });
 
+  it('stores what a handler in JavaScript gives that is not text as text: a code, a message, a progress message', async (t) => {
+    const store = await openStore(t);
+    startPool(t, store, [
+      defineTask<{ code: unknown }>({
+        type: 'odd_code',
+        run(input) {
+          throw new PermanentError('nope', input.code as string);
+        },
+      }),
+      defineTask({
+        type: 'odd_message',
+        run() {
+          const error = new Error('x');
+          (error as unknown as { message: unknown }).message = 42;
+          throw error;
+        },
+      }),
+      defineTask({
+        type: 'odd_progress',
+        async run(_input, ctx) {
+          ctx.progress(0.5, { step: 1 } as unknown as string);
+          await nextTurn();
+          return { done: true };
+        },
+      }),
+    ]);
+    const numeric = await settled(store, (await submit(store, 'odd_code', { code: 5 }, { maxAttempts: 3 })).id);
+    assert.deepEqual([numeric.status, numeric.attempt, numeric.error], ['failed', 1, { code: '5', message: 'nope' }]);
+    const empty = await settled(store, (await submit(store, 'odd_code', { code: '' }, { maxAttempts: 3 })).id);
+    assert.deepEqual([empty.status, empty.attempt, empty.error?.code], ['failed', 1, 'handler_error']);
+    const message = await settled(store, (await submit(store, 'odd_message', {}, { maxAttempts: 1 })).id);
+    assert.deepEqual(message.error, { code: 'handler_error', message: '42' });
+    const progress = await settled(store, (await submit(store, 'odd_progress', {})).id);
+    assert.deepEqual([progress.status, progress.progressMessage], ['completed', '[object Object]']);
+  });
+
+  it('a handler that holds the event loop past its deadline times out all the same, and what it returns is discarded', async (t) => {
+    const store = await openStore(t);
+    startPool(t, store, [
+      defineTask({
+        type: 'spin',
+        run() {
+          const end = Date.now() + 1_300;
+          while (Date.now() < end) {
+            // A synchronous loop: no timer can fire until it returns.
+          }
+          return { spun: true };
+        },
+      }),
+    ]);
+    const done = await settled(store, (await submit(store, 'spin', {}, { timeoutS: 1, maxAttempts: 1 })).id);
+    assert.equal(done.status, 'failed');
+    assert.equal(done.error?.code, 'timeout');
+    assert.equal(await store.resultGet({ id: done.id, tenant: done.tenant }), null, 'no result stored');
+  });
+
   it('recognises a PermanentError from another copy of the package (a task importing dist/ while the server runs src/)', async (t) => {
     // A second instance of the module, as a task module's `import { PermanentError } from 'asyncops'` loads from dist/.
     const other = (await import(`../../src/domain/errors.ts?copy=${Date.now()}`)) as typeof import('../../src/domain/errors.ts');

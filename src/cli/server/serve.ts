@@ -195,6 +195,10 @@ async function runServer(flags: ServerFlags, role: ServerCommand, command: Comma
     // An OTEL_* variable it cannot follow is a mistake in how it was started, as a bad flag is (exit 2).
     throw error instanceof TracingSettingError ? new UsageError(error.message) : error;
   });
+  // A task's stray promise (one it neither awaited nor caught) would otherwise end the process and every attempt in it.
+  process.on('unhandledRejection', (reason: unknown) => {
+    asyncops.logger.error({ err: reason }, 'an unhandled promise rejection (a task that neither awaited nor caught a promise?); the server carries on');
+  });
   let stopping = false;
   const shutdown = (signal: string) => {
     if (stopping) return;

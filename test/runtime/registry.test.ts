@@ -1,0 +1,33 @@
+// The task registry's refusals at start-up: a route on one of the API's own paths, and a definition without a type.
+
+import { describe, it } from 'node:test';
+import assert from 'node:assert/strict';
+import { API_PATH_SEGMENTS, TaskRegistry } from '../../src/runtime/registry.ts';
+import { defineTask, type TaskDefinition } from '../../src/runtime/task.ts';
+import { assembleAsyncOps, firstPathSegments } from '../../src/main.ts';
+
+describe('TaskRegistry', () => {
+  it("names the API's own first path segments: those an app without tasks answers", async () => {
+    const assembly = await assembleAsyncOps({ store: ':memory:', workers: false, builtInTasks: false, logger: { level: 'silent' } });
+    try {
+      assert.deepEqual([...API_PATH_SEGMENTS].sort(), firstPathSegments(assembly.app!));
+    } finally {
+      await assembly.close();
+    }
+  });
+
+  it("refuses a task route on one of the API's paths: under /docs or /dashboard it would answer without a key", () => {
+    for (const route of ['/docs/exports', '/dashboard', '/operations', '/schedules', '/task-types', '/healthz/deep', '/metrics']) {
+      assert.throws(() => new TaskRegistry([defineTask({ type: 'exp', route, run: () => null })]), /route .* is taken \(the API's own paths: /, route);
+    }
+    assert.equal(new TaskRegistry([defineTask({ type: 'exp', route: '/exports', run: () => null })]).get('exp')?.route, '/exports');
+    assert.equal(new TaskRegistry([defineTask({ type: 'exp', route: '/docsets', run: () => null })]).get('exp')?.route, '/docsets');
+  });
+
+  it('refuses a definition without a type, which the pattern would have read as "undefined"', () => {
+    for (const type of [undefined, null, 5]) {
+      assert.throws(() => defineTask({ type, run: () => null } as unknown as TaskDefinition), /defineTask: type .* must match/);
+      assert.throws(() => new TaskRegistry([{ type, run: () => null } as unknown as TaskDefinition]), /type .* must match/);
+    }
+  });
+});
