@@ -208,6 +208,21 @@ export const WEBHOOK_SECRET_SETTING = 'webhook_secret';
 export { parseStoreSpec };
 export { TracingSettingError } from './telemetry/sdk.ts';
 export { checkTaskDefinition, type TaskDefinition } from './runtime/task.ts';
+
+/**
+ * Throws a TypeError naming the first thing a registry would refuse in `tasks`: a definition, an input schema that
+ * does not compile, a route taken, a type twice (with the built-in report unless `builtIn` is false). For the CLI, so
+ * a bad task module is named with the message.
+ */
+export function checkTasks(tasks: readonly TaskDefinition[], builtIn = true): void {
+  try {
+    new TaskRegistry([...(builtIn ? builtInTasks : []), ...tasks]);
+  } catch (error) {
+    const message = (error as Error).message;
+    const clash = builtIn && tasks.some((task) => builtInTasks.some((b) => b.type === task.type));
+    throw new TypeError(clash ? `${message} (one is the built-in report task: --no-builtin-tasks leaves it out)` : message);
+  }
+}
 /** What embed.ts, the package's face over this root, needs of the parts; it imports nothing else of ours. */
 export { isUnder } from './http/base-path.ts';
 export { firstPathSegments } from './http/app.ts';

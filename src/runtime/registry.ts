@@ -145,6 +145,11 @@ export class TaskRegistry {
     if (validate === undefined) return [{ path: '/type', message: `unknown task type "${type}"` }];
     if (!validate(input)) return fieldErrorsOf(validate.errors ?? [], '/input');
     const own = this.#byType.get(type)?.definition.validate?.(input) ?? [];
-    return own.map((e) => ({ path: `/input${e.path === '' || e.path.startsWith('/') ? e.path : `/${e.path}`}`, message: e.message }));
+    // A validate in JavaScript may give a problem without a path, or a message that is not text: the input as a whole,
+    // and the message as text (a 400 either way, never a 500 from the problem's shape).
+    return (Array.isArray(own) ? own : []).map((e) => {
+      const path = typeof e?.path === 'string' ? e.path : '';
+      return { path: `/input${path === '' || path.startsWith('/') ? path : `/${path}`}`, message: String(e?.message ?? 'is not valid') };
+    });
   }
 }

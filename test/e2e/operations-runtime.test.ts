@@ -274,6 +274,19 @@ describe('start-up configuration', () => {
     }
   });
 
+  it('a task module the registry would refuse is named in one line, exit status 2: a schema that does not compile, the built-in type', () => {
+    const schema = run('serve', '--store', ':memory:', '--tasks', 'test/fixtures/bad-schema-task.ts');
+    assert.equal(schema.status, 2, schema.stderr);
+    assert.match(schema.stderr, /^asyncops: --tasks test\/fixtures\/bad-schema-task\.ts: .*regular expression/);
+    assert.equal(schema.stderr.trim().split('\n').length, 1, schema.stderr);
+    const clash = run('serve', '--store', ':memory:', '--tasks', 'test/fixtures/report-clash-task.ts');
+    assert.equal(clash.status, 2, clash.stderr);
+    assert.match(
+      clash.stderr,
+      /^asyncops: --tasks: task type "report" is registered twice \(one is the built-in report task: --no-builtin-tasks leaves it out\)/,
+    );
+  });
+
   it('a port already in use stops serve with one line and a non-zero exit, without running workers', async () => {
     const holder = await start();
     const result = run('serve', '--store', ':memory:', '--port', String(holder.port));

@@ -30,4 +30,18 @@ describe('TaskRegistry', () => {
       assert.throws(() => new TaskRegistry([{ type, run: () => null } as unknown as TaskDefinition]), /type .* must match/);
     }
   });
+
+  it("reads a validate's problems whatever their shape: one without a path is the input's, a message not text is made text", () => {
+    const registry = new TaskRegistry([
+      defineTask({
+        type: 'loose',
+        validate: () => [{ message: 42 } as unknown as { path: string; message: string }, { path: 'n', message: 'too big' }],
+        run: () => null,
+      }),
+    ]);
+    assert.deepEqual(registry.validateInput('loose', {}), [
+      { path: '/input', message: '42' },
+      { path: '/input/n', message: 'too big' },
+    ]);
+  });
 });

@@ -77,7 +77,7 @@ export function registerServerCommands(program: Command): void {
   );
 }
 
-async function loadTasks(paths: readonly string[], checkTaskDefinition: (task: TaskDefinition) => void): Promise<TaskDefinition[]> {
+async function loadTasks(paths: readonly string[], checkTasks: (tasks: readonly TaskDefinition[], builtIn?: boolean) => void): Promise<TaskDefinition[]> {
   const tasks: TaskDefinition[] = [];
   for (const path of paths) {
     let mod: Record<string, unknown>;
@@ -89,12 +89,11 @@ async function loadTasks(paths: readonly string[], checkTaskDefinition: (task: T
     const exported = mod.default ?? mod.tasks;
     const list = Array.isArray(exported) ? exported : exported === undefined ? [] : [exported];
     if (list.length === 0) throw new UsageError(`--tasks ${path}: export a task (defineTask) or an array of tasks as default or as \`tasks\``);
-    for (const task of list as TaskDefinition[]) {
-      try {
-        checkTaskDefinition(task);
-      } catch (error) {
-        throw new UsageError(`--tasks ${path}: ${(error as Error).message}`);
-      }
+    // Each module's own tasks, as the registry will take them (definitions, schemas, routes): named with the module.
+    try {
+      checkTasks(list as TaskDefinition[], false);
+    } catch (error) {
+      throw new UsageError(`--tasks ${path}: ${(error as Error).message}`);
     }
     tasks.push(...(list as TaskDefinition[]));
   }
@@ -128,8 +127,14 @@ async function runServer(flags: ServerFlags, role: ServerCommand, command: Comma
   // A worker serves no HTTP and has no --host.
   const exposed = apiKeys.length > 0 || (role === 'serve' && !isLoopbackHost(flags.host));
   // Loaded here, not at the top, so client commands start without the server's dependencies.
-  const { assembleAsyncOps, checkTaskDefinition, parseStoreSpec, TracingSettingError } = await import('../../main.ts');
-  const tasks = await loadTasks(flags.tasks ?? [], checkTaskDefinition);
+  const { assembleAsyncOps, checkTasks, parseStoreSpec, TracingSettingError } = await import('../../main.ts');
+  const tasks = await loadTasks(flags.tasks ?? [], checkTasks);
+  // Across modules, and beside the built-in report.
+  try {
+    checkTasks(tasks, flags.builtinTasks !== false);
+  } catch (error) {
+    throw new UsageError(`--tasks: ${(error as Error).message}`);
+  }
   for (const secret of flags.webhookSecret ?? []) {
     // Here, not in the option's reader: commander's message would repeat the secret.
     try {
