@@ -25,11 +25,16 @@ if (installed && !existsSync(built)) {
 // In a checkout, a task module's `import … from 'asyncops'` (README, docs/tasks.md) gets the sources this CLI runs,
 // wherever the module is: not dist/, which a checkout has only after a build, and then perhaps an old one.
 if (!installed) {
-  const sources = { asyncops: '../src/index.ts', 'asyncops/client': '../src/client/index.ts' };
+  const sources = {
+    asyncops: new URL('../src/index.ts', import.meta.url).href,
+    'asyncops/client': new URL('../src/client/index.ts', import.meta.url).href,
+  };
   module.registerHooks?.({
     resolve: (specifier, context, nextResolve) =>
-      Object.hasOwn(sources, specifier) ? { url: new URL(sources[specifier], import.meta.url).href, shortCircuit: true } : nextResolve(specifier, context),
+      Object.hasOwn(sources, specifier) ? { url: sources[specifier], shortCircuit: true } : nextResolve(specifier, context),
   });
+  // Hooks are the main thread's: a task's worker thread (inWorkerThread) registers the same from this.
+  globalThis[Symbol.for('asyncops.sources')] = sources;
 }
 const { main } = await import(installed ? built.href : '../src/cli/main.ts');
 process.exitCode = await main(process.argv);

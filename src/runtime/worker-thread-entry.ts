@@ -2,6 +2,7 @@
 // progress, log lines and the outcome. Not here: aborting (the parent terminates the thread).
 // Invariant: exactly one 'result' or 'error' message is posted.
 
+import { registerHooks } from 'node:module';
 import { parentPort, workerData } from 'node:worker_threads';
 import { INVALID_SPAN_CONTEXT, ROOT_CONTEXT, trace } from '@opentelemetry/api';
 import { pino } from 'pino';
@@ -13,6 +14,14 @@ const port = parentPort;
 if (port === null) throw new Error('worker-thread-entry.ts runs only as a worker thread');
 const post = (message: ThreadMessage): void => port.postMessage(message);
 const start = workerData as ThreadStart;
+
+if (start.sources !== null) {
+  const sources = start.sources;
+  registerHooks({
+    resolve: (specifier, context, nextResolve) =>
+      Object.hasOwn(sources, specifier) ? { url: sources[specifier]!, shortCircuit: true } : nextResolve(specifier, context),
+  });
+}
 
 try {
   const module = (await import(start.moduleUrl)) as Record<string, unknown>;

@@ -24,7 +24,15 @@ export interface ThreadStart {
   readonly operationId: string;
   /** The attempt's span context: the thread's ctx.span carries it (not recording: the SDK, if any, is on the main thread). */
   readonly trace: TraceCarrier | null;
+  /**
+   * Specifiers the main thread resolves to URLs of its own (`asyncops` to this checkout's sources, as bin/asyncops.js
+   * sets them): module hooks are a thread's own, so the thread registers these too. Null: none.
+   */
+  readonly sources: Readonly<Record<string, string>> | null;
 }
+
+/** Where bin/asyncops.js leaves the specifiers it resolves in a checkout. */
+const SOURCES = Symbol.for('asyncops.sources');
 
 export type ThreadMessage =
   | { readonly kind: 'progress'; readonly fraction: number; readonly message: string | undefined }
@@ -51,7 +59,18 @@ const ENTRY = new URL(`./worker-thread-entry${import.meta.url.endsWith('.ts') ? 
 export function inWorkerThread<Input = any>(moduleUrl: URL | string, exportName = 'default'): (input: Input, ctx: TaskContext) => Promise<TaskResult> {
   const href = moduleUrl instanceof URL ? moduleUrl.href : moduleUrl;
   return (input, ctx) =>
-    runInThread({ moduleUrl: href, exportName, input, attempt: ctx.attempt, operationId: ctx.operationId, trace: carrierOf(ctx.span) }, ctx);
+    runInThread(
+      {
+        moduleUrl: href,
+        exportName,
+        input,
+        attempt: ctx.attempt,
+        operationId: ctx.operationId,
+        trace: carrierOf(ctx.span),
+        sources: ((globalThis as Record<symbol, unknown>)[SOURCES] as Record<string, string> | undefined) ?? null,
+      },
+      ctx,
+    );
 }
 
 function runInThread(start: ThreadStart, ctx: TaskContext): Promise<TaskResult> {

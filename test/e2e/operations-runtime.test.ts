@@ -367,6 +367,41 @@ export default [defineTask({ type: 'careless', run: () => {
     }
   });
 
+  it("a worker-thread module that imports 'asyncops' gets this checkout's sources too: its PermanentError keeps its code", async () => {
+    const dir = tempDir();
+    try {
+      writeFileSync(
+        join(dir.path, 'heavy.ts'),
+        `import { PermanentError } from 'asyncops';
+export default function build(input: { fail?: boolean }) {
+  if (input.fail) throw new PermanentError('no', 'bad_build');
+  return { built: true };
+}
+`,
+      );
+      const module = join(dir.path, 'tasks.ts');
+      writeFileSync(
+        module,
+        `import { defineTask, inWorkerThread } from 'asyncops';
+export default [defineTask({ type: 'threaded', run: inWorkerThread(new URL('./heavy.ts', import.meta.url)) })];
+`,
+      );
+      const server = await start({ args: ['--tasks', module], fixtureTasks: false });
+      try {
+        const submitWait = (input: object) =>
+          request(server.url, 'POST', '/operations', { body: { type: 'threaded', input, max_attempts: 3 }, headers: { prefer: 'wait=15' } });
+        const done = await submitWait({});
+        assert.equal(done.body.status, 'completed', done.text);
+        const refused = await submitWait({ fail: true });
+        assert.deepEqual([refused.body.status, refused.body.attempt, refused.body.error?.code], ['failed', 1, 'bad_build'], refused.text);
+      } finally {
+        await server.stop();
+      }
+    } finally {
+      dir.cleanup();
+    }
+  });
+
   it("a task module anywhere that imports 'asyncops' gets this checkout's sources, built or not (README, docs/tasks.md)", async () => {
     const dir = tempDir();
     try {
