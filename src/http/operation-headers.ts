@@ -1,5 +1,6 @@
-// Owns: the headers of a reply that carries an operation: ETag, a strong validator of its stored state, and Retry-After,
-// when a poller should ask again (half the estimated time left, within 1..15 s).
+// Owns: the headers of a reply that carries an operation: ETag, a weak validator of its stored state (weak: the queue
+// position and ETA each read works out are in the body and not in it), and Retry-After, when a poller should ask again
+// (half the estimated time left, within 1..15 s).
 // Not here: the ETA itself (runtime/operation-view.ts), Cache-Control (caching.ts), If-None-Match waits (operations-routes.ts).
 // Invariant: the ETag changes with every stored change and only then; a terminal operation has no Retry-After.
 
@@ -11,7 +12,12 @@ import type { OperationView } from '../runtime/operation-view.ts';
 const RETRY_AFTER_MAX_S = 15;
 
 export function etagOf(op: Pick<Operation, 'id' | 'version'>): string {
-  return `"${op.id}.${op.version}"`;
+  return `W/"${op.id}.${op.version}"`;
+}
+
+/** Whether an If-None-Match entity tag names this version (the weak comparison RFC 9110 asks of If-None-Match). */
+export function namesVersion(tag: string, op: Pick<Operation, 'id' | 'version'>): boolean {
+  return tag.replace(/^W\//, '') === `"${op.id}.${op.version}"`;
 }
 
 /** Seconds until it is worth asking again: half the remaining time, within [1, 15]; null once terminal. */

@@ -33,7 +33,7 @@ import { AsyncOpsError } from '../domain/errors.ts';
 import { parseDateTime } from '../domain/date-time.ts';
 import { cursorAfter, decodeCursor } from './cursors.ts';
 import { ID_PREFIXES } from '../domain/ids.ts';
-import { etagOf, setOperationHeaders } from './operation-headers.ts';
+import { namesVersion, setOperationHeaders } from './operation-headers.ts';
 import type { Static } from '@sinclair/typebox';
 import { SUBMIT_FIELDS } from '../runtime/submission.ts';
 
@@ -265,7 +265,7 @@ async function readOperation(
   const entityTags = request.headers['if-none-match']?.split(',').map((tag) => tag.trim()) ?? [];
   // `*` matches whatever the current version is (RFC 9110, 13.1.2), so there is no change to wait for.
   const any = entityTags.includes('*');
-  const matches = () => any || entityTags.some((tag) => tag.replace(/^W\//, '') === etagOf(view.operation));
+  const matches = () => any || entityTags.some((tag) => namesVersion(tag, view.operation));
   const waitS = preferredWaitS(request);
   // A finished operation waits too: its webhook's state is still a new version of it (pending → delivered).
   if (waitS !== null && !any && matches()) {

@@ -192,7 +192,10 @@ export const requiredHeader = <T extends TSchema>(schema: T): T => ({ ...schema,
 
 /** The schemas of the response headers routes declare. */
 export const ResponseHeaders = {
-  etag: Type.String({ description: 'The stored version of the operation; send it in If-None-Match to long-poll or get 304' }),
+  etag: Type.String({
+    description:
+      'A weak validator of the stored version of the operation (`W/"op_….3"`; queue_position and the ETA are worked out at each read, outside it); send it in If-None-Match to long-poll or get 304',
+  }),
   retryAfter: Type.Integer({
     minimum: 1,
     description: 'Seconds: when a change is likely (half the estimated time left, 1..15), present while the operation is not terminal',

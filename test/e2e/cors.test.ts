@@ -314,7 +314,7 @@ describe('in headless Chromium, from a page on another origin', () => {
     assert.equal(result.status, 202);
     assert.match(result.headers.location, /^\/operations\/op_[0-9A-Z]{26}$/);
     assert.equal(result.headers.location, `/operations/${result.id}`);
-    assert.equal(result.headers.etag, `"${result.id}.1"`);
+    assert.equal(result.headers.etag, `W/"${result.id}.1"`);
     assert.match(result.headers['retry-after'], /^\d+$/);
     assert.match(result.headers['ratelimit-remaining'], /^\d+$/);
     const statuses = result.events.map((e: { status: string }) => e.status);

@@ -39,7 +39,7 @@ describe('Prefer: return=minimal', () => {
     const location = reply.headers.get('location') ?? '';
     assert.match(location, /^\/operations\/op_[0-9A-Z]{26}$/);
     const id = location.slice('/operations/'.length);
-    assert.equal(reply.headers.get('etag'), `"${id}.1"`);
+    assert.equal(reply.headers.get('etag'), `W/"${id}.1"`);
     assert.equal(reply.headers.get('preference-applied'), 'return=minimal');
     assert.equal(reply.headers.get('retry-after'), null, 'no standing read, so no ETA to draw Retry-After from');
     assert.equal(reply.headers.get('idempotent-replayed'), null);
@@ -109,7 +109,7 @@ describe('Prefer: return=minimal', () => {
     const accepted = await client.submitMinimal('echo', { c: 3 }, { idempotencyKey: `sdk-minimal-${Date.now()}` });
     assert.match(accepted.id, /^op_[0-9A-Z]{26}$/);
     assert.equal(accepted.location, `/operations/${accepted.id}`);
-    assert.equal(accepted.etag, `"${accepted.id}.1"`);
+    assert.equal(accepted.etag, `W/"${accepted.id}.1"`);
     assert.equal(accepted.replayed, false);
     const done = await client.wait(accepted.id, { timeoutMs: 10_000 });
     assert.equal(done.status, 'completed');

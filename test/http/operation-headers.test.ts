@@ -15,7 +15,7 @@ const view = (status: Operation['status'], estimatedCompletionAt: number | null)
 
 describe('operation headers', () => {
   it('the ETag is the id and stored version, quoted', () => {
-    assert.equal(etagOf({ id: 'op_x', version: 3 }), '"op_x.3"');
+    assert.equal(etagOf({ id: 'op_x', version: 3 }), 'W/"op_x.3"');
   });
 
   it('Retry-After is half the time left, within 1..15 s; 1 without an ETA; none once terminal', () => {
