@@ -32,6 +32,25 @@ async function start(...args: Parameters<typeof startServer>): Promise<ServerPro
   return server;
 }
 
+/**
+ * Writes `files` (one of them `tasks.ts`, the module --tasks loads) into a directory of their own, anywhere but the
+ * checkout, and runs `body` against a server of those tasks alone; both go away after.
+ */
+async function withTaskModules(files: Readonly<Record<string, string>>, body: (server: ServerProcess) => Promise<void>): Promise<void> {
+  const dir = tempDir();
+  try {
+    for (const [name, text] of Object.entries(files)) writeFileSync(join(dir.path, name), text);
+    const server = await start({ args: ['--tasks', join(dir.path, 'tasks.ts')], fixtureTasks: false });
+    try {
+      await body(server);
+    } finally {
+      await server.stop();
+    }
+  } finally {
+    dir.cleanup();
+  }
+}
+
 describe('metrics', () => {
   it('after a known workload, GET /metrics has each metric at the value it should: queue depth, attempts, operations created and ended, queue wait, slots, webhooks, ETA error, HTTP requests', async (t) => {
     const delivered = await WebhookReceiver.start();
@@ -334,102 +353,63 @@ describe('start-up configuration', () => {
   });
 
   it('a promise a task leaves rejected, neither awaited nor caught, is logged and the server carries on', async () => {
-    const dir = tempDir();
-    try {
-      const module = join(dir.path, 'tasks.ts');
-      writeFileSync(
-        module,
-        `import { defineTask } from 'asyncops';
+    const careless = `import { defineTask } from 'asyncops';
 export default [defineTask({ type: 'careless', run: () => {
   void Promise.reject(new Error('left behind'));
   return { fine: true };
 } })];
-`,
+`;
+    await withTaskModules({ 'tasks.ts': careless }, async (server) => {
+      const done = await request(server.url, 'POST', '/operations', { body: { type: 'careless', input: {} }, headers: { prefer: 'wait=10' } });
+      assert.equal(done.body.status, 'completed', done.text);
+      await waitFor(() => server.logs.find((line) => /unhandled promise rejection/.test(String(line.msg))), {
+        timeoutMs: 5_000,
+        what: 'the rejection logged',
+      });
+      assert.equal((await request(server.url, 'GET', '/healthz')).status, 200, 'still serving');
+      assert.equal(
+        (await request(server.url, 'POST', '/operations', { body: { type: 'careless', input: {} }, headers: { prefer: 'wait=10' } })).body.status,
+        'completed',
       );
-      const server = await start({ args: ['--tasks', module], fixtureTasks: false });
-      try {
-        const done = await request(server.url, 'POST', '/operations', { body: { type: 'careless', input: {} }, headers: { prefer: 'wait=10' } });
-        assert.equal(done.body.status, 'completed', done.text);
-        await waitFor(() => server.logs.find((line) => /unhandled promise rejection/.test(String(line.msg))), {
-          timeoutMs: 5_000,
-          what: 'the rejection logged',
-        });
-        assert.equal((await request(server.url, 'GET', '/healthz')).status, 200, 'still serving');
-        assert.equal(
-          (await request(server.url, 'POST', '/operations', { body: { type: 'careless', input: {} }, headers: { prefer: 'wait=10' } })).body.status,
-          'completed',
-        );
-      } finally {
-        await server.stop();
-      }
-    } finally {
-      dir.cleanup();
-    }
+    });
   });
 
   it("a worker-thread module that imports 'asyncops' gets this checkout's sources too: its PermanentError keeps its code", async () => {
-    const dir = tempDir();
-    try {
-      writeFileSync(
-        join(dir.path, 'heavy.ts'),
-        `import { PermanentError } from 'asyncops';
+    const heavy = `import { PermanentError } from 'asyncops';
 export default function build(input: { fail?: boolean }) {
   if (input.fail) throw new PermanentError('no', 'bad_build');
   return { built: true };
 }
-`,
-      );
-      const module = join(dir.path, 'tasks.ts');
-      writeFileSync(
-        module,
-        `import { defineTask, inWorkerThread } from 'asyncops';
+`;
+    const tasks = `import { defineTask, inWorkerThread } from 'asyncops';
 export default [defineTask({ type: 'threaded', run: inWorkerThread(new URL('./heavy.ts', import.meta.url)) })];
-`,
-      );
-      const server = await start({ args: ['--tasks', module], fixtureTasks: false });
-      try {
-        const submitWait = (input: object) =>
-          request(server.url, 'POST', '/operations', { body: { type: 'threaded', input, max_attempts: 3 }, headers: { prefer: 'wait=15' } });
-        const done = await submitWait({});
-        assert.equal(done.body.status, 'completed', done.text);
-        const refused = await submitWait({ fail: true });
-        assert.deepEqual([refused.body.status, refused.body.attempt, refused.body.error?.code], ['failed', 1, 'bad_build'], refused.text);
-      } finally {
-        await server.stop();
-      }
-    } finally {
-      dir.cleanup();
-    }
+`;
+    await withTaskModules({ 'heavy.ts': heavy, 'tasks.ts': tasks }, async (server) => {
+      const submitWait = (input: object) =>
+        request(server.url, 'POST', '/operations', { body: { type: 'threaded', input, max_attempts: 3 }, headers: { prefer: 'wait=15' } });
+      const done = await submitWait({});
+      assert.equal(done.body.status, 'completed', done.text);
+      const refused = await submitWait({ fail: true });
+      assert.deepEqual([refused.body.status, refused.body.attempt, refused.body.error?.code], ['failed', 1, 'bad_build'], refused.text);
+    });
   });
 
   it("a task module anywhere that imports 'asyncops' gets this checkout's sources, built or not (README, docs/tasks.md)", async () => {
-    const dir = tempDir();
-    try {
-      const module = join(dir.path, 'tasks.ts');
-      writeFileSync(
-        module,
-        `import { defineTask, PermanentError } from 'asyncops';
+    const tasks = `import { defineTask, PermanentError } from 'asyncops';
 import type { Operation } from 'asyncops/client';
 const seen: Operation | null = null;
 export default [defineTask({ type: 'hello', input: { type: 'object' }, run: (input: { name?: string }) => {
   if (input.name === undefined) throw new PermanentError('name it', 'no_name');
   return { hi: input.name, seen };
 } })];
-`,
-      );
-      const server = await start({ args: ['--tasks', module], fixtureTasks: false });
-      try {
-        const done = await request(server.url, 'POST', '/operations', { body: { type: 'hello', input: { name: 'x' } }, headers: { prefer: 'wait=10' } });
-        assert.equal(done.body.status, 'completed', done.text);
-        // The PermanentError class the module imported is the server's own: not retried, its code kept.
-        const refused = await request(server.url, 'POST', '/operations', { body: { type: 'hello', input: {} }, headers: { prefer: 'wait=10' } });
-        assert.deepEqual([refused.body.status, refused.body.attempt, refused.body.error?.code], ['failed', 1, 'no_name']);
-      } finally {
-        await server.stop();
-      }
-    } finally {
-      dir.cleanup();
-    }
+`;
+    await withTaskModules({ 'tasks.ts': tasks }, async (server) => {
+      const done = await request(server.url, 'POST', '/operations', { body: { type: 'hello', input: { name: 'x' } }, headers: { prefer: 'wait=10' } });
+      assert.equal(done.body.status, 'completed', done.text);
+      // The PermanentError class the module imported is the server's own: not retried, its code kept.
+      const refused = await request(server.url, 'POST', '/operations', { body: { type: 'hello', input: {} }, headers: { prefer: 'wait=10' } });
+      assert.deepEqual([refused.body.status, refused.body.attempt, refused.body.error?.code], ['failed', 1, 'no_name']);
+    });
   });
 
   it('serve --help lists every flag with its default', () => {

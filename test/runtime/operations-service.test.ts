@@ -2,7 +2,8 @@
 // long-polls that look again (rather than answer) when the feed says it may have missed changes.
 // Invariant: a real SQLite file store; a second store on the same file makes changes this service's feed never hears.
 
-import { describe, it } from 'node:test';
+import { describe, it, type TestContext } from 'node:test';
+import type { Clock } from '../../src/domain/clock.ts';
 import assert from 'node:assert/strict';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
@@ -42,6 +43,23 @@ function withFeedControl(store: Store): { store: Store; resume: () => void } {
   };
 }
 
+/** A started service of one task type, `job`, on `store`; stopped after the test. */
+function startService(t: TestContext, store: Store, clock: Clock, readCacheMs: number): OperationsService {
+  const service = new OperationsService({
+    store,
+    registry: new TaskRegistry([defineTask({ type: 'job', run: () => null })]),
+    clock,
+    checkWebhookUrl: () => null,
+    deliveryFactory: noDelivery,
+    workerConcurrency: 4,
+    limits: DEFAULT_SERVICE_LIMITS,
+    readCacheMs,
+  });
+  service.start();
+  t.after(() => service.stop());
+  return service;
+}
+
 describe('OperationsService and the change feed', () => {
   it('serves a read again until the feed resumes, then reads changes it never heard of; a long-poll woken by the resume waits on', async (t) => {
     const time = mockTime(t);
@@ -56,18 +74,7 @@ describe('OperationsService and the change feed', () => {
       await rm(dir, { recursive: true, force: true });
     });
     const feed = withFeedControl(mine);
-    const service = new OperationsService({
-      store: feed.store,
-      registry: new TaskRegistry([defineTask({ type: 'job', run: () => null })]),
-      clock: time.clock,
-      checkWebhookUrl: () => null,
-      deliveryFactory: noDelivery,
-      workerConcurrency: 4,
-      limits: DEFAULT_SERVICE_LIMITS,
-      readCacheMs: 60_000,
-    });
-    service.start();
-    t.after(() => service.stop());
+    const service = startService(t, feed.store, time.clock, 60_000);
     const { view } = await service.submit({ tenant: DEFAULT_TENANT, type: 'job', input: {} });
     const id = view.operation.id;
     assert.equal((await service.get(DEFAULT_TENANT, id)).operation.status, 'pending');
@@ -125,18 +132,7 @@ describe('OperationsService and the change feed', () => {
         return typeof value === 'function' ? value.bind(target) : value;
       },
     });
-    const service = new OperationsService({
-      store: counting,
-      registry: new TaskRegistry([defineTask({ type: 'job', run: () => null })]),
-      clock: { now: () => Date.now() },
-      checkWebhookUrl: () => null,
-      deliveryFactory: noDelivery,
-      workerConcurrency: 4,
-      limits: DEFAULT_SERVICE_LIMITS,
-      readCacheMs: 0,
-    });
-    service.start();
-    t.after(() => service.stop());
+    const service = startService(t, counting, { now: () => Date.now() }, 0);
     const { view } = await service.submit({ tenant: DEFAULT_TENANT, type: 'job', input: {} });
     const id = view.operation.id;
     const polls = Array.from({ length: 50 }, () => service.waitForChange(DEFAULT_TENANT, id, view.operation.version, 10_000));
