@@ -182,8 +182,7 @@ function operations(assembly: Assembly): EmbeddedAsyncOps {
   return {
     prefix: assembly.basePath,
     async submit(type, input, options = {}) {
-      if (assembly.closed) throw new AsyncOpsError('shutting_down', 'this asyncops instance is closed: it takes no submits');
-      // Before start (or the app's ready), the store is opened for it.
+      // Before start (or the app's ready), the store is opened for it; a closed instance refuses it (shutting_down).
       await assembly.open();
       const tenant = options.tenant ?? DEFAULT_TENANT;
       // What a request's parsing and its key would have ensured (json-body.ts, auth.ts), checked for a call from code.
@@ -209,7 +208,6 @@ function operations(assembly: Assembly): EmbeddedAsyncOps {
       return resource(view);
     },
     async get(id, options = {}) {
-      if (assembly.closed) throw new AsyncOpsError('shutting_down', 'this asyncops instance is closed: it reads nothing');
       await assembly.open();
       return resource(await assembly.service.get(options.tenant ?? DEFAULT_TENANT, id));
     },

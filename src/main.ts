@@ -164,9 +164,7 @@ export interface Assembly extends AsyncOpsParts {
   readonly app: FastifyInstance | null;
   /** Where the HTTP API answers: '' or a prefix such as `/async` (from options.prefix). */
   readonly basePath: string;
-  /** Whether close() was called: nothing more runs, and submits are refused. */
-  readonly closed: boolean;
-  /** Open the store (migrating it) without starting anything: what submits and reads from code need. Once. */
+  /** Open the store (migrating it) without starting anything: what submits and reads from code need. Once; refused (shutting_down) after close(). */
   open(): Promise<void>;
   /** Open the store, start workers and the dispatcher. */
   start(): Promise<void>;
@@ -403,14 +401,12 @@ export async function assembleAsyncOps(options: AssemblyOptions): Promise<Assemb
           ],
         });
 
-  let opened = false;
   let opening: Promise<void> | null = null;
   let started = false;
   let closed = false;
   // One open, whoever asks first (start, listen, or a submit or read from code): the others wait for it.
   const open = () => {
     if (closed) return Promise.reject(new AsyncOpsError('shutting_down', 'this asyncops instance is closed; create a new one'));
-    opened = true;
     opening ??= (async () => {
       await store.open();
       service.start();
@@ -430,9 +426,6 @@ export async function assembleAsyncOps(options: AssemblyOptions): Promise<Assemb
     logger,
     app,
     basePath,
-    get closed() {
-      return closed;
-    },
     async start() {
       // A closed instance has closed its store: starting it again would run nothing on nothing.
       if (closed) throw new AsyncOpsError('shutting_down', 'this asyncops instance is closed; create a new one to start again');
@@ -468,8 +461,7 @@ export async function assembleAsyncOps(options: AssemblyOptions): Promise<Assemb
     open,
     async listen({ port, host }) {
       if (app === null) throw new Error('listen: this instance was created with http: false');
-      // A closed instance binds nothing: its close has run, and nothing would close the server again.
-      if (closed) throw new AsyncOpsError('shutting_down', 'this asyncops instance is closed; create a new one to listen again');
+      // A closed instance binds nothing (open() refuses it first): its close has run, and nothing would close the server again.
       await open();
       // Bind before any worker starts: a server that cannot listen must not stay behind as a hidden worker.
       let url: string;
@@ -504,7 +496,7 @@ export async function assembleAsyncOps(options: AssemblyOptions): Promise<Assemb
       await Promise.all([pool?.stop({ graceMs }), dispatcher?.stop({ graceMs })]);
       await app?.close();
       service.stop();
-      if (opened) await store.close();
+      if (opening !== null) await store.close();
       await tracing?.shutdown();
     },
   };

@@ -149,7 +149,7 @@ export function startOfUniform(play: {
 }
 
 /** Its turn, or `ready` when that comes later: then it waits for a time it knows, with no spread from the queue. */
-function notBefore(ready: number, turn: Start): Start {
+export function notBefore(ready: number, turn: Start): Start {
   return turn.at >= ready ? turn : { at: ready, variance: 0 };
 }
 

@@ -8,7 +8,7 @@
 import type { Capacity } from './capacity.ts';
 import type { ProgressPoint } from './operation.ts';
 import { durationMoments, durationQuantiles, logSpread, remainingQuantiles, Z90, type DurationEstimate, type DurationQuantiles } from './duration-model.ts';
-import { MAX_PLAYED, startOf, startOfUniform, type Occupant, type QueueBulk, type QueueItem, type Start } from './eta-queue.ts';
+import { MAX_PLAYED, notBefore, startOf, startOfUniform, type Occupant, type QueueBulk, type QueueItem, type Start } from './eta-queue.ts';
 import { rateLimitedStart, type Bucket, type RateLimit } from './rate-limit.ts';
 
 export { DURATION_SAMPLE_LIMIT, estimateDuration, median, type DurationEstimate, type DurationSample } from './duration-model.ts';
@@ -207,7 +207,7 @@ function pendingCompletion(input: EtaInput): CompletionEstimate | null {
     // A time it knows, as run_at is: the hold's end and the tokens' pace are no model's guess, so they add no spread,
     // and nothing ends before it.
     ready = Math.max(ready, rateLimitedStart(input.rateLimit.bucket, input.rateLimit.rate, input.queuePosition, now));
-    start = start.at >= ready ? start : { at: ready, variance: 0 };
+    start = notBefore(ready, start);
   }
   const own = durationQuantiles(estimate, input.cost ?? null);
   // The queue is played with mean durations, so the start is the mean of the wait; a wait of a few skewed durations is
