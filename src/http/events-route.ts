@@ -22,6 +22,8 @@ import { DEFAULTS } from '../config/settings.ts';
 const KEEPALIVE_MS = 15_000;
 /** The `retry:` field: how long an EventSource waits before it reconnects (after a close, or a node shutting down). */
 const RECONNECT_MS = 2_000;
+const STREAM_CONTENT_TYPE = 'text/event-stream; charset=utf-8';
+const STREAM_CACHE_CONTROL = `${CACHE_CONTROL.none}, no-transform`;
 
 export function registerEventsRoute(app: FastifyInstance, service: OperationsService, options: { maxStreamsPerPrincipal?: number } = {}): void {
   const maxStreams = options.maxStreamsPerPrincipal ?? DEFAULTS.maxSsePerKey;
@@ -70,6 +72,11 @@ export function registerEventsRoute(app: FastifyInstance, service: OperationsSer
       const id = first.operation.id;
       const seen = seenVersion(request.headers['last-event-id'], first.operation.version);
       if (hasSeenEnd(seen, first.operation)) return reply.code(204).header('cache-control', CACHE_CONTROL.none).send();
+      // A HEAD (a probe, `curl -I`) gets the stream's headers and no stream: Node sends a HEAD reply's headers only at
+      // its end, which a stream reaches at the terminal event, and it must not hold one of the principal's streams.
+      if (request.method === 'HEAD') {
+        return reply.code(200).header('content-type', STREAM_CONTENT_TYPE).header('cache-control', STREAM_CACHE_CONTROL).send();
+      }
       const principal = principalOf(request);
       const streams = open.get(principal) ?? 0;
       if (streams >= maxStreams) {
@@ -83,8 +90,8 @@ export function registerEventsRoute(app: FastifyInstance, service: OperationsSer
       // A hijacked reply sends only the raw response's headers: carry over what the hooks set (CORS, Vary, RateLimit-*).
       for (const [name, value] of Object.entries(reply.getHeaders())) if (value !== undefined) res.setHeader(name, value);
       res.writeHead(200, {
-        'content-type': 'text/event-stream; charset=utf-8',
-        'cache-control': `${CACHE_CONTROL.none}, no-transform`,
+        'content-type': STREAM_CONTENT_TYPE,
+        'cache-control': STREAM_CACHE_CONTROL,
         connection: 'keep-alive',
         'x-accel-buffering': 'no',
       });

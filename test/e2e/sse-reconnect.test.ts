@@ -179,6 +179,37 @@ describe('event stream reconnects', () => {
   });
 });
 
+describe('HEAD on an event stream', () => {
+  it("answers at once with the stream headers and no body, and holds none of the key's streams", async () => {
+    const own = await startServer({ args: ['--no-workers', '--max-sse-per-key', '1'] });
+    try {
+      const later = new Date(Date.now() + 3_600_000).toISOString();
+      const created = await request(own.url, 'POST', '/operations', { body: { type: 'sleep', input: { ms: 10 }, run_at: later } });
+      const url = `${own.url}/operations/${created.body.id}/events`;
+      for (let i = 0; i < 3; i++) {
+        const head = await fetch(url, { method: 'HEAD', signal: AbortSignal.timeout(5_000) });
+        assert.equal(head.status, 200);
+        assert.match(head.headers.get('content-type') ?? '', /^text\/event-stream/);
+        assert.match(head.headers.get('cache-control') ?? '', /no-store/);
+        assert.equal(await head.text(), '');
+      }
+      const stream = new AbortController();
+      const response = await fetch(url, { signal: AbortSignal.any([stream.signal, AbortSignal.timeout(5_000)]) });
+      try {
+        assert.equal(response.status, 200, 'the one stream the key may hold is still free');
+        const again = await fetch(url, { signal: AbortSignal.timeout(5_000) });
+        assert.equal(again.status, 429, 'and a second one is refused: HEADs were not counted, streams are');
+        await again.body?.cancel();
+      } finally {
+        stream.abort();
+        await response.body?.cancel().catch(() => {});
+      }
+    } finally {
+      await own.stop();
+    }
+  });
+});
+
 describe('a change the node never heard of', () => {
   it('reaches an open stream within a keepalive (15 s): each keepalive re-reads the operation', async () => {
     // A SQLite file changed behind the server's back stands in for a notification lost on PostgreSQL.
