@@ -10,7 +10,7 @@ import { BULK_ACTION_STATUSES, BULK_ACTIONS, toBulkActionResource } from '../dom
 import type { BulkActionsService } from '../runtime/bulk-actions.ts';
 import { cursorAfter, decodeCursor } from './cursors.ts';
 import { ID_PREFIXES } from '../domain/ids.ts';
-import { NullableUnion, OperationErrorSchema, OperationStatusSchema, TenantQuery, jsonResponse, problemResponses } from './schemas.ts';
+import { NullableUnion, OperationErrorSchema, OperationStatusSchema, ReadScopeQuery, TenantQuery, jsonResponse, problemResponses } from './schemas.ts';
 import { principalOf, readScope, tenantOf } from './tenant.ts';
 import { PAGE_LIMIT } from '../config/limits.ts';
 import { SUBMIT_FIELDS } from '../runtime/submission.ts';
@@ -142,7 +142,8 @@ export function registerBulkRoutes(app: FastifyInstance, service: BulkActionsSer
       operationId: 'getBulkAction',
       summary: 'Read a bulk action: its status and counts',
       params: IdParams,
-      response: { 200: jsonResponse(BulkActionSchema, 'The bulk action'), ...problemResponses(400, 404) },
+      querystring: ReadScopeQuery,
+      response: { 200: jsonResponse(BulkActionSchema, 'The bulk action'), ...problemResponses(400, 403, 404) },
     },
     handler: async (request) => toBulkActionResource(await service.get(readScope(request), request.params.id), basePath),
   });

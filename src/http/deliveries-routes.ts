@@ -116,7 +116,11 @@ export function registerDeliveryRoutes(app: FastifyInstance, deliveries: Deliver
       operationId: 'retryWebhookDelivery',
       summary: 'Replay a dead delivery: new attempts with the same webhook-id',
       params: DeliveryIdParams,
-      response: { 202: jsonResponse(DeliverySchema, 'Due now; the schedule starts over'), ...problemResponses(400, 404, [409, 'The delivery is not dead']) },
+      querystring: ReadScopeQuery,
+      response: {
+        202: jsonResponse(DeliverySchema, 'Due now; the schedule starts over'),
+        ...problemResponses(400, 403, 404, [409, 'The delivery is not dead']),
+      },
     },
     handler: async (request, reply) => {
       return reply.code(202).send(deliveryJson(await deliveries.replay(readScope(request), request.params.id)));

@@ -14,6 +14,10 @@ import { REQUIRED_HEADER } from './schemas.ts';
 type Json = Record<string, any>;
 
 const METHODS = new Set(['get', 'put', 'post', 'delete', 'options', 'head', 'patch', 'trace']);
+/** The methods that change state: refused from another origin (cross-origin.ts), and whose bodies are parsed. */
+const BODY_METHODS = new Set(['put', 'post', 'delete', 'patch']);
+const CROSS_ORIGIN_REFUSED =
+  'a state-changing request a browser sent from another origin (`Sec-Fetch-Site`, or `Origin`) that `--cors-origin` does not allow (CSRF)';
 const PROBLEM_CONTENT = { 'application/problem+json': { schema: { $ref: '#/components/schemas/Problem' } } };
 const ref = (kind: 'responses' | 'headers', name: string) => ({ $ref: `#/components/${kind}/${name}` });
 /** On every reply of a rate-limited route: the limiter sets them before the route runs. */
@@ -79,6 +83,21 @@ const components = {
     MisdirectedRequest: {
       description:
         'Only on a server without API keys: `Host` names neither localhost, an IP address nor one of `--allowed-hosts` (`misdirected_request`, against DNS rebinding)',
+      content: PROBLEM_CONTENT,
+    },
+    CrossOriginRefused: {
+      description: `Forbidden: ${CROSS_ORIGIN_REFUSED}`,
+      headers: RATE_LIMIT_HEADERS,
+      content: PROBLEM_CONTENT,
+    },
+    BodyTooLarge: {
+      description: 'The request body is over the limit (`--body-limit`)',
+      headers: RATE_LIMIT_HEADERS,
+      content: PROBLEM_CONTENT,
+    },
+    UnsupportedBody: {
+      description: 'A body that is not `application/json` in UTF-8',
+      headers: RATE_LIMIT_HEADERS,
       content: PROBLEM_CONTENT,
     },
     ServiceUnavailable: {
@@ -192,6 +211,14 @@ function completeOperations(document: Json, hostChecked: boolean): Json {
         responses['429'] ??= ref('responses', 'TooManyRequests');
         for (const response of Object.values<Json>(responses))
           if (response.$ref === undefined) response.headers = { ...response.headers, ...RATE_LIMIT_HEADERS };
+      }
+      if (BODY_METHODS.has(method)) {
+        // The CSRF check (cross-origin.ts) and the body parser (json-body.ts) stand in front of every such route.
+        const forbidden = responses['403'];
+        if (forbidden === undefined) responses['403'] = ref('responses', 'CrossOriginRefused');
+        else if (!String(forbidden.description).includes(CROSS_ORIGIN_REFUSED)) forbidden.description = `${forbidden.description}; or ${CROSS_ORIGIN_REFUSED}`;
+        responses['413'] ??= ref('responses', 'BodyTooLarge');
+        responses['415'] ??= ref('responses', 'UnsupportedBody');
       }
       if (hostChecked) responses['421'] ??= ref('responses', 'MisdirectedRequest');
       responses['503'] ??= ref('responses', 'ServiceUnavailable');

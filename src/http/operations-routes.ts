@@ -20,6 +20,7 @@ import {
   emptyResponse,
   jsonResponse,
   operationHeaders,
+  statusReadHeaders,
   problemResponses,
   resultResponse,
   submitHeaders,
@@ -149,8 +150,8 @@ export function registerOperationRoutes(app: FastifyInstance, service: Operation
         prefer: Type.Optional(Type.String({ description: '`wait=N` (N ≤ 30), with If-None-Match: hold the request until the operation changes or N s pass' })),
       }),
       response: {
-        200: jsonResponse(operationRef, 'The operation', operationHeaders),
-        304: emptyResponse('Not modified: the ETag sent in If-None-Match is still current', operationHeaders),
+        200: jsonResponse(operationRef, 'The operation', statusReadHeaders),
+        304: emptyResponse('Not modified: the ETag sent in If-None-Match is still current', statusReadHeaders),
         ...problemResponses(400, 403, 404),
       },
     },
@@ -164,10 +165,11 @@ export function registerOperationRoutes(app: FastifyInstance, service: Operation
       summary: 'Cancel an operation',
       description: 'Pending: cancelled at once (200). Processing: the handler is aborted and the operation ends cancelled (202). Terminal: 409.',
       params: OperationIdParams,
+      querystring: ReadScopeQuery,
       response: {
         200: jsonResponse(operationRef, 'Cancelled', operationHeaders),
         202: jsonResponse(operationRef, 'Cancel requested: the running handler is aborted and the operation ends cancelled', operationHeaders),
-        ...problemResponses(400, 404, [409, 'The operation is already terminal']),
+        ...problemResponses(400, 403, 404, [409, 'The operation is already terminal']),
       },
     },
     handler: async (request, reply) => {
@@ -184,10 +186,11 @@ export function registerOperationRoutes(app: FastifyInstance, service: Operation
       description:
         'Runs it again as a fresh run: back to `pending` with attempts counted from 1, its error, progress and result cleared, and its webhook sent again when it ends (202, `Location`). Any other status: 409 `not_redrivable`. An admin key retries any tenant’s. The body is optional: `priority` gives it a new priority (as a submit’s, within its tenant’s ceiling); without it, it keeps its own.',
       params: OperationIdParams,
+      querystring: ReadScopeQuery,
       body: RetryBody,
       response: {
         202: jsonResponse(operationRef, 'Back to pending: follow Location (or the events stream) until it ends', submitHeaders),
-        ...problemResponses(400, 404, [409, 'Not failed or cancelled (`not_redrivable`): `operation_status` says what it is']),
+        ...problemResponses(400, 403, 404, [409, 'Not failed or cancelled (`not_redrivable`): `operation_status` says what it is']),
       },
     },
     // No body stays a valid retry (it keeps its priority): validate it as an empty one.
@@ -207,7 +210,8 @@ export function registerOperationRoutes(app: FastifyInstance, service: Operation
       operationId: 'deleteOperation',
       summary: 'Delete a finished operation and its result',
       params: OperationIdParams,
-      response: { 204: emptyResponse('Deleted'), ...problemResponses(400, 404, [409, 'Not terminal yet, or its webhook is still being delivered']) },
+      querystring: ReadScopeQuery,
+      response: { 204: emptyResponse('Deleted'), ...problemResponses(400, 403, 404, [409, 'Not terminal yet, or its webhook is still being delivered']) },
     },
     handler: async (request, reply) => {
       await service.delete(await service.tenantOfRead(readScope(request), request.params.id), request.params.id);

@@ -211,6 +211,8 @@ export const ResponseHeaders = {
 
 /** The headers of a reply that carries an operation resource (sendOperation in submit.ts sets them). */
 export const operationHeaders = { ETag: requiredHeader(ResponseHeaders.etag), 'Retry-After': ResponseHeaders.retryAfter };
+/** …and of a status read, which may have been held (`Prefer: wait`). */
+export const statusReadHeaders = { ...operationHeaders, 'Preference-Applied': ResponseHeaders.preferenceApplied };
 /** …and of a submit's reply (submitAndReply). */
 export const submitHeaders = {
   ...operationHeaders,

@@ -238,8 +238,12 @@ describe('/openapi.json describes what the server does', () => {
       'createStreamToken',
       'listOperationHistory',
       'listOperationDeliveries',
+      'cancelOperation',
+      'retryOperation',
+      'deleteOperation',
     ])
       await expect(403, id, { params: { id: echo.id }, query: other });
+    for (const id of ['getBulkAction', 'retryWebhookDelivery']) await expect(403, id, { params: { id: 'op_placeholder' }, query: other });
     await expect(403, 'listSchedules', { query: other });
     for (const id of ['getSchedule', 'pauseSchedule', 'resumeSchedule', 'deleteSchedule'])
       await expect(403, id, { params: { id: 'sch_01M955NPBS82236E1Q2KX76G95' }, query: other });
@@ -343,6 +347,16 @@ describe('/openapi.json describes what the server does', () => {
       const reply = { status: response.status, headers: response.headers, text: await response.text() };
       assert.equal(reply.status, 405, `${method} ${path}: ${reply.text}`);
       for (const id of ids) contract.check(id, reply);
+    }
+  });
+
+  it('every state-changing operation: 403 from another site, 413 for a body over the limit, 415 for one not JSON', async () => {
+    for (const operation of contract.operations()) {
+      if (['GET', 'HEAD', 'OPTIONS'].includes(operation.method)) continue;
+      const params = placeholders(operation.path);
+      await expect(403, operation.id, { params, headers: { 'sec-fetch-site': 'cross-site', origin: 'https://elsewhere.example' } });
+      await expect(413, operation.id, { params, rawBody: JSON.stringify({ pad: 'x'.repeat(20_000) }), headers: { 'content-type': 'application/json' } });
+      await expect(415, operation.id, { params, rawBody: 'hello', headers: { 'content-type': 'text/plain' } });
     }
   });
 

@@ -18,6 +18,13 @@ const METHODS = ['get', 'put', 'post', 'delete', 'options', 'head', 'patch', 'tr
 const PLUMBING =
   /^(date|connection|keep-alive|transfer-encoding|content-length|content-type|cache-control|vary|x-accel-buffering|content-security-policy|access-control-.*)$/;
 
+/**
+ * Request headers an OpenAPI document does not list as parameters: OpenAPI leaves out Authorization (the security
+ * scheme) and Content-Type (the request body's media type), and a browser, not the client's code, sets the fetch
+ * metadata (Origin, Sec-Fetch-Site) the CSRF check reads.
+ */
+const UNDECLARED_HEADERS: ReadonlySet<string> = new Set(['authorization', 'content-type', 'origin', 'sec-fetch-site']);
+
 export interface Reply {
   readonly status: number;
   readonly headers: Headers | ReadonlyMap<string, string>;
@@ -109,8 +116,7 @@ export class OpenApiContract {
       new Set<string>((operation.definition.parameters ?? []).filter((p: Json) => p.in === where).map((p: Json) => p.name.toLowerCase()));
     const headers = declared('header');
     for (const name of Object.keys(request.headers).map((n) => n.toLowerCase())) {
-      if (name !== 'authorization' && name !== 'content-type' && !headers.has(name))
-        throw new Error(`${id}: sends header ${name}, which the document does not declare`);
+      if (!UNDECLARED_HEADERS.has(name) && !headers.has(name)) throw new Error(`${id}: sends header ${name}, which the document does not declare`);
     }
     const query = declared('query');
     for (const name of new URLSearchParams(request.query).keys())
