@@ -32,6 +32,9 @@ const ESTIMATES_KEPT = 10_000;
  */
 const GAUGES_NAMED_LIKE_COUNTERS = ['nodejs_active_handles_total', 'nodejs_active_requests_total', 'nodejs_active_resources_total'];
 
+/** The status a request is counted under when its client went away before any answer (nginx's "client closed request"). */
+const CLIENT_CLOSED_REQUEST = 499;
+
 /** Where the queue depth and undelivered webhooks are read at scrape time (main.ts passes the store). */
 export interface OperationCounts {
   operationCounts(): Promise<ReadonlyArray<{ readonly type: string; readonly status: OperationStatus; readonly count: number }>>;
@@ -302,15 +305,21 @@ export class Metrics implements OperationsObserver, ScheduleObserver {
   register(app: FastifyInstance): void {
     // A callback hook with a child counter per label set: this runs on every request.
     const children = new Map<string, HttpRequestCounter>();
-    app.addHook('onResponse', (request, reply, done) => {
-      const route = request.routeOptions.url ?? 'unmatched';
-      const key = `${request.method} ${reply.statusCode} ${route}`;
-      let child = children.get(key);
-      if (child === undefined) {
-        child = this.#http.labels({ method: request.method, route, status: String(reply.statusCode) });
-        children.set(key, child);
-      }
-      child.inc();
+    // Counted when the response closes, not in onResponse, which Fastify runs only for a response that finished: a
+    // long-poll or an event stream the client left is a request too.
+    app.addHook('onRequest', (request, reply, done) => {
+      const res = reply.raw;
+      res.once('close', () => {
+        const status = res.headersSent ? res.statusCode : CLIENT_CLOSED_REQUEST;
+        const route = request.routeOptions.url ?? 'unmatched';
+        const key = `${request.method} ${status} ${route}`;
+        let child = children.get(key);
+        if (child === undefined) {
+          child = this.#http.labels({ method: request.method, route, status: String(status) });
+          children.set(key, child);
+        }
+        child.inc();
+      });
       done();
     });
     const schema = {

@@ -179,6 +179,36 @@ describe('metrics', () => {
     assert.doesNotMatch(text, /^asyncops_(process|nodejs)_/m);
     assert.doesNotMatch(text, /^# TYPE \S+_total (gauge|histogram|summary)$/m);
   });
+  it('counts the requests a client left: a long-poll as 499 (no answer yet), an event stream it closed as its 200', async () => {
+    const server = await start({ args: ['--no-workers'] });
+    const later = new Date(Date.now() + 3_600_000).toISOString();
+    const created = await request(server.url, 'POST', '/operations', { body: { type: 'sleep', input: {}, run_at: later } });
+    const id = created.body.id as string;
+    const etag = created.headers.get('etag')!;
+    const scrape = async () => (await fetch(`${server.url}/metrics`, { signal: AbortSignal.timeout(5000) })).text();
+    const count = (text: string, status: string, route: string) =>
+      Number(new RegExp(`^asyncops_http_requests_total\\{method="GET",route="${route}",status="${status}"\\} (\\S+)$`, 'm').exec(text)?.[1] ?? 0);
+    const before = await scrape();
+    for (let i = 0; i < 2; i++) {
+      const poll = fetch(`${server.url}/operations/${id}`, { headers: { 'if-none-match': etag, prefer: 'wait=20' }, signal: AbortSignal.timeout(300) });
+      await assert.rejects(poll);
+      const stream = new AbortController();
+      const response = await fetch(`${server.url}/operations/${id}/events`, { signal: stream.signal });
+      assert.equal(response.status, 200);
+      stream.abort();
+      await response.body?.cancel().catch(() => {});
+    }
+    await waitFor(
+      async () => {
+        const after = await scrape();
+        return (
+          count(after, '499', '/operations/:id') - count(before, '499', '/operations/:id') === 2 &&
+          count(after, '200', '/operations/:id/events') - count(before, '200', '/operations/:id/events') === 2
+        );
+      },
+      { timeoutMs: 10_000, what: 'two abandoned long-polls (499) and two closed streams (200) counted' },
+    );
+  });
 });
 
 describe('graceful shutdown', () => {
