@@ -173,6 +173,12 @@ export function installProblemHandlers(app: FastifyInstance): void {
   app.setNotFoundHandler((request, reply) => {
     const path = pathOf(request);
     const allowed = allowedMethods(path);
+    // The CORS plugin's OPTIONS route hands on an OPTIONS that is not a preflight: it asks what the path answers
+    // (RFC 9110 §9.3.7), which Allow says.
+    // A preflight it refused (an origin not allowed) stays refused.
+    if (request.method === 'OPTIONS' && allowed.includes('OPTIONS') && request.headers['access-control-request-method'] === undefined) {
+      return reply.code(204).header('allow', allowed.join(', ')).send();
+    }
     // A route that answers this method may still find nothing there (a static file that does not exist): a 404.
     if (allowed.length > 0 && !allowed.includes(request.method)) {
       reply.header('allow', allowed.join(', '));

@@ -130,7 +130,7 @@ describe('CORS over HTTP', () => {
     const methods = preflight.headers.get('access-control-allow-methods')?.split(/,\s*/) ?? [];
     for (const method of ['GET', 'POST', 'DELETE']) assert.ok(methods.includes(method), method);
     const allowed = (preflight.headers.get('access-control-allow-headers') ?? '').toLowerCase().split(/,\s*/);
-    for (const header of ['authorization', 'content-type', 'idempotency-key', 'prefer', 'if-none-match', 'last-event-id'])
+    for (const header of ['authorization', 'content-type', 'idempotency-key', 'prefer', 'if-none-match', 'last-event-id', 'traceparent', 'tracestate'])
       assert.ok(allowed.includes(header), header);
     assert.equal(preflight.headers.get('access-control-max-age'), '600');
     assert.equal(preflight.headers.get('access-control-allow-credentials'), null, 'no cookies: the key travels in Authorization');
@@ -187,6 +187,12 @@ describe('CORS over HTTP', () => {
     assert.equal(preflight.headers.get('access-control-allow-headers'), null);
     const read = await request(api, 'GET', '/operations', { headers: as(KEY, otherOrigin) });
     assert.equal(read.status, 200, 'a client that is not a browser is not stopped by CORS: the key is what protects the API');
+    const options = await request(api, 'OPTIONS', '/operations', { headers: as(KEY) });
+    assert.deepEqual(
+      [options.status, options.headers.get('allow')],
+      [204, 'OPTIONS, GET, HEAD, POST'],
+      'an OPTIONS that is not a preflight: what the path answers',
+    );
     assert.equal(read.headers.get('access-control-allow-origin'), null);
     assert.equal(read.headers.get('access-control-expose-headers'), null);
   });

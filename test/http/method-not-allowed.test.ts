@@ -23,8 +23,8 @@ describe('405 Method Not Allowed', () => {
       app.delete('/things/:id', async () => ({}));
       app.post('/things/:id/cancel', async () => ({}));
       await app.register(async (docs) => docs.get('/files/*', async (_request, reply) => reply.callNotFound()), { prefix: '/docs' });
-      // A CORS plugin's preflight route answers OPTIONS anywhere.
-      app.options('*', async () => ({}));
+      // A CORS plugin's preflight route answers OPTIONS anywhere, and hands on one that is not a preflight.
+      app.options('*', async (request, reply) => (request.headers['access-control-request-method'] ? reply.code(204).send() : reply.callNotFound()));
     });
     try {
       const put = await app.inject({ method: 'PUT', url: '/things/t1?x=1' });
@@ -33,6 +33,13 @@ describe('405 Method Not Allowed', () => {
       assert.deepEqual([put.json().code, put.json().instance], ['method_not_allowed', '/things/t1']);
       assert.equal((await app.inject({ method: 'GET', url: '/things/t1/cancel' })).headers.allow, 'POST, OPTIONS');
       assert.equal((await app.inject({ method: 'POST', url: '/docs/files/a/b.js' })).headers.allow, 'GET, HEAD, OPTIONS');
+      const options = await app.inject({ method: 'OPTIONS', url: '/things/t1' });
+      assert.deepEqual(
+        [options.statusCode, options.headers.allow, options.body],
+        [204, 'GET, HEAD, DELETE, OPTIONS', ''],
+        'an OPTIONS that is not a preflight',
+      );
+      assert.equal((await app.inject({ method: 'OPTIONS', url: '/nowhere' })).statusCode, 404);
       const missingFile = await app.inject({ method: 'GET', url: '/docs/files/a/b.js' });
       assert.equal(missingFile.statusCode, 404, 'the route answers GET and found nothing');
       for (const url of ['/nowhere', '/things', '/things/t1/', '/things/t1/cancel/more']) {
