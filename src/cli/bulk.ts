@@ -69,7 +69,8 @@ export function registerBulk(program: Command, ctx: CliContext): void {
   const bulk = program.command('bulk').description('act on every operation a filter selects: retry, cancel, delete; replay dead deliveries; get, list');
 
   const run = async (action: BulkActionKind, opts: BulkOptions, command: Command) => {
-    const client = ctx.client(command);
+    // A wait polls, and rides out a restart or a 429 as `wait` does; the create itself is never sent twice.
+    const client = ctx.client(command, { patient: opts.wait === true });
     const filter = filterOf(opts);
     if (opts.dryRun) {
       const count = await client.countBulkAction(action, filter);

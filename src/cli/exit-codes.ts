@@ -28,7 +28,7 @@ const MEANINGS: readonly (readonly [ExitCode, string])[] = [
   ],
   [
     EXIT_CODES.unreachable,
-    'no asyncops API at --url: the server could not be reached (after retries, for waits), or what answered is not an asyncops API (an HTML page, say, whatever its status)',
+    'no asyncops API at --url: the server could not be reached (after retries, for waits, bulk --wait and --all), or what answered is not an asyncops API (an HTML page, say, whatever its status)',
   ],
   [EXIT_CODES.apiError, 'the server refused the request with an error (4xx/5xx problem)'],
 ];

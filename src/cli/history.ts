@@ -40,7 +40,7 @@ export function registerHistory(program: Command, ctx: CliContext): void {
     .option('--all', 'follow next_cursor through every page')
     .option('--json', 'print { items, next_cursor } as JSON')
     .action(async (id: string, opts: HistoryFlags, command: Command) => {
-      const client = ctx.client(command);
+      const client = ctx.client(command, { patient: opts.all === true });
       let page: Page<HistoryEvent>;
       if (opts.all) {
         page = { items: [], next_cursor: null };

@@ -37,7 +37,8 @@ export function registerList(program: Command, ctx: CliContext): void {
     .option('--all', 'follow next_cursor through every page')
     .option('--json', 'print { items, next_cursor } as JSON')
     .action(async (opts: ListFlags, command: Command) => {
-      const client = ctx.client(command);
+      // Every page of --all is a request of its own: one lost to a blip or a 429 is asked again, not the whole walk.
+      const client = ctx.client(command, { patient: opts.all === true });
       const filter = {
         status: opts.status,
         type: opts.type,

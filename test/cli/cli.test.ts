@@ -243,6 +243,19 @@ describe('errors and exit statuses', () => {
     assertOneErrorLine(unauthorized.stderr, /\[401\]/);
   });
 
+  test('bulk --wait and list --all ask again after a dropped connection or a 503, as wait does, and end 0', async () => {
+    api.failNext(1, 'reset', '/bulk-actions/');
+    api.failNext(1, 503, '/bulk-actions/');
+    const bulk = await runCli(withAuth('bulk', 'cancel', '--status', 'pending', '--wait'));
+    assert.equal(bulk.code, 0, bulk.stderr);
+    assert.match(bulk.stdout, /^bulk_\d+ {2}cancel {2}completed {2}3\/3 processed/);
+    for (let i = 0; i < 3; i++) api.addOperation('report', {});
+    api.failNext(1, 503, '/operations');
+    const list = await runCli(withAuth('list', '--all', '--limit', '1', '--json'));
+    assert.equal(list.code, 0, list.stderr);
+    assert.ok(JSON.parse(list.stdout).items.length >= 3);
+  });
+
   test('wait exits 1 for failed, 3 for cancelled, 4 for an operation timeout and for its own --timeout', async () => {
     const cases = [
       { stages: ended('failed', 'handler_error'), args: [], code: 1 },

@@ -4,7 +4,7 @@
 
 import { createServer, STATUS_CODES, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import { createServer as createNetServer, type AddressInfo } from 'node:net';
-import type { Delivery, DeliveryWithAttempts, Operation, OperationStatus } from '../../src/client/index.ts';
+import type { BulkAction, Delivery, DeliveryWithAttempts, Operation, OperationStatus } from '../../src/client/index.ts';
 
 export interface FakeStage {
   /** When the stage begins, in ms after the operation was created. */
@@ -39,6 +39,9 @@ export interface RecordedRequest {
   changed?: boolean;
 }
 
+/** How many operations every bulk action matches. */
+const BULK_MATCHES = 3;
+
 export const DEFAULT_STAGES: FakeStage[] = [
   { atMs: 0, status: 'pending', etaS: 3 },
   { atMs: 300, status: 'processing', progress: 0, message: 'starting', etaS: 2.5 },
@@ -66,7 +69,11 @@ export class FakeApi {
   url = '';
   #server: Server;
   #options: Required<Omit<FakeApiOptions, 'apiKey'>> & { apiKey?: string };
-  #failures: Failure[] = [];
+  #failures: Array<{ how: Failure; path: string | undefined }> = [];
+  /** Bulk actions by id: each runs `runsMs` from its creation, then completes. */
+  readonly #bulkActions = new Map<string, { action: string; filter: Record<string, unknown>; createdAt: number; runsMs: number }>();
+  /** How long a bulk action created through the API runs before it completes. */
+  bulkRunsMs = 1_000;
   #closed = false;
   /** Held long-polls, woken to look again by a cancel or close(). */
   readonly #held = new Set<() => void>();
@@ -94,9 +101,12 @@ export class FakeApi {
     await new Promise<void>((resolve) => this.#server.close(() => resolve()));
   }
 
-  /** The next `count` requests fail: with that status (a problem body), or by resetting the connection. */
-  failNext(count: number, how: Failure): void {
-    for (let i = 0; i < count; i++) this.#failures.push(how);
+  /**
+   * The next `count` requests (to `path` and below, when given) fail: with that status (a problem body), or by
+   * resetting the connection.
+   */
+  failNext(count: number, how: Failure, path?: string): void {
+    for (let i = 0; i < count; i++) this.#failures.push({ how, path });
   }
 
   addOperation(type: string, input: unknown, stages = this.#options.stages): Operation {
@@ -206,7 +216,8 @@ export class FakeApi {
     this.requests.push(record);
     res.on('finish', () => (record.status = res.statusCode));
 
-    const failure = this.#failures.shift();
+    const failing = this.#failures.findIndex((f) => f.path === undefined || url.pathname.startsWith(f.path));
+    const failure = failing === -1 ? undefined : this.#failures.splice(failing, 1)[0]!.how;
     if (failure === 'reset') return void req.socket.destroy();
     if (failure !== undefined) return this.#problem(res, failure, 'Service unavailable', 'scripted failure');
     if (this.#options.apiKey !== undefined && req.headers.authorization !== `Bearer ${this.#options.apiKey}`) {
@@ -239,6 +250,12 @@ export class FakeApi {
     }
     if (req.method === 'GET' && op && parts[2] === 'deliveries')
       return this.#json(res, 200, { items: this.deliveries.filter((d) => d.operation_id === op.id) });
+    if (req.method === 'POST' && url.pathname === '/bulk-actions') return this.#createBulkAction(res, record.body);
+    if (req.method === 'GET' && parts[0] === 'bulk-actions' && parts[1] !== undefined && parts.length === 2) {
+      const bulk = this.#bulkActions.get(parts[1]);
+      if (!bulk) return this.#problem(res, 404, 'Not found', `no bulk action ${parts[1]}`, { code: 'not_found' });
+      return this.#json(res, 200, this.#renderBulkAction(parts[1], bulk));
+    }
     if (req.method === 'GET' && url.pathname === '/webhook-deliveries') {
       const state = url.searchParams.get('state');
       const items = this.deliveries.filter((d) => state === null || d.state === state).map(({ attempts: _attempts, ...d }) => d);
@@ -276,6 +293,39 @@ export class FakeApi {
     res.setHeader('location', `/operations/${created.id}`);
     res.setHeader('retry-after', String(this.#options.retryAfterS));
     this.#json(res, 202, created);
+  }
+
+  #createBulkAction(res: ServerResponse, body: string): void {
+    const parsed = JSON.parse(body) as { action: string; filter: Record<string, unknown>; dry_run?: boolean };
+    if (parsed.dry_run) return this.#json(res, 200, { action: parsed.action, filter: parsed.filter, count: BULK_MATCHES });
+    const id = `bulk_${String(this.#nextId++).padStart(4, '0')}`;
+    const bulk = { action: parsed.action, filter: parsed.filter, createdAt: Date.now(), runsMs: this.bulkRunsMs };
+    this.#bulkActions.set(id, bulk);
+    res.setHeader('location', `/bulk-actions/${id}`);
+    this.#json(res, 202, this.#renderBulkAction(id, bulk));
+  }
+
+  #renderBulkAction(id: string, bulk: { action: string; filter: Record<string, unknown>; createdAt: number; runsMs: number }) {
+    const done = Date.now() >= bulk.createdAt + bulk.runsMs;
+    const iso = (ms: number) => new Date(ms).toISOString();
+    return {
+      id,
+      action: bulk.action as BulkAction['action'],
+      filter: bulk.filter,
+      priority: null,
+      status: done ? 'completed' : 'processing',
+      total: BULK_MATCHES,
+      processed: done ? BULK_MATCHES : 0,
+      succeeded: done ? BULK_MATCHES : 0,
+      skipped: 0,
+      created_by: 'key:1',
+      tenant: null,
+      created_at: iso(bulk.createdAt),
+      started_at: iso(bulk.createdAt),
+      finished_at: done ? iso(bulk.createdAt + bulk.runsMs) : null,
+      error: null,
+      links: { self: `/bulk-actions/${id}` },
+    } satisfies BulkAction;
   }
 
   async #status(req: IncomingMessage, res: ServerResponse, op: FakeOperation, record: RecordedRequest): Promise<void> {
