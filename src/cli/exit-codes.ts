@@ -14,6 +14,8 @@ export const EXIT_CODES = {
   timedOut: 4,
   unreachable: 5,
   apiError: 6,
+  /** 128 + SIGINT's number, as a shell reports a command Ctrl-C stopped. */
+  interrupted: 130,
 } as const;
 export type ExitCode = (typeof EXIT_CODES)[keyof typeof EXIT_CODES];
 
@@ -31,6 +33,7 @@ const MEANINGS: readonly (readonly [ExitCode, string])[] = [
     'no asyncops API at --url: the server could not be reached (after retries, for waits, bulk --wait and --all), or what answered is not an asyncops API (an HTML page, say, whatever its status)',
   ],
   [EXIT_CODES.apiError, 'the server refused the request with an error (4xx/5xx problem)'],
+  [EXIT_CODES.interrupted, 'a wait stopped by Ctrl-C (SIGINT) or SIGTERM: the operation goes on; stderr says how to follow it again'],
 ];
 
 export function exitCodesHelp(): string {
@@ -42,6 +45,14 @@ export class UsageError extends Error {
   constructor(message: string) {
     super(message);
     this.name = 'UsageError';
+  }
+}
+
+/** A wait that the user stopped (Ctrl-C, SIGTERM); the operation itself goes on. */
+export class WaitInterruptedError extends Error {
+  constructor(operationId: string, signal: NodeJS.Signals) {
+    super(`stopped waiting (${signal}); ${operationId} goes on: \`asyncops wait ${operationId}\` follows it again`);
+    this.name = 'WaitInterruptedError';
   }
 }
 
@@ -62,6 +73,7 @@ export function exitCodeForOperation(operation: Operation): ExitCode {
 export function exitCodeForError(error: unknown): ExitCode {
   if (error instanceof CommanderError) return error.exitCode === 0 ? EXIT_CODES.ok : EXIT_CODES.usage;
   if (error instanceof UsageError) return EXIT_CODES.usage;
+  if (error instanceof WaitInterruptedError) return EXIT_CODES.interrupted;
   // An answer that is not the API's (an HTML page) means --url names something else: as good as unreachable.
   if (error instanceof AsyncOpsNetworkError || error instanceof AsyncOpsUnexpectedResponseError) return EXIT_CODES.unreachable;
   if (error instanceof AsyncOpsApiError) return EXIT_CODES.apiError;

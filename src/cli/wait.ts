@@ -5,7 +5,7 @@
 import type { Command } from 'commander';
 import type { AsyncOpsClient, Operation } from '../client/index.ts';
 import { secondsArg, type CliContext } from './context.ts';
-import { exitCodeForOperation } from './exit-codes.ts';
+import { WaitInterruptedError, exitCodeForOperation } from './exit-codes.ts';
 import { describeOperation } from './format.ts';
 import { createProgressView } from './progress.ts';
 import { saveResult } from './result.ts';
@@ -17,16 +17,26 @@ export interface FollowOptions {
   json?: boolean;
 }
 
+/** The signals that stop a wait: Ctrl-C, and a supervisor's stop. */
+const INTERRUPTS: readonly NodeJS.Signals[] = ['SIGINT', 'SIGTERM'];
+
 /** Waits for the operation with a progress display, prints how it ended, saves the result if asked, sets the exit status. */
 export async function followOperation(ctx: CliContext, client: AsyncOpsClient, id: string, options: FollowOptions): Promise<Operation> {
   const view = createProgressView(ctx.io.stderr);
+  // Ctrl-C ends the wait through its signal, so the bar is stopped (the cursor shown again) and the exit is the CLI's
+  // own (130, naming how to follow the operation again), where the default would kill the process mid-line.
+  const interrupted = new AbortController();
+  const onInterrupt = (signal: NodeJS.Signals) => interrupted.abort(new WaitInterruptedError(id, signal));
+  for (const signal of INTERRUPTS) process.on(signal, onInterrupt);
   let operation: Operation;
   try {
     operation = await client.wait(id, {
       onProgress: (op) => view.update(op),
+      signal: interrupted.signal,
       ...(options.timeoutS === undefined ? {} : { timeoutMs: options.timeoutS * 1000 }),
     });
   } finally {
+    for (const signal of INTERRUPTS) process.off(signal, onInterrupt);
     view.finish();
   }
   if (operation.status === 'completed' && options.output !== undefined) {

@@ -256,6 +256,20 @@ describe('errors and exit statuses', () => {
     assert.ok(JSON.parse(list.stdout).items.length >= 3);
   });
 
+  test('Ctrl-C (SIGINT) or SIGTERM stops a wait: exit 130, one line naming how to follow the operation again', async () => {
+    for (const signal of ['SIGINT', 'SIGTERM'] as const) {
+      const op = api.addOperation('report', {}, [{ atMs: 0, status: 'processing', progress: 0.3 }]);
+      const child = startCli(withAuth('wait', op.id));
+      let stderr = '';
+      child.stderr!.setEncoding('utf8').on('data', (chunk: string) => (stderr += chunk));
+      await waitForStderr(child, /processing/);
+      child.kill(signal);
+      const [code] = (await once(child, 'exit')) as [number | null];
+      assert.equal(code, 130, stderr);
+      assert.match(stderr, new RegExp(`asyncops: stopped waiting \\(${signal}\\); ${op.id} goes on: \`asyncops wait ${op.id}\` follows it again\\n$`));
+    }
+  });
+
   test('wait exits 1 for failed, 3 for cancelled, 4 for an operation timeout and for its own --timeout', async () => {
     const cases = [
       { stages: ended('failed', 'handler_error'), args: [], code: 1 },
@@ -273,6 +287,16 @@ describe('errors and exit statuses', () => {
     assert.match(runs[3]!.run.stderr, /asyncops: operation op_\d+ did not finish within 1 s/);
   });
 });
+
+/** Whether script(1), which runs a command on a pseudo-terminal, is installed. */
+const hasScript = (() => {
+  try {
+    execFileSync('script', ['--version'], { stdio: 'ignore' });
+    return true;
+  } catch {
+    return false;
+  }
+})();
 
 describe('submit --wait progress', () => {
   test('off a TTY: one plain line per change, no control characters, result saved with -o', async () => {
@@ -300,15 +324,6 @@ describe('submit --wait progress', () => {
     assert.deepEqual(JSON.parse(submitted!.body).input, { date_range: '2026-01-01..2026-01-31' });
   });
 
-  const hasScript = (() => {
-    try {
-      execFileSync('script', ['--version'], { stdio: 'ignore' });
-      return true;
-    } catch {
-      return false;
-    }
-  })();
-
   test('on a TTY (under script(1)): a progress bar with percent, elapsed and ETA', {
     skip: hasScript ? false : 'script(1) from util-linux is not installed',
   }, async () => {
@@ -323,6 +338,23 @@ describe('submit --wait progress', () => {
     assert.match(run.stdout, /\u001b\[/, 'the bar draws with terminal control sequences');
     assert.match(run.stdout, /processing \[[\u2588\u2591]{20}\] 60% \| ETA \d+s \| elapsed \d+s \| aggregating rows/);
     assert.match(run.stdout, /completed {2}\[\u2588{20}\] 100% \| ETA 0s/);
+  });
+});
+
+describe('a wait stopped on a TTY', () => {
+  test("shows the cursor again and ends the bar's line before the one-line note (under script(1))", {
+    skip: hasScript ? false : 'script(1) from util-linux is not installed',
+  }, async () => {
+    const op = api.addOperation('report', {}, [{ atMs: 0, status: 'processing', progress: 0.4, message: 'working' }]);
+    const cli = [process.execPath, CLI, ...withAuth('wait', op.id)].map((a) => `'${a}'`).join(' ');
+    // SIGTERM, not SIGINT: a background job of a non-interactive shell starts with SIGINT ignored.
+    const script = join(tmp, 'stop-wait.sh');
+    writeFileSync(script, `${cli} & p=$!\nsleep 3\nkill -TERM $p\nwait $p\necho rc=$?\n`);
+    const run = await runShell(`script -qfec 'sh ${script}' /dev/null`);
+    assert.match(run.stdout, /\u001b\[\?25l/, 'the bar hid the cursor');
+    const hidden = run.stdout.lastIndexOf('\u001b[?25l');
+    assert.ok(run.stdout.indexOf('\u001b[?25h', hidden) > hidden, 'and showed it again');
+    assert.match(run.stdout, /\nasyncops: stopped waiting \(SIGTERM\)[^\n]*\r?\n(\r|\u001b\[[^a-zA-Z]*[a-zA-Z])*rc=130/);
   });
 });
 
