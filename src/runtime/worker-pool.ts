@@ -2,8 +2,8 @@
 // limits, one heartbeat and one deadline timer for all leases, lease recovery, announcing this node's limits (every
 // node's ETA counts them), graceful shutdown. Not here: one
 // attempt's outcome (attempt.ts), the loop's wake / sleep / poll / grace mechanics (scheduling/claim-loop.ts),
-// persistence (store/). Invariant: at most `concurrency` handlers run at once (an attempt whose end is being stored
-// is still held, but its slot is free).
+// persistence (store/). Invariant: at most `concurrency` handlers run at once, a handler whose attempt ended without it
+// included (an attempt whose end is being stored is still held, but its slot is free once its handler returned).
 
 import { EventEmitter } from 'node:events';
 import type { Logger } from 'pino';
@@ -79,8 +79,8 @@ type State = 'idle' | 'running' | 'stopping' | 'stopped';
 
 /**
  * Wakes on the store's `operation:due` events, at the next run_at and on a slow fallback poll (the claim loop's).
- * A slot frees when its handler returns or is given up on (timeout, cancel, lost lease), so the next claim
- * overlaps storing the end; a handler that ignores its signal runs on in the background, uncounted. Handlers share this event loop, so a CPU-heavy one
+ * A slot frees when its handler returns, so the next claim overlaps storing the end; a handler given up on (timeout,
+ * cancel, lost lease) that ignores its signal keeps its slot until it returns. Handlers share this event loop, so a CPU-heavy one
  * must yield between chunks of work (the built-in report task awaits setImmediate), or heartbeats,
  * deadlines and claims stall along with everything else in the process.
  */
@@ -340,7 +340,17 @@ export class WorkerPool extends EventEmitter<WorkerPoolEvents> {
   }
 
   // The slot is free once the handler is done with, not once its end is stored: the next claim overlaps that write.
+  // A handler given up on (a timeout, a cancel, a lost lease) that ignores its signal keeps its slot until it returns:
+  // its code still runs here, and the limits count what runs (a freed slot let a type of concurrency 2 run six at once).
   #onEnding(attempt: Attempt): void {
+    if (attempt.handlerRunning) {
+      void attempt.handlerSettled.finally(() => this.#freeSlot(attempt));
+      return;
+    }
+    this.#freeSlot(attempt);
+  }
+
+  #freeSlot(attempt: Attempt): void {
     this.#busy -= 1;
     const type = attempt.operation.type;
     const busy = (this.#busyByType.get(type) ?? 1) - 1;

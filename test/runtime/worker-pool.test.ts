@@ -246,15 +246,50 @@ describe('WorkerPool', () => {
     assert.ok(signal !== null && (signal as AbortSignal).aborted);
     const reason: unknown = (signal as AbortSignal | null)?.reason;
     assert.ok(reason instanceof AttemptAbortedError && reason.code === 'timeout');
-    assert.equal(pool.runningCount(), 0, 'the slot is free while the handler still runs');
+    assert.equal(pool.stats().running, 1, 'the slot stays taken while the handler still runs');
     assert.equal(pool.stats().abandoned, 1);
 
     release.open();
     await waitFor(() => returned && pool.stats().abandoned === 0, { what: 'the late handler to return' });
+    assert.equal(pool.stats().running, 0, 'and frees when it returns');
     const after = await store.operationGetById(op.id);
     assert.equal(after?.status, 'failed');
     assert.equal(after?.version, done.version, 'the late return changed nothing');
     assert.equal(await store.resultGet({ id: op.id, tenant: DEFAULT_TENANT }), null);
+  });
+
+  it("a handler given up on that ignores its signal keeps its type's slot until it returns: the limit counts what runs", async (t) => {
+    const store = await openStore(t);
+    const release = gate();
+    let running = 0;
+    let mostAtOnce = 0;
+    startPool(t, store, [
+      defineTask({
+        type: 'stubborn',
+        concurrency: 1,
+        async run() {
+          running += 1;
+          mostAtOnce = Math.max(mostAtOnce, running);
+          try {
+            await release.promise;
+          } finally {
+            running -= 1;
+          }
+        },
+      }),
+    ]);
+    t.after(() => release.open());
+    const first = await submit(store, 'stubborn', {}, { maxAttempts: 1 });
+    await waitFor(async () => (await store.operationGetById(first.id))?.status === 'processing', { what: 'the first to start' });
+    const second = await submit(store, 'stubborn', {}, { maxAttempts: 1 });
+    assert.equal((await store.operationCancel({ id: first.id, tenant: DEFAULT_TENANT, now: Date.now(), delivery: noDelivery })).kind, 'requested');
+    assert.equal((await settled(store, first.id)).status, 'cancelled');
+    // Time for a claim the freed slot would have made.
+    await new Promise((resolve) => setTimeout(resolve, 300));
+    assert.equal((await store.operationGetById(second.id))?.status, 'pending', 'the cancelled handler still runs: no slot for the next');
+    release.open();
+    assert.equal((await settled(store, second.id)).status, 'completed');
+    assert.equal(mostAtOnce, 1);
   });
 
   it('retries a timed-out attempt when the type has retryOnTimeout', async (t) => {
