@@ -297,7 +297,10 @@ export class FakeApi {
 
   #createBulkAction(res: ServerResponse, body: string): void {
     const parsed = JSON.parse(body) as { action: string; filter: Record<string, unknown>; dry_run?: boolean };
-    if (parsed.dry_run) return this.#json(res, 200, { action: parsed.action, filter: parsed.filter, count: BULK_MATCHES });
+    if (parsed.dry_run) {
+      this.#json(res, 200, { action: parsed.action, filter: parsed.filter, count: BULK_MATCHES });
+      return;
+    }
     const id = `bulk_${String(this.#nextId++).padStart(4, '0')}`;
     const bulk = { action: parsed.action, filter: parsed.filter, createdAt: Date.now(), runsMs: this.bulkRunsMs };
     this.#bulkActions.set(id, bulk);
