@@ -96,9 +96,27 @@ function fromFastifyError(error: FastifyError): AsyncOpsError | null {
 
 const pathOf = (request: FastifyRequest): string => request.url.split('?')[0] ?? '';
 
+/** What the router refused in a request, or null for a fault of its own (a 500). */
+function frameworkRefusal(error: FastifyError): AsyncOpsError | null {
+  if (error.code === 'FST_ERR_BAD_URL') {
+    return new AsyncOpsError('validation_failed', 'the path is not valid percent-encoded UTF-8', {
+      errors: [{ path: '/path', message: 'must be valid percent-encoded UTF-8' }],
+    });
+  }
+  // A path segment longer than the router's maxParamLength (app.ts): no id is that long.
+  if (error.code === 'FST_ERR_MAX_PARAM_LENGTH') {
+    return new AsyncOpsError('validation_failed', 'a path segment is too long', { errors: [{ path: '/path', message: 'has a segment that is too long' }] });
+  }
+  // Any other request the router refuses (its status says so) is the client's: never a 500.
+  if (typeof error.statusCode === 'number' && error.statusCode >= 400 && error.statusCode < 500) {
+    return new AsyncOpsError('validation_failed', error.message.slice(0, 200), { errors: [{ path: '/path', message: 'is refused by the router' }] });
+  }
+  return null;
+}
+
 /**
  * Fastify's errors from before any route or hook is reached (its `frameworkErrors`: a path that is not valid
- * percent-encoded UTF-8), as problems. No hook runs for them, so `headers` carries what the hooks would have set (CORS).
+ * percent-encoded UTF-8, a path segment too long), as problems. No hook runs for them, so `headers` carries what the hooks would have set (CORS).
  */
 export function sendFrameworkProblem(
   error: FastifyError,
@@ -107,12 +125,7 @@ export function sendFrameworkProblem(
   basePath: string,
   headers: Readonly<Record<string, string>>,
 ): FastifyReply {
-  const known =
-    error.code === 'FST_ERR_BAD_URL'
-      ? new AsyncOpsError('validation_failed', 'the path is not valid percent-encoded UTF-8', {
-          errors: [{ path: '/path', message: 'must be valid percent-encoded UTF-8' }],
-        })
-      : null;
+  const known = frameworkRefusal(error);
   if (known === null) request.log.error({ err: error }, 'unhandled framework error');
   // The path as sent (it could not be decoded), cut short.
   const instance = pathOf(request).slice(0, 300);

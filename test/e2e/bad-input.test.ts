@@ -210,6 +210,11 @@ describe('bad input', () => {
     { what: 'a path that is not percent-encoded UTF-8', method: 'GET', path: '/operations/%FF', status: 400, field: '/path' },
     { what: 'an encoded surrogate in a path', method: 'POST', path: '/operations/%ED%A0%80/cancel', status: 400, field: '/path' },
     { what: 'a cut-off percent escape', method: 'DELETE', path: '/operations/op_%', status: 400, field: '/path' },
+    // Past the router's longest path parameter (1,000 characters), which it refuses before any route or schema.
+    ...['GET /operations/ID', 'DELETE /operations/ID', 'POST /operations/ID/cancel', 'GET /schedules/ID', 'POST /webhook-deliveries/ID/retry'].map((route) => {
+      const [method, path] = route.split(' ') as [string, string];
+      return { what: `an id of 1,200 characters (${route})`, method, path: path.replace('ID', `op_${'A'.repeat(1_200)}`), status: 400, field: '/path' };
+    }),
     {
       what: 'a number too large for a double in an input',
       method: 'POST',
