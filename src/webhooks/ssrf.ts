@@ -183,9 +183,14 @@ function isLocalhostName(hostname: string): boolean {
  * (unless allowPrivate) no host that is another refused literal address or a localhost name. Names are resolved
  * only at delivery time (resolveAndCheck).
  */
+const CONTROL_CHARACTER = /[\u0000-\u001f\u007f]/;
+
 export function checkWebhookUrl(text: string, policy: EgressPolicy): UrlCheck {
   const maxLength = policy.maxLength ?? MAX_URL_LENGTH;
   if (text.length > maxLength) return { ok: false, reason: `the URL is longer than ${maxLength} characters` };
+  // The parser drops or escapes these where it takes the URL apart, but the text is what is stored (PostgreSQL refuses a
+  // NUL in text, a lone surrogate is no UTF-8) and shown: a receiver's URL has none of them.
+  if (CONTROL_CHARACTER.test(text) || !text.isWellFormed()) return { ok: false, reason: 'the URL holds a control character or a lone surrogate' };
   let url: URL;
   try {
     url = new URL(text);

@@ -125,6 +125,22 @@ describe('bad input', () => {
       status: 422,
       field: '/webhook_url',
     },
+    ...['https://example.com/hook\u0000x', 'https://example.com/\u0007', 'https://example.com/\ud800'].map((webhook_url) => ({
+      what: `a webhook_url holding ${JSON.stringify(webhook_url.slice(20))}`,
+      method: 'POST',
+      path: '/operations',
+      body: { type: 'echo', input: {}, webhook_url },
+      status: 422,
+      field: '/webhook_url',
+    })),
+    {
+      what: 'a schedule webhook_url holding NUL',
+      method: 'POST',
+      path: '/schedules',
+      body: { type: 'echo', input: {}, cron: '0 0 1 1 *', webhook_url: 'https://example.com/hook\u0000x' },
+      status: 422,
+      field: '/webhook_url',
+    },
     {
       what: 'non-http webhook_url',
       method: 'POST',
