@@ -22,16 +22,33 @@ export interface ValueType<T> {
 
 const UNIT_MS: Record<string, number> = { ms: 1, s: 1000, m: 60_000, h: 3_600_000, d: 86_400_000 };
 
-/** A human duration ("250ms", "10s", "5m", "2h", "7d"; a bare number is seconds) in ms, or null. */
+/**
+ * The longest duration any setting takes: ten years. A time that far from now is still a date (a retry's run_at, a
+ * lease's end), where 999999999d put one past what a Date or a SQLite integer holds.
+ */
+export const MAX_DURATION_MS = 3_650 * 86_400_000;
+
+/** A human duration ("250ms", "10s", "5m", "2h", "7d"; a bare number is seconds) in ms, up to MAX_DURATION_MS, or null. */
 export function parseDuration(text: string): number | null {
   const match = /^\s*(\d+(?:\.\d+)?)\s*(ms|s|m|h|d)?\s*$/i.exec(text);
   if (!match) return null;
   const ms = Number(match[1]) * (UNIT_MS[(match[2] ?? 's').toLowerCase()] ?? 1000);
-  return Number.isFinite(ms) ? Math.round(ms) : null;
+  return Number.isFinite(ms) && ms <= MAX_DURATION_MS ? Math.round(ms) : null;
 }
 
 export function text(): ValueType<string> {
   return { kind: 'value', parse: (value) => value };
+}
+
+/** Text that says something: an empty value (a variable set to nothing, `${PORT}` unset in a compose file) is refused. */
+export function nonEmptyText(): ValueType<string> {
+  return {
+    kind: 'value',
+    parse: (value) => {
+      if (value.trim() === '') throw new TypeError('must not be empty');
+      return value;
+    },
+  };
 }
 
 /** Split on `separator`, empty parts dropped: `a, b` and `a b` are the same list. */
@@ -61,7 +78,8 @@ export function int(min: number, max: number): ValueType<number> {
   return {
     kind: 'value',
     parse: (value, name) => {
-      const n = Number(value);
+      // Decimal digits only: Number() reads '' and ' ' as 0, and takes 0x50, 1e3 and 0b101.
+      const n = /^\s*-?\d+\s*$/.test(value) ? Number(value) : Number.NaN;
       if (!Number.isInteger(n) || n < min || n > max) throw new TypeError(`${name} must be an integer from ${min} to ${max}`);
       return n;
     },
@@ -70,7 +88,7 @@ export function int(min: number, max: number): ValueType<number> {
 
 const readDuration = (value: string): number => {
   const ms = parseDuration(value);
-  if (ms === null) throw new TypeError('expected a duration such as 500ms, 10s, 5m, 2h or 7d');
+  if (ms === null) throw new TypeError('expected a duration such as 500ms, 10s, 5m, 2h or 7d, of at most 3650d');
   return ms;
 };
 

@@ -144,7 +144,14 @@ describe('settings', () => {
       );
     refuses('concurrency', '0', /^--concurrency must be an integer from 1 to 1000$/);
     refuses('concurrency', '2.5', /integer from 1 to 1000/);
-    refuses('lease', '5 minutes', /^expected a duration such as 500ms, 10s, 5m, 2h or 7d$/);
+    refuses('lease', '5 minutes', /^expected a duration such as 500ms, 10s, 5m, 2h or 7d, of at most 3650d$/);
+    // Past a date: a retry's run_at or a lease's end would not be a time.
+    refuses('retryBase', '999999999d', /of at most 3650d$/);
+    refuses('lease', '3651d', /of at most 3650d$/);
+    // Decimal digits only: Number() would read '' as 0 (an unset ${PORT} in a compose file) and take 0x50 or 1e3.
+    for (const text of ['', ' ', '0x50', '1e3', '0b101', '+ 8', '8.0']) refuses('concurrency', text, /^--concurrency must be an integer from 1 to 1000$/);
+    refuses('host', '', /^must not be empty$/);
+    refuses('store', ' ', /^must not be empty$/);
     refuses('maxTimeout', '1500ms', /whole number of seconds/);
     refuses('readCache', '11s', /^must be at most 10s: queue positions and ETAs would grow old$/);
     refuses('bodyLimit', '65mb', /^must be between 1kb and 64mb$/);
@@ -154,6 +161,8 @@ describe('settings', () => {
     refuses('logLevel', 'loud', /expected one of fatal, error/);
     const read = <K extends keyof typeof SETTINGS>(key: K, text: string) => SETTINGS[key].value.parse(text, SETTINGS[key].flag);
     assert.equal(read('readCache', '0'), 0);
+    assert.equal(read('concurrency', ' 12 '), 12);
+    assert.equal(read('resultRetention', '3650d'), 3_650 * 86_400_000);
     assert.equal(read('maxResultBytes', '200mb'), 200 * 1024 * 1024);
     assert.deepEqual(read('rateLimitCreate', ' 600 / m '), { max: 600, windowMs: 60_000 });
     assert.equal(read('rateLimitCreate', 'OFF'), 'off');
