@@ -112,6 +112,8 @@ export class WorkerPool extends EventEmitter<WorkerPoolEvents> {
   #busy = 0;
   readonly #busyByType = new Map<string, number>();
   readonly #abandoned = new Set<Attempt>();
+  /** When each held attempt's lease ends, as last renewed (its claim's until a heartbeat renews it). */
+  readonly #leaseEnds = new WeakMap<Attempt, number>();
   #onIdle: (() => void) | null = null;
   #stopHeartbeats: (() => void) | null = null;
   #heartbeating = false;
@@ -435,9 +437,19 @@ export class WorkerPool extends EventEmitter<WorkerPoolEvents> {
                 leaseMs: this.#leaseMs,
               });
               if (lease === null) attempt.leaseLost();
-              else if (lease.cancelRequested) attempt.cancel();
+              else {
+                this.#leaseEnds.set(attempt, now + this.#leaseMs);
+                if (lease.cancelRequested) attempt.cancel();
+              }
             } catch (err) {
               attempt.log.warn({ err }, 'heartbeat failed');
+              // Cut off from the store, this node cannot renew the lease, and once it ends another node may claim the
+              // operation: stop the handler before then (the next heartbeat would come too late) rather than run beside it.
+              const end = this.#leaseEnds.get(attempt) ?? attempt.operation.leaseExpiresAt ?? Number.POSITIVE_INFINITY;
+              if (this.#clock.now() + this.#heartbeatMs >= end) {
+                attempt.log.warn('the lease could not be renewed before it ends: giving the attempt up');
+                attempt.leaseLost();
+              }
             }
           }),
       );

@@ -1022,6 +1022,26 @@ if (skip !== null) {
     });
   });
 
+  describe('a PostgreSQL connection lost while in use', () => {
+    it('fails the transaction on it as store_unavailable, and the process lives on; the pool serves the next', async () => {
+      const db = new PostgresDatabase({ url: PG_URL, schema: 'public', poolSize: 1, feed: new ChangeFeed(), sourceId: 'test', onError: () => {} });
+      try {
+        // Without a listener on the checked-out connection, its 'error' event ended the process (an uncaught error).
+        await assert.rejects(
+          db.transaction(async (tx) => {
+            await tx.query('SELECT pg_terminate_backend(pg_backend_pid())');
+            await tx.query('SELECT 1');
+          }),
+          (error: Error & { code?: string }) => error.code === 'store_unavailable',
+        );
+        await new Promise((resolve) => setTimeout(resolve, 50));
+        assert.deepEqual(await db.query('SELECT 2 AS x'), [{ x: 2 }]);
+      } finally {
+        await db.end();
+      }
+    });
+  });
+
   describe('PostgreSQL notifications for the other nodes', () => {
     // The schema is never made: it only names the channel, so that no other run hears these.
     const schema = uniqueSchema();

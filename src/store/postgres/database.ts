@@ -243,6 +243,9 @@ export class PostgresDatabase implements Queryable {
     this.pool = new pg.Pool({ ...clientConfig(options.url, options.schema), max: options.poolSize, pipeline: true });
     // An idle connection that dies (server restart, terminated backend) is dropped by the pool; say so, never crash.
     this.pool.on('error', (err) => options.onError(err));
+    // The pool listens for a connection's errors only while it is idle: one that dies checked out (in a transaction, a
+    // migration) emits 'error' with no listener, which ends the process. Its statement fails with the error, which says so.
+    this.pool.on('connect', (client) => client.on('error', () => {}));
     this.channel = channelOf(options.schema);
     this.sourceId = options.sourceId;
     this.#feed = options.feed;
