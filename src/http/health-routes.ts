@@ -1,5 +1,5 @@
 // Owns: liveness (/healthz) and readiness (/readyz: the store answers).
-// Invariant: /healthz does no I/O, so it answers even while the store is slow.
+// Invariant: /healthz does no I/O, so it answers even while the store is slow; /readyz answers within READY_WITHIN_MS.
 
 import type { FastifyInstance } from 'fastify';
 import { Type } from '@sinclair/typebox';
@@ -10,6 +10,21 @@ import { jsonResponse, problemResponses } from './schemas.ts';
 export interface StoreProbe {
   readonly kind: string;
   ping(): Promise<void>;
+}
+
+/**
+ * How long readiness waits for the store: a database that takes connections and never answers (a partition) would
+ * otherwise hold the probe until the orchestrator's own timeout, which reads as a hung node rather than an unready one.
+ */
+const READY_WITHIN_MS = 2_000;
+
+/** `work`, or a rejection once `ms` pass without it settling. */
+function withDeadline<T>(work: Promise<T>, ms: number): Promise<T> {
+  let timer: NodeJS.Timeout | undefined;
+  const deadline = new Promise<never>((_resolve, reject) => {
+    timer = setTimeout(() => reject(new Error(`the store did not answer within ${ms} ms`)), ms);
+  });
+  return Promise.race([work, deadline]).finally(() => clearTimeout(timer));
 }
 
 export function registerHealthRoutes(app: FastifyInstance, store: StoreProbe): void {
@@ -34,7 +49,7 @@ export function registerHealthRoutes(app: FastifyInstance, store: StoreProbe): v
     },
     handler: async (request, reply) => {
       try {
-        await store.ping();
+        await withDeadline(store.ping(), READY_WITHIN_MS);
         return { status: 'ready' as const, store: store.kind };
       } catch (error) {
         request.log.warn({ err: error }, 'readiness: store unreachable');

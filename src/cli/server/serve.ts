@@ -43,6 +43,9 @@ const corsOrigins = (value: string): CorsOrigins => parseCorsOrigins(value) ?? [
 /** A rate flag as the server takes it: unset → the default for how exposed it is; off → null (no limit). */
 const rateOption = (flag: Rate | 'off' | undefined, fallback: Rate | null): Rate | null => (flag === 'off' ? null : (flag ?? fallback));
 
+/** How long past --grace a stop may take (giving attempts back, closing connections) before the process just exits. */
+const SHUTDOWN_MARGIN_MS = 10_000;
+
 /** Loopback only: an address other machines cannot reach. */
 export function isLoopbackHost(host: string): boolean {
   const h = host
@@ -209,6 +212,13 @@ async function runServer(flags: ServerFlags, role: ServerCommand, command: Comma
     if (stopping) return;
     stopping = true;
     asyncops.logger.info({ signal }, 'asyncops: shutting down');
+    // Past the grace period close() gives attempts back to the store; if the store itself does not answer (a
+    // partition), nothing would end the process: a supervisor's stop must not hang.
+    const giveUpMs = flags.grace + SHUTDOWN_MARGIN_MS;
+    setTimeout(() => {
+      asyncops.logger.error({ waitedMs: giveUpMs }, 'asyncops: shutdown did not finish (the store does not answer?); exiting');
+      process.exit(1);
+    }, giveUpMs).unref();
     asyncops.close().then(
       () => process.exit(0),
       (error: unknown) => {

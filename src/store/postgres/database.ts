@@ -73,8 +73,13 @@ export function clientConfig(url: string, schema: string): pg.ClientConfig {
     application_name: 'asyncops',
     keepAlive: true,
     keepAliveInitialDelayMillis: 10_000,
+    // A server that takes connections and never answers (a partition, a hung host) fails a new one in this time, as
+    // store_unavailable, instead of holding the request until TCP gives up minutes later.
+    connectionTimeoutMillis: CONNECT_TIMEOUT_MS,
   };
 }
+
+const CONNECT_TIMEOUT_MS = 5_000;
 
 // Connection-level failures (refused, reset, admin shutdown, too many clients) mean the store is unavailable,
 // not that a query is wrong.
