@@ -32,13 +32,13 @@ import { builtInTasks } from './tasks/index.ts';
 import { webhookDeliveryFactory } from './webhooks/payload.ts';
 import { checkWebhookUrl } from './webhooks/ssrf.ts';
 import { WebhookDispatcher } from './webhooks/dispatcher.ts';
-import { generateWebhookSecret } from './signing/webhook-signature.ts';
+import { generateWebhookSecret, webhookSecretKey } from './signing/webhook-signature.ts';
 import { buildHttpApp } from './http/app.ts';
 import { registerDeliveryRoutes } from './http/deliveries-routes.ts';
 import { DeliveriesService } from './webhooks/deliveries.ts';
 import { Retention } from './runtime/retention.ts';
 import { Metrics } from './http/metrics.ts';
-import { ApiKeyring, type ApiKeyConfig } from './http/auth.ts';
+import { ApiKeyring, sha256, type ApiKeyConfig } from './http/auth.ts';
 import { NO_RATE_LIMITS, type RateLimits } from './http/rate-limits.ts';
 import { corsOriginsRefusal, parseCorsOrigins } from './config/cors-origins.ts';
 import { parseAllowedHosts, type AllowedHosts } from './config/allowed-hosts.ts';
@@ -251,7 +251,14 @@ export async function keptWebhookSecret(storeSpec: string): Promise<string> {
 export async function assembleAsyncOps(options: AssemblyOptions): Promise<Assembly> {
   const clock = options.clock ?? systemClock;
   // Within the bounds the command line takes them in, before anything is built or opened.
-  checkOptionValues(options as unknown as Readonly<Record<string, unknown>>);
+  checkOptionValues(options as unknown as Readonly<Record<string, unknown>>, (key) => sha256(key).toString('hex'));
+  options.webhookSecrets?.forEach((secret, i) => {
+    try {
+      webhookSecretKey(secret);
+    } catch (error) {
+      throw new TypeError(`webhookSecrets[${i}]: ${(error as Error).message}`);
+    }
+  });
   // Checked first, as the CORS list is: a bad prefix is the caller's mistake.
   const basePath = basePathOf(options.prefix);
   // Checked before anything is opened: a bad list is the caller's mistake, not a server to clean up after.

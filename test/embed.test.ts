@@ -6,6 +6,7 @@ import { after, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { createServer, request as httpRequest, type Server } from 'node:http';
 import { once } from 'node:events';
+import { DatabaseSync } from 'node:sqlite';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -386,6 +387,38 @@ describe('createAsyncOps', () => {
       [{ apiKeys: 'x' }, /^apiKeys must be an array/],
       [{ apiKeys: [{ tenant: 'a b', key: 'k-acme-0123456789abcdef' }] }, /^apiKeys\[0\]: the tenant must be/],
       [{ apiKeys: [{ tenant: 'a' }] }, /^apiKeys\[0\]: give a key/],
+      // Each of these was taken, and broke the instance (no limit, every create refused, no backoff, no submit).
+      [
+        {
+          apiKeys: [
+            { tenant: 'alice', key: 'k'.repeat(20) },
+            { tenant: 'bob', key: 'k'.repeat(20) },
+          ],
+        },
+        /^apiKeys: a key is configured twice/,
+      ],
+      [
+        {
+          apiKeys: [
+            { tenant: 'a', key: 'k'.repeat(20), weight: 1 },
+            { tenant: 'a', key: 'j'.repeat(20), weight: 2 },
+          ],
+        },
+        /^apiKeys: tenant a has two different weight/,
+      ],
+      [{ rateLimits: { create: '1/s' } }, /^rateLimits\.create must be \{ max: 1\.\.1000000/],
+      [{ rateLimits: { create: { max: 0, windowMs: 1000 } } }, /^rateLimits\.create must be/],
+      [{ rateLimits: { read: { max: 5, windowMs: 0 } } }, /^rateLimits\.read must be/],
+      [{ rateLimits: { creates: null } }, /^rateLimits must be \{ create\?, read\? \}/],
+      [{ retryBackoff: { baseMs: -1000, maxMs: -1000, factor: 2 } }, /^retryBackoff\.baseMs must be/],
+      [{ retryBackoff: { baseMs: 1000, maxMs: Number.NaN, factor: 2 } }, /^retryBackoff\.maxMs must be at least baseMs/],
+      [{ retryBackoff: { baseMs: 1000, maxMs: 5000, factor: 0.5 } }, /^retryBackoff\.factor must be/],
+      [{ webhookScheduleMs: [] }, /^webhookScheduleMs must be a non-empty array/],
+      [{ webhookScheduleMs: [1000, Number.NaN] }, /^webhookScheduleMs\[1\] must be/],
+      [{ webhookSecrets: ['nope'] }, /^webhookSecrets\[0\]: /],
+      [{ limits: { maxTimeoutS: 1.5 } }, /^limits\.maxTimeoutS: must be a whole number of seconds/],
+      [{ limits: { maxAttempts: 0 } }, /^limits\.maxAttempts must be a whole number from 1 to 25/],
+      [{ limits: { maxListLimit: -1 } }, /^limits\.maxListLimit must be a whole number from 1 to 200/],
     ];
     for (const [bad, message] of refused) {
       await assert.rejects(createAsyncOps({ ...options, ...bad } as never), (error: unknown) => {
@@ -413,9 +446,23 @@ describe('createAsyncOps', () => {
     await new Promise<void>((resolve) => probe.listen(0, '127.0.0.1', resolve));
     const { port } = probe.address() as { port: number };
     await new Promise<void>((resolve) => probe.close(() => resolve()));
-    // A malformed secret is found when the webhook dispatcher starts, after the server has bound.
-    const ops = await createAsyncOps({ ...options, webhookSecrets: ['whsec_not base64!'] });
-    await assert.rejects(ops.listen({ port }), /secret/);
+    // A malformed secret in the store (written by hand) is found when the webhook dispatcher starts, after the server
+    // has bound: the secrets an embedder gives are checked when the instance is made.
+    const dir = mkdtempSync(join(tmpdir(), 'asyncops-embed-'));
+    try {
+      const file = join(dir, 'asyncops.db');
+      const first = await createAsyncOps({ ...options, store: file });
+      await first.start();
+      await first.close();
+      const db = new DatabaseSync(file);
+      db.prepare("UPDATE settings SET value = 'whsec_not base64!' WHERE key = 'webhook_secret'").run();
+      db.close();
+      const ops = await createAsyncOps({ ...options, store: file });
+      await assert.rejects(ops.listen({ port }), /secret/);
+      await ops.close();
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
     await assert.rejects(fetch(`http://127.0.0.1:${port}/healthz`, { signal: AbortSignal.timeout(5_000) }), 'the port is closed again');
   });
 });

@@ -1,6 +1,6 @@
-// Owns: what makes one API key entry valid, wherever it comes from (a keys file, ASYNCOPS_API_KEYS, createAsyncOps's
-// apiKeys): its tenant's name, a key or its SHA-256, a weight and a priority ceiling. Not here: reading files and lines
-// (cli/server/api-keys.ts), comparing keys (http/auth.ts).
+// Owns: what makes API key entries valid, wherever they come from (a keys file, ASYNCOPS_API_KEYS, createAsyncOps's
+// apiKeys): one entry's tenant name, key or SHA-256, weight and priority ceiling; and a set's keys all distinct, each
+// tenant's policy given once. Not here: reading files and lines (cli/server/api-keys.ts), comparing keys (http/auth.ts).
 // Invariant: each check answers with one line naming the field, or null.
 
 import { PRIORITY, TENANT_NAME } from './limits.ts';
@@ -34,6 +34,42 @@ export function policyProblem(weight: unknown, maxPriority: unknown, priorityNam
     (typeof maxPriority !== 'number' || !Number.isInteger(maxPriority) || maxPriority < PRIORITY.min || maxPriority > PRIORITY.max)
   ) {
     return `${priorityName} must be an integer ${PRIORITY.min}..${PRIORITY.max}`;
+  }
+  return null;
+}
+
+/** An entry as the set rules read it: a key given as it is, or as its SHA-256. */
+export interface KeyEntry {
+  readonly tenant: string;
+  readonly key?: string | undefined;
+  readonly sha256?: string | undefined;
+  readonly weight?: number | undefined;
+  readonly maxPriority?: number | undefined;
+}
+
+/**
+ * What is wrong with a set of valid entries, or null: a key given twice (for one tenant or two, also once as it is and
+ * once as its SHA-256: it would sign in as whichever came first), or a tenant given two weights or two ceilings.
+ * `sha256Hex` hashes a key (passed in: this module does no hashing of its own, so any layer may read it).
+ */
+export function keySetProblem(entries: readonly KeyEntry[], sha256Hex: (key: string) => string): string | null {
+  const seen = new Set<string>();
+  for (const entry of entries) {
+    const id = entry.key !== undefined ? sha256Hex(entry.key) : (entry.sha256 ?? '').toLowerCase();
+    if (seen.has(id)) return `a key is configured twice (tenant ${entry.tenant}); every key must be distinct`;
+    seen.add(id);
+  }
+  for (const [field, name] of [
+    ['weight', 'weight'],
+    ['maxPriority', 'max_priority'],
+  ] as const) {
+    const set = new Map<string, number>();
+    for (const entry of entries) {
+      const value = entry[field];
+      if (value === undefined) continue;
+      if (set.has(entry.tenant) && set.get(entry.tenant) !== value) return `tenant ${entry.tenant} has two different ${name} values; give one`;
+      set.set(entry.tenant, value);
+    }
   }
   return null;
 }

@@ -3,8 +3,10 @@
 // Not here: the bounds themselves (settings.ts, values.ts, api-key-entry.ts), cross-setting rules (main.ts).
 // Invariant: a value the command line would refuse is refused here too, with a TypeError naming the option.
 
-import { keyProblem, policyProblem } from './api-key-entry.ts';
+import { keyProblem, keySetProblem, policyProblem, type KeyEntry } from './api-key-entry.ts';
+import { MAX_ATTEMPTS, PAGE_LIMIT } from './limits.ts';
 import { SETTINGS, type SettingKey } from './settings.ts';
+import { MAX_DURATION_MS } from './values.ts';
 
 /** An option in milliseconds is read as `<n>ms`; one in units as the number itself. */
 type Unit = 'ms' | 'number';
@@ -29,8 +31,8 @@ const NUMERIC_OPTIONS: Readonly<Record<string, readonly [SettingKey, Unit]>> = {
   maxBodyDepth: ['maxBodyDepth', 'number'],
 };
 
-/** Throws a TypeError naming the first option whose value its setting refuses. */
-export function checkOptionValues(options: Readonly<Record<string, unknown>>): void {
+/** Throws a TypeError naming the first option whose value its setting refuses; `sha256Hex` hashes an API key. */
+export function checkOptionValues(options: Readonly<Record<string, unknown>>, sha256Hex: (key: string) => string): void {
   for (const [name, [key, unit]] of Object.entries(NUMERIC_OPTIONS)) {
     const value = options[name];
     if (value === undefined) continue;
@@ -44,10 +46,85 @@ export function checkOptionValues(options: Readonly<Record<string, unknown>>): v
       throw new TypeError(message.startsWith(name) ? message : `${name}: ${message} (got ${value})`);
     }
   }
-  checkApiKeys(options['apiKeys']);
+  checkApiKeys(options['apiKeys'], sha256Hex);
+  checkRateLimits(options['rateLimits']);
+  checkRetryBackoff(options['retryBackoff']);
+  checkWebhookSchedule(options['webhookScheduleMs']);
+  checkLimits(options['limits']);
 }
 
-function checkApiKeys(keys: unknown): void {
+const isObject = (value: unknown): value is Readonly<Record<string, unknown>> => value !== null && typeof value === 'object' && !Array.isArray(value);
+const isWholeIn = (value: unknown, min: number, max: number): value is number =>
+  Number.isInteger(value) && (value as number) >= min && (value as number) <= max;
+const isMsIn = (value: unknown, min: number): value is number =>
+  typeof value === 'number' && Number.isFinite(value) && value >= min && value <= MAX_DURATION_MS;
+
+/** The keys of `value` other than `known`, as the first one: a misspelt field is as good as a missing one. */
+function unknownField(value: Readonly<Record<string, unknown>>, known: readonly string[]): string | undefined {
+  return Object.keys(value).find((key) => !known.includes(key));
+}
+
+/** As --rate-limit-create and --rate-limit-read take them: 1..1000000 requests a window, or null for none. */
+function checkRateLimits(value: unknown): void {
+  if (value === undefined) return;
+  const rateShape = '{ max: 1..1000000, windowMs: whole milliseconds up to 3650 days } or null (no limit)';
+  if (!isObject(value) || unknownField(value, ['create', 'read']) !== undefined) {
+    throw new TypeError(`rateLimits must be { create?, read? }, each ${rateShape}`);
+  }
+  for (const kind of ['create', 'read'] as const) {
+    const rate = value[kind];
+    if (rate === undefined || rate === null) continue;
+    if (!isObject(rate) || !isWholeIn(rate.max, 1, 1_000_000) || !isWholeIn(rate.windowMs, 1, MAX_DURATION_MS)) {
+      throw new TypeError(`rateLimits.${kind} must be ${rateShape}`);
+    }
+  }
+}
+
+/** As --retry-base and --retry-max take them (a first delay, a longest one at least as long), and a growth of 1 or more. */
+function checkRetryBackoff(value: unknown): void {
+  if (value === undefined) return;
+  if (!isObject(value)) throw new TypeError('retryBackoff must be { baseMs, maxMs, factor }');
+  const { baseMs, maxMs, factor } = value;
+  if (!isMsIn(baseMs, 1)) throw new TypeError(`retryBackoff.baseMs must be 1 ms to 3650 days (got ${String(baseMs)})`);
+  if (!isMsIn(maxMs, baseMs)) throw new TypeError(`retryBackoff.maxMs must be at least baseMs and at most 3650 days (got ${String(maxMs)})`);
+  if (typeof factor !== 'number' || !Number.isFinite(factor) || factor < 1 || factor > 100) {
+    throw new TypeError(`retryBackoff.factor must be a number from 1 to 100 (got ${String(factor)})`);
+  }
+}
+
+/** As --webhook-schedule takes it: one delay or more, each 0 to 3650 days. */
+function checkWebhookSchedule(value: unknown): void {
+  if (value === undefined) return;
+  if (!Array.isArray(value) || value.length === 0) throw new TypeError('webhookScheduleMs must be a non-empty array of delays in milliseconds');
+  value.forEach((delay: unknown, i) => {
+    if (!isMsIn(delay, 0)) throw new TypeError(`webhookScheduleMs[${i}] must be 0 ms to 3650 days (got ${String(delay)})`);
+  });
+}
+
+/** As --max-timeout takes it (whole seconds), and the attempts and page size within what the API takes. */
+function checkLimits(value: unknown): void {
+  if (value === undefined) return;
+  if (!isObject(value) || unknownField(value, ['maxTimeoutS', 'maxAttempts', 'maxListLimit']) !== undefined) {
+    throw new TypeError('limits must be { maxTimeoutS?, maxAttempts?, maxListLimit? }');
+  }
+  const { maxTimeoutS, maxAttempts, maxListLimit } = value;
+  if (maxTimeoutS !== undefined) {
+    try {
+      if (typeof maxTimeoutS !== 'number') throw new TypeError('must be a number');
+      SETTINGS.maxTimeout.value.parse(`${maxTimeoutS}s`, 'limits.maxTimeoutS');
+    } catch (error) {
+      throw new TypeError(`limits.maxTimeoutS: ${(error as Error).message} (got ${String(maxTimeoutS)})`);
+    }
+  }
+  if (maxAttempts !== undefined && !isWholeIn(maxAttempts, 1, MAX_ATTEMPTS)) {
+    throw new TypeError(`limits.maxAttempts must be a whole number from 1 to ${MAX_ATTEMPTS} (got ${String(maxAttempts)})`);
+  }
+  if (maxListLimit !== undefined && !isWholeIn(maxListLimit, 1, PAGE_LIMIT.max)) {
+    throw new TypeError(`limits.maxListLimit must be a whole number from 1 to ${PAGE_LIMIT.max} (got ${String(maxListLimit)})`);
+  }
+}
+
+function checkApiKeys(keys: unknown, sha256Hex: (key: string) => string): void {
   if (keys === undefined) return;
   if (!Array.isArray(keys)) throw new TypeError('apiKeys must be an array of { tenant, key } (or { tenant, sha256 }) entries');
   keys.forEach((item: unknown, i) => {
@@ -57,4 +134,6 @@ function checkApiKeys(keys: unknown): void {
     if (problem !== null) throw new TypeError(`apiKeys[${i}]: ${problem}`);
     if (admin !== undefined && typeof admin !== 'boolean') throw new TypeError(`apiKeys[${i}]: admin must be true or false`);
   });
+  const problem = keySetProblem(keys as KeyEntry[], sha256Hex);
+  if (problem !== null) throw new TypeError(`apiKeys: ${problem}`);
 }

@@ -7,7 +7,7 @@ import { createHash } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import type { AsyncOpsOptions } from '../../main.ts';
 import { UsageError } from '../exit-codes.ts';
-import { keyProblem, policyProblem } from '../../config/api-key-entry.ts';
+import { keyProblem, keySetProblem, policyProblem } from '../../config/api-key-entry.ts';
 
 /** One key as the server takes it (createAsyncOps's `apiKeys`). */
 type ApiKeyConfig = NonNullable<AsyncOpsOptions['apiKeys']>[number];
@@ -89,26 +89,10 @@ export function parseApiKeysEnv(value: string, source = 'ASYNCOPS_API_KEYS'): Ap
   return pairs.map((pair, i) => fromPair(pair, `${source}: entry ${i + 1}`));
 }
 
-/** Keys from both sources; the same key twice (for one tenant or two) is refused. */
+/** Keys from both sources; the same key twice (for one tenant or two) is refused, as is a tenant with two policies. */
 export function mergeApiKeys(...lists: ReadonlyArray<readonly ApiKeyConfig[]>): ApiKeyConfig[] {
   const all = lists.flat();
-  const seen = new Set<string>();
-  for (const k of all) {
-    // Compared by hash: a key given as it is and again as its sha256 is one key, which would sign in as whichever came first.
-    const id = 'key' in k ? createHash('sha256').update(k.key).digest('hex') : k.sha256;
-    if (seen.has(id)) throw new UsageError(`API keys: a key is configured twice (tenant ${k.tenant}); every key must be distinct`);
-    seen.add(id);
-  }
-  for (const field of ['weight', 'maxPriority'] as const) {
-    const set = new Map<string, number>();
-    for (const k of all) {
-      const value = k[field];
-      if (value === undefined) continue;
-      if (set.has(k.tenant) && set.get(k.tenant) !== value) {
-        throw new UsageError(`API keys: tenant ${k.tenant} has two different ${field === 'weight' ? 'weight' : 'max_priority'} values; give one`);
-      }
-      set.set(k.tenant, value);
-    }
-  }
+  const problem = keySetProblem(all, (key) => createHash('sha256').update(key).digest('hex'));
+  if (problem !== null) throw new UsageError(`API keys: ${problem}`);
   return all;
 }
