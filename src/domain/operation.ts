@@ -111,18 +111,46 @@ export function decideAfterFailure(
   return { kind: 'retry', runAt: now + equalJitterDelay(backoff, op.attempt, random), error };
 }
 
-/** Normalise a handler's return value into a stored result. */
+/**
+ * Normalise a handler's return value into a stored result: `{ contentType, body }` with a body of text or bytes is
+ * stored as it is; one with nothing else and a body of anything else is a TypeError (the attempt fails
+ * `invalid_result`): stored as JSON, an ArrayBuffer would have become `{}`. Any other value is stored as JSON.
+ */
 export function toOperationResult(value: unknown): OperationResult {
-  if (isExplicitResult(value)) {
-    const body = typeof value.body === 'string' ? Buffer.from(value.body, 'utf8') : Buffer.from(value.body);
-    return { contentType: value.contentType, body };
+  if (typeof value === 'object' && value !== null && !Array.isArray(value)) {
+    const { contentType, body } = value as Record<string, unknown>;
+    if (typeof contentType === 'string' && 'body' in value) {
+      const bytes = bytesOf(body);
+      if (bytes !== null) return { contentType, body: bytes };
+      if (Object.keys(value).length === 2) {
+        throw new InvalidResultBodyError(
+          `a result with a contentType needs a body of text or bytes (a string, Buffer, Uint8Array, ArrayBuffer or typed array), got ${describeBody(body)}`,
+        );
+      }
+    }
   }
   const json = JSON.stringify(value === undefined ? null : value);
   return { contentType: 'application/json', body: Buffer.from(json, 'utf8') };
 }
 
-function isExplicitResult(value: unknown): value is { contentType: string; body: string | Uint8Array } {
-  if (typeof value !== 'object' || value === null) return false;
-  const v = value as Record<string, unknown>;
-  return typeof v.contentType === 'string' && (typeof v.body === 'string' || v.body instanceof Uint8Array);
+/** A `{ contentType, body }` result whose body is neither text nor bytes. */
+export class InvalidResultBodyError extends TypeError {
+  constructor(message: string) {
+    super(message);
+    this.name = 'InvalidResultBodyError';
+  }
+}
+
+/** Text as UTF-8, or bytes however they are held; null for anything else. */
+function bytesOf(body: unknown): Buffer | null {
+  if (typeof body === 'string') return Buffer.from(body, 'utf8');
+  if (body instanceof ArrayBuffer || body instanceof SharedArrayBuffer) return Buffer.from(new Uint8Array(body));
+  if (ArrayBuffer.isView(body)) return Buffer.from(new Uint8Array(body.buffer, body.byteOffset, body.byteLength));
+  return null;
+}
+
+function describeBody(body: unknown): string {
+  if (body === null) return 'null';
+  if (typeof body !== 'object') return typeof body;
+  return body.constructor?.name ?? 'an object';
 }

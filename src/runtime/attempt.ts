@@ -13,6 +13,7 @@ import {
   boundedError,
   decideAfterFailure,
   toOperationResult,
+  InvalidResultBodyError,
   type AttemptFailure,
   type OperationResult,
   type Operation,
@@ -216,7 +217,9 @@ export class Attempt {
       this.log.warn({ err: error }, 'the result cannot be stored');
       const message = tooLarge
         ? `the result is too large to serialise, more than the limit of ${limit} bytes (--max-result-bytes)`
-        : `the result cannot be serialised as JSON: ${coerceError(error).message}`;
+        : error instanceof InvalidResultBodyError
+          ? error.message
+          : `the result cannot be serialised as JSON: ${coerceError(error).message}`;
       this.#decide({ code: tooLarge ? 'result_too_large' : 'invalid_result', message, permanent: true });
       return;
     }

@@ -36,8 +36,8 @@ export interface ScheduleDeclaration<Input = unknown> {
   readonly input?: Input | undefined;
 }
 
-/** A handler returns a JSON value, or an explicit body with its content type. */
-export type TaskResult = unknown | { contentType: string; body: Buffer | string };
+/** A handler returns a JSON value, or an explicit body (text or bytes) with its content type. */
+export type TaskResult = unknown | { contentType: string; body: string | ArrayBuffer | ArrayBufferView };
 
 // biome-ignore lint/suspicious/noExplicitAny: a registry holds definitions of every input type; `unknown` would make their handlers unassignable.
 export interface TaskDefinition<Input = any> {

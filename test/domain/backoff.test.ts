@@ -100,4 +100,23 @@ describe('attempt outcomes', () => {
     assert.equal(csv.body.toString(), 'a,b');
     assert.equal(toOperationResult({ contentType: 'application/octet-stream', body: Buffer.from([1, 2]) }).body.length, 2);
   });
+
+  it('takes bytes however they are held (what fetch().arrayBuffer() returns was stored as {}), and refuses a body that is neither', () => {
+    const bytes = [1, 2, 3, 255];
+    const backing = new Uint8Array([9, ...bytes, 9]);
+    for (const body of [
+      new Uint8Array(bytes).buffer,
+      new Uint16Array(new Uint8Array(bytes).buffer),
+      new DataView(backing.buffer, 1, 4),
+      backing.subarray(1, 5),
+    ]) {
+      const result = toOperationResult({ contentType: 'application/octet-stream', body });
+      assert.deepEqual([...result.body], bytes, body.constructor.name);
+    }
+    for (const body of [{}, 42, null, [1, 2]]) {
+      assert.throws(() => toOperationResult({ contentType: 'image/png', body }), /needs a body of text or bytes/, JSON.stringify(body));
+    }
+    // With other fields besides, it is a JSON value like any other.
+    assert.equal(toOperationResult({ contentType: 'x', body: {}, note: 1 }).contentType, 'application/json');
+  });
 });

@@ -5,6 +5,7 @@
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { defineTask } from '../../src/runtime/task.ts';
+import { DEFAULT_TENANT } from '../../src/domain/operation.ts';
 import type { Store } from '../../src/store/store.ts';
 import { openStore, settled, startPool, submit } from '../support/worker-pool.ts';
 import { waitFor } from '../support/wait.ts';
@@ -92,5 +93,22 @@ describe('a result that is not JSON', () => {
       assert.match(ended.error?.message ?? '', /cannot be serialised as JSON/);
     }
     assert.equal(runs, 2);
+  });
+
+  it('stores the bytes of an ArrayBuffer body, and fails invalid_result for a body that is neither text nor bytes', async (t) => {
+    const store = await openStore(t);
+    const task = defineTask<{ kind: string }>({
+      type: 'binary',
+      input: { type: 'object' },
+      run: (input) => ({ contentType: 'application/octet-stream', body: input.kind === 'buffer' ? new Uint8Array([1, 2, 255]).buffer : { bytes: [1] } }),
+    });
+    startPool(t, store, [task], { leaseMs: 60_000 });
+    const stored = await settled(store, (await submit(store, 'binary', { kind: 'buffer' })).id);
+    assert.equal(stored.status, 'completed');
+    const result = await store.resultGet({ id: stored.id, tenant: DEFAULT_TENANT });
+    assert.deepEqual([result?.contentType, [...(result?.body ?? [])]], ['application/octet-stream', [1, 2, 255]]);
+    const refused = await settled(store, (await submit(store, 'binary', { kind: 'object' })).id);
+    assert.deepEqual([refused.status, refused.error?.code], ['failed', 'invalid_result']);
+    assert.match(refused.error?.message ?? '', /^a result with a contentType needs a body of text or bytes .*, got Object$/);
   });
 });
