@@ -92,10 +92,22 @@ export type AttemptDecision =
 /** The longest error message kept; every read of the operation carries it. */
 export const ERROR_MESSAGE_MAX = 4_096;
 
+/**
+ * The longest progress message kept: a line of status, which every status read, list page, event and history
+ * milestone carries (a handler's 5 MB message made a list page of eleven operations 52 MB).
+ */
+export const PROGRESS_MESSAGE_MAX = 1_000;
+
+const bounded = (text: string, max: number): string => (text.length > max ? `${text.slice(0, max - 1)}…` : text);
+
 /** A handler's error as it is kept and shown: no longer than ERROR_MESSAGE_MAX characters (the store cleans its text). */
 export function boundedError(code: string, message: string): OperationError {
-  const bound = (text: string, max: number) => (text.length > max ? `${text.slice(0, max - 1)}…` : text);
-  return { code: bound(code, 64), message: bound(message, ERROR_MESSAGE_MAX) };
+  return { code: bounded(code, 64), message: bounded(message, ERROR_MESSAGE_MAX) };
+}
+
+/** A progress message as it is kept and shown: no longer than PROGRESS_MESSAGE_MAX characters. */
+export function boundedProgressMessage(message: string): string {
+  return bounded(message, PROGRESS_MESSAGE_MAX);
 }
 
 /** After a failed attempt: retry later (exponential backoff, equal jitter) while attempts remain, else fail for good. */

@@ -14,6 +14,7 @@ import {
   decideAfterFailure,
   toOperationResult,
   InvalidResultBodyError,
+  boundedProgressMessage,
   type AttemptFailure,
   type OperationResult,
   type Operation,
@@ -398,7 +399,7 @@ export class Attempt {
   #reportProgress(fraction: number, message: string | undefined): void {
     if (this.#ending || typeof fraction !== 'number' || Number.isNaN(fraction)) return;
     // A message that is not text (a number, an object from a handler in JavaScript) is stored as its text.
-    if (message !== undefined && message !== null) this.#progressMessage = String(message);
+    if (message !== undefined && message !== null) this.#progressMessage = boundedProgressMessage(String(message));
     this.#pendingProgress = Math.min(1, Math.max(0, fraction));
     this.#pendingProgressAt = this.#deps.clock.now();
     this.#lastReport = { fraction: this.#pendingProgress, message: this.#progressMessage };

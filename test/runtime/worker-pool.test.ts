@@ -10,7 +10,7 @@ import { AttemptAbortedError, PROGRESS_INTERVAL_MS, type AttemptEnd } from '../.
 import { TaskRegistry } from '../../src/runtime/registry.ts';
 import { defineTask, type TaskContext } from '../../src/runtime/task.ts';
 import { WorkerPool } from '../../src/runtime/worker-pool.ts';
-import { DEFAULT_TENANT } from '../../src/domain/operation.ts';
+import { DEFAULT_TENANT, PROGRESS_MESSAGE_MAX } from '../../src/domain/operation.ts';
 import type { Store } from '../../src/store/store.ts';
 import type { Operation } from '../../src/domain/operation.ts';
 import { mockTime } from '../support/mock-time.ts';
@@ -160,6 +160,13 @@ describe('WorkerPool', () => {
           return { done: true };
         },
       }),
+      defineTask({
+        type: 'long_progress',
+        async run(_input, ctx) {
+          ctx.progress(0.5, 'm'.repeat(5_000_000));
+          await nextTurn();
+        },
+      }),
     ]);
     const numeric = await settled(store, (await submit(store, 'odd_code', { code: 5 }, { maxAttempts: 3 })).id);
     assert.deepEqual([numeric.status, numeric.attempt, numeric.error], ['failed', 1, { code: '5', message: 'nope' }]);
@@ -169,6 +176,10 @@ describe('WorkerPool', () => {
     assert.deepEqual(message.error, { code: 'handler_error', message: '42' });
     const progress = await settled(store, (await submit(store, 'odd_progress', {})).id);
     assert.deepEqual([progress.status, progress.progressMessage], ['completed', '[object Object]']);
+    // Every read, list page, event and milestone carries it: kept to a line of status.
+    const long = await settled(store, (await submit(store, 'long_progress', {})).id);
+    assert.equal(long.progressMessage?.length, PROGRESS_MESSAGE_MAX);
+    assert.ok(long.progressMessage?.endsWith('m…'));
   });
 
   it('a handler that holds the event loop past its deadline times out all the same, and what it returns is discarded', async (t) => {
