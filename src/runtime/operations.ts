@@ -196,20 +196,7 @@ export class OperationsService {
 
   /** Checks and stores it; `withStanding`: a new operation without a key has its standing read in the same round trip. */
   async #insert(request: SubmitRequest, trace: TraceCarrier | null, withStanding: boolean): Promise<StoredSubmit> {
-    const task = this.#registry.get(request.type);
-    if (task === undefined) {
-      throw new AsyncOpsError('unknown_task_type', `unknown task type "${request.type}"`, {
-        errors: [
-          {
-            path: '/type',
-            message: `must be one of: ${this.#registry
-              .list()
-              .map((t) => t.type)
-              .join(', ')}`,
-          },
-        ],
-      });
-    }
+    const task = this.#registry.require(request.type);
     const fieldErrors = this.#registry.validateInput(task.type, request.input);
     if (fieldErrors.length > 0) throw new AsyncOpsError('validation_failed', `input is not valid for task type "${task.type}"`, { errors: fieldErrors });
     const fields = this.#fields.check(request, task, this.#options.maxPriority?.(request.tenant));
@@ -354,6 +341,10 @@ export class OperationsService {
       const refused = priorityProblem(priority, this.#options.maxPriority?.(tenant) ?? PRIORITY.max);
       if (refused !== null) throw new AsyncOpsError('validation_failed', `/priority ${refused}`, { errors: [{ path: '/priority', message: refused }] });
     }
+    // Back to pending, an operation of a type this node does not run would wait for ever: refused as a submit of it is.
+    const current = await this.#store.operationGet({ id, tenant });
+    if (current === null) throw notFound(id);
+    this.#registry.require(current.type);
     const outcome = await this.#store.operationRedrive({ id, tenant, now: this.#clock.now(), by, priority: priority ?? null });
     if (outcome.kind === 'not_found') throw notFound(id);
     if (outcome.kind === 'not_redrivable') {

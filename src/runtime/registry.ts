@@ -4,7 +4,7 @@
 
 import { Ajv, type ValidateFunction } from 'ajv';
 import addFormatsModule from 'ajv-formats';
-import type { FieldError } from '../domain/errors.ts';
+import { AsyncOpsError, type FieldError } from '../domain/errors.ts';
 import type { RateLimit } from '../domain/rate-limit.ts';
 import { TASK_DEFAULTS } from '../config/limits.ts';
 import { DEFAULTS } from '../config/settings.ts';
@@ -111,6 +111,14 @@ export class TaskRegistry {
 
   get(type: string): RegisteredTask | undefined {
     return this.#byType.get(type);
+  }
+
+  /** The type registered as `type`, or the `unknown_task_type` problem (422) naming the types there are. */
+  require(type: string): RegisteredTask {
+    const task = this.#byType.get(type);
+    if (task !== undefined) return task;
+    const types = [...this.#byType.keys()].join(', ');
+    throw new AsyncOpsError('unknown_task_type', `unknown task type "${type}"`, { errors: [{ path: '/type', message: `must be one of: ${types}` }] });
   }
 
   byRoute(route: string): RegisteredTask | undefined {

@@ -61,14 +61,7 @@ export class SchedulesService {
   }
 
   async create(request: ScheduleRequest): Promise<Schedule> {
-    const task = this.#registry.get(request.type);
-    if (task === undefined) {
-      const types = this.#registry
-        .list()
-        .map((t) => t.type)
-        .join(', ');
-      throw new AsyncOpsError('unknown_task_type', `unknown task type "${request.type}"`, { errors: [{ path: '/type', message: `must be one of: ${types}` }] });
-    }
+    const task = this.#registry.require(request.type);
     const timezone = request.timezone ?? DEFAULT_TIMEZONE;
     const errors = [...checkCron(request.cron, timezone), ...this.#registry.validateInput(task.type, request.input)];
     if (errors.length > 0) throw new AsyncOpsError('validation_failed', errors.map((e) => `${e.path} ${e.message}`).join('; '), { errors });

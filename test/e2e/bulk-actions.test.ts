@@ -9,7 +9,7 @@ import { randomBytes } from 'node:crypto';
 import { execFile } from 'node:child_process';
 import { promisify } from 'node:util';
 import { AsyncOpsApiError, AsyncOpsClient } from '../../src/client/index.ts';
-import { CLI_ENTRY, REPO_ROOT, startServer, tempDir, type ServerProcess } from '../support/server.ts';
+import { CLI_ENTRY, freshStore, REPO_ROOT, startServer, tempDir, type ServerProcess } from '../support/server.ts';
 import { request } from '../support/http.ts';
 import { writeTenantsAndAdminKeys } from '../support/keys-file.ts';
 import { waitFor } from '../support/wait.ts';
@@ -125,6 +125,33 @@ describe('retrying one operation', () => {
     assert.equal(refused.body.operation_status, 'completed');
     assert.equal((await call(KEY_A, 'POST', '/operations/op_01KBBBBBBBBBBBBBBBBBBBBBBB/retry')).status, 404);
     assert.equal((await call(KEY_B, 'POST', `/operations/${id}/retry`)).status, 404);
+  });
+
+  it('answers 422 unknown_task_type to a failed operation of a type the server no longer runs, and leaves it failed', async () => {
+    const store = freshStore();
+    try {
+      const before = await startServer({ store: store.spec });
+      let id: string;
+      try {
+        const failed = await request(before.url, 'POST', '/operations', { body: { type: 'fail', input: { permanent: true } }, headers: { prefer: 'wait=10' } });
+        assert.equal(failed.body.status, 'failed');
+        id = failed.body.id;
+      } finally {
+        await before.stop();
+      }
+      // The same store, served without the fixture tasks: only the built-in report is registered.
+      const after = await startServer({ store: store.spec, fixtureTasks: false });
+      try {
+        const refused = await request(after.url, 'POST', `/operations/${id}/retry`);
+        assert.equal(refused.status, 422, refused.text);
+        assert.equal(refused.body.code, 'unknown_task_type');
+        assert.equal((await request(after.url, 'GET', `/operations/${id}`)).body.status, 'failed', 'not sent back to pending, where nothing would run it');
+      } finally {
+        await after.stop();
+      }
+    } finally {
+      await store.cleanup();
+    }
   });
 });
 
