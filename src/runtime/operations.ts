@@ -359,9 +359,11 @@ export class OperationsService {
   async delete(tenant: string, id: string): Promise<void> {
     if (!isId(ID_PREFIXES.operation, id)) throw notFound(id);
     const outcome = await this.#store.operationDelete({ id, tenant });
-    // A delete is no change event; other nodes' caches let go of it within their time to live.
+    // A delete is no change event; other nodes' caches let go of it within their time to live, and their long-polls
+    // answer 404 at their end. This node's look again now: a held long-poll answers 404, an event stream closes.
     this.#cache.changed(id);
     if (outcome === 'not_found') throw notFound(id);
+    this.#watchers.lookAgain(id);
     if (outcome === 'not_terminal') throw new AsyncOpsError('conflict', `operation ${id} is not finished; cancel it first`);
     if (outcome === 'delivery_pending') {
       throw new AsyncOpsError('conflict', `operation ${id} has a webhook still being delivered; delete it once the delivery is delivered or dead`);

@@ -30,6 +30,12 @@ export class ChangeWatchers {
     if (listeners) for (const listener of [...listeners]) listener(version);
   }
 
+  /** One operation changed with no version to tell (it was deleted): its watchers look again. */
+  lookAgain(id: string): void {
+    const listeners = this.#byId.get(id);
+    if (listeners) for (const listener of [...listeners]) listener(null);
+  }
+
   /** Any operation may have changed unheard of: every watcher looks again. */
   mayHaveMissed(): void {
     for (const listeners of [...this.#byId.values()]) for (const listener of [...listeners]) listener(null);
