@@ -8,7 +8,7 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import type { Command } from 'commander';
 import type { BulkAction, BulkActionKind, BulkFilter } from '../client/index.ts';
 import { PRIORITY } from '../config/limits.ts';
-import { integerArg, pageLimitArg, secondsArg, type CliContext } from './context.ts';
+import { integerArg, pageLimitArg, secondsArg, timeArg, type CliContext } from './context.ts';
 import { EXIT_CODES } from './exit-codes.ts';
 import { describeOperation, sanitize } from './format.ts';
 
@@ -111,8 +111,8 @@ export function registerBulk(program: Command, ctx: CliContext): void {
       .option('--status <status>', 'only operations in this status')
       .option('--type <type>', 'only operations of this task type')
       .option('--error-code <code>', 'only operations whose error has this code')
-      .option('--created-after <time>', 'only those created at or after this RFC 3339 time')
-      .option('--created-before <time>', 'only those created before this RFC 3339 time')
+      .option('--created-after <time>', 'only those created at or after this RFC 3339 time', timeArg)
+      .option('--created-before <time>', 'only those created before this RFC 3339 time', timeArg)
       .option('--tenant <tenant>', 'admin keys: only this tenant (default: every tenant)')
       .option('--operation-type <type>', 'replay: only deliveries of operations of this type')
       // Not --url: that is the server's, for every command.

@@ -88,6 +88,17 @@ export function secondsArg(value: string): number {
   return n;
 }
 
+const RFC_3339 = /^\d{4}-\d{2}-\d{2}[Tt ]\d{2}:\d{2}:\d{2}(\.\d+)?([Zz]|[+-]\d{2}:\d{2})$/;
+
+/** An RFC 3339 date-time, as the API takes it (`2026-12-01` or `Dec 1 2026`, which Date.parse reads, are not one). */
+export function timeArg(value: string): string {
+  // A leap second (:60) is one RFC 3339 allows and Date.parse does not.
+  if (!RFC_3339.test(value) || Number.isNaN(Date.parse(value.replace(/:60(?=[.Zz+-])/, ':59')))) {
+    throw new InvalidArgumentError('expected an RFC 3339 time such as 2026-12-01T09:00:00Z');
+  }
+  return value;
+}
+
 /** Repeatable option: `--secret A --secret B` → ['A', 'B']. */
 export function collect(value: string, previous: string[] | undefined): string[] {
   return [...(previous ?? []), value];

@@ -4,7 +4,7 @@
 
 import { Option, type Command } from 'commander';
 import { OPERATION_STATUSES, type Operation } from '../client/index.ts';
-import { pageLimitArg, type CliContext } from './context.ts';
+import { pageLimitArg, timeArg, type CliContext } from './context.ts';
 import { formatPercent, sanitize, table } from './format.ts';
 
 interface ListFlags {
@@ -28,8 +28,8 @@ export function registerList(program: Command, ctx: CliContext): void {
     .addOption(new Option('--status <status>', 'only operations in this status').choices(OPERATION_STATUSES))
     .option('--type <type>', 'only operations of this task type')
     .option('--error-code <code>', 'only operations whose error (or last attempt) has this code')
-    .option('--created-after <time>', 'only those created at or after this RFC 3339 time')
-    .option('--created-before <time>', 'only those created before this RFC 3339 time')
+    .option('--created-after <time>', 'only those created at or after this RFC 3339 time', timeArg)
+    .option('--created-before <time>', 'only those created before this RFC 3339 time', timeArg)
     .option('--find <id-or-key>', 'only the operation with this id, or the one this Idempotency-Key created')
     .option('--tenant <tenant>', "an admin key: only this tenant's operations (else every tenant's)")
     .option('--limit <n>', 'page size', pageLimitArg)

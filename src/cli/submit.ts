@@ -3,7 +3,7 @@
 // Invariant: without --wait the exit status is 0 once accepted; with it, by how the operation ended.
 
 import type { Command } from 'commander';
-import { integerArg, readJsonInput, secondsArg, type CliContext } from './context.ts';
+import { integerArg, readJsonInput, secondsArg, timeArg, type CliContext } from './context.ts';
 import { UsageError } from './exit-codes.ts';
 import { CONCURRENCY_KEY, MAX_ATTEMPTS, MAX_CONCURRENCY_KEY_LENGTH, MIN_TIMEOUT_S, PRIORITY } from '../config/limits.ts';
 import { followOperation } from './wait.ts';
@@ -37,7 +37,7 @@ export function registerSubmit(program: Command, ctx: CliContext): void {
     .option('--priority <n>', 'higher runs first', integerArg(PRIORITY.min, PRIORITY.max))
     .option('--timeout <seconds>', "maximum execution time of one attempt (timeout_s), at most the server's --max-timeout", integerArg(MIN_TIMEOUT_S))
     .option('--max-attempts <n>', 'attempts before the operation fails', integerArg(1, MAX_ATTEMPTS))
-    .option('--run-at <time>', 'do not start before this RFC 3339 time')
+    .option('--run-at <time>', 'do not start before this RFC 3339 time', timeArg)
     .option('--concurrency-key <key>', "operations with the same key run at most the type's keyConcurrency at once (a customer or account id)")
     .option('--wait', 'wait for the operation to finish, with a progress bar (TTY) or lines')
     .option('--wait-timeout <seconds>', 'with --wait: stop waiting after this long (exit 4)', secondsArg)
@@ -47,9 +47,6 @@ export function registerSubmit(program: Command, ctx: CliContext): void {
       if (opts.input === undefined) throw new UsageError("required option '--input <json>' not specified");
       if ((opts.output !== undefined || opts.waitTimeout !== undefined) && !opts.wait) {
         throw new UsageError('-o/--output and --wait-timeout need --wait');
-      }
-      if (opts.runAt !== undefined && Number.isNaN(Date.parse(opts.runAt))) {
-        throw new UsageError(`--run-at ${JSON.stringify(opts.runAt)} is not an RFC 3339 time`);
       }
       if (opts.concurrencyKey !== undefined && !CONCURRENCY_KEY.test(opts.concurrencyKey)) {
         throw new UsageError(`--concurrency-key must be 1..${MAX_CONCURRENCY_KEY_LENGTH} letters, digits or _ . : @ / - (a letter or digit first)`);

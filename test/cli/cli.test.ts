@@ -213,7 +213,21 @@ describe('errors and exit statuses', () => {
     const badKey = await runCli(withAuth('submit', 'report', '--input', '{}', '--concurrency-key', 'not a key'));
     assert.equal(badKey.code, 2);
     assertOneErrorLine(badKey.stderr, /--concurrency-key must be 1\.\.128 letters, digits or _ \. : @ \/ - \(a letter or digit first\)$/);
+    // Times the API would refuse (Date.parse reads them; RFC 3339 does not have them).
+    for (const [args, flag] of [
+      [['submit', 'report', '--input', '{}', '--run-at', 'Dec 1 2026'], '--run-at'],
+      [['submit', 'report', '--input', '{}', '--run-at', '2026-12-01'], '--run-at'],
+      [['list', '--created-after', 'yesterday'], '--created-after'],
+      [['bulk', 'cancel', '--created-before', '2026-12-01 10:00'], '--created-before'],
+    ] as const) {
+      const run = await runCli(withAuth(...args));
+      assert.equal(run.code, 2, `${args.join(' ')}: ${run.stderr}`);
+      assertOneErrorLine(run.stderr, new RegExp(`${flag}.*expected an RFC 3339 time such as 2026-12-01T09:00:00Z$`));
+    }
     assert.equal(api.requests.length, requestsBefore, 'nothing was sent');
+    const scheduled = await runCli(withAuth('submit', 'report', '--input', '{}', '--run-at', '2026-12-01T09:00:00+01:00'));
+    assert.equal(scheduled.code, 0, scheduled.stderr);
+    assert.equal(JSON.parse(api.requests.at(-1)!.body).run_at, '2026-12-01T09:00:00+01:00');
     const keyed = await runCli(withAuth('submit', 'report', '--input', '{}', '--concurrency-key', 'acct:42'));
     assert.equal(keyed.code, 0, keyed.stderr);
     assert.equal(JSON.parse(api.requests.at(-1)!.body).concurrency_key, 'acct:42', 'sent as concurrency_key');

@@ -301,6 +301,15 @@ describe('start-up configuration', () => {
     });
   }
 
+  it('a SQLite store that cannot be opened is named in one line, exit status 1, by serve, worker and webhook-secret', () => {
+    const missing = '/nonexistent-asyncops-dir/asyncops.db';
+    for (const args of [['serve', '--port', '0'], ['worker'], ['webhook-secret']]) {
+      const result = run(...args, '--store', missing);
+      assert.equal(result.status, 1, result.stderr);
+      assert.equal(result.stderr.trim(), `asyncops: cannot open the SQLite store at ${missing}: unable to open database file`, args[0]);
+    }
+  });
+
   it('an OTEL_* variable the server cannot follow stops serve and worker with one line and exit status 2, as a bad flag does', () => {
     for (const [command, env] of [
       ['serve', { OTEL_TRACES_EXPORTER: 'otlp', OTEL_EXPORTER_OTLP_PROTOCOL: 'grpc' }],

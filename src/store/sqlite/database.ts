@@ -8,7 +8,13 @@ import type { StoreEvent } from '../store.ts';
 import { AsyncOpsError } from '../../domain/errors.ts';
 
 export function openDatabase(path: string): DatabaseSync {
-  const db = new DatabaseSync(path);
+  let db: DatabaseSync;
+  try {
+    db = new DatabaseSync(path);
+  } catch (error) {
+    // SQLite's own words name no file ("unable to open database file"): a mistyped path or a missing directory.
+    throw new Error(`cannot open the SQLite store at ${path}: ${(error as Error).message}`, { cause: error });
+  }
   // WAL lets readers run beside the writer; NORMAL is durable across process crashes in WAL mode.
   db.exec('PRAGMA journal_mode = WAL');
   db.exec('PRAGMA busy_timeout = 5000');
