@@ -22,18 +22,32 @@ export async function saveResult(ctx: CliContext, result: OperationResult, file:
   ctx.note(`saved ${result.body.length} bytes (${result.contentType}) to ${file}`);
 }
 
+const UTF8 = new TextDecoder('utf-8', { fatal: true });
+
+/**
+ * A result as JSON a script can take back intact: a JSON body parsed, text as text, and any other bytes (an image, a
+ * zip) in base64, which text would have turned into replacement characters.
+ */
+function resultJson(result: OperationResult): { content_type: string; body: unknown } | { content_type: string; body_base64: string } {
+  if (/[/+]json\b/i.test(result.contentType)) return { content_type: result.contentType, body: result.json() };
+  try {
+    return { content_type: result.contentType, body: UTF8.decode(result.body) };
+  } catch {
+    return { content_type: result.contentType, body_base64: Buffer.from(result.body).toString('base64') };
+  }
+}
+
 export function registerResult(program: Command, ctx: CliContext): void {
   program
     .command('result')
     .description('fetch the result of a completed operation (to stdout, or -o FILE)')
     .argument('<id>', 'operation id')
     .option('-o, --output <file>', 'write the result to FILE instead of stdout')
-    .option('--json', 'print { content_type, body } as JSON, body parsed when it is JSON')
+    .option('--json', 'print { content_type, body } as JSON: body parsed when it is JSON, text when it is UTF-8, else body_base64')
     .action(async (id: string, opts: { output?: string; json?: boolean }, command: Command) => {
       const result = await ctx.client(command).result(id);
       if (opts.json) {
-        const isJson = /[/+]json\b/i.test(result.contentType);
-        ctx.printJson({ content_type: result.contentType, body: isJson ? result.json() : result.text() });
+        ctx.printJson(resultJson(result));
       } else {
         await saveResult(ctx, result, opts.output ?? '-');
       }

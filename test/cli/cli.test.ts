@@ -111,6 +111,21 @@ describe('reads', () => {
     assert.equal(run.code, 0, run.stderr);
     assert.deepEqual(JSON.parse(readFileSync(file, 'utf8')), { total: 42 });
   });
+
+  test('result --json: a JSON body parsed, text as text, other bytes as body_base64 (text would lose them)', async () => {
+    const cases: Array<[string, string | Uint8Array, Record<string, unknown>]> = [
+      ['application/json', '{"total":42}', { body: { total: 42 } }],
+      ['text/csv', 'a,b\n1,2\n', { body: 'a,b\n1,2\n' }],
+      ['application/octet-stream', new Uint8Array([0, 1, 2, 255, 254, 10, 13]), { body_base64: 'AAEC//4KDQ==' }],
+    ];
+    for (const [contentType, body, expected] of cases) {
+      const op = api.addOperation('report', {}, [{ atMs: 0, status: 'completed' }]);
+      api.operations.get(op.id)!.result = { contentType, body };
+      const run = await runCli(withAuth('result', op.id, '--json'));
+      assert.equal(run.code, 0, run.stderr);
+      assert.deepEqual(JSON.parse(run.stdout), { content_type: contentType, ...expected }, contentType);
+    }
+  });
 });
 
 describe('errors and exit statuses', () => {

@@ -56,7 +56,7 @@ interface FakeOperation {
   createdAt: number;
   stages: FakeStage[];
   cancelledAt: number | null;
-  result: { contentType: string; body: string } | null;
+  result: { contentType: string; body: string | Uint8Array } | null;
   expired: boolean;
 }
 
