@@ -292,6 +292,7 @@ export class AsyncOpsClient {
       etag: reply.headers.get('etag'),
       retryAfterS: retryAfterSeconds(reply.headers),
       waitApplied: /(^|[\s,;])wait=/i.test(reply.headers.get('preference-applied') ?? ''),
+      sentAt: reply.sentAt,
     };
   }
 }

@@ -55,6 +55,8 @@ export interface Reply {
   status: number;
   headers: Headers;
   body: Uint8Array;
+  /** When the request this answers was sent (Date.now()): after any retries, the last try. */
+  sentAt: number;
 }
 
 export class Transport {
@@ -165,9 +167,10 @@ export class Transport {
     const timeoutMs = Math.min(this.#timeoutMs + (spec.holdMs ?? 0), MAX_TIMER_MS);
     const timeout = AbortSignal.timeout(timeoutMs);
     const signal = spec.signal ? AbortSignal.any([spec.signal, timeout]) : timeout;
+    const sentAt = Date.now();
     try {
       const response = await this.#fetch(url, { method: spec.method, headers, body, signal });
-      return { url, status: response.status, headers: response.headers, body: new Uint8Array(await response.arrayBuffer()) };
+      return { url, status: response.status, headers: response.headers, body: new Uint8Array(await response.arrayBuffer()), sentAt };
     } catch (error) {
       if (spec.signal?.aborted) throw spec.signal.reason;
       if (timeout.aborted) {

@@ -30,6 +30,8 @@ export interface StatusReply {
   retryAfterS: number;
   /** The server echoed `Preference-Applied: wait=N`, i.e. it held the request. */
   waitApplied: boolean;
+  /** When the request this answers was sent, its last try after any retries (default: when it was asked for). */
+  sentAt?: number;
 }
 
 export type FetchStatus = (request: StatusRequest) => Promise<StatusReply>;
@@ -55,6 +57,8 @@ async function pollUntilTerminal(fetchStatus: FetchStatus, onProgress: WaitOptio
   let etag: string | null = null;
   let startedAt = Date.now();
   let reply = await fetchStatus({ signal });
+  // Spaced from the try that was answered: one that needed retries (a 429, a 503) was sent later than it was asked for.
+  startedAt = reply.sentAt ?? startedAt;
   let askedToWait = false;
   for (;;) {
     const changed = reply.operation !== null && (reply.etag === null || reply.etag !== etag);
@@ -80,5 +84,6 @@ async function pollUntilTerminal(fetchStatus: FetchStatus, onProgress: WaitOptio
     const waitS = Math.min(MAX_LONG_POLL_S, Math.max(1, Math.ceil((endsAt - Date.now()) / 1000)));
     startedAt = Date.now();
     reply = await fetchStatus(longPoll && etag !== null ? { etag, waitS, signal } : { signal });
+    startedAt = reply.sentAt ?? startedAt;
   }
 }

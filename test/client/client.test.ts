@@ -2,6 +2,7 @@
 // and wait()'s pacing measured from the arrival times of the requests it sent.
 
 import assert from 'node:assert/strict';
+import { waitFor } from '../support/wait.ts';
 import { after, before, describe, test } from 'node:test';
 import {
   AsyncOpsApiError,
@@ -269,6 +270,27 @@ describe('AsyncOpsClient.wait', () => {
     const requests = api.statusRequests(op.id);
     assert.equal(requests.length, 3);
     for (const gap of pacedGaps(requests)) assert.ok(gap >= 1000 - JITTER_MS, `gap of ${gap.toFixed(0)} ms`);
+  });
+
+  test('spaces the next status request from the retry that was answered, not from the try a 503 refused', async () => {
+    // A server that does not hold requests: the reply to the retry is at once, and shows a change.
+    const api = await startApi({ longPoll: false });
+    const client = new AsyncOpsClient({ baseUrl: api.url });
+    const op = api.addOperation('report', {}, [
+      { atMs: 0, status: 'processing', progress: 0.1 },
+      { atMs: 1_500, status: 'processing', progress: 0.5 },
+      { atMs: 2_600, status: 'processing', progress: 0.7 },
+      { atMs: 4_500, status: 'completed', progress: 1 },
+    ]);
+    const waiting = client.wait(op.id, { timeoutMs: 15_000 });
+    await waitFor(() => api.statusRequests(op.id).length === 1, { what: 'the first read' });
+    api.failNext(1, 503);
+    assert.equal((await waiting).status, 'completed');
+    const requests = api.statusRequests(op.id);
+    const refused = requests.findIndex((r) => r.status === 503);
+    assert.ok(refused > 0 && requests.length > refused + 2, requests.map((r) => r.status).join(','));
+    const gap = requests[refused + 2]!.at - requests[refused + 1]!.at;
+    assert.ok(gap >= 1000 - JITTER_MS, `the request after the answered retry came ${gap.toFixed(0)} ms after it`);
   });
 
   test('rejects with AsyncOpsWaitTimeoutError when its own timeout elapses', async () => {
