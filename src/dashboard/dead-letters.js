@@ -27,6 +27,8 @@ const progressOf = (b) => `${count(b.processed)} of ${count(b.total)} processed:
 function BulkButton({ action, filter, onDone }) {
   const [step, setStep] = useState(/** @type {'idle' | 'counting' | 'confirm' | 'running'} */ ('idle'));
   const [matched, setMatched] = useState(0);
+  // The filter the dry run counted: the one a confirmation runs, whatever the form says by then.
+  const [counted, setCounted] = useState(/** @type {Record<string, unknown> | null} */ (null));
   const [bulk, setBulk] = useState(/** @type {BulkAction | null} */ (null));
   const [error, setError] = useState(/** @type {unknown} */ (null));
   const noun = (/** @type {number} */ n) => `${count(n)} ${NOUNS[action][n === 1 ? 0 : 1]}`;
@@ -37,6 +39,7 @@ function BulkButton({ action, filter, onDone }) {
     try {
       const answer = await request('/bulk-actions', { method: 'POST', body: { action, filter, dry_run: true } });
       setMatched(answer.count);
+      setCounted(filter);
       setStep('confirm');
     } catch (e) {
       setError(e);
@@ -46,7 +49,7 @@ function BulkButton({ action, filter, onDone }) {
   const confirm = async () => {
     setStep('running');
     try {
-      setBulk(await request('/bulk-actions', { method: 'POST', body: { action, filter } }));
+      setBulk(await request('/bulk-actions', { method: 'POST', body: { action, filter: counted } }));
     } catch (e) {
       setError(e);
       setStep('idle');
@@ -64,11 +67,13 @@ function BulkButton({ action, filter, onDone }) {
   );
 
   const done = bulk !== null && (bulk.status === 'completed' || bulk.status === 'failed');
+  // A filter changed since the count: the question asked is not this filter's any more, so it is not asked.
+  const stale = step === 'confirm' && JSON.stringify(counted) !== JSON.stringify(filter);
   return html`<div class="bulk" data-testid=${`bulk-${action}`}>
-    ${step === 'idle' || done ? html`<button type="button" onClick=${dryRun}>${VERB[action]} all matching…</button>` : null}
+    ${step === 'idle' || done || stale ? html`<button type="button" onClick=${dryRun}>${VERB[action]} all matching…</button>` : null}
     ${step === 'counting' ? html`<span class="muted">Counting…</span>` : null}
     ${
-      step === 'confirm'
+      step === 'confirm' && !stale
         ? html`<span class="confirm" data-testid="dry-run">
             ${matched === 0 ? 'Nothing matches this filter.' : `${VERB[action]} ${noun(matched)} matching this filter?`}
             ${matched > 0 ? html`<button type="button" class="danger" onClick=${confirm}>${VERB[action]} ${count(matched)}</button>` : null}

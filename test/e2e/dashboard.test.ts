@@ -264,6 +264,21 @@ describe('dashboard: without API keys (loopback), every page', () => {
     }
   });
 
+  it('dead letters: a confirmation is for the filter it counted; changing the filter withdraws it', async (t) => {
+    const page = await newPage(t);
+    if (page === null) return;
+    await page.goto(`${url}/dashboard#/dead-letters?type=echo`);
+    await page.click('[data-testid="bulk-retry"] button');
+    const dryRun = page.locator('[data-testid="bulk-retry"] [data-testid="dry-run"]');
+    await dryRun.waitFor();
+    const before = (await request(url, 'GET', '/bulk-actions')).body.items.length;
+    // The question counted echo's failures: asked under another filter, confirming would have run that one.
+    await page.evaluate("location.hash = '#/dead-letters?type=flaky'");
+    await dryRun.waitFor({ state: 'detached', timeout: UI_TIMEOUT_MS });
+    await page.locator('[data-testid="bulk-retry"] button', { hasText: 'Retry all matching' }).waitFor();
+    assert.equal((await request(url, 'GET', '/bulk-actions')).body.items.length, before, 'nothing ran');
+  });
+
   it('task types: schemas, limits and observed durations', async (t) => {
     const page = await newPage(t);
     if (page === null) return;
