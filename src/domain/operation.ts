@@ -70,6 +70,8 @@ export interface Operation {
    * states of its webhook, which its resource shows: an event stream that has this one has seen the end.
    */
   readonly finishedVersion?: number | null | undefined;
+  /** When an operator last redrove it (null or absent: never): the first attempt of a redriven run starts a trace of its own. */
+  readonly redrivenAt?: number | null | undefined;
 }
 
 /** What a handler returns, normalised: a content type and the bytes. */

@@ -96,6 +96,7 @@ export function operationFromDraft(draft: OperationDraft): Operation {
     resultExpired: false,
     version: 1,
     finishedVersion: null,
+    redrivenAt: null,
   };
 }
 

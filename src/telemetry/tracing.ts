@@ -116,12 +116,13 @@ export interface ProcessSpanOperation {
   readonly type: string;
   readonly attempt: number;
   readonly trace?: TraceCarrier | null | undefined;
+  readonly redrivenAt?: number | null | undefined;
 }
 
 /**
  * The `process` span of one attempt (CONSUMER, `process {type}`). The first attempt continues the creating context; a
- * later one (a retry, or a run after its lease expired) starts a trace of its own with a link to it, as a redelivered
- * message does in the messaging conventions.
+ * later one (a retry, or a run after its lease expired), and any attempt of a run an operator redrove, starts a trace of
+ * its own with a link to it, as a redelivered message does in the messaging conventions.
  */
 export function startProcessSpan(operation: ProcessSpanOperation, workerId: string): Span {
   const attributes: Attributes = {
@@ -133,7 +134,8 @@ export function startProcessSpan(operation: ProcessSpanOperation, workerId: stri
     'messaging.client.id': workerId,
     'asyncops.attempt': operation.attempt,
   };
-  return startFromStored(`process ${operation.type}`, SpanKind.CONSUMER, attributes, operation.trace, operation.attempt === 1);
+  const firstOfFirstRun = operation.attempt === 1 && (operation.redrivenAt ?? null) === null;
+  return startFromStored(`process ${operation.type}`, SpanKind.CONSUMER, attributes, operation.trace, firstOfFirstRun);
 }
 
 /**

@@ -136,4 +136,23 @@ describe(`traces from request to attempt to webhook${crossNode ? ', across an AP
     const webhook = await spanWhere('the webhook span', (s) => s.kind === KIND.client && s.attributes['messaging.message.id'] === id);
     assert.deepEqual([webhook.traceId, webhook.parentSpanId], [second.traceId, second.spanId]);
   });
+
+  it("a redriven run's first attempt starts a trace of its own too, linked to the creating context", async () => {
+    const traceId = hex(32);
+    const created = await request(api.url, 'POST', '/operations', {
+      body: { type: 'traced', input: { failures: 1 }, max_attempts: 1 },
+      headers: { traceparent: `00-${traceId}-${hex(16)}-01` },
+    });
+    const id = created.body.id as string;
+    await waitFor(async () => (await request(api.url, 'GET', `/operations/${id}`)).body.status === 'failed', { timeoutMs: 15_000, what: 'failed' });
+    const create = await spanWhere('the create span', (s) => s.kind === KIND.producer && s.attributes['messaging.message.id'] === id);
+    const isProcess = (s: ReceivedSpan) => s.kind === KIND.consumer && s.attributes['messaging.message.id'] === id && s.attributes['asyncops.attempt'] === 1;
+    const first = await spanWhere('the first run', isProcess);
+    assert.equal(first.traceId, traceId);
+    assert.equal((await request(api.url, 'POST', `/operations/${id}/retry`)).status, 202);
+    const redriven = await spanWhere('the redriven run', (s) => isProcess(s) && s.spanId !== first.spanId);
+    assert.notEqual(redriven.traceId, traceId, 'not in the creating trace, which may have ended long before');
+    assert.equal(redriven.parentSpanId, '');
+    assert.deepEqual(redriven.links, [{ traceId, spanId: create.spanId }], 'linked to the creating context');
+  });
 });

@@ -53,6 +53,8 @@ export function bulkActionContract(store: CurrentStore, pendingCounts: (store: S
       assert.equal(redriven?.startedAt, null);
       assert.equal(redriven?.finishedAt, null);
       assert.equal(redriven?.finishedVersion, null, 'no longer ended');
+      assert.equal(redriven?.redrivenAt, now, 'known to be a redriven run (its first attempt starts a trace of its own)');
+      assert.equal(op.redrivenAt, null);
       assert.equal(redriven?.runAt, now);
       assert.equal(redriven?.cancelRequested, false);
       assert.equal(redriven?.version, op.version + 1);

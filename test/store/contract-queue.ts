@@ -41,6 +41,7 @@ export function operationQueueContract(store: CurrentStore): void {
         startedAt: null,
         finishedAt: null,
         finishedVersion: null,
+        redrivenAt: null,
         updatedAt: T0,
         error: null,
         webhookUrl: 'https://example.test/hook',

@@ -259,6 +259,7 @@ if (skip !== null) {
         { version: 22, name: '0022_error_code_index.sql' },
         { version: 23, name: '0023_tenant_error_code_index.sql' },
         { version: 24, name: '0024_finished_version.sql' },
+        { version: 25, name: '0025_redriven_at.sql' },
       ]);
     });
 

@@ -113,6 +113,7 @@ describe('SqliteStore', () => {
           { version: 12, name: '0012_error_code_index.sql' },
           { version: 13, name: '0013_tenant_error_code_index.sql' },
           { version: 14, name: '0014_finished_version.sql' },
+          { version: 15, name: '0015_redriven_at.sql' },
         ],
       );
       await store.close();

@@ -38,7 +38,7 @@ WITH redriven AS (
   SET status = 'pending', attempt = 1, run_at = $3, priority = coalesce($6::int, o.priority), error_code = NULL, error_message = NULL, progress = NULL, progress_message = NULL,
       progress_anchor = NULL, progress_anchor_at = NULL, started_at = NULL, finished_at = NULL, cancel_requested = false,
       result_expired = false, lease_token = NULL, lease_expires_at = NULL, worker_id = NULL, updated_at = $3, version = o.version + 1,
-      finished_version = NULL
+      finished_version = NULL, redriven_at = $3
   FROM unnest($1::text[], $2::text[]) AS t(id, tenant)
   WHERE o.id = t.id AND o.tenant = t.tenant AND o.status IN ('failed', 'cancelled')
   RETURNING o.*

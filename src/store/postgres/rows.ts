@@ -36,6 +36,7 @@ export interface OperationRow {
   result_expired: boolean;
   version: number;
   finished_version: number | null;
+  redriven_at: number | null;
   cost: number | null;
   progress_anchor: number | null;
   progress_anchor_at: number | null;
@@ -90,6 +91,7 @@ export function toOperation(row: OperationRow): Operation {
     concurrencyKey: row.concurrency_key === undefined || row.concurrency_key === '' ? null : row.concurrency_key,
     version: row.version,
     finishedVersion: row.finished_version,
+    redrivenAt: row.redriven_at,
   };
 }
 

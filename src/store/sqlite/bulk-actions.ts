@@ -34,7 +34,7 @@ import { historyEvent } from '../../domain/history.ts';
 const REDRIVE = `UPDATE operations SET status = 'pending', attempt = 1, run_at = $now, priority = coalesce($priority, priority), error_code = NULL, error_message = NULL,
     progress = NULL, progress_message = NULL, progress_anchor = NULL, progress_anchor_at = NULL, started_at = NULL, finished_at = NULL,
     cancel_requested = 0, result_expired = 0, lease_token = NULL, lease_expires_at = NULL, worker_id = NULL, updated_at = $now, version = version + 1,
-    finished_version = NULL
+    finished_version = NULL, redriven_at = $now
   WHERE id = $id AND tenant = $tenant AND status IN ('failed', 'cancelled') RETURNING *`;
 
 // $id

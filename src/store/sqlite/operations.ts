@@ -60,7 +60,7 @@ const SAMPLES = `SELECT type, duration_ms, cost FROM (
   WHERE n <= $limit ORDER BY type, n`;
 
 /** SELECT without the input, which a list never shows and which may be large: it reads as JSON null (operator-reads.ts lists with it). */
-export const SELECT_LISTED = `SELECT o.id, o.tenant, o.type, o.status, o.progress, o.progress_message, o.attempt, o.max_attempts, o.priority, o.timeout_s, o.run_at, o.created_at, o.started_at, o.finished_at, o.updated_at, o.error_code, o.error_message, o.webhook_url, o.cancel_requested, o.lease_token, o.lease_expires_at, o.worker_id, o.result_expired, o.version, o.finished_version, o.cost, o.progress_anchor, o.progress_anchor_at, o.concurrency_key, 'null' AS input,
+export const SELECT_LISTED = `SELECT o.id, o.tenant, o.type, o.status, o.progress, o.progress_message, o.attempt, o.max_attempts, o.priority, o.timeout_s, o.run_at, o.created_at, o.started_at, o.finished_at, o.updated_at, o.error_code, o.error_message, o.webhook_url, o.cancel_requested, o.lease_token, o.lease_expires_at, o.worker_id, o.result_expired, o.version, o.finished_version, o.redriven_at, o.cost, o.progress_anchor, o.progress_anchor_at, o.concurrency_key, 'null' AS input,
     ${WEBHOOK_STATE}
   FROM operations o`;
 

@@ -65,6 +65,7 @@ export function toOperation(row: Row, webhookState: DeliveryState | null = (row[
     concurrencyKey: keyOf(row['concurrency_key']),
     version: num(row, 'version'),
     finishedVersion: numOrNull(row, 'finished_version'),
+    redrivenAt: numOrNull(row, 'redriven_at'),
   };
 }
 

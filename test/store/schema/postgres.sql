@@ -147,6 +147,7 @@ CREATE TABLE operations (
   tracestate text COLLATE "C",
   concurrency_key text COLLATE "C" DEFAULT ''::text NOT NULL,
   finished_version bigint,
+  redriven_at bigint,
   CONSTRAINT operations_pkey PRIMARY KEY (id),
   CONSTRAINT operations_status_check CHECK ((status = ANY (ARRAY['pending'::text, 'processing'::text, 'completed'::text, 'failed'::text, 'cancelled'::text])))
 );

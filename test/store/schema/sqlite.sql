@@ -125,7 +125,7 @@ CREATE TABLE operations (
   worker_id TEXT,
   result_expired INTEGER NOT NULL DEFAULT 0,
   version INTEGER NOT NULL DEFAULT 1
-, cost REAL, progress_anchor REAL, progress_anchor_at INTEGER, traceparent TEXT, tracestate TEXT, concurrency_key TEXT NOT NULL DEFAULT '', finished_version INTEGER) STRICT;
+, cost REAL, progress_anchor REAL, progress_anchor_at INTEGER, traceparent TEXT, tracestate TEXT, concurrency_key TEXT NOT NULL DEFAULT '', finished_version INTEGER, redriven_at INTEGER) STRICT;
 
 CREATE TABLE queue_depth (
   type TEXT PRIMARY KEY,
