@@ -54,8 +54,8 @@ function retire(agent: http.Agent): void {
 
 export interface WebhookPost {
   readonly url: URL;
-  /** The vetted address; the request's own lookup returns only this one (no second resolution to rebind). */
-  readonly address: ResolvedAddress;
+  /** The vetted addresses (`all`; the first as `address`): the request's own lookup returns only them (no second resolution to rebind). */
+  readonly address: ResolvedAddress & { readonly all?: readonly ResolvedAddress[] };
   readonly headers: Readonly<Record<string, string>>;
   readonly body: string;
   readonly timeoutMs: number;
@@ -74,9 +74,13 @@ export interface WebhookPostResult {
   readonly retryAfter: string | null;
 }
 
-function pinnedLookup(pinned: ResolvedAddress): LookupFunction {
+/**
+ * Answers a connection's lookup with the vetted addresses alone. With `all` (autoSelectFamily asks for it) every one of
+ * them, so a receiver whose name resolves to ::1 and 127.0.0.1 and listens on one is reached, as a browser would reach it.
+ */
+function pinnedLookup(pinned: ResolvedAddress & { readonly all?: readonly ResolvedAddress[] }): LookupFunction {
   return (_hostname, options, callback) => {
-    if (options.all) callback(null, [{ address: pinned.address, family: pinned.family }]);
+    if (options.all) callback(null, (pinned.all ?? [pinned]).map(({ address, family }) => ({ address, family })));
     else callback(null, pinned.address, pinned.family);
   };
 }
@@ -119,6 +123,9 @@ export function postWebhook(post: WebhookPost): Promise<WebhookPostResult> {
         path: `${post.url.pathname}${post.url.search}`,
         headers: { ...post.headers, 'content-length': String(Buffer.byteLength(post.body)) },
         lookup: pinnedLookup(post.address),
+        // Each vetted address in turn (IPv6 and IPv4 interleaved) until one connects, not the first alone: a net
+        // option that node:http hands on to the connection, though its RequestOptions type does not list it.
+        ...({ autoSelectFamily: true } as http.RequestOptions),
         agent: retried ? false : (post.connections?.agentFor(post.url, post.address) ?? false),
       });
       request.on('response', (response) => {

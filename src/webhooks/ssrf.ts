@@ -21,7 +21,12 @@ export interface ResolvedAddress {
   readonly family: 4 | 6;
 }
 
-export type AddressCheck = ({ readonly ok: true } & ResolvedAddress) | { readonly ok: false; readonly reason: string };
+/** The vetted addresses of a host: the first (`address`, `family`), and `all` of them in the resolver's order. */
+export interface VettedAddresses extends ResolvedAddress {
+  readonly all: readonly ResolvedAddress[];
+}
+
+export type AddressCheck = ({ readonly ok: true } & VettedAddresses) | { readonly ok: false; readonly reason: string };
 
 /** Every address a host name resolves to; dns.lookup (the system resolver, as a connection would use) by default. */
 export type ResolveAll = (hostname: string) => Promise<ResolvedAddress[]>;
@@ -219,17 +224,16 @@ const systemResolveAll: ResolveAll = async (hostname) => {
 
 /**
  * Delivery-time check: resolve the host and vet every address it has (one refused address refuses the host,
- * since a later connection could land on any of them). Returns the one address to connect to, so the caller
- * can pin it and no second resolution can swap in another (DNS rebinding). Resolution failures throw.
+ * since a later connection could land on any of them). Returns the addresses to connect to, so the caller can pin
+ * them and no second resolution can swap in another (DNS rebinding). Resolution failures throw.
  */
 export async function resolveAndCheck(hostname: string, policy: EgressPolicy, resolveAll: ResolveAll = systemResolveAll): Promise<AddressCheck> {
   const bare = hostname.startsWith('[') && hostname.endsWith(']') ? hostname.slice(1, -1) : hostname;
   const literal = parseIp(bare);
   if (literal !== null) {
     const reason = refusedReason(literal.family, literal.value, policy.allowPrivate);
-    return reason === null
-      ? { ok: true, address: bare.split('%')[0] ?? bare, family: literal.family }
-      : { ok: false, reason: `${bare} is ${withArticle(reason)}` };
+    const address = { address: bare.split('%')[0] ?? bare, family: literal.family };
+    return reason === null ? { ok: true, ...address, all: [address] } : { ok: false, reason: `${bare} is ${withArticle(reason)}` };
   }
   if (!policy.allowPrivate && isLocalhostName(bare)) return { ok: false, reason: `host ${bare} is a loopback name` };
   const addresses = await resolveAll(bare);
@@ -239,5 +243,5 @@ export async function resolveAndCheck(hostname: string, policy: EgressPolicy, re
     if (reason !== null) return { ok: false, reason: `${bare} resolves to ${entry.address}, ${withArticle(reason)}` };
   }
   const first = addresses[0]!;
-  return { ok: true, address: first.address, family: first.family };
+  return { ok: true, address: first.address, family: first.family, all: addresses };
 }

@@ -48,6 +48,25 @@ describe('postWebhook', () => {
     assert.equal(last.body, '{"a":1}');
   });
 
+  it('tries each vetted address until one connects: a name resolving to ::1 first reaches a receiver on 127.0.0.1 alone', async () => {
+    const result = await postWebhook({
+      url: new URL(`http://localhost:${port}/dual`),
+      address: {
+        address: '::1',
+        family: 6,
+        all: [
+          { address: '::1', family: 6 },
+          { address: '127.0.0.1', family: 4 },
+        ],
+      },
+      headers: {},
+      body: '{}',
+      timeoutMs: 2_000,
+    });
+    assert.deepEqual([result.statusCode, result.error], [200, null]);
+    assert.equal(seen.at(-1)!.path, '/dual');
+  });
+
   it('keeps at most 1 KiB of the response body', async () => {
     const result = await post('/big');
     assert.equal(result.statusCode, 200);

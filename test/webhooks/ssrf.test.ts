@@ -330,16 +330,22 @@ describe('cloud metadata addresses, whatever allowPrivate says', () => {
 });
 
 describe('resolveAndCheck', () => {
+  const PUBLIC_ADDRESSES = [v4('93.184.216.34'), v6('2606:2800:220:1:248:1893:25c8:1946')];
   const dns = fakeDns({
-    'public.example': [v4('93.184.216.34'), v6('2606:2800:220:1:248:1893:25c8:1946')],
+    'public.example': PUBLIC_ADDRESSES,
     'mixed.example': [v4('93.184.216.34'), v4('10.0.0.7')],
     'mapped.example': [v6('::ffff:127.0.0.1')],
     'metadata.example': [v4('169.254.169.254')],
     'loop.example': [v4('127.0.0.1')],
   });
 
-  it('returns the first address of a host whose addresses are all public', async () => {
-    assert.deepEqual(await resolveAndCheck('public.example', strict, dns), { ok: true, address: '93.184.216.34', family: 4 });
+  it('returns every address of a host whose addresses are all public, the first as the address', async () => {
+    assert.deepEqual(await resolveAndCheck('public.example', strict, dns), {
+      ok: true,
+      address: '93.184.216.34',
+      family: 4,
+      all: PUBLIC_ADDRESSES,
+    });
   });
 
   it('refuses a host when any one of its addresses is refused', async () => {
@@ -357,7 +363,8 @@ describe('resolveAndCheck', () => {
     const noDns: ResolveAll = async () => assert.fail('a literal address must not be resolved');
     assert.equal((await resolveAndCheck('[::ffff:7f00:1]', strict, noDns)).ok, false);
     assert.equal((await resolveAndCheck('127.0.0.1', strict, noDns)).ok, false);
-    assert.deepEqual(await resolveAndCheck('[2606:4700:4700::1111]', strict, noDns), { ok: true, address: '2606:4700:4700::1111', family: 6 });
+    const literal = { address: '2606:4700:4700::1111', family: 6 } as const;
+    assert.deepEqual(await resolveAndCheck('[2606:4700:4700::1111]', strict, noDns), { ok: true, ...literal, all: [literal] });
   });
 
   it('refuses localhost names before resolving them', async () => {
@@ -365,8 +372,8 @@ describe('resolveAndCheck', () => {
     assert.equal((await resolveAndCheck('app.localhost', strict, noDns)).ok, false);
   });
 
-  it('lets private addresses through when allowPrivate is set, still pinning one address', async () => {
-    assert.deepEqual(await resolveAndCheck('loop.example', open, dns), { ok: true, address: '127.0.0.1', family: 4 });
+  it('lets private addresses through when allowPrivate is set, still pinning what was vetted', async () => {
+    assert.deepEqual(await resolveAndCheck('loop.example', open, dns), { ok: true, address: '127.0.0.1', family: 4, all: [v4('127.0.0.1')] });
   });
 
   it('throws on a resolution failure (a retryable error, not a refusal)', async () => {
