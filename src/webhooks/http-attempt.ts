@@ -79,8 +79,9 @@ export interface WebhookPostResult {
  * them, so a receiver whose name resolves to ::1 and 127.0.0.1 and listens on one is reached, as a browser would reach it.
  */
 function pinnedLookup(pinned: ResolvedAddress & { readonly all?: readonly ResolvedAddress[] }): LookupFunction {
+  const all = (pinned.all ?? [pinned]).map(({ address, family }) => ({ address, family }));
   return (_hostname, options, callback) => {
-    if (options.all) callback(null, (pinned.all ?? [pinned]).map(({ address, family }) => ({ address, family })));
+    if (options.all) callback(null, all);
     else callback(null, pinned.address, pinned.family);
   };
 }
