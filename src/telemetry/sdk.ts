@@ -3,7 +3,7 @@
 // spans (tracing.ts), deciding whether to start (config/otel.ts). Invariant: nothing of the SDK is loaded unless this
 // runs; a missing package or a value the SDK cannot take is one Error naming what to do, before anything starts.
 
-import { context, propagation, trace } from '@opentelemetry/api';
+import { context, diag, DiagLogLevel, propagation, trace, type DiagLogger } from '@opentelemetry/api';
 
 /** A standard OTEL_* variable this server cannot follow: a setting's mistake, which the CLI reports as a usage error. */
 export class TracingSettingError extends Error {
@@ -33,7 +33,12 @@ type Env = Readonly<Record<string, string | undefined>>;
  * OTEL_RESOURCE_ATTRIBUTES. Resolves null when OTEL_SDK_DISABLED is true, or another provider was registered first (an
  * embedding application's own), which is then left to do the work.
  */
-export async function startTracingSdk(options: { readonly version: string; readonly env?: Env }): Promise<TracingSdk | null> {
+export async function startTracingSdk(options: {
+  readonly version: string;
+  readonly env?: Env;
+  /** Where the SDK's own warnings go (a span export that failed, a collector that does not answer): none without one. */
+  readonly log?: { warn(message: string): void; error(message: string): void };
+}): Promise<TracingSdk | null> {
   const env = options.env ?? process.env;
   if (value(env, 'OTEL_SDK_DISABLED')?.toLowerCase() === 'true') return null;
   const exporters = (value(env, 'OTEL_TRACES_EXPORTER') ?? 'otlp').split(',').map((name) => name.trim().toLowerCase());
@@ -44,6 +49,7 @@ export async function startTracingSdk(options: { readonly version: string; reado
   if (exporters.includes('otlp') && protocol !== 'http/protobuf' && protocol !== 'http/json') {
     throw new TracingSettingError(`OTEL_EXPORTER_OTLP_PROTOCOL: "${protocol}" is not supported; use http/protobuf (the default, port 4318) or http/json`);
   }
+  if (exporters.includes('otlp')) checkExporterSettings(env);
   const sampler = samplerSpec(env);
   const batch = {
     scheduledDelayMillis: count(env, 'OTEL_BSP_SCHEDULE_DELAY'),
@@ -89,6 +95,7 @@ export async function startTracingSdk(options: { readonly version: string; reado
     await provider.shutdown();
     return null;
   }
+  if (options.log !== undefined) diag.setLogger(diagLogger(options.log), DiagLogLevel.WARN);
   context.setGlobalContextManager(new hooks.AsyncLocalStorageContextManager().enable());
   propagation.setGlobalPropagator(new core.CompositePropagator({ propagators: [new core.W3CTraceContextPropagator(), new core.W3CBaggagePropagator()] }));
   let stopped: Promise<void> | null = null;
@@ -96,6 +103,7 @@ export async function startTracingSdk(options: { readonly version: string; reado
     shutdown() {
       stopped ??= provider.shutdown().finally(() => {
         trace.disable();
+        diag.disable();
         context.disable();
         propagation.disable();
       });
@@ -117,6 +125,57 @@ function samplerSpec(env: Env): { kind: string; arg: number | undefined } {
 }
 
 /** A variable as set: unset and empty (or blank) are both unset, as the specification says. */
+/**
+ * The exporter's own variables, which it would read leniently: an endpoint that is no URL fell back to localhost:4318,
+ * a timeout or compression it cannot read was ignored, all without a word.
+ */
+function checkExporterSettings(env: Env): void {
+  for (const name of ['OTEL_EXPORTER_OTLP_TRACES_ENDPOINT', 'OTEL_EXPORTER_OTLP_ENDPOINT']) {
+    const endpoint = value(env, name);
+    if (endpoint === undefined) continue;
+    const url = URL.canParse(endpoint) ? new URL(endpoint) : null;
+    if (url === null || (url.protocol !== 'http:' && url.protocol !== 'https:')) {
+      throw new TracingSettingError(`${name}: "${endpoint.slice(0, 100)}" is not an http(s) URL (such as http://collector:4318)`);
+    }
+  }
+  for (const name of ['OTEL_EXPORTER_OTLP_TRACES_TIMEOUT', 'OTEL_EXPORTER_OTLP_TIMEOUT']) {
+    const timeout = count(env, name);
+    if (timeout === 0) throw new TracingSettingError(`${name}: a timeout must be at least 1 ms`);
+  }
+  for (const name of ['OTEL_EXPORTER_OTLP_TRACES_COMPRESSION', 'OTEL_EXPORTER_OTLP_COMPRESSION']) {
+    const compression = value(env, name);
+    if (compression !== undefined && compression !== 'gzip' && compression !== 'none') {
+      throw new TracingSettingError(`${name}: "${compression.slice(0, 40)}" is not one of gzip, none`);
+    }
+  }
+}
+
+/** The SDK's diagnostics at warn and above, as log lines. */
+function diagLogger(log: { warn(message: string): void; error(message: string): void }): DiagLogger {
+  const line = (args: unknown[]) => `opentelemetry: ${args.map(describeDiagArgument).join(' ')}`;
+  const ignore = () => {};
+  return {
+    error: (message, ...args) => log.error(line([message, ...args])),
+    warn: (message, ...args) => log.warn(line([message, ...args])),
+    info: ignore,
+    debug: ignore,
+    verbose: ignore,
+  };
+}
+
+/** An error's message: the SDK hands some over as the JSON of the error, stack and all. */
+function describeDiagArgument(arg: unknown): string {
+  if (arg instanceof Error) return arg.message;
+  const text = String(arg);
+  if (!text.startsWith('{')) return text;
+  try {
+    const parsed = JSON.parse(text) as { message?: unknown };
+    return typeof parsed.message === 'string' ? parsed.message : text;
+  } catch {
+    return text;
+  }
+}
+
 function value(env: Env, name: string): string | undefined {
   const raw = env[name]?.trim();
   return raw === undefined || raw === '' ? undefined : raw;

@@ -314,6 +314,11 @@ describe('start-up configuration', () => {
     for (const [command, env] of [
       ['serve', { OTEL_TRACES_EXPORTER: 'otlp', OTEL_EXPORTER_OTLP_PROTOCOL: 'grpc' }],
       ['worker', { OTEL_TRACES_EXPORTER: 'zipkin' }],
+      // The exporter would have read these leniently: no URL fell back to localhost:4318, the others were ignored.
+      ['serve', { OTEL_EXPORTER_OTLP_ENDPOINT: 'notaurl' }],
+      ['worker', { OTEL_EXPORTER_OTLP_TRACES_ENDPOINT: 'ftp://collector:4318' }],
+      ['serve', { OTEL_EXPORTER_OTLP_ENDPOINT: 'http://127.0.0.1:4318', OTEL_EXPORTER_OTLP_TIMEOUT: 'abc' }],
+      ['serve', { OTEL_EXPORTER_OTLP_ENDPOINT: 'http://127.0.0.1:4318', OTEL_EXPORTER_OTLP_COMPRESSION: 'brotli' }],
       ['serve', { OTEL_TRACES_EXPORTER: 'console', OTEL_TRACES_SAMPLER: 'sometimes' }],
     ] as const) {
       const result = spawnSync(process.execPath, [CLI_ENTRY, command, '--store', ':memory:', ...(command === 'serve' ? ['--port', '0'] : [])], {

@@ -156,3 +156,22 @@ describe(`traces from request to attempt to webhook${crossNode ? ', across an AP
     assert.deepEqual(redriven.links, [{ traceId, spanId: create.spanId }], 'linked to the creating context');
   });
 });
+
+describe('a collector that does not answer', () => {
+  it("is logged: the SDK's warnings and errors are log lines of the tracing component", async () => {
+    const closed = await OtlpReceiver.start();
+    const endpoint = closed.endpoint;
+    await closed.close();
+    const server = await startServer({ args: ['--tasks', TRACED_TASKS], env: { ...traceEnv('silent-collector'), OTEL_EXPORTER_OTLP_ENDPOINT: endpoint } });
+    try {
+      assert.equal((await request(server.url, 'POST', '/operations', { body: { type: 'traced', input: {} } })).status, 202);
+      const line = await waitFor(() => server.logs.find((l) => l.component === 'tracing' && /^opentelemetry: /.test(String(l.msg))), {
+        timeoutMs: 15_000,
+        what: 'a log line saying the export failed',
+      });
+      assert.match(String(line.msg), /ECONNREFUSED/);
+    } finally {
+      await server.stop();
+    }
+  });
+});
