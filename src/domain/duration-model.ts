@@ -37,6 +37,11 @@ export const DEFAULT_LOG_SPREAD = 0.4;
 const MIN_SPREAD_SAMPLES = 6;
 /** Past every run observed, the tail is extrapolated with at least this spread, so "overdue" never means "done now". */
 const MIN_TAIL_SPREAD = 0.3;
+/**
+ * Past every run seen (and past its median by far), what is left is at least this share of how long it is overdue:
+ * the lognormal tail alone shrinks to nothing there, which read as "now" for as long as the attempt ran on.
+ */
+export const OVERDUE_SHARE = 0.5;
 /** Conditional quantiles are read from the samples themselves while at least this many ran longer than the attempt. */
 const MIN_SURVIVORS = 5;
 
@@ -180,7 +185,18 @@ export function remainingQuantiles(estimate: DurationEstimate, cost: number | nu
     // Far in the tail the conditional quantile is the threshold itself plus a sliver; never less.
     return Math.max(threshold, mu + sigma * normalQuantile(Math.min(u, 1 - 1e-12)));
   };
-  return { p10: at(conditional(0.1)), p50: at(conditional(0.5)), p90: at(conditional(0.9)) };
+  const tail = { p10: at(conditional(0.1)), p50: at(conditional(0.5)), p90: at(conditional(0.9)) };
+  return atLeastOverdue(tail, elapsed - median, sigma);
+}
+
+/** `left` held up to OVERDUE_SHARE of `overdueMs` (never under 1 ms), spread by `logSpread` around that floor. */
+function atLeastOverdue(left: DurationQuantiles, overdueMs: number, logSpread: number): DurationQuantiles {
+  const floor = Math.max(1, OVERDUE_SHARE * Math.max(0, overdueMs));
+  return {
+    p10: Math.max(left.p10, floor * Math.exp(-Z90 * logSpread)),
+    p50: Math.max(left.p50, floor),
+    p90: Math.max(left.p90, floor * Math.exp(Z90 * logSpread)),
+  };
 }
 
 export function median(values: readonly number[]): number {

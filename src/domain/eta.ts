@@ -7,7 +7,16 @@
 
 import type { Capacity } from './capacity.ts';
 import type { ProgressPoint } from './operation.ts';
-import { durationMoments, durationQuantiles, logSpread, remainingQuantiles, Z90, type DurationEstimate, type DurationQuantiles } from './duration-model.ts';
+import {
+  durationMoments,
+  durationQuantiles,
+  logSpread,
+  OVERDUE_SHARE,
+  remainingQuantiles,
+  Z90,
+  type DurationEstimate,
+  type DurationQuantiles,
+} from './duration-model.ts';
 import { MAX_PLAYED, notBefore, startOf, startOfUniform, type Occupant, type QueueBulk, type QueueItem, type Start } from './eta-queue.ts';
 import { rateLimitedStart, type Bucket, type RateLimit } from './rate-limit.ts';
 
@@ -98,11 +107,6 @@ const MIN_RECENT_PROGRESS = 0.01;
  */
 const RATE_LOG_SPREAD = 0.2;
 /**
- * An attempt whose rate says it should have ended has not stored progress since: it is slower than its rate. What is left
- * is taken as this share of how long it is overdue, so the estimate grows with the silence and never lapses into the past.
- */
-const OVERDUE_SHARE = 0.5;
-/**
  * The queue model's own error, as a share of the wait it predicts (σ): which other types' operations were submitted
  * between the ones ahead is not read but spread evenly, a deep queue drains as a fluid, slots free as estimated.
  */
@@ -140,8 +144,10 @@ function remaining(now: number, attempt: RunningAttempt, estimate: DurationEstim
   const elapsed = Math.max(0, now - attempt.startedAt);
   const history = estimate === null ? null : remainingQuantiles(estimate, attempt.cost ?? null, elapsed);
   const progress = attempt.progress;
-  if (progress !== null && progress >= 1) return { p10: 0, p50: 0, p90: 0 };
   const progressAt = attempt.progressAt ?? now;
+  // All its work reported done, the handler has still to return (a last write, an upload): what is left grows with the
+  // wait since, as an overdue rate's does, rather than reading "now" for as long as it takes.
+  if (progress !== null && progress >= 1) return spreadAround(untilEnd(now, progressAt), RATE_LOG_SPREAD);
   const reportedAfter = progressAt - attempt.startedAt;
   if (progress === null || progress < MIN_PROGRESS_FOR_EXTRAPOLATION || reportedAfter <= 0) return history;
   const byRate = blendRecent(now, attempt, progress, progressAt, untilEnd(now, attempt.startedAt + reportedAfter / progress));
@@ -153,7 +159,11 @@ function remaining(now: number, attempt: RunningAttempt, estimate: DurationEstim
   return spreadAround(Math.exp(weight * Math.log(byRate) + (1 - weight) * Math.log(historyMedian)), weight * rateSpread + (1 - weight) * historySpread);
 }
 
-/** What is left until a rate's end: at least a share of how long it is overdue, and never nothing. */
+/**
+ * What is left until a rate's end: at least a share (OVERDUE_SHARE) of how long it is overdue, and never nothing. An
+ * attempt whose rate says it should have ended has not stored progress since: it is slower than its rate, and the
+ * estimate grows with the silence and never lapses into the past.
+ */
 function untilEnd(now: number, end: number): number {
   return Math.max(end - now, OVERDUE_SHARE * (now - end), 1);
 }

@@ -156,6 +156,22 @@ describe('estimated completion of a running attempt', () => {
     assert.ok(estimateCompletion(processing({ startedAt: now - 8000, estimate: bimodal }))! > now + 200);
   });
 
+  it('far past every run seen, or with all its work reported and the handler yet to return: what is left grows, with a range, never "now"', () => {
+    // Six runs of 300 ms, then one that has run 5 s without progress: the tail alone read 0 left, p10 = p90.
+    const quick = estimateDuration(Array(6).fill(300), null)!;
+    const tail = estimateCompletionRange(processing({ startedAt: now - 5000, estimate: quick }))!;
+    assert.ok(tail.at - now >= 0.5 * (5000 - 300) - 1, `at least half its overrun left: ${tail.at - now} ms`);
+    assert.ok(tail.p10 < tail.at && tail.at < tail.p90, 'a range');
+    const longer = estimateCompletionRange(processing({ startedAt: now - 9000, estimate: quick }))!;
+    assert.ok(longer.at > tail.at, 'the longer it runs on, the later');
+    // Progress 1 reported 3 s ago: the handler has still to return.
+    const done = (silentMs: number) =>
+      estimateCompletionRange(processing({ startedAt: now - 6000, progress: 1, progressAt: now - silentMs, estimate: quick }))!;
+    assert.ok(done(3000).at - now >= 1000, `${done(3000).at - now} ms left`);
+    assert.ok(done(3000).p10 < done(3000).p90, 'a range');
+    assert.ok(done(6000).at > done(3000).at, 'the longer the wait, the later');
+  });
+
   it('without progress or history: null, never a made-up number', () => {
     assert.equal(estimateCompletion(processing({ startedAt: now - 1000 })), null);
     assert.equal(estimateCompletionRange(processing({ startedAt: now - 1000 })), null);
