@@ -80,13 +80,16 @@ function checkRateLimits(value: unknown): void {
   }
 }
 
-/** As --retry-base and --retry-max take them (a first delay, a longest one at least as long), and a growth of 1 or more. */
+/**
+ * As --retry-base and --retry-max take them (each 0 to 3650 days; a base over the longest is held to it, as the delays
+ * are), and a growth of 1 or more.
+ */
 function checkRetryBackoff(value: unknown): void {
   if (value === undefined) return;
   if (!isObject(value)) throw new TypeError('retryBackoff must be { baseMs, maxMs, factor }');
   const { baseMs, maxMs, factor } = value;
-  if (!isMsIn(baseMs, 1)) throw new TypeError(`retryBackoff.baseMs must be 1 ms to 3650 days (got ${String(baseMs)})`);
-  if (!isMsIn(maxMs, baseMs)) throw new TypeError(`retryBackoff.maxMs must be at least baseMs and at most 3650 days (got ${String(maxMs)})`);
+  if (!isMsIn(baseMs, 0)) throw new TypeError(`retryBackoff.baseMs must be 0 ms to 3650 days (got ${String(baseMs)})`);
+  if (!isMsIn(maxMs, 0)) throw new TypeError(`retryBackoff.maxMs must be 0 ms to 3650 days (got ${String(maxMs)})`);
   if (typeof factor !== 'number' || !Number.isFinite(factor) || factor < 1 || factor > 100) {
     throw new TypeError(`retryBackoff.factor must be a number from 1 to 100 (got ${String(factor)})`);
   }

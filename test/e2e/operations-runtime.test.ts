@@ -301,6 +301,18 @@ describe('start-up configuration', () => {
     });
   }
 
+  it('takes every retry delay its flags take: a base over the longest delay, and 0', async () => {
+    // What createAsyncOps checks must not refuse what the flags build (a base of 10m over the default longest, 5m).
+    for (const args of [
+      ['--retry-base', '10m'],
+      ['--retry-base', '0', '--retry-max', '0'],
+    ]) {
+      const server = await start({ args });
+      assert.equal((await request(server.url, 'GET', '/healthz')).status, 200, args.join(' '));
+      await server.stop();
+    }
+  });
+
   it('a SQLite store that cannot be opened is named in one line, exit status 1, by serve, worker and webhook-secret', () => {
     const missing = '/nonexistent-asyncops-dir/asyncops.db';
     for (const args of [['serve', '--port', '0'], ['worker'], ['webhook-secret']]) {
