@@ -420,7 +420,26 @@ export class WorkerPool extends EventEmitter<WorkerPoolEvents> {
     }
   }
 
+  /**
+   * Cut off from the store, this node cannot renew a lease, and once it ends another node may claim the operation: an
+   * attempt whose lease ends before the next heartbeat could renew it is given up now (its handler's signal fires)
+   * rather than left running beside the node that takes it over.
+   */
+  #giveUpUnrenewed(): void {
+    const now = this.#clock.now();
+    for (const attempt of this.#attempts) {
+      if (attempt.ending) continue;
+      const end = this.#leaseEnds.get(attempt) ?? attempt.operation.leaseExpiresAt ?? Number.POSITIVE_INFINITY;
+      if (now + this.#heartbeatMs < end) continue;
+      attempt.log.warn('the lease could not be renewed before it ends: giving the attempt up');
+      attempt.leaseLost();
+    }
+  }
+
   async #heartbeat(): Promise<void> {
+    // Checked on every tick, a heartbeat still under way or not: one that never settles (a database that stopped
+    // answering) renews nothing either.
+    this.#giveUpUnrenewed();
     if (this.#heartbeating) return;
     this.#heartbeating = true;
     const now = this.#clock.now();
@@ -443,13 +462,7 @@ export class WorkerPool extends EventEmitter<WorkerPoolEvents> {
               }
             } catch (err) {
               attempt.log.warn({ err }, 'heartbeat failed');
-              // Cut off from the store, this node cannot renew the lease, and once it ends another node may claim the
-              // operation: stop the handler before then (the next heartbeat would come too late) rather than run beside it.
-              const end = this.#leaseEnds.get(attempt) ?? attempt.operation.leaseExpiresAt ?? Number.POSITIVE_INFINITY;
-              if (this.#clock.now() + this.#heartbeatMs >= end) {
-                attempt.log.warn('the lease could not be renewed before it ends: giving the attempt up');
-                attempt.leaseLost();
-              }
+              this.#giveUpUnrenewed();
             }
           }),
       );

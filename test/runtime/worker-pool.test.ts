@@ -373,42 +373,48 @@ describe('WorkerPool', () => {
     assert.equal(done.status, 'cancelled');
   });
 
-  it('gives an attempt up before its lease ends when heartbeats cannot reach the store: no handler runs beside a takeover', async (t) => {
-    const store = await openStore(t);
-    const cutOff = new Proxy(store, {
-      get(target, key) {
-        if (key === 'operationHeartbeat') return async () => Promise.reject(new Error('connect ECONNREFUSED'));
-        const value: unknown = Reflect.get(target, key);
-        return typeof value === 'function' ? value.bind(target) : value;
-      },
+  for (const [how, heartbeat] of [
+    ['fail', () => Promise.reject(new Error('connect ECONNREFUSED'))],
+    // A database that takes the statement and never answers: the heartbeat never settles.
+    ['never answer', () => new Promise<never>(() => {})],
+  ] as const) {
+    it(`gives an attempt up before its lease ends when heartbeats ${how}: no handler runs beside a takeover`, async (t) => {
+      const store = await openStore(t);
+      const cutOff = new Proxy(store, {
+        get(target, key) {
+          if (key === 'operationHeartbeat') return heartbeat;
+          const value: unknown = Reflect.get(target, key);
+          return typeof value === 'function' ? value.bind(target) : value;
+        },
+      });
+      let reason: unknown = null;
+      let abortedAt = 0;
+      startPool(
+        t,
+        cutOff,
+        [
+          defineTask({
+            type: 'long',
+            async run(_input, ctx) {
+              ctx.signal.addEventListener('abort', () => {
+                reason = ctx.signal.reason;
+                abortedAt = Date.now();
+              });
+              await untilAborted(ctx.signal);
+            },
+          }),
+        ],
+        { leaseMs: 900, heartbeatMs: 150 },
+      );
+      const op = await submit(store, 'long');
+      await waitFor(async () => (await store.operationGetById(op.id))?.status === 'processing', { what: 'the claim' });
+      const claimed = (await store.operationGetById(op.id))!;
+      await waitFor(() => reason !== null, { what: 'the handler to be given up', timeoutMs: 5_000 });
+      assert.ok(reason instanceof AttemptAbortedError && reason.code === 'lease_lost');
+      assert.ok(abortedAt < claimed.leaseExpiresAt!, `given up at ${abortedAt}, before the lease ended at ${claimed.leaseExpiresAt}`);
+      assert.equal((await store.operationGetById(op.id))?.status, 'processing', 'nothing written: another node recovers it once the lease ends');
     });
-    let reason: unknown = null;
-    let abortedAt = 0;
-    startPool(
-      t,
-      cutOff,
-      [
-        defineTask({
-          type: 'long',
-          async run(_input, ctx) {
-            ctx.signal.addEventListener('abort', () => {
-              reason = ctx.signal.reason;
-              abortedAt = Date.now();
-            });
-            await untilAborted(ctx.signal);
-          },
-        }),
-      ],
-      { leaseMs: 900, heartbeatMs: 150 },
-    );
-    const op = await submit(store, 'long');
-    await waitFor(async () => (await store.operationGetById(op.id))?.status === 'processing', { what: 'the claim' });
-    const claimed = (await store.operationGetById(op.id))!;
-    await waitFor(() => reason !== null, { what: 'the handler to be given up', timeoutMs: 5_000 });
-    assert.ok(reason instanceof AttemptAbortedError && reason.code === 'lease_lost');
-    assert.ok(abortedAt < claimed.leaseExpiresAt!, `given up at ${abortedAt}, before the lease ended at ${claimed.leaseExpiresAt}`);
-    assert.equal((await store.operationGetById(op.id))?.status, 'processing', 'nothing written: another node recovers it once the lease ends');
-  });
+  }
 
   it('an operation retried at once and claimed again before its last end was acknowledged keeps its new attempt', async (t) => {
     const store = await openStore(t);
