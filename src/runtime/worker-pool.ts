@@ -423,14 +423,15 @@ export class WorkerPool extends EventEmitter<WorkerPoolEvents> {
   /**
    * Cut off from the store, this node cannot renew a lease, and once it ends another node may claim the operation: an
    * attempt whose lease ends before the next heartbeat could renew it is given up now (its handler's signal fires)
-   * rather than left running beside the node that takes it over.
+   * rather than left running beside the node that takes it over. Half a period more than one: a tick comes late on a
+   * busy event loop, and the one after it would be past the end.
    */
   #giveUpUnrenewed(): void {
     const now = this.#clock.now();
     for (const attempt of this.#attempts) {
       if (attempt.ending) continue;
       const end = this.#leaseEnds.get(attempt) ?? attempt.operation.leaseExpiresAt ?? Number.POSITIVE_INFINITY;
-      if (now + this.#heartbeatMs < end) continue;
+      if (now + 1.5 * this.#heartbeatMs < end) continue;
       attempt.log.warn('the lease could not be renewed before it ends: giving the attempt up');
       attempt.leaseLost();
     }

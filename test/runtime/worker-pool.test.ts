@@ -404,7 +404,8 @@ describe('WorkerPool', () => {
             },
           }),
         ],
-        { leaseMs: 900, heartbeatMs: 150 },
+        // A heartbeat every third of the lease, as by default: the attempt is given up at the second that renews nothing.
+        { leaseMs: 900, heartbeatMs: 300 },
       );
       const op = await submit(store, 'long');
       await waitFor(async () => (await store.operationGetById(op.id))?.status === 'processing', { what: 'the claim' });
