@@ -401,6 +401,7 @@ export async function assembleAsyncOps(options: AssemblyOptions): Promise<Assemb
             streamTokens: StreamTokens.inStore(store, clock),
             allowedHosts: allowedHosts,
           },
+          firstHook: (a) => metrics.countRequests(a),
           plugins: [
             (a) => metrics.register(a),
             (a) => registerDeliveryRoutes(a, new DeliveriesService({ store, clock })),

@@ -44,6 +44,8 @@ export interface HttpAppOptions {
   readonly version: string;
   /** Extra route groups (webhook deliveries, metrics, auth) registered by the composition root. */
   readonly plugins?: ReadonlyArray<(app: FastifyInstance) => void | Promise<void>>;
+  /** Installed before every other hook, so it sees every request a hook answers too (the request counter). */
+  readonly firstHook?: ((app: FastifyInstance) => void) | undefined;
   readonly security?: HttpSecurity | undefined;
 }
 
@@ -130,6 +132,7 @@ async function registerApi(app: FastifyInstance, options: HttpAppOptions): Promi
   app.removeContentTypeParser('text/plain');
   installJsonBodyParser(app);
   installProblemHandlers(app);
+  options.firstHook?.(app);
   // Before anything answers: a request for another host (DNS rebinding) gets nothing of this server's, a preflight included.
   installHostCheck(app, options.security?.allowedHosts ?? '*');
   // First of the other onRequest hooks: a preflight is answered there, before the closing check, authentication and limits.

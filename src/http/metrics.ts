@@ -301,8 +301,12 @@ export class Metrics implements OperationsObserver, ScheduleObserver {
     }
   }
 
-  /** Counts requests (by route pattern, never the raw URL, so ids do not explode the label set) and serves /metrics. */
-  register(app: FastifyInstance): void {
+  /**
+   * Counts requests (by route pattern, never the raw URL, so ids do not explode the label set). Install it before any
+   * other onRequest hook: one that answers (a host check, a preflight, a CSRF refusal, a 503 while closing) ends the
+   * hooks after it.
+   */
+  countRequests(app: FastifyInstance): void {
     // A callback hook with a child counter per label set: this runs on every request.
     const children = new Map<string, HttpRequestCounter>();
     // Counted when the response closes, not in onResponse, which Fastify runs only for a response that finished: a
@@ -322,6 +326,10 @@ export class Metrics implements OperationsObserver, ScheduleObserver {
       });
       done();
     });
+  }
+
+  /** Serves /metrics. */
+  register(app: FastifyInstance): void {
     const schema = {
       tags: ['health'],
       operationId: 'getMetrics',

@@ -87,7 +87,6 @@ const components = {
     },
     CrossOriginRefused: {
       description: `Forbidden: ${CROSS_ORIGIN_REFUSED}`,
-      headers: RATE_LIMIT_HEADERS,
       content: PROBLEM_CONTENT,
     },
     BodyTooLarge: {

@@ -183,12 +183,14 @@ function isLocalhostName(hostname: string): boolean {
   return name === 'localhost' || name.endsWith('.localhost');
 }
 
+/** C0 controls and DEL: no receiver's URL has them, and PostgreSQL refuses a NUL in text. */
+const CONTROL_CHARACTER = /[\u0000-\u001f\u007f]/;
+
 /**
  * Submit-time check of a webhook URL: absolute http(s), no credentials, no host that is a metadata address, and
  * (unless allowPrivate) no host that is another refused literal address or a localhost name. Names are resolved
  * only at delivery time (resolveAndCheck).
  */
-const CONTROL_CHARACTER = /[\u0000-\u001f\u007f]/;
 
 export function checkWebhookUrl(text: string, policy: EgressPolicy): UrlCheck {
   const maxLength = policy.maxLength ?? MAX_URL_LENGTH;

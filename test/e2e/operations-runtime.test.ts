@@ -179,6 +179,36 @@ describe('metrics', () => {
     assert.doesNotMatch(text, /^asyncops_(process|nodejs)_/m);
     assert.doesNotMatch(text, /^# TYPE \S+_total (gauge|histogram|summary)$/m);
   });
+  it('counts the requests a hook answers before any route: a CSRF refusal, a CORS preflight, a host it does not serve', async () => {
+    const server = await start({ args: ['--no-workers', '--cors-origin', 'https://app.example', '--api-keys', `acme:${'k'.repeat(24)}`] });
+    const scrape = async () =>
+      (await fetch(`${server.url}/metrics`, { headers: { authorization: `Bearer ${'k'.repeat(24)}` }, signal: AbortSignal.timeout(5000) })).text();
+    // Summed over routes: a hook's answer may carry its route, or none ('unmatched').
+    const count = (text: string, method: string, status: string) =>
+      [...text.matchAll(new RegExp(`^asyncops_http_requests_total\\{method="${method}",route="[^"]*",status="${status}"\\} (\\S+)$`, 'gm'))].reduce(
+        (sum, match) => sum + Number(match[1]),
+        0,
+      );
+    const refused = await fetch(`${server.url}/operations`, {
+      method: 'POST',
+      headers: { 'sec-fetch-site': 'cross-site', origin: 'https://evil.example', 'content-type': 'application/json' },
+      body: '{}',
+    });
+    assert.equal(refused.status, 403);
+    const preflight = await fetch(`${server.url}/operations`, {
+      method: 'OPTIONS',
+      headers: { origin: 'https://app.example', 'access-control-request-method': 'POST' },
+    });
+    assert.equal(preflight.status, 204);
+    await waitFor(
+      async () => {
+        const text = await scrape();
+        return count(text, 'POST', '403') === 1 && count(text, 'OPTIONS', '204') === 1;
+      },
+      { timeoutMs: 10_000, what: 'the refusal and the preflight counted' },
+    );
+  });
+
   it('counts the requests a client left: a long-poll as 499 (no answer yet), an event stream it closed as its 200', async () => {
     const server = await start({ args: ['--no-workers'] });
     const later = new Date(Date.now() + 3_600_000).toISOString();
