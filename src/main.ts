@@ -367,6 +367,7 @@ export async function assembleAsyncOps(options: AssemblyOptions): Promise<Assemb
         delivery: deliveryFactory,
         leaseMs: options.leaseMs,
         observer: metrics,
+        runnableTypes: () => registry.list().map((task) => task.type),
       })
     : null;
   const bulkActions = new BulkActionsService({ store, clock, created: () => bulkRunner?.wake(), maxPriority: tenants.maxPriority });

@@ -103,6 +103,8 @@ export interface BulkActionRunnerOptions {
    */
   readonly pauseMs?: number | undefined;
   readonly batchSize?: number | undefined;
+  /** The task types this node runs: a bulk retry skips operations of any other (absent: it redrives any). */
+  readonly runnableTypes?: (() => readonly string[]) | undefined;
   /** Told of each pending operation a bulk cancel ended here (metrics), as the operations service tells it of its own. */
   readonly observer?: Pick<OperationsObserver, 'cancelled'> | undefined;
 }
@@ -175,6 +177,7 @@ export class BulkActionRunner {
           leaseMs,
           batchSize: this.#options.batchSize ?? BULK_BATCH_SIZE,
           delivery: this.#options.delivery,
+          runnableTypes: this.#options.runnableTypes?.(),
           onCancelled: (operations) => {
             for (const operation of operations) this.#options.observer?.cancelled(operation);
           },

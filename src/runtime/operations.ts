@@ -344,7 +344,8 @@ export class OperationsService {
     // Back to pending, an operation of a type this node does not run would wait for ever: refused as a submit of it is.
     const current = await this.#store.operationGet({ id, tenant });
     if (current === null) throw notFound(id);
-    this.#registry.require(current.type);
+    // Only one that could go back: any other status is the redrive's own 409.
+    if (current.status === 'failed' || current.status === 'cancelled') this.#registry.require(current.type);
     const outcome = await this.#store.operationRedrive({ id, tenant, now: this.#clock.now(), by, priority: priority ?? null });
     if (outcome.kind === 'not_found') throw notFound(id);
     if (outcome.kind === 'not_redrivable') {

@@ -70,6 +70,11 @@ export interface BulkStepParams extends BulkLeaseRef {
   readonly delivery: DeliveryFactory;
   /** Told, once the batch has committed, of the pending operations it cancelled (counted where a single cancel is). */
   readonly onCancelled?: ((operations: readonly Operation[]) => void) | undefined;
+  /**
+   * A retry's: the task types that run (the runner's registered ones). A match of another type is skipped, as a single
+   * retry of it is refused: back to pending, nothing would ever run it. Absent: any.
+   */
+  readonly runnableTypes?: readonly string[] | undefined;
 }
 
 export interface BulkActionStore {

@@ -177,6 +177,22 @@ export function bulkActionContract(store: CurrentStore, pendingCounts: (store: S
       assert.equal(plain.priority, null, 'without one: each keeps its own');
     });
 
+    it('a retry skips operations of types the runner does not run (runnableTypes): back to pending, none would run them', async () => {
+      const tenant = `t-${nextId('t').toLowerCase()}`;
+      const [runs, gone] = [`bulk-${nextId('t')}`, `bulk-${nextId('t')}`];
+      const kept = (await insertInState(store(), 'failed', { type: runs, tenant })).op;
+      const orphan = (await insertInState(store(), 'failed', { type: gone, tenant })).op;
+      const action = await createAction(store(), 'retry', { status: 'failed' }, T0 + 10_000, tenant);
+      const now = T0 + 30_000;
+      const claimed = await store().bulkActionClaim({ now, leaseMs: LEASE_MS });
+      assert.equal(claimed?.id, action.id);
+      const step = { id: action.id, leaseToken: claimed!.leaseToken!, now, leaseMs: LEASE_MS, batchSize: 10, delivery: noDelivery, runnableTypes: [runs] };
+      const done = await store().bulkActionStep(step);
+      assert.deepEqual([done?.status, done?.processed, done?.succeeded, done?.skipped], ['completed', 2, 1, 1]);
+      assert.equal((await store().operationGetById(kept.id))?.status, 'pending');
+      assert.equal((await store().operationGetById(orphan.id))?.status, 'failed', 'left failed, where an operator can see it');
+    });
+
     it('one runner holds it; batches move the cursor and the counts; it completes; a lost lease changes nothing', async () => {
       const type = `bulk-${nextId('t')}`;
       const failed = [];

@@ -188,14 +188,18 @@ export async function stepBulkAction(db: PostgresDatabase, params: BulkStepParam
 /** The next batch of matches after the cursor, each applied as its single action would be. */
 async function applyBatch(tx: Transaction, action: BulkAction, params: BulkStepParams): Promise<BatchTally> {
   const { from, where, params: values } = matchSql({ tenant: action.tenant, selection: selectionOf(action), existedBy: action.createdAt }, action.cursor);
-  const matches = await tx.query<{ id: string; tenant: string }>(
-    `SELECT m.id, m.tenant FROM ${from} WHERE ${where} ORDER BY m.id LIMIT ${params.batchSize}`,
+  // A retry's matches are operations, whose type says whether anything runs them (runnableTypes).
+  const type = action.action === 'retry' ? ', m.type' : '';
+  const matches = await tx.query<{ id: string; tenant: string; type?: string }>(
+    `SELECT m.id, m.tenant${type} FROM ${from} WHERE ${where} ORDER BY m.id LIMIT ${params.batchSize}`,
     values,
   );
   let succeeded = 0;
   const cancelled: Operation[] = [];
   if (action.action === 'retry') {
-    succeeded = (await redriveIn(tx, matches, params.now, { by: action.createdBy, bulkActionId: action.id }, action.priority)).length;
+    const runnable = params.runnableTypes === undefined ? null : new Set(params.runnableTypes);
+    const redrivable = runnable === null ? matches : matches.filter((m) => runnable.has(m.type ?? ''));
+    succeeded = (await redriveIn(tx, redrivable, params.now, { by: action.createdBy, bulkActionId: action.id }, action.priority)).length;
   } else if (action.action === 'cancel') {
     // The whole batch in two statements (cancelIn): one at a time, each match's pending count took a shard of its own
     // while the next match's row was awaited, and claims, which take rows and then a shard, deadlocked with it.

@@ -230,18 +230,23 @@ export class SqliteBulkActions {
   #applyBatch(action: BulkAction, params: BulkStepParams, events: StoreEvent[]): BatchTally {
     const selection = selectionOf(action);
     const { from, where, params: values } = matchSql({ tenant: action.tenant, selection, existedBy: action.createdAt }, action.cursor);
+    // A retry's matches are operations, whose type says whether anything runs them (runnableTypes).
+    const type = action.action === 'retry' ? ', m.type' : '';
     const matches = this.#cache
-      .get(`SELECT m.id, m.tenant FROM ${from} WHERE ${where} ORDER BY m.id LIMIT $limit`)
+      .get(`SELECT m.id, m.tenant${type} FROM ${from} WHERE ${where} ORDER BY m.id LIMIT $limit`)
       .all({ ...values, limit: params.batchSize })
-      .map((r) => ({ id: String(r['id']), tenant: String(r['tenant']) }));
+      .map((r) => ({ id: String(r['id']), tenant: String(r['tenant']), type: r['type'] }));
+    const runnable = params.runnableTypes === undefined ? null : new Set(params.runnableTypes);
     let succeeded = 0;
     const cancelled: Operation[] = [];
-    for (const match of matches) {
+    for (const { type: matchType, ...match } of matches) {
       const at = { id: match.id, tenant: match.tenant, now: params.now };
       let changedIt: boolean;
       switch (action.action) {
         case 'retry':
-          changedIt = this.#redriveIn({ ...at, by: action.createdBy, priority: action.priority }, action.id, events).kind === 'redriven';
+          changedIt =
+            (runnable === null || runnable.has(String(matchType))) &&
+            this.#redriveIn({ ...at, by: action.createdBy, priority: action.priority }, action.id, events).kind === 'redriven';
           break;
         case 'cancel': {
           const outcome = this.#transitions.cancelIn({ ...at, delivery: params.delivery }, events);
