@@ -4,6 +4,7 @@
 // Not here: keeping keys and their operations (store/). Invariant: a key is released however its work ends.
 
 import { createHash } from 'node:crypto';
+import { canonicalJson } from '../domain/canonical-json.ts';
 import { AsyncOpsError } from '../domain/errors.ts';
 
 export class IdempotencyGate {
@@ -50,15 +51,4 @@ export function submitFingerprints<R extends { readonly concurrencyKey: string |
   if (request.concurrencyKey !== null) return { fingerprint, earlierFingerprints: [] };
   const { concurrencyKey: _, ...withoutKey } = request;
   return { fingerprint, earlierFingerprints: [fingerprintOf(withoutKey)] };
-}
-
-function canonicalJson(value: unknown): string {
-  if (Array.isArray(value)) return `[${value.map(canonicalJson).join(',')}]`;
-  if (value !== null && typeof value === 'object') {
-    const entries = Object.entries(value as Record<string, unknown>)
-      .filter(([, v]) => v !== undefined)
-      .sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0));
-    return `{${entries.map(([k, v]) => `${JSON.stringify(k)}:${canonicalJson(v)}`).join(',')}}`;
-  }
-  return JSON.stringify(value ?? null);
 }

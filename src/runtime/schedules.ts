@@ -141,7 +141,7 @@ export class SchedulesService {
       declaredSchedulesOf(task.definition).forEach((declared, index) => {
         const timezone = declared.timezone ?? DEFAULT_TIMEZONE;
         drafts.push({
-          key: `${task.type}#${index}`,
+          index,
           id: newId(ID_PREFIXES.schedule, now),
           tenant: DEFAULT_TENANT,
           type: task.type,

@@ -19,10 +19,14 @@ export interface ScheduleDraft {
   readonly now: number;
 }
 
-/** A schedule a task declares: kept in step with the declaration at start-up, one row per `key` however many nodes start. */
+/**
+ * A schedule a task declares: kept in step with the declaration at start-up, one row per declaration however many nodes
+ * start. Which row is the store's to find (domain/declared-schedules.ts): the one that declares the same, wherever the
+ * declaration now stands in its task's list.
+ */
 export interface DeclaredScheduleDraft extends ScheduleDraft {
-  /** `<type>#<n>`: the declaration it comes from. */
-  readonly key: string;
+  /** Its place in its task's list of declarations. */
+  readonly index: number;
 }
 
 export interface ScheduleListQuery {

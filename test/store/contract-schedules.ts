@@ -162,30 +162,61 @@ export function scheduleContract(store: CurrentStore, pendingCounts: (store: Sto
       assert.equal(await store().scheduleDelete({ id: schedule.id, tenant: TENANT }), 'not_found');
     });
 
+    const declared = (index: number, overrides: Partial<ScheduleDraft> = {}): DeclaredScheduleDraft => ({
+      ...scheduleDraft({ tenant: 'default', type: 'echo', nextRunAt: T0 + 60 * SECOND, cron: '* * * * *', ...overrides }),
+      index,
+    });
+
     it('keeps declared schedules in step: one row per key however often synced, changes applied, the undeclared removed', async () => {
-      const declared = (key: string, overrides: Partial<ScheduleDraft> = {}): DeclaredScheduleDraft => ({
-        ...scheduleDraft({ tenant: 'default', nextRunAt: T0 + 60 * SECOND, cron: '* * * * *', ...overrides }),
-        key,
-      });
       await Promise.all([
-        store().scheduleSyncDeclared({ schedules: [declared('echo#0'), declared('echo#1')], now: T0 }),
-        store().scheduleSyncDeclared({ schedules: [declared('echo#0'), declared('echo#1')], now: T0 }),
+        store().scheduleSyncDeclared({ schedules: [declared(0), declared(1)], now: T0 }),
+        store().scheduleSyncDeclared({ schedules: [declared(0), declared(1)], now: T0 }),
       ]);
       let rows = await store().scheduleList({ tenant: 'default', limit: 10 });
       assert.equal(rows.length, 2);
       assert.ok(rows.every((s) => s.origin === 'task'));
       // echo#0 changes its expression, echo#1 is no longer declared.
-      await store().scheduleSyncDeclared({ schedules: [declared('echo#0', { cron: '*/5 * * * *', nextRunAt: T0 + 300 * SECOND })], now: T0 + 1 });
+      await store().scheduleSyncDeclared({ schedules: [declared(0, { cron: '*/5 * * * *', nextRunAt: T0 + 300 * SECOND })], now: T0 + 1 });
       rows = await store().scheduleList({ tenant: 'default', limit: 10 });
       assert.equal(rows.length, 1);
       assert.equal(rows[0]?.cron, '*/5 * * * *');
       assert.equal(rows[0]?.nextRunAt, T0 + 300 * SECOND);
       // Unchanged on a second sync: same next tick, same id; a declared one is not deleted through the API.
-      await store().scheduleSyncDeclared({ schedules: [declared('echo#0', { cron: '*/5 * * * *', nextRunAt: T0 + 600 * SECOND })], now: T0 + 2 });
+      await store().scheduleSyncDeclared({ schedules: [declared(0, { cron: '*/5 * * * *', nextRunAt: T0 + 600 * SECOND })], now: T0 + 2 });
       const [same] = await store().scheduleList({ tenant: 'default', limit: 10 });
       assert.equal(same?.id, rows[0]?.id);
       assert.equal(same?.nextRunAt, T0 + 300 * SECOND);
       assert.equal(await store().scheduleDelete({ id: same!.id, tenant: 'default' }), 'declared');
+    });
+
+    it('matches a declaration to the row that declares the same, wherever it now stands: removing or adding a sibling keeps its id and pause', async () => {
+      const a = { cron: '0 0 * * *', input: { tag: 'A' } };
+      const b = { cron: '*/2 * * * *', input: { tag: 'B' } };
+      await store().scheduleSyncDeclared({ schedules: [declared(0, a), declared(1, b)], now: T0 });
+      const rows = await store().scheduleList({ tenant: 'default', limit: 10 });
+      const idOf = (tag: string, list: typeof rows) => list.find((s) => (s.input as { tag: string }).tag === tag)?.id;
+      const bId = idOf('B', rows)!;
+      await store().scheduleSetPaused({ id: bId, tenant: 'default', paused: true, nextRunAt: null, now: T0 + 1 });
+      // A is removed from the code: B, now first in the list, keeps its row, its id and its pause.
+      await store().scheduleSyncDeclared({ schedules: [declared(0, b)], now: T0 + 2 });
+      let now = await store().scheduleList({ tenant: 'default', limit: 10 });
+      assert.deepEqual(
+        now.map((s) => [s.id, (s.input as { tag: string }).tag, s.cron, s.paused]),
+        [[bId, 'B', b.cron, true]],
+      );
+      // A comes back, first again: a row of its own; B stays as it was.
+      await store().scheduleSyncDeclared({ schedules: [declared(0, { ...a, input: { tag: 'A' } }), declared(1, { ...b, input: { tag: 'B' } })], now: T0 + 3 });
+      now = await store().scheduleList({ tenant: 'default', limit: 10 });
+      assert.equal(now.length, 2);
+      assert.equal(now.find((s) => s.id === bId)?.paused, true, 'B keeps its pause');
+      assert.equal(now.find((s) => s.id !== bId)?.paused, false, 'A is new, running');
+      // A declaration whose expression changed keeps the row at its place (its pause too): the next tick is its new one.
+      await store().scheduleSyncDeclared({
+        schedules: [declared(0, a), declared(1, { ...b, cron: '*/3 * * * *', nextRunAt: T0 + 180 * SECOND })],
+        now: T0 + 4,
+      });
+      const changed = (await store().scheduleList({ tenant: 'default', limit: 10 })).find((s) => s.cron === '*/3 * * * *');
+      assert.deepEqual([changed?.id, changed?.paused], [bId, true]);
     });
   });
 }

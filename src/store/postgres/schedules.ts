@@ -6,6 +6,7 @@
 // inserts its operation: one operation per tick across all nodes.
 
 import type { Operation } from '../../domain/operation.ts';
+import { declaredKeys } from '../../domain/declared-schedules.ts';
 import type { Schedule, ScheduleOrigin, ScheduleTick } from '../../domain/schedule.ts';
 import type { DeclaredScheduleDraft, ScheduleDeleteOutcome, ScheduleDraft, ScheduleFireParams, ScheduleListQuery, StoreEvent } from '../store.ts';
 import type { PostgresDatabase } from './database.ts';
@@ -49,6 +50,10 @@ const UPSERT_DECLARED = `INSERT INTO schedules (id, tenant, type, input, cron, t
     webhook_url = excluded.webhook_url`;
 
 // Params: $1 the declared keys that stay.
+// The declared rows, and what each declares.
+const DECLARED_ROWS = `SELECT declared_key, type, cron, timezone, input FROM schedules WHERE origin = 'task'`;
+// Taken by each node's start-up sync, released at its commit: the syncs of nodes starting at once go one after another.
+const LOCK_DECLARED = `SELECT pg_advisory_xact_lock(hashtext(current_schema() || '.declared_schedules'))`;
 const DELETE_UNDECLARED = `DELETE FROM schedules WHERE origin = 'task' AND NOT (declared_key = ANY ($1::text[]))`;
 
 // Params: $1 id, $2 tenant (null: any).
@@ -155,11 +160,21 @@ export async function scheduleTicks(db: PostgresDatabase, params: { id: string; 
 }
 
 export async function syncDeclaredSchedules(db: PostgresDatabase, params: { schedules: readonly DeclaredScheduleDraft[]; now: number }): Promise<void> {
-  // In key order, so nodes starting at once take the rows in one order and never deadlock.
-  const drafts = [...params.schedules].sort((a, b) => (a.key < b.key ? -1 : a.key > b.key ? 1 : 0));
   await db.transaction(async (tx) => {
-    for (const draft of drafts) await tx.query(UPSERT_DECLARED, [...draftParams(draft), draft.key]);
-    await tx.query(DELETE_UNDECLARED, [drafts.map((d) => d.key)]);
+    // One node at a time: each matches the declarations to the rows it reads (domain/declared-schedules.ts), which a
+    // node starting at once must not change in between.
+    await tx.query(LOCK_DECLARED);
+    const stored = (await tx.query<{ declared_key: string; type: string; cron: string; timezone: string; input: string }>(DECLARED_ROWS)).map((row) => ({
+      key: row.declared_key,
+      type: row.type,
+      cron: row.cron,
+      timezone: row.timezone,
+      input: JSON.parse(row.input) as unknown,
+    }));
+    const keys = declaredKeys(params.schedules, stored);
+    const drafts = params.schedules.map((draft, i) => ({ draft, key: keys[i]! })).sort((a, b) => (a.key < b.key ? -1 : a.key > b.key ? 1 : 0));
+    for (const { draft, key } of drafts) await tx.query(UPSERT_DECLARED, [...draftParams(draft), key]);
+    await tx.query(DELETE_UNDECLARED, [keys]);
     tx.events.push({ kind: 'schedule:changed', nextRunAt: null });
   });
 }

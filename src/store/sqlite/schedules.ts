@@ -6,6 +6,7 @@
 
 import type { DatabaseSync, StatementSync } from 'node:sqlite';
 import type { Operation } from '../../domain/operation.ts';
+import { declaredKeys } from '../../domain/declared-schedules.ts';
 import type { Schedule, ScheduleOrigin, ScheduleTick } from '../../domain/schedule.ts';
 import type { DeclaredScheduleDraft, ScheduleDeleteOutcome, ScheduleDraft, ScheduleFireParams, ScheduleListQuery, StoreEvent } from '../store.ts';
 import { prepareAll, type GroupCommit } from './database.ts';
@@ -29,6 +30,8 @@ const STATEMENTS = {
       updated_at = CASE WHEN schedules.cron IS NOT excluded.cron OR schedules.timezone IS NOT excluded.timezone OR schedules.input IS NOT excluded.input
         OR schedules.webhook_url IS NOT excluded.webhook_url OR schedules.tenant IS NOT excluded.tenant THEN excluded.updated_at ELSE schedules.updated_at END,
       tenant = excluded.tenant, type = excluded.type, input = excluded.input, cron = excluded.cron, timezone = excluded.timezone, webhook_url = excluded.webhook_url`,
+  // The declared rows, and what each declares (domain/declared-schedules.ts matches the declarations to them).
+  declaredRows: `SELECT declared_key, type, cron, timezone, input FROM schedules WHERE origin = 'task'`,
   // $keys: JSON array of the declared keys that stay.
   deleteUndeclared: `DELETE FROM schedules WHERE origin = 'task' AND declared_key NOT IN (SELECT value FROM json_each($keys))`,
   get: `SELECT ${COLUMNS} FROM schedules WHERE id = $id AND ($tenant IS NULL OR tenant = $tenant)`,
@@ -155,8 +158,18 @@ export class SqliteSchedules {
 
   syncDeclared(params: { readonly schedules: readonly DeclaredScheduleDraft[]; readonly now: number }): Promise<void> {
     return this.#group.run((events) => {
-      for (const draft of params.schedules) this.#s.upsertDeclared.run({ ...draftParams(draft), key: draft.key });
-      this.#s.deleteUndeclared.run({ keys: JSON.stringify(params.schedules.map((d) => d.key)) });
+      const stored = this.#s.declaredRows.all().map((row) => ({
+        key: String(row['declared_key']),
+        type: String(row['type']),
+        cron: String(row['cron']),
+        timezone: String(row['timezone']),
+        input: JSON.parse(String(row['input'])) as unknown,
+      }));
+      const keys = declaredKeys(params.schedules, stored);
+      params.schedules.forEach((draft, i) => {
+        this.#s.upsertDeclared.run({ ...draftParams(draft), key: keys[i]! });
+      });
+      this.#s.deleteUndeclared.run({ keys: JSON.stringify(keys) });
       events.push({ kind: 'schedule:changed', nextRunAt: null });
     });
   }

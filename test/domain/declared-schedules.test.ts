@@ -1,0 +1,36 @@
+// Which stored row each declared schedule is kept in: the one that declares the same, wherever it stands in its list;
+// a changed one takes the row of its place; a key is never given twice.
+
+import { describe, it } from 'node:test';
+import assert from 'node:assert/strict';
+import { declaredKeys } from '../../src/domain/declared-schedules.ts';
+
+const decl = (index: number, cron: string, input: unknown = {}, type = 'echo') => ({ type, cron, timezone: 'UTC', input, index });
+const row = (key: string, cron: string, input: unknown = {}, type = 'echo') => ({ key, type, cron, timezone: 'UTC', input });
+
+describe('declaredKeys', () => {
+  it('keeps each declaration on the row that declares the same, however the list moved', () => {
+    const stored = [row('echo#0', 'A'), row('echo#1', 'B')];
+    assert.deepEqual(declaredKeys([decl(0, 'B')], stored), ['echo#1'], 'A removed: B keeps its row');
+    assert.deepEqual(declaredKeys([decl(0, 'B'), decl(1, 'A')], stored), ['echo#1', 'echo#0'], 'swapped');
+    assert.deepEqual(declaredKeys([decl(0, 'C'), decl(1, 'A'), decl(2, 'B')], stored), ['echo#2', 'echo#0', 'echo#1'], 'one added first');
+  });
+
+  it('gives a changed declaration the row of its place, or the first key free, never one taken', () => {
+    const stored = [row('echo#0', 'A'), row('echo#1', 'B')];
+    assert.deepEqual(declaredKeys([decl(0, 'A2'), decl(1, 'B')], stored), ['echo#0', 'echo#1']);
+    assert.deepEqual(declaredKeys([decl(0, 'B'), decl(1, 'C')], stored), ['echo#1', 'echo#0'], 'C takes the row A left');
+  });
+
+  it('reads inputs by value (key order aside), and tells types apart', () => {
+    const stored = [row('echo#0', 'A', { a: 1, b: 2 }), row('other#0', 'A')];
+    assert.deepEqual(declaredKeys([decl(0, 'A', { b: 2, a: 1 })], stored), ['echo#0']);
+    assert.deepEqual(declaredKeys([decl(0, 'A', {}, 'other')], stored), ['other#0']);
+    assert.deepEqual(declaredKeys([decl(0, 'A', { a: 1 })], [row('echo#0', 'A', { a: 2 })]), ['echo#0'], 'its place, changed');
+  });
+
+  it('two declarations alike each get a row of their own', () => {
+    assert.deepEqual(declaredKeys([decl(0, 'A'), decl(1, 'A')], [row('echo#0', 'A')]), ['echo#0', 'echo#1']);
+    assert.deepEqual(declaredKeys([decl(0, 'A'), decl(1, 'A')], []), ['echo#0', 'echo#1']);
+  });
+});
