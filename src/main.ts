@@ -409,7 +409,7 @@ export async function assembleAsyncOps(options: AssemblyOptions): Promise<Assemb
             (a) => registerHistoryRoutes(a, new HistoryService({ store })),
             (a) => registerScheduleRoutes(a, schedules, basePath),
             (a) => registerBulkRoutes(a, bulkActions),
-            ...(options.dashboard === false ? [] : [registerDashboardRoutes]),
+            ...(options.dashboard === false ? [] : [(a: FastifyInstance) => registerDashboardRoutes(a, { keysRequired: (options.apiKeys?.length ?? 0) > 0 })]),
             ...(options.httpPlugins ?? []).map((p) => (a: FastifyInstance) => p(a, parts())),
           ],
         });

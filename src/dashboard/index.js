@@ -12,6 +12,9 @@ import { Overview } from './overview.js';
 import { TaskTypes } from './task-types.js';
 import { ErrorNote, html, useDraft, useRoute } from './ui.js';
 
+/** Whether the server takes requests only with an API key (the page it served says). */
+const keysRequired = /** @type {HTMLMetaElement | null} */ (document.querySelector('meta[name="asyncops-keys"]'))?.content === 'required';
+
 /** @typedef {{ tenant: string, admin: boolean }} Whoami */
 
 const PAGES = [
@@ -104,7 +107,8 @@ function Page({ path, query }) {
 function App() {
   const route = useRoute();
   const [whoami, setWhoami] = useState(/** @type {Whoami | null} */ (null));
-  const [needKey, setNeedKey] = useState(/** @type {string | null | false} */ (false));
+  // A server with keys says so in the page: without one kept, the key form comes first (no 401 for the browser to log).
+  const [needKey, setNeedKey] = useState(/** @type {string | null | false} */ (keysRequired && getKey() === null ? null : false));
   const [error, setError] = useState(/** @type {unknown} */ (null));
   const [attempt, setAttempt] = useState(0);
   // Every page reads the tenant filter when it asks: a new filter mounts the page afresh.
@@ -123,6 +127,7 @@ function App() {
     [],
   );
   useEffect(() => {
+    if (keysRequired && getKey() === null) return;
     request('/whoami').then(
       (who) => {
         setWhoami(who);

@@ -58,7 +58,7 @@ function readAssets(): Map<string, Asset> {
 const escapeAttribute = (text: string): string => text.replace(/&/g, '&amp;').replace(/"/g, '&quot;').replace(/'/g, '&#39;').replace(/</g, '&lt;');
 
 /** The page and the policy it is served with: the import map is its only inline script, allowed by its hash. */
-function page(basePath: string): { html: string; csp: string } {
+function page(basePath: string, keysRequired: boolean): { html: string; csp: string } {
   const assets = `${basePath}/dashboard/assets/`;
   const imports = Object.fromEntries(VENDOR.filter((v) => v.specifier !== null).map((v) => [v.specifier, assets + v.name]));
   const importMap = JSON.stringify({ imports });
@@ -70,6 +70,7 @@ function page(basePath: string): { html: string; csp: string } {
 <meta charset="utf-8">
 <meta name="viewport" content="width=device-width, initial-scale=1">
 <meta name="asyncops-base" content="${escapeAttribute(basePath)}">
+<meta name="asyncops-keys" content="${keysRequired ? 'required' : 'none'}">
 <title>asyncops dashboard</title>
 <link rel="icon" href="data:,">
 <link rel="stylesheet" href="${at}uplot.css">
@@ -114,9 +115,13 @@ function sendAsset(request: FastifyRequest, reply: FastifyReply, file: Asset, cs
 
 const hidden = { hide: true, tags: ['dashboard'] };
 
-export function registerDashboardRoutes(app: FastifyInstance): void {
+/**
+ * `keysRequired`: the API takes requests only with a key, which the page then asks for before anything else (a probe
+ * without one would be a 401 the browser logs as an error).
+ */
+export function registerDashboardRoutes(app: FastifyInstance, options: { readonly keysRequired?: boolean } = {}): void {
   const assets = readAssets();
-  const { html, csp } = page(app.prefix);
+  const { html, csp } = page(app.prefix, options.keysRequired === true);
   const index = asset(Buffer.from(html), 'text/html; charset=utf-8');
   // Hidden from the OpenAPI document: a web page, not part of the API.
   const pageRoute = { schema: hidden, handler: (request: FastifyRequest, reply: FastifyReply) => sendAsset(request, reply, index, csp) };

@@ -33,6 +33,9 @@ after(async () => {
   scratch.cleanup();
 });
 
+/** The requests each page saw answered 4xx or 5xx. */
+const failedRequests = new WeakMap<Page, string[]>();
+
 /** A fresh page (its own sessionStorage) in the shared browser, or null once `t` is skipped for want of Chromium. */
 async function newPage(t: TestContext): Promise<Page | null> {
   browser ??= await launchChromium(t);
@@ -46,6 +49,12 @@ async function newPage(t: TestContext): Promise<Page | null> {
   page.on('console', (message) => {
     if (/Content Security Policy|Refused to/i.test(message.text())) problems.push(`console: ${message.text()}`);
   });
+  // Each request that failed, as the browser's console would list it: only the ones a test asked for are allowed.
+  const failed: string[] = [];
+  page.on('response', (response) => {
+    if (response.status() >= 400) failed.push(`${response.status()} ${new URL(response.url()).pathname}`);
+  });
+  failedRequests.set(page, failed);
   t.after(async () => {
     await context.close();
     assert.deepEqual(problems, [], 'no script errors and nothing refused by the page policy');
@@ -325,6 +334,8 @@ describe('dashboard: with API keys', () => {
     if (page === null) return;
     await page.goto(`${server.url}/dashboard`);
     await page.locator('[data-testid="key-form"]').waitFor();
+    // The page knew the server takes keys: it asked for one without a request the browser would log as a 401.
+    assert.deepEqual(failedRequests.get(page), [], 'no request failed before the key form');
     // The form is small: a short picture of it.
     await page.setViewportSize({ width: 1280, height: 300 });
     await screenshot(page, 'sign-in');
