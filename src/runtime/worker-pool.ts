@@ -438,10 +438,12 @@ export class WorkerPool extends EventEmitter<WorkerPoolEvents> {
   }
 
   async #heartbeat(): Promise<void> {
-    // Checked on every tick, a heartbeat still under way or not: one that never settles (a database that stopped
-    // answering) renews nothing either.
-    this.#giveUpUnrenewed();
-    if (this.#heartbeating) return;
+    // A heartbeat still under way a whole period later (a database that stopped answering) renews nothing either. A tick
+    // that is merely late (a busy event loop) sends its heartbeat, which renews: only one that failed or hangs gives up.
+    if (this.#heartbeating) {
+      this.#giveUpUnrenewed();
+      return;
+    }
     this.#heartbeating = true;
     const now = this.#clock.now();
     try {

@@ -64,6 +64,9 @@ export async function startTracingSdk(options: {
     load(() => import('@opentelemetry/resources')),
     load(() => import('@opentelemetry/context-async-hooks')),
   ]);
+  // Once the packages loaded (a missing one throws), before the exporters are built: they warn while being built too
+  // (a certificate file they cannot read).
+  const diagSet = options.log !== undefined && diag.setLogger(diagLogger(options.log), DiagLogLevel.WARN);
   const spanProcessors: Array<InstanceType<typeof sdk.BatchSpanProcessor>> = [];
   for (const name of exporters) {
     if (name === 'none') continue;
@@ -93,9 +96,9 @@ export async function startTracingSdk(options: {
   });
   if (!trace.setGlobalTracerProvider(provider)) {
     await provider.shutdown();
+    if (diagSet) diag.disable();
     return null;
   }
-  if (options.log !== undefined) diag.setLogger(diagLogger(options.log), DiagLogLevel.WARN);
   context.setGlobalContextManager(new hooks.AsyncLocalStorageContextManager().enable());
   propagation.setGlobalPropagator(new core.CompositePropagator({ propagators: [new core.W3CTraceContextPropagator(), new core.W3CBaggagePropagator()] }));
   let stopped: Promise<void> | null = null;
@@ -103,7 +106,7 @@ export async function startTracingSdk(options: {
     shutdown() {
       stopped ??= provider.shutdown().finally(() => {
         trace.disable();
-        diag.disable();
+        if (diagSet) diag.disable();
         context.disable();
         propagation.disable();
       });
@@ -124,7 +127,6 @@ function samplerSpec(env: Env): { kind: string; arg: number | undefined } {
   return { kind, arg };
 }
 
-/** A variable as set: unset and empty (or blank) are both unset, as the specification says. */
 /**
  * The exporter's own variables, which it would read leniently: an endpoint that is no URL fell back to localhost:4318,
  * a timeout or compression it cannot read was ignored, all without a word.
@@ -176,6 +178,7 @@ function describeDiagArgument(arg: unknown): string {
   }
 }
 
+/** A variable as set: unset and empty (or blank) are both unset, as the specification says. */
 function value(env: Env, name: string): string | undefined {
   const raw = env[name]?.trim();
   return raw === undefined || raw === '' ? undefined : raw;

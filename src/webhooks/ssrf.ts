@@ -191,7 +191,6 @@ const CONTROL_CHARACTER = /[\u0000-\u001f\u007f]/;
  * (unless allowPrivate) no host that is another refused literal address or a localhost name. Names are resolved
  * only at delivery time (resolveAndCheck).
  */
-
 export function checkWebhookUrl(text: string, policy: EgressPolicy): UrlCheck {
   const maxLength = policy.maxLength ?? MAX_URL_LENGTH;
   if (text.length > maxLength) return { ok: false, reason: `the URL is longer than ${maxLength} characters` };

@@ -14,12 +14,18 @@ describe('declaredKeys', () => {
     assert.deepEqual(declaredKeys([decl(0, 'B')], stored), ['echo#1'], 'A removed: B keeps its row');
     assert.deepEqual(declaredKeys([decl(0, 'B'), decl(1, 'A')], stored), ['echo#1', 'echo#0'], 'swapped');
     assert.deepEqual(declaredKeys([decl(0, 'C'), decl(1, 'A'), decl(2, 'B')], stored), ['echo#2', 'echo#0', 'echo#1'], 'one added first');
+    assert.deepEqual(
+      declaredKeys([decl(0, 'C'), decl(1, 'B')], [row('echo#0', 'A'), row('echo#1', 'B'), row('echo#2', 'D')]),
+      ['echo#0', 'echo#1'],
+      'a changed one keeps its place',
+    );
   });
 
   it('gives a changed declaration the row of its place, or the first key free, never one taken', () => {
     const stored = [row('echo#0', 'A'), row('echo#1', 'B')];
     assert.deepEqual(declaredKeys([decl(0, 'A2'), decl(1, 'B')], stored), ['echo#0', 'echo#1']);
-    assert.deepEqual(declaredKeys([decl(0, 'B'), decl(1, 'C')], stored), ['echo#1', 'echo#0'], 'C takes the row A left');
+    // C's place (1) is B's, kept: a row of its own, not the one A left (its id, its pause).
+    assert.deepEqual(declaredKeys([decl(0, 'B'), decl(1, 'C')], stored), ['echo#1', 'echo#2']);
   });
 
   it('reads inputs by value (key order aside), and tells types apart', () => {

@@ -417,6 +417,29 @@ describe('WorkerPool', () => {
     });
   }
 
+  it('keeps an attempt whose heartbeat came late behind a busy event loop: the store answers, the lease is renewed', async (t) => {
+    const store = await openStore(t);
+    startPool(
+      t,
+      store,
+      [
+        defineTask({
+          type: 'burst',
+          async run() {
+            // Holds the event loop for more than half a heartbeat period: the tick after it comes late.
+            const until = Date.now() + 500;
+            while (Date.now() < until);
+            await nextTurn();
+            return 'done';
+          },
+        }),
+      ],
+      { leaseMs: 900 },
+    );
+    const done = await settled(store, (await submit(store, 'burst', {}, { maxAttempts: 1 })).id);
+    assert.deepEqual([done.status, done.attempt], ['completed', 1]);
+  });
+
   it('an operation retried at once and claimed again before its last end was acknowledged keeps its new attempt', async (t) => {
     const store = await openStore(t);
     // The retry is stored at once, but its promise settles only when the test says, as a slow commit acknowledgement

@@ -162,4 +162,20 @@ describe('spans with the SDK (in-memory exporter)', () => {
       /OTEL_BSP_SCHEDULE_DELAY: "soon" is not a whole number/,
     );
   });
+
+  it('startTracingSdk logs what the exporter warns of while it is built (its own variables, read from the process)', async () => {
+    const lines: string[] = [];
+    const log = { warn: (line: string) => lines.push(line), error: (line: string) => lines.push(line) };
+    process.env.OTEL_EXPORTER_OTLP_CERTIFICATE = '/nonexistent/asyncops-ca.pem';
+    try {
+      // The provider this file registered first stays: the SDK is built, then stands down (and lets go of the logger).
+      assert.equal(await startTracingSdk({ version: 'test', env: {}, log }), null);
+    } finally {
+      delete process.env.OTEL_EXPORTER_OTLP_CERTIFICATE;
+    }
+    assert.ok(
+      lines.some((line) => /^opentelemetry: .*certificate/i.test(line)),
+      lines.join('\n'),
+    );
+  });
 });
