@@ -90,10 +90,17 @@ export function secondsArg(value: string): number {
 
 const RFC_3339 = /^\d{4}-\d{2}-\d{2}[Tt ]\d{2}:\d{2}:\d{2}(\.\d+)?([Zz]|[+-]\d{2}:\d{2})$/;
 
+/** Whether the date part names a day its month has: Date.parse rolls 2026-02-30 over to March 2. */
+function dayExists(value: string): boolean {
+  const [year, month, day] = value.slice(0, 10).split('-').map(Number) as [number, number, number];
+  const date = new Date(Date.UTC(year, month - 1, day));
+  return date.getUTCFullYear() === year && date.getUTCMonth() === month - 1 && date.getUTCDate() === day;
+}
+
 /** An RFC 3339 date-time, as the API takes it (`2026-12-01` or `Dec 1 2026`, which Date.parse reads, are not one). */
 export function timeArg(value: string): string {
   // A leap second (:60) is one RFC 3339 allows and Date.parse does not.
-  if (!RFC_3339.test(value) || Number.isNaN(Date.parse(value.replace(/:60(?=[.Zz+-])/, ':59')))) {
+  if (!RFC_3339.test(value) || Number.isNaN(Date.parse(value.replace(/:60(?=[.Zz+-])/, ':59'))) || !dayExists(value)) {
     throw new InvalidArgumentError('expected an RFC 3339 time such as 2026-12-01T09:00:00Z');
   }
   return value;

@@ -51,15 +51,21 @@ export function nonEmptyText(): ValueType<string> {
   };
 }
 
-/** Split on `separator`, empty parts dropped: `a, b` and `a b` are the same list. */
+/**
+ * Split on `separator`, empty parts dropped: `a, b` and `a b` are the same list. One that names nothing (a variable set
+ * to nothing, as a compose file leaves an unset `${SECRET}`) is refused: it would be taken as none given, silently.
+ */
 export function list(separator: RegExp): ValueType<string[]> {
   return {
     kind: 'value',
-    parse: (value) =>
-      value
+    parse: (value) => {
+      const parts = value
         .split(separator)
         .map((part) => part.trim())
-        .filter((part) => part.length > 0),
+        .filter((part) => part.length > 0);
+      if (parts.length === 0) throw new TypeError('names nothing: give at least one, or leave it unset');
+      return parts;
+    },
   };
 }
 
@@ -103,6 +109,22 @@ export function durationFrom(minMs: number, minText: string, why: string): Value
     parse: (value) => {
       const ms = readDuration(value);
       if (ms < minMs) throw new TypeError(`must be at least ${minText}: ${why}`);
+      return ms;
+    },
+  };
+}
+
+/** The longest a setting that one timer waits out may be: Node's timers hold about 24.8 days (a longer one fires at once). */
+const MAX_TIMER_SETTING_MS = 24 * 86_400_000;
+
+/** A duration one timer waits out whole: at least `minMs` (`minWhy` says why), at most 24d. */
+export function timerDuration(minMs: number, minText: string, minWhy: string): ValueType<number> {
+  return {
+    kind: 'value',
+    parse: (value) => {
+      const ms = readDuration(value);
+      if (ms < minMs) throw new TypeError(`must be at least ${minText}: ${minWhy}`);
+      if (ms > MAX_TIMER_SETTING_MS) throw new TypeError('must be at most 24d: no timer holds a longer wait');
       return ms;
     },
   };

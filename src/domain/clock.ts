@@ -21,7 +21,8 @@ export interface TimerClock extends Clock {
 }
 
 // Longest delay setTimeout accepts; a longer one fires at once. A caller waiting longer sets another when it fires.
-const MAX_TIMER_MS = 2 ** 31 - 1;
+/** The longest delay a Node timer holds (about 24.8 days): a longer one fires after 1 ms. */
+export const MAX_TIMER_MS = 2 ** 31 - 1;
 
 // The global timers and Date are looked up at each call, not when this module loads, so that `node:test`'s mock
 // timers (`t.mock.timers.enable({ apis: ['setTimeout', 'Date'] })`) drive this clock, its timers and its time together.

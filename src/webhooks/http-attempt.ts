@@ -6,6 +6,7 @@
 import http from 'node:http';
 import https from 'node:https';
 import type { LookupFunction } from 'node:net';
+import { MAX_TIMER_MS } from '../domain/clock.ts';
 import type { ResolvedAddress } from './ssrf.ts';
 
 export const RESPONSE_SNIPPET_BYTES = 1024;
@@ -153,7 +154,11 @@ export function postWebhook(post: WebhookPost): Promise<WebhookPostResult> {
     };
     // A status that already arrived is kept when the deadline cuts the body short: the receiver did answer. The
     // budget is what was left of the attempt's after name resolution, a fraction of a millisecond short of a round one.
-    const timer = setTimeout(() => finish(statusCode === null ? `timed out after ${Math.round(post.timeoutMs)} ms` : null), post.timeoutMs);
+    // At most what a timer holds: a longer one (a --webhook-timeout of 25d) would fire at once.
+    const timer = setTimeout(
+      () => finish(statusCode === null ? `timed out after ${Math.round(post.timeoutMs)} ms` : null),
+      Math.min(post.timeoutMs, MAX_TIMER_MS),
+    );
     send(false);
     if (post.signal?.aborted) onAbort();
     else post.signal?.addEventListener('abort', onAbort, { once: true });

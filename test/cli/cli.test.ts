@@ -232,6 +232,7 @@ describe('errors and exit statuses', () => {
     for (const [args, flag] of [
       [['submit', 'report', '--input', '{}', '--run-at', 'Dec 1 2026'], '--run-at'],
       [['submit', 'report', '--input', '{}', '--run-at', '2026-12-01'], '--run-at'],
+      [['submit', 'report', '--input', '{}', '--run-at', '2026-02-30T00:00:00Z'], '--run-at'],
       [['list', '--created-after', 'yesterday'], '--created-after'],
       [['bulk', 'cancel', '--created-before', '2026-12-01 10:00'], '--created-before'],
     ] as const) {

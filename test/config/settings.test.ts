@@ -148,9 +148,15 @@ describe('settings', () => {
     // Past a date: a retry's run_at or a lease's end would not be a time.
     refuses('retryBase', '999999999d', /of at most 3650d$/);
     refuses('lease', '3651d', /of at most 3650d$/);
+    // Waited out by one timer each: a longer one fired at once (every webhook timed out, a stop did not wait).
+    refuses('webhookTimeout', '25d', /^must be at most 24d: no timer holds a longer wait$/);
+    refuses('grace', '25d', /^must be at most 24d/);
     // Decimal digits only: Number() would read '' as 0 (an unset ${PORT} in a compose file) and take 0x50 or 1e3.
     for (const text of ['', ' ', '0x50', '1e3', '0b101', '+ 8', '8.0']) refuses('concurrency', text, /^--concurrency must be an integer from 1 to 1000$/);
     refuses('host', '', /^must not be empty$/);
+    // Taken as none given, silently: an unset ${WEBHOOK_SECRET} signed with a generated secret every receiver refuses.
+    refuses('webhookSecret', '', /^names nothing/);
+    refuses('tasks', ' , ', /^names nothing/);
     refuses('store', ' ', /^must not be empty$/);
     refuses('maxTimeout', '1500ms', /whole number of seconds/);
     refuses('readCache', '11s', /^must be at most 10s: queue positions and ETAs would grow old$/);

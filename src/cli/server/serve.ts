@@ -214,6 +214,7 @@ async function runServer(flags: ServerFlags, role: ServerCommand, command: Comma
     asyncops.logger.info({ signal }, 'asyncops: shutting down');
     // Past the grace period close() gives attempts back to the store; if the store itself does not answer (a
     // partition), nothing would end the process: a supervisor's stop must not hang.
+    // --grace is at most 24d (settings.ts), so this stays within what a timer holds.
     const giveUpMs = flags.grace + SHUTDOWN_MARGIN_MS;
     setTimeout(() => {
       asyncops.logger.error({ waitedMs: giveUpMs }, 'asyncops: shutdown did not finish (the store does not answer?); exiting');

@@ -56,12 +56,12 @@ function reader<T>(setting: Setting<T>, further: ((value: T) => unknown) | undef
 }
 
 /**
- * A switch from the environment, read strictly (commander would turn it on for any value). Unset or empty is off;
- * anything but the words a switch takes is a usage error naming the variable.
+ * A switch from the environment, read strictly (commander would turn it on for any value). Unset is off; anything but
+ * the words a switch takes, set to nothing included (an unset `${VAR}` in a compose file), is a usage error naming it.
  */
 export function envSwitch(setting: Setting, env: NodeJS.ProcessEnv = process.env): boolean {
   const raw = setting.env === undefined ? undefined : env[setting.env];
-  if (raw === undefined || raw === '') return false;
+  if (raw === undefined) return false;
   try {
     return setting.value.parse(raw, setting.env!) === true;
   } catch (error) {

@@ -87,9 +87,12 @@ describe('serve and worker options', () => {
     assert.equal(envSwitch(SETTINGS.insecure, {}), false);
     assert.equal(envSwitch(SETTINGS.insecure, { ASYNCOPS_INSECURE: 'false' }), false);
     assert.equal(envSwitch(SETTINGS.allowPrivateWebhooks, { ASYNCOPS_ALLOW_PRIVATE_WEBHOOKS: 'on' }), true);
-    assert.throws(
-      () => envSwitch(SETTINGS.insecure, { ASYNCOPS_INSECURE: 'maybe' }),
-      (error: Error) => error instanceof UsageError && /^ASYNCOPS_INSECURE: expected true or false/.test(error.message),
-    );
+    for (const odd of ['maybe', '']) {
+      assert.throws(
+        () => envSwitch(SETTINGS.insecure, { ASYNCOPS_INSECURE: odd }),
+        (error: Error) => error instanceof UsageError && /^ASYNCOPS_INSECURE: expected true or false/.test(error.message),
+        JSON.stringify(odd),
+      );
+    }
   });
 });
