@@ -24,6 +24,7 @@ import type {
   ScheduleDetail,
   ScheduleListOptions,
   SubmitOptions,
+  TaskType,
   WaitOptions,
   Whoami,
 } from './types.ts';
@@ -203,6 +204,11 @@ export class AsyncOpsClient {
   /** `GET /whoami`: the tenant of the key this client sends, and whether it is an admin key. */
   async whoami(): Promise<Whoami> {
     return this.#http.json<Whoami>(await this.#http.send({ method: 'GET', path: '/whoami', retry: true }));
+  }
+
+  /** `GET /task-types`: what this server takes, each type with its input schema, limits and observed duration. */
+  async taskTypes(): Promise<TaskType[]> {
+    return this.#http.json<{ items: TaskType[] }>(await this.#http.send({ method: 'GET', path: '/task-types', retry: true }), PAGE).items;
   }
 
   /** Every operation matching the filter, following `next_cursor` page by page. */

@@ -26,13 +26,13 @@ export interface TransportOptions {
   /** The server's base URL, e.g. `http://127.0.0.1:8080`. */
   baseUrl: string;
   /** Sent as `Authorization: Bearer <apiKey>`. */
-  apiKey?: string;
-  fetch?: typeof fetch;
-  userAgent?: string;
+  apiKey?: string | undefined;
+  fetch?: typeof fetch | undefined;
+  userAgent?: string | undefined;
   /** Timeout of one request (default 30 s); a long-poll adds the time it asks the server to hold. */
-  timeoutMs?: number;
+  timeoutMs?: number | undefined;
   /** How transient failures (network errors, 429/502/503/504) of safe requests are retried. */
-  retry?: Partial<RetryPolicy>;
+  retry?: Partial<RetryPolicy> | undefined;
 }
 
 export interface RequestSpec {
@@ -73,7 +73,7 @@ export class Transport {
     this.#fetch = options.fetch ?? globalThis.fetch;
     this.#userAgent = options.userAgent ?? 'asyncops-client';
     this.#timeoutMs = checkedTimeoutMs('AsyncOpsClient', options.timeoutMs) ?? 30_000;
-    const retry = { ...DEFAULT_RETRY, ...options.retry };
+    const retry = checkedRetry(options.retry);
     this.#retry = { ...retry, minDelayMs: Math.max(MIN_RETRY_DELAY_MS, retry.minDelayMs) };
   }
 
@@ -242,9 +242,29 @@ async function pause(ms: number, signal: AbortSignal | undefined): Promise<void>
   await delay(ms, signal);
 }
 
+/** The SDK's own error of the last try, saying how many there were; anything else (a caller's abort reason) as it is. */
 function withTries(error: unknown, tries: number): unknown {
-  if (tries > 1 && error instanceof Error) error.message += ` (gave up after ${tries} tries)`;
+  if (tries > 1 && (error instanceof AsyncOpsNetworkError || error instanceof AsyncOpsApiError)) error.message += ` (gave up after ${tries} tries)`;
   return error;
+}
+
+/**
+ * The retry policy with the defaults where `given` says nothing (an `undefined` member included), or a TypeError: a
+ * NaN or negative member would have retried at once, or for ever.
+ */
+function checkedRetry(given: Partial<RetryPolicy> | undefined): RetryPolicy {
+  const retry = { ...DEFAULT_RETRY };
+  for (const [name, value] of Object.entries(given ?? {}) as Array<[keyof RetryPolicy, unknown]>) {
+    if (value === undefined) continue;
+    const whole = name === 'retries';
+    if (typeof value !== 'number' || Number.isNaN(value) || value < 0 || (whole && !Number.isInteger(value)) || (!whole && value === 0)) {
+      throw new TypeError(
+        `AsyncOpsClient: retry.${name} must be ${whole ? 'a whole number of 0 or more' : 'a positive number of milliseconds'}, got ${String(value)}`,
+      );
+    }
+    retry[name] = value;
+  }
+  return retry;
 }
 
 /** `URL.parse`, which Node has only since 20.18 and 22.1 (the SDK runs on Node 20.3 and later). */

@@ -66,28 +66,29 @@ export type Whoami = Wire.WhoamiResponse;
  * RFC 9457 problem details, as every error reply carries them; `detail` and `code` are asyncops's, and may be missing
  * from a problem a proxy in between sent.
  */
-export interface ProblemDetails extends Partial<Wire.Problem> {
+/** An RFC 9457 problem: its optional members absent, or present as undefined (a consumer may set exactOptionalPropertyTypes). */
+export type ProblemDetails = { [K in keyof Wire.Problem]?: Wire.Problem[K] | undefined } & {
   type: string;
   title: string;
   status: number;
-}
+};
 
 export interface SubmitOptions {
-  webhookUrl?: string;
-  idempotencyKey?: string;
-  timeoutS?: number;
-  priority?: number;
+  webhookUrl?: string | undefined;
+  idempotencyKey?: string | undefined;
+  timeoutS?: number | undefined;
+  priority?: number | undefined;
   /** When the operation may start: a Date or an RFC 3339 string. */
-  runAt?: Date | string;
-  maxAttempts?: number;
+  runAt?: Date | string | undefined;
+  maxAttempts?: number | undefined;
   /**
    * A customer or account id: at most the task type's `keyConcurrency` operations with the same key run at once, across
    * every worker node, and keys take turns. 1..128 letters, digits and `_ . : @ / -`, a letter or digit first.
    */
-  concurrencyKey?: string;
+  concurrencyKey?: string | undefined;
   /** `Prefer: wait=N`: the server holds the reply up to N s and answers 200 if the operation finished by then. */
-  waitS?: number;
-  signal?: AbortSignal;
+  waitS?: number | undefined;
+  signal?: AbortSignal | undefined;
 }
 
 /** What `submitMinimal` answers: where the operation is, without its resource (`Prefer: return=minimal`). */
@@ -104,52 +105,52 @@ export interface AcceptedOperation {
 
 export interface WaitOptions {
   /** Called with each new snapshot of the operation the client receives, the first one included. */
-  onProgress?: (operation: Operation) => void;
-  signal?: AbortSignal;
+  onProgress?: ((operation: Operation) => void) | undefined;
+  signal?: AbortSignal | undefined;
   /** Give up (AsyncOpsWaitTimeoutError) when the operation is not terminal after this long. */
-  timeoutMs?: number;
+  timeoutMs?: number | undefined;
 }
 
 export interface ListOptions {
-  status?: OperationStatus;
-  type?: string;
+  status?: OperationStatus | undefined;
+  type?: string | undefined;
   /** The code of its error (or of its last attempt's, while a retry waits). */
-  errorCode?: string;
+  errorCode?: string | undefined;
   /** Created at or after this (a Date, or an RFC 3339 string). */
-  createdAfter?: Date | string;
+  createdAfter?: Date | string | undefined;
   /** Created before this. */
-  createdBefore?: Date | string;
+  createdBefore?: Date | string | undefined;
   /** An operation id or an Idempotency-Key: the one operation it names. */
-  q?: string;
+  q?: string | undefined;
   /** An admin key: only this tenant's (a tenant key may name only its own). */
-  tenant?: string;
-  limit?: number;
-  cursor?: string;
+  tenant?: string | undefined;
+  limit?: number | undefined;
+  cursor?: string | undefined;
 }
 
 export interface CreateScheduleOptions {
   /** IANA time zone the expression is read in (default UTC). */
-  timezone?: string;
+  timezone?: string | undefined;
   /** Called when each operation the schedule creates ends. */
-  webhookUrl?: string;
+  webhookUrl?: string | undefined;
 }
 
 export interface ScheduleListOptions {
-  limit?: number;
-  cursor?: string;
+  limit?: number | undefined;
+  cursor?: string | undefined;
   /** An admin key's list: only this tenant's (without it, every tenant's). */
-  tenant?: string;
+  tenant?: string | undefined;
 }
 
 export interface HistoryOptions {
-  limit?: number;
-  cursor?: string;
+  limit?: number | undefined;
+  cursor?: string | undefined;
 }
 
 export interface DeliveryListOptions {
-  state?: DeliveryState;
-  limit?: number;
-  cursor?: string;
+  state?: DeliveryState | undefined;
+  limit?: number | undefined;
+  cursor?: string | undefined;
 }
 
 /** A fetched result: its bytes and content type; `text()` decodes them as UTF-8, `json()` parses them. */

@@ -340,6 +340,34 @@ describe('AsyncOpsClient transient failures', () => {
     assert.match(error.message, /gave up after 2 tries/);
   });
 
+  test('a retry policy takes the defaults for members left undefined, and refuses NaN, negative or fractional ones', async () => {
+    const api = await startApi();
+    const op = api.addOperation('report', {}, [{ atMs: 0, status: 'completed' }]);
+    const policy: { minDelayMs?: number } = {};
+    const client = new AsyncOpsClient({ baseUrl: api.url, retry: { retries: 1, minDelayMs: policy.minDelayMs } });
+    api.failNext(1, 503);
+    const started = performance.now();
+    assert.equal((await client.get(op.id)).status, 'completed');
+    assert.ok(performance.now() - started >= 1000 - JITTER_MS, 'the retry still waited its second');
+    for (const retry of [{ retries: Number.NaN }, { retries: -1 }, { retries: 1.5 }, { minDelayMs: Number.NaN }, { maxDelayMs: 0 }]) {
+      assert.throws(() => new AsyncOpsClient({ baseUrl: api.url, retry }), /^TypeError: AsyncOpsClient: retry\.\w+ must be/, JSON.stringify(retry));
+    }
+  });
+
+  test('a caller that aborts gets its own reason back, unchanged, however many tries there were', async () => {
+    const api = await startApi();
+    const op = api.addOperation('report', {}, [{ atMs: 0, status: 'completed' }]);
+    const client = new AsyncOpsClient({ baseUrl: api.url });
+    // The first try is refused, the second never answered: the abort cuts that one short.
+    api.failNext(1, 503);
+    api.failNext(1, 'hang');
+    const reason = new Error('user cancelled');
+    const controller = new AbortController();
+    setTimeout(() => controller.abort(reason), 1_800);
+    await assert.rejects(client.get(op.id, { signal: controller.signal }), (error: unknown) => error === reason);
+    assert.equal(reason.message, 'user cancelled');
+  });
+
   test('a submit without an Idempotency-Key is not retried', async () => {
     const api = await startApi();
     const client = new AsyncOpsClient({ baseUrl: api.url });

@@ -60,7 +60,8 @@ interface FakeOperation {
   expired: boolean;
 }
 
-type Failure = number | 'reset';
+/** A status to answer with, a connection reset, or no answer at all (until the client gives up or the fake closes). */
+type Failure = number | 'reset' | 'hang';
 
 export class FakeApi {
   readonly requests: RecordedRequest[] = [];
@@ -219,6 +220,7 @@ export class FakeApi {
     const failing = this.#failures.findIndex((f) => f.path === undefined || url.pathname.startsWith(f.path));
     const failure = failing === -1 ? undefined : this.#failures.splice(failing, 1)[0]!.how;
     if (failure === 'reset') return void req.socket.destroy();
+    if (failure === 'hang') return;
     if (failure !== undefined) return this.#problem(res, failure, 'Service unavailable', 'scripted failure');
     if (this.#options.apiKey !== undefined && req.headers.authorization !== `Bearer ${this.#options.apiKey}`) {
       return this.#problem(res, 401, 'Unauthorized', 'a valid API key is required', { code: 'unauthorized' });

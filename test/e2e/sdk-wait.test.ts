@@ -91,3 +91,13 @@ describe('SDK wait against the real server', () => {
     }
   });
 });
+
+describe('the SDK reads the task types', () => {
+  it('taskTypes() lists what the server takes, with each input schema', async () => {
+    const types = await new AsyncOpsClient({ baseUrl: server.url }).taskTypes();
+    const echo = types.find((t) => t.type === 'echo');
+    assert.ok(echo, types.map((t) => t.type).join(', '));
+    assert.equal(typeof echo.input_schema, 'object');
+    assert.ok(types.some((t) => t.type === 'report'));
+  });
+});

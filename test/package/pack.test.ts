@@ -73,8 +73,11 @@ describe('packed package', () => {
     writeFileSync(
       join(project, 'sdk.ts'),
       `import { AsyncOpsClient, AsyncOpsApiError, verifyWebhook, isTerminalStatus, type Operation, type WebhookEvent } from 'asyncops/client';
-const client = new AsyncOpsClient({ baseUrl: 'https://api.example.com', apiKey: 'k' });
-export async function follow(id: string): Promise<Operation> {
+// A key that may be missing, as process.env gives one: the options take undefined (exactOptionalPropertyTypes below).
+declare const configuredKey: string | undefined;
+const client = new AsyncOpsClient({ baseUrl: 'https://api.example.com', apiKey: configuredKey });
+export async function follow(id: string, signal?: AbortSignal): Promise<Operation> {
+  await client.submit('report', {}, { idempotencyKey: undefined, signal });
   const op = await client.wait(id, { onProgress: (o) => console.log(o.progress, o.estimated_completion_at) });
   if (op.status === 'completed') { const result = await client.result(id); const bytes: Uint8Array = result.body; console.log(bytes.length, result.text()); }
   return op;
@@ -97,6 +100,7 @@ export async function receive(request: Request, secret: string): Promise<string>
           lib: ['es2022', 'dom'],
           types: [],
           strict: true,
+          exactOptionalPropertyTypes: true,
           skipLibCheck: false,
           noEmit: true,
         },
