@@ -18,29 +18,50 @@ export interface StoredDeclaration extends Declaration {
 }
 
 /**
- * The key each of `declared` (each task's list in order, `index` its place there) is stored under. One that declares
- * what a stored row does (type, expression, zone and input) keeps that row wherever it now stands; one that does not
- * takes the row of its place in the list, `<type>#<index>` (a changed expression starts from its next tick there, a
- * pause stays), unless a declaration that kept its row holds that key, and then a key no row has: a row of its own,
- * never the row (the id, the pause) of another declaration that was removed.
+ * The key each of `declared` (each task's list in order, `index` its place there) is stored under. A declaration keeps
+ * the row that declares the same (type, expression, zone and input) wherever it now stands; failing that, the row of its
+ * type that declares the same input, or the same expression and zone (the one edited: its new expression starts from
+ * its next tick there, its pause stays); failing that, the row of its place in the list, `<type>#<index>`, unless a
+ * declaration holds it, and then a key no row has. So a sibling added, removed or moved, or removed in the deploy that
+ * edits this one, never hands its row (its id, its pause) to another.
  */
 export function declaredKeys(declared: ReadonlyArray<Declaration & { readonly index: number }>, stored: readonly StoredDeclaration[]): string[] {
-  const what = (d: Declaration) => `${d.type}\u0000${d.cron}\u0000${d.timezone}\u0000${canonicalJson(d.input)}`;
-  const unclaimed = new Map<string, string[]>();
-  for (const row of stored) unclaimed.set(what(row), [...(unclaimed.get(what(row)) ?? []), row.key]);
-  const keys: Array<string | null> = declared.map((d) => unclaimed.get(what(d))?.shift() ?? null);
-  const taken = new Set(keys.filter((key): key is string => key !== null));
+  const input = (d: Declaration) => canonicalJson(d.input);
+  // Each pass pairs what is still unpaired, by less and less of what a declaration says (null: says nothing to pair by).
+  // An input of nothing in particular ({}, the default) tells no schedule from another.
+  const passes: Array<(d: Declaration) => string | null> = [
+    (d) => `${d.type}\u0000${d.cron}\u0000${d.timezone}\u0000${input(d)}`,
+    (d) => (['{}', 'null'].includes(input(d)) ? null : `${d.type}\u0000${input(d)}`),
+    (d) => `${d.type}\u0000${d.cron}\u0000${d.timezone}`,
+  ];
+  const keys: Array<string | null> = declared.map(() => null);
+  const claimed = new Set<string>();
+  for (const signature of passes) {
+    const free = new Map<string, string[]>();
+    for (const row of stored) {
+      const said = signature(row);
+      if (said !== null && !claimed.has(row.key)) free.set(said, [...(free.get(said) ?? []), row.key]);
+    }
+    declared.forEach((d, i) => {
+      const said = signature(d);
+      if (keys[i] !== null || said === null) return;
+      const key = free.get(said)?.shift();
+      if (key === undefined) return;
+      keys[i] = key;
+      claimed.add(key);
+    });
+  }
   const storedKeys = new Set(stored.map((row) => row.key));
   return declared.map((d, i) => {
     const kept = keys[i];
     if (kept !== null && kept !== undefined) return kept;
     let key = `${d.type}#${d.index}`;
-    if (taken.has(key)) {
+    if (claimed.has(key)) {
       let n = 0;
-      while (taken.has(`${d.type}#${n}`) || storedKeys.has(`${d.type}#${n}`)) n++;
+      while (claimed.has(`${d.type}#${n}`) || storedKeys.has(`${d.type}#${n}`)) n++;
       key = `${d.type}#${n}`;
     }
-    taken.add(key);
+    claimed.add(key);
     return key;
   });
 }

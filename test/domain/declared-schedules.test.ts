@@ -28,6 +28,13 @@ describe('declaredKeys', () => {
     assert.deepEqual(declaredKeys([decl(0, 'B'), decl(1, 'C')], stored), ['echo#1', 'echo#2']);
   });
 
+  it('pairs an edited declaration with its row, by its input or its expression, when a sibling goes in the same deploy', () => {
+    // A (paused, say) removed and B's expression edited at once: B keeps B's row, by its input; A's row goes.
+    assert.deepEqual(declaredKeys([decl(0, 'B2', { n: 2 })], [row('echo#0', 'A', { n: 1 }), row('echo#1', 'B', { n: 2 })]), ['echo#1']);
+    // B's input edited instead: by its expression.
+    assert.deepEqual(declaredKeys([decl(0, 'B', { n: 3 })], [row('echo#0', 'A', { n: 1 }), row('echo#1', 'B', { n: 2 })]), ['echo#1']);
+  });
+
   it('reads inputs by value (key order aside), and tells types apart', () => {
     const stored = [row('echo#0', 'A', { a: 1, b: 2 }), row('other#0', 'A')];
     assert.deepEqual(declaredKeys([decl(0, 'A', { b: 2, a: 1 })], stored), ['echo#0']);
