@@ -274,12 +274,8 @@ export async function assembleAsyncOps(options: AssemblyOptions): Promise<Assemb
   const logger = isLogger(options.logger)
     ? options.logger
     : pino({ name: 'asyncops', level: DEFAULTS.logLevel, redact: REDACTED_LOG_PATHS, ...(options.logger ?? {}) });
-  const tracingLog = logger.child({ component: 'tracing' });
   // Before anything else is made, so the first spans of this assembly already go to it; close() shuts it down last.
-  const tracing =
-    options.otel === true
-      ? await startTracingSdk({ version: VERSION, log: { warn: (message) => tracingLog.warn(message), error: (message) => tracingLog.error(message) } })
-      : null;
+  const tracing = options.otel === true ? await startTracingSdk({ version: VERSION, log: logger.child({ component: 'tracing' }) }) : null;
   const store =
     typeof options.store === 'string'
       ? openStoreFromSpec(options.store, { onError: (err) => logger.warn({ err }, 'store: an error no request saw (the store carries on)') })

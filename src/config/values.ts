@@ -119,11 +119,11 @@ const MAX_TIMER_SETTING_MS = 24 * 86_400_000;
 
 /** A duration one timer waits out whole: at least `minMs` (`minWhy` says why), at most 24d. */
 export function timerDuration(minMs: number, minText: string, minWhy: string): ValueType<number> {
+  const atLeast = durationFrom(minMs, minText, minWhy);
   return {
     kind: 'value',
-    parse: (value) => {
-      const ms = readDuration(value);
-      if (ms < minMs) throw new TypeError(`must be at least ${minText}: ${minWhy}`);
+    parse: (value, name) => {
+      const ms = atLeast.parse(value, name);
       if (ms > MAX_TIMER_SETTING_MS) throw new TypeError('must be at most 24d: no timer holds a longer wait');
       return ms;
     },

@@ -446,6 +446,7 @@ export class WorkerPool extends EventEmitter<WorkerPoolEvents> {
     }
     this.#heartbeating = true;
     const now = this.#clock.now();
+    let failed = false;
     try {
       await Promise.all(
         [...this.#attempts.values()]
@@ -465,10 +466,12 @@ export class WorkerPool extends EventEmitter<WorkerPoolEvents> {
               }
             } catch (err) {
               attempt.log.warn({ err }, 'heartbeat failed');
-              this.#giveUpUnrenewed();
+              failed = true;
             }
           }),
       );
+      // Once for the round, over every attempt held: those renewed in it are safe.
+      if (failed) this.#giveUpUnrenewed();
     } finally {
       this.#heartbeating = false;
     }
