@@ -204,19 +204,6 @@ describe('lifecycle', () => {
     assert.equal((await request(base, 'GET', `/operations/${running.body.id}/result`)).status, 404);
   });
 
-  it('a long-poll held on an operation that is deleted answers 404 then, not when its wait runs out', async () => {
-    const done = await submit({ type: 'echo', input: { deleted: true } }, { prefer: 'wait=10' });
-    assert.equal(done.body.status, 'completed');
-    const etag = (await get(done.body.id)).headers.get('etag')!;
-    const started = Date.now();
-    const held = request(base, 'GET', `/operations/${done.body.id}`, { headers: { 'if-none-match': etag, prefer: 'wait=20' } });
-    await new Promise((resolve) => setTimeout(resolve, 300));
-    assert.equal((await request(base, 'DELETE', `/operations/${done.body.id}`)).status, 204);
-    const answer = await held;
-    assert.equal(answer.status, 404);
-    assert.ok(Date.now() - started < 10_000, `answered after ${Date.now() - started} ms`);
-  });
-
   it('a result with its own content type is served as stored', async () => {
     const created = await submit({ type: 'csv', input: {} });
     await until(created.body.id, (op) => op.status === 'completed', 'completed');

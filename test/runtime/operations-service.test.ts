@@ -111,6 +111,24 @@ describe('OperationsService and the change feed', () => {
     assert.equal(answeredAt - askedAt, 300, 'it answered at its timeout, not at the resume');
   });
 
+  it('a long-poll held on an operation deleted through this service answers not_found then, with no time passing', async (t) => {
+    const time = mockTime(t);
+    const dir = await mkdtemp(join(tmpdir(), 'asyncops-service-'));
+    const store = createSqliteStore({ path: join(dir, 'db.sqlite') });
+    await store.open();
+    t.after(async () => {
+      await store.close();
+      await rm(dir, { recursive: true, force: true });
+    });
+    const service = startService(t, store, time.clock, 60_000);
+    const { view } = await service.submit({ tenant: DEFAULT_TENANT, type: 'job', input: {} });
+    const ended = await service.cancel(DEFAULT_TENANT, view.operation.id);
+    const waiting = service.waitForChange(DEFAULT_TENANT, view.operation.id, ended.operation.version, 20_000);
+    await service.delete(DEFAULT_TENANT, view.operation.id);
+    // The mock clock never moves: only the delete can have ended the wait.
+    await assert.rejects(waiting, (error: Error & { code?: string }) => error.code === 'not_found');
+  });
+
   it('long-polls one change wakes read the store once between them, with the read cache off too', async (t) => {
     const dir = await mkdtemp(join(tmpdir(), 'asyncops-service-'));
     const store = createSqliteStore({ path: join(dir, 'db.sqlite') });
