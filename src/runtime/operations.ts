@@ -124,6 +124,10 @@ export class OperationsService {
         this.#cache.changed(event.id);
         this.#watchers.changed(event.id, event.version);
         if (isTerminal(event.status)) this.#options.observer?.ended(event.id, event.status, this.#clock.now());
+      } else if (event.kind === 'operation:deleted') {
+        // A held long-poll reads again and answers 404; an event stream closes.
+        this.#cache.changed(event.id);
+        this.#watchers.lookAgain(event.id);
       } else if (event.kind === 'feed:resumed') {
         this.#cache.changedAll();
         this.#watchers.mayHaveMissed();
@@ -359,12 +363,9 @@ export class OperationsService {
 
   async delete(tenant: string, id: string): Promise<void> {
     if (!isId(ID_PREFIXES.operation, id)) throw notFound(id);
+    // A delete that happens is announced (operation:deleted): every node's cache lets go of it and its watchers look again.
     const outcome = await this.#store.operationDelete({ id, tenant });
-    // A delete is no change event; other nodes' caches let go of it within their time to live, and their long-polls
-    // answer 404 at their end. This node's look again now: a held long-poll answers 404, an event stream closes.
-    this.#cache.changed(id);
     if (outcome === 'not_found') throw notFound(id);
-    this.#watchers.lookAgain(id);
     if (outcome === 'not_terminal') throw new AsyncOpsError('conflict', `operation ${id} is not finished; cancel it first`);
     if (outcome === 'delivery_pending') {
       throw new AsyncOpsError('conflict', `operation ${id} has a webhook still being delivered; delete it once the delivery is delivered or dead`);

@@ -455,6 +455,8 @@ export type StoreEvent =
   | { readonly kind: 'operation:changed'; readonly id: string; readonly version: number; readonly status: OperationStatus }
   | { readonly kind: 'operation:due'; readonly type: string; readonly runAt: number }
   | { readonly kind: 'operation:cancel_requested'; readonly id: string }
+  /** A finished operation was deleted: caches let go of it, and its long-polls and event streams look again (404). */
+  | { readonly kind: 'operation:deleted'; readonly id: string }
   | { readonly kind: 'delivery:due'; readonly nextAttemptAt: number }
   | { readonly kind: 'schedule:changed'; readonly nextRunAt: number | null }
   | { readonly kind: 'rate_limit:held'; readonly type: string; readonly until: number }

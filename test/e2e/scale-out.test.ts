@@ -1,6 +1,7 @@
 // End to end on PostgreSQL with several processes on one schema: one API node (serve --no-workers) and three
 // worker nodes (worker). They start at once on an empty schema; a long-poll on the API node wakes when a worker
-// completes; 3,000 operations run while one worker is killed with SIGKILL, and every one completes, recorded once.
+// completes; a delete on it ends a long-poll held on a second API node; 3,000 operations run while one worker is
+// killed with SIGKILL, and every one completes, recorded once.
 
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
@@ -127,6 +128,33 @@ describe('scale-out on PostgreSQL', { skip: skip ?? false }, () => {
     }
     // How soon is measured, not asserted (npm run bench).
     t.diagnostic(`long-poll return after a worker's finished_at: ${lags.join(', ')} ms`);
+  });
+
+  it('a delete on one API node ends a long-poll held on another, and that node reads 404 at once after', async (t) => {
+    const other = await startServer({ store: store.spec, args: ['--no-workers', ...nodeArgs] });
+    t.after(() => other.kill());
+    const created = await request(api.url, 'POST', '/operations', { body: { type: 'sleep', input: { ms: 1 } } });
+    assert.equal(created.status, 202);
+    const id = created.body.id as string;
+    const done = await waitFor(
+      async () => {
+        const read = await request(other.url, 'GET', `/operations/${id}`);
+        return read.body.status === 'completed' ? read : null;
+      },
+      { timeoutMs: 10_000, intervalMs: 20, what: `${id} completed, read on the second node` },
+    );
+    // Held for up to a minute on the second node, whose read cache has the operation.
+    const held = fetch(`${other.url}/operations/${id}`, {
+      headers: { 'if-none-match': done.headers.get('etag')!, prefer: 'wait=60' },
+      signal: AbortSignal.timeout(20_000),
+    });
+    await waitFor(async () => (await request(api.url, 'DELETE', `/operations/${id}`)).status === 204, {
+      timeoutMs: 10_000,
+      intervalMs: 50,
+      what: `${id} deleted once its webhook state allows`,
+    });
+    assert.equal((await held).status, 404, 'the long-poll on the other node answered once the delete was heard, not at its wait’s end');
+    assert.equal((await request(other.url, 'GET', `/operations/${id}`)).status, 404);
   });
 
   it('3,000 operations over three workers, one killed with SIGKILL mid-run: each completes, is recorded once, and its webhook arrives', {

@@ -7,7 +7,7 @@ import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { checkBulkRequest, type BulkActionKind, type BulkFilterWire } from '../../src/domain/bulk-action.ts';
 import { ID_PREFIXES } from '../../src/domain/ids.ts';
-import type { Store } from '../../src/store/store.ts';
+import type { Store, StoreEvent } from '../../src/store/store.ts';
 import { waitFor } from '../support/wait.ts';
 import type { CurrentStore } from './contract.ts';
 import { claim, insertInState, LEASE_MS, nextId, noDelivery, T0, TENANT, webhookFactory } from './fixtures.ts';
@@ -261,6 +261,8 @@ export function bulkActionContract(store: CurrentStore, pendingCounts: (store: S
       const delivering = (await insertInState(store(), 'failed', { type, webhookUrl: HOOK }, webhookFactory())).op;
       const action = await createAction(store(), 'delete', { type });
       const claimed = await store().bulkActionClaim({ now: T0 + 20_000, leaseMs: LEASE_MS });
+      const announced: StoreEvent[] = [];
+      const stop = store().subscribe((event) => announced.push(event));
       const done = await store().bulkActionStep({
         id: action.id,
         leaseToken: claimed!.leaseToken!,
@@ -269,7 +271,9 @@ export function bulkActionContract(store: CurrentStore, pendingCounts: (store: S
         batchSize: 10,
         delivery: noDelivery,
       });
+      stop();
       assert.deepEqual([done?.status, done?.processed, done?.succeeded, done?.skipped], ['completed', 2, 1, 1]);
+      assert.deepEqual(announced, [{ kind: 'operation:deleted', id: gone.id }], 'the one deleted is announced, as a single delete is');
       assert.equal(await store().operationGetById(gone.id), null);
       assert.equal((await store().operationGetById(delivering.id))?.status, 'failed');
     });

@@ -191,6 +191,17 @@ export function maintenanceContract(store: CurrentStore): void {
       ]);
     });
 
+    it('announces a delete that happened, and only that one', async () => {
+      const { op } = await insertInState(store(), 'completed', { type: 'fed' });
+      const running = (await insertInState(store(), 'processing', { type: 'fed' })).op;
+      const { events, stop } = record();
+      assert.equal(await store().operationDelete({ id: running.id, tenant: TENANT }), 'not_terminal');
+      assert.equal(await store().operationDelete({ id: op.id, tenant: TENANT }), 'deleted');
+      assert.equal(await store().operationDelete({ id: op.id, tenant: TENANT }), 'not_found');
+      stop();
+      assert.deepEqual(events, [{ kind: 'operation:deleted', id: op.id }]);
+    });
+
     it('announces requeues as due', async () => {
       const { op, leaseToken } = await insertInState(store(), 'processing', { type: 'fed' });
       const { events, stop } = record();

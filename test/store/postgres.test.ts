@@ -39,6 +39,23 @@ describe('PostgreSQL NOTIFY payloads', () => {
       [],
     );
   });
+
+  it('carry every kind another node acts on, and pass over a kind this node does not know (a newer node sent it)', () => {
+    const events: StoreEvent[] = [
+      { kind: 'operation:changed', id: 'op_1', version: 3, status: 'completed' },
+      { kind: 'operation:cancel_requested', id: 'op_2' },
+      { kind: 'operation:deleted', id: 'op_3' },
+      { kind: 'schedule:changed', nextRunAt: null },
+      { kind: 'rate_limit:held', type: 'report', until: 5 },
+      { kind: 'operation:due', type: 'report', runAt: 7 },
+      { kind: 'delivery:due', nextAttemptAt: 9 },
+    ];
+    assert.deepEqual(
+      encodeNotifications('me', events).flatMap((p) => decodeNotification(p, 'other')),
+      events,
+    );
+    assert.deepEqual(decodeNotification('{"s":"newer","e":[["?","op_4"],["r","op_5"]]}', 'me'), [{ kind: 'operation:deleted', id: 'op_5' }]);
+  });
 });
 
 /** Makes `schema` as the releases before migration `before` left it: the migrations below it applied and recorded. */

@@ -212,7 +212,7 @@ async function applyBatch(tx: Transaction, action: BulkAction, params: BulkStepP
     const publishing = { query: tx.query, publish: (events: Parameters<PostgresDatabase['publish']>[0]) => void tx.events.push(...events) };
     for (const match of matches) {
       let changedIt: boolean;
-      if (action.action === 'delete') changedIt = (await deleteOperation(tx, match.id, match.tenant)) === 'deleted';
+      if (action.action === 'delete') changedIt = (await deleteOperation(publishing, match.id, match.tenant)) === 'deleted';
       else changedIt = (await replayDelivery(publishing, match.id, match.tenant, params.now)).kind === 'scheduled';
       if (changedIt) succeeded++;
     }

@@ -14,7 +14,7 @@ const RECONNECT_BACKOFF: BackoffPolicy = { baseMs: 100, maxMs: 5_000, factor: 2 
 const RECONNECT_FLOOR_MS = 50;
 
 /**
- * One event as a short JSON array: `["c", id, version, status]`, `["d", type, runAt]`, `["x", id]`, `["w", nextAttemptAt]`,
+ * One event as a short JSON array: `["c", id, version, status]`, `["d", type, runAt]`, `["x", id]`, `["r", id]` (deleted), `["w", nextAttemptAt]`,
  * `["s", nextRunAt]` (-1: none), `["h", type, until]`.
  */
 type Wire = readonly [string, ...(string | number)[]];
@@ -28,6 +28,8 @@ function toWire(event: StoreEvent): Wire | null {
       return ['d', event.type, event.runAt];
     case 'operation:cancel_requested':
       return ['x', event.id];
+    case 'operation:deleted':
+      return ['r', event.id];
     case 'delivery:due':
       return ['w', event.nextAttemptAt];
     case 'schedule:changed':
@@ -45,6 +47,7 @@ function fromWire(wire: unknown): StoreEvent | null {
   if (tag === 'c' && typeof a === 'string' && typeof b === 'number' && isOperationStatus(c)) return { kind: 'operation:changed', id: a, version: b, status: c };
   if (tag === 'd' && typeof a === 'string' && typeof b === 'number') return { kind: 'operation:due', type: a, runAt: b };
   if (tag === 'x' && typeof a === 'string') return { kind: 'operation:cancel_requested', id: a };
+  if (tag === 'r' && typeof a === 'string') return { kind: 'operation:deleted', id: a };
   if (tag === 'w' && typeof a === 'number') return { kind: 'delivery:due', nextAttemptAt: a };
   if (tag === 's' && typeof a === 'number') return { kind: 'schedule:changed', nextRunAt: a < 0 ? null : a };
   if (tag === 'h' && typeof a === 'string' && typeof b === 'number') return { kind: 'rate_limit:held', type: a, until: b };

@@ -330,10 +330,14 @@ WITH target AS (
 SELECT (SELECT count(*) FROM deleted) AS deleted, status, delivering FROM target`;
 
 /** `db`: the database, or the caller's transaction (a bulk delete's batch). */
-export async function deleteOperation(db: Queryable, id: string, tenant: string): Promise<DeleteOutcome> {
+/** `db`: the database, or a transaction of the caller's that publishes on commit (a bulk delete's batch). */
+export async function deleteOperation(db: Queryable & Pick<PostgresDatabase, 'publish'>, id: string, tenant: string): Promise<DeleteOutcome> {
   const [row] = await db.query<{ deleted: number; status: Operation['status']; delivering: boolean }>(DELETE_OPERATION, [id, tenant]);
   if (row === undefined) return 'not_found';
-  if (row.deleted > 0) return 'deleted';
+  if (row.deleted > 0) {
+    db.publish([{ kind: 'operation:deleted', id }]);
+    return 'deleted';
+  }
   return isTerminal(row.status) ? 'delivery_pending' : 'not_terminal';
 }
 

@@ -255,7 +255,7 @@ export class SqliteBulkActions {
           break;
         }
         case 'delete':
-          changedIt = this.#transitions.deleteIn(match) === 'deleted';
+          changedIt = this.#transitions.deleteIn(match, events) === 'deleted';
           break;
         case 'replay_deliveries':
           changedIt = this.#deliveries.retryIn(at, events).kind === 'scheduled';

@@ -452,12 +452,15 @@ export class SqliteTransitions {
   }
 
   delete(params: { readonly id: string; readonly tenant: string }): DeleteOutcome {
-    return this.#tx.run(() => this.deleteIn(params));
+    return this.#tx.run((events) => this.deleteIn(params, events));
   }
 
   /** delete, inside the caller's transaction (a bulk delete applies it to each operation of a batch). */
-  deleteIn(params: { readonly id: string; readonly tenant: string }): DeleteOutcome {
-    if (this.#s.deleteTerminal.run(params).changes > 0) return 'deleted';
+  deleteIn(params: { readonly id: string; readonly tenant: string }, events: StoreEvent[]): DeleteOutcome {
+    if (this.#s.deleteTerminal.run(params).changes > 0) {
+      events.push({ kind: 'operation:deleted', id: params.id });
+      return 'deleted';
+    }
     const current = this.#operations.get(params);
     if (current === null) return 'not_found';
     return isTerminal(current.status) ? 'delivery_pending' : 'not_terminal';
