@@ -11,6 +11,8 @@ import {
   assembleAsyncOps,
   AsyncOpsError,
   DEFAULT_TENANT,
+  IDEMPOTENCY_KEY_MAX,
+  isIdempotencyKey,
   jsonValueProblem,
   TENANT_NAME,
   firstPathSegments,
@@ -19,6 +21,7 @@ import {
   withoutStreamToken,
   type Assembly,
   type AsyncOpsOptions,
+  type FieldError,
   type Operation,
   type OperationView,
 } from './main.ts';
@@ -185,20 +188,26 @@ function operations(assembly: Assembly): EmbeddedAsyncOps {
       // Before start (or the app's ready), the store is opened for it; a closed instance refuses it (shutting_down).
       await assembly.open();
       const tenant = options.tenant ?? DEFAULT_TENANT;
-      // What a request's parsing and its key would have ensured (json-body.ts, auth.ts), checked for a call from code.
+      const { idempotencyKey } = options;
+      // What a request's parsing, its key and its headers would have ensured (json-body.ts, auth.ts, submit.ts),
+      // checked for a call from code.
       const errors = [
         jsonValueProblem(input, '/input'),
-        TENANT_NAME.test(tenant) ? null : { path: '/tenant', message: "must be 1 to 64 letters, digits, '_', '.' or '-'" },
+        tenantProblem(tenant),
         options.runAt instanceof Date && Number.isNaN(options.runAt.getTime()) ? { path: '/run_at', message: 'is an invalid Date' } : null,
+        idempotencyKey === undefined || (typeof idempotencyKey === 'string' && isIdempotencyKey(idempotencyKey))
+          ? null
+          : { path: '/idempotency_key', message: `must be 1 to ${IDEMPOTENCY_KEY_MAX} visible ASCII characters` },
       ].filter((e) => e !== null);
-      if (errors.length > 0) throw new AsyncOpsError('validation_failed', errors.map((e) => `${e.path} ${e.message}`).join('; '), { errors });
+      throwIfAny(errors);
       const runAt = options.runAt instanceof Date ? options.runAt.toISOString() : options.runAt;
       const { view } = await assembly.service.submit({
         tenant,
         type,
-        input,
+        // As a request would have sent it: what is stored, validated, handed to the handler and resolved with.
+        input: input === undefined ? undefined : JSON.parse(JSON.stringify(input)),
         webhookUrl: options.webhookUrl,
-        idempotencyKey: options.idempotencyKey,
+        idempotencyKey,
         timeoutS: options.timeoutS,
         priority: options.priority,
         runAt,
@@ -209,9 +218,19 @@ function operations(assembly: Assembly): EmbeddedAsyncOps {
     },
     async get(id, options = {}) {
       await assembly.open();
-      return resource(await assembly.service.get(options.tenant ?? DEFAULT_TENANT, id));
+      const tenant = options.tenant ?? DEFAULT_TENANT;
+      throwIfAny([tenantProblem(tenant)].filter((e) => e !== null));
+      return resource(await assembly.service.get(tenant, id));
     },
   };
+}
+
+function tenantProblem(tenant: unknown): FieldError | null {
+  return typeof tenant === 'string' && TENANT_NAME.test(tenant) ? null : { path: '/tenant', message: "must be 1 to 64 letters, digits, '_', '.' or '-'" };
+}
+
+function throwIfAny(errors: readonly FieldError[]): void {
+  if (errors.length > 0) throw new AsyncOpsError('validation_failed', errors.map((e) => `${e.path} ${e.message}`).join('; '), { errors });
 }
 
 /** `operations` of `/operations/op_1?wait=1`. */

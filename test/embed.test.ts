@@ -261,7 +261,7 @@ describe('createAsyncOps', () => {
     }
   });
 
-  it('submit from code refuses what a request could not carry: Infinity, a cycle, a BigInt, a bad tenant, an invalid Date', async () => {
+  it('submit from code refuses what a request could not carry: Infinity, a cycle, a BigInt, a Map, a bad tenant, an invalid Date, a bad key', async () => {
     const ops = await createAsyncOps({ ...options, workers: false, logger: { level: 'silent' } });
     closers.push(() => ops.close());
     await ops.start();
@@ -275,6 +275,9 @@ describe('createAsyncOps', () => {
       [{ n: 1 }, { tenant: 'bad tenant!' }, '/tenant'],
       [{ n: 1 }, { tenant: '' }, '/tenant'],
       [{ n: 1 }, { runAt: new Date(Number.NaN) }, '/run_at'],
+      [{ n: 1, tags: new Map([['a', 1]]) }, {}, '/input/tags'],
+      [{ n: 1, tags: new Set([1]) }, {}, '/input/tags'],
+      ...['', 'a\u0000b', 'two words', 'b\ud800', 'k'.repeat(256), 'é'].map((idempotencyKey) => [{ n: 1 }, { idempotencyKey }, '/idempotency_key'] as const),
     ] as const) {
       await assert.rejects(ops.submit('square', input, submitOptions), (error: unknown) => {
         assert.equal((error as { code?: unknown }).code, 'validation_failed', String(error));
@@ -285,7 +288,31 @@ describe('createAsyncOps', () => {
         return true;
       });
     }
-    assert.equal((await ops.submit('square', { n: 3 }, { tenant: 'acme.eu-1' })).status, 'pending');
+    assert.equal((await ops.submit('square', { n: 3 }, { tenant: 'acme.eu-1', idempotencyKey: 'k'.repeat(255) })).status, 'pending');
+    await assert.rejects(ops.get('op_x', { tenant: 'x\u0000' }), (error: Error & { code?: string }) => error.code === 'validation_failed');
+  });
+
+  it('submit from code stores, validates, hands on and resolves with the input as JSON writes it, not the caller’s object', async () => {
+    let handed: unknown;
+    const anyInput = defineTask({
+      type: 'any_input',
+      input: { type: 'object' },
+      run: (input) => {
+        handed = input;
+        return null;
+      },
+    });
+    const ops = await createAsyncOps({ ...options, tasks: [anyInput], logger: { level: 'silent' } });
+    closers.push(() => ops.close());
+    await ops.start();
+    const input = { when: new Date(0), gone: undefined, list: [1, undefined] };
+    const written = { when: '1970-01-01T00:00:00.000Z', list: [1, null] };
+    const submitted = await ops.submit('any_input', input);
+    assert.notEqual(submitted.input, input);
+    assert.deepEqual(submitted.input, written);
+    await waitFor(async () => (await ops.get(submitted.id)).status === 'completed', { what: 'the operation completes' });
+    assert.deepEqual((await ops.get(submitted.id)).input, written);
+    assert.deepEqual(handed, written);
   });
 
   it('returns a narrow handle: no store, service, pool or Fastify app', async () => {

@@ -22,14 +22,22 @@ export async function saveResult(ctx: CliContext, result: OperationResult, file:
   ctx.note(`saved ${result.body.length} bytes (${result.contentType}) to ${file}`);
 }
 
-const UTF8 = new TextDecoder('utf-8', { fatal: true });
+// ignoreBOM: a text's byte-order mark is part of what was sent, and kept.
+const UTF8 = new TextDecoder('utf-8', { fatal: true, ignoreBOM: true });
 
 /**
  * A result as JSON a script can take back intact: a JSON body parsed, text as text, and any other bytes (an image, a
- * zip) in base64, which text would have turned into replacement characters.
+ * zip) in base64, which text would have turned into replacement characters. A body typed JSON that is not one JSON
+ * text (JSON lines, `application/json-seq`, nothing) is text too.
  */
 function resultJson(result: OperationResult): { content_type: string; body: unknown } | { content_type: string; body_base64: string } {
-  if (/[/+]json\b/i.test(result.contentType)) return { content_type: result.contentType, body: result.json() };
+  if (/[/+]json\b/i.test(result.contentType)) {
+    try {
+      return { content_type: result.contentType, body: result.json() };
+    } catch {
+      // Not one JSON text: as text, or base64, below.
+    }
+  }
   try {
     return { content_type: result.contentType, body: UTF8.decode(result.body) };
   } catch {

@@ -30,6 +30,9 @@ import type {
 } from './types.ts';
 import { waitForTerminal, type StatusReply, type StatusRequest } from './wait.ts';
 
+/** A result's text as it was sent: a byte-order mark at its start is kept (json() reads past it). */
+const TEXT_AS_SENT = new TextDecoder('utf-8', { ignoreBOM: true });
+
 /** baseUrl, apiKey, fetch, userAgent, timeoutMs and retry — documented on TransportOptions. */
 export type AsyncOpsClientOptions = TransportOptions;
 
@@ -121,7 +124,7 @@ export class AsyncOpsClient {
     return {
       contentType: reply.headers.get('content-type') ?? 'application/octet-stream',
       body,
-      text: () => textOf(body),
+      text: () => TEXT_AS_SENT.decode(body),
       json: <T>() => JSON.parse(textOf(body)) as T,
     };
   }

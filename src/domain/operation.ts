@@ -5,6 +5,8 @@
 import type { OperationStatus } from './status.ts';
 import { equalJitterDelay, type BackoffPolicy, type Random } from './backoff.ts';
 import type { TraceCarrier } from './trace-context.ts';
+import { firstUnkept, stringifyFailure } from './json-values.ts';
+import { isMediaType, MEDIA_TYPE_MAX } from './media-type.ts';
 
 export interface OperationError {
   readonly code: string;
@@ -15,6 +17,10 @@ export interface OperationError {
 export const DEFAULT_TENANT = 'default';
 /** A tenant's name: 1 to 64 letters, digits, `_`, `.` or `-`, from a letter or digit (as keys files name them). */
 export const TENANT_NAME = /^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$/;
+
+export const IDEMPOTENCY_KEY_MAX = 255;
+/** An idempotency key, from a header or from code: 1 to IDEMPOTENCY_KEY_MAX visible ASCII characters. */
+export const isIdempotencyKey = (key: string): boolean => key.length > 0 && key.length <= IDEMPOTENCY_KEY_MAX && /^[\x21-\x7e]+$/.test(key);
 
 export const DELIVERY_STATES = ['pending', 'delivered', 'retrying', 'dead'] as const;
 export type DeliveryState = (typeof DELIVERY_STATES)[number];
@@ -100,7 +106,14 @@ export const ERROR_MESSAGE_MAX = 4_096;
  */
 export const PROGRESS_MESSAGE_MAX = 1_000;
 
-const bounded = (text: string, max: number): string => (text.length > max ? `${text.slice(0, max - 1)}…` : text);
+function bounded(text: string, max: number): string {
+  if (text.length <= max) return text;
+  // Not between the halves of a surrogate pair: a lone half is stored as U+FFFD.
+  const end = isHighSurrogate(text.charCodeAt(max - 2)) ? max - 2 : max - 1;
+  return `${text.slice(0, end)}…`;
+}
+
+const isHighSurrogate = (unit: number): boolean => unit >= 0xd800 && unit <= 0xdbff;
 
 /** A handler's error as it is kept and shown: no longer than ERROR_MESSAGE_MAX characters (the store cleans its text). */
 export function boundedError(code: string, message: string): OperationError {
@@ -126,32 +139,49 @@ export function decideAfterFailure(
 }
 
 /**
- * Normalise a handler's return value into a stored result: `{ contentType, body }` with a body of text or bytes is
- * stored as it is; one with nothing else and a body of anything else is a TypeError (the attempt fails
- * `invalid_result`): stored as JSON, an ArrayBuffer would have become `{}`. Any other value is stored as JSON.
+ * Normalise a handler's return value into a stored result: `{ contentType, body }` with a media type and a body of
+ * text or bytes is stored as it is. Any other value is stored as JSON. What cannot be kept as given is an
+ * InvalidResultError (the attempt fails `invalid_result`): such an object with a body of anything else (as JSON, an
+ * ArrayBuffer would have become `{}`) or a type no header carries, a value JSON cannot write, or one it would write
+ * as something else (NaN as null, a Map as {}). A value too large to write at all throws V8's RangeError.
  */
 export function toOperationResult(value: unknown): OperationResult {
   if (typeof value === 'object' && value !== null && !Array.isArray(value)) {
     const { contentType, body } = value as Record<string, unknown>;
     if (typeof contentType === 'string' && 'body' in value) {
       const bytes = bytesOf(body);
-      if (bytes !== null) return { contentType, body: bytes };
+      if (bytes !== null) {
+        if (!isMediaType(contentType)) {
+          throw new InvalidResultError(
+            `a result's contentType must be a media type such as "text/csv; charset=utf-8" (RFC 9110: visible ASCII, at most ${MEDIA_TYPE_MAX} characters), got ${JSON.stringify(contentType.slice(0, 100))}`,
+          );
+        }
+        return { contentType, body: bytes };
+      }
       if (Object.keys(value).length === 2) {
-        throw new InvalidResultBodyError(
+        throw new InvalidResultError(
           `a result with a contentType needs a body of text or bytes (a string, Buffer, Uint8Array, ArrayBuffer or typed array), got ${describeBody(body)}`,
         );
       }
     }
   }
-  const json = JSON.stringify(value === undefined ? null : value);
+  let json: string;
+  try {
+    json = JSON.stringify(value === undefined ? null : value);
+  } catch (error) {
+    if (error instanceof RangeError && !/call stack/i.test(error.message)) throw error;
+    throw new InvalidResultError(`the result cannot be serialised as JSON: ${stringifyFailure(error)}`);
+  }
+  const unkept = firstUnkept(value);
+  if (unkept !== null) throw new InvalidResultError(`the result ${unkept.path === '/' ? '' : `at ${unkept.path} `}${unkept.message}`);
   return { contentType: 'application/json', body: Buffer.from(json, 'utf8') };
 }
 
-/** A `{ contentType, body }` result whose body is neither text nor bytes. */
-export class InvalidResultBodyError extends TypeError {
+/** A handler's result that cannot be kept as it was given. */
+export class InvalidResultError extends TypeError {
   constructor(message: string) {
     super(message);
-    this.name = 'InvalidResultBodyError';
+    this.name = 'InvalidResultError';
   }
 }
 

@@ -14,11 +14,10 @@ import { carrierFromHeaders } from '../telemetry/tracing.ts';
 import { abortOnClose } from './closing.ts';
 import { addVary } from './caching.ts';
 import { etagOf, setOperationHeaders } from './operation-headers.ts';
-import type { Operation } from '../domain/operation.ts';
+import { IDEMPOTENCY_KEY_MAX, isIdempotencyKey, type Operation } from '../domain/operation.ts';
 import { operationPath } from '../domain/resource.ts';
 
 export const MAX_PREFER_WAIT_S = 30;
-const IDEMPOTENCY_KEY_MAX = 255;
 
 export interface Preferences {
   /** `wait=N`, capped at MAX_PREFER_WAIT_S; null when absent or malformed. */
@@ -56,7 +55,7 @@ export function idempotencyKeyOf(request: FastifyRequest): string | undefined {
   const key = Array.isArray(raw) ? raw[0] : raw;
   // The draft makes the key an sf-string; accept it quoted or bare.
   const unquoted = key?.replace(/^"(.*)"$/, '$1') ?? '';
-  if (unquoted.length === 0 || unquoted.length > IDEMPOTENCY_KEY_MAX || !/^[\x21-\x7e]+$/.test(unquoted)) {
+  if (!isIdempotencyKey(unquoted)) {
     throw new AsyncOpsError('validation_failed', `Idempotency-Key must be 1..${IDEMPOTENCY_KEY_MAX} visible ASCII characters`, {
       errors: [{ path: '/headers/idempotency-key', message: 'is not a valid key' }],
     });

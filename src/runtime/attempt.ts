@@ -13,7 +13,7 @@ import {
   boundedError,
   decideAfterFailure,
   toOperationResult,
-  InvalidResultBodyError,
+  InvalidResultError,
   boundedProgressMessage,
   type AttemptFailure,
   type OperationResult,
@@ -213,12 +213,12 @@ export class Attempt {
     try {
       result = toOperationResult(value);
     } catch (error) {
-      // Too large to serialise at all (V8's "Invalid string length"), or not JSON (a cycle, a BigInt).
+      // Too large to serialise at all (V8's "Invalid string length"), or not kept as given (InvalidResultError).
       const tooLarge = error instanceof RangeError;
       this.log.warn({ err: error }, 'the result cannot be stored');
       const message = tooLarge
         ? `the result is too large to serialise, more than the limit of ${limit} bytes (--max-result-bytes)`
-        : error instanceof InvalidResultBodyError
+        : error instanceof InvalidResultError
           ? error.message
           : `the result cannot be serialised as JSON: ${coerceError(error).message}`;
       this.#decide({ code: tooLarge ? 'result_too_large' : 'invalid_result', message, permanent: true });

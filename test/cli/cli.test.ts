@@ -112,9 +112,12 @@ describe('reads', () => {
     assert.deepEqual(JSON.parse(readFileSync(file, 'utf8')), { total: 42 });
   });
 
-  test('result --json: a JSON body parsed, text as text, other bytes as body_base64 (text would lose them)', async () => {
+  test('result --json: a JSON body parsed, text as text (JSON that is not one value too), other bytes as body_base64', async () => {
     const cases: Array<[string, string | Uint8Array, Record<string, unknown>]> = [
       ['application/json', '{"total":42}', { body: { total: 42 } }],
+      ['application/json-seq', '\u001e{"a":1}\n\u001e{"a":2}\n', { body: '\u001e{"a":1}\n\u001e{"a":2}\n' }],
+      ['application/json', '', { body: '' }],
+      ['text/csv', '\ufeffid,name\n', { body: '\ufeffid,name\n' }],
       ['text/csv', 'a,b\n1,2\n', { body: 'a,b\n1,2\n' }],
       ['application/octet-stream', new Uint8Array([0, 1, 2, 255, 254, 10, 13]), { body_base64: 'AAEC//4KDQ==' }],
     ];

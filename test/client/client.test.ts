@@ -131,6 +131,12 @@ describe('AsyncOpsClient requests', () => {
     assert.equal(result.text(), '{"total":42}');
     assert.ok(result.body instanceof Uint8Array);
 
+    // A text's byte-order mark is part of it: text() keeps it, json() reads past it.
+    const marked = api.addOperation('report', {}, [{ atMs: 0, status: 'completed', progress: 1 }]);
+    api.operations.get(marked.id)!.result = { contentType: 'application/json', body: '\ufeff{"total":1}' };
+    const withMark = await client.result(marked.id);
+    assert.deepEqual([withMark.text(), withMark.json()], ['\ufeff{"total":1}', { total: 1 }]);
+
     const running = api.addOperation('report', {}, [{ atMs: 0, status: 'processing', progress: 0.1 }]);
     const error = await client.result(running.id).catch((e: unknown) => e);
     assert.ok(error instanceof AsyncOpsApiError);

@@ -1,7 +1,14 @@
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { equalJitterDelay, fullJitterDelay, scheduleDelay } from '../../src/domain/backoff.ts';
-import { decideAfterFailure, ERROR_MESSAGE_MAX, toOperationResult } from '../../src/domain/operation.ts';
+import {
+  boundedError,
+  boundedProgressMessage,
+  decideAfterFailure,
+  ERROR_MESSAGE_MAX,
+  PROGRESS_MESSAGE_MAX,
+  toOperationResult,
+} from '../../src/domain/operation.ts';
 
 const policy = { baseMs: 1000, maxMs: 10_000, factor: 2 };
 
@@ -87,6 +94,17 @@ describe('attempt outcomes', () => {
     assert.equal(decision.error.code.length, 64);
   });
 
+  it('cuts a text before a surrogate pair it would split (a lone half is stored as U+FFFD)', () => {
+    for (const shift of [0, 1]) {
+      const message = `${'x'.repeat(ERROR_MESSAGE_MAX - 2 - shift)}😀${'y'.repeat(100)}`;
+      const cut = boundedError('c', message).message;
+      assert.ok(cut.isWellFormed(), `shift ${shift}`);
+      assert.ok(cut.endsWith('…') && cut.length <= ERROR_MESSAGE_MAX);
+    }
+    const progress = boundedProgressMessage(`${'p'.repeat(PROGRESS_MESSAGE_MAX - 2)}😀😀`);
+    assert.ok(progress.isWellFormed() && progress.endsWith('p…'));
+  });
+
   it('a permanent failure fails at once', () => {
     const decision = decideAfterFailure({ attempt: 1, maxAttempts: 3 }, { ...failure, permanent: true }, 0, policy);
     assert.equal(decision.kind, 'fail');
@@ -118,5 +136,8 @@ describe('attempt outcomes', () => {
     }
     // With other fields besides, it is a JSON value like any other.
     assert.equal(toOperationResult({ contentType: 'x', body: {}, note: 1 }).contentType, 'application/json');
+    // A Date is written as JSON writes it (its toJSON); what JSON would lose is refused.
+    assert.equal(toOperationResult({ at: new Date(0) }).body.toString(), '{"at":"1970-01-01T00:00:00.000Z"}');
+    assert.throws(() => toOperationResult({ a: [new Map()] }), /^InvalidResultError: the result at \/a\/0 is a Map/);
   });
 });

@@ -95,6 +95,52 @@ describe('a result that is not JSON', () => {
     assert.equal(runs, 2);
   });
 
+  it('fails invalid_result for what JSON would change (NaN, Infinity, a Map, a Set) or nest too deeply to write, naming where', async (t) => {
+    const store = await openStore(t);
+    let deep: unknown = [];
+    for (let i = 0; i < 20_000; i++) deep = [deep];
+    const results: Record<string, unknown> = {
+      nan: { ratio: Number.NaN },
+      infinity: [1, Number.POSITIVE_INFINITY],
+      map: { m: new Map([['a', 1]]) },
+      set: new Set([1]),
+      deep,
+    };
+    const task = defineTask<{ kind: string }>({ type: 'lossy', input: { type: 'object' }, run: (input) => results[input.kind] });
+    startPool(t, store, [task], { leaseMs: 60_000 });
+    for (const [kind, message] of [
+      ['nan', /^the result at \/ratio is a number JSON cannot carry/],
+      ['infinity', /^the result at \/1 is a number JSON cannot carry/],
+      ['map', /^the result at \/m is a Map, which JSON would keep as \{\}/],
+      ['set', /^the result is a Set/],
+      ['deep', /^the result cannot be serialised as JSON: it is nested too deeply to write$/],
+    ] as const) {
+      const ended = await settled(store, (await submit(store, 'lossy', { kind })).id);
+      assert.deepEqual([ended.status, ended.error?.code, ended.attempt], ['failed', 'invalid_result', 1], kind);
+      assert.match(ended.error?.message ?? '', message, kind);
+    }
+  });
+
+  it('fails invalid_result for a contentType no header carries as it is, and keeps any media type as given', async (t) => {
+    const store = await openStore(t);
+    const task = defineTask<{ contentType: string }>({
+      type: 'typed',
+      input: { type: 'object' },
+      run: (input) => ({ contentType: input.contentType, body: 'hello' }),
+    });
+    startPool(t, store, [task], { leaseMs: 60_000 });
+    for (const contentType of ['text/plain; name="résumé"', 'text/plain\r\nx-evil: 1', 'text', '', `text/${'x'.repeat(1_000)}`, 'text/plain; charset']) {
+      const ended = await settled(store, (await submit(store, 'typed', { contentType })).id);
+      assert.deepEqual([ended.status, ended.error?.code], ['failed', 'invalid_result'], contentType);
+      assert.match(ended.error?.message ?? '', /^a result's contentType must be a media type/);
+    }
+    for (const contentType of ['text/csv; charset=utf-8', 'application/vnd.api+json', 'text/plain; name="a b\\"c"', 'multipart/mixed; boundary=x;']) {
+      const ended = await settled(store, (await submit(store, 'typed', { contentType })).id);
+      assert.equal(ended.status, 'completed', contentType);
+      assert.equal((await store.resultGet({ id: ended.id, tenant: DEFAULT_TENANT }))?.contentType, contentType);
+    }
+  });
+
   it('stores the bytes of an ArrayBuffer body, and fails invalid_result for a body that is neither text nor bytes', async (t) => {
     const store = await openStore(t);
     const task = defineTask<{ kind: string }>({
