@@ -94,6 +94,8 @@ export interface AsyncOpsOptions {
   /** How long running attempts may finish on shutdown before their leases are released. */
   readonly shutdownGraceMs?: number | undefined;
   readonly bodyLimit?: number | undefined;
+  /** How long a request may take to arrive in full (`--request-timeout`); slower is a 408 and the connection closed. */
+  readonly requestTimeoutMs?: number | undefined;
   /** Keep terminal operations this long (`--retention`) and their results this long (default: retentionMs). */
   readonly retentionMs?: number | undefined;
   readonly resultRetentionMs?: number | undefined;
@@ -387,6 +389,7 @@ export async function assembleAsyncOps(options: AssemblyOptions): Promise<Assemb
           store,
           logger,
           bodyLimit: options.bodyLimit ?? DEFAULTS.bodyLimit,
+          requestTimeoutMs: options.requestTimeoutMs ?? DEFAULTS.requestTimeout,
           version: VERSION,
           security: {
             keyring: options.apiKeys?.length ? ApiKeyring.from(options.apiKeys) : null,

@@ -25,6 +25,7 @@ const NUMERIC_OPTIONS: Readonly<Record<string, readonly [SettingKey, Unit]>> = {
   resultRetentionMs: ['resultRetention', 'ms'],
   maxResultBytes: ['maxResultBytes', 'number'],
   bodyLimit: ['bodyLimit', 'number'],
+  requestTimeoutMs: ['requestTimeout', 'ms'],
   maxPriority: ['maxPriority', 'number'],
   maxStreamsPerKey: ['maxSsePerKey', 'number'],
   readCacheMs: ['readCache', 'ms'],

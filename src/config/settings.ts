@@ -273,6 +273,15 @@ export const SETTINGS = {
     default: '1mb',
     help: 'largest request body (1kb to 64mb)',
   }),
+  requestTimeout: setting({
+    flag: '--request-timeout',
+    arg: '<duration>',
+    env: 'ASYNCOPS_REQUEST_TIMEOUT',
+    commands: SERVE,
+    value: timerDuration(1000, '1s', 'a request needs time to arrive'),
+    default: '1m',
+    help: 'how long a request may take to arrive in full, headers and body; slower is a 408 and the connection closed',
+  }),
   apiKeysFile: setting({
     flag: '--api-keys-file',
     arg: '<path>',

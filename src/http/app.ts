@@ -41,6 +41,8 @@ export interface HttpAppOptions {
   readonly logger: Logger;
   /** Largest accepted request body, bytes. */
   readonly bodyLimit: number;
+  /** How long a request may take to arrive in full, headers and body (a body sent byte by byte held its connection for good). */
+  readonly requestTimeoutMs: number;
   readonly version: string;
   /** Extra route groups (webhook deliveries, metrics, auth) registered by the composition root. */
   readonly plugins?: ReadonlyArray<(app: FastifyInstance) => void | Promise<void>>;
@@ -88,11 +90,22 @@ function installValidators(app: FastifyInstance): void {
  * The app whose routes answer under `options.service.basePath` (`''`, or a prefix such as `/async`). Every hook, parser
  * and handler lives in that prefixed context, so a part that needs a path within the API strips `app.prefix` from it.
  */
+/** Node's defaults: headers within a minute, late requests looked for every 30 s. */
+const HEADERS_TIMEOUT_MS = 60_000;
+const CHECKING_INTERVAL_MS = 30_000;
+
 export async function buildHttpApp(options: HttpAppOptions): Promise<FastifyInstance> {
   const root = Fastify({
     // A stream token in a URL stays out of any log line that carries the request.
     loggerInstance: safeRequestLogger(options.logger),
     bodyLimit: options.bodyLimit,
+    // Fastify's default is none at all, where Node's is 5 minutes. Node looks for late requests every
+    // connectionsCheckingInterval, so that is a fraction of the timeout; the headers' own timeout may not exceed it.
+    requestTimeout: options.requestTimeoutMs,
+    http: {
+      headersTimeout: Math.min(options.requestTimeoutMs, HEADERS_TIMEOUT_MS),
+      connectionsCheckingInterval: Math.min(Math.max(Math.floor(options.requestTimeoutMs / 4), 250), CHECKING_INTERVAL_MS),
+    },
     // Per-request access logs would double the log volume of a polling API; errors are still logged.
     logController: new LogController({ disableRequestLogging: true }),
     // Fastify's own 503 while closing is not a problem document; refuseWhileClosing sends one instead.

@@ -78,7 +78,8 @@ export function isOpenRoute(url: string): boolean {
 /** The token of a Bearer credential; '' for one that is malformed (it was presented, and is not valid); null for none. */
 function bearerToken(request: FastifyRequest): string | null {
   const header = request.headers.authorization;
-  if (typeof header !== 'string' || !/^Bearer(?: |$)/i.test(header)) return null;
+  // A Bearer credential that is not well formed (a tab after the scheme, two keys) is a key sent and refused, not none.
+  if (typeof header !== 'string' || !/^Bearer(?:\s|$)/i.test(header)) return null;
   const match = /^Bearer[ ]+([\x21-\x7e]+)[ ]*$/i.exec(header);
   return match ? match[1]! : '';
 }

@@ -29,7 +29,7 @@ const MEANINGS: Readonly<Record<ErrorCode | typeof INTERNAL_PROBLEM.code, string
     'The `webhook_url` is not an absolute http(s) URL, carries credentials, is too long, or points at a loopback, private, link-local or otherwise refused address.',
   payload_too_large: 'The request body is over the server’s body limit.',
   headers_too_large: 'The request line and headers together are over the server’s limit (Node’s, 16 KiB by default). The connection is closed.',
-  request_timeout: 'The request did not arrive in full within the server’s time for it (Node’s request timeout). The connection is closed.',
+  request_timeout: 'The request did not arrive in full within the server’s time for it (--request-timeout, 1 minute by default). The connection is closed.',
   unsupported_media_type: 'The body is not `application/json` in UTF-8 (another content type or charset), or is compressed (a `Content-Encoding`).',
   unauthorized:
     'The server requires an API key and none was sent, or the one sent is not valid. `WWW-Authenticate` says which: `Bearer` alone, or with `error="invalid_token"`.',

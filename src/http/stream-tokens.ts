@@ -95,7 +95,8 @@ export class StreamTokens {
    * wants a key), null when the token does not open this stream.
    */
   async grantFor(request: FastifyRequest, basePath = ''): Promise<StreamGrant | null | undefined> {
-    if (request.routeOptions.url !== basePath + EVENTS_ROUTE || request.method !== 'GET') return undefined;
+    // HEAD answers what GET would (the stream's headers), so the token opens it too.
+    if (request.routeOptions.url !== basePath + EVENTS_ROUTE || (request.method !== 'GET' && request.method !== 'HEAD')) return undefined;
     const token = (request.query as { token?: unknown } | undefined)?.token;
     if (typeof token !== 'string' || token === '') return undefined;
     const id = (request.params as { id?: unknown } | undefined)?.id;

@@ -82,6 +82,7 @@ const REFUSED_RANGES: readonly Range[] = [
   range('benchmarking', '198.18.0.0/15'),
   range('documentation', '198.51.100.0/24'),
   range('documentation', '203.0.113.0/24'),
+  range('deprecated 6to4 relay anycast', '192.88.99.0/24'),
   range('multicast', '224.0.0.0/4'),
   range('reserved or broadcast', '240.0.0.0/4'),
   range('unspecified', '::/128'),
@@ -91,6 +92,9 @@ const REFUSED_RANGES: readonly Range[] = [
   // check below; no webhook receiver is served on a Teredo address, so the whole prefix is refused.
   range('Teredo', '2001::/32'),
   range('local-use NAT64', '64:ff9b:1::/48'),
+  range('benchmarking', '2001:2::/48'),
+  range('deprecated ORCHID', '2001:10::/28'),
+  range('segment routing (SRv6)', '5f00::/16'),
   range('documentation', '2001:db8::/32'),
   range('documentation', '3fff::/20'),
   range('unique-local', 'fc00::/7'),

@@ -12,7 +12,7 @@ let base: string;
 let seedId: string;
 
 before(async () => {
-  server = await startServer({ args: ['--body-limit', '16kb'] });
+  server = await startServer({ args: ['--body-limit', '16kb', '--request-timeout', '2s'] });
   base = server.url;
   // Finished before the first snapshot, so no worker changes it while a test compares.
   const seed = await request(base, 'POST', '/operations', { body: { type: 'echo', input: { seed: true } }, headers: { prefer: 'wait=10' } });
@@ -300,6 +300,14 @@ describe('bad input', () => {
       ['headers over the limit', `GET /operations HTTP/1.1\r\nHost: x\r\nPrefer: ${'a'.repeat(20_000)}\r\n\r\n`, 431, 'headers_too_large'],
       ['a Content-Length that is not a number', 'POST /operations HTTP/1.1\r\nHost: x\r\nContent-Length: abc\r\n\r\n{}', 400, 'validation_failed'],
       ['a request line that is not HTTP', 'HELLO THERE\r\n\r\n', 400, 'validation_failed'],
+      // Past --request-timeout (2 s here): a body that stops coming, and headers that never end.
+      [
+        'a body that stops',
+        'POST /operations HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\nContent-Length: 36\r\n\r\n{"type":',
+        408,
+        'request_timeout',
+      ],
+      ['headers that never end', 'GET /operations HTTP/1.1\r\nHost: 127.0.0.1\r\n', 408, 'request_timeout'],
     ] as const) {
       const answer = await rawExchange(base, raw);
       const [head = '', body = ''] = answer.split('\r\n\r\n');

@@ -219,6 +219,9 @@ describe('stream tokens', () => {
     assert.match(stream.headers.get('content-type') ?? '', /^text\/event-stream/);
     assert.equal(stream.headers.get('access-control-allow-origin'), pageOrigin, 'a hijacked stream keeps its CORS headers');
     assert.match(stream.text, /"status":"completed"/);
+    const head = await request(api, 'HEAD', `/operations/${id}/events?token=${encodeURIComponent(token)}`);
+    assert.equal(head.status, 200, 'HEAD answers as GET would, with the token too');
+    assert.match(head.headers.get('content-type') ?? '', /^text\/event-stream/);
   });
 
   it("a token opens nothing else: not another operation's stream, not another route, not once altered", async () => {

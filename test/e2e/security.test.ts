@@ -108,10 +108,13 @@ describe('API keys', () => {
       KEY_A,
       'Bearer ',
       `Bearer ${KEY_A} ${KEY_B}`,
+      `Bearer\t${KEY_A}`,
     ]) {
       const wrong = await request(base, 'GET', '/operations', { headers: { authorization: header } });
       assert.equal(wrong.status, 401, `authorization: ${header}`);
       assert.match(wrong.headers.get('www-authenticate') ?? '', /^Bearer/);
+      // A Bearer credential sent, well formed or not, is refused as invalid; another scheme is no Bearer key at all.
+      assert.equal(/error="invalid_token"/.test(wrong.headers.get('www-authenticate') ?? ''), /^Bearer/i.test(header), `authorization: ${header}`);
       assert.ok(!wrong.text.includes(KEY_A), 'the presented key is not echoed');
     }
     const ok = await call(KEY_A, 'GET', '/operations');

@@ -1024,6 +1024,25 @@ if (skip !== null) {
       }
     });
 
+    it('a statement that waits past the connect timeout for a connection of a pool all in use is store_unavailable', async () => {
+      const held = await db.pool.connect();
+      // The pool's own 5 s, shortened: the wait is the same kind.
+      const options = (db.pool as unknown as { options: { connectionTimeoutMillis: number } }).options;
+      const timeout = options.connectionTimeoutMillis;
+      options.connectionTimeoutMillis = 200;
+      try {
+        await assert.rejects(db.query('SELECT 1 AS x'), (error: unknown) => {
+          assert.equal((error as { code?: unknown }).code, 'store_unavailable');
+          assert.match((error as Error).message, /^PostgreSQL unavailable: /);
+          return true;
+        });
+      } finally {
+        options.connectionTimeoutMillis = timeout;
+        held.release();
+      }
+      assert.deepEqual(await db.query('SELECT 1 AS x'), [{ x: 1 }]);
+    });
+
     it('roll back whole when the statement fails, and leave the connection usable', async () => {
       await assert.rejects(db.queryUnflushed('SELECT 1 / 0 AS x'), /division by zero/);
       assert.deepEqual(await db.queryUnflushed('SELECT 2 AS x'), [{ x: 2 }]);

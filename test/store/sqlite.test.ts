@@ -58,6 +58,27 @@ describe('SqliteStore', () => {
     }
   });
 
+  it('a write the disk has no room for is store_unavailable (a 503 to try again, not a 500), and works once there is room', async () => {
+    const store = new SqliteStore({ path: join(dir, 'full.db') });
+    await store.open();
+    try {
+      // A file that may not grow is what SQLite meets on a full disk: SQLITE_FULL.
+      const pages = Number(store.database.prepare('PRAGMA page_count').get()!['page_count']);
+      store.database.exec(`PRAGMA max_page_count = ${pages}`);
+      const big = { input: { pad: 'x'.repeat(200_000) } };
+      await assert.rejects(store.operationInsert(draft(big)), (error: unknown) => {
+        assert.equal((error as { code?: unknown }).code, 'store_unavailable');
+        assert.match((error as Error).message, /^SQLite: the disk is full$/);
+        return true;
+      });
+      store.database.exec(`PRAGMA max_page_count = ${pages * 1000}`);
+      assert.equal((await store.operationInsert(draft(big))).kind, 'created');
+      assert.equal(store.database.prepare('PRAGMA integrity_check').get()!['integrity_check'], 'ok');
+    } finally {
+      await store.close();
+    }
+  });
+
   it('lists by error code through an index with the code (or the tenant and status), never a walk of every operation', async () => {
     const store = new SqliteStore({ path: join(dir, 'error-code-plan.db') });
     await store.open();

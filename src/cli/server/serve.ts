@@ -174,6 +174,7 @@ async function runServer(flags: ServerFlags, role: ServerCommand, command: Comma
     retentionMs: flags.retention,
     resultRetentionMs: flags.resultRetention,
     bodyLimit: flags.bodyLimit,
+    requestTimeoutMs: flags.requestTimeout,
     limits: { maxTimeoutS: flags.maxTimeout / 1000 },
     // A worker takes only the tenants' weights from them (its claims take turns as the servers' do).
     apiKeys,

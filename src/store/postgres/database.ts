@@ -90,7 +90,9 @@ function translateError(err: unknown): unknown {
   if (err instanceof AsyncOpsError) return err;
   const code = (err as { code?: unknown } | null)?.code;
   const message = err instanceof Error ? err.message : String(err);
-  const connectionLost = message.includes('Connection terminated') || message.includes('not queryable');
+  // pg-pool's own, with no code: every connection was in use past connectionTimeoutMillis.
+  const connectionLost =
+    message.includes('Connection terminated') || message.includes('not queryable') || message.includes('timeout exceeded when trying to connect');
   if ((typeof code === 'string' && (UNAVAILABLE_SQLSTATE.test(code) || UNAVAILABLE_ERRNO.has(code))) || connectionLost) {
     return new AsyncOpsError('store_unavailable', `PostgreSQL unavailable: ${message}`, { cause: err });
   }

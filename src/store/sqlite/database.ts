@@ -57,17 +57,23 @@ export class StatementCache {
   }
 }
 
-/** SQLITE_BUSY, the primary code of an extended one too: another connection held the lock past busy_timeout. */
-const SQLITE_BUSY = 5;
+/** Primary result codes (an extended code's low byte) of a write the file could not take, whatever was written. */
+const CANNOT_WRITE: ReadonlyMap<number, string> = new Map([
+  [5, 'another connection held the database file locked for longer than the busy timeout'], // SQLITE_BUSY
+  [8, 'the database file is read-only'], // SQLITE_READONLY
+  [10, 'a disk I/O error'], // SQLITE_IOERR
+  [13, 'the disk is full'], // SQLITE_FULL
+  [14, 'the database file cannot be opened'], // SQLITE_CANTOPEN
+]);
 
 /**
- * A write that could not take the lock (another process on the file held it past busy_timeout) is the store not
- * answering, a 503 store_unavailable to try again, not a 500: the request was fine.
+ * A write the file could not take (locked by another process past busy_timeout, a full disk, a file made read-only)
+ * is the store not answering, a 503 store_unavailable to try again, not a 500: the request was fine.
  */
-export function unavailableIfBusy(err: unknown): unknown {
+export function unavailableIfCannotWrite(err: unknown): unknown {
   const code = (err as { errcode?: unknown } | null)?.errcode;
-  if (typeof code !== 'number' || (code & 0xff) !== SQLITE_BUSY) return err;
-  return new AsyncOpsError('store_unavailable', 'SQLite: another connection held the database file locked for longer than the busy timeout', { cause: err });
+  const why = typeof code === 'number' ? CANNOT_WRITE.get(code & 0xff) : undefined;
+  return why === undefined ? err : new AsyncOpsError('store_unavailable', `SQLite: ${why}`, { cause: err });
 }
 
 /** Runs synchronous work as one write transaction and hands the events it collected to `emit` after COMMIT. */
@@ -95,7 +101,7 @@ export class Transactor {
     try {
       this.#begin.run();
     } catch (err) {
-      throw unavailableIfBusy(err);
+      throw unavailableIfCannotWrite(err);
     }
     let value: T;
     try {
@@ -104,7 +110,7 @@ export class Transactor {
     } catch (err) {
       // Some errors (SQLITE_FULL, interrupts) end the transaction themselves; a second ROLLBACK would hide them.
       if (this.#db.isTransaction) this.#rollback.run();
-      throw unavailableIfBusy(err);
+      throw unavailableIfCannotWrite(err);
     }
     this.#onCommit();
     if (events.length > 0) this.#emit(events);
@@ -171,7 +177,8 @@ export class GroupCommit {
             this.#rollbackTo.run();
             this.#release.run();
             events.length = mark;
-            outcomes.push({ ok: false, error });
+            // A full disk may fail one statement and leave the transaction open: still the store, not the request.
+            outcomes.push({ ok: false, error: unavailableIfCannotWrite(error) });
           }
         }
       });
