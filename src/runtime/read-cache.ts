@@ -65,8 +65,18 @@ export class ReadCache {
     if (kept !== undefined && kept.operation.version > read.operation.version) return;
     this.#entries.delete(id);
     this.#entries.set(id, { ...read, storedAt: now });
-    // Map order is insertion order, so the first key is the oldest entry.
-    if (this.#entries.size > this.#maxEntries) this.#entries.delete(this.#entries.keys().next().value!);
+    // Map order is insertion order, so the first entries are the oldest: those past their time go (a read served
+    // once would otherwise hold its operation, input and all, until maxEntries newer ones pushed it out), and any
+    // over the bound.
+    for (const [key, entry] of this.#entries) {
+      if (this.#entries.size <= this.#maxEntries && now - entry.storedAt < this.#ttlMs) break;
+      this.#entries.delete(key);
+    }
+  }
+
+  /** How many reads are held. */
+  get size(): number {
+    return this.#entries.size;
   }
 
   /** The operation changed (or went away): drop its read. */

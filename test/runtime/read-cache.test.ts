@@ -73,6 +73,16 @@ describe('ReadCache', () => {
     assert.equal(cache.lookup('a', 1), undefined);
   });
 
+  it('lets reads past their time go as new ones are kept, not only when they are looked up again', () => {
+    const cache = new ReadCache({ ttlMs: 100, maxEntries: 10_000 });
+    for (let i = 0; i < 50; i++) cache.keep(`once-${i}`, read(), cache.ticket(), 1_000 + i);
+    assert.equal(cache.size, 50);
+    cache.keep('later', read(), cache.ticket(), 1_120);
+    assert.equal(cache.size, 30, 'the 21 stored at 1,020 or before are past their 100 ms and gone; the rest still stand');
+    cache.keep('much-later', read(), cache.ticket(), 5_000);
+    assert.equal(cache.size, 1);
+  });
+
   it('holds at most maxEntries, letting the oldest go', () => {
     const cache = new ReadCache({ ttlMs: 100, maxEntries: 2 });
     for (const id of ['a', 'b', 'c']) cache.keep(id, read(), cache.ticket(), 0);

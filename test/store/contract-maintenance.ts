@@ -5,11 +5,11 @@
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { DURATION_SAMPLE_LIMIT } from '../../src/domain/eta.ts';
-import type { StoreEvent } from '../../src/store/store.ts';
+import type { Store, StoreEvent } from '../../src/store/store.ts';
 import type { CurrentStore } from './contract.ts';
 import { claim, draft, insertInState, LEASE_MS, noDelivery, T0, TENANT, webhookFactory } from './fixtures.ts';
 
-export function maintenanceContract(store: CurrentStore): void {
+export function maintenanceContract(store: CurrentStore, fairKeys: (store: Store) => Promise<string[]>): void {
   describe('open and ping', () => {
     it('opens idempotently and answers ping', async () => {
       await store().open();
@@ -42,6 +42,23 @@ export function maintenanceContract(store: CurrentStore): void {
       const counts = await store().prune({ resultsFinishedBefore: FINISHED, operationsFinishedBefore: FINISHED, now: T0 });
       assert.deepEqual(counts, { results: 0, operations: 0, idempotencyKeys: 0 });
       assert.notEqual(await store().resultGet({ id: op.id, tenant: TENANT }), null);
+    });
+
+    it('forgets the turn of a concurrency key with nothing waiting, and keeps one whose operations wait', async () => {
+      const type = 'keyed-prune';
+      for (const key of ['gone-1', 'gone-2', 'waits']) {
+        for (let i = 0; i < 2; i++) await store().operationInsert(draft({ type, concurrencyKey: key }));
+      }
+      // Three keys contend, so the claim takes turns between them and keeps each one's turn.
+      const claimed = await store().operationClaimDue({ now: T0, workerId: 'w', leaseMs: LEASE_MS, types: [{ type, limit: 5 }], limit: 5 });
+      assert.deepEqual(await fairKeys(store()), ['gone-1', 'gone-2', 'waits']);
+      const left = claimed.filter((op) => op.concurrencyKey !== 'waits');
+      assert.equal(left.length, 4, 'both of each key that goes, one of the key that waits');
+      for (const op of left) {
+        await store().operationFinish({ id: op.id, leaseToken: op.leaseToken!, now: T0 + 1, status: 'completed', delivery: noDelivery });
+      }
+      await store().prune({ resultsFinishedBefore: T0, operationsFinishedBefore: T0, now: T0 + 2 });
+      assert.deepEqual(await fairKeys(store()), ['waits'], 'a key back from idle joins afresh, so its row need not stay');
     });
 
     it('deletes old terminal operations with their deliveries, never live ones', async () => {

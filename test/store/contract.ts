@@ -32,6 +32,8 @@ export interface Adapter {
   readonly cleanup?: ((store: Store) => Promise<void>) | undefined;
   /** The pending counts per type as the adapter keeps them (its queue_depth), types with none left out. */
   readonly pendingCounts: (store: Store) => Promise<Map<string, number>>;
+  /** The concurrency keys whose turn the adapter keeps (its fair_keys rows), sorted. */
+  readonly fairKeys: (store: Store) => Promise<string[]>;
 }
 
 /** The contract's parts, by area; each adds its cases to the suite it is called in. */
@@ -40,7 +42,7 @@ const PARTS = {
   standing: (store: CurrentStore, adapter: Adapter) => queueStandingContract(store, (s) => adapter.pendingCounts(s)),
   lifecycle: (store: CurrentStore) => operationLifecycleContract(store),
   deliveries: (store: CurrentStore) => deliveryContract(store),
-  maintenance: (store: CurrentStore) => maintenanceContract(store),
+  maintenance: (store: CurrentStore, adapter: Adapter) => maintenanceContract(store, (s) => adapter.fairKeys(s)),
   outsideValues: (store: CurrentStore) => outsideValuesContract(store),
   fairness: (store: CurrentStore) => fairnessContract(store),
   operatorReads: (store: CurrentStore) => operatorReadsContract(store),

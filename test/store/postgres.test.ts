@@ -126,6 +126,13 @@ async function queueDepths(probe: pg.Pool, store: Store): Promise<Map<string, nu
   return new Map(rows.map((r) => [r.type, Number(r.pending)]));
 }
 
+async function fairKeys(probe: pg.Pool, store: Store): Promise<string[]> {
+  const { rows } = await probe.query<{ key: string }>(
+    `SELECT concurrency_key AS key FROM ${pg.escapeIdentifier(schemas.get(store)!)}.fair_keys ORDER BY concurrency_key COLLATE "C"`,
+  );
+  return rows.map((r) => r.key);
+}
+
 if (skip !== null) {
   describe('PostgreSQL store', { skip }, () => {});
 } else {
@@ -137,6 +144,7 @@ if (skip !== null) {
     cleanup: async (store) => dropSchema(schemas.get(store)!),
     // The counts the statements keep in queue_depth, in several rows per type.
     pendingCounts: (store) => queueDepths(probe, store),
+    fairKeys: (store) => fairKeys(probe, store),
   });
 
   // Ids, tenants, types and keys are ordered in SQL and compared in JavaScript; on a database whose default collation is
@@ -155,6 +163,7 @@ if (skip !== null) {
       {
         makeStore: async () => makeStore(uniqueSchema(), undefined, icu.url),
         pendingCounts: (store) => queueDepths(icuProbe, store),
+        fairKeys: (store) => fairKeys(icuProbe, store),
       },
       ['queue', 'standing', 'deliveries', 'fairness', 'operatorReads', 'schedules', 'bulkActions', 'history'],
     );

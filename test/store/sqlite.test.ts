@@ -32,8 +32,16 @@ async function pendingCounts(store: Store): Promise<Map<string, number>> {
   return new Map(rows.map((r) => [String(r['type']), Number(r['pending'])]));
 }
 
-runStoreContract('sqlite :memory:', { makeStore: async () => new SqliteStore({ path: ':memory:' }), pendingCounts });
-runStoreContract('sqlite file', { makeStore: async () => new SqliteStore({ path: join(dir, `contract-${++files}.db`) }), pendingCounts });
+/** The keys whose turn is kept (fair_keys). */
+async function fairKeys(store: Store): Promise<string[]> {
+  return (store as SqliteStore).database
+    .prepare('SELECT concurrency_key FROM fair_keys ORDER BY concurrency_key')
+    .all()
+    .map((r) => String(r['concurrency_key']));
+}
+
+runStoreContract('sqlite :memory:', { makeStore: async () => new SqliteStore({ path: ':memory:' }), pendingCounts, fairKeys });
+runStoreContract('sqlite file', { makeStore: async () => new SqliteStore({ path: join(dir, `contract-${++files}.db`) }), pendingCounts, fairKeys });
 
 describe('SqliteStore', () => {
   it('a write that cannot take the lock another process holds is store_unavailable (a 503 to try again), and works once it is let go', async () => {

@@ -1,4 +1,4 @@
-// Owns: retention (result bodies, finished operations, expired idempotency keys), the settings table and the worker
+// Owns: retention (result bodies, finished operations, expired idempotency keys, idle keys' turns), the settings table and the worker
 // nodes' rows. Not here: when retention runs or what it keeps (runtime/retention.ts), when a node is live (domain/capacity.ts).
 // Invariant: prune touches only terminal operations; a setting, once stored, is never overwritten by a later first start.
 
@@ -28,10 +28,15 @@ WITH dropped AS (
 SELECT count(*) AS count FROM dropped`;
 // Params: $1 now.
 const PRUNE_KEYS = 'WITH dropped AS (DELETE FROM idempotency_keys WHERE expires_at < $1 RETURNING 1) SELECT count(*) AS count FROM dropped';
+// A concurrency key's turn is kept while it has operations waiting: one back from idle joins the turns afresh whether
+// or not its row is kept (domain/fairness.ts, startPasses), and a row a key used once would otherwise stay for good.
+const PRUNE_FAIR_KEYS = `DELETE FROM fair_keys f WHERE NOT EXISTS (SELECT 1 FROM operations o
+  WHERE o.status = 'pending' AND o.type = f.type AND o.tenant = f.tenant AND o.concurrency_key = f.concurrency_key)`;
 
-// Three statements in one transaction: one statement may not both mark and delete the same operation row.
+// Three statements in one transaction: one statement may not both mark and delete the same operation row. The idle
+// keys' turns go after it, in a statement of their own, so its row locks are never held beside claims' for long.
 export async function prune(db: PostgresDatabase, params: PruneParams): Promise<{ results: number; operations: number; idempotencyKeys: number }> {
-  return db.transaction(async (tx) => {
+  const pruned = await db.transaction(async (tx) => {
     const count = async (sql: string, ...params: number[]) => (await tx.query<{ count: number }>(sql, params))[0]?.count ?? 0;
     const marked = await tx.query<Pick<Operation, 'id' | 'version' | 'status'>>(PRUNE_RESULTS, [params.resultsFinishedBefore, params.now]);
     tx.events.push(...marked.map(changed));
@@ -40,6 +45,8 @@ export async function prune(db: PostgresDatabase, params: PruneParams): Promise<
     const idempotencyKeys = await count(PRUNE_KEYS, params.now);
     return { results, operations, idempotencyKeys };
   });
+  await db.query(PRUNE_FAIR_KEYS);
+  return pruned;
 }
 
 // Params: $1 key, $2 value.

@@ -49,8 +49,9 @@ const RUNNING = `SELECT count(*) AS n FROM operations INDEXED BY operations_key_
 
 // $type: every tenant's pass (only tenants that took turns have one).
 const TENANT_PASSES = `SELECT tenant, pass FROM fair_tenants WHERE type = $type`;
-// $type $tenant
-const KEY_PASSES = `SELECT concurrency_key, pass FROM fair_keys WHERE type = $type AND tenant = $tenant`;
+// $type $tenant $keys (a JSON array): the passes of the keys with operations waiting, not of every key the tenant used.
+const KEY_PASSES = `SELECT concurrency_key, pass FROM fair_keys
+  WHERE type = $type AND tenant = $tenant AND concurrency_key IN (SELECT value FROM json_each($keys))`;
 const PUT_TENANT = `INSERT INTO fair_tenants (type, tenant, pass) VALUES ($type, $tenant, $pass)
   ON CONFLICT (type, tenant) DO UPDATE SET pass = excluded.pass`;
 const PUT_KEY = `INSERT INTO fair_keys (type, tenant, concurrency_key, pass) VALUES ($type, $tenant, $key, $pass)
@@ -172,7 +173,7 @@ export class SqliteFairClaim {
       (key: string) =>
       (q: Queued): FairCandidate => ({ ...q, tenant, key });
     if (keys.length === 1 && keys[0] === '') return heads('', n).map(as(''));
-    const passes = new Map(this.#s.keyPasses.all({ type, tenant }).map((r) => [String(r['concurrency_key']), Number(r['pass'])]));
+    const passes = new Map(this.#s.keyPasses.all({ type, tenant, keys: JSON.stringify(keys) }).map((r) => [String(r['concurrency_key']), Number(r['pass'])]));
     if (!keyStarts.has(tenant)) {
       const start = startPasses(keys.map((key) => ({ name: key, pass: passes.get(key) ?? null, weight: 1 })));
       keyStarts.set(tenant, start);

@@ -1,4 +1,4 @@
-// Owns: SQLite retention (result bodies, finished operations, expired idempotency keys), the settings table and the
+// Owns: SQLite retention (result bodies, finished operations, expired idempotency keys, idle keys' turns), the settings table and the
 // worker nodes' rows. Not here: when retention runs or what it keeps (runtime/retention.ts), when a node is live (domain/capacity.ts).
 // Invariant: prune touches only terminal operations; a setting, once stored, is never overwritten by a later first start.
 
@@ -19,6 +19,10 @@ const PRUNE_OPERATIONS = `DELETE FROM operations WHERE status IN ('completed', '
   AND NOT EXISTS (SELECT 1 FROM idempotency_keys k WHERE k.operation_id = operations.id AND k.expires_at >= $now)`;
 // $now
 const PRUNE_KEYS = `DELETE FROM idempotency_keys WHERE expires_at < $now`;
+// A concurrency key's turn is kept while it has operations waiting: one back from idle joins the turns afresh whether
+// or not its row is kept (domain/fairness.ts, startPasses), and a row a key used once would otherwise stay for good.
+const PRUNE_FAIR_KEYS = `DELETE FROM fair_keys WHERE NOT EXISTS (SELECT 1 FROM operations o INDEXED BY operations_fair
+  WHERE o.status = 'pending' AND o.type = fair_keys.type AND o.tenant = fair_keys.tenant AND o.concurrency_key = fair_keys.concurrency_key)`;
 
 // $key $value
 const SETTING_INIT = 'INSERT OR IGNORE INTO settings (key, value) VALUES ($key, $value)';
@@ -44,6 +48,7 @@ const STATEMENTS = {
   pruneResults: PRUNE_RESULTS,
   pruneOperations: PRUNE_OPERATIONS,
   pruneKeys: PRUNE_KEYS,
+  pruneFairKeys: PRUNE_FAIR_KEYS,
   settingInit: SETTING_INIT,
   settingGet: SETTING_GET,
 };
@@ -64,6 +69,7 @@ export class SqliteMaintenance {
       const results = Number(this.#s.pruneResults.run({ before: params.resultsFinishedBefore }).changes);
       const operations = Number(this.#s.pruneOperations.run({ before: params.operationsFinishedBefore, now: params.now }).changes);
       const idempotencyKeys = Number(this.#s.pruneKeys.run({ now: params.now }).changes);
+      this.#s.pruneFairKeys.run();
       return { results, operations, idempotencyKeys };
     });
   }
