@@ -157,11 +157,13 @@ export const asyncopsPlugin: FastifyPluginAsync<AsyncOpsPluginOptions> = async (
   } else {
     // At the app's root, no route of its own: a catch-all there would take the app's not-found handler and clash with
     // its other wildcards (@fastify/static), and routes of asyncops's paths would clash with the app's own /healthz or
-    // /docs. So a request the app has no route for, under one of asyncops's first path segments, is forwarded.
+    // /docs. So a request the app has no route for, under one of asyncops's first path segments, is forwarded. It is
+    // forwarded before its body is read (preParsing), once every onRequest hook of the app has run, whenever it was
+    // added: one added after the plugin (authentication, say) was passed over from onRequest.
     const segments = new Set(firstPathSegments(app));
-    parent.addHook('onRequest', (request, reply, done) => {
-      if (!request.is404 || !segments.has(firstSegment(request.url))) return done();
-      forward(request, reply, done);
+    parent.addHook('preParsing', (request, reply, payload, done) => {
+      if (!request.is404 || !segments.has(firstSegment(request.url))) return done(null, payload);
+      forward(request, reply, () => done(null, payload));
     });
   }
   parent.decorate('asyncops', operations(assembly));

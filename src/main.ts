@@ -94,7 +94,10 @@ export interface AsyncOpsOptions {
   /** How long running attempts may finish on shutdown before their leases are released. */
   readonly shutdownGraceMs?: number | undefined;
   readonly bodyLimit?: number | undefined;
-  /** How long a request may take to arrive in full (`--request-timeout`); slower is a 408 and the connection closed. */
+  /**
+   * How long a request may take to arrive in full (`--request-timeout`); slower is a 408 and the connection closed. For
+   * `listen()` only: mounted in an app's own server (the plugin, `handler`), that server's timeouts apply.
+   */
   readonly requestTimeoutMs?: number | undefined;
   /** Keep terminal operations this long (`--retention`) and their results this long (default: retentionMs). */
   readonly retentionMs?: number | undefined;
@@ -414,15 +417,21 @@ export async function assembleAsyncOps(options: AssemblyOptions): Promise<Assemb
         });
 
   let opening: Promise<void> | null = null;
-  let started = false;
+  /** The start, once asked for: a second call waits for the first (and one after a store that would not open tries again). */
+  let starting: Promise<void> | null = null;
+  let closing: Promise<void> | null = null;
   let closed = false;
   // One open, whoever asks first (start, listen, or a submit or read from code): the others wait for it.
   const open = () => {
     if (closed) return Promise.reject(new AsyncOpsError('shutting_down', 'this asyncops instance is closed; create a new one'));
+    // A store that could not be opened (a path, a database down) may be opened by a later call, once the cause is gone.
     opening ??= (async () => {
       await store.open();
       service.start();
-    })();
+    })().catch((error: unknown) => {
+      opening = null;
+      throw error;
+    });
     return opening;
   };
   const ops: Assembly = {
@@ -441,44 +450,18 @@ export async function assembleAsyncOps(options: AssemblyOptions): Promise<Assemb
     async start() {
       // A closed instance has closed its store: starting it again would run nothing on nothing.
       if (closed) throw new AsyncOpsError('shutting_down', 'this asyncops instance is closed; create a new one to start again');
-      if (started) return;
-      started = true;
-      await open();
-      if (runWorkers) {
-        const secrets = options.webhookSecrets?.length
-          ? [...options.webhookSecrets]
-          : [await store.settingGetOrInit(WEBHOOK_SECRET_SETTING, generateWebhookSecret())];
-        dispatcher = new WebhookDispatcher({
-          store,
-          secrets,
-          clock,
-          logger: logger.child({ component: 'webhooks' }),
-          workerId,
-          allowPrivate,
-          schedule: options.webhookScheduleMs ?? DEFAULTS.webhookSchedule,
-          attemptTimeoutMs: options.webhookTimeoutMs,
-          leaseMs: options.webhookLeaseMs,
-          concurrency: options.webhookConcurrency,
-          concurrencyPerDestination: options.webhookConcurrencyPerDestination,
-          onAttempt: (event) => metrics.recordWebhookAttempt(event),
-        });
-        await pool?.start();
-        await dispatcher.start();
-        await schedules.syncDeclared();
-        await scheduler?.start();
-        bulkRunner?.start();
-        retention.start();
-      }
+      starting ??= startOnce();
+      return starting;
     },
     open,
     async listen({ port, host }) {
       if (app === null) throw new Error('listen: this instance was created with http: false');
       // A closed instance binds nothing (open() refuses it first): its close has run, and nothing would close the server again.
       await open();
-      // Bind before any worker starts: a server that cannot listen must not stay behind as a hidden worker.
-      let url: string;
+      // Bind before any worker starts: a server that cannot listen must not stay behind as a hidden worker. One that
+      // cannot bind (the port taken, a second listen) leaves the instance as it was, serving or not yet started.
+      const url = await app.listen({ port, host });
       try {
-        url = await app.listen({ port, host });
         // A node whose workers cannot start (a setting an embedder passed that they refuse) must not stay up taking
         // work that never runs.
         await ops.start();
@@ -492,26 +475,65 @@ export async function assembleAsyncOps(options: AssemblyOptions): Promise<Assemb
       logger.info({ url: bound, store: store.kind, workers: runWorkers, ...(runWorkers ? { concurrency } : {}) }, 'asyncops listening');
       return bound;
     },
-    async close({ withinMs } = {}) {
-      if (closed) return;
-      closed = true;
-      retention.stop();
-      await scheduler?.stop();
-      // Its batch in hand commits first and its lease is given back: the action resumes from its cursor on whichever node claims it next.
-      await bulkRunner?.stop();
-      // Stop taking new work first; HTTP keeps answering status reads (and streams the drain's changes) while
-      // workers drain. Closing the app then ends event streams and held long-polls at once (http/closing.ts)
-      // rather than waiting for their clients; only then does the service stop hearing of changes.
-      // Webhook attempts in flight get the grace running attempts get, at the same time: aborted after it, they are sent
-      // again (the delivery's lease runs out), so a receiver that does not answer cannot hold the node up for longer.
-      const graceMs = Math.min(Math.max(0, withinMs ?? Number.POSITIVE_INFINITY), options.shutdownGraceMs ?? DEFAULTS.grace);
-      await Promise.all([pool?.stop({ graceMs }), dispatcher?.stop({ graceMs })]);
-      await app?.close();
-      service.stop();
-      if (opening !== null) await store.close();
-      await tracing?.shutdown();
+    close(options = {}) {
+      // A second call (SIGTERM, then SIGINT) waits for the first close, which may still be draining handlers.
+      closing ??= closeOnce(options);
+      return closing;
     },
   };
+
+  async function startOnce(): Promise<void> {
+    try {
+      await open();
+    } catch (error) {
+      starting = null;
+      throw error;
+    }
+    if (runWorkers) {
+      const secrets = options.webhookSecrets?.length
+        ? [...options.webhookSecrets]
+        : [await store.settingGetOrInit(WEBHOOK_SECRET_SETTING, generateWebhookSecret())];
+      dispatcher = new WebhookDispatcher({
+        store,
+        secrets,
+        clock,
+        logger: logger.child({ component: 'webhooks' }),
+        workerId,
+        allowPrivate,
+        schedule: options.webhookScheduleMs ?? DEFAULTS.webhookSchedule,
+        attemptTimeoutMs: options.webhookTimeoutMs,
+        leaseMs: options.webhookLeaseMs,
+        concurrency: options.webhookConcurrency,
+        concurrencyPerDestination: options.webhookConcurrencyPerDestination,
+        onAttempt: (event) => metrics.recordWebhookAttempt(event),
+      });
+      await pool?.start();
+      await dispatcher.start();
+      await schedules.syncDeclared();
+      await scheduler?.start();
+      bulkRunner?.start();
+      retention.start();
+    }
+  }
+
+  async function closeOnce({ withinMs }: { withinMs?: number | undefined }): Promise<void> {
+    closed = true;
+    retention.stop();
+    await scheduler?.stop();
+    // Its batch in hand commits first and its lease is given back: the action resumes from its cursor on whichever node claims it next.
+    await bulkRunner?.stop();
+    // Stop taking new work first; HTTP keeps answering status reads (and streams the drain's changes) while
+    // workers drain. Closing the app then ends event streams and held long-polls at once (http/closing.ts)
+    // rather than waiting for their clients; only then does the service stop hearing of changes.
+    // Webhook attempts in flight get the grace running attempts get, at the same time: aborted after it, they are sent
+    // again (the delivery's lease runs out), so a receiver that does not answer cannot hold the node up for longer.
+    const graceMs = Math.min(Math.max(0, withinMs ?? Number.POSITIVE_INFINITY), options.shutdownGraceMs ?? DEFAULTS.grace);
+    await Promise.all([pool?.stop({ graceMs }), dispatcher?.stop({ graceMs })]);
+    await app?.close();
+    service.stop();
+    if (opening !== null) await store.close();
+    await tracing?.shutdown();
+  }
   return ops;
 }
 

@@ -7,7 +7,7 @@ import assert from 'node:assert/strict';
 import { createServer, request as httpRequest, type Server } from 'node:http';
 import { once } from 'node:events';
 import { DatabaseSync } from 'node:sqlite';
-import { mkdtempSync, rmSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import Fastify from 'fastify';
@@ -154,6 +154,21 @@ describe('the Fastify plugin', () => {
     const problem = await app.inject('/operations/op_nope');
     assert.equal(problem.statusCode, 404);
     assert.equal(problem.json().code, 'not_found');
+    const created = await app.inject({ method: 'POST', url: '/operations', payload: { type: 'square', input: { n: 2 } } });
+    assert.equal(created.statusCode, 202, 'a body reaches asyncops unread by the app');
+  });
+
+  it("without a prefix, the app's onRequest hooks run first even when added after the plugin (authentication there applies)", async () => {
+    const app = Fastify();
+    closers.push(() => app.close());
+    await app.register(asyncopsPlugin, { ...options, workers: false, logger: { level: 'silent' } });
+    app.addHook('onRequest', async (request, reply) => {
+      if (request.headers['x-team'] !== 'ops') return reply.code(401).send({ refused: 'by the app' });
+    });
+    await app.ready();
+    assert.equal((await app.inject('/operations')).statusCode, 401);
+    assert.equal((await app.inject({ method: 'POST', url: '/operations', payload: { type: 'square', input: { n: 2 } } })).statusCode, 401);
+    assert.equal((await app.inject({ url: '/operations', headers: { 'x-team': 'ops' } })).statusCode, 200);
   });
 
   it("shares the app's logger and onRequest hooks, and app.asyncops submits from the app's own routes", async () => {
@@ -277,6 +292,8 @@ describe('createAsyncOps', () => {
       [{ n: 1 }, { runAt: new Date(Number.NaN) }, '/run_at'],
       [{ n: 1, tags: new Map([['a', 1]]) }, {}, '/input/tags'],
       [{ n: 1, tags: new Set([1]) }, {}, '/input/tags'],
+      [(() => 1) as unknown as { n: number }, {}, '/input'],
+      [{ toJSON: () => undefined } as unknown as { n: number }, {}, '/input'],
       ...['', 'a\u0000b', 'two words', 'b\ud800', 'k'.repeat(256), 'é'].map((idempotencyKey) => [{ n: 1 }, { idempotencyKey }, '/idempotency_key'] as const),
     ] as const) {
       await assert.rejects(ops.submit('square', input, submitOptions), (error: unknown) => {
@@ -290,6 +307,49 @@ describe('createAsyncOps', () => {
     }
     assert.equal((await ops.submit('square', { n: 3 }, { tenant: 'acme.eu-1', idempotencyKey: 'k'.repeat(255) })).status, 'pending');
     await assert.rejects(ops.get('op_x', { tenant: 'x\u0000' }), (error: Error & { code?: string }) => error.code === 'validation_failed');
+  });
+
+  it('start() after a store that would not open tries again; a second start or close waits for the first', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'asyncops-lifecycle-'));
+    try {
+      const ops = await createAsyncOps({ ...options, store: join(dir, 'not-yet', 'ops.db'), logger: { level: 'silent' } });
+      await assert.rejects(ops.start(), /cannot open the SQLite store/);
+      mkdirSync(join(dir, 'not-yet'));
+      const first = ops.start();
+      let firstDone = false;
+      void first.then(() => (firstDone = true));
+      await ops.start();
+      assert.ok(firstDone, 'the second start resolved once the first had');
+      const op = await ops.submit('square', { n: 2 });
+      await waitFor(async () => (await ops.get(op.id)).status === 'completed', { what: 'the operation runs once started' });
+      const closing = ops.close();
+      let closed = false;
+      void closing.then(() => (closed = true));
+      await ops.close();
+      assert.ok(closed, 'the second close resolved once the first had');
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+
+  it('a listen() that cannot bind leaves the instance as it was: another listen serves', async () => {
+    const taken = createServer();
+    await new Promise<void>((resolve) => taken.listen(0, '127.0.0.1', resolve));
+    const port = (taken.address() as { port: number }).port;
+    const ops = await createAsyncOps({ ...options, logger: { level: 'silent' } });
+    closers.push(() => ops.close());
+    try {
+      await assert.rejects(ops.listen({ port, host: '127.0.0.1' }), /EADDRINUSE/);
+    } finally {
+      taken.close();
+    }
+    const url = await ops.listen({ port: 0, host: '127.0.0.1' });
+    const created = await fetch(`${url}/operations`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json' },
+      body: '{"type":"square","input":{"n":3}}',
+    });
+    assert.equal(created.status, 202);
   });
 
   it('submit from code stores, validates, hands on and resolves with the input as JSON writes it, not the caller’s object', async () => {

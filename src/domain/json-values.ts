@@ -19,26 +19,52 @@ export interface Unkept {
   readonly message: string;
 }
 
+/** What JSON.stringify writes in place of `node`, the member `key` (or index) of its holder: what its toJSON gives, if any. */
+function written(node: unknown, key: string | number): unknown {
+  if (node === null || typeof node !== 'object') return node;
+  const toJSON = (node as { toJSON?: unknown }).toJSON;
+  return typeof toJSON === 'function' ? (toJSON as (key: string) => unknown).call(node, String(key)) : node;
+}
+
+/** Why JSON would not keep `node` as it is, or null (its members are looked at by the walk). */
+function unkeptMessage(node: unknown): string | null {
+  if (typeof node === 'number') return Number.isFinite(node) ? null : 'is a number JSON cannot carry (Infinity or NaN)';
+  if (node instanceof Map || node instanceof Set) {
+    return `is a ${node instanceof Map ? 'Map' : 'Set'}, which JSON would keep as {} (make it an object or an array)`;
+  }
+  return null;
+}
+
 /**
- * The first number in `value` that is not finite, or Map or Set, in document order, or null. Iterative: no stack to
- * overflow. `value` has no cycle (JSON.stringify has taken it, or it was parsed).
+ * `value` as JSON.stringify writes it, and whether it met anything it does not keep as it is (a number it writes as
+ * null, a Map or Set it writes as {}), seen as it writes them (after toJSON), in the same pass: a result may be tens of
+ * megabytes. Throws what JSON.stringify throws (a cycle, a BigInt, its stack or its string running out).
+ */
+export function stringifyNoting(value: unknown): { readonly json: string | undefined; readonly unkept: boolean } {
+  let unkept = false;
+  const json = JSON.stringify(value, (_key, member: unknown) => {
+    if (!unkept && unkeptMessage(member) !== null) unkept = true;
+    return member;
+  });
+  return { json, unkept };
+}
+
+/**
+ * The first number in `value` that is not finite, or Map or Set, in document order, as JSON.stringify would meet it
+ * (through toJSON), or null. Iterative: no stack to overflow. `value` has no cycle (JSON.stringify has taken it, or it
+ * was parsed).
  */
 export function firstUnkept(value: unknown): Unkept | null {
-  const stack: Array<{ value: unknown; path: string }> = [{ value, path: '' }];
+  const stack: Array<{ value: unknown; path: string }> = [{ value: written(value, ''), path: '' }];
   while (stack.length > 0) {
     const { value: node, path } = stack.pop()!;
-    if (typeof node === 'number') {
-      if (!Number.isFinite(node)) return { path: path || '/', message: 'is a number JSON cannot carry (Infinity or NaN)' };
-      continue;
-    }
+    const message = unkeptMessage(node);
+    if (message !== null) return { path: path || '/', message };
     if (node === null || typeof node !== 'object') continue;
-    if (node instanceof Map || node instanceof Set) {
-      return { path: path || '/', message: `is a ${node instanceof Map ? 'Map' : 'Set'}, which JSON would keep as {} (make it an object or an array)` };
-    }
-    const entries = Array.isArray(node) ? node.map((v, i) => [String(i), v] as const) : Object.entries(node);
-    for (let i = entries.length - 1; i >= 0; i--) {
-      const [key, child] = entries[i]!;
-      stack.push({ value: child, path: pointerTo(path, key) });
+    const keys = Array.isArray(node) ? node.map((_, i) => i) : Object.keys(node);
+    for (let i = keys.length - 1; i >= 0; i--) {
+      const key = keys[i]!;
+      stack.push({ value: written((node as Record<string | number, unknown>)[key], key), path: pointerTo(path, String(key)) });
     }
   }
   return null;
@@ -49,14 +75,17 @@ export function nonFinitePath(value: unknown): string | null {
   return firstUnkept(value)?.path ?? null;
 }
 
-/** Why `value` (at `path`) is not one JSON carries as it is, or null: what a submit from code and a result are checked for. */
+/** Why `value` (at `path`) is not one JSON carries as it is, or null: what a submit from code is checked for. */
 export function jsonValueProblem(value: unknown, path: string): FieldError | null {
+  let noted: ReturnType<typeof stringifyNoting>;
   try {
-    JSON.stringify(value);
+    noted = stringifyNoting(value);
   } catch (error) {
     return { path, message: `is not JSON: ${stringifyFailure(error)}` };
   }
-  const unkept = firstUnkept(value);
+  // undefined, a function or a symbol, or what a toJSON turned into one: JSON has nothing to write.
+  if (noted.json === undefined && value !== undefined) return { path, message: 'is not JSON: there is no JSON text for it (a function, a symbol, undefined)' };
+  const unkept = noted.unkept ? firstUnkept(value) : null;
   return unkept === null ? null : { path: `${path}${unkept.path === '/' ? '' : unkept.path}`, message: unkept.message };
 }
 

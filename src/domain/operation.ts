@@ -5,7 +5,7 @@
 import type { OperationStatus } from './status.ts';
 import { equalJitterDelay, type BackoffPolicy, type Random } from './backoff.ts';
 import type { TraceCarrier } from './trace-context.ts';
-import { firstUnkept, stringifyFailure } from './json-values.ts';
+import { firstUnkept, stringifyFailure, stringifyNoting } from './json-values.ts';
 import { isMediaType, MEDIA_TYPE_MAX } from './media-type.ts';
 
 export interface OperationError {
@@ -153,7 +153,7 @@ export function toOperationResult(value: unknown): OperationResult {
       if (bytes !== null) {
         if (!isMediaType(contentType)) {
           throw new InvalidResultError(
-            `a result's contentType must be a media type such as "text/csv; charset=utf-8" (RFC 9110: visible ASCII, at most ${MEDIA_TYPE_MAX} characters), got ${JSON.stringify(contentType.slice(0, 100))}`,
+            `a result's contentType must be a media type such as "text/csv; charset=utf-8" (type/subtype and parameters in visible ASCII, at most ${MEDIA_TYPE_MAX} characters), got ${JSON.stringify(contentType.slice(0, 100))}`,
           );
         }
         return { contentType, body: bytes };
@@ -165,15 +165,17 @@ export function toOperationResult(value: unknown): OperationResult {
       }
     }
   }
-  let json: string;
+  let noted: ReturnType<typeof stringifyNoting>;
   try {
-    json = JSON.stringify(value === undefined ? null : value);
+    noted = stringifyNoting(value === undefined ? null : value);
   } catch (error) {
     if (error instanceof RangeError && !/call stack/i.test(error.message)) throw error;
     throw new InvalidResultError(`the result cannot be serialised as JSON: ${stringifyFailure(error)}`);
   }
-  const unkept = firstUnkept(value);
+  const unkept = noted.unkept ? firstUnkept(value) : null;
   if (unkept !== null) throw new InvalidResultError(`the result ${unkept.path === '/' ? '' : `at ${unkept.path} `}${unkept.message}`);
+  const { json } = noted;
+  if (json === undefined) throw new InvalidResultError('the result cannot be serialised as JSON: there is no JSON text for it (a function, a symbol)');
   return { contentType: 'application/json', body: Buffer.from(json, 'utf8') };
 }
 

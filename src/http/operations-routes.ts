@@ -8,7 +8,7 @@ import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import { Type } from '@sinclair/typebox';
 import { isTerminal } from '../domain/status.ts';
 import type { OperationResult } from '../domain/operation.ts';
-import { isMediaType } from '../domain/media-type.ts';
+import { isHeaderValue } from '../domain/media-type.ts';
 import type { OperationsService } from '../runtime/operations.ts';
 import {
   ListQuerySchema,
@@ -253,8 +253,8 @@ function queryTime(text: string | undefined, name: string): number | undefined {
 const RESULT_HEADERS = { 'x-content-type-options': 'nosniff', 'content-security-policy': 'sandbox' } as const;
 
 export function sendResult(reply: FastifyReply, result: OperationResult): FastifyReply {
-  // A type no header carries was refused when the attempt ended; one stored before that rule goes out as bytes.
-  const contentType = isMediaType(result.contentType) ? result.contentType : 'application/octet-stream';
+  // A type no header carries is refused when the attempt ends; one stored before that rule goes out as bytes.
+  const contentType = isHeaderValue(result.contentType) ? result.contentType : 'application/octet-stream';
   // A Buffer goes out as stored bytes; Fastify does not serialise it.
   return reply.code(200).header('content-type', contentType).header('cache-control', CACHE_CONTROL.immutable).headers(RESULT_HEADERS).send(result.body);
 }

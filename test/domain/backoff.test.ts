@@ -139,5 +139,10 @@ describe('attempt outcomes', () => {
     // A Date is written as JSON writes it (its toJSON); what JSON would lose is refused.
     assert.equal(toOperationResult({ at: new Date(0) }).body.toString(), '{"at":"1970-01-01T00:00:00.000Z"}');
     assert.throws(() => toOperationResult({ a: [new Map()] }), /^InvalidResultError: the result at \/a\/0 is a Map/);
+    // What is looked at is what JSON writes: a toJSON that gives a plain value makes its holder's other members moot.
+    const registry = { items: new Map([['a', 1]]), cached: Number.NaN, toJSON: () => ({ a: 1 }) };
+    assert.equal(toOperationResult({ registry }).body.toString(), '{"registry":{"a":1}}');
+    assert.throws(() => toOperationResult({ later: { toJSON: () => Number.POSITIVE_INFINITY } }), /at \/later is a number JSON cannot carry/);
+    assert.throws(() => toOperationResult(() => 1), /there is no JSON text for it/);
   });
 });

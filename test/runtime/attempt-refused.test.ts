@@ -129,12 +129,21 @@ describe('a result that is not JSON', () => {
       run: (input) => ({ contentType: input.contentType, body: 'hello' }),
     });
     startPool(t, store, [task], { leaseMs: 60_000 });
-    for (const contentType of ['text/plain; name="résumé"', 'text/plain\r\nx-evil: 1', 'text', '', `text/${'x'.repeat(1_000)}`, 'text/plain; charset']) {
+    for (const contentType of ['text/plain; name="résumé"', 'text/plain\r\nx-evil: 1', 'text', '', `text/${'x'.repeat(1_000)}`, 'text /plain']) {
       const ended = await settled(store, (await submit(store, 'typed', { contentType })).id);
       assert.deepEqual([ended.status, ended.error?.code], ['failed', 'invalid_result'], contentType);
       assert.match(ended.error?.message ?? '', /^a result's contentType must be a media type/);
     }
-    for (const contentType of ['text/csv; charset=utf-8', 'application/vnd.api+json', 'text/plain; name="a b\\"c"', 'multipart/mixed; boundary=x;']) {
+    for (const contentType of [
+      'text/csv; charset=utf-8',
+      'application/vnd.api+json',
+      'text/plain; name="a b\\"c"',
+      'multipart/mixed; boundary=x;',
+      // Parameters as clients write them, unquoted where RFC 9110 would quote: kept as given.
+      'application/json; profile=https://example.com/s',
+      'text/csv; header=present; filename=a b.csv',
+      'text/plain; charset',
+    ]) {
       const ended = await settled(store, (await submit(store, 'typed', { contentType })).id);
       assert.equal(ended.status, 'completed', contentType);
       assert.equal((await store.resultGet({ id: ended.id, tenant: DEFAULT_TENANT }))?.contentType, contentType);

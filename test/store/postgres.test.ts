@@ -641,6 +641,33 @@ if (skip !== null) {
     });
   });
 
+  describe('PostgreSQL pruning of idle keys beside claims', () => {
+    it('passes over a key row a claim holds instead of waiting for it (claims lock keys in order; this could not)', async () => {
+      const schema = uniqueSchema();
+      const store = makeStore(schema);
+      try {
+        await store.open();
+        await withClient(async (claimLike) => {
+          await claimLike.query(`SET search_path TO ${schema}`);
+          await claimLike.query(`INSERT INTO fair_keys (type, tenant, concurrency_key, pass) VALUES ('t', 'a', 'held', 1), ('t', 'a', 'free', 1)`);
+          await claimLike.query('BEGIN');
+          await claimLike.query(`SELECT 1 FROM fair_keys WHERE concurrency_key = 'held' FOR UPDATE`);
+          const pruning = store.prune({ resultsFinishedBefore: T0, operationsFinishedBefore: T0, now: T0 });
+          const waited = await Promise.race([pruning.then(() => false), new Promise<boolean>((resolve) => setTimeout(() => resolve(true), 5_000))]);
+          assert.equal(waited, false, 'the prune did not wait for the row a claim holds');
+          const { rows } = await claimLike.query('SELECT concurrency_key FROM fair_keys ORDER BY concurrency_key');
+          assert.deepEqual(rows, [{ concurrency_key: 'held' }]);
+          await claimLike.query('COMMIT');
+        });
+        await store.prune({ resultsFinishedBefore: T0, operationsFinishedBefore: T0, now: T0 });
+        await withClient(async (c) => assert.equal((await c.query(`SELECT count(*)::int AS n FROM ${schema}.fair_keys`)).rows[0].n, 0));
+      } finally {
+        await store.close();
+        await dropSchema(schema);
+      }
+    });
+  });
+
   describe('PostgreSQL bulk cancel beside claims', () => {
     it('takes its pending counts after every row of its batch, so a claim holding a row and then a count never deadlocks with it', async () => {
       const schema = uniqueSchema();

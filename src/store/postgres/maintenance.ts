@@ -30,8 +30,16 @@ SELECT count(*) AS count FROM dropped`;
 const PRUNE_KEYS = 'WITH dropped AS (DELETE FROM idempotency_keys WHERE expires_at < $1 RETURNING 1) SELECT count(*) AS count FROM dropped';
 // A concurrency key's turn is kept while it has operations waiting: one back from idle joins the turns afresh whether
 // or not its row is kept (domain/fairness.ts, startPasses), and a row a key used once would otherwise stay for good.
-const PRUNE_FAIR_KEYS = `DELETE FROM fair_keys f WHERE NOT EXISTS (SELECT 1 FROM operations o
-  WHERE o.status = 'pending' AND o.type = f.type AND o.tenant = f.tenant AND o.concurrency_key = f.concurrency_key)`;
+// Rows a claim has locked are passed over, never waited for: claims lock their keys in order and this would lock in
+// the table's, so waiting could deadlock with one (a key passed over now goes at the next pruning).
+const PRUNE_FAIR_KEYS = `
+DELETE FROM fair_keys f USING (
+  SELECT k.type, k.tenant, k.concurrency_key FROM fair_keys k
+  WHERE NOT EXISTS (SELECT 1 FROM operations o
+    WHERE o.status = 'pending' AND o.type = k.type AND o.tenant = k.tenant AND o.concurrency_key = k.concurrency_key)
+  FOR UPDATE SKIP LOCKED
+) idle
+WHERE f.type = idle.type AND f.tenant = idle.tenant AND f.concurrency_key = idle.concurrency_key`;
 
 // Three statements in one transaction: one statement may not both mark and delete the same operation row. The idle
 // keys' turns go after it, in a statement of their own, so its row locks are never held beside claims' for long.
