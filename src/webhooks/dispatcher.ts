@@ -26,6 +26,10 @@ import { type AddressCheck, checkWebhookUrl, resolveAndCheck, type EgressPolicy,
 
 export const WEBHOOK_USER_AGENT = `asyncops-webhooks/${packageJson.version}`;
 
+/** How many unanswered destinations are remembered (WebhookDispatcher.#unanswered), and for how long after their last try. */
+const UNANSWERED_KEPT = 1_000;
+const UNANSWERED_FORGOTTEN_MS = 10 * 60_000;
+
 /** The per-destination cap when none is given: a quarter of the slots, so it takes four stuck receivers to fill them. */
 export function defaultConcurrencyPerDestination(concurrency: number): number {
   return Math.max(1, Math.floor(concurrency / 4));
@@ -111,6 +115,13 @@ export class WebhookDispatcher {
   #inflight = new Set<Promise<void>>();
   /** Attempts in flight by destination; a destination leaves when its last attempt ends. */
   #busy = new Map<string, number>();
+  /**
+   * Destinations whose last attempt here got no answer (it timed out, or no connection was made), oldest first: each
+   * is sent one attempt at a time until one is answered. At its full share, a receiver that hangs got its share of
+   * slots back at every timeout, refilled from its own backlog, so several of them (one tenant's four ports) held every
+   * slot for as long as their backlogs lasted, not for one timeout. By when each was last not heard from.
+   */
+  #unanswered = new Map<string, number>();
 
   constructor(options: WebhookDispatcherOptions) {
     if (options.secrets.length === 0) throw new TypeError('webhook dispatcher: at least one secret is needed');
@@ -191,21 +202,20 @@ export class WebhookDispatcher {
     const full: string[] = [];
     let room = this.#perDestination;
     for (const [destination, count] of this.#busy) {
-      if (count >= this.#perDestination) full.push(destination);
-      else room = Math.min(room, this.#perDestination - count);
+      const share = this.#unanswered.has(destination) ? 1 : this.#perDestination;
+      if (count >= share) full.push(destination);
+      else room = Math.min(room, share - count);
     }
+    // An unanswered destination with nothing in flight here gets one attempt, in a claim of one after the others'. One
+    // not tried for a while is forgotten: it gets its share again, and is noted again if it still does not answer.
+    const forgetBefore = this.#clock.now() - UNANSWERED_FORGOTTEN_MS;
+    for (const [destination, at] of this.#unanswered) if (at < forgetBefore && !this.#busy.has(destination)) this.#unanswered.delete(destination);
+    const waiting = [...this.#unanswered.keys()].filter((destination) => !this.#busy.has(destination));
     const limit = Math.min(free, room);
     const claimedAt = this.#clock.now();
-    const claimed = await this.#store.deliveryClaimDue({
-      now: claimedAt,
-      workerId: this.#workerId,
-      leaseMs: this.#leaseMs,
-      limit,
-      exceptDestinations: full,
-    });
-    // Run what was claimed even if stop() came meanwhile: stop() waits for this pass, then for these attempts.
-    for (const delivery of claimed) this.#launch(delivery, loop);
-    if (claimed.length >= limit) return true;
+    const claimed = await this.#claim(claimedAt, limit, [...full, ...waiting], loop);
+    if (claimed >= limit) return true;
+    if (waiting.length > 0 && free - claimed > 0 && (await this.#claim(claimedAt, 1, full, loop)) > 0) return true;
     if (!loop.running) return false;
     const next = await this.#store.deliveryNextAttemptAt();
     // The earliest delivery not in flight (those in flight here or on another node wake us as they end, or their lease
@@ -213,6 +223,14 @@ export class WebhookDispatcher {
     // there wakes us (or else the fallback poll). Due only since the claim: wake then.
     if (next !== null && next > claimedAt) loop.wakeAt(next);
     return false;
+  }
+
+  /** Claims up to `limit` due deliveries but to `exceptDestinations`, and starts them; how many. */
+  async #claim(now: number, limit: number, exceptDestinations: readonly string[], loop: ClaimLoop): Promise<number> {
+    const claimed = await this.#store.deliveryClaimDue({ now, workerId: this.#workerId, leaseMs: this.#leaseMs, limit, exceptDestinations });
+    // Run what was claimed even if stop() came meanwhile: stop() waits for this pass, then for these attempts.
+    for (const delivery of claimed) this.#launch(delivery, loop);
+    return claimed.length;
   }
 
   #launch(delivery: Delivery, loop: ClaimLoop): void {
@@ -239,7 +257,21 @@ export class WebhookDispatcher {
       ended = await this.#attemptAndRecord(delivery, log, span);
     } finally {
       endWebhookSpan(span, ended);
+      this.#heardFrom(delivery.destination, ended);
     }
+  }
+
+  /** Notes whether a destination answered its attempt (any status), or not; an attempt shutdown aborted says nothing. */
+  #heardFrom(destination: string, ended: { statusCode: number | null; outcome: string }): void {
+    if (ended.outcome === 'aborted') return;
+    if (ended.statusCode !== null) {
+      this.#unanswered.delete(destination);
+      return;
+    }
+    this.#unanswered.delete(destination);
+    this.#unanswered.set(destination, this.#clock.now());
+    // Bounded: the one noted longest ago goes first (at worst it gets its share again).
+    if (this.#unanswered.size > UNANSWERED_KEPT) this.#unanswered.delete(this.#unanswered.keys().next().value!);
   }
 
   async #attemptAndRecord(delivery: Delivery, log: Logger, span: Span): Promise<{ statusCode: number | null; error: string | null; outcome: string }> {

@@ -275,6 +275,29 @@ describe('WebhookDispatcher', () => {
     await hanging.close();
   });
 
+  it('sends a receiver that did not answer one attempt at a time until it does, so stuck ones do not refill every slot from their backlogs', async (t) => {
+    const recorded: DeliveryAttemptEvent[] = [];
+    const {
+      store,
+      receiver: healthy,
+      dispatcher,
+    } = await harness(t, { concurrency: 4, concurrencyPerDestination: 2, attemptTimeoutMs: 300, onAttempt: (event) => recorded.push(event) });
+    const stuck = [await WebhookReceiver.start(), await WebhookReceiver.start()];
+    t.after(() => Promise.all(stuck.map((r) => r.close())));
+    for (const receiver of stuck) {
+      receiver.replyWith('hang');
+      for (let i = 0; i < 12; i++) await completedOperation(store, `${receiver.url}/${i}`);
+    }
+    dispatcher.start();
+    // Both hold their share (all four slots) until their first attempts time out.
+    await waitFor(() => recorded.length >= 4, { timeoutMs: 10_000, what: 'the first attempts to time out' });
+    await completedOperation(store, healthy.url);
+    await waitFor(() => healthy.received.length === 1, { timeoutMs: 10_000, what: 'the healthy webhook' });
+    const sentToStuck = stuck[0]!.received.length + stuck[1]!.received.length;
+    // At their full share they would have taken the freed slots from their 24 (older) deliveries, round after round.
+    assert.ok(sentToStuck <= 8, `${sentToStuck} attempts to the stuck receivers before the healthy one arrived`);
+  });
+
   it('wakes on a new delivery without waiting for the fallback poll', async (t) => {
     const time = mockTime(t);
     const { store, receiver, dispatcher } = await harness(t, { clock: time.clock, pollMs: 60_000 });
