@@ -350,6 +350,17 @@ describe('start-up configuration', () => {
       assert.equal(result.status, 1, result.stderr);
       assert.equal(result.stderr.trim(), `asyncops: cannot open the SQLite store at ${missing}: unable to open database file`, args[0]);
     }
+    // A file that is there but is no store (or cannot be written): SQLite's words name no file either.
+    const dir = tempDir();
+    try {
+      const notAStore = join(dir.path, 'not-a-store.db');
+      writeFileSync(notAStore, 'x'.repeat(8192));
+      const result = run('serve', '--port', '0', '--store', notAStore);
+      assert.equal(result.status, 1, result.stderr);
+      assert.equal(result.stderr.trim(), `asyncops: cannot open the SQLite store at ${notAStore}: file is not a database`);
+    } finally {
+      dir.cleanup();
+    }
   });
 
   it('an OTEL_* variable the server cannot follow stops serve and worker with one line and exit status 2, as a bad flag does', () => {

@@ -8,13 +8,25 @@ import type { StoreEvent } from '../store.ts';
 import { AsyncOpsError } from '../../domain/errors.ts';
 
 export function openDatabase(path: string): DatabaseSync {
-  let db: DatabaseSync;
+  let db: DatabaseSync | undefined;
   try {
     db = new DatabaseSync(path);
+    configure(db);
+    return db;
   } catch (error) {
-    // SQLite's own words name no file ("unable to open database file"): a mistyped path or a missing directory.
-    throw new Error(`cannot open the SQLite store at ${path}: ${(error as Error).message}`, { cause: error });
+    db?.close();
+    // SQLite's own words name no file ("unable to open database file", "attempt to write a readonly database", "file
+    // is not a database"): a mistyped path, a missing directory, a file that cannot be written or is not a store.
+    throw storeOpenError(path, error);
   }
+}
+
+/** An error opening the store at `path`, naming it. */
+export function storeOpenError(path: string, error: unknown): Error {
+  return new Error(`cannot open the SQLite store at ${path}: ${(error as Error).message}`, { cause: error });
+}
+
+function configure(db: DatabaseSync): void {
   // WAL lets readers run beside the writer; NORMAL is durable across process crashes in WAL mode.
   db.exec('PRAGMA journal_mode = WAL');
   db.exec('PRAGMA busy_timeout = 5000');
@@ -29,7 +41,6 @@ export function openDatabase(path: string): DatabaseSync {
   // the pages they change, and on disk each transaction past 64 KiB of them opened, wrote page by page and unlinked a
   // temporary file (bench/README.md, "Statement journals in memory"). Temporary b-trees live in memory too.
   db.exec('PRAGMA temp_store = MEMORY');
-  return db;
 }
 
 /** Prepares each named statement once, for the life of the store. */

@@ -8,7 +8,7 @@ import type { Store, StoreListener } from '../store.ts';
 import { ChangeFeed } from '../change-feed.ts';
 import { Checkpointer } from './checkpointer.ts';
 import { storableAttempt, storableFinish, storableProgress, storableRecover, storableRetry } from '../storable.ts';
-import { GroupCommit, openDatabase, Transactor } from './database.ts';
+import { GroupCommit, openDatabase, storeOpenError, Transactor } from './database.ts';
 import { SqliteDeliveries } from './deliveries.ts';
 import { SqliteMaintenance } from './maintenance.ts';
 import { migrate } from './migrate.ts';
@@ -81,7 +81,11 @@ export class SqliteStore implements Store {
     if (this.#open !== null) return;
     const db = openDatabase(this.#path);
     try {
-      migrate(db, Date.now());
+      try {
+        migrate(db, Date.now());
+      } catch (error) {
+        throw storeOpenError(this.#path, error);
+      }
       const tx = new Transactor(
         db,
         (events) => this.#feed.emit(events),
