@@ -14,7 +14,9 @@ import {
   IDEMPOTENCY_KEY_MAX,
   isIdempotencyKey,
   jsonValueProblem,
+  pollutingKeyPath,
   TENANT_NAME,
+  tooDeepPath,
   firstPathSegments,
   isUnder,
   problemType,
@@ -191,10 +193,14 @@ function operations(assembly: Assembly): EmbeddedAsyncOps {
       await assembly.open();
       const tenant = options.tenant ?? DEFAULT_TENANT;
       const { idempotencyKey } = options;
-      // What a request's parsing, its key and its headers would have ensured (json-body.ts, auth.ts, submit.ts),
-      // checked for a call from code.
+      // As a request would have sent it: what is stored, validated, handed to the handler and resolved with.
+      const notJson = jsonValueProblem(input, '/input');
+      const written: unknown = notJson !== null || input === undefined ? undefined : JSON.parse(JSON.stringify(input));
+      // What a request's parsing, its key and its headers would have ensured (json-body.ts, input-limits.ts, auth.ts,
+      // submit.ts), checked for a call from code.
       const errors = [
-        jsonValueProblem(input, '/input'),
+        notJson,
+        ...inputShapeProblems(written, assembly.maxBodyDepth),
         tenantProblem(tenant),
         options.runAt instanceof Date && Number.isNaN(options.runAt.getTime()) ? { path: '/run_at', message: 'is an invalid Date' } : null,
         idempotencyKey === undefined || (typeof idempotencyKey === 'string' && isIdempotencyKey(idempotencyKey))
@@ -206,8 +212,7 @@ function operations(assembly: Assembly): EmbeddedAsyncOps {
       const { view } = await assembly.service.submit({
         tenant,
         type,
-        // As a request would have sent it: what is stored, validated, handed to the handler and resolved with.
-        input: input === undefined ? undefined : JSON.parse(JSON.stringify(input)),
+        input: written,
         webhookUrl: options.webhookUrl,
         idempotencyKey,
         timeoutS: options.timeoutS,
@@ -225,6 +230,20 @@ function operations(assembly: Assembly): EmbeddedAsyncOps {
       return resource(await assembly.service.get(tenant, id));
     },
   };
+}
+
+/** The input's keys and nesting as a request body's are held to: no prototype-polluting key, no deeper than the body may be. */
+function inputShapeProblems(input: unknown, maxBodyDepth: number): FieldError[] {
+  if (input === undefined) return [];
+  const polluting = pollutingKeyPath(input);
+  // The input sits one level inside the body a request would have sent.
+  const tooDeep = tooDeepPath(input, maxBodyDepth - 1);
+  return [
+    ...(polluting === null ? [] : [{ path: `/input${polluting}`, message: 'is a __proto__ or constructor.prototype key, which no route takes' }]),
+    ...(tooDeep === null
+      ? []
+      : [{ path: `/input${tooDeep === '/' ? '' : tooDeep}`, message: `is nested deeper than ${maxBodyDepth} levels, counting the body it would be sent in` }]),
+  ];
 }
 
 function tenantProblem(tenant: unknown): FieldError | null {

@@ -169,6 +169,8 @@ export interface Assembly extends AsyncOpsParts {
   readonly app: FastifyInstance | null;
   /** Where the HTTP API answers: '' or a prefix such as `/async` (from options.prefix). */
   readonly basePath: string;
+  /** How deep a request body may nest (`--max-body-depth`): a submit from code is held to it as its request would be. */
+  readonly maxBodyDepth: number;
   /** Open the store (migrating it) without starting anything: what submits and reads from code need. Once; refused (shutting_down) after close(). */
   open(): Promise<void>;
   /** Open the store, start workers and the dispatcher. */
@@ -233,7 +235,8 @@ export { problemType } from './http/problem.ts';
 export { withoutStreamToken } from './http/stream-tokens.ts';
 export { DEFAULT_TENANT, IDEMPOTENCY_KEY_MAX, isIdempotencyKey, TENANT_NAME } from './domain/operation.ts';
 export { AsyncOpsError, type FieldError } from './domain/errors.ts';
-export { jsonValueProblem } from './domain/json-values.ts';
+export { jsonValueProblem, pollutingKeyPath } from './domain/json-values.ts';
+export { tooDeepPath } from './http/input-limits.ts';
 export type { OperationView } from './runtime/operation-view.ts';
 export type { Operation } from './client/types.ts';
 /** The types AsyncOpsOptions names, for the package's index. */
@@ -419,6 +422,8 @@ export async function assembleAsyncOps(options: AssemblyOptions): Promise<Assemb
   let opening: Promise<void> | null = null;
   /** The start, once asked for: a second call waits for the first (and one after a store that would not open tries again). */
   let starting: Promise<void> | null = null;
+  /** A listen() binding its server: a close that comes meanwhile waits for it, so that it closes what was bound. */
+  let binding: Promise<unknown> | null = null;
   let closing: Promise<void> | null = null;
   let closed = false;
   // One open, whoever asks first (start, listen, or a submit or read from code): the others wait for it.
@@ -447,6 +452,7 @@ export async function assembleAsyncOps(options: AssemblyOptions): Promise<Assemb
     logger,
     app,
     basePath,
+    maxBodyDepth: options.maxBodyDepth ?? DEFAULTS.maxBodyDepth,
     async start() {
       // A closed instance has closed its store: starting it again would run nothing on nothing.
       if (closed) throw new AsyncOpsError('shutting_down', 'this asyncops instance is closed; create a new one to start again');
@@ -460,7 +466,11 @@ export async function assembleAsyncOps(options: AssemblyOptions): Promise<Assemb
       await open();
       // Bind before any worker starts: a server that cannot listen must not stay behind as a hidden worker. One that
       // cannot bind (the port taken, a second listen) leaves the instance as it was, serving or not yet started.
-      const url = await app.listen({ port, host });
+      // A close that came while the store opened has closed the app: nothing is bound then.
+      if (closed) throw new AsyncOpsError('shutting_down', 'this asyncops instance was closed while it started to listen');
+      const bound = app.listen({ port, host });
+      binding = bound;
+      const url = await bound;
       try {
         // A node whose workers cannot start (a setting an embedder passed that they refuse) must not stay up taking
         // work that never runs.
@@ -470,10 +480,10 @@ export async function assembleAsyncOps(options: AssemblyOptions): Promise<Assemb
         throw error;
       }
       const address = app.server.address();
-      const bound = typeof address === 'object' && address !== null ? `http://${host.includes(':') ? `[${host}]` : host}:${address.port}` : url;
+      const listening = typeof address === 'object' && address !== null ? `http://${host.includes(':') ? `[${host}]` : host}:${address.port}` : url;
       // An API-only node runs no handlers, so it has no concurrency to report.
-      logger.info({ url: bound, store: store.kind, workers: runWorkers, ...(runWorkers ? { concurrency } : {}) }, 'asyncops listening');
-      return bound;
+      logger.info({ url: listening, store: store.kind, workers: runWorkers, ...(runWorkers ? { concurrency } : {}) }, 'asyncops listening');
+      return listening;
     },
     close(options = {}) {
       // A second call (SIGTERM, then SIGINT) waits for the first close, which may still be draining handlers.
@@ -518,6 +528,9 @@ export async function assembleAsyncOps(options: AssemblyOptions): Promise<Assemb
 
   async function closeOnce({ withinMs }: { withinMs?: number | undefined }): Promise<void> {
     closed = true;
+    // A start or a bind under way runs to its end first (or fails), so that what it starts or binds is stopped below,
+    // not left running after this close resolved.
+    await Promise.allSettled([opening, binding, starting]);
     retention.stop();
     await scheduler?.stop();
     // Its batch in hand commits first and its lease is given back: the action resumes from its cursor on whichever node claims it next.

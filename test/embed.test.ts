@@ -29,6 +29,13 @@ const square = defineTask({
 });
 const options = { store: ':memory:', tasks: [square], builtInTasks: false } as const;
 
+/** `{ a: { a: … } }`, `levels` objects deep. */
+function nested(levels: number): unknown {
+  let value: Record<string, unknown> = {};
+  for (let i = 1; i < levels; i++) value = { a: value };
+  return value;
+}
+
 const closers: Array<() => Promise<unknown>> = [];
 after(async () => {
   for (const close of closers.reverse()) await close();
@@ -293,6 +300,10 @@ describe('createAsyncOps', () => {
       [{ n: 1, tags: new Map([['a', 1]]) }, {}, '/input/tags'],
       [{ n: 1, tags: new Set([1]) }, {}, '/input/tags'],
       [(() => 1) as unknown as { n: number }, {}, '/input'],
+      // What Fastify's parser refuses in a request body, and nesting past --max-body-depth counting the body.
+      [{ n: 1, x: JSON.parse('{"__proto__": {"admin": true}}') }, {}, '/input/x/__proto__'],
+      [{ n: 1, constructor: { prototype: { admin: true } } }, {}, '/input/constructor/prototype'],
+      [{ n: 1, deep: nested(31) }, {}, `/input/deep${'/a'.repeat(30)}`],
       [{ toJSON: () => undefined } as unknown as { n: number }, {}, '/input'],
       ...['', 'a\u0000b', 'two words', 'b\ud800', 'k'.repeat(256), 'é'].map((idempotencyKey) => [{ n: 1 }, { idempotencyKey }, '/idempotency_key'] as const),
     ] as const) {
@@ -306,6 +317,7 @@ describe('createAsyncOps', () => {
       });
     }
     assert.equal((await ops.submit('square', { n: 3 }, { tenant: 'acme.eu-1', idempotencyKey: 'k'.repeat(255) })).status, 'pending');
+    assert.equal((await ops.submit('square', { n: 3, deep: nested(30) } as { n: number })).status, 'pending', 'as deep as a request may send it');
     await assert.rejects(ops.get('op_x', { tenant: 'x\u0000' }), (error: Error & { code?: string }) => error.code === 'validation_failed');
   });
 
@@ -330,6 +342,26 @@ describe('createAsyncOps', () => {
     } finally {
       rmSync(dir, { recursive: true, force: true });
     }
+  });
+
+  it('a close() while start() or listen() is under way waits for it, then stops what it started: nothing is left bound', async () => {
+    const starting = await createAsyncOps({ ...options, logger: { level: 'silent' } });
+    const order: string[] = [];
+    const started = starting.start().then(
+      () => order.push('started'),
+      (error: Error & { code?: string }) => order.push(`refused: ${error.code}`),
+    );
+    await starting.close().then(() => order.push('closed'));
+    await started;
+    // Either the start ran to its end before the close went on, or it was refused as closed: never started after.
+    assert.ok(['started,closed', 'refused: shutting_down,closed', 'closed,refused: shutting_down'].includes(order.join()), order.join());
+
+    const listening = await createAsyncOps({ ...options, logger: { level: 'silent' } });
+    const bound = listening.listen({ port: 0, host: '127.0.0.1' });
+    await listening.close();
+    const url = await bound.catch(() => null);
+    // It either bound before the close went on, and was closed with it, or was refused.
+    if (url !== null) await assert.rejects(fetch(`${url}/healthz`), 'the server it bound was closed with it');
   });
 
   it('a listen() that cannot bind leaves the instance as it was: another listen serves', async () => {

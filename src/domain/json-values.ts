@@ -1,5 +1,5 @@
 // Owns: what makes a value one JSON can carry as it is: no cycle or BigInt (JSON.stringify throws), no number a
-// double holds but JSON cannot write (±Infinity and NaN, which JSON.stringify writes as null), and no Map or Set
+// double holds but JSON cannot write (±Infinity and NaN, which JSON.stringify writes as null), and no Map, Set or Promise
 // (written as {}); the JSON pointers that name a place in such a value, as problems show them. Not here: where a value
 // comes from (a request body, http/json-body.ts; a submit from code, embed.ts; a handler's result, operation.ts) or its
 // schema (runtime/registry.ts).
@@ -28,10 +28,13 @@ function written(node: unknown, key: string | number): unknown {
 
 /** Why JSON would not keep `node` as it is, or null (its members are looked at by the walk). */
 function unkeptMessage(node: unknown): string | null {
-  if (typeof node === 'number') return Number.isFinite(node) ? null : 'is a number JSON cannot carry (Infinity or NaN)';
+  // A boxed number (new Number(NaN)) is written as the number it holds.
+  const number = typeof node === 'number' ? node : node instanceof Number ? node.valueOf() : null;
+  if (number !== null) return Number.isFinite(number) ? null : 'is a number JSON cannot carry (Infinity or NaN)';
   if (node instanceof Map || node instanceof Set) {
     return `is a ${node instanceof Map ? 'Map' : 'Set'}, which JSON would keep as {} (make it an object or an array)`;
   }
+  if (node instanceof Promise) return 'is a Promise, which JSON would keep as {} (an await forgotten?)';
   return null;
 }
 
@@ -87,6 +90,25 @@ export function jsonValueProblem(value: unknown, path: string): FieldError | nul
   if (noted.json === undefined && value !== undefined) return { path, message: 'is not JSON: there is no JSON text for it (a function, a symbol, undefined)' };
   const unkept = noted.unkept ? firstUnkept(value) : null;
   return unkept === null ? null : { path: `${path}${unkept.path === '/' ? '' : unkept.path}`, message: unkept.message };
+}
+
+/**
+ * The JSON pointer of the first `__proto__` key, or `constructor` holding a `prototype` key, in parsed JSON, or null:
+ * what Fastify's parser refuses in a request body (they are how prototype pollution reaches code that merges objects).
+ */
+export function pollutingKeyPath(value: unknown): string | null {
+  const stack: Array<{ value: unknown; path: string }> = [{ value, path: '' }];
+  while (stack.length > 0) {
+    const { value: node, path } = stack.pop()!;
+    if (node === null || typeof node !== 'object') continue;
+    for (const [key, child] of Object.entries(node)) {
+      const at = pointerTo(path, key);
+      if (key === '__proto__') return at;
+      if (key === 'constructor' && child !== null && typeof child === 'object' && Object.hasOwn(child, 'prototype')) return pointerTo(at, 'prototype');
+      stack.push({ value: child, path: at });
+    }
+  }
+  return null;
 }
 
 /** JSON.stringify's own words for a cycle or a BigInt; its stack running out, said plainly. */

@@ -169,7 +169,9 @@ export function toOperationResult(value: unknown): OperationResult {
   try {
     noted = stringifyNoting(value === undefined ? null : value);
   } catch (error) {
-    if (error instanceof RangeError && !/call stack/i.test(error.message)) throw error;
+    // Only V8's own "Invalid string length" is a result too large to write; any other RangeError (a toJSON that threw
+    // one, a stack run out) is a value that is not JSON.
+    if (error instanceof RangeError && /invalid string length/i.test(error.message)) throw error;
     throw new InvalidResultError(`the result cannot be serialised as JSON: ${stringifyFailure(error)}`);
   }
   const unkept = noted.unkept ? firstUnkept(value) : null;

@@ -26,8 +26,12 @@ import { type AddressCheck, checkWebhookUrl, resolveAndCheck, type EgressPolicy,
 
 export const WEBHOOK_USER_AGENT = `asyncops-webhooks/${packageJson.version}`;
 
-/** How many unanswered destinations are remembered (WebhookDispatcher.#unanswered), and for how long after their last try. */
-const UNANSWERED_KEPT = 1_000;
+/**
+ * How many unanswered destinations are remembered (WebhookDispatcher.#unanswered), and for how long after their last
+ * try. Every claim passes them over by name, so they are few: past this many, the one noted longest ago gets its share
+ * again, which holds slots only if it hangs (one that fails at once holds none).
+ */
+const UNANSWERED_KEPT = 64;
 const UNANSWERED_FORGOTTEN_MS = 10 * 60_000;
 
 /** The per-destination cap when none is given: a quarter of the slots, so it takes four stuck receivers to fill them. */
@@ -215,8 +219,8 @@ export class WebhookDispatcher {
     const claimedAt = this.#clock.now();
     const claimed = await this.#claim(claimedAt, limit, [...full, ...waiting], loop);
     if (claimed >= limit) return true;
-    if (waiting.length > 0 && free - claimed > 0 && (await this.#claim(claimedAt, 1, full, loop)) > 0) return true;
     if (!loop.running) return false;
+    if (waiting.length > 0 && free - claimed > 0 && (await this.#claim(claimedAt, 1, full, loop)) > 0) return true;
     const next = await this.#store.deliveryNextAttemptAt();
     // The earliest delivery not in flight (those in flight here or on another node wake us as they end, or their lease
     // runs out). Due by the time of the claim yet not claimed: its destination is at its cap here, and an attempt's end

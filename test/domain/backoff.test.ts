@@ -144,5 +144,13 @@ describe('attempt outcomes', () => {
     assert.equal(toOperationResult({ registry }).body.toString(), '{"registry":{"a":1}}');
     assert.throws(() => toOperationResult({ later: { toJSON: () => Number.POSITIVE_INFINITY } }), /at \/later is a number JSON cannot carry/);
     assert.throws(() => toOperationResult(() => 1), /there is no JSON text for it/);
+    assert.throws(() => toOperationResult({ n: new Number(Number.NaN) }), /at \/n is a number JSON cannot carry/);
+    assert.throws(() => toOperationResult({ rows: Promise.resolve([1]) }), /at \/rows is a Promise, which JSON would keep as \{\} \(an await forgotten\?\)/);
+    assert.equal(toOperationResult([undefined, 1]).body.toString(), '[null,1]', 'as JSON writes it');
+    // A RangeError a toJSON throws is a value that is not JSON, not one too large to write.
+    assert.throws(
+      () => toOperationResult({ at: { toJSON: () => new Date(Number.NaN).toISOString() } }),
+      /^InvalidResultError: the result cannot be serialised as JSON: Invalid time value/,
+    );
   });
 });
