@@ -422,6 +422,8 @@ export async function assembleAsyncOps(options: AssemblyOptions): Promise<Assemb
   let opening: Promise<void> | null = null;
   /** The start, once asked for: a second call waits for the first (and one after a store that would not open tries again). */
   let starting: Promise<void> | null = null;
+  /** The store is open (migrated): a start under way then only starts parts, which a close waits for. */
+  let opened = false;
   /** A listen() binding its server: a close that comes meanwhile waits for it, so that it closes what was bound. */
   let binding: Promise<unknown> | null = null;
   let closing: Promise<void> | null = null;
@@ -432,6 +434,7 @@ export async function assembleAsyncOps(options: AssemblyOptions): Promise<Assemb
     // A store that could not be opened (a path, a database down) may be opened by a later call, once the cause is gone.
     opening ??= (async () => {
       await store.open();
+      opened = true;
       service.start();
     })().catch((error: unknown) => {
       opening = null;
@@ -497,8 +500,10 @@ export async function assembleAsyncOps(options: AssemblyOptions): Promise<Assemb
       await open();
     } catch (error) {
       starting = null;
-      throw error;
+      // A close while the store opened ends the open with whatever the driver says of a store closed under it.
+      throw closed ? new AsyncOpsError('shutting_down', 'this asyncops instance was closed while it started', { cause: error }) : error;
     }
+    if (closed) throw new AsyncOpsError('shutting_down', 'this asyncops instance was closed while it started');
     if (runWorkers) {
       const secrets = options.webhookSecrets?.length
         ? [...options.webhookSecrets]
@@ -528,9 +533,10 @@ export async function assembleAsyncOps(options: AssemblyOptions): Promise<Assemb
 
   async function closeOnce({ withinMs }: { withinMs?: number | undefined }): Promise<void> {
     closed = true;
-    // A start or a bind under way runs to its end first (or fails), so that what it starts or binds is stopped below,
-    // not left running after this close resolved.
-    await Promise.allSettled([opening, binding, starting]);
+    // A start or a bind under way past opening the store runs to its end first (or fails), so that what it starts or
+    // binds is stopped below, not left running after this close resolved. One still opening the store (waiting for
+    // another node's migration, say) is not waited for: closing the store below ends that wait, and the start with it.
+    if (opened) await Promise.allSettled([binding, starting]);
     retention.stop();
     await scheduler?.stop();
     // Its batch in hand commits first and its lease is given back: the action resumes from its cursor on whichever node claims it next.
