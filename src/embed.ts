@@ -14,7 +14,9 @@ import {
   IDEMPOTENCY_KEY_MAX,
   isIdempotencyKey,
   jsonValueProblem,
+  NESTED_TOO_DEEPLY,
   pollutingKeyPath,
+  shownPointer,
   TENANT_NAME,
   tooDeepPath,
   firstPathSegments,
@@ -25,7 +27,6 @@ import {
   type AsyncOpsOptions,
   type FieldError,
   type Operation,
-  type OperationView,
 } from './main.ts';
 
 /** Options of an operation submitted from code; the same checks apply as to `POST /operations`. */
@@ -185,65 +186,75 @@ export const asyncopsPlugin: FastifyPluginAsync<AsyncOpsPluginOptions> = async (
 Object.assign(asyncopsPlugin, { [Symbol.for('skip-override')]: true, [Symbol.for('fastify.display-name')]: 'asyncops' });
 
 function operations(assembly: Assembly): EmbeddedAsyncOps {
-  const resource = (view: OperationView): Operation => view.resource;
   return {
     prefix: assembly.basePath,
-    async submit(type, input, options = {}) {
-      // Before start (or the app's ready), the store is opened for it; a closed instance refuses it (shutting_down).
-      await assembly.open();
-      const tenant = options.tenant ?? DEFAULT_TENANT;
-      const { idempotencyKey } = options;
-      // As a request would have sent it: what is stored, validated, handed to the handler and resolved with.
-      const notJson = jsonValueProblem(input, '/input');
-      const written: unknown = notJson !== null || input === undefined ? undefined : JSON.parse(JSON.stringify(input));
-      // What a request's parsing, its key and its headers would have ensured (json-body.ts, input-limits.ts, auth.ts,
-      // submit.ts), checked for a call from code.
-      const errors = [
-        notJson,
-        ...inputShapeProblems(written, assembly.maxBodyDepth),
-        tenantProblem(tenant),
-        options.runAt instanceof Date && Number.isNaN(options.runAt.getTime()) ? { path: '/run_at', message: 'is an invalid Date' } : null,
-        idempotencyKey === undefined || (typeof idempotencyKey === 'string' && isIdempotencyKey(idempotencyKey))
-          ? null
-          : { path: '/idempotency_key', message: `must be 1 to ${IDEMPOTENCY_KEY_MAX} visible ASCII characters` },
-      ].filter((e) => e !== null);
-      throwIfAny(errors);
-      const runAt = options.runAt instanceof Date ? options.runAt.toISOString() : options.runAt;
-      const { view } = await assembly.service.submit({
-        tenant,
-        type,
-        input: written,
-        webhookUrl: options.webhookUrl,
-        idempotencyKey,
-        timeoutS: options.timeoutS,
-        priority: options.priority,
-        runAt,
-        maxAttempts: options.maxAttempts,
-        concurrencyKey: options.concurrencyKey,
-      });
-      return resource(view);
+    submit(type, input, options = {}) {
+      // Before start (or the app's ready), the store is opened for it; a closed instance refuses it (shutting_down), and
+      // a close under way waits for it.
+      return assembly.whileOpen(() => submitFromCode(assembly, type, input, options));
     },
-    async get(id, options = {}) {
-      await assembly.open();
-      const tenant = options.tenant ?? DEFAULT_TENANT;
-      throwIfAny([tenantProblem(tenant)].filter((e) => e !== null));
-      return resource(await assembly.service.get(tenant, id));
+    get(id, options = {}) {
+      return assembly.whileOpen(async () => {
+        const tenant = options.tenant ?? DEFAULT_TENANT;
+        throwIfAny([tenantProblem(tenant)].filter((e) => e !== null));
+        return (await assembly.service.get(tenant, id)).resource;
+      });
     },
   };
 }
 
-/** The input's keys and nesting as a request body's are held to: no prototype-polluting key, no deeper than the body may be. */
-function inputShapeProblems(input: unknown, maxBodyDepth: number): FieldError[] {
-  if (input === undefined) return [];
-  const polluting = pollutingKeyPath(input);
-  // The input sits one level inside the body a request would have sent.
-  const tooDeep = tooDeepPath(input, maxBodyDepth - 1);
-  return [
-    ...(polluting === null ? [] : [{ path: `/input${polluting}`, message: 'is a __proto__ or constructor.prototype key, which no route takes' }]),
-    ...(tooDeep === null
-      ? []
-      : [{ path: `/input${tooDeep === '/' ? '' : tooDeep}`, message: `is nested deeper than ${maxBodyDepth} levels, counting the body it would be sent in` }]),
-  ];
+/** A submit from code, checked as its request would have been. */
+async function submitFromCode(assembly: Assembly, type: string, input: unknown, options: SubmitOptions): Promise<Operation> {
+  const tenant = options.tenant ?? DEFAULT_TENANT;
+  const { idempotencyKey } = options;
+  const notJson = jsonValueProblem(input, '/input');
+  // Too deep for the body a request would send it in, named where the limit is passed: also when JSON.stringify's
+  // stack did not reach the bottom (a cycle stays a value that is not JSON).
+  const tooDeep = notJson === null || notJson.message.endsWith(NESTED_TOO_DEEPLY) ? depthProblem(input, assembly.maxBodyDepth) : null;
+  // As a request would have sent it: what is stored, validated, handed to the handler and resolved with.
+  const written: unknown = tooDeep !== null || notJson !== null || input === undefined ? undefined : JSON.parse(JSON.stringify(input));
+  // What a request's parsing, its key and its headers would have ensured (json-body.ts, input-limits.ts, auth.ts,
+  // submit.ts), checked for a call from code.
+  const errors = [
+    tooDeep ?? notJson,
+    pollutingProblem(written),
+    tenantProblem(tenant),
+    options.runAt instanceof Date && Number.isNaN(options.runAt.getTime()) ? { path: '/run_at', message: 'is an invalid Date' } : null,
+    idempotencyKey === undefined || (typeof idempotencyKey === 'string' && isIdempotencyKey(idempotencyKey))
+      ? null
+      : { path: '/idempotency_key', message: `must be 1 to ${IDEMPOTENCY_KEY_MAX} visible ASCII characters` },
+  ].filter((e) => e !== null);
+  throwIfAny(errors);
+  const runAt = options.runAt instanceof Date ? options.runAt.toISOString() : options.runAt;
+  const { view } = await assembly.service.submit({
+    tenant,
+    type,
+    input: written,
+    webhookUrl: options.webhookUrl,
+    idempotencyKey,
+    timeoutS: options.timeoutS,
+    priority: options.priority,
+    runAt,
+    maxAttempts: options.maxAttempts,
+    concurrencyKey: options.concurrencyKey,
+  });
+  return view.resource;
+}
+
+/** Nesting as a request body's is held to: the input sits one level inside the body a request would have sent. */
+function depthProblem(input: unknown, maxBodyDepth: number): FieldError | null {
+  const at = input === undefined ? null : tooDeepPath(input, maxBodyDepth - 1);
+  if (at === null) return null;
+  return {
+    path: shownPointer(`/input${at === '/' ? '' : at}`),
+    message: `is nested deeper than ${maxBodyDepth} levels, counting the body it would be sent in`,
+  };
+}
+
+/** Keys as a request body's are held to: no prototype-polluting key (Fastify's parser refuses them). */
+function pollutingProblem(written: unknown): FieldError | null {
+  const at = written === undefined ? null : pollutingKeyPath(written);
+  return at === null ? null : { path: shownPointer(`/input${at}`), message: 'is a __proto__ or constructor.prototype key, which no route takes' };
 }
 
 function tenantProblem(tenant: unknown): FieldError | null {

@@ -173,6 +173,8 @@ export interface Assembly extends AsyncOpsParts {
   readonly maxBodyDepth: number;
   /** Open the store (migrating it) without starting anything: what submits and reads from code need. Once; refused (shutting_down) after close(). */
   open(): Promise<void>;
+  /** Runs a call from code (a submit, a read) on the open store: opened for it, and waited for by a close under way. */
+  whileOpen<T>(work: () => Promise<T>): Promise<T>;
   /** Open the store, start workers and the dispatcher. */
   start(): Promise<void>;
   /** Start, then listen; resolves with the URL. */
@@ -235,7 +237,7 @@ export { problemType } from './http/problem.ts';
 export { withoutStreamToken } from './http/stream-tokens.ts';
 export { DEFAULT_TENANT, IDEMPOTENCY_KEY_MAX, isIdempotencyKey, TENANT_NAME } from './domain/operation.ts';
 export { AsyncOpsError, type FieldError } from './domain/errors.ts';
-export { jsonValueProblem, pollutingKeyPath } from './domain/json-values.ts';
+export { jsonValueProblem, NESTED_TOO_DEEPLY, pollutingKeyPath, shownPointer } from './domain/json-values.ts';
 export { tooDeepPath } from './http/input-limits.ts';
 export type { OperationView } from './runtime/operation-view.ts';
 export type { Operation } from './client/types.ts';
@@ -424,6 +426,8 @@ export async function assembleAsyncOps(options: AssemblyOptions): Promise<Assemb
   let starting: Promise<void> | null = null;
   /** The store is open (migrated): a start under way then only starts parts, which a close waits for. */
   let opened = false;
+  /** Calls from code under way (whileOpen): a close lets them end before it closes the store. */
+  const calls = new Set<Promise<unknown>>();
   /** A listen() binding its server: a close that comes meanwhile waits for it, so that it closes what was bound. */
   let binding: Promise<unknown> | null = null;
   let closing: Promise<void> | null = null;
@@ -438,7 +442,8 @@ export async function assembleAsyncOps(options: AssemblyOptions): Promise<Assemb
       service.start();
     })().catch((error: unknown) => {
       opening = null;
-      throw error;
+      // A close while the store opened ends the open with whatever the driver says of a store closed under it.
+      throw closed ? new AsyncOpsError('shutting_down', 'this asyncops instance was closed while it opened its store', { cause: error }) : error;
     });
     return opening;
   };
@@ -463,6 +468,15 @@ export async function assembleAsyncOps(options: AssemblyOptions): Promise<Assemb
       return starting;
     },
     open,
+    whileOpen(work) {
+      const call = open().then(work);
+      calls.add(call);
+      void call.then(
+        () => calls.delete(call),
+        () => calls.delete(call),
+      );
+      return call;
+    },
     async listen({ port, host }) {
       if (app === null) throw new Error('listen: this instance was created with http: false');
       // A closed instance binds nothing (open() refuses it first): its close has run, and nothing would close the server again.
@@ -500,8 +514,7 @@ export async function assembleAsyncOps(options: AssemblyOptions): Promise<Assemb
       await open();
     } catch (error) {
       starting = null;
-      // A close while the store opened ends the open with whatever the driver says of a store closed under it.
-      throw closed ? new AsyncOpsError('shutting_down', 'this asyncops instance was closed while it started', { cause: error }) : error;
+      throw error;
     }
     if (closed) throw new AsyncOpsError('shutting_down', 'this asyncops instance was closed while it started');
     if (runWorkers) {
@@ -549,6 +562,10 @@ export async function assembleAsyncOps(options: AssemblyOptions): Promise<Assemb
     const graceMs = Math.min(Math.max(0, withinMs ?? Number.POSITIVE_INFINITY), options.shutdownGraceMs ?? DEFAULTS.grace);
     await Promise.all([pool?.stop({ graceMs }), dispatcher?.stop({ graceMs })]);
     await app?.close();
+    // Submits and reads from code that began before the close end on the open store (a submit stored and then cut off
+    // before its reply was rendered told its caller it failed). Ones still waiting for the store to open are not waited
+    // for: closing the store ends them (shutting_down).
+    if (opened) await Promise.allSettled([...calls]);
     service.stop();
     if (opening !== null) await store.close();
     await tracing?.shutdown();

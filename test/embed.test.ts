@@ -304,6 +304,8 @@ describe('createAsyncOps', () => {
       [{ n: 1, x: JSON.parse('{"__proto__": {"admin": true}}') }, {}, '/input/x/__proto__'],
       [{ n: 1, constructor: { prototype: { admin: true } } }, {}, '/input/constructor/prototype'],
       [{ n: 1, deep: nested(31) }, {}, `/input/deep${'/a'.repeat(30)}`],
+      // Deeper than JSON.stringify's stack reaches: still the depth that is named, at the place the limit is passed.
+      [{ n: 1, deep: nested(20_000) }, {}, `/input/deep${'/a'.repeat(30)}`],
       [{ toJSON: () => undefined } as unknown as { n: number }, {}, '/input'],
       ...['', 'a\u0000b', 'two words', 'b\ud800', 'k'.repeat(256), 'é'].map((idempotencyKey) => [{ n: 1 }, { idempotencyKey }, '/idempotency_key'] as const),
     ] as const) {
@@ -362,6 +364,36 @@ describe('createAsyncOps', () => {
     const url = await bound.catch(() => null);
     // It either bound before the close went on, and was closed with it, or was refused.
     if (url !== null) await assert.rejects(fetch(`${url}/healthz`), 'the server it bound was closed with it');
+  });
+
+  it('submits from code under way when close() comes end stored and resolved, or refused and not stored', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'asyncops-close-'));
+    try {
+      const path = join(dir, 'ops.db');
+      const ops = await createAsyncOps({ ...options, store: path, workers: false, logger: { level: 'silent' } });
+      await ops.start();
+      const outcomes = await Promise.all(
+        Array.from({ length: 20 }, (_, i) => {
+          const submitted = ops.submit('square', { n: i }).then(
+            (op) => ({ ok: true as const, id: op.id }),
+            (error: Error & { code?: string }) => ({ ok: false as const, code: error.code }),
+          );
+          if (i === 0) void ops.close();
+          return submitted;
+        }),
+      );
+      await ops.close();
+      const db = new DatabaseSync(path);
+      const stored = db.prepare('SELECT count(*) AS n FROM operations').get()!['n'];
+      db.close();
+      assert.deepEqual(
+        outcomes.filter((o) => !o.ok).map((o) => o.code),
+        outcomes.filter((o) => !o.ok).map(() => 'shutting_down'),
+      );
+      assert.equal(stored, outcomes.filter((o) => o.ok).length, 'every submit resolved is stored, and only those');
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
   });
 
   it('a listen() that cannot bind leaves the instance as it was: another listen serves', async () => {

@@ -111,9 +111,12 @@ export function pollutingKeyPath(value: unknown): string | null {
   return null;
 }
 
+/** What stringifyFailure says of a value too deep for JSON.stringify's stack. */
+export const NESTED_TOO_DEEPLY = 'it is nested too deeply to write';
+
 /** JSON.stringify's own words for a cycle or a BigInt; its stack running out, said plainly. */
 export function stringifyFailure(error: unknown): string {
   const message = error instanceof Error ? error.message : String(error);
-  if (error instanceof RangeError && /call stack/i.test(message)) return 'it is nested too deeply to write';
+  if (error instanceof RangeError && /call stack/i.test(message)) return NESTED_TOO_DEEPLY;
   return message.split('\n')[0]?.slice(0, 200) ?? '';
 }
