@@ -32,6 +32,8 @@ export class CliContext {
 
   client(command: Command, options: { patient?: boolean } = {}): AsyncOpsClient {
     const globals = command.optsWithGlobals<GlobalOptions>();
+    // Sent as a header, which carries no other characters: refused here, before a request that cannot be made.
+    if (globals.apiKey && !/^[\x21-\x7e]+$/.test(globals.apiKey)) throw new UsageError('--api-key (ASYNCOPS_API_KEY) must be visible ASCII characters');
     try {
       return new AsyncOpsClient({
         baseUrl: globals.url,
@@ -118,21 +120,38 @@ export async function readJsonInput(spec: string, stdin: NodeJS.ReadStream): Pro
   if (spec.startsWith('@')) {
     const path = spec.slice(1);
     source = path === '-' ? 'standard input' : path;
+    let bytes: Buffer;
     try {
-      text = path === '-' ? await readAll(stdin) : await readFile(path, 'utf8');
+      bytes = path === '-' ? await readAll(stdin) : await readFile(path);
     } catch (error) {
       throw new UsageError(`cannot read ${source}: ${(error as Error).message}`);
     }
+    try {
+      // Bytes that are not UTF-8 are refused, as the API refuses such a body, not replaced with U+FFFD.
+      text = UTF8.decode(bytes);
+    } catch {
+      throw new UsageError(`${source} is not UTF-8 text`);
+    }
   }
+  let value: unknown;
+  // A number past a double (1e400) parses as Infinity, which JSON would send as null: refused, as the API refuses it.
+  let tooLarge: string | null = null;
   try {
-    return JSON.parse(text);
+    value = JSON.parse(text, (key, member: unknown) => {
+      if (typeof member === 'number' && !Number.isFinite(member)) tooLarge ??= key;
+      return member;
+    });
   } catch (error) {
     throw new UsageError(`${source} is not valid JSON: ${(error as Error).message}`);
   }
+  if (tooLarge !== null) throw new UsageError(`${source} holds a number too large to represent (member "${tooLarge}")`);
+  return value;
 }
 
-async function readAll(stream: NodeJS.ReadStream): Promise<string> {
+const UTF8 = new TextDecoder('utf-8', { fatal: true });
+
+async function readAll(stream: NodeJS.ReadStream): Promise<Buffer> {
   const chunks: Buffer[] = [];
   for await (const chunk of stream) chunks.push(Buffer.from(chunk as Buffer));
-  return Buffer.concat(chunks).toString('utf8');
+  return Buffer.concat(chunks);
 }

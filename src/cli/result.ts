@@ -25,15 +25,23 @@ export async function saveResult(ctx: CliContext, result: OperationResult, file:
 // ignoreBOM: a text's byte-order mark is part of what was sent, and kept.
 const UTF8 = new TextDecoder('utf-8', { fatal: true, ignoreBOM: true });
 
+/** Whether parsing `text` kept every number as written: no run of 16 digits or more (a double keeps 15 to 17), none past a double. */
+function keptByParse(parsed: unknown, text: string): boolean {
+  if (/\d{16,}/.test(text)) return false;
+  return !JSON.stringify(parsed).includes('null') || !/\d[eE][+-]?\d{3,}/.test(text);
+}
+
 /**
  * A result as JSON a script can take back intact: a JSON body parsed, text as text, and any other bytes (an image, a
  * zip) in base64, which text would have turned into replacement characters. A body typed JSON that is not one JSON
- * text (JSON lines, `application/json-seq`, nothing) is text too.
+ * text (JSON lines, `application/json-seq`, nothing), or that a parse would change (a number with more digits than a
+ * double keeps, such as a 20-digit id, or past its range), is text too.
  */
 function resultJson(result: OperationResult): { content_type: string; body: unknown } | { content_type: string; body_base64: string } {
   if (/[/+]json\b/i.test(result.contentType)) {
     try {
-      return { content_type: result.contentType, body: result.json() };
+      const body = result.json();
+      if (keptByParse(body, new TextDecoder().decode(result.body))) return { content_type: result.contentType, body };
     } catch {
       // Not one JSON text: as text, or base64, below.
     }

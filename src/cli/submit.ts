@@ -48,6 +48,9 @@ export function registerSubmit(program: Command, ctx: CliContext): void {
       if ((opts.output !== undefined || opts.waitTimeout !== undefined) && !opts.wait) {
         throw new UsageError('-o/--output and --wait-timeout need --wait');
       }
+      if (opts.idempotencyKey !== undefined && !/^[\x21-\x7e]{1,255}$/.test(opts.idempotencyKey)) {
+        throw new UsageError('--idempotency-key must be 1..255 visible ASCII characters');
+      }
       if (opts.concurrencyKey !== undefined && !CONCURRENCY_KEY.test(opts.concurrencyKey)) {
         throw new UsageError(`--concurrency-key must be 1..${MAX_CONCURRENCY_KEY_LENGTH} letters, digits or _ . : @ / - (a letter or digit first)`);
       }

@@ -42,7 +42,9 @@ export async function followOperation(ctx: CliContext, client: AsyncOpsClient, i
   if (operation.status === 'completed' && options.output !== undefined) {
     await saveResult(ctx, await client.result(id), options.output);
   }
-  ctx.show(operation, options.json, describeOperation);
+  // With the result on standard output (-o -), what closes the wait goes to standard error: stdout is the result's alone.
+  if (options.output === '-') ctx.note(options.json ? JSON.stringify(operation, null, 2) : describeOperation(operation));
+  else ctx.show(operation, options.json, describeOperation);
   ctx.exitCode = exitCodeForOperation(operation);
   return operation;
 }

@@ -97,7 +97,7 @@ export class AsyncOpsClient {
   }
 
   /** `GET /operations/{id}`. */
-  async get(id: string, options: { signal?: AbortSignal } = {}): Promise<Operation> {
+  async get(id: string, options: { signal?: AbortSignal | undefined } = {}): Promise<Operation> {
     const reply = await this.#http.send({ method: 'GET', path: operationPath(id), signal: options.signal, retry: true });
     return this.#http.json<Operation>(reply, OPERATION);
   }
@@ -112,7 +112,7 @@ export class AsyncOpsClient {
   }
 
   /** `GET /operations/{id}/result`: the result bytes with their content type. 409 while not completed, 410 once expired. */
-  async result(id: string, options: { signal?: AbortSignal } = {}): Promise<OperationResult> {
+  async result(id: string, options: { signal?: AbortSignal | undefined } = {}): Promise<OperationResult> {
     const reply = await this.#http.send({
       method: 'GET',
       path: `${operationPath(id)}/result`,
@@ -139,7 +139,7 @@ export class AsyncOpsClient {
    * from 1, its webhook sent again when it ends). Another status: AsyncOpsApiError 409 `not_redrivable`. `priority`: the
    * one it runs at (within its tenant's ceiling); absent, it keeps its own.
    */
-  async retry(id: string, options: { priority?: number } = {}): Promise<Operation> {
+  async retry(id: string, options: { priority?: number | undefined } = {}): Promise<Operation> {
     const body = options.priority === undefined ? undefined : { priority: options.priority };
     return this.#http.json<Operation>(await this.#http.send({ method: 'POST', path: `${operationPath(id)}/retry`, body }), OPERATION);
   }
@@ -149,7 +149,7 @@ export class AsyncOpsClient {
    * it selects), in the background; follow it with `getBulkAction`. `priority` (retry only): the one each redriven
    * operation takes; a low one (say -10) lets live traffic go first. Absent, each keeps its own.
    */
-  async createBulkAction(action: BulkActionKind, filter: BulkFilter = {}, options: { priority?: number } = {}): Promise<BulkAction> {
+  async createBulkAction(action: BulkActionKind, filter: BulkFilter = {}, options: { priority?: number | undefined } = {}): Promise<BulkAction> {
     const body = { action, filter, ...(options.priority === undefined ? {} : { priority: options.priority }) };
     return this.#http.json<BulkAction>(await this.#http.send({ method: 'POST', path: '/bulk-actions', body }));
   }
@@ -166,7 +166,7 @@ export class AsyncOpsClient {
   }
 
   /** `GET /bulk-actions`: one page, newest first (an admin key's: every tenant's, or `tenant`'s). */
-  async listBulkActions(options: { limit?: number; cursor?: string; tenant?: string } = {}): Promise<Page<BulkAction>> {
+  async listBulkActions(options: { limit?: number | undefined; cursor?: string | undefined; tenant?: string | undefined } = {}): Promise<Page<BulkAction>> {
     const query = { limit: options.limit, cursor: options.cursor, tenant: options.tenant };
     return this.#http.json<Page<BulkAction>>(await this.#http.send({ method: 'GET', path: '/bulk-actions', query, retry: true }), PAGE);
   }
@@ -193,13 +193,13 @@ export class AsyncOpsClient {
   }
 
   /** `GET /operations/counts`: how many operations there are per type and status (an admin key's: every tenant's, or `tenant`'s). */
-  async counts(options: { tenant?: string } = {}): Promise<OperationCount[]> {
+  async counts(options: { tenant?: string | undefined } = {}): Promise<OperationCount[]> {
     const reply = await this.#http.send({ method: 'GET', path: '/operations/counts', query: { tenant: options.tenant }, retry: true });
     return this.#http.json<{ items: OperationCount[] }>(reply, PAGE).items;
   }
 
   /** `GET /stats/overview`: per type, what waits, runs and failed, and how the last `windowS` seconds (default 3600) went. */
-  async overview(options: { windowS?: number; tenant?: string } = {}): Promise<Overview> {
+  async overview(options: { windowS?: number | undefined; tenant?: string | undefined } = {}): Promise<Overview> {
     const query = { window_s: options.windowS, tenant: options.tenant };
     return this.#http.json<Overview>(await this.#http.send({ method: 'GET', path: '/stats/overview', query, retry: true }));
   }

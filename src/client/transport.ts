@@ -38,16 +38,16 @@ export interface TransportOptions {
 export interface RequestSpec {
   method: 'GET' | 'POST' | 'DELETE';
   path: string;
-  query?: Record<string, string | number | undefined>;
+  query?: Record<string, string | number | undefined> | undefined;
   body?: unknown;
-  headers?: Record<string, string>;
-  signal?: AbortSignal;
+  headers?: Record<string, string> | undefined;
+  signal?: AbortSignal | undefined;
   /** Added to the request timeout, for replies the server is asked to hold (`Prefer: wait`). */
-  holdMs?: number;
+  holdMs?: number | undefined;
   /** Retry transient failures; only for requests that are safe to repeat. */
-  retry?: boolean;
+  retry?: boolean | undefined;
   /** Statuses below 400 are always accepted; these are accepted too (e.g. 304). */
-  accept?: readonly number[];
+  accept?: readonly number[] | undefined;
 }
 
 export interface Reply {
@@ -158,6 +158,11 @@ export class Transport {
       ...spec.headers,
     };
     if (this.#apiKey) headers.authorization = `Bearer ${this.#apiKey}`;
+    // A value no header carries (a key or an Idempotency-Key with a character past Latin-1) makes fetch throw before
+    // anything is sent: the caller's mistake, said as such, not a server out of reach to try again and again.
+    for (const [name, value] of Object.entries(headers)) {
+      if (!HEADER_VALUE.test(value)) throw new TypeError(`the ${name} header cannot carry the value given: a control character or one past Latin-1`);
+    }
     let body: string | undefined;
     if (spec.body !== undefined) {
       headers['content-type'] = 'application/json';
@@ -169,7 +174,7 @@ export class Transport {
     const signal = spec.signal ? AbortSignal.any([spec.signal, timeout]) : timeout;
     const sentAt = Date.now();
     try {
-      const response = await this.#fetch(url, { method: spec.method, headers, body, signal });
+      const response = await this.#fetch(url, { method: spec.method, headers, body: body ?? null, signal });
       return { url, status: response.status, headers: response.headers, body: new Uint8Array(await response.arrayBuffer()), sentAt };
     } catch (error) {
       if (spec.signal?.aborted) throw spec.signal.reason;
@@ -234,6 +239,9 @@ function networkReason(error: unknown): string {
 }
 
 /** UTF-8 text of a body (a malformed sequence becomes U+FFFD, as Node's Buffer decoding did). */
+/** What a header value may hold (what fetch sends): no control character but tab, nothing past Latin-1. */
+const HEADER_VALUE = /^[\t\x20-\x7e\x80-\xff]*$/;
+
 export function textOf(body: Uint8Array): string {
   return new TextDecoder().decode(body);
 }

@@ -274,6 +274,7 @@ export class Attempt {
   timeout(): void {
     if (this.#ending) return;
     const message = `attempt ${this.operation.attempt} exceeded its timeout of ${this.operation.timeoutS} s`;
+    this.log.warn({ timeoutS: this.operation.timeoutS }, 'attempt timed out');
     this.#abort('timeout', message);
     this.#decide({ code: 'timeout', message, permanent: this.task.definition.retryOnTimeout !== true });
   }

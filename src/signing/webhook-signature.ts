@@ -36,9 +36,9 @@ export interface SignWebhookParams {
 
 export interface VerifyWebhookOptions {
   /** How far the timestamp may be from now, either way, in seconds (0 or more; anything else is a TypeError). Default 300. */
-  readonly toleranceS?: number;
+  readonly toleranceS?: number | undefined;
   /** Milliseconds since the epoch, like Date.now. */
-  readonly now?: () => number;
+  readonly now?: (() => number) | undefined;
 }
 
 /** A plain header object (any key case; Node's IncomingHttpHeaders fits) or a Fetch `Headers`. */

@@ -120,6 +120,8 @@ describe('reads', () => {
       ['text/csv', '\ufeffid,name\n', { body: '\ufeffid,name\n' }],
       ['text/csv', 'a,b\n1,2\n', { body: 'a,b\n1,2\n' }],
       ['application/octet-stream', new Uint8Array([0, 1, 2, 255, 254, 10, 13]), { body_base64: 'AAEC//4KDQ==' }],
+      // What a parse would change (a 20-digit id, a number past a double) is given as the text it is.
+      ['application/json', '{"id":12345678901234567890,"x":1e400}', { body: '{"id":12345678901234567890,"x":1e400}' }],
     ];
     for (const [contentType, body, expected] of cases) {
       const op = api.addOperation('report', {}, [{ atMs: 0, status: 'completed' }]);
@@ -227,6 +229,19 @@ describe('errors and exit statuses', () => {
       const outside = await runCli(withAuth('submit', 'report', '--input', '{}', flag, String(value)));
       assert.equal(outside.code, 2, `${flag} ${value}`);
       assertOneErrorLine(outside.stderr, new RegExp(`${flag}.*'${value}' is invalid`));
+    }
+    // What the API would refuse, or what JSON would send changed, in the input; keys no header can carry.
+    const badBytes = join(tmp, 'latin1.json');
+    writeFileSync(badBytes, Buffer.from([0x7b, 0x22, 0x61, 0x22, 0x3a, 0x22, 0xff, 0xfe, 0x22, 0x7d]));
+    for (const [args, message] of [
+      [['submit', 'report', '--input', '{"big":1e400}'], /--input holds a number too large to represent \(member "big"\)$/],
+      [['submit', 'report', '--input', `@${badBytes}`], /latin1\.json is not UTF-8 text$/],
+      [['submit', 'report', '--input', '{}', '--idempotency-key', 'ключ'], /--idempotency-key must be 1\.\.255 visible ASCII characters$/],
+      [['--api-key', 'ключ-0123456789', 'status', 'op_1'], /--api-key \(ASYNCOPS_API_KEY\) must be visible ASCII characters$/],
+    ] as const) {
+      const run = await runCli(args[0] === '--api-key' ? [...args] : withAuth(...args));
+      assert.equal(run.code, 2, `${args.join(' ')}: ${run.stderr}`);
+      assertOneErrorLine(run.stderr, message);
     }
     const badKey = await runCli(withAuth('submit', 'report', '--input', '{}', '--concurrency-key', 'not a key'));
     assert.equal(badKey.code, 2);
@@ -353,6 +368,11 @@ describe('submit --wait progress', () => {
     assert.equal(new Set(lines).size, lines.length, 'no line repeats');
     assert.match(run.stdout, /completed/);
     assert.deepEqual(JSON.parse(readFileSync(file, 'utf8')), { total: 42 });
+    // With -o -, standard output is the result's alone; the closing line goes to standard error.
+    const piped = await runCli(withAuth('submit', 'report', '--input', `@${input}`, '--wait', '-o', '-'));
+    assert.equal(piped.code, 0, piped.stderr);
+    assert.deepEqual(JSON.parse(piped.stdout), { total: 42 });
+    assert.match(piped.stderr.trim().split('\n').at(-1)!, /^op_\d+ {2}report {2}completed/);
     const submitted = api.requests.find((r) => r.method === 'POST' && r.body.includes('2026-01-01'));
     assert.deepEqual(JSON.parse(submitted!.body).input, { date_range: '2026-01-01..2026-01-31' });
   });

@@ -116,6 +116,19 @@ describe('AsyncOpsClient requests', () => {
     assert.equal(error.code, 'unauthorized');
   });
 
+  test('a key or idempotency key no header can carry is a TypeError at once: nothing sent, nothing retried', async () => {
+    const sent = api.requests.length;
+    const started = Date.now();
+    await assert.rejects(new AsyncOpsClient({ baseUrl: api.url, apiKey: 'ключ' }).get('op_1'), (error: unknown) => {
+      assert.ok(error instanceof TypeError && !(error instanceof AsyncOpsNetworkError), String(error));
+      assert.match((error as Error).message, /^the authorization header cannot carry the value given/);
+      return true;
+    });
+    await assert.rejects(client.submit('report', {}, { idempotencyKey: 'ключ' }), /^TypeError: the idempotency-key header cannot carry/);
+    assert.equal(api.requests.length, sent);
+    assert.ok(Date.now() - started < 1_000, 'not retried');
+  });
+
   test('get of an unknown id is a 404 with code not_found', async () => {
     const error = await client.get('op_missing').catch((e: unknown) => e);
     assert.ok(error instanceof AsyncOpsApiError);

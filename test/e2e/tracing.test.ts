@@ -170,6 +170,11 @@ describe('a collector that does not answer', () => {
         what: 'a log line saying the export failed',
       });
       assert.match(String(line.msg), /ECONNREFUSED/);
+      // Spans still waiting when it stops: their export fails too, logged, and the stop is still a clean one.
+      assert.equal((await request(server.url, 'POST', '/operations', { body: { type: 'traced', input: {} } })).status, 202);
+      await server.stop();
+      assert.equal(server.process.exitCode, 0, server.stderr());
+      assert.ok(!server.logs.some((l) => /shutdown failed/.test(String(l.msg))), 'no failed shutdown logged');
     } finally {
       await server.stop();
     }

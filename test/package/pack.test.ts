@@ -75,16 +75,22 @@ describe('packed package', () => {
       `import { AsyncOpsClient, AsyncOpsApiError, verifyWebhook, isTerminalStatus, type Operation, type WebhookEvent } from 'asyncops/client';
 // A key that may be missing, as process.env gives one: the options take undefined (exactOptionalPropertyTypes below).
 declare const configuredKey: string | undefined;
+declare const tenant: string | undefined;
+declare const toleranceS: number | undefined;
 const client = new AsyncOpsClient({ baseUrl: 'https://api.example.com', apiKey: configuredKey });
 export async function follow(id: string, signal?: AbortSignal): Promise<Operation> {
   await client.submit('report', {}, { idempotencyKey: undefined, signal });
   const op = await client.wait(id, { onProgress: (o) => console.log(o.progress, o.estimated_completion_at) });
-  if (op.status === 'completed') { const result = await client.result(id); const bytes: Uint8Array = result.body; console.log(bytes.length, result.text()); }
+  if (op.status === 'completed') { const result = await client.result(id, { signal }); const bytes: Uint8Array = result.body; console.log(bytes.length, result.text()); }
+  await client.get(id, { signal });
+  await client.counts({ tenant });
+  await client.listBulkActions({ tenant, cursor: undefined });
+  await client.retry(id, { priority: undefined });
   return op;
 }
 export async function receive(request: Request, secret: string): Promise<string> {
   try {
-    const event: WebhookEvent = await verifyWebhook(secret, request.headers, await request.arrayBuffer());
+    const event: WebhookEvent = await verifyWebhook(secret, request.headers, await request.arrayBuffer(), { toleranceS });
     return event.status === 'failed' ? (event.error?.code ?? '') : event.data.id;
   } catch (error) { return error instanceof AsyncOpsApiError ? error.problem.title : String(isTerminalStatus('done')); }
 }
