@@ -438,12 +438,16 @@ export async function assembleAsyncOps(options: AssemblyOptions): Promise<Assemb
     // A store that could not be opened (a path, a database down) may be opened by a later call, once the cause is gone.
     opening ??= (async () => {
       await store.open();
+      // A close that came meanwhile did not wait for this open: it closes the store, so nothing may use it now.
+      if (closed) throw new AsyncOpsError('shutting_down', 'this asyncops instance was closed while it opened its store');
       opened = true;
       service.start();
     })().catch((error: unknown) => {
       opening = null;
       // A close while the store opened ends the open with whatever the driver says of a store closed under it.
-      throw closed ? new AsyncOpsError('shutting_down', 'this asyncops instance was closed while it opened its store', { cause: error }) : error;
+      throw closed && !(error instanceof AsyncOpsError)
+        ? new AsyncOpsError('shutting_down', 'this asyncops instance was closed while it opened its store', { cause: error })
+        : error;
     });
     return opening;
   };
@@ -469,7 +473,11 @@ export async function assembleAsyncOps(options: AssemblyOptions): Promise<Assemb
     },
     open,
     whileOpen(work) {
-      const call = open().then(work);
+      // Refused once a close has begun, however far the open got: a close waits only for calls already running.
+      const call = open().then(() => {
+        if (closed) throw new AsyncOpsError('shutting_down', 'this asyncops instance is closed; create a new one');
+        return work();
+      });
       calls.add(call);
       void call.then(
         () => calls.delete(call),

@@ -15,8 +15,11 @@ import { pino } from 'pino';
 import express from 'express';
 import { Type } from '@sinclair/typebox';
 import { asyncopsPlugin, createAsyncOps, defineTask, type AsyncOps } from '../src/index.ts';
+import { assembleAsyncOps } from '../src/main.ts';
+import { SqliteStore } from '../src/store/sqlite/sqlite-store.ts';
 import { AsyncOpsClient } from '../src/client/index.ts';
 import { waitFor } from './support/wait.ts';
+import { dropSchema, PG_URL, postgresSkipReason, uniqueSchema, withClient } from './support/postgres.ts';
 
 const square = defineTask({
   type: 'square',
@@ -393,6 +396,58 @@ describe('createAsyncOps', () => {
       assert.equal(stored, outcomes.filter((o) => o.ok).length, 'every submit resolved is stored, and only those');
     } finally {
       rmSync(dir, { recursive: true, force: true });
+    }
+  });
+
+  it('a store whose open ends just after a close began runs nothing: calls waiting for it are refused, none stored', async () => {
+    const store = new SqliteStore({ path: ':memory:' });
+    let release!: () => void;
+    const gate = new Promise<void>((resolve) => (release = resolve));
+    const openOfStore = store.open.bind(store);
+    // The open ends only when let go: the close below begins while it is under way.
+    store.open = async () => {
+      await openOfStore();
+      await gate;
+    };
+    const assembly = await assembleAsyncOps({ store, tasks: [square], builtInTasks: false, http: false, logger: { level: 'silent' } });
+    const submits = Array.from({ length: 5 }, (_, i) =>
+      assembly
+        .whileOpen(() => assembly.service.submit({ tenant: 'default', type: 'square', input: { n: i } }))
+        .then(
+          () => 'stored',
+          (error: Error & { code?: string }) => error.code ?? error.message,
+        ),
+    );
+    const closing = assembly.close();
+    release();
+    assert.deepEqual(await Promise.all(submits), Array(5).fill('shutting_down'));
+    await closing;
+  });
+
+  it('PostgreSQL: submits from code while the store still opens, cut off by a close, are refused and none stored', async (t) => {
+    const skip = await postgresSkipReason();
+    if (skip !== null) return t.skip(skip);
+    const schema = uniqueSchema();
+    try {
+      const ops = await createAsyncOps({ ...options, store: `${PG_URL}?schema=${schema}`, http: false, logger: { level: 'silent' } });
+      // Each opens the store (migrating a new schema); the close comes before that can end.
+      const outcomes = await Promise.all([
+        ...Array.from({ length: 10 }, (_, i) =>
+          ops.submit('square', { n: i }).then(
+            () => 'stored',
+            (error: Error & { code?: string }) => error.code ?? error.message,
+          ),
+        ),
+        ops.close().then(() => 'closed'),
+      ]);
+      assert.deepEqual(outcomes, [...Array(10).fill('shutting_down'), 'closed']);
+      const stored = await withClient(async (c) => {
+        const exists = await c.query('SELECT 1 FROM pg_tables WHERE schemaname = $1 AND tablename = $2', [schema, 'operations']);
+        return exists.rowCount === 0 ? 0 : Number((await c.query(`SELECT count(*) AS n FROM ${schema}.operations`)).rows[0].n);
+      });
+      assert.equal(stored, 0);
+    } finally {
+      await dropSchema(schema);
     }
   });
 

@@ -135,16 +135,16 @@ export async function readJsonInput(spec: string, stdin: NodeJS.ReadStream): Pro
   }
   let value: unknown;
   // A number past a double (1e400) parses as Infinity, which JSON would send as null: refused, as the API refuses it.
-  let tooLarge: string | null = null;
+  let tooLarge = false;
   try {
-    value = JSON.parse(text, (key, member: unknown) => {
-      if (typeof member === 'number' && !Number.isFinite(member)) tooLarge ??= key;
+    value = JSON.parse(text, (_key, member: unknown) => {
+      if (typeof member === 'number' && !Number.isFinite(member)) tooLarge = true;
       return member;
     });
   } catch (error) {
     throw new UsageError(`${source} is not valid JSON: ${(error as Error).message}`);
   }
-  if (tooLarge !== null) throw new UsageError(`${source} holds a number too large to represent (member "${tooLarge}")`);
+  if (tooLarge) throw new UsageError(`${source} holds a number too large to represent (past 1.8e308)`);
   return value;
 }
 

@@ -25,10 +25,21 @@ export async function saveResult(ctx: CliContext, result: OperationResult, file:
 // ignoreBOM: a text's byte-order mark is part of what was sent, and kept.
 const UTF8 = new TextDecoder('utf-8', { fatal: true, ignoreBOM: true });
 
-/** Whether parsing `text` kept every number as written: no run of 16 digits or more (a double keeps 15 to 17), none past a double. */
-function keptByParse(parsed: unknown, text: string): boolean {
-  if (/\d{16,}/.test(text)) return false;
-  return !JSON.stringify(parsed).includes('null') || !/\d[eE][+-]?\d{3,}/.test(text);
+const LOSSY = Symbol('lossy');
+
+/**
+ * `text` parsed, or LOSSY when a number in it would not be written back as it stands: digits past a double's, past its
+ * range, `-0`. A number written in another form of the same value (`1.0`, `1e2`) is counted lossy too: given as text,
+ * nothing is lost either way. Throws when `text` is not one JSON value.
+ */
+function parsedAsWritten(text: string): unknown {
+  let lossy = false;
+  // Node's JSON.parse hands a reviver each primitive's source text (the TC39 "source text access" proposal).
+  const value: unknown = JSON.parse(text.replace(/^\uFEFF/, ''), (_key, member: unknown, context?: { source?: string }) => {
+    if (typeof member === 'number' && context?.source !== undefined && JSON.stringify(member) !== context.source) lossy = true;
+    return member;
+  });
+  return lossy ? LOSSY : value;
 }
 
 /**
@@ -40,8 +51,8 @@ function keptByParse(parsed: unknown, text: string): boolean {
 function resultJson(result: OperationResult): { content_type: string; body: unknown } | { content_type: string; body_base64: string } {
   if (/[/+]json\b/i.test(result.contentType)) {
     try {
-      const body = result.json();
-      if (keptByParse(body, new TextDecoder().decode(result.body))) return { content_type: result.contentType, body };
+      const body = parsedAsWritten(new TextDecoder().decode(result.body));
+      if (body !== LOSSY) return { content_type: result.contentType, body };
     } catch {
       // Not one JSON text: as text, or base64, below.
     }

@@ -122,6 +122,9 @@ describe('reads', () => {
       ['application/octet-stream', new Uint8Array([0, 1, 2, 255, 254, 10, 13]), { body_base64: 'AAEC//4KDQ==' }],
       // What a parse would change (a 20-digit id, a number past a double) is given as the text it is.
       ['application/json', '{"id":12345678901234567890,"x":1e400}', { body: '{"id":12345678901234567890,"x":1e400}' }],
+      ['application/json', '{"x":123456789.123456789}', { body: '{"x":123456789.123456789}' }],
+      ['application/json', '[-0,1e-400]', { body: '[-0,1e-400]' }],
+      ['application/json', '{"ok":[1,2.5,-3,1e+21]}', { body: { ok: [1, 2.5, -3, 1e21] } }],
     ];
     for (const [contentType, body, expected] of cases) {
       const op = api.addOperation('report', {}, [{ atMs: 0, status: 'completed' }]);
@@ -234,7 +237,7 @@ describe('errors and exit statuses', () => {
     const badBytes = join(tmp, 'latin1.json');
     writeFileSync(badBytes, Buffer.from([0x7b, 0x22, 0x61, 0x22, 0x3a, 0x22, 0xff, 0xfe, 0x22, 0x7d]));
     for (const [args, message] of [
-      [['submit', 'report', '--input', '{"big":1e400}'], /--input holds a number too large to represent \(member "big"\)$/],
+      [['submit', 'report', '--input', '{"big":1e400}'], /--input holds a number too large to represent \(past 1\.8e308\)$/],
       [['submit', 'report', '--input', `@${badBytes}`], /latin1\.json is not UTF-8 text$/],
       [['submit', 'report', '--input', '{}', '--idempotency-key', 'ключ'], /--idempotency-key must be 1\.\.255 visible ASCII characters$/],
       [['--api-key', 'ключ-0123456789', 'status', 'op_1'], /--api-key \(ASYNCOPS_API_KEY\) must be visible ASCII characters$/],
