@@ -13,7 +13,7 @@ import {
   DEFAULT_TENANT,
   IDEMPOTENCY_KEY_MAX,
   isIdempotencyKey,
-  jsonValueProblem,
+  jsonTextAt,
   NESTED_TOO_DEEPLY,
   pollutingKeyPath,
   shownPointer,
@@ -207,12 +207,13 @@ function operations(assembly: Assembly): EmbeddedAsyncOps {
 async function submitFromCode(assembly: Assembly, type: string, input: unknown, options: SubmitOptions): Promise<Operation> {
   const tenant = options.tenant ?? DEFAULT_TENANT;
   const { idempotencyKey } = options;
-  const notJson = jsonValueProblem(input, '/input');
+  const text = input === undefined ? null : jsonTextAt(input, '/input');
+  const notJson = text !== null && 'problem' in text ? text.problem : null;
   // Too deep for the body a request would send it in, named where the limit is passed: also when JSON.stringify's
   // stack did not reach the bottom (a cycle stays a value that is not JSON).
   const tooDeep = notJson === null || notJson.message.endsWith(NESTED_TOO_DEEPLY) ? depthProblem(input, assembly.maxBodyDepth) : null;
   // As a request would have sent it: what is stored, validated, handed to the handler and resolved with.
-  const written: unknown = tooDeep !== null || notJson !== null || input === undefined ? undefined : JSON.parse(JSON.stringify(input));
+  const written: unknown = tooDeep !== null || text === null || 'problem' in text ? undefined : JSON.parse(text.json);
   // What a request's parsing, its key and its headers would have ensured (json-body.ts, input-limits.ts, auth.ts,
   // submit.ts), checked for a call from code.
   const errors = [

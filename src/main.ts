@@ -237,7 +237,7 @@ export { problemType } from './http/problem.ts';
 export { withoutStreamToken } from './http/stream-tokens.ts';
 export { DEFAULT_TENANT, IDEMPOTENCY_KEY_MAX, isIdempotencyKey, TENANT_NAME } from './domain/operation.ts';
 export { AsyncOpsError, type FieldError } from './domain/errors.ts';
-export { jsonValueProblem, NESTED_TOO_DEEPLY, pollutingKeyPath, shownPointer } from './domain/json-values.ts';
+export { jsonTextAt, NESTED_TOO_DEEPLY, pollutingKeyPath, shownPointer } from './domain/json-values.ts';
 export { tooDeepPath } from './http/input-limits.ts';
 export type { OperationView } from './runtime/operation-view.ts';
 export type { Operation } from './client/types.ts';

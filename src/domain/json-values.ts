@@ -43,7 +43,7 @@ function unkeptMessage(node: unknown): string | null {
  * null, a Map or Set it writes as {}), seen as it writes them (after toJSON), in the same pass: a result may be tens of
  * megabytes. Throws what JSON.stringify throws (a cycle, a BigInt, its stack or its string running out).
  */
-export function stringifyNoting(value: unknown): { readonly json: string | undefined; readonly unkept: boolean } {
+function stringifyNoting(value: unknown): { readonly json: string | undefined; readonly unkept: boolean } {
   let unkept = false;
   const json = JSON.stringify(value, (_key, member: unknown) => {
     if (!unkept && unkeptMessage(member) !== null) unkept = true;
@@ -57,7 +57,7 @@ export function stringifyNoting(value: unknown): { readonly json: string | undef
  * (through toJSON), or null. Iterative: no stack to overflow. `value` has no cycle (JSON.stringify has taken it, or it
  * was parsed).
  */
-export function firstUnkept(value: unknown): Unkept | null {
+function firstUnkept(value: unknown): Unkept | null {
   const stack: Array<{ value: unknown; path: string }> = [{ value: written(value, ''), path: '' }];
   while (stack.length > 0) {
     const { value: node, path } = stack.pop()!;
@@ -78,18 +78,40 @@ export function nonFinitePath(value: unknown): string | null {
   return firstUnkept(value)?.path ?? null;
 }
 
-/** Why `value` (at `path`) is not one JSON carries as it is, or null: what a submit from code is checked for. */
-export function jsonValueProblem(value: unknown, path: string): FieldError | null {
+/** What JSON.stringify makes of `value`, or why it is not kept so: not JSON at all (why), or changed (where and how). */
+export type JsonText = { readonly json: string } | { readonly notJson: string } | { readonly unkept: Unkept };
+
+/**
+ * `value` as JSON.stringify writes it, checked in the same pass for what it would not keep as it is (a result may be
+ * tens of megabytes). Throws V8's own RangeError for a text too long to make; any other failure is `notJson`.
+ */
+export function jsonTextOf(value: unknown): JsonText {
   let noted: ReturnType<typeof stringifyNoting>;
   try {
     noted = stringifyNoting(value);
   } catch (error) {
-    return { path, message: `is not JSON: ${stringifyFailure(error)}` };
+    // A toJSON that threw a RangeError, or a stack run out, is a value that is not JSON, not one too large to write.
+    if (error instanceof RangeError && /invalid string length/i.test(error.message)) throw error;
+    return { notJson: stringifyFailure(error) };
   }
-  // undefined, a function or a symbol, or what a toJSON turned into one: JSON has nothing to write.
-  if (noted.json === undefined && value !== undefined) return { path, message: 'is not JSON: there is no JSON text for it (a function, a symbol, undefined)' };
   const unkept = noted.unkept ? firstUnkept(value) : null;
-  return unkept === null ? null : { path: `${path}${unkept.path === '/' ? '' : unkept.path}`, message: unkept.message };
+  if (unkept !== null) return { unkept };
+  // A function or a symbol, or what a toJSON turned into one (or into undefined): JSON has nothing to write.
+  if (noted.json === undefined) return { notJson: 'there is no JSON text for it (a function, a symbol, undefined)' };
+  return { json: noted.json };
+}
+
+/** `value` (at `path`) as JSON writes it, or why it is not one JSON carries as it is: what a submit from code is checked for. */
+export function jsonTextAt(value: unknown, path: string): { readonly json: string } | { readonly problem: FieldError } {
+  let text: JsonText;
+  try {
+    text = jsonTextOf(value);
+  } catch (error) {
+    return { problem: { path, message: `is not JSON: ${stringifyFailure(error)}` } };
+  }
+  if ('notJson' in text) return { problem: { path, message: `is not JSON: ${text.notJson}` } };
+  if ('unkept' in text) return { problem: { path: `${path}${text.unkept.path === '/' ? '' : text.unkept.path}`, message: text.unkept.message } };
+  return text;
 }
 
 /**

@@ -5,7 +5,7 @@
 import type { OperationStatus } from './status.ts';
 import { equalJitterDelay, type BackoffPolicy, type Random } from './backoff.ts';
 import type { TraceCarrier } from './trace-context.ts';
-import { firstUnkept, stringifyFailure, stringifyNoting } from './json-values.ts';
+import { jsonTextOf } from './json-values.ts';
 import { isMediaType, MEDIA_TYPE_MAX } from './media-type.ts';
 
 export interface OperationError {
@@ -165,19 +165,13 @@ export function toOperationResult(value: unknown): OperationResult {
       }
     }
   }
-  let noted: ReturnType<typeof stringifyNoting>;
-  try {
-    noted = stringifyNoting(value === undefined ? null : value);
-  } catch (error) {
-    // Only V8's own "Invalid string length" is a result too large to write; any other RangeError (a toJSON that threw
-    // one, a stack run out) is a value that is not JSON.
-    if (error instanceof RangeError && /invalid string length/i.test(error.message)) throw error;
-    throw new InvalidResultError(`the result cannot be serialised as JSON: ${stringifyFailure(error)}`);
+  const text = jsonTextOf(value === undefined ? null : value);
+  if ('notJson' in text) throw new InvalidResultError(`the result cannot be serialised as JSON: ${text.notJson}`);
+  if ('unkept' in text) {
+    const { path, message } = text.unkept;
+    throw new InvalidResultError(`the result ${path === '/' ? '' : `at ${path} `}${message}`);
   }
-  const unkept = noted.unkept ? firstUnkept(value) : null;
-  if (unkept !== null) throw new InvalidResultError(`the result ${unkept.path === '/' ? '' : `at ${unkept.path} `}${unkept.message}`);
-  const { json } = noted;
-  if (json === undefined) throw new InvalidResultError('the result cannot be serialised as JSON: there is no JSON text for it (a function, a symbol)');
+  const { json } = text;
   return { contentType: 'application/json', body: Buffer.from(json, 'utf8') };
 }
 

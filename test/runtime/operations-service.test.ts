@@ -15,7 +15,7 @@ import { createSqliteStore } from '../../src/store/sqlite/sqlite-store.ts';
 import { DEFAULT_TENANT } from '../../src/domain/operation.ts';
 import type { Store, StoreListener } from '../../src/store/store.ts';
 import { mockTime } from '../support/mock-time.ts';
-import { noDelivery } from '../support/worker-pool.ts';
+import { noDelivery, openStore } from '../support/worker-pool.ts';
 
 /** One turn of the event loop: the SQLite store answers reads at once, so whatever a wake-up leads to has happened by then. */
 const nextTurn = (): Promise<void> => new Promise((resolve) => setImmediate(resolve));
@@ -113,13 +113,7 @@ describe('OperationsService and the change feed', () => {
 
   it('a long-poll held on an operation deleted through this service answers not_found then, with no time passing', async (t) => {
     const time = mockTime(t);
-    const dir = await mkdtemp(join(tmpdir(), 'asyncops-service-'));
-    const store = createSqliteStore({ path: join(dir, 'db.sqlite') });
-    await store.open();
-    t.after(async () => {
-      await store.close();
-      await rm(dir, { recursive: true, force: true });
-    });
+    const store = await openStore(t);
     const service = startService(t, store, time.clock, 60_000);
     const { view } = await service.submit({ tenant: DEFAULT_TENANT, type: 'job', input: {} });
     const ended = await service.cancel(DEFAULT_TENANT, view.operation.id);
