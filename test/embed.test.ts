@@ -302,6 +302,7 @@ describe('createAsyncOps', () => {
       [{ n: 1 }, { runAt: new Date(Number.NaN) }, '/run_at'],
       [{ n: 1, tags: new Map([['a', 1]]) }, {}, '/input/tags'],
       [{ n: 1, tags: new Set([1]) }, {}, '/input/tags'],
+      [{ n: 1, since: new Date('not a date') }, {}, '/input/since'],
       [(() => 1) as unknown as { n: number }, {}, '/input'],
       // What Fastify's parser refuses in a request body, and nesting past --max-body-depth counting the body.
       [{ n: 1, x: JSON.parse('{"__proto__": {"admin": true}}') }, {}, '/input/x/__proto__'],

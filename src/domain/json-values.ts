@@ -1,6 +1,6 @@
 // Owns: what makes a value one JSON can carry as it is: no cycle or BigInt (JSON.stringify throws), no number a
-// double holds but JSON cannot write (±Infinity and NaN, which JSON.stringify writes as null), and no Map, Set or Promise
-// (written as {}); the JSON pointers that name a place in such a value, as problems show them. Not here: where a value
+// double holds but JSON cannot write (±Infinity and NaN, which JSON.stringify writes as null), no invalid Date (null too),
+// and no Map, Set or Promise (written as {}); the JSON pointers that name a place in such a value, as problems show them. Not here: where a value
 // comes from (a request body, http/json-body.ts; a submit from code, embed.ts; a handler's result, operation.ts) or its
 // schema (runtime/registry.ts).
 // Invariant: a value that passes is stored and handed on as JSON writes it, nothing in it lost.
@@ -38,6 +38,11 @@ function unkeptMessage(node: unknown): string | null {
   return null;
 }
 
+/** Whether `original` is a Date JSON writes as null (its toJSON's answer for an invalid date: `new Date('x')`). */
+const isInvalidDate = (original: unknown): boolean => original instanceof Date && Number.isNaN(original.getTime());
+
+const INVALID_DATE = 'is an invalid Date, which JSON would keep as null';
+
 /**
  * `value` as JSON.stringify writes it, and whether it met anything it does not keep as it is (a number it writes as
  * null, a Map or Set it writes as {}), seen as it writes them (after toJSON), in the same pass: a result may be tens of
@@ -45,29 +50,31 @@ function unkeptMessage(node: unknown): string | null {
  */
 function stringifyNoting(value: unknown): { readonly json: string | undefined; readonly unkept: boolean } {
   let unkept = false;
-  const json = JSON.stringify(value, (_key, member: unknown) => {
-    if (!unkept && unkeptMessage(member) !== null) unkept = true;
+  // A function, not an arrow: `this` is the holder, whose member is still what it was before its toJSON.
+  const json = JSON.stringify(value, function (this: Record<string, unknown>, key: string, member: unknown) {
+    if (!unkept && (unkeptMessage(member) !== null || (member === null && isInvalidDate(this[key])))) unkept = true;
     return member;
   });
   return { json, unkept };
 }
 
 /**
- * The first number in `value` that is not finite, or Map or Set, in document order, as JSON.stringify would meet it
+ * The first number in `value` that is not finite, invalid Date, Map or Set, in document order, as JSON.stringify would meet it
  * (through toJSON), or null. Iterative: no stack to overflow. `value` has no cycle (JSON.stringify has taken it, or it
  * was parsed).
  */
 function firstUnkept(value: unknown): Unkept | null {
-  const stack: Array<{ value: unknown; path: string }> = [{ value: written(value, ''), path: '' }];
+  const stack: Array<{ value: unknown; path: string; key: string | number }> = [{ value, path: '', key: '' }];
   while (stack.length > 0) {
-    const { value: node, path } = stack.pop()!;
-    const message = unkeptMessage(node);
+    const { value: original, path, key: at } = stack.pop()!;
+    const node = written(original, at);
+    const message = node === null && isInvalidDate(original) ? INVALID_DATE : unkeptMessage(node);
     if (message !== null) return { path: path || '/', message };
     if (node === null || typeof node !== 'object') continue;
     const keys = Array.isArray(node) ? node.map((_, i) => i) : Object.keys(node);
     for (let i = keys.length - 1; i >= 0; i--) {
       const key = keys[i]!;
-      stack.push({ value: written((node as Record<string | number, unknown>)[key], key), path: pointerTo(path, String(key)) });
+      stack.push({ value: (node as Record<string | number, unknown>)[key], path: pointerTo(path, String(key)), key });
     }
   }
   return null;

@@ -14,6 +14,7 @@ import { OPERATION_STATUSES, type OperationStatus } from '../domain/status.ts';
 import type { OperationsObserver } from '../runtime/observer.ts';
 import type { ScheduleObserver } from '../runtime/schedules.ts';
 import type { Schedule } from '../domain/schedule.ts';
+import { statusWrittenOnSocket } from './problem.ts';
 
 const DURATION_BUCKETS_S = [0.005, 0.01, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 300, 1800];
 /** Queue waits run from a millisecond (an idle worker) to hours (a backlog). */
@@ -313,8 +314,10 @@ export class Metrics implements OperationsObserver, ScheduleObserver {
     // long-poll or an event stream the client left is a request too.
     app.addHook('onRequest', (request, reply, done) => {
       const res = reply.raw;
+      const socket = request.raw.socket;
       res.once('close', () => {
-        const status = res.headersSent ? res.statusCode : CLIENT_CLOSED_REQUEST;
+        // A body that stopped coming is answered 408 on the socket, past the reply (problem.ts).
+        const status = res.headersSent ? res.statusCode : (statusWrittenOnSocket(socket) ?? CLIENT_CLOSED_REQUEST);
         const route = request.routeOptions.url ?? 'unmatched';
         const key = `${request.method} ${status} ${route}`;
         let child = children.get(key);

@@ -135,6 +135,14 @@ export function sendFrameworkProblem(
   return sendProblem(reply, problem);
 }
 
+/** The status writeClientErrorProblem wrote on a socket: a request it cut short (a body that stopped) was answered. */
+const answeredOnSocket = new WeakMap<Duplex, number>();
+
+/** The status of the problem written on `socket` past every route and reply (a 408), if one was. */
+export function statusWrittenOnSocket(socket: Duplex): number | undefined {
+  return answeredOnSocket.get(socket);
+}
+
 /**
  * What Node could not read as a request (its `clientError`: headers over its limit, a request that timed out, bytes
  * that are not HTTP/1.1), answered as a problem on the socket, which is then closed: no route, hook or reply exists yet.
@@ -153,6 +161,7 @@ export function writeClientErrorProblem(error: Error & { code?: string }, socket
     socket.destroy();
     return;
   }
+  answeredOnSocket.set(socket, status);
   socket.end(
     `HTTP/1.1 ${status} ${STATUS_CODES[status]}\r\nDate: ${new Date().toUTCString()}\r\nCache-Control: ${CACHE_CONTROL.none}\r\n` +
       `Content-Type: application/problem+json\r\nContent-Length: ${Buffer.byteLength(body)}\r\nConnection: close\r\n\r\n${body}`,
@@ -176,6 +185,9 @@ export function installProblemHandlers(app: FastifyInstance): void {
   app.setErrorHandler((error: FastifyError, request: FastifyRequest, reply: FastifyReply) => {
     const known = error instanceof AsyncOpsError ? error : fromFastifyError(error);
     if (known !== null) {
+      // The request was fine and the client is told to try again, but the operator must hear of a full disk or a
+      // database that does not answer from the request path too, not only from the workers' failures.
+      if (known.code === 'store_unavailable') request.log.error({ err: known }, 'store unavailable');
       const problem = problemFor(known, pathOf(request), app.prefix);
       if (known.code === 'rate_limited' && typeof known.extra.retry_after === 'number') reply.header('retry-after', String(known.extra.retry_after));
       return sendProblem(reply, problem);

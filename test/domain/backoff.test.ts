@@ -139,6 +139,13 @@ describe('attempt outcomes', () => {
     // A Date is written as JSON writes it (its toJSON); what JSON would lose is refused.
     assert.equal(toOperationResult({ at: new Date(0) }).body.toString(), '{"at":"1970-01-01T00:00:00.000Z"}');
     assert.throws(() => toOperationResult({ a: [new Map()] }), /^InvalidResultError: the result at \/a\/0 is a Map/);
+    // An invalid Date's toJSON gives null: the instant is lost, so it is refused, wherever it is (the whole result too).
+    assert.throws(
+      () => toOperationResult({ rows: [{ at: new Date(Number.NaN) }] }),
+      /^InvalidResultError: the result at \/rows\/0\/at is an invalid Date, which JSON would keep as null/,
+    );
+    assert.throws(() => toOperationResult(new Date('not a date')), /^InvalidResultError: the result is an invalid Date/);
+    assert.equal(toOperationResult({ at: null, when: new Date(1) }).body.toString(), '{"at":null,"when":"1970-01-01T00:00:00.001Z"}');
     // What is looked at is what JSON writes: a toJSON that gives a plain value makes its holder's other members moot.
     const registry = { items: new Map([['a', 1]]), cached: Number.NaN, toJSON: () => ({ a: 1 }) };
     assert.equal(toOperationResult({ registry }).body.toString(), '{"registry":{"a":1}}');

@@ -322,6 +322,10 @@ describe('bad input', () => {
       assert.equal(typeof problem.detail, 'string', what);
     }
     assert.equal(await snapshot(), before);
+    // The body that stopped had reached its route: it is counted as the 408 it was answered, not as a client that left.
+    const metrics = await (await fetch(`${base}/metrics`, { signal: AbortSignal.timeout(5000) })).text();
+    assert.match(metrics, /^asyncops_http_requests_total\{method="POST",route="\/operations",status="408"\} 1$/m);
+    assert.doesNotMatch(metrics, /status="499"/);
   });
 
   it('the server is still up and serving after all of it', async () => {

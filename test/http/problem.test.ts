@@ -39,6 +39,27 @@ describe('problem details', () => {
     assert.deepEqual(invalid.errors, [{ path: '/input/x', message: 'must be integer' }]);
   });
 
+  it('a store that cannot take a write is a 503 to try again, and logged for the operator with its cause', async () => {
+    const lines: string[] = [];
+    const app = Fastify({ logger: { level: 'info', stream: { write: (line: string) => lines.push(line) } } });
+    installProblemHandlers(app);
+    app.post('/write', async () => {
+      throw new AsyncOpsError('store_unavailable', 'SQLite: the disk is full', { cause: new Error('database or disk is full') });
+    });
+    try {
+      const response = await app.inject({ method: 'POST', url: '/write' });
+      assert.equal(response.statusCode, 503);
+      assert.equal(response.json().code, 'store_unavailable');
+      const logged = lines.map((line) => JSON.parse(line)).filter((entry) => entry.msg === 'store unavailable');
+      assert.equal(logged.length, 1, lines.join(''));
+      assert.equal(logged[0].level, 50);
+      assert.match(logged[0].err.message, /the disk is full/);
+      assert.match(JSON.stringify(logged[0].err), /database or disk is full/);
+    } finally {
+      await app.close();
+    }
+  });
+
   it('an unhandled error is a 500 problem naming its instance, and says nothing of the error', async () => {
     const app = Fastify({ logger: false });
     installProblemHandlers(app);
