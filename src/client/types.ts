@@ -51,8 +51,12 @@ export type HistoryKind = HistoryEvent['kind'];
 export type BulkAction = Wire.GetBulkActionResponse;
 /** What a bulk action does: `retry`, `cancel`, `delete` (operations) or `replay_deliveries` (dead deliveries). */
 export type BulkActionKind = Wire.CreateBulkActionBody['action'];
-/** What a bulk action selects: every field set must match (docs/http-api.md lists which fields each action takes). */
-export type BulkFilter = NonNullable<Wire.CreateBulkActionBody['filter']>;
+type WireBulkFilter = NonNullable<Wire.CreateBulkActionBody['filter']>;
+/**
+ * What a bulk action selects: every field set must match (docs/http-api.md lists which fields each action takes). A
+ * field given as undefined is not set (a consumer may set exactOptionalPropertyTypes).
+ */
+export type BulkFilter = { [K in keyof WireBulkFilter]?: WireBulkFilter[K] | undefined };
 /** A registered task type of `GET /task-types`. */
 export type TaskType = Wire.ListTaskTypesResponse['items'][number];
 /** How many operations of a type are in a status (`GET /operations/counts`). */

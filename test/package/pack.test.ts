@@ -86,6 +86,7 @@ export async function follow(id: string, signal?: AbortSignal): Promise<Operatio
   await client.counts({ tenant });
   await client.listBulkActions({ tenant, cursor: undefined });
   await client.retry(id, { priority: undefined });
+  await client.countBulkAction('cancel', { type: undefined, tenant });
   return op;
 }
 export async function receive(request: Request, secret: string): Promise<string> {
