@@ -81,6 +81,11 @@ export function integerArg(min: number, max = Number.MAX_SAFE_INTEGER): (value: 
   };
 }
 
+/** `--idempotency-key`, checked as the API checks the header (no header can carry another), before anything is sent. */
+export function checkIdempotencyKey(key: string | undefined): void {
+  if (key !== undefined && !/^[\x21-\x7e]{1,255}$/.test(key)) throw new UsageError('--idempotency-key must be 1..255 visible ASCII characters');
+}
+
 /** `--limit` of a page: the API caps it, so more is refused here rather than by the server's 400. */
 export const pageLimitArg = integerArg(1, PAGE_LIMIT.max);
 

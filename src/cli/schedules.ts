@@ -4,8 +4,16 @@
 
 import type { Command } from 'commander';
 import type { Schedule, ScheduleDetail } from '../client/index.ts';
-import { pageLimitArg, readJsonInput, type CliContext } from './context.ts';
+import { checkIdempotencyKey, pageLimitArg, readJsonInput, type CliContext } from './context.ts';
 import { sanitize } from './format.ts';
+
+interface ScheduleCreateFlags {
+  input?: string;
+  timezone?: string;
+  webhookUrl?: string;
+  idempotencyKey?: string;
+  json?: boolean;
+}
 
 export function describeSchedule(s: Schedule): string {
   const state = s.paused ? 'paused' : `next ${s.next_run_at ?? 'never'}`;
@@ -49,10 +57,18 @@ export function registerSchedules(program: Command, ctx: CliContext): void {
     .option('--input <json>', 'the input of every operation: inline JSON, @FILE, or @- for stdin (default {})')
     .option('--timezone <zone>', 'IANA time zone the expression is read in (default UTC)')
     .option('--webhook-url <url>', 'called when each operation it creates ends')
+    .option('--idempotency-key <key>', 'creating again with the same key and flags returns the same schedule (while it exists)')
     .option('--json', 'print the schedule as JSON')
-    .action(async (type: string, cron: string, opts: { input?: string; timezone?: string; webhookUrl?: string; json?: boolean }, command: Command) => {
+    .action(async (type: string, cron: string, opts: ScheduleCreateFlags, command: Command) => {
+      checkIdempotencyKey(opts.idempotencyKey);
       const input = opts.input === undefined ? {} : await readJsonInput(opts.input, ctx.io.stdin);
-      const schedule = await ctx.client(command).createSchedule(type, input, cron, { timezone: opts.timezone, webhookUrl: opts.webhookUrl });
+      // With a key, a create whose reply was lost is sent again: it cannot make a second schedule.
+      const client = ctx.client(command, { patient: opts.idempotencyKey !== undefined });
+      const schedule = await client.createSchedule(type, input, cron, {
+        timezone: opts.timezone,
+        webhookUrl: opts.webhookUrl,
+        idempotencyKey: opts.idempotencyKey,
+      });
       ctx.show(schedule, opts.json, describeSchedule);
     });
 

@@ -3,7 +3,7 @@
 // Invariant: without --wait the exit status is 0 once accepted; with it, by how the operation ended.
 
 import type { Command } from 'commander';
-import { integerArg, readJsonInput, secondsArg, timeArg, type CliContext } from './context.ts';
+import { checkIdempotencyKey, integerArg, readJsonInput, secondsArg, timeArg, type CliContext } from './context.ts';
 import { UsageError } from './exit-codes.ts';
 import { CONCURRENCY_KEY, MAX_ATTEMPTS, MAX_CONCURRENCY_KEY_LENGTH, MIN_TIMEOUT_S, PRIORITY } from '../config/limits.ts';
 import { followOperation } from './wait.ts';
@@ -48,9 +48,7 @@ export function registerSubmit(program: Command, ctx: CliContext): void {
       if ((opts.output !== undefined || opts.waitTimeout !== undefined) && !opts.wait) {
         throw new UsageError('-o/--output and --wait-timeout need --wait');
       }
-      if (opts.idempotencyKey !== undefined && !/^[\x21-\x7e]{1,255}$/.test(opts.idempotencyKey)) {
-        throw new UsageError('--idempotency-key must be 1..255 visible ASCII characters');
-      }
+      checkIdempotencyKey(opts.idempotencyKey);
       if (opts.concurrencyKey !== undefined && !CONCURRENCY_KEY.test(opts.concurrencyKey)) {
         throw new UsageError(`--concurrency-key must be 1..${MAX_CONCURRENCY_KEY_LENGTH} letters, digits or _ . : @ / - (a letter or digit first)`);
       }

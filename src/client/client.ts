@@ -254,7 +254,9 @@ export class AsyncOpsClient {
    */
   async createSchedule(type: string, input: unknown, cron: string, options: CreateScheduleOptions = {}): Promise<Schedule> {
     const body = { type, input, cron, timezone: options.timezone, webhook_url: options.webhookUrl };
-    return this.#http.json<Schedule>(await this.#http.send({ method: 'POST', path: '/schedules', body }));
+    const headers: Record<string, string> = options.idempotencyKey === undefined ? {} : { 'idempotency-key': options.idempotencyKey };
+    const reply = await this.#http.send({ method: 'POST', path: '/schedules', body, headers, retry: options.idempotencyKey !== undefined });
+    return this.#http.json<Schedule>(reply);
   }
 
   /** `GET /schedules`: one page, newest first (an admin key's: every tenant's, or `tenant`'s). */

@@ -137,6 +137,11 @@ export interface CreateScheduleOptions {
   timezone?: string | undefined;
   /** Called when each operation the schedule creates ends. */
   webhookUrl?: string | undefined;
+  /**
+   * The same key with the same schedule returns the one it created (while it exists), so a create whose reply was
+   * lost is sent again; without one, a create is not retried (it could make a second schedule).
+   */
+  idempotencyKey?: string | undefined;
 }
 
 export interface ScheduleListOptions {

@@ -13,6 +13,7 @@ import { cursorAfter, decodeCursor } from './cursors.ts';
 import { ID_PREFIXES } from '../domain/ids.ts';
 import { NullableUnion, ReadScopeQuery, TenantQuery, emptyResponse, jsonResponse, problemResponses, requiredHeader } from './schemas.ts';
 import { readScope, tenantOf } from './tenant.ts';
+import { idempotencyKeyOf } from './submit.ts';
 
 const DateTime = Type.String({ format: 'date-time' });
 
@@ -114,16 +115,32 @@ export function registerScheduleRoutes(app: FastifyInstance, schedules: Schedule
       operationId: 'createSchedule',
       summary: 'Create a recurring schedule: an operation of the type with this input at every tick',
       body: CreateBody,
+      headers: Type.Object({
+        'idempotency-key': Type.Optional(
+          Type.String({
+            description:
+              '1..255 visible ASCII characters: the same key with the same body returns the schedule it created (201, `Idempotent-Replayed: true`) for as long as that schedule exists; with another body, 422',
+          }),
+        ),
+      }),
       response: {
-        201: jsonResponse(ScheduleSchema, 'Created', {
+        201: jsonResponse(ScheduleSchema, 'Created (or, under an Idempotency-Key seen before with the same body, the schedule it created)', {
           Location: requiredHeader(Type.String({ description: 'The schedule: /schedules/{id}' })),
+          'Idempotent-Replayed': Type.Literal('true', { description: 'The Idempotency-Key was seen before: this is the schedule it created' }),
         }),
-        ...problemResponses(400, 413, 415, [422, 'Unknown task type, or the webhook URL is refused']),
+        ...problemResponses(
+          [400, 'Not valid (the body, the input against its schema, the cron expression or time zone, or the Idempotency-Key): `errors` names each field'],
+          413,
+          415,
+          [422, 'Unknown task type, a refused webhook URL, or an Idempotency-Key used before with another body'],
+        ),
       },
     },
     handler: async (request, reply) => {
       const { type, input, cron, timezone, webhook_url } = request.body;
-      const schedule = await schedules.create({ tenant: tenantOf(request), type, input, cron, timezone, webhookUrl: webhook_url });
+      const idempotencyKey = idempotencyKeyOf(request);
+      const { schedule, created } = await schedules.create({ tenant: tenantOf(request), type, input, cron, timezone, webhookUrl: webhook_url, idempotencyKey });
+      if (!created) reply.header('idempotent-replayed', 'true');
       return reply.code(201).header('location', `${basePath}/schedules/${schedule.id}`).send(scheduleJson(schedule));
     },
   });

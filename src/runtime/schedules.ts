@@ -12,6 +12,7 @@ import { DEFAULT_TENANT, type Operation } from '../domain/operation.ts';
 import { checkCron, DEFAULT_TIMEZONE, decideFiring, firstTick, type Schedule, type ScheduleTick } from '../domain/schedule.ts';
 import type { DeclaredScheduleDraft, OperationDraft, Store } from '../store/store.ts';
 import type { TaskRegistry } from './registry.ts';
+import { fingerprintOf } from './idempotency.ts';
 import { declaredSchedulesOf } from './task.ts';
 import { defaultTimeoutS } from './submission.ts';
 
@@ -22,6 +23,14 @@ export interface ScheduleRequest {
   readonly cron: string;
   readonly timezone?: string | undefined;
   readonly webhookUrl?: string | null | undefined;
+  /** The tenant's key for this create: a retry with the same request returns the schedule it made (while it exists). */
+  readonly idempotencyKey?: string | undefined;
+}
+
+/** A create's schedule, and whether this request made it (false: a replay of the create that did, by its key). */
+export interface ScheduleCreated {
+  readonly schedule: Schedule;
+  readonly created: boolean;
 }
 
 /** Told of each tick this node fired (metrics): its operation (null: none could be made) and the ticks it passed over. */
@@ -60,7 +69,7 @@ export class SchedulesService {
     this.#registry = options.registry;
   }
 
-  async create(request: ScheduleRequest): Promise<Schedule> {
+  async create(request: ScheduleRequest): Promise<ScheduleCreated> {
     const task = this.#registry.require(request.type);
     const timezone = request.timezone ?? DEFAULT_TIMEZONE;
     const errors = [...checkCron(request.cron, timezone), ...this.#registry.validateInput(task.type, request.input)];
@@ -72,17 +81,30 @@ export class SchedulesService {
         throw new AsyncOpsError('webhook_url_refused', `webhook_url refused: ${refusal}`, { errors: [{ path: '/webhook_url', message: refusal }] });
     }
     const now = this.#options.clock.now();
-    return this.#store.scheduleCreate({
+    const input = request.input ?? null;
+    const idempotency =
+      request.idempotencyKey === undefined
+        ? undefined
+        : { key: request.idempotencyKey, fingerprint: fingerprintOf({ type: task.type, input, cron: request.cron, timezone, webhookUrl }) };
+    const result = await this.#store.scheduleCreate({
       id: newId(ID_PREFIXES.schedule, now),
       tenant: request.tenant,
       type: task.type,
-      input: request.input ?? null,
+      input,
       cron: request.cron,
       timezone,
       webhookUrl,
       nextRunAt: firstTick({ cron: request.cron, timezone }, now),
       now,
+      idempotency,
     });
+    if (result.kind === 'created') return { schedule: result.schedule, created: true };
+    if (result.fingerprint !== idempotency?.fingerprint) {
+      throw new AsyncOpsError('idempotency_key_mismatch', 'this Idempotency-Key was used with a different request body', {
+        extra: { schedule_id: result.schedule.id },
+      });
+    }
+    return { schedule: result.schedule, created: false };
   }
 
   /** The schedule and its most recent ticks, newest first; not_found outside `scope` (a tenant; null: any, an admin's read). */

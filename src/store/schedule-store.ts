@@ -19,6 +19,16 @@ export interface ScheduleDraft {
   readonly now: number;
 }
 
+/** A schedule created through the API; with `idempotency`, under the tenant's key, with its request's fingerprint. */
+export interface ScheduleCreateDraft extends ScheduleDraft {
+  readonly idempotency?: { readonly key: string; readonly fingerprint: string } | undefined;
+}
+
+export type ScheduleCreateResult =
+  | { readonly kind: 'created'; readonly schedule: Schedule }
+  /** The tenant's schedule made under the same key (nothing was created), and the fingerprint of the request that made it. */
+  | { readonly kind: 'existing'; readonly schedule: Schedule; readonly fingerprint: string };
+
 /**
  * A schedule a task declares: kept in step with the declaration at start-up, one row per declaration however many nodes
  * start. Which row is the store's to find (domain/declared-schedules.ts): the one that declares the same, wherever the
@@ -54,7 +64,8 @@ export interface ScheduleFireParams {
 export type ScheduleDeleteOutcome = 'deleted' | 'declared' | 'not_found';
 
 export interface ScheduleStore {
-  scheduleCreate(draft: ScheduleDraft): Promise<Schedule>;
+  /** With a key the tenant's existing schedule holds, creates nothing and returns that one (the caller compares fingerprints). */
+  scheduleCreate(draft: ScheduleCreateDraft): Promise<ScheduleCreateResult>;
   /** `tenant` null: whichever tenant's it is (an admin's read). */
   scheduleGet(params: { readonly id: string; readonly tenant: string | null }): Promise<Schedule | null>;
   /** Newest first. */

@@ -21,7 +21,15 @@ import type { BulkActionStore } from './bulk-action-store.ts';
 export { CANCELLED_BY_REQUEST } from '../domain/status.ts';
 // Defined in the domain (the edges render them); named here too, beside the Store methods that take and give them.
 export type { Delivery, DeliveryAttempt, DurationSample, HistoryEvent, Schedule, ScheduleTick, WorkerNode };
-export type { DeclaredScheduleDraft, ScheduleDeleteOutcome, ScheduleDraft, ScheduleFireParams, ScheduleListQuery } from './schedule-store.ts';
+export type {
+  DeclaredScheduleDraft,
+  ScheduleCreateDraft,
+  ScheduleCreateResult,
+  ScheduleDeleteOutcome,
+  ScheduleDraft,
+  ScheduleFireParams,
+  ScheduleListQuery,
+} from './schedule-store.ts';
 
 // ---------------------------------------------------------------- operations
 

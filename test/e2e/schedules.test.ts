@@ -7,6 +7,7 @@ import assert from 'node:assert/strict';
 import { join } from 'node:path';
 import { REPO_ROOT, startServer, type ServerProcess } from '../support/server.ts';
 import { request } from '../support/http.ts';
+import { AsyncOpsClient } from '../../src/client/index.ts';
 import { waitFor } from '../support/wait.ts';
 import { WebhookReceiver } from '../support/webhook-receiver.ts';
 import { killAll, runCli } from '../cli/run-cli.ts';
@@ -89,6 +90,74 @@ describe('recurring schedules', () => {
     assert.equal((await api('GET', '/schedules/sch_nope')).status, 404);
     assert.equal((await api('POST', '/schedules/sch_nope/pause')).status, 404);
     assert.equal((await api('GET', '/schedules?cursor=nope')).status, 400);
+  });
+
+  it('an Idempotency-Key makes a create safe to send again: the schedule it made (201, Idempotent-Replayed), 422 for another body', async () => {
+    const keyed = (key: string, body: unknown) => request(server.url, 'POST', '/schedules', { body, headers: { 'idempotency-key': key } });
+    const body = { type: 'echo', input: { n: 7 }, cron: '0 6 * * MON', timezone: 'Europe/Berlin' };
+    // Ten at once, as retries racing a slow first reply: one schedule.
+    const replies = await Promise.all(Array.from({ length: 10 }, () => keyed('deploy-2026-12-06', body)));
+    assert.deepEqual(
+      replies.map((r) => r.status),
+      replies.map(() => 201),
+    );
+    const ids = new Set(replies.map((r) => r.body.id));
+    assert.equal(ids.size, 1, [...ids].join(', '));
+    const id = [...ids][0] as string;
+    const creating = replies.filter((r) => r.headers.get('idempotent-replayed') === null);
+    assert.equal(creating.length, 1, 'one reply created it');
+    assert.ok(replies.every((r) => r.headers.get('location') === `/schedules/${id}`));
+    // Members in another order are the same body.
+    const later = await keyed('deploy-2026-12-06', { timezone: 'Europe/Berlin', cron: '0 6 * * MON', input: { n: 7 }, type: 'echo' });
+    assert.equal(later.headers.get('idempotent-replayed'), 'true');
+    assert.deepEqual(later.body, creating[0]!.body);
+    // Another body under the key: refused, nothing stored; the time zone as sent counts (UTC is not Europe/Berlin).
+    const before = (await api('GET', '/schedules?limit=200')).body.items.length;
+    for (const other of [
+      { ...body, input: { n: 8 } },
+      { ...body, timezone: undefined },
+      { ...body, cron: '0 7 * * MON' },
+    ]) {
+      const refused = await keyed('deploy-2026-12-06', other);
+      assert.equal(refused.status, 422, refused.text);
+      assert.equal(refused.body.code, 'idempotency_key_mismatch');
+      assert.equal(refused.body.schedule_id, id);
+    }
+    const badKey = await keyed('two words', body);
+    assert.equal(badKey.status, 400, badKey.text);
+    assert.deepEqual(
+      badKey.body.errors.map((e: { path: string }) => e.path),
+      ['/headers/idempotency-key'],
+    );
+    assert.equal((await api('GET', '/schedules?limit=200')).body.items.length, before);
+    // The SDK and the CLI send the key; a create from either with the same schedule is the same one.
+    const client = new AsyncOpsClient({ baseUrl: server.url });
+    const viaSdk = await client.createSchedule('echo', { n: 7 }, '0 6 * * MON', { timezone: 'Europe/Berlin', idempotencyKey: 'deploy-2026-12-06' });
+    assert.equal(viaSdk.id, id);
+    const viaCli = await cli(
+      'create',
+      'echo',
+      '0 6 * * MON',
+      '--input',
+      '{"n":7}',
+      '--timezone',
+      'Europe/Berlin',
+      '--idempotency-key',
+      'deploy-2026-12-06',
+      '--json',
+    );
+    assert.equal(viaCli.code, 0, viaCli.stderr);
+    assert.equal(JSON.parse(viaCli.stdout).id, id);
+    const cliBadKey = await cli('create', 'echo', '0 6 * * MON', '--idempotency-key', 'ключ');
+    assert.equal(cliBadKey.code, 2, cliBadKey.stderr);
+    assert.match(cliBadKey.stderr, /--idempotency-key must be 1\.\.255 visible ASCII characters$/m);
+    // Deleted, its key is free: the next create under it makes a new schedule.
+    assert.equal((await api('DELETE', `/schedules/${id}`)).status, 204);
+    const anew = await keyed('deploy-2026-12-06', { ...body, input: { n: 8 } });
+    assert.equal(anew.status, 201, anew.text);
+    assert.equal(anew.headers.get('idempotent-replayed'), null);
+    assert.notEqual(anew.body.id, id);
+    assert.equal((await api('DELETE', `/schedules/${anew.body.id}`)).status, 204);
   });
 
   it('lists schedules a page at a time; those a task declares are listed and cannot be deleted', async () => {

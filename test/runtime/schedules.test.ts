@@ -29,7 +29,7 @@ async function setUp(t: { after: (fn: () => Promise<void>) => void }, tasks: Tas
 describe('SchedulesService', () => {
   it('fires each tick on time and late within the threshold, one operation each', async (t) => {
     const { store, clock, service, fired } = await setUp(t);
-    const schedule = await service.create({ tenant: 't', type: 'echo', input: { n: 1 }, cron: '* * * * *' });
+    const { schedule } = await service.create({ tenant: 't', type: 'echo', input: { n: 1 }, cron: '* * * * *' });
     assert.equal(schedule.nextRunAt, T0 + MINUTE);
     assert.deepEqual(await service.fireDue(10), { more: false, nextRunAt: T0 + MINUTE });
     clock.time = T0 + MINUTE + 5;
@@ -54,7 +54,7 @@ describe('SchedulesService', () => {
 
   it('after downtime fires one catch-up for the most recent tick and records the skipped ones', async (t) => {
     const { clock, service, fired } = await setUp(t);
-    const schedule = await service.create({ tenant: 't', type: 'echo', input: {}, cron: '* * * * *' });
+    const { schedule } = await service.create({ tenant: 't', type: 'echo', input: {}, cron: '* * * * *' });
     clock.time = T0 + 61 * MINUTE + 30_000;
     assert.deepEqual(await service.fireDue(10), { more: false, nextRunAt: T0 + 62 * MINUTE });
     assert.equal(fired.length, 1);
@@ -70,7 +70,7 @@ describe('SchedulesService', () => {
 
   it('a paused schedule fires nothing; resumed, it starts from the next tick after now', async (t) => {
     const { clock, service, fired } = await setUp(t);
-    const schedule = await service.create({ tenant: 't', type: 'echo', input: {}, cron: '* * * * *' });
+    const { schedule } = await service.create({ tenant: 't', type: 'echo', input: {}, cron: '* * * * *' });
     await service.pause('t', schedule.id);
     clock.time = T0 + 10 * MINUTE + 1;
     assert.deepEqual(await service.fireDue(10), { more: false, nextRunAt: null });

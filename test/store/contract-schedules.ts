@@ -5,13 +5,13 @@
 
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
-import type { DeclaredScheduleDraft, ScheduleDraft, Store, StoreEvent } from '../../src/store/store.ts';
+import type { DeclaredScheduleDraft, ScheduleCreateDraft, ScheduleDraft, Store, StoreEvent } from '../../src/store/store.ts';
 import type { CurrentStore } from './contract.ts';
 import { draft, nextId, T0, TENANT } from './fixtures.ts';
 
 const SECOND = 1_000;
 
-function scheduleDraft(overrides: Partial<ScheduleDraft> = {}): ScheduleDraft {
+function scheduleDraft(overrides: Partial<ScheduleCreateDraft> = {}): ScheduleCreateDraft {
   return {
     id: nextId('sch_'),
     tenant: TENANT,
@@ -42,13 +42,13 @@ function fire(store: Store, id: string, tick: number, opType = 'echo') {
 export function scheduleContract(store: CurrentStore, pendingCounts: (store: Store) => Promise<Map<string, number>>): void {
   describe('schedules', () => {
     it('creates, reads within its tenant, lists newest first with a cursor', async () => {
-      const first = await store().scheduleCreate(scheduleDraft({ webhookUrl: 'https://example.com/hook' }));
+      const { schedule: first } = await store().scheduleCreate(scheduleDraft({ webhookUrl: 'https://example.com/hook' }));
       assert.equal(first.origin, 'api');
       assert.equal(first.paused, false);
       assert.equal(first.nextRunAt, T0 + SECOND);
       assert.deepEqual(first.input, { n: 1 });
       assert.equal(first.webhookUrl, 'https://example.com/hook');
-      const second = await store().scheduleCreate(scheduleDraft());
+      const { schedule: second } = await store().scheduleCreate(scheduleDraft());
       assert.deepEqual(await store().scheduleGet({ id: first.id, tenant: TENANT }), first);
       assert.equal(await store().scheduleGet({ id: first.id, tenant: 'other' }), null);
       const page = await store().scheduleList({ tenant: TENANT, limit: 1 });
@@ -64,8 +64,34 @@ export function scheduleContract(store: CurrentStore, pendingCounts: (store: Sto
       assert.deepEqual(await store().scheduleList({ tenant: 'other', limit: 5 }), []);
     });
 
+    it("creates once under a tenant's Idempotency-Key: a second create returns that schedule and its fingerprint, until it is deleted", async () => {
+      const keyed = (overrides: Partial<ScheduleCreateDraft> = {}) => scheduleDraft({ idempotency: { key: 'deploy-7', fingerprint: 'f1' }, ...overrides });
+      const first = await store().scheduleCreate(keyed());
+      assert.equal(first.kind, 'created');
+      // Also at the same moment: one schedule, the others given it.
+      const again = await Promise.all([keyed(), keyed({ idempotency: { key: 'deploy-7', fingerprint: 'f2' } }), keyed()].map((d) => store().scheduleCreate(d)));
+      assert.deepEqual(
+        again.map((r) => [r.kind, r.schedule.id, r.kind === 'existing' ? r.fingerprint : null]),
+        again.map(() => ['existing', first.schedule.id, 'f1']),
+      );
+      assert.deepEqual(again[0]!.schedule, first.schedule);
+      // Another tenant's key of the same name, and creates without a key, are their own.
+      const elsewhere = await store().scheduleCreate(keyed({ tenant: 'other' }));
+      assert.equal(elsewhere.kind, 'created');
+      const plain = await Promise.all([scheduleDraft(), scheduleDraft()].map((d) => store().scheduleCreate(d)));
+      assert.deepEqual(
+        plain.map((r) => r.kind),
+        ['created', 'created'],
+      );
+      assert.equal((await store().scheduleList({ tenant: TENANT, limit: 10 })).length, 3);
+      assert.equal(await store().scheduleDelete({ id: first.schedule.id, tenant: TENANT }), 'deleted');
+      const afterDelete = await store().scheduleCreate(keyed({ idempotency: { key: 'deploy-7', fingerprint: 'f3' } }));
+      assert.equal(afterDelete.kind, 'created');
+      assert.notEqual(afterDelete.schedule.id, first.schedule.id);
+    });
+
     it('fires a due tick once: one operation, its pending count and events, the tick recorded', async () => {
-      const schedule = await store().scheduleCreate(scheduleDraft());
+      const { schedule } = await store().scheduleCreate(scheduleDraft());
       const events: StoreEvent[] = [];
       const unsubscribe = store().subscribe((e) => events.push(e));
       assert.deepEqual(await store().scheduleDue({ now: T0, limit: 10 }), []);
@@ -93,7 +119,7 @@ export function scheduleContract(store: CurrentStore, pendingCounts: (store: Sto
     });
 
     it('exactly one of several callers racing for a tick creates its operation', async () => {
-      const schedule = await store().scheduleCreate(scheduleDraft());
+      const { schedule } = await store().scheduleCreate(scheduleDraft());
       for (let tick = T0 + SECOND; tick <= T0 + 5 * SECOND; tick += SECOND) {
         const results = await Promise.allSettled(Array.from({ length: 4 }, () => fire(store(), schedule.id, tick)));
         const won = results.filter((r) => r.status === 'fulfilled' && r.value !== null);
@@ -109,7 +135,7 @@ export function scheduleContract(store: CurrentStore, pendingCounts: (store: Sto
     });
 
     it('records a tick without an operation, and counts the ticks passed over', async () => {
-      const schedule = await store().scheduleCreate(scheduleDraft());
+      const { schedule } = await store().scheduleCreate(scheduleDraft());
       const fired = await store().scheduleFire({
         scheduleId: schedule.id,
         expected: T0 + SECOND,
@@ -127,7 +153,7 @@ export function scheduleContract(store: CurrentStore, pendingCounts: (store: Sto
     });
 
     it('keeps the most recent ticks only', async () => {
-      const schedule = await store().scheduleCreate(scheduleDraft());
+      const { schedule } = await store().scheduleCreate(scheduleDraft());
       for (let i = 1; i <= 25; i++) assert.ok(await fire(store(), schedule.id, T0 + i * SECOND));
       const ticks = await store().scheduleTicks({ id: schedule.id, limit: 100 });
       assert.equal(ticks.length, 20);
@@ -135,7 +161,7 @@ export function scheduleContract(store: CurrentStore, pendingCounts: (store: Sto
     });
 
     it('pauses (no tick is due, none fires) and resumes from the next tick given', async () => {
-      const schedule = await store().scheduleCreate(scheduleDraft());
+      const { schedule } = await store().scheduleCreate(scheduleDraft());
       const paused = await store().scheduleSetPaused({ id: schedule.id, tenant: TENANT, paused: true, nextRunAt: T0 + 50 * SECOND, now: T0 + 1 });
       assert.equal(paused?.paused, true);
       assert.equal(paused?.nextRunAt, T0 + SECOND);
@@ -152,7 +178,7 @@ export function scheduleContract(store: CurrentStore, pendingCounts: (store: Sto
     });
 
     it('deletes one created through the API with its ticks; the operations stay', async () => {
-      const schedule = await store().scheduleCreate(scheduleDraft());
+      const { schedule } = await store().scheduleCreate(scheduleDraft());
       const fired = await fire(store(), schedule.id, T0 + SECOND);
       assert.equal(await store().scheduleDelete({ id: schedule.id, tenant: 'other' }), 'not_found');
       assert.equal(await store().scheduleDelete({ id: schedule.id, tenant: TENANT }), 'deleted');

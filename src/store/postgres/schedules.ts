@@ -8,7 +8,16 @@
 import type { Operation } from '../../domain/operation.ts';
 import { declaredKeys } from '../../domain/declared-schedules.ts';
 import type { Schedule, ScheduleOrigin, ScheduleTick } from '../../domain/schedule.ts';
-import type { DeclaredScheduleDraft, ScheduleDeleteOutcome, ScheduleDraft, ScheduleFireParams, ScheduleListQuery, StoreEvent } from '../store.ts';
+import type {
+  DeclaredScheduleDraft,
+  ScheduleCreateDraft,
+  ScheduleCreateResult,
+  ScheduleDeleteOutcome,
+  ScheduleDraft,
+  ScheduleFireParams,
+  ScheduleListQuery,
+  StoreEvent,
+} from '../store.ts';
 import type { PostgresDatabase } from './database.ts';
 import { insertOperation } from './operations.ts';
 
@@ -34,9 +43,16 @@ interface ScheduleRow {
   updated_at: number;
 }
 
-// Params: $1 id, $2 tenant, $3 type, $4 input (JSON text), $5 cron, $6 timezone, $7 webhook url, $8 next run at, $9 now.
-const INSERT = `INSERT INTO schedules (id, tenant, type, input, cron, timezone, webhook_url, paused, next_run_at, skipped_ticks, origin, created_at, updated_at)
-  VALUES ($1, $2, $3, $4, $5, $6, $7, false, $8, 0, 'api', $9, $9) RETURNING ${COLUMNS}`;
+// Params: $1 id, $2 tenant, $3 type, $4 input (JSON text), $5 cron, $6 timezone, $7 webhook url, $8 next run at, $9 now,
+// $10 idempotency key, $11 request fingerprint. Nothing (no row) when the tenant has a schedule under the key already
+// (one being created at the same moment is waited for).
+const INSERT = `INSERT INTO schedules (id, tenant, type, input, cron, timezone, webhook_url, paused, next_run_at, skipped_ticks, origin,
+    idempotency_key, request_fingerprint, created_at, updated_at)
+  VALUES ($1, $2, $3, $4, $5, $6, $7, false, $8, 0, 'api', $10, $11, $9, $9)
+  ON CONFLICT (tenant, idempotency_key) WHERE idempotency_key IS NOT NULL DO NOTHING RETURNING ${COLUMNS}`;
+
+// Params: $1 tenant, $2 idempotency key.
+const BY_KEY = `SELECT ${COLUMNS}, request_fingerprint FROM schedules WHERE tenant = $1 AND idempotency_key = $2`;
 
 // The same and $10 the declared key. A changed expression or zone starts from its new next tick; paused stays.
 const UPSERT_DECLARED = `INSERT INTO schedules (id, tenant, type, input, cron, timezone, webhook_url, paused, next_run_at, skipped_ticks, origin, declared_key, created_at, updated_at)
@@ -120,11 +136,22 @@ const changedEvent = (schedule: Pick<Schedule, 'nextRunAt' | 'paused'>): StoreEv
   nextRunAt: schedule.paused ? null : schedule.nextRunAt,
 });
 
-export async function createSchedule(db: PostgresDatabase, draft: ScheduleDraft): Promise<Schedule> {
-  const [row] = await db.query<ScheduleRow>(INSERT, draftParams(draft));
-  const schedule = toSchedule(row!);
-  db.publish([changedEvent(schedule)]);
-  return schedule;
+/** Times a create under a key is tried when the schedule holding the key is deleted between the insert and the read. */
+const KEYED_CREATE_TRIES = 3;
+
+export async function createSchedule(db: PostgresDatabase, draft: ScheduleCreateDraft): Promise<ScheduleCreateResult> {
+  const key = draft.idempotency?.key ?? null;
+  for (let tried = 1; ; tried++) {
+    const [row] = await db.query<ScheduleRow>(INSERT, [...draftParams(draft), key, draft.idempotency?.fingerprint ?? null]);
+    if (row !== undefined) {
+      const schedule = toSchedule(row);
+      db.publish([changedEvent(schedule)]);
+      return { kind: 'created', schedule };
+    }
+    const [existing] = await db.query<ScheduleRow & { request_fingerprint: string }>(BY_KEY, [draft.tenant, key]);
+    if (existing !== undefined) return { kind: 'existing', schedule: toSchedule(existing), fingerprint: existing.request_fingerprint };
+    if (tried === KEYED_CREATE_TRIES) throw new Error(`the schedule holding Idempotency-Key ${key} kept going away while one was created under it`);
+  }
 }
 
 export async function getSchedule(db: PostgresDatabase, params: { id: string; tenant: string | null }): Promise<Schedule | null> {

@@ -8,7 +8,16 @@ import type { DatabaseSync, StatementSync } from 'node:sqlite';
 import type { Operation } from '../../domain/operation.ts';
 import { declaredKeys } from '../../domain/declared-schedules.ts';
 import type { Schedule, ScheduleOrigin, ScheduleTick } from '../../domain/schedule.ts';
-import type { DeclaredScheduleDraft, ScheduleDeleteOutcome, ScheduleDraft, ScheduleFireParams, ScheduleListQuery, StoreEvent } from '../store.ts';
+import type {
+  DeclaredScheduleDraft,
+  ScheduleCreateDraft,
+  ScheduleCreateResult,
+  ScheduleDeleteOutcome,
+  ScheduleDraft,
+  ScheduleFireParams,
+  ScheduleListQuery,
+  StoreEvent,
+} from '../store.ts';
 import { prepareAll, type GroupCommit } from './database.ts';
 import type { SqliteOperations } from './operations.ts';
 import type { Row } from './rows.ts';
@@ -19,9 +28,13 @@ export const TICKS_KEPT = 20;
 const COLUMNS = 'id, tenant, type, input, cron, timezone, webhook_url, paused, next_run_at, last_run_at, skipped_ticks, origin, created_at, updated_at';
 
 const STATEMENTS = {
-  // $id $tenant $type $input $cron $timezone $webhookUrl $nextRunAt $now $origin $key
-  insert: `INSERT INTO schedules (id, tenant, type, input, cron, timezone, webhook_url, paused, next_run_at, last_run_at, skipped_ticks, origin, declared_key, created_at, updated_at)
-    VALUES ($id, $tenant, $type, $input, $cron, $timezone, $webhookUrl, 0, $nextRunAt, NULL, 0, $origin, $key, $now, $now) RETURNING ${COLUMNS}`,
+  // $id $tenant $type $input $cron $timezone $webhookUrl $nextRunAt $now $idempotencyKey $fingerprint. Nothing (no row)
+  // when the tenant has a schedule under the key already.
+  insert: `INSERT INTO schedules (id, tenant, type, input, cron, timezone, webhook_url, paused, next_run_at, last_run_at, skipped_ticks, origin,
+      idempotency_key, request_fingerprint, created_at, updated_at)
+    VALUES ($id, $tenant, $type, $input, $cron, $timezone, $webhookUrl, 0, $nextRunAt, NULL, 0, 'api', $idempotencyKey, $fingerprint, $now, $now)
+    ON CONFLICT (tenant, idempotency_key) WHERE idempotency_key IS NOT NULL DO NOTHING RETURNING ${COLUMNS}`,
+  byKey: `SELECT ${COLUMNS}, request_fingerprint FROM schedules WHERE tenant = $tenant AND idempotency_key = $key`,
   // The same, for a declared schedule: a changed expression or zone starts from its new next tick; paused stays.
   upsertDeclared: `INSERT INTO schedules (id, tenant, type, input, cron, timezone, webhook_url, paused, next_run_at, last_run_at, skipped_ticks, origin, declared_key, created_at, updated_at)
     VALUES ($id, $tenant, $type, $input, $cron, $timezone, $webhookUrl, 0, $nextRunAt, NULL, 0, 'task', $key, $now, $now)
@@ -108,11 +121,17 @@ export class SqliteSchedules {
     this.#operations = operations;
   }
 
-  create(draft: ScheduleDraft): Promise<Schedule> {
-    return this.#group.run((events) => {
-      const schedule = toSchedule(this.#s.insert.get({ ...draftParams(draft), origin: 'api', key: null }) as Row);
+  create(draft: ScheduleCreateDraft): Promise<ScheduleCreateResult> {
+    return this.#group.run((events): ScheduleCreateResult => {
+      const key = draft.idempotency?.key ?? null;
+      const row = this.#s.insert.get({ ...draftParams(draft), idempotencyKey: key, fingerprint: draft.idempotency?.fingerprint ?? null });
+      if (row === undefined) {
+        const existing = this.#s.byKey.get({ tenant: draft.tenant, key }) as Row;
+        return { kind: 'existing', schedule: toSchedule(existing), fingerprint: String(existing['request_fingerprint']) };
+      }
+      const schedule = toSchedule(row);
       events.push(changedEvent(schedule));
-      return schedule;
+      return { kind: 'created', schedule };
     });
   }
 

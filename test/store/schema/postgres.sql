@@ -202,6 +202,8 @@ CREATE TABLE schedules (
   declared_key text COLLATE "C",
   created_at bigint NOT NULL,
   updated_at bigint NOT NULL,
+  idempotency_key text COLLATE "C",
+  request_fingerprint text COLLATE "C",
   CONSTRAINT schedules_declared_key_key UNIQUE (declared_key),
   CONSTRAINT schedules_origin_check CHECK ((origin = ANY (ARRAY['api'::text, 'task'::text]))),
   CONSTRAINT schedules_pkey PRIMARY KEY (id)
@@ -254,6 +256,7 @@ CREATE INDEX operations_tenant_error_code_id ON operations USING btree (tenant, 
 CREATE INDEX operations_tenant_id ON operations USING btree (tenant, id DESC);
 CREATE INDEX operations_tenant_status_id ON operations USING btree (tenant, status, id DESC);
 CREATE INDEX schedules_due ON schedules USING btree (next_run_at) WHERE ((NOT paused) AND (next_run_at IS NOT NULL));
+CREATE UNIQUE INDEX schedules_idempotency ON schedules USING btree (tenant, idempotency_key) WHERE (idempotency_key IS NOT NULL);
 CREATE INDEX schedules_tenant ON schedules USING btree (tenant, id);
 
 CREATE TRIGGER operation_counts_delete AFTER DELETE ON operations REFERENCING OLD TABLE AS old_rows FOR EACH STATEMENT EXECUTE FUNCTION operation_counts_deleted();

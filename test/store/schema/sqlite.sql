@@ -172,7 +172,7 @@ CREATE TABLE schedules (
   declared_key TEXT UNIQUE,
   created_at INTEGER NOT NULL,
   updated_at INTEGER NOT NULL
-) STRICT;
+, idempotency_key TEXT, request_fingerprint TEXT) STRICT;
 
 CREATE TABLE schema_migrations (version INTEGER PRIMARY KEY, name TEXT NOT NULL, applied_at INTEGER NOT NULL) STRICT;
 
@@ -241,6 +241,8 @@ CREATE INDEX operations_tenant_id ON operations (tenant, id DESC);
 CREATE INDEX operations_tenant_status_id ON operations (tenant, status, id DESC);
 
 CREATE INDEX schedules_due ON schedules (next_run_at) WHERE paused = 0 AND next_run_at IS NOT NULL;
+
+CREATE UNIQUE INDEX schedules_idempotency ON schedules (tenant, idempotency_key) WHERE idempotency_key IS NOT NULL;
 
 CREATE INDEX schedules_tenant ON schedules (tenant, id);
 
