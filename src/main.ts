@@ -339,6 +339,7 @@ export async function assembleAsyncOps(options: AssemblyOptions): Promise<Assemb
     clock,
     maxTimeoutS: options.limits?.maxTimeoutS ?? DEFAULT_SERVICE_LIMITS.maxTimeoutS,
     observer: metrics,
+    maxPriority: tenants.maxPriority,
     checkWebhookUrl: (url) => {
       const check = checkWebhookUrl(url, { allowPrivate });
       return check.ok ? null : check.reason;

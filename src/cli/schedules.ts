@@ -4,13 +4,15 @@
 
 import type { Command } from 'commander';
 import type { Schedule, ScheduleDetail } from '../client/index.ts';
-import { checkIdempotencyKey, pageLimitArg, readJsonInput, type CliContext } from './context.ts';
+import { checkIdempotencyKey, integerArg, pageLimitArg, readJsonInput, type CliContext } from './context.ts';
+import { PRIORITY } from '../config/limits.ts';
 import { sanitize } from './format.ts';
 
 interface ScheduleCreateFlags {
   input?: string;
   timezone?: string;
   webhookUrl?: string;
+  priority?: number;
   idempotencyKey?: string;
   json?: boolean;
 }
@@ -57,6 +59,7 @@ export function registerSchedules(program: Command, ctx: CliContext): void {
     .option('--input <json>', 'the input of every operation: inline JSON, @FILE, or @- for stdin (default {})')
     .option('--timezone <zone>', 'IANA time zone the expression is read in (default UTC)')
     .option('--webhook-url <url>', 'called when each operation it creates ends')
+    .option('--priority <n>', 'of every operation it creates: higher runs first (default 0)', integerArg(PRIORITY.min, PRIORITY.max))
     .option('--idempotency-key <key>', 'creating again with the same key and flags returns the same schedule (while it exists)')
     .option('--json', 'print the schedule as JSON')
     .action(async (type: string, cron: string, opts: ScheduleCreateFlags, command: Command) => {
@@ -67,6 +70,7 @@ export function registerSchedules(program: Command, ctx: CliContext): void {
       const schedule = await client.createSchedule(type, input, cron, {
         timezone: opts.timezone,
         webhookUrl: opts.webhookUrl,
+        priority: opts.priority,
         idempotencyKey: opts.idempotencyKey,
       });
       ctx.show(schedule, opts.json, describeSchedule);

@@ -253,7 +253,7 @@ export class AsyncOpsClient {
    * first), one per tick across all nodes.
    */
   async createSchedule(type: string, input: unknown, cron: string, options: CreateScheduleOptions = {}): Promise<Schedule> {
-    const body = { type, input, cron, timezone: options.timezone, webhook_url: options.webhookUrl };
+    const body = { type, input, cron, timezone: options.timezone, webhook_url: options.webhookUrl, priority: options.priority };
     const headers: Record<string, string> = options.idempotencyKey === undefined ? {} : { 'idempotency-key': options.idempotencyKey };
     const reply = await this.#http.send({ method: 'POST', path: '/schedules', body, headers, retry: options.idempotencyKey !== undefined });
     return this.#http.json<Schedule>(reply);

@@ -137,6 +137,8 @@ export interface CreateScheduleOptions {
   timezone?: string | undefined;
   /** Called when each operation the schedule creates ends. */
   webhookUrl?: string | undefined;
+  /** Of every operation it creates (higher runs first; default 0), within the tenant's ceiling. */
+  priority?: number | undefined;
   /**
    * The same key with the same schedule returns the one it created (while it exists), so a create whose reply was
    * lost is sent again; without one, a create is not retried (it could make a second schedule).

@@ -67,6 +67,8 @@ export interface CreateScheduleBody {
   timezone?: string;
   /** Absolute http(s) URL called when each operation it creates ends */
   webhook_url?: string;
+  /** Of every operation it creates (higher runs first; default 0), within the tenant's ceiling as a submit's */
+  priority?: number;
 }
 
 export interface CreateScheduleResponse {
@@ -79,6 +81,8 @@ export interface CreateScheduleResponse {
   cron: string;
   timezone: string;
   webhook_url: string | null;
+  /** Of every operation it creates (0 for one a task declares) */
+  priority: number;
   paused: boolean;
   /** `task`: declared by its task definition (cannot be deleted here) */
   origin: 'api' | 'task';
@@ -199,6 +203,8 @@ export interface GetScheduleResponse {
   cron: string;
   timezone: string;
   webhook_url: string | null;
+  /** Of every operation it creates (0 for one a task declares) */
+  priority: number;
   paused: boolean;
   /** `task`: declared by its task definition (cannot be deleted here) */
   origin: 'api' | 'task';
@@ -362,6 +368,8 @@ export interface ListSchedulesResponse {
     cron: string;
     timezone: string;
     webhook_url: string | null;
+    /** Of every operation it creates (0 for one a task declares) */
+    priority: number;
     paused: boolean;
     /** `task`: declared by its task definition (cannot be deleted here) */
     origin: 'api' | 'task';
@@ -488,6 +496,8 @@ export interface PauseScheduleResponse {
   cron: string;
   timezone: string;
   webhook_url: string | null;
+  /** Of every operation it creates (0 for one a task declares) */
+  priority: number;
   paused: boolean;
   /** `task`: declared by its task definition (cannot be deleted here) */
   origin: 'api' | 'task';
@@ -528,6 +538,8 @@ export interface ResumeScheduleResponse {
   cron: string;
   timezone: string;
   webhook_url: string | null;
+  /** Of every operation it creates (0 for one a task declares) */
+  priority: number;
   paused: boolean;
   /** `task`: declared by its task definition (cannot be deleted here) */
   origin: 'api' | 'task';

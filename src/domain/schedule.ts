@@ -15,6 +15,8 @@ export interface Schedule {
   readonly cron: string;
   readonly timezone: string;
   readonly webhookUrl: string | null;
+  /** The priority of the operations its ticks create (0 for one a task declares). */
+  readonly priority: number;
   readonly paused: boolean;
   /** The next tick to fire; null when the expression matches no later time. */
   readonly nextRunAt: number | null;
@@ -49,7 +51,10 @@ export const MISFIRE_THRESHOLD_MS = 60_000;
 export const MAX_COUNTED_SKIPS = 1_000;
 
 // Five fields (minute precision) or six (seconds first); day-of-month and day-of-week combine with OR, as in Vixie cron.
-const CRON_OPTIONS = { mode: '5-or-6-parts', domAndDow: false } as const;
+// Across a change of the clocks, an expression whose seconds, minutes and hours have no wildcard or step is one at fixed
+// times, lists and ranges included (`30 1,13 * * *` runs once at 01:30 on a fall-back night, as in Vixie cron), not
+// croner's default of single values only, which ran such a list twice then and not at all in a spring-forward gap.
+const CRON_OPTIONS = { mode: '5-or-6-parts', domAndDow: false, fixedTimeRule: 'no-wildcard' } as const;
 
 /** Whether `zone` is an IANA time zone this runtime knows (or UTC). */
 function isTimeZone(zone: string): boolean {

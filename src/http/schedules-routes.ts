@@ -5,7 +5,7 @@
 
 import type { FastifyInstance } from 'fastify';
 import { Type, type Static } from '@sinclair/typebox';
-import { MAX_URL_LENGTH, PAGE_LIMIT } from '../config/limits.ts';
+import { MAX_URL_LENGTH, PAGE_LIMIT, PRIORITY } from '../config/limits.ts';
 import { iso } from '../domain/resource.ts';
 import type { Schedule, ScheduleTick } from '../domain/schedule.ts';
 import type { SchedulesService } from '../runtime/schedules.ts';
@@ -32,6 +32,13 @@ const CreateBody = Type.Object(
     webhook_url: Type.Optional(
       Type.String({ minLength: 1, maxLength: MAX_URL_LENGTH, description: 'Absolute http(s) URL called when each operation it creates ends' }),
     ),
+    priority: Type.Optional(
+      Type.Integer({
+        minimum: PRIORITY.min,
+        maximum: PRIORITY.max,
+        description: "Of every operation it creates (higher runs first; default 0), within the tenant's ceiling as a submit's",
+      }),
+    ),
   },
   { additionalProperties: false },
 );
@@ -52,6 +59,7 @@ const ScheduleSchema = Type.Object({
   cron: Type.String(),
   timezone: Type.String(),
   webhook_url: NullableUnion(Type.String()),
+  priority: Type.Integer({ description: 'Of every operation it creates (0 for one a task declares)' }),
   paused: Type.Boolean(),
   origin: Type.Union([Type.Literal('api'), Type.Literal('task')], { description: '`task`: declared by its task definition (cannot be deleted here)' }),
   next_run_at: NullableUnion({ ...DateTime, description: 'The next tick (while paused: none fires); null when the expression matches no later time' }),
@@ -90,6 +98,7 @@ export function registerScheduleRoutes(app: FastifyInstance, schedules: Schedule
     cron: s.cron,
     timezone: s.timezone,
     webhook_url: s.webhookUrl,
+    priority: s.priority,
     paused: s.paused,
     origin: s.origin,
     next_run_at: s.nextRunAt === null ? null : iso(s.nextRunAt),
@@ -137,9 +146,18 @@ export function registerScheduleRoutes(app: FastifyInstance, schedules: Schedule
       },
     },
     handler: async (request, reply) => {
-      const { type, input, cron, timezone, webhook_url } = request.body;
+      const { type, input, cron, timezone, webhook_url, priority } = request.body;
       const idempotencyKey = idempotencyKeyOf(request);
-      const { schedule, created } = await schedules.create({ tenant: tenantOf(request), type, input, cron, timezone, webhookUrl: webhook_url, idempotencyKey });
+      const { schedule, created } = await schedules.create({
+        tenant: tenantOf(request),
+        type,
+        input,
+        cron,
+        timezone,
+        webhookUrl: webhook_url,
+        priority,
+        idempotencyKey,
+      });
       if (!created) reply.header('idempotent-replayed', 'true');
       return reply.code(201).header('location', `${basePath}/schedules/${schedule.id}`).send(scheduleJson(schedule));
     },

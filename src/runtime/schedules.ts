@@ -12,6 +12,7 @@ import { DEFAULT_TENANT, type Operation } from '../domain/operation.ts';
 import { checkCron, DEFAULT_TIMEZONE, decideFiring, firstTick, type Schedule, type ScheduleTick } from '../domain/schedule.ts';
 import type { DeclaredScheduleDraft, OperationDraft, Store } from '../store/store.ts';
 import type { TaskRegistry } from './registry.ts';
+import { PRIORITY, priorityProblem } from '../domain/fairness.ts';
 import { fingerprintOf } from './idempotency.ts';
 import { declaredSchedulesOf } from './task.ts';
 import { defaultTimeoutS } from './submission.ts';
@@ -23,6 +24,8 @@ export interface ScheduleRequest {
   readonly cron: string;
   readonly timezone?: string | undefined;
   readonly webhookUrl?: string | null | undefined;
+  /** Of the operations its ticks create (default 0), within the tenant's ceiling as a submit's. */
+  readonly priority?: number | undefined;
   /** The tenant's key for this create: a retry with the same request returns the schedule it made (while it exists). */
   readonly idempotencyKey?: string | undefined;
 }
@@ -47,6 +50,8 @@ export interface SchedulesServiceOptions {
   /** The server's ceiling on an attempt's timeout (`--max-timeout`), which a type's default is held to. */
   readonly maxTimeoutS?: number | undefined;
   readonly observer?: ScheduleObserver | undefined;
+  /** A tenant's ceiling on priority, as a submit's (tenant-policies.ts); absent: the contract's maximum. */
+  readonly maxPriority?: ((tenant: string) => number) | undefined;
 }
 
 /** Recent ticks a schedule's read shows (the store keeps about this many). */
@@ -72,7 +77,10 @@ export class SchedulesService {
   async create(request: ScheduleRequest): Promise<ScheduleCreated> {
     const task = this.#registry.require(request.type);
     const timezone = request.timezone ?? DEFAULT_TIMEZONE;
+    const priority = request.priority ?? 0;
     const errors = [...checkCron(request.cron, timezone), ...this.#registry.validateInput(task.type, request.input)];
+    const priorityRefused = priorityProblem(priority, this.#options.maxPriority?.(request.tenant) ?? PRIORITY.max);
+    if (priorityRefused !== null) errors.push({ path: '/priority', message: priorityRefused });
     if (errors.length > 0) throw new AsyncOpsError('validation_failed', errors.map((e) => `${e.path} ${e.message}`).join('; '), { errors });
     const webhookUrl = request.webhookUrl ?? null;
     if (webhookUrl !== null) {
@@ -85,7 +93,7 @@ export class SchedulesService {
     const idempotency =
       request.idempotencyKey === undefined
         ? undefined
-        : { key: request.idempotencyKey, fingerprint: fingerprintOf({ type: task.type, input, cron: request.cron, timezone, webhookUrl }) };
+        : { key: request.idempotencyKey, fingerprint: fingerprintOf({ type: task.type, input, cron: request.cron, timezone, webhookUrl, priority }) };
     const result = await this.#store.scheduleCreate({
       id: newId(ID_PREFIXES.schedule, now),
       tenant: request.tenant,
@@ -94,6 +102,7 @@ export class SchedulesService {
       cron: request.cron,
       timezone,
       webhookUrl,
+      priority,
       nextRunAt: firstTick({ cron: request.cron, timezone }, now),
       now,
       idempotency,
@@ -217,7 +226,7 @@ export class SchedulesService {
       type: task.type,
       input: schedule.input,
       maxAttempts: task.maxAttempts,
-      priority: 0,
+      priority: schedule.priority,
       timeoutS: defaultTimeoutS(task, this.#options.maxTimeoutS ?? DEFAULTS.maxTimeout / 1000),
       // Now, not the tick: a catch-up tick from long ago must not run ahead of what is pending since.
       runAt: now,

@@ -147,6 +147,7 @@ export function checkTaskDefinition(definition: TaskDefinition): void {
   for (const [index, declared] of declaredSchedulesOf(definition).entries()) {
     const where = `defineTask(${definition.type}): schedule${Array.isArray(definition.schedule) ? `[${index}]` : ''}`;
     if (typeof declared !== 'object' || declared === null || typeof declared.cron !== 'string') throw new TypeError(`${where} needs a cron string`);
+    if (declared.timezone !== undefined && typeof declared.timezone !== 'string') throw new TypeError(`${where}: timezone must be a string`);
     const problem = checkCron(declared.cron, declared.timezone ?? 'UTC')[0];
     if (problem !== undefined) throw new TypeError(`${where}: ${problem.path.slice(1)} ${problem.message}`);
   }

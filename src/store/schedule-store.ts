@@ -21,6 +21,8 @@ export interface ScheduleDraft {
 
 /** A schedule created through the API; with `idempotency`, under the tenant's key, with its request's fingerprint. */
 export interface ScheduleCreateDraft extends ScheduleDraft {
+  /** Of the operations its ticks create (a declared schedule's are 0). */
+  readonly priority: number;
   readonly idempotency?: { readonly key: string; readonly fingerprint: string } | undefined;
 }
 

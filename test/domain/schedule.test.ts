@@ -68,6 +68,36 @@ describe('nextTick', () => {
     assert.deepEqual(ticks.slice(1).map(iso), ['2026-10-24T00:30:00.000Z', '2026-10-25T00:30:00.000Z', '2026-10-26T01:30:00.000Z']);
   });
 
+  it('runs the fixed times of a list or range once across a change of the clocks, as it does a single time', () => {
+    const ticksFrom = (cron: string, zone: string, from: string, n: number) => {
+      const ticks = [at(from)];
+      for (let i = 0; i < n; i++) ticks.push(nextTick(cron, zone, ticks.at(-1)!)!);
+      return ticks.slice(1).map(iso);
+    };
+    // New York, 7 November 2027: 01:00–02:00 happens twice; 01:30 fires at its first occurrence only.
+    assert.deepEqual(ticksFrom('30 1,13 * * *', 'America/New_York', '2027-11-07T00:00:00Z', 3), [
+      '2027-11-07T05:30:00.000Z',
+      '2027-11-07T18:30:00.000Z',
+      '2027-11-08T06:30:00.000Z',
+    ]);
+    // New York, 14 March 2027: 02:00–03:00 does not exist; 02:30 runs at 03:00.
+    assert.deepEqual(ticksFrom('30 2,14 * * *', 'America/New_York', '2027-03-14T00:00:00Z', 2), ['2027-03-14T07:00:00.000Z', '2027-03-14T18:30:00.000Z']);
+    // Berlin, 28 March and 31 October 2027, a list of minutes in the hour that is missing, then doubled.
+    assert.deepEqual(ticksFrom('0,30 2 * * *', 'Europe/Berlin', '2027-03-27T12:00:00Z', 2), ['2027-03-28T01:00:00.000Z', '2027-03-29T00:00:00.000Z']);
+    assert.deepEqual(ticksFrom('0,30 2 1-5,31 * *', 'Europe/Berlin', '2027-10-30T12:00:00Z', 3), [
+      '2027-10-31T00:00:00.000Z',
+      '2027-10-31T00:30:00.000Z',
+      '2027-11-01T01:00:00.000Z',
+    ]);
+    // An interval (a wildcard or a step) still ticks in both occurrences of the doubled hour.
+    assert.deepEqual(ticksFrom('*/30 2 * * *', 'Europe/Berlin', '2027-10-30T12:00:00Z', 4), [
+      '2027-10-31T00:00:00.000Z',
+      '2027-10-31T00:30:00.000Z',
+      '2027-10-31T01:00:00.000Z',
+      '2027-10-31T01:30:00.000Z',
+    ]);
+  });
+
   it('is null when the expression matches no later time', () => {
     assert.equal(nextTick('0 0 30 2 *', 'UTC', at('2026-01-01T00:00:00Z')), null);
   });

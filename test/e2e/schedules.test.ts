@@ -211,6 +211,40 @@ describe('recurring schedules', () => {
   });
 });
 
+describe('schedules under a ceiling on priority (--max-priority)', () => {
+  let capped: ServerProcess;
+  before(async () => {
+    capped = await startServer({ fixtureTasks: false, args: ['--max-priority=-5', '--tasks', join(REPO_ROOT, 'test/fixtures/scheduled-tasks.ts')] });
+  });
+  after(async () => {
+    await capped?.stop();
+  });
+
+  it("refuses a schedule over the ceiling as a submit is refused, and its ticks' operations take the schedule's priority", async () => {
+    const over = await request(capped.url, 'POST', '/schedules', { body: { type: 'echo', input: {}, cron: '* * * * * *' } });
+    assert.equal(over.status, 400, over.text);
+    assert.deepEqual(
+      over.body.errors.map((e: { path: string }) => e.path),
+      ['/priority'],
+    );
+    assert.match(over.text, /must be <= -5, this tenant's ceiling/);
+    const submitted = await request(capped.url, 'POST', '/operations', { body: { type: 'echo', input: {} } });
+    assert.equal(submitted.status, 400, 'as a submit without a priority is');
+    const created = await request(capped.url, 'POST', '/schedules', { body: { type: 'echo', input: {}, cron: '* * * * * *', priority: -7 } });
+    assert.equal(created.status, 201, created.text);
+    assert.equal(created.body.priority, -7);
+    const viaCli = await runCli(['--url', capped.url, 'schedules', 'create', 'echo', '0 0 1 1 *', '--priority=-6', '--json']);
+    assert.equal(viaCli.code, 0, viaCli.stderr);
+    assert.equal(JSON.parse(viaCli.stdout).priority, -6);
+    const operationId = await waitFor(
+      async () => (await request(capped.url, 'GET', `/schedules/${created.body.id}`)).body.recent_ticks[0]?.operation_id ?? null,
+      { timeoutMs: 10_000, intervalMs: 100, what: 'a tick fired' },
+    );
+    assert.equal((await request(capped.url, 'GET', `/operations/${operationId}`)).body.priority, -7);
+    assert.equal((await request(capped.url, 'DELETE', `/schedules/${created.body.id}`)).status, 204);
+  });
+});
+
 describe('schedules on a server with API keys', () => {
   const KEY_A = 'alpha-key-7Hc2vN9qLm4xW8rT';
   const KEY_B = 'beta-key-Y6uJ0aS5dF2gH9kL';

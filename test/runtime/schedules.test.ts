@@ -14,7 +14,7 @@ const T0 = Date.parse('2026-06-01T12:00:00Z');
 const MINUTE = 60_000;
 const echo = defineTask({ type: 'echo', input: { type: 'object', properties: { n: { type: 'integer' } } }, run: (input: unknown) => input });
 
-async function setUp(t: { after: (fn: () => Promise<void>) => void }, tasks: TaskDefinition[] = [echo]) {
+async function setUp(t: { after: (fn: () => Promise<void>) => void }, tasks: TaskDefinition[] = [echo], maxPriority?: (tenant: string) => number) {
   const store: Store = createSqliteStore({ path: ':memory:' });
   await store.open();
   t.after(() => store.close());
@@ -22,7 +22,7 @@ async function setUp(t: { after: (fn: () => Promise<void>) => void }, tasks: Tas
   const fired: Array<{ operation: string | null; skipped: number }> = [];
   const observer: ScheduleObserver = { tickFired: (_s, operation, skipped) => fired.push({ operation: operation?.id ?? null, skipped }) };
   const registry = new TaskRegistry(tasks);
-  const service = new SchedulesService({ store, registry, clock, checkWebhookUrl: () => null, observer });
+  const service = new SchedulesService({ store, registry, clock, checkWebhookUrl: () => null, observer, maxPriority });
   return { store, clock, service, fired };
 }
 
@@ -97,6 +97,33 @@ describe('SchedulesService', () => {
     assert.deepEqual(fired, [{ operation: null, skipped: 0 }]);
   });
 
+  it("gives its ticks' operations the schedule's priority, held to the tenant's ceiling as a submit's", async (t) => {
+    const { store, clock, service } = await setUp(t, [echo], (tenant) => (tenant === 'low' ? -10 : 1000));
+    const refused = async (request: Parameters<typeof service.create>[0], message: RegExp) =>
+      assert.rejects(service.create(request), (error: Error & { code?: string; errors?: Array<{ path: string; message: string }> }) => {
+        assert.equal(error.code, 'validation_failed');
+        assert.deepEqual(
+          error.errors?.map((e) => e.path),
+          ['/priority'],
+        );
+        assert.match(error.errors?.[0]?.message ?? '', message);
+        return true;
+      });
+    // The default 0 is over a ceiling of -10, as a submit's would be: refused, not lowered.
+    await refused({ tenant: 'low', type: 'echo', input: {}, cron: '* * * * *' }, /must be <= -10, this tenant's ceiling/);
+    await refused({ tenant: 'low', type: 'echo', input: {}, cron: '* * * * *', priority: -9 }, /must be <= -10/);
+    await refused({ tenant: 't', type: 'echo', input: {}, cron: '* * * * *', priority: 1.5 }, /must be an integer/);
+    const { schedule: low } = await service.create({ tenant: 'low', type: 'echo', input: {}, cron: '* * * * *', priority: -20 });
+    const { schedule: high } = await service.create({ tenant: 't', type: 'echo', input: {}, cron: '* * * * *', priority: 50 });
+    assert.deepEqual([low.priority, high.priority], [-20, 50]);
+    clock.time = T0 + MINUTE;
+    await service.fireDue(10);
+    const priorities = await Promise.all(
+      [low, high].map(async (s) => (await store.operationGetById((await service.get(null, s.id)).ticks[0]!.operationId!))?.priority),
+    );
+    assert.deepEqual(priorities, [-20, 50]);
+  });
+
   it('refuses a bad expression, zone, type or input, naming the field', async (t) => {
     const { service } = await setUp(t);
     await assert.rejects(service.create({ tenant: 't', type: 'echo', input: {}, cron: '* * *' }), { code: 'validation_failed' });
@@ -127,6 +154,12 @@ describe('SchedulesService', () => {
     assert.equal(declared?.nextRunAt, Date.parse('2026-06-02T01:00:00Z'));
     assert.throws(() => defineTask({ type: 'bad', schedule: { cron: 'daily' }, run: () => null }), /schedule: cron/);
     assert.throws(() => defineTask({ type: 'bad', schedule: [{ cron: '* * * * *', timezone: 'Nope/Nowhere' }], run: () => null }), /schedule\[0\]: timezone/);
+    // From plain JavaScript: a zone that is not a string is named, not a TypeError from inside the check.
+    const numericZone = { cron: '* * * * *', timezone: 5 as unknown as string };
+    assert.throws(
+      () => defineTask({ type: 'bad', schedule: numericZone, run: () => null }),
+      /^TypeError: defineTask\(bad\): schedule: timezone must be a string$/,
+    );
     assert.throws(() => new TaskRegistry([{ ...nightly, schedule: { cron: '0 3 * * *', input: { scope: 7 } } }]), /schedule 0 input: \/input\/scope/);
   });
 });

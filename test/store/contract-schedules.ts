@@ -20,6 +20,7 @@ function scheduleDraft(overrides: Partial<ScheduleCreateDraft> = {}): ScheduleCr
     cron: '* * * * * *',
     timezone: 'UTC',
     webhookUrl: null,
+    priority: 0,
     nextRunAt: T0 + SECOND,
     now: T0,
     ...overrides,
@@ -42,8 +43,9 @@ function fire(store: Store, id: string, tick: number, opType = 'echo') {
 export function scheduleContract(store: CurrentStore, pendingCounts: (store: Store) => Promise<Map<string, number>>): void {
   describe('schedules', () => {
     it('creates, reads within its tenant, lists newest first with a cursor', async () => {
-      const { schedule: first } = await store().scheduleCreate(scheduleDraft({ webhookUrl: 'https://example.com/hook' }));
+      const { schedule: first } = await store().scheduleCreate(scheduleDraft({ webhookUrl: 'https://example.com/hook', priority: -5 }));
       assert.equal(first.origin, 'api');
+      assert.equal(first.priority, -5);
       assert.equal(first.paused, false);
       assert.equal(first.nextRunAt, T0 + SECOND);
       assert.deepEqual(first.input, { n: 1 });

@@ -286,7 +286,7 @@ if (skip !== null) {
         { version: 23, name: '0023_tenant_error_code_index.sql' },
         { version: 24, name: '0024_finished_version.sql' },
         { version: 25, name: '0025_redriven_at.sql' },
-        { version: 26, name: '0026_schedule_idempotency.sql' },
+        { version: 26, name: '0026_schedule_key_and_priority.sql' },
       ]);
     });
 

@@ -143,7 +143,7 @@ describe('SqliteStore', () => {
           { version: 13, name: '0013_tenant_error_code_index.sql' },
           { version: 14, name: '0014_finished_version.sql' },
           { version: 15, name: '0015_redriven_at.sql' },
-          { version: 16, name: '0016_schedule_idempotency.sql' },
+          { version: 16, name: '0016_schedule_key_and_priority.sql' },
         ],
       );
       await store.close();

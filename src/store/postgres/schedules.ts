@@ -24,7 +24,8 @@ import { insertOperation } from './operations.ts';
 /** Ticks kept per schedule, newest first: what GET /schedules/{id} shows. Older ones are deleted as new ones fire. */
 export const TICKS_KEPT = 20;
 
-const COLUMNS = 'id, tenant, type, input, cron, timezone, webhook_url, paused, next_run_at, last_run_at, skipped_ticks, origin, created_at, updated_at';
+const COLUMNS =
+  'id, tenant, type, input, cron, timezone, webhook_url, priority, paused, next_run_at, last_run_at, skipped_ticks, origin, created_at, updated_at';
 
 interface ScheduleRow {
   id: string;
@@ -34,6 +35,7 @@ interface ScheduleRow {
   cron: string;
   timezone: string;
   webhook_url: string | null;
+  priority: number;
   paused: boolean;
   next_run_at: number | null;
   last_run_at: number | null;
@@ -44,11 +46,11 @@ interface ScheduleRow {
 }
 
 // Params: $1 id, $2 tenant, $3 type, $4 input (JSON text), $5 cron, $6 timezone, $7 webhook url, $8 next run at, $9 now,
-// $10 idempotency key, $11 request fingerprint. Nothing (no row) when the tenant has a schedule under the key already
-// (one being created at the same moment is waited for).
-const INSERT = `INSERT INTO schedules (id, tenant, type, input, cron, timezone, webhook_url, paused, next_run_at, skipped_ticks, origin,
+// $10 idempotency key, $11 request fingerprint, $12 priority. Nothing (no row) when the tenant has a schedule under the
+// key already (one being created at the same moment is waited for).
+const INSERT = `INSERT INTO schedules (id, tenant, type, input, cron, timezone, webhook_url, priority, paused, next_run_at, skipped_ticks, origin,
     idempotency_key, request_fingerprint, created_at, updated_at)
-  VALUES ($1, $2, $3, $4, $5, $6, $7, false, $8, 0, 'api', $10, $11, $9, $9)
+  VALUES ($1, $2, $3, $4, $5, $6, $7, $12, false, $8, 0, 'api', $10, $11, $9, $9)
   ON CONFLICT (tenant, idempotency_key) WHERE idempotency_key IS NOT NULL DO NOTHING RETURNING ${COLUMNS}`;
 
 // Params: $1 tenant, $2 idempotency key.
@@ -119,6 +121,7 @@ function toSchedule(row: ScheduleRow): Schedule {
     cron: row.cron,
     timezone: row.timezone,
     webhookUrl: row.webhook_url,
+    priority: row.priority,
     paused: row.paused,
     nextRunAt: row.next_run_at,
     lastRunAt: row.last_run_at,
@@ -142,7 +145,7 @@ const KEYED_CREATE_TRIES = 3;
 export async function createSchedule(db: PostgresDatabase, draft: ScheduleCreateDraft): Promise<ScheduleCreateResult> {
   const key = draft.idempotency?.key ?? null;
   for (let tried = 1; ; tried++) {
-    const [row] = await db.query<ScheduleRow>(INSERT, [...draftParams(draft), key, draft.idempotency?.fingerprint ?? null]);
+    const [row] = await db.query<ScheduleRow>(INSERT, [...draftParams(draft), key, draft.idempotency?.fingerprint ?? null, draft.priority]);
     if (row !== undefined) {
       const schedule = toSchedule(row);
       db.publish([changedEvent(schedule)]);

@@ -25,14 +25,15 @@ import type { Row } from './rows.ts';
 /** Ticks kept per schedule, newest first: what GET /schedules/{id} shows. Older ones are deleted as new ones fire. */
 export const TICKS_KEPT = 20;
 
-const COLUMNS = 'id, tenant, type, input, cron, timezone, webhook_url, paused, next_run_at, last_run_at, skipped_ticks, origin, created_at, updated_at';
+const COLUMNS =
+  'id, tenant, type, input, cron, timezone, webhook_url, priority, paused, next_run_at, last_run_at, skipped_ticks, origin, created_at, updated_at';
 
 const STATEMENTS = {
-  // $id $tenant $type $input $cron $timezone $webhookUrl $nextRunAt $now $idempotencyKey $fingerprint. Nothing (no row)
-  // when the tenant has a schedule under the key already.
-  insert: `INSERT INTO schedules (id, tenant, type, input, cron, timezone, webhook_url, paused, next_run_at, last_run_at, skipped_ticks, origin,
+  // $id $tenant $type $input $cron $timezone $webhookUrl $nextRunAt $now $priority $idempotencyKey $fingerprint. Nothing
+  // (no row) when the tenant has a schedule under the key already.
+  insert: `INSERT INTO schedules (id, tenant, type, input, cron, timezone, webhook_url, priority, paused, next_run_at, last_run_at, skipped_ticks, origin,
       idempotency_key, request_fingerprint, created_at, updated_at)
-    VALUES ($id, $tenant, $type, $input, $cron, $timezone, $webhookUrl, 0, $nextRunAt, NULL, 0, 'api', $idempotencyKey, $fingerprint, $now, $now)
+    VALUES ($id, $tenant, $type, $input, $cron, $timezone, $webhookUrl, $priority, 0, $nextRunAt, NULL, 0, 'api', $idempotencyKey, $fingerprint, $now, $now)
     ON CONFLICT (tenant, idempotency_key) WHERE idempotency_key IS NOT NULL DO NOTHING RETURNING ${COLUMNS}`,
   byKey: `SELECT ${COLUMNS}, request_fingerprint FROM schedules WHERE tenant = $tenant AND idempotency_key = $key`,
   // The same, for a declared schedule: a changed expression or zone starts from its new next tick; paused stays.
@@ -81,6 +82,7 @@ function toSchedule(row: Row): Schedule {
     cron: String(row['cron']),
     timezone: String(row['timezone']),
     webhookUrl: row['webhook_url'] === null ? null : String(row['webhook_url']),
+    priority: Number(row['priority']),
     paused: row['paused'] === 1,
     nextRunAt: at('next_run_at'),
     lastRunAt: at('last_run_at'),
@@ -124,7 +126,12 @@ export class SqliteSchedules {
   create(draft: ScheduleCreateDraft): Promise<ScheduleCreateResult> {
     return this.#group.run((events): ScheduleCreateResult => {
       const key = draft.idempotency?.key ?? null;
-      const row = this.#s.insert.get({ ...draftParams(draft), idempotencyKey: key, fingerprint: draft.idempotency?.fingerprint ?? null });
+      const row = this.#s.insert.get({
+        ...draftParams(draft),
+        priority: draft.priority,
+        idempotencyKey: key,
+        fingerprint: draft.idempotency?.fingerprint ?? null,
+      });
       if (row === undefined) {
         const existing = this.#s.byKey.get({ tenant: draft.tenant, key }) as Row;
         return { kind: 'existing', schedule: toSchedule(existing), fingerprint: String(existing['request_fingerprint']) };

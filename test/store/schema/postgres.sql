@@ -204,6 +204,7 @@ CREATE TABLE schedules (
   updated_at bigint NOT NULL,
   idempotency_key text COLLATE "C",
   request_fingerprint text COLLATE "C",
+  priority integer DEFAULT 0 NOT NULL,
   CONSTRAINT schedules_declared_key_key UNIQUE (declared_key),
   CONSTRAINT schedules_origin_check CHECK ((origin = ANY (ARRAY['api'::text, 'task'::text]))),
   CONSTRAINT schedules_pkey PRIMARY KEY (id)

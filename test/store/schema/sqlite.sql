@@ -172,7 +172,7 @@ CREATE TABLE schedules (
   declared_key TEXT UNIQUE,
   created_at INTEGER NOT NULL,
   updated_at INTEGER NOT NULL
-, idempotency_key TEXT, request_fingerprint TEXT) STRICT;
+, idempotency_key TEXT, request_fingerprint TEXT, priority INTEGER NOT NULL DEFAULT 0) STRICT;
 
 CREATE TABLE schema_migrations (version INTEGER PRIMARY KEY, name TEXT NOT NULL, applied_at INTEGER NOT NULL) STRICT;
 
