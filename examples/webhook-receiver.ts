@@ -5,28 +5,40 @@
 //   WEBHOOK_SECRET=whsec_… npx node examples/webhook-receiver.ts      (the secret `npx asyncops webhook-secret` prints)
 //   then submit with "webhook_url": "http://127.0.0.1:4000/hooks" (a server started with --allow-private-webhooks)
 
-import { createServer, type IncomingMessage, type Server } from 'node:http';
+import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import { verifyWebhook, WebhookVerificationError, type WebhookEvent } from 'asyncops/client';
 
 // A webhook carries the operation with its input: up to the server's --body-limit (at most 64 MiB) and the event around it.
 const MAX_BODY_BYTES = 65 * 1024 * 1024;
 
 export function webhookReceiver(secret: string, onEvent: (event: WebhookEvent, webhookId: string) => void): Server {
-  return createServer(async (req, res) => {
+  return createServer((req, res) => {
+    // Every failure ends here, never as an unhandled rejection, which would stop the process: a client that goes away
+    // in the middle of its body (anyone can send one) fails its own request, and onEvent throwing is a 500 asyncops
+    // retries.
+    receive(req, res).catch((error: unknown) => {
+      console.error(`webhook receiver: ${error instanceof Error ? error.message : String(error)}`);
+      if (res.headersSent) res.destroy();
+      else res.writeHead(500).end();
+    });
+  });
+
+  async function receive(req: IncomingMessage, res: ServerResponse): Promise<void> {
     if (req.method !== 'POST') return void res.writeHead(405, { allow: 'POST' }).end();
     const body = await readBody(req);
     if (body === null) return void res.writeHead(413).end();
+    let event: WebhookEvent;
     try {
       // The bytes as received: a body parsed and serialised again would not verify.
-      const event = await verifyWebhook(secret, req.headers, body);
-      // Deliveries are at least once: the same webhook-id may come again; handle it once.
-      onEvent(event, String(req.headers['webhook-id']));
-      res.writeHead(204).end();
+      event = await verifyWebhook(secret, req.headers, body);
     } catch (error) {
       if (!(error instanceof WebhookVerificationError)) throw error;
-      res.writeHead(401, { 'content-type': 'text/plain' }).end(error.message);
+      return void res.writeHead(401, { 'content-type': 'text/plain' }).end(error.message);
     }
-  });
+    // Deliveries are at least once: the same webhook-id may come again; handle it once.
+    onEvent(event, String(req.headers['webhook-id']));
+    res.writeHead(204).end();
+  }
 }
 
 async function readBody(req: IncomingMessage): Promise<Uint8Array | null> {

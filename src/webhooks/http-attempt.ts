@@ -142,6 +142,13 @@ export function postWebhook(post: WebhookPost): Promise<WebhookPostResult> {
         response.on('end', () => finish(null, true));
         response.on('error', (error) => finish(describe(error)));
       });
+      // A 101 is not a 'response' (Node hands it to 'upgrade' listeners, and without one left the attempt to time out
+      // holding its slot): the receiver answered, with a status that is not a delivery.
+      request.on('upgrade', (response, socket) => {
+        statusCode = response.statusCode ?? null;
+        socket.destroy();
+        finish(null);
+      });
       request.on('error', (error) => {
         // A kept connection the receiver closed as this attempt reused it, before any answer: that says nothing of the
         // receiver, so the attempt goes once more, on a new connection (another kept one may be just as stale).

@@ -187,8 +187,11 @@ function isLocalhostName(hostname: string): boolean {
   return name === 'localhost' || name.endsWith('.localhost');
 }
 
-/** C0 controls and DEL: no receiver's URL has them, and PostgreSQL refuses a NUL in text. */
-const CONTROL_CHARACTER = /[\u0000-\u001f\u007f]/;
+/**
+ * C0 controls, DEL and C1 controls (NEL, CSI, …, which a terminal acts on where the URL is shown): no receiver's URL
+ * has them, and PostgreSQL refuses a NUL in text.
+ */
+const CONTROL_CHARACTER = /[\u0000-\u001f\u007f-\u009f]/;
 
 /**
  * Submit-time check of a webhook URL: absolute http(s), no credentials, no host that is a metadata address, and

@@ -3,6 +3,8 @@
 
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
+import { once } from 'node:events';
+import { connect } from 'node:net';
 import { createAsyncOps, defineTask, type AsyncOps } from '../../src/index.ts';
 import { generateWebhookSecret, signWebhook } from '../../src/client/index.ts';
 import { startExample, type ExampleProcess } from '../support/example-process.ts';
@@ -57,5 +59,18 @@ describe('examples/webhook-receiver.ts', () => {
     assert.equal(await refused.text(), 'no matching signature');
     assert.equal((await fetch(receiver.url, { method: 'POST', body })).status, 401);
     assert.ok(!receiver.output().includes('op_forged'));
+  });
+
+  it('stays up when a client goes away in the middle of its body', async () => {
+    const { port, hostname } = new URL(receiver.url);
+    for (let i = 0; i < 3; i++) {
+      const socket = connect(Number(port), hostname);
+      await once(socket, 'connect');
+      socket.write(`POST /hooks HTTP/1.1\r\nHost: ${hostname}\r\nContent-Length: 100\r\n\r\n0123456789`);
+      await new Promise((resolve) => setTimeout(resolve, 50));
+      socket.resetAndDestroy();
+    }
+    await waitFor(() => receiver.output().includes('webhook receiver: aborted'), { timeoutMs: 5_000, what: 'the abort logged' });
+    assert.equal((await fetch(receiver.url, { method: 'POST', body: '{}', signal: AbortSignal.timeout(5_000) })).status, 401, 'still answering');
   });
 });

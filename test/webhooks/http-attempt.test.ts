@@ -145,6 +145,29 @@ describe('postWebhook', () => {
     assert.deepEqual([result.statusCode, result.error], [null, 'timed out after 50 ms']);
   });
 
+  it('reports a 101 Switching Protocols at once, as the answer it is (not a delivery), not as a timeout', async () => {
+    const switching = createServer();
+    switching.on('upgrade', (_req, socket: Socket) => socket.end('HTTP/1.1 101 Switching Protocols\r\nUpgrade: h2c\r\nConnection: Upgrade\r\n\r\n'));
+    // Answers 101 whatever was asked, upgrade or not, as a misbehaving receiver would.
+    switching.prependListener('request', (req) => req.socket.end('HTTP/1.1 101 Switching Protocols\r\nUpgrade: h2c\r\nConnection: Upgrade\r\n\r\n'));
+    await new Promise<void>((resolve) => switching.listen(0, '127.0.0.1', resolve));
+    try {
+      const started = performance.now();
+      const result = await postWebhook({
+        url: new URL(`http://hooks.invalid:${(switching.address() as AddressInfo).port}/`),
+        address: { address: '127.0.0.1', family: 4 },
+        headers: {},
+        body: '{}',
+        timeoutMs: 5_000,
+      });
+      assert.deepEqual([result.statusCode, result.error], [101, null]);
+      assert.ok(performance.now() - started < 2_500, 'answered, not timed out');
+    } finally {
+      switching.closeAllConnections();
+      await new Promise<void>((resolve) => switching.close(() => resolve()));
+    }
+  });
+
   it('reports a refused connection as an error without a status', async () => {
     const closed = createServer();
     await new Promise<void>((resolve) => closed.listen(0, '127.0.0.1', resolve));

@@ -167,6 +167,13 @@ describe('checkWebhookUrl', () => {
     refusedUrl('javascript:alert(1)', /scheme javascript:/);
   });
 
+  it('refuses control characters, C0, DEL and C1 alike (the URL parser would escape them, but the text is what is stored and shown)', () => {
+    for (const control of ['\u0000', '\n', '\u001b', '\u007f', '\u0085', '\u009b']) {
+      refusedUrl(`https://example.com/a${control}b`, /holds a control character/);
+    }
+    assert.ok(checkWebhookUrl('https://example.com/caf\u00e9/\u00a0', strict).ok, 'Latin-1 letters and the no-break space past the C1 block are not controls');
+  });
+
   it('refuses port 0, which a connection would take as the default port', () => {
     refusedUrl('http://example.com:0/hook', /port 0/);
     assert.equal(checkWebhookUrl('http://127.0.0.1:0/x', open).ok, false);
