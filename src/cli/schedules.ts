@@ -19,7 +19,8 @@ interface ScheduleCreateFlags {
 
 export function describeSchedule(s: Schedule): string {
   const state = s.paused ? 'paused' : `next ${s.next_run_at ?? 'never'}`;
-  return sanitize([s.id, s.type, `"${s.cron}"`, s.timezone, state, s.origin === 'task' ? 'declared' : ''].filter((p) => p !== '').join('  '));
+  const parts = [s.id, s.type, `"${s.cron}"`, s.timezone, state, s.priority === 0 ? '' : `priority ${s.priority}`, s.origin === 'task' ? 'declared' : ''];
+  return sanitize(parts.filter((p) => p !== '').join('  '));
 }
 
 function describeDetail(s: ScheduleDetail): string {

@@ -236,6 +236,8 @@ describe('schedules under a ceiling on priority (--max-priority)', () => {
     const viaCli = await runCli(['--url', capped.url, 'schedules', 'create', 'echo', '0 0 1 1 *', '--priority=-6', '--json']);
     assert.equal(viaCli.code, 0, viaCli.stderr);
     assert.equal(JSON.parse(viaCli.stdout).priority, -6);
+    const listed = await runCli(['--url', capped.url, 'schedules', 'list']);
+    assert.match(listed.stdout, new RegExp(`^${JSON.parse(viaCli.stdout).id}  echo  "0 0 1 1 \\*"  UTC  next \\S+  priority -6$`, 'm'));
     const operationId = await waitFor(
       async () => (await request(capped.url, 'GET', `/schedules/${created.body.id}`)).body.recent_ticks[0]?.operation_id ?? null,
       { timeoutMs: 10_000, intervalMs: 100, what: 'a tick fired' },
