@@ -1,7 +1,8 @@
 // Owns: GET /operations/{id}/events, the Server-Sent Events stream of one operation's changes.
 // Not here: what counts as a change (the store's change feed via runtime/operations.ts).
 // Invariant: an event's id is the version it carries, so ids increase; the stream opens with the current state
-// unless Last-Event-ID says the client has it, sends one event per stored change and closes right after the
+// unless Last-Event-ID says the client has it, sends one event per stored change (to a client reading slower than
+// the changes come, the newest when it has read the last: at most one event waits in memory) and closes right after the
 // terminal event, or when the app begins to close (a client reconnects to another node); a reconnect that already
 // has the terminal event is 204, which tells an EventSource to stop, though its webhook's state moved the version since; a principal holds at most
 // maxStreamsPerPrincipal streams at once.
@@ -67,10 +68,14 @@ export function registerEventsRoute(app: FastifyInstance, service: OperationsSer
     },
     handler: async (request, reply) => {
       // An admin key streams any tenant's operation (a stream token is for one tenant's).
-      const first = await service.get(readScope(request), request.params.id);
+      const resumeAfter = lastEventId(request.headers['last-event-id']);
+      let first = await service.get(readScope(request), request.params.id);
+      // A client resuming from a version this read does not have yet got it from another node, whose change this node
+      // has not heard of yet: the store's own state, not a cached one from before it.
+      if (resumeAfter !== null && resumeAfter > first.operation.version) first = await service.get(readScope(request), request.params.id, { fresh: true });
       const tenant = first.operation.tenant;
       const id = first.operation.id;
-      const seen = seenVersion(request.headers['last-event-id'], first.operation.version);
+      const seen = resumeAfter !== null && resumeAfter <= first.operation.version ? resumeAfter : null;
       if (hasSeenEnd(seen, first.operation)) return reply.code(204).header('cache-control', CACHE_CONTROL.none).send();
       // A HEAD (a probe, `curl -I`) gets the stream's headers and no stream: Node sends a HEAD reply's headers only at
       // its end, which a stream reaches at the terminal event, and it must not hold one of the principal's streams.
@@ -100,18 +105,31 @@ export function registerEventsRoute(app: FastifyInstance, service: OperationsSer
       let lastVersion = seen ?? -1;
       let closed = false;
       let sending = Promise.resolve();
-      const send = (view: OperationView) => {
-        if (closed || view.operation.version <= lastVersion) return;
-        lastVersion = view.operation.version;
+      // The newest state not written yet, while the client reads slower than the operation changes: each event is the
+      // whole resource, so what it has not read is replaced, not queued (a stream nobody reads held every version,
+      // input and all, in memory: gigabytes within a minute).
+      let behind: OperationView | null = null;
+      const write = (view: OperationView) => {
         const event = eventKind(last, view.operation);
         last = view.operation;
         res.write(`id: ${view.operation.version}\nevent: ${event}\ndata: ${JSON.stringify(view.resource)}\n\n`);
         if (isTerminal(view.operation.status)) finish();
       };
+      const send = (view: OperationView) => {
+        if (closed || view.operation.version <= lastVersion) return;
+        lastVersion = view.operation.version;
+        if (res.writableNeedDrain) behind = view;
+        else write(view);
+      };
+      res.on('drain', () => {
+        const next = behind;
+        behind = null;
+        if (next !== null && !closed) write(next);
+      });
       // Each keepalive re-reads the operation too: a change this node never heard of (a notification lost with the
       // connection that carried it, on PostgreSQL) reaches the stream within KEEPALIVE_MS instead of never.
       const keepalive = setInterval(() => {
-        res.write(': keepalive\n\n');
+        if (!res.writableNeedDrain) res.write(': keepalive\n\n');
         refresh();
       }, KEEPALIVE_MS);
       // The server waits for every connection on close; an open stream would hold it until the client gave up.
@@ -178,12 +196,11 @@ export function hasSeenEnd(seen: number | null, operation: Operation): boolean {
 }
 
 /**
- * The version a reconnecting client has, from its Last-Event-ID: one of this operation's versions so far, or null.
- * Anything else (not a decimal integer, or past the current version) is not an id this stream sent, and is ignored.
+ * The version a reconnecting client says it has, from its Last-Event-ID, or null. Only one of the operation's versions
+ * so far counts: anything else (not a decimal integer, or past the current version) is not an id a stream sent, and
+ * is ignored.
  */
-function seenVersion(header: string | string[] | undefined, current: number): number | null {
+function lastEventId(header: string | string[] | undefined): number | null {
   const value = (Array.isArray(header) ? header[0] : header)?.trim() ?? '';
-  if (!/^\d{1,15}$/.test(value)) return null;
-  const version = Number(value);
-  return version <= current ? version : null;
+  return /^\d{1,15}$/.test(value) ? Number(value) : null;
 }

@@ -250,12 +250,15 @@ export class OperationsService {
     return this.#keys.hold(tenant, key, work);
   }
 
-  /** `tenant` null: whichever tenant's it is (an admin's read). */
-  async get(tenant: string | null, id: string): Promise<OperationView> {
+  /**
+   * `tenant` null: whichever tenant's it is (an admin's read). `fresh`: from the store, not the read cache (a client
+   * knows of a later version than this node may have heard of).
+   */
+  async get(tenant: string | null, id: string, options: { readonly fresh?: boolean } = {}): Promise<OperationView> {
     const now = this.#clock.now();
     // Only while subscribed to the change feed does a change drop what the cache holds. Only ids read are kept, so a
     // malformed one is never found here and #read refuses it.
-    const cached = this.#unsubscribe === null ? undefined : this.#cache.lookup(id, now);
+    const cached = this.#unsubscribe === null || options.fresh === true ? undefined : this.#cache.lookup(id, now);
     // Ids are global: another tenant's operation is not found, cached or not.
     if (cached !== undefined && tenant !== null && cached.operation.tenant !== tenant) throw notFound(id);
     return cached === undefined ? this.#read(tenant, id, now) : this.#views.render(cached.operation, cached.standing, now, cached.base);

@@ -2,6 +2,8 @@
 
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
+import { once } from 'node:events';
+import { connect } from 'node:net';
 import { startServer, type ServerProcess } from '../support/server.ts';
 import { request } from '../support/http.ts';
 import { waitFor } from '../support/wait.ts';
@@ -122,6 +124,41 @@ describe('long-poll and SSE', () => {
     assert.equal(later304.status, 304);
     assert.ok(performance.now() - t0 >= 900);
     await request(base, 'POST', `/operations/${created.body.id}/cancel`);
+  });
+
+  it('a stream its client does not read holds at most the newest event, not every version: once read, the newest and the end', async () => {
+    // Each event is the resource, input and all: about 700 kB here, at up to 5 changes a second.
+    const created = await submit({ type: 'chatty', input: { ms: 6000, steps: 30, pad: 'x'.repeat(700_000) } });
+    const id = created.body.id as string;
+    const { port, hostname } = new URL(base);
+    const socket = connect(Number(port), hostname);
+    await once(socket, 'connect');
+    // Not read (a socket flows only once something reads it) until the operation has ended.
+    socket.write(`GET /operations/${id}/events HTTP/1.1\r\nHost: ${hostname}\r\n\r\n`);
+    const ended = await waitFor(
+      async () => {
+        const read = await get(id);
+        return read.body.status === 'completed' ? read : null;
+      },
+      { timeoutMs: 20_000, intervalMs: 200, what: 'completed' },
+    );
+    const version = Number(/\.(\d+)"$/.exec(ended.headers.get('etag')!)![1]);
+    const chunks: Buffer[] = [];
+    socket.on('data', (chunk: Buffer) => chunks.push(chunk));
+    await once(socket, 'end');
+    const ids = [
+      ...Buffer.concat(chunks)
+        .toString('latin1')
+        .matchAll(/^id: (\d+)$/gm),
+    ].map((m) => Number(m[1]));
+    assert.deepEqual(
+      [...ids].sort((a, b) => a - b),
+      ids,
+      'ids grow',
+    );
+    assert.equal(ids.at(-1), version, 'it ends with the terminal version');
+    // What the socket buffers took while nobody read, then the newest: far fewer than every version there was.
+    assert.ok(ids.length < version - 10, `${ids.length} events for ${version} versions`);
   });
 
   it('the SSE stream sends status and progress events and ends with the terminal one', async () => {

@@ -85,6 +85,8 @@ describe('OperationsService and the change feed', () => {
     // Another node cancels it; this service's feed never hears of it.
     await other.operationCancel({ id, tenant: DEFAULT_TENANT, now: Date.now(), delivery: noDelivery });
     assert.equal((await service.get(DEFAULT_TENANT, id)).operation.status, 'pending', 'the cached read, as nothing said otherwise');
+    // A fresh read (an event stream resumed from a later version) goes to the store past the cache.
+    assert.equal((await service.get(DEFAULT_TENANT, id, { fresh: true })).operation.status, 'cancelled');
     // Time passes, to just short of the long-poll's end, and nothing this service heard of changed.
     time.tick(4_999);
     await nextTurn();
