@@ -316,8 +316,11 @@ export class Metrics implements OperationsObserver, ScheduleObserver {
       const res = reply.raw;
       const socket = request.raw.socket;
       res.once('close', () => {
-        // A body that stopped coming is answered 408 on the socket, past the reply (problem.ts).
-        const status = res.headersSent ? res.statusCode : (statusWrittenOnSocket(socket) ?? CLIENT_CLOSED_REQUEST);
+        // A body that stopped coming is answered 408 on the socket, past the reply (problem.ts). Only this request's
+        // own body: a problem written for other bytes on its connection (a bad request sent behind it) answered
+        // something else, and this request was left unanswered.
+        const cutShort = !request.raw.complete ? statusWrittenOnSocket(socket) : undefined;
+        const status = res.headersSent ? res.statusCode : (cutShort ?? CLIENT_CLOSED_REQUEST);
         const route = request.routeOptions.url ?? 'unmatched';
         const key = `${request.method} ${status} ${route}`;
         let child = children.get(key);

@@ -5,6 +5,7 @@
 import type { Context, Span } from '@opentelemetry/api';
 import type { Logger } from 'pino';
 import type { FieldError } from '../domain/errors.ts';
+import { jsonTextAt } from '../domain/json-values.ts';
 import { checkCron } from '../domain/schedule.ts';
 import { checkRateLimit, type RateLimit } from '../domain/rate-limit.ts';
 
@@ -148,6 +149,11 @@ export function checkTaskDefinition(definition: TaskDefinition): void {
     const where = `defineTask(${definition.type}): schedule${Array.isArray(definition.schedule) ? `[${index}]` : ''}`;
     if (typeof declared !== 'object' || declared === null || typeof declared.cron !== 'string') throw new TypeError(`${where} needs a cron string`);
     if (declared.timezone !== undefined && typeof declared.timezone !== 'string') throw new TypeError(`${where}: timezone must be a string`);
+    // Stored as JSON text: what JSON would change (NaN, an invalid Date, a Map) is refused, as a submit's input is.
+    if (declared.input !== undefined) {
+      const text = jsonTextAt(declared.input, '/input');
+      if ('problem' in text) throw new TypeError(`${where}: ${text.problem.path.slice(1)} ${text.problem.message}`);
+    }
     const problem = checkCron(declared.cron, declared.timezone ?? 'UTC')[0];
     if (problem !== undefined) throw new TypeError(`${where}: ${problem.path.slice(1)} ${problem.message}`);
   }

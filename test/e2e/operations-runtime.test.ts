@@ -4,6 +4,8 @@
 import { after, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
+import { once } from 'node:events';
+import { connect } from 'node:net';
 import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { CLI_ENTRY, freshStore, REPO_ROOT, startServer, tempDir, type ServerProcess, type TestStore } from '../support/server.ts';
@@ -237,6 +239,33 @@ describe('metrics', () => {
         );
       },
       { timeoutMs: 10_000, what: 'two abandoned long-polls (499) and two closed streams (200) counted' },
+    );
+  });
+});
+
+describe('counting requests a problem on their connection cut short', () => {
+  it('a long-poll left unanswered when bad bytes behind it on its connection are refused is a 499, not that 400', async () => {
+    const server = await start({ args: ['--no-workers'] });
+    const later = new Date(Date.now() + 3_600_000).toISOString();
+    const created = await request(server.url, 'POST', '/operations', { body: { type: 'sleep', input: {}, run_at: later } });
+    const { port, hostname } = new URL(server.url);
+    const socket = connect(Number(port), hostname);
+    await once(socket, 'connect');
+    socket.resume();
+    socket.write(
+      `GET /operations/${created.body.id} HTTP/1.1\r\nHost: ${hostname}\r\nIf-None-Match: ${created.headers.get('etag')}\r\nPrefer: wait=20\r\n\r\n`,
+    );
+    await new Promise((resolve) => setTimeout(resolve, 200));
+    socket.write('BOGUS \u0001 nonsense\r\n\r\n');
+    await once(socket, 'close');
+    const count = (text: string, status: string) =>
+      Number(new RegExp(`^asyncops_http_requests_total\\{method="GET",route="/operations/:id",status="${status}"\\} (\\S+)$`, 'm').exec(text)?.[1] ?? 0);
+    await waitFor(
+      async () => {
+        const text = await (await fetch(`${server.url}/metrics`, { signal: AbortSignal.timeout(5000) })).text();
+        return count(text, '499') === 1 && count(text, '400') === 0;
+      },
+      { timeoutMs: 10_000, intervalMs: 100, what: 'the long-poll counted as 499' },
     );
   });
 });

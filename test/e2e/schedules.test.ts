@@ -123,6 +123,12 @@ describe('recurring schedules', () => {
       assert.equal(refused.body.code, 'idempotency_key_mismatch');
       assert.equal(refused.body.schedule_id, id);
     }
+    // A member left out is its default: no time zone is UTC, no priority is 0.
+    const defaults = { type: 'echo', input: { n: 9 }, cron: '0 6 * * MON' };
+    const first = await keyed('defaults-1', defaults);
+    const explicit = await keyed('defaults-1', { ...defaults, timezone: 'UTC', priority: 0 });
+    assert.deepEqual([explicit.status, explicit.headers.get('idempotent-replayed'), explicit.body.id], [201, 'true', first.body.id]);
+    assert.equal((await api('DELETE', `/schedules/${first.body.id}`)).status, 204);
     const badKey = await keyed('two words', body);
     assert.equal(badKey.status, 400, badKey.text);
     assert.deepEqual(

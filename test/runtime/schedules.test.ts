@@ -155,6 +155,13 @@ describe('SchedulesService', () => {
     assert.throws(() => defineTask({ type: 'bad', schedule: { cron: 'daily' }, run: () => null }), /schedule: cron/);
     assert.throws(() => defineTask({ type: 'bad', schedule: [{ cron: '* * * * *', timezone: 'Nope/Nowhere' }], run: () => null }), /schedule\[0\]: timezone/);
     // From plain JavaScript: a zone that is not a string is named, not a TypeError from inside the check.
+    for (const [input, message] of [
+      [{ at: new Date(Number.NaN) }, /^TypeError: defineTask\(bad\): schedule: input\/at is an invalid Date/],
+      [{ ratio: Number.NaN }, /^TypeError: defineTask\(bad\): schedule: input\/ratio is a number JSON cannot carry/],
+      [{ tags: new Map() }, /^TypeError: defineTask\(bad\): schedule: input\/tags is a Map/],
+    ] as const) {
+      assert.throws(() => defineTask({ type: 'bad', schedule: { cron: '* * * * *', input }, run: () => null }), message);
+    }
     const numericZone = { cron: '* * * * *', timezone: 5 as unknown as string };
     assert.throws(
       () => defineTask({ type: 'bad', schedule: numericZone, run: () => null }),
