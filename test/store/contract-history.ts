@@ -163,6 +163,33 @@ export function historyContract(store: CurrentStore): void {
       assert.deepEqual(events[3]!.data, { error: CANCELLED_BY_REQUEST });
     });
 
+    it("never goes back in time: a cancel or redrive whose time was read before the change it follows takes that change's time", async () => {
+      // Failed at T0 + 1,000 (insertInState); a redrive that read the clock at T0 + 500, then waited for the row.
+      const { op: failed } = await insertInState(store(), 'failed', { maxAttempts: 1 });
+      const redriven = await store().operationRedrive({ id: failed.id, tenant: TENANT, now: T0 + 500, by: 'key:0' });
+      assert.equal(redriven.kind, 'redriven');
+      const rerun = await store().operationGetById(failed.id);
+      assert.deepEqual([rerun?.redrivenAt, rerun?.runAt, rerun?.updatedAt], [failed.updatedAt, failed.updatedAt, failed.updatedAt]);
+      // Claimed at T0 + 2,000; a cancel that read the clock at T0 + 1,500.
+      const d = draft({ type: 'history-clock' });
+      await store().operationInsert(d);
+      await claim(store(), d, T0 + 2_000);
+      assert.equal((await store().operationCancel({ id: d.id, tenant: TENANT, now: T0 + 1_500, delivery: noDelivery })).kind, 'requested');
+      // And a pending one created at T0 + 3,000, cancelled with a clock read at T0 + 2,500.
+      const late = draft({ type: 'history-clock', now: T0 + 3_000, runAt: T0 + 3_000 });
+      await store().operationInsert(late);
+      assert.equal((await store().operationCancel({ id: late.id, tenant: TENANT, now: T0 + 2_500, delivery: noDelivery })).kind, 'cancelled');
+      assert.equal((await store().operationGetById(late.id))?.finishedAt, T0 + 3_000);
+      for (const id of [failed.id, d.id, late.id]) {
+        const ats = ((await history(id)) ?? []).map((e) => e.at);
+        assert.deepEqual(
+          [...ats].sort((a, b) => a - b),
+          ats,
+          `${id}: ${ats.join(', ')}`,
+        );
+      }
+    });
+
     it('records a failure with its error, and each webhook attempt with its outcome', async () => {
       const { op } = await insertInState(store(), 'failed', { webhookUrl: 'https://example.test/hook' }, webhookFactory(T0));
       const [delivery] = await store().deliveryClaimDue({ now: T0 + 2_000, workerId: 'd1', leaseMs: LEASE_MS, limit: 1 });
