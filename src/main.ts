@@ -13,7 +13,7 @@ import { AsyncOpsError } from './domain/errors.ts';
 import { systemClock, withTimers, type Clock } from './domain/clock.ts';
 import { toOperationResource } from './domain/resource.ts';
 import type { BackoffPolicy } from './domain/backoff.ts';
-import { DEFAULTS, DEFAULT_RATE_LIMITS, DEFAULT_RETRY_BACKOFF } from './config/settings.ts';
+import { DEFAULTS, DEFAULT_MAX_SCHEDULES, DEFAULT_RATE_LIMITS, DEFAULT_RETRY_BACKOFF } from './config/settings.ts';
 import type { Store } from './store/store.ts';
 import { openStoreFromSpec, parseStoreSpec } from './store/open.ts';
 import { TaskRegistry, DEFAULT_TASK_DEFAULTS } from './runtime/registry.ts';
@@ -117,6 +117,11 @@ export interface AsyncOpsOptions {
   readonly maxPriority?: number | undefined;
   /** Requests per window per API key (or client address); null turns a class off. Default: on with API keys, else off. */
   readonly rateLimits?: Partial<RateLimits> | undefined;
+  /**
+   * Schedules one tenant may hold, created through the API (`--max-schedules`); null: no cap. Default: 1000 with API
+   * keys, else none.
+   */
+  readonly maxSchedules?: number | null | undefined;
   /** Event streams one API key (or client address) may hold open at once (`--max-sse-per-key`). */
   readonly maxStreamsPerKey?: number | undefined;
   /** How long a status read may be served again (`--read-cache`; 0: never). A change drops it at once. */
@@ -340,6 +345,7 @@ export async function assembleAsyncOps(options: AssemblyOptions): Promise<Assemb
     maxTimeoutS: options.limits?.maxTimeoutS ?? DEFAULT_SERVICE_LIMITS.maxTimeoutS,
     observer: metrics,
     maxPriority: tenants.maxPriority,
+    maxPerTenant: options.maxSchedules === undefined ? (options.apiKeys?.length ? DEFAULT_MAX_SCHEDULES : null) : options.maxSchedules,
     checkWebhookUrl: (url) => {
       const check = checkWebhookUrl(url, { allowPrivate });
       return check.ok ? null : check.reason;

@@ -588,6 +588,8 @@ describe('createAsyncOps', () => {
       [{ leaseMs: 10 }, /^leaseMs: must be at least 100ms/],
       [{ readCacheMs: 100_000 }, /^readCacheMs: must be at most 10s/],
       [{ maxStreamsPerKey: 0 }, /^maxStreamsPerKey must be an integer/],
+      [{ maxSchedules: 0 }, /^maxSchedules must be a whole number from 1 to 1000000, or null/],
+      [{ maxSchedules: 'off' }, /^maxSchedules must be a whole number/],
       [{ maxBodyDepth: 0 }, /^maxBodyDepth must be an integer/],
       [{ maxPriority: 5000 }, /^maxPriority must be an integer from -1000 to 1000/],
       [{ resultRetentionMs: 'x' }, /^resultRetentionMs must be a finite number/],

@@ -52,6 +52,10 @@ export function checkOptionValues(options: Readonly<Record<string, unknown>>, sh
   checkRetryBackoff(options['retryBackoff']);
   checkWebhookSchedule(options['webhookScheduleMs']);
   checkLimits(options['limits']);
+  const maxSchedules = options['maxSchedules'];
+  if (maxSchedules !== undefined && maxSchedules !== null && !isWholeIn(maxSchedules, 1, 1_000_000)) {
+    throw new TypeError(`maxSchedules must be a whole number from 1 to 1000000, or null for no cap (got ${String(maxSchedules)})`);
+  }
 }
 
 const isObject = (value: unknown): value is Readonly<Record<string, unknown>> => value !== null && typeof value === 'object' && !Array.isArray(value);

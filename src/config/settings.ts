@@ -11,6 +11,7 @@ import {
   durationFrom,
   durationUpTo,
   int,
+  intOrOff,
   list,
   negation,
   nonEmptyText,
@@ -338,6 +339,18 @@ export const SETTINGS = {
     defaultWhen: 'with API keys or a non-loopback --host, else off',
     help: 'other requests (status polls, lists, results, cancels) per API key or client address',
   }),
+  // A tenant's schedules create operations that no create rate limit counts: without a cap, a key held to 50 creates a
+  // second could make a thousand every-second schedules in twenty seconds. Off where the rate limits are.
+  maxSchedules: setting({
+    flag: '--max-schedules',
+    arg: '<n>',
+    env: 'ASYNCOPS_MAX_SCHEDULES',
+    commands: SERVE,
+    value: intOrOff(1, 1_000_000),
+    default: '1000',
+    defaultWhen: 'with API keys or a non-loopback --host, else off',
+    help: "schedules one tenant may hold (those created through the API; a task's own are not counted), or off",
+  }),
   maxSsePerKey: setting({
     flag: '--max-sse-per-key',
     arg: '<n>',
@@ -422,6 +435,14 @@ export const DEFAULTS = Object.fromEntries(
 
 /** Retry delays of failed attempts: `--retry-base`, doubling up to `--retry-max`. */
 export const DEFAULT_RETRY_BACKOFF: BackoffPolicy = { baseMs: DEFAULTS.retryBase, maxMs: DEFAULTS.retryMax, factor: 2 };
+
+/** The schedules a tenant may hold where the cap is on by default (see maxSchedules). */
+export const DEFAULT_MAX_SCHEDULES: number = aCount(DEFAULTS.maxSchedules);
+
+function aCount(value: number | 'off'): number {
+  if (value === 'off') throw new TypeError('a default cap must be a number: its setting says when it is off');
+  return value;
+}
 
 /** The rate limits where they are on by default (see rateLimitCreate). */
 export const DEFAULT_RATE_LIMITS: { readonly create: Rate; readonly read: Rate } = {

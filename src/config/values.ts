@@ -177,6 +177,22 @@ export function bytes(maxMb: number): ValueType<number> {
 const RATE_WINDOWS_MS: Record<string, number> = { s: 1000, m: 60_000, h: 3_600_000 };
 
 /** `20/s`, `600/m`, `10000/h`, or `off` (a word, not null: a command-line parser may turn a null into ''). */
+/** A whole number from `min` to `max`, or `off`. */
+export function intOrOff(min: number, max: number): ValueType<number | 'off'> {
+  const whole = int(min, max);
+  return {
+    kind: 'value',
+    parse: (value, name) => {
+      if (/^\s*off\s*$/i.test(value)) return 'off';
+      try {
+        return whole.parse(value, name);
+      } catch {
+        throw new TypeError(`${name} must be an integer from ${min} to ${max}, or off`);
+      }
+    },
+  };
+}
+
 export function rate(): ValueType<Rate | 'off'> {
   return {
     kind: 'value',

@@ -52,6 +52,8 @@ export interface SchedulesServiceOptions {
   readonly observer?: ScheduleObserver | undefined;
   /** A tenant's ceiling on priority, as a submit's (tenant-policies.ts); absent: the contract's maximum. */
   readonly maxPriority?: ((tenant: string) => number) | undefined;
+  /** The schedules one tenant may hold, created through the API (`--max-schedules`); null or absent: no cap. */
+  readonly maxPerTenant?: number | null | undefined;
 }
 
 /** Recent ticks a schedule's read shows (the store keeps about this many). */
@@ -106,7 +108,13 @@ export class SchedulesService {
       nextRunAt: firstTick({ cron: request.cron, timezone }, now),
       now,
       idempotency,
+      maxPerTenant: this.#options.maxPerTenant ?? null,
     });
+    if (result.kind === 'limit_reached') {
+      throw new AsyncOpsError('conflict', `this tenant holds ${result.limit} schedules, the most it may (--max-schedules): delete one first`, {
+        extra: { limit: result.limit },
+      });
+    }
     if (result.kind === 'created') return { schedule: result.schedule, created: true };
     if (result.fingerprint !== idempotency?.fingerprint) {
       throw new AsyncOpsError('idempotency_key_mismatch', 'this Idempotency-Key was used with a different request body', {

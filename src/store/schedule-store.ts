@@ -24,12 +24,19 @@ export interface ScheduleCreateDraft extends ScheduleDraft {
   /** Of the operations its ticks create (a declared schedule's are 0). */
   readonly priority: number;
   readonly idempotency?: { readonly key: string; readonly fingerprint: string } | undefined;
+  /**
+   * The schedules created through the API the tenant may hold (null: no cap), counted in the create's transaction, so
+   * creates at once on several nodes do not pass it together. A key's replay is answered whatever the count.
+   */
+  readonly maxPerTenant?: number | null | undefined;
 }
 
 export type ScheduleCreateResult =
   | { readonly kind: 'created'; readonly schedule: Schedule }
   /** The tenant's schedule made under the same key (nothing was created), and the fingerprint of the request that made it. */
-  | { readonly kind: 'existing'; readonly schedule: Schedule; readonly fingerprint: string };
+  | { readonly kind: 'existing'; readonly schedule: Schedule; readonly fingerprint: string }
+  /** Nothing was created: the tenant holds `limit` schedules already. */
+  | { readonly kind: 'limit_reached'; readonly limit: number };
 
 /**
  * A schedule a task declares: kept in step with the declaration at start-up, one row per declaration however many nodes
@@ -66,7 +73,10 @@ export interface ScheduleFireParams {
 export type ScheduleDeleteOutcome = 'deleted' | 'declared' | 'not_found';
 
 export interface ScheduleStore {
-  /** With a key the tenant's existing schedule holds, creates nothing and returns that one (the caller compares fingerprints). */
+  /**
+   * With a key the tenant's existing schedule holds, creates nothing and returns that one (the caller compares
+   * fingerprints); with the tenant at `maxPerTenant`, creates nothing.
+   */
   scheduleCreate(draft: ScheduleCreateDraft): Promise<ScheduleCreateResult>;
   /** `tenant` null: whichever tenant's it is (an admin's read). */
   scheduleGet(params: { readonly id: string; readonly tenant: string | null }): Promise<Schedule | null>;

@@ -172,6 +172,10 @@ describe('settings', () => {
     assert.equal(read('maxResultBytes', '200mb'), 200 * 1024 * 1024);
     assert.deepEqual(read('rateLimitCreate', ' 600 / m '), { max: 600, windowMs: 60_000 });
     assert.equal(read('rateLimitCreate', 'OFF'), 'off');
+    assert.equal(read('maxSchedules', ' 250 '), 250);
+    assert.equal(read('maxSchedules', 'Off'), 'off');
+    assert.throws(() => read('maxSchedules', '0'), /^TypeError: --max-schedules must be an integer from 1 to 1000000, or off$/);
+    assert.throws(() => read('maxSchedules', '1e3'), /^TypeError: --max-schedules must be an integer from 1 to 1000000, or off$/);
     assert.deepEqual(read('webhookSecret', 'whsec_a, whsec_b whsec_c'), ['whsec_a', 'whsec_b', 'whsec_c']);
     assert.deepEqual(read('tasks', 'a.ts,,b.ts'), ['a.ts', 'b.ts']);
     assert.equal(read('insecure', ' Yes '), true);

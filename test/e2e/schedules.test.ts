@@ -220,7 +220,10 @@ describe('recurring schedules', () => {
 describe('schedules under a ceiling on priority (--max-priority)', () => {
   let capped: ServerProcess;
   before(async () => {
-    capped = await startServer({ fixtureTasks: false, args: ['--max-priority=-5', '--tasks', join(REPO_ROOT, 'test/fixtures/scheduled-tasks.ts')] });
+    capped = await startServer({
+      fixtureTasks: false,
+      args: ['--max-priority=-5', '--max-schedules', '3', '--tasks', join(REPO_ROOT, 'test/fixtures/scheduled-tasks.ts')],
+    });
   });
   after(async () => {
     await capped?.stop();
@@ -250,6 +253,28 @@ describe('schedules under a ceiling on priority (--max-priority)', () => {
     );
     assert.equal((await request(capped.url, 'GET', `/operations/${operationId}`)).body.priority, -7);
     assert.equal((await request(capped.url, 'DELETE', `/schedules/${created.body.id}`)).status, 204);
+  });
+
+  it('holds a tenant to --max-schedules: past it a create is a 409 and stores nothing, until one is deleted', async () => {
+    const create = (key?: string) =>
+      request(capped.url, 'POST', '/schedules', {
+        body: { type: 'echo', input: {}, cron: '0 0 1 1 *', priority: -5 },
+        headers: key === undefined ? {} : { 'idempotency-key': key },
+      });
+    const held = (await request(capped.url, 'GET', '/schedules?limit=200')).body.items.filter((s: { origin: string }) => s.origin === 'api');
+    const made: string[] = [];
+    for (let i = held.length; i < 3; i++) made.push((await create(i === held.length ? 'cap-1' : undefined)).body.id);
+    const refused = await create();
+    assert.equal(refused.status, 409, refused.text);
+    assert.equal(refused.body.code, 'conflict');
+    assert.equal(refused.body.limit, 3);
+    assert.match(refused.body.detail, /holds 3 schedules.*--max-schedules/);
+    assert.equal((await create('cap-1')).headers.get('idempotent-replayed'), 'true', 'a replay is answered at the cap');
+    const viaCli = await runCli(['--url', capped.url, 'schedules', 'create', 'echo', '0 0 1 1 *', '--priority=-5']);
+    assert.equal(viaCli.code, 6, viaCli.stderr);
+    assert.equal(viaCli.stderr.trim().split('\n').length, 1, viaCli.stderr);
+    assert.equal((await request(capped.url, 'DELETE', `/schedules/${made.at(-1)}`)).status, 204);
+    assert.equal((await create()).status, 201);
   });
 });
 

@@ -41,16 +41,23 @@ function fire(store: Store, id: string, tick: number, opType = 'echo') {
 }
 
 export function scheduleContract(store: CurrentStore, pendingCounts: (store: Store) => Promise<Map<string, number>>): void {
+  /** A create no cap refuses (these drafts set none, or one not reached). */
+  const createOf = async (d: ScheduleCreateDraft) => {
+    const result = await store().scheduleCreate(d);
+    if (result.kind === 'limit_reached') throw new Error(`refused at a cap of ${result.limit}`);
+    return result;
+  };
+
   describe('schedules', () => {
     it('creates, reads within its tenant, lists newest first with a cursor', async () => {
-      const { schedule: first } = await store().scheduleCreate(scheduleDraft({ webhookUrl: 'https://example.com/hook', priority: -5 }));
+      const { schedule: first } = await createOf(scheduleDraft({ webhookUrl: 'https://example.com/hook', priority: -5 }));
       assert.equal(first.origin, 'api');
       assert.equal(first.priority, -5);
       assert.equal(first.paused, false);
       assert.equal(first.nextRunAt, T0 + SECOND);
       assert.deepEqual(first.input, { n: 1 });
       assert.equal(first.webhookUrl, 'https://example.com/hook');
-      const { schedule: second } = await store().scheduleCreate(scheduleDraft());
+      const { schedule: second } = await createOf(scheduleDraft());
       assert.deepEqual(await store().scheduleGet({ id: first.id, tenant: TENANT }), first);
       assert.equal(await store().scheduleGet({ id: first.id, tenant: 'other' }), null);
       const page = await store().scheduleList({ tenant: TENANT, limit: 1 });
@@ -68,32 +75,51 @@ export function scheduleContract(store: CurrentStore, pendingCounts: (store: Sto
 
     it("creates once under a tenant's Idempotency-Key: a second create returns that schedule and its fingerprint, until it is deleted", async () => {
       const keyed = (overrides: Partial<ScheduleCreateDraft> = {}) => scheduleDraft({ idempotency: { key: 'deploy-7', fingerprint: 'f1' }, ...overrides });
-      const first = await store().scheduleCreate(keyed());
+      const first = await createOf(keyed());
       assert.equal(first.kind, 'created');
       // Also at the same moment: one schedule, the others given it.
-      const again = await Promise.all([keyed(), keyed({ idempotency: { key: 'deploy-7', fingerprint: 'f2' } }), keyed()].map((d) => store().scheduleCreate(d)));
+      const again = await Promise.all([keyed(), keyed({ idempotency: { key: 'deploy-7', fingerprint: 'f2' } }), keyed()].map(createOf));
       assert.deepEqual(
         again.map((r) => [r.kind, r.schedule.id, r.kind === 'existing' ? r.fingerprint : null]),
         again.map(() => ['existing', first.schedule.id, 'f1']),
       );
       assert.deepEqual(again[0]!.schedule, first.schedule);
       // Another tenant's key of the same name, and creates without a key, are their own.
-      const elsewhere = await store().scheduleCreate(keyed({ tenant: 'other' }));
+      const elsewhere = await createOf(keyed({ tenant: 'other' }));
       assert.equal(elsewhere.kind, 'created');
-      const plain = await Promise.all([scheduleDraft(), scheduleDraft()].map((d) => store().scheduleCreate(d)));
+      const plain = await Promise.all([scheduleDraft(), scheduleDraft()].map(createOf));
       assert.deepEqual(
         plain.map((r) => r.kind),
         ['created', 'created'],
       );
       assert.equal((await store().scheduleList({ tenant: TENANT, limit: 10 })).length, 3);
       assert.equal(await store().scheduleDelete({ id: first.schedule.id, tenant: TENANT }), 'deleted');
-      const afterDelete = await store().scheduleCreate(keyed({ idempotency: { key: 'deploy-7', fingerprint: 'f3' } }));
+      const afterDelete = await createOf(keyed({ idempotency: { key: 'deploy-7', fingerprint: 'f3' } }));
       assert.equal(afterDelete.kind, 'created');
       assert.notEqual(afterDelete.schedule.id, first.schedule.id);
     });
 
+    it("creates no more than the tenant's cap, counted at once however many ask; a key's replay and other tenants are not held", async () => {
+      const capped = (overrides: Partial<ScheduleCreateDraft> = {}) => scheduleDraft({ maxPerTenant: 3, ...overrides });
+      const outcomes = await Promise.all(
+        Array.from({ length: 6 }, (_, i) => capped(i === 0 ? { idempotency: { key: 'k', fingerprint: 'f' } } : {})).map((d) => store().scheduleCreate(d)),
+      );
+      assert.deepEqual(outcomes.map((r) => r.kind).sort(), ['created', 'created', 'created', 'limit_reached', 'limit_reached', 'limit_reached']);
+      assert.ok(outcomes.filter((r) => r.kind === 'limit_reached').every((r) => r.kind === 'limit_reached' && r.limit === 3));
+      assert.equal((await store().scheduleList({ tenant: TENANT, limit: 10 })).length, 3);
+      // At the cap: a replay of a key is still the schedule it made (when its create was one of those that got in).
+      if (outcomes[0]!.kind === 'created')
+        assert.equal((await store().scheduleCreate(capped({ idempotency: { key: 'k', fingerprint: 'f' } }))).kind, 'existing');
+      assert.equal((await store().scheduleCreate(capped({ tenant: 'other' }))).kind, 'created');
+      // A task's own schedules are not counted.
+      await store().scheduleSyncDeclared({ schedules: [{ ...scheduleDraft({ tenant: TENANT }), index: 0 }], now: T0 });
+      const listed = await store().scheduleList({ tenant: TENANT, limit: 10 });
+      assert.equal(listed.length, 4);
+      assert.equal((await store().scheduleCreate(capped({ maxPerTenant: 4 }))).kind, 'created');
+    });
+
     it('fires a due tick once: one operation, its pending count and events, the tick recorded', async () => {
-      const { schedule } = await store().scheduleCreate(scheduleDraft());
+      const { schedule } = await createOf(scheduleDraft());
       const events: StoreEvent[] = [];
       const unsubscribe = store().subscribe((e) => events.push(e));
       assert.deepEqual(await store().scheduleDue({ now: T0, limit: 10 }), []);
@@ -121,7 +147,7 @@ export function scheduleContract(store: CurrentStore, pendingCounts: (store: Sto
     });
 
     it('exactly one of several callers racing for a tick creates its operation', async () => {
-      const { schedule } = await store().scheduleCreate(scheduleDraft());
+      const { schedule } = await createOf(scheduleDraft());
       for (let tick = T0 + SECOND; tick <= T0 + 5 * SECOND; tick += SECOND) {
         const results = await Promise.allSettled(Array.from({ length: 4 }, () => fire(store(), schedule.id, tick)));
         const won = results.filter((r) => r.status === 'fulfilled' && r.value !== null);
@@ -137,7 +163,7 @@ export function scheduleContract(store: CurrentStore, pendingCounts: (store: Sto
     });
 
     it('records a tick without an operation, and counts the ticks passed over', async () => {
-      const { schedule } = await store().scheduleCreate(scheduleDraft());
+      const { schedule } = await createOf(scheduleDraft());
       const fired = await store().scheduleFire({
         scheduleId: schedule.id,
         expected: T0 + SECOND,
@@ -155,7 +181,7 @@ export function scheduleContract(store: CurrentStore, pendingCounts: (store: Sto
     });
 
     it('keeps the most recent ticks only', async () => {
-      const { schedule } = await store().scheduleCreate(scheduleDraft());
+      const { schedule } = await createOf(scheduleDraft());
       for (let i = 1; i <= 25; i++) assert.ok(await fire(store(), schedule.id, T0 + i * SECOND));
       const ticks = await store().scheduleTicks({ id: schedule.id, limit: 100 });
       assert.equal(ticks.length, 20);
@@ -163,7 +189,7 @@ export function scheduleContract(store: CurrentStore, pendingCounts: (store: Sto
     });
 
     it('pauses (no tick is due, none fires) and resumes from the next tick given', async () => {
-      const { schedule } = await store().scheduleCreate(scheduleDraft());
+      const { schedule } = await createOf(scheduleDraft());
       const paused = await store().scheduleSetPaused({ id: schedule.id, tenant: TENANT, paused: true, nextRunAt: T0 + 50 * SECOND, now: T0 + 1 });
       assert.equal(paused?.paused, true);
       assert.equal(paused?.nextRunAt, T0 + SECOND);
@@ -180,7 +206,7 @@ export function scheduleContract(store: CurrentStore, pendingCounts: (store: Sto
     });
 
     it('deletes one created through the API with its ticks; the operations stay', async () => {
-      const { schedule } = await store().scheduleCreate(scheduleDraft());
+      const { schedule } = await createOf(scheduleDraft());
       const fired = await fire(store(), schedule.id, T0 + SECOND);
       assert.equal(await store().scheduleDelete({ id: schedule.id, tenant: 'other' }), 'not_found');
       assert.equal(await store().scheduleDelete({ id: schedule.id, tenant: TENANT }), 'deleted');

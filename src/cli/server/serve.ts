@@ -10,6 +10,7 @@ import type { Command } from 'commander';
 import type { TaskDefinition } from '../../main.ts';
 import { webhookSecretKey } from '../../signing/webhook-signature.ts';
 import {
+  DEFAULT_MAX_SCHEDULES,
   DEFAULT_RATE_LIMITS,
   DEFAULT_RETRY_BACKOFF,
   SETTINGS,
@@ -187,6 +188,8 @@ async function runServer(flags: ServerFlags, role: ServerCommand, command: Comma
             read: rateOption(flags.rateLimitRead, exposed ? DEFAULT_RATE_LIMITS.read : null),
           },
           maxStreamsPerKey: flags.maxSsePerKey,
+          // On by default where the rate limits are (why: config/settings.ts, maxSchedules).
+          maxSchedules: flags.maxSchedules === 'off' ? null : (flags.maxSchedules ?? (exposed ? DEFAULT_MAX_SCHEDULES : null)),
           dashboard: flags.dashboard,
           corsOrigins: flags.corsOrigin ?? undefined,
           // Without keys a page on a name that resolves to this machine could read and act on everything (DNS

@@ -56,6 +56,12 @@ const INSERT = `INSERT INTO schedules (id, tenant, type, input, cron, timezone, 
 // Params: $1 tenant, $2 idempotency key.
 const BY_KEY = `SELECT ${COLUMNS}, request_fingerprint FROM schedules WHERE tenant = $1 AND idempotency_key = $2`;
 
+// Params: $1 tenant. Taken by a create that counts the tenant's schedules, released at its commit: creates of one
+// tenant at once, on any node, count one after another (a collision of two tenants' hashes only orders theirs too).
+const LOCK_TENANT_SCHEDULES = `SELECT pg_advisory_xact_lock(hashtext(current_schema() || '.schedules.' || $1::text))`;
+// Params: $1 tenant. On schedules_tenant: the tenant's rows alone.
+const COUNT_OF_TENANT = `SELECT count(*)::int AS n FROM schedules WHERE tenant = $1 AND origin = 'api'`;
+
 // The same and $10 the declared key. A changed expression or zone starts from its new next tick; paused stays.
 const UPSERT_DECLARED = `INSERT INTO schedules (id, tenant, type, input, cron, timezone, webhook_url, paused, next_run_at, skipped_ticks, origin, declared_key, created_at, updated_at)
   VALUES ($1, $2, $3, $4, $5, $6, $7, false, $8, 0, 'task', $10, $9, $9)
@@ -144,6 +150,21 @@ const KEYED_CREATE_TRIES = 3;
 
 export async function createSchedule(db: PostgresDatabase, draft: ScheduleCreateDraft): Promise<ScheduleCreateResult> {
   const key = draft.idempotency?.key ?? null;
+  const limit = draft.maxPerTenant ?? null;
+  if (limit !== null) {
+    return db.transaction(async (tx): Promise<ScheduleCreateResult> => {
+      await tx.query(LOCK_TENANT_SCHEDULES, [draft.tenant]);
+      const [existing] = key === null ? [] : await tx.query<ScheduleRow & { request_fingerprint: string }>(BY_KEY, [draft.tenant, key]);
+      if (existing !== undefined) return { kind: 'existing', schedule: toSchedule(existing), fingerprint: existing.request_fingerprint };
+      const [count] = await tx.query<{ n: number }>(COUNT_OF_TENANT, [draft.tenant]);
+      if ((count?.n ?? 0) >= limit) return { kind: 'limit_reached', limit };
+      // Under the lock no create of this tenant takes the key between the read above and this insert.
+      const [row] = await tx.query<ScheduleRow>(INSERT, [...draftParams(draft), key, draft.idempotency?.fingerprint ?? null, draft.priority]);
+      const schedule = toSchedule(row!);
+      tx.events.push(changedEvent(schedule));
+      return { kind: 'created', schedule };
+    });
+  }
   for (let tried = 1; ; tried++) {
     const [row] = await db.query<ScheduleRow>(INSERT, [...draftParams(draft), key, draft.idempotency?.fingerprint ?? null, draft.priority]);
     if (row !== undefined) {

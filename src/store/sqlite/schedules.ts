@@ -36,6 +36,8 @@ const STATEMENTS = {
     VALUES ($id, $tenant, $type, $input, $cron, $timezone, $webhookUrl, $priority, 0, $nextRunAt, NULL, 0, 'api', $idempotencyKey, $fingerprint, $now, $now)
     ON CONFLICT (tenant, idempotency_key) WHERE idempotency_key IS NOT NULL DO NOTHING RETURNING ${COLUMNS}`,
   byKey: `SELECT ${COLUMNS}, request_fingerprint FROM schedules WHERE tenant = $tenant AND idempotency_key = $key`,
+  // On schedules_tenant: the tenant's rows alone.
+  countOfTenant: `SELECT count(*) AS n FROM schedules WHERE tenant = $tenant AND origin = 'api'`,
   // The same, for a declared schedule: a changed expression or zone starts from its new next tick; paused stays.
   upsertDeclared: `INSERT INTO schedules (id, tenant, type, input, cron, timezone, webhook_url, paused, next_run_at, last_run_at, skipped_ticks, origin, declared_key, created_at, updated_at)
     VALUES ($id, $tenant, $type, $input, $cron, $timezone, $webhookUrl, 0, $nextRunAt, NULL, 0, 'task', $key, $now, $now)
@@ -126,16 +128,17 @@ export class SqliteSchedules {
   create(draft: ScheduleCreateDraft): Promise<ScheduleCreateResult> {
     return this.#group.run((events): ScheduleCreateResult => {
       const key = draft.idempotency?.key ?? null;
+      const existing = key === null ? undefined : this.#s.byKey.get({ tenant: draft.tenant, key });
+      if (existing !== undefined) return { kind: 'existing', schedule: toSchedule(existing), fingerprint: String(existing['request_fingerprint']) };
+      const limit = draft.maxPerTenant ?? null;
+      if (limit !== null && Number(this.#s.countOfTenant.get({ tenant: draft.tenant })!['n']) >= limit) return { kind: 'limit_reached', limit };
+      // In this transaction nothing takes the key between the read above and this insert.
       const row = this.#s.insert.get({
         ...draftParams(draft),
         priority: draft.priority,
         idempotencyKey: key,
         fingerprint: draft.idempotency?.fingerprint ?? null,
-      });
-      if (row === undefined) {
-        const existing = this.#s.byKey.get({ tenant: draft.tenant, key }) as Row;
-        return { kind: 'existing', schedule: toSchedule(existing), fingerprint: String(existing['request_fingerprint']) };
-      }
+      })!;
       const schedule = toSchedule(row);
       events.push(changedEvent(schedule));
       return { kind: 'created', schedule };
