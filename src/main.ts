@@ -286,9 +286,7 @@ export async function assembleAsyncOps(options: AssemblyOptions): Promise<Assemb
       ? null
       : webhookLeaseRefusal(options.webhookLeaseMs, options.webhookTimeoutMs ?? DEFAULTS.webhookTimeout, 'webhookTimeoutMs');
   if (leaseRefusal !== null) throw new TypeError(`webhookLeaseMs: ${leaseRefusal}`);
-  const logger = isLogger(options.logger)
-    ? options.logger
-    : pino({ name: 'asyncops', level: DEFAULTS.logLevel, redact: REDACTED_LOG_PATHS, ...(options.logger ?? {}) });
+  const logger = isLogger(options.logger) ? options.logger : defaultLogger(options.logger);
   // Before anything else is made, so the first spans of this assembly already go to it; close() shuts it down last.
   const tracing = options.otel === true ? await startTracingSdk({ version: VERSION, log: logger.child({ component: 'tracing' }) }) : null;
   const store =
@@ -599,6 +597,19 @@ function allowedHostsOf(given: string | readonly string[] | undefined): AllowedH
   } catch (error) {
     throw new TypeError(`allowedHosts: ${(error as Error).message}`);
   }
+}
+
+/**
+ * The logger of options that are not one: pino on standard output, written synchronously. pino's default writes
+ * asynchronously and flushes at exit, and that flush retries a write that meets EPIPE forever: a server whose log
+ * reader had gone (a log shipper that died) never exited on SIGTERM. Written synchronously, the first such write is
+ * an error pino takes as the end of logging. The server writes a few lines, not one a request, so nothing waits on it.
+ */
+function defaultLogger(options: LoggerOptions | undefined): Logger {
+  const settings = { name: 'asyncops', level: DEFAULTS.logLevel, redact: REDACTED_LOG_PATHS, ...(options ?? {}) };
+  // A transport is a destination of its own.
+  if (settings.transport !== undefined) return pino(settings);
+  return pino(settings, pino.destination({ dest: 1, sync: true }));
 }
 
 function isLogger(value: unknown): value is Logger {

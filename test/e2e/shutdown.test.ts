@@ -97,6 +97,30 @@ describe('shutdown', () => {
     }
   });
 
+  it('SIGTERM ends a server whose log reader has gone (its stdout a broken pipe), as it does any other', async () => {
+    const store = freshStore('sqlite');
+    const child = spawn(process.execPath, [CLI_ENTRY, 'serve', '--port', '0', '--store', store.spec], { cwd: REPO_ROOT, stdio: ['ignore', 'pipe', 'pipe'] });
+    const exited = once(child, 'exit');
+    try {
+      let out = '';
+      child.stdout.setEncoding('utf8').on('data', (chunk: string) => (out += chunk));
+      await waitFor(() => /asyncops listening/.test(out), { timeoutMs: 15_000, what: 'listening' });
+      // The reader goes away (a log shipper that died): every line the server writes from now on meets EPIPE.
+      child.stdout.destroy();
+      const asked = Date.now();
+      child.kill('SIGTERM');
+      const timer = setTimeout(() => child.kill('SIGKILL'), 15_000);
+      const [code, signal] = await exited;
+      clearTimeout(timer);
+      assert.equal(signal, null, 'exited on its own, not killed after the bound');
+      assert.equal(code, 0);
+      assert.ok(Date.now() - asked < 10_000, `exited ${Date.now() - asked} ms after SIGTERM`);
+    } finally {
+      child.kill('SIGKILL');
+      await store.cleanup();
+    }
+  });
+
   it("PostgreSQL: SIGTERM while a node waits for another node's migration stops it at once, without migrating", async (t) => {
     const skip = await postgresSkipReason();
     if (skip !== null) return t.skip(skip);
