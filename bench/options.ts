@@ -28,7 +28,7 @@ export interface BenchOptions {
 export const USAGE = `usage: npm run bench -- [--quick] [--store sqlite|postgres|both] [--only a,b,…] [--peers] [--otel]
   --quick    a smoke run of every figure (short loads); without it, the full run bench/README.md's figures come from
   --store    which stores to measure (default both; PostgreSQL is skipped with a note when it does not answer)
-  --only     some scenarios: ${[...SCENARIOS, ...ONLY_SCENARIOS].join(', ')}
+  --only     some scenarios: ${[...SCENARIOS, ...ONLY_SCENARIOS].join(', ')} (enqueue with --peers)
   --peers    also run BullMQ, graphile-worker and pg-boss on the same workloads, side by side (installs bench/peers)
   --otel     every server exports its traces to a local OTLP sink`;
 
@@ -46,6 +46,8 @@ export function parseBenchArgs(args: readonly string[]): BenchOptions | { readon
   if (values.only !== undefined && named.every((s) => s === '')) throw new BenchUsageError('--only needs at least one scenario');
   const unknown = named.filter((s) => !known.includes(s));
   if (unknown.length > 0) throw new BenchUsageError(`--only: unknown scenario ${unknown.map((s) => `'${s}'`).join(', ')} (known: ${known.join(', ')})`);
+  // Alone it would measure nothing and write an empty table.
+  if (named.includes('enqueue') && !values.peers) throw new BenchUsageError("--only enqueue is the peers' one-at-a-time workload: add --peers");
   return {
     mode: values.quick ? 'quick' : 'full',
     stores: store === 'both' ? ['sqlite', 'postgres'] : [store as StoreKind],

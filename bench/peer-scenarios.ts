@@ -4,12 +4,14 @@
 // Not here: the peers' code (bench/peers/), the table (peers-report.ts). Invariant: every child is stopped and every
 // schema or Redis key prefix made here is removed, whether the peer succeeded or not.
 
-import { spawn, spawnSync } from 'node:child_process';
+import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
+import { once } from 'node:events';
 import { existsSync } from 'node:fs';
 import { connect } from 'node:net';
 import { fileURLToPath } from 'node:url';
 import pg from 'pg';
 import type { PeerFigures, PeerName, PeerSettings, Workload } from './peers/figures.ts';
+import { owe } from './interrupt.ts';
 import { load } from './load.ts';
 import { REPO_ROOT, startAsyncops } from './processes.ts';
 import { freshStore, PG_URL, type StoreKind } from './stores.ts';
@@ -65,8 +67,22 @@ interface ChildResult {
   readonly figures: unknown;
 }
 
+/** The peers' children running now: an interrupted run stops them (interrupt.ts) before it removes their schemas. */
+const children = new Set<ChildProcess>();
+
+export async function stopPeerChildren(): Promise<void> {
+  await Promise.all(
+    [...children].map((child) => {
+      const exited = once(child, 'exit');
+      child.kill('SIGKILL');
+      return exited;
+    }),
+  );
+}
+
 function runChild(args: readonly string[]): Promise<ChildResult> {
   const child = spawn(process.execPath, [PEER_MAIN, ...args], { cwd: REPO_ROOT, stdio: ['ignore', 'pipe', 'pipe'] });
+  children.add(child);
   let stdout = '';
   let stderr = '';
   child.stdout.setEncoding('utf8').on('data', (chunk: string) => (stdout += chunk));
@@ -75,6 +91,7 @@ function runChild(args: readonly string[]): Promise<ChildResult> {
     const timer = setTimeout(() => child.kill('SIGKILL'), CHILD_TIMEOUT_MS);
     child.on('exit', (code, signal) => {
       clearTimeout(timer);
+      children.delete(child);
       const last = stdout.trim().split('\n').at(-1) ?? '';
       if (code === 0 && last.startsWith('{')) resolve(JSON.parse(last) as ChildResult);
       else reject(new Error(`${args.slice(0, 2).join(' ')} exited (${code ?? signal}); stderr: ${stderr.trim().slice(-1000)}`));
@@ -88,11 +105,14 @@ export async function measurePeer(peer: PeerName, workload: Workload, base: Peer
   const namespace = `peers_${process.pid}_${counter}`;
   const settings: PeerSettings = { ...base, namespace, redisUrl: REDIS_URL, pgUrl: PG_URL };
   const json = JSON.stringify(settings);
+  const cleanup = () => (peer === 'bullmq' ? runChild([peer, 'cleanup', json]).catch(() => {}) : dropSchema(namespace));
+  const settle = owe(cleanup);
   try {
     return await runChild([peer, workload, json]);
   } finally {
-    if (peer === 'bullmq') await runChild([peer, 'cleanup', json]).catch(() => {});
-    else await dropSchema(namespace);
+    // Settled once done: an interrupt meanwhile (which stops this child, so this runs) waits for it by doing it too.
+    await cleanup();
+    settle();
   }
 }
 

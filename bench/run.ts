@@ -16,7 +16,8 @@ import { newReport, renderTable, writeReport, type StoreFigures } from './report
 import { postgresReachable, PG_URL, vacuumCatalogsIfNeeded, type StoreKind } from './stores.ts';
 import { round } from './load.ts';
 import { startOtlpSink, type OtlpSink } from './otlp-sink.ts';
-import { addPeerFigures, ensurePeersInstalled, measureEnqueue, measurePeer, REDIS_URL, redisReachable } from './peer-scenarios.ts';
+import { addPeerFigures, ensurePeersInstalled, measureEnqueue, measurePeer, REDIS_URL, redisReachable, stopPeerChildren } from './peer-scenarios.ts';
+import { cleanUpOnInterrupt } from './interrupt.ts';
 import { comparePeers, renderPeersTable } from './peers-report.ts';
 import { PEERS, type Workload } from './peers/figures.ts';
 import { BenchUsageError, parseBenchArgs, USAGE, type Scenario } from './options.ts';
@@ -81,6 +82,8 @@ const peerWorkloads = (Object.keys(PEER_WORKLOADS) as Workload[]).filter((w) => 
 const command = `npm run bench --${process.argv.slice(2).length > 0 ? ` ${process.argv.slice(2).join(' ')}` : ''}`;
 const report = newReport(mode, command);
 const log = (line: string) => process.stderr.write(`${new Date().toISOString().slice(11, 19)} ${line}\n`);
+// Interrupted, the run stops its children and removes its stores, whose `finally` blocks would never run.
+cleanUpOnInterrupt(() => Promise.all([stopAll(), stopPeerChildren()]).then(() => undefined), log);
 
 const kinds: StoreKind[] = values.stores;
 if (kinds.includes('postgres')) {

@@ -6,6 +6,7 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import pg from 'pg';
+import { owe } from './interrupt.ts';
 import { newId, ID_PREFIXES } from '../src/domain/ids.ts';
 import { openStoreFromSpec } from '../src/store/open.ts';
 import type { OperationDraft } from '../src/store/store.ts';
@@ -63,12 +64,26 @@ export async function freshStore(kind: StoreKind): Promise<BenchStore> {
   counter += 1;
   if (kind === 'sqlite') {
     const dir = mkdtempSync(join(tmpdir(), 'asyncops-bench-'));
-    return { kind, spec: join(dir, 'bench.db'), dispose: async () => rmSync(dir, { recursive: true, force: true }) };
+    return owned({ kind, spec: join(dir, 'bench.db'), dispose: async () => rmSync(dir, { recursive: true, force: true }) });
   }
   const schema = `bench_${process.pid}_${counter}`;
   const url = new URL(PG_URL);
   url.searchParams.set('schema', schema);
-  return { kind, spec: url.toString(), dispose: () => withPg((client) => client.query(`DROP SCHEMA IF EXISTS ${schema} CASCADE`)).then(() => undefined) };
+  return owned({
+    kind,
+    spec: url.toString(),
+    dispose: () => withPg((client) => client.query(`DROP SCHEMA IF EXISTS ${schema} CASCADE`)).then(() => undefined),
+  });
+}
+
+/** The store, owed to an interrupted run (interrupt.ts) until disposed. */
+function owned(store: BenchStore): BenchStore {
+  const settle = owe(store.dispose);
+  return {
+    ...store,
+    // Settled once done: an interrupt meanwhile waits for it by doing it too.
+    dispose: () => store.dispose().then(settle),
+  };
 }
 
 async function withPg<T>(work: (client: pg.Client) => Promise<T>): Promise<T> {

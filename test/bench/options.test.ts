@@ -33,6 +33,7 @@ describe('bench/options', () => {
     refused(['--only', 'drain,drian'], /unknown scenario 'drian'/);
     refused(['--only', ''], /at least one scenario/);
     refused(['--only'], /argument missing/);
+    refused(['--only', 'drain,enqueue'], /^--only enqueue is the peers' one-at-a-time workload: add --peers$/);
   });
 
   it('prints its usage on --help, and exits 2 with the usage on a bad flag, before measuring anything', () => {

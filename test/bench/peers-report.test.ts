@@ -73,6 +73,36 @@ describe('bench peers table', () => {
     assert.equal(byName['SQLite create ≥ 50 % of bare Fastify']!.met, true);
   });
 
+  it('judges a target on the exact ratio, not the one shown (0.9996 is not 1), and reads the creates of --only create', () => {
+    const near = report();
+    const stores = { ...near.stores, postgres: { drain: { ...near.stores.postgres!.drain!, perS: 39_984 } } };
+    const { targets } = comparePeers({ ...near, stores });
+    const drain = targets.find((t) => t.target.startsWith('PostgreSQL drain'))!;
+    assert.deepEqual([drain.value, drain.met], [1, false]);
+    const { http, ...rest } = near.stores.sqlite!;
+    const onlyCreate = comparePeers({ ...near, stores: { ...near.stores, sqlite: { ...rest, create: http! } } });
+    assert.equal(onlyCreate.targets.find((t) => t.target.startsWith('SQLite create ≥'))!.met, true);
+  });
+
+  it('says when a target on the best peer was judged against only the peers measured', () => {
+    const partial = report();
+    const peers = { ...partial.peers!, peers: { bullmq: partial.peers!.peers.bullmq! } };
+    const { targets } = comparePeers({ ...partial, peers });
+    const p99 = targets.find((t) => t.target.startsWith('SQLite created→started p99'))!;
+    assert.deepEqual(p99.onlyAgainst, ['bullmq']);
+    assert.equal(targets.find((t) => t.target.startsWith('PostgreSQL drain'))!.met, null, 'its peer was not measured');
+    const all = report();
+    const everyPeer = { ...all.peers!, peers: { ...all.peers!.peers, 'graphile-worker': peer(800, 3000, 6) } };
+    assert.equal(comparePeers({ ...all, peers: everyPeer }).targets.find((t) => t.target.startsWith('SQLite created→started p99'))!.onlyAgainst, undefined);
+    assert.ok(
+      renderPeersTable({ ...partial, peers })
+        .split('\n')
+        .includes(
+          "| SQLite created→started p99 incl. HTTP ≤ best peer's add→start p99 (ratio ≤ 1) | 1.20× | missed (against BullMQ only: the others were not measured) |",
+        ),
+    );
+  });
+
   it('renders the figures, the ratios with their good direction, every peer present and the targets', () => {
     const table = renderPeersTable(report());
     const lines = table.split('\n');
