@@ -9,9 +9,18 @@ const NAME = 'bench';
 
 export const config = 'defaults; Worker concurrency 10';
 
+/** All of the URL, as ioredis reads one: user and password, the database number (`/5`), TLS for `rediss:`. */
 function connectionOf(settings: PeerSettings) {
   const url = new URL(settings.redisUrl);
-  return { host: url.hostname, port: Number(url.port || 6379), maxRetriesPerRequest: null };
+  return {
+    host: url.hostname,
+    port: Number(url.port || 6379),
+    ...(url.username === '' ? {} : { username: decodeURIComponent(url.username) }),
+    ...(url.password === '' ? {} : { password: decodeURIComponent(url.password) }),
+    db: Number(url.pathname.slice(1) || 0),
+    ...(url.protocol === 'rediss:' ? { tls: {} } : {}),
+    maxRetriesPerRequest: null,
+  };
 }
 
 export function open(settings: PeerSettings): PeerQueue {
