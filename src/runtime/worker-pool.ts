@@ -440,8 +440,12 @@ export class WorkerPool extends EventEmitter<WorkerPoolEvents> {
   async #heartbeat(): Promise<void> {
     // A heartbeat still under way a whole period later (a database that stopped answering) renews nothing either. A tick
     // that is merely late (a busy event loop) sends its heartbeat, which renews: only one that failed or hangs gives up.
+    // A round whose replies came while a handler held the event loop is answered, but they are read after this timer,
+    // in the poll phase of this turn: judged once they are (setImmediate), it has renewed, and nothing is given up.
     if (this.#heartbeating) {
-      this.#giveUpUnrenewed();
+      setImmediate(() => {
+        if (this.#heartbeating) this.#giveUpUnrenewed();
+      });
       return;
     }
     this.#heartbeating = true;

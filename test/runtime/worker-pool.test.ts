@@ -3,6 +3,8 @@ import assert from 'node:assert/strict';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { once } from 'node:events';
+import { connect, createServer, type AddressInfo } from 'node:net';
 import { pino } from 'pino';
 import { PermanentError } from '../../src/domain/errors.ts';
 import type { Clock } from '../../src/domain/clock.ts';
@@ -438,6 +440,67 @@ describe('WorkerPool', () => {
     );
     const done = await settled(store, (await submit(store, 'burst', {}, { maxAttempts: 1 })).id);
     assert.deepEqual([done.status, done.attempt], ['completed', 1]);
+  });
+
+  it('keeps an attempt whose heartbeat was answered while a handler held the event loop past the next tick', async (t) => {
+    const store = await openStore(t);
+    // The store's answer comes back over a socket, as PostgreSQL's does: read in the poll phase, after the timers that
+    // came due while the event loop was held, as the next heartbeat tick.
+    const echo = createServer((socket) => socket.pipe(socket));
+    await new Promise<void>((resolve) => echo.listen(0, '127.0.0.1', resolve));
+    const wire = connect((echo.address() as AddressInfo).port, '127.0.0.1');
+    await once(wire, 'connect');
+    t.after(() => {
+      wire.destroy();
+      return new Promise<void>((resolve) => echo.close(() => resolve()));
+    });
+    const waiting: Array<() => void> = [];
+    wire.on('data', (chunk: Buffer) => {
+      for (let i = 0; i < chunk.length; i++) waiting.shift()?.();
+    });
+    const overTheWire = new Proxy(store, {
+      get(target, key) {
+        const value: unknown = Reflect.get(target, key);
+        if (key !== 'operationHeartbeat') return typeof value === 'function' ? value.bind(target) : value;
+        return async (...args: Parameters<typeof store.operationHeartbeat>) => {
+          const answer = await target.operationHeartbeat(...args);
+          await new Promise<void>((resolve) => {
+            waiting.push(resolve);
+            wire.write('.');
+          });
+          return answer;
+        };
+      },
+    });
+    let heartbeats = 0;
+    const counted = new Proxy(overTheWire, {
+      get(target, key) {
+        if (key === 'operationHeartbeat') heartbeats++;
+        return Reflect.get(target, key);
+      },
+    });
+    startPool(
+      t,
+      counted,
+      [
+        defineTask({
+          type: 'chunks',
+          async run() {
+            // Computes in chunks longer than a heartbeat period, yielding between them, as a CPU-bound handler should.
+            for (let chunk = 0; chunk < 8; chunk++) {
+              const until = Date.now() + 150;
+              while (Date.now() < until);
+              await nextTurn();
+            }
+            return 'done';
+          },
+        }),
+      ],
+      { leaseMs: 400, heartbeatMs: 100 },
+    );
+    const done = await settled(store, (await submit(store, 'chunks', {}, { maxAttempts: 1 })).id, 10_000);
+    assert.deepEqual([done.status, done.attempt, done.error?.code ?? null], ['completed', 1, null]);
+    assert.ok(heartbeats >= 3, `heartbeats were sent (${heartbeats})`);
   });
 
   it('an operation retried at once and claimed again before its last end was acknowledged keeps its new attempt', async (t) => {
