@@ -96,9 +96,30 @@ export function isRateLimitedError(error: unknown): error is RateLimitedError {
 export function coerceError(thrown: unknown): Error {
   if (thrown instanceof Error) return thrown;
   if (typeof thrown === 'string') return new Error(thrown);
+  // JSON where it writes one; else its own text (a symbol's JSON is nothing); else, where even that throws (an object
+  // with no prototype, a toString that throws), what kind of object it is.
+  const text = readSafely(() => JSON.stringify(thrown), undefined) ?? readSafely(() => String(thrown), undefined) ?? Object.prototype.toString.call(thrown);
+  return new Error(`non-error thrown: ${text}`);
+}
+
+/**
+ * What a handler's failure is stored as: its code (a PermanentError's, else handler_error), its message, and whether
+ * it is permanent. Read so that nothing the thrown value holds can throw here (a `message` or `code` getter that
+ * throws): the attempt must end whatever was thrown, or it would hold its slot until its timeout.
+ */
+export function failureOf(thrown: unknown): { readonly error: Error; readonly code: string; readonly message: string; readonly permanent: boolean } {
+  const error = coerceError(thrown);
+  const permanent = readSafely(() => isPermanentError(error), false);
+  // A code or message that is not text (or an empty code) is made text, so the end is stored as any other.
+  const code = (permanent && readSafely(() => String((error as PermanentError).code ?? ''), '')) || 'handler_error';
+  const message = readSafely(() => String(error.message), 'the handler threw an error whose message could not be read');
+  return { error, code, message, permanent };
+}
+
+function readSafely<T, F>(read: () => T, fallback: F): T | F {
   try {
-    return new Error(`non-error thrown: ${JSON.stringify(thrown)}`);
+    return read();
   } catch {
-    return new Error(`non-error thrown: ${String(thrown)}`);
+    return fallback;
   }
 }

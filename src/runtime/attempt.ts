@@ -7,7 +7,7 @@ import type { Span } from '@opentelemetry/api';
 import type { Logger } from 'pino';
 import type { Timer, TimerClock } from '../domain/clock.ts';
 import type { BackoffPolicy, Random } from '../domain/backoff.ts';
-import { coerceError, isPermanentError, isRateLimitedError } from '../domain/errors.ts';
+import { coerceError, failureOf, isRateLimitedError } from '../domain/errors.ts';
 import { holdMs, rateLimitedCountsAttempt } from '../domain/rate-limit.ts';
 import {
   boundedError,
@@ -240,13 +240,14 @@ export class Attempt {
       this.#rateLimited(thrown.retryAfterS, thrown.message);
       return;
     }
-    const error = coerceError(thrown);
-    const permanent = isPermanentError(error);
-    this.log.warn({ err: error, permanent }, 'attempt failed');
-    // What a handler threw is its own: a code or message that is not text (or an empty code) is made text here, so the
-    // end is stored as any other (it used to fail in the store, and the attempt ran again after its lease).
-    const code = permanent ? String(error.code ?? '') || 'handler_error' : 'handler_error';
-    this.#decide({ code, message: String(error.message), permanent });
+    const { error, code, message, permanent } = failureOf(thrown);
+    try {
+      this.log.warn({ err: error, permanent }, 'attempt failed');
+    } catch {
+      // The logger's error serializer read what threw: the text read safely instead.
+      this.log.warn({ message, permanent }, 'attempt failed');
+    }
+    this.#decide({ code, message, permanent });
   }
 
   /**

@@ -184,6 +184,47 @@ describe('WorkerPool', () => {
     assert.ok(long.progressMessage?.endsWith('m…'));
   });
 
+  it('ends an attempt whatever its handler threw, even a value whose message or code cannot be read, and its slot is free again', async (t) => {
+    const store = await openStore(t);
+    const cyclic = Object.create(null) as Record<string, unknown>;
+    cyclic['self'] = cyclic;
+    const thrown: Record<string, () => unknown> = {
+      message_getter: () => {
+        const error = new Error('x');
+        Object.defineProperty(error, 'message', {
+          get() {
+            throw new Error('no message for you');
+          },
+        });
+        return error;
+      },
+      code_getter: () => {
+        const error = new PermanentError('stop', 'first');
+        Object.defineProperty(error, 'code', {
+          get() {
+            throw new Error('no code for you');
+          },
+        });
+        return error;
+      },
+      cyclic_no_prototype: () => cyclic,
+      symbol: () => Symbol('odd'),
+    };
+    // One slot: an attempt that never ended would hold it, and the next would never start.
+    startPool(t, store, [defineTask<{ kind: string }>({ type: 'odd_throw', run: (input) => Promise.reject(thrown[input.kind]!()) })], { concurrency: 1 });
+    const expected: Record<string, [string, RegExp]> = {
+      message_getter: ['handler_error', /^the handler threw an error whose message could not be read$/],
+      code_getter: ['handler_error', /^stop$/],
+      cyclic_no_prototype: ['handler_error', /^non-error thrown: \[object Object\]$/],
+      symbol: ['handler_error', /^non-error thrown: Symbol\(odd\)$/],
+    };
+    for (const [kind, [code, message]] of Object.entries(expected)) {
+      const ended = await settled(store, (await submit(store, 'odd_throw', { kind }, { maxAttempts: 1 })).id);
+      assert.deepEqual([ended.status, ended.error?.code], ['failed', code], kind);
+      assert.match(ended.error?.message ?? '', message, kind);
+    }
+  });
+
   it('a handler that holds the event loop past its deadline times out all the same, and what it returns is discarded', async (t) => {
     const store = await openStore(t);
     startPool(t, store, [
