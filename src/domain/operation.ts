@@ -146,6 +146,10 @@ export function decideAfterFailure(
  * as something else (NaN as null, a Map as {}). A value too large to write at all throws V8's RangeError.
  */
 export function toOperationResult(value: unknown): OperationResult {
+  if (value instanceof RefusedResult) {
+    if (value.why === 'too_large') throw new RangeError(`Invalid string length: ${value.message}`);
+    throw value.why === 'invalid' ? new InvalidResultError(value.message) : new Error(value.message);
+  }
   if (typeof value === 'object' && value !== null && !Array.isArray(value)) {
     const { contentType, body } = value as Record<string, unknown>;
     if (typeof contentType === 'string' && 'body' in value) {
@@ -173,6 +177,27 @@ export function toOperationResult(value: unknown): OperationResult {
   }
   const { json } = text;
   return { contentType: 'application/json', body: Buffer.from(json, 'utf8') };
+}
+
+/**
+ * A result refused where it was made (a worker thread, where the handler's value is; only what it stores as can cross
+ * to the attempt): toOperationResult throws what it threw there, so the attempt ends as it would have on the event loop.
+ */
+export class RefusedResult {
+  readonly why: 'invalid' | 'too_large' | 'other';
+  readonly message: string;
+
+  constructor(why: 'invalid' | 'too_large' | 'other', message: string) {
+    this.why = why;
+    this.message = message;
+  }
+
+  /** How `error`, thrown by toOperationResult, is carried across. */
+  static of(error: unknown): RefusedResult {
+    const message = error instanceof Error ? error.message : String(error);
+    if (error instanceof InvalidResultError) return new RefusedResult('invalid', message);
+    return new RefusedResult(error instanceof RangeError ? 'too_large' : 'other', message);
+  }
 }
 
 /** A handler's result that cannot be kept as it was given. */

@@ -7,6 +7,7 @@ import { parentPort, workerData } from 'node:worker_threads';
 import { INVALID_SPAN_CONTEXT, ROOT_CONTEXT, trace } from '@opentelemetry/api';
 import { pino } from 'pino';
 import { isPermanentError, isRateLimitedError, PermanentError } from '../domain/errors.ts';
+import { RefusedResult, toOperationResult, type OperationResult } from '../domain/operation.ts';
 import { spanContextOf } from '../telemetry/tracing.ts';
 import type { IsolatedHandler, IsolatedTaskContext, ThreadMessage, ThreadStart } from './worker-thread.ts';
 
@@ -38,7 +39,18 @@ try {
     span,
     traceContext: trace.setSpan(ROOT_CONTEXT, span),
   };
-  post({ kind: 'result', value: await (handler as IsolatedHandler)(start.input, ctx) });
+  const value = await (handler as IsolatedHandler)(start.input, ctx);
+  // Made what it is stored as here, where the value is: a Date, a class's toJSON, a URL, a Map or a function do not
+  // cross a structured clone as JSON would write them (they were refused as errors, or stored changed).
+  let stored: OperationResult;
+  try {
+    stored = toOperationResult(value);
+  } catch (error) {
+    const refused = RefusedResult.of(error);
+    post({ kind: 'refused', why: refused.why, message: refused.message });
+    process.exit(0);
+  }
+  post({ kind: 'result', value: stored });
 } catch (thrown) {
   const error = thrown instanceof Error ? thrown : new Error(String(thrown));
   post({

@@ -5,6 +5,7 @@
 import { Worker } from 'node:worker_threads';
 import { pino } from 'pino';
 import { PermanentError, RateLimitedError } from '../domain/errors.ts';
+import { RefusedResult, type OperationResult } from '../domain/operation.ts';
 import type { TraceCarrier } from '../domain/trace-context.ts';
 import { carrierOf } from '../telemetry/tracing.ts';
 import type { TaskContext, TaskResult } from './task.ts';
@@ -37,7 +38,10 @@ const SOURCES = Symbol.for('asyncops.sources');
 export type ThreadMessage =
   | { readonly kind: 'progress'; readonly fraction: number; readonly message: string | undefined }
   | { readonly kind: 'log'; readonly line: string }
-  | { readonly kind: 'result'; readonly value: unknown }
+  /** What the handler's value is stored as (toOperationResult, in the thread): structured clone keeps none of its toJSON. */
+  | { readonly kind: 'result'; readonly value: OperationResult }
+  /** Its value refused there (RefusedResult). */
+  | { readonly kind: 'refused'; readonly why: RefusedResult['why']; readonly message: string }
   | {
       readonly kind: 'error';
       readonly name: string;
@@ -52,7 +56,8 @@ const ENTRY = new URL(`./worker-thread-entry${import.meta.url.endsWith('.ts') ? 
 
 /**
  * A task's `run` that runs `exportName` of the module at `moduleUrl` on a fresh worker thread per attempt:
- * `run: inWorkerThread(new URL('./heavy.ts', import.meta.url))`. Input and result cross by structured clone;
+ * `run: inWorkerThread(new URL('./heavy.ts', import.meta.url))`. The input crosses by structured clone, the result as
+ * what it is stored as (made on the thread: a structured clone keeps no toJSON, URL or class);
  * progress and log lines are forwarded; a PermanentError keeps its code, a RateLimitedError its retryAfterS.
  */
 // biome-ignore lint/suspicious/noExplicitAny: as TaskDefinition: the default for a handler whose input is not typed.
@@ -91,6 +96,7 @@ function runInThread(start: ThreadStart, ctx: TaskContext): Promise<TaskResult> 
       if (message.kind === 'progress') ctx.progress(message.fraction, message.message);
       else if (message.kind === 'log') forwardLog(ctx, message.line);
       else if (message.kind === 'result') settle(() => resolve(message.value));
+      else if (message.kind === 'refused') settle(() => resolve(new RefusedResult(message.why, message.message)));
       else settle(() => reject(rebuildError(message)));
     });
     worker.on('error', (err) => settle(() => reject(err)));

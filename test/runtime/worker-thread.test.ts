@@ -4,6 +4,8 @@ import { pino } from 'pino';
 import { isRateLimitedError, PermanentError } from '../../src/domain/errors.ts';
 import type { TaskContext } from '../../src/runtime/task.ts';
 import { inWorkerThread } from '../../src/runtime/worker-thread.ts';
+import { InvalidResultError, toOperationResult } from '../../src/domain/operation.ts';
+import { odd } from '../fixtures/isolated-handlers.ts';
 import { waitFor } from '../support/wait.ts';
 import { INVALID_SPAN_CONTEXT, ROOT_CONTEXT, trace } from '@opentelemetry/api';
 
@@ -29,8 +31,10 @@ function context(controller = new AbortController()): { ctx: TaskContext; progre
 describe('inWorkerThread', () => {
   it('runs the handler on another thread and forwards its result, progress and log lines', async () => {
     const { ctx, progress, logs } = context();
-    const result = await inWorkerThread(handlers)({ n: 21 }, ctx);
-    assert.deepEqual(result, { doubled: 42, onMainThread: false, attempt: 2, operationId: 'op_thread' });
+    // What it is stored as, made on the thread (toOperationResult).
+    const result = (await inWorkerThread(handlers)({ n: 21 }, ctx)) as { contentType: string; body: Uint8Array };
+    assert.equal(result.contentType, 'application/json');
+    assert.deepEqual(JSON.parse(Buffer.from(result.body).toString()), { doubled: 42, onMainThread: false, attempt: 2, operationId: 'op_thread' });
     assert.deepEqual(progress, [[0.5, 'halfway']]);
     assert.ok(logs.some((l) => (l as { msg?: string; n?: number }).msg === 'doubling' && (l as { n?: number }).n === 21));
   });
@@ -39,6 +43,23 @@ describe('inWorkerThread', () => {
     const result = (await inWorkerThread(handlers, 'csv')({}, context().ctx)) as { contentType: string; body: Uint8Array };
     assert.equal(result.contentType, 'text/csv');
     assert.equal(Buffer.from(result.body).toString(), 'a,b\r\n1,2\r\n');
+  });
+
+  it('stores a value as JSON writes it on the event loop (toJSON, URL, Date), and refuses there what it refuses here', async () => {
+    const stored = async (kind: string) => toOperationResult(await inWorkerThread(handlers, 'odd')({ kind }, context().ctx));
+    const onThisThread = async (kind: string) => toOperationResult(odd({ kind }));
+    for (const kind of ['url', 'to_json', 'date']) {
+      const [there, here] = [await stored(kind), await onThisThread(kind)];
+      assert.equal(Buffer.from(there.body).toString(), Buffer.from(here.body).toString(), kind);
+    }
+    for (const [kind, message] of [
+      ['map', /^the result at \/m is a Map/],
+      ['nan', /^the result at \/ratio is a number JSON cannot carry/],
+      ['function', /^the result cannot be serialised as JSON: there is no JSON text for it/],
+    ] as const) {
+      await assert.rejects(stored(kind), (error) => error instanceof InvalidResultError && message.test(error.message), kind);
+      await assert.rejects(onThisThread(kind), (error) => error instanceof InvalidResultError && message.test(error.message), kind);
+    }
   });
 
   it('keeps a PermanentError permanent, with its code', async () => {

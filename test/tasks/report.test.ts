@@ -32,8 +32,11 @@ function context(): Recorded {
   return { ctx, progress, controller };
 }
 
+/** The report as the attempt stores it (made on its worker thread), read back: JSON as the value, a CSV as its text. */
 async function run(input: ReportInput, recorded = context()): Promise<unknown> {
-  return report.run(input, recorded.ctx);
+  const stored = (await report.run(input, recorded.ctx)) as { contentType: string; body: Uint8Array };
+  const text = Buffer.from(stored.body).toString('utf8');
+  return stored.contentType === 'application/json' ? JSON.parse(text) : { contentType: stored.contentType, body: text };
 }
 
 const cents = (value: number): number => Math.round(value * 100);
