@@ -140,15 +140,6 @@ export function operatorReadsContract(store: CurrentStore): void {
       assert.deepEqual(ofTenant.finished, []);
       assert.deepEqual(ofTenant.pickups, [{ type: 's', waitMs: 2_000 }]);
     });
-
-    it("keeps the latest samples of each type: a busy type's do not crowd out a quiet one's", async () => {
-      // One quiet operation, then five of a busy type finished after it.
-      await insertInState(store(), 'completed', { ...createdAt(T0 + 1_000, { type: 'quiet' }) });
-      for (let i = 0; i < 5; i++) await insertInState(store(), 'completed', { ...createdAt(T0 + 10_000 + i * 1_000, { type: 'busy' }) });
-      const stats = await store().operationStats({ tenant: null, since: T0, bucketMs: 60_000, samples: 3 });
-      const byType = (type: string) => stats.pickups.filter((p) => p.type === type).length;
-      assert.deepEqual([byType('busy'), byType('quiet')], [3, 1]);
-    });
   });
 
   describe('operationStats: ETAs', () => {

@@ -90,28 +90,29 @@ const FINISHED = `SELECT type, status, (finished_at - $1) / $2 AS bucket, count(
 WHERE finished_at >= $1 AND status IN ('completed', 'failed') GROUP BY type, status, bucket`;
 const FINISHED_OF_TENANT = `SELECT type, status, (finished_at - $1) / $2 AS bucket, count(*)::bigint AS count FROM operations
 WHERE finished_at >= $1 AND status IN ('completed', 'failed') AND tenant = $3 GROUP BY type, status, bucket`;
-// Params: $1 since, $2 limit, [$3 tenant]: first attempts started in the window, from when they were due: the latest $2
-// of each type that ended (a type's own, however busy the others), and those running (a retried one's started_at is
-// its last attempt's, so only first attempts say how long the queue took).
-const PICKUPS = `(SELECT type, wait FROM (SELECT type, started_at - run_at AS wait, row_number() OVER (PARTITION BY type ORDER BY finished_at DESC) AS n
-  FROM operations WHERE finished_at >= $1 AND attempt = 1 AND started_at >= $1) AS ended WHERE n <= $2)
+// Params: $1 since, $2 limit, [$3 tenant]: first attempts started in the window, from when they were due: the latest
+// that ended, and those running (a retried one's started_at is its last attempt's, so only first attempts say how long
+// the queue took).
+const PICKUPS = `(SELECT type, started_at - run_at AS wait FROM operations
+  WHERE finished_at >= $1 AND attempt = 1 AND started_at >= $1 ORDER BY finished_at DESC LIMIT $2)
 UNION ALL SELECT type, started_at - run_at FROM operations WHERE status = 'processing' AND attempt = 1 AND started_at >= $1`;
-const PICKUPS_OF_TENANT = `(SELECT type, wait FROM (SELECT type, started_at - run_at AS wait, row_number() OVER (PARTITION BY type ORDER BY finished_at DESC) AS n
-  FROM operations WHERE finished_at >= $1 AND attempt = 1 AND started_at >= $1 AND tenant = $3) AS ended WHERE n <= $2)
+const PICKUPS_OF_TENANT = `(SELECT type, started_at - run_at AS wait FROM operations
+  WHERE finished_at >= $1 AND attempt = 1 AND started_at >= $1 AND tenant = $3 ORDER BY finished_at DESC LIMIT $2)
 UNION ALL SELECT type, started_at - run_at FROM operations WHERE status = 'processing' AND attempt = 1 AND started_at >= $1 AND tenant = $3`;
 
-// Params: $1 since, $2 limit, [$3 tenant]: of the latest $2 of each type completed in the window, those with the ETA
-// their create's reply gave (history's created event), leaving out redriven ones (their first ETA was for another run).
-// Each looked up by a probe of the history's primary key, for those alone: lateral with LIMIT, so that no estimate of
-// how many there are makes the planner hash the whole history instead.
-const etas = (ofTenant: string) => `SELECT o.type, o.created_at, o.finished_at, (h.data ->> 'estimated_completion_at')::float8 AS eta
-FROM (SELECT id, type, created_at, finished_at, row_number() OVER (PARTITION BY type ORDER BY finished_at DESC) AS n FROM operations
-  WHERE finished_at >= $1 AND status = 'completed'${ofTenant}) AS o
-CROSS JOIN LATERAL (SELECT data FROM operation_history WHERE operation_id = o.id AND kind = 'created' LIMIT 1) AS h
-LEFT JOIN LATERAL (SELECT true AS redriven FROM operation_history WHERE operation_id = o.id AND kind = 'redriven' LIMIT 1) AS r ON true
-WHERE o.n <= $2 AND h.data ->> 'estimated_completion_at' IS NOT NULL AND r.redriven IS NULL`;
-const ETAS = etas('');
-const ETAS_OF_TENANT = etas(' AND tenant = $3');
+// Params: $1 since, $2 limit, [$3 tenant]: the latest completed in the window with the ETA their create's reply gave
+// (history's created event; one probe of its primary key each), leaving out redriven ones (their first ETA was for
+// another run).
+const ETAS = `SELECT o.type, o.created_at, o.finished_at, (h.data ->> 'estimated_completion_at')::float8 AS eta FROM operations o
+JOIN operation_history h ON h.operation_id = o.id AND h.kind = 'created'
+WHERE o.finished_at >= $1 AND o.status = 'completed' AND h.data ->> 'estimated_completion_at' IS NOT NULL
+  AND NOT EXISTS (SELECT 1 FROM operation_history r WHERE r.operation_id = o.id AND r.kind = 'redriven')
+ORDER BY o.finished_at DESC LIMIT $2`;
+const ETAS_OF_TENANT = `SELECT o.type, o.created_at, o.finished_at, (h.data ->> 'estimated_completion_at')::float8 AS eta FROM operations o
+JOIN operation_history h ON h.operation_id = o.id AND h.kind = 'created'
+WHERE o.finished_at >= $1 AND o.status = 'completed' AND o.tenant = $3 AND h.data ->> 'estimated_completion_at' IS NOT NULL
+  AND NOT EXISTS (SELECT 1 FROM operation_history r WHERE r.operation_id = o.id AND r.kind = 'redriven')
+ORDER BY o.finished_at DESC LIMIT $2`;
 
 export async function operationStats(q: Queryable, query: OperationStatsQuery): Promise<OperationStats> {
   const tenant = query.tenant === null ? [] : [query.tenant];

@@ -49,30 +49,27 @@ const STATEMENTS = {
     WHERE finished_at >= $since AND status IN ('completed', 'failed') GROUP BY type, status, bucket`,
   finishedOfTenant: `SELECT type, status, CAST((finished_at - $since) / $bucketMs AS INTEGER) AS bucket, count(*) AS count FROM operations INDEXED BY operations_finished_at
     WHERE finished_at >= $since AND status IN ('completed', 'failed') AND tenant = $tenant GROUP BY type, status, bucket`,
-  // $since $limit [$tenant]: first attempts started in the window, from when they were due: the latest $limit of each type
-  // that ended (a type's own, however busy the others), and those running (a retried one's started_at is its last
-  // attempt's, so only first attempts say how long the queue took).
-  pickups: `SELECT type, wait FROM (SELECT type, started_at - run_at AS wait, row_number() OVER (PARTITION BY type ORDER BY finished_at DESC) AS n
-      FROM operations INDEXED BY operations_finished_at WHERE finished_at >= $since AND attempt = 1 AND started_at >= $since) WHERE n <= $limit
+  // $since $limit [$tenant]: first attempts started in the window, from when they were due: the latest that ended, and
+  // those running (a retried one's started_at is its last attempt's, so only first attempts say how long the queue took).
+  pickups: `SELECT type, wait FROM (SELECT type, started_at - run_at AS wait FROM operations INDEXED BY operations_finished_at
+      WHERE finished_at >= $since AND attempt = 1 AND started_at >= $since ORDER BY finished_at DESC LIMIT $limit)
     UNION ALL SELECT type, started_at - run_at FROM operations INDEXED BY operations_running WHERE status = 'processing' AND attempt = 1 AND started_at >= $since`,
-  pickupsOfTenant: `SELECT type, wait FROM (SELECT type, started_at - run_at AS wait, row_number() OVER (PARTITION BY type ORDER BY finished_at DESC) AS n
-      FROM operations INDEXED BY operations_finished_at WHERE finished_at >= $since AND attempt = 1 AND started_at >= $since AND tenant = $tenant) WHERE n <= $limit
+  pickupsOfTenant: `SELECT type, wait FROM (SELECT type, started_at - run_at AS wait FROM operations INDEXED BY operations_finished_at
+      WHERE finished_at >= $since AND attempt = 1 AND started_at >= $since AND tenant = $tenant ORDER BY finished_at DESC LIMIT $limit)
     UNION ALL SELECT type, started_at - run_at FROM operations INDEXED BY operations_running WHERE status = 'processing' AND attempt = 1 AND started_at >= $since AND tenant = $tenant`,
-  // $since $limit [$tenant]: of the latest $limit of each type completed in the window, those with the ETA their create's
-  // reply gave (history's created event; one probe of operation_history_operation each, for those alone), leaving out
-  // redriven ones (their first ETA was for another run).
-  etas: `SELECT o.type, o.created_at, o.finished_at, json_extract(h.data, '$.estimated_completion_at') AS eta FROM (SELECT id, type, created_at, finished_at,
-      row_number() OVER (PARTITION BY type ORDER BY finished_at DESC) AS n FROM operations INDEXED BY operations_finished_at
-      WHERE finished_at >= $since AND status = 'completed') o
+  // $since $limit [$tenant]: the latest completed in the window with the ETA their create's reply gave (history's
+  // created event; one probe of operation_history_operation each), leaving out redriven ones (their first ETA was for
+  // another run).
+  etas: `SELECT o.type, o.created_at, o.finished_at, json_extract(h.data, '$.estimated_completion_at') AS eta FROM operations o INDEXED BY operations_finished_at
     JOIN operation_history h ON h.operation_id = o.id AND h.kind = 'created'
-    WHERE o.n <= $limit AND json_extract(h.data, '$.estimated_completion_at') IS NOT NULL
-      AND NOT EXISTS (SELECT 1 FROM operation_history r WHERE r.operation_id = o.id AND r.kind = 'redriven')`,
-  etasOfTenant: `SELECT o.type, o.created_at, o.finished_at, json_extract(h.data, '$.estimated_completion_at') AS eta FROM (SELECT id, type, created_at, finished_at,
-      row_number() OVER (PARTITION BY type ORDER BY finished_at DESC) AS n FROM operations INDEXED BY operations_finished_at
-      WHERE finished_at >= $since AND status = 'completed' AND tenant = $tenant) o
+    WHERE o.finished_at >= $since AND o.status = 'completed' AND json_extract(h.data, '$.estimated_completion_at') IS NOT NULL
+      AND NOT EXISTS (SELECT 1 FROM operation_history r WHERE r.operation_id = o.id AND r.kind = 'redriven')
+    ORDER BY o.finished_at DESC LIMIT $limit`,
+  etasOfTenant: `SELECT o.type, o.created_at, o.finished_at, json_extract(h.data, '$.estimated_completion_at') AS eta FROM operations o INDEXED BY operations_finished_at
     JOIN operation_history h ON h.operation_id = o.id AND h.kind = 'created'
-    WHERE o.n <= $limit AND json_extract(h.data, '$.estimated_completion_at') IS NOT NULL
-      AND NOT EXISTS (SELECT 1 FROM operation_history r WHERE r.operation_id = o.id AND r.kind = 'redriven')`,
+    WHERE o.finished_at >= $since AND o.status = 'completed' AND o.tenant = $tenant AND json_extract(h.data, '$.estimated_completion_at') IS NOT NULL
+      AND NOT EXISTS (SELECT 1 FROM operation_history r WHERE r.operation_id = o.id AND r.kind = 'redriven')
+    ORDER BY o.finished_at DESC LIMIT $limit`,
 };
 
 export class SqliteOperatorReads {
