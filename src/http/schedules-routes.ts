@@ -139,6 +139,7 @@ export function registerScheduleRoutes(app: FastifyInstance, schedules: Schedule
         }),
         ...problemResponses(
           [400, 'Not valid (the body, the input against its schema, the cron expression or time zone, or the Idempotency-Key): `errors` names each field'],
+          [409, 'The tenant holds as many schedules as it may (--max-schedules): `limit` says how many; delete one first'],
           413,
           415,
           [422, 'Unknown task type, a refused webhook URL, or an Idempotency-Key used before with another body'],

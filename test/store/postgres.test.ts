@@ -1042,6 +1042,49 @@ if (skip !== null) {
     });
   });
 
+  describe('PostgreSQL keyed schedule creates under a cap', () => {
+    it('answers with the schedule another writer, taking no cap lock, created under the same key meanwhile', async () => {
+      const schema = uniqueSchema();
+      const store = makeStore(schema);
+      const other = new pg.Client({ connectionString: PG_URL });
+      try {
+        await store.open();
+        await other.connect();
+        await other.query(`SET search_path TO ${schema}`);
+        // A node without a cap (or of an older version) inserting the same tenant's key, its transaction still open.
+        await other.query('BEGIN');
+        await other.query(
+          `INSERT INTO schedules (id, tenant, type, input, cron, timezone, paused, next_run_at, skipped_ticks, origin, idempotency_key, request_fingerprint, created_at, updated_at)
+           VALUES ('sch_other', $1, 'echo', '{}', '* * * * *', 'UTC', false, 0, 0, 'api', 'k-1', 'f', 0, 0)`,
+          [TENANT],
+        );
+        const created = store.scheduleCreate({
+          id: 'sch_mine',
+          tenant: TENANT,
+          type: 'echo',
+          input: {},
+          cron: '* * * * *',
+          timezone: 'UTC',
+          webhookUrl: null,
+          priority: 0,
+          nextRunAt: T0,
+          now: T0,
+          idempotency: { key: 'k-1', fingerprint: 'f' },
+          maxPerTenant: 5,
+        });
+        await new Promise((resolve) => setTimeout(resolve, 200));
+        await other.query('COMMIT');
+        const result = await created;
+        assert.equal(result.kind, 'existing');
+        assert.equal(result.kind === 'existing' ? result.schedule.id : null, 'sch_other');
+      } finally {
+        await other.end().catch(() => {});
+        await store.close();
+        await dropSchema(schema);
+      }
+    });
+  });
+
   describe('PostgreSQL statements whose commit does not wait for the disk', () => {
     const db = new PostgresDatabase({ url: PG_URL, schema: 'public', poolSize: 1, feed: new ChangeFeed(), sourceId: 'test', onError: () => {} });
     after(() => db.end());

@@ -32,19 +32,20 @@ import { cancelIn, deleteOperation } from './transitions.ts';
 // Params: parallel arrays $1 ids, $2 tenants; $3 now, $4 by, $5 bulk action id (null: none), $6 priority (null: each
 // keeps its own). A fresh run: attempt 1, nothing of the last one kept (its result
 // goes); no longer finished, so its old deliveries are not its webhook state (rows.ts) and its end writes a new one.
-// At $3, or at its last change if that came later (a rerun that ended while this waited for its row): its history
-// never goes back in time.
+// Its updated_at (and so its history event) is $3, or its last change's if that came later (a rerun that ended while
+// this waited for its row): history never goes back. Its run_at is $3 all the same: a node whose clock runs ahead must
+// not hold the rerun back.
 const REDRIVE = `
 WITH redriven AS (
   UPDATE operations o
-  SET status = 'pending', attempt = 1, run_at = greatest($3, o.updated_at), priority = coalesce($6::int, o.priority), error_code = NULL, error_message = NULL,
+  SET status = 'pending', attempt = 1, run_at = $3, priority = coalesce($6::int, o.priority), error_code = NULL, error_message = NULL,
       progress = NULL, progress_message = NULL, progress_anchor = NULL, progress_anchor_at = NULL, started_at = NULL, finished_at = NULL,
       cancel_requested = false, result_expired = false, lease_token = NULL, lease_expires_at = NULL, worker_id = NULL,
-      updated_at = greatest($3, o.updated_at), version = o.version + 1, finished_version = NULL, redriven_at = greatest($3, o.updated_at)
+      updated_at = greatest($3, o.updated_at), version = o.version + 1, finished_version = NULL, redriven_at = $3
   FROM unnest($1::text[], $2::text[]) AS t(id, tenant)
   WHERE o.id = t.id AND o.tenant = t.tenant AND o.status IN ('failed', 'cancelled')
   RETURNING o.*
-), ${depthChange('redriven', '+')}, ${historyOf('redriven', 'redriven_at', "'redriven'", "jsonb_build_object('by', $4::text, 'bulk_action_id', $5::text)")}, cleared AS (
+), ${depthChange('redriven', '+')}, ${historyOf('redriven', 'updated_at', "'redriven'", "jsonb_build_object('by', $4::text, 'bulk_action_id', $5::text)")}, cleared AS (
   DELETE FROM results r USING redriven WHERE r.operation_id = redriven.id
 )
 SELECT redriven.*, NULL::text AS webhook_state FROM redriven ORDER BY redriven.id`;

@@ -158,9 +158,15 @@ export async function createSchedule(db: PostgresDatabase, draft: ScheduleCreate
       if (existing !== undefined) return { kind: 'existing', schedule: toSchedule(existing), fingerprint: existing.request_fingerprint };
       const [count] = await tx.query<{ n: number }>(COUNT_OF_TENANT, [draft.tenant]);
       if ((count?.n ?? 0) >= limit) return { kind: 'limit_reached', limit };
-      // Under the lock no create of this tenant takes the key between the read above and this insert.
       const [row] = await tx.query<ScheduleRow>(INSERT, [...draftParams(draft), key, draft.idempotency?.fingerprint ?? null, draft.priority]);
-      const schedule = toSchedule(row!);
+      if (row === undefined) {
+        // Another create took the key meanwhile without this lock (a node without a cap, or of an older version): its
+        // schedule, now committed (the insert waited for it).
+        const [taken] = await tx.query<ScheduleRow & { request_fingerprint: string }>(BY_KEY, [draft.tenant, key]);
+        if (taken === undefined) throw new Error(`the schedule holding Idempotency-Key ${key} went away while one was created under it`);
+        return { kind: 'existing', schedule: toSchedule(taken), fingerprint: taken.request_fingerprint };
+      }
+      const schedule = toSchedule(row);
       tx.events.push(changedEvent(schedule));
       return { kind: 'created', schedule };
     });

@@ -251,12 +251,13 @@ async function releaseUnderLease(db: PostgresDatabase, now: number, decided: Dec
 const LOCK_FOR_CANCEL = `SELECT ${OPERATION_COLUMNS} FROM operations o JOIN unnest($1::text[], $2::text[]) AS t(id, tenant) ON o.id = t.id AND o.tenant = t.tenant
 ORDER BY o.id FOR UPDATE OF o`;
 // Params: $1 pending ids, $2 processing ids without a cancel request (both locked), $3 now, $4 error code, $5 error message.
-// Pending ones end cancelled at once; processing ones are asked to stop, which their lease holder does. At $3, or at
-// the operation's last change if that came later (a claim while this waited for its row): history never goes back.
+// Pending ones end cancelled at once; processing ones are asked to stop, which their lease holder does. Their updated_at
+// (and so the history event) is $3, or the operation's last change's if that came later (a claim while this waited for
+// its row): history never goes back; finished_at is $3 all the same (no clock running ahead moves it).
 const CANCEL = `
 WITH cancelled AS (
   UPDATE operations o
-  SET status = 'cancelled', error_code = $4, error_message = $5, finished_at = greatest($3, o.updated_at), updated_at = greatest($3, o.updated_at),
+  SET status = 'cancelled', error_code = $4, error_message = $5, finished_at = $3, updated_at = greatest($3, o.updated_at),
       version = o.version + 1, finished_version = o.version + 1
   WHERE o.id = ANY($1::text[]) AND o.status = 'pending'
   RETURNING ${OPERATION_COLUMNS}
@@ -265,7 +266,7 @@ WITH cancelled AS (
   WHERE o.id = ANY($2::text[]) AND o.status = 'processing'
   RETURNING ${OPERATION_COLUMNS}
 ), ${depthChange('cancelled', '-')}, ${historyOf(
-  `(SELECT id, finished_at AS at, 'cancelled' AS kind, jsonb_build_object('error', ${ERROR_JSON}) AS data FROM cancelled
+  `(SELECT id, updated_at AS at, 'cancelled' AS kind, jsonb_build_object('error', ${ERROR_JSON}) AS data FROM cancelled
     UNION ALL SELECT id, updated_at, 'cancel_requested', '{}'::jsonb FROM requested) e`,
   'at',
   'kind',

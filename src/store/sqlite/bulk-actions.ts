@@ -31,12 +31,13 @@ import { historyEvent } from '../../domain/history.ts';
 
 // $id $tenant $now $priority (null: keep its own). A fresh run: attempt 1, nothing of the last one kept; no longer finished, so its old deliveries are
 // not its webhook state (operations.ts) and its end writes a new one. The queue_depth triggers count it pending again.
-// At $now, or at its last change if that came later (an end another process wrote after $now was read): its history
-// never goes back in time.
-const REDRIVE = `UPDATE operations SET status = 'pending', attempt = 1, run_at = max($now, updated_at), priority = coalesce($priority, priority), error_code = NULL,
+// Its updated_at (and so its history event) is $now, or its last change's if that came later (an end another process
+// wrote after $now was read): history never goes back. Its run_at is $now all the same: a node whose clock runs ahead
+// must not hold the rerun back.
+const REDRIVE = `UPDATE operations SET status = 'pending', attempt = 1, run_at = $now, priority = coalesce($priority, priority), error_code = NULL,
     error_message = NULL, progress = NULL, progress_message = NULL, progress_anchor = NULL, progress_anchor_at = NULL, started_at = NULL, finished_at = NULL,
     cancel_requested = 0, result_expired = 0, lease_token = NULL, lease_expires_at = NULL, worker_id = NULL, updated_at = max($now, updated_at),
-    version = version + 1, finished_version = NULL, redriven_at = max($now, updated_at)
+    version = version + 1, finished_version = NULL, redriven_at = $now
   WHERE id = $id AND tenant = $tenant AND status IN ('failed', 'cancelled') RETURNING *`;
 
 // $id

@@ -93,12 +93,12 @@ const REQUEUE = `UPDATE operations SET status = 'pending', attempt = attempt + $
   WHERE ${UNDER_LEASE} RETURNING *`;
 
 // $id $tenant $errorCode $errorMessage $now
-const CANCEL_PENDING = `UPDATE operations SET status = 'cancelled', finished_at = $now, updated_at = $now, error_code = $errorCode, error_message = $errorMessage,
+const CANCEL_PENDING = `UPDATE operations SET status = 'cancelled', finished_at = $now, updated_at = max($now, updated_at), error_code = $errorCode, error_message = $errorMessage,
     version = version + 1, finished_version = version + 1
   WHERE id = $id AND tenant = $tenant AND status = 'pending' RETURNING *`;
 
 // $id $tenant $now
-const REQUEST_CANCEL = `UPDATE operations SET cancel_requested = 1, updated_at = $now, version = version + 1
+const REQUEST_CANCEL = `UPDATE operations SET cancel_requested = 1, updated_at = max($now, updated_at), version = version + 1
   WHERE id = $id AND tenant = $tenant AND status = 'processing' AND cancel_requested = 0 RETURNING *`;
 
 // $id $tenant. Not while its webhook is still being delivered: the delivery would go with it, unsent.
@@ -435,16 +435,16 @@ export class SqliteTransitions {
   ): CancelOutcome {
     const current = this.#operations.get(params);
     if (current === null) return { kind: 'not_found' };
-    // At `now`, or at its last change if that came later (another process's claim after `now` was read): history never
-    // goes back in time.
+    // The history event (and updated_at) at `now`, or at its last change if that came later (another process's claim
+    // after `now` was read): history never goes back. finished_at is `now` all the same (no clock running ahead moves it).
     const now = Math.max(params.now, current.updatedAt);
-    const at = { id: params.id, tenant: params.tenant, now };
+    const at = { id: params.id, tenant: params.tenant, now: params.now };
     if (current.status === 'pending') {
       const row = this.#s.cancelPending.get({ ...at, ...errorParams(CANCELLED_BY_REQUEST) });
       const operation = toOperation(row!, null);
       appendHistory(this.#db, [endEvent(operation.id, now, 'cancelled', operation.error)]);
       events.push(changed(operation));
-      return { kind: 'cancelled', operation: this.#writeOutbox(operation, params.delivery, now, events) };
+      return { kind: 'cancelled', operation: this.#writeOutbox(operation, params.delivery, params.now, events) };
     }
     if (current.status !== 'processing') return { kind: 'terminal', operation: current };
     if (current.cancelRequested) return { kind: 'requested', operation: current };
