@@ -99,7 +99,7 @@ before(async () => {
       ],
     }),
     startServer({ args: [...KEYS, '--rate-limit-read', '1/h', '--rate-limit-create', '1/h'] }),
-    startServer({ args: [...KEYS, '--rate-limit-read', 'off', '--rate-limit-create', 'off', '--result-retention', '1s'] }),
+    startServer({ args: [...KEYS, '--rate-limit-read', 'off', '--rate-limit-create', 'off', '--result-retention', '1s', '--max-schedules', '1'] }),
   ]);
   // Those that started are stopped in after() even when another did not.
   [a, b, c] = started.map((s) => (s.status === 'fulfilled' ? s.value : undefined)) as [ServerProcess, ServerProcess, ServerProcess];
@@ -300,6 +300,10 @@ describe('/openapi.json describes what the server does', () => {
     await expect(413, 'createSchedule', { body: { ...body, input: { pad: 'x'.repeat(20_000) } } });
     await expect(415, 'createSchedule', { rawBody: 'hello', headers: { 'content-type': 'text/plain' } });
     await expect(422, 'createSchedule', { body: { ...body, type: 'no_such_type' } });
+    // Server C holds a tenant to one schedule (--max-schedules 1).
+    const held = await expect(201, 'createSchedule', { body }, c);
+    await expect(409, 'createSchedule', { body }, c);
+    await expect(204, 'deleteSchedule', { params: { id: held.id } }, c);
     await expect(200, 'listSchedules', { query: 'limit=1' });
     await expect(400, 'listSchedules', { query: 'cursor=nope' });
     const missing = 'sch_01NOSUCHSCHEDULE000000000';
