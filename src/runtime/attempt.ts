@@ -106,6 +106,8 @@ export class Attempt {
   readonly #startedAt = performance.now();
   #log: Logger | null = null;
   #ending = false;
+  /** Given up (leaseLost): this node no longer answers for the operation, though its handler may still run. */
+  #gaveUpLease = false;
   #handlerRunning = false;
   #handlerSettled: Promise<void> = Promise.resolve();
   #pendingProgress: number | null = null;
@@ -137,6 +139,11 @@ export class Attempt {
   }
 
   /** True once the attempt started to end; the handler's outcome no longer matters. */
+  /** Whether this node still answers for the operation: running, or ending with its end's write on its way. */
+  get holdsLease(): boolean {
+    return !this.#gaveUpLease;
+  }
+
   get ending(): boolean {
     return this.#ending;
   }
@@ -293,6 +300,7 @@ export class Attempt {
   /** The lease is gone (expired and taken over, or ended elsewhere): abort and forget the operation. */
   leaseLost(): void {
     if (this.#ending) return;
+    this.#gaveUpLease = true;
     this.#abort('lease_lost', 'the lease on this operation was lost');
     void this.#end('lost', null, null);
   }

@@ -242,7 +242,11 @@ export class WorkerPool extends EventEmitter<WorkerPoolEvents> {
   /** Return operations whose lease expired (a crashed node) to the queue, or end them. Runs periodically. */
   async recover(): Promise<RecoverResult> {
     try {
-      const result = await this.#store.operationRecoverExpired({ now: this.#clock.now(), delivery: this.#attemptDeps.delivery, error: LEASE_EXPIRED });
+      // Not this node's own attempts, whose leases lapsed while a handler held the event loop: the heartbeat after it
+      // renews them, or their end, already on its way, stores them (another node may still take them over meanwhile:
+      // at least once).
+      const held = [...this.#attempts].flatMap((a) => (!a.holdsLease || a.operation.leaseToken === null ? [] : [a.operation.leaseToken]));
+      const result = await this.#store.operationRecoverExpired({ now: this.#clock.now(), delivery: this.#attemptDeps.delivery, error: LEASE_EXPIRED, held });
       if (result.requeued.length + result.ended.length > 0) {
         this.#recoveredCount.requeued += result.requeued.length;
         this.#recoveredCount.ended += result.ended.length;

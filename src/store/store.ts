@@ -378,6 +378,12 @@ export type DeleteOutcome = 'deleted' | 'not_terminal' | 'delivery_pending' | 'n
 
 export interface RecoverParams {
   readonly now: number;
+  /**
+   * The lease tokens of the attempts the recovering node still runs: their leases are left alone, though expired (a
+   * handler held its event loop past them, so no heartbeat could renew them); its next heartbeat renews them. Without
+   * this the node requeued its own attempt under way, and the handler ran twice.
+   */
+  readonly held?: readonly string[] | undefined;
   /** Builds the delivery for operations that end (attempts spent, or a cancel was requested). */
   readonly delivery: DeliveryFactory;
   /** Error recorded on operations failed because their last attempt's lease expired. */

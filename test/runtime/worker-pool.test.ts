@@ -483,6 +483,32 @@ describe('WorkerPool', () => {
     assert.deepEqual([done.status, done.attempt], ['completed', 1]);
   });
 
+  it('does not requeue its own attempt under way whose lease lapsed while its handler held the event loop: it runs once', async (t) => {
+    const store = await openStore(t);
+    let runs = 0;
+    startPool(
+      t,
+      store,
+      [
+        defineTask({
+          type: 'hog',
+          run() {
+            runs++;
+            // Past the whole lease: no heartbeat can renew it meanwhile, and the recovery timer is due when it returns.
+            const until = Date.now() + 1_500;
+            while (Date.now() < until);
+            return 'done';
+          },
+        }),
+      ],
+      { leaseMs: 600, heartbeatMs: 200, recoverEveryMs: 100 },
+    );
+    const done = await settled(store, (await submit(store, 'hog', {}, { maxAttempts: 3 })).id, 10_000);
+    assert.deepEqual([done.status, done.attempt, runs], ['completed', 1, 1]);
+    const kinds = ((await store.historyList({ operationId: done.id, tenant: DEFAULT_TENANT, limit: 50 })) ?? []).map((e) => e.kind);
+    assert.ok(!kinds.includes('lease_expired'), kinds.join(', '));
+  });
+
   it('keeps an attempt whose heartbeat was answered while a handler held the event loop past the next tick', async (t) => {
     const store = await openStore(t);
     // The store's answer comes back over a socket, as PostgreSQL's does: read in the poll phase, after the timers that

@@ -366,7 +366,9 @@ export async function recoverExpired(db: PostgresDatabase, params: RecoverParams
     // own event (requeueKind).
     const expiries: HistoryDraft[] = [];
     const requeues: DecidedRequeue[] = [];
+    const held = new Set(params.held ?? []);
     for (const row of expired) {
+      if (held.has(row.lease_token)) continue;
       const facts: LeaseFacts = { attempt: row.attempt, maxAttempts: row.max_attempts, cancelRequested: row.cancel_requested };
       const lease = { id: row.id, leaseToken: row.lease_token };
       const outcome = decideExpiredLease(facts, params.now, params.error);

@@ -474,7 +474,9 @@ export class SqliteTransitions {
     return this.#tx.run((events) => {
       const requeued: Operation[] = [];
       const ended: Operation[] = [];
+      const held = new Set(params.held ?? []);
       for (const row of this.#s.expiredLeases.all({ now: params.now })) {
+        if (held.has(String(row['lease_token']))) continue;
         const op = toOperation(row, null);
         const outcome = decideExpiredLease(op, params.now, params.error);
         // An end records the expiry before the end; a requeue records it as its own event (requeueEvent).
