@@ -91,15 +91,19 @@ const pct = (v: number | undefined | null) => (v === undefined || v === null || 
 const signed = (v: number | undefined) => (v === undefined ? undefined : `${v >= 0 ? '+' : ''}${n(v * 100, 1)} %`);
 
 /** The create figures of `http`, or of `--only create`. */
-const creates = (s: StoreFigures): CreateFigures | undefined => s.http ?? s.create;
+export const createsOf = (s: StoreFigures | undefined): CreateFigures | undefined => s?.http ?? s?.create;
 const latencies = (f: LoadFigures | undefined) => f && `${ms(f.p50Ms)} / ${ms(f.p99Ms)}`;
 
 const ROWS: readonly Row[] = [
-  ['POST /operations, req/s (10 conn.)', (s) => n(creates(s)?.create.requestsPerS), ''],
-  ['  p50 / p99', (s) => latencies(creates(s)?.create), ''],
-  ['  share of bare Fastify', (s) => pct(creates(s)?.create.ratioToBare), 'SQLite ≥ 50 %; PostgreSQL ≥ 25 %'],
-  ['  with Prefer: return=minimal, req/s', (s) => n(creates(s)?.createMinimal.requestsPerS), ''],
-  ['    p50 / p99; share of bare Fastify', (s) => creates(s) && `${latencies(creates(s)!.createMinimal)}; ${pct(creates(s)!.createMinimal.ratioToBare)}`, ''],
+  ['POST /operations, req/s (10 conn.)', (s) => n(createsOf(s)?.create.requestsPerS), ''],
+  ['  p50 / p99', (s) => latencies(createsOf(s)?.create), ''],
+  ['  share of bare Fastify', (s) => pct(createsOf(s)?.create.ratioToBare), 'SQLite ≥ 50 %; PostgreSQL ≥ 25 %'],
+  ['  with Prefer: return=minimal, req/s', (s) => n(createsOf(s)?.createMinimal.requestsPerS), ''],
+  [
+    '    p50 / p99; share of bare Fastify',
+    (s) => createsOf(s) && `${latencies(createsOf(s)!.createMinimal)}; ${pct(createsOf(s)!.createMinimal.ratioToBare)}`,
+    '',
+  ],
   [
     '  server CPU per create, µs: as is / return=minimal',
     (s) =>

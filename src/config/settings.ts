@@ -437,20 +437,16 @@ export const DEFAULTS = Object.fromEntries(
 export const DEFAULT_RETRY_BACKOFF: BackoffPolicy = { baseMs: DEFAULTS.retryBase, maxMs: DEFAULTS.retryMax, factor: 2 };
 
 /** The schedules a tenant may hold where the cap is on by default (see maxSchedules). */
-export const DEFAULT_MAX_SCHEDULES: number = aCount(DEFAULTS.maxSchedules);
-
-function aCount(value: number | 'off'): number {
-  if (value === 'off') throw new TypeError('a default cap must be a number: its setting says when it is off');
-  return value;
-}
+export const DEFAULT_MAX_SCHEDULES: number = onByDefault(DEFAULTS.maxSchedules);
 
 /** The rate limits where they are on by default (see rateLimitCreate). */
 export const DEFAULT_RATE_LIMITS: { readonly create: Rate; readonly read: Rate } = {
-  create: aRate(DEFAULTS.rateLimitCreate),
-  read: aRate(DEFAULTS.rateLimitRead),
+  create: onByDefault(DEFAULTS.rateLimitCreate),
+  read: onByDefault(DEFAULTS.rateLimitRead),
 };
 
-function aRate(value: Rate | 'off'): Rate {
-  if (value === 'off') throw new TypeError('a default rate limit must be a rate: its setting says when it is off');
+/** The default of a setting that is off in some places (its `defaultWhen` says where): a value, never `off`. */
+function onByDefault<T>(value: T | 'off'): T {
+  if (value === 'off') throw new TypeError('a default that is on in some places must be a value: its setting says where it is off');
   return value;
 }

@@ -176,7 +176,6 @@ export function bytes(maxMb: number): ValueType<number> {
 
 const RATE_WINDOWS_MS: Record<string, number> = { s: 1000, m: 60_000, h: 3_600_000 };
 
-/** `20/s`, `600/m`, `10000/h`, or `off` (a word, not null: a command-line parser may turn a null into ''). */
 /** A whole number from `min` to `max`, or `off`. */
 export function intOrOff(min: number, max: number): ValueType<number | 'off'> {
   const whole = int(min, max);
@@ -193,6 +192,7 @@ export function intOrOff(min: number, max: number): ValueType<number | 'off'> {
   };
 }
 
+/** `20/s`, `600/m`, `10000/h`, or `off` (a word, not null: a command-line parser may turn a null into ''). */
 export function rate(): ValueType<Rate | 'off'> {
   return {
     kind: 'value',

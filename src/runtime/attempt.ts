@@ -138,12 +138,12 @@ export class Attempt {
     this.#progressMessage = operation.progressMessage;
   }
 
-  /** True once the attempt started to end; the handler's outcome no longer matters. */
   /** Whether this node still answers for the operation: running, or ending with its end's write on its way. */
   get holdsLease(): boolean {
     return !this.#gaveUpLease;
   }
 
+  /** True once the attempt started to end; the handler's outcome no longer matters. */
   get ending(): boolean {
     return this.#ending;
   }

@@ -7,7 +7,7 @@ import { parentPort, workerData } from 'node:worker_threads';
 import { INVALID_SPAN_CONTEXT, ROOT_CONTEXT, trace } from '@opentelemetry/api';
 import { pino } from 'pino';
 import { isPermanentError, isRateLimitedError, PermanentError } from '../domain/errors.ts';
-import { RefusedResult, toOperationResult, type OperationResult } from '../domain/operation.ts';
+import { RefusedResult, toOperationResult } from '../domain/operation.ts';
 import { spanContextOf } from '../telemetry/tracing.ts';
 import type { IsolatedHandler, IsolatedTaskContext, ThreadMessage, ThreadStart } from './worker-thread.ts';
 
@@ -39,18 +39,7 @@ try {
     span,
     traceContext: trace.setSpan(ROOT_CONTEXT, span),
   };
-  const value = await (handler as IsolatedHandler)(start.input, ctx);
-  // Made what it is stored as here, where the value is: a Date, a class's toJSON, a URL, a Map or a function do not
-  // cross a structured clone as JSON would write them (they were refused as errors, or stored changed).
-  let stored: OperationResult;
-  try {
-    stored = toOperationResult(value);
-  } catch (error) {
-    const refused = RefusedResult.of(error);
-    post({ kind: 'refused', why: refused.why, message: refused.message });
-    process.exit(0);
-  }
-  post({ kind: 'result', value: stored });
+  post(storedAs(await (handler as IsolatedHandler)(start.input, ctx)));
 } catch (thrown) {
   const error = thrown instanceof Error ? thrown : new Error(String(thrown));
   post({
@@ -60,4 +49,17 @@ try {
     permanentCode: isPermanentError(error) ? error.code : null,
     rateLimited: isRateLimitedError(error) ? { retryAfterS: error.retryAfterS ?? null } : null,
   });
+}
+
+/**
+ * The handler's value as it is stored, made here, where the value is: a Date, a class's toJSON, a URL, a Map or a
+ * function do not cross a structured clone as JSON would write them (they were refused as errors, or stored changed).
+ */
+function storedAs(value: unknown): ThreadMessage {
+  try {
+    return { kind: 'result', value: toOperationResult(value) };
+  } catch (error) {
+    const refused = RefusedResult.of(error);
+    return { kind: 'refused', why: refused.why, message: refused.message };
+  }
 }

@@ -19,7 +19,6 @@ import {
   type Setting,
   type SettingKey,
 } from '../../config/settings.ts';
-import type { Rate } from '../../config/values.ts';
 import { UsageError } from '../exit-codes.ts';
 import { envSwitch, settingOption } from './setting-options.ts';
 import { mergeApiKeys, parseApiKeysEnv, readApiKeysFile } from './api-keys.ts';
@@ -41,8 +40,8 @@ const settingsOf = (role: ServerCommand) => (Object.entries(SETTINGS) as [Settin
 /** A comma-separated list of origins, or `*`; empty: none (CORS off), as a list (commander turns a null into ''). */
 const corsOrigins = (value: string): CorsOrigins => parseCorsOrigins(value) ?? [];
 
-/** A rate flag as the server takes it: unset → the default for how exposed it is; off → null (no limit). */
-const rateOption = (flag: Rate | 'off' | undefined, fallback: Rate | null): Rate | null => (flag === 'off' ? null : (flag ?? fallback));
+/** A rate or cap flag as the server takes it: unset → the default for how exposed it is; off → null (no limit). */
+const limitOption = <T>(flag: T | 'off' | undefined, fallback: T | null): T | null => (flag === 'off' ? null : (flag ?? fallback));
 
 /** How long past --grace a stop may take (giving attempts back, closing connections) before the process just exits. */
 const SHUTDOWN_MARGIN_MS = 10_000;
@@ -184,12 +183,12 @@ async function runServer(flags: ServerFlags, role: ServerCommand, command: Comma
           maxPriority: flags.maxPriority,
           // Limits default on only when exposed or keyed (why: config/settings.ts, rateLimitCreate).
           rateLimits: {
-            create: rateOption(flags.rateLimitCreate, exposed ? DEFAULT_RATE_LIMITS.create : null),
-            read: rateOption(flags.rateLimitRead, exposed ? DEFAULT_RATE_LIMITS.read : null),
+            create: limitOption(flags.rateLimitCreate, exposed ? DEFAULT_RATE_LIMITS.create : null),
+            read: limitOption(flags.rateLimitRead, exposed ? DEFAULT_RATE_LIMITS.read : null),
           },
           maxStreamsPerKey: flags.maxSsePerKey,
           // On by default where the rate limits are (why: config/settings.ts, maxSchedules).
-          maxSchedules: flags.maxSchedules === 'off' ? null : (flags.maxSchedules ?? (exposed ? DEFAULT_MAX_SCHEDULES : null)),
+          maxSchedules: limitOption(flags.maxSchedules, exposed ? DEFAULT_MAX_SCHEDULES : null),
           dashboard: flags.dashboard,
           corsOrigins: flags.corsOrigin ?? undefined,
           // Without keys a page on a name that resolves to this machine could read and act on everything (DNS

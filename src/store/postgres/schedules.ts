@@ -18,7 +18,7 @@ import type {
   ScheduleListQuery,
   StoreEvent,
 } from '../store.ts';
-import type { PostgresDatabase } from './database.ts';
+import type { PostgresDatabase, Queryable } from './database.ts';
 import { insertOperation } from './operations.ts';
 
 /** Ticks kept per schedule, newest first: what GET /schedules/{id} shows. Older ones are deleted as new ones fire. */
@@ -151,35 +151,33 @@ const KEYED_CREATE_TRIES = 3;
 export async function createSchedule(db: PostgresDatabase, draft: ScheduleCreateDraft): Promise<ScheduleCreateResult> {
   const key = draft.idempotency?.key ?? null;
   const limit = draft.maxPerTenant ?? null;
-  if (limit !== null) {
-    return db.transaction(async (tx): Promise<ScheduleCreateResult> => {
-      await tx.query(LOCK_TENANT_SCHEDULES, [draft.tenant]);
-      const [existing] = key === null ? [] : await tx.query<ScheduleRow & { request_fingerprint: string }>(BY_KEY, [draft.tenant, key]);
-      if (existing !== undefined) return { kind: 'existing', schedule: toSchedule(existing), fingerprint: existing.request_fingerprint };
-      const [count] = await tx.query<{ n: number }>(COUNT_OF_TENANT, [draft.tenant]);
-      if ((count?.n ?? 0) >= limit) return { kind: 'limit_reached', limit };
-      const [row] = await tx.query<ScheduleRow>(INSERT, [...draftParams(draft), key, draft.idempotency?.fingerprint ?? null, draft.priority]);
-      if (row === undefined) {
-        // Another create took the key meanwhile without this lock (a node without a cap, or of an older version): its
-        // schedule, now committed (the insert waited for it).
-        const [taken] = await tx.query<ScheduleRow & { request_fingerprint: string }>(BY_KEY, [draft.tenant, key]);
-        if (taken === undefined) throw new Error(`the schedule holding Idempotency-Key ${key} went away while one was created under it`);
-        return { kind: 'existing', schedule: toSchedule(taken), fingerprint: taken.request_fingerprint };
-      }
-      const schedule = toSchedule(row);
-      tx.events.push(changedEvent(schedule));
-      return { kind: 'created', schedule };
-    });
-  }
+  /** The tenant's schedule under the key, as a replay's answer; null without a key, or with none there now. */
+  const existing = async (q: Queryable): Promise<ScheduleCreateResult | null> => {
+    if (key === null) return null;
+    const [row] = await q.query<ScheduleRow & { request_fingerprint: string }>(BY_KEY, [draft.tenant, key]);
+    return row === undefined ? null : { kind: 'existing', schedule: toSchedule(row), fingerprint: row.request_fingerprint };
+  };
   for (let tried = 1; ; tried++) {
-    const [row] = await db.query<ScheduleRow>(INSERT, [...draftParams(draft), key, draft.idempotency?.fingerprint ?? null, draft.priority]);
-    if (row !== undefined) {
-      const schedule = toSchedule(row);
-      db.publish([changedEvent(schedule)]);
-      return { kind: 'created', schedule };
-    }
-    const [existing] = await db.query<ScheduleRow & { request_fingerprint: string }>(BY_KEY, [draft.tenant, key]);
-    if (existing !== undefined) return { kind: 'existing', schedule: toSchedule(existing), fingerprint: existing.request_fingerprint };
+    const result = await db.transaction(async (tx): Promise<ScheduleCreateResult | null> => {
+      if (limit !== null) {
+        await tx.query(LOCK_TENANT_SCHEDULES, [draft.tenant]);
+        // A replay is answered whatever the count.
+        const replay = await existing(tx);
+        if (replay !== null) return replay;
+        const [count] = await tx.query<{ n: number }>(COUNT_OF_TENANT, [draft.tenant]);
+        if ((count?.n ?? 0) >= limit) return { kind: 'limit_reached', limit };
+      }
+      const [row] = await tx.query<ScheduleRow>(INSERT, [...draftParams(draft), key, draft.idempotency?.fingerprint ?? null, draft.priority]);
+      if (row !== undefined) {
+        const schedule = toSchedule(row);
+        tx.events.push(changedEvent(schedule));
+        return { kind: 'created', schedule };
+      }
+      // Another create took the key (without the lock: without a cap, or a node of an older version): its schedule, now
+      // committed (the insert waited for it), or none if it was deleted since, and the create goes again.
+      return existing(tx);
+    });
+    if (result !== null) return result;
     if (tried === KEYED_CREATE_TRIES) throw new Error(`the schedule holding Idempotency-Key ${key} kept going away while one was created under it`);
   }
 }

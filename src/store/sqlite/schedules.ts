@@ -29,12 +29,12 @@ const COLUMNS =
   'id, tenant, type, input, cron, timezone, webhook_url, priority, paused, next_run_at, last_run_at, skipped_ticks, origin, created_at, updated_at';
 
 const STATEMENTS = {
-  // $id $tenant $type $input $cron $timezone $webhookUrl $nextRunAt $now $priority $idempotencyKey $fingerprint. Nothing
-  // (no row) when the tenant has a schedule under the key already.
+  // $id $tenant $type $input $cron $timezone $webhookUrl $nextRunAt $now $priority $idempotencyKey $fingerprint (create()
+  // has found no schedule of the tenant under the key, in the same transaction).
   insert: `INSERT INTO schedules (id, tenant, type, input, cron, timezone, webhook_url, priority, paused, next_run_at, last_run_at, skipped_ticks, origin,
       idempotency_key, request_fingerprint, created_at, updated_at)
     VALUES ($id, $tenant, $type, $input, $cron, $timezone, $webhookUrl, $priority, 0, $nextRunAt, NULL, 0, 'api', $idempotencyKey, $fingerprint, $now, $now)
-    ON CONFLICT (tenant, idempotency_key) WHERE idempotency_key IS NOT NULL DO NOTHING RETURNING ${COLUMNS}`,
+    RETURNING ${COLUMNS}`,
   byKey: `SELECT ${COLUMNS}, request_fingerprint FROM schedules WHERE tenant = $tenant AND idempotency_key = $key`,
   // On schedules_tenant: the tenant's rows alone.
   countOfTenant: `SELECT count(*) AS n FROM schedules WHERE tenant = $tenant AND origin = 'api'`,

@@ -437,19 +437,19 @@ export class SqliteTransitions {
     if (current === null) return { kind: 'not_found' };
     // The history event (and updated_at) at `now`, or at its last change if that came later (another process's claim
     // after `now` was read): history never goes back. finished_at is `now` all the same (no clock running ahead moves it).
-    const now = Math.max(params.now, current.updatedAt);
+    const eventAt = Math.max(params.now, current.updatedAt);
     const at = { id: params.id, tenant: params.tenant, now: params.now };
     if (current.status === 'pending') {
       const row = this.#s.cancelPending.get({ ...at, ...errorParams(CANCELLED_BY_REQUEST) });
       const operation = toOperation(row!, null);
-      appendHistory(this.#db, [endEvent(operation.id, now, 'cancelled', operation.error)]);
+      appendHistory(this.#db, [endEvent(operation.id, eventAt, 'cancelled', operation.error)]);
       events.push(changed(operation));
       return { kind: 'cancelled', operation: this.#writeOutbox(operation, params.delivery, params.now, events) };
     }
     if (current.status !== 'processing') return { kind: 'terminal', operation: current };
     if (current.cancelRequested) return { kind: 'requested', operation: current };
     const operation = toOperation(this.#s.requestCancel.get(at)!, null);
-    appendHistory(this.#db, [historyEvent(operation.id, now, 'cancel_requested', {})]);
+    appendHistory(this.#db, [historyEvent(operation.id, eventAt, 'cancel_requested', {})]);
     events.push(changed(operation), { kind: 'operation:cancel_requested', id: operation.id });
     return { kind: 'requested', operation };
   }
