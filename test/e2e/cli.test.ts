@@ -159,7 +159,8 @@ describe('CLI against the real server', () => {
       { timeoutMs: 15_000, what: 'the delivery attempted' },
     );
     assert.equal(delivered.attempts[0].status_code, 204, JSON.stringify(delivered.attempts[0]));
-    assert.ok(listener.stdout().includes(created.body.id));
+    // listen answers before it prints: the line may reach this process after the attempt is recorded.
+    await waitFor(() => listener.stdout().includes(created.body.id), { timeoutMs: 5_000, what: 'the webhook printed' });
     assert.doesNotMatch(listener.stderr(), /larger than/);
   });
 
