@@ -1,4 +1,4 @@
-// Owns: `--peers`: installing bench/peers when it is missing, running each peer (BullMQ, graphile-worker twice,
+// Owns: `--peers`: installing bench/peers when it is missing or unfinished, running each peer (BullMQ, graphile-worker twice,
 // pg-boss) on each workload in a child process of its own on a namespace of its own, and the asyncops side of the one
 // workload the other scenarios do not measure (enqueue one at a time, over HTTP).
 // Not here: the peers' code (bench/peers/), the table (peers-report.ts). Invariant: every child is stopped and every
@@ -6,7 +6,8 @@
 
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { once } from 'node:events';
-import { existsSync } from 'node:fs';
+import { existsSync, readFileSync } from 'node:fs';
+import { join } from 'node:path';
 import { connect } from 'node:net';
 import { fileURLToPath } from 'node:url';
 import pg from 'pg';
@@ -23,10 +24,30 @@ const CHILD_TIMEOUT_MS = 600_000;
 
 export type PeerSettingsBase = Omit<PeerSettings, 'namespace' | 'redisUrl' | 'pgUrl'>;
 
-/** `npm ci` in bench/peers when its node_modules is missing; the peers are never the project's dependencies. */
+/**
+ * Whether `dir`'s node_modules holds what its lockfile asks for: npm writes node_modules/.package-lock.json last, when
+ * an install has finished, so an install cut short (or a lockfile changed since) reads as not installed. Optional
+ * packages (other platforms' binaries) may be absent.
+ */
+export function installMatchesLockfile(dir: string): boolean {
+  const packagesOf = (path: string): Record<string, { version?: string; optional?: boolean }> | null => {
+    try {
+      return (JSON.parse(readFileSync(path, 'utf8')) as { packages?: Record<string, { version?: string; optional?: boolean }> }).packages ?? null;
+    } catch {
+      return null;
+    }
+  };
+  const wanted = packagesOf(join(dir, 'package-lock.json'));
+  const installed = packagesOf(join(dir, 'node_modules', '.package-lock.json'));
+  if (wanted === null || installed === null) return false;
+  return Object.entries(wanted).every(([path, entry]) => path === '' || entry.optional === true || installed[path]?.version === entry.version);
+}
+
+/** `npm ci` in bench/peers unless its install is whole and current; the peers are never the project's dependencies. */
 export function ensurePeersInstalled(log: (line: string) => void): 'present' | 'installed' {
-  if (existsSync(`${PEERS_DIR}node_modules`)) return 'present';
-  log('installing bench/peers (npm ci --prefix bench/peers) …');
+  if (installMatchesLockfile(PEERS_DIR)) return 'present';
+  const why = existsSync(join(PEERS_DIR, 'node_modules')) ? 'its node_modules is unfinished or older than its lockfile' : 'not installed yet';
+  log(`installing bench/peers (${why}: npm ci --prefix bench/peers) …`);
   const result = spawnSync('npm', ['ci', '--prefix', PEERS_DIR, '--no-audit', '--no-fund'], { cwd: REPO_ROOT, stdio: ['ignore', 'inherit', 'inherit'] });
   if (result.status !== 0) throw new Error(`npm ci --prefix bench/peers exited with ${result.status}`);
   return 'installed';
