@@ -414,7 +414,7 @@ export async function assembleAsyncOps(options: AssemblyOptions): Promise<Assemb
             streamTokens: StreamTokens.inStore(store, clock),
             allowedHosts: allowedHosts,
           },
-          firstHook: (a) => metrics.countRequests(a),
+          countRequest: (request, reply) => metrics.countRequest(request, reply),
           plugins: [
             (a) => metrics.register(a),
             (a) => registerDeliveryRoutes(a, new DeliveriesService({ store, clock })),

@@ -2,7 +2,7 @@
 // Not here: constructing those parts (main.ts) or listening on a port (cli/server/serve.ts, main.ts).
 // Invariant: every route carries a schema, so /openapi.json describes all of them.
 
-import Fastify, { LogController, type FastifyInstance } from 'fastify';
+import Fastify, { LogController, type FastifyInstance, type FastifyReply, type FastifyRequest } from 'fastify';
 import swagger from '@fastify/swagger';
 import swaggerUi from '@fastify/swagger-ui';
 import type { Logger } from 'pino';
@@ -46,8 +46,11 @@ export interface HttpAppOptions {
   readonly version: string;
   /** Extra route groups (webhook deliveries, metrics, auth) registered by the composition root. */
   readonly plugins?: ReadonlyArray<(app: FastifyInstance) => void | Promise<void>>;
-  /** Installed before every other hook, so it sees every request a hook answers too (the request counter). */
-  readonly firstHook?: ((app: FastifyInstance) => void) | undefined;
+  /**
+   * Called for every request before any other hook, so it sees those a hook answers too, and for those the framework
+   * refuses before any hook (the request counter).
+   */
+  readonly countRequest?: ((request: FastifyRequest, reply: FastifyReply) => void) | undefined;
   readonly security?: HttpSecurity | undefined;
 }
 
@@ -115,8 +118,10 @@ export async function buildHttpApp(options: HttpAppOptions): Promise<FastifyInst
     // A request's child logger is made when it logs, not for every request (request-logger.ts).
     childLoggerFactory: lazyChildLogger,
     // What fails before any route or hook is reached is a problem too (problem.ts).
-    frameworkErrors: (error, request, reply) =>
-      sendFrameworkProblem(error, request, reply, options.service.basePath, corsReplyHeaders(options.security?.cors ?? null, request.headers.origin)),
+    frameworkErrors: (error, request, reply) => {
+      options.countRequest?.(request, reply);
+      sendFrameworkProblem(error, request, reply, options.service.basePath, corsReplyHeaders(options.security?.cors ?? null, request.headers.origin));
+    },
     clientErrorHandler: (error, socket) => writeClientErrorProblem(error, socket, options.service.basePath),
   }) as unknown as FastifyInstance;
   const paths = new Set<string>();
@@ -145,7 +150,13 @@ async function registerApi(app: FastifyInstance, options: HttpAppOptions): Promi
   app.removeContentTypeParser('text/plain');
   installJsonBodyParser(app);
   installProblemHandlers(app);
-  options.firstHook?.(app);
+  const countRequest = options.countRequest;
+  if (countRequest !== undefined) {
+    app.addHook('onRequest', (request, reply, done) => {
+      countRequest(request, reply);
+      done();
+    });
+  }
   // Before anything answers: a request for another host (DNS rebinding) gets nothing of this server's, a preflight included.
   installHostCheck(app, options.security?.allowedHosts ?? '*');
   // First of the other onRequest hooks: a preflight is answered there, before the closing check, authentication and limits.

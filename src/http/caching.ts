@@ -1,9 +1,11 @@
-// Owns: what a cache may keep of each answer (Cache-Control, in one policy) and adding a field to Vary.
+// Owns: what a cache may keep of each answer (Cache-Control, in one policy), adding a field to Vary, and a HEAD 304's
+// fields.
 // Not here: ETags and conditional requests (submit.ts, operations-routes.ts); which answers vary on what (the routes
 // that honour Prefer, and auth.ts for Authorization, call addVary).
 // Invariant: every answer carries Cache-Control; nothing that changes is kept without revalidation, and nothing a
 // tenant reads is kept by a shared cache.
 
+import { Readable } from 'node:stream';
 import type { FastifyInstance, FastifyReply } from 'fastify';
 import { pathWithin } from './base-path.ts';
 
@@ -31,7 +33,10 @@ export function installCacheControl(app: FastifyInstance): void {
     else if (!reply.hasHeader('cache-control')) {
       reply.header('cache-control', request.method === 'GET' || request.method === 'HEAD' ? CACHE_CONTROL.revalidate : CACHE_CONTROL.none);
     }
-    done(null, payload);
+    // Fastify's HEAD handler, which runs after every hook, gives an empty payload `Content-Length: 0`; on a 304 that
+    // would claim the 200's content is empty (RFC 9110 §8.6 allows only the 200's length). A stream it leaves unmeasured.
+    if (request.method === 'HEAD' && reply.statusCode === 304) done(null, Readable.from([]));
+    else done(null, payload);
   });
 }
 

@@ -6,7 +6,7 @@
 // down; its gauges are then left out. Otherwise the depth gauge has a sample for every registered type and every status,
 // zeros included. No label carries a tenant. The exposition passes `promtool check metrics`.
 
-import type { FastifyInstance } from 'fastify';
+import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
 import { etaError } from '../domain/eta.ts';
 import type { Operation } from '../domain/operation.ts';
@@ -302,35 +302,31 @@ export class Metrics implements OperationsObserver, ScheduleObserver {
     }
   }
 
+  /** A child counter per label set: counting runs on every request. */
+  readonly #requestCounters = new Map<string, HttpRequestCounter>();
+
   /**
-   * Counts requests (by route pattern, never the raw URL, so ids do not explode the label set). Install it before any
-   * other onRequest hook: one that answers (a host check, a preflight, a CSRF refusal, a 503 while closing) ends the
-   * hooks after it.
+   * Counts a request (by route pattern, never the raw URL, so ids do not explode the label set; `unmatched` for one no
+   * route took) when its response closes. Not in onResponse, which Fastify runs only for a response that finished: a
+   * long-poll or an event stream the client left is a request too.
    */
-  countRequests(app: FastifyInstance): void {
-    // A callback hook with a child counter per label set: this runs on every request.
-    const children = new Map<string, HttpRequestCounter>();
-    // Counted when the response closes, not in onResponse, which Fastify runs only for a response that finished: a
-    // long-poll or an event stream the client left is a request too.
-    app.addHook('onRequest', (request, reply, done) => {
-      const res = reply.raw;
-      const socket = request.raw.socket;
-      res.once('close', () => {
-        // A body that stopped coming is answered 408 on the socket, past the reply (problem.ts). Only this request's
-        // own body: a problem written for other bytes on its connection (a bad request sent behind it) answered
-        // something else, and this request was left unanswered.
-        const cutShort = !request.raw.complete ? statusWrittenOnSocket(socket) : undefined;
-        const status = res.headersSent ? res.statusCode : (cutShort ?? CLIENT_CLOSED_REQUEST);
-        const route = request.routeOptions.url ?? 'unmatched';
-        const key = `${request.method} ${status} ${route}`;
-        let child = children.get(key);
-        if (child === undefined) {
-          child = this.#http.labels({ method: request.method, route, status: String(status) });
-          children.set(key, child);
-        }
-        child.inc();
-      });
-      done();
+  countRequest(request: FastifyRequest, reply: FastifyReply): void {
+    const res = reply.raw;
+    const socket = request.raw.socket;
+    res.once('close', () => {
+      // A body that stopped coming is answered 408 on the socket, past the reply (problem.ts). Only this request's
+      // own body: a problem written for other bytes on its connection (a bad request sent behind it) answered
+      // something else, and this request was left unanswered.
+      const cutShort = !request.raw.complete ? statusWrittenOnSocket(socket) : undefined;
+      const status = res.headersSent ? res.statusCode : (cutShort ?? CLIENT_CLOSED_REQUEST);
+      const route = request.routeOptions?.url ?? 'unmatched';
+      const key = `${request.method} ${status} ${route}`;
+      let child = this.#requestCounters.get(key);
+      if (child === undefined) {
+        child = this.#http.labels({ method: request.method, route, status: String(status) });
+        this.#requestCounters.set(key, child);
+      }
+      child.inc();
     });
   }
 

@@ -328,6 +328,17 @@ describe('bad input', () => {
     assert.doesNotMatch(metrics, /status="499"/);
   });
 
+  it('what the router refuses before any hook (a path not percent-encoded UTF-8, a segment too long) is counted too', async () => {
+    const count = async () => {
+      const metrics = await (await fetch(`${base}/metrics`, { signal: AbortSignal.timeout(5000) })).text();
+      return Number(/^asyncops_http_requests_total\{method="GET",route="unmatched",status="400"\} (\d+)$/m.exec(metrics)?.[1] ?? 0);
+    };
+    const before = await count();
+    assert.equal((await request(base, 'GET', '/operations/%FF/history')).status, 400);
+    assert.equal((await request(base, 'GET', `/operations/${'a'.repeat(1_200)}`)).status, 400);
+    assert.equal(await count(), before + 2);
+  });
+
   it('the server is still up and serving after all of it', async () => {
     const health = await request(base, 'GET', '/healthz');
     assert.equal(health.status, 200);

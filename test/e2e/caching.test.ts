@@ -44,6 +44,15 @@ describe('Cache-Control and Vary', () => {
     assert.equal(notModified.status, 304);
     assert.equal(notModified.headers.get('cache-control'), REVALIDATE, 'a 304 repeats the 200’s Cache-Control');
     assert.ok(varies(notModified.headers).includes('prefer'));
+    // RFC 9110 §8.6: a 304 carries no Content-Length but the 200's; a HEAD's 200 carries the GET's.
+    assert.equal(notModified.headers.get('content-length'), null);
+    const headNotModified = await request(base, 'HEAD', `/operations/${created.body.id}`, { headers: { 'if-none-match': status.headers.get('etag')! } });
+    assert.equal(headNotModified.status, 304);
+    assert.equal(headNotModified.headers.get('content-length'), null, 'not Content-Length: 0, which would say the 200 is empty');
+    assert.equal(headNotModified.headers.get('etag'), status.headers.get('etag'));
+    const head = await request(base, 'HEAD', `/operations/${created.body.id}`);
+    assert.equal(head.status, 200);
+    assert.ok(Number(head.headers.get('content-length')) > 0);
     const list = await request(base, 'GET', '/operations?limit=1');
     assert.equal(list.headers.get('cache-control'), REVALIDATE);
     const cancelled = await request(base, 'POST', `/operations/${created.body.id}/cancel`);
