@@ -281,7 +281,7 @@ export const SETTINGS = {
     commands: SERVE,
     value: timerDuration(1000, '1s', 'a request needs time to arrive'),
     default: '1m',
-    help: 'how long a request may take to arrive in full, headers and body; slower is a 408 and the connection closed',
+    help: 'how long a request may take to arrive in full, headers and body (slower is a 408 and the connection closed), and an event stream may go unread',
   }),
   apiKeysFile: setting({
     flag: '--api-keys-file',

@@ -198,7 +198,7 @@ async function registerApi(app: FastifyInstance, options: HttpAppOptions): Promi
   registerHealthRoutes(app, options.store);
   registerOperationRoutes(app, options.service);
   registerOperatorRoutes(app, options.service);
-  registerEventsRoute(app, options.service, { maxStreamsPerPrincipal: security.maxStreamsPerPrincipal });
+  registerEventsRoute(app, options.service, { maxStreamsPerPrincipal: security.maxStreamsPerPrincipal, stalledMs: options.requestTimeoutMs });
   if (security.streamTokens) registerStreamTokenRoute(app, options.service, security.streamTokens);
   registerTaskRoutes(app, options.service);
 }

@@ -26,8 +26,17 @@ const RECONNECT_MS = 2_000;
 const STREAM_CONTENT_TYPE = 'text/event-stream; charset=utf-8';
 const STREAM_CACHE_CONTROL = `${CACHE_CONTROL.none}, no-transform`;
 
-export function registerEventsRoute(app: FastifyInstance, service: OperationsService, options: { maxStreamsPerPrincipal?: number } = {}): void {
+/**
+ * `stalledMs`: how long a stream's client may leave what was sent unread (the connection's buffers full) before the
+ * stream is closed; it reconnects with Last-Event-ID for what it missed.
+ */
+export function registerEventsRoute(
+  app: FastifyInstance,
+  service: OperationsService,
+  options: { maxStreamsPerPrincipal?: number; stalledMs?: number } = {},
+): void {
   const maxStreams = options.maxStreamsPerPrincipal ?? DEFAULTS.maxSsePerKey;
+  const stalledMs = options.stalledMs ?? DEFAULTS.requestTimeout;
   const open = new Map<string, number>();
   const closing = closingSignal(app);
   app.get<{ Params: Static<typeof OperationIdParams> }>('/operations/:id/events', {
@@ -109,10 +118,16 @@ export function registerEventsRoute(app: FastifyInstance, service: OperationsSer
       // whole resource, so what it has not read is replaced, not queued (a stream nobody reads held every version,
       // input and all, in memory: gigabytes within a minute).
       let behind: OperationView | null = null;
+      // A client that stopped reading would hold its stream (one of its key's) and the newest event for good, the
+      // terminal one included: past stalledMs without a drain, the stream is cut, and the client reconnects for it.
+      let stalled: NodeJS.Timeout | undefined;
+      const writeChunk = (chunk: string) => {
+        if (!res.write(chunk) && stalled === undefined) stalled = setTimeout(() => res.destroy(), stalledMs);
+      };
       const write = (view: OperationView) => {
         const event = eventKind(last, view.operation);
         last = view.operation;
-        res.write(`id: ${view.operation.version}\nevent: ${event}\ndata: ${JSON.stringify(view.resource)}\n\n`);
+        writeChunk(`id: ${view.operation.version}\nevent: ${event}\ndata: ${JSON.stringify(view.resource)}\n\n`);
         if (isTerminal(view.operation.status)) finish();
       };
       const send = (view: OperationView) => {
@@ -122,6 +137,8 @@ export function registerEventsRoute(app: FastifyInstance, service: OperationsSer
         else write(view);
       };
       res.on('drain', () => {
+        clearTimeout(stalled);
+        stalled = undefined;
         const next = behind;
         behind = null;
         if (next !== null && !closed) write(next);
@@ -129,13 +146,13 @@ export function registerEventsRoute(app: FastifyInstance, service: OperationsSer
       // Each keepalive re-reads the operation too: a change this node never heard of (a notification lost with the
       // connection that carried it, on PostgreSQL) reaches the stream within KEEPALIVE_MS instead of never.
       const keepalive = setInterval(() => {
-        if (!res.writableNeedDrain) res.write(': keepalive\n\n');
+        if (!res.writableNeedDrain) writeChunk(': keepalive\n\n');
         refresh();
       }, KEEPALIVE_MS);
       // The server waits for every connection on close; an open stream would hold it until the client gave up.
       const onClosing = () => {
         if (closed) return;
-        res.write(': shutting down\n\n');
+        writeChunk(': shutting down\n\n');
         finish();
       };
       closing.addEventListener('abort', onClosing, { once: true });
@@ -163,8 +180,11 @@ export function registerEventsRoute(app: FastifyInstance, service: OperationsSer
         unwatch();
         res.end();
       }
-      res.on('close', finish);
-      res.write(`retry: ${RECONNECT_MS}\n\n`);
+      res.on('close', () => {
+        clearTimeout(stalled);
+        finish();
+      });
+      writeChunk(`retry: ${RECONNECT_MS}\n\n`);
       // Re-read after subscribing so a change between the first read and the subscription is not lost.
       send(first);
       // The app may have begun to close while the first read was answered.

@@ -5,6 +5,8 @@ import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { EventSource } from 'eventsource';
 import { DatabaseSync } from 'node:sqlite';
+import { connect } from 'node:net';
+import { once } from 'node:events';
 import { freshStore, startServer, type ServerProcess } from '../support/server.ts';
 import { request } from '../support/http.ts';
 import { waitFor } from '../support/wait.ts';
@@ -242,6 +244,44 @@ describe('a change the node never heard of', () => {
     } finally {
       await own.stop();
       await store.cleanup();
+    }
+  });
+});
+
+describe('a client that stops reading', () => {
+  it("loses its stream after --request-timeout without reading, even with the terminal event waiting, freeing its key's stream", async () => {
+    const own = await startServer({ args: ['--request-timeout', '2s', '--max-sse-per-key', '1'] });
+    const socket = connect(Number(new URL(own.url).port), '127.0.0.1');
+    try {
+      await once(socket, 'connect', { signal: AbortSignal.timeout(5_000) });
+      // Each event is the resource, input and all (about 700 kB), so a few fill the connection's buffers.
+      const created = await request(own.url, 'POST', '/operations', { body: { type: 'chatty', input: { ms: 1500, steps: 15, pad: 'x'.repeat(700_000) } } });
+      assert.equal(created.status, 202);
+      const id = created.body.id as string;
+      // Never read: a socket flows only once something reads it.
+      socket.write(`GET /operations/${id}/events HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n`);
+      await waitFor(async () => ((await request(own.url, 'GET', `/operations/${id}`)).body.status === 'completed' ? true : null), {
+        timeoutMs: 20_000,
+        intervalMs: 200,
+        what: 'completed',
+      });
+      const stream = () => fetch(`${own.url}/operations/${id}/events`, { signal: AbortSignal.timeout(10_000) });
+      const held = await stream();
+      await held.body?.cancel();
+      assert.equal(held.status, 429, 'the unread stream holds the one stream its address may have');
+      const freed = await waitFor(
+        async () => {
+          const next = await stream();
+          if (next.status === 200) return next;
+          await next.body?.cancel();
+          return null;
+        },
+        { timeoutMs: 15_000, intervalMs: 250, what: 'a stream once the stalled one is cut' },
+      );
+      assert.match(await freed.text(), /"status":"completed"/);
+    } finally {
+      socket.destroy();
+      await own.stop();
     }
   });
 });
