@@ -181,7 +181,29 @@ export function historyContract(store: CurrentStore): void {
       await store().operationInsert(late);
       assert.equal((await store().operationCancel({ id: late.id, tenant: TENANT, now: T0 + 2_500, delivery: noDelivery })).kind, 'cancelled');
       assert.deepEqual([(await store().operationGetById(late.id))?.finishedAt, (await store().operationGetById(late.id))?.updatedAt], [T0 + 2_500, T0 + 3_000]);
-      for (const id of [failed.id, d.id, late.id]) {
+      // Two handlers that returned at T0 + 4,400 (ending alone, and in one group), with a cancel requested at T0 + 4,600
+      // written before their ends were.
+      const ending = [draft({ type: 'history-clock' }), draft({ type: 'history-clock' })];
+      const leases: string[] = [];
+      for (const e of ending) {
+        await store().operationInsert(e);
+        leases.push((await claim(store(), e, T0 + 4_000)).leaseToken!);
+        assert.equal((await store().operationCancel({ id: e.id, tenant: TENANT, now: T0 + 4_600, delivery: noDelivery })).kind, 'requested');
+      }
+      const finishAt = (i: number) =>
+        store().operationFinish({ id: ending[i]!.id, leaseToken: leases[i]!, now: T0 + 4_400, status: 'completed', delivery: noDelivery });
+      assert.notEqual(await finishAt(0), null);
+      const grouped = await Promise.all([
+        finishAt(1),
+        store().operationFinish({ id: 'op_none', leaseToken: 'none', now: T0, status: 'completed', delivery: noDelivery }),
+      ]);
+      assert.notEqual(grouped[0], null);
+      assert.equal(grouped[1], null);
+      for (const e of ending) {
+        const ended = await store().operationGetById(e.id);
+        assert.deepEqual([ended?.status, ended?.finishedAt, ended?.updatedAt], ['completed', T0 + 4_400, T0 + 4_600], 'finished_at is when it ended');
+      }
+      for (const id of [failed.id, d.id, late.id, ...ending.map((e) => e.id)]) {
         const ats = ((await history(id)) ?? []).map((e) => e.at);
         assert.deepEqual(
           [...ats].sort((a, b) => a - b),

@@ -282,6 +282,18 @@ export function operationLifecycleContract(store: CurrentStore): void {
       assert.deepEqual(await store().deliveryList({ tenant: TENANT, limit: 10 }), []);
     });
 
+    it('deletes once when several deletes race: the others find nothing, never a webhook still being delivered', async () => {
+      for (let round = 0; round < 5; round++) {
+        const { op } = await insertInState(store(), 'failed');
+        const outcomes = await Promise.all(Array.from({ length: 6 }, () => store().operationDelete({ id: op.id, tenant: TENANT })));
+        assert.deepEqual(
+          [...outcomes].sort(),
+          ['deleted', 'not_found', 'not_found', 'not_found', 'not_found', 'not_found'],
+          `round ${round}: ${outcomes.join(', ')}`,
+        );
+      }
+    });
+
     it('refuses a live operation and hides other tenants', async () => {
       const { op: pending } = await insertInState(store(), 'pending');
       const { op: running } = await insertInState(store(), 'processing');

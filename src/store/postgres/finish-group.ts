@@ -22,7 +22,8 @@ export interface Ending extends FinishParams {
 // Each operation ends under its lease (a lease token is held only while processing: every way out of processing clears it,
 // so the token is the status's guard too; with status = 'processing' here a plan could walk operations_running, which
 // keeps an entry for every operation that ran until the table is vacuumed: bench/README.md, "Plans made on an empty
-// table"), with its terminal history event; completed ones record their duration, and each
+// table"), with its terminal history event (at updated_at: a cancel request written since the handler returned may carry
+// a later time than $8, and history never goes back; finished_at keeps $8); completed ones record their duration, and each
 // type's samples are trimmed to about the newest $9 (samples another finish is already trimming are skipped, not waited
 // for).
 const FINISH_GROUP = `
@@ -32,7 +33,7 @@ WITH input AS (
     AS i(id, lease_token, status, error_code, error_message, content_type, body, now, progress, progress_message, cancel_requested)
 ), finished AS (
   UPDATE operations o
-  SET status = i.status, error_code = i.error_code, error_message = i.error_message, finished_at = i.now, updated_at = i.now,
+  SET status = i.status, error_code = i.error_code, error_message = i.error_message, finished_at = i.now, updated_at = greatest(i.now, o.updated_at),
       progress = coalesce(i.progress, o.progress),
       progress_message = CASE WHEN i.progress IS NULL THEN o.progress_message ELSE i.progress_message END,
       version = o.version + 1, finished_version = o.version + 1, lease_token = NULL, lease_expires_at = NULL, worker_id = NULL
@@ -43,7 +44,7 @@ WITH input AS (
 ), result AS (
   INSERT INTO results (operation_id, content_type, body)
   SELECT i.id, i.content_type, i.body FROM input i JOIN finished f ON f.id = i.id WHERE i.content_type IS NOT NULL
-), ${historyOf('finished', 'finished_at', 'status', `CASE WHEN status = 'completed' THEN '{}'::jsonb ELSE jsonb_build_object('error', ${ERROR_JSON}) END`)}, sample AS (
+), ${historyOf('finished', 'updated_at', 'status', `CASE WHEN status = 'completed' THEN '{}'::jsonb ELSE jsonb_build_object('error', ${ERROR_JSON}) END`)}, sample AS (
   INSERT INTO duration_samples (type, duration_ms, cost) SELECT type, finished_at - started_at, cost FROM finished WHERE status = 'completed'
 ), trimmed AS (
   DELETE FROM duration_samples s WHERE s.id IN (

@@ -164,7 +164,7 @@ WITH decided AS (
   UPDATE operations o
   SET ${UNLEASED}, attempt = o.attempt + d.attempt_increment, run_at = coalesce(d.run_at, o.run_at),
       error_code = coalesce(d.error_code, o.error_code), error_message = coalesce(d.error_message, o.error_message),
-      updated_at = $8, version = o.version + 1
+      updated_at = greatest($8::bigint, o.updated_at), version = o.version + 1
   FROM decided d
   WHERE o.id = d.id AND o.status = 'processing' AND o.lease_token = d.lease_token AND o.cancel_requested = d.cancel_requested
   RETURNING ${OPERATION_COLUMNS}
@@ -240,7 +240,7 @@ async function releaseUnderLease(db: PostgresDatabase, now: number, decided: Dec
   return db.transaction(async (tx) => {
     const tail = await releaseTail(tx, decided.lease.id);
     const [released] = await requeueUnderLease(tx, now, [decided]);
-    if (released !== undefined) await recordRelease(tx, releaseRecord(released.id, now, released.attempt, tail));
+    if (released !== undefined) await recordRelease(tx, releaseRecord(released.id, released.updatedAt, released.attempt, tail));
     return released;
   });
 }
@@ -331,16 +331,25 @@ WITH target AS (
 )
 SELECT (SELECT count(*) FROM deleted) AS deleted, status, delivering FROM target`;
 
-/** `db`: the database, or the caller's transaction (a bulk delete's batch). */
-/** `db`: the database, or a transaction of the caller's that publishes on commit (a bulk delete's batch). */
+/** How often a delete reads the row again after a change it waited for (another delete, a retry) took it away. */
+const DELETE_TRIES = 3;
+
+/**
+ * `db`: the database, or a transaction of the caller's that publishes on commit (a bulk delete's batch). The row is
+ * read from the statement's snapshot, so a delete that waited for another's lock finds its DELETE matched nothing
+ * while `target` still shows the row as it was: it asks again, and a new statement sees what that change left.
+ */
 export async function deleteOperation(db: Queryable & Pick<PostgresDatabase, 'publish'>, id: string, tenant: string): Promise<DeleteOutcome> {
-  const [row] = await db.query<{ deleted: number; status: Operation['status']; delivering: boolean }>(DELETE_OPERATION, [id, tenant]);
-  if (row === undefined) return 'not_found';
-  if (row.deleted > 0) {
-    db.publish([{ kind: 'operation:deleted', id }]);
-    return 'deleted';
+  for (let tries = 1; ; tries++) {
+    const [row] = await db.query<{ deleted: number; status: Operation['status']; delivering: boolean }>(DELETE_OPERATION, [id, tenant]);
+    if (row === undefined) return 'not_found';
+    if (row.deleted > 0) {
+      db.publish([{ kind: 'operation:deleted', id }]);
+      return 'deleted';
+    }
+    if (!isTerminal(row.status)) return 'not_terminal';
+    if (row.delivering || tries === DELETE_TRIES) return 'delivery_pending';
   }
-  return isTerminal(row.status) ? 'delivery_pending' : 'not_terminal';
 }
 
 // Params: $1 now. A lease is live through its expiry ms. The rows stay locked until the decided outcomes are applied.

@@ -64,15 +64,17 @@ const PROGRESS = `UPDATE operations SET progress = $progress, progress_message =
       THEN updated_at ELSE progress_anchor_at END
   WHERE ${UNDER_LEASE} RETURNING id, status, version`;
 
-// $id $leaseToken $status $errorCode $errorMessage $now $progress $progressMessage (a last report not stored yet; null: none)
-const FINISH = `UPDATE operations SET status = $status, finished_at = $now, updated_at = $now, error_code = $errorCode, error_message = $errorMessage,
+// $id $leaseToken $status $errorCode $errorMessage $now $progress $progressMessage (a last report not stored yet; null: none).
+// $now is when the handler returned; a cancel request written since (ends wait for their group's turn) may carry a later
+// time, and updated_at (and so the end's history event) never goes back: finished_at keeps the time the attempt ended.
+const FINISH = `UPDATE operations SET status = $status, finished_at = $now, updated_at = max($now, updated_at), error_code = $errorCode, error_message = $errorMessage,
     progress = coalesce($progress, progress), progress_message = CASE WHEN $progress IS NULL THEN progress_message ELSE $progressMessage END,
     lease_token = NULL, lease_expires_at = NULL, worker_id = NULL, version = version + 1, finished_version = version + 1
   WHERE ${UNDER_LEASE} RETURNING *`;
 
 // $ends: a JSON array of [id, lease token, status, now, error code, error message, progress, progress message], at most
 // one per id. FINISH for many attempts in one statement (the ends a pool's slots hand over in one turn of the event loop).
-const FINISH_MANY = `UPDATE operations SET status = e.status, finished_at = e.now, updated_at = e.now, error_code = e.error_code,
+const FINISH_MANY = `UPDATE operations SET status = e.status, finished_at = e.now, updated_at = max(e.now, operations.updated_at), error_code = e.error_code,
     error_message = e.error_message, progress = coalesce(e.progress, operations.progress),
     progress_message = CASE WHEN e.progress IS NULL THEN operations.progress_message ELSE e.progress_message END,
     lease_token = NULL, lease_expires_at = NULL, worker_id = NULL, version = operations.version + 1, finished_version = operations.version + 1
@@ -89,7 +91,7 @@ const LEASE_FACTS = `SELECT attempt, max_attempts, cancel_requested FROM operati
 const REQUEUE = `UPDATE operations SET status = 'pending', attempt = attempt + $attemptIncrement, run_at = coalesce($runAt, run_at),
     error_code = coalesce($errorCode, error_code), error_message = coalesce($errorMessage, error_message),
     started_at = NULL, progress = NULL, progress_message = NULL, lease_token = NULL, lease_expires_at = NULL, worker_id = NULL,
-    updated_at = $now, version = version + 1
+    updated_at = max($now, updated_at), version = version + 1
   WHERE ${UNDER_LEASE} RETURNING *`;
 
 // $id $tenant $errorCode $errorMessage $now
@@ -318,7 +320,7 @@ export class SqliteTransitions {
       if (operation.status === 'completed' && operation.startedAt !== null) {
         samples.push({ type: operation.type, durationMs: params.now - operation.startedAt, cost: operation.cost });
       }
-      ends.push(endEvent(id, params.now, params.status, operation.error));
+      ends.push(endEvent(id, operation.updatedAt, params.status, operation.error));
     }
     if (samples.length > 0) {
       this.#s.samplesPut.run({ samples: JSON.stringify(samples.map((s) => [s.type, s.durationMs, s.cost])) });
@@ -352,7 +354,7 @@ export class SqliteTransitions {
       this.#s.resultPut.run({ operationId: operation.id, contentType: params.result.contentType, body: params.result.body });
     }
     if (operation.status === 'completed' && operation.startedAt !== null) this.#sample(operation.type, params.now - operation.startedAt, operation.cost);
-    appendHistory(this.#db, [endEvent(operation.id, params.now, params.status, operation.error)]);
+    appendHistory(this.#db, [endEvent(operation.id, operation.updatedAt, params.status, operation.error)]);
     events.push(changed(operation), ...keyFreed(operation, params.now));
     return this.#writeOutbox(operation, params.delivery, params.now, events);
   }
@@ -415,10 +417,10 @@ export class SqliteTransitions {
     if (row === undefined) return null;
     const operation = toOperation(row, null);
     const { event } = requeue;
-    if (event === 'release') recordRelease(this.#db, operation.id, now, operation.attempt);
+    if (event === 'release') recordRelease(this.#db, operation.id, operation.updatedAt, operation.attempt);
     else
       appendHistory(this.#db, [
-        requeueEvent(operation.id, now, { event, error: requeue.error }, operation.attempt - requeue.attemptIncrement, operation.runAt),
+        requeueEvent(operation.id, operation.updatedAt, { event, error: requeue.error }, operation.attempt - requeue.attemptIncrement, operation.runAt),
       ]);
     events.push(changed(operation), due(operation), ...keyFreed(operation, now));
     return operation;
