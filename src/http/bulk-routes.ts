@@ -4,14 +4,15 @@
 // Invariant: the routes only translate; a tenant key sees and acts on its own tenant alone, an admin key on every tenant
 // (or the one `filter.tenant` or `?tenant=` names).
 
-import type { FastifyInstance } from 'fastify';
+import type { FastifyInstance, FastifyRequest } from 'fastify';
+import { AsyncOpsError } from '../domain/errors.ts';
 import { Type, type Static } from '@sinclair/typebox';
 import { BULK_ACTION_STATUSES, BULK_ACTIONS, toBulkActionResource } from '../domain/bulk-action.ts';
 import type { BulkActionsService } from '../runtime/bulk-actions.ts';
 import { cursorAfter, decodeCursor } from './cursors.ts';
 import { ID_PREFIXES } from '../domain/ids.ts';
 import { NullableUnion, OperationErrorSchema, OperationStatusSchema, ReadScopeQuery, TenantQuery, jsonResponse, problemResponses } from './schemas.ts';
-import { principalOf, readScope, tenantOf } from './tenant.ts';
+import { namedTenant, principalOf, readScope } from './tenant.ts';
 import { PAGE_LIMIT } from '../config/limits.ts';
 import { SUBMIT_FIELDS } from '../runtime/submission.ts';
 
@@ -95,16 +96,17 @@ export function registerBulkRoutes(app: FastifyInstance, service: BulkActionsSer
       description:
         'Stored and run in the background in batches (202, `Location`): follow it with GET /bulk-actions/{id}. With `dry_run: true`, only counts the matches (200). Only what exists when it is created is touched.',
       body: BulkBodySchema,
+      querystring: ReadScopeQuery,
       response: {
         200: jsonResponse(DryRunSchema, 'The dry run: how many match now'),
         202: jsonResponse(BulkActionSchema, 'Accepted: it runs in the background', { Location: Type.String({ description: 'The bulk action' }) }),
-        ...problemResponses(400),
+        ...problemResponses([400, 'Not valid (the body, or `?tenant=` naming another tenant than `filter.tenant`): `errors` names each field'], 403),
       },
     },
     handler: async (request, reply) => {
-      const filter = request.body.filter ?? {};
+      const filter = filterOf(request);
       const answer = await service.request({
-        scope: { tenant: tenantOf(request), admin: request.admin },
+        scope: { tenant: request.tenant, admin: request.admin },
         principal: principalOf(request),
         action: request.body.action,
         filter,
@@ -147,4 +149,20 @@ export function registerBulkRoutes(app: FastifyInstance, service: BulkActionsSer
     },
     handler: async (request) => toBulkActionResource(await service.get(readScope(request), request.params.id), basePath),
   });
+}
+
+/**
+ * The action's filter, with `?tenant=` in it: an admin's narrows the action to that tenant as `filter.tenant` does (it
+ * was ignored, and the action reached every tenant), and a tenant key naming another is refused (readScope: 403).
+ */
+function filterOf(request: FastifyRequest<{ Body: Static<typeof BulkBodySchema> }>): Static<typeof BulkFilterSchema> {
+  const filter = request.body.filter ?? {};
+  if (namedTenant(request) === undefined) return filter;
+  const tenant = readScope(request)!;
+  if (filter.tenant !== undefined && filter.tenant !== tenant) {
+    throw new AsyncOpsError('validation_failed', '`?tenant=` and `filter.tenant` name different tenants', {
+      errors: [{ path: '/query/tenant', message: 'must name the tenant filter.tenant names (or be left out)' }],
+    });
+  }
+  return { ...filter, tenant };
 }

@@ -18,6 +18,8 @@ import {
   SubmitBodySchema,
   SubmitHeadersSchema,
   ReadScopeQuery,
+  CreateScopeQuery,
+  CREATE_FORBIDDEN,
   emptyResponse,
   jsonResponse,
   operationHeaders,
@@ -62,6 +64,7 @@ export const submitResponses = {
   ),
   ...problemResponses(
     [400, 'Not valid (the body, the input against its schema, or the Idempotency-Key): `errors` names each field'],
+    CREATE_FORBIDDEN,
     [409, 'A request with this Idempotency-Key is still being handled'],
     413,
     415,
@@ -80,6 +83,7 @@ export function registerOperationRoutes(app: FastifyInstance, service: Operation
       description:
         'Stores the operation and answers 202 with its status resource. `Idempotency-Key` makes retries safe; `Prefer: wait=N` (N ≤ 30) waits up to N s and answers 200 if it finished; `Prefer: return=minimal` answers with Location and ETag only, without reading where it stands in the queue.',
       headers: SubmitHeadersSchema,
+      querystring: CreateScopeQuery,
       body: SubmitBodySchema,
       response: submitResponses,
     },

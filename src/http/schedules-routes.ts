@@ -11,7 +11,17 @@ import type { Schedule, ScheduleTick } from '../domain/schedule.ts';
 import type { SchedulesService } from '../runtime/schedules.ts';
 import { cursorAfter, decodeCursor } from './cursors.ts';
 import { ID_PREFIXES } from '../domain/ids.ts';
-import { NullableUnion, ReadScopeQuery, TenantQuery, emptyResponse, jsonResponse, problemResponses, requiredHeader } from './schemas.ts';
+import {
+  CREATE_FORBIDDEN,
+  CreateScopeQuery,
+  NullableUnion,
+  ReadScopeQuery,
+  TenantQuery,
+  emptyResponse,
+  jsonResponse,
+  problemResponses,
+  requiredHeader,
+} from './schemas.ts';
 import { readScope, tenantOf } from './tenant.ts';
 import { idempotencyKeyOf } from './submit.ts';
 
@@ -124,6 +134,7 @@ export function registerScheduleRoutes(app: FastifyInstance, schedules: Schedule
       operationId: 'createSchedule',
       summary: 'Create a recurring schedule: an operation of the type with this input at every tick',
       body: CreateBody,
+      querystring: CreateScopeQuery,
       headers: Type.Object({
         'idempotency-key': Type.Optional(
           Type.String({
@@ -139,6 +150,7 @@ export function registerScheduleRoutes(app: FastifyInstance, schedules: Schedule
         }),
         ...problemResponses(
           [400, 'Not valid (the body, the input against its schema, the cron expression or time zone, or the Idempotency-Key): `errors` names each field'],
+          CREATE_FORBIDDEN,
           [409, 'The tenant holds as many schedules as it may (--max-schedules): `limit` says how many; delete one first'],
           413,
           415,

@@ -127,6 +127,14 @@ export const TenantQuery = Type.String({ minLength: 1, maxLength: 64, descriptio
 
 /** The query of a read of one resource: an admin key may name the tenant it must belong to. */
 export const ReadScopeQuery = Type.Object({ tenant: Type.Optional(TenantQuery) });
+/** `?tenant=` on a create: what a key creates is its own tenant's, an admin key's too; naming another is a 403. */
+export const CreateScopeQuery = Type.Object({
+  tenant: Type.Optional(
+    Type.String({ minLength: 1, maxLength: 64, description: 'Optional: your own tenant (what a key creates is its tenant’s; another tenant is 403)' }),
+  ),
+});
+/** The 403 of a create whose `?tenant=` names another tenant. */
+export const CREATE_FORBIDDEN: readonly [403, string] = [403, 'Forbidden: `tenant` names another tenant, and what a key creates is its own tenant’s'];
 
 export const ListQuerySchema = Type.Object(
   {

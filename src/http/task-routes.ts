@@ -9,7 +9,16 @@ import { Type, type Static } from '@sinclair/typebox';
 import { AsyncOpsError } from '../domain/errors.ts';
 import type { OperationsService } from '../runtime/operations.ts';
 import type { RegisteredTask } from '../runtime/registry.ts';
-import { OperationIdParams, ReadScopeQuery, SubmitHeadersSchema, TaskTypeSchema, jsonResponse, problemResponses, resultResponse } from './schemas.ts';
+import {
+  CreateScopeQuery,
+  OperationIdParams,
+  ReadScopeQuery,
+  SubmitHeadersSchema,
+  TaskTypeSchema,
+  jsonResponse,
+  problemResponses,
+  resultResponse,
+} from './schemas.ts';
 import { submitAndReply } from './submit.ts';
 import { closingSignal } from './closing.ts';
 import { sendResult, submitResponses } from './operations-routes.ts';
@@ -63,6 +72,7 @@ function registerCollection(app: FastifyInstance, service: OperationsService, ta
     summary: `Submit a ${task.type} operation`,
     description: `The body is the ${task.type} input (below); a top-level \`webhook_url\` is taken out of it as the webhook. Answers 202 with the operation resource; \`Idempotency-Key\`, \`Prefer: wait=N\` and \`Prefer: return=minimal\` work as on POST /operations.`,
     headers: SubmitHeadersSchema,
+    querystring: CreateScopeQuery,
     body: {
       ...task.inputSchema,
       properties: { ...((task.inputSchema.properties as object | undefined) ?? {}), webhook_url: { type: 'string', maxLength: MAX_URL_LENGTH } },

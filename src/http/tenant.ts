@@ -29,8 +29,7 @@ export function installTenant(app: FastifyInstance, open: boolean): void {
  * tenant. A tenant key naming another tenant is refused (403), never quietly shown its own data under another name.
  */
 export function readScope(request: FastifyRequest): string | null {
-  const named = (request.query as Record<string, unknown> | undefined)?.['tenant'];
-  const tenant = typeof named === 'string' && named.length > 0 ? named : undefined;
+  const tenant = namedTenant(request);
   if (request.admin) return tenant ?? null;
   if (tenant !== undefined && tenant !== request.tenant) {
     throw new AsyncOpsError('forbidden', '`tenant` names another tenant: only an admin key reads other tenants', {
@@ -40,8 +39,24 @@ export function readScope(request: FastifyRequest): string | null {
   return request.tenant;
 }
 
+/**
+ * The tenant what a request creates belongs to: its key's, an admin key's too. A `?tenant=` naming another tenant is
+ * refused (403) rather than ignored, which would create in the key's own tenant what the caller meant for another.
+ */
 export function tenantOf(request: FastifyRequest): string {
+  const tenant = namedTenant(request);
+  if (tenant !== undefined && tenant !== request.tenant) {
+    throw new AsyncOpsError('forbidden', '`tenant` names another tenant: what a key creates is its own tenant’s, an admin key’s too', {
+      errors: [{ path: '/query/tenant', message: 'must be your own tenant (or left out)' }],
+    });
+  }
   return request.tenant;
+}
+
+/** The tenant `?tenant=` names, if any. */
+export function namedTenant(request: FastifyRequest): string | undefined {
+  const named = (request.query as Record<string, unknown> | undefined)?.['tenant'];
+  return typeof named === 'string' && named.length > 0 ? named : undefined;
 }
 
 export function principalOf(request: FastifyRequest): string {

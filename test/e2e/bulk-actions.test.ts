@@ -268,6 +268,14 @@ describe('bulk actions', () => {
     assert.equal((await call(KEY_ADMIN, 'GET', created.headers.get('location')!)).status, 200, 'an admin does');
     const admin = await call(KEY_ADMIN, 'POST', '/bulk-actions', { action: 'retry', filter: { type: 'fail', tenant: 'beta' }, dry_run: true });
     assert.equal(admin.body.count, 1);
+    // `?tenant=` narrows an admin's action as filter.tenant does (it was ignored: the action reached every tenant).
+    const narrowed = await call(KEY_ADMIN, 'POST', '/bulk-actions?tenant=alpha', { action: 'retry', filter: { type: 'fail' }, dry_run: true });
+    assert.deepEqual([narrowed.status, narrowed.body.count, narrowed.body.filter.tenant], [200, 0, 'alpha']);
+    const both = await call(KEY_ADMIN, 'POST', '/bulk-actions?tenant=alpha', { action: 'retry', filter: { type: 'fail', tenant: 'beta' }, dry_run: true });
+    assert.deepEqual([both.status, both.body.errors?.[0]?.path], [400, '/query/tenant']);
+    const named = await call(KEY_ADMIN, 'POST', '/bulk-actions?tenant=beta', { action: 'retry', filter: { type: 'nothing-of-this-type' } });
+    assert.deepEqual([named.status, named.body.tenant], [202, 'beta']);
+    assert.equal((await call(KEY_A, 'POST', '/bulk-actions?tenant=beta', { action: 'retry', filter: { type: 'fail' }, dry_run: true })).status, 403);
     const forbidden = await call(KEY_A, 'POST', '/bulk-actions', { action: 'retry', filter: { tenant: 'beta' }, dry_run: true });
     assert.equal(forbidden.status, 400);
     assert.equal(forbidden.body.errors[0].path, '/filter/tenant');

@@ -247,6 +247,11 @@ describe('/openapi.json describes what the server does', () => {
     await expect(403, 'listSchedules', { query: other });
     for (const id of ['getSchedule', 'pauseSchedule', 'resumeSchedule', 'deleteSchedule'])
       await expect(403, id, { params: { id: 'sch_01M955NPBS82236E1Q2KX76G95' }, query: other });
+    // Creates are the key's tenant's: one naming another is refused, not made in the key's own under the other's name.
+    await expect(403, 'submitOperation', { body: { type: 'echo', input: {} }, query: other });
+    await expect(403, 'submitEcho', { body: {}, query: other });
+    await expect(403, 'createSchedule', { body: { type: 'echo', input: {}, cron: '0 0 1 1 *' }, query: other });
+    await expect(403, 'createBulkAction', { body: { action: 'cancel', filter: { type: 'sleep' } }, query: other });
   });
 
   it('webhooks: the request a receiver gets, deliveries and replays', async () => {
