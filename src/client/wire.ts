@@ -133,7 +133,7 @@ export interface GetBulkActionResponse {
   succeeded: number;
   /** Processed but left as they were (changed meanwhile) */
   skipped: number;
-  /** The principal that asked for it: `key:N` or `addr:IP` */
+  /** The principal that asked for it: `key:` and the first 12 hex digits of the key’s sha256, or `addr:IP` */
   created_by: string;
   tenant: string | null;
   created_at: string;
@@ -260,7 +260,7 @@ export interface ListBulkActionsResponse {
     succeeded: number;
     /** Processed but left as they were (changed meanwhile) */
     skipped: number;
-    /** The principal that asked for it: `key:N` or `addr:IP` */
+    /** The principal that asked for it: `key:` and the first 12 hex digits of the key’s sha256, or `addr:IP` */
     created_by: string;
     tenant: string | null;
     created_at: string;

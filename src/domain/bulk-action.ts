@@ -87,7 +87,7 @@ export interface BulkAction {
   readonly succeeded: number;
   /** Processed but left as they were (changed meanwhile: no longer in a status the action applies to, a delivery pending). */
   readonly skipped: number;
-  /** The principal of the request that created it (an API key's `key:N`, or `addr:IP` without keys). */
+  /** The principal of the request that created it (an API key's `key:` and the start of its sha256, or `addr:IP` without keys). */
   readonly createdBy: string;
   readonly createdAt: number;
   readonly startedAt: number | null;

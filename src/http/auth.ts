@@ -56,17 +56,31 @@ export class ApiKeyring {
   }
 
   /**
-   * The tenant and key number of a presented key, or null. Every entry is compared (no early exit) with
+   * The tenant and principal of a presented key, or null. Every entry is compared (no early exit) with
    * timingSafeEqual on fixed-length digests, so the time taken says nothing about which key came close.
    */
-  authenticate(presented: string): { tenant: string; keyIndex: number; admin: boolean } | null {
+  authenticate(presented: string): { tenant: string; principal: string; admin: boolean } | null {
     const digest = sha256(presented);
     let found = -1;
     for (let i = 0; i < this.#entries.length; i++) {
       if (timingSafeEqual(digest, this.#entries[i]!.sha256) && found < 0) found = i;
     }
-    return found < 0 ? null : { tenant: this.#entries[found]!.tenant, keyIndex: found, admin: this.#entries[found]!.admin === true };
+    const entry = this.#entries[found];
+    return entry === undefined ? null : { tenant: entry.tenant, principal: keyPrincipal(entry.sha256), admin: entry.admin === true };
   }
+
+  /** Whether a key with this principal is configured now, for this tenant: a stream token outlives no key. */
+  grants(grant: { readonly tenant: string; readonly principal: string }): boolean {
+    return this.#entries.some((e) => e.tenant === grant.tenant && keyPrincipal(e.sha256) === grant.principal);
+  }
+}
+
+/**
+ * A key's principal: `key:` and the first 12 hex digits of its sha256 (what a key file may hold instead of the key),
+ * the same whatever keys are added or removed around it, so what it asked for stays its own.
+ */
+function keyPrincipal(digest: Buffer): string {
+  return `key:${digest.toString('hex').slice(0, 12)}`;
 }
 
 /** `url`: a path within the API (base-path.ts's pathWithin), with or without its query. */
@@ -104,7 +118,7 @@ export function installAuth(app: FastifyInstance, keyring: ApiKeyring | null, st
     // An EventSource cannot send Authorization: a page opens its event stream with a stream token in the query.
     const grant = token === null && streamTokens !== null ? await streamTokens.grantFor(request, app.prefix) : undefined;
     if (grant !== undefined) {
-      if (grant === null) (request as WithFailure)[kAuthFailure] = 'stream_token';
+      if (grant === null || !keyring.grants(grant)) (request as WithFailure)[kAuthFailure] = 'stream_token';
       else [request.tenant, request.principal] = [grant.tenant, grant.principal];
       return;
     }
@@ -115,7 +129,7 @@ export function installAuth(app: FastifyInstance, keyring: ApiKeyring | null, st
     }
     request.tenant = match.tenant;
     request.admin = match.admin;
-    request.principal = `key:${match.keyIndex}`;
+    request.principal = match.principal;
   });
   app.addHook('preParsing', async (request, reply, payload) => {
     const failure = (request as WithFailure)[kAuthFailure];

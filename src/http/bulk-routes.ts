@@ -63,7 +63,7 @@ export const BulkActionSchema = Type.Object({
   processed: Type.Integer(),
   succeeded: Type.Integer({ description: 'Processed and changed' }),
   skipped: Type.Integer({ description: 'Processed but left as they were (changed meanwhile)' }),
-  created_by: Type.String({ description: 'The principal that asked for it: `key:N` or `addr:IP`' }),
+  created_by: Type.String({ description: 'The principal that asked for it: `key:` and the first 12 hex digits of the key’s sha256, or `addr:IP`' }),
   tenant: NullableUnion(Type.String({ description: 'The tenant it acts on; null: every tenant (an admin’s)' })),
   created_at: Type.String({ format: 'date-time' }),
   started_at: NullableUnion(Type.String({ format: 'date-time' })),

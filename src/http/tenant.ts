@@ -10,7 +10,7 @@ import { AsyncOpsError } from '../domain/errors.ts';
 declare module 'fastify' {
   interface FastifyRequest {
     tenant: string;
-    /** `key:N` (the Nth configured key) or `addr:IP`; null until the authentication hook ran. */
+    /** `key:` and the start of the key's sha256 (auth.ts), or `addr:IP`; null until the authentication hook ran. */
     principal: string | null;
     /** An admin key (`"admin": true` in the keys file), or any request without keys: its reads may span every tenant. */
     admin: boolean;

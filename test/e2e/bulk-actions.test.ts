@@ -5,7 +5,7 @@
 
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
-import { randomBytes } from 'node:crypto';
+import { createHash, randomBytes } from 'node:crypto';
 import { execFile } from 'node:child_process';
 import { promisify } from 'node:util';
 import { AsyncOpsApiError, AsyncOpsClient } from '../../src/client/index.ts';
@@ -171,7 +171,7 @@ describe('bulk actions', () => {
     assert.equal(created.headers.get('location'), `/bulk-actions/${created.body.id}`);
     assert.equal(created.body.total, 7);
     assert.equal(created.body.tenant, 'alpha');
-    assert.equal(created.body.created_by, 'key:0');
+    assert.equal(created.body.created_by, `key:${createHash('sha256').update(KEY_A).digest('hex').slice(0, 12)}`, 'the key, by its sha256');
     const done = await finished(KEY_A, created.headers.get('location')!);
     assert.deepEqual([done.status, done.processed, done.succeeded, done.skipped], ['completed', 7, 7, 0]);
     assert.ok(done.started_at !== null && done.finished_at !== null);
