@@ -249,6 +249,9 @@ export type { Operation } from './client/types.ts';
 /** The types AsyncOpsOptions names, for the package's index. */
 export type { ApiKeyConfig, BackoffPolicy, RateLimits, ServiceLimits };
 
+/** The secrets a tenant's webhooks are signed with (`asyncops webhook-secret --tenant`). */
+export { tenantSecrets } from './webhooks/tenant-secrets.ts';
+
 /**
  * The secret a server on this store signs webhooks with when it is given none (`asyncops webhook-secret` prints it):
  * the one kept in the store, or one made and kept now, which the server will then use.

@@ -47,6 +47,7 @@ export { verifyWebhook } from './webhooks.ts';
 export {
   generateWebhookSecret,
   signWebhook,
+  tenantWebhookSecret,
   WebhookVerificationError,
   type SignWebhookParams,
   type VerifyWebhookOptions,

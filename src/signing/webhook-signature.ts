@@ -95,7 +95,8 @@ export function webhookSecretKey(secret: string): Uint8Array<ArrayBuffer> {
 /** Imported keys by secret: a server signs every delivery with the same few secrets. */
 type HmacKey = Awaited<ReturnType<typeof crypto.subtle.importKey>>;
 const keys = new Map<string, Promise<HmacKey>>();
-const KEY_CACHE_LIMIT = 64;
+// A secret per tenant (tenantWebhookSecret) for each of the server's few: as many as the tenants webhooks go to.
+const KEY_CACHE_LIMIT = 1_024;
 
 function hmacKey(secret: string): Promise<HmacKey> {
   let key = keys.get(secret);
@@ -199,6 +200,19 @@ export async function verifyWebhook<T = unknown>(
 }
 
 /** A fresh secret: `whsec_` and the base64 of 32 random bytes. */
+/** What a tenant's secret is derived from besides the server's secret: the purpose, then the tenant's name. */
+const TENANT_CONTEXT = 'asyncops webhook secret of tenant\u001f';
+
+/**
+ * The secret webhooks of `tenant` are signed with: HMAC-SHA256 of the tenant's name under the server's `secret`, as
+ * `whsec_…`. Each tenant's receivers verify with their own, and none of them can sign for another tenant. Whoever holds
+ * the server's secret (its operator) can derive every tenant's.
+ */
+export async function tenantWebhookSecret(secret: string, tenant: string): Promise<string> {
+  const key = await crypto.subtle.importKey('raw', webhookSecretKey(secret), HMAC, false, ['sign']);
+  return SECRET_PREFIX + toBase64(new Uint8Array(await crypto.subtle.sign('HMAC', key, encoder.encode(TENANT_CONTEXT + tenant))));
+}
+
 export function generateWebhookSecret(random: (size: number) => Uint8Array = (size) => crypto.getRandomValues(new Uint8Array(size))): string {
   return SECRET_PREFIX + toBase64(random(32));
 }

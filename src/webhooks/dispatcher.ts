@@ -6,6 +6,7 @@
 // attempt that ran is recorded under its lease, except one cut short by stop(), whose lease then expires and the
 // delivery comes due again; a claim takes no delivery to a destination that has its cap of attempts in flight here.
 
+import { TenantSecrets } from './tenant-secrets.ts';
 import type { Span } from '@opentelemetry/api';
 import type { Logger } from 'pino';
 import packageJson from '../../package.json' with { type: 'json' };
@@ -41,7 +42,7 @@ export function defaultConcurrencyPerDestination(concurrency: number): number {
 
 export interface WebhookDispatcherOptions {
   readonly store: Store;
-  /** Every secret signs each attempt (rotation); at least one. */
+  /** Every secret signs each attempt (rotation); at least one. A tenant's webhooks are signed with its own, derived from these (tenant-secrets.ts). */
   readonly secrets: readonly string[];
   readonly logger: Logger;
   /** Time, and the timers of every wait (sleeps, polls, grace, resolution deadline); one without timers gets the system's. */
@@ -95,7 +96,7 @@ function positive(name: string, value: number, integer = false): number {
 
 export class WebhookDispatcher {
   readonly #store: Store;
-  readonly #secrets: readonly string[];
+  readonly #secrets: TenantSecrets;
   readonly #logger: Logger;
   readonly #clock: TimerClock;
   readonly #concurrency: number;
@@ -134,7 +135,7 @@ export class WebhookDispatcher {
     const schedule = options.schedule ?? DEFAULTS.webhookSchedule;
     if (schedule.some((ms) => !Number.isFinite(ms) || ms < 0)) throw new TypeError('webhook dispatcher: schedule delays must be non-negative');
     this.#store = options.store;
-    this.#secrets = [...options.secrets];
+    this.#secrets = new TenantSecrets(options.secrets);
     this.#logger = options.logger;
     this.#clock = withTimers(options.clock ?? systemClock);
     this.#concurrency = positive('concurrency', options.concurrency ?? DEFAULTS.webhookConcurrency, true);
@@ -370,7 +371,12 @@ export class WebhookDispatcher {
       'user-agent': WEBHOOK_USER_AGENT,
       // The attempt's span context, so the receiver's own spans join the operation's trace (the signature covers only the body).
       ...traceHeaders(span),
-      ...(await signWebhook({ secrets: this.#secrets, msgId: delivery.messageId, timestamp: Math.floor(this.#clock.now() / 1000), body: delivery.payload })),
+      ...(await signWebhook({
+        secrets: await this.#secrets.of(delivery.tenant),
+        msgId: delivery.messageId,
+        timestamp: Math.floor(this.#clock.now() / 1000),
+        body: delivery.payload,
+      })),
     };
     // Within [1, the whole timeout], should the clock have stepped back meanwhile.
     const remainingMs = Math.min(this.#attemptTimeoutMs, Math.max(1, this.#attemptTimeoutMs - (this.#clock.now() - started)));

@@ -5,7 +5,9 @@
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { createHmac, randomBytes } from 'node:crypto';
-import { startServer, type ServerProcess } from '../support/server.ts';
+import { execFileSync } from 'node:child_process';
+import { CLI_ENTRY, startServer, type ServerProcess } from '../support/server.ts';
+import { waitFor } from '../support/wait.ts';
 import { request } from '../support/http.ts';
 import { deliveryWhen, submitOperation as submit } from '../support/webhook-e2e.ts';
 import { WebhookReceiver, type ReceivedWebhook, type Reply } from '../support/webhook-receiver.ts';
@@ -174,6 +176,48 @@ describe('webhooks: delivery, payload and signature', () => {
     await deliveryWhen(rotating.url, id, (d) => d.state === 'delivered', 'delivery delivered');
     assert.equal(hooks.received.length, 1);
     assertSignedBy(hooks.received[0]!, [ROTATED_NEW, ROTATED_OLD]);
+  });
+});
+
+describe('webhooks: a secret per tenant', () => {
+  it("each tenant's webhooks are signed with its own secrets, derived from the server's; asyncops webhook-secret --tenant prints them", async () => {
+    const keys = { acme: `acme_${randomBytes(12).toString('hex')}`, globex: `globex_${randomBytes(12).toString('hex')}` };
+    const tenanted = await startServer({
+      args: ['--allow-private-webhooks', '--webhook-secret', `${ROTATED_NEW},${ROTATED_OLD}`],
+      env: { ASYNCOPS_API_KEYS: `acme:${keys.acme},globex:${keys.globex}` },
+    });
+    try {
+      const hooks = await receiver();
+      const submitted = await request(tenanted.url, 'POST', '/operations', {
+        headers: { authorization: `Bearer ${keys.acme}` },
+        body: { type: 'echo', input: {}, webhook_url: hooks.url },
+      });
+      assert.equal(submitted.status, 202);
+      await waitFor(() => (hooks.received.length > 0 ? true : null), { timeoutMs: 15_000, what: 'the webhook' });
+      // Derived as the docs say: HMAC-SHA256 of the tenant's name under each server secret, newest first.
+      const derive = (secret: string, tenant: string) =>
+        `whsec_${createHmac('sha256', Buffer.from(secret.slice('whsec_'.length), 'base64'))
+          .update(`asyncops webhook secret of tenant\u001f${tenant}`)
+          .digest('base64')}`;
+      const acme = [ROTATED_NEW, ROTATED_OLD].map((secret) => derive(secret, 'acme'));
+      const printed = execFileSync(process.execPath, [CLI_ENTRY, 'webhook-secret', '--tenant', 'acme', '--webhook-secret', `${ROTATED_NEW},${ROTATED_OLD}`], {
+        encoding: 'utf8',
+        timeout: 20_000,
+      });
+      assert.deepEqual(printed.trim().split(' '), acme, 'the CLI prints what the server signs with');
+      assertSignedBy(hooks.received[0]!, acme);
+      const offered = header(hooks.received[0]!, 'webhook-signature').split(' ');
+      const hook = hooks.received[0]!;
+      for (const other of [ROTATED_NEW, derive(ROTATED_NEW, 'globex')]) {
+        const key = Buffer.from(other.slice('whsec_'.length), 'base64');
+        const signature = createHmac('sha256', key)
+          .update(`${header(hook, 'webhook-id')}.${header(hook, 'webhook-timestamp')}.${hook.body}`)
+          .digest('base64');
+        assert.ok(!offered.includes(`v1,${signature}`), 'neither the server’s own secret nor another tenant’s signs it');
+      }
+    } finally {
+      await tenanted.stop();
+    }
   });
 });
 

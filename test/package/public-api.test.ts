@@ -36,6 +36,7 @@ describe('public API', () => {
       'generateWebhookSecret',
       'isTerminalStatus',
       'signWebhook',
+      'tenantWebhookSecret',
       'verifyWebhook',
     ]);
   });

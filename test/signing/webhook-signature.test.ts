@@ -4,7 +4,8 @@
 import { createHmac } from 'node:crypto';
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import { generateWebhookSecret, signWebhook, verifyWebhook, WebhookVerificationError } from '../../src/signing/webhook-signature.ts';
+import { generateWebhookSecret, signWebhook, tenantWebhookSecret, verifyWebhook, WebhookVerificationError } from '../../src/signing/webhook-signature.ts';
+import { tenantSecrets } from '../../src/webhooks/tenant-secrets.ts';
 
 // The published Standard Webhooks test vector (the reference libraries' own tests use it).
 const VECTOR = {
@@ -151,5 +152,40 @@ describe('generateWebhookSecret', () => {
       generateWebhookSecret((n) => new Uint8Array(n)),
       `whsec_${Buffer.alloc(32).toString('base64')}`,
     );
+  });
+});
+
+describe('tenantWebhookSecret', () => {
+  const server = generateWebhookSecret();
+
+  it('is HMAC-SHA256 of the tenant name under the server secret, as whsec_ base64, the same at every call', async () => {
+    const expected = `whsec_${createHmac('sha256', Buffer.from(server.slice('whsec_'.length), 'base64'))
+      .update('asyncops webhook secret of tenant\u001facme')
+      .digest('base64')}`;
+    assert.equal(await tenantWebhookSecret(server, 'acme'), expected);
+    assert.equal(await tenantWebhookSecret(server, 'acme'), expected);
+  });
+
+  it('differs between tenants and between server secrets, and signs what the tenant verifies', async () => {
+    const acme = await tenantWebhookSecret(server, 'acme');
+    assert.notEqual(await tenantWebhookSecret(server, 'globex'), acme);
+    assert.notEqual(await tenantWebhookSecret(generateWebhookSecret(), 'acme'), acme);
+    const body = JSON.stringify({ type: 'operation.completed' });
+    const headers = await signWebhook({ secrets: [acme], msgId: 'msg_1', timestamp: Math.floor(Date.now() / 1000), body });
+    assert.deepEqual(await verifyWebhook(acme, headers, body), { type: 'operation.completed' });
+    await assert.rejects(verifyWebhook(await tenantWebhookSecret(server, 'globex'), headers, body), WebhookVerificationError);
+    await assert.rejects(verifyWebhook(server, headers, body), WebhookVerificationError);
+  });
+
+  it('refuses a malformed server secret', async () => {
+    await assert.rejects(tenantWebhookSecret('whsec_short', 'acme'), TypeError);
+  });
+});
+
+describe('tenantSecrets', () => {
+  it("keeps the server's own secrets for the tenant default, in order, and derives each for any other", async () => {
+    const secrets = [generateWebhookSecret(), generateWebhookSecret()];
+    assert.deepEqual(await tenantSecrets(secrets, 'default'), secrets);
+    assert.deepEqual(await tenantSecrets(secrets, 'acme'), await Promise.all(secrets.map((s) => tenantWebhookSecret(s, 'acme'))));
   });
 });

@@ -1,5 +1,6 @@
-// Owns: `asyncops webhook-secret`: print the signing secret a server generated and kept in its store
-// (when no --webhook-secret was given), so receivers can verify what it sends.
+// Owns: `asyncops webhook-secret`: print the signing secret a server generated and kept in its store (when no
+// --webhook-secret was given), or with --tenant the secret(s) that tenant's webhooks are signed with, so receivers can
+// verify what it sends.
 // Not here: opening the store (main.ts, the composition root, does). Invariant: reads the store the server uses; if
 // none was generated yet, generates the one the server will use.
 
@@ -15,7 +16,18 @@ export function registerWebhookSecret(program: Command, ctx: CliContext): void {
     .command('webhook-secret')
     .description("print the webhook signing secret kept in the store (the server's default when --webhook-secret is not given)")
     .addOption(settingOption(SETTINGS.store, { help: 'the store the server uses' }))
-    .action(async (opts: { store: string }) => {
+    .option('--tenant <name>', "that tenant's secret, derived from the server's (each tenant's webhooks are signed with its own)")
+    .addOption(
+      settingOption(SETTINGS.webhookSecret, {
+        help: "the server's --webhook-secret, when it was given one: printed, or with --tenant derived from, instead of the secret kept in the store",
+      }),
+    )
+    .action(async (opts: { store: string; tenant?: string; webhookSecret?: string[] }) => {
+      // A server given --webhook-secret signs with those, not with the one kept in the store.
+      if (opts.webhookSecret !== undefined) {
+        ctx.printLine((opts.tenant === undefined ? opts.webhookSecret : await tenantSecretsOf(opts.webhookSecret, opts.tenant)).join(' '));
+        return;
+      }
       // Loaded here, not at the top, so client commands start without the server's dependencies.
       const { keptWebhookSecret, parseStoreSpec } = await import('../../main.ts');
       let spec: ReturnType<typeof parseStoreSpec>;
@@ -30,7 +42,18 @@ export function registerWebhookSecret(program: Command, ctx: CliContext): void {
       // A file that is not there yet is made, with the secret the server will use once it starts on it; a mistyped
       // path makes one too, so say so.
       const madeAt = spec.kind === 'sqlite' && !existsSync(spec.path) ? spec.path : null;
-      ctx.printLine(await keptWebhookSecret(opts.store));
+      const kept = await keptWebhookSecret(opts.store);
+      ctx.printLine(opts.tenant === undefined ? kept : (await tenantSecretsOf([kept], opts.tenant)).join(' '));
       if (madeAt !== null) ctx.note(`asyncops: no store was at ${madeAt}: made one; a server started on it signs with this secret`);
     });
+}
+
+async function tenantSecretsOf(secrets: readonly string[], tenant: string): Promise<string[]> {
+  if (tenant === '') throw new UsageError('--tenant: name a tenant');
+  const { tenantSecrets } = await import('../../main.ts');
+  try {
+    return await tenantSecrets(secrets, tenant);
+  } catch (error) {
+    throw new UsageError(`--webhook-secret: ${(error as Error).message}`);
+  }
 }
