@@ -69,9 +69,12 @@ export class ApiKeyring {
     return entry === undefined ? null : { tenant: entry.tenant, principal: keyPrincipal(entry.sha256), admin: entry.admin === true };
   }
 
-  /** Whether a key with this principal is configured now, for this tenant: a stream token outlives no key. */
+  /**
+   * Whether a key with this principal is configured now, and reaches this tenant (its own, or any for an admin key,
+   * whose tokens are for the tenant of the operation it reads): a stream token outlives no key.
+   */
   grants(grant: { readonly tenant: string; readonly principal: string }): boolean {
-    return this.#entries.some((e) => e.tenant === grant.tenant && keyPrincipal(e.sha256) === grant.principal);
+    return this.#entries.some((e) => keyPrincipal(e.sha256) === grant.principal && (e.admin === true || e.tenant === grant.tenant));
   }
 }
 

@@ -7,6 +7,8 @@
 // has the terminal event is 204, which tells an EventSource to stop, though its webhook's state moved the version since; a principal holds at most
 // maxStreamsPerPrincipal streams at once.
 
+import type { ServerResponse } from 'node:http';
+import type { Socket } from 'node:net';
 import type { FastifyInstance } from 'fastify';
 import { Type, type Static } from '@sinclair/typebox';
 import { isTerminal } from '../domain/status.ts';
@@ -18,6 +20,7 @@ import { OperationIdParams, ResponseHeaders, TenantQuery, emptyResponse, problem
 import { principalOf, readScope } from './tenant.ts';
 import { closingSignal } from './closing.ts';
 import { CACHE_CONTROL } from './caching.ts';
+import { StallWatch } from './stall-watch.ts';
 import { DEFAULTS } from '../config/settings.ts';
 
 const KEEPALIVE_MS = 15_000;
@@ -27,8 +30,8 @@ const STREAM_CONTENT_TYPE = 'text/event-stream; charset=utf-8';
 const STREAM_CACHE_CONTROL = `${CACHE_CONTROL.none}, no-transform`;
 
 /**
- * `stalledMs`: how long a stream's client may leave what was sent unread (the connection's buffers full) before the
- * stream is closed; it reconnects with Last-Event-ID for what it missed.
+ * `stalledMs`: how long a stream's client may read nothing of what waits to be sent (the connection's buffers full)
+ * before the stream is closed; it reconnects with Last-Event-ID for what it missed.
  */
 export function registerEventsRoute(
   app: FastifyInstance,
@@ -119,10 +122,15 @@ export function registerEventsRoute(
       // input and all, in memory: gigabytes within a minute).
       let behind: OperationView | null = null;
       // A client that stopped reading would hold its stream (one of its key's) and the newest event for good, the
-      // terminal one included: past stalledMs without a drain, the stream is cut, and the client reconnects for it.
-      let stalled: NodeJS.Timeout | undefined;
+      // terminal one included: once stalledMs pass with nothing of what waits read, the stream is cut, and the client
+      // reconnects for it. One that reads slowly keeps it.
+      const stall = new StallWatch(
+        () => unsentBytes(res),
+        stalledMs,
+        () => res.destroy(),
+      );
       const writeChunk = (chunk: string) => {
-        if (!res.write(chunk) && stalled === undefined) stalled = setTimeout(() => res.destroy(), stalledMs);
+        if (!res.write(chunk)) stall.backedUp();
       };
       const write = (view: OperationView) => {
         const event = eventKind(last, view.operation);
@@ -137,8 +145,7 @@ export function registerEventsRoute(
         else write(view);
       };
       res.on('drain', () => {
-        clearTimeout(stalled);
-        stalled = undefined;
+        stall.clear();
         const next = behind;
         behind = null;
         if (next !== null && !closed) write(next);
@@ -181,7 +188,7 @@ export function registerEventsRoute(
         res.end();
       }
       res.on('close', () => {
-        clearTimeout(stalled);
+        stall.clear();
         finish();
       });
       writeChunk(`retry: ${RECONNECT_MS}\n\n`);
@@ -223,4 +230,16 @@ export function hasSeenEnd(seen: number | null, operation: Operation): boolean {
 function lastEventId(header: string | string[] | undefined): number | null {
   const value = (Array.isArray(header) ? header[0] : header)?.trim() ?? '';
   return /^\d{1,15}$/.test(value) ? Number(value) : null;
+}
+
+/**
+ * What waits to be sent on a response's connection, in parts: its stream's buffer (a chunk leaves it only once written
+ * whole), and what the chunk being written has left in libuv's queue (`writeQueueSize`, which falls as the client
+ * reads), so a client reading one large event slowly is seen moving.
+ */
+function unsentBytes(res: ServerResponse): readonly number[] {
+  const socket = res.socket as (Socket & { _handle?: { writeQueueSize?: unknown } | null }) | null;
+  if (socket === null) return [res.writableLength];
+  const inLibuv = socket._handle?.writeQueueSize;
+  return [socket.writableLength, typeof inLibuv === 'number' ? inLibuv : 0];
 }

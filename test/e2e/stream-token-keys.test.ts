@@ -5,7 +5,8 @@
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
-import { freshStore, startServer } from '../support/server.ts';
+import { freshStore, startServer, tempDir } from '../support/server.ts';
+import { writeTenantsAndAdminKeys } from '../support/keys-file.ts';
 import { request } from '../support/http.ts';
 
 const KEY = `acme_${randomBytes(12).toString('hex')}`;
@@ -14,6 +15,31 @@ const OTHER = `globex_${randomBytes(12).toString('hex')}`;
 const as = (key: string) => ({ authorization: `Bearer ${key}` });
 
 describe('stream tokens and removed keys', () => {
+  it("an admin key's token opens the stream of another tenant's operation, as its key does", async () => {
+    const dir = tempDir();
+    const keys = {
+      alpha: `alpha_${randomBytes(12).toString('hex')}`,
+      beta: `beta_${randomBytes(12).toString('hex')}`,
+      admin: `ops_${randomBytes(12).toString('hex')}`,
+    };
+    const server = await startServer({ args: ['--api-keys-file', writeTenantsAndAdminKeys(dir.path, keys)] });
+    try {
+      const created = await request(server.url, 'POST', '/operations', { headers: as(keys.alpha), body: { type: 'echo', input: {} } });
+      const minted = await request(server.url, 'POST', `/operations/${created.body.id}/stream-token`, { headers: as(keys.admin) });
+      assert.equal(minted.status, 200);
+      const stream = await fetch(`${server.url}/operations/${created.body.id}/events?token=${encodeURIComponent(minted.body.token)}`, {
+        signal: AbortSignal.timeout(10_000),
+      });
+      assert.equal(stream.status, 200);
+      await stream.body?.cancel();
+      const theirs = await request(server.url, 'POST', `/operations/${created.body.id}/stream-token`, { headers: as(keys.beta) });
+      assert.equal(theirs.status, 404, 'another tenant key gets none');
+    } finally {
+      await server.stop();
+      dir.cleanup();
+    }
+  });
+
   it("a removed key's token is refused; a kept key's token and principal are unchanged", async () => {
     const store = freshStore();
     try {

@@ -203,7 +203,16 @@ export function historyContract(store: CurrentStore): void {
         const ended = await store().operationGetById(e.id);
         assert.deepEqual([ended?.status, ended?.finishedAt, ended?.updatedAt], ['completed', T0 + 4_400, T0 + 4_600], 'finished_at is when it ended');
       }
-      for (const id of [failed.id, d.id, late.id, ...ending.map((e) => e.id)]) {
+      // A lease that ran out at T0 + 5,000 + LEASE_MS, swept with a clock read at 100 ms past it, after a cancel request
+      // written at 500 ms past it.
+      const lapsed = draft({ type: 'history-clock' });
+      await store().operationInsert(lapsed);
+      await claim(store(), lapsed, T0 + 5_000);
+      const expiry = T0 + 5_000 + LEASE_MS;
+      assert.equal((await store().operationCancel({ id: lapsed.id, tenant: TENANT, now: expiry + 500, delivery: noDelivery })).kind, 'requested');
+      await store().operationRecoverExpired({ now: expiry + 100, delivery: noDelivery, error: { code: 'lease_expired', message: 'gone' } });
+      assert.deepEqual(kinds((await history(lapsed.id))!), ['created', 'claimed', 'cancel_requested', 'lease_expired', 'cancelled']);
+      for (const id of [failed.id, d.id, late.id, ...ending.map((e) => e.id), lapsed.id]) {
         const ats = ((await history(id)) ?? []).map((e) => e.at);
         assert.deepEqual(
           [...ats].sort((a, b) => a - b),

@@ -354,7 +354,7 @@ export async function deleteOperation(db: Queryable & Pick<PostgresDatabase, 'pu
 
 // Params: $1 now. A lease is live through its expiry ms. The rows stay locked until the decided outcomes are applied.
 const EXPIRED_LEASES = `
-SELECT id, lease_token, attempt, max_attempts, cancel_requested FROM operations
+SELECT id, lease_token, attempt, max_attempts, cancel_requested, updated_at FROM operations
 WHERE status = 'processing' AND lease_expires_at < $1
 FOR UPDATE SKIP LOCKED`;
 
@@ -364,6 +364,7 @@ interface ExpiredLeaseRow {
   attempt: number;
   max_attempts: number;
   cancel_requested: boolean;
+  updated_at: number;
 }
 
 /** Lists the expired leases, has the domain decide each one's outcome, and applies them by kind, in one transaction. */
@@ -384,7 +385,8 @@ export async function recoverExpired(db: PostgresDatabase, params: RecoverParams
       if (outcome.to === 'pending') requeues.push({ lease, cancelRequested: facts.cancelRequested, requeue: outcome });
       else {
         ends.push({ ...lease, now: params.now, status: outcome.to, error: outcome.error, delivery: params.delivery, cancelRequested: facts.cancelRequested });
-        expiries.push(historyEvent(row.id, params.now, 'lease_expired', { attempt: row.attempt }));
+        // At the later of now and its last change (a cancel request written since this sweep read the clock).
+        expiries.push(historyEvent(row.id, Math.max(params.now, Number(row.updated_at)), 'lease_expired', { attempt: row.attempt }));
       }
     }
     await appendHistory(tx, expiries);

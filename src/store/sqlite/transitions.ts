@@ -482,7 +482,9 @@ export class SqliteTransitions {
         const op = toOperation(row, null);
         const outcome = decideExpiredLease(op, params.now, params.error);
         // An end records the expiry before the end; a requeue records it as its own event (requeueEvent).
-        if (outcome.to !== 'pending') appendHistory(this.#db, [historyEvent(op.id, params.now, 'lease_expired', { attempt: op.attempt })]);
+        // At the later of now and its last change (a cancel request written since this sweep read the clock).
+        if (outcome.to !== 'pending')
+          appendHistory(this.#db, [historyEvent(op.id, Math.max(params.now, op.updatedAt), 'lease_expired', { attempt: op.attempt })]);
         const applied = this.#apply({ id: op.id, leaseToken: op.leaseToken ?? '' }, outcome, params.now, params.delivery, events);
         if (applied !== null) (outcome.to === 'pending' ? requeued : ended).push(applied);
       }
