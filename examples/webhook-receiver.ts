@@ -2,7 +2,7 @@
 // Node, browsers, Deno and Bun alike) and prints the typed event. 204 accepts it; 401 makes asyncops retry it later.
 //
 //   npm run build                             (once, in a checkout: it imports 'asyncops' as an app does, from dist/)
-//   WEBHOOK_SECRET=whsec_… npx node examples/webhook-receiver.ts      (the secret `npx asyncops webhook-secret` prints)
+//   WEBHOOK_SECRET=whsec_… npx node examples/webhook-receiver.ts      (what `npx asyncops webhook-secret` prints; with API keys, `… --tenant NAME`)
 //   then submit with "webhook_url": "http://127.0.0.1:4000/hooks" (a server started with --allow-private-webhooks)
 
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
