@@ -65,8 +65,9 @@ export type AsyncOpsHandler = (request: IncomingMessage, response: ServerRespons
 
 export interface AsyncOps extends EmbeddedAsyncOps {
   /**
-   * The HTTP API for an app of your own: `app.use(asyncops.handler)` in Express (with `prefix` set; before any body
-   * parser, whose stream it would find read), or call it from a `node:http` server. Call `start()` first.
+   * The HTTP API for an app of your own: `app.use(asyncops.handler)` in Express (before any body parser, whose stream it
+   * would find read), or call it from a `node:http` server. Call `start()` first. Without `prefix` it takes only the
+   * API's own first path segments and passes the rest on.
    */
   readonly handler: AsyncOpsHandler;
   /** Open the store and start workers, the webhook dispatcher and retention. */
@@ -90,17 +91,22 @@ declare module 'fastify' {
 export async function createAsyncOps(options: AsyncOpsOptions): Promise<AsyncOps> {
   const assembly = await assembleAsyncOps(options);
   let started = false;
+  // Without a prefix the API takes only its own first path segments (operations, docs, a task's route…): the rest is
+  // the app's, as the plugin leaves it.
+  const own = assembly.basePath === '' && assembly.app !== null ? new Set(firstPathSegments(assembly.app)) : null;
   const handler: AsyncOpsHandler = (request, response, next) => {
     const url = originalUrl(request);
-    if (!isUnder(assembly.basePath, url)) {
+    const elsewhere = () => {
       if (next !== undefined) return next();
       return refuse(response, 404, 'not_found', assembly.basePath, `no route ${request.method} ${url.split('?')[0]?.slice(0, 200)}`);
-    }
+    };
+    if (!isUnder(assembly.basePath, url)) return elsewhere();
     const mount = mountPath(request);
     if (mount !== '' && !isUnder(mount, assembly.basePath)) {
       const detail = `asyncops is mounted at ${mount} but answers under "${assembly.basePath}": create it with prefix: '${mount}'`;
       return refuse(response, 500, 'internal', assembly.basePath, detail);
     }
+    if (own !== null && !own.has(firstSegment(url))) return elsewhere();
     const app = assembly.app;
     if (app === null) return refuse(response, 404, 'not_found', assembly.basePath, 'this instance serves no HTTP (http: false)');
     if (!started) return refuse(response, 503, 'shutting_down', assembly.basePath, 'asyncops is not started: call start() before serving requests');
@@ -283,11 +289,13 @@ function mountPath(request: IncomingMessage): string {
   return typeof base === 'string' ? base : '';
 }
 
-/** A body parser (express.json()) that ran first has consumed the stream the API would read. */
+/**
+ * A body parser (express.json()) that ran first has consumed the stream the API would read: read to its end, an empty
+ * body too (body-parser 2 reads a `Content-Length: 0` stream and no longer marks `_body`), where the API would wait
+ * for an end that came already.
+ */
 function bodyAlreadyRead(request: IncomingMessage): boolean {
-  if ((request as IncomingMessage & { _body?: unknown })._body === true) return true;
-  const hasBody = Number(request.headers['content-length'] ?? 0) > 0 || request.headers['transfer-encoding'] !== undefined;
-  return hasBody && request.readableEnded;
+  return (request as IncomingMessage & { _body?: unknown })._body === true || request.readableEnded;
 }
 
 /** A problem answered before the API's app sees the request; `instance` the path asked for, as on every problem. */

@@ -129,10 +129,11 @@ export interface AsyncOpsOptions {
   /** Deepest nesting of a request body (`--max-body-depth`). */
   readonly maxBodyDepth?: number | undefined;
   /**
-   * Origins browsers may call the API from (CORS), such as `https://app.example.com`, or `'*'` (only with API keys).
-   * Default: none. A page's EventSource streams with a token from POST /operations/{id}/stream-token.
+   * Origins browsers may call the API from (CORS), such as `https://app.example.com`, as an array or as `--cors-origin`
+   * takes them (comma-separated), or `'*'` (only with API keys). Default: none. A page's EventSource streams with a
+   * token from POST /operations/{id}/stream-token.
    */
-  readonly corsOrigins?: '*' | readonly string[] | undefined;
+  readonly corsOrigins?: string | readonly string[] | undefined;
   /**
    * Host names the API answers to besides localhost and IP addresses, as an array or as `--allowed-hosts` takes them
    * (comma-separated; `.corp.example` for its subdomains too); a request naming another host in `Host` is a 421 problem.
@@ -266,6 +267,13 @@ export async function keptWebhookSecret(storeSpec: string): Promise<string> {
   }
 }
 
+/** A list option given as an array or as its flag takes it (comma-separated), as the one text its parser reads. */
+function listOption(name: string, value: unknown): string {
+  if (typeof value === 'string') return value;
+  if (Array.isArray(value) && value.every((item) => typeof item === 'string')) return value.join(',');
+  throw new TypeError(`${name}: an array of strings, or one string of them comma-separated`);
+}
+
 export async function assembleAsyncOps(options: AssemblyOptions): Promise<Assembly> {
   const clock = options.clock ?? systemClock;
   // Within the bounds the command line takes them in, before anything is built or opened.
@@ -280,7 +288,7 @@ export async function assembleAsyncOps(options: AssemblyOptions): Promise<Assemb
   // Checked first, as the CORS list is: a bad prefix is the caller's mistake.
   const basePath = basePathOf(options.prefix);
   // Checked before anything is opened: a bad list is the caller's mistake, not a server to clean up after.
-  const corsOrigins = options.corsOrigins === undefined ? null : parseCorsOrigins(options.corsOrigins === '*' ? '*' : options.corsOrigins.join(','));
+  const corsOrigins = options.corsOrigins === undefined ? null : parseCorsOrigins(listOption('corsOrigins', options.corsOrigins));
   const corsRefusal = corsOriginsRefusal(corsOrigins, (options.apiKeys?.length ?? 0) > 0);
   if (corsRefusal !== null) throw new TypeError(`corsOrigins: ${corsRefusal}`);
   const allowedHosts = allowedHostsOf(options.allowedHosts);
@@ -292,6 +300,9 @@ export async function assembleAsyncOps(options: AssemblyOptions): Promise<Assemb
   const logger = isLogger(options.logger) ? options.logger : defaultLogger(options.logger);
   // Before anything else is made, so the first spans of this assembly already go to it; close() shuts it down last.
   const tracing = options.otel === true ? await startTracingSdk({ version: VERSION, log: logger.child({ component: 'tracing' }) }) : null;
+  if (typeof options.store !== 'string' && typeof (options.store as Partial<Store> | null)?.open !== 'function') {
+    throw new TypeError('store: a file path, sqlite:PATH, :memory: or a postgres:// URL');
+  }
   const store =
     typeof options.store === 'string'
       ? openStoreFromSpec(options.store, { onError: (err) => logger.warn({ err }, 'store: an error no request saw (the store carries on)') })

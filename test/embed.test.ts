@@ -278,6 +278,28 @@ describe('createAsyncOps', () => {
     } finally {
       await answersAny.close();
     }
+    for (const [name, bad] of [
+      ['store', {}],
+      ['store', undefined],
+      ['corsOrigins', 42],
+    ] as const) {
+      await assert.rejects(createAsyncOps({ ...options, [name]: bad, logger: { level: 'silent' } } as never), (error: unknown) => {
+        assert.ok(error instanceof TypeError && error.message.startsWith(`${name}: `), String(error));
+        return true;
+      });
+    }
+    const cors = await createAsyncOps({ ...options, corsOrigins: 'https://app.example,https://admin.example', workers: false, logger: { level: 'silent' } });
+    try {
+      const url = await cors.listen({ port: 0, host: '127.0.0.1' });
+      const answer = await fetch(`${url}/operations`, { headers: { origin: 'https://admin.example' } });
+      assert.equal(answer.headers.get('access-control-allow-origin'), 'https://admin.example', 'corsOrigins as --cors-origin takes it');
+    } finally {
+      await cors.close();
+    }
+    await assert.rejects(
+      createAsyncOps({ ...options, tasks: [defineTask({ type: 'bad_schema', input: { type: 'objekt' }, run: () => null })], logger: { level: 'silent' } }),
+      (error: unknown) => error instanceof TypeError && /^task type "bad_schema": its input schema does not compile/.test(error.message),
+    );
     for (const allowedHosts of ['https://api.internal', 42 as unknown as string]) {
       await assert.rejects(createAsyncOps({ ...options, allowedHosts, logger: { level: 'silent' } }), (error: unknown) => {
         assert.ok(error instanceof TypeError && /^allowedHosts: /.test(error.message), String(error));
@@ -543,6 +565,31 @@ describe('createAsyncOps', () => {
     const problem = (await refused.json()) as any;
     assert.match(problem.detail, /mount asyncops before body parsers/);
     assert.equal(problem.instance, '/async/operations', 'the path asked for, as on every problem');
+    // An empty body behind express.json(): read to its end already, where the API would wait for an end that came.
+    const empty = await fetch(`${lateUrl}/async/operations`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json', 'content-length': '0' },
+      signal: AbortSignal.timeout(5_000),
+    });
+    assert.equal(empty.status, 500);
+    assert.match(((await empty.json()) as any).detail, /mount asyncops before body parsers/);
+  });
+
+  it("without a prefix, a node:http server's handler answers the API's own paths and passes the app's on", async () => {
+    const ops = await createAsyncOps({ ...options, logger: { level: 'silent' } });
+    closers.push(() => ops.close());
+    await ops.start();
+    const server = createServer((req, res) => ops.handler(req, res, () => res.writeHead(200, { 'content-type': 'text/plain' }).end('mine')));
+    const url = await listening(server);
+    assert.equal((await fetch(`${url}/operations`)).status, 200);
+    assert.equal((await fetch(`${url}/openapi.json`)).status, 200);
+    for (const path of ['/', '/users/42', '/operationsx']) assert.equal(await (await fetch(`${url}${path}`)).text(), 'mine', path);
+    const app = express();
+    app.use(ops.handler);
+    app.get('/mine', (_req, res) => void res.send('mine'));
+    const expressUrl = await listening(createServer(app));
+    assert.equal(await (await fetch(`${expressUrl}/mine`)).text(), 'mine');
+    assert.equal((await fetch(`${expressUrl}/operations`)).status, 200);
   });
 
   it('mounted by Express at a path its prefix does not name, it says which prefix to give', async () => {

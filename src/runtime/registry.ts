@@ -99,7 +99,7 @@ export class TaskRegistry {
       keyConcurrency: definition.keyConcurrency ?? this.#defaults.keyConcurrency ?? DEFAULTS.keyConcurrency,
       inputSchema,
     };
-    this.#validators.set(definition.type, this.#ajv.compile(inputSchema));
+    this.#validators.set(definition.type, this.#compile(definition.type, inputSchema));
     this.#byType.set(task.type, task);
     if (route !== null) this.#byRoute.set(route, task);
     // A declared schedule's input is checked now, so a bad one fails at start-up rather than skipping every tick.
@@ -141,6 +141,15 @@ export class TaskRegistry {
       return typeof value === 'number' && Number.isFinite(value) && value >= 0 ? value : null;
     } catch {
       return null;
+    }
+  }
+
+  /** An input schema that does not compile names its task: a module of several says which one. */
+  #compile(type: string, inputSchema: Record<string, unknown>): ValidateFunction {
+    try {
+      return this.#ajv.compile(inputSchema);
+    } catch (error) {
+      throw new TypeError(`task type "${type}": its input schema does not compile: ${(error as Error).message}`);
     }
   }
 
