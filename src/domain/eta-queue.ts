@@ -26,6 +26,11 @@ export interface QueuePlay {
    * counts only operations due), so they run from now: a backlog ahead of an operation due later drains meanwhile.
    */
   readonly ready: number;
+  /**
+   * Nothing queued starts before this (now, or the end of a hold on the type: its backlog does not drain meanwhile, and
+   * then the slots take it from there). Absent: now.
+   */
+  readonly opensAt?: number | undefined;
   /** The operation's own type. */
   readonly type: string;
   readonly capacity: Capacity;
@@ -84,7 +89,7 @@ export function startOf(play: QueuePlay): Start | null {
   const self = { index: played.length, item: { type: play.type, mean: 0, variance: 0 } };
   (queues.get(play.type) ?? queues.set(play.type, []).get(play.type)!).push(self);
 
-  let now = play.now;
+  let now = Math.max(play.now, play.opensAt ?? play.now);
   let endedVariance = 0;
   // The spread of when each freed slot came free (the work run in it so far), earliest freed first: the next to start takes it.
   const freed: number[] = [];
@@ -125,6 +130,8 @@ export function startOf(play: QueuePlay): Start | null {
 export function startOfUniform(play: {
   readonly now: number;
   readonly ready: number;
+  /** As QueuePlay's: no slot takes from the queue before it. */
+  readonly opensAt?: number | undefined;
   readonly slots: number;
   /** The running attempts of its type (the only ones there are). */
   readonly running: readonly Occupant[];
@@ -142,6 +149,8 @@ export function startOfUniform(play: {
     free.sort((a, b) => a.at - b.at);
     free[0] = { at: Math.max(free[0]!.at, e.at), chain: e.chain };
   }
+  const opensAt = play.opensAt ?? play.now;
+  for (const f of free) f.at = Math.max(f.at, opensAt);
   free.sort((a, b) => a.at - b.at);
   const slot = free[play.position % slots]!;
   const rounds = Math.floor(play.position / slots);

@@ -196,16 +196,20 @@ function pendingCompletion(input: EtaInput): CompletionEstimate | null {
   const estimateOf = (t: string): DurationEstimate | null => (t === type ? estimate : (input.estimates?.get(t) ?? null));
   const running = occupants(now, input.running ?? [], type, estimateOf);
   let ready = Math.max(now, input.runAt);
+  // A hold on its type (a handler's RateLimitedError): its queue does not drain until it ends, then the slots take it
+  // in turn from there. As a floor alone, every operation held would get the hold's end, whatever its position.
+  const opensAt = Math.max(now, input.rateLimit?.bucket?.heldUntil ?? 0);
   let start = uniform(input, type, running)
     ? startOfUniform({
         now,
         ready,
+        opensAt,
         slots: Math.min(capacity.perType.get(type) ?? 0, capacity.global),
         running,
         position: input.queuePosition,
         item: { type, ...durationMoments(estimate, null) },
       })
-    : startOf({ now, ready, type, capacity, running, ...aheadOf(input, type, estimateOf) });
+    : startOf({ now, ready, opensAt, type, capacity, running, ...aheadOf(input, type, estimateOf) });
   if (start === null) return null;
   // Concurrency keys: it starts no sooner than its turn among its key's slots (the key's queue played as the type's is).
   if (input.key !== undefined) {

@@ -156,6 +156,9 @@ export class OperationsService {
 
   /** Submits within a `create` span (messaging conventions), whose context the operation keeps for its first attempt. */
   async submit(request: SubmitRequest): Promise<{ view: OperationView; created: boolean }> {
+    // The models (and rate-limit buckets) as they were before the insert: read after it, a worker woken by the insert
+    // may have taken this operation's own token already, and the reply would promise a wait for the next one.
+    await this.#views.durationEstimates();
     const submitted = await this.#traced(request, async (trace) => {
       const stored = await this.#insert(request, trace, true);
       // The store read where it stands with the insert; one that could not (or an insert with a key) is asked now.

@@ -377,6 +377,20 @@ describe('the range', () => {
     near(range.at, heldUntil + own.p50, 1, 'the estimate');
   });
 
+  it('behind a hold, the queue drains from the hold’s end: each position a turn later, not all at the hold’s end', () => {
+    // Two slots, a second a run, an 8 s hold; positions 0 to 6 (the repro of a walk: all read the same ETA).
+    const heldUntil = now + 8_000;
+    const at = (queuePosition: number) =>
+      estimateCompletionRange(
+        pending({ queuePosition, concurrency: 2, estimate: estimate(1000), rateLimit: { rate: null, bucket: { tokens: 0, updatedAt: now, heldUntil } } }),
+      )!.at;
+    const times = [0, 1, 2, 3, 4, 5, 6].map((p) => at(p));
+    for (const [p, t] of times.entries()) assert.ok(t >= heldUntil + 1000 - 1, `position ${p}: ${t - now} ms`);
+    near(times[0]!, heldUntil + 1000, 1, 'the first two start when the hold ends');
+    near(times[1]!, times[0]!, 1, 'and the second');
+    assert.ok(times[2]! > times[0]! + 500 && times[4]! > times[2]! + 500 && times[6]! > times[4]! + 500, `a turn apart: ${times.map((t) => t - now)}`);
+  });
+
   it('is null, time and range alike, when it would end past year 9999 (no RFC 3339 date-time says when)', () => {
     const lastWritable = Date.UTC(9999, 11, 31, 23, 59, 59, 999);
     assert.equal(estimateCompletionRange(pending({ runAt: lastWritable - 500, estimate: history })), null);

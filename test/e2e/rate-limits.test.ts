@@ -35,6 +35,19 @@ after(async () => {
   dir.cleanup();
 });
 
+describe('a declared rate limit in the create reply', () => {
+  it('an operation that starts on the token in the bucket is promised its run, not a wait for the next token', async () => {
+    // The models are read again at most once a second: let them age, so the read falls on this create.
+    await new Promise((resolve) => setTimeout(resolve, 1_200));
+    const created = await request(server.url, 'POST', '/operations', { body: { type: 'trickle', input: {} } });
+    assert.equal(created.status, 202);
+    assert.equal(created.body.queue_position, 0);
+    const promised = Date.parse(created.body.estimated_completion_at) - Date.parse(created.body.created_at);
+    assert.ok(promised < 1_500, `promised ${promised} ms for a 100 ms run with its token in the bucket (one start per 3 s)`);
+    await until(created.body.id, (op) => op.status === 'completed', 'completed');
+  });
+});
+
 describe('RateLimitedError', () => {
   it('gives the operation back without using an attempt, holds its type for retryAfterS, then it completes', async () => {
     const log = join(dir.path, 'callout.log');
