@@ -64,6 +64,18 @@ export function operatorReadsContract(store: CurrentStore): void {
       assert.deepEqual(await ids(null, 'order-42'), [other.operation.id, keyed.operation.id]);
       assert.deepEqual(await ids(null, 'no-such-key'), []);
       assert.deepEqual(await ids(null, keyed.operation.id), [keyed.operation.id]);
+      // The key lives a day, the operation longer: it is found by its key for as long as it is kept, and so is the one a
+      // later create made with the key once it had expired.
+      await store().prune({ resultsFinishedBefore: 0, operationsFinishedBefore: 0, now: T0 + 86_400_001 });
+      assert.deepEqual(await ids('a', 'order-42'), [keyed.operation.id], 'found after its key expired and was pruned');
+      const reused = await store().operationInsert(createdAt(T0 + 86_400_002, { tenant: 'a' }), {
+        key: 'order-42',
+        fingerprint: 'g',
+        expiresAt: T0 + 2 * 86_400_000,
+      });
+      assert.equal(reused.kind, 'created');
+      assert.deepEqual(await ids('a', 'order-42'), [reused.operation.id, keyed.operation.id]);
+      assert.deepEqual(await ids(null, 'order-42'), [reused.operation.id, other.operation.id, keyed.operation.id]);
     });
   });
 

@@ -144,6 +144,7 @@ describe('SqliteStore', () => {
           { version: 14, name: '0014_finished_version.sql' },
           { version: 15, name: '0015_redriven_at.sql' },
           { version: 16, name: '0016_schedule_key_and_priority.sql' },
+          { version: 17, name: '0017_created_key_index.sql' },
         ],
       );
       await store.close();

@@ -38,10 +38,15 @@ function listStatement(query: OperationListQuery): [sql: string, params: unknown
     where.push(`o.id < ${at(idFloorAt(ID_PREFIXES.operation, query.createdBefore))} AND o.created_at < ${at(query.createdBefore)}`);
   if (query.beforeId !== undefined) where.push(`o.id < ${at(query.beforeId)}`);
   if (query.q !== undefined) {
-    // At most two ids, each found by its key: the operation's own, and the one the idempotency key names.
+    // Ids found by index: the operation's own, and those an idempotency key created, as long as they are kept (their
+    // `created` event names the key: migration 0027; the tenant condition above scopes them) or while the key lives
+    // (operations older than their history).
     const q = at(query.q);
     const ofTenant = query.tenant === null ? '' : ' AND k.tenant = $1';
-    where.push(`o.id IN (SELECT ${q}::text UNION ALL SELECT k.operation_id FROM idempotency_keys k WHERE k.key = ${q}${ofTenant})`);
+    where.push(
+      `o.id IN (SELECT ${q}::text UNION ALL SELECT k.operation_id FROM idempotency_keys k WHERE k.key = ${q}${ofTenant}` +
+        ` UNION ALL SELECT h.operation_id FROM operation_history h WHERE h.kind = 'created' AND h.data ->> 'idempotency_key' = ${q})`,
+    );
   }
   const filter = where.length === 0 ? '' : ` WHERE ${where.join(' AND ')}`;
   return [`SELECT ${LISTED_COLUMNS} FROM operations o${filter} ORDER BY o.id DESC LIMIT ${at(query.limit)}`, params];

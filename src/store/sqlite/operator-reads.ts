@@ -18,6 +18,9 @@ import { SELECT_LISTED } from './operations.ts';
  * Each filter a list may have: its condition, by the parameter names it binds. The status is a literal (one of
  * OPERATION_STATUSES, checked): the planner then knows which partial indexes apply (operations_failed_cancelled_id).
  */
+/** The operations whose `created` event names the key $q (any tenant's: the list's tenant condition scopes them). */
+const CREATED_WITH_KEY = `SELECT h.operation_id FROM operation_history h WHERE h.kind = 'created' AND json_extract(h.data, '$.idempotency_key') = $q`;
+
 const LIST_CONDITIONS = {
   tenant: 'o.tenant = $tenant',
   ...Object.fromEntries(OPERATION_STATUSES.map((status) => [`status:${status}`, `o.status = '${status}'`])),
@@ -27,9 +30,10 @@ const LIST_CONDITIONS = {
   createdAfter: 'o.id >= $idFrom AND o.created_at >= $createdAfter',
   createdBefore: 'o.id < $idTo AND o.created_at < $createdBefore',
   beforeId: 'o.id < $beforeId',
-  // At most two ids, each found by its key: the operation's own, and the one the idempotency key names.
-  q: 'o.id IN (SELECT $q UNION ALL SELECT k.operation_id FROM idempotency_keys k WHERE k.key = $q)',
-  qOfTenant: 'o.id IN (SELECT $q UNION ALL SELECT k.operation_id FROM idempotency_keys k WHERE k.tenant = $tenant AND k.key = $q)',
+  // Ids found by index: the operation's own, and those an idempotency key created, as long as they are kept (their
+  // `created` event names the key: migration 0017) or while the key lives (operations older than their history).
+  q: `o.id IN (SELECT $q UNION ALL SELECT k.operation_id FROM idempotency_keys k WHERE k.key = $q UNION ALL ${CREATED_WITH_KEY})`,
+  qOfTenant: `o.id IN (SELECT $q UNION ALL SELECT k.operation_id FROM idempotency_keys k WHERE k.tenant = $tenant AND k.key = $q UNION ALL ${CREATED_WITH_KEY})`,
 } as Readonly<Record<string, string>>;
 
 // $limit, and the parameters of the named conditions. Each combination is a statement of its own, planned for it.

@@ -244,6 +244,7 @@ CREATE INDEX duration_samples_type_id ON duration_samples USING btree (type, id 
 CREATE INDEX idempotency_keys_expires_at ON idempotency_keys USING btree (expires_at);
 CREATE INDEX idempotency_keys_key ON idempotency_keys USING btree (key);
 CREATE INDEX idempotency_keys_operation ON idempotency_keys USING btree (operation_id);
+CREATE INDEX operation_history_created_key ON operation_history USING btree (((data ->> 'idempotency_key'::text))) WHERE ((kind = 'created'::text) AND ((data ->> 'idempotency_key'::text) IS NOT NULL));
 CREATE INDEX operation_history_redriven ON operation_history USING btree (operation_id) WHERE (kind = 'redriven'::text);
 CREATE INDEX operations_claim ON operations USING btree (type, priority DESC, run_at, id) WHERE (status = 'pending'::text);
 CREATE INDEX operations_error_code_id ON operations USING btree (error_code, id DESC) WHERE (error_code IS NOT NULL);

@@ -214,6 +214,9 @@ CREATE INDEX idempotency_keys_key ON idempotency_keys (key);
 
 CREATE INDEX idempotency_keys_operation ON idempotency_keys (operation_id);
 
+CREATE INDEX operation_history_created_key ON operation_history (json_extract(data, '$.idempotency_key'))
+  WHERE kind = 'created' AND json_extract(data, '$.idempotency_key') IS NOT NULL;
+
 CREATE INDEX operation_history_operation ON operation_history (operation_id, seq);
 
 CREATE INDEX operations_claim ON operations (type, priority DESC, run_at, id) WHERE status = 'pending';
