@@ -27,8 +27,8 @@ export interface QueuePlay {
    */
   readonly ready: number;
   /**
-   * Nothing queued starts before this (now, or the end of a hold on the type: its backlog does not drain meanwhile, and
-   * then the slots take it from there). Absent: now.
+   * Nothing of its own type starts before this (now, or the end of a hold on the type: its backlog does not drain
+   * meanwhile, and then the slots take it from there); other types' operations start as slots free. Absent: now.
    */
   readonly opensAt?: number | undefined;
   /** The operation's own type. */
@@ -89,7 +89,9 @@ export function startOf(play: QueuePlay): Start | null {
   const self = { index: played.length, item: { type: play.type, mean: 0, variance: 0 } };
   (queues.get(play.type) ?? queues.set(play.type, []).get(play.type)!).push(self);
 
-  let now = Math.max(play.now, play.opensAt ?? play.now);
+  let now = play.now;
+  // A hold on its own type: its queue waits for it, other types' go on starting meanwhile.
+  const opensAt = play.opensAt ?? play.now;
   let endedVariance = 0;
   // The spread of when each freed slot came free (the work run in it so far), earliest freed first: the next to start takes it.
   const freed: number[] = [];
@@ -99,7 +101,7 @@ export function startOf(play: QueuePlay): Start | null {
       let next: { type: string; entry: { index: number; item: QueueItem } } | null = null;
       for (const [type, queue] of queues) {
         const entry = queue[heads.get(type) ?? 0];
-        if (entry === undefined || (busy.get(type) ?? 0) >= limitOf(type)) continue;
+        if (entry === undefined || (busy.get(type) ?? 0) >= limitOf(type) || (type === play.type && now < opensAt)) continue;
         if (next === null || entry.index < next.entry.index) next = { type, entry };
       }
       if (next === null) break;
@@ -110,6 +112,11 @@ export function startOf(play: QueuePlay): Start | null {
       busy.set(next.type, (busy.get(next.type) ?? 0) + 1);
       busyAll += 1;
       ends.push({ at: now + next.entry.item.mean, type: next.type, variance: next.entry.item.variance, chain: chain + next.entry.item.variance });
+    }
+    // Its type opens before another slot frees: its queue starts then, in the slots free by then.
+    if (now < opensAt && opensAt <= ends.peekAt()) {
+      now = opensAt;
+      continue;
     }
     const end = ends.pop();
     if (end === undefined) return null;
@@ -201,6 +208,11 @@ class MinHeap {
       [a[parent], a[i]] = [a[i]!, a[parent]!];
       i = parent;
     }
+  }
+
+  /** When the earliest ends; Infinity with none. */
+  peekAt(): number {
+    return this.#items[0]?.at ?? Infinity;
   }
 
   pop(): End | undefined {

@@ -356,6 +356,8 @@ export class OperationsService {
     if (current === null) throw notFound(id);
     // Only one that could go back: any other status is the redrive's own 409.
     if (current.status === 'failed' || current.status === 'cancelled') this.#registry.require(current.type);
+    // As a submit's: the models and buckets as they were before the rerun could take its token.
+    await this.#views.durationEstimates();
     const outcome = await this.#store.operationRedrive({ id, tenant, now: this.#clock.now(), by, priority: priority ?? null });
     if (outcome.kind === 'not_found') throw notFound(id);
     if (outcome.kind === 'not_redrivable') {

@@ -199,7 +199,6 @@ export async function verifyWebhook<T = unknown>(
   }
 }
 
-/** A fresh secret: `whsec_` and the base64 of 32 random bytes. */
 /** What a tenant's secret is derived from besides the server's secret: the purpose, then the tenant's name. */
 const TENANT_CONTEXT = 'asyncops webhook secret of tenant\u001f';
 
@@ -213,6 +212,7 @@ export async function tenantWebhookSecret(secret: string, tenant: string): Promi
   return SECRET_PREFIX + toBase64(new Uint8Array(await crypto.subtle.sign('HMAC', key, encoder.encode(TENANT_CONTEXT + tenant))));
 }
 
+/** A fresh secret: `whsec_` and the base64 of 32 random bytes. */
 export function generateWebhookSecret(random: (size: number) => Uint8Array = (size) => crypto.getRandomValues(new Uint8Array(size))): string {
   return SECRET_PREFIX + toBase64(random(32));
 }

@@ -4,11 +4,13 @@
 // Invariant: the secrets come back in the server's order, newest first, so a rotation reaches every tenant at once.
 
 import { DEFAULT_TENANT } from '../domain/operation.ts';
-import { tenantWebhookSecret } from '../signing/webhook-signature.ts';
+import { tenantWebhookSecret, webhookSecretKey } from '../signing/webhook-signature.ts';
 
 /** The secrets of `tenant`'s webhooks, from the server's. */
-export function tenantSecrets(secrets: readonly string[], tenant: string): Promise<string[]> {
-  if (tenant === DEFAULT_TENANT) return Promise.resolve([...secrets]);
+export async function tenantSecrets(secrets: readonly string[], tenant: string): Promise<string[]> {
+  // Each checked, the server's own too: what is handed on must be a secret a server would sign with.
+  for (const secret of secrets) webhookSecretKey(secret);
+  if (tenant === DEFAULT_TENANT) return [...secrets];
   return Promise.all(secrets.map((secret) => tenantWebhookSecret(secret, tenant)));
 }
 

@@ -391,6 +391,26 @@ describe('the range', () => {
     assert.ok(times[2]! > times[0]! + 500 && times[4]! > times[2]! + 500 && times[6]! > times[4]! + 500, `a turn apart: ${times.map((t) => t - now)}`);
   });
 
+  it('a hold on its type lets the other types ahead of it drain meanwhile: it starts when the hold ends', () => {
+    // One global slot shared by a and b; eight b runs of a second ahead of it; a held for 8 s.
+    const tight = estimate(1000);
+    const input = pending({
+      type: 'a',
+      estimate: tight,
+      capacity: {
+        global: 1,
+        perType: new Map([
+          ['a', 1],
+          ['b', 1],
+        ]),
+      },
+      aheadOfOtherTypes: { b: 8 },
+      estimates: new Map([['b', tight]]),
+      rateLimit: { rate: null, bucket: { tokens: 0, updatedAt: now, heldUntil: now + 8_000 } },
+    });
+    near(estimateCompletion(input)! - now, 9_000, 600, 'the b ahead run during the hold; it starts as it ends');
+  });
+
   it('is null, time and range alike, when it would end past year 9999 (no RFC 3339 date-time says when)', () => {
     const lastWritable = Date.UTC(9999, 11, 31, 23, 59, 59, 999);
     assert.equal(estimateCompletionRange(pending({ runAt: lastWritable - 500, estimate: history })), null);

@@ -253,6 +253,32 @@ describe('CLI against the real server', () => {
     }
   });
 
+  it('webhook-secret with --webhook-secret (or its variable) prints those, checked as serve checks them, or a tenant’s from them', () => {
+    const run = (args: string[], env: Record<string, string> = {}) =>
+      spawnSync(process.execPath, [CLI_ENTRY, 'webhook-secret', ...args], {
+        cwd: REPO_ROOT,
+        encoding: 'utf8',
+        timeout: 20_000,
+        env: { ...process.env, ...env },
+      });
+    for (const [args, env] of [
+      [['--webhook-secret', 'bogus']],
+      [[], { ASYNCOPS_WEBHOOK_SECRET: 'bogus' }],
+      [['--webhook-secret', 'bogus', '--tenant', 'acme']],
+    ] as const) {
+      const refused = run([...args], env);
+      assert.equal(refused.status, 2, `${args.join(' ')}: ${refused.stdout}`);
+      assert.match(refused.stderr, /^asyncops: --webhook-secret: webhook secret is too short/);
+      assert.equal(refused.stdout, '');
+    }
+    const given = run([], { ASYNCOPS_WEBHOOK_SECRET: SECRET });
+    assert.deepEqual([given.status, given.stdout.trim()], [0, SECRET], 'the server signs with the one it was given');
+    const tenant = run(['--webhook-secret', SECRET, '--tenant', 'acme']);
+    assert.equal(tenant.status, 0, tenant.stderr);
+    assert.match(tenant.stdout.trim(), /^whsec_[A-Za-z0-9+/]+=*$/);
+    assert.notEqual(tenant.stdout.trim(), SECRET);
+  });
+
   it("list and deliveries take --limit 200, the server's cap", async () => {
     for (const command of ['list', 'deliveries']) {
       const result = await cli([command, '--limit', '200', '--json']);

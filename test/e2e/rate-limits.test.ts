@@ -46,6 +46,19 @@ describe('a declared rate limit in the create reply', () => {
     assert.ok(promised < 1_500, `promised ${promised} ms for a 100 ms run with its token in the bucket (one start per 3 s)`);
     await until(created.body.id, (op) => op.status === 'completed', 'completed');
   });
+
+  it('a retry that starts on the token in the bucket is promised its run too', async () => {
+    const later = new Date(Date.now() + 3_600_000).toISOString();
+    const created = await request(server.url, 'POST', '/operations', { body: { type: 'trickle', input: {}, run_at: later } });
+    assert.equal((await request(server.url, 'POST', `/operations/${created.body.id}/cancel`)).status, 200);
+    // The bucket full again after the test before (one token per 3 s), and the models aged past their second.
+    await new Promise((resolve) => setTimeout(resolve, 3_200));
+    const retried = await request(server.url, 'POST', `/operations/${created.body.id}/retry`);
+    assert.equal(retried.status, 202);
+    const promised = Date.parse(retried.body.estimated_completion_at) - Date.parse(retried.body.updated_at);
+    assert.ok(promised < 1_500, `promised ${promised} ms for a 100 ms run with its token in the bucket`);
+    await until(created.body.id, (op) => op.status === 'completed', 'completed');
+  });
 });
 
 describe('RateLimitedError', () => {

@@ -25,7 +25,7 @@ export function registerWebhookSecret(program: Command, ctx: CliContext): void {
     .action(async (opts: { store: string; tenant?: string; webhookSecret?: string[] }) => {
       // A server given --webhook-secret signs with those, not with the one kept in the store.
       if (opts.webhookSecret !== undefined) {
-        ctx.printLine((opts.tenant === undefined ? opts.webhookSecret : await tenantSecretsOf(opts.webhookSecret, opts.tenant)).join(' '));
+        ctx.printLine((await tenantSecretsOf(opts.webhookSecret, opts.tenant ?? 'default')).join(' '));
         return;
       }
       // Loaded here, not at the top, so client commands start without the server's dependencies.
