@@ -258,7 +258,8 @@ export { tenantSecrets } from './webhooks/tenant-secrets.ts';
  * the one kept in the store, or one made and kept now, which the server will then use.
  */
 export async function keptWebhookSecret(storeSpec: string): Promise<string> {
-  const store = openStoreFromSpec(storeSpec);
+  // Read beside the nodes on the store: one they run on is not migrated under them (they would not start again).
+  const store = openStoreFromSpec(storeSpec, { existing: 'refuse' });
   await store.open();
   try {
     return await store.settingGetOrInit(WEBHOOK_SECRET_SETTING, generateWebhookSecret());

@@ -12,6 +12,25 @@ export class StoreNewerError extends Error {
  * newer one's migrations keep up to date (the pending counts behind queue positions, history), and those stay wrong
  * after it stops.
  */
+/** The store is older than this version and was not to be migrated (a command that only reads, beside older nodes). */
+export class StoreBehindError extends Error {
+  override readonly name = 'StoreBehindError';
+}
+
+/**
+ * Throws StoreBehindError when a store that has migrations recorded lacks some of `files`: a command that only reads
+ * (`asyncops webhook-secret`) must not migrate a store older nodes still run on, which would then refuse to start.
+ */
+export function refuseBehind(newestRecorded: { readonly version: number; readonly name: string } | undefined, files: readonly string[]): void {
+  if (newestRecorded === undefined) return;
+  const known = files.length === 0 ? 0 : Number(files.at(-1)!.slice(0, 4));
+  if (newestRecorded.version >= known) return;
+  throw new StoreBehindError(
+    `store: its schema is at migration ${newestRecorded.version} (${newestRecorded.name}), older than this asyncops (${known}), and this ` +
+      'command does not migrate it: run it with the version the nodes on it run, or after they are upgraded',
+  );
+}
+
 export function refuseNewer(newestRecorded: { readonly version: number; readonly name: string } | undefined, files: readonly string[]): void {
   if (newestRecorded === undefined) return;
   const known = files.length === 0 ? 0 : Number(files.at(-1)!.slice(0, 4));

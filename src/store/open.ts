@@ -15,6 +15,11 @@ export interface StoreSpecOptions {
    * throwing change-feed listener); default: a process warning.
    */
   readonly onError?: ((err: unknown) => void) | undefined;
+  /**
+   * `refuse`: a store an earlier version migrated is refused (StoreBehindError) rather than migrated, for a command that
+   * only reads it beside nodes of that version; a new store is made and migrated all the same. Default `migrate`.
+   */
+  readonly existing?: 'migrate' | 'refuse' | undefined;
 }
 
 export type StoreSpec =
@@ -43,8 +48,8 @@ export function describeStoreSpec(spec: string): string {
 export function openStoreFromSpec(spec: string, options: StoreSpecOptions = {}): Store {
   const parsed = parseStoreSpec(spec, options);
   return parsed.kind === 'postgres'
-    ? createPostgresStore({ url: parsed.url, schema: parsed.schema, onError: options.onError })
-    : createSqliteStore({ path: parsed.path, onError: options.onError });
+    ? createPostgresStore({ url: parsed.url, schema: parsed.schema, onError: options.onError, existing: options.existing })
+    : createSqliteStore({ path: parsed.path, onError: options.onError, existing: options.existing });
 }
 
 /**

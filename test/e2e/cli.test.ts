@@ -3,6 +3,7 @@
 
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
+import { DatabaseSync } from 'node:sqlite';
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import { createServer } from 'node:http';
@@ -248,6 +249,31 @@ describe('CLI against the real server', () => {
       const again = run(path);
       assert.equal(again.stdout, first.stdout, 'the same secret, kept');
       assert.equal(again.stderr, '', 'nothing to say once the store is there');
+    } finally {
+      dir.cleanup();
+    }
+  });
+
+  it('webhook-secret does not migrate a store an earlier version runs on: it says so, and leaves it as it was', () => {
+    const dir = tempDir();
+    try {
+      const path = join(dir.path, 'older.db');
+      const run = () => spawnSync(process.execPath, [CLI_ENTRY, 'webhook-secret', '--store', path], { cwd: REPO_ROOT, encoding: 'utf8', timeout: 20_000 });
+      assert.equal(run().status, 0, 'a new store is made and migrated');
+      // As an earlier version left it: its newest migration not applied.
+      const db = new DatabaseSync(path);
+      const newest = db.prepare('SELECT version, name FROM schema_migrations ORDER BY version DESC LIMIT 1').get() as { version: number; name: string };
+      db.prepare('DELETE FROM schema_migrations WHERE version = ?').run(newest.version);
+      db.close();
+      const refused = run();
+      assert.equal(refused.status, 1, refused.stderr);
+      assert.match(
+        refused.stderr,
+        new RegExp(`at migration ${newest.version - 1} .*older than this asyncops \\(${newest.version}\\), and this command does not migrate it`),
+      );
+      const after = new DatabaseSync(path);
+      assert.equal((after.prepare('SELECT max(version) AS v FROM schema_migrations').get() as { v: number }).v, newest.version - 1, 'not migrated');
+      after.close();
     } finally {
       dir.cleanup();
     }

@@ -5,7 +5,7 @@
 import { readdir, readFile } from 'node:fs/promises';
 import { fileURLToPath } from 'node:url';
 import pg from 'pg';
-import { refuseNewer } from '../migrations.ts';
+import { refuseBehind, refuseNewer } from '../migrations.ts';
 
 const MIGRATIONS_DIR = fileURLToPath(new URL('./migrations/', import.meta.url));
 const MIGRATION_FILE = /^(\d{4})_[a-z0-9_]+\.sql$/;
@@ -13,11 +13,18 @@ const MIGRATION_FILE = /^(\d{4})_[a-z0-9_]+\.sql$/;
 const LOCK_CLASS = 0x61_6f_70_73;
 
 /**
- * Applies what is not yet recorded; returns the files applied now. A schema a later version migrated further is refused.
+ * Applies what is not yet recorded; returns the files applied now. A schema a later version migrated further is refused,
+ * and with `existing: 'refuse'` one an earlier version migrated (only a new schema is migrated then).
  * `closing` aborts it, however long it has waited for another node's migration: its statement is cancelled (from
  * another connection: the waiting one reads nothing until the lock is granted), and its transaction rolls back.
  */
-export async function migrate(pool: pg.Pool, schema: string, now: number, closing?: AbortSignal): Promise<string[]> {
+export async function migrate(
+  pool: pg.Pool,
+  schema: string,
+  now: number,
+  closing?: AbortSignal,
+  existing: 'migrate' | 'refuse' = 'migrate',
+): Promise<string[]> {
   const files = (await readdir(MIGRATIONS_DIR)).filter((f) => MIGRATION_FILE.test(f)).sort();
   closing?.throwIfAborted();
   const client = await pool.connect();
@@ -36,6 +43,7 @@ export async function migrate(pool: pg.Pool, schema: string, now: number, closin
     await client.query('CREATE TABLE IF NOT EXISTS schema_migrations (version integer PRIMARY KEY, name text NOT NULL, applied_at bigint NOT NULL)');
     const recorded = (await client.query<{ version: number; name: string }>('SELECT version, name FROM schema_migrations ORDER BY version')).rows;
     refuseNewer(recorded.at(-1), files);
+    if (existing === 'refuse') refuseBehind(recorded.at(-1), files);
     const done = new Set(recorded.map((r) => r.version));
     const applied: string[] = [];
     for (const file of files) {

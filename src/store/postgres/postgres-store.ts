@@ -76,6 +76,8 @@ export interface PostgresStoreOptions {
   readonly poolSize?: number | undefined;
   /** Told about errors that have no caller to throw to: a lost LISTEN connection, a failed NOTIFY, a throwing listener. */
   readonly onError?: ((err: unknown) => void) | undefined;
+  /** `refuse`: an existing schema an earlier version migrated is refused, not migrated. */
+  readonly existing?: 'migrate' | 'refuse' | undefined;
 }
 
 const DEFAULT_SCHEMA = 'asyncops';
@@ -98,6 +100,7 @@ const NOTE_GATHER_MS = 10;
 class PostgresStore implements Store {
   readonly kind = 'postgres' as const;
   #schema: string;
+  readonly #existing: 'migrate' | 'refuse';
   #db: PostgresDatabase;
   #feed: ChangeFeed;
   #listener: ChangeListener;
@@ -115,6 +118,7 @@ class PostgresStore implements Store {
 
   constructor(options: PostgresStoreOptions) {
     this.#schema = checkSchemaName(options.schema ?? DEFAULT_SCHEMA);
+    this.#existing = options.existing ?? 'migrate';
     const onError = options.onError ?? warn;
     this.#onError = onError;
     this.#feed = new ChangeFeed(onError);
@@ -142,7 +146,7 @@ class PostgresStore implements Store {
 
   open(): Promise<void> {
     this.#opening ??= (async () => {
-      await migrate(this.#db.pool, this.#schema, Date.now(), this.#closing.signal);
+      await migrate(this.#db.pool, this.#schema, Date.now(), this.#closing.signal, this.#existing);
       await this.#listener.start();
       this.#holds ??= rateLimits.trackHolds(this.#db, (listener) => this.#feed.subscribe(listener), this.#onError);
     })().catch((err: unknown) => {

@@ -5,22 +5,25 @@
 import type { DatabaseSync } from 'node:sqlite';
 import { readdirSync, readFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
-import { refuseNewer } from '../migrations.ts';
+import { refuseBehind, refuseNewer } from '../migrations.ts';
 
 const MIGRATIONS_DIR = fileURLToPath(new URL('./migrations/', import.meta.url));
 const MIGRATION_FILE = /^(\d{4})_[a-z0-9_]+\.sql$/;
 
 /**
  * Apply the migrations not yet recorded in schema_migrations, each in its own transaction, in number order. A store
- * that a later version of asyncops migrated further is refused (StoreNewerError), before anything is written to it.
+ * that a later version of asyncops migrated further is refused (StoreNewerError), before anything is written to it;
+ * with `existing: 'refuse'`, so is one an earlier version migrated (StoreBehindError): only a new store is migrated.
  */
-export function migrate(db: DatabaseSync, now: number): string[] {
+export function migrate(db: DatabaseSync, now: number, existing: 'migrate' | 'refuse' = 'migrate'): string[] {
   db.exec('CREATE TABLE IF NOT EXISTS schema_migrations (version INTEGER PRIMARY KEY, name TEXT NOT NULL, applied_at INTEGER NOT NULL) STRICT');
   const files = readdirSync(MIGRATIONS_DIR)
     .filter((f) => MIGRATION_FILE.test(f))
     .sort();
   const newest = db.prepare('SELECT version, name FROM schema_migrations ORDER BY version DESC LIMIT 1').get();
-  refuseNewer(newest === undefined ? undefined : { version: Number(newest['version']), name: String(newest['name']) }, files);
+  const recorded = newest === undefined ? undefined : { version: Number(newest['version']), name: String(newest['name']) };
+  refuseNewer(recorded, files);
+  if (existing === 'refuse') refuseBehind(recorded, files);
   const applied: string[] = [];
   for (const file of files) {
     const version = Number(file.slice(0, 4));

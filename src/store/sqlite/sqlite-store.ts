@@ -29,6 +29,8 @@ export interface SqliteStoreOptions {
   readonly path: string;
   /** Told about errors that have no caller (a throwing change-feed listener, a failed checkpoint); default: a warning. */
   readonly onError?: ((err: unknown) => void) | undefined;
+  /** `refuse`: an existing store an earlier version migrated is refused, not migrated (StoreOpenOptions). */
+  readonly existing?: 'migrate' | 'refuse' | undefined;
 }
 
 interface Open {
@@ -55,6 +57,7 @@ const CHECKPOINTER_AFTER_COMMITS = 500;
 export class SqliteStore implements Store {
   readonly kind = 'sqlite';
   #path: string;
+  readonly #existing: 'migrate' | 'refuse';
   #feed: ChangeFeed;
   #open: Open | null = null;
   #onError: (err: unknown) => void;
@@ -63,6 +66,7 @@ export class SqliteStore implements Store {
 
   constructor(options: SqliteStoreOptions) {
     this.#path = options.path;
+    this.#existing = options.existing ?? 'migrate';
     this.#onError = options.onError ?? ((err) => process.emitWarning(err instanceof Error ? err : new Error(String(err)), { code: 'ASYNCOPS_SQLITE' }));
     this.#feed = new ChangeFeed(this.#onError);
   }
@@ -82,7 +86,7 @@ export class SqliteStore implements Store {
     const db = openDatabase(this.#path);
     try {
       try {
-        migrate(db, Date.now());
+        migrate(db, Date.now(), this.#existing);
       } catch (error) {
         throw storeOpenError(this.#path, error);
       }
