@@ -1,5 +1,5 @@
 // Owns: what both stores' migrators decide alike: a store that a later version of asyncops migrated further than this
-// one knows is refused. Not here: applying migrations (sqlite/migrate.ts, postgres/migrate.ts).
+// one knows is refused, and (for a command that only reads) one an earlier version migrated. Not here: applying migrations (sqlite/migrate.ts, postgres/migrate.ts).
 
 /** The store was migrated by a later version: this one would misread it or leave out what the later one keeps. */
 export class StoreNewerError extends Error {
@@ -23,7 +23,7 @@ export class StoreBehindError extends Error {
  */
 export function refuseBehind(newestRecorded: { readonly version: number; readonly name: string } | undefined, files: readonly string[]): void {
   if (newestRecorded === undefined) return;
-  const known = files.length === 0 ? 0 : Number(files.at(-1)!.slice(0, 4));
+  const known = newestKnown(files);
   if (newestRecorded.version >= known) return;
   throw new StoreBehindError(
     `store: its schema is at migration ${newestRecorded.version} (${newestRecorded.name}), older than this asyncops (${known}), and this ` +
@@ -33,10 +33,15 @@ export function refuseBehind(newestRecorded: { readonly version: number; readonl
 
 export function refuseNewer(newestRecorded: { readonly version: number; readonly name: string } | undefined, files: readonly string[]): void {
   if (newestRecorded === undefined) return;
-  const known = files.length === 0 ? 0 : Number(files.at(-1)!.slice(0, 4));
+  const known = newestKnown(files);
   if (newestRecorded.version <= known) return;
   throw new StoreNewerError(
     `store: its schema is at migration ${newestRecorded.version} (${newestRecorded.name}), newer than this asyncops knows (${known}); ` +
       'run the version that migrated it, or a newer one',
   );
+}
+
+/** The number of the newest of this version's migrations (`NNNN_name.sql`, sorted); 0 for none. */
+function newestKnown(files: readonly string[]): number {
+  return files.length === 0 ? 0 : Number(files.at(-1)!.slice(0, 4));
 }
