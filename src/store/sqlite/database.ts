@@ -28,8 +28,9 @@ export function storeOpenError(path: string, error: unknown): Error {
 
 function configure(db: DatabaseSync): void {
   // WAL lets readers run beside the writer; NORMAL is durable across process crashes in WAL mode.
-  db.exec('PRAGMA journal_mode = WAL');
+  // The timeout first: switching a new file to WAL while another process opens it is otherwise refused at once (BUSY).
   db.exec('PRAGMA busy_timeout = 5000');
+  db.exec('PRAGMA journal_mode = WAL');
   db.exec('PRAGMA synchronous = NORMAL');
   // Until a busy store hands checkpoints to a thread of their own (checkpointer.ts), they run inside some unlucky
   // COMMIT; fewer, larger ones cost the queue less CPU (bench/README.md). The size limit trims the WAL

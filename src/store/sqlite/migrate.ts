@@ -1,6 +1,6 @@
 // Owns: applying the numbered migrations in migrations/ to a SQLite database, recorded in schema_migrations.
 // Not here: opening the database and its pragmas (database.ts); the schema itself (migrations/*.sql).
-// Invariant: each migration runs once, in its own write transaction, even when two processes open one file at once.
+// Invariant: each migration runs once, all of a run in one write transaction, even when two processes open one file at once.
 
 import type { DatabaseSync } from 'node:sqlite';
 import { readdirSync, readFileSync } from 'node:fs';
@@ -20,27 +20,33 @@ export function migrate(db: DatabaseSync, now: number, existing: 'migrate' | 're
   const files = readdirSync(MIGRATIONS_DIR)
     .filter((f) => MIGRATION_FILE.test(f))
     .sort();
-  const newest = db.prepare('SELECT version, name FROM schema_migrations ORDER BY version DESC LIMIT 1').get();
-  const recorded = newest === undefined ? undefined : { version: Number(newest['version']), name: String(newest['name']) };
-  refuseNewer(recorded, files);
-  if (existing === 'refuse') refuseBehind(recorded, files);
-  const applied: string[] = [];
-  for (const file of files) {
-    const version = Number(file.slice(0, 4));
-    db.exec('BEGIN IMMEDIATE');
-    try {
-      // Checked inside the write lock so two processes opening one file at once apply each migration once.
-      const done = db.prepare('SELECT 1 FROM schema_migrations WHERE version = ?').get(version);
-      if (done === undefined) {
-        db.exec(readFileSync(MIGRATIONS_DIR + file, 'utf8'));
-        db.prepare('INSERT INTO schema_migrations (version, name, applied_at) VALUES (?, ?, ?)').run(version, file, now);
-        applied.push(file);
-      }
-      db.exec('COMMIT');
-    } catch (err) {
-      db.exec('ROLLBACK');
-      throw err;
+  // One write transaction for the whole run, the store read inside its lock: a process opening the file meanwhile waits
+  // and then sees every migration of this run or none (it took a store half-way through another's run for an older
+  // version's).
+  db.exec('BEGIN IMMEDIATE');
+  try {
+    const newest = db.prepare('SELECT version, name FROM schema_migrations ORDER BY version DESC LIMIT 1').get();
+    const recorded = newest === undefined ? undefined : { version: Number(newest['version']), name: String(newest['name']) };
+    refuseNewer(recorded, files);
+    if (existing === 'refuse') refuseBehind(recorded, files);
+    const done = new Set(
+      db
+        .prepare('SELECT version FROM schema_migrations')
+        .all()
+        .map((r) => Number(r['version'])),
+    );
+    const applied: string[] = [];
+    for (const file of files) {
+      const version = Number(file.slice(0, 4));
+      if (done.has(version)) continue;
+      db.exec(readFileSync(MIGRATIONS_DIR + file, 'utf8'));
+      db.prepare('INSERT INTO schema_migrations (version, name, applied_at) VALUES (?, ?, ?)').run(version, file, now);
+      applied.push(file);
     }
+    db.exec('COMMIT');
+    return applied;
+  } catch (err) {
+    db.exec('ROLLBACK');
+    throw err;
   }
-  return applied;
 }
