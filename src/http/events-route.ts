@@ -109,7 +109,6 @@ export function registerEventsRoute(
       res.writeHead(200, {
         'content-type': STREAM_CONTENT_TYPE,
         'cache-control': STREAM_CACHE_CONTROL,
-        connection: 'keep-alive',
         'x-accel-buffering': 'no',
       });
       // What the client has: nothing, or (resuming) `first` itself or an earlier version, whose state is unknown.

@@ -134,7 +134,8 @@ describe('long-poll and SSE', () => {
     const socket = connect(Number(port), hostname);
     await once(socket, 'connect');
     // Not read (a socket flows only once something reads it) until the operation has ended.
-    socket.write(`GET /operations/${id}/events HTTP/1.1\r\nHost: ${hostname}\r\n\r\n`);
+    // Connection: close, so the socket ends with the response (kept alive, it would end at the server's keep-alive timeout).
+    socket.write(`GET /operations/${id}/events HTTP/1.1\r\nHost: ${hostname}\r\nConnection: close\r\n\r\n`);
     const ended = await waitFor(
       async () => {
         const read = await get(id);
