@@ -26,6 +26,15 @@ const processing = (input: Partial<EtaInput>): EtaInput => ({
   ...input,
 });
 
+/** `--concurrency 1` shared by types a and b, a slot each. */
+const ONE_SHARED_SLOT = {
+  global: 1,
+  perType: new Map([
+    ['a', 1],
+    ['b', 1],
+  ]),
+};
+
 const pending = (input: Partial<EtaInput>): EtaInput => ({
   now,
   status: 'pending',
@@ -200,13 +209,7 @@ describe('estimated completion of a pending operation', () => {
     const input = pending({
       type: 'a',
       estimate: tight,
-      capacity: {
-        global: 1,
-        perType: new Map([
-          ['a', 1],
-          ['b', 1],
-        ]),
-      },
+      capacity: ONE_SHARED_SLOT,
       running: [{ type: 'b', startedAt: now - 1000, progress: null }],
       aheadOfOtherTypes: { b: 2 },
       estimates: new Map([['b', tight]]),
@@ -397,13 +400,7 @@ describe('the range', () => {
     const input = pending({
       type: 'a',
       estimate: tight,
-      capacity: {
-        global: 1,
-        perType: new Map([
-          ['a', 1],
-          ['b', 1],
-        ]),
-      },
+      capacity: ONE_SHARED_SLOT,
       aheadOfOtherTypes: { b: 8 },
       estimates: new Map([['b', tight]]),
       rateLimit: { rate: null, bucket: { tokens: 0, updatedAt: now, heldUntil: now + 8_000 } },
