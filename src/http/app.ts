@@ -14,7 +14,7 @@ import { registerProblemDocs } from './problem-docs.ts';
 import { installCacheControl } from './caching.ts';
 import { OperationResourceSchema, ProblemSchema, WebhookEventSchema } from './schemas.ts';
 import { openApiOptions } from './openapi.ts';
-import { refuseWhileClosing } from './closing.ts';
+import { dropUnusedConnectionsOnClose, refuseWhileClosing } from './closing.ts';
 import { installTenant } from './tenant.ts';
 import { installAuth, type ApiKeyring } from './auth.ts';
 import { corsReplyHeaders, installCors } from './cors.ts';
@@ -127,6 +127,7 @@ export async function buildHttpApp(options: HttpAppOptions): Promise<FastifyInst
   const paths = new Set<string>();
   root.addHook('onRoute', (route) => void paths.add(route.url.slice(options.service.basePath.length)));
   ROUTE_PATHS.set(root, paths);
+  dropUnusedConnectionsOnClose(root);
   await root.register((api) => registerApi(api, options), { prefix: options.service.basePath });
   return root;
 }

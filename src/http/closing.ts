@@ -4,6 +4,7 @@
 // stops; every reply sent after it closes its connection.
 
 import { setMaxListeners } from 'node:events';
+import type { Socket } from 'node:net';
 import type { FastifyInstance, FastifyReply } from 'fastify';
 import { AsyncOpsError } from '../domain/errors.ts';
 
@@ -28,6 +29,27 @@ export function closingSignal(app: FastifyInstance): AbortSignal {
     signals.set(app, signal);
   }
   return signal;
+}
+
+/**
+ * Drops, once the app begins to close, each connection on which no byte of a request has arrived: a spare connection a
+ * client or browser opened ahead of need (a preconnect; undici opens one when a stream's body is cancelled) is not idle
+ * to Node, which waits on it for a first request's headers, so close() waited for the headers timeout and `serve` gave up
+ * past --grace with an error. One that opens while the app closes is dropped at once. A connection a request is arriving
+ * on is left to be answered (503, then closed).
+ */
+export function dropUnusedConnectionsOnClose(app: FastifyInstance): void {
+  const open = new Set<Socket>();
+  let closing = false;
+  app.server.on('connection', (socket: Socket) => {
+    if (closing && socket.bytesRead === 0) return void socket.destroy();
+    open.add(socket);
+    socket.once('close', () => open.delete(socket));
+  });
+  app.addHook('preClose', async () => {
+    closing = true;
+    for (const socket of open) if (socket.bytesRead === 0) socket.destroy();
+  });
 }
 
 /**

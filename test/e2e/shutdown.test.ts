@@ -5,6 +5,7 @@ import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
 import { once } from 'node:events';
+import { connect } from 'node:net';
 import pg from 'pg';
 import { CLI_ENTRY, freshStore, REPO_ROOT, startServer, type ServerProcess } from '../support/server.ts';
 import { PG_URL, postgresSkipReason, withClient } from '../support/postgres.ts';
@@ -94,6 +95,27 @@ describe('shutdown', () => {
     } finally {
       await node.stop();
       await receiver.close();
+    }
+  });
+
+  it('a connection no request was sent on (a preconnect) does not hold SIGTERM up: it is closed, and the server exits at once', async () => {
+    const node = await startServer();
+    const spare = connect(node.port, '127.0.0.1');
+    try {
+      await once(spare, 'connect');
+      const closed = once(spare, 'close');
+      // Beside it, a kept-alive connection that has had its request, which Node closes itself.
+      assert.equal((await request(node.url, 'GET', '/healthz')).status, 200);
+      const asked = Date.now();
+      await node.stop();
+      const tookMs = Date.now() - asked;
+      assert.equal(node.process.signalCode, null, 'exited on its own, not killed after the bound');
+      assert.equal(node.process.exitCode, 0, 'not the "shutdown did not finish" exit past --grace');
+      assert.ok(tookMs < 5_000, `exited ${tookMs} ms after SIGTERM`);
+      await closed;
+    } finally {
+      spare.destroy();
+      await node.stop();
     }
   });
 
