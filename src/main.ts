@@ -124,6 +124,8 @@ export interface AsyncOpsOptions {
   readonly maxSchedules?: number | null | undefined;
   /** Event streams one API key (or client address) may hold open at once (`--max-sse-per-key`). */
   readonly maxStreamsPerKey?: number | undefined;
+  /** How often a quiet event stream sends a keepalive comment and re-reads its operation (`--sse-keepalive`). */
+  readonly sseKeepaliveMs?: number | undefined;
   /** How long a status read may be served again (`--read-cache`; 0: never). A change drops it at once. */
   readonly readCacheMs?: number | undefined;
   /** Deepest nesting of a request body (`--max-body-depth`). */
@@ -424,6 +426,7 @@ export async function assembleAsyncOps(options: AssemblyOptions): Promise<Assemb
             // Without keys every client of an embedded server may share one address (a proxy): limits are opt-in there.
             rateLimits: { ...(options.apiKeys?.length ? DEFAULT_RATE_LIMITS : NO_RATE_LIMITS), ...options.rateLimits },
             maxStreamsPerPrincipal: options.maxStreamsPerKey ?? DEFAULTS.maxSsePerKey,
+            streamKeepaliveMs: options.sseKeepaliveMs ?? DEFAULTS.sseKeepalive,
             maxBodyDepth: options.maxBodyDepth ?? DEFAULTS.maxBodyDepth,
             cors: corsOrigins,
             streamTokens: StreamTokens.inStore(store, clock),

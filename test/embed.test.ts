@@ -635,6 +635,7 @@ describe('createAsyncOps', () => {
       [{ leaseMs: 10 }, /^leaseMs: must be at least 100ms/],
       [{ readCacheMs: 100_000 }, /^readCacheMs: must be at most 10s/],
       [{ maxStreamsPerKey: 0 }, /^maxStreamsPerKey must be an integer/],
+      [{ sseKeepaliveMs: 500 }, /^sseKeepaliveMs: must be at least 1s/],
       [{ maxSchedules: 0 }, /^maxSchedules must be a whole number from 1 to 1000000, or null/],
       [{ maxSchedules: 'off' }, /^maxSchedules must be a whole number/],
       [{ maxBodyDepth: 0 }, /^maxBodyDepth must be an integer/],

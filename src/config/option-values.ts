@@ -28,6 +28,7 @@ const NUMERIC_OPTIONS: Readonly<Record<string, readonly [SettingKey, Unit]>> = {
   requestTimeoutMs: ['requestTimeout', 'ms'],
   maxPriority: ['maxPriority', 'number'],
   maxStreamsPerKey: ['maxSsePerKey', 'number'],
+  sseKeepaliveMs: ['sseKeepalive', 'ms'],
   readCacheMs: ['readCache', 'ms'],
   maxBodyDepth: ['maxBodyDepth', 'number'],
 };

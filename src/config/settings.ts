@@ -360,6 +360,17 @@ export const SETTINGS = {
     default: '20',
     help: 'event streams open at once per API key (or client address)',
   }),
+  // Proxies and load balancers cut a connection idle past their own timeout (often 60 s, some 30 s or less): a quiet
+  // stream sends a comment this often so theirs never runs out.
+  sseKeepalive: setting({
+    flag: '--sse-keepalive',
+    arg: '<duration>',
+    env: 'ASYNCOPS_SSE_KEEPALIVE',
+    commands: SERVE,
+    value: timerDuration(1000, '1s', 'a comment a second keeps any proxy from seeing the stream idle'),
+    default: '15s',
+    help: 'how often a quiet event stream sends a keepalive comment (and re-reads its operation)',
+  }),
   maxBodyDepth: setting({
     flag: '--max-body-depth',
     arg: '<n>',

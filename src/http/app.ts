@@ -59,6 +59,8 @@ export interface HttpSecurity {
   readonly keyring: ApiKeyring | null;
   readonly rateLimits: RateLimits;
   readonly maxStreamsPerPrincipal: number;
+  /** How often a quiet event stream sends a keepalive comment (default DEFAULTS.sseKeepalive). */
+  readonly streamKeepaliveMs?: number | undefined;
   readonly maxBodyDepth: number;
   /** Origins browsers may call the API from (CORS); null or absent: none but its own. */
   readonly cors?: CorsOrigins | null;
@@ -199,7 +201,11 @@ async function registerApi(app: FastifyInstance, options: HttpAppOptions): Promi
   registerHealthRoutes(app, options.store);
   registerOperationRoutes(app, options.service);
   registerOperatorRoutes(app, options.service);
-  registerEventsRoute(app, options.service, { maxStreamsPerPrincipal: security.maxStreamsPerPrincipal, stalledMs: options.requestTimeoutMs });
+  registerEventsRoute(app, options.service, {
+    maxStreamsPerPrincipal: security.maxStreamsPerPrincipal,
+    stalledMs: options.requestTimeoutMs,
+    keepaliveMs: security.streamKeepaliveMs,
+  });
   if (security.streamTokens) registerStreamTokenRoute(app, options.service, security.streamTokens);
   registerTaskRoutes(app, options.service);
 }

@@ -23,7 +23,6 @@ import { CACHE_CONTROL } from './caching.ts';
 import { StallWatch } from './stall-watch.ts';
 import { DEFAULTS } from '../config/settings.ts';
 
-const KEEPALIVE_MS = 15_000;
 /** The `retry:` field: how long an EventSource waits before it reconnects (after a close, or a node shutting down). */
 const RECONNECT_MS = 2_000;
 const STREAM_CONTENT_TYPE = 'text/event-stream; charset=utf-8';
@@ -31,15 +30,17 @@ const STREAM_CACHE_CONTROL = `${CACHE_CONTROL.none}, no-transform`;
 
 /**
  * `stalledMs`: how long a stream's client may read nothing of what waits to be sent (the connection's buffers full)
- * before the stream is closed; it reconnects with Last-Event-ID for what it missed.
+ * before the stream is closed; it reconnects with Last-Event-ID for what it missed. `keepaliveMs`: how often a stream sends
+ * a keepalive comment and re-reads its operation.
  */
 export function registerEventsRoute(
   app: FastifyInstance,
   service: OperationsService,
-  options: { maxStreamsPerPrincipal?: number; stalledMs?: number } = {},
+  options: { maxStreamsPerPrincipal?: number; stalledMs?: number; keepaliveMs?: number | undefined } = {},
 ): void {
   const maxStreams = options.maxStreamsPerPrincipal ?? DEFAULTS.maxSsePerKey;
   const stalledMs = options.stalledMs ?? DEFAULTS.requestTimeout;
+  const keepaliveMs = options.keepaliveMs ?? DEFAULTS.sseKeepalive;
   const open = new Map<string, number>();
   const closing = closingSignal(app);
   app.get<{ Params: Static<typeof OperationIdParams> }>('/operations/:id/events', {
@@ -150,11 +151,11 @@ export function registerEventsRoute(
         if (next !== null && !closed) write(next);
       });
       // Each keepalive re-reads the operation too: a change this node never heard of (a notification lost with the
-      // connection that carried it, on PostgreSQL) reaches the stream within KEEPALIVE_MS instead of never.
+      // connection that carried it, on PostgreSQL) reaches the stream within keepaliveMs instead of never.
       const keepalive = setInterval(() => {
         if (!res.writableNeedDrain) writeChunk(': keepalive\n\n');
         refresh();
-      }, KEEPALIVE_MS);
+      }, keepaliveMs);
       // The server waits for every connection on close; an open stream would hold it until the client gave up.
       const onClosing = () => {
         if (closed) return;

@@ -213,10 +213,10 @@ describe('HEAD on an event stream', () => {
 });
 
 describe('a change the node never heard of', () => {
-  it('reaches an open stream within a keepalive (15 s): each keepalive re-reads the operation', async () => {
+  it('reaches an open stream within a keepalive (--sse-keepalive): each keepalive comment re-reads the operation', async () => {
     // A SQLite file changed behind the server's back stands in for a notification lost on PostgreSQL.
     const store = freshStore('sqlite');
-    const own = await startServer({ store: store.spec, args: ['--no-workers'] });
+    const own = await startServer({ store: store.spec, args: ['--no-workers', '--sse-keepalive', '1s'] });
     try {
       const created = await request(own.url, 'POST', '/operations', { body: { type: 'echo', input: {} } });
       const response = await fetch(`${own.url}/operations/${created.body.id}/events`, { signal: AbortSignal.timeout(40_000) });
@@ -241,6 +241,7 @@ describe('a change the node never heard of', () => {
         ],
         'the terminal state, sent and the stream closed',
       );
+      assert.match(text, /\n: keepalive\n\nid: /, 'the change went out with a keepalive');
     } finally {
       await own.stop();
       await store.cleanup();

@@ -162,7 +162,11 @@ describe('a collector that does not answer', () => {
     const closed = await OtlpReceiver.start();
     const endpoint = closed.endpoint;
     await closed.close();
-    const server = await startServer({ args: ['--tasks', TRACED_TASKS], env: { ...traceEnv('silent-collector'), OTEL_EXPORTER_OTLP_ENDPOINT: endpoint } });
+    // Each export gives up within a second (the default is 10 s, retries included), so the failures come soon.
+    const server = await startServer({
+      args: ['--tasks', TRACED_TASKS],
+      env: { ...traceEnv('silent-collector'), OTEL_EXPORTER_OTLP_ENDPOINT: endpoint, OTEL_EXPORTER_OTLP_TIMEOUT: '1000' },
+    });
     try {
       assert.equal((await request(server.url, 'POST', '/operations', { body: { type: 'traced', input: {} } })).status, 202);
       const line = await waitFor(() => server.logs.find((l) => l.component === 'tracing' && /^opentelemetry: /.test(String(l.msg))), {

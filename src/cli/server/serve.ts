@@ -187,6 +187,7 @@ async function runServer(flags: ServerFlags, role: ServerCommand, command: Comma
             read: limitOption(flags.rateLimitRead, exposed ? DEFAULT_RATE_LIMITS.read : null),
           },
           maxStreamsPerKey: flags.maxSsePerKey,
+          sseKeepaliveMs: flags.sseKeepalive,
           // On by default where the rate limits are (why: config/settings.ts, maxSchedules).
           maxSchedules: limitOption(flags.maxSchedules, exposed ? DEFAULT_MAX_SCHEDULES : null),
           dashboard: flags.dashboard,
