@@ -1,6 +1,7 @@
 // Owns: running the store contract against PostgreSQL, plus what only PostgreSQL has: several nodes on one database
 // (concurrent migrations, NOTIFY between stores, concurrent claims) and a LISTEN connection that comes back.
-// Not here: the contract cases (contract*.ts). Invariant: each test uses schemas of its own and drops them; every store is closed.
+// Not here: the contract cases (contract*.ts). Invariant: each test uses schemas of its own and drops them (a contract
+// case: one no other case uses at the same time, emptied after it, dropped at the end); every store is closed.
 
 import { after, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
@@ -21,7 +22,7 @@ import { runStoreContract } from './contract.ts';
 import { newId, ID_PREFIXES } from '../../src/domain/ids.ts';
 import { draft, insertInState, LEASE_MS, nextId, noDelivery, T0, TENANT, webhookFactory } from './fixtures.ts';
 import { checkBulkRequest } from '../../src/domain/bulk-action.ts';
-import { dropSchema, icuDatabase, PG_URL, postgresSkipReason, uniqueSchema, withClient } from '../support/postgres.ts';
+import { dropSchema, icuDatabase, PG_URL, postgresSkipReason, RecycledSchemas, uniqueSchema, withClient } from '../support/postgres.ts';
 import { waitFor } from '../support/wait.ts';
 
 describe('PostgreSQL NOTIFY payloads', () => {
@@ -139,9 +140,12 @@ if (skip !== null) {
   /** For reading what the contract probes, on a connection kept for the file. */
   const probe = new pg.Pool({ connectionString: PG_URL, max: 1 });
   after(() => probe.end());
+  // Each case gets an empty store on a schema an earlier case's store left, emptied (RecycledSchemas).
+  const recycled = new RecycledSchemas();
+  after(() => recycled.drop());
   runStoreContract('postgres', {
-    makeStore: async () => makeStore(),
-    cleanup: async (store) => dropSchema(schemas.get(store)!),
+    makeStore: async () => makeStore(recycled.take()),
+    cleanup: async (store) => recycled.giveBack(schemas.get(store)!),
     // The counts the statements keep in queue_depth, in several rows per type.
     pendingCounts: (store) => queueDepths(probe, store),
     fairKeys: (store) => fairKeys(probe, store),
@@ -154,14 +158,17 @@ if (skip !== null) {
     describe('Store contract: postgres on a database whose default collation is ICU en-US', { skip: icu }, () => {});
   } else {
     const icuProbe = new pg.Pool({ connectionString: icu.url, max: 1 });
+    const icuRecycled = new RecycledSchemas(icu.url);
     after(async () => {
+      await icuRecycled.drop();
       await icuProbe.end();
       await icu.drop();
     });
     runStoreContract(
       'postgres on a database whose default collation is ICU en-US',
       {
-        makeStore: async () => makeStore(uniqueSchema(), undefined, icu.url),
+        makeStore: async () => makeStore(icuRecycled.take(), undefined, icu.url),
+        cleanup: async (store) => icuRecycled.giveBack(schemas.get(store)!),
         pendingCounts: (store) => queueDepths(icuProbe, store),
         fairKeys: (store) => fairKeys(icuProbe, store),
       },
