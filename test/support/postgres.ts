@@ -60,7 +60,8 @@ export class RecycledSchemas {
   readonly #made = new Set<string>();
 
   constructor(url: string = PG_URL) {
-    this.#pool = new pg.Pool({ connectionString: url, max: 1 });
+    // Idle, its connection does not keep a test process alive (server.ts drops the schemas as the process ends).
+    this.#pool = new pg.Pool({ connectionString: url, max: 1, allowExitOnIdle: true });
   }
 
   /** An emptied schema a store was closed on, or a new name (the store's open migrates it). */
@@ -70,13 +71,13 @@ export class RecycledSchemas {
     return schema;
   }
 
-  /** Empties `schema`, whose store is closed, for the next take(). */
+  /** Empties `schema`, whose store is closed, for the next take() (one never made, a server that did not start, stays a name to make). */
   async giveBack(schema: string): Promise<void> {
     // As a replica applies rows: no foreign key or trigger fires, so the tables empty in any order, counters too.
     await this.#pool.query(`BEGIN; SET LOCAL session_replication_role = replica;
       DO $$ DECLARE r record; BEGIN
         FOR r IN SELECT c.relname, c.relkind FROM pg_class c
-            WHERE c.relnamespace = ${sqlString(schema)}::regnamespace AND c.relkind IN ('r', 'S') AND c.relname <> 'schema_migrations' LOOP
+            WHERE c.relnamespace = to_regnamespace(${sqlString(schema)}) AND c.relkind IN ('r', 'S') AND c.relname <> 'schema_migrations' LOOP
           IF r.relkind = 'r' THEN EXECUTE format('DELETE FROM %I.%I', ${sqlString(schema)}, r.relname);
           ELSE EXECUTE format('ALTER SEQUENCE %I.%I RESTART', ${sqlString(schema)}, r.relname);
           END IF;
