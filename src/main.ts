@@ -445,6 +445,8 @@ export async function assembleAsyncOps(options: AssemblyOptions): Promise<Assemb
         });
 
   let opening: Promise<void> | null = null;
+  /** open() has run: the store may hold connections (PostgreSQL's pool) even when it failed to open, so close() closes it. */
+  let openTried = false;
   /** The start, once asked for: a second call waits for the first (and one after a store that would not open tries again). */
   let starting: Promise<void> | null = null;
   /** The store is open (migrated): a start under way then only starts parts, which a close waits for. */
@@ -460,6 +462,7 @@ export async function assembleAsyncOps(options: AssemblyOptions): Promise<Assemb
     if (closed) return Promise.reject(new AsyncOpsError('shutting_down', 'this asyncops instance is closed; create a new one'));
     // A store that could not be opened (a path, a database down) may be opened by a later call, once the cause is gone.
     opening ??= (async () => {
+      openTried = true;
       await store.open();
       // A close that came meanwhile did not wait for this open: it closes the store, so nothing may use it now.
       if (closed) throw new AsyncOpsError('shutting_down', 'this asyncops instance was closed while it opened its store');
@@ -598,7 +601,9 @@ export async function assembleAsyncOps(options: AssemblyOptions): Promise<Assemb
     // for: closing the store ends them (shutting_down).
     if (opened) await Promise.allSettled([...calls]);
     service.stop();
-    if (opening !== null) await store.close();
+    // A store that failed to open is closed too: its pool's idle connections kept a process whose start failed (a store
+    // a later version migrated, say) alive for their idle timeout, 10 s, before `serve` exited.
+    if (openTried) await store.close();
     // A collector that cannot be reached fails the last export: logged (component tracing), never a failed close.
     await tracing?.shutdown().catch((err: unknown) => logger.warn({ err, component: 'tracing' }, 'tracing: the last spans could not be exported'));
   }

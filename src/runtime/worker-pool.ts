@@ -219,7 +219,8 @@ export class WorkerPool extends EventEmitter<WorkerPoolEvents> {
     this.#unsubscribe?.();
     this.#unsubscribe = null;
     this.#state = 'stopped';
-    this.#log.info('worker pool stopped');
+    // Said only of a pool that was started.
+    if (this.#started !== null) this.#log.info('worker pool stopped');
   }
 
   /** Operations held now (claimed and not yet ended in the store). */

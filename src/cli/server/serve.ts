@@ -244,6 +244,8 @@ async function runServer(flags: ServerFlags, role: ServerCommand, command: Comma
   } catch (error) {
     // Told to stop before it had started (waiting for another node's migration, say): the shutdown ends the process.
     if (stopping) return;
+    // What it opened goes before the one line is printed, or the store's idle connections hold the exit back.
+    await asyncops.close().catch(() => {});
     throw error;
   }
 }
