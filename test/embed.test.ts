@@ -6,6 +6,7 @@ import { after, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { createServer, request as httpRequest, type Server } from 'node:http';
 import { once } from 'node:events';
+import { connect } from 'node:net';
 import { DatabaseSync } from 'node:sqlite';
 import { mkdirSync, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -226,6 +227,31 @@ describe('the Fastify plugin', () => {
 });
 
 describe('createAsyncOps', () => {
+  it('close() after listen() drops a connection with no request on it, and answers a request sent as it begins with a 503', async () => {
+    const ops = await createAsyncOps({ ...options, workers: false, logger: { level: 'silent' } });
+    const port = Number(new URL(await ops.listen({ port: 0, host: '127.0.0.1' })).port);
+    const opened = async () => {
+      const socket = connect(port, '127.0.0.1');
+      await once(socket, 'connect');
+      let reply = '';
+      socket.setEncoding('utf8').on('data', (chunk: string) => (reply += chunk));
+      const ended = new Promise<string>((resolve) => {
+        socket.on('error', (error: Error) => resolve(`error ${error.message}`));
+        socket.on('close', () => resolve(reply));
+      });
+      return { socket, ended };
+    };
+    const spare = await opened();
+    const late = await opened();
+    // Both accepted and read nothing yet; the request reaches the server in the same turn as the close.
+    await new Promise((resolve) => setTimeout(resolve, 50));
+    late.socket.write('GET /healthz HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n');
+    const closed = ops.close();
+    assert.equal(await spare.ended, '', 'the spare connection is closed, with nothing sent on it');
+    assert.match(await late.ended, /^HTTP\/1\.1 503 /, 'the request sent as the close began is answered, not reset');
+    await closed;
+  });
+
   it('a handle closed without starting closes quietly; after close, submit and start are refused as shutting_down', async () => {
     const lines: string[] = [];
     const logger = pino({ level: 'warn' }, { write: (line: string) => lines.push(line) });

@@ -32,23 +32,36 @@ export function closingSignal(app: FastifyInstance): AbortSignal {
 }
 
 /**
+ * How long a connection on which nothing has been read may still show a request once the app begins to close (or once
+ * it was accepted, while closing): a request already sent waits in the kernel until the event loop's next poll reads it.
+ */
+const UNUSED_AFTER_MS = 100;
+
+/**
  * Drops, once the app begins to close, each connection on which no byte of a request has arrived: a spare connection a
  * client or browser opened ahead of need (a preconnect; undici opens one when a stream's body is cancelled) is not idle
  * to Node, which waits on it for a first request's headers, so close() waited for the headers timeout and `serve` gave up
- * past --grace with an error. One that opens while the app closes is dropped at once. A connection a request is arriving
- * on is left to be answered (503, then closed).
+ * past --grace with an error. A connection that shows a request within UNUSED_AFTER_MS is left to be answered (503, then
+ * closed), so a request sent as the stop begins meets that answer, not a reset.
  */
 export function dropUnusedConnectionsOnClose(app: FastifyInstance): void {
   const open = new Set<Socket>();
   let closing = false;
+  const dropIfUnused = (sockets: Iterable<Socket>) => {
+    const candidates = [...sockets].filter((socket) => socket.bytesRead === 0);
+    if (candidates.length === 0) return;
+    setTimeout(() => {
+      for (const socket of candidates) if (socket.bytesRead === 0) socket.destroy();
+    }, UNUSED_AFTER_MS);
+  };
   app.server.on('connection', (socket: Socket) => {
-    if (closing && socket.bytesRead === 0) return void socket.destroy();
     open.add(socket);
     socket.once('close', () => open.delete(socket));
+    if (closing) dropIfUnused([socket]);
   });
   app.addHook('preClose', async () => {
     closing = true;
-    for (const socket of open) if (socket.bytesRead === 0) socket.destroy();
+    dropIfUnused(open);
   });
 }
 
