@@ -73,17 +73,35 @@ export class RecycledSchemas {
 
   /** Empties `schema`, whose store is closed, for the next take() (one never made, a server that did not start, stays a name to make). */
   async giveBack(schema: string): Promise<void> {
-    // As a replica applies rows: no foreign key or trigger fires, so the tables empty in any order, counters too.
-    await this.#pool.query(`BEGIN; SET LOCAL session_replication_role = replica;
-      DO $$ DECLARE r record; BEGIN
-        FOR r IN SELECT c.relname, c.relkind FROM pg_class c
-            WHERE c.relnamespace = to_regnamespace(${sqlString(schema)}) AND c.relkind IN ('r', 'S') AND c.relname <> 'schema_migrations' LOOP
-          IF r.relkind = 'r' THEN EXECUTE format('DELETE FROM %I.%I', ${sqlString(schema)}, r.relname);
-          ELSE EXECUTE format('ALTER SEQUENCE %I.%I RESTART', ${sqlString(schema)}, r.relname);
-          END IF;
-        END LOOP;
-      END $$; COMMIT`);
-    this.#free.push(schema);
+    const tables = `SELECT c.relname, c.relkind FROM pg_class c
+      WHERE c.relnamespace = to_regnamespace(${sqlString(schema)}) AND c.relkind IN ('r', 'S') AND c.relname <> 'schema_migrations'`;
+    // As a replica applies rows no foreign key or trigger fires, so the tables empty in any order, counters too; that
+    // takes a superuser. Otherwise TRUNCATE, which fires no row trigger either: some 70 ms against 6.
+    const empty = (await this.#superuser())
+      ? `BEGIN; SET LOCAL session_replication_role = replica;
+        DO $$ DECLARE r record; BEGIN
+          FOR r IN ${tables} LOOP
+            IF r.relkind = 'r' THEN EXECUTE format('DELETE FROM %I.%I', ${sqlString(schema)}, r.relname);
+            ELSE EXECUTE format('ALTER SEQUENCE %I.%I RESTART', ${sqlString(schema)}, r.relname);
+            END IF;
+          END LOOP;
+        END $$; COMMIT`
+      : `DO $$ DECLARE r record; names text := ''; BEGIN
+          FOR r IN ${tables} AND c.relkind = 'r' LOOP
+            names := names || CASE WHEN names = '' THEN '' ELSE ', ' END || format('%I.%I', ${sqlString(schema)}, r.relname);
+          END LOOP;
+          IF names <> '' THEN EXECUTE 'TRUNCATE ' || names || ' RESTART IDENTITY'; END IF;
+        END $$`;
+    await this.#pool.query(empty);
+    if (!this.#free.includes(schema)) this.#free.push(schema);
+  }
+
+  #superuserAnswer: Promise<boolean> | null = null;
+  #superuser(): Promise<boolean> {
+    this.#superuserAnswer ??= this.#pool
+      .query<{ rolsuper: boolean }>('SELECT rolsuper FROM pg_roles WHERE rolname = current_user')
+      .then((r) => r.rows[0]?.rolsuper === true);
+    return this.#superuserAnswer;
   }
 
   /** Drops every schema handed out, and ends the connection. */

@@ -75,7 +75,9 @@ function recycledStore(): TestStore {
   const schema = schemas.take();
   const url = new URL(PG_URL);
   url.searchParams.set('schema', schema);
-  return { spec: url.toString(), cleanup: () => schemas.giveBack(schema) };
+  // stop() and kill() may be called again (in a test, then in its finally): the schema is given back once.
+  let givenBack: Promise<void> | null = null;
+  return { spec: url.toString(), cleanup: () => (givenBack ??= schemas.giveBack(schema)) };
 }
 
 export interface StartServerOptions {
