@@ -33,6 +33,7 @@ import { registerEventsRoute } from './events-route.ts';
 import { DEFAULTS, DEFAULT_RATE_LIMITS } from '../config/settings.ts';
 import { registerTaskRoutes } from './task-routes.ts';
 import { registerHealthRoutes, type StoreProbe } from './health-routes.ts';
+import { lazySerializers, lazyValidator } from './lazy-compilers.ts';
 
 export interface HttpAppOptions {
   readonly service: OperationsService;
@@ -88,7 +89,7 @@ function installValidators(app: FastifyInstance): void {
   const options = { allErrors: true, strict: false, removeAdditional: false, useDefaults: true } as const;
   const forBody = addFormats(new Ajv({ ...options, coerceTypes: false }));
   const forText = addFormats(new Ajv({ ...options, coerceTypes: 'array' }));
-  app.setValidatorCompiler(({ schema, httpPart }) => (httpPart === 'body' ? forBody : forText).compile(schema));
+  app.setValidatorCompiler(({ schema, httpPart }) => lazyValidator(() => (httpPart === 'body' ? forBody : forText).compile(schema)));
 }
 
 /**
@@ -104,6 +105,8 @@ export async function buildHttpApp(options: HttpAppOptions): Promise<FastifyInst
     // A stream token in a URL stays out of any log line that carries the request.
     loggerInstance: safeRequestLogger(options.logger),
     bodyLimit: options.bodyLimit,
+    // Each route's reply serializers are built on first use (lazy-compilers.ts).
+    schemaController: { compilersFactory: { buildSerializer: lazySerializers } },
     // Fastify's default is none at all, where Node's is 5 minutes. Node looks for late requests every
     // connectionsCheckingInterval, so that is a fraction of the timeout; the headers' own timeout may not exceed it.
     requestTimeout: options.requestTimeoutMs,
