@@ -40,7 +40,7 @@ import { Retention } from './runtime/retention.ts';
 import { Metrics } from './http/metrics.ts';
 import { ApiKeyring, sha256, type ApiKeyConfig } from './http/auth.ts';
 import { NO_RATE_LIMITS, type RateLimits } from './http/rate-limits.ts';
-import { corsOriginsRefusal, parseCorsOrigins } from './config/cors-origins.ts';
+import { corsOriginsRefusal, parseCorsOrigins, type CorsOrigins } from './config/cors-origins.ts';
 import { parseAllowedHosts, type AllowedHosts } from './config/allowed-hosts.ts';
 import { checkOptionValues } from './config/option-values.ts';
 import { webhookLeaseRefusal } from './config/webhook-lease.ts';
@@ -277,21 +277,41 @@ function listOption(name: string, value: unknown): string {
   throw new TypeError(`${name}: an array of strings, or one string of them comma-separated`);
 }
 
-export async function assembleAsyncOps(options: AssemblyOptions): Promise<Assembly> {
-  const clock = options.clock ?? systemClock;
-  // Within the bounds the command line takes them in, before anything is built or opened.
-  checkOptionValues(options as unknown as Readonly<Record<string, unknown>>, (key) => sha256(key).toString('hex'));
-  options.webhookSecrets?.forEach((secret, i) => {
+/** An embedder's corsOrigins, checked as `--cors-origin` is; an empty array is none, as leaving it out is. */
+function corsOriginsOf(given: unknown): CorsOrigins | null {
+  if (given === undefined || (Array.isArray(given) && given.length === 0)) return null;
+  const text = listOption('corsOrigins', given);
+  try {
+    return parseCorsOrigins(text);
+  } catch (error) {
+    throw new TypeError(`corsOrigins: ${(error as Error).message}`);
+  }
+}
+
+/** An embedder's webhookSecrets, checked as `--webhook-secret` is: an array naming at least one well-formed secret. */
+function checkWebhookSecrets(given: unknown): void {
+  if (given === undefined) return;
+  if (!Array.isArray(given)) throw new TypeError('webhookSecrets: an array of secrets (whsec_…), the current one first');
+  if (given.length === 0) throw new TypeError('webhookSecrets: names no secret: give at least one, or leave it out');
+  given.forEach((secret: unknown, i) => {
     try {
+      if (typeof secret !== 'string') throw new Error('not a string');
       webhookSecretKey(secret);
     } catch (error) {
       throw new TypeError(`webhookSecrets[${i}]: ${(error as Error).message}`);
     }
   });
+}
+
+export async function assembleAsyncOps(options: AssemblyOptions): Promise<Assembly> {
+  const clock = options.clock ?? systemClock;
+  // Within the bounds the command line takes them in, before anything is built or opened.
+  checkOptionValues(options as unknown as Readonly<Record<string, unknown>>, (key) => sha256(key).toString('hex'));
+  checkWebhookSecrets(options.webhookSecrets);
   // Checked first, as the CORS list is: a bad prefix is the caller's mistake.
   const basePath = basePathOf(options.prefix);
   // Checked before anything is opened: a bad list is the caller's mistake, not a server to clean up after.
-  const corsOrigins = options.corsOrigins === undefined ? null : parseCorsOrigins(listOption('corsOrigins', options.corsOrigins));
+  const corsOrigins = corsOriginsOf(options.corsOrigins);
   const corsRefusal = corsOriginsRefusal(corsOrigins, (options.apiKeys?.length ?? 0) > 0);
   if (corsRefusal !== null) throw new TypeError(`corsOrigins: ${corsRefusal}`);
   const allowedHosts = allowedHostsOf(options.allowedHosts);
@@ -630,9 +650,14 @@ function allowedHostsOf(given: string | readonly string[] | undefined): AllowedH
  */
 function defaultLogger(options: LoggerOptions | undefined): Logger {
   const settings = { name: 'asyncops', level: DEFAULTS.logLevel, redact: REDACTED_LOG_PATHS, ...(options ?? {}) };
-  // A transport is a destination of its own.
-  if (settings.transport !== undefined) return pino(settings);
-  return pino(settings, pino.destination({ dest: 1, sync: true }));
+  try {
+    // A transport is a destination of its own.
+    if (settings.transport !== undefined) return pino(settings);
+    return pino(settings, pino.destination({ dest: 1, sync: true }));
+  } catch (error) {
+    // pino's own message (a level it does not know, say), as the option's: the caller's mistake.
+    throw new TypeError(`logger: ${(error as Error).message}`, { cause: error });
+  }
 }
 
 function isLogger(value: unknown): value is Logger {

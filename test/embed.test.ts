@@ -661,6 +661,12 @@ describe('createAsyncOps', () => {
       [{ leaseMs: 10 }, /^leaseMs: must be at least 100ms/],
       [{ readCacheMs: 100_000 }, /^readCacheMs: must be at most 10s/],
       [{ maxStreamsPerKey: 0 }, /^maxStreamsPerKey must be an integer/],
+      [{ corsOrigins: '' }, /^corsOrigins: names no origin/],
+      [{ corsOrigins: 'app.example.com' }, /^corsOrigins: app\.example\.com is not an origin/],
+      [{ webhookSecrets: 'whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw' }, /^webhookSecrets: an array of secrets/],
+      [{ webhookSecrets: [] }, /^webhookSecrets: names no secret/],
+      [{ webhookSecrets: [5] }, /^webhookSecrets\[0\]: not a string/],
+      [{ logger: { level: 'verbose' } }, /^logger: .*verbose/],
       [{ sseKeepaliveMs: 500 }, /^sseKeepaliveMs: must be at least 1s/],
       [{ maxSchedules: 0 }, /^maxSchedules must be a whole number from 1 to 1000000, or null/],
       [{ maxSchedules: 'off' }, /^maxSchedules must be a whole number/],
@@ -709,6 +715,9 @@ describe('createAsyncOps', () => {
         return true;
       });
     }
+    // An empty array of origins is none, as leaving the option out is.
+    const noOrigins = await createAsyncOps({ ...options, corsOrigins: [], logger: { level: 'silent' } });
+    await noOrigins.close();
   });
 
   it('refuses a prefix that is not a plain path', async () => {

@@ -6,16 +6,17 @@
 export type CorsOrigins = '*' | readonly string[];
 
 /**
- * A comma-separated list of origins, or `*`; an empty list is null (CORS off). Throws a TypeError naming the entry
- * that is not an origin. Entries are normalised (`https://App.example.com/` → `https://app.example.com`) because
+ * A comma-separated list of origins, or `*`. Throws a TypeError naming the entry that is not an origin, or saying that
+ * the list names none (a variable set to nothing, as a compose file leaves an unset one, is refused as every setting's
+ * is, not read as CORS off). Entries are normalised (`https://App.example.com/` → `https://app.example.com`) because
  * `Origin` is compared as a string.
  */
-export function parseCorsOrigins(text: string): CorsOrigins | null {
+export function parseCorsOrigins(text: string): CorsOrigins {
   const entries = text
     .split(',')
     .map((entry) => entry.trim())
     .filter((entry) => entry !== '');
-  if (entries.length === 0) return null;
+  if (entries.length === 0) throw new TypeError('names no origin: give at least one, or leave it unset');
   if (entries.includes('*')) {
     if (entries.length > 1) throw new TypeError('`*` allows every origin, so it stands alone');
     return '*';

@@ -298,6 +298,10 @@ describe('CORS configuration', () => {
     const bad = run(['--cors-origin', 'https://app.example.com/path'], {});
     assert.equal(bad.status, 2, bad.stderr);
     assert.match(bad.stderr, /without a path/);
+    // Set to nothing (a compose file's unset variable) is refused as every setting's empty value is, not taken as CORS off.
+    const empty = run([], { ASYNCOPS_CORS_ORIGIN: '' });
+    assert.equal(empty.status, 2, empty.stderr);
+    assert.match(empty.stderr, /ASYNCOPS_CORS_ORIGIN.*names no origin/);
   });
 });
 

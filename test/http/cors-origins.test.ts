@@ -15,8 +15,8 @@ describe('parseCorsOrigins', () => {
   });
 
   it('reads an empty list as off, and `*` alone as any origin', () => {
-    assert.equal(parseCorsOrigins(''), null);
-    assert.equal(parseCorsOrigins(' , '), null);
+    assert.throws(() => parseCorsOrigins(''), /names no origin/);
+    assert.throws(() => parseCorsOrigins(' , '), /names no origin/);
     assert.equal(parseCorsOrigins(' * '), '*');
     assert.throws(() => parseCorsOrigins('*,https://app.example.com'), /stands alone/);
   });

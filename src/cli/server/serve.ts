@@ -38,7 +38,7 @@ type ServerFlags = { -readonly [K in Exclude<SettingKey, 'corsOrigin' | 'allowed
 const settingsOf = (role: ServerCommand) => (Object.entries(SETTINGS) as [SettingKey, Setting][]).filter(([, setting]) => setting.commands.includes(role));
 
 /** A comma-separated list of origins, or `*`; empty: none (CORS off), as a list (commander turns a null into ''). */
-const corsOrigins = (value: string): CorsOrigins => parseCorsOrigins(value) ?? [];
+const corsOrigins = (value: string): CorsOrigins => parseCorsOrigins(value);
 
 /** A rate or cap flag as the server takes it: unset → the default for how exposed it is; off → null (no limit). */
 const limitOption = <T>(flag: T | 'off' | undefined, fallback: T | null): T | null => (flag === 'off' ? null : (flag ?? fallback));
