@@ -453,6 +453,7 @@ export async function assembleAsyncOps(options: AssemblyOptions): Promise<Assemb
             allowedHosts: allowedHosts,
           },
           countRequest: (request, reply) => metrics.countRequest(request, reply),
+          stopping: () => closed,
           plugins: [
             (a) => metrics.register(a),
             (a) => registerDeliveryRoutes(a, new DeliveriesService({ store, clock })),

@@ -52,6 +52,8 @@ export interface HttpAppOptions {
    * refuses before any hook (the request counter).
    */
   readonly countRequest?: ((request: FastifyRequest, reply: FastifyReply) => void) | undefined;
+  /** Whether the node has begun to stop: /readyz is then a 503, while running attempts still finish. */
+  readonly stopping?: (() => boolean) | undefined;
   readonly security?: HttpSecurity | undefined;
 }
 
@@ -201,7 +203,7 @@ async function registerApi(app: FastifyInstance, options: HttpAppOptions): Promi
   app.get('/openapi.json', { schema: openApiSchema }, async (_request, reply) => reply.type('application/json').send(JSON.stringify(app.swagger())));
   registerProblemDocs(app);
   for (const plugin of options.plugins ?? []) await plugin(app);
-  registerHealthRoutes(app, options.store);
+  registerHealthRoutes(app, options.store, options.stopping);
   registerOperationRoutes(app, options.service);
   registerOperatorRoutes(app, options.service);
   registerEventsRoute(app, options.service, {

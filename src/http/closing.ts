@@ -1,9 +1,10 @@
 // Owns: the signal that an app has begun to close, which ends what a request holds open (event streams,
 // long-polls, Prefer: wait) so close() is never held up by a client that keeps waiting.
 // Invariant: one signal per app, registered before the app is ready; it fires in preClose, before the server
-// stops; every reply sent after it closes its connection.
+// stops; the last reply due on a connection after it closes the connection.
 
 import { setMaxListeners } from 'node:events';
+import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { Socket } from 'node:net';
 import type { FastifyInstance, FastifyReply } from 'fastify';
 import { AsyncOpsError } from '../domain/errors.ts';
@@ -21,8 +22,8 @@ export function closingSignal(app: FastifyInstance): AbortSignal {
     // The server closes the connections idle when it stops and then waits for the rest; one whose reply went
     // out after that (a long-poll answered by this signal, any request in flight) would idle on, kept alive,
     // and hold close() for the keep-alive timeout.
-    app.addHook('onSend', (_request, reply, payload, done) => {
-      if (controller.signal.aborted) reply.header('connection', 'close');
+    app.addHook('onSend', (request, reply, payload, done) => {
+      if (controller.signal.aborted && lastReplyDue(request.raw.socket)) reply.header('connection', 'close');
       done(null, payload);
     });
     signal = controller.signal;
@@ -31,37 +32,71 @@ export function closingSignal(app: FastifyInstance): AbortSignal {
   return signal;
 }
 
-/**
- * How long a connection on which nothing has been read may still show a request once the app begins to close (or once
- * it was accepted, while closing): a request already sent waits in the kernel until the event loop's next poll reads it.
- */
-const UNUSED_AFTER_MS = 100;
+/** Per connection, the requests that have arrived (their headers in) and whose replies are not done yet. */
+const repliesDue = new WeakMap<Socket, number>();
 
 /**
- * Drops, once the app begins to close, each connection on which no byte of a request has arrived: a spare connection a
- * client or browser opened ahead of need (a preconnect; undici opens one when a stream's body is cancelled) is not idle
- * to Node, which waits on it for a first request's headers, so close() waited for the headers timeout and `serve` gave up
- * past --grace with an error. A connection that shows a request within UNUSED_AFTER_MS is left to be answered (503, then
- * closed), so a request sent as the stop begins meets that answer, not a reset.
+ * Whether a reply sent as the app closes may say `Connection: close`: not while other requests on its connection (sent
+ * pipelined behind it) are answered after it, or Node would close the connection and drop their replies, though their
+ * work was done (an operation created, its 202 lost). The last reply due says it.
+ */
+function lastReplyDue(socket: Socket): boolean {
+  return (repliesDue.get(socket) ?? 0) <= 1;
+}
+
+/**
+ * How long a request that has begun to arrive (or none yet) when the app begins to close, or on a connection accepted
+ * while it closes, has to arrive in full: a request already sent waits in the kernel until the event loop's next poll
+ * reads it, and one a client is still writing needs a moment. It is then answered (503, and the connection closed).
+ */
+const ARRIVE_WITHIN_MS = 1_000;
+
+/**
+ * Closes, once the app begins to close, each connection that holds close() up without a request to answer: a spare one
+ * a client or browser opened ahead of need (a preconnect; undici opens one when a stream's body is cancelled), one whose
+ * request has not arrived in full ARRIVE_WITHIN_MS later (its headers or body cut short), and one whose last reply due
+ * went out after the stop began (a pipelined connection, or an event stream the stop ended). Node closes only the
+ * connections idle when it stops and waits for the rest, so close() waited for the headers or request timeout (60 s),
+ * and `serve` gave up past --grace with exit 1 and an error blaming the store.
  */
 export function dropUnusedConnectionsOnClose(app: FastifyInstance): void {
   const open = new Set<Socket>();
+  /** The latest request of each connection: whether it has arrived in full. */
+  const latest = new WeakMap<Socket, { readonly complete: boolean }>();
   let closing = false;
-  const dropIfUnused = (sockets: Iterable<Socket>) => {
-    const candidates = [...sockets].filter((socket) => socket.bytesRead === 0);
-    if (candidates.length === 0) return;
+  // Requests arrive one after another on a connection, so all but its latest are in full.
+  const answering = (socket: Socket) => {
+    const due = repliesDue.get(socket) ?? 0;
+    return due > 1 || (due === 1 && latest.get(socket)?.complete === true);
+  };
+  const dropUnlessAnswering = (sockets: Iterable<Socket>) => {
+    const candidates = [...sockets];
     setTimeout(() => {
-      for (const socket of candidates) if (socket.bytesRead === 0) socket.destroy();
-    }, UNUSED_AFTER_MS);
+      for (const socket of candidates) if (!answering(socket)) socket.destroy();
+    }, ARRIVE_WITHIN_MS);
   };
   app.server.on('connection', (socket: Socket) => {
     open.add(socket);
     socket.once('close', () => open.delete(socket));
-    if (closing) dropIfUnused([socket]);
+    if (closing) dropUnlessAnswering([socket]);
+  });
+  app.server.on('request', (request: IncomingMessage, response: ServerResponse) => {
+    const socket = request.socket;
+    latest.set(socket, request);
+    repliesDue.set(socket, (repliesDue.get(socket) ?? 0) + 1);
+    response.once('close', () => {
+      const due = (repliesDue.get(socket) ?? 1) - 1;
+      repliesDue.set(socket, due);
+      // Its last reply written, a connection kept alive would idle on past close(): ended once what was written is sent.
+      if (closing && due === 0 && !socket.destroyed) {
+        socket.once('finish', () => socket.destroy());
+        socket.end();
+      }
+    });
   });
   app.addHook('preClose', async () => {
     closing = true;
-    dropIfUnused(open);
+    dropUnlessAnswering(open);
   });
 }
 

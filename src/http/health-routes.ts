@@ -1,4 +1,4 @@
-// Owns: liveness (/healthz) and readiness (/readyz: the store answers).
+// Owns: liveness (/healthz) and readiness (/readyz: the store answers, and the node is not stopping).
 // Invariant: /healthz does no I/O, so it answers even while the store is slow; /readyz answers within READY_WITHIN_MS.
 
 import type { FastifyInstance } from 'fastify';
@@ -27,7 +27,8 @@ function withDeadline<T>(work: Promise<T>, ms: number): Promise<T> {
   return Promise.race([work, deadline]).finally(() => clearTimeout(timer));
 }
 
-export function registerHealthRoutes(app: FastifyInstance, store: StoreProbe): void {
+/** `stopping`: whether the node has begun to stop (it then reads as not ready, so a balancer sends it nothing new). */
+export function registerHealthRoutes(app: FastifyInstance, store: StoreProbe, stopping: () => boolean = () => false): void {
   app.get('/healthz', {
     schema: {
       tags: ['health'],
@@ -48,6 +49,16 @@ export function registerHealthRoutes(app: FastifyInstance, store: StoreProbe): v
       },
     },
     handler: async (request, reply) => {
+      // From the first moment of a stop, while running attempts finish within --grace: not only once HTTP closes.
+      if (stopping()) {
+        return sendProblem(reply, {
+          type: problemType('shutting_down', app.prefix),
+          title: 'Shutting down',
+          status: 503,
+          detail: 'this node is stopping: send requests to another node, or again once it is back',
+          code: 'shutting_down',
+        });
+      }
       try {
         await withDeadline(store.ping(), READY_WITHIN_MS);
         return { status: 'ready' as const, store: store.kind };

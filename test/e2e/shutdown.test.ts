@@ -119,6 +119,88 @@ describe('shutdown', () => {
     }
   });
 
+  it('a request cut short (headers or body half sent) does not hold SIGTERM up: its connection is closed, and the server exits 0', async () => {
+    const node = await startServer();
+    const halfHeaders = connect(node.port, '127.0.0.1');
+    const halfBody = connect(node.port, '127.0.0.1');
+    try {
+      await Promise.all([once(halfHeaders, 'connect'), once(halfBody, 'connect')]);
+      for (const socket of [halfHeaders, halfBody]) socket.on('error', () => {});
+      const closed = Promise.all([once(halfHeaders, 'close'), once(halfBody, 'close')]);
+      halfHeaders.write('GET /healthz HTTP/1.1\r\nHost: 127.0.0.1\r\n');
+      halfBody.write('POST /operations HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\nContent-Length: 100\r\n\r\n{"type"');
+      // Both parts read by the server before it is told to stop.
+      await new Promise((resolve) => setTimeout(resolve, 300));
+      const asked = Date.now();
+      await node.stop();
+      const tookMs = Date.now() - asked;
+      assert.equal(node.process.signalCode, null, 'exited on its own, not killed after the bound');
+      assert.equal(node.process.exitCode, 0, 'not the "shutdown did not finish" exit past --grace');
+      assert.ok(tookMs < 5_000, `exited ${tookMs} ms after SIGTERM`);
+      await closed;
+    } finally {
+      halfHeaders.destroy();
+      halfBody.destroy();
+      await node.stop();
+    }
+  });
+
+  it('a request pipelined behind one the stop answers gets its own reply: an operation it created is never left without its 202', async () => {
+    const node = await startServer({ args: ['--no-workers'] });
+    const socket = connect(node.port, '127.0.0.1');
+    try {
+      await once(socket, 'connect');
+      const later = new Date(Date.now() + 3_600_000).toISOString();
+      const held = await request(node.url, 'POST', '/operations', { body: { type: 'sleep', input: {}, run_at: later } });
+      let text = '';
+      socket.setEncoding('utf8').on('data', (chunk: string) => (text += chunk));
+      socket.on('error', () => {});
+      const ended = once(socket, 'close');
+      const body = JSON.stringify({ type: 'sleep', input: { log: 'pipelined' }, run_at: later });
+      // A long-poll the stop answers, and behind it on the same connection a create answered while the long-poll waits.
+      socket.write(
+        `GET /operations/${held.body.id} HTTP/1.1\r\nHost: 127.0.0.1\r\nIf-None-Match: ${held.headers.get('etag')}\r\nPrefer: wait=25\r\n\r\n` +
+          `POST /operations HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\nContent-Length: ${Buffer.byteLength(body)}\r\n\r\n${body}`,
+      );
+      await waitFor(async () => ((await request(node.url, 'GET', '/operations?status=pending')).body.items as unknown[]).length === 2, {
+        what: 'the pipelined create stored its operation',
+      });
+      await node.stop();
+      assert.equal(node.process.exitCode, 0);
+      await ended;
+      const statuses = [...text.matchAll(/^HTTP\/1\.1 (\d{3})/gm)].map((m) => m[1]);
+      assert.deepEqual(statuses, ['304', '202'], text);
+      assert.match(text, /"status":"pending"/, 'the 202 carries the operation it created');
+    } finally {
+      socket.destroy();
+      await node.stop();
+    }
+  });
+
+  it('/readyz is a 503 shutting_down from the moment a stop begins, while running attempts finish within --grace', async () => {
+    const node = await startServer({ args: ['--grace', '3s'] });
+    try {
+      const running = await request(node.url, 'POST', '/operations', { body: { type: 'sleep', input: { ms: 2_000 } } });
+      await waitFor(async () => (await request(node.url, 'GET', `/operations/${running.body.id}`)).body.status === 'processing', {
+        what: 'the attempt running',
+      });
+      assert.equal((await request(node.url, 'GET', '/readyz')).status, 200);
+      node.process.kill('SIGTERM');
+      const ready = await waitFor(
+        async () => {
+          const reply = await request(node.url, 'GET', '/readyz');
+          return reply.status === 503 ? reply : null;
+        },
+        { timeoutMs: 1_500, what: '/readyz a 503 soon after SIGTERM' },
+      );
+      assert.equal(ready.body.code, 'shutting_down');
+      assert.equal((await request(node.url, 'GET', '/healthz')).status, 200, 'alive, as it drains');
+      assert.equal((await request(node.url, 'GET', `/operations/${running.body.id}`)).body.status, 'processing', 'its attempt still running');
+    } finally {
+      await node.stop();
+    }
+  });
+
   it('SIGTERM ends a server whose log reader has gone (its stdout a broken pipe), as it does any other', async () => {
     const store = freshStore('sqlite');
     const child = spawn(process.execPath, [CLI_ENTRY, 'serve', '--port', '0', '--store', store.spec], { cwd: REPO_ROOT, stdio: ['ignore', 'pipe', 'pipe'] });
