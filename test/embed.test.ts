@@ -252,6 +252,30 @@ describe('createAsyncOps', () => {
     await closed;
   });
 
+  it('close() after listen() keeps a connection whose request is still arriving, and answers it once it has', async () => {
+    const ops = await createAsyncOps({ ...options, workers: false, logger: { level: 'silent' } });
+    const port = Number(new URL(await ops.listen({ port: 0, host: '127.0.0.1' })).port);
+    const socket = connect(port, '127.0.0.1');
+    await once(socket, 'connect');
+    let reply = '';
+    socket.setEncoding('utf8').on('data', (chunk: string) => (reply += chunk));
+    socket.on('error', () => {});
+    const ended = once(socket, 'close');
+    const body = JSON.stringify({ n: 3, pad: 'x'.repeat(4_000) });
+    const parts = [body.slice(0, 1_000), body.slice(1_000, 2_000), body.slice(2_000, 3_000), body.slice(3_000)];
+    socket.write(`POST /squares HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\nContent-Length: ${body.length}\r\n\r\n${parts[0]}`);
+    await new Promise((resolve) => setTimeout(resolve, 100));
+    const closed = ops.close();
+    // The rest arrives over about two seconds, a part every 600 ms: longer than a second in all, never a second without.
+    for (const part of parts.slice(1)) {
+      await new Promise((resolve) => setTimeout(resolve, 600));
+      socket.write(part);
+    }
+    await ended;
+    await closed;
+    assert.match(reply, /^HTTP\/1\.1 202 /, `answered, not cut: ${JSON.stringify(reply.slice(0, 80))}`);
+  });
+
   it('a handle closed without starting closes quietly; after close, submit and start are refused as shutting_down', async () => {
     const lines: string[] = [];
     const logger = pino({ level: 'warn' }, { write: (line: string) => lines.push(line) });

@@ -45,48 +45,56 @@ function lastReplyDue(socket: Socket): boolean {
 }
 
 /**
- * How long a request that has begun to arrive (or none yet) when the app begins to close, or on a connection accepted
- * while it closes, has to arrive in full: a request already sent waits in the kernel until the event loop's next poll
- * reads it, and one a client is still writing needs a moment. It is then answered (503, and the connection closed).
+ * How long a connection may go without a byte of a request arriving, once the app begins to close, before it is closed
+ * (unless a request on it is being answered): a request already sent waits in the kernel until the event loop's next
+ * poll reads it, and one still uploading keeps its connection as long as it moves. Arrived in full, it is answered (503,
+ * and the connection closed).
  */
 const ARRIVE_WITHIN_MS = 1_000;
 
 /**
- * Closes, once the app begins to close, each connection that holds close() up without a request to answer: a spare one
- * a client or browser opened ahead of need (a preconnect; undici opens one when a stream's body is cancelled), one whose
- * request has not arrived in full ARRIVE_WITHIN_MS later (its headers or body cut short), and one whose last reply due
- * went out after the stop began (a pipelined connection, or an event stream the stop ended). Node closes only the
- * connections idle when it stops and waits for the rest, so close() waited for the headers or request timeout (60 s),
- * and `serve` gave up past --grace with exit 1 and an error blaming the store.
+ * Closes, once the app begins to close, each connection that would hold close() up with no request to answer: a spare
+ * one a client or browser opened ahead of need (a preconnect; undici opens one when a stream's body is cancelled), one
+ * whose request stopped arriving (its headers or body cut short), and one whose last reply due went out after the stop
+ * began (a pipelined connection, or an event stream the stop ended). Node closes only the connections idle when it
+ * stops and waits for the rest, so close() waited for the headers or request timeout (60 s), and `serve` gave up past
+ * --grace with exit 1 and an error blaming the store.
  */
 export function dropUnusedConnectionsOnClose(app: FastifyInstance): void {
   const open = new Set<Socket>();
-  /** The latest request of each connection: whether it has arrived in full. */
-  const latest = new WeakMap<Socket, { readonly complete: boolean }>();
+  /** The request of each connection whose reply is not done yet, the latest when several are (pipelined). */
+  const latest = new WeakMap<Socket, IncomingMessage>();
   let closing = false;
   // Requests arrive one after another on a connection, so all but its latest are in full.
   const answering = (socket: Socket) => {
     const due = repliesDue.get(socket) ?? 0;
     return due > 1 || (due === 1 && latest.get(socket)?.complete === true);
   };
-  const dropUnlessAnswering = (sockets: Iterable<Socket>) => {
-    const candidates = [...sockets];
-    setTimeout(() => {
-      for (const socket of candidates) if (!answering(socket)) socket.destroy();
-    }, ARRIVE_WITHIN_MS);
+  /** Looks at `socket` every ARRIVE_WITHIN_MS until it closes: one neither answered nor receiving goes. */
+  const watch = (socket: Socket) => {
+    let read = socket.bytesRead;
+    const look = () => {
+      if (socket.destroyed) return;
+      if (!answering(socket) && socket.bytesRead === read) return void socket.destroy();
+      read = socket.bytesRead;
+      setTimeout(look, ARRIVE_WITHIN_MS).unref();
+    };
+    setTimeout(look, ARRIVE_WITHIN_MS).unref();
   };
   app.server.on('connection', (socket: Socket) => {
     open.add(socket);
     socket.once('close', () => open.delete(socket));
-    if (closing) dropUnlessAnswering([socket]);
+    if (closing) watch(socket);
   });
-  app.server.on('request', (request: IncomingMessage, response: ServerResponse) => {
+  // Counted before Fastify's own listener runs, which may answer at once (a 503 while closing).
+  app.server.prependListener('request', (request: IncomingMessage, response: ServerResponse) => {
     const socket = request.socket;
     latest.set(socket, request);
     repliesDue.set(socket, (repliesDue.get(socket) ?? 0) + 1);
     response.once('close', () => {
       const due = (repliesDue.get(socket) ?? 1) - 1;
       repliesDue.set(socket, due);
+      if (due === 0) latest.delete(socket);
       // Its last reply written, a connection kept alive would idle on past close(): ended once what was written is sent.
       if (closing && due === 0 && !socket.destroyed) {
         socket.once('finish', () => socket.destroy());
@@ -96,7 +104,7 @@ export function dropUnusedConnectionsOnClose(app: FastifyInstance): void {
   });
   app.addHook('preClose', async () => {
     closing = true;
-    dropUnlessAnswering(open);
+    for (const socket of open) watch(socket);
   });
 }
 
