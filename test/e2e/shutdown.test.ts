@@ -41,6 +41,16 @@ async function openStream(path: string): Promise<{ text(): string; ended(): bool
   return { text: () => text, ended: () => ended };
 }
 
+/** SIGTERM ends `node` on its own within 5 s, exit status 0: not killed after stop()'s bound, nor past --grace with exit 1. */
+async function stopsPromptly(node: ServerProcess): Promise<void> {
+  const asked = Date.now();
+  await node.stop();
+  const tookMs = Date.now() - asked;
+  assert.equal(node.process.signalCode, null, 'exited on its own, not killed after the bound');
+  assert.equal(node.process.exitCode, 0, 'not the "shutdown did not finish" exit past --grace');
+  assert.ok(tookMs < 5_000, `exited ${tookMs} ms after SIGTERM`);
+}
+
 describe('shutdown', () => {
   it('SIGTERM with an event stream, a long-poll and a Prefer: wait open exits within seconds, ending and answering each', async () => {
     const later = new Date(Date.now() + 3_600_000).toISOString();
@@ -106,12 +116,7 @@ describe('shutdown', () => {
       const closed = once(spare, 'close');
       // Beside it, a kept-alive connection that has had its request, which Node closes itself.
       assert.equal((await request(node.url, 'GET', '/healthz')).status, 200);
-      const asked = Date.now();
-      await node.stop();
-      const tookMs = Date.now() - asked;
-      assert.equal(node.process.signalCode, null, 'exited on its own, not killed after the bound');
-      assert.equal(node.process.exitCode, 0, 'not the "shutdown did not finish" exit past --grace');
-      assert.ok(tookMs < 5_000, `exited ${tookMs} ms after SIGTERM`);
+      await stopsPromptly(node);
       await closed;
     } finally {
       spare.destroy();
@@ -131,12 +136,7 @@ describe('shutdown', () => {
       halfBody.write('POST /operations HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\nContent-Length: 100\r\n\r\n{"type"');
       // Both parts read by the server before it is told to stop.
       await new Promise((resolve) => setTimeout(resolve, 300));
-      const asked = Date.now();
-      await node.stop();
-      const tookMs = Date.now() - asked;
-      assert.equal(node.process.signalCode, null, 'exited on its own, not killed after the bound');
-      assert.equal(node.process.exitCode, 0, 'not the "shutdown did not finish" exit past --grace');
-      assert.ok(tookMs < 5_000, `exited ${tookMs} ms after SIGTERM`);
+      await stopsPromptly(node);
       await closed;
     } finally {
       halfHeaders.destroy();
