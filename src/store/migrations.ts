@@ -1,17 +1,12 @@
 // Owns: what both stores' migrators decide alike: a store that a later version of asyncops migrated further than this
-// one knows is refused, and (for a command that only reads) one an earlier version migrated. Not here: applying migrations (sqlite/migrate.ts, postgres/migrate.ts).
+// one knows is refused, and (for a command that only reads) one an earlier version migrated.
+// Not here: applying migrations (sqlite/migrate.ts, postgres/migrate.ts).
 
 /** The store was migrated by a later version: this one would misread it or leave out what the later one keeps. */
 export class StoreNewerError extends Error {
   override readonly name = 'StoreNewerError';
 }
 
-/**
- * Throws StoreNewerError when the newest migration recorded in a store is past the newest of `files` (this version's
- * migrations, `NNNN_name.sql`, sorted). A node of an older version beside a newer one would write without what the
- * newer one's migrations keep up to date (the pending counts behind queue positions, history), and those stay wrong
- * after it stops.
- */
 /** The store is older than this version and was not to be migrated (a command that only reads, beside older nodes). */
 export class StoreBehindError extends Error {
   override readonly name = 'StoreBehindError';
@@ -31,6 +26,12 @@ export function refuseBehind(newestRecorded: { readonly version: number; readonl
   );
 }
 
+/**
+ * Throws StoreNewerError when the newest migration recorded in a store is past the newest of `files` (this version's
+ * migrations, `NNNN_name.sql`, sorted). A node of an older version beside a newer one would write without what the
+ * newer one's migrations keep up to date (the pending counts behind queue positions, history), and those stay wrong
+ * after it stops.
+ */
 export function refuseNewer(newestRecorded: { readonly version: number; readonly name: string } | undefined, files: readonly string[]): void {
   if (newestRecorded === undefined) return;
   const known = newestKnown(files);
