@@ -37,9 +37,6 @@ type ServerFlags = { -readonly [K in Exclude<SettingKey, 'corsOrigin' | 'allowed
 /** The settings a command takes, in the table's order. */
 const settingsOf = (role: ServerCommand) => (Object.entries(SETTINGS) as [SettingKey, Setting][]).filter(([, setting]) => setting.commands.includes(role));
 
-/** A comma-separated list of origins, or `*`; empty: none (CORS off), as a list (commander turns a null into ''). */
-const corsOrigins = (value: string): CorsOrigins => parseCorsOrigins(value);
-
 /** A rate or cap flag as the server takes it: unset → the default for how exposed it is; off → null (no limit). */
 const limitOption = <T>(flag: T | 'off' | undefined, fallback: T | null): T | null => (flag === 'off' ? null : (flag ?? fallback));
 
@@ -60,7 +57,7 @@ export function isLoopbackHost(host: string): boolean {
 
 function serverOptions(command: Command, role: ServerCommand): Command {
   for (const [key, setting] of settingsOf(role)) {
-    if (key === 'corsOrigin') command.addOption(settingOption(SETTINGS.corsOrigin, { parse: corsOrigins }));
+    if (key === 'corsOrigin') command.addOption(settingOption(SETTINGS.corsOrigin, { parse: parseCorsOrigins }));
     else if (key === 'allowedHosts') command.addOption(settingOption(SETTINGS.allowedHosts, { parse: parseAllowedHosts }));
     else command.addOption(settingOption(setting));
   }
