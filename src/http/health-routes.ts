@@ -4,6 +4,7 @@
 import type { FastifyInstance } from 'fastify';
 import { Type } from '@sinclair/typebox';
 import { sendProblem, problemType } from './problem.ts';
+import { AsyncOpsError } from '../domain/errors.ts';
 import { jsonResponse, problemResponses } from './schemas.ts';
 
 /** What readiness asks of the store (main.ts passes the store itself): whether it answers, and which kind it is. */
@@ -50,15 +51,7 @@ export function registerHealthRoutes(app: FastifyInstance, store: StoreProbe, st
     },
     handler: async (request, reply) => {
       // From the first moment of a stop, while running attempts finish within --grace: not only once HTTP closes.
-      if (stopping()) {
-        return sendProblem(reply, {
-          type: problemType('shutting_down', app.prefix),
-          title: 'Shutting down',
-          status: 503,
-          detail: 'this node is stopping: send requests to another node, or again once it is back',
-          code: 'shutting_down',
-        });
-      }
+      if (stopping()) throw new AsyncOpsError('shutting_down', 'this node is stopping: send requests to another node, or again once it is back');
       try {
         await withDeadline(store.ping(), READY_WITHIN_MS);
         return { status: 'ready' as const, store: store.kind };
