@@ -32,8 +32,11 @@ export function closingSignal(app: FastifyInstance): AbortSignal {
   return signal;
 }
 
-/** Per connection, the requests that have arrived (their headers in) and whose replies are not done yet. */
-const repliesDue = new WeakMap<Socket, number>();
+/**
+ * Per connection with replies not done yet: how many (requests whose headers are in), and the latest of those requests
+ * (all before it on the connection have arrived in full). A connection leaves it when its last reply is done.
+ */
+const inFlight = new WeakMap<Socket, { due: number; latest: IncomingMessage }>();
 
 /**
  * Whether a reply sent as the app closes may say `Connection: close`: not while other requests on its connection (sent
@@ -41,7 +44,7 @@ const repliesDue = new WeakMap<Socket, number>();
  * work was done (an operation created, its 202 lost). The last reply due says it.
  */
 function lastReplyDue(socket: Socket): boolean {
-  return (repliesDue.get(socket) ?? 0) <= 1;
+  return (inFlight.get(socket)?.due ?? 0) <= 1;
 }
 
 /**
@@ -62,13 +65,10 @@ const ARRIVE_WITHIN_MS = 1_000;
  */
 export function dropUnusedConnectionsOnClose(app: FastifyInstance): void {
   const open = new Set<Socket>();
-  /** The request of each connection whose reply is not done yet, the latest when several are (pipelined). */
-  const latest = new WeakMap<Socket, IncomingMessage>();
   let closing = false;
-  // Requests arrive one after another on a connection, so all but its latest are in full.
   const answering = (socket: Socket) => {
-    const due = repliesDue.get(socket) ?? 0;
-    return due > 1 || (due === 1 && latest.get(socket)?.complete === true);
+    const replies = inFlight.get(socket);
+    return replies !== undefined && (replies.due > 1 || replies.latest.complete);
   };
   /** Looks at `socket` every ARRIVE_WITHIN_MS until it closes: one neither answered nor receiving goes. */
   const watch = (socket: Socket) => {
@@ -89,14 +89,19 @@ export function dropUnusedConnectionsOnClose(app: FastifyInstance): void {
   // Counted before Fastify's own listener runs, which may answer at once (a 503 while closing).
   app.server.prependListener('request', (request: IncomingMessage, response: ServerResponse) => {
     const socket = request.socket;
-    latest.set(socket, request);
-    repliesDue.set(socket, (repliesDue.get(socket) ?? 0) + 1);
+    const replies = inFlight.get(socket);
+    if (replies === undefined) inFlight.set(socket, { due: 1, latest: request });
+    else {
+      replies.due += 1;
+      replies.latest = request;
+    }
     response.once('close', () => {
-      const due = (repliesDue.get(socket) ?? 1) - 1;
-      repliesDue.set(socket, due);
-      if (due === 0) latest.delete(socket);
+      const left = inFlight.get(socket);
+      if (left !== undefined) left.due -= 1;
+      if (left !== undefined && left.due > 0) return;
+      inFlight.delete(socket);
       // Its last reply written, a connection kept alive would idle on past close(): ended once what was written is sent.
-      if (closing && due === 0 && !socket.destroyed) {
+      if (closing && !socket.destroyed) {
         socket.once('finish', () => socket.destroy());
         socket.end();
       }
