@@ -228,7 +228,10 @@ describe('the Fastify plugin', () => {
 
 describe('createAsyncOps', () => {
   it('close() after listen() drops a connection with no request on it, and answers a request sent as it begins with a 503', async () => {
-    const ops = await createAsyncOps({ ...options, workers: false, logger: { level: 'silent' } });
+    // The assembly, for its server: the test waits until that has accepted both connections.
+    const ops = await assembleAsyncOps({ ...options, workers: false, logger: { level: 'silent' } });
+    let accepted = 0;
+    ops.app?.server.on('connection', () => accepted++);
     const port = Number(new URL(await ops.listen({ port: 0, host: '127.0.0.1' })).port);
     const opened = async () => {
       const socket = connect(port, '127.0.0.1');
@@ -244,7 +247,7 @@ describe('createAsyncOps', () => {
     const spare = await opened();
     const late = await opened();
     // Both accepted and read nothing yet; the request reaches the server in the same turn as the close.
-    await new Promise((resolve) => setTimeout(resolve, 50));
+    await waitFor(() => accepted === 2, { what: 'both connections accepted' });
     late.socket.write('GET /healthz HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n');
     const closed = ops.close();
     assert.equal(await spare.ended, '', 'the spare connection is closed, with nothing sent on it');

@@ -251,11 +251,13 @@ describe('counting requests a problem on their connection cut short', () => {
     const { port, hostname } = new URL(server.url);
     const socket = connect(Number(port), hostname);
     await once(socket, 'connect');
-    socket.resume();
+    let received = '';
+    socket.setEncoding('utf8').on('data', (chunk: string) => (received += chunk));
+    // Expect: 100-continue, so the server says when it has the long-poll's headers; the bad bytes come after.
     socket.write(
-      `GET /operations/${created.body.id} HTTP/1.1\r\nHost: ${hostname}\r\nIf-None-Match: ${created.headers.get('etag')}\r\nPrefer: wait=20\r\n\r\n`,
+      `GET /operations/${created.body.id} HTTP/1.1\r\nHost: ${hostname}\r\nIf-None-Match: ${created.headers.get('etag')}\r\nPrefer: wait=20\r\nExpect: 100-continue\r\n\r\n`,
     );
-    await new Promise((resolve) => setTimeout(resolve, 200));
+    await waitFor(() => received.startsWith('HTTP/1.1 100 Continue'), { what: 'the long-poll received' });
     socket.write('BOGUS \u0001 nonsense\r\n\r\n');
     await once(socket, 'close');
     const count = (text: string, status: string) =>

@@ -132,10 +132,15 @@ describe('shutdown', () => {
       await Promise.all([once(halfHeaders, 'connect'), once(halfBody, 'connect')]);
       for (const socket of [halfHeaders, halfBody]) socket.on('error', () => {});
       const closed = Promise.all([once(halfHeaders, 'close'), once(halfBody, 'close')]);
+      let continued = '';
+      halfBody.setEncoding('utf8').on('data', (chunk: string) => (continued += chunk));
       halfHeaders.write('GET /healthz HTTP/1.1\r\nHost: 127.0.0.1\r\n');
-      halfBody.write('POST /operations HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\nContent-Length: 100\r\n\r\n{"type"');
-      // Both parts read by the server before it is told to stop.
-      await new Promise((resolve) => setTimeout(resolve, 300));
+      halfBody.write(
+        'POST /operations HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\nContent-Length: 100\r\nExpect: 100-continue\r\n\r\n{"type"',
+      );
+      // The server says it has the second request's headers (its 100 Continue) before it is told to stop; the first
+      // connection's bytes, written before them, have been read by then too.
+      await waitFor(() => continued.startsWith('HTTP/1.1 100 Continue'), { what: 'the half-sent POST received' });
       await stopsPromptly(node);
       await closed;
     } finally {
