@@ -8,7 +8,7 @@ import { spawnSync } from 'node:child_process';
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import type { Browser } from 'playwright-core';
-import { CLI_ENTRY, REPO_ROOT, startServer, type ServerProcess } from '../support/server.ts';
+import { CLI_ENTRY, REPO_ROOT, startServer, type ServerProcess, STORE_INDEPENDENT } from '../support/server.ts';
 import { request } from '../support/http.ts';
 import { launchChromium } from '../support/chromium.ts';
 
@@ -116,7 +116,7 @@ after(async () => {
   await Promise.all(pageServers.map((page) => new Promise<void>((resolve) => page.close(() => resolve()))));
 });
 
-describe('CORS over HTTP', () => {
+describe('CORS over HTTP', STORE_INDEPENDENT, () => {
   it('a preflight from an allowed origin is answered 204 before authentication, naming what a page may send', async () => {
     const preflight = await request(api, 'OPTIONS', '/operations', {
       headers: {
@@ -261,7 +261,7 @@ describe('stream tokens', () => {
   });
 });
 
-describe('CORS configuration', () => {
+describe('CORS configuration', STORE_INDEPENDENT, () => {
   const run = (args: readonly string[], env: Record<string, string | undefined>) =>
     spawnSync(process.execPath, [CLI_ENTRY, 'serve', '--port', '0', '--store', ':memory:', ...args], {
       cwd: REPO_ROOT,
@@ -305,7 +305,7 @@ describe('CORS configuration', () => {
   });
 });
 
-describe('in headless Chromium, from a page on another origin', () => {
+describe('in headless Chromium, from a page on another origin', STORE_INDEPENDENT, () => {
   let browser: Browser | null = null;
   after(async () => {
     await browser?.close();

@@ -6,7 +6,7 @@ import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { request as httpRequest } from 'node:http';
 import { spawnSync } from 'node:child_process';
-import { CLI_ENTRY, REPO_ROOT, startServer, type ServerProcess } from '../support/server.ts';
+import { CLI_ENTRY, REPO_ROOT, startServer, type ServerProcess, STORE_INDEPENDENT } from '../support/server.ts';
 
 interface Answer {
   readonly status: number;
@@ -47,7 +47,7 @@ after(async () => {
   await Promise.all([open?.stop(), named?.stop(), keyed?.stop(), exposed?.stop()]);
 });
 
-describe('DNS rebinding: the Host a server without keys answers to', () => {
+describe('DNS rebinding: the Host a server without keys answers to', STORE_INDEPENDENT, () => {
   it('refuses another host name on every kind of route with a 421 problem, and answers localhost and IP addresses', async () => {
     const routes: Array<[string, string, Record<string, string>?]> = [
       ['GET', '/healthz'],

@@ -8,7 +8,7 @@ import { once } from 'node:events';
 import { connect } from 'node:net';
 import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { CLI_ENTRY, freshStore, REPO_ROOT, startServer, tempDir, type ServerProcess, type TestStore } from '../support/server.ts';
+import { CLI_ENTRY, freshStore, REPO_ROOT, startServer, tempDir, type ServerProcess, type TestStore, STORE_INDEPENDENT } from '../support/server.ts';
 import { request } from '../support/http.ts';
 import { waitFor } from '../support/wait.ts';
 import { systemTool } from '../support/system-tool.ts';
@@ -243,7 +243,7 @@ describe('metrics', () => {
   });
 });
 
-describe('counting requests a problem on their connection cut short', () => {
+describe('counting requests a problem on their connection cut short', STORE_INDEPENDENT, () => {
   it('a long-poll left unanswered when bad bytes behind it on its connection are refused is a 499, not that 400', async () => {
     const server = await start({ args: ['--no-workers'] });
     const later = new Date(Date.now() + 3_600_000).toISOString();
@@ -327,7 +327,7 @@ describe('roles', () => {
   });
 });
 
-describe('start-up configuration', () => {
+describe('start-up configuration', STORE_INDEPENDENT, () => {
   const run = (...args: string[]) => spawnSync(process.execPath, [CLI_ENTRY, ...args], { cwd: REPO_ROOT, encoding: 'utf8', timeout: 20_000 });
 
   for (const [what, args] of [

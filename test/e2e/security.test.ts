@@ -8,7 +8,7 @@ import { spawn } from 'node:child_process';
 import { createServer, type Server } from 'node:http';
 import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { CLI_ENTRY, REPO_ROOT, startServer, tempDir, type ServerProcess } from '../support/server.ts';
+import { CLI_ENTRY, REPO_ROOT, startServer, tempDir, type ServerProcess, STORE_INDEPENDENT } from '../support/server.ts';
 import { request } from '../support/http.ts';
 import { waitFor } from '../support/wait.ts';
 import { runCli, killAll } from '../cli/run-cli.ts';
@@ -220,7 +220,7 @@ describe('API keys', () => {
   });
 });
 
-describe('start-up', () => {
+describe('start-up', STORE_INDEPENDENT, () => {
   it('a non-loopback --host without API keys refuses to start with one line (exit 2); --insecure starts it', async () => {
     const refused = await runServe(['--host', '0.0.0.0']);
     assert.equal(refused.code, 2);

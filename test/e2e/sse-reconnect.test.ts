@@ -7,7 +7,7 @@ import { EventSource } from 'eventsource';
 import { DatabaseSync } from 'node:sqlite';
 import { connect } from 'node:net';
 import { once } from 'node:events';
-import { freshStore, startServer, type ServerProcess } from '../support/server.ts';
+import { freshStore, startServer, type ServerProcess, STORE_INDEPENDENT } from '../support/server.ts';
 import { request } from '../support/http.ts';
 import { waitFor } from '../support/wait.ts';
 import { WebhookReceiver } from '../support/webhook-receiver.ts';
@@ -181,7 +181,7 @@ describe('event stream reconnects', () => {
   });
 });
 
-describe('HEAD on an event stream', () => {
+describe('HEAD on an event stream', STORE_INDEPENDENT, () => {
   it("answers at once with the stream headers and no body, and holds none of the key's streams", async () => {
     const own = await startServer({ args: ['--no-workers', '--max-sse-per-key', '1'] });
     try {

@@ -6,7 +6,7 @@
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { join } from 'node:path';
-import { E2E_STORE, freshStore, REPO_ROOT, startServer, type ServerProcess, type TestStore } from '../support/server.ts';
+import { E2E_STORE, freshStore, REPO_ROOT, startServer, type ServerProcess, type TestStore, STORE_INDEPENDENT } from '../support/server.ts';
 import { request } from '../support/http.ts';
 import { waitFor } from '../support/wait.ts';
 import { WebhookReceiver } from '../support/webhook-receiver.ts';
@@ -157,7 +157,7 @@ describe(`traces from request to attempt to webhook${crossNode ? ', across an AP
   });
 });
 
-describe('a collector that does not answer', () => {
+describe('a collector that does not answer', STORE_INDEPENDENT, () => {
   it("is logged: the SDK's warnings and errors are log lines of the tracing component", async () => {
     const closed = await OtlpReceiver.start();
     const endpoint = closed.endpoint;

@@ -1,5 +1,6 @@
-// Owns: npm test's second pass: every end-to-end file again, with its servers on PostgreSQL (ASYNCOPS_E2E_STORE=postgres,
-// a schema per server or per test store). Not here: choosing the store (server.ts), the tests themselves.
+// Owns: npm test's second pass: every end-to-end file again, but its STORE_INDEPENDENT parts, with its servers on
+// PostgreSQL (ASYNCOPS_E2E_STORE=postgres, a schema per server or per test store). Not here: choosing the store
+// (server.ts), the tests themselves.
 // Invariant: without a server the pass is skipped with one line saying why, except under CI=true, where that fails.
 
 import { spawn } from 'node:child_process';

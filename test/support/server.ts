@@ -31,6 +31,12 @@ export interface ServerProcess {
 /** The store end-to-end servers run on: `ASYNCOPS_E2E_STORE` (`sqlite`, the default, or `postgres`). */
 export const E2E_STORE: 'sqlite' | 'postgres' = e2eStoreFromEnv(process.env.ASYNCOPS_E2E_STORE);
 
+/**
+ * For a `describe` whose servers never reach the store (flags and start-up, the HTTP edge: Host, CORS, caching
+ * headers, an exporter): it runs once, in the SQLite pass, since the PostgreSQL pass would run the same processes again.
+ */
+export const STORE_INDEPENDENT = { skip: E2E_STORE === 'postgres' ? 'store-independent: runs in the SQLite pass only' : false } as const;
+
 function e2eStoreFromEnv(value: string | undefined): 'sqlite' | 'postgres' {
   if (value === undefined || value === '' || value === 'sqlite') return 'sqlite';
   if (value === 'postgres') return 'postgres';
