@@ -570,6 +570,27 @@ describe('createAsyncOps', () => {
     assert.deepEqual(handed, written);
   });
 
+  it('an input left out or null is {} from code as in a request: what passes one way passes the other', async () => {
+    const cleanup = defineTask({
+      type: 'cleanup',
+      input: { type: 'object', properties: { olderThanDays: { type: 'integer', minimum: 1 } } },
+      run: (input: { olderThanDays?: number }) => ({ days: input.olderThanDays ?? 30 }),
+    });
+    const ops = await createAsyncOps({ ...options, tasks: [cleanup], builtInTasks: false, logger: { level: 'silent' } });
+    closers.push(() => ops.close());
+    const url = await ops.listen({ port: 0 });
+    for (const body of [{ type: 'cleanup' }, { type: 'cleanup', input: null }]) {
+      const reply = await fetch(`${url}/operations`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify(body) });
+      assert.equal(reply.status, 202, JSON.stringify(body));
+      assert.deepEqual(((await reply.json()) as { input: unknown }).input, {}, JSON.stringify(body));
+    }
+    for (const input of [undefined, null]) {
+      const submitted = await ops.submit('cleanup', input);
+      assert.deepEqual(submitted.input, {}, String(input));
+      await waitFor(async () => (await ops.get(submitted.id)).status === 'completed', { what: 'the operation completes' });
+    }
+  });
+
   it('returns a narrow handle: no store, service, pool or Fastify app', async () => {
     const ops = await createAsyncOps({ ...options, logger: { level: 'silent' } });
     closers.push(() => ops.close());

@@ -74,7 +74,7 @@ export class AsyncOpsClient {
     const headers: Record<string, string> = {};
     if (options.idempotencyKey !== undefined) headers['idempotency-key'] = options.idempotencyKey;
     if (prefer !== undefined) headers.prefer = prefer;
-    const runAt = dateTime(options.runAt);
+    const runAt = dateTime(options.runAt, 'runAt');
     const body = {
       type,
       input,
@@ -182,8 +182,8 @@ export class AsyncOpsClient {
       status: options.status,
       type: options.type,
       error_code: options.errorCode,
-      created_after: dateTime(options.createdAfter),
-      created_before: dateTime(options.createdBefore),
+      created_after: dateTime(options.createdAfter, 'createdAfter'),
+      created_before: dateTime(options.createdBefore, 'createdBefore'),
       q: options.q,
       tenant: options.tenant,
       limit: options.limit,
@@ -327,6 +327,9 @@ async function* everyItem<T>(page: (cursor: string | undefined) => Promise<Page<
 }
 
 /** A time filter as the query takes it: RFC 3339 (a Date in UTC, a string as given); also a submit's run_at. */
-function dateTime(value: Date | string | undefined): string | undefined {
-  return value instanceof Date ? value.toISOString() : value;
+/** A Date as the API takes it; an invalid one is the caller's mistake, named, before anything is sent. */
+function dateTime(value: Date | string | undefined, option: string): string | undefined {
+  if (!(value instanceof Date)) return value;
+  if (Number.isNaN(value.getTime())) throw new TypeError(`${option}: an invalid Date`);
+  return value.toISOString();
 }

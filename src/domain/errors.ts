@@ -112,8 +112,16 @@ export function failureOf(thrown: unknown): { readonly error: Error; readonly co
   const permanent = readSafely(() => isPermanentError(error), false);
   // A code or message that is not text (or an empty code) is made text, so the end is stored as any other.
   const code = (permanent && readSafely(() => String((error as PermanentError).code ?? ''), '')) || 'handler_error';
-  const message = readSafely(() => String(error.message), 'the handler threw an error whose message could not be read');
+  const message = readSafely(() => messageOf(error), 'the handler threw an error whose message could not be read');
   return { error, code, message, permanent };
+}
+
+/** An error's message; where it is empty, which would store a failure that says nothing, an AggregateError's inner ones or its name. */
+function messageOf(error: Error): string {
+  const own = String(error.message);
+  if (own !== '') return own;
+  const inner = error instanceof AggregateError ? [...error.errors].map((e) => String(coerceError(e).message)).filter((m) => m !== '') : [];
+  return inner.length > 0 ? `${error.name}: ${inner.join('; ')}` : `${error.name} (without a message)`;
 }
 
 function readSafely<T, F>(read: () => T, fallback: F): T | F {

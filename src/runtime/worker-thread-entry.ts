@@ -6,7 +6,7 @@ import { registerHooks } from 'node:module';
 import { parentPort, workerData } from 'node:worker_threads';
 import { INVALID_SPAN_CONTEXT, ROOT_CONTEXT, trace } from '@opentelemetry/api';
 import { pino } from 'pino';
-import { isPermanentError, isRateLimitedError, PermanentError } from '../domain/errors.ts';
+import { failureOf, isPermanentError, isRateLimitedError, PermanentError } from '../domain/errors.ts';
 import { RefusedResult, toOperationResult } from '../domain/operation.ts';
 import { spanContextOf } from '../telemetry/tracing.ts';
 import type { IsolatedHandler, IsolatedTaskContext, ThreadMessage, ThreadStart } from './worker-thread.ts';
@@ -41,11 +41,12 @@ try {
   };
   post(storedAs(await (handler as IsolatedHandler)(start.input, ctx)));
 } catch (thrown) {
-  const error = thrown instanceof Error ? thrown : new Error(String(thrown));
+  // As the event loop's attempt would store it (a thrown object's JSON, never String()'s "[object Object]").
+  const { error, message } = failureOf(thrown);
   post({
     kind: 'error',
     name: error.name,
-    message: error.message,
+    message,
     permanentCode: isPermanentError(error) ? error.code : null,
     rateLimited: isRateLimitedError(error) ? { retryAfterS: error.retryAfterS ?? null } : null,
   });

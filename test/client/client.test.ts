@@ -116,6 +116,14 @@ describe('AsyncOpsClient requests', () => {
     assert.equal(error.code, 'unauthorized');
   });
 
+  test('an invalid Date is a TypeError naming its option: nothing sent', async () => {
+    const sent = api.requests.length;
+    await assert.rejects(client.submit('report', {}, { runAt: new Date(Number.NaN) }), /^TypeError: runAt: an invalid Date$/);
+    await assert.rejects(client.list({ createdAfter: new Date('nope') }), /^TypeError: createdAfter: an invalid Date$/);
+    await assert.rejects(client.list({ createdBefore: new Date('nope') }), /^TypeError: createdBefore: an invalid Date$/);
+    assert.equal(api.requests.length, sent);
+  });
+
   test('a key or idempotency key no header can carry is a TypeError at once: nothing sent, nothing retried', async () => {
     const sent = api.requests.length;
     const started = Date.now();

@@ -1,11 +1,11 @@
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { pino } from 'pino';
-import { isRateLimitedError, PermanentError } from '../../src/domain/errors.ts';
+import { failureOf, isRateLimitedError, PermanentError } from '../../src/domain/errors.ts';
 import type { TaskContext } from '../../src/runtime/task.ts';
 import { inWorkerThread } from '../../src/runtime/worker-thread.ts';
 import { InvalidResultError, toOperationResult } from '../../src/domain/operation.ts';
-import { odd } from '../fixtures/isolated-handlers.ts';
+import { odd, THROWN } from '../fixtures/isolated-handlers.ts';
 import { waitFor } from '../support/wait.ts';
 import { INVALID_SPAN_CONTEXT, ROOT_CONTEXT, trace } from '@opentelemetry/api';
 
@@ -59,6 +59,24 @@ describe('inWorkerThread', () => {
     ] as const) {
       await assert.rejects(stored(kind), (error) => error instanceof InvalidResultError && message.test(error.message), kind);
       await assert.rejects(onThisThread(kind), (error) => error instanceof InvalidResultError && message.test(error.message), kind);
+    }
+  });
+
+  it('fails as the event loop would with what it threw: no Error, or an Error without a message', async () => {
+    const expected: Record<string, string> = {
+      object: 'non-error thrown: {"a":1}',
+      no_prototype: 'non-error thrown: {}',
+      undefined: 'non-error thrown: undefined',
+      empty_error: 'Error (without a message)',
+      empty_aggregate: 'AggregateError: first; second',
+    };
+    for (const [kind, message] of Object.entries(expected)) {
+      assert.equal(failureOf(THROWN[kind]!()).message, message, `${kind} on the event loop`);
+      const thrown = await inWorkerThread(handlers, 'throws')({ kind }, context().ctx).then(
+        () => assert.fail(`${kind}: the handler returned`),
+        (error: unknown) => error,
+      );
+      assert.deepEqual([failureOf(thrown).message, failureOf(thrown).code], [message, 'handler_error'], `${kind} on a thread`);
     }
   });
 
