@@ -88,7 +88,73 @@ declare module 'fastify' {
   }
 }
 
+/** Every option there is: the type makes this list name each key of AsyncOpsOptions, no more and no fewer. */
+const OPTION_NAMES: Readonly<Record<keyof AsyncOpsOptions, true>> = {
+  store: true,
+  prefix: true,
+  tasks: true,
+  builtInTasks: true,
+  workers: true,
+  http: true,
+  dashboard: true,
+  concurrency: true,
+  maxResultBytes: true,
+  webhookSecrets: true,
+  allowPrivateWebhooks: true,
+  webhookScheduleMs: true,
+  webhookTimeoutMs: true,
+  webhookLeaseMs: true,
+  webhookConcurrency: true,
+  webhookConcurrencyPerDestination: true,
+  retryBackoff: true,
+  leaseMs: true,
+  shutdownGraceMs: true,
+  bodyLimit: true,
+  requestTimeoutMs: true,
+  retentionMs: true,
+  resultRetentionMs: true,
+  limits: true,
+  apiKeys: true,
+  keyConcurrency: true,
+  maxPriority: true,
+  rateLimits: true,
+  maxSchedules: true,
+  maxStreamsPerKey: true,
+  sseKeepaliveMs: true,
+  readCacheMs: true,
+  maxBodyDepth: true,
+  corsOrigins: true,
+  allowedHosts: true,
+  logger: true,
+  otel: true,
+};
+/** What Fastify itself takes from a plugin's options (its `register` reads them), beside asyncops's own. */
+const FASTIFY_REGISTER_OPTIONS = ['logLevel', 'logSerializers'];
+
+/**
+ * A misspelt option would be ignored, and its default taken without a word (`concurency: 50` runs 8 at once): a
+ * TypeError naming it, with the option it is nearest to.
+ */
+function refuseUnknownOptions(options: object, where: string, alsoKnown: readonly string[] = []): void {
+  const unknown = Object.keys(options).find((key) => !Object.hasOwn(OPTION_NAMES, key) && !alsoKnown.includes(key));
+  if (unknown === undefined) return;
+  const nearest = Object.keys(OPTION_NAMES).find((name) => editDistance(name.toLowerCase(), unknown.toLowerCase()) <= 2);
+  throw new TypeError(`${where}: unknown option "${unknown}"${nearest === undefined ? '' : ` (did you mean "${nearest}"?)`}`);
+}
+
+/** Levenshtein distance, for names of a few dozen characters. */
+function editDistance(a: string, b: string): number {
+  let row = Array.from({ length: b.length + 1 }, (_, j) => j);
+  for (let i = 1; i <= a.length; i++) {
+    const next = [i];
+    for (let j = 1; j <= b.length; j++) next[j] = Math.min(row[j]! + 1, next[j - 1]! + 1, row[j - 1]! + (a[i - 1] === b[j - 1] ? 0 : 1));
+    row = next;
+  }
+  return row[b.length]!;
+}
+
 export async function createAsyncOps(options: AsyncOpsOptions): Promise<AsyncOps> {
+  refuseUnknownOptions(options, 'createAsyncOps');
   const assembly = await assembleAsyncOps(options);
   let started = false;
   // Without a prefix the API takes only its own first path segments (operations, docs, a task's route…): the rest is
@@ -142,6 +208,7 @@ const CLOSE_MARGIN_MS = 2_000;
  * start when the app is ready and drain when it closes; logs go to the app's logger. `app.asyncops` submits and reads.
  */
 export const asyncopsPlugin: FastifyPluginAsync<AsyncOpsPluginOptions> = async (parent, options) => {
+  refuseUnknownOptions(options, 'asyncops plugin', FASTIFY_REGISTER_OPTIONS);
   const basePath = joinPaths(parent.prefix, options.prefix);
   const assembly = await assembleAsyncOps({ ...options, prefix: basePath, logger: options.logger ?? parent.log });
   const app = assembly.app;

@@ -768,6 +768,24 @@ describe('createAsyncOps', () => {
     await noOrigins.close();
   });
 
+  it('refuses an option it does not know, naming the nearest it does: a misspelt one would be ignored', async () => {
+    await assert.rejects(
+      createAsyncOps({ ...options, concurency: 50 } as never),
+      /^TypeError: createAsyncOps: unknown option "concurency" \(did you mean "concurrency"\?\)$/,
+    );
+    await assert.rejects(createAsyncOps({ ...options, clock: { now: () => 0 } } as never), /^TypeError: createAsyncOps: unknown option "clock"$/);
+    const app = Fastify();
+    closers.push(() => app.close());
+    await assert.rejects(async () => {
+      await app.register(asyncopsPlugin, { ...options, LeaseMs: 5_000, logger: { level: 'silent' } } as never);
+    }, /^TypeError: asyncops plugin: unknown option "LeaseMs" \(did you mean "leaseMs"\?\)$/);
+    // What Fastify's register takes for itself is no option of asyncops's, and no mistake.
+    const fine = Fastify();
+    closers.push(() => fine.close());
+    await fine.register(asyncopsPlugin, { ...options, workers: false, logLevel: 'warn', logger: { level: 'silent' } } as never);
+    await fine.ready();
+  });
+
   it('refuses a prefix that is not a plain path', async () => {
     await assert.rejects(createAsyncOps({ ...options, prefix: 'async' }), TypeError);
     await assert.rejects(createAsyncOps({ ...options, prefix: '/:tenant' }), TypeError);
