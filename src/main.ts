@@ -332,6 +332,8 @@ export async function assembleAsyncOps(options: AssemblyOptions): Promise<Assemb
       : options.store;
   const concurrency = options.concurrency ?? DEFAULTS.concurrency;
   const userTasks = options.tasks === undefined ? [] : Array.isArray(options.tasks) ? options.tasks : [options.tasks as TaskDefinition];
+  if (!userTasks.every((task) => task !== null && typeof task === 'object'))
+    throw new TypeError('tasks: a task, or an array of tasks, as defineTask makes them');
   const registry = new TaskRegistry([...(options.builtInTasks === false ? [] : builtInTasks), ...userTasks], {
     ...DEFAULT_TASK_DEFAULTS,
     concurrency,

@@ -719,6 +719,8 @@ describe('createAsyncOps', () => {
       [{ maxSchedules: 0 }, /^maxSchedules must be a whole number from 1 to 1000000, or null/],
       [{ maxSchedules: 'off' }, /^maxSchedules must be a whole number/],
       [{ maxBodyDepth: 0 }, /^maxBodyDepth must be an integer/],
+      [{ tasks: 5 }, /^tasks: a task, or an array of tasks, as defineTask makes them$/],
+      [{ tasks: [null] }, /^tasks: a task, or an array of tasks/],
       [{ maxPriority: 5000 }, /^maxPriority must be an integer from -1000 to 1000/],
       [{ resultRetentionMs: 'x' }, /^resultRetentionMs must be a finite number/],
       [{ apiKeys: 'x' }, /^apiKeys must be an array/],

@@ -116,6 +116,10 @@ export function defineTask(definition: TaskDefinition): TaskDefinition {
  * task module that skips defineTask still fails at start-up, not at its first submit.
  */
 export function checkTaskDefinition(definition: TaskDefinition): void {
+  // `tasks: 5` (or a module exporting something else) would otherwise be blamed on a type "undefined".
+  if (definition === null || typeof definition !== 'object') {
+    throw new TypeError(`a task is an object as defineTask makes one, not ${definition === null ? 'null' : typeof definition}`);
+  }
   // test() would read undefined as "undefined", a name the pattern takes.
   if (typeof definition.type !== 'string' || !TYPE_PATTERN.test(definition.type)) {
     throw new TypeError(`defineTask: type "${definition.type}" must match ${TYPE_PATTERN}`);

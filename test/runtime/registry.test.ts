@@ -29,6 +29,13 @@ describe('TaskRegistry', () => {
       assert.throws(() => defineTask({ type, run: () => null } as unknown as TaskDefinition), /defineTask: type .* must match/);
       assert.throws(() => new TaskRegistry([{ type, run: () => null } as unknown as TaskDefinition]), /type .* must match/);
     }
+    for (const definition of [5, null, 'report']) {
+      assert.throws(
+        () => defineTask(definition as unknown as TaskDefinition),
+        /^TypeError: a task is an object as defineTask makes one, not /,
+        String(definition),
+      );
+    }
   });
 
   it("reads a validate's problems whatever their shape: one without a path is the input's, a message not text is made text", () => {
