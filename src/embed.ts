@@ -128,18 +128,19 @@ const OPTION_NAMES: Readonly<Record<keyof AsyncOpsOptions, true>> = {
   logger: true,
   otel: true,
 };
-/** What Fastify itself takes from a plugin's options (its `register` reads them), beside asyncops's own. */
-const FASTIFY_REGISTER_OPTIONS = ['logLevel', 'logSerializers'];
-
 /**
  * A misspelt option would be ignored, and its default taken without a word (`concurency: 50` runs 8 at once): a
  * TypeError naming it, with the option it is nearest to.
  */
-function refuseUnknownOptions(options: object, where: string, alsoKnown: readonly string[] = []): void {
-  const unknown = Object.keys(options).find((key) => !Object.hasOwn(OPTION_NAMES, key) && !alsoKnown.includes(key));
+function refuseUnknownOptions(options: object, where: string): void {
+  const unknown = Object.keys(options).find((key) => !Object.hasOwn(OPTION_NAMES, key));
   if (unknown === undefined) return;
-  const nearest = Object.keys(OPTION_NAMES).find((name) => editDistance(name.toLowerCase(), unknown.toLowerCase()) <= 2);
-  throw new TypeError(`${where}: unknown option "${unknown}"${nearest === undefined ? '' : ` (did you mean "${nearest}"?)`}`);
+  // The nearest name, and only one near enough to be a slip of the same word: a short key that is one letter off.
+  const [nearest] = Object.keys(OPTION_NAMES)
+    .map((name) => ({ name, distance: editDistance(name.toLowerCase(), unknown.toLowerCase()) }))
+    .filter(({ distance }) => distance <= Math.max(1, Math.floor(unknown.length / 4)))
+    .sort((a, b) => a.distance - b.distance);
+  throw new TypeError(`${where}: unknown option "${unknown}"${nearest === undefined ? '' : ` (did you mean "${nearest.name}"?)`}`);
 }
 
 /** Levenshtein distance, for names of a few dozen characters. */
@@ -208,7 +209,9 @@ const CLOSE_MARGIN_MS = 2_000;
  * start when the app is ready and drain when it closes; logs go to the app's logger. `app.asyncops` submits and reads.
  */
 export const asyncopsPlugin: FastifyPluginAsync<AsyncOpsPluginOptions> = async (parent, options) => {
-  refuseUnknownOptions(options, 'asyncops plugin', FASTIFY_REGISTER_OPTIONS);
+  // Fastify reads no logLevel or logSerializers of a plugin that shares its parent's scope, as this one does: they would
+  // be ignored, so they are unknown options too (its logger option sets asyncops's level).
+  refuseUnknownOptions(options, 'asyncops plugin');
   const basePath = joinPaths(parent.prefix, options.prefix);
   const assembly = await assembleAsyncOps({ ...options, prefix: basePath, logger: options.logger ?? parent.log });
   const app = assembly.app;

@@ -781,11 +781,24 @@ describe('createAsyncOps', () => {
     await assert.rejects(async () => {
       await app.register(asyncopsPlugin, { ...options, LeaseMs: 5_000, logger: { level: 'silent' } } as never);
     }, /^TypeError: asyncops plugin: unknown option "LeaseMs" \(did you mean "leaseMs"\?\)$/);
-    // What Fastify's register takes for itself is no option of asyncops's, and no mistake.
-    const fine = Fastify();
-    closers.push(() => fine.close());
-    await fine.register(asyncopsPlugin, { ...options, workers: false, logLevel: 'warn', logger: { level: 'silent' } } as never);
-    await fine.ready();
+    // Fastify reads neither of a plugin in its parent's scope, as this one is: taken, they would be ignored too.
+    for (const fastifyOwn of ['logLevel', 'logSerializers']) {
+      await assert.rejects(
+        async () => {
+          await Fastify().register(asyncopsPlugin, { ...options, [fastifyOwn]: 'warn' } as never);
+        },
+        new RegExp(`^TypeError: asyncops plugin: unknown option "${fastifyOwn}"$`),
+      );
+    }
+    // The nearest option, not the first near one; a short key only one letter off.
+    for (const [misspelt, hint] of [
+      ['keConcurrency', ' (did you mean "keyConcurrency"?)'],
+      ['otlp', ''],
+      ['ttl', ''],
+      ['htp', ' (did you mean "http"?)'],
+    ]) {
+      await assert.rejects(createAsyncOps({ ...options, [misspelt!]: 1 } as never), { message: `createAsyncOps: unknown option "${misspelt}"${hint}` });
+    }
   });
 
   it('refuses a prefix that is not a plain path', async () => {

@@ -116,8 +116,13 @@ export function failureOf(thrown: unknown): { readonly error: Error; readonly co
   return { error, code, message, permanent };
 }
 
+/** What is stored of anything thrown: its message (messageOf), or for what is no Error, `non-error thrown: ` and its JSON. */
+export function thrownText(thrown: unknown): string {
+  return messageOf(coerceError(thrown));
+}
+
 /** An error's message; where it is empty, which would store a failure that says nothing, an AggregateError's inner ones or its name. */
-function messageOf(error: Error): string {
+export function messageOf(error: Error): string {
   const own = String(error.message);
   if (own !== '') return own;
   const inner = error instanceof AggregateError ? [...error.errors].map((e) => String(coerceError(e).message)).filter((m) => m !== '') : [];

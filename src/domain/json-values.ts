@@ -5,7 +5,7 @@
 // schema (runtime/registry.ts).
 // Invariant: a value that passes is stored and handed on as JSON writes it, nothing in it lost.
 
-import type { FieldError } from './errors.ts';
+import { thrownText, type FieldError } from './errors.ts';
 
 /** `path` (a JSON pointer) extended by the member or index `key`, escaped as RFC 6901 says (`~` → `~0`, `/` → `~1`). */
 export const pointerTo = (path: string, key: string): string => `${path}/${key.replace(/~/g, '~0').replace(/\//g, '~1')}`;
@@ -145,7 +145,8 @@ export const NESTED_TOO_DEEPLY = 'it is nested too deeply to write';
 
 /** JSON.stringify's own words for a cycle or a BigInt; its stack running out, said plainly. */
 export function stringifyFailure(error: unknown): string {
-  const message = error instanceof Error ? error.message : String(error);
+  // What a toJSON threw as a handler's throw is stored (errors.ts): never "[object Object]" or nothing.
+  const message = thrownText(error);
   if (error instanceof RangeError && /call stack/i.test(message)) return NESTED_TOO_DEEPLY;
   return message.split('\n')[0]?.slice(0, 200) ?? '';
 }

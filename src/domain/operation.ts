@@ -6,6 +6,7 @@ import type { OperationStatus } from './status.ts';
 import { equalJitterDelay, type BackoffPolicy, type Random } from './backoff.ts';
 import type { TraceCarrier } from './trace-context.ts';
 import { jsonTextOf } from './json-values.ts';
+import { thrownText } from './errors.ts';
 import { isMediaType, MEDIA_TYPE_MAX } from './media-type.ts';
 
 export interface OperationError {
@@ -194,7 +195,7 @@ export class RefusedResult {
 
   /** How `error`, thrown by toOperationResult, is carried across. */
   static of(error: unknown): RefusedResult {
-    const message = error instanceof Error ? error.message : String(error);
+    const message = thrownText(error);
     if (error instanceof InvalidResultError) return new RefusedResult('invalid', message);
     return new RefusedResult(error instanceof RangeError ? 'too_large' : 'other', message);
   }

@@ -244,7 +244,7 @@ export class Attempt {
 
   #fail(thrown: unknown): void {
     if (isRateLimitedError(thrown)) {
-      this.#rateLimited(thrown.retryAfterS, thrown.message);
+      this.#rateLimited(thrown.retryAfterS, failureOf(thrown).message);
       return;
     }
     const { error, code, message, permanent } = failureOf(thrown);

@@ -80,7 +80,9 @@ export class SchedulesService {
     const task = this.#registry.require(request.type);
     const timezone = request.timezone ?? DEFAULT_TIMEZONE;
     const priority = request.priority ?? 0;
-    const errors = [...checkCron(request.cron, timezone), ...this.#registry.validateInput(task.type, request.input)];
+    // Left out or null, as a create's is (operations-routes.ts): checked, kept and handed to each operation as {}.
+    const input = request.input ?? {};
+    const errors = [...checkCron(request.cron, timezone), ...this.#registry.validateInput(task.type, input)];
     const priorityRefused = priorityProblem(priority, this.#options.maxPriority?.(request.tenant) ?? PRIORITY.max);
     if (priorityRefused !== null) errors.push({ path: '/priority', message: priorityRefused });
     if (errors.length > 0) throw new AsyncOpsError('validation_failed', errors.map((e) => `${e.path} ${e.message}`).join('; '), { errors });
@@ -91,7 +93,6 @@ export class SchedulesService {
         throw new AsyncOpsError('webhook_url_refused', `webhook_url refused: ${refusal}`, { errors: [{ path: '/webhook_url', message: refusal }] });
     }
     const now = this.#options.clock.now();
-    const input = request.input ?? null;
     const idempotency =
       request.idempotencyKey === undefined
         ? undefined

@@ -4,7 +4,7 @@
 
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
-import { startServer, type ServerProcess, STORE_INDEPENDENT } from '../support/server.ts';
+import { startServer, type ServerProcess } from '../support/server.ts';
 import { request } from '../support/http.ts';
 
 const KEY = 'caching-key-Q4mV8sLp2Zt7';
@@ -28,7 +28,7 @@ after(async () => {
   await Promise.all([server, keyed].map((s) => s?.stop()));
 });
 
-describe('Cache-Control and Vary', STORE_INDEPENDENT, () => {
+describe('Cache-Control and Vary', () => {
   it('status, its 304 and lists: private and revalidated; the status and its 304 vary on Prefer', async () => {
     const created = await request(base, 'POST', '/operations', {
       body: { type: 'sleep', input: { ms: 10 }, run_at: new Date(Date.now() + 3_600_000).toISOString() },

@@ -327,7 +327,7 @@ describe('roles', () => {
   });
 });
 
-describe('start-up configuration', STORE_INDEPENDENT, () => {
+describe('start-up configuration', () => {
   const run = (...args: string[]) => spawnSync(process.execPath, [CLI_ENTRY, ...args], { cwd: REPO_ROOT, encoding: 'utf8', timeout: 20_000 });
 
   for (const [what, args] of [
@@ -349,7 +349,7 @@ describe('start-up configuration', STORE_INDEPENDENT, () => {
     ['a lease too short for a heartbeat every third of it', ['serve', '--store', ':memory:', '--port', '0', '--lease', '1ms']],
     ['a PostgreSQL schema name that is not one', ['serve', '--store', 'postgres://postgres@127.0.0.1:5432/test?schema=Bad-Name']],
   ] as const) {
-    it(`${what} stops start-up with one line and exit status 2`, () => {
+    it(`${what} stops start-up with one line and exit status 2`, STORE_INDEPENDENT, () => {
       const result = run(...args);
       assert.equal(result.status, 2, result.stderr);
       const lines = result.stderr
@@ -362,7 +362,7 @@ describe('start-up configuration', STORE_INDEPENDENT, () => {
     });
   }
 
-  it('takes every retry delay its flags take: a base over the longest delay, and 0', async () => {
+  it('takes every retry delay its flags take: a base over the longest delay, and 0', STORE_INDEPENDENT, async () => {
     // What createAsyncOps checks must not refuse what the flags build (a base of 10m over the default longest, 5m).
     for (const args of [
       ['--retry-base', '10m'],
@@ -374,7 +374,7 @@ describe('start-up configuration', STORE_INDEPENDENT, () => {
     }
   });
 
-  it('a SQLite store that cannot be opened is named in one line, exit status 1, by serve, worker and webhook-secret', () => {
+  it('a SQLite store that cannot be opened is named in one line, exit status 1, by serve, worker and webhook-secret', STORE_INDEPENDENT, () => {
     const missing = '/nonexistent-asyncops-dir/asyncops.db';
     for (const args of [['serve', '--port', '0'], ['worker'], ['webhook-secret']]) {
       const result = run(...args, '--store', missing);
@@ -394,7 +394,7 @@ describe('start-up configuration', STORE_INDEPENDENT, () => {
     }
   });
 
-  it('an OTEL_* variable the server cannot follow stops serve and worker with one line and exit status 2, as a bad flag does', () => {
+  it('an OTEL_* variable the server cannot follow stops serve and worker with one line and exit status 2, as a bad flag does', STORE_INDEPENDENT, () => {
     for (const [command, env] of [
       ['serve', { OTEL_TRACES_EXPORTER: 'otlp', OTEL_EXPORTER_OTLP_PROTOCOL: 'grpc' }],
       ['worker', { OTEL_TRACES_EXPORTER: 'zipkin' }],
@@ -421,18 +421,22 @@ describe('start-up configuration', STORE_INDEPENDENT, () => {
     }
   });
 
-  it('a task module the registry would refuse is named in one line, exit status 2: a schema that does not compile, the built-in type', () => {
-    const schema = run('serve', '--store', ':memory:', '--tasks', 'test/fixtures/bad-schema-task.ts');
-    assert.equal(schema.status, 2, schema.stderr);
-    assert.match(schema.stderr, /^asyncops: --tasks test\/fixtures\/bad-schema-task\.ts: .*regular expression/);
-    assert.equal(schema.stderr.trim().split('\n').length, 1, schema.stderr);
-    const clash = run('serve', '--store', ':memory:', '--tasks', 'test/fixtures/report-clash-task.ts');
-    assert.equal(clash.status, 2, clash.stderr);
-    assert.match(
-      clash.stderr,
-      /^asyncops: --tasks: task type "report" is registered twice \(one is the built-in report task: --no-builtin-tasks leaves it out\)/,
-    );
-  });
+  it(
+    'a task module the registry would refuse is named in one line, exit status 2: a schema that does not compile, the built-in type',
+    STORE_INDEPENDENT,
+    () => {
+      const schema = run('serve', '--store', ':memory:', '--tasks', 'test/fixtures/bad-schema-task.ts');
+      assert.equal(schema.status, 2, schema.stderr);
+      assert.match(schema.stderr, /^asyncops: --tasks test\/fixtures\/bad-schema-task\.ts: .*regular expression/);
+      assert.equal(schema.stderr.trim().split('\n').length, 1, schema.stderr);
+      const clash = run('serve', '--store', ':memory:', '--tasks', 'test/fixtures/report-clash-task.ts');
+      assert.equal(clash.status, 2, clash.stderr);
+      assert.match(
+        clash.stderr,
+        /^asyncops: --tasks: task type "report" is registered twice \(one is the built-in report task: --no-builtin-tasks leaves it out\)/,
+      );
+    },
+  );
 
   it('a port already in use stops serve with one line and a non-zero exit, without running workers', async () => {
     const holder = await start();
@@ -449,7 +453,7 @@ describe('start-up configuration', STORE_INDEPENDENT, () => {
     );
   });
 
-  it('a webhook lease from the environment is refused by its variable when too short beside the timeout, and taken otherwise', async () => {
+  it('a webhook lease from the environment is refused by its variable when too short beside the timeout, and taken otherwise', STORE_INDEPENDENT, async () => {
     const serveWith = (env: Record<string, string>) =>
       spawnSync(process.execPath, [CLI_ENTRY, 'serve', '--store', ':memory:', '--port', '0'], {
         cwd: REPO_ROOT,
@@ -464,7 +468,7 @@ describe('start-up configuration', STORE_INDEPENDENT, () => {
     assert.equal((await request(server.url, 'GET', '/healthz')).status, 200);
   });
 
-  it('boolean environment switches are read strictly: false means false, anything else odd is refused', () => {
+  it('boolean environment switches are read strictly: false means false, anything else odd is refused', STORE_INDEPENDENT, () => {
     const env = (extra: Record<string, string>) =>
       spawnSync(process.execPath, [CLI_ENTRY, 'serve', '--store', ':memory:', '--host', '0.0.0.0', '--port', '0'], {
         cwd: REPO_ROOT,
@@ -540,7 +544,7 @@ export default [defineTask({ type: 'hello', input: { type: 'object' }, run: (inp
     });
   });
 
-  it('serve --help lists every flag with its default', () => {
+  it('serve --help lists every flag with its default', STORE_INDEPENDENT, () => {
     const result = run('serve', '--help');
     assert.equal(result.status, 0);
     for (const flag of [

@@ -220,8 +220,8 @@ describe('API keys', () => {
   });
 });
 
-describe('start-up', STORE_INDEPENDENT, () => {
-  it('a non-loopback --host without API keys refuses to start with one line (exit 2); --insecure starts it', async () => {
+describe('start-up', () => {
+  it('a non-loopback --host without API keys refuses to start with one line (exit 2); --insecure starts it', STORE_INDEPENDENT, async () => {
     const refused = await runServe(['--host', '0.0.0.0']);
     assert.equal(refused.code, 2);
     const lines = refused.stderr.trim().split('\n');
@@ -245,7 +245,7 @@ describe('start-up', STORE_INDEPENDENT, () => {
     }
   });
 
-  it('an invalid key file, or ASYNCOPS_API_KEYS, stops start-up with one line and exit 2, never quoting a key', async () => {
+  it('an invalid key file, or ASYNCOPS_API_KEYS, stops start-up with one line and exit 2, never quoting a key', STORE_INDEPENDENT, async () => {
     const cases: Array<[string, string]> = [
       ['short.txt', 'alpha:short\n'],
       ['no-tenant.txt', `${KEY_A}\n`],
@@ -269,7 +269,7 @@ describe('start-up', STORE_INDEPENDENT, () => {
     assert.match(env.stderr, /ASYNCOPS_API_KEYS/);
   });
 
-  it('a malformed key is blamed on where it was given: --api-keys, ASYNCOPS_API_KEYS, or the key file and how it was named', async () => {
+  it('a malformed key is blamed on where it was given: --api-keys, ASYNCOPS_API_KEYS, or the key file and how it was named', STORE_INDEPENDENT, async () => {
     const path = join(dir.path, 'short-key.txt');
     writeFileSync(path, 'acme:short\n');
     const cases: Array<[string, Promise<{ code: number | null; stderr: string }>, RegExp]> = [
@@ -311,7 +311,7 @@ describe('start-up', STORE_INDEPENDENT, () => {
     }
   });
 
-  it('a store URL password is not printed when the store cannot be opened', async () => {
+  it('a store URL password is not printed when the store cannot be opened', STORE_INDEPENDENT, async () => {
     for (const spec of [
       `postgres://asyncops:${PG_PASSWORD}@127.0.0.1:1/none`,
       `postgres://asyncops:${PG_PASSWORD}@bad host/x?schema=a`,

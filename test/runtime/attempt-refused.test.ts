@@ -105,6 +105,16 @@ describe('a result that is not JSON', () => {
       map: { m: new Map([['a', 1]]) },
       set: new Set([1]),
       deep,
+      throws_object: {
+        toJSON() {
+          throw { reason: 'quota' };
+        },
+      },
+      throws_empty: {
+        toJSON() {
+          throw new Error();
+        },
+      },
     };
     const task = defineTask<{ kind: string }>({ type: 'lossy', input: { type: 'object' }, run: (input) => results[input.kind] });
     startPool(t, store, [task], { leaseMs: 60_000 });
@@ -114,6 +124,9 @@ describe('a result that is not JSON', () => {
       ['map', /^the result at \/m is a Map, which JSON would keep as \{\}/],
       ['set', /^the result is a Set/],
       ['deep', /^the result cannot be serialised as JSON: it is nested too deeply to write$/],
+      // What a toJSON throws reads as a handler's throw is stored.
+      ['throws_object', /^the result cannot be serialised as JSON: non-error thrown: \{"reason":"quota"\}$/],
+      ['throws_empty', /^the result cannot be serialised as JSON: Error \(without a message\)$/],
     ] as const) {
       const ended = await settled(store, (await submit(store, 'lossy', { kind })).id);
       assert.deepEqual([ended.status, ended.error?.code, ended.attempt], ['failed', 'invalid_result', 1], kind);

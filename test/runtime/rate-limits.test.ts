@@ -79,7 +79,8 @@ describe('worker pool: rate limits', () => {
         type: 'refused',
         maxAttempts: 2,
         run: () => {
-          throw new RateLimitedError({ retryAfterS: 0 });
+          // Without a message: stored as its name, as any error without one is (and as on a worker thread).
+          throw new RateLimitedError({ retryAfterS: 0, message: '' });
         },
       }),
     ]);
@@ -90,6 +91,6 @@ describe('worker pool: rate limits', () => {
       return current?.status === 'failed' ? current : null;
     });
     assert.equal(done.attempt, 2);
-    assert.equal(done.error?.code, 'rate_limited');
+    assert.deepEqual(done.error, { code: 'rate_limited', message: 'RateLimitedError (without a message)' });
   });
 });

@@ -124,6 +124,21 @@ describe('SchedulesService', () => {
     assert.deepEqual(priorities, [-20, 50]);
   });
 
+  it('takes an input left out or null as {}, as a create does: checked, kept and handed on as that', async (t) => {
+    const free = defineTask({ type: 'free', run: (input: unknown) => input });
+    const { service, store } = await setUp(t, [echo, free]);
+    for (const [type, input] of [
+      ['echo', undefined],
+      ['echo', null],
+      ['free', undefined],
+      ['free', null],
+    ] as const) {
+      const { schedule } = await service.create({ tenant: 't', type, input, cron: '* * * * *' });
+      assert.deepEqual(schedule.input, {}, `${type} ${String(input)}`);
+      assert.deepEqual((await store.scheduleGet({ id: schedule.id, tenant: 't' }))?.input, {}, `${type} ${String(input)}, stored`);
+    }
+  });
+
   it('refuses a bad expression, zone, type or input, naming the field', async (t) => {
     const { service } = await setUp(t);
     await assert.rejects(service.create({ tenant: 't', type: 'echo', input: {}, cron: '* * *' }), { code: 'validation_failed' });

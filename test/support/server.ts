@@ -32,8 +32,9 @@ export interface ServerProcess {
 export const E2E_STORE: 'sqlite' | 'postgres' = e2eStoreFromEnv(process.env.ASYNCOPS_E2E_STORE);
 
 /**
- * For a `describe` whose servers never reach the store (flags and start-up, the HTTP edge: Host, CORS, caching
- * headers, an exporter): it runs once, in the SQLite pass, since the PostgreSQL pass would run the same processes again.
+ * For a `describe` or `it` whose subject is not the store (flags and start-up refused or taken, the HTTP edge: Host,
+ * CORS, an exporter): it runs once, in the SQLite pass, since the PostgreSQL pass would run the same processes again.
+ * Not for one that checks what the store keeps or answers (a lifecycle, a tenant's scope, a 304 of a stored status).
  */
 export const STORE_INDEPENDENT = { skip: E2E_STORE === 'postgres' ? 'store-independent: runs in the SQLite pass only' : false } as const;
 
