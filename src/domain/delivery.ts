@@ -83,6 +83,12 @@ export function decideAfterDeliveryAttempt(result: DeliveryAttemptResult, ctx: D
 }
 
 /**
+ * The last error of a delivery of an operation's earlier end that had not got through when the operation was retried:
+ * it goes to the dead letters rather than reach its receiver after the rerun's own event.
+ */
+export const SUPERSEDED_BY_RETRY = 'superseded: the operation was retried before this event was delivered';
+
+/**
  * The receiver a webhook URL names, as slots are shared out: its origin (scheme, host, port), so every path of one
  * server counts together however the URL was spelled (case, a default port written out). A URL that does not parse
  * as one with an origin is its own destination.

@@ -8,6 +8,7 @@ import type { Delivery, DeliveryAttemptParams, Store } from '../../src/store/sto
 import type { CurrentStore } from './contract.ts';
 import { claim, insertInState, LEASE_MS, T0, TENANT, webhookFactory } from './fixtures.ts';
 import { waitFor } from '../support/wait.ts';
+import { SUPERSEDED_BY_RETRY } from '../../src/domain/delivery.ts';
 
 /** Events are emitted after commit: at once on SQLite, a moment later on PostgreSQL (never later than the bound). */
 const waitForEvents = (done: () => boolean) => waitFor(done, { timeoutMs: 2_000, what: 'operation:changed events' });
@@ -185,6 +186,35 @@ export function deliveryContract(store: CurrentStore): void {
       await store().deliveryRecordAttempt(attempt(claimed!, 'delivered', T0, null));
       assert.equal(await store().deliveryRecordAttempt(attempt(claimed!, 'delivered', T0, null)), null);
       assert.equal((await store().deliveryAttempts({ deliveryId: d.id })).length, 1);
+    });
+  });
+
+  describe('deliveries of an end the operation was retried past', () => {
+    it('end as dead letters, superseded, when not yet through (in flight too); one delivered stays delivered', async () => {
+      const later = T0 + 1_000_000;
+      const failedWith = async (dueAt: number) => (await insertInState(store(), 'failed', { webhookUrl: HOOK, maxAttempts: 1 }, webhookFactory(dueAt))).op;
+      const waiting = await failedWith(later);
+      const [inFlight, retrying, delivered] = [await failedWith(T0), await failedWith(T0), await failedWith(T0)];
+      const claimed = await claimDue(T0);
+      const leaseOf = (op: { id: string }) => claimed.find((d) => d.operationId === op.id)!;
+      await store().deliveryRecordAttempt(attempt(leaseOf(retrying), 'retrying', T0 + 100, later));
+      await store().deliveryRecordAttempt(attempt(leaseOf(delivered), 'delivered', T0 + 100, null));
+      const now = T0 + 200;
+      for (const op of [waiting, inFlight, retrying, delivered]) {
+        assert.equal((await store().operationRedrive({ id: op.id, tenant: TENANT, now, by: 'key:0' })).kind, 'redriven');
+      }
+      const deliveryOf = async (op: { id: string }) => (await store().deliveryListForOperation({ operationId: op.id, tenant: TENANT }))[0]!.delivery;
+      for (const [what, op] of [
+        ['pending', waiting],
+        ['in flight', inFlight],
+        ['retrying', retrying],
+      ] as const) {
+        const d = await deliveryOf(op);
+        assert.deepEqual([d.state, d.lastError, d.nextAttemptAt, d.leaseToken], ['dead', SUPERSEDED_BY_RETRY, null, null], what);
+      }
+      assert.equal((await deliveryOf(delivered)).state, 'delivered');
+      assert.equal(await store().deliveryRecordAttempt(attempt(leaseOf(inFlight), 'delivered', now + 1, null)), null, 'the attempt in flight finds no lease');
+      assert.deepEqual(await claimDue(later + 1), [], 'none is sent again');
     });
   });
 

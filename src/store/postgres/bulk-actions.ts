@@ -28,10 +28,14 @@ import { toOperation, type OperationRow } from './rows.ts';
 import { depthChange } from './standing.ts';
 import { historyOf } from './history.ts';
 import { cancelIn, deleteOperation } from './transitions.ts';
+import { SUPERSEDED_BY_RETRY } from '../../domain/delivery.ts';
 
 // Params: parallel arrays $1 ids, $2 tenants; $3 now, $4 by, $5 bulk action id (null: none), $6 priority (null: each
-// keeps its own). A fresh run: attempt 1, nothing of the last one kept (its result
-// goes); no longer finished, so its old deliveries are not its webhook state (rows.ts) and its end writes a new one.
+// keeps its own), $7 the last error of a superseded delivery. A fresh run: attempt 1, nothing of the last one kept (its
+// result goes); no longer finished, so its old deliveries are not its webhook state (rows.ts) and its end writes a new
+// one. Those of them not yet through, in flight or not, end as dead letters: sent on, an event of the earlier end would
+// reach its receiver after the rerun's (a late attempt's record then finds no live lease). The operation is locked
+// before its deliveries, as recording an attempt locks them (deliveries.ts, OPERATION_FIRST).
 // Its updated_at (and so its history event) is $3, or its last change's if that came later (a rerun that ended while
 // this waited for its row): history never goes back. Its run_at is $3 all the same: a node whose clock runs ahead must
 // not hold the rerun back.
@@ -47,6 +51,10 @@ WITH redriven AS (
   RETURNING o.*
 ), ${depthChange('redriven', '+')}, ${historyOf('redriven', 'updated_at', "'redriven'", "jsonb_build_object('by', $4::text, 'bulk_action_id', $5::text)")}, cleared AS (
   DELETE FROM results r USING redriven WHERE r.operation_id = redriven.id
+), superseded AS (
+  UPDATE deliveries d SET state = 'dead', next_attempt_at = NULL, last_error = $7, lease_token = NULL, lease_expires_at = NULL, worker_id = NULL,
+      updated_at = $3
+  FROM redriven WHERE d.operation_id = redriven.id AND d.state IN ('pending', 'retrying')
 )
 SELECT redriven.*, NULL::text AS webhook_state FROM redriven ORDER BY redriven.id`;
 
@@ -61,7 +69,15 @@ async function redriveIn(
   priority: number | null,
 ): Promise<Operation[]> {
   if (matches.length === 0) return [];
-  const rows = await tx.query<OperationRow>(REDRIVE, [matches.map((m) => m.id), matches.map((m) => m.tenant), now, history.by, history.bulkActionId, priority]);
+  const rows = await tx.query<OperationRow>(REDRIVE, [
+    matches.map((m) => m.id),
+    matches.map((m) => m.tenant),
+    now,
+    history.by,
+    history.bulkActionId,
+    priority,
+    SUPERSEDED_BY_RETRY,
+  ]);
   const redriven = rows.map(toOperation);
   for (const op of redriven) tx.events.push(changed(op), due(op));
   return redriven;

@@ -28,6 +28,7 @@ import type { SqliteTransitions } from './transitions.ts';
 import { toOperation } from './rows.ts';
 import { appendHistory } from './history.ts';
 import { historyEvent } from '../../domain/history.ts';
+import { SUPERSEDED_BY_RETRY } from '../../domain/delivery.ts';
 
 // $id $tenant $now $priority (null: keep its own). A fresh run: attempt 1, nothing of the last one kept; no longer finished, so its old deliveries are
 // not its webhook state (operations.ts) and its end writes a new one. The queue_depth triggers count it pending again.
@@ -42,6 +43,12 @@ const REDRIVE = `UPDATE operations SET status = 'pending', attempt = 1, run_at =
 
 // $id
 const RESULT_DELETE = `DELETE FROM results WHERE operation_id = $id`;
+
+// $id $now $why. The earlier end's deliveries not yet through, in flight or not, end as dead letters: sent on, an event of
+// the earlier end would reach its receiver after the rerun's (a late attempt's record then finds no live lease).
+const SUPERSEDE_DELIVERIES = `UPDATE deliveries SET state = 'dead', next_attempt_at = NULL, last_error = $why, lease_token = NULL,
+    lease_expires_at = NULL, worker_id = NULL, updated_at = $now
+  WHERE operation_id = $id AND state IN ('pending', 'retrying')`;
 
 // $id $action $filter $tenant $total $createdBy $now
 const INSERT = `INSERT INTO bulk_actions (id, action, filter, tenant, status, total, created_by, created_at)
@@ -83,6 +90,7 @@ const STATEMENTS = {
   release: RELEASE,
   redrive: REDRIVE,
   resultDelete: RESULT_DELETE,
+  supersedeDeliveries: SUPERSEDE_DELIVERIES,
   insert: INSERT,
   get: GET,
   claim: CLAIM,
@@ -154,6 +162,7 @@ export class SqliteBulkActions {
       return current === null ? { kind: 'not_found' } : { kind: 'not_redrivable', operation: current };
     }
     this.#s.resultDelete.run({ id: params.id });
+    this.#s.supersedeDeliveries.run({ id: params.id, now: params.now, why: SUPERSEDED_BY_RETRY });
     const operation: Operation = toOperation(row, null);
     appendHistory(this.#db, [historyEvent(operation.id, operation.updatedAt, 'redriven', { by: params.by, bulk_action_id: bulkActionId })]);
     events.push(changed(operation), due(operation));
