@@ -45,9 +45,12 @@ export async function startTracingSdk(options: {
   for (const name of exporters) {
     if (!['otlp', 'console', 'none'].includes(name)) throw new TracingSettingError(`OTEL_TRACES_EXPORTER: "${name}" is not one of otlp, console, none`);
   }
-  const protocol = value(env, 'OTEL_EXPORTER_OTLP_TRACES_PROTOCOL') ?? value(env, 'OTEL_EXPORTER_OTLP_PROTOCOL') ?? 'http/protobuf';
+  // Named by the variable it came from: the traces one wins over the general one.
+  const protocolVariable =
+    value(env, 'OTEL_EXPORTER_OTLP_TRACES_PROTOCOL') !== undefined ? 'OTEL_EXPORTER_OTLP_TRACES_PROTOCOL' : 'OTEL_EXPORTER_OTLP_PROTOCOL';
+  const protocol = value(env, protocolVariable) ?? 'http/protobuf';
   if (exporters.includes('otlp') && protocol !== 'http/protobuf' && protocol !== 'http/json') {
-    throw new TracingSettingError(`OTEL_EXPORTER_OTLP_PROTOCOL: "${protocol}" is not supported; use http/protobuf (the default, port 4318) or http/json`);
+    throw new TracingSettingError(`${protocolVariable}: "${protocol}" is not supported; use http/protobuf (the default, port 4318) or http/json`);
   }
   if (exporters.includes('otlp')) checkExporterSettings(env);
   const sampler = samplerSpec(env);

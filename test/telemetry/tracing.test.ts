@@ -154,7 +154,12 @@ describe('spans with the SDK (in-memory exporter)', () => {
     assert.equal(await startTracingSdk({ version: 'test', env: { OTEL_SDK_DISABLED: 'true' } }), null);
     await assert.rejects(
       startTracingSdk({ version: 'test', env: { OTEL_EXPORTER_OTLP_PROTOCOL: 'grpc' } }),
-      /OTEL_EXPORTER_OTLP_PROTOCOL: "grpc" is not supported/,
+      /^TracingSettingError: OTEL_EXPORTER_OTLP_PROTOCOL: "grpc" is not supported/,
+    );
+    await assert.rejects(
+      startTracingSdk({ version: 'test', env: { OTEL_EXPORTER_OTLP_TRACES_PROTOCOL: 'grpc', OTEL_EXPORTER_OTLP_PROTOCOL: 'http/json' } }),
+      /^TracingSettingError: OTEL_EXPORTER_OTLP_TRACES_PROTOCOL: "grpc" is not supported/,
+      'named by the variable it came from',
     );
     await assert.rejects(startTracingSdk({ version: 'test', env: { OTEL_TRACES_SAMPLER: 'sometimes' } }), /OTEL_TRACES_SAMPLER: "sometimes" is not one of/);
     await assert.rejects(
