@@ -119,7 +119,7 @@ export function registerDeliveryRoutes(app: FastifyInstance, deliveries: Deliver
       querystring: ReadScopeQuery,
       response: {
         202: jsonResponse(DeliverySchema, 'Due now; the schedule starts over'),
-        ...problemResponses(400, 403, 404, [409, 'The delivery is not dead']),
+        ...problemResponses(400, 403, 404, [409, 'The delivery is not dead, or is of an end its operation was retried past']),
       },
     },
     handler: async (request, reply) => {

@@ -450,6 +450,8 @@ export interface DeliveryListQuery {
 export type DeliveryRetryOutcome =
   | { readonly kind: 'scheduled'; readonly delivery: Delivery }
   | { readonly kind: 'not_dead'; readonly delivery: Delivery }
+  /** Dead, but of an end its operation was retried past since: sent now, it would reach the receiver after the rerun's. */
+  | { readonly kind: 'superseded'; readonly delivery: Delivery }
   | { readonly kind: 'not_found' };
 
 // ---------------------------------------------------------------- change feed

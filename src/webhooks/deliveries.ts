@@ -53,6 +53,12 @@ export class DeliveriesService {
     const outcome = await this.#store.deliveryRetry({ id, tenant, now: this.#clock.now() });
     if (outcome.kind === 'not_found') throw deliveryNotFound(id);
     if (outcome.kind === 'not_dead') throw new AsyncOpsError('conflict', `delivery ${id} is ${outcome.delivery.state}; only dead deliveries are replayed`);
+    if (outcome.kind === 'superseded') {
+      throw new AsyncOpsError(
+        'conflict',
+        `delivery ${id} is of an end its operation was retried past: sent now, it would reach the receiver after the rerun's`,
+      );
+    }
     return outcome.delivery;
   }
 

@@ -9,7 +9,7 @@ import { execFileSync } from 'node:child_process';
 import { CLI_ENTRY, startServer, type ServerProcess } from '../support/server.ts';
 import { waitFor } from '../support/wait.ts';
 import { request } from '../support/http.ts';
-import { deliveryWhen, submitOperation as submit } from '../support/webhook-e2e.ts';
+import { deliveriesOf, deliveryWhen, submitOperation as submit } from '../support/webhook-e2e.ts';
 import { WebhookReceiver, type ReceivedWebhook, type Reply } from '../support/webhook-receiver.ts';
 
 const newSecret = (): string => `whsec_${randomBytes(32).toString('base64')}`;
@@ -307,6 +307,29 @@ describe('webhooks: retries and the dead-letter list', () => {
     assert.equal(again.body.code, 'conflict');
     const unknown = await request(server.url, 'POST', `/webhook-deliveries/dlv_01J00000000000000000000000/retry`);
     assert.equal(unknown.status, 404);
+  });
+
+  it('a retried operation: its earlier end’s event, not yet through, is never sent after the rerun’s, nor replayed', async () => {
+    const hooks = await receiver({ status: 503 });
+    const id = await submit(server.url, { type: 'fail_first_run', input: { key: `superseded-${Date.now()}` }, webhook_url: hooks.url });
+    const failed = await deliveryWhen(server.url, id, (d) => d.state === 'retrying', 'the failure event retrying');
+    hooks.replyWith({ status: 204 });
+    assert.equal((await request(server.url, 'POST', `/operations/${id}/retry`)).status, 202);
+    await waitFor(async () => (await deliveriesOf(server.url, id)).some((d) => d.event_type === 'operation.completed' && d.state === 'delivered'), {
+      what: 'the rerun’s event delivered',
+    });
+    // Past the failure event's next step of the schedule, had it gone on.
+    await new Promise((resolve) => setTimeout(resolve, SCHEDULE_MS.at(-1)! + 200));
+    assert.deepEqual(
+      hooks.received.map((h) => JSON.parse(h.body).type),
+      ['operation.failed', 'operation.completed'],
+      'the failure event once (refused), then the completion, and nothing after it',
+    );
+    const superseded = (await deliveriesOf(server.url, id)).find((d) => d.id === failed.id);
+    assert.deepEqual([superseded.state, superseded.last_error], ['dead', 'superseded: the operation was retried before this event was delivered']);
+    const replay = await request(server.url, 'POST', `/webhook-deliveries/${failed.id}/retry`);
+    assert.deepEqual([replay.status, replay.body.code], [409, 'conflict']);
+    assert.match(replay.body.detail, /retried past/);
   });
 });
 

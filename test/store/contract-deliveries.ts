@@ -199,7 +199,8 @@ export function deliveryContract(store: CurrentStore): void {
       const leaseOf = (op: { id: string }) => claimed.find((d) => d.operationId === op.id)!;
       await store().deliveryRecordAttempt(attempt(leaseOf(retrying), 'retrying', T0 + 100, later));
       await store().deliveryRecordAttempt(attempt(leaseOf(delivered), 'delivered', T0 + 100, null));
-      const now = T0 + 200;
+      // A retry comes after the end it retries past (the fixtures' ends are written at their own times).
+      const now = Math.max(...[waiting, inFlight, retrying, delivered].map((op) => op.finishedAt ?? 0), T0) + 200;
       for (const op of [waiting, inFlight, retrying, delivered]) {
         assert.equal((await store().operationRedrive({ id: op.id, tenant: TENANT, now, by: 'key:0' })).kind, 'redriven');
       }
@@ -215,6 +216,20 @@ export function deliveryContract(store: CurrentStore): void {
       assert.equal((await deliveryOf(delivered)).state, 'delivered');
       assert.equal(await store().deliveryRecordAttempt(attempt(leaseOf(inFlight), 'delivered', now + 1, null)), null, 'the attempt in flight finds no lease');
       assert.deepEqual(await claimDue(later + 1), [], 'none is sent again');
+      // Nor replayed: sent now, the earlier end's event would reach the receiver after the rerun's.
+      const stale = await deliveryOf(waiting);
+      const replay = await store().deliveryRetry({ id: stale.id, tenant: TENANT, now: now + 2 });
+      assert.deepEqual([replay.kind, replay.kind === 'superseded' && replay.delivery.state], ['superseded', 'dead']);
+      // The rerun's own end writes a delivery that, dead in its turn, is replayed as any other.
+      const { leaseToken } = await claim(store(), waiting, now + 3);
+      await store().operationFinish({ id: waiting.id, leaseToken, now: now + 4, status: 'completed', delivery: webhookFactory(now + 5) });
+      const fresh = (await store().deliveryListForOperation({ operationId: waiting.id, tenant: TENANT }))
+        .map((e) => e.delivery)
+        .find((d) => d.id !== stale.id)!;
+      const [sent] = await claimDue(now + 5);
+      assert.equal(sent?.id, fresh.id);
+      await store().deliveryRecordAttempt(attempt(sent!, 'dead', now + 6, null));
+      assert.equal((await store().deliveryRetry({ id: fresh.id, tenant: TENANT, now: now + 7 })).kind, 'scheduled');
     });
   });
 

@@ -199,11 +199,13 @@ export async function listOperationDeliveries(
   return deliveries.map((delivery) => ({ delivery, attempts: attempts.filter((a) => a.deliveryId === delivery.id) }));
 }
 
-// Params: $1 id, $2 tenant, $3 now. A replay: due now, the schedule restarts, the next attempt is a manual one.
+// Params: $1 id, $2 tenant, $3 now. A replay: due now, the schedule restarts, the next attempt is a manual one. Not of a
+// delivery of an end its operation was retried past since: sent now, it would reach the receiver after the rerun's.
 const REPLAY_DELIVERY = `
 WITH replayed AS (
   UPDATE deliveries d SET state = 'pending', next_attempt_at = $3, schedule_attempt = 0, updated_at = $3, manual = true
   WHERE d.id = $1 AND d.tenant = $2 AND d.state = 'dead' AND ${OPERATION_FIRST}
+    AND NOT EXISTS (SELECT 1 FROM operations o WHERE o.id = d.operation_id AND o.redriven_at > d.created_at)
   RETURNING d.*
 ), touched AS (
   UPDATE operations o SET version = o.version + 1 FROM replayed r WHERE o.id = r.operation_id
@@ -226,7 +228,8 @@ export async function replayDelivery(
     return { kind: 'scheduled', delivery };
   }
   const current = await getDelivery(db, id, tenant);
-  return current === null ? { kind: 'not_found' } : { kind: 'not_dead', delivery: current };
+  if (current === null) return { kind: 'not_found' };
+  return { kind: current.state === 'dead' ? 'superseded' : 'not_dead', delivery: current };
 }
 
 // Params: $1 now.

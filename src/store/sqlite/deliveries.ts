@@ -63,10 +63,12 @@ const LIST_FOR_OPERATION = `SELECT * FROM deliveries WHERE operation_id = $opera
 // $deliveryId
 const ATTEMPTS = `SELECT * FROM delivery_attempts WHERE delivery_id = $deliveryId ORDER BY attempt`;
 
-// $id $now. Only a dead delivery is replayed; the message id stays.
+// $id $now. Only a dead delivery is replayed, and not one of an end its operation was retried past since (SUPERSEDED);
+// the message id stays.
+const SUPERSEDED = 'EXISTS (SELECT 1 FROM operations o WHERE o.id = deliveries.operation_id AND o.redriven_at > deliveries.created_at)';
 const REPLAY = `UPDATE deliveries SET state = 'pending', next_attempt_at = $now, schedule_attempt = 0, manual = 1,
     lease_token = NULL, lease_expires_at = NULL, worker_id = NULL, updated_at = $now
-  WHERE id = $id AND state = 'dead'
+  WHERE id = $id AND state = 'dead' AND NOT ${SUPERSEDED}
   RETURNING *`;
 
 // $id
@@ -242,7 +244,7 @@ export class SqliteDeliveries {
     const current = this.#s.get.get({ id: params.id, tenant: params.tenant });
     if (current === undefined) return { kind: 'not_found' };
     const row = this.#s.replay.get({ id: params.id, now: params.now });
-    if (row === undefined) return { kind: 'not_dead', delivery: toDelivery(current) };
+    if (row === undefined) return { kind: current['state'] === 'dead' ? 'superseded' : 'not_dead', delivery: toDelivery(current) };
     events.push({ kind: 'delivery:due', nextAttemptAt: params.now });
     const delivery = toDelivery(row);
     this.#touchOperation(delivery.operationId, events);
