@@ -30,6 +30,8 @@ export interface Delivery {
   readonly leaseToken: string | null;
   /** Set by a replay (deliveryRetry) and cleared by the next recorded attempt, which is then a 'manual' one. */
   readonly manual: boolean;
+  /** Of an end its operation was retried past (SUPERSEDED_BY_RETRY): never sent again nor replayed. Absent: false. */
+  readonly superseded?: boolean | undefined;
   /** The trace its attempts' spans join (the attempt that ended the operation, or its creation); null or absent: none. */
   readonly trace?: TraceCarrier | null | undefined;
 }

@@ -16,7 +16,7 @@ const MEANINGS: Readonly<Record<ErrorCode | typeof INTERNAL_PROBLEM.code, string
     'No such operation or webhook delivery for this tenant (a malformed id included), no route at this path, or a result asked for on another type’s collection route.',
   method_not_allowed: 'The path exists, but does not answer this method; the `Allow` header lists the methods it answers.',
   conflict:
-    'The request conflicts with the current state: cancel of a terminal operation, delete of an unfinished one or of one whose webhook is still being delivered, replay of a delivery that is not dead, delete of a schedule a task declares.',
+    'The request conflicts with the current state: cancel of a terminal operation, delete of an unfinished one or of one whose webhook is still being delivered, replay of a delivery that is not dead or is of an end its operation was retried past (superseded), delete of a schedule a task declares.',
   not_completed:
     'The result of an operation that has not completed; `operation_status` says where it is. Wait for it (poll, long-poll, event stream or webhook), then ask again.',
   not_redrivable:

@@ -330,18 +330,22 @@ export class WebhookDispatcher {
     }
 
     const fields = { statusCode: result.statusCode, durationMs, error: result.error, attempt: recorded.attemptCount };
+    // Its operation was retried while this attempt was in flight: the store ended it (superseded), not the schedule.
+    const superseded = decision.outcome === 'retrying' && recorded.state === 'dead';
+    const outcome = superseded ? 'dead' : decision.outcome;
     if (decision.outcome === 'delivered') log.info(fields, 'webhook delivered');
+    else if (superseded) log.warn({ ...fields, reason: recorded.lastError }, 'webhook delivery is dead');
     else if (decision.outcome === 'retrying') log.info({ ...fields, nextAttemptAt: decision.nextAttemptAt }, 'webhook attempt failed; will retry');
     else log.warn({ ...fields, reason: decision.reason }, 'webhook delivery is dead');
     this.#onAttempt?.({
       delivery: recorded,
       manual: delivery.manual,
-      outcome: decision.outcome,
+      outcome,
       statusCode: result.statusCode,
       durationMs,
       error: result.error,
     });
-    return { statusCode: result.statusCode, error: result.error, outcome: decision.outcome };
+    return { statusCode: result.statusCode, error: result.error, outcome };
   }
 
   /**

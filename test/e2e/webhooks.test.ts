@@ -313,18 +313,17 @@ describe('webhooks: retries and the dead-letter list', () => {
     const hooks = await receiver({ status: 503 });
     const id = await submit(server.url, { type: 'fail_first_run', input: { key: `superseded-${Date.now()}` }, webhook_url: hooks.url });
     const failed = await deliveryWhen(server.url, id, (d) => d.state === 'retrying', 'the failure event retrying');
-    hooks.replyWith({ status: 204 });
+    // Refused until the retry is in: an attempt of the failure event in flight meanwhile is answered 503 too.
     assert.equal((await request(server.url, 'POST', `/operations/${id}/retry`)).status, 202);
+    hooks.replyWith({ status: 204 });
     await waitFor(async () => (await deliveriesOf(server.url, id)).some((d) => d.event_type === 'operation.completed' && d.state === 'delivered'), {
       what: 'the rerun’s event delivered',
     });
     // Past the failure event's next step of the schedule, had it gone on.
     await new Promise((resolve) => setTimeout(resolve, SCHEDULE_MS.at(-1)! + 200));
-    assert.deepEqual(
-      hooks.received.map((h) => JSON.parse(h.body).type),
-      ['operation.failed', 'operation.completed'],
-      'the failure event once (refused), then the completion, and nothing after it',
-    );
+    const types = hooks.received.map((h) => JSON.parse(h.body).type as string);
+    assert.ok(types.lastIndexOf('operation.failed') < types.indexOf('operation.completed'), `no failure event after the completion: ${types.join(', ')}`);
+    assert.equal(types.at(-1), 'operation.completed');
     const superseded = (await deliveriesOf(server.url, id)).find((d) => d.id === failed.id);
     assert.deepEqual([superseded.state, superseded.last_error], ['dead', 'superseded: the operation was retried before this event was delivered']);
     const replay = await request(server.url, 'POST', `/webhook-deliveries/${failed.id}/retry`);

@@ -189,46 +189,63 @@ export function deliveryContract(store: CurrentStore): void {
     });
   });
 
-  describe('deliveries of an end the operation was retried past', () => {
-    it('end as dead letters, superseded, when not yet through (in flight too); one delivered stays delivered', async () => {
+  describe('deliveries of an end the operation was retried past (superseded)', () => {
+    it('are marked: one waiting ends dead, one in flight records its attempt and goes no further, none is replayed', async () => {
       const later = T0 + 1_000_000;
       const failedWith = async (dueAt: number) => (await insertInState(store(), 'failed', { webhookUrl: HOOK, maxAttempts: 1 }, webhookFactory(dueAt))).op;
       const waiting = await failedWith(later);
-      const [inFlight, retrying, delivered] = [await failedWith(T0), await failedWith(T0), await failedWith(T0)];
+      const [answered, refused, abandoned, retrying, delivered] = [
+        await failedWith(T0),
+        await failedWith(T0),
+        await failedWith(T0),
+        await failedWith(T0),
+        await failedWith(T0),
+      ];
       const claimed = await claimDue(T0);
       const leaseOf = (op: { id: string }) => claimed.find((d) => d.operationId === op.id)!;
       await store().deliveryRecordAttempt(attempt(leaseOf(retrying), 'retrying', T0 + 100, later));
       await store().deliveryRecordAttempt(attempt(leaseOf(delivered), 'delivered', T0 + 100, null));
-      // A retry comes after the end it retries past (the fixtures' ends are written at their own times).
-      const now = Math.max(...[waiting, inFlight, retrying, delivered].map((op) => op.finishedAt ?? 0), T0) + 200;
-      for (const op of [waiting, inFlight, retrying, delivered]) {
+      // Earlier than the ends' own times (they were written at T0 + 1000): a retrying node's clock behind theirs. The mark
+      // compares no times.
+      const now = T0 + 200;
+      for (const op of [waiting, answered, refused, abandoned, retrying, delivered]) {
         assert.equal((await store().operationRedrive({ id: op.id, tenant: TENANT, now, by: 'key:0' })).kind, 'redriven');
       }
       const deliveryOf = async (op: { id: string }) => (await store().deliveryListForOperation({ operationId: op.id, tenant: TENANT }))[0]!.delivery;
       for (const [what, op] of [
         ['pending', waiting],
-        ['in flight', inFlight],
         ['retrying', retrying],
       ] as const) {
         const d = await deliveryOf(op);
-        assert.deepEqual([d.state, d.lastError, d.nextAttemptAt, d.leaseToken], ['dead', SUPERSEDED_BY_RETRY, null, null], what);
+        assert.deepEqual([d.state, d.lastError, d.nextAttemptAt, d.superseded], ['dead', SUPERSEDED_BY_RETRY, null, true], what);
       }
-      assert.equal((await deliveryOf(delivered)).state, 'delivered');
-      assert.equal(await store().deliveryRecordAttempt(attempt(leaseOf(inFlight), 'delivered', now + 1, null)), null, 'the attempt in flight finds no lease');
+      assert.deepEqual([(await deliveryOf(delivered)).state, (await deliveryOf(delivered)).superseded], ['delivered', false]);
+      // In flight: the receiver may have it already. Its answer is recorded; a failure ends it, not the schedule.
+      const got = await store().deliveryRecordAttempt(attempt(leaseOf(answered), 'delivered', now + 1, null));
+      assert.deepEqual([got?.state, got?.attemptCount], ['delivered', 1]);
+      const failed = await store().deliveryRecordAttempt(attempt(leaseOf(refused), 'retrying', now + 1, now + 5_000));
+      assert.deepEqual([failed?.state, failed?.lastError, failed?.nextAttemptAt, failed?.attemptCount], ['dead', SUPERSEDED_BY_RETRY, null, 1]);
+      assert.equal((await store().deliveryAttempts({ deliveryId: failed!.id })).length, 1, 'the attempt is on record');
+      // One whose attempt never reported (its dispatcher died) ends dead once its lease runs out, and is never claimed again.
+      assert.deepEqual(await claimDue(T0 + LEASE_MS + 1), [], 'not claimed past its lease');
+      await store().deliveryRecoverExpired({ now: T0 + LEASE_MS + 1 });
+      const left = await deliveryOf(abandoned);
+      assert.deepEqual([left.state, left.lastError, left.leaseToken], ['dead', SUPERSEDED_BY_RETRY, null]);
       assert.deepEqual(await claimDue(later + 1), [], 'none is sent again');
       // Nor replayed: sent now, the earlier end's event would reach the receiver after the rerun's.
       const stale = await deliveryOf(waiting);
       const replay = await store().deliveryRetry({ id: stale.id, tenant: TENANT, now: now + 2 });
       assert.deepEqual([replay.kind, replay.kind === 'superseded' && replay.delivery.state], ['superseded', 'dead']);
-      // The rerun's own end writes a delivery that, dead in its turn, is replayed as any other.
-      const { leaseToken } = await claim(store(), waiting, now + 3);
-      await store().operationFinish({ id: waiting.id, leaseToken, now: now + 4, status: 'completed', delivery: webhookFactory(now + 5) });
+      // The rerun's own end, on a node whose clock is behind the retrying one's (a cancel while it waits), writes a
+      // delivery that, dead in its turn, is replayed as any other.
+      const cancelled = await store().operationCancel({ id: waiting.id, tenant: TENANT, now: now - 50, delivery: webhookFactory(now - 30) });
+      assert.equal(cancelled.kind, 'cancelled');
       const fresh = (await store().deliveryListForOperation({ operationId: waiting.id, tenant: TENANT }))
         .map((e) => e.delivery)
         .find((d) => d.id !== stale.id)!;
-      const [sent] = await claimDue(now + 5);
+      const [sent] = await claimDue(now - 30);
       assert.equal(sent?.id, fresh.id);
-      await store().deliveryRecordAttempt(attempt(sent!, 'dead', now + 6, null));
+      await store().deliveryRecordAttempt(attempt(sent!, 'dead', now - 20, null));
       assert.equal((await store().deliveryRetry({ id: fresh.id, tenant: TENANT, now: now + 7 })).kind, 'scheduled');
     });
   });

@@ -295,6 +295,7 @@ if (skip !== null) {
         { version: 25, name: '0025_redriven_at.sql' },
         { version: 26, name: '0026_schedule_key_and_priority.sql' },
         { version: 27, name: '0027_created_key_index.sql' },
+        { version: 28, name: '0028_superseded_deliveries.sql' },
       ]);
     });
 

@@ -145,6 +145,7 @@ describe('SqliteStore', () => {
           { version: 15, name: '0015_redriven_at.sql' },
           { version: 16, name: '0016_schedule_key_and_priority.sql' },
           { version: 17, name: '0017_created_key_index.sql' },
+          { version: 18, name: '0018_superseded_deliveries.sql' },
         ],
       );
       await store.close();

@@ -33,9 +33,9 @@ import { SUPERSEDED_BY_RETRY } from '../../domain/delivery.ts';
 // Params: parallel arrays $1 ids, $2 tenants; $3 now, $4 by, $5 bulk action id (null: none), $6 priority (null: each
 // keeps its own), $7 the last error of a superseded delivery. A fresh run: attempt 1, nothing of the last one kept (its
 // result goes); no longer finished, so its old deliveries are not its webhook state (rows.ts) and its end writes a new
-// one. Those of them not yet through, in flight or not, end as dead letters: sent on, an event of the earlier end would
-// reach its receiver after the rerun's (a late attempt's record then finds no live lease). The operation is locked
-// before its deliveries, as recording an attempt locks them (deliveries.ts, OPERATION_FIRST).
+// one. Those not delivered are marked superseded (migration 0028 says why): one waiting ends dead; one in flight keeps
+// its lease, and its attempt is recorded (deliveries.ts); a dead one is not replayed. The operation is locked before its
+// deliveries, as recording an attempt locks them (deliveries.ts, OPERATION_FIRST).
 // Its updated_at (and so its history event) is $3, or its last change's if that came later (a rerun that ended while
 // this waited for its row): history never goes back. Its run_at is $3 all the same: a node whose clock runs ahead must
 // not hold the rerun back.
@@ -52,9 +52,11 @@ WITH redriven AS (
 ), ${depthChange('redriven', '+')}, ${historyOf('redriven', 'updated_at', "'redriven'", "jsonb_build_object('by', $4::text, 'bulk_action_id', $5::text)")}, cleared AS (
   DELETE FROM results r USING redriven WHERE r.operation_id = redriven.id
 ), superseded AS (
-  UPDATE deliveries d SET state = 'dead', next_attempt_at = NULL, last_error = $7, lease_token = NULL, lease_expires_at = NULL, worker_id = NULL,
-      updated_at = $3
-  FROM redriven WHERE d.operation_id = redriven.id AND d.state IN ('pending', 'retrying')
+  UPDATE deliveries d SET superseded = true, updated_at = $3,
+      state = CASE WHEN d.state IN ('pending', 'retrying') AND (d.lease_token IS NULL OR d.lease_expires_at < $3) THEN 'dead' ELSE d.state END,
+      last_error = CASE WHEN d.state IN ('pending', 'retrying') AND (d.lease_token IS NULL OR d.lease_expires_at < $3) THEN $7 ELSE d.last_error END,
+      next_attempt_at = CASE WHEN d.state IN ('pending', 'retrying') AND (d.lease_token IS NULL OR d.lease_expires_at < $3) THEN NULL ELSE d.next_attempt_at END
+  FROM redriven WHERE d.operation_id = redriven.id AND d.state <> 'delivered' AND NOT d.superseded
 )
 SELECT redriven.*, NULL::text AS webhook_state FROM redriven ORDER BY redriven.id`;
 
@@ -110,7 +112,8 @@ function matchSql(query: BulkMatchQuery, cursor: string | null): { from: string;
     add((n) => `m.error_code = ${n}`, selection.errorCode);
   } else {
     from = selection.operationType === null ? 'deliveries m' : 'deliveries m JOIN operations o ON o.id = m.operation_id';
-    where.push(`m.state = 'dead'`);
+    // Not one of an end its operation was retried past: a replay refuses it (deliveries.ts), and a count must not hold it.
+    where.push(`m.state = 'dead' AND NOT m.superseded`);
     add((n) => `o.type = ${n}`, selection.operationType);
     add((n) => `m.url = ${n}`, selection.url);
   }

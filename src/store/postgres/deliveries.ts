@@ -3,7 +3,7 @@
 // Invariant: an attempt is recorded only under the delivery's current lease; a claim never hands one delivery to two dispatchers;
 // a new delivery state is a new version of its operation (with an event), in the same statement.
 
-import { webhookDestination } from '../../domain/delivery.ts';
+import { SUPERSEDED_BY_RETRY, webhookDestination } from '../../domain/delivery.ts';
 import type { Operation } from '../../domain/operation.ts';
 import type { OperationStatus } from '../../domain/status.ts';
 import {
@@ -76,7 +76,7 @@ const CLAIM_DELIVERIES = `
 WITH due AS (
   SELECT id FROM deliveries
   WHERE state IN ('pending', 'retrying') AND next_attempt_at <= $1 AND (lease_token IS NULL OR lease_expires_at < $1)
-    AND coalesce(destination, '') <> ALL($5::text[])
+    AND coalesce(destination, '') <> ALL($5::text[]) AND NOT superseded
   ORDER BY next_attempt_at, id LIMIT $4
   FOR UPDATE SKIP LOCKED
 )
@@ -103,9 +103,10 @@ WITH before AS (
   SELECT state FROM deliveries WHERE id = $1
 ), recorded AS (
   UPDATE deliveries d
-  SET state = $3, attempt_count = d.attempt_count + 1, schedule_attempt = d.schedule_attempt + 1,
-      next_attempt_at = CASE WHEN $3 = 'retrying' THEN $4::bigint END, updated_at = $5,
-      last_status_code = $9, last_error = $10, lease_token = NULL, lease_expires_at = NULL, worker_id = NULL, manual = false
+  SET state = CASE WHEN d.superseded AND $3 <> 'delivered' THEN 'dead' ELSE $3 END, attempt_count = d.attempt_count + 1,
+      schedule_attempt = d.schedule_attempt + 1, next_attempt_at = CASE WHEN $3 = 'retrying' AND NOT d.superseded THEN $4::bigint END, updated_at = $5,
+      last_status_code = $9, last_error = CASE WHEN d.superseded AND $3 <> 'delivered' THEN '${SUPERSEDED_BY_RETRY}' ELSE $10 END,
+      lease_token = NULL, lease_expires_at = NULL, worker_id = NULL, manual = false
   WHERE d.id = $1 AND d.lease_token = $2 AND d.state IN ('pending', 'retrying') AND ${OPERATION_FIRST}
   RETURNING d.*
 ), attempt AS (
@@ -200,12 +201,12 @@ export async function listOperationDeliveries(
 }
 
 // Params: $1 id, $2 tenant, $3 now. A replay: due now, the schedule restarts, the next attempt is a manual one. Not of a
-// delivery of an end its operation was retried past since: sent now, it would reach the receiver after the rerun's.
+// delivery of an end its operation was retried past (superseded): sent now, it would reach the receiver after the
+// rerun's. The mark is on the row itself, so a replay that waited for a retry's locks sees it.
 const REPLAY_DELIVERY = `
 WITH replayed AS (
   UPDATE deliveries d SET state = 'pending', next_attempt_at = $3, schedule_attempt = 0, updated_at = $3, manual = true
-  WHERE d.id = $1 AND d.tenant = $2 AND d.state = 'dead' AND ${OPERATION_FIRST}
-    AND NOT EXISTS (SELECT 1 FROM operations o WHERE o.id = d.operation_id AND o.redriven_at > d.created_at)
+  WHERE d.id = $1 AND d.tenant = $2 AND d.state = 'dead' AND NOT d.superseded AND ${OPERATION_FIRST}
   RETURNING d.*
 ), touched AS (
   UPDATE operations o SET version = o.version + 1 FROM replayed r WHERE o.id = r.operation_id
@@ -229,13 +230,15 @@ export async function replayDelivery(
   }
   const current = await getDelivery(db, id, tenant);
   if (current === null) return { kind: 'not_found' };
-  return { kind: current.state === 'dead' ? 'superseded' : 'not_dead', delivery: current };
+  return { kind: current.state === 'dead' && current.superseded === true ? 'superseded' : 'not_dead', delivery: current };
 }
 
-// Params: $1 now.
+// Params: $1 now. One a retry superseded while in flight (its attempt's record never came) ends dead.
 const RECOVER_DELIVERIES = `
 WITH recovered AS (
-  UPDATE deliveries SET lease_token = NULL, lease_expires_at = NULL, worker_id = NULL
+  UPDATE deliveries SET lease_token = NULL, lease_expires_at = NULL, worker_id = NULL,
+    state = CASE WHEN superseded THEN 'dead' ELSE state END, next_attempt_at = CASE WHEN superseded THEN NULL ELSE next_attempt_at END,
+    last_error = CASE WHEN superseded AND state <> 'dead' THEN '${SUPERSEDED_BY_RETRY}' ELSE last_error END
   WHERE lease_token IS NOT NULL AND lease_expires_at < $1
   RETURNING 1
 )

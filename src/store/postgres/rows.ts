@@ -124,6 +124,7 @@ export interface DeliveryRow {
   last_error: string | null;
   lease_token: string | null;
   manual: boolean;
+  superseded: boolean;
   traceparent?: string | null;
   tracestate?: string | null;
 }
@@ -159,6 +160,7 @@ export function toDelivery(row: DeliveryRow): Delivery {
     lastError: row.last_error,
     leaseToken: row.lease_token,
     manual: row.manual,
+    superseded: row.superseded,
     trace: traceOf(row),
   };
 }

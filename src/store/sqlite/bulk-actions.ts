@@ -44,11 +44,13 @@ const REDRIVE = `UPDATE operations SET status = 'pending', attempt = 1, run_at =
 // $id
 const RESULT_DELETE = `DELETE FROM results WHERE operation_id = $id`;
 
-// $id $now $why. The earlier end's deliveries not yet through, in flight or not, end as dead letters: sent on, an event of
-// the earlier end would reach its receiver after the rerun's (a late attempt's record then finds no live lease).
-const SUPERSEDE_DELIVERIES = `UPDATE deliveries SET state = 'dead', next_attempt_at = NULL, last_error = $why, lease_token = NULL,
-    lease_expires_at = NULL, worker_id = NULL, updated_at = $now
-  WHERE operation_id = $id AND state IN ('pending', 'retrying')`;
+// $id $now $why. The earlier end's deliveries not delivered are marked superseded (migration 0018 says why): one waiting
+// ends dead; one in flight keeps its lease, and its attempt is recorded (deliveries.ts); a dead one is not replayed.
+const SUPERSEDE_DELIVERIES = `UPDATE deliveries SET superseded = 1, updated_at = $now,
+    state = CASE WHEN state IN ('pending', 'retrying') AND (lease_token IS NULL OR lease_expires_at < $now) THEN 'dead' ELSE state END,
+    last_error = CASE WHEN state IN ('pending', 'retrying') AND (lease_token IS NULL OR lease_expires_at < $now) THEN $why ELSE last_error END,
+    next_attempt_at = CASE WHEN state IN ('pending', 'retrying') AND (lease_token IS NULL OR lease_expires_at < $now) THEN NULL ELSE next_attempt_at END
+  WHERE operation_id = $id AND state <> 'delivered' AND superseded = 0`;
 
 // $id $action $filter $tenant $total $createdBy $now
 const INSERT = `INSERT INTO bulk_actions (id, action, filter, tenant, status, total, created_by, created_at)
@@ -120,7 +122,8 @@ function matchSql(query: BulkMatchQuery, cursor: string | null): { from: string;
     add('m.error_code = $errorCode', 'errorCode', selection.errorCode);
   } else {
     from = selection.operationType === null ? 'deliveries m' : 'deliveries m JOIN operations o ON o.id = m.operation_id';
-    where.push(`m.state = 'dead'`);
+    // Not one of an end its operation was retried past: a replay refuses it (deliveries.ts), and a count must not hold it.
+    where.push(`m.state = 'dead' AND m.superseded = 0`);
     add('o.type = $operationType', 'operationType', selection.operationType);
     add('m.url = $url', 'url', selection.url);
   }

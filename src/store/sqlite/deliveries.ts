@@ -5,7 +5,7 @@
 // `webhook_attempt` history event.
 
 import type { DatabaseSync, StatementSync } from 'node:sqlite';
-import { webhookDestination } from '../../domain/delivery.ts';
+import { SUPERSEDED_BY_RETRY, webhookDestination } from '../../domain/delivery.ts';
 import { compareIds } from '../../domain/queue.ts';
 import type { Operation } from '../../domain/operation.ts';
 import type {
@@ -38,14 +38,17 @@ function claimDueSql(except: number): string {
   WHERE id IN (
     SELECT id FROM deliveries
     WHERE state IN ('pending', 'retrying') AND next_attempt_at <= $now ${passOver}
-      AND (lease_token IS NULL OR lease_expires_at < $now)
+      AND (lease_token IS NULL OR lease_expires_at < $now) AND superseded = 0
     ORDER BY next_attempt_at, id LIMIT $limit)
   RETURNING *`;
 }
 
 // $id $leaseToken $state $nextAttemptAt $statusCode $error $now
-const RECORD_ATTEMPT = `UPDATE deliveries SET attempt_count = attempt_count + 1, schedule_attempt = schedule_attempt + 1, state = $state,
-    next_attempt_at = $nextAttemptAt, last_status_code = $statusCode, last_error = $error,
+// One a retry superseded while in flight records its attempt, and then ends dead unless delivered.
+const RECORD_ATTEMPT = `UPDATE deliveries SET attempt_count = attempt_count + 1, schedule_attempt = schedule_attempt + 1,
+    state = CASE WHEN superseded = 1 AND $state <> 'delivered' THEN 'dead' ELSE $state END,
+    next_attempt_at = CASE WHEN superseded = 1 THEN NULL ELSE $nextAttemptAt END, last_status_code = $statusCode,
+    last_error = CASE WHEN superseded = 1 AND $state <> 'delivered' THEN '${SUPERSEDED_BY_RETRY}' ELSE $error END,
     lease_token = NULL, lease_expires_at = NULL, worker_id = NULL, manual = 0, updated_at = $now
   WHERE id = $id AND lease_token = $leaseToken
   RETURNING *`;
@@ -63,12 +66,11 @@ const LIST_FOR_OPERATION = `SELECT * FROM deliveries WHERE operation_id = $opera
 // $deliveryId
 const ATTEMPTS = `SELECT * FROM delivery_attempts WHERE delivery_id = $deliveryId ORDER BY attempt`;
 
-// $id $now. Only a dead delivery is replayed, and not one of an end its operation was retried past since (SUPERSEDED);
-// the message id stays.
-const SUPERSEDED = 'EXISTS (SELECT 1 FROM operations o WHERE o.id = deliveries.operation_id AND o.redriven_at > deliveries.created_at)';
+// $id $now. Only a dead delivery is replayed, and not one of an end its operation was retried past (superseded); the
+// message id stays.
 const REPLAY = `UPDATE deliveries SET state = 'pending', next_attempt_at = $now, schedule_attempt = 0, manual = 1,
     lease_token = NULL, lease_expires_at = NULL, worker_id = NULL, updated_at = $now
-  WHERE id = $id AND state = 'dead' AND NOT ${SUPERSEDED}
+  WHERE id = $id AND state = 'dead' AND superseded = 0
   RETURNING *`;
 
 // $id
@@ -79,7 +81,10 @@ const STATE = `SELECT state FROM deliveries WHERE id = $id`;
 const TOUCH_OPERATION = `UPDATE operations SET version = version + 1 WHERE id = $id RETURNING id, version, status`;
 
 // $now
-const RECOVER_EXPIRED = `UPDATE deliveries SET lease_token = NULL, lease_expires_at = NULL, worker_id = NULL
+// One a retry superseded while in flight (its attempt's record never came) ends dead.
+const RECOVER_EXPIRED = `UPDATE deliveries SET lease_token = NULL, lease_expires_at = NULL, worker_id = NULL,
+    state = CASE WHEN superseded = 1 THEN 'dead' ELSE state END, next_attempt_at = CASE WHEN superseded = 1 THEN NULL ELSE next_attempt_at END,
+    last_error = CASE WHEN superseded = 1 AND state <> 'dead' THEN '${SUPERSEDED_BY_RETRY}' ELSE last_error END
   WHERE lease_token IS NOT NULL AND lease_expires_at < $now
   RETURNING next_attempt_at`;
 
@@ -244,7 +249,8 @@ export class SqliteDeliveries {
     const current = this.#s.get.get({ id: params.id, tenant: params.tenant });
     if (current === undefined) return { kind: 'not_found' };
     const row = this.#s.replay.get({ id: params.id, now: params.now });
-    if (row === undefined) return { kind: current['state'] === 'dead' ? 'superseded' : 'not_dead', delivery: toDelivery(current) };
+    if (row === undefined)
+      return { kind: current['state'] === 'dead' && current['superseded'] === 1 ? 'superseded' : 'not_dead', delivery: toDelivery(current) };
     events.push({ kind: 'delivery:due', nextAttemptAt: params.now });
     const delivery = toDelivery(row);
     this.#touchOperation(delivery.operationId, events);

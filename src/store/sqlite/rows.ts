@@ -112,6 +112,7 @@ export function toDelivery(row: Row): Delivery {
     lastError: strOrNull(row, 'last_error'),
     leaseToken: strOrNull(row, 'lease_token'),
     manual: num(row, 'manual') === 1,
+    superseded: num(row, 'superseded') === 1,
     trace: traceOf(row),
   };
 }

@@ -45,6 +45,7 @@ CREATE TABLE deliveries (
   destination text COLLATE "C",
   traceparent text COLLATE "C",
   tracestate text COLLATE "C",
+  superseded boolean DEFAULT false NOT NULL,
   CONSTRAINT deliveries_operation_id_fkey FOREIGN KEY (operation_id) REFERENCES operations(id) ON DELETE CASCADE,
   CONSTRAINT deliveries_pkey PRIMARY KEY (id),
   CONSTRAINT deliveries_state_check CHECK ((state = ANY (ARRAY['pending'::text, 'delivered'::text, 'retrying'::text, 'dead'::text])))

@@ -39,7 +39,7 @@ CREATE TABLE deliveries (
   lease_expires_at INTEGER,
   worker_id TEXT,
   manual INTEGER NOT NULL DEFAULT 0
-, destination TEXT, traceparent TEXT, tracestate TEXT) STRICT;
+, destination TEXT, traceparent TEXT, tracestate TEXT, superseded INTEGER NOT NULL DEFAULT 0) STRICT;
 
 CREATE TABLE delivery_attempts (
   delivery_id TEXT NOT NULL REFERENCES deliveries (id) ON DELETE CASCADE,

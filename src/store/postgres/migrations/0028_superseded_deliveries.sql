@@ -1,0 +1,7 @@
+-- Owns: marking the deliveries of an operation's earlier end that a retry went past.
+-- Why: sent on, or replayed, the earlier end's event would reach its receiver after the rerun's (a different
+-- webhook-id, so de-duplicating does not help). The retry marks them in its transaction: one not yet through ends dead,
+-- one in flight records its attempt and goes no further, and none is replayed. A mark on the row, not a comparison of
+-- the retry's time with the delivery's, which two nodes' clocks would get wrong (and which a replay waiting for the
+-- operation's row lock read from its snapshot). Adding a column with a constant default rewrites no rows.
+ALTER TABLE deliveries ADD COLUMN superseded boolean NOT NULL DEFAULT false;

@@ -1,0 +1,6 @@
+-- Owns: marking the deliveries of an operation's earlier end that a retry went past.
+-- Why: sent on, or replayed, the earlier end's event would reach its receiver after the rerun's (a different
+-- webhook-id, so de-duplicating does not help). The retry marks them in its transaction: one not yet through ends dead,
+-- one in flight records its attempt and goes no further, and none is replayed. A mark on the row, not a comparison of
+-- the retry's time with the delivery's, which two nodes' clocks would get wrong.
+ALTER TABLE deliveries ADD COLUMN superseded INTEGER NOT NULL DEFAULT 0;
