@@ -6,17 +6,19 @@
 import { existsSync } from 'node:fs';
 import module from 'node:module';
 
+// Node does not strip types under node_modules, so an installed package runs its build; a checkout its sources.
+const installed = import.meta.url.includes('/node_modules/');
 const [major] = process.versions.node.split('.').map(Number);
 if (major < 24) {
-  process.stderr.write(`asyncops: needs Node.js 24 or newer (this is ${process.versions.node}); in a checkout, npm install brings it: run npx asyncops\n`);
+  // A checkout's npm install brings Node 24 (a devDependency) for npx; an installed package brings none.
+  const remedy = installed ? 'install Node.js 24 or newer and run asyncops with it' : 'in a checkout, npm install brings it: run npx asyncops';
+  process.stderr.write(`asyncops: needs Node.js 24 or newer (this is ${process.versions.node}); ${remedy}\n`);
   process.exit(2);
 }
 // Every command is a fresh process that loads the same ~100 modules: Node's on-disk compile cache (in the OS temp
 // directory unless NODE_COMPILE_CACHE says otherwise; NODE_DISABLE_COMPILE_CACHE=1 turns it off) cuts a server's
 // start-up by about 40 %. Modules imported after this call are cached, which is every one but this file.
 module.enableCompileCache?.();
-// Node does not strip types under node_modules, so an installed package runs its build; a checkout its sources.
-const installed = import.meta.url.includes('/node_modules/');
 const built = new URL('../dist/cli/main.js', import.meta.url);
 if (installed && !existsSync(built)) {
   process.stderr.write('asyncops: this installed copy has no dist/ build; reinstall it from a packed release\n');

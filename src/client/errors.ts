@@ -68,10 +68,14 @@ export class AsyncOpsWaitTimeoutError extends Error {
 function describeProblem(status: number, problem: ProblemDetails): string {
   const head = problem.title || `HTTP ${status}`;
   const detail = problem.detail && problem.detail !== problem.title ? `: ${problem.detail}` : '';
-  // The server's detail often lists the fields already (validation_failed): each is added only where it does not.
+  // The server's detail often says the fields already ("/input/n must be integer"; "webhook_url refused: host …"): each
+  // is added only where it does not.
+  const detailText = problem.detail ?? '';
+  const told = (e: { path: string; message: string }) =>
+    detailText.includes(`${e.path} ${e.message}`) || (detailText.includes(e.message) && detailText.includes(e.path.replace(/^\//, '')));
   const fields = (problem.errors ?? [])
+    .filter((e) => !told(e))
     .map((e) => `${e.path} ${e.message}`)
-    .filter((field) => !(problem.detail ?? '').includes(field))
     .join('; ');
   return `${head}${detail}${fields ? ` (${fields})` : ''} [${status}]`;
 }

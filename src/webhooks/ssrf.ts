@@ -215,15 +215,19 @@ export function checkWebhookUrl(text: string, policy: EgressPolicy): UrlCheck {
   if (url.hostname === '') return { ok: false, reason: 'the URL has no host' };
   // Node connects to port 0 as to the scheme's default: the delivery would go somewhere the URL does not say.
   if (url.port === '0') return { ok: false, reason: 'port 0 is not a port a receiver listens on' };
-  if (!policy.allowPrivate && isLocalhostName(url.hostname)) return { ok: false, reason: `host ${url.hostname} is a loopback name` };
+  if (!policy.allowPrivate && isLocalhostName(url.hostname)) return { ok: false, reason: `host ${url.hostname} is a loopback name${ALLOW_PRIVATE_HINT}` };
   // The URL parser has already turned obfuscated IPv4 forms (2130706433, 0x7f.1, 127.1) into dotted quads.
   const literal = parseIp(url.hostname);
   if (literal !== null) {
     const reason = refusedReason(literal.family, literal.value, policy.allowPrivate);
-    if (reason !== null) return { ok: false, reason: `host ${url.hostname} is ${withArticle(reason)}` };
+    const opened = !policy.allowPrivate && refusedReason(literal.family, literal.value, true) === null;
+    if (reason !== null) return { ok: false, reason: `host ${url.hostname} is ${withArticle(reason)}${opened ? ALLOW_PRIVATE_HINT : ''}` };
   }
   return { ok: true, url };
 }
+
+/** Said of a receiver allowPrivate would take (a developer's `asyncops listen` on localhost, say): how to allow it. */
+const ALLOW_PRIVATE_HINT = '; a server started with --allow-private-webhooks (allowPrivateWebhooks) takes it, for development or a private network';
 
 const systemResolveAll: ResolveAll = async (hostname) => {
   const found = await dnsLookup(hostname, { all: true, verbatim: true });

@@ -291,7 +291,7 @@ describe('errors and exit statuses', () => {
     assertOneErrorLine(run.stderr, /Not found: no operation op_missing \[404\]/);
     const unauthorized = await runCli(['--url', url, 'status', 'op_missing']);
     assert.equal(unauthorized.code, 6);
-    assertOneErrorLine(unauthorized.stderr, /\[401\]/);
+    assertOneErrorLine(unauthorized.stderr, /\[401\] \(the CLI sends the key given with --api-key or ASYNCOPS_API_KEY\)$/);
   });
 
   test('bulk --wait and list --all ask again after a dropped connection or a 503, as wait does, and end 0', async () => {

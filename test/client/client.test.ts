@@ -108,6 +108,28 @@ describe('AsyncOpsClient requests', () => {
     }
   });
 
+  test('nor a field the detail names without its slash (a refused webhook_url)', async () => {
+    const server = await startFixedServer(
+      422,
+      'application/problem+json',
+      JSON.stringify({
+        type: '/docs/problems#webhook_url_refused',
+        title: 'Webhook URL refused',
+        status: 422,
+        code: 'webhook_url_refused',
+        detail: 'webhook_url refused: host 127.0.0.1 is a loopback address',
+        errors: [{ path: '/webhook_url', message: 'host 127.0.0.1 is a loopback address' }],
+      }),
+    );
+    try {
+      const error = await new AsyncOpsClient({ baseUrl: server.url }).get('op_1').catch((e: unknown) => e);
+      assert.ok(error instanceof AsyncOpsApiError);
+      assert.equal(error.message, 'Webhook URL refused: webhook_url refused: host 127.0.0.1 is a loopback address [422]');
+    } finally {
+      await server.close();
+    }
+  });
+
   test('a missing API key is a 401 problem', async () => {
     const anonymous = new AsyncOpsClient({ baseUrl: api.url });
     const error = await anonymous.get('op_0001').catch((e: unknown) => e);

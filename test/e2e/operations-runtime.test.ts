@@ -394,6 +394,19 @@ describe('start-up configuration', () => {
     }
   });
 
+  it('a PostgreSQL store that cannot be reached is named in one line without its user or password, exit status 1', STORE_INDEPENDENT, () => {
+    const store = 'postgres://someone:s3cret-pw@127.0.0.1:1/test?schema=somewhere';
+    for (const args of [['serve', '--port', '0'], ['worker'], ['webhook-secret']]) {
+      const result = run(...args, '--store', store);
+      assert.equal(result.status, 1, result.stderr);
+      assert.equal(
+        result.stderr.trim(),
+        'asyncops: cannot open the PostgreSQL store at postgres://127.0.0.1:1/test?schema=somewhere: connect ECONNREFUSED 127.0.0.1:1',
+        args[0],
+      );
+    }
+  });
+
   it('an OTEL_* variable the server cannot follow stops serve and worker with one line and exit status 2, as a bad flag does', STORE_INDEPENDENT, () => {
     for (const [command, env] of [
       ['serve', { OTEL_TRACES_EXPORTER: 'otlp', OTEL_EXPORTER_OTLP_PROTOCOL: 'grpc' }],

@@ -100,20 +100,22 @@ describe('refusedAddressReason', () => {
 });
 
 describe('refusal reasons', () => {
+  // Where --allow-private-webhooks would take the address, the reason says so.
+  const OPENED = '; a server started with --allow-private-webhooks (allowPrivateWebhooks) takes it, for development or a private network';
   // Each label once (and an embedding of each kind), as a sentence reads it.
   const reasons: Array<[string, string]> = [
     ['0.0.0.0', 'host 0.0.0.0 is an unspecified address'],
     ['[::]', 'host [::] is an unspecified address'],
     ['192.0.0.8', 'host 192.0.0.8 is an IETF protocol assignment address'],
-    ['[::ffff:127.0.0.1]', 'host [::ffff:7f00:1] is an IPv4-mapped form of a loopback address'],
-    ['[::ffff:0:127.0.0.1]', 'host [::ffff:0:7f00:1] is an IPv4-translated form of a loopback address'],
-    ['[::127.0.0.1]', 'host [::7f00:1] is an IPv4-compatible form of a loopback address'],
+    ['[::ffff:127.0.0.1]', `host [::ffff:7f00:1] is an IPv4-mapped form of a loopback address${OPENED}`],
+    ['[::ffff:0:127.0.0.1]', `host [::ffff:0:7f00:1] is an IPv4-translated form of a loopback address${OPENED}`],
+    ['[::127.0.0.1]', `host [::7f00:1] is an IPv4-compatible form of a loopback address${OPENED}`],
     ['[::ffff:0.0.0.1]', 'host [::ffff:0:1] is an IPv4-mapped form of an unspecified address'],
-    ['[64:ff9b::10.0.0.1]', 'host [64:ff9b::a00:1] is a NAT64 form of a private address'],
+    ['[64:ff9b::10.0.0.1]', `host [64:ff9b::a00:1] is a NAT64 form of a private address${OPENED}`],
     ['[2002:c000:0001::]', 'host [2002:c000:1::] is a 6to4 form of an IETF protocol assignment address'],
     // RFC 4380's example Teredo address carries 192.0.2.45 (inverted), a documentation address.
     ['[2001:0:4136:e378:8000:63bf:3fff:fdd2]', 'host [2001:0:4136:e378:8000:63bf:3fff:fdd2] is a Teredo form of a documentation address'],
-    ['[fc00::1]', 'host [fc00::1] is a unique-local address'],
+    ['[fc00::1]', `host [fc00::1] is a unique-local address${OPENED}`],
     ['[64:ff9b:1::1]', 'host [64:ff9b:1::1] is a local-use NAT64 address'],
     ['[100::1]', 'host [100::1] is a discard-only address'],
     ['[fec0::1]', 'host [fec0::1] is a site-local address'],
@@ -123,7 +125,7 @@ describe('refusal reasons', () => {
     ['[5f00::1]', 'host [5f00::1] is a segment routing (SRv6) address'],
     ['192.88.99.1', 'host 192.88.99.1 is a deprecated 6to4 relay anycast address'],
     ['240.0.0.1', 'host 240.0.0.1 is a reserved or broadcast address'],
-    ['100.64.0.1', 'host 100.64.0.1 is a carrier-grade NAT address'],
+    ['100.64.0.1', `host 100.64.0.1 is a carrier-grade NAT address${OPENED}`],
     ['169.254.169.254', 'host 169.254.169.254 is a cloud metadata address'],
   ];
   for (const [host, reason] of reasons) {
@@ -197,6 +199,16 @@ describe('checkWebhookUrl', () => {
     refusedUrl('http://LOCALHOST:8080/', /loopback name/);
     refusedUrl('http://localhost./', /loopback name/);
     refusedUrl('http://api.localhost/', /loopback name/);
+  });
+
+  it('says how to allow a receiver --allow-private-webhooks would take, and only such a one', () => {
+    for (const url of ['http://localhost:8081/', 'http://127.0.0.1:8081/', 'http://10.1.2.3/', 'http://[::1]/']) {
+      refusedUrl(url, /; a server started with --allow-private-webhooks \(allowPrivateWebhooks\) takes it, for development or a private network$/);
+    }
+    for (const url of ['http://169.254.169.254/', 'http://0.0.0.0/', 'http://224.0.0.1/']) {
+      const check = checkWebhookUrl(url, strict);
+      assert.ok(!check.ok && !check.reason.includes('--allow-private-webhooks'), url);
+    }
   });
 
   it('refuses literal addresses in refused ranges, in every spelling the URL parser accepts', () => {

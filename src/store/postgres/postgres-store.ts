@@ -56,6 +56,7 @@ import { finishGroup, MAX_FINISH_GROUP, type Ending } from './finish-group.ts';
 import { insertOperations, type InsertRequest } from './insert-group.ts';
 import * as maintenance from './maintenance.ts';
 import { migrate } from './migrate.ts';
+import { StoreBehindError, StoreNewerError } from '../migrations.ts';
 import * as operations from './operations.ts';
 import * as operatorReads from './operator-reads.ts';
 import * as schedules from './schedules.ts';
@@ -100,6 +101,8 @@ const NOTE_GATHER_MS = 10;
 class PostgresStore implements Store {
   readonly kind = 'postgres' as const;
   #schema: string;
+  /** Where the store is, as an error opening it names it: without the user and password. */
+  readonly #location: string;
   readonly #existing: 'migrate' | 'refuse';
   #db: PostgresDatabase;
   #feed: ChangeFeed;
@@ -118,6 +121,7 @@ class PostgresStore implements Store {
 
   constructor(options: PostgresStoreOptions) {
     this.#schema = checkSchemaName(options.schema ?? DEFAULT_SCHEMA);
+    this.#location = locationOf(options.url, this.#schema);
     this.#existing = options.existing ?? 'migrate';
     const onError = options.onError ?? warn;
     this.#onError = onError;
@@ -151,7 +155,10 @@ class PostgresStore implements Store {
       this.#holds ??= rateLimits.trackHolds(this.#db, (listener) => this.#feed.subscribe(listener), this.#onError);
     })().catch((err: unknown) => {
       this.#opening = null;
-      throw err;
+      // The driver's words ("connect ECONNREFUSED …", 'database "x" does not exist') name no store; ours do, and a
+      // stop while it waited is no failure to explain.
+      if (err instanceof StoreBehindError || err instanceof StoreNewerError || this.#closing.signal.aborted || !(err instanceof Error)) throw err;
+      throw new Error(`cannot open the PostgreSQL store at ${this.#location}: ${err.message}`, { cause: err });
     });
     return this.#opening;
   }
@@ -409,5 +416,15 @@ class PostgresStore implements Store {
 
   subscribe(listener: StoreListener): () => void {
     return this.#feed.subscribe(listener);
+  }
+}
+
+/** A store's URL and schema as a message may show them: scheme, host, port and database, no user or password. */
+function locationOf(url: string, schema: string): string {
+  try {
+    const parsed = new URL(url);
+    return `${parsed.protocol}//${parsed.host}${parsed.pathname}?schema=${schema}`;
+  } catch {
+    return `schema ${schema}`;
   }
 }
