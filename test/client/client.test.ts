@@ -84,50 +84,37 @@ describe('AsyncOpsClient requests', () => {
   });
 
   test("field errors the problem's detail already states are not repeated in the message", async () => {
-    const server = await startFixedServer(
-      400,
-      'application/problem+json',
-      JSON.stringify({
-        type: '/docs/problems#validation_failed',
-        title: 'Request is not valid',
-        status: 400,
-        code: 'validation_failed',
-        detail: '/filter/status retry applies to failed, cancelled',
-        errors: [
-          { path: '/filter/status', message: 'retry applies to failed, cancelled' },
-          { path: '/priority', message: 'must be <= 1000' },
-        ],
-      }),
-    );
-    try {
-      const error = await new AsyncOpsClient({ baseUrl: server.url }).get('op_1').catch((e: unknown) => e);
-      assert.ok(error instanceof AsyncOpsApiError);
-      assert.equal(error.message, 'Request is not valid: /filter/status retry applies to failed, cancelled (/priority must be <= 1000) [400]');
-    } finally {
-      await server.close();
-    }
-  });
-
-  test('nor a field the detail names without its slash (a refused webhook_url)', async () => {
-    const server = await startFixedServer(
-      422,
-      'application/problem+json',
-      JSON.stringify({
-        type: '/docs/problems#webhook_url_refused',
-        title: 'Webhook URL refused',
-        status: 422,
-        code: 'webhook_url_refused',
-        detail: 'webhook_url refused: host 127.0.0.1 is a loopback address',
-        errors: [{ path: '/webhook_url', message: 'host 127.0.0.1 is a loopback address' }],
-      }),
-    );
-    try {
-      const error = await new AsyncOpsClient({ baseUrl: server.url }).get('op_1').catch((e: unknown) => e);
-      assert.ok(error instanceof AsyncOpsApiError);
-      assert.equal(error.message, 'Webhook URL refused: webhook_url refused: host 127.0.0.1 is a loopback address [422]');
-    } finally {
-      await server.close();
-    }
+    /** The message of the error a problem answered with `status` becomes. */
+    const messageOf = async (status: number, problem: Record<string, unknown>) => {
+      const server = await startFixedServer(status, 'application/problem+json', JSON.stringify({ status, ...problem }));
+      try {
+        const error = await new AsyncOpsClient({ baseUrl: server.url }).get('op_1').catch((e: unknown) => e);
+        assert.ok(error instanceof AsyncOpsApiError);
+        return error.message;
+      } finally {
+        await server.close();
+      }
+    };
+    const validation = await messageOf(400, {
+      type: '/docs/problems#validation_failed',
+      title: 'Request is not valid',
+      code: 'validation_failed',
+      detail: '/filter/status retry applies to failed, cancelled',
+      errors: [
+        { path: '/filter/status', message: 'retry applies to failed, cancelled' },
+        { path: '/priority', message: 'must be <= 1000' },
+      ],
+    });
+    assert.equal(validation, 'Request is not valid: /filter/status retry applies to failed, cancelled (/priority must be <= 1000) [400]');
+    // Nor a field the detail names without its slash (a refused webhook_url).
+    const refused = await messageOf(422, {
+      type: '/docs/problems#webhook_url_refused',
+      title: 'Webhook URL refused',
+      code: 'webhook_url_refused',
+      detail: 'webhook_url refused: host 127.0.0.1 is a loopback address',
+      errors: [{ path: '/webhook_url', message: 'host 127.0.0.1 is a loopback address' }],
+    });
+    assert.equal(refused, 'Webhook URL refused: webhook_url refused: host 127.0.0.1 is a loopback address [422]');
   });
 
   test('a missing API key is a 401 problem', async () => {
