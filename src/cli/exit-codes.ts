@@ -80,3 +80,8 @@ export function exitCodeForError(error: unknown): ExitCode {
   if (error instanceof AsyncOpsWaitTimeoutError) return EXIT_CODES.timedOut;
   return EXIT_CODES.failed;
 }
+
+/** What the server's words leave out for a CLI user: its 401 says to send a header, which the CLI does from a flag. */
+export function errorHint(error: unknown): string {
+  return error instanceof AsyncOpsApiError && error.status === 401 ? ' (the CLI sends the key given with --api-key or ASYNCOPS_API_KEY)' : '';
+}

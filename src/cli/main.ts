@@ -3,8 +3,7 @@
 // Invariant: no stack trace reaches the user; the exit status always comes from exit-codes.ts.
 
 import { CommanderError } from 'commander';
-import { AsyncOpsApiError } from '../client/index.ts';
-import { exitCodeForError, type ExitCode } from './exit-codes.ts';
+import { errorHint, exitCodeForError, type ExitCode } from './exit-codes.ts';
 import { buildProgram, type CommandRegistrar } from './program.ts';
 import { registerServerCommands } from './server/serve.ts';
 import { registerWebhookSecret } from './server/webhook-secret.ts';
@@ -27,7 +26,7 @@ export async function main(
     // Set before the error line is written, so a reader gone by then still sees this status.
     ctx.exitCode = exitCodeForError(error);
     if (!(error instanceof CommanderError && SILENT_COMMANDER_CODES.has(error.code))) {
-      io.stderr.write(`asyncops: ${oneLine(error)}${hintFor(error)}\n`);
+      io.stderr.write(`asyncops: ${oneLine(error)}${errorHint(error)}\n`);
     }
     return ctx.exitCode;
   }
@@ -40,11 +39,6 @@ export async function main(
 function exitIfReaderGone(error: NodeJS.ErrnoException, exitCode: ExitCode): void {
   if (error.code !== 'EPIPE') throw error;
   process.exit(exitCode);
-}
-
-/** What the server's words leave out for a CLI user: its 401 says to send a header, which the CLI does from a flag. */
-function hintFor(error: unknown): string {
-  return error instanceof AsyncOpsApiError && error.status === 401 ? ' (the CLI sends the key given with --api-key or ASYNCOPS_API_KEY)' : '';
 }
 
 function oneLine(error: unknown): string {

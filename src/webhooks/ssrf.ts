@@ -245,14 +245,17 @@ export async function resolveAndCheck(hostname: string, policy: EgressPolicy, re
   if (literal !== null) {
     const reason = refusedReason(literal.family, literal.value, policy.allowPrivate);
     const address = { address: bare.split('%')[0] ?? bare, family: literal.family };
-    return reason === null ? { ok: true, ...address, all: [address] } : { ok: false, reason: `${bare} is ${withArticle(reason)}` };
+    if (reason === null) return { ok: true, ...address, all: [address] };
+    const opened = !policy.allowPrivate && refusedReason(literal.family, literal.value, true) === null;
+    return { ok: false, reason: `${bare} is ${withArticle(reason)}${opened ? ALLOW_PRIVATE_HINT : ''}` };
   }
-  if (!policy.allowPrivate && isLocalhostName(bare)) return { ok: false, reason: `host ${bare} is a loopback name` };
+  if (!policy.allowPrivate && isLocalhostName(bare)) return { ok: false, reason: `host ${bare} is a loopback name${ALLOW_PRIVATE_HINT}` };
   const addresses = await resolveAll(bare);
   if (addresses.length === 0) throw new Error(`${bare} resolved to no address`);
   for (const entry of addresses) {
     const reason = refusedAddressReason(entry.address, policy.allowPrivate);
-    if (reason !== null) return { ok: false, reason: `${bare} resolves to ${entry.address}, ${withArticle(reason)}` };
+    const opened = !policy.allowPrivate && refusedAddressReason(entry.address, true) === null;
+    if (reason !== null) return { ok: false, reason: `${bare} resolves to ${entry.address}, ${withArticle(reason)}${opened ? ALLOW_PRIVATE_HINT : ''}` };
   }
   const first = addresses[0]!;
   return { ok: true, address: first.address, family: first.family, all: addresses };

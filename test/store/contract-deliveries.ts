@@ -226,6 +226,12 @@ export function deliveryContract(store: CurrentStore): void {
       const failed = await store().deliveryRecordAttempt(attempt(leaseOf(refused), 'retrying', now + 1, now + 5_000));
       assert.deepEqual([failed?.state, failed?.lastError, failed?.nextAttemptAt, failed?.attemptCount], ['dead', SUPERSEDED_BY_RETRY, null, 1]);
       assert.equal((await store().deliveryAttempts({ deliveryId: failed!.id })).length, 1, 'the attempt is on record');
+      const history = (await store().historyList({ operationId: refused.id, tenant: TENANT, limit: 100 })) ?? [];
+      assert.deepEqual(
+        history.filter((e) => e.kind === 'webhook_attempt').map((e) => [e.data['outcome'], e.data['error']]),
+        [['dead', 'HTTP 503']],
+        'what became of it, and what the receiver said',
+      );
       // One whose attempt never reported (its dispatcher died) ends dead once its lease runs out, and is never claimed again.
       assert.deepEqual(await claimDue(T0 + LEASE_MS + 1), [], 'not claimed past its lease');
       await store().deliveryRecoverExpired({ now: T0 + LEASE_MS + 1 });

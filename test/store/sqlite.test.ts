@@ -16,6 +16,7 @@ import type { Operation } from '../../src/domain/operation.ts';
 import { runStoreContract } from './contract.ts';
 import { claim, draft, LEASE_MS, noDelivery, T0, webhookFactory, type Claimed } from './fixtures.ts';
 import { listSql } from '../../src/store/sqlite/operator-reads.ts';
+import { SUPERSEDED_BY_RETRY } from '../../src/domain/delivery.ts';
 
 let dir = '';
 let files = 0;
@@ -114,6 +115,33 @@ describe('SqliteStore', () => {
           );
         }
       }
+    } finally {
+      await store.close();
+    }
+  });
+
+  it('ends a superseded delivery that waits with no lease (an earlier version left it, or migration 0018 marked it) at lease recovery', async () => {
+    const store = new SqliteStore({ path: ':memory:' });
+    await store.open();
+    try {
+      const d = draft({ type: 'superseded', webhookUrl: 'https://example.test/hook' });
+      await store.operationInsert(d);
+      const { leaseToken } = await claim(store, { id: d.id, type: d.type }, T0);
+      await store.operationFinish({ id: d.id, leaseToken, now: T0 + 10, status: 'failed', error: { code: 'x', message: 'x' }, delivery: webhookFactory(T0) });
+      await store.operationRedrive({ id: d.id, tenant: d.tenant, now: T0 + 20, by: 'key:0' });
+      // What a node of an earlier version recording an attempt in flight, or the migration's mark, leaves: retrying, no lease.
+      store.database.prepare("UPDATE deliveries SET state = 'retrying', next_attempt_at = ?, superseded = 1, last_error = 'HTTP 503'").run(T0);
+      assert.deepEqual(await store.deliveryClaimDue({ now: T0 + 30, workerId: 'w', leaseMs: LEASE_MS, limit: 10 }), [], 'never claimed');
+      await store.deliveryRecoverExpired({ now: T0 + 40 });
+      const [entry] = await store.deliveryListForOperation({ operationId: d.id, tenant: d.tenant });
+      assert.deepEqual([entry?.delivery.state, entry?.delivery.lastError, entry?.delivery.nextAttemptAt], ['dead', SUPERSEDED_BY_RETRY, null]);
+      // The migration's mark: a delivery written before its operation was last retried (0018's UPDATE, run again here).
+      store.database.prepare('UPDATE deliveries SET superseded = 0').run();
+      const markSql = readFileSync(new URL('../../src/store/sqlite/migrations/0018_superseded_deliveries.sql', import.meta.url), 'utf8')
+        .split(';')
+        .find((statement) => /^\s*(--[^\n]*\n\s*)*UPDATE/.test(statement))!;
+      store.database.exec(markSql);
+      assert.equal((await store.deliveryListForOperation({ operationId: d.id, tenant: d.tenant }))[0]?.delivery.superseded, true);
     } finally {
       await store.close();
     }

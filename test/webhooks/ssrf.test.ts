@@ -211,6 +211,24 @@ describe('checkWebhookUrl', () => {
     }
   });
 
+  it('at delivery time too: a name that resolves to such an address (a compose service), a literal, localhost', async () => {
+    const hint = /; a server started with --allow-private-webhooks \(allowPrivateWebhooks\) takes it, for development or a private network$/;
+    const resolvesTo =
+      (address: string): ResolveAll =>
+      async () => [{ address, family: 4 }];
+    for (const [host, resolve] of [
+      ['receiver', resolvesTo('172.18.0.5')],
+      ['vm', resolvesTo('127.0.0.1')],
+      ['10.0.0.7', resolvesTo('10.0.0.7')],
+      ['localhost', resolvesTo('127.0.0.1')],
+    ] as const) {
+      const check = await resolveAndCheck(host, strict, resolve);
+      assert.ok(!check.ok && hint.test(check.reason), `${host}: ${JSON.stringify(check)}`);
+    }
+    const metadata = await resolveAndCheck('metadata', strict, resolvesTo('169.254.169.254'));
+    assert.ok(!metadata.ok && !metadata.reason.includes('--allow-private-webhooks'));
+  });
+
   it('refuses literal addresses in refused ranges, in every spelling the URL parser accepts', () => {
     refusedUrl('http://127.0.0.1/', /loopback/);
     refusedUrl('http://[::1]/', /loopback/);

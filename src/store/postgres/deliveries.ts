@@ -118,7 +118,7 @@ WITH before AS (
   '$5',
   "'webhook_attempt'",
   `jsonb_build_object('delivery_id', w.delivery_id, 'attempt', w.attempt_count, 'status_code', w.last_status_code, 'duration_ms', w.duration_ms,
-    'error', w.last_error, 'outcome', w.state)`,
+    'error', $10::text, 'outcome', w.state)`,
 )}, touched AS (
   UPDATE operations o SET version = o.version + 1
   FROM recorded r, before b WHERE o.id = r.operation_id AND r.state <> b.state
@@ -233,9 +233,14 @@ export async function replayDelivery(
   return { kind: current.state === 'dead' && current.superseded === true ? 'superseded' : 'not_dead', delivery: current };
 }
 
-// Params: $1 now. One a retry superseded while in flight (its attempt's record never came) ends dead.
+// Params: $1 now. One a retry superseded while in flight (its attempt's record never came) ends dead, and so does one
+// that waits with no lease (marked by migration 0028, or written by a node of an earlier version beside this one): no
+// claim takes it.
 const RECOVER_DELIVERIES = `
-WITH recovered AS (
+WITH swept AS (
+  UPDATE deliveries SET state = 'dead', next_attempt_at = NULL, last_error = '${SUPERSEDED_BY_RETRY}', updated_at = $1
+  WHERE superseded AND state IN ('pending', 'retrying') AND lease_token IS NULL
+), recovered AS (
   UPDATE deliveries SET lease_token = NULL, lease_expires_at = NULL, worker_id = NULL,
     state = CASE WHEN superseded THEN 'dead' ELSE state END, next_attempt_at = CASE WHEN superseded THEN NULL ELSE next_attempt_at END,
     last_error = CASE WHEN superseded AND state <> 'dead' THEN '${SUPERSEDED_BY_RETRY}' ELSE last_error END

@@ -88,6 +88,11 @@ const RECOVER_EXPIRED = `UPDATE deliveries SET lease_token = NULL, lease_expires
   WHERE lease_token IS NOT NULL AND lease_expires_at < $now
   RETURNING next_attempt_at`;
 
+// $now. One a retry superseded that waits with no lease (marked by migration 0018, or written by a node of an earlier
+// version beside this one) ends dead: no claim takes it.
+const SWEEP_SUPERSEDED = `UPDATE deliveries SET state = 'dead', next_attempt_at = NULL, last_error = '${SUPERSEDED_BY_RETRY}', updated_at = $now
+  WHERE superseded = 1 AND state IN ('pending', 'retrying') AND lease_token IS NULL`;
+
 // Deliveries in flight (leased) are left out, as on PostgreSQL (postgres/deliveries.ts says why).
 const NEXT_ATTEMPT_AT = `SELECT min(next_attempt_at) AS at FROM deliveries WHERE state IN ('pending', 'retrying') AND lease_token IS NULL`;
 
@@ -105,6 +110,7 @@ const STATEMENTS = {
   attempts: ATTEMPTS,
   replay: REPLAY,
   recoverExpired: RECOVER_EXPIRED,
+  sweepSuperseded: SWEEP_SUPERSEDED,
   nextAttemptAt: NEXT_ATTEMPT_AT,
   state: STATE,
   touchOperation: TOUCH_OPERATION,
@@ -199,7 +205,8 @@ export class SqliteDeliveries {
           status_code: a.statusCode,
           duration_ms: Math.round(a.durationMs),
           error: a.error,
-          outcome: params.outcome,
+          // What became of the delivery: dead where a retry of the operation superseded it in flight.
+          outcome: delivery.state === 'dead' ? 'dead' : params.outcome,
         }),
       ]);
       if (delivery.state === 'retrying' && delivery.nextAttemptAt !== null) {
@@ -269,6 +276,7 @@ export class SqliteDeliveries {
         const at = row['next_attempt_at'];
         if (typeof at === 'number') events.push({ kind: 'delivery:due', nextAttemptAt: at });
       }
+      this.#s.sweepSuperseded.run({ now });
       return rows.length;
     });
   }

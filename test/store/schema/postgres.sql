@@ -239,6 +239,7 @@ CREATE INDEX deliveries_due ON deliveries USING btree (next_attempt_at) WHERE (s
 CREATE INDEX deliveries_lease ON deliveries USING btree (lease_expires_at) WHERE (lease_token IS NOT NULL);
 CREATE INDEX deliveries_operation ON deliveries USING btree (operation_id, created_at);
 CREATE INDEX deliveries_state_id ON deliveries USING btree (state, id DESC);
+CREATE INDEX deliveries_superseded_undelivered ON deliveries USING btree (id) WHERE (superseded AND (state = ANY (ARRAY['pending'::text, 'retrying'::text])));
 CREATE INDEX deliveries_tenant_id ON deliveries USING btree (tenant, id DESC);
 CREATE INDEX deliveries_tenant_state_id ON deliveries USING btree (tenant, state, id DESC);
 CREATE INDEX duration_samples_type_id ON duration_samples USING btree (type, id DESC);

@@ -202,6 +202,8 @@ CREATE INDEX deliveries_operation ON deliveries (operation_id, created_at, id);
 
 CREATE INDEX deliveries_state_id ON deliveries (state, id DESC);
 
+CREATE INDEX deliveries_superseded_undelivered ON deliveries (id) WHERE superseded = 1 AND state IN ('pending', 'retrying');
+
 CREATE INDEX deliveries_tenant_id ON deliveries (tenant, id DESC);
 
 CREATE INDEX deliveries_tenant_state_id ON deliveries (tenant, state, id DESC);

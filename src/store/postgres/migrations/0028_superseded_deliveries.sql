@@ -5,3 +5,8 @@
 -- the retry's time with the delivery's, which two nodes' clocks would get wrong (and which a replay waiting for the
 -- operation's row lock read from its snapshot). Adding a column with a constant default rewrites no rows.
 ALTER TABLE deliveries ADD COLUMN superseded boolean NOT NULL DEFAULT false;
+-- Those an earlier version's retries went past, as well as times tell once: a delivery written before its operation was
+-- last retried. The undelivered among them end dead at the next lease recovery, which reads them from this index.
+UPDATE deliveries d SET superseded = true
+  WHERE d.state <> 'delivered' AND EXISTS (SELECT 1 FROM operations o WHERE o.id = d.operation_id AND o.redriven_at > d.created_at);
+CREATE INDEX deliveries_superseded_undelivered ON deliveries (id) WHERE superseded AND state IN ('pending', 'retrying');
