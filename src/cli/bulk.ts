@@ -95,7 +95,11 @@ export function registerBulk(program: Command, ctx: CliContext): void {
     ['retry', 'retry', 'run every failed or cancelled operation the filter selects again'],
     ['cancel', 'cancel', 'cancel every pending or processing operation the filter selects'],
     ['delete', 'delete', 'delete every finished operation the filter selects (not one whose webhook is still being delivered)'],
-    ['replay', 'replay_deliveries', 'send every dead webhook delivery the filter selects again (--operation-type, --webhook-url, --created-*)'],
+    [
+      'replay',
+      'replay_deliveries',
+      'send every dead webhook delivery the filter selects again, but a superseded one (--operation-type, --webhook-url, --created-*)',
+    ],
   ];
   for (const [name, action, description] of actions) {
     const sub = bulk.command(name).description(description);

@@ -32,7 +32,8 @@ export function describeOperation(op: Operation): string {
 
 export function describeDelivery(d: Delivery): string {
   const last = d.last_status_code !== null ? `HTTP ${d.last_status_code}` : (d.last_error ?? '-');
-  return sanitize([d.id, d.state, d.event_type, d.operation_id, `${d.attempt_count} attempt${d.attempt_count === 1 ? '' : 's'}`, last, d.url].join('  '));
+  const state = d.superseded ? `${d.state} (superseded)` : d.state;
+  return sanitize([d.id, state, d.event_type, d.operation_id, `${d.attempt_count} attempt${d.attempt_count === 1 ? '' : 's'}`, last, d.url].join('  '));
 }
 
 /** Fixed-width columns for a list; the last column is not padded. */

@@ -292,6 +292,8 @@ export interface ListOperationDeliveriesResponse {
     updated_at: string;
     last_status_code: number | null;
     last_error: string | null;
+    /** Of an end its operation was retried past: never sent again, and a replay of it is a 409 (docs/webhooks.md) */
+    superseded: boolean;
   } & {
     attempts: Array<{
       attempt: number;
@@ -425,6 +427,8 @@ export interface ListWebhookDeliveriesResponse {
     updated_at: string;
     last_status_code: number | null;
     last_error: string | null;
+    /** Of an end its operation was retried past: never sent again, and a replay of it is a 409 (docs/webhooks.md) */
+    superseded: boolean;
   }>;
   next_cursor: string | null;
 }
@@ -575,6 +579,8 @@ export interface RetryWebhookDeliveryResponse {
   updated_at: string;
   last_status_code: number | null;
   last_error: string | null;
+  /** Of an end its operation was retried past: never sent again, and a replay of it is a 409 (docs/webhooks.md) */
+  superseded: boolean;
 }
 
 export interface SubmitOperationBody {

@@ -138,7 +138,7 @@ function FailedOperations({ query }) {
 
 /**
  * @typedef {{ id: string, operation_id: string, url: string, event_type: string, state: string, attempt_count: number,
- *   created_at: string, updated_at: string, last_status_code: number | null, last_error: string | null }} Delivery
+ *   created_at: string, updated_at: string, last_status_code: number | null, last_error: string | null, superseded: boolean }} Delivery
  */
 
 function DeadDeliveries() {
@@ -208,7 +208,13 @@ function DeadDeliveries() {
                   <td class="num">${d.attempt_count}</td>
                   <td>${d.last_status_code ?? ''} ${d.last_error ?? ''}</td>
                   <td title=${d.updated_at}>${relativeTime(d.updated_at)}</td>
-                  <td><button type="button" class="small" onClick=${() => replay(d.id)}>Replay</button></td>
+                  <td>
+                    ${
+                      d.superseded
+                        ? html`<span class="muted" title="Its operation was retried since: sent now, it would reach the receiver after the rerun's event">superseded</span>`
+                        : html`<button type="button" class="small" onClick=${() => replay(d.id)}>Replay</button>`
+                    }
+                  </td>
                 </tr>`,
               )}
             </tbody>

@@ -35,6 +35,9 @@ export const DeliverySchema = Type.Object({
   updated_at: Type.String({ format: 'date-time' }),
   last_status_code: NullableUnion(Type.Integer()),
   last_error: NullableUnion(Type.String()),
+  superseded: Type.Boolean({
+    description: 'Of an end its operation was retried past: never sent again, and a replay of it is a 409 (docs/webhooks.md)',
+  }),
 });
 
 const AttemptSchema = Type.Object({
@@ -71,6 +74,7 @@ export function deliveryJson(d: Delivery) {
     updated_at: iso(d.updatedAt),
     last_status_code: d.lastStatusCode,
     last_error: d.lastError,
+    superseded: d.superseded === true,
   };
 }
 

@@ -402,6 +402,7 @@ export function sampleDelivery(operationId: string, id: string, state: Delivery[
     updated_at: at,
     last_status_code: 500,
     last_error: null,
+    superseded: false,
     attempts: [
       { attempt: 1, trigger: 'scheduled', started_at: at, duration_ms: 12, status_code: 500, error: null, response_snippet: 'oops' },
       { attempt: 2, trigger: 'scheduled', started_at: at, duration_ms: 3001, status_code: null, error: 'ECONNREFUSED', response_snippet: null },

@@ -325,7 +325,11 @@ describe('webhooks: retries and the dead-letter list', () => {
     assert.ok(types.lastIndexOf('operation.failed') < types.indexOf('operation.completed'), `no failure event after the completion: ${types.join(', ')}`);
     assert.equal(types.at(-1), 'operation.completed');
     const superseded = (await deliveriesOf(server.url, id)).find((d) => d.id === failed.id);
-    assert.deepEqual([superseded.state, superseded.last_error], ['dead', 'superseded: the operation was retried before this event was delivered']);
+    assert.deepEqual(
+      [superseded.state, superseded.last_error, superseded.superseded],
+      ['dead', 'superseded: the operation was retried before this event was delivered', true],
+    );
+    assert.equal((await deliveriesOf(server.url, id)).find((d) => d.id !== failed.id).superseded, false, 'the rerun’s own is not');
     const replay = await request(server.url, 'POST', `/webhook-deliveries/${failed.id}/retry`);
     assert.deepEqual([replay.status, replay.body.code], [409, 'conflict']);
     assert.match(replay.body.detail, /retried past/);

@@ -305,6 +305,26 @@ export function bulkActionContract(store: CurrentStore, pendingCounts: (store: S
       assert.equal((await store().deliveryGet({ id: delivery!.id, tenant: TENANT }))?.state, 'pending');
     });
 
+    it('replay_deliveries leaves out, counted and done, a dead delivery of an end its operation was retried past', async () => {
+      const url = `${HOOK}/${nextId('t')}`;
+      const { op } = await insertInState(store(), 'failed', { webhookUrl: url, maxAttempts: 1 }, webhookFactory());
+      const [delivery] = await store().deliveryClaimDue({ now: T0 + 5_000, workerId: 'd1', leaseMs: LEASE_MS, limit: 10 });
+      await store().deliveryRecordAttempt({
+        id: delivery!.id,
+        leaseToken: delivery!.leaseToken ?? '',
+        outcome: 'dead',
+        nextAttemptAt: null,
+        now: T0 + 5_001,
+        attempt: { trigger: 'scheduled', startedAt: T0 + 5_000, durationMs: 1, statusCode: 410, error: null, responseSnippet: null },
+      });
+      const selection = checkBulkRequest('replay_deliveries', { url }, { tenant: TENANT, admin: false }).selection;
+      assert.equal(await store().bulkActionCount({ tenant: TENANT, selection, existedBy: T0 + 10_000 }), 1, 'dead, before the retry');
+      assert.equal((await store().operationRedrive({ id: op.id, tenant: TENANT, now: T0 + 6_000, by: BY })).kind, 'redriven');
+      assert.equal(await store().bulkActionCount({ tenant: TENANT, selection, existedBy: T0 + 10_000 }), 0, 'superseded by it');
+      assert.equal((await createAction(store(), 'replay_deliveries', { url })).total, 0);
+      assert.equal((await store().deliveryGet({ id: delivery!.id, tenant: TENANT }))?.superseded, true);
+    });
+
     it('a released lease lets the next claim resume it at once', async () => {
       const action = await createAction(store(), 'retry', {});
       const claimed = await store().bulkActionClaim({ now: T0 + 20_000, leaseMs: LEASE_MS });
