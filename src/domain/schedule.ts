@@ -82,6 +82,8 @@ export function checkCron(cron: string, timezone: string): FieldError[] {
 
 function cronMessage(error: unknown): string {
   const text = error instanceof Error ? error.message : String(error);
+  // croner's words for a wrong count of fields offer seven (a year), which this mode then refuses: said plainly instead.
+  if (/exactly five, six, or seven/.test(text)) return 'is not a cron expression: it takes 5 fields, or 6 with seconds first';
   // croner prefixes its class name; the field is named by the path.
   return `is not a cron expression of 5 or 6 fields: ${text.replace(/^CronPattern: /, '')}`.slice(0, 300);
 }

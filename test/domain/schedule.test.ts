@@ -34,6 +34,12 @@ describe('checkCron', () => {
     );
   });
 
+  it('says how many fields it takes when the count is wrong, without offering seven', () => {
+    for (const cron of ['   ', 'daily', '* * * *', '0 0 0 1 1 * 2027 x']) {
+      assert.deepEqual(checkCron(cron, 'UTC'), [{ path: '/cron', message: 'is not a cron expression: it takes 5 fields, or 6 with seconds first' }], cron);
+    }
+  });
+
   it('refuses an expression no date matches, which would never fire, and takes fixed UTC offsets as zones', () => {
     for (const never of ['0 0 30 2 *', '0 0 31 4 *', '0 0 0 31 11 *'])
       assert.deepEqual(checkCron(never, 'UTC'), [{ path: '/cron', message: 'never fires: no date matches it' }], never);
