@@ -326,8 +326,10 @@ async function* everyItem<T>(page: (cursor: string | undefined) => Promise<Page<
   } while (cursor !== undefined);
 }
 
-/** A time filter as the query takes it: RFC 3339 (a Date in UTC, a string as given); also a submit's run_at. */
-/** A Date as the API takes it; an invalid one is the caller's mistake, named, before anything is sent. */
+/**
+ * A time filter as the query takes it: RFC 3339 (a Date in UTC, a string as given); also a submit's run_at. An invalid
+ * Date is the caller's mistake, named by its `option`, before anything is sent.
+ */
 function dateTime(value: Date | string | undefined, option: string): string | undefined {
   if (!(value instanceof Date)) return value;
   if (Number.isNaN(value.getTime())) throw new TypeError(`${option}: an invalid Date`);

@@ -30,12 +30,15 @@ import { historyOf } from './history.ts';
 import { cancelIn, deleteOperation } from './transitions.ts';
 import { SUPERSEDED_BY_RETRY } from '../../domain/delivery.ts';
 
+/** A delivery of the earlier end not in flight: none holds a live lease on it. */
+const WAITING = `d.state IN ('pending', 'retrying') AND (d.lease_token IS NULL OR d.lease_expires_at < $3)`;
+
 // Params: parallel arrays $1 ids, $2 tenants; $3 now, $4 by, $5 bulk action id (null: none), $6 priority (null: each
-// keeps its own), $7 the last error of a superseded delivery. A fresh run: attempt 1, nothing of the last one kept (its
-// result goes); no longer finished, so its old deliveries are not its webhook state (rows.ts) and its end writes a new
-// one. Those not delivered are marked superseded (migration 0028 says why): one waiting ends dead; one in flight keeps
-// its lease, and its attempt is recorded (deliveries.ts); a dead one is not replayed. The operation is locked before its
-// deliveries, as recording an attempt locks them (deliveries.ts, OPERATION_FIRST).
+// keeps its own). A fresh run: attempt 1, nothing of the last one kept (its result goes); no longer finished, so its old
+// deliveries are not its webhook state (rows.ts) and its end writes a new one. Those not delivered are marked superseded
+// (migration 0028 says why): one waiting ends dead; one in flight keeps its lease, and its attempt is recorded
+// (deliveries.ts); a dead one is not replayed. The operation is locked before its deliveries, as recording an attempt
+// locks them (deliveries.ts, OPERATION_FIRST).
 // Its updated_at (and so its history event) is $3, or its last change's if that came later (a rerun that ended while
 // this waited for its row): history never goes back. Its run_at is $3 all the same: a node whose clock runs ahead must
 // not hold the rerun back.
@@ -53,9 +56,9 @@ WITH redriven AS (
   DELETE FROM results r USING redriven WHERE r.operation_id = redriven.id
 ), superseded AS (
   UPDATE deliveries d SET superseded = true, updated_at = $3,
-      state = CASE WHEN d.state IN ('pending', 'retrying') AND (d.lease_token IS NULL OR d.lease_expires_at < $3) THEN 'dead' ELSE d.state END,
-      last_error = CASE WHEN d.state IN ('pending', 'retrying') AND (d.lease_token IS NULL OR d.lease_expires_at < $3) THEN $7 ELSE d.last_error END,
-      next_attempt_at = CASE WHEN d.state IN ('pending', 'retrying') AND (d.lease_token IS NULL OR d.lease_expires_at < $3) THEN NULL ELSE d.next_attempt_at END
+      state = CASE WHEN ${WAITING} THEN 'dead' ELSE d.state END,
+      last_error = CASE WHEN ${WAITING} THEN '${SUPERSEDED_BY_RETRY}' ELSE d.last_error END,
+      next_attempt_at = CASE WHEN ${WAITING} THEN NULL ELSE d.next_attempt_at END
   FROM redriven WHERE d.operation_id = redriven.id AND d.state <> 'delivered' AND NOT d.superseded
 )
 SELECT redriven.*, NULL::text AS webhook_state FROM redriven ORDER BY redriven.id`;
@@ -71,15 +74,7 @@ async function redriveIn(
   priority: number | null,
 ): Promise<Operation[]> {
   if (matches.length === 0) return [];
-  const rows = await tx.query<OperationRow>(REDRIVE, [
-    matches.map((m) => m.id),
-    matches.map((m) => m.tenant),
-    now,
-    history.by,
-    history.bulkActionId,
-    priority,
-    SUPERSEDED_BY_RETRY,
-  ]);
+  const rows = await tx.query<OperationRow>(REDRIVE, [matches.map((m) => m.id), matches.map((m) => m.tenant), now, history.by, history.bulkActionId, priority]);
   const redriven = rows.map(toOperation);
   for (const op of redriven) tx.events.push(changed(op), due(op));
   return redriven;

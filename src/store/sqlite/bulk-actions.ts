@@ -44,12 +44,15 @@ const REDRIVE = `UPDATE operations SET status = 'pending', attempt = 1, run_at =
 // $id
 const RESULT_DELETE = `DELETE FROM results WHERE operation_id = $id`;
 
-// $id $now $why. The earlier end's deliveries not delivered are marked superseded (migration 0018 says why): one waiting
+/** A delivery of the earlier end not in flight: none holds a live lease on it. */
+const WAITING = `state IN ('pending', 'retrying') AND (lease_token IS NULL OR lease_expires_at < $now)`;
+
+// $id $now. The earlier end's deliveries not delivered are marked superseded (migration 0018 says why): one waiting
 // ends dead; one in flight keeps its lease, and its attempt is recorded (deliveries.ts); a dead one is not replayed.
 const SUPERSEDE_DELIVERIES = `UPDATE deliveries SET superseded = 1, updated_at = $now,
-    state = CASE WHEN state IN ('pending', 'retrying') AND (lease_token IS NULL OR lease_expires_at < $now) THEN 'dead' ELSE state END,
-    last_error = CASE WHEN state IN ('pending', 'retrying') AND (lease_token IS NULL OR lease_expires_at < $now) THEN $why ELSE last_error END,
-    next_attempt_at = CASE WHEN state IN ('pending', 'retrying') AND (lease_token IS NULL OR lease_expires_at < $now) THEN NULL ELSE next_attempt_at END
+    state = CASE WHEN ${WAITING} THEN 'dead' ELSE state END,
+    last_error = CASE WHEN ${WAITING} THEN '${SUPERSEDED_BY_RETRY}' ELSE last_error END,
+    next_attempt_at = CASE WHEN ${WAITING} THEN NULL ELSE next_attempt_at END
   WHERE operation_id = $id AND state <> 'delivered' AND superseded = 0`;
 
 // $id $action $filter $tenant $total $createdBy $now
@@ -165,7 +168,7 @@ export class SqliteBulkActions {
       return current === null ? { kind: 'not_found' } : { kind: 'not_redrivable', operation: current };
     }
     this.#s.resultDelete.run({ id: params.id });
-    this.#s.supersedeDeliveries.run({ id: params.id, now: params.now, why: SUPERSEDED_BY_RETRY });
+    this.#s.supersedeDeliveries.run({ id: params.id, now: params.now });
     const operation: Operation = toOperation(row, null);
     appendHistory(this.#db, [historyEvent(operation.id, operation.updatedAt, 'redriven', { by: params.by, bulk_action_id: bulkActionId })]);
     events.push(changed(operation), due(operation));
