@@ -266,8 +266,13 @@ describe('createAsyncOps', () => {
     const ended = once(socket, 'close');
     const body = JSON.stringify({ n: 3, pad: 'x'.repeat(4_000) });
     const parts = [body.slice(0, 1_000), body.slice(1_000, 2_000), body.slice(2_000, 3_000), body.slice(3_000)];
-    socket.write(`POST /squares HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\nContent-Length: ${body.length}\r\n\r\n${parts[0]}`);
-    await new Promise((resolve) => setTimeout(resolve, 100));
+    // The server has the headers once it answers 100 Continue: the request is arriving when close() begins.
+    socket.write(
+      `POST /squares HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\nContent-Length: ${body.length}\r\nExpect: 100-continue\r\n\r\n`,
+    );
+    await waitFor(() => reply.startsWith('HTTP/1.1 100 Continue\r\n\r\n'), { timeoutMs: 5_000, what: '100 Continue' });
+    reply = '';
+    socket.write(parts[0]!);
     const closed = ops.close();
     // The rest arrives over about two seconds, a part every 600 ms: longer than a second in all, never a second without.
     for (const part of parts.slice(1)) {

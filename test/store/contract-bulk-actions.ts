@@ -7,7 +7,7 @@ import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { checkBulkRequest, type BulkActionKind, type BulkFilterWire } from '../../src/domain/bulk-action.ts';
 import { ID_PREFIXES } from '../../src/domain/ids.ts';
-import type { Store, StoreEvent } from '../../src/store/store.ts';
+import type { Delivery, Store, StoreEvent } from '../../src/store/store.ts';
 import { waitFor } from '../support/wait.ts';
 import type { CurrentStore } from './contract.ts';
 import { claim, insertInState, LEASE_MS, nextId, noDelivery, T0, TENANT, webhookFactory } from './fixtures.ts';
@@ -34,6 +34,22 @@ async function createAction(
     createdBy: BY,
     now,
   });
+}
+
+/** The one delivery due (a test's store holds one), claimed and ended dead by an attempt answered `statusCode`. */
+async function deadDelivery(store: Store, statusCode: number, error: string | null): Promise<Delivery> {
+  const [claimed] = await store.deliveryClaimDue({ now: T0 + 5_000, workerId: 'd1', leaseMs: LEASE_MS, limit: 10 });
+  assert.ok(claimed !== undefined, 'a delivery is due');
+  const dead = await store.deliveryRecordAttempt({
+    id: claimed.id,
+    leaseToken: claimed.leaseToken ?? '',
+    outcome: 'dead',
+    nextAttemptAt: null,
+    now: T0 + 5_001,
+    attempt: { trigger: 'scheduled', startedAt: T0 + 5_000, durationMs: 1, statusCode, error, responseSnippet: null },
+  });
+  assert.equal(dead?.state, 'dead');
+  return dead!;
 }
 
 export function bulkActionContract(store: CurrentStore, pendingCounts: (store: Store) => Promise<Map<string, number>>): void {
@@ -280,16 +296,8 @@ export function bulkActionContract(store: CurrentStore, pendingCounts: (store: S
 
     it('replay_deliveries: dead deliveries go back to pending', async () => {
       const { op } = await insertInState(store(), 'completed', { webhookUrl: HOOK }, webhookFactory());
-      const [delivery] = await store().deliveryClaimDue({ now: T0 + 5_000, workerId: 'd1', leaseMs: LEASE_MS, limit: 10 });
-      assert.equal(delivery?.operationId, op.id);
-      await store().deliveryRecordAttempt({
-        id: delivery!.id,
-        leaseToken: delivery!.leaseToken ?? '',
-        outcome: 'dead',
-        nextAttemptAt: null,
-        now: T0 + 5_001,
-        attempt: { trigger: 'scheduled', startedAt: T0 + 5_000, durationMs: 1, statusCode: 500, error: 'HTTP 500', responseSnippet: null },
-      });
+      const delivery = await deadDelivery(store(), 500, 'HTTP 500');
+      assert.equal(delivery.operationId, op.id);
       const action = await createAction(store(), 'replay_deliveries', { url: HOOK });
       assert.equal(action.total, 1);
       const claimed = await store().bulkActionClaim({ now: T0 + 20_000, leaseMs: LEASE_MS });
@@ -302,27 +310,19 @@ export function bulkActionContract(store: CurrentStore, pendingCounts: (store: S
         delivery: noDelivery,
       });
       assert.deepEqual([done?.status, done?.succeeded], ['completed', 1]);
-      assert.equal((await store().deliveryGet({ id: delivery!.id, tenant: TENANT }))?.state, 'pending');
+      assert.equal((await store().deliveryGet({ id: delivery.id, tenant: TENANT }))?.state, 'pending');
     });
 
     it('replay_deliveries leaves out, counted and done, a dead delivery of an end its operation was retried past', async () => {
       const url = `${HOOK}/${nextId('t')}`;
       const { op } = await insertInState(store(), 'failed', { webhookUrl: url, maxAttempts: 1 }, webhookFactory());
-      const [delivery] = await store().deliveryClaimDue({ now: T0 + 5_000, workerId: 'd1', leaseMs: LEASE_MS, limit: 10 });
-      await store().deliveryRecordAttempt({
-        id: delivery!.id,
-        leaseToken: delivery!.leaseToken ?? '',
-        outcome: 'dead',
-        nextAttemptAt: null,
-        now: T0 + 5_001,
-        attempt: { trigger: 'scheduled', startedAt: T0 + 5_000, durationMs: 1, statusCode: 410, error: null, responseSnippet: null },
-      });
+      const delivery = await deadDelivery(store(), 410, null);
       const selection = checkBulkRequest('replay_deliveries', { url }, { tenant: TENANT, admin: false }).selection;
       assert.equal(await store().bulkActionCount({ tenant: TENANT, selection, existedBy: T0 + 10_000 }), 1, 'dead, before the retry');
       assert.equal((await store().operationRedrive({ id: op.id, tenant: TENANT, now: T0 + 6_000, by: BY })).kind, 'redriven');
       assert.equal(await store().bulkActionCount({ tenant: TENANT, selection, existedBy: T0 + 10_000 }), 0, 'superseded by it');
       assert.equal((await createAction(store(), 'replay_deliveries', { url })).total, 0);
-      assert.equal((await store().deliveryGet({ id: delivery!.id, tenant: TENANT }))?.superseded, true);
+      assert.equal((await store().deliveryGet({ id: delivery.id, tenant: TENANT }))?.superseded, true);
     });
 
     it('a released lease lets the next claim resume it at once', async () => {
