@@ -8,7 +8,7 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import type { Command } from 'commander';
 import type { BulkAction, BulkActionKind, BulkFilter } from '../client/index.ts';
 import { PRIORITY } from '../config/limits.ts';
-import { integerArg, pageLimitArg, secondsArg, timeArg, type CliContext } from './context.ts';
+import { idArg, integerArg, pageLimitArg, secondsArg, timeArg, type CliContext } from './context.ts';
 import { EXIT_CODES } from './exit-codes.ts';
 import { describeOperation, sanitize } from './format.ts';
 
@@ -59,7 +59,7 @@ export function registerBulk(program: Command, ctx: CliContext): void {
   program
     .command('retry')
     .description('run a failed or cancelled operation again, as a fresh run (attempts from 1, its webhook sent again)')
-    .argument('<id>', 'operation id')
+    .argument('<id>', 'operation id', idArg)
     .option('--priority <n>', 'run it at this priority (higher runs first; default: its own)', integerArg(PRIORITY.min, PRIORITY.max))
     .option('--json', 'print the operation resource as JSON')
     .action(async (id: string, opts: { priority?: number; json?: boolean }, command: Command) => {
@@ -131,7 +131,7 @@ export function registerBulk(program: Command, ctx: CliContext): void {
   bulk
     .command('get')
     .description('a bulk action: its status and counts')
-    .argument('<id>', 'bulk action id (bulk_…)')
+    .argument('<id>', 'bulk action id (bulk_…)', idArg)
     .option('--json', "print the API's JSON")
     .action(async (id: string, opts: { json?: boolean }, command: Command) => {
       ctx.show(await ctx.client(command).getBulkAction(id), opts.json, describeBulkAction);

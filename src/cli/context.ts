@@ -5,6 +5,7 @@
 import { readFile } from 'node:fs/promises';
 import { InvalidArgumentError, type Command } from 'commander';
 import { AsyncOpsClient } from '../client/index.ts';
+import { idSegment } from '../client/client.ts';
 import { EXIT_CODES, UsageError, type ExitCode } from './exit-codes.ts';
 import { PAGE_LIMIT } from '../config/limits.ts';
 
@@ -79,6 +80,16 @@ export function integerArg(min: number, max = Number.MAX_SAFE_INTEGER): (value: 
     }
     return n;
   };
+}
+
+/** An id argument the SDK can send: one that would name another path (`..`) is a usage error, not a request to it. */
+export function idArg(value: string): string {
+  try {
+    idSegment(value);
+  } catch (error) {
+    throw new InvalidArgumentError((error as Error).message);
+  }
+  return value;
 }
 
 /** `--idempotency-key`, checked as the API checks the header (no header can carry another), before anything is sent. */

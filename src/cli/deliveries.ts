@@ -4,7 +4,7 @@
 
 import { Option, type Command } from 'commander';
 import type { DeliveryState } from '../client/index.ts';
-import { pageLimitArg, type CliContext } from './context.ts';
+import { idArg, pageLimitArg, type CliContext } from './context.ts';
 import { UsageError } from './exit-codes.ts';
 import { describeDelivery, sanitize } from './format.ts';
 
@@ -56,9 +56,11 @@ export function registerDeliveries(program: Command, ctx: CliContext): void {
   deliveries
     .command('retry')
     .description('replay a delivery now (a dead one gets another attempt)')
-    .argument('<id>', 'delivery id')
+    .argument('<id>', 'delivery id', idArg)
     .option('--json', 'print the delivery as JSON')
-    .action(async (id: string, opts: { json?: boolean }, command: Command) => {
-      ctx.show(await ctx.client(command).retryDelivery(id), opts.json, describeDelivery);
+    .action(async (id: string, _opts: unknown, command: Command) => {
+      // `deliveries` has a --json of its own, and Commander hands the flag to it wherever it stands on the line.
+      const { json } = command.optsWithGlobals<{ json?: boolean }>();
+      ctx.show(await ctx.client(command).retryDelivery(id), json, describeDelivery);
     });
 }

@@ -5,7 +5,7 @@
 
 import type { Command } from 'commander';
 import type { HistoryEvent, Page } from '../client/index.ts';
-import { pageLimitArg, type CliContext } from './context.ts';
+import { idArg, pageLimitArg, type CliContext } from './context.ts';
 import { formatPercent, sanitize, table } from './format.ts';
 
 interface HistoryFlags {
@@ -34,7 +34,7 @@ export function registerHistory(program: Command, ctx: CliContext): void {
   program
     .command('history')
     .description('what happened to an operation, oldest first: created, claimed, progress, failed attempts, its end, webhook attempts')
-    .argument('<id>', 'operation id')
+    .argument('<id>', 'operation id', idArg)
     .option('--limit <n>', 'page size', pageLimitArg)
     .option('--cursor <cursor>', "continue from a previous page's next_cursor")
     .option('--all', 'follow next_cursor through every page')

@@ -45,9 +45,7 @@ export function registerListen(program: Command, ctx: CliContext): void {
     )
     .option('--json', 'print each verified delivery as one JSON line')
     .action(async (opts: ListenFlags) => {
-      // Read as the server reads its --webhook-secret, so what one is given the other takes.
-      const secrets = (opts.secret ?? []).flatMap((s) => SETTINGS.webhookSecret.value.parse(s, '--secret'));
-      checkSecrets(secrets);
+      const secrets = secretsOf(opts.secret ?? []);
       const server = createServer((req, res) => {
         receive(ctx, secrets, opts.json === true, req, res).catch((error: unknown) => {
           if (!res.headersSent) res.writeHead(500).end();
@@ -116,14 +114,20 @@ async function readBody(req: IncomingMessage): Promise<Buffer | null> {
   return Buffer.concat(chunks);
 }
 
-/** Refuse a missing or malformed secret up front, not on the first delivery. */
-function checkSecrets(secrets: string[]): void {
-  if (secrets.length === 0) throw new UsageError("listen needs --secret whsec_… (or ASYNCOPS_WEBHOOK_SECRET): the server's webhook secret");
+/**
+ * The secrets given, read as the server reads its --webhook-secret (so what one is given the other takes); a missing,
+ * empty or malformed one is refused up front, not on the first delivery.
+ */
+function secretsOf(given: readonly string[]): string[] {
+  let secrets: string[];
   try {
+    secrets = given.flatMap((s) => SETTINGS.webhookSecret.value.parse(s, '--secret'));
     for (const secret of secrets) webhookSecretKey(secret);
   } catch (error) {
     throw new UsageError(`--secret: ${(error as Error).message}`);
   }
+  if (secrets.length === 0) throw new UsageError("listen needs --secret whsec_… (or ASYNCOPS_WEBHOOK_SECRET): the server's webhook secret");
+  return secrets;
 }
 
 /** Why a bind failed, said once: Node's message repeats the address and the syscall. */

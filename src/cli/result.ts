@@ -5,7 +5,7 @@
 import { writeFile } from 'node:fs/promises';
 import type { Command } from 'commander';
 import type { OperationResult } from '../client/index.ts';
-import type { CliContext } from './context.ts';
+import { idArg, type CliContext } from './context.ts';
 import { UsageError } from './exit-codes.ts';
 
 /** Writes the result bytes to `file`, or to stdout for `-`. */
@@ -68,7 +68,7 @@ export function registerResult(program: Command, ctx: CliContext): void {
   program
     .command('result')
     .description('fetch the result of a completed operation (to stdout, or -o FILE)')
-    .argument('<id>', 'operation id')
+    .argument('<id>', 'operation id', idArg)
     .option('-o, --output <file>', 'write the result to FILE instead of stdout')
     .option('--json', 'print { content_type, body } as JSON: body parsed when it is JSON, text when it is UTF-8, else body_base64')
     .action(async (id: string, opts: { output?: string; json?: boolean }, command: Command) => {

@@ -4,7 +4,7 @@
 
 import type { Command } from 'commander';
 import type { Schedule, ScheduleDetail } from '../client/index.ts';
-import { checkIdempotencyKey, integerArg, pageLimitArg, readJsonInput, type CliContext } from './context.ts';
+import { checkIdempotencyKey, idArg, integerArg, pageLimitArg, readJsonInput, type CliContext } from './context.ts';
 import { PRIORITY } from '../config/limits.ts';
 import { sanitize } from './format.ts';
 
@@ -80,7 +80,7 @@ export function registerSchedules(program: Command, ctx: CliContext): void {
   schedules
     .command('get')
     .description('show a schedule, its next tick and the operations its recent ticks created')
-    .argument('<id>', 'schedule id (sch_…)')
+    .argument('<id>', 'schedule id (sch_…)', idArg)
     .option('--json', 'print the schedule as JSON')
     .action(async (id: string, opts: { json?: boolean }, command: Command) => {
       ctx.show(await ctx.client(command).getSchedule(id), opts.json, describeDetail);
@@ -90,7 +90,7 @@ export function registerSchedules(program: Command, ctx: CliContext): void {
     schedules
       .command(action)
       .description(action === 'pause' ? 'pause a schedule: no tick fires until it is resumed' : 'resume a schedule from its next tick after now')
-      .argument('<id>', 'schedule id (sch_…)')
+      .argument('<id>', 'schedule id (sch_…)', idArg)
       .option('--json', 'print the schedule as JSON')
       .action(async (id: string, opts: { json?: boolean }, command: Command) => {
         const client = ctx.client(command);
@@ -101,7 +101,7 @@ export function registerSchedules(program: Command, ctx: CliContext): void {
   schedules
     .command('delete')
     .description('delete a schedule created through the API (the operations it created stay)')
-    .argument('<id>', 'schedule id (sch_…)')
+    .argument('<id>', 'schedule id (sch_…)', idArg)
     .action(async (id: string, _opts: unknown, command: Command) => {
       await ctx.client(command).deleteSchedule(id);
       ctx.note(`deleted ${sanitize(id)}`);

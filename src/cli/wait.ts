@@ -4,7 +4,7 @@
 
 import type { Command } from 'commander';
 import type { AsyncOpsClient, Operation } from '../client/index.ts';
-import { secondsArg, type CliContext } from './context.ts';
+import { idArg, secondsArg, type CliContext } from './context.ts';
 import { WaitInterruptedError, exitCodeForOperation } from './exit-codes.ts';
 import { describeOperation } from './format.ts';
 import { createProgressView } from './progress.ts';
@@ -53,7 +53,7 @@ export function registerWait(program: Command, ctx: CliContext): void {
   program
     .command('wait')
     .description('wait for an operation to finish, showing its progress; exit status by how it ended')
-    .argument('<id>', 'operation id')
+    .argument('<id>', 'operation id', idArg)
     .option('--timeout <seconds>', 'give up waiting after this long (exit 4; the operation goes on)', secondsArg)
     .option('-o, --output <file>', 'when completed, write the result to FILE')
     .option('--json', 'print the final operation resource as JSON')

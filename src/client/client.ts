@@ -162,7 +162,7 @@ export class AsyncOpsClient {
 
   /** `GET /bulk-actions/{id}`: its status and counts. */
   async getBulkAction(id: string): Promise<BulkAction> {
-    return this.#http.json<BulkAction>(await this.#http.send({ method: 'GET', path: `/bulk-actions/${encodeURIComponent(id)}`, retry: true }));
+    return this.#http.json<BulkAction>(await this.#http.send({ method: 'GET', path: `/bulk-actions/${idSegment(id)}`, retry: true }));
   }
 
   /** `GET /bulk-actions`: one page, newest first (an admin key's: every tenant's, or `tenant`'s). */
@@ -238,7 +238,7 @@ export class AsyncOpsClient {
 
   /** `POST /webhook-deliveries/{id}/retry`: schedules a manual attempt of the delivery now. */
   async retryDelivery(id: string): Promise<Delivery> {
-    const reply = await this.#http.send({ method: 'POST', path: `/webhook-deliveries/${encodeURIComponent(id)}/retry` });
+    const reply = await this.#http.send({ method: 'POST', path: `/webhook-deliveries/${idSegment(id)}/retry` });
     return this.#http.json<Delivery>(reply);
   }
 
@@ -309,11 +309,20 @@ export class AsyncOpsClient {
 }
 
 function operationPath(id: string): string {
-  return `/operations/${encodeURIComponent(id)}`;
+  return `/operations/${idSegment(id)}`;
 }
 
 function schedulePath(id: string): string {
-  return `/schedules/${encodeURIComponent(id)}`;
+  return `/schedules/${idSegment(id)}`;
+}
+
+/**
+ * `id` as one segment of a request's path, or a TypeError for one no id is that would name another path: an empty one,
+ * and `.` and `..`, which a URL resolves as a step up (written `%2E`, too).
+ */
+export function idSegment(id: string): string {
+  if (id === '' || id === '.' || id === '..') throw new TypeError(`${JSON.stringify(id)} is not an id`);
+  return encodeURIComponent(id);
 }
 
 /** Every item of a paginated list, following `next_cursor` page by page from the first. */

@@ -27,6 +27,7 @@ import { lazyChildLogger } from './request-logger.ts';
 import { installRateLimits, type RateLimits } from './rate-limits.ts';
 import { installBodyDepthLimit } from './input-limits.ts';
 import { installJsonBodyParser } from './json-body.ts';
+import { decimalNumbersOnly } from './decimal-numbers.ts';
 import { registerOperationRoutes } from './operations-routes.ts';
 import { registerOperatorRoutes } from './operator-routes.ts';
 import { registerEventsRoute } from './events-route.ts';
@@ -85,13 +86,16 @@ const addFormats: AddFormats = (addFormatsModule as unknown as { default: AddFor
 
 /**
  * Query strings, params and headers are text, so their validator coerces ("5" → 5); bodies are JSON
- * and must carry the right types, so theirs does not ({"type": 5} is a 400, not the type "5").
+ * and must carry the right types, so theirs does not ({"type": 5} is a 400, not the type "5"). Text read as a number must
+ * be in decimal digits (decimal-numbers.ts).
  */
 function installValidators(app: FastifyInstance): void {
   const options = { allErrors: true, strict: false, removeAdditional: false, useDefaults: true } as const;
   const forBody = addFormats(new Ajv({ ...options, coerceTypes: false }));
   const forText = addFormats(new Ajv({ ...options, coerceTypes: 'array' }));
-  app.setValidatorCompiler(({ schema, httpPart }) => lazyValidator(() => (httpPart === 'body' ? forBody : forText).compile(schema)));
+  app.setValidatorCompiler(({ schema, httpPart }) =>
+    lazyValidator(() => (httpPart === 'body' ? forBody.compile(schema) : decimalNumbersOnly(forText.compile(schema), schema))),
+  );
 }
 
 /**
@@ -113,6 +117,8 @@ export async function buildHttpApp(options: HttpAppOptions): Promise<FastifyInst
     // connectionsCheckingInterval, so that is a fraction of the timeout; the headers' own timeout may not exceed it.
     requestTimeout: options.requestTimeoutMs,
     http: {
+      // A request without Host gets a problem from host-check.ts, not Node's bare 400.
+      requireHostHeader: false,
       headersTimeout: Math.min(options.requestTimeoutMs, HEADERS_TIMEOUT_MS),
       connectionsCheckingInterval: Math.min(Math.max(Math.floor(options.requestTimeoutMs / 4), 250), CHECKING_INTERVAL_MS),
     },
@@ -165,7 +171,7 @@ async function registerApi(app: FastifyInstance, options: HttpAppOptions): Promi
       done();
     });
   }
-  // Before anything answers: a request for another host (DNS rebinding) gets nothing of this server's, a preflight included.
+  // Before anything answers: a request for no host or another (DNS rebinding) gets nothing of this server's, a preflight included.
   installHostCheck(app, options.security?.allowedHosts ?? '*');
   // First of the other onRequest hooks: a preflight is answered there, before the closing check, authentication and limits.
   await installCors(app, options.security?.cors ?? null);

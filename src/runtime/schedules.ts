@@ -248,5 +248,5 @@ export class SchedulesService {
 }
 
 function notFound(id: string): AsyncOpsError {
-  return new AsyncOpsError('not_found', `no schedule ${id.slice(0, 100)}`);
+  return new AsyncOpsError('not_found', `no schedule ${JSON.stringify(id.slice(0, 64))}`);
 }

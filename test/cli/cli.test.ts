@@ -86,10 +86,34 @@ describe('reads', () => {
     const retry = await runCli(withAuth('deliveries', 'retry', 'dlv_cli'));
     assert.equal(retry.code, 0, retry.stderr);
     assert.match(retry.stdout, /^dlv_cli {2}pending {2}operation\.completed/);
+    for (const args of [
+      ['deliveries', 'retry', 'dlv_cli', '--json'],
+      ['deliveries', 'retry', '--json', 'dlv_cli'],
+    ]) {
+      const json = await runCli(withAuth(...args));
+      assert.equal(json.code, 0, json.stderr);
+      assert.equal(JSON.parse(json.stdout).id, 'dlv_cli', args.join(' '));
+    }
 
     const attempts = await runCli(withAuth('deliveries', '--operation', op.id));
     assert.equal(attempts.code, 0, attempts.stderr);
     assert.match(attempts.stdout, /#2 scheduled .* ECONNREFUSED/);
+  });
+
+  test('an id of "." or ".." is a usage error (exit 2) sent nowhere, not a request to the path a URL resolves it to', async () => {
+    const sent = api.requests.length;
+    for (const args of [
+      ['status', '..'],
+      ['cancel', '.'],
+      ['deliveries', 'retry', '..'],
+      ['schedules', 'get', '.'],
+      ['bulk', 'get', '..'],
+    ]) {
+      const run = await runCli(withAuth(...args));
+      assert.equal(run.code, 2, args.join(' '));
+      assertOneErrorLine(run.stderr, /is not an id/);
+    }
+    assert.equal(api.requests.length, sent);
   });
 
   test("--limit of list and deliveries is 1..200, the API's cap: 200 is accepted, 500 a usage error sent nowhere", async () => {
@@ -471,5 +495,16 @@ describe('listen', () => {
     const run = await runCli(['listen', '--port', '0']);
     assert.equal(run.code, 2);
     assertOneErrorLine(run.stderr, /needs --secret/);
+  });
+
+  test('an empty or malformed --secret, or an empty ASYNCOPS_WEBHOOK_SECRET, is a usage error (exit 2) naming --secret', async () => {
+    for (const secret of ['', ' , ', 'whsec_%%%']) {
+      const run = await runCli(['listen', '--port', '0', '--secret', secret]);
+      assert.equal(run.code, 2, JSON.stringify(secret));
+      assertOneErrorLine(run.stderr, /--secret: /);
+    }
+    const fromEnv = await runCli(['listen', '--port', '0'], { env: { ASYNCOPS_WEBHOOK_SECRET: '' } });
+    assert.equal(fromEnv.code, 2);
+    assertOneErrorLine(fromEnv.stderr, /--secret: /);
   });
 });

@@ -146,6 +146,30 @@ describe('AsyncOpsClient requests', () => {
     assert.ok(Date.now() - started < 1_000, 'not retried');
   });
 
+  test('an id of "", "." or ".." (which a URL resolves to another path) is a TypeError at once: nothing sent', async () => {
+    const sent = api.requests.length;
+    for (const id of ['', '.', '..']) {
+      const calls: Array<[string, () => Promise<unknown>]> = [
+        ['get', () => client.get(id)],
+        ['wait', () => client.wait(id, { timeoutMs: 5_000 })],
+        ['cancel', () => client.cancel(id)],
+        ['delete', () => client.delete(id)],
+        ['history', () => client.history(id)],
+        ['retryDelivery', () => client.retryDelivery(id)],
+        ['getBulkAction', () => client.getBulkAction(id)],
+        ['getSchedule', () => client.getSchedule(id)],
+      ];
+      for (const [name, call] of calls) {
+        await assert.rejects(
+          call(),
+          (e: unknown) => e instanceof TypeError && e.message === `${JSON.stringify(id)} is not an id`,
+          `${name}(${JSON.stringify(id)})`,
+        );
+      }
+    }
+    assert.equal(api.requests.length, sent);
+  });
+
   test('get of an unknown id is a 404 with code not_found', async () => {
     const error = await client.get('op_missing').catch((e: unknown) => e);
     assert.ok(error instanceof AsyncOpsApiError);

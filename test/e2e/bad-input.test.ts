@@ -218,6 +218,15 @@ describe('bad input', () => {
     { what: 'bad status filter', method: 'GET', path: '/operations?status=done', status: 400 },
     { what: 'limit out of range', method: 'GET', path: '/operations?limit=100000', status: 400 },
     { what: 'negative limit', method: 'GET', path: '/operations?limit=-1', status: 400 },
+    // Ajv's coercion alone read each of these as a number (0x10 as 16).
+    ...['0x10', '0b11', '1e1', '+5', '%205', '5.0', ''].map((limit) => ({
+      what: `a limit of ${JSON.stringify(decodeURIComponent(limit))}, not decimal digits`,
+      method: 'GET',
+      path: `/operations?limit=${limit}`,
+      status: 400,
+      field: '/query/limit',
+    })),
+    { what: 'a window in hexadecimal', method: 'GET', path: '/stats/overview?window_s=0x100', status: 400, field: '/query/window_s' },
     { what: 'unknown route', method: 'GET', path: '/nope', status: 404 },
     { what: 'bad delivery id', method: 'POST', path: '/webhook-deliveries/nope/retry', status: 404 },
     { what: 'bad delivery state', method: 'GET', path: '/webhook-deliveries?state=lost', status: 400 },
@@ -300,6 +309,8 @@ describe('bad input', () => {
       ['headers over the limit', `GET /operations HTTP/1.1\r\nHost: x\r\nPrefer: ${'a'.repeat(20_000)}\r\n\r\n`, 431, 'headers_too_large'],
       ['a Content-Length that is not a number', 'POST /operations HTTP/1.1\r\nHost: x\r\nContent-Length: abc\r\n\r\n{}', 400, 'validation_failed'],
       ['a request line that is not HTTP', 'HELLO THERE\r\n\r\n', 400, 'validation_failed'],
+      // Node answers this one itself, with a bare 400, unless told not to.
+      ['an HTTP/1.1 request without Host', 'GET /operations HTTP/1.1\r\nConnection: close\r\n\r\n', 400, 'validation_failed'],
       // Past --request-timeout (2 s here): a body that stops coming, and headers that never end.
       [
         'a body that stops',

@@ -87,7 +87,9 @@ describe('recurring schedules', () => {
     await refused({ type: 'no_such_type', input: {}, cron: '* * * * *' }, 422, '/type');
     await refused({ type: 'echo', input: {}, cron: '* * * * *', webhook_url: 'https://user:pw@example.com/' }, 422, '/webhook_url');
     await refused({ type: 'echo', input: {} }, 400, '/cron');
-    assert.equal((await api('GET', '/schedules/sch_nope')).status, 404);
+    const missing = await api('GET', '/schedules/sch_nope');
+    assert.equal(missing.status, 404);
+    assert.equal(missing.body.detail, 'no schedule "sch_nope"', 'the id quoted, as every other not_found quotes it');
     assert.equal((await api('POST', '/schedules/sch_nope/pause')).status, 404);
     assert.equal((await api('GET', '/schedules?cursor=nope')).status, 400);
   });
