@@ -25,7 +25,7 @@ export function registerDeliveries(program: Command, ctx: CliContext): void {
     .description("list webhook deliveries: --dead for the dead-letter list, --operation ID for one operation's attempts")
     .option('--dead', 'only dead deliveries (same as --state dead)')
     .addOption(new Option('--state <state>', 'only deliveries in this state').choices(DELIVERY_STATES))
-    .option('--operation <id>', 'every delivery of one operation, with each HTTP attempt')
+    .option('--operation <id>', 'every delivery of one operation, with each HTTP attempt', idArg)
     .option('--limit <n>', 'page size', pageLimitArg)
     .option('--cursor <cursor>', "continue from a previous page's next_cursor")
     .option('--json', "print the API's JSON")

@@ -119,14 +119,21 @@ async function readBody(req: IncomingMessage): Promise<Buffer | null> {
  * empty or malformed one is refused up front, not on the first delivery.
  */
 function secretsOf(given: readonly string[]): string[] {
+  const needed = "listen needs --secret whsec_… (or ASYNCOPS_WEBHOOK_SECRET): the server's webhook secret";
   let secrets: string[];
   try {
     secrets = given.flatMap((s) => SETTINGS.webhookSecret.value.parse(s, '--secret'));
+  } catch {
+    // A list refuses only one that names nothing; the server's words for it ("leave it unset") would send a listener
+    // to the refusal below.
+    throw new UsageError(`${needed}: the one given is empty`);
+  }
+  if (secrets.length === 0) throw new UsageError(needed);
+  try {
     for (const secret of secrets) webhookSecretKey(secret);
   } catch (error) {
     throw new UsageError(`--secret: ${(error as Error).message}`);
   }
-  if (secrets.length === 0) throw new UsageError("listen needs --secret whsec_… (or ASYNCOPS_WEBHOOK_SECRET): the server's webhook secret");
   return secrets;
 }
 

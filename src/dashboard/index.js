@@ -89,7 +89,9 @@ function decodedSegment(segment) {
 /** @param {{ path: string, query: URLSearchParams }} props */
 function Page({ path, query }) {
   const operation = /^\/operations\/([^/]+)$/.exec(path);
-  if (operation) return html`<${OperationPage} key=${operation[1]} id=${decodedSegment(operation[1] ?? '')} />`;
+  const id = operation === null ? null : decodedSegment(operation[1] ?? '');
+  // `.` and `..` are no id: a URL made with one would name another path (`/operations/../cancel` is `/cancel`).
+  if (id !== null && id !== '.' && id !== '..') return html`<${OperationPage} key=${id} id=${id} />`;
   switch (path) {
     case '/':
       return html`<${Overview} />`;

@@ -109,8 +109,18 @@ function secure(reply: FastifyReply, csp: string): FastifyReply {
 
 function sendAsset(request: FastifyRequest, reply: FastifyReply, file: Asset, csp: string): FastifyReply {
   secure(reply, csp).header('etag', file.etag);
-  if (request.headers['if-none-match'] === file.etag) return reply.code(304).send();
+  if (namesTag(request.headers['if-none-match'], file.etag)) return reply.code(304).send();
   return reply.type(file.type).send(file.body);
+}
+
+/**
+ * Whether an If-None-Match names `etag` by the weak comparison RFC 9110 §13.1.2 asks of it: `*`, or `etag` in its list
+ * with or without `W/` (a proxy that compresses an answer weakens its tag).
+ */
+function namesTag(header: string | undefined, etag: string): boolean {
+  if (header === undefined) return false;
+  const opaque = etag.replace(/^W\//, '');
+  return header.split(',').some((tag) => tag.trim() === '*' || tag.trim().replace(/^W\//, '') === opaque);
 }
 
 const hidden = { hide: true, tags: ['dashboard'] };

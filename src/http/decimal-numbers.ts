@@ -9,21 +9,24 @@ const DECIMAL = { integer: /^-?[0-9]+$/, number: /^-?[0-9]+(\.[0-9]+)?$/ } as co
 type NumberKind = keyof typeof DECIMAL;
 
 /**
- * `validate` (built from `schema` by a validator that coerces text) preceded by a check that each top-level property the
- * schema types as an integer or a number, given as text, is in decimal digits; a refusal is reported as Ajv reports one.
+ * `validate` (built from `schema` by a validator that coerces text) with a check that each top-level property the
+ * schema types as an integer or a number, given as text, is in decimal digits; a refusal is reported as Ajv reports one,
+ * beside the schema's own refusals of the other properties.
  */
 export function decimalNumbersOnly(validate: ValidateFunction, schema: unknown): ValidateFunction {
   const numbers = numberProperties(schema);
   if (numbers.length === 0) return validate;
   const checked = ((data: unknown) => {
-    const refused = typeof data === 'object' && data !== null ? notDecimal(data as Record<string, unknown>, numbers) : null;
-    if (refused !== null) {
-      checked.errors = [refused];
-      return false;
-    }
+    const refused = typeof data === 'object' && data !== null ? notDecimal(data as Record<string, unknown>, numbers) : [];
     const valid = validate(data);
-    checked.errors = validate.errors ?? null;
-    return valid;
+    if (refused.length === 0) {
+      checked.errors = validate.errors ?? null;
+      return valid;
+    }
+    // What the schema says of a refused property is about the number coercion made of it ("0x10" as 16): left out.
+    const paths = new Set(refused.map((error) => error.instancePath));
+    checked.errors = [...refused, ...(validate.errors ?? []).filter((error) => !paths.has(error.instancePath))];
+    return false;
   }) as ValidateFunction & { errors: ErrorObject[] | null };
   checked.errors = null;
   return checked;
@@ -36,18 +39,12 @@ function numberProperties(schema: unknown): [string, NumberKind][] {
   );
 }
 
-function notDecimal(data: Record<string, unknown>, numbers: readonly [string, NumberKind][]): ErrorObject | null {
-  for (const [name, kind] of numbers) {
+function notDecimal(data: Record<string, unknown>, numbers: readonly [string, NumberKind][]): ErrorObject[] {
+  return numbers.flatMap(([name, kind]): ErrorObject[] => {
     const value = data[name];
     // A parameter given twice arrives as an array, which its own check refuses.
-    if (typeof value !== 'string' || DECIMAL[kind].test(value)) continue;
-    return {
-      instancePath: `/${name}`,
-      schemaPath: `#/properties/${name}/type`,
-      keyword: 'type',
-      params: { type: kind },
-      message: `must be ${kind === 'integer' ? 'an integer' : 'a number'} in decimal digits`,
-    };
-  }
-  return null;
+    if (typeof value !== 'string' || DECIMAL[kind].test(value)) return [];
+    const message = `must be ${kind === 'integer' ? 'an integer' : 'a number'} in decimal digits`;
+    return [{ instancePath: `/${name}`, schemaPath: `#/properties/${name}/type`, keyword: 'type', params: { type: kind }, message }];
+  });
 }

@@ -9,6 +9,7 @@
 
 import type { ServerResponse } from 'node:http';
 import type { Socket } from 'node:net';
+import { Readable } from 'node:stream';
 import type { FastifyInstance } from 'fastify';
 import { Type, type Static } from '@sinclair/typebox';
 import { isTerminal } from '../domain/status.ts';
@@ -91,9 +92,11 @@ export function registerEventsRoute(
       const seen = resumeAfter !== null && resumeAfter <= first.operation.version ? resumeAfter : null;
       if (hasSeenEnd(seen, first.operation)) return reply.code(204).header('cache-control', CACHE_CONTROL.none).send();
       // A HEAD (a probe, `curl -I`) gets the stream's headers and no stream: Node sends a HEAD reply's headers only at
-      // its end, which a stream reaches at the terminal event, and it must not hold one of the principal's streams.
+      // its end, which a stream reaches at the terminal event, and it must not hold one of the principal's streams. An
+      // empty stream, not an empty body: that would be sent as `Content-Length: 0`, where the GET's length is none
+      // (RFC 9110 §8.6).
       if (request.method === 'HEAD') {
-        return reply.code(200).header('content-type', STREAM_CONTENT_TYPE).header('cache-control', STREAM_CACHE_CONTROL).send();
+        return reply.code(200).header('content-type', STREAM_CONTENT_TYPE).header('cache-control', STREAM_CACHE_CONTROL).send(Readable.from([]));
       }
       const principal = principalOf(request);
       const streams = open.get(principal) ?? 0;

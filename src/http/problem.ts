@@ -59,7 +59,8 @@ export interface Problem {
 export function problemFor(error: AsyncOpsError, instance?: string, basePath = ''): Problem {
   const { status, title } = PROBLEMS[error.code];
   const problem: Problem = { type: problemType(error.code, basePath), title, status, detail: error.message, code: error.code, ...error.extra };
-  if (instance !== undefined) problem.instance = instance;
+  // A path that starts `//` is, as a URI reference, a host and a path (`//operations` names the host `operations`).
+  if (instance !== undefined) problem.instance = instance.replace(/^\/{2,}/, '/');
   if (error.errors.length > 0) problem.errors = error.errors;
   return problem;
 }
@@ -88,6 +89,8 @@ function fromFastifyError(error: FastifyError): AsyncOpsError | null {
     default:
       break;
   }
+  // The API docs' static files refuse a path that climbs out of their directory (`..`) with a bare 403: no file there.
+  if (error.statusCode === 403) return new AsyncOpsError('not_found', 'no file at that path');
   if (error instanceof SyntaxError || (error.statusCode !== undefined && error.statusCode >= 400 && error.statusCode < 500)) {
     return new AsyncOpsError('validation_failed', error.message);
   }

@@ -106,6 +106,7 @@ describe('reads', () => {
       ['status', '..'],
       ['cancel', '.'],
       ['deliveries', 'retry', '..'],
+      ['deliveries', '--operation', '..'],
       ['schedules', 'get', '.'],
       ['bulk', 'get', '..'],
     ]) {
@@ -498,13 +499,18 @@ describe('listen', () => {
   });
 
   test('an empty or malformed --secret, or an empty ASYNCOPS_WEBHOOK_SECRET, is a usage error (exit 2) naming --secret', async () => {
-    for (const secret of ['', ' , ', 'whsec_%%%']) {
+    for (const [secret, message] of [
+      ['', /needs --secret .*: the one given is empty$/],
+      [' , ', /needs --secret .*: the one given is empty$/],
+      ['whsec_%%%', /^asyncops: --secret: /],
+    ] as const) {
       const run = await runCli(['listen', '--port', '0', '--secret', secret]);
       assert.equal(run.code, 2, JSON.stringify(secret));
-      assertOneErrorLine(run.stderr, /--secret: /);
+      assertOneErrorLine(run.stderr, message);
+      assert.doesNotMatch(run.stderr, /leave it unset/, "not the server's advice, which leads a listener to the other refusal");
     }
     const fromEnv = await runCli(['listen', '--port', '0'], { env: { ASYNCOPS_WEBHOOK_SECRET: '' } });
     assert.equal(fromEnv.code, 2);
-    assertOneErrorLine(fromEnv.stderr, /--secret: /);
+    assertOneErrorLine(fromEnv.stderr, /ASYNCOPS_WEBHOOK_SECRET.*: the one given is empty$/);
   });
 });

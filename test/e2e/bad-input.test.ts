@@ -275,6 +275,13 @@ describe('bad input', () => {
     });
   }
 
+  it('a number not in decimal digits is listed beside the other refused parameters, not instead of them', async () => {
+    const reply = await request(base, 'GET', '/operations?limit=0x10&status=done');
+    assertProblem(reply, 400, 'two refused parameters');
+    assert.deepEqual(reply.body.errors.map((e: { path: string }) => e.path).sort(), ['/query/limit', '/query/status']);
+    assert.match(reply.body.errors.find((e: { path: string }) => e.path === '/query/limit').message, /decimal digits/);
+  });
+
   it('a value outside a set of constants is one error naming the allowed values, in a query and in a body', async () => {
     const cases: Array<[string, string, unknown, string, string]> = [
       ['GET', '/operations?status=bogus', undefined, '/query/status', 'must be one of pending, processing, completed, failed, cancelled'],
@@ -311,6 +318,12 @@ describe('bad input', () => {
       ['a request line that is not HTTP', 'HELLO THERE\r\n\r\n', 400, 'validation_failed'],
       // Node answers this one itself, with a bare 400, unless told not to.
       ['an HTTP/1.1 request without Host', 'GET /operations HTTP/1.1\r\nConnection: close\r\n\r\n', 400, 'validation_failed'],
+      [
+        'a request with two Host lines',
+        'GET /operations HTTP/1.1\r\nHost: 127.0.0.1\r\nHost: evil.example\r\nConnection: close\r\n\r\n',
+        400,
+        'validation_failed',
+      ],
       // Past --request-timeout (2 s here): a body that stops coming, and headers that never end.
       [
         'a body that stops',

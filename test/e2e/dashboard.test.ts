@@ -163,6 +163,11 @@ describe('dashboard: without API keys (loopback), every page', () => {
     await page.goto(`${url}/dashboard#/operations`);
     await page.locator('[data-testid="operations-table"] tbody tr[data-id]').first().waitFor();
     assert.deepEqual(errors, [], 'no uncaught error');
+    // `..` is no id: its page would ask for `/operations/..`, which a URL resolves to the API's root.
+    for (const dots of ['..', '%2E%2E', '.']) {
+      await page.goto(`${url}/dashboard#/operations/${dots}`);
+      await page.getByRole('heading', { name: 'Not found' }).waitFor({ timeout: UI_TIMEOUT_MS });
+    }
   });
 
   it("an operation's page follows it live: its timeline advances while it runs, then shows the result", async (t) => {

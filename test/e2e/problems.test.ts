@@ -4,9 +4,23 @@
 
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
+import { request as httpRequest } from 'node:http';
 import { ERROR_CODES } from '../../src/domain/errors.ts';
 import { startServer, type ServerProcess } from '../support/server.ts';
 import { request } from '../support/http.ts';
+
+/** A GET of `path` exactly as written, where fetch would resolve dot segments first; its status and problem. */
+function rawGet(base: string, path: string): Promise<{ status: number; problem: any }> {
+  return new Promise((resolve, reject) => {
+    const req = httpRequest(`${base}/`, { path, signal: AbortSignal.timeout(5_000) }, (res) => {
+      let body = '';
+      res.setEncoding('utf8').on('data', (chunk: string) => (body += chunk));
+      res.on('end', () => resolve({ status: res.statusCode ?? 0, problem: JSON.parse(body) }));
+      res.on('error', reject);
+    });
+    req.on('error', reject).end();
+  });
+}
 
 const KEY = 'problems-key-H7vN2qWx9Lr4';
 let server: ServerProcess;
@@ -76,6 +90,16 @@ describe('problems', () => {
     assert.equal(missingFile.status, 404, 'a route that answers GET but finds nothing is a 404');
     assert.equal(missingFile.headers.get('allow'), null);
     assert.equal((await request(base, 'PUT', '/operations/op_x/nowhere', { body: {} })).status, 404);
+    // Sent as written (fetch would resolve the dots first): a path that climbs out of the docs' files is not there.
+    for (const path of ['/docs/static/../../openapi.json', '/docs/static/%2e%2e/%2e%2e/openapi.json']) {
+      const climbing = await rawGet(base, path);
+      assert.equal(climbing.status, 404, path);
+      assert.equal(climbing.problem.code, 'not_found', path);
+    }
+    // `//operations` as a URI reference names the host `operations`: the instance is the path, one slash first.
+    const doubled = await rawGet(base, '//operations');
+    assert.equal(doubled.status, 404);
+    assert.equal(doubled.problem.instance, '/operations');
   });
 
   it('405 is declared in /openapi.json as a problem', async () => {

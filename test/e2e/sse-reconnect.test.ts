@@ -193,6 +193,8 @@ describe('HEAD on an event stream', STORE_INDEPENDENT, () => {
         assert.equal(head.status, 200);
         assert.match(head.headers.get('content-type') ?? '', /^text\/event-stream/);
         assert.match(head.headers.get('cache-control') ?? '', /no-store/);
+        // RFC 9110 §8.6: a HEAD's Content-Length is the GET's, and a stream's is none (not 0).
+        assert.equal(head.headers.get('content-length'), null);
         assert.equal(await head.text(), '');
       }
       const stream = new AbortController();

@@ -49,6 +49,11 @@ describe('dashboard routes', () => {
         assert.match(asset.headers['content-type'] as string, url.endsWith('.css') ? /^text\/css/ : /^text\/javascript/, url);
         const etag = asset.headers.etag as string;
         assert.equal((await app.inject({ method: 'GET', url, headers: { 'if-none-match': etag } })).statusCode, 304, `${url} revalidates`);
+        // Compared weakly, as RFC 9110 asks: the tag a compressing proxy weakened, one of a list, and `*`.
+        for (const given of [`W/${etag}`, `"other", ${etag}`, '*']) {
+          assert.equal((await app.inject({ method: 'GET', url, headers: { 'if-none-match': given } })).statusCode, 304, `${url}: ${given}`);
+        }
+        assert.equal((await app.inject({ method: 'GET', url, headers: { 'if-none-match': '"other"' } })).statusCode, 200, `${url}: another tag`);
         for (const m of asset.body.matchAll(/from\s*["'](\.\/[^"']+)["']/g)) queue.push(new URL(m[1]!, `http://x${url}`).pathname);
       }
       assert.ok(served.has('/dashboard/assets/operation.js'), [...served].join(' '));

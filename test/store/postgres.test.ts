@@ -240,6 +240,12 @@ if (skip !== null) {
         await store.ping();
         await dropSchema(schemas.get(store)!);
         await assert.rejects(store.ping(), /operations/);
+        // A read is refused as the store being unavailable (a 503 at the API, as /readyz says), not as an internal error.
+        await assert.rejects(store.operationGetById('op_01JD0000000000000000000000'), (error: Error & { code?: string }) => {
+          assert.equal(error.code, 'store_unavailable', error.message);
+          assert.match(error.message, /operations/);
+          return true;
+        });
       } finally {
         await store.close();
         await dropSchema(schemas.get(store)!);

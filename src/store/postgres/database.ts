@@ -82,8 +82,9 @@ export function clientConfig(url: string, schema: string): pg.ClientConfig {
 const CONNECT_TIMEOUT_MS = 5_000;
 
 // Connection-level failures (refused, reset, admin shutdown, too many clients) mean the store is unavailable,
-// not that a query is wrong.
-const UNAVAILABLE_SQLSTATE = /^(08|57P|53300)/;
+// not that a query is wrong; so do its schema, a table or a function of it gone under a running server (dropped, or a
+// restore under way), where /readyz says the same.
+const UNAVAILABLE_SQLSTATE = /^(08|57P|53300|3F000|42P01|42883)/;
 const UNAVAILABLE_ERRNO = new Set(['ECONNREFUSED', 'ECONNRESET', 'ETIMEDOUT', 'ENOTFOUND', 'EPIPE', 'EHOSTUNREACH']);
 
 function translateError(err: unknown): unknown {
