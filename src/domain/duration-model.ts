@@ -44,10 +44,19 @@ const MIN_TAIL_SPREAD = 0.3;
 export const OVERDUE_SHARE = 0.5;
 /** Conditional quantiles are read from the samples themselves while at least this many ran longer than the attempt. */
 const MIN_SURVIVORS = 5;
+/**
+ * The newest runs that say the durations moved to a new level: at least this many, every one beyond the older runs'
+ * p10..p90 on the same side (by chance about once in 5,000 for four, where the runs' level holds: an estimate made
+ * from them by chance lasts until the next run ends).
+ */
+const SHIFT_MIN_RUNS = 4;
 
 /**
  * A robust estimate from recent samples (newest first; plain numbers are samples without a cost). With fewer than
  * three, the declared prior (if any) joins them as one more sample. Costs are fitted only when the type declares one.
+ * When the newest runs all land beyond what the older ones spread over (the work, or the machine, got slower or faster),
+ * the estimate is made from those newest runs alone: a median over the window would stay on the old level until half
+ * of it had changed.
  */
 export function estimateDuration(samples: readonly (number | DurationSample)[], priorMs: number | null, costDeclared = false): DurationEstimate | null {
   const all = samples.map((s) => (typeof s === 'number' ? { durationMs: s, cost: null } : s)).filter((s) => Number.isFinite(s.durationMs) && s.durationMs >= 0);
@@ -60,11 +69,27 @@ export function estimateDuration(samples: readonly (number | DurationSample)[], 
   const predict = (s: { durationMs: number; cost: number | null }) =>
     perUnit !== undefined && s.cost !== null && s.cost > 0 ? linear(perUnit, s.cost) : typicalMs;
   const fitted = perUnit === undefined ? all : costed;
-  const logResiduals = fitted
-    .map((s) => Math.log(Math.max(1, s.durationMs) / Math.max(1, predict(s))))
-    .filter(Number.isFinite)
-    .sort((a, b) => a - b);
+  const newestFirst = fitted.map((s) => Math.log(Math.max(1, s.durationMs) / Math.max(1, predict(s))));
+  const shifted = shiftedRuns(newestFirst);
+  if (shifted > 0) return estimateDuration(fitted.slice(0, shifted), null, costDeclared);
+  const logResiduals = newestFirst.filter(Number.isFinite).sort((a, b) => a - b);
   return { typicalMs, samples: all.length, perUnit, logResiduals: logResiduals.length >= MIN_SPREAD_SAMPLES ? logResiduals : undefined };
+}
+
+/**
+ * How many of the newest runs (residuals newest first) lie, every one, beyond the p10..p90 of the runs before them on
+ * the same side, as many as there are (0: none, or fewer than SHIFT_MIN_RUNS); the runs before them must be enough to
+ * have a spread (MIN_SPREAD_SAMPLES).
+ */
+function shiftedRuns(newestFirst: readonly number[]): number {
+  for (let k = newestFirst.length - MIN_SPREAD_SAMPLES; k >= SHIFT_MIN_RUNS; k--) {
+    const older = newestFirst.slice(k).sort((a, b) => a - b);
+    const low = quantileOfSorted(older, 0.1);
+    const high = quantileOfSorted(older, 0.9);
+    const newest = newestFirst.slice(0, k);
+    if (newest.every((r) => r > high) || newest.every((r) => r < low)) return k;
+  }
+  return 0;
 }
 
 /**

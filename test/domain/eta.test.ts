@@ -62,6 +62,47 @@ describe('duration estimate', () => {
   it('blends the prior in while history is thin', () => {
     assert.equal(estimateDuration([100], 300)!.typicalMs, 200);
   });
+
+  // Runs newest first: `slower` runs of a new level (×2.5) after 50 of about a second (σ 0.05).
+  const shifted = (slower: number, factor = 2.5): number[] => {
+    const random = seededRandom(3);
+    return Array.from({ length: 50 + slower }, (_, i) => (i < slower ? factor : 1) * 1000 * Math.exp(0.05 * normal(random)));
+  };
+
+  it("moves to a new level as soon as four runs in a row land beyond the older runs' p10..p90, slower or faster", () => {
+    // The 50 older ones keep the median at a second; what the four newest say is the next run's level.
+    assert.ok(Math.abs(estimateDuration(shifted(3), null)!.typicalMs - 1000) < 100, 'three runs are not yet a level');
+    for (const [slower, factor] of [
+      [4, 2.5],
+      [30, 2.5],
+      [4, 0.4],
+    ] as const) {
+      const moved = estimateDuration(shifted(slower, factor), null)!;
+      const q = durationQuantiles(moved, null);
+      near(q.p50, factor * 1000, factor * 100, `${slower} runs ×${factor}: the median`);
+      assert.ok(q.p10 < factor * 1000 && factor * 1000 < q.p90, `${slower} runs ×${factor}: the range holds the new level`);
+    }
+  });
+
+  it('keeps the whole window where runs vary without moving: lognormal, and two kinds taking turns', () => {
+    const random = seededRandom(8);
+    const steady = Array.from({ length: 100 }, () => 1000 * Math.exp(0.5 * normal(random)));
+    assert.equal(estimateDuration(steady, null)!.samples, 100);
+    assert.equal(estimateDuration(steady, null)!.typicalMs, median(steady));
+    const turns = Array.from({ length: 40 }, (_, i) => (i % 2 === 0 ? 1000 : 5000));
+    assert.equal(estimateDuration(turns, null)!.samples, 40);
+  });
+
+  it('with a declared cost, a new time per unit is taken from the runs that show it', () => {
+    const random = seededRandom(6);
+    // Newest first: 8 runs at 25 ms a unit, then 60 at 10 ms a unit, costs 1..100.
+    const runs: DurationSample[] = Array.from({ length: 68 }, (_, i) => {
+      const cost = 1 + Math.floor(random() * 100);
+      return { durationMs: (i < 8 ? 25 : 10) * cost * Math.exp(0.05 * normal(random)), cost };
+    });
+    const moved = estimateDuration(runs, null, true)!;
+    near(predictedMs(moved, 50), 1250, 150, 'fifty units at the new rate');
+  });
 });
 
 describe('cost model', () => {
@@ -158,8 +199,11 @@ describe('estimated completion of a running attempt', () => {
   it('without progress, past its typical duration: from runs that lasted at least as long, never "now"', () => {
     // Issue 12: before, anything past started_at + typical duration was estimated to end now.
     assert.ok(estimateCompletion(processing({ startedAt: now - 9000, estimate: estimate(4000) }))! > now + 200);
-    // Half the runs took 1 s, half 5 s: one that has run 2 s is one of the long ones, with 3 s left.
-    const bimodal = estimateDuration([...Array(20).fill(1000), ...Array(20).fill(5000)], null)!;
+    // Half the runs took 1 s, half 5 s, in turn: one that has run 2 s is one of the long ones, with 3 s left.
+    const bimodal = estimateDuration(
+      Array.from({ length: 40 }, (_, i) => (i % 2 === 0 ? 1000 : 5000)),
+      null,
+    )!;
     near(estimateCompletion(processing({ startedAt: now - 2000, estimate: bimodal }))! - now, 3000, 1, 'left of the long runs');
     // Past every run ever seen, still a while to go.
     assert.ok(estimateCompletion(processing({ startedAt: now - 8000, estimate: bimodal }))! > now + 200);
