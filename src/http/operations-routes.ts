@@ -26,6 +26,7 @@ import {
   statusReadHeaders,
   problemResponses,
   resultResponse,
+  retryHeaders,
   submitHeaders,
   type SubmitBody,
 } from './schemas.ts';
@@ -194,8 +195,14 @@ export function registerOperationRoutes(app: FastifyInstance, service: Operation
       querystring: ReadScopeQuery,
       body: RetryBody,
       response: {
-        202: jsonResponse(operationRef, 'Back to pending: follow Location (or the events stream) until it ends', submitHeaders),
-        ...problemResponses(400, 403, 404, [409, 'Not failed or cancelled (`not_redrivable`): `operation_status` says what it is']),
+        202: jsonResponse(operationRef, 'Back to pending: follow Location (or the events stream) until it ends', retryHeaders),
+        ...problemResponses(
+          400,
+          403,
+          404,
+          [409, 'Not failed or cancelled (`not_redrivable`): `operation_status` says what it is'],
+          [422, 'Of a type this server does not run (`unknown_task_type`)'],
+        ),
       },
     },
     // No body stays a valid retry (it keeps its priority): validate it as an empty one.

@@ -222,9 +222,14 @@ export const operationHeaders = { ETag: requiredHeader(ResponseHeaders.etag), 'R
 /** …and of a status read, which may have been held (`Prefer: wait`). */
 export const statusReadHeaders = { ...operationHeaders, 'Preference-Applied': ResponseHeaders.preferenceApplied };
 /** …and of a submit's reply (submitAndReply). */
-export const submitHeaders = {
+/** A retry's 202: back to pending, at its Location; it takes no Prefer and no Idempotency-Key. */
+export const retryHeaders = {
   ...operationHeaders,
   Location: requiredHeader(ResponseHeaders.location),
+};
+
+export const submitHeaders = {
+  ...retryHeaders,
   'Preference-Applied': ResponseHeaders.preferenceApplied,
   'Idempotent-Replayed': ResponseHeaders.idempotentReplayed,
 };

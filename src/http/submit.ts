@@ -36,7 +36,8 @@ export function preferencesOf(request: FastifyRequest): Preferences {
   let minimal = false;
   for (const value of Array.isArray(header) ? header : [header]) {
     for (const part of value.split(/[,;]/)) {
-      const wait = waitS === null ? /^\s*wait\s*=\s*"?(\d{1,6})"?\s*$/i.exec(part) : null;
+      // Any count of digits (RFC 7240's delta-seconds): a wait too long for a number is capped like any other.
+      const wait = waitS === null ? /^\s*wait\s*=\s*"?(\d+)"?\s*$/i.exec(part) : null;
       if (wait) waitS = Math.min(MAX_PREFER_WAIT_S, Number(wait[1]));
       else if (/^\s*return\s*=\s*"?minimal"?\s*$/i.test(part)) minimal = true;
     }

@@ -355,7 +355,14 @@ export class OperationsService {
     const current = await this.#store.operationGet({ id, tenant });
     if (current === null) throw notFound(id);
     // Only one that could go back: any other status is the redrive's own 409.
-    if (current.status === 'failed' || current.status === 'cancelled') this.#registry.require(current.type);
+    if ((current.status === 'failed' || current.status === 'cancelled') && this.#registry.get(current.type) === undefined) {
+      // Not the submit's problem, which names a /type field: a retry sends none.
+      const types = this.#registry.list().map((task) => task.type);
+      throw new AsyncOpsError(
+        'unknown_task_type',
+        `operation ${id} is of type "${current.type}", which this server does not run (it runs: ${types.join(', ')})`,
+      );
+    }
     // As a submit's: the models and buckets as they were before the rerun could take its token.
     await this.#views.durationEstimates();
     const outcome = await this.#store.operationRedrive({ id, tenant, now: this.#clock.now(), by, priority: priority ?? null });

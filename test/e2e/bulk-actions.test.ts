@@ -145,7 +145,17 @@ describe('retrying one operation', () => {
         const refused = await request(after.url, 'POST', `/operations/${id}/retry`);
         assert.equal(refused.status, 422, refused.text);
         assert.equal(refused.body.code, 'unknown_task_type');
+        assert.equal(refused.body.detail, `operation ${id} is of type "fail", which this server does not run (it runs: report)`);
+        assert.equal(refused.body.errors, undefined, 'no /type pointer: a retry sends no such field');
         assert.equal((await request(after.url, 'GET', `/operations/${id}`)).body.status, 'failed', 'not sent back to pending, where nothing would run it');
+        // Declared as it is answered.
+        const retry = (await request(after.url, 'GET', '/openapi.json')).body.paths['/operations/{id}/retry'].post;
+        assert.ok(retry.responses['422'], 'the 422 declared');
+        assert.deepEqual(
+          Object.keys(retry.responses['202'].headers ?? {}).filter((h) => /preference|idempotent/i.test(h)),
+          [],
+          'no submit-only headers',
+        );
       } finally {
         await after.stop();
       }

@@ -217,6 +217,10 @@ describe('lifecycle', () => {
     assert.equal(fast.status, 200);
     assert.equal(fast.body.status, 'completed');
     assert.equal(fast.headers.get('preference-applied'), 'wait=5');
+    // A wait of any count of digits (RFC 7240's delta-seconds) is capped at 30 s, never ignored.
+    const long = await submit({ type: 'echo', input: { a: 2 } }, { prefer: 'wait=99999999999' });
+    assert.equal(long.status, 200);
+    assert.equal(long.headers.get('preference-applied'), 'wait=30');
     const slow = await submit({ type: 'sleep', input: { ms: 3000 } }, { prefer: 'wait=1' });
     assert.equal(slow.status, 202);
     assert.notEqual(slow.body.status, 'completed');

@@ -8,7 +8,7 @@
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { join } from 'node:path';
-import { REPO_ROOT, startServer, type ServerProcess } from '../support/server.ts';
+import { freshStore, REPO_ROOT, startServer, type ServerProcess } from '../support/server.ts';
 import { OpenApiContract, type Reply } from '../support/openapi-contract.ts';
 import { WebhookReceiver } from '../support/webhook-receiver.ts';
 import { startRequest, refused } from '../support/raw-http.ts';
@@ -286,6 +286,25 @@ describe('/openapi.json describes what the server does', () => {
     await expect(409, 'retryOperation', { params: { id: done.id } });
     await expect(404, 'retryOperation', { params: { id: 'op_01NOSUCHOPERATION0000000000' } });
     await expect(400, 'retryOperation', { params: { id: LONG_ID } });
+    // A failed operation of a type the server no longer runs: its store served again without the fixture tasks.
+    const store = freshStore();
+    try {
+      const before = await startServer({ store: store.spec, args: KEYS });
+      let id: string;
+      try {
+        id = (await expect(200, 'submitOperation', { body: { type: 'fail', input: { permanent: true } }, headers: { prefer: 'wait=20' } }, before)).id;
+      } finally {
+        await before.stop();
+      }
+      const without = await startServer({ store: store.spec, fixtureTasks: false, args: KEYS });
+      try {
+        await expect(422, 'retryOperation', { params: { id } }, without);
+      } finally {
+        await without.stop();
+      }
+    } finally {
+      await store.cleanup();
+    }
     const dry = await expect(200, 'createBulkAction', { body: { action: 'delete', filter: { type: 'echo', status: 'completed' }, dry_run: true } });
     assert.ok(dry.count >= 1);
     const bulk = await expect(202, 'createBulkAction', { body: { action: 'cancel', filter: { type: 'sleep', status: 'pending' } } });
