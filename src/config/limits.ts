@@ -2,6 +2,8 @@
 // Invariant: the server's checks, the route schemas (so the OpenAPI document) and the CLI's client commands all read
 // these, so they cannot disagree.
 
+import { MAX_DURATION_MS } from './values.ts';
+
 // An operation's priority range: decided with the priority rule (domain/fairness.ts), named here beside the other ranges.
 export { PRIORITY } from '../domain/fairness.ts';
 
@@ -23,6 +25,13 @@ export const MAX_URL_LENGTH = 2048;
 
 /** A list's `limit`: how many items a page holds when none is asked for, and at most. */
 export const PAGE_LIMIT = { default: 50, max: 200 } as const;
+
+/**
+ * The most a task type may declare (defineTask): its slots as `--concurrency` and `--key-concurrency` take them, its
+ * timeout as `--max-timeout` (ten years), and attempts far past any backoff's use. The stores keep each as a 32-bit
+ * integer, which a larger one broke on PostgreSQL.
+ */
+export const TASK_MAX = { concurrency: 1000, keyConcurrency: 100_000, maxAttempts: 1000, timeoutS: MAX_DURATION_MS / 1000 } as const;
 
 /** A task type's `timeoutS` and `maxAttempts` when its definition sets none. */
 export const TASK_DEFAULTS = { timeoutS: 300, maxAttempts: 3 } as const;

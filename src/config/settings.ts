@@ -23,6 +23,7 @@ import {
   type Rate,
   type ValueType,
 } from './values.ts';
+import { TASK_MAX } from './limits.ts';
 
 /** The largest `--body-limit` a server takes, in MiB: an operation's input, and so its webhook's body, is at most about this. */
 export const LARGEST_BODY_LIMIT_MB = 64;
@@ -110,7 +111,7 @@ export const SETTINGS = {
     arg: '<n>',
     env: 'ASYNCOPS_CONCURRENCY',
     commands: BOTH,
-    value: int(1, 1000),
+    value: int(1, TASK_MAX.concurrency),
     default: '8',
     help: 'handlers running at once in this process',
   }),
@@ -119,7 +120,7 @@ export const SETTINGS = {
     arg: '<n>',
     env: 'ASYNCOPS_KEY_CONCURRENCY',
     commands: BOTH,
-    value: int(1, 100_000),
+    value: int(1, TASK_MAX.keyConcurrency),
     default: '1',
     help: 'operations of a type with the same concurrency_key running at once across all nodes, for types that set no keyConcurrency',
   }),

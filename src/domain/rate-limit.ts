@@ -29,12 +29,15 @@ export const RATE_LIMITED_FREE_S = 24 * 3600;
 /** Tokens are fractions; a sum of them that should be whole may come out a hair below it. */
 const EPSILON = 1e-9;
 
+/** The most starts a rate limit may allow in its interval: the stores keep it as a 32-bit integer. */
+export const MAX_RATE_LIMIT = 1_000_000;
+
 /** Throws a TypeError naming what is wrong with a declared rate limit (`where`: who declares it, for the message). */
 export function checkRateLimit(where: string, rateLimit: unknown): void {
   const r = rateLimit as Partial<RateLimit> | null;
   if (typeof r !== 'object' || r === null) throw new TypeError(`${where}: rateLimit must be { limit, intervalS }`);
-  if (!(Number.isInteger(r.limit) && (r.limit as number) >= 1)) {
-    throw new TypeError(`${where}: rateLimit.limit must be a positive integer, not ${String(r.limit)}`);
+  if (!(Number.isInteger(r.limit) && (r.limit as number) >= 1 && (r.limit as number) <= MAX_RATE_LIMIT)) {
+    throw new TypeError(`${where}: rateLimit.limit must be a positive integer up to ${MAX_RATE_LIMIT}, not ${String(r.limit)}`);
   }
   if (!(typeof r.intervalS === 'number' && Number.isFinite(r.intervalS) && r.intervalS > 0 && r.intervalS <= 86_400)) {
     throw new TypeError(`${where}: rateLimit.intervalS must be a number of seconds in (0, 86400], not ${String(r.intervalS)}`);

@@ -8,6 +8,7 @@ import type { FieldError } from '../domain/errors.ts';
 import { jsonTextAt } from '../domain/json-values.ts';
 import { checkCron } from '../domain/schedule.ts';
 import { checkRateLimit, type RateLimit } from '../domain/rate-limit.ts';
+import { TASK_MAX } from '../config/limits.ts';
 
 export interface TaskContext {
   /** Fires on timeout, cancel or shutdown past the grace period; `signal.reason` says which. */
@@ -128,14 +129,14 @@ export function checkTaskDefinition(definition: TaskDefinition): void {
     throw new TypeError(`defineTask(${definition.type}): route "${definition.route}" must look like /reports`);
   }
   // timeout_s is stored as whole seconds, and a fractional count of attempts or slots means nothing.
-  for (const [name, value, unit] of [
-    ['timeoutS', definition.timeoutS, ' (whole seconds)'],
-    ['maxAttempts', definition.maxAttempts, ''],
-    ['concurrency', definition.concurrency, ''],
-    ['keyConcurrency', definition.keyConcurrency, ''],
+  for (const [name, value, unit, max] of [
+    ['timeoutS', definition.timeoutS, ' (whole seconds)', TASK_MAX.timeoutS],
+    ['maxAttempts', definition.maxAttempts, '', TASK_MAX.maxAttempts],
+    ['concurrency', definition.concurrency, '', TASK_MAX.concurrency],
+    ['keyConcurrency', definition.keyConcurrency, '', TASK_MAX.keyConcurrency],
   ] as const) {
-    if (value !== undefined && !(Number.isInteger(value) && value >= 1)) {
-      throw new TypeError(`defineTask(${definition.type}): ${name} must be a positive integer${unit}, not ${String(value)}`);
+    if (value !== undefined && !(Number.isInteger(value) && value >= 1 && value <= max)) {
+      throw new TypeError(`defineTask(${definition.type}): ${name} must be a positive integer up to ${max}${unit}, not ${String(value)}`);
     }
   }
   const prior = definition.estimatedDurationS;

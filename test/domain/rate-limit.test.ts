@@ -82,6 +82,9 @@ describe('rate limit: declared and thrown', () => {
     checkRateLimit('t', { limit: 5, intervalS: 0.5 });
     assert.throws(() => checkRateLimit('t', { limit: 0, intervalS: 1 }), /limit must be a positive integer/);
     assert.throws(() => checkRateLimit('t', { limit: 1.5, intervalS: 1 }), /limit must be a positive integer/);
+    // Past a 32-bit integer every claim on PostgreSQL failed, for every type of the node.
+    checkRateLimit('t', { limit: 1_000_000, intervalS: 1 });
+    assert.throws(() => checkRateLimit('t', { limit: 3e9, intervalS: 1 }), /limit must be a positive integer up to 1000000, not 3000000000/);
     assert.throws(() => checkRateLimit('t', { limit: 1, intervalS: 0 }), /intervalS/);
     assert.throws(() => checkRateLimit('t', { limit: 1 }), /intervalS/);
     assert.throws(() => checkRateLimit('t', 5), /rateLimit must be/);

@@ -48,7 +48,7 @@ describe('timeouts are whole seconds', () => {
   it('a task module with a fractional timeoutS fails at start-up with a message naming it', async () => {
     const defined = await serve(['--tasks', taskModule('defined', "{ type: 'halfway', timeoutS: 1.5, run: () => 1 }", true)]);
     assert.equal(defined.code, 2, defined.stderr);
-    assert.match(defined.stderr, /halfway.*timeoutS must be a positive integer \(whole seconds\), not 1\.5/);
+    assert.match(defined.stderr, /halfway.*timeoutS must be a positive integer up to 315360000 \(whole seconds\), not 1\.5/);
     assert.equal(defined.stderr.trimEnd().split('\n').length, 1, defined.stderr);
     // Without defineTask the registry checks it, before anything listens.
     const plain = await serve(['--tasks', taskModule('plain', "{ type: 'plainly', timeoutS: 0.25, run: () => 1 }", false)]);

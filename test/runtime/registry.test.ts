@@ -24,6 +24,19 @@ describe('TaskRegistry', () => {
     assert.equal(new TaskRegistry([defineTask({ type: 'exp', route: '/docsets', run: () => null })]).get('exp')?.route, '/docsets');
   });
 
+  it("refuses counts a store cannot keep: slots and keys past the flags' own caps, attempts and timeouts past theirs", () => {
+    // Past a 32-bit integer, PostgreSQL refused a keyed submit with a 500 (stored all the same) and every claim after it.
+    for (const [name, max] of [
+      ['concurrency', 1000],
+      ['keyConcurrency', 100_000],
+      ['maxAttempts', 1000],
+      ['timeoutS', 315_360_000],
+    ] as const) {
+      defineTask({ type: 'capped', run: () => null, [name]: max });
+      assert.throws(() => defineTask({ type: 'capped', run: () => null, [name]: 3e9 }), new RegExp(`${name} must be a positive integer up to ${max}`));
+    }
+  });
+
   it('refuses a definition without a type, which the pattern would have read as "undefined"', () => {
     for (const type of [undefined, null, 5]) {
       assert.throws(() => defineTask({ type, run: () => null } as unknown as TaskDefinition), /defineTask: type .* must match/);

@@ -684,6 +684,56 @@ if (skip !== null) {
     });
   });
 
+  describe('PostgreSQL claims that fail part-way', () => {
+    it("hands the worker what the claim's first statement committed when a later one fails, and reports the failure", async () => {
+      const schema = uniqueSchema();
+      const reported: unknown[] = [];
+      const store = makeStore(schema, (err) => reported.push(err));
+      try {
+        await store.open();
+        const plain = (await insertInState(store, 'pending', { type: 'plain' })).op;
+        // A keyed operation makes its type one whose turns go round: claimed by statements after the first.
+        const keyed = (await insertInState(store, 'pending', { type: 'keyed', concurrencyKey: 'k1' })).op;
+        // The turns' statements write fair_keys: the first such write fails, once.
+        await withClient(async (c) => {
+          await c.query(`SET search_path TO ${pg.escapeIdentifier(schema)}`);
+          await c.query('CREATE SEQUENCE boom');
+          await c.query(`CREATE FUNCTION boom() RETURNS trigger LANGUAGE plpgsql AS $$
+            BEGIN IF nextval('boom') = 1 THEN RAISE EXCEPTION 'injected failure'; END IF; RETURN NEW; END $$`);
+          await c.query('CREATE TRIGGER boom BEFORE INSERT OR UPDATE ON fair_keys FOR EACH ROW EXECUTE FUNCTION boom()');
+        });
+        const claim = () =>
+          store.operationClaimDue({
+            now: T0 + 1_000,
+            workerId: 'w1',
+            leaseMs: LEASE_MS,
+            types: [
+              { type: 'plain', limit: 1 },
+              { type: 'keyed', limit: 1, keyLimit: 1 },
+            ],
+            limit: 2,
+          });
+        // Before, the claim rejected: the plain operation stayed processing with nobody to run it or renew its lease.
+        const first = await claim();
+        assert.deepEqual(
+          first.map((op) => op.id),
+          [plain.id],
+        );
+        assert.match(String(reported.at(-1)), /injected failure/);
+        assert.equal((await store.operationGetById(keyed.id))?.status, 'pending', 'the failed turn claimed nothing');
+        const next = await claim();
+        assert.deepEqual(
+          next.map((op) => op.id),
+          [keyed.id],
+          'the turn is taken at the next claim',
+        );
+      } finally {
+        await store.close();
+        await dropSchema(schema);
+      }
+    });
+  });
+
   describe('PostgreSQL bulk cancel beside claims', () => {
     it('takes its pending counts after every row of its batch, so a claim holding a row and then a count never deadlocks with it', async () => {
       const schema = uniqueSchema();

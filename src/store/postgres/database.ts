@@ -505,6 +505,11 @@ export class PostgresDatabase implements Queryable {
     }
   }
 
+  /** An error no caller sees, of a step after others committed (a claim's), to the store's onError as a failed flush's. */
+  reportError(err: unknown): void {
+    this.#onError(translateError(err));
+  }
+
   /** Sends what is still queued for the other nodes, then closes the pool. */
   async end(): Promise<void> {
     // A statement carrying events sends them, or hands them back, before the pool is gone.

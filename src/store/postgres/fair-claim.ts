@@ -153,14 +153,16 @@ interface TypePick {
 
 /**
  * Claims up to `limit` operations of the `types` where turns go round: each type in one statement (CLAIM_TURNS) while its
- * tenants have no keys pending, and those that have in one transaction (claimWithTurns).
+ * tenants have no keys pending, and those that have in one transaction (claimWithTurns). Each statement's claims are
+ * pushed to `into` as it commits, so a statement that fails after others leaves what they claimed there.
  */
-export async function claimTurnTypes(db: PostgresDatabase, params: ClaimParams, types: readonly TypeLimit[], limit: number): Promise<Operation[]> {
+export async function claimTurnTypes(db: PostgresDatabase, params: ClaimParams, types: readonly TypeLimit[], limit: number, into: Operation[]): Promise<void> {
   const weights = [...(params.tenantWeights ?? [])];
-  const claimed: Operation[] = [];
+  const start = into.length;
+  const claimedHere = () => into.length - start;
   const keyed: TypeLimit[] = [];
   for (const t of types) {
-    const n = Math.min(t.limit, limit - claimed.length);
+    const n = Math.min(t.limit, limit - claimedHere());
     if (n <= 0) break;
     const rows = await db.query<OperationRow & { keyed: boolean }>(CLAIM_TURNS, [
       t.type,
@@ -177,10 +179,9 @@ export async function claimTurnTypes(db: PostgresDatabase, params: ClaimParams, 
     }
     const operations = rows.filter((r) => r.id !== null).map(toOperation);
     db.publish(operations.map(changed));
-    claimed.push(...operations);
+    into.push(...operations);
   }
-  if (keyed.length > 0 && claimed.length < limit) claimed.push(...(await db.transaction((tx) => claimWithTurns(tx, params, keyed, limit - claimed.length))));
-  return claimed;
+  if (keyed.length > 0 && claimedHere() < limit) into.push(...(await db.transaction((tx) => claimWithTurns(tx, params, keyed, limit - claimedHere()))));
 }
 
 /** Claims up to `limit` operations of the `types` that take turns, in one transaction; the rest of the claim is the caller's. */

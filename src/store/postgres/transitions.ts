@@ -78,7 +78,15 @@ export async function claimOperations(db: PostgresDatabase, params: ClaimParams)
   const taken = await takeTokens(db, params, asked);
   const allowed = taken.types.filter((t) => t.limit > 0);
   const claimed = await claimWithin(db, params, allowed);
-  return claimedOperations(claimed, await taken.settle(countByType(claimed)));
+  let rateLimitedUntil: number | undefined;
+  try {
+    rateLimitedUntil = await taken.settle(countByType(claimed));
+  } catch (err) {
+    // The claims are committed: given to the worker all the same (see claimWithin). Tokens not given back err on
+    // starting fewer.
+    db.reportError(err);
+  }
+  return claimedOperations(claimed, rateLimitedUntil);
 }
 
 /**
@@ -101,7 +109,13 @@ async function claimWithin(db: PostgresDatabase, params: ClaimParams, types: Cla
   const turnTypes = new Set(rows[0]?.turn_types ?? []);
   if (turnTypes.size > 0 && claimed.length < params.limit) {
     const fair = types.filter((t) => turnTypes.has(t.type));
-    claimed.push(...(await claimTurnTypes(db, params, fair, params.limit - claimed.length)));
+    try {
+      await claimTurnTypes(db, params, fair, params.limit - claimed.length, claimed);
+    } catch (err) {
+      // What the statements before claimed is committed: thrown away here, no worker would run it or renew its lease,
+      // and each would lose an attempt to lease_expired. It goes to the worker; the turns are tried at the next claim.
+      db.reportError(err);
+    }
   }
   return claimed.sort(compareClaimOrder);
 }
