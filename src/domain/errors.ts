@@ -10,6 +10,7 @@ export const ERROR_CODES = [
   'conflict',
   'not_completed',
   'not_redrivable',
+  'precondition_failed',
   'result_gone',
   'idempotency_key_mismatch',
   'idempotency_key_in_use',

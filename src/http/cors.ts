@@ -7,7 +7,17 @@ import cors from '@fastify/cors';
 import type { CorsOrigins } from '../config/cors-origins.ts';
 
 /** The request headers a page may send: the ones the API reads. */
-const CORS_ALLOWED_HEADERS = ['Authorization', 'Content-Type', 'Idempotency-Key', 'Prefer', 'If-None-Match', 'Last-Event-ID', 'traceparent', 'tracestate'];
+const CORS_ALLOWED_HEADERS = [
+  'Authorization',
+  'Content-Type',
+  'Idempotency-Key',
+  'Prefer',
+  'If-Match',
+  'If-None-Match',
+  'Last-Event-ID',
+  'traceparent',
+  'tracestate',
+];
 
 /** The response headers a page may read, beyond the CORS-safelisted ones: those the API's clients act on. */
 const CORS_EXPOSED_HEADERS = [

@@ -39,6 +39,7 @@ import { parseDateTime } from '../domain/date-time.ts';
 import { cursorAfter, decodeCursor } from './cursors.ts';
 import { ID_PREFIXES } from '../domain/ids.ts';
 import { namesVersion, setOperationHeaders } from './operation-headers.ts';
+import { checkPreconditions } from './preconditions.ts';
 import type { Static } from '@sinclair/typebox';
 import { SUBMIT_FIELDS } from '../runtime/submission.ts';
 
@@ -50,6 +51,13 @@ const RetryBody = Type.Object(
 
 const operationRef = Type.Ref(OperationResourceSchema);
 const tags = ['operations'];
+
+const PRECONDITION_FAILED = 'If-Match names no current version, or If-None-Match names the current one (`precondition_failed`): nothing was done';
+/** What a cancel, retry or delete may be made conditional on (preconditions.ts). */
+const ChangeConditions = Type.Object({
+  'if-match': Type.Optional(Type.String({ description: 'The ETag of your last read (or `*`): act only if the operation is still at that version, else 412' })),
+  'if-none-match': Type.Optional(Type.String({ description: 'Act only if the operation is not at a version named here (`*`: never), else 412' })),
+});
 
 /** What a creating request can answer (submit.ts): POST /operations and every task collection route. */
 export const submitResponses = {
@@ -172,13 +180,15 @@ export function registerOperationRoutes(app: FastifyInstance, service: Operation
       description: 'Pending: cancelled at once (200). Processing: the handler is aborted and the operation ends cancelled (202). Terminal: 409.',
       params: OperationIdParams,
       querystring: ReadScopeQuery,
+      headers: ChangeConditions,
       response: {
         200: jsonResponse(operationRef, 'Cancelled', operationHeaders),
         202: jsonResponse(operationRef, 'Cancel requested: the running handler is aborted and the operation ends cancelled', operationHeaders),
-        ...problemResponses(400, 403, 404, [409, 'The operation is already terminal']),
+        ...problemResponses(400, 403, 404, [409, 'The operation is already terminal'], [412, PRECONDITION_FAILED]),
       },
     },
     handler: async (request, reply) => {
+      await checkPreconditions(request, service, (op) => !isTerminal(op.status));
       const view = await service.cancel(await service.tenantOfRead(readScope(request), request.params.id), request.params.id);
       return sendOperation(reply, view, isTerminal(view.operation.status) ? 200 : 202);
     },
@@ -193,6 +203,7 @@ export function registerOperationRoutes(app: FastifyInstance, service: Operation
         'Runs it again as a fresh run: back to `pending` with attempts counted from 1, its error, progress and result cleared, and its webhook sent again when it ends (202, `Location`). Any other status: 409 `not_redrivable`. An admin key retries any tenant’s. The body is optional: `priority` gives it a new priority (as a submit’s, within its tenant’s ceiling); without it, it keeps its own.',
       params: OperationIdParams,
       querystring: ReadScopeQuery,
+      headers: ChangeConditions,
       body: RetryBody,
       response: {
         202: jsonResponse(operationRef, 'Back to pending: follow Location (or the events stream) until it ends', retryHeaders),
@@ -201,6 +212,7 @@ export function registerOperationRoutes(app: FastifyInstance, service: Operation
           403,
           404,
           [409, 'Not failed or cancelled (`not_redrivable`): `operation_status` says what it is'],
+          [412, PRECONDITION_FAILED],
           [422, 'Of a type this server does not run (`unknown_task_type`)'],
         ),
       },
@@ -210,6 +222,7 @@ export function registerOperationRoutes(app: FastifyInstance, service: Operation
       request.body ??= {};
     },
     handler: async (request, reply) => {
+      await checkPreconditions(request, service, (op) => op.status === 'failed' || op.status === 'cancelled');
       const tenant = await service.tenantOfRead(readScope(request), request.params.id);
       const view = await service.retry(tenant, request.params.id, principalOf(request), request.body.priority);
       return sendOperation(reply.header('location', view.resource.links.self), view, 202);
@@ -223,9 +236,14 @@ export function registerOperationRoutes(app: FastifyInstance, service: Operation
       summary: 'Delete a finished operation and its result',
       params: OperationIdParams,
       querystring: ReadScopeQuery,
-      response: { 204: emptyResponse('Deleted'), ...problemResponses(400, 403, 404, [409, 'Not terminal yet, or its webhook is still being delivered']) },
+      headers: ChangeConditions,
+      response: {
+        204: emptyResponse('Deleted'),
+        ...problemResponses(400, 403, 404, [409, 'Not terminal yet, or its webhook is still being delivered'], [412, PRECONDITION_FAILED]),
+      },
     },
     handler: async (request, reply) => {
+      await checkPreconditions(request, service, (op) => isTerminal(op.status));
       await service.delete(await service.tenantOfRead(readScope(request), request.params.id), request.params.id);
       return reply.code(204).send();
     },

@@ -21,6 +21,8 @@ const MEANINGS: Readonly<Record<ErrorCode | typeof INTERNAL_PROBLEM.code, string
     'The result of an operation that has not completed; `operation_status` says where it is. Wait for it (poll, long-poll, event stream or webhook), then ask again.',
   not_redrivable:
     'A retry (POST /operations/{id}/retry) of an operation that is not `failed` or `cancelled`; `operation_status` says what it is. Only an ended, unsuccessful operation is run again.',
+  precondition_failed:
+    'A cancel, retry or delete sent with `If-Match` naming no current version of the operation (its ETag changed since it was read), or with `If-None-Match` naming the current one (or `*`): nothing was done. Read it again and decide anew.',
   result_gone: 'The result was removed by retention; the operation may still be readable.',
   idempotency_key_mismatch: 'The `Idempotency-Key` was used before with another body. Use a new key for a new request.',
   idempotency_key_in_use:

@@ -26,6 +26,7 @@ export const PROBLEMS: Readonly<Record<ErrorCode, { readonly status: number; rea
   conflict: { status: 409, title: 'Conflict with the current state' },
   not_completed: { status: 409, title: 'Operation has not completed' },
   not_redrivable: { status: 409, title: 'Operation is not failed or cancelled' },
+  precondition_failed: { status: 412, title: 'Precondition failed' },
   result_gone: { status: 410, title: 'Result is gone' },
   idempotency_key_mismatch: { status: 422, title: 'Idempotency-Key reused with another request' },
   idempotency_key_in_use: { status: 409, title: 'Idempotency-Key is in use by a request still being processed' },

@@ -110,3 +110,47 @@ describe('Cache-Control and Vary', () => {
     assert.ok(!varies(health.headers).includes('authorization'));
   });
 });
+
+describe('conditional changes: If-Match and If-None-Match on cancel, retry and delete', () => {
+  const later = () => new Date(Date.now() + 3_600_000).toISOString();
+  const statusOf = async (id: string) => (await request(base, 'GET', `/operations/${id}`)).body.status;
+
+  it('a cancel, retry or delete is taken only while the operation is at the version If-Match names', async () => {
+    const pending = await request(base, 'POST', '/operations', { body: { type: 'sleep', input: { ms: 10 }, run_at: later() } });
+    const etag = pending.headers.get('etag')!;
+    const id = pending.body.id;
+    const stale = `W/"${id}.0"`;
+    const conditions: Record<string, string>[] = [
+      { 'if-match': stale },
+      { 'if-match': '"another", W/"op_x.1"' },
+      { 'if-none-match': '*' },
+      { 'if-none-match': etag },
+    ];
+    for (const headers of conditions) {
+      const refused = await request(base, 'POST', `/operations/${id}/cancel`, { headers });
+      assert.equal(refused.status, 412, JSON.stringify(headers));
+      assert.equal(refused.body.code, 'precondition_failed');
+      assert.match(refused.headers.get('content-type') ?? '', /^application\/problem\+json/);
+      assert.equal(await statusOf(id), 'pending', `${JSON.stringify(headers)}: nothing done`);
+    }
+    // Its ETag as read, weak or not, a list holding it, or *: taken.
+    const cancelled = await request(base, 'POST', `/operations/${id}/cancel`, { headers: { 'if-match': `"other", ${etag.replace(/^W\//, '')}` } });
+    assert.equal(cancelled.status, 200, cancelled.text);
+    // A request that would be refused without its conditions is refused as such (RFC 9110 §13.2.1): 409, not 412.
+    assert.equal((await request(base, 'POST', `/operations/${id}/cancel`, { headers: { 'if-match': stale } })).status, 409);
+    assert.equal((await request(base, 'POST', `/operations/op_01KBBBBBBBBBBBBBBBBBBBBBBB/cancel`, { headers: { 'if-match': stale } })).status, 404);
+
+    const retried = await request(base, 'POST', `/operations/${id}/retry`, { headers: { 'if-match': stale } });
+    assert.equal(retried.status, 412);
+    assert.equal(await statusOf(id), 'cancelled');
+    const deleted = await request(base, 'DELETE', `/operations/${id}`, { headers: { 'if-match': stale } });
+    assert.equal(deleted.status, 412);
+    assert.equal(await statusOf(id), 'cancelled');
+    assert.equal((await request(base, 'DELETE', `/operations/${id}`, { headers: { 'if-match': '*' } })).status, 204);
+
+    const failed = await request(base, 'POST', '/operations', { body: { type: 'fail', input: { permanent: true } }, headers: { prefer: 'wait=10' } });
+    assert.equal(failed.body.status, 'failed');
+    const again = await request(base, 'POST', `/operations/${failed.body.id}/retry`, { headers: { 'if-match': failed.headers.get('etag')! } });
+    assert.equal(again.status, 202, again.text);
+  });
+});

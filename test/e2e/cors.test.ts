@@ -130,7 +130,17 @@ describe('CORS over HTTP', STORE_INDEPENDENT, () => {
     const methods = preflight.headers.get('access-control-allow-methods')?.split(/,\s*/) ?? [];
     for (const method of ['GET', 'POST', 'DELETE']) assert.ok(methods.includes(method), method);
     const allowed = (preflight.headers.get('access-control-allow-headers') ?? '').toLowerCase().split(/,\s*/);
-    for (const header of ['authorization', 'content-type', 'idempotency-key', 'prefer', 'if-none-match', 'last-event-id', 'traceparent', 'tracestate'])
+    for (const header of [
+      'authorization',
+      'content-type',
+      'idempotency-key',
+      'prefer',
+      'if-match',
+      'if-none-match',
+      'last-event-id',
+      'traceparent',
+      'tracestate',
+    ])
       assert.ok(allowed.includes(header), header);
     assert.equal(preflight.headers.get('access-control-max-age'), '600');
     assert.equal(preflight.headers.get('access-control-allow-credentials'), null, 'no cookies: the key travels in Authorization');

@@ -202,6 +202,12 @@ describe('/openapi.json describes what the server does', () => {
     }
     await expect(409, 'cancelOperation', { params: { id: echo.id } });
     await expect(204, 'deleteOperation', { params: { id: (await finished('echo')).id } });
+    // Conditional changes whose condition is false: a version the operation is no longer at.
+    const held = await submit({ type: 'sleep', input: { ms: 10 }, run_at: new Date(Date.now() + 3_600_000).toISOString() });
+    await expect(412, 'cancelOperation', { params: { id: held.id }, headers: { 'if-match': `W/"${held.id}.0"` } });
+    const ended = await finished('fail', { permanent: true });
+    await expect(412, 'retryOperation', { params: { id: ended.id }, headers: { 'if-none-match': '*' } });
+    await expect(412, 'deleteOperation', { params: { id: ended.id }, headers: { 'if-match': `W/"${ended.id}.0"` } });
     await expect(200, 'listOperations', { query: 'limit=2' });
     await expect(400, 'listOperations', { query: 'status=done' });
     await expect(200, 'listTaskTypes');

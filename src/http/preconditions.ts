@@ -1,0 +1,37 @@
+// Owns: If-Match and If-None-Match on the requests that change an operation (cancel, retry, delete; RFC 9110 §13.1),
+// answered 412 precondition_failed when they are false.
+// Not here: If-None-Match on a status read (operations-routes.ts: a 304 or a long-poll), the actions (runtime/operations.ts).
+// Invariant: evaluated only where the action would otherwise go ahead, so a 404 or a 409 stays one (RFC 9110 §13.2.1);
+// against the operation as read just before the action, not in the action's own statement.
+
+import type { FastifyRequest } from 'fastify';
+import { AsyncOpsError } from '../domain/errors.ts';
+import type { Operation } from '../domain/operation.ts';
+import type { OperationsService } from '../runtime/operations.ts';
+import { etagOf, namesVersion } from './operation-headers.ts';
+import { readScope } from './tenant.ts';
+
+/**
+ * Throws precondition_failed when the request's If-Match names none of the operation's current version, or its
+ * If-None-Match names it (or is `*`), provided `goesAhead` says the action would otherwise be taken. The tags are
+ * compared by the version they name, `W/` or not: a status's tag is weak only because its estimates are worked out at
+ * each read, so RFC 9110's strong comparison would refuse every If-Match a client could send.
+ */
+export async function checkPreconditions(
+  request: FastifyRequest<{ Params: { id: string } }>,
+  service: OperationsService,
+  goesAhead: (operation: Operation) => boolean,
+): Promise<void> {
+  const ifMatch = request.headers['if-match'];
+  const ifNoneMatch = request.headers['if-none-match'];
+  if (ifMatch === undefined && ifNoneMatch === undefined) return;
+  const { operation } = await service.get(readScope(request), request.params.id, { fresh: true });
+  if (!goesAhead(operation)) return;
+  const names = (header: string) => header.split(',').some((tag) => tag.trim() === '*' || namesVersion(tag.trim(), operation));
+  if (ifMatch !== undefined && !names(ifMatch)) {
+    throw new AsyncOpsError('precondition_failed', `If-Match names no current version of the operation: its ETag is ${etagOf(operation)}`);
+  }
+  if (ifNoneMatch !== undefined && names(ifNoneMatch)) {
+    throw new AsyncOpsError('precondition_failed', `If-None-Match names the operation's current version (its ETag is ${etagOf(operation)}), or is *`);
+  }
+}
