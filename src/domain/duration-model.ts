@@ -20,6 +20,8 @@ export interface DurationEstimate {
   readonly perUnit?: { readonly fixedMs: number; readonly perUnitMs: number } | undefined;
   /** ln(duration / predicted duration) of recent samples, sorted: the spread around a prediction. */
   readonly logResiduals?: readonly number[] | undefined;
+  /** ln of how far the newest runs moved from what the whole window predicts (a new level): every prediction moves by it. */
+  readonly level?: number | undefined;
 }
 
 /** Quantiles of a duration, ms. */
@@ -46,17 +48,20 @@ export const OVERDUE_SHARE = 0.5;
 const MIN_SURVIVORS = 5;
 /**
  * The newest runs that say the durations moved to a new level: at least this many, every one beyond the older runs'
- * p10..p90 on the same side (by chance about once in 5,000 for four, where the runs' level holds: an estimate made
- * from them by chance lasts until the next run ends).
+ * p10..p90 on the same side. By chance about once in 1,300 estimates where runs are independent, more often where each
+ * run's duration follows the one before (load), where following the newest runs is what predicts the next best.
  */
 const SHIFT_MIN_RUNS = 4;
+/** A move of more than this factor takes SHIFT_MIN_RUNS more runs for each such factor: a few quick successes of a long type are not its new level. */
+const SHIFT_FACTOR_PER_STEP = 4;
 
 /**
  * A robust estimate from recent samples (newest first; plain numbers are samples without a cost). With fewer than
  * three, the declared prior (if any) joins them as one more sample. Costs are fitted only when the type declares one.
- * When the newest runs all land beyond what the older ones spread over (the work, or the machine, got slower or faster),
- * the estimate is made from those newest runs alone: a median over the window would stay on the old level until half
- * of it had changed.
+ * When the newest runs all land beyond what the older ones spread over (the work, or the machines, got slower or faster),
+ * every prediction moves to their level and takes their spread (`level`), the fit of the whole window (a time per unit
+ * of cost learnt from every size) kept: a median over the window would stay on the old level until half of it had
+ * changed.
  */
 export function estimateDuration(samples: readonly (number | DurationSample)[], priorMs: number | null, costDeclared = false): DurationEstimate | null {
   const all = samples.map((s) => (typeof s === 'number' ? { durationMs: s, cost: null } : s)).filter((s) => Number.isFinite(s.durationMs) && s.durationMs >= 0);
@@ -71,9 +76,9 @@ export function estimateDuration(samples: readonly (number | DurationSample)[], 
   const fitted = perUnit === undefined ? all : costed;
   const newestFirst = fitted.map((s) => Math.log(Math.max(1, s.durationMs) / Math.max(1, predict(s))));
   const shifted = shiftedRuns(newestFirst);
-  if (shifted > 0) return estimateDuration(fitted.slice(0, shifted), null, costDeclared);
-  const logResiduals = newestFirst.filter(Number.isFinite).sort((a, b) => a - b);
-  return { typicalMs, samples: all.length, perUnit, logResiduals: logResiduals.length >= MIN_SPREAD_SAMPLES ? logResiduals : undefined };
+  const kept = (shifted > 0 ? newestFirst.slice(0, shifted) : newestFirst).filter(Number.isFinite).sort((a, b) => a - b);
+  const logResiduals = kept.length >= MIN_SPREAD_SAMPLES ? kept : undefined;
+  return { typicalMs, samples: all.length, perUnit, logResiduals, ...(shifted > 0 ? { level: quantileOfSorted(kept, 0.5) } : {}) };
 }
 
 /**
@@ -87,7 +92,9 @@ function shiftedRuns(newestFirst: readonly number[]): number {
     const low = quantileOfSorted(older, 0.1);
     const high = quantileOfSorted(older, 0.9);
     const newest = newestFirst.slice(0, k);
-    if (newest.every((r) => r > high) || newest.every((r) => r < low)) return k;
+    if (!(newest.every((r) => r > high) || newest.every((r) => r < low))) continue;
+    const steps = Math.ceil(Math.abs(median(newest) - quantileOfSorted(older, 0.5)) / Math.log(SHIFT_FACTOR_PER_STEP));
+    if (k >= SHIFT_MIN_RUNS * Math.max(1, steps)) return k;
   }
   return 0;
 }
@@ -129,8 +136,9 @@ export function predictedMs(estimate: DurationEstimate, cost: number | null | un
   return Math.max(0, base) * Math.exp(centre(estimate));
 }
 
-/** The median of the log residuals (about 0 by construction; not exactly, with a fitted intercept). */
+/** The level the newest runs moved to, or else the median of the log residuals (about 0 by construction; not exactly, with a fitted intercept). */
 function centre(estimate: DurationEstimate): number {
+  if (estimate.level !== undefined) return estimate.level;
   const r = estimate.logResiduals;
   return r === undefined ? 0 : quantileOfSorted(r, 0.5);
 }

@@ -11,7 +11,8 @@ import { INTERNAL_PROBLEM, PROBLEM_DOCS_PATH, PROBLEMS } from './problem.ts';
 const MEANINGS: Readonly<Record<ErrorCode | typeof INTERNAL_PROBLEM.code, string>> = {
   validation_failed:
     'The body, query, a header or the task input does not match its schema, the task’s validate() refused the input, the body is not JSON (or not UTF-8, or holds a number too large to represent), a query parameter is given twice, the path is not valid percent-encoded UTF-8, or the request is not valid HTTP. `errors` lists each field: a JSON pointer (`/input/date_range`, `/query/status`, `/headers/idempotency-key`) and what is wrong with it.',
-  unknown_task_type: 'The `type` of the submitted operation is not registered on this server (GET /task-types lists those that are).',
+  unknown_task_type:
+    'The `type` of the submitted operation, or of the operation a retry would run again, is not registered on this server (GET /task-types lists those that are).',
   not_found:
     'No such operation or webhook delivery for this tenant (a malformed id included), no route at this path, or a result asked for on another type’s collection route.',
   method_not_allowed: 'The path exists, but does not answer this method; the `Allow` header lists the methods it answers.',

@@ -358,10 +358,8 @@ export class OperationsService {
     if ((current.status === 'failed' || current.status === 'cancelled') && this.#registry.get(current.type) === undefined) {
       // Not the submit's problem, which names a /type field: a retry sends none.
       const types = this.#registry.list().map((task) => task.type);
-      throw new AsyncOpsError(
-        'unknown_task_type',
-        `operation ${id} is of type "${current.type}", which this server does not run (it runs: ${types.join(', ')})`,
-      );
+      const runs = types.length === 0 ? 'it runs none' : `it runs: ${types.join(', ')}`;
+      throw new AsyncOpsError('unknown_task_type', `operation ${id} is of type "${current.type}", which this server does not run (${runs})`);
     }
     // As a submit's: the models and buckets as they were before the rerun could take its token.
     await this.#views.durationEstimates();

@@ -103,6 +103,35 @@ describe('duration estimate', () => {
     const moved = estimateDuration(runs, null, true)!;
     near(predictedMs(moved, 50), 1250, 150, 'fifty units at the new rate');
   });
+
+  it('with a declared cost, newest runs all of one size move every size by their factor: the time per unit stays learnt', () => {
+    const random = seededRandom(9);
+    // Newest first: 4 one-day runs twice as slow, then 24 of 1, 7, 30 and 365 days (200 ms + 2 ms a day) in turn.
+    const days = [1, 7, 30, 365];
+    const runs: DurationSample[] = [
+      ...Array.from({ length: 4 }, () => ({ durationMs: 2 * 202 * Math.exp(0.03 * normal(random)), cost: 1 })),
+      ...Array.from({ length: 24 }, (_, i) => ({ durationMs: (200 + 2 * days[i % 4]!) * Math.exp(0.03 * normal(random)), cost: days[i % 4]! })),
+    ];
+    const moved = estimateDuration(runs, null, true)!;
+    for (const cost of days) {
+      const q = durationQuantiles(moved, cost);
+      const real = 2 * (200 + 2 * cost);
+      near(q.p50, real, 0.15 * real, `${cost} days`);
+      assert.ok(q.p10 < real && real < q.p90, `${cost} days: the range holds ${real} ms`);
+    }
+    assert.equal(moved.samples, 28, 'every run still counts as history');
+  });
+
+  it('a few quick successes of a long type are not its new level: a move of many times takes more runs', () => {
+    const random = seededRandom(4);
+    const hour = 3_600_000;
+    const longRuns = Array.from({ length: 96 }, () => hour * Math.exp(0.2 * normal(random)));
+    const quick = estimateDuration([200, 210, 190, 205, ...longRuns], null)!;
+    near(durationQuantiles(quick, null).p50, hour, 0.1 * hour, 'four 200 ms runs');
+    // Moved for real, as many times: enough runs of the new level say so.
+    const many = Array.from({ length: 32 }, () => 200 * Math.exp(0.05 * normal(random)));
+    near(durationQuantiles(estimateDuration([...many, ...longRuns.slice(0, 60)], null)!, null).p50, 200, 30, 'thirty-two 200 ms runs');
+  });
 });
 
 describe('cost model', () => {

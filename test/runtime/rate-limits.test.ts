@@ -39,7 +39,8 @@ describe('worker pool: rate limits', () => {
     const span = starts.at(-1)! - starts[0]!;
     // 8 starts: 2 at once, then 6 at 100 ms apart.
     assert.ok(span >= 550, `8 starts spread over ${span} ms`);
-    assert.ok(span < 1_500, `8 starts spread over ${span} ms: each token was waited for, not the poll`);
+    // Far under the 60 s poll however loaded the machine: each token was waited for, not the poll.
+    assert.ok(span < 10_000, `8 starts spread over ${span} ms: each token was waited for, not the poll`);
     assert.ok(claims() < 40, `${claims()} claims for 8 operations`);
   });
 
