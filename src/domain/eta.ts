@@ -68,6 +68,11 @@ export interface EtaInput {
   readonly rateLimit?: { readonly rate: RateLimit | null; readonly bucket: Bucket | null } | undefined;
   /** Its concurrency key's own queue, when it has a key (pending only). */
   readonly key?: KeyQueue | undefined;
+  /**
+   * Processing, its worker gone (no longer announcing itself): the attempt ends when its lease lapses, and then runs
+   * again from the head of the queue, or, its last attempt, fails then.
+   */
+  readonly orphaned?: { readonly leaseExpiresAt: number; readonly lastAttempt: boolean } | undefined;
 }
 
 /** A concurrency key's own queue (same tenant, type and key): its slots, who holds them and who waits ahead. */
@@ -124,7 +129,13 @@ const LATEST_WRITABLE_MS = Date.UTC(9999, 11, 31, 23, 59, 59, 999);
 export function estimateCompletionRange(input: EtaInput): CompletionEstimate | null {
   const { now } = input;
   let estimate: CompletionEstimate | null;
-  if (input.status === 'processing') {
+  const orphaned = input.status === 'processing' ? input.orphaned : undefined;
+  if (orphaned !== undefined) {
+    const lapse = Math.max(now, orphaned.leaseExpiresAt);
+    estimate = orphaned.lastAttempt
+      ? { at: lapse, p10: lapse, p90: lapse }
+      : pendingCompletion({ ...input, status: 'pending', runAt: lapse, startedAt: null, progress: null, queuePosition: 0, running: [], key: undefined });
+  } else if (input.status === 'processing') {
     const left = remaining(
       now,
       { startedAt: input.startedAt ?? now, progress: input.progress, progressAt: input.progressAt, cost: input.cost, anchor: input.progressAnchor },

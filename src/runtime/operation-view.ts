@@ -13,6 +13,7 @@ import {
   DURATION_SAMPLE_LIMIT,
   type CompletionEstimate,
   type DurationEstimate,
+  type EtaInput,
   type KeyQueue,
 } from '../domain/eta.ts';
 import type { Operation } from '../domain/operation.ts';
@@ -48,6 +49,8 @@ export class OperationViews {
   #durations = new Map<string, DurationEstimate | null>();
   /** Rate limits: the stored buckets (with holds), re-read with the durations. */
   #buckets = new Map<string, Bucket>();
+  /** The worker nodes that announced themselves lately, as last read (with the durations), and when that read began. */
+  #liveWorkers: ReadonlySet<string> = new Set();
   #durationsReadAt = -Infinity;
 
   readonly #basePath: string;
@@ -109,6 +112,7 @@ export class OperationViews {
         this.#store.rateLimitBuckets(),
       ]);
       this.#buckets = buckets;
+      this.#liveWorkers = new Set(nodes.map((node) => node.id));
       const next = new Map<string, DurationEstimate | null>();
       // Types other nodes run are estimated too: their operations hold slots this node's types wait for.
       for (const [type, list] of samples) next.set(type, estimateDuration(list, null));
@@ -152,6 +156,16 @@ export class OperationViews {
   }
 
   /** Its concurrency key's queue (from the standing) with the key's limit as this node declares it; none without a key. */
+  /**
+   * A running attempt whose worker no longer announces itself (killed, cut off): it ends when its lease lapses. Judged
+   * only of an attempt claimed before the nodes were last read, which its worker had announced itself for by then.
+   */
+  #orphaned(op: Operation): EtaInput['orphaned'] {
+    if (op.status !== 'processing' || op.workerId === null || op.leaseExpiresAt === null || op.startedAt === null) return undefined;
+    if (op.startedAt >= this.#durationsReadAt || this.#liveWorkers.has(op.workerId)) return undefined;
+    return { leaseExpiresAt: op.leaseExpiresAt, lastAttempt: op.attempt >= op.maxAttempts };
+  }
+
   #keyQueueOf(type: string, standing: QueueStanding | null): KeyQueue | undefined {
     const limit = this.#scope.keyLimits?.get(type);
     return standing?.key === undefined || limit === undefined ? undefined : { limit, ahead: standing.key.ahead, running: standing.key.running };
@@ -184,6 +198,7 @@ export class OperationViews {
         estimates: durations,
         rateLimit: this.#rateLimitOf(op.type),
         key: this.#keyQueueOf(op.type, standing),
+        orphaned: this.#orphaned(op),
       });
     }
     const resource = withEstimates(base, op, { now, queuePosition, estimatedCompletionAt: eta?.at ?? null, estimatedCompletionRange: eta });

@@ -254,6 +254,20 @@ describe('estimated completion of a running attempt', () => {
     assert.ok(done(6000).at > done(3000).at, 'the longer the wait, the later');
   });
 
+  it('whose worker is gone: it ends when its lease lapses, then runs again from the head of the queue (or fails, its last)', () => {
+    // Half done at a steady rate, so the attempt alone would say 2 s left; its worker stopped announcing itself.
+    const running = processing({ startedAt: now - 2000, progress: 0.5, progressAt: now, estimate: estimate(3000) });
+    near(estimateCompletion(running)! - now, 2000, 50, 'while its worker lives');
+    const lapse = now + 20_000;
+    const gone = estimateCompletionRange({ ...running, orphaned: { leaseExpiresAt: lapse, lastAttempt: false } })!;
+    near(gone.at, lapse + 3000, 1, 'the lapse, then a run of its type');
+    assert.ok(gone.p10 > lapse && gone.p90 > gone.at);
+    const last = estimateCompletionRange({ ...running, orphaned: { leaseExpiresAt: lapse, lastAttempt: true } })!;
+    assert.deepEqual(last, { at: lapse, p10: lapse, p90: lapse }, 'its last attempt: it fails at the lapse');
+    const lapsed = estimateCompletionRange({ ...running, orphaned: { leaseExpiresAt: now - 5000, lastAttempt: false } })!;
+    near(lapsed.at, now + 3000, 1, 'a lease already lapsed: runs again from now');
+  });
+
   it('without progress or history: null, never a made-up number', () => {
     assert.equal(estimateCompletion(processing({ startedAt: now - 1000 })), null);
     assert.equal(estimateCompletionRange(processing({ startedAt: now - 1000 })), null);

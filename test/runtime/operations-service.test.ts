@@ -158,3 +158,40 @@ describe('OperationsService and the change feed', () => {
     assert.ok(reads <= 2, `50 long-polls woken by one change read the store ${reads} times`);
   });
 });
+
+describe('OperationsService: the ETA of an attempt whose worker is gone', () => {
+  it('ends at its lease lapse and a run after it, where a live worker’s attempt ends as its run does', async (t) => {
+    const time = mockTime(t);
+    const store = await openStore(t);
+    const service = new OperationsService({
+      store,
+      registry: new TaskRegistry([defineTask({ type: 'job', estimatedDurationS: 2, run: () => null })]),
+      clock: time.clock,
+      checkWebhookUrl: () => null,
+      deliveryFactory: noDelivery,
+      workerConcurrency: 4,
+      limits: DEFAULT_SERVICE_LIMITS,
+      readCacheMs: 0,
+    });
+    service.start();
+    t.after(() => service.stop());
+    const leaseMs = 30_000;
+    const claimBy = async (workerId: string) => {
+      const { view } = await service.submit({ tenant: DEFAULT_TENANT, type: 'job', input: {} });
+      const [claimed] = await store.operationClaimDue({ now: Date.now(), workerId, leaseMs, types: [{ type: 'job', limit: 1 }], limit: 1 });
+      assert.equal(claimed?.id, view.operation.id);
+      return claimed!;
+    };
+    // One node announces itself; the other ('gone') claimed and then went silent (killed).
+    await store.workerNodeBeat({ node: { id: 'alive', concurrency: 4, typeLimits: { job: 4 }, seenAt: Date.now() }, forgetBefore: 0 });
+    const live = await claimBy('alive');
+    const orphan = await claimBy('gone');
+    // The nodes are read again (at most once a second): after both claims.
+    time.tick(1_500);
+    await store.workerNodeBeat({ node: { id: 'alive', concurrency: 4, typeLimits: { job: 4 }, seenAt: Date.now() }, forgetBefore: 0 });
+    const ofLive = (await service.get(DEFAULT_TENANT, live.id)).estimatedCompletionAt!;
+    assert.ok(ofLive - live.startedAt! <= 2_500, `the live worker's: ${ofLive - live.startedAt!} ms after its start`);
+    const ofOrphan = (await service.get(DEFAULT_TENANT, orphan.id)).estimatedCompletionAt!;
+    assert.ok(ofOrphan >= orphan.leaseExpiresAt! + 1_000, `the orphan's: ${ofOrphan - orphan.leaseExpiresAt!} ms after its lease lapses`);
+  });
+});
