@@ -244,8 +244,7 @@ describe('AsyncOpsClient requests', () => {
   });
 });
 
-// Each case has an API of its own and mostly waits out the SDK's pacing: they run at once.
-describe('AsyncOpsClient.wait', { concurrency: true }, () => {
+describe('AsyncOpsClient.wait', () => {
   test('a timeout longer than a timer holds (about 24.8 days) waits; one that is not a positive number is a TypeError', async () => {
     const api = await startApi({ longPoll: false, retryAfterS: 0 });
     const client = new AsyncOpsClient({ baseUrl: api.url, timeoutMs: 3e9 });
@@ -379,7 +378,7 @@ describe('AsyncOpsClient.wait', { concurrency: true }, () => {
   });
 });
 
-describe('AsyncOpsClient transient failures', { concurrency: true }, () => {
+describe('AsyncOpsClient transient failures', () => {
   test('get retries a 503 and a 429 and then succeeds', async () => {
     const api = await startApi();
     const client = new AsyncOpsClient({ baseUrl: api.url });
