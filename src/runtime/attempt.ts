@@ -7,7 +7,7 @@ import type { Span } from '@opentelemetry/api';
 import type { Logger } from 'pino';
 import type { Timer, TimerClock } from '../domain/clock.ts';
 import type { BackoffPolicy, Random } from '../domain/backoff.ts';
-import { coerceError, failureOf, isRateLimitedError } from '../domain/errors.ts';
+import { AsyncOpsError, coerceError, failureOf, isRateLimitedError } from '../domain/errors.ts';
 import { holdMs, rateLimitedCountsAttempt } from '../domain/rate-limit.ts';
 import {
   boundedError,
@@ -30,6 +30,13 @@ import type { TaskContext } from './task.ts';
 
 /** At most one progress write per operation in this interval; the last value is always written. */
 export const PROGRESS_INTERVAL_MS = 200;
+/**
+ * Waits before each new try of an end the store could not be reached for (a connection reset, a proxy restarting):
+ * about three seconds in all, well inside a lease, so a result is not lost to a moment's outage and the operation does
+ * not wait out its lease, or lose an attempt to it. A try whose first did commit (only its answer lost) finds the lease
+ * gone and stores nothing again.
+ */
+export const END_RETRY_DELAYS_MS = [100, 300, 900, 1_800] as const;
 
 export type AbortCode = 'timeout' | 'cancelled' | 'shutdown' | 'lease_lost';
 
@@ -300,6 +307,7 @@ export class Attempt {
   /** The lease is gone (expired and taken over, or ended elsewhere): abort and forget the operation. */
   leaseLost(): void {
     if (this.#ending) return;
+    this.log.warn({ attempt: this.operation.attempt }, 'the lease on this attempt was lost; its handler is aborted and its end not stored');
     this.#gaveUpLease = true;
     this.#abort('lease_lost', 'the lease on this operation was lost');
     void this.#end('lost', null, null);
@@ -355,7 +363,7 @@ export class Attempt {
     await this.#progressWrite;
     if (write !== null) {
       try {
-        operation = await write(endedAt);
+        operation = await this.#writeEnd(write, endedAt);
         if (operation === null) this.log.warn({ outcome }, 'the lease was gone when the attempt ended; nothing stored');
       } catch (err) {
         if (isRefusedValue(err) && (outcome === 'completed' || outcome === 'failed' || outcome === 'retried')) {
@@ -378,6 +386,20 @@ export class Attempt {
       error,
       durationMs: performance.now() - this.#startedAt,
     });
+  }
+
+  /** `write`, tried again while the store cannot be reached (END_RETRY_DELAYS_MS); any other error at once. */
+  async #writeEnd(write: StoreWrite, endedAt: number): Promise<Operation | null> {
+    for (let tries = 0; ; tries++) {
+      try {
+        return await write(endedAt);
+      } catch (err) {
+        const delayMs = END_RETRY_DELAYS_MS[tries];
+        if (delayMs === undefined || !(err instanceof AsyncOpsError && err.code === 'store_unavailable')) throw err;
+        this.log.warn({ err, retryInMs: delayMs }, 'ending the attempt could not reach the store; trying again');
+        await new Promise<void>((resolve) => this.#deps.clock.setTimeout(resolve, delayMs));
+      }
+    }
   }
 
   /**

@@ -6,7 +6,7 @@ import { join } from 'node:path';
 import { once } from 'node:events';
 import { connect, createServer, type AddressInfo } from 'node:net';
 import { pino } from 'pino';
-import { PermanentError } from '../../src/domain/errors.ts';
+import { AsyncOpsError, PermanentError } from '../../src/domain/errors.ts';
 import type { Clock } from '../../src/domain/clock.ts';
 import { AttemptAbortedError, PROGRESS_INTERVAL_MS, type AttemptEnd } from '../../src/runtime/attempt.ts';
 import { TaskRegistry } from '../../src/runtime/registry.ts';
@@ -90,6 +90,32 @@ describe('WorkerPool', () => {
     assert.deepEqual(JSON.parse(String(result?.body)), { n: 7, attempt: 1 });
     await waitFor(() => pool.runningCount() === 0, { what: 'the slot to free' });
     assert.equal(pool.stats().ended.completed, 1);
+  });
+
+  it('stores an end the store could not be reached for at first (a connection reset): tried again, not lost to lease recovery', async (t) => {
+    const real = await openStore(t);
+    let finishes = 0;
+    // The first two writes of the end meet a connection reset, as a PostgreSQL pool's connection terminated under it.
+    const store = new Proxy(real, {
+      get(target, key) {
+        const value: unknown = Reflect.get(target, key);
+        if (key !== 'operationFinish') return typeof value === 'function' ? value.bind(target) : value;
+        return (...args: Parameters<Store['operationFinish']>) => {
+          finishes++;
+          if (finishes <= 2)
+            return Promise.reject(new AsyncOpsError('store_unavailable', 'PostgreSQL unavailable: terminating connection due to administrator command'));
+          return target.operationFinish(...args);
+        };
+      },
+    });
+    const pool = startPool(t, store, [defineTask({ type: 'echo', maxAttempts: 1, run: () => ({ ok: true }) })]);
+    const op = await submit(real, 'echo');
+    const done = await settled(real, op.id);
+    assert.equal(done.status, 'completed', 'its one attempt is not lost, nor failed as lease_expired');
+    assert.equal(done.attempt, 1);
+    assert.equal(finishes, 3);
+    await waitFor(() => pool.stats().ended.completed === 1, { what: 'the end counted as completed' });
+    assert.equal(pool.stats().ended.lost ?? 0, 0);
   });
 
   it('retries a throwing handler with backoff, then fails it with handler_error after max_attempts', async (t) => {
