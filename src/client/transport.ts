@@ -115,12 +115,14 @@ export class Transport {
   }
 
   /**
-   * An error reply as the API sends it (a problem document) is its refusal. Any other (a static server's HTML 404,
-   * a proxy's error page) says the URL is not the API's: the page itself is left out, as it says nothing more.
+   * An error reply as the API sends it (a problem document: served as one, or a JSON object with a problem's `type` or
+   * `title`) is its refusal. Any other (a static server's HTML 404, a proxy's error page, the JSON 404 of an app that
+   * serves the API under a prefix the URL left out) says the URL is not the API's: the page itself is left out.
    */
   #refusal(reply: Reply): AsyncOpsApiError | AsyncOpsUnexpectedResponseError {
     const problem = jsonObject(textOf(reply.body));
-    if (problem === null) return this.#unexpected(reply);
+    const served = /^application\/problem\+json\b/i.test(reply.headers.get('content-type') ?? '');
+    if (problem === null || !(served || typeof problem['type'] === 'string' || typeof problem['title'] === 'string')) return this.#unexpected(reply);
     // Another server's JSON error may give these members other types: those are left out, not trusted.
     const text = (name: string) => (typeof problem[name] === 'string' ? (problem[name] as string) : undefined);
     const errors = Array.isArray(problem['errors'])

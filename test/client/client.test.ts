@@ -497,12 +497,12 @@ describe('a server that is not an asyncops API', () => {
 
 describe('JSON from a server that is not an asyncops API', () => {
   test('an error whose members have other types is an AsyncOpsApiError with those members left out, never a TypeError', async () => {
-    for (const body of [
-      { title: 'Bad', errors: { name: ['is bad'] } },
-      { title: 'Bad', errors: 'nope' },
-      { title: 7, detail: ['x'], errors: [null, 3, { path: '/a', message: 'is bad' }] },
-    ]) {
-      const server = await startFixedServer(422, 'application/json', JSON.stringify(body));
+    for (const [body, type] of [
+      [{ title: 'Bad', errors: { name: ['is bad'] } }, 'application/json'],
+      [{ title: 'Bad', errors: 'nope' }, 'application/json'],
+      [{ title: 7, detail: ['x'], errors: [null, 3, { path: '/a', message: 'is bad' }] }, 'application/problem+json'],
+    ] as const) {
+      const server = await startFixedServer(422, type, JSON.stringify(body));
       try {
         const client = new AsyncOpsClient({ baseUrl: server.url, retry: { retries: 0 } });
         for (const call of [() => client.get('op_1'), () => client.list(), () => client.cancel('op_1')]) {
@@ -515,6 +515,20 @@ describe('JSON from a server that is not an asyncops API', () => {
       } finally {
         await server.close();
       }
+    }
+  });
+
+  test("another app's JSON 404 (the API mounted under a prefix the URL leaves out) is AsyncOpsUnexpectedResponseError, not a refusal of the API's", async () => {
+    const fastify404 = { message: 'Route GET:/operations/op_1 not found', error: 'Not Found', statusCode: 404 };
+    const server = await startFixedServer(404, 'application/json; charset=utf-8', JSON.stringify(fastify404));
+    try {
+      const client = new AsyncOpsClient({ baseUrl: server.url, retry: { retries: 0 } });
+      const error = await client.get('op_1').catch((e: unknown) => e);
+      assert.ok(error instanceof AsyncOpsUnexpectedResponseError, String(error));
+      assert.equal(error.status, 404);
+      assert.match(error.message, /application\/json/);
+    } finally {
+      await server.close();
     }
   });
 
