@@ -120,7 +120,14 @@ export async function fetchResult(id) {
   const blob = await response.blob();
   const type = response.headers.get('content-type') ?? 'application/octet-stream';
   let json;
-  if (/json/.test(type) && blob.size <= 256 * 1024) json = JSON.parse(await blob.text());
+  // application/json and +json types only (not x-ndjson, lines of JSON); a body that does not parse is offered to download.
+  if (/^application\/(?:[\w.-]+\+)?json\s*(?:;|$)/i.test(type) && blob.size <= 256 * 1024) {
+    try {
+      json = JSON.parse(await blob.text());
+    } catch {
+      json = undefined;
+    }
+  }
   return { type, size: blob.size, json, blob };
 }
 

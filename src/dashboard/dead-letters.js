@@ -5,7 +5,7 @@
 import { useState } from 'preact/hooks';
 import { request, withTenant } from './api.js';
 import { FilterForm, OperationTable, apiFilters, filtersOf, useTaskTypes } from './operations.js';
-import { ErrorNote, count, formatTime, html, navigate, relativeTime, toIso, useDraft, usePoll } from './ui.js';
+import { ErrorNote, Pager, count, formatTime, html, navigate, relativeTime, toIso, useDraft, usePager, usePoll } from './ui.js';
 
 /**
  * @typedef {{ id: string, action: string, filter: Record<string, unknown>, status: string, total: number | null,
@@ -97,21 +97,26 @@ function FailedOperations({ query }) {
   // The list is of failed operations, whatever the link said; a search by id is the Operations page's.
   const { q: _q, status: _status, ...shown } = filtersOf(query);
   const types = useTaskTypes();
-  const [page, setPage] = useState(/** @type {{ items: import('./api.js').Operation[], next_cursor: string | null } | null} */ (null));
+  const pager = usePager();
+  const cursor = pager.cursor;
+  const [page, setPage] = useState(
+    /** @type {{ items: import('./api.js').Operation[], next_cursor: string | null, cursor: string | undefined } | null} */ (null),
+  );
   const [error, setError] = useState(/** @type {unknown} */ (null));
   const [reload, setReload] = useState(0);
   const key = JSON.stringify(shown);
   usePoll(
     async (signal) => {
       try {
-        setPage(await request('/operations', { query: withTenant({ ...apiFilters(shown), status: 'failed', limit: 25 }), signal }));
+        const query = withTenant({ ...apiFilters(shown), status: 'failed', limit: 25, cursor });
+        setPage({ ...(await request('/operations', { query, signal })), cursor });
         setError(null);
       } catch (e) {
         if (!signal.aborted) setError(e);
       }
     },
     POLL_MS,
-    [key, reload],
+    [key, reload, cursor],
   );
   const bulkFilter = withTenant({ ...apiFilters(shown), status: 'failed' });
   /** @param {string} id */
@@ -133,6 +138,7 @@ function FailedOperations({ query }) {
       items=${page?.items ?? null}
       actions=${(/** @type {import('./api.js').Operation} */ op) => html`<button type="button" class="small" onClick=${() => retryOne(op.id)}>Retry</button>`}
     />
+    <${Pager} pager=${pager} page=${page} />
   </section>`;
 }
 
@@ -142,7 +148,9 @@ function FailedOperations({ query }) {
  */
 
 function DeadDeliveries() {
-  const [page, setPage] = useState(/** @type {{ items: Delivery[] } | null} */ (null));
+  const pager = usePager();
+  const cursor = pager.cursor;
+  const [page, setPage] = useState(/** @type {{ items: Delivery[], next_cursor: string | null, cursor: string | undefined } | null} */ (null));
   const [error, setError] = useState(/** @type {unknown} */ (null));
   const [reload, setReload] = useState(0);
   const [filter, setFilter] = useState(/** @type {Record<string, string>} */ ({}));
@@ -150,14 +158,14 @@ function DeadDeliveries() {
   usePoll(
     async (signal) => {
       try {
-        setPage(await request('/webhook-deliveries', { query: withTenant({ state: 'dead', limit: 50 }), signal }));
+        setPage({ ...(await request('/webhook-deliveries', { query: withTenant({ state: 'dead', limit: 50, cursor }), signal })), cursor });
         setError(null);
       } catch (e) {
         if (!signal.aborted) setError(e);
       }
     },
     POLL_MS,
-    [reload],
+    [reload, cursor],
   );
   /** @param {string} id */
   const replay = async (id) => {
@@ -182,7 +190,7 @@ function DeadDeliveries() {
   const items = page?.items ?? [];
   return html`<section data-testid="dead-deliveries">
     <h2>Dead webhook deliveries</h2>
-    <p class="muted">The filter chooses what a bulk replay takes; the list shows the newest dead deliveries.</p>
+    <p class="muted">The filter chooses what a bulk replay takes; the list shows every dead delivery, newest first.</p>
     <form class="filters" onSubmit=${applyFilter}>
       <label>operation type <input ...${bind('operation_type')} size="14" /></label>
       <label>url <input ...${bind('url')} size="30" placeholder="https://…" /></label>
@@ -220,6 +228,7 @@ function DeadDeliveries() {
             </tbody>
           </table>`
     }
+    <${Pager} pager=${pager} page=${page} />
   </section>`;
 }
 
@@ -253,7 +262,7 @@ function RecentBulkActions() {
 export function DeadLetters({ query }) {
   return html`<section class="page dead-letters">
     <h1>Dead letters</h1>
-    <${FailedOperations} query=${query} />
+    <${FailedOperations} key=${query.toString()} query=${query} />
     <${DeadDeliveries} />
     <${RecentBulkActions} />
   </section>`;

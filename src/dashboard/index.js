@@ -17,6 +17,9 @@ const keysRequired = /** @type {HTMLMetaElement | null} */ (document.querySelect
 
 /** @typedef {{ tenant: string, admin: boolean }} Whoami */
 
+/** How long after a failed first read of who this is (the server starting, unreachable) it is asked again. */
+const WHOAMI_RETRY_MS = 3000;
+
 const PAGES = [
   { path: '/', title: 'Overview' },
   { path: '/operations', title: 'Operations' },
@@ -24,19 +27,26 @@ const PAGES = [
   { path: '/task-types', title: 'Task types' },
 ];
 
+/** What an API key is made of (the server's Bearer rule): a pasted one may carry more (a zero-width space), which no header can. */
+const KEY_CHARACTERS = /^[\x21-\x7e]+$/;
+
 /** @param {{ message: string | null, onKey: (key: string) => void }} props */
 function KeyForm({ message, onKey }) {
+  const [refused, setRefused] = useState(/** @type {string | null} */ (null));
   /** @param {SubmitEvent} event */
   const submit = (event) => {
     event.preventDefault();
     const key = String(new FormData(/** @type {HTMLFormElement} */ (event.currentTarget)).get('key') ?? '').trim();
-    if (key !== '') onKey(key);
+    if (key === '') return;
+    if (!KEY_CHARACTERS.test(key)) return setRefused('That is not an API key: it holds a character other than visible ASCII (pasted with it, perhaps).');
+    onKey(key);
   };
+  const shown = refused ?? message;
   return html`<section class="page key-form">
     <h1>asyncops dashboard</h1>
     <form onSubmit=${submit} data-testid="key-form">
       <p>This server needs an API key. It is kept in this browser tab only (sessionStorage), and sent as an <code>Authorization</code> header.</p>
-      ${message ? html`<p class="error" role="alert">${message}</p>` : null}
+      ${shown ? html`<p class="error" role="alert">${shown}</p>` : null}
       <label>API key <input type="password" name="key" autocomplete="off" size="40" required /></label>
       <button type="submit">Sign in</button>
     </form>
@@ -130,6 +140,8 @@ function App() {
   );
   useEffect(() => {
     if (keysRequired && getKey() === null) return;
+    /** @type {ReturnType<typeof setTimeout> | undefined} */
+    let retry;
     request('/whoami').then(
       (who) => {
         setWhoami(who);
@@ -137,10 +149,13 @@ function App() {
         setError(null);
       },
       (e) => {
-        // A 401 is the key form's (onUnauthorized); anything else is shown.
-        if (!(e instanceof ApiError && e.status === 401)) setError(e);
+        // A 401 is the key form's (onUnauthorized); anything else is shown, and asked again (a server starting, a 503).
+        if (e instanceof ApiError && e.status === 401) return;
+        setError(e);
+        retry = setTimeout(() => setAttempt((n) => n + 1), WHOAMI_RETRY_MS);
       },
     );
+    return () => clearTimeout(retry);
   }, [attempt]);
 
   if (needKey !== false) {
@@ -153,13 +168,18 @@ function App() {
       }}
     />`;
   }
-  if (whoami === null) return html`<section class="page">${error ? html`<${ErrorNote} error=${error} />` : html`<p class="muted">Loading…</p>`}</section>`;
   const signOut = () => {
     clearKey();
     setTenantFilter('');
     setWhoami(null);
     setNeedKey(null);
   };
+  if (whoami === null) {
+    return html`<section class="page">
+      ${error ? html`<${ErrorNote} error=${error} /><p class="muted">Asking again every few seconds.</p>` : html`<p class="muted">Loading…</p>`}
+      ${error && keysRequired ? html`<button type="button" onClick=${signOut}>Sign out</button>` : null}
+    </section>`;
+  }
   return html`<${Header} whoami=${whoami} onSignOut=${signOut} onTenant=${() => setTenantEpoch((n) => n + 1)} />
     <main key=${tenantEpoch}><${Page} path=${route.path} query=${route.query} /></main>`;
 }

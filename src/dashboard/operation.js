@@ -203,8 +203,11 @@ export function OperationPage({ id }) {
       };
       source.addEventListener('status', onEvent);
       source.addEventListener('progress', onEvent);
+      // While the browser reconnects (CONNECTING) the page is not live: nothing new reaches it until it is open again.
+      source.onopen = () => setLive(true);
       source.onerror = () => {
         if (source.readyState === EventSource.CLOSED) again();
+        else setLive(false);
       };
     }, again);
     return () => {

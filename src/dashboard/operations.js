@@ -4,7 +4,7 @@
 
 import { useState } from 'preact/hooks';
 import { request, withTenant } from './api.js';
-import { ErrorNote, Progress, StatusBadge, html, href, navigate, relativeTime, toIso, useDraft, usePoll } from './ui.js';
+import { ErrorNote, Pager, Progress, StatusBadge, html, href, navigate, relativeTime, toIso, useDraft, usePager, usePoll } from './ui.js';
 
 export const STATUSES = ['pending', 'processing', 'completed', 'failed', 'cancelled'];
 const FILTERS = ['status', 'type', 'error_code', 'created_after', 'created_before', 'q'];
@@ -79,14 +79,15 @@ export function FilterForm({ filters, types, statuses = STATUSES, search = true,
 export function OperationsList({ query }) {
   const filters = filtersOf(query);
   const types = useTaskTypes();
-  // Cursors of the pages before this one, for "Previous"; the current page's cursor is the last.
-  const [cursors, setCursors] = useState(/** @type {string[]} */ ([]));
-  const [page, setPage] = useState(/** @type {{ items: import('./api.js').Operation[], next_cursor: string | null } | null} */ (null));
+  const pager = usePager();
+  const [page, setPage] = useState(
+    /** @type {{ items: import('./api.js').Operation[], next_cursor: string | null, cursor: string | undefined } | null} */ (null),
+  );
   const [error, setError] = useState(/** @type {unknown} */ (null));
   // What the shown page was read after: the counts, the filter and the page; and when.
   const [seen, setSeen] = useState({ fingerprint: '', at: 0 });
   const key = JSON.stringify(filters);
-  const cursor = cursors.at(-1);
+  const cursor = pager.cursor;
 
   usePoll(
     async (signal) => {
@@ -95,7 +96,7 @@ export function OperationsList({ query }) {
         const fingerprint = JSON.stringify([counts, key, cursor]);
         // Read again when an operation changed status (the counts moved), or now and then for progress.
         if (fingerprint === seen.fingerprint && Date.now() - seen.at < REFRESH_MS) return;
-        setPage(await request('/operations', { query: withTenant({ ...apiFilters(filters), limit: PAGE_SIZE, cursor }), signal }));
+        setPage({ ...(await request('/operations', { query: withTenant({ ...apiFilters(filters), limit: PAGE_SIZE, cursor }), signal })), cursor });
         setSeen({ fingerprint, at: Date.now() });
         setError(null);
       } catch (e) {
@@ -113,10 +114,7 @@ export function OperationsList({ query }) {
     <${FilterForm} key=${key} filters=${filters} types=${types} onApply=${apply} />
     <${ErrorNote} error=${error} />
     <${OperationTable} items=${page?.items ?? null} />
-    <nav class="pager">
-      <button type="button" disabled=${cursors.length === 0} onClick=${() => setCursors(cursors.slice(0, -1))}>Previous</button>
-      <button type="button" disabled=${!page?.next_cursor} onClick=${() => page?.next_cursor && setCursors([...cursors, page.next_cursor])}>Next</button>
-    </nav>
+    <${Pager} pager=${pager} page=${page} />
   </section>`;
 }
 

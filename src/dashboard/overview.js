@@ -102,9 +102,9 @@ export function Overview() {
             <td class="num"><a href=${href('/operations', { type, status: 'pending' })}>${count(c.pending ?? 0)}</a></td>
             <td class="num"><a href=${href('/operations', { type, status: 'processing' })}>${count(c.processing ?? 0)}</a></td>
             <td class="num"><a class=${c.failed ? 'bad' : ''} href=${href('/dead-letters', { type })}>${count(c.failed ?? 0)}</a></td>
-            <td class="num">${count(c.completed ?? 0)}</td>
+            <td class="num"><a href=${href('/operations', { type, status: 'completed' })}>${count(c.completed ?? 0)}</a></td>
             <td class="num">${s ? s.throughput_per_min.toFixed(1) : '—'}</td>
-            <td class="num">${s ? percent(s.failure_rate) : '—'}</td>
+            <td class="num">${s && s.completed_in_window + s.failed_in_window > 0 ? percent(s.failure_rate) : '—'}</td>
             <td class="num">${formatDuration(s?.pickup_ms?.p50)}</td>
             <td class="num">${formatDuration(s?.pickup_ms?.p95)}</td>
             <td class="num">${s?.eta_error ? html`${etaError(s.eta_error.median)} / ${etaError(s.eta_error.p90)} <span class="muted">(${s.eta_error.samples})</span>` : '—'}</td>

@@ -74,6 +74,36 @@ export function usePoll(tick, ms, deps) {
 }
 
 /**
+ * Paging through a list by its cursors: those of the pages before the one shown, for Previous (the current page's is
+ * the last). Mount it afresh for each filter, so a cursor never outlives the list it came from.
+ */
+export function usePager() {
+  const [cursors, setCursors] = useState(/** @type {string[]} */ ([]));
+  return {
+    /** The cursor of the page to read (undefined: the first). */
+    cursor: cursors.at(-1),
+    depth: cursors.length,
+    previous: () => setCursors(cursors.slice(0, -1)),
+    /** @param {string} next */
+    next: (next) => setCursors([...cursors, next]),
+  };
+}
+
+/**
+ * Previous and Next; Next is offered once the page shown is the one asked for (a second click while the next page is
+ * on its way would ask for the same one again).
+ * @param {{ pager: ReturnType<typeof usePager>, page: { next_cursor?: string | null, cursor?: string | undefined } | null }} props
+ */
+export function Pager({ pager, page }) {
+  const shown = page !== null && page.cursor === pager.cursor;
+  const next = shown ? (page.next_cursor ?? null) : null;
+  return html`<nav class="pager">
+    <button type="button" disabled=${pager.depth === 0} onClick=${pager.previous}>Previous</button>
+    <button type="button" disabled=${next === null} onClick=${() => next !== null && pager.next(next)}>Next</button>
+  </nav>`;
+}
+
+/**
  * A form's fields as the user is typing them, apart from what the page last applied: a page that re-renders on
  * each poll must not put back a field's old value under the user's cursor. `bind(name)` gives an input or select
  * its name, value and input handler; `values()` the non-empty fields, trimmed.
@@ -109,7 +139,16 @@ export function StatusBadge({ status }) {
 export function formatTime(iso) {
   if (iso === null || iso === undefined) return '—';
   const date = new Date(iso);
-  return date.toLocaleString(undefined, { year: 'numeric', month: 'short', day: 'numeric', hour: '2-digit', minute: '2-digit', second: '2-digit' });
+  // With its zone: the CLI and the logs write UTC, and an operator matches the two.
+  return date.toLocaleString(undefined, {
+    year: 'numeric',
+    month: 'short',
+    day: 'numeric',
+    hour: '2-digit',
+    minute: '2-digit',
+    second: '2-digit',
+    timeZoneName: 'short',
+  });
 }
 
 /** The time of day to the millisecond, for events seconds apart. @param {string} iso */
@@ -131,9 +170,13 @@ export function formatDuration(ms) {
   if (ms === null || ms === undefined || !Number.isFinite(ms)) return '—';
   if (ms < 1000) return `${Math.round(ms)} ms`;
   const s = ms / 1000;
-  if (s < 60) return `${s < 10 ? s.toFixed(1) : Math.round(s)} s`;
-  if (s < 3600) return `${Math.floor(s / 60)} min ${Math.round(s % 60)} s`;
-  return `${Math.floor(s / 3600)} h ${Math.round((s % 3600) / 60)} min`;
+  if (s < 10) return `${s.toFixed(1)} s`;
+  // Rounded before it is split, so 119.6 s is "2 min 0 s", not "1 min 60 s".
+  const seconds = Math.round(s);
+  if (seconds < 60) return `${seconds} s`;
+  if (seconds < 3600) return `${Math.floor(seconds / 60)} min ${seconds % 60} s`;
+  const minutes = Math.round(seconds / 60);
+  return `${Math.floor(minutes / 60)} h ${minutes % 60} min`;
 }
 
 /** @param {number | null | undefined} ratio */

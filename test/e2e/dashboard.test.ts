@@ -278,6 +278,37 @@ describe('dashboard: without API keys (loopback), every page', () => {
     }
   });
 
+  it('dead letters: every failed operation and dead delivery can be reached, a page at a time', async (t) => {
+    const page = await newPage(t);
+    if (page === null) return;
+    // One more than a page (25) of failures of a type no other test fails.
+    const ids = await Promise.all(Array.from({ length: 26 }, (_, i) => submit(url, { type: 'fail_first_run', input: { key: `paged-${i}` } })));
+    await waitFor(async () => (await Promise.all(ids.map((id) => statusOf(url, id)))).every((s) => s === 'failed'), {
+      timeoutMs: 15_000,
+      what: 'twenty-six failed operations',
+    });
+    await page.goto(`${url}/dashboard#/dead-letters?type=fail_first_run`);
+    const section = page.locator('[data-testid="failed-operations"]');
+    const rows = () => rowStatuses(page, '[data-testid="failed-operations"] [data-testid="operations-table"]');
+    await waitFor(async () => (await rows()).length === 25, { timeoutMs: UI_TIMEOUT_MS, what: 'the first page' });
+    await section.getByRole('button', { name: 'Next' }).click();
+    await waitFor(async () => (await rows()).length === 1, { timeoutMs: UI_TIMEOUT_MS, what: 'the one on the second page' });
+    assert.equal(await section.getByRole('button', { name: 'Next' }).isDisabled(), true, 'no page after it');
+    await section.getByRole('button', { name: 'Previous' }).click();
+    await waitFor(async () => (await rows()).length === 25, { timeoutMs: UI_TIMEOUT_MS, what: 'the first page again' });
+  });
+
+  it('a result that is not one JSON value (lines of JSON) is offered to download, not an error', async (t) => {
+    const page = await newPage(t);
+    if (page === null) return;
+    const id = await submit(url, { type: 'csv', input: { content_type: 'application/x-ndjson', body: '{"a":1}\n{"a":2}\n' } });
+    await waitFor(async () => (await statusOf(url, id)) === 'completed', { timeoutMs: 10_000, what: 'the result' });
+    await page.goto(`${url}/dashboard#/operations/${id}`);
+    await page.getByRole('button', { name: 'Download' }).waitFor();
+    assert.match((await page.locator('body').textContent()) ?? '', /application\/x-ndjson, 16 bytes/);
+    assert.doesNotMatch((await page.locator('body').textContent()) ?? '', /Unexpected|JSON at position/);
+  });
+
   it('dead letters: a confirmation is for the filter it counted; changing the filter withdraws it', async (t) => {
     const page = await newPage(t);
     if (page === null) return;
@@ -359,6 +390,17 @@ describe('dashboard: with API keys', () => {
       [],
       'the key is never in a URL',
     );
+  });
+
+  it('a key holding a character no header can carry (a pasted zero-width space) is refused by the form, which stays usable', async (t) => {
+    const page = await newPage(t);
+    if (page === null) return;
+    await page.goto(`${server.url}/dashboard`);
+    await signIn(page, `${KEY_ADMIN}\u200b`);
+    await page.locator('[data-testid="key-form"] .error', { hasText: 'not an API key' }).waitFor();
+    assert.equal(await page.evaluate(() => sessionStorage.length), 0, 'nothing kept');
+    await signIn(page, KEY_ADMIN);
+    await page.locator('header.top').waitFor();
   });
 
   it('a wrong key brings the form back with a message', async (t) => {
