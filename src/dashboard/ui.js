@@ -168,11 +168,11 @@ export function relativeTime(iso, now = Date.now()) {
 /** @param {number | null | undefined} ms */
 export function formatDuration(ms) {
   if (ms === null || ms === undefined || !Number.isFinite(ms)) return '—';
-  if (ms < 1000) return `${Math.round(ms)} ms`;
-  const s = ms / 1000;
-  if (s < 10) return `${s.toFixed(1)} s`;
-  // Rounded before it is split, so 119.6 s is "2 min 0 s", not "1 min 60 s".
-  const seconds = Math.round(s);
+  // Each unit is chosen after rounding to it, so 999.6 ms is "1.0 s" and 119.6 s "2 min 0 s", not "1000 ms" or "1 min 60 s".
+  if (Math.round(ms) < 1000) return `${Math.round(ms)} ms`;
+  const tenths = Math.round(ms / 100) / 10;
+  if (tenths < 10) return `${tenths.toFixed(1)} s`;
+  const seconds = Math.round(ms / 1000);
   if (seconds < 60) return `${seconds} s`;
   if (seconds < 3600) return `${Math.floor(seconds / 60)} min ${seconds % 60} s`;
   const minutes = Math.round(seconds / 60);

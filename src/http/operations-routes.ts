@@ -222,7 +222,8 @@ export function registerOperationRoutes(app: FastifyInstance, service: Operation
       request.body ??= {};
     },
     handler: async (request, reply) => {
-      await checkPreconditions(request, service, (op) => op.status === 'failed' || op.status === 'cancelled');
+      // As the retry itself refuses: a 409 for another status, a 422 for a type this server does not run.
+      await checkPreconditions(request, service, (op) => (op.status === 'failed' || op.status === 'cancelled') && service.registry.get(op.type) !== undefined);
       const tenant = await service.tenantOfRead(readScope(request), request.params.id);
       const view = await service.retry(tenant, request.params.id, principalOf(request), request.body.priority);
       return sendOperation(reply.header('location', view.resource.links.self), view, 202);
@@ -243,7 +244,8 @@ export function registerOperationRoutes(app: FastifyInstance, service: Operation
       },
     },
     handler: async (request, reply) => {
-      await checkPreconditions(request, service, (op) => isTerminal(op.status));
+      // As the delete itself refuses (409): not ended, or its webhook still being delivered.
+      await checkPreconditions(request, service, (op) => isTerminal(op.status) && op.webhookState !== 'pending' && op.webhookState !== 'retrying');
       await service.delete(await service.tenantOfRead(readScope(request), request.params.id), request.params.id);
       return reply.code(204).send();
     },

@@ -113,6 +113,8 @@ export class Attempt {
   readonly #startedAt = performance.now();
   #log: Logger | null = null;
   #ending = false;
+  /** The end under way (or done): what a release at shutdown waits for rather than let it go unstored. */
+  #ended: Promise<void> = Promise.resolve();
   /** Given up (leaseLost): this node no longer answers for the operation, though its handler may still run. */
   #gaveUpLease = false;
   #handlerRunning = false;
@@ -315,7 +317,8 @@ export class Attempt {
 
   /** Shutdown past the grace period: abort and give the lease back without counting the attempt. */
   release(): Promise<void> {
-    if (this.#ending) return Promise.resolve();
+    // An end already under way (its write tried again while the store cannot be reached) is waited for, not dropped.
+    if (this.#ending) return this.#ended;
     this.#abort('shutdown', 'the worker is shutting down');
     return this.#end('released', null, (now) => this.#deps.store.operationRelease({ ...this.#lease(), now, delivery: this.#deps.delivery }));
   }
@@ -351,7 +354,12 @@ export class Attempt {
   }
 
   // Every caller checked `#ending` synchronously before getting here, so this runs once per attempt.
-  async #end(outcome: AttemptOutcome, error: OperationError | null, write: StoreWrite | null): Promise<void> {
+  #end(outcome: AttemptOutcome, error: OperationError | null, write: StoreWrite | null): Promise<void> {
+    this.#ended = this.#endWith(outcome, error, write);
+    return this.#ended;
+  }
+
+  async #endWith(outcome: AttemptOutcome, error: OperationError | null, write: StoreWrite | null): Promise<void> {
     this.#ending = true;
     this.#deps.onEnding(this);
     if (this.#progressTimer !== null) this.#deps.clock.clearTimeout(this.#progressTimer);
@@ -392,7 +400,8 @@ export class Attempt {
   async #writeEnd(write: StoreWrite, endedAt: number): Promise<Operation | null> {
     for (let tries = 0; ; tries++) {
       try {
-        return await write(endedAt);
+        const operation = await write(endedAt);
+        return operation === null && tries > 0 ? await this.#storedByEarlierTry(endedAt) : operation;
       } catch (err) {
         const delayMs = END_RETRY_DELAYS_MS[tries];
         if (delayMs === undefined || !(err instanceof AsyncOpsError && err.code === 'store_unavailable')) throw err;
@@ -400,6 +409,17 @@ export class Attempt {
         await new Promise<void>((resolve) => this.#deps.clock.setTimeout(resolve, delayMs));
       }
     }
+  }
+
+  /**
+   * After a try the store may have committed with only its answer lost, the next finds the lease gone: the operation as
+   * that try left it, when it carries this end's time (finished then, or requeued then) and no longer this attempt's
+   * lease; else null (lease recovery's, or another node's).
+   */
+  async #storedByEarlierTry(endedAt: number): Promise<Operation | null> {
+    const current = await this.#deps.store.operationGetById(this.operation.id).catch(() => null);
+    if (current === null || current.leaseToken === this.operation.leaseToken) return null;
+    return current.finishedAt === endedAt || current.updatedAt === endedAt ? current : null;
   }
 
   /**

@@ -147,6 +147,8 @@ describe('retrying one operation', () => {
         assert.equal(refused.body.code, 'unknown_task_type');
         assert.equal(refused.body.detail, `operation ${id} is of type "fail", which this server does not run (it runs: report)`);
         assert.equal(refused.body.errors, undefined, 'no /type pointer: a retry sends no such field');
+        const conditional = await request(after.url, 'POST', `/operations/${id}/retry`, { headers: { 'if-match': `W/"${id}.0"` } });
+        assert.equal(conditional.status, 422, 'refused as such whatever its conditions: not the 412 of a stale If-Match');
         assert.equal((await request(after.url, 'GET', `/operations/${id}`)).body.status, 'failed', 'not sent back to pending, where nothing would run it');
         // Declared as it is answered.
         const retry = (await request(after.url, 'GET', '/openapi.json')).body.paths['/operations/{id}/retry'].post;

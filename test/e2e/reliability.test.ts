@@ -87,6 +87,9 @@ describe('DELETE of an operation whose webhook is still being delivered', () => 
     assert.equal(refused.status, 409);
     assert.equal(refused.body.code, 'conflict');
     assert.match(refused.body.detail, /webhook/);
+    // Refused as such whatever conditions it carries (RFC 9110 §13.2.1): a 409, not the 412 of a stale If-Match.
+    const conditional = await request(base, 'DELETE', `/operations/${id}`, { headers: { 'if-match': `W/"${id}.0"` } });
+    assert.equal(conditional.status, 409, conditional.text);
     assert.equal((await get(base, id)).status, 200, 'still there');
     receiver.replyWith({ status: 204 });
     await deliveryWhen(base, id, (d) => d.state === 'delivered', 'delivered after the receiver recovers');

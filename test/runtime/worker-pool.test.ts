@@ -118,6 +118,50 @@ describe('WorkerPool', () => {
     assert.equal(pool.stats().ended.lost ?? 0, 0);
   });
 
+  it('a stop after its grace waits for an end still being tried again, so the result is stored, not left to lease recovery', async (t) => {
+    const real = await openStore(t);
+    let finishes = 0;
+    const store = new Proxy(real, {
+      get(target, key) {
+        const value: unknown = Reflect.get(target, key);
+        if (key !== 'operationFinish') return typeof value === 'function' ? value.bind(target) : value;
+        return (...args: Parameters<Store['operationFinish']>) => {
+          finishes++;
+          if (finishes <= 2) return Promise.reject(new AsyncOpsError('store_unavailable', 'PostgreSQL unavailable: connection reset'));
+          return target.operationFinish(...args);
+        };
+      },
+    });
+    const pool = startPool(t, store, [defineTask({ type: 'echo', maxAttempts: 1, run: () => ({ ok: true }) })]);
+    const op = await submit(real, 'echo');
+    await waitFor(() => finishes >= 1, { what: 'the first try of the end' });
+    await pool.stop({ graceMs: 10 });
+    assert.equal((await real.operationGetById(op.id))?.status, 'completed', 'stored before the stop returned');
+  });
+
+  it('an end whose first try was stored, only its answer lost, counts as the end it is, not as lost', async (t) => {
+    const real = await openStore(t);
+    let finishes = 0;
+    const store = new Proxy(real, {
+      get(target, key) {
+        const value: unknown = Reflect.get(target, key);
+        if (key !== 'operationFinish') return typeof value === 'function' ? value.bind(target) : value;
+        return async (...args: Parameters<Store['operationFinish']>) => {
+          finishes++;
+          const stored = await target.operationFinish(...args);
+          if (finishes === 1) throw new AsyncOpsError('store_unavailable', 'PostgreSQL unavailable: Connection terminated unexpectedly');
+          return stored;
+        };
+      },
+    });
+    const pool = startPool(t, store, [defineTask({ type: 'echo', run: () => ({ ok: true }) })]);
+    const op = await submit(real, 'echo');
+    assert.equal((await settled(real, op.id)).status, 'completed');
+    await waitFor(() => (pool.stats().ended.completed ?? 0) + (pool.stats().ended.lost ?? 0) === 1, { what: 'the end counted' });
+    assert.deepEqual([pool.stats().ended.completed, pool.stats().ended.lost ?? 0], [1, 0]);
+    assert.equal(finishes, 2);
+  });
+
   it('retries a throwing handler with backoff, then fails it with handler_error after max_attempts', async (t) => {
     const store = await openStore(t);
     const attempts: number[] = [];
