@@ -51,6 +51,7 @@ export class OperationViews {
   #buckets = new Map<string, Bucket>();
   /** The worker nodes that announced themselves lately, as last read (with the durations), and when that read began. */
   #liveWorkers: ReadonlySet<string> = new Set();
+  #liveWorkersReadAt = -Infinity;
   #durationsReadAt = -Infinity;
 
   readonly #basePath: string;
@@ -112,7 +113,9 @@ export class OperationViews {
         this.#store.rateLimitBuckets(),
       ]);
       this.#buckets = buckets;
+      // Set together, once read: a render meanwhile judges by the set before and its own time.
       this.#liveWorkers = new Set(nodes.map((node) => node.id));
+      this.#liveWorkersReadAt = now;
       const next = new Map<string, DurationEstimate | null>();
       // Types other nodes run are estimated too: their operations hold slots this node's types wait for.
       for (const [type, list] of samples) next.set(type, estimateDuration(list, null));
@@ -162,7 +165,7 @@ export class OperationViews {
    */
   #orphaned(op: Operation): EtaInput['orphaned'] {
     if (op.status !== 'processing' || op.workerId === null || op.leaseExpiresAt === null || op.startedAt === null) return undefined;
-    if (op.startedAt >= this.#durationsReadAt || this.#liveWorkers.has(op.workerId)) return undefined;
+    if (op.startedAt >= this.#liveWorkersReadAt || this.#liveWorkers.has(op.workerId)) return undefined;
     return { leaseExpiresAt: op.leaseExpiresAt, lastAttempt: op.attempt >= op.maxAttempts };
   }
 
