@@ -158,7 +158,6 @@ export class OperationViews {
     return rate === null && bucket === null ? undefined : { rate, bucket };
   }
 
-  /** Its concurrency key's queue (from the standing) with the key's limit as this node declares it; none without a key. */
   /**
    * A running attempt whose worker no longer announces itself (killed, cut off): it ends when its lease lapses. Judged
    * only of an attempt claimed before the nodes were last read, which its worker had announced itself for by then.
@@ -169,6 +168,7 @@ export class OperationViews {
     return { leaseExpiresAt: op.leaseExpiresAt, lastAttempt: op.attempt >= op.maxAttempts };
   }
 
+  /** Its concurrency key's queue (from the standing) with the key's limit as this node declares it; none without a key. */
   #keyQueueOf(type: string, standing: QueueStanding | null): KeyQueue | undefined {
     const limit = this.#scope.keyLimits?.get(type);
     return standing?.key === undefined || limit === undefined ? undefined : { limit, ahead: standing.key.ahead, running: standing.key.running };
