@@ -39,6 +39,8 @@ function KeyForm({ message, onKey }) {
     const key = String(new FormData(/** @type {HTMLFormElement} */ (event.currentTarget)).get('key') ?? '').trim();
     if (key === '') return;
     if (!KEY_CHARACTERS.test(key)) return setRefused('That is not an API key: it holds a character other than visible ASCII (pasted with it, perhaps).');
+    // The server's answer to this one is `message`'s, not the refusal of the key before it.
+    setRefused(null);
     onKey(key);
   };
   const shown = refused ?? message;
