@@ -10,14 +10,14 @@ import { INTERNAL_PROBLEM, PROBLEM_DOCS_PATH, PROBLEMS } from './problem.ts';
 
 const MEANINGS: Readonly<Record<ErrorCode | typeof INTERNAL_PROBLEM.code, string>> = {
   validation_failed:
-    'The body, query, a header or the task input does not match its schema, the task’s validate() refused the input, the body is not JSON (or not UTF-8, or holds a number too large to represent), a query parameter is given twice, the path is not valid percent-encoded UTF-8, or the request is not valid HTTP. `errors` lists each field: a JSON pointer (`/input/date_range`, `/query/status`, `/headers/idempotency-key`) and what is wrong with it.',
+    'The body, query, a header or the task input does not match its schema, the task’s validate() refused the input, the body is not JSON (or not UTF-8, or holds a number too large to represent), a query parameter is given twice or holds a number not in decimal digits (`limit=0x10`), an id is longer than any is (over 200 characters), the path is not valid percent-encoded UTF-8, or the request is not valid HTTP (an HTTP/1.1 one without `Host`, or with two). `errors` lists each field: a JSON pointer (`/input/date_range`, `/query/status`, `/headers/idempotency-key`) and what is wrong with it.',
   unknown_task_type:
     'The `type` of the submitted operation, or of the operation a retry would run again, is not registered on this server (GET /task-types lists those that are).',
   not_found:
-    'No such operation or webhook delivery for this tenant (a malformed id included), no route at this path, or a result asked for on another type’s collection route.',
+    'No such operation, webhook delivery, schedule or bulk action for this tenant (an id of another shape included), no route at this path, or a result asked for on another type’s collection route.',
   method_not_allowed: 'The path exists, but does not answer this method; the `Allow` header lists the methods it answers.',
   conflict:
-    'The request conflicts with the current state: cancel of a terminal operation, delete of an unfinished one or of one whose webhook is still being delivered, replay of a delivery that is not dead or is of an end its operation was retried past (superseded), delete of a schedule a task declares.',
+    'The request conflicts with the current state: cancel of a terminal operation, delete of an unfinished one or of one whose webhook is still being delivered, replay of a delivery that is not dead or is of an end its operation was retried past (superseded), delete of a schedule a task declares (pause it instead), a schedule past the tenant’s `--max-schedules` (`limit` names it).',
   not_completed:
     'The result of an operation that has not completed; `operation_status` says where it is. Wait for it (poll, long-poll, event stream or webhook), then ask again.',
   not_redrivable:
@@ -35,7 +35,7 @@ const MEANINGS: Readonly<Record<ErrorCode | typeof INTERNAL_PROBLEM.code, string
   request_timeout: 'The request did not arrive in full within the server’s time for it (--request-timeout, 1 minute by default). The connection is closed.',
   unsupported_media_type: 'The body is not `application/json` in UTF-8 (another content type or charset), or is compressed (a `Content-Encoding`).',
   unauthorized:
-    'The server requires an API key and none was sent, or the one sent is not valid. `WWW-Authenticate` says which: `Bearer` alone, or with `error="invalid_token"`.',
+    'The server requires an API key and none was sent, or the one sent is not valid, or an event stream’s stream token is expired, altered or for another operation. `WWW-Authenticate` says which: `Bearer` alone, or with `error="invalid_token"`.',
   forbidden:
     'A tenant key asked to read another tenant (`?tenant=` names one that is not its own): only an admin key (`"admin": true` in the keys file) reads other tenants. Or a browser sent a `POST` or `DELETE` from another site whose origin `--cors-origin` does not allow (cross-site request forgery).',
   misdirected_request:
