@@ -310,9 +310,14 @@ function varianceOf(q: DurationQuantiles): number {
 }
 
 /**
- * How far the estimated completion given when an operation was created was off, relative to how long it then took (a
- * 1 ms floor: no division by 0). What the overview (eta_error) and the metrics (the ETA error histogram) both report.
+ * How far the estimated completion given when an operation was created was off, relative to how long it then took, or
+ * to a second for one that took less: a client asks again in whole seconds (Retry-After, the SDK's pacing), and a few
+ * milliseconds off an operation of a few milliseconds read as 100 % off. What the overview (eta_error) and the metrics
+ * (the ETA error histogram) both report.
  */
 export function etaError(op: { readonly createdAt: number; readonly finishedAt: number; readonly estimatedAt: number }): number {
-  return Math.abs(op.estimatedAt - op.finishedAt) / Math.max(1, op.finishedAt - op.createdAt);
+  return Math.abs(op.estimatedAt - op.finishedAt) / Math.max(ETA_ERROR_FLOOR_MS, op.finishedAt - op.createdAt);
 }
+
+/** The least time an ETA error is a share of (etaError). */
+export const ETA_ERROR_FLOOR_MS = 1000;

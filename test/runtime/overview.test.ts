@@ -76,6 +76,8 @@ describe('overview', () => {
   it('etaError: relative to the time taken, early and late alike', () => {
     assert.equal(etaError({ createdAt: 1_000, finishedAt: 3_000, estimatedAt: 2_000 }), 0.5);
     assert.equal(etaError({ createdAt: 1_000, finishedAt: 3_000, estimatedAt: 4_000 }), 0.5);
-    assert.equal(etaError({ createdAt: 1_000, finishedAt: 1_000, estimatedAt: 1_010 }), 10, 'an instant run: a 1 ms floor');
+    // A run shorter than a second: its error is a share of a second, the time a client asks again in.
+    assert.equal(etaError({ createdAt: 1_000, finishedAt: 1_000, estimatedAt: 1_010 }), 0.01, 'an instant run, 10 ms off');
+    assert.equal(etaError({ createdAt: 1_000, finishedAt: 1_300, estimatedAt: 1_800 }), 0.5, 'a 300 ms run, 500 ms off');
   });
 });
