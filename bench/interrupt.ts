@@ -6,6 +6,19 @@
 type Cleanup = () => Promise<unknown>;
 
 const owed = new Set<Cleanup>();
+let interrupted = false;
+
+/**
+ * Throws once the run is interrupted: what would start a process or make a store calls it first, so a scenario the run
+ * goes on to while it cleans up makes nothing its cleanup (already under way) would miss.
+ */
+export function refuseIfInterrupted(): void {
+  if (interrupted) throw new Error('the run was interrupted');
+}
+
+export function wasInterrupted(): boolean {
+  return interrupted;
+}
 
 /**
  * Owes `cleanup` until the returned settle is called, by the code that undoes it itself when the run goes on, once
@@ -26,6 +39,7 @@ const CLEANUP_BOUND_MS = 30_000;
  */
 export function cleanUpOnInterrupt(stopProcesses: () => Promise<void>, log: (line: string) => void): void {
   const onSignal = (signal: NodeJS.Signals) => {
+    interrupted = true;
     const status = signal === 'SIGINT' ? 130 : 143;
     process.once('SIGINT', () => process.exit(status));
     process.once('SIGTERM', () => process.exit(status));

@@ -5,6 +5,7 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import { readdirSync, readFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
+import { refuseIfInterrupted } from './interrupt.ts';
 
 export const REPO_ROOT = fileURLToPath(new URL('../', import.meta.url));
 const CLI = fileURLToPath(new URL('../bin/asyncops.js', import.meta.url));
@@ -25,11 +26,22 @@ export interface BenchProcess {
   stop(): Promise<void>;
 }
 
-const running = new Set<BenchProcess>();
+/** How to stop each process started and not yet stopped, from its spawn on: one still starting is stopped too. */
+const running = new Set<() => Promise<void>>();
 
-/** Stops whatever is still running (a scenario that threw). */
+/** Stops whatever is still running (a scenario that threw, a run interrupted). */
 export async function stopAll(): Promise<void> {
-  await Promise.all([...running].map((p) => p.stop()));
+  await Promise.all([...running].map((stop) => stop()));
+}
+
+/**
+ * The environment a process starts with: this one's, less every ASYNCOPS_ setting a user may have exported (a read
+ * cache off, a log level that hides the ready line, API keys that refuse the load), which would change what is measured
+ * without a word in the figures; the run's own settings then.
+ */
+function childEnv(own: Readonly<Record<string, string>>): NodeJS.ProcessEnv {
+  const env = Object.fromEntries(Object.entries(process.env).filter(([name]) => !name.startsWith('ASYNCOPS_') || name.startsWith('ASYNCOPS_BENCH_')));
+  return { ...env, ...own };
 }
 
 export interface AsyncopsArgs {
@@ -49,6 +61,8 @@ export function startAsyncops(role: 'serve' | 'worker', args: AsyncopsArgs): Pro
   if (role === 'serve') argv.push('--port', '0', '--host', '127.0.0.1');
   if (role === 'serve' && args.workers === false) argv.push('--no-workers');
   argv.push(...(args.extra ?? []));
+  // The ready line is an info line, whatever level a user's environment would set (childEnv drops it anyway).
+  argv.push('--log-level', 'info');
   const ready = role === 'serve' ? 'asyncops listening' : 'worker pool started';
   // The per-client rate limits would cap a load generator at a few dozen requests a second.
   return startProcess(argv, ready, { ASYNCOPS_RATE_LIMIT_CREATE: 'off', ASYNCOPS_RATE_LIMIT_READ: 'off', ...args.env });
@@ -64,17 +78,29 @@ export function startBareServer(): Promise<BenchProcess> {
 const CPU_PROF_DIR = process.env.ASYNCOPS_BENCH_CPU_PROF;
 
 function startProcess(argv: readonly string[], readyMsg: string, env: Readonly<Record<string, string>>): Promise<BenchProcess> {
+  refuseIfInterrupted();
   const profiled = CPU_PROF_DIR !== undefined && (argv[1] === 'worker' || argv[1] === 'serve');
   const nodeArgv = profiled ? ['--cpu-prof', `--cpu-prof-dir=${CPU_PROF_DIR}`, ...argv] : argv;
-  const child: ChildProcess = spawn(process.execPath, nodeArgv, { cwd: REPO_ROOT, env: { ...process.env, ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
+  const child: ChildProcess = spawn(process.execPath, nodeArgv, { cwd: REPO_ROOT, env: childEnv(env), stdio: ['ignore', 'pipe', 'pipe'] });
   let stderr = '';
   child.stderr?.setEncoding('utf8').on('data', (chunk: string) => (stderr = (stderr + chunk).slice(-4000)));
   const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));
+  const stop = async () => {
+    running.delete(stop);
+    if (child.exitCode !== null || child.signalCode !== null) return;
+    child.kill('SIGTERM');
+    const killer = setTimeout(() => child.kill('SIGKILL'), STOP_TIMEOUT_MS);
+    await exited;
+    clearTimeout(killer);
+  };
+  // Owed from its spawn: an interrupt while it starts stops it too (it would run on, and remake its store's schema).
+  running.add(stop);
   return new Promise<BenchProcess>((resolve, reject) => {
     let buffered = '';
     const timer = setTimeout(() => fail(new Error(`${readyMsg}: not ready within ${START_TIMEOUT_MS} ms; stderr: ${stderr}`)), START_TIMEOUT_MS);
     const fail = (error: Error) => {
       clearTimeout(timer);
+      running.delete(stop);
       child.kill('SIGKILL');
       reject(error);
     };
@@ -96,16 +122,8 @@ function startProcess(argv: readonly string[], readyMsg: string, env: Readonly<R
           readyAt: performance.timeOrigin + performance.now(),
           rss: () => rssOf(child.pid),
           cpuMs: () => cpuMsOf(child.pid),
-          async stop() {
-            running.delete(proc);
-            if (child.exitCode !== null || child.signalCode !== null) return;
-            child.kill('SIGTERM');
-            const killer = setTimeout(() => child.kill('SIGKILL'), STOP_TIMEOUT_MS);
-            await exited;
-            clearTimeout(killer);
-          },
+          stop,
         };
-        running.add(proc);
         resolve(proc);
       }
     });

@@ -1,6 +1,7 @@
 // Owns: what a run reports: the machine, the table printed at the end and the JSON file in bench/results/.
 // Not here: taking measurements. Invariant: every figure measured is in the JSON; the table is a view of it.
 
+import { spawnSync } from 'node:child_process';
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { cpus, loadavg, totalmem } from 'node:os';
 import { fileURLToPath } from 'node:url';
@@ -47,6 +48,11 @@ export interface RunReport {
     readonly loadAverage?: readonly number[];
   };
   readonly node: string;
+  /** The checkout measured: its commit, and whether it had changes not committed (null outside a git checkout). */
+  readonly commit: { readonly sha: string; readonly dirty: boolean } | null;
+  /** The mode's settings (durations, counts, concurrency) and whether spans were exported (--otel): what a figure is of. */
+  readonly settings: unknown;
+  readonly otel: boolean;
   /** `status`: absent with `--only create`. */
   bare?: { create: LoadFigures & ServerCpu; status?: LoadFigures };
   readonly stores: Partial<Record<StoreKind, StoreFigures>>;
@@ -55,12 +61,15 @@ export interface RunReport {
   readonly skipped: string[];
 }
 
-export function newReport(mode: 'quick' | 'full', command: string): RunReport {
+export function newReport(mode: 'quick' | 'full', command: string, settings: unknown, otel: boolean): RunReport {
   const cpu = cpus();
   return {
     startedAt: new Date().toISOString(),
     mode,
     command,
+    commit: commitOf(),
+    settings,
+    otel,
     machine: {
       cpus: cpu.length,
       model: cpu[0]?.model ?? 'unknown',
@@ -72,6 +81,16 @@ export function newReport(mode: 'quick' | 'full', command: string): RunReport {
     stores: {},
     skipped: [],
   };
+}
+
+/** HEAD of the checkout the harness runs in, and whether its work tree differs from it; null without git. */
+function commitOf(): RunReport['commit'] {
+  const cwd = fileURLToPath(new URL('../', import.meta.url));
+  const git = (...args: string[]) => spawnSync('git', args, { cwd, encoding: 'utf8', timeout: 5_000 });
+  const head = git('rev-parse', 'HEAD');
+  if (head.status !== 0) return null;
+  const status = git('status', '--porcelain', '--untracked-files=no');
+  return { sha: head.stdout.trim(), dirty: status.status !== 0 || status.stdout.trim() !== '' };
 }
 
 export function writeReport(report: RunReport): string {

@@ -17,7 +17,7 @@ import { postgresReachable, PG_URL, vacuumCatalogsIfNeeded, type StoreKind } fro
 import { round } from './load.ts';
 import { startOtlpSink, type OtlpSink } from './otlp-sink.ts';
 import { addPeerFigures, ensurePeersInstalled, measureEnqueue, measurePeer, REDIS_URL, redisReachable, stopPeerChildren } from './peer-scenarios.ts';
-import { cleanUpOnInterrupt } from './interrupt.ts';
+import { cleanUpOnInterrupt, wasInterrupted } from './interrupt.ts';
 import { comparePeers, renderPeersTable } from './peers-report.ts';
 import { PEERS, type Workload } from './peers/figures.ts';
 import { BenchUsageError, parseBenchArgs, USAGE, type Scenario } from './options.ts';
@@ -80,7 +80,7 @@ const PEER_WORKLOADS: Record<Workload, string> = { enqueue: 'enqueue', drain: 'd
 const runEnqueue = values.peers && (!values.onlyGiven || only.has('enqueue'));
 const peerWorkloads = (Object.keys(PEER_WORKLOADS) as Workload[]).filter((w) => (w === 'enqueue' ? runEnqueue : only.has(PEER_WORKLOADS[w] as Scenario)));
 const command = `npm run bench --${process.argv.slice(2).length > 0 ? ` ${process.argv.slice(2).join(' ')}` : ''}`;
-const report = newReport(mode, command);
+const report = newReport(mode, command, settings, values.otel === true);
 const log = (line: string) => process.stderr.write(`${new Date().toISOString().slice(11, 19)} ${line}\n`);
 // Interrupted, the run stops its children and removes its stores, whose `finally` blocks would never run.
 cleanUpOnInterrupt(() => Promise.all([stopAll(), stopPeerChildren()]).then(() => undefined), log);
@@ -98,13 +98,20 @@ if (kinds.includes('postgres')) {
   }
 }
 
+/** Scenarios that failed (not those skipped for want of a database): the run then exits 1, its figures incomplete. */
+let failed = 0;
+
 async function step<T>(name: string, work: () => Promise<T>): Promise<T | undefined> {
+  // Interrupted, the run makes nothing more (its cleanup is under way) and ends when that cleanup exits.
+  if (wasInterrupted()) return undefined;
   log(`${name} …`);
   try {
     const value = await work();
     log(`${name}: ${JSON.stringify(value)}`);
     return value;
   } catch (err) {
+    if (wasInterrupted()) return undefined;
+    failed += 1;
     report.skipped.push(`${name}: ${err instanceof Error ? err.message : String(err)}`);
     log(`${name} FAILED: ${err instanceof Error ? (err.stack ?? err.message) : String(err)}`);
     await stopAll();
@@ -190,6 +197,8 @@ async function measurePeers(): Promise<void> {
   Object.assign(report.peers, comparePeers(report));
 }
 
+// Interrupted, nothing is written: the figures would be of a run cut short. The cleanup exits the process.
+if (wasInterrupted()) await new Promise<never>(() => {});
 const path = writeReport(report);
 process.stdout.write(`\nasyncops bench (${mode}) — ${report.machine.cpus} × ${report.machine.model}, ${report.machine.memoryGb} GB, Node ${report.node}\n`);
 process.stdout.write(
@@ -200,3 +209,9 @@ process.stdout.write(
 if (report.peers) process.stdout.write(`peers (same run, same machine; each in a child process of its own):\n\n${renderPeersTable(report)}\n\n`);
 if (report.skipped.length > 0) process.stdout.write(`not measured:\n${report.skipped.map((s) => `- ${s}`).join('\n')}\n\n`);
 process.stdout.write(`figures: ${path}\n`);
+// A scenario that failed, or no store to measure (the one asked for not reachable): the run did not measure what it was
+// asked, which a job that runs it should see.
+if (failed > 0 || kinds.length === 0) {
+  process.stdout.write(`${failed > 0 ? `${failed} scenario(s) failed` : 'no store could be measured'}: exit status 1\n`);
+  process.exitCode = 1;
+}

@@ -6,7 +6,7 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import pg from 'pg';
-import { owe } from './interrupt.ts';
+import { owe, refuseIfInterrupted } from './interrupt.ts';
 import { newId, ID_PREFIXES } from '../src/domain/ids.ts';
 import { openStoreFromSpec } from '../src/store/open.ts';
 import type { OperationDraft } from '../src/store/store.ts';
@@ -61,6 +61,7 @@ export async function postgresReachable(): Promise<string | null> {
 }
 
 export async function freshStore(kind: StoreKind): Promise<BenchStore> {
+  refuseIfInterrupted();
   counter += 1;
   if (kind === 'sqlite') {
     const dir = mkdtempSync(join(tmpdir(), 'asyncops-bench-'));

@@ -21,6 +21,9 @@ function report(): RunReport {
     command: 'npm run bench -- --peers',
     machine: { cpus: 2, model: 'test', memoryGb: 1, note: '' },
     node: 'v24',
+    commit: null,
+    settings: {},
+    otel: false,
     stores: {
       sqlite: {
         enqueue: { jobs: 9000, perS: 9000, p50Ms: 0, p99Ms: 1 },
