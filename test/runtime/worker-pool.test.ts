@@ -92,55 +92,11 @@ describe('WorkerPool', () => {
     assert.equal(pool.stats().ended.completed, 1);
   });
 
-  it('stores an end the store could not be reached for at first (a connection reset): tried again, not lost to lease recovery', async (t) => {
-    const real = await openStore(t);
-    let finishes = 0;
-    // The first two writes of the end meet a connection reset, as a PostgreSQL pool's connection terminated under it.
-    const store = new Proxy(real, {
-      get(target, key) {
-        const value: unknown = Reflect.get(target, key);
-        if (key !== 'operationFinish') return typeof value === 'function' ? value.bind(target) : value;
-        return (...args: Parameters<Store['operationFinish']>) => {
-          finishes++;
-          if (finishes <= 2)
-            return Promise.reject(new AsyncOpsError('store_unavailable', 'PostgreSQL unavailable: terminating connection due to administrator command'));
-          return target.operationFinish(...args);
-        };
-      },
-    });
-    const pool = startPool(t, store, [defineTask({ type: 'echo', maxAttempts: 1, run: () => ({ ok: true }) })]);
-    const op = await submit(real, 'echo');
-    const done = await settled(real, op.id);
-    assert.equal(done.status, 'completed', 'its one attempt is not lost, nor failed as lease_expired');
-    assert.equal(done.attempt, 1);
-    assert.equal(finishes, 3);
-    await waitFor(() => pool.stats().ended.completed === 1, { what: 'the end counted as completed' });
-    assert.equal(pool.stats().ended.lost ?? 0, 0);
-  });
-
-  it('a stop after its grace waits for an end still being tried again, so the result is stored, not left to lease recovery', async (t) => {
-    const real = await openStore(t);
-    let finishes = 0;
-    const store = new Proxy(real, {
-      get(target, key) {
-        const value: unknown = Reflect.get(target, key);
-        if (key !== 'operationFinish') return typeof value === 'function' ? value.bind(target) : value;
-        return (...args: Parameters<Store['operationFinish']>) => {
-          finishes++;
-          if (finishes <= 2) return Promise.reject(new AsyncOpsError('store_unavailable', 'PostgreSQL unavailable: connection reset'));
-          return target.operationFinish(...args);
-        };
-      },
-    });
-    const pool = startPool(t, store, [defineTask({ type: 'echo', maxAttempts: 1, run: () => ({ ok: true }) })]);
-    const op = await submit(real, 'echo');
-    await waitFor(() => finishes >= 1, { what: 'the first try of the end' });
-    await pool.stop({ graceMs: 10 });
-    assert.equal((await real.operationGetById(op.id))?.status, 'completed', 'stored before the stop returned');
-  });
-
-  it('an end whose first try was stored, only its answer lost, counts as the end it is, not as lost', async (t) => {
-    const real = await openStore(t);
+  /**
+   * `real`, whose first `resets` writes of an attempt's end meet a connection reset, as a PostgreSQL pool's connection
+   * terminated under it: before the write (`stored: false`) or after it committed, its answer lost (`stored: true`).
+   */
+  function resettingFinishes(real: Store, resets: number, stored: boolean): { store: Store; finishes: () => number } {
     let finishes = 0;
     const store = new Proxy(real, {
       get(target, key) {
@@ -148,18 +104,49 @@ describe('WorkerPool', () => {
         if (key !== 'operationFinish') return typeof value === 'function' ? value.bind(target) : value;
         return async (...args: Parameters<Store['operationFinish']>) => {
           finishes++;
-          const stored = await target.operationFinish(...args);
-          if (finishes === 1) throw new AsyncOpsError('store_unavailable', 'PostgreSQL unavailable: Connection terminated unexpectedly');
-          return stored;
+          const reset = finishes <= resets;
+          if (reset && !stored) throw new AsyncOpsError('store_unavailable', 'PostgreSQL unavailable: terminating connection due to administrator command');
+          const operation = await target.operationFinish(...args);
+          if (reset) throw new AsyncOpsError('store_unavailable', 'PostgreSQL unavailable: Connection terminated unexpectedly');
+          return operation;
         };
       },
     });
+    return { store, finishes: () => finishes };
+  }
+
+  it('stores an end the store could not be reached for at first (a connection reset): tried again, not lost to lease recovery', async (t) => {
+    const real = await openStore(t);
+    const { store, finishes } = resettingFinishes(real, 2, false);
+    const pool = startPool(t, store, [defineTask({ type: 'echo', maxAttempts: 1, run: () => ({ ok: true }) })]);
+    const op = await submit(real, 'echo');
+    const done = await settled(real, op.id);
+    assert.equal(done.status, 'completed', 'its one attempt is not lost, nor failed as lease_expired');
+    assert.equal(done.attempt, 1);
+    assert.equal(finishes(), 3);
+    await waitFor(() => pool.stats().ended.completed === 1, { what: 'the end counted as completed' });
+    assert.equal(pool.stats().ended.lost ?? 0, 0);
+  });
+
+  it('a stop after its grace waits for an end still being tried again, so the result is stored, not left to lease recovery', async (t) => {
+    const real = await openStore(t);
+    const { store, finishes } = resettingFinishes(real, 2, false);
+    const pool = startPool(t, store, [defineTask({ type: 'echo', maxAttempts: 1, run: () => ({ ok: true }) })]);
+    const op = await submit(real, 'echo');
+    await waitFor(() => finishes() >= 1, { what: 'the first try of the end' });
+    await pool.stop({ graceMs: 10 });
+    assert.equal((await real.operationGetById(op.id))?.status, 'completed', 'stored before the stop returned');
+  });
+
+  it('an end whose first try was stored, only its answer lost, counts as the end it is, not as lost', async (t) => {
+    const real = await openStore(t);
+    const { store, finishes } = resettingFinishes(real, 1, true);
     const pool = startPool(t, store, [defineTask({ type: 'echo', run: () => ({ ok: true }) })]);
     const op = await submit(real, 'echo');
     assert.equal((await settled(real, op.id)).status, 'completed');
     await waitFor(() => (pool.stats().ended.completed ?? 0) + (pool.stats().ended.lost ?? 0) === 1, { what: 'the end counted' });
     assert.deepEqual([pool.stats().ended.completed, pool.stats().ended.lost ?? 0], [1, 0]);
-    assert.equal(finishes, 2);
+    assert.equal(finishes(), 2);
   });
 
   it('retries a throwing handler with backoff, then fails it with handler_error after max_attempts', async (t) => {
