@@ -4,7 +4,7 @@
 
 import { useState } from 'preact/hooks';
 import { request, withTenant } from './api.js';
-import { ErrorNote, Pager, Progress, StatusBadge, html, href, navigate, relativeTime, toIso, useDraft, usePager, usePoll } from './ui.js';
+import { ErrorNote, Pager, Progress, StatusBadge, html, href, navigate, relativeTime, toIso, useAddressPager, useDraft, usePoll } from './ui.js';
 
 export const STATUSES = ['pending', 'processing', 'completed', 'failed', 'cancelled'];
 const FILTERS = ['status', 'type', 'error_code', 'created_after', 'created_before', 'q'];
@@ -79,7 +79,7 @@ export function FilterForm({ filters, types, statuses = STATUSES, search = true,
 export function OperationsList({ query }) {
   const filters = filtersOf(query);
   const types = useTaskTypes();
-  const pager = usePager();
+  const pager = useAddressPager('/operations', query);
   const [page, setPage] = useState(
     /** @type {{ items: import('./api.js').Operation[], next_cursor: string | null, cursor: string | undefined } | null} */ (null),
   );

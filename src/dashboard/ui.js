@@ -90,6 +90,24 @@ export function usePager() {
 }
 
 /**
+ * A pager (as usePager) whose cursors are kept in the page's address (`pages`, comma-separated: a cursor has no comma),
+ * so Back, a reload or a shared link comes back to the page shown. Its component is mounted afresh for each address
+ * (index.js keys the page by its query), so the cursors are read from the query alone.
+ * @param {string} path @param {URLSearchParams} query
+ * @returns {ReturnType<typeof usePager>}
+ */
+export function useAddressPager(path, query) {
+  const cursors = (query.get('pages') ?? '').split(',').filter((cursor) => cursor !== '');
+  const go = (/** @type {string[]} */ next) => navigate(path, { ...Object.fromEntries(query), pages: next.join(',') });
+  return {
+    cursor: cursors.at(-1),
+    depth: cursors.length,
+    previous: () => go(cursors.slice(0, -1)),
+    next: (/** @type {string} */ cursor) => go([...cursors, cursor]),
+  };
+}
+
+/**
  * Previous and Next; Next is offered once the page shown is the one asked for (a second click while the next page is
  * on its way would ask for the same one again).
  * @param {{ pager: ReturnType<typeof usePager>, page: { next_cursor?: string | null, cursor?: string | undefined } | null }} props

@@ -298,6 +298,32 @@ describe('dashboard: without API keys (loopback), every page', () => {
     await waitFor(async () => (await rows()).length === 25, { timeoutMs: UI_TIMEOUT_MS, what: 'the first page again' });
   });
 
+  it('the operations list keeps its page in the address: Back from an operation, or a reload, comes back to it', async (t) => {
+    const page = await newPage(t);
+    if (page === null) return;
+    // Two more than a page (25) of a type no other test submits.
+    const ids = await Promise.all(Array.from({ length: 27 }, (_, i) => submit(url, { type: 'progress_text', input: { message: `paged ${i}` } })));
+    await waitFor(async () => (await Promise.all(ids.map((id) => statusOf(url, id)))).every((s) => s === 'completed'), {
+      timeoutMs: 15_000,
+      what: 'twenty-seven completed operations',
+    });
+    const rows = () => page.locator('[data-testid="operations-table"] tbody tr[data-id]');
+    const onSecondPage = async () => waitFor(async () => (await rows().count()) === 2, { timeoutMs: UI_TIMEOUT_MS, what: 'the two on the second page' });
+    await page.goto(`${url}/dashboard#/operations?type=progress_text`);
+    await waitFor(async () => (await rows().count()) === 25, { timeoutMs: UI_TIMEOUT_MS, what: 'the first page' });
+    await page.getByRole('button', { name: 'Next' }).click();
+    await onSecondPage();
+    assert.match(page.url(), /[?&]pages=/, 'the page is in the address');
+    await page.reload();
+    await onSecondPage();
+    await rows().first().locator('a').first().click();
+    await page.waitForURL(/#\/operations\/op_/);
+    await page.goBack();
+    await onSecondPage();
+    await page.getByRole('button', { name: 'Previous' }).click();
+    await waitFor(async () => (await rows().count()) === 25, { timeoutMs: UI_TIMEOUT_MS, what: 'the first page again' });
+  });
+
   it('a result that is not one JSON value (lines of JSON) is offered to download, not an error', async (t) => {
     const page = await newPage(t);
     if (page === null) return;
