@@ -1,6 +1,7 @@
 // Owns: `asyncops result ID`, and writing a fetched result to a file or stdout.
 // Not here: waiting for the operation to finish (wait.ts) — a result asked for too early is the server's 409.
-// Invariant: the bytes are written exactly as the server sent them; only --json re-renders.
+// Invariant: the bytes are written exactly as the server sent them; only --json re-renders. Bytes a terminal would not
+// show as they are reach one only when asked for (-o -).
 
 import { writeFile } from 'node:fs/promises';
 import type { Command } from 'commander';
@@ -24,6 +25,19 @@ export async function saveResult(ctx: CliContext, result: OperationResult, file:
 
 // ignoreBOM: a text's byte-order mark is part of what was sent, and kept.
 const UTF8 = new TextDecoder('utf-8', { fatal: true, ignoreBOM: true });
+
+/**
+ * Whether bytes are text a terminal shows as it is: UTF-8 without control characters but tab and line ends. Others (an
+ * image, a zip, a handler's escape sequences) would garble the terminal or drive it; as curl does, they go to a terminal
+ * only when asked (-o -).
+ */
+function terminalSafe(body: Uint8Array): boolean {
+  try {
+    return !/[\u0000-\u0008\u000b\u000c\u000e-\u001f\u007f-\u009f]/.test(UTF8.decode(body));
+  } catch {
+    return false;
+  }
+}
 
 const LOSSY = Symbol('lossy');
 
@@ -76,6 +90,11 @@ export function registerResult(program: Command, ctx: CliContext): void {
       if (opts.json) {
         ctx.printJson(resultJson(result));
       } else {
+        if (opts.output === undefined && ctx.io.stdout.isTTY === true && !terminalSafe(result.body)) {
+          throw new UsageError(
+            `the result is not text a terminal shows as it is (${result.contentType}, ${result.body.length} bytes): save it with -o FILE, or send it to the terminal with -o -`,
+          );
+        }
         await saveResult(ctx, result, opts.output ?? '-');
       }
     });

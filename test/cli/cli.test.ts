@@ -422,6 +422,40 @@ describe('submit --wait progress', () => {
   });
 });
 
+describe('result on a TTY', () => {
+  test('bytes a terminal would not show as they are (an image, escape sequences) go to it only with -o - (under script(1))', {
+    skip: hasScript ? false : 'script(1) from util-linux is not installed',
+  }, async () => {
+    const binary = api.addOperation('report', {}, [{ atMs: 0, status: 'completed' }]);
+    Object.assign(api.operations.get(binary.id)!, {
+      result: { contentType: 'image/png', body: new Uint8Array([0x89, 0x50, 0x4e, 0x47, 0x0d, 0x0a, 0x1a, 0x0a, 0x00]) },
+    });
+    const escapes = api.addOperation('report', {}, [{ atMs: 0, status: 'completed' }]);
+    Object.assign(api.operations.get(escapes.id)!, { result: { contentType: 'text/plain', body: 'ok\u001b]0;pwned\u0007' } });
+    const onTty = async (...args: string[]) => {
+      const command = [process.execPath, CLI, ...withAuth('result', ...args)].map((a) => `'${a}'`).join(' ');
+      // In a file: a `$?` in script's command line would be the outer shell's.
+      const file = join(tmp, 'result-on-tty.sh');
+      writeFileSync(file, `${command}\necho rc=$?\n`);
+      const run = await runShell(`script -qfec 'sh ${file}' /dev/null`);
+      return { output: run.stdout, code: Number(/rc=(\d+)/.exec(run.stdout)?.[1]) };
+    };
+    for (const op of [binary, escapes]) {
+      const refused = await onTty(op.id);
+      assert.equal(refused.code, 2, refused.output);
+      assert.match(refused.output, /asyncops: the result is not text a terminal shows as it is \([^)]*\): save it with -o FILE/);
+      assert.doesNotMatch(refused.output, /PNG|pwned/, 'nothing of it written');
+    }
+    const asked = await onTty(escapes.id, '-o', '-');
+    assert.equal(asked.code, 0, asked.output);
+    assert.match(asked.output, /pwned/, 'written when asked for');
+    const text = api.addOperation('report', {}, [{ atMs: 0, status: 'completed' }]);
+    const plain = await onTty(text.id);
+    assert.equal(plain.code, 0, plain.output);
+    assert.match(plain.output, /\{"total":42\}/, 'text goes to the terminal as before');
+  });
+});
+
 describe('a wait stopped on a TTY', () => {
   test("shows the cursor again and ends the bar's line before the one-line note (under script(1))", {
     skip: hasScript ? false : 'script(1) from util-linux is not installed',
