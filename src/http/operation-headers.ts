@@ -20,6 +20,16 @@ export function namesVersion(tag: string, op: Pick<Operation, 'id' | 'version'>)
   return tag.replace(/^W\//, '') === `"${op.id}.${op.version}"`;
 }
 
+/** The entity tags of a conditional header (If-None-Match, If-Match): its comma-separated list; none when absent. */
+export function entityTagsOf(header: string | undefined): string[] {
+  return header?.split(',').map((tag) => tag.trim()) ?? [];
+}
+
+/** Whether `tags` (entityTagsOf) name this version of the operation, or any (`*`). */
+export function tagsName(tags: readonly string[], op: Pick<Operation, 'id' | 'version'>): boolean {
+  return tags.some((tag) => tag === '*' || namesVersion(tag, op));
+}
+
 /** Seconds until it is worth asking again: half the remaining time, within [1, 15]; null once terminal. */
 export function retryAfterS(view: OperationView): number | null {
   if (isTerminal(view.operation.status)) return null;

@@ -6,7 +6,7 @@
 
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import { Type } from '@sinclair/typebox';
-import { isTerminal } from '../domain/status.ts';
+import { isTerminal, REDRIVABLE_STATUSES } from '../domain/status.ts';
 import type { OperationResult } from '../domain/operation.ts';
 import { isHeaderValue } from '../domain/media-type.ts';
 import type { OperationsService } from '../runtime/operations.ts';
@@ -38,7 +38,7 @@ import { AsyncOpsError } from '../domain/errors.ts';
 import { parseDateTime } from '../domain/date-time.ts';
 import { cursorAfter, decodeCursor } from './cursors.ts';
 import { ID_PREFIXES } from '../domain/ids.ts';
-import { namesVersion, setOperationHeaders } from './operation-headers.ts';
+import { entityTagsOf, setOperationHeaders, tagsName } from './operation-headers.ts';
 import { checkPreconditions } from './preconditions.ts';
 import type { Static } from '@sinclair/typebox';
 import { SUBMIT_FIELDS } from '../runtime/submission.ts';
@@ -223,7 +223,7 @@ export function registerOperationRoutes(app: FastifyInstance, service: Operation
     },
     handler: async (request, reply) => {
       // As the retry itself refuses: a 409 for another status, a 422 for a type this server does not run.
-      await checkPreconditions(request, service, (op) => (op.status === 'failed' || op.status === 'cancelled') && service.registry.get(op.type) !== undefined);
+      await checkPreconditions(request, service, (op) => REDRIVABLE_STATUSES.includes(op.status) && service.registry.get(op.type) !== undefined);
       const tenant = await service.tenantOfRead(readScope(request), request.params.id);
       const view = await service.retry(tenant, request.params.id, principalOf(request), request.body.priority);
       return sendOperation(reply.header('location', view.resource.links.self), view, 202);
@@ -300,10 +300,10 @@ async function readOperation(
   addVary(reply, 'Prefer');
   // One read, by scope: an admin's finds the operation whatever its tenant (no lookup of the tenant first).
   let view = await service.get(readScope(request), request.params.id);
-  const entityTags = request.headers['if-none-match']?.split(',').map((tag) => tag.trim()) ?? [];
+  const entityTags = entityTagsOf(request.headers['if-none-match']);
   // `*` matches whatever the current version is (RFC 9110, 13.1.2), so there is no change to wait for.
   const any = entityTags.includes('*');
-  const matches = () => any || entityTags.some((tag) => namesVersion(tag, view.operation));
+  const matches = () => tagsName(entityTags, view.operation);
   const waitS = preferredWaitS(request);
   // A finished operation waits too: its webhook's state is still a new version of it (pending → delivered).
   if (waitS !== null && !any && matches()) {

@@ -8,7 +8,7 @@ import type { FastifyRequest } from 'fastify';
 import { AsyncOpsError } from '../domain/errors.ts';
 import type { Operation } from '../domain/operation.ts';
 import type { OperationsService } from '../runtime/operations.ts';
-import { etagOf, namesVersion } from './operation-headers.ts';
+import { entityTagsOf, etagOf, tagsName } from './operation-headers.ts';
 import { readScope } from './tenant.ts';
 
 /**
@@ -27,11 +27,10 @@ export async function checkPreconditions(
   if (ifMatch === undefined && ifNoneMatch === undefined) return;
   const { operation } = await service.get(readScope(request), request.params.id, { fresh: true });
   if (!goesAhead(operation)) return;
-  const names = (header: string) => header.split(',').some((tag) => tag.trim() === '*' || namesVersion(tag.trim(), operation));
-  if (ifMatch !== undefined && !names(ifMatch)) {
+  if (ifMatch !== undefined && !tagsName(entityTagsOf(ifMatch), operation)) {
     throw new AsyncOpsError('precondition_failed', `If-Match names no current version of the operation: its ETag is ${etagOf(operation)}`);
   }
-  if (ifNoneMatch !== undefined && names(ifNoneMatch)) {
+  if (ifNoneMatch !== undefined && tagsName(entityTagsOf(ifNoneMatch), operation)) {
     throw new AsyncOpsError('precondition_failed', `If-None-Match names the operation's current version (its ETag is ${etagOf(operation)}), or is *`);
   }
 }

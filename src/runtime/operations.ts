@@ -9,7 +9,7 @@ import { newId, ID_PREFIXES, isId } from '../domain/ids.ts';
 import type { DurationEstimate } from '../domain/eta.ts';
 import type { Operation, OperationResult } from '../domain/operation.ts';
 import type { OperationResource } from '../domain/resource.ts';
-import { isTerminal } from '../domain/status.ts';
+import { isTerminal, REDRIVABLE_STATUSES } from '../domain/status.ts';
 import type { TraceCarrier } from '../domain/trace-context.ts';
 import { endCreateSpan, startCreateSpan } from '../telemetry/tracing.ts';
 import type { OperationsObserver } from './observer.ts';
@@ -355,7 +355,7 @@ export class OperationsService {
     const current = await this.#store.operationGet({ id, tenant });
     if (current === null) throw notFound(id);
     // Only one that could go back: any other status is the redrive's own 409.
-    if ((current.status === 'failed' || current.status === 'cancelled') && this.#registry.get(current.type) === undefined) {
+    if (REDRIVABLE_STATUSES.includes(current.status) && this.#registry.get(current.type) === undefined) {
       // Not the submit's problem, which names a /type field: a retry sends none.
       const types = this.#registry.list().map((task) => task.type);
       const runs = types.length === 0 ? 'it runs none' : `it runs: ${types.join(', ')}`;
