@@ -219,15 +219,25 @@ export function checkWebhookUrl(text: string, policy: EgressPolicy): UrlCheck {
   // The URL parser has already turned obfuscated IPv4 forms (2130706433, 0x7f.1, 127.1) into dotted quads.
   const literal = parseIp(url.hostname);
   if (literal !== null) {
-    const reason = refusedReason(literal.family, literal.value, policy.allowPrivate);
-    const opened = !policy.allowPrivate && refusedReason(literal.family, literal.value, true) === null;
-    if (reason !== null) return { ok: false, reason: `host ${url.hostname} is ${withArticle(reason)}${opened ? ALLOW_PRIVATE_HINT : ''}` };
+    const refused = refusal((open) => refusedReason(literal.family, literal.value, open), policy.allowPrivate);
+    if (refused !== null) return { ok: false, reason: `host ${url.hostname} is ${refused}` };
   }
   return { ok: true, url };
 }
 
 /** Said of a receiver allowPrivate would take (a developer's `asyncops listen` on localhost, say): how to allow it. */
 const ALLOW_PRIVATE_HINT = '; a server started with --allow-private-webhooks (allowPrivateWebhooks) takes it, for development or a private network';
+
+/**
+ * Why an address is refused (`reasonAt`, given whether private ones are allowed) with its article, and how to allow it
+ * where --allow-private-webhooks would; null when it is taken.
+ */
+function refusal(reasonAt: (allowPrivate: boolean) => string | null, allowPrivate: boolean): string | null {
+  const reason = reasonAt(allowPrivate);
+  if (reason === null) return null;
+  const opened = !allowPrivate && reasonAt(true) === null;
+  return `${withArticle(reason)}${opened ? ALLOW_PRIVATE_HINT : ''}`;
+}
 
 const systemResolveAll: ResolveAll = async (hostname) => {
   const found = await dnsLookup(hostname, { all: true, verbatim: true });
@@ -243,19 +253,16 @@ export async function resolveAndCheck(hostname: string, policy: EgressPolicy, re
   const bare = hostname.startsWith('[') && hostname.endsWith(']') ? hostname.slice(1, -1) : hostname;
   const literal = parseIp(bare);
   if (literal !== null) {
-    const reason = refusedReason(literal.family, literal.value, policy.allowPrivate);
+    const refused = refusal((open) => refusedReason(literal.family, literal.value, open), policy.allowPrivate);
     const address = { address: bare.split('%')[0] ?? bare, family: literal.family };
-    if (reason === null) return { ok: true, ...address, all: [address] };
-    const opened = !policy.allowPrivate && refusedReason(literal.family, literal.value, true) === null;
-    return { ok: false, reason: `${bare} is ${withArticle(reason)}${opened ? ALLOW_PRIVATE_HINT : ''}` };
+    return refused === null ? { ok: true, ...address, all: [address] } : { ok: false, reason: `${bare} is ${refused}` };
   }
   if (!policy.allowPrivate && isLocalhostName(bare)) return { ok: false, reason: `host ${bare} is a loopback name${ALLOW_PRIVATE_HINT}` };
   const addresses = await resolveAll(bare);
   if (addresses.length === 0) throw new Error(`${bare} resolved to no address`);
   for (const entry of addresses) {
-    const reason = refusedAddressReason(entry.address, policy.allowPrivate);
-    const opened = !policy.allowPrivate && refusedAddressReason(entry.address, true) === null;
-    if (reason !== null) return { ok: false, reason: `${bare} resolves to ${entry.address}, ${withArticle(reason)}${opened ? ALLOW_PRIVATE_HINT : ''}` };
+    const refused = refusal((open) => refusedAddressReason(entry.address, open), policy.allowPrivate);
+    if (refused !== null) return { ok: false, reason: `${bare} resolves to ${entry.address}, ${refused}` };
   }
   const first = addresses[0]!;
   return { ok: true, address: first.address, family: first.family, all: addresses };
