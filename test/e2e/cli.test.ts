@@ -9,7 +9,7 @@ import { readFileSync } from 'node:fs';
 import { createServer } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { join } from 'node:path';
-import { CLI_ENTRY, REPO_ROOT, freshStore, startServer, tempDir, type ServerProcess } from '../support/server.ts';
+import { CLI_ENTRY, REPO_ROOT, STORE_INDEPENDENT, freshStore, startServer, tempDir, type ServerProcess } from '../support/server.ts';
 import { execFileSync } from 'node:child_process';
 import { closedPort } from '../client/fake-api.ts';
 import { request } from '../support/http.ts';
@@ -72,7 +72,7 @@ async function startListen(secret: string): Promise<Listener> {
 }
 
 describe('CLI against the real server', () => {
-  it('submit report --wait -o FILE exits 0 and writes the report', async () => {
+  it('submit report --wait -o FILE exits 0 and writes the report', STORE_INDEPENDENT, async () => {
     const out = join(dir.path, 'out.json');
     const result = await cli(['submit', 'report', '--input', '{"type":"sales_summary","date_range":"2026-01-01..2026-01-31"}', '--wait', '-o', out]);
     assert.equal(result.code, 0, result.stderr);
@@ -82,13 +82,13 @@ describe('CLI against the real server', () => {
     assert.doesNotMatch(result.stderr, /\u001b\[/, 'no control characters without a TTY');
   });
 
-  it('a task that fails exits 1 and prints the error', async () => {
+  it('a task that fails exits 1 and prints the error', STORE_INDEPENDENT, async () => {
     const result = await cli(['submit', 'fail', '--input', '{"permanent":true,"message":"the printer is on fire"}', '--wait']);
     assert.equal(result.code, 1);
     assert.match(result.stdout + result.stderr, /the printer is on fire/);
   });
 
-  it('cancel ends a running operation; wait then exits 3; status --json parses', async () => {
+  it('cancel ends a running operation; wait then exits 3; status --json parses', STORE_INDEPENDENT, async () => {
     const submitted = await cli(['submit', 'sleep', '--input', '{"ms":30000,"steps":300}', '--json']);
     assert.equal(submitted.code, 0, submitted.stderr);
     const id = JSON.parse(submitted.stdout).id as string;
@@ -104,7 +104,7 @@ describe('CLI against the real server', () => {
     assert.equal(op.status, 'cancelled');
   });
 
-  it('listen accepts a correctly signed webhook from the server and rejects a tampered one', async () => {
+  it('listen accepts a correctly signed webhook from the server and rejects a tampered one', STORE_INDEPENDENT, async () => {
     const listener = await startListen(SECRET);
     const hook = `http://127.0.0.1:${listener.port}/hook`;
 
@@ -146,7 +146,7 @@ describe('CLI against the real server', () => {
     assert.ok(!listener.stdout().includes('op_forged'));
   });
 
-  it('listen takes a webhook as large as the server sends: an input at the --body-limit and the event around it', async () => {
+  it('listen takes a webhook as large as the server sends: an input at the --body-limit and the event around it', STORE_INDEPENDENT, async () => {
     const listener = await startListen(SECRET);
     // 1 MiB is the shared server's --body-limit: the request fits, its webhook (the operation with its input) does not.
     const input = { blob: 'x'.repeat(1024 * 1024 - 200) };
@@ -165,7 +165,7 @@ describe('CLI against the real server', () => {
     assert.doesNotMatch(listener.stderr(), /larger than/);
   });
 
-  it('listen rejects a delivery the server signed whose body was altered on the way (401, message printed)', async () => {
+  it('listen rejects a delivery the server signed whose body was altered on the way (401, message printed)', STORE_INDEPENDENT, async () => {
     const listener = await startListen(SECRET);
     // A relay between the server and listen that rewrites the signed body and passes the signature on as it came.
     const relayed: { webhookId: string; altered: boolean; status: number }[] = [];
@@ -233,7 +233,7 @@ describe('CLI against the real server', () => {
     }
   });
 
-  it('webhook-secret refuses :memory:, and says so when it made the store it was pointed at (a mistyped path does that too)', () => {
+  it('webhook-secret refuses :memory:, and says so when it made the store it was pointed at (a mistyped path does that too)', STORE_INDEPENDENT, () => {
     const run = (store: string) =>
       spawnSync(process.execPath, [CLI_ENTRY, 'webhook-secret', '--store', store], { cwd: REPO_ROOT, encoding: 'utf8', timeout: 20_000 });
     const memory = run(':memory:');
@@ -254,7 +254,7 @@ describe('CLI against the real server', () => {
     }
   });
 
-  it('webhook-secret does not migrate a store an earlier version runs on: it says so, and leaves it as it was', () => {
+  it('webhook-secret does not migrate a store an earlier version runs on: it says so, and leaves it as it was', STORE_INDEPENDENT, () => {
     const dir = tempDir();
     try {
       const path = join(dir.path, 'older.db');
@@ -279,7 +279,7 @@ describe('CLI against the real server', () => {
     }
   });
 
-  it('webhook-secret with --webhook-secret (or its variable) prints those, checked as serve checks them, or a tenant’s from them', () => {
+  it('webhook-secret with --webhook-secret (or its variable) prints those, checked as serve checks them, or a tenant’s from them', STORE_INDEPENDENT, () => {
     const run = (args: string[], env: Record<string, string> = {}) =>
       spawnSync(process.execPath, [CLI_ENTRY, 'webhook-secret', ...args], {
         cwd: REPO_ROOT,
@@ -305,7 +305,7 @@ describe('CLI against the real server', () => {
     assert.notEqual(tenant.stdout.trim(), SECRET);
   });
 
-  it("list and deliveries take --limit 200, the server's cap", async () => {
+  it("list and deliveries take --limit 200, the server's cap", STORE_INDEPENDENT, async () => {
     for (const command of ['list', 'deliveries']) {
       const result = await cli([command, '--limit', '200', '--json']);
       assert.equal(result.code, 0, result.stderr);
@@ -313,7 +313,7 @@ describe('CLI against the real server', () => {
     }
   });
 
-  it('status of an unreachable server exits 5 with one line', async () => {
+  it('status of an unreachable server exits 5 with one line', STORE_INDEPENDENT, async () => {
     // A port just released, so the connection is really refused (fetch will not even try a port such as 9).
     const port = await closedPort();
     const result = await cli(['status', 'op_01JD0000000000000000000000'], { url: `http://127.0.0.1:${port}`, timeoutMs: 20_000 });

@@ -12,7 +12,7 @@ import assert from 'node:assert/strict';
 import { mkdirSync } from 'node:fs';
 import { join } from 'node:path';
 import type { Browser, Page } from 'playwright-core';
-import { E2E_STORE, REPO_ROOT, freshStore, startServer, tempDir, type ServerProcess, type TestStore } from '../support/server.ts';
+import { E2E_STORE, REPO_ROOT, STORE_INDEPENDENT, freshStore, startServer, tempDir, type ServerProcess, type TestStore } from '../support/server.ts';
 import { request } from '../support/http.ts';
 import { writeTenantsAndAdminKeys } from '../support/keys-file.ts';
 import { launchChromium } from '../support/chromium.ts';
@@ -127,7 +127,7 @@ describe('dashboard: without API keys (loopback), every page', () => {
     await screenshot(page, 'overview');
   });
 
-  it('the operations list filters by status and type, and finds an operation by its idempotency key', async (t) => {
+  it('the operations list filters by status and type, and finds an operation by its idempotency key', STORE_INDEPENDENT, async (t) => {
     const page = await newPage(t);
     if (page === null) return;
     const keyed = (
@@ -194,7 +194,7 @@ describe('dashboard: without API keys (loopback), every page', () => {
     assert.ok(kinds.indexOf('claimed') < kinds.indexOf('completed'), kinds.join(','));
   });
 
-  it('dead letters: a dead webhook delivery is replayed from its row, and others by a filter after a dry run', async (t) => {
+  it('dead letters: a dead webhook delivery is replayed from its row, and others by a filter after a dry run', STORE_INDEPENDENT, async (t) => {
     const page = await newPage(t);
     if (page === null) return;
     hooks.replyWith({ status: 500, body: 'down' });
@@ -236,7 +236,7 @@ describe('dashboard: without API keys (loopback), every page', () => {
     assert.deepEqual([bulk.action, bulk.filter.url, bulk.filter.operation_type], ['replay_deliveries', 'http://127.0.0.1:1/hook', 'echo']);
   });
 
-  it('dead letters: a bulk retry of the failed operations a filter matches, after a dry run shows how many', async (t) => {
+  it('dead letters: a bulk retry of the failed operations a filter matches, after a dry run shows how many', STORE_INDEPENDENT, async (t) => {
     const page = await newPage(t);
     if (page === null) return;
     // One attempt each, so each fails at once; which type the filter names keeps the other tests' failures out.
@@ -278,7 +278,7 @@ describe('dashboard: without API keys (loopback), every page', () => {
     }
   });
 
-  it('dead letters: every failed operation and dead delivery can be reached, a page at a time', async (t) => {
+  it('dead letters: every failed operation and dead delivery can be reached, a page at a time', STORE_INDEPENDENT, async (t) => {
     const page = await newPage(t);
     if (page === null) return;
     // One more than a page (25) of failures of a type no other test fails.
@@ -298,7 +298,7 @@ describe('dashboard: without API keys (loopback), every page', () => {
     await waitFor(async () => (await rows()).length === 25, { timeoutMs: UI_TIMEOUT_MS, what: 'the first page again' });
   });
 
-  it('the operations list keeps its page in the address: Back from an operation, or a reload, comes back to it', async (t) => {
+  it('the operations list keeps its page in the address: Back from an operation, or a reload, comes back to it', STORE_INDEPENDENT, async (t) => {
     const page = await newPage(t);
     if (page === null) return;
     // Two more than a page (25) of a type no other test submits.
@@ -324,7 +324,7 @@ describe('dashboard: without API keys (loopback), every page', () => {
     await waitFor(async () => (await rows().count()) === 25, { timeoutMs: UI_TIMEOUT_MS, what: 'the first page again' });
   });
 
-  it('a result that is not one JSON value (lines of JSON) is offered to download, not an error', async (t) => {
+  it('a result that is not one JSON value (lines of JSON) is offered to download, not an error', STORE_INDEPENDENT, async (t) => {
     const page = await newPage(t);
     if (page === null) return;
     const id = await submit(url, { type: 'csv', input: { content_type: 'application/x-ndjson', body: '{"a":1}\n{"a":2}\n' } });
@@ -335,7 +335,7 @@ describe('dashboard: without API keys (loopback), every page', () => {
     assert.doesNotMatch((await page.locator('body').textContent()) ?? '', /Unexpected|JSON at position/);
   });
 
-  it('dead letters: a confirmation is for the filter it counted; changing the filter withdraws it', async (t) => {
+  it('dead letters: a confirmation is for the filter it counted; changing the filter withdraws it', STORE_INDEPENDENT, async (t) => {
     const page = await newPage(t);
     if (page === null) return;
     await page.goto(`${url}/dashboard#/dead-letters?type=echo`);
@@ -350,7 +350,7 @@ describe('dashboard: without API keys (loopback), every page', () => {
     assert.equal((await request(url, 'GET', '/bulk-actions')).body.items.length, before, 'nothing ran');
   });
 
-  it('task types: schemas, limits and observed durations', async (t) => {
+  it('task types: schemas, limits and observed durations', STORE_INDEPENDENT, async (t) => {
     const page = await newPage(t);
     if (page === null) return;
     await page.goto(`${url}/dashboard#/task-types`);
@@ -363,7 +363,7 @@ describe('dashboard: without API keys (loopback), every page', () => {
   });
 });
 
-describe('dashboard: with API keys', () => {
+describe('dashboard: with API keys', STORE_INDEPENDENT, () => {
   const KEY_ALPHA = 'alpha-dash-key-4Rt7Yp2Qw9Zx';
   const KEY_BETA = 'beta-dash-key-8Hn3Vb6Mc1Lk';
   const KEY_ADMIN = 'ops-dash-key-5Gf2Dj7Ks0Pa';
