@@ -17,6 +17,7 @@ type Part =
   | 'config'
   | 'scheduling'
   | 'signing'
+  | 'json'
   | 'telemetry'
   | 'store'
   | 'runtime'
@@ -42,14 +43,19 @@ interface Rule {
 
 const RULES: Readonly<Record<Exclude<Part, 'package.json'>, Rule>> = {
   domain: {
-    may: [],
+    may: ['json'],
     external: ['node:crypto', 'croner'],
-    why: 'decides: pure rules, nothing of ours and no I/O (crypto makes ids; randomness is not I/O; croner computes cron ticks)',
+    why: 'decides: pure rules, nothing of ours but what JSON keeps, and no I/O (crypto makes ids; randomness is not I/O; croner computes cron ticks)',
   },
   signing: {
     may: [],
     external: [],
     why: 'Standard Webhooks signing, shared by the server and the SDK: nothing of the server, and no `node:` module (Web Crypto), so the SDK runs anywhere',
+  },
+  json: {
+    may: [],
+    external: [],
+    why: 'what JSON keeps of a value, shared by the server and the SDK: nothing of the server, no `node:` module, so the SDK runs anywhere',
   },
   telemetry: {
     may: ['domain', 'package.json'],
@@ -67,14 +73,14 @@ const RULES: Readonly<Record<Exclude<Part, 'package.json'>, Rule>> = {
   },
   tasks: { may: ['runtime', 'domain', 'config'], external: '*', why: 'the built-in tasks use the task API, as a user task module does' },
   http: {
-    may: ['runtime', 'webhooks', 'domain', 'config', 'telemetry'],
+    may: ['runtime', 'webhooks', 'domain', 'json', 'config', 'telemetry'],
     external: '*',
     why: 'an edge: translates HTTP to the services, never reaches past them to the store',
   },
   client: {
-    may: ['signing'],
+    may: ['signing', 'json'],
     external: [],
-    why: 'the SDK knows only the HTTP contract (and signing): nothing of the server, no dependencies, no `node:` module (it runs in browsers, Deno, Bun)',
+    why: 'the SDK knows only the HTTP contract (and signing, and what JSON keeps): nothing of the server, no dependencies, no `node:` module (it runs in browsers, Deno, Bun)',
   },
   cli: {
     may: ['client', 'signing', 'config', 'package.json'],

@@ -1,6 +1,6 @@
 // Owns: the public surface of the SDK, the package export `asyncops/client`: it runs unchanged in Node, browsers, Deno
 // and Bun (fetch, Web Crypto, no `node:` module, no Buffer in its types).
-// Not here: any server code — src/client/ imports only itself and signing/, the signing it shares with the server
+// Not here: any server code — src/client/ imports only itself, signing/ and json/, which it shares with the server
 // (test/imports.test.ts checks).
 // Invariant: what is exported here is the SDK's contract; internals (transport, wait pacing) stay unexported.
 

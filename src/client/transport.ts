@@ -3,6 +3,7 @@
 // Invariant: an error reply carrying a JSON object (the API's problem) becomes AsyncOpsApiError, a failed exchange
 // AsyncOpsNetworkError, any reply that should be and is not a JSON object AsyncOpsUnexpectedResponseError; retries are ≥ 1 s apart.
 
+import { firstUnkept, stringifyNoting } from '../json/unkept-values.ts';
 import { checkedTimeoutMs, delay, MAX_TIMER_MS } from './delay.ts';
 import { AsyncOpsApiError, AsyncOpsNetworkError, AsyncOpsUnexpectedResponseError } from './errors.ts';
 import type { ProblemDetails } from './types.ts';
@@ -168,7 +169,7 @@ export class Transport {
     let body: string | undefined;
     if (spec.body !== undefined) {
       headers['content-type'] = 'application/json';
-      body = JSON.stringify(spec.body);
+      body = requestJson(spec.body);
     }
     // Capped at what a timer holds (about 24.8 days): longer, AbortSignal.timeout would fire at once.
     const timeoutMs = Math.min(this.#timeoutMs + (spec.holdMs ?? 0), MAX_TIMER_MS);
@@ -284,4 +285,16 @@ function parsedUrl(text: string): URL | null {
   } catch {
     return null;
   }
+}
+
+/**
+ * A request's body as JSON, or a TypeError naming the first place JSON would have written something else (NaN as null,
+ * a Map as {}): the server refuses such a value from an embedder or in a body it parses, so what a task receives is what
+ * its caller passed.
+ */
+function requestJson(value: unknown): string | undefined {
+  const noted = stringifyNoting(value);
+  const unkept = noted.unkept ? firstUnkept(value) : null;
+  if (unkept !== null) throw new TypeError(`${unkept.path === '/' ? 'the request body' : unkept.path} ${unkept.message}`);
+  return noted.json;
 }

@@ -4,7 +4,11 @@
 
 const RFC3339 = /^(\d{4})-(\d{2})-(\d{2})[Tt ](\d{2}):(\d{2}):(\d{2})(\.\d+)?([Zz]|([+-])(\d{2}):(\d{2}))$/;
 
-/** Milliseconds since the epoch of an RFC 3339 date-time, or null when it does not name a real instant. */
+/**
+ * Milliseconds since the epoch of an RFC 3339 date-time, or null when it does not name a real instant. A fraction finer
+ * than a millisecond is rounded up to the next one: every stored time is in whole milliseconds, so "at or after" and
+ * "strictly before" the rounded time select what they would of the exact one, and a `run_at` is never run early.
+ */
 export function parseDateTime(text: string): number | null {
   const m = RFC3339.exec(text);
   if (m === null) return null;
@@ -14,7 +18,8 @@ export function parseDateTime(text: string): number | null {
   if (hour > 23 || minute > 59 || second > 60) return null;
   if (m[8] !== 'Z' && m[8] !== 'z' && (Number(m[10]) > 23 || Number(m[11]) > 59)) return null;
   const utc = Date.parse(`${m[1]}-${m[2]}-${m[3]}T${m[4]}:${m[5]}:${second === 60 ? '59' : m[6]}${(m[7] ?? '').slice(0, 4)}${m[8]!.toUpperCase()}`);
-  return Number.isFinite(utc) ? utc : null;
+  const finerThanMs = /[1-9]/.test((m[7] ?? '').slice(4)) ? 1 : 0;
+  return Number.isFinite(utc) ? utc + finerThanMs : null;
 }
 
 function daysIn(year: number, month: number): number {

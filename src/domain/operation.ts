@@ -163,11 +163,9 @@ export function toOperationResult(value: unknown): OperationResult {
         }
         return { contentType, body: bytes };
       }
-      if (Object.keys(value).length === 2) {
-        throw new InvalidResultError(
-          `a result with a contentType needs a body of text or bytes (a string, Buffer, Uint8Array, ArrayBuffer or typed array), got ${describeBody(body)}`,
-        );
-      }
+      throw new InvalidResultError(
+        `a result with a contentType needs a body of text or bytes (a string, Buffer, Uint8Array, ArrayBuffer or typed array), got ${describeBody(body)}`,
+      );
     }
   }
   const text = jsonTextOf(value === undefined ? null : value);
@@ -211,7 +209,12 @@ export class InvalidResultError extends TypeError {
 
 /** Text as UTF-8, or bytes however they are held; null for anything else. */
 function bytesOf(body: unknown): Buffer | null {
-  if (typeof body === 'string') return Buffer.from(body, 'utf8');
+  if (typeof body === 'string') {
+    // UTF-8 has no bytes for half a surrogate pair: Buffer would write U+FFFD in its place, a result not as returned.
+    if (!body.isWellFormed())
+      throw new InvalidResultError('a result body of text holds a lone surrogate, which UTF-8 cannot carry (it would be kept as U+FFFD)');
+    return Buffer.from(body, 'utf8');
+  }
   if (body instanceof ArrayBuffer || body instanceof SharedArrayBuffer) return Buffer.from(new Uint8Array(body));
   if (ArrayBuffer.isView(body)) return Buffer.from(new Uint8Array(body.buffer, body.byteOffset, body.byteLength));
   return null;

@@ -8,7 +8,8 @@
 
 import type { FastifyInstance } from 'fastify';
 import { AsyncOpsError } from '../domain/errors.ts';
-import { pointerTo, shownPointer } from '../domain/json-values.ts';
+import { shownPointer } from '../domain/json-values.ts';
+import { pointerTo } from '../json/unkept-values.ts';
 
 /** The JSON pointer of the first container nested deeper than `maxDepth` (the body itself is depth 1), or null. */
 export function tooDeepPath(value: unknown, maxDepth: number): string | null {

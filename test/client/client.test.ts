@@ -133,6 +133,19 @@ describe('AsyncOpsClient requests', () => {
     assert.equal(api.requests.length, sent);
   });
 
+  test('an input JSON would change (NaN, Infinity, an invalid Date, a Map) is a TypeError naming where: nothing sent', async () => {
+    const sent = api.requests.length;
+    await assert.rejects(client.submit('report', { n: Number.NaN }), /^TypeError: \/input\/n is a number JSON cannot carry \(Infinity or NaN\)$/);
+    await assert.rejects(client.submit('report', { rows: [1, Number.POSITIVE_INFINITY] }), /^TypeError: \/input\/rows\/1 is a number JSON cannot carry/);
+    await assert.rejects(client.submit('report', { d: new Date(Number.NaN) }), /^TypeError: \/input\/d is an invalid Date, which JSON would keep as null$/);
+    await assert.rejects(client.submitMinimal('report', { m: new Map([[1, 2]]) }), /^TypeError: \/input\/m is a Map, which JSON would keep as \{\}/);
+    await assert.rejects(client.createSchedule('report', { n: Number.NaN }, '0 3 * * *'), /^TypeError: \/input\/n is a number JSON cannot carry/);
+    assert.equal(api.requests.length, sent);
+    // What JSON writes as it was given still goes: a valid Date as its text, an undefined member left out.
+    await client.submit('report', { at: new Date(0), gone: undefined });
+    assert.deepEqual(JSON.parse(api.requests.at(-1)?.body ?? ''), { type: 'report', input: { at: '1970-01-01T00:00:00.000Z' } });
+  });
+
   test('a key or idempotency key no header can carry is a TypeError at once: nothing sent, nothing retried', async () => {
     const sent = api.requests.length;
     const started = Date.now();

@@ -134,8 +134,13 @@ describe('attempt outcomes', () => {
     for (const body of [{}, 42, null, [1, 2]]) {
       assert.throws(() => toOperationResult({ contentType: 'image/png', body }), /needs a body of text or bytes/, JSON.stringify(body));
     }
-    // With other fields besides, it is a JSON value like any other.
-    assert.equal(toOperationResult({ contentType: 'x', body: {}, note: 1 }).contentType, 'application/json');
+    // Other members do not make it a JSON value: rows not joined into CSV text, beside a file name, are refused as well.
+    assert.throws(() => toOperationResult({ contentType: 'text/csv', body: [['a', 'b']], filename: 'x.csv' }), /needs a body of text or bytes/);
+    assert.throws(() => toOperationResult({ contentType: 'text/plain', body: 5, other: 1 }), /needs a body of text or bytes .*, got number$/);
+    assert.equal(toOperationResult({ contentType: 'text/plain', body: 'kept', filename: 'x.txt' }).body.toString(), 'kept', 'other members are not kept');
+    // Text UTF-8 cannot carry (half a surrogate pair) is refused, not stored as U+FFFD.
+    assert.throws(() => toOperationResult({ contentType: 'text/plain; charset=utf-8', body: 'a\ud800b' }), /^InvalidResultError: .*lone surrogate/);
+    assert.equal(toOperationResult({ contentType: 'text/plain', body: 'a\ud83d\ude00b' }).body.toString('hex'), '61f09f988062', 'a whole pair is kept');
     // A Date is written as JSON writes it (its toJSON); what JSON would lose is refused.
     assert.equal(toOperationResult({ at: new Date(0) }).body.toString(), '{"at":"1970-01-01T00:00:00.000Z"}');
     assert.throws(() => toOperationResult({ a: [new Map()] }), /^InvalidResultError: the result at \/a\/0 is a Map/);

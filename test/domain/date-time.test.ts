@@ -12,6 +12,15 @@ describe('parseDateTime', () => {
     assert.equal(parseDateTime('0000-01-01T00:00:00Z'), Date.parse('0000-01-01T00:00:00Z'), 'a real time, if long past');
   });
 
+  it('rounds a fraction finer than a millisecond up to the next one, so no bound lets in a time before it', () => {
+    const at = Date.UTC(2026, 11, 7, 4, 55, 46, 570);
+    assert.equal(parseDateTime('2026-12-07T04:55:46.570999Z'), at + 1);
+    assert.equal(parseDateTime('2026-12-07T04:55:46.5700001Z'), at + 1);
+    assert.equal(parseDateTime('2026-12-07T04:55:46.570000000Z'), at, 'zeros past the millisecond are the millisecond');
+    assert.equal(parseDateTime('2026-12-07T04:55:46.57Z'), at);
+    assert.equal(parseDateTime('2026-12-07T04:55:46.9999Z'), at - 570 + 1000, 'into the next second');
+  });
+
   it('refuses what is not a real instant, where Date.parse would roll over or guess', () => {
     for (const text of [
       '2026-02-30T00:00:00Z',

@@ -1,0 +1,75 @@
+// Owns: what JSON keeps of a value as it is, shared by the server and the SDK: the first place JSON.stringify would write
+// something other than what was given (±Infinity and NaN and an invalid Date as null; a Map, Set or Promise as {}),
+// named by a JSON pointer. Not here: what is done about it (a problem, a failed result: domain/json-values.ts; a
+// TypeError before a request is sent: client/transport.ts).
+// Invariant: imports nothing and uses nothing but the language, so the SDK that runs in browsers can take it.
+
+/** `path` (a JSON pointer) extended by the member or index `key`, escaped as RFC 6901 says (`~` → `~0`, `/` → `~1`). */
+export const pointerTo = (path: string, key: string): string => `${path}/${key.replace(/~/g, '~0').replace(/\//g, '~1')}`;
+
+/** The first place in `value` (a pointer, '/' for the whole) JSON would not keep, and why; null if none. */
+export interface Unkept {
+  readonly path: string;
+  readonly message: string;
+}
+
+/** What JSON.stringify writes in place of `node`, the member `key` (or index) of its holder: what its toJSON gives, if any. */
+function written(node: unknown, key: string | number): unknown {
+  if (node === null || typeof node !== 'object') return node;
+  const toJSON = (node as { toJSON?: unknown }).toJSON;
+  return typeof toJSON === 'function' ? (toJSON as (key: string) => unknown).call(node, String(key)) : node;
+}
+
+/** Why JSON would not keep `node` as it is, or null (its members are looked at by the walk). */
+function unkeptMessage(node: unknown): string | null {
+  // A boxed number (new Number(NaN)) is written as the number it holds.
+  const number = typeof node === 'number' ? node : node instanceof Number ? node.valueOf() : null;
+  if (number !== null) return Number.isFinite(number) ? null : 'is a number JSON cannot carry (Infinity or NaN)';
+  if (node instanceof Map || node instanceof Set) {
+    return `is a ${node instanceof Map ? 'Map' : 'Set'}, which JSON would keep as {} (make it an object or an array)`;
+  }
+  if (node instanceof Promise) return 'is a Promise, which JSON would keep as {} (an await forgotten?)';
+  return null;
+}
+
+/** Whether `original` is a Date JSON writes as null (its toJSON's answer for an invalid date: `new Date('x')`). */
+const isInvalidDate = (original: unknown): boolean => original instanceof Date && Number.isNaN(original.getTime());
+
+const INVALID_DATE = 'is an invalid Date, which JSON would keep as null';
+
+/**
+ * `value` as JSON.stringify writes it, and whether it met anything it does not keep as it is (a number it writes as
+ * null, a Map or Set it writes as {}), seen as it writes them (after toJSON), in the same pass: a result may be tens of
+ * megabytes. Throws what JSON.stringify throws (a cycle, a BigInt, its stack or its string running out).
+ */
+export function stringifyNoting(value: unknown): { readonly json: string | undefined; readonly unkept: boolean } {
+  let unkept = false;
+  // A function, not an arrow: `this` is the holder, whose member is still what it was before its toJSON.
+  const json = JSON.stringify(value, function (this: Record<string, unknown>, key: string, member: unknown) {
+    if (!unkept && (unkeptMessage(member) !== null || (member === null && isInvalidDate(this[key])))) unkept = true;
+    return member;
+  });
+  return { json, unkept };
+}
+
+/**
+ * The first number in `value` that is not finite, invalid Date, Map or Set, in document order, as JSON.stringify would meet it
+ * (through toJSON), or null. Iterative: no stack to overflow. `value` has no cycle (JSON.stringify has taken it, or it
+ * was parsed).
+ */
+export function firstUnkept(value: unknown): Unkept | null {
+  const stack: Array<{ value: unknown; path: string; key: string | number }> = [{ value, path: '', key: '' }];
+  while (stack.length > 0) {
+    const { value: original, path, key: at } = stack.pop()!;
+    const node = written(original, at);
+    const message = node === null && isInvalidDate(original) ? INVALID_DATE : unkeptMessage(node);
+    if (message !== null) return { path: path || '/', message };
+    if (node === null || typeof node !== 'object') continue;
+    const keys = Array.isArray(node) ? node.map((_, i) => i) : Object.keys(node);
+    for (let i = keys.length - 1; i >= 0; i--) {
+      const key = keys[i]!;
+      stack.push({ value: (node as Record<string | number, unknown>)[key], path: pointerTo(path, String(key)), key });
+    }
+  }
+  return null;
+}
