@@ -5,7 +5,7 @@ import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { DatabaseSync } from 'node:sqlite';
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
-import { readFileSync } from 'node:fs';
+import { existsSync, readFileSync } from 'node:fs';
 import { createServer } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { join } from 'node:path';
@@ -303,6 +303,21 @@ describe('CLI against the real server', () => {
     assert.equal(tenant.status, 0, tenant.stderr);
     assert.match(tenant.stdout.trim(), /^whsec_[A-Za-z0-9+/]+=*$/);
     assert.notEqual(tenant.stdout.trim(), SECRET);
+    // A name no tenant can have (a pasted trailing space, a slash, nothing) is refused before any store is opened.
+    for (const name of ['acme ', 'no such/tenant!', '', '-acme', 'a'.repeat(65)]) {
+      const refused = run(['--webhook-secret', SECRET, '--tenant', name]);
+      assert.equal(refused.status, 2, `${JSON.stringify(name)}: ${refused.stdout}`);
+      assert.match(refused.stderr, /^asyncops: --tenant: .* is not a tenant's name: 1 to 64 letters, digits/);
+      assert.equal(refused.stdout, '');
+    }
+    const dir = tempDir();
+    try {
+      const path = join(dir.path, 'untouched.db');
+      assert.equal(run(['--store', path, '--tenant', 'acme ']).status, 2);
+      assert.equal(existsSync(path), false, 'no store made for a refused name');
+    } finally {
+      dir.cleanup();
+    }
   });
 
   it("list and deliveries take --limit 200, the server's cap", STORE_INDEPENDENT, async () => {

@@ -6,6 +6,7 @@
 
 import { existsSync } from 'node:fs';
 import type { Command } from 'commander';
+import { TENANT_NAME } from '../../config/limits.ts';
 import { SETTINGS } from '../../config/settings.ts';
 import type { CliContext } from '../context.ts';
 import { UsageError } from '../exit-codes.ts';
@@ -23,6 +24,12 @@ export function registerWebhookSecret(program: Command, ctx: CliContext): void {
       }),
     )
     .action(async (opts: { store: string; tenant?: string; webhookSecret?: string[] }) => {
+      // A name no key can carry ('acme ' pasted with its space) would print a secret no webhook is ever signed with.
+      if (opts.tenant !== undefined && !TENANT_NAME.test(opts.tenant)) {
+        throw new UsageError(
+          `--tenant: ${JSON.stringify(opts.tenant)} is not a tenant's name: 1 to 64 letters, digits, '_', '.' or '-', from a letter or digit`,
+        );
+      }
       // A server given --webhook-secret signs with those, not with the one kept in the store.
       if (opts.webhookSecret !== undefined) {
         ctx.printLine((await tenantSecretsOf(opts.webhookSecret, opts.tenant ?? 'default')).join(' '));
@@ -49,7 +56,6 @@ export function registerWebhookSecret(program: Command, ctx: CliContext): void {
 }
 
 async function tenantSecretsOf(secrets: readonly string[], tenant: string): Promise<string[]> {
-  if (tenant === '') throw new UsageError('--tenant: name a tenant');
   const { tenantSecrets } = await import('../../main.ts');
   try {
     return await tenantSecrets(secrets, tenant);
