@@ -19,6 +19,7 @@ import {
   shownPointer,
   TENANT_NAME,
   tooDeepPath,
+  unknownNameMessage,
   firstPathSegments,
   isUnder,
   problemType,
@@ -133,25 +134,8 @@ const OPTION_NAMES: Readonly<Record<keyof AsyncOpsOptions, true>> = {
  * TypeError naming it, with the option it is nearest to.
  */
 function refuseUnknownOptions(options: object, where: string): void {
-  const unknown = Object.keys(options).find((key) => !Object.hasOwn(OPTION_NAMES, key));
-  if (unknown === undefined) return;
-  // The nearest name, and only one near enough to be a slip of the same word: a short key that is one letter off.
-  const [nearest] = Object.keys(OPTION_NAMES)
-    .map((name) => ({ name, distance: editDistance(name.toLowerCase(), unknown.toLowerCase()) }))
-    .filter(({ distance }) => distance <= Math.max(1, Math.floor(unknown.length / 4)))
-    .sort((a, b) => a.distance - b.distance);
-  throw new TypeError(`${where}: unknown option "${unknown}"${nearest === undefined ? '' : ` (did you mean "${nearest.name}"?)`}`);
-}
-
-/** Levenshtein distance, for names of a few dozen characters. */
-function editDistance(a: string, b: string): number {
-  let row = Array.from({ length: b.length + 1 }, (_, j) => j);
-  for (let i = 1; i <= a.length; i++) {
-    const next = [i];
-    for (let j = 1; j <= b.length; j++) next[j] = Math.min(row[j]! + 1, next[j - 1]! + 1, row[j - 1]! + (a[i - 1] === b[j - 1] ? 0 : 1));
-    row = next;
-  }
-  return row[b.length]!;
+  const message = unknownNameMessage(options, Object.keys(OPTION_NAMES), where);
+  if (message !== null) throw new TypeError(message);
 }
 
 export async function createAsyncOps(options: AsyncOpsOptions): Promise<AsyncOps> {

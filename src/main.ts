@@ -246,6 +246,7 @@ export { withoutStreamToken } from './http/stream-tokens.ts';
 export { DEFAULT_TENANT, IDEMPOTENCY_KEY_MAX, isIdempotencyKey, TENANT_NAME } from './domain/operation.ts';
 export { AsyncOpsError, type FieldError } from './domain/errors.ts';
 export { jsonTextAt, NESTED_TOO_DEEPLY, pollutingKeyPath, shownPointer } from './domain/json-values.ts';
+export { unknownNameMessage } from './domain/known-names.ts';
 export { tooDeepPath } from './http/input-limits.ts';
 export type { OperationView } from './runtime/operation-view.ts';
 export type { Operation } from './client/types.ts';
@@ -387,6 +388,11 @@ export async function assembleAsyncOps(options: AssemblyOptions): Promise<Assemb
       const check = checkWebhookUrl(url, { allowPrivate });
       return check.ok ? null : check.reason;
     },
+    onValidateThrew: (schedule, err) =>
+      logger.warn(
+        { err, component: 'scheduler', schedule_id: schedule.id, type: schedule.type },
+        "schedule tick: the task's validate threw, so the tick passes without an operation (validate must not throw)",
+      ),
   });
   const runWorkers = options.workers ?? true;
   // Every worker node runs one: they may all fire a tick at once, and the store lets one create its operation.

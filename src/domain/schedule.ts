@@ -84,8 +84,12 @@ function cronMessage(error: unknown): string {
   const text = error instanceof Error ? error.message : String(error);
   // croner's words for a wrong count of fields offer seven (a year), which this mode then refuses: said plainly instead.
   if (/exactly five, six, or seven/.test(text)) return 'is not a cron expression: it takes 5 fields, or 6 with seconds first';
+  // croner names a day of month or a month by its own index, one less than written (13 as "month: 12"): the value written.
+  const written = text.replace(/Invalid value for (month|day): (-?\d+)/, (_, field: string, index: string) => {
+    return `Invalid value for ${field === 'day' ? 'day of month' : field}: ${Number(index) + 1}`;
+  });
   // croner prefixes its class name; the field is named by the path.
-  return `is not a cron expression of 5 or 6 fields: ${text.replace(/^CronPattern: /, '')}`.slice(0, 300);
+  return `is not a cron expression of 5 or 6 fields: ${written.replace(/^CronPattern: /, '')}`.slice(0, 300);
 }
 
 /** The first tick strictly after `after`, in ms; null when there is none. The expression must have passed checkCron. */

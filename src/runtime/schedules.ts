@@ -54,6 +54,8 @@ export interface SchedulesServiceOptions {
   readonly maxPriority?: ((tenant: string) => number) | undefined;
   /** The schedules one tenant may hold, created through the API (`--max-schedules`); null or absent: no cap. */
   readonly maxPerTenant?: number | null | undefined;
+  /** Told when a task's own `validate` threw at a tick (which the tick then passes over, and the others go on). */
+  readonly onValidateThrew?: ((schedule: Schedule, error: unknown) => void) | undefined;
 }
 
 /** Recent ticks a schedule's read shows (the store keeps about this many). */
@@ -224,11 +226,25 @@ export class SchedulesService {
     if (fired !== null) this.#options.observer?.tickFired(fired.schedule, fired.operation, firing.skipped);
   }
 
+  /**
+   * Whether the stored input passes the type's schema and its own `validate`. One that throws (which docs/tasks.md
+   * forbids) counts as not passing: thrown out of the pass, it would stop every schedule due behind this one, on every
+   * node, each pass again, since this one stays first in line.
+   */
+  #inputPasses(schedule: Schedule, type: string): boolean {
+    try {
+      return this.#registry.validateInput(type, schedule.input).length === 0;
+    } catch (error) {
+      this.#options.onValidateThrew?.(schedule, error);
+      return false;
+    }
+  }
+
   /** The operation a tick creates, as a submit of the schedule's type and input would; null when none can be. */
   #draftFor(schedule: Schedule, now: number): OperationDraft | null {
     const task = this.#registry.get(schedule.type);
     // The type is gone from this server, or its schema changed under the stored input: the tick passes without one.
-    if (task === undefined || this.#registry.validateInput(task.type, schedule.input).length > 0) return null;
+    if (task === undefined || !this.#inputPasses(schedule, task.type)) return null;
     return {
       id: newId(ID_PREFIXES.operation, now),
       tenant: schedule.tenant,

@@ -6,6 +6,7 @@ import type { Context, Span } from '@opentelemetry/api';
 import type { Logger } from 'pino';
 import type { FieldError } from '../domain/errors.ts';
 import { jsonTextAt } from '../domain/json-values.ts';
+import { unknownNameMessage } from '../domain/known-names.ts';
 import { checkCron } from '../domain/schedule.ts';
 import { checkRateLimit, type RateLimit } from '../domain/rate-limit.ts';
 import { TASK_MAX } from '../config/limits.ts';
@@ -86,6 +87,25 @@ export interface TaskDefinition<Input = any> {
 }
 
 const TYPE_PATTERN = /^[a-z][a-z0-9_.-]{0,63}$/;
+/** What a definition and a schedule declaration take: any other name is refused, as a misspelt option would be ignored. */
+const DEFINITION_NAMES = [
+  'type',
+  'route',
+  'input',
+  'description',
+  'validate',
+  'timeoutS',
+  'maxAttempts',
+  'concurrency',
+  'keyConcurrency',
+  'estimatedDurationS',
+  'cost',
+  'rateLimit',
+  'retryOnTimeout',
+  'schedule',
+  'run',
+] as const satisfies readonly (keyof TaskDefinition)[];
+const SCHEDULE_NAMES = ['cron', 'timezone', 'input'] as const satisfies readonly (keyof ScheduleDeclaration)[];
 const ROUTE_PATTERN = /^\/[a-z0-9][a-z0-9_-]*(\/[a-z0-9][a-z0-9_-]*)*$/;
 
 /**
@@ -125,6 +145,8 @@ export function checkTaskDefinition(definition: TaskDefinition): void {
   if (typeof definition.type !== 'string' || !TYPE_PATTERN.test(definition.type)) {
     throw new TypeError(`defineTask: type "${definition.type}" must match ${TYPE_PATTERN}`);
   }
+  const unknownName = unknownNameMessage(definition, DEFINITION_NAMES, `defineTask(${definition.type})`);
+  if (unknownName !== null) throw new TypeError(unknownName);
   if (definition.route !== undefined && !ROUTE_PATTERN.test(definition.route)) {
     throw new TypeError(`defineTask(${definition.type}): route "${definition.route}" must look like /reports`);
   }
@@ -153,6 +175,9 @@ export function checkTaskDefinition(definition: TaskDefinition): void {
   for (const [index, declared] of declaredSchedulesOf(definition).entries()) {
     const where = `defineTask(${definition.type}): schedule${Array.isArray(definition.schedule) ? `[${index}]` : ''}`;
     if (typeof declared !== 'object' || declared === null || typeof declared.cron !== 'string') throw new TypeError(`${where} needs a cron string`);
+    // `timeZone`, as Intl spells it, would otherwise be ignored and the schedule read in UTC.
+    const unknownInSchedule = unknownNameMessage(declared, SCHEDULE_NAMES, where);
+    if (unknownInSchedule !== null) throw new TypeError(unknownInSchedule);
     if (declared.timezone !== undefined && typeof declared.timezone !== 'string') throw new TypeError(`${where}: timezone must be a string`);
     // Stored as JSON text: what JSON would change (NaN, an invalid Date, a Map) is refused, as a submit's input is.
     if (declared.input !== undefined) {

@@ -34,6 +34,17 @@ describe('checkCron', () => {
     );
   });
 
+  it("names the value written of a day of month or a month out of range, not croner's index one less", () => {
+    const message = (cron: string) => checkCron(cron, 'UTC')[0]?.message;
+    assert.equal(message('0 0 1 13 *'), 'is not a cron expression of 5 or 6 fields: Invalid value for month: 13');
+    assert.equal(message('0 0 1 0 *'), 'is not a cron expression of 5 or 6 fields: Invalid value for month: 0');
+    assert.equal(message('0 0 1 1-13 *'), 'is not a cron expression of 5 or 6 fields: Invalid value for month: 13');
+    assert.equal(message('0 0 32 * *'), 'is not a cron expression of 5 or 6 fields: Invalid value for day of month: 32');
+    assert.equal(message('0 0 0 * *'), 'is not a cron expression of 5 or 6 fields: Invalid value for day of month: 0');
+    assert.equal(message('0 0 1,32 * *'), 'is not a cron expression of 5 or 6 fields: Invalid value for day of month: 32');
+    assert.equal(message('60 * * * *'), 'is not a cron expression of 5 or 6 fields: Invalid value for minute: 60', 'other fields as croner says');
+  });
+
   it('says how many fields it takes when the count is wrong, without offering seven', () => {
     for (const cron of ['   ', 'daily', '* * * *', '0 0 0 1 1 * 2027 x']) {
       assert.deepEqual(checkCron(cron, 'UTC'), [{ path: '/cron', message: 'is not a cron expression: it takes 5 fields, or 6 with seconds first' }], cron);

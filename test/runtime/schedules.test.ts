@@ -97,6 +97,44 @@ describe('SchedulesService', () => {
     assert.deepEqual(fired, [{ operation: null, skipped: 0 }]);
   });
 
+  it("a task's validate that throws passes over its own tick only: the schedules due with it still fire, and it goes on", async (t) => {
+    let broken = false;
+    const fragile = defineTask({
+      type: 'fragile',
+      input: { type: 'object' },
+      validate: () => {
+        if (broken) throw new Error('the lookup behind validate is down');
+        return [];
+      },
+      run: () => 1,
+    });
+    const { store, clock, fired } = await setUp(t, [fragile, echo]);
+    const threw: Array<{ schedule: string; message: string }> = [];
+    const service = new SchedulesService({
+      store,
+      registry: new TaskRegistry([fragile, echo]),
+      clock,
+      checkWebhookUrl: () => null,
+      observer: { tickFired: (_s, operation, skipped) => fired.push({ operation: operation?.id ?? null, skipped }) },
+      onValidateThrew: (schedule, error) => threw.push({ schedule: schedule.id, message: (error as Error).message }),
+    });
+    // Created first, so it is first in line at every tick.
+    const { schedule: first } = await service.create({ tenant: 't', type: 'fragile', input: {}, cron: '* * * * *' });
+    const { schedule: second } = await service.create({ tenant: 't', type: 'echo', input: {}, cron: '* * * * *' });
+    broken = true;
+    clock.time = T0 + MINUTE;
+    assert.deepEqual(await service.fireDue(10), { more: false, nextRunAt: T0 + 2 * MINUTE });
+    assert.deepEqual(threw, [{ schedule: first.id, message: 'the lookup behind validate is down' }]);
+    assert.equal(fired.length, 2);
+    const ticksOf = async (id: string) => (await service.get('t', id)).ticks.map((tick) => [tick.tick, tick.operationId === null]);
+    assert.deepEqual(await ticksOf(first.id), [[T0 + MINUTE, true]], 'its tick passed without an operation');
+    assert.deepEqual(await ticksOf(second.id), [[T0 + MINUTE, false]], 'the other fired as usual');
+    broken = false;
+    clock.time = T0 + 2 * MINUTE;
+    await service.fireDue(10);
+    assert.deepEqual((await ticksOf(first.id))[0], [T0 + 2 * MINUTE, false], 'once validate answers, it fires again');
+  });
+
   it("gives its ticks' operations the schedule's priority, held to the tenant's ceiling as a submit's", async (t) => {
     const { store, clock, service } = await setUp(t, [echo], (tenant) => (tenant === 'low' ? -10 : 1000));
     const refused = async (request: Parameters<typeof service.create>[0], message: RegExp) =>
@@ -183,5 +221,25 @@ describe('SchedulesService', () => {
       /^TypeError: defineTask\(bad\): schedule: timezone must be a string$/,
     );
     assert.throws(() => new TaskRegistry([{ ...nightly, schedule: { cron: '0 3 * * *', input: { scope: 7 } } }]), /schedule 0 input: \/input\/scope/);
+    // A name neither takes, from plain JavaScript, would be ignored for its default: `timeZone` would read the
+    // expression in UTC, `schedules` would declare nothing. Each is refused, with the name it is nearest to.
+    const untyped = (definition: object) => () => defineTask(definition as never);
+    assert.throws(
+      untyped({ type: 'bad', schedule: { cron: '0 3 * * *', timeZone: 'Europe/Berlin' }, run: () => null }),
+      /^TypeError: defineTask\(bad\): schedule: unknown option "timeZone" \(did you mean "timezone"\?\)$/,
+    );
+    assert.throws(
+      untyped({ type: 'bad', schedule: [{ cron: '0 3 * * *' }, { cron: '0 0 * * *', priority: 5 }], run: () => null }),
+      /^TypeError: defineTask\(bad\): schedule\[1\]: unknown option "priority"$/,
+    );
+    assert.throws(
+      untyped({ type: 'bad', schedules: { cron: '0 3 * * *' }, run: () => null }),
+      /^TypeError: defineTask\(bad\): unknown option "schedules" \(did you mean "schedule"\?\)$/,
+    );
+    assert.throws(
+      untyped({ type: 'bad', timeout: 5, run: () => null }),
+      /^TypeError: defineTask\(bad\): unknown option "timeout" \(did you mean "timeoutS"\?\)$/,
+    );
+    assert.throws(() => new TaskRegistry([{ ...nightly, concurency: 2 } as never]), /unknown option "concurency" \(did you mean "concurrency"\?\)/);
   });
 });
