@@ -7,7 +7,7 @@ import assert from 'node:assert/strict';
 import { once } from 'node:events';
 import { createServer, connect, type Server, type Socket } from 'node:net';
 import { E2E_STORE, freshStore, startServer, type ServerProcess, type TestStore } from '../support/server.ts';
-import { PG_URL, postgresSkipReason } from '../support/postgres.ts';
+import { dropSchema, PG_URL, postgresSkipReason } from '../support/postgres.ts';
 import { request } from '../support/http.ts';
 
 const skip =
@@ -81,6 +81,8 @@ describe('a PostgreSQL store that stops answering', { skip: skip ?? false }, () 
     const ready = await request(server.url, 'GET', '/readyz');
     assert.equal(ready.status, 503);
     assert.match(ready.body.type, /store_unavailable/);
+    assert.equal(ready.body.detail, 'the store did not answer within 2000 ms');
+    assert.equal(ready.body.instance, '/readyz', 'a problem as every other route gives');
     assert.ok(Date.now() - started < 6_000, `answered in ${Date.now() - started} ms`);
     assert.equal((await request(server.url, 'GET', '/healthz')).status, 200, 'liveness does no I/O');
 
@@ -90,5 +92,25 @@ describe('a PostgreSQL store that stops answering', { skip: skip ?? false }, () 
     // --grace 1s, then at most 10 s more to give attempts back and close connections.
     assert.ok(Date.now() - stopping < 20_000, `exited after ${Date.now() - stopping} ms`);
     assert.notEqual(code, null);
+  });
+});
+
+describe('a PostgreSQL store whose schema is dropped under a running server', { skip: skip ?? false }, () => {
+  it('answers /readyz 503 with a problem that says the store refused, without its words (the route is open)', async () => {
+    const store = freshStore('postgres');
+    const server = await startServer({ store: store.spec });
+    try {
+      assert.equal((await request(server.url, 'GET', '/readyz')).status, 200);
+      await dropSchema(new URL(store.spec).searchParams.get('schema')!);
+      const ready = await request(server.url, 'GET', '/readyz');
+      assert.equal(ready.status, 503);
+      assert.equal(ready.body.code, 'store_unavailable');
+      assert.equal(ready.body.instance, '/readyz');
+      assert.equal(ready.body.detail, "the store cannot be reached or refused the check (the server's log says why)");
+      assert.doesNotMatch(JSON.stringify(ready.body), /relation|postgres@|operations/, 'nothing of the database named to an open route');
+    } finally {
+      await server.stop();
+      await store.cleanup();
+    }
   });
 });
