@@ -15,7 +15,7 @@ import Fastify from 'fastify';
 import { pino } from 'pino';
 import express from 'express';
 import { Type } from '@sinclair/typebox';
-import { asyncopsPlugin, createAsyncOps, defineTask, type AsyncOps } from '../src/index.ts';
+import { AsyncOpsError, asyncopsPlugin, createAsyncOps, defineTask, type AsyncOps } from '../src/index.ts';
 import { assembleAsyncOps } from '../src/main.ts';
 import { SqliteStore } from '../src/store/sqlite/sqlite-store.ts';
 import { AsyncOpsClient } from '../src/client/index.ts';
@@ -411,7 +411,15 @@ describe('createAsyncOps', () => {
     const dir = mkdtempSync(join(tmpdir(), 'asyncops-lifecycle-'));
     try {
       const ops = await createAsyncOps({ ...options, store: join(dir, 'not-yet', 'ops.db'), logger: { level: 'silent' } });
-      await assert.rejects(ops.start(), /cannot open the SQLite store/);
+      // The store being away, as a request would hear it (503): an AsyncOpsError with its code, for start and submit.
+      const unavailable = (error: Error & { code?: string }) => {
+        assert.ok(error instanceof AsyncOpsError, String(error));
+        assert.equal(error.code, 'store_unavailable');
+        assert.match(error.message, /^cannot open the SQLite store at .*not-yet/);
+        return true;
+      };
+      await assert.rejects(ops.start(), unavailable);
+      await assert.rejects(ops.submit('square', { n: 1 }), unavailable);
       mkdirSync(join(dir, 'not-yet'));
       const first = ops.start();
       let firstDone = false;
@@ -781,6 +789,12 @@ describe('createAsyncOps', () => {
       /^TypeError: createAsyncOps: unknown option "concurency" \(did you mean "concurrency"\?\)$/,
     );
     await assert.rejects(createAsyncOps({ ...options, clock: { now: () => 0 } } as never), /^TypeError: createAsyncOps: unknown option "clock"$/);
+    // A store it cannot read as one is an invalid option too, named.
+    await assert.rejects(
+      createAsyncOps({ ...options, store: 'mysql://db.example/ops' }),
+      /^TypeError: store: unsupported scheme in "mysql:\/\/db.example\/ops"/,
+    );
+    await assert.rejects(createAsyncOps({ ...options, store: '  ' }), /^TypeError: store: the specification is empty/);
     const app = Fastify();
     closers.push(() => app.close());
     await assert.rejects(async () => {

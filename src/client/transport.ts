@@ -18,6 +18,9 @@ export interface RetryPolicy {
   maxDelayMs: number;
 }
 
+/** A retry policy as given: each member optional, and `undefined` as not set (exactOptionalPropertyTypes). */
+export type RetryPolicyOptions = { readonly [K in keyof RetryPolicy]?: RetryPolicy[K] | undefined };
+
 export const DEFAULT_RETRY: RetryPolicy = { retries: 4, minDelayMs: 1_000, maxDelayMs: 15_000 };
 const MIN_RETRY_DELAY_MS = 1_000;
 // 429 too: the server says when to come back (Retry-After), and the request is safe to repeat.
@@ -33,7 +36,8 @@ export interface TransportOptions {
   /** Timeout of one request (default 30 s); a long-poll adds the time it asks the server to hold. */
   timeoutMs?: number | undefined;
   /** How transient failures (network errors, 429/502/503/504) of safe requests are retried. */
-  retry?: Partial<RetryPolicy> | undefined;
+  /** Any member left out or `undefined` takes its default. */
+  retry?: RetryPolicyOptions | undefined;
 }
 
 export interface RequestSpec {
@@ -263,7 +267,7 @@ function withTries(error: unknown, tries: number): unknown {
  * The retry policy with the defaults where `given` says nothing (an `undefined` member included), or a TypeError: a
  * NaN or negative member would have retried at once, or for ever.
  */
-function checkedRetry(given: Partial<RetryPolicy> | undefined): RetryPolicy {
+function checkedRetry(given: RetryPolicyOptions | undefined): RetryPolicy {
   const retry = { ...DEFAULT_RETRY };
   for (const [name, value] of Object.entries(given ?? {}) as Array<[keyof RetryPolicy, unknown]>) {
     if (value === undefined) continue;

@@ -34,10 +34,10 @@ export function registerTaskRoutes(app: FastifyInstance, service: OperationsServ
       response: { 200: jsonResponse(Type.Object({ items: Type.Array(TaskTypeSchema) }), 'Every registered task type') },
     },
     handler: async () => {
-      const estimates = await service.durationEstimates();
+      const [estimates, held] = await Promise.all([service.durationEstimates(), service.heldUntil()]);
       const heldUntil = (type: string) => {
-        const until = service.heldUntil(type);
-        return until === null ? null : new Date(until).toISOString();
+        const until = held.get(type);
+        return until === undefined ? null : new Date(until).toISOString();
       };
       const items = service.registry.list().map((task) => {
         const estimate = estimates.get(task.type) ?? null;

@@ -145,12 +145,6 @@ export class OperationViews {
     return this.render(op, standing, now, this.base(op, includeInput));
   }
 
-  /** Rate limits: when a hold on the type ends (null: not held at `now`), as of the buckets last read. */
-  heldUntil(type: string, now: number): number | null {
-    const until = this.#buckets.get(type)?.heldUntil ?? 0;
-    return until > now ? until : null;
-  }
-
   /** Its type's rate limit (as this node declares it) and bucket, when it has either: the ETA's starts wait for tokens. */
   #rateLimitOf(type: string): { rate: RateLimit | null; bucket: Bucket | null } | undefined {
     const rate = this.#registry.get(type)?.rateLimit ?? null;

@@ -428,9 +428,15 @@ export class OperationsService {
     return this.#views.durationEstimates();
   }
 
-  /** Rate limits: when a hold on the type ends (null: not held), as of the buckets last read with the durations. */
-  heldUntil(type: string): number | null {
-    return this.#views.heldUntil(type, this.#clock.now());
+  /**
+   * Rate limits: when each held type's hold ends, read from the store now. Not the buckets the estimates last read (up
+   * to a second old), which would leave out a hold of a second altogether, where /metrics shows it.
+   */
+  async heldUntil(): Promise<Map<string, number>> {
+    const now = this.#clock.now();
+    const held = new Map<string, number>();
+    for (const [type, bucket] of await this.#store.rateLimitBuckets()) if (bucket.heldUntil > now) held.set(type, bucket.heldUntil);
+    return held;
   }
 
   async #find(tenant: string, id: string): Promise<Operation> {

@@ -126,7 +126,11 @@ export type TypedTaskDefinition<Schema extends TypedSchema> = Omit<TaskDefinitio
  */
 export function defineTask<const Schema extends TypedSchema>(definition: TypedTaskDefinition<Schema>): TaskDefinition<Schema['static']>;
 // biome-ignore lint/suspicious/noExplicitAny: as TaskDefinition: the default for a definition whose input is not typed.
-export function defineTask<Input = any>(definition: TaskDefinition<Input>): TaskDefinition<Input>;
+export function defineTask<Input = any>(
+  // A TypeBox schema the first overload refused (a schedule's input or a validate typed otherwise) must not pass here
+  // with Input inferred from those instead: its `static` has to be the Input, as `defineTask<Static<typeof S>>` gives.
+  definition: TaskDefinition<Input> & { readonly input?: { readonly static?: Input } | undefined },
+): TaskDefinition<Input>;
 export function defineTask(definition: TaskDefinition): TaskDefinition {
   checkTaskDefinition(definition);
   return Object.freeze({ ...definition });

@@ -29,15 +29,15 @@ export type StoreSpec =
 /** What a specification names, without opening anything; throws a message for one that names nothing known. */
 export function parseStoreSpec(spec: string, options: Pick<StoreSpecOptions, 'schema'> = {}): StoreSpec {
   const trimmed = spec.trim();
-  if (trimmed.length === 0) throw new Error('store: the specification is empty (use a file path, sqlite:PATH, :memory: or postgres://…)');
+  if (trimmed.length === 0) throw new TypeError('store: the specification is empty (use a file path, sqlite:PATH, :memory: or postgres://…)');
   if (/^postgres(ql)?:\/\//i.test(trimmed)) return { kind: 'postgres', ...postgresSpec(trimmed, options.schema) };
   if (trimmed.startsWith('sqlite:')) {
     const path = trimmed.slice('sqlite:'.length).replace(/^\/\/(?=\/)/, '');
-    if (path.length === 0) throw new Error('store: sqlite: needs a path, e.g. sqlite:./asyncops.db');
+    if (path.length === 0) throw new TypeError('store: sqlite: needs a path, e.g. sqlite:./asyncops.db');
     return { kind: 'sqlite', path };
   }
   if (/^[a-z][a-z0-9+.-]*:\/\//i.test(trimmed))
-    throw new Error(`store: unsupported scheme in "${describeStoreSpec(trimmed)}" (use a file path, sqlite:PATH, :memory: or postgres://…)`);
+    throw new TypeError(`store: unsupported scheme in "${describeStoreSpec(trimmed)}" (use a file path, sqlite:PATH, :memory: or postgres://…)`);
   return { kind: 'sqlite', path: trimmed };
 }
 
@@ -62,19 +62,19 @@ export function postgresSpec(spec: string, schemaOption?: string): { url: string
     url = new URL(spec);
   } catch {
     // The driver reads some strings a URL parser refuses; those pass through, unless a schema would be lost.
-    if (/[?&]schema=/.test(spec)) throw new Error(`store: "${describeStoreSpec(spec)}" is not a valid URL, so its ?schema= cannot be read`);
+    if (/[?&]schema=/.test(spec)) throw new TypeError(`store: "${describeStoreSpec(spec)}" is not a valid URL, so its ?schema= cannot be read`);
     return { url: spec, schema: schemaOption };
   }
   const inUrl = url.searchParams.getAll('schema');
   if (inUrl.length === 0) return { url: spec, schema: schemaOption };
-  if (inUrl.length > 1 || inUrl[0] === '') throw new Error('store: give ?schema= once, with a name');
+  if (inUrl.length > 1 || inUrl[0] === '') throw new TypeError('store: give ?schema= once, with a name');
   if (schemaOption !== undefined && schemaOption !== inUrl[0]) {
-    throw new Error(`store: the URL names schema "${inUrl[0]}" but the options name "${schemaOption}"`);
+    throw new TypeError(`store: the URL names schema "${inUrl[0]}" but the options name "${schemaOption}"`);
   }
   try {
     checkSchemaName(inUrl[0]!);
   } catch (error) {
-    throw new Error(`store: ${(error as Error).message}`);
+    throw new TypeError(`store: ${(error as Error).message}`);
   }
   url.searchParams.delete('schema');
   return { url: url.toString(), schema: inUrl[0] };

@@ -21,9 +21,9 @@ export function openDatabase(path: string): DatabaseSync {
   }
 }
 
-/** An error opening the store at `path`, naming it. */
-export function storeOpenError(path: string, error: unknown): Error {
-  return new Error(`cannot open the SQLite store at ${path}: ${(error as Error).message}`, { cause: error });
+/** An error opening the store at `path`, naming it: `store_unavailable`, as an embedder's submit or a request sees it. */
+export function storeOpenError(path: string, error: unknown): AsyncOpsError {
+  return new AsyncOpsError('store_unavailable', `cannot open the SQLite store at ${path}: ${(error as Error).message}`, { cause: error });
 }
 
 function configure(db: DatabaseSync): void {
