@@ -42,7 +42,7 @@ const MEANINGS: Readonly<Record<ErrorCode | typeof INTERNAL_PROBLEM.code, string
     'A server without API keys answers only to `localhost`, IP addresses and the names `--allowed-hosts` gives: the request named another host in `Host`, as a page on a name its attacker points at this machine (DNS rebinding) would. Use one of those, or give the server API keys.',
   rate_limited: 'Over the rate limit, or too many event streams open at once for this key (or address). `Retry-After` says when to come back.',
   store_unavailable:
-    'The store does not answer, or cannot take the write now: no PostgreSQL connection within 5 s (all in use, or the database away), or a SQLite file locked by another process past the busy timeout, on a full disk, made read-only, or failing with an I/O error. Try again later.',
+    'The store does not answer, or cannot take the write now: no PostgreSQL connection within 5 s (all in use, or the database away), or a SQLite file locked by another process past the busy timeout, on a full disk, made read-only, failing with an I/O error, or damaged (which needs its backup restored). Try again later.',
   shutting_down:
     'The request reached a server that had begun to stop (on a connection kept open). Send it again: to another node, or to this one once it is back.',
   internal: 'The server failed to handle the request. It has been logged; the request may be retried.',

@@ -4,7 +4,7 @@
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { waitFor } from '../support/wait.ts';
-import { mkdtemp, rm } from 'node:fs/promises';
+import { mkdtemp, open, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
@@ -85,6 +85,33 @@ describe('SqliteStore', () => {
       assert.equal(store.database.prepare('PRAGMA integrity_check').get()!['integrity_check'], 'ok');
     } finally {
       await store.close();
+    }
+  });
+
+  it('a write that meets a damaged page is store_unavailable naming the damage (a 503, not a bare 500)', async () => {
+    const path = join(dir, 'damaged.db');
+    const store = new SqliteStore({ path });
+    await store.open();
+    // An index every insert writes and nothing at start-up reads: the tenant listing's.
+    const root = Number(store.database.prepare("SELECT rootpage FROM sqlite_master WHERE name = 'operations_tenant_id'").get()!['rootpage']);
+    const pageSize = Number(store.database.prepare('PRAGMA page_size').get()!['page_size']);
+    await store.close();
+    const file = await open(path, 'r+');
+    try {
+      await file.write(Buffer.alloc(pageSize, 0xa5), 0, pageSize, (root - 1) * pageSize);
+    } finally {
+      await file.close();
+    }
+    const damaged = new SqliteStore({ path });
+    await damaged.open();
+    try {
+      await assert.rejects(damaged.operationInsert(draft()), (error: unknown) => {
+        assert.equal((error as { code?: unknown }).code, 'store_unavailable', String(error));
+        assert.match((error as Error).message, /^SQLite: the database file is damaged/);
+        return true;
+      });
+    } finally {
+      await damaged.close();
     }
   });
 

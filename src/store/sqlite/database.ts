@@ -75,12 +75,14 @@ const CANNOT_WRITE: ReadonlyMap<number, string> = new Map([
   [8, 'the database file is read-only'], // SQLITE_READONLY
   [10, 'a disk I/O error'], // SQLITE_IOERR
   [13, 'the disk is full'], // SQLITE_FULL
+  [11, 'the database file is damaged (restore it from a backup: docs/reliability.md)'], // SQLITE_CORRUPT
   [14, 'the database file cannot be opened'], // SQLITE_CANTOPEN
+  [26, 'the database file is not a store (restore it from a backup: docs/reliability.md)'], // SQLITE_NOTADB
 ]);
 
 /**
- * A write the file could not take (locked by another process past busy_timeout, a full disk, a file made read-only)
- * is the store not answering, a 503 store_unavailable to try again, not a 500: the request was fine.
+ * A write the file could not take (locked by another process past busy_timeout, a full disk, a file made read-only, a
+ * damaged page) is the store not answering, a 503 store_unavailable, not a 500: the request was fine.
  */
 export function unavailableIfCannotWrite(err: unknown): unknown {
   const code = (err as { errcode?: unknown } | null)?.errcode;
