@@ -20,6 +20,7 @@ import { assembleAsyncOps } from '../src/main.ts';
 import { SqliteStore } from '../src/store/sqlite/sqlite-store.ts';
 import { AsyncOpsClient } from '../src/client/index.ts';
 import { waitFor } from './support/wait.ts';
+import { closedPort } from './client/fake-api.ts';
 import { dropSchema, PG_URL, postgresSkipReason, uniqueSchema, withClient } from './support/postgres.ts';
 
 const square = defineTask({
@@ -420,6 +421,18 @@ describe('createAsyncOps', () => {
       };
       await assert.rejects(ops.start(), unavailable);
       await assert.rejects(ops.submit('square', { n: 1 }), unavailable);
+      // So is a PostgreSQL store that cannot be reached (nothing listens on the port).
+      const port = await closedPort();
+      const away = await createAsyncOps({ ...options, store: `postgres://postgres@127.0.0.1:${port}/test`, logger: { level: 'silent' } });
+      const pgUnavailable = (error: Error & { code?: string }) => {
+        assert.ok(error instanceof AsyncOpsError, String(error));
+        assert.equal(error.code, 'store_unavailable');
+        assert.match(error.message, /^cannot open the PostgreSQL store at .*ECONNREFUSED/);
+        return true;
+      };
+      await assert.rejects(away.start(), pgUnavailable);
+      await assert.rejects(away.submit('square', { n: 1 }), pgUnavailable);
+      await away.close();
       mkdirSync(join(dir, 'not-yet'));
       const first = ops.start();
       let firstDone = false;

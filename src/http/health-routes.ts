@@ -48,19 +48,20 @@ export function registerHealthRoutes(app: FastifyInstance, store: StoreProbe, st
         ...problemResponses([503, 'The store does not answer, or the server is shutting down']),
       },
     },
-    handler: async (request) => {
+    handler: async () => {
       // From the first moment of a stop, while running attempts finish within --grace: not only once HTTP closes.
       if (stopping()) throw new AsyncOpsError('shutting_down', 'this node is stopping: send requests to another node, or again once it is back');
       try {
         await withDeadline(store.ping(), READY_WITHIN_MS);
         return { status: 'ready' as const, store: store.kind };
       } catch (error) {
-        request.log.warn({ err: error }, 'readiness: store unreachable');
-        // This route is open without a key: the store's own words (a host, a user name) stay in the log.
+        // This route is open without a key: the store's own words (a host, a user name) go only to the log, as the
+        // cause of the one error line the problem handler writes for every store_unavailable.
         const timedOut = error instanceof Error && error.message.startsWith('the store did not answer');
         throw new AsyncOpsError(
           'store_unavailable',
           timedOut ? `the store did not answer within ${READY_WITHIN_MS} ms` : "the store cannot be reached or refused the check (the server's log says why)",
+          { cause: error },
         );
       }
     },

@@ -9,6 +9,7 @@ import { createServer, connect, type Server, type Socket } from 'node:net';
 import { E2E_STORE, freshStore, startServer, type ServerProcess, type TestStore } from '../support/server.ts';
 import { dropSchema, PG_URL, postgresSkipReason } from '../support/postgres.ts';
 import { request } from '../support/http.ts';
+import { waitFor } from '../support/wait.ts';
 
 const skip =
   E2E_STORE !== 'postgres'
@@ -108,6 +109,17 @@ describe('a PostgreSQL store whose schema is dropped under a running server', { 
       assert.equal(ready.body.instance, '/readyz');
       assert.equal(ready.body.detail, "the store cannot be reached or refused the check (the server's log says why)");
       assert.doesNotMatch(JSON.stringify(ready.body), /relation|postgres@|operations/, 'nothing of the database named to an open route');
+      // The log has it: one error line for the probe, with the store's words as its cause.
+      const lines = await waitFor(
+        () => {
+          const found = server.logs.filter((line) => line.msg === 'store unavailable' || /readiness/.test(String(line.msg)));
+          return found.length > 0 ? found : null;
+        },
+        { timeoutMs: 5_000, what: "the probe's log line" },
+      );
+      assert.equal(lines.length, 1, JSON.stringify(lines));
+      assert.equal(lines[0]!.level, 50);
+      assert.match(JSON.stringify(lines[0]!.err), /relation .*operations.* does not exist/);
     } finally {
       await server.stop();
       await store.cleanup();

@@ -44,6 +44,7 @@ import type {
   DeliveryFactory,
   WorkerNode,
 } from '../store.ts';
+import { AsyncOpsError } from '../../domain/errors.ts';
 import type { Operation, OperationResult } from '../../domain/operation.ts';
 import { storableAttempt, storableFinish, storableProgress, storableRecover, storableRetry } from '../storable.ts';
 import { ChangeListener, decodeNotification } from './change-listener.ts';
@@ -158,7 +159,7 @@ class PostgresStore implements Store {
       // The driver's words ("connect ECONNREFUSED …", 'database "x" does not exist') name no store; ours do, and a
       // stop while it waited is no failure to explain.
       if (err instanceof StoreBehindError || err instanceof StoreNewerError || this.#closing.signal.aborted || !(err instanceof Error)) throw err;
-      throw new Error(`cannot open the PostgreSQL store at ${this.#location}: ${err.message}`, { cause: err });
+      throw new AsyncOpsError('store_unavailable', `cannot open the PostgreSQL store at ${this.#location}: ${err.message}`, { cause: err });
     });
     return this.#opening;
   }
