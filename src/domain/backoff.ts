@@ -49,7 +49,8 @@ export function scheduleDelay(scheduleMs: readonly number[], retry: number, rand
  * chose, never later than its longest step (a receiver cannot park a delivery for longer than that).
  */
 export function retryAfterWithinSchedule(scheduledMs: number, retryAfterMs: number | null, scheduleMs: readonly number[]): number {
-  if (retryAfterMs === null || !Number.isFinite(retryAfterMs)) return scheduledMs;
+  // A delay of more digits than a double holds reads as Infinity: the longest step, as any delay past it is.
+  if (retryAfterMs === null || Number.isNaN(retryAfterMs)) return scheduledMs;
   const longest = Math.max(scheduledMs, ...scheduleMs);
   return Math.min(Math.max(scheduledMs, Math.ceil(retryAfterMs)), longest);
 }

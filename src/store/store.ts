@@ -593,8 +593,12 @@ export interface Store extends ScheduleStore, BulkActionStore {
   deliveryRetry(params: { readonly id: string; readonly tenant: string; readonly now: number }): Promise<DeliveryRetryOutcome>;
   /** Expired delivery leases (a crashed dispatcher) go back to due. Returns how many. */
   deliveryRecoverExpired(params: { readonly now: number }): Promise<number>;
-  /** The earliest next attempt of a delivery not in flight (unleased), or null. */
-  deliveryNextAttemptAt(): Promise<number | null>;
+  /**
+   * The earliest next attempt later than `after` of a delivery not in flight (unleased), or null. Later than: one due by
+   * then and not claimed waits on its destination's cap, whose attempts' ends wake the dispatcher; a min over all would
+   * name that one and hide every later time (a hanging receiver's backlog hid the other receivers' retries).
+   */
+  deliveryNextAttemptAt(params: { readonly after: number }): Promise<number | null>;
   /** Deliveries not yet delivered, by state (pending, retrying, dead: the dead-letter depth), for metrics; each read from an index. */
   deliveryCounts(): Promise<Array<{ readonly state: 'pending' | 'retrying' | 'dead'; readonly count: number }>>;
 

@@ -222,11 +222,11 @@ export class WebhookDispatcher {
     if (claimed >= limit) return true;
     if (!loop.running) return false;
     if (waiting.length > 0 && free - claimed > 0 && (await this.#claim(claimedAt, 1, full, loop)) > 0) return true;
-    const next = await this.#store.deliveryNextAttemptAt();
     // The earliest delivery not in flight (those in flight here or on another node wake us as they end, or their lease
-    // runs out). Due by the time of the claim yet not claimed: its destination is at its cap here, and an attempt's end
-    // there wakes us (or else the fallback poll). Due only since the claim: wake then.
-    if (next !== null && next > claimedAt) loop.wakeAt(next);
+    // runs out) due after the claim. One due by then yet not claimed waits on its destination's cap here, and an
+    // attempt's end there wakes us; asking past it keeps a capped destination's backlog from hiding others' times.
+    const next = await this.#store.deliveryNextAttemptAt({ after: claimedAt });
+    if (next !== null) loop.wakeAt(next);
     return false;
   }
 

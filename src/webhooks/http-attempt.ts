@@ -140,7 +140,9 @@ export function postWebhook(post: WebhookPost): Promise<WebhookPostResult> {
           if (received >= RESPONSE_SNIPPET_BYTES) finish(null);
         });
         response.on('end', () => finish(null, true));
-        response.on('error', (error) => finish(describe(error)));
+        // The body cut short (a reset after the status line) leaves the answer as it was: the status says it, and
+        // `error` is for an attempt that got none.
+        response.on('error', () => finish(null));
       });
       // A 101 is not a 'response' (Node hands it to 'upgrade' listeners, and without one left the attempt to time out
       // holding its slot): the receiver answered, with a status that is not a delivery.
@@ -155,7 +157,7 @@ export function postWebhook(post: WebhookPost): Promise<WebhookPostResult> {
         // Once a status arrived the receiver has seen the POST, and it is not sent twice.
         const staleConnection = request.reusedSocket && statusCode === null && (error as NodeJS.ErrnoException).code === 'ECONNRESET';
         if (!retried && !settled && staleConnection) send(true);
-        else finish(describe(error));
+        else finish(statusCode === null ? describe(error) : null);
       });
       request.end(post.body);
     };

@@ -29,6 +29,9 @@ describe('retryAfterWithinSchedule', () => {
     assert.equal(retryAfterWithinSchedule(5_000, 2_000, schedule), 5_000);
     assert.equal(retryAfterWithinSchedule(5_000, 30_000, schedule), 30_000);
     assert.equal(retryAfterWithinSchedule(5_000, 3_600_000, schedule), 60_000);
+    // Delay-seconds of more digits than a double holds (parsed as Infinity) is past every step: the longest, not none.
+    assert.equal(retryAfterWithinSchedule(5_000, Number.POSITIVE_INFINITY, schedule), 60_000);
+    assert.equal(retryAfterWithinSchedule(5_000, Number.NaN, schedule), 5_000);
   });
 });
 

@@ -317,10 +317,10 @@ export function deliveryContract(store: CurrentStore): void {
     });
 
     it('reports the earliest next attempt among undelivered deliveries, or null', async () => {
-      assert.equal(await store().deliveryNextAttemptAt(), null);
+      assert.equal(await store().deliveryNextAttemptAt({ after: T0 }), null);
       await makeDelivery(store(), T0 + 300);
       await makeDelivery(store(), T0 + 200);
-      assert.equal(await store().deliveryNextAttemptAt(), T0 + 200);
+      assert.equal(await store().deliveryNextAttemptAt({ after: T0 }), T0 + 200);
     });
 
     it('leaves out a delivery in flight: a later one is still the time to wake for (the in-flight one’s end wakes anyway)', async () => {
@@ -330,9 +330,18 @@ export function deliveryContract(store: CurrentStore): void {
         (await claimDue(T0)).map((d) => d.id),
         [inFlight.id],
       );
-      assert.equal(await store().deliveryNextAttemptAt(), T0 + 5_000, 'not the claimed one’s past time, which woke nothing');
+      assert.equal(await store().deliveryNextAttemptAt({ after: T0 - 1 }), T0 + 5_000, 'not the claimed one’s past time, which woke nothing');
       await claimDue(T0 + 5_000);
-      assert.equal(await store().deliveryNextAttemptAt(), null, 'both in flight');
+      assert.equal(await store().deliveryNextAttemptAt({ after: T0 - 1 }), null, 'both in flight');
+    });
+
+    it('names the first time after the one given: a backlog due by then (waiting on its destination’s cap) hides no later one', async () => {
+      await makeDelivery(store(), T0 - 2_000);
+      await makeDelivery(store(), T0);
+      await makeDelivery(store(), T0 + 700);
+      assert.equal(await store().deliveryNextAttemptAt({ after: T0 }), T0 + 700, 'not the overdue ones, which nothing claimed');
+      assert.equal(await store().deliveryNextAttemptAt({ after: T0 - 1 }), T0);
+      assert.equal(await store().deliveryNextAttemptAt({ after: T0 + 700 }), null);
     });
   });
 

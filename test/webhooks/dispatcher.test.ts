@@ -298,6 +298,33 @@ describe('WebhookDispatcher', () => {
     assert.ok(sentToStuck <= 8, `${sentToStuck} attempts to the stuck receivers before the healthy one arrived`);
   });
 
+  it("wakes for each other receiver's retry while a hanging one's backlog is overdue at its cap, not at the fallback poll", async (t) => {
+    const time = mockTime(t);
+    const { store, receiver: healthy, dispatcher } = await harness(t, { clock: time.clock, pollMs: 60_000, concurrencyPerDestination: 1 });
+    const hanging = await WebhookReceiver.start();
+    t.after(() => hanging.close());
+    hanging.replyWith('hang');
+    // Three for the hanging receiver, older than the others: one in flight at its cap, two overdue behind it.
+    for (let i = 0; i < 3; i++) await completedOperation(store, `${hanging.url}/${i}`);
+    healthy.replyWith((n) => (n <= 2 ? { status: 500 } : { status: 204 }));
+    const state = async (id: string) => (await store.deliveryGet({ id, tenant: DEFAULT_TENANT }))?.state;
+    dispatcher.start();
+    // Two retries due 20 ms apart (the schedule's first step, 50 ms, after each failed attempt).
+    const first = await completedOperation(store, `${healthy.url}/first`);
+    await waitFor(async () => (await state(first.id)) === 'retrying', { what: 'the first failed attempt' });
+    time.tick(20);
+    const second = await completedOperation(store, `${healthy.url}/second`);
+    await waitFor(async () => (await state(second.id)) === 'retrying', { what: 'the second failed attempt' });
+    time.tick(30);
+    await settled(store, first.id, 'delivered');
+    // Time stands still: only a wake-up set for the second retry, 20 ms on, brings it. The claim after the first
+    // retry must not take the hanging receiver's overdue backlog for the next time to wake.
+    await time.timerSet(20, 'a wake-up for the second retry');
+    time.tick(20);
+    await settled(store, second.id, 'delivered');
+    assert.equal(hanging.received.length, 1, 'the hanging receiver still holds its one slot');
+  });
+
   it('wakes on a new delivery without waiting for the fallback poll', async (t) => {
     const time = mockTime(t);
     const { store, receiver, dispatcher } = await harness(t, { clock: time.clock, pollMs: 60_000 });

@@ -20,7 +20,11 @@ describe('postWebhook', () => {
         else if (path === '/redirect') res.writeHead(302, { location: '/elsewhere' }).end();
         else if (path === '/busy') res.writeHead(503, { 'retry-after': '7' }).end('busy');
         else if (path === '/slow') setTimeout(() => res.writeHead(200).end('slow'), 200);
-        else res.writeHead(200).end('fine');
+        else if (path === '/cut') {
+          // A status line and part of the body, then the connection reset.
+          res.writeHead(200, { 'content-length': '100' });
+          res.write('partial', () => setTimeout(() => res.destroy(), 20));
+        } else res.writeHead(200).end('fine');
       });
     });
     await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
@@ -166,6 +170,13 @@ describe('postWebhook', () => {
       switching.closeAllConnections();
       await new Promise<void>((resolve) => switching.close(() => resolve()));
     }
+  });
+
+  it('reports an answer whose body was cut short by a reset as the answer it is: its status, and no error', async () => {
+    const result = await post('/cut');
+    assert.equal(result.statusCode, 200);
+    assert.equal(result.error, null);
+    assert.equal(result.snippet, 'partial');
   });
 
   it('reports a refused connection as an error without a status', async () => {

@@ -259,10 +259,11 @@ export async function recoverDeliveries(db: PostgresDatabase, now: number): Prom
 // Deliveries in flight (leased) are left out: their end wakes the dispatcher, and their past time would hide the next
 // delivery due after them (its retry went out late, at the in-flight attempt's end or the fallback poll). A time in
 // the past belongs to one due but held back (its destination at its cap here), whose end wakes the dispatcher too.
-const NEXT_ATTEMPT_AT = "SELECT min(next_attempt_at) AS next_attempt_at FROM deliveries WHERE state IN ('pending', 'retrying') AND lease_token IS NULL";
+const NEXT_ATTEMPT_AT =
+  "SELECT min(next_attempt_at) AS next_attempt_at FROM deliveries WHERE state IN ('pending', 'retrying') AND lease_token IS NULL AND next_attempt_at > $1";
 
-export async function nextAttemptAt(q: Queryable): Promise<number | null> {
-  const [row] = await q.query<{ next_attempt_at: number | null }>(NEXT_ATTEMPT_AT);
+export async function nextAttemptAt(q: Queryable, after: number): Promise<number | null> {
+  const [row] = await q.query<{ next_attempt_at: number | null }>(NEXT_ATTEMPT_AT, [after]);
   return row?.next_attempt_at ?? null;
 }
 

@@ -395,8 +395,8 @@ class PostgresStore implements Store {
     return deliveries.recoverDeliveries(this.#db, params.now);
   }
 
-  deliveryNextAttemptAt(): Promise<number | null> {
-    return deliveries.nextAttemptAt(this.#db);
+  deliveryNextAttemptAt(params: { readonly after: number }): Promise<number | null> {
+    return deliveries.nextAttemptAt(this.#db, params.after);
   }
 
   deliveryCounts(): Promise<Array<{ state: 'pending' | 'retrying' | 'dead'; count: number }>> {

@@ -94,7 +94,9 @@ const SWEEP_SUPERSEDED = `UPDATE deliveries SET state = 'dead', next_attempt_at 
   WHERE superseded = 1 AND state IN ('pending', 'retrying') AND lease_token IS NULL`;
 
 // Deliveries in flight (leased) are left out, as on PostgreSQL (postgres/deliveries.ts says why).
-const NEXT_ATTEMPT_AT = `SELECT min(next_attempt_at) AS at FROM deliveries WHERE state IN ('pending', 'retrying') AND lease_token IS NULL`;
+// $after
+const NEXT_ATTEMPT_AT = `SELECT min(next_attempt_at) AS at FROM deliveries
+  WHERE state IN ('pending', 'retrying') AND lease_token IS NULL AND next_attempt_at > $after`;
 
 // Each state read from an index of its own: the due index, and the dead one (migration 0005).
 const COUNTS = `SELECT 'dead' AS state, count(*) AS count FROM deliveries WHERE state = 'dead'
@@ -281,8 +283,8 @@ export class SqliteDeliveries {
     });
   }
 
-  nextAttemptAt(): number | null {
-    const at = this.#s.nextAttemptAt.get()?.['at'];
+  nextAttemptAt(after: number): number | null {
+    const at = this.#s.nextAttemptAt.get({ after })?.['at'];
     return typeof at === 'number' ? at : null;
   }
 

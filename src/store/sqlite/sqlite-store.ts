@@ -294,8 +294,8 @@ export class SqliteStore implements Store {
   async deliveryRecoverExpired(params: { readonly now: number }) {
     return this.#ready.deliveries.recoverExpired(params.now);
   }
-  async deliveryNextAttemptAt() {
-    return this.#ready.deliveries.nextAttemptAt();
+  async deliveryNextAttemptAt(params: { readonly after: number }) {
+    return this.#ready.deliveries.nextAttemptAt(params.after);
   }
   async deliveryCounts() {
     return this.#ready.deliveries.counts();
