@@ -7,6 +7,12 @@
 import type { TimerClock } from '../domain/clock.ts';
 import { Alarm, every, settlesWithin } from './timers.ts';
 
+/**
+ * Due times asked for beyond the one the alarm is set to, kept so that ringing for the first does not forget the
+ * rest. Past this many the latest are let go: the claim after a wake-up, or the fallback poll, finds them.
+ */
+const WANTED_TIMES = 64;
+
 export interface ClaimLoopOptions {
   readonly clock: TimerClock;
   /** Claims for the free slots and starts what it took; true when more may be due now (it got all it asked for). */
@@ -34,12 +40,20 @@ export class ClaimLoop {
   #wakeQueued = false;
   #pass: Promise<void> | null = null;
   #again = false;
+  /** Due times wakeAt was asked for that have not come yet, earliest first (at most WANTED_TIMES). */
+  #wanted: number[] = [];
 
   constructor(options: ClaimLoopOptions) {
     this.#options = options;
     this.#alarm = new Alarm(
       options.clock,
       () => {
+        // The alarm holds one time: set it again for the next one asked for. Else a time asked for after the first (a
+        // retry, a run_at) waits for the fallback poll whenever the claim's own read of the next due time names an
+        // earlier one it cannot claim (a destination or a type at its cap).
+        const now = this.#options.clock.now();
+        while (this.#wanted.length > 0 && this.#wanted[0]! <= now) this.#wanted.shift();
+        if (this.#wanted.length > 0) this.#alarm.setAt(this.#wanted[0]!);
         this.#options.onTimedWake?.();
         this.wake();
       },
@@ -94,8 +108,22 @@ export class ClaimLoop {
   /** Claim at `at` on the clock (soon, if that has come), unless a wake-up is set for sooner. */
   wakeAt(at: number): void {
     if (!this.#running) return;
-    if (at <= this.#options.clock.now()) this.wake();
-    else this.#alarm.setAt(at);
+    if (at <= this.#options.clock.now()) {
+      this.wake();
+      return;
+    }
+    this.#want(at);
+    this.#alarm.setAt(at);
+  }
+
+  #want(at: number): void {
+    const wanted = this.#wanted;
+    if (wanted.length >= WANTED_TIMES && at >= wanted[wanted.length - 1]!) return;
+    let i = wanted.length;
+    while (i > 0 && wanted[i - 1]! > at) i--;
+    if (wanted[i - 1] === at) return;
+    wanted.splice(i, 0, at);
+    if (wanted.length > WANTED_TIMES) wanted.pop();
   }
 
   /**
@@ -106,6 +134,7 @@ export class ClaimLoop {
     this.#running = false;
     this.#stopped = true;
     this.#alarm.clear();
+    this.#wanted = [];
     this.#stopRecovering?.();
     this.#stopRecovering = null;
     await this.#started;
