@@ -166,7 +166,9 @@ export function checkBulkRequest(action: BulkActionKind, filter: BulkFilterWire,
   }
   const tenant = scope.admin ? (filter.tenant ?? null) : scope.tenant;
   if (asked.priority !== null) {
-    const refused = action === 'retry' ? priorityProblem(asked.priority, asked.ceiling(tenant)) : `only a retry takes a priority, not ${action}`;
+    // An admin's retry over every tenant is held to the lowest ceiling of any, which is no one tenant's.
+    const whose = tenant === null ? 'the lowest ceiling of any tenant (the action spans every tenant)' : undefined;
+    const refused = action === 'retry' ? priorityProblem(asked.priority, asked.ceiling(tenant), whose) : `only a retry takes a priority, not ${action}`;
     if (refused !== null) errors.push({ path: '/priority', message: refused });
   }
   if (errors.length > 0) throw new AsyncOpsError('validation_failed', errors.map((e) => `${e.path} ${e.message}`).join('; '), { errors });

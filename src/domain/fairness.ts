@@ -14,9 +14,9 @@ export const PRIORITY = { min: -1000, max: 1000 } as const;
  * Why a priority a tenant asks for is refused, or null: outside the contract's range, or above the tenant's ceiling (so
  * no tenant claims the head of every queue by itself). The one rule for a submit's priority and a retry's.
  */
-export function priorityProblem(priority: number, ceiling: number): string | null {
+export function priorityProblem(priority: number, ceiling: number, whose = "this tenant's ceiling"): string | null {
   if (!Number.isInteger(priority) || priority < PRIORITY.min || priority > PRIORITY.max) return `must be an integer from ${PRIORITY.min} to ${PRIORITY.max}`;
-  if (priority > ceiling) return `must be <= ${ceiling}, this tenant's ceiling`;
+  if (priority > ceiling) return `must be <= ${ceiling}, ${whose}`;
   return null;
 }
 

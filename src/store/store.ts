@@ -368,8 +368,11 @@ export interface ReleaseParams extends LeaseRef {
 
 export type CancelOutcome =
   | { readonly kind: 'cancelled'; readonly operation: Operation }
-  /** Processing: the cancel is recorded; the lease holder aborts the handler and ends the operation. */
-  | { readonly kind: 'requested'; readonly operation: Operation }
+  /**
+   * Processing: the cancel is recorded; the lease holder aborts the handler and ends the operation. `already`: it had
+   * been requested before, and nothing was written (a bulk cancel counts it as skipped, not as changed).
+   */
+  | { readonly kind: 'requested'; readonly operation: Operation; readonly already?: boolean }
   | { readonly kind: 'terminal'; readonly operation: Operation }
   | { readonly kind: 'not_found' };
 

@@ -91,6 +91,9 @@ describe('checkBulkRequest', () => {
     refused(() => checkBulkRequest('retry', {}, TENANT, { priority: 21, ceiling }), '/priority');
     assert.equal(checkBulkRequest('retry', { tenant: 'big' }, ADMIN, { priority: 900, ceiling }).priority, 900, 'the named tenant’s ceiling');
     refused(() => checkBulkRequest('retry', {}, ADMIN, { priority: 6, ceiling }), '/priority');
+    // Over every tenant the ceiling is the lowest of theirs, which the refusal says (no one tenant's is meant).
+    assert.throws(() => checkBulkRequest('retry', {}, ADMIN, { priority: 6, ceiling }), /must be <= 5, the lowest ceiling of any tenant/);
+    assert.throws(() => checkBulkRequest('retry', {}, TENANT, { priority: 21, ceiling }), /must be <= 20, this tenant's ceiling/);
   });
 
   it('a stored action selects what it was created with', () => {

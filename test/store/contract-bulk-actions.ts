@@ -271,6 +271,25 @@ export function bulkActionContract(store: CurrentStore, pendingCounts: (store: S
       assert.equal((await store().operationGetById(processing.id))?.cancelRequested, true);
     });
 
+    it('cancel: one whose cancel was requested already is skipped, not counted as changed, and nothing is written', async () => {
+      const type = `bulk-${nextId('t')}`;
+      const asked = (await insertInState(store(), 'processing', { type })).op;
+      assert.equal((await store().operationCancel({ id: asked.id, tenant: asked.tenant, now: T0 + 10_000, delivery: noDelivery })).kind, 'requested');
+      const before = await store().operationGetById(asked.id);
+      const action = await createAction(store(), 'cancel', { type });
+      const claimed = await store().bulkActionClaim({ now: T0 + 20_000, leaseMs: LEASE_MS });
+      const done = await store().bulkActionStep({
+        id: action.id,
+        leaseToken: claimed!.leaseToken!,
+        now: T0 + 20_000,
+        leaseMs: LEASE_MS,
+        batchSize: 10,
+        delivery: noDelivery,
+      });
+      assert.deepEqual([done?.status, done?.processed, done?.succeeded, done?.skipped], ['completed', 1, 0, 1]);
+      assert.equal((await store().operationGetById(asked.id))?.version, before?.version, 'unchanged');
+    });
+
     it('delete: terminal ones go, one whose webhook is still being delivered stays (skipped)', async () => {
       const type = `bulk-${nextId('t')}`;
       const gone = (await insertInState(store(), 'completed', { type })).op;

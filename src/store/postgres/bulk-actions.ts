@@ -221,7 +221,7 @@ async function applyBatch(tx: Transaction, action: BulkAction, params: BulkStepP
     // The whole batch in two statements (cancelIn): one at a time, each match's pending count took a shard of its own
     // while the next match's row was awaited, and claims, which take rows and then a shard, deadlocked with it.
     for (const outcome of (await cancelIn(tx, matches, params.now, params.delivery)).values()) {
-      if (outcome.kind === 'cancelled' || outcome.kind === 'requested') succeeded++;
+      if (outcome.kind === 'cancelled' || (outcome.kind === 'requested' && outcome.already !== true)) succeeded++;
       if (outcome.kind === 'cancelled') cancelled.push(outcome.operation);
     }
   } else {

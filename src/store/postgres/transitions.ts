@@ -312,7 +312,7 @@ export async function cancelIn(
   for (const op of locked) {
     if (isTerminal(op.status)) outcomes.set(op.id, { kind: 'terminal', operation: op });
     else if (op.status === 'pending') pending.push(op.id);
-    else if (op.cancelRequested) outcomes.set(op.id, { kind: 'requested', operation: op });
+    else if (op.cancelRequested) outcomes.set(op.id, { kind: 'requested', operation: op, already: true });
     else processing.push(op.id);
   }
   if (pending.length + processing.length > 0) {

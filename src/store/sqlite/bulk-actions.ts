@@ -268,7 +268,7 @@ export class SqliteBulkActions {
           break;
         case 'cancel': {
           const outcome = this.#transitions.cancelIn({ ...at, delivery: params.delivery }, events);
-          changedIt = outcome.kind === 'cancelled' || outcome.kind === 'requested';
+          changedIt = outcome.kind === 'cancelled' || (outcome.kind === 'requested' && outcome.already !== true);
           if (outcome.kind === 'cancelled') cancelled.push(outcome.operation);
           break;
         }

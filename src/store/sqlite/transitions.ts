@@ -449,7 +449,7 @@ export class SqliteTransitions {
       return { kind: 'cancelled', operation: this.#writeOutbox(operation, params.delivery, params.now, events) };
     }
     if (current.status !== 'processing') return { kind: 'terminal', operation: current };
-    if (current.cancelRequested) return { kind: 'requested', operation: current };
+    if (current.cancelRequested) return { kind: 'requested', operation: current, already: true };
     const operation = toOperation(this.#s.requestCancel.get(at)!, null);
     appendHistory(this.#db, [historyEvent(operation.id, eventAt, 'cancel_requested', {})]);
     events.push(changed(operation), { kind: 'operation:cancel_requested', id: operation.id });
