@@ -86,9 +86,11 @@ function cronMessage(error: unknown): string {
   if (/exactly five, six, or seven/.test(text)) return 'is not a cron expression: it takes 5 fields, or 6 with seconds first';
   // croner names a day of month or a month by its own index, one less than written (13 as "month: 12"): the value written.
   // (`nearestWeekdays` is its name for a day of month written with W, as 15W.)
-  const written = text.replace(/Invalid value for (month|day|nearestWeekdays): (-?\d+)/, (_, field: string, index: string) => {
-    return `Invalid value for ${field === 'month' ? field : 'day of month'}: ${Number(index) + 1}`;
-  });
+  const written = text
+    .replace(/Invalid value for (month|day|nearestWeekdays): (-?\d+)/, (_, field: string, index: string) => {
+      return `Invalid value for ${field === 'month' ? field : 'day of month'}: ${Number(index) + 1}`;
+    })
+    .replace(/^CronPattern: nearestWeekdays is not a number/, 'CronPattern: day of month is not a number');
   // croner prefixes its class name; the field is named by the path.
   return `is not a cron expression of 5 or 6 fields: ${written.replace(/^CronPattern: /, '')}`.slice(0, 300);
 }

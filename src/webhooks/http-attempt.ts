@@ -112,7 +112,8 @@ export function postWebhook(post: WebhookPost): Promise<WebhookPostResult> {
       if (!complete) request.destroy();
       resolve({ statusCode, error, snippet: snippet(), retryAfter });
     };
-    const onAbort = (): void => finish('aborted: the dispatcher is stopping');
+    // Past its status the answer is in (the stop only cut the body short); before it, the attempt is unrecorded.
+    const onAbort = (): void => finish(statusCode === null ? 'aborted: the dispatcher is stopping' : null);
 
     const send = (retried: boolean): void => {
       const transport = post.url.protocol === 'https:' ? https : http;

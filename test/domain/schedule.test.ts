@@ -44,6 +44,7 @@ describe('checkCron', () => {
     assert.equal(message('0 0 1,32 * *'), 'is not a cron expression of 5 or 6 fields: Invalid value for day of month: 32');
     assert.equal(message('0 0 32W * *'), 'is not a cron expression of 5 or 6 fields: Invalid value for day of month: 32', 'the nearest weekday to it');
     assert.equal(message('0 0 0W * *'), 'is not a cron expression of 5 or 6 fields: Invalid value for day of month: 0');
+    assert.equal(message('0 0 W * *'), "is not a cron expression of 5 or 6 fields: day of month is not a number: 'W'");
     assert.equal(message('60 * * * *'), 'is not a cron expression of 5 or 6 fields: Invalid value for minute: 60', 'other fields as croner says');
   });
 

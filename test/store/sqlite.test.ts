@@ -88,10 +88,11 @@ describe('SqliteStore', () => {
     }
   });
 
-  it('a write that meets a damaged page is store_unavailable naming the damage (a 503, not a bare 500)', async () => {
+  it('a write or a read that meets a damaged page is store_unavailable naming the damage (a 503, not a bare 500)', async () => {
     const path = join(dir, 'damaged.db');
     const store = new SqliteStore({ path });
     await store.open();
+    for (let i = 0; i < 3; i++) await store.operationInsert(draft({ tenant: 'acme' }));
     // An index every insert writes and nothing at start-up reads: the tenant listing's.
     const root = Number(store.database.prepare("SELECT rootpage FROM sqlite_master WHERE name = 'operations_tenant_id'").get()!['rootpage']);
     const pageSize = Number(store.database.prepare('PRAGMA page_size').get()!['page_size']);
@@ -105,11 +106,14 @@ describe('SqliteStore', () => {
     const damaged = new SqliteStore({ path });
     await damaged.open();
     try {
-      await assert.rejects(damaged.operationInsert(draft()), (error: unknown) => {
+      const isDamage = (error: unknown) => {
         assert.equal((error as { code?: unknown }).code, 'store_unavailable', String(error));
         assert.match((error as Error).message, /^SQLite: the database file is damaged/);
         return true;
-      });
+      };
+      await assert.rejects(damaged.operationInsert(draft()), isDamage);
+      // A list of a tenant's operations reads that index too, outside any transaction.
+      await assert.rejects(damaged.operationList({ tenant: 'acme', limit: 10 }), isDamage);
     } finally {
       await damaged.close();
     }

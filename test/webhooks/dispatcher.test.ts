@@ -71,6 +71,20 @@ async function completedOperation(store: Store, webhookUrl: string): Promise<Del
   return entry.delivery;
 }
 
+/**
+ * A dispatcher on mock time, its fallback poll a minute off, one slot per destination, and a receiver that never
+ * answers with three deliveries older than any other: one in flight at its cap, two overdue behind it.
+ */
+async function behindHangingBacklog(t: TestContext) {
+  const time = mockTime(t);
+  const { store, receiver: healthy, dispatcher } = await harness(t, { clock: time.clock, pollMs: 60_000, concurrencyPerDestination: 1 });
+  const hanging = await WebhookReceiver.start();
+  t.after(() => hanging.close());
+  hanging.replyWith('hang');
+  for (let i = 0; i < 3; i++) await completedOperation(store, `${hanging.url}/${i}`);
+  return { time, store, healthy, hanging, dispatcher };
+}
+
 async function settled(store: Store, id: string, state: Delivery['state'], timeoutMs = 5_000): Promise<Delivery> {
   return waitFor(
     async () => {
@@ -299,13 +313,7 @@ describe('WebhookDispatcher', () => {
   });
 
   it("wakes for each other receiver's retry while a hanging one's backlog is overdue at its cap, not at the fallback poll", async (t) => {
-    const time = mockTime(t);
-    const { store, receiver: healthy, dispatcher } = await harness(t, { clock: time.clock, pollMs: 60_000, concurrencyPerDestination: 1 });
-    const hanging = await WebhookReceiver.start();
-    t.after(() => hanging.close());
-    hanging.replyWith('hang');
-    // Three for the hanging receiver, older than the others: one in flight at its cap, two overdue behind it.
-    for (let i = 0; i < 3; i++) await completedOperation(store, `${hanging.url}/${i}`);
+    const { time, store, healthy, hanging, dispatcher } = await behindHangingBacklog(t);
     healthy.replyWith((n) => (n <= 2 ? { status: 500 } : { status: 204 }));
     const state = async (id: string) => (await store.deliveryGet({ id, tenant: DEFAULT_TENANT }))?.state;
     dispatcher.start();
@@ -323,6 +331,29 @@ describe('WebhookDispatcher', () => {
     time.tick(20);
     await settled(store, second.id, 'delivered');
     assert.equal(hanging.received.length, 1, 'the hanging receiver still holds its one slot');
+  });
+
+  it("wakes for a retry no event told it of (written before it started) while a hanging receiver's backlog is overdue", async (t) => {
+    const { time, store, healthy, hanging, dispatcher } = await behindHangingBacklog(t);
+    const delivery = await completedOperation(store, healthy.url);
+    // Its first attempt failed before this dispatcher started (another node's, say): due again 50 ms on.
+    const now = Date.now();
+    const [claimed] = await store.deliveryClaimDue({ now, workerId: 'other', leaseMs: 10_000, limit: 1, exceptDestinations: [new URL(hanging.url).origin] });
+    assert.equal(claimed?.id, delivery.id);
+    await store.deliveryRecordAttempt({
+      id: delivery.id,
+      leaseToken: claimed.leaseToken!,
+      attempt: { trigger: 'scheduled', startedAt: now, durationMs: 1, statusCode: 500, error: null, responseSnippet: null },
+      outcome: 'retrying',
+      nextAttemptAt: now + 50,
+      now,
+    });
+    dispatcher.start();
+    await waitFor(() => hanging.received.length === 1, { what: "the hanging receiver's first attempt" });
+    // The claim's read of the next due time must name the retry, not the backlog due already and held at its cap.
+    await time.timerSet(50, 'a wake-up for the retry');
+    time.tick(50);
+    await settled(store, delivery.id, 'delivered');
   });
 
   it('wakes on a new delivery without waiting for the fallback poll', async (t) => {

@@ -3,11 +3,13 @@ import { createServer, type IncomingHttpHeaders, type Server } from 'node:http';
 import type { AddressInfo, Socket } from 'node:net';
 import { after, before, describe, it } from 'node:test';
 import { parseRetryAfter, postWebhook, RESPONSE_SNIPPET_BYTES, WebhookConnections } from '../../src/webhooks/http-attempt.ts';
+import { waitFor } from '../support/wait.ts';
 
 describe('postWebhook', () => {
   let server: Server;
   let port = 0;
   const seen: Array<{ path: string; headers: IncomingHttpHeaders; body: string }> = [];
+  let stalledSent = false;
 
   before(async () => {
     server = createServer((req, res) => {
@@ -20,7 +22,11 @@ describe('postWebhook', () => {
         else if (path === '/redirect') res.writeHead(302, { location: '/elsewhere' }).end();
         else if (path === '/busy') res.writeHead(503, { 'retry-after': '7' }).end('busy');
         else if (path === '/slow') setTimeout(() => res.writeHead(200).end('slow'), 200);
-        else if (path === '/cut') {
+        else if (path === '/stalled') {
+          // A status line and part of the body, then nothing more.
+          res.writeHead(200, { 'content-length': '100' });
+          res.write('partial', () => (stalledSent = true));
+        } else if (path === '/cut') {
           // A status line and part of the body, then the connection reset.
           res.writeHead(200, { 'content-length': '100' });
           res.write('partial', () => setTimeout(() => res.destroy(), 20));
@@ -177,6 +183,23 @@ describe('postWebhook', () => {
     assert.equal(result.statusCode, 200);
     assert.equal(result.error, null);
     assert.equal(result.snippet, 'partial');
+  });
+
+  it('reports an answer whose body a stop cut short as its status, with no error', async () => {
+    const stop = new AbortController();
+    const pending = postWebhook({
+      url: new URL(`http://hooks.invalid:${port}/stalled`),
+      address: { address: '127.0.0.1', family: 4 },
+      headers: {},
+      body: '{}',
+      timeoutMs: 5_000,
+      signal: stop.signal,
+    });
+    await waitFor(() => stalledSent, { what: 'the status and part of the body to be sent' });
+    // Sent on loopback in this process: the next turns of the event loop read it.
+    await new Promise((resolve) => setTimeout(resolve, 20));
+    stop.abort();
+    assert.deepEqual(await pending, { statusCode: 200, error: null, snippet: 'partial', retryAfter: null });
   });
 
   it('reports a refused connection as an error without a status', async () => {

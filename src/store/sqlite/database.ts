@@ -70,7 +70,7 @@ export class StatementCache {
 }
 
 /** Primary result codes (an extended code's low byte) of a write the file could not take, whatever was written. */
-const CANNOT_WRITE: ReadonlyMap<number, string> = new Map([
+const FILE_FAILURES: ReadonlyMap<number, string> = new Map([
   [5, 'another connection held the database file locked for longer than the busy timeout'], // SQLITE_BUSY
   [8, 'the database file is read-only'], // SQLITE_READONLY
   [10, 'a disk I/O error'], // SQLITE_IOERR
@@ -81,12 +81,13 @@ const CANNOT_WRITE: ReadonlyMap<number, string> = new Map([
 ]);
 
 /**
- * A write the file could not take (locked by another process past busy_timeout, a full disk, a file made read-only, a
- * damaged page) is the store not answering, a 503 store_unavailable, not a 500: the request was fine.
+ * What the file itself refused (locked by another process past busy_timeout, a full disk, a file made read-only, a
+ * damaged page), to a write or a read, is the store not answering, a 503 store_unavailable, not a 500: the request
+ * was fine.
  */
-export function unavailableIfCannotWrite(err: unknown): unknown {
+export function unavailableIfFileFailed(err: unknown): unknown {
   const code = (err as { errcode?: unknown } | null)?.errcode;
-  const why = typeof code === 'number' ? CANNOT_WRITE.get(code & 0xff) : undefined;
+  const why = typeof code === 'number' ? FILE_FAILURES.get(code & 0xff) : undefined;
   return why === undefined ? err : new AsyncOpsError('store_unavailable', `SQLite: ${why}`, { cause: err });
 }
 
@@ -115,7 +116,7 @@ export class Transactor {
     try {
       this.#begin.run();
     } catch (err) {
-      throw unavailableIfCannotWrite(err);
+      throw unavailableIfFileFailed(err);
     }
     let value: T;
     try {
@@ -124,7 +125,7 @@ export class Transactor {
     } catch (err) {
       // Some errors (SQLITE_FULL, interrupts) end the transaction themselves; a second ROLLBACK would hide them.
       if (this.#db.isTransaction) this.#rollback.run();
-      throw unavailableIfCannotWrite(err);
+      throw unavailableIfFileFailed(err);
     }
     this.#onCommit();
     if (events.length > 0) this.#emit(events);
@@ -192,7 +193,7 @@ export class GroupCommit {
             this.#release.run();
             events.length = mark;
             // A full disk may fail one statement and leave the transaction open: still the store, not the request.
-            outcomes.push({ ok: false, error: unavailableIfCannotWrite(error) });
+            outcomes.push({ ok: false, error: unavailableIfFileFailed(error) });
           }
         }
       });

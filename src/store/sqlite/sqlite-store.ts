@@ -8,7 +8,7 @@ import type { Store, StoreListener } from '../store.ts';
 import { ChangeFeed } from '../change-feed.ts';
 import { Checkpointer } from './checkpointer.ts';
 import { storableAttempt, storableFinish, storableProgress, storableRecover, storableRetry } from '../storable.ts';
-import { GroupCommit, openDatabase, storeOpenError, Transactor } from './database.ts';
+import { GroupCommit, openDatabase, storeOpenError, Transactor, unavailableIfFileFailed } from './database.ts';
 import { SqliteDeliveries } from './deliveries.ts';
 import { SqliteMaintenance } from './maintenance.ts';
 import { migrate } from './migrate.ts';
@@ -344,6 +344,26 @@ export class SqliteStore implements Store {
   async settingGetOrInit(key: string, initial: string): Promise<string> {
     return this.#ready.maintenance.settingGetOrInit(key, initial);
   }
+}
+
+// What a method meets on the file itself (a damaged page, an I/O error, a lock held past the busy timeout) is the store
+// not answering, a read's as much as a write's (whose transactions map it where they commit): every async method's
+// failure passes through the same mapping, so a read of a damaged page is a 503 saying so, not a 500. open() has its
+// own (storeOpenError), and close() reports nothing to a request.
+for (const name of Object.getOwnPropertyNames(SqliteStore.prototype)) {
+  const method: unknown = Object.getOwnPropertyDescriptor(SqliteStore.prototype, name)?.value;
+  if (typeof method !== 'function' || method.constructor.name !== 'AsyncFunction' || name === 'open' || name === 'close') continue;
+  Object.defineProperty(SqliteStore.prototype, name, {
+    value: async function (this: SqliteStore, ...args: unknown[]): Promise<unknown> {
+      try {
+        return await method.apply(this, args);
+      } catch (error) {
+        throw unavailableIfFileFailed(error);
+      }
+    },
+    writable: true,
+    configurable: true,
+  });
 }
 
 export function createSqliteStore(options: SqliteStoreOptions): Store {
