@@ -4,6 +4,7 @@
 
 import { OPERATION, PAGE, retryAfterSeconds, textOf, Transport, type Reply, type TransportOptions } from './transport.ts';
 import type {
+  ConditionalOptions,
   AcceptedOperation,
   BulkAction,
   BulkActionKind,
@@ -51,7 +52,7 @@ export class AsyncOpsClient {
   /** `POST /operations`: the accepted operation (finished already if `waitS` was given and it completed in time). */
   async submit(type: string, input: unknown, options: SubmitOptions = {}): Promise<Operation> {
     const reply = await this.#submit(type, input, options, options.waitS === undefined ? undefined : `wait=${options.waitS}`);
-    return this.#http.json<Operation>(reply, OPERATION);
+    return tagged(this.#http.json<Operation>(reply, OPERATION), reply);
   }
 
   /**
@@ -99,7 +100,7 @@ export class AsyncOpsClient {
   /** `GET /operations/{id}`. */
   async get(id: string, options: { signal?: AbortSignal | undefined } = {}): Promise<Operation> {
     const reply = await this.#http.send({ method: 'GET', path: operationPath(id), signal: options.signal, retry: true });
-    return this.#http.json<Operation>(reply, OPERATION);
+    return tagged(this.#http.json<Operation>(reply, OPERATION), reply);
   }
 
   /**
@@ -129,9 +130,13 @@ export class AsyncOpsClient {
     };
   }
 
-  /** `POST /operations/{id}/cancel`: the operation, cancelled or cancelling. 409 if already terminal. */
-  async cancel(id: string): Promise<Operation> {
-    return this.#http.json<Operation>(await this.#http.send({ method: 'POST', path: `${operationPath(id)}/cancel` }), OPERATION);
+  /**
+   * `POST /operations/{id}/cancel`: the operation, cancelled or cancelling. 409 if already terminal. With `ifMatch`,
+   * only while it is still as read (docs/http-api.md, Conditional changes), else AsyncOpsApiError 412.
+   */
+  async cancel(id: string, options: ConditionalOptions = {}): Promise<Operation> {
+    const reply = await this.#http.send({ method: 'POST', path: `${operationPath(id)}/cancel`, headers: ifMatchHeader(options.ifMatch) });
+    return tagged(this.#http.json<Operation>(reply, OPERATION), reply);
   }
 
   /**
@@ -139,9 +144,10 @@ export class AsyncOpsClient {
    * from 1, its webhook sent again when it ends). Another status: AsyncOpsApiError 409 `not_redrivable`. `priority`: the
    * one it runs at (within its tenant's ceiling); absent, it keeps its own.
    */
-  async retry(id: string, options: { priority?: number | undefined } = {}): Promise<Operation> {
+  async retry(id: string, options: { priority?: number | undefined } & ConditionalOptions = {}): Promise<Operation> {
     const body = options.priority === undefined ? undefined : { priority: options.priority };
-    return this.#http.json<Operation>(await this.#http.send({ method: 'POST', path: `${operationPath(id)}/retry`, body }), OPERATION);
+    const reply = await this.#http.send({ method: 'POST', path: `${operationPath(id)}/retry`, body, headers: ifMatchHeader(options.ifMatch) });
+    return tagged(this.#http.json<Operation>(reply, OPERATION), reply);
   }
 
   /**
@@ -171,9 +177,9 @@ export class AsyncOpsClient {
     return this.#http.json<Page<BulkAction>>(await this.#http.send({ method: 'GET', path: '/bulk-actions', query, retry: true }), PAGE);
   }
 
-  /** `DELETE /operations/{id}`: removes a terminal operation and its result. */
-  async delete(id: string): Promise<void> {
-    await this.#http.send({ method: 'DELETE', path: operationPath(id) });
+  /** `DELETE /operations/{id}`: removes a terminal operation and its result (with `ifMatch`: only while still as read). */
+  async delete(id: string, options: ConditionalOptions = {}): Promise<void> {
+    await this.#http.send({ method: 'DELETE', path: operationPath(id), headers: ifMatchHeader(options.ifMatch) });
   }
 
   /** `GET /operations`: one page, newest first, of the operations every filter given matches. */
@@ -299,13 +305,32 @@ export class AsyncOpsClient {
       accept: [304],
     });
     return {
-      operation: reply.status === 304 ? null : this.#http.json<Operation>(reply, OPERATION),
+      operation: reply.status === 304 ? null : tagged(this.#http.json<Operation>(reply, OPERATION), reply),
       etag: reply.headers.get('etag'),
       retryAfterS: retryAfterSeconds(reply.headers),
       waitApplied: /(^|[\s,;])wait=/i.test(reply.headers.get('preference-applied') ?? ''),
       sentAt: reply.sentAt,
     };
   }
+}
+
+/** The ETag each operation this client returned came with (get, submit, wait, cancel, retry): what `ifMatch` reads. */
+const ETAGS = new WeakMap<Operation, string>();
+
+function tagged(operation: Operation, reply: Reply): Operation {
+  const etag = reply.headers.get('etag');
+  if (etag !== null) ETAGS.set(operation, etag);
+  return operation;
+}
+
+/** `If-Match` for an ETag, or for the one an operation this client returned came with. */
+function ifMatchHeader(ifMatch: ConditionalOptions['ifMatch']): Record<string, string> {
+  if (ifMatch === undefined) return {};
+  if (typeof ifMatch === 'string') return { 'if-match': ifMatch };
+  const etag = ETAGS.get(ifMatch);
+  // A list's items and an operation built by hand came with none: refusing beats a change made unconditionally.
+  if (etag === undefined) throw new TypeError('ifMatch: this operation came with no ETag (a list item?): read it with get() first, or pass an ETag');
+  return { 'if-match': etag };
 }
 
 function operationPath(id: string): string {

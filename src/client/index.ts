@@ -6,7 +6,7 @@
 
 export { AsyncOpsClient, type AsyncOpsClientOptions } from './client.ts';
 export { AsyncOpsApiError, AsyncOpsNetworkError, AsyncOpsUnexpectedResponseError, AsyncOpsWaitTimeoutError } from './errors.ts';
-export type { RetryPolicy } from './transport.ts';
+export type { RetryPolicy, RetryPolicyOptions } from './transport.ts';
 export {
   isTerminalStatus,
   OPERATION_STATUSES,
@@ -15,6 +15,7 @@ export {
   type BulkAction,
   type BulkActionKind,
   type BulkFilter,
+  type ConditionalOptions,
   type Delivery,
   type DeliveryAttempt,
   type DeliveryListOptions,

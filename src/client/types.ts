@@ -107,6 +107,15 @@ export interface AcceptedOperation {
   replayed: boolean;
 }
 
+/** A change made only while the operation is still at the version read (RFC 9110 If-Match; else a 412). */
+export interface ConditionalOptions {
+  /**
+   * An ETag (`submitMinimal`'s `etag`, or one from another client), or an operation this client returned from `get`,
+   * `submit`, `wait`, `cancel` or `retry`, whose ETag it sends. An operation from a list came with none: a TypeError.
+   */
+  ifMatch?: string | Operation | undefined;
+}
+
 export interface WaitOptions {
   /** Called with each new snapshot of the operation the client receives, the first one included. */
   onProgress?: ((operation: Operation) => void) | undefined;
