@@ -106,10 +106,13 @@ export async function request(path, options = {}) {
   return body;
 }
 
+/** The largest JSON result the page shows as a tree (larger ones are offered to download, saying why). */
+export const RESULT_SHOWN_BYTES = 256 * 1024;
+
 /**
  * A completed operation's result: JSON shown as it is; anything else as its type and size, to download.
  * @param {string} id
- * @returns {Promise<{ type: string, size: number, json: unknown, blob: Blob }>}
+ * @returns {Promise<{ type: string, size: number, json: unknown, blob: Blob, tooLargeToShow: boolean }>}
  */
 export async function fetchResult(id) {
   const response = await fetch(url(`/operations/${encodeURIComponent(id)}/result`), { headers: headers(), signal: AbortSignal.timeout(REQUEST_TIMEOUT_MS) });
@@ -121,14 +124,15 @@ export async function fetchResult(id) {
   const type = response.headers.get('content-type') ?? 'application/octet-stream';
   let json;
   // application/json and +json types only (not x-ndjson, lines of JSON); a body that does not parse is offered to download.
-  if (/^application\/(?:[\w.-]+\+)?json\s*(?:;|$)/i.test(type) && blob.size <= 256 * 1024) {
+  const isJson = /^application\/(?:[\w.-]+\+)?json\s*(?:;|$)/i.test(type);
+  if (isJson && blob.size <= RESULT_SHOWN_BYTES) {
     try {
       json = JSON.parse(await blob.text());
     } catch {
       json = undefined;
     }
   }
-  return { type, size: blob.size, json, blob };
+  return { type, size: blob.size, json, blob, tooLargeToShow: isJson && blob.size > RESULT_SHOWN_BYTES };
 }
 
 /**

@@ -146,6 +146,9 @@ function App() {
     let retry;
     request('/whoami').then(
       (who) => {
+        // A tenant key's tenant is fixed: a filter left in this tab by an admin key (or by a key no longer admin) would
+        // have every page refused, with no control shown to clear it.
+        if (!who.admin) setTenantFilter('');
         setWhoami(who);
         setNeedKey(false);
         setError(null);

@@ -4,7 +4,7 @@
 // and cancel act on it.
 
 import { useEffect, useRef, useState } from 'preact/hooks';
-import { ApiError, fetchResult, openEvents, request } from './api.js';
+import { ApiError, fetchResult, openEvents, RESULT_SHOWN_BYTES, request } from './api.js';
 import { ErrorNote, Json, Progress, StatusBadge, formatClock, formatDuration, formatTime, html, href, relativeTime, usePoll } from './ui.js';
 
 /** @typedef {import('./api.js').Operation} Operation */
@@ -125,7 +125,10 @@ function Result({ op }) {
     setTimeout(() => URL.revokeObjectURL(link.href), 10_000);
   };
   return html`<div>
-    <p class="muted">${result.type}, ${result.size.toLocaleString()} bytes <button type="button" class="secondary" onClick=${download}>Download</button></p>
+    <p class="muted">
+      ${result.type}, ${result.size.toLocaleString()} bytes${result.tooLargeToShow ? ` (JSON over ${RESULT_SHOWN_BYTES / 1024} KiB is not shown here)` : ''}
+      <button type="button" class="secondary" onClick=${download}>Download</button>
+    </p>
     ${result.json === undefined ? null : html`<${Json} value=${result.json} />`}
   </div>`;
 }
@@ -152,7 +155,12 @@ export function OperationPage({ id }) {
         setOp(next);
         setError(null);
       },
-      (e) => !stale && setError(e),
+      (e) => {
+        if (stale) return;
+        setError(e);
+        // Gone (deleted, its store replaced): shown as a page opened afresh would, and nothing is asked again.
+        if (e instanceof ApiError && e.status === 404) setOp(null);
+      },
     );
     readHistory(id).then(
       (events) => {
@@ -185,8 +193,10 @@ export function OperationPage({ id }) {
     let refresh;
     /** @type {ReturnType<typeof setTimeout> | undefined} */
     let reopen;
-    const again = () => {
+    const again = (/** @type {unknown} */ failure) => {
       setLive(false);
+      // A 404 for its stream's token: the operation is gone. Read it once more (the page then says so) instead.
+      if (failure instanceof ApiError && failure.status === 404) return void setVersion((v) => v + 1);
       if (!closed && stillRunning.current) reopen = setTimeout(() => setStreamEpoch((n) => n + 1), REOPEN_MS);
     };
     openEvents(id).then((source) => {
@@ -206,7 +216,7 @@ export function OperationPage({ id }) {
       // While the browser reconnects (CONNECTING) the page is not live: nothing new reaches it until it is open again.
       source.onopen = () => setLive(true);
       source.onerror = () => {
-        if (source.readyState === EventSource.CLOSED) again();
+        if (source.readyState === EventSource.CLOSED) again(null);
         else setLive(false);
       };
     }, again);

@@ -14,6 +14,8 @@ import { ErrorNote, Json, formatDuration, html, href, relativeTime, usePoll } fr
 export function TaskTypes() {
   const [types, setTypes] = useState(/** @type {TaskType[] | null} */ (null));
   const [error, setError] = useState(/** @type {unknown} */ (null));
+  // While a type is held its countdown is read again every second (a hold is seconds long), else every 15 s.
+  const held = (types ?? []).some((t) => t.held_until !== null);
   usePoll(
     async (signal) => {
       try {
@@ -23,8 +25,8 @@ export function TaskTypes() {
         if (!signal.aborted) setError(e);
       }
     },
-    15_000,
-    [],
+    held ? 1_000 : 15_000,
+    [held],
   );
   return html`<section class="page task-types">
     <h1>Task types</h1>
