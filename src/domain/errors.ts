@@ -17,6 +17,7 @@ export const ERROR_CODES = [
   'webhook_url_refused',
   'payload_too_large',
   'headers_too_large',
+  'expectation_failed',
   'request_timeout',
   'unsupported_media_type',
   'unauthorized',

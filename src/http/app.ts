@@ -9,7 +9,7 @@ import type { Logger } from 'pino';
 import { Ajv } from 'ajv';
 import addFormatsModule from 'ajv-formats';
 import type { OperationsService } from '../runtime/operations.ts';
-import { installProblemHandlers, sendFrameworkProblem, writeClientErrorProblem } from './problem.ts';
+import { installProblemHandlers, sendFrameworkProblem, writeClientErrorProblem, writeExpectationFailed } from './problem.ts';
 import { registerProblemDocs } from './problem-docs.ts';
 import { installCacheControl } from './caching.ts';
 import { OperationResourceSchema, ProblemSchema, WebhookEventSchema } from './schemas.ts';
@@ -137,6 +137,7 @@ export async function buildHttpApp(options: HttpAppOptions): Promise<FastifyInst
     },
     clientErrorHandler: (error, socket) => writeClientErrorProblem(error, socket, options.service.basePath),
   }) as unknown as FastifyInstance;
+  root.server.on('checkExpectation', (request, response) => writeExpectationFailed(request, response, options.service.basePath));
   const paths = new Set<string>();
   root.addHook('onRoute', (route) => void paths.add(route.url.slice(options.service.basePath.length)));
   ROUTE_PATHS.set(root, paths);
@@ -198,7 +199,19 @@ async function registerApi(app: FastifyInstance, options: HttpAppOptions): Promi
   app.addSchema(ProblemSchema);
   app.addSchema(WebhookEventSchema);
   // indexPrefix: the page's asset links are absolute, from routePrefix alone, so under a prefix they need it too.
-  await app.register(swaggerUi, { routePrefix: '/docs', staticCSP: true, indexPrefix: app.prefix });
+  await app.register(swaggerUi, {
+    routePrefix: '/docs',
+    staticCSP: true,
+    indexPrefix: app.prefix,
+    // swagger-ui sends /docs/static/index.html to /docs/ by rewriting the URL's end, which a query string hides: it
+    // redirected to itself, for ever. Such a request is sent to the page here.
+    uiHooks: {
+      onRequest: (request, reply, done) => {
+        if (/\/docs\/static\/index\.html\?/.test(request.url)) reply.redirect(`${app.prefix}/docs/`);
+        else done();
+      },
+    },
+  });
   const openApiSchema = {
     tags: ['documentation'],
     operationId: 'getOpenApiDocument',

@@ -51,6 +51,9 @@ export function repeatedQueryParameter(query: unknown, declared: Readonly<Record
 const queryProblem = (name: string, detail: string, message: string) =>
   new AsyncOpsError('validation_failed', `query parameter ${name.slice(0, 64)} ${detail}`, { errors: [{ path: `/query/${name.slice(0, 64)}`, message }] });
 
+/** The 400 for a query parameter given more than once (the routes take none as a list). */
+export const repeatedQueryProblem = (name: string): AsyncOpsError => queryProblem(name, 'is given more than once', 'must be given once');
+
 export function installBodyDepthLimit(app: FastifyInstance, maxDepth: number): void {
   // A callback hook, not an async one: it runs on every request, most of which (status reads) have no body.
   app.addHook('preValidation', (request, _reply, done) => {
@@ -62,7 +65,7 @@ export function installBodyDepthLimit(app: FastifyInstance, maxDepth: number): v
     const querySchema = request.routeOptions.schema?.querystring as { properties?: Record<string, unknown> } | undefined;
     const repeated = repeatedQueryParameter(request.query, querySchema?.properties);
     if (repeated !== null) {
-      done(queryProblem(repeated, 'is given more than once', 'must be given once'));
+      done(repeatedQueryProblem(repeated));
       return;
     }
     const path = request.body === undefined ? null : tooDeepPath(request.body, maxDepth);

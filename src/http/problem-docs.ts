@@ -32,6 +32,8 @@ const MEANINGS: Readonly<Record<ErrorCode | typeof INTERNAL_PROBLEM.code, string
     'The `webhook_url` is not an absolute http(s) URL, carries credentials, is too long, or points at a loopback, private, link-local or otherwise refused address.',
   payload_too_large: 'The request body is over the server’s body limit.',
   headers_too_large: 'The request line and headers together are over the server’s limit (Node’s, 16 KiB by default). The connection is closed.',
+  expectation_failed:
+    'The request carried an Expect header other than 100-continue, the one expectation the server meets. Send it without. The connection is closed.',
   request_timeout: 'The request did not arrive in full within the server’s time for it (--request-timeout, 1 minute by default). The connection is closed.',
   unsupported_media_type: 'The body is not `application/json` in UTF-8 (another content type or charset), or is compressed (a `Content-Encoding`).',
   unauthorized:

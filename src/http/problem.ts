@@ -2,7 +2,7 @@
 // Not here: raising errors (domain/, runtime/); route schemas (schemas.ts).
 // Invariant: every error reaching a client is application/problem+json; bad input never becomes a 5xx.
 
-import { STATUS_CODES } from 'node:http';
+import { STATUS_CODES, type IncomingMessage, type ServerResponse } from 'node:http';
 import type { Duplex } from 'node:stream';
 import type { FastifyError, FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import { AsyncOpsError, type ErrorCode, type FieldError } from '../domain/errors.ts';
@@ -33,6 +33,7 @@ export const PROBLEMS: Readonly<Record<ErrorCode, { readonly status: number; rea
   webhook_url_refused: { status: 422, title: 'Webhook URL refused' },
   payload_too_large: { status: 413, title: 'Request body too large' },
   headers_too_large: { status: 431, title: 'Request header fields too large' },
+  expectation_failed: { status: 417, title: 'Expectation failed' },
   misdirected_request: { status: 421, title: 'Misdirected request' },
   request_timeout: { status: 408, title: 'Request timeout' },
   unsupported_media_type: { status: 415, title: 'Unsupported media type' },
@@ -170,6 +171,22 @@ export function writeClientErrorProblem(error: Error & { code?: string }, socket
     `HTTP/1.1 ${status} ${STATUS_CODES[status]}\r\nDate: ${new Date().toUTCString()}\r\nCache-Control: ${CACHE_CONTROL.none}\r\n` +
       `Content-Type: application/problem+json\r\nContent-Length: ${Buffer.byteLength(body)}\r\nConnection: close\r\n\r\n${body}`,
   );
+}
+
+/**
+ * Node's answer to an `Expect` other than `100-continue` (its `checkExpectation`), as a problem: left to Node, it is a
+ * bare 417 with no body. The request is not read; the connection closes after the answer.
+ */
+export function writeExpectationFailed(request: IncomingMessage, response: ServerResponse, basePath: string): void {
+  const error = new AsyncOpsError('expectation_failed', 'the server meets no expectation but 100-continue: send the request without Expect');
+  const body = JSON.stringify(problemFor(error, (request.url ?? '/').split('?')[0], basePath));
+  response.writeHead(PROBLEMS.expectation_failed.status, {
+    'content-type': 'application/problem+json',
+    'content-length': Buffer.byteLength(body),
+    'cache-control': CACHE_CONTROL.none,
+    connection: 'close',
+  });
+  response.end(body);
 }
 
 function internalProblem(instance: string, basePath: string): Problem {

@@ -10,6 +10,7 @@ import type { Clock } from '../domain/clock.ts';
 import type { OperationsService } from '../runtime/operations.ts';
 import { OperationIdParams, ReadScopeQuery, jsonResponse, problemResponses } from './schemas.ts';
 import { principalOf, readScope } from './tenant.ts';
+import { repeatedQueryProblem } from './input-limits.ts';
 
 /** Long enough to open the stream (and ride out a reconnect or two); short enough that a token in a log is stale. */
 export const STREAM_TOKEN_TTL_MS = 5 * 60_000;
@@ -98,6 +99,8 @@ export class StreamTokens {
     // HEAD answers what GET would (the stream's headers), so the token opens it too.
     if (request.routeOptions.url !== basePath + EVENTS_ROUTE || (request.method !== 'GET' && request.method !== 'HEAD')) return undefined;
     const token = (request.query as { token?: unknown } | undefined)?.token;
+    // Given twice, it is the 400 a key's request gets (by the route's schema), not a 401 saying no key was sent.
+    if (Array.isArray(token)) throw repeatedQueryProblem('token');
     if (typeof token !== 'string' || token === '') return undefined;
     const id = (request.params as { id?: unknown } | undefined)?.id;
     return typeof id === 'string' ? this.verify(token, id) : null;

@@ -316,6 +316,13 @@ describe('bad input', () => {
       ['headers over the limit', `GET /operations HTTP/1.1\r\nHost: x\r\nPrefer: ${'a'.repeat(20_000)}\r\n\r\n`, 431, 'headers_too_large'],
       ['a Content-Length that is not a number', 'POST /operations HTTP/1.1\r\nHost: x\r\nContent-Length: abc\r\n\r\n{}', 400, 'validation_failed'],
       ['a request line that is not HTTP', 'HELLO THERE\r\n\r\n', 400, 'validation_failed'],
+      // Node answers this one itself, with a bare 417, unless told not to.
+      [
+        'an expectation other than 100-continue',
+        'POST /operations HTTP/1.1\r\nHost: 127.0.0.1\r\nExpect: 200-ok\r\nContent-Type: application/json\r\nContent-Length: 2\r\n\r\n{}',
+        417,
+        'expectation_failed',
+      ],
       // Node answers this one itself, with a bare 400, unless told not to.
       ['an HTTP/1.1 request without Host', 'GET /operations HTTP/1.1\r\nConnection: close\r\n\r\n', 400, 'validation_failed'],
       [

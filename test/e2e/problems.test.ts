@@ -96,6 +96,12 @@ describe('problems', () => {
       assert.equal(climbing.status, 404, path);
       assert.equal(climbing.problem.code, 'not_found', path);
     }
+    // The rendered docs' old address goes to the page, with a query string too (it redirected to itself).
+    for (const path of ['/docs/static/index.html', '/docs/static/index.html?x=1']) {
+      const moved = await fetch(`${base}${path}`, { redirect: 'manual', signal: AbortSignal.timeout(5000) });
+      assert.equal(moved.status, 302, path);
+      assert.equal(moved.headers.get('location'), '/docs/', path);
+    }
     // `//operations` as a URI reference names the host `operations`: the instance is the path, one slash first.
     const doubled = await rawGet(base, '//operations');
     assert.equal(doubled.status, 404);

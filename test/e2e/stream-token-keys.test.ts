@@ -32,6 +32,11 @@ describe('stream tokens and removed keys', () => {
       });
       assert.equal(stream.status, 200);
       await stream.body?.cancel();
+      // Given twice, without a key: the 400 a key's request gets, naming it, not a 401 saying no key was sent.
+      const token = encodeURIComponent(minted.body.token);
+      const twice = await request(server.url, 'GET', `/operations/${created.body.id}/events?token=${token}&token=${token}`);
+      assert.equal(twice.status, 400, twice.text);
+      assert.deepEqual(twice.body.errors, [{ path: '/query/token', message: 'must be given once' }]);
       const theirs = await request(server.url, 'POST', `/operations/${created.body.id}/stream-token`, { headers: as(keys.beta) });
       assert.equal(theirs.status, 404, 'another tenant key gets none');
     } finally {
