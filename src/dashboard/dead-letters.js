@@ -2,7 +2,7 @@
 // of one, and a bulk retry / replay of everything the filter matches (POST /bulk-actions): a dry run shows the count
 // first, the user confirms, then the bulk action's own progress is followed until it ends. The recent bulk actions.
 
-import { useState } from 'preact/hooks';
+import { useEffect, useRef, useState } from 'preact/hooks';
 import { request, withTenant } from './api.js';
 import { FilterForm, OperationTable, apiFilters, filtersOf, useTaskTypes } from './operations.js';
 import { ErrorNote, Pager, count, formatTime, html, navigate, relativeTime, toIso, useDraft, usePager, usePoll } from './ui.js';
@@ -32,6 +32,20 @@ function BulkButton({ action, filter, onDone }) {
   const [bulk, setBulk] = useState(/** @type {BulkAction | null} */ (null));
   const [error, setError] = useState(/** @type {unknown} */ (null));
   const noun = (/** @type {number} */ n) => `${count(n)} ${NOUNS[action][n === 1 ? 0 : 1]}`;
+  // The button that asked goes as the question comes: focus moves to the question's Cancel (not to the action, which
+  // one more Enter would run), and back to the button when the question is withdrawn.
+  const start = useRef(/** @type {HTMLButtonElement | null} */ (null));
+  const withdraw = useRef(/** @type {HTMLButtonElement | null} */ (null));
+  const asked = useRef(false);
+  useEffect(() => {
+    if (step === 'confirm') {
+      asked.current = true;
+      withdraw.current?.focus();
+    } else if (step === 'idle' && asked.current) {
+      asked.current = false;
+      start.current?.focus();
+    }
+  }, [step]);
 
   const dryRun = async () => {
     setStep('counting');
@@ -70,14 +84,14 @@ function BulkButton({ action, filter, onDone }) {
   // A filter changed since the count: the question asked is not this filter's any more, so it is not asked.
   const stale = step === 'confirm' && JSON.stringify(counted) !== JSON.stringify(filter);
   return html`<div class="bulk" data-testid=${`bulk-${action}`}>
-    ${step === 'idle' || done || stale ? html`<button type="button" onClick=${dryRun}>${VERB[action]} all matching…</button>` : null}
+    ${step === 'idle' || done || stale ? html`<button type="button" ref=${start} onClick=${dryRun}>${VERB[action]} all matching…</button>` : null}
     ${step === 'counting' ? html`<span class="muted">Counting…</span>` : null}
     ${
       step === 'confirm' && !stale
-        ? html`<span class="confirm" data-testid="dry-run">
+        ? html`<span class="confirm" data-testid="dry-run" onKeyDown=${(/** @type {KeyboardEvent} */ e) => e.key === 'Escape' && setStep('idle')}>
             ${matched === 0 ? 'Nothing matches this filter.' : `${VERB[action]} ${noun(matched)} matching this filter?`}
             ${matched > 0 ? html`<button type="button" class="danger" onClick=${confirm}>${VERB[action]} ${count(matched)}</button>` : null}
-            <button type="button" class="secondary" onClick=${() => setStep('idle')}>Cancel</button>
+            <button type="button" class="secondary" ref=${withdraw} onClick=${() => setStep('idle')}>Cancel</button>
           </span>`
         : null
     }

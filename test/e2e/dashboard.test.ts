@@ -250,8 +250,17 @@ describe('dashboard: without API keys (loopback), every page', () => {
       timeoutMs: UI_TIMEOUT_MS,
       what: 'the three listed',
     });
-    await page.click('[data-testid="bulk-retry"] button');
+    // By keyboard: Enter asks, focus goes to the question's Cancel, Escape withdraws it and focus comes back.
+    const focused = () => page.locator(':focus').textContent({ timeout: UI_TIMEOUT_MS });
+    await page.focus('[data-testid="bulk-retry"] button');
+    await page.keyboard.press('Enter');
     const dryRun = page.locator('[data-testid="bulk-retry"] [data-testid="dry-run"]');
+    await dryRun.getByText('3 failed operations', { exact: false }).waitFor();
+    await waitFor(async () => (await focused()) === 'Cancel', { timeoutMs: UI_TIMEOUT_MS, what: "focus on the question's Cancel" });
+    await page.keyboard.press('Escape');
+    await dryRun.waitFor({ state: 'detached' });
+    await waitFor(async () => (await focused()) === 'Retry all matching…', { timeoutMs: UI_TIMEOUT_MS, what: 'focus back on the button' });
+    await page.keyboard.press('Enter');
     await dryRun.getByText('3 failed operations', { exact: false }).waitFor();
     await screenshot(page, 'dead-letters');
     await dryRun.getByRole('button', { name: 'Retry 3' }).click();
