@@ -3,7 +3,8 @@
 // Invariant: no stack trace reaches the user; the exit status always comes from exit-codes.ts.
 
 import { CommanderError } from 'commander';
-import { errorHint, exitCodeForError, type ExitCode } from './exit-codes.ts';
+import { errorHint, exitCodeForError, UsageError, type ExitCode } from './exit-codes.ts';
+import { firstArgumentNotUtf8 } from './raw-arguments.ts';
 import { buildProgram, type CommandRegistrar } from './program.ts';
 import { registerServerCommands } from './server/serve.ts';
 import { registerWebhookSecret } from './server/webhook-secret.ts';
@@ -20,6 +21,10 @@ export async function main(
   const { program, ctx } = buildProgram({ io, extraCommands });
   for (const stream of [io.stdout, io.stderr]) stream.on('error', (error) => exitIfReaderGone(error, ctx.exitCode));
   try {
+    const notUtf8 = argv === process.argv ? firstArgumentNotUtf8() : null;
+    if (notUtf8 !== null) {
+      throw new UsageError(`argument ${notUtf8} is not UTF-8 text: it would reach the server changed, each byte Node cannot read as U+FFFD`);
+    }
     await program.parseAsync([...argv]);
     return ctx.exitCode;
   } catch (error) {

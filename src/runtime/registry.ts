@@ -118,7 +118,9 @@ export class TaskRegistry {
     const task = this.#byType.get(type);
     if (task !== undefined) return task;
     const types = [...this.#byType.keys()].join(', ');
-    throw new AsyncOpsError('unknown_task_type', `unknown task type "${type}"`, { errors: [{ path: '/type', message: `must be one of: ${types}` }] });
+    // A server started with no types at all (--no-builtin-tasks and no --tasks) says so, not "one of:" and nothing.
+    const message = types === '' ? 'names no type: this server has none registered' : `must be one of: ${types}`;
+    throw new AsyncOpsError('unknown_task_type', `unknown task type "${type}"`, { errors: [{ path: '/type', message }] });
   }
 
   byRoute(route: string): RegisteredTask | undefined {

@@ -271,6 +271,12 @@ describe('errors and exit statuses', () => {
       assert.equal(run.code, 2, `${args.join(' ')}: ${run.stderr}`);
       assertOneErrorLine(run.stderr, message);
     }
+    // Inline, as a shell hands it over: Node would decode the byte as U+FFFD, and the server get the input changed.
+    const inline = await runShell(
+      `${JSON.stringify(process.execPath)} ${CLI} --url ${url} --api-key secret-key submit report --input "$(printf '{"a":"caf\\351"}')"`,
+    );
+    assert.equal(inline.code, 2, inline.stderr);
+    assertOneErrorLine(inline.stderr, /^asyncops: argument 8 is not UTF-8 text: it would reach the server changed/);
     const badKey = await runCli(withAuth('submit', 'report', '--input', '{}', '--concurrency-key', 'not a key'));
     assert.equal(badKey.code, 2);
     assertOneErrorLine(badKey.stderr, /--concurrency-key must be 1\.\.128 letters, digits or _ \. : @ \/ - \(a letter or digit first\)$/);

@@ -37,6 +37,20 @@ describe('TaskRegistry', () => {
     }
   });
 
+  it('names the types it has for an unknown one, and says when it has none (not "one of:" and nothing)', () => {
+    const errorOf = (registry: TaskRegistry) => {
+      try {
+        registry.require('report');
+      } catch (error) {
+        return (error as { code: string; errors: unknown[] }).errors;
+      }
+      assert.fail('not refused');
+    };
+    const echo = defineTask({ type: 'echo', run: (input: unknown) => input });
+    assert.deepEqual(errorOf(new TaskRegistry([echo])), [{ path: '/type', message: 'must be one of: echo' }]);
+    assert.deepEqual(errorOf(new TaskRegistry([])), [{ path: '/type', message: 'names no type: this server has none registered' }]);
+  });
+
   it('refuses a definition without a type, which the pattern would have read as "undefined"', () => {
     for (const type of [undefined, null, 5]) {
       assert.throws(() => defineTask({ type, run: () => null } as unknown as TaskDefinition), /defineTask: type .* must match/);
