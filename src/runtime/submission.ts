@@ -102,7 +102,8 @@ export class SubmitFields {
       timeout_s: fields.timeoutS,
       priority: fields.priority,
       run_at: values.runAt,
-      max_attempts: fields.maxAttempts,
+      // What a client sends, not the type's own (defineTask allows up to 1000): the ceiling is on what clients ask for.
+      max_attempts: values.maxAttempts,
       concurrency_key: values.concurrencyKey,
     };
     const defined = Object.fromEntries(Object.entries(sent).filter(([, value]) => value !== undefined));

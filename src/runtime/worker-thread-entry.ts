@@ -6,7 +6,7 @@ import { registerHooks } from 'node:module';
 import { parentPort, workerData } from 'node:worker_threads';
 import { INVALID_SPAN_CONTEXT, ROOT_CONTEXT, trace } from '@opentelemetry/api';
 import { pino } from 'pino';
-import { failureOf, isPermanentError, isRateLimitedError, PermanentError } from '../domain/errors.ts';
+import { failureOf, isRateLimitedError, PermanentError } from '../domain/errors.ts';
 import { RefusedResult, toOperationResult } from '../domain/operation.ts';
 import { spanContextOf } from '../telemetry/tracing.ts';
 import type { IsolatedHandler, IsolatedTaskContext, ThreadMessage, ThreadStart } from './worker-thread.ts';
@@ -34,7 +34,14 @@ try {
     signal: new AbortController().signal,
     attempt: start.attempt,
     operationId: start.operationId,
-    progress: (fraction, message) => post({ kind: 'progress', fraction, message }),
+    // Made what the event loop's attempt makes of them (a fraction not a number is ignored, a message not text is its
+    // text) before they cross: a symbol, a function or an object with methods cannot be cloned, and the attempt failed.
+    progress: (fraction, message) =>
+      post({
+        kind: 'progress',
+        fraction: typeof fraction === 'number' ? fraction : Number.NaN,
+        message: message === undefined || message === null ? undefined : String(message),
+      }),
     log: pino({ level: 'trace' }, { write: (line: string) => post({ kind: 'log', line }) }),
     span,
     traceContext: trace.setSpan(ROOT_CONTEXT, span),
@@ -42,13 +49,15 @@ try {
   post(storedAs(await (handler as IsolatedHandler)(start.input, ctx)));
 } catch (thrown) {
   // As the event loop's attempt would store it (a thrown object's JSON, never String()'s "[object Object]").
-  const { error, message } = failureOf(thrown);
+  // Its code as text (failureOf's, as the event loop stores it): a code that is no string cannot be cloned, and the
+  // thread died with the error lost, its permanence with it.
+  const { error, code, message, permanent } = failureOf(thrown);
   post({
     kind: 'error',
     name: error.name,
     message,
-    permanentCode: isPermanentError(error) ? error.code : null,
-    rateLimited: isRateLimitedError(error) ? { retryAfterS: error.retryAfterS ?? null } : null,
+    permanentCode: permanent ? code : null,
+    rateLimited: isRateLimitedError(error) ? { retryAfterS: typeof error.retryAfterS === 'number' ? error.retryAfterS : null } : null,
   });
 }
 

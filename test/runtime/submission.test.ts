@@ -68,9 +68,12 @@ describe('SubmitFields', () => {
     assert.equal(fields.check({ concurrencyKey: 'x'.repeat(128) }, task).concurrencyKey, 'x'.repeat(128));
   });
 
-  it('a type default above a lower attempts ceiling is refused, as the client could not send it', () => {
+  it("a type's own attempts above the ceiling are its own: the ceiling is on what a client sends", () => {
+    const ceiling = new SubmitFields({ maxTimeoutS: 60, maxAttempts: 3 });
+    assert.ok(task.maxAttempts > 3, String(task.maxAttempts));
+    assert.equal(ceiling.check({}, task).maxAttempts, task.maxAttempts);
     assert.deepEqual(
-      refusedPaths(() => new SubmitFields({ maxTimeoutS: 60, maxAttempts: 3 }).check({}, task)),
+      refusedPaths(() => ceiling.check({ maxAttempts: 4 }, task)),
       ['/max_attempts'],
     );
   });

@@ -84,6 +84,24 @@ describe('inWorkerThread', () => {
     await assert.rejects(inWorkerThread(handlers, 'refuse')({}, context().ctx), (err) => err instanceof PermanentError && err.code === 'bad_input');
   });
 
+  it("keeps a PermanentError whose code is not text permanent, with the code's text, as the event loop stores it", async () => {
+    await assert.rejects(
+      inWorkerThread(handlers, 'oddCode')({}, context().ctx),
+      (err) => err instanceof PermanentError && err.code === 'object_code' && err.message === 'with a code that is an object',
+    );
+  });
+
+  it('forwards progress messages that are not text as their text, and a fraction not a number as nothing, as the event loop does', async () => {
+    const { ctx, progress } = context();
+    const result = (await inWorkerThread(handlers, 'oddProgress')({}, ctx)) as { body: Uint8Array };
+    assert.equal(Buffer.from(result.body).toString(), '"done"');
+    assert.deepEqual(progress, [
+      [0.25, 'Symbol(quarter)'],
+      [0.5, 'halfway, as text'],
+      [Number.NaN, undefined],
+    ]);
+  });
+
   it('keeps a RateLimitedError rate-limited, with its retryAfterS', async () => {
     await assert.rejects(
       inWorkerThread(handlers, 'throttled')({}, context().ctx),
