@@ -327,6 +327,8 @@ function tagged(operation: Operation, reply: Reply): Operation {
 function ifMatchHeader(ifMatch: ConditionalOptions['ifMatch']): Record<string, string> {
   if (ifMatch === undefined) return {};
   if (typeof ifMatch === 'string') return { 'if-match': ifMatch };
+  if (typeof ifMatch !== 'object' || ifMatch === null)
+    throw new TypeError(`ifMatch: an ETag or an operation, not ${ifMatch === null ? 'null' : typeof ifMatch}`);
   const etag = ETAGS.get(ifMatch);
   // A list's items and an operation built by hand came with none: refusing beats a change made unconditionally.
   if (etag === undefined) throw new TypeError('ifMatch: this operation came with no ETag (a list item?): read it with get() first, or pass an ETag');

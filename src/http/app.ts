@@ -203,11 +203,11 @@ async function registerApi(app: FastifyInstance, options: HttpAppOptions): Promi
     routePrefix: '/docs',
     staticCSP: true,
     indexPrefix: app.prefix,
-    // swagger-ui sends /docs/static/index.html to /docs/ by rewriting the URL's end, which a query string hides: it
-    // redirected to itself, for ever. Such a request is sent to the page here.
+    // swagger-ui sends /docs/static/index.html to /docs/ by rewriting the URL's end, which a query string or a
+    // percent-encoded spelling hides: it redirected to itself, for ever. That route is answered here, by route.
     uiHooks: {
       onRequest: (request, reply, done) => {
-        if (/\/docs\/static\/index\.html\?/.test(request.url)) reply.redirect(`${app.prefix}/docs/`);
+        if (request.routeOptions.url === `${app.prefix}/docs/static/index.html`) reply.redirect(`${app.prefix}/docs/`);
         else done();
       },
     },

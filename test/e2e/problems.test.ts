@@ -97,11 +97,13 @@ describe('problems', () => {
       assert.equal(climbing.problem.code, 'not_found', path);
     }
     // The rendered docs' old address goes to the page, with a query string too (it redirected to itself).
-    for (const path of ['/docs/static/index.html', '/docs/static/index.html?x=1']) {
+    for (const path of ['/docs/static/index.html', '/docs/static/index.html?x=1', '/docs/static/index%2Ehtml', '/docs/static/%69ndex.html?x=1']) {
       const moved = await fetch(`${base}${path}`, { redirect: 'manual', signal: AbortSignal.timeout(5000) });
       assert.equal(moved.status, 302, path);
       assert.equal(moved.headers.get('location'), '/docs/', path);
     }
+    // Another docs route is not moved by what its query holds.
+    assert.equal((await fetch(`${base}/docs/json?r=/docs/static/index.html?`, { signal: AbortSignal.timeout(5000) })).status, 200);
     // `//operations` as a URI reference names the host `operations`: the instance is the path, one slash first.
     const doubled = await rawGet(base, '//operations');
     assert.equal(doubled.status, 404);

@@ -37,6 +37,8 @@ describe('SDK conditional changes (ifMatch)', STORE_INDEPENDENT, () => {
     const [listed] = (await client.list({ q: submitted.id })).items;
     assert.ok(listed);
     await assert.rejects(client.retry(submitted.id, { ifMatch: listed }), /^TypeError: ifMatch: this operation came with no ETag/);
+    // From JavaScript, submitMinimal's etag when the reply had none: said as such.
+    await assert.rejects(client.retry(submitted.id, { ifMatch: null as never }), /^TypeError: ifMatch: an ETag or an operation, not null$/);
 
     const retried = await client.retry(submitted.id, { ifMatch: cancelled });
     assert.equal(retried.status, 'pending');
