@@ -14,7 +14,7 @@ import { ErrorNote, Json, formatDuration, html, href, relativeTime, usePoll } fr
 export function TaskTypes() {
   const [types, setTypes] = useState(/** @type {TaskType[] | null} */ (null));
   const [error, setError] = useState(/** @type {unknown} */ (null));
-  // While a type is held its countdown is read again every second (a hold is seconds long), else every 15 s.
+  // While a type is held its countdown is read again every second (a hold is mostly seconds, at most an hour), else every 15 s.
   const held = (types ?? []).some((t) => t.held_until !== null);
   usePoll(
     async (signal) => {
