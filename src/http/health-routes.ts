@@ -61,7 +61,8 @@ export function registerHealthRoutes(app: FastifyInstance, store: StoreProbe, st
         throw new AsyncOpsError(
           'store_unavailable',
           timedOut ? `the store did not answer within ${READY_WITHIN_MS} ms` : "the store cannot be reached or refused the check (the server's log says why)",
-          { cause: error },
+          // The deadline's own words say all of it: as a cause they would be logged twice.
+          timedOut ? {} : { cause: error },
         );
       }
     },
