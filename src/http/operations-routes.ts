@@ -38,7 +38,7 @@ import { AsyncOpsError } from '../domain/errors.ts';
 import { parseDateTime } from '../domain/date-time.ts';
 import { cursorAfter, decodeCursor } from './cursors.ts';
 import { ID_PREFIXES } from '../domain/ids.ts';
-import { entityTagsOf, setOperationHeaders, tagsName } from './operation-headers.ts';
+import { entityTagsOf, etagOf, setOperationHeaders, tagsName } from './operation-headers.ts';
 import { checkPreconditions } from './preconditions.ts';
 import type { Static } from '@sinclair/typebox';
 import { SUBMIT_FIELDS } from '../runtime/submission.ts';
@@ -160,13 +160,14 @@ export function registerOperationRoutes(app: FastifyInstance, service: Operation
       params: OperationIdParams,
       querystring: ReadScopeQuery,
       headers: Type.Object({
+        'if-match': Type.Optional(Type.String({ description: 'Answer only while the operation is at a version named here (`*`: any), else 412' })),
         'if-none-match': Type.Optional(Type.String({ description: 'The ETag of your last read: 304 while it is still current' })),
         prefer: Type.Optional(Type.String({ description: '`wait=N` (N ≤ 30), with If-None-Match: hold the request until the operation changes or N s pass' })),
       }),
       response: {
         200: jsonResponse(operationRef, 'The operation', statusReadHeaders),
         304: emptyResponse('Not modified: the ETag sent in If-None-Match is still current', statusReadHeaders),
-        ...problemResponses(400, 403, 404),
+        ...problemResponses(400, 403, 404, [412, 'If-Match names no current version of the operation (`precondition_failed`)']),
       },
     },
     handler: (request, reply) => readOperation(service, request, reply, closing),
@@ -300,6 +301,11 @@ async function readOperation(
   addVary(reply, 'Prefer');
   // One read, by scope: an admin's finds the operation whatever its tenant (no lookup of the tenant first).
   let view = await service.get(readScope(request), request.params.id);
+  // RFC 9110 §13.1.1: a false If-Match is answered 412, on a read too (§13.2.2: before If-None-Match is looked at).
+  const ifMatch = request.headers['if-match'];
+  if (ifMatch !== undefined && !tagsName(entityTagsOf(ifMatch), view.operation)) {
+    throw new AsyncOpsError('precondition_failed', `If-Match names no current version of the operation: its ETag is ${etagOf(view.operation)}`);
+  }
   const entityTags = entityTagsOf(request.headers['if-none-match']);
   // `*` matches whatever the current version is (RFC 9110, 13.1.2), so there is no change to wait for.
   const any = entityTags.includes('*');

@@ -34,12 +34,20 @@ export function preferencesOf(request: FastifyRequest): Preferences {
   if (header === undefined) return NO_PREFERENCES;
   let waitS: number | null = null;
   let minimal = false;
+  // RFC 7240 §2: a preference is `name[=value]` then `;`-parameters, preferences split by commas outside quoted
+  // strings, and only the first instance of a name counts (`return=representation, return=minimal` keeps the body).
+  const seen = new Set<string>();
   for (const value of Array.isArray(header) ? header : [header]) {
-    for (const part of value.split(/[,;]/)) {
+    for (const preference of value.match(/(?:[^,"]|"(?:[^"\\]|\\.)*")+/g) ?? []) {
+      const token = /^\s*([^=;\s]+)\s*(?:=\s*("(?:[^"\\]|\\.)*"|[^;\s]*))?/.exec(preference);
+      if (token === null) continue;
+      const name = token[1]!.toLowerCase();
+      if (seen.has(name)) continue;
+      seen.add(name);
+      const given = (token[2] ?? '').replace(/^"(.*)"$/, '$1');
       // Any count of digits (RFC 7240's delta-seconds): a wait too long for a number is capped like any other.
-      const wait = waitS === null ? /^\s*wait\s*=\s*"?(\d+)"?\s*$/i.exec(part) : null;
-      if (wait) waitS = Math.min(MAX_PREFER_WAIT_S, Number(wait[1]));
-      else if (/^\s*return\s*=\s*"?minimal"?\s*$/i.test(part)) minimal = true;
+      if (name === 'wait' && /^\d+$/.test(given)) waitS = Math.min(MAX_PREFER_WAIT_S, Number(given));
+      else if (name === 'return' && given.toLowerCase() === 'minimal') minimal = true;
     }
   }
   return { waitS, minimal };

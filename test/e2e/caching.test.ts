@@ -111,7 +111,7 @@ describe('Cache-Control and Vary', () => {
   });
 });
 
-describe('conditional changes: If-Match and If-None-Match on cancel, retry and delete', () => {
+describe('conditional requests: If-Match and If-None-Match on cancel, retry and delete, and If-Match on a read', () => {
   const later = () => new Date(Date.now() + 3_600_000).toISOString();
   const statusOf = async (id: string) => (await request(base, 'GET', `/operations/${id}`)).body.status;
 
@@ -147,6 +147,16 @@ describe('conditional changes: If-Match and If-None-Match on cancel, retry and d
     assert.equal(deleted.status, 412);
     assert.equal(await statusOf(id), 'cancelled');
     assert.equal((await request(base, 'DELETE', `/operations/${id}`, { headers: { 'if-match': '*' } })).status, 204);
+
+    // A read with If-Match is answered only while it names the current version (RFC 9110 §13.1.1), else 412.
+    const read = await request(base, 'POST', '/operations', { body: { type: 'sleep', input: { ms: 10 }, run_at: later() } });
+    const readTag = read.headers.get('etag')!;
+    assert.equal((await request(base, 'GET', `/operations/${read.body.id}`, { headers: { 'if-match': readTag } })).status, 200);
+    assert.equal((await request(base, 'GET', `/operations/${read.body.id}`, { headers: { 'if-match': '*' } })).status, 200);
+    const staleRead = await request(base, 'GET', `/operations/${read.body.id}`, { headers: { 'if-match': `W/"${read.body.id}.0"` } });
+    assert.equal(staleRead.status, 412);
+    assert.equal(staleRead.body.code, 'precondition_failed');
+    assert.equal((await request(base, 'GET', `/operations/op_01KBBBBBBBBBBBBBBBBBBBBBBB`, { headers: { 'if-match': '*' } })).status, 404);
 
     const failed = await request(base, 'POST', '/operations', { body: { type: 'fail', input: { permanent: true } }, headers: { prefer: 'wait=10' } });
     assert.equal(failed.body.status, 'failed');

@@ -205,6 +205,7 @@ describe('/openapi.json describes what the server does', () => {
     // Conditional changes whose condition is false: a version the operation is no longer at.
     const held = await submit({ type: 'sleep', input: { ms: 10 }, run_at: new Date(Date.now() + 3_600_000).toISOString() });
     await expect(412, 'cancelOperation', { params: { id: held.id }, headers: { 'if-match': `W/"${held.id}.0"` } });
+    await expect(412, 'getOperation', { params: { id: held.id }, headers: { 'if-match': `W/"${held.id}.0"` } });
     const ended = await finished('fail', { permanent: true });
     await expect(412, 'retryOperation', { params: { id: ended.id }, headers: { 'if-none-match': '*' } });
     await expect(412, 'deleteOperation', { params: { id: ended.id }, headers: { 'if-match': `W/"${ended.id}.0"` } });
