@@ -38,19 +38,45 @@ export function preferencesOf(request: FastifyRequest): Preferences {
   // strings, and only the first instance of a name counts (`return=representation, return=minimal` keeps the body).
   const seen = new Set<string>();
   for (const value of Array.isArray(header) ? header : [header]) {
-    for (const preference of value.match(/(?:[^,"]|"(?:[^"\\]|\\.)*")+/g) ?? []) {
-      const token = /^\s*([^=;\s]+)\s*(?:=\s*("(?:[^"\\]|\\.)*"|[^;\s]*))?/.exec(preference);
+    for (const preference of preferencesIn(value)) {
+      // Anchored, and each alternative takes what the other cannot: one pass, whatever the header holds.
+      const token = /^\s*([^=;\s]+)\s*(?:=\s*("(?:[^"\\]|\\[\s\S])*"?|[^;\s]*))?/.exec(preference);
       if (token === null) continue;
       const name = token[1]!.toLowerCase();
       if (seen.has(name)) continue;
       seen.add(name);
-      const given = (token[2] ?? '').replace(/^"(.*)"$/, '$1');
+      const raw = token[2] ?? '';
+      const given = raw.startsWith('"') ? raw.replace(/^"|"$/g, '').replace(/\\([\s\S])/g, '$1') : raw;
       // Any count of digits (RFC 7240's delta-seconds): a wait too long for a number is capped like any other.
       if (name === 'wait' && /^\d+$/.test(given)) waitS = Math.min(MAX_PREFER_WAIT_S, Number(given));
       else if (name === 'return' && given.toLowerCase() === 'minimal') minimal = true;
     }
   }
   return { waitS, minimal };
+}
+
+/**
+ * One Prefer header's preferences: split at the commas outside quoted strings (a backslash escapes the next character;
+ * a quote left open runs to the end), in one pass: a regular expression that tried each quote again was quadratic in
+ * the header's length, a stall of a fifth of a second for 16 KB of `"\`.
+ */
+function preferencesIn(value: string): string[] {
+  const parts: string[] = [];
+  let start = 0;
+  let quoted = false;
+  for (let i = 0; i < value.length; i++) {
+    const c = value[i];
+    if (quoted) {
+      if (c === '\\') i++;
+      else if (c === '"') quoted = false;
+    } else if (c === '"') quoted = true;
+    else if (c === ',') {
+      parts.push(value.slice(start, i));
+      start = i + 1;
+    }
+  }
+  parts.push(value.slice(start));
+  return parts;
 }
 
 /** `wait=N` from a Prefer header (RFC 7240), capped; null when absent or malformed. */

@@ -54,7 +54,7 @@ try {
   const { error, code, message, permanent } = failureOf(thrown);
   post({
     kind: 'error',
-    name: error.name,
+    name: textOf(() => error.name, 'Error'),
     message,
     permanentCode: permanent ? code : null,
     rateLimited: isRateLimitedError(error) ? { retryAfterS: typeof error.retryAfterS === 'number' ? error.retryAfterS : null } : null,
@@ -71,5 +71,15 @@ function storedAs(value: unknown): ThreadMessage {
   } catch (error) {
     const refused = RefusedResult.of(error);
     return { kind: 'refused', why: refused.why, message: refused.message };
+  }
+}
+
+/** What `read` gives, as text (a symbol or an object's own text), or `fallback` when reading it throws. */
+function textOf(read: () => unknown, fallback: string): string {
+  try {
+    const value = read();
+    return typeof value === 'string' ? value : String(value);
+  } catch {
+    return fallback;
   }
 }

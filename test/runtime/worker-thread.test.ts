@@ -91,6 +91,13 @@ describe('inWorkerThread', () => {
     );
   });
 
+  it('keeps a PermanentError whose name is not text permanent, with its code and message', async () => {
+    await assert.rejects(
+      inWorkerThread(handlers, 'oddName')({}, context().ctx),
+      (err) => err instanceof PermanentError && err.code === 'bad_input' && err.message === 'bad input',
+    );
+  });
+
   it('forwards progress messages that are not text as their text, and a fraction not a number as nothing, as the event loop does', async () => {
     const { ctx, progress } = context();
     const result = (await inWorkerThread(handlers, 'oddProgress')({}, ctx)) as { body: Uint8Array };
