@@ -21,6 +21,10 @@ export interface RetryPolicy {
 /** A retry policy as given: each member optional, and `undefined` as not set (exactOptionalPropertyTypes). */
 export type RetryPolicyOptions = { readonly [K in keyof RetryPolicy]?: RetryPolicy[K] | undefined };
 
+/** In a page, a browser says the same ("Failed to fetch") of a refused cross-origin request as of a server away. */
+const IN_A_PAGE = typeof (globalThis as { document?: unknown }).document !== 'undefined';
+const CORS_HINT = " (in a browser, also what a cross-origin request the server refused looks like: is this page's origin in its --cors-origin?)";
+
 export const DEFAULT_RETRY: RetryPolicy = { retries: 4, minDelayMs: 1_000, maxDelayMs: 15_000 };
 const MIN_RETRY_DELAY_MS = 1_000;
 // 429 too: the server says when to come back (Retry-After), and the request is safe to repeat.
@@ -59,7 +63,7 @@ export interface Reply {
   url: string;
   status: number;
   headers: Headers;
-  body: Uint8Array;
+  body: Uint8Array<ArrayBuffer>;
   /** When the request this answers was sent (Date.now()): after any retries, the last try. */
   sentAt: number;
 }
@@ -181,14 +185,17 @@ export class Transport {
     const signal = spec.signal ? AbortSignal.any([spec.signal, timeout]) : timeout;
     const sentAt = Date.now();
     try {
-      const response = await this.#fetch(url, { method: spec.method, headers, body: body ?? null, signal });
+      // Called unbound: a browser's fetch refuses any `this` but its window ("Illegal invocation"), and as a method of
+      // this transport every request failed, retried as if the server were away.
+      const fetchUnbound = this.#fetch;
+      const response = await fetchUnbound(url, { method: spec.method, headers, body: body ?? null, signal });
       return { url, status: response.status, headers: response.headers, body: new Uint8Array(await response.arrayBuffer()), sentAt };
     } catch (error) {
       if (spec.signal?.aborted) throw spec.signal.reason;
       if (timeout.aborted) {
         throw new AsyncOpsNetworkError(`${spec.method} ${url} timed out after ${timeoutMs / 1000} s`, url, { cause: error });
       }
-      throw new AsyncOpsNetworkError(`cannot reach ${this.baseUrl}: ${networkReason(error)}`, url, { cause: error });
+      throw new AsyncOpsNetworkError(`cannot reach ${this.baseUrl}: ${networkReason(error)}${IN_A_PAGE ? CORS_HINT : ''}`, url, { cause: error });
     }
   }
 

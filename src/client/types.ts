@@ -176,7 +176,7 @@ export interface DeliveryListOptions {
 /** A fetched result: its bytes and content type; `text()` decodes them as UTF-8, `json()` parses them. */
 export interface OperationResult {
   contentType: string;
-  body: Uint8Array;
+  body: Uint8Array<ArrayBuffer>;
   text(): string;
   json<T = unknown>(): T;
 }

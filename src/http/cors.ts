@@ -6,7 +6,7 @@ import type { FastifyInstance } from 'fastify';
 import cors from '@fastify/cors';
 import type { CorsOrigins } from '../config/cors-origins.ts';
 
-/** The request headers a page may send: the ones the API reads. */
+/** The request headers a page may send: the ones the API reads, and the SDK's User-Agent (Firefox sends it, asking first). */
 const CORS_ALLOWED_HEADERS = [
   'Authorization',
   'Content-Type',
@@ -17,6 +17,7 @@ const CORS_ALLOWED_HEADERS = [
   'Last-Event-ID',
   'traceparent',
   'tracestate',
+  'User-Agent',
 ];
 
 /** The response headers a page may read, beyond the CORS-safelisted ones: those the API's clients act on. */
@@ -54,7 +55,8 @@ export function corsReplyHeaders(origins: CorsOrigins | null, origin: string | u
 export async function installCors(app: FastifyInstance, origins: CorsOrigins | null): Promise<void> {
   if (origins === null) return;
   await app.register(cors, {
-    // A function, so a disallowed origin gets no CORS header at all (its preflight is then the plain 404 problem),
+    // A function, so a disallowed origin gets no CORS header at all (its preflight then goes on as any request: a 401
+    // where keys are required, else the 404 problem),
     // and every reply says it varies by Origin. `*` is sent as `*`.
     origin: origins === '*' ? '*' : (origin, callback) => callback(null, isAllowed(origins, origin)),
     // The API authenticates with the Authorization header, which a page sends without credentials mode; it sets no

@@ -7,6 +7,9 @@ import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
+import { readFileSync } from 'node:fs';
+import { stripTypeScriptTypes } from 'node:module';
+import { join, normalize } from 'node:path';
 import type { Browser } from 'playwright-core';
 import { CLI_ENTRY, REPO_ROOT, startServer, type ServerProcess, STORE_INDEPENDENT } from '../support/server.ts';
 import { request } from '../support/http.ts';
@@ -77,10 +80,19 @@ let api: string;
 let pageOrigin: string;
 let otherOrigin: string;
 
-/** A node:http server on 127.0.0.1 serving PAGE; a port of its own makes it an origin of its own. */
+/** The SDK's own sources under /sdk/ (src/client, and signing/ and json/ it imports), their types stripped, as a bundler would serve them. */
+function sdkModule(path: string): string | null {
+  const file = normalize(join(REPO_ROOT, 'src', path.slice('/sdk/'.length)));
+  if (!/^(client|signing|json)\/[\w-]+\.ts$/.test(file.slice(join(REPO_ROOT, 'src').length + 1))) return null;
+  return stripTypeScriptTypes(readFileSync(file, 'utf8'));
+}
+
+/** A node:http server on 127.0.0.1 serving PAGE (and the SDK); a port of its own makes it an origin of its own. */
 async function servePage(): Promise<string> {
   const page = createServer((req, res) => {
+    const module = req.url?.startsWith('/sdk/') ? sdkModule(req.url) : null;
     if (req.url === '/') res.writeHead(200, { 'content-type': 'text/html; charset=utf-8' }).end(PAGE);
+    else if (module !== null) res.writeHead(200, { 'content-type': 'text/javascript; charset=utf-8' }).end(module);
     else res.writeHead(404).end();
   });
   await new Promise<void>((resolve) => page.listen(0, '127.0.0.1', resolve));
@@ -140,6 +152,8 @@ describe('CORS over HTTP', STORE_INDEPENDENT, () => {
       'last-event-id',
       'traceparent',
       'tracestate',
+      // The SDK sends its own, and Firefox asks leave for it (Chromium drops it without asking).
+      'user-agent',
     ])
       assert.ok(allowed.includes(header), header);
     assert.equal(preflight.headers.get('access-control-max-age'), '600');
@@ -349,6 +363,30 @@ describe('in headless Chromium, from a page on another origin', STORE_INDEPENDEN
     assert.ok(!page.url().includes(KEY) && !result.token.includes(KEY));
   });
 
+  it("the SDK, as it is, with the browser's own fetch: submits, follows to the end with its progress, reads the result", async (t) => {
+    const page = await openPage(t, pageOrigin);
+    if (page === null) return;
+    const outcome = await page.evaluate(
+      async ([base, key]) => {
+        const { AsyncOpsClient } = await import('/sdk/client/index.ts' as string);
+        // No retries: a failure is said at once, not after a minute of tries.
+        const client = new AsyncOpsClient({ baseUrl: base, apiKey: key, retry: { retries: 0 } });
+        try {
+          const submitted = await client.submit('echo', { from: 'a page' });
+          const seen: string[] = [];
+          const done = await client.wait(submitted.id, { timeoutMs: 15_000, onProgress: (op: { status: string }) => seen.push(op.status) });
+          const result = await client.result(submitted.id);
+          return { status: done.status, seen, result: result.json() };
+        } catch (error) {
+          return { error: String(error) };
+        }
+      },
+      [api, KEY] as const,
+    );
+    assert.deepEqual({ status: outcome.status, last: outcome.seen?.at(-1) }, { status: 'completed', last: 'completed' }, JSON.stringify(outcome));
+    assert.deepEqual(outcome.result, { echo: { from: 'a page' } });
+  });
+
   it('an EventSource without a valid token is refused and closed', async (t) => {
     const page = await openPage(t, pageOrigin);
     if (page === null) return;
@@ -383,5 +421,17 @@ describe('in headless Chromium, from a page on another origin', STORE_INDEPENDEN
     assert.equal(await count(), before, 'the preflight failed, so the POST was never sent');
     const read = await page.evaluate((base) => (globalThis as any).tryFetch(`${base}/healthz`), api);
     assert.equal(read.ok, false, 'even an open route cannot be read from another origin');
+    // The SDK there: the browser tells it no more than "Failed to fetch", so its error names the likely cause too.
+    const fromSdk = await page.evaluate(
+      async ([base, key]) => {
+        const { AsyncOpsClient } = await import('/sdk/client/index.ts' as string);
+        return new AsyncOpsClient({ baseUrl: base, apiKey: key, retry: { retries: 0 } }).whoami().then(
+          () => 'read',
+          (error: Error) => `${error.name}: ${error.message}`,
+        );
+      },
+      [api, KEY] as const,
+    );
+    assert.match(fromSdk, /^AsyncOpsNetworkError: cannot reach .*is this page's origin in its --cors-origin\?\)/);
   });
 });

@@ -82,7 +82,7 @@ const client = new AsyncOpsClient({ baseUrl: 'https://api.example.com', apiKey: 
 export async function follow(id: string, signal?: AbortSignal): Promise<Operation> {
   await client.submit('report', {}, { idempotencyKey: undefined, signal });
   const op = await client.wait(id, { onProgress: (o) => console.log(o.progress, o.estimated_completion_at) });
-  if (op.status === 'completed') { const result = await client.result(id, { signal }); const bytes: Uint8Array = result.body; console.log(bytes.length, result.text()); }
+  if (op.status === 'completed') { const result = await client.result(id, { signal }); const bytes: Uint8Array = result.body; console.log(bytes.length, result.text(), new Blob([result.body]).size, await crypto.subtle.digest('SHA-256', result.body)); }
   await client.get(id, { signal });
   await client.counts({ tenant });
   await client.listBulkActions({ tenant, cursor: undefined });
