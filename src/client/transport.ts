@@ -22,7 +22,10 @@ export interface RetryPolicy {
 export type RetryPolicyOptions = { readonly [K in keyof RetryPolicy]?: RetryPolicy[K] | undefined };
 
 /** In a page, a browser says the same ("Failed to fetch") of a refused cross-origin request as of a server away. */
-const IN_A_PAGE = typeof (globalThis as { document?: unknown }).document !== 'undefined';
+// A page, or a worker it started (CORS binds both); not Node under a test DOM (jsdom), which has a document too.
+const scope = globalThis as { document?: unknown; WorkerGlobalScope?: unknown; process?: { versions?: { node?: unknown } } };
+const IN_A_PAGE =
+  (typeof scope.document !== 'undefined' || typeof scope.WorkerGlobalScope !== 'undefined') && typeof scope.process?.versions?.node !== 'string';
 const CORS_HINT = " (in a browser, also what a cross-origin request the server refused looks like: is this page's origin in its --cors-origin?)";
 
 export const DEFAULT_RETRY: RetryPolicy = { retries: 4, minDelayMs: 1_000, maxDelayMs: 15_000 };

@@ -39,20 +39,28 @@ export function preferencesOf(request: FastifyRequest): Preferences {
   const seen = new Set<string>();
   for (const value of Array.isArray(header) ? header : [header]) {
     for (const preference of preferencesIn(value)) {
-      // Anchored, and each alternative takes what the other cannot: one pass, whatever the header holds.
-      const token = /^\s*([^=;\s]+)\s*(?:=\s*("(?:[^"\\]|\\[\s\S])*"?|[^;\s]*))?/.exec(preference);
+      // Anchored, and each alternative takes what the other cannot: one pass, whatever the header holds. Whitespace is
+      // RFC 7240's, spaces and tabs.
+      const token = /^[ \t]*([^=; \t]+)[ \t]*(?:=[ \t]*("(?:[^"\\]|\\[\s\S])*"?|[^; \t]*))?/.exec(preference);
       if (token === null) continue;
       const name = token[1]!.toLowerCase();
       if (seen.has(name)) continue;
       seen.add(name);
-      const raw = token[2] ?? '';
-      const given = raw.startsWith('"') ? raw.replace(/^"|"$/g, '').replace(/\\([\s\S])/g, '$1') : raw;
+      const given = preferenceValue(token[2] ?? '');
       // Any count of digits (RFC 7240's delta-seconds): a wait too long for a number is capped like any other.
+      if (given === null) continue;
       if (name === 'wait' && /^\d+$/.test(given)) waitS = Math.min(MAX_PREFER_WAIT_S, Number(given));
       else if (name === 'return' && given.toLowerCase() === 'minimal') minimal = true;
     }
   }
   return { waitS, minimal };
+}
+
+/** A preference's value: a token as it is, a quoted string unquoted (its quoted pairs read), null for a quote left open. */
+function preferenceValue(raw: string): string | null {
+  if (!raw.startsWith('"')) return raw;
+  if (!/^"(?:[^"\\]|\\[\s\S])*"$/.test(raw)) return null;
+  return raw.slice(1, -1).replace(/\\([\s\S])/g, '$1');
 }
 
 /**

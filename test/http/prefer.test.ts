@@ -32,6 +32,11 @@ describe('preferencesOf', () => {
     assert.deepEqual(read('wait=3; foo=bar'), { waitS: 3, minimal: false }, 'a parameter after the value is its own');
     assert.deepEqual(read('wait="\\5", return="minim\\al"'), { waitS: 5, minimal: true }, 'quoted pairs stand for their character');
     assert.deepEqual(read('foo="open, wait=5'), { waitS: null, minimal: false }, 'a quote left open runs to the end');
+    for (const open of ['return="minimal', 'wait="5', 'wait="5\\"']) {
+      assert.deepEqual(read(open), { waitS: null, minimal: false }, `${open}: a quoted string never closed is no value`);
+    }
+    assert.deepEqual(read('\u00a0wait=5'), { waitS: null, minimal: false }, 'whitespace is spaces and tabs, not any space');
+    assert.deepEqual(read('\twait =\t5'), { waitS: 5, minimal: false });
   });
 
   it('reads a hostile header in one pass: quotes that never close cost no more than any other character', () => {
