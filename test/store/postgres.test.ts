@@ -8,7 +8,7 @@ import assert from 'node:assert/strict';
 import pg from 'pg';
 import { readdirSync, readFileSync } from 'node:fs';
 import { createPostgresStore } from '../../src/store/postgres/postgres-store.ts';
-import { channelOf, PostgresDatabase, sqlLiteral, type Queryable } from '../../src/store/postgres/database.ts';
+import { channelOf, clientConfig, PostgresDatabase, sqlLiteral, type Queryable } from '../../src/store/postgres/database.ts';
 import { claimStatement } from '../../src/store/postgres/transitions.ts';
 import { insertOperations } from '../../src/store/postgres/insert-group.ts';
 import { getWithStanding } from '../../src/store/postgres/standing.ts';
@@ -249,6 +249,59 @@ if (skip !== null) {
       } finally {
         await store.close();
         await dropSchema(schemas.get(store)!);
+      }
+    });
+  });
+
+  describe('PostgreSQL settings a DBA gives', () => {
+    it("keeps its schema and read committed whatever the URL's options= or the role's defaults say", async () => {
+      // node-postgres would let the URL's options replace the config's, search_path and all.
+      const config = clientConfig(`${PG_URL}?sslmode=disable&options=-c%20statement_timeout%3D30000`, 'mine');
+      assert.equal(config.connectionString, `${PG_URL}?sslmode=disable`);
+      assert.equal(config.options, '-c statement_timeout=30000 -c search_path=mine -c default_transaction_isolation=read\\ committed');
+      const schema = uniqueSchema();
+      const url = `${PG_URL}?options=${encodeURIComponent('-c search_path=public -c default_transaction_isolation=serializable')}`;
+      const store = makeStore(schema, undefined, url);
+      try {
+        await store.open();
+        assert.equal((await store.operationInsert(draft())).kind, 'created');
+        const [where] = await withClient(
+          async (c) =>
+            (await c.query(`SELECT to_regclass('"${schema}".operations') IS NOT NULL AS ours, to_regclass('public.operations') IS NOT NULL AS public`)).rows,
+        );
+        assert.deepEqual(where, { ours: true, public: false }, 'the tables are in its schema, none in public');
+      } finally {
+        await store.close();
+        await dropSchema(schema);
+      }
+    });
+
+    it('starts on a schema already migrated with a role that may only use it (no CREATE on the database or the schema)', async () => {
+      const schema = uniqueSchema();
+      const role = `${schema}_app`;
+      const owner = makeStore(schema);
+      await owner.open();
+      await owner.close();
+      await withClient(async (c) => {
+        await c.query(`CREATE ROLE "${role}" LOGIN`);
+        await c.query(`GRANT USAGE ON SCHEMA "${schema}" TO "${role}"`);
+        await c.query(`GRANT SELECT, INSERT, UPDATE, DELETE ON ALL TABLES IN SCHEMA "${schema}" TO "${role}"`);
+        await c.query(`GRANT USAGE, SELECT ON ALL SEQUENCES IN SCHEMA "${schema}" TO "${role}"`);
+        await c.query(`GRANT EXECUTE ON ALL FUNCTIONS IN SCHEMA "${schema}" TO "${role}"`);
+      });
+      const url = new URL(PG_URL);
+      url.username = role;
+      const runtime = createPostgresStore({ url: url.toString(), schema, poolSize: 2 });
+      try {
+        await runtime.open();
+        assert.equal((await runtime.operationInsert(draft())).kind, 'created');
+      } finally {
+        await runtime.close();
+        await dropSchema(schema);
+        await withClient(async (c) => {
+          await c.query(`DROP OWNED BY "${role}"`);
+          await c.query(`DROP ROLE "${role}"`);
+        });
       }
     });
   });

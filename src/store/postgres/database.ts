@@ -64,12 +64,16 @@ export function checkSchemaName(schema: string): string {
 
 /** Connection settings shared by the pool and the LISTEN connection. */
 export function clientConfig(url: string, schema: string): pg.ClientConfig {
+  // node-postgres lets a URL's own `options=` replace this config's, search_path and all (the tables were made in
+  // `public`, and two installations shared them): the URL's settings go first, ours after them, which win. And a
+  // role's default isolation (`serializable`, say) would fail ends and claims under load: read committed, as written.
+  const { connectionString, options } = withoutUrlOptions(url);
   // TCP keepalive: a connection a NAT or firewall dropped without a word (the LISTEN one above all, which may sit idle)
   // is found dead and re-established, instead of waiting forever for notifications that no longer come.
   return {
-    connectionString: url,
+    connectionString,
     types: TYPES,
-    options: `-c search_path=${schema}`,
+    options: `${options} -c search_path=${schema} -c default_transaction_isolation=read\\ committed`.trim(),
     application_name: 'asyncops',
     keepAlive: true,
     keepAliveInitialDelayMillis: 10_000,
@@ -77,6 +81,15 @@ export function clientConfig(url: string, schema: string): pg.ClientConfig {
     // store_unavailable, instead of holding the request until TCP gives up minutes later.
     connectionTimeoutMillis: CONNECT_TIMEOUT_MS,
   };
+}
+
+/** A URL without its `options=` parameter, and that parameter's value ('' when none, or when it is no URL). */
+function withoutUrlOptions(url: string): { connectionString: string; options: string } {
+  const parsed = URL.parse(url);
+  const options = parsed?.searchParams.get('options');
+  if (parsed === null || options === null || options === undefined) return { connectionString: url, options: '' };
+  parsed.searchParams.delete('options');
+  return { connectionString: parsed.toString(), options };
 }
 
 const CONNECT_TIMEOUT_MS = 5_000;

@@ -39,8 +39,18 @@ export async function migrate(
     }
     await client.query('BEGIN');
     await client.query('SELECT pg_advisory_xact_lock($1, hashtext($2))', [LOCK_CLASS, schema]);
-    await client.query(`CREATE SCHEMA IF NOT EXISTS ${pg.escapeIdentifier(schema)}`);
-    await client.query('CREATE TABLE IF NOT EXISTS schema_migrations (version integer PRIMARY KEY, name text NOT NULL, applied_at bigint NOT NULL)');
+    // Created only when missing: PostgreSQL asks for CREATE on the database (or the schema) before it looks whether
+    // the object exists, so a runtime role a DBA granted no more than it uses could not start on a migrated schema.
+    const present = (
+      await client.query<{ schema: boolean; table: boolean }>(
+        "SELECT EXISTS (SELECT 1 FROM pg_namespace WHERE nspname = $1) AS schema, to_regclass(format('%I.schema_migrations', $1::text)) IS NOT NULL AS table",
+        [schema],
+      )
+    ).rows[0]!;
+    if (!present.schema) await client.query(`CREATE SCHEMA IF NOT EXISTS ${pg.escapeIdentifier(schema)}`);
+    if (!present.table) {
+      await client.query('CREATE TABLE IF NOT EXISTS schema_migrations (version integer PRIMARY KEY, name text NOT NULL, applied_at bigint NOT NULL)');
+    }
     const recorded = (await client.query<{ version: number; name: string }>('SELECT version, name FROM schema_migrations ORDER BY version')).rows;
     refuseNewer(recorded.at(-1), files);
     if (existing === 'refuse') refuseBehind(recorded.at(-1), files);
