@@ -836,6 +836,8 @@ describe('createAsyncOps', () => {
   it('refuses a prefix that is not a plain path', async () => {
     await assert.rejects(createAsyncOps({ ...options, prefix: 'async' }), TypeError);
     await assert.rejects(createAsyncOps({ ...options, prefix: '/:tenant' }), TypeError);
+    // Routes under an escaped prefix would never match (the router decodes the path first): refused, not served as 404s.
+    await assert.rejects(createAsyncOps({ ...options, prefix: '/a%20b' }), /^TypeError: prefix "\/a%20b" must be a path such as \/async/);
   });
 
   it('refuses a webhook lease less than 1 s longer than the webhook timeout when created, before it binds or opens anything', async () => {

@@ -2,7 +2,8 @@
 // request's path within the API, which the rules that name paths (open routes, caching, stream tokens) compare.
 // Invariant: a base path is '' or starts with '/' and does not end with one; the API's own paths always start with '/'.
 
-const SEGMENT = /^[A-Za-z0-9._~!$&'()+,;=@%-]+$/;
+// No `%`: the router matches decoded paths, so routes under `/a%20b` would answer nothing (every request a bare 404).
+const SEGMENT = /^[A-Za-z0-9._~!$&'()+,;=@-]+$/;
 
 /** `prefix` as a base path: '' for none or '/', else '/a/b' with no trailing slash. Throws a TypeError for anything else. */
 export function basePathOf(prefix: string | undefined): string {
@@ -10,7 +11,7 @@ export function basePathOf(prefix: string | undefined): string {
   const trimmed = prefix.replace(/\/+$/, '');
   const segments = trimmed.split('/').slice(1);
   if (!trimmed.startsWith('/') || segments.some((s) => !SEGMENT.test(s) || s === '.' || s === '..')) {
-    throw new TypeError(`prefix "${prefix}" must be a path such as /async: segments of URL path characters, no wildcards or parameters`);
+    throw new TypeError(`prefix "${prefix}" must be a path such as /async: segments of URL path characters, no wildcards, parameters or percent-escapes`);
   }
   return trimmed;
 }
