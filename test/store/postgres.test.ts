@@ -276,6 +276,24 @@ if (skip !== null) {
       }
     });
 
+    it("keeps its counts right when a DBA's statement from outside names its tables (the triggers' functions have their own search path)", async () => {
+      const schema = uniqueSchema();
+      const store = makeStore(schema);
+      try {
+        await store.open();
+        for (let i = 0; i < 3; i++) assert.equal((await store.operationInsert(draft({ type: 'dba' }))).kind, 'created');
+        // Outside the store, with the connection's own search path (public, where no asyncops table is).
+        await withClient(async (c) => {
+          await c.query(`DELETE FROM "${schema}".operations WHERE type = 'dba' AND id = (SELECT min(id) FROM "${schema}".operations WHERE type = 'dba')`);
+        });
+        const counts = await store.operationCounts({ tenant: null });
+        assert.equal(counts.find((c) => c.type === 'dba' && c.status === 'pending')?.count, 2);
+      } finally {
+        await store.close();
+        await dropSchema(schema);
+      }
+    });
+
     it('starts on a schema already migrated with a role that may only use it (no CREATE on the database or the schema)', async () => {
       const schema = uniqueSchema();
       const role = `${schema}_app`;
@@ -355,6 +373,7 @@ if (skip !== null) {
         { version: 26, name: '0026_schedule_key_and_priority.sql' },
         { version: 27, name: '0027_created_key_index.sql' },
         { version: 28, name: '0028_superseded_deliveries.sql' },
+        { version: 29, name: '0029_function_search_path.sql' },
       ]);
     });
 

@@ -103,6 +103,8 @@ export async function postgresSchema(client: pg.ClientBase, schema: string): Pro
     (f) => `CREATE FUNCTION ${f.name}(${f.arguments}) RETURNS ${f.result} LANGUAGE ${f.language} ${f.volatility}${f.settings} AS $$\n${normalise(f.body)}\n$$;`,
   );
   const dump = [...statements, indexes.join('\n'), triggers.join('\n'), ...views, ...functions].filter((part) => part !== '').join('\n\n');
-  // Whatever a definition still qualifies (pg_get_indexdef always does) loses the schema's name.
-  return `${dump.replaceAll(`${pg.escapeIdentifier(schema)}.`, '').replaceAll(`${schema}.`, '')}\n`;
+  // Whatever a definition still qualifies (pg_get_indexdef always does) loses the schema's name, and a function's own
+  // search path (the schema it was made in: migration 0029) names it as the schema, whichever that is.
+  const named = dump.replaceAll(`${pg.escapeIdentifier(schema)}.`, '').replaceAll(`${schema}.`, '');
+  return `${named.replaceAll(`search_path = ${schema}`, 'search_path = <its schema>').replaceAll(`search_path = ${pg.escapeIdentifier(schema)}`, 'search_path = <its schema>')}\n`;
 }

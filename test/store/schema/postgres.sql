@@ -267,7 +267,7 @@ CREATE TRIGGER operation_counts_delete AFTER DELETE ON operations REFERENCING OL
 CREATE TRIGGER operation_counts_insert AFTER INSERT ON operations REFERENCING NEW TABLE AS new_rows FOR EACH STATEMENT EXECUTE FUNCTION operation_counts_inserted();
 CREATE TRIGGER operation_counts_update AFTER UPDATE ON operations REFERENCING OLD TABLE AS old_rows NEW TABLE AS new_rows FOR EACH STATEMENT EXECUTE FUNCTION operation_counts_moved();
 
-CREATE FUNCTION note_estimates(p_ids text[], p_ats bigint[]) RETURNS void LANGUAGE plpgsql VOLATILE AS $$
+CREATE FUNCTION note_estimates(p_ids text[], p_ats bigint[]) RETURNS void LANGUAGE plpgsql VOLATILE SET search_path = <its schema> AS $$
 BEGIN
   FOR i IN 1 .. coalesce(array_length(p_ids, 1), 0) LOOP
     UPDATE operation_history h SET data = h.data || jsonb_build_object('estimated_completion_at', p_ats[i])
@@ -277,21 +277,21 @@ BEGIN
 END
 $$;
 
-CREATE FUNCTION operation_counts_deleted() RETURNS trigger LANGUAGE plpgsql VOLATILE AS $$
+CREATE FUNCTION operation_counts_deleted() RETURNS trigger LANGUAGE plpgsql VOLATILE SET search_path = <its schema> AS $$
 BEGIN
   INSERT INTO operation_counts (tenant, type, status, n) SELECT tenant, type, status, -count(*) FROM old_rows GROUP BY tenant, type, status;
   RETURN NULL;
 END;
 $$;
 
-CREATE FUNCTION operation_counts_inserted() RETURNS trigger LANGUAGE plpgsql VOLATILE AS $$
+CREATE FUNCTION operation_counts_inserted() RETURNS trigger LANGUAGE plpgsql VOLATILE SET search_path = <its schema> AS $$
 BEGIN
   INSERT INTO operation_counts (tenant, type, status, n) SELECT tenant, type, status, count(*) FROM new_rows GROUP BY tenant, type, status;
   RETURN NULL;
 END;
 $$;
 
-CREATE FUNCTION operation_counts_moved() RETURNS trigger LANGUAGE plpgsql VOLATILE AS $$
+CREATE FUNCTION operation_counts_moved() RETURNS trigger LANGUAGE plpgsql VOLATILE SET search_path = <its schema> AS $$
 BEGIN
   INSERT INTO operation_counts (tenant, type, status, n)
   SELECT m.tenant, m.type, m.status, sum(m.n)
@@ -304,7 +304,7 @@ BEGIN
 END;
 $$;
 
-CREATE FUNCTION pending_keys(p_type text, p_tenant text, p_max integer) RETURNS SETOF text LANGUAGE plpgsql STABLE SET enable_sort = off AS $$
+CREATE FUNCTION pending_keys(p_type text, p_tenant text, p_max integer) RETURNS SETOF text LANGUAGE plpgsql STABLE SET enable_sort = off SET search_path = <its schema> AS $$
 DECLARE
   k text;
   n integer := 0;
@@ -320,20 +320,20 @@ BEGIN
 END
 $$;
 
-CREATE FUNCTION pending_tenant_greatest(p_type text) RETURNS text LANGUAGE plpgsql STABLE SET enable_incremental_sort = off SET enable_sort = off AS $$
+CREATE FUNCTION pending_tenant_greatest(p_type text) RETURNS text LANGUAGE plpgsql STABLE SET enable_incremental_sort = off SET enable_sort = off SET search_path = <its schema> AS $$
 BEGIN
   RETURN (SELECT tenant FROM operations WHERE status = 'pending' AND type = p_type
     ORDER BY tenant DESC, concurrency_key DESC LIMIT 1);
 END
 $$;
 
-CREATE FUNCTION pending_tenant_least(p_type text) RETURNS text LANGUAGE plpgsql STABLE SET enable_incremental_sort = off SET enable_sort = off AS $$
+CREATE FUNCTION pending_tenant_least(p_type text) RETURNS text LANGUAGE plpgsql STABLE SET enable_incremental_sort = off SET enable_sort = off SET search_path = <its schema> AS $$
 BEGIN
   RETURN (SELECT tenant FROM operations WHERE status = 'pending' AND type = p_type ORDER BY tenant, concurrency_key LIMIT 1);
 END
 $$;
 
-CREATE FUNCTION pending_tenants(p_type text, p_keyed boolean) RETURNS TABLE(tenant text, keyed boolean) LANGUAGE plpgsql STABLE SET enable_incremental_sort = off SET enable_sort = off AS $$
+CREATE FUNCTION pending_tenants(p_type text, p_keyed boolean) RETURNS TABLE(tenant text, keyed boolean) LANGUAGE plpgsql STABLE SET enable_incremental_sort = off SET enable_sort = off SET search_path = <its schema> AS $$
 DECLARE
   t text;
 BEGIN
@@ -350,7 +350,7 @@ BEGIN
 END
 $$;
 
-CREATE FUNCTION pending_turn_types(p_types text[]) RETURNS text[] LANGUAGE plpgsql STABLE SET enable_incremental_sort = off SET enable_sort = off AS $$
+CREATE FUNCTION pending_turn_types(p_types text[]) RETURNS text[] LANGUAGE plpgsql STABLE SET enable_incremental_sort = off SET enable_sort = off SET search_path = <its schema> AS $$
 DECLARE
   t text;
   first text;
@@ -369,7 +369,7 @@ BEGIN
 END
 $$;
 
-CREATE FUNCTION queue_costs_ahead(p_type text, p_priority integer, p_run_at bigint, p_id text, p_now bigint, p_limit integer) RETURNS double precision[] LANGUAGE plpgsql STABLE SET enable_seqscan = off AS $$
+CREATE FUNCTION queue_costs_ahead(p_type text, p_priority integer, p_run_at bigint, p_id text, p_now bigint, p_limit integer) RETURNS double precision[] LANGUAGE plpgsql STABLE SET enable_seqscan = off SET search_path = <its schema> AS $$
 BEGIN
   IF p_limit <= 0 THEN
     RETURN '{}';
@@ -385,7 +385,7 @@ BEGIN
 END
 $$;
 
-CREATE FUNCTION queue_position(p_type text, p_priority integer, p_run_at bigint, p_id text, p_now bigint, p_from_tail boolean) RETURNS bigint LANGUAGE plpgsql STABLE SET enable_seqscan = off AS $$
+CREATE FUNCTION queue_position(p_type text, p_priority integer, p_run_at bigint, p_id text, p_now bigint, p_from_tail boolean) RETURNS bigint LANGUAGE plpgsql STABLE SET enable_seqscan = off SET search_path = <its schema> AS $$
 DECLARE
   cap bigint := 128;
   tail boolean := p_from_tail;
@@ -429,7 +429,7 @@ BEGIN
 END
 $$;
 
-CREATE FUNCTION queue_position_among(p_type text, p_priority integer, p_run_at bigint, p_id text, p_now bigint, p_from_tail boolean) RETURNS bigint LANGUAGE plpgsql STABLE SET enable_seqscan = off AS $$
+CREATE FUNCTION queue_position_among(p_type text, p_priority integer, p_run_at bigint, p_id text, p_now bigint, p_from_tail boolean) RETURNS bigint LANGUAGE plpgsql STABLE SET enable_seqscan = off SET search_path = <its schema> AS $$
 DECLARE
   cap bigint := 128;
   tail boolean := p_from_tail;
