@@ -36,6 +36,16 @@ async function createAction(
   });
 }
 
+/** `action` claimed (at T0 + 20 s) and taken one step, a batch of 10: the whole of a small action. */
+async function runWhole(
+  store: Store,
+  action: { readonly id: string },
+  options: Pick<Parameters<Store['bulkActionStep']>[0], 'delivery' | 'onCancelled'>,
+): ReturnType<Store['bulkActionStep']> {
+  const claimed = await store.bulkActionClaim({ now: T0 + 20_000, leaseMs: LEASE_MS });
+  return store.bulkActionStep({ id: action.id, leaseToken: claimed!.leaseToken!, now: T0 + 20_000, leaseMs: LEASE_MS, batchSize: 10, ...options });
+}
+
 /** The one delivery due (a test's store holds one), claimed and ended dead by an attempt answered `statusCode`. */
 async function deadDelivery(store: Store, statusCode: number, error: string | null): Promise<Delivery> {
   const [claimed] = await store.deliveryClaimDue({ now: T0 + 5_000, workerId: 'd1', leaseMs: LEASE_MS, limit: 10 });
@@ -253,14 +263,8 @@ export function bulkActionContract(store: CurrentStore, pendingCounts: (store: S
       const pending = (await insertInState(store(), 'pending', { type, webhookUrl: HOOK })).op;
       const action = await createAction(store(), 'cancel', { type });
       assert.equal(action.total, 2);
-      const claimed = await store().bulkActionClaim({ now: T0 + 20_000, leaseMs: LEASE_MS });
       const told: string[][] = [];
-      const done = await store().bulkActionStep({
-        id: action.id,
-        leaseToken: claimed!.leaseToken!,
-        now: T0 + 20_000,
-        leaseMs: LEASE_MS,
-        batchSize: 10,
+      const done = await runWhole(store(), action, {
         delivery: webhookFactory(),
         onCancelled: (operations) => told.push(operations.map((op) => `${op.id} ${op.status}`)),
       });
@@ -276,16 +280,7 @@ export function bulkActionContract(store: CurrentStore, pendingCounts: (store: S
       const asked = (await insertInState(store(), 'processing', { type })).op;
       assert.equal((await store().operationCancel({ id: asked.id, tenant: asked.tenant, now: T0 + 10_000, delivery: noDelivery })).kind, 'requested');
       const before = await store().operationGetById(asked.id);
-      const action = await createAction(store(), 'cancel', { type });
-      const claimed = await store().bulkActionClaim({ now: T0 + 20_000, leaseMs: LEASE_MS });
-      const done = await store().bulkActionStep({
-        id: action.id,
-        leaseToken: claimed!.leaseToken!,
-        now: T0 + 20_000,
-        leaseMs: LEASE_MS,
-        batchSize: 10,
-        delivery: noDelivery,
-      });
+      const done = await runWhole(store(), await createAction(store(), 'cancel', { type }), { delivery: noDelivery });
       assert.deepEqual([done?.status, done?.processed, done?.succeeded, done?.skipped], ['completed', 1, 0, 1]);
       assert.equal((await store().operationGetById(asked.id))?.version, before?.version, 'unchanged');
     });
@@ -319,15 +314,7 @@ export function bulkActionContract(store: CurrentStore, pendingCounts: (store: S
       assert.equal(delivery.operationId, op.id);
       const action = await createAction(store(), 'replay_deliveries', { url: HOOK });
       assert.equal(action.total, 1);
-      const claimed = await store().bulkActionClaim({ now: T0 + 20_000, leaseMs: LEASE_MS });
-      const done = await store().bulkActionStep({
-        id: action.id,
-        leaseToken: claimed!.leaseToken!,
-        now: T0 + 20_000,
-        leaseMs: LEASE_MS,
-        batchSize: 10,
-        delivery: noDelivery,
-      });
+      const done = await runWhole(store(), action, { delivery: noDelivery });
       assert.deepEqual([done?.status, done?.succeeded], ['completed', 1]);
       assert.equal((await store().deliveryGet({ id: delivery.id, tenant: TENANT }))?.state, 'pending');
     });
