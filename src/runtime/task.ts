@@ -87,25 +87,28 @@ export interface TaskDefinition<Input = any> {
 }
 
 const TYPE_PATTERN = /^[a-z][a-z0-9_.-]{0,63}$/;
-/** What a definition and a schedule declaration take: any other name is refused, as a misspelt option would be ignored. */
-const DEFINITION_NAMES = [
-  'type',
-  'route',
-  'input',
-  'description',
-  'validate',
-  'timeoutS',
-  'maxAttempts',
-  'concurrency',
-  'keyConcurrency',
-  'estimatedDurationS',
-  'cost',
-  'rateLimit',
-  'retryOnTimeout',
-  'schedule',
-  'run',
-] as const satisfies readonly (keyof TaskDefinition)[];
-const SCHEDULE_NAMES = ['cron', 'timezone', 'input'] as const satisfies readonly (keyof ScheduleDeclaration)[];
+/**
+ * What a definition and a schedule declaration take: any other name is refused, as a misspelt option would be ignored.
+ * The types make each list name every key, no more and no fewer, as createAsyncOps's option names do (embed.ts).
+ */
+const DEFINITION_NAMES = Object.keys({
+  type: true,
+  route: true,
+  input: true,
+  description: true,
+  validate: true,
+  timeoutS: true,
+  maxAttempts: true,
+  concurrency: true,
+  keyConcurrency: true,
+  estimatedDurationS: true,
+  cost: true,
+  rateLimit: true,
+  retryOnTimeout: true,
+  schedule: true,
+  run: true,
+} satisfies Record<keyof TaskDefinition, true>);
+const SCHEDULE_NAMES = Object.keys({ cron: true, timezone: true, input: true } satisfies Record<keyof ScheduleDeclaration, true>);
 const ROUTE_PATTERN = /^\/[a-z0-9][a-z0-9_-]*(\/[a-z0-9][a-z0-9_-]*)*$/;
 
 /**
