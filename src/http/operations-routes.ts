@@ -38,8 +38,8 @@ import { AsyncOpsError } from '../domain/errors.ts';
 import { parseDateTime } from '../domain/date-time.ts';
 import { cursorAfter, decodeCursor } from './cursors.ts';
 import { ID_PREFIXES } from '../domain/ids.ts';
-import { entityTagsOf, etagOf, setOperationHeaders, tagsName } from './operation-headers.ts';
-import { checkPreconditions } from './preconditions.ts';
+import { entityTagsOf, setOperationHeaders, tagsName } from './operation-headers.ts';
+import { checkPreconditions, refuseUnlessIfMatch } from './preconditions.ts';
 import type { Static } from '@sinclair/typebox';
 import { SUBMIT_FIELDS } from '../runtime/submission.ts';
 
@@ -302,10 +302,7 @@ async function readOperation(
   // One read, by scope: an admin's finds the operation whatever its tenant (no lookup of the tenant first).
   let view = await service.get(readScope(request), request.params.id);
   // RFC 9110 §13.1.1: a false If-Match is answered 412, on a read too (§13.2.2: before If-None-Match is looked at).
-  const ifMatch = request.headers['if-match'];
-  if (ifMatch !== undefined && !tagsName(entityTagsOf(ifMatch), view.operation)) {
-    throw new AsyncOpsError('precondition_failed', `If-Match names no current version of the operation: its ETag is ${etagOf(view.operation)}`);
-  }
+  refuseUnlessIfMatch(request.headers['if-match'], view.operation);
   const entityTags = entityTagsOf(request.headers['if-none-match']);
   // `*` matches whatever the current version is (RFC 9110, 13.1.2), so there is no change to wait for.
   const any = entityTags.includes('*');

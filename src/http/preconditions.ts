@@ -1,5 +1,5 @@
 // Owns: If-Match and If-None-Match on the requests that change an operation (cancel, retry, delete; RFC 9110 §13.1),
-// answered 412 precondition_failed when they are false.
+// and If-Match on a status read, answered 412 precondition_failed when they are false.
 // Not here: If-None-Match on a status read (operations-routes.ts: a 304 or a long-poll), the actions (runtime/operations.ts).
 // Invariant: evaluated only where the action would otherwise go ahead, so a 404 or a 409 stays one (RFC 9110 §13.2.1);
 // against the operation as read just before the action, not in the action's own statement.
@@ -27,10 +27,15 @@ export async function checkPreconditions(
   if (ifMatch === undefined && ifNoneMatch === undefined) return;
   const { operation } = await service.get(readScope(request), request.params.id, { fresh: true });
   if (!goesAhead(operation)) return;
-  if (ifMatch !== undefined && !tagsName(entityTagsOf(ifMatch), operation)) {
-    throw new AsyncOpsError('precondition_failed', `If-Match names no current version of the operation: its ETag is ${etagOf(operation)}`);
-  }
+  refuseUnlessIfMatch(ifMatch, operation);
   if (ifNoneMatch !== undefined && tagsName(entityTagsOf(ifNoneMatch), operation)) {
     throw new AsyncOpsError('precondition_failed', `If-None-Match names the operation's current version (its ETag is ${etagOf(operation)}), or is *`);
+  }
+}
+
+/** Throws precondition_failed when `ifMatch` (a request's If-Match, if any) names none of the operation's current version. */
+export function refuseUnlessIfMatch(ifMatch: string | undefined, operation: Operation): void {
+  if (ifMatch !== undefined && !tagsName(entityTagsOf(ifMatch), operation)) {
+    throw new AsyncOpsError('precondition_failed', `If-Match names no current version of the operation: its ETag is ${etagOf(operation)}`);
   }
 }
