@@ -131,7 +131,8 @@ export function messageOf(error: Error): string {
   return inner.length > 0 ? `${error.name}: ${inner.join('; ')}` : `${error.name} (without a message)`;
 }
 
-function readSafely<T, F>(read: () => T, fallback: F): T | F {
+/** What `read` gives, or `fallback` when reading throws (a getter of a thrown value's, say). */
+export function readSafely<T, F>(read: () => T, fallback: F): T | F {
   try {
     return read();
   } catch {

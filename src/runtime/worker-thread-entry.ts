@@ -6,7 +6,7 @@ import { registerHooks } from 'node:module';
 import { parentPort, workerData } from 'node:worker_threads';
 import { INVALID_SPAN_CONTEXT, ROOT_CONTEXT, trace } from '@opentelemetry/api';
 import { pino } from 'pino';
-import { failureOf, isRateLimitedError, PermanentError } from '../domain/errors.ts';
+import { failureOf, isRateLimitedError, PermanentError, readSafely } from '../domain/errors.ts';
 import { RefusedResult, toOperationResult } from '../domain/operation.ts';
 import { spanContextOf } from '../telemetry/tracing.ts';
 import type { IsolatedHandler, IsolatedTaskContext, ThreadMessage, ThreadStart } from './worker-thread.ts';
@@ -54,7 +54,7 @@ try {
   const { error, code, message, permanent } = failureOf(thrown);
   post({
     kind: 'error',
-    name: textOf(() => error.name, 'Error'),
+    name: readSafely(() => String(error.name), 'Error'),
     message,
     permanentCode: permanent ? code : null,
     rateLimited: isRateLimitedError(error) ? { retryAfterS: typeof error.retryAfterS === 'number' ? error.retryAfterS : null } : null,
@@ -71,15 +71,5 @@ function storedAs(value: unknown): ThreadMessage {
   } catch (error) {
     const refused = RefusedResult.of(error);
     return { kind: 'refused', why: refused.why, message: refused.message };
-  }
-}
-
-/** What `read` gives, as text (a symbol or an object's own text), or `fallback` when reading it throws. */
-function textOf(read: () => unknown, fallback: string): string {
-  try {
-    const value = read();
-    return typeof value === 'string' ? value : String(value);
-  } catch {
-    return fallback;
   }
 }
