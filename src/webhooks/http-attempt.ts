@@ -103,17 +103,18 @@ export function postWebhook(post: WebhookPost): Promise<WebhookPostResult> {
     let request: http.ClientRequest;
 
     const snippet = (): string | null => (statusCode === null ? null : Buffer.concat(chunks).subarray(0, RESPONSE_SNIPPET_BYTES).toString('utf8'));
-    // `complete`: the response was read to its end, so its connection may serve the next attempt.
+    // `complete`: the response was read to its end, so its connection may serve the next attempt. `error` is why an
+    // attempt got no answer: once a status came, the answer is in, whatever cut its body short (a reset, the deadline,
+    // a stop), and the attempt is that answer.
     const finish = (error: string | null, complete = false): void => {
       if (settled) return;
       settled = true;
       clearTimeout(timer);
       post.signal?.removeEventListener('abort', onAbort);
       if (!complete) request.destroy();
-      resolve({ statusCode, error, snippet: snippet(), retryAfter });
+      resolve({ statusCode, error: statusCode === null ? error : null, snippet: snippet(), retryAfter });
     };
-    // Past its status the answer is in (the stop only cut the body short); before it, the attempt is unrecorded.
-    const onAbort = (): void => finish(statusCode === null ? 'aborted: the dispatcher is stopping' : null);
+    const onAbort = (): void => finish('aborted: the dispatcher is stopping');
 
     const send = (retried: boolean): void => {
       const transport = post.url.protocol === 'https:' ? https : http;
@@ -141,9 +142,7 @@ export function postWebhook(post: WebhookPost): Promise<WebhookPostResult> {
           if (received >= RESPONSE_SNIPPET_BYTES) finish(null);
         });
         response.on('end', () => finish(null, true));
-        // The body cut short (a reset after the status line) leaves the answer as it was: the status says it, and
-        // `error` is for an attempt that got none.
-        response.on('error', () => finish(null));
+        response.on('error', (error) => finish(describe(error)));
       });
       // A 101 is not a 'response' (Node hands it to 'upgrade' listeners, and without one left the attempt to time out
       // holding its slot): the receiver answered, with a status that is not a delivery.
@@ -158,17 +157,13 @@ export function postWebhook(post: WebhookPost): Promise<WebhookPostResult> {
         // Once a status arrived the receiver has seen the POST, and it is not sent twice.
         const staleConnection = request.reusedSocket && statusCode === null && (error as NodeJS.ErrnoException).code === 'ECONNRESET';
         if (!retried && !settled && staleConnection) send(true);
-        else finish(statusCode === null ? describe(error) : null);
+        else finish(describe(error));
       });
       request.end(post.body);
     };
-    // A status that already arrived is kept when the deadline cuts the body short: the receiver did answer. The
-    // budget is what was left of the attempt's after name resolution, a fraction of a millisecond short of a round one.
-    // At most what a timer holds: a longer one (a --webhook-timeout of 25d) would fire at once.
-    const timer = setTimeout(
-      () => finish(statusCode === null ? `timed out after ${Math.round(post.timeoutMs)} ms` : null),
-      Math.min(post.timeoutMs, MAX_TIMER_MS),
-    );
+    // The budget is what was left of the attempt's after name resolution, a fraction of a millisecond short of a round
+    // one. At most what a timer holds: a longer one (a --webhook-timeout of 25d) would fire at once.
+    const timer = setTimeout(() => finish(`timed out after ${Math.round(post.timeoutMs)} ms`), Math.min(post.timeoutMs, MAX_TIMER_MS));
     send(false);
     if (post.signal?.aborted) onAbort();
     else post.signal?.addEventListener('abort', onAbort, { once: true });
