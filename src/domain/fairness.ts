@@ -36,14 +36,19 @@ export interface StartPass {
 }
 
 /**
- * Passes as a claim starts from them: each clamped into [V, V + 1/weight], V the least stored pass among the contenders.
- * Stride scheduling keeps every active contender's pass in that window, so the clamp changes nothing while turns go
- * round; it only places one the claims did not see: new or back from idle (no pass, or behind) joins at V and banks no
- * credit; one left ahead (its rivals went without turns while it was alone) owes none.
+ * Passes as a claim starts from them: each clamped into [V, V + 1/weight], V the least stored pass among the contenders
+ * not `idle`. Stride scheduling keeps every active contender's pass in that window, so the clamp changes nothing while
+ * turns go round; it only places one the claims did not see: new or back from idle (no pass, or behind) joins at V and
+ * banks no credit; one left ahead (its rivals went without turns while it was alone) owes none. An idle contender (one
+ * with nothing it may start now: its operations not due yet, say) takes no turns, so its pass stays where it was: were
+ * it V, every other would be held to V + 1/weight, the lightest behind the heaviest and ties going by name for as long
+ * as it stays idle (bench/README.md, Fairness, "An idle tenant held the floor").
  */
-export function startPasses(contenders: readonly Contender[]): Map<string, StartPass> {
-  const stored = contenders.flatMap((c) => (c.pass === null ? [] : [c.pass]));
-  const floor = stored.length === 0 ? 0 : Math.min(...stored);
+export function startPasses(contenders: readonly Contender[], idle: ReadonlySet<string> = NONE): Map<string, StartPass> {
+  const stored = (of: readonly Contender[]) => of.flatMap((c) => (c.pass === null ? [] : [c.pass]));
+  const active = stored(contenders.filter((c) => !idle.has(c.name)));
+  const all = active.length > 0 ? active : stored(contenders);
+  const floor = all.length === 0 ? 0 : Math.min(...all);
   const start = new Map<string, StartPass>();
   for (const c of contenders) {
     const weight = c.weight > 0 ? c.weight : 1;
@@ -51,6 +56,8 @@ export function startPasses(contenders: readonly Contender[]): Map<string, Start
   }
   return start;
 }
+
+const NONE: ReadonlySet<string> = new Set();
 
 /** Whether `a` takes its turn before `b`: the lesser pass, then a fresh one, then the name. */
 function before(a: string, sa: StartPass, b: string, sb: StartPass): boolean {
@@ -62,12 +69,18 @@ function before(a: string, sa: StartPass, b: string, sb: StartPass): boolean {
  * its start pass + k/weight (a product, not a running sum, so a store that computes it in SQL gets the same doubles).
  */
 export class Turns {
-  readonly #start: Map<string, StartPass>;
+  readonly #contenders: readonly Contender[];
+  #start: Map<string, StartPass>;
   readonly #taken = new Map<string, number>();
   readonly #dropped = new Set<string>();
+  readonly #idle = new Set<string>();
 
-  constructor(contenders: readonly Contender[]) {
-    this.#start = startPasses(contenders);
+  /** `idle`: contenders a claim found with nothing to take (see idle), out of turns from the start. */
+  constructor(contenders: readonly Contender[], idle: Iterable<string> = []) {
+    this.#contenders = contenders;
+    for (const name of idle) this.#idle.add(name);
+    for (const name of this.#idle) this.#dropped.add(name);
+    this.#start = startPasses(contenders, this.#idle);
   }
 
   /** Where `name` stands after `k` turns. */
@@ -93,9 +106,20 @@ export class Turns {
     this.#taken.set(name, (this.#taken.get(name) ?? 0) + 1);
   }
 
-  /** Out of turns for this claim (nothing more it may run now); its pass stays where its turns left it. */
+  /**
+   * Out of turns for this claim (nothing more it may run now); its pass stays where its turns left it. One dropped before
+   * any turn is idle: the floor is taken again without it (startPasses), so the others' turns go as if it were absent.
+   */
   drop(name: string): void {
     this.#dropped.add(name);
+    if (this.#taken.has(name) || this.#idle.has(name)) return;
+    this.#idle.add(name);
+    this.#start = startPasses(this.#contenders, this.#idle);
+  }
+
+  /** Those dropped before any turn: a claim's record passes them to its own Turns, so its passes are the claim's. */
+  get idle(): ReadonlySet<string> {
+    return this.#idle;
   }
 
   /** Whether any contender may still take a turn. */
@@ -159,6 +183,34 @@ export function inTurnOrder(start: ReadonlyMap<string, StartPass>): string[] {
   return [...start.keys()].sort((a, b) => (before(a, start.get(a)!, b, start.get(b)!) ? -1 : 1));
 }
 
+/**
+ * A tenant's keys as a claim reads them: in turn order, `batch` at a time. It yields the next keys to read and receives
+ * which of them were idle (nothing they may start now: none due, or the key at its limit) and whether the claim has read
+ * enough; an idle key's pass no longer sets the floor (startPasses), so the order of the keys not read yet is taken again
+ * without it. Returns the start passes the claim writes back from.
+ */
+export function* keysInTurn(
+  keys: readonly Contender[],
+  batch: number,
+): Generator<string[], Map<string, StartPass>, { readonly idle: ReadonlySet<string>; readonly enough: boolean }> {
+  const idle = new Set<string>();
+  const read = new Set<string>();
+  let start = startPasses(keys, idle);
+  for (;;) {
+    const next = inTurnOrder(start)
+      .filter((key) => !read.has(key))
+      .slice(0, batch);
+    if (next.length === 0) return start;
+    for (const key of next) read.add(key);
+    const got = yield next;
+    if (got.idle.size > 0) {
+      for (const key of got.idle) idle.add(key);
+      start = startPasses(keys, idle);
+    }
+    if (got.enough) return start;
+  }
+}
+
 /** One key of a tenant (or '' for its operations without a key): its next operations in claim order, as many as it may start. */
 export interface Lane {
   readonly key: string;
@@ -211,11 +263,12 @@ export interface TenantQueue extends Contender {
 /**
  * Per other tenant (among `contenders`, the tenants with operations of the type pending): how many turns it takes before
  * tenant `own` takes the turn for an operation with `ownAhead` of its own tenant ahead of it, in stride order from the
- * passes as a claim would start from them. How many of its operations to count, at most.
+ * passes as a claim would start from them (`idle`: those with nothing due, as a claim finds them). How many of its
+ * operations to count, at most.
  */
-export function turnsAhead(own: string, ownAhead: number, contenders: readonly Contender[]): Map<string, number> {
+export function turnsAhead(own: string, ownAhead: number, contenders: readonly Contender[], idle: ReadonlySet<string> = NONE): Map<string, number> {
   const all = contenders.some((t) => t.name === own) ? contenders : [...contenders, { name: own, pass: null, weight: 1 }];
-  const start = startPasses(all);
+  const start = startPasses(all, idle);
   const mine = start.get(own)!;
   // Its own turn for the operation: fresh only if it is its tenant's first.
   const mineAt: StartPass = { pass: mine.pass + ownAhead / mine.weight, weight: mine.weight, fresh: mine.fresh && ownAhead === 0 };
@@ -229,12 +282,45 @@ export function turnsAhead(own: string, ownAhead: number, contenders: readonly C
  * ahead of it: those, plus from each other tenant its turns first (turnsAhead), as many as it has due. Exact while no
  * tenant runs out of due operations before then and nothing else changes; key limits and the turns between a tenant's
  * keys are not counted (docs/tasks.md).
+ * A generator, so a synchronous and an asynchronous store count the same way: it yields, per tenant, how many of its due
+ * operations to count at most, and receives how many it has up to that. A tenant with none due is idle, as a claim would
+ * find it (startPasses): the turns are counted again without its pass, which may ask for more counts.
  */
+export function* fairPositionCounts(
+  own: string,
+  ownAhead: number,
+  contenders: readonly Contender[],
+): Generator<Map<string, number>, number, ReadonlyMap<string, number>> {
+  const counted = new Map<string, { readonly due: number; readonly upTo: number }>();
+  const idle = new Set<string>();
+  for (;;) {
+    const turns = turnsAhead(own, ownAhead, contenders, idle);
+    const wanted = new Map<string, number>();
+    for (const [name, n] of turns) {
+      const c = counted.get(name);
+      if (n > 0 && (c === undefined || (c.due >= c.upTo && n > c.upTo))) wanted.set(name, n);
+    }
+    if (wanted.size === 0) {
+      let position = ownAhead;
+      for (const [name, n] of turns) position += Math.min(counted.get(name)?.due ?? 0, n);
+      return position;
+    }
+    const got = yield wanted;
+    for (const [name, upTo] of wanted) {
+      const due = got.get(name) ?? 0;
+      counted.set(name, { due, upTo });
+      if (due === 0) idle.add(name);
+    }
+  }
+}
+
+/** fairPositionCounts where every tenant's due operations are known. */
 export function fairPosition(own: string, ownAhead: number, tenants: readonly TenantQueue[]): number {
-  const turns = turnsAhead(own, ownAhead, tenants);
-  let position = ownAhead;
-  for (const t of tenants) if (t.name !== own) position += Math.min(t.due, turns.get(t.name) ?? 0);
-  return position;
+  const due = new Map(tenants.map((t) => [t.name, t.due]));
+  const counts = fairPositionCounts(own, ownAhead, tenants);
+  let step = counts.next();
+  while (!step.done) step = counts.next(new Map([...step.value].map(([name, upTo]) => [name, Math.min(due.get(name) ?? 0, upTo)])));
+  return step.value;
 }
 
 /** Turns (pass p, p + 1/w, …) of `name` that come before `own`'s turn at `at`. */

@@ -1,12 +1,12 @@
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
-import { fairPosition, laneTurns, shareTurns, startPasses, Turns, type Contender } from '../../src/domain/fairness.ts';
+import { fairPosition, keysInTurn, laneTurns, shareTurns, startPasses, Turns, type Contender } from '../../src/domain/fairness.ts';
 import { fairQueuePosition, mergeTypes, queuePosition, type TenantQueued } from '../../src/domain/queue.ts';
 
 /** Drives shareTurns with tenants that have `have` operations each; returns the turn order. */
-function share(contenders: readonly Contender[], n: number, have: Record<string, number>): string[] {
+function share(contenders: readonly Contender[], n: number, have: Record<string, number>, turns = new Turns(contenders)): string[] {
   const left = { ...have };
-  const rounds = shareTurns(new Turns(contenders), n);
+  const rounds = shareTurns(turns, n);
   let round = rounds.next();
   while (!round.done) {
     const got = new Map<string, number>();
@@ -67,6 +67,63 @@ describe('turns between tenants (stride scheduling)', () => {
       ['a', 0],
       ['b', 0.5],
     ]);
+  });
+});
+
+describe('a contender with nothing to take (idle)', () => {
+  const contenders: Contender[] = [
+    { name: 'early', pass: 0, weight: 1 },
+    { name: 'heavy', pass: 5, weight: 2 },
+    { name: 'light', pass: 5, weight: 1 },
+  ];
+
+  it("leaves the floor to the others, so they keep their passes; a claim's record gets the same passes", () => {
+    const turns = new Turns(contenders);
+    const order = share(contenders, 6, { early: 0, heavy: 100, light: 100 }, turns);
+    assert.deepEqual([...order].sort(), ['heavy', 'heavy', 'heavy', 'heavy', 'light', 'light']);
+    assert.deepEqual([...turns.idle], ['early']);
+    // Held to the idle one's pass, both would have been written near 0 + 1/weight, claim after claim.
+    assert.deepEqual(turns.passes(), [
+      ['heavy', 7],
+      ['light', 7],
+    ]);
+    const counted = new Turns(contenders, turns.idle);
+    for (const name of order) counted.take(name);
+    assert.deepEqual(counted.passes(), turns.passes());
+  });
+
+  it('is left out of the floor of a fair position once it is found with none due', () => {
+    const tenants = [
+      { ...contenders[0]!, due: 0 },
+      { ...contenders[1]!, due: 50 },
+    ];
+    // light's third turn is at pass 7; heavy (weight 2, from 5) has 5, 5.5, 6, 6.5 before it and wins the tie at 7 by
+    // name. Held to early's pass, light's turn would be at 3, with heavy's six from 0.5 before it.
+    assert.equal(fairPosition('light', 2, [...tenants, { ...contenders[2]!, due: 50 }]), 2 + 5);
+  });
+
+  it("takes a tenant's keys in turn order again without a key found idle", () => {
+    const keys: Contender[] = [
+      { name: 'a-early', pass: 0, weight: 1 },
+      { name: 'k1', pass: 3.5, weight: 1 },
+      { name: 'k2', pass: 3, weight: 1 },
+    ];
+    const walk = keysInTurn(keys, 1);
+    const read: string[][] = [];
+    let step = walk.next();
+    while (!step.done) {
+      read.push(step.value);
+      step = walk.next({ idle: new Set(step.value.filter((k) => k === 'a-early')), enough: false });
+    }
+    assert.deepEqual(read, [['a-early'], ['k2'], ['k1']]);
+    assert.deepEqual(
+      [...step.value].map(([key, s]) => [key, s.pass]),
+      [
+        ['a-early', 3],
+        ['k1', 3.5],
+        ['k2', 3],
+      ],
+    );
   });
 });
 

@@ -86,6 +86,37 @@ export function fairnessContract(store: CurrentStore): void {
       assert.equal(lone.standing?.position, fairQueuePosition(lone.operation, [...all, lone.operation], T0));
     });
 
+    for (const keyed of [false, true]) {
+      it(`takes turns as if a tenant with nothing due were absent, and counts positions so (${keyed ? 'with' : 'without'} concurrency keys)`, async () => {
+        const weights = new Map([['heavy', 2]]);
+        const concurrencyKey = keyed ? 'k' : undefined;
+        // 'early' takes a turn (its pass is stored), then has only an operation due in an hour: its pass stays put.
+        await insert(1, { tenant: 'early', concurrencyKey });
+        await insert(1, { tenant: 'heavy', concurrencyKey });
+        assert.equal((await claimSome(2, { tenantWeights: weights })).length, 2);
+        await insert(1, { tenant: 'early', concurrencyKey, runAt: T0 + 3_600_000 });
+        await insert(30, { tenant: 'heavy', concurrencyKey });
+        await insert(30, { tenant: 'light', concurrencyKey });
+        const order: string[] = [];
+        for (let i = 0; i < 12; i++) for (const op of await claimSome(1, { tenantWeights: weights })) order.push(op.tenant);
+        assert.equal(order.filter((t) => t === 'light').length, 4, `weight 2 to 1 while 'early' waits: ${order.join(' ')}`);
+
+        const pending = (await Promise.all(['heavy', 'light'].map((tenant) => store().operationList({ tenant, status: 'pending', limit: 100 })))).flat();
+        const position = new Map<string, number>();
+        for (const op of pending) {
+          const standing = await store().operationQueueStanding({ operation: op, now: T0, scope: { ...SCOPE, tenantWeights: weights } });
+          position.set(op.id, standing!.position!);
+        }
+        const next: string[] = [];
+        for (let i = 0; i < 9; i++) for (const op of await claimSome(1, { tenantWeights: weights })) next.push(op.id);
+        assert.deepEqual(
+          next.map((id) => position.get(id)),
+          [...next.keys()],
+          'each of the next operations started where its position said',
+        );
+      });
+    }
+
     it('takes turns between tenants named in any case, ordering names as bytes', async () => {
       // 'Zeta' < 'alpha' as bytes; a locale's order (ICU en-US) has them the other way round.
       await insert(3, { tenant: 'Zeta' });
@@ -128,6 +159,17 @@ export function fairnessContract(store: CurrentStore): void {
       const order: string[] = [];
       for (let i = 0; i < 4; i++) for (const op of await claimSome(1, { keyLimit: 10 })) order.push(op.concurrencyKey!);
       assert.deepEqual(order, ['k1', 'k2', 'k1', 'k2']);
+    });
+
+    it('goes round the keys as if a key with nothing due were absent', async () => {
+      await insert(1, { tenant: 't', concurrencyKey: 'a-early' });
+      await insert(1, { tenant: 't', concurrencyKey: 'k1' });
+      assert.equal((await claimSome(2)).length, 2);
+      await insert(1, { tenant: 't', concurrencyKey: 'a-early', runAt: T0 + 3_600_000 });
+      for (const key of ['k1', 'k2', 'k3', 'k4', 'k5', 'k6']) await insert(6, { tenant: 't', concurrencyKey: key });
+      const turns = new Map<string, number>();
+      for (let i = 0; i < 30; i++) for (const op of await claimSome(1)) turns.set(op.concurrencyKey!, (turns.get(op.concurrencyKey!) ?? 0) + 1);
+      assert.deepEqual([...turns.values()].sort(), [5, 5, 5, 5, 5, 5], JSON.stringify(Object.fromEntries(turns)));
     });
 
     it('never lets concurrent claims run more of a key than its limit', async () => {

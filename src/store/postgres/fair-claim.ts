@@ -6,7 +6,7 @@
 // sees every claim of the key that committed before), and the lock is only tried, never waited on; passes are written
 // in key order, so two claims never wait on each other's rows in opposite orders.
 
-import { inTurnOrder, LANE_WINDOW, laneTurns, shareTurns, startPasses, Turns, type Lane, type StartPass } from '../../domain/fairness.ts';
+import { keysInTurn, LANE_WINDOW, laneTurns, shareTurns, Turns, type Lane, type StartPass } from '../../domain/fairness.ts';
 import { compareClaimOrder, type Queued } from '../../domain/queue.ts';
 import type { Operation } from '../../domain/operation.ts';
 import { changed, type ClaimParams, type TypeLimit } from '../store.ts';
@@ -28,7 +28,8 @@ FROM ${pendingTenants('$1', 't', true)} LEFT JOIN fair_tenants f ON f.type = $1 
 // $1 type, $2 now, $3 how many, $4 worker id, $5 lease ms, parallel $6 tenants and $7 their weights (others: 1).
 // A claim of a type whose tenants have no keys pending, whole in one statement: the stride turns of domain/fairness.ts
 // (Turns) in SQL. Each tenant's next due operations (up to $3, skipping rows other claimers hold) are its turns k = 0,
-// 1, …, at its start pass + k/weight (the start clamped as startPasses does); the $3 least turns (then a tenant's first
+// 1, …, at its start pass + k/weight (the start clamped as startPasses does, the floor among those with one due: an
+// idle tenant's pass sets it only when none is stored for the others); the $3 least turns (then a tenant's first
 // turn if it is new, then the name in code-unit order) are claimed, and the passes written: the tenants that took turns,
 // and the new ones where they joined. When a tenant has operations with a key pending, nothing is claimed and the one
 // row says keyed: the caller takes the turns between keys (claimWithTurns).
@@ -40,23 +41,28 @@ WITH contenders AS (
   LEFT JOIN unnest($6::text[], $7::float8[]) AS w(tenant, weight) ON w.tenant = t.tenant
 ), keyed AS (
   SELECT coalesce(bool_or(keyed), false) AS found FROM contenders
-), starts AS (
-  SELECT c.tenant, c.weight, c.pass IS NULL AS fresh,
-    least(greatest(coalesce(c.pass, m.floor), m.floor), m.floor + 1 / c.weight) AS start
-  FROM contenders c, (SELECT coalesce(min(pass), 0) AS floor FROM contenders) m
-  WHERE NOT (SELECT found FROM keyed)
 ), heads AS (
-  SELECT s.tenant, s.weight, s.fresh, s.start, h.id, h.priority, h.run_at
-  FROM starts s
+  SELECT c.tenant, h.id, h.priority, h.run_at
+  FROM contenders c
   CROSS JOIN LATERAL (
     SELECT p.id, p.priority, p.run_at FROM operations p
-    WHERE p.status = 'pending' AND p.type = $1 AND p.tenant = s.tenant AND p.concurrency_key = '' AND p.run_at <= $2
+    WHERE p.status = 'pending' AND p.type = $1 AND p.tenant = c.tenant AND p.concurrency_key = '' AND p.run_at <= $2
     ORDER BY p.priority DESC, p.run_at, p.id
     LIMIT $3
     FOR UPDATE SKIP LOCKED
   ) h
+  WHERE NOT (SELECT found FROM keyed)
+), starts AS (
+  SELECT c.tenant, c.weight, c.pass IS NULL AS fresh,
+    least(greatest(coalesce(c.pass, m.floor), m.floor), m.floor + 1 / c.weight) AS start
+  FROM contenders c, (
+    SELECT coalesce(min(pass) FILTER (WHERE tenant IN (SELECT tenant FROM heads)), min(pass), 0) AS floor FROM contenders
+  ) m
+  WHERE NOT (SELECT found FROM keyed)
 ), turns AS (
-  SELECT *, row_number() OVER (PARTITION BY tenant ORDER BY priority DESC, run_at, id) - 1 AS k FROM heads
+  SELECT s.tenant, s.weight, s.fresh, s.start, h.id, h.priority, h.run_at,
+    row_number() OVER (PARTITION BY h.tenant ORDER BY h.priority DESC, h.run_at, h.id) - 1 AS k
+  FROM heads h JOIN starts s ON s.tenant = h.tenant
 ), chosen AS (
   SELECT id FROM turns ORDER BY start + k / weight, (fresh AND k = 0) DESC, tenant COLLATE "C" LIMIT $3
 ), claimed AS (
@@ -148,6 +154,8 @@ type HeadRow = { tenant?: string; key?: string; id: string; priority: number; ru
 interface TypePick {
   readonly candidates: Candidate[];
   readonly contenders: ReadonlyArray<{ name: string; pass: number | null; weight: number }>;
+  /** Those the claim found with nothing to take (Turns.idle). */
+  readonly idle: ReadonlySet<string>;
   readonly keyStarts: Map<string, ReadonlyMap<string, StartPass>>;
 }
 
@@ -212,7 +220,8 @@ async function pickType(tx: Transaction, t: TypeLimit, limit: number, params: Cl
   const taken = new Map<string, Candidate[]>();
   const keyStarts = new Map<string, ReadonlyMap<string, StartPass>>();
   const takenIds = () => [...taken.values()].flat().map((c) => c.id);
-  const rounds = shareTurns(new Turns(contenders), limit);
+  const turns = new Turns(contenders);
+  const rounds = shareTurns(turns, limit);
   let round = rounds.next();
   while (!round.done) {
     const got = new Map<string, number>();
@@ -233,7 +242,7 @@ async function pickType(tx: Transaction, t: TypeLimit, limit: number, params: Cl
     next.set(tenant, i + 1);
     return taken.get(tenant)![i]!;
   });
-  return { type, candidates, contenders, keyStarts };
+  return { type, candidates, contenders, idle: turns.idle, keyStarts };
 }
 
 function add(taken: Map<string, Candidate[]>, got: Map<string, number>, c: Candidate): void {
@@ -259,24 +268,33 @@ async function takeKeyed(
 ): Promise<Candidate[]> {
   const keys = await tx.query<{ key: string; pass: number | null }>(KEYS, [type, tenant, MAX_LANES]);
   const passes = new Map(keys.map((k) => [k.key, k.pass]));
-  if (!keyStarts.has(tenant)) keyStarts.set(tenant, startPasses(keys.map((k) => ({ name: k.key, pass: k.pass, weight: 1 }))));
   // The keys in turn order, a window at a time (twice LANE_WINDOW: some have nothing they may start), until n are taken.
-  const order = inTurnOrder(keyStarts.get(tenant)!);
-  const window = 2 * Math.max(LANE_WINDOW, n);
+  const walk = keysInTurn(
+    keys.map((k) => ({ name: k.key, pass: k.pass, weight: 1 })),
+    2 * Math.max(LANE_WINDOW, n),
+  );
   const taken: Candidate[] = [];
   const ids = [...takenIds];
-  for (let at = 0; at < order.length && taken.length < n; at += window) {
-    const locks = await tx.query<{ key: string; locked: boolean }>(LOCK_KEYS, [type, tenant, order.slice(at, at + window)]);
+  let step = walk.next();
+  while (!step.done) {
+    const locks = await tx.query<{ key: string; locked: boolean }>(LOCK_KEYS, [type, tenant, step.value]);
     const open = locks.filter((k) => k.locked).map((k) => k.key);
     const mine = open.map((key) => [...before, ...taken].filter((c) => c.key === key).length);
     const rows = await tx.query<HeadRow>(LANE_HEADS, [type, tenant, now, open, open.map(() => n - taken.length), mine, ids, keyLimit ?? 2_147_483_647]);
-    const lanes: Lane[] = open.map((key) => ({ key, pass: passes.get(key) ?? null, heads: rows.filter((r) => r.key === key).map((r) => queued(type, r)) }));
+    // Only keys with something they may start are lanes: another's pass would hold the floor (startPasses).
+    const lanes: Lane[] = open
+      .map((key) => ({ key, pass: passes.get(key) ?? null, heads: rows.filter((r) => r.key === key).map((r) => queued(type, r)) }))
+      .filter((lane) => lane.heads.length > 0);
     const byId = new Map(lanes.flatMap((l) => l.heads.map((q) => [q.id, l.key] as const)));
     for (const q of laneTurns(lanes, n - taken.length).taken) {
       taken.push({ ...q, tenant, key: byId.get(q.id)! });
       ids.push(q.id);
     }
+    // A key another claim holds, or with nothing it may start, is idle.
+    const idle = new Set(step.value.filter((key) => !lanes.some((l) => l.key === key)));
+    step = walk.next({ idle, enough: taken.length >= n });
   }
+  if (!keyStarts.has(tenant)) keyStarts.set(tenant, step.value);
   return taken;
 }
 
@@ -286,7 +304,7 @@ async function recordPasses(tx: Transaction, picks: ReadonlyArray<TypePick & { t
   for (const pick of picks) {
     const type = pick.candidates[0]?.type;
     if (type === undefined) continue;
-    const counted = new Turns(pick.contenders);
+    const counted = new Turns(pick.contenders, pick.idle);
     const perKey = new Map<string, number>();
     for (const c of pick.candidates) {
       if (!claimed.has(c.id)) continue;

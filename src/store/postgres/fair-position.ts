@@ -1,10 +1,10 @@
 // Owns: the queue position of a pending operation on PostgreSQL when other tenants wait in its type's queue: its own
 // tenant's runnable operations ahead of it, plus the turns the other tenants take first. Not here: the turns
-// (domain/fairness.ts: turnsAhead, fairPosition), the position with one tenant (standing.ts, queue_position).
+// (domain/fairness.ts: fairPositionCounts), the position with one tenant (standing.ts, queue_position).
 // Invariant: the same rules as the reference model (domain/queue.ts: fairQueuePosition) from the same passes; each
 // tenant's count is bounded by the turns it takes first, so the cost follows the position, not the backlogs.
 
-import { fairPosition, turnsAhead } from '../../domain/fairness.ts';
+import { fairPositionCounts } from '../../domain/fairness.ts';
 import type { Queryable } from './database.ts';
 import { greatestPendingTenant, leastPendingTenant, pendingTenants } from './pending-ends.ts';
 
@@ -43,20 +43,22 @@ export interface FairOperation {
   readonly runAt: number;
 }
 
-/** Its position when the tenants of its type take turns (domain/fairness.ts: fairPosition). */
+/** Its position when the tenants of its type take turns (domain/fairness.ts: fairPositionCounts). */
 export async function fairPositionOf(q: Queryable, op: FairOperation, now: number, weights: ReadonlyMap<string, number> | undefined): Promise<number> {
   const rows = await q.query<{ tenant: string; pass: number | null; own: number }>(TENANTS, [op.type, op.tenant, op.priority, op.runAt, op.id, now]);
   const own = Number(rows[0]?.own ?? 0);
   const contenders = rows.map((r) => ({ name: r.tenant, pass: r.pass, weight: weights?.get(r.tenant) ?? 1 }));
-  const turns = [...turnsAhead(op.tenant, own, contenders)].filter(([, n]) => n > 0);
-  const due =
-    turns.length === 0
-      ? []
-      : await q.query<{ tenant: string; due: number }>(DUE_UP_TO, [op.type, now, turns.map(([t]) => t), turns.map(([, n]) => Math.min(n, 2_147_483_647))]);
-  const dueOf = new Map(due.map((d) => [d.tenant, Number(d.due)]));
-  return fairPosition(
-    op.tenant,
-    own,
-    contenders.map((c) => ({ ...c, due: dueOf.get(c.name) ?? 0 })),
-  );
+  const counts = fairPositionCounts(op.tenant, own, contenders);
+  let step = counts.next();
+  while (!step.done) {
+    const wanted = [...step.value];
+    const due = await q.query<{ tenant: string; due: number }>(DUE_UP_TO, [
+      op.type,
+      now,
+      wanted.map(([t]) => t),
+      wanted.map(([, n]) => Math.min(n, 2_147_483_647)),
+    ]);
+    step = counts.next(new Map(due.map((d) => [d.tenant, Number(d.due)])));
+  }
+  return step.value;
 }

@@ -6,7 +6,7 @@
 // using the file (SQLite has one writer at a time).
 
 import type { DatabaseSync, StatementSync } from 'node:sqlite';
-import { inTurnOrder, LANE_WINDOW, laneTurns, shareTurns, startPasses, Turns, type Lane, type StartPass } from '../../domain/fairness.ts';
+import { keysInTurn, LANE_WINDOW, laneTurns, shareTurns, Turns, type Lane, type StartPass } from '../../domain/fairness.ts';
 import type { Queued } from '../../domain/queue.ts';
 import { prepareAll } from './database.ts';
 
@@ -127,7 +127,7 @@ export class SqliteFairClaim {
     return {
       candidates,
       record: (claimed) => {
-        const counted = new Turns(contenders);
+        const counted = new Turns(contenders, turns.idle);
         const lanes = new Map<string, Map<string, number>>();
         for (const c of candidates) {
           if (!claimed.has(c.id)) continue;
@@ -174,19 +174,25 @@ export class SqliteFairClaim {
       (q: Queued): FairCandidate => ({ ...q, tenant, key });
     if (keys.length === 1 && keys[0] === '') return heads('', n).map(as(''));
     const passes = new Map(this.#s.keyPasses.all({ type, tenant, keys: JSON.stringify(keys) }).map((r) => [String(r['concurrency_key']), Number(r['pass'])]));
-    if (!keyStarts.has(tenant)) {
-      const start = startPasses(keys.map((key) => ({ name: key, pass: passes.get(key) ?? null, weight: 1 })));
-      keyStarts.set(tenant, start);
-    }
     // The keys in turn order, read until the window holds enough that may start something.
+    const walk = keysInTurn(
+      keys.map((key) => ({ name: key, pass: passes.get(key) ?? null, weight: 1 })),
+      1,
+    );
     const lanes: Lane[] = [];
-    for (const key of inTurnOrder(keyStarts.get(tenant)!)) {
-      if (lanes.length >= Math.max(LANE_WINDOW, n)) break;
-      const mine = before.filter((c) => c.key === key).length;
-      const room = key === '' || keyLimit === undefined ? n : Math.min(n, keyLimit - this.#running(type, tenant, key) - mine);
-      const next = heads(key, room);
-      if (next.length > 0) lanes.push({ key, pass: passes.get(key) ?? null, heads: next });
+    let step = walk.next();
+    while (!step.done) {
+      const idle = new Set<string>();
+      for (const key of step.value) {
+        const mine = before.filter((c) => c.key === key).length;
+        const room = key === '' || keyLimit === undefined ? n : Math.min(n, keyLimit - this.#running(type, tenant, key) - mine);
+        const next = heads(key, room);
+        if (next.length > 0) lanes.push({ key, pass: passes.get(key) ?? null, heads: next });
+        else idle.add(key);
+      }
+      step = walk.next({ idle, enough: lanes.length >= Math.max(LANE_WINDOW, n) });
     }
+    if (!keyStarts.has(tenant)) keyStarts.set(tenant, step.value);
     const { taken } = laneTurns(lanes, n);
     const byId = new Map(lanes.flatMap((l) => l.heads.map((q) => [q.id, l.key] as const)));
     return taken.map((q) => as(byId.get(q.id)!)(q));
