@@ -70,6 +70,13 @@ function isTimeZone(zone: string): boolean {
 export function checkCron(cron: string, timezone: string): FieldError[] {
   const errors: FieldError[] = [];
   if (!isTimeZone(timezone)) errors.push({ path: '/timezone', message: `"${timezone.slice(0, 64)}" is not an IANA time zone (such as Europe/Berlin or UTC)` });
+  // croner takes a single ISO 8601 date-time (2030-01-01T00:00:00Z) as a one-off date, rolling an impossible one over
+  // (the 30th of February is the 2nd of March): not an expression, and a schedule of it fires once at most.
+  const fields = cron.trim().split(/\s+/);
+  if (fields.length < 5 && !fields[0]!.startsWith('@')) {
+    errors.push({ path: '/cron', message: FIELD_COUNT });
+    return errors;
+  }
   try {
     const job = new Cron(cron, { ...CRON_OPTIONS, paused: true });
     // A valid expression no date matches (0 0 30 2 *): a schedule of it would never fire.
@@ -80,10 +87,12 @@ export function checkCron(cron: string, timezone: string): FieldError[] {
   return errors;
 }
 
+const FIELD_COUNT = 'is not a cron expression: it takes 5 fields, or 6 with seconds first';
+
 function cronMessage(error: unknown): string {
   const text = error instanceof Error ? error.message : String(error);
   // croner's words for a wrong count of fields offer seven (a year), which this mode then refuses: said plainly instead.
-  if (/exactly five, six, or seven/.test(text)) return 'is not a cron expression: it takes 5 fields, or 6 with seconds first';
+  if (/exactly five, six, or seven/.test(text)) return FIELD_COUNT;
   // croner names a day of month or a month by its own index, one less than written (13 as "month: 12"): the value written.
   // (`nearestWeekdays` is its name for a day of month written with W, as 15W.)
   const written = text

@@ -36,7 +36,8 @@ const CreateBody = Type.Object(
     cron: Type.String({
       minLength: 1,
       maxLength: 200,
-      description: 'Five fields (minute hour day-of-month month day-of-week), or six with seconds first: `*/10 * * * * *`',
+      description:
+        'Five fields (minute hour day-of-month month day-of-week), or six with seconds first: `*/10 * * * * *`; or a nickname: @yearly, @annually, @monthly, @weekly, @daily, @midnight, @hourly',
     }),
     timezone: Type.Optional(Type.String({ minLength: 1, maxLength: 64, description: 'IANA time zone the expression is read in (default UTC)' })),
     webhook_url: Type.Optional(

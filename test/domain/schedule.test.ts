@@ -48,8 +48,18 @@ describe('checkCron', () => {
     assert.equal(message('60 * * * *'), 'is not a cron expression of 5 or 6 fields: Invalid value for minute: 60', 'other fields as croner says');
   });
 
+  it('takes the nicknames (@daily, @hourly, …) as croner does, but not a date and time, which croner fires once', () => {
+    for (const cron of ['@yearly', '@annually', '@monthly', '@weekly', '@daily', '@midnight', '@hourly', '@DAILY'])
+      assert.deepEqual(checkCron(cron, 'UTC'), [], cron);
+    assert.equal(nextTick('@daily', 'Europe/Berlin', Date.parse('2026-12-07T12:00:00Z')), Date.parse('2026-12-07T23:00:00Z'));
+    assert.deepEqual(
+      checkCron('@reboot', 'UTC').map((e) => e.path),
+      ['/cron'],
+    );
+  });
+
   it('says how many fields it takes when the count is wrong, without offering seven', () => {
-    for (const cron of ['   ', 'daily', '* * * *', '0 0 0 1 1 * 2027 x']) {
+    for (const cron of ['   ', 'daily', '* * * *', '0 0 0 1 1 * 2027 x', '2030-02-30T00:00:00Z', '2030-01-01T00:00:00', '2030-01-01 00:00']) {
       assert.deepEqual(checkCron(cron, 'UTC'), [{ path: '/cron', message: 'is not a cron expression: it takes 5 fields, or 6 with seconds first' }], cron);
     }
   });
