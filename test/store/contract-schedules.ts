@@ -216,6 +216,14 @@ export function scheduleContract(store: CurrentStore, pendingCounts: (store: Sto
       assert.equal(await store().scheduleDelete({ id: schedule.id, tenant: TENANT }), 'not_found');
     });
 
+    it('deletes one once when deletes race, the others finding it gone (not declared)', async () => {
+      for (let round = 0; round < 5; round++) {
+        const { schedule } = await createOf(scheduleDraft());
+        const outcomes = await Promise.all(Array.from({ length: 5 }, () => store().scheduleDelete({ id: schedule.id, tenant: TENANT })));
+        assert.deepEqual(outcomes.sort(), ['deleted', 'not_found', 'not_found', 'not_found', 'not_found'], `round ${round}`);
+      }
+    });
+
     const declared = (index: number, overrides: Partial<ScheduleDraft> = {}): DeclaredScheduleDraft => ({
       ...scheduleDraft({ tenant: 'default', type: 'echo', nextRunAt: T0 + 60 * SECOND, cron: '* * * * *', ...overrides }),
       index,

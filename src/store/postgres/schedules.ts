@@ -93,10 +93,12 @@ const SET_PAUSED = `UPDATE schedules SET
     paused = $3::boolean
   WHERE id = $1 AND tenant = $2 RETURNING ${COLUMNS}`;
 
-// Params: $1 id, $2 tenant. The outcome in one statement: deleted, declared (kept), or no row (not found).
+// Params: $1 id, $2 tenant. The outcome in one statement: deleted, declared (kept), or no row (not found). An api row
+// `target` saw that `gone` did not delete was deleted by a concurrent statement (the snapshot still holds it): not found.
 const DELETE = `WITH target AS (SELECT id, origin FROM schedules WHERE id = $1 AND tenant = $2),
   gone AS (DELETE FROM schedules s USING target t WHERE s.id = t.id AND t.origin = 'api' RETURNING s.id)
-SELECT CASE WHEN EXISTS (SELECT 1 FROM gone) THEN 'deleted' ELSE 'declared' END AS outcome FROM target`;
+SELECT CASE WHEN EXISTS (SELECT 1 FROM gone) THEN 'deleted' ELSE 'declared' END AS outcome FROM target
+WHERE EXISTS (SELECT 1 FROM gone) OR origin <> 'api'`;
 
 // Params: $1 id, $2 limit.
 const TICKS = `SELECT tick, operation_id, skipped, fired_at FROM schedule_ticks WHERE schedule_id = $1 ORDER BY tick DESC LIMIT $2`;
