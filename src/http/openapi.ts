@@ -16,6 +16,8 @@ type Json = Record<string, any>;
 const METHODS = new Set(['get', 'put', 'post', 'delete', 'options', 'head', 'patch', 'trace']);
 /** The methods that change state: refused from another origin (cross-origin.ts), and whose bodies are parsed. */
 const BODY_METHODS = new Set(['put', 'post', 'delete', 'patch']);
+/** Operations whose body may be left out (their route validates none as `{}`); a body schema is otherwise required. */
+const OPTIONAL_BODIES = new Set(['retryOperation']);
 const CROSS_ORIGIN_REFUSED =
   'a state-changing request a browser sent from another origin (`Sec-Fetch-Site`, or `Origin`) that `--cors-origin` does not allow (CSRF)';
 const PROBLEM_CONTENT = { 'application/problem+json': { schema: { $ref: '#/components/schemas/Problem' } } };
@@ -211,6 +213,7 @@ function completeOperations(document: Json, hostChecked: boolean): Json {
         for (const response of Object.values<Json>(responses))
           if (response.$ref === undefined) response.headers = { ...response.headers, ...RATE_LIMIT_HEADERS };
       }
+      if (OPTIONAL_BODIES.has(operation.operationId) && operation.requestBody !== undefined) operation.requestBody.required = false;
       if (BODY_METHODS.has(method)) {
         // The CSRF check (cross-origin.ts) and the body parser (json-body.ts) stand in front of every such route.
         const forbidden = responses['403'];

@@ -21,17 +21,20 @@ interface LintProblem {
 }
 
 async function servedDocument(): Promise<Record<string, any>> {
-  const asyncops = await assembleAsyncOps({
-    store: ':memory:',
-    tasks,
-    workers: false,
-    logger: { level: 'silent' },
-    apiKeys: [{ tenant: 'alpha', key: 'lint-key-0123456789abcdef' }],
-  });
-  try {
-    const reply = await asyncops.app!.inject({ method: 'GET', url: '/openapi.json' });
+  return withApp(async (app) => {
+    const reply = await app.inject({ method: 'GET', url: '/openapi.json' });
     assert.equal(reply.statusCode, 200, 'served without a key');
     return reply.json();
+  });
+}
+
+const KEY = 'lint-key-0123456789abcdef';
+
+async function withApp<T>(use: (app: NonNullable<Awaited<ReturnType<typeof assembleAsyncOps>>['app']>) => Promise<T>): Promise<T> {
+  const asyncops = await assembleAsyncOps({ store: ':memory:', tasks, workers: false, logger: { level: 'silent' }, apiKeys: [{ tenant: 'alpha', key: KEY }] });
+  await asyncops.open();
+  try {
+    return await use(asyncops.app!);
   } finally {
     await asyncops.close();
   }
@@ -62,6 +65,22 @@ function lint(document: unknown): Promise<LintProblem[]> {
 }
 
 describe('/openapi.json', () => {
+  it('marks a request body required where a request without one is refused, and only there', async () => {
+    const document = await servedDocument();
+    await withApp(async (app) => {
+      for (const [path, item] of Object.entries<Record<string, any>>(document.paths)) {
+        for (const [method, operation] of Object.entries<Record<string, any>>(item)) {
+          if (operation.requestBody === undefined) continue;
+          const url = path.replace(/\{[^}]+\}/g, (name) => (name === '{id}' ? 'op_00000000000000000000000000' : 'x'));
+          const reply = await app.inject({ method: method.toUpperCase() as 'POST', url, headers: { authorization: `Bearer ${KEY}` } });
+          assert.ok(reply.statusCode < 500, `${method} ${path}: ${reply.statusCode} ${reply.body.slice(0, 200)}`);
+          const refused = reply.statusCode === 400 && (reply.json().errors ?? []).some((e: { path: string }) => e.path === '/');
+          assert.equal(refused, operation.requestBody.required === true, `${method} ${path} without a body: ${reply.statusCode} ${reply.body.slice(0, 200)}`);
+        }
+      }
+    });
+  });
+
   it('passes `redocly lint --extends=recommended` without errors', async (t) => {
     const problems = await lint(await servedDocument());
     const show = (p: LintProblem) => `${p.severity} ${p.ruleId} at ${p.location[0]?.pointer}: ${p.message}`;
@@ -81,6 +100,7 @@ describe('/openapi.json', () => {
       }
     }
     assert.equal(new Set(ids).size, ids.length, 'operationIds are unique');
+    assert.equal(document.paths['/operations/{id}/retry'].post.requestBody.required, false, 'a retry without a body keeps its priority');
     assert.deepEqual(document.security, [{ apiKey: [] }]);
     assert.equal(document.components.securitySchemes.apiKey.scheme, 'bearer');
   });
