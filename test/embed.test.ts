@@ -385,6 +385,8 @@ describe('createAsyncOps', () => {
       [{ n: 1, tags: new Set([1]) }, {}, '/input/tags'],
       [{ n: 1, since: new Date('not a date') }, {}, '/input/since'],
       [(() => 1) as unknown as { n: number }, {}, '/input'],
+      [{ n: 1, onDone: () => 1 } as unknown as { n: number }, {}, '/input/onDone'],
+      [{ n: 1, tags: [Symbol('s')] } as unknown as { n: number }, {}, '/input/tags/0'],
       // What Fastify's parser refuses in a request body, and nesting past --max-body-depth counting the body.
       [{ n: 1, x: JSON.parse('{"__proto__": {"admin": true}}') }, {}, '/input/x/__proto__'],
       [{ n: 1, constructor: { prototype: { admin: true } } }, {}, '/input/constructor/prototype'],

@@ -1,5 +1,6 @@
 // Owns: what JSON keeps of a value as it is, shared by the server and the SDK: the first place JSON.stringify would write
-// something other than what was given (±Infinity and NaN and an invalid Date as null; a Map, Set or Promise as {}),
+// something other than what was given (±Infinity and NaN and an invalid Date as null; a Map, Set or Promise as {}; a
+// function or a symbol left out, or null in an array),
 // named by a JSON pointer. Not here: what is done about it (a problem, a failed result: domain/json-values.ts; a
 // TypeError before a request is sent: client/transport.ts).
 // Invariant: imports nothing and uses nothing but the language, so the SDK that runs in browsers can take it.
@@ -20,8 +21,15 @@ function written(node: unknown, key: string | number): unknown {
   return typeof toJSON === 'function' ? (toJSON as (key: string) => unknown).call(node, String(key)) : node;
 }
 
-/** Why JSON would not keep `node` as it is, or null (its members are looked at by the walk). */
-function unkeptMessage(node: unknown): string | null {
+/**
+ * Why JSON would not keep `node` as it is, or null (its members are looked at by the walk). A function or a symbol inside
+ * a value is left out (or written as null in an array); as the whole value it has no JSON text at all, which the caller
+ * says in its own words (`nested` false).
+ */
+function unkeptMessage(node: unknown, nested = true): string | null {
+  if (typeof node === 'function' || typeof node === 'symbol') {
+    return nested ? `is a ${typeof node}, which JSON would leave out (or write as null in an array)` : null;
+  }
   // A boxed number (new Number(NaN)) is written as the number it holds.
   const number = typeof node === 'number' ? node : node instanceof Number ? node.valueOf() : null;
   if (number !== null) return Number.isFinite(number) ? null : 'is a number JSON cannot carry (Infinity or NaN)';
@@ -53,7 +61,7 @@ export function stringifyNoting(value: unknown): { readonly json: string | undef
 }
 
 /**
- * The first number in `value` that is not finite, invalid Date, Map or Set, in document order, as JSON.stringify would meet it
+ * The first number in `value` that is not finite, invalid Date, Map, Set, Promise, or function or symbol inside it, in document order, as JSON.stringify would meet it
  * (through toJSON), or null. Iterative: no stack to overflow. `value` has no cycle (JSON.stringify has taken it, or it
  * was parsed).
  */
@@ -62,7 +70,7 @@ export function firstUnkept(value: unknown): Unkept | null {
   while (stack.length > 0) {
     const { value: original, path, key: at } = stack.pop()!;
     const node = written(original, at);
-    const message = node === null && isInvalidDate(original) ? INVALID_DATE : unkeptMessage(node);
+    const message = node === null && isInvalidDate(original) ? INVALID_DATE : unkeptMessage(node, path !== '');
     if (message !== null) return { path: path || '/', message };
     if (node === null || typeof node !== 'object') continue;
     const keys = Array.isArray(node) ? node.map((_, i) => i) : Object.keys(node);

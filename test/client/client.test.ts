@@ -139,6 +139,7 @@ describe('AsyncOpsClient requests', () => {
     await assert.rejects(client.submit('report', { rows: [1, Number.POSITIVE_INFINITY] }), /^TypeError: \/input\/rows\/1 is a number JSON cannot carry/);
     await assert.rejects(client.submit('report', { d: new Date(Number.NaN) }), /^TypeError: \/input\/d is an invalid Date, which JSON would keep as null$/);
     await assert.rejects(client.submitMinimal('report', { m: new Map([[1, 2]]) }), /^TypeError: \/input\/m is a Map, which JSON would keep as \{\}/);
+    await assert.rejects(client.submit('report', { rows: [() => 1] }), /^TypeError: \/input\/rows\/0 is a function, which JSON would leave out/);
     await assert.rejects(client.createSchedule('report', { n: Number.NaN }, '0 3 * * *'), /^TypeError: \/input\/n is a number JSON cannot carry/);
     assert.equal(api.requests.length, sent);
     // What JSON writes as it was given still goes: a valid Date as its text, an undefined member left out.

@@ -156,6 +156,12 @@ describe('attempt outcomes', () => {
     assert.equal(toOperationResult({ registry }).body.toString(), '{"registry":{"a":1}}');
     assert.throws(() => toOperationResult({ later: { toJSON: () => Number.POSITIVE_INFINITY } }), /at \/later is a number JSON cannot carry/);
     assert.throws(() => toOperationResult(() => 1), /there is no JSON text for it/);
+    // Inside a result a function or a symbol is left out (or null in an array): refused, not stored as {} or [null].
+    assert.throws(
+      () => toOperationResult({ f: () => 1 }),
+      /^InvalidResultError: the result at \/f is a function, which JSON would leave out \(or write as null in an array\)$/,
+    );
+    assert.throws(() => toOperationResult([1, Symbol('s')]), /^InvalidResultError: the result at \/1 is a symbol, which JSON would leave out/);
     assert.throws(() => toOperationResult({ n: new Number(Number.NaN) }), /at \/n is a number JSON cannot carry/);
     assert.throws(() => toOperationResult({ rows: Promise.resolve([1]) }), /at \/rows is a Promise, which JSON would keep as \{\} \(an await forgotten\?\)/);
     assert.equal(toOperationResult([undefined, 1]).body.toString(), '[null,1]', 'as JSON writes it');
