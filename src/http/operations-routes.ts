@@ -189,8 +189,8 @@ export function registerOperationRoutes(app: FastifyInstance, service: Operation
       },
     },
     handler: async (request, reply) => {
-      await checkPreconditions(request, service, (op) => !isTerminal(op.status));
-      const view = await service.cancel(await service.tenantOfRead(readScope(request), request.params.id), request.params.id);
+      const ifVersion = await checkPreconditions(request, service, (op) => !isTerminal(op.status));
+      const view = await service.cancel(await service.tenantOfRead(readScope(request), request.params.id), request.params.id, ifVersion);
       return sendOperation(reply, view, isTerminal(view.operation.status) ? 200 : 202);
     },
   });
@@ -224,9 +224,13 @@ export function registerOperationRoutes(app: FastifyInstance, service: Operation
     },
     handler: async (request, reply) => {
       // As the retry itself refuses: a 409 for another status, a 422 for a type this server does not run.
-      await checkPreconditions(request, service, (op) => REDRIVABLE_STATUSES.includes(op.status) && service.registry.get(op.type) !== undefined);
+      const ifVersion = await checkPreconditions(
+        request,
+        service,
+        (op) => REDRIVABLE_STATUSES.includes(op.status) && service.registry.get(op.type) !== undefined,
+      );
       const tenant = await service.tenantOfRead(readScope(request), request.params.id);
-      const view = await service.retry(tenant, request.params.id, principalOf(request), request.body.priority);
+      const view = await service.retry(tenant, request.params.id, principalOf(request), request.body.priority, ifVersion);
       return sendOperation(reply.header('location', view.resource.links.self), view, 202);
     },
   });
@@ -246,8 +250,12 @@ export function registerOperationRoutes(app: FastifyInstance, service: Operation
     },
     handler: async (request, reply) => {
       // As the delete itself refuses (409): not ended, or its webhook still being delivered.
-      await checkPreconditions(request, service, (op) => isTerminal(op.status) && op.webhookState !== 'pending' && op.webhookState !== 'retrying');
-      await service.delete(await service.tenantOfRead(readScope(request), request.params.id), request.params.id);
+      const ifVersion = await checkPreconditions(
+        request,
+        service,
+        (op) => isTerminal(op.status) && op.webhookState !== 'pending' && op.webhookState !== 'retrying',
+      );
+      await service.delete(await service.tenantOfRead(readScope(request), request.params.id), request.params.id, ifVersion);
       return reply.code(204).send();
     },
   });

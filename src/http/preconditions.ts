@@ -2,7 +2,8 @@
 // and If-Match on a status read, answered 412 precondition_failed when they are false.
 // Not here: If-None-Match on a status read (operations-routes.ts: a 304 or a long-poll), the actions (runtime/operations.ts).
 // Invariant: evaluated only where the action would otherwise go ahead, so a 404 or a 409 stays one (RFC 9110 §13.2.1);
-// against the operation as read just before the action, not in the action's own statement.
+// against the operation as read just before the action, whose version the action is then made conditional on (its own
+// transaction takes nothing else: store.ts, IfVersion).
 
 import type { FastifyRequest } from 'fastify';
 import { AsyncOpsError } from '../domain/errors.ts';
@@ -16,21 +17,24 @@ import { readScope } from './tenant.ts';
  * If-None-Match names it (or is `*`), provided `goesAhead` says the action would otherwise be taken. The tags are
  * compared by the version they name, `W/` or not: a status's tag is weak only because its estimates are worked out at
  * each read, so RFC 9110's strong comparison would refuse every If-Match a client could send.
+ * Returns the version they were judged on, which the action must still find (undefined: no precondition to keep).
  */
 export async function checkPreconditions(
   request: FastifyRequest<{ Params: { id: string } }>,
   service: OperationsService,
   goesAhead: (operation: Operation) => boolean,
-): Promise<void> {
+): Promise<number | undefined> {
   const ifMatch = request.headers['if-match'];
   const ifNoneMatch = request.headers['if-none-match'];
-  if (ifMatch === undefined && ifNoneMatch === undefined) return;
+  if (ifMatch === undefined && ifNoneMatch === undefined) return undefined;
   const { operation } = await service.get(readScope(request), request.params.id, { fresh: true });
-  if (!goesAhead(operation)) return;
+  // Judged on this version either way: a change landing before the action would make the judgement stale.
+  if (!goesAhead(operation)) return operation.version;
   refuseUnlessIfMatch(ifMatch, operation);
   if (ifNoneMatch !== undefined && tagsName(entityTagsOf(ifNoneMatch), operation)) {
     throw new AsyncOpsError('precondition_failed', `If-None-Match names the operation's current version (its ETag is ${etagOf(operation)}), or is *`);
   }
+  return operation.version;
 }
 
 /** Throws precondition_failed when `ifMatch` (a request's If-Match, if any) names none of the operation's current version. */

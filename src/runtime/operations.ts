@@ -329,10 +329,11 @@ export class OperationsService {
     return { items, nextBeforeId: rows.length > limit && last !== undefined ? last.id : null };
   }
 
-  async cancel(tenant: string, id: string): Promise<OperationView> {
+  async cancel(tenant: string, id: string, ifVersion?: number | undefined): Promise<OperationView> {
     if (!isId(ID_PREFIXES.operation, id)) throw notFound(id);
-    const outcome = await this.#store.operationCancel({ id, tenant, now: this.#clock.now(), delivery: this.#options.deliveryFactory });
+    const outcome = await this.#store.operationCancel({ id, tenant, now: this.#clock.now(), delivery: this.#options.deliveryFactory, ifVersion });
     if (outcome.kind === 'not_found') throw notFound(id);
+    if (outcome.kind === 'changed') throw changedMeanwhile(id);
     if (outcome.kind === 'terminal') {
       throw new AsyncOpsError('conflict', `operation ${id} is already ${outcome.operation.status}`, { extra: { operation_status: outcome.operation.status } });
     }
@@ -345,7 +346,7 @@ export class OperationsService {
    * 1, its webhook sent again when it ends). `by`: who asked, for its history. `priority`: the one it takes (absent: it
    * keeps its own), under a submit's rule for the operation's tenant.
    */
-  async retry(tenant: string, id: string, by: string, priority?: number | undefined): Promise<OperationView> {
+  async retry(tenant: string, id: string, by: string, priority?: number | undefined, ifVersion?: number | undefined): Promise<OperationView> {
     if (!isId(ID_PREFIXES.operation, id)) throw notFound(id);
     if (priority !== undefined) {
       const refused = priorityProblem(priority, this.#options.maxPriority?.(tenant) ?? PRIORITY.max);
@@ -363,8 +364,9 @@ export class OperationsService {
     }
     // As a submit's: the models and buckets as they were before the rerun could take its token.
     await this.#views.durationEstimates();
-    const outcome = await this.#store.operationRedrive({ id, tenant, now: this.#clock.now(), by, priority: priority ?? null });
+    const outcome = await this.#store.operationRedrive({ id, tenant, now: this.#clock.now(), by, priority: priority ?? null, ifVersion });
     if (outcome.kind === 'not_found') throw notFound(id);
+    if (outcome.kind === 'changed') throw changedMeanwhile(id);
     if (outcome.kind === 'not_redrivable') {
       const status = outcome.operation.status;
       throw new AsyncOpsError('not_redrivable', `operation ${id} is ${status}; only a failed or cancelled operation is retried`, {
@@ -374,11 +376,12 @@ export class OperationsService {
     return this.#views.view(outcome.operation);
   }
 
-  async delete(tenant: string, id: string): Promise<void> {
+  async delete(tenant: string, id: string, ifVersion?: number | undefined): Promise<void> {
     if (!isId(ID_PREFIXES.operation, id)) throw notFound(id);
     // A delete that happens is announced (operation:deleted): every node's cache lets go of it and its watchers look again.
-    const outcome = await this.#store.operationDelete({ id, tenant });
+    const outcome = await this.#store.operationDelete({ id, tenant, ifVersion });
     if (outcome === 'not_found') throw notFound(id);
+    if (outcome === 'changed') throw changedMeanwhile(id);
     if (outcome === 'not_terminal') throw new AsyncOpsError('conflict', `operation ${id} is not finished; cancel it first`);
     if (outcome === 'delivery_pending') {
       throw new AsyncOpsError('conflict', `operation ${id} has a webhook still being delivered; delete it once the delivery is delivered or dead`);
@@ -445,6 +448,17 @@ export class OperationsService {
     if (op === null) throw notFound(id);
     return op;
   }
+}
+
+/**
+ * A change made on the version a precondition was checked against (`ifVersion`) found another: one landed in between
+ * (a worker's end, another client's change), and the client's If-Match no longer names the current version.
+ */
+function changedMeanwhile(id: string): AsyncOpsError {
+  return new AsyncOpsError(
+    'precondition_failed',
+    `operation ${id} changed while this request was made: its If-Match (or If-None-Match) no longer holds; read it again`,
+  );
 }
 
 function notFound(id: string): AsyncOpsError {

@@ -17,6 +17,8 @@ export interface RedriveParams {
   readonly by: string;
   /** The priority it takes; null or absent: it keeps its own. */
   readonly priority?: number | null | undefined;
+  /** Only if the operation is at this version (IfVersion in store.ts). */
+  readonly ifVersion?: number | undefined;
 }
 
 export type RedriveOutcome =
@@ -24,6 +26,8 @@ export type RedriveOutcome =
   | { readonly kind: 'redriven'; readonly operation: Operation }
   /** Not failed or cancelled (a lost race with another redrive, or never ended): unchanged. */
   | { readonly kind: 'not_redrivable'; readonly operation: Operation }
+  /** Not at `ifVersion`: unchanged. */
+  | { readonly kind: 'changed'; readonly operation: Operation }
   | { readonly kind: 'not_found' };
 
 export interface BulkActionDraft {

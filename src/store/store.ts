@@ -374,10 +374,24 @@ export type CancelOutcome =
    */
   | { readonly kind: 'requested'; readonly operation: Operation; readonly already?: boolean }
   | { readonly kind: 'terminal'; readonly operation: Operation }
+  /** Not at `ifVersion`: unchanged. */
+  | { readonly kind: 'changed'; readonly operation: Operation }
   | { readonly kind: 'not_found' };
 
-/** `delivery_pending`: terminal, but its webhook is still being delivered (pending or retrying), so it stays. */
-export type DeleteOutcome = 'deleted' | 'not_terminal' | 'delivery_pending' | 'not_found';
+/**
+ * `delivery_pending`: terminal, but its webhook is still being delivered (pending or retrying), so it stays. `changed`:
+ * not at `ifVersion`, unchanged.
+ */
+export type DeleteOutcome = 'deleted' | 'not_terminal' | 'delivery_pending' | 'changed' | 'not_found';
+
+/**
+ * A change made only if the operation is still at `ifVersion` (a request's If-Match, checked against the version read
+ * before it): checked in the change's own transaction with the row held, so a change that landed in between is an
+ * outcome `changed` and nothing is done, not a second change on a version the client never saw.
+ */
+export interface IfVersion {
+  readonly ifVersion?: number | undefined;
+}
 
 export interface RecoverParams {
   readonly now: number;
@@ -543,8 +557,10 @@ export interface Store extends ScheduleStore, BulkActionStore {
   operationRetry(params: RetryParams): Promise<Operation | null>;
   /** Give back a lease without counting the attempt (graceful shutdown): processing → pending, same attempt; cancelled as retry is. */
   operationRelease(params: ReleaseParams): Promise<Operation | null>;
-  operationCancel(params: { readonly id: string; readonly tenant: string; readonly now: number; readonly delivery: DeliveryFactory }): Promise<CancelOutcome>;
-  operationDelete(params: { readonly id: string; readonly tenant: string }): Promise<DeleteOutcome>;
+  operationCancel(
+    params: { readonly id: string; readonly tenant: string; readonly now: number; readonly delivery: DeliveryFactory } & IfVersion,
+  ): Promise<CancelOutcome>;
+  operationDelete(params: { readonly id: string; readonly tenant: string } & IfVersion): Promise<DeleteOutcome>;
   /**
    * Expired leases: each is listed, its outcome decided by the domain (decideExpiredLease: requeue, fail or cancel) and
    * applied under its lease, all in one transaction.

@@ -163,4 +163,25 @@ describe('conditional requests: If-Match and If-None-Match on cancel, retry and 
     const again = await request(base, 'POST', `/operations/${failed.body.id}/retry`, { headers: { 'if-match': failed.headers.get('etag')! } });
     assert.equal(again.status, 202, again.text);
   });
+
+  it('takes one of two changes sent at once on the same ETag, the other a 412: the action keeps the version checked', async () => {
+    for (let round = 0; round < 10; round++) {
+      const pending = await request(base, 'POST', '/operations', { body: { type: 'sleep', input: { ms: 10 }, run_at: later() } });
+      const headers = { 'if-match': pending.headers.get('etag')! };
+      const id = pending.body.id;
+      // Both go ahead on the version read (pending, then cancelled): without the version kept, both were taken.
+      const [cancel, retry] = await Promise.all([
+        request(base, 'POST', `/operations/${id}/cancel`, { headers }),
+        request(base, 'POST', `/operations/${id}/retry`, { headers }),
+      ]);
+      const statuses = [cancel.status, retry.status];
+      assert.ok(
+        (statuses[0] === 200 && [409, 412].includes(statuses[1]!)) || (statuses[0] === 412 && statuses[1] === 409),
+        `round ${round}: cancel ${cancel.status}, retry ${retry.status} ${retry.text}`,
+      );
+      assert.equal(await statusOf(id), 'cancelled');
+      const history = (await request(base, 'GET', `/operations/${id}/history`)).body.items.map((e: { kind: string }) => e.kind);
+      assert.ok(!history.includes('redriven'), `round ${round}: ${history.join(',')}`);
+    }
+  });
 });

@@ -306,6 +306,31 @@ export function operationLifecycleContract(store: CurrentStore): void {
     });
   });
 
+  describe('ifVersion (If-Match kept into the change)', () => {
+    it('cancels, retries and deletes only at that version: at another the outcome is changed and nothing is done', async () => {
+      const { op: pending } = await insertInState(store(), 'pending');
+      const at = { id: pending.id, tenant: TENANT };
+      assert.deepEqual(await store().operationCancel({ ...at, now: T0, delivery: noDelivery, ifVersion: pending.version + 1 }), {
+        kind: 'changed',
+        operation: pending,
+      });
+      assert.equal((await store().operationGetById(pending.id))?.status, 'pending');
+      const cancelled = await store().operationCancel({ ...at, now: T0, delivery: noDelivery, ifVersion: pending.version });
+      assert.equal(cancelled.kind, 'cancelled');
+      const now = (await store().operationGetById(pending.id))!;
+
+      const redrive = { ...at, now: T0 + 1, by: 'test' };
+      assert.deepEqual(await store().operationRedrive({ ...redrive, ifVersion: pending.version }), { kind: 'changed', operation: now });
+      assert.equal(await store().operationDelete({ ...at, ifVersion: pending.version }), 'changed');
+      assert.equal((await store().operationGetById(pending.id))?.status, 'cancelled', 'neither retried nor deleted');
+      assert.equal((await store().operationRedrive({ ...redrive, ifVersion: now.version })).kind, 'redriven');
+
+      const { op: done } = await insertInState(store(), 'failed');
+      assert.equal(await store().operationDelete({ id: done.id, tenant: TENANT, ifVersion: done.version }), 'deleted');
+      assert.equal(await store().operationDelete({ id: done.id, tenant: TENANT, ifVersion: done.version }), 'not_found', 'gone is not found, not changed');
+    });
+  });
+
   describe('operationRecoverExpired', () => {
     const lostError = { code: 'lease_expired', message: 'the worker stopped answering' };
 

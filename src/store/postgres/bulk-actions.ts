@@ -27,7 +27,7 @@ import { getOperation, listFilters } from './operations.ts';
 import { toOperation, type OperationRow } from './rows.ts';
 import { depthChange } from './standing.ts';
 import { historyOf } from './history.ts';
-import { cancelIn, deleteOperation } from './transitions.ts';
+import { cancelIn, changedFrom, deleteIn } from './transitions.ts';
 import { SUPERSEDED_BY_RETRY } from '../../domain/delivery.ts';
 
 /** A delivery of the earlier end not in flight: none holds a live lease on it. */
@@ -82,6 +82,8 @@ async function redriveIn(
 
 export async function redrive(db: PostgresDatabase, params: RedriveParams): Promise<RedriveOutcome> {
   return db.transaction(async (tx): Promise<RedriveOutcome> => {
+    const movedOn = await changedFrom(tx, params);
+    if (movedOn !== null) return { kind: 'changed', operation: movedOn };
     const [operation] = await redriveIn(tx, [params], params.now, { by: params.by, bulkActionId: null }, params.priority ?? null);
     if (operation !== undefined) return { kind: 'redriven', operation };
     const current = await getOperation(tx, params.id, params.tenant);
@@ -229,8 +231,10 @@ async function applyBatch(tx: Transaction, action: BulkAction, params: BulkStepP
     const publishing = { query: tx.query, publish: (events: Parameters<PostgresDatabase['publish']>[0]) => void tx.events.push(...events) };
     for (const match of matches) {
       let changedIt: boolean;
-      if (action.action === 'delete') changedIt = (await deleteOperation(publishing, match.id, match.tenant)) === 'deleted';
-      else changedIt = (await replayDelivery(publishing, match.id, match.tenant, params.now)).kind === 'scheduled';
+      if (action.action === 'delete') {
+        changedIt = (await deleteIn(tx, match.id, match.tenant)) === 'deleted';
+        if (changedIt) tx.events.push({ kind: 'operation:deleted', id: match.id });
+      } else changedIt = (await replayDelivery(publishing, match.id, match.tenant, params.now)).kind === 'scheduled';
       if (changedIt) succeeded++;
     }
   }

@@ -245,12 +245,12 @@ class PostgresStore implements Store {
   /** A retry or release that ends the operation (a cancel was requested) joins the attempts ending beside it. */
   #end = (ending: Ending): Promise<Operation | null> => this.#finishes.submit(ending);
 
-  operationCancel(params: { id: string; tenant: string; now: number; delivery: DeliveryFactory }): Promise<CancelOutcome> {
+  operationCancel(params: Parameters<Store['operationCancel']>[0]): Promise<CancelOutcome> {
     return transitions.cancel(this.#db, params);
   }
 
-  operationDelete(params: { id: string; tenant: string }): Promise<DeleteOutcome> {
-    return transitions.deleteOperation(this.#db, params.id, params.tenant);
+  operationDelete(params: Parameters<Store['operationDelete']>[0]): Promise<DeleteOutcome> {
+    return transitions.deleteOperation(this.#db, params);
   }
 
   operationRedrive(params: Parameters<Store['operationRedrive']>[0]) {

@@ -19,6 +19,7 @@ import {
   type ClaimParams,
   type DeleteOutcome,
   type FinishParams,
+  type IfVersion,
   type LeaseRef,
   type ProgressParams,
   type RecoverParams,
@@ -290,9 +291,26 @@ SELECT cancelled.*, true AS ended FROM cancelled UNION ALL SELECT requested.*, f
 
 export async function cancel(
   db: PostgresDatabase,
-  params: { id: string; tenant: string; now: number; delivery: FinishParams['delivery'] },
+  params: { id: string; tenant: string; now: number; delivery: FinishParams['delivery'] } & IfVersion,
 ): Promise<CancelOutcome> {
-  return db.transaction(async (tx) => (await cancelIn(tx, [params], params.now, params.delivery)).get(params.id)!);
+  return db.transaction(async (tx) => {
+    const movedOn = await changedFrom(tx, params);
+    return movedOn === null ? (await cancelIn(tx, [params], params.now, params.delivery)).get(params.id)! : { kind: 'changed', operation: movedOn };
+  });
+}
+
+// Params: $1 id, $2 tenant. The row, held until the transaction ends.
+const LOCK_ONE = `SELECT ${OPERATION_COLUMNS} FROM operations o WHERE o.id = $1 AND o.tenant = $2 FOR UPDATE`;
+
+/**
+ * The operation, held for the rest of the transaction, when it is no longer at `ifVersion` (IfVersion); null when it is
+ * (and then it stays so until the transaction ends), or none was asked, or it is gone.
+ */
+export async function changedFrom(tx: Queryable, params: { readonly id: string; readonly tenant: string } & IfVersion): Promise<Operation | null> {
+  if (params.ifVersion === undefined) return null;
+  const [row] = await tx.query<OperationRow>(LOCK_ONE, [params.id, params.tenant]);
+  const current = row === undefined ? null : toOperation(row);
+  return current !== null && current.version !== params.ifVersion ? current : null;
 }
 
 /**
@@ -353,14 +371,21 @@ const DELETE_TRIES = 3;
  * read from the statement's snapshot, so a delete that waited for another's lock finds its DELETE matched nothing
  * while `target` still shows the row as it was: it asks again, and a new statement sees what that change left.
  */
-export async function deleteOperation(db: Queryable & Pick<PostgresDatabase, 'publish'>, id: string, tenant: string): Promise<DeleteOutcome> {
+export async function deleteOperation(db: PostgresDatabase, params: { readonly id: string; readonly tenant: string } & IfVersion): Promise<DeleteOutcome> {
+  const outcome =
+    params.ifVersion === undefined
+      ? await deleteIn(db, params.id, params.tenant)
+      : await db.transaction(async (tx) => ((await changedFrom(tx, params)) === null ? deleteIn(tx, params.id, params.tenant) : 'changed'));
+  if (outcome === 'deleted') db.publish([{ kind: 'operation:deleted', id: params.id }]);
+  return outcome;
+}
+
+/** An operation's delete in the caller's transaction (a bulk delete's batch), announced by the caller. */
+export async function deleteIn(q: Queryable, id: string, tenant: string): Promise<DeleteOutcome> {
   for (let tries = 1; ; tries++) {
-    const [row] = await db.query<{ deleted: number; status: Operation['status']; delivering: boolean }>(DELETE_OPERATION, [id, tenant]);
+    const [row] = await q.query<{ deleted: number; status: Operation['status']; delivering: boolean }>(DELETE_OPERATION, [id, tenant]);
     if (row === undefined) return 'not_found';
-    if (row.deleted > 0) {
-      db.publish([{ kind: 'operation:deleted', id }]);
-      return 'deleted';
-    }
+    if (row.deleted > 0) return 'deleted';
     if (!isTerminal(row.status)) return 'not_terminal';
     if (row.delivering || tries === DELETE_TRIES) return 'delivery_pending';
   }

@@ -158,7 +158,10 @@ export class SqliteBulkActions {
   }
 
   redrive(params: RedriveParams): RedriveOutcome {
-    return this.#tx.run((events) => this.#redriveIn(params, null, events));
+    return this.#tx.run((events) => {
+      const movedOn = this.#transitions.changedFrom(params);
+      return movedOn === null ? this.#redriveIn(params, null, events) : { kind: 'changed', operation: movedOn };
+    });
   }
 
   #redriveIn(params: RedriveParams, bulkActionId: string | null, events: StoreEvent[]): RedriveOutcome {

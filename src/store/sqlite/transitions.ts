@@ -28,6 +28,7 @@ import {
   type RecoverResult,
   type ReleaseParams,
   type RetryParams,
+  type IfVersion,
   type StoreEvent,
 } from '../store.ts';
 import { prepareAll, type GroupCommit, type Transactor } from './database.ts';
@@ -426,8 +427,18 @@ export class SqliteTransitions {
     return operation;
   }
 
-  cancel(params: { readonly id: string; readonly tenant: string; readonly now: number; readonly delivery: DeliveryFactory }): CancelOutcome {
-    return this.#tx.run((events) => this.cancelIn(params, events));
+  cancel(params: { readonly id: string; readonly tenant: string; readonly now: number; readonly delivery: DeliveryFactory } & IfVersion): CancelOutcome {
+    return this.#tx.run((events) => {
+      const movedOn = this.changedFrom(params);
+      return movedOn === null ? this.cancelIn(params, events) : { kind: 'changed', operation: movedOn };
+    });
+  }
+
+  /** The operation, when it is no longer at `ifVersion` (IfVersion); null when it is, or none was asked, or it is gone. */
+  changedFrom(params: { readonly id: string; readonly tenant: string } & IfVersion): Operation | null {
+    if (params.ifVersion === undefined) return null;
+    const current = this.#operations.get(params);
+    return current !== null && current.version !== params.ifVersion ? current : null;
   }
 
   /** cancel, inside the caller's transaction (a bulk cancel applies it to each operation of a batch). */
@@ -456,8 +467,8 @@ export class SqliteTransitions {
     return { kind: 'requested', operation };
   }
 
-  delete(params: { readonly id: string; readonly tenant: string }): DeleteOutcome {
-    return this.#tx.run((events) => this.deleteIn(params, events));
+  delete(params: { readonly id: string; readonly tenant: string } & IfVersion): DeleteOutcome {
+    return this.#tx.run((events) => (this.changedFrom(params) === null ? this.deleteIn({ id: params.id, tenant: params.tenant }, events) : 'changed'));
   }
 
   /** delete, inside the caller's transaction (a bulk delete applies it to each operation of a batch). */
