@@ -141,7 +141,7 @@ export async function buildHttpApp(options: HttpAppOptions): Promise<FastifyInst
   const paths = new Set<string>();
   root.addHook('onRoute', (route) => void paths.add(route.url.slice(options.service.basePath.length)));
   ROUTE_PATHS.set(root, paths);
-  dropUnusedConnectionsOnClose(root);
+  dropUnusedConnectionsOnClose(root, options.service.basePath);
   await root.register((api) => registerApi(api, options), { prefix: options.service.basePath });
   return root;
 }

@@ -8,6 +8,7 @@ import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { Socket } from 'node:net';
 import type { FastifyInstance, FastifyReply } from 'fastify';
 import { AsyncOpsError } from '../domain/errors.ts';
+import { writeRawProblem } from './problem.ts';
 
 const signals = new WeakMap<FastifyInstance, AbortSignal>();
 
@@ -36,7 +37,7 @@ export function closingSignal(app: FastifyInstance): AbortSignal {
  * Per connection with replies not done yet: how many (requests whose headers are in), and the latest of those requests
  * (all before it on the connection have arrived in full). A connection leaves it when its last reply is done.
  */
-const inFlight = new WeakMap<Socket, { due: number; latest: IncomingMessage }>();
+const inFlight = new WeakMap<Socket, { due: number; latest: IncomingMessage; reply: ServerResponse }>();
 
 /**
  * Whether a reply sent as the app closes may say `Connection: close`: not while other requests on its connection (sent
@@ -56,6 +57,13 @@ function lastReplyDue(socket: Socket): boolean {
 const ARRIVE_WITHIN_MS = 1_000;
 
 /**
+ * How long a request still arriving once the app begins to close may go on arriving: then it is answered 503
+ * `shutting_down` (its headers in) or its connection closed, so a slow or endless upload cannot hold close() past what
+ * `serve` waits for (--grace and 10 s: docs/configuration.md, Shutdown).
+ */
+export const UPLOAD_WITHIN_MS = 5_000;
+
+/**
  * Closes, once the app begins to close, each connection that would hold close() up with no request to answer: a spare
  * one a client or browser opened ahead of need (a preconnect; undici opens one when a stream's body is cancelled), one
  * whose request stopped arriving (its headers or body cut short), and one whose last reply due went out after the stop
@@ -63,12 +71,24 @@ const ARRIVE_WITHIN_MS = 1_000;
  * stops and waits for the rest, so close() waited for the headers or request timeout (60 s), and `serve` gave up past
  * --grace with exit 1 and an error blaming the store.
  */
-export function dropUnusedConnectionsOnClose(app: FastifyInstance): void {
+export function dropUnusedConnectionsOnClose(app: FastifyInstance, basePath: string): void {
   const open = new Set<Socket>();
   let closing = false;
+  let closingSince = 0;
   const answering = (socket: Socket) => {
     const replies = inFlight.get(socket);
     return replies !== undefined && (replies.due > 1 || replies.latest.complete);
+  };
+  /** A request arriving past UPLOAD_WITHIN_MS: answered 503 if its headers are in and nothing was answered, else cut. */
+  const cut = (socket: Socket) => {
+    const replies = inFlight.get(socket);
+    if (replies === undefined || replies.reply.headersSent) return void socket.destroy();
+    const error = new AsyncOpsError(
+      'shutting_down',
+      'the server is shutting down and this request was still arriving; send it again, to another node or once this one is back',
+    );
+    replies.reply.once('finish', () => socket.destroy());
+    writeRawProblem(replies.latest, replies.reply, basePath, error);
   };
   /** Looks at `socket` every ARRIVE_WITHIN_MS until it closes: one neither answered nor receiving goes. */
   const watch = (socket: Socket) => {
@@ -76,6 +96,7 @@ export function dropUnusedConnectionsOnClose(app: FastifyInstance): void {
     const look = () => {
       if (socket.destroyed) return;
       if (!answering(socket) && socket.bytesRead === read) return void socket.destroy();
+      if (!answering(socket) && Date.now() - closingSince >= UPLOAD_WITHIN_MS) return cut(socket);
       read = socket.bytesRead;
       setTimeout(look, ARRIVE_WITHIN_MS).unref();
     };
@@ -90,10 +111,11 @@ export function dropUnusedConnectionsOnClose(app: FastifyInstance): void {
   app.server.prependListener('request', (request: IncomingMessage, response: ServerResponse) => {
     const socket = request.socket;
     const replies = inFlight.get(socket);
-    if (replies === undefined) inFlight.set(socket, { due: 1, latest: request });
+    if (replies === undefined) inFlight.set(socket, { due: 1, latest: request, reply: response });
     else {
       replies.due += 1;
       replies.latest = request;
+      replies.reply = response;
     }
     response.once('close', () => {
       const left = inFlight.get(socket);
@@ -109,6 +131,7 @@ export function dropUnusedConnectionsOnClose(app: FastifyInstance): void {
   });
   app.addHook('preClose', async () => {
     closing = true;
+    closingSince = Date.now();
     for (const socket of open) watch(socket);
   });
 }

@@ -178,9 +178,18 @@ export function writeClientErrorProblem(error: Error & { code?: string }, socket
  * bare 417 with no body. The request is not read; the connection closes after the answer.
  */
 export function writeExpectationFailed(request: IncomingMessage, response: ServerResponse, basePath: string): void {
-  const error = new AsyncOpsError('expectation_failed', 'the server meets no expectation but 100-continue: send the request without Expect');
+  writeRawProblem(
+    request,
+    response,
+    basePath,
+    new AsyncOpsError('expectation_failed', 'the server meets no expectation but 100-continue: send the request without Expect'),
+  );
+}
+
+/** `error` as a problem written on Node's own response, past Fastify (which has not answered), closing the connection. */
+export function writeRawProblem(request: IncomingMessage, response: ServerResponse, basePath: string, error: AsyncOpsError): void {
   const body = JSON.stringify(problemFor(error, (request.url ?? '/').split('?')[0], basePath));
-  response.writeHead(PROBLEMS.expectation_failed.status, {
+  response.writeHead(PROBLEMS[error.code].status, {
     'content-type': 'application/problem+json',
     'content-length': Buffer.byteLength(body),
     'cache-control': CACHE_CONTROL.none,

@@ -150,6 +150,38 @@ describe('shutdown', () => {
     }
   });
 
+  it('a request still arriving, however slowly, holds SIGTERM up 5 s at most: answered 503 shutting_down, and the server exits 0', async () => {
+    const node = await startServer({ args: ['--grace', '2s'] });
+    const trickle = connect(node.port, '127.0.0.1');
+    let timer: NodeJS.Timeout | undefined;
+    try {
+      await once(trickle, 'connect');
+      trickle.on('error', () => {});
+      let answer = '';
+      trickle.setEncoding('utf8').on('data', (chunk: string) => (answer += chunk));
+      const closed = once(trickle, 'close');
+      trickle.write(
+        'POST /operations HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\nContent-Length: 100000\r\n\r\n{"type":"sleep","input":{"x":"',
+      );
+      // A byte every 200 ms: never still for the second a stalled request is given, never done.
+      timer = setInterval(() => trickle.write('a'), 200);
+      await new Promise((resolve) => setTimeout(resolve, 300));
+      const asked = Date.now();
+      await node.stop();
+      const tookMs = Date.now() - asked;
+      assert.equal(node.process.signalCode, null, 'exited on its own');
+      assert.equal(node.process.exitCode, 0, 'not the "shutdown did not finish" exit past --grace');
+      assert.ok(tookMs < 8_000, `exited ${tookMs} ms after SIGTERM`);
+      await closed;
+      assert.match(answer, /^HTTP\/1\.1 503 /);
+      assert.match(answer, /"code":"shutting_down"/);
+    } finally {
+      clearInterval(timer);
+      trickle.destroy();
+      await node.stop();
+    }
+  });
+
   it('a request pipelined behind one the stop answers gets its own reply: an operation it created is never left without its 202', async () => {
     const node = await startServer({ args: ['--no-workers'] });
     const socket = connect(node.port, '127.0.0.1');

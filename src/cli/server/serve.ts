@@ -218,7 +218,7 @@ async function runServer(flags: ServerFlags, role: ServerCommand, command: Comma
     // --grace is at most 24d (settings.ts), so this stays within what a timer holds.
     const giveUpMs = flags.grace + SHUTDOWN_MARGIN_MS;
     setTimeout(() => {
-      asyncops.logger.error({ waitedMs: giveUpMs }, 'asyncops: shutdown did not finish (the store does not answer?); exiting');
+      asyncops.logger.error({ waitedMs: giveUpMs }, 'asyncops: shutdown did not finish within --grace and 10 s (the store not answering?); exiting');
       process.exit(1);
     }, giveUpMs).unref();
     asyncops.close().then(
