@@ -8,7 +8,7 @@ import { mkdtemp, open, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { readdirSync, readFileSync, statSync } from 'node:fs';
+import { copyFileSync, readdirSync, readFileSync, renameSync, rmSync, statSync } from 'node:fs';
 import { DatabaseSync } from 'node:sqlite';
 import { SqliteStore, createSqliteStore } from '../../src/store/sqlite/sqlite-store.ts';
 import { ownTypeScope, type FinishParams, type Store, type StoreEvent } from '../../src/store/store.ts';
@@ -80,13 +80,51 @@ describe('SqliteStore', () => {
         assert.match((error as Error).message, /^SQLite: the disk is full$/);
         return true;
       });
+      // Not ready (/readyz) while the last write met a full disk: a balancer sends its creates elsewhere.
+      await assert.rejects(store.ping(), /^AsyncOpsError: SQLite: the disk is full: the last write was refused$/);
       store.database.exec(`PRAGMA max_page_count = ${pages * 1000}`);
       assert.equal((await store.operationInsert(draft(big))).kind, 'created');
+      await store.ping();
       assert.equal(store.database.prepare('PRAGMA integrity_check').get()!['integrity_check'], 'ok');
     } finally {
       await store.close();
     }
   });
+
+  for (const [what, take] of [
+    [
+      'its file removed',
+      (path: string) => {
+        for (const end of ['', '-wal', '-shm']) rmSync(path + end, { force: true });
+      },
+    ],
+    [
+      'its file replaced',
+      (path: string) => {
+        copyFileSync(path, `${path}.copy`);
+        renameSync(`${path}.copy`, path);
+      },
+    ],
+    ['its write-ahead log removed', (path: string) => rmSync(`${path}-wal`)],
+  ] as const) {
+    it(`takes no write once ${what} under it (each would be lost at the next start), and is not ready`, async () => {
+      const path = join(dir, `taken-${what.replace(/\W+/g, '-')}.db`);
+      const store = new SqliteStore({ path });
+      await store.open();
+      try {
+        assert.equal((await store.operationInsert(draft())).kind, 'created');
+        take(path);
+        await assert.rejects(store.operationInsert(draft()), (error: unknown) => {
+          assert.equal((error as { code?: unknown }).code, 'store_unavailable');
+          assert.match((error as Error).message, /was removed or replaced while the server had it open/);
+          return true;
+        });
+        await assert.rejects(store.ping(), /was removed or replaced/);
+      } finally {
+        await store.close();
+      }
+    });
+  }
 
   it('a write or a read that meets a damaged page is store_unavailable naming the damage (a 503, not a bare 500)', async () => {
     const path = join(dir, 'damaged.db');
@@ -474,7 +512,7 @@ describe('SqliteStore', () => {
     const store = new SqliteStore({ path });
     await store.open();
     const autocheckpoint = () => store.database.prepare('PRAGMA wal_autocheckpoint').get()?.['wal_autocheckpoint'];
-    assert.equal(autocheckpoint(), 10_000, 'a fresh store checkpoints inside its commits');
+    assert.equal(autocheckpoint(), 4096, 'a fresh store checkpoints inside its commits, past 16 MB');
     // Each insert is a commit of its own (awaited one by one).
     for (let i = 0; i < 4_000; i++) await store.operationInsert(draft({ input: { i, pad: 'x'.repeat(200) } }));
     assert.equal(autocheckpoint(), 0, 'after 500 commits the thread checkpoints');
@@ -510,6 +548,24 @@ describe('SqliteStore', () => {
     }
     // 3,000 such commits write some 150 MB of frames; a WAL that never started over would hold them all.
     assert.ok(largest <= 48 * 1024 * 1024, `the WAL reached ${(largest / 1024 / 1024).toFixed(1)} MB while writes went on`);
+  });
+
+  it("keeps the WAL near 16 MB through a store's first few commits when they are large, before any count of them", async () => {
+    const path = join(dir, 'first-large.db');
+    const store = new SqliteStore({ path });
+    await store.open();
+    let largest = 0;
+    try {
+      // 30 MB of frames in 200 commits: the connection alone checkpoints past 40 MB, the thread waited for 500 commits.
+      for (let i = 0; i < 200; i++) {
+        await store.operationInsert(draft({ input: { i, pad: 'x'.repeat(150_000) } }));
+        largest = Math.max(largest, statSync(`${path}-wal`).size);
+        await sleep(2);
+      }
+    } finally {
+      await store.close();
+    }
+    assert.ok(largest <= 24 * 1024 * 1024, `the WAL reached ${(largest / 1024 / 1024).toFixed(1)} MB`);
   });
 
   it("never holds the store's writes off behind another connection's long read while the WAL is past 16 MB", async () => {

@@ -41,7 +41,6 @@ import type {
   StandingReadParams,
   Store,
   StoreListener,
-  DeliveryFactory,
   WorkerNode,
 } from '../store.ts';
 import { AsyncOpsError } from '../../domain/errors.ts';

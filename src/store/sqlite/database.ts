@@ -6,6 +6,7 @@
 import { DatabaseSync, type StatementSync } from 'node:sqlite';
 import type { StoreEvent } from '../store.ts';
 import { AsyncOpsError } from '../../domain/errors.ts';
+import type { StoreFiles } from './store-files.ts';
 
 export function openDatabase(path: string): DatabaseSync {
   let db: DatabaseSync | undefined;
@@ -22,6 +23,9 @@ export function openDatabase(path: string): DatabaseSync {
 }
 
 /** An error opening the store at `path`, naming it: `store_unavailable`, as an embedder's submit or a request sees it. */
+/** 16 MB of 4 KiB pages: where the store's own connection checkpoints while no thread does it. */
+export const WAL_AUTOCHECKPOINT_PAGES = 4096;
+
 export function storeOpenError(path: string, error: unknown): AsyncOpsError {
   return new AsyncOpsError('store_unavailable', `cannot open the SQLite store at ${path}: ${(error as Error).message}`, { cause: error });
 }
@@ -32,10 +36,11 @@ function configure(db: DatabaseSync): void {
   db.exec('PRAGMA busy_timeout = 5000');
   db.exec('PRAGMA journal_mode = WAL');
   db.exec('PRAGMA synchronous = NORMAL');
-  // Until a busy store hands checkpoints to a thread of their own (checkpointer.ts), they run inside some unlucky
-  // COMMIT; fewer, larger ones cost the queue less CPU (bench/README.md). The size limit trims the WAL
-  // file back after a checkpoint.
-  db.exec('PRAGMA wal_autocheckpoint = 10000');
+  // Until a busy store hands checkpoints to a thread of their own (checkpointer.ts, after 500 commits), they run inside
+  // some unlucky COMMIT, once the WAL is past 16 MB: at 10,000 pages (fewer, larger checkpoints, bench/README.md) a
+  // store's first commits of large inputs grew it to 40 MB, and filled a small disk. The size limit trims the WAL file
+  // back after a checkpoint.
+  db.exec(`PRAGMA wal_autocheckpoint = ${WAL_AUTOCHECKPOINT_PAGES}`);
   db.exec('PRAGMA journal_size_limit = 16777216');
   db.exec('PRAGMA foreign_keys = ON');
   // Statement journals in memory: the savepoint under each write of a group commit, and a multi-row UPDATE, journal
@@ -85,6 +90,12 @@ const FILE_FAILURES: ReadonlyMap<number, string> = new Map([
  * damaged page), to a write or a read, is the store not answering, a 503 store_unavailable, not a 500: the request
  * was fine.
  */
+/** Whether SQLite refused `err`'s write because the disk is full (SQLITE_FULL). */
+export function isDiskFull(err: unknown): boolean {
+  const code = (err as { errcode?: unknown } | null)?.errcode;
+  return typeof code === 'number' && (code & 0xff) === 13;
+}
+
 export function unavailableIfFileFailed(err: unknown): unknown {
   const code = (err as { errcode?: unknown } | null)?.errcode;
   const why = typeof code === 'number' ? FILE_FAILURES.get(code & 0xff) : undefined;
@@ -100,22 +111,34 @@ export class Transactor {
   #emit: (events: readonly StoreEvent[]) => void;
 
   #onCommit: () => void;
+  #files: StoreFiles | null;
 
-  /** `onCommit` runs after each COMMIT, before the events go out. */
-  constructor(db: DatabaseSync, emit: (events: readonly StoreEvent[]) => void, onCommit: () => void = () => {}) {
+  /**
+   * `onCommit` runs after each COMMIT, before the events go out. `files`: each transaction first checks that the store's
+   * files are the ones opened, and tells it how each write went.
+   */
+  constructor(db: DatabaseSync, emit: (events: readonly StoreEvent[]) => void, onCommit: () => void = () => {}, files: StoreFiles | null = null) {
     this.#begin = db.prepare('BEGIN IMMEDIATE');
     this.#commit = db.prepare('COMMIT');
     this.#rollback = db.prepare('ROLLBACK');
     this.#db = db;
     this.#emit = emit;
     this.#onCommit = onCommit;
+    this.#files = files;
+  }
+
+  /** A write inside the transaction under way failed on its own (one of a group): a full disk is noted for /readyz. */
+  failedWithin(err: unknown): void {
+    this.#files?.failed(isDiskFull(err));
   }
 
   run<T>(work: (events: StoreEvent[]) => T): T {
     const events: StoreEvent[] = [];
+    this.#files?.check();
     try {
       this.#begin.run();
     } catch (err) {
+      this.#files?.failed(isDiskFull(err));
       throw unavailableIfFileFailed(err);
     }
     let value: T;
@@ -125,8 +148,10 @@ export class Transactor {
     } catch (err) {
       // Some errors (SQLITE_FULL, interrupts) end the transaction themselves; a second ROLLBACK would hide them.
       if (this.#db.isTransaction) this.#rollback.run();
+      this.#files?.failed(isDiskFull(err));
       throw unavailableIfFileFailed(err);
     }
+    this.#files?.committed();
     this.#onCommit();
     if (events.length > 0) this.#emit(events);
     return value;
@@ -193,6 +218,7 @@ export class GroupCommit {
             this.#release.run();
             events.length = mark;
             // A full disk may fail one statement and leave the transaction open: still the store, not the request.
+            this.#tx.failedWithin(error);
             outcomes.push({ ok: false, error: unavailableIfFileFailed(error) });
           }
         }

@@ -46,7 +46,9 @@ export function migrate(db: DatabaseSync, now: number, existing: 'migrate' | 're
     db.exec('COMMIT');
     return applied;
   } catch (err) {
-    db.exec('ROLLBACK');
+    // A full disk (SQLITE_FULL) ends the transaction itself: a ROLLBACK then throws "no transaction is active", and
+    // the open error named that instead of the disk.
+    if (db.isTransaction) db.exec('ROLLBACK');
     throw err;
   }
 }

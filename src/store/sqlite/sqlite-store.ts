@@ -6,9 +6,10 @@
 import type { DatabaseSync, StatementSync } from 'node:sqlite';
 import type { Store, StoreListener } from '../store.ts';
 import { ChangeFeed } from '../change-feed.ts';
+import { StoreFiles } from './store-files.ts';
 import { Checkpointer } from './checkpointer.ts';
 import { storableAttempt, storableFinish, storableProgress, storableRecover, storableRetry } from '../storable.ts';
-import { GroupCommit, openDatabase, storeOpenError, Transactor, unavailableIfFileFailed } from './database.ts';
+import { GroupCommit, openDatabase, storeOpenError, Transactor, unavailableIfFileFailed, WAL_AUTOCHECKPOINT_PAGES } from './database.ts';
 import { SqliteDeliveries } from './deliveries.ts';
 import { SqliteMaintenance } from './maintenance.ts';
 import { migrate } from './migrate.ts';
@@ -38,6 +39,7 @@ interface Open {
   readonly ping: StatementSync;
   /** Moves when another connection (another process) commits: the writes this store's feed does not announce. */
   readonly dataVersion: StatementSync;
+  readonly files: StoreFiles;
   /** Inserts and attempt ends (finish, retry) of one turn of the event loop share a transaction. */
   readonly group: GroupCommit;
   readonly operations: SqliteOperations;
@@ -90,10 +92,12 @@ export class SqliteStore implements Store {
       } catch (error) {
         throw storeOpenError(this.#path, error);
       }
+      const files = new StoreFiles(this.#path);
       const tx = new Transactor(
         db,
         (events) => this.#feed.emit(events),
         () => this.#onCommit(db),
+        files,
       );
       const group = new GroupCommit(db, tx);
       const deliveries = new SqliteDeliveries(db, tx);
@@ -101,6 +105,7 @@ export class SqliteStore implements Store {
       const transitions = new SqliteTransitions(db, tx, group, operations, deliveries);
       this.#open = {
         db,
+        files,
         ping: db.prepare(PING),
         dataVersion: db.prepare('PRAGMA data_version'),
         group,
@@ -139,7 +144,7 @@ export class SqliteStore implements Store {
     try {
       this.#checkpointer = new Checkpointer(this.#path, this.#onError, () => {
         // Without its thread the WAL would grow without end: the store's connection checkpoints again.
-        if (this.#open?.db === db) db.exec('PRAGMA wal_autocheckpoint = 10000');
+        if (this.#open?.db === db) db.exec(`PRAGMA wal_autocheckpoint = ${WAL_AUTOCHECKPOINT_PAGES}`);
         this.#checkpointer = null;
       });
       db.exec('PRAGMA wal_autocheckpoint = 0');
@@ -149,6 +154,7 @@ export class SqliteStore implements Store {
   }
 
   async ping(): Promise<void> {
+    this.#ready.files.checkReady();
     this.#ready.ping.get();
   }
 
