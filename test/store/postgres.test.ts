@@ -276,6 +276,32 @@ if (skip !== null) {
       }
     });
 
+    it("is store_unavailable (a 503 to try again, not a 500) when a statement_timeout or lock_timeout the URL's options= sets runs out", async () => {
+      const schema = uniqueSchema();
+      const store = makeStore(schema, undefined, `${PG_URL}?options=${encodeURIComponent('-c statement_timeout=300 -c lock_timeout=200')}`);
+      await store.open();
+      const locker = new pg.Client({ connectionString: PG_URL });
+      await locker.connect();
+      try {
+        const { id } = ((await store.operationInsert(draft())) as { operation: { id: string } }).operation;
+        await locker.query('BEGIN');
+        await locker.query(`LOCK TABLE "${schema}".operations IN ACCESS EXCLUSIVE MODE`);
+        for (const call of [() => store.operationGet({ id, tenant: draft().tenant }), () => store.operationInsert(draft())]) {
+          await assert.rejects(call(), (error: unknown) => {
+            assert.equal((error as { code?: unknown }).code, 'store_unavailable', String(error));
+            assert.match((error as Error).message, /timeout/);
+            return true;
+          });
+        }
+        await locker.query('ROLLBACK');
+        assert.equal((await store.operationInsert(draft())).kind, 'created', 'its connections still usable');
+      } finally {
+        await locker.end();
+        await store.close();
+        await dropSchema(schema);
+      }
+    });
+
     it("keeps its counts right when a DBA's statement from outside names its tables (the triggers' functions have their own search path)", async () => {
       const schema = uniqueSchema();
       const store = makeStore(schema);

@@ -98,6 +98,9 @@ const CONNECT_TIMEOUT_MS = 5_000;
 // not that a query is wrong; so do its schema, a table or a function of it gone under a running server (dropped, or a
 // restore under way), where /readyz says the same.
 const UNAVAILABLE_SQLSTATE = /^(08|57P|53300|3F000|42P01|42883)/;
+// A statement the server gave up on by a timeout a DBA set (statement_timeout: 57014, lock_timeout: 55P03, in the
+// URL's options= or the role's settings): the store not answering in time, its session still usable.
+const TIMED_OUT_SQLSTATE = /^(57014|55P03)$/;
 const UNAVAILABLE_ERRNO = new Set(['ECONNREFUSED', 'ECONNRESET', 'ETIMEDOUT', 'ENOTFOUND', 'EPIPE', 'EHOSTUNREACH']);
 
 function translateError(err: unknown): unknown {
@@ -107,7 +110,7 @@ function translateError(err: unknown): unknown {
   // pg-pool's own, with no code: every connection was in use past connectionTimeoutMillis.
   const connectionLost =
     message.includes('Connection terminated') || message.includes('not queryable') || message.includes('timeout exceeded when trying to connect');
-  if ((typeof code === 'string' && (UNAVAILABLE_SQLSTATE.test(code) || UNAVAILABLE_ERRNO.has(code))) || connectionLost) {
+  if ((typeof code === 'string' && (UNAVAILABLE_SQLSTATE.test(code) || TIMED_OUT_SQLSTATE.test(code) || UNAVAILABLE_ERRNO.has(code))) || connectionLost) {
     return new AsyncOpsError('store_unavailable', `PostgreSQL unavailable: ${message}`, { cause: err });
   }
   return err;
