@@ -135,7 +135,13 @@ export async function submitAndReply(
     current = await service.holdKey(submit.tenant, idempotencyKey, async () => {
       let latest = view;
       while (!isTerminal(latest.operation.status) && Date.now() < deadline && !closed.aborted) {
-        latest = await service.waitForChange(submit.tenant, view.operation.id, latest.operation.version, deadline - Date.now(), closed);
+        try {
+          latest = await service.waitForChange(submit.tenant, view.operation.id, latest.operation.version, deadline - Date.now(), closed);
+        } catch (error) {
+          // Stored already: a store that stops answering during the wait ends it with what was read, as a 202.
+          if (error instanceof AsyncOpsError && error.code === 'store_unavailable') break;
+          throw error;
+        }
       }
       return latest;
     });

@@ -98,6 +98,16 @@ export class OperationViews {
   }
 
   /** The resource without queue position and ETA, which every render of the same stored state starts from. */
+  /**
+   * Its view with no queue position and no ETA (null), nothing read: for an operation just stored whose standing the
+   * store could not tell (it stopped answering after the insert committed).
+   */
+  unestimated(op: Operation, includeInput: boolean): OperationView {
+    const now = this.#clock.now();
+    const resource = withEstimates(this.base(op, includeInput), op, { now, queuePosition: null, estimatedCompletionAt: null, estimatedCompletionRange: null });
+    return { operation: op, resource, estimatedCompletionAt: null, renderedAt: now };
+  }
+
   base(op: Operation, includeInput: boolean): OperationResource {
     return baseResource(op, this.#registry.get(op.type)?.route ?? null, includeInput, this.#basePath);
   }

@@ -161,12 +161,7 @@ export class OperationsService {
     await this.#views.durationEstimates();
     const submitted = await this.#traced(request, async (trace) => {
       const stored = await this.#insert(request, trace, true);
-      // The store read where it stands with the insert; one that could not (or an insert with a key) is asked now.
-      const view =
-        stored.standing !== undefined
-          ? await this.#views.render(stored.operation, stored.standing, stored.now, this.#views.base(stored.operation, true))
-          : await this.#views.view(stored.operation, { fromTail: stored.created });
-      return { view, operation: stored.operation, created: stored.created };
+      return { view: await this.#storedView(stored), operation: stored.operation, created: stored.created };
     });
     const { view } = submitted;
     if (submitted.created) this.#options.observer?.created(view.operation, { at: view.estimatedCompletionAt, givenAt: view.renderedAt });
@@ -176,6 +171,23 @@ export class OperationsService {
       this.#store.historyNoteEstimate({ operationId: view.operation.id, estimatedCompletionAt: Math.round(view.estimatedCompletionAt) });
     }
     return { view, created: submitted.created };
+  }
+
+  /**
+   * The reply's view of an operation just stored. The store read where it stands with the insert; one that could not (or
+   * an insert with a key) is asked now. A store that stops answering after the insert committed leaves the operation
+   * stored all the same: its reply is still the 202 it earned, without a position or an ETA, never a 503 a client would
+   * take for "not created" (and, without a key, send again: a second operation).
+   */
+  async #storedView(stored: StoredSubmit): Promise<OperationView> {
+    try {
+      return stored.standing !== undefined
+        ? await this.#views.render(stored.operation, stored.standing, stored.now, this.#views.base(stored.operation, true))
+        : await this.#views.view(stored.operation, { fromTail: stored.created });
+    } catch (error) {
+      if (!(error instanceof AsyncOpsError) || error.code !== 'store_unavailable') throw error;
+      return this.#views.unestimated(stored.operation, true);
+    }
   }
 
   /**

@@ -13,6 +13,7 @@ import { TaskRegistry } from '../../src/runtime/registry.ts';
 import { defineTask } from '../../src/runtime/task.ts';
 import { createSqliteStore } from '../../src/store/sqlite/sqlite-store.ts';
 import { DEFAULT_TENANT } from '../../src/domain/operation.ts';
+import { AsyncOpsError } from '../../src/domain/errors.ts';
 import type { Store, StoreListener } from '../../src/store/store.ts';
 import { mockTime } from '../support/mock-time.ts';
 import { noDelivery, openStore } from '../support/worker-pool.ts';
@@ -193,5 +194,26 @@ describe('OperationsService: the ETA of an attempt whose worker is gone', () => 
     assert.ok(ofLive - live.startedAt! <= 2_500, `the live worker's: ${ofLive - live.startedAt!} ms after its start`);
     const ofOrphan = (await service.get(DEFAULT_TENANT, orphan.id)).estimatedCompletionAt!;
     assert.ok(ofOrphan >= orphan.leaseExpiresAt! + 1_000, `the orphan's: ${ofOrphan - orphan.leaseExpiresAt!} ms after its lease lapses`);
+  });
+});
+
+describe('OperationsService: a store that stops answering once a submit is stored', () => {
+  it('answers the submit with the operation stored, without a position or an ETA, not the store failure', async (t) => {
+    const time = mockTime(t);
+    const real = await openStore(t);
+    // The standing read that follows an insert with a key fails, as a PostgreSQL connection cut just then does.
+    const store = new Proxy(real, {
+      get(target, key) {
+        if (key === 'operationQueueStanding') return () => Promise.reject(new AsyncOpsError('store_unavailable', 'PostgreSQL unavailable: read ECONNRESET'));
+        const value: unknown = Reflect.get(target, key);
+        return typeof value === 'function' ? value.bind(target) : value;
+      },
+    });
+    const service = startService(t, store, time.clock, 0);
+    const { view, created } = await service.submit({ tenant: DEFAULT_TENANT, type: 'job', input: {}, idempotencyKey: 'once' });
+    assert.equal(created, true);
+    assert.equal(view.resource.queue_position, null);
+    assert.equal(view.resource.estimated_completion_at, null);
+    assert.equal((await real.operationGetById(view.operation.id))?.status, 'pending', 'stored, as the reply says');
   });
 });
