@@ -217,7 +217,10 @@ export function installProblemHandlers(app: FastifyInstance): void {
     if (known !== null) {
       // The request was fine and the client is told to try again, but the operator must hear of a full disk or a
       // database that does not answer from the request path too, not only from the workers' failures.
-      if (known.code === 'store_unavailable') request.log.error({ err: known }, 'store unavailable');
+      // The store's own error as `err` (pino would write the wrapper's message, which quotes it, and then it again), and
+      // the problem's detail beside it.
+      if (known.code === 'store_unavailable')
+        request.log.error({ err: known.cause instanceof Error ? known.cause : known, detail: known.message }, 'store unavailable');
       const problem = problemFor(known, pathOf(request), app.prefix);
       if (known.code === 'rate_limited' && typeof known.extra.retry_after === 'number') reply.header('retry-after', String(known.extra.retry_after));
       return sendProblem(reply, problem);

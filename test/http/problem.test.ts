@@ -46,6 +46,9 @@ describe('problem details', () => {
     app.post('/write', async () => {
       throw new AsyncOpsError('store_unavailable', 'SQLite: the disk is full', { cause: new Error('database or disk is full') });
     });
+    app.post('/lost', async () => {
+      throw new AsyncOpsError('store_unavailable', 'PostgreSQL unavailable: read ECONNRESET', { cause: new Error('read ECONNRESET') });
+    });
     try {
       const response = await app.inject({ method: 'POST', url: '/write' });
       assert.equal(response.statusCode, 503);
@@ -53,8 +56,11 @@ describe('problem details', () => {
       const logged = lines.map((line) => JSON.parse(line)).filter((entry) => entry.msg === 'store unavailable');
       assert.equal(logged.length, 1, lines.join(''));
       assert.equal(logged[0].level, 50);
-      assert.match(logged[0].err.message, /the disk is full/);
-      assert.match(JSON.stringify(logged[0].err), /database or disk is full/);
+      assert.equal(logged[0].detail, 'SQLite: the disk is full');
+      assert.equal(logged[0].err.message, 'database or disk is full', "the store's own words, once");
+      await app.inject({ method: 'POST', url: '/lost' });
+      const lost = lines.map((line) => JSON.parse(line)).filter((entry) => entry.msg === 'store unavailable')[1];
+      assert.equal(lost.err.message, 'read ECONNRESET', 'not "…: read ECONNRESET: read ECONNRESET"');
     } finally {
       await app.close();
     }
