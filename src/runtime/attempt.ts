@@ -20,7 +20,7 @@ import {
   type Operation,
   type OperationError,
 } from '../domain/operation.ts';
-import { isRefusedValue } from '../store/storable.ts';
+import { isOutOfRoom, isRefusedValue } from '../store/storable.ts';
 import type { TraceCarrier } from '../domain/trace-context.ts';
 import { isProgressMilestone, progressStep } from '../domain/history.ts';
 import { carrierOf, contextWithSpan, endProcessSpan, recordException, runInContext, startProcessSpan, traceLogFields } from '../telemetry/tracing.ts';
@@ -374,7 +374,9 @@ export class Attempt {
         operation = await this.#writeEnd(write, endedAt);
         if (operation === null) this.log.warn({ outcome }, 'the lease was gone when the attempt ended; nothing stored');
       } catch (err) {
-        if (isRefusedValue(err) && (outcome === 'completed' || outcome === 'failed' || outcome === 'retried')) {
+        // A full disk that outlasted the end's tries (#writeEnd) refuses it as a value too large does: left to lease
+        // recovery, the handler ran again to the same refusal, attempt after attempt, and failed as lease_expired.
+        if ((isRefusedValue(err) || isOutOfRoom(err)) && (outcome === 'completed' || outcome === 'failed' || outcome === 'retried')) {
           ({ outcome, error, operation } = await this.#endRefused(err));
         } else {
           this.log.error({ err }, 'ending the attempt failed in the store; lease recovery will take over');

@@ -3,6 +3,7 @@
 // Not here: length caps of what is shown (domain/operation.ts), deciding what happens to an attempt (runtime/).
 // Invariant: both adapters store the same text for the same input, so a value SQLite keeps PostgreSQL keeps too.
 
+import { AsyncOpsError } from '../domain/errors.ts';
 import type { OperationError } from '../domain/operation.ts';
 import type { DeliveryAttemptParams, FinishParams, RecoverParams, RetryParams } from './store.ts';
 
@@ -64,3 +65,17 @@ export function isRefusedValue(err: unknown): boolean {
 }
 
 const SQLITE_TOOBIG = 18;
+
+/**
+ * Whether a store call failed because the store has no room for it (SQLite: SQLITE_FULL, a full disk; PostgreSQL:
+ * SQLSTATE 53100 disk_full), reported as store_unavailable or as the driver's own error. Unlike a store that is away,
+ * the same write can fail this way for as long as the disk stays full, however often it is tried.
+ */
+export function isOutOfRoom(err: unknown): boolean {
+  const inner = err instanceof AsyncOpsError && err.code === 'store_unavailable' ? err.cause : err;
+  if (typeof inner !== 'object' || inner === null) return false;
+  const e = inner as { code?: unknown; errcode?: unknown };
+  return (typeof e.errcode === 'number' && (e.errcode & 0xff) === SQLITE_FULL) || e.code === '53100';
+}
+
+const SQLITE_FULL = 13;

@@ -7,6 +7,7 @@ import assert from 'node:assert/strict';
 import { defineTask } from '../../src/runtime/task.ts';
 import { DEFAULT_TENANT } from '../../src/domain/operation.ts';
 import type { Store } from '../../src/store/store.ts';
+import type { SqliteStore } from '../../src/store/sqlite/sqlite-store.ts';
 import { openStore, settled, startPool, submit } from '../support/worker-pool.ts';
 import { waitFor } from '../support/wait.ts';
 
@@ -58,6 +59,31 @@ describe('an attempt whose end the store refuses', () => {
       assert.deepEqual([ended.attempt, runs, store.refused], [1, 1, 1]);
     });
   }
+
+  it('a store with no room for the result (a full disk) fails it with result_not_stored once its tries are spent, not run again', async (t) => {
+    const store = (await openStore(t)) as SqliteStore;
+    let runs = 0;
+    const task = defineTask({
+      type: 'large',
+      maxAttempts: 3,
+      input: { type: 'object' },
+      run: () => {
+        runs += 1;
+        return { contentType: 'application/octet-stream', body: Buffer.alloc(2_000_000) };
+      },
+    });
+    const op = await submit(store, 'large');
+    // Room for the small writes of a failure, none for two megabytes: SQLite then refuses with SQLITE_FULL.
+    const pages = Number(store.database.prepare('PRAGMA page_count').get()!['page_count']);
+    store.database.exec(`PRAGMA max_page_count = ${pages + 64}`);
+    startPool(t, store, [task], { leaseMs: 60_000 });
+    // The end is tried for about 3 s first (a disk that frees up meanwhile takes it).
+    const ended = await settled(store, op.id, 15_000);
+    assert.equal(ended.status, 'failed');
+    assert.equal(ended.error?.code, 'result_not_stored');
+    assert.match(ended.error?.message ?? '', /the disk is full/);
+    assert.deepEqual([ended.attempt, runs], [1, 1]);
+  });
 
   it('a store that is away is not taken for a refused value: the lease stays for recovery', async (t) => {
     const away = Object.assign(new Error('connect ECONNREFUSED 127.0.0.1:5432'), { code: 'ECONNREFUSED' });
