@@ -5,6 +5,20 @@
 export interface Clock {
   /** Milliseconds since the epoch. */
   now(): number;
+  /**
+   * Milliseconds on a line that never steps (performance.now()), for how long something local has taken (an attempt's
+   * timeout, a wait): the wall clock may be stepped (NTP, a VM resumed) while it runs. Absent: now() (a test's clock,
+   * whose time only moves when told).
+   */
+  monotonicNow?(): number;
+}
+
+/** `clock`'s monotonic reading (Clock.monotonicNow), or its time when it has none. */
+export const monotonicNow = (clock: Clock): number => clock.monotonicNow?.() ?? clock.now();
+
+/** `clock` with its monotonic reading as its time: timers and an Alarm for local durations, which no clock step moves. */
+export function onMonotonicLine(clock: TimerClock): TimerClock {
+  return { now: () => monotonicNow(clock), setTimeout: (callback, ms) => clock.setTimeout(callback, ms), clearTimeout: (timer) => clock.clearTimeout(timer) };
 }
 
 /** A pending timer, as a TimerClock's setTimeout returned it. */
@@ -28,6 +42,7 @@ export const MAX_TIMER_MS = 2 ** 31 - 1;
 // timers (`t.mock.timers.enable({ apis: ['setTimeout', 'Date'] })`) drive this clock, its timers and its time together.
 export const systemClock: TimerClock = {
   now: () => Date.now(),
+  monotonicNow: () => performance.now(),
   setTimeout: (callback, ms) => globalThis.setTimeout(callback, Math.min(MAX_TIMER_MS, Math.max(0, ms))),
   clearTimeout: (timer) => globalThis.clearTimeout(timer as Parameters<typeof globalThis.clearTimeout>[0]),
 };
@@ -35,5 +50,6 @@ export const systemClock: TimerClock = {
 /** `clock` itself when it has timers; for one that only tells the time, its time with the system's timers. */
 export function withTimers(clock: Clock): TimerClock {
   if ('setTimeout' in clock && 'clearTimeout' in clock) return clock as TimerClock;
-  return { now: () => clock.now(), setTimeout: systemClock.setTimeout, clearTimeout: systemClock.clearTimeout };
+  const timers = { now: () => clock.now(), setTimeout: systemClock.setTimeout, clearTimeout: systemClock.clearTimeout };
+  return clock.monotonicNow === undefined ? timers : { ...timers, monotonicNow: () => clock.monotonicNow!() };
 }

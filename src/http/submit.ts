@@ -130,13 +130,14 @@ export async function submitAndReply(
   let current = view;
   if (waitS !== null) {
     reply.header('preference-applied', `wait=${waitS}`);
-    const deadline = Date.now() + waitS * 1000;
+    // How long it has waited, on a line no step of the wall clock moves (one stepped back held the reply for the step).
+    const deadline = performance.now() + waitS * 1000;
     const closed = abortOnClose(reply, closing);
     current = await service.holdKey(submit.tenant, idempotencyKey, async () => {
       let latest = view;
-      while (!isTerminal(latest.operation.status) && Date.now() < deadline && !closed.aborted) {
+      while (!isTerminal(latest.operation.status) && performance.now() < deadline && !closed.aborted) {
         try {
-          latest = await service.waitForChange(submit.tenant, view.operation.id, latest.operation.version, deadline - Date.now(), closed);
+          latest = await service.waitForChange(submit.tenant, view.operation.id, latest.operation.version, deadline - performance.now(), closed);
         } catch (error) {
           // Stored already: a store that stops answering during the wait ends it with what was read, as a 202.
           if (error instanceof AsyncOpsError && error.code === 'store_unavailable') break;

@@ -5,7 +5,7 @@
 
 import type { Span } from '@opentelemetry/api';
 import type { Logger } from 'pino';
-import type { Timer, TimerClock } from '../domain/clock.ts';
+import { monotonicNow, type Timer, type TimerClock } from '../domain/clock.ts';
 import type { BackoffPolicy, Random } from '../domain/backoff.ts';
 import { AsyncOpsError, coerceError, failureOf, isRateLimitedError } from '../domain/errors.ts';
 import { holdMs, rateLimitedCountsAttempt } from '../domain/rate-limit.ts';
@@ -105,7 +105,10 @@ export function tracedDeliveryFactory(factory: DeliveryFactory, attemptOf: (oper
 export class Attempt {
   readonly operation: Operation;
   readonly task: RegisteredTask;
-  /** When the attempt times out, on the clock (the wall clock, as leases and run_at are), where the pool's timer for it is set. */
+  /**
+   * When the attempt times out, on the clock's monotonic line (Clock.monotonicNow), where the pool's timer for it is set:
+   * a wall clock stepped back held every timeout off for the step, and one stepped ahead failed work done in time.
+   */
   readonly deadline: number;
   readonly #deps: AttemptDeps;
   readonly #controller = new AbortController();
@@ -143,7 +146,7 @@ export class Attempt {
     this.task = task;
     this.#deps = deps;
     this.#span = startProcessSpan(operation, deps.workerId);
-    this.deadline = deps.clock.now() + operation.timeoutS * 1000;
+    this.deadline = monotonicNow(deps.clock) + operation.timeoutS * 1000;
     this.#progressMessage = operation.progressMessage;
   }
 
@@ -217,7 +220,7 @@ export class Attempt {
     }
     // A handler that held the event loop past its deadline (a synchronous loop) settles before the deadline's timer
     // can fire: it timed out all the same, and what it returns is discarded.
-    if (this.#deps.clock.now() > this.deadline) return this.timeout();
+    if (monotonicNow(this.#deps.clock) > this.deadline) return this.timeout();
     if (threw) this.#fail(thrown);
     else this.#complete(value);
   }
@@ -463,7 +466,7 @@ export class Attempt {
   #flushProgress(): void {
     if (this.#pendingProgress === null || this.#progressWriting || this.#progressTimer !== null || this.#ending) return;
     // At most the interval, should the clock have stepped back since the last write.
-    const wait = Math.min(PROGRESS_INTERVAL_MS, this.#progressWrittenAt + PROGRESS_INTERVAL_MS - this.#deps.clock.now());
+    const wait = Math.min(PROGRESS_INTERVAL_MS, this.#progressWrittenAt + PROGRESS_INTERVAL_MS - monotonicNow(this.#deps.clock));
     if (wait > 0) {
       this.#progressTimer = this.#deps.clock.setTimeout(() => {
         this.#progressTimer = null;
@@ -476,7 +479,7 @@ export class Attempt {
     const milestone = isProgressMilestone(this.#milestoneStep, progress);
     if (milestone) this.#milestoneStep = progressStep(progress);
     this.#progressWriting = true;
-    this.#progressWrittenAt = this.#deps.clock.now();
+    this.#progressWrittenAt = monotonicNow(this.#deps.clock);
     // Stored with when it was reported, not when the coalesced write went out (up to an interval later): a rate read
     // from a late time would be too slow by the lag.
     this.#progressWrite = this.#deps.store

@@ -9,7 +9,7 @@ import { EventEmitter } from 'node:events';
 import type { Logger } from 'pino';
 import type { BackoffPolicy, Random } from '../domain/backoff.ts';
 import { nodeLimits, WORKER_NODE_BEAT_MS, WORKER_NODE_LIVE_MS } from '../domain/capacity.ts';
-import { systemClock, withTimers, type Clock, type TimerClock } from '../domain/clock.ts';
+import { monotonicNow, onMonotonicLine, systemClock, withTimers, type Clock, type TimerClock } from '../domain/clock.ts';
 import type { Operation, OperationError } from '../domain/operation.ts';
 import { ClaimLoop } from '../scheduling/claim-loop.ts';
 import { DrainedTypes } from '../scheduling/drained-types.ts';
@@ -166,7 +166,8 @@ export class WorkerPool extends EventEmitter<WorkerPoolEvents> {
       },
       onError: (err) => this.#log.error({ err }, 'claiming failed; the next wake-up retries'),
     });
-    this.#deadlines = new Alarm(this.#clock, (at) => this.#onDeadline(at));
+    // On the monotonic line: a timeout is how long the attempt ran, which no step of the wall clock changes.
+    this.#deadlines = new Alarm(onMonotonicLine(this.#clock), (at) => this.#onDeadline(at));
   }
 
   /** Recover expired leases, then start claiming. Idempotent. */
@@ -401,7 +402,7 @@ export class WorkerPool extends EventEmitter<WorkerPoolEvents> {
   // One alarm for all deadlines, set at the earliest; when it rings, every attempt past its deadline times out and
   // the alarm is set at the next one.
   #onDeadline(at: number): void {
-    const now = Math.max(at, this.#clock.now());
+    const now = Math.max(at, monotonicNow(this.#clock));
     let next = Infinity;
     for (const attempt of this.#attempts.values()) {
       if (attempt.ending) continue;

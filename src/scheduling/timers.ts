@@ -10,6 +10,9 @@ export interface TimerOptions {
   readonly keepAlive?: boolean | undefined;
 }
 
+/** How often an alarm that fired before its time by the clock looks at the clock again. */
+const LOOK_AGAIN_MS = 1_000;
+
 /** One timer, set for the earliest time asked for; it rings once the clock has reached that time. */
 export class Alarm {
   readonly #clock: TimerClock;
@@ -38,16 +41,21 @@ export class Alarm {
     this.#at = Infinity;
   }
 
-  #arm(at: number): void {
-    this.#timer = this.#clock.setTimeout(() => {
-      // The system's timers keep monotonic time and its clock the wall clock's, so a timer may fire a millisecond
-      // before `at` has come by the clock, and one longer than a timer can wait fires early. Wait out the rest: the
-      // store compares due times with the clock, and a claim made early finds nothing.
-      if (this.#clock.now() < at) return this.#arm(at);
-      this.#timer = null;
-      this.#at = Infinity;
-      this.#ring(at);
-    }, at - this.#clock.now());
+  #arm(at: number, atMostMs = Infinity): void {
+    this.#timer = this.#clock.setTimeout(
+      () => {
+        // The system's timers keep monotonic time and its clock the wall clock's, so a timer may fire a millisecond
+        // before `at` has come by the clock, one longer than a timer can wait fires early, and a wall clock stepped back
+        // makes any fire early. Wait out the rest, looking again every second: the store compares due times with the
+        // clock (a claim made early finds nothing), and a clock put right again is then seen within a second, not
+        // after the whole step.
+        if (this.#clock.now() < at) return this.#arm(at, LOOK_AGAIN_MS);
+        this.#timer = null;
+        this.#at = Infinity;
+        this.#ring(at);
+      },
+      Math.min(atMostMs, at - this.#clock.now()),
+    );
     if (!this.#keepAlive) this.#timer.unref();
   }
 }

@@ -4,10 +4,11 @@ import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { once } from 'node:events';
+import { setTimeout as sleep } from 'node:timers/promises';
 import { connect, createServer, type AddressInfo } from 'node:net';
 import { pino } from 'pino';
 import { AsyncOpsError, PermanentError } from '../../src/domain/errors.ts';
-import type { Clock } from '../../src/domain/clock.ts';
+import { systemClock, type Clock, type TimerClock } from '../../src/domain/clock.ts';
 import { AttemptAbortedError, PROGRESS_INTERVAL_MS, type AttemptEnd } from '../../src/runtime/attempt.ts';
 import { TaskRegistry } from '../../src/runtime/registry.ts';
 import { defineTask, type TaskContext } from '../../src/runtime/task.ts';
@@ -280,6 +281,43 @@ describe('WorkerPool', () => {
       assert.deepEqual([ended.status, ended.error?.code], ['failed', code], kind);
       assert.match(ended.error?.message ?? '', message, kind);
     }
+  });
+
+  it('times an attempt out by how long it ran, whatever a step of the wall clock says (NTP, a VM resumed)', async (t) => {
+    const store = await openStore(t);
+    // The wall clock as the test steps it; the monotonic line and the timers stay the system's.
+    let step = 0;
+    const clock: TimerClock = { ...systemClock, now: () => Date.now() + step, monotonicNow: () => performance.now() };
+    let stepped = () => {};
+    startPool(
+      t,
+      store,
+      [
+        defineTask<{ ms: number }>({
+          type: 'nap',
+          run: async (input, ctx) => {
+            stepped();
+            await sleep(input.ms, undefined, { signal: ctx.signal }).catch(() => {});
+            return { napped: input.ms };
+          },
+        }),
+      ],
+      { clock },
+    );
+    // Ahead by two hours while a 300 ms run with a 1 s timeout runs: it completes (it failed timeout, its result lost).
+    stepped = () => {
+      step = 2 * 3_600_000;
+    };
+    const ahead = await settled(store, (await submit(store, 'nap', { ms: 300 }, { timeoutS: 1, maxAttempts: 1 })).id);
+    assert.deepEqual([ahead.status, ahead.error?.code], ['completed', undefined]);
+    // Back by half an hour while a 6 s run with a 1 s timeout runs: it times out after about 1 s (no timeout fired).
+    stepped = () => {
+      step = -30 * 60_000;
+    };
+    const asked = performance.now();
+    const behind = await settled(store, (await submit(store, 'nap', { ms: 6_000 }, { timeoutS: 1, maxAttempts: 1 }, Date.now() - 30 * 60_000)).id, 10_000);
+    assert.deepEqual([behind.status, behind.error?.code], ['failed', 'timeout']);
+    assert.ok(performance.now() - asked < 4_000, `ended ${Math.round(performance.now() - asked)} ms after it was submitted`);
   });
 
   it('a handler that holds the event loop past its deadline times out all the same, and what it returns is discarded', async (t) => {

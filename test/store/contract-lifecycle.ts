@@ -39,6 +39,22 @@ export function operationLifecycleContract(store: CurrentStore): void {
       assert.equal(after?.updatedAt, T0 + 5);
       assert.equal(after?.version, op.version + 1);
       assert.equal(await store().operationProgress({ id: op.id, leaseToken: 'stolen', now: T0, progress: 0.5, message: null }), false);
+      // A worker's clock stepped back: the report is kept, its time (and its milestone's) does not go back.
+      assert.equal(
+        await store().operationProgress({ id: op.id, leaseToken: leaseToken!, now: T0 - 60_000, progress: 0.5, message: null, milestone: true }),
+        true,
+      );
+      assert.deepEqual([(await store().operationGetById(op.id))?.progress, (await store().operationGetById(op.id))?.updatedAt], [0.5, T0 + 5]);
+      const events = (await store().historyList({ operationId: op.id, tenant: op.tenant, limit: 50 }))!;
+      assert.ok(
+        events.some((e) => e.kind === 'progress'),
+        'the milestone is kept',
+      );
+      assert.deepEqual(
+        events.map((e) => e.at),
+        [...events.map((e) => e.at)].sort((a, b) => a - b),
+        'history in order of time',
+      );
     });
 
     it(`keeps an earlier progress point, moved up once it is ${PROGRESS_ANCHOR_MS} ms behind, for the recent rate`, async () => {

@@ -137,7 +137,7 @@ export async function heartbeat(db: PostgresDatabase, params: LeaseRef & { now: 
 // belongs to an earlier attempt), so the anchor trails the latest by about that much.
 const PROGRESS = `
 WITH progressed AS (
-UPDATE operations SET progress = $4, progress_message = $5, updated_at = $3, version = version + 1,
+UPDATE operations SET progress = $4, progress_message = $5, updated_at = greatest($3::bigint, updated_at), version = version + 1,
   progress_anchor = CASE WHEN progress IS NOT NULL AND (progress_anchor_at IS NULL OR progress_anchor_at < started_at OR updated_at - progress_anchor_at >= $6)
     THEN progress ELSE progress_anchor END,
   progress_anchor_at = CASE WHEN progress IS NOT NULL AND (progress_anchor_at IS NULL OR progress_anchor_at < started_at OR updated_at - progress_anchor_at >= $6)

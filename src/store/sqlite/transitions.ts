@@ -57,13 +57,14 @@ const UNDER_LEASE = `id = $id AND lease_token = $leaseToken AND status = 'proces
 const HEARTBEAT = `UPDATE operations SET lease_expires_at = $leaseExpiresAt WHERE ${UNDER_LEASE} RETURNING cancel_requested`;
 
 // $id $leaseToken $progress $message $now $anchorMs. The point stored so far becomes the anchor once the anchor is
-// $anchorMs behind it (or belongs to an earlier attempt), so the anchor trails the latest by about that much.
-const PROGRESS = `UPDATE operations SET progress = $progress, progress_message = $message, updated_at = $now, version = version + 1,
+// $anchorMs behind it (or belongs to an earlier attempt), so the anchor trails the latest by about that much. updated_at
+// (and the milestone's history event) never goes back, whatever the worker's clock did since the claim.
+const PROGRESS = `UPDATE operations SET progress = $progress, progress_message = $message, updated_at = max($now, updated_at), version = version + 1,
     progress_anchor = CASE WHEN progress IS NOT NULL AND (progress_anchor_at IS NULL OR progress_anchor_at < started_at OR updated_at - progress_anchor_at >= $anchorMs)
       THEN progress ELSE progress_anchor END,
     progress_anchor_at = CASE WHEN progress IS NOT NULL AND (progress_anchor_at IS NULL OR progress_anchor_at < started_at OR updated_at - progress_anchor_at >= $anchorMs)
       THEN updated_at ELSE progress_anchor_at END
-  WHERE ${UNDER_LEASE} RETURNING id, status, version`;
+  WHERE ${UNDER_LEASE} RETURNING id, status, version, updated_at`;
 
 // $id $leaseToken $status $errorCode $errorMessage $now $progress $progressMessage (a last report not stored yet; null: none).
 // $now is when the handler returned; a cancel request written since (ends wait for their group's turn) may carry a later
@@ -249,7 +250,7 @@ export class SqliteTransitions {
       });
       if (row === undefined) return false;
       if (params.milestone === true) {
-        appendHistory(this.#db, [historyEvent(params.id, params.now, 'progress', { progress: params.progress, message: params.message })]);
+        appendHistory(this.#db, [historyEvent(params.id, Number(row['updated_at']), 'progress', { progress: params.progress, message: params.message })]);
       }
       events.push(changedOf(row));
       return true;
