@@ -209,18 +209,30 @@ function internalProblem(instance: string, basePath: string): Problem {
   };
 }
 
+/** At most one `store unavailable` line in this long; each says how many 503s it stands for. */
+const STORE_UNAVAILABLE_LOG_MS = 1_000;
+
 /** Call before any route is added: the 405s learn the routes as they are added. */
 export function installProblemHandlers(app: FastifyInstance): void {
   const allowedMethods = trackAllowedMethods(app);
+  let storeUnavailable = { loggedAt: -Infinity, since: 0 };
   app.setErrorHandler((error: FastifyError, request: FastifyRequest, reply: FastifyReply) => {
     const known = error instanceof AsyncOpsError ? error : fromFastifyError(error);
     if (known !== null) {
       // The request was fine and the client is told to try again, but the operator must hear of a full disk or a
-      // database that does not answer from the request path too, not only from the workers' failures.
-      // The store's own error as `err` (pino would write the wrapper's message, which quotes it, and then it again), and
-      // the problem's detail beside it.
-      if (known.code === 'store_unavailable')
-        request.log.error({ err: known.cause instanceof Error ? known.cause : known, detail: known.message }, 'store unavailable');
+      // database that does not answer from the request path too, not only from the workers' failures: once a second
+      // at most, with how many such answers the line stands for (a database down under 100 requests a second wrote
+      // 6 MB of log in 30 s). The store's own error as `err` (pino would write the wrapper's message, which quotes it,
+      // and then it again), and the problem's detail beside it.
+      if (known.code === 'store_unavailable') {
+        const now = performance.now();
+        storeUnavailable.since += 1;
+        if (now - storeUnavailable.loggedAt >= STORE_UNAVAILABLE_LOG_MS) {
+          const err = known.cause instanceof Error ? known.cause : known;
+          request.log.error({ err, detail: known.message, answers: storeUnavailable.since }, 'store unavailable');
+          storeUnavailable = { loggedAt: now, since: 0 };
+        }
+      }
       const problem = problemFor(known, pathOf(request), app.prefix);
       if (known.code === 'rate_limited' && typeof known.extra.retry_after === 'number') reply.header('retry-after', String(known.extra.retry_after));
       return sendProblem(reply, problem);

@@ -58,9 +58,15 @@ describe('problem details', () => {
       assert.equal(logged[0].level, 50);
       assert.equal(logged[0].detail, 'SQLite: the disk is full');
       assert.equal(logged[0].err.message, 'database or disk is full', "the store's own words, once");
+      assert.equal(logged[0].answers, 1);
+      // Once a second at most, however many 503s: the next line counts those it stands for.
+      for (let i = 0; i < 3; i++) assert.equal((await app.inject({ method: 'POST', url: '/lost' })).statusCode, 503);
+      await new Promise((resolve) => setTimeout(resolve, 1_050));
       await app.inject({ method: 'POST', url: '/lost' });
-      const lost = lines.map((line) => JSON.parse(line)).filter((entry) => entry.msg === 'store unavailable')[1];
-      assert.equal(lost.err.message, 'read ECONNRESET', 'not "…: read ECONNRESET: read ECONNRESET"');
+      const all = lines.map((line) => JSON.parse(line)).filter((entry) => entry.msg === 'store unavailable');
+      assert.equal(all.length, 2, lines.join(''));
+      assert.equal(all[1].answers, 4);
+      assert.equal(all[1].err.message, 'read ECONNRESET', 'not "…: read ECONNRESET: read ECONNRESET"');
     } finally {
       await app.close();
     }
