@@ -61,7 +61,7 @@ export interface CreateScheduleBody {
   type: string;
   /** The input of every operation it creates; validated against the task's schema */
   input?: unknown;
-  /** Five fields (minute hour day-of-month month day-of-week), or six with seconds first: `*\/10 * * * * *` */
+  /** Five fields (minute hour day-of-month month day-of-week), or six with seconds first: `*\/10 * * * * *`; or a nickname: @yearly, @annually, @monthly, @weekly, @daily, @midnight, @hourly */
   cron: string;
   /** IANA time zone the expression is read in (default UTC) */
   timezone?: string;
