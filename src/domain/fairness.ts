@@ -36,19 +36,27 @@ export interface StartPass {
 }
 
 /**
- * Passes as a claim starts from them: each clamped into [V, V + 1/weight], V the least stored pass among the contenders
- * not `idle`. Stride scheduling keeps every active contender's pass in that window, so the clamp changes nothing while
- * turns go round; it only places one the claims did not see: new or back from idle (no pass, or behind) joins at V and
- * banks no credit; one left ahead (its rivals went without turns while it was alone) owes none. An idle contender (one
- * with nothing it may start now: its operations not due yet, say) takes no turns, so its pass stays where it was: were
- * it V, every other would be held to V + 1/weight, the lightest behind the heaviest and ties going by name for as long
- * as it stays idle (bench/README.md, Fairness, "An idle tenant held the floor").
+ * The name under which the passes (fair_tenants, fair_keys) keep the global pass: the pass of the last turn a claim
+ * took, which no tenant or key can be named (a tenant is letters, digits, `_ . -`; a key starts with a letter or digit).
  */
-export function startPasses(contenders: readonly Contender[], idle: ReadonlySet<string> = NONE): Map<string, StartPass> {
-  const stored = (of: readonly Contender[]) => of.flatMap((c) => (c.pass === null ? [] : [c.pass]));
-  const active = stored(contenders.filter((c) => !idle.has(c.name)));
-  const all = active.length > 0 ? active : stored(contenders);
-  const floor = all.length === 0 ? 0 : Math.min(...all);
+export const GLOBAL_PASS = '*';
+
+/**
+ * Passes as a claim starts from them: each clamped into [V, V + 1/weight], V the least stored pass among the contenders
+ * not behind the global pass G (the pass of the last turn taken; G itself when all are behind it; before any turn, the
+ * least stored pass). Stride scheduling keeps every active contender's next turn in [G, G + 1/weight] (each turn goes
+ * to the least pass, so none is behind the last one taken, nor more than its stride ahead of it), so the clamp changes
+ * nothing while turns go round; it only places one the claims did not see: new, or back after a while with nothing it
+ * could start (none pending, none due, its keys at their limits), joins at the least pass of those waiting and banks no
+ * credit; one left ahead (its rivals went without turns while it was alone) owes none. A pass behind G is not the floor:
+ * a contender with nothing due keeps its pass where it was, and as the floor it held every other at it plus one turn,
+ * ties going by name, for as long as it waited, then took every turn until the others' passes came back to it
+ * (bench/README.md, Fairness, "An idle tenant held the floor").
+ */
+export function startPasses(contenders: readonly Contender[], globalPass: number | null = null): Map<string, StartPass> {
+  const stored = contenders.flatMap((c) => (c.pass === null ? [] : [c.pass]));
+  const current = globalPass === null ? [] : stored.filter((pass) => pass >= globalPass);
+  const floor = current.length > 0 ? Math.min(...current) : (globalPass ?? (stored.length === 0 ? 0 : Math.min(...stored)));
   const start = new Map<string, StartPass>();
   for (const c of contenders) {
     const weight = c.weight > 0 ? c.weight : 1;
@@ -56,8 +64,6 @@ export function startPasses(contenders: readonly Contender[], idle: ReadonlySet<
   }
   return start;
 }
-
-const NONE: ReadonlySet<string> = new Set();
 
 /** Whether `a` takes its turn before `b`: the lesser pass, then a fresh one, then the name. */
 function before(a: string, sa: StartPass, b: string, sb: StartPass): boolean {
@@ -69,18 +75,13 @@ function before(a: string, sa: StartPass, b: string, sb: StartPass): boolean {
  * its start pass + k/weight (a product, not a running sum, so a store that computes it in SQL gets the same doubles).
  */
 export class Turns {
-  readonly #contenders: readonly Contender[];
-  #start: Map<string, StartPass>;
+  readonly #start: Map<string, StartPass>;
   readonly #taken = new Map<string, number>();
   readonly #dropped = new Set<string>();
-  readonly #idle = new Set<string>();
 
-  /** `idle`: contenders a claim found with nothing to take (see idle), out of turns from the start. */
-  constructor(contenders: readonly Contender[], idle: Iterable<string> = []) {
-    this.#contenders = contenders;
-    for (const name of idle) this.#idle.add(name);
-    for (const name of this.#idle) this.#dropped.add(name);
-    this.#start = startPasses(contenders, this.#idle);
+  /** `globalPass`: as stored under GLOBAL_PASS (null: none yet). */
+  constructor(contenders: readonly Contender[], globalPass: number | null = null) {
+    this.#start = startPasses(contenders, globalPass);
   }
 
   /** Where `name` stands after `k` turns. */
@@ -106,20 +107,9 @@ export class Turns {
     this.#taken.set(name, (this.#taken.get(name) ?? 0) + 1);
   }
 
-  /**
-   * Out of turns for this claim (nothing more it may run now); its pass stays where its turns left it. One dropped before
-   * any turn is idle: the floor is taken again without it (startPasses), so the others' turns go as if it were absent.
-   */
+  /** Out of turns for this claim (nothing more it may run now); its pass stays where its turns left it. */
   drop(name: string): void {
     this.#dropped.add(name);
-    if (this.#taken.has(name) || this.#idle.has(name)) return;
-    this.#idle.add(name);
-    this.#start = startPasses(this.#contenders, this.#idle);
-  }
-
-  /** Those dropped before any turn: a claim's record passes them to its own Turns, so its passes are the claim's. */
-  get idle(): ReadonlySet<string> {
-    return this.#idle;
   }
 
   /** Whether any contender may still take a turn. */
@@ -133,8 +123,18 @@ export class Turns {
    */
   passes(): Array<readonly [string, number]> {
     const written = [...this.#start].filter(([name, s]) => this.#taken.has(name) || s.fresh).map(([name]) => name);
-    return written.sort().map((name) => [name, this.#at(name, this.#taken.get(name) ?? 0).pass] as const);
+    const passes = written.sort().map((name) => [name, this.#at(name, this.#taken.get(name) ?? 0).pass] as const);
+    const last = lastTurnPass([...this.#taken].map(([name, n]) => [this.#start.get(name)!, n] as const));
+    // GLOBAL_PASS sorts before every name: the rows are written in this order (two claims never wait crosswise).
+    return last === null ? passes : [[GLOBAL_PASS, last] as const, ...passes];
   }
+}
+
+/** The pass of the last turn taken (GLOBAL_PASS), from each contender's start and how many it took; null: none taken. */
+export function lastTurnPass(taken: Iterable<readonly [StartPass, number]>): number | null {
+  let last: number | null = null;
+  for (const [start, n] of taken) if (n > 0) last = Math.max(last ?? -Infinity, start.pass + (n - 1) / start.weight);
+  return last;
 }
 
 /**
@@ -183,34 +183,6 @@ export function inTurnOrder(start: ReadonlyMap<string, StartPass>): string[] {
   return [...start.keys()].sort((a, b) => (before(a, start.get(a)!, b, start.get(b)!) ? -1 : 1));
 }
 
-/**
- * A tenant's keys as a claim reads them: in turn order, `batch` at a time. It yields the next keys to read and receives
- * which of them were idle (nothing they may start now: none due, or the key at its limit) and whether the claim has read
- * enough; an idle key's pass no longer sets the floor (startPasses), so the order of the keys not read yet is taken again
- * without it. Returns the start passes the claim writes back from.
- */
-export function* keysInTurn(
-  keys: readonly Contender[],
-  batch: number,
-): Generator<string[], Map<string, StartPass>, { readonly idle: ReadonlySet<string>; readonly enough: boolean }> {
-  const idle = new Set<string>();
-  const read = new Set<string>();
-  let start = startPasses(keys, idle);
-  for (;;) {
-    const next = inTurnOrder(start)
-      .filter((key) => !read.has(key))
-      .slice(0, batch);
-    if (next.length === 0) return start;
-    for (const key of next) read.add(key);
-    const got = yield next;
-    if (got.idle.size > 0) {
-      for (const key of got.idle) idle.add(key);
-      start = startPasses(keys, idle);
-    }
-    if (got.enough) return start;
-  }
-}
-
 /** One key of a tenant (or '' for its operations without a key): its next operations in claim order, as many as it may start. */
 export interface Lane {
   readonly key: string;
@@ -224,8 +196,15 @@ export interface Lane {
  * the one of least pass (then key).
  * Returns what it took in order, and the passes to write back (as Turns.passes: those that took turns, and the new).
  */
-export function laneTurns(lanes: readonly Lane[], n: number): { readonly taken: Queued[]; readonly passes: Array<readonly [string, number]> } {
-  const passes = startPasses(lanes.map((l) => ({ name: l.key, pass: l.pass, weight: 1 })));
+export function laneTurns(
+  lanes: readonly Lane[],
+  n: number,
+  globalPass: number | null = null,
+): { readonly taken: Queued[]; readonly passes: Array<readonly [string, number]> } {
+  const passes = startPasses(
+    lanes.map((l) => ({ name: l.key, pass: l.pass, weight: 1 })),
+    globalPass,
+  );
   const next = new Map(lanes.map((l) => [l.key, 0]));
   const taken: Queued[] = [];
   const turned = new Set<string>();
@@ -263,12 +242,12 @@ export interface TenantQueue extends Contender {
 /**
  * Per other tenant (among `contenders`, the tenants with operations of the type pending): how many turns it takes before
  * tenant `own` takes the turn for an operation with `ownAhead` of its own tenant ahead of it, in stride order from the
- * passes as a claim would start from them (`idle`: those with nothing due, as a claim finds them). How many of its
- * operations to count, at most.
+ * passes as a claim would start from them (`globalPass`: as stored under GLOBAL_PASS). How many of its operations to
+ * count, at most.
  */
-export function turnsAhead(own: string, ownAhead: number, contenders: readonly Contender[], idle: ReadonlySet<string> = NONE): Map<string, number> {
+export function turnsAhead(own: string, ownAhead: number, contenders: readonly Contender[], globalPass: number | null = null): Map<string, number> {
   const all = contenders.some((t) => t.name === own) ? contenders : [...contenders, { name: own, pass: null, weight: 1 }];
-  const start = startPasses(all, idle);
+  const start = startPasses(all, globalPass);
   const mine = start.get(own)!;
   // Its own turn for the operation: fresh only if it is its tenant's first.
   const mineAt: StartPass = { pass: mine.pass + ownAhead / mine.weight, weight: mine.weight, fresh: mine.fresh && ownAhead === 0 };
@@ -282,45 +261,12 @@ export function turnsAhead(own: string, ownAhead: number, contenders: readonly C
  * ahead of it: those, plus from each other tenant its turns first (turnsAhead), as many as it has due. Exact while no
  * tenant runs out of due operations before then and nothing else changes; key limits and the turns between a tenant's
  * keys are not counted (docs/tasks.md).
- * A generator, so a synchronous and an asynchronous store count the same way: it yields, per tenant, how many of its due
- * operations to count at most, and receives how many it has up to that. A tenant with none due is idle, as a claim would
- * find it (startPasses): the turns are counted again without its pass, which may ask for more counts.
  */
-export function* fairPositionCounts(
-  own: string,
-  ownAhead: number,
-  contenders: readonly Contender[],
-): Generator<Map<string, number>, number, ReadonlyMap<string, number>> {
-  const counted = new Map<string, { readonly due: number; readonly upTo: number }>();
-  const idle = new Set<string>();
-  for (;;) {
-    const turns = turnsAhead(own, ownAhead, contenders, idle);
-    const wanted = new Map<string, number>();
-    for (const [name, n] of turns) {
-      const c = counted.get(name);
-      if (n > 0 && (c === undefined || (c.due >= c.upTo && n > c.upTo))) wanted.set(name, n);
-    }
-    if (wanted.size === 0) {
-      let position = ownAhead;
-      for (const [name, n] of turns) position += Math.min(counted.get(name)?.due ?? 0, n);
-      return position;
-    }
-    const got = yield wanted;
-    for (const [name, upTo] of wanted) {
-      const due = got.get(name) ?? 0;
-      counted.set(name, { due, upTo });
-      if (due === 0) idle.add(name);
-    }
-  }
-}
-
-/** fairPositionCounts where every tenant's due operations are known. */
-export function fairPosition(own: string, ownAhead: number, tenants: readonly TenantQueue[]): number {
-  const due = new Map(tenants.map((t) => [t.name, t.due]));
-  const counts = fairPositionCounts(own, ownAhead, tenants);
-  let step = counts.next();
-  while (!step.done) step = counts.next(new Map([...step.value].map(([name, upTo]) => [name, Math.min(due.get(name) ?? 0, upTo)])));
-  return step.value;
+export function fairPosition(own: string, ownAhead: number, tenants: readonly TenantQueue[], globalPass: number | null = null): number {
+  const turns = turnsAhead(own, ownAhead, tenants, globalPass);
+  let position = ownAhead;
+  for (const t of tenants) if (t.name !== own) position += Math.min(t.due, turns.get(t.name) ?? 0);
+  return position;
 }
 
 /** Turns (pass p, p + 1/w, …) of `name` that come before `own`'s turn at `at`. */

@@ -17,7 +17,9 @@ import { readScope } from './tenant.ts';
  * If-None-Match names it (or is `*`), provided `goesAhead` says the action would otherwise be taken. The tags are
  * compared by the version they name, `W/` or not: a status's tag is weak only because its estimates are worked out at
  * each read, so RFC 9110's strong comparison would refuse every If-Match a client could send.
- * Returns the version they were judged on, which the action must still find (undefined: no precondition to keep).
+ * Returns the version the action must still find: the one an If-Match naming versions was judged on (undefined: none to
+ * keep). `If-Match: *` holds for any version and an If-None-Match for every version it does not name, so another that
+ * lands meanwhile does not make them false: nothing is kept for them.
  */
 export async function checkPreconditions(
   request: FastifyRequest<{ Params: { id: string } }>,
@@ -29,12 +31,13 @@ export async function checkPreconditions(
   if (ifMatch === undefined && ifNoneMatch === undefined) return undefined;
   const { operation } = await service.get(readScope(request), request.params.id, { fresh: true });
   // Judged on this version either way: a change landing before the action would make the judgement stale.
-  if (!goesAhead(operation)) return operation.version;
+  const kept = ifMatch !== undefined && !entityTagsOf(ifMatch).includes('*') ? operation.version : undefined;
+  if (!goesAhead(operation)) return kept;
   refuseUnlessIfMatch(ifMatch, operation);
   if (ifNoneMatch !== undefined && tagsName(entityTagsOf(ifNoneMatch), operation)) {
     throw new AsyncOpsError('precondition_failed', `If-None-Match names the operation's current version (its ETag is ${etagOf(operation)}), or is *`);
   }
-  return operation.version;
+  return kept;
 }
 
 /** Throws precondition_failed when `ifMatch` (a request's If-Match, if any) names none of the operation's current version. */

@@ -1,6 +1,6 @@
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
-import { fairPosition, keysInTurn, laneTurns, shareTurns, startPasses, Turns, type Contender } from '../../src/domain/fairness.ts';
+import { fairPosition, laneTurns, shareTurns, startPasses, Turns, type Contender } from '../../src/domain/fairness.ts';
 import { fairQueuePosition, mergeTypes, queuePosition, type TenantQueued } from '../../src/domain/queue.ts';
 
 /** Drives shareTurns with tenants that have `have` operations each; returns the turn order. */
@@ -64,66 +64,62 @@ describe('turns between tenants (stride scheduling)', () => {
     turns.take('b');
     turns.take('b');
     assert.deepEqual(turns.passes(), [
+      ['*', 0.25],
       ['a', 0],
       ['b', 0.5],
     ]);
   });
 });
 
-describe('a contender with nothing to take (idle)', () => {
+describe('the global pass (the last turn taken), where the turns start from', () => {
   const contenders: Contender[] = [
     { name: 'early', pass: 0, weight: 1 },
     { name: 'heavy', pass: 5, weight: 2 },
     { name: 'light', pass: 5, weight: 1 },
   ];
 
-  it("leaves the floor to the others, so they keep their passes; a claim's record gets the same passes", () => {
-    const turns = new Turns(contenders);
+  it("holds no one at a waiting contender's pass, and is written with the passes, first", () => {
+    // early has nothing due: held to its pass 0 (the least stored), the others were clamped to 0.5 and 1, claim after claim.
+    const turns = new Turns(contenders, 5);
     const order = share(contenders, 6, { early: 0, heavy: 100, light: 100 }, turns);
     assert.deepEqual([...order].sort(), ['heavy', 'heavy', 'heavy', 'heavy', 'light', 'light']);
-    assert.deepEqual([...turns.idle], ['early']);
-    // Held to the idle one's pass, both would have been written near 0 + 1/weight, claim after claim.
     assert.deepEqual(turns.passes(), [
+      ['*', 6.5],
       ['heavy', 7],
       ['light', 7],
     ]);
-    const counted = new Turns(contenders, turns.idle);
-    for (const name of order) counted.take(name);
-    assert.deepEqual(counted.passes(), turns.passes());
   });
 
-  it('is left out of the floor of a fair position once it is found with none due', () => {
-    const tenants = [
-      { ...contenders[0]!, due: 0 },
-      { ...contenders[1]!, due: 50 },
+  it('lets a contender back after a while join at it, banking no credit for the turns the others took meanwhile', () => {
+    const back: Contender[] = [
+      { name: 'c', pass: 1, weight: 1 },
+      { name: 'd', pass: 21, weight: 1 },
     ];
-    // light's third turn is at pass 7; heavy (weight 2, from 5) has 5, 5.5, 6, 6.5 before it and wins the tie at 7 by
-    // name. Held to early's pass, light's turn would be at 3, with heavy's six from 0.5 before it.
-    assert.equal(fairPosition('light', 2, [...tenants, { ...contenders[2]!, due: 50 }]), 2 + 5);
-  });
-
-  it("takes a tenant's keys in turn order again without a key found idle", () => {
-    const keys: Contender[] = [
-      { name: 'a-early', pass: 0, weight: 1 },
-      { name: 'k1', pass: 3.5, weight: 1 },
-      { name: 'k2', pass: 3, weight: 1 },
-    ];
-    const walk = keysInTurn(keys, 1);
-    const read: string[][] = [];
-    let step = walk.next();
-    while (!step.done) {
-      read.push(step.value);
-      step = walk.next({ idle: new Set(step.value.filter((k) => k === 'a-early')), enough: false });
+    // Claim by claim, one turn each: without it the least stored pass (c's) was the floor, d was held to it plus one, and
+    // c took every turn until its pass came back to d's 21.
+    const passes = new Map(back.map((c) => [c.name, c.pass!]));
+    let global = 20.5;
+    const order: string[] = [];
+    for (let i = 0; i < 6; i++) {
+      const turns = new Turns(
+        back.map((c) => ({ ...c, pass: passes.get(c.name)! })),
+        global,
+      );
+      const [name] = share(back, 1, { c: 100, d: 100 }, turns);
+      order.push(name!);
+      for (const [who, pass] of turns.passes())
+        if (who === '*') global = pass;
+        else passes.set(who, pass);
     }
-    assert.deepEqual(read, [['a-early'], ['k2'], ['k1']]);
-    assert.deepEqual(
-      [...step.value].map(([key, s]) => [key, s.pass]),
-      [
-        ['a-early', 3],
-        ['k1', 3.5],
-        ['k2', 3],
-      ],
-    );
+    assert.deepEqual(order, ['c', 'd', 'c', 'd', 'c', 'd']);
+  });
+
+  it('places positions as the claims do', () => {
+    const tenants = contenders.map((c) => ({ ...c, due: c.name === 'early' ? 0 : 50 }));
+    // light's third turn is at pass 7; heavy (weight 2, from 5) has 5, 5.5, 6, 6.5 before it and wins the tie at 7 by
+    // name. Held to early's pass 0, light's turn would be at 3, with heavy's six from 0.5 before it.
+    assert.equal(fairPosition('light', 2, tenants, 5), 2 + 5);
+    assert.equal(fairPosition('light', 2, tenants), 2 + 6);
   });
 });
 

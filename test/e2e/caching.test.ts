@@ -184,4 +184,14 @@ describe('conditional requests: If-Match and If-None-Match on cancel, retry and 
       assert.ok(!history.includes('redriven'), `round ${round}: ${history.join(',')}`);
     }
   });
+
+  it('keeps no version for If-Match: * or If-None-Match: a claim landing between check and cancel leaves them true', async () => {
+    for (let round = 0; round < 20; round++) {
+      // Claimed at once by the server's workers: the cancel's check may see it pending and the cancel find it running.
+      const running = await request(base, 'POST', '/operations', { body: { type: 'sleep', input: { ms: 2_000 } } });
+      const headers: Record<string, string> = round % 2 === 0 ? { 'if-match': '*' } : { 'if-none-match': `W/"${running.body.id}.999"` };
+      const cancel = await request(base, 'POST', `/operations/${running.body.id}/cancel`, { headers });
+      assert.ok([200, 202].includes(cancel.status), `round ${round}: ${cancel.status} ${cancel.text}`);
+    }
+  });
 });

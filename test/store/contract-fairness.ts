@@ -117,6 +117,24 @@ export function fairnessContract(store: CurrentStore): void {
       });
     }
 
+    for (const comeback of ['due again', 'new', 'pending again'] as const) {
+      it(`lets a tenant ${comeback} after the others took turns join at their pass, banking no credit`, async () => {
+        await insert(1, { tenant: 'c' });
+        await insert(1, { tenant: 'd' });
+        assert.equal((await claimSome(2)).length, 2);
+        // c waits with nothing due (or nothing at all) while d takes twenty turns beside a third tenant's one.
+        if (comeback === 'due again') await insert(1, { tenant: 'c', runAt: T0 + 3_600_000 });
+        await insert(40, { tenant: 'd' });
+        await insert(1, { tenant: 'e', runAt: T0 + 3_600_000 });
+        for (let i = 0; i < 20; i++) assert.equal((await claimSome(1))[0]?.tenant, 'd');
+        const back = comeback === 'new' ? 'b' : 'c';
+        await insert(40, { tenant: back });
+        const order: string[] = [];
+        for (let i = 0; i < 10; i++) for (const op of await claimSome(1)) order.push(op.tenant);
+        assert.deepEqual(order.filter((t) => t === 'd').length, 5, order.join(''));
+      });
+    }
+
     it('takes turns between tenants named in any case, ordering names as bytes', async () => {
       // 'Zeta' < 'alpha' as bytes; a locale's order (ICU en-US) has them the other way round.
       await insert(3, { tenant: 'Zeta' });
@@ -170,6 +188,19 @@ export function fairnessContract(store: CurrentStore): void {
       const turns = new Map<string, number>();
       for (let i = 0; i < 30; i++) for (const op of await claimSome(1)) turns.set(op.concurrencyKey!, (turns.get(op.concurrencyKey!) ?? 0) + 1);
       assert.deepEqual([...turns.values()].sort(), [5, 5, 5, 5, 5, 5], JSON.stringify(Object.fromEntries(turns)));
+    });
+
+    it("lets a key with nothing due again join at the other keys' pass, banking no credit", async () => {
+      await insert(1, { tenant: 't', concurrencyKey: 'a-early' });
+      await insert(1, { tenant: 't', concurrencyKey: 'k1' });
+      assert.equal((await claimSome(2, { keyLimit: 100 })).length, 2);
+      await insert(1, { tenant: 't', concurrencyKey: 'a-early', runAt: T0 + 3_600_000 });
+      await insert(40, { tenant: 't', concurrencyKey: 'k1' });
+      for (let i = 0; i < 20; i++) assert.equal((await claimSome(1, { keyLimit: 100 }))[0]?.concurrencyKey, 'k1');
+      await insert(40, { tenant: 't', concurrencyKey: 'a-early' });
+      const order: string[] = [];
+      for (let i = 0; i < 10; i++) for (const op of await claimSome(1, { keyLimit: 100 })) order.push(op.concurrencyKey!);
+      assert.equal(order.filter((k) => k === 'k1').length, 5, order.join(' '));
     });
 
     it('never lets concurrent claims run more of a key than its limit', async () => {

@@ -129,7 +129,7 @@ async function queueDepths(probe: pg.Pool, store: Store): Promise<Map<string, nu
 
 async function fairKeys(probe: pg.Pool, store: Store): Promise<string[]> {
   const { rows } = await probe.query<{ key: string }>(
-    `SELECT concurrency_key AS key FROM ${pg.escapeIdentifier(schemas.get(store)!)}.fair_keys ORDER BY concurrency_key COLLATE "C"`,
+    `SELECT concurrency_key AS key FROM ${pg.escapeIdentifier(schemas.get(store)!)}.fair_keys WHERE concurrency_key <> '*' ORDER BY concurrency_key COLLATE "C"`,
   );
   return rows.map((r) => r.key);
 }

@@ -33,10 +33,10 @@ async function pendingCounts(store: Store): Promise<Map<string, number>> {
   return new Map(rows.map((r) => [String(r['type']), Number(r['pending'])]));
 }
 
-/** The keys whose turn is kept (fair_keys). */
+/** The keys whose turn is kept (fair_keys; not the keys' global pass, GLOBAL_PASS, which stays). */
 async function fairKeys(store: Store): Promise<string[]> {
   return (store as SqliteStore).database
-    .prepare('SELECT concurrency_key FROM fair_keys ORDER BY concurrency_key')
+    .prepare("SELECT concurrency_key FROM fair_keys WHERE concurrency_key <> '*' ORDER BY concurrency_key")
     .all()
     .map((r) => String(r['concurrency_key']));
 }

@@ -6,7 +6,18 @@
 // sees every claim of the key that committed before), and the lock is only tried, never waited on; passes are written
 // in key order, so two claims never wait on each other's rows in opposite orders.
 
-import { keysInTurn, LANE_WINDOW, laneTurns, shareTurns, Turns, type Lane, type StartPass } from '../../domain/fairness.ts';
+import {
+  GLOBAL_PASS,
+  inTurnOrder,
+  LANE_WINDOW,
+  lastTurnPass,
+  laneTurns,
+  shareTurns,
+  startPasses,
+  Turns,
+  type Lane,
+  type StartPass,
+} from '../../domain/fairness.ts';
 import { compareClaimOrder, type Queued } from '../../domain/queue.ts';
 import type { Operation } from '../../domain/operation.ts';
 import { changed, type ClaimParams, type TypeLimit } from '../store.ts';
@@ -20,16 +31,15 @@ import { pendingKeys, pendingTenants } from './pending-ends.ts';
 export const MAX_LANES = 1_000;
 
 // $1 type. The tenants with operations of the type pending (a walk that skips from one to the next on operations_fair),
-// whether any of theirs has a key, and their passes.
+// whether any of theirs has a key, their passes, and (in every row) the type's global pass.
 const TENANTS = `
-SELECT t.tenant, f.pass, t.keyed
+SELECT t.tenant, f.pass, t.keyed, (SELECT g.pass FROM fair_tenants g WHERE g.type = $1 AND g.tenant = '${GLOBAL_PASS}') AS global_pass
 FROM ${pendingTenants('$1', 't', true)} LEFT JOIN fair_tenants f ON f.type = $1 AND f.tenant = t.tenant`;
 
 // $1 type, $2 now, $3 how many, $4 worker id, $5 lease ms, parallel $6 tenants and $7 their weights (others: 1).
 // A claim of a type whose tenants have no keys pending, whole in one statement: the stride turns of domain/fairness.ts
 // (Turns) in SQL. Each tenant's next due operations (up to $3, skipping rows other claimers hold) are its turns k = 0,
-// 1, …, at its start pass + k/weight (the start clamped as startPasses does, the floor among those with one due: an
-// idle tenant's pass sets it only when none is stored for the others); the $3 least turns (then a tenant's first
+// 1, …, at its start pass + k/weight (the start clamped as startPasses does, from the global pass); the $3 least turns (then a tenant's first
 // turn if it is new, then the name in code-unit order) are claimed, and the passes written: the tenants that took turns,
 // and the new ones where they joined. When a tenant has operations with a key pending, nothing is claimed and the one
 // row says keyed: the caller takes the turns between keys (claimWithTurns).
@@ -41,28 +51,26 @@ WITH contenders AS (
   LEFT JOIN unnest($6::text[], $7::float8[]) AS w(tenant, weight) ON w.tenant = t.tenant
 ), keyed AS (
   SELECT coalesce(bool_or(keyed), false) AS found FROM contenders
-), heads AS (
-  SELECT c.tenant, h.id, h.priority, h.run_at
-  FROM contenders c
-  CROSS JOIN LATERAL (
-    SELECT p.id, p.priority, p.run_at FROM operations p
-    WHERE p.status = 'pending' AND p.type = $1 AND p.tenant = c.tenant AND p.concurrency_key = '' AND p.run_at <= $2
-    ORDER BY p.priority DESC, p.run_at, p.id
-    LIMIT $3
-    FOR UPDATE SKIP LOCKED
-  ) h
-  WHERE NOT (SELECT found FROM keyed)
 ), starts AS (
   SELECT c.tenant, c.weight, c.pass IS NULL AS fresh,
     least(greatest(coalesce(c.pass, m.floor), m.floor), m.floor + 1 / c.weight) AS start
   FROM contenders c, (
-    SELECT coalesce(min(pass) FILTER (WHERE tenant IN (SELECT tenant FROM heads)), min(pass), 0) AS floor FROM contenders
+    SELECT coalesce(min(c.pass) FILTER (WHERE c.pass >= g.pass), min(g.pass), min(c.pass), 0) AS floor
+    FROM contenders c LEFT JOIN fair_tenants g ON g.type = $1 AND g.tenant = '${GLOBAL_PASS}'
   ) m
   WHERE NOT (SELECT found FROM keyed)
+), heads AS (
+  SELECT s.tenant, s.weight, s.fresh, s.start, h.id, h.priority, h.run_at
+  FROM starts s
+  CROSS JOIN LATERAL (
+    SELECT p.id, p.priority, p.run_at FROM operations p
+    WHERE p.status = 'pending' AND p.type = $1 AND p.tenant = s.tenant AND p.concurrency_key = '' AND p.run_at <= $2
+    ORDER BY p.priority DESC, p.run_at, p.id
+    LIMIT $3
+    FOR UPDATE SKIP LOCKED
+  ) h
 ), turns AS (
-  SELECT s.tenant, s.weight, s.fresh, s.start, h.id, h.priority, h.run_at,
-    row_number() OVER (PARTITION BY h.tenant ORDER BY h.priority DESC, h.run_at, h.id) - 1 AS k
-  FROM heads h JOIN starts s ON s.tenant = h.tenant
+  SELECT *, row_number() OVER (PARTITION BY tenant ORDER BY priority DESC, run_at, id) - 1 AS k FROM heads
 ), chosen AS (
   SELECT id FROM turns ORDER BY start + k / weight, (fresh AND k = 0) DESC, tenant COLLATE "C" LIMIT $3
 ), claimed AS (
@@ -75,9 +83,14 @@ WITH contenders AS (
   SELECT tenant, count(*) AS n FROM claimed GROUP BY tenant
 ), passes AS (
   INSERT INTO fair_tenants (type, tenant, pass)
-  SELECT $1, s.tenant, s.start + coalesce(tk.n, 0) / s.weight FROM starts s LEFT JOIN taken tk ON tk.tenant = s.tenant
-  WHERE tk.n IS NOT NULL OR s.fresh
-  ORDER BY s.tenant COLLATE "C"
+  SELECT $1, p.tenant, p.pass FROM (
+    SELECT '${GLOBAL_PASS}' AS tenant, max(s.start + (tk.n - 1) / s.weight) AS pass FROM starts s JOIN taken tk ON tk.tenant = s.tenant
+    HAVING count(*) > 0
+    UNION ALL
+    SELECT s.tenant, s.start + coalesce(tk.n, 0) / s.weight FROM starts s LEFT JOIN taken tk ON tk.tenant = s.tenant
+    WHERE tk.n IS NOT NULL OR s.fresh
+  ) p
+  ORDER BY p.tenant COLLATE "C"
   ON CONFLICT (type, tenant) DO UPDATE SET pass = excluded.pass
 )
 SELECT c.*, k.found AS keyed FROM keyed k LEFT JOIN claimed c ON true`;
@@ -101,9 +114,10 @@ const LOCK_KEYS = `
 SELECT k AS key, k = '' OR pg_try_advisory_xact_lock(hashtextextended($1 || chr(31) || $2 || chr(31) || k, 0)) AS locked
 FROM unnest($3::text[]) AS k ORDER BY k COLLATE "C"`;
 
-// $1 type, $2 tenant, $3 max. The tenant's keys with operations pending ('' for those without one) and their passes.
+// $1 type, $2 tenant, $3 max. The tenant's keys with operations pending ('' for those without one), their passes, and
+// (in every row) the keys' global pass.
 const KEYS = `
-SELECT keys.key, f.pass
+SELECT keys.key, f.pass, (SELECT g.pass FROM fair_keys g WHERE g.type = $1 AND g.tenant = $2 AND g.concurrency_key = '${GLOBAL_PASS}') AS global_pass
 FROM ${pendingKeys('$1', '$2', '$3', 'keys')} LEFT JOIN fair_keys f ON f.type = $1 AND f.tenant = $2 AND f.concurrency_key = keys.key
 ORDER BY keys.key COLLATE "C"`;
 
@@ -154,8 +168,7 @@ type HeadRow = { tenant?: string; key?: string; id: string; priority: number; ru
 interface TypePick {
   readonly candidates: Candidate[];
   readonly contenders: ReadonlyArray<{ name: string; pass: number | null; weight: number }>;
-  /** Those the claim found with nothing to take (Turns.idle). */
-  readonly idle: ReadonlySet<string>;
+  readonly globalPass: number | null;
   readonly keyStarts: Map<string, ReadonlyMap<string, StartPass>>;
 }
 
@@ -214,14 +227,14 @@ export async function claimWithTurns(tx: Transaction, params: ClaimParams, types
 
 async function pickType(tx: Transaction, t: TypeLimit, limit: number, params: ClaimParams): Promise<TypePick & { type: string }> {
   const type = t.type;
-  const rows = await tx.query<{ tenant: string; pass: number | null; keyed: boolean }>(TENANTS, [type]);
+  const rows = await tx.query<{ tenant: string; pass: number | null; keyed: boolean; global_pass: number | null }>(TENANTS, [type]);
   const contenders = rows.map((r) => ({ name: r.tenant, pass: r.pass, weight: params.tenantWeights?.get(r.tenant) ?? 1 }));
+  const globalPass = rows[0]?.global_pass ?? null;
   const keyed = new Set(rows.filter((r) => r.keyed).map((r) => r.tenant));
   const taken = new Map<string, Candidate[]>();
   const keyStarts = new Map<string, ReadonlyMap<string, StartPass>>();
   const takenIds = () => [...taken.values()].flat().map((c) => c.id);
-  const turns = new Turns(contenders);
-  const rounds = shareTurns(turns, limit);
+  const rounds = shareTurns(new Turns(contenders, globalPass), limit);
   let round = rounds.next();
   while (!round.done) {
     const got = new Map<string, number>();
@@ -242,7 +255,7 @@ async function pickType(tx: Transaction, t: TypeLimit, limit: number, params: Cl
     next.set(tenant, i + 1);
     return taken.get(tenant)![i]!;
   });
-  return { type, candidates, contenders, idle: turns.idle, keyStarts };
+  return { type, candidates, contenders, globalPass, keyStarts };
 }
 
 function add(taken: Map<string, Candidate[]>, got: Map<string, number>, c: Candidate): void {
@@ -266,35 +279,35 @@ async function takeKeyed(
   takenIds: readonly string[],
   keyStarts: Map<string, ReadonlyMap<string, StartPass>>,
 ): Promise<Candidate[]> {
-  const keys = await tx.query<{ key: string; pass: number | null }>(KEYS, [type, tenant, MAX_LANES]);
+  const keys = await tx.query<{ key: string; pass: number | null; global_pass: number | null }>(KEYS, [type, tenant, MAX_LANES]);
   const passes = new Map(keys.map((k) => [k.key, k.pass]));
+  const globalPass = keys[0]?.global_pass ?? null;
+  if (!keyStarts.has(tenant)) {
+    keyStarts.set(
+      tenant,
+      startPasses(
+        keys.map((k) => ({ name: k.key, pass: k.pass, weight: 1 })),
+        globalPass,
+      ),
+    );
+  }
   // The keys in turn order, a window at a time (twice LANE_WINDOW: some have nothing they may start), until n are taken.
-  const walk = keysInTurn(
-    keys.map((k) => ({ name: k.key, pass: k.pass, weight: 1 })),
-    2 * Math.max(LANE_WINDOW, n),
-  );
+  const order = inTurnOrder(keyStarts.get(tenant)!);
+  const window = 2 * Math.max(LANE_WINDOW, n);
   const taken: Candidate[] = [];
   const ids = [...takenIds];
-  let step = walk.next();
-  while (!step.done) {
-    const locks = await tx.query<{ key: string; locked: boolean }>(LOCK_KEYS, [type, tenant, step.value]);
+  for (let at = 0; at < order.length && taken.length < n; at += window) {
+    const locks = await tx.query<{ key: string; locked: boolean }>(LOCK_KEYS, [type, tenant, order.slice(at, at + window)]);
     const open = locks.filter((k) => k.locked).map((k) => k.key);
     const mine = open.map((key) => [...before, ...taken].filter((c) => c.key === key).length);
     const rows = await tx.query<HeadRow>(LANE_HEADS, [type, tenant, now, open, open.map(() => n - taken.length), mine, ids, keyLimit ?? 2_147_483_647]);
-    // Only keys with something they may start are lanes: another's pass would hold the floor (startPasses).
-    const lanes: Lane[] = open
-      .map((key) => ({ key, pass: passes.get(key) ?? null, heads: rows.filter((r) => r.key === key).map((r) => queued(type, r)) }))
-      .filter((lane) => lane.heads.length > 0);
+    const lanes: Lane[] = open.map((key) => ({ key, pass: passes.get(key) ?? null, heads: rows.filter((r) => r.key === key).map((r) => queued(type, r)) }));
     const byId = new Map(lanes.flatMap((l) => l.heads.map((q) => [q.id, l.key] as const)));
-    for (const q of laneTurns(lanes, n - taken.length).taken) {
+    for (const q of laneTurns(lanes, n - taken.length, globalPass).taken) {
       taken.push({ ...q, tenant, key: byId.get(q.id)! });
       ids.push(q.id);
     }
-    // A key another claim holds, or with nothing it may start, is idle.
-    const idle = new Set(step.value.filter((key) => !lanes.some((l) => l.key === key)));
-    step = walk.next({ idle, enough: taken.length >= n });
   }
-  if (!keyStarts.has(tenant)) keyStarts.set(tenant, step.value);
   return taken;
 }
 
@@ -304,7 +317,7 @@ async function recordPasses(tx: Transaction, picks: ReadonlyArray<TypePick & { t
   for (const pick of picks) {
     const type = pick.candidates[0]?.type;
     if (type === undefined) continue;
-    const counted = new Turns(pick.contenders, pick.idle);
+    const counted = new Turns(pick.contenders, pick.globalPass);
     const perKey = new Map<string, number>();
     for (const c of pick.candidates) {
       if (!claimed.has(c.id)) continue;
@@ -314,6 +327,8 @@ async function recordPasses(tx: Transaction, picks: ReadonlyArray<TypePick & { t
     }
     for (const [tenant, pass] of counted.passes()) tenants.push([type, tenant, pass]);
     for (const [tenant, starts] of pick.keyStarts) {
+      const last = lastTurnPass([...starts].map(([key, start]) => [start, perKey.get(`${tenant}\u001f${key}`) ?? 0] as const));
+      if (last !== null) keys.push([type, tenant, GLOBAL_PASS, last]);
       // A lane's pass as its turns left it, and a new lane's where it joined (as Turns.passes).
       for (const [key, start] of starts) {
         const n = perKey.get(`${tenant}\u001f${key}`) ?? 0;

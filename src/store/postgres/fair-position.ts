@@ -1,17 +1,18 @@
 // Owns: the queue position of a pending operation on PostgreSQL when other tenants wait in its type's queue: its own
 // tenant's runnable operations ahead of it, plus the turns the other tenants take first. Not here: the turns
-// (domain/fairness.ts: fairPositionCounts), the position with one tenant (standing.ts, queue_position).
+// (domain/fairness.ts: turnsAhead, fairPosition), the position with one tenant (standing.ts, queue_position).
 // Invariant: the same rules as the reference model (domain/queue.ts: fairQueuePosition) from the same passes; each
 // tenant's count is bounded by the turns it takes first, so the cost follows the position, not the backlogs.
 
-import { fairPositionCounts } from '../../domain/fairness.ts';
+import { fairPosition, GLOBAL_PASS, turnsAhead } from '../../domain/fairness.ts';
 import type { Queryable } from './database.ts';
 import { greatestPendingTenant, leastPendingTenant, pendingTenants } from './pending-ends.ts';
 
 // $1 type, $2 tenant, $3 priority, $4 run at, $5 id, $6 now. The tenants with operations of the type pending and their
-// passes, and (in every row) its own tenant's runnable operations ahead of it.
+// passes, and (in every row) its own tenant's runnable operations ahead of it and the type's global pass.
 const TENANTS = `
-SELECT t.tenant, f.pass, CASE WHEN $4::bigint > $6::bigint
+SELECT t.tenant, f.pass, (SELECT g.pass FROM fair_tenants g WHERE g.type = $1 AND g.tenant = '${GLOBAL_PASS}') AS global_pass,
+  CASE WHEN $4::bigint > $6::bigint
     THEN (SELECT count(*) FROM operations WHERE status = 'pending' AND type = $1 AND tenant = $2 AND run_at <= $6 AND priority >= $3)
     ELSE (SELECT count(*) FROM operations WHERE status = 'pending' AND type = $1 AND tenant = $2 AND run_at <= $6
           AND (priority > $3 OR (priority = $3 AND (run_at, id) < ($4::bigint, $5::text)))) END AS own
@@ -43,22 +44,29 @@ export interface FairOperation {
   readonly runAt: number;
 }
 
-/** Its position when the tenants of its type take turns (domain/fairness.ts: fairPositionCounts). */
+/** Its position when the tenants of its type take turns (domain/fairness.ts: fairPosition). */
 export async function fairPositionOf(q: Queryable, op: FairOperation, now: number, weights: ReadonlyMap<string, number> | undefined): Promise<number> {
-  const rows = await q.query<{ tenant: string; pass: number | null; own: number }>(TENANTS, [op.type, op.tenant, op.priority, op.runAt, op.id, now]);
+  const rows = await q.query<{ tenant: string; pass: number | null; global_pass: number | null; own: number }>(TENANTS, [
+    op.type,
+    op.tenant,
+    op.priority,
+    op.runAt,
+    op.id,
+    now,
+  ]);
   const own = Number(rows[0]?.own ?? 0);
+  const globalPass = rows[0]?.global_pass ?? null;
   const contenders = rows.map((r) => ({ name: r.tenant, pass: r.pass, weight: weights?.get(r.tenant) ?? 1 }));
-  const counts = fairPositionCounts(op.tenant, own, contenders);
-  let step = counts.next();
-  while (!step.done) {
-    const wanted = [...step.value];
-    const due = await q.query<{ tenant: string; due: number }>(DUE_UP_TO, [
-      op.type,
-      now,
-      wanted.map(([t]) => t),
-      wanted.map(([, n]) => Math.min(n, 2_147_483_647)),
-    ]);
-    step = counts.next(new Map(due.map((d) => [d.tenant, Number(d.due)])));
-  }
-  return step.value;
+  const turns = [...turnsAhead(op.tenant, own, contenders, globalPass)].filter(([, n]) => n > 0);
+  const due =
+    turns.length === 0
+      ? []
+      : await q.query<{ tenant: string; due: number }>(DUE_UP_TO, [op.type, now, turns.map(([t]) => t), turns.map(([, n]) => Math.min(n, 2_147_483_647))]);
+  const dueOf = new Map(due.map((d) => [d.tenant, Number(d.due)]));
+  return fairPosition(
+    op.tenant,
+    own,
+    contenders.map((c) => ({ ...c, due: dueOf.get(c.name) ?? 0 })),
+    globalPass,
+  );
 }

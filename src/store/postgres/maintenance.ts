@@ -5,6 +5,7 @@
 import type { Operation } from '../../domain/operation.ts';
 import { changed, type PruneParams, type WorkerNode } from '../store.ts';
 import type { PostgresDatabase, Queryable } from './database.ts';
+import { GLOBAL_PASS } from '../../domain/fairness.ts';
 
 // Params: $1 finished before, $2 now. The operation is marked (a change: its result answers 410 from now on).
 const PRUNE_RESULTS = `
@@ -31,11 +32,12 @@ const PRUNE_KEYS = 'WITH dropped AS (DELETE FROM idempotency_keys WHERE expires_
 // A concurrency key's turn is kept while it has operations waiting: one back from idle joins the turns afresh whether
 // or not its row is kept (domain/fairness.ts, startPasses), and a row a key used once would otherwise stay for good.
 // Rows a claim has locked are passed over, never waited for: claims lock their keys in order and this would lock in
-// the table's, so waiting could deadlock with one (a key passed over now goes at the next pruning).
+// the table's, so waiting could deadlock with one (a key passed over now goes at the next pruning). The keys' global
+// pass (GLOBAL_PASS, one row per tenant and type) stays: it is where a key back from idle joins.
 const PRUNE_FAIR_KEYS = `
 DELETE FROM fair_keys f USING (
   SELECT k.type, k.tenant, k.concurrency_key FROM fair_keys k
-  WHERE NOT EXISTS (SELECT 1 FROM operations o
+  WHERE k.concurrency_key <> '${GLOBAL_PASS}' AND NOT EXISTS (SELECT 1 FROM operations o
     WHERE o.status = 'pending' AND o.type = k.type AND o.tenant = k.tenant AND o.concurrency_key = k.concurrency_key)
   FOR UPDATE SKIP LOCKED
 ) idle

@@ -6,7 +6,18 @@
 // using the file (SQLite has one writer at a time).
 
 import type { DatabaseSync, StatementSync } from 'node:sqlite';
-import { keysInTurn, LANE_WINDOW, laneTurns, shareTurns, Turns, type Lane, type StartPass } from '../../domain/fairness.ts';
+import {
+  GLOBAL_PASS,
+  inTurnOrder,
+  LANE_WINDOW,
+  lastTurnPass,
+  laneTurns,
+  shareTurns,
+  startPasses,
+  Turns,
+  type Lane,
+  type StartPass,
+} from '../../domain/fairness.ts';
 import type { Queued } from '../../domain/queue.ts';
 import { prepareAll } from './database.ts';
 
@@ -47,9 +58,10 @@ const HEADS = `SELECT id, priority, run_at FROM operations INDEXED BY operations
 const RUNNING = `SELECT count(*) AS n FROM operations INDEXED BY operations_key_running
   WHERE status = 'processing' AND type = $type AND tenant = $tenant AND concurrency_key = $key AND concurrency_key <> ''`;
 
-// $type: every tenant's pass (only tenants that took turns have one).
+// $type: every tenant's pass (only tenants that took turns have one), and the global pass (GLOBAL_PASS).
 const TENANT_PASSES = `SELECT tenant, pass FROM fair_tenants WHERE type = $type`;
-// $type $tenant $keys (a JSON array): the passes of the keys with operations waiting, not of every key the tenant used.
+// $type $tenant $keys (a JSON array): the passes of the keys with operations waiting, not of every key the tenant used
+// (and of GLOBAL_PASS, the keys' global pass, when it is among them).
 const KEY_PASSES = `SELECT concurrency_key, pass FROM fair_keys
   WHERE type = $type AND tenant = $tenant AND concurrency_key IN (SELECT value FROM json_each($keys))`;
 const PUT_TENANT = `INSERT INTO fair_tenants (type, tenant, pass) VALUES ($type, $tenant, $pass)
@@ -103,7 +115,8 @@ export class SqliteFairClaim {
 
     const stored = new Map(this.#s.tenantPasses.all({ type }).map((r) => [String(r['tenant']), Number(r['pass'])]));
     const contenders = tenants.map((name) => ({ name, pass: stored.get(name) ?? null, weight: weights?.get(name) ?? 1 }));
-    const turns = new Turns(contenders);
+    const globalPass = stored.get(GLOBAL_PASS) ?? null;
+    const turns = new Turns(contenders, globalPass);
     const taken = new Map<string, FairCandidate[]>();
     const keyStarts = new Map<string, ReadonlyMap<string, StartPass>>();
     const rounds = shareTurns(turns, limit);
@@ -127,7 +140,7 @@ export class SqliteFairClaim {
     return {
       candidates,
       record: (claimed) => {
-        const counted = new Turns(contenders, turns.idle);
+        const counted = new Turns(contenders, globalPass);
         const lanes = new Map<string, Map<string, number>>();
         for (const c of candidates) {
           if (!claimed.has(c.id)) continue;
@@ -140,6 +153,9 @@ export class SqliteFairClaim {
         // A lane's pass as its turns in this claim left it; those with no claimed turn keep theirs.
         // A lane's pass as its turns left it, and a new lane's where it joined (as Turns.passes).
         for (const [tenant, starts] of keyStarts) {
+          const taken = [...starts].map(([key, start]) => [start, lanes.get(tenant)?.get(key) ?? 0] as const);
+          const last = lastTurnPass(taken);
+          if (last !== null) this.#s.putKey.run({ type, tenant, key: GLOBAL_PASS, pass: last });
           for (const [key, start] of starts) {
             const n = lanes.get(tenant)?.get(key) ?? 0;
             if (n > 0 || start.fresh) this.#s.putKey.run({ type, tenant, key, pass: start.pass + n });
@@ -173,27 +189,27 @@ export class SqliteFairClaim {
       (key: string) =>
       (q: Queued): FairCandidate => ({ ...q, tenant, key });
     if (keys.length === 1 && keys[0] === '') return heads('', n).map(as(''));
-    const passes = new Map(this.#s.keyPasses.all({ type, tenant, keys: JSON.stringify(keys) }).map((r) => [String(r['concurrency_key']), Number(r['pass'])]));
-    // The keys in turn order, read until the window holds enough that may start something.
-    const walk = keysInTurn(
-      keys.map((key) => ({ name: key, pass: passes.get(key) ?? null, weight: 1 })),
-      1,
+    const passes = new Map(
+      this.#s.keyPasses.all({ type, tenant, keys: JSON.stringify([...keys, GLOBAL_PASS]) }).map((r) => [String(r['concurrency_key']), Number(r['pass'])]),
     );
-    const lanes: Lane[] = [];
-    let step = walk.next();
-    while (!step.done) {
-      const idle = new Set<string>();
-      for (const key of step.value) {
-        const mine = before.filter((c) => c.key === key).length;
-        const room = key === '' || keyLimit === undefined ? n : Math.min(n, keyLimit - this.#running(type, tenant, key) - mine);
-        const next = heads(key, room);
-        if (next.length > 0) lanes.push({ key, pass: passes.get(key) ?? null, heads: next });
-        else idle.add(key);
-      }
-      step = walk.next({ idle, enough: lanes.length >= Math.max(LANE_WINDOW, n) });
+    const globalPass = passes.get(GLOBAL_PASS) ?? null;
+    if (!keyStarts.has(tenant)) {
+      const start = startPasses(
+        keys.map((key) => ({ name: key, pass: passes.get(key) ?? null, weight: 1 })),
+        globalPass,
+      );
+      keyStarts.set(tenant, start);
     }
-    if (!keyStarts.has(tenant)) keyStarts.set(tenant, step.value);
-    const { taken } = laneTurns(lanes, n);
+    // The keys in turn order, read until the window holds enough that may start something.
+    const lanes: Lane[] = [];
+    for (const key of inTurnOrder(keyStarts.get(tenant)!)) {
+      if (lanes.length >= Math.max(LANE_WINDOW, n)) break;
+      const mine = before.filter((c) => c.key === key).length;
+      const room = key === '' || keyLimit === undefined ? n : Math.min(n, keyLimit - this.#running(type, tenant, key) - mine);
+      const next = heads(key, room);
+      if (next.length > 0) lanes.push({ key, pass: passes.get(key) ?? null, heads: next });
+    }
+    const { taken } = laneTurns(lanes, n, globalPass);
     const byId = new Map(lanes.flatMap((l) => l.heads.map((q) => [q.id, l.key] as const)));
     return taken.map((q) => as(byId.get(q.id)!)(q));
   }

@@ -6,6 +6,7 @@ import type { DatabaseSync, StatementSync } from 'node:sqlite';
 import type { PruneParams, WorkerNode } from '../store.ts';
 import { prepareAll, type Transactor } from './database.ts';
 import { changedOf } from './rows.ts';
+import { GLOBAL_PASS } from '../../domain/fairness.ts';
 
 // $before $now. The operation is marked (a change: its result answers 410 from now on).
 const PRUNE_MARK_RESULTS = `UPDATE operations SET result_expired = 1, updated_at = $now, version = version + 1
@@ -21,7 +22,8 @@ const PRUNE_OPERATIONS = `DELETE FROM operations WHERE status IN ('completed', '
 const PRUNE_KEYS = `DELETE FROM idempotency_keys WHERE expires_at < $now`;
 // A concurrency key's turn is kept while it has operations waiting: one back from idle joins the turns afresh whether
 // or not its row is kept (domain/fairness.ts, startPasses), and a row a key used once would otherwise stay for good.
-const PRUNE_FAIR_KEYS = `DELETE FROM fair_keys WHERE NOT EXISTS (SELECT 1 FROM operations o INDEXED BY operations_fair
+// The keys' global pass (GLOBAL_PASS, one row per tenant and type) stays: it is where a key back from idle joins.
+const PRUNE_FAIR_KEYS = `DELETE FROM fair_keys WHERE concurrency_key <> '${GLOBAL_PASS}' AND NOT EXISTS (SELECT 1 FROM operations o INDEXED BY operations_fair
   WHERE o.status = 'pending' AND o.type = fair_keys.type AND o.tenant = fair_keys.tenant AND o.concurrency_key = fair_keys.concurrency_key)`;
 
 // $key $value

@@ -11,7 +11,7 @@ import type { RunningAttempt } from '../../domain/eta.ts';
 import { KEY_AHEAD_COUNTED, type KeyStanding, type QueueStanding, type QueueStandingParams, type StandingScope } from '../store.ts';
 import { prepareAll } from './database.ts';
 import { anchorOf } from './rows.ts';
-import { fairPositionCounts } from '../../domain/fairness.ts';
+import { fairPosition, GLOBAL_PASS, turnsAhead } from '../../domain/fairness.ts';
 import { TENANTS } from './fair-claim.ts';
 
 /**
@@ -177,14 +177,13 @@ export class SqliteStanding {
       .all({ type: key.type })
       .map((r) => String(r['tenant']))
       .map((name) => ({ name, pass: passes.get(name) ?? null, weight: weights?.get(name) ?? 1 }));
-    const counts = fairPositionCounts(tenant, own, contenders);
-    let step = counts.next();
-    while (!step.done) {
-      const due = new Map<string, number>();
-      for (const [name, limit] of step.value) due.set(name, Number(this.#s.dueUpTo.get({ type: key.type, tenant: name, now, limit })!['n']));
-      step = counts.next(due);
-    }
-    return step.value;
+    const globalPass = passes.get(GLOBAL_PASS) ?? null;
+    const turns = turnsAhead(tenant, own, contenders, globalPass);
+    const tenants = contenders.map((c) => {
+      const limit = turns.get(c.name) ?? 0;
+      return { ...c, due: c.name === tenant || limit <= 0 ? 0 : Number(this.#s.dueUpTo.get({ type: key.type, tenant: c.name, now, limit })!['n']) };
+    });
+    return fairPosition(tenant, own, tenants, globalPass);
   }
 
   /** The running attempts of every type of the scope, each type's earliest started up to its limit. */
