@@ -3,7 +3,7 @@
 // tenants, with the turns between them: fairness.ts) and pending counts per type. Not here: reading them (store/), the ETA made from a position (eta.ts).
 // Invariant: the store contract's random walk checks both adapters against this model.
 
-import { fairPosition } from './fairness.ts';
+import { fairPosition, GLOBAL_PASS } from './fairness.ts';
 import type { Operation } from './operation.ts';
 
 export type Queued = Pick<Operation, 'id' | 'type' | 'priority' | 'runAt'>;
@@ -67,7 +67,8 @@ export type TenantQueued = Queued & Pick<Operation, 'tenant'>;
 /**
  * Fairness: where `op` stands when the tenants of its type take turns (claims in fairness.ts's stride order): its own
  * tenant's runnable operations ahead of it (as queuePosition counts them), plus each other tenant's turns before it, as
- * many as it has due. With one tenant pending, queuePosition among its own. `passes`: the stored ones (absent: none yet).
+ * many as it has due. With one tenant pending, queuePosition among its own. `passes`: the stored ones (absent: none yet),
+ * the global pass under GLOBAL_PASS.
  */
 export function fairQueuePosition(
   op: TenantQueued,
@@ -90,5 +91,6 @@ export function fairQueuePosition(
     op.tenant,
     own,
     tenants.map((name) => ({ name, pass: passes.get(name) ?? null, weight: weights.get(name) ?? 1, due: due(name) })),
+    passes.get(GLOBAL_PASS) ?? null,
   );
 }
