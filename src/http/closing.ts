@@ -96,7 +96,7 @@ export function dropUnusedConnectionsOnClose(app: FastifyInstance, basePath: str
     const look = () => {
       if (socket.destroyed) return;
       if (!answering(socket) && socket.bytesRead === read) return void socket.destroy();
-      if (!answering(socket) && Date.now() - closingSince >= UPLOAD_WITHIN_MS) return cut(socket);
+      if (!answering(socket) && performance.now() - closingSince >= UPLOAD_WITHIN_MS) return cut(socket);
       read = socket.bytesRead;
       setTimeout(look, ARRIVE_WITHIN_MS).unref();
     };
@@ -131,7 +131,7 @@ export function dropUnusedConnectionsOnClose(app: FastifyInstance, basePath: str
   });
   app.addHook('preClose', async () => {
     closing = true;
-    closingSince = Date.now();
+    closingSince = performance.now();
     for (const socket of open) watch(socket);
   });
 }

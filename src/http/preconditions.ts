@@ -2,8 +2,8 @@
 // and If-Match on a status read, answered 412 precondition_failed when they are false.
 // Not here: If-None-Match on a status read (operations-routes.ts: a 304 or a long-poll), the actions (runtime/operations.ts).
 // Invariant: evaluated only where the action would otherwise go ahead, so a 404 or a 409 stays one (RFC 9110 §13.2.1);
-// against the operation as read just before the action, whose version the action is then made conditional on (its own
-// transaction takes nothing else: store.ts, IfVersion).
+// against the operation as read just before the action, whose version the action is then made conditional on when an
+// If-Match names versions (its own transaction takes no other: store.ts, IfVersion).
 
 import type { FastifyRequest } from 'fastify';
 import { AsyncOpsError } from '../domain/errors.ts';
