@@ -186,24 +186,28 @@ export function inTurnOrder(start: ReadonlyMap<string, StartPass>): string[] {
 /** One key of a tenant (or '' for its operations without a key): its next operations in claim order, as many as it may start. */
 export interface Lane {
   readonly key: string;
-  readonly pass: number | null;
   readonly heads: readonly Queued[];
 }
 
 /**
  * Up to `n` of a tenant's operations from its lanes (those of the window: LANE_WINDOW): the highest priority among the
  * lanes' next operations goes first (priorities keep their meaning inside a tenant), and among lanes at that priority
- * the one of least pass (then key).
+ * the one of least pass (then key): its pass as the claim started it (`starts`, from all the tenant's keys and their
+ * global pass) plus the turns it took `earlier` in the claim (a claim of several rounds asks again for each).
  * Returns what it took in order, and the passes to write back (as Turns.passes: those that took turns, and the new).
  */
 export function laneTurns(
   lanes: readonly Lane[],
   n: number,
-  globalPass: number | null = null,
+  starts: ReadonlyMap<string, StartPass>,
+  earlier: ReadonlyMap<string, number> = new Map(),
 ): { readonly taken: Queued[]; readonly passes: Array<readonly [string, number]> } {
-  const passes = startPasses(
-    lanes.map((l) => ({ name: l.key, pass: l.pass, weight: 1 })),
-    globalPass,
+  const passes = new Map(
+    lanes.map((l) => {
+      const start = starts.get(l.key)!;
+      const k = earlier.get(l.key) ?? 0;
+      return [l.key, { pass: start.pass + k, weight: 1, fresh: start.fresh && k === 0 }];
+    }),
   );
   const next = new Map(lanes.map((l) => [l.key, 0]));
   const taken: Queued[] = [];
@@ -230,7 +234,7 @@ export function laneTurns(
     s.fresh = false;
     turned.add(best.key);
   }
-  const written = lanes.filter((l) => turned.has(l.key) || l.pass === null).map((l) => l.key);
+  const written = lanes.filter((l) => turned.has(l.key) || starts.get(l.key)!.fresh).map((l) => l.key);
   return { taken, passes: written.sort().map((key) => [key, passes.get(key)!.pass] as const) };
 }
 

@@ -4,7 +4,7 @@
 // (runtime/worker-pool.ts, webhooks/dispatcher.ts). Invariant: one claim pass at a time; a wake during a pass makes it
 // go round again; every wait is a timer on the injected clock.
 
-import type { TimerClock } from '../domain/clock.ts';
+import type { Timer, TimerClock } from '../domain/clock.ts';
 import { Alarm, every, settlesWithin } from './timers.ts';
 
 /**
@@ -42,6 +42,11 @@ export class ClaimLoop {
   #again = false;
   /** Due times wakeAt was asked for that have not come yet, earliest first (at most WANTED_TIMES). */
   #wanted: number[] = [];
+  /**
+   * The fallback poll: a timer of pollMs, not a time on the clock, which the alarm holds. Set on the alarm, a wall clock
+   * stepped back held it (and so every claim no event woke) for the whole step.
+   */
+  #poll: Timer | null = null;
 
   constructor(options: ClaimLoopOptions) {
     this.#options = options;
@@ -135,6 +140,7 @@ export class ClaimLoop {
     this.#stopped = true;
     this.#alarm.clear();
     this.#wanted = [];
+    this.#clearPoll();
     this.#stopRecovering?.();
     this.#stopRecovering = null;
     await this.#started;
@@ -160,7 +166,19 @@ export class ClaimLoop {
       this.#options.onError(err);
     }
     // Due work no event told of (stored by another node, or announced while the feed was away) waits this long at most.
-    if (this.#running) this.#alarm.setAt(this.#options.clock.now() + this.#options.pollMs);
+    if (!this.#running) return;
+    this.#clearPoll();
+    this.#poll = this.#options.clock.setTimeout(() => {
+      this.#poll = null;
+      this.#options.onTimedWake?.();
+      this.wake();
+    }, this.#options.pollMs);
+    if (this.#options.keepAlive === false) this.#poll.unref();
+  }
+
+  #clearPoll(): void {
+    if (this.#poll !== null) this.#options.clock.clearTimeout(this.#poll);
+    this.#poll = null;
   }
 
   async #recover(): Promise<void> {

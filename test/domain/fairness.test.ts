@@ -127,14 +127,13 @@ describe('turns between the keys of a tenant', () => {
   const q = (id: string, priority = 0) => ({ id, type: 't', priority, runAt: 0 });
 
   it('alternates between keys, the highest priority first, within what each may start', () => {
-    const { taken, passes } = laneTurns(
-      [
-        { key: 'k1', pass: null, heads: [q('a1'), q('a2'), q('a3')] },
-        { key: 'k2', pass: null, heads: [q('b1')] },
-        { key: '', pass: null, heads: [q('n1', 5)] },
-      ],
-      5,
-    );
+    const lanes = [
+      { key: 'k1', heads: [q('a1'), q('a2'), q('a3')] },
+      { key: 'k2', heads: [q('b1')] },
+      { key: '', heads: [q('n1', 5)] },
+    ];
+    const starts = startPasses(lanes.map((l) => ({ name: l.key, pass: null, weight: 1 })));
+    const { taken, passes } = laneTurns(lanes, 5, starts);
     assert.deepEqual(
       taken.map((t) => t.id),
       ['n1', 'a1', 'b1', 'a2', 'a3'],
@@ -144,6 +143,23 @@ describe('turns between the keys of a tenant', () => {
       ['k1', 3],
       ['k2', 1],
     ]);
+  });
+});
+
+describe('turns between the keys of a tenant, claim after claim', () => {
+  const q = (id: string) => ({ id, type: 't', priority: 0, runAt: 0 });
+
+  it('counts the turns a key took earlier in the claim (a claim of several rounds asks again for each)', () => {
+    const lanes = [
+      { key: 'k1', heads: [q('a1'), q('a2')] },
+      { key: 'k2', heads: [q('b1'), q('b2')] },
+    ];
+    const starts = startPasses(lanes.map((l) => ({ name: l.key, pass: null, weight: 1 })));
+    // k1 took the first round's turn: the second round's goes to k2, not to k1 again.
+    assert.deepEqual(
+      laneTurns(lanes, 1, starts, new Map([['k1', 1]])).taken.map((t) => t.id),
+      ['b1'],
+    );
   });
 });
 

@@ -4,6 +4,7 @@
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { ClaimLoop } from '../../src/scheduling/claim-loop.ts';
+import { systemClock, type TimerClock } from '../../src/domain/clock.ts';
 import { mockTime } from '../support/mock-time.ts';
 import { waitFor } from '../support/wait.ts';
 
@@ -40,5 +41,28 @@ describe('ClaimLoop', () => {
     }
     // Nothing more asked for: the fallback poll is next.
     await time.timerSet(60_000, 'the fallback poll, from the last claim');
+  });
+
+  it('polls on through a wall clock stepped back: the fallback poll is a time to wait, not a time on the clock', async (t) => {
+    let step = 0;
+    const clock: TimerClock = { ...systemClock, now: () => Date.now() + step };
+    let claims = 0;
+    const loop = new ClaimLoop({
+      clock,
+      claim: async () => {
+        claims += 1;
+        return false;
+      },
+      recover: async () => {},
+      pollMs: 100,
+      recoverEveryMs: 2 ** 30,
+      onError: (err) => assert.fail(String(err)),
+    });
+    t.after(() => loop.stop(0, () => null));
+    await loop.start();
+    await waitFor(() => claims >= 2, { what: 'a poll' });
+    step = -3_600_000;
+    const before = claims;
+    await waitFor(() => claims >= before + 3, { what: 'polls with the clock an hour behind', timeoutMs: 3_000 });
   });
 });

@@ -203,6 +203,14 @@ export function fairnessContract(store: CurrentStore): void {
       assert.equal(order.filter((k) => k === 'k1').length, 5, order.join(' '));
     });
 
+    it("goes round a tenant's keys in a claim of several rounds, as in one of a single round", async () => {
+      // a has one operation (weight 3): it drops out after the first round, and b's keys take the rest in later rounds.
+      await insert(1, { tenant: 'a' });
+      for (const key of ['k1', 'k2']) await insert(3, { tenant: 'b', concurrencyKey: key });
+      const claimed = await claimSome(3, { keyLimit: 5, tenantWeights: new Map([['a', 3]]) });
+      assert.deepEqual(claimed.map((op) => `${op.tenant}/${op.concurrencyKey ?? ''}`).sort(), ['a/', 'b/k1', 'b/k2']);
+    });
+
     it('never lets concurrent claims run more of a key than its limit', async () => {
       await insert(12, { tenant: 't', concurrencyKey: 'acct' });
       await insert(12, { tenant: 'u', concurrencyKey: 'acct' });

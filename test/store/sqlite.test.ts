@@ -8,7 +8,7 @@ import { mkdtemp, open, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { copyFileSync, readdirSync, readFileSync, renameSync, rmSync, statSync } from 'node:fs';
+import { copyFileSync, mkdirSync, readdirSync, readFileSync, renameSync, rmSync, statSync, symlinkSync } from 'node:fs';
 import { DatabaseSync } from 'node:sqlite';
 import { SqliteStore, createSqliteStore } from '../../src/store/sqlite/sqlite-store.ts';
 import { ownTypeScope, type FinishParams, type Store, type StoreEvent } from '../../src/store/store.ts';
@@ -88,6 +88,33 @@ describe('SqliteStore', () => {
       assert.equal(store.database.prepare('PRAGMA integrity_check').get()!['integrity_check'], 'ok');
     } finally {
       await store.close();
+    }
+  });
+
+  it('takes its files as they were when opened, through a symbolic link or a relative path after a change of directory', async () => {
+    const real = join(dir, 'linked-real');
+    const link = join(dir, 'linked-link');
+    mkdirSync(real);
+    mkdirSync(link);
+    symlinkSync(join(real, 'a.db'), join(link, 'a.db'));
+    const through = new SqliteStore({ path: join(link, 'a.db') });
+    await through.open();
+    const cwd = process.cwd();
+    process.chdir(dir);
+    const relative = new SqliteStore({ path: 'relative.db' });
+    try {
+      await relative.open();
+      assert.equal((await relative.operationInsert(draft())).kind, 'created');
+      process.chdir(real);
+      assert.equal((await relative.operationInsert(draft())).kind, 'created', 'the file it opened, not one of the new directory');
+      assert.equal((await through.operationInsert(draft())).kind, 'created');
+      // SQLite keeps the log beside the file the link points to: removing it is seen there.
+      rmSync(join(real, 'a.db-wal'));
+      await assert.rejects(through.operationInsert(draft()), (error: Error) => error.message.includes(`write-ahead log (${join(real, 'a.db-wal')})`));
+    } finally {
+      process.chdir(cwd);
+      await through.close();
+      await relative.close();
     }
   });
 

@@ -280,7 +280,6 @@ async function takeKeyed(
   keyStarts: Map<string, ReadonlyMap<string, StartPass>>,
 ): Promise<Candidate[]> {
   const keys = await tx.query<{ key: string; pass: number | null; global_pass: number | null }>(KEYS, [type, tenant, MAX_LANES]);
-  const passes = new Map(keys.map((k) => [k.key, k.pass]));
   const globalPass = keys[0]?.global_pass ?? null;
   if (!keyStarts.has(tenant)) {
     keyStarts.set(
@@ -301,9 +300,11 @@ async function takeKeyed(
     const open = locks.filter((k) => k.locked).map((k) => k.key);
     const mine = open.map((key) => [...before, ...taken].filter((c) => c.key === key).length);
     const rows = await tx.query<HeadRow>(LANE_HEADS, [type, tenant, now, open, open.map(() => n - taken.length), mine, ids, keyLimit ?? 2_147_483_647]);
-    const lanes: Lane[] = open.map((key) => ({ key, pass: passes.get(key) ?? null, heads: rows.filter((r) => r.key === key).map((r) => queued(type, r)) }));
+    const lanes: Lane[] = open.map((key) => ({ key, heads: rows.filter((r) => r.key === key).map((r) => queued(type, r)) }));
     const byId = new Map(lanes.flatMap((l) => l.heads.map((q) => [q.id, l.key] as const)));
-    for (const q of laneTurns(lanes, n - taken.length, globalPass).taken) {
+    const earlier = new Map<string, number>();
+    for (const c of [...before, ...taken]) earlier.set(c.key, (earlier.get(c.key) ?? 0) + 1);
+    for (const q of laneTurns(lanes, n - taken.length, keyStarts.get(tenant)!, earlier).taken) {
       taken.push({ ...q, tenant, key: byId.get(q.id)! });
       ids.push(q.id);
     }

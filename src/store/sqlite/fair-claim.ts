@@ -207,9 +207,11 @@ export class SqliteFairClaim {
       const mine = before.filter((c) => c.key === key).length;
       const room = key === '' || keyLimit === undefined ? n : Math.min(n, keyLimit - this.#running(type, tenant, key) - mine);
       const next = heads(key, room);
-      if (next.length > 0) lanes.push({ key, pass: passes.get(key) ?? null, heads: next });
+      if (next.length > 0) lanes.push({ key, heads: next });
     }
-    const { taken } = laneTurns(lanes, n, globalPass);
+    const earlier = new Map<string, number>();
+    for (const c of before) earlier.set(c.key, (earlier.get(c.key) ?? 0) + 1);
+    const { taken } = laneTurns(lanes, n, keyStarts.get(tenant)!, earlier);
     const byId = new Map(lanes.flatMap((l) => l.heads.map((q) => [q.id, l.key] as const)));
     return taken.map((q) => as(byId.get(q.id)!)(q));
   }

@@ -218,6 +218,8 @@ export class SqliteStore implements Store {
     return this.#ready.transitions.recoverExpired(storableRecover(...args));
   }
   async rateLimitHold(params: Parameters<Store['rateLimitHold']>[0]) {
+    // Its one statement is a write of its own, outside the Transactor: the same check of the files first.
+    this.#ready.files.check();
     this.#ready.rateLimits.hold(params);
   }
   async rateLimitBuckets() {

@@ -4,7 +4,7 @@
 // Invariant: a store whose file was removed or replaced under it takes no write: SQLite goes on writing to the unlinked
 // file, and every write it acknowledged would be gone at the next start.
 
-import { statSync, type Stats } from 'node:fs';
+import { realpathSync, statSync, type Stats } from 'node:fs';
 import { AsyncOpsError } from '../../domain/errors.ts';
 
 type FileId = Pick<Stats, 'dev' | 'ino'>;
@@ -20,19 +20,24 @@ export class StoreFiles {
   /** A write of the transaction under way met a full disk (one of a group, the rest committed). */
   #fullNow = false;
 
-  /** Call once the connection has opened `path` (':memory:' has no file). */
+  /**
+   * Call once the connection has opened `path` (':memory:' has no file). The path is resolved now, as SQLite did: a
+   * relative one stays the file it named after the process changes directory, and through a symbolic link SQLite keeps
+   * its log beside the file the link points to, not beside the link.
+   */
   constructor(path: string) {
-    this.#path = path;
-    this.#database = path === ':memory:' ? null : (statSync(path, { throwIfNoEntry: false }) ?? null);
+    this.#path = path === ':memory:' ? path : realpathSync(path);
+    this.#database = path === ':memory:' ? null : (statSync(this.#path, { throwIfNoEntry: false }) ?? null);
   }
 
   /** Before a transaction: throws store_unavailable when the database file or its log is no longer the one opened. */
   check(): void {
     this.#fullNow = false;
     if (this.#database === null) return;
-    if (!same(statSync(this.#path, { throwIfNoEntry: false }), this.#database)) throw this.#moved('the store file');
+    if (!same(statSync(this.#path, { throwIfNoEntry: false }), this.#database)) throw this.#moved('the store file', this.#path);
     if (this.#wal === null) return;
-    if (!same(statSync(`${this.#path}-wal`, { throwIfNoEntry: false }), this.#wal)) throw this.#moved('its write-ahead log');
+    const wal = `${this.#path}-wal`;
+    if (!same(statSync(wal, { throwIfNoEntry: false }), this.#wal)) throw this.#moved('its write-ahead log', wal);
   }
 
   /** After a commit: the log is there now, and the disk took the writes (unless one of them met it full). */
@@ -54,10 +59,10 @@ export class StoreFiles {
     if (this.#full) throw new AsyncOpsError('store_unavailable', 'SQLite: the disk is full: the last write was refused');
   }
 
-  #moved(what: string): AsyncOpsError {
+  #moved(what: string, file: string): AsyncOpsError {
     return new AsyncOpsError(
       'store_unavailable',
-      `SQLite: ${what} (${this.#path}) was removed or replaced while the server had it open: writes are refused, since they would be lost; restart the server on the file it should use`,
+      `SQLite: ${what} (${file}) was removed or replaced while the server had it open: writes are refused, since they would be lost; restart the server on the file it should use`,
     );
   }
 }
