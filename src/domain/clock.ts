@@ -39,7 +39,9 @@ export interface TimerClock extends Clock {
 export const MAX_TIMER_MS = 2 ** 31 - 1;
 
 // The global timers and Date are looked up at each call, not when this module loads, so that `node:test`'s mock
-// timers (`t.mock.timers.enable({ apis: ['setTimeout', 'Date'] })`) drive this clock, its timers and its time together.
+// timers (`t.mock.timers.enable({ apis: ['setTimeout', 'Date'] })`) drive this clock, its timers and its time together;
+// not its monotonic reading (performance.now(), which they do not mock): a test of timeouts uses a clock without one
+// (test/support/mock-time.ts), whose time stands in for it.
 export const systemClock: TimerClock = {
   now: () => Date.now(),
   monotonicNow: () => performance.now(),
