@@ -31,7 +31,10 @@ export interface Contender {
 export interface StartPass {
   pass: number;
   readonly weight: number;
-  /** No pass stored yet and no turn taken in this claim: it goes first among those at its pass (it waited longest). */
+  /**
+   * No pass stored yet, or one behind where the claim starts (back after a while), and no turn taken in this claim: it
+   * goes first among those at its pass (it waited longest), and its pass is written where it joined.
+   */
   fresh: boolean;
 }
 
@@ -60,7 +63,11 @@ export function startPasses(contenders: readonly Contender[], globalPass: number
   const start = new Map<string, StartPass>();
   for (const c of contenders) {
     const weight = c.weight > 0 ? c.weight : 1;
-    start.set(c.name, { pass: Math.min(Math.max(c.pass ?? floor, floor), floor + 1 / weight), weight, fresh: c.pass === null });
+    // Behind V is a comeback (an active contender is never behind it): it waited longest, as a new one, so it goes first
+    // among those at V, and its pass is written where it joined. Not fresh, it lost every tie by name at V and, taking
+    // no turn, stayed behind to lose again at the next claim for as long as the others had work.
+    const fresh = c.pass === null || c.pass < floor;
+    start.set(c.name, { pass: Math.min(Math.max(c.pass ?? floor, floor), floor + 1 / weight), weight, fresh });
   }
   return start;
 }

@@ -83,8 +83,10 @@ describe('the global pass (the last turn taken), where the turns start from', ()
     const turns = new Turns(contenders, 5);
     const order = share(contenders, 6, { early: 0, heavy: 100, light: 100 }, turns);
     assert.deepEqual([...order].sort(), ['heavy', 'heavy', 'heavy', 'heavy', 'light', 'light']);
+    // early, behind where the claim started, is placed where it joined (as a new one is), whether or not it took a turn.
     assert.deepEqual(turns.passes(), [
       ['*', 6.5],
+      ['early', 5],
       ['heavy', 7],
       ['light', 7],
     ]);

@@ -135,6 +135,22 @@ export function fairnessContract(store: CurrentStore): void {
       });
     }
 
+    for (const keyed of [false, true]) {
+      it(`serves a ${keyed ? 'key' : 'tenant'} back after a while within a turn in claims of one, first among equals, not after the others' backlogs`, async () => {
+        // Tenants a, b and c, or keys a, b and c of one tenant: c, named last, loses every tie by name.
+        const of = (name: string) => (keyed ? { tenant: 't', concurrencyKey: name } : { tenant: name });
+        for (let i = 0; i < 30; i++) for (const name of ['a', 'b']) await insert(1, of(name));
+        const one = async () => (await claimSome(1, { keyLimit: keyed ? 1_000 : undefined }))[0]!;
+        await one();
+        await one();
+        await insert(1, of('c'));
+        for (let i = 0; i < 6; i++) await one();
+        const [back] = await insert(1, of('c'));
+        for (let i = 0; i < 3; i++) await one();
+        assert.equal((await store().operationGetById(back!))?.status, 'processing', 'started within a turn of each');
+      });
+    }
+
     it('takes turns between tenants named in any case, ordering names as bytes', async () => {
       // 'Zeta' < 'alpha' as bytes; a locale's order (ICU en-US) has them the other way round.
       await insert(3, { tenant: 'Zeta' });

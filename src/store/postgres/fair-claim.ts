@@ -52,7 +52,7 @@ WITH contenders AS (
 ), keyed AS (
   SELECT coalesce(bool_or(keyed), false) AS found FROM contenders
 ), starts AS (
-  SELECT c.tenant, c.weight, c.pass IS NULL AS fresh,
+  SELECT c.tenant, c.weight, c.pass IS NULL OR c.pass < m.floor AS fresh,
     least(greatest(coalesce(c.pass, m.floor), m.floor), m.floor + 1 / c.weight) AS start
   FROM contenders c, (
     SELECT coalesce(min(c.pass) FILTER (WHERE c.pass >= g.pass), min(g.pass), min(c.pass), 0) AS floor
