@@ -7,6 +7,7 @@ import { DatabaseSync, type StatementSync } from 'node:sqlite';
 import type { StoreEvent } from '../store.ts';
 import { AsyncOpsError } from '../../domain/errors.ts';
 import type { StoreFiles } from './store-files.ts';
+import { isOutOfRoom } from '../storable.ts';
 
 export function openDatabase(path: string): DatabaseSync {
   let db: DatabaseSync | undefined;
@@ -90,12 +91,6 @@ const FILE_FAILURES: ReadonlyMap<number, string> = new Map([
  * damaged page), to a write or a read, is the store not answering, a 503 store_unavailable, not a 500: the request
  * was fine.
  */
-/** Whether SQLite refused `err`'s write because the disk is full (SQLITE_FULL). */
-export function isDiskFull(err: unknown): boolean {
-  const code = (err as { errcode?: unknown } | null)?.errcode;
-  return typeof code === 'number' && (code & 0xff) === 13;
-}
-
 export function unavailableIfFileFailed(err: unknown): unknown {
   const code = (err as { errcode?: unknown } | null)?.errcode;
   const why = typeof code === 'number' ? FILE_FAILURES.get(code & 0xff) : undefined;
@@ -129,7 +124,7 @@ export class Transactor {
 
   /** A write inside the transaction under way failed on its own (one of a group): a full disk is noted for /readyz. */
   failedWithin(err: unknown): void {
-    this.#files?.failed(isDiskFull(err));
+    this.#files?.failed(isOutOfRoom(err));
   }
 
   run<T>(work: (events: StoreEvent[]) => T): T {
@@ -138,7 +133,7 @@ export class Transactor {
     try {
       this.#begin.run();
     } catch (err) {
-      this.#files?.failed(isDiskFull(err));
+      this.#files?.failed(isOutOfRoom(err));
       throw unavailableIfFileFailed(err);
     }
     let value: T;
@@ -148,7 +143,7 @@ export class Transactor {
     } catch (err) {
       // Some errors (SQLITE_FULL, interrupts) end the transaction themselves; a second ROLLBACK would hide them.
       if (this.#db.isTransaction) this.#rollback.run();
-      this.#files?.failed(isDiskFull(err));
+      this.#files?.failed(isOutOfRoom(err));
       throw unavailableIfFileFailed(err);
     }
     this.#files?.committed();
