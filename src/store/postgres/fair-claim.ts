@@ -26,6 +26,7 @@ import { OPERATION_COLUMNS, toOperation, type OperationRow } from './rows.ts';
 import { depthChange } from './standing.ts';
 import { CLAIMED_HISTORY } from './history.ts';
 import { pendingKeys, pendingTenants } from './pending-ends.ts';
+import { globalPassOf } from './fair-position.ts';
 
 /** Keys of one tenant a claim looks at (in key order); past this many a tenant's other keys wait for the next claim. */
 export const MAX_LANES = 1_000;
@@ -33,7 +34,7 @@ export const MAX_LANES = 1_000;
 // $1 type. The tenants with operations of the type pending (a walk that skips from one to the next on operations_fair),
 // whether any of theirs has a key, their passes, and (in every row) the type's global pass.
 const TENANTS = `
-SELECT t.tenant, f.pass, t.keyed, (SELECT g.pass FROM fair_tenants g WHERE g.type = $1 AND g.tenant = '${GLOBAL_PASS}') AS global_pass
+SELECT t.tenant, f.pass, t.keyed, ${globalPassOf('$1')} AS global_pass
 FROM ${pendingTenants('$1', 't', true)} LEFT JOIN fair_tenants f ON f.type = $1 AND f.tenant = t.tenant`;
 
 // $1 type, $2 now, $3 how many, $4 worker id, $5 lease ms, parallel $6 tenants and $7 their weights (others: 1).
@@ -55,8 +56,8 @@ WITH contenders AS (
   SELECT c.tenant, c.weight, c.pass IS NULL OR c.pass < m.floor AS fresh,
     least(greatest(coalesce(c.pass, m.floor), m.floor), m.floor + 1 / c.weight) AS start
   FROM contenders c, (
-    SELECT coalesce(min(c.pass) FILTER (WHERE c.pass >= g.pass), min(g.pass), min(c.pass), 0) AS floor
-    FROM contenders c LEFT JOIN fair_tenants g ON g.type = $1 AND g.tenant = '${GLOBAL_PASS}'
+    SELECT coalesce(min(c.pass) FILTER (WHERE c.pass >= ${globalPassOf('$1')}), ${globalPassOf('$1')}, min(c.pass), 0) AS floor
+    FROM contenders c
   ) m
   WHERE NOT (SELECT found FROM keyed)
 ), heads AS (

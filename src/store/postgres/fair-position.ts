@@ -11,7 +11,7 @@ import { greatestPendingTenant, leastPendingTenant, pendingTenants } from './pen
 // $1 type, $2 tenant, $3 priority, $4 run at, $5 id, $6 now. The tenants with operations of the type pending and their
 // passes, and (in every row) its own tenant's runnable operations ahead of it and the type's global pass.
 const TENANTS = `
-SELECT t.tenant, f.pass, (SELECT g.pass FROM fair_tenants g WHERE g.type = $1 AND g.tenant = '${GLOBAL_PASS}') AS global_pass,
+SELECT t.tenant, f.pass, ${globalPassOf('$1')} AS global_pass,
   CASE WHEN $4::bigint > $6::bigint
     THEN (SELECT count(*) FROM operations WHERE status = 'pending' AND type = $1 AND tenant = $2 AND run_at <= $6 AND priority >= $3)
     ELSE (SELECT count(*) FROM operations WHERE status = 'pending' AND type = $1 AND tenant = $2 AND run_at <= $6
@@ -35,6 +35,11 @@ FROM unnest($3::text[], $4::int[]) AS w(tenant, n)`;
  */
 // In byte order, as the columns are (migration 0018): `t` may be read from parameters, which take the database's default.
 export const OTHER_TENANTS = `coalesce(${leastPendingTenant('t.type')} < t.tenant COLLATE "C" OR ${greatestPendingTenant('t.type')} > t.tenant COLLATE "C", false)`;
+
+/** The global pass of the turns of `type` (domain/fairness.ts, GLOBAL_PASS), as a scalar SQL expression: null for none. */
+export function globalPassOf(type: string): string {
+  return `(SELECT g.pass FROM fair_tenants g WHERE g.type = ${type} AND g.tenant = '${GLOBAL_PASS}')`;
+}
 
 export interface FairOperation {
   readonly id: string;

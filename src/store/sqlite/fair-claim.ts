@@ -153,13 +153,10 @@ export class SqliteFairClaim {
         // A lane's pass as its turns in this claim left it; those with no claimed turn keep theirs.
         // A lane's pass as its turns left it, and a new lane's where it joined (as Turns.passes).
         for (const [tenant, starts] of keyStarts) {
-          const taken = [...starts].map(([key, start]) => [start, lanes.get(tenant)?.get(key) ?? 0] as const);
-          const last = lastTurnPass(taken);
+          const took = (key: string) => lanes.get(tenant)?.get(key) ?? 0;
+          const last = lastTurnPass([...starts].map(([key, start]) => [start, took(key)] as const));
           if (last !== null) this.#s.putKey.run({ type, tenant, key: GLOBAL_PASS, pass: last });
-          for (const [key, start] of starts) {
-            const n = lanes.get(tenant)?.get(key) ?? 0;
-            if (n > 0 || start.fresh) this.#s.putKey.run({ type, tenant, key, pass: start.pass + n });
-          }
+          for (const [key, start] of starts) if (took(key) > 0 || start.fresh) this.#s.putKey.run({ type, tenant, key, pass: start.pass + took(key) });
         }
       },
     };
