@@ -161,14 +161,15 @@ describe('shutdown', () => {
       trickle.setEncoding('utf8').on('data', (chunk: string) => (answer += chunk));
       const closed = once(trickle, 'close');
       trickle.write(
-        'POST /operations HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\nContent-Length: 100000\r\n\r\n{"type":"sleep","input":{"x":"',
+        'POST /operations HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\nContent-Length: 100000\r\nExpect: 100-continue\r\n\r\n{"type":"sleep","input":{"x":"',
       );
       // A byte every 200 ms: never still for the second a stalled request is given, never done.
       timer = setInterval(() => trickle.write('a'), 200);
-      await new Promise((resolve) => setTimeout(resolve, 300));
+      // The server has the request's headers (its 100 Continue) before it is told to stop.
+      await waitFor(() => answer.startsWith('HTTP/1.1 100 Continue'), { what: 'the trickled POST received' });
       await stopsPromptly(node, 8_000);
       await closed;
-      assert.match(answer, /^HTTP\/1\.1 503 /);
+      assert.match(answer, /^HTTP\/1\.1 100 Continue\r\n\r\nHTTP\/1\.1 503 /);
       assert.match(answer, /"code":"shutting_down"/);
     } finally {
       clearInterval(timer);
