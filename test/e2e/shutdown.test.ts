@@ -11,6 +11,7 @@ import { CLI_ENTRY, freshStore, REPO_ROOT, startServer, type ServerProcess } fro
 import { PG_URL, postgresSkipReason, withClient } from '../support/postgres.ts';
 import { WebhookReceiver } from '../support/webhook-receiver.ts';
 import { request } from '../support/http.ts';
+import { closed } from '../support/raw-http.ts';
 import { waitFor } from '../support/wait.ts';
 
 let server: ServerProcess;
@@ -113,11 +114,11 @@ describe('shutdown', () => {
     const spare = connect(node.port, '127.0.0.1');
     try {
       await once(spare, 'connect');
-      const closed = once(spare, 'close');
+      const spareClosed = closed(spare);
       // Beside it, a kept-alive connection that has had its request, which Node closes itself.
       assert.equal((await request(node.url, 'GET', '/healthz')).status, 200);
       await stopsPromptly(node);
-      await closed;
+      await spareClosed;
     } finally {
       spare.destroy();
       await node.stop();
@@ -130,8 +131,7 @@ describe('shutdown', () => {
     const halfBody = connect(node.port, '127.0.0.1');
     try {
       await Promise.all([once(halfHeaders, 'connect'), once(halfBody, 'connect')]);
-      for (const socket of [halfHeaders, halfBody]) socket.on('error', () => {});
-      const closed = Promise.all([once(halfHeaders, 'close'), once(halfBody, 'close')]);
+      const bothClosed = Promise.all([closed(halfHeaders), closed(halfBody)]);
       let continued = '';
       halfBody.setEncoding('utf8').on('data', (chunk: string) => (continued += chunk));
       halfHeaders.write('GET /healthz HTTP/1.1\r\nHost: 127.0.0.1\r\n');
@@ -142,7 +142,7 @@ describe('shutdown', () => {
       // connection's bytes, written before them, have been read by then too.
       await waitFor(() => continued.startsWith('HTTP/1.1 100 Continue'), { what: 'the half-sent POST received' });
       await stopsPromptly(node);
-      await closed;
+      await bothClosed;
     } finally {
       halfHeaders.destroy();
       halfBody.destroy();
@@ -156,10 +156,9 @@ describe('shutdown', () => {
     let timer: NodeJS.Timeout | undefined;
     try {
       await once(trickle, 'connect');
-      trickle.on('error', () => {});
       let answer = '';
       trickle.setEncoding('utf8').on('data', (chunk: string) => (answer += chunk));
-      const closed = once(trickle, 'close');
+      const trickleClosed = closed(trickle);
       trickle.write(
         'POST /operations HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\nContent-Length: 100000\r\nExpect: 100-continue\r\n\r\n{"type":"sleep","input":{"x":"',
       );
@@ -168,7 +167,7 @@ describe('shutdown', () => {
       // The server has the request's headers (its 100 Continue) before it is told to stop.
       await waitFor(() => answer.startsWith('HTTP/1.1 100 Continue'), { what: 'the trickled POST received' });
       await stopsPromptly(node, 8_000);
-      await closed;
+      await trickleClosed;
       assert.match(answer, /^HTTP\/1\.1 100 Continue\r\n\r\nHTTP\/1\.1 503 /);
       assert.match(answer, /"code":"shutting_down"/);
     } finally {
@@ -187,8 +186,7 @@ describe('shutdown', () => {
       const held = await request(node.url, 'POST', '/operations', { body: { type: 'sleep', input: {}, run_at: later } });
       let text = '';
       socket.setEncoding('utf8').on('data', (chunk: string) => (text += chunk));
-      socket.on('error', () => {});
-      const ended = once(socket, 'close');
+      const ended = closed(socket);
       const body = JSON.stringify({ type: 'sleep', input: { log: 'pipelined' }, run_at: later });
       // A long-poll the stop answers, and behind it on the same connection a create answered while the long-poll waits.
       socket.write(
