@@ -1,10 +1,19 @@
 // Owns: what both stores' migrators decide alike: a store that a later version of asyncops migrated further than this
-// one knows is refused, and (for a command that only reads) one an earlier version migrated.
+// one knows is refused, as is one whose recorded migrations are not this version's, and (for a command that only reads)
+// one an earlier version migrated.
 // Not here: applying migrations (sqlite/migrate.ts, postgres/migrate.ts).
 
 /** The store was migrated by a later version: this one would misread it or leave out what the later one keeps. */
 export class StoreNewerError extends Error {
   override readonly name = 'StoreNewerError';
+}
+
+/**
+ * A migration recorded in the store is not the one this version has under its number: a build whose migrations never
+ * were released (a development checkout) migrated it, and what that one left is not what this version's expect.
+ */
+export class StoreForeignError extends Error {
+  override readonly name = 'StoreForeignError';
 }
 
 /** The store is older than this version and was not to be migrated (a command that only reads, beside older nodes). */
@@ -40,6 +49,23 @@ export function refuseNewer(newestRecorded: { readonly version: number; readonly
     `store: its schema is at migration ${newestRecorded.version} (${newestRecorded.name}), newer than this asyncops knows (${known}); ` +
       'run the version that migrated it, or a newer one',
   );
+}
+
+/**
+ * Throws StoreForeignError when a recorded migration's file name is not this version's for its number: the migrator
+ * skips a number it finds recorded, so the store would go on without what this version's file makes (a column, an
+ * index) and fail later, query by query, or half-way through the migrations after it.
+ */
+export function refuseForeign(recorded: readonly { readonly version: number; readonly name: string }[], files: readonly string[]): void {
+  const byVersion = new Map(files.map((file) => [Number(file.slice(0, 4)), file]));
+  for (const { version, name } of recorded) {
+    const known = byVersion.get(version);
+    if (known === undefined || known === name) continue;
+    throw new StoreForeignError(
+      `store: its migration ${version} was applied as ${name}, which this asyncops does not have (its migration ${version} is ${known}); ` +
+        'a build whose migrations were never released migrated it: run that build, or restore the store from a backup',
+    );
+  }
 }
 
 /** The number of the newest of this version's migrations (`NNNN_name.sql`, sorted); 0 for none. */

@@ -10,7 +10,7 @@ import { readdirSync, readFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { SqliteStore } from '../../src/store/sqlite/sqlite-store.ts';
 import { createPostgresStore } from '../../src/store/postgres/postgres-store.ts';
-import { refuseNewer, StoreNewerError } from '../../src/store/migrations.ts';
+import { refuseForeign, refuseNewer, StoreForeignError, StoreNewerError } from '../../src/store/migrations.ts';
 import { postgresSchema, sqliteSchema } from './schema-dump.ts';
 import { dropSchema, PG_URL, postgresSkipReason, uniqueSchema, withClient } from '../support/postgres.ts';
 import { tempDir } from '../support/server.ts';
@@ -62,6 +62,83 @@ describe('migrations across releases', () => {
       () => refuseNewer({ version: 3, name: '0003_later.sql' }, files),
       (e: unknown) => e instanceof StoreNewerError && /at migration 3 \(0003_later\.sql\), newer than this asyncops knows \(2\)/.test(e.message),
     );
+  });
+
+  it('refuses a store with a recorded migration this version has under another name, naming both', () => {
+    const files = ['0001_init.sql', '0002_more.sql', '0003_later.sql'];
+    refuseForeign([], files);
+    refuseForeign([{ version: 1, name: '0001_init.sql' }], files);
+    assert.throws(
+      () =>
+        refuseForeign(
+          [
+            { version: 1, name: '0001_init.sql' },
+            { version: 2, name: '0002_draft.sql' },
+          ],
+          files,
+        ),
+      (e: unknown) =>
+        e instanceof StoreForeignError &&
+        /migration 2 was applied as 0002_draft\.sql, which this asyncops does not have \(its migration 2 is 0002_more\.sql\)/.test(e.message),
+    );
+  });
+
+  it('SQLite: a store a development build migrated under another name is refused before anything is written to it', async () => {
+    const dir = tempDir();
+    const path = `${dir.path}/foreign.db`;
+    try {
+      const fresh = new SqliteStore({ path });
+      await fresh.open();
+      // As a build whose 0016 was never released left it (its columns not this version's), before 0017 and after.
+      fresh.database.exec("DELETE FROM schema_migrations WHERE version >= 17; UPDATE schema_migrations SET name = '0016_draft.sql' WHERE version = 16");
+      const before = sqliteSchema(fresh.database);
+      await fresh.close();
+      const again = new SqliteStore({ path });
+      // The SQLite store names its file around the migrator's refusal.
+      await assert.rejects(
+        again.open(),
+        (e: unknown) => (e as Error).cause instanceof StoreForeignError && /migration 16 was applied as 0016_draft\.sql/.test((e as Error).message),
+      );
+      await again.close();
+      const after = new SqliteStore({ path, existing: 'refuse' });
+      await assert.rejects(after.open(), (e: unknown) => (e as Error).cause instanceof StoreForeignError);
+      await after.close();
+      const { DatabaseSync } = await import('node:sqlite');
+      const db = new DatabaseSync(path);
+      try {
+        assert.equal(sqliteSchema(db), before, 'nothing applied');
+        assert.equal(db.prepare('SELECT max(version) AS v FROM schema_migrations').get()?.['v'], 16);
+      } finally {
+        db.close();
+      }
+    } finally {
+      dir.cleanup();
+    }
+  });
+
+  it('PostgreSQL: a schema a development build migrated under another name is refused before anything is written to it', {
+    skip: pgSkip ?? false,
+  }, async () => {
+    const schema = uniqueSchema();
+    try {
+      const fresh = createPostgresStore({ url: PG_URL, schema, poolSize: 1 });
+      await fresh.open();
+      await fresh.close();
+      await withClient(async (client) => {
+        const name = pg.escapeIdentifier(schema);
+        await client.query(`DELETE FROM ${name}.schema_migrations WHERE version >= 27`);
+        await client.query(`UPDATE ${name}.schema_migrations SET name = '0026_draft.sql' WHERE version = 26`);
+      });
+      const again = createPostgresStore({ url: PG_URL, schema, poolSize: 1 });
+      await assert.rejects(again.open(), (e: unknown) => e instanceof StoreForeignError && /migration 26 was applied as 0026_draft\.sql/.test(e.message));
+      await again.close();
+      const versions = await withClient(
+        async (client) => (await client.query(`SELECT max(version) AS v FROM ${pg.escapeIdentifier(schema)}.schema_migrations`)).rows[0],
+      );
+      assert.deepEqual(versions, { v: 26 }, 'nothing applied');
+    } finally {
+      await dropSchema(schema);
+    }
   });
 
   it('SQLite: a store that took 0012 before its tenant index gets it from 0013, and the same schema as a fresh one', async () => {

@@ -5,7 +5,7 @@
 import { readdir, readFile } from 'node:fs/promises';
 import { fileURLToPath } from 'node:url';
 import pg from 'pg';
-import { refuseBehind, refuseNewer } from '../migrations.ts';
+import { refuseBehind, refuseForeign, refuseNewer } from '../migrations.ts';
 
 const MIGRATIONS_DIR = fileURLToPath(new URL('./migrations/', import.meta.url));
 const MIGRATION_FILE = /^(\d{4})_[a-z0-9_]+\.sql$/;
@@ -14,7 +14,7 @@ const LOCK_CLASS = 0x61_6f_70_73;
 
 /**
  * Applies what is not yet recorded; returns the files applied now. A schema a later version migrated further is refused,
- * and with `existing: 'refuse'` one an earlier version migrated (only a new schema is migrated then).
+ * as is one whose recorded migrations are not this version's, and with `existing: 'refuse'` one an earlier version migrated (only a new schema is migrated then).
  * `closing` aborts it, however long it has waited for another node's migration: its statement is cancelled (from
  * another connection: the waiting one reads nothing until the lock is granted), and its transaction rolls back.
  */
@@ -53,6 +53,7 @@ export async function migrate(
     }
     const recorded = (await client.query<{ version: number; name: string }>('SELECT version, name FROM schema_migrations ORDER BY version')).rows;
     refuseNewer(recorded.at(-1), files);
+    refuseForeign(recorded, files);
     if (existing === 'refuse') refuseBehind(recorded.at(-1), files);
     const done = new Set(recorded.map((r) => r.version));
     const applied: string[] = [];

@@ -23,10 +23,10 @@ export function openDatabase(path: string): DatabaseSync {
   }
 }
 
-/** An error opening the store at `path`, naming it: `store_unavailable`, as an embedder's submit or a request sees it. */
 /** 16 MB of 4 KiB pages: where the store's own connection checkpoints while no thread does it. */
 export const WAL_AUTOCHECKPOINT_PAGES = 4096;
 
+/** An error opening the store at `path`, naming it: `store_unavailable`, as an embedder's submit or a request sees it. */
 export function storeOpenError(path: string, error: unknown): AsyncOpsError {
   return new AsyncOpsError('store_unavailable', `cannot open the SQLite store at ${path}: ${(error as Error).message}`, { cause: error });
 }

@@ -5,14 +5,15 @@
 import type { DatabaseSync } from 'node:sqlite';
 import { readdirSync, readFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
-import { refuseBehind, refuseNewer } from '../migrations.ts';
+import { refuseBehind, refuseForeign, refuseNewer } from '../migrations.ts';
 
 const MIGRATIONS_DIR = fileURLToPath(new URL('./migrations/', import.meta.url));
 const MIGRATION_FILE = /^(\d{4})_[a-z0-9_]+\.sql$/;
 
 /**
  * Apply the migrations not yet recorded in schema_migrations, each in its own transaction, in number order. A store
- * that a later version of asyncops migrated further is refused (StoreNewerError), before anything is written to it;
+ * that a later version of asyncops migrated further is refused (StoreNewerError), before anything is written to it, as
+ * is one whose recorded migrations are not this version's (StoreForeignError);
  * with `existing: 'refuse'`, so is one an earlier version migrated (StoreBehindError): only a new store is migrated.
  */
 export function migrate(db: DatabaseSync, now: number, existing: 'migrate' | 'refuse' = 'migrate'): string[] {
@@ -25,16 +26,14 @@ export function migrate(db: DatabaseSync, now: number, existing: 'migrate' | 're
   // version's).
   db.exec('BEGIN IMMEDIATE');
   try {
-    const newest = db.prepare('SELECT version, name FROM schema_migrations ORDER BY version DESC LIMIT 1').get();
-    const recorded = newest === undefined ? undefined : { version: Number(newest['version']), name: String(newest['name']) };
-    refuseNewer(recorded, files);
-    if (existing === 'refuse') refuseBehind(recorded, files);
-    const done = new Set(
-      db
-        .prepare('SELECT version FROM schema_migrations')
-        .all()
-        .map((r) => Number(r['version'])),
-    );
+    const recorded = db
+      .prepare('SELECT version, name FROM schema_migrations ORDER BY version')
+      .all()
+      .map((r) => ({ version: Number(r['version']), name: String(r['name']) }));
+    refuseNewer(recorded.at(-1), files);
+    refuseForeign(recorded, files);
+    if (existing === 'refuse') refuseBehind(recorded.at(-1), files);
+    const done = new Set(recorded.map((r) => r.version));
     const applied: string[] = [];
     for (const file of files) {
       const version = Number(file.slice(0, 4));
