@@ -20,6 +20,7 @@ import { assembleAsyncOps } from '../src/main.ts';
 import { SqliteStore } from '../src/store/sqlite/sqlite-store.ts';
 import { AsyncOpsClient } from '../src/client/index.ts';
 import { waitFor } from './support/wait.ts';
+import { closed as socketClosed } from './support/raw-http.ts';
 import { closedPort } from './client/fake-api.ts';
 import { dropSchema, PG_URL, postgresSkipReason, uniqueSchema, withClient } from './support/postgres.ts';
 
@@ -263,8 +264,7 @@ describe('createAsyncOps', () => {
     await once(socket, 'connect');
     let reply = '';
     socket.setEncoding('utf8').on('data', (chunk: string) => (reply += chunk));
-    socket.on('error', () => {});
-    const ended = once(socket, 'close');
+    const ended = socketClosed(socket);
     const body = JSON.stringify({ n: 3, pad: 'x'.repeat(4_000) });
     const parts = [body.slice(0, 1_000), body.slice(1_000, 2_000), body.slice(2_000, 3_000), body.slice(3_000)];
     // The server has the headers once it answers 100 Continue: the request is arriving when close() begins.

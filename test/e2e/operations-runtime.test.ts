@@ -10,6 +10,7 @@ import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { CLI_ENTRY, freshStore, REPO_ROOT, startServer, tempDir, type ServerProcess, type TestStore, STORE_INDEPENDENT } from '../support/server.ts';
 import { request } from '../support/http.ts';
+import { closed } from '../support/raw-http.ts';
 import { waitFor } from '../support/wait.ts';
 import { systemTool } from '../support/system-tool.ts';
 import { WebhookReceiver } from '../support/webhook-receiver.ts';
@@ -259,7 +260,7 @@ describe('counting requests a problem on their connection cut short', STORE_INDE
     );
     await waitFor(() => received.startsWith('HTTP/1.1 100 Continue'), { what: 'the long-poll received' });
     socket.write('BOGUS \u0001 nonsense\r\n\r\n');
-    await once(socket, 'close');
+    await closed(socket);
     const count = (text: string, status: string) =>
       Number(new RegExp(`^asyncops_http_requests_total\\{method="GET",route="/operations/:id",status="${status}"\\} (\\S+)$`, 'm').exec(text)?.[1] ?? 0);
     await waitFor(

@@ -162,8 +162,9 @@ describe('shutdown', () => {
       trickle.write(
         'POST /operations HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\nContent-Length: 100000\r\nExpect: 100-continue\r\n\r\n{"type":"sleep","input":{"x":"',
       );
-      // A byte every 200 ms: never still for the second a stalled request is given, never done.
-      timer = setInterval(() => trickle.write('a'), 200);
+      // A byte every 100 ms: never still for the second a stalled request is given (even with this process slowed by a
+      // busy machine), never done.
+      timer = setInterval(() => trickle.write('a'), 100);
       // The server has the request's headers (its 100 Continue) before it is told to stop.
       await waitFor(() => answer.startsWith('HTTP/1.1 100 Continue'), { what: 'the trickled POST received' });
       await stopsPromptly(node, 8_000);

@@ -53,7 +53,7 @@ async function finished(): Promise<{ id: string; version: number }> {
 
 describe('event stream reconnects', () => {
   it('an EventSource receives each event once, the terminal one once, and stops when told 204', async () => {
-    const created = await request(base, 'POST', '/operations', { body: { type: 'sleep', input: { ms: 600, steps: 3 } } });
+    const created = await request(base, 'POST', '/operations', { body: { type: 'sleep', input: { ms: 1_200, steps: 4 } } });
     const connections: Array<{ lastEventId: string | null; status: number }> = [];
     const source = new EventSource(`${base}/operations/${created.body.id}/events`, {
       fetch: async (url, init) => {
