@@ -22,7 +22,7 @@ if (skip !== null) {
 console.log('# end-to-end tests on PostgreSQL (ASYNCOPS_E2E_STORE=postgres)');
 const child = spawn(
   process.execPath,
-  ['--test', '--import', './test/support/compile-cache.ts', '--test-concurrency=2', '--test-timeout=120000', 'test/e2e/*.test.ts'],
+  ['--test', '--import', './test/support/compile-cache.ts', '--test-concurrency=4', '--test-timeout=120000', 'test/e2e/*.test.ts'],
   {
     cwd: REPO_ROOT,
     env: { ...process.env, ASYNCOPS_E2E_STORE: 'postgres' },
