@@ -12,7 +12,7 @@ import { channelOf, clientConfig, PostgresDatabase, sqlLiteral, type Queryable }
 import { claimStatement } from '../../src/store/postgres/transitions.ts';
 import { insertOperations } from '../../src/store/postgres/insert-group.ts';
 import { getWithStanding } from '../../src/store/postgres/standing.ts';
-import { CLAIM_TURNS } from '../../src/store/postgres/fair-claim.ts';
+import { CLAIM_TURNS, keyLock } from '../../src/store/postgres/fair-claim.ts';
 import { listOperations, operationStats } from '../../src/store/postgres/operator-reads.ts';
 import { ChangeFeed } from '../../src/store/change-feed.ts';
 import { decodeNotification, encodeNotifications } from '../../src/store/postgres/change-listener.ts';
@@ -778,6 +778,39 @@ if (skip !== null) {
       } finally {
         await store.close();
         await dropSchema(schema);
+      }
+    });
+  });
+
+  describe('PostgreSQL installations in schemas of one database', () => {
+    it("a concurrency key's lock held in another schema (a claim of another installation) does not hold off this one's claim of that key", async () => {
+      const [mine, theirs] = [uniqueSchema(), uniqueSchema()];
+      const store = makeStore(mine);
+      const other = makeStore(theirs);
+      try {
+        await Promise.all([store.open(), other.open()]);
+        const keyed = (await insertInState(store, 'pending', { type: 'keyed', concurrencyKey: 'k1' })).op;
+        await withClient(async (claimLike) => {
+          // As the other installation's claim of its own operation of that type, tenant and key holds it.
+          await claimLike.query(`SET search_path TO ${pg.escapeIdentifier(theirs)}`);
+          await claimLike.query('BEGIN');
+          await claimLike.query(`SELECT pg_advisory_xact_lock(${keyLock('$1', '$2', '$3')})`, ['keyed', keyed.tenant, 'k1']);
+          const claimed = await store.operationClaimDue({
+            now: T0 + 1_000,
+            workerId: 'w1',
+            leaseMs: LEASE_MS,
+            types: [{ type: 'keyed', limit: 1, keyLimit: 1 }],
+            limit: 1,
+          });
+          await claimLike.query('COMMIT');
+          assert.deepEqual(
+            claimed.map((op) => op.id),
+            [keyed.id],
+          );
+        });
+      } finally {
+        await Promise.all([store.close(), other.close()]);
+        await Promise.all([dropSchema(mine), dropSchema(theirs)]);
       }
     });
   });

@@ -109,10 +109,18 @@ CROSS JOIN LATERAL (
   FOR UPDATE SKIP LOCKED
 ) c`;
 
+/**
+ * The advisory lock of a concurrency key, from SQL expressions for its type, tenant and key. Advisory locks are the
+ * database's, not the schema's: the schema is part of it, or installations in schemas of their own would hold off each
+ * other's keys of the same names (a claim passes over a key another holds, until its next poll).
+ */
+export const keyLock = (type: string, tenant: string, key: string): string =>
+  `hashtextextended(current_schema() || chr(31) || ${type} || chr(31) || ${tenant} || chr(31) || ${key}, 0)`;
+
 // $1 type, $2 tenant, $3 keys. Whether this transaction holds each key's lock now (tried, not waited on: a key another
 // claim holds sits out this claim); '' (no key) has no limit and needs none.
 const LOCK_KEYS = `
-SELECT k AS key, k = '' OR pg_try_advisory_xact_lock(hashtextextended($1 || chr(31) || $2 || chr(31) || k, 0)) AS locked
+SELECT k AS key, k = '' OR pg_try_advisory_xact_lock(${keyLock('$1', '$2', 'k')}) AS locked
 FROM unnest($3::text[]) AS k ORDER BY k COLLATE "C"`;
 
 // $1 type, $2 tenant, $3 max. The tenant's keys with operations pending ('' for those without one), their passes, and
