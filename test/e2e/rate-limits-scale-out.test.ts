@@ -79,8 +79,11 @@ describe('rate limits across three nodes on PostgreSQL', { skip: skip ?? false }
     const perSecond = Array.from({ length: WINDOW_S }, (_, s) => inWindow.filter((at) => at >= first + s * 1000 && at < first + (s + 1) * 1000).length);
     t.diagnostic(`${inWindow.length} starts in ${WINDOW_S} s (expected ${expected}); per second: ${perSecond.join(' ')}`);
     assert.ok(Math.abs(inWindow.length - expected) <= 0.1 * expected, `${inWindow.length} starts in ${WINDOW_S} s, not ${expected} ± 10 %`);
-    // On the bucket's own clock (each claim's `now`, stored as started_at) the bound is exact: over any t seconds at most
-    // a full bucket's burst plus t seconds of refill.
+    // On the claimers' clock (each claim's `now`, stored as started_at) over any t seconds at most a full bucket's burst
+    // plus t seconds of refill, and what claims late to the bucket took: a claim's `now` is read when its worker asks,
+    // before it waits for a connection (busy with the creates above) and the bucket's lock, and the bucket refills to
+    // the latest `now` it has seen (docs/tasks.md, Rate limits). Up to 6 over (300 ms) on a busy 2-core machine.
+    const lateMs = 500;
     const schema = new URL(store.spec).searchParams.get('schema')!;
     const claimedAt = await withClient(async (c) =>
       (await c.query(`SELECT started_at FROM ${pg.escapeIdentifier(schema)}.operations WHERE started_at IS NOT NULL ORDER BY started_at`)).rows.map((r) =>
@@ -92,8 +95,9 @@ describe('rate limits across three nodes on PostgreSQL', { skip: skip ?? false }
       while (claimedAt[i]! - claimedAt[j]! >= WINDOW_S * 1000) j++;
       most = Math.max(most, i - j + 1);
     }
-    t.diagnostic(`most claims in any ${WINDOW_S} s by the claimers' clock: ${most} (bound ${THROTTLED_PER_S * (WINDOW_S + 1)})`);
-    assert.ok(most <= THROTTLED_PER_S * (WINDOW_S + 1));
+    const bound = THROTTLED_PER_S * (WINDOW_S + 1 + lateMs / 1000);
+    t.diagnostic(`most claims in any ${WINDOW_S} s by the claimers' clock: ${most} (bound ${bound})`);
+    assert.ok(most <= bound, `${most} claims in ${WINDOW_S} s, over ${bound}`);
     // Each node started some: the limit is shared, not one node's alone.
     const byNode = await Promise.all(nodes.map(async (node) => (await request(node.url, 'GET', '/metrics')).text));
     const counts = byNode.map((text) => Number(/asyncops_attempts_total\{type="throttled",outcome="completed"\} (\d+)/.exec(text)?.[1] ?? 0));
