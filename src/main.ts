@@ -9,6 +9,7 @@ import { randomUUID } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import type { FastifyInstance } from 'fastify';
 import { pino, type Logger, type LoggerOptions } from 'pino';
+import { REDACTED_LOG_PATHS, redactDeep } from './telemetry/log-redaction.ts';
 import { AsyncOpsError } from './domain/errors.ts';
 import { systemClock, withTimers, type Clock } from './domain/clock.ts';
 import { toOperationResource } from './domain/resource.ts';
@@ -195,27 +196,6 @@ export interface Assembly extends AsyncOpsParts {
   close(options?: { readonly withinMs?: number | undefined }): Promise<void>;
 }
 
-/** Never logged, wherever they turn up in a log object: request headers, keys, secrets, passwords. */
-const REDACTED_LOG_PATHS = [
-  'req.headers.authorization',
-  'headers.authorization',
-  '*.headers.authorization',
-  'authorization',
-  '*.authorization',
-  'apiKey',
-  'apiKeys',
-  '*.apiKey',
-  'secret',
-  'secrets',
-  '*.secret',
-  '*.secrets',
-  'webhookSecrets',
-  '*.webhookSecrets',
-  'password',
-  '*.password',
-  'connectionString',
-  '*.connectionString',
-];
 /** Where a generated webhook signing secret is kept, so every node and restart signs with the same one. */
 export const WEBHOOK_SECRET_SETTING = 'webhook_secret';
 
@@ -658,7 +638,13 @@ function allowedHostsOf(given: string | readonly string[] | undefined): AllowedH
  * an error pino takes as the end of logging. The server writes a few lines, not one a request, so nothing waits on it.
  */
 function defaultLogger(options: LoggerOptions | undefined): Logger {
-  const settings = { name: 'asyncops', level: DEFAULTS.logLevel, redact: REDACTED_LOG_PATHS, ...(options ?? {}) };
+  const settings = {
+    name: 'asyncops',
+    level: DEFAULTS.logLevel,
+    redact: REDACTED_LOG_PATHS,
+    ...(options ?? {}),
+    formatters: { log: redactDeep, ...(options?.formatters ?? {}) },
+  };
   try {
     // A transport is a destination of its own.
     if (settings.transport !== undefined) return pino(settings);
