@@ -90,6 +90,7 @@ export class WorkerPool extends EventEmitter<WorkerPoolEvents> {
   readonly #log: Logger;
   readonly #workerId: string;
   readonly #clock: TimerClock;
+  readonly #readClock = (): number => this.#clock.now();
   readonly #concurrency: number;
   readonly #leaseMs: number;
   readonly #heartbeatMs: number;
@@ -300,6 +301,7 @@ export class WorkerPool extends EventEmitter<WorkerPoolEvents> {
     const mark = this.#drained.mark();
     const claimed = await this.#store.operationClaimDue({
       now: this.#clock.now(),
+      clock: this.#readClock,
       workerId: this.#workerId,
       leaseMs: this.#leaseMs,
       types,

@@ -299,6 +299,12 @@ export interface RateLimitHoldParams {
 
 export interface ClaimParams {
   readonly now: number;
+  /**
+   * The claimer's clock, read again where the store waits between `now` and taking rate-limit tokens (a PostgreSQL claim
+   * waiting for a connection): the buckets' time is its reading then. Without it, `now`: claims late by waits that vary
+   * would over-fill a bucket (docs/tasks.md, Rate limits).
+   */
+  readonly clock?: (() => number) | undefined;
   readonly workerId: string;
   readonly leaseMs: number;
   /** Per-type free slots; only these types are claimed. */

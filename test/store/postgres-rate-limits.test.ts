@@ -1,5 +1,6 @@
 // Owns: PostgreSQL-only rate-limit checks across nodes (stores on one schema): a hold set on one node stops claims on
-// another, which skips the bucket statement for types it knows unheld, and the holds come back after a restart.
+// another, which skips the bucket statement for types it knows unheld, and the holds come back after a restart; the
+// buckets' time is the claimer's clock once a connection is held.
 // Not here: the contract cases both adapters run (contract-rate-limits.ts).
 
 import { after, describe, it } from 'node:test';
@@ -50,5 +51,19 @@ describe('PostgreSQL rate limits across nodes', { skip: skip ?? false }, () => {
       after.map((op) => op.id),
       [d.id],
     );
+  });
+
+  it("takes tokens at the claimer's clock once a connection is held, not at the `now` it asked with", async () => {
+    const store = await node();
+    const type = 'late-claim';
+    for (let i = 0; i < 6; i++) await store.operationInsert(draft({ type }));
+    const rateLimit = { limit: 3, intervalS: 1 };
+    const claim = (now: number, clock?: () => number) =>
+      store.operationClaimDue({ now, clock, workerId: 'w', leaseMs: LEASE_MS, types: [{ type, limit: 10, rateLimit }], limit: 10 });
+    assert.equal((await claim(T0)).length, 3, 'a full bucket');
+    // Asked at T0, the claim got its connection a second later (the pool busy with creates): a second of tokens.
+    const late = await claim(T0, () => T0 + 1_000);
+    assert.equal(late.length, 3);
+    assert.equal(late.rateLimitedUntil, T0 + 1_334, 'the next token after that second');
   });
 });

@@ -292,6 +292,25 @@ export class PostgresDatabase implements Queryable {
   }
 
   /**
+   * One statement whose parameters are made once a connection is held (`params` is called then): for parameters that
+   * read the clock, which a wait for a connection (the pool busy with a burst of creates) would leave behind.
+   */
+  async queryWhenConnected<R>(sql: string, params: () => readonly unknown[]): Promise<R[]> {
+    for (let tries = 1; ; tries++) {
+      const client = await this.#connect();
+      try {
+        const rows = (await client.query(prepared(sql, params()))).rows as R[];
+        client.release();
+        return rows;
+      } catch (err) {
+        // As pool.query does: a connection a statement failed on is not given to anything else.
+        client.release(err instanceof Error ? err : new Error(String(err)));
+        if (tries > 1 || !renamedAfterStalePlan(err)) throw translateError(err);
+      }
+    }
+  }
+
+  /**
    * One statement in a transaction of its own whose commit does not wait for the disk (`synchronous_commit` off), sent
    * with its BEGIN and COMMIT: one round trip, no flush. Only for writes whose loss in a crash of PostgreSQL is
    * harmless: a claim, whose operations are then pending again as if never claimed (the attempt runs again, uncounted, as

@@ -145,20 +145,25 @@ export async function takeTokens(db: PostgresDatabase, params: ClaimParams, aske
   if (types.length === 0) return { types: asked, settle: async () => undefined };
   await ensureBuckets(db, types, params.now);
   const wanted = types.map((t) => Math.min(t.limit, params.limit));
-  const rows = await db.query<TakenRow>(TAKE_TOKENS, [
-    params.now,
-    types.map((t) => t.type),
-    wanted,
-    types.map((t) => t.rateLimit?.limit ?? 0),
-    types.map((t) => (t.rateLimit === null || t.rateLimit === undefined ? 1 : t.rateLimit.intervalS * 1000)),
-  ]);
+  // The buckets' time: the clock's reading once a connection is held, not `now` (read before the wait for one).
+  let at = params.now;
+  const rows = await db.queryWhenConnected<TakenRow>(TAKE_TOKENS, () => {
+    at = Math.max(params.now, params.clock?.() ?? params.now);
+    return [
+      at,
+      types.map((t) => t.type),
+      wanted,
+      types.map((t) => t.rateLimit?.limit ?? 0),
+      types.map((t) => (t.rateLimit === null || t.rateLimit === undefined ? 1 : t.rateLimit.intervalS * 1000)),
+    ];
+  });
   const byType = new Map(rows.map((r) => [r.type, r]));
   const short = new Map<string, { granted: number; nextAt: number }>();
   const capped = asked.map((t): TypeLimit => {
     const row = byType.get(t.type);
     if (row === undefined) return t;
     const bucket: Bucket = { tokens: row.tokens, updatedAt: row.updated_at, heldUntil: row.held_until };
-    const nextAt = nextTokenAt(bucket, t.rateLimit ?? null, params.now);
+    const nextAt = nextTokenAt(bucket, t.rateLimit ?? null, at);
     if (row.granted < Math.min(t.limit, params.limit) && nextAt !== null) short.set(t.type, { granted: row.granted, nextAt });
     return { ...t, limit: row.granted };
   });
