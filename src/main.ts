@@ -9,7 +9,7 @@ import { randomUUID } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import type { FastifyInstance } from 'fastify';
 import { pino, type Logger, type LoggerOptions } from 'pino';
-import { REDACTED_LOG_PATHS, redactDeep } from './telemetry/log-redaction.ts';
+import { REDACTED_LOG_PATHS, redactChildBindings, redactingFormatters } from './telemetry/log-redaction.ts';
 import { AsyncOpsError } from './domain/errors.ts';
 import { systemClock, withTimers, type Clock } from './domain/clock.ts';
 import { toOperationResource } from './domain/resource.ts';
@@ -643,12 +643,12 @@ function defaultLogger(options: LoggerOptions | undefined): Logger {
     level: DEFAULTS.logLevel,
     redact: REDACTED_LOG_PATHS,
     ...(options ?? {}),
-    formatters: { log: redactDeep, ...(options?.formatters ?? {}) },
+    formatters: redactingFormatters(options?.formatters),
   };
   try {
     // A transport is a destination of its own.
-    if (settings.transport !== undefined) return pino(settings);
-    return pino(settings, pino.destination({ dest: 1, sync: true }));
+    if (settings.transport !== undefined) return redactChildBindings(pino(settings));
+    return redactChildBindings(pino(settings, pino.destination({ dest: 1, sync: true })));
   } catch (error) {
     // pino's own message (a level it does not know, say), as the option's: the caller's mistake.
     throw new TypeError(`logger: ${(error as Error).message}`, { cause: error });

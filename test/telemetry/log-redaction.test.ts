@@ -4,7 +4,8 @@
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { join } from 'node:path';
-import { REDACTED, redactDeep } from '../../src/telemetry/log-redaction.ts';
+import { pino } from 'pino';
+import { REDACTED, REDACTED_LOG_PATHS, redactChildBindings, redactDeep, redactingFormatters } from '../../src/telemetry/log-redaction.ts';
 import { REPO_ROOT, startServer } from '../support/server.ts';
 import { request } from '../support/http.ts';
 import { waitFor } from '../support/wait.ts';
@@ -30,19 +31,73 @@ describe('log redaction', () => {
     assert.equal(line.config.db.deeper.PASSWORD, 'p', 'the caller’s object is not changed');
   });
 
-  it('passes a line without secrets on as it is, and leaves errors, cycles and what is past its depth alone', () => {
-    const plain = { msg: 'hello', nested: { a: [1, 2, { b: 'c' }] } };
+  it('passes a line without secrets on as it is', () => {
+    const plain = { msg: 'hello', nested: { a: [1, 2, { b: 'c' }] }, at: new Date(0), bytes: Buffer.from('x'), map: new Map([['password', 'p']]) };
     assert.equal(redactDeep(plain), plain);
-    const err = Object.assign(new Error('boom'), { password: 'in-error' });
-    const withError = { err };
-    assert.equal(redactDeep(withError), withError, 'an Error is pino’s serializer’s');
-    const cyclic: Record<string, unknown> = { secret: 's' };
-    cyclic.self = cyclic;
-    const out = redactDeep({ cyclic }) as { cyclic: Record<string, unknown> };
-    assert.equal(out.cyclic.secret, REDACTED);
+  });
+
+  it('redacts inside errors (kept errors of their class, message and stack), class instances, cycles and deep lines', () => {
+    const err = Object.assign(new TypeError('Request failed'), { config: { headers: { Authorization: 'Bearer axios' } }, status: 401 });
+    const out = redactDeep({ err }) as { err: TypeError & { config: { headers: Record<string, unknown> }; status: number } };
+    assert.ok(out.err instanceof TypeError);
+    assert.equal(out.err.message, 'Request failed');
+    assert.equal(out.err.stack, err.stack);
+    assert.equal(out.err.status, 401);
+    assert.equal(out.err.config.headers.Authorization, REDACTED);
+    assert.equal(err.config.headers.Authorization, 'Bearer axios', 'the error itself is not changed');
+    class Settings {
+      password = 'in-instance';
+      host = 'db';
+    }
+    assert.deepEqual(redactDeep({ a: { settings: new Settings() } }), { a: { settings: { password: REDACTED, host: 'db' } } });
+    const request: Record<string, unknown> = { headers: { authorization: 'Bearer cycle' } };
+    request.self = request;
+    const cut = JSON.stringify(redactDeep({ request }));
+    assert.doesNotMatch(cut, /Bearer cycle/, cut);
     let deep: Record<string, unknown> = { password: 'too deep' };
     for (let i = 0; i < 40; i++) deep = { inner: deep };
-    assert.equal(redactDeep(deep), deep);
+    assert.doesNotMatch(JSON.stringify(redactDeep(deep)), /too deep"/);
+  });
+
+  it('never throws: a value that throws when read leaves the line as it was', () => {
+    const line = {
+      a: {
+        response: Object.defineProperty({}, 'body', {
+          enumerable: true,
+          get: () => {
+            throw new Error('getter');
+          },
+        }),
+      },
+    };
+    assert.equal(redactDeep(line), line);
+    const proxy = new Proxy(
+      {},
+      {
+        ownKeys: () => {
+          throw new Error('keys');
+        },
+      },
+    );
+    const withProxy = { a: { proxy } };
+    assert.equal(redactDeep(withProxy), withProxy);
+  });
+
+  it("a child logger's bindings and a caller's own formatters are redacted too", () => {
+    const lines: string[] = [];
+    const logger = redactChildBindings(
+      pino(
+        { redact: REDACTED_LOG_PATHS, formatters: redactingFormatters({ log: (o) => ({ ...o, wrapped: { password: 'from-own-formatter' } }) }) },
+        { write: (line: string) => lines.push(line) },
+      ),
+    );
+    logger
+      .child({ config: { db: { password: 'bound' } }, clients: [{ apiKey: 'bound-key' }] })
+      .child({ grandchild: { token: { secret: 'bound-twice' } } })
+      .info({ deep: { a: { secret: 's' } } }, 'child line');
+    const text = lines.join('');
+    for (const secret of ['bound', 'bound-key', 'bound-twice', 'from-own-formatter', '"s"']) assert.doesNotMatch(text, new RegExp(secret), text);
+    assert.match(text, /child line/);
   });
 
   it("the real server's log lines carry no secret a handler logs nested in objects or arrays", async () => {
