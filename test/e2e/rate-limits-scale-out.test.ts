@@ -79,11 +79,11 @@ describe('rate limits across three nodes on PostgreSQL', { skip: skip ?? false }
     const perSecond = Array.from({ length: WINDOW_S }, (_, s) => inWindow.filter((at) => at >= first + s * 1000 && at < first + (s + 1) * 1000).length);
     t.diagnostic(`${inWindow.length} starts in ${WINDOW_S} s (expected ${expected}); per second: ${perSecond.join(' ')}`);
     assert.ok(Math.abs(inWindow.length - expected) <= 0.1 * expected, `${inWindow.length} starts in ${WINDOW_S} s, not ${expected} ± 10 %`);
-    // On the claimers' clock (each claim's `now`, stored as started_at) over any t seconds at most a full bucket's burst
-    // plus t seconds of refill, and what claims took while their `now` fell behind the buckets' time: a claim's `now` is
-    // read when its worker asks, and the tokens are taken at the clock's reading once it holds a connection. With the
-    // tokens taken at `now` (before that wait, the pool busy with the creates above) it was 421 to 426 of 420, and 49
-    // starts in a first second bounded at 40; the wait for the bucket's lock is left, a few milliseconds.
+    // On the claimers' clock (started_at: the time a claim took its tokens, read once it held a connection) over any t
+    // seconds at most a full bucket's burst plus t seconds of refill, and what claims took while their time fell behind
+    // the buckets': only a wait for the bucket's lock, a few milliseconds. With the tokens taken at the `now` a worker
+    // asked with (before its wait for a connection busy with the creates above) it was 421 to 426 of 420, and 49 starts
+    // in a first second bounded at 40.
     const lateMs = 100;
     const schema = new URL(store.spec).searchParams.get('schema')!;
     const claimedAt = await withClient(async (c) =>

@@ -65,5 +65,10 @@ describe('PostgreSQL rate limits across nodes', { skip: skip ?? false }, () => {
     const late = await claim(T0, () => T0 + 1_000);
     assert.equal(late.length, 3);
     assert.equal(late.rateLimitedUntil, T0 + 1_334, 'the next token after that second');
+    assert.deepEqual(
+      late.map((op) => op.startedAt),
+      [T0 + 1_000, T0 + 1_000, T0 + 1_000],
+      'started when the tokens were taken, on the buckets’ time line',
+    );
   });
 });

@@ -134,6 +134,8 @@ export function trackHolds(
 
 export interface Taken {
   readonly types: readonly TypeLimit[];
+  /** The buckets' time the tokens were taken at: the claim's `now` from then on (its operations' started_at). */
+  readonly at: number;
   /** Gives back what the claim did not use; returns when to come back for a type whose bucket bound it (undefined: none). */
   settle(startedByType: ReadonlyMap<string, number>): Promise<number | undefined>;
 }
@@ -142,7 +144,7 @@ export interface Taken {
 export async function takeTokens(db: PostgresDatabase, params: ClaimParams, asked: readonly TypeLimit[]): Promise<Taken> {
   const holds = holdsOf.get(db);
   const types = asked.filter((t) => (t.rateLimit ?? null) !== null || holds === undefined || holds.mayBeHeld(t.type, params.now));
-  if (types.length === 0) return { types: asked, settle: async () => undefined };
+  if (types.length === 0) return { types: asked, at: params.now, settle: async () => undefined };
   await ensureBuckets(db, types, params.now);
   const wanted = types.map((t) => Math.min(t.limit, params.limit));
   // The buckets' time: the clock's reading once a connection is held, not `now` (read before the wait for one).
@@ -169,6 +171,7 @@ export async function takeTokens(db: PostgresDatabase, params: ClaimParams, aske
   });
   return {
     types: capped,
+    at,
     settle: async (started) => {
       const back = capped.filter((t) => (t.rateLimit ?? null) !== null && byType.has(t.type) && t.limit > (started.get(t.type) ?? 0));
       if (back.length > 0) {

@@ -78,7 +78,9 @@ export async function claimOperations(db: PostgresDatabase, params: ClaimParams)
   // after the claim (a claim that fails keeps them: the bucket errs on starting fewer).
   const taken = await takeTokens(db, params, asked);
   const allowed = taken.types.filter((t) => t.limit > 0);
-  const claimed = await claimWithin(db, params, allowed);
+  // Started when the tokens were taken, on the buckets' time line: stamped at the `now` asked with, before a wait for a
+  // connection, a claim's operations would count as started before others the bucket had granted first.
+  const claimed = await claimWithin(db, taken.at === params.now ? params : { ...params, now: taken.at }, allowed);
   let rateLimitedUntil: number | undefined;
   try {
     rateLimitedUntil = await taken.settle(countByType(claimed));
