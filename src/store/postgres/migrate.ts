@@ -14,7 +14,8 @@ const LOCK_CLASS = 0x61_6f_70_73;
 
 /**
  * Applies what is not yet recorded; returns the files applied now. A schema a later version migrated further is refused,
- * as is one whose recorded migrations are not this version's, and with `existing: 'refuse'` one an earlier version migrated (only a new schema is migrated then).
+ * as is one whose recorded migrations are not this version's, and with `existing: 'refuse'` one an earlier version
+ * migrated (only a new schema is migrated then).
  * `closing` aborts it, however long it has waited for another node's migration: its statement is cancelled (from
  * another connection: the waiting one reads nothing until the lock is granted), and its transaction rolls back.
  */
