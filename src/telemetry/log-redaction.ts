@@ -69,7 +69,8 @@ export function redactChildBindings(logger: Logger): Logger {
  * The object with every secret field, in nested objects, arrays, class instances and errors too, replaced by
  * `[Redacted]` (pino's paths stop one level down and do not enter arrays: a handler's
  * `ctx.log.info({ request: { auth: { password } } })` wrote the password). An error stays an error of its class for
- * pino's serializer. A value that throws when read leaves the line as it was, for pino to write as it can.
+ * pino's serializer. A value that cannot be read is left as it is, for pino to write as it can (`[Unreadable]` in a
+ * copy made for a secret beside it); the rest of the line is redacted all the same.
  */
 export function redactDeep(object: Record<string, unknown>): Record<string, unknown> {
   try {
@@ -81,13 +82,18 @@ export function redactDeep(object: Record<string, unknown>): Record<string, unkn
 
 /** A copy of `value` with its secret fields redacted, or undefined when it has none (the caller keeps the original). */
 function redacted(value: unknown, depth: number, path: Set<object>): unknown {
-  if (typeof value !== 'object' || value === null || !walked(value)) return undefined;
+  if (typeof value !== 'object' || value === null) return undefined;
   // A cycle is cut, or the copy would lead back into the original and its secrets.
   if (path.has(value)) return CIRCULAR;
-  if (depth > MAX_DEPTH) return TOO_DEEP;
   path.add(value);
   try {
+    if (!walked(value)) return undefined;
+    if (depth > MAX_DEPTH) return TOO_DEEP;
     return Array.isArray(value) ? redactedItems(value, depth, path) : redactedFields(value, depth, path);
+  } catch {
+    // What cannot be read (a Proxy whose traps throw) is left as it is, for pino to write as it can; the rest of the
+    // line is redacted all the same.
+    return undefined;
   } finally {
     path.delete(value);
   }
@@ -101,43 +107,71 @@ function walked(value: object): boolean {
 
 function redactedItems(items: readonly unknown[], depth: number, path: Set<object>): unknown[] | undefined {
   let copy: unknown[] | undefined;
-  items.forEach((item, i) => {
-    const inner = redacted(item, depth + 1, path);
-    if (inner === undefined) return;
-    copy ??= [...items];
+  for (let i = 0; i < items.length; i++) {
+    const inner = redacted(readField(items as unknown as Record<string, unknown>, String(i)), depth + 1, path);
+    if (inner === undefined) continue;
+    copy ??= Array.from(items, (_, j) => readField(items as unknown as Record<string, unknown>, String(j)));
     copy[i] = inner;
-  });
+  }
   return copy;
+}
+
+/** Written in place of a field whose getter throws, in a copy made for a secret beside it. */
+const UNREADABLE = '[Unreadable]';
+
+function readField(fields: Record<string, unknown>, key: string): unknown {
+  try {
+    return fields[key];
+  } catch {
+    return UNREADABLE;
+  }
+}
+
+/** The fields of an error its serializer reads besides those `for…in` finds (a DOMException keeps them on its prototype). */
+const ERROR_FIELDS = ['name', 'message', 'stack'];
+
+/**
+ * An error's fields as its serializer reads them: its own, enumerable or not, and what `for…in` finds on its prototype
+ * (a DOMException's `code`), whose getters a copy could not call.
+ */
+function errorKeys(error: object): string[] {
+  const keys = new Set([...Object.getOwnPropertyNames(error), ...ERROR_FIELDS]);
+  for (const key in error) keys.add(key);
+  return [...keys];
 }
 
 function redactedFields(object: object, depth: number, path: Set<object>): object | undefined {
   const fields = object as Record<string, unknown>;
   const isError = object instanceof Error;
-  // An error's message and stack are its own but not enumerable; its fields (an HTTP client's `config.headers`) are.
-  const keys = isError ? Object.getOwnPropertyNames(object) : Object.keys(object);
-  let changed: Map<string, unknown> | undefined;
-  for (const key of keys) {
-    const inner = fields[key];
+  const keys = isError ? errorKeys(object) : Object.keys(object);
+  const values = keys.map((key) => readField(fields, key));
+  let changed = false;
+  keys.forEach((key, i) => {
+    const inner = values[i];
     const replaced = SECRET_FIELDS.has(key.toLowerCase()) ? (inner === undefined ? undefined : REDACTED) : redacted(inner, depth + 1, path);
-    if (replaced === undefined) continue;
-    changed ??= new Map();
-    changed.set(key, replaced);
-  }
-  if (changed === undefined) return undefined;
+    if (replaced === undefined) return;
+    values[i] = replaced;
+    changed = true;
+  });
+  if (!changed) return undefined;
   const proto = Object.getPrototypeOf(object);
   if (!isError) {
     // A class instance becomes the plain object JSON would have written of it.
     const copy: Record<string, unknown> = proto === null ? Object.create(null) : {};
-    for (const key of keys) copy[key] = changed.has(key) ? changed.get(key) : fields[key];
+    keys.forEach((key, i) => {
+      copy[key] = values[i];
+    });
     return copy;
   }
-  // An error of the same class, each own property's value as read (its stack is an accessor that reads the original's
-  // internals) and enumerable or not as it was, but for those redacted.
+  // An error of the same class (its serializer names the class), each field an own value as read from the original (a
+  // stack or a DOMException's message is read through the original's internals, which a copy has not), enumerable or
+  // not as it was, but for those redacted.
   const copy = Object.create(proto) as Record<string, unknown>;
-  for (const key of keys) {
-    const value = changed.has(key) ? changed.get(key) : fields[key];
-    const enumerable = Object.getOwnPropertyDescriptor(object, key)?.enumerable ?? false;
-    Object.defineProperty(copy, key, { value, enumerable, writable: true, configurable: true });
-  }
+  keys.forEach((key, i) => {
+    if (values[i] === undefined && !Object.hasOwn(object, key)) return;
+    // What `for…in` found on the prototype stays enumerable, so the serializer writes it as it did.
+    const enumerable = Object.getOwnPropertyDescriptor(object, key)?.enumerable ?? Object.prototype.propertyIsEnumerable.call(proto, key);
+    Object.defineProperty(copy, key, { value: values[i], enumerable, writable: true, configurable: true });
+  });
   return copy;
 }

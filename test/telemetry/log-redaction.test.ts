@@ -59,28 +59,36 @@ describe('log redaction', () => {
     assert.doesNotMatch(JSON.stringify(redactDeep(deep)), /too deep"/);
   });
 
-  it('never throws: a value that throws when read leaves the line as it was', () => {
-    const line = {
-      a: {
-        response: Object.defineProperty({}, 'body', {
-          enumerable: true,
-          get: () => {
-            throw new Error('getter');
-          },
-        }),
-      },
+  it('a value that cannot be read is left as it is, and the rest of the line is redacted all the same', () => {
+    const throwing = () => {
+      throw new Error('getter');
     };
+    const line = { a: { response: Object.defineProperty({}, 'body', { enumerable: true, get: throwing }) } };
     assert.equal(redactDeep(line), line);
-    const proxy = new Proxy(
-      {},
-      {
-        ownKeys: () => {
-          throw new Error('keys');
-        },
-      },
-    );
+    const proxy = new Proxy({}, { ownKeys: throwing });
     const withProxy = { a: { proxy } };
     assert.equal(redactDeep(withProxy), withProxy);
+    const both = redactDeep({
+      a: { b: { c: { password: 'beside' } } },
+      d: { e: proxy },
+      f: Object.defineProperty({ secret: 's' }, 'x', { enumerable: true, get: throwing }),
+    });
+    const text = JSON.stringify({ ...both, d: null });
+    assert.doesNotMatch(text, /beside|"s"/, text);
+    assert.match(text, /\[Unreadable\]/, 'the field that throws, in the copy made for the secret beside it');
+  });
+
+  it('a DOMException (message and name on its prototype) is written whole through a real pino, its secret field redacted', () => {
+    const lines: string[] = [];
+    const logger = redactChildBindings(
+      pino({ redact: REDACTED_LOG_PATHS, formatters: redactingFormatters(undefined) }, { write: (line: string) => lines.push(line) }),
+    );
+    const aborted = Object.assign(new DOMException('the call was aborted', 'AbortError'), { config: { headers: { authorization: 'Bearer dom' } } });
+    logger.error({ err: aborted }, 'call failed');
+    const written = JSON.parse(lines[0]!) as { err: Record<string, unknown> };
+    assert.equal(written.err.type, 'DOMException');
+    assert.equal(written.err.message, 'the call was aborted');
+    assert.doesNotMatch(lines[0]!, /Bearer dom/);
   });
 
   it("a child logger's bindings and a caller's own formatters are redacted too", () => {
