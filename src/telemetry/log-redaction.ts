@@ -101,8 +101,31 @@ function redacted(value: unknown, depth: number, path: Set<object>): unknown {
 
 /** Plain objects, arrays, errors and class instances; not what JSON writes its own way (a Date, a Buffer) or as `{}`. */
 function walked(value: object): boolean {
-  if (ArrayBuffer.isView(value) || value instanceof Map || value instanceof Set || value instanceof WeakMap || value instanceof WeakSet) return false;
-  return !(typeof (value as { toJSON?: unknown }).toJSON === 'function');
+  try {
+    if (ArrayBuffer.isView(value) || value instanceof Map || value instanceof Set || value instanceof WeakMap || value instanceof WeakSet) return false;
+    // pino's error serializer copies an error's fields itself, whatever its `toJSON` (an HTTP client's error has one).
+    return errorLike(value) || typeof (value as { toJSON?: unknown }).toJSON !== 'function';
+  } catch {
+    // A Proxy whose traps throw: JSON writes what it can read, so what can be read is redacted.
+    return true;
+  }
+}
+
+/** What pino's error serializer takes for an error: an Error, or anything with a string `message`. */
+function errorLike(value: object): boolean {
+  try {
+    return value instanceof Error || typeof (value as { message?: unknown }).message === 'string';
+  } catch {
+    return false;
+  }
+}
+
+function prototypeOf(value: object): object | null {
+  try {
+    return Object.getPrototypeOf(value) as object | null;
+  } catch {
+    return null;
+  }
 }
 
 function redactedItems(items: readonly unknown[], depth: number, path: Set<object>): unknown[] | undefined {
@@ -132,18 +155,18 @@ const ERROR_FIELDS = ['name', 'message', 'stack'];
 
 /**
  * An error's fields as its serializer reads them: its own, enumerable or not, and what `for…in` finds on its prototype
- * (a DOMException's `code`), whose getters a copy could not call.
+ * (a DOMException's `code`, a field an error-like object inherits), whose getters a copy could not call.
  */
-function errorKeys(error: object): string[] {
-  const keys = new Set([...Object.getOwnPropertyNames(error), ...ERROR_FIELDS]);
-  for (const key in error) keys.add(key);
-  return [...keys];
+function errorKeys(error: object): { keys: string[]; enumerable: Set<string> } {
+  const enumerable = new Set<string>();
+  for (const key in error) enumerable.add(key);
+  return { keys: [...new Set([...Object.getOwnPropertyNames(error), ...ERROR_FIELDS, ...enumerable])], enumerable };
 }
 
 function redactedFields(object: object, depth: number, path: Set<object>): object | undefined {
   const fields = object as Record<string, unknown>;
-  const isError = object instanceof Error;
-  const keys = isError ? errorKeys(object) : Object.keys(object);
+  const asError = errorLike(object) ? errorKeys(object) : undefined;
+  const keys = asError?.keys ?? Object.keys(object);
   const values = keys.map((key) => readField(fields, key));
   let changed = false;
   keys.forEach((key, i) => {
@@ -154,8 +177,8 @@ function redactedFields(object: object, depth: number, path: Set<object>): objec
     changed = true;
   });
   if (!changed) return undefined;
-  const proto = Object.getPrototypeOf(object);
-  if (!isError) {
+  const proto = prototypeOf(object);
+  if (asError === undefined) {
     // A class instance becomes the plain object JSON would have written of it.
     const copy: Record<string, unknown> = proto === null ? Object.create(null) : {};
     keys.forEach((key, i) => {
@@ -169,9 +192,8 @@ function redactedFields(object: object, depth: number, path: Set<object>): objec
   const copy = Object.create(proto) as Record<string, unknown>;
   keys.forEach((key, i) => {
     if (values[i] === undefined && !Object.hasOwn(object, key)) return;
-    // What `for…in` found on the prototype stays enumerable, so the serializer writes it as it did.
-    const enumerable = Object.getOwnPropertyDescriptor(object, key)?.enumerable ?? Object.prototype.propertyIsEnumerable.call(proto, key);
-    Object.defineProperty(copy, key, { value: values[i], enumerable, writable: true, configurable: true });
+    // What `for…in` found, own or inherited, stays enumerable, so the serializer writes it as it did.
+    Object.defineProperty(copy, key, { value: values[i], enumerable: asError.enumerable.has(key), writable: true, configurable: true });
   });
   return copy;
 }

@@ -91,6 +91,35 @@ describe('log redaction', () => {
     assert.doesNotMatch(lines[0]!, /Bearer dom/);
   });
 
+  it('what pino writes of an error with a toJSON, an error-like object and a Proxy whose prototype trap throws is redacted', () => {
+    const lines: string[] = [];
+    const logger = redactChildBindings(
+      pino({ redact: REDACTED_LOG_PATHS, formatters: redactingFormatters(undefined) }, { write: (line: string) => lines.push(line) }),
+    );
+    // As axios's errors: a toJSON pino's serializer does not call, and the request's headers in a field.
+    class HttpClientError extends Error {
+      toJSON() {
+        return { message: this.message };
+      }
+    }
+    logger.error({ err: Object.assign(new HttpClientError('Request failed'), { config: { headers: { Authorization: 'Bearer leak-1' } } }) }, 'call failed');
+    const trapped = new Proxy(
+      { password: 'leak-2' },
+      {
+        getPrototypeOf() {
+          throw new Error('trap');
+        },
+      },
+    );
+    logger.info({ a: { data: trapped } }, 'proxy');
+    logger.child({ a: { b: trapped } }).info('proxy bound');
+    logger.error({ err: Object.assign(Object.create({ Password: 'leak-3' }), { message: 'error-like' }) }, 'error-like');
+    const text = lines.join('');
+    assert.equal(lines.length, 4);
+    assert.doesNotMatch(text, /leak-/, text);
+    assert.match(lines[0]!, /"message":"Request failed"/);
+  });
+
   it("a child logger's bindings and a caller's own formatters are redacted too", () => {
     const lines: string[] = [];
     const logger = redactChildBindings(
