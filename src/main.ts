@@ -9,7 +9,7 @@ import { randomUUID } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import type { FastifyInstance } from 'fastify';
 import { pino, type Logger, type LoggerOptions } from 'pino';
-import { REDACTED_LOG_PATHS, redactChildBindings, redactingFormatters } from './telemetry/log-redaction.ts';
+import { REDACTED_LOG_PATHS, redactChildBindings, redactingFormatters, redactingLogMethod } from './telemetry/log-redaction.ts';
 import { AsyncOpsError } from './domain/errors.ts';
 import { systemClock, withTimers, type Clock } from './domain/clock.ts';
 import { toOperationResource } from './domain/resource.ts';
@@ -644,6 +644,7 @@ function defaultLogger(options: LoggerOptions | undefined): Logger {
     redact: REDACTED_LOG_PATHS,
     ...(options ?? {}),
     formatters: redactingFormatters(options?.formatters),
+    hooks: { ...options?.hooks, logMethod: redactingLogMethod(options?.hooks?.logMethod) },
   };
   try {
     // A transport is a destination of its own.

@@ -3,7 +3,7 @@
 // request's URL in a line (http/stream-tokens.ts).
 // Invariant: a log object without such a field is passed on as it is, not copied; redacting never throws.
 
-import type { Logger, LoggerOptions } from 'pino';
+import type { ChildLoggerOptions, Logger, LoggerOptions } from 'pino';
 
 /** pino's paths: the fields at the top and one level down, before the formatters see the line. */
 export const REDACTED_LOG_PATHS = [
@@ -30,38 +30,63 @@ export const REDACTED_LOG_PATHS = [
 
 export const REDACTED = '[Redacted]';
 const CIRCULAR = '[Circular]';
-const TOO_DEEP = '[Too deep]';
 
 /** The field names redacted at any depth, compared in lower case (a handler's `Password` or `API_KEY` style aside). */
 const SECRET_FIELDS = new Set(['authorization', 'apikey', 'apikeys', 'secret', 'secrets', 'webhooksecrets', 'password', 'connectionstring']);
 
-/** How deep a line is searched; what lies deeper is written as `[Too deep]` (a log line is no place for such data). */
-const MAX_DEPTH = 32;
+/** How deep a line is searched: far past anything a log line holds; deeper, a line is left as it is. */
+const MAX_DEPTH = 1_000;
 
 /**
  * pino's formatters, the caller's own (`formatters.log`, `formatters.bindings`) applied first: every line and the root
  * logger's bindings with their secret fields redacted at any depth (its children's: redactChildBindings).
  */
 export function redactingFormatters(own: LoggerOptions['formatters'] | undefined): NonNullable<LoggerOptions['formatters']> {
-  const log = own?.log;
   const bindings = own?.bindings;
   return {
     ...own,
-    log: (object) => redactDeep(log === undefined ? object : log(object)),
+    log: redactingLog(own?.log),
     bindings: (object) => redactDeep(bindings === undefined ? object : (bindings(object) as Record<string, unknown>)),
   };
 }
 
+/** pino's `hooks.logMethod`, the caller's own applied after: the arguments a message interpolates (`%j`, `%o`) redacted. */
+export function redactingLogMethod(own: NonNullable<LoggerOptions['hooks']>['logMethod']): NonNullable<NonNullable<LoggerOptions['hooks']>['logMethod']> {
+  return function redactingArguments(this: Logger, args, method, level) {
+    // The first argument, an object, is the line's (formatters.log); a string first is the message, its objects after.
+    const redactedArgs = (
+      typeof args[0] === 'string'
+        ? args.map((arg, i) => (i > 0 && typeof arg === 'object' && arg !== null ? redactDeep(arg as Record<string, unknown>) : arg))
+        : args
+    ) as typeof args;
+    return own === undefined ? method.apply(this, redactedArgs) : own.call(this, redactedArgs, method, level);
+  };
+}
+
+function redactingLog(own: ((object: Record<string, unknown>) => object) | undefined) {
+  return (object: object): Record<string, unknown> =>
+    redactDeep((own === undefined ? object : own(object as Record<string, unknown>)) as Record<string, unknown>);
+}
+
 /**
- * Makes `logger`'s children, and theirs, take their bindings redacted at any depth: pino gives a child's bindings to
- * the root's `formatters.bindings` only (a child's are its paths' alone, one level down).
+ * Makes `logger`'s children, and theirs, keep their bindings redacted at any depth: pino gives a child's bindings (as
+ * made, or set later with `setBindings`) to no formatter of ours, and a child made with its own `formatters.log` uses
+ * that one alone.
  */
 export function redactChildBindings(logger: Logger): Logger {
-  const child = logger.child;
-  // Children are made with the root as their prototype: they find this one too.
-  logger.child = function redactingChild(this: Logger, bindings, options) {
-    return child.call(this, redactDeep(bindings), options);
-  } as Logger['child'];
+  // pino's generic signature, as the plain function this wraps.
+  const child = logger.child as unknown as (this: Logger, bindings: Record<string, unknown>, options?: ChildLoggerOptions<string>) => Logger;
+  const setBindings = logger.setBindings;
+  // Children are made with the root as their prototype: they find these too.
+  logger.child = function redactingChild(this: Logger, bindings: Record<string, unknown>, options?: ChildLoggerOptions<string>) {
+    const own = options?.formatters?.log;
+    const redactedOptions: ChildLoggerOptions<string> | undefined =
+      own === undefined ? options : { ...options, formatters: { ...options!.formatters, log: redactingLog(own) } };
+    return child.call(this, redactDeep(bindings), redactedOptions);
+  } as unknown as Logger['child'];
+  logger.setBindings = function redactingSetBindings(this: Logger, bindings) {
+    setBindings.call(this, redactDeep(bindings));
+  };
   return logger;
 }
 
@@ -82,13 +107,11 @@ export function redactDeep(object: Record<string, unknown>): Record<string, unkn
 
 /** A copy of `value` with its secret fields redacted, or undefined when it has none (the caller keeps the original). */
 function redacted(value: unknown, depth: number, path: Set<object>): unknown {
-  if (typeof value !== 'object' || value === null) return undefined;
-  // A cycle is cut, or the copy would lead back into the original and its secrets.
-  if (path.has(value)) return CIRCULAR;
+  // A cycle back to an object being walked changes nothing by itself (a copy made for a secret cuts it: copyOf).
+  if (typeof value !== 'object' || value === null || path.has(value) || depth > MAX_DEPTH) return undefined;
   path.add(value);
   try {
     if (!walked(value)) return undefined;
-    if (depth > MAX_DEPTH) return TOO_DEEP;
     return Array.isArray(value) ? redactedItems(value, depth, path) : redactedFields(value, depth, path);
   } catch {
     // What cannot be read (a Proxy whose traps throw) is left as it is, for pino to write as it can; the rest of the
@@ -128,17 +151,6 @@ function prototypeOf(value: object): object | null {
   }
 }
 
-function redactedItems(items: readonly unknown[], depth: number, path: Set<object>): unknown[] | undefined {
-  let copy: unknown[] | undefined;
-  for (let i = 0; i < items.length; i++) {
-    const inner = redacted(readField(items as unknown as Record<string, unknown>, String(i)), depth + 1, path);
-    if (inner === undefined) continue;
-    copy ??= Array.from(items, (_, j) => readField(items as unknown as Record<string, unknown>, String(j)));
-    copy[i] = inner;
-  }
-  return copy;
-}
-
 /** Written in place of a field whose getter throws, in a copy made for a secret beside it. */
 const UNREADABLE = '[Unreadable]';
 
@@ -150,23 +162,39 @@ function readField(fields: Record<string, unknown>, key: string): unknown {
   }
 }
 
+/** In a copy: a value that leads back to an object being walked is cut, or the copy would lead into the original. */
+function copyOf(value: unknown, path: Set<object>): unknown {
+  return typeof value === 'object' && value !== null && path.has(value) ? CIRCULAR : value;
+}
+
+function redactedItems(items: readonly unknown[], depth: number, path: Set<object>): unknown[] | undefined {
+  const values = Array.from({ length: items.length }, (_, i) => readField(items as unknown as Record<string, unknown>, String(i)));
+  let changed = false;
+  values.forEach((item, i) => {
+    const inner = redacted(item, depth + 1, path);
+    if (inner === undefined) return;
+    values[i] = inner;
+    changed = true;
+  });
+  return changed ? values.map((value) => copyOf(value, path)) : undefined;
+}
+
 /** The fields of an error its serializer reads besides those `for…in` finds (a DOMException keeps them on its prototype). */
 const ERROR_FIELDS = ['name', 'message', 'stack'];
 
-/**
- * An error's fields as its serializer reads them: its own, enumerable or not, and what `for…in` finds on its prototype
- * (a DOMException's `code`, a field an error-like object inherits), whose getters a copy could not call.
- */
-function errorKeys(error: object): { keys: string[]; enumerable: Set<string> } {
-  const enumerable = new Set<string>();
-  for (const key in error) enumerable.add(key);
-  return { keys: [...new Set([...Object.getOwnPropertyNames(error), ...ERROR_FIELDS, ...enumerable])], enumerable };
-}
-
 function redactedFields(object: object, depth: number, path: Set<object>): object | undefined {
   const fields = object as Record<string, unknown>;
-  const asError = errorLike(object) ? errorKeys(object) : undefined;
-  const keys = asError?.keys ?? Object.keys(object);
+  const isError = errorLike(object);
+  const own = isError ? Object.getOwnPropertyNames(object) : Object.keys(object);
+  // An error's serializer also reads what `for…in` finds on its prototype (a DOMException's `code`, a field an error-like
+  // object inherits): secrets among those are redacted, and the getters among them cannot be called on a copy.
+  const inherited: string[] = [];
+  if (isError) {
+    const seen = new Set(own);
+    for (const key in object) if (!seen.has(key)) inherited.push(key);
+    for (const key of ERROR_FIELDS) if (!seen.has(key) && !inherited.includes(key)) inherited.push(key);
+  }
+  const keys = [...own, ...inherited];
   const values = keys.map((key) => readField(fields, key));
   let changed = false;
   keys.forEach((key, i) => {
@@ -178,22 +206,27 @@ function redactedFields(object: object, depth: number, path: Set<object>): objec
   });
   if (!changed) return undefined;
   const proto = prototypeOf(object);
-  if (asError === undefined) {
+  if (!isError) {
     // A class instance becomes the plain object JSON would have written of it.
     const copy: Record<string, unknown> = proto === null ? Object.create(null) : {};
     keys.forEach((key, i) => {
-      copy[key] = values[i];
+      copy[key] = copyOf(values[i], path);
     });
     return copy;
   }
-  // An error of the same class (its serializer names the class), each field an own value as read from the original (a
-  // stack or a DOMException's message is read through the original's internals, which a copy has not), enumerable or
-  // not as it was, but for those redacted.
+  // An error of the same class (its serializer names the class): its own fields as they were, enumerable or not, but
+  // for those redacted; what it inherits shadowed by values read from the original (a DOMException's message, name and
+  // code are read through its internals, which a copy has not), not enumerable, so `for…in` and JSON write only what
+  // they wrote of the original.
   const copy = Object.create(proto) as Record<string, unknown>;
   keys.forEach((key, i) => {
-    if (values[i] === undefined && !Object.hasOwn(object, key)) return;
-    // What `for…in` found, own or inherited, stays enumerable, so the serializer writes it as it did.
-    Object.defineProperty(copy, key, { value: values[i], enumerable: asError.enumerable.has(key), writable: true, configurable: true });
+    const enumerable = i < own.length && Object.getOwnPropertyDescriptor(object, key)?.enumerable === true;
+    if (i >= own.length && SECRET_FIELDS.has(key.toLowerCase())) {
+      // An inherited secret is left out: shadowed, not written.
+      Object.defineProperty(copy, key, { value: undefined, enumerable: false, writable: true, configurable: true });
+      return;
+    }
+    Object.defineProperty(copy, key, { value: copyOf(values[i], path), enumerable, writable: true, configurable: true });
   });
   return copy;
 }

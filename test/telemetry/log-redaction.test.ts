@@ -5,7 +5,17 @@ import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { join } from 'node:path';
 import { pino } from 'pino';
-import { REDACTED, REDACTED_LOG_PATHS, redactChildBindings, redactDeep, redactingFormatters } from '../../src/telemetry/log-redaction.ts';
+import { REDACTED, REDACTED_LOG_PATHS, redactChildBindings, redactDeep, redactingFormatters, redactingLogMethod } from '../../src/telemetry/log-redaction.ts';
+
+/** A logger made as the server's default one is (main.ts defaultLogger), writing its lines to `lines`. */
+function defaultLike(lines: string[]) {
+  return redactChildBindings(
+    pino(
+      { redact: REDACTED_LOG_PATHS, formatters: redactingFormatters(undefined), hooks: { logMethod: redactingLogMethod(undefined) } },
+      { write: (line: string) => lines.push(line) },
+    ),
+  );
+}
 import { REPO_ROOT, startServer } from '../support/server.ts';
 import { request } from '../support/http.ts';
 import { waitFor } from '../support/wait.ts';
@@ -118,6 +128,45 @@ describe('log redaction', () => {
     assert.equal(lines.length, 4);
     assert.doesNotMatch(text, /leak-/, text);
     assert.match(lines[0]!, /"message":"Request failed"/);
+  });
+
+  it('leaves a line without secrets as it was: deep ones, cycles, errors whose prototype has getters', () => {
+    let deep: Record<string, unknown> = { leaf: 1 };
+    for (let i = 0; i < 40; i++) deep = { i: deep };
+    const deepLine = { deep };
+    assert.equal(redactDeep(deepLine), deepLine);
+    const cyclic: Record<string, unknown> = { n: 1 };
+    cyclic.self = cyclic;
+    const cause = new Error('c');
+    cause.cause = cause;
+    const cycles = { cyclic, err: cause };
+    assert.equal(redactDeep(cycles), cycles);
+  });
+
+  it('writes what it wrote of an error whose prototype has getters, under any key, and only the secret changes', () => {
+    const lines: string[] = [];
+    const logger = defaultLike(lines);
+    const aborted = Object.assign(new DOMException('aborted', 'AbortError'), { request: { password: 'p-1', id: 7 } });
+    class Kinded extends Error {}
+    Object.defineProperty(Kinded.prototype, 'kind', { get: () => 'k', enumerable: true });
+    logger.error({ e: aborted, list: [aborted], k: Object.assign(new Kinded('m'), { cfg: { password: 'p-2' } }) }, 'x');
+    assert.equal(lines.length, 1);
+    const line = JSON.parse(lines[0]!) as Record<string, unknown>;
+    assert.deepEqual(line.e, { request: { password: REDACTED, id: 7 } });
+    assert.deepEqual(line.list, [{ request: { password: REDACTED, id: 7 } }]);
+    assert.deepEqual(line.k, { cfg: { password: REDACTED } });
+  });
+
+  it('redacts what a message interpolates, a child made with its own formatters and bindings set later', () => {
+    const lines: string[] = [];
+    const logger = defaultLike(lines);
+    logger.info('body %j', { q: { r: { password: 'p-3' } } });
+    logger.child({ a: 1 }, { formatters: { log: (o: object) => o } }).info({ q: { r: { password: 'p-4' } } }, 'own formatter');
+    const child = logger.child({ operation_id: 'op_1' });
+    child.setBindings({ db: { conn: { password: 'p-5' } } });
+    child.info('set later');
+    assert.equal(lines.length, 3);
+    assert.doesNotMatch(lines.join(''), /p-[345]/, lines.join(''));
   });
 
   it("a child logger's bindings and a caller's own formatters are redacted too", () => {
