@@ -9,7 +9,7 @@ import { randomUUID } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import type { FastifyInstance } from 'fastify';
 import { pino, type Logger, type LoggerOptions } from 'pino';
-import { REDACTED_LOG_PATHS, redactChildBindings, redactingFormatters, redactingLogMethod } from './telemetry/log-redaction.ts';
+import { redactChildBindings, redactingOptions } from './telemetry/log-redaction.ts';
 import { AsyncOpsError } from './domain/errors.ts';
 import { systemClock, withTimers, type Clock } from './domain/clock.ts';
 import { toOperationResource } from './domain/resource.ts';
@@ -638,14 +638,7 @@ function allowedHostsOf(given: string | readonly string[] | undefined): AllowedH
  * an error pino takes as the end of logging. The server writes a few lines, not one a request, so nothing waits on it.
  */
 function defaultLogger(options: LoggerOptions | undefined): Logger {
-  const settings = {
-    name: 'asyncops',
-    level: DEFAULTS.logLevel,
-    redact: REDACTED_LOG_PATHS,
-    ...(options ?? {}),
-    formatters: redactingFormatters(options?.formatters),
-    hooks: { ...options?.hooks, logMethod: redactingLogMethod(options?.hooks?.logMethod) },
-  };
+  const settings = { name: 'asyncops', level: DEFAULTS.logLevel, ...redactingOptions(options) };
   try {
     // A transport is a destination of its own.
     if (settings.transport !== undefined) return redactChildBindings(pino(settings));

@@ -9,6 +9,7 @@ import { pino } from 'pino';
 import { failureOf, isRateLimitedError, PermanentError, readSafely } from '../domain/errors.ts';
 import { RefusedResult, toOperationResult } from '../domain/operation.ts';
 import { spanContextOf } from '../telemetry/tracing.ts';
+import { redactChildBindings, redactingOptions } from '../telemetry/log-redaction.ts';
 import type { IsolatedHandler, IsolatedTaskContext, ThreadMessage, ThreadStart } from './worker-thread.ts';
 
 const port = parentPort;
@@ -42,7 +43,9 @@ try {
         fraction: typeof fraction === 'number' ? fraction : Number.NaN,
         message: message === undefined || message === null ? undefined : String(message),
       }),
-    log: pino({ level: 'trace' }, { write: (line: string) => post({ kind: 'log', line }) }),
+    // Redacted here as the server's own logger redacts (telemetry/log-redaction.ts): a message's interpolated values
+    // cross as text, which the parent cannot redact.
+    log: redactChildBindings(pino(redactingOptions({ level: 'trace' }), { write: (line: string) => post({ kind: 'log', line }) })),
     span,
     traceContext: trace.setSpan(ROOT_CONTEXT, span),
   };

@@ -38,6 +38,19 @@ const SECRET_FIELDS = new Set(['authorization', 'apikey', 'apikeys', 'secret', '
 const MAX_DEPTH = 1_000;
 
 /**
+ * pino options that redact secrets at any depth (the caller's own options, formatters and hooks kept, run first); the
+ * logger made with them is to be passed through redactChildBindings.
+ */
+export function redactingOptions(options: LoggerOptions | undefined): LoggerOptions {
+  return {
+    redact: REDACTED_LOG_PATHS,
+    ...options,
+    formatters: redactingFormatters(options?.formatters),
+    hooks: { ...options?.hooks, logMethod: redactingLogMethod(options?.hooks?.logMethod) },
+  };
+}
+
+/**
  * pino's formatters, the caller's own (`formatters.log`, `formatters.bindings`) applied first: every line and the root
  * logger's bindings with their secret fields redacted at any depth (its children's: redactChildBindings).
  */
@@ -50,17 +63,36 @@ export function redactingFormatters(own: LoggerOptions['formatters'] | undefined
   };
 }
 
-/** pino's `hooks.logMethod`, the caller's own applied after: the arguments a message interpolates (`%j`, `%o`) redacted. */
+/**
+ * pino's `hooks.logMethod`, the caller's own applied after: the arguments a message interpolates as JSON (`%j`, `%o`,
+ * `%O`) redacted; those it writes as text or numbers (`%s`, `%d`) keep their own `toString` and `valueOf`.
+ */
 export function redactingLogMethod(own: NonNullable<LoggerOptions['hooks']>['logMethod']): NonNullable<NonNullable<LoggerOptions['hooks']>['logMethod']> {
   return function redactingArguments(this: Logger, args, method, level) {
-    // The first argument, an object, is the line's (formatters.log); a string first is the message, its objects after.
-    const redactedArgs = (
-      typeof args[0] === 'string'
-        ? args.map((arg, i) => (i > 0 && typeof arg === 'object' && arg !== null ? redactDeep(arg as Record<string, unknown>) : arg))
-        : args
-    ) as typeof args;
+    // `log(message, …values)` or `log(object, message, …values)`: the object itself is the line's (formatters.log).
+    const at = typeof args[0] === 'string' ? 0 : typeof args[1] === 'string' ? 1 : -1;
+    const redactedArgs = (at < 0 ? args : redactedInterpolation(args, at)) as typeof args;
     return own === undefined ? method.apply(this, redactedArgs) : own.call(this, redactedArgs, method, level);
   };
+}
+
+/** `args` with the values the message at `at` writes as JSON redacted (quick-format-unescaped's placeholders). */
+function redactedInterpolation(args: readonly unknown[], at: number): unknown[] {
+  const message = args[at] as string;
+  const out = [...args];
+  let next = at + 1;
+  for (let i = 0; i < message.length - 1 && next < args.length; i++) {
+    if (message[i] !== '%') continue;
+    const kind = message[i + 1];
+    i++;
+    if (kind === '%') continue;
+    if (kind === 'j' || kind === 'o' || kind === 'O') {
+      const value = args[next];
+      if (typeof value === 'object' && value !== null) out[next] = redactDeep(value as Record<string, unknown>);
+    }
+    if (kind === 's' || kind === 'd' || kind === 'i' || kind === 'f' || kind === 'j' || kind === 'o' || kind === 'O') next++;
+  }
+  return out;
 }
 
 function redactingLog(own: ((object: Record<string, unknown>) => object) | undefined) {
@@ -79,9 +111,19 @@ export function redactChildBindings(logger: Logger): Logger {
   const setBindings = logger.setBindings;
   // Children are made with the root as their prototype: they find these too.
   logger.child = function redactingChild(this: Logger, bindings: Record<string, unknown>, options?: ChildLoggerOptions<string>) {
-    const own = options?.formatters?.log;
+    const formatters = options?.formatters;
+    const ownBindings = formatters?.bindings;
     const redactedOptions: ChildLoggerOptions<string> | undefined =
-      own === undefined ? options : { ...options, formatters: { ...options!.formatters, log: redactingLog(own) } };
+      formatters === undefined
+        ? options
+        : {
+            ...options,
+            formatters: {
+              ...formatters,
+              ...(formatters.log === undefined ? {} : { log: redactingLog(formatters.log) }),
+              ...(ownBindings === undefined ? {} : { bindings: (b: Record<string, unknown>) => redactDeep(ownBindings(b) as Record<string, unknown>) }),
+            },
+          };
     return child.call(this, redactDeep(bindings), redactedOptions);
   } as unknown as Logger['child'];
   logger.setBindings = function redactingSetBindings(this: Logger, bindings) {
@@ -189,10 +231,15 @@ function redactedFields(object: object, depth: number, path: Set<object>): objec
   // An error's serializer also reads what `for…in` finds on its prototype (a DOMException's `code`, a field an error-like
   // object inherits): secrets among those are redacted, and the getters among them cannot be called on a copy.
   const inherited: string[] = [];
+  const enumerableInherited = new Set<string>();
   if (isError) {
     const seen = new Set(own);
-    for (const key in object) if (!seen.has(key)) inherited.push(key);
-    for (const key of ERROR_FIELDS) if (!seen.has(key) && !inherited.includes(key)) inherited.push(key);
+    for (const key in object) {
+      if (seen.has(key)) continue;
+      inherited.push(key);
+      enumerableInherited.add(key);
+    }
+    for (const key of ERROR_FIELDS) if (!seen.has(key) && !enumerableInherited.has(key)) inherited.push(key);
   }
   const keys = [...own, ...inherited];
   const values = keys.map((key) => readField(fields, key));
@@ -214,19 +261,18 @@ function redactedFields(object: object, depth: number, path: Set<object>): objec
     });
     return copy;
   }
-  // An error of the same class (its serializer names the class): its own fields as they were, enumerable or not, but
-  // for those redacted; what it inherits shadowed by values read from the original (a DOMException's message, name and
-  // code are read through its internals, which a copy has not), not enumerable, so `for…in` and JSON write only what
-  // they wrote of the original.
-  const copy = Object.create(proto) as Record<string, unknown>;
+  // An error of the same class (its serializer names the class, `instanceof` holds): its own fields as they were,
+  // enumerable or not, but for those redacted; what it inherits, on a prototype of its own between it and its class's,
+  // as values read from the original (a DOMException's message, name and code are read through its internals, which a
+  // copy has not), enumerable as `for…in` found them, so the serializer and JSON write what they wrote of the original.
+  // Inherited, not its own: a copy pino's path redaction makes assigns its own fields, and a getter of the class's
+  // prototype would refuse that.
+  const inheritedFields = Object.create(proto) as object;
+  const copy = Object.create(inheritedFields) as Record<string, unknown>;
   keys.forEach((key, i) => {
-    const enumerable = i < own.length && Object.getOwnPropertyDescriptor(object, key)?.enumerable === true;
-    if (i >= own.length && SECRET_FIELDS.has(key.toLowerCase())) {
-      // An inherited secret is left out: shadowed, not written.
-      Object.defineProperty(copy, key, { value: undefined, enumerable: false, writable: true, configurable: true });
-      return;
-    }
-    Object.defineProperty(copy, key, { value: copyOf(values[i], path), enumerable, writable: true, configurable: true });
+    const isOwn = i < own.length;
+    const enumerable = isOwn ? Object.getOwnPropertyDescriptor(object, key)?.enumerable === true : enumerableInherited.has(key);
+    Object.defineProperty(isOwn ? copy : inheritedFields, key, { value: copyOf(values[i], path), enumerable, writable: true, configurable: true });
   });
   return copy;
 }

@@ -37,6 +37,9 @@ describe('inWorkerThread', () => {
     assert.deepEqual(JSON.parse(Buffer.from(result.body).toString()), { doubled: 42, onMainThread: false, attempt: 2, operationId: 'op_thread' });
     assert.deepEqual(progress, [[0.5, 'halfway']]);
     assert.ok(logs.some((l) => (l as { msg?: string; n?: number }).msg === 'doubling' && (l as { n?: number }).n === 21));
+    const calling = logs.find((l) => (l as { msg?: string }).msg?.startsWith('calling with')) as { msg: string } | undefined;
+    assert.ok(calling !== undefined, 'the interpolated line forwarded');
+    assert.doesNotMatch(calling.msg, /thread-secret/, 'redacted on the thread, where it was made into text');
   });
 
   it('returns explicit bodies with their content type', async () => {

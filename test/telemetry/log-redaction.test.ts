@@ -5,16 +5,11 @@ import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { join } from 'node:path';
 import { pino } from 'pino';
-import { REDACTED, REDACTED_LOG_PATHS, redactChildBindings, redactDeep, redactingFormatters, redactingLogMethod } from '../../src/telemetry/log-redaction.ts';
+import { REDACTED, REDACTED_LOG_PATHS, redactChildBindings, redactDeep, redactingFormatters, redactingOptions } from '../../src/telemetry/log-redaction.ts';
 
 /** A logger made as the server's default one is (main.ts defaultLogger), writing its lines to `lines`. */
 function defaultLike(lines: string[]) {
-  return redactChildBindings(
-    pino(
-      { redact: REDACTED_LOG_PATHS, formatters: redactingFormatters(undefined), hooks: { logMethod: redactingLogMethod(undefined) } },
-      { write: (line: string) => lines.push(line) },
-    ),
-  );
+  return redactChildBindings(pino(redactingOptions(undefined), { write: (line: string) => lines.push(line) }));
 }
 import { REPO_ROOT, startServer } from '../support/server.ts';
 import { request } from '../support/http.ts';
@@ -167,6 +162,45 @@ describe('log redaction', () => {
     child.info('set later');
     assert.equal(lines.length, 3);
     assert.doesNotMatch(lines.join(''), /p-[345]/, lines.join(''));
+  });
+
+  it('an error that carries a secret keeps what it inherits: a DOMException its name and code, a class its prototype fields', () => {
+    const lines: string[] = [];
+    const logger = defaultLike(lines);
+    class Transient extends Error {}
+    Object.assign(Transient.prototype, { kind: 'transient' });
+    logger.info({ err: Object.assign(new DOMException('dm', 'AbortError'), { q: { password: 'p-6' } }) }, 'dom');
+    logger.info({ err: Object.assign(new Transient('t'), { cfg: { password: 'p-7' } }) }, 'class');
+    logger.info({ err: Object.assign(Object.create({ code: 'E_X', inherited: { password: 'p-8' } }), { message: 'm' }) }, 'error-like');
+    const [dom, kinded, like] = lines.map((line) => JSON.parse(line) as { err: Record<string, unknown> });
+    assert.doesNotMatch(lines.join(''), /p-[678]/, lines.join(''));
+    assert.equal(dom!.err.name, 'AbortError');
+    assert.equal(dom!.err.code, 20);
+    assert.equal(kinded!.err.kind, 'transient');
+    assert.equal(like!.err.code, 'E_X');
+    assert.deepEqual(like!.err.inherited, { password: REDACTED });
+  });
+
+  it('what a message writes as text or a number keeps its toString and valueOf; what it writes as JSON is redacted, whatever comes first', () => {
+    const lines: string[] = [];
+    const logger = defaultLike(lines);
+    class User {
+      name = 'ann';
+      password = 'p-9';
+      toString() {
+        return `User(${this.name})`;
+      }
+      valueOf() {
+        return 250;
+      }
+    }
+    // pino's types take only strings and numbers for %s and %d; a value's own toString and valueOf is what users pass.
+    (logger.info as (...args: unknown[]) => void)('login by %s for %d, %% done', new User(), new User());
+    logger.info({ a: 1 }, 'object first %j', { db: { x: { password: 'p-10' } } });
+    logger.info(null, 'null first %o', { db: { x: { password: 'p-11' } } });
+    const [text, objectFirst, nullFirst] = lines.map((line) => JSON.parse(line) as { msg: string });
+    assert.equal(text!.msg, 'login by User(ann) for 250, % done');
+    assert.doesNotMatch(`${objectFirst!.msg} ${nullFirst!.msg}`, /p-1[01]/);
   });
 
   it("a child logger's bindings and a caller's own formatters are redacted too", () => {
