@@ -76,21 +76,28 @@ export function redactingLogMethod(own: NonNullable<LoggerOptions['hooks']>['log
   };
 }
 
-/** `args` with the values the message at `at` writes as JSON redacted (quick-format-unescaped's placeholders). */
+/** Placeholders quick-format-unescaped (pino's) fills; any other `%x` takes a value too, writing none. */
+const PLACEHOLDERS = new Set(['s', 'd', 'i', 'f', 'j', 'o', 'O']);
+
+/** `args` with the values the message at `at` writes as JSON redacted, counted as quick-format-unescaped counts them. */
 function redactedInterpolation(args: readonly unknown[], at: number): unknown[] {
   const message = args[at] as string;
   const out = [...args];
   let next = at + 1;
-  for (let i = 0; i < message.length - 1 && next < args.length; i++) {
-    if (message[i] !== '%') continue;
-    const kind = message[i + 1];
-    i++;
-    if (kind === '%') continue;
-    if (kind === 'j' || kind === 'o' || kind === 'O') {
-      const value = args[next];
-      if (typeof value === 'object' && value !== null) out[next] = redactDeep(value as Record<string, unknown>);
+  for (let i = 0; i < message.length - 1 && next < args.length; ) {
+    if (message[i] !== '%') {
+      i++;
+      continue;
     }
-    if (kind === 's' || kind === 'd' || kind === 'i' || kind === 'f' || kind === 'j' || kind === 'o' || kind === 'O') next++;
+    const kind = message[i + 1]!;
+    if (kind === '%') {
+      i += 2;
+      continue;
+    }
+    const value = args[next];
+    if ((kind === 'j' || kind === 'o' || kind === 'O') && typeof value === 'object' && value !== null) out[next] = redactDeep(value as Record<string, unknown>);
+    next++;
+    i += PLACEHOLDERS.has(kind) ? 2 : 1;
   }
   return out;
 }
@@ -133,7 +140,7 @@ export function redactChildBindings(logger: Logger): Logger {
 }
 
 /**
- * The object with every secret field, in nested objects, arrays, class instances and errors too, replaced by
+ * The object with every secret field, in nested plain objects, arrays and errors too, replaced by
  * `[Redacted]` (pino's paths stop one level down and do not enter arrays: a handler's
  * `ctx.log.info({ request: { auth: { password } } })` wrote the password). An error stays an error of its class for
  * pino's serializer. A value that cannot be read is left as it is, for pino to write as it can (`[Unreadable]` in a
@@ -164,12 +171,16 @@ function redacted(value: unknown, depth: number, path: Set<object>): unknown {
   }
 }
 
-/** Plain objects, arrays, errors and class instances; not what JSON writes its own way (a Date, a Buffer) or as `{}`. */
+/**
+ * Plain objects, arrays and errors (what pino's serializer takes for one: anything with a string `message`, whose
+ * copy keeps its class). Not another class instance (a serializer may read its getters and methods, which a copy
+ * would lose: pino's formatters run before its serializers) nor what JSON writes its own way (a Date, a Buffer).
+ */
 function walked(value: object): boolean {
   try {
-    if (ArrayBuffer.isView(value) || value instanceof Map || value instanceof Set || value instanceof WeakMap || value instanceof WeakSet) return false;
-    // pino's error serializer copies an error's fields itself, whatever its `toJSON` (an HTTP client's error has one).
-    return errorLike(value) || typeof (value as { toJSON?: unknown }).toJSON !== 'function';
+    if (Array.isArray(value) || errorLike(value)) return true;
+    const proto = Object.getPrototypeOf(value) as object | null;
+    return proto === Object.prototype || proto === null;
   } catch {
     // A Proxy whose traps throw: JSON writes what it can read, so what can be read is redacted.
     return true;
@@ -254,7 +265,7 @@ function redactedFields(object: object, depth: number, path: Set<object>): objec
   if (!changed) return undefined;
   const proto = prototypeOf(object);
   if (!isError) {
-    // A class instance becomes the plain object JSON would have written of it.
+    // A plain object (or a Proxy whose prototype cannot be read), as JSON writes it.
     const copy: Record<string, unknown> = proto === null ? Object.create(null) : {};
     keys.forEach((key, i) => {
       copy[key] = copyOf(values[i], path);

@@ -41,7 +41,7 @@ describe('log redaction', () => {
     assert.equal(redactDeep(plain), plain);
   });
 
-  it('redacts inside errors (kept errors of their class, message and stack), class instances, cycles and deep lines', () => {
+  it('redacts inside errors (kept errors of their class, message and stack), cycles and deep lines, and leaves class instances alone', () => {
     const err = Object.assign(new TypeError('Request failed'), { config: { headers: { Authorization: 'Bearer axios' } }, status: 401 });
     const out = redactDeep({ err }) as { err: TypeError & { config: { headers: Record<string, unknown> }; status: number } };
     assert.ok(out.err instanceof TypeError);
@@ -50,11 +50,13 @@ describe('log redaction', () => {
     assert.equal(out.err.status, 401);
     assert.equal(out.err.config.headers.Authorization, REDACTED);
     assert.equal(err.config.headers.Authorization, 'Bearer axios', 'the error itself is not changed');
+    // A class instance is its serializer's (which may read its getters and methods) or JSON's: left as it is.
     class Settings {
       password = 'in-instance';
       host = 'db';
     }
-    assert.deepEqual(redactDeep({ a: { settings: new Settings() } }), { a: { settings: { password: REDACTED, host: 'db' } } });
+    const withInstance = { a: { settings: new Settings() } };
+    assert.equal(redactDeep(withInstance), withInstance);
     const request: Record<string, unknown> = { headers: { authorization: 'Bearer cycle' } };
     request.self = request;
     const cut = JSON.stringify(redactDeep({ request }));
@@ -201,6 +203,32 @@ describe('log redaction', () => {
     const [text, objectFirst, nullFirst] = lines.map((line) => JSON.parse(line) as { msg: string });
     assert.equal(text!.msg, 'login by User(ann) for 250, % done');
     assert.doesNotMatch(`${objectFirst!.msg} ${nullFirst!.msg}`, /p-1[01]/);
+  });
+
+  it('a serializer gets the class instance it serializes, whatever secret it holds, and a value each unknown %x takes is counted', () => {
+    const lines: string[] = [];
+    class User {
+      id = 'u1';
+      first = 'Ada';
+      password = 'p-12';
+      get fullName() {
+        return `${this.first} L`;
+      }
+      summary() {
+        return `${this.id}:${this.fullName}`;
+      }
+    }
+    const logger = redactChildBindings(
+      pino(redactingOptions({ serializers: { user: (u: User) => ({ id: u.id, name: u.fullName }), acct: (u: User) => u.summary() } }), {
+        write: (line: string) => lines.push(line),
+      }),
+    );
+    logger.info({ user: new User(), acct: new User() }, 'login');
+    (logger.info as (...args: unknown[]) => void)('a% b %s %j', 'x', 'y', { q: { password: 'p-13' } });
+    const [login, odd] = lines.map((line) => JSON.parse(line) as Record<string, unknown>);
+    assert.deepEqual(login!.user, { id: 'u1', name: 'Ada L' });
+    assert.equal(login!.acct, 'u1:Ada L');
+    assert.doesNotMatch(String(odd!.msg), /p-13/, String(odd!.msg));
   });
 
   it("a child logger's bindings and a caller's own formatters are redacted too", () => {
