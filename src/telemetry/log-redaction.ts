@@ -71,7 +71,11 @@ export function redactingLogMethod(own: NonNullable<LoggerOptions['hooks']>['log
   return function redactingArguments(this: Logger, args, method, level) {
     // `log(message, …values)` or `log(object, message, …values)`: the object itself is the line's (formatters.log).
     const at = typeof args[0] === 'string' ? 0 : typeof args[1] === 'string' ? 1 : -1;
-    const redactedArgs = (at < 0 ? args : redactedInterpolation(args, at)) as typeof args;
+    let redactedArgs = (at < 0 ? args : redactedInterpolation(args, at)) as typeof args;
+    // `log(object, message)` with an object for the message: pino writes it as JSON.
+    if (at < 0 && args.length > 1 && typeof args[1] === 'object' && args[1] !== null) {
+      redactedArgs = [args[0], redactDeep(args[1] as Record<string, unknown>), ...args.slice(2)] as unknown as typeof args;
+    }
     return own === undefined ? method.apply(this, redactedArgs) : own.call(this, redactedArgs, method, level);
   };
 }
@@ -180,7 +184,8 @@ function walked(value: object): boolean {
   try {
     if (Array.isArray(value) || errorLike(value)) return true;
     const proto = Object.getPrototypeOf(value) as object | null;
-    return proto === Object.prototype || proto === null;
+    // A dictionary of a prototype of its own with none above it (a query string's parsed object in Fastify).
+    return proto === Object.prototype || proto === null || Object.getPrototypeOf(proto) === null;
   } catch {
     // A Proxy whose traps throw: JSON writes what it can read, so what can be read is redacted.
     return true;
@@ -283,7 +288,26 @@ function redactedFields(object: object, depth: number, path: Set<object>): objec
   keys.forEach((key, i) => {
     const isOwn = i < own.length;
     const enumerable = isOwn ? Object.getOwnPropertyDescriptor(object, key)?.enumerable === true : enumerableInherited.has(key);
-    Object.defineProperty(isOwn ? copy : inheritedFields, key, { value: copyOf(values[i], path), enumerable, writable: true, configurable: true });
+    // A cause that is the error itself stays the copy itself: its serializer writes such a cause as it did.
+    const value = values[i] === object ? copy : copyOf(values[i], path);
+    Object.defineProperty(isOwn ? copy : inheritedFields, key, { value, enumerable, writable: true, configurable: true });
   });
-  return copy;
+  // A getter of its class that a copy cannot answer (one reading a `#private` field) would throw in the serializer: such
+  // an error is left as it was, for pino's paths.
+  return gettersAnswer(copy, proto) ? copy : undefined;
+}
+
+/** Whether every getter on the prototypes from `proto` up (short of Object's) answers when read on `copy`. */
+function gettersAnswer(copy: object, proto: object | null): boolean {
+  for (let at = proto; at !== null && at !== Object.prototype; at = Object.getPrototypeOf(at) as object | null) {
+    for (const key of Reflect.ownKeys(at)) {
+      if (Object.getOwnPropertyDescriptor(at, key)?.get === undefined || Object.hasOwn(Object.getPrototypeOf(copy) as object, key)) continue;
+      try {
+        Reflect.get(copy, key);
+      } catch {
+        return false;
+      }
+    }
+  }
+  return true;
 }

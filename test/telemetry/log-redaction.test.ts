@@ -231,6 +231,29 @@ describe('log redaction', () => {
     assert.doesNotMatch(String(odd!.msg), /p-13/, String(odd!.msg));
   });
 
+  it('an error its copy could not answer for (a #private getter) is left for pino, a cyclic cause stays one, an object message is redacted', () => {
+    const lines: string[] = [];
+    const logger = defaultLike(lines);
+    class WithStatus extends Error {
+      #status = 503;
+      get statusCode() {
+        return this.#status;
+      }
+    }
+    const withStatus = Object.assign(new WithStatus('boom'), { meta: { db: { password: 'p-14' } } });
+    logger.error({ err: withStatus }, 'private');
+    const cyclic = Object.assign(new Error('cyc'), { x: { password: 'p-15' } });
+    cyclic.cause = cyclic;
+    logger.error(cyclic);
+    logger.info({ t: 1 }, { request: { auth: { password: 'p-16' } } } as unknown as string);
+    const query = Object.assign(Object.create(Object.create(null)) as Record<string, unknown>, { q: { password: 'p-17' } });
+    logger.info({ request: { query } }, 'query');
+    assert.equal(lines.length, 4, 'every call wrote its line');
+    const [, cycled, message, parsed] = lines;
+    assert.match(JSON.parse(cycled!).msg, /^cyc/);
+    assert.doesNotMatch(`${cycled}${message}${parsed}`, /p-1[567]/);
+  });
+
   it("a child logger's bindings and a caller's own formatters are redacted too", () => {
     const lines: string[] = [];
     const logger = redactChildBindings(
