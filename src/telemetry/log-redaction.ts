@@ -151,12 +151,19 @@ export function redactChildBindings(logger: Logger): Logger {
  * copy made for a secret beside it); the rest of the line is redacted all the same.
  */
 export function redactDeep(object: Record<string, unknown>): Record<string, unknown> {
+  copies = new Map();
   try {
     return (redacted(object, 0, new Set()) as Record<string, unknown> | undefined) ?? object;
   } catch {
     return object;
   }
 }
+
+/**
+ * The copies one redactDeep call made, by original: an error's redacted view (errorView) hands out the copy of what it
+ * leads to when it is read, later, by pino's serializer or JSON (a cause that is the error itself, say).
+ */
+let copies = new Map<object, object>();
 
 /** A copy of `value` with its secret fields redacted, or undefined when it has none (the caller keeps the original). */
 function redacted(value: unknown, depth: number, path: Set<object>): unknown {
@@ -165,7 +172,9 @@ function redacted(value: unknown, depth: number, path: Set<object>): unknown {
   path.add(value);
   try {
     if (!walked(value)) return undefined;
-    return Array.isArray(value) ? redactedItems(value, depth, path) : redactedFields(value, depth, path);
+    const copy = Array.isArray(value) ? redactedItems(value, depth, path) : redactedFields(value, depth, path);
+    if (copy !== undefined) copies.set(value, copy);
+    return copy;
   } catch {
     // What cannot be read (a Proxy whose traps throw) is left as it is, for pino to write as it can; the rest of the
     // line is redacted all the same.
@@ -237,77 +246,71 @@ function redactedItems(items: readonly unknown[], depth: number, path: Set<objec
   return changed ? values.map((value) => copyOf(value, path)) : undefined;
 }
 
-/** The fields of an error its serializer reads besides those `for…in` finds (a DOMException keeps them on its prototype). */
-const ERROR_FIELDS = ['name', 'message', 'stack'];
-
 function redactedFields(object: object, depth: number, path: Set<object>): object | undefined {
   const fields = object as Record<string, unknown>;
   const isError = errorLike(object);
-  const own = isError ? Object.getOwnPropertyNames(object) : Object.keys(object);
-  // An error's serializer also reads what `for…in` finds on its prototype (a DOMException's `code`, a field an error-like
-  // object inherits): secrets among those are redacted, and the getters among them cannot be called on a copy.
-  const inherited: string[] = [];
-  const enumerableInherited = new Set<string>();
-  if (isError) {
-    const seen = new Set(own);
-    for (const key in object) {
-      if (seen.has(key)) continue;
-      inherited.push(key);
-      enumerableInherited.add(key);
-    }
-    for (const key of ERROR_FIELDS) if (!seen.has(key) && !enumerableInherited.has(key)) inherited.push(key);
-  }
-  const keys = [...own, ...inherited];
+  const keys = isError ? errorKeys(object) : Object.keys(object);
   const values = keys.map((key) => readField(fields, key));
-  let changed = false;
+  const changed = new Set<string>();
   keys.forEach((key, i) => {
     const inner = values[i];
     const replaced = SECRET_FIELDS.has(key.toLowerCase()) ? (inner === undefined ? undefined : REDACTED) : redacted(inner, depth + 1, path);
     if (replaced === undefined) return;
     values[i] = replaced;
-    changed = true;
+    changed.add(key);
   });
-  if (!changed) return undefined;
-  const proto = prototypeOf(object);
-  if (!isError) {
-    // A plain object (or a Proxy whose prototype cannot be read), as JSON writes it.
-    const copy: Record<string, unknown> = proto === null ? Object.create(null) : {};
-    keys.forEach((key, i) => {
-      copy[key] = copyOf(values[i], path);
-    });
-    return copy;
-  }
-  // An error of the same class (its serializer names the class, `instanceof` holds): its own fields as they were,
-  // enumerable or not, but for those redacted; what it inherits, on a prototype of its own between it and its class's,
-  // as values read from the original (a DOMException's message, name and code are read through its internals, which a
-  // copy has not), enumerable as `for…in` found them, so the serializer and JSON write what they wrote of the original.
-  // Inherited, not its own: a copy pino's path redaction makes assigns its own fields, and a getter of the class's
-  // prototype would refuse that.
-  const inheritedFields = Object.create(proto) as object;
-  const copy = Object.create(inheritedFields) as Record<string, unknown>;
+  if (changed.size === 0) return undefined;
+  if (isError) return errorView(object, new Map(keys.flatMap((key, i) => (changed.has(key) ? [[key, values[i]] as const] : []))));
+  // A plain object (or a Proxy whose prototype cannot be read), as JSON writes it.
+  const copy: Record<string, unknown> = prototypeOf(object) === null ? Object.create(null) : {};
   keys.forEach((key, i) => {
-    const isOwn = i < own.length;
-    const enumerable = isOwn ? Object.getOwnPropertyDescriptor(object, key)?.enumerable === true : enumerableInherited.has(key);
-    // A cause that is the error itself stays the copy itself: its serializer writes such a cause as it did.
-    const value = values[i] === object ? copy : copyOf(values[i], path);
-    Object.defineProperty(isOwn ? copy : inheritedFields, key, { value, enumerable, writable: true, configurable: true });
+    copy[key] = copyOf(values[i], path);
   });
-  // A getter of its class that a copy cannot answer (one reading a `#private` field) would throw in the serializer: such
-  // an error is left as it was, for pino's paths.
-  return gettersAnswer(copy, proto) ? copy : undefined;
+  return copy;
 }
 
-/** Whether every getter on the prototypes from `proto` up (short of Object's) answers when read on `copy`. */
-function gettersAnswer(copy: object, proto: object | null): boolean {
-  for (let at = proto; at !== null && at !== Object.prototype; at = Object.getPrototypeOf(at) as object | null) {
-    for (const key of Reflect.ownKeys(at)) {
-      if (Object.getOwnPropertyDescriptor(at, key)?.get === undefined || Object.hasOwn(Object.getPrototypeOf(copy) as object, key)) continue;
-      try {
-        Reflect.get(copy, key);
-      } catch {
-        return false;
-      }
-    }
+/**
+ * An error's fields as its serializer reads them: its own, enumerable or not, and what `for…in` finds on its prototype
+ * (a DOMException's `code`, a field an error-like object inherits).
+ */
+function errorKeys(error: object): string[] {
+  const keys = new Set(Object.getOwnPropertyNames(error));
+  for (const key in error) keys.add(key);
+  return [...keys];
+}
+
+/**
+ * The error itself, seen through a Proxy that answers its redacted fields with their redacted values: everything else
+ * (its class, prototype, getters and methods, which may read private state or internals a copy has not) is the
+ * error's own, read on it. Undefined (left as it is, for pino's paths) when a field to redact is one the error holds
+ * fixed (non-writable and non-configurable), which a Proxy may not answer differently.
+ */
+function errorView(error: object, redactedFields: ReadonlyMap<string, unknown>): object | undefined {
+  for (const key of redactedFields.keys()) {
+    const descriptor = Object.getOwnPropertyDescriptor(error, key);
+    if (descriptor !== undefined && descriptor.configurable === false && descriptor.writable === false) return undefined;
   }
-  return true;
+  const made = copies;
+  return new Proxy(error, {
+    get(target, key, view) {
+      if (typeof key === 'string' && redactedFields.has(key)) return redactedFields.get(key);
+      const value: unknown = Reflect.get(target, key, target);
+      if (typeof value === 'object' && value !== null) return made.get(value) ?? value;
+      if (typeof value !== 'function' || key === 'constructor') return value;
+      const method = value as (...args: unknown[]) => unknown;
+      // A `toJSON` (JSON's, where the error is not under `err`) reads the view, so what it writes of the redacted fields
+      // is redacted; one that reads private state, which the view has not, runs on the error and writes what it did.
+      if (key === 'toJSON') {
+        return (...args: unknown[]) => {
+          try {
+            return method.apply(view, args);
+          } catch {
+            return method.apply(target, args);
+          }
+        };
+      }
+      // Any other method called on the view runs on the error (its private state is there), as a getter does.
+      return method.bind(target);
+    },
+  });
 }

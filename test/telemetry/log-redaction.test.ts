@@ -231,27 +231,42 @@ describe('log redaction', () => {
     assert.doesNotMatch(String(odd!.msg), /p-13/, String(odd!.msg));
   });
 
-  it('an error its copy could not answer for (a #private getter) is left for pino, a cyclic cause stays one, an object message is redacted', () => {
+  it('an error whose class reads private state (a getter, a method, a toJSON) is redacted and written as before; a cyclic cause stays one; an object message is redacted', () => {
     const lines: string[] = [];
-    const logger = defaultLike(lines);
     class WithStatus extends Error {
       #status = 503;
       get statusCode() {
         return this.#status;
       }
+      status() {
+        return this.#status;
+      }
+      toJSON() {
+        return { message: this.message, status: this.statusCode, config: (this as unknown as { config: unknown }).config };
+      }
     }
-    const withStatus = Object.assign(new WithStatus('boom'), { meta: { db: { password: 'p-14' } } });
-    logger.error({ err: withStatus }, 'private');
+    const logger = redactChildBindings(
+      pino(redactingOptions({ serializers: { failure: (e: WithStatus) => ({ msg: e.message, code: e.statusCode, status: e.status() }) } }), {
+        write: (line: string) => lines.push(line),
+      }),
+    );
+    const failing = () => Object.assign(new WithStatus('boom'), { config: { headers: { authorization: 'p-14' } } });
+    logger.error({ err: failing() }, 'private');
+    logger.error({ failure: failing() }, 'serialized');
+    logger.info({ ctx: { e: failing() } }, 'nested');
     const cyclic = Object.assign(new Error('cyc'), { x: { password: 'p-15' } });
     cyclic.cause = cyclic;
     logger.error(cyclic);
     logger.info({ t: 1 }, { request: { auth: { password: 'p-16' } } } as unknown as string);
     const query = Object.assign(Object.create(Object.create(null)) as Record<string, unknown>, { q: { password: 'p-17' } });
     logger.info({ request: { query } }, 'query');
-    assert.equal(lines.length, 4, 'every call wrote its line');
-    const [, cycled, message, parsed] = lines;
-    assert.match(JSON.parse(cycled!).msg, /^cyc/);
-    assert.doesNotMatch(`${cycled}${message}${parsed}`, /p-1[567]/);
+    assert.equal(lines.length, 6, 'every call wrote its line');
+    assert.doesNotMatch(lines.join(''), /p-1[4-7]/, lines.join(''));
+    const [err, serialized, nested, cycled] = lines.map((line) => JSON.parse(line) as Record<string, Record<string, unknown>>);
+    assert.deepEqual(err!.err!.config, { headers: { authorization: REDACTED } });
+    assert.deepEqual(serialized!.failure, { msg: 'boom', code: 503, status: 503 });
+    assert.equal((nested!.ctx!.e as { status: number }).status, 503, 'its toJSON, run on the error');
+    assert.match(String(cycled!.err!.message), /^cyc: cyc/, 'the cause chain as pino writes it');
   });
 
   it("a child logger's bindings and a caller's own formatters are redacted too", () => {
