@@ -295,7 +295,11 @@ function errorView(error: object, redactedFields: ReadonlyMap<string, unknown>):
     get(target, key, view) {
       if (typeof key === 'string' && redactedFields.has(key)) return redactedFields.get(key);
       const value: unknown = Reflect.get(target, key, target);
-      if (typeof value === 'object' && value !== null) return made.get(value) ?? value;
+      if (typeof value === 'object' && value !== null) {
+        // A field the error holds fixed is answered as it is (a Proxy may not answer it otherwise).
+        const fixed = Object.getOwnPropertyDescriptor(target, key);
+        return fixed !== undefined && fixed.configurable === false && fixed.writable === false ? value : (made.get(value) ?? value);
+      }
       if (typeof value !== 'function' || key === 'constructor') return value;
       const method = value as (...args: unknown[]) => unknown;
       // A `toJSON` (JSON's, where the error is not under `err`) reads the view, so what it writes of the redacted fields

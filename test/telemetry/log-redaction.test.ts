@@ -269,6 +269,16 @@ describe('log redaction', () => {
     assert.match(String(cycled!.err!.message), /^cyc: cyc/, 'the cause chain as pino writes it');
   });
 
+  it('an error holding a field fixed (non-writable, non-configurable) that leads back to itself is written, its own secret redacted', () => {
+    const lines: string[] = [];
+    const logger = defaultLike(lines);
+    const fixedSelf = Object.assign(new Error('fixed'), { password: 'p-18' });
+    Object.defineProperty(fixedSelf, 'back', { value: fixedSelf, enumerable: true });
+    logger.info({ err: fixedSelf }, 'fixed');
+    assert.equal(lines.length, 1);
+    assert.equal((JSON.parse(lines[0]!) as { err: Record<string, unknown> }).err.password, REDACTED);
+  });
+
   it("a child logger's bindings and a caller's own formatters are redacted too", () => {
     const lines: string[] = [];
     const logger = redactChildBindings(
