@@ -55,11 +55,10 @@ export function redactingOptions(options: LoggerOptions | undefined): LoggerOpti
  * logger's bindings with their secret fields redacted at any depth (its children's: redactChildBindings).
  */
 export function redactingFormatters(own: LoggerOptions['formatters'] | undefined): NonNullable<LoggerOptions['formatters']> {
-  const bindings = own?.bindings;
   return {
     ...own,
-    log: redactingLog(own?.log),
-    bindings: (object) => redactDeep(bindings === undefined ? object : (bindings(object) as Record<string, unknown>)),
+    log: redactingAfter(own?.log),
+    bindings: redactingAfter(own?.bindings),
   };
 }
 
@@ -106,7 +105,8 @@ function redactedInterpolation(args: readonly unknown[], at: number): unknown[] 
   return out;
 }
 
-function redactingLog(own: ((object: Record<string, unknown>) => object) | undefined) {
+/** A pino formatter (of a line, of bindings) that redacts what the caller's own, if any, made. */
+function redactingAfter(own: ((object: Record<string, unknown>) => object) | undefined) {
   return (object: object): Record<string, unknown> =>
     redactDeep((own === undefined ? object : own(object as Record<string, unknown>)) as Record<string, unknown>);
 }
@@ -123,7 +123,6 @@ export function redactChildBindings(logger: Logger): Logger {
   // Children are made with the root as their prototype: they find these too.
   logger.child = function redactingChild(this: Logger, bindings: Record<string, unknown>, options?: ChildLoggerOptions<string>) {
     const formatters = options?.formatters;
-    const ownBindings = formatters?.bindings;
     const redactedOptions: ChildLoggerOptions<string> | undefined =
       formatters === undefined
         ? options
@@ -131,8 +130,8 @@ export function redactChildBindings(logger: Logger): Logger {
             ...options,
             formatters: {
               ...formatters,
-              ...(formatters.log === undefined ? {} : { log: redactingLog(formatters.log) }),
-              ...(ownBindings === undefined ? {} : { bindings: (b: Record<string, unknown>) => redactDeep(ownBindings(b) as Record<string, unknown>) }),
+              ...(formatters.log === undefined ? {} : { log: redactingAfter(formatters.log) }),
+              ...(formatters.bindings === undefined ? {} : { bindings: redactingAfter(formatters.bindings) }),
             },
           };
     return child.call(this, redactDeep(bindings), redactedOptions);
@@ -192,9 +191,10 @@ function redacted(value: unknown, depth: number, path: Set<object>): unknown {
 function walked(value: object): boolean {
   try {
     if (Array.isArray(value) || errorLike(value)) return true;
-    const proto = Object.getPrototypeOf(value) as object | null;
-    // A dictionary of a prototype of its own with none above it (a query string's parsed object in Fastify).
-    return proto === Object.prototype || proto === null || Object.getPrototypeOf(proto) === null;
+    // A Proxy whose prototype cannot be read counts as plain (prototypeOf: null), and a dictionary of a prototype of
+    // its own with none above it (a query string's parsed object in Fastify) as well.
+    const proto = prototypeOf(value);
+    return proto === Object.prototype || proto === null || prototypeOf(proto) === null;
   } catch {
     // A Proxy whose traps throw: JSON writes what it can read, so what can be read is redacted.
     return true;
@@ -210,6 +210,7 @@ function errorLike(value: object): boolean {
   }
 }
 
+/** A value's prototype, null when it cannot be read (a Proxy whose trap throws). */
 function prototypeOf(value: object): object | null {
   try {
     return Object.getPrototypeOf(value) as object | null;
@@ -286,10 +287,7 @@ function errorKeys(error: object): string[] {
  * fixed (non-writable and non-configurable), which a Proxy may not answer differently.
  */
 function errorView(error: object, redactedFields: ReadonlyMap<string, unknown>): object | undefined {
-  for (const key of redactedFields.keys()) {
-    const descriptor = Object.getOwnPropertyDescriptor(error, key);
-    if (descriptor !== undefined && descriptor.configurable === false && descriptor.writable === false) return undefined;
-  }
+  for (const key of redactedFields.keys()) if (heldFixed(error, key)) return undefined;
   const made = copies;
   return new Proxy(error, {
     get(target, key, view) {
@@ -297,8 +295,7 @@ function errorView(error: object, redactedFields: ReadonlyMap<string, unknown>):
       const value: unknown = Reflect.get(target, key, target);
       if (typeof value === 'object' && value !== null) {
         // A field the error holds fixed is answered as it is (a Proxy may not answer it otherwise).
-        const fixed = Object.getOwnPropertyDescriptor(target, key);
-        return fixed !== undefined && fixed.configurable === false && fixed.writable === false ? value : (made.get(value) ?? value);
+        return heldFixed(target, key) ? value : (made.get(value) ?? value);
       }
       if (typeof value !== 'function' || key === 'constructor') return value;
       const method = value as (...args: unknown[]) => unknown;
@@ -317,4 +314,10 @@ function errorView(error: object, redactedFields: ReadonlyMap<string, unknown>):
       return method.bind(target);
     },
   });
+}
+
+/** Whether `object` holds `key` fixed (a non-writable, non-configurable own value): a Proxy of it must answer it as is. */
+function heldFixed(object: object, key: string | symbol): boolean {
+  const descriptor = Object.getOwnPropertyDescriptor(object, key);
+  return descriptor !== undefined && descriptor.configurable === false && descriptor.writable === false;
 }
