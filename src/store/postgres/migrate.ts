@@ -5,7 +5,7 @@
 import { readdir, readFile } from 'node:fs/promises';
 import { fileURLToPath } from 'node:url';
 import pg from 'pg';
-import { refuseBehind, refuseForeign, refuseNewer } from '../migrations.ts';
+import { refuseUnfit, versionOf } from '../migrations.ts';
 
 const MIGRATIONS_DIR = fileURLToPath(new URL('./migrations/', import.meta.url));
 const MIGRATION_FILE = /^(\d{4})_[a-z0-9_]+\.sql$/;
@@ -53,13 +53,11 @@ export async function migrate(
       await client.query('CREATE TABLE IF NOT EXISTS schema_migrations (version integer PRIMARY KEY, name text NOT NULL, applied_at bigint NOT NULL)');
     }
     const recorded = (await client.query<{ version: number; name: string }>('SELECT version, name FROM schema_migrations ORDER BY version')).rows;
-    refuseNewer(recorded.at(-1), files);
-    refuseForeign(recorded, files);
-    if (existing === 'refuse') refuseBehind(recorded.at(-1), files);
+    refuseUnfit(recorded, files, existing);
     const done = new Set(recorded.map((r) => r.version));
     const applied: string[] = [];
     for (const file of files) {
-      const version = Number(file.slice(0, 4));
+      const version = versionOf(file);
       if (done.has(version)) continue;
       await client.query(await readFile(MIGRATIONS_DIR + file, 'utf8'));
       await client.query('INSERT INTO schema_migrations (version, name, applied_at) VALUES ($1, $2, $3)', [version, file, now]);

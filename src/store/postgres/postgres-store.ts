@@ -56,7 +56,7 @@ import { finishGroup, MAX_FINISH_GROUP, type Ending } from './finish-group.ts';
 import { insertOperations, type InsertRequest } from './insert-group.ts';
 import * as maintenance from './maintenance.ts';
 import { migrate } from './migrate.ts';
-import { StoreBehindError, StoreForeignError, StoreNewerError } from '../migrations.ts';
+import { StoreRefusedError } from '../migrations.ts';
 import * as operations from './operations.ts';
 import * as operatorReads from './operator-reads.ts';
 import * as schedules from './schedules.ts';
@@ -157,14 +157,7 @@ class PostgresStore implements Store {
       this.#opening = null;
       // The driver's words ("connect ECONNREFUSED …", 'database "x" does not exist') name no store; ours do, and a
       // stop while it waited is no failure to explain.
-      if (
-        err instanceof StoreBehindError ||
-        err instanceof StoreNewerError ||
-        err instanceof StoreForeignError ||
-        this.#closing.signal.aborted ||
-        !(err instanceof Error)
-      )
-        throw err;
+      if (err instanceof StoreRefusedError || this.#closing.signal.aborted || !(err instanceof Error)) throw err;
       throw new AsyncOpsError('store_unavailable', `cannot open the PostgreSQL store at ${this.#location}: ${err.message}`, { cause: err });
     });
     return this.#opening;

@@ -5,7 +5,7 @@
 import type { DatabaseSync } from 'node:sqlite';
 import { readdirSync, readFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
-import { refuseBehind, refuseForeign, refuseNewer } from '../migrations.ts';
+import { refuseUnfit, versionOf } from '../migrations.ts';
 
 const MIGRATIONS_DIR = fileURLToPath(new URL('./migrations/', import.meta.url));
 const MIGRATION_FILE = /^(\d{4})_[a-z0-9_]+\.sql$/;
@@ -30,13 +30,11 @@ export function migrate(db: DatabaseSync, now: number, existing: 'migrate' | 're
       .prepare('SELECT version, name FROM schema_migrations ORDER BY version')
       .all()
       .map((r) => ({ version: Number(r['version']), name: String(r['name']) }));
-    refuseNewer(recorded.at(-1), files);
-    refuseForeign(recorded, files);
-    if (existing === 'refuse') refuseBehind(recorded.at(-1), files);
+    refuseUnfit(recorded, files, existing);
     const done = new Set(recorded.map((r) => r.version));
     const applied: string[] = [];
     for (const file of files) {
-      const version = Number(file.slice(0, 4));
+      const version = versionOf(file);
       if (done.has(version)) continue;
       db.exec(readFileSync(MIGRATIONS_DIR + file, 'utf8'));
       db.prepare('INSERT INTO schema_migrations (version, name, applied_at) VALUES (?, ?, ?)').run(version, file, now);
