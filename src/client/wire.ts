@@ -438,6 +438,8 @@ export interface Operation {
   id: string;
   /** Same as id */
   operation_id: string;
+  /** The tenant it belongs to: its API key's (`default` on a server without keys); an admin key's reads span tenants */
+  tenant: string;
   type: string;
   status: 'pending' | 'processing' | 'completed' | 'failed' | 'cancelled';
   input?: unknown;

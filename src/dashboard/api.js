@@ -5,7 +5,7 @@
 
 /** @typedef {{ code: string, message: string }} OperationError */
 /**
- * @typedef {{ id: string, type: string, status: string, input?: unknown, progress: number | null,
+ * @typedef {{ id: string, tenant: string, type: string, status: string, input?: unknown, progress: number | null,
  *   progress_message: string | null, attempt: number, max_attempts: number, priority: number, created_at: string,
  *   started_at: string | null, finished_at: string | null, updated_at: string, run_at: string, timeout_s: number,
  *   queue_position: number | null, estimated_completion_at: string | null, estimated_seconds_remaining: number | null,
@@ -33,6 +33,14 @@ export const clearKey = () => sessionStorage.removeItem(KEY_ITEM);
 export const getTenantFilter = () => sessionStorage.getItem(TENANT_ITEM) ?? '';
 /** @param {string} tenant */
 export const setTenantFilter = (tenant) => (tenant === '' ? sessionStorage.removeItem(TENANT_ITEM) : sessionStorage.setItem(TENANT_ITEM, tenant));
+
+let admin = false;
+/** What GET /whoami said of the key: the shell tells, the lists ask. @param {boolean} value */
+export const setAdmin = (value) => {
+  admin = value;
+};
+/** Whether a list may hold several tenants' operations (an admin key, no tenant filter): then it names each one's. */
+export const listsSpanTenants = () => admin && getTenantFilter() === '';
 
 /** @type {Set<() => void>} */
 const unauthorizedListeners = new Set();

@@ -4,7 +4,7 @@
 
 import { render } from 'preact';
 import { useEffect, useState } from 'preact/hooks';
-import { ApiError, clearKey, getKey, getTenantFilter, onUnauthorized, request, setKey, setTenantFilter } from './api.js';
+import { ApiError, clearKey, getKey, getTenantFilter, onUnauthorized, request, setAdmin, setKey, setTenantFilter } from './api.js';
 import { DeadLetters } from './dead-letters.js';
 import { OperationPage } from './operation.js';
 import { OperationsList } from './operations.js';
@@ -149,6 +149,7 @@ function App() {
         // A tenant key's tenant is fixed: a filter left in this tab by an admin key (or by a key no longer admin) would
         // have every page refused, with no control shown to clear it.
         if (!who.admin) setTenantFilter('');
+        setAdmin(who.admin);
         setWhoami(who);
         setNeedKey(false);
         setError(null);

@@ -272,6 +272,7 @@ export function OperationPage({ id }) {
       <div>
         <h2>Resource</h2>
         <dl class="facts">
+          <dt>tenant</dt><dd>${op.tenant}</dd>
           <dt>type</dt><dd>${op.type}</dd>
           <dt>progress</dt><dd><${Progress} value=${op.progress} /> ${op.progress_message ?? ''}</dd>
           <dt>attempt</dt><dd>${op.attempt} of ${op.max_attempts}</dd>

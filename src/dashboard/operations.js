@@ -3,7 +3,7 @@
 // live in the URL's hash, so a filtered list can be shared (a key never is).
 
 import { useState } from 'preact/hooks';
-import { request, withTenant } from './api.js';
+import { listsSpanTenants, request, withTenant } from './api.js';
 import { ErrorNote, Pager, Progress, StatusBadge, html, href, navigate, relativeTime, toIso, useAddressPager, useDraft, usePoll } from './ui.js';
 
 export const STATUSES = ['pending', 'processing', 'completed', 'failed', 'cancelled'];
@@ -123,15 +123,17 @@ export function OperationsList({ query }) {
  */
 export function OperationTable({ items, actions }) {
   if (items === null) return html`<p class="muted">Loading…</p>`;
+  const tenants = listsSpanTenants();
   return html`<table class="grid" data-testid="operations-table">
     <thead>
-      <tr><th>id</th><th>type</th><th>status</th><th>progress</th><th class="num">attempt</th><th>created</th><th>updated</th><th>error</th>${actions ? html`<th></th>` : null}</tr>
+      <tr><th>id</th>${tenants ? html`<th>tenant</th>` : null}<th>type</th><th>status</th><th>progress</th><th class="num">attempt</th><th>created</th><th>updated</th><th>error</th>${actions ? html`<th></th>` : null}</tr>
     </thead>
     <tbody>
-      ${items.length === 0 ? html`<tr><td colspan="9" class="muted">No operations match.</td></tr>` : null}
+      ${items.length === 0 ? html`<tr><td colspan="10" class="muted">No operations match.</td></tr>` : null}
       ${items.map(
         (op) => html`<tr key=${op.id} data-id=${op.id}>
           <td><a class="mono" href=${href(`/operations/${op.id}`)}>${op.id}</a></td>
+          ${tenants ? html`<td data-testid="tenant">${op.tenant}</td>` : null}
           <td>${op.type}</td>
           <td><${StatusBadge} status=${op.status} /></td>
           <td><${Progress} value=${op.progress} /></td>

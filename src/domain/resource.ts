@@ -8,6 +8,8 @@ import { isTerminal, type OperationStatus } from './status.ts';
 export interface OperationResource {
   id: string;
   operation_id: string;
+  /** The tenant it belongs to (an admin's lists span tenants). */
+  tenant: string;
   type: string;
   status: OperationStatus;
   input?: unknown;
@@ -86,6 +88,7 @@ export function baseResource(op: Operation, route: string | null, includeInput: 
   const resource: OperationResource = {
     id: op.id,
     operation_id: op.id,
+    tenant: op.tenant,
     type: op.type,
     status: op.status,
     // Coalesced progress writes may not have stored the last report; a completed operation is all done.

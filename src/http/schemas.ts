@@ -37,6 +37,9 @@ export const OperationResourceSchema = Type.Object(
   {
     id: Type.String({ description: 'op_ + a sortable, URL-safe id' }),
     operation_id: Type.String({ description: 'Same as id' }),
+    tenant: Type.String({
+      description: "The tenant it belongs to: its API key's (`default` on a server without keys); an admin key's reads span tenants",
+    }),
     type: Type.String(),
     status: OperationStatusSchema,
     input: Type.Optional(Type.Unknown()),

@@ -139,6 +139,7 @@ export class FakeApi {
     return {
       id: op.id,
       operation_id: op.id,
+      tenant: 'default',
       type: op.type,
       status: stage.status,
       progress: stage.progress ?? null,

@@ -463,10 +463,14 @@ describe('dashboard: with API keys', STORE_INDEPENDENT, () => {
     await page.locator('[data-testid="whoami"] .badge.admin').waitFor();
     await page.locator(`[data-testid="operations-table"] tr[data-id="${alphaOp}"]`).waitFor();
     await page.locator(`[data-testid="operations-table"] tr[data-id="${betaOp}"]`).waitFor();
+    // A list of every tenant names each row's.
+    assert.equal(await page.locator(`[data-testid="operations-table"] tr[data-id="${alphaOp}"] [data-testid="tenant"]`).textContent(), 'alpha');
+    assert.equal(await page.locator(`[data-testid="operations-table"] tr[data-id="${betaOp}"] [data-testid="tenant"]`).textContent(), 'beta');
     await page.locator('.tenant-filter input[name="tenant"]').fill('beta');
     await page.locator('.tenant-filter button').click();
     await page.locator(`[data-testid="operations-table"] tr[data-id="${alphaOp}"]`).waitFor({ state: 'detached' });
     await page.locator(`[data-testid="operations-table"] tr[data-id="${betaOp}"]`).waitFor();
+    assert.equal(await page.locator('[data-testid="operations-table"] [data-testid="tenant"]').count(), 0, 'one tenant: no column');
     // Another tenant's operation, followed live: the admin key's stream token opens its stream.
     const running = await submit(server.url, { type: 'sleep', input: { ms: 3000, steps: 3 } }, { authorization: `Bearer ${KEY_ALPHA}` });
     await page.goto(`${server.url}/dashboard#/operations/${running}`);

@@ -152,7 +152,13 @@ describe('operator reads', () => {
   });
 
   it('an admin key reads every tenant, and narrows with ?tenant=', async () => {
-    assert.deepEqual(ids((await call(KEY_ADMIN, '/operations')).body), [b1, aFailed, a2, a1]);
+    const everyTenant = (await call(KEY_ADMIN, '/operations')).body;
+    assert.deepEqual(ids(everyTenant), [b1, aFailed, a2, a1]);
+    // Each item says whose it is: a list spanning tenants is no use to an operator otherwise.
+    assert.deepEqual(
+      everyTenant.items.map((o: { tenant: string }) => o.tenant),
+      ['beta', 'alpha', 'alpha', 'alpha'],
+    );
     assert.deepEqual(ids((await call(KEY_ADMIN, '/operations?tenant=beta')).body), [b1]);
     assert.deepEqual(ids((await call(KEY_ADMIN, '/operations?q=order-17')).body), [b1, a1]);
     assert.equal((await call(KEY_ADMIN, `/operations/${b1}`)).body.id, b1);
@@ -198,6 +204,7 @@ describe('operator reads', () => {
       assert.equal(refused.status, 403, path);
       assert.equal(refused.body.code, 'forbidden');
     }
+    assert.equal((await call(KEY_A, `/operations/${a1}`)).body.tenant, 'alpha');
     // Its own name is allowed (and changes nothing).
     assert.deepEqual(ids((await call(KEY_A, '/operations?tenant=alpha')).body), [aFailed, a2, a1]);
   });
