@@ -23,6 +23,7 @@ import {
   firstPathSegments,
   isUnder,
   problemType,
+  UNAVAILABLE_RETRY_AFTER,
   withoutStreamToken,
   type Assembly,
   type AsyncOpsOptions,
@@ -358,7 +359,11 @@ function refuse(response: ServerResponse, status: number, code: string, basePath
   const title = status === 404 ? 'Not found' : status === 503 ? 'Unavailable' : 'Internal server error';
   const instance = originalUrl(response.req).split('?')[0];
   response
-    .writeHead(status, { 'content-type': 'application/problem+json', 'cache-control': 'no-store' })
+    .writeHead(status, {
+      'content-type': 'application/problem+json',
+      'cache-control': 'no-store',
+      ...(status === 503 ? { 'retry-after': UNAVAILABLE_RETRY_AFTER } : {}),
+    })
     .end(JSON.stringify({ type: problemType(code, basePath), title, status, detail, code, instance }));
 }
 

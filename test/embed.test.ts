@@ -633,6 +633,7 @@ describe('createAsyncOps', () => {
     const url = await listening(server);
     const early = await fetch(`${url}/ops/operations`);
     assert.equal(early.status, 503, 'not started yet');
+    assert.equal(early.headers.get('retry-after'), '1');
     assert.equal(((await early.json()) as any).type, '/ops/docs/problems#shutting_down');
 
     await ops.start();

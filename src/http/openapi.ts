@@ -104,6 +104,15 @@ const components = {
     ServiceUnavailable: {
       description:
         'The server is shutting down (`shutting_down`), or its store does not answer (`store_unavailable`): send the request again, to another node or later',
+      headers: {
+        'Retry-After': {
+          required: true,
+          description: 'Seconds to wait before sending it again (to this node; another node may be asked at once)',
+          schema: { type: 'integer', minimum: 1 },
+        },
+        // A rate-limited route's limiter has set them before the route met the store.
+        ...RATE_LIMIT_HEADERS,
+      },
       content: PROBLEM_CONTENT,
     },
   },

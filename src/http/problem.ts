@@ -68,8 +68,15 @@ export function problemFor(error: AsyncOpsError, instance?: string, basePath = '
 }
 
 export function sendProblem(reply: FastifyReply, problem: Problem): FastifyReply {
+  if (problem.status === 503) reply.header('retry-after', UNAVAILABLE_RETRY_AFTER);
   return reply.code(problem.status).type('application/problem+json').send(problem);
 }
+
+/**
+ * Retry-After of a 503 (RFC 9110 §10.2.3), in seconds: a store that did not answer within its timeout, or a node that
+ * is stopping, is not asked again at once by a client that honours it; the SDK does.
+ */
+export const UNAVAILABLE_RETRY_AFTER = '1';
 
 /** Fastify's own errors (body parsing, schema validation, limits) translated into our codes. */
 function fromFastifyError(error: FastifyError): AsyncOpsError | null {
@@ -189,11 +196,13 @@ export function writeExpectationFailed(request: IncomingMessage, response: Serve
 /** `error` as a problem written on Node's own response, past Fastify (which has not answered), closing the connection. */
 export function writeRawProblem(request: IncomingMessage, response: ServerResponse, basePath: string, error: AsyncOpsError): void {
   const body = JSON.stringify(problemFor(error, (request.url ?? '/').split('?')[0], basePath));
-  response.writeHead(PROBLEMS[error.code].status, {
+  const status = PROBLEMS[error.code].status;
+  response.writeHead(status, {
     'content-type': 'application/problem+json',
     'content-length': Buffer.byteLength(body),
     'cache-control': CACHE_CONTROL.none,
     connection: 'close',
+    ...(status === 503 ? { 'retry-after': UNAVAILABLE_RETRY_AFTER } : {}),
   });
   response.end(body);
 }

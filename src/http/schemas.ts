@@ -281,10 +281,10 @@ const PROBLEM_DESCRIPTIONS: Readonly<Record<number, string>> = {
   503: 'Unavailable: retry, on this or another node',
 };
 
-/** An RFC 9457 problem response (problem.ts sends every error as one). */
+/** An RFC 9457 problem response (problem.ts sends every error as one, a 503 with Retry-After). */
 export const problemResponse = (status: number, description = PROBLEM_DESCRIPTIONS[status] ?? 'Problem', headers?: HeaderSchemas) => ({
   description,
-  ...withHeaders(headers),
+  ...withHeaders(status === 503 ? { 'Retry-After': ResponseHeaders.tryAgainAfter, ...headers } : headers),
   content: { 'application/problem+json': { schema: Type.Ref(ProblemSchema) } },
 });
 

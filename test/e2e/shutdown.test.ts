@@ -171,6 +171,7 @@ describe('shutdown', () => {
       await trickleClosed;
       assert.match(answer, /^HTTP\/1\.1 100 Continue\r\n\r\nHTTP\/1\.1 503 /);
       assert.match(answer, /"code":"shutting_down"/);
+      assert.match(answer, /\r\nretry-after: 1\r\n/i);
     } finally {
       clearInterval(timer);
       trickle.destroy();
@@ -226,6 +227,7 @@ describe('shutdown', () => {
         { timeoutMs: 1_500, what: '/readyz a 503 soon after SIGTERM' },
       );
       assert.equal(ready.body.code, 'shutting_down');
+      assert.equal(ready.headers.get('retry-after'), '1');
       assert.equal((await request(node.url, 'GET', '/healthz')).status, 200, 'alive, as it drains');
       assert.equal((await request(node.url, 'GET', `/operations/${running.body.id}`)).body.status, 'processing', 'its attempt still running');
     } finally {

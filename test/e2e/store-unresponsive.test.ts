@@ -84,6 +84,7 @@ describe('a PostgreSQL store that stops answering', { skip: skip ?? false }, () 
     assert.match(ready.body.type, /store_unavailable/);
     assert.equal(ready.body.detail, 'the store did not answer within 2000 ms');
     assert.equal(ready.body.instance, '/readyz', 'a problem as every other route gives');
+    assert.equal(ready.headers.get('retry-after'), '1', 'a 503 says when to ask again');
     assert.ok(Date.now() - started < 6_000, `answered in ${Date.now() - started} ms`);
     assert.equal((await request(server.url, 'GET', '/healthz')).status, 200, 'liveness does no I/O');
 
@@ -107,6 +108,12 @@ describe('a PostgreSQL store whose schema is dropped under a running server', { 
       assert.equal(ready.status, 503);
       assert.equal(ready.body.code, 'store_unavailable');
       assert.equal(ready.body.instance, '/readyz');
+      assert.equal(ready.headers.get('retry-after'), '1');
+      // A route of the API says so too.
+      const read = await request(server.url, 'GET', '/operations');
+      assert.equal(read.status, 503);
+      assert.equal(read.body.code, 'store_unavailable');
+      assert.equal(read.headers.get('retry-after'), '1');
       assert.equal(ready.body.detail, "the store cannot be reached or refused the check (the server's log says why)");
       assert.doesNotMatch(JSON.stringify(ready.body), /relation|postgres@|operations/, 'nothing of the database named to an open route');
       // The log has it: one error line for the probe, with the store's words as its cause.
