@@ -9,6 +9,7 @@ import type { RegisteredTask } from '../runtime/registry.ts';
 import { isOpenRoute } from './auth.ts';
 import { pathWithin } from './base-path.ts';
 import { REQUIRED_HEADER } from './schemas.ts';
+import { IDEMPOTENCY_KEY_MAX } from '../domain/operation.ts';
 
 // biome-ignore lint/suspicious/noExplicitAny: the document is walked as untyped JSON; each read is checked where it is used.
 type Json = Record<string, any>;
@@ -192,6 +193,18 @@ function tags(tasks: readonly RegisteredTask[]) {
   return [...fixed, ...perTask, ...rest];
 }
 
+/**
+ * The Idempotency-Key header's rule, as submit.ts's idempotencyKeyOf checks it (with a message of its own, which a
+ * schema keyword in the route would replace with ajv's): 1..IDEMPOTENCY_KEY_MAX visible ASCII characters, bare or as
+ * the quoted sf-string the draft makes it.
+ */
+const IDEMPOTENCY_KEY_SCHEMA = {
+  type: 'string',
+  minLength: 1,
+  maxLength: IDEMPOTENCY_KEY_MAX + 2,
+  pattern: `^(?!""$)(?:[!-~]{1,${IDEMPOTENCY_KEY_MAX}}|"[!-~]{1,${IDEMPOTENCY_KEY_MAX}}")$`,
+};
+
 /** Response headers come from route schemas as bare schemas; a REQUIRED_HEADER mark becomes the header's `required`. */
 function liftRequiredHeaders(response: Json): void {
   for (const header of Object.values<Json>(response.headers ?? {})) {
@@ -212,6 +225,8 @@ function completeOperations(document: Json, hostChecked: boolean): Json {
       if (!METHODS.has(method)) continue;
       // Written out in each operation, not as references: a reader (or a client generator) sees them where the route is.
       operation.parameters = [...(operation.parameters ?? []), { ...TRACE_HEADERS.traceparent }, { ...TRACE_HEADERS.tracestate }];
+      for (const parameter of operation.parameters)
+        if (parameter.in === 'header' && parameter.name === 'idempotency-key') parameter.schema = { ...parameter.schema, ...IDEMPOTENCY_KEY_SCHEMA };
       const responses: Json = operation.responses;
       for (const response of Object.values<Json>(responses)) liftRequiredHeaders(response);
       if (open) {

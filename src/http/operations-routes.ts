@@ -218,9 +218,10 @@ export function registerOperationRoutes(app: FastifyInstance, service: Operation
         ),
       },
     },
-    // No body stays a valid retry (it keeps its priority): validate it as an empty one.
+    // No body (or an empty one) stays a valid retry (it keeps its priority): validate it as `{}`. A JSON `null` is a body,
+    // and not an object.
     preValidation: async (request) => {
-      request.body ??= {};
+      if (request.body === undefined) request.body = {};
     },
     handler: async (request, reply) => {
       // As the retry itself refuses: a 409 for another status, a 422 for a type this server does not run.

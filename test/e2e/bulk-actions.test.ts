@@ -103,12 +103,25 @@ describe('retrying one operation', () => {
     assert.match(tooHigh.body.errors[0].message, /ceiling/);
     assert.equal((await call(KEY_A, 'POST', `/operations/${id}/retry`, { priority: 'high' })).status, 400);
     assert.equal((await call(KEY_A, 'POST', `/operations/${id}/retry`, { colour: 'red' })).status, 400);
+    // JSON's null is a body, and not the object the document asks for; an array neither.
+    for (const rawBody of ['null', '[]']) {
+      const refused = await request(server.url, 'POST', `/operations/${id}/retry`, {
+        rawBody,
+        headers: { authorization: `Bearer ${KEY_A}`, 'content-type': 'application/json' },
+      });
+      assert.equal(refused.status, 400, `${rawBody}: ${refused.text}`);
+      assert.equal(refused.body.code, 'validation_failed');
+    }
     assert.equal(await statusOf(KEY_A, id), 'failed', 'a refused retry changes nothing');
     const lowered = await call(KEY_A, 'POST', `/operations/${id}/retry`, { priority: -10 });
     assert.equal(lowered.status, 202, lowered.text);
     assert.equal(lowered.body.priority, -10);
     await untilStatus(KEY_A, id, 'failed');
-    const kept = await call(KEY_A, 'POST', `/operations/${id}/retry`);
+    // An empty body is no body, its JSON content type notwithstanding: the retry keeps the priority.
+    const kept = await request(server.url, 'POST', `/operations/${id}/retry`, {
+      rawBody: '',
+      headers: { authorization: `Bearer ${KEY_A}`, 'content-type': 'application/json' },
+    });
     assert.equal(kept.status, 202, kept.text);
     assert.equal(kept.body.priority, -10, 'no body: it keeps the one it has');
     // Gone, so the tenant tests below find no failed `fail` operation of alpha's.

@@ -7,6 +7,7 @@ import assert from 'node:assert/strict';
 import { execFile } from 'node:child_process';
 import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
+import { Ajv } from 'ajv';
 import { assembleAsyncOps } from '../../src/main.ts';
 import tasks from '../fixtures/tasks.ts';
 import { REPO_ROOT, tempDir } from '../support/server.ts';
@@ -79,6 +80,66 @@ describe('/openapi.json', () => {
         }
       }
     });
+  });
+
+  it('describes Idempotency-Key as the server takes it, on every route that takes one', async () => {
+    const document = await servedDocument();
+    const ajv = new Ajv({ strict: false });
+    const long = (n: number) => 'x'.repeat(n);
+    const samples = [
+      'k',
+      'order-17',
+      '"quoted"',
+      '"',
+      '"""',
+      '""',
+      '',
+      'has space',
+      'ключ',
+      'tab\there',
+      long(255),
+      long(256),
+      `"${long(255)}"`,
+      `"${long(256)}"`,
+    ];
+    // A body each route takes, so that only the key can be refused.
+    const bodies: Record<string, unknown> = {
+      '/operations': { type: 'echo', input: {} },
+      '/schedules': { type: 'echo', input: {}, cron: '0 * * * *' },
+      '/reports': { type: 'sales_summary', date_range: '2026-01-01..2026-01-02' },
+      '/reports/async': { type: 'sales_summary', date_range: '2026-01-01..2026-01-02' },
+      '/echoes': {},
+      '/echoes/async': {},
+    };
+    let routes = 0;
+    for (const [path, item] of Object.entries<Record<string, any>>(document.paths)) {
+      for (const [method, operation] of Object.entries<Record<string, any>>(item)) {
+        const parameter = (operation.parameters ?? []).find((p: { in: string; name: string }) => p.in === 'header' && p.name === 'idempotency-key');
+        if (parameter === undefined) continue;
+        routes += 1;
+        const valid = ajv.compile(parameter.schema);
+        // A store of its own: a key is the tenant's, whatever the route, and another route's body with it is a 422.
+        await withApp(async (app) => {
+          for (const key of samples) {
+            const reply = await app.inject({
+              method: method.toUpperCase() as 'POST',
+              url: path,
+              headers: { authorization: `Bearer ${KEY}`, 'content-type': 'application/json', 'idempotency-key': key },
+              payload: JSON.stringify(bodies[path]),
+            });
+            assert.ok(path in bodies, `a body for ${path}`);
+            assert.ok([200, 201, 202, 400].includes(reply.statusCode), `${method} ${path}: ${reply.statusCode} ${reply.body.slice(0, 200)}`);
+            const refused = reply.statusCode === 400 && (reply.json().errors ?? []).some((e: { path: string }) => e.path === '/headers/idempotency-key');
+            assert.equal(
+              valid(key),
+              !refused,
+              `${method} ${path} with Idempotency-Key ${JSON.stringify(key)}: ${reply.statusCode} ${reply.body.slice(0, 200)}`,
+            );
+          }
+        });
+      }
+    }
+    assert.ok(routes >= 3, `${routes} routes take an Idempotency-Key`);
   });
 
   it('passes `redocly lint --extends=recommended` without errors', async (t) => {
