@@ -19,8 +19,15 @@ export function parseDateTime(text: string): number | null {
   if (m[8] !== 'Z' && m[8] !== 'z' && (Number(m[10]) > 23 || Number(m[11]) > 59)) return null;
   const utc = Date.parse(`${m[1]}-${m[2]}-${m[3]}T${m[4]}:${m[5]}:${second === 60 ? '59' : m[6]}${(m[7] ?? '').slice(0, 4)}${m[8]!.toUpperCase()}`);
   const finerThanMs = /[1-9]/.test((m[7] ?? '').slice(4)) ? 1 : 0;
-  return Number.isFinite(utc) ? utc + finerThanMs : null;
+  const instant = utc + finerThanMs;
+  // An offset can carry year 9999 past its end (or year 0000 before its start) in UTC, where no RFC 3339 date-time
+  // names it: stored, it would be written back as `+010000-…`.
+  return Number.isFinite(instant) && instant >= FIRST_INSTANT && instant <= LAST_INSTANT ? instant : null;
 }
+
+/** 0000-01-01T00:00:00.000Z and 9999-12-31T23:59:59.999Z: the instants a date-time written in UTC can name. */
+const FIRST_INSTANT = -62_167_219_200_000;
+const LAST_INSTANT = 253_402_300_799_999;
 
 function daysIn(year: number, month: number): number {
   if (month === 2) return (year % 4 === 0 && year % 100 !== 0) || year % 400 === 0 ? 29 : 28;

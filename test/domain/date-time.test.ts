@@ -21,6 +21,14 @@ describe('parseDateTime', () => {
     assert.equal(parseDateTime('2026-12-07T04:55:46.9999Z'), at - 570 + 1000, 'into the next second');
   });
 
+  it('reads the first and the last instant a date-time in UTC can name, and renders each as it was written', () => {
+    for (const text of ['0000-01-01T00:00:00.000Z', '9999-12-31T23:59:59.999Z', '9999-12-31T23:59:59.999+00:00', '0000-01-01T00:59:00-00:01']) {
+      const instant = parseDateTime(text);
+      assert.notEqual(instant, null, text);
+      assert.match(new Date(instant!).toISOString(), /^\d{4}-/, text);
+    }
+  });
+
   it('refuses what is not a real instant, where Date.parse would roll over or guess', () => {
     for (const text of [
       '2026-02-30T00:00:00Z',
@@ -31,6 +39,10 @@ describe('parseDateTime', () => {
       '2026-01-01T24:00:00Z',
       '2026-01-01T23:60:00Z',
       '2026-01-01T10:00:00+24:00',
+      // Real instants, but past what a date-time in UTC can write: the reply would say +010000-… or -000001-…
+      '9999-12-31T23:59:59-00:01',
+      '9999-12-31T23:59:59.9999Z',
+      '0000-01-01T00:00:00+00:01',
       '2026-01-01T10:00:00',
       '2026-01-01',
       'tomorrow',

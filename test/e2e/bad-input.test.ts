@@ -118,6 +118,21 @@ describe('bad input', () => {
     { what: 'enormous timeout_s', method: 'POST', path: '/operations', body: { type: 'echo', input: {}, timeout_s: 1e12 }, status: 400 },
     { what: 'bad run_at', method: 'POST', path: '/operations', body: { type: 'echo', input: {}, run_at: 'tomorrow' }, status: 400 },
     {
+      what: 'run_at past year 9999 in UTC (which the reply could not write as a date-time)',
+      method: 'POST',
+      path: '/operations',
+      body: { type: 'echo', input: {}, run_at: '9999-12-31T23:59:59-23:59' },
+      status: 400,
+      field: '/run_at',
+    },
+    {
+      what: 'created_before past year 9999 in UTC',
+      method: 'GET',
+      path: '/operations?created_before=9999-12-31T23:59:59-01:00',
+      status: 400,
+      field: '/query/created_before',
+    },
+    {
       what: 'relative webhook_url',
       method: 'POST',
       path: '/operations',
