@@ -33,6 +33,14 @@ export function registerDeliveries(program: Command, ctx: CliContext): void {
       if (opts.dead && opts.state !== undefined && opts.state !== 'dead') throw new UsageError('--dead contradicts --state');
       const client = ctx.client(command);
       if (opts.operation !== undefined) {
+        // One operation's deliveries are one short list, not a filtered page: a filter given with it would be ignored.
+        const filters = [
+          opts.dead ? '--dead' : null,
+          opts.state === undefined ? null : '--state',
+          opts.limit === undefined ? null : '--limit',
+          opts.cursor === undefined ? null : '--cursor',
+        ].filter((f) => f !== null);
+        if (filters.length > 0) throw new UsageError(`--operation lists every delivery of one operation: it takes no ${filters.join(', ')}`);
         const result = await client.operationDeliveries(opts.operation);
         if (opts.json) return ctx.printJson(result);
         for (const delivery of result.items) {

@@ -22,7 +22,10 @@ export type ExitCode = (typeof EXIT_CODES)[keyof typeof EXIT_CODES];
 const MEANINGS: readonly (readonly [ExitCode, string])[] = [
   [EXIT_CODES.ok, 'success; for --wait and wait: the operation completed'],
   [EXIT_CODES.failed, 'the operation failed (error.code other than timeout)'],
-  [EXIT_CODES.usage, 'usage error: unknown command or option, bad argument, unreadable --input, a listen --port that cannot be bound'],
+  [
+    EXIT_CODES.usage,
+    'usage error: unknown command or option, bad argument, unreadable --input, output that cannot be written (-o FILE, or stdout), a listen --port that cannot be bound',
+  ],
   [EXIT_CODES.cancelled, 'the operation was cancelled'],
   [
     EXIT_CODES.timedOut,

@@ -44,7 +44,7 @@ export function registerHistory(program: Command, ctx: CliContext): void {
       let page: Page<HistoryEvent>;
       if (opts.all) {
         page = { items: [], next_cursor: null };
-        for await (const event of client.historyAll(id, { limit: opts.limit })) page.items.push(event);
+        for await (const event of client.historyAll(id, { limit: opts.limit, cursor: opts.cursor })) page.items.push(event);
       } else {
         page = await client.history(id, { limit: opts.limit, cursor: opts.cursor });
       }

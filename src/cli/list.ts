@@ -52,7 +52,7 @@ export function registerList(program: Command, ctx: CliContext): void {
       let page: { items: Operation[]; next_cursor: string | null };
       if (opts.all) {
         page = { items: [], next_cursor: null };
-        for await (const op of client.listAll(filter)) page.items.push(op);
+        for await (const op of client.listAll({ ...filter, cursor: opts.cursor })) page.items.push(op);
       } else {
         page = await client.list({ ...filter, cursor: opts.cursor });
       }

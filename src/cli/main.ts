@@ -3,7 +3,7 @@
 // Invariant: no stack trace reaches the user; the exit status always comes from exit-codes.ts.
 
 import { CommanderError } from 'commander';
-import { errorHint, exitCodeForError, UsageError, type ExitCode } from './exit-codes.ts';
+import { errorHint, EXIT_CODES, exitCodeForError, UsageError, type ExitCode } from './exit-codes.ts';
 import { firstArgumentNotUtf8 } from './raw-arguments.ts';
 import { buildProgram, type CommandRegistrar } from './program.ts';
 import { registerServerCommands } from './server/serve.ts';
@@ -19,7 +19,8 @@ export async function main(
 ): Promise<ExitCode> {
   const io = { stdout: process.stdout, stderr: process.stderr, stdin: process.stdin };
   const { program, ctx } = buildProgram({ io, extraCommands });
-  for (const stream of [io.stdout, io.stderr]) stream.on('error', (error) => exitIfReaderGone(error, ctx.exitCode));
+  io.stdout.on('error', (error) => endOnOutputError(error, ctx.exitCode, (line) => io.stderr.write(line)));
+  io.stderr.on('error', (error) => endOnOutputError(error, ctx.exitCode, null));
   try {
     const notUtf8 = argv === process.argv ? firstArgumentNotUtf8() : null;
     if (notUtf8 !== null) {
@@ -39,11 +40,13 @@ export async function main(
 
 /**
  * `asyncops --help | head -1`: once the reader has gone nothing more can be shown, so end now with the status
- * decided so far, without a word. Any other stream error is a real fault and stays loud.
+ * decided so far, without a word. Any other failure to write (a full disk, an I/O error) loses output the user asked
+ * for: one line on stderr, when that is not what failed, and the usage status, as `-o FILE` that cannot be written.
  */
-function exitIfReaderGone(error: NodeJS.ErrnoException, exitCode: ExitCode): void {
-  if (error.code !== 'EPIPE') throw error;
-  process.exit(exitCode);
+function endOnOutputError(error: NodeJS.ErrnoException, exitCode: ExitCode, tell: ((line: string) => void) | null): never {
+  if (error.code === 'EPIPE') process.exit(exitCode);
+  tell?.(`asyncops: cannot write to standard output: ${oneLine(error)}\n`);
+  process.exit(EXIT_CODES.usage);
 }
 
 function oneLine(error: unknown): string {

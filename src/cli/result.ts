@@ -10,7 +10,7 @@ import { idArg, type CliContext } from './context.ts';
 import { UsageError } from './exit-codes.ts';
 
 /** Writes the result bytes to `file`, or to stdout for `-`. */
-export async function saveResult(ctx: CliContext, result: OperationResult, file: string): Promise<void> {
+export async function saveResult(ctx: CliContext, result: Pick<OperationResult, 'contentType' | 'body'>, file: string): Promise<void> {
   if (file === '-') {
     ctx.io.stdout.write(result.body);
     return;
@@ -88,7 +88,9 @@ export function registerResult(program: Command, ctx: CliContext): void {
     .action(async (id: string, opts: { output?: string; json?: boolean }, command: Command) => {
       const result = await ctx.client(command).result(id);
       if (opts.json) {
-        ctx.printJson(resultJson(result));
+        // -o FILE takes the JSON form, as stdout would have.
+        const text = `${JSON.stringify(resultJson(result), null, 2)}\n`;
+        await saveResult(ctx, { contentType: 'application/json', body: new TextEncoder().encode(text) }, opts.output ?? '-');
       } else {
         if (opts.output === undefined && ctx.io.stdout.isTTY === true && !terminalSafe(result.body)) {
           throw new UsageError(

@@ -220,9 +220,9 @@ export class AsyncOpsClient {
     return this.#http.json<{ items: TaskType[] }>(await this.#http.send({ method: 'GET', path: '/task-types', retry: true }), PAGE).items;
   }
 
-  /** Every operation matching the filter, following `next_cursor` page by page. */
-  listAll(options: Omit<ListOptions, 'cursor'> = {}): AsyncGenerator<Operation, void, undefined> {
-    return everyItem((cursor) => this.list({ ...options, cursor }));
+  /** Every operation matching the filter, following `next_cursor` page by page (from `cursor`'s page, when given). */
+  listAll(options: ListOptions = {}): AsyncGenerator<Operation, void, undefined> {
+    return everyItem((cursor) => this.list({ ...options, cursor }), options.cursor);
   }
 
   /** `GET /operations/{id}/history`: one page of what happened to the operation, oldest first. */
@@ -232,8 +232,8 @@ export class AsyncOpsClient {
   }
 
   /** Every event of the operation's history so far, oldest first, following `next_cursor` page by page. */
-  historyAll(id: string, options: Omit<HistoryOptions, 'cursor'> = {}): AsyncGenerator<HistoryEvent, void, undefined> {
-    return everyItem((cursor) => this.history(id, { ...options, cursor }));
+  historyAll(id: string, options: HistoryOptions = {}): AsyncGenerator<HistoryEvent, void, undefined> {
+    return everyItem((cursor) => this.history(id, { ...options, cursor }), options.cursor);
   }
 
   /** `GET /webhook-deliveries`: one page of deliveries; `{ state: 'dead' }` is the dead-letter list. */
@@ -352,9 +352,9 @@ export function idSegment(id: string): string {
   return encodeURIComponent(id);
 }
 
-/** Every item of a paginated list, following `next_cursor` page by page from the first. */
-async function* everyItem<T>(page: (cursor: string | undefined) => Promise<Page<T>>): AsyncGenerator<T, void, undefined> {
-  let cursor: string | undefined;
+/** Every item of a paginated list, following `next_cursor` page by page from the first (or from `from`'s page). */
+async function* everyItem<T>(page: (cursor: string | undefined) => Promise<Page<T>>, from?: string): AsyncGenerator<T, void, undefined> {
+  let cursor = from;
   do {
     const read = await page(cursor);
     yield* read.items;

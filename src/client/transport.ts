@@ -220,6 +220,8 @@ function checkedBaseUrl(baseUrl: string): string {
   }
   // Not echoed: a URL that failed to parse may still hold a password.
   if (url === null || !/^https?:$/.test(url.protocol)) throw new TypeError('the server URL must be an absolute http:// or https:// URL');
+  // Every request's path is appended to it: after a `?` or `#` it would be part of the query or fragment.
+  if (/[?#]/.test(baseUrl)) throw new TypeError('the server URL must not include a query or fragment (? or #): give the base the API is served under');
   return baseUrl.replace(/\/+$/, '');
 }
 

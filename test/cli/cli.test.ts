@@ -4,7 +4,7 @@
 import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
 import { once } from 'node:events';
-import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { createServer, type AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -162,6 +162,58 @@ describe('reads', () => {
 });
 
 describe('errors and exit statuses', () => {
+  test('output that cannot be written (stdout on a full disk) is one line and exit 2, not a stack trace', {
+    skip: !existsSync('/dev/full') && 'no /dev/full here',
+  }, async () => {
+    const op = api.addOperation('report', {}, [{ atMs: 0, status: 'completed' }]);
+    const command = [process.execPath, CLI, ...withAuth('status', op.id, '--json')].map((a) => `'${a}'`).join(' ');
+    const run = await runShell(`${command} > /dev/full`);
+    assert.equal(run.code, 2, run.stderr);
+    assertOneErrorLine(run.stderr, /^asyncops: cannot write to standard output: ENOSPC/);
+  });
+
+  test('result --json -o FILE writes the JSON form to FILE', async () => {
+    const op = api.addOperation('report', {}, [{ atMs: 0, status: 'completed' }]);
+    api.operations.get(op.id)!.result = { contentType: 'application/json', body: '{"total":3}' };
+    const file = join(tmp, 'result-json.json');
+    const run = await runCli(withAuth('result', op.id, '--json', '-o', file));
+    assert.equal(run.code, 0, run.stderr);
+    assert.equal(run.stdout, '');
+    assert.deepEqual(JSON.parse(readFileSync(file, 'utf8')), { content_type: 'application/json', body: { total: 3 } });
+  });
+
+  test('deliveries --operation takes no page or state filter: exit 2, nothing sent', async () => {
+    const sent = api.requests.length;
+    for (const extra of [['--dead'], ['--state', 'retrying'], ['--limit', '1'], ['--cursor', 'c']]) {
+      const run = await runCli(withAuth('deliveries', '--operation', 'op_1', ...extra));
+      assert.equal(run.code, 2, extra.join(' '));
+      assertOneErrorLine(run.stderr, new RegExp(`^asyncops: --operation lists every delivery of one operation: it takes no ${extra[0]}$`));
+    }
+    assert.equal(api.requests.length, sent);
+  });
+
+  test('list --all --cursor C follows every page from C', async () => {
+    for (let i = 0; i < 4; i++) api.addOperation('report', {});
+    const every = JSON.parse((await runCli(withAuth('list', '--all', '--limit', '1', '--json'))).stdout).items.map((o: { id: string }) => o.id);
+    const first = JSON.parse((await runCli(withAuth('list', '--limit', '2', '--json'))).stdout);
+    const rest = await runCli(withAuth('list', '--all', '--limit', '1', '--cursor', first.next_cursor, '--json'));
+    assert.equal(rest.code, 0, rest.stderr);
+    assert.deepEqual(
+      JSON.parse(rest.stdout).items.map((o: { id: string }) => o.id),
+      every.slice(2),
+    );
+  });
+
+  test('a --url with a query or fragment is a usage error (exit 2): every path would land in it', async () => {
+    const sent = api.requests.length;
+    for (const bad of [`${url}?x=1`, `${url}/#frag`, `${url}?`]) {
+      const run = await runCli(['--url', bad, 'status', 'op_1']);
+      assert.equal(run.code, 2, bad);
+      assertOneErrorLine(run.stderr, /^asyncops: --url: the server URL must not include a query or fragment/);
+    }
+    assert.equal(api.requests.length, sent);
+  });
+
   test('an unreachable server exits 5 with one line and no stack trace', async () => {
     const run = await runCli(['--url', `http://127.0.0.1:${await closedPort()}`, 'status', 'op_1']);
     assert.equal(run.code, 5);

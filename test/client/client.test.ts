@@ -456,6 +456,10 @@ describe('AsyncOpsClient transient failures', () => {
       (e: unknown) => e instanceof TypeError && /must not include a user name or password/.test(e.message) && !e.message.includes('s3cret-pw'),
     );
     assert.throws(() => new AsyncOpsClient({ baseUrl: 'ftp://127.0.0.1' }), /absolute http:\/\/ or https:\/\/ URL/);
+    // Each request's path is appended: after a ? or # it would be part of the query or fragment.
+    for (const baseUrl of ['http://127.0.0.1:8080?x=1', 'http://127.0.0.1:8080/async#top', 'http://127.0.0.1:8080?']) {
+      assert.throws(() => new AsyncOpsClient({ baseUrl }), /must not include a query or fragment/, baseUrl);
+    }
   });
 
   test('an unreachable server is an AsyncOpsNetworkError naming it', async () => {
