@@ -2,6 +2,9 @@
 // Not here: constructing those parts (main.ts) or listening on a port (cli/server/serve.ts, main.ts).
 // Invariant: every route carries a schema, so /openapi.json describes all of them.
 
+import { ServerResponse, type IncomingMessage, type Server } from 'node:http';
+import type { Socket } from 'node:net';
+import type { Duplex } from 'node:stream';
 import Fastify, { LogController, type FastifyInstance, type FastifyReply, type FastifyRequest } from 'fastify';
 import swagger from '@fastify/swagger';
 import swaggerUi from '@fastify/swagger-ui';
@@ -9,7 +12,8 @@ import type { Logger } from 'pino';
 import { Ajv } from 'ajv';
 import addFormatsModule from 'ajv-formats';
 import type { OperationsService } from '../runtime/operations.ts';
-import { installProblemHandlers, sendFrameworkProblem, writeClientErrorProblem, writeExpectationFailed } from './problem.ts';
+import { AsyncOpsError } from '../domain/errors.ts';
+import { installProblemHandlers, sendFrameworkProblem, writeClientErrorProblem, writeExpectationFailed, writeRawProblem } from './problem.ts';
 import { registerProblemDocs } from './problem-docs.ts';
 import { installCacheControl } from './caching.ts';
 import { OperationResourceSchema, ProblemSchema, WebhookEventSchema } from './schemas.ts';
@@ -138,6 +142,7 @@ export async function buildHttpApp(options: HttpAppOptions): Promise<FastifyInst
     clientErrorHandler: (error, socket) => writeClientErrorProblem(error, socket, options.service.basePath),
   }) as unknown as FastifyInstance;
   root.server.on('checkExpectation', (request, response) => writeExpectationFailed(request, response, options.service.basePath));
+  root.server.on('connect', (request: IncomingMessage, socket: Duplex) => answerConnect(root.server, request, socket, options.service.basePath));
   const paths = new Set<string>();
   root.addHook('onRoute', (route) => void paths.add(route.url.slice(options.service.basePath.length)));
   ROUTE_PATHS.set(root, paths);
@@ -147,6 +152,26 @@ export async function buildHttpApp(options: HttpAppOptions): Promise<FastifyInst
 }
 
 const ROUTE_PATHS = new WeakMap<FastifyInstance, ReadonlySet<string>>();
+
+/**
+ * A CONNECT asks for a tunnel, which Node hands over as a bare socket and, with no listener, closes without a word. This
+ * server is no proxy: the request goes through the app like any other, so it is answered as a method the path does not
+ * take (405 with `Allow`) or a path there is not (404), and the connection closes after the answer. A tunnel to an
+ * address (`CONNECT host:port`, the form a proxy takes) names no path: a 400 saying so.
+ */
+function answerConnect(server: Server, request: IncomingMessage, socket: Duplex, basePath: string): void {
+  const response = new ServerResponse(request);
+  response.shouldKeepAlive = false;
+  response.assignSocket(socket as Socket);
+  response.once('finish', () => socket.end());
+  if (request.url?.startsWith('/')) return void server.emit('request', request, response);
+  writeRawProblem(
+    request,
+    response,
+    basePath,
+    new AsyncOpsError('validation_failed', 'CONNECT asks for a tunnel, and this server is no proxy: send requests to its paths'),
+  );
+}
 
 /**
  * The first segments of the paths `app` (from buildHttpApp) answers below its prefix (`operations`, `docs`, `healthz`…):

@@ -338,6 +338,9 @@ describe('bad input', () => {
         417,
         'expectation_failed',
       ],
+      // Node closes these without a word unless told otherwise: a tunnel asked of a server that is no proxy.
+      ['CONNECT to a path that takes other methods', 'CONNECT /operations HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n', 405, 'method_not_allowed'],
+      ['CONNECT to an address', 'CONNECT 127.0.0.1:443 HTTP/1.1\r\nHost: 127.0.0.1:443\r\n\r\n', 400, 'validation_failed'],
       // Node answers this one itself, with a bare 400, unless told not to.
       ['an HTTP/1.1 request without Host', 'GET /operations HTTP/1.1\r\nConnection: close\r\n\r\n', 400, 'validation_failed'],
       [
@@ -366,6 +369,8 @@ describe('bad input', () => {
       assert.equal(problem.code, code, what);
       assert.equal(problem.type, `/docs/problems#${code}`, what);
       assert.equal(typeof problem.detail, 'string', what);
+      if (status === 405) assert.match(head, /^allow: GET, HEAD, POST$/im, what);
+      if (what === 'CONNECT to an address') assert.match(problem.detail, /no proxy/);
     }
     assert.equal(await snapshot(), before);
     // The body that stopped had reached its route: it is counted as the 408 it was answered, not as a client that left.
