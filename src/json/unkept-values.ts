@@ -1,6 +1,6 @@
 // Owns: what JSON keeps of a value as it is, shared by the server and the SDK: the first place JSON.stringify would write
 // something other than what was given (±Infinity and NaN and an invalid Date as null; a Map, Set or Promise as {}; a
-// function or a symbol left out, or null in an array),
+// function or a symbol left out, or null in an array), or could not write at all (a BigInt),
 // named by a JSON pointer. Not here: what is done about it (a problem, a failed result: domain/json-values.ts; a
 // TypeError before a request is sent: client/transport.ts).
 // Invariant: imports nothing and uses nothing but the language, so the SDK that runs in browsers can take it.
@@ -16,7 +16,8 @@ export interface Unkept {
 
 /** What JSON.stringify writes in place of `node`, the member `key` (or index) of its holder: what its toJSON gives, if any. */
 function written(node: unknown, key: string | number): unknown {
-  if (node === null || typeof node !== 'object') return node;
+  // JSON asks a BigInt for its toJSON too (one a program gave BigInt.prototype writes it as it says).
+  if (node === null || (typeof node !== 'object' && typeof node !== 'bigint')) return node;
   const toJSON = (node as { toJSON?: unknown }).toJSON;
   return typeof toJSON === 'function' ? (toJSON as (key: string) => unknown).call(node, String(key)) : node;
 }
@@ -37,6 +38,7 @@ function unkeptMessage(node: unknown, nested = true): string | null {
     return `is a ${node instanceof Map ? 'Map' : 'Set'}, which JSON would keep as {} (make it an object or an array)`;
   }
   if (node instanceof Promise) return 'is a Promise, which JSON would keep as {} (an await forgotten?)';
+  if (typeof node === 'bigint') return 'is a BigInt, which JSON cannot carry (make it a number, or a string)';
   return null;
 }
 
@@ -48,20 +50,22 @@ const INVALID_DATE = 'is an invalid Date, which JSON would keep as null';
 /**
  * `value` as JSON.stringify writes it, and whether it met anything it does not keep as it is (a number it writes as
  * null, a Map or Set it writes as {}), seen as it writes them (after toJSON), in the same pass: a result may be tens of
- * megabytes. Throws what JSON.stringify throws (a cycle, a BigInt, its stack or its string running out).
+ * megabytes. A BigInt is noted, where JSON.stringify would throw without saying where it is. Throws what JSON.stringify
+ * throws (a cycle, its stack or its string running out).
  */
 export function stringifyNoting(value: unknown): { readonly json: string | undefined; readonly unkept: boolean } {
   let unkept = false;
   // A function, not an arrow: `this` is the holder, whose member is still what it was before its toJSON.
   const json = JSON.stringify(value, function (this: Record<string, unknown>, key: string, member: unknown) {
     if (!unkept && (unkeptMessage(member) !== null || (member === null && isInvalidDate(this[key])))) unkept = true;
-    return member;
+    // Noted above; its place is told by firstUnkept, and this text, which JSON.stringify cannot write, is not used.
+    return typeof member === 'bigint' ? null : member;
   });
   return { json, unkept };
 }
 
 /**
- * The first number in `value` that is not finite, invalid Date, Map, Set, Promise, or function or symbol inside it, in document order, as JSON.stringify would meet it
+ * The first number in `value` that is not finite, BigInt, invalid Date, Map, Set, Promise, or function or symbol inside it, in document order, as JSON.stringify would meet it
  * (through toJSON), or null. Iterative: no stack to overflow. `value` has no cycle (JSON.stringify has taken it, or it
  * was parsed).
  */

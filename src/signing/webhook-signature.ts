@@ -175,7 +175,10 @@ export async function verifyWebhook<T = unknown>(
   if (typeof toleranceS !== 'number' || !(toleranceS >= 0) || toleranceS === Number.POSITIVE_INFINITY) {
     throw new TypeError(`toleranceS must be a number of seconds, 0 or more (got ${String(toleranceS)})`);
   }
-  const nowMs = (options.now ?? Date.now)();
+  const now = options.now ?? Date.now;
+  // From JavaScript, a Date or a number given as `now` would be called, and fail with words of its own.
+  if (typeof now !== 'function') throw new TypeError(`now must be a function returning milliseconds since the epoch, like Date.now (got ${typeof now})`);
+  const nowMs = now();
   if (!Number.isFinite(nowMs)) throw new TypeError(`now() must return milliseconds since the epoch (got ${String(nowMs)})`);
   const nowS = Math.floor(nowMs / 1000);
   if (nowS - timestamp > toleranceS) throw new WebhookVerificationError(`webhook-timestamp is more than ${toleranceS} s old`);

@@ -141,10 +141,20 @@ describe('AsyncOpsClient requests', () => {
     await assert.rejects(client.submitMinimal('report', { m: new Map([[1, 2]]) }), /^TypeError: \/input\/m is a Map, which JSON would keep as \{\}/);
     await assert.rejects(client.submit('report', { rows: [() => 1] }), /^TypeError: \/input\/rows\/0 is a function, which JSON would leave out/);
     await assert.rejects(client.createSchedule('report', { n: Number.NaN }, '0 3 * * *'), /^TypeError: \/input\/n is a number JSON cannot carry/);
+    await assert.rejects(client.submit('report', { rows: [{ id: 12n }] }), /^TypeError: \/input\/rows\/0\/id is a BigInt, which JSON cannot carry/);
     assert.equal(api.requests.length, sent);
-    // What JSON writes as it was given still goes: a valid Date as its text, an undefined member left out.
-    await client.submit('report', { at: new Date(0), gone: undefined });
-    assert.deepEqual(JSON.parse(api.requests.at(-1)?.body ?? ''), { type: 'report', input: { at: '1970-01-01T00:00:00.000Z' } });
+    // What JSON writes as it was given still goes: a valid Date as its text, an undefined member left out, a BigInt
+    // whose toJSON the program gave (as JSON.stringify asks it).
+    const bigint = BigInt.prototype as unknown as { toJSON?: () => string };
+    bigint.toJSON = function (this: bigint) {
+      return this.toString();
+    };
+    try {
+      await client.submit('report', { at: new Date(0), gone: undefined, id: 12n });
+    } finally {
+      delete bigint.toJSON;
+    }
+    assert.deepEqual(JSON.parse(api.requests.at(-1)?.body ?? ''), { type: 'report', input: { at: '1970-01-01T00:00:00.000Z', id: '12' } });
   });
 
   test('a key or idempotency key no header can carry is a TypeError at once: nothing sent, nothing retried', async () => {

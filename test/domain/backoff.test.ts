@@ -165,6 +165,8 @@ describe('attempt outcomes', () => {
     assert.throws(() => toOperationResult({ n: new Number(Number.NaN) }), /at \/n is a number JSON cannot carry/);
     assert.throws(() => toOperationResult({ rows: Promise.resolve([1]) }), /at \/rows is a Promise, which JSON would keep as \{\} \(an await forgotten\?\)/);
     assert.equal(toOperationResult([undefined, 1]).body.toString(), '[null,1]', 'as JSON writes it');
+    // JSON.stringify throws on a BigInt without saying where it is.
+    assert.throws(() => toOperationResult({ rows: [{ id: 12n }] }), /^InvalidResultError: the result at \/rows\/0\/id is a BigInt, which JSON cannot carry/);
     // A RangeError a toJSON throws is a value that is not JSON, not one too large to write.
     assert.throws(
       () => toOperationResult({ at: { toJSON: () => new Date(Number.NaN).toISOString() } }),

@@ -110,6 +110,13 @@ describe('verifyWebhook', () => {
       await assert.rejects(() => verifyWebhook(VECTOR.secret, vectorHeaders(), VECTOR.body, { ...aYearLate, toleranceS }), TypeError, String(toleranceS));
     }
     await assert.rejects(() => verifyWebhook(VECTOR.secret, vectorHeaders(), VECTOR.body, { now: () => Number.NaN }), /now\(\) must return milliseconds/);
+    // From JavaScript: a time where a clock is asked for.
+    for (const now of [new Date(VECTOR.timestamp * 1000), VECTOR.timestamp * 1000]) {
+      await assert.rejects(
+        () => verifyWebhook(VECTOR.secret, vectorHeaders(), VECTOR.body, { now: now as unknown as () => number }),
+        (e: unknown) => e instanceof TypeError && /^now must be a function returning milliseconds since the epoch, like Date.now/.test(e.message),
+      );
+    }
     assert.ok(await verifyWebhook(VECTOR.secret, vectorHeaders(), VECTOR.body, { now: () => VECTOR.timestamp * 1000, toleranceS: 0 }));
   });
 
