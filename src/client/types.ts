@@ -50,8 +50,9 @@ export type HistoryKind = HistoryEvent['kind'];
 /** A bulk action of `GET /bulk-actions/{id}`: what it does, to what, and how far it got. */
 export type BulkAction = Wire.GetBulkActionResponse;
 /** What a bulk action does: `retry`, `cancel`, `delete` (operations) or `replay_deliveries` (dead deliveries). */
-export type BulkActionKind = Wire.CreateBulkActionBody['action'];
-type WireBulkFilter = NonNullable<Wire.CreateBulkActionBody['filter']>;
+export type BulkActionKind = BulkAction['action'];
+// Every field of every action's filter (the request body's branches each take some: the server names one out of place).
+type WireBulkFilter = BulkAction['filter'];
 /**
  * What a bulk action selects: every field set must match (docs/http-api.md lists which fields each action takes). A
  * field given as undefined is not set (a consumer may set exactOptionalPropertyTypes).

@@ -11,30 +11,6 @@ export interface CountOperationsResponse {
   }>;
 }
 
-export interface CreateBulkActionBody {
-  action: 'retry' | 'cancel' | 'delete' | 'replay_deliveries';
-  /** All set fields must match. retry, cancel and delete take status, type, error_code, created_after, created_before; replay_deliveries (over dead deliveries) takes operation_type, url, created_after, created_before. */
-  filter?: {
-    status?: 'pending' | 'processing' | 'completed' | 'failed' | 'cancelled';
-    type?: string;
-    error_code?: string;
-    /** Created at or after this (RFC 3339) */
-    created_after?: string;
-    /** Created before this (RFC 3339) */
-    created_before?: string;
-    /** Admin keys only: this tenant alone (default: every tenant) */
-    tenant?: string;
-    /** replay_deliveries: deliveries of operations of this type */
-    operation_type?: string;
-    /** replay_deliveries: deliveries to this webhook URL */
-    url?: string;
-  };
-  /** retry only: the priority each redriven operation takes, within the tenant’s ceiling as a submit’s (absent: each keeps its own). A low one (say -10) lets live traffic go first. */
-  priority?: number;
-  /** Only count the matches (200); nothing changes */
-  dry_run?: boolean;
-}
-
 export interface CreateBulkActionResponse {
   action: 'retry' | 'cancel' | 'delete' | 'replay_deliveries';
   /** All set fields must match. retry, cancel and delete take status, type, error_code, created_after, created_before; replay_deliveries (over dead deliveries) takes operation_type, url, created_after, created_before. */

@@ -105,8 +105,9 @@ export interface BulkScope {
   readonly admin: boolean;
 }
 
-const OPERATION_FILTER_FIELDS = ['status', 'type', 'error_code', 'created_after', 'created_before', 'tenant'] as const;
-const DELIVERY_FILTER_FIELDS = ['operation_type', 'url', 'created_after', 'created_before', 'tenant'] as const;
+/** The filter fields each kind of action takes. */
+export const OPERATION_FILTER_FIELDS = ['status', 'type', 'error_code', 'created_after', 'created_before', 'tenant'] as const;
+export const DELIVERY_FILTER_FIELDS = ['operation_type', 'url', 'created_after', 'created_before', 'tenant'] as const;
 
 export function isBulkAction(value: unknown): value is BulkActionKind {
   return typeof value === 'string' && (BULK_ACTIONS as readonly string[]).includes(value);

@@ -7,11 +7,27 @@
 import type { FastifyInstance, FastifyRequest } from 'fastify';
 import { AsyncOpsError } from '../domain/errors.ts';
 import { Type, type Static } from '@sinclair/typebox';
-import { BULK_ACTION_STATUSES, BULK_ACTIONS, toBulkActionResource } from '../domain/bulk-action.ts';
+import {
+  ACTION_STATUSES,
+  BULK_ACTION_STATUSES,
+  BULK_ACTIONS,
+  DELIVERY_FILTER_FIELDS,
+  OPERATION_FILTER_FIELDS,
+  toBulkActionResource,
+} from '../domain/bulk-action.ts';
 import type { BulkActionsService } from '../runtime/bulk-actions.ts';
 import { cursorAfter, decodeCursor } from './cursors.ts';
 import { ID_PREFIXES } from '../domain/ids.ts';
-import { NullableUnion, OperationErrorSchema, OperationStatusSchema, ReadScopeQuery, TenantQuery, jsonResponse, problemResponses } from './schemas.ts';
+import {
+  documentedBodyOf,
+  NullableUnion,
+  OperationErrorSchema,
+  OperationStatusSchema,
+  ReadScopeQuery,
+  TenantQuery,
+  jsonResponse,
+  problemResponses,
+} from './schemas.ts';
 import { namedTenant, principalOf, readScope } from './tenant.ts';
 import { PAGE_LIMIT } from '../config/limits.ts';
 import { SUBMIT_FIELDS } from '../runtime/submission.ts';
@@ -39,18 +55,58 @@ export const BulkFilterSchema = Type.Object(
 
 const ActionSchema = Type.Union(BULK_ACTIONS.map((a) => Type.Literal(a)));
 
+const PrioritySchema = Type.Optional({
+  ...SUBMIT_FIELDS.priority,
+  description:
+    'retry only: the priority each redriven operation takes, within the tenant’s ceiling as a submit’s (absent: each keeps its own). A low one (say -10) lets live traffic go first.',
+});
+const DryRunField = Type.Optional(Type.Boolean({ description: 'Only count the matches (200); nothing changes' }));
+
+/**
+ * What the route validates: every action with every filter field. Which fields and statuses each action takes is
+ * checked by the domain (checkBulkRequest), whose messages name the field and what the action takes instead.
+ */
 const BulkBodySchema = Type.Object(
-  {
-    action: ActionSchema,
-    filter: Type.Optional(BulkFilterSchema),
-    priority: Type.Optional({
-      ...SUBMIT_FIELDS.priority,
-      description:
-        'retry only: the priority each redriven operation takes, within the tenant’s ceiling as a submit’s (absent: each keeps its own). A low one (say -10) lets live traffic go first.',
-    }),
-    dry_run: Type.Optional(Type.Boolean({ description: 'Only count the matches (200); nothing changes' })),
-  },
+  { action: ActionSchema, filter: Type.Optional(BulkFilterSchema), priority: PrioritySchema, dry_run: DryRunField },
   { additionalProperties: false },
+);
+
+/** The filter one action takes: its fields, and for an operation action the statuses it applies to. */
+function actionFilter(action: (typeof BULK_ACTIONS)[number]) {
+  const fields = action === 'replay_deliveries' ? DELIVERY_FILTER_FIELDS : OPERATION_FILTER_FIELDS;
+  const properties = Object.fromEntries(
+    fields.map((field) => [
+      field,
+      field === 'status' && action !== 'replay_deliveries'
+        ? Type.Optional(
+            Type.Union(
+              ACTION_STATUSES[action].map((s) => Type.Literal(s)),
+              { description: `${action} applies to these` },
+            ),
+          )
+        : BulkFilterSchema.properties[field],
+    ]),
+  );
+  return Type.Optional(Type.Object(properties, { additionalProperties: false }));
+}
+
+/**
+ * What the OpenAPI document says the route takes: the same rules as BulkBodySchema with checkBulkRequest's, one branch
+ * per action (its filter fields and statuses; a priority on a retry alone), so a client generated from it sends what
+ * the server accepts.
+ */
+const BulkBodyDocumented = Type.Union(
+  BULK_ACTIONS.map((action) =>
+    Type.Object(
+      {
+        action: Type.Literal(action),
+        filter: actionFilter(action),
+        ...(action === 'retry' ? { priority: PrioritySchema } : {}),
+        dry_run: DryRunField,
+      },
+      { additionalProperties: false },
+    ),
+  ),
 );
 
 export const BulkActionSchema = Type.Object({
@@ -96,6 +152,7 @@ export function registerBulkRoutes(app: FastifyInstance, service: BulkActionsSer
       description:
         'Stored and run in the background in batches (202, `Location`): follow it with GET /bulk-actions/{id}. With `dry_run: true`, only counts the matches (200). Only what exists when it is created is touched.',
       body: BulkBodySchema,
+      ...documentedBodyOf(BulkBodyDocumented),
       querystring: ReadScopeQuery,
       response: {
         200: jsonResponse(DryRunSchema, 'The dry run: how many match now'),

@@ -8,7 +8,7 @@ import type { FastifyDynamicSwaggerOptions } from '@fastify/swagger';
 import type { RegisteredTask } from '../runtime/registry.ts';
 import { isOpenRoute } from './auth.ts';
 import { pathWithin } from './base-path.ts';
-import { REQUIRED_HEADER } from './schemas.ts';
+import { DOCUMENTED_BODY, REQUIRED_HEADER } from './schemas.ts';
 import { IDEMPOTENCY_KEY_MAX } from '../domain/operation.ts';
 
 // biome-ignore lint/suspicious/noExplicitAny: the document is walked as untyped JSON; each read is checked where it is used.
@@ -254,6 +254,13 @@ function completeOperations(document: Json, hostChecked: boolean): Json {
   return document;
 }
 
+/** A route schema with the body the document gives (DOCUMENTED_BODY) in place of the one the route validates. */
+function documentedBody(schema: Json): Json {
+  if (schema?.[DOCUMENTED_BODY] === undefined) return schema;
+  const { [DOCUMENTED_BODY]: body, ...rest } = schema;
+  return { ...rest, body };
+}
+
 /** `basePath`: where the API is mounted; its paths are written relative to it, and it is the document's server. */
 export function openApiOptions(options: {
   readonly version: string;
@@ -280,7 +287,7 @@ export function openApiOptions(options: {
       components,
       webhooks,
     } as FastifyDynamicSwaggerOptions['openapi'],
-    transform: ({ schema, url }) => ({ schema: schema as Json, url: pathWithin(basePath, url) }),
+    transform: ({ schema, url }) => ({ schema: documentedBody(schema as Json), url: pathWithin(basePath, url) }),
     transformObject: (document) => completeOperations('openapiObject' in document ? document.openapiObject : {}, options.hostChecked === true),
     refResolver: { buildLocalReference: (json, _baseUri, _fragment, i) => (typeof json.$id === 'string' ? json.$id : `def-${i}`) },
   };

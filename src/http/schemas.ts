@@ -201,6 +201,15 @@ export const WebhookEventSchema = Type.Object(
 export const REQUIRED_HEADER = 'x-required';
 export const requiredHeader = <T extends TSchema>(schema: T): T => ({ ...schema, [REQUIRED_HEADER]: true });
 
+/**
+ * A route schema's request body as the OpenAPI document gives it, where it says more than the route's own `body` (which
+ * Fastify validates with ajv, whose messages for a union of branches would not name the field at fault): openapi.ts
+ * writes it in place of `body`, and the route's handler checks the same rules with messages of its own.
+ */
+export const DOCUMENTED_BODY = 'x-documented-body';
+/** Spread into a route schema: the body the document gives (Fastify's schema type has no such member). */
+export const documentedBodyOf = (schema: TSchema) => ({ [DOCUMENTED_BODY]: schema });
+
 /** The schemas of the response headers routes declare. */
 export const ResponseHeaders = {
   etag: Type.String({

@@ -32,7 +32,15 @@ async function servedDocument(): Promise<Record<string, any>> {
 const KEY = 'lint-key-0123456789abcdef';
 
 async function withApp<T>(use: (app: NonNullable<Awaited<ReturnType<typeof assembleAsyncOps>>['app']>) => Promise<T>): Promise<T> {
-  const asyncops = await assembleAsyncOps({ store: ':memory:', tasks, workers: false, logger: { level: 'silent' }, apiKeys: [{ tenant: 'alpha', key: KEY }] });
+  // No rate limit: the cases below send a few hundred requests.
+  const asyncops = await assembleAsyncOps({
+    store: ':memory:',
+    tasks,
+    workers: false,
+    logger: { level: 'silent' },
+    apiKeys: [{ tenant: 'alpha', key: KEY }],
+    rateLimits: { create: null, read: null },
+  });
   await asyncops.open();
   try {
     return await use(asyncops.app!);
@@ -140,6 +148,39 @@ describe('/openapi.json', () => {
       }
     }
     assert.ok(routes >= 3, `${routes} routes take an Idempotency-Key`);
+  });
+
+  it('describes what POST /bulk-actions takes, action by action, as the server takes it', async () => {
+    const document = await servedDocument();
+    const schema = document.paths['/bulk-actions'].post.requestBody.content['application/json'].schema;
+    const valid = new Ajv({ strict: false }).compile(schema);
+    const filters: Array<Record<string, unknown>> = [
+      {},
+      ...['pending', 'processing', 'completed', 'failed', 'cancelled'].map((status) => ({ status })),
+      { type: 'echo' },
+      { error_code: 'handler_error' },
+      { created_after: '2026-01-01T00:00:00Z', created_before: '2026-02-01T00:00:00Z' },
+      { operation_type: 'echo' },
+      { url: 'https://hooks.example/x' },
+      { colour: 'red' },
+    ];
+    let accepted = 0;
+    let refused = 0;
+    await withApp(async (app) => {
+      for (const action of ['retry', 'cancel', 'delete', 'replay_deliveries', 'archive']) {
+        for (const filter of filters) {
+          for (const extra of [{}, { priority: -10 }]) {
+            const body = { action, filter, ...extra, dry_run: true };
+            const reply = await app.inject({ method: 'POST', url: '/bulk-actions', headers: { authorization: `Bearer ${KEY}` }, payload: body });
+            assert.ok([200, 400].includes(reply.statusCode), `${JSON.stringify(body)}: ${reply.statusCode} ${reply.body.slice(0, 200)}`);
+            assert.equal(valid(body), reply.statusCode === 200, `${JSON.stringify(body)}: ${reply.statusCode} ${reply.body.slice(0, 200)}`);
+            if (reply.statusCode === 200) accepted += 1;
+            else refused += 1;
+          }
+        }
+      }
+    });
+    assert.ok(accepted > 20 && refused > 20, `${accepted} accepted, ${refused} refused`);
   });
 
   it('passes `redocly lint --extends=recommended` without errors', async (t) => {
