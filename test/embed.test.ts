@@ -377,7 +377,8 @@ describe('createAsyncOps', () => {
       [{ n: Number.POSITIVE_INFINITY }, {}, '/input/n'],
       [{ n: Number.NaN }, {}, '/input/n'],
       [cyclic, {}, '/input'],
-      [{ n: 10n }, {}, '/input'],
+      // Named where it is (JSON.stringify's own error says nowhere).
+      [{ n: 10n }, {}, '/input/n'],
       [{ n: 1 }, { tenant: 'bad tenant!' }, '/tenant'],
       [{ n: 1 }, { tenant: '' }, '/tenant'],
       [{ n: 1 }, { runAt: new Date(Number.NaN) }, '/run_at'],
