@@ -20,7 +20,10 @@ export async function main(
   const io = { stdout: process.stdout, stderr: process.stderr, stdin: process.stdin };
   const { program, ctx } = buildProgram({ io, extraCommands });
   io.stdout.on('error', (error) => endOnOutputError(error, ctx.exitCode, (line) => io.stderr.write(line)));
-  io.stderr.on('error', (error) => endOnOutputError(error, ctx.exitCode, null));
+  // Diagnostics that cannot be written are lost; the command goes on (a wait's progress on a full disk, say).
+  io.stderr.on('error', (error: NodeJS.ErrnoException) => {
+    if (error.code === 'EPIPE') process.exit(ctx.exitCode);
+  });
   try {
     const notUtf8 = argv === process.argv ? firstArgumentNotUtf8() : null;
     if (notUtf8 !== null) {
@@ -41,11 +44,11 @@ export async function main(
 /**
  * `asyncops --help | head -1`: once the reader has gone nothing more can be shown, so end now with the status
  * decided so far, without a word. Any other failure to write (a full disk, an I/O error) loses output the user asked
- * for: one line on stderr, when that is not what failed, and the usage status, as `-o FILE` that cannot be written.
+ * for: one line on stderr and the usage status, as `-o FILE` that cannot be written.
  */
-function endOnOutputError(error: NodeJS.ErrnoException, exitCode: ExitCode, tell: ((line: string) => void) | null): never {
+function endOnOutputError(error: NodeJS.ErrnoException, exitCode: ExitCode, tell: (line: string) => void): never {
   if (error.code === 'EPIPE') process.exit(exitCode);
-  tell?.(`asyncops: cannot write to standard output: ${oneLine(error)}\n`);
+  tell(`asyncops: cannot write to standard output: ${oneLine(error)}\n`);
   process.exit(EXIT_CODES.usage);
 }
 

@@ -149,12 +149,14 @@ function App() {
         // A tenant key's tenant is fixed: a filter left in this tab by an admin key (or by a key no longer admin) would
         // have every page refused, with no control shown to clear it.
         if (!who.admin) setTenantFilter('');
-        setAdmin(who.admin);
+        // Without keys every operation is the tenant `default`'s: no list spans tenants.
+        setAdmin(who.admin && keysRequired);
         setWhoami(who);
         setNeedKey(false);
         setError(null);
       },
       (e) => {
+        setAdmin(false);
         // A 401 is the key form's (onUnauthorized); anything else is shown, and asked again (a server starting, a 503).
         if (e instanceof ApiError && e.status === 401) return;
         setError(e);
@@ -176,6 +178,7 @@ function App() {
   }
   const signOut = () => {
     clearKey();
+    setAdmin(false);
     setTenantFilter('');
     setWhoami(null);
     setNeedKey(null);

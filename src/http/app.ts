@@ -142,7 +142,9 @@ export async function buildHttpApp(options: HttpAppOptions): Promise<FastifyInst
     clientErrorHandler: (error, socket) => writeClientErrorProblem(error, socket, options.service.basePath),
   }) as unknown as FastifyInstance;
   root.server.on('checkExpectation', (request, response) => writeExpectationFailed(request, response, options.service.basePath));
-  root.server.on('connect', (request: IncomingMessage, socket: Duplex) => answerConnect(root.server, request, socket, options.service.basePath));
+  root.server.on('connect', (request: IncomingMessage, socket: Duplex) =>
+    answerConnect(root.server, request, socket, options.service.basePath, options.requestTimeoutMs),
+  );
   const paths = new Set<string>();
   root.addHook('onRoute', (route) => void paths.add(route.url.slice(options.service.basePath.length)));
   ROUTE_PATHS.set(root, paths);
@@ -157,13 +159,18 @@ const ROUTE_PATHS = new WeakMap<FastifyInstance, ReadonlySet<string>>();
  * A CONNECT asks for a tunnel, which Node hands over as a bare socket and, with no listener, closes without a word. This
  * server is no proxy: the request goes through the app like any other, so it is answered as a method the path does not
  * take (405 with `Allow`) or a path there is not (404), and the connection closes after the answer. A tunnel to an
- * address (`CONNECT host:port`, the form a proxy takes) names no path: a 400 saying so.
+ * address (`CONNECT host:port`, the form a proxy takes) names no path: a 400 saying so. The socket is Node's no more
+ * (no error listener, no timeouts, not among the server's connections): a reset is dropped here, and the socket is
+ * destroyed once answered, or after the request timeout if the answer never goes.
  */
-function answerConnect(server: Server, request: IncomingMessage, socket: Duplex, basePath: string): void {
+function answerConnect(server: Server, request: IncomingMessage, socket: Duplex, basePath: string, timeoutMs: number): void {
+  socket.on('error', () => socket.destroy());
+  const timer = setTimeout(() => socket.destroy(), timeoutMs).unref();
+  socket.once('close', () => clearTimeout(timer));
   const response = new ServerResponse(request);
   response.shouldKeepAlive = false;
   response.assignSocket(socket as Socket);
-  response.once('finish', () => socket.end());
+  response.once('finish', () => (socket as Socket).destroySoon());
   if (request.url?.startsWith('/')) return void server.emit('request', request, response);
   writeRawProblem(
     request,

@@ -38,7 +38,8 @@ function unkeptMessage(node: unknown, nested = true): string | null {
     return `is a ${node instanceof Map ? 'Map' : 'Set'}, which JSON would keep as {} (make it an object or an array)`;
   }
   if (node instanceof Promise) return 'is a Promise, which JSON would keep as {} (an await forgotten?)';
-  if (typeof node === 'bigint') return 'is a BigInt, which JSON cannot carry (make it a number, or a string)';
+  // Boxed or not: JSON takes a BigInt object's value, and cannot write it either.
+  if (typeof node === 'bigint' || node instanceof BigInt) return 'is a BigInt, which JSON cannot carry (make it a number, or a string)';
   return null;
 }
 
@@ -59,7 +60,7 @@ export function stringifyNoting(value: unknown): { readonly json: string | undef
   const json = JSON.stringify(value, function (this: Record<string, unknown>, key: string, member: unknown) {
     if (!unkept && (unkeptMessage(member) !== null || (member === null && isInvalidDate(this[key])))) unkept = true;
     // Noted above; its place is told by firstUnkept, and this text, which JSON.stringify cannot write, is not used.
-    return typeof member === 'bigint' ? null : member;
+    return typeof member === 'bigint' || member instanceof BigInt ? null : member;
   });
   return { json, unkept };
 }

@@ -170,6 +170,13 @@ describe('errors and exit statuses', () => {
     const run = await runShell(`${command} > /dev/full`);
     assert.equal(run.code, 2, run.stderr);
     assertOneErrorLine(run.stderr, /^asyncops: cannot write to standard output: ENOSPC/);
+    // Diagnostics that cannot be written are lost, and the command goes on: its output and status are what they were.
+    api.operations.get(op.id)!.result = { contentType: 'application/json', body: '{"total":3}' };
+    const file = join(tmp, 'result-quiet.json');
+    const saving = [process.execPath, CLI, ...withAuth('result', op.id, '-o', file)].map((a) => `'${a}'`).join(' ');
+    const quiet = await runShell(`${saving} 2> /dev/full`);
+    assert.equal(quiet.code, 0, 'its "saved … bytes" note lost');
+    assert.equal(readFileSync(file, 'utf8'), '{"total":3}');
   });
 
   test('result --json -o FILE writes the JSON form to FILE', async () => {

@@ -142,6 +142,7 @@ describe('AsyncOpsClient requests', () => {
     await assert.rejects(client.submit('report', { rows: [() => 1] }), /^TypeError: \/input\/rows\/0 is a function, which JSON would leave out/);
     await assert.rejects(client.createSchedule('report', { n: Number.NaN }, '0 3 * * *'), /^TypeError: \/input\/n is a number JSON cannot carry/);
     await assert.rejects(client.submit('report', { rows: [{ id: 12n }] }), /^TypeError: \/input\/rows\/0\/id is a BigInt, which JSON cannot carry/);
+    await assert.rejects(client.submit('report', { id: Object(12n) }), /^TypeError: \/input\/id is a BigInt, which JSON cannot carry/);
     assert.equal(api.requests.length, sent);
     // What JSON writes as it was given still goes: a valid Date as its text, an undefined member left out, a BigInt
     // whose toJSON the program gave (as JSON.stringify asks it).

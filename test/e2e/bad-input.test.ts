@@ -325,6 +325,41 @@ describe('bad input', () => {
     assert.equal(await snapshot(), before);
   });
 
+  it('a CONNECT its client resets, or leaves half open, neither stops the server nor holds its socket', async () => {
+    const { hostname, port } = new URL(base);
+    // Reset at once, or once the answer is on its way: Node hands such a socket over without its own error listener.
+    for (const target of ['/operations', '127.0.0.1:443', '/nothing']) {
+      for (const delayMs of [0, 5]) {
+        await new Promise<void>((resolve) => {
+          const socket = connect({ host: hostname, port: Number(port) }, () => {
+            socket.write(`CONNECT ${target} HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n`);
+            setTimeout(() => socket.resetAndDestroy(), delayMs);
+          });
+          socket.on('error', () => {});
+          socket.on('close', () => resolve());
+        });
+      }
+    }
+    // A client that reads the answer and never closes its side: the server closes the connection all the same, so what
+    // the client sends after the answer meets a closed socket (a server that had only ended its side would read on).
+    const closedByServer = await new Promise<string>((resolve, reject) => {
+      const socket = connect({ host: hostname, port: Number(port), allowHalfOpen: true }, () =>
+        socket.write('CONNECT /operations HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n'),
+      );
+      let answer = '';
+      socket.setEncoding('utf8').on('data', (chunk: string) => (answer += chunk));
+      socket.setTimeout(10_000, () => reject(new Error(`still open after 10 s; read: ${answer.slice(0, 100)}`)));
+      socket.on('end', () => {
+        const more = setInterval(() => socket.write('more\r\n'), 50);
+        socket.on('close', () => clearInterval(more));
+      });
+      socket.on('error', () => {});
+      socket.on('close', () => resolve(answer));
+    });
+    assert.match(closedByServer, /^HTTP\/1.1 405 /);
+    assert.equal((await request(base, 'GET', '/healthz')).status, 200, 'still serving');
+  });
+
   it('bytes Node cannot read as a request are a problem too, written on the socket before it is closed', async () => {
     const before = await snapshot();
     for (const [what, raw, status, code] of [
