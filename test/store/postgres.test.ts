@@ -572,6 +572,41 @@ if (skip !== null) {
       assert.equal(await store!.operationGetById(op.id), null);
     });
 
+    it('a delete or a pruning that waited for a replay of the webhook leaves the operation: the webhook is due again', async () => {
+      const [store] = nodes(1);
+      await store!.open();
+      const schema = pg.escapeIdentifier(schemas.get(store!)!);
+      for (const remove of [
+        async (id: string) => assert.equal(await store!.operationDelete({ id, tenant: TENANT }), 'delivery_pending'),
+        async () => {
+          const pruned = await store!.prune({ resultsFinishedBefore: 0, operationsFinishedBefore: T0 + 3_600_000, now: T0 + 3_600_000 });
+          assert.equal(pruned.operations, 0);
+        },
+      ]) {
+        const { op } = await insertInState(store!, 'completed', { webhookUrl: 'https://example.test/hook' }, webhookFactory(T0));
+        await withClient(async (holder) => {
+          const [delivery] = (
+            await holder.query<{ id: string }>(`UPDATE ${schema}.deliveries SET state = 'dead' WHERE operation_id = $1 RETURNING id`, [op.id])
+          ).rows;
+          // A replay as the store makes one (deliveries.ts, REPLAY_DELIVERY), held open: it locks the operation, makes the
+          // webhook due again and changes the operation's version.
+          await holder.query('BEGIN');
+          await holder.query(`SELECT 1 FROM ${schema}.operations WHERE id = $1 FOR NO KEY UPDATE`, [op.id]);
+          await holder.query(`UPDATE ${schema}.deliveries SET state = 'pending' WHERE id = $1`, [delivery!.id]);
+          await holder.query(`UPDATE ${schema}.operations SET version = version + 1 WHERE id = $1`, [op.id]);
+          const holderPid = (await holder.query<{ pid: number }>('SELECT pg_backend_pid() AS pid')).rows[0]!.pid;
+          const removing = remove(op.id);
+          await waitFor(
+            async () => (await holder.query(`SELECT 1 FROM pg_stat_activity WHERE $1::int = ANY(pg_blocking_pids(pid))`, [holderPid])).rows.length > 0,
+            { timeoutMs: 5_000, what: 'the removal waits for the replay' },
+          );
+          await holder.query('COMMIT');
+          await removing;
+        });
+        assert.equal((await store!.operationGetById(op.id))?.id, op.id, 'still there, its webhook due');
+      }
+    });
+
     it('keeps working when another node adds a column under its prepared statements', async () => {
       const [store] = nodes(1);
       await store!.open();

@@ -19,11 +19,15 @@ FROM dropped WHERE o.id = dropped.operation_id
 RETURNING o.id, o.version, o.status`;
 // Params: $1 finished before, $2 now. Results, deliveries and idempotency keys go with their operation, so it stays
 // while its webhook is still being delivered, and while its idempotency key lives (a retried request must find it).
+// Both are read from the statement's snapshot: a row a replay changed meanwhile (its webhook due again) goes only as
+// the version it was read at, which the replay changed; it is looked at again at the next pruning.
 const PRUNE_OPERATIONS = `
-WITH dropped AS (
-  DELETE FROM operations o WHERE o.finished_at < $1 AND o.status IN ('completed', 'failed', 'cancelled')
+WITH candidates AS (
+  SELECT o.id, o.version FROM operations o WHERE o.finished_at < $1 AND o.status IN ('completed', 'failed', 'cancelled')
     AND NOT EXISTS (SELECT 1 FROM deliveries d WHERE d.operation_id = o.id AND d.state IN ('pending', 'retrying'))
     AND NOT EXISTS (SELECT 1 FROM idempotency_keys k WHERE k.operation_id = o.id AND k.expires_at >= $2)
+), dropped AS (
+  DELETE FROM operations o USING candidates c WHERE o.id = c.id AND o.version = c.version
   RETURNING 1
 )
 SELECT count(*) AS count FROM dropped`;

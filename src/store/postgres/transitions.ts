@@ -351,16 +351,18 @@ export async function cancelIn(
 }
 
 // Params: $1 id, $2 tenant. Only terminal operations whose webhook is not still being delivered go; their result,
-// deliveries and keys go with them.
+// deliveries and keys go with them. `delivering` is read from the statement's snapshot: a replay that committed while
+// the DELETE waited for its lock made the webhook due again, which a re-check of the row alone would not see, so the
+// row goes only as the version it was read at (a replay changes the version).
 const DELETE_OPERATION = `
 WITH target AS (
-  SELECT id, status, EXISTS (
+  SELECT id, status, version, EXISTS (
     SELECT 1 FROM deliveries d WHERE d.operation_id = operations.id AND d.state IN ('pending', 'retrying')
   ) AS delivering
   FROM operations WHERE id = $1 AND tenant = $2
 ), deleted AS (
   DELETE FROM operations o USING target
-  WHERE o.id = target.id AND o.status IN ('completed', 'failed', 'cancelled') AND NOT target.delivering
+  WHERE o.id = target.id AND o.version = target.version AND o.status IN ('completed', 'failed', 'cancelled') AND NOT target.delivering
   RETURNING o.id
 )
 SELECT (SELECT count(*) FROM deleted) AS deleted, status, delivering FROM target`;
