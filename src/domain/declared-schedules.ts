@@ -3,6 +3,7 @@
 // the declarations (runtime/schedules.ts). Invariant: pure; one key per declaration, no two the same.
 
 import { canonicalJson } from './canonical-json.ts';
+import { DEFAULT_TIMEZONE } from './schedule.ts';
 
 /** A declaration as written in its task, or a declared row as stored: what it declares. */
 export interface Declaration {
@@ -20,10 +21,12 @@ export interface StoredDeclaration extends Declaration {
 /**
  * The key each of `declared` (each task's list in order, `index` its place there) is stored under. A declaration keeps
  * the row that declares the same (type, expression, zone and input) wherever it now stands; failing that, the row of its
- * type that declares the same input, or the same expression and zone (the one edited: its new expression starts from
- * its next tick there, its pause stays); failing that, the row of its place in the list, `<type>#<index>`, unless a
- * declaration holds it, and then a key no row has. So a sibling added, removed or moved, or removed in the deploy that
- * edits this one, never hands its row (its id, its pause) to another.
+ * type that declares the same input, the same expression and zone, the same zone and input (when either tells
+ * schedules apart: a zone other than UTC, an input other than {}), or the same expression (the one edited: its new
+ * expression starts from its next tick there, its pause stays); failing that, the row of its place in the list,
+ * `<type>#<index>`, unless a declaration holds it, and then a key no row has. So a sibling added, removed or moved never
+ * hands its row (its id, its pause) to another, nor does one removed in the deploy that edits this one while the edit
+ * leaves one of those in common; an edit that changes all of them is told from a new declaration by its place alone.
  */
 export function declaredKeys(declared: ReadonlyArray<Declaration & { readonly index: number }>, stored: readonly StoredDeclaration[]): string[] {
   const input = (d: Declaration) => canonicalJson(d.input);
@@ -33,6 +36,8 @@ export function declaredKeys(declared: ReadonlyArray<Declaration & { readonly in
     (d) => `${d.type}\u0000${d.cron}\u0000${d.timezone}\u0000${input(d)}`,
     (d) => (['{}', 'null'].includes(input(d)) ? null : `${d.type}\u0000${input(d)}`),
     (d) => `${d.type}\u0000${d.cron}\u0000${d.timezone}`,
+    (d) => (d.timezone === DEFAULT_TIMEZONE && ['{}', 'null'].includes(input(d)) ? null : `${d.type}\u0000${d.timezone}\u0000${input(d)}`),
+    (d) => `${d.type}\u0000${d.cron}`,
   ];
   const keys: Array<string | null> = declared.map(() => null);
   const claimed = new Set<string>();

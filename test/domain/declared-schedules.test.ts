@@ -33,6 +33,17 @@ describe('declaredKeys', () => {
     assert.deepEqual(declaredKeys([decl(0, 'B2', { n: 2 })], [row('echo#0', 'A', { n: 1 }), row('echo#1', 'B', { n: 2 })]), ['echo#1']);
     // B's input edited instead: by its expression.
     assert.deepEqual(declaredKeys([decl(0, 'B', { n: 3 })], [row('echo#0', 'A', { n: 1 }), row('echo#1', 'B', { n: 2 })]), ['echo#1']);
+    // B's expression edited, its input {} (which tells nothing): by its zone and input, not A's place that B now stands in.
+    const zoned = (key: string, cron: string, timezone: string, input: unknown = {}) => ({ ...row(key, cron, input), timezone });
+    assert.deepEqual(
+      declaredKeys([{ ...decl(0, 'B2'), timezone: 'Europe/Berlin' }], [zoned('echo#0', 'A', 'UTC', { k: 'five' }), zoned('echo#1', 'B', 'Europe/Berlin')]),
+      ['echo#1'],
+    );
+    // B's zone edited: by its expression.
+    assert.deepEqual(
+      declaredKeys([{ ...decl(0, 'B'), timezone: 'Asia/Tokyo' }], [zoned('echo#0', 'A', 'UTC', { k: 'five' }), zoned('echo#1', 'B', 'Europe/Berlin')]),
+      ['echo#1'],
+    );
   });
 
   it('reads inputs by value (key order aside), and tells types apart', () => {
