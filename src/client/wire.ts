@@ -39,7 +39,7 @@ export interface CreateScheduleBody {
   input?: unknown;
   /** Five fields (minute hour day-of-month month day-of-week), or six with seconds first: `*\/10 * * * * *`; or a nickname: @yearly, @annually, @monthly, @weekly, @daily, @midnight, @hourly */
   cron: string;
-  /** IANA time zone the expression is read in (default UTC) */
+  /** The time zone the expression is read in: an IANA name, or a fixed UTC offset such as +05:30 (default UTC) */
   timezone?: string;
   /** Absolute http(s) URL called when each operation it creates ends */
   webhook_url?: string;

@@ -69,7 +69,8 @@ function isTimeZone(zone: string): boolean {
 /** The problems of a cron expression and time zone, paths `/cron` and `/timezone`; empty when both are good. */
 export function checkCron(cron: string, timezone: string): FieldError[] {
   const errors: FieldError[] = [];
-  if (!isTimeZone(timezone)) errors.push({ path: '/timezone', message: `"${timezone.slice(0, 64)}" is not an IANA time zone (such as Europe/Berlin or UTC)` });
+  if (!isTimeZone(timezone))
+    errors.push({ path: '/timezone', message: `"${timezone.slice(0, 64)}" is not an IANA time zone or a UTC offset (such as Europe/Berlin, UTC or +05:30)` });
   // croner takes a single ISO 8601 date-time (2030-01-01T00:00:00Z) as a one-off date, rolling an impossible one over
   // (the 30th of February is the 2nd of March): not an expression, and a schedule of it fires once at most.
   const fields = cron.trim().split(/\s+/);

@@ -39,7 +39,13 @@ const CreateBody = Type.Object(
       description:
         'Five fields (minute hour day-of-month month day-of-week), or six with seconds first: `*/10 * * * * *`; or a nickname: @yearly, @annually, @monthly, @weekly, @daily, @midnight, @hourly',
     }),
-    timezone: Type.Optional(Type.String({ minLength: 1, maxLength: 64, description: 'IANA time zone the expression is read in (default UTC)' })),
+    timezone: Type.Optional(
+      Type.String({
+        minLength: 1,
+        maxLength: 64,
+        description: 'The time zone the expression is read in: an IANA name, or a fixed UTC offset such as +05:30 (default UTC)',
+      }),
+    ),
     webhook_url: Type.Optional(
       Type.String({ minLength: 1, maxLength: MAX_URL_LENGTH, description: 'Absolute http(s) URL called when each operation it creates ends' }),
     ),

@@ -33,7 +33,7 @@ export interface TaskContext {
 export interface ScheduleDeclaration<Input = unknown> {
   /** Five fields (minute hour day-of-month month day-of-week), or six with seconds first. */
   readonly cron: string;
-  /** IANA time zone the expression is read in (default UTC). */
+  /** The time zone the expression is read in: an IANA name, or a fixed UTC offset such as `+05:30` (default UTC). */
   readonly timezone?: string | undefined;
   /** Checked against the task's input schema at start-up; default `{}`. */
   readonly input?: Input | undefined;
