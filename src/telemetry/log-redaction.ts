@@ -31,8 +31,30 @@ export const REDACTED_LOG_PATHS = [
 export const REDACTED = '[Redacted]';
 const CIRCULAR = '[Circular]';
 
-/** The field names redacted at any depth, compared in lower case (a handler's `Password` or `API_KEY` style aside). */
-const SECRET_FIELDS = new Set(['authorization', 'apikey', 'apikeys', 'secret', 'secrets', 'webhooksecrets', 'password', 'connectionstring']);
+/**
+ * The field names redacted at any depth, compared as secretName spells them (a handler's `Password`, `API_KEY` or
+ * `x-api-key` style aside).
+ */
+const SECRET_FIELDS = new Set([
+  'authorization',
+  'proxyauthorization',
+  'apikey',
+  'apikeys',
+  'xapikey',
+  'secret',
+  'secrets',
+  'clientsecret',
+  'webhooksecret',
+  'webhooksecrets',
+  'password',
+  'connectionstring',
+  'token',
+  'accesstoken',
+  'refreshtoken',
+]);
+
+/** A field's name as SECRET_FIELDS holds it: lower case, without `_` and `-` (`API_KEY`, `api-key`, `apiKey` alike). */
+const secretName = (key: string): string => key.toLowerCase().replace(/[_-]/g, '');
 
 /** How deep a line is searched: far past anything a log line holds; deeper, a line is left as it is. */
 const MAX_DEPTH = 1_000;
@@ -75,7 +97,15 @@ export function redactingLogMethod(own: NonNullable<LoggerOptions['hooks']>['log
     if (at < 0 && args.length > 1 && typeof args[1] === 'object' && args[1] !== null) {
       redactedArgs = [args[0], redactDeep(args[1] as Record<string, unknown>), ...args.slice(2)] as unknown as typeof args;
     }
-    return own === undefined ? method.apply(this, redactedArgs) : own.call(this, redactedArgs, method, level);
+    try {
+      return own === undefined ? method.apply(this, redactedArgs) : own.call(this, redactedArgs, method, level);
+    } catch (error) {
+      // A field pino's paths read that throws (a getter of a class instance without a toJSON, on pino's copy of it): the
+      // line is written without its object, saying so, rather than throwing out of the caller's log call.
+      const message = at < 0 ? undefined : args[at];
+      const unwritten = { log_error: `this line's object could not be written: ${error instanceof Error ? error.message : String(error)}` };
+      return method.apply(this, (message === undefined ? [unwritten] : [unwritten, message]) as typeof args);
+    }
   };
 }
 
@@ -98,7 +128,10 @@ function redactedInterpolation(args: readonly unknown[], at: number): unknown[] 
       continue;
     }
     const value = args[next];
-    if ((kind === 'j' || kind === 'o' || kind === 'O') && typeof value === 'object' && value !== null) out[next] = redactDeep(value as Record<string, unknown>);
+    if ((kind === 'j' || kind === 'o' || kind === 'O') && typeof value === 'object' && value !== null) {
+      const written = writtenAsJson(value, '');
+      out[next] = written === KEPT ? writtenAsJsonAtTop(redactDeep(value as Record<string, unknown>)) : written;
+    }
     next++;
     i += PLACEHOLDERS.has(kind) ? 2 : 1;
   }
@@ -108,7 +141,45 @@ function redactedInterpolation(args: readonly unknown[], at: number): unknown[] 
 /** A pino formatter (of a line, of bindings) that redacts what the caller's own, if any, made. */
 function redactingAfter(own: ((object: Record<string, unknown>) => object) | undefined) {
   return (object: object): Record<string, unknown> =>
-    redactDeep((own === undefined ? object : own(object as Record<string, unknown>)) as Record<string, unknown>);
+    writtenAsJsonAtTop(redactDeep((own === undefined ? object : own(object as Record<string, unknown>)) as Record<string, unknown>));
+}
+
+/** A URL's text with its password (`https://user:…@host`) redacted. */
+function withoutPassword(url: URL): string {
+  const copy = new URL(url.href);
+  copy.password = REDACTED;
+  return copy.href;
+}
+
+/**
+ * The object with each of its values that is a class instance with a `toJSON` (a URL, say) replaced by what that
+ * writes, as JSON would write it: pino's paths (`*.password`) read such a field on a copy of the instance, which has none
+ * of its private state, and a URL's `password` getter then threw out of the log call. The object itself when there is
+ * none.
+ */
+function writtenAsJsonAtTop(object: Record<string, unknown>): Record<string, unknown> {
+  let copy: Record<string, unknown> | null = null;
+  for (const key of Object.keys(object)) {
+    const written = writtenAsJson(readField(object, key), key);
+    if (written === KEPT) continue;
+    copy ??= { ...object };
+    copy[key] = written;
+  }
+  return copy ?? object;
+}
+
+const KEPT = Symbol('kept');
+
+/** What JSON writes of a class instance with a `toJSON` (a URL without its password); KEPT for anything else. */
+function writtenAsJson(value: unknown, key: string): unknown {
+  if (typeof value !== 'object' || value === null || walked(value)) return KEPT;
+  try {
+    const toJSON = (value as { toJSON?: unknown }).toJSON;
+    if (typeof toJSON !== 'function') return KEPT;
+    return value instanceof URL && value.password !== '' ? withoutPassword(value) : toJSON.call(value, key);
+  } catch {
+    return KEPT;
+  }
 }
 
 /**
@@ -134,10 +205,10 @@ export function redactChildBindings(logger: Logger): Logger {
               ...(formatters.bindings === undefined ? {} : { bindings: redactingAfter(formatters.bindings) }),
             },
           };
-    return child.call(this, redactDeep(bindings), redactedOptions);
+    return child.call(this, writtenAsJsonAtTop(redactDeep(bindings)), redactedOptions);
   } as unknown as Logger['child'];
   logger.setBindings = function redactingSetBindings(this: Logger, bindings) {
-    setBindings.call(this, redactDeep(bindings));
+    setBindings.call(this, writtenAsJsonAtTop(redactDeep(bindings)));
   };
   return logger;
 }
@@ -255,7 +326,7 @@ function redactedFields(object: object, depth: number, path: Set<object>): objec
   const changed = new Set<string>();
   keys.forEach((key, i) => {
     const inner = values[i];
-    const replaced = SECRET_FIELDS.has(key.toLowerCase()) ? (inner === undefined ? undefined : REDACTED) : redacted(inner, depth + 1, path);
+    const replaced = SECRET_FIELDS.has(secretName(key)) ? (inner === undefined ? undefined : REDACTED) : redacted(inner, depth + 1, path);
     if (replaced === undefined) return;
     values[i] = replaced;
     changed.add(key);

@@ -36,6 +36,44 @@ describe('log redaction', () => {
     assert.equal(line.config.db.deeper.PASSWORD, 'p', 'the caller’s object is not changed');
   });
 
+  it('takes the spellings of a secret field: API_KEY, api-key, webhookSecret, x-api-key, proxy-authorization, token', () => {
+    const names = [
+      'api_key',
+      'API_KEY',
+      'api-key',
+      'webhook_secret',
+      'webhookSecret',
+      'x-api-key',
+      'proxy-authorization',
+      'token',
+      'access_token',
+      'client_secret',
+    ];
+    const redacted = redactDeep({ names: Object.fromEntries(names.map((name) => [name, 'leak'])), lease_token: 'kept', tokens: 3 });
+    assert.deepEqual(redacted, { names: Object.fromEntries(names.map((name) => [name, REDACTED])), lease_token: 'kept', tokens: 3 });
+  });
+
+  it('a class instance one level down that pino cannot read on its copy never throws out of a log call: a URL is its text without its password', () => {
+    const lines: string[] = [];
+    const log = defaultLike(lines);
+    class Vault {
+      #password = 'private-state';
+      get password() {
+        return this.#password;
+      }
+    }
+    log.info({ target: new URL('https://user:hunter2@example.com/x') }, 'a url');
+    log.child({ target: new URL('https://example.com/y') }).info('a child');
+    log.info('interpolated %j and %j', new URL('https://user:hunter2@example.com/z'), { at: new URL('https://example.com/w') });
+    log.warn({ vault: new Vault() }, 'a class pino reads a copy of');
+    const written = lines.map((line) => JSON.parse(line));
+    assert.equal(written[0].target, 'https://user:%5BRedacted%5D@example.com/x');
+    assert.equal(written[1].target, 'https://example.com/y');
+    assert.match(written[2].msg, /^interpolated 'https:\/\/user:%5BRedacted%5D@example.com\/z' and \{"at":"https:\/\/example.com\/w"\}$/);
+    assert.deepEqual([written[3].msg, typeof written[3].log_error], ['a class pino reads a copy of', 'string']);
+    assert.doesNotMatch(lines.join('\n'), /hunter2|private-state/);
+  });
+
   it('passes a line without secrets on as it is', () => {
     const plain = { msg: 'hello', nested: { a: [1, 2, { b: 'c' }] }, at: new Date(0), bytes: Buffer.from('x'), map: new Map([['password', 'p']]) };
     assert.equal(redactDeep(plain), plain);
