@@ -607,6 +607,30 @@ if (skip !== null) {
       }
     });
 
+    it("retention's marking of an expired result takes the operation's row before its result's, as a delete does: the two never deadlock", async () => {
+      const [store] = nodes(1);
+      await store!.open();
+      const schema = pg.escapeIdentifier(schemas.get(store!)!);
+      const { op } = await insertInState(store!, 'completed');
+      await withClient(async (holder) => {
+        // A delete as PostgreSQL runs one: the operation's row first, then (the cascade) its result's.
+        await holder.query('BEGIN');
+        await holder.query(`SELECT 1 FROM ${schema}.operations WHERE id = $1 FOR UPDATE`, [op.id]);
+        const holderPid = (await holder.query<{ pid: number }>('SELECT pg_backend_pid() AS pid')).rows[0]!.pid;
+        const pruning = store!.prune({ resultsFinishedBefore: T0 + 3_600_000, operationsFinishedBefore: 0, now: T0 + 3_600_000 });
+        await waitFor(
+          async () => (await holder.query(`SELECT 1 FROM pg_stat_activity WHERE $1::int = ANY(pg_blocking_pids(pid))`, [holderPid])).rows.length > 0,
+          { timeoutMs: 5_000, what: 'the pruning waits for the operation' },
+        );
+        // Had the pruning taken the result first, this would wait for it while it waits for the operation: a deadlock.
+        await holder.query(`DELETE FROM ${schema}.results WHERE operation_id = $1`, [op.id]);
+        await holder.query(`DELETE FROM ${schema}.operations WHERE id = $1`, [op.id]);
+        await holder.query('COMMIT');
+        assert.equal((await pruning).results, 0, 'the operation went with the delete');
+      });
+      assert.equal(await store!.operationGetById(op.id), null);
+    });
+
     it('keeps working when another node adds a column under its prepared statements', async () => {
       const [store] = nodes(1);
       await store!.open();
