@@ -39,6 +39,21 @@ describe('declaredKeys', () => {
       declaredKeys([{ ...decl(0, 'B2'), timezone: 'Europe/Berlin' }], [zoned('echo#0', 'A', 'UTC', { k: 'five' }), zoned('echo#1', 'B', 'Europe/Berlin')]),
       ['echo#1'],
     );
+    // Two rows share a zone and an input: the one an expression names goes to that declaration, the other by elimination.
+    const berlin = (key: string, cron: string) => zoned(key, cron, 'Europe/Berlin');
+    const declared = (index: number, cron: string, timezone: string) => ({ ...decl(index, cron), timezone });
+    assert.deepEqual(
+      declaredKeys(
+        [declared(0, '0 9 * * *', 'Europe/Paris'), declared(1, '30 18 * * *', 'Europe/Berlin')],
+        [berlin('echo#0', '0 9 * * *'), berlin('echo#1', '0 18 * * *')],
+      ),
+      ['echo#0', 'echo#1'],
+    );
+    // One edited (its zone), one added beside it with the old zone: the edited one keeps its row by its expression.
+    assert.deepEqual(declaredKeys([declared(0, '0 9 * * *', 'Europe/Paris'), declared(1, '0 18 * * *', 'Europe/Berlin')], [berlin('echo#0', '0 9 * * *')]), [
+      'echo#0',
+      'echo#1',
+    ]);
     // B's zone edited: by its expression.
     assert.deepEqual(
       declaredKeys([{ ...decl(0, 'B'), timezone: 'Asia/Tokyo' }], [zoned('echo#0', 'A', 'UTC', { k: 'five' }), zoned('echo#1', 'B', 'Europe/Berlin')]),
