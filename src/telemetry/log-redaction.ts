@@ -3,7 +3,7 @@
 // request's URL in a line (http/stream-tokens.ts).
 // Invariant: a log object without such a field is passed on as it is, not copied; redacting never throws.
 
-import type { ChildLoggerOptions, Logger, LoggerOptions } from 'pino';
+import { pino, type ChildLoggerOptions, type Logger, type LoggerOptions } from 'pino';
 
 /** pino's paths: the fields at the top and one level down, before the formatters see the line. */
 export const REDACTED_LOG_PATHS = [
@@ -93,6 +93,11 @@ export function redactingLogMethod(own: NonNullable<LoggerOptions['hooks']>['log
     // `log(message, …values)` or `log(object, message, …values)`: the object itself is the line's (formatters.log).
     const at = typeof args[0] === 'string' ? 0 : typeof args[1] === 'string' ? 1 : -1;
     let redactedArgs = (at < 0 ? args : redactedInterpolation(args, at)) as typeof args;
+    const line = redactedArgs[0];
+    if (typeof line === 'object' && line !== null && !(line instanceof Error)) {
+      const written = urlsAsText(line as Record<string, unknown>, () => serializedKeys(this));
+      if (written !== line) redactedArgs = [written, ...redactedArgs.slice(1)] as unknown as typeof args;
+    }
     // `log(object, message)` with an object for the message: pino writes it as JSON.
     if (at < 0 && args.length > 1 && typeof args[1] === 'object' && args[1] !== null) {
       redactedArgs = [args[0], redactDeep(args[1] as Record<string, unknown>), ...args.slice(2)] as unknown as typeof args;
@@ -129,8 +134,7 @@ function redactedInterpolation(args: readonly unknown[], at: number): unknown[] 
     }
     const value = args[next];
     if ((kind === 'j' || kind === 'o' || kind === 'O') && typeof value === 'object' && value !== null) {
-      const written = writtenAsJson(value, '');
-      out[next] = written === KEPT ? writtenAsJsonAtTop(redactDeep(value as Record<string, unknown>)) : written;
+      out[next] = value instanceof URL ? urlText(value) : urlsAsText(redactDeep(value as Record<string, unknown>), NONE);
     }
     next++;
     i += PLACEHOLDERS.has(kind) ? 2 : 1;
@@ -141,45 +145,45 @@ function redactedInterpolation(args: readonly unknown[], at: number): unknown[] 
 /** A pino formatter (of a line, of bindings) that redacts what the caller's own, if any, made. */
 function redactingAfter(own: ((object: Record<string, unknown>) => object) | undefined) {
   return (object: object): Record<string, unknown> =>
-    writtenAsJsonAtTop(redactDeep((own === undefined ? object : own(object as Record<string, unknown>)) as Record<string, unknown>));
+    redactDeep((own === undefined ? object : own(object as Record<string, unknown>)) as Record<string, unknown>);
 }
 
 /** A URL's text with its password (`https://user:…@host`) redacted. */
-function withoutPassword(url: URL): string {
+function urlText(url: URL): string {
+  if (url.password === '') return url.href;
   const copy = new URL(url.href);
   copy.password = REDACTED;
   return copy.href;
 }
 
-/**
- * The object with each of its values that is a class instance with a `toJSON` (a URL, say) replaced by what that
- * writes, as JSON would write it: pino's paths (`*.password`) read such a field on a copy of the instance, which has none
- * of its private state, and a URL's `password` getter then threw out of the log call. The object itself when there is
- * none.
- */
-function writtenAsJsonAtTop(object: Record<string, unknown>): Record<string, unknown> {
-  let copy: Record<string, unknown> | null = null;
-  for (const key of Object.keys(object)) {
-    const written = writtenAsJson(readField(object, key), key);
-    if (written === KEPT) continue;
-    copy ??= { ...object };
-    copy[key] = written;
-  }
-  return copy ?? object;
+/** No key taken by a serializer: what a message interpolates as JSON goes to no serializer. */
+const NONE = (): ReadonlySet<string> => new Set();
+
+/** The keys a logger (or a child about to be made with `own`) has serializers for: their values are the serializer's. */
+function serializedKeys(logger: Logger, own?: Record<string, unknown>): ReadonlySet<string> {
+  const serializers = (logger as unknown as Record<symbol, Record<string, unknown> | undefined>)[pino.symbols.serializersSym];
+  return new Set([...Object.keys(serializers ?? {}), ...Object.keys(own ?? {})]);
 }
 
-const KEPT = Symbol('kept');
-
-/** What JSON writes of a class instance with a `toJSON` (a URL without its password); KEPT for anything else. */
-function writtenAsJson(value: unknown, key: string): unknown {
-  if (typeof value !== 'object' || value === null || walked(value)) return KEPT;
-  try {
-    const toJSON = (value as { toJSON?: unknown }).toJSON;
-    if (typeof toJSON !== 'function') return KEPT;
-    return value instanceof URL && value.password !== '' ? withoutPassword(value) : toJSON.call(value, key);
-  } catch {
-    return KEPT;
+/**
+ * The object with each URL among its values, but those a serializer takes, as its text without its password: pino's
+ * paths (`*.password`) read a field one level down on a copy of the value, and a copy of a URL has none of its private
+ * state, so its `password` getter threw out of the log call. JSON writes a URL as that text anyway. The object itself
+ * when it holds none.
+ */
+function urlsAsText(object: Record<string, unknown>, serializedKeysOf: () => ReadonlySet<string>): Record<string, unknown> {
+  let copy: Record<string, unknown> | null = null;
+  let serialized: ReadonlySet<string> | null = null;
+  for (const key of Object.keys(object)) {
+    const value = readField(object, key);
+    if (!(value instanceof URL)) continue;
+    // Asked only when a URL is there: most lines hold none.
+    serialized ??= serializedKeysOf();
+    if (serialized.has(key)) continue;
+    copy ??= { ...object };
+    copy[key] = urlText(value);
   }
+  return copy ?? object;
 }
 
 /**
@@ -205,10 +209,17 @@ export function redactChildBindings(logger: Logger): Logger {
               ...(formatters.bindings === undefined ? {} : { bindings: redactingAfter(formatters.bindings) }),
             },
           };
-    return child.call(this, writtenAsJsonAtTop(redactDeep(bindings)), redactedOptions);
+    return child.call(
+      this,
+      urlsAsText(redactDeep(bindings), () => serializedKeys(this, options?.serializers)),
+      redactedOptions,
+    );
   } as unknown as Logger['child'];
   logger.setBindings = function redactingSetBindings(this: Logger, bindings) {
-    setBindings.call(this, writtenAsJsonAtTop(redactDeep(bindings)));
+    setBindings.call(
+      this,
+      urlsAsText(redactDeep(bindings), () => serializedKeys(this)),
+    );
   };
   return logger;
 }

@@ -74,6 +74,21 @@ describe('log redaction', () => {
     assert.doesNotMatch(lines.join('\n'), /hunter2|private-state/);
   });
 
+  it("a serializer gets the instance it serializes, a URL or a Date, in a line, a child's bindings or a child's own serializer", () => {
+    const lines: string[] = [];
+    const serializers = { at: (d: Date) => d.getTime(), target: (u: unknown) => (u instanceof URL ? `host=${u.host}` : 'not a URL') };
+    const log = redactChildBindings(pino(redactingOptions({ serializers }), { write: (line: string) => lines.push(line) }));
+    log.info({ at: new Date(0), target: new URL('https://example.com/a'), count: 3 }, 'serialized');
+    log.child({ at: new Date(0) }).info('bound');
+    log.child({ link: new URL('https://example.com/c') }, { serializers: { link: (u: unknown) => `a URL: ${u instanceof URL}` } }).info('own');
+    log.info('date %j', new Date(0));
+    const written = lines.map((line) => JSON.parse(line));
+    assert.deepEqual([written[0].at, written[0].target, written[0].count], [0, 'host=example.com', 3]);
+    assert.equal(written[1].at, 0);
+    assert.equal(written[2].link, 'a URL: true');
+    assert.equal(written[3].msg, 'date "1970-01-01T00:00:00.000Z"', 'as JSON writes a Date');
+  });
+
   it('passes a line without secrets on as it is', () => {
     const plain = { msg: 'hello', nested: { a: [1, 2, { b: 'c' }] }, at: new Date(0), bytes: Buffer.from('x'), map: new Map([['password', 'p']]) };
     assert.equal(redactDeep(plain), plain);
