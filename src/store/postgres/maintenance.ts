@@ -9,11 +9,12 @@ import { GLOBAL_PASS } from '../../domain/fairness.ts';
 
 // Params: $1 finished before, $2 now. The operation is marked (a change: its result answers 410 from now on). Its row
 // is locked before its result's, the order a delete takes them in (the operation, then its result by the cascade):
-// the other order deadlocked with deletes (16 of 300 in a race of the two).
+// the other order deadlocked with deletes (16 of 300 in a race of the two). In id order, as a bulk action's batch goes.
 const PRUNE_RESULTS = `
 WITH expiring AS MATERIALIZED (
   SELECT o.id FROM results r JOIN operations o ON o.id = r.operation_id
   WHERE o.finished_at < $1 AND o.status IN ('completed', 'failed', 'cancelled') AND NOT o.result_expired
+  ORDER BY o.id
   FOR NO KEY UPDATE OF o
 ), dropped AS (
   DELETE FROM results r USING expiring e WHERE r.operation_id = e.id
