@@ -20,11 +20,11 @@ export interface StoredDeclaration extends Declaration {
 
 /**
  * The key each of `declared` (each task's list in order, `index` its place there) is stored under. A declaration keeps
- * the row that declares the same (type, expression, zone and input) wherever it now stands; failing that, the row of its
- * type that declares the same input, or the same expression and zone, or (when it is the only declaration and that the
- * only row left with it) the same expression, or the same zone and input (when either tells schedules apart: a zone
- * other than UTC, an input other than {}) — the one edited: its new expression starts from its next tick there, its
- * pause stays; failing that, the row of its place in the list,
+ * the row that declares the same (type, expression, zone and input) wherever it now stands; failing that (when it is
+ * the only declaration and that the only row left with it), the row of its type that declares the same input, or the
+ * same expression and zone, or the same expression, or the same zone and input (when either tells schedules apart: a
+ * zone other than UTC, an input other than {}) — the one edited: its new expression starts from its next tick there,
+ * its pause stays; failing that, the row of its place in the list,
  * `<type>#<index>`, unless a declaration holds it, and then a key no row has. So a sibling added, removed or moved never
  * hands its row (its id, its pause) to another, nor does one removed in the deploy that edits this one while the edit
  * leaves one of those in common; an edit that changes all of them is told from a new declaration by its place alone.
@@ -32,13 +32,14 @@ export interface StoredDeclaration extends Declaration {
 export function declaredKeys(declared: ReadonlyArray<Declaration & { readonly index: number }>, stored: readonly StoredDeclaration[]): string[] {
   const input = (d: Declaration) => canonicalJson(d.input);
   // Each pass pairs what is still unpaired, by less and less of what a declaration says (null: says nothing to pair by).
-  // An input of nothing in particular ({}, the default) tells no schedule from another. The last two pair by one thing
-  // in common, which several rows or declarations may share: they pair only a declaration and a row that are each the
-  // only one left with it, and the expression goes first (a zone and an input are shared by more schedules than one).
+  // An input of nothing in particular ({}, the default) tells no schedule from another. Past the first (a declaration
+  // unchanged, which keeps its row however many are alike), a pass pairs by part of what a declaration says, which
+  // several rows or declarations may share: it pairs only a declaration and a row that are each the only one left with
+  // it (two edits in one deploy would otherwise trade rows, and a pause with them).
   const passes: Array<{ signature: (d: Declaration) => string | null; onlyOne: boolean }> = [
     { signature: (d) => `${d.type}\u0000${d.cron}\u0000${d.timezone}\u0000${input(d)}`, onlyOne: false },
-    { signature: (d) => (['{}', 'null'].includes(input(d)) ? null : `${d.type}\u0000${input(d)}`), onlyOne: false },
-    { signature: (d) => `${d.type}\u0000${d.cron}\u0000${d.timezone}`, onlyOne: false },
+    { signature: (d) => (['{}', 'null'].includes(input(d)) ? null : `${d.type}\u0000${input(d)}`), onlyOne: true },
+    { signature: (d) => `${d.type}\u0000${d.cron}\u0000${d.timezone}`, onlyOne: true },
     { signature: (d) => `${d.type}\u0000${d.cron}`, onlyOne: true },
     {
       signature: (d) => (d.timezone === DEFAULT_TIMEZONE && ['{}', 'null'].includes(input(d)) ? null : `${d.type}\u0000${d.timezone}\u0000${input(d)}`),

@@ -54,6 +54,14 @@ describe('declaredKeys', () => {
       'echo#0',
       'echo#1',
     ]);
+    // Two edits in one deploy, an input shared by both rows: neither takes the other's row (nor its pause).
+    assert.deepEqual(
+      declaredKeys(
+        [decl(0, '0 9 * * *', { region: 'us' }), decl(1, '0 19 * * *', { region: 'eu' })],
+        [row('echo#0', '0 9 * * *', { region: 'eu' }), row('echo#1', '0 18 * * *', { region: 'eu' })],
+      ),
+      ['echo#0', 'echo#1'],
+    );
     // B's zone edited: by its expression.
     assert.deepEqual(
       declaredKeys([{ ...decl(0, 'B'), timezone: 'Asia/Tokyo' }], [zoned('echo#0', 'A', 'UTC', { k: 'five' }), zoned('echo#1', 'B', 'Europe/Berlin')]),

@@ -75,7 +75,8 @@ const UPSERT_DECLARED = `INSERT INTO schedules (id, tenant, type, input, cron, t
 
 // Params: $1 the declared keys that stay.
 // The declared rows, and what each declares.
-const DECLARED_ROWS = `SELECT declared_key, type, cron, timezone, input FROM schedules WHERE origin = 'task'`;
+// In key order, so the pairing does not follow the table's physical order (which a pause's update changes).
+const DECLARED_ROWS = `SELECT declared_key, type, cron, timezone, input FROM schedules WHERE origin = 'task' ORDER BY declared_key COLLATE "C"`;
 // Taken by each node's start-up sync, released at its commit: the syncs of nodes starting at once go one after another.
 const LOCK_DECLARED = `SELECT pg_advisory_xact_lock(hashtext(current_schema() || '.declared_schedules'))`;
 const DELETE_UNDECLARED = `DELETE FROM schedules WHERE origin = 'task' AND NOT (declared_key = ANY ($1::text[]))`;

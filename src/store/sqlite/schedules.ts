@@ -47,7 +47,7 @@ const STATEMENTS = {
         OR schedules.webhook_url IS NOT excluded.webhook_url OR schedules.tenant IS NOT excluded.tenant THEN excluded.updated_at ELSE schedules.updated_at END,
       tenant = excluded.tenant, type = excluded.type, input = excluded.input, cron = excluded.cron, timezone = excluded.timezone, webhook_url = excluded.webhook_url`,
   // The declared rows, and what each declares (domain/declared-schedules.ts matches the declarations to them).
-  declaredRows: `SELECT declared_key, type, cron, timezone, input FROM schedules WHERE origin = 'task'`,
+  declaredRows: `SELECT declared_key, type, cron, timezone, input FROM schedules WHERE origin = 'task' ORDER BY declared_key`,
   // $keys: JSON array of the declared keys that stay.
   deleteUndeclared: `DELETE FROM schedules WHERE origin = 'task' AND declared_key NOT IN (SELECT value FROM json_each($keys))`,
   get: `SELECT ${COLUMNS} FROM schedules WHERE id = $id AND ($tenant IS NULL OR tenant = $tenant)`,
