@@ -3,7 +3,7 @@
 // request's URL in a line (http/stream-tokens.ts).
 // Invariant: a log object without such a field is passed on as it is, not copied; redacting never throws.
 
-import { pino, type ChildLoggerOptions, type Logger, type LoggerOptions } from 'pino';
+import type { ChildLoggerOptions, Logger, LoggerOptions } from 'pino';
 
 /** pino's paths: the fields at the top and one level down, before the formatters see the line. */
 export const REDACTED_LOG_PATHS = [
@@ -93,11 +93,6 @@ export function redactingLogMethod(own: NonNullable<LoggerOptions['hooks']>['log
     // `log(message, …values)` or `log(object, message, …values)`: the object itself is the line's (formatters.log).
     const at = typeof args[0] === 'string' ? 0 : typeof args[1] === 'string' ? 1 : -1;
     let redactedArgs = (at < 0 ? args : redactedInterpolation(args, at)) as typeof args;
-    const line = redactedArgs[0];
-    if (typeof line === 'object' && line !== null && !(line instanceof Error)) {
-      const written = urlsAsText(line as Record<string, unknown>, () => serializedKeys(this));
-      if (written !== line) redactedArgs = [written, ...redactedArgs.slice(1)] as unknown as typeof args;
-    }
     // `log(object, message)` with an object for the message: pino writes it as JSON.
     if (at < 0 && args.length > 1 && typeof args[1] === 'object' && args[1] !== null) {
       redactedArgs = [args[0], redactDeep(args[1] as Record<string, unknown>), ...args.slice(2)] as unknown as typeof args;
@@ -105,11 +100,16 @@ export function redactingLogMethod(own: NonNullable<LoggerOptions['hooks']>['log
     try {
       return own === undefined ? method.apply(this, redactedArgs) : own.call(this, redactedArgs, method, level);
     } catch (error) {
-      // A field pino's paths read that throws (a getter of a class instance without a toJSON, on pino's copy of it): the
-      // line is written without its object, saying so, rather than throwing out of the caller's log call.
+      // A field pino's paths read that throws (a getter of a class instance, on pino's copy of it): the line is written
+      // without its object, saying so, rather than throwing out of the caller's log call; and if even that throws (a
+      // mixin's own object, which pino adds to every line), it is not written.
       const message = at < 0 ? undefined : args[at];
       const unwritten = { log_error: `this line's object could not be written: ${error instanceof Error ? error.message : String(error)}` };
-      return method.apply(this, (message === undefined ? [unwritten] : [unwritten, message]) as typeof args);
+      try {
+        return method.apply(this, (message === undefined ? [unwritten] : [unwritten, message]) as typeof args);
+      } catch {
+        return undefined;
+      }
     }
   };
 }
@@ -134,7 +134,7 @@ function redactedInterpolation(args: readonly unknown[], at: number): unknown[] 
     }
     const value = args[next];
     if ((kind === 'j' || kind === 'o' || kind === 'O') && typeof value === 'object' && value !== null) {
-      out[next] = value instanceof URL ? urlText(value) : urlsAsText(redactDeep(value as Record<string, unknown>), NONE);
+      out[next] = value instanceof URL ? urlText(value) : urlsAsText(redactDeep(value as Record<string, unknown>));
     }
     next++;
     i += PLACEHOLDERS.has(kind) ? 2 : 1;
@@ -145,7 +145,7 @@ function redactedInterpolation(args: readonly unknown[], at: number): unknown[] 
 /** A pino formatter (of a line, of bindings) that redacts what the caller's own, if any, made. */
 function redactingAfter(own: ((object: Record<string, unknown>) => object) | undefined) {
   return (object: object): Record<string, unknown> =>
-    redactDeep((own === undefined ? object : own(object as Record<string, unknown>)) as Record<string, unknown>);
+    urlsAsText(redactDeep((own === undefined ? object : own(object as Record<string, unknown>)) as Record<string, unknown>));
 }
 
 /** A URL's text with its password (`https://user:…@host`) redacted. */
@@ -156,30 +156,18 @@ function urlText(url: URL): string {
   return copy.href;
 }
 
-/** No key taken by a serializer: what a message interpolates as JSON goes to no serializer. */
-const NONE = (): ReadonlySet<string> => new Set();
-
-/** The keys a logger (or a child about to be made with `own`) has serializers for: their values are the serializer's. */
-function serializedKeys(logger: Logger, own?: Record<string, unknown>): ReadonlySet<string> {
-  const serializers = (logger as unknown as Record<symbol, Record<string, unknown> | undefined>)[pino.symbols.serializersSym];
-  return new Set([...Object.keys(serializers ?? {}), ...Object.keys(own ?? {})]);
-}
-
 /**
- * The object with each URL among its values, but those a serializer takes, as its text without its password: pino's
- * paths (`*.password`) read a field one level down on a copy of the value, and a copy of a URL has none of its private
- * state, so its `password` getter threw out of the log call. JSON writes a URL as that text anyway. The object itself
+ * The object with each URL among its values as its text without its password: pino's paths (`*.password`) read a
+ * field one level down on a copy of the value, and a copy of a URL has none of its private state, so its `password`
+ * getter threw out of the log call. JSON writes a URL as that text anyway; a serializer of its key gets the text too
+ * (formatters run before serializers, and one that gave the URL back would meet the same paths). The object itself
  * when it holds none.
  */
-function urlsAsText(object: Record<string, unknown>, serializedKeysOf: () => ReadonlySet<string>): Record<string, unknown> {
+function urlsAsText(object: Record<string, unknown>): Record<string, unknown> {
   let copy: Record<string, unknown> | null = null;
-  let serialized: ReadonlySet<string> | null = null;
   for (const key of Object.keys(object)) {
     const value = readField(object, key);
     if (!(value instanceof URL)) continue;
-    // Asked only when a URL is there: most lines hold none.
-    serialized ??= serializedKeysOf();
-    if (serialized.has(key)) continue;
     copy ??= { ...object };
     copy[key] = urlText(value);
   }
@@ -209,17 +197,10 @@ export function redactChildBindings(logger: Logger): Logger {
               ...(formatters.bindings === undefined ? {} : { bindings: redactingAfter(formatters.bindings) }),
             },
           };
-    return child.call(
-      this,
-      urlsAsText(redactDeep(bindings), () => serializedKeys(this, options?.serializers)),
-      redactedOptions,
-    );
+    return child.call(this, urlsAsText(redactDeep(bindings)), redactedOptions);
   } as unknown as Logger['child'];
   logger.setBindings = function redactingSetBindings(this: Logger, bindings) {
-    setBindings.call(
-      this,
-      urlsAsText(redactDeep(bindings), () => serializedKeys(this)),
-    );
+    setBindings.call(this, urlsAsText(redactDeep(bindings)));
   };
   return logger;
 }

@@ -74,19 +74,32 @@ describe('log redaction', () => {
     assert.doesNotMatch(lines.join('\n'), /hunter2|private-state/);
   });
 
-  it("a serializer gets the instance it serializes, a URL or a Date, in a line, a child's bindings or a child's own serializer", () => {
+  it('a serializer gets the instance it serializes (a URL as its text), and a URL from a mixin, a formatter or a serializer never throws', () => {
     const lines: string[] = [];
-    const serializers = { at: (d: Date) => d.getTime(), target: (u: unknown) => (u instanceof URL ? `host=${u.host}` : 'not a URL') };
-    const log = redactChildBindings(pino(redactingOptions({ serializers }), { write: (line: string) => lines.push(line) }));
-    log.info({ at: new Date(0), target: new URL('https://example.com/a'), count: 3 }, 'serialized');
+    const write = { write: (line: string) => lines.push(line) };
+    const serializers = { at: (d: Date) => d.getTime(), target: (u: unknown) => `${typeof u}: ${String(u)}`, same: (u: unknown) => u };
+    const log = redactChildBindings(pino(redactingOptions({ serializers }), write));
+    log.info({ at: new Date(0), target: new URL('https://u:pw@example.com/a'), same: new URL('https://u:pw@example.com/b'), count: 3 }, 'serialized');
     log.child({ at: new Date(0) }).info('bound');
-    log.child({ link: new URL('https://example.com/c') }, { serializers: { link: (u: unknown) => `a URL: ${u instanceof URL}` } }).info('own');
+    log.child({ link: new URL('https://u:pw@example.com/c') }, { serializers: { link: (u: unknown) => u } }).info('own');
     log.info('date %j', new Date(0));
+    const mixed = redactChildBindings(pino(redactingOptions({ mixin: () => ({ db: new URL('https://user:pw@db.example/x') }) }), write));
+    mixed.info('from a mixin');
+    const formatted = redactChildBindings(
+      pino(redactingOptions({ formatters: { log: (o) => ({ ...o, db: new URL('https://user:pw@db.example/y') }) } }), write),
+    );
+    formatted.info({ x: 1 }, 'from a formatter');
     const written = lines.map((line) => JSON.parse(line));
-    assert.deepEqual([written[0].at, written[0].target, written[0].count], [0, 'host=example.com', 3]);
+    assert.deepEqual(
+      [written[0].at, written[0].target, written[0].same, written[0].count],
+      [0, 'string: https://u:%5BRedacted%5D@example.com/a', 'https://u:%5BRedacted%5D@example.com/b', 3],
+    );
     assert.equal(written[1].at, 0);
-    assert.equal(written[2].link, 'a URL: true');
+    assert.equal(written[2].link, 'https://u:%5BRedacted%5D@example.com/c');
     assert.equal(written[3].msg, 'date "1970-01-01T00:00:00.000Z"', 'as JSON writes a Date');
+    assert.equal(written[4].db, 'https://user:%5BRedacted%5D@db.example/x');
+    assert.equal(written[5].db, 'https://user:%5BRedacted%5D@db.example/y');
+    assert.doesNotMatch(lines.join('\n'), /:pw@/);
   });
 
   it('passes a line without secrets on as it is', () => {
