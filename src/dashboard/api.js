@@ -34,13 +34,17 @@ export const getTenantFilter = () => sessionStorage.getItem(TENANT_ITEM) ?? '';
 /** @param {string} tenant */
 export const setTenantFilter = (tenant) => (tenant === '' ? sessionStorage.removeItem(TENANT_ITEM) : sessionStorage.setItem(TENANT_ITEM, tenant));
 
-let admin = false;
-/** What GET /whoami said of the key: the shell tells, the lists ask. @param {boolean} value */
-export const setAdmin = (value) => {
-  admin = value;
+/** What GET /whoami said of the key (the shell tells, the lists ask); null until it has. @type {{ tenant: string, admin: boolean } | null} */
+let viewer = null;
+/** @param {{ tenant: string, admin: boolean } | null} who */
+export const setViewer = (who) => {
+  viewer = who;
 };
-/** Whether a list may hold several tenants' operations (an admin key, no tenant filter): then it names each one's. */
-export const listsSpanTenants = () => admin && getTenantFilter() === '';
+/**
+ * Whether a list names each operation's tenant: an admin's (a server without keys is one) with no tenant filter, when
+ * the list holds some other tenant's than its own. @param {ReadonlyArray<{ tenant: string }>} items
+ */
+export const namesTenants = (items) => viewer !== null && viewer.admin && getTenantFilter() === '' && items.some((op) => op.tenant !== viewer?.tenant);
 
 /** @type {Set<() => void>} */
 const unauthorizedListeners = new Set();

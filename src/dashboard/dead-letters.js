@@ -133,13 +133,16 @@ function FailedOperations({ query }) {
     [key, reload, cursor],
   );
   const bulkFilter = withTenant({ ...apiFilters(shown), status: 'failed' });
+  // Why a row's Retry was refused: kept until the next one goes through (each poll clears `error`).
+  const [actionError, setActionError] = useState(/** @type {unknown} */ (null));
   /** @param {string} id */
   const retryOne = async (id) => {
     try {
       await request(`/operations/${encodeURIComponent(id)}/retry`, { method: 'POST' });
+      setActionError(null);
       setReload((n) => n + 1);
     } catch (e) {
-      setError(e);
+      setActionError(e);
     }
   };
   return html`<section data-testid="failed-operations">
@@ -147,9 +150,10 @@ function FailedOperations({ query }) {
     <${FilterForm}
       key=${key} filters=${shown} types=${types} statuses=${['failed']} search=${false} onApply=${(/** @type {Record<string, string>} */ next) => navigate('/dead-letters', next)} />
     <${BulkButton} action="retry" filter=${bulkFilter} onDone=${() => setReload((n) => n + 1)} />
-    <${ErrorNote} error=${error} />
+    <${ErrorNote} error=${actionError ?? error} />
     <${OperationTable}
       items=${page?.items ?? null}
+      failed=${error !== null}
       actions=${(/** @type {import('./api.js').Operation} */ op) => html`<button type="button" class="small" onClick=${() => retryOne(op.id)}>Retry</button>`}
     />
     <${Pager} pager=${pager} page=${page} />
@@ -181,13 +185,16 @@ function DeadDeliveries() {
     POLL_MS,
     [reload, cursor],
   );
+  // Why a row's Replay was refused: kept until the next one goes through (each poll clears `error`).
+  const [actionError, setActionError] = useState(/** @type {unknown} */ (null));
   /** @param {string} id */
   const replay = async (id) => {
     try {
       await request(`/webhook-deliveries/${encodeURIComponent(id)}/retry`, { method: 'POST' });
+      setActionError(null);
       setReload((n) => n + 1);
     } catch (e) {
-      setError(e);
+      setActionError(e);
     }
   };
   /** @param {SubmitEvent} event */
@@ -213,10 +220,12 @@ function DeadDeliveries() {
       <button type="submit">Apply</button>
     </form>
     <${BulkButton} action="replay_deliveries" filter=${bulkFilter} onDone=${() => setReload((n) => n + 1)} />
-    <${ErrorNote} error=${error} />
+    <${ErrorNote} error=${actionError ?? error} />
     ${
       page === null
-        ? html`<p class="muted">Loading…</p>`
+        ? error === null
+          ? html`<p class="muted">Loading…</p>`
+          : null
         : html`<table class="grid" data-testid="deliveries-table">
             <thead><tr><th>delivery</th><th>operation</th><th>event</th><th>url</th><th class="num">attempts</th><th>last answer</th><th>dead since</th><th></th></tr></thead>
             <tbody>

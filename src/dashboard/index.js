@@ -4,7 +4,7 @@
 
 import { render } from 'preact';
 import { useEffect, useState } from 'preact/hooks';
-import { ApiError, clearKey, getKey, getTenantFilter, onUnauthorized, request, setAdmin, setKey, setTenantFilter } from './api.js';
+import { ApiError, clearKey, getKey, getTenantFilter, onUnauthorized, request, setKey, setTenantFilter, setViewer } from './api.js';
 import { DeadLetters } from './dead-letters.js';
 import { OperationPage } from './operation.js';
 import { OperationsList } from './operations.js';
@@ -149,14 +149,13 @@ function App() {
         // A tenant key's tenant is fixed: a filter left in this tab by an admin key (or by a key no longer admin) would
         // have every page refused, with no control shown to clear it.
         if (!who.admin) setTenantFilter('');
-        // Without keys every operation is the tenant `default`'s: no list spans tenants.
-        setAdmin(who.admin && keysRequired);
+        setViewer(who);
         setWhoami(who);
         setNeedKey(false);
         setError(null);
       },
       (e) => {
-        setAdmin(false);
+        setViewer(null);
         // A 401 is the key form's (onUnauthorized); anything else is shown, and asked again (a server starting, a 503).
         if (e instanceof ApiError && e.status === 401) return;
         setError(e);
@@ -178,7 +177,7 @@ function App() {
   }
   const signOut = () => {
     clearKey();
-    setAdmin(false);
+    setViewer(null);
     setTenantFilter('');
     setWhoami(null);
     setNeedKey(null);

@@ -140,6 +140,8 @@ export function OperationPage({ id }) {
   const [historyError, setHistoryError] = useState(/** @type {unknown} */ (null));
   const [deliveries, setDeliveries] = useState(/** @type {Delivery[] | null} */ (null));
   const [error, setError] = useState(/** @type {unknown} */ (null));
+  // Why the last Retry or Cancel was refused: kept until the next one goes through (the reads that follow clear `error`).
+  const [actionError, setActionError] = useState(/** @type {unknown} */ (null));
   const [live, setLive] = useState(false);
   const [acting, setActing] = useState(false);
   // Bumped to read the operation, its history and deliveries again (after an event, or an action).
@@ -247,9 +249,9 @@ export function OperationPage({ id }) {
     setActing(true);
     try {
       setOp(await request(`/operations/${encodeURIComponent(id)}/${action}`, { method: 'POST' }));
-      setError(null);
+      setActionError(null);
     } catch (e) {
-      setError(e);
+      setActionError(e);
     } finally {
       setActing(false);
       setVersion((v) => v + 1);
@@ -263,7 +265,7 @@ export function OperationPage({ id }) {
   return html`<section class="page operation" data-status=${op.status}>
     <p><a href=${href('/operations')}>← Operations</a></p>
     <h1><span class="mono">${op.id}</span> <${StatusBadge} status=${op.status} />${live ? html` <span class="live" title="Updates as it happens">● live</span>` : null}</h1>
-    <${ErrorNote} error=${error} />
+    <${ErrorNote} error=${actionError ?? error} />
     <div class="actions">
       ${canRetry ? html`<button type="button" disabled=${acting} onClick=${() => act('retry')}>Retry</button>` : null}
       ${running ? html`<button type="button" class="danger" disabled=${acting} onClick=${() => act('cancel')}>Cancel</button>` : null}

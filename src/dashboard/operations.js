@@ -3,7 +3,7 @@
 // live in the URL's hash, so a filtered list can be shared (a key never is).
 
 import { useState } from 'preact/hooks';
-import { listsSpanTenants, request, withTenant } from './api.js';
+import { namesTenants, request, withTenant } from './api.js';
 import { ErrorNote, Pager, Progress, StatusBadge, html, href, navigate, relativeTime, toIso, useAddressPager, useDraft, usePoll } from './ui.js';
 
 export const STATUSES = ['pending', 'processing', 'completed', 'failed', 'cancelled'];
@@ -113,17 +113,18 @@ export function OperationsList({ query }) {
     <h1>Operations</h1>
     <${FilterForm} key=${key} filters=${filters} types=${types} onApply=${apply} />
     <${ErrorNote} error=${error} />
-    <${OperationTable} items=${page?.items ?? null} />
+    <${OperationTable} items=${page?.items ?? null} failed=${error !== null} />
     <${Pager} pager=${pager} page=${page} />
   </section>`;
 }
 
 /**
- * @param {{ items: import('./api.js').Operation[] | null, actions?: (op: import('./api.js').Operation) => unknown }} props
+ * `failed`: the read failed (its error is shown above), so nothing is loading.
+ * @param {{ items: import('./api.js').Operation[] | null, failed?: boolean, actions?: (op: import('./api.js').Operation) => unknown }} props
  */
-export function OperationTable({ items, actions }) {
-  if (items === null) return html`<p class="muted">Loading…</p>`;
-  const tenants = listsSpanTenants();
+export function OperationTable({ items, failed = false, actions }) {
+  if (items === null) return failed ? null : html`<p class="muted">Loading…</p>`;
+  const tenants = namesTenants(items);
   return html`<table class="grid" data-testid="operations-table">
     <thead>
       <tr><th>id</th>${tenants ? html`<th>tenant</th>` : null}<th>type</th><th>status</th><th>progress</th><th class="num">attempt</th><th>created</th><th>updated</th><th>error</th>${actions ? html`<th></th>` : null}</tr>

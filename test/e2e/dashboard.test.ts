@@ -138,6 +138,8 @@ describe('dashboard: without API keys (loopback), every page', () => {
     await page.goto(`${url}/dashboard#/operations`);
     await page.locator('[data-testid="operations-table"] tbody tr[data-id]').first().waitFor();
     await screenshot(page, 'operations');
+    // Without keys every operation here is the tenant `default`'s, the page's own: no column says so on each row.
+    assert.equal(await page.locator('[data-testid="operations-table"] [data-testid="tenant"]').count(), 0);
 
     await page.selectOption('[data-testid="filters"] select[name="status"]', 'failed');
     await page.selectOption('[data-testid="filters"] select[name="type"]', 'fail');
@@ -234,6 +236,25 @@ describe('dashboard: without API keys (loopback), every page', () => {
     assert.match((await done.textContent()) ?? '', /1 of 1 processed: 1 done/);
     const bulk = (await request(url, 'GET', '/bulk-actions')).body.items[0];
     assert.deepEqual([bulk.action, bulk.filter.url, bulk.filter.operation_type], ['replay_deliveries', 'http://127.0.0.1:1/hook', 'echo']);
+  });
+
+  it("an operation's Retry the server refuses keeps saying why, after the page reads the operation again", STORE_INDEPENDENT, async (t) => {
+    const page = await newPage(t);
+    if (page === null) return;
+    const id = await submit(url, { type: 'sleep', input: { ms: 5000 } });
+    await request(url, 'POST', `/operations/${id}/cancel`);
+    await waitFor(async () => (await statusOf(url, id)) === 'cancelled', { timeoutMs: 10_000, what: 'the operation cancelled' });
+    await page.goto(`${url}/dashboard#/operations/${id}`);
+    const retry = page.locator('section.operation .actions button', { hasText: 'Retry' });
+    await retry.waitFor();
+    // Retried elsewhere meanwhile, and running again: this page's Retry (of what it still shows cancelled) is refused.
+    assert.equal((await request(url, 'POST', `/operations/${id}/retry`)).status, 202);
+    await retry.click();
+    const refusal = page.locator('section.operation p.error');
+    await refusal.waitFor({ timeout: UI_TIMEOUT_MS });
+    // The page reads the operation again after every action; the refusal stays until an action goes through.
+    await new Promise((resolve) => setTimeout(resolve, 1_000));
+    assert.match((await refusal.textContent()) ?? '', /not_redrivable|conflict|failed or cancelled/);
   });
 
   it('dead letters: a bulk retry of the failed operations a filter matches, after a dry run shows how many', STORE_INDEPENDENT, async (t) => {
