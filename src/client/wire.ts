@@ -257,6 +257,8 @@ export interface ListOperationDeliveriesResponse {
   items: Array<{
     id: string;
     operation_id: string;
+    /** Its operation's tenant (an admin key's lists span tenants) */
+    tenant: string;
     /** The webhook-id header: the same on every attempt and replay */
     webhook_id: string;
     url: string;
@@ -392,6 +394,8 @@ export interface ListWebhookDeliveriesResponse {
   items: Array<{
     id: string;
     operation_id: string;
+    /** Its operation's tenant (an admin key's lists span tenants) */
+    tenant: string;
     /** The webhook-id header: the same on every attempt and replay */
     webhook_id: string;
     url: string;
@@ -546,6 +550,8 @@ export interface RetryOperationBody {
 export interface RetryWebhookDeliveryResponse {
   id: string;
   operation_id: string;
+  /** Its operation's tenant (an admin key's lists span tenants) */
+  tenant: string;
   /** The webhook-id header: the same on every attempt and replay */
   webhook_id: string;
   url: string;

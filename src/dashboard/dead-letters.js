@@ -3,7 +3,7 @@
 // first, the user confirms, then the bulk action's own progress is followed until it ends. The recent bulk actions.
 
 import { useEffect, useRef, useState } from 'preact/hooks';
-import { request, withTenant } from './api.js';
+import { namesTenants, request, withTenant } from './api.js';
 import { FilterForm, OperationTable, apiFilters, filtersOf, useTaskTypes } from './operations.js';
 import { ErrorNote, Pager, count, formatTime, html, navigate, relativeTime, toIso, useDraft, usePager, usePoll } from './ui.js';
 
@@ -161,7 +161,7 @@ function FailedOperations({ query }) {
 }
 
 /**
- * @typedef {{ id: string, operation_id: string, url: string, event_type: string, state: string, attempt_count: number,
+ * @typedef {{ id: string, operation_id: string, tenant: string, url: string, event_type: string, state: string, attempt_count: number,
  *   created_at: string, updated_at: string, last_status_code: number | null, last_error: string | null, superseded: boolean }} Delivery
  */
 
@@ -209,6 +209,7 @@ function DeadDeliveries() {
     created_before: toIso(filter.created_before),
   });
   const items = page?.items ?? [];
+  const tenants = namesTenants(items);
   return html`<section data-testid="dead-deliveries">
     <h2>Dead webhook deliveries</h2>
     <p class="muted">The filter chooses what a bulk replay takes; the list shows every dead delivery, newest first.</p>
@@ -227,13 +228,14 @@ function DeadDeliveries() {
           ? html`<p class="muted">Loading…</p>`
           : null
         : html`<table class="grid" data-testid="deliveries-table">
-            <thead><tr><th>delivery</th><th>operation</th><th>event</th><th>url</th><th class="num">attempts</th><th>last answer</th><th>dead since</th><th></th></tr></thead>
+            <thead><tr><th>delivery</th><th>operation</th>${tenants ? html`<th>tenant</th>` : null}<th>event</th><th>url</th><th class="num">attempts</th><th>last answer</th><th>dead since</th><th></th></tr></thead>
             <tbody>
-              ${items.length === 0 ? html`<tr><td colspan="8" class="muted">No dead deliveries.</td></tr>` : null}
+              ${items.length === 0 ? html`<tr><td colspan="9" class="muted">No dead deliveries.</td></tr>` : null}
               ${items.map(
                 (d) => html`<tr key=${d.id} data-id=${d.id}>
                   <td><code>${d.id}</code></td>
                   <td><a class="mono" href=${`#/operations/${d.operation_id}`}>${d.operation_id}</a></td>
+                  ${tenants ? html`<td data-testid="tenant">${d.tenant}</td>` : null}
                   <td>${d.event_type}</td>
                   <td class="mono">${d.url}</td>
                   <td class="num">${d.attempt_count}</td>

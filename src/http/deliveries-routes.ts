@@ -25,6 +25,7 @@ import { readScope } from './tenant.ts';
 export const DeliverySchema = Type.Object({
   id: Type.String(),
   operation_id: Type.String(),
+  tenant: Type.String({ description: "Its operation's tenant (an admin key's lists span tenants)" }),
   webhook_id: Type.String({ description: 'The webhook-id header: the same on every attempt and replay' }),
   url: Type.String(),
   event_type: Type.String(),
@@ -64,6 +65,7 @@ export function deliveryJson(d: Delivery) {
   return {
     id: d.id,
     operation_id: d.operationId,
+    tenant: d.tenant,
     webhook_id: d.messageId,
     url: d.url,
     event_type: d.eventType,

@@ -393,6 +393,7 @@ export function sampleDelivery(operationId: string, id: string, state: Delivery[
   return {
     id,
     operation_id: operationId,
+    tenant: 'default',
     webhook_id: `msg_${id}`,
     url: 'http://127.0.0.1:9/hook',
     event_type: 'operation.completed',

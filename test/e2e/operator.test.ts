@@ -186,7 +186,11 @@ describe('operator reads', () => {
       timeoutMs: 10_000,
       what: "beta's webhook delivered",
     });
-    assert.equal((await call(KEY_ADMIN, '/webhook-deliveries')).body.items.length, 1);
+    assert.deepEqual(
+      (await call(KEY_ADMIN, '/webhook-deliveries')).body.items.map((d: { tenant: string }) => d.tenant),
+      ['beta'],
+      'each delivery says whose it is',
+    );
     assert.equal((await call(KEY_ADMIN, '/webhook-deliveries?tenant=alpha')).body.items.length, 0);
     assert.equal((await call(KEY_A, '/webhook-deliveries')).body.items.length, 0);
     assert.equal((await call(KEY_ADMIN, `/operations/${b1}/deliveries`)).body.items.length, 1);
