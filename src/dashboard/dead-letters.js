@@ -133,8 +133,10 @@ function FailedOperations({ query }) {
     [key, reload, cursor],
   );
   const bulkFilter = withTenant({ ...apiFilters(shown), status: 'failed' });
-  // Why a row's Retry was refused: kept until the next one goes through (each poll clears `error`).
+  // Why a row's Retry was refused: kept until the next one goes through, or the list shown changes (each poll clears
+  // `error`).
   const [actionError, setActionError] = useState(/** @type {unknown} */ (null));
+  useEffect(() => setActionError(null), [key, cursor, reload]);
   /** @param {string} id */
   const retryOne = async (id) => {
     try {
@@ -185,8 +187,10 @@ function DeadDeliveries() {
     POLL_MS,
     [reload, cursor],
   );
-  // Why a row's Replay was refused: kept until the next one goes through (each poll clears `error`).
+  // Why a row's Replay was refused: kept until the next one goes through, or the list shown changes (each poll clears
+  // `error`).
   const [actionError, setActionError] = useState(/** @type {unknown} */ (null));
+  useEffect(() => setActionError(null), [cursor, reload]);
   /** @param {string} id */
   const replay = async (id) => {
     try {

@@ -140,8 +140,10 @@ export function OperationPage({ id }) {
   const [historyError, setHistoryError] = useState(/** @type {unknown} */ (null));
   const [deliveries, setDeliveries] = useState(/** @type {Delivery[] | null} */ (null));
   const [error, setError] = useState(/** @type {unknown} */ (null));
-  // Why the last Retry or Cancel was refused: kept until the next one goes through (the reads that follow clear `error`).
-  const [actionError, setActionError] = useState(/** @type {unknown} */ (null));
+  // Why the last Retry or Cancel was refused, and the operation's `updated_at` as read just after: kept until an action
+  // goes through or the operation changes again (the reads that follow clear `error`; the refusal may name the status
+  // that made it, which a later change would contradict).
+  const [refusal, setRefusal] = useState(/** @type {{ error: unknown, at: string | null } | null} */ (null));
   const [live, setLive] = useState(false);
   const [acting, setActing] = useState(false);
   // Bumped to read the operation, its history and deliveries again (after an event, or an action).
@@ -156,6 +158,7 @@ export function OperationPage({ id }) {
         if (stale) return;
         setOp(next);
         setError(null);
+        setRefusal((r) => (r === null ? null : r.at === null ? { ...r, at: next.updated_at } : r.at === next.updated_at ? r : null));
       },
       (e) => {
         if (stale) return;
@@ -249,9 +252,9 @@ export function OperationPage({ id }) {
     setActing(true);
     try {
       setOp(await request(`/operations/${encodeURIComponent(id)}/${action}`, { method: 'POST' }));
-      setActionError(null);
+      setRefusal(null);
     } catch (e) {
-      setActionError(e);
+      setRefusal({ error: e, at: null });
     } finally {
       setActing(false);
       setVersion((v) => v + 1);
@@ -265,7 +268,7 @@ export function OperationPage({ id }) {
   return html`<section class="page operation" data-status=${op.status}>
     <p><a href=${href('/operations')}>← Operations</a></p>
     <h1><span class="mono">${op.id}</span> <${StatusBadge} status=${op.status} />${live ? html` <span class="live" title="Updates as it happens">● live</span>` : null}</h1>
-    <${ErrorNote} error=${actionError ?? error} />
+    <${ErrorNote} error=${refusal?.error ?? error} />
     <div class="actions">
       ${canRetry ? html`<button type="button" disabled=${acting} onClick=${() => act('retry')}>Retry</button>` : null}
       ${running ? html`<button type="button" class="danger" disabled=${acting} onClick=${() => act('cancel')}>Cancel</button>` : null}

@@ -95,7 +95,7 @@ export function redactingLogMethod(own: NonNullable<LoggerOptions['hooks']>['log
     let redactedArgs = (at < 0 ? args : redactedInterpolation(args, at)) as typeof args;
     // `log(object, message)` with an object for the message: pino writes it as JSON.
     if (at < 0 && args.length > 1 && typeof args[1] === 'object' && args[1] !== null) {
-      redactedArgs = [args[0], redactDeep(args[1] as Record<string, unknown>), ...args.slice(2)] as unknown as typeof args;
+      redactedArgs = [args[0], urlsAsText(redactDeep(args[1] as Record<string, unknown>)), ...args.slice(2)] as unknown as typeof args;
     }
     try {
       return own === undefined ? method.apply(this, redactedArgs) : own.call(this, redactedArgs, method, level);

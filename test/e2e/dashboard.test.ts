@@ -255,6 +255,9 @@ describe('dashboard: without API keys (loopback), every page', () => {
     // The page reads the operation again after every action; the refusal stays until an action goes through.
     await new Promise((resolve) => setTimeout(resolve, 1_000));
     assert.match((await refusal.textContent()) ?? '', /not_redrivable|conflict|failed or cancelled/);
+    // Until the operation changes again, which the refusal (naming the status it met) would contradict.
+    await request(url, 'POST', `/operations/${id}/cancel`);
+    await refusal.waitFor({ state: 'detached', timeout: UI_TIMEOUT_MS });
   });
 
   it('dead letters: a bulk retry of the failed operations a filter matches, after a dry run shows how many', STORE_INDEPENDENT, async (t) => {

@@ -99,6 +99,8 @@ describe('log redaction', () => {
     assert.equal(written[3].msg, 'date "1970-01-01T00:00:00.000Z"', 'as JSON writes a Date');
     assert.equal(written[4].db, 'https://user:%5BRedacted%5D@db.example/x');
     assert.equal(written[5].db, 'https://user:%5BRedacted%5D@db.example/y');
+    mixed.info({ a: 1 }, { u: new URL('https://user:pw@db.example/z') } as unknown as string);
+    assert.equal(JSON.parse(lines.at(-1)!).msg.u, 'https://user:%5BRedacted%5D@db.example/z', 'an object given as the message');
     assert.doesNotMatch(lines.join('\n'), /:pw@/);
   });
 
