@@ -44,7 +44,7 @@ export const setViewer = (who) => {
  * Whether a list names each operation's tenant: an admin's (a server without keys is one) with no tenant filter, when
  * the list holds some other tenant's than its own (operations, or deliveries). @param {ReadonlyArray<{ tenant: string }>} items
  */
-export const namesTenants = (items) => viewer !== null && viewer.admin && getTenantFilter() === '' && items.some((op) => op.tenant !== viewer?.tenant);
+export const namesTenants = (items) => viewer?.admin === true && getTenantFilter() === '' && items.some((op) => op.tenant !== viewer?.tenant);
 
 /** @type {Set<() => void>} */
 const unauthorizedListeners = new Set();

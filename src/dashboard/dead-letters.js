@@ -106,6 +106,24 @@ function BulkButton({ action, filter, onDone }) {
   </div>`;
 }
 
+/**
+ * Why a row's action was refused (each poll clears the read's own error): kept until an action goes through, the list
+ * shown changes (`listKey`), or the row leaves the list (it was stale, which is why it was refused).
+ * @param {ReadonlyArray<{ id: string }> | undefined} items @param {unknown[]} listKey
+ */
+function useRowRefusal(items, listKey) {
+  const [refusal, setRefusal] = useState(/** @type {{ id: string, error: unknown } | null} */ (null));
+  useEffect(() => setRefusal(null), listKey);
+  useEffect(() => {
+    if (refusal !== null && items !== undefined && !items.some((item) => item.id === refusal.id)) setRefusal(null);
+  }, [items, refusal]);
+  return {
+    error: refusal?.error ?? null,
+    /** @param {string} id @param {unknown} error */
+    refused: (id, error) => setRefusal({ id, error }),
+    clear: () => setRefusal(null),
+  };
+}
 /** @param {{ query: URLSearchParams }} props */
 function FailedOperations({ query }) {
   // The list is of failed operations, whatever the link said; a search by id is the Operations page's.
@@ -133,18 +151,15 @@ function FailedOperations({ query }) {
     [key, reload, cursor],
   );
   const bulkFilter = withTenant({ ...apiFilters(shown), status: 'failed' });
-  // Why a row's Retry was refused: kept until the next one goes through, or the list shown changes (each poll clears
-  // `error`).
-  const [actionError, setActionError] = useState(/** @type {unknown} */ (null));
-  useEffect(() => setActionError(null), [key, cursor, reload]);
+  const refusal = useRowRefusal(page?.items, [key, cursor, reload]);
   /** @param {string} id */
   const retryOne = async (id) => {
     try {
       await request(`/operations/${encodeURIComponent(id)}/retry`, { method: 'POST' });
-      setActionError(null);
+      refusal.clear();
       setReload((n) => n + 1);
     } catch (e) {
-      setActionError(e);
+      refusal.refused(id, e);
     }
   };
   return html`<section data-testid="failed-operations">
@@ -152,7 +167,7 @@ function FailedOperations({ query }) {
     <${FilterForm}
       key=${key} filters=${shown} types=${types} statuses=${['failed']} search=${false} onApply=${(/** @type {Record<string, string>} */ next) => navigate('/dead-letters', next)} />
     <${BulkButton} action="retry" filter=${bulkFilter} onDone=${() => setReload((n) => n + 1)} />
-    <${ErrorNote} error=${actionError ?? error} />
+    <${ErrorNote} error=${refusal.error ?? error} />
     <${OperationTable}
       items=${page?.items ?? null}
       failed=${error !== null}
@@ -187,18 +202,15 @@ function DeadDeliveries() {
     POLL_MS,
     [reload, cursor],
   );
-  // Why a row's Replay was refused: kept until the next one goes through, or the list shown changes (each poll clears
-  // `error`).
-  const [actionError, setActionError] = useState(/** @type {unknown} */ (null));
-  useEffect(() => setActionError(null), [cursor, reload]);
+  const refusal = useRowRefusal(page?.items, [cursor, reload]);
   /** @param {string} id */
   const replay = async (id) => {
     try {
       await request(`/webhook-deliveries/${encodeURIComponent(id)}/retry`, { method: 'POST' });
-      setActionError(null);
+      refusal.clear();
       setReload((n) => n + 1);
     } catch (e) {
-      setActionError(e);
+      refusal.refused(id, e);
     }
   };
   /** @param {SubmitEvent} event */
@@ -225,7 +237,7 @@ function DeadDeliveries() {
       <button type="submit">Apply</button>
     </form>
     <${BulkButton} action="replay_deliveries" filter=${bulkFilter} onDone=${() => setReload((n) => n + 1)} />
-    <${ErrorNote} error=${actionError ?? error} />
+    <${ErrorNote} error=${refusal.error ?? error} />
     ${
       page === null
         ? error === null
@@ -234,7 +246,7 @@ function DeadDeliveries() {
         : html`<table class="grid" data-testid="deliveries-table">
             <thead><tr><th>delivery</th><th>operation</th>${tenants ? html`<th>tenant</th>` : null}<th>event</th><th>url</th><th class="num">attempts</th><th>last answer</th><th>dead since</th><th></th></tr></thead>
             <tbody>
-              ${items.length === 0 ? html`<tr><td colspan="9" class="muted">No dead deliveries.</td></tr>` : null}
+              ${items.length === 0 ? html`<tr><td colspan="8" class="muted">No dead deliveries.</td></tr>` : null}
               ${items.map(
                 (d) => html`<tr key=${d.id} data-id=${d.id}>
                   <td><code>${d.id}</code></td>

@@ -140,10 +140,10 @@ export function OperationPage({ id }) {
   const [historyError, setHistoryError] = useState(/** @type {unknown} */ (null));
   const [deliveries, setDeliveries] = useState(/** @type {Delivery[] | null} */ (null));
   const [error, setError] = useState(/** @type {unknown} */ (null));
-  // Why the last Retry or Cancel was refused, and the operation's `updated_at` as read just after: kept until an action
-  // goes through or the operation changes again (the reads that follow clear `error`; the refusal may name the status
-  // that made it, which a later change would contradict).
-  const [refusal, setRefusal] = useState(/** @type {{ error: unknown, at: string | null } | null} */ (null));
+  // Why the last Retry or Cancel was refused, and the operation's status as read just after: kept until an action goes
+  // through or the status changes again (the reads that follow clear `error`; the refusal may name the status that
+  // made it, which a later one would contradict; progress contradicts nothing).
+  const [refusal, setRefusal] = useState(/** @type {{ error: unknown, status: string | null } | null} */ (null));
   const [live, setLive] = useState(false);
   const [acting, setActing] = useState(false);
   // Bumped to read the operation, its history and deliveries again (after an event, or an action).
@@ -158,7 +158,7 @@ export function OperationPage({ id }) {
         if (stale) return;
         setOp(next);
         setError(null);
-        setRefusal((r) => (r === null ? null : r.at === null ? { ...r, at: next.updated_at } : r.at === next.updated_at ? r : null));
+        setRefusal((r) => (r === null ? null : r.status === null ? { ...r, status: next.status } : r.status === next.status ? r : null));
       },
       (e) => {
         if (stale) return;
@@ -254,7 +254,7 @@ export function OperationPage({ id }) {
       setOp(await request(`/operations/${encodeURIComponent(id)}/${action}`, { method: 'POST' }));
       setRefusal(null);
     } catch (e) {
-      setRefusal({ error: e, at: null });
+      setRefusal({ error: e, status: null });
     } finally {
       setActing(false);
       setVersion((v) => v + 1);

@@ -94,8 +94,10 @@ export function redactingLogMethod(own: NonNullable<LoggerOptions['hooks']>['log
     const at = typeof args[0] === 'string' ? 0 : typeof args[1] === 'string' ? 1 : -1;
     let redactedArgs = (at < 0 ? args : redactedInterpolation(args, at)) as typeof args;
     // `log(object, message)` with an object for the message: pino writes it as JSON.
-    if (at < 0 && args.length > 1 && typeof args[1] === 'object' && args[1] !== null) {
-      redactedArgs = [args[0], urlsAsText(redactDeep(args[1] as Record<string, unknown>)), ...args.slice(2)] as unknown as typeof args;
+    const given: unknown = args[1];
+    if (at < 0 && args.length > 1 && typeof given === 'object' && given !== null) {
+      const message = given instanceof URL ? urlText(given) : urlsAsText(redactDeep(given as Record<string, unknown>));
+      redactedArgs = [args[0], message, ...args.slice(2)] as unknown as typeof args;
     }
     try {
       return own === undefined ? method.apply(this, redactedArgs) : own.call(this, redactedArgs, method, level);
@@ -168,7 +170,8 @@ function urlsAsText(object: Record<string, unknown>): Record<string, unknown> {
   for (const key of Object.keys(object)) {
     const value = readField(object, key);
     if (!(value instanceof URL)) continue;
-    copy ??= { ...object };
+    // An array stays one (a message given as an array, `%j` of one).
+    copy ??= (Array.isArray(object) ? [...object] : { ...object }) as Record<string, unknown>;
     copy[key] = urlText(value);
   }
   return copy ?? object;

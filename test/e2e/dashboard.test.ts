@@ -241,7 +241,8 @@ describe('dashboard: without API keys (loopback), every page', () => {
   it("an operation's Retry the server refuses keeps saying why, after the page reads the operation again", STORE_INDEPENDENT, async (t) => {
     const page = await newPage(t);
     if (page === null) return;
-    const id = await submit(url, { type: 'sleep', input: { ms: 5000 } });
+    // Reporting progress as it runs again: a change that contradicts nothing the refusal says.
+    const id = await submit(url, { type: 'sleep', input: { ms: 5000, steps: 50 } });
     await request(url, 'POST', `/operations/${id}/cancel`);
     await waitFor(async () => (await statusOf(url, id)) === 'cancelled', { timeoutMs: 10_000, what: 'the operation cancelled' });
     await page.goto(`${url}/dashboard#/operations/${id}`);
@@ -252,8 +253,9 @@ describe('dashboard: without API keys (loopback), every page', () => {
     await retry.click();
     const refusal = page.locator('section.operation p.error');
     await refusal.waitFor({ timeout: UI_TIMEOUT_MS });
-    // The page reads the operation again after every action; the refusal stays until an action goes through.
-    await new Promise((resolve) => setTimeout(resolve, 1_000));
+    // The page reads the operation again after every action, and as its progress moves; the refusal stays until an
+    // action goes through or the status changes.
+    await new Promise((resolve) => setTimeout(resolve, 1_500));
     assert.match((await refusal.textContent()) ?? '', /not_redrivable|conflict|failed or cancelled/);
     // Until the operation changes again, which the refusal (naming the status it met) would contradict.
     await request(url, 'POST', `/operations/${id}/cancel`);

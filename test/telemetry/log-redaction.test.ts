@@ -101,6 +101,10 @@ describe('log redaction', () => {
     assert.equal(written[5].db, 'https://user:%5BRedacted%5D@db.example/y');
     mixed.info({ a: 1 }, { u: new URL('https://user:pw@db.example/z') } as unknown as string);
     assert.equal(JSON.parse(lines.at(-1)!).msg.u, 'https://user:%5BRedacted%5D@db.example/z', 'an object given as the message');
+    mixed.info({ a: 1 }, [new URL('https://user:pw@db.example/v'), 'x'] as unknown as string);
+    assert.deepEqual(JSON.parse(lines.at(-1)!).msg, ['https://user:%5BRedacted%5D@db.example/v', 'x'], 'an array stays one');
+    mixed.info({ a: 1 }, new URL('https://user:pw@db.example/w') as unknown as string);
+    assert.deepEqual([JSON.parse(lines.at(-1)!).a, JSON.parse(lines.at(-1)!).msg], [1, 'https://user:%5BRedacted%5D@db.example/w'], 'a URL as the message');
     assert.doesNotMatch(lines.join('\n'), /:pw@/);
   });
 
