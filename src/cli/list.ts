@@ -60,8 +60,12 @@ export function registerList(program: Command, ctx: CliContext): void {
         ctx.printJson(page);
         return;
       }
-      const rows = page.items.map((op) => [op.id, op.type, op.status, formatPercent(op.progress), op.created_at].map(sanitize));
-      ctx.printLine(table([['ID', 'TYPE', 'STATUS', 'PROGRESS', 'CREATED'], ...rows]));
+      // An admin key's list may span tenants: then each row says whose it is.
+      const tenants = new Set(page.items.map((op) => op.tenant)).size > 1;
+      const rows = page.items.map((op) =>
+        [op.id, ...(tenants ? [op.tenant] : []), op.type, op.status, formatPercent(op.progress), op.created_at].map(sanitize),
+      );
+      ctx.printLine(table([['ID', ...(tenants ? ['TENANT'] : []), 'TYPE', 'STATUS', 'PROGRESS', 'CREATED'], ...rows]));
       if (page.next_cursor !== null) ctx.note(`more: --cursor ${page.next_cursor}`);
     });
 }

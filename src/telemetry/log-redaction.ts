@@ -105,10 +105,11 @@ export function redactingLogMethod(own: NonNullable<LoggerOptions['hooks']>['log
       // A field pino's paths read that throws (a getter of a class instance, on pino's copy of it): the line is written
       // without its object, saying so, rather than throwing out of the caller's log call; and if even that throws (a
       // mixin's own object, which pino adds to every line), it is not written.
-      const message = at < 0 ? undefined : args[at];
+      // The message and the values it interpolates stay.
+      const message = at < 0 ? [] : redactedArgs.slice(at);
       const unwritten = { log_error: `this line's object could not be written: ${error instanceof Error ? error.message : String(error)}` };
       try {
-        return method.apply(this, (message === undefined ? [unwritten] : [unwritten, message]) as typeof args);
+        return method.apply(this, [unwritten, ...message] as typeof args);
       } catch {
         return undefined;
       }
@@ -166,6 +167,8 @@ function urlText(url: URL): string {
  * when it holds none.
  */
 function urlsAsText(object: Record<string, unknown>): Record<string, unknown> {
+  // pino's bindings of a logger made with `base: undefined` are none at all.
+  if (typeof object !== 'object' || object === null) return object;
   let copy: Record<string, unknown> | null = null;
   for (const key of Object.keys(object)) {
     const value = readField(object, key);

@@ -268,6 +268,13 @@ describe('operator reads', () => {
     assert.equal(failed.code, 0, failed.stderr);
     assert.match(failed.stdout, new RegExp(aFailed));
     assert.doesNotMatch(failed.stdout, new RegExp(a1));
+    // A list spanning tenants says whose each operation is; one tenant's does not repeat it.
+    const spanning = await runCli(['list'], { env });
+    assert.equal(spanning.code, 0, spanning.stderr);
+    assert.match(spanning.stdout, /^ID\s+TENANT\s+TYPE\s+STATUS/m);
+    assert.match(spanning.stdout, new RegExp(`^${b1}\\s+beta\\s+echo\\s`, 'm'));
+    const narrowed = await runCli(['list', '--tenant', 'alpha'], { env });
+    assert.match(narrowed.stdout, /^ID\s+TYPE\s+STATUS/m);
     const counts = await runCli(['counts'], { env });
     assert.equal(counts.code, 0, counts.stderr);
     assert.match(counts.stdout, /^TYPE\s+PENDING\s+PROCESSING\s+COMPLETED\s+FAILED\s+CANCELLED$/m);

@@ -71,6 +71,12 @@ describe('log redaction', () => {
     assert.equal(written[1].target, 'https://example.com/y');
     assert.match(written[2].msg, /^interpolated 'https:\/\/user:%5BRedacted%5D@example.com\/z' and \{"at":"https:\/\/example.com\/w"\}$/);
     assert.deepEqual([written[3].msg, typeof written[3].log_error], ['a class pino reads a copy of', 'string']);
+    log.warn({ vault: new Vault() }, 'kept %s and %d', 'text', 7);
+    assert.equal(JSON.parse(lines.at(-1)!).msg, 'kept text and 7', 'the message keeps what it interpolates');
+    // pino's way to leave out pid and hostname: a logger with no bindings at all.
+    const bare: string[] = [];
+    redactChildBindings(pino(redactingOptions({ base: undefined }), { write: (line: string) => bare.push(line) })).info({ a: 1 }, 'no base');
+    assert.deepEqual([JSON.parse(bare[0]!).a, JSON.parse(bare[0]!).pid], [1, undefined]);
     assert.doesNotMatch(lines.join('\n'), /hunter2|private-state/);
   });
 
