@@ -254,8 +254,17 @@ describe('dashboard: without API keys (loopback), every page', () => {
     const refusal = page.locator('section.operation p.error');
     await refusal.waitFor({ timeout: UI_TIMEOUT_MS });
     // The page reads the operation again after every action, and as its progress moves; the refusal stays until an
-    // action goes through or the status changes.
-    await new Promise((resolve) => setTimeout(resolve, 1_500));
+    // action goes through or the status changes: it is there once the page shows a later progress than it had.
+    const progress = page.locator('section.operation dl.facts .progress');
+    const progressOf = () => progress.getAttribute('title', { timeout: 1_000 }).catch(() => null);
+    const shown = await progressOf();
+    await waitFor(
+      async () => {
+        const now = await progressOf();
+        return now !== null && now !== shown;
+      },
+      { timeoutMs: UI_TIMEOUT_MS, what: 'the page shows a later progress' },
+    );
     assert.match((await refusal.textContent()) ?? '', /not_redrivable|conflict|failed or cancelled/);
     // Until the operation changes again, which the refusal (naming the status it met) would contradict.
     await request(url, 'POST', `/operations/${id}/cancel`);
