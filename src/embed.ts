@@ -23,7 +23,7 @@ import {
   firstPathSegments,
   isUnder,
   problemType,
-  UNAVAILABLE_RETRY_AFTER,
+  statusHeaders,
   withoutStreamToken,
   type Assembly,
   type AsyncOpsOptions,
@@ -362,7 +362,7 @@ function refuse(response: ServerResponse, status: number, code: string, basePath
     .writeHead(status, {
       'content-type': 'application/problem+json',
       'cache-control': 'no-store',
-      ...(status === 503 ? { 'retry-after': UNAVAILABLE_RETRY_AFTER } : {}),
+      ...statusHeaders(status),
     })
     .end(JSON.stringify({ type: problemType(code, basePath), title, status, detail, code, instance }));
 }

@@ -221,7 +221,7 @@ export function checkTasks(tasks: readonly TaskDefinition[], builtIn = true): vo
 /** What embed.ts, the package's face over this root, needs of the parts; it imports nothing else of ours. */
 export { isUnder } from './http/base-path.ts';
 export { firstPathSegments } from './http/app.ts';
-export { problemType, UNAVAILABLE_RETRY_AFTER } from './http/problem.ts';
+export { problemType, statusHeaders } from './http/problem.ts';
 export { withoutStreamToken } from './http/stream-tokens.ts';
 export { DEFAULT_TENANT, IDEMPOTENCY_KEY_MAX, isIdempotencyKey, TENANT_NAME } from './domain/operation.ts';
 export { AsyncOpsError, type FieldError } from './domain/errors.ts';

@@ -68,15 +68,17 @@ export function problemFor(error: AsyncOpsError, instance?: string, basePath = '
 }
 
 export function sendProblem(reply: FastifyReply, problem: Problem): FastifyReply {
-  if (problem.status === 503) reply.header('retry-after', UNAVAILABLE_RETRY_AFTER);
-  return reply.code(problem.status).type('application/problem+json').send(problem);
+  return reply.code(problem.status).headers(statusHeaders(problem.status)).type('application/problem+json').send(problem);
 }
 
 /**
- * Retry-After of a 503 (RFC 9110 §10.2.3), in seconds: a store that did not answer within its timeout, or a node that
- * is stopping, is not asked again at once by a client that honours it; the SDK does.
+ * The headers a problem's status brings, wherever it is written: a 503 says when to ask again (RFC 9110 §10.2.3, in
+ * seconds), so a store that did not answer within its timeout, or a node that is stopping, is not asked again at once
+ * by a client that honours it; the SDK does.
  */
-export const UNAVAILABLE_RETRY_AFTER = '1';
+export function statusHeaders(status: number): Readonly<Record<string, string>> {
+  return status === 503 ? { 'retry-after': '1' } : {};
+}
 
 /** Fastify's own errors (body parsing, schema validation, limits) translated into our codes. */
 function fromFastifyError(error: FastifyError): AsyncOpsError | null {
@@ -202,7 +204,7 @@ export function writeRawProblem(request: IncomingMessage, response: ServerRespon
     'content-length': Buffer.byteLength(body),
     'cache-control': CACHE_CONTROL.none,
     connection: 'close',
-    ...(status === 503 ? { 'retry-after': UNAVAILABLE_RETRY_AFTER } : {}),
+    ...statusHeaders(status),
   });
   response.end(body);
 }
