@@ -96,8 +96,7 @@ export function redactingLogMethod(own: NonNullable<LoggerOptions['hooks']>['log
     // `log(object, message)` with an object for the message: pino writes it as JSON.
     const given: unknown = args[1];
     if (at < 0 && args.length > 1 && typeof given === 'object' && given !== null) {
-      const message = given instanceof URL ? urlText(given) : urlsAsText(redactDeep(given as Record<string, unknown>));
-      redactedArgs = [args[0], message, ...args.slice(2)] as unknown as typeof args;
+      redactedArgs = [args[0], redactedValue(given), ...args.slice(2)] as unknown as typeof args;
     }
     try {
       return own === undefined ? method.apply(this, redactedArgs) : own.call(this, redactedArgs, method, level);
@@ -137,7 +136,7 @@ function redactedInterpolation(args: readonly unknown[], at: number): unknown[] 
     }
     const value = args[next];
     if ((kind === 'j' || kind === 'o' || kind === 'O') && typeof value === 'object' && value !== null) {
-      out[next] = value instanceof URL ? urlText(value) : urlsAsText(redactDeep(value as Record<string, unknown>));
+      out[next] = redactedValue(value);
     }
     next++;
     i += PLACEHOLDERS.has(kind) ? 2 : 1;
@@ -148,7 +147,17 @@ function redactedInterpolation(args: readonly unknown[], at: number): unknown[] 
 /** A pino formatter (of a line, of bindings) that redacts what the caller's own, if any, made. */
 function redactingAfter(own: ((object: Record<string, unknown>) => object) | undefined) {
   return (object: object): Record<string, unknown> =>
-    urlsAsText(redactDeep((own === undefined ? object : own(object as Record<string, unknown>)) as Record<string, unknown>));
+    redactedLine((own === undefined ? object : own(object as Record<string, unknown>)) as Record<string, unknown>);
+}
+
+/** A line's object (or bindings) as it is written: its secrets redacted at any depth, its URLs as text (urlsAsText). */
+function redactedLine(object: Record<string, unknown>): Record<string, unknown> {
+  return urlsAsText(redactDeep(object));
+}
+
+/** A value a message writes as JSON (one given for the message, or a `%j` one): a URL as its text, else as a line's object. */
+function redactedValue(value: object): unknown {
+  return value instanceof URL ? urlText(value) : redactedLine(value as Record<string, unknown>);
 }
 
 /** A URL's text with its password (`https://user:…@host`) redacted. */
@@ -203,10 +212,10 @@ export function redactChildBindings(logger: Logger): Logger {
               ...(formatters.bindings === undefined ? {} : { bindings: redactingAfter(formatters.bindings) }),
             },
           };
-    return child.call(this, urlsAsText(redactDeep(bindings)), redactedOptions);
+    return child.call(this, redactedLine(bindings), redactedOptions);
   } as unknown as Logger['child'];
   logger.setBindings = function redactingSetBindings(this: Logger, bindings) {
-    setBindings.call(this, urlsAsText(redactDeep(bindings)));
+    setBindings.call(this, redactedLine(bindings));
   };
   return logger;
 }
