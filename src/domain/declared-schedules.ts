@@ -31,6 +31,7 @@ export interface StoredDeclaration extends Declaration {
  */
 export function declaredKeys(declared: ReadonlyArray<Declaration & { readonly index: number }>, stored: readonly StoredDeclaration[]): string[] {
   const input = (d: Declaration) => canonicalJson(d.input);
+  const noInput = (d: Declaration) => ['{}', 'null'].includes(input(d));
   // Each pass pairs what is still unpaired, by less and less of what a declaration says (null: says nothing to pair by).
   // An input of nothing in particular ({}, the default) tells no schedule from another. Past the first (a declaration
   // unchanged, which keeps its row however many are alike), a pass pairs by part of what a declaration says, which
@@ -38,11 +39,11 @@ export function declaredKeys(declared: ReadonlyArray<Declaration & { readonly in
   // it (two edits in one deploy would otherwise trade rows, and a pause with them).
   const passes: Array<{ signature: (d: Declaration) => string | null; onlyOne: boolean }> = [
     { signature: (d) => `${d.type}\u0000${d.cron}\u0000${d.timezone}\u0000${input(d)}`, onlyOne: false },
-    { signature: (d) => (['{}', 'null'].includes(input(d)) ? null : `${d.type}\u0000${input(d)}`), onlyOne: true },
+    { signature: (d) => (noInput(d) ? null : `${d.type}\u0000${input(d)}`), onlyOne: true },
     { signature: (d) => `${d.type}\u0000${d.cron}\u0000${d.timezone}`, onlyOne: true },
     { signature: (d) => `${d.type}\u0000${d.cron}`, onlyOne: true },
     {
-      signature: (d) => (d.timezone === DEFAULT_TIMEZONE && ['{}', 'null'].includes(input(d)) ? null : `${d.type}\u0000${d.timezone}\u0000${input(d)}`),
+      signature: (d) => (d.timezone === DEFAULT_TIMEZONE && noInput(d) ? null : `${d.type}\u0000${d.timezone}\u0000${input(d)}`),
       onlyOne: true,
     },
   ];
@@ -54,14 +55,12 @@ export function declaredKeys(declared: ReadonlyArray<Declaration & { readonly in
       const said = signature(row);
       if (said !== null && !claimed.has(row.key)) free.set(said, [...(free.get(said) ?? []), row.key]);
     }
+    // What each declaration still unpaired says (null: paired already, or nothing to pair by), and how many say it.
+    const saying = declared.map((d, i) => (keys[i] === null ? signature(d) : null));
     const unpaired = new Map<string, number>();
-    declared.forEach((d, i) => {
-      const said = keys[i] === null ? signature(d) : null;
-      if (said !== null) unpaired.set(said, (unpaired.get(said) ?? 0) + 1);
-    });
-    declared.forEach((d, i) => {
-      const said = signature(d);
-      if (keys[i] !== null || said === null) return;
+    for (const said of saying) if (said !== null) unpaired.set(said, (unpaired.get(said) ?? 0) + 1);
+    saying.forEach((said, i) => {
+      if (said === null) return;
       if (onlyOne && (free.get(said)?.length !== 1 || unpaired.get(said) !== 1)) return;
       const key = free.get(said)?.shift();
       if (key === undefined) return;
