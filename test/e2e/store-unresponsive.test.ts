@@ -114,6 +114,12 @@ describe('a PostgreSQL store whose schema is dropped under a running server', { 
       assert.equal(read.status, 503);
       assert.equal(read.body.code, 'store_unavailable');
       assert.equal(read.headers.get('retry-after'), '1');
+      // Keyed or not, a client reads what kind of failure it is; the database's own words are for the log.
+      assert.equal(
+        read.body.detail,
+        "PostgreSQL unavailable: the store's schema or one of its tables or functions is missing (dropped, or a restore under way)",
+      );
+      assert.doesNotMatch(JSON.stringify(read.body), /relation|does not exist|asyncops_/);
       assert.equal(ready.body.detail, "the store cannot be reached or refused the check (the server's log says why)");
       assert.doesNotMatch(JSON.stringify(ready.body), /relation|postgres@|operations/, 'nothing of the database named to an open route');
       // The log has it: one error line for the probe, with the store's words as its cause.

@@ -111,9 +111,23 @@ function translateError(err: unknown): unknown {
   const connectionLost =
     message.includes('Connection terminated') || message.includes('not queryable') || message.includes('timeout exceeded when trying to connect');
   if ((typeof code === 'string' && (UNAVAILABLE_SQLSTATE.test(code) || TIMED_OUT_SQLSTATE.test(code) || UNAVAILABLE_ERRNO.has(code))) || connectionLost) {
-    return new AsyncOpsError('store_unavailable', `PostgreSQL unavailable: ${message}`, { cause: err });
+    // The message is a 503's detail, read by any API client: it names what kind of failure this is, not the database's
+    // own words (a host and port, a schema's or table's name), which are the cause, written to the server's log.
+    return new AsyncOpsError('store_unavailable', `PostgreSQL unavailable: ${unavailableReason(typeof code === 'string' ? code : '', message)}`, {
+      cause: err,
+    });
   }
   return err;
+}
+
+function unavailableReason(code: string, message: string): string {
+  if (TIMED_OUT_SQLSTATE.test(code)) return 'a statement was cancelled by a timeout set on the database (statement_timeout or lock_timeout)';
+  if (message.includes('timeout exceeded when trying to connect')) return 'no connection of the pool came free in time';
+  if (code === '53300') return 'the database takes no more connections';
+  if (code === '3F000' || code === '42P01' || code === '42883')
+    return "the store's schema or one of its tables or functions is missing (dropped, or a restore under way)";
+  if (code.startsWith('57P')) return 'the database is shutting down, starting, or ended the session';
+  return 'the connection to the database failed or was lost';
 }
 
 const statementNames = new Map<string, string>();
