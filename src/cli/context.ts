@@ -70,6 +70,19 @@ export class CliContext {
 }
 
 /** A command-line integer argument, refused by commander as a usage error when it is not one. */
+/**
+ * A command that runs on its own and has subcommands (`schedules` lists, `deliveries` too): a word after it that names
+ * none of them is an unknown command, as after `asyncops`, not "too many arguments". Call once its subcommands are
+ * added: those added later would take the setting that lets the words through.
+ */
+export function refuseUnknownSubcommands(command: Command): void {
+  command.allowExcessArguments().hook('preAction', (self, acting) => {
+    if (acting !== self || self.args.length === 0) return;
+    const known = self.commands.map((sub) => sub.name()).join(', ');
+    throw new UsageError(`unknown command '${self.args[0]}' for '${self.name()}' (its commands: ${known})`);
+  });
+}
+
 export function integerArg(min: number, max = Number.MAX_SAFE_INTEGER): (value: string) => number {
   return (value) => {
     const n = Number(value);

@@ -4,7 +4,7 @@
 
 import { Option, type Command } from 'commander';
 import type { DeliveryState } from '../client/index.ts';
-import { idArg, pageLimitArg, type CliContext } from './context.ts';
+import { idArg, pageLimitArg, refuseUnknownSubcommands, type CliContext } from './context.ts';
 import { UsageError } from './exit-codes.ts';
 import { describeDelivery, sanitize } from './format.ts';
 
@@ -71,4 +71,6 @@ export function registerDeliveries(program: Command, ctx: CliContext): void {
       const { json } = command.optsWithGlobals<{ json?: boolean }>();
       ctx.show(await ctx.client(command).retryDelivery(id), json, describeDelivery);
     });
+
+  refuseUnknownSubcommands(deliveries);
 }

@@ -10,6 +10,7 @@ import { webhookSecretKey } from '../signing/webhook-signature.ts';
 import { LARGEST_BODY_LIMIT_MB, SETTINGS } from '../config/settings.ts';
 import { collect, integerArg, type CliContext } from './context.ts';
 import { UsageError } from './exit-codes.ts';
+import { bindFailure } from './bind-failure.ts';
 import { sanitize } from './format.ts';
 
 // A webhook carries the operation with its input, which a server set to its largest --body-limit takes up to that
@@ -55,7 +56,7 @@ export function registerListen(program: Command, ctx: CliContext): void {
       server.listen(opts.port, opts.host);
       // once() rejects with the 'error' event itself, so a port in use or a bad --host arrives here.
       await once(server, 'listening').catch((error: unknown) => {
-        throw listenError(error, opts);
+        throw new UsageError(bindFailure(error, opts.host, opts.port) ?? `cannot listen on ${opts.host}:${opts.port}: ${(error as Error).message}`);
       });
       const address = server.address();
       const port = typeof address === 'object' && address !== null ? address.port : opts.port;
@@ -135,19 +136,6 @@ function secretsOf(given: readonly string[]): string[] {
     throw new UsageError(`--secret: ${(error as Error).message}`);
   }
   return secrets;
-}
-
-/** Why a bind failed, said once: Node's message repeats the address and the syscall. */
-const BIND_FAILURES: Readonly<Record<string, string>> = {
-  EADDRINUSE: 'the port is already in use',
-  EACCES: 'permission denied (ports below 1024 need privileges)',
-  EADDRNOTAVAIL: "the address is not one of this machine's",
-  ENOTFOUND: 'the host name does not resolve',
-};
-
-function listenError(error: unknown, opts: ListenFlags): UsageError {
-  const code = (error as NodeJS.ErrnoException).code ?? '';
-  return new UsageError(`cannot listen on ${opts.host}:${opts.port}: ${BIND_FAILURES[code] ?? (error as Error).message}`);
 }
 
 async function stopOnSignal(server: ReturnType<typeof createServer>): Promise<void> {

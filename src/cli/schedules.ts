@@ -4,7 +4,7 @@
 
 import type { Command } from 'commander';
 import type { Schedule, ScheduleDetail } from '../client/index.ts';
-import { checkIdempotencyKey, idArg, integerArg, pageLimitArg, readJsonInput, type CliContext } from './context.ts';
+import { checkIdempotencyKey, idArg, refuseUnknownSubcommands, integerArg, pageLimitArg, readJsonInput, type CliContext } from './context.ts';
 import { PRIORITY } from '../config/limits.ts';
 import { sanitize } from './format.ts';
 
@@ -106,4 +106,6 @@ export function registerSchedules(program: Command, ctx: CliContext): void {
       await ctx.client(command).deleteSchedule(id);
       ctx.note(`deleted ${sanitize(id)}`);
     });
+
+  refuseUnknownSubcommands(schedules);
 }

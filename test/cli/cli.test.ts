@@ -286,6 +286,16 @@ describe('errors and exit statuses', () => {
     assert.equal(unknown.code, 2);
     assertOneErrorLine(unknown.stderr, /unknown option '--bogus'/);
 
+    // A command that runs on its own and has subcommands: a word naming none of them is an unknown command.
+    for (const [parent, known] of [
+      ['schedules', 'list, create, get, pause, resume, delete'],
+      ['deliveries', 'retry'],
+    ]) {
+      const sub = await runCli([parent!, 'bogus'], { env: { ASYNCOPS_URL: `http://127.0.0.1:${await closedPort()}` } });
+      assert.equal(sub.code, 2, sub.stderr);
+      assertOneErrorLine(sub.stderr, new RegExp(`^asyncops: unknown command 'bogus' for '${parent}' \\(its commands: ${known}\\)$`));
+    }
+
     const missing = await runCli(['submit', 'report']);
     assert.equal(missing.code, 2);
     assertOneErrorLine(missing.stderr, /^asyncops: required option '--input <json>' not specified$/);

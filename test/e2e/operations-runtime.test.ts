@@ -5,7 +5,7 @@ import { after, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
 import { once } from 'node:events';
-import { connect } from 'node:net';
+import { connect, createServer as createNetServer, type AddressInfo } from 'node:net';
 import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { CLI_ENTRY, freshStore, REPO_ROOT, startServer, tempDir, type ServerProcess, type TestStore, STORE_INDEPENDENT } from '../support/server.ts';
@@ -406,6 +406,24 @@ describe('start-up configuration', () => {
         args[0],
       );
     }
+  });
+
+  it('an address serve cannot listen on is named in one line with the reason, exit status 1', STORE_INDEPENDENT, async () => {
+    const taken = createNetServer();
+    taken.listen(0, '127.0.0.1');
+    await once(taken, 'listening');
+    const port = (taken.address() as AddressInfo).port;
+    try {
+      const inUse = run('serve', '--store', ':memory:', '--port', String(port));
+      assert.equal(inUse.status, 1, inUse.stderr);
+      assert.equal(inUse.stderr.trim(), `asyncops: cannot listen on 127.0.0.1:${port}: the port is already in use`);
+    } finally {
+      taken.close();
+    }
+    // TEST-NET-1 (RFC 5737): an address no machine has as its own.
+    const foreign = run('serve', '--store', ':memory:', '--host', '192.0.2.1', '--insecure', '--port', '0');
+    assert.equal(foreign.status, 1, foreign.stderr);
+    assert.equal(foreign.stderr.trim(), "asyncops: cannot listen on 192.0.2.1:0: the address is not one of this machine's");
   });
 
   it('an OTEL_* variable the server cannot follow stops serve and worker with one line and exit status 2, as a bad flag does', STORE_INDEPENDENT, () => {

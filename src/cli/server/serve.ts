@@ -20,6 +20,7 @@ import {
   type SettingKey,
 } from '../../config/settings.ts';
 import { UsageError } from '../exit-codes.ts';
+import { bindFailure } from '../bind-failure.ts';
 import { envSwitch, settingOption } from './setting-options.ts';
 import { mergeApiKeys, parseApiKeysEnv, readApiKeysFile } from './api-keys.ts';
 import { corsOriginsRefusal, parseCorsOrigins, type CorsOrigins } from '../../config/cors-origins.ts';
@@ -243,6 +244,7 @@ async function runServer(flags: ServerFlags, role: ServerCommand, command: Comma
     if (stopping) return;
     // What it opened goes before the one line is printed, or the store's idle connections hold the exit back.
     await asyncops.close().catch(() => {});
-    throw error;
+    const unbound = role === 'serve' ? bindFailure(error, flags.host, flags.port) : null;
+    throw unbound === null ? error : new Error(unbound, { cause: error });
   }
 }
