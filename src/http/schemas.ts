@@ -6,7 +6,7 @@
 
 import { Type, type Static, type TSchema } from '@sinclair/typebox';
 import { OPERATION_STATUSES, TERMINAL_STATUSES } from '../domain/status.ts';
-import { DELIVERY_STATES } from '../domain/operation.ts';
+import { DELIVERY_STATES, TENANT_NAME } from '../domain/operation.ts';
 import { PAGE_LIMIT } from '../config/limits.ts';
 import { SUBMIT_FIELDS } from '../runtime/submission.ts';
 import { WEBHOOK_EVENT_TYPES } from '../webhooks/payload.ts';
@@ -125,16 +125,22 @@ export const ProblemSchema = Type.Object(
   { $id: 'Problem', additionalProperties: true },
 );
 
+/**
+ * A tenant named in a request: a name no tenant can have (keys and embedders are held to the same) is a 400 naming the
+ * field, not an empty list that reads as "this tenant has nothing".
+ */
+export function TenantName(description: string) {
+  return Type.String({ minLength: 1, maxLength: 64, pattern: TENANT_NAME.source, description });
+}
+
 /** `?tenant=` on a read: an admin key's narrows to one tenant; a tenant key may name only its own (else 403). */
-export const TenantQuery = Type.String({ minLength: 1, maxLength: 64, description: 'Admin keys: only this tenant (a tenant key may name only its own)' });
+export const TenantQuery = TenantName('Admin keys: only this tenant (a tenant key may name only its own)');
 
 /** The query of a read of one resource: an admin key may name the tenant it must belong to. */
 export const ReadScopeQuery = Type.Object({ tenant: Type.Optional(TenantQuery) });
 /** `?tenant=` on a create: what a key creates is its own tenant's, an admin key's too; naming another is a 403. */
 export const CreateScopeQuery = Type.Object({
-  tenant: Type.Optional(
-    Type.String({ minLength: 1, maxLength: 64, description: 'Optional: your own tenant (what a key creates is its tenant’s; another tenant is 403)' }),
-  ),
+  tenant: Type.Optional(TenantName('Optional: your own tenant (what a key creates is its tenant’s; another tenant is 403)')),
 });
 /** The 403 of a create whose `?tenant=` names another tenant. */
 export const CREATE_FORBIDDEN: readonly [403, string] = [403, 'Forbidden: `tenant` names another tenant, and what a key creates is its own tenant’s'];

@@ -213,6 +213,31 @@ describe('operator reads', () => {
     assert.deepEqual(ids((await call(KEY_A, '/operations?tenant=alpha')).body), [aFailed, a2, a1]);
   });
 
+  it('a ?tenant= (or filter.tenant) no tenant can be named is a 400 naming the field, not an empty list', async () => {
+    for (const path of [
+      '/operations?tenant=no%20such',
+      '/operations/counts?tenant=a/b',
+      '/stats/overview?tenant=.hidden',
+      '/webhook-deliveries?tenant=caf%C3%A9',
+      '/schedules?tenant=a%2Cb',
+      `/operations/${b1}?tenant=-beta`,
+      `/operations/${b1}/history?tenant=%20beta`,
+    ]) {
+      const refused = await call(KEY_ADMIN, path);
+      assert.equal(refused.status, 400, `${path}: ${refused.text}`);
+      assert.equal(refused.body.code, 'validation_failed');
+      assert.equal(refused.body.errors[0].path, '/query/tenant', path);
+    }
+    const inFilter = await call(KEY_ADMIN, '/bulk-actions', { method: 'POST', body: { action: 'retry', filter: { tenant: 'al pha' }, dry_run: true } });
+    assert.equal(inFilter.status, 400, inFilter.text);
+    assert.equal(inFilter.body.errors[0].path, '/filter/tenant');
+    const onCreate = await call(KEY_A, '/operations?tenant=al*pha', { method: 'POST', body: { type: 'echo', input: {} } });
+    assert.equal(onCreate.status, 400, onCreate.text);
+    assert.equal(onCreate.body.errors[0].path, '/query/tenant');
+    // A name a tenant can have and that none has is no error: an empty list.
+    assert.deepEqual((await call(KEY_ADMIN, '/operations?tenant=gamma.2')).body.items, []);
+  });
+
   it('a NUL character in a query parameter is a 400 problem naming it, on every store', async () => {
     for (const path of ['/operations?q=%00', '/operations?error_code=a%00b', '/operations?type=%00', '/webhook-deliveries?state=dead&tenant=%00']) {
       const refused = await call(KEY_ADMIN, path);
