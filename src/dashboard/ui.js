@@ -219,7 +219,11 @@ export function Json({ value }) {
 /** @param {{ value: number | null }} props */
 export function Progress({ value }) {
   if (value === null) return html`<span class="muted">—</span>`;
-  return html`<span class="progress" title=${percent(value)}><span class="bar" style=${`width: ${Math.round(value * 100)}%`}></span></span>`;
+  const whole = Math.round(value * 100);
+  // A bar's width says nothing to a screen reader: the role and value do.
+  return html`<span class="progress" role="progressbar" aria-label="progress" aria-valuemin="0" aria-valuemax="100" aria-valuenow=${whole} aria-valuetext=${percent(value)} title=${percent(value)}
+    ><span class="bar" style=${`width: ${whole}%`}></span
+  ></span>`;
 }
 
 /**

@@ -258,6 +258,13 @@ describe('dashboard: without API keys (loopback), every page', () => {
     const progress = page.locator('section.operation dl.facts .progress');
     const progressOf = () => progress.getAttribute('title', { timeout: 1_000 }).catch(() => null);
     const shown = await progressOf();
+    // A screen reader is told it is a progress bar, and how far it is.
+    const [role, title, spoken, now] = await progress.evaluate((bar) =>
+      ['role', 'title', 'aria-valuetext', 'aria-valuenow'].map((name) => bar.getAttribute(name) ?? ''),
+    );
+    assert.equal(role, 'progressbar');
+    assert.equal(spoken, title);
+    assert.ok(Math.abs(Number(now) - Number.parseFloat(spoken!)) <= 0.5, `${now} for ${spoken}`);
     await waitFor(
       async () => {
         const now = await progressOf();
