@@ -1,11 +1,11 @@
 // Owns: one operation's page: its resource, input, result (shown when JSON, else offered to download), its history
 // as a timeline (GET /operations/{id}/history) and its webhook deliveries with every attempt; live while it runs,
 // from its event stream (each event is the resource; the history and deliveries are read again after it). Retry
-// and cancel act on it.
+// and cancel act on it, and a delete (asked twice) of one that has ended.
 
 import { useEffect, useRef, useState } from 'preact/hooks';
 import { ApiError, fetchResult, openEvents, RESULT_SHOWN_BYTES, request } from './api.js';
-import { ErrorNote, Json, Progress, StatusBadge, formatClock, formatDuration, formatTime, html, href, relativeTime, usePoll } from './ui.js';
+import { ErrorNote, Json, Progress, StatusBadge, formatClock, formatDuration, formatTime, html, href, navigate, relativeTime, usePoll } from './ui.js';
 
 /** @typedef {import('./api.js').Operation} Operation */
 /** @typedef {{ seq: number, at: string, kind: string, [detail: string]: unknown }} HistoryEvent */
@@ -146,6 +146,8 @@ export function OperationPage({ id }) {
   const [refusal, setRefusal] = useState(/** @type {{ error: unknown, status: string | null } | null} */ (null));
   const [live, setLive] = useState(false);
   const [acting, setActing] = useState(false);
+  // A delete cannot be undone: its button asks first, in the page, and goes back to the list once done.
+  const [confirmingDelete, setConfirmingDelete] = useState(false);
   // Bumped to read the operation, its history and deliveries again (after an event, or an action).
   const [version, setVersion] = useState(0);
   const stream = useRef(/** @type {EventSource | null} */ (null));
@@ -261,6 +263,19 @@ export function OperationPage({ id }) {
     }
   };
 
+  const remove = async () => {
+    setActing(true);
+    try {
+      await request(`/operations/${encodeURIComponent(id)}`, { method: 'DELETE' });
+      navigate('/operations');
+    } catch (e) {
+      setRefusal({ error: e, status: null });
+      setActing(false);
+      setConfirmingDelete(false);
+      setVersion((v) => v + 1);
+    }
+  };
+
   if (op === null) {
     return html`<section class="page operation"><h1 class="mono">${id}</h1>${error ? html`<${ErrorNote} error=${error} />` : html`<p class="muted">Loading…</p>`}</section>`;
   }
@@ -272,6 +287,15 @@ export function OperationPage({ id }) {
     <div class="actions">
       ${canRetry ? html`<button type="button" disabled=${acting} onClick=${() => act('retry')}>Retry</button>` : null}
       ${running ? html`<button type="button" class="danger" disabled=${acting} onClick=${() => act('cancel')}>Cancel</button>` : null}
+      ${
+        running
+          ? null
+          : confirmingDelete
+            ? html`<span class="confirm">Delete this operation, its result and its history for good?</span>
+                <button type="button" class="danger" disabled=${acting} onClick=${remove}>Delete</button>
+                <button type="button" class="secondary" disabled=${acting} onClick=${() => setConfirmingDelete(false)}>Keep</button>`
+            : html`<button type="button" class="secondary" disabled=${acting} onClick=${() => setConfirmingDelete(true)}>Delete…</button>`
+      }
     </div>
     <div class="columns">
       <div>

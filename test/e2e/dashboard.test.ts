@@ -238,6 +238,47 @@ describe('dashboard: without API keys (loopback), every page', () => {
     assert.deepEqual([bulk.action, bulk.filter.url, bulk.filter.operation_type], ['replay_deliveries', 'http://127.0.0.1:1/hook', 'echo']);
   });
 
+  it("an operation's Delete asks first, then removes it and goes back to the list; a running one offers none", STORE_INDEPENDENT, async (t) => {
+    const page = await newPage(t);
+    if (page === null) return;
+    const running = await submit(url, { type: 'sleep', input: { ms: 5000, steps: 5 } });
+    await waitFor(async () => (await statusOf(url, running)) === 'processing', { timeoutMs: 10_000, what: 'the sleep running' });
+    await page.goto(`${url}/dashboard#/operations/${running}`);
+    await page.locator('section.operation .actions button', { hasText: 'Cancel' }).waitFor();
+    assert.equal(await page.locator('section.operation .actions button', { hasText: 'Delete' }).count(), 0, 'nothing to delete while it runs');
+    await request(url, 'POST', `/operations/${running}/cancel`);
+
+    const id = await submit(url, { type: 'echo', input: { keep: 'me not' } });
+    await waitFor(async () => (await statusOf(url, id)) === 'completed', { timeoutMs: 10_000, what: 'the echo completed' });
+    await page.goto(`${url}/dashboard#/operations/${id}`);
+    const actions = page.locator('section.operation .actions');
+    await actions.getByRole('button', { name: 'Delete…' }).click();
+    await actions.getByText('Delete this operation, its result and its history for good?').waitFor();
+    await actions.getByRole('button', { name: 'Keep' }).click();
+    await actions.getByRole('button', { name: 'Delete…' }).waitFor();
+    assert.equal(await statusOf(url, id), 'completed', 'Keep deletes nothing');
+
+    await actions.getByRole('button', { name: 'Delete…' }).click();
+    await actions.getByRole('button', { name: 'Delete', exact: true }).click();
+    await page.waitForURL(/#\/operations$/, { timeout: UI_TIMEOUT_MS });
+    assert.equal((await request(url, 'GET', `/operations/${id}`)).status, 404);
+
+    // Retried elsewhere after the page read it: the server refuses the delete (not terminal) and the page says why.
+    const retried = await submit(url, { type: 'sleep', input: { ms: 5000, steps: 5 } });
+    await request(url, 'POST', `/operations/${retried}/cancel`);
+    await waitFor(async () => (await statusOf(url, retried)) === 'cancelled', { timeoutMs: 10_000, what: 'the sleep cancelled' });
+    await page.goto(`${url}/dashboard#/operations/${retried}`);
+    await actions.getByRole('button', { name: 'Delete…' }).click();
+    assert.equal((await request(url, 'POST', `/operations/${retried}/retry`)).status, 202);
+    await actions.getByRole('button', { name: 'Delete', exact: true }).click();
+    const refusal = page.locator('section.operation p.error');
+    await refusal.waitFor({ timeout: UI_TIMEOUT_MS });
+    assert.match((await refusal.textContent()) ?? '', /terminal|conflict/i);
+    assert.match(page.url(), new RegExp(`#/operations/${retried}$`), 'still on its page');
+    assert.notEqual((await request(url, 'GET', `/operations/${retried}`)).status, 404);
+    await request(url, 'POST', `/operations/${retried}/cancel`);
+  });
+
   it("an operation's Retry the server refuses keeps saying why, after the page reads the operation again", STORE_INDEPENDENT, async (t) => {
     const page = await newPage(t);
     if (page === null) return;
