@@ -239,13 +239,16 @@ if (skip !== null) {
         await store.open();
         await store.ping();
         await dropSchema(schemas.get(store)!);
-        await assert.rejects(store.ping(), /operations/);
-        // A read is refused as the store being unavailable (a 503 at the API, as /readyz says), not as an internal error.
-        await assert.rejects(store.operationGetById('op_01JD0000000000000000000000'), (error: Error & { code?: string }) => {
+        // The message names the kind of failure (a 503's detail); the database's own words are its cause (the log's).
+        const namesTheTable = (error: Error & { code?: string }) => {
           assert.equal(error.code, 'store_unavailable', error.message);
-          assert.match(error.message, /operations/);
+          assert.match(error.message, /schema or one of its tables/);
+          assert.match(String((error.cause as Error | undefined)?.message), /operations/);
           return true;
-        });
+        };
+        await assert.rejects(store.ping(), namesTheTable);
+        // A read is refused as the store being unavailable (a 503 at the API, as /readyz says), not as an internal error.
+        await assert.rejects(store.operationGetById('op_01JD0000000000000000000000'), namesTheTable);
       } finally {
         await store.close();
         await dropSchema(schemas.get(store)!);
@@ -400,6 +403,7 @@ if (skip !== null) {
         { version: 27, name: '0027_created_key_index.sql' },
         { version: 28, name: '0028_superseded_deliveries.sql' },
         { version: 29, name: '0029_function_search_path.sql' },
+        { version: 30, name: '0030_superseded_by_history.sql' },
       ]);
     });
 
@@ -485,6 +489,43 @@ if (skip !== null) {
         claimed.map((d) => [d.id, d.destination]),
         [['dlv_3', 'http://other.test:8080']],
       );
+    });
+
+    it("marks the deliveries a retry went past when the retry came before redriven_at was kept (0030, from the history's redriven rows)", async () => {
+      const [store] = nodes(1);
+      const schema = pg.escapeIdentifier(schemas.get(store!)!);
+      const op = draft({ webhookUrl: 'https://example.test/hook' });
+      // A schema as the releases before 0025 left it: an operation failed, was retried at T0 + 20 and failed again.
+      await withClient(async (c) => {
+        await migratedBefore(c, schema, 25);
+        await c.query(
+          `INSERT INTO operations (id, tenant, type, status, input, attempt, max_attempts, priority, timeout_s, run_at, created_at, updated_at)
+          VALUES ($1, $2, $3, 'failed', '{}', 1, 1, 0, 60, $4, $4, $4)`,
+          [op.id, op.tenant, op.type, T0],
+        );
+        await c.query(`INSERT INTO operation_history (operation_id, at, kind, data) VALUES ($1, $2, 'redriven', '{}')`, [op.id, T0 + 20]);
+        for (const [id, state, at] of [
+          ['dlv_before_dead', 'dead', T0 + 10],
+          ['dlv_before_waiting', 'retrying', T0 + 11],
+          ['dlv_before_delivered', 'delivered', T0 + 12],
+          ['dlv_after', 'dead', T0 + 30],
+        ] as const) {
+          await c.query(
+            `INSERT INTO deliveries (id, message_id, operation_id, tenant, url, event_type, payload, state, next_attempt_at, created_at, updated_at)
+            VALUES ($1, $1, $2, $3, 'https://example.test/hook', 'operation.failed', '{}', $4, $5, $6, $6)`,
+            [id, op.id, op.tenant, state, state === 'retrying' ? at : null, at],
+          );
+        }
+      });
+      await store!.open();
+      const superseded = await withClient(async (c) => {
+        const { rows } = await c.query(`SELECT id, superseded FROM ${schema}.deliveries ORDER BY id`);
+        return Object.fromEntries(rows.map((r) => [r.id, r.superseded]));
+      });
+      assert.deepEqual(superseded, { dlv_after: false, dlv_before_dead: true, dlv_before_delivered: false, dlv_before_waiting: true });
+      assert.equal((await store!.operationGetById(op.id))?.redrivenAt, T0 + 20, 'its last retry, from the history');
+      assert.equal((await store!.deliveryRetry({ id: 'dlv_before_dead', tenant: op.tenant, now: T0 + 40 })).kind, 'superseded', 'not replayed');
+      assert.notEqual((await store!.deliveryRetry({ id: 'dlv_after', tenant: op.tenant, now: T0 + 40 })).kind, 'superseded');
     });
 
     it('rounds a fractional timeout up when migration 0005 makes timeout_s whole seconds', async () => {
