@@ -243,6 +243,44 @@ describe('SqliteStore', () => {
     }
   });
 
+  it("marks the deliveries a retry went past when the retry came before redriven_at was kept (0019, from the history's redriven rows)", async () => {
+    const path = join(dir, 'superseded-by-history.db');
+    const store = new SqliteStore({ path });
+    await store.open();
+    const d = draft({ type: 'superseded', webhookUrl: 'https://example.test/hook' });
+    try {
+      await store.operationInsert(d);
+      const { leaseToken } = await claim(store, { id: d.id, type: d.type }, T0);
+      await store.operationFinish({ id: d.id, leaseToken, now: T0 + 10, status: 'failed', error: { code: 'x', message: 'x' }, delivery: webhookFactory(T0) });
+      await store.operationRedrive({ id: d.id, tenant: d.tenant, now: T0 + 20, by: 'key:0' });
+      // As a release before 0015 left it: the retry in the history, no redriven_at, its delivery unmarked and dead;
+      // and one written after the retry.
+      store.database.exec(`UPDATE operations SET redriven_at = NULL; UPDATE deliveries SET superseded = 0, state = 'dead', next_attempt_at = NULL;
+        DELETE FROM schema_migrations WHERE version >= 19`);
+      store.database
+        .prepare(`INSERT INTO deliveries (id, message_id, operation_id, tenant, url, event_type, payload, state, created_at, updated_at)
+          VALUES ('dlv_after', 'dlv_after', ?, ?, 'https://example.test/hook', 'operation.failed', '{}', 'dead', ?, ?)`)
+        .run(d.id, d.tenant, T0 + 30, T0 + 30);
+    } finally {
+      await store.close();
+    }
+    const reopened = new SqliteStore({ path });
+    await reopened.open();
+    try {
+      const deliveries = await reopened.deliveryListForOperation({ operationId: d.id, tenant: d.tenant });
+      assert.deepEqual(deliveries.map((entry) => [entry.delivery.id === 'dlv_after', entry.delivery.superseded]).sort(), [
+        [false, true],
+        [true, false],
+      ]);
+      assert.equal((await reopened.operationGetById(d.id))?.redrivenAt, T0 + 20, 'its last retry, from the history');
+      const before = deliveries.find((entry) => entry.delivery.id !== 'dlv_after')!.delivery.id;
+      assert.equal((await reopened.deliveryRetry({ id: before, tenant: d.tenant, now: T0 + 40 })).kind, 'superseded', 'not replayed');
+      assert.notEqual((await reopened.deliveryRetry({ id: 'dlv_after', tenant: d.tenant, now: T0 + 40 })).kind, 'superseded');
+    } finally {
+      await reopened.close();
+    }
+  });
+
   it('records applied migrations in schema_migrations, once', async () => {
     const path = join(dir, 'migrations.db');
     for (let i = 0; i < 2; i++) {
@@ -270,6 +308,7 @@ describe('SqliteStore', () => {
           { version: 16, name: '0016_schedule_key_and_priority.sql' },
           { version: 17, name: '0017_created_key_index.sql' },
           { version: 18, name: '0018_superseded_deliveries.sql' },
+          { version: 19, name: '0019_superseded_by_history.sql' },
         ],
       );
       await store.close();
