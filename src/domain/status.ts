@@ -94,12 +94,14 @@ export type LeaseOutcome = Requeue | End;
 
 /**
  * A lease ran out (its worker stopped answering): a requested cancel ends the operation cancelled, a spent last attempt
- * fails it with `error`, and otherwise it runs again at once as its next attempt (with `error` as the last one's).
+ * fails it with `error`, and otherwise it runs again at once as its next attempt (with `error` as the last one's), from
+ * the head of its queue: it keeps the run_at it waited its turn with, as a release does, where a run_at of the
+ * recovery's time put it behind everything queued while it ran (BullMQ and graphile-worker put it back in front too).
  */
-export function decideExpiredLease(facts: LeaseFacts, now: number, error: OperationError): LeaseOutcome {
+export function decideExpiredLease(facts: LeaseFacts, error: OperationError): LeaseOutcome {
   if (facts.cancelRequested) return { event: 'lease_expired', to: 'cancelled', error: CANCELLED_BY_REQUEST };
   if (facts.attempt >= facts.maxAttempts) return { event: 'lease_expired', to: 'failed', error };
-  return { event: 'lease_expired', to: 'pending', attemptIncrement: 1, runAt: now, error };
+  return { event: 'lease_expired', to: 'pending', attemptIncrement: 1, runAt: null, error };
 }
 
 /**

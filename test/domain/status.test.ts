@@ -71,29 +71,29 @@ describe('operation state machine', () => {
 });
 
 describe('decideExpiredLease', () => {
-  it('cancels a requested cancel, fails a spent last attempt, and otherwise runs the next attempt now', () => {
-    assert.deepEqual(decideExpiredLease({ attempt: 1, maxAttempts: 3, cancelRequested: true }, 100, LOST), {
+  it('cancels a requested cancel, fails a spent last attempt, and otherwise runs the next attempt now, keeping its place', () => {
+    assert.deepEqual(decideExpiredLease({ attempt: 1, maxAttempts: 3, cancelRequested: true }, LOST), {
       event: 'lease_expired',
       to: 'cancelled',
       error: CANCELLED_BY_REQUEST,
     });
-    assert.deepEqual(decideExpiredLease({ attempt: 3, maxAttempts: 3, cancelRequested: true }, 100, LOST).to, 'cancelled', 'a cancel wins over spent attempts');
-    assert.deepEqual(decideExpiredLease({ attempt: 3, maxAttempts: 3, cancelRequested: false }, 100, LOST), {
+    assert.deepEqual(decideExpiredLease({ attempt: 3, maxAttempts: 3, cancelRequested: true }, LOST).to, 'cancelled', 'a cancel wins over spent attempts');
+    assert.deepEqual(decideExpiredLease({ attempt: 3, maxAttempts: 3, cancelRequested: false }, LOST), {
       event: 'lease_expired',
       to: 'failed',
       error: LOST,
     });
-    assert.deepEqual(decideExpiredLease({ attempt: 2, maxAttempts: 3, cancelRequested: false }, 100, LOST), {
+    assert.deepEqual(decideExpiredLease({ attempt: 2, maxAttempts: 3, cancelRequested: false }, LOST), {
       event: 'lease_expired',
       to: 'pending',
       attemptIncrement: 1,
-      runAt: 100,
+      runAt: null,
       error: LOST,
     });
   });
 
   it('decides only rows of the table', () => {
-    for (const facts of FACTS) assertInTable(decideExpiredLease(facts, 100, LOST));
+    for (const facts of FACTS) assertInTable(decideExpiredLease(facts, LOST));
   });
 });
 

@@ -362,11 +362,27 @@ export function operationLifecycleContract(store: CurrentStore): void {
       assert.deepEqual(ended, []);
       assert.equal(requeued[0]?.status, 'pending');
       assert.equal(requeued[0]?.attempt, 2);
-      assert.equal(requeued[0]?.runAt, now);
+      assert.equal(requeued[0]?.runAt, expired.runAt, 'its place in the queue kept');
       assert.equal(requeued[0]?.leaseToken, null);
       assert.equal((await store().operationGetById(live.id))?.status, 'processing');
       const late = await store().operationFinish({ id: expired.id, leaseToken: leaseToken!, now, status: 'completed', result: RESULT, delivery: noDelivery });
       assert.equal(late, null, 'the old lease holder cannot complete it any more');
+    });
+
+    it('runs a requeued expired lease before what was queued while it ran, as from the head of its queue', async () => {
+      const { op: expired } = await insertInState(store(), 'processing', { type: 'recovered-first', maxAttempts: 3 });
+      const { op: later } = await insertInState(store(), 'pending', { type: 'recovered-first', now: T0 + 10_000, runAt: T0 + 10_000 });
+      const now = T0 + LEASE_MS + 1;
+      await store().operationRecoverExpired({ now, delivery: noDelivery, error: lostError });
+      const claimOne = () => store().operationClaimDue({ now, workerId: 'w2', leaseMs: LEASE_MS, types: [{ type: 'recovered-first', limit: 1 }], limit: 1 });
+      assert.deepEqual(
+        (await claimOne()).map((op) => op.id),
+        [expired.id],
+      );
+      assert.deepEqual(
+        (await claimOne()).map((op) => op.id),
+        [later.id],
+      );
     });
 
     it('ends an operation once when its old and new lease holders end together: the new one, and no stale result', async () => {

@@ -424,7 +424,7 @@ export async function recoverExpired(db: PostgresDatabase, params: RecoverParams
       if (held.has(row.lease_token)) continue;
       const facts: LeaseFacts = { attempt: row.attempt, maxAttempts: row.max_attempts, cancelRequested: row.cancel_requested };
       const lease = { id: row.id, leaseToken: row.lease_token };
-      const outcome = decideExpiredLease(facts, params.now, params.error);
+      const outcome = decideExpiredLease(facts, params.error);
       if (outcome.to === 'pending') requeues.push({ lease, cancelRequested: facts.cancelRequested, requeue: outcome });
       else {
         ends.push({ ...lease, now: params.now, status: outcome.to, error: outcome.error, delivery: params.delivery, cancelRequested: facts.cancelRequested });

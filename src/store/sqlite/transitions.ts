@@ -492,7 +492,7 @@ export class SqliteTransitions {
       for (const row of this.#s.expiredLeases.all({ now: params.now })) {
         if (held.has(String(row['lease_token']))) continue;
         const op = toOperation(row, null);
-        const outcome = decideExpiredLease(op, params.now, params.error);
+        const outcome = decideExpiredLease(op, params.error);
         // An end records the expiry before the end; a requeue records it as its own event (requeueEvent).
         // At the later of now and its last change (a cancel request written since this sweep read the clock).
         if (outcome.to !== 'pending')
