@@ -159,7 +159,9 @@ export class WorkerPool extends EventEmitter<WorkerPoolEvents> {
       claim: () => this.#claimOnce(),
       recover: () => this.recover(),
       pollMs: this.#pollMs,
-      recoverEveryMs: positive('recoverEveryMs', options.recoverEveryMs ?? this.#leaseMs),
+      // A third of the lease, as the heartbeats: an attempt cut off by a crash runs again within a third of a lease of
+      // its lapse, where once a lease checked it up to a whole lease late (a read of the running leases' index).
+      recoverEveryMs: positive('recoverEveryMs', options.recoverEveryMs ?? Math.max(1, Math.floor(this.#leaseMs / 3))),
       // A timed wake-up was set for the earliest run_at the pool was told of; the store knows the one after it, which may be close.
       onTimedWake: () => {
         this.#nextRunAtAskedAt = -Infinity;

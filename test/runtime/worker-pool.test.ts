@@ -989,6 +989,32 @@ describe('WorkerPool', () => {
     assert.equal(crashed.stats().ended.completed, 0);
   });
 
+  it("recovers another node's lapsed lease within a third of a lease of its lapse, by default", async (t) => {
+    const time = mockTime(t);
+    const store = await openStore(t);
+    const task = defineTask({ type: 'cut-off', run: async (_input, ctx) => (ctx.attempt === 1 ? untilAborted(ctx.signal) : 'again') });
+    // A node that hangs with the first attempt: no heartbeat, no recovery of its own.
+    const crashed = startPool(t, store, [task], {
+      workerId: 'crashed',
+      concurrency: 1,
+      clock: time.clock,
+      leaseMs: 900,
+      heartbeatMs: 3_600_000,
+      recoverEveryMs: 3_600_000,
+    });
+    const op = await submit(store, 'cut-off');
+    await waitFor(() => crashed.runningCount() === 1, { what: 'the first claim' });
+    const survivor = startPool(t, store, [task], { workerId: 'survivor', clock: time.clock, leaseMs: 900, heartbeatMs: 3_600_000 });
+    await time.timerSet(300, "the survivor's recovery");
+    // The lease lapses at 900 ms; the survivor's recoveries come every 300 ms after its start.
+    for (let step = 0; step < 4; step++) {
+      time.tick(300);
+      await nextTurn();
+    }
+    await waitFor(() => survivor.stats().recovered.requeued === 1, { what: 'recovered by 1,200 ms' });
+    assert.equal((await settled(store, op.id)).attempt, 2);
+  });
+
   it('stops gracefully: a running attempt that ends within the grace period completes', async (t) => {
     const store = await openStore(t);
     const finish = gate();
