@@ -55,6 +55,8 @@ describe('packed package', () => {
       'package/dist/client/index.d.ts',
       'package/bin/asyncops.js',
       'package/README.md',
+      // The MIT license asks for its text to go with every copy.
+      'package/LICENSE',
       'package/docs/http-api.md',
       'package/dist/dashboard/index.js',
       'package/dist/dashboard/dashboard.css',
