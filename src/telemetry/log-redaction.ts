@@ -222,7 +222,8 @@ export function redactChildBindings(logger: Logger): Logger {
 
 /**
  * The object with every secret field, in nested plain objects, arrays and errors too, replaced by
- * `[Redacted]` (pino's paths stop one level down and do not enter arrays: a handler's
+ * `[Redacted]`, and every URL with a password among them by its text without it (pino's paths stop one level down
+ * and do not enter arrays: a handler's
  * `ctx.log.info({ request: { auth: { password } } })` wrote the password). An error stays an error of its class for
  * pino's serializer. A value that cannot be read is left as it is, for pino to write as it can (`[Unreadable]` in a
  * copy made for a secret beside it); the rest of the line is redacted all the same.
@@ -248,6 +249,9 @@ function redacted(value: unknown, depth: number, path: Set<object>): unknown {
   if (typeof value !== 'object' || value === null || path.has(value) || depth > MAX_DEPTH) return undefined;
   path.add(value);
   try {
+    // Deeper than urlsAsText looks (in a nested object, an array, an error's field), JSON writes a URL as its href,
+    // password and all: one that has a password is its text without it.
+    if (isUrl(value)) return value.password === '' ? undefined : urlText(value);
     if (!walked(value)) return undefined;
     const copy = Array.isArray(value) ? redactedItems(value, depth, path) : redactedFields(value, depth, path);
     if (copy !== undefined) copies.set(value, copy);
@@ -283,6 +287,15 @@ function walked(value: object): boolean {
 function errorLike(value: object): boolean {
   try {
     return value instanceof Error || typeof (value as { message?: unknown }).message === 'string';
+  } catch {
+    return false;
+  }
+}
+
+/** Whether `value` is a URL; not for a Proxy whose prototype trap throws (it is walked as a plain object). */
+function isUrl(value: object): value is URL {
+  try {
+    return value instanceof URL;
   } catch {
     return false;
   }

@@ -114,6 +114,24 @@ describe('log redaction', () => {
     assert.doesNotMatch(lines.join('\n'), /:pw@/);
   });
 
+  it('a URL deeper down, in an array or in an error is written without its password', () => {
+    const lines: string[] = [];
+    const log = defaultLike(lines);
+    const dsn = () => new URL('postgres://app:s3cret@db.internal:5432/prod');
+    log.info({ config: { db: { url: dsn() } } }, 'nested');
+    log.info({ targets: [dsn(), 'https://example.com/'] }, 'in an array');
+    log.error({ err: Object.assign(new Error('connect failed'), { url: dsn() }) }, 'an error');
+    log.info({ config: { site: new URL('https://example.com/a') } }, 'no password');
+    const written = lines.map((line) => JSON.parse(line));
+    const safe = 'postgres://app:%5BRedacted%5D@db.internal:5432/prod';
+    assert.equal(written[0].config.db.url, safe);
+    assert.deepEqual(written[1].targets, [safe, 'https://example.com/']);
+    assert.equal(written[2].err.url, safe);
+    assert.equal(written[2].err.message, 'connect failed');
+    assert.equal(written[3].config.site, 'https://example.com/a');
+    assert.doesNotMatch(lines.join('\n'), /s3cret/);
+  });
+
   it('passes a line without secrets on as it is', () => {
     const plain = { msg: 'hello', nested: { a: [1, 2, { b: 'c' }] }, at: new Date(0), bytes: Buffer.from('x'), map: new Map([['password', 'p']]) };
     assert.equal(redactDeep(plain), plain);
