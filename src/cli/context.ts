@@ -69,7 +69,6 @@ export class CliContext {
   }
 }
 
-/** A command-line integer argument, refused by commander as a usage error when it is not one. */
 /**
  * A command that runs on its own and has subcommands (`schedules` lists, `deliveries` too): a word after it that names
  * none of them is an unknown command, as after `asyncops`, not "too many arguments". Call once its subcommands are
@@ -83,6 +82,7 @@ export function refuseUnknownSubcommands(command: Command): void {
   });
 }
 
+/** A command-line integer argument, refused by commander as a usage error when it is not one. */
 export function integerArg(min: number, max = Number.MAX_SAFE_INTEGER): (value: string) => number {
   return (value) => {
     const n = Number(value);

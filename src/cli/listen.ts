@@ -10,7 +10,7 @@ import { webhookSecretKey } from '../signing/webhook-signature.ts';
 import { LARGEST_BODY_LIMIT_MB, SETTINGS } from '../config/settings.ts';
 import { collect, integerArg, type CliContext } from './context.ts';
 import { UsageError } from './exit-codes.ts';
-import { bindFailure } from './bind-failure.ts';
+import { cannotListen } from './bind-failure.ts';
 import { sanitize } from './format.ts';
 
 // A webhook carries the operation with its input, which a server set to its largest --body-limit takes up to that
@@ -56,7 +56,7 @@ export function registerListen(program: Command, ctx: CliContext): void {
       server.listen(opts.port, opts.host);
       // once() rejects with the 'error' event itself, so a port in use or a bad --host arrives here.
       await once(server, 'listening').catch((error: unknown) => {
-        throw new UsageError(bindFailure(error, opts.host, opts.port) ?? `cannot listen on ${opts.host}:${opts.port}: ${(error as Error).message}`);
+        throw new UsageError(cannotListen(error, opts.host, opts.port));
       });
       const address = server.address();
       const port = typeof address === 'object' && address !== null ? address.port : opts.port;

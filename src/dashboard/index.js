@@ -62,7 +62,8 @@ function Header({ whoami, onSignOut, onTenant }) {
   /** @param {SubmitEvent} event */
   const applyTenant = (event) => {
     event.preventDefault();
-    setTenantFilter(values().tenant ?? '');
+    // A name pasted with a space around it names the tenant, not one no tenant can have (a 400 on every page).
+    setTenantFilter((values().tenant ?? '').trim());
     onTenant();
   };
   const section = `/${route.path.split('/')[1] ?? ''}`;

@@ -1,7 +1,7 @@
 // Owns: one operation's page: its resource, input, result (shown when JSON, else offered to download), its history
 // as a timeline (GET /operations/{id}/history) and its webhook deliveries with every attempt; live while it runs,
 // from its event stream (each event is the resource; the history and deliveries are read again after it). Retry
-// and cancel act on it, and a delete (asked twice) of one that has ended.
+// and cancel act on it, and Delete (confirmed in the page) removes one that has ended.
 
 import { useEffect, useRef, useState } from 'preact/hooks';
 import { ApiError, fetchResult, openEvents, RESULT_SHOWN_BYTES, request } from './api.js';
@@ -148,6 +148,15 @@ export function OperationPage({ id }) {
   const [acting, setActing] = useState(false);
   // A delete cannot be undone: its button asks first, in the page, and goes back to the list once done.
   const [confirmingDelete, setConfirmingDelete] = useState(false);
+  // The button pressed goes away with the question it asks: focus goes to the safe answer, and back once answered.
+  const keepButton = useRef(/** @type {HTMLButtonElement | null} */ (null));
+  const deleteButton = useRef(/** @type {HTMLButtonElement | null} */ (null));
+  const wasConfirming = useRef(false);
+  useEffect(() => {
+    if (confirmingDelete) keepButton.current?.focus();
+    else if (wasConfirming.current) deleteButton.current?.focus();
+    wasConfirming.current = confirmingDelete;
+  }, [confirmingDelete]);
   // Bumped to read the operation, its history and deliveries again (after an event, or an action).
   const [version, setVersion] = useState(0);
   const stream = useRef(/** @type {EventSource | null} */ (null));
@@ -291,10 +300,10 @@ export function OperationPage({ id }) {
         running
           ? null
           : confirmingDelete
-            ? html`<span class="confirm">Delete this operation, its result and its history for good?</span>
-                <button type="button" class="danger" disabled=${acting} onClick=${remove}>Delete</button>
-                <button type="button" class="secondary" disabled=${acting} onClick=${() => setConfirmingDelete(false)}>Keep</button>`
-            : html`<button type="button" class="secondary" disabled=${acting} onClick=${() => setConfirmingDelete(true)}>Delete…</button>`
+            ? html`<span class="confirm" id="delete-question">Delete this operation, its result and its history for good?</span>
+                <button type="button" class="danger" aria-describedby="delete-question" disabled=${acting} onClick=${remove}>Delete</button>
+                <button type="button" class="secondary" aria-describedby="delete-question" ref=${keepButton} disabled=${acting} onClick=${() => setConfirmingDelete(false)}>Keep</button>`
+            : html`<button type="button" class="secondary" ref=${deleteButton} disabled=${acting} onClick=${() => setConfirmingDelete(true)}>Delete…</button>`
       }
     </div>
     <div class="columns">

@@ -252,10 +252,16 @@ describe('dashboard: without API keys (loopback), every page', () => {
     await waitFor(async () => (await statusOf(url, id)) === 'completed', { timeoutMs: 10_000, what: 'the echo completed' });
     await page.goto(`${url}/dashboard#/operations/${id}`);
     const actions = page.locator('section.operation .actions');
-    await actions.getByRole('button', { name: 'Delete…' }).click();
+    const focused = () => page.evaluate(() => ((globalThis as any).document.activeElement?.textContent as string | undefined) ?? null);
+    // From the keyboard: the question takes focus to its safe answer, and the answer gives it back.
+    await actions.getByRole('button', { name: 'Delete…' }).focus();
+    await page.keyboard.press('Enter');
     await actions.getByText('Delete this operation, its result and its history for good?').waitFor();
-    await actions.getByRole('button', { name: 'Keep' }).click();
+    await waitFor(async () => (await focused()) === 'Keep', { timeoutMs: UI_TIMEOUT_MS, what: 'focus on Keep' });
+    assert.equal(await actions.getByRole('button', { name: 'Keep' }).getAttribute('aria-describedby'), 'delete-question');
+    await page.keyboard.press('Enter');
     await actions.getByRole('button', { name: 'Delete…' }).waitFor();
+    await waitFor(async () => (await focused()) === 'Delete…', { timeoutMs: UI_TIMEOUT_MS, what: 'focus back on Delete…' });
     assert.equal(await statusOf(url, id), 'completed', 'Keep deletes nothing');
 
     await actions.getByRole('button', { name: 'Delete…' }).click();
@@ -549,7 +555,8 @@ describe('dashboard: with API keys', STORE_INDEPENDENT, () => {
     // A list of every tenant names each row's.
     assert.equal(await page.locator(`[data-testid="operations-table"] tr[data-id="${alphaOp}"] [data-testid="tenant"]`).textContent(), 'alpha');
     assert.equal(await page.locator(`[data-testid="operations-table"] tr[data-id="${betaOp}"] [data-testid="tenant"]`).textContent(), 'beta');
-    await page.locator('.tenant-filter input[name="tenant"]').fill('beta');
+    // Pasted with spaces around it: the tenant it names.
+    await page.locator('.tenant-filter input[name="tenant"]').fill(' beta ');
     await page.locator('.tenant-filter button').click();
     await page.locator(`[data-testid="operations-table"] tr[data-id="${alphaOp}"]`).waitFor({ state: 'detached' });
     await page.locator(`[data-testid="operations-table"] tr[data-id="${betaOp}"]`).waitFor();

@@ -126,6 +126,7 @@ function unavailableReason(code: string, message: string): string {
   if (code === '53300') return 'the database takes no more connections';
   if (code === '3F000' || code === '42P01' || code === '42883')
     return "the store's schema or one of its tables or functions is missing (dropped, or a restore under way)";
+  if (code === '57P04') return 'the database was dropped';
   if (code.startsWith('57P')) return 'the database is shutting down, starting, or ended the session';
   return 'the connection to the database failed or was lost';
 }
