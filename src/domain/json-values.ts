@@ -4,7 +4,7 @@
 // embed.ts; a handler's result, operation.ts) or its schema (runtime/registry.ts).
 // Invariant: a value that passes is stored and handed on as JSON writes it, nothing in it lost.
 
-import { firstUnkept, pointerTo, stringifyNoting, type Unkept } from '../json/unkept-values.ts';
+import { firstUnkept, NestedTooDeeplyError, pointerTo, stringifyNoting, type Unkept } from '../json/unkept-values.ts';
 import { thrownText, type FieldError } from './errors.ts';
 
 /** A pointer as a problem shows it: a hostile body's may be very long, so it is cut at 300 characters. */
@@ -25,7 +25,7 @@ export type JsonText = { readonly json: string } | { readonly notJson: string } 
 export function jsonTextOf(value: unknown): JsonText {
   let noted: ReturnType<typeof stringifyNoting>;
   try {
-    noted = stringifyNoting(value);
+    noted = stringifyNoting(value, MAX_JSON_DEPTH);
   } catch (error) {
     // A toJSON that threw a RangeError, or a stack run out, is a value that is not JSON, not one too large to write.
     if (error instanceof RangeError && /invalid string length/i.test(error.message)) throw error;
@@ -70,13 +70,20 @@ export function pollutingKeyPath(value: unknown): string | null {
   return null;
 }
 
-/** What stringifyFailure says of a value too deep for JSON.stringify's stack. */
-export const NESTED_TOO_DEEPLY = 'it is nested too deeply to write';
+/**
+ * How deep a value written as JSON (a result, an input given in code) may nest. Past it, or past JSON.stringify's stack
+ * if that ran out first, it is refused alike wherever it is written: a worker thread's stack held 9,000 levels where
+ * the event loop's held 2,000, so the same result failed or was stored by where its handler ran.
+ */
+export const MAX_JSON_DEPTH = 1_000;
+
+/** What stringifyFailure says of a value too deep to write. */
+export const NESTED_TOO_DEEPLY = `it is nested too deeply to write (more than ${MAX_JSON_DEPTH} levels)`;
 
 /** JSON.stringify's own words for a cycle or a BigInt; its stack running out, said plainly. */
 export function stringifyFailure(error: unknown): string {
   // What a toJSON threw as a handler's throw is stored (errors.ts): never "[object Object]" or nothing.
   const message = thrownText(error);
-  if (error instanceof RangeError && /call stack/i.test(message)) return NESTED_TOO_DEEPLY;
+  if (error instanceof NestedTooDeeplyError || (error instanceof RangeError && /call stack/i.test(message))) return NESTED_TOO_DEEPLY;
   return message.split('\n')[0]?.slice(0, 200) ?? '';
 }

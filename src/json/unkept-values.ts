@@ -54,15 +54,33 @@ const INVALID_DATE = 'is an invalid Date, which JSON would keep as null';
  * megabytes. A BigInt is noted, where JSON.stringify would throw without saying where it is. Throws what JSON.stringify
  * throws (a cycle, its stack or its string running out).
  */
-export function stringifyNoting(value: unknown): { readonly json: string | undefined; readonly unkept: boolean } {
+export function stringifyNoting(value: unknown, maxDepth = Number.POSITIVE_INFINITY): { readonly json: string | undefined; readonly unkept: boolean } {
   let unkept = false;
+  // The holders from the top down to the member being written (the top's wrapper first): JSON.stringify writes depth
+  // first, so the holder of the next member is the last of them or one above it.
+  const holders: object[] = [];
   // A function, not an arrow: `this` is the holder, whose member is still what it was before its toJSON.
   const json = JSON.stringify(value, function (this: Record<string, unknown>, key: string, member: unknown) {
+    while (holders.length > 0 && holders[holders.length - 1] !== this) holders.pop();
+    if (holders.length === 0) holders.push(this);
     if (!unkept && (unkeptMessage(member) !== null || (member === null && isInvalidDate(this[key])))) unkept = true;
     // Noted above; its place is told by firstUnkept, and this text, which JSON.stringify cannot write, is not used.
-    return typeof member === 'bigint' || member instanceof BigInt ? null : member;
+    if (typeof member === 'bigint' || member instanceof BigInt) return null;
+    if (typeof member === 'object' && member !== null) {
+      if (holders.length > maxDepth) throw new NestedTooDeeplyError(maxDepth);
+      holders.push(member);
+    }
+    return member;
   });
   return { json, unkept };
+}
+
+/** A value nested deeper than stringifyNoting was told to write: the same limit whatever stack it is written on. */
+export class NestedTooDeeplyError extends Error {
+  constructor(maxDepth: number) {
+    super(`it is nested more than ${maxDepth} levels deep`);
+    this.name = 'NestedTooDeeplyError';
+  }
 }
 
 /**

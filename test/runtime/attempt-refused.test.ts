@@ -152,7 +152,7 @@ describe('a result that is not JSON', () => {
       ['infinity', /^the result at \/1 is a number JSON cannot carry/],
       ['map', /^the result at \/m is a Map, which JSON would keep as \{\}/],
       ['set', /^the result is a Set/],
-      ['deep', /^the result cannot be serialised as JSON: it is nested too deeply to write$/],
+      ['deep', /^the result cannot be serialised as JSON: it is nested too deeply to write \(more than 1000 levels\)$/],
       // What a toJSON throws reads as a handler's throw is stored.
       ['throws_object', /^the result cannot be serialised as JSON: non-error thrown: \{"reason":"quota"\}$/],
       ['throws_empty', /^the result cannot be serialised as JSON: Error \(without a message\)$/],

@@ -51,7 +51,7 @@ describe('inWorkerThread', () => {
   it('stores a value as JSON writes it on the event loop (toJSON, URL, Date), and refuses there what it refuses here', async () => {
     const stored = async (kind: string) => toOperationResult(await inWorkerThread(handlers, 'odd')({ kind }, context().ctx));
     const onThisThread = async (kind: string) => toOperationResult(odd({ kind }));
-    for (const kind of ['url', 'to_json', 'date']) {
+    for (const kind of ['url', 'to_json', 'date', 'deepest']) {
       const [there, here] = [await stored(kind), await onThisThread(kind)];
       assert.equal(Buffer.from(there.body).toString(), Buffer.from(here.body).toString(), kind);
     }
@@ -59,6 +59,8 @@ describe('inWorkerThread', () => {
       ['map', /^the result at \/m is a Map/],
       ['nan', /^the result at \/ratio is a number JSON cannot carry/],
       ['function', /^the result cannot be serialised as JSON: there is no JSON text for it/],
+      // One depth for both, where each stack's own limit decided (about 2,000 levels here, 9,000 there).
+      ['too_deep', /^the result cannot be serialised as JSON: it is nested too deeply to write \(more than 1000 levels\)$/],
     ] as const) {
       await assert.rejects(stored(kind), (error) => error instanceof InvalidResultError && message.test(error.message), kind);
       await assert.rejects(onThisThread(kind), (error) => error instanceof InvalidResultError && message.test(error.message), kind);
