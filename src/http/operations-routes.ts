@@ -26,6 +26,9 @@ import {
   statusReadHeaders,
   problemResponses,
   resultResponse,
+  ResultReadHeaders,
+  RESULT_CONDITION_STATUSES,
+  RESULT_IF_MATCH_FAILED,
   retryHeaders,
   submitHeaders,
   type SubmitBody,
@@ -268,10 +271,15 @@ export function registerOperationRoutes(app: FastifyInstance, service: Operation
       summary: 'The result of a completed operation, with its own content type',
       params: OperationIdParams,
       querystring: ReadScopeQuery,
-      response: { 200: resultResponse, ...problemResponses(400, 403, 404, [409, 'Not completed: `operation_status` says what it is'], 410) },
+      headers: ResultReadHeaders,
+      response: {
+        200: resultResponse,
+        ...RESULT_CONDITION_STATUSES,
+        ...problemResponses(400, 403, 404, [409, 'Not completed: `operation_status` says what it is'], 410, RESULT_IF_MATCH_FAILED),
+      },
     },
     handler: async (request, reply) =>
-      sendResult(reply, await service.result(await service.tenantOfRead(readScope(request), request.params.id), request.params.id)),
+      sendResult(request, reply, await service.result(await service.tenantOfRead(readScope(request), request.params.id), request.params.id)),
   });
 }
 
@@ -293,7 +301,16 @@ function queryTime(text: string | undefined, name: string): number | undefined {
  */
 const RESULT_HEADERS = { 'x-content-type-options': 'nosniff', 'content-security-policy': 'sandbox' } as const;
 
-export function sendResult(reply: FastifyReply, result: OperationResult): FastifyReply {
+export function sendResult(request: FastifyRequest, reply: FastifyReply, result: OperationResult): FastifyReply {
+  // RFC 9110 §13.1, looked at once there is a result to send (a 404, 409 or 410 stays one): a result carries no ETag,
+  // so an If-Match naming versions names none of it, and `If-None-Match: *` is false for one that is there.
+  const ifMatch = request.headers['if-match'];
+  if (ifMatch !== undefined && !entityTagsOf(ifMatch).includes('*')) {
+    throw new AsyncOpsError('precondition_failed', 'If-Match names a version, and a result has none (it never changes): send * or leave it out');
+  }
+  if (entityTagsOf(request.headers['if-none-match']).includes('*')) {
+    return reply.code(304).header('cache-control', CACHE_CONTROL.immutable).send();
+  }
   // A type no header carries is refused when the attempt ends; one stored before that rule goes out as bytes.
   const contentType = isHeaderValue(result.contentType) ? result.contentType : 'application/octet-stream';
   // A Buffer goes out as stored bytes; Fastify does not serialise it.

@@ -283,6 +283,20 @@ export const resultResponse = {
   },
 };
 
+/** A result read's conditions (RFC 9110 §13.1): a result never changes and carries no ETag. */
+export const ResultReadHeaders = Type.Object({
+  'if-match': Type.Optional(Type.String({ description: '`*`: answer while the result is there; naming a version (a result has no ETag): 412' })),
+  'if-none-match': Type.Optional(Type.String({ description: '`*`: 304 while the result is there (it never changes); naming versions changes nothing' })),
+});
+
+/** What a result read's conditions may answer instead of the result. */
+export const RESULT_CONDITION_STATUSES = {
+  304: emptyResponse('Not modified: `If-None-Match: *`, and the result is there (it never changes)'),
+} as const;
+
+/** The 412 of a result read whose If-Match names a version. */
+export const RESULT_IF_MATCH_FAILED: readonly [412, string] = [412, 'If-Match names a version, and a result has none (`precondition_failed`)'];
+
 const PROBLEM_DESCRIPTIONS: Readonly<Record<number, string>> = {
   400: 'Not valid: `errors` names each failing field',
   403: 'Forbidden: `tenant` names another tenant, and only an admin key reads other tenants',

@@ -18,6 +18,9 @@ import {
   jsonResponse,
   problemResponses,
   resultResponse,
+  ResultReadHeaders,
+  RESULT_CONDITION_STATUSES,
+  RESULT_IF_MATCH_FAILED,
 } from './schemas.ts';
 import { submitAndReply } from './submit.ts';
 import { closingSignal } from './closing.ts';
@@ -110,16 +113,25 @@ function registerCollection(app: FastifyInstance, service: OperationsService, ta
       summary: `The result of a completed ${task.type} operation`,
       params: OperationIdParams,
       querystring: ReadScopeQuery,
+      headers: ResultReadHeaders,
       response: {
         200: resultResponse,
-        ...problemResponses(400, 403, [404, `Not found, or not a ${task.type} operation`], [409, 'Not completed: `operation_status` says what it is'], 410),
+        ...RESULT_CONDITION_STATUSES,
+        ...problemResponses(
+          400,
+          403,
+          [404, `Not found, or not a ${task.type} operation`],
+          [409, 'Not completed: `operation_status` says what it is'],
+          410,
+          RESULT_IF_MATCH_FAILED,
+        ),
       },
     },
     handler: async (request, reply) => {
       // Another type's operation is a 404 here, whatever its status. An admin key reads any tenant's, as at
       // /operations/{id}/result: this is the resource's own result_url.
       const tenant = await service.tenantOfRead(readScope(request), request.params.id);
-      return sendResult(reply, await service.result(tenant, request.params.id, task.type));
+      return sendResult(request, reply, await service.result(tenant, request.params.id, task.type));
     },
   });
 }

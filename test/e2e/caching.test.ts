@@ -73,12 +73,26 @@ describe('Cache-Control and Vary', () => {
       // The handler's bytes in its content type: never sniffed, and a document made of them runs no script here.
       assert.equal(result.headers.get('x-content-type-options'), 'nosniff', path);
       assert.equal(result.headers.get('content-security-policy'), 'sandbox', path);
+      // RFC 9110 §13.1: it has no ETag, so `If-None-Match: *` is false while it is there and an If-Match naming a
+      // version names none of it; `If-Match: *` holds.
+      for (const method of ['GET', 'HEAD']) {
+        const unchanged = await request(base, method, path, { headers: { 'if-none-match': '*' } });
+        assert.equal(unchanged.status, 304, `${method} ${path}`);
+        assert.equal(unchanged.text, '');
+        const named = await request(base, method, path, { headers: { 'if-match': 'W/"3"' } });
+        assert.equal(named.status, 412, `${method} ${path}`);
+      }
+      assert.equal((await request(base, 'GET', path, { headers: { 'if-match': '*' } })).status, 200, path);
+      assert.equal((await request(base, 'GET', path, { headers: { 'if-none-match': 'W/"3"' } })).status, 200, path);
+      assert.equal((await request(base, 'GET', path, { headers: { 'if-match': 'W/"3"' } })).body.code, 'precondition_failed');
     }
     const pending = await request(base, 'POST', '/operations', {
       body: { type: 'sleep', input: { ms: 10 }, run_at: new Date(Date.now() + 3_600_000).toISOString() },
     });
     const early = await request(base, 'GET', `/operations/${pending.body.id}/result`);
     assert.equal(early.status, 409);
+    // A condition is looked at once there is a result to send: a 409 stays one.
+    assert.equal((await request(base, 'GET', `/operations/${pending.body.id}/result`, { headers: { 'if-none-match': '*' } })).status, 409);
     assert.equal(early.headers.get('cache-control'), NO_STORE);
     await request(base, 'POST', `/operations/${pending.body.id}/cancel`);
   });
