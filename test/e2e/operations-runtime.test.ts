@@ -5,7 +5,7 @@ import { after, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
 import { once } from 'node:events';
-import { connect, createServer as createNetServer, type AddressInfo } from 'node:net';
+import { connect } from 'node:net';
 import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { CLI_ENTRY, freshStore, REPO_ROOT, startServer, tempDir, type ServerProcess, type TestStore, STORE_INDEPENDENT } from '../support/server.ts';
@@ -408,18 +408,7 @@ describe('start-up configuration', () => {
     }
   });
 
-  it('an address serve cannot listen on is named in one line with the reason, exit status 1', STORE_INDEPENDENT, async () => {
-    const taken = createNetServer();
-    taken.listen(0, '127.0.0.1');
-    await once(taken, 'listening');
-    const port = (taken.address() as AddressInfo).port;
-    try {
-      const inUse = run('serve', '--store', ':memory:', '--port', String(port));
-      assert.equal(inUse.status, 1, inUse.stderr);
-      assert.equal(inUse.stderr.trim(), `asyncops: cannot listen on 127.0.0.1:${port}: the port is already in use`);
-    } finally {
-      taken.close();
-    }
+  it("an address that is not this machine's stops serve with one line naming it and why, exit status 1", STORE_INDEPENDENT, () => {
     // TEST-NET-1 (RFC 5737): an address no machine has as its own.
     const foreign = run('serve', '--store', ':memory:', '--host', '192.0.2.1', '--insecure', '--port', '0');
     assert.equal(foreign.status, 1, foreign.stderr);
@@ -481,7 +470,7 @@ describe('start-up configuration', () => {
         .split('\n')
         .filter((l) => !l.startsWith('npm warn'))
         .join('\n'),
-      /^asyncops: .*EADDRINUSE/,
+      /^asyncops: cannot listen on 127\.0\.0\.1:\d+: the port is already in use$/,
     );
   });
 
