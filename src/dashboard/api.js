@@ -41,10 +41,11 @@ export const setViewer = (who) => {
   viewer = who;
 };
 /**
- * Whether a list names each operation's tenant: an admin's (a server without keys is one) with no tenant filter, when
- * the list holds some other tenant's than its own (operations, or deliveries). @param {ReadonlyArray<{ tenant: string }>} items
+ * Whether a list names each item's tenant: an admin's (a server without keys is one) with no tenant filter, when the
+ * list holds some other tenant's than its own (operations, deliveries, or bulk actions, whose null is every tenant).
+ * @param {ReadonlyArray<{ tenant: string | null }>} items
  */
-export const namesTenants = (items) => viewer?.admin === true && getTenantFilter() === '' && items.some((op) => op.tenant !== viewer?.tenant);
+export const namesTenants = (items) => viewer?.admin === true && getTenantFilter() === '' && items.some((item) => item.tenant !== viewer?.tenant);
 
 /** @type {Set<() => void>} */
 const unauthorizedListeners = new Set();

@@ -283,14 +283,16 @@ function RecentBulkActions() {
     [],
   );
   if (items === null || items.length === 0) return null;
+  // An admin's actions may be another tenant's, or every tenant's (a null tenant).
+  const tenants = namesTenants(items);
   return html`<section>
     <h2>Recent bulk actions</h2>
     <table class="grid compact" data-testid="bulk-actions">
-      <thead><tr><th>id</th><th>action</th><th>filter</th><th>status</th><th>progress</th><th>by</th><th>created</th></tr></thead>
+      <thead><tr><th>id</th>${tenants ? html`<th>tenant</th>` : null}<th>action</th><th>filter</th><th>status</th><th>progress</th><th>by</th><th>created</th></tr></thead>
       <tbody>
         ${items.map(
           (b) => html`<tr key=${b.id}>
-            <td><code>${b.id}</code></td><td>${b.action}</td><td class="mono">${JSON.stringify(b.filter)}</td><td>${b.status}</td>
+            <td><code>${b.id}</code></td>${tenants ? html`<td data-testid="tenant">${b.tenant ?? 'every tenant'}</td>` : null}<td>${b.action}</td><td class="mono">${JSON.stringify(b.filter)}</td><td>${b.status}</td>
             <td>${progressOf(b)}</td><td>${b.created_by ?? '—'}</td><td title=${b.created_at}>${formatTime(b.created_at)}</td>
           </tr>`,
         )}

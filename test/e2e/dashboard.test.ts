@@ -555,6 +555,19 @@ describe('dashboard: with API keys', STORE_INDEPENDENT, () => {
     // A list of every tenant names each row's.
     assert.equal(await page.locator(`[data-testid="operations-table"] tr[data-id="${alphaOp}"] [data-testid="tenant"]`).textContent(), 'alpha');
     assert.equal(await page.locator(`[data-testid="operations-table"] tr[data-id="${betaOp}"] [data-testid="tenant"]`).textContent(), 'beta');
+    // So does the list of recent bulk actions: one of alpha's, and one of the admin's over every tenant.
+    const bulk = (key: string) =>
+      request(server.url, 'POST', '/bulk-actions', {
+        body: { action: 'retry', filter: { type: 'nothing-of-this-type' } },
+        headers: { authorization: `Bearer ${key}` },
+      });
+    assert.equal((await bulk(KEY_ALPHA)).status, 202);
+    assert.equal((await bulk(KEY_ADMIN)).status, 202);
+    await page.goto(`${server.url}/dashboard#/dead-letters`);
+    const bulkTenants = page.locator('[data-testid="bulk-actions"] [data-testid="tenant"]');
+    await bulkTenants.first().waitFor();
+    assert.deepEqual((await bulkTenants.allTextContents()).sort(), ['alpha', 'every tenant']);
+    await page.goto(`${server.url}/dashboard#/operations`);
     // Pasted with spaces around it: the tenant it names.
     await page.locator('.tenant-filter input[name="tenant"]').fill(' beta ');
     await page.locator('.tenant-filter button').click();
