@@ -367,7 +367,20 @@ async function* everyItem<T>(page: (cursor: string | undefined) => Promise<Page<
  * Date is the caller's mistake, named by its `option`, before anything is sent.
  */
 function dateTime(value: Date | string | undefined, option: string): string | undefined {
-  if (!(value instanceof Date)) return value;
-  if (Number.isNaN(value.getTime())) throw new TypeError(`${option}: an invalid Date`);
-  return value.toISOString();
+  if (typeof value === 'string' || value === undefined) return value;
+  // A Date from another realm (a page's iframe) is not `instanceof Date`; any Date's time is read the same way.
+  const time = timeOfDate(value);
+  // Not a Date at all (a number, from JavaScript): sent as its text, for the server to refuse by name.
+  if (time === null) return String(value);
+  if (Number.isNaN(time)) throw new TypeError(`${option}: an invalid Date`);
+  return new Date(time).toISOString();
+}
+
+/** The time a Date holds, of whatever realm it comes from; null for anything that is not a Date. */
+function timeOfDate(value: unknown): number | null {
+  try {
+    return Date.prototype.getTime.call(value);
+  } catch {
+    return null;
+  }
 }

@@ -43,8 +43,18 @@ function unkeptMessage(node: unknown, nested = true): string | null {
   return null;
 }
 
-/** Whether `original` is a Date JSON writes as null (its toJSON's answer for an invalid date: `new Date('x')`). */
-const isInvalidDate = (original: unknown): boolean => original instanceof Date && Number.isNaN(original.getTime());
+/**
+ * Whether `original` is a Date JSON writes as null (its toJSON's answer for an invalid date: `new Date('x')`), of
+ * whatever realm it comes from (a page's iframe has a Date class of its own).
+ */
+function isInvalidDate(original: unknown): boolean {
+  if (original === null || typeof original !== 'object') return false;
+  try {
+    return Number.isNaN(Date.prototype.getTime.call(original));
+  } catch {
+    return false;
+  }
+}
 
 const INVALID_DATE = 'is an invalid Date, which JSON would keep as null';
 

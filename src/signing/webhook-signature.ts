@@ -98,12 +98,24 @@ const keys = new Map<string, Promise<HmacKey>>();
 // A secret per tenant (tenantWebhookSecret) for each of the server's few: as many as the tenants webhooks go to.
 const KEY_CACHE_LIMIT = 1_024;
 
+/**
+ * Web Crypto's HMAC: a browser gives it only to a secure page (https, or localhost), where elsewhere `crypto.subtle` is
+ * undefined and each use failed with "Cannot read properties of undefined (reading 'importKey')".
+ */
+function subtle(): typeof crypto.subtle {
+  const found = (globalThis.crypto as typeof crypto | undefined)?.subtle;
+  if (found === undefined) {
+    throw new TypeError('Web Crypto (crypto.subtle) is not available here: a browser gives it only to secure pages (https, or localhost)');
+  }
+  return found;
+}
+
 function hmacKey(secret: string): Promise<HmacKey> {
   let key = keys.get(secret);
   if (key === undefined) {
     // Checked (and thrown) here, synchronously, so a bad secret is not cached as a rejected promise.
     const raw = webhookSecretKey(secret);
-    key = crypto.subtle.importKey('raw', raw, HMAC, false, ['sign', 'verify']);
+    key = subtle().importKey('raw', raw, HMAC, false, ['sign', 'verify']);
     if (keys.size >= KEY_CACHE_LIMIT) keys.clear();
     keys.set(secret, key);
   }
@@ -127,7 +139,7 @@ export async function signWebhook(params: SignWebhookParams): Promise<WebhookHea
   const pending = params.secrets.map(hmacKey);
   const content = signedContent(params.msgId, params.timestamp, params.body);
   const signatures = await Promise.all(
-    pending.map(async (key) => `${SIGNATURE_VERSION},${toBase64(new Uint8Array(await crypto.subtle.sign('HMAC', await key, content)))}`),
+    pending.map(async (key) => `${SIGNATURE_VERSION},${toBase64(new Uint8Array(await subtle().sign('HMAC', await key, content)))}`),
   );
   return {
     'webhook-id': params.msgId,
@@ -137,7 +149,9 @@ export async function signWebhook(params: SignWebhookParams): Promise<WebhookHea
 }
 
 function header(headers: WebhookHeaderSource, name: string): string | null {
-  if (typeof Headers !== 'undefined' && headers instanceof Headers) return headers.get(name);
+  // Fetch Headers by what they do, not by class: a page's iframe (another realm) has a Headers class of its own.
+  const get = (headers as { get?: unknown }).get;
+  if (typeof get === 'function') return (get as (name: string) => string | null).call(headers, name);
   for (const [key, value] of Object.entries(headers as Record<string, string | readonly string[] | undefined>)) {
     if (key.toLowerCase() !== name || value === undefined) continue;
     return typeof value === 'string' ? value : value.join(' ');
@@ -192,7 +206,7 @@ export async function verifyWebhook<T = unknown>(
     .filter((bytes) => bytes !== null);
   const content = signedContent(msgId!, timestamp, rawBody);
   // Every pair is checked, so timing says nothing about which one matched.
-  const checks = await Promise.all(pending.flatMap((key) => offered.map(async (candidate) => crypto.subtle.verify('HMAC', await key, candidate, content))));
+  const checks = await Promise.all(pending.flatMap((key) => offered.map(async (candidate) => subtle().verify('HMAC', await key, candidate, content))));
   if (!checks.includes(true)) throw new WebhookVerificationError('no matching signature');
 
   try {
@@ -211,8 +225,8 @@ const TENANT_CONTEXT = 'asyncops webhook secret of tenant\u001f';
  * the server's secret (its operator) can derive every tenant's.
  */
 export async function tenantWebhookSecret(secret: string, tenant: string): Promise<string> {
-  const key = await crypto.subtle.importKey('raw', webhookSecretKey(secret), HMAC, false, ['sign']);
-  return SECRET_PREFIX + toBase64(new Uint8Array(await crypto.subtle.sign('HMAC', key, encoder.encode(TENANT_CONTEXT + tenant))));
+  const key = await subtle().importKey('raw', webhookSecretKey(secret), HMAC, false, ['sign']);
+  return SECRET_PREFIX + toBase64(new Uint8Array(await subtle().sign('HMAC', key, encoder.encode(TENANT_CONTEXT + tenant))));
 }
 
 /** A fresh secret: `whsec_` and the base64 of 32 random bytes. */

@@ -2,6 +2,7 @@
 // and wait()'s pacing measured from the arrival times of the requests it sent.
 
 import assert from 'node:assert/strict';
+import { runInNewContext } from 'node:vm';
 import { waitFor } from '../support/wait.ts';
 import { after, before, describe, test } from 'node:test';
 import {
@@ -130,7 +131,14 @@ describe('AsyncOpsClient requests', () => {
     await assert.rejects(client.submit('report', {}, { runAt: new Date(Number.NaN) }), /^TypeError: runAt: an invalid Date$/);
     await assert.rejects(client.list({ createdAfter: new Date('nope') }), /^TypeError: createdAfter: an invalid Date$/);
     await assert.rejects(client.list({ createdBefore: new Date('nope') }), /^TypeError: createdBefore: an invalid Date$/);
+    // A Date of another realm (a page's iframe has its own Date class) is a Date all the same.
+    const foreign = (text: string) => runInNewContext(`new Date(${JSON.stringify(text)})`) as Date;
+    assert.equal(foreign('x') instanceof Date, false);
+    await assert.rejects(client.list({ createdAfter: foreign('nope') }), /^TypeError: createdAfter: an invalid Date$/);
+    await assert.rejects(client.submit('report', { d: foreign('nope') }), /^TypeError: \/input\/d is an invalid Date, which JSON would keep as null$/);
     assert.equal(api.requests.length, sent);
+    await client.list({ createdAfter: foreign('2026-01-02T03:04:05Z') });
+    assert.match(api.requests.at(-1)!.search, /created_after=2026-01-02T03%3A04%3A05.000Z/);
   });
 
   test('an input JSON would change (NaN, Infinity, an invalid Date, a Map) is a TypeError naming where: nothing sent', async () => {

@@ -30,6 +30,8 @@ export interface FakeApiOptions {
 export interface RecordedRequest {
   method: string;
   path: string;
+  /** The query string, `?` included ('' for none). */
+  search: string;
   headers: IncomingMessage['headers'];
   body: string;
   /** performance.now() when the request arrived. */
@@ -211,6 +213,7 @@ export class FakeApi {
     const record: RecordedRequest = {
       method: req.method ?? '',
       path: url.pathname,
+      search: url.search,
       headers: req.headers,
       body: Buffer.concat(chunks).toString('utf8'),
       at: performance.now(),

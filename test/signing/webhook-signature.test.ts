@@ -67,6 +67,24 @@ describe('verifyWebhook', () => {
     assert.deepEqual(await verifyWebhook(VECTOR.secret, upper, VECTOR.body, atVector), { test: 2432232314 });
   });
 
+  it("accepts headers of another realm's Headers class (a page's iframe): read through their get", async () => {
+    const entries = new Map(Object.entries(vectorHeaders()));
+    const foreign = { get: (name: string) => entries.get(name) ?? null };
+    assert.deepEqual(await verifyWebhook(VECTOR.secret, foreign as unknown as Headers, VECTOR.body, atVector), { test: 2432232314 });
+  });
+
+  it('says Web Crypto is missing (a browser page that is not secure) rather than failing inside it', async (t) => {
+    const own = Object.getOwnPropertyDescriptor(globalThis, 'crypto')!;
+    Object.defineProperty(globalThis, 'crypto', { value: { getRandomValues: crypto.getRandomValues.bind(crypto) }, configurable: true });
+    t.after(() => Object.defineProperty(globalThis, 'crypto', own));
+    const missing = (e: unknown) =>
+      e instanceof TypeError && /^Web Crypto \(crypto.subtle\) is not available here: .*secure pages \(https, or localhost\)$/.test(e.message);
+    const secret = generateWebhookSecret();
+    await assert.rejects(signWebhook({ secrets: [secret], msgId: 'm', timestamp: 1, body: '{}' }), missing);
+    await assert.rejects(verifyWebhook(secret, vectorHeaders(), VECTOR.body, atVector), missing);
+    await assert.rejects(tenantWebhookSecret(secret, 'acme'), missing);
+  });
+
   it('accepts the secret without its whsec_ prefix, as the reference libraries do', async () => {
     assert.ok(await verifyWebhook(VECTOR.secret.slice('whsec_'.length), vectorHeaders(), VECTOR.body, atVector));
   });
