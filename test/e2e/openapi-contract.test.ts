@@ -174,6 +174,8 @@ describe('/openapi.json describes what the server does', () => {
     const csv = await finished('csv');
     const bytes = await finished('big_result', { bytes: 16 });
     await expect(200, 'getOperationResult', { params: { id: echo.id } });
+    await expect(304, 'getOperationResult', { params: { id: echo.id }, headers: { 'if-none-match': '*' } });
+    await expect(412, 'getOperationResult', { params: { id: echo.id }, headers: { 'if-match': `W/"${echo.id}.1"` } });
     await expect(200, 'listOperationHistory', { params: { id: echo.id }, query: 'limit=2' });
     await expect(400, 'listOperationHistory', { params: { id: echo.id }, query: 'cursor=bm90LWEtY3Vyc29y' });
     for (const op of [csv, bytes]) {
@@ -197,6 +199,8 @@ describe('/openapi.json describes what the server does', () => {
     for (const route of COLLECTIONS) {
       const own = await expect(200, `submit${route.name}`, { body: route.input, headers: { prefer: 'wait=20' } });
       await expect(200, `get${route.name}Result`, { params: { id: own.id } });
+      await expect(304, `get${route.name}Result`, { params: { id: own.id }, headers: { 'if-none-match': '*' } });
+      await expect(412, `get${route.name}Result`, { params: { id: own.id }, headers: { 'if-match': `W/"${own.id}.1"` } });
       await expect(404, `get${route.name}Result`, { params: { id: (await finished(route.otherTypeResult)).id } });
       await expect(400, `get${route.name}Result`, { params: { id: LONG_ID } });
     }
