@@ -11,6 +11,7 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { copyFileSync, mkdirSync, readdirSync, readFileSync, renameSync, rmSync, statSync, symlinkSync } from 'node:fs';
 import { DatabaseSync } from 'node:sqlite';
 import { SqliteStore, createSqliteStore } from '../../src/store/sqlite/sqlite-store.ts';
+import { PRUNE_BATCH } from '../../src/store/sqlite/maintenance.ts';
 import { ownTypeScope, type FinishParams, type Store, type StoreEvent } from '../../src/store/store.ts';
 import type { Operation } from '../../src/domain/operation.ts';
 import { runStoreContract } from './contract.ts';
@@ -278,6 +279,42 @@ describe('SqliteStore', () => {
       assert.notEqual((await reopened.deliveryRetry({ id: 'dlv_after', tenant: d.tenant, now: T0 + 40 })).kind, 'superseded');
     } finally {
       await reopened.close();
+    }
+  });
+
+  it('prunes a backlog larger than a batch in batches, each its own transaction, the event loop free between them', async () => {
+    const store = new SqliteStore({ path: ':memory:' });
+    await store.open();
+    try {
+      const total = 2 * PRUNE_BATCH + 7;
+      const template = draft({ type: 'pruned-in-batches' });
+      await store.operationInsert(template);
+      const { leaseToken } = await claim(store, { id: template.id, type: template.type }, T0);
+      const result = { contentType: 'application/json', body: Buffer.from('{"n":1}') };
+      await store.operationFinish({ id: template.id, leaseToken, now: T0 + 10, status: 'completed', result, delivery: noDelivery });
+      // Copies of the finished one, all finished at the same millisecond (the cursor breaks ties by rowid).
+      store.database.exec(`WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < ${total - 1})
+        INSERT INTO operations SELECT 'op_copy_' || i, tenant, type, status, input, progress, progress_message, attempt, max_attempts, priority,
+          timeout_s, run_at, created_at, started_at, finished_at, updated_at, error_code, error_message, webhook_url, cancel_requested,
+          lease_token, lease_expires_at, worker_id, result_expired, version, cost, progress_anchor, progress_anchor_at, traceparent,
+          tracestate, concurrency_key, finished_version, redriven_at FROM operations, n WHERE id = '${template.id}';
+        WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < ${total - 1})
+        INSERT INTO results SELECT 'op_copy_' || i, content_type, body FROM results, n WHERE operation_id = '${template.id}'`);
+      let turns = 0;
+      let counting = true;
+      const count = () => {
+        turns++;
+        if (counting) setImmediate(count);
+      };
+      setImmediate(count);
+      const pruned = await store.prune({ resultsFinishedBefore: T0 + 11, operationsFinishedBefore: T0 + 11, now: T0 + 20 });
+      counting = false;
+      assert.deepEqual(pruned, { results: total, operations: total, idempotencyKeys: 0 });
+      assert.equal(store.database.prepare('SELECT count(*) AS n FROM operations').get()?.['n'], 0);
+      // Three batches of results and three of operations, the loop's turn taken after each.
+      assert.ok(turns >= 6, `${turns} turns of the event loop while it pruned`);
+    } finally {
+      await store.close();
     }
   });
 

@@ -8,18 +8,32 @@ import { prepareAll, type Transactor } from './database.ts';
 import { changedOf } from './rows.ts';
 import { GLOBAL_PASS } from '../../domain/fairness.ts';
 
-// $before $now. The operation is marked (a change: its result answers 410 from now on).
+// Pruning goes in batches of PRUNE_BATCH operations, each its own transaction, walking the finished operations in
+// finished_at order (the index's, rowid breaking ties) from a cursor: one transaction over a large backlog held the
+// event loop for its whole length (10 s for 200,000 operations: /healthz, heartbeats and claims waited), and a batch
+// that started over from the oldest would walk again what the ones before it passed over.
+// $before $afterAt $afterRowid $limit: operations finished before $before, after the cursor, that still have a result.
+const PRUNE_RESULTS_BATCH = `SELECT o.rowid AS rid, o.finished_at AS at, o.id FROM operations o
+  WHERE o.finished_at < $before AND (o.finished_at, o.rowid) > ($afterAt, $afterRowid)
+    AND EXISTS (SELECT 1 FROM results r WHERE r.operation_id = o.id)
+  ORDER BY o.finished_at, o.rowid LIMIT $limit`;
+// $ids (JSON) $now. The operation is marked (a change: its result answers 410 from now on).
 const PRUNE_MARK_RESULTS = `UPDATE operations SET result_expired = 1, updated_at = $now, version = version + 1
-  WHERE finished_at < $before AND id IN (SELECT operation_id FROM results) RETURNING id, status, version`;
-// $before
-const PRUNE_RESULTS = `DELETE FROM results WHERE operation_id IN (SELECT id FROM operations WHERE finished_at < $before)`;
-// $before $now. Results, deliveries, attempts and idempotency keys go by ON DELETE CASCADE, so an operation stays while
-// its webhook is still being delivered, and while its idempotency key lives (a retried request must find it).
-const PRUNE_OPERATIONS = `DELETE FROM operations WHERE status IN ('completed', 'failed', 'cancelled') AND finished_at < $before
-  AND NOT EXISTS (SELECT 1 FROM deliveries d WHERE d.operation_id = operations.id AND d.state IN ('pending', 'retrying'))
-  AND NOT EXISTS (SELECT 1 FROM idempotency_keys k WHERE k.operation_id = operations.id AND k.expires_at >= $now)`;
-// $now
-const PRUNE_KEYS = `DELETE FROM idempotency_keys WHERE expires_at < $now`;
+  WHERE id IN (SELECT value FROM json_each($ids)) RETURNING id, status, version`;
+// $ids (JSON)
+const PRUNE_RESULTS = `DELETE FROM results WHERE operation_id IN (SELECT value FROM json_each($ids))`;
+// $before $now $afterAt $afterRowid $limit: terminal operations finished before $before, after the cursor, that may go.
+// An operation stays while its webhook is still being delivered, and while its idempotency key lives (a retried
+// request must find it).
+const PRUNE_OPERATIONS_BATCH = `SELECT o.rowid AS rid, o.finished_at AS at, o.id FROM operations o
+  WHERE o.finished_at < $before AND (o.finished_at, o.rowid) > ($afterAt, $afterRowid) AND o.status IN ('completed', 'failed', 'cancelled')
+    AND NOT EXISTS (SELECT 1 FROM deliveries d WHERE d.operation_id = o.id AND d.state IN ('pending', 'retrying'))
+    AND NOT EXISTS (SELECT 1 FROM idempotency_keys k WHERE k.operation_id = o.id AND k.expires_at >= $now)
+  ORDER BY o.finished_at, o.rowid LIMIT $limit`;
+// $ids (JSON). Results, deliveries, attempts, history and idempotency keys go by ON DELETE CASCADE.
+const PRUNE_OPERATIONS = `DELETE FROM operations WHERE id IN (SELECT value FROM json_each($ids))`;
+// $now $limit
+const PRUNE_KEYS = `DELETE FROM idempotency_keys WHERE rowid IN (SELECT rowid FROM idempotency_keys WHERE expires_at < $now LIMIT $limit)`;
 // A concurrency key's turn is kept while it has operations waiting: one back from idle joins the turns afresh whether
 // or not its row is kept (domain/fairness.ts, startPasses), and a row a key used once would otherwise stay for good.
 // The keys' global pass (GLOBAL_PASS, one row per tenant and type) stays: it is where a key back from idle joins.
@@ -41,13 +55,32 @@ const NODE_LEAVE = `DELETE FROM worker_nodes WHERE id = $id`;
 // $since
 const NODES_SEEN = `SELECT id, concurrency, type_limits, seen_at FROM worker_nodes WHERE seen_at >= $since ORDER BY id`;
 
+/** How many results, operations or keys one batch of pruning removes at most: each batch is a transaction of its own. */
+export const PRUNE_BATCH = 500;
+
+/** Where the next batch of pruning starts: its phase, and past which finished operation (finished_at, then rowid). */
+export interface PruneCursor {
+  readonly phase: 'results' | 'operations' | 'keys';
+  readonly finishedAt: number;
+  readonly rowid: number;
+}
+
+export const PRUNE_START: PruneCursor = { phase: 'results', finishedAt: Number.MIN_SAFE_INTEGER, rowid: 0 };
+
+function cursorAfter(phase: PruneCursor['phase'], rows: ReadonlyArray<Record<string, unknown>>): PruneCursor {
+  const last = rows[rows.length - 1]!;
+  return { phase, finishedAt: Number(last['at']), rowid: Number(last['rid']) };
+}
+
 const STATEMENTS = {
   nodePut: NODE_PUT,
   nodesForget: NODES_FORGET,
   nodeLeave: NODE_LEAVE,
   nodesSeen: NODES_SEEN,
+  pruneResultsBatch: PRUNE_RESULTS_BATCH,
   pruneMarkResults: PRUNE_MARK_RESULTS,
   pruneResults: PRUNE_RESULTS,
+  pruneOperationsBatch: PRUNE_OPERATIONS_BATCH,
   pruneOperations: PRUNE_OPERATIONS,
   pruneKeys: PRUNE_KEYS,
   pruneFairKeys: PRUNE_FAIR_KEYS,
@@ -64,15 +97,30 @@ export class SqliteMaintenance {
     this.#s = prepareAll(db, STATEMENTS);
   }
 
-  prune(params: PruneParams): { results: number; operations: number; idempotencyKeys: number } {
+  /**
+   * One batch of pruning, its own transaction: up to PRUNE_BATCH results, then operations, then expired idempotency
+   * keys, from `at` on. Returns what it removed and where the next batch starts, or null once everything due is gone.
+   */
+  pruneBatch(params: PruneParams, at: PruneCursor): { results: number; operations: number; idempotencyKeys: number; next: PruneCursor | null } {
     return this.#tx.run((events) => {
-      const marked = this.#s.pruneMarkResults.all({ before: params.resultsFinishedBefore, now: params.now });
-      for (const r of marked) events.push(changedOf(r));
-      const results = Number(this.#s.pruneResults.run({ before: params.resultsFinishedBefore }).changes);
-      const operations = Number(this.#s.pruneOperations.run({ before: params.operationsFinishedBefore, now: params.now }).changes);
-      const idempotencyKeys = Number(this.#s.pruneKeys.run({ now: params.now }).changes);
+      const pruned = { results: 0, operations: 0, idempotencyKeys: 0 };
+      const after = { afterAt: at.finishedAt, afterRowid: at.rowid, limit: PRUNE_BATCH };
+      if (at.phase === 'results') {
+        const due = this.#s.pruneResultsBatch.all({ before: params.resultsFinishedBefore, ...after });
+        const ids = JSON.stringify(due.map((r) => r['id']));
+        for (const r of this.#s.pruneMarkResults.all({ ids, now: params.now })) events.push(changedOf(r));
+        pruned.results = Number(this.#s.pruneResults.run({ ids }).changes);
+        return { ...pruned, next: due.length < PRUNE_BATCH ? { ...PRUNE_START, phase: 'operations' } : cursorAfter('results', due) };
+      }
+      if (at.phase === 'operations') {
+        const due = this.#s.pruneOperationsBatch.all({ before: params.operationsFinishedBefore, now: params.now, ...after });
+        pruned.operations = Number(this.#s.pruneOperations.run({ ids: JSON.stringify(due.map((r) => r['id'])) }).changes);
+        return { ...pruned, next: due.length < PRUNE_BATCH ? { ...PRUNE_START, phase: 'keys' } : cursorAfter('operations', due) };
+      }
+      pruned.idempotencyKeys = Number(this.#s.pruneKeys.run({ now: params.now, limit: PRUNE_BATCH }).changes);
+      if (pruned.idempotencyKeys === PRUNE_BATCH) return { ...pruned, next: at };
       this.#s.pruneFairKeys.run();
-      return { results, operations, idempotencyKeys };
+      return { ...pruned, next: null };
     });
   }
 

@@ -11,7 +11,7 @@ import { Checkpointer } from './checkpointer.ts';
 import { storableAttempt, storableFinish, storableProgress, storableRecover, storableRetry } from '../storable.ts';
 import { GroupCommit, openDatabase, storeOpenError, Transactor, unavailableIfFileFailed, WAL_AUTOCHECKPOINT_PAGES } from './database.ts';
 import { SqliteDeliveries } from './deliveries.ts';
-import { SqliteMaintenance } from './maintenance.ts';
+import { PRUNE_START, SqliteMaintenance, type PruneCursor } from './maintenance.ts';
 import { migrate } from './migrate.ts';
 import { SqliteOperations } from './operations.ts';
 import { SqliteOperatorReads } from './operator-reads.ts';
@@ -243,8 +243,22 @@ export class SqliteStore implements Store {
   async workerNodes(params: { readonly since: number }) {
     return this.#ready.maintenance.workerNodes(params.since);
   }
-  async prune(...args: Parameters<Store['prune']>) {
-    return this.#ready.maintenance.prune(...args);
+  async prune(...[params]: Parameters<Store['prune']>) {
+    const pruned = { results: 0, operations: 0, idempotencyKeys: 0 };
+    // Batch by batch, the event loop free between them (maintenance.ts says why); a store closed meanwhile leaves the
+    // rest for the next pruning.
+    let at: PruneCursor | null = PRUNE_START;
+    for (let open = this.#ready; ; ) {
+      const batch = open.maintenance.pruneBatch(params, at);
+      pruned.results += batch.results;
+      pruned.operations += batch.operations;
+      pruned.idempotencyKeys += batch.idempotencyKeys;
+      at = batch.next;
+      if (at === null) return pruned;
+      await new Promise<void>((resolve) => setImmediate(resolve));
+      if (this.#open === null) return pruned;
+      open = this.#open;
+    }
   }
 
   async scheduleCreate(...args: Parameters<Store['scheduleCreate']>) {
