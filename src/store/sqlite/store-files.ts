@@ -2,7 +2,9 @@
 // write-ahead log, by device and inode), and whether its last write met a full disk: what a write and /readyz refuse
 // on. Not here: the errors SQLite itself reports (database.ts: unavailableIfFileFailed).
 // Invariant: a store whose file was removed or replaced under it takes no write: SQLite goes on writing to the unlinked
-// file, and every write it acknowledged would be gone at the next start.
+// file, and every write it acknowledged would be gone at the next start. Bytes copied into the same file (`cp` over
+// it) keep its device and inode and are not seen here: no cheap signal tells them from the store's own checkpoints
+// (docs/reliability.md says to restore into a stopped server).
 
 import { realpathSync, statSync, type Stats } from 'node:fs';
 import { AsyncOpsError } from '../../domain/errors.ts';
