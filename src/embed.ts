@@ -270,11 +270,18 @@ async function submitFromCode(assembly: Assembly, type: string, input: unknown, 
   const { idempotencyKey } = options;
   const text = input === undefined ? null : jsonTextAt(input, '/input');
   const notJson = text !== null && 'problem' in text ? text.problem : null;
-  // Too deep for the body a request would send it in, named where the limit is passed: also when JSON.stringify's
-  // stack did not reach the bottom (a cycle stays a value that is not JSON).
-  const tooDeep = notJson === null || notJson.message.endsWith(NESTED_TOO_DEEPLY) ? depthProblem(input, assembly.maxBodyDepth) : null;
   // As a request would have sent it: what is stored, validated, handed to the handler and resolved with.
-  const written: unknown = tooDeep !== null || text === null || 'problem' in text ? undefined : JSON.parse(text.json);
+  const json: unknown = text === null || 'problem' in text ? undefined : JSON.parse(text.json);
+  // Too deep for the body a request would send it in, named where the limit is passed: as JSON writes it (a toJSON's
+  // answer, not the value that has it), or as given when it is too deep to write at all (a cycle stays a value that is
+  // not JSON).
+  const tooDeep =
+    notJson === null
+      ? depthProblem(json, assembly.maxBodyDepth)
+      : notJson.message.endsWith(NESTED_TOO_DEEPLY)
+        ? depthProblem(input, assembly.maxBodyDepth)
+        : null;
+  const written: unknown = tooDeep === null ? json : undefined;
   // What a request's parsing, its key and its headers would have ensured (json-body.ts, input-limits.ts, auth.ts,
   // submit.ts), checked for a call from code.
   const errors = [

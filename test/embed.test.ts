@@ -395,6 +395,8 @@ describe('createAsyncOps', () => {
       // Deeper than JSON.stringify's stack reaches: still the depth that is named, at the place the limit is passed.
       [{ n: 1, deep: nested(20_000) }, {}, `/input/deep${'/a'.repeat(30)}`],
       [{ toJSON: () => undefined } as unknown as { n: number }, {}, '/input'],
+      // As JSON writes it: what a toJSON answers is what would be sent, and what is counted.
+      [{ n: 1, deep: { toJSON: () => nested(31) } }, {}, `/input/deep${'/a'.repeat(30)}`],
       ...['', 'a\u0000b', 'two words', 'b\ud800', 'k'.repeat(256), 'é'].map((idempotencyKey) => [{ n: 1 }, { idempotencyKey }, '/idempotency_key'] as const),
     ] as const) {
       await assert.rejects(ops.submit('square', input, submitOptions), (error: unknown) => {

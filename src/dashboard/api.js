@@ -42,8 +42,7 @@ export const setViewer = (who) => {
 };
 /**
  * Whether a list names each item's tenant: an admin's (a server without keys is one) with no tenant filter, when the
- * list holds some other tenant's than its own (operations, deliveries, or bulk actions, whose null is every tenant).
- * @param {ReadonlyArray<{ tenant: string | null }>} items
+ * list holds some other tenant's than its own (operations, deliveries, bulk actions). @param {ReadonlyArray<{ tenant: string | null }>} items
  */
 export const namesTenants = (items) => viewer?.admin === true && getTenantFilter() === '' && items.some((item) => item.tenant !== viewer?.tenant);
 

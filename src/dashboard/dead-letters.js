@@ -283,8 +283,9 @@ function RecentBulkActions() {
     [],
   );
   if (items === null || items.length === 0) return null;
-  // An admin's actions may be another tenant's, or every tenant's (a null tenant).
-  const tenants = namesTenants(items);
+  // An admin's actions may be another tenant's: then each says whose, an action over every tenant (a null tenant)
+  // too. One over every tenant is no other tenant's by itself (on a server without keys, every unfiltered one is).
+  const tenants = namesTenants(items.filter((b) => b.tenant !== null));
   return html`<section>
     <h2>Recent bulk actions</h2>
     <table class="grid compact" data-testid="bulk-actions">

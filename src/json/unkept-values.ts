@@ -31,17 +31,43 @@ function unkeptMessage(node: unknown, nested = true): string | null {
   if (typeof node === 'function' || typeof node === 'symbol') {
     return nested ? `is a ${typeof node}, which JSON would leave out (or write as null in an array)` : null;
   }
-  // A boxed number (new Number(NaN)) is written as the number it holds.
-  const number = typeof node === 'number' ? node : node instanceof Number ? node.valueOf() : null;
-  if (number !== null) return Number.isFinite(number) ? null : 'is a number JSON cannot carry (Infinity or NaN)';
-  if (node instanceof Map || node instanceof Set) {
-    return `is a ${node instanceof Map ? 'Map' : 'Set'}, which JSON would keep as {} (make it an object or an array)`;
+  if (typeof node === 'number') return Number.isFinite(node) ? null : NOT_FINITE;
+  if (typeof node === 'bigint') return BIGINT;
+  if (typeof node !== 'object' || node === null) return null;
+  // By its tag, not instanceof: a value made in another realm (a page's iframe, a vm context) has classes of its own.
+  switch (Object.prototype.toString.call(node)) {
+    // A boxed number (new Number(NaN)) is written as the number it holds.
+    case '[object Number]':
+      return boxedFinite(node) ? null : NOT_FINITE;
+    case '[object Map]':
+      return 'is a Map, which JSON would keep as {} (make it an object or an array)';
+    case '[object Set]':
+      return 'is a Set, which JSON would keep as {} (make it an object or an array)';
+    case '[object Promise]':
+      return 'is a Promise, which JSON would keep as {} (an await forgotten?)';
+    // JSON takes a BigInt object's value, and cannot write it either.
+    case '[object BigInt]':
+      return BIGINT;
+    default:
+      return null;
   }
-  if (node instanceof Promise) return 'is a Promise, which JSON would keep as {} (an await forgotten?)';
-  // Boxed or not: JSON takes a BigInt object's value, and cannot write it either.
-  if (typeof node === 'bigint' || node instanceof BigInt) return 'is a BigInt, which JSON cannot carry (make it a number, or a string)';
-  return null;
 }
+
+const NOT_FINITE = 'is a number JSON cannot carry (Infinity or NaN)';
+const BIGINT = 'is a BigInt, which JSON cannot carry (make it a number, or a string)';
+
+/** Whether a Number object holds a finite number; true for an object that only claims the tag (JSON writes its fields). */
+function boxedFinite(node: object): boolean {
+  try {
+    return Number.isFinite(Number.prototype.valueOf.call(node));
+  } catch {
+    return true;
+  }
+}
+
+/** A BigInt, or a BigInt object of any realm: what JSON.stringify cannot write. */
+const isBigInt = (value: unknown): boolean =>
+  typeof value === 'bigint' || (typeof value === 'object' && value !== null && Object.prototype.toString.call(value) === '[object BigInt]');
 
 /**
  * Whether `original` is a Date JSON writes as null (its toJSON's answer for an invalid date: `new Date('x')`), of
@@ -75,7 +101,7 @@ export function stringifyNoting(value: unknown, maxDepth = Number.POSITIVE_INFIN
     if (holders.length === 0) holders.push(this);
     if (!unkept && (unkeptMessage(member) !== null || (member === null && isInvalidDate(this[key])))) unkept = true;
     // Noted above; its place is told by firstUnkept, and this text, which JSON.stringify cannot write, is not used.
-    if (typeof member === 'bigint' || member instanceof BigInt) return null;
+    if (isBigInt(member)) return null;
     if (typeof member === 'object' && member !== null) {
       if (holders.length > maxDepth) throw new NestedTooDeeplyError(maxDepth);
       holders.push(member);

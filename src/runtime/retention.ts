@@ -29,6 +29,8 @@ export interface RetentionOptions {
 export class Retention {
   readonly #options: RetentionOptions;
   #stopTimer: (() => void) | null = null;
+  /** The pruning under way, if any: a store that prunes in batches may take longer than the interval. */
+  #pruning: Promise<void> | null = null;
 
   constructor(options: RetentionOptions) {
     this.#options = options;
@@ -45,7 +47,15 @@ export class Retention {
     this.#stopTimer = null;
   }
 
-  async pruneNow(): Promise<void> {
+  /** Prunes what is due, unless a pruning is still under way: then that one's end (it reaches the same rows). */
+  pruneNow(): Promise<void> {
+    this.#pruning ??= this.#prune().finally(() => {
+      this.#pruning = null;
+    });
+    return this.#pruning;
+  }
+
+  async #prune(): Promise<void> {
     const { store, clock, logger, retentionMs, resultRetentionMs } = this.#options;
     const now = clock.now();
     try {

@@ -136,6 +136,16 @@ describe('AsyncOpsClient requests', () => {
     assert.equal(foreign('x') instanceof Date, false);
     await assert.rejects(client.list({ createdAfter: foreign('nope') }), /^TypeError: createdAfter: an invalid Date$/);
     await assert.rejects(client.submit('report', { d: foreign('nope') }), /^TypeError: \/input\/d is an invalid Date, which JSON would keep as null$/);
+    // So are the other values JSON would change, made there.
+    for (const [made, message] of [
+      ['new Map([["a", 1]])', /^TypeError: \/input\/v is a Map/],
+      ['new Set([1])', /^TypeError: \/input\/v is a Set/],
+      ['new Number(NaN)', /^TypeError: \/input\/v is a number JSON cannot carry/],
+      ['Promise.resolve(1)', /^TypeError: \/input\/v is a Promise/],
+      ['Object(1n)', /^TypeError: \/input\/v is a BigInt/],
+    ] as const) {
+      await assert.rejects(client.submit('report', { v: runInNewContext(made) }), message, made);
+    }
     assert.equal(api.requests.length, sent);
     await client.list({ createdAfter: foreign('2026-01-02T03:04:05Z') });
     assert.match(api.requests.at(-1)!.search, /created_after=2026-01-02T03%3A04%3A05.000Z/);

@@ -358,6 +358,11 @@ describe('dashboard: without API keys (loopback), every page', () => {
     assert.match((await done.textContent()) ?? '', /3 of 3 processed: 3 done/);
     const bulk = (await request(url, 'GET', '/bulk-actions')).body.items[0];
     assert.equal(bulk.action, 'retry');
+    // Over every tenant (no keys, no tenant filter) and so no other tenant's: the recent actions need no tenant column.
+    assert.equal(bulk.tenant, null);
+    await page.reload();
+    await page.locator(`[data-testid="bulk-actions"] code`, { hasText: bulk.id }).waitFor({ timeout: UI_TIMEOUT_MS });
+    assert.equal(await page.locator('[data-testid="bulk-actions"] [data-testid="tenant"]').count(), 0);
     assert.deepEqual(
       { type: bulk.filter.type, status: bulk.filter.status, total: bulk.total, succeeded: bulk.succeeded },
       {

@@ -17,6 +17,7 @@ import { DEFAULT_TENANT, PROGRESS_MESSAGE_MAX } from '../../src/domain/operation
 import type { Store } from '../../src/store/store.ts';
 import type { Operation } from '../../src/domain/operation.ts';
 import { mockTime } from '../support/mock-time.ts';
+import { withStoreMethod } from '../support/store-method.ts';
 import { waitFor } from '../support/wait.ts';
 import { noDelivery, openStore, settled, startPool, submit } from '../support/worker-pool.ts';
 
@@ -99,19 +100,13 @@ describe('WorkerPool', () => {
    */
   function resettingFinishes(real: Store, resets: number, stored: boolean): { store: Store; finishes: () => number } {
     let finishes = 0;
-    const store = new Proxy(real, {
-      get(target, key) {
-        const value: unknown = Reflect.get(target, key);
-        if (key !== 'operationFinish') return typeof value === 'function' ? value.bind(target) : value;
-        return async (...args: Parameters<Store['operationFinish']>) => {
-          finishes++;
-          const reset = finishes <= resets;
-          if (reset && !stored) throw new AsyncOpsError('store_unavailable', 'PostgreSQL unavailable: terminating connection due to administrator command');
-          const operation = await target.operationFinish(...args);
-          if (reset) throw new AsyncOpsError('store_unavailable', 'PostgreSQL unavailable: Connection terminated unexpectedly');
-          return operation;
-        };
-      },
+    const store = withStoreMethod(real, 'operationFinish', (finish) => async (...args) => {
+      finishes++;
+      const reset = finishes <= resets;
+      if (reset && !stored) throw new AsyncOpsError('store_unavailable', 'PostgreSQL unavailable: terminating connection due to administrator command');
+      const operation = await finish(...args);
+      if (reset) throw new AsyncOpsError('store_unavailable', 'PostgreSQL unavailable: Connection terminated unexpectedly');
+      return operation;
     });
     return { store, finishes: () => finishes };
   }

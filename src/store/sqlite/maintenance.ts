@@ -12,24 +12,24 @@ import { GLOBAL_PASS } from '../../domain/fairness.ts';
 // finished_at order (the index's, rowid breaking ties) from a cursor: one transaction over a large backlog held the
 // event loop for its whole length (10 s for 200,000 operations: /healthz, heartbeats and claims waited), and a batch
 // that started over from the oldest would walk again what the ones before it passed over.
-// $before $afterAt $afterRowid $limit: operations finished before $before, after the cursor, that still have a result.
+// $before $afterAt $afterRowid $limit: a batch's operations are those finished before $before past the cursor, in the
+// index's order; each select below adds what makes one due.
+const FINISHED_PAST_CURSOR = 'o.finished_at < $before AND (o.finished_at, o.rowid) > ($afterAt, $afterRowid)';
+const CURSOR_ORDER = 'ORDER BY o.finished_at, o.rowid LIMIT $limit';
+// Those that still have a result.
 const PRUNE_RESULTS_BATCH = `SELECT o.rowid AS rid, o.finished_at AS at, o.id FROM operations o
-  WHERE o.finished_at < $before AND (o.finished_at, o.rowid) > ($afterAt, $afterRowid)
-    AND EXISTS (SELECT 1 FROM results r WHERE r.operation_id = o.id)
-  ORDER BY o.finished_at, o.rowid LIMIT $limit`;
+  WHERE ${FINISHED_PAST_CURSOR} AND EXISTS (SELECT 1 FROM results r WHERE r.operation_id = o.id) ${CURSOR_ORDER}`;
 // $ids (JSON) $now. The operation is marked (a change: its result answers 410 from now on).
 const PRUNE_MARK_RESULTS = `UPDATE operations SET result_expired = 1, updated_at = $now, version = version + 1
   WHERE id IN (SELECT value FROM json_each($ids)) RETURNING id, status, version`;
 // $ids (JSON)
 const PRUNE_RESULTS = `DELETE FROM results WHERE operation_id IN (SELECT value FROM json_each($ids))`;
-// $before $now $afterAt $afterRowid $limit: terminal operations finished before $before, after the cursor, that may go.
-// An operation stays while its webhook is still being delivered, and while its idempotency key lives (a retried
-// request must find it).
+// And $now: terminal ones that may go. An operation stays while its webhook is still being delivered, and while its
+// idempotency key lives (a retried request must find it).
 const PRUNE_OPERATIONS_BATCH = `SELECT o.rowid AS rid, o.finished_at AS at, o.id FROM operations o
-  WHERE o.finished_at < $before AND (o.finished_at, o.rowid) > ($afterAt, $afterRowid) AND o.status IN ('completed', 'failed', 'cancelled')
+  WHERE ${FINISHED_PAST_CURSOR} AND o.status IN ('completed', 'failed', 'cancelled')
     AND NOT EXISTS (SELECT 1 FROM deliveries d WHERE d.operation_id = o.id AND d.state IN ('pending', 'retrying'))
-    AND NOT EXISTS (SELECT 1 FROM idempotency_keys k WHERE k.operation_id = o.id AND k.expires_at >= $now)
-  ORDER BY o.finished_at, o.rowid LIMIT $limit`;
+    AND NOT EXISTS (SELECT 1 FROM idempotency_keys k WHERE k.operation_id = o.id AND k.expires_at >= $now) ${CURSOR_ORDER}`;
 // $ids (JSON). Results, deliveries, attempts, history and idempotency keys go by ON DELETE CASCADE.
 const PRUNE_OPERATIONS = `DELETE FROM operations WHERE id IN (SELECT value FROM json_each($ids))`;
 // $now $limit

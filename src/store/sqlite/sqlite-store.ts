@@ -247,18 +247,18 @@ export class SqliteStore implements Store {
     const pruned = { results: 0, operations: 0, idempotencyKeys: 0 };
     // Batch by batch, the event loop free between them (maintenance.ts says why); a store closed meanwhile leaves the
     // rest for the next pruning.
+    let open: Open | null = this.#ready;
     let at: PruneCursor | null = PRUNE_START;
-    for (let open = this.#ready; ; ) {
+    while (open !== null && at !== null) {
       const batch = open.maintenance.pruneBatch(params, at);
       pruned.results += batch.results;
       pruned.operations += batch.operations;
       pruned.idempotencyKeys += batch.idempotencyKeys;
       at = batch.next;
-      if (at === null) return pruned;
-      await new Promise<void>((resolve) => setImmediate(resolve));
-      if (this.#open === null) return pruned;
+      if (at !== null) await new Promise<void>((resolve) => setImmediate(resolve));
       open = this.#open;
     }
+    return pruned;
   }
 
   async scheduleCreate(...args: Parameters<Store['scheduleCreate']>) {

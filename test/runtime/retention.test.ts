@@ -1,0 +1,40 @@
+// Owns: the retention timer's own rules: one pruning at a time, however often it is asked for.
+// Not here: what a pruning removes (the store contract, test/store/contract-maintenance.ts).
+
+import { describe, it } from 'node:test';
+import assert from 'node:assert/strict';
+import pino from 'pino';
+import { Retention } from '../../src/runtime/retention.ts';
+import { SqliteStore } from '../../src/store/sqlite/sqlite-store.ts';
+import { withStoreMethod } from '../support/store-method.ts';
+import { systemClock } from '../../src/domain/clock.ts';
+
+describe('Retention', () => {
+  it('runs one pruning at a time: asked again while one is under way, it waits for that one', async () => {
+    const store = new SqliteStore({ path: ':memory:' });
+    await store.open();
+    try {
+      let calls = 0;
+      let inFlight = 0;
+      let mostInFlight = 0;
+      const counted = withStoreMethod(store, 'prune', (prune) => async (...args) => {
+        calls++;
+        mostInFlight = Math.max(mostInFlight, ++inFlight);
+        try {
+          // A store that prunes in batches gives the event loop back between them.
+          await new Promise((resolve) => setTimeout(resolve, 50));
+          return await prune(...args);
+        } finally {
+          inFlight--;
+        }
+      });
+      const retention = new Retention({ store: counted, clock: systemClock, logger: pino({ level: 'silent' }), retentionMs: 1_000, resultRetentionMs: 1_000 });
+      await Promise.all([retention.pruneNow(), retention.pruneNow(), retention.pruneNow()]);
+      assert.deepEqual([calls, mostInFlight], [1, 1]);
+      await retention.pruneNow();
+      assert.equal(calls, 2, 'once one has ended, the next goes');
+    } finally {
+      await store.close();
+    }
+  });
+});
