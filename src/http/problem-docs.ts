@@ -29,7 +29,7 @@ const MEANINGS: Readonly<Record<ErrorCode | typeof INTERNAL_PROBLEM.code, string
   idempotency_key_in_use:
     'A retry arrived while the first request with this `Idempotency-Key` is still being handled (held by `Prefer: wait`, say). Retry after it has been answered.',
   webhook_url_refused:
-    'The `webhook_url` is not an absolute http(s) URL, carries credentials, is too long, or points at a loopback, private, link-local or otherwise refused address.',
+    'The `webhook_url` is not an absolute http(s) URL, carries credentials, or points at a loopback, private, link-local or otherwise refused address (one too long, or empty, is a `validation_failed`).',
   payload_too_large: 'The request body is over the server’s body limit.',
   headers_too_large: 'The request line and headers together are over the server’s limit (Node’s, 16 KiB by default). The connection is closed.',
   expectation_failed:
