@@ -4,17 +4,23 @@
 
 import type { Operation } from '../../domain/operation.ts';
 import { changed, type PruneParams, type WorkerNode } from '../store.ts';
-import type { PostgresDatabase, Queryable } from './database.ts';
+import type { PostgresDatabase, Queryable, Transaction } from './database.ts';
 import { GLOBAL_PASS } from '../../domain/fairness.ts';
 
-// Params: $1 finished before, $2 now. The operation is marked (a change: its result answers 410 from now on). Its row
-// is locked before its result's, the order a delete takes them in (the operation, then its result by the cascade):
-// the other order deadlocked with deletes (16 of 300 in a race of the two). In id order, as a bulk action's batch goes.
+// Pruning goes in batches of PRUNE_BATCH, each a transaction of its own: one transaction over a large backlog held a
+// lock on every operation it would mark or delete until it committed (minutes for 200,000), and the deletes, replays
+// and retries that met one waited as long, each holding a connection of its node's pool (walk h81).
+
+// Params: $1 finished before, $2 now, $3 the batch's size. The operation is marked (a change: its result answers 410
+// from now on). Its row is locked before its result's, the order a delete takes them in (the operation, then its
+// result by the cascade): the other order deadlocked with deletes (16 of 300 in a race of the two). In id order, as a
+// bulk action's batch goes; a result marked leaves the join, so the next batch starts past it.
 const PRUNE_RESULTS = `
 WITH expiring AS MATERIALIZED (
   SELECT o.id FROM results r JOIN operations o ON o.id = r.operation_id
   WHERE o.finished_at < $1 AND o.status IN ('completed', 'failed', 'cancelled') AND NOT o.result_expired
   ORDER BY o.id
+  LIMIT $3
   FOR NO KEY UPDATE OF o
 ), dropped AS (
   DELETE FROM results r USING expiring e WHERE r.operation_id = e.id
@@ -22,7 +28,7 @@ WITH expiring AS MATERIALIZED (
 UPDATE operations o SET result_expired = true, updated_at = $2, version = o.version + 1
 FROM expiring e WHERE o.id = e.id
 RETURNING o.id, o.version, o.status`;
-// Params: $1 finished before, $2 now. Results, deliveries and idempotency keys go with their operation, so it stays
+// Params: $1 finished before, $2 now, $3 the batch's size. Results, deliveries and idempotency keys go with their operation, so it stays
 // while its webhook is still being delivered, and while its idempotency key lives (a retried request must find it).
 // Both are read from the statement's snapshot: a row a replay changed meanwhile (its webhook due again) goes only as
 // the version it was read at, which the replay changed; it is looked at again at the next pruning. MATERIALIZED: a
@@ -32,13 +38,16 @@ WITH candidates AS MATERIALIZED (
   SELECT o.id, o.version FROM operations o WHERE o.finished_at < $1 AND o.status IN ('completed', 'failed', 'cancelled')
     AND NOT EXISTS (SELECT 1 FROM deliveries d WHERE d.operation_id = o.id AND d.state IN ('pending', 'retrying'))
     AND NOT EXISTS (SELECT 1 FROM idempotency_keys k WHERE k.operation_id = o.id AND k.expires_at >= $2)
+  LIMIT $3
 ), dropped AS (
   DELETE FROM operations o USING candidates c WHERE o.id = c.id AND o.version = c.version
   RETURNING 1
 )
 SELECT count(*) AS count FROM dropped`;
-// Params: $1 now.
-const PRUNE_KEYS = 'WITH dropped AS (DELETE FROM idempotency_keys WHERE expires_at < $1 RETURNING 1) SELECT count(*) AS count FROM dropped';
+// Params: $1 now, $2 the batch's size.
+const PRUNE_KEYS = `WITH dropped AS (
+  DELETE FROM idempotency_keys WHERE ctid IN (SELECT ctid FROM idempotency_keys WHERE expires_at < $1 LIMIT $2) RETURNING 1
+) SELECT count(*) AS count FROM dropped`;
 // A concurrency key's turn is kept while it has operations waiting: one back from idle joins the turns afresh whether
 // or not its row is kept (domain/fairness.ts, startPasses), and a row a key used once would otherwise stay for good.
 // Rows a claim has locked are passed over, never waited for: claims lock their keys in order and this would lock in
@@ -53,20 +62,28 @@ DELETE FROM fair_keys f USING (
 ) idle
 WHERE f.type = idle.type AND f.tenant = idle.tenant AND f.concurrency_key = idle.concurrency_key`;
 
-// Three statements in one transaction: one statement may not both mark and delete the same operation row. The idle
-// keys' turns go after it, in a statement of their own, so its row locks are never held beside claims' for long.
+/** How many results, operations or keys one batch of pruning removes at most. */
+export const PRUNE_BATCH = 500;
+
+// Results first, then operations, then expired keys, each in batches while a batch comes back full (as SQLite's
+// pruning goes: an operation deleted first would take its result with it unmarked, and uncounted). The idle keys'
+// turns go after them, in a statement of their own, so its row locks are never held beside claims' for long.
 export async function prune(db: PostgresDatabase, params: PruneParams): Promise<{ results: number; operations: number; idempotencyKeys: number }> {
-  const pruned = await db.transaction(async (tx) => {
-    const count = async (sql: string, ...params: number[]) => (await tx.query<{ count: number }>(sql, params))[0]?.count ?? 0;
-    const marked = await tx.query<Pick<Operation, 'id' | 'version' | 'status'>>(PRUNE_RESULTS, [params.resultsFinishedBefore, params.now]);
+  const inBatches = async (batch: (tx: Transaction) => Promise<number>): Promise<number> => {
+    let total = 0;
+    for (let done = PRUNE_BATCH; done === PRUNE_BATCH; total += done) done = await db.transaction(batch);
+    return total;
+  };
+  const count = async (tx: Queryable, sql: string, ...params: number[]) => Number((await tx.query<{ count: number }>(sql, params))[0]?.count ?? 0);
+  const results = await inBatches(async (tx) => {
+    const marked = await tx.query<Pick<Operation, 'id' | 'version' | 'status'>>(PRUNE_RESULTS, [params.resultsFinishedBefore, params.now, PRUNE_BATCH]);
     tx.events.push(...marked.map(changed));
-    const results = marked.length;
-    const operations = await count(PRUNE_OPERATIONS, params.operationsFinishedBefore, params.now);
-    const idempotencyKeys = await count(PRUNE_KEYS, params.now);
-    return { results, operations, idempotencyKeys };
+    return marked.length;
   });
+  const operations = await inBatches((tx) => count(tx, PRUNE_OPERATIONS, params.operationsFinishedBefore, params.now, PRUNE_BATCH));
+  const idempotencyKeys = await inBatches((tx) => count(tx, PRUNE_KEYS, params.now, PRUNE_BATCH));
   await db.query(PRUNE_FAIR_KEYS);
-  return pruned;
+  return { results, operations, idempotencyKeys };
 }
 
 // Params: $1 key, $2 value.

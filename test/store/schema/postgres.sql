@@ -295,9 +295,11 @@ CREATE FUNCTION operation_counts_moved() RETURNS trigger LANGUAGE plpgsql VOLATI
 BEGIN
   INSERT INTO operation_counts (tenant, type, status, n)
   SELECT m.tenant, m.type, m.status, sum(m.n)
-  FROM old_rows o JOIN new_rows w ON w.id = o.id
-  CROSS JOIN LATERAL (VALUES (o.tenant, o.type, o.status, -1), (w.tenant, w.type, w.status, 1)) AS m(tenant, type, status, n)
-  WHERE o.status <> w.status
+  FROM (
+    SELECT o.tenant, o.type, o.status, -1 AS n FROM old_rows o
+    UNION ALL
+    SELECT w.tenant, w.type, w.status, 1 AS n FROM new_rows w
+  ) AS m
   GROUP BY m.tenant, m.type, m.status
   HAVING sum(m.n) <> 0;
   RETURN NULL;
