@@ -593,7 +593,7 @@ export async function assembleAsyncOps(options: AssemblyOptions): Promise<Assemb
     // binds is stopped below, not left running after this close resolved. One still opening the store (waiting for
     // another node's migration, say) is not waited for: closing the store below ends that wait, and the start with it.
     if (opened) await Promise.allSettled([binding, starting]);
-    retention.stop();
+    await retention.stop();
     await scheduler?.stop();
     // Its batch in hand commits first and its lease is given back: the action resumes from its cursor on whichever node claims it next.
     await bulkRunner?.stop();

@@ -31,6 +31,8 @@ export class Retention {
   #stopTimer: (() => void) | null = null;
   /** The pruning under way, if any: a store that prunes in batches may take longer than the interval. */
   #pruning: Promise<void> | null = null;
+  /** Ends a pruning under way between two of its batches, once stop() is called. */
+  #stopping = new AbortController();
 
   constructor(options: RetentionOptions) {
     this.#options = options;
@@ -42,9 +44,16 @@ export class Retention {
     this.#stopTimer = every(withTimers(clock), everyMs ?? pruneInterval(retentionMs, resultRetentionMs), () => void this.pruneNow(), { keepAlive: false });
   }
 
-  stop(): void {
+  /**
+   * No pruning from now on, and the one under way ends after its batch: resolves once it has, so the store it writes
+   * to is not closed under it (its batch's changes still to be announced). A later start() prunes again.
+   */
+  async stop(): Promise<void> {
     this.#stopTimer?.();
     this.#stopTimer = null;
+    this.#stopping.abort();
+    await this.#pruning;
+    this.#stopping = new AbortController();
   }
 
   /** Prunes what is due, unless a pruning is still under way: then that one's end (it reaches the same rows). */
@@ -59,7 +68,12 @@ export class Retention {
     const { store, clock, logger, retentionMs, resultRetentionMs } = this.#options;
     const now = clock.now();
     try {
-      const pruned = await store.prune({ resultsFinishedBefore: now - resultRetentionMs, operationsFinishedBefore: now - retentionMs, now });
+      const pruned = await store.prune({
+        resultsFinishedBefore: now - resultRetentionMs,
+        operationsFinishedBefore: now - retentionMs,
+        now,
+        signal: this.#stopping.signal,
+      });
       if (pruned.operations + pruned.results + pruned.idempotencyKeys > 0) logger.info(pruned, 'retention: pruned');
     } catch (error) {
       logger.warn({ err: error }, 'retention: prune failed; will try again');

@@ -427,6 +427,8 @@ export interface PruneParams {
   readonly operationsFinishedBefore: number;
   /** Delete idempotency keys that expired before this. */
   readonly now: number;
+  /** Once aborted (the node stops), pruning ends between two of its batches: what is left goes at the next pruning. */
+  readonly signal?: AbortSignal | undefined;
 }
 
 // ---------------------------------------------------------------- webhook deliveries

@@ -37,4 +37,28 @@ describe('Retention', () => {
       await store.close();
     }
   });
+
+  it('stop() tells the pruning under way to end between batches, and resolves once it has', async () => {
+    const store = new SqliteStore({ path: ':memory:' });
+    await store.open();
+    try {
+      let told: AbortSignal | undefined;
+      let ended = false;
+      const slow = withStoreMethod(store, 'prune', (prune) => async (params) => {
+        told = params.signal;
+        await new Promise((resolve) => setTimeout(resolve, 50));
+        const pruned = await prune(params);
+        ended = true;
+        return pruned;
+      });
+      const retention = new Retention({ store: slow, clock: systemClock, logger: pino({ level: 'silent' }), retentionMs: 1_000, resultRetentionMs: 1_000 });
+      const pruning = retention.pruneNow();
+      await retention.stop();
+      assert.equal(told?.aborted, true);
+      assert.equal(ended, true, 'the store is not closed under it');
+      await pruning;
+    } finally {
+      await store.close();
+    }
+  });
 });

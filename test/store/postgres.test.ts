@@ -493,7 +493,7 @@ if (skip !== null) {
       );
     });
 
-    it('prunes a backlog larger than a batch, batch by batch, each its own transaction', async () => {
+    it('prunes a backlog larger than a batch, batch by batch, each its own transaction, and stops between two when told', async () => {
       const [store] = nodes(1);
       await store!.open();
       const schema = pg.escapeIdentifier(schemas.get(store!)!);
@@ -508,10 +508,18 @@ if (skip !== null) {
         await c.query(`INSERT INTO results (operation_id, content_type, body) SELECT id, 'application/json', '\\x7b7d' FROM operations WHERE type = 'pruned'`);
       });
       const events: StoreEvent[] = [];
-      const unsubscribe = store!.subscribe((event) => events.push(event));
-      const pruned = await store!.prune({ resultsFinishedBefore: 11, operationsFinishedBefore: 11, now: T0 });
+      // A stop once the first batch has committed (its changes announced) ends the pruning before the next batch.
+      const stopping = new AbortController();
+      const unsubscribe = store!.subscribe((event) => {
+        events.push(event);
+        stopping.abort();
+      });
+      const params = { resultsFinishedBefore: 11, operationsFinishedBefore: 11, now: T0 };
+      assert.deepEqual(await store!.prune({ ...params, signal: stopping.signal }), { results: PRUNE_BATCH, operations: 0, idempotencyKeys: 0 });
+      // The next pruning goes on with what is left.
+      const rest = await store!.prune(params);
       unsubscribe();
-      assert.deepEqual(pruned, { results: total, operations: total, idempotencyKeys: 0 });
+      assert.deepEqual(rest, { results: total - PRUNE_BATCH, operations: total, idempotencyKeys: 0 });
       assert.deepEqual(
         (await store!.operationCounts()).filter((c) => c.type === 'pruned'),
         [],

@@ -249,7 +249,7 @@ export class SqliteStore implements Store {
     // rest for the next pruning.
     let open: Open | null = this.#ready;
     let at: PruneCursor | null = PRUNE_START;
-    while (open !== null && at !== null) {
+    while (open !== null && at !== null && params.signal?.aborted !== true) {
       const batch = open.maintenance.pruneBatch(params, at);
       pruned.results += batch.results;
       pruned.operations += batch.operations;
