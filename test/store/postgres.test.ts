@@ -500,12 +500,16 @@ if (skip !== null) {
       const total = 2 * PRUNE_BATCH + 7;
       await withClient(async (c) => {
         await c.query(`SET search_path TO ${schema}`);
+        // Due (finished at 10) and kept (at 100) in turn by id: a batch goes on past the kept ones the one before passed.
         await c.query(
           `INSERT INTO operations (id, tenant, type, status, input, attempt, max_attempts, priority, timeout_s, run_at, created_at, updated_at, finished_at)
-          SELECT 'op_pruned_' || lpad(g::text, 6, '0'), 'default', 'pruned', 'completed', '{}', 1, 1, 0, 60, 0, 0, 0, 10 FROM generate_series(1, $1::int) g`,
+          SELECT 'op_pruned_' || lpad(g::text, 6, '0'), 'default', CASE WHEN g % 2 = 0 THEN 'pruned' ELSE 'kept' END, 'completed', '{}', 1, 1, 0, 60, 0, 0, 0,
+            CASE WHEN g % 2 = 0 THEN 10 ELSE 100 END FROM generate_series(1, $1::int * 2) g`,
           [total],
         );
-        await c.query(`INSERT INTO results (operation_id, content_type, body) SELECT id, 'application/json', '\\x7b7d' FROM operations WHERE type = 'pruned'`);
+        await c.query(
+          `INSERT INTO results (operation_id, content_type, body) SELECT id, 'application/json', '\\x7b7d' FROM operations WHERE type IN ('pruned', 'kept')`,
+        );
       });
       const events: StoreEvent[] = [];
       // A stop once the first batch has committed (its changes announced) ends the pruning before the next batch.
@@ -524,6 +528,12 @@ if (skip !== null) {
         (await store!.operationCounts()).filter((c) => c.type === 'pruned'),
         [],
       );
+      assert.deepEqual(
+        (await store!.operationCounts()).filter((c) => c.type === 'kept'),
+        [{ type: 'kept', status: 'completed', count: total }],
+      );
+      const keptResults = await withClient(async (c) => (await c.query(`SELECT count(*)::int AS n FROM ${schema}.results`)).rows[0].n);
+      assert.equal(keptResults, total, 'the kept operations keep their results');
       assert.equal(events.filter((e) => e.kind === 'operation:changed').length, total, 'each result marked expired is announced');
     });
 

@@ -327,7 +327,7 @@ class PostgresStore implements Store {
   async prune(params: PruneParams): Promise<{ results: number; operations: number; idempotencyKeys: number }> {
     // Retention's timer also folds the counters' appended changes (operator-reads.ts), so they stay few between reads.
     const pruned = await maintenance.prune(this.#db, params);
-    await operatorReads.foldCounts(this.#db);
+    if (params.signal?.aborted !== true) await operatorReads.foldCounts(this.#db);
     return pruned;
   }
 
