@@ -420,6 +420,12 @@ export interface RecoverResult {
   readonly ended: readonly Operation[];
 }
 
+/**
+ * How many results, operations or expired keys one batch of pruning removes at most, each batch a transaction of its
+ * own on either store: one transaction over a large backlog held a node up (docs/reliability.md, "What is kept").
+ */
+export const PRUNE_BATCH = 500;
+
 export interface PruneParams {
   /** Delete result bodies of operations finished before this; their result answers 410 afterwards. */
   readonly resultsFinishedBefore: number;

@@ -3,7 +3,7 @@
 // Invariant: prune touches only terminal operations; a setting, once stored, is never overwritten by a later first start.
 
 import type { Operation } from '../../domain/operation.ts';
-import { changed, type PruneParams, type WorkerNode } from '../store.ts';
+import { changed, PRUNE_BATCH, type PruneParams, type WorkerNode } from '../store.ts';
 import type { PostgresDatabase, Queryable, Transaction } from './database.ts';
 import { GLOBAL_PASS } from '../../domain/fairness.ts';
 
@@ -67,9 +67,6 @@ DELETE FROM fair_keys f USING (
 ) idle
 WHERE f.type = idle.type AND f.tenant = idle.tenant AND f.concurrency_key = idle.concurrency_key`;
 
-/** How many results, operations or keys one batch of pruning removes at most. */
-export const PRUNE_BATCH = 500;
-
 // Results first, then operations, then expired keys, each in batches while a batch comes back full (as SQLite's
 // pruning goes: an operation deleted first would take its result with it unmarked, and uncounted). The idle keys'
 // turns go after them, in a statement of their own, so its row locks are never held beside claims' for long.
@@ -98,15 +95,15 @@ export async function prune(db: PostgresDatabase, params: PruneParams): Promise<
     for (const { id } of marked) if (id > markedUpTo) markedUpTo = id;
     return { removed: marked.length, full: marked.length === PRUNE_BATCH };
   });
-  let after = '';
+  let takenUpTo = '';
   const operations = await inBatches(async (tx) => {
     const [row] = await tx.query<{ count: number; taken: number; last: string | null }>(PRUNE_OPERATIONS, [
       params.operationsFinishedBefore,
       params.now,
       PRUNE_BATCH,
-      after,
+      takenUpTo,
     ]);
-    after = row?.last ?? after;
+    takenUpTo = row?.last ?? takenUpTo;
     return { removed: Number(row?.count ?? 0), full: Number(row?.taken ?? 0) === PRUNE_BATCH };
   });
   const idempotencyKeys = await inBatches(async (tx) => {

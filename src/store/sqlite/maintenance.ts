@@ -3,7 +3,7 @@
 // Invariant: prune touches only terminal operations; a setting, once stored, is never overwritten by a later first start.
 
 import type { DatabaseSync, StatementSync } from 'node:sqlite';
-import type { PruneParams, WorkerNode } from '../store.ts';
+import { PRUNE_BATCH, type PruneParams, type WorkerNode } from '../store.ts';
 import { prepareAll, type Transactor } from './database.ts';
 import { changedOf } from './rows.ts';
 import { GLOBAL_PASS } from '../../domain/fairness.ts';
@@ -54,9 +54,6 @@ const NODES_FORGET = `DELETE FROM worker_nodes WHERE seen_at < $before`;
 const NODE_LEAVE = `DELETE FROM worker_nodes WHERE id = $id`;
 // $since
 const NODES_SEEN = `SELECT id, concurrency, type_limits, seen_at FROM worker_nodes WHERE seen_at >= $since ORDER BY id`;
-
-/** How many results, operations or keys one batch of pruning removes at most: each batch is a transaction of its own. */
-export const PRUNE_BATCH = 500;
 
 /** Where the next batch of pruning starts: its phase, and past which finished operation (finished_at, then rowid). */
 export interface PruneCursor {
