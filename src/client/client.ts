@@ -30,6 +30,7 @@ import type {
   Whoami,
 } from './types.ts';
 import { waitForTerminal, type StatusReply, type StatusRequest } from './wait.ts';
+import { timeOfDate } from '../json/unkept-values.ts';
 
 /** A result's text as it was sent: a byte-order mark at its start is kept (json() reads past it). */
 const TEXT_AS_SENT = new TextDecoder('utf-8', { ignoreBOM: true });
@@ -374,13 +375,4 @@ function dateTime(value: Date | string | undefined, option: string): string | un
   if (time === null) return String(value);
   if (Number.isNaN(time)) throw new TypeError(`${option}: an invalid Date`);
   return new Date(time).toISOString();
-}
-
-/** The time a Date holds, of whatever realm it comes from; null for anything that is not a Date. */
-function timeOfDate(value: unknown): number | null {
-  try {
-    return Date.prototype.getTime.call(value);
-  } catch {
-    return null;
-  }
 }

@@ -74,11 +74,17 @@ const isBigInt = (value: unknown): boolean =>
  * whatever realm it comes from (a page's iframe has a Date class of its own).
  */
 function isInvalidDate(original: unknown): boolean {
-  if (original === null || typeof original !== 'object') return false;
+  const time = timeOfDate(original);
+  return time !== null && Number.isNaN(time);
+}
+
+/** The time a Date holds (NaN for an invalid one), of whatever realm it comes from; null for anything not a Date. */
+export function timeOfDate(value: unknown): number | null {
+  if (value === null || typeof value !== 'object') return null;
   try {
-    return Number.isNaN(Date.prototype.getTime.call(original));
+    return Date.prototype.getTime.call(value);
   } catch {
-    return false;
+    return null;
   }
 }
 
