@@ -6,7 +6,7 @@
 import { after, before, describe, it, type TestContext } from 'node:test';
 import assert from 'node:assert/strict';
 import { execFileSync, spawnSync } from 'node:child_process';
-import { existsSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { REPO_ROOT, tempDir } from '../support/server.ts';
 
@@ -26,7 +26,12 @@ function run(command: string, args: string[], cwd: string, timeoutMs = 60_000) {
   return spawnSync(command, args, { cwd, env, encoding: 'utf8', timeout: timeoutMs });
 }
 
+// A module left in dist/ by an earlier build of a source since removed: the build starts from an empty dist/.
+const STALE_BUILD_OUTPUT = join(REPO_ROOT, 'dist/removed-since-last-build.js');
+
 before(() => {
+  mkdirSync(join(REPO_ROOT, 'dist'), { recursive: true });
+  writeFileSync(STALE_BUILD_OUTPUT, 'export {};\n');
   execFileSync(npm, ['pack', '--silent', '--pack-destination', dir.path], { cwd: REPO_ROOT, env, stdio: ['ignore', 'pipe', 'pipe'], timeout: 120_000 });
   tarball = join(dir.path, readdirSync(dir.path).find((f) => f.endsWith('.tgz'))!);
   execFileSync('mkdir', ['-p', project]);
@@ -67,6 +72,8 @@ describe('packed package', () => {
       files.filter((f) => /^package\/(test|bench|examples|scripts|\.ci)\/|\.test\.|\/\.scratch\//.test(f)),
       [],
     );
+    assert.ok(!files.includes('package/dist/removed-since-last-build.js'), 'a module an earlier build left in dist/ is not packed');
+    assert.ok(!existsSync(STALE_BUILD_OUTPUT));
   });
 
   it('the SDK type-checks in a project without @types/node (DOM and ES types only, as in a browser or Deno)', (t) => {
