@@ -13,22 +13,26 @@ import type {
   Delivery,
   DeliveryListOptions,
   DeliveryWithAttempts,
+  EventsOptions,
   HistoryEvent,
   HistoryOptions,
   ListOptions,
   Operation,
   OperationCount,
+  OperationEvent,
   OperationResult,
   Overview,
   Page,
   Schedule,
   ScheduleDetail,
   ScheduleListOptions,
+  StreamToken,
   SubmitOptions,
   TaskType,
   WaitOptions,
   Whoami,
 } from './types.ts';
+import { operationEvents } from './events.ts';
 import { waitForTerminal, type StatusReply, type StatusRequest } from './wait.ts';
 import { timeOfDate } from '../json/unkept-values.ts';
 
@@ -111,6 +115,26 @@ export class AsyncOpsClient {
    */
   wait(id: string, options: WaitOptions = {}): Promise<Operation> {
     return waitForTerminal(id, (request) => this.#status(id, request), options);
+  }
+
+  /**
+   * `GET /operations/{id}/events`: each change of the operation as it is stored (a `status` or `progress` event with
+   * the operation and its version), the current state first, until the terminal event. A stream that breaks or ends
+   * early (a server stopping, a proxy's idle cut, `idleTimeoutMs` of silence) is resumed with Last-Event-ID; `break`
+   * out of the loop or abort `signal` to stop. Over fetch, so it sends the API key: a browser page's `EventSource`
+   * needs `streamToken` instead.
+   */
+  events(id: string, options: EventsOptions = {}): AsyncGenerator<OperationEvent, void, undefined> {
+    return operationEvents(this.#http, `${operationPath(id)}/events`, options);
+  }
+
+  /**
+   * `POST /operations/{id}/stream-token`: a token that opens this operation's event stream for a few minutes, for an
+   * `EventSource` (which cannot send Authorization): open `/operations/{id}/events?token=<token>` with it.
+   */
+  async streamToken(id: string): Promise<StreamToken> {
+    const reply = await this.#http.send({ method: 'POST', path: `${operationPath(id)}/stream-token` });
+    return this.#http.json<StreamToken>(reply, (value) => typeof value['token'] === 'string' && typeof value['expires_at'] === 'string');
   }
 
   /** `GET /operations/{id}/result`: the result bytes with their content type. 409 while not completed, 410 once expired. */

@@ -62,6 +62,14 @@ export interface RequestSpec {
   accept?: readonly number[] | undefined;
 }
 
+/** A successful reply whose body is still to be read, as a stream. */
+export interface StreamReply {
+  url: string;
+  status: number;
+  headers: Headers;
+  body: ReadableStream<Uint8Array>;
+}
+
 export interface Reply {
   url: string;
   status: number;
@@ -164,7 +172,62 @@ export class Transport {
     return url.toString();
   }
 
+  /**
+   * A request whose successful reply is a stream the caller reads (`GET /operations/{id}/events`): the request timeout
+   * covers only the wait for its headers, and `spec.signal` ends the exchange and the stream. A 200 of `streamType`
+   * comes back with its body unread, a 204 as null; an error is thrown as `send` throws it (not retried: the caller's
+   * reconnect loop decides), and any other reply (another server's page) is an AsyncOpsUnexpectedResponseError.
+   */
+  async openStream(spec: RequestSpec, streamType: RegExp): Promise<StreamReply | null> {
+    const headersDue = new AbortController();
+    const timer = setTimeout(() => headersDue.abort(), this.#timeoutMs);
+    try {
+      const { url, response, sentAt } = await this.#respond(spec, headersDue.signal, this.#timeoutMs);
+      const contentType = response.headers.get('content-type') ?? '';
+      if (response.status === 200 && response.body !== null && streamType.test(contentType)) {
+        return { url, status: response.status, headers: response.headers, body: response.body };
+      }
+      const reply = await this.#read(spec, url, response, sentAt, headersDue.signal, this.#timeoutMs);
+      if (reply.status === 204) return null;
+      throw reply.status < 400 ? this.#unexpected(reply) : this.#refusal(reply);
+    } finally {
+      clearTimeout(timer);
+    }
+  }
+
+  /** Whether an error is one a repeated request may not meet: a network failure, a 429, 502, 503 or 504. */
+  static isTransient(error: unknown): boolean {
+    return error instanceof AsyncOpsNetworkError || (error instanceof AsyncOpsApiError && TRANSIENT_STATUSES.has(error.status));
+  }
+
+  /** The delay before reconnect `attempt` (1, 2, …) as the retry policy spaces retries, and how many it allows. */
+  backoff(attempt: number): number {
+    return this.#backoff(attempt);
+  }
+
+  get retries(): number {
+    return this.#retry.retries;
+  }
+
   async #exchange(spec: RequestSpec): Promise<Reply> {
+    // Capped at what a timer holds (about 24.8 days): longer, AbortSignal.timeout would fire at once.
+    const timeoutMs = Math.min(this.#timeoutMs + (spec.holdMs ?? 0), MAX_TIMER_MS);
+    const timeout = AbortSignal.timeout(timeoutMs);
+    const { url, response, sentAt } = await this.#respond(spec, timeout, timeoutMs);
+    return this.#read(spec, url, response, sentAt, timeout, timeoutMs);
+  }
+
+  /** The whole reply: its body read within the same timeout as its headers. */
+  async #read(spec: RequestSpec, url: string, response: Response, sentAt: number, timeout: AbortSignal, timeoutMs: number): Promise<Reply> {
+    try {
+      return { url, status: response.status, headers: response.headers, body: new Uint8Array(await response.arrayBuffer()), sentAt };
+    } catch (error) {
+      throw this.#failure(spec, url, timeout, timeoutMs, error);
+    }
+  }
+
+  /** The request sent and its reply's headers received, before `timeout` fires or `spec.signal` aborts. */
+  async #respond(spec: RequestSpec, timeout: AbortSignal, timeoutMs: number): Promise<{ url: string; response: Response; sentAt: number }> {
     const url = this.url(spec.path, spec.query);
     const headers: Record<string, string> = {
       accept: 'application/json, application/problem+json',
@@ -182,9 +245,6 @@ export class Transport {
       headers['content-type'] = 'application/json';
       body = requestJson(spec.body);
     }
-    // Capped at what a timer holds (about 24.8 days): longer, AbortSignal.timeout would fire at once.
-    const timeoutMs = Math.min(this.#timeoutMs + (spec.holdMs ?? 0), MAX_TIMER_MS);
-    const timeout = AbortSignal.timeout(timeoutMs);
     const signal = spec.signal ? AbortSignal.any([spec.signal, timeout]) : timeout;
     const sentAt = Date.now();
     try {
@@ -192,14 +252,22 @@ export class Transport {
       // this transport every request failed, retried as if the server were away.
       const fetchUnbound = this.#fetch;
       const response = await fetchUnbound(url, { method: spec.method, headers, body: body ?? null, signal });
-      return { url, status: response.status, headers: response.headers, body: new Uint8Array(await response.arrayBuffer()), sentAt };
+      return { url, response, sentAt };
     } catch (error) {
-      if (spec.signal?.aborted) throw spec.signal.reason;
-      if (timeout.aborted) {
-        throw new AsyncOpsNetworkError(`${spec.method} ${url} timed out after ${timeoutMs / 1000} s`, url, { cause: error });
-      }
-      throw new AsyncOpsNetworkError(`cannot reach ${this.baseUrl}: ${networkReason(error)}${IN_A_PAGE ? CORS_HINT : ''}`, url, { cause: error });
+      throw this.#failure(spec, url, timeout, timeoutMs, error);
     }
+  }
+
+  /** A failed exchange: the caller's abort reason as it is, else an AsyncOpsNetworkError saying whether it timed out. */
+  #failure(spec: RequestSpec, url: string, timeout: AbortSignal, timeoutMs: number, error: unknown): unknown {
+    if (spec.signal?.aborted) return spec.signal.reason;
+    if (timeout.aborted) return new AsyncOpsNetworkError(`${spec.method} ${url} timed out after ${timeoutMs / 1000} s`, url, { cause: error });
+    return this.networkError(url, error);
+  }
+
+  /** The server could not be reached, or a connection to it broke (`error`, as fetch or a body read threw it). */
+  networkError(url: string, error: unknown): AsyncOpsNetworkError {
+    return new AsyncOpsNetworkError(`cannot reach ${this.baseUrl}: ${networkReason(error)}${IN_A_PAGE ? CORS_HINT : ''}`, url, { cause: error });
   }
 
   #backoff(attempt: number): number {

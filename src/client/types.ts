@@ -125,6 +125,28 @@ export interface WaitOptions {
   timeoutMs?: number | undefined;
 }
 
+export interface EventsOptions {
+  /** Ends the iteration: the pending `next()` rejects with the signal's reason. */
+  signal?: AbortSignal | undefined;
+  /** Resume after this version (an event's `version` received before): only later events are yielded. */
+  lastEventId?: number | undefined;
+  /**
+   * Reconnect when nothing, not even a keepalive, arrives for this long (default 60 s; the server's keepalive comes
+   * every 15 s unless its `--sse-keepalive` says otherwise).
+   */
+  idleTimeoutMs?: number | undefined;
+}
+
+/** One event of `events()`: the operation as of `version`, after a `status` change (or a new run) or a `progress` one. */
+export interface OperationEvent {
+  type: 'status' | 'progress';
+  version: number;
+  operation: Operation;
+}
+
+/** `POST /operations/{id}/stream-token`: opens that operation's event stream as `?token=`, for an `EventSource`. */
+export type StreamToken = Wire.CreateStreamTokenResponse;
+
 export interface ListOptions {
   status?: OperationStatus | undefined;
   type?: string | undefined;

@@ -363,7 +363,7 @@ describe('in headless Chromium, from a page on another origin', STORE_INDEPENDEN
     assert.ok(!page.url().includes(KEY) && !result.token.includes(KEY));
   });
 
-  it("the SDK, as it is, with the browser's own fetch: submits, follows to the end with its progress, reads the result", async (t) => {
+  it("the SDK, as it is, with the browser's own fetch: submits, follows to the end with wait() and with events(), reads the result", async (t) => {
     const page = await openPage(t, pageOrigin);
     if (page === null) return;
     const outcome = await page.evaluate(
@@ -376,7 +376,11 @@ describe('in headless Chromium, from a page on another origin', STORE_INDEPENDEN
           const seen: string[] = [];
           const done = await client.wait(submitted.id, { timeoutMs: 15_000, onProgress: (op: { status: string }) => seen.push(op.status) });
           const result = await client.result(submitted.id);
-          return { status: done.status, seen, result: result.json() };
+          // The event stream, read through the page's fetch with the key (no stream token) until its terminal event.
+          const slept = await client.submit('sleep', { ms: 600, steps: 3 });
+          const events: Array<[string, string]> = [];
+          for await (const e of client.events(slept.id, { signal: AbortSignal.timeout(15_000) })) events.push([e.type, e.operation.status]);
+          return { status: done.status, seen, result: result.json(), events, token: typeof (await client.streamToken(slept.id)).token };
         } catch (error) {
           return { error: String(error) };
         }
@@ -385,6 +389,12 @@ describe('in headless Chromium, from a page on another origin', STORE_INDEPENDEN
     );
     assert.deepEqual({ status: outcome.status, last: outcome.seen?.at(-1) }, { status: 'completed', last: 'completed' }, JSON.stringify(outcome));
     assert.deepEqual(outcome.result, { echo: { from: 'a page' } });
+    assert.equal(outcome.events?.at(-1)?.[1], 'completed', JSON.stringify(outcome));
+    assert.ok(
+      outcome.events?.some(([type]) => type === 'progress'),
+      JSON.stringify(outcome),
+    );
+    assert.equal(outcome.token, 'string');
   });
 
   it('an EventSource without a valid token is refused and closed', async (t) => {
