@@ -5,6 +5,8 @@ import type { FastifyInstance } from 'fastify';
 import { Type } from '@sinclair/typebox';
 import { AsyncOpsError } from '../domain/errors.ts';
 import { jsonResponse, problemResponses } from './schemas.ts';
+import { systemClock } from '../domain/clock.ts';
+import { withDeadline } from '../scheduling/timers.ts';
 
 /** What readiness asks of the store (main.ts passes the store itself): whether it answers, and which kind it is. */
 export interface StoreProbe {
@@ -17,15 +19,6 @@ export interface StoreProbe {
  * otherwise hold the probe until the orchestrator's own timeout, which reads as a hung node rather than an unready one.
  */
 const READY_WITHIN_MS = 2_000;
-
-/** `work`, or a rejection once `ms` pass without it settling. */
-function withDeadline<T>(work: Promise<T>, ms: number): Promise<T> {
-  let timer: NodeJS.Timeout | undefined;
-  const deadline = new Promise<never>((_resolve, reject) => {
-    timer = setTimeout(() => reject(new Error(`the store did not answer within ${ms} ms`)), ms);
-  });
-  return Promise.race([work, deadline]).finally(() => clearTimeout(timer));
-}
 
 /** `stopping`: whether the node has begun to stop (it then reads as not ready, so a balancer sends it nothing new). */
 export function registerHealthRoutes(app: FastifyInstance, store: StoreProbe, stopping: () => boolean = () => false): void {
@@ -52,7 +45,7 @@ export function registerHealthRoutes(app: FastifyInstance, store: StoreProbe, st
       // From the first moment of a stop, while running attempts finish within --grace: not only once HTTP closes.
       if (stopping()) throw new AsyncOpsError('shutting_down', 'this node is stopping: send requests to another node, or again once it is back');
       try {
-        await withDeadline(store.ping(), READY_WITHIN_MS);
+        await withDeadline(systemClock, store.ping(), READY_WITHIN_MS, `the store did not answer within ${READY_WITHIN_MS} ms`);
         return { status: 'ready' as const, store: store.kind };
       } catch (error) {
         // This route is open without a key: the store's own words (a host, a user name) go only to the log, as the

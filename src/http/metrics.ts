@@ -2,8 +2,8 @@
 // webhooks by state (read from the store at scrape time), queue wait, attempt durations and outcomes, operations created
 // and ended, schedule ticks fired and skipped, worker slots, webhook outcomes, latency and lag, ETA error, HTTP requests by route and status, and the
 // process defaults under their standard names. Not here: producing the events (the worker pool, the dispatcher and the
-// operations service report to `record*` and the observer methods). Invariant: a scrape never fails because the store is
-// down; its gauges are then left out. Otherwise the depth gauge has a sample for every registered type and every status,
+// operations service report to `record*` and the observer methods). Invariant: a scrape never fails or waits on the
+// store: a gauge the store does not answer for within STORE_READ_WITHIN_MS is left out. Otherwise the depth gauge has a sample for every registered type and every status,
 // zeros included. No label carries a tenant. The exposition passes `promtool check metrics`.
 
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
@@ -15,6 +15,8 @@ import type { OperationsObserver } from '../runtime/observer.ts';
 import type { ScheduleObserver } from '../runtime/schedules.ts';
 import type { Schedule } from '../domain/schedule.ts';
 import { statusWrittenOnSocket } from './problem.ts';
+import { systemClock } from '../domain/clock.ts';
+import { withDeadline } from '../scheduling/timers.ts';
 
 const DURATION_BUCKETS_S = [0.005, 0.01, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 300, 1800];
 /** Queue waits run from a millisecond (an idle worker) to hours (a backlog). */
@@ -32,6 +34,18 @@ const ESTIMATES_KEPT = 10_000;
  * (`sum(nodejs_active_handles)`), so leaving them out loses nothing.
  */
 const GAUGES_NAMED_LIKE_COUNTERS = ['nodejs_active_handles_total', 'nodejs_active_requests_total', 'nodejs_active_resources_total'];
+
+/**
+ * How long a scrape waits for each of the store's reads (as /readyz waits for its ping): a store that holds them (a
+ * table locked by a migration or VACUUM FULL) would otherwise hold the whole scrape past Prometheus's timeout (10 s by
+ * default), which then loses this node's own counters too.
+ */
+export const STORE_READ_WITHIN_MS = 2_000;
+
+/** The store's answer for a gauge, or a rejection once STORE_READ_WITHIN_MS pass without one. */
+function storeRead<T>(read: () => Promise<T> | undefined): Promise<T | undefined> {
+  return withDeadline(systemClock, Promise.resolve(read()), STORE_READ_WITHIN_MS, `the store did not answer within ${STORE_READ_WITHIN_MS} ms`);
+}
 
 /** The status a request is counted under when its client went away before any answer (nginx's "client closed request"). */
 const CLIENT_CLOSED_REQUEST = 499;
@@ -87,9 +101,9 @@ export class Metrics implements OperationsObserver, ScheduleObserver {
       async collect() {
         let counts: Awaited<ReturnType<OperationCounts['operationCounts']>>;
         try {
-          counts = await store.operationCounts();
+          counts = (await storeRead(() => store.operationCounts())) ?? [];
         } catch {
-          // The store is unreachable: /readyz says so; the other metrics still scrape, without a depth that would lie.
+          // The store is unreachable or slow: the other metrics still scrape, without a depth that would lie.
           this.reset();
           return;
         }
@@ -139,7 +153,7 @@ export class Metrics implements OperationsObserver, ScheduleObserver {
       async collect() {
         let counts: Awaited<ReturnType<OperationCounts['deliveryCounts']>>;
         try {
-          counts = await store.deliveryCounts();
+          counts = (await storeRead(() => store.deliveryCounts())) ?? [];
         } catch {
           this.reset();
           return;
@@ -161,7 +175,7 @@ export class Metrics implements OperationsObserver, ScheduleObserver {
       async collect() {
         let buckets: ReadonlyMap<string, { readonly heldUntil: number }>;
         try {
-          buckets = (await store.rateLimitBuckets?.()) ?? new Map();
+          buckets = (await storeRead(() => store.rateLimitBuckets?.())) ?? new Map();
         } catch {
           this.reset();
           return;

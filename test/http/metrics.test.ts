@@ -1,11 +1,11 @@
 // The metrics registry without a server: the queue-depth gauge has a sample for every registered type and status
-// (zeros included) and none when the store fails; the process defaults keep their standard names; the Grafana dashboard in
+// (zeros included) and none when the store fails or does not answer in time; the process defaults keep their standard names; the Grafana dashboard in
 // docs/ queries only metrics a scrape has.
 
 import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
 import { describe, it } from 'node:test';
-import { Metrics } from '../../src/http/metrics.ts';
+import { Metrics, STORE_READ_WITHIN_MS } from '../../src/http/metrics.ts';
 import type { Store } from '../../src/store/store.ts';
 
 type Counts = Awaited<ReturnType<Store['operationCounts']>>;
@@ -47,6 +47,20 @@ describe('Metrics', () => {
     const text = await metrics.registry.metrics();
     assert.deepEqual(samplesOf(text, 'asyncops_operations'), []);
     assert.match(text, /^process_resident_memory_bytes \d+/m, 'the other metrics still scrape');
+  });
+
+  it('leaves the gauge out when the store holds its read past STORE_READ_WITHIN_MS, and the scrape answers', async () => {
+    // A table locked by a migration: the read neither answers nor fails.
+    const metrics = new Metrics(
+      storeAnswering(() => new Promise<Counts>(() => {})),
+      () => ['echo'],
+    );
+    const started = performance.now();
+    const text = await metrics.registry.metrics();
+    const tookMs = performance.now() - started;
+    assert.deepEqual(samplesOf(text, 'asyncops_operations'), []);
+    assert.ok(samplesOf(text, 'asyncops_webhook_deliveries').includes('asyncops_webhook_deliveries{state="dead"} 2'), 'what the store did answer is there');
+    assert.ok(tookMs >= STORE_READ_WITHIN_MS - 50 && tookMs < STORE_READ_WITHIN_MS + 2_000, `answered after ${Math.round(tookMs)} ms`);
   });
 
   it('keeps the standard process_* and nodejs_* names, without the gauges named like counters', async () => {
