@@ -9,7 +9,7 @@ import { randomUUID } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import type { FastifyInstance } from 'fastify';
 import { pino, type Logger, type LoggerOptions } from 'pino';
-import { redactChildBindings, redactingOptions } from './telemetry/log-redaction.ts';
+import { redactChildBindings, redactingChildOf, redactingOptions } from './telemetry/log-redaction.ts';
 import { AsyncOpsError } from './domain/errors.ts';
 import { systemClock, withTimers, type Clock } from './domain/clock.ts';
 import { toOperationResource } from './domain/resource.ts';
@@ -301,7 +301,7 @@ export async function assembleAsyncOps(options: AssemblyOptions): Promise<Assemb
       ? null
       : webhookLeaseRefusal(options.webhookLeaseMs, options.webhookTimeoutMs ?? DEFAULTS.webhookTimeout, 'webhookTimeoutMs');
   if (leaseRefusal !== null) throw new TypeError(`webhookLeaseMs: ${leaseRefusal}`);
-  const logger = isLogger(options.logger) ? options.logger : defaultLogger(options.logger);
+  const logger = isLogger(options.logger) ? redactingChildOf(options.logger) : defaultLogger(options.logger);
   // Before anything else is made, so the first spans of this assembly already go to it; close() shuts it down last.
   const tracing = options.otel === true ? await startTracingSdk({ version: VERSION, log: logger.child({ component: 'tracing' }) }) : null;
   if (typeof options.store !== 'string' && typeof (options.store as Partial<Store> | null)?.open !== 'function') {

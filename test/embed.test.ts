@@ -29,7 +29,10 @@ const square = defineTask({
   route: '/squares',
   input: Type.Object({ n: Type.Number() }),
   run: (input, ctx) => {
-    ctx.log.info({ n: input.n }, 'squaring');
+    // Secrets a handler might log (a client's config, a DSN): the app's logger gets them redacted, as asyncops's own would.
+    ctx.log.info({ n: input.n, upstream: { headers: { Authorization: 'Bearer sq-token' }, dsn: new URL('postgres://u:sq-password@db/x') } }, 'squaring %j', {
+      api_key: 'sq-key',
+    });
     return { square: input.n * input.n };
   },
 });
@@ -207,10 +210,11 @@ describe('the Fastify plugin', () => {
     });
     const done = await client.wait(((await accepted.json()) as any).id, { timeoutMs: 10_000 });
     assert.equal(done.status, 'completed');
-    assert.ok(
-      lines.some((l) => l['msg'] === 'squaring' && l['n'] === 12),
-      "the handler's ctx.log writes to the app's logger",
-    );
+    const squaring = lines.find((l) => typeof l['msg'] === 'string' && l['msg'].startsWith('squaring') && l['n'] === 12);
+    assert.ok(squaring, "the handler's ctx.log writes to the app's logger");
+    assert.deepEqual(squaring['upstream'], { headers: { Authorization: '[Redacted]' }, dsn: 'postgres://u:%5BRedacted%5D@db/x' });
+    assert.equal(squaring['msg'], 'squaring {"api_key":"[Redacted]"}');
+    assert.doesNotMatch(JSON.stringify(lines), /sq-token|sq-password|sq-key/);
   });
 
   it('ends open event streams when the app closes, and close() resolves', async () => {

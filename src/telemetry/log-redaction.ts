@@ -1,9 +1,9 @@
-// Owns: what the logger asyncops makes never writes: keys, secrets, passwords and Authorization headers, wherever they
+// Owns: what the logger asyncops makes (or writes to, when given one) never writes: keys, secrets, passwords and Authorization headers, wherever they
 // sit in a log line or a child logger's bindings (docs/security.md, Secrets). Not here: making the logger (main.ts), a
 // request's URL in a line (http/stream-tokens.ts).
 // Invariant: a log object without such a field is passed on as it is, not copied; redacting never throws.
 
-import type { ChildLoggerOptions, Logger, LoggerOptions } from 'pino';
+import { pino, type ChildLoggerOptions, type Logger, type LoggerOptions } from 'pino';
 
 /** pino's paths: the fields at the top and one level down, before the formatters see the line. */
 export const REDACTED_LOG_PATHS = [
@@ -187,6 +187,30 @@ function urlsAsText(object: Record<string, unknown>): Record<string, unknown> {
     copy[key] = urlText(value);
   }
   return copy ?? object;
+}
+
+/**
+ * The logger asyncops writes to when it is given one (an embedding app's, or the `logger` option's): a child of it that
+ * redacts as asyncops's own logger does, its lines and its children's bindings at any depth and what a message
+ * interpolates as JSON, after the given logger's own line formatter and hooks. The given logger itself, and what the
+ * app writes to it, are left as they are.
+ */
+export function redactingChildOf(logger: Logger): Logger {
+  const own = (logger as unknown as Record<symbol, { log?: (object: object) => object } | undefined>)[pino.symbols.formattersSym]?.log;
+  const child = logger.child({}, { formatters: { log: redactingAfter(own) } });
+  const redactArguments = redactingLogMethod(undefined);
+  const given = Object.getPrototypeOf(child) as Record<string, unknown>;
+  // pino's hooks are the root's alone: each level's method of this child (and of its children, which inherit them)
+  // redacts its arguments, then calls the given logger's method as it is at that moment (the app may change its level).
+  for (const [label, level] of Object.entries(logger.levels?.values ?? {})) {
+    if (typeof given[label] !== 'function') continue;
+    (child as unknown as Record<string, unknown>)[label] = function redacting(this: Logger, ...args: unknown[]) {
+      if (typeof this.isLevelEnabled === 'function' && !this.isLevelEnabled(label)) return;
+      const write = given[label] as Parameters<typeof redactArguments>[1];
+      return redactArguments.call(this, args as Parameters<typeof redactArguments>[0], write, level);
+    };
+  }
+  return redactChildBindings(child);
 }
 
 /**
