@@ -5,7 +5,15 @@ import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { join } from 'node:path';
 import { pino } from 'pino';
-import { REDACTED, REDACTED_LOG_PATHS, redactChildBindings, redactDeep, redactingFormatters, redactingOptions } from '../../src/telemetry/log-redaction.ts';
+import {
+  REDACTED,
+  REDACTED_LOG_PATHS,
+  redactChildBindings,
+  redactDeep,
+  redactingChildOf,
+  redactingFormatters,
+  redactingOptions,
+} from '../../src/telemetry/log-redaction.ts';
 
 /** A logger made as the server's default one is (main.ts defaultLogger), writing its lines to `lines`. */
 function defaultLike(lines: string[]) {
@@ -130,6 +138,23 @@ describe('log redaction', () => {
     assert.equal(written[2].err.message, 'connect failed');
     assert.equal(written[3].config.site, 'https://example.com/a');
     assert.doesNotMatch(lines.join('\n'), /s3cret/);
+  });
+
+  it("a logger asyncops is given (an app's) is written to redacted, after its own formatter, at its level as it changes", () => {
+    const lines: string[] = [];
+    const app = pino({ level: 'info', formatters: { log: (object) => ({ ...object, app_formatted: true }) } }, { write: (line: string) => lines.push(line) });
+    const given = redactingChildOf(app).child({ component: 'worker', token: 'bound-token' });
+    given.debug({ password: 'debug-password' }, 'not written at info');
+    assert.deepEqual(lines, []);
+    app.level = 'debug';
+    given.debug({ password: 'p1', nested: [{ Authorization: 'Bearer b' }] }, 'with %j', { client_secret: 'c' });
+    const line = JSON.parse(lines[0]!);
+    assert.deepEqual(
+      { password: line.password, nested: line.nested, msg: line.msg, token: line.token, app_formatted: line.app_formatted },
+      { password: REDACTED, nested: [{ Authorization: REDACTED }], msg: `with {"client_secret":"${REDACTED}"}`, token: REDACTED, app_formatted: true },
+    );
+    app.info({ password: 'the-apps-own' }, 'the app logs as it chooses');
+    assert.equal(JSON.parse(lines[1]!).password, 'the-apps-own');
   });
 
   it('passes a line without secrets on as it is', () => {
