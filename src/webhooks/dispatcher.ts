@@ -390,6 +390,7 @@ export class WebhookDispatcher {
       headers,
       body: delivery.payload,
       timeoutMs: remainingMs,
+      attemptTimeoutMs: this.#attemptTimeoutMs,
       signal: this.#abort.signal,
       connections: this.#connections,
     });

@@ -60,6 +60,11 @@ export interface WebhookPost {
   readonly headers: Readonly<Record<string, string>>;
   readonly body: string;
   readonly timeoutMs: number;
+  /**
+   * The attempt's whole timeout, which a timed-out attempt's error names (default `timeoutMs`): `timeoutMs` is what
+   * name resolution and signing left of it, a few ms less than the timeout an operator set.
+   */
+  readonly attemptTimeoutMs?: number;
   /** Aborts the request (the dispatcher is stopping). */
   readonly signal?: AbortSignal;
   /** Where kept-alive connections come from; without, the attempt connects afresh and closes after. */
@@ -163,7 +168,7 @@ export function postWebhook(post: WebhookPost): Promise<WebhookPostResult> {
     };
     // The budget is what was left of the attempt's after name resolution, a fraction of a millisecond short of a round
     // one. At most what a timer holds: a longer one (a --webhook-timeout of 25d) would fire at once.
-    const timer = setTimeout(() => finish(`timed out after ${Math.round(post.timeoutMs)} ms`), Math.min(post.timeoutMs, MAX_TIMER_MS));
+    const timer = setTimeout(() => finish(`timed out after ${Math.round(post.attemptTimeoutMs ?? post.timeoutMs)} ms`), Math.min(post.timeoutMs, MAX_TIMER_MS));
     send(false);
     if (post.signal?.aborted) onAbort();
     else post.signal?.addEventListener('abort', onAbort, { once: true });

@@ -201,7 +201,8 @@ describe('WebhookDispatcher', () => {
     const attempts = await attemptsOf(store, delivery);
     assert.equal(attempts.length, 2);
     assert.equal(attempts[0]?.statusCode, null);
-    assert.match(attempts[0]?.error ?? '', /timed out after/);
+    // The timeout set, not what name resolution and signing left of it.
+    assert.equal(attempts[0]?.error, 'timed out after 200 ms');
     assert.ok(attempts[0]!.durationMs >= 150, `cut at its deadline, not before (${attempts[0]!.durationMs} ms)`);
     assert.equal(attempts[1]?.statusCode, 200);
   });
