@@ -208,6 +208,10 @@ export function checkWebhookUrl(text: string, policy: EgressPolicy): UrlCheck {
   try {
     url = new URL(text);
   } catch {
+    // With a scheme and `//` it is absolute: what failed is its host or port.
+    if (/^[a-z][a-z0-9+.-]*:\/\//i.test(text)) {
+      return { ok: false, reason: 'its host or port cannot be read (a port past 65535, an IPv6 zone id, a character no host name holds)' };
+    }
     return { ok: false, reason: 'not an absolute URL' };
   }
   if (url.protocol !== 'http:' && url.protocol !== 'https:') return { ok: false, reason: `scheme ${url.protocol} is not http or https` };

@@ -163,6 +163,9 @@ describe('checkWebhookUrl', () => {
   it('refuses what is not an absolute http(s) URL', () => {
     refusedUrl('/relative/path', /not an absolute URL/);
     refusedUrl('not a url', /not an absolute URL/);
+    for (const absolute of ['http://example.com:99999/', 'https://[fe80::1%25eth0]/', 'http://exa mple.com/']) {
+      refusedUrl(absolute, /its host or port cannot be read/);
+    }
     refusedUrl('ftp://example.com/', /scheme ftp: is not http or https/);
     refusedUrl('file:///etc/passwd', /scheme file:/);
     refusedUrl('gopher://example.com/', /scheme gopher:/);
