@@ -68,7 +68,26 @@ export function redactingOptions(options: LoggerOptions | undefined): LoggerOpti
     redact: REDACTED_LOG_PATHS,
     ...options,
     formatters: redactingFormatters(options?.formatters),
-    hooks: { ...options?.hooks, logMethod: redactingLogMethod(options?.hooks?.logMethod) },
+    hooks: { ...options?.hooks, logMethod: redactingLogMethod(options?.hooks?.logMethod), streamWrite: headsRedactedAfter(options?.hooks?.streamWrite) },
+  };
+}
+
+/**
+ * A raw HTTP head's credential line as a written line holds it, JSON-escaped: after a line break (`\n`), the header's
+ * name and colon, and its value up to the next line break or the string's end.
+ */
+const HEAD_CREDENTIAL = /(\\n)(authorization|proxy-authorization|x-api-key)([ \t]*:)(?:[^\\"]|\\[^rn])*/gi;
+
+/**
+ * pino's `hooks.streamWrite`, the caller's own applied first: the written line with every credential of a raw HTTP head
+ * redacted. Node's outgoing request (an `http.ClientRequest`, which an HTTP client's error carries as `request`, and
+ * its response as `req`, its socket as `_httpMessage`) keeps the head it sent as text, `_header`, and is written field
+ * by field, from every place that leads to it: only the line as written holds all of them.
+ */
+function headsRedactedAfter(own: ((line: string) => string) | undefined): (line: string) => string {
+  return (line) => {
+    const written = own === undefined ? line : own(line);
+    return written.replace(HEAD_CREDENTIAL, `$1$2$3 ${REDACTED}`);
   };
 }
 

@@ -4,6 +4,9 @@
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { join } from 'node:path';
+import { createServer, request as httpRequest, type IncomingMessage } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { once } from 'node:events';
 import { pino } from 'pino';
 import {
   REDACTED,
@@ -155,6 +158,39 @@ describe('log redaction', () => {
     );
     app.info({ password: 'the-apps-own' }, 'the app logs as it chooses');
     assert.equal(JSON.parse(lines[1]!).password, 'the-apps-own');
+  });
+
+  it("an HTTP client's error carrying the request it sent (axios's `request`) is written without the head's credentials", async () => {
+    const lines: string[] = [];
+    const log = defaultLike(lines);
+    const server = createServer((_req, res) => res.end('no'));
+    await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+    try {
+      const { port } = server.address() as AddressInfo;
+      const sent = httpRequest({
+        port,
+        host: '127.0.0.1',
+        path: '/dead',
+        headers: { Authorization: 'Bearer head-token', 'X-Api-Key': 'head-key', accept: 'json' },
+      });
+      const answered = once(sent, 'response');
+      sent.end();
+      const [response] = (await answered) as [IncomingMessage];
+      response.resume();
+      const error = Object.assign(new Error('Request failed with status code 500'), {
+        request: sent,
+        config: { headers: { Authorization: 'Bearer config-token' } },
+      });
+      log.error({ err: error }, 'upstream call failed');
+    } finally {
+      server.close();
+    }
+    assert.doesNotMatch(lines.join('\n'), /head-token|head-key|config-token/);
+    const written = JSON.parse(lines[0]!);
+    assert.match(written.err.request._header, /^GET \/dead HTTP\/1\.1\r\n/);
+    assert.match(written.err.request._header, /\r\nAuthorization: \[Redacted\]\r\n/);
+    assert.match(written.err.request._header, /\r\nX-Api-Key: \[Redacted\]\r\n/);
+    assert.match(written.err.request._header, /\r\naccept: json\r\n/);
   });
 
   it('passes a line without secrets on as it is', () => {
