@@ -82,27 +82,38 @@ export function checkCron(cron: string, timezone: string): FieldError[] {
     const job = new Cron(cron, { ...CRON_OPTIONS, paused: true });
     // A valid expression no date matches (0 0 30 2 *): a schedule of it would never fire.
     if (job.nextRun() === null) errors.push({ path: '/cron', message: 'never fires: no date matches it' });
+    // Nor one whose every match falls in the zone's daylight-saving gap (*/30 2 * 3 0L in Europe/Berlin: the last
+    // Sunday of March has no 02:xx there); a fixed time in a gap moves to the hour after, so only intervals meet this.
+    else if (errors.length === 0 && new Cron(cron, { ...CRON_OPTIONS, timezone, paused: true }).nextRun() === null) {
+      errors.push({ path: '/cron', message: `never fires in ${timezone}: every time it matches falls in a daylight-saving gap there` });
+    }
   } catch (error) {
-    errors.push({ path: '/cron', message: cronMessage(error) });
+    errors.push({ path: '/cron', message: cronMessage(error, fields.length) });
   }
   return errors;
 }
 
 const FIELD_COUNT = 'is not a cron expression: it takes 5 fields, or 6 with seconds first';
 
-function cronMessage(error: unknown): string {
+/** The six fields' names, in order, for an error in an expression of six (which a year written last is mistaken for). */
+const SIX_FIELDS = '6 fields are second, minute, hour, day of month, month and day of week';
+
+function cronMessage(error: unknown, fieldCount: number): string {
   const text = error instanceof Error ? error.message : String(error);
-  // croner's words for a wrong count of fields offer seven (a year), which this mode then refuses: said plainly instead.
-  if (/exactly five, six, or seven/.test(text)) return FIELD_COUNT;
+  // croner's words for a wrong count of fields offer seven (a year), which this mode then refuses, or name the mode's
+  // option: said plainly instead.
+  if (/exactly five, six, or seven|requires exactly 5 or 6 parts/.test(text)) return FIELD_COUNT;
   // croner names a day of month or a month by its own index, one less than written (13 as "month: 12"): the value written.
   // (`nearestWeekdays` is its name for a day of month written with W, as 15W.)
   const written = text
     .replace(/Invalid value for (month|day|nearestWeekdays): (-?\d+)/, (_, field: string, index: string) => {
       return `Invalid value for ${field === 'month' ? field : 'day of month'}: ${Number(index) + 1}`;
     })
-    .replace(/^CronPattern: nearestWeekdays is not a number/, 'CronPattern: day of month is not a number');
+    .replace(/^CronPattern: nearestWeekdays is not a number/, 'CronPattern: day of month is not a number')
+    .replace(/\bdayOfWeek\b/, 'day of week');
   // croner prefixes its class name; the field is named by the path.
-  return `is not a cron expression of 5 or 6 fields: ${written.replace(/^CronPattern: /, '')}`.slice(0, 300);
+  const said = `is not a cron expression of 5 or 6 fields: ${written.replace(/^CronPattern: /, '')}`;
+  return (fieldCount === 6 ? `${said} (${SIX_FIELDS})` : said).slice(0, 300);
 }
 
 /** The first tick strictly after `after`, in ms; null when there is none. The expression must have passed checkCron. */

@@ -59,7 +59,16 @@ describe('checkCron', () => {
   });
 
   it('says how many fields it takes when the count is wrong, without offering seven', () => {
-    for (const cron of ['   ', 'daily', '* * * *', '0 0 0 1 1 * 2027 x', '2030-02-30T00:00:00Z', '2030-01-01T00:00:00', '2030-01-01 00:00']) {
+    for (const cron of [
+      '   ',
+      'daily',
+      '* * * *',
+      '0 0 0 1 1 * 2027 x',
+      '0 0 12 1 1 * 2027',
+      '2030-02-30T00:00:00Z',
+      '2030-01-01T00:00:00',
+      '2030-01-01 00:00',
+    ]) {
       assert.deepEqual(checkCron(cron, 'UTC'), [{ path: '/cron', message: 'is not a cron expression: it takes 5 fields, or 6 with seconds first' }], cron);
     }
   });
@@ -69,6 +78,27 @@ describe('checkCron', () => {
       assert.deepEqual(checkCron(never, 'UTC'), [{ path: '/cron', message: 'never fires: no date matches it' }], never);
     assert.deepEqual(checkCron('0 0 29 2 *', 'UTC'), [], 'the 29th of February comes every four years');
     assert.deepEqual(checkCron('0 9 * * *', '+05:30'), []);
+  });
+
+  it("refuses an interval whose every match falls in the zone's daylight-saving gap; a fixed time there moves, and is taken", () => {
+    for (const [cron, zone] of [
+      ['*/30 2 * 3 0L', 'Europe/Berlin'],
+      ['*/10 2 * 3 0#2', 'America/New_York'],
+    ] as const) {
+      assert.deepEqual(checkCron(cron, zone), [
+        { path: '/cron', message: `never fires in ${zone}: every time it matches falls in a daylight-saving gap there` },
+      ]);
+      assert.deepEqual(checkCron(cron, 'UTC'), [], 'in a zone without the gap it fires');
+    }
+    assert.deepEqual(checkCron('0-59 2 * 3 0L', 'Europe/Berlin'), [], 'a fixed time in the gap runs at 03:00');
+    assert.deepEqual(checkCron('30 2 * 3 0L', 'Europe/Berlin'), []);
+  });
+
+  it('says what six fields are when one of them is out of range (a year written last is read as the day of week)', () => {
+    assert.equal(
+      checkCron('0 12 1 1 * 2027', 'UTC')[0]?.message,
+      'is not a cron expression of 5 or 6 fields: Invalid value for day of week: 2027 (6 fields are second, minute, hour, day of month, month and day of week)',
+    );
   });
 });
 
