@@ -75,7 +75,7 @@ export async function startTracingSdk(options: {
     if (name === 'none') continue;
     const exporter =
       name === 'console'
-        ? new sdk.ConsoleSpanExporter()
+        ? jsonLinesExporter(core, (line) => process.stderr.write(line))
         : protocol === 'http/json'
           ? new (await load(() => import('@opentelemetry/exporter-trace-otlp-http'), '@opentelemetry/exporter-trace-otlp-http')).OTLPTraceExporter()
           : new (await load(() => import('@opentelemetry/exporter-trace-otlp-proto'))).OTLPTraceExporter();
@@ -203,4 +203,41 @@ async function load<T>(importer: () => Promise<T>, name?: string): Promise<T> {
     const packages = name === undefined ? OTEL_SDK_PACKAGES.join(' ') : name;
     throw new Error(`tracing needs the OpenTelemetry SDK, which is not installed: npm install ${packages}`);
   }
+}
+
+type Core = typeof import('@opentelemetry/core');
+type ReadableSpan = import('@opentelemetry/sdk-trace').ReadableSpan;
+type SpanExporter = import('@opentelemetry/sdk-trace').SpanExporter;
+
+/**
+ * OTEL_TRACES_EXPORTER=console: each span as one JSON line (the fields the SDK's ConsoleSpanExporter shows) written by
+ * `write`, stderr: the SDK's own writes multi-line objects with console.dir onto stdout, between the log's JSON lines,
+ * which a log shipper then cannot read.
+ */
+export function jsonLinesExporter(core: Pick<Core, 'hrTimeToMicroseconds' | 'ExportResultCode'>, write: (line: string) => void): SpanExporter {
+  const lineOf = (span: ReadableSpan) =>
+    JSON.stringify({
+      resource: { attributes: span.resource.attributes },
+      instrumentationScope: span.instrumentationScope,
+      traceId: span.spanContext().traceId,
+      parentSpanId: span.parentSpanContext?.spanId,
+      traceState: span.spanContext().traceState?.serialize(),
+      name: span.name,
+      id: span.spanContext().spanId,
+      kind: span.kind,
+      timestamp: core.hrTimeToMicroseconds(span.startTime),
+      duration: core.hrTimeToMicroseconds(span.duration),
+      attributes: span.attributes,
+      status: span.status,
+      events: span.events,
+      links: span.links,
+    });
+  return {
+    export(spans, done) {
+      write(spans.map((span) => `${lineOf(span)}\n`).join(''));
+      done({ code: core.ExportResultCode.SUCCESS });
+    },
+    shutdown: async () => {},
+    forceFlush: async () => {},
+  };
 }

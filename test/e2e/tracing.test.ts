@@ -184,3 +184,45 @@ describe('a collector that does not answer', STORE_INDEPENDENT, () => {
     }
   });
 });
+
+describe('OTEL_TRACES_EXPORTER=console', STORE_INDEPENDENT, () => {
+  it('writes each span as one JSON line on stderr, leaving stdout to the JSON log lines', async () => {
+    const server = await startServer({ args: ['--tasks', TRACED_TASKS], env: { OTEL_TRACES_EXPORTER: 'console', OTEL_BSP_SCHEDULE_DELAY: '20' } });
+    try {
+      const created = await request(server.url, 'POST', '/operations', { body: { type: 'traced', input: {} }, headers: { prefer: 'wait=10' } });
+      assert.equal(created.body.status, 'completed');
+      const spans = await waitFor(
+        () => {
+          const lines = server
+            .stderr()
+            .split('\n')
+            .filter((line) => line.startsWith('{'));
+          const parsed = lines.map((line) => JSON.parse(line) as { name: string; traceId: string; id: string; parentSpanId?: string });
+          return parsed.some((span) => span.name.startsWith('process ')) ? parsed : null;
+        },
+        { timeoutMs: 10_000, what: 'the process span on stderr' },
+      );
+      const process = spans.find((span) => span.name.startsWith('process '))!;
+      assert.match(process.traceId, /^[0-9a-f]{32}$/);
+      assert.ok(
+        spans.some((span) => span.id === process.parentSpanId),
+        'its parent, the create span, is written too',
+      );
+      assert.equal(
+        server
+          .stderr()
+          .split('\n')
+          .filter((line) => line !== '' && !line.startsWith('{')).length,
+        0,
+        `stderr holds only the span lines: ${server.stderr().slice(0, 500)}`,
+      );
+      assert.ok(
+        server.logs.some((line) => line.msg === 'asyncops listening'),
+        'the log lines are on stdout as ever',
+      );
+      assert.ok(!server.logs.some((line) => 'traceId' in line && 'duration' in line), 'no span among them');
+    } finally {
+      await server.stop();
+    }
+  });
+});
