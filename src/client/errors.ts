@@ -9,12 +9,15 @@ import type { ProblemDetails } from './types.ts';
 export class AsyncOpsApiError extends Error {
   readonly status: number;
   readonly problem: ProblemDetails;
+  /** The reply's `Retry-After`, in seconds, when it carried one (a 429 or 503 says when to come back). */
+  readonly retryAfterS: number | undefined;
 
-  constructor(status: number, problem: ProblemDetails, options?: { cause?: unknown }) {
+  constructor(status: number, problem: ProblemDetails, options?: { cause?: unknown; retryAfterS?: number | undefined }) {
     super(describeProblem(status, problem), options);
     this.name = 'AsyncOpsApiError';
     this.status = status;
     this.problem = problem;
+    this.retryAfterS = options?.retryAfterS;
   }
 
   /** The problem's stable `code` (e.g. `not_found`, `validation_failed`), when the server sent one. */

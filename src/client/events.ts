@@ -1,17 +1,20 @@
 // Owns: following one operation's event stream (`GET /operations/{id}/events`): reading Server-Sent Events from a fetch
 // body, and reconnecting with Last-Event-ID when the stream ends before the operation does.
 // Not here: the HTTP exchange and its errors (transport.ts); what the server sends when (src/http/events-route.ts).
-// Invariant: each version of the operation is yielded at most once, in increasing order; the iteration ends after the
-// terminal event (or the server's 204: the client has it), and a stream that breaks is resumed, never restarted.
+// Invariant: each version of the operation is yielded at most once, in increasing order, unless the server no longer has
+// the version the client resumes from (then its current state follows); the iteration ends after the terminal event (or
+// the server's 204: the client has it), and a stream that breaks is resumed with Last-Event-ID.
 
-import { delay } from './delay.ts';
+import { delay, setLongTimeout } from './delay.ts';
 import { AsyncOpsUnexpectedResponseError } from './errors.ts';
-import { OPERATION, Transport, type StreamReply } from './transport.ts';
+import { gaveUpAfter, OPERATION, Transport, type StreamReply } from './transport.ts';
 import { isTerminalStatus, type EventsOptions, type OperationEvent } from './types.ts';
 
 const EVENT_STREAM = /^text\/event-stream\b/i;
 /** What the server asks for (`retry:`) until it says: the wait before a reconnect. */
 const DEFAULT_RECONNECT_MS = 2_000;
+/** The least wait before a reconnect, whatever `retry:` says: as the client's retries, at least a second apart. */
+const MIN_RECONNECT_MS = 1_000;
 /** The server's keepalive comes every 15 s by default (`--sse-keepalive`): silence for four of them is a dead connection. */
 export const DEFAULT_IDLE_TIMEOUT_MS = 60_000;
 
@@ -28,7 +31,8 @@ export interface ServerSentEvent {
  */
 export class EventStreamParser {
   #decoder = new TextDecoder('utf-8');
-  #buffer = '';
+  /** The pieces of a line not yet ended, joined once it ends: an event of megabytes in small chunks is read once. */
+  #pending: string[] = [];
   #afterCr = false;
   #event = '';
   #data: string[] = [];
@@ -40,23 +44,24 @@ export class EventStreamParser {
   push(chunk: Uint8Array | undefined): ServerSentEvent[] {
     const text = chunk === undefined ? this.#decoder.decode() : this.#decoder.decode(chunk, { stream: true });
     const events: ServerSentEvent[] = [];
+    if (text === '') return events;
     let start = 0;
-    let i = 0;
-    let buffer = this.#buffer + text;
     // A CR ending the previous chunk ended its line: an LF opening this one is that line's end, not an empty line.
-    if (this.#afterCr && buffer.startsWith('\n')) buffer = buffer.slice(1);
+    if (this.#afterCr && text.charCodeAt(0) === 0x0a) start = 1;
     this.#afterCr = false;
-    for (; i < buffer.length; i++) {
-      const c = buffer.charCodeAt(i);
+    for (let i = start; i < text.length; i++) {
+      const c = text.charCodeAt(i);
       if (c !== 0x0a && c !== 0x0d) continue;
-      this.#line(buffer.slice(start, i), events);
+      this.#pending.push(text.slice(start, i));
+      this.#line(this.#pending.join(''), events);
+      this.#pending = [];
       if (c === 0x0d) {
-        if (i + 1 === buffer.length) this.#afterCr = true;
-        else if (buffer.charCodeAt(i + 1) === 0x0a) i++;
+        if (i + 1 === text.length) this.#afterCr = true;
+        else if (text.charCodeAt(i + 1) === 0x0a) i++;
       }
       start = i + 1;
     }
-    this.#buffer = buffer.slice(start);
+    if (start < text.length) this.#pending.push(text.slice(start));
     return events;
   }
 
@@ -90,7 +95,7 @@ export function operationEvents(http: Transport, path: string, options: EventsOp
   // Checked here, when events() is called, not at the first next(): a caller's mistake is thrown where it was made.
   const idleTimeoutMs = options.idleTimeoutMs ?? DEFAULT_IDLE_TIMEOUT_MS;
   if (!(typeof idleTimeoutMs === 'number' && idleTimeoutMs > 0)) {
-    throw new TypeError(`events: idleTimeoutMs must be a positive number of milliseconds, got ${String(idleTimeoutMs)}`);
+    throw new TypeError(`events: idleTimeoutMs must be a positive number of milliseconds (Infinity: none), got ${String(idleTimeoutMs)}`);
   }
   const resumeAt = options.lastEventId;
   if (resumeAt !== undefined && !(Number.isSafeInteger(resumeAt) && resumeAt >= 0)) {
@@ -109,8 +114,9 @@ async function* follow(
   let version = after;
   let reconnectMs = DEFAULT_RECONNECT_MS;
   let failures = 0;
+  let refusedForMs = 0;
   for (let first = true; ; first = false) {
-    if (!first) await delay(Math.max(reconnectMs, failures > 0 ? http.backoff(failures) : 0), signal);
+    if (!first) await delay(Math.max(reconnectMs, failures > 0 ? http.backoff(failures) : 0, refusedForMs), signal);
     signal?.throwIfAborted();
     const connection = new AbortController();
     const ended = signal ? AbortSignal.any([signal, connection.signal]) : connection.signal;
@@ -120,10 +126,13 @@ async function* follow(
     try {
       stream = await http.openStream({ method: 'GET', path, headers, signal: ended }, EVENT_STREAM);
     } catch (error) {
-      if (!Transport.isTransient(error) || failures >= http.retries) throw error;
+      if (!Transport.isTransient(error) || failures >= http.retries) throw gaveUpAfter(error, failures + 1);
       failures++;
+      // A 429 or 503 says when to come back, as `send` honours it.
+      refusedForMs = http.retryAfterMs(error);
       continue;
     }
+    refusedForMs = 0;
     // 204: the operation has ended and the client has its last event.
     if (stream === null) return;
     // Open: a stream that breaks later is resumed however often, as an EventSource would (a proxy that cuts idle
@@ -131,11 +140,12 @@ async function* follow(
     failures = 0;
     const parser = new EventStreamParser();
     const reader = stream.body.getReader();
-    let idle: ReturnType<typeof setTimeout> | undefined;
+    let idle: { clear(): void } | undefined;
     const heard = () => {
-      clearTimeout(idle);
-      idle = setTimeout(() => connection.abort(), idleTimeoutMs);
+      idle?.clear();
+      if (idleTimeoutMs !== Infinity) idle = setLongTimeout(() => connection.abort(), idleTimeoutMs);
     };
+    let firstEvent = true;
     try {
       heard();
       for (;;) {
@@ -151,16 +161,23 @@ async function* follow(
           if (event.event !== 'status' && event.event !== 'progress') continue;
           const operation = operationOf(event, stream, http.baseUrl);
           const eventVersion = Number(event.lastEventId);
-          if (eventVersion <= version) continue;
+          // The server sends only versions after the Last-Event-ID it has; it starts from its current state when it
+          // has no such version (a lastEventId it never had, a store restored from a backup): its state goes on from
+          // there, or the iteration would wait for a version that never comes. Later in one stream, what the client
+          // has is not yielded again.
+          const restarted = firstEvent && version >= 0 && eventVersion < version;
+          firstEvent = false;
+          if (eventVersion <= version && !restarted) continue;
           version = eventVersion;
           yield { type: event.event, version, operation };
           if (isTerminalStatus(operation.status)) return;
         }
-        reconnectMs = parser.retryMs ?? reconnectMs;
+        // At least a second between connections whatever a stream asks for (`retry: 0` from a proxy was a storm).
+        if (parser.retryMs !== null) reconnectMs = Math.max(MIN_RECONNECT_MS, parser.retryMs);
         if (chunk.done) break;
       }
     } finally {
-      clearTimeout(idle);
+      idle?.clear();
       connection.abort();
       reader.cancel().catch(() => {});
     }

@@ -4,7 +4,7 @@
 // AsyncOpsNetworkError, any reply that should be and is not a JSON object AsyncOpsUnexpectedResponseError; retries are ≥ 1 s apart.
 
 import { firstUnkept, stringifyNoting } from '../json/unkept-values.ts';
-import { checkedTimeoutMs, delay, MAX_TIMER_MS } from './delay.ts';
+import { checkedTimeoutMs, delay, MAX_TIMER_MS, setLongTimeout } from './delay.ts';
 import { AsyncOpsApiError, AsyncOpsNetworkError, AsyncOpsUnexpectedResponseError } from './errors.ts';
 import type { ProblemDetails } from './types.ts';
 
@@ -104,13 +104,14 @@ export class Transport {
       try {
         reply = await this.#exchange(spec);
       } catch (error) {
-        if (!(error instanceof AsyncOpsNetworkError) || attempt >= tries) throw withTries(error, attempt);
+        if (!(error instanceof AsyncOpsNetworkError) || attempt >= tries) throw gaveUpAfter(error, attempt);
         await pause(this.#backoff(attempt), spec.signal);
         continue;
       }
       if (reply.status < 400 || spec.accept?.includes(reply.status)) return reply;
       const error = this.#refusal(reply);
-      if (!TRANSIENT_STATUSES.has(reply.status) || attempt >= tries) throw withTries(error, attempt);
+      if (!TRANSIENT_STATUSES.has(reply.status) || attempt >= tries) throw gaveUpAfter(error, attempt);
+      // From the reply's own header: a proxy's 503 page (not a problem) may say when to come back too.
       const askedMs = Math.min(retryAfterSeconds(reply.headers) * 1000, this.#retry.maxDelayMs);
       await pause(Math.max(this.#backoff(attempt), askedMs), spec.signal);
     }
@@ -148,16 +149,21 @@ export class Transport {
     const errors = Array.isArray(problem['errors'])
       ? (problem['errors'] as unknown[]).filter((e): e is FieldError => isObject(e) && typeof e['path'] === 'string' && typeof e['message'] === 'string')
       : undefined;
-    return new AsyncOpsApiError(reply.status, {
-      ...problem,
-      type: text('type') ?? 'about:blank',
-      title: text('title') ?? `HTTP ${reply.status}`,
-      status: reply.status,
-      detail: text('detail'),
-      code: text('code'),
-      instance: text('instance'),
-      errors,
-    });
+    const retryAfter = reply.headers.get('retry-after') === null ? undefined : retryAfterSeconds(reply.headers);
+    return new AsyncOpsApiError(
+      reply.status,
+      {
+        ...problem,
+        type: text('type') ?? 'about:blank',
+        title: text('title') ?? `HTTP ${reply.status}`,
+        status: reply.status,
+        detail: text('detail'),
+        code: text('code'),
+        instance: text('instance'),
+        errors,
+      },
+      retryAfter === undefined ? undefined : { retryAfterS: retryAfter },
+    );
   }
 
   #unexpected(reply: Reply): AsyncOpsUnexpectedResponseError {
@@ -180,7 +186,7 @@ export class Transport {
    */
   async openStream(spec: RequestSpec, streamType: RegExp): Promise<StreamReply | null> {
     const headersDue = new AbortController();
-    const timer = setTimeout(() => headersDue.abort(), this.#timeoutMs);
+    const timer = this.#timeoutMs === Infinity ? undefined : setLongTimeout(() => headersDue.abort(), this.#timeoutMs);
     try {
       const { url, response, sentAt } = await this.#respond(spec, headersDue.signal, this.#timeoutMs);
       const contentType = response.headers.get('content-type') ?? '';
@@ -191,13 +197,22 @@ export class Transport {
       if (reply.status === 204) return null;
       throw reply.status < 400 ? this.#unexpected(reply) : this.#refusal(reply);
     } finally {
-      clearTimeout(timer);
+      timer?.clear();
     }
   }
 
   /** Whether an error is one a repeated request may not meet: a network failure, a 429, 502, 503 or 504. */
   static isTransient(error: unknown): boolean {
-    return error instanceof AsyncOpsNetworkError || (error instanceof AsyncOpsApiError && TRANSIENT_STATUSES.has(error.status));
+    // A proxy's own 502 or 503 page (not a problem document) too: what a load balancer answers while a node is away.
+    return (
+      error instanceof AsyncOpsNetworkError ||
+      ((error instanceof AsyncOpsApiError || error instanceof AsyncOpsUnexpectedResponseError) && TRANSIENT_STATUSES.has(error.status))
+    );
+  }
+
+  /** How long a refusal asked to wait before the next try (its Retry-After, within the policy's longest delay), or 0. */
+  retryAfterMs(error: unknown): number {
+    return error instanceof AsyncOpsApiError && error.retryAfterS !== undefined ? Math.min(error.retryAfterS * 1000, this.#retry.maxDelayMs) : 0;
   }
 
   /** The delay before reconnect `attempt` (1, 2, …) as the retry policy spaces retries, and how many it allows. */
@@ -338,7 +353,7 @@ async function pause(ms: number, signal: AbortSignal | undefined): Promise<void>
 }
 
 /** The SDK's own error of the last try, saying how many there were; anything else (a caller's abort reason) as it is. */
-function withTries(error: unknown, tries: number): unknown {
+export function gaveUpAfter(error: unknown, tries: number): unknown {
   if (tries > 1 && (error instanceof AsyncOpsNetworkError || error instanceof AsyncOpsApiError)) error.message += ` (gave up after ${tries} tries)`;
   return error;
 }

@@ -42,6 +42,27 @@ describe('EventStreamParser', () => {
     assert.deepEqual(parser.push(undefined), []);
   });
 
+  it('keeps a CR at the end of one chunk and the LF after it one line end, with empty chunks between', () => {
+    const parser = new EventStreamParser();
+    const events = [
+      ...parser.push(bytes('id: 1\r\ndata: a\r')),
+      ...parser.push(bytes('')),
+      ...parser.push(new Uint8Array(0)),
+      ...parser.push(bytes('\ndata: b\r\n\r\n')),
+    ];
+    assert.deepEqual(events, [{ event: 'message', data: 'a\nb', lastEventId: '1' }]);
+  });
+
+  it('reads an event of megabytes sent in small chunks', () => {
+    const parser = new EventStreamParser();
+    const big = 'x'.repeat(4 * 1024 * 1024);
+    const all = bytes(`id: 2\nevent: status\ndata: ${big}\n\n`);
+    const events: ReturnType<EventStreamParser['push']> = [];
+    for (let at = 0; at < all.length; at += 1024) events.push(...parser.push(all.subarray(at, at + 1024)));
+    assert.equal(events.length, 1);
+    assert.equal(events[0]!.data.length, big.length);
+  });
+
   it('decodes a UTF-8 character split between chunks', () => {
     const parser = new EventStreamParser();
     const all = bytes('data: é€😀\n\n');
@@ -137,6 +158,54 @@ describe('AsyncOpsClient.events', () => {
     assert.throws(() => new AsyncOpsClient({ baseUrl: base }).events('op_1', { idleTimeoutMs: 0 }), TypeError);
   });
 
+  it("goes on from the server's state when it no longer has the version resumed from; a version it sent again is skipped", async () => {
+    connections.length = 0;
+    script = (n, _req, res) => {
+      streamHead(res);
+      if (n === 0) {
+        // A store restored from a backup: the server is at 4, behind the client's 9, and starts from its state.
+        event(res, 4, 'processing');
+        event(res, 5, 'processing', 'progress');
+        event(res, 4, 'processing');
+        res.end();
+      } else event(res, 6, 'completed');
+    };
+    const seen = await collect(new AsyncOpsClient({ baseUrl: base }), { lastEventId: 9 });
+    assert.deepEqual(
+      seen.map((e) => e.version),
+      [4, 5, 6],
+    );
+    assert.deepEqual(
+      connections.map((c) => c.lastEventId),
+      ['9', '5'],
+    );
+  });
+
+  it("waits what a 429's Retry-After asks, at least a second whatever retry: says, and takes a proxy's 502 page as transient", async () => {
+    connections.length = 0;
+    const at: number[] = [];
+    script = (n, _req, res) => {
+      at.push(performance.now());
+      if (n === 0) {
+        res.writeHead(429, { 'content-type': 'application/problem+json', 'retry-after': '3' });
+        res.end(JSON.stringify({ title: 'Too Many Requests', status: 429, code: 'rate_limited' }));
+      } else if (n === 1) {
+        res.writeHead(502, { 'content-type': 'text/html' }).end('<html>bad gateway</html>');
+      } else if (n === 2) {
+        streamHead(res, 0);
+        event(res, 1, 'processing');
+        res.end();
+      } else event((streamHead(res), res), 2, 'completed');
+    };
+    const seen = await collect(new AsyncOpsClient({ baseUrl: base, timeoutMs: Infinity }), { idleTimeoutMs: Infinity });
+    assert.deepEqual(
+      seen.map((e) => e.version),
+      [1, 2],
+    );
+    assert.ok(at[1]! - at[0]! >= 2_950, `after the 429: ${Math.round(at[1]! - at[0]!)} ms`);
+    assert.ok(at[3]! - at[2]! >= 950, `after retry: 0: ${Math.round(at[3]! - at[2]!)} ms`);
+  });
+
   it('throws what the API refused, and says a page that is not an event stream is not the API', async () => {
     script = (_n, _req, res) => {
       res.writeHead(404, { 'content-type': 'application/problem+json' });
@@ -162,7 +231,10 @@ describe('AsyncOpsClient.events', () => {
       res.end(JSON.stringify({ title: 'Service Unavailable', status: 503, code: 'unavailable' }));
     };
     const client = new AsyncOpsClient({ baseUrl: base, retry: { retries: 1 } });
-    await assert.rejects(collect(client), (error) => error instanceof AsyncOpsApiError && error.status === 503);
+    await assert.rejects(
+      collect(client),
+      (error) => error instanceof AsyncOpsApiError && error.status === 503 && /\(gave up after 2 tries\)$/.test(error.message),
+    );
     assert.equal(connections.length, 2);
   });
 
