@@ -55,3 +55,14 @@ export function withTimers(clock: Clock): TimerClock {
   const timers = { now: () => clock.now(), setTimeout: systemClock.setTimeout, clearTimeout: systemClock.clearTimeout };
   return clock.monotonicNow === undefined ? timers : { ...timers, monotonicNow: () => clock.monotonicNow!() };
 }
+
+/** `work`'s outcome, or a rejection with `message` if `ms` pass on the clock first. */
+export async function withDeadline<T>(clock: TimerClock, work: Promise<T>, ms: number, message: string): Promise<T> {
+  const deadline = Promise.withResolvers<never>();
+  const timer = clock.setTimeout(() => deadline.reject(new Error(message)), ms);
+  try {
+    return await Promise.race([work, deadline.promise]);
+  } finally {
+    clock.clearTimeout(timer);
+  }
+}

@@ -5,8 +5,7 @@ import type { FastifyInstance } from 'fastify';
 import { Type } from '@sinclair/typebox';
 import { AsyncOpsError } from '../domain/errors.ts';
 import { jsonResponse, problemResponses } from './schemas.ts';
-import { systemClock } from '../domain/clock.ts';
-import { withDeadline } from '../scheduling/timers.ts';
+import { systemClock, withDeadline } from '../domain/clock.ts';
 
 /** What readiness asks of the store (main.ts passes the store itself): whether it answers, and which kind it is. */
 export interface StoreProbe {

@@ -15,8 +15,7 @@ import type { OperationsObserver } from '../runtime/observer.ts';
 import type { ScheduleObserver } from '../runtime/schedules.ts';
 import type { Schedule } from '../domain/schedule.ts';
 import { statusWrittenOnSocket } from './problem.ts';
-import { systemClock } from '../domain/clock.ts';
-import { withDeadline } from '../scheduling/timers.ts';
+import { systemClock, withDeadline } from '../domain/clock.ts';
 
 const DURATION_BUCKETS_S = [0.005, 0.01, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 300, 1800];
 /** Queue waits run from a millisecond (an idle worker) to hours (a backlog). */

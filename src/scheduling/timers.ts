@@ -1,5 +1,5 @@
 // Owns: the timer shapes the schedulers are built from, all set on an injected TimerClock: an alarm at the earliest
-// of the times asked for, a repeating tick, a wait bounded by a grace period, a deadline on a promise.
+// of the times asked for, a repeating tick, a wait bounded by a grace period.
 // Not here: what wakes or ticks do (scheduling/claim-loop.ts, runtime/, webhooks/). Invariant: nothing here reads
 // the system's timers or time except through the clock, so a test that drives the clock drives all of it.
 
@@ -92,17 +92,6 @@ export async function settlesWithin(clock: TimerClock, work: Promise<unknown>, m
       ),
       over.promise,
     ]);
-  } finally {
-    clock.clearTimeout(timer);
-  }
-}
-
-/** `work`'s outcome, or a rejection with `message` if `ms` pass on the clock first. */
-export async function withDeadline<T>(clock: TimerClock, work: Promise<T>, ms: number, message: string): Promise<T> {
-  const deadline = Promise.withResolvers<never>();
-  const timer = clock.setTimeout(() => deadline.reject(new Error(message)), ms);
-  try {
-    return await Promise.race([work, deadline.promise]);
   } finally {
     clock.clearTimeout(timer);
   }
