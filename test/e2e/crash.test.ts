@@ -73,7 +73,8 @@ describe('crash recovery', () => {
     const ids: string[] = [];
     for (let i = 0; i < 24; i++) {
       const reply = await request(first.url, 'POST', '/operations', {
-        body: { type: 'sleep', input: { ms: 200 + (i % 5) * 150, log: sideEffects }, webhook_url: receiverUrl },
+        // The last two run for seconds: still running when the kill comes, however slowly a loaded machine got there.
+        body: { type: 'sleep', input: { ms: i >= 22 ? 4_000 : 200 + (i % 5) * 150, log: sideEffects }, webhook_url: receiverUrl },
       });
       assert.equal(reply.status, 202);
       ids.push(reply.body.id);

@@ -107,8 +107,9 @@ describe('upgrading a store', () => {
       assert.equal(run.status, 1, `${command}: ${run.stderr}`);
       assert.match(run.stderr, /its schema is at migration 9999 \(9999_from_a_later_version\.sql\), newer than this asyncops knows \(\d+\)/);
       assert.equal(run.stderr.trim().split('\n').length, 1, run.stderr);
-      // What it opened is closed: on PostgreSQL the pool's idle connections held the exit back 10 s.
-      assert.ok(Date.now() - asked < 6_000, `${command} exited ${Date.now() - asked} ms after it started`);
+      // What it opened is closed: on PostgreSQL the pool's idle connections held the exit back 10 s (a start-up on a
+      // loaded machine took 6.9 s, so the bound sits between the two).
+      assert.ok(Date.now() - asked < 9_000, `${command} exited ${Date.now() - asked} ms after it started`);
     }
     await onStore(store, 'DELETE FROM schema_migrations WHERE version = ?', [9999]);
     const again = await startServer({ store: store.spec, args: ['--no-workers'] });
