@@ -312,7 +312,7 @@ export class Attempt {
   /** The lease is gone (expired and taken over, or ended elsewhere): abort and forget the operation. */
   leaseLost(): void {
     if (this.#ending) return;
-    this.log.warn({ attempt: this.operation.attempt }, 'the lease on this attempt was lost; its handler is aborted and its end not stored');
+    this.log.warn('the lease on this attempt was lost; its handler is aborted and its end not stored');
     this.#gaveUpLease = true;
     this.#abort('lease_lost', 'the lease on this operation was lost');
     void this.#end('lost', null, null);

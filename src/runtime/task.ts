@@ -172,6 +172,12 @@ export function checkTaskDefinition(definition: TaskDefinition): void {
   if (prior !== undefined && !(typeof prior === 'number' && Number.isFinite(prior) && prior > 0)) {
     throw new TypeError(`defineTask(${definition.type}): estimatedDurationS must be a positive number`);
   }
+  // Read as `=== true`: a 'true' from an environment variable would otherwise mean no retries, without a word.
+  if (definition.retryOnTimeout !== undefined && typeof definition.retryOnTimeout !== 'boolean') {
+    throw new TypeError(
+      `defineTask(${definition.type}): retryOnTimeout must be true or false, not ${JSON.stringify(definition.retryOnTimeout) ?? String(definition.retryOnTimeout)}`,
+    );
+  }
   if (definition.validate !== undefined && typeof definition.validate !== 'function') {
     throw new TypeError(`defineTask(${definition.type}): validate must be a function`);
   }

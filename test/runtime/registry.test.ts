@@ -37,6 +37,16 @@ describe('TaskRegistry', () => {
     }
   });
 
+  it('refuses a retryOnTimeout that is not a boolean (a string from the environment), which would have meant no retries', () => {
+    defineTask({ type: 'flagged', run: () => null, retryOnTimeout: false });
+    for (const given of ['true', 1, null]) {
+      assert.throws(
+        () => defineTask({ type: 'flagged', run: () => null, retryOnTimeout: given as never }),
+        new RegExp(`retryOnTimeout must be true or false, not ${JSON.stringify(given)}`),
+      );
+    }
+  });
+
   it('names the types it has for an unknown one, and says when it has none (not "one of:" and nothing)', () => {
     const errorOf = (registry: TaskRegistry) => {
       try {
