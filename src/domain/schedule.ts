@@ -79,12 +79,13 @@ export function checkCron(cron: string, timezone: string): FieldError[] {
     return errors;
   }
   try {
-    const job = new Cron(cron, { ...CRON_OPTIONS, paused: true });
+    // Read on the UTC clock, whatever zone the host is in: whether some date matches does not depend on it.
+    const job = new Cron(cron, { ...CRON_OPTIONS, timezone: 'UTC', paused: true });
     // A valid expression no date matches (0 0 30 2 *): a schedule of it would never fire.
     if (job.nextRun() === null) errors.push({ path: '/cron', message: 'never fires: no date matches it' });
     // Nor one whose every match falls in the zone's daylight-saving gap (*/30 2 * 3 0L in Europe/Berlin: the last
     // Sunday of March has no 02:xx there); a fixed time in a gap moves to the hour after, so only intervals meet this.
-    else if (errors.length === 0 && new Cron(cron, { ...CRON_OPTIONS, timezone, paused: true }).nextRun() === null) {
+    else if (errors.length === 0 && !isFixedTime(fields) && !matchesOnTheClock(job, timezone)) {
       errors.push({ path: '/cron', message: `never fires in ${timezone}: every time it matches falls in a daylight-saving gap there` });
     }
   } catch (error) {
@@ -94,6 +95,78 @@ export function checkCron(cron: string, timezone: string): FieldError[] {
 }
 
 const FIELD_COUNT = 'is not a cron expression: it takes 5 fields, or 6 with seconds first';
+
+/** The nicknames croner takes, as the five fields they stand for. */
+const NICKNAMES: Readonly<Record<string, string>> = {
+  '@yearly': '0 0 1 1 *',
+  '@annually': '0 0 1 1 *',
+  '@monthly': '0 0 1 * *',
+  '@weekly': '0 0 * * 0',
+  '@daily': '0 0 * * *',
+  '@midnight': '0 0 * * *',
+  '@hourly': '0 * * * *',
+};
+
+/**
+ * Whether croner takes the expression for a fixed time under CRON_OPTIONS' `no-wildcard` rule (its second, minute and
+ * hour fields without a wildcard or step), which in a daylight-saving gap runs at the first time after it.
+ */
+function isFixedTime(fields: readonly string[]): boolean {
+  const nickname = fields.length === 1 ? NICKNAMES[fields[0]!.toLowerCase()] : undefined;
+  const five = nickname === undefined ? fields : nickname.split(' ');
+  const [second, minute, hour] = five.length === 5 ? ['0', ...five] : five;
+  return [second, minute, hour].every((field) => field !== undefined && !/[*/?]/.test(field));
+}
+
+/** How many matches in a gap the search below passes (two or three a year) before it takes the expression for one that never fires. */
+const GAP_STEPS = 500;
+const HALF_HOUR_MS = 30 * 60_000;
+
+/**
+ * Whether some time the expression matches (read on a wall clock: `job` runs in UTC) exists on the zone's clock.
+ * Not croner's own search in the zone: for an expression whose every match is in a gap it walked every second of the
+ * years it looks through, a minute and more of a blocked event loop for one request. A match in a gap moves the search
+ * on to the next half hour of the wall clock (every zone's gaps start and end on one), so each gap costs a few steps.
+ */
+function matchesOnTheClock(job: Cron, timezone: string): boolean {
+  const clock = wallClockOf(timezone);
+  let after: Date | undefined;
+  for (let step = 0; step < GAP_STEPS; step++) {
+    const match = job.nextRun(after);
+    if (match === null) return false;
+    if (existsOn(clock, match.getTime())) return true;
+    after = new Date(Math.ceil((match.getTime() + 1) / HALF_HOUR_MS) * HALF_HOUR_MS - 1);
+  }
+  return false;
+}
+
+/** The zone's wall-clock time at an instant, as the UTC milliseconds of the same fields. */
+function wallClockOf(timezone: string): (instant: number) => number {
+  const format = new Intl.DateTimeFormat('en-US', {
+    timeZone: timezone,
+    hourCycle: 'h23',
+    year: 'numeric',
+    month: 'numeric',
+    day: 'numeric',
+    hour: 'numeric',
+    minute: 'numeric',
+    second: 'numeric',
+  });
+  return (instant) => {
+    const part = Object.fromEntries(format.formatToParts(instant).map((p) => [p.type, Number(p.value)]));
+    return Date.UTC(part['year']!, part['month']! - 1, part['day']!, part['hour']!, part['minute']!, part['second']!) + (((instant % 1000) + 1000) % 1000);
+  };
+}
+
+/** Whether a wall-clock time (UTC milliseconds of its fields) is one the zone's clock shows: not in a gap. */
+function existsOn(clock: (instant: number) => number, wall: number): boolean {
+  // The zone's offset a day either side: one of them is the offset at that wall time, if the clock ever shows it.
+  for (const probe of [wall - 86_400_000, wall + 86_400_000]) {
+    const offset = clock(probe) - probe;
+    if (clock(wall - offset) === wall) return true;
+  }
+  return false;
+}
 
 /** The six fields' names, in order, for an error in an expression of six (which a year written last is mistaken for). */
 const SIX_FIELDS = '6 fields are second, minute, hour, day of month, month and day of week';

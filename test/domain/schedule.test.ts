@@ -92,6 +92,29 @@ describe('checkCron', () => {
     }
     assert.deepEqual(checkCron('0-59 2 * 3 0L', 'Europe/Berlin'), [], 'a fixed time in the gap runs at 03:00');
     assert.deepEqual(checkCron('30 2 * 3 0L', 'Europe/Berlin'), []);
+    // Every second of the gap: croner's own search in the zone took a minute and more of a blocked event loop.
+    assert.equal(
+      checkCron('* * 2 * 3 0L', 'Europe/Berlin')[0]?.message,
+      'never fires in Europe/Berlin: every time it matches falls in a daylight-saving gap there',
+    );
+    // Lord Howe's gap is half an hour (02:00 to 02:30 on the first Sunday of October): the rest of the hour exists.
+    assert.deepEqual(checkCron('* 2 * 10 0#1', 'Australia/Lord_Howe'), []);
+  });
+
+  it("reads an expression on the UTC clock or the schedule's zone, never the host's (TZ)", () => {
+    const hostZone = process.env.TZ;
+    process.env.TZ = 'Europe/Berlin';
+    try {
+      assert.deepEqual(checkCron('*/30 2 * 3 0L', 'UTC'), []);
+      assert.deepEqual(checkCron('*/30 2 * 3 0L', '+00:00'), []);
+      assert.equal(
+        checkCron('*/30 2 * 3 0L', 'Europe/Berlin')[0]?.message,
+        'never fires in Europe/Berlin: every time it matches falls in a daylight-saving gap there',
+      );
+    } finally {
+      if (hostZone === undefined) delete process.env.TZ;
+      else process.env.TZ = hostZone;
+    }
   });
 
   it('says what six fields are when one of them is out of range (a year written last is read as the day of week)', () => {
