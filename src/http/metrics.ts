@@ -41,9 +41,21 @@ const GAUGES_NAMED_LIKE_COUNTERS = ['nodejs_active_handles_total', 'nodejs_activ
  */
 export const STORE_READ_WITHIN_MS = 2_000;
 
-/** The store's answer for a gauge, or a rejection once STORE_READ_WITHIN_MS pass without one. */
-function storeRead<T>(read: () => Promise<T> | undefined): Promise<T | undefined> {
-  return withDeadline(systemClock, Promise.resolve(read()), STORE_READ_WITHIN_MS, `the store did not answer within ${STORE_READ_WITHIN_MS} ms`);
+/**
+ * The store's reads for the gauges, each waited for at most STORE_READ_WITHIN_MS and shared by the scrapes that come
+ * while it is under way: a read the store holds goes on holding a connection of the pool after its scrape gave up, and
+ * one more for every scrape after it took the whole pool within ten scrapes, and the node with it.
+ */
+function gaugeReads(): <T>(gauge: string, read: () => Promise<T> | undefined) => Promise<T | undefined> {
+  const underWay = new Map<string, Promise<unknown>>();
+  return <T>(gauge: string, read: () => Promise<T> | undefined) => {
+    let work = underWay.get(gauge) as Promise<T | undefined> | undefined;
+    if (work === undefined) {
+      work = Promise.resolve(read()).finally(() => underWay.delete(gauge));
+      underWay.set(gauge, work);
+    }
+    return withDeadline(systemClock, work, STORE_READ_WITHIN_MS, `the store did not answer within ${STORE_READ_WITHIN_MS} ms`);
+  };
 }
 
 /** The status a request is counted under when its client went away before any answer (nginx's "client closed request"). */
@@ -91,6 +103,7 @@ export class Metrics implements OperationsObserver, ScheduleObserver {
   constructor(store: OperationCounts, taskTypes: () => readonly string[] = () => [], slots: WorkerSlots = () => null) {
     // No prefix: process_* and nodejs_* keep the names off-the-shelf dashboards and alerts look for.
     collectDefaultMetrics({ register: this.registry });
+    const storeRead = gaugeReads();
     for (const name of GAUGES_NAMED_LIKE_COUNTERS) this.registry.removeSingleMetric(name);
     new Gauge({
       name: 'asyncops_operations',
@@ -100,7 +113,7 @@ export class Metrics implements OperationsObserver, ScheduleObserver {
       async collect() {
         let counts: Awaited<ReturnType<OperationCounts['operationCounts']>>;
         try {
-          counts = (await storeRead(() => store.operationCounts())) ?? [];
+          counts = (await storeRead('operations', () => store.operationCounts())) ?? [];
         } catch {
           // The store is unreachable or slow: the other metrics still scrape, without a depth that would lie.
           this.reset();
@@ -152,7 +165,7 @@ export class Metrics implements OperationsObserver, ScheduleObserver {
       async collect() {
         let counts: Awaited<ReturnType<OperationCounts['deliveryCounts']>>;
         try {
-          counts = (await storeRead(() => store.deliveryCounts())) ?? [];
+          counts = (await storeRead('deliveries', () => store.deliveryCounts())) ?? [];
         } catch {
           this.reset();
           return;
@@ -174,7 +187,7 @@ export class Metrics implements OperationsObserver, ScheduleObserver {
       async collect() {
         let buckets: ReadonlyMap<string, { readonly heldUntil: number }>;
         try {
-          buckets = (await storeRead(() => store.rateLimitBuckets?.())) ?? new Map();
+          buckets = (await storeRead('rate limits', () => store.rateLimitBuckets?.())) ?? new Map();
         } catch {
           this.reset();
           return;

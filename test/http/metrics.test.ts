@@ -49,10 +49,16 @@ describe('Metrics', () => {
     assert.match(text, /^process_resident_memory_bytes \d+/m, 'the other metrics still scrape');
   });
 
-  it('leaves the gauge out when the store holds its read past STORE_READ_WITHIN_MS, and the scrape answers', async () => {
-    // A table locked by a migration: the read neither answers nor fails.
+  it('leaves the gauge out when the store holds its read past STORE_READ_WITHIN_MS; the scrapes meanwhile share that read', async () => {
+    // A table locked by a migration: the read neither answers nor fails until the lock goes, each one holding a
+    // connection of the pool meanwhile.
+    let reads = 0;
+    let release: (counts: Counts) => void = () => {};
     const metrics = new Metrics(
-      storeAnswering(() => new Promise<Counts>(() => {})),
+      storeAnswering(() => {
+        reads++;
+        return new Promise<Counts>((resolve) => (release = resolve));
+      }),
       () => ['echo'],
     );
     const started = performance.now();
@@ -61,6 +67,12 @@ describe('Metrics', () => {
     assert.deepEqual(samplesOf(text, 'asyncops_operations'), []);
     assert.ok(samplesOf(text, 'asyncops_webhook_deliveries').includes('asyncops_webhook_deliveries{state="dead"} 2'), 'what the store did answer is there');
     assert.ok(tookMs >= STORE_READ_WITHIN_MS - 50 && tookMs < STORE_READ_WITHIN_MS + 2_000, `answered after ${Math.round(tookMs)} ms`);
+    const second = metrics.registry.metrics();
+    release([{ type: 'echo', status: 'pending', count: 7 }]);
+    assert.ok(samplesOf(await second, 'asyncops_operations').includes('asyncops_operations{type="echo",status="pending"} 7'), 'the read it joined answered');
+    assert.equal(reads, 1, 'the second scrape joined the read still under way');
+    await metrics.registry.metrics();
+    assert.equal(reads, 2, 'a scrape after it ended reads again');
   });
 
   it('keeps the standard process_* and nodejs_* names, without the gauges named like counters', async () => {
