@@ -74,9 +74,10 @@ export function redactingOptions(options: LoggerOptions | undefined): LoggerOpti
 
 /**
  * A raw HTTP head's credential line as a written line holds it, JSON-escaped: after a line break (`\n`), the header's
- * name and colon, and its value up to the next line break or the string's end.
+ * name and colon, and its value up to the next escape (the line's `\r\n`) or the string's end; a head escaped twice
+ * (`%j` of an object holding it) ends its value at the first backslash too, so nothing after the line is taken with it.
  */
-const HEAD_CREDENTIAL = /(\\n)(authorization|proxy-authorization|x-api-key)([ \t]*:)(?:[^\\"]|\\[^rn])*/gi;
+const HEAD_CREDENTIAL = /(\\n)(authorization|proxy-authorization|x-api-key)([ \t]*:)[^\\"]*/gi;
 
 /**
  * pino's `hooks.streamWrite`, the caller's own applied first: the written line with every credential of a raw HTTP head

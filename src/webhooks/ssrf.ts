@@ -208,8 +208,12 @@ export function checkWebhookUrl(text: string, policy: EgressPolicy): UrlCheck {
   try {
     url = new URL(text);
   } catch {
-    // With a scheme and `//` it is absolute: what failed is its host or port.
-    if (/^[a-z][a-z0-9+.-]*:\/\//i.test(text)) {
+    // With a scheme and `//` it is absolute: what failed is its host or port, unless the scheme is already not one.
+    const absolute = /^([a-z][a-z0-9+.-]*:)\/\/(.?)/i.exec(text);
+    if (absolute !== null) {
+      const scheme = absolute[1]!.toLowerCase();
+      if (scheme !== 'http:' && scheme !== 'https:') return { ok: false, reason: `scheme ${scheme} is not http or https` };
+      if (absolute[2] === '' || absolute[2] === '/') return { ok: false, reason: 'the URL has no host' };
       return { ok: false, reason: 'its host or port cannot be read (a port past 65535, an IPv6 zone id, a character no host name holds)' };
     }
     return { ok: false, reason: 'not an absolute URL' };

@@ -182,6 +182,8 @@ describe('log redaction', () => {
         config: { headers: { Authorization: 'Bearer config-token' } },
       });
       log.error({ err: error }, 'upstream call failed');
+      // Escaped twice: the head as a string inside the message's JSON.
+      log.info('as %j', { head: (sent as unknown as { _header: string })._header });
     } finally {
       server.close();
     }
@@ -191,6 +193,8 @@ describe('log redaction', () => {
     assert.match(written.err.request._header, /\r\nAuthorization: \[Redacted\]\r\n/);
     assert.match(written.err.request._header, /\r\nX-Api-Key: \[Redacted\]\r\n/);
     assert.match(written.err.request._header, /\r\naccept: json\r\n/);
+    const twice = JSON.parse(JSON.parse(lines[1]!).msg.slice('as '.length)).head;
+    assert.match(twice, /\r\nAuthorization: \[Redacted\]\r\nX-Api-Key: \[Redacted\]\r\naccept: json\r\n/, 'what follows a redacted line is kept');
   });
 
   it('passes a line without secrets on as it is', () => {

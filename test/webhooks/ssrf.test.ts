@@ -166,6 +166,9 @@ describe('checkWebhookUrl', () => {
     for (const absolute of ['http://example.com:99999/', 'https://[fe80::1%25eth0]/', 'http://exa mple.com/']) {
       refusedUrl(absolute, /its host or port cannot be read/);
     }
+    refusedUrl('ftp://exa mple.com/', /scheme ftp: is not http or https/);
+    refusedUrl('FTP://example.com:99999/', /scheme ftp: is not http or https/);
+    refusedUrl('http://', /the URL has no host/);
     refusedUrl('ftp://example.com/', /scheme ftp: is not http or https/);
     refusedUrl('file:///etc/passwd', /scheme file:/);
     refusedUrl('gopher://example.com/', /scheme gopher:/);
