@@ -330,6 +330,55 @@ describe('estimated completion of a pending operation', () => {
     }
   });
 
+  it("past the played operations, another type's backlog held by its own limit does not delay it; its own type's and a saturating one's do", () => {
+    const backlog = { type: 'slow', mean: 120_000, variance: 1e6 };
+    const quick = { type: 'quick', mean: 20, variance: 1 };
+    const running = Array.from({ length: 3 }, () => ({ type: 'slow', remaining: 60_000, variance: 1e6 }));
+    const limited = {
+      global: 900,
+      perType: new Map([
+        ['slow', 3],
+        ['quick', 100],
+      ]),
+    };
+    const ahead = Array(256).fill(backlog);
+    // 2,738 more of the slow type past the played 256: with their 3 slots they never take the quick type's.
+    const behindABacklog = startOf({ now, ready: now, type: 'quick', capacity: limited, running, ahead, beyond: [{ ...backlog, count: 2_738 }] })!;
+    assert.equal(behindABacklog.at, now, 'a free slot of its own type, now');
+    // Its own type's operations past the played ones go first, in the slots its limit and the others leave it.
+    const ownAhead = startOf({
+      now,
+      ready: now,
+      type: 'quick',
+      capacity: limited,
+      running,
+      ahead,
+      beyond: [
+        { ...backlog, count: 2_738 },
+        { ...quick, count: 1_000 },
+      ],
+    })!;
+    near(ownAhead.at - now, (1_000 * 20) / 100, 1, '1,000 of 20 ms through its 100 slots');
+    // A type without a limit of its own can hold every global slot: all the work drains through the global limit.
+    const unlimited = {
+      global: 10,
+      perType: new Map([
+        ['slow', Infinity],
+        ['quick', 100],
+      ]),
+    };
+    const saturated = startOf({
+      now,
+      ready: now,
+      type: 'quick',
+      capacity: unlimited,
+      running: [],
+      ahead: Array(256).fill(quick),
+      beyond: [{ ...backlog, count: 100 }],
+    })!;
+    assert.ok(saturated.at - now >= (100 * 120_000) / 10, `all of it through 10 slots: ${saturated.at - now} ms`);
+  });
+
   it("waits for its turn among its concurrency key's slots, not only for a slot of its type (issue 12)", () => {
     const d = 1000;
     const tight = estimateDuration(Array(30).fill(d), null)!;
