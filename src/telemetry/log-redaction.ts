@@ -220,15 +220,52 @@ export function redactingChildOf(logger: Logger): Logger {
   const child = logger.child({}, { formatters: { log: redactingAfter(own) } });
   const redactArguments = redactingLogMethod(undefined);
   const given = Object.getPrototypeOf(child) as Record<string, unknown>;
-  // pino's hooks are the root's alone: each level's method of this child (and of its children, which inherit them)
-  // redacts its arguments, then calls the given logger's method as it is at that moment (the app may change its level).
+  type Method = Parameters<typeof redactArguments>[1];
+  // The level methods pino set on this child or a descendant of it (a child made with its own level, or one whose
+  // level was set later): pino assigns them, and the accessors below keep them here instead of being shadowed by them.
+  const setMethods = new WeakMap<object, Map<string, Method>>();
+  const wrappers = new WeakMap<object, Map<string, Method>>();
+  // pino's hooks are the root's alone: each level's method of this child and its descendants redacts its arguments,
+  // then calls the method pino made for that logger (its own level's), or the given logger's as it is at that moment
+  // (the app may change its level).
   for (const [label, level] of Object.entries(logger.levels?.values ?? {})) {
     if (typeof given[label] !== 'function') continue;
-    (child as unknown as Record<string, unknown>)[label] = function redacting(this: Logger, ...args: unknown[]) {
-      if (typeof this.isLevelEnabled === 'function' && !this.isLevelEnabled(label)) return;
-      const write = given[label] as Parameters<typeof redactArguments>[1];
-      return redactArguments.call(this, args as Parameters<typeof redactArguments>[0], write, level);
+    const methodOf = (self: object): Method => {
+      for (let at: object | null = self; at !== null && at !== given; at = Object.getPrototypeOf(at) as object | null) {
+        const set = setMethods.get(at)?.get(label);
+        if (set !== undefined) return set;
+      }
+      return given[label] as Method;
     };
+    Object.defineProperty(child, label, {
+      configurable: true,
+      get(this: Logger) {
+        let own = wrappers.get(this);
+        if (own === undefined) {
+          own = new Map();
+          wrappers.set(this, own);
+        }
+        let wrapper = own.get(label);
+        if (wrapper === undefined) {
+          const self = this;
+          wrapper = function redacting(this: Logger, ...args: unknown[]) {
+            const write = methodOf(self);
+            if (typeof self.isLevelEnabled === 'function' && !self.isLevelEnabled(label)) return;
+            return redactArguments.call(this, args as Parameters<typeof redactArguments>[0], write, level);
+          } as unknown as Method;
+          own.set(label, wrapper);
+        }
+        return wrapper;
+      },
+      set(this: object, method: Method) {
+        let own = setMethods.get(this);
+        if (own === undefined) {
+          own = new Map();
+          setMethods.set(this, own);
+        }
+        own.set(label, method);
+      },
+    });
   }
   return redactChildBindings(child);
 }

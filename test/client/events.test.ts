@@ -195,7 +195,10 @@ describe('AsyncOpsClient.events', () => {
         streamHead(res, 0);
         event(res, 1, 'processing');
         res.end();
-      } else event((streamHead(res), res), 2, 'completed');
+      } else {
+        streamHead(res);
+        event(res, 2, 'completed');
+      }
     };
     const seen = await collect(new AsyncOpsClient({ baseUrl: base, timeoutMs: Infinity }), { idleTimeoutMs: Infinity });
     assert.deepEqual(

@@ -158,6 +158,19 @@ describe('log redaction', () => {
     );
     app.info({ password: 'the-apps-own' }, 'the app logs as it chooses');
     assert.equal(JSON.parse(lines[1]!).password, 'the-apps-own');
+    // A child with a level of its own (pino gives it methods of its own), made so or set later.
+    app.level = 'info';
+    const levelled = given.child({}, { level: 'debug' });
+    levelled.debug('own level %j', { password: 'levelled-password' });
+    levelled.level = 'trace';
+    levelled.trace({ nested: { secret: 'traced-secret' } }, 'set later %j', { api_key: 'traced-key' });
+    given.debug('still off at the app level');
+    const written = lines.slice(2).map((line) => JSON.parse(line));
+    assert.deepEqual(
+      written.map((line) => line.msg),
+      [`own level {"password":"${REDACTED}"}`, `set later {"api_key":"${REDACTED}"}`],
+    );
+    assert.deepEqual(written[1].nested, { secret: REDACTED });
   });
 
   it("an HTTP client's error carrying the request it sent (axios's `request`) is written without the head's credentials", async () => {
