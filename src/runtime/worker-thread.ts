@@ -100,8 +100,16 @@ function runInThread(start: ThreadStart, ctx: TaskContext): Promise<TaskResult> 
       else settle(() => reject(rebuildError(message)));
     });
     worker.on('error', (err) => settle(() => reject(err)));
-    worker.on('exit', (code) => settle(() => reject(new Error(`worker thread exited with code ${code} before returning`))));
+    worker.on('exit', (code) => settle(() => reject(new Error(exitMessage(code)))));
   });
+}
+
+/** Node's exit code for a top-level await that can never settle: nothing is left on the thread for it to wait on. */
+const UNSETTLED_AWAIT = 13;
+
+function exitMessage(code: number): string {
+  if (code === UNSETTLED_AWAIT) return "the handler's promise never settled: its worker thread had nothing left to wait on (a promise nothing resolves)";
+  return `worker thread exited with code ${code} before returning`;
 }
 
 function rebuildError(message: Extract<ThreadMessage, { kind: 'error' }>): Error {

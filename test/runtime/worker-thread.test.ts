@@ -121,6 +121,12 @@ describe('inWorkerThread', () => {
     );
   });
 
+  it('says a handler whose promise can never settle left its thread nothing to wait on, not an exit code', async () => {
+    await assert.rejects(inWorkerThread(handlers, 'neverSettles')({}, context().ctx), {
+      message: "the handler's promise never settled: its worker thread had nothing left to wait on (a promise nothing resolves)",
+    });
+  });
+
   it('terminates a handler that never yields when the signal fires, while this thread stays responsive', async () => {
     const controller = new AbortController();
     const { ctx, progress } = context(controller);
