@@ -411,13 +411,23 @@ export async function assembleAsyncOps(options: AssemblyOptions): Promise<Assemb
   pool?.on('operation:finished', (end) => metrics.recordAttempt(end));
   pool?.on('leases:recovered', (result) => metrics.recordRecovered(result));
   let dispatcher: WebhookDispatcher | null = null;
+  const retentionMs = options.retentionMs ?? DEFAULTS.retention;
   const retention = new Retention({
     store,
     clock,
     logger,
-    retentionMs: options.retentionMs ?? DEFAULTS.retention,
+    retentionMs,
     resultRetentionMs: options.resultRetentionMs ?? options.retentionMs ?? DEFAULTS.retention,
   });
+  // Retention counts from an operation's end and waits for its webhook to settle: a delivery that dies after
+  // --retention has passed goes with its operation at the next pruning, before the dead-letter list could show it.
+  const webhookRetriesMs = (options.webhookScheduleMs ?? DEFAULTS.webhookSchedule).reduce((sum, ms) => sum + ms, 0);
+  if (retentionMs <= webhookRetriesMs) {
+    logger.warn(
+      { component: 'retention', retention_ms: retentionMs, webhook_retries_ms: webhookRetriesMs },
+      'retention: --retention is no longer than the webhook retry schedule, so a webhook that never gets through is removed with its operation as it dies, never shown in the dead-letter list: raise --retention past the schedule',
+    );
+  }
   const parts = (): AsyncOpsParts => ({ store, registry, service, pool, dispatcher, logger });
   const app =
     options.http === false

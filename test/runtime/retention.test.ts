@@ -8,6 +8,7 @@ import { Retention } from '../../src/runtime/retention.ts';
 import { SqliteStore } from '../../src/store/sqlite/sqlite-store.ts';
 import { withStoreMethod } from '../support/store-method.ts';
 import { systemClock } from '../../src/domain/clock.ts';
+import { createAsyncOps } from '../../src/index.ts';
 
 describe('Retention', () => {
   it('runs one pruning at a time: asked again while one is under way, it waits for that one', async () => {
@@ -60,5 +61,29 @@ describe('Retention', () => {
     } finally {
       await store.close();
     }
+  });
+});
+
+describe('retention beside the webhook retry schedule', () => {
+  it('warns at start-up when --retention is no longer than the retry schedule: dead letters would go as they die', async () => {
+    const warned = async (options: { retentionMs?: number; webhookScheduleMs?: number[] }) => {
+      const lines: string[] = [];
+      const ops = await createAsyncOps({
+        store: ':memory:',
+        builtInTasks: false,
+        workers: false,
+        http: false,
+        logger: pino({ level: 'warn' }, { write: (line: string) => lines.push(line) }),
+        ...options,
+      });
+      await ops.close();
+      return lines
+        .map((line) => JSON.parse(line) as { msg: string; retention_ms?: number })
+        .filter((line) => line.msg.startsWith('retention: --retention is no longer'));
+    };
+    // The default schedule spans about 27.6 hours.
+    assert.equal((await warned({ retentionMs: 24 * 3_600_000 })).length, 1);
+    assert.equal((await warned({ retentionMs: 60_000, webhookScheduleMs: [1_000, 2_000] })).length, 0);
+    assert.equal((await warned({})).length, 0, 'the defaults: 7 days against 27.6 hours');
   });
 });
