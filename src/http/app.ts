@@ -13,7 +13,14 @@ import { Ajv } from 'ajv';
 import addFormatsModule from 'ajv-formats';
 import type { OperationsService } from '../runtime/operations.ts';
 import { AsyncOpsError } from '../domain/errors.ts';
-import { installProblemHandlers, sendFrameworkProblem, writeClientErrorProblem, writeExpectationFailed, writeRawProblem } from './problem.ts';
+import {
+  installProblemHandlers,
+  refuseShadowedMethods,
+  sendFrameworkProblem,
+  writeClientErrorProblem,
+  writeExpectationFailed,
+  writeRawProblem,
+} from './problem.ts';
 import { registerProblemDocs } from './problem-docs.ts';
 import { installCacheControl } from './caching.ts';
 import { OperationResourceSchema, ProblemSchema, WebhookEventSchema } from './schemas.ts';
@@ -196,7 +203,7 @@ async function registerApi(app: FastifyInstance, options: HttpAppOptions): Promi
   // Bodies are JSON; Fastify would otherwise hand a text/plain body to the routes as a string.
   app.removeContentTypeParser('text/plain');
   installJsonBodyParser(app);
-  installProblemHandlers(app);
+  const routeMethods = installProblemHandlers(app);
   const countRequest = options.countRequest;
   if (countRequest !== undefined) {
     app.addHook('onRequest', (request, reply, done) => {
@@ -217,6 +224,7 @@ async function registerApi(app: FastifyInstance, options: HttpAppOptions): Promi
   installTenant(app, security.keyring === null);
   installAuth(app, security.keyring, security.streamTokens ?? null);
   await installRateLimits(app, security.rateLimits);
+  refuseShadowedMethods(app, routeMethods);
   installBodyDepthLimit(app, security.maxBodyDepth);
   await app.register(
     swagger,

@@ -2,7 +2,8 @@
 // Allowed (with Allow) that the not-found handler gives a method a path does not answer; and the 405 each documented
 // route declares. Not here: rendering the problem (problem.ts).
 // Invariant: a path that some route answers is a 405, never a 404, for any other method; Allow lists exactly the
-// methods its routes answer, HEAD with GET. A route answering OPTIONS alone (a CORS preflight for `*`) makes no path exist.
+// methods its routes answer, HEAD with GET; a path a static route answers is that resource, whose other methods are a
+// 405 too, not a parametric sibling's (`GET /reports/async` is no report `async`). A route answering OPTIONS alone (a CORS preflight for `*`) makes no path exist.
 
 import type { FastifyInstance } from 'fastify';
 import FindMyWay from 'find-my-way';
@@ -12,12 +13,26 @@ import { problemResponse, requiredHeader } from './schemas.ts';
 /** The methods the routes of `path` answer (without query), or [] when no route answers it. */
 export type AllowedMethods = (path: string) => readonly string[];
 
+/**
+ * The methods a path's own routes answer, and for a path a static route answers (`/operations/counts`) whose other
+ * methods would fall to a parametric sibling's (`/operations/:id`) what to answer instead: those methods are not the
+ * path's, whose `counts` is no operation's id.
+ */
+export interface RouteMethods {
+  readonly allowed: AllowedMethods;
+  /** For a request a parametric route took: the methods its path's static routes answer, or null when it has none. */
+  readonly staticAllowed: (path: string) => readonly string[] | null;
+}
+
 const METHOD_NOT_ALLOWED = problemResponse(405, 'The path does not answer this method', {
   Allow: requiredHeader(Type.String({ description: 'The methods the path answers' })),
 });
 
+/** A route whose path has a parameter: a static route beside it for the same path is the more specific one. */
+const parametric = (url: string): boolean => url.includes(':');
+
 /** Call before any route is added: it sees only the routes added after it. */
-export function trackAllowedMethods(app: FastifyInstance): AllowedMethods {
+export function trackAllowedMethods(app: FastifyInstance): RouteMethods {
   // The same matching rules as the app's own router, so a path matches here exactly when it matches there.
   const config = app.initialConfig;
   const router = FindMyWay({
@@ -28,6 +43,14 @@ export function trackAllowedMethods(app: FastifyInstance): AllowedMethods {
   });
   const declared = new Set<string>();
   const methods = new Set<FindMyWay.HTTPMethod>();
+  // Only static paths (no parameter, no wildcard) that some route answers, where a request a parametric route took is
+  // looked up before anything else is asked.
+  const staticRouter = FindMyWay({
+    caseSensitive: config.caseSensitive,
+    ignoreTrailingSlash: config.routerOptions?.ignoreTrailingSlash ?? config.ignoreTrailingSlash,
+    ignoreDuplicateSlashes: config.routerOptions?.ignoreDuplicateSlashes ?? config.ignoreDuplicateSlashes,
+  });
+  let anyStatic = false;
   app.addHook('onRoute', (route) => {
     for (const method of [route.method].flat()) {
       // HEAD is answered wherever GET is (Fastify adds it), so it is derived from GET rather than tracked.
@@ -37,20 +60,37 @@ export function trackAllowedMethods(app: FastifyInstance): AllowedMethods {
       // Fastify's router is find-my-way too: the methods it takes are the ones this one takes.
       const known = method as FindMyWay.HTTPMethod;
       methods.add(known);
-      router.on(known, route.url, () => {});
+      router.on(known, route.url, () => {}, { url: route.url });
+      if (!parametric(route.url) && !route.url.includes('*') && method !== 'OPTIONS') {
+        staticRouter.on(known, route.url, () => {});
+        anyStatic = true;
+      }
     }
     const schema = route.schema;
     if (schema !== undefined && schema.hide !== true && schema.response !== undefined && typeof schema.response === 'object') {
       route.schema = { ...schema, response: { 405: METHOD_NOT_ALLOWED, ...(schema.response as object) } };
     }
   });
-  return (path) => {
-    const allowed: string[] = [];
+  const allowed = (path: string): readonly string[] => {
+    const matched: Array<{ method: string; url: string }> = [];
     for (const method of methods) {
-      if (router.find(method, path) === null) continue;
-      allowed.push(method);
-      if (method === 'GET') allowed.push('HEAD');
+      const found = router.find(method, path);
+      if (found !== null) matched.push({ method, url: (found.store as { url: string }).url });
     }
-    return allowed.some((method) => method !== 'OPTIONS') ? allowed : [];
+    // A static route for the path makes the path that resource: a parametric sibling's methods are not its own.
+    const exact = matched.some((m) => !parametric(m.url) && !m.url.includes('*') && m.method !== 'OPTIONS');
+    const own = exact ? matched.filter((m) => !parametric(m.url)) : matched;
+    const list: string[] = [];
+    for (const m of own) {
+      list.push(m.method);
+      if (m.method === 'GET') list.push('HEAD');
+    }
+    return list.some((method) => method !== 'OPTIONS') ? list : [];
   };
+  const staticAllowed = (path: string): readonly string[] | null => {
+    if (!anyStatic) return null;
+    for (const method of methods) if (method !== 'OPTIONS' && staticRouter.find(method, path) !== null) return allowed(path);
+    return null;
+  };
+  return { allowed, staticAllowed };
 }

@@ -7,7 +7,7 @@ import type { Duplex } from 'node:stream';
 import type { FastifyError, FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import { AsyncOpsError, type ErrorCode, type FieldError } from '../domain/errors.ts';
 import { fieldErrorsOf } from '../runtime/schema-errors.ts';
-import { trackAllowedMethods } from './method-not-allowed.ts';
+import { trackAllowedMethods, type RouteMethods } from './method-not-allowed.ts';
 import { CACHE_CONTROL } from './caching.ts';
 
 /** Where each problem type is documented: the server's own page, one anchor per code (problem-docs.ts). */
@@ -223,9 +223,29 @@ function internalProblem(instance: string, basePath: string): Problem {
 /** At most one `store unavailable` line in this long; each says how many 503s it stands for. */
 const STORE_UNAVAILABLE_LOG_MS = 1_000;
 
+/**
+ * A parametric route took a path a static route answers for other methods (`GET /reports/async`, `DELETE
+ * /operations/counts`): that path is the static resource, and this method is not one of its: a 405, as the not-found
+ * handler answers. Installed where the not-found handler's answer comes, after the host check, CORS, authentication
+ * and rate limits.
+ */
+export function refuseShadowedMethods(app: FastifyInstance, routeMethods: RouteMethods): void {
+  // Not async: every request passes here, a status GET's too.
+  app.addHook('onRequest', (request, reply, done) => {
+    const url = request.routeOptions.url;
+    if (url === undefined || !url.includes(':')) return done();
+    const path = pathOf(request);
+    const allowed = routeMethods.staticAllowed(path);
+    if (allowed === null || allowed.includes(request.method)) return done();
+    reply.header('allow', allowed.join(', '));
+    done(new AsyncOpsError('method_not_allowed', `${path.slice(0, 200)} answers ${allowed.join(', ')}, not ${request.method}`));
+  });
+}
+
 /** Call before any route is added: the 405s learn the routes as they are added. */
-export function installProblemHandlers(app: FastifyInstance): void {
-  const allowedMethods = trackAllowedMethods(app);
+export function installProblemHandlers(app: FastifyInstance): RouteMethods {
+  const routeMethods = trackAllowedMethods(app);
+  const allowedMethods = routeMethods.allowed;
   let storeUnavailable = { loggedAt: -Infinity, since: 0 };
   app.setErrorHandler((error: FastifyError, request: FastifyRequest, reply: FastifyReply) => {
     const known = error instanceof AsyncOpsError ? error : fromFastifyError(error);
@@ -268,4 +288,5 @@ export function installProblemHandlers(app: FastifyInstance): void {
     }
     return sendProblem(reply, problemFor(new AsyncOpsError('not_found', `no route ${request.method} ${path.slice(0, 200)}`), path, app.prefix));
   });
+  return routeMethods;
 }

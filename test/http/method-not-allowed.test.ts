@@ -4,12 +4,12 @@
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import Fastify, { type FastifyInstance } from 'fastify';
-import { installProblemHandlers } from '../../src/http/problem.ts';
+import { installProblemHandlers, refuseShadowedMethods } from '../../src/http/problem.ts';
 import { ProblemSchema } from '../../src/http/schemas.ts';
 
 async function appWith(routes: (app: FastifyInstance) => void | Promise<void>): Promise<FastifyInstance> {
   const app = Fastify({ logger: false, routerOptions: { maxParamLength: 1000 } }) as unknown as FastifyInstance;
-  installProblemHandlers(app);
+  refuseShadowedMethods(app, installProblemHandlers(app));
   app.addSchema(ProblemSchema);
   await routes(app);
   await app.ready();
@@ -48,6 +48,34 @@ describe('405 Method Not Allowed', () => {
         assert.equal(response.headers.allow, undefined, url);
         assert.equal(response.json().instance, url);
       }
+    } finally {
+      await app.close();
+    }
+  });
+
+  it("a path a static route answers is that resource: a parametric sibling's methods are neither in its Allow nor answered", async () => {
+    const app = await appWith((app) => {
+      app.get('/things/counts', async () => ({ counts: true }));
+      app.get('/things/:id', async () => ({ id: true }));
+      app.delete('/things/:id', async () => ({ deleted: true }));
+      app.post('/reports/async', async () => ({ submitted: true }));
+      app.get('/reports/:id', async () => ({ report: true }));
+      app.options('*', async (request, reply) => (request.headers['access-control-request-method'] ? reply.code(204).send() : reply.callNotFound()));
+    });
+    try {
+      for (const [method, url, allow] of [
+        ['POST', '/things/counts', 'GET, HEAD, OPTIONS'],
+        ['DELETE', '/things/counts', 'GET, HEAD, OPTIONS'],
+        ['GET', '/reports/async', 'POST, OPTIONS'],
+        ['HEAD', '/reports/async', 'POST, OPTIONS'],
+      ] as const) {
+        const response = await app.inject({ method, url });
+        assert.deepEqual([response.statusCode, response.headers.allow], [405, allow], `${method} ${url}`);
+      }
+      assert.deepEqual((await app.inject({ method: 'GET', url: '/things/counts' })).json(), { counts: true });
+      assert.deepEqual((await app.inject({ method: 'DELETE', url: '/things/t1' })).json(), { deleted: true });
+      assert.deepEqual((await app.inject({ method: 'GET', url: '/reports/r1' })).json(), { report: true });
+      assert.equal((await app.inject({ method: 'PUT', url: '/things/t1' })).headers.allow, 'GET, HEAD, DELETE, OPTIONS');
     } finally {
       await app.close();
     }
