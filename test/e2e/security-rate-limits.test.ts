@@ -133,6 +133,11 @@ describe('rate limits at the HTTP edge', STORE_INDEPENDENT, () => {
         assert.equal(third.status, 429);
         assert.equal(third.body.code, 'rate_limited');
         assert.ok(Number(third.headers.get('retry-after')) >= 1);
+        // Not the read limit's RateLimit-* (requests left, reset in a second): Retry-After alone says when.
+        assert.deepEqual(
+          ['ratelimit-limit', 'ratelimit-remaining', 'ratelimit-reset'].map((name) => third.headers.get(name)),
+          [null, null, null],
+        );
         const betaOp = await request(base, 'POST', '/operations', {
           body: { type: 'sleep', input: { ms: 100 }, run_at: new Date(Date.now() + 3_600_000).toISOString() },
           headers: auth(KEY_B),
