@@ -377,6 +377,29 @@ describe('estimated completion of a pending operation', () => {
       beyond: [{ ...backlog, count: 100 }],
     })!;
     assert.ok(saturated.at - now >= (100 * 120_000) / 10, `all of it through 10 slots: ${saturated.at - now} ms`);
+    // Another type of a high limit but little work holds its slots for a moment only, not for the whole drain.
+    const a = { type: 'a', mean: 200, variance: 1 };
+    const highLimit = {
+      global: 10,
+      perType: new Map([
+        ['a', 10],
+        ['b', 9],
+      ]),
+    };
+    const alone = startOf({ now, ready: now, type: 'a', capacity: highLimit, running: [], ahead: Array(256).fill(a), beyond: [{ ...a, count: 200 }] })!;
+    const besideOneQuick = startOf({
+      now,
+      ready: now,
+      type: 'a',
+      capacity: highLimit,
+      running: [],
+      ahead: Array(256).fill(a),
+      beyond: [
+        { ...a, count: 200 },
+        { type: 'b', mean: 10, variance: 1, count: 1 },
+      ],
+    })!;
+    near(besideOneQuick.at - now, alone.at - now, 5, 'one 10 ms operation of the other type');
   });
 
   it("waits for its turn among its concurrency key's slots, not only for a slot of its type (issue 12)", () => {
