@@ -45,13 +45,16 @@ export class AsyncOpsUnexpectedResponseError extends Error {
   readonly url: string;
   readonly status: number;
   readonly contentType: string | null;
+  /** The reply's `Retry-After`, in seconds, when it carried one (a proxy's 503 page may say when to come back). */
+  readonly retryAfterS: number | undefined;
 
-  constructor(baseUrl: string, url: string, status: number, contentType: string | null, options?: { cause?: unknown }) {
+  constructor(baseUrl: string, url: string, status: number, contentType: string | null, options?: { cause?: unknown; retryAfterS?: number | undefined }) {
     super(`the server at ${baseUrl} did not answer as an asyncops API: HTTP ${status}, content-type ${contentType ?? '(none)'}`, options);
     this.name = 'AsyncOpsUnexpectedResponseError';
     this.url = url;
     this.status = status;
     this.contentType = contentType;
+    this.retryAfterS = options?.retryAfterS;
   }
 }
 

@@ -115,6 +115,8 @@ async function* follow(
   let reconnectMs = DEFAULT_RECONNECT_MS;
   let failures = 0;
   let refusedForMs = 0;
+  // Once: a server that went back once more (two stores behind one address, in turn) is not followed back and forth.
+  let hasRestarted = false;
   for (let first = true; ; first = false) {
     if (!first) await delay(Math.max(reconnectMs, failures > 0 ? http.backoff(failures) : 0, refusedForMs), signal);
     signal?.throwIfAborted();
@@ -165,7 +167,8 @@ async function* follow(
           // has no such version (a lastEventId it never had, a store restored from a backup): its state goes on from
           // there, or the iteration would wait for a version that never comes. Later in one stream, what the client
           // has is not yielded again.
-          const restarted = firstEvent && version >= 0 && eventVersion < version;
+          const restarted = firstEvent && !hasRestarted && version >= 0 && eventVersion < version;
+          if (restarted) hasRestarted = true;
           firstEvent = false;
           if (eventVersion <= version && !restarted) continue;
           version = eventVersion;

@@ -167,7 +167,8 @@ export class Transport {
   }
 
   #unexpected(reply: Reply): AsyncOpsUnexpectedResponseError {
-    return new AsyncOpsUnexpectedResponseError(this.baseUrl, reply.url, reply.status, reply.headers.get('content-type'));
+    const retryAfterS = reply.headers.get('retry-after') === null ? undefined : retryAfterSeconds(reply.headers);
+    return new AsyncOpsUnexpectedResponseError(this.baseUrl, reply.url, reply.status, reply.headers.get('content-type'), { retryAfterS });
   }
 
   url(path: string, query?: RequestSpec['query']): string {
@@ -212,7 +213,8 @@ export class Transport {
 
   /** How long a refusal asked to wait before the next try (its Retry-After, within the policy's longest delay), or 0. */
   retryAfterMs(error: unknown): number {
-    return error instanceof AsyncOpsApiError && error.retryAfterS !== undefined ? Math.min(error.retryAfterS * 1000, this.#retry.maxDelayMs) : 0;
+    const refusal = error instanceof AsyncOpsApiError || error instanceof AsyncOpsUnexpectedResponseError ? error : null;
+    return refusal?.retryAfterS === undefined ? 0 : Math.min(refusal.retryAfterS * 1000, this.#retry.maxDelayMs);
   }
 
   /** The delay before reconnect `attempt` (1, 2, …) as the retry policy spaces retries, and how many it allows. */

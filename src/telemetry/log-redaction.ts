@@ -74,10 +74,11 @@ export function redactingOptions(options: LoggerOptions | undefined): LoggerOpti
 
 /**
  * A raw HTTP head's credential line as a written line holds it, JSON-escaped: after a line break (`\n`), the header's
- * name and colon, and its value up to the next escape (the line's `\r\n`) or the string's end; a head escaped twice
- * (`%j` of an object holding it) ends its value at the first backslash too, so nothing after the line is taken with it.
+ * name and colon, and its value up to its line's end: the next `\r` or `\n` escape, escaped once (the head in a field)
+ * or twice (the head inside a message's `%j`), or the string's end. A `"` or `\` in the value is an escape of another
+ * kind and part of it.
  */
-const HEAD_CREDENTIAL = /(\\n)(authorization|proxy-authorization|x-api-key)([ \t]*:)[^\\"]*/gi;
+const HEAD_CREDENTIAL = /(\\n)(authorization|proxy-authorization|x-api-key)([ \t]*:)(?:[^\\"]|\\[^rn\\]|\\\\(?![rn]))*/gi;
 
 /**
  * pino's `hooks.streamWrite`, the caller's own applied first: the written line with every credential of a raw HTTP head

@@ -168,7 +168,11 @@ describe('AsyncOpsClient.events', () => {
         event(res, 5, 'processing', 'progress');
         event(res, 4, 'processing');
         res.end();
-      } else event(res, 6, 'completed');
+      } else {
+        // Going back once more (another store behind the address) is not followed: what the client has stays.
+        event(res, 3, 'pending');
+        event(res, 6, 'completed');
+      }
     };
     const seen = await collect(new AsyncOpsClient({ baseUrl: base }), { lastEventId: 9 });
     assert.deepEqual(
@@ -181,7 +185,7 @@ describe('AsyncOpsClient.events', () => {
     );
   });
 
-  it("waits what a 429's Retry-After asks, at least a second whatever retry: says, and takes a proxy's 502 page as transient", async () => {
+  it("waits what a 429's Retry-After asks, at least a second whatever retry: says, and takes a proxy's 503 page as transient, its Retry-After too", async () => {
     connections.length = 0;
     const at: number[] = [];
     script = (n, _req, res) => {
@@ -190,7 +194,8 @@ describe('AsyncOpsClient.events', () => {
         res.writeHead(429, { 'content-type': 'application/problem+json', 'retry-after': '3' });
         res.end(JSON.stringify({ title: 'Too Many Requests', status: 429, code: 'rate_limited' }));
       } else if (n === 1) {
-        res.writeHead(502, { 'content-type': 'text/html' }).end('<html>bad gateway</html>');
+        // A proxy's own page, which says when to come back too.
+        res.writeHead(503, { 'content-type': 'text/html', 'retry-after': '4' }).end('<html>unavailable</html>');
       } else if (n === 2) {
         streamHead(res, 0);
         event(res, 1, 'processing');
@@ -206,6 +211,7 @@ describe('AsyncOpsClient.events', () => {
       [1, 2],
     );
     assert.ok(at[1]! - at[0]! >= 2_950, `after the 429: ${Math.round(at[1]! - at[0]!)} ms`);
+    assert.ok(at[2]! - at[1]! >= 3_950, `after the proxy's 503: ${Math.round(at[2]! - at[1]!)} ms`);
     assert.ok(at[3]! - at[2]! >= 950, `after retry: 0: ${Math.round(at[3]! - at[2]!)} ms`);
   });
 

@@ -99,6 +99,8 @@ describe('checkCron', () => {
     );
     // Lord Howe's gap is half an hour (02:00 to 02:30 on the first Sunday of October): the rest of the hour exists.
     assert.deepEqual(checkCron('* 2 * 10 0#1', 'Australia/Lord_Howe'), []);
+    // Pacific/Chatham's gap runs 02:45 to 03:45 on the last Sunday of September: 03:45 to 03:59 exist.
+    assert.deepEqual(checkCron('* 3 * 9 0L', 'Pacific/Chatham'), []);
   });
 
   it("reads an expression on the UTC clock or the schedule's zone, never the host's (TZ)", () => {

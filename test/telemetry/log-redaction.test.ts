@@ -197,10 +197,15 @@ describe('log redaction', () => {
       log.error({ err: error }, 'upstream call failed');
       // Escaped twice: the head as a string inside the message's JSON.
       log.info('as %j', { head: (sent as unknown as { _header: string })._header });
+      // A value holding a quote or a backslash, which the line escapes: all of it is the credential's.
+      const odd = 'GET /x HTTP/1.1\r\nAuthorization: Bearer abc"odd-one\r\nX-Api-Key: key\\odd-two\r\nAccept: json\r\n\r\n';
+      log.error({ err: { request: { _header: odd } } }, 'odd head');
+      log.info('odd %j', { head: odd });
     } finally {
       server.close();
     }
-    assert.doesNotMatch(lines.join('\n'), /head-token|head-key|config-token/);
+    assert.doesNotMatch(lines.join('\n'), /head-token|head-key|config-token|odd-one|odd-two/);
+    assert.match(JSON.parse(lines[2]!).err.request._header, /\r\nAccept: json\r\n/, 'what follows the odd values is kept');
     const written = JSON.parse(lines[0]!);
     assert.match(written.err.request._header, /^GET \/dead HTTP\/1\.1\r\n/);
     assert.match(written.err.request._header, /\r\nAuthorization: \[Redacted\]\r\n/);
