@@ -5,7 +5,7 @@ import type { FastifyInstance } from 'fastify';
 import { Type } from '@sinclair/typebox';
 import { AsyncOpsError } from '../domain/errors.ts';
 import { jsonResponse, problemResponses } from './schemas.ts';
-import { systemClock, withDeadline } from '../domain/clock.ts';
+import { sharedStoreReads } from './shared-store-read.ts';
 
 /** What readiness asks of the store (main.ts passes the store itself): whether it answers, and which kind it is. */
 export interface StoreProbe {
@@ -21,6 +21,9 @@ const READY_WITHIN_MS = 2_000;
 
 /** `stopping`: whether the node has begun to stop (it then reads as not ready, so a balancer sends it nothing new). */
 export function registerHealthRoutes(app: FastifyInstance, store: StoreProbe, stopping: () => boolean = () => false): void {
+  // Probes while a ping is held (a locked table) share it rather than each holding a connection of the pool until the
+  // lock goes: a probe every ten seconds took the whole pool within a few minutes, and every request with it.
+  const ping = sharedStoreReads(READY_WITHIN_MS);
   app.get('/healthz', {
     schema: {
       tags: ['health'],
@@ -44,7 +47,7 @@ export function registerHealthRoutes(app: FastifyInstance, store: StoreProbe, st
       // From the first moment of a stop, while running attempts finish within --grace: not only once HTTP closes.
       if (stopping()) throw new AsyncOpsError('shutting_down', 'this node is stopping: send requests to another node, or again once it is back');
       try {
-        await withDeadline(systemClock, store.ping(), READY_WITHIN_MS, `the store did not answer within ${READY_WITHIN_MS} ms`);
+        await ping('ping', () => store.ping());
         return { status: 'ready' as const, store: store.kind };
       } catch (error) {
         // This route is open without a key: the store's own words (a host, a user name) go only to the log, as the

@@ -15,7 +15,7 @@ import type { OperationsObserver } from '../runtime/observer.ts';
 import type { ScheduleObserver } from '../runtime/schedules.ts';
 import type { Schedule } from '../domain/schedule.ts';
 import { statusWrittenOnSocket } from './problem.ts';
-import { systemClock, withDeadline } from '../domain/clock.ts';
+import { sharedStoreReads } from './shared-store-read.ts';
 
 const DURATION_BUCKETS_S = [0.005, 0.01, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 300, 1800];
 /** Queue waits run from a millisecond (an idle worker) to hours (a backlog). */
@@ -40,23 +40,6 @@ const GAUGES_NAMED_LIKE_COUNTERS = ['nodejs_active_handles_total', 'nodejs_activ
  * default), which then loses this node's own counters too.
  */
 export const STORE_READ_WITHIN_MS = 2_000;
-
-/**
- * The store's reads for the gauges, each waited for at most STORE_READ_WITHIN_MS and shared by the scrapes that come
- * while it is under way: a read the store holds goes on holding a connection of the pool after its scrape gave up, and
- * one more for every scrape after it took the whole pool within ten scrapes, and the node with it.
- */
-function gaugeReads(): <T>(gauge: string, read: () => Promise<T> | undefined) => Promise<T | undefined> {
-  const underWay = new Map<string, Promise<unknown>>();
-  return <T>(gauge: string, read: () => Promise<T> | undefined) => {
-    let work = underWay.get(gauge) as Promise<T | undefined> | undefined;
-    if (work === undefined) {
-      work = Promise.resolve(read()).finally(() => underWay.delete(gauge));
-      underWay.set(gauge, work);
-    }
-    return withDeadline(systemClock, work, STORE_READ_WITHIN_MS, `the store did not answer within ${STORE_READ_WITHIN_MS} ms`);
-  };
-}
 
 /** The status a request is counted under when its client went away before any answer (nginx's "client closed request"). */
 const CLIENT_CLOSED_REQUEST = 499;
@@ -103,7 +86,9 @@ export class Metrics implements OperationsObserver, ScheduleObserver {
   constructor(store: OperationCounts, taskTypes: () => readonly string[] = () => [], slots: WorkerSlots = () => null) {
     // No prefix: process_* and nodejs_* keep the names off-the-shelf dashboards and alerts look for.
     collectDefaultMetrics({ register: this.registry });
-    const storeRead = gaugeReads();
+    // A read the store holds goes on holding a connection after its scrape gave up: the scrapes meanwhile share it
+    // (one more each took the whole pool within ten scrapes, and the node with it).
+    const storeRead = sharedStoreReads(STORE_READ_WITHIN_MS);
     for (const name of GAUGES_NAMED_LIKE_COUNTERS) this.registry.removeSingleMetric(name);
     new Gauge({
       name: 'asyncops_operations',
