@@ -56,6 +56,9 @@ export function installJsonBodyParser(app: FastifyInstance): void {
   const parseJson = app.getDefaultJsonParser('error', 'error');
   app.removeContentTypeParser('application/json');
   app.addContentTypeParser('application/json', { parseAs: 'buffer' }, (request, body, done) => {
+    // No route answers this request (a 404, or a 405 naming the methods that do): what its body holds is no matter,
+    // and a malformed one must not stand in for the answer about the path.
+    if (request.is404) return done(null, undefined);
     const charset = charsetOf(request.headers['content-type']);
     if (charset !== null && !UTF8_NAMES.has(charset)) {
       // Read as UTF-8 anyway, a UTF-16 or Latin-1 body would be stored as other text than the client sent.

@@ -86,6 +86,20 @@ describe('problems', () => {
     assert.equal(head.status, 405);
     assert.deepEqual(allowOf(head.headers), ['POST']);
     assert.equal((await request(base, 'DELETE', '/nowhere')).status, 404);
+    // A malformed body does not stand in for the answer about the path.
+    for (const [path, status] of [
+      ['/nowhere', 404],
+      ['/whoami', 405],
+      ['/operations/counts', 405],
+    ] as const) {
+      const garbage = await fetch(`${base}${path}`, {
+        method: 'POST',
+        headers: { 'content-type': 'application/json' },
+        body: 'garbage',
+        signal: AbortSignal.timeout(5000),
+      });
+      assert.equal(garbage.status, status, `POST ${path} with a malformed body`);
+    }
     const missingFile = await request(base, 'GET', '/docs/static/nowhere.js');
     assert.equal(missingFile.status, 404, 'a route that answers GET but finds nothing is a 404');
     assert.equal(missingFile.headers.get('allow'), null);
