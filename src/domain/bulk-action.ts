@@ -5,7 +5,7 @@
 // naming a status the action cannot apply to is refused, never widened or silently emptied. Only a retry takes a priority
 // (the redriven operations' new one), under the same rule as a submit's (fairness.ts).
 
-import { parseDateTime } from './date-time.ts';
+import { dateTimeRefusal, parseDateTime } from './date-time.ts';
 import { AsyncOpsError, type FieldError } from './errors.ts';
 import { priorityProblem } from './fairness.ts';
 import type { OperationError } from './operation.ts';
@@ -137,7 +137,7 @@ export function checkBulkRequest(action: BulkActionKind, filter: BulkFilterWire,
     const text = filter[field];
     if (text === undefined) return null;
     const at = parseDateTime(text);
-    if (at === null) errors.push({ path: `/filter/${field}`, message: 'must be an RFC 3339 date-time' });
+    if (at === null) errors.push({ path: `/filter/${field}`, message: dateTimeRefusal(text) });
     return at;
   };
   const createdAfter = time('created_after');

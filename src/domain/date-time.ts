@@ -10,6 +10,24 @@ const RFC3339 = /^(\d{4})-(\d{2})-(\d{2})[Tt ](\d{2}):(\d{2}):(\d{2})(\.\d+)?([Z
  * "strictly before" the rounded time select what they would of the exact one, and a `run_at` is never run early.
  */
 export function parseDateTime(text: string): number | null {
+  const instant = instantOf(text);
+  // An offset can carry year 9999 past its end (or year 0000 before its start) in UTC, where no RFC 3339 date-time
+  // names it: stored, it would be written back as `+010000-…`.
+  return instant !== null && instant >= FIRST_INSTANT && instant <= LAST_INSTANT ? instant : null;
+}
+
+/**
+ * Why parseDateTime refuses a text, as a field error's message: not an RFC 3339 date-time of a real day, or one whose
+ * instant (its offset applied, its fraction rounded up) is outside what a date-time written in UTC can name.
+ */
+export function dateTimeRefusal(text: string): string {
+  const instant = instantOf(text);
+  if (instant === null) return 'must be an RFC 3339 date-time';
+  return 'is outside the instants a date-time can name (0000-01-01T00:00:00Z to 9999-12-31T23:59:59.999Z, its offset applied)';
+}
+
+/** The instant an RFC 3339 date-time of a real day names, in any range; null when it is no such date-time. */
+function instantOf(text: string): number | null {
   const m = RFC3339.exec(text);
   if (m === null) return null;
   const [year, month, day, hour, minute, second] = m.slice(1, 7).map(Number) as [number, number, number, number, number, number];
@@ -20,9 +38,7 @@ export function parseDateTime(text: string): number | null {
   const utc = Date.parse(`${m[1]}-${m[2]}-${m[3]}T${m[4]}:${m[5]}:${second === 60 ? '59' : m[6]}${(m[7] ?? '').slice(0, 4)}${m[8]!.toUpperCase()}`);
   const finerThanMs = /[1-9]/.test((m[7] ?? '').slice(4)) ? 1 : 0;
   const instant = utc + finerThanMs;
-  // An offset can carry year 9999 past its end (or year 0000 before its start) in UTC, where no RFC 3339 date-time
-  // names it: stored, it would be written back as `+010000-…`.
-  return Number.isFinite(instant) && instant >= FIRST_INSTANT && instant <= LAST_INSTANT ? instant : null;
+  return Number.isFinite(instant) ? instant : null;
 }
 
 /** 0000-01-01T00:00:00.000Z and 9999-12-31T23:59:59.999Z: the instants a date-time written in UTC can name. */

@@ -38,7 +38,7 @@ import { abortOnClose, closingSignal } from './closing.ts';
 import { CACHE_CONTROL, addVary } from './caching.ts';
 import { principalOf, readScope, tenantOf } from './tenant.ts';
 import { AsyncOpsError } from '../domain/errors.ts';
-import { parseDateTime } from '../domain/date-time.ts';
+import { dateTimeRefusal, parseDateTime } from '../domain/date-time.ts';
 import { cursorAfter, decodeCursor } from './cursors.ts';
 import { ID_PREFIXES } from '../domain/ids.ts';
 import { entityTagsOf, setOperationHeaders, tagsName } from './operation-headers.ts';
@@ -287,10 +287,10 @@ export function registerOperationRoutes(app: FastifyInstance, service: Operation
 function queryTime(text: string | undefined, name: string): number | undefined {
   if (text === undefined) return undefined;
   const ms = parseDateTime(text);
-  if (ms === null)
-    throw new AsyncOpsError('validation_failed', `${name} is not an RFC 3339 date-time`, {
-      errors: [{ path: `/query/${name}`, message: 'must be an RFC 3339 date-time' }],
-    });
+  if (ms === null) {
+    const refusal = dateTimeRefusal(text);
+    throw new AsyncOpsError('validation_failed', `${name} ${refusal}`, { errors: [{ path: `/query/${name}`, message: refusal }] });
+  }
   return ms;
 }
 

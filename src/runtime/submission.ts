@@ -7,7 +7,7 @@
 import { Type } from '@sinclair/typebox';
 import { Ajv, type ValidateFunction } from 'ajv';
 import { CONCURRENCY_KEY, MAX_ATTEMPTS, MAX_CONCURRENCY_KEY_LENGTH, MAX_URL_LENGTH, MIN_TIMEOUT_S, PRIORITY } from '../config/limits.ts';
-import { parseDateTime } from '../domain/date-time.ts';
+import { dateTimeRefusal, parseDateTime } from '../domain/date-time.ts';
 import { AsyncOpsError } from '../domain/errors.ts';
 import { priorityProblem } from '../domain/fairness.ts';
 import type { RegisteredTask } from './registry.ts';
@@ -110,7 +110,12 @@ export class SubmitFields {
     // One problem a field (a key too long also breaks the pattern's bound).
     const errors = this.#validate(defined)
       ? []
-      : fieldErrorsOf(this.#validate.errors ?? [], '').filter((e, i, all) => all.findIndex((f) => f.path === e.path) === i);
+      : fieldErrorsOf(this.#validate.errors ?? [], '')
+          .filter((e, i, all) => all.findIndex((f) => f.path === e.path) === i)
+          // ajv says only that the format did not match: a run_at of the right form may name an instant out of range.
+          .map((e) =>
+            e.path === '/run_at' && typeof values.runAt === 'string' && e.message.includes('date-time') ? { ...e, message: dateTimeRefusal(values.runAt) } : e,
+          );
     const priorityRefused = priorityProblem(fields.priority, maxPriority);
     if (priorityRefused !== null && !errors.some((e) => e.path === '/priority')) errors.push({ path: '/priority', message: priorityRefused });
     if (errors.length > 0) throw new AsyncOpsError('validation_failed', errors.map((e) => `${e.path} ${e.message}`).join('; '), { errors });

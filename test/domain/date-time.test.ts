@@ -1,6 +1,6 @@
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
-import { parseDateTime } from '../../src/domain/date-time.ts';
+import { dateTimeRefusal, parseDateTime } from '../../src/domain/date-time.ts';
 
 describe('parseDateTime', () => {
   it('reads RFC 3339 date-times, with offsets, fractions and a leap second', () => {
@@ -50,5 +50,12 @@ describe('parseDateTime', () => {
     ]) {
       assert.equal(parseDateTime(text), null, text);
     }
+  });
+
+  it('says why it refuses one: its form, or an instant past what a date-time can name', () => {
+    for (const text of ['9999-12-31T23:59:59-00:01', '9999-12-31T23:59:59.9999Z', '0000-01-01T00:00:00+00:01']) {
+      assert.match(dateTimeRefusal(text), /^is outside the instants a date-time can name/, text);
+    }
+    for (const text of ['2026-02-30T00:00:00Z', '2026-01-01', 'tomorrow']) assert.equal(dateTimeRefusal(text), 'must be an RFC 3339 date-time', text);
   });
 });

@@ -52,6 +52,19 @@ describe('SubmitFields', () => {
     );
   });
 
+  it('says a run_at of the right form past the instants a date-time can name is out of range, not of the wrong form', () => {
+    const messageOf = (runAt: string) => {
+      try {
+        fields.check({ runAt }, task);
+      } catch (error) {
+        return (error as AsyncOpsError).errors.find((e) => e.path === '/run_at')?.message;
+      }
+      assert.fail('accepted');
+    };
+    assert.match(messageOf('9999-12-31T23:59:59.9999Z') ?? '', /^is outside the instants a date-time can name/);
+    assert.equal(messageOf('2026-02-30T00:00:00Z'), 'must be an RFC 3339 date-time');
+  });
+
   it("refuses a priority above the tenant's ceiling, and a malformed concurrency key", () => {
     assert.deepEqual(
       refusedPaths(() => fields.check({ priority: 11 }, task, 10)),
