@@ -51,6 +51,7 @@ export function trackAllowedMethods(app: FastifyInstance): RouteMethods {
     ignoreDuplicateSlashes: config.routerOptions?.ignoreDuplicateSlashes ?? config.ignoreDuplicateSlashes,
   });
   let anyStatic = false;
+  const staticMethods = new Set<FindMyWay.HTTPMethod>();
   app.addHook('onRoute', (route) => {
     for (const method of [route.method].flat()) {
       // HEAD is answered wherever GET is (Fastify adds it), so it is derived from GET rather than tracked.
@@ -63,6 +64,7 @@ export function trackAllowedMethods(app: FastifyInstance): RouteMethods {
       router.on(known, route.url, () => {}, { url: route.url });
       if (!parametric(route.url) && !route.url.includes('*') && method !== 'OPTIONS') {
         staticRouter.on(known, route.url, () => {});
+        staticMethods.add(known);
         anyStatic = true;
       }
     }
@@ -89,7 +91,8 @@ export function trackAllowedMethods(app: FastifyInstance): RouteMethods {
   };
   const staticAllowed = (path: string): readonly string[] | null => {
     if (!anyStatic) return null;
-    for (const method of methods) if (method !== 'OPTIONS' && staticRouter.find(method, path) !== null) return allowed(path);
+    // Every request a parametric route takes asks (a status GET too): one lookup per method of the static routes only.
+    for (const method of staticMethods) if (staticRouter.find(method, path) !== null) return allowed(path);
     return null;
   };
   return { allowed, staticAllowed };
