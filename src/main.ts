@@ -421,11 +421,15 @@ export async function assembleAsyncOps(options: AssemblyOptions): Promise<Assemb
   });
   // Retention counts from an operation's end and waits for its webhook to settle: a delivery that dies after
   // --retention has passed goes with its operation at the next pruning, before the dead-letter list could show it.
-  const webhookRetriesMs = (options.webhookScheduleMs ?? DEFAULTS.webhookSchedule).reduce((sum, ms) => sum + ms, 0);
+  // The retries can take as long as every one at the schedule's longest step (a receiver's Retry-After may ask for
+  // that), each attempt its timeout.
+  const webhookSchedule = options.webhookScheduleMs ?? DEFAULTS.webhookSchedule;
+  const webhookRetriesMs =
+    webhookSchedule.length * Math.max(0, ...webhookSchedule) + (webhookSchedule.length + 1) * (options.webhookTimeoutMs ?? DEFAULTS.webhookTimeout);
   if (retentionMs <= webhookRetriesMs) {
     logger.warn(
       { component: 'retention', retention_ms: retentionMs, webhook_retries_ms: webhookRetriesMs },
-      'retention: --retention is no longer than the webhook retry schedule, so a webhook that never gets through is removed with its operation as it dies, never shown in the dead-letter list: raise --retention past the schedule',
+      'retention: --retention is no longer than the webhook retries can take, so a webhook that never gets through may be removed with its operation as it dies, never shown in the dead-letter list: raise --retention past them',
     );
   }
   const parts = (): AsyncOpsParts => ({ store, registry, service, pool, dispatcher, logger });

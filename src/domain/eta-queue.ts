@@ -172,8 +172,8 @@ export function notBefore(ready: number, turn: Start): Start {
 /**
  * The operations past MAX_PLAYED, drained as a fluid, added to when the played part let the operation's turn come. Its
  * own type's work ahead goes through the slots its limit allows of those the other types leave free; another type holds
- * its own limit's slots (or a share of the global ones, when the others' limits together exceed them) only while it has
- * work ahead. So 3,000 operations of a type of 3 slots ahead of one of a type of 100 slots (out of 900) delay it by
+ * its own limit's slots, or as many as it has operations left if fewer (or a share of the global ones, when the others
+ * together would hold more), only while it has work ahead. So 3,000 operations of a type of 3 slots ahead of one of a type of 100 slots (out of 900) delay it by
  * nothing (they took 30 hours of its ETA), and one quick operation of a type of 9 slots (out of 10) for a moment only.
  */
 function fluid(play: QueuePlay, rest: readonly QueueBulk[], turnAt: number, endedVariance: number, slots: number): Start {
@@ -182,27 +182,33 @@ function fluid(play: QueuePlay, rest: readonly QueueBulk[], turnAt: number, ende
   let own = 0;
   let ownVariance = 0;
   let allVariance = 0;
-  const others = new Map<string, number>();
+  // Each other type's work ahead, and its operations' mean: it holds no more slots than it has operations left.
+  const others = new Map<string, { work: number; count: number }>();
   for (const bulk of rest) {
     if (bulk.type === play.type) {
       own += bulk.count * bulk.mean;
       ownVariance += bulk.count * bulk.variance;
-    } else others.set(bulk.type, (others.get(bulk.type) ?? 0) + bulk.count * bulk.mean);
+    } else if (bulk.count > 0 && bulk.mean > 0) {
+      const other = others.get(bulk.type) ?? { work: 0, count: 0 };
+      others.set(bulk.type, { work: other.work + bulk.count * bulk.mean, count: other.count + bulk.count });
+    }
     allVariance += bulk.count * bulk.variance;
   }
+  const means = new Map([...others].map(([type, other]) => [type, other.work / other.count]));
+  const holdOf = (type: string, work: number) => Math.min(limitOf(type), Math.max(1, Math.ceil(work / means.get(type)! - 1e-9)));
   // Played forward from one type's draining to the next: one step a type, and the last for its own.
   let at = 0;
   let held = false;
   for (let step = 0, steps = others.size + 1; step <= steps; step++) {
     let hold = 0;
-    for (const type of others.keys()) hold += limitOf(type);
+    for (const [type, other] of others) hold += holdOf(type, other.work);
     const left = Math.floor(global - hold);
     // The others hold every slot: each drains at its share of the global rate until the first of them is done.
-    const rateOf = (type: string) => (left >= 1 ? limitOf(type) : (global * limitOf(type)) / hold);
+    const rateOf = (type: string, work: number) => (left >= 1 ? holdOf(type, work) : (global * holdOf(type, work)) / hold);
     const ownRate = left >= 1 ? Math.min(limitOf(play.type), left) : 0;
     if (ownRate > 0 && own === 0) break;
     let nextDrained = Infinity;
-    for (const [type, work] of others) nextDrained = Math.min(nextDrained, work / rateOf(type));
+    for (const [type, other] of others) nextDrained = Math.min(nextDrained, other.work / rateOf(type, other.work));
     if (ownRate > 0 && own / ownRate <= nextDrained) {
       at += own / ownRate;
       break;
@@ -211,10 +217,10 @@ function fluid(play: QueuePlay, rest: readonly QueueBulk[], turnAt: number, ende
     if (ownRate === 0) held = true;
     at += nextDrained;
     own = Math.max(0, own - ownRate * nextDrained);
-    for (const [type, work] of others) {
-      const after = work - rateOf(type) * nextDrained;
-      if (after <= work * 1e-9) others.delete(type);
-      else others.set(type, after);
+    for (const [type, other] of others) {
+      const after = other.work - rateOf(type, other.work) * nextDrained;
+      if (after <= other.work * 1e-9) others.delete(type);
+      else others.set(type, { ...other, work: after });
     }
   }
   return { at: turnAt + at, variance: (endedVariance + (held ? allVariance : ownVariance)) / (slots * slots) };

@@ -104,9 +104,13 @@ export function registerEventsRoute(
         // The read limit's RateLimit-* (requests left, reset in a second) are not this limit's: a client that trusted
         // them came back too soon. Retry-After says when.
         for (const name of ['ratelimit-limit', 'ratelimit-remaining', 'ratelimit-reset']) reply.removeHeader(name);
-        throw new AsyncOpsError('rate_limited', `at most ${maxStreams} event streams may be open at once for one API key or client; close one first`, {
-          extra: { retry_after: 5 },
-        });
+        throw new AsyncOpsError(
+          'rate_limited',
+          `at most ${maxStreams} event stream${maxStreams === 1 ? '' : 's'} may be open at once for one API key or client; close one first`,
+          {
+            extra: { retry_after: 5 },
+          },
+        );
       }
       open.set(principal, streams + 1);
       reply.hijack();

@@ -108,7 +108,9 @@ function runInThread(start: ThreadStart, ctx: TaskContext): Promise<TaskResult> 
 const UNSETTLED_AWAIT = 13;
 
 function exitMessage(code: number): string {
-  if (code === UNSETTLED_AWAIT) return "the handler's promise never settled: its worker thread had nothing left to wait on (a promise nothing resolves)";
+  if (code === UNSETTLED_AWAIT) {
+    return "the handler's promise (or its module's loading) never settled: its worker thread had nothing left to wait on (a promise nothing resolves)";
+  }
   return `worker thread exited with code ${code} before returning`;
 }
 

@@ -250,8 +250,8 @@ export function redactingChildOf(logger: Logger): Logger {
         if (wrapper === undefined) {
           const self = this;
           wrapper = function redacting(this: Logger, ...args: unknown[]) {
-            const write = methodOf(self);
             if (typeof self.isLevelEnabled === 'function' && !self.isLevelEnabled(label)) return;
+            const write = methodOf(self);
             return redactArguments.call(this, args as Parameters<typeof redactArguments>[0], write, level);
           } as unknown as Method;
           own.set(label, wrapper);

@@ -400,6 +400,30 @@ describe('estimated completion of a pending operation', () => {
       ],
     })!;
     near(besideOneQuick.at - now, alone.at - now, 5, 'one 10 ms operation of the other type');
+    // Another type with fewer operations left than its limit holds no more slots than it has operations: two of 900 s
+    // under a limit of 9 leave eight of ten slots to the 1 s ones (256 played at ten, 342 more at eight: 68 s).
+    const long = { type: 'long', mean: 900_000, variance: 1 };
+    const short = { type: 'short', mean: 1_000, variance: 1 };
+    const fewLong = {
+      global: 10,
+      perType: new Map([
+        ['long', 9],
+        ['short', 10],
+      ]),
+    };
+    const longBeyond = startOf({
+      now,
+      ready: now,
+      type: 'short',
+      capacity: fewLong,
+      running: [],
+      ahead: Array(256).fill(short),
+      beyond: [
+        { ...short, count: 342 },
+        { ...long, count: 2 },
+      ],
+    })!;
+    near(longBeyond.at - now, 25_600 + 342_000 / 8, 1_000, 'two long ones past the played part hold two slots, not nine');
   });
 
   it("waits for its turn among its concurrency key's slots, not only for a slot of its type (issue 12)", () => {

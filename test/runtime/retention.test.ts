@@ -81,9 +81,12 @@ describe('retention beside the webhook retry schedule', () => {
         .map((line) => JSON.parse(line) as { msg: string; retention_ms?: number })
         .filter((line) => line.msg.startsWith('retention: --retention is no longer'));
     };
-    // The default schedule spans about 27.6 hours.
+    // The default schedule's steps add up to about 27.6 hours, but a receiver's Retry-After may stretch each retry to
+    // the longest step: 7 × 10 hours.
     assert.equal((await warned({ retentionMs: 24 * 3_600_000 })).length, 1);
+    assert.equal((await warned({ retentionMs: 48 * 3_600_000 })).length, 1);
     assert.equal((await warned({ retentionMs: 60_000, webhookScheduleMs: [1_000, 2_000] })).length, 0);
-    assert.equal((await warned({})).length, 0, 'the defaults: 7 days against 27.6 hours');
+    assert.equal((await warned({ retentionMs: 8_000, webhookScheduleMs: [1_000, 1_000, 4_000] })).length, 1, '3 × 4 s, and the timeouts');
+    assert.equal((await warned({})).length, 0, 'the defaults: 7 days against 70 hours');
   });
 });

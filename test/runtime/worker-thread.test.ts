@@ -123,7 +123,7 @@ describe('inWorkerThread', () => {
 
   it('says a handler whose promise can never settle left its thread nothing to wait on, not an exit code', async () => {
     await assert.rejects(inWorkerThread(handlers, 'neverSettles')({}, context().ctx), {
-      message: "the handler's promise never settled: its worker thread had nothing left to wait on (a promise nothing resolves)",
+      message: "the handler's promise (or its module's loading) never settled: its worker thread had nothing left to wait on (a promise nothing resolves)",
     });
   });
 
