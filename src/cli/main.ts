@@ -20,10 +20,9 @@ export async function main(
   const io = { stdout: process.stdout, stderr: process.stderr, stdin: process.stdin };
   const { program, ctx } = buildProgram({ io, extraCommands });
   io.stdout.on('error', (error) => endOnOutputError(error, ctx.exitCode, (line) => io.stderr.write(line)));
-  // Diagnostics that cannot be written are lost; the command goes on (a wait's progress on a full disk, say).
-  io.stderr.on('error', (error: NodeJS.ErrnoException) => {
-    if (error.code === 'EPIPE') process.exit(ctx.exitCode);
-  });
+  // Diagnostics that cannot be written are lost; the command goes on (a wait's progress on a full disk, or its reader
+  // gone: ending then, with the status decided so far, said 0 of an operation still running and saved no result).
+  io.stderr.on('error', () => {});
   try {
     const notUtf8 = argv === process.argv ? firstArgumentNotUtf8() : null;
     if (notUtf8 !== null) {

@@ -150,6 +150,9 @@ describe('reads', () => {
       ['application/json', '{"x":123456789.123456789}', { body: '{"x":123456789.123456789}' }],
       ['application/json', '[-0,1e-400]', { body: '[-0,1e-400]' }],
       ['application/json', '{"ok":[1,2.5,-3,1e+21]}', { body: { ok: [1, 2.5, -3, 1e21] } }],
+      // Typed JSON, but holding a byte that is not UTF-8: parsed, it would carry U+FFFD in its place.
+      ['application/json', new Uint8Array([0x7b, 0x22, 0x61, 0x22, 0x3a, 0x22, 0x78, 0xff, 0x7a, 0x22, 0x7d]), { body_base64: 'eyJhIjoieP96In0=' }],
+      ['application/json', '﻿{"bom":true}', { body: { bom: true } }],
     ];
     for (const [contentType, body, expected] of cases) {
       const op = api.addOperation('report', {}, [{ atMs: 0, status: 'completed' }]);
@@ -383,6 +386,14 @@ describe('errors and exit statuses', () => {
     const usage = await runCli(['status', 'op_1', '--bogus'], { closeEarly: 'stderr' });
     assert.equal(usage.code, 2);
     assert.equal(usage.stdout, '');
+    // Only the diagnostics' reader gone: the wait goes on to the operation's end, and says so on stdout.
+    const op = api.addOperation('report', {}, [
+      { atMs: 0, status: 'processing', progress: 0.1, message: 'starting' },
+      { atMs: 800, status: 'completed', progress: 1 },
+    ]);
+    const waited = await runCli(withAuth('wait', op.id), { closeEarly: 'stderr' });
+    assert.equal(waited.code, 0);
+    assert.match(waited.stdout, /completed/, 'the end, written when it came');
   });
 
   test('an API problem exits 6 with its title, detail and status on one line', async () => {
