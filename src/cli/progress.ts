@@ -3,6 +3,7 @@
 // Invariant: non-TTY output has no control characters; the bar is always stopped, so the cursor is restored.
 
 import cliProgress from 'cli-progress';
+import stringWidth from 'string-width';
 import { isTerminalStatus, type Operation } from '../client/index.ts';
 import { describeOperation, formatSeconds, sanitize } from './format.ts';
 
@@ -27,7 +28,7 @@ class BarView implements ProgressView {
       {
         stream,
         // The figures first, the free-text message last: on an 80-column terminal a trim cuts only the message.
-        format: '{status} [{bar}] {percentage}% | ETA {eta_server} | elapsed {duration_formatted} | {message}',
+        format: (options, params, payload) => fittedTo(cliProgress.Format.Formatter({ ...options, format: BAR_FORMAT }, params, payload), params.maxWidth),
         barsize: 20,
         hideCursor: true,
         linewrap: true,
@@ -77,12 +78,36 @@ class LineView implements ProgressView {
   finish(): void {}
 }
 
+const BAR_FORMAT = '{status} [{bar}] {percentage}% | ETA {eta_server} | elapsed {duration_formatted} | {message}';
+
+/**
+ * The bar's line cut to the terminal's columns as they are shown: cli-progress cuts by UTF-16 code units, and a line of
+ * wide characters (CJK, emoji) then wrapped, each redraw landing on the wrapped row and the lines piling up.
+ */
+function fittedTo(line: string, columns: number): string {
+  if (stringWidth(line) <= columns) return line;
+  let fitted = '';
+  let width = 0;
+  for (const character of line) {
+    width += stringWidth(character);
+    if (width > columns) break;
+    fitted += character;
+  }
+  return fitted;
+}
+
+/** At most MESSAGE_WIDTH columns of the message, as shown: a wide character takes two. */
+function shownWithin(message: string, columns: number): string {
+  if (stringWidth(message) <= columns) return message;
+  return `${fittedTo(message, columns - 1)}…`;
+}
+
 function barMessage(op: Operation): string {
   let message = op.progress_message ?? '';
   if (!message && op.status === 'pending') message = op.queue_position === null ? 'queued' : `queued #${op.queue_position}`;
   if (op.attempt > 1) message = `${message} (attempt ${op.attempt}/${op.max_attempts})`.trim();
   message = sanitize(message);
-  return message.length > MESSAGE_WIDTH ? `${message.slice(0, MESSAGE_WIDTH - 1)}…` : message;
+  return shownWithin(message, MESSAGE_WIDTH);
 }
 
 function etaText(op: Operation): string {
