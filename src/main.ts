@@ -6,7 +6,7 @@
 
 import { tenantPolicies } from './runtime/tenant-policies.ts';
 import { randomUUID } from 'node:crypto';
-import { readFileSync } from 'node:fs';
+import { existsSync, readFileSync } from 'node:fs';
 import type { FastifyInstance } from 'fastify';
 import { pino, type Logger, type LoggerOptions } from 'pino';
 import { redactChildBindings, redactingChildOf, redactingOptions } from './telemetry/log-redaction.ts';
@@ -240,12 +240,22 @@ export { tenantSecrets } from './webhooks/tenant-secrets.ts';
  * The secret a server on this store signs webhooks with when it is given none (`asyncops webhook-secret` prints it):
  * the one kept in the store, or one made and kept now, which the server will then use.
  */
-export async function keptWebhookSecret(storeSpec: string): Promise<string> {
+export async function keptWebhookSecret(storeSpec: string): Promise<{ secret: string; made: boolean }> {
   // Read beside the nodes on the store: one they run on is not migrated under them (they would not start again).
   const store = openStoreFromSpec(storeSpec, { existing: 'refuse' });
+  // A PostgreSQL schema that has no store yet (a mistyped one) answers no ping before open() makes one there; a SQLite
+  // file is told by its absence, before opening it makes it.
+  const spec = parseStoreSpec(storeSpec);
+  const made =
+    spec.kind === 'sqlite'
+      ? !existsSync(spec.path)
+      : await store.ping().then(
+          () => false,
+          () => true,
+        );
   await store.open();
   try {
-    return await store.settingGetOrInit(WEBHOOK_SECRET_SETTING, generateWebhookSecret());
+    return { secret: await store.settingGetOrInit(WEBHOOK_SECRET_SETTING, generateWebhookSecret()), made };
   } finally {
     await store.close();
   }

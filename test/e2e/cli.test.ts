@@ -9,7 +9,7 @@ import { existsSync, readFileSync } from 'node:fs';
 import { createServer } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { join } from 'node:path';
-import { CLI_ENTRY, REPO_ROOT, STORE_INDEPENDENT, freshStore, startServer, tempDir, type ServerProcess } from '../support/server.ts';
+import { CLI_ENTRY, E2E_STORE, REPO_ROOT, STORE_INDEPENDENT, freshStore, startServer, tempDir, type ServerProcess } from '../support/server.ts';
 import { execFileSync } from 'node:child_process';
 import { closedPort } from '../client/fake-api.ts';
 import { request } from '../support/http.ts';
@@ -251,6 +251,25 @@ describe('CLI against the real server', () => {
       assert.equal(again.stderr, '', 'nothing to say once the store is there');
     } finally {
       dir.cleanup();
+    }
+  });
+
+  it('webhook-secret says so when it made the PostgreSQL schema it was pointed at (a mistyped one does that too)', {
+    skip: E2E_STORE !== 'postgres' && 'runs in the PostgreSQL pass',
+  }, async () => {
+    const store = freshStore();
+    try {
+      const run = () =>
+        spawnSync(process.execPath, [CLI_ENTRY, 'webhook-secret', '--store', store.spec], { cwd: REPO_ROOT, encoding: 'utf8', timeout: 20_000 });
+      const first = run();
+      assert.equal(first.status, 0, first.stderr);
+      assert.match(first.stdout, /^whsec_/);
+      assert.match(first.stderr, /^asyncops: no store was in schema "[^"]+" of that database: made one/);
+      const again = run();
+      assert.equal(again.stdout, first.stdout, 'the same secret, kept');
+      assert.equal(again.stderr, '', 'nothing to say once the store is there');
+    } finally {
+      await store.cleanup();
     }
   });
 

@@ -4,7 +4,6 @@
 // Not here: opening the store (main.ts, the composition root, does). Invariant: reads the store the server uses; if
 // none was generated yet, generates the one the server will use.
 
-import { existsSync } from 'node:fs';
 import type { Command } from 'commander';
 import { TENANT_NAME } from '../../config/limits.ts';
 import { SETTINGS } from '../../config/settings.ts';
@@ -46,12 +45,17 @@ export function registerWebhookSecret(program: Command, ctx: CliContext): void {
       // An in-memory store is this process's alone: its secret would be one no server signs with.
       if (spec.kind === 'sqlite' && spec.path === ':memory:')
         throw new UsageError('--store: :memory: holds no server’s secret; name the store the server uses');
-      // A file that is not there yet is made, with the secret the server will use once it starts on it; a mistyped
-      // path makes one too, so say so.
-      const madeAt = spec.kind === 'sqlite' && !existsSync(spec.path) ? spec.path : null;
+      // A store that is not there yet (a file, a PostgreSQL schema) is made, with the secret the server will use once it
+      // starts on it; a mistyped path or schema makes one too, so say so.
       const kept = await keptWebhookSecret(opts.store);
-      ctx.printLine(opts.tenant === undefined ? kept : (await tenantSecretsOf([kept], opts.tenant)).join(' '));
-      if (madeAt !== null) ctx.note(`asyncops: no store was at ${madeAt}: made one; a server started on it signs with this secret`);
+      ctx.printLine(opts.tenant === undefined ? kept.secret : (await tenantSecretsOf([kept.secret], opts.tenant)).join(' '));
+      if (kept.made) {
+        const where =
+          spec.kind === 'sqlite'
+            ? `at ${spec.path}`
+            : `in ${spec.schema === undefined ? 'the default schema' : `schema ${JSON.stringify(spec.schema)}`} of that database`;
+        ctx.note(`asyncops: no store was ${where}: made one; a server started on it signs with this secret`);
+      }
     });
 }
 
