@@ -97,9 +97,12 @@ export function operationEvents(http: Transport, path: string, options: EventsOp
   if (!(typeof idleTimeoutMs === 'number' && idleTimeoutMs > 0)) {
     throw new TypeError(`events: idleTimeoutMs must be a positive number of milliseconds (Infinity: none), got ${String(idleTimeoutMs)}`);
   }
-  const resumeAt = options.lastEventId;
-  if (resumeAt !== undefined && !(Number.isSafeInteger(resumeAt) && resumeAt >= 0)) {
-    throw new TypeError(`events: lastEventId must be the version of an event received (a whole number), got ${String(resumeAt)}`);
+  // An EventSource's lastEventId is the id as text: taken as the version it spells.
+  const given = options.lastEventId;
+  const resumeAt = typeof given === 'string' && /^\d{1,15}$/.test(given) ? Number(given) : given;
+  if (resumeAt !== undefined && !(typeof resumeAt === 'number' && Number.isSafeInteger(resumeAt) && resumeAt >= 0)) {
+    const shown = typeof given === 'string' ? JSON.stringify(given.slice(0, 40)) : String(given);
+    throw new TypeError(`events: lastEventId must be the version of an event received (a whole number, or its digits), got ${shown}`);
   }
   return follow(http, path, options.signal, idleTimeoutMs, resumeAt ?? -1);
 }

@@ -128,8 +128,8 @@ export interface WaitOptions {
 export interface EventsOptions {
   /** Ends the iteration: the pending `next()` rejects with the signal's reason. */
   signal?: AbortSignal | undefined;
-  /** Resume after this version (an event's `version` received before): only later events are yielded. */
-  lastEventId?: number | undefined;
+  /** Resume after this version (an event's `version` received before, or an EventSource's `lastEventId`, its digits). */
+  lastEventId?: number | string | undefined;
   /**
    * Reconnect when nothing, not even a keepalive, arrives for this long (default 60 s; the server's keepalive comes
    * every 15 s unless its `--sse-keepalive` says otherwise).

@@ -155,6 +155,10 @@ describe('AsyncOpsClient.events', () => {
     assert.deepEqual(await collect(new AsyncOpsClient({ baseUrl: base }), { lastEventId: 12 }), []);
     assert.equal(connections[0]!.lastEventId, '12');
     assert.throws(() => new AsyncOpsClient({ baseUrl: base }).events('op_1', { lastEventId: -1 }), TypeError);
+    assert.throws(() => new AsyncOpsClient({ baseUrl: base }).events('op_1', { lastEventId: '1e3' }), { message: /got "1e3"$/ });
+    connections.length = 0;
+    assert.deepEqual(await collect(new AsyncOpsClient({ baseUrl: base }), { lastEventId: '12' }), [], 'an EventSource id: its digits');
+    assert.equal(connections[0]!.lastEventId, '12');
     assert.throws(() => new AsyncOpsClient({ baseUrl: base }).events('op_1', { idleTimeoutMs: 0 }), TypeError);
   });
 
