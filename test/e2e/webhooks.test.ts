@@ -322,6 +322,8 @@ describe('webhooks: retries and the dead-letter list', () => {
     // Dead, the failure event is never claimed again; an attempt of it in flight at the retry is recorded (dead too) only
     // after the receiver has it: from then on, nothing more of it can arrive.
     await waitFor(async () => (await deliveriesOf(server.url, id)).find((d) => d.id === failed.id)?.state === 'dead', {
+      // Marked when the dispatcher next comes to it, on its retry schedule: past the default 5 s on a loaded machine.
+      timeoutMs: 15_000,
       what: 'the failure event dead',
     });
     const types = hooks.received.map((h) => JSON.parse(h.body).type as string);
