@@ -31,7 +31,9 @@ class BarView implements ProgressView {
         format: (options, params, payload) => fittedTo(cliProgress.Format.Formatter({ ...options, format: BAR_FORMAT }, params, payload), params.maxWidth),
         barsize: 20,
         hideCursor: true,
-        linewrap: true,
+        // The line is fitted to the terminal here (fittedTo), by what it shows: cli-progress's own cut counts UTF-16
+        // code units and split flags, emoji and accented letters, writing U+FFFD.
+        linewrap: false,
         fps: 5,
       },
       cliProgress.Presets.shades_classic,
@@ -85,21 +87,23 @@ const BAR_FORMAT = '{status} [{bar}] {percentage}% | ETA {eta_server} | elapsed 
  * wide characters (CJK, emoji) then wrapped, each redraw landing on the wrapped row and the lines piling up.
  */
 function fittedTo(line: string, columns: number): string {
-  if (stringWidth(line) <= columns) return line;
   let fitted = '';
   let width = 0;
-  for (const character of line) {
-    width += stringWidth(character);
+  // By what a reader sees as one character: a flag, an emoji sequence, a letter with its accents is kept or cut whole.
+  for (const { segment } of GRAPHEMES.segment(line)) {
+    width += stringWidth(segment);
     if (width > columns) break;
-    fitted += character;
+    fitted += segment;
   }
   return fitted;
 }
 
+const GRAPHEMES = new Intl.Segmenter(undefined, { granularity: 'grapheme' });
+
 /** At most MESSAGE_WIDTH columns of the message, as shown: a wide character takes two. */
 function shownWithin(message: string, columns: number): string {
-  if (stringWidth(message) <= columns) return message;
-  return `${fittedTo(message, columns - 1)}…`;
+  const whole = fittedTo(message, columns);
+  return whole === message ? message : `${fittedTo(message, columns - 1)}…`;
 }
 
 function barMessage(op: Operation): string {

@@ -368,6 +368,9 @@ describe('errors and exit statuses', () => {
     const scheduled = await runCli(withAuth('submit', 'report', '--input', '{}', '--run-at', '2026-12-01T09:00:00+01:00'));
     assert.equal(scheduled.code, 0, scheduled.stderr);
     assert.equal(JSON.parse(api.requests.at(-1)!.body).run_at, '2026-12-01T09:00:00+01:00');
+    // The years 0 to 99 are years (Date.UTC reads them as 1900 to 1999); the server judges the instant.
+    const early = await runCli(withAuth('submit', 'report', '--input', '{}', '--run-at', '0050-06-15T00:00:00Z'));
+    assert.equal(early.code, 0, early.stderr);
     const keyed = await runCli(withAuth('submit', 'report', '--input', '{}', '--concurrency-key', 'acct:42'));
     assert.equal(keyed.code, 0, keyed.stderr);
     assert.equal(JSON.parse(api.requests.at(-1)!.body).concurrency_key, 'acct:42', 'sent as concurrency_key');

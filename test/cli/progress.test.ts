@@ -38,5 +38,14 @@ describe('the progress bar', () => {
     }
     const [line] = await drawn(120, '日本語のメッセージです日本語のメッセージです');
     assert.match(line!, /\| 日本語のメッセージです…$/, 'the message within its 24 columns, cut with an ellipsis');
+    // Flags, emoji sequences and accented letters are kept or cut whole: no half of one (U+FFFD, a dangling joiner).
+    for (const message of ['🇯🇵🇺🇸🇫🇷🇩🇪🇯🇵🇺🇸🇫🇷🇩🇪🇯🇵🇺🇸🇫🇷🇩🇪🇯🇵🇺🇸', 'e\u0301'.repeat(30), '👨‍👩‍👧‍👦'.repeat(10)]) {
+      for (const columns of [80, 60]) {
+        for (const drawnLine of await drawn(columns, message)) {
+          assert.doesNotMatch(drawnLine, /\uFFFD|\u200D$|[\uD800-\uDBFF]$/, `${columns} columns: ${drawnLine}`);
+          assert.ok(stringWidth(drawnLine) <= columns);
+        }
+      }
+    }
   });
 });
