@@ -25,8 +25,6 @@ export async function saveResult(ctx: CliContext, result: Pick<OperationResult, 
 
 // ignoreBOM: a text's byte-order mark is part of what was sent, and kept.
 const UTF8 = new TextDecoder('utf-8', { fatal: true, ignoreBOM: true });
-/** A JSON body's text: a leading byte-order mark is no part of it (RFC 8259 §8.1 lets a parser ignore one). */
-const JSON_TEXT = new TextDecoder('utf-8', { fatal: true });
 
 /**
  * Whether bytes are text a terminal shows as it is: UTF-8 without control characters but tab and line ends. Others (an
@@ -68,7 +66,8 @@ function resultJson(result: OperationResult): { content_type: string; body: unkn
   if (/[/+]json\b/i.test(result.contentType)) {
     try {
       // Fatal: a body with bytes that are not UTF-8 parsed with U+FFFD in their place would not be the body sent.
-      const body = parsedAsWritten(JSON_TEXT.decode(result.body));
+      // One leading byte-order mark is no part of the JSON text (RFC 8259 §8.1); parsedAsWritten reads past it.
+      const body = parsedAsWritten(UTF8.decode(result.body));
       if (body !== LOSSY) return { content_type: result.contentType, body };
     } catch {
       // Not one JSON text: as text, or base64, below.

@@ -22,7 +22,9 @@ export function parseDateTime(text: string): number | null {
  */
 export function dateTimeRefusal(text: string): string {
   const instant = instantOf(text);
-  if (instant === null) return 'must be an RFC 3339 date-time';
+  // A Date past year 9999 or before year 0000 writes itself so (toISOString: +010000-…), from an embedder or the SDK.
+  const expandedYear = /^[+-]\d{6}-\d{2}-\d{2}T/.test(text);
+  if (instant === null && !expandedYear) return 'must be an RFC 3339 date-time';
   return 'is outside the instants a date-time can name (0000-01-01T00:00:00Z to 9999-12-31T23:59:59.999Z, its offset applied)';
 }
 

@@ -153,6 +153,8 @@ describe('reads', () => {
       // Typed JSON, but holding a byte that is not UTF-8: parsed, it would carry U+FFFD in its place.
       ['application/json', new Uint8Array([0x7b, 0x22, 0x61, 0x22, 0x3a, 0x22, 0x78, 0xff, 0x7a, 0x22, 0x7d]), { body_base64: 'eyJhIjoieP96In0=' }],
       ['application/json', '﻿{"bom":true}', { body: { bom: true } }],
+      // Two are one too many: not one JSON text, so text.
+      ['application/json', `${BOM}${BOM}{"bom":2}`, { body: `${BOM}${BOM}{"bom":2}` }],
     ];
     for (const [contentType, body, expected] of cases) {
       const op = api.addOperation('report', {}, [{ atMs: 0, status: 'completed' }]);
@@ -163,6 +165,9 @@ describe('reads', () => {
     }
   });
 });
+
+/** A byte-order mark, written out: a formatter keeps an escape here. */
+const BOM = String.fromCharCode(0xfeff);
 
 describe('errors and exit statuses', () => {
   test('output that cannot be written (stdout on a full disk) is one line and exit 2, not a stack trace', {

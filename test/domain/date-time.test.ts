@@ -53,7 +53,9 @@ describe('parseDateTime', () => {
   });
 
   it('says why it refuses one: its form, or an instant past what a date-time can name', () => {
-    for (const text of ['9999-12-31T23:59:59-00:01', '9999-12-31T23:59:59.9999Z', '0000-01-01T00:00:00+00:01']) {
+    const pastTheEnd = new Date(253_402_300_800_000).toISOString();
+    const beforeTheStart = new Date(-62_167_219_200_001).toISOString();
+    for (const text of ['9999-12-31T23:59:59-00:01', '9999-12-31T23:59:59.9999Z', '0000-01-01T00:00:00+00:01', pastTheEnd, beforeTheStart]) {
       assert.match(dateTimeRefusal(text), /^is outside the instants a date-time can name/, text);
     }
     for (const text of ['2026-02-30T00:00:00Z', '2026-01-01', 'tomorrow']) assert.equal(dateTimeRefusal(text), 'must be an RFC 3339 date-time', text);

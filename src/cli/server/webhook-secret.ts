@@ -53,7 +53,7 @@ export function registerWebhookSecret(program: Command, ctx: CliContext): void {
         const where =
           spec.kind === 'sqlite'
             ? `at ${spec.path}`
-            : `in ${spec.schema === undefined ? 'the default schema' : `schema ${JSON.stringify(spec.schema)}`} of that database`;
+            : `in schema ${JSON.stringify(spec.schema ?? 'asyncops')}${spec.schema === undefined ? ' (the default)' : ''} of that database`;
         ctx.note(`asyncops: no store was ${where}: made one; a server started on it signs with this secret`);
       }
     });
