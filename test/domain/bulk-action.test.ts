@@ -73,6 +73,13 @@ describe('checkBulkRequest', () => {
     refused(() => checkBulkRequest('retry', { url: 'https://x.test' }, TENANT), '/filter/url');
     refused(() => checkBulkRequest('replay_deliveries', { status: 'failed' }, TENANT), '/filter/status');
     refused(() => checkBulkRequest('retry', { created_after: '2026-02-30T00:00:00Z' }, TENANT), '/filter/created_after');
+    assert.throws(
+      () => checkBulkRequest('retry', { created_before: '9999-12-31T23:59:59.9999Z' }, TENANT),
+      (e: unknown) =>
+        e instanceof AsyncOpsError &&
+        /^is outside the instants a date-time can name/.test(e.errors.find((f) => f.path === '/filter/created_before')?.message ?? ''),
+      'a time of the right form past the last instant is said to be out of range',
+    );
     refused(
       () => checkBulkRequest('retry', { created_after: '2026-01-02T00:00:00Z', created_before: '2026-01-01T00:00:00Z' }, TENANT),
       '/filter/created_before',

@@ -63,6 +63,8 @@ describe('bad input', () => {
     headers?: Record<string, string>;
     status: number;
     field?: string;
+    /** What the error naming `field` says. */
+    message?: RegExp;
   }> = [
     { what: 'malformed JSON', method: 'POST', path: '/operations', rawBody: '{"type": "echo", ', status: 400 },
     { what: 'empty JSON body', method: 'POST', path: '/operations', rawBody: '', status: 400 },
@@ -131,6 +133,7 @@ describe('bad input', () => {
       path: '/operations?created_before=9999-12-31T23:59:59-01:00',
       status: 400,
       field: '/query/created_before',
+      message: /^is outside the instants a date-time can name/,
     },
     {
       what: 'relative webhook_url',
@@ -282,8 +285,8 @@ describe('bad input', () => {
       if (c.field !== undefined) {
         assert.ok(Array.isArray(reply.body.errors), `${c.what}: errors listed`);
         assert.ok(
-          reply.body.errors.some((e: any) => e.path === c.field),
-          `${c.what}: names ${c.field} in ${JSON.stringify(reply.body.errors)}`,
+          reply.body.errors.some((e: any) => e.path === c.field && (c.message === undefined || c.message.test(e.message))),
+          `${c.what}: names ${c.field}${c.message === undefined ? '' : ` saying ${c.message}`} in ${JSON.stringify(reply.body.errors)}`,
         );
       }
       assert.equal(await snapshot(), before, `${c.what}: nothing stored or changed`);
