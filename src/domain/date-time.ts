@@ -22,9 +22,11 @@ export function parseDateTime(text: string): number | null {
  */
 export function dateTimeRefusal(text: string): string {
   const instant = instantOf(text);
-  // A Date past year 9999 or before year 0000 writes itself so (toISOString: +010000-…), from an embedder or the SDK.
-  const expandedYear = /^[+-]\d{6}-\d{2}-\d{2}T/.test(text);
-  if (instant === null && !expandedYear) return 'must be an RFC 3339 date-time';
+  // A Date past year 9999 or before year 0000 writes itself so (toISOString: +010000-…), from an embedder or the SDK:
+  // out of range when it is one such instant; any other text of that form (+002026-…) is of the wrong form.
+  const expanded = /^[+-]\d{6}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(\.\d{3})?Z$/.test(text) ? Date.parse(text) : Number.NaN;
+  const outOfRange = Number.isFinite(expanded) && (expanded < FIRST_INSTANT || expanded > LAST_INSTANT);
+  if (instant === null && !outOfRange) return 'must be an RFC 3339 date-time';
   return 'is outside the instants a date-time can name (0000-01-01T00:00:00Z to 9999-12-31T23:59:59.999Z, its offset applied)';
 }
 

@@ -4,6 +4,7 @@
 
 import type { ErrorObject } from 'ajv';
 import type { FieldError } from '../domain/errors.ts';
+import { dateTimeRefusal } from '../domain/date-time.ts';
 
 /**
  * Field errors at `prefix` + each error's path. A union of constants (TypeBox's `Union([Literal…])`, an anyOf of
@@ -30,7 +31,7 @@ export function fieldErrorsOf(errors: readonly ErrorObject[], prefix: string): F
       const values = allowed.get(error) ?? (error.keyword === 'enum' ? allowedValues(error) : null);
       return {
         path: `${prefix}${error.instancePath}${namedProperty(error)}` || '/',
-        message: values === null ? (error.message ?? 'is invalid') : `must be one of ${values.map(shown).join(', ')}`,
+        message: values === null ? (formatMessage(error) ?? error.message ?? 'is invalid') : `must be one of ${values.map(shown).join(', ')}`,
       };
     });
 }
@@ -50,4 +51,13 @@ function namedProperty(error: ErrorObject): string {
 /** Strings as they are written in a query or a body field; anything else as JSON. */
 function shown(value: unknown): string {
   return typeof value === 'string' ? value : JSON.stringify(value);
+}
+
+/**
+ * A date-time's refusal as the domain words it (the form, or an instant out of range), where the validator kept the
+ * value (`verbose`); ajv's own says only that the format did not match.
+ */
+function formatMessage(error: ErrorObject): string | null {
+  const format = (error.params as { format?: unknown }).format;
+  return error.keyword === 'format' && format === 'date-time' && typeof error.data === 'string' ? dateTimeRefusal(error.data) : null;
 }

@@ -7,7 +7,7 @@
 import { Type } from '@sinclair/typebox';
 import { Ajv, type ValidateFunction } from 'ajv';
 import { CONCURRENCY_KEY, MAX_ATTEMPTS, MAX_CONCURRENCY_KEY_LENGTH, MAX_URL_LENGTH, MIN_TIMEOUT_S, PRIORITY } from '../config/limits.ts';
-import { dateTimeRefusal, parseDateTime } from '../domain/date-time.ts';
+import { parseDateTime } from '../domain/date-time.ts';
 import { AsyncOpsError } from '../domain/errors.ts';
 import { priorityProblem } from '../domain/fairness.ts';
 import type { RegisteredTask } from './registry.ts';
@@ -74,7 +74,8 @@ export class SubmitFields {
 
   constructor(limits: SubmitLimits) {
     this.#limits = limits;
-    const ajv = new Ajv({ allErrors: true, strict: false, coerceTypes: false });
+    // verbose: a date-time's refusal is worded from the value (fieldErrorsOf).
+    const ajv = new Ajv({ allErrors: true, strict: false, coerceTypes: false, verbose: true });
     // A date-time that names a real instant (domain/date-time.ts): ajv-formats' would let some through that do not.
     ajv.addFormat('date-time', { type: 'string', validate: (text: string) => parseDateTime(text) !== null });
     this.#validate = ajv.compile(
@@ -110,12 +111,7 @@ export class SubmitFields {
     // One problem a field (a key too long also breaks the pattern's bound).
     const errors = this.#validate(defined)
       ? []
-      : fieldErrorsOf(this.#validate.errors ?? [], '')
-          .filter((e, i, all) => all.findIndex((f) => f.path === e.path) === i)
-          // ajv says only that the format did not match: a run_at of the right form may name an instant out of range.
-          .map((e) =>
-            e.path === '/run_at' && typeof values.runAt === 'string' && e.message.includes('date-time') ? { ...e, message: dateTimeRefusal(values.runAt) } : e,
-          );
+      : fieldErrorsOf(this.#validate.errors ?? [], '').filter((e, i, all) => all.findIndex((f) => f.path === e.path) === i);
     const priorityRefused = priorityProblem(fields.priority, maxPriority);
     if (priorityRefused !== null && !errors.some((e) => e.path === '/priority')) errors.push({ path: '/priority', message: priorityRefused });
     if (errors.length > 0) throw new AsyncOpsError('validation_failed', errors.map((e) => `${e.path} ${e.message}`).join('; '), { errors });

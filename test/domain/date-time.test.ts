@@ -58,6 +58,8 @@ describe('parseDateTime', () => {
     for (const text of ['9999-12-31T23:59:59-00:01', '9999-12-31T23:59:59.9999Z', '0000-01-01T00:00:00+00:01', pastTheEnd, beforeTheStart]) {
       assert.match(dateTimeRefusal(text), /^is outside the instants a date-time can name/, text);
     }
-    for (const text of ['2026-02-30T00:00:00Z', '2026-01-01', 'tomorrow']) assert.equal(dateTimeRefusal(text), 'must be an RFC 3339 date-time', text);
+    for (const text of ['2026-02-30T00:00:00Z', '2026-01-01', 'tomorrow', '+002026-01-01T00:00:00.000Z', '+000000-13-45Tgarbage']) {
+      assert.equal(dateTimeRefusal(text), 'must be an RFC 3339 date-time', text);
+    }
   });
 });

@@ -128,6 +128,25 @@ describe('bad input', () => {
       field: '/run_at',
     },
     {
+      // What a Date past year 9999 writes itself as (an SDK's runAt): out of range, not of the wrong form.
+      what: 'run_at of a Date past year 9999',
+      method: 'POST',
+      path: '/operations',
+      body: { type: 'echo', input: {}, run_at: '+010000-01-01T00:00:00.000Z' },
+      status: 400,
+      field: '/run_at',
+      message: /^is outside the instants a date-time can name/,
+    },
+    {
+      what: 'bad run_at, said so',
+      method: 'POST',
+      path: '/operations',
+      body: { type: 'echo', input: {}, run_at: '2026-02-30T00:00:00Z' },
+      status: 400,
+      field: '/run_at',
+      message: /^must be an RFC 3339 date-time$/,
+    },
+    {
       what: 'created_before past year 9999 in UTC',
       method: 'GET',
       path: '/operations?created_before=9999-12-31T23:59:59-01:00',
