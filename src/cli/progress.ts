@@ -31,9 +31,10 @@ class BarView implements ProgressView {
         format: (options, params, payload) => fittedTo(cliProgress.Format.Formatter({ ...options, format: BAR_FORMAT }, params, payload), params.maxWidth),
         barsize: 20,
         hideCursor: true,
-        // The line is fitted to the terminal here (fittedTo), by what it shows: cli-progress's own cut counts UTF-16
-        // code units and split flags, emoji and accented letters, writing U+FFFD.
-        linewrap: false,
+        // The line is fitted to the terminal here (fittedTo), so cli-progress's own cut, by UTF-16 code units, never
+        // comes to split a flag, an emoji or an accented letter (U+FFFD); `false` would turn the terminal's wrapping
+        // off, and a wait killed by a signal the CLI does not handle left the user's shell so.
+        linewrap: true,
         fps: 5,
       },
       cliProgress.Presets.shades_classic,
@@ -89,10 +90,11 @@ const BAR_FORMAT = '{status} [{bar}] {percentage}% | ETA {eta_server} | elapsed 
 function fittedTo(line: string, columns: number): string {
   let fitted = '';
   let width = 0;
-  // By what a reader sees as one character: a flag, an emoji sequence, a letter with its accents is kept or cut whole.
+  // By what a reader sees as one character: a flag, an emoji sequence, a letter with its accents is kept or cut whole;
+  // within the columns it takes and within as many UTF-16 code units (what cli-progress cuts by after this).
   for (const { segment } of GRAPHEMES.segment(line)) {
     width += stringWidth(segment);
-    if (width > columns) break;
+    if (width > columns || fitted.length + segment.length > columns) break;
     fitted += segment;
   }
   return fitted;

@@ -26,6 +26,7 @@ async function drawn(columns: number, message: string): Promise<string[]> {
   view.update(op as unknown as Operation);
   view.finish();
   await new Promise((resolve) => setImmediate(resolve));
+  assert.doesNotMatch(written, /\u001b\[\?7l/, "the terminal's own wrapping is left on");
   return written.split(/\u001b\[[0-9;?]*[A-Za-z]|\u001b[78]|\r|\n/).filter((text) => text !== '');
 }
 
