@@ -50,8 +50,8 @@ export function trackAllowedMethods(app: FastifyInstance): RouteMethods {
     ignoreTrailingSlash: config.routerOptions?.ignoreTrailingSlash ?? config.ignoreTrailingSlash,
     ignoreDuplicateSlashes: config.routerOptions?.ignoreDuplicateSlashes ?? config.ignoreDuplicateSlashes,
   });
-  let anyStatic = false;
   const staticMethods = new Set<FindMyWay.HTTPMethod>();
+  const staticPaths = new Set<string>();
   app.addHook('onRoute', (route) => {
     for (const method of [route.method].flat()) {
       // HEAD is answered wherever GET is (Fastify adds it), so it is derived from GET rather than tracked.
@@ -65,7 +65,7 @@ export function trackAllowedMethods(app: FastifyInstance): RouteMethods {
       if (!parametric(route.url) && !route.url.includes('*') && method !== 'OPTIONS') {
         staticRouter.on(known, route.url, () => {});
         staticMethods.add(known);
-        anyStatic = true;
+        staticPaths.add(compared(route.url));
       }
     }
     const schema = route.schema;
@@ -89,9 +89,19 @@ export function trackAllowedMethods(app: FastifyInstance): RouteMethods {
     }
     return list.some((method) => method !== 'OPTIONS') ? list : [];
   };
+  // The static routes' paths as the router compares them, so that a request a parametric route took (every status GET)
+  // is told apart with one Set lookup; only a path there is looked up in the router.
+  const caseSensitive = config.caseSensitive !== false;
+  const ignoreTrailingSlash = (config.routerOptions?.ignoreTrailingSlash ?? config.ignoreTrailingSlash) === true;
+  const ignoreDuplicateSlashes = (config.routerOptions?.ignoreDuplicateSlashes ?? config.ignoreDuplicateSlashes) === true;
+  const compared = (path: string): string => {
+    let key = caseSensitive ? path : path.toLowerCase();
+    if (ignoreDuplicateSlashes) key = key.replace(/\/{2,}/g, '/');
+    if (ignoreTrailingSlash && key.length > 1) key = key.replace(/\/+$/, '');
+    return key;
+  };
   const staticAllowed = (path: string): readonly string[] | null => {
-    if (!anyStatic) return null;
-    // Every request a parametric route takes asks (a status GET too): one lookup per method of the static routes only.
+    if (!staticPaths.has(compared(path))) return null;
     for (const method of staticMethods) if (staticRouter.find(method, path) !== null) return allowed(path);
     return null;
   };
