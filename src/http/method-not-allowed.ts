@@ -30,6 +30,8 @@ const METHOD_NOT_ALLOWED = problemResponse(405, 'The path does not answer this m
 
 /** A route whose path has a parameter: a static route beside it for the same path is the more specific one. */
 const parametric = (url: string): boolean => url.includes(':');
+/** A route of one fixed path (no parameter, no wildcard), other than a preflight's: that path is its resource. */
+const fixedPath = (url: string, method: string): boolean => !parametric(url) && !url.includes('*') && method !== 'OPTIONS';
 
 /** Call before any route is added: it sees only the routes added after it. */
 export function trackAllowedMethods(app: FastifyInstance): RouteMethods {
@@ -43,14 +45,8 @@ export function trackAllowedMethods(app: FastifyInstance): RouteMethods {
   });
   const declared = new Set<string>();
   const methods = new Set<FindMyWay.HTTPMethod>();
-  // Only static paths (no parameter, no wildcard) that some route answers, where a request a parametric route took is
-  // looked up before anything else is asked.
-  const staticRouter = FindMyWay({
-    caseSensitive: config.caseSensitive,
-    ignoreTrailingSlash: config.routerOptions?.ignoreTrailingSlash ?? config.ignoreTrailingSlash,
-    ignoreDuplicateSlashes: config.routerOptions?.ignoreDuplicateSlashes ?? config.ignoreDuplicateSlashes,
-  });
-  const staticMethods = new Set<FindMyWay.HTTPMethod>();
+  // The fixed routes' paths as the router compares them (compared, below): a request a parametric route took (every
+  // status GET) is told apart with one Set lookup.
   const staticPaths = new Set<string>();
   app.addHook('onRoute', (route) => {
     for (const method of [route.method].flat()) {
@@ -62,11 +58,7 @@ export function trackAllowedMethods(app: FastifyInstance): RouteMethods {
       const known = method as FindMyWay.HTTPMethod;
       methods.add(known);
       router.on(known, route.url, () => {}, { url: route.url });
-      if (!parametric(route.url) && !route.url.includes('*') && method !== 'OPTIONS') {
-        staticRouter.on(known, route.url, () => {});
-        staticMethods.add(known);
-        staticPaths.add(compared(route.url));
-      }
+      if (fixedPath(route.url, method)) staticPaths.add(compared(route.url));
     }
     const schema = route.schema;
     if (schema !== undefined && schema.hide !== true && schema.response !== undefined && typeof schema.response === 'object') {
@@ -80,7 +72,7 @@ export function trackAllowedMethods(app: FastifyInstance): RouteMethods {
       if (found !== null) matched.push({ method, url: (found.store as { url: string }).url });
     }
     // A static route for the path makes the path that resource: a parametric sibling's methods are not its own.
-    const exact = matched.some((m) => !parametric(m.url) && !m.url.includes('*') && m.method !== 'OPTIONS');
+    const exact = matched.some((m) => fixedPath(m.url, m.method));
     const own = exact ? matched.filter((m) => !parametric(m.url)) : matched;
     const list: string[] = [];
     for (const m of own) {
@@ -89,8 +81,6 @@ export function trackAllowedMethods(app: FastifyInstance): RouteMethods {
     }
     return list.some((method) => method !== 'OPTIONS') ? list : [];
   };
-  // The static routes' paths as the router compares them, so that a request a parametric route took (every status GET)
-  // is told apart with one Set lookup; only a path there is looked up in the router.
   const caseSensitive = config.caseSensitive !== false;
   const ignoreTrailingSlash = (config.routerOptions?.ignoreTrailingSlash ?? config.ignoreTrailingSlash) === true;
   const ignoreDuplicateSlashes = (config.routerOptions?.ignoreDuplicateSlashes ?? config.ignoreDuplicateSlashes) === true;
@@ -100,10 +90,6 @@ export function trackAllowedMethods(app: FastifyInstance): RouteMethods {
     if (ignoreTrailingSlash && key.length > 1) key = key.replace(/\/+$/, '');
     return key;
   };
-  const staticAllowed = (path: string): readonly string[] | null => {
-    if (!staticPaths.has(compared(path))) return null;
-    for (const method of staticMethods) if (staticRouter.find(method, path) !== null) return allowed(path);
-    return null;
-  };
+  const staticAllowed = (path: string): readonly string[] | null => (staticPaths.has(compared(path)) ? allowed(path) : null);
   return { allowed, staticAllowed };
 }
