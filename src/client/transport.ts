@@ -111,9 +111,8 @@ export class Transport {
       if (reply.status < 400 || spec.accept?.includes(reply.status)) return reply;
       const error = this.#refusal(reply);
       if (!TRANSIENT_STATUSES.has(reply.status) || attempt >= tries) throw gaveUpAfter(error, attempt);
-      // From the reply's own header: a proxy's 503 page (not a problem) may say when to come back too.
-      const askedMs = Math.min(retryAfterSeconds(reply.headers) * 1000, this.#retry.maxDelayMs);
-      await pause(Math.max(this.#backoff(attempt), askedMs), spec.signal);
+      // Either kind of refusal carries the reply's Retry-After: a proxy's 503 page (not a problem) may say it too.
+      await pause(Math.max(this.#backoff(attempt), this.retryAfterMs(error)), spec.signal);
     }
   }
 
@@ -149,7 +148,6 @@ export class Transport {
     const errors = Array.isArray(problem['errors'])
       ? (problem['errors'] as unknown[]).filter((e): e is FieldError => isObject(e) && typeof e['path'] === 'string' && typeof e['message'] === 'string')
       : undefined;
-    const retryAfter = reply.headers.get('retry-after') === null ? undefined : retryAfterSeconds(reply.headers);
     return new AsyncOpsApiError(
       reply.status,
       {
@@ -162,13 +160,14 @@ export class Transport {
         instance: text('instance'),
         errors,
       },
-      retryAfter === undefined ? undefined : { retryAfterS: retryAfter },
+      { retryAfterS: retryAfterOf(reply.headers) },
     );
   }
 
   #unexpected(reply: Reply): AsyncOpsUnexpectedResponseError {
-    const retryAfterS = reply.headers.get('retry-after') === null ? undefined : retryAfterSeconds(reply.headers);
-    return new AsyncOpsUnexpectedResponseError(this.baseUrl, reply.url, reply.status, reply.headers.get('content-type'), { retryAfterS });
+    return new AsyncOpsUnexpectedResponseError(this.baseUrl, reply.url, reply.status, reply.headers.get('content-type'), {
+      retryAfterS: retryAfterOf(reply.headers),
+    });
   }
 
   url(path: string, query?: RequestSpec['query']): string {
@@ -308,6 +307,11 @@ function checkedBaseUrl(baseUrl: string): string {
   // Every request's path is appended to it: after a `?` or `#` it would be part of the query or fragment.
   if (/[?#]/.test(baseUrl)) throw new TypeError('the server URL must not include a query or fragment (? or #): give the base the API is served under');
   return baseUrl.replace(/\/+$/, '');
+}
+
+/** A refusal's `retryAfterS`: the reply's `Retry-After` in seconds, undefined when it sent none. */
+function retryAfterOf(headers: Headers): number | undefined {
+  return headers.get('retry-after') === null ? undefined : retryAfterSeconds(headers);
 }
 
 /** `Retry-After` in seconds (delta-seconds or HTTP date); 0 when absent or unreadable. */
