@@ -237,9 +237,14 @@ export function refuseShadowedMethods(app: FastifyInstance, routeMethods: RouteM
     const path = pathOf(request);
     const allowed = routeMethods.staticAllowed(path);
     if (allowed === null || allowed.includes(request.method)) return done();
-    reply.header('allow', allowed.join(', '));
-    done(new AsyncOpsError('method_not_allowed', `${path.slice(0, 200)} answers ${allowed.join(', ')}, not ${request.method}`));
+    done(methodNotAllowed(reply, path, allowed, request.method));
   });
+}
+
+/** The 405 of a path that answers `allowed` and not `method`, its Allow header set on the reply. */
+function methodNotAllowed(reply: FastifyReply, path: string, allowed: readonly string[], method: string): AsyncOpsError {
+  reply.header('allow', allowed.join(', '));
+  return new AsyncOpsError('method_not_allowed', `${path.slice(0, 200)} answers ${allowed.join(', ')}, not ${method}`);
 }
 
 /** Call before any route is added: the 405s learn the routes as they are added. */
@@ -282,9 +287,7 @@ export function installProblemHandlers(app: FastifyInstance): RouteMethods {
     }
     // A route that answers this method may still find nothing there (a static file that does not exist): a 404.
     if (allowed.length > 0 && !allowed.includes(request.method)) {
-      reply.header('allow', allowed.join(', '));
-      const error = new AsyncOpsError('method_not_allowed', `${path.slice(0, 200)} answers ${allowed.join(', ')}, not ${request.method}`);
-      return sendProblem(reply, problemFor(error, path, app.prefix));
+      return sendProblem(reply, problemFor(methodNotAllowed(reply, path, allowed, request.method), path, app.prefix));
     }
     return sendProblem(reply, problemFor(new AsyncOpsError('not_found', `no route ${request.method} ${path.slice(0, 200)}`), path, app.prefix));
   });
