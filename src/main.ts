@@ -427,7 +427,7 @@ export async function assembleAsyncOps(options: AssemblyOptions): Promise<Assemb
     clock,
     logger,
     retentionMs,
-    resultRetentionMs: options.resultRetentionMs ?? options.retentionMs ?? DEFAULTS.retention,
+    resultRetentionMs: options.resultRetentionMs ?? retentionMs,
   });
   // Retention counts from an operation's end and waits for its webhook to settle: a delivery that dies after
   // --retention has passed goes with its operation at the next pruning, before the dead-letter list could show it.
@@ -595,7 +595,7 @@ export async function assembleAsyncOps(options: AssemblyOptions): Promise<Assemb
         logger: logger.child({ component: 'webhooks' }),
         workerId,
         allowPrivate,
-        schedule: options.webhookScheduleMs ?? DEFAULTS.webhookSchedule,
+        schedule: webhookSchedule,
         attemptTimeoutMs: options.webhookTimeoutMs,
         leaseMs: options.webhookLeaseMs,
         concurrency: options.webhookConcurrency,

@@ -118,7 +118,7 @@ function isFixedTime(fields: readonly string[]): boolean {
   return [second, minute, hour].every((field) => field !== undefined && !/[*/?]/.test(field));
 }
 
-/** How many matches in a gap the search below passes (five or so a year) before it takes the expression for one that never fires. */
+/** How many matches in a gap the search below passes (five or so a year) before it takes it for one that never fires. */
 const GAP_STEPS = 500;
 const QUARTER_HOUR_MS = 15 * 60_000;
 

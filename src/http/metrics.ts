@@ -3,8 +3,9 @@
 // and ended, schedule ticks fired and skipped, worker slots, webhook outcomes, latency and lag, ETA error, HTTP requests by route and status, and the
 // process defaults under their standard names. Not here: producing the events (the worker pool, the dispatcher and the
 // operations service report to `record*` and the observer methods). Invariant: a scrape never fails or waits on the
-// store: a gauge the store does not answer for within STORE_READ_WITHIN_MS is left out. Otherwise the depth gauge has a sample for every registered type and every status,
-// zeros included. No label carries a tenant. The exposition passes `promtool check metrics`.
+// store: a gauge the store does not answer for within STORE_READ_WITHIN_MS is left out. Otherwise the depth gauge has a
+// sample for every registered type and every status, zeros included. No label carries a tenant. The exposition passes
+// `promtool check metrics`.
 
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
