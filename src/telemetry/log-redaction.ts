@@ -1,6 +1,6 @@
-// Owns: what the logger asyncops makes (or writes to, when given one) never writes: keys, secrets, passwords and Authorization headers, wherever they
-// sit in a log line or a child logger's bindings (docs/security.md, Secrets). Not here: making the logger (main.ts), a
-// request's URL in a line (http/stream-tokens.ts).
+// Owns: what the logger asyncops makes (or writes to, when given one) never writes: keys, secrets, passwords and
+// Authorization headers, wherever they sit in a log line or a child logger's bindings (docs/security.md, Secrets).
+// Not here: making the logger (main.ts), a request's URL in a line (http/stream-tokens.ts).
 // Invariant: a log object without such a field is passed on as it is, not copied; redacting never throws.
 
 import { pino, type ChildLoggerOptions, type Logger, type LoggerOptions } from 'pino';
@@ -241,11 +241,7 @@ export function redactingChildOf(logger: Logger): Logger {
     Object.defineProperty(child, label, {
       configurable: true,
       get(this: Logger) {
-        let own = wrappers.get(this);
-        if (own === undefined) {
-          own = new Map();
-          wrappers.set(this, own);
-        }
+        const own = methodsOf(wrappers, this);
         let wrapper = own.get(label);
         if (wrapper === undefined) {
           const self = this;
@@ -259,16 +255,21 @@ export function redactingChildOf(logger: Logger): Logger {
         return wrapper;
       },
       set(this: object, method: Method) {
-        let own = setMethods.get(this);
-        if (own === undefined) {
-          own = new Map();
-          setMethods.set(this, own);
-        }
-        own.set(label, method);
+        methodsOf(setMethods, this).set(label, method);
       },
     });
   }
   return redactChildBindings(child);
+}
+
+/** A logger's methods by level in `byLogger`, an empty map made for it the first time. */
+function methodsOf<M>(byLogger: WeakMap<object, Map<string, M>>, logger: object): Map<string, M> {
+  let methods = byLogger.get(logger);
+  if (methods === undefined) {
+    methods = new Map();
+    byLogger.set(logger, methods);
+  }
+  return methods;
 }
 
 /**
