@@ -105,14 +105,14 @@ export class Transport {
         reply = await this.#exchange(spec);
       } catch (error) {
         if (!(error instanceof AsyncOpsNetworkError) || attempt >= tries) throw gaveUpAfter(error, attempt);
-        await pause(this.#backoff(attempt), spec.signal);
+        await pause(this.backoff(attempt), spec.signal);
         continue;
       }
       if (reply.status < 400 || spec.accept?.includes(reply.status)) return reply;
       const error = this.#refusal(reply);
-      if (!TRANSIENT_STATUSES.has(reply.status) || attempt >= tries) throw gaveUpAfter(error, attempt);
+      if (!Transport.isTransient(error) || attempt >= tries) throw gaveUpAfter(error, attempt);
       // Either kind of refusal carries the reply's Retry-After: a proxy's 503 page (not a problem) may say it too.
-      await pause(Math.max(this.#backoff(attempt), this.retryAfterMs(error)), spec.signal);
+      await pause(Math.max(this.backoff(attempt), this.retryAfterMs(error)), spec.signal);
     }
   }
 
@@ -216,11 +216,7 @@ export class Transport {
     return refusal?.retryAfterS === undefined ? 0 : Math.min(refusal.retryAfterS * 1000, this.#retry.maxDelayMs);
   }
 
-  /** The delay before reconnect `attempt` (1, 2, …) as the retry policy spaces retries, and how many it allows. */
-  backoff(attempt: number): number {
-    return this.#backoff(attempt);
-  }
-
+  /** How many further tries the retry policy allows after a first that failed transiently. */
   get retries(): number {
     return this.#retry.retries;
   }
@@ -286,7 +282,8 @@ export class Transport {
     return new AsyncOpsNetworkError(`cannot reach ${this.baseUrl}: ${networkReason(error)}${IN_A_PAGE ? CORS_HINT : ''}`, url, { cause: error });
   }
 
-  #backoff(attempt: number): number {
+  /** The delay before retry `attempt` (1, 2, …) as the retry policy spaces them. */
+  backoff(attempt: number): number {
     const base = Math.min(this.#retry.maxDelayMs, this.#retry.minDelayMs * 2 ** (attempt - 1));
     // Jitter upwards only, so a retry is never sooner than the policy's floor.
     return Math.round(base * (1 + Math.random() * 0.25));
