@@ -182,33 +182,34 @@ function fluid(play: QueuePlay, rest: readonly QueueBulk[], turnAt: number, ende
   let own = 0;
   let ownVariance = 0;
   let allVariance = 0;
-  // Each other type's work ahead, and its operations' mean: it holds no more slots than it has operations left.
-  const others = new Map<string, { work: number; count: number }>();
+  // Each other type's work ahead, and how many operations it is: it holds no more slots than it has operations left.
+  const others = new Map<string, number>();
+  const counts = new Map<string, number>();
   for (const bulk of rest) {
     if (bulk.type === play.type) {
       own += bulk.count * bulk.mean;
       ownVariance += bulk.count * bulk.variance;
     } else if (bulk.count > 0 && bulk.mean > 0) {
-      const other = others.get(bulk.type) ?? { work: 0, count: 0 };
-      others.set(bulk.type, { work: other.work + bulk.count * bulk.mean, count: other.count + bulk.count });
+      others.set(bulk.type, (others.get(bulk.type) ?? 0) + bulk.count * bulk.mean);
+      counts.set(bulk.type, (counts.get(bulk.type) ?? 0) + bulk.count);
     }
     allVariance += bulk.count * bulk.variance;
   }
-  const means = new Map([...others].map(([type, other]) => [type, other.work / other.count]));
+  const means = new Map([...others].map(([type, work]) => [type, work / counts.get(type)!]));
   const holdOf = (type: string, work: number) => Math.min(limitOf(type), Math.max(1, Math.ceil(work / means.get(type)! - 1e-9)));
   // Played forward from one type's draining to the next: one step a type, and the last for its own.
   let at = 0;
   let held = false;
   for (let step = 0, steps = others.size + 1; step <= steps; step++) {
     let hold = 0;
-    for (const [type, other] of others) hold += holdOf(type, other.work);
+    for (const [type, work] of others) hold += holdOf(type, work);
     const left = Math.floor(global - hold);
     // The others hold every slot: each drains at its share of the global rate until the first of them is done.
     const rateOf = (type: string, work: number) => (left >= 1 ? holdOf(type, work) : (global * holdOf(type, work)) / hold);
     const ownRate = left >= 1 ? Math.min(limitOf(play.type), left) : 0;
     if (ownRate > 0 && own === 0) break;
     let nextDrained = Infinity;
-    for (const [type, other] of others) nextDrained = Math.min(nextDrained, other.work / rateOf(type, other.work));
+    for (const [type, work] of others) nextDrained = Math.min(nextDrained, work / rateOf(type, work));
     if (ownRate > 0 && own / ownRate <= nextDrained) {
       at += own / ownRate;
       break;
@@ -217,10 +218,10 @@ function fluid(play: QueuePlay, rest: readonly QueueBulk[], turnAt: number, ende
     if (ownRate === 0) held = true;
     at += nextDrained;
     own = Math.max(0, own - ownRate * nextDrained);
-    for (const [type, other] of others) {
-      const after = other.work - rateOf(type, other.work) * nextDrained;
-      if (after <= other.work * 1e-9) others.delete(type);
-      else others.set(type, { ...other, work: after });
+    for (const [type, work] of others) {
+      const after = work - rateOf(type, work) * nextDrained;
+      if (after <= work * 1e-9) others.delete(type);
+      else others.set(type, after);
     }
   }
   return { at: turnAt + at, variance: (endedVariance + (held ? allVariance : ownVariance)) / (slots * slots) };
