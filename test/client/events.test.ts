@@ -7,6 +7,7 @@ import assert from 'node:assert/strict';
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { once } from 'node:events';
+import { waitFor } from '../support/wait.ts';
 import { EventStreamParser } from '../../src/client/events.ts';
 import { AsyncOpsApiError, AsyncOpsClient, AsyncOpsUnexpectedResponseError, type OperationEvent } from '../../src/client/index.ts';
 
@@ -269,8 +270,7 @@ describe('AsyncOpsClient.events', () => {
       assert.equal(e.version, 1);
       break;
     }
-    const deadline = Date.now() + 5_000;
-    while (!connections.every((c) => c.closed) && Date.now() < deadline) await new Promise((resolve) => setTimeout(resolve, 10));
+    await waitFor(() => connections.every((c) => c.closed) || null, { what: 'the server sees both connections closed' });
     assert.deepEqual(
       connections.map((c) => c.closed),
       [true, true],
