@@ -308,6 +308,47 @@ describe('graceful shutdown', () => {
   });
 });
 
+describe('a second signal during the graceful stop', () => {
+  it('a second Ctrl-C (SIGINT) exits at once with 130, leaving the attempt leased; a second SIGTERM waits for the grace', async () => {
+    const store = sharedStore();
+    const processing = async (server: ServerProcess) => {
+      const created = await request(server.url, 'POST', '/operations', { body: { type: 'sleep', input: { ms: 60_000, steps: 600 } } });
+      await waitFor(async () => (await request(server.url, 'GET', `/operations/${created.body.id}`)).body.status === 'processing', {
+        what: 'processing',
+      });
+      return created.body.id as string;
+    };
+    const interrupted = await start({ store, args: ['--grace', '30s', '--lease', '60s'] });
+    const id = await processing(interrupted);
+    interrupted.process.kill('SIGINT');
+    await waitFor(() => interrupted.logs.some((l) => l.msg === 'asyncops: shutting down'), { what: 'the graceful stop begun' });
+    interrupted.process.kill('SIGINT');
+    await waitFor(() => interrupted.process.exitCode !== null || interrupted.process.signalCode !== null, { timeoutMs: 10_000, what: 'exited' });
+    assert.equal(interrupted.process.exitCode, 130, interrupted.stderr());
+    assert.ok(
+      interrupted.logs.some((l) => /second SIGINT, exiting now/.test(String(l.msg))),
+      'says why it did not wait',
+    );
+    const api = await start({ store, args: ['--no-workers'] });
+    const left = (await request(api.url, 'GET', `/operations/${id}`)).body;
+    assert.equal(left.status, 'processing', 'not released: its lease lapses as a crash would');
+    await request(api.url, 'POST', `/operations/${id}/cancel`);
+
+    const terminated = await start({ store, args: ['--grace', '1500ms'] });
+    const other = await processing(terminated);
+    const sent = Date.now();
+    terminated.process.kill('SIGTERM');
+    await waitFor(() => terminated.logs.some((l) => l.msg === 'asyncops: shutting down'), { what: 'the graceful stop begun' });
+    terminated.process.kill('SIGTERM');
+    await waitFor(() => terminated.process.exitCode !== null || terminated.process.signalCode !== null, { timeoutMs: 15_000, what: 'exited' });
+    assert.equal(terminated.process.exitCode, 0, terminated.stderr());
+    assert.ok(Date.now() - sent >= 1_400, 'the second SIGTERM did not cut the grace short');
+    const released = (await request(api.url, 'GET', `/operations/${other}`)).body;
+    assert.equal(released.status, 'pending', 'released at the end of the grace');
+    await request(api.url, 'POST', `/operations/${other}/cancel`);
+  });
+});
+
 describe('roles', () => {
   it('a worker node (asyncops worker) runs what an API node (serve --no-workers) accepted on the same store, and stops cleanly', async () => {
     const store = sharedStore();

@@ -19,7 +19,7 @@ import {
   type Setting,
   type SettingKey,
 } from '../../config/settings.ts';
-import { UsageError } from '../exit-codes.ts';
+import { EXIT_CODES, UsageError } from '../exit-codes.ts';
 import { bindFailure } from '../bind-failure.ts';
 import { envSwitch, settingOption } from './setting-options.ts';
 import { mergeApiKeys, parseApiKeysEnv, readApiKeysFile } from './api-keys.ts';
@@ -211,7 +211,13 @@ async function runServer(flags: ServerFlags, role: ServerCommand, command: Comma
   });
   let stopping = false;
   const shutdown = (signal: string) => {
-    if (stopping) return;
+    if (stopping) {
+      // A second Ctrl-C is someone at the terminal who will not wait out --grace; a supervisor's repeated SIGTERM
+      // still gets the graceful stop it asked for.
+      if (signal !== 'SIGINT') return;
+      asyncops.logger.warn({ signal }, 'asyncops: second SIGINT, exiting now; attempts still running are taken again once their leases lapse (--lease)');
+      process.exit(EXIT_CODES.interrupted);
+    }
     stopping = true;
     asyncops.logger.info({ signal }, 'asyncops: shutting down');
     // Past the grace period close() gives attempts back to the store; if the store itself does not answer (a
