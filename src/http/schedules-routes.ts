@@ -79,7 +79,10 @@ const ScheduleSchema = Type.Object({
   priority: Type.Integer({ description: 'Of every operation it creates (0 for one a task declares)' }),
   paused: Type.Boolean(),
   origin: Type.Union([Type.Literal('api'), Type.Literal('task')], { description: '`task`: declared by its task definition (cannot be deleted here)' }),
-  next_run_at: NullableUnion({ ...DateTime, description: 'The next tick (while paused: none fires); null when the expression matches no later time' }),
+  next_run_at: NullableUnion({
+    ...DateTime,
+    description: 'The next tick; while paused (nothing fires) the tick it would fire if resumed now. Null when the expression matches no later time',
+  }),
   last_run_at: NullableUnion(DateTime),
   skipped_ticks: Type.Integer({ description: 'Missed ticks passed over so far' }),
   created_at: DateTime,

@@ -118,26 +118,26 @@ export class SchedulesService {
         extra: { limit: result.limit },
       });
     }
-    if (result.kind === 'created') return { schedule: result.schedule, created: true };
+    if (result.kind === 'created') return { schedule: this.#shown(result.schedule), created: true };
     if (result.fingerprint !== idempotency?.fingerprint) {
       throw new AsyncOpsError('idempotency_key_mismatch', 'this Idempotency-Key was used with a different request body', {
         extra: { schedule_id: result.schedule.id },
       });
     }
-    return { schedule: result.schedule, created: false };
+    return { schedule: this.#shown(result.schedule), created: false };
   }
 
   /** The schedule and its most recent ticks, newest first; not_found outside `scope` (a tenant; null: any, an admin's read). */
   async get(scope: string | null, id: string): Promise<{ schedule: Schedule; ticks: ScheduleTick[] }> {
     const schedule = await this.#find(scope, id);
-    return { schedule, ticks: await this.#store.scheduleTicks({ id, limit: TICKS_SHOWN }) };
+    return { schedule: this.#shown(schedule), ticks: await this.#store.scheduleTicks({ id, limit: TICKS_SHOWN }) };
   }
 
   /** `tenant` null: every tenant's (an admin's read). */
   async list(tenant: string | null, query: { readonly limit: number; readonly beforeId?: string | undefined }): Promise<SchedulePage> {
     const rows = await this.#store.scheduleList({ tenant, limit: query.limit + 1, beforeId: query.beforeId });
     const items = rows.slice(0, query.limit);
-    return { items, nextBeforeId: rows.length > query.limit ? (items.at(-1)?.id ?? null) : null };
+    return { items: items.map((s) => this.#shown(s)), nextBeforeId: rows.length > query.limit ? (items.at(-1)?.id ?? null) : null };
   }
 
   /** Pause: no tick fires until it is resumed. Idempotent. `scope` as for get: an admin acts on any tenant's. */
@@ -155,7 +155,12 @@ export class SchedulesService {
     const now = this.#options.clock.now();
     const schedule = await this.#store.scheduleSetPaused({ id, tenant: current.tenant, paused, nextRunAt: firstTick(current, now), now });
     if (schedule === null) throw notFound(id);
-    return schedule;
+    return this.#shown(schedule);
+  }
+
+  /** A paused schedule's stored tick goes by unfired; it shows the tick it would fire if resumed now, as resume() stores. */
+  #shown(schedule: Schedule): Schedule {
+    return schedule.paused ? { ...schedule, nextRunAt: firstTick(schedule, this.#options.clock.now()) } : schedule;
   }
 
   /** Deletes a schedule created through the API; the operations it created stay. A declared one is a conflict. */

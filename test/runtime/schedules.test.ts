@@ -74,6 +74,13 @@ describe('SchedulesService', () => {
     await service.pause('t', schedule.id);
     clock.time = T0 + 10 * MINUTE + 1;
     assert.deepEqual(await service.fireDue(10), { more: false, nextRunAt: null });
+    // Read while paused, its next tick is the one a resume now would fire, not the one it stopped before.
+    assert.equal((await service.get('t', schedule.id)).schedule.nextRunAt, T0 + 11 * MINUTE);
+    assert.deepEqual(
+      (await service.list('t', { limit: 10 })).items.map((s) => s.nextRunAt),
+      [T0 + 11 * MINUTE],
+    );
+    assert.equal((await service.pause('t', schedule.id)).nextRunAt, T0 + 11 * MINUTE, 'pausing again shows the same');
     const resumed = await service.resume('t', schedule.id);
     assert.equal(resumed.nextRunAt, T0 + 11 * MINUTE);
     assert.equal(resumed.skippedTicks, 0);
