@@ -201,7 +201,7 @@ export const WEBHOOK_SECRET_SETTING = 'webhook_secret';
 
 /** The server commands check a --store specification before anything opens; they import nothing below this file. */
 export { parseStoreSpec };
-export { TracingSettingError } from './telemetry/sdk.ts';
+export { TracingSettingError } from './telemetry/tracing-setting-error.ts';
 export { checkTaskDefinition, type TaskDefinition } from './runtime/task.ts';
 
 /**

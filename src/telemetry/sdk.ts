@@ -4,11 +4,7 @@
 // runs; a missing package or a value the SDK cannot take is one Error naming what to do, before anything starts.
 
 import { context, diag, DiagLogLevel, propagation, trace, type DiagLogger } from '@opentelemetry/api';
-
-/** A standard OTEL_* variable this server cannot follow: a setting's mistake, which the CLI reports as a usage error. */
-export class TracingSettingError extends Error {
-  override name = 'TracingSettingError';
-}
+import { TracingSettingError } from './tracing-setting-error.ts';
 
 /** The SDK's packages (peer dependencies, loaded only here): what `npm install` needs when one is missing. */
 export const OTEL_SDK_PACKAGES = [

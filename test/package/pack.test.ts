@@ -6,7 +6,7 @@
 import { after, before, describe, it, type TestContext } from 'node:test';
 import assert from 'node:assert/strict';
 import { execFileSync, spawnSync } from 'node:child_process';
-import { existsSync, mkdirSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { REPO_ROOT, tempDir } from '../support/server.ts';
 
@@ -74,6 +74,54 @@ describe('packed package', () => {
     );
     assert.ok(!files.includes('package/dist/removed-since-last-build.js'), 'a module an earlier build left in dist/ is not packed');
     assert.ok(!existsSync(STALE_BUILD_OUTPUT));
+  });
+
+  it('asyncops type-checks in a Node project without the optional OpenTelemetry peers, its declarations checked too', (t) => {
+    if (!installed(t)) return;
+    for (const peer of ['core', 'sdk-trace', 'resources'])
+      assert.ok(!existsSync(join(project, 'node_modules/@opentelemetry', peer)), `${peer} is not installed`);
+    if (!existsSync(join(project, 'node_modules/@types/node'))) {
+      // The version the checkout type-checks with, from the npm cache `npm ci` filled, the registry only for what it lacks.
+      const { version } = JSON.parse(readFileSync(join(REPO_ROOT, 'node_modules/@types/node/package.json'), 'utf8')) as { version: string };
+      let install = run(npm, ['install', '--offline', '--no-save', `@types/node@${version}`], project, 120_000);
+      if (install.status !== 0) install = run(npm, ['install', '--prefer-offline', '--no-save', `@types/node@${version}`], project, 120_000);
+      assert.equal(install.status, 0, install.stderr);
+    }
+    writeFileSync(
+      join(project, 'embed.ts'),
+      `import { createAsyncOps, asyncopsPlugin, defineTask, PermanentError, AsyncOpsError, type AsyncOpsOptions, type TaskContext } from 'asyncops';
+export const slow = defineTask<{ n: number }>({
+  type: 'slow',
+  input: { type: 'object', properties: { n: { type: 'number' } }, required: ['n'] },
+  async run(input, ctx: TaskContext) {
+    if (input.n < 0) throw new PermanentError('negative');
+    ctx.progress(0.5);
+    return { doubled: input.n * 2 };
+  },
+});
+const options: AsyncOpsOptions = { store: ':memory:', tasks: [slow] };
+export const asyncops = await createAsyncOps(options);
+export const plugin = asyncopsPlugin;
+export const isOurs = (error: unknown) => error instanceof AsyncOpsError;
+`,
+    );
+    writeFileSync(
+      join(project, 'tsconfig.json'),
+      JSON.stringify({
+        compilerOptions: {
+          target: 'es2022',
+          module: 'nodenext',
+          moduleResolution: 'nodenext',
+          types: ['node'],
+          strict: true,
+          skipLibCheck: false,
+          noEmit: true,
+        },
+        files: ['embed.ts'],
+      }),
+    );
+    const check = run(join(BIN, 'tsc'), ['-p', project], project);
+    assert.equal(check.status, 0, `${check.stdout}${check.stderr}`);
   });
 
   it('the SDK type-checks in a project without @types/node (DOM and ES types only, as in a browser or Deno)', (t) => {
