@@ -43,6 +43,14 @@ before(() => {
   if (install.status === 0) assert.doesNotMatch(install.stderr, /install-scripts|EBADENGINE/, 'installing it runs no install script and fits its engines');
 });
 
+/** `file` in the consumer project passes a strict tsc, the package's own declarations checked too (skipLibCheck off). */
+function typeChecks(file: string, options: Record<string, unknown>): void {
+  const compilerOptions = { target: 'es2022', module: 'nodenext', moduleResolution: 'nodenext', strict: true, skipLibCheck: false, noEmit: true, ...options };
+  writeFileSync(join(project, 'tsconfig.json'), JSON.stringify({ compilerOptions, files: [file] }));
+  const check = run(join(BIN, 'tsc'), ['-p', project], project);
+  assert.equal(check.status, 0, `${check.stdout}${check.stderr}`);
+}
+
 function installed(t: TestContext): boolean {
   if (notInstalled === null) return true;
   // A developer without a registry or a warm cache is told why; CI must install it.
@@ -105,23 +113,7 @@ export const plugin = asyncopsPlugin;
 export const isOurs = (error: unknown) => error instanceof AsyncOpsError;
 `,
     );
-    writeFileSync(
-      join(project, 'tsconfig.json'),
-      JSON.stringify({
-        compilerOptions: {
-          target: 'es2022',
-          module: 'nodenext',
-          moduleResolution: 'nodenext',
-          types: ['node'],
-          strict: true,
-          skipLibCheck: false,
-          noEmit: true,
-        },
-        files: ['embed.ts'],
-      }),
-    );
-    const check = run(join(BIN, 'tsc'), ['-p', project], project);
-    assert.equal(check.status, 0, `${check.stdout}${check.stderr}`);
+    typeChecks('embed.ts', { types: ['node'] });
   });
 
   it('the SDK type-checks in a project without @types/node (DOM and ES types only, as in a browser or Deno)', (t) => {
@@ -155,25 +147,7 @@ export async function receive(request: Request, secret: string): Promise<string>
 }
 `,
     );
-    writeFileSync(
-      join(project, 'tsconfig.json'),
-      JSON.stringify({
-        compilerOptions: {
-          target: 'es2022',
-          module: 'nodenext',
-          moduleResolution: 'nodenext',
-          lib: ['es2022', 'dom'],
-          types: [],
-          strict: true,
-          exactOptionalPropertyTypes: true,
-          skipLibCheck: false,
-          noEmit: true,
-        },
-        files: ['sdk.ts'],
-      }),
-    );
-    const check = run(join(BIN, 'tsc'), ['-p', project], project);
-    assert.equal(check.status, 0, `${check.stdout}${check.stderr}`);
+    typeChecks('sdk.ts', { lib: ['es2022', 'dom'], types: [], exactOptionalPropertyTypes: true });
   });
 
   it('asyncops and asyncops/client import from node_modules and serve: a task defined there runs, the SDK fetches its result, the dashboard loads', (t) => {
