@@ -18,7 +18,7 @@ import {
   type DurationQuantiles,
 } from './duration-model.ts';
 import { MAX_PLAYED, notBefore, startOf, startOfUniform, type Occupant, type QueueBulk, type QueueItem, type Start } from './eta-queue.ts';
-import { rateLimitedStart, type Bucket, type RateLimit } from './rate-limit.ts';
+import { rateLimitedStart, tokenIntervalMs, type Bucket, type RateLimit } from './rate-limit.ts';
 
 export { DURATION_SAMPLE_LIMIT, estimateDuration, median, type DurationEstimate, type DurationSample } from './duration-model.ts';
 
@@ -206,21 +206,27 @@ function pendingCompletion(input: EtaInput): CompletionEstimate | null {
   const capacity = input.capacity ?? { global: Infinity, perType: new Map([[type, Math.max(1, Math.floor(input.concurrency))]]) };
   const estimateOf = (t: string): DurationEstimate | null => (t === type ? estimate : (input.estimates?.get(t) ?? null));
   const running = occupants(now, input.running ?? [], type, estimateOf);
-  let ready = Math.max(now, input.runAt);
+  // When it may run (now, or its run_at); `ready` below adds its rate limit's token to it.
+  const runnable = Math.max(now, input.runAt);
+  let ready = runnable;
   // A hold on its type (a handler's RateLimitedError): its queue does not drain until it ends, then the slots take it
   // in turn from there. As a floor alone, every operation held would get the hold's end, whatever its position.
   const opensAt = Math.max(now, input.rateLimit?.bucket?.heldUntil ?? 0);
-  let start = uniform(input, type, running)
-    ? startOfUniform({
-        now,
-        ready,
-        opensAt,
-        slots: Math.min(capacity.perType.get(type) ?? 0, capacity.global),
-        running,
-        position: input.queuePosition,
-        item: { type, ...durationMoments(estimate, null) },
-      })
-    : startOf({ now, ready, opensAt, type, capacity, running, ...aheadOf(input, type, estimateOf) });
+  const alike = uniform(input, type, running);
+  /** When the slots let the operation `position` places into its type's queue start. */
+  const slotTurn = (position: number): Start | null =>
+    alike
+      ? startOfUniform({
+          now,
+          ready: runnable,
+          opensAt,
+          slots: Math.min(capacity.perType.get(type) ?? 0, capacity.global),
+          running,
+          position,
+          item: { type, ...durationMoments(estimate, null) },
+        })
+      : startOf({ now, ready: runnable, opensAt, type, capacity, running, ...aheadOf({ ...input, queuePosition: position }, type, estimateOf) });
+  let start = slotTurn(input.queuePosition);
   if (start === null) return null;
   // Concurrency keys: it starts no sooner than its turn among its key's slots (the key's queue played as the type's is).
   if (input.key !== undefined) {
@@ -233,6 +239,14 @@ function pendingCompletion(input: EtaInput): CompletionEstimate | null {
     // and nothing ends before it.
     ready = Math.max(ready, rateLimitedStart(input.rateLimit.bucket, input.rateLimit.rate, input.queuePosition, now));
     start = notBefore(ready, start);
+    // A bucket holds `limit` tokens at most: while its type's queue waits for slots, the tokens that would come meanwhile
+    // are not kept. From the first of its type a slot takes, the queue starts `limit` at once, then one per token.
+    const rate = input.rateLimit.rate;
+    if (rate !== null && input.queuePosition >= rate.limit) {
+      const first = slotTurn(0);
+      const paced = first === null ? null : { at: first.at + (input.queuePosition - rate.limit + 1) * tokenIntervalMs(rate), variance: first.variance };
+      if (paced !== null && paced.at > start.at) start = paced;
+    }
   }
   const own = durationQuantiles(estimate, input.cost ?? null);
   // The queue is played with mean durations, so the start is the mean of the wait; a wait of a few skewed durations is

@@ -591,6 +591,25 @@ describe('the range', () => {
     near(estimateCompletion(input)! - now, 9_000, 600, 'the b ahead run during the hold; it starts as it ends');
   });
 
+  it('a rate-limited queue that waits for slots keeps no tokens past its bucket: from its first slot, limit at once, then one a token', () => {
+    // Five a 2 s (a token every 400 ms), a full bucket; two slots held 5 s more (a sixth done in 1 s), 30 ms runs: the
+    // slots would take the queue in a fraction of a second, so from 5 s the tokens decide.
+    const rateLimit = { rate: { limit: 5, intervalS: 2 }, bucket: null };
+    const queued = (queuePosition: number, ms: number) => {
+      const holding = { type: 'rl', startedAt: now - 1_000, progress: 1 / 6, progressAt: now };
+      return pending({ type: 'rl', queuePosition, concurrency: 2, estimate: estimate(ms), running: [holding, holding], rateLimit });
+    };
+    const fromNow = (queuePosition: number, ms: number) => estimateCompletion(queued(queuePosition, ms))! - now;
+    const range = estimateCompletionRange(queued(14, 30))!;
+    assert.ok(range.p10 - now < 9_030 && 9_030 < range.p90 - now, `${range.p10 - now}..${range.p90 - now} ms holds 9,030`);
+    // (a wait of skewed runs is read at its median, a little under the mean the queue plays)
+    near(fromNow(14, 30), 5_000 + 10 * 400 + 30, 500, 'position 14: the slots free at 5 s, then ten tokens');
+    near(fromNow(4, 30), 5_000 + 2 * 30 + 30, 500, 'the first five start as the slots take them, on the tokens kept');
+    near(fromNow(19, 30) - fromNow(14, 30), 5 * 400, 50, 'one a token apart from there');
+    // Where the slots are slower than the tokens, the slots decide, as before: 14 ahead of 6 s runs on two slots.
+    near(fromNow(14, 6_000), 5_000 + 7 * 6_000 + 6_000, 6_000, 'the slots decide');
+  });
+
   it('is null, time and range alike, when it would end past year 9999 (no RFC 3339 date-time says when)', () => {
     const lastWritable = Date.UTC(9999, 11, 31, 23, 59, 59, 999);
     assert.equal(estimateCompletionRange(pending({ runAt: lastWritable - 500, estimate: history })), null);
