@@ -238,6 +238,26 @@ describe('dashboard: without API keys (loopback), every page', () => {
     assert.deepEqual([bulk.action, bulk.filter.url, bulk.filter.operation_type], ['replay_deliveries', 'http://127.0.0.1:1/hook', 'echo']);
   });
 
+  it("a long error and webhook URL wrap on an operation's page: it never scrolls sideways, on a phone or a desktop", STORE_INDEPENDENT, async (t) => {
+    const page = await newPage(t);
+    if (page === null) return;
+    hooks.replyWith({ status: 410 });
+    const word = (n: number) => 'abcdef0123456789'.repeat(n);
+    const id = await submit(url, {
+      type: 'fail',
+      input: { permanent: true, message: `upstream refused https://storage.example.com/${word(40)}.png?X-Amz-Signature=${word(8)}` },
+      webhook_url: `${hooks.url}/callback?token=${word(30)}`,
+    });
+    await page.goto(`${url}/dashboard#/operations/${id}`);
+    await page.locator('section.operation[data-status="failed"]').waitFor();
+    await page.locator('.delivery').first().waitFor();
+    for (const width of [390, 1280]) {
+      await page.setViewportSize({ width, height: 900 });
+      const { scroll, client } = await page.evaluate(() => ({ scroll: document.documentElement.scrollWidth, client: document.documentElement.clientWidth }));
+      assert.ok(scroll <= client, `at ${width} px the page is ${scroll} px wide in a window of ${client}`);
+    }
+  });
+
   it("an operation's Delete asks first, then removes it and goes back to the list; a running one offers none", STORE_INDEPENDENT, async (t) => {
     const page = await newPage(t);
     if (page === null) return;
