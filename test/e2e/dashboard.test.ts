@@ -253,7 +253,7 @@ describe('dashboard: without API keys (loopback), every page', () => {
     await page.locator('.delivery').first().waitFor();
     for (const width of [390, 1280]) {
       await page.setViewportSize({ width, height: 900 });
-      const { scroll, client } = await page.evaluate(() => ({ scroll: document.documentElement.scrollWidth, client: document.documentElement.clientWidth }));
+      const { scroll, client } = await page.locator('html').evaluate((root) => ({ scroll: root.scrollWidth, client: root.clientWidth }));
       assert.ok(scroll <= client, `at ${width} px the page is ${scroll} px wide in a window of ${client}`);
     }
   });
