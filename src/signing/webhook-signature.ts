@@ -25,8 +25,8 @@ export type WebhookHeaders = {
 export type WebhookBody = string | Uint8Array | ArrayBuffer;
 
 export interface SignWebhookParams {
-  /** Every secret signs (rotation); the header carries one `v1,…` per secret, space-separated. */
-  readonly secrets: readonly string[];
+  /** Every secret signs (rotation); the header carries one `v1,…` per secret, space-separated. One alone may be a string. */
+  readonly secrets: string | readonly string[];
   /** The message id, stable across retries of one message. */
   readonly msgId: string;
   /** Unix seconds. */
@@ -134,9 +134,10 @@ function signedContent(msgId: string, timestamp: number, body: WebhookBody): Uin
 
 /** The three Standard Webhooks headers for one attempt of one message. */
 export async function signWebhook(params: SignWebhookParams): Promise<WebhookHeaders> {
-  if (params.secrets.length === 0) throw new TypeError('at least one webhook secret is needed to sign');
+  const secrets = typeof params.secrets === 'string' ? [params.secrets] : params.secrets;
+  if (secrets.length === 0) throw new TypeError('at least one webhook secret is needed to sign');
   if (!Number.isSafeInteger(params.timestamp) || params.timestamp < 0) throw new TypeError('timestamp must be whole unix seconds');
-  const pending = params.secrets.map(hmacKey);
+  const pending = secrets.map(hmacKey);
   const content = signedContent(params.msgId, params.timestamp, params.body);
   const signatures = await Promise.all(
     pending.map(async (key) => `${SIGNATURE_VERSION},${toBase64(new Uint8Array(await subtle().sign('HMAC', await key, content)))}`),

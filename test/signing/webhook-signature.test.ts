@@ -37,6 +37,8 @@ describe('signWebhook', () => {
     const expected = createHmac('sha256', key).update('msg_1.1700000000.{"a":1}').digest('base64');
     const headers = await signWebhook({ secrets: [secret], msgId: 'msg_1', timestamp: 1700000000, body: '{"a":1}' });
     assert.equal(headers['webhook-signature'], `v1,${expected}`);
+    // One secret alone may be given as a string, as verifyWebhook takes it.
+    assert.deepEqual(await signWebhook({ secrets: secret, msgId: 'msg_1', timestamp: 1700000000, body: '{"a":1}' }), headers);
   });
 
   it('puts one v1 signature per secret, space-separated, for rotation', async () => {
