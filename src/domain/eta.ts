@@ -213,20 +213,20 @@ function pendingCompletion(input: EtaInput): CompletionEstimate | null {
   // in turn from there. As a floor alone, every operation held would get the hold's end, whatever its position.
   const opensAt = Math.max(now, input.rateLimit?.bucket?.heldUntil ?? 0);
   const alike = uniform(input, type, running);
-  /** When the slots let the operation `position` places into its type's queue start. */
-  const slotTurn = (position: number): Start | null =>
+  /** When the slots let the operation `position` places into its type's queue, ready at `from`, start. */
+  const slotTurn = (position: number, from: number, othersAhead: EtaInput['aheadOfOtherTypes']): Start | null =>
     alike
       ? startOfUniform({
           now,
-          ready: runnable,
+          ready: from,
           opensAt,
           slots: Math.min(capacity.perType.get(type) ?? 0, capacity.global),
           running,
           position,
           item: { type, ...durationMoments(estimate, null) },
         })
-      : startOf({ now, ready: runnable, opensAt, type, capacity, running, ...aheadOf({ ...input, queuePosition: position }, type, estimateOf) });
-  let start = slotTurn(input.queuePosition);
+      : startOf({ now, ready: from, opensAt, type, capacity, running, ...aheadOf({ ...input, queuePosition: position, aheadOfOtherTypes: othersAhead }, type, estimateOf) });
+  let start = slotTurn(input.queuePosition, runnable, input.aheadOfOtherTypes);
   if (start === null) return null;
   // Concurrency keys: it starts no sooner than its turn among its key's slots (the key's queue played as the type's is).
   if (input.key !== undefined) {
@@ -240,10 +240,14 @@ function pendingCompletion(input: EtaInput): CompletionEstimate | null {
     ready = Math.max(ready, rateLimitedStart(input.rateLimit.bucket, input.rateLimit.rate, input.queuePosition, now));
     start = notBefore(ready, start);
     // A bucket holds `limit` tokens at most: while its type's queue waits for slots, the tokens that would come meanwhile
-    // are not kept. From the first of its type a slot takes, the queue starts `limit` at once, then one per token.
+    // are not kept. From the first of its type a slot takes, the queue starts `limit` at once, then one per token. That
+    // first is due now (those ahead of a later run_at are), with the other types' work ahead of it as aheadOf spreads
+    // theirs among its type's: the first of p is at 0.5 / p of the way.
     const rate = input.rateLimit.rate;
     if (rate !== null && input.queuePosition >= rate.limit) {
-      const first = slotTurn(0);
+      const share = 0.5 / input.queuePosition;
+      const othersAheadOfFirst = Object.fromEntries(Object.entries(input.aheadOfOtherTypes ?? {}).map(([t, n]) => [t, Math.round(n * share)]));
+      const first = slotTurn(0, now, othersAheadOfFirst);
       const paced = first === null ? null : { at: first.at + (input.queuePosition - rate.limit + 1) * tokenIntervalMs(rate), variance: first.variance };
       if (paced !== null && paced.at > start.at) start = paced;
     }

@@ -606,6 +606,36 @@ describe('the range', () => {
     near(fromNow(14, 30), 5_000 + 10 * 400 + 30, 500, 'position 14: the slots free at 5 s, then ten tokens');
     near(fromNow(4, 30), 5_000 + 2 * 30 + 30, 500, 'the first five start as the slots take them, on the tokens kept');
     near(fromNow(19, 30) - fromNow(14, 30), 5 * 400, 50, 'one a token apart from there');
+    // One due later than the queue ahead of it takes to drain starts at its run_at: the bucket is full again by then.
+    const later = pending({
+      type: 'rl',
+      queuePosition: 19,
+      concurrency: 4,
+      estimate: estimate(50),
+      runAt: now + 15_000,
+      rateLimit: { rate: { limit: 1, intervalS: 0.5 }, bucket: null },
+    });
+    near(estimateCompletion(later)! - now, 15_050, 100, 'a later run_at: from it');
+    // Others' work ahead is spread among its type's, as the queue is played: ten 1 s runs of b among ten of a (a token
+    // a second, 10 ms runs) on two slots let a start on its tokens, about a second apart, not after half of b's.
+    const a = estimate(10);
+    const b = estimate(1000);
+    const interleaved = pending({
+      type: 'a',
+      queuePosition: 10,
+      estimate: a,
+      capacity: {
+        global: 2,
+        perType: new Map([
+          ['a', 2],
+          ['b', 2],
+        ]),
+      },
+      aheadOfOtherTypes: { b: 10 },
+      estimates: new Map([['b', b]]),
+      rateLimit: { rate: { limit: 1, intervalS: 1 }, bucket: null },
+    });
+    near(estimateCompletion(interleaved)! - now, 10_010, 600, 'on its tokens, among the others');
     // Where the slots are slower than the tokens, the slots decide, as before: 14 ahead of 6 s runs on two slots.
     near(fromNow(14, 6_000), 5_000 + 7 * 6_000 + 6_000, 6_000, 'the slots decide');
   });
