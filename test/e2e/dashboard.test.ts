@@ -251,7 +251,7 @@ describe('dashboard: without API keys (loopback), every page', () => {
     await page.goto(`${url}/dashboard#/operations/${id}`);
     await page.locator('section.operation[data-status="failed"]').waitFor();
     await page.locator('.delivery').first().waitFor();
-    for (const width of [390, 1280]) {
+    for (const width of [390, 760, 800, 1280]) {
       await page.setViewportSize({ width, height: 900 });
       const { scroll, client } = await page.locator('html').evaluate((root) => ({ scroll: root.scrollWidth, client: root.clientWidth }));
       assert.ok(scroll <= client, `at ${width} px the page is ${scroll} px wide in a window of ${client}`);
