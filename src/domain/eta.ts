@@ -225,7 +225,15 @@ function pendingCompletion(input: EtaInput): CompletionEstimate | null {
           position,
           item: { type, ...durationMoments(estimate, null) },
         })
-      : startOf({ now, ready: from, opensAt, type, capacity, running, ...aheadOf({ ...input, queuePosition: position, aheadOfOtherTypes: othersAhead }, type, estimateOf) });
+      : startOf({
+          now,
+          ready: from,
+          opensAt,
+          type,
+          capacity,
+          running,
+          ...aheadOf({ ...input, queuePosition: position, aheadOfOtherTypes: othersAhead }, type, estimateOf),
+        });
   let start = slotTurn(input.queuePosition, runnable, input.aheadOfOtherTypes);
   if (start === null) return null;
   // Concurrency keys: it starts no sooner than its turn among its key's slots (the key's queue played as the type's is).
