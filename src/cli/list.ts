@@ -11,6 +11,7 @@ interface ListFlags {
   status?: Operation['status'];
   type?: string;
   errorCode?: string;
+  schedule?: string;
   createdAfter?: string;
   createdBefore?: string;
   find?: string;
@@ -28,6 +29,7 @@ export function registerList(program: Command, ctx: CliContext): void {
     .addOption(new Option('--status <status>', 'only operations in this status').choices(OPERATION_STATUSES))
     .option('--type <type>', 'only operations of this task type')
     .option('--error-code <code>', 'only operations whose error (or last attempt) has this code')
+    .option('--schedule <id>', "only operations this schedule's ticks created")
     .option('--created-after <time>', 'only those created at or after this RFC 3339 time', timeArg)
     .option('--created-before <time>', 'only those created before this RFC 3339 time', timeArg)
     .option('--find <id-or-key>', 'only the operation with this id, or the one this Idempotency-Key created')
@@ -43,6 +45,7 @@ export function registerList(program: Command, ctx: CliContext): void {
         status: opts.status,
         type: opts.type,
         errorCode: opts.errorCode,
+        scheduleId: opts.schedule,
         createdAfter: opts.createdAfter,
         createdBefore: opts.createdBefore,
         q: opts.find,

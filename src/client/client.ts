@@ -213,6 +213,7 @@ export class AsyncOpsClient {
       status: options.status,
       type: options.type,
       error_code: options.errorCode,
+      schedule_id: options.scheduleId,
       created_after: dateTime(options.createdAfter, 'createdAfter'),
       created_before: dateTime(options.createdBefore, 'createdBefore'),
       q: options.q,

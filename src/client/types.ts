@@ -152,6 +152,8 @@ export interface ListOptions {
   type?: string | undefined;
   /** The code of its error (or of its last attempt's, while a retry waits). */
   errorCode?: string | undefined;
+  /** Created by this schedule's ticks. */
+  scheduleId?: string | undefined;
   /** Created at or after this (a Date, or an RFC 3339 string). */
   createdAfter?: Date | string | undefined;
   /** Created before this. */

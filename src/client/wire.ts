@@ -70,7 +70,7 @@ export interface CreateScheduleResponse {
   updated_at: string;
   links: {
     self: string;
-    /** The operations of its type (those it created are listed in recent_ticks) */
+    /** The operations its ticks created (GET /operations?schedule_id=…) */
     operations: string;
   };
 }
@@ -192,7 +192,7 @@ export interface GetScheduleResponse {
   updated_at: string;
   links: {
     self: string;
-    /** The operations of its type (those it created are listed in recent_ticks) */
+    /** The operations its ticks created (GET /operations?schedule_id=…) */
     operations: string;
   };
   /** The most recent ticks fired, newest first (up to 10) */
@@ -361,7 +361,7 @@ export interface ListSchedulesResponse {
     updated_at: string;
     links: {
       self: string;
-      /** The operations of its type (those it created are listed in recent_ticks) */
+      /** The operations its ticks created (GET /operations?schedule_id=…) */
       operations: string;
     };
   }>;
@@ -430,6 +430,8 @@ export interface Operation {
   priority: number;
   /** What its type's per-key limit of running operations counts it under (null: none); keys take turns */
   concurrency_key: string | null;
+  /** The schedule whose tick created it (null: a submit); it stays when the schedule is deleted */
+  schedule_id: string | null;
   created_at: string;
   started_at: string | null;
   finished_at: string | null;
@@ -495,7 +497,7 @@ export interface PauseScheduleResponse {
   updated_at: string;
   links: {
     self: string;
-    /** The operations of its type (those it created are listed in recent_ticks) */
+    /** The operations its ticks created (GET /operations?schedule_id=…) */
     operations: string;
   };
 }
@@ -537,7 +539,7 @@ export interface ResumeScheduleResponse {
   updated_at: string;
   links: {
     self: string;
-    /** The operations of its type (those it created are listed in recent_ticks) */
+    /** The operations its ticks created (GET /operations?schedule_id=…) */
     operations: string;
   };
 }

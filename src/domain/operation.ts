@@ -64,6 +64,8 @@ export interface Operation {
   readonly cost: number | null;
   /** What its type's per-key limit of running operations counts it under (a customer, an account; null: none). */
   readonly concurrencyKey?: string | null | undefined;
+  /** The schedule whose tick created it (null or absent: a submit, or stored before stores kept it). */
+  readonly scheduleId?: string | null | undefined;
   /**
    * An earlier progress point of the attempt (kept about PROGRESS_ANCHOR_MS behind the latest, domain/eta.ts): the ETA
    * reads the recent rate from it. One from before the attempt started (started_at) belongs to an earlier attempt.

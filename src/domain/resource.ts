@@ -19,6 +19,8 @@ export interface OperationResource {
   max_attempts: number;
   priority: number;
   concurrency_key: string | null;
+  /** The schedule whose tick created it (null: a submit). */
+  schedule_id: string | null;
   created_at: string;
   started_at: string | null;
   finished_at: string | null;
@@ -98,6 +100,7 @@ export function baseResource(op: Operation, route: string | null, includeInput: 
     max_attempts: op.maxAttempts,
     priority: op.priority,
     concurrency_key: op.concurrencyKey ?? null,
+    schedule_id: op.scheduleId ?? null,
     created_at: iso(op.createdAt),
     started_at: isoOrNull(op.startedAt),
     finished_at: isoOrNull(op.finishedAt),

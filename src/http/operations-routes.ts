@@ -131,7 +131,7 @@ export function registerOperationRoutes(app: FastifyInstance, service: Operation
       response: { 200: jsonResponse(OperationPageSchema, 'A page of operations, without their input'), ...problemResponses(400, 403) },
     },
     handler: async (request) => {
-      const { status, type, error_code, q, limit = 50, cursor } = request.query;
+      const { status, type, error_code, schedule_id, q, limit = 50, cursor } = request.query;
       const createdAfter = queryTime(request.query.created_after);
       const createdBefore = queryTime(request.query.created_before);
       if (createdAfter !== undefined && createdBefore !== undefined && createdAfter > createdBefore) {
@@ -143,6 +143,7 @@ export function registerOperationRoutes(app: FastifyInstance, service: Operation
         status,
         type,
         errorCode: error_code,
+        scheduleId: schedule_id,
         createdAfter,
         createdBefore,
         q,

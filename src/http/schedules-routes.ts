@@ -89,7 +89,7 @@ const ScheduleSchema = Type.Object({
   updated_at: DateTime,
   links: Type.Object({
     self: Type.String(),
-    operations: Type.String({ description: 'The operations of its type (those it created are listed in recent_ticks)' }),
+    operations: Type.String({ description: 'The operations its ticks created (GET /operations?schedule_id=…)' }),
   }),
 });
 
@@ -126,7 +126,7 @@ export function registerScheduleRoutes(app: FastifyInstance, schedules: Schedule
     skipped_ticks: s.skippedTicks,
     created_at: iso(s.createdAt),
     updated_at: iso(s.updatedAt),
-    links: { self: `${basePath}/schedules/${s.id}`, operations: `${basePath}/operations?type=${encodeURIComponent(s.type)}` },
+    links: { self: `${basePath}/schedules/${s.id}`, operations: `${basePath}/operations?schedule_id=${s.id}` },
   });
   const tickJson = (t: ScheduleTick) => ({
     tick: iso(t.tick),

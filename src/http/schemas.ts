@@ -51,6 +51,7 @@ export const OperationResourceSchema = Type.Object(
     concurrency_key: Nullable(
       Type.String({ description: "What its type's per-key limit of running operations counts it under (null: none); keys take turns" }),
     ),
+    schedule_id: Nullable(Type.String({ description: 'The schedule whose tick created it (null: a submit); it stays when the schedule is deleted' })),
     created_at: DateTime,
     started_at: Nullable(DateTime),
     finished_at: Nullable(DateTime),
@@ -150,6 +151,7 @@ export const ListQuerySchema = Type.Object(
     status: Type.Optional(OperationStatusSchema),
     type: Type.Optional(Type.String({ maxLength: 64 })),
     error_code: Type.Optional(Type.String({ maxLength: 64, description: 'The code of its error (or of its last attempt, while a retry waits)' })),
+    schedule_id: Type.Optional(Type.String({ maxLength: 64, description: "Created by this schedule's ticks" })),
     created_after: Type.Optional(Type.String({ format: 'date-time', description: 'Created at or after this (RFC 3339)' })),
     created_before: Type.Optional(Type.String({ format: 'date-time', description: 'Created before this (RFC 3339)' })),
     q: Type.Optional(Type.String({ minLength: 1, maxLength: 255, description: 'An operation id or an Idempotency-Key (exact): the one operation it names' })),

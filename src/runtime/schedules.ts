@@ -263,6 +263,7 @@ export class SchedulesService {
       webhookUrl: schedule.webhookUrl,
       cost: this.#registry.costOf(task.type, schedule.input),
       trace: null,
+      scheduleId: schedule.id,
       now,
     };
   }

@@ -49,6 +49,8 @@ export interface OperationDraft {
   readonly trace?: TraceCarrier | null | undefined;
   /** Its concurrency key (null or absent: none): its type's per-key limit counts it under this key. */
   readonly concurrencyKey?: string | null | undefined;
+  /** The schedule whose tick creates it (null or absent: a submit). */
+  readonly scheduleId?: string | null | undefined;
   /** When the operation is created (created_at, updated_at); idempotency keys expired before this are free. */
   readonly now: number;
 }
@@ -97,6 +99,7 @@ export function operationFromDraft(draft: OperationDraft): Operation {
     progressAnchor: null,
     trace: draft.trace ?? null,
     concurrencyKey: draft.concurrencyKey ?? null,
+    scheduleId: draft.scheduleId ?? null,
     cancelRequested: false,
     leaseToken: null,
     leaseExpiresAt: null,
@@ -145,6 +148,8 @@ export interface OperationListQuery {
   readonly type?: string | undefined;
   /** The code of its error (or of its last attempt's, while a retry waits). */
   readonly errorCode?: string | undefined;
+  /** The schedule whose ticks created it. */
+  readonly scheduleId?: string | undefined;
   /** Created at or after this (ms); with createdBefore, bounds the ids walked too (ids begin with their creation time). */
   readonly createdAfter?: number | undefined;
   /** Created strictly before this (ms). */

@@ -150,6 +150,7 @@ export class FakeApi {
       max_attempts: 3,
       priority: 0,
       concurrency_key: null,
+      schedule_id: null,
       created_at: iso(op.createdAt),
       started_at: stage.status === 'pending' ? null : iso(op.createdAt),
       finished_at: terminal ? iso(op.createdAt + stage.atMs) : null,

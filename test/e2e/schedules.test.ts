@@ -58,6 +58,18 @@ describe('recurring schedules', () => {
     );
     assert.deepEqual(operation.type, 'echo');
     assert.deepEqual(operation.input, { n: 1 });
+    assert.equal(operation.schedule_id, created.body.id, 'it names its schedule');
+    // The schedule's operations link lists what its ticks created, and nothing submitted of its type.
+    const submitted = await api('POST', '/operations', { type: 'echo', input: { n: 2 } });
+    assert.equal(submitted.body.schedule_id, null);
+    assert.equal(detail.links.operations, `/operations?schedule_id=${created.body.id}`);
+    const listed = (await api('GET', detail.links.operations)).body.items as Array<{ id: string; schedule_id: string }>;
+    assert.ok(listed.length >= 2 && listed.every((op) => op.schedule_id === created.body.id), JSON.stringify(listed));
+    assert.ok(listed.some((op) => op.id === older.operation_id) && !listed.some((op) => op.id === submitted.body.id));
+    const byCliRun = await runCli(['--url', server.url, 'list', '--schedule', created.body.id, '--json']);
+    assert.equal(byCliRun.code, 0, byCliRun.stderr);
+    const byCli = (JSON.parse(byCliRun.stdout) as { items: Array<{ schedule_id: string }> }).items;
+    assert.ok(byCli.length >= 2 && byCli.every((op) => op.schedule_id === created.body.id), 'asyncops list --schedule');
     await waitFor(() => receiver.received.some((w) => JSON.parse(w.body).operation_id === older.operation_id), { what: "the tick's webhook" });
 
     const paused = await api('POST', `/schedules/${created.body.id}/pause`);
@@ -69,6 +81,10 @@ describe('recurring schedules', () => {
     assert.equal((await api('DELETE', `/schedules/${created.body.id}`)).status, 204);
     assert.equal((await api('GET', `/schedules/${created.body.id}`)).status, 404);
     assert.equal((await api('GET', older.operation_url)).status, 200, 'the operations it created stay');
+    assert.ok(
+      (await api('GET', detail.links.operations)).body.items.some((op: { id: string }) => op.id === older.operation_id),
+      'still listed by it',
+    );
   });
 
   it('refuses bad input with a problem naming the field', async () => {

@@ -48,6 +48,7 @@ describe('SchedulesService', () => {
     );
     const operation = await store.operationGetById(ticks[0]!.operationId!);
     assert.equal(operation?.tenant, 't');
+    assert.equal(operation?.scheduleId, schedule.id, 'it names the schedule that made it');
     assert.deepEqual(operation?.input, { n: 1 });
     assert.equal(operation?.runAt, clock.time, 'run_at is when it fired');
   });

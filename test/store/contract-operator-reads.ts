@@ -6,9 +6,9 @@
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { ID_PREFIXES, newId } from '../../src/domain/ids.ts';
-import type { OperationCount, OperationDraft, Store } from '../../src/store/store.ts';
+import type { OperationCount, OperationDraft, OperationInsertResult, Store } from '../../src/store/store.ts';
 import type { CurrentStore } from './contract.ts';
-import { claim, draft, insertInState, noDelivery, T0 } from './fixtures.ts';
+import { claim, draft, insertInState, noDelivery, T0, TENANT } from './fixtures.ts';
 import { waitFor } from '../support/wait.ts';
 
 /** A draft created at `now` with an id made then, as the service makes them (a list's time range walks the ids). */
@@ -49,6 +49,47 @@ export function operatorReadsContract(store: CurrentStore): void {
       const first = await store().operationList({ tenant: null, createdAfter: T0 + 1_000, limit: 2 });
       const next = await store().operationList({ tenant: null, createdAfter: T0 + 1_000, limit: 2, beforeId: first.at(-1)!.id });
       assert.deepEqual([...ids(first), ...ids(next)], [failed.op.id, ida2, idb1, ida1]);
+    });
+
+    it('filters by the schedule whose tick created it, which the operation keeps however it was inserted', async () => {
+      const [sch1, sch2] = [newId(ID_PREFIXES.schedule, T0), newId(ID_PREFIXES.schedule, T0 + 1)];
+      const grouped = await store().operationInsert(createdAt(T0 + 1_000, { scheduleId: sch1 }));
+      const keyed = await store().operationInsert(createdAt(T0 + 2_000, { scheduleId: sch1 }), { key: 'tick-2', fingerprint: 'f', expiresAt: T0 + 86_400_000 });
+      const other = await store().operationInsert(createdAt(T0 + 3_000, { scheduleId: sch2 }));
+      const submitted = await store().operationInsert(createdAt(T0 + 4_000));
+      const created = (r: OperationInsertResult) => (r.kind === 'created' ? r.operation : assert.fail(r.kind));
+      const [g, k, o, s] = [created(grouped), created(keyed), created(other), created(submitted)];
+      assert.deepEqual(
+        [g, k, o, s].map((op) => op.scheduleId ?? null),
+        [sch1, sch1, sch2, null],
+        'as inserted',
+      );
+      const read = await Promise.all([g, k, o, s].map((op) => store().operationGetById(op.id)));
+      assert.deepEqual(
+        read.map((op) => op?.scheduleId ?? null),
+        [sch1, sch1, sch2, null],
+        'as read back',
+      );
+      const listed = async (scheduleId: string, tenant: string | null = null, limit = 10) =>
+        (await store().operationList({ tenant, scheduleId, limit })).map((op) => [op.id, op.scheduleId]);
+      assert.deepEqual(await listed(sch1), [
+        [k.id, sch1],
+        [g.id, sch1],
+      ]);
+      assert.deepEqual(await listed(sch1, TENANT), [
+        [k.id, sch1],
+        [g.id, sch1],
+      ]);
+      assert.deepEqual(await listed(sch1, 'another tenant'), []);
+      assert.deepEqual(await listed(sch2), [[o.id, sch2]]);
+      assert.deepEqual(await listed('sch_none'), []);
+      // It stays through the operation's life: claimed, and ended.
+      const ended = await insertInState(store(), 'completed', { scheduleId: sch2 });
+      assert.equal(ended.op.scheduleId, sch2);
+      assert.deepEqual(await listed(sch2), [
+        [ended.op.id, sch2],
+        [o.id, sch2],
+      ]);
     });
 
     it('q finds one operation by its id or by the idempotency key that created it, within the tenant asked for', async () => {

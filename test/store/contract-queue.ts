@@ -20,6 +20,7 @@ export function operationQueueContract(store: CurrentStore): void {
         cost: 12.5,
         trace,
         concurrencyKey: 'acct-1',
+        scheduleId: 'sch_01HF7YAT01V6JR087EYEQ6E05Q',
         now: T0,
       });
       const result = await store().operationInsert(d);
@@ -55,6 +56,7 @@ export function operationQueueContract(store: CurrentStore): void {
         progressAnchor: null,
         trace,
         concurrencyKey: 'acct-1',
+        scheduleId: 'sch_01HF7YAT01V6JR087EYEQ6E05Q',
         version: 1,
       };
       assert.deepEqual(result.kind === 'created' && result.operation, expected);

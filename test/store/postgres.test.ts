@@ -405,6 +405,7 @@ if (skip !== null) {
         { version: 29, name: '0029_function_search_path.sql' },
         { version: 30, name: '0030_superseded_by_history.sql' },
         { version: 31, name: '0031_counts_summed_per_side.sql' },
+        { version: 32, name: '0032_operation_schedule.sql' },
       ]);
     });
 

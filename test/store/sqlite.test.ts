@@ -256,7 +256,7 @@ describe('SqliteStore', () => {
       // As a release before 0015 left it: the retry in the history, no redriven_at, its delivery unmarked and dead;
       // and one written after the retry.
       store.database.exec(`UPDATE operations SET redriven_at = NULL; UPDATE deliveries SET superseded = 0, state = 'dead', next_attempt_at = NULL;
-        DELETE FROM schema_migrations WHERE version >= 19`);
+        DELETE FROM schema_migrations WHERE version = 19`);
       store.database
         .prepare(`INSERT INTO deliveries (id, message_id, operation_id, tenant, url, event_type, payload, state, created_at, updated_at)
           VALUES ('dlv_after', 'dlv_after', ?, ?, 'https://example.test/hook', 'operation.failed', '{}', 'dead', ?, ?)`)
@@ -296,7 +296,7 @@ describe('SqliteStore', () => {
         INSERT INTO operations SELECT 'op_copy_' || i, tenant, type, status, input, progress, progress_message, attempt, max_attempts, priority,
           timeout_s, run_at, created_at, started_at, finished_at, updated_at, error_code, error_message, webhook_url, cancel_requested,
           lease_token, lease_expires_at, worker_id, result_expired, version, cost, progress_anchor, progress_anchor_at, traceparent,
-          tracestate, concurrency_key, finished_version, redriven_at FROM operations, n WHERE id = '${template.id}';
+          tracestate, concurrency_key, finished_version, redriven_at, schedule_id FROM operations, n WHERE id = '${template.id}';
         WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < ${total - 1})
         INSERT INTO results SELECT 'op_copy_' || i, content_type, body FROM results, n WHERE operation_id = '${template.id}'`);
       const params = { resultsFinishedBefore: T0 + 11, operationsFinishedBefore: T0 + 11, now: T0 + 20 };
@@ -352,6 +352,7 @@ describe('SqliteStore', () => {
           { version: 17, name: '0017_created_key_index.sql' },
           { version: 18, name: '0018_superseded_deliveries.sql' },
           { version: 19, name: '0019_superseded_by_history.sql' },
+          { version: 20, name: '0020_operation_schedule.sql' },
         ],
       );
       await store.close();

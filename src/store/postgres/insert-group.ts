@@ -11,17 +11,18 @@ import { historyOf } from './history.ts';
 const CREATED_HISTORY = historyOf('inserted', 'created_at', "'created'", "jsonb_build_object('tenant', tenant, 'idempotency_key', NULL)");
 
 // Params: parallel arrays $1 ids, $2 tenants, $3 types, $4 inputs (JSON text), $5 max attempts, $6 priorities,
-// $7 timeouts (s), $8 run at, $9 webhook urls, $10 nows, $11 costs, $12 traceparents, $13 tracestates, $14 concurrency keys ('': none). Inserts without an idempotency key, many in one statement,
+// $7 timeouts (s), $8 run at, $9 webhook urls, $10 nows, $11 costs, $12 traceparents, $13 tracestates, $14 concurrency keys ('': none),
+// $15 schedule ids. Inserts without an idempotency key, many in one statement,
 // with their `created` history events (CREATED_HISTORY).
 const INSERT_OPERATIONS = `
 WITH inserted AS (
   INSERT INTO operations (id, tenant, type, status, input, attempt, max_attempts, priority, timeout_s, run_at,
-                          created_at, updated_at, webhook_url, cost, traceparent, tracestate, concurrency_key)
+                          created_at, updated_at, webhook_url, cost, traceparent, tracestate, concurrency_key, schedule_id)
   SELECT d.id, d.tenant, d.type, 'pending', d.input, 1, d.max_attempts, d.priority, d.timeout_s, d.run_at, d.now, d.now, d.webhook_url, d.cost,
-    d.traceparent, d.tracestate, d.concurrency_key
+    d.traceparent, d.tracestate, d.concurrency_key, d.schedule_id
   FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::int[], $6::int[], $7::int[], $8::bigint[], $9::text[], $10::bigint[],
-              $11::float8[], $12::text[], $13::text[], $14::text[])
-    AS d(id, tenant, type, input, max_attempts, priority, timeout_s, run_at, webhook_url, now, cost, traceparent, tracestate, concurrency_key)
+              $11::float8[], $12::text[], $13::text[], $14::text[], $15::text[])
+    AS d(id, tenant, type, input, max_attempts, priority, timeout_s, run_at, webhook_url, now, cost, traceparent, tracestate, concurrency_key, schedule_id)
   RETURNING id, tenant, type, created_at
 ), ${depthChange('inserted', '+')}, ${CREATED_HISTORY}
 SELECT 1`;
@@ -60,6 +61,7 @@ export async function insertOperations(db: PostgresDatabase, group: readonly Ins
       column((d) => d.trace?.traceparent ?? null),
       column((d) => d.trace?.tracestate ?? null),
       column((d) => d.concurrencyKey ?? ''),
+      column((d) => d.scheduleId ?? null),
     ],
   ];
   const operations = group.map((r) => operationFromDraft(r.draft));

@@ -13,7 +13,7 @@ import { depthChange } from './standing.ts';
 import { historyOf } from './history.ts';
 
 /** OPERATION_COLUMNS without the input, which a list never shows and which may be large: it reads as JSON null (operator-reads.ts lists with it). */
-export const LISTED_COLUMNS = `o.id, o.tenant, o.type, o.status, o.progress, o.progress_message, o.attempt, o.max_attempts, o.priority, o.timeout_s, o.run_at, o.created_at, o.started_at, o.finished_at, o.updated_at, o.error_code, o.error_message, o.webhook_url, o.cancel_requested, o.lease_token, o.lease_expires_at, o.worker_id, o.result_expired, o.version, o.cost, o.progress_anchor, o.progress_anchor_at, o.concurrency_key, 'null' AS input, ${WEBHOOK_STATE_COLUMN}`;
+export const LISTED_COLUMNS = `o.id, o.tenant, o.type, o.status, o.progress, o.progress_message, o.attempt, o.max_attempts, o.priority, o.timeout_s, o.run_at, o.created_at, o.started_at, o.finished_at, o.updated_at, o.error_code, o.error_message, o.webhook_url, o.cancel_requested, o.lease_token, o.lease_expires_at, o.worker_id, o.result_expired, o.version, o.cost, o.progress_anchor, o.progress_anchor_at, o.concurrency_key, o.schedule_id, 'null' AS input, ${WEBHOOK_STATE_COLUMN}`;
 
 // Params: $1 id, $2 tenant, $3 type, $4 input (JSON text), $5 max attempts, $6 priority, $7 timeout s, $8 run at,
 // $9 webhook url, $10 now, $11 idempotency key (null: none), $12 fingerprint, $13 key expires at, $14 cost, $15 traceparent,
@@ -30,8 +30,8 @@ WITH key_taken AS (
   RETURNING 1
 ), inserted AS (
   INSERT INTO operations (id, tenant, type, status, input, attempt, max_attempts, priority, timeout_s, run_at,
-                          created_at, updated_at, webhook_url, cost, traceparent, tracestate, concurrency_key)
-  SELECT $1, $2, $3, 'pending', $4, 1, $5, $6, $7, $8, $10, $10, $9, $14::float8, $15::text, $16::text, $17::text
+                          created_at, updated_at, webhook_url, cost, traceparent, tracestate, concurrency_key, schedule_id)
+  SELECT $1, $2, $3, 'pending', $4, 1, $5, $6, $7, $8, $10, $10, $9, $14::float8, $15::text, $16::text, $17::text, $18::text
   WHERE $11::text IS NULL OR EXISTS (SELECT 1 FROM key_taken)
   RETURNING *
 ), ${depthChange('inserted', '+')}, ${historyOf('inserted', 'created_at', "'created'", "jsonb_build_object('tenant', tenant, 'idempotency_key', $11::text)")}
@@ -64,6 +64,7 @@ export async function insertOperation(db: InsertTarget, draft: OperationDraft, i
       draft.trace?.traceparent ?? null,
       draft.trace?.tracestate ?? null,
       draft.concurrencyKey ?? '',
+      draft.scheduleId ?? null,
     ]);
     const row = rows[0];
     if (row !== undefined) {

@@ -31,6 +31,7 @@ function listStatement(query: OperationListQuery): [sql: string, params: unknown
   }
   if (query.type !== undefined) where.push(`o.type = ${at(query.type)}`);
   if (query.errorCode !== undefined) where.push(`o.error_code = ${at(query.errorCode)}`);
+  if (query.scheduleId !== undefined) where.push(`o.schedule_id = ${at(query.scheduleId)}`);
   // The id bound lets the walk start and stop at the range (ids begin with their creation time); created_at says it exactly.
   if (query.createdAfter !== undefined)
     where.push(`o.id >= ${at(idFloorAt(ID_PREFIXES.operation, query.createdAfter))} AND o.created_at >= ${at(query.createdAfter)}`);

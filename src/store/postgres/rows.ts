@@ -45,6 +45,7 @@ export interface OperationRow {
   tracestate?: string | null;
   /** '' for none. */
   concurrency_key?: string;
+  schedule_id: string | null;
 }
 
 /**
@@ -89,6 +90,7 @@ export function toOperation(row: OperationRow): Operation {
     progressAnchor: anchorOf(row.progress_anchor, row.progress_anchor_at),
     trace: traceOf(row),
     concurrencyKey: row.concurrency_key === undefined || row.concurrency_key === '' ? null : row.concurrency_key,
+    scheduleId: row.schedule_id ?? null,
     version: row.version,
     finishedVersion: row.finished_version,
     redrivenAt: row.redriven_at,

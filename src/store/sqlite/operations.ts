@@ -36,10 +36,10 @@ const WEBHOOK_STATE = `(SELECT d.state FROM deliveries d WHERE d.operation_id = 
 const SELECT = `SELECT o.*, ${WEBHOOK_STATE}
   FROM operations o`;
 
-// $id $tenant $type $input $maxAttempts $priority $timeoutS $runAt $now $webhookUrl $cost $traceparent $tracestate $concurrencyKey ('': none)
+// $id $tenant $type $input $maxAttempts $priority $timeoutS $runAt $now $webhookUrl $cost $traceparent $tracestate $concurrencyKey ('': none) $scheduleId
 // The row is what the draft says (operationFromDraft), so nothing is read back.
-const INSERT = `INSERT INTO operations (id, tenant, type, status, input, attempt, max_attempts, priority, timeout_s, run_at, created_at, updated_at, webhook_url, cost, traceparent, tracestate, concurrency_key)
-  VALUES ($id, $tenant, $type, 'pending', $input, 1, $maxAttempts, $priority, $timeoutS, $runAt, $now, $now, $webhookUrl, $cost, $traceparent, $tracestate, $concurrencyKey)`;
+const INSERT = `INSERT INTO operations (id, tenant, type, status, input, attempt, max_attempts, priority, timeout_s, run_at, created_at, updated_at, webhook_url, cost, traceparent, tracestate, concurrency_key, schedule_id)
+  VALUES ($id, $tenant, $type, 'pending', $input, 1, $maxAttempts, $priority, $timeoutS, $runAt, $now, $now, $webhookUrl, $cost, $traceparent, $tracestate, $concurrencyKey, $scheduleId)`;
 
 // $tenant $key
 const KEY_GET = `SELECT fingerprint, operation_id, expires_at FROM idempotency_keys WHERE tenant = $tenant AND key = $key`;
@@ -60,7 +60,7 @@ const SAMPLES = `SELECT type, duration_ms, cost FROM (
   WHERE n <= $limit ORDER BY type, n`;
 
 /** SELECT without the input, which a list never shows and which may be large: it reads as JSON null (operator-reads.ts lists with it). */
-export const SELECT_LISTED = `SELECT o.id, o.tenant, o.type, o.status, o.progress, o.progress_message, o.attempt, o.max_attempts, o.priority, o.timeout_s, o.run_at, o.created_at, o.started_at, o.finished_at, o.updated_at, o.error_code, o.error_message, o.webhook_url, o.cancel_requested, o.lease_token, o.lease_expires_at, o.worker_id, o.result_expired, o.version, o.finished_version, o.redriven_at, o.cost, o.progress_anchor, o.progress_anchor_at, o.concurrency_key, 'null' AS input,
+export const SELECT_LISTED = `SELECT o.id, o.tenant, o.type, o.status, o.progress, o.progress_message, o.attempt, o.max_attempts, o.priority, o.timeout_s, o.run_at, o.created_at, o.started_at, o.finished_at, o.updated_at, o.error_code, o.error_message, o.webhook_url, o.cancel_requested, o.lease_token, o.lease_expires_at, o.worker_id, o.result_expired, o.version, o.finished_version, o.redriven_at, o.cost, o.progress_anchor, o.progress_anchor_at, o.concurrency_key, o.schedule_id, 'null' AS input,
     ${WEBHOOK_STATE}
   FROM operations o`;
 
@@ -119,6 +119,7 @@ export class SqliteOperations {
       traceparent: draft.trace?.traceparent ?? null,
       tracestate: draft.trace?.tracestate ?? null,
       concurrencyKey: draft.concurrencyKey ?? '',
+      scheduleId: draft.scheduleId ?? null,
     });
     const operation = operationFromDraft(draft);
     if (idempotency !== undefined) {

@@ -26,6 +26,7 @@ const LIST_CONDITIONS = {
   ...Object.fromEntries(OPERATION_STATUSES.map((status) => [`status:${status}`, `o.status = '${status}'`])),
   type: 'o.type = $type',
   errorCode: 'o.error_code = $errorCode',
+  scheduleId: 'o.schedule_id = $scheduleId',
   // The id bound lets the walk start and stop at the range; created_at says it exactly.
   createdAfter: 'o.id >= $idFrom AND o.created_at >= $createdAfter',
   createdBefore: 'o.id < $idTo AND o.created_at < $createdBefore',
@@ -99,6 +100,7 @@ export class SqliteOperatorReads {
     }
     if (query.type !== undefined) add('type', { type: query.type });
     if (query.errorCode !== undefined) add('errorCode', { errorCode: query.errorCode });
+    if (query.scheduleId !== undefined) add('scheduleId', { scheduleId: query.scheduleId });
     if (query.createdAfter !== undefined)
       add('createdAfter', { createdAfter: query.createdAfter, idFrom: idFloorAt(ID_PREFIXES.operation, query.createdAfter) });
     if (query.createdBefore !== undefined)

@@ -63,6 +63,7 @@ export function toOperation(row: Row, webhookState: DeliveryState | null = (row[
     progressAnchor: anchorOf(numOrNull(row, 'progress_anchor'), numOrNull(row, 'progress_anchor_at')),
     trace: traceOf(row),
     concurrencyKey: keyOf(row['concurrency_key']),
+    scheduleId: strOrNull(row, 'schedule_id'),
     version: num(row, 'version'),
     finishedVersion: numOrNull(row, 'finished_version'),
     redrivenAt: numOrNull(row, 'redriven_at'),

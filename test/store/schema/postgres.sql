@@ -149,6 +149,7 @@ CREATE TABLE operations (
   concurrency_key text COLLATE "C" DEFAULT ''::text NOT NULL,
   finished_version bigint,
   redriven_at bigint,
+  schedule_id text COLLATE "C",
   CONSTRAINT operations_pkey PRIMARY KEY (id),
   CONSTRAINT operations_status_check CHECK ((status = ANY (ARRAY['pending'::text, 'processing'::text, 'completed'::text, 'failed'::text, 'cancelled'::text])))
 );
@@ -256,6 +257,7 @@ CREATE INDEX operations_finished_at ON operations USING btree (finished_at) WHER
 CREATE INDEX operations_key_running ON operations USING btree (type, tenant, concurrency_key) WHERE ((status = 'processing'::text) AND (concurrency_key <> ''::text));
 CREATE INDEX operations_lease ON operations USING btree (lease_expires_at) WHERE (status = 'processing'::text);
 CREATE INDEX operations_running ON operations USING btree (type, started_at) WHERE (status = 'processing'::text);
+CREATE INDEX operations_schedule_id ON operations USING btree (schedule_id, id DESC) WHERE (schedule_id IS NOT NULL);
 CREATE INDEX operations_tenant_error_code_id ON operations USING btree (tenant, error_code, id DESC) WHERE (error_code IS NOT NULL);
 CREATE INDEX operations_tenant_id ON operations USING btree (tenant, id DESC);
 CREATE INDEX operations_tenant_status_id ON operations USING btree (tenant, status, id DESC);

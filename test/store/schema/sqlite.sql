@@ -125,7 +125,7 @@ CREATE TABLE operations (
   worker_id TEXT,
   result_expired INTEGER NOT NULL DEFAULT 0,
   version INTEGER NOT NULL DEFAULT 1
-, cost REAL, progress_anchor REAL, progress_anchor_at INTEGER, traceparent TEXT, tracestate TEXT, concurrency_key TEXT NOT NULL DEFAULT '', finished_version INTEGER, redriven_at INTEGER) STRICT;
+, cost REAL, progress_anchor REAL, progress_anchor_at INTEGER, traceparent TEXT, tracestate TEXT, concurrency_key TEXT NOT NULL DEFAULT '', finished_version INTEGER, redriven_at INTEGER, schedule_id TEXT) STRICT;
 
 CREATE TABLE queue_depth (
   type TEXT PRIMARY KEY,
@@ -238,6 +238,8 @@ CREATE INDEX operations_lease ON operations (lease_expires_at, id) WHERE status 
 CREATE INDEX operations_pending_due ON operations (type, run_at, priority) WHERE status = 'pending';
 
 CREATE INDEX operations_running ON operations (type, started_at) WHERE status = 'processing';
+
+CREATE INDEX operations_schedule_id ON operations (schedule_id, id DESC) WHERE schedule_id IS NOT NULL;
 
 CREATE INDEX operations_tenant_error_code_id ON operations (tenant, error_code, id DESC) WHERE error_code IS NOT NULL;
 
