@@ -33,6 +33,11 @@ export interface OperationView {
 
 /** Duration statistics and the worker nodes' limits are re-read at most this often; they move slowly. */
 const DURATIONS_REFRESH_MS = 1000;
+/**
+ * The rate limits' buckets, for a pending operation of a rate-limited type, at most this old: each start since the read
+ * is a token the bucket still shows while the queue position no longer counts it, an ETA a token interval early.
+ */
+const BUCKETS_REFRESH_MS = 100;
 /** Costs of the operations ahead a standing reads for a type that declares a cost; past them, its mean duration counts. */
 const COSTS_AHEAD_READ = 32;
 
@@ -47,8 +52,10 @@ export class OperationViews {
   /** What a standing reads, made from the capacity (a new object only when it changes). */
   #scope: StandingScope;
   #durations = new Map<string, DurationEstimate | null>();
-  /** Rate limits: the stored buckets (with holds), re-read with the durations. */
+  /** Rate limits: the stored buckets (with holds), re-read with the durations, and more often while one is asked for. */
   #buckets = new Map<string, Bucket>();
+  #bucketsReadAt = -Infinity;
+  #bucketsRead: Promise<void> | null = null;
   /** The worker nodes that announced themselves lately, as last read (with the durations), and when that read began. */
   #liveWorkers: ReadonlySet<string> = new Set();
   #liveWorkersReadAt = -Infinity;
@@ -123,6 +130,7 @@ export class OperationViews {
         this.#store.rateLimitBuckets(),
       ]);
       this.#buckets = buckets;
+      this.#bucketsReadAt = Math.max(this.#bucketsReadAt, now);
       // Set together, once read: a render meanwhile judges by the set before and its own time.
       this.#liveWorkers = new Set(nodes.map((node) => node.id));
       this.#liveWorkersReadAt = now;
@@ -155,6 +163,23 @@ export class OperationViews {
     return this.render(op, standing, now, this.base(op, includeInput));
   }
 
+  /** The buckets read again when older than BUCKETS_REFRESH_MS; reads asked for while one is under way share it. */
+  async #freshBuckets(now: number): Promise<void> {
+    if (now - this.#bucketsReadAt < BUCKETS_REFRESH_MS) return;
+    this.#bucketsRead ??= this.#store.rateLimitBuckets().then(
+      (buckets) => {
+        this.#buckets = buckets;
+        this.#bucketsReadAt = Math.max(this.#bucketsReadAt, now);
+        this.#bucketsRead = null;
+      },
+      // A store that does not answer leaves the buckets as last read: the ETA is a token or so early, the read not refused.
+      () => {
+        this.#bucketsRead = null;
+      },
+    );
+    await this.#bucketsRead;
+  }
+
   /** Its type's rate limit (as this node declares it) and bucket, when it has either: the ETA's starts wait for tokens. */
   #rateLimitOf(type: string): { rate: RateLimit | null; bucket: Bucket | null } | undefined {
     const rate = this.#registry.get(type)?.rateLimit ?? null;
@@ -184,6 +209,7 @@ export class OperationViews {
     let eta: CompletionEstimate | null = null;
     if (op.status === 'pending' || op.status === 'processing') {
       const durations = await this.durationEstimates();
+      if (op.status === 'pending' && (this.#registry.get(op.type)?.rateLimit ?? null) !== null) await this.#freshBuckets(now);
       eta = estimateCompletionRange({
         now,
         status: op.status,

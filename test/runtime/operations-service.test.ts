@@ -217,3 +217,40 @@ describe('OperationsService: a store that stops answering once a submit is store
     assert.equal((await real.operationGetById(view.operation.id))?.status, 'pending', 'stored, as the reply says');
   });
 });
+
+describe('OperationsService: the ETA of a rate-limited type', () => {
+  it('counts the tokens taken since its bucket was last read: a start does not move the others a token interval early', async (t) => {
+    const store = await openStore(t);
+    let time = Date.now();
+    const clock = { now: () => time };
+    const rateLimit = { limit: 2, intervalS: 1 };
+    const service = new OperationsService({
+      store,
+      registry: new TaskRegistry([defineTask({ type: 'paced', rateLimit, estimatedDurationS: 0.1, run: () => null })]),
+      clock,
+      checkWebhookUrl: () => null,
+      deliveryFactory: noDelivery,
+      workerConcurrency: 8,
+      limits: DEFAULT_SERVICE_LIMITS,
+      readCacheMs: 0,
+    });
+    service.start();
+    t.after(() => service.stop());
+    const ids: string[] = [];
+    // A millisecond apart: ids of one millisecond are in no set order, and the claim takes them by id.
+    for (let i = 0; i < 10; i++, time++) ids.push((await service.submit({ tenant: DEFAULT_TENANT, type: 'paced', input: {} })).view.operation.id);
+    const last = ids.at(-1)!;
+    const claim = () => store.operationClaimDue({ now: time, workerId: 'w', leaseMs: 60_000, types: [{ type: 'paced', limit: 10, rateLimit }], limit: 10 });
+    // The bucket's two tokens, then one every 500 ms: the tenth starts 4 s on.
+    assert.equal((await claim()).length, 2);
+    // (the buckets as the submits read them are kept for up to 100 ms)
+    time += 100;
+    const promised = (await service.get(DEFAULT_TENANT, last)).estimatedCompletionAt!;
+    for (const step of [600, 500, 500]) {
+      time += step;
+      assert.equal((await claim()).length, 1, 'a token came, and a start took it');
+      const now = (await service.get(DEFAULT_TENANT, last)).estimatedCompletionAt!;
+      assert.ok(Math.abs(now - promised) < 150, `${step} ms on, it ends ${now - promised} ms from what it was promised`);
+    }
+  });
+});
