@@ -25,6 +25,19 @@ export function entityTagsOf(header: string | undefined): string[] {
   return header?.split(',').map((tag) => tag.trim()) ?? [];
 }
 
+/** The newest version of operation `id` that `tags` (entityTagsOf) name, or null when they name none of it. */
+export function newestVersionNamed(tags: readonly string[], id: string): number | null {
+  let newest: number | null = null;
+  const prefix = `"${id}.`;
+  for (const tag of tags) {
+    const opaque = tag.replace(/^W\//, '');
+    if (!opaque.startsWith(prefix) || !opaque.endsWith('"')) continue;
+    const digits = opaque.slice(prefix.length, -1);
+    if (/^[1-9]\d{0,14}$/.test(digits)) newest = Math.max(newest ?? 0, Number(digits));
+  }
+  return newest;
+}
+
 /** Whether `tags` (entityTagsOf) name this version of the operation, or any (`*`). */
 export function tagsName(tags: readonly string[], op: Pick<Operation, 'id' | 'version'>): boolean {
   return tags.some((tag) => tag === '*' || namesVersion(tag, op));

@@ -41,7 +41,7 @@ import { AsyncOpsError } from '../domain/errors.ts';
 import { parseDateTime } from '../domain/date-time.ts';
 import { cursorAfter, decodeCursor } from './cursors.ts';
 import { ID_PREFIXES } from '../domain/ids.ts';
-import { entityTagsOf, setOperationHeaders, tagsName } from './operation-headers.ts';
+import { entityTagsOf, newestVersionNamed, setOperationHeaders, tagsName } from './operation-headers.ts';
 import { checkPreconditions, refuseUnlessIfMatch } from './preconditions.ts';
 import type { Static } from '@sinclair/typebox';
 import { SUBMIT_FIELDS } from '../runtime/submission.ts';
@@ -328,6 +328,10 @@ async function readOperation(
   // RFC 9110 §13.1.1: a false If-Match is answered 412, on a read too (§13.2.2: before If-None-Match is looked at).
   refuseUnlessIfMatch(request.headers['if-match'], view.operation);
   const entityTags = entityTagsOf(request.headers['if-none-match']);
+  // A client that has seen a later version than this node's cached read (from another node behind a balancer) is
+  // answered from the store: the cached one would be a status going back, or a long-poll answered at once with it.
+  const seen = newestVersionNamed(entityTags, view.operation.id);
+  if (seen !== null && seen > view.operation.version) view = await service.get(readScope(request), request.params.id, { fresh: true });
   // `*` matches whatever the current version is (RFC 9110, 13.1.2), so there is no change to wait for.
   const any = entityTags.includes('*');
   const matches = () => tagsName(entityTags, view.operation);

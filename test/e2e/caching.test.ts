@@ -4,7 +4,7 @@
 
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
-import { startServer, type ServerProcess } from '../support/server.ts';
+import { freshStore, startServer, type ServerProcess } from '../support/server.ts';
 import { request } from '../support/http.ts';
 
 const KEY = 'caching-key-Q4mV8sLp2Zt7';
@@ -206,6 +206,29 @@ describe('conditional requests: If-Match and If-None-Match on cancel, retry and 
       const headers: Record<string, string> = round % 2 === 0 ? { 'if-match': '*' } : { 'if-none-match': `W/"${running.body.id}.999"` };
       const cancel = await request(base, 'POST', `/operations/${running.body.id}/cancel`, { headers });
       assert.ok([200, 202].includes(cancel.status), `round ${round}: ${cancel.status} ${cancel.text}`);
+    }
+  });
+});
+
+describe('a client that has seen a later version than a node has cached (another node changed it)', () => {
+  it('is answered from the store: a 304, and a long-poll held for its change, never the older version', async () => {
+    const store = freshStore();
+    // Two nodes on one store; on SQLite neither hears the other's changes, so the first node's cached read stays old.
+    const [first, second] = await Promise.all([0, 1].map(() => startServer({ store: store.spec, args: ['--no-workers'] })));
+    try {
+      const later = new Date(Date.now() + 3_600_000).toISOString();
+      const { id } = (await request(second!.url, 'POST', '/operations', { body: { type: 'sleep', input: {}, run_at: later } })).body;
+      assert.equal((await request(first!.url, 'GET', `/operations/${id}`)).body.status, 'pending', 'the first node holds version 1');
+      const cancelled = await request(second!.url, 'POST', `/operations/${id}/cancel`);
+      const etag = cancelled.headers.get('etag')!;
+      const plain = await request(first!.url, 'GET', `/operations/${id}`, { headers: { 'if-none-match': etag } });
+      assert.equal(plain.status, 304, plain.text);
+      assert.equal(plain.headers.get('etag'), etag);
+      const held = await request(first!.url, 'GET', `/operations/${id}`, { headers: { 'if-none-match': `W/"${id}.1", ${etag}`, prefer: 'wait=1' } });
+      assert.equal(held.status, 304, `a long-poll on the version seen is held, not answered with the one cached: ${held.text}`);
+    } finally {
+      await Promise.all([first?.stop(), second?.stop()]);
+      await store.cleanup();
     }
   });
 });
