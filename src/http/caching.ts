@@ -1,5 +1,5 @@
 // Owns: what a cache may keep of each answer (Cache-Control, in one policy), adding a field to Vary, and a HEAD 304's
-// fields.
+// and 204's fields.
 // Not here: ETags and conditional requests (submit.ts, operations-routes.ts); which answers vary on what (the routes
 // that honour Prefer, and auth.ts for Authorization, call addVary).
 // Invariant: every answer carries Cache-Control; nothing that changes is kept without revalidation, and nothing a
@@ -34,8 +34,9 @@ export function installCacheControl(app: FastifyInstance): void {
       reply.header('cache-control', request.method === 'GET' || request.method === 'HEAD' ? CACHE_CONTROL.revalidate : CACHE_CONTROL.none);
     }
     // Fastify's HEAD handler, which runs after every hook, gives an empty payload `Content-Length: 0`; on a 304 that
-    // would claim the 200's content is empty (RFC 9110 §8.6 allows only the 200's length). A stream it leaves unmeasured.
-    if (request.method === 'HEAD' && reply.statusCode === 304) done(null, Readable.from([]));
+    // would claim the 200's content is empty (RFC 9110 §8.6 allows only the 200's length), and a 204 may carry none at
+    // all (the event stream's to a client that has the end). A stream it leaves unmeasured.
+    if (request.method === 'HEAD' && (reply.statusCode === 304 || reply.statusCode === 204)) done(null, Readable.from([]));
     else done(null, payload);
   });
 }

@@ -208,6 +208,12 @@ describe('HEAD on an event stream', STORE_INDEPENDENT, () => {
         stream.abort();
         await response.body?.cancel().catch(() => {});
       }
+      // Ended, and the client has the end: the 204 a GET gets, with no Content-Length (RFC 9110 §8.6), not `0`.
+      const cancelled = await request(own.url, 'POST', `/operations/${created.body.id}/cancel`);
+      const version = /\.(\d+)"$/.exec(cancelled.headers.get('etag')!)![1]!;
+      const ended = await fetch(url, { method: 'HEAD', headers: { 'last-event-id': version }, signal: AbortSignal.timeout(5_000) });
+      assert.equal(ended.status, 204);
+      assert.equal(ended.headers.get('content-length'), null);
     } finally {
       await own.stop();
     }
