@@ -30,6 +30,8 @@ const CORS_HINT = " (in a browser, also what a cross-origin request the server r
 
 export const DEFAULT_RETRY: RetryPolicy = { retries: 4, minDelayMs: 1_000, maxDelayMs: 15_000 };
 const MIN_RETRY_DELAY_MS = 1_000;
+/** The longest Retry-After followed: a misconfigured proxy's day is not waited out (a wait's timeout or signal ends it sooner). */
+const MAX_RETRY_AFTER_MS = 300_000;
 // 429 too: the server says when to come back (Retry-After), and the request is safe to repeat.
 const TRANSIENT_STATUSES = new Set([429, 502, 503, 504]);
 
@@ -210,10 +212,13 @@ export class Transport {
     );
   }
 
-  /** How long a refusal asked to wait before the next try (its Retry-After, within the policy's longest delay), or 0. */
+  /**
+   * How long a refusal asked to wait before the next try (its Retry-After, up to MAX_RETRY_AFTER_MS), or 0. The policy's
+   * longest delay bounds its own backoff, not what the server asked for: a retry sooner would be refused again.
+   */
   retryAfterMs(error: unknown): number {
     const refusal = error instanceof AsyncOpsApiError || error instanceof AsyncOpsUnexpectedResponseError ? error : null;
-    return refusal?.retryAfterS === undefined ? 0 : Math.min(refusal.retryAfterS * 1000, this.#retry.maxDelayMs);
+    return refusal?.retryAfterS === undefined ? 0 : Math.min(refusal.retryAfterS * 1000, MAX_RETRY_AFTER_MS);
   }
 
   /** How many further tries the retry policy allows after a first that failed transiently. */

@@ -2,6 +2,8 @@
 // and wait()'s pacing measured from the arrival times of the requests it sent.
 
 import assert from 'node:assert/strict';
+import { createServer } from 'node:http';
+import type { AddressInfo } from 'node:net';
 import { runInNewContext } from 'node:vm';
 import { waitFor } from '../support/wait.ts';
 import { after, before, describe, test } from 'node:test';
@@ -606,5 +608,28 @@ describe('webhook verification re-exported from asyncops/client', () => {
 
   test('verifyWebhook refuses a tampered body', async () => {
     await assert.rejects(async () => verifyWebhook(secret, { ...(await signed) }, body.replace('op_1', 'op_2'), { now }), WebhookVerificationError);
+  });
+});
+
+describe('AsyncOpsClient: a refusal with Retry-After', () => {
+  test('is retried when it asks, past the backoff and its longest delay (which bound the backoff alone)', async () => {
+    const at: number[] = [];
+    const server = createServer((_req, res) => {
+      at.push(performance.now());
+      if (at.length === 1) {
+        res.writeHead(503, { 'content-type': 'application/problem+json', 'retry-after': '2' });
+        res.end(JSON.stringify({ title: 'Service Unavailable', status: 503, code: 'shutting_down' }));
+      } else res.writeHead(200, { 'content-type': 'application/json' }).end(JSON.stringify({ items: [] }));
+    });
+    await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+    try {
+      const client = new AsyncOpsClient({ baseUrl: `http://127.0.0.1:${(server.address() as AddressInfo).port}`, retry: { maxDelayMs: 1_000 } });
+      assert.deepEqual(await client.counts(), []);
+      assert.equal(at.length, 2);
+      assert.ok(at[1]! - at[0]! >= 1_950, `retried ${Math.round(at[1]! - at[0]!)} ms later, where Retry-After asked 2 s`);
+    } finally {
+      server.closeAllConnections();
+      await new Promise<void>((resolve) => server.close(() => resolve()));
+    }
   });
 });
