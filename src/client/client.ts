@@ -2,7 +2,7 @@
 // Not here: the HTTP exchange and retries (transport.ts), wait pacing (wait.ts), webhook signatures (signing/webhook-signature.ts).
 // Invariant: only requests that are safe to repeat are retried — reads, and a submit that carries an Idempotency-Key.
 
-import { OPERATION, PAGE, retryAfterSeconds, textOf, Transport, type Reply, type TransportOptions } from './transport.ts';
+import { OPERATION, operationNamed, PAGE, retryAfterSeconds, textOf, Transport, type Reply, type TransportOptions } from './transport.ts';
 import type {
   ConditionalOptions,
   AcceptedOperation,
@@ -105,7 +105,7 @@ export class AsyncOpsClient {
   /** `GET /operations/{id}`. */
   async get(id: string, options: { signal?: AbortSignal | undefined } = {}): Promise<Operation> {
     const reply = await this.#http.send({ method: 'GET', path: operationPath(id), signal: options.signal, retry: true });
-    return tagged(this.#http.json<Operation>(reply, OPERATION), reply);
+    return tagged(this.#http.json<Operation>(reply, operationNamed(id)), reply);
   }
 
   /**
@@ -125,7 +125,7 @@ export class AsyncOpsClient {
    * needs `streamToken` instead.
    */
   events(id: string, options: EventsOptions = {}): AsyncGenerator<OperationEvent, void, undefined> {
-    return operationEvents(this.#http, `${operationPath(id)}/events`, options);
+    return operationEvents(this.#http, id, `${operationPath(id)}/events`, options);
   }
 
   /**
@@ -161,7 +161,7 @@ export class AsyncOpsClient {
    */
   async cancel(id: string, options: ConditionalOptions = {}): Promise<Operation> {
     const reply = await this.#http.send({ method: 'POST', path: `${operationPath(id)}/cancel`, headers: ifMatchHeader(options.ifMatch) });
-    return tagged(this.#http.json<Operation>(reply, OPERATION), reply);
+    return tagged(this.#http.json<Operation>(reply, operationNamed(id)), reply);
   }
 
   /**
@@ -172,7 +172,7 @@ export class AsyncOpsClient {
   async retry(id: string, options: { priority?: number | undefined } & ConditionalOptions = {}): Promise<Operation> {
     const body = options.priority === undefined ? undefined : { priority: options.priority };
     const reply = await this.#http.send({ method: 'POST', path: `${operationPath(id)}/retry`, body, headers: ifMatchHeader(options.ifMatch) });
-    return tagged(this.#http.json<Operation>(reply, OPERATION), reply);
+    return tagged(this.#http.json<Operation>(reply, operationNamed(id)), reply);
   }
 
   /**
@@ -331,7 +331,7 @@ export class AsyncOpsClient {
       accept: [304],
     });
     return {
-      operation: reply.status === 304 ? null : tagged(this.#http.json<Operation>(reply, OPERATION), reply),
+      operation: reply.status === 304 ? null : tagged(this.#http.json<Operation>(reply, operationNamed(id)), reply),
       etag: reply.headers.get('etag'),
       retryAfterS: retryAfterSeconds(reply.headers),
       waitApplied: /(^|[\s,;])wait=/i.test(reply.headers.get('preference-applied') ?? ''),

@@ -7,7 +7,7 @@
 
 import { delay, setLongTimeout } from './delay.ts';
 import { AsyncOpsUnexpectedResponseError } from './errors.ts';
-import { gaveUpAfter, OPERATION, Transport, type StreamReply } from './transport.ts';
+import { gaveUpAfter, operationNamed, Transport, type StreamReply } from './transport.ts';
 import { isTerminalStatus, type EventsOptions, type OperationEvent } from './types.ts';
 
 const EVENT_STREAM = /^text\/event-stream\b/i;
@@ -91,7 +91,7 @@ export class EventStreamParser {
  * tried again as the client's retry policy allows in a row, spaced by its backoff; any other refusal is thrown (404:
  * the operation was deleted).
  */
-export function operationEvents(http: Transport, path: string, options: EventsOptions): AsyncGenerator<OperationEvent, void, undefined> {
+export function operationEvents(http: Transport, id: string, path: string, options: EventsOptions): AsyncGenerator<OperationEvent, void, undefined> {
   // Checked here, when events() is called, not at the first next(): a caller's mistake is thrown where it was made.
   const idleTimeoutMs = options.idleTimeoutMs ?? DEFAULT_IDLE_TIMEOUT_MS;
   if (!(typeof idleTimeoutMs === 'number' && idleTimeoutMs > 0)) {
@@ -104,12 +104,14 @@ export function operationEvents(http: Transport, path: string, options: EventsOp
     const shown = typeof given === 'string' ? JSON.stringify(given.slice(0, 40)) : String(given);
     throw new TypeError(`events: lastEventId must be the version of an event received (a whole number, or its digits), got ${shown}`);
   }
-  return follow(http, path, options.signal, idleTimeoutMs, resumeAt ?? -1);
+  return follow(http, path, operationNamed(id), options.signal, idleTimeoutMs, resumeAt ?? -1);
 }
 
 async function* follow(
   http: Transport,
   path: string,
+  /** Whether an event's data is the operation followed. */
+  isFollowed: (value: Record<string, unknown>) => boolean,
   signal: AbortSignal | undefined,
   idleTimeoutMs: number,
   after: number,
@@ -164,7 +166,7 @@ async function* follow(
         heard();
         for (const event of parser.push(chunk.done ? undefined : chunk.value)) {
           if (event.event !== 'status' && event.event !== 'progress') continue;
-          const operation = operationOf(event, stream, http.baseUrl);
+          const operation = operationOf(isFollowed, event, stream, http.baseUrl);
           const eventVersion = Number(event.lastEventId);
           // The server sends only versions after the Last-Event-ID it has; it starts from its current state when it
           // has no such version (a lastEventId it never had, a store restored from a backup): its state goes on from
@@ -191,14 +193,20 @@ async function* follow(
 }
 
 /** An event's operation: every event of this stream carries one as its data, and an id (its version). */
-function operationOf(event: ServerSentEvent, stream: StreamReply, baseUrl: string): OperationEvent['operation'] {
+/** The operation an event carries, which must be the one followed. */
+function operationOf(
+  isFollowed: (value: Record<string, unknown>) => boolean,
+  event: ServerSentEvent,
+  stream: StreamReply,
+  baseUrl: string,
+): OperationEvent['operation'] {
   let data: unknown;
   try {
     data = JSON.parse(event.data);
   } catch {
     data = null;
   }
-  const isOperation = data !== null && typeof data === 'object' && !Array.isArray(data) && OPERATION(data as Record<string, unknown>);
+  const isOperation = data !== null && typeof data === 'object' && !Array.isArray(data) && isFollowed(data as Record<string, unknown>);
   if (!isOperation || !/^\d+$/.test(event.lastEventId)) {
     throw new AsyncOpsUnexpectedResponseError(baseUrl, stream.url, stream.status, stream.headers.get('content-type'));
   }

@@ -342,6 +342,12 @@ export const PAGE = (value: Record<string, unknown>): boolean => Array.isArray(v
 /** An operation: its id and status. */
 export const OPERATION = (value: Record<string, unknown>): boolean => typeof value['id'] === 'string' && typeof value['status'] === 'string';
 
+/** OPERATION, and the one asked for: another's (a proxy's rewrite, a cache's mix-up) would be taken for it. */
+export const operationNamed =
+  (id: string) =>
+  (value: Record<string, unknown>): boolean =>
+    OPERATION(value) && value['id'] === id;
+
 function networkReason(error: unknown): string {
   const cause = error instanceof Error && error.cause instanceof Error ? error.cause : error;
   if (cause instanceof AggregateError && cause.errors[0] instanceof Error) return cause.errors[0].message;

@@ -633,3 +633,28 @@ describe('AsyncOpsClient: a refusal with Retry-After', () => {
     }
   });
 });
+
+describe('AsyncOpsClient: an answer about another operation', () => {
+  test('is not taken for the one asked for: get, wait, cancel and events() say something else answered', async () => {
+    const other = { id: 'op_other', status: 'failed', error: { code: 'boom', message: 'boom' } };
+    const server = await startFixedServer(200, 'application/json', JSON.stringify(other));
+    try {
+      const client = new AsyncOpsClient({ baseUrl: server.url, retry: { retries: 0 } });
+      await assert.rejects(client.get('op_asked'), AsyncOpsUnexpectedResponseError);
+      await assert.rejects(client.wait('op_asked', { timeoutMs: 5_000 }), AsyncOpsUnexpectedResponseError);
+      await assert.rejects(client.cancel('op_asked'), AsyncOpsUnexpectedResponseError);
+      assert.equal((await client.get('op_other')).id, 'op_other', 'the one it is');
+    } finally {
+      await server.close();
+    }
+    const stream = await startFixedServer(200, 'text/event-stream', `id: 3\nevent: status\ndata: ${JSON.stringify(other)}\n\n`);
+    try {
+      const client = new AsyncOpsClient({ baseUrl: stream.url, retry: { retries: 0 } });
+      await assert.rejects(async () => {
+        for await (const _ of client.events('op_asked', { idleTimeoutMs: 5_000 })) assert.fail('an event of another operation was yielded');
+      }, AsyncOpsUnexpectedResponseError);
+    } finally {
+      await stream.close();
+    }
+  });
+});
