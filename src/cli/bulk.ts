@@ -5,6 +5,7 @@
 // exits 1 when the bulk action failed.
 
 import { setTimeout as sleep } from 'node:timers/promises';
+import { setLongTimeout } from '../client/delay.ts';
 import type { Command } from 'commander';
 import type { BulkAction, BulkActionKind, BulkFilter } from '../client/index.ts';
 import { PRIORITY } from '../config/limits.ts';
@@ -78,10 +79,18 @@ export function registerBulk(program: Command, ctx: CliContext): void {
     }
     let current = await client.createBulkAction(action, filter, { priority: opts.priority });
     if (opts.wait) {
-      const deadline = Date.now() + (opts.waitTimeout ?? 600) * 1000;
-      while ((current.status === 'pending' || current.status === 'processing') && Date.now() < deadline) {
-        await sleep(POLL_MS);
-        current = await client.getBulkAction(current.id);
+      // The deadline ends a poll under way too: one the server never answers (or retries of it) would hold the wait.
+      const expired = new AbortController();
+      const timer = setLongTimeout(() => expired.abort(), (opts.waitTimeout ?? 600) * 1000);
+      try {
+        while ((current.status === 'pending' || current.status === 'processing') && !expired.signal.aborted) {
+          await sleep(POLL_MS, undefined, { signal: expired.signal });
+          current = await client.getBulkAction(current.id, { signal: expired.signal });
+        }
+      } catch (error) {
+        if (!expired.signal.aborted) throw error;
+      } finally {
+        timer.clear();
       }
       if (current.status === 'pending' || current.status === 'processing') {
         ctx.note(`${current.id} still ${current.status} after --wait-timeout; it goes on`);

@@ -192,8 +192,8 @@ export class AsyncOpsClient {
   }
 
   /** `GET /bulk-actions/{id}`: its status and counts. */
-  async getBulkAction(id: string): Promise<BulkAction> {
-    return this.#http.json<BulkAction>(await this.#http.send({ method: 'GET', path: `/bulk-actions/${idSegment(id)}`, retry: true }));
+  async getBulkAction(id: string, options: { signal?: AbortSignal | undefined } = {}): Promise<BulkAction> {
+    return this.#http.json<BulkAction>(await this.#http.send({ method: 'GET', path: `/bulk-actions/${idSegment(id)}`, signal: options.signal, retry: true }));
   }
 
   /** `GET /bulk-actions`: one page, newest first (an admin key's: every tenant's, or `tenant`'s). */

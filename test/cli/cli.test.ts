@@ -413,6 +413,15 @@ describe('errors and exit statuses', () => {
     assertOneErrorLine(unauthorized.stderr, /\[401\] \(the CLI sends the key given with --api-key or ASYNCOPS_API_KEY\)$/);
   });
 
+  test('bulk --wait --wait-timeout ends at its timeout while a poll goes unanswered: exit 4, the action going on', async () => {
+    api.failNext(1, 'hang', '/bulk-actions/');
+    const started = Date.now();
+    const bulk = await runCli(withAuth('bulk', 'cancel', '--status', 'pending', '--wait', '--wait-timeout', '2'));
+    assert.equal(bulk.code, 4, bulk.stderr);
+    assert.ok(Date.now() - started < 10_000, `ended ${Date.now() - started} ms on, not when the poll's own timeout let go`);
+    assert.match(bulk.stderr, /still (pending|processing) after --wait-timeout; it goes on/);
+  });
+
   test('bulk --wait and list --all ask again after a dropped connection or a 503, as wait does, and end 0', async () => {
     api.failNext(1, 'reset', '/bulk-actions/');
     api.failNext(1, 503, '/bulk-actions/');
