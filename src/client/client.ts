@@ -327,7 +327,8 @@ export class AsyncOpsClient {
       headers,
       signal: request.signal,
       holdMs: (request.waitS ?? 0) * 1000,
-      retry: true,
+      // A held request cut short is not sent again as it was: the wait asks for a shorter hold (wait.ts).
+      retry: request.waitS === undefined,
       accept: [304],
     });
     return {

@@ -4,6 +4,7 @@
 
 import { checkedTimeoutMs, delay, setLongTimeout } from './delay.ts';
 import { AsyncOpsWaitTimeoutError } from './errors.ts';
+import { Transport } from './transport.ts';
 import { isTerminalStatus, type Operation, type WaitOptions } from './types.ts';
 
 export const MIN_POLL_INTERVAL_MS = 1_000;
@@ -54,6 +55,14 @@ export async function waitForTerminal(operationId: string, fetchStatus: FetchSta
 
 async function pollUntilTerminal(fetchStatus: FetchStatus, onProgress: WaitOptions['onProgress'], signal: AbortSignal, endsAt: number): Promise<Operation> {
   let longPoll = true;
+  /**
+   * The longest hold to ask for. A held request that fails (a proxy's or balancer's timeout cutting it, a gateway's
+   * 504) halves it and is followed by a plain poll, which the transport retries as any read; a hold answered doubles
+   * it back. A wait behind a proxy that cuts at 5 s long-polls 3 s at a time, where every held request failed until
+   * the wait gave up.
+   */
+  let holdS = MAX_LONG_POLL_S;
+  let plainNext = false;
   let etag: string | null = null;
   let startedAt = Date.now();
   let reply = await fetchStatus({ signal });
@@ -80,10 +89,22 @@ async function pollUntilTerminal(fetchStatus: FetchStatus, onProgress: WaitOptio
     const pauseMs = nextAt - Date.now();
     if (pauseMs > 0) await delay(pauseMs, signal);
 
-    askedToWait = longPoll;
-    const waitS = Math.min(MAX_LONG_POLL_S, Math.max(1, Math.ceil((endsAt - Date.now()) / 1000)));
+    const held = longPoll && etag !== null && holdS >= 1 && !plainNext;
+    askedToWait = held;
+    const waitS = Math.min(holdS, Math.max(1, Math.ceil((endsAt - Date.now()) / 1000)));
     startedAt = Date.now();
-    reply = await fetchStatus(longPoll && etag !== null ? { etag, waitS, signal } : { signal });
+    try {
+      reply = held && etag !== null ? await fetchStatus({ etag, waitS, signal }) : await fetchStatus({ signal });
+    } catch (error) {
+      if (!held || signal.aborted || !Transport.isTransient(error)) throw error;
+      holdS = Math.floor(holdS / 2);
+      plainNext = true;
+      // As an unchanged reply: the plain poll goes a second after this request started.
+      reply = { operation: null, etag, retryAfterS: 0, waitApplied: true };
+      continue;
+    }
+    plainNext = false;
+    holdS = held ? Math.min(MAX_LONG_POLL_S, holdS * 2) : Math.max(1, holdS);
     startedAt = reply.sentAt ?? startedAt;
   }
 }

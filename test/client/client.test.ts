@@ -658,3 +658,35 @@ describe('AsyncOpsClient: an answer about another operation', () => {
     }
   });
 });
+
+describe('AsyncOpsClient: wait behind a proxy that cuts held requests', () => {
+  test('asks for shorter holds, with a plain poll after each cut, and ends when the operation does', async () => {
+    const prefers: string[] = [];
+    let plain = 0;
+    const server = createServer((req, res) => {
+      const prefer = String(req.headers.prefer ?? '');
+      prefers.push(prefer);
+      // The proxy's idle timeout: a held request is cut before the server answers it.
+      if (prefer !== '') return void setTimeout(() => req.socket.destroy(), 100);
+      plain++;
+      const status = plain >= 4 ? 'completed' : 'processing';
+      res.writeHead(200, { 'content-type': 'application/json', etag: `W/"op_cut.${status === 'completed' ? 2 : 1}"`, 'retry-after': '1' });
+      res.end(JSON.stringify({ id: 'op_cut', status }));
+    });
+    await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+    try {
+      const client = new AsyncOpsClient({ baseUrl: `http://127.0.0.1:${(server.address() as AddressInfo).port}` });
+      const done = await client.wait('op_cut', { timeoutMs: 60_000 });
+      assert.equal(done.status, 'completed');
+      const holds = prefers.filter((p) => p !== '').map((p) => Number(/wait=(\d+)/.exec(p)?.[1]));
+      assert.deepEqual(holds, [30, 15, 7], `held requests: ${prefers.join(' | ')}`);
+      assert.ok(
+        prefers.every((p, i) => p === '' || prefers[i + 1] === '' || i === prefers.length - 1),
+        `a plain poll after each cut: ${prefers.join(' | ')}`,
+      );
+    } finally {
+      server.closeAllConnections();
+      await new Promise<void>((resolve) => server.close(() => resolve()));
+    }
+  });
+});
