@@ -6,7 +6,8 @@
 /** @typedef {{ code: string, message: string }} OperationError */
 /**
  * @typedef {{ id: string, tenant: string, type: string, status: string, input?: unknown, progress: number | null,
- *   progress_message: string | null, attempt: number, max_attempts: number, priority: number, created_at: string,
+ *   progress_message: string | null, attempt: number, max_attempts: number, priority: number,
+ *   concurrency_key: string | null, schedule_id: string | null, created_at: string,
  *   started_at: string | null, finished_at: string | null, updated_at: string, run_at: string, timeout_s: number,
  *   queue_position: number | null, estimated_completion_at: string | null, estimated_seconds_remaining: number | null,
  *   result_url: string | null, error: OperationError | null, last_attempt_error: OperationError | null,

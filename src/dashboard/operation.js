@@ -314,7 +314,11 @@ export function OperationPage({ id }) {
           <dt>type</dt><dd>${op.type}</dd>
           <dt>progress</dt><dd><${Progress} value=${op.progress} /> ${op.progress_message ?? ''}</dd>
           <dt>attempt</dt><dd>${op.attempt} of ${op.max_attempts}</dd>
+          ${op.priority !== 0 ? html`<dt>priority</dt><dd>${op.priority}</dd>` : null}
+          ${op.concurrency_key ? html`<dt>concurrency key</dt><dd class="mono">${op.concurrency_key}</dd>` : null}
+          ${op.schedule_id ? html`<dt>schedule</dt><dd class="mono">${op.schedule_id}</dd>` : null}
           <dt>created</dt><dd>${formatTime(op.created_at)}</dd>
+          ${op.status === 'pending' && Date.parse(op.run_at) > Date.now() ? html`<dt>runs at</dt><dd>${formatTime(op.run_at)}</dd>` : null}
           <dt>started</dt><dd>${formatTime(op.started_at)}</dd>
           <dt>finished</dt><dd>${formatTime(op.finished_at)}</dd>
           ${running ? html`<dt>expected end</dt><dd>${op.estimated_completion_at ? relativeTime(op.estimated_completion_at) : '—'}</dd>` : null}

@@ -258,6 +258,20 @@ describe('dashboard: without API keys (loopback), every page', () => {
     }
   });
 
+  it("an operation's page shows what it was submitted with: a later run_at, a priority, a concurrency key", STORE_INDEPENDENT, async (t) => {
+    const page = await newPage(t);
+    if (page === null) return;
+    const runAt = new Date(Date.now() + 3_600_000).toISOString();
+    const id = await submit(url, { type: 'sleep', input: {}, run_at: runAt, priority: 7, concurrency_key: 'customer-9' });
+    await page.goto(`${url}/dashboard#/operations/${id}`);
+    const facts = page.locator('section.operation dl.facts');
+    await facts.locator('dt', { hasText: 'runs at' }).waitFor();
+    const text = await facts.innerText();
+    assert.match(text, /priority\s+7/);
+    assert.match(text, /concurrency key\s+customer-9/);
+    await request(url, 'POST', `/operations/${id}/cancel`);
+  });
+
   it("an operation's Delete asks first, then removes it and goes back to the list; a running one offers none", STORE_INDEPENDENT, async (t) => {
     const page = await newPage(t);
     if (page === null) return;
