@@ -31,7 +31,7 @@ const CORS_HINT = " (in a browser, also what a cross-origin request the server r
 export const DEFAULT_RETRY: RetryPolicy = { retries: 4, minDelayMs: 1_000, maxDelayMs: 15_000 };
 const MIN_RETRY_DELAY_MS = 1_000;
 /** The longest Retry-After followed: a misconfigured proxy's day is not waited out (a wait's timeout or signal ends it sooner). */
-const MAX_RETRY_AFTER_MS = 300_000;
+export const MAX_RETRY_AFTER_MS = 300_000;
 // 429 too: the server says when to come back (Retry-After), and the request is safe to repeat.
 const TRANSIENT_STATUSES = new Set([429, 502, 503, 504]);
 

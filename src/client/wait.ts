@@ -3,8 +3,8 @@
 // Invariant: two status requests start ≥ 1 s apart, except right after a long-poll that came back early with a change.
 
 import { checkedTimeoutMs, delay, setLongTimeout } from './delay.ts';
-import { AsyncOpsWaitTimeoutError } from './errors.ts';
-import { Transport } from './transport.ts';
+import { AsyncOpsApiError, AsyncOpsUnexpectedResponseError, AsyncOpsWaitTimeoutError } from './errors.ts';
+import { MAX_RETRY_AFTER_MS, Transport } from './transport.ts';
 import { isTerminalStatus, type Operation, type WaitOptions } from './types.ts';
 
 export const MIN_POLL_INTERVAL_MS = 1_000;
@@ -56,13 +56,16 @@ export async function waitForTerminal(operationId: string, fetchStatus: FetchSta
 async function pollUntilTerminal(fetchStatus: FetchStatus, onProgress: WaitOptions['onProgress'], signal: AbortSignal, endsAt: number): Promise<Operation> {
   let longPoll = true;
   /**
-   * The longest hold to ask for. A held request that fails (a proxy's or balancer's timeout cutting it, a gateway's
-   * 504) halves it and is followed by a plain poll, which the transport retries as any read; a hold answered doubles
-   * it back. A wait behind a proxy that cuts at 5 s long-polls 3 s at a time, where every held request failed until
-   * the wait gave up.
+   * The hold to ask for, and the longest to go back up to. A held request cut short (its connection closed by a proxy's
+   * or balancer's timeout, or a gateway's 504) halves it and puts the longest below the hold that failed; a hold
+   * answered doubles it back up to that. A wait behind a proxy that cuts at 5 s settles on holds of about 4 s, where
+   * every held request failed until the wait gave up. A failed held request is followed by a plain poll, which the
+   * transport retries as any read, after the refusal's Retry-After when it had one (a 429, a 503).
    */
   let holdS = MAX_LONG_POLL_S;
+  let longestHoldS = MAX_LONG_POLL_S;
   let plainNext = false;
+  let refusedUntil = 0;
   let etag: string | null = null;
   let startedAt = Date.now();
   let reply = await fetchStatus({ signal });
@@ -86,6 +89,7 @@ async function pollUntilTerminal(fetchStatus: FetchStatus, onProgress: WaitOptio
     // Retry-After paces polling; while the server long-polls, its hold does that job instead (a reply that
     // came back unheld because the operation had already changed is still paced at 1 s).
     if (!longPoll) nextAt = Math.max(nextAt, Date.now() + reply.retryAfterS * 1000);
+    nextAt = Math.max(nextAt, refusedUntil);
     const pauseMs = nextAt - Date.now();
     if (pauseMs > 0) await delay(pauseMs, signal);
 
@@ -97,14 +101,19 @@ async function pollUntilTerminal(fetchStatus: FetchStatus, onProgress: WaitOptio
       reply = held && etag !== null ? await fetchStatus({ etag, waitS, signal }) : await fetchStatus({ signal });
     } catch (error) {
       if (!held || signal.aborted || !Transport.isTransient(error)) throw error;
-      holdS = Math.floor(holdS / 2);
+      const refusal = error instanceof AsyncOpsApiError || error instanceof AsyncOpsUnexpectedResponseError ? error : null;
+      if (refusal === null || refusal.status === 504) {
+        longestHoldS = Math.min(longestHoldS, waitS - 1);
+        holdS = Math.min(Math.floor(holdS / 2), longestHoldS);
+      }
+      refusedUntil = Date.now() + Math.min((refusal?.retryAfterS ?? 0) * 1000, MAX_RETRY_AFTER_MS);
       plainNext = true;
-      // As an unchanged reply: the plain poll goes a second after this request started.
+      // As an unchanged reply: the plain poll goes a second after this request started, or when the refusal said.
       reply = { operation: null, etag, retryAfterS: 0, waitApplied: true };
       continue;
     }
     plainNext = false;
-    holdS = held ? Math.min(MAX_LONG_POLL_S, holdS * 2) : Math.max(1, holdS);
+    holdS = Math.min(longestHoldS, held ? holdS * 2 : Math.max(1, holdS));
     startedAt = reply.sentAt ?? startedAt;
   }
 }

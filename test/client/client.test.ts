@@ -2,7 +2,7 @@
 // and wait()'s pacing measured from the arrival times of the requests it sent.
 
 import assert from 'node:assert/strict';
-import { createServer } from 'node:http';
+import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { runInNewContext } from 'node:vm';
 import { waitFor } from '../support/wait.ts';
@@ -659,34 +659,73 @@ describe('AsyncOpsClient: an answer about another operation', () => {
   });
 });
 
-describe('AsyncOpsClient: wait behind a proxy that cuts held requests', () => {
-  test('asks for shorter holds, with a plain poll after each cut, and ends when the operation does', async () => {
-    const prefers: string[] = [];
-    let plain = 0;
+describe('AsyncOpsClient: wait when held requests fail', () => {
+  /** A status server: `held` answers each held request (its hold in seconds); the operation completes after `heldMade` of them. */
+  async function statusServer(heldMade: number, held: (waitS: number, req: IncomingMessage, res: ServerResponse) => void) {
+    const log: Array<{ at: number; waitS: number | null }> = [];
     const server = createServer((req, res) => {
-      const prefer = String(req.headers.prefer ?? '');
-      prefers.push(prefer);
-      // The proxy's idle timeout: a held request is cut before the server answers it.
-      if (prefer !== '') return void setTimeout(() => req.socket.destroy(), 100);
-      plain++;
-      const status = plain >= 4 ? 'completed' : 'processing';
-      res.writeHead(200, { 'content-type': 'application/json', etag: `W/"op_cut.${status === 'completed' ? 2 : 1}"`, 'retry-after': '1' });
-      res.end(JSON.stringify({ id: 'op_cut', status }));
+      const waitS = /wait=(\d+)/.exec(String(req.headers.prefer ?? ''))?.[1];
+      log.push({ at: performance.now(), waitS: waitS === undefined ? null : Number(waitS) });
+      // Done once that many held requests were made: told by the next request, held or not.
+      const done = log.filter((l) => l.waitS !== null).length > heldMade;
+      if (waitS !== undefined && !done) return held(Number(waitS), req, res);
+      res.writeHead(200, { 'content-type': 'application/json', etag: `W/"op_h.${done ? 2 : 1}"`, 'retry-after': '1' });
+      res.end(JSON.stringify({ id: 'op_h', status: done ? 'completed' : 'processing' }));
     });
     await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-    try {
-      const client = new AsyncOpsClient({ baseUrl: `http://127.0.0.1:${(server.address() as AddressInfo).port}` });
-      const done = await client.wait('op_cut', { timeoutMs: 60_000 });
-      assert.equal(done.status, 'completed');
-      const holds = prefers.filter((p) => p !== '').map((p) => Number(/wait=(\d+)/.exec(p)?.[1]));
-      assert.deepEqual(holds, [30, 15, 7], `held requests: ${prefers.join(' | ')}`);
-      assert.ok(
-        prefers.every((p, i) => p === '' || prefers[i + 1] === '' || i === prefers.length - 1),
-        `a plain poll after each cut: ${prefers.join(' | ')}`,
-      );
-    } finally {
+    const client = new AsyncOpsClient({ baseUrl: `http://127.0.0.1:${(server.address() as AddressInfo).port}` });
+    const close = async () => {
       server.closeAllConnections();
       await new Promise<void>((resolve) => server.close(() => resolve()));
+    };
+    return { client, log, close };
+  }
+
+  test('a hold cut short is not asked for again: it settles below what the proxy lets through', async () => {
+    // The proxy lets a 1 s hold through, and cuts any longer one.
+    const { client, log, close } = await statusServer(7, (waitS, req, res) => {
+      if (waitS > 1) return void setTimeout(() => req.socket.destroy(), 50);
+      setTimeout(() => res.writeHead(304, { etag: 'W/"op_h.1"', 'preference-applied': `wait=${waitS}` }).end(), waitS * 1000);
+    });
+    try {
+      assert.equal((await client.wait('op_h', { timeoutMs: 60_000 })).status, 'completed');
+      const holds = log.flatMap((l) => (l.waitS === null ? [] : [l.waitS]));
+      // 30, 15, 7 and 3 cut, each followed by a plain poll; 1 answered, 2 once more cut; from then on 1 only.
+      assert.deepEqual(holds.slice(0, 6), [30, 15, 7, 3, 1, 2], holds.join(','));
+      assert.ok(
+        holds.slice(6).every((h) => h === 1),
+        holds.join(','),
+      );
+      const cut = log.flatMap((l, i) => (l.waitS !== null && l.waitS > 1 ? [i] : []));
+      assert.ok(
+        cut.every((i) => log[i + 1]?.waitS === null),
+        `a plain poll after each cut: ${log.map((l) => l.waitS ?? '-').join(',')}`,
+      );
+    } finally {
+      await close();
+    }
+  });
+
+  test('a held request refused with Retry-After is followed by a plain poll once that time has passed, the hold kept', async () => {
+    let refused = false;
+    const { client, log, close } = await statusServer(2, (waitS, _req, res) => {
+      if (!refused) {
+        refused = true;
+        res.writeHead(429, { 'content-type': 'application/problem+json', 'retry-after': '2' });
+        return void res.end(JSON.stringify({ title: 'Too Many Requests', status: 429, code: 'rate_limited' }));
+      }
+      res.writeHead(304, { etag: 'W/"op_h.1"', 'preference-applied': `wait=${waitS}` }).end();
+    });
+    try {
+      assert.equal((await client.wait('op_h', { timeoutMs: 60_000 })).status, 'completed');
+      const refusal = log.findIndex((l) => l.waitS !== null);
+      assert.ok(
+        log[refusal + 1]!.at - log[refusal]!.at >= 1_950,
+        `the next request ${Math.round(log[refusal + 1]!.at - log[refusal]!.at)} ms after a Retry-After of 2 s`,
+      );
+      assert.equal(log.find((l, i) => i > refusal && l.waitS !== null)?.waitS, 30, 'a refusal is not a cut: the hold stays');
+    } finally {
+      await close();
     }
   });
 });
