@@ -325,13 +325,17 @@ async function readOperation(
   addVary(reply, 'Prefer');
   // One read, by scope: an admin's finds the operation whatever its tenant (no lookup of the tenant first).
   let view = await service.get(readScope(request), request.params.id);
-  // RFC 9110 §13.1.1: a false If-Match is answered 412, on a read too (§13.2.2: before If-None-Match is looked at).
-  refuseUnlessIfMatch(request.headers['if-match'], view.operation);
   const entityTags = entityTagsOf(request.headers['if-none-match']);
   // A client that has seen a later version than this node's cached read (from another node behind a balancer) is
-  // answered from the store: the cached one would be a status going back, or a long-poll answered at once with it.
-  const seen = newestVersionNamed(entityTags, view.operation.id);
-  if (seen !== null && seen > view.operation.version) view = await service.get(readScope(request), request.params.id, { fresh: true });
+  // answered from the store: the cached one would be a status going back, a long-poll answered at once with it, or
+  // an If-Match on the version it saw refused.
+  const seen = Math.max(
+    newestVersionNamed(entityTags, view.operation.id) ?? 0,
+    newestVersionNamed(entityTagsOf(request.headers['if-match']), view.operation.id) ?? 0,
+  );
+  if (seen > view.operation.version) view = await service.get(readScope(request), request.params.id, { fresh: true });
+  // RFC 9110 §13.1.1: a false If-Match is answered 412, on a read too (§13.2.2: before If-None-Match is looked at).
+  refuseUnlessIfMatch(request.headers['if-match'], view.operation);
   // `*` matches whatever the current version is (RFC 9110, 13.1.2), so there is no change to wait for.
   const any = entityTags.includes('*');
   const matches = () => tagsName(entityTags, view.operation);

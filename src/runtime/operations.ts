@@ -266,8 +266,9 @@ export class OperationsService {
   }
 
   /**
-   * `tenant` null: whichever tenant's it is (an admin's read). `fresh`: from the store, not the read cache (a client
-   * knows of a later version than this node may have heard of).
+   * `tenant` null: whichever tenant's it is (an admin's read). `fresh`: from the store, not the read cache nor a read
+   * of it under way, which may have begun before that version was stored (a client knows of a later version than this
+   * node may have heard of).
    */
   async get(tenant: string | null, id: string, options: { readonly fresh?: boolean } = {}): Promise<OperationView> {
     const now = this.#clock.now();
@@ -276,7 +277,8 @@ export class OperationsService {
     const cached = this.#unsubscribe === null || options.fresh === true ? undefined : this.#cache.lookup(id, now);
     // Ids are global: another tenant's operation is not found, cached or not.
     if (cached !== undefined && tenant !== null && cached.operation.tenant !== tenant) throw notFound(id);
-    return cached === undefined ? this.#read(tenant, id, now) : this.#views.render(cached.operation, cached.standing, now, cached.base);
+    if (cached !== undefined) return this.#views.render(cached.operation, cached.standing, now, cached.base);
+    return this.#read(tenant, id, now, options.fresh !== true);
   }
 
   /**
@@ -284,12 +286,12 @@ export class OperationsService {
    * way, with no change heard of since it began (its ticket), share it: the long-polls and streams one change wakes
    * all read at once, and it costs the store one read, cache or not.
    */
-  async #read(tenant: string | null, id: string, now = this.#clock.now()): Promise<OperationView> {
+  async #read(tenant: string | null, id: string, now = this.#clock.now(), joinUnderWay = true): Promise<OperationView> {
     if (!isId(ID_PREFIXES.operation, id)) throw notFound(id);
     const ticket = this.#cache.ticket();
     const key = `${tenant ?? ''}\u0000${id}`;
     let underWay = this.#reading.get(key);
-    if (underWay === undefined || underWay.ticket !== ticket) {
+    if (!joinUnderWay || underWay === undefined || underWay.ticket !== ticket) {
       const read = this.#store.operationGetWithStanding({ id, tenant, now, scope: this.#views.scope });
       const shared = { ticket, read };
       this.#reading.set(key, shared);

@@ -216,16 +216,27 @@ describe('a client that has seen a later version than a node has cached (another
     // Two nodes on one store; on SQLite neither hears the other's changes, so the first node's cached read stays old.
     const [first, second] = await Promise.all([0, 1].map(() => startServer({ store: store.spec, args: ['--no-workers'] })));
     try {
-      const later = new Date(Date.now() + 3_600_000).toISOString();
-      const { id } = (await request(second!.url, 'POST', '/operations', { body: { type: 'sleep', input: {}, run_at: later } })).body;
-      assert.equal((await request(first!.url, 'GET', `/operations/${id}`)).body.status, 'pending', 'the first node holds version 1');
-      const cancelled = await request(second!.url, 'POST', `/operations/${id}/cancel`);
-      const etag = cancelled.headers.get('etag')!;
-      const plain = await request(first!.url, 'GET', `/operations/${id}`, { headers: { 'if-none-match': etag } });
+      // Each kind of request on an operation of its own: the store's answer to one is kept in the cache for the next.
+      const changedElsewhere = async () => {
+        const later = new Date(Date.now() + 3_600_000).toISOString();
+        const { id } = (await request(second!.url, 'POST', '/operations', { body: { type: 'sleep', input: {}, run_at: later } })).body;
+        assert.equal((await request(first!.url, 'GET', `/operations/${id}`)).body.status, 'pending', 'the first node holds version 1');
+        const cancelled = await request(second!.url, 'POST', `/operations/${id}/cancel`);
+        return { id: id as string, etag: cancelled.headers.get('etag')! };
+      };
+      const one = await changedElsewhere();
+      const plain = await request(first!.url, 'GET', `/operations/${one.id}`, { headers: { 'if-none-match': one.etag } });
       assert.equal(plain.status, 304, plain.text);
-      assert.equal(plain.headers.get('etag'), etag);
-      const held = await request(first!.url, 'GET', `/operations/${id}`, { headers: { 'if-none-match': `W/"${id}.1", ${etag}`, prefer: 'wait=1' } });
+      assert.equal(plain.headers.get('etag'), one.etag);
+      const two = await changedElsewhere();
+      const held = await request(first!.url, 'GET', `/operations/${two.id}`, {
+        headers: { 'if-none-match': `W/"${two.id}.1", ${two.etag}`, prefer: 'wait=1' },
+      });
       assert.equal(held.status, 304, `a long-poll on the version seen is held, not answered with the one cached: ${held.text}`);
+      const three = await changedElsewhere();
+      const matched = await request(first!.url, 'GET', `/operations/${three.id}`, { headers: { 'if-match': three.etag } });
+      assert.equal(matched.status, 200, `If-Match on the version seen holds: ${matched.text}`);
+      assert.equal(matched.body.status, 'cancelled');
     } finally {
       await Promise.all([first?.stop(), second?.stop()]);
       await store.cleanup();
