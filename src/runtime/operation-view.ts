@@ -129,8 +129,7 @@ export class OperationViews {
         this.#store.workerNodes({ since: now - WORKER_NODE_LIVE_MS }),
         this.#store.rateLimitBuckets(),
       ]);
-      this.#buckets = buckets;
-      this.#bucketsReadAt = Math.max(this.#bucketsReadAt, now);
+      this.#keepBuckets(buckets, now);
       // Set together, once read: a render meanwhile judges by the set before and its own time.
       this.#liveWorkers = new Set(nodes.map((node) => node.id));
       this.#liveWorkersReadAt = now;
@@ -163,13 +162,19 @@ export class OperationViews {
     return this.render(op, standing, now, this.base(op, includeInput));
   }
 
+  /** Buckets read from `readAt` on, unless a read begun later was kept first (a slow read must not undo a newer one's). */
+  #keepBuckets(buckets: Map<string, Bucket>, readAt: number): void {
+    if (readAt < this.#bucketsReadAt) return;
+    this.#buckets = buckets;
+    this.#bucketsReadAt = readAt;
+  }
+
   /** The buckets read again when older than BUCKETS_REFRESH_MS; reads asked for while one is under way share it. */
   async #freshBuckets(now: number): Promise<void> {
     if (now - this.#bucketsReadAt < BUCKETS_REFRESH_MS) return;
     this.#bucketsRead ??= this.#store.rateLimitBuckets().then(
       (buckets) => {
-        this.#buckets = buckets;
-        this.#bucketsReadAt = Math.max(this.#bucketsReadAt, now);
+        this.#keepBuckets(buckets, now);
         this.#bucketsRead = null;
       },
       // A store that does not answer leaves the buckets as last read: the ETA is a token or so early, the read not refused.
