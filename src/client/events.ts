@@ -133,10 +133,10 @@ async function* follow(
     try {
       stream = await http.openStream({ method: 'GET', path, headers, signal: ended }, EVENT_STREAM);
     } catch (error) {
-      if (!Transport.isTransient(error) || failures >= http.retries) throw gaveUpAfter(error, failures + 1);
+      if (!http.mayRetry(error, failures + 1)) throw gaveUpAfter(error, failures + 1);
       failures++;
       // A 429 or 503 says when to come back, as `send` honours it.
-      refusedForMs = http.retryAfterMs(error);
+      refusedForMs = Transport.retryAfterMs(error);
       continue;
     }
     refusedForMs = 0;

@@ -30,8 +30,11 @@ const CORS_HINT = " (in a browser, also what a cross-origin request the server r
 
 export const DEFAULT_RETRY: RetryPolicy = { retries: 4, minDelayMs: 1_000, maxDelayMs: 15_000 };
 const MIN_RETRY_DELAY_MS = 1_000;
-/** The longest Retry-After followed: a misconfigured proxy's day is not waited out (a wait's timeout or signal ends it sooner). */
-export const MAX_RETRY_AFTER_MS = 300_000;
+/**
+ * The longest Retry-After waited out before trying again; a refusal asking for longer (a maintenance window) is thrown
+ * at once, its retryAfterS saying when, rather than holding a call for minutes or asking again too soon.
+ */
+export const MAX_RETRY_AFTER_MS = 60_000;
 // 429 too: the server says when to come back (Retry-After), and the request is safe to repeat.
 const TRANSIENT_STATUSES = new Set([429, 502, 503, 504]);
 
@@ -112,9 +115,9 @@ export class Transport {
       }
       if (reply.status < 400 || spec.accept?.includes(reply.status)) return reply;
       const error = this.#refusal(reply);
-      if (!Transport.isTransient(error) || attempt >= tries) throw gaveUpAfter(error, attempt);
+      if (attempt >= tries || !this.mayRetry(error, attempt)) throw gaveUpAfter(error, attempt);
       // Either kind of refusal carries the reply's Retry-After: a proxy's 503 page (not a problem) may say it too.
-      await pause(Math.max(this.backoff(attempt), this.retryAfterMs(error)), spec.signal);
+      await pause(Math.max(this.backoff(attempt), Transport.retryAfterMs(error)), spec.signal);
     }
   }
 
@@ -213,17 +216,17 @@ export class Transport {
   }
 
   /**
-   * How long a refusal asked to wait before the next try (its Retry-After, up to MAX_RETRY_AFTER_MS), or 0. The policy's
-   * longest delay bounds its own backoff, not what the server asked for: a retry sooner would be refused again.
+   * How long a refusal asked to wait before the next try (its Retry-After), or 0. The policy's longest delay bounds its
+   * own backoff, not what the server asked for: a retry sooner would be refused again.
    */
-  retryAfterMs(error: unknown): number {
+  static retryAfterMs(error: unknown): number {
     const refusal = error instanceof AsyncOpsApiError || error instanceof AsyncOpsUnexpectedResponseError ? error : null;
-    return refusal?.retryAfterS === undefined ? 0 : Math.min(refusal.retryAfterS * 1000, MAX_RETRY_AFTER_MS);
+    return refusal?.retryAfterS === undefined ? 0 : refusal.retryAfterS * 1000;
   }
 
-  /** How many further tries the retry policy allows after a first that failed transiently. */
-  get retries(): number {
-    return this.#retry.retries;
+  /** Whether a failed try may be sent again: transient, within the policy's retries, and not asked to wait past MAX_RETRY_AFTER_MS. */
+  mayRetry(error: unknown, failures: number): boolean {
+    return Transport.isTransient(error) && failures <= this.#retry.retries && Transport.retryAfterMs(error) <= MAX_RETRY_AFTER_MS;
   }
 
   async #exchange(spec: RequestSpec): Promise<Reply> {

@@ -100,13 +100,13 @@ async function pollUntilTerminal(fetchStatus: FetchStatus, onProgress: WaitOptio
     try {
       reply = held && etag !== null ? await fetchStatus({ etag, waitS, signal }) : await fetchStatus({ signal });
     } catch (error) {
-      if (!held || signal.aborted || !Transport.isTransient(error)) throw error;
+      if (!held || signal.aborted || !Transport.isTransient(error) || Transport.retryAfterMs(error) > MAX_RETRY_AFTER_MS) throw error;
       const refusal = error instanceof AsyncOpsApiError || error instanceof AsyncOpsUnexpectedResponseError ? error : null;
       if (refusal === null || refusal.status === 504) {
         longestHoldS = Math.min(longestHoldS, waitS - 1);
         holdS = Math.min(Math.floor(holdS / 2), longestHoldS);
       }
-      refusedUntil = Date.now() + Math.min((refusal?.retryAfterS ?? 0) * 1000, MAX_RETRY_AFTER_MS);
+      refusedUntil = Date.now() + Transport.retryAfterMs(error);
       plainNext = true;
       // As an unchanged reply: the plain poll goes a second after this request started, or when the refusal said.
       reply = { operation: null, etag, retryAfterS: 0, waitApplied: true };

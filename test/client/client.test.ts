@@ -612,6 +612,23 @@ describe('webhook verification re-exported from asyncops/client', () => {
 });
 
 describe('AsyncOpsClient: a refusal with Retry-After', () => {
+  test('asking for more than a minute is thrown at once, its retryAfterS saying when', async () => {
+    const withRetryAfter = createServer((_req, res) => {
+      res.writeHead(503, { 'content-type': 'application/problem+json', 'retry-after': '120' });
+      res.end(JSON.stringify({ title: 'Maintenance', status: 503, code: 'shutting_down' }));
+    });
+    await new Promise<void>((resolve) => withRetryAfter.listen(0, '127.0.0.1', resolve));
+    try {
+      const client = new AsyncOpsClient({ baseUrl: `http://127.0.0.1:${(withRetryAfter.address() as AddressInfo).port}` });
+      const started = performance.now();
+      await assert.rejects(client.counts(), (error) => error instanceof AsyncOpsApiError && error.retryAfterS === 120);
+      assert.ok(performance.now() - started < 1_000, 'not retried');
+    } finally {
+      withRetryAfter.closeAllConnections();
+      await new Promise<void>((resolve) => withRetryAfter.close(() => resolve()));
+    }
+  });
+
   test('is retried when it asks, past the backoff and its longest delay (which bound the backoff alone)', async () => {
     const at: number[] = [];
     const server = createServer((_req, res) => {
