@@ -77,6 +77,12 @@ interface StoredSubmit {
   readonly now: number;
 }
 
+/** A read of one operation from the store, and the cache's ticket when it began (a change heard of since makes it stale). */
+interface ReadUnderWay {
+  readonly ticket: number;
+  readonly read: ReturnType<Store['operationGetWithStanding']>;
+}
+
 export interface OperationPage {
   readonly items: OperationResource[];
   /** When more follow, the id of this page's last operation: the next page is the one below it. */
@@ -95,7 +101,9 @@ export class OperationsService {
   #unsubscribe: (() => void) | null = null;
   readonly #cache: ReadCache;
   /** Store reads under way, by tenant and id, with the cache ticket each began at (#read). */
-  readonly #reading = new Map<string, { readonly ticket: number; readonly read: ReturnType<Store['operationGetWithStanding']> }>();
+  readonly #reading = new Map<string, ReadUnderWay>();
+  /** Per operation read, the read to begin once the one under way ends: the reads past the cache asked for meanwhile share it. */
+  readonly #readingNext = new Map<string, Promise<ReadUnderWay>>();
   readonly #stats: OperatorStats;
 
   constructor(options: OperationsServiceOptions) {
@@ -278,34 +286,56 @@ export class OperationsService {
     // Ids are global: another tenant's operation is not found, cached or not.
     if (cached !== undefined && tenant !== null && cached.operation.tenant !== tenant) throw notFound(id);
     if (cached !== undefined) return this.#views.render(cached.operation, cached.standing, now, cached.base);
-    return this.#read(tenant, id, now, options.fresh !== true);
+    return this.#read(tenant, id, now, options.fresh === true);
   }
 
   /**
    * A read of the store (kept in the cache for the next), rendered. Reads of one operation asked for while one is under
    * way, with no change heard of since it began (its ticket), share it: the long-polls and streams one change wakes
-   * all read at once, and it costs the store one read, cache or not.
+   * all read at once, and it costs the store one read, cache or not. A read past the cache (`fresh`) joins none begun
+   * before it was asked for, which may have missed the version its client saw: it shares the one that begins once the
+   * read under way ends, as every read past the cache asked for meanwhile does (a storm of them costs a read at a time).
    */
-  async #read(tenant: string | null, id: string, now = this.#clock.now(), joinUnderWay = true): Promise<OperationView> {
+  async #read(tenant: string | null, id: string, now = this.#clock.now(), fresh = false): Promise<OperationView> {
     if (!isId(ID_PREFIXES.operation, id)) throw notFound(id);
     const ticket = this.#cache.ticket();
     const key = `${tenant ?? ''}\u0000${id}`;
     let underWay = this.#reading.get(key);
-    if (!joinUnderWay || underWay === undefined || underWay.ticket !== ticket) {
-      const read = this.#store.operationGetWithStanding({ id, tenant, now, scope: this.#views.scope });
-      const shared = { ticket, read };
-      this.#reading.set(key, shared);
-      const forget = () => {
-        if (this.#reading.get(key) === shared) this.#reading.delete(key);
-      };
-      read.then(forget, forget);
-      underWay = shared;
-    }
-    const fresh = await underWay.read;
-    if (fresh === null) throw notFound(id);
-    const read = { ...fresh, base: this.#views.base(fresh.operation, true) };
+    if (fresh && underWay !== undefined) underWay = await this.#readAfter(key, underWay, tenant, id);
+    else if (underWay === undefined || underWay.ticket !== ticket) underWay = this.#startRead(key, tenant, id, ticket, now);
+    const stored = await underWay.read;
+    if (stored === null) throw notFound(id);
+    const read = { ...stored, base: this.#views.base(stored.operation, true) };
     if (this.#unsubscribe !== null) this.#cache.keep(id, read, ticket, now);
     return this.#views.render(read.operation, read.standing, now, read.base);
+  }
+
+  #startRead(key: string, tenant: string | null, id: string, ticket: number, now: number): ReadUnderWay {
+    const shared = { ticket, read: this.#store.operationGetWithStanding({ id, tenant, now, scope: this.#views.scope }) };
+    this.#reading.set(key, shared);
+    const forget = () => {
+      if (this.#reading.get(key) === shared) this.#reading.delete(key);
+    };
+    shared.read.then(forget, forget);
+    return shared;
+  }
+
+  /** The read that begins once `current` ends (whatever it answered), shared by all who ask for it meanwhile. */
+  #readAfter(key: string, current: ReadUnderWay, tenant: string | null, id: string): Promise<ReadUnderWay> {
+    let next = this.#readingNext.get(key);
+    if (next === undefined) {
+      next = current.read
+        .then(
+          () => undefined,
+          () => undefined,
+        )
+        .then(() => {
+          this.#readingNext.delete(key);
+          return this.#startRead(key, tenant, id, this.#cache.ticket(), this.#clock.now());
+        });
+      this.#readingNext.set(key, next);
+    }
+    return next;
   }
 
   /**

@@ -254,3 +254,35 @@ describe('OperationsService: the ETA of a rate-limited type', () => {
     }
   });
 });
+
+describe('OperationsService: reads past the cache', () => {
+  it('share the read that begins once the one under way ends: a storm of them costs a read at a time', async (t) => {
+    const base = await openStore(t);
+    let reads = 0;
+    const store = new Proxy(base, {
+      get(target, key) {
+        const value: unknown = Reflect.get(target, key);
+        if (key !== 'operationGetWithStanding' || typeof value !== 'function') return typeof value === 'function' ? value.bind(target) : value;
+        return async (...args: unknown[]) => {
+          reads++;
+          // A slow store: the reads asked for meanwhile find one under way.
+          await new Promise((resolve) => setTimeout(resolve, 50));
+          return (value as (...a: unknown[]) => unknown).apply(target, args);
+        };
+      },
+    });
+    const service = startService(t, store, { now: () => Date.now() }, 60_000);
+    const { view } = await service.submit({ tenant: DEFAULT_TENANT, type: 'job', input: {} });
+    reads = 0;
+    const views = await Promise.all(Array.from({ length: 30 }, () => service.get(DEFAULT_TENANT, view.operation.id, { fresh: true })));
+    assert.ok(views.every((v) => v.operation.id === view.operation.id));
+    assert.ok(reads <= 2, `${reads} reads of the store for 30 asked for at once`);
+    // One asked for while a read is under way does not take that read: it waits for the next.
+    reads = 0;
+    const first = service.get(DEFAULT_TENANT, view.operation.id, { fresh: true });
+    await new Promise((resolve) => setTimeout(resolve, 10));
+    const second = service.get(DEFAULT_TENANT, view.operation.id, { fresh: true });
+    await Promise.all([first, second]);
+    assert.equal(reads, 2, 'the second read began after the second was asked for');
+  });
+});
