@@ -56,15 +56,18 @@ export async function waitForTerminal(operationId: string, fetchStatus: FetchSta
 async function pollUntilTerminal(fetchStatus: FetchStatus, onProgress: WaitOptions['onProgress'], signal: AbortSignal, endsAt: number): Promise<Operation> {
   let longPoll = true;
   /**
-   * The hold to ask for, and the longest to go back up to. A held request cut short (its connection closed by a proxy's
-   * or balancer's timeout, or a gateway's 504) halves it and puts the longest below the hold that failed; a hold
-   * answered doubles it back up to that. A wait behind a proxy that cuts at 5 s settles on holds of about 4 s, where
-   * every held request failed until the wait gave up. A failed held request is followed by a plain poll, which the
-   * transport retries as any read, after the refusal's Retry-After when it had one (a 429, a 503).
+   * The hold to ask for, and the longest to go back up to. A held request cut short after it was held a while (its
+   * connection closed by a proxy's or balancer's timeout, or a gateway's 504) halves it and puts the longest below the
+   * hold that failed; a hold answered doubles it back up to that. A wait behind a proxy that cuts at 5 s settles on
+   * holds of about 4 s, where every held request failed until the wait gave up. One that fails at once (a node
+   * restarting refuses the connection) leaves the hold as it is. A failed held request is followed by a plain poll,
+   * which the transport retries as any read, after the refusal's Retry-After when it had one (a 429, a 503); until a
+   * hold is answered again, the polls go as Retry-After says.
    */
   let holdS = MAX_LONG_POLL_S;
   let longestHoldS = MAX_LONG_POLL_S;
   let plainNext = false;
+  let holdFailed = false;
   let refusedUntil = 0;
   let etag: string | null = null;
   let startedAt = Date.now();
@@ -85,10 +88,11 @@ async function pollUntilTerminal(fetchStatus: FetchStatus, onProgress: WaitOptio
     if (etag === null) longPoll = false;
 
     let nextAt = startedAt + MIN_POLL_INTERVAL_MS + SPACING_MARGIN_MS;
-    if (askedToWait && reply.waitApplied && changed) nextAt = Date.now();
+    // (not a reply without an ETag, which cannot say it changed: asked again at once, it would be answered at once)
+    if (askedToWait && reply.waitApplied && changed && reply.etag !== null) nextAt = Date.now();
     // Retry-After paces polling; while the server long-polls, its hold does that job instead (a reply that
     // came back unheld because the operation had already changed is still paced at 1 s).
-    if (!longPoll) nextAt = Math.max(nextAt, Date.now() + reply.retryAfterS * 1000);
+    if (!longPoll || holdFailed || holdS < 1) nextAt = Math.max(nextAt, Date.now() + reply.retryAfterS * 1000);
     nextAt = Math.max(nextAt, refusedUntil);
     const pauseMs = nextAt - Date.now();
     if (pauseMs > 0) await delay(pauseMs, signal);
@@ -102,17 +106,20 @@ async function pollUntilTerminal(fetchStatus: FetchStatus, onProgress: WaitOptio
     } catch (error) {
       if (!held || signal.aborted || !Transport.isTransient(error) || Transport.retryAfterMs(error) > MAX_RETRY_AFTER_MS) throw error;
       const refusal = error instanceof AsyncOpsApiError || error instanceof AsyncOpsUnexpectedResponseError ? error : null;
-      if (refusal === null || refusal.status === 504) {
+      const heldAWhile = Date.now() - startedAt >= MIN_POLL_INTERVAL_MS;
+      if (heldAWhile && (refusal === null || refusal.status === 504)) {
         longestHoldS = Math.min(longestHoldS, waitS - 1);
         holdS = Math.min(Math.floor(holdS / 2), longestHoldS);
       }
       refusedUntil = Date.now() + Transport.retryAfterMs(error);
       plainNext = true;
+      holdFailed = true;
       // As an unchanged reply: the plain poll goes a second after this request started, or when the refusal said.
       reply = { operation: null, etag, retryAfterS: 0, waitApplied: true };
       continue;
     }
     plainNext = false;
+    if (held) holdFailed = false;
     holdS = Math.min(longestHoldS, held ? holdS * 2 : Math.max(1, holdS));
     startedAt = reply.sentAt ?? startedAt;
   }

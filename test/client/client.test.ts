@@ -678,7 +678,7 @@ describe('AsyncOpsClient: an answer about another operation', () => {
 
 describe('AsyncOpsClient: wait when held requests fail', () => {
   /** A status server: `held` answers each held request (its hold in seconds); the operation completes after `heldMade` of them. */
-  async function statusServer(heldMade: number, held: (waitS: number, req: IncomingMessage, res: ServerResponse) => void) {
+  async function statusServer(heldMade: number, held: (waitS: number, req: IncomingMessage, res: ServerResponse) => void, retryAfterS = 1) {
     const log: Array<{ at: number; waitS: number | null }> = [];
     const server = createServer((req, res) => {
       const waitS = /wait=(\d+)/.exec(String(req.headers.prefer ?? ''))?.[1];
@@ -686,7 +686,7 @@ describe('AsyncOpsClient: wait when held requests fail', () => {
       // Done once that many held requests were made: told by the next request, held or not.
       const done = log.filter((l) => l.waitS !== null).length > heldMade;
       if (waitS !== undefined && !done) return held(Number(waitS), req, res);
-      res.writeHead(200, { 'content-type': 'application/json', etag: `W/"op_h.${done ? 2 : 1}"`, 'retry-after': '1' });
+      res.writeHead(200, { 'content-type': 'application/json', etag: `W/"op_h.${done ? 2 : 1}"`, 'retry-after': String(retryAfterS) });
       res.end(JSON.stringify({ id: 'op_h', status: done ? 'completed' : 'processing' }));
     });
     await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
@@ -699,9 +699,9 @@ describe('AsyncOpsClient: wait when held requests fail', () => {
   }
 
   test('a hold cut short is not asked for again: it settles below what the proxy lets through', async () => {
-    // The proxy lets a 1 s hold through, and cuts any longer one.
+    // The proxy lets a 1 s hold through, and cuts any longer one at 1.1 s.
     const { client, log, close } = await statusServer(7, (waitS, req, res) => {
-      if (waitS > 1) return void setTimeout(() => req.socket.destroy(), 50);
+      if (waitS > 1) return void setTimeout(() => req.socket.destroy(), 1_100);
       setTimeout(() => res.writeHead(304, { etag: 'W/"op_h.1"', 'preference-applied': `wait=${waitS}` }).end(), waitS * 1000);
     });
     try {
@@ -717,6 +717,26 @@ describe('AsyncOpsClient: wait when held requests fail', () => {
       assert.ok(
         cut.every((i) => log[i + 1]?.waitS === null),
         `a plain poll after each cut: ${log.map((l) => l.waitS ?? '-').join(',')}`,
+      );
+    } finally {
+      await close();
+    }
+  });
+
+  test("while held requests keep failing at once, the polls between them go as the replies' Retry-After says", async () => {
+    // A gateway answers every held request at once with its own 502 page; the server's replies say 2 s.
+    const { client, log, close } = await statusServer(
+      2,
+      (_waitS, _req, res) => void res.writeHead(502, { 'content-type': 'text/html' }).end('<html>bad gateway</html>'),
+      2,
+    );
+    try {
+      assert.equal((await client.wait('op_h', { timeoutMs: 60_000 })).status, 'completed');
+      const heldAt = log.flatMap((l, i) => (l.waitS !== null && i > 1 ? [i] : []));
+      for (const i of heldAt) assert.ok(log[i]!.at - log[i - 1]!.at >= 1_950, `${Math.round(log[i]!.at - log[i - 1]!.at)} ms after the plain poll before it`);
+      assert.ok(
+        log.filter((l) => l.waitS !== null).every((l) => l.waitS === 30),
+        'failing at once, the hold is not cut',
       );
     } finally {
       await close();
