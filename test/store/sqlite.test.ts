@@ -324,6 +324,41 @@ describe('SqliteStore', () => {
     }
   });
 
+  it('reads at most a batch of operations in one call, however many it keeps (a key alive, a result gone) on the way', async () => {
+    const store = new SqliteStore({ path: ':memory:' });
+    await store.open();
+    try {
+      const total = 4 * PRUNE_BATCH;
+      const template = draft({ type: 'kept-on-the-way' });
+      await store.operationInsert(template);
+      const { leaseToken } = await claim(store, { id: template.id, type: template.type }, T0);
+      await store.operationFinish({ id: template.id, leaseToken, now: T0 + 10, status: 'completed', delivery: noDelivery });
+      // Finished long ago, each without a result and with its idempotency key alive: nothing of them may go yet.
+      store.database.exec(`WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < ${total})
+        INSERT INTO operations SELECT 'op_kept_' || i, tenant, type, status, input, progress, progress_message, attempt, max_attempts, priority,
+          timeout_s, run_at, created_at, started_at, finished_at, updated_at, error_code, error_message, webhook_url, cancel_requested,
+          lease_token, lease_expires_at, worker_id, result_expired, version, cost, progress_anchor, progress_anchor_at, traceparent,
+          tracestate, concurrency_key, finished_version, redriven_at, schedule_id FROM operations, n WHERE id = '${template.id}';
+        INSERT INTO idempotency_keys (tenant, key, fingerprint, operation_id, expires_at)
+          SELECT tenant, id, 'f', id, ${T0 + 86_400_000} FROM operations WHERE id LIKE 'op_kept_%';
+        DELETE FROM operations WHERE id = '${template.id}'`);
+      let turns = 0;
+      let counting = true;
+      const count = () => {
+        turns++;
+        if (counting) setImmediate(count);
+      };
+      setImmediate(count);
+      const pruned = await store.prune({ resultsFinishedBefore: T0 + 11, operationsFinishedBefore: T0 + 11, now: T0 + 20 });
+      counting = false;
+      assert.deepEqual(pruned, { results: 0, operations: 0, idempotencyKeys: 0 });
+      // Each phase read them a batch at a time, the loop's turn taken between: four batches of results, four of operations.
+      assert.ok(turns >= 7, `${turns} turns of the event loop while it read ${total} kept operations twice`);
+    } finally {
+      await store.close();
+    }
+  });
+
   it('records applied migrations in schema_migrations, once', async () => {
     const path = join(dir, 'migrations.db');
     for (let i = 0; i < 2; i++) {

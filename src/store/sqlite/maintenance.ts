@@ -11,14 +11,18 @@ import { GLOBAL_PASS } from '../../domain/fairness.ts';
 // Pruning goes in batches of PRUNE_BATCH operations, each its own transaction, walking the finished operations in
 // finished_at order (the index's, rowid breaking ties) from a cursor: one transaction over a large backlog held the
 // event loop for its whole length (10 s for 200,000 operations: /healthz, heartbeats and claims waited), and a batch
-// that started over from the oldest would walk again what the ones before it passed over.
+// that started over from the oldest would walk again what the ones before it passed over. A batch reads PRUNE_BATCH
+// operations past the cursor and takes those of them that are due: one that read on until it had PRUNE_BATCH due
+// walked, in one call, every operation kept (a key alive, a result already gone) on the way, at each pruning: 200,000
+// such held the event loop 0.2-0.5 s a minute with nothing to remove.
 // $before $afterAt $afterRowid $limit: a batch's operations are those finished before $before past the cursor, in the
-// index's order; each select below adds what makes one due.
+// index's order; each select below says, as `due`, what makes one go.
 const FINISHED_PAST_CURSOR = 'o.finished_at < $before AND (o.finished_at, o.rowid) > ($afterAt, $afterRowid)';
 const CURSOR_ORDER = 'ORDER BY o.finished_at, o.rowid LIMIT $limit';
 // Those that still have a result.
-const PRUNE_RESULTS_BATCH = `SELECT o.rowid AS rid, o.finished_at AS at, o.id FROM operations o
-  WHERE ${FINISHED_PAST_CURSOR} AND EXISTS (SELECT 1 FROM results r WHERE r.operation_id = o.id) ${CURSOR_ORDER}`;
+const PRUNE_RESULTS_BATCH = `SELECT o.rowid AS rid, o.finished_at AS at, o.id,
+    EXISTS (SELECT 1 FROM results r WHERE r.operation_id = o.id) AS due
+  FROM operations o WHERE ${FINISHED_PAST_CURSOR} ${CURSOR_ORDER}`;
 // $ids (JSON) $now. The operation is marked (a change: its result answers 410 from now on).
 const PRUNE_MARK_RESULTS = `UPDATE operations SET result_expired = 1, updated_at = $now, version = version + 1
   WHERE id IN (SELECT value FROM json_each($ids)) RETURNING id, status, version`;
@@ -26,10 +30,11 @@ const PRUNE_MARK_RESULTS = `UPDATE operations SET result_expired = 1, updated_at
 const PRUNE_RESULTS = `DELETE FROM results WHERE operation_id IN (SELECT value FROM json_each($ids))`;
 // And $now: terminal ones that may go. An operation stays while its webhook is still being delivered, and while its
 // idempotency key lives (a retried request must find it).
-const PRUNE_OPERATIONS_BATCH = `SELECT o.rowid AS rid, o.finished_at AS at, o.id FROM operations o
-  WHERE ${FINISHED_PAST_CURSOR} AND o.status IN ('completed', 'failed', 'cancelled')
-    AND NOT EXISTS (SELECT 1 FROM deliveries d WHERE d.operation_id = o.id AND d.state IN ('pending', 'retrying'))
-    AND NOT EXISTS (SELECT 1 FROM idempotency_keys k WHERE k.operation_id = o.id AND k.expires_at >= $now) ${CURSOR_ORDER}`;
+const PRUNE_OPERATIONS_BATCH = `SELECT o.rowid AS rid, o.finished_at AS at, o.id,
+    (o.status IN ('completed', 'failed', 'cancelled')
+      AND NOT EXISTS (SELECT 1 FROM deliveries d WHERE d.operation_id = o.id AND d.state IN ('pending', 'retrying'))
+      AND NOT EXISTS (SELECT 1 FROM idempotency_keys k WHERE k.operation_id = o.id AND k.expires_at >= $now)) AS due
+  FROM operations o WHERE ${FINISHED_PAST_CURSOR} ${CURSOR_ORDER}`;
 // $ids (JSON). Results, deliveries, attempts, history and idempotency keys go by ON DELETE CASCADE.
 const PRUNE_OPERATIONS = `DELETE FROM operations WHERE id IN (SELECT value FROM json_each($ids))`;
 // $now $limit
@@ -63,6 +68,12 @@ export interface PruneCursor {
 }
 
 export const PRUNE_START: PruneCursor = { phase: 'results', finishedAt: Number.MIN_SAFE_INTEGER, rowid: 0 };
+
+/** The ids of the rows a batch read that are due (JSON, for json_each), or null when none is. */
+function dueIds(rows: ReadonlyArray<Record<string, unknown>>): string | null {
+  const ids = rows.filter((r) => Number(r['due']) === 1).map((r) => r['id']);
+  return ids.length === 0 ? null : JSON.stringify(ids);
+}
 
 function cursorAfter(phase: PruneCursor['phase'], rows: ReadonlyArray<Record<string, unknown>>): PruneCursor {
   const last = rows[rows.length - 1]!;
@@ -103,16 +114,19 @@ export class SqliteMaintenance {
       const pruned = { results: 0, operations: 0, idempotencyKeys: 0 };
       const after = { afterAt: at.finishedAt, afterRowid: at.rowid, limit: PRUNE_BATCH };
       if (at.phase === 'results') {
-        const due = this.#s.pruneResultsBatch.all({ before: params.resultsFinishedBefore, ...after });
-        const ids = JSON.stringify(due.map((r) => r['id']));
-        for (const r of this.#s.pruneMarkResults.all({ ids, now: params.now })) events.push(changedOf(r));
-        pruned.results = Number(this.#s.pruneResults.run({ ids }).changes);
-        return { ...pruned, next: due.length < PRUNE_BATCH ? { ...PRUNE_START, phase: 'operations' } : cursorAfter('results', due) };
+        const read = this.#s.pruneResultsBatch.all({ before: params.resultsFinishedBefore, ...after });
+        const ids = dueIds(read);
+        if (ids !== null) {
+          for (const r of this.#s.pruneMarkResults.all({ ids, now: params.now })) events.push(changedOf(r));
+          pruned.results = Number(this.#s.pruneResults.run({ ids }).changes);
+        }
+        return { ...pruned, next: read.length < PRUNE_BATCH ? { ...PRUNE_START, phase: 'operations' } : cursorAfter('results', read) };
       }
       if (at.phase === 'operations') {
-        const due = this.#s.pruneOperationsBatch.all({ before: params.operationsFinishedBefore, now: params.now, ...after });
-        pruned.operations = Number(this.#s.pruneOperations.run({ ids: JSON.stringify(due.map((r) => r['id'])) }).changes);
-        return { ...pruned, next: due.length < PRUNE_BATCH ? { ...PRUNE_START, phase: 'keys' } : cursorAfter('operations', due) };
+        const read = this.#s.pruneOperationsBatch.all({ before: params.operationsFinishedBefore, now: params.now, ...after });
+        const ids = dueIds(read);
+        if (ids !== null) pruned.operations = Number(this.#s.pruneOperations.run({ ids }).changes);
+        return { ...pruned, next: read.length < PRUNE_BATCH ? { ...PRUNE_START, phase: 'keys' } : cursorAfter('operations', read) };
       }
       pruned.idempotencyKeys = Number(this.#s.pruneKeys.run({ now: params.now, limit: PRUNE_BATCH }).changes);
       if (pruned.idempotencyKeys === PRUNE_BATCH) return { ...pruned, next: at };
