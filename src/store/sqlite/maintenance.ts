@@ -75,6 +75,12 @@ function dueIds(rows: ReadonlyArray<Record<string, unknown>>): string | null {
   return ids.length === 0 ? null : JSON.stringify(ids);
 }
 
+/** Where the batch after one that read `rows` of `phase` starts: past them, or the next phase once a batch read short. */
+function nextAfter(phase: 'results' | 'operations', rows: ReadonlyArray<Record<string, unknown>>): PruneCursor {
+  if (rows.length === PRUNE_BATCH) return cursorAfter(phase, rows);
+  return { ...PRUNE_START, phase: phase === 'results' ? 'operations' : 'keys' };
+}
+
 function cursorAfter(phase: PruneCursor['phase'], rows: ReadonlyArray<Record<string, unknown>>): PruneCursor {
   const last = rows[rows.length - 1]!;
   return { phase, finishedAt: Number(last['at']), rowid: Number(last['rid']) };
@@ -110,23 +116,31 @@ export class SqliteMaintenance {
    * keys, from `at` on. Returns what it removed and where the next batch starts, or null once everything due is gone.
    */
   pruneBatch(params: PruneParams, at: PruneCursor): { results: number; operations: number; idempotencyKeys: number; next: PruneCursor | null } {
+    const after = { afterAt: at.finishedAt, afterRowid: at.rowid, limit: PRUNE_BATCH };
+    const readResults = () => this.#s.pruneResultsBatch.all({ before: params.resultsFinishedBefore, ...after });
+    const readOperations = () => this.#s.pruneOperationsBatch.all({ before: params.operationsFinishedBefore, now: params.now, ...after });
+    // A batch with nothing due (a long stretch kept) is read without a write transaction of its own; one with something
+    // due is read again inside its transaction, as another process may have written meanwhile.
+    if (at.phase !== 'keys') {
+      const read = at.phase === 'results' ? readResults() : readOperations();
+      if (dueIds(read) === null) return { results: 0, operations: 0, idempotencyKeys: 0, next: nextAfter(at.phase, read) };
+    }
     return this.#tx.run((events) => {
       const pruned = { results: 0, operations: 0, idempotencyKeys: 0 };
-      const after = { afterAt: at.finishedAt, afterRowid: at.rowid, limit: PRUNE_BATCH };
       if (at.phase === 'results') {
-        const read = this.#s.pruneResultsBatch.all({ before: params.resultsFinishedBefore, ...after });
+        const read = readResults();
         const ids = dueIds(read);
         if (ids !== null) {
           for (const r of this.#s.pruneMarkResults.all({ ids, now: params.now })) events.push(changedOf(r));
           pruned.results = Number(this.#s.pruneResults.run({ ids }).changes);
         }
-        return { ...pruned, next: read.length < PRUNE_BATCH ? { ...PRUNE_START, phase: 'operations' } : cursorAfter('results', read) };
+        return { ...pruned, next: nextAfter('results', read) };
       }
       if (at.phase === 'operations') {
-        const read = this.#s.pruneOperationsBatch.all({ before: params.operationsFinishedBefore, now: params.now, ...after });
+        const read = readOperations();
         const ids = dueIds(read);
         if (ids !== null) pruned.operations = Number(this.#s.pruneOperations.run({ ids }).changes);
-        return { ...pruned, next: read.length < PRUNE_BATCH ? { ...PRUNE_START, phase: 'keys' } : cursorAfter('operations', read) };
+        return { ...pruned, next: nextAfter('operations', read) };
       }
       pruned.idempotencyKeys = Number(this.#s.pruneKeys.run({ now: params.now, limit: PRUNE_BATCH }).changes);
       if (pruned.idempotencyKeys === PRUNE_BATCH) return { ...pruned, next: at };
