@@ -28,7 +28,8 @@ const PAGE = `<!doctype html>
     const created = await fetch(api + '/operations', {
       method: 'POST',
       headers: { authorization: 'Bearer ' + key, 'content-type': 'application/json', 'idempotency-key': 'page-1' },
-      body: JSON.stringify({ type: 'sleep', input: { ms: 300, steps: 3 } }),
+      // Long enough that a loaded machine opens the stream while it still reports progress.
+      body: JSON.stringify({ type: 'sleep', input: { ms: 2000, steps: 8 } }),
     });
     const headers = {};
     for (const name of ['location', 'etag', 'retry-after', 'ratelimit-limit', 'ratelimit-remaining', 'content-type']) headers[name] = created.headers.get(name);
