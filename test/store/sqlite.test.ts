@@ -44,6 +44,22 @@ async function fairKeys(store: Store): Promise<string[]> {
 runStoreContract('sqlite :memory:', { makeStore: async () => new SqliteStore({ path: ':memory:' }), pendingCounts, fairKeys });
 runStoreContract('sqlite file', { makeStore: async () => new SqliteStore({ path: join(dir, `contract-${++files}.db`) }), pendingCounts, fairKeys });
 
+/**
+ * `count` copies of operation `id` (its row alone: no result, history or key), ids `prefix` + 1..count, every other column
+ * as the operation's, whatever columns the schema has.
+ */
+function copyOperation(store: SqliteStore, id: string, prefix: string, count: number): void {
+  const columns = store.database
+    .prepare("SELECT name FROM pragma_table_info('operations') WHERE name <> 'id' ORDER BY cid")
+    .all()
+    .map((row) => String(row['name']))
+    .join(', ');
+  store.database
+    .prepare(`WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < $count)
+      INSERT INTO operations (id, ${columns}) SELECT $prefix || i, ${columns} FROM operations, n WHERE id = $id`)
+    .run({ count, prefix, id });
+}
+
 describe('SqliteStore', () => {
   it('a write that cannot take the lock another process holds is store_unavailable (a 503 to try again), and works once it is let go', async () => {
     const path = join(dir, 'locked.db');
@@ -292,12 +308,8 @@ describe('SqliteStore', () => {
       const result = { contentType: 'application/json', body: Buffer.from('{"n":1}') };
       await store.operationFinish({ id: template.id, leaseToken, now: T0 + 10, status: 'completed', result, delivery: noDelivery });
       // Copies of the finished one, all finished at the same millisecond (the cursor breaks ties by rowid).
+      copyOperation(store, template.id, 'op_copy_', total - 1);
       store.database.exec(`WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < ${total - 1})
-        INSERT INTO operations SELECT 'op_copy_' || i, tenant, type, status, input, progress, progress_message, attempt, max_attempts, priority,
-          timeout_s, run_at, created_at, started_at, finished_at, updated_at, error_code, error_message, webhook_url, cancel_requested,
-          lease_token, lease_expires_at, worker_id, result_expired, version, cost, progress_anchor, progress_anchor_at, traceparent,
-          tracestate, concurrency_key, finished_version, redriven_at, schedule_id FROM operations, n WHERE id = '${template.id}';
-        WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < ${total - 1})
         INSERT INTO results SELECT 'op_copy_' || i, content_type, body FROM results, n WHERE operation_id = '${template.id}'`);
       const params = { resultsFinishedBefore: T0 + 11, operationsFinishedBefore: T0 + 11, now: T0 + 20 };
       // A stop once the first batch has committed (its changes announced) ends the pruning before the next batch.
@@ -334,12 +346,8 @@ describe('SqliteStore', () => {
       const { leaseToken } = await claim(store, { id: template.id, type: template.type }, T0);
       await store.operationFinish({ id: template.id, leaseToken, now: T0 + 10, status: 'completed', delivery: noDelivery });
       // Finished long ago, each without a result and with its idempotency key alive: nothing of them may go yet.
-      store.database.exec(`WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < ${total})
-        INSERT INTO operations SELECT 'op_kept_' || i, tenant, type, status, input, progress, progress_message, attempt, max_attempts, priority,
-          timeout_s, run_at, created_at, started_at, finished_at, updated_at, error_code, error_message, webhook_url, cancel_requested,
-          lease_token, lease_expires_at, worker_id, result_expired, version, cost, progress_anchor, progress_anchor_at, traceparent,
-          tracestate, concurrency_key, finished_version, redriven_at, schedule_id FROM operations, n WHERE id = '${template.id}';
-        INSERT INTO idempotency_keys (tenant, key, fingerprint, operation_id, expires_at)
+      copyOperation(store, template.id, 'op_kept_', total);
+      store.database.exec(`INSERT INTO idempotency_keys (tenant, key, fingerprint, operation_id, expires_at)
           SELECT tenant, id, 'f', id, ${T0 + 86_400_000} FROM operations WHERE id LIKE 'op_kept_%';
         DELETE FROM operations WHERE id = '${template.id}'`);
       let turns = 0;
