@@ -324,11 +324,9 @@ export class OperationsService {
   #readAfter(key: string, current: ReadUnderWay, tenant: string | null, id: string): Promise<ReadUnderWay> {
     let next = this.#readingNext.get(key);
     if (next === undefined) {
+      // Whatever the read under way answered (or failed with): only its end is waited for.
       next = current.read
-        .then(
-          () => undefined,
-          () => undefined,
-        )
+        .catch(() => null)
         .then(() => {
           this.#readingNext.delete(key);
           return this.#startRead(key, tenant, id, this.#cache.ticket(), this.#clock.now());
