@@ -57,16 +57,19 @@ export function registerEventsRoute(
           Type.String({ description: 'The id of the last event received (a version of this operation); any other value is ignored' }),
         ),
       }),
-      querystring: Type.Object({
-        token: Type.Optional(
-          Type.String({
-            maxLength: 2048,
-            description:
-              'A stream token from POST /operations/{id}/stream-token, in place of Authorization (which an EventSource cannot send); only on a server with API keys',
-          }),
-        ),
-        tenant: Type.Optional(TenantQuery),
-      }),
+      querystring: Type.Object(
+        {
+          token: Type.Optional(
+            Type.String({
+              maxLength: 2048,
+              description:
+                'A stream token from POST /operations/{id}/stream-token, in place of Authorization (which an EventSource cannot send); only on a server with API keys',
+            }),
+          ),
+          tenant: Type.Optional(TenantQuery),
+        },
+        { additionalProperties: false },
+      ),
       response: {
         200: {
           description: 'The event stream: `id: <version>`, `event: status|progress`, `data: <the operation resource as JSON>`, and `: keepalive` comments',

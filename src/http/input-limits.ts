@@ -40,7 +40,7 @@ export function queryWithNul(query: unknown): string | null {
 
 /**
  * The name of the first query parameter given more than once that the route takes (`declared`: its query schema's
- * properties; none takes a list), or null. One it does not take is left alone, as it is when given once.
+ * properties; none takes a list), or null. One it does not take is the validator's to refuse, as when given once.
  */
 export function repeatedQueryParameter(query: unknown, declared: Readonly<Record<string, unknown>> | undefined): string | null {
   if (query === null || typeof query !== 'object' || declared === undefined) return null;

@@ -7,7 +7,7 @@ import type { FastifyInstance } from 'fastify';
 import { Type, type Static } from '@sinclair/typebox';
 import type { OperationsService } from '../runtime/operations.ts';
 import { OVERVIEW_WINDOW_S } from '../runtime/overview.ts';
-import { NullableUnion, OperationStatusSchema, TenantQuery, jsonResponse, problemResponses } from './schemas.ts';
+import { NoQuery, NullableUnion, OperationStatusSchema, TenantQuery, jsonResponse, problemResponses } from './schemas.ts';
 import { readScope } from './tenant.ts';
 
 const DateTime = Type.String({ format: 'date-time' });
@@ -102,6 +102,7 @@ export function registerOperatorRoutes(app: FastifyInstance, service: Operations
       tags: ['operations'],
       operationId: 'whoami',
       summary: 'Who the key you sent is: its tenant, and whether it is an admin key',
+      querystring: NoQuery,
       response: { 200: jsonResponse(WhoamiSchema, 'The caller') },
     },
     handler: async (request) => ({ tenant: request.tenant, admin: request.admin }),

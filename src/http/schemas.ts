@@ -138,11 +138,14 @@ export function TenantName(description: string) {
 export const TenantQuery = TenantName('Admin keys: only this tenant (a tenant key may name only its own)');
 
 /** The query of a read of one resource: an admin key may name the tenant it must belong to. */
-export const ReadScopeQuery = Type.Object({ tenant: Type.Optional(TenantQuery) });
+export const ReadScopeQuery = Type.Object({ tenant: Type.Optional(TenantQuery) }, { additionalProperties: false });
 /** `?tenant=` on a create: what a key creates is its own tenant's, an admin key's too; naming another is a 403. */
-export const CreateScopeQuery = Type.Object({
-  tenant: Type.Optional(TenantName('Optional: your own tenant (what a key creates is its tenant’s; another tenant is 403)')),
-});
+export const CreateScopeQuery = Type.Object(
+  { tenant: Type.Optional(TenantName('Optional: your own tenant (what a key creates is its tenant’s; another tenant is 403)')) },
+  { additionalProperties: false },
+);
+/** The query of a route that takes no parameter: one given is a 400, as on every route, not left unread. */
+export const NoQuery = Type.Object({}, { additionalProperties: false });
 /** The 403 of a create whose `?tenant=` names another tenant. */
 export const CREATE_FORBIDDEN: readonly [403, string] = [403, 'Forbidden: `tenant` names another tenant, and what a key creates is its own tenant’s'];
 

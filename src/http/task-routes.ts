@@ -4,7 +4,7 @@
 // Invariant: on a collection route the body is the task input; a top-level webhook_url is taken out of it; a
 // route serves only operations of its own type (any other id is not found there).
 
-import type { FastifyInstance } from 'fastify';
+import type { FastifyInstance, FastifySchemaCompiler } from 'fastify';
 import { Type, type Static } from '@sinclair/typebox';
 import { AsyncOpsError } from '../domain/errors.ts';
 import type { OperationsService } from '../runtime/operations.ts';
@@ -21,6 +21,7 @@ import {
   ResultReadHeaders,
   RESULT_CONDITION_STATUSES,
   RESULT_IF_MATCH_FAILED,
+  NoQuery,
 } from './schemas.ts';
 import { submitAndReply } from './submit.ts';
 import { closingSignal } from './closing.ts';
@@ -34,6 +35,7 @@ export function registerTaskRoutes(app: FastifyInstance, service: OperationsServ
       tags: ['task types'],
       operationId: 'listTaskTypes',
       summary: 'Registered task types with their input schema, limits and observed duration',
+      querystring: NoQuery,
       response: { 200: jsonResponse(Type.Object({ items: Type.Array(TaskTypeSchema) }), 'Every registered task type') },
     },
     handler: async () => {
@@ -97,8 +99,9 @@ function registerCollection(app: FastifyInstance, service: OperationsService, ta
       throw error instanceof AsyncOpsError ? relativeToBody(error) : error;
     }
   };
-  // The task registry validates the input (one validator, one error format); the route schema documents it.
-  const noValidation = () => () => true;
+  // The task registry validates the input (one validator, one error format); the route schema documents it. The query
+  // and headers are checked as on POST /operations.
+  const noValidation: FastifySchemaCompiler<unknown> = (route) => (route.httpPart === 'body' ? () => true : app.validatorCompiler!(route));
   app.post(route, { config: { rateClass: 'create' }, schema: submitSchema, validatorCompiler: noValidation, handler });
   app.post(`${route}/async`, {
     config: { rateClass: 'create' },

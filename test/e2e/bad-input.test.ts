@@ -319,6 +319,38 @@ describe('bad input', () => {
     assert.match(reply.body.errors.find((e: { path: string }) => e.path === '/query/limit').message, /decimal digits/);
   });
 
+  it('a query parameter a route does not take is a 400 naming it on every route, and the request does nothing', async () => {
+    const report = { type: 'sales_summary', date_range: '2026-01-01..2026-01-02' };
+    const requests: Array<[string, string, unknown?]> = [
+      ['GET', `/operations/${seedId}`],
+      ['HEAD', `/operations/${seedId}`],
+      ['GET', `/operations/${seedId}/events`],
+      ['GET', `/operations/${seedId}/result`],
+      ['GET', `/operations/${seedId}/deliveries`],
+      ['GET', `/reports/${seedId}`],
+      ['GET', '/task-types'],
+      ['GET', '/whoami'],
+      ['POST', '/operations', { type: 'echo', input: {} }],
+      ['POST', '/reports', report],
+      ['POST', '/reports/async', report],
+      ['POST', `/operations/${seedId}/cancel`],
+      ['POST', `/operations/${seedId}/retry`],
+      ['DELETE', `/operations/${seedId}`],
+      ['GET', '/schedules/sch_nope'],
+    ];
+    for (const [method, path, body] of requests) {
+      const before = await snapshot();
+      // A misspelt `tenant` is the case that matters: read as no parameter, it would answer for another scope.
+      const reply = await request(base, method, `${path}?tennant=acme`, { body });
+      assert.equal(reply.status, 400, `${method} ${path}`);
+      if (method !== 'HEAD') {
+        assertProblem(reply, 400, `${method} ${path}`);
+        assert.deepEqual(reply.body.errors, [{ path: '/query/tennant', message: 'must NOT have additional properties' }], `${method} ${path}`);
+      }
+      assert.equal(await snapshot(), before, `${method} ${path}: nothing stored or changed`);
+    }
+  });
+
   it('a value outside a set of constants is one error naming the allowed values, in a query and in a body', async () => {
     const cases: Array<[string, string, unknown, string, string]> = [
       ['GET', '/operations?status=bogus', undefined, '/query/status', 'must be one of pending, processing, completed, failed, cancelled'],
