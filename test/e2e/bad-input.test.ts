@@ -438,6 +438,22 @@ describe('bad input', () => {
         400,
         'validation_failed',
       ],
+      // Node keeps the first line of these: which would decide depended on the order a proxy wrote them in.
+      ...(['application/json', 'text/plain'] as const).map(
+        (first) =>
+          [
+            `two Content-Type lines, ${first} first`,
+            `POST /operations HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: ${first}\r\nContent-Type: ${first === 'text/plain' ? 'application/json' : 'text/plain'}\r\nContent-Length: 26\r\nConnection: close\r\n\r\n{"type":"echo","input":{}}`,
+            400,
+            'validation_failed',
+          ] as const,
+      ),
+      [
+        'two Authorization lines',
+        'GET /operations HTTP/1.1\r\nHost: 127.0.0.1\r\nAuthorization: Bearer a\r\nAuthorization: Bearer b\r\nConnection: close\r\n\r\n',
+        400,
+        'validation_failed',
+      ],
       // Past --request-timeout (2 s here): a body that stops coming, and headers that never end.
       [
         'a body that stops',
@@ -460,6 +476,7 @@ describe('bad input', () => {
       assert.equal(typeof problem.detail, 'string', what);
       if (status === 405) assert.match(head, /^allow: GET, HEAD, POST$/im, what);
       if (what === 'CONNECT to an address') assert.match(problem.detail, /no proxy/);
+      if (what.startsWith('two ')) assert.match(problem.detail, /^a request carries one [\w-]+ header, not several/, what);
     }
     assert.equal(await snapshot(), before);
     // The body that stopped had reached its route: it is counted as the 408 it was answered, not as a client that left.
