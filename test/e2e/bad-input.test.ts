@@ -351,6 +351,24 @@ describe('bad input', () => {
     }
   });
 
+  it('a body refused field by field lists the first 100 errors and says how many there are, in a reply not larger than it', async () => {
+    const many = (n: number) => Object.fromEntries(Array.from({ length: n }, (_, i) => [`k${i}`, 1]));
+    for (const [where, body, first] of [
+      ['the body', { type: 'echo', input: {}, ...many(1500) }, '/k0'],
+      ['the input', { type: 'report', input: { type: 'sales_summary', date_range: '2026-01-01..2026-01-02', ...many(1500) } }, '/input/k0'],
+    ] as const) {
+      const before = await snapshot();
+      const rawBody = JSON.stringify(body);
+      const reply = await request(base, 'POST', '/operations', { rawBody });
+      assertProblem(reply, 400, where);
+      assert.equal(reply.body.errors.length, 100, where);
+      assert.deepEqual(reply.body.errors[0], { path: first, message: 'must NOT have additional properties' }, where);
+      assert.match(reply.body.detail, /\(the first 100 of 1500 errors are listed\)$/, where);
+      assert.ok(JSON.stringify(reply.body).length < rawBody.length, `${where}: the reply is smaller than the request`);
+      assert.equal(await snapshot(), before, where);
+    }
+  });
+
   it('a value outside a set of constants is one error naming the allowed values, in a query and in a body', async () => {
     const cases: Array<[string, string, unknown, string, string]> = [
       ['GET', '/operations?status=bogus', undefined, '/query/status', 'must be one of pending, processing, completed, failed, cancelled'],
