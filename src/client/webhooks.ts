@@ -8,7 +8,8 @@ import type { WebhookEvent } from './types.ts';
 /**
  * Verify a webhook request (Standard Webhooks: `webhook-id`, `webhook-timestamp`, `webhook-signature`) and resolve with
  * its event. `rawBody` must be the bytes as received (a re-serialised body will not verify): a string, a Uint8Array
- * (Node's Buffer is one) or an ArrayBuffer (`await request.arrayBuffer()`). Any of `secret` may match (rotation).
+ * (Node's Buffer is one) or an ArrayBuffer (`await request.arrayBuffer()`). Any of `secret` may match (rotation): a
+ * list, or a string of one or several separated by spaces or commas, as `asyncops webhook-secret` prints them.
  * Rejects with WebhookVerificationError saying what is wrong.
  */
 export function verifyWebhook(

@@ -25,7 +25,10 @@ export type WebhookHeaders = {
 export type WebhookBody = string | Uint8Array | ArrayBuffer;
 
 export interface SignWebhookParams {
-  /** Every secret signs (rotation); the header carries one `v1,…` per secret, space-separated. One alone may be a string. */
+  /**
+   * Every secret signs (rotation); the header carries one `v1,…` per secret, space-separated. A string holds one, or
+   * several separated by spaces or commas.
+   */
   readonly secrets: string | readonly string[];
   /** The message id, stable across retries of one message. */
   readonly msgId: string;
@@ -92,6 +95,14 @@ export function webhookSecretKey(secret: string): Uint8Array<ArrayBuffer> {
   return key;
 }
 
+/**
+ * The secrets a string names: one, or several separated by spaces or commas as `--webhook-secret` takes them and
+ * `asyncops webhook-secret` prints them during a rotation (base64 holds neither), a newline from a file included.
+ */
+function secretsOf(secret: string | readonly string[]): readonly string[] {
+  return typeof secret === 'string' ? secret.split(/[\s,]+/).filter((part) => part !== '') : secret;
+}
+
 /** Imported keys by secret: a server signs every delivery with the same few secrets. */
 type HmacKey = Awaited<ReturnType<typeof crypto.subtle.importKey>>;
 const keys = new Map<string, Promise<HmacKey>>();
@@ -134,7 +145,7 @@ function signedContent(msgId: string, timestamp: number, body: WebhookBody): Uin
 
 /** The three Standard Webhooks headers for one attempt of one message. */
 export async function signWebhook(params: SignWebhookParams): Promise<WebhookHeaders> {
-  const secrets = typeof params.secrets === 'string' ? [params.secrets] : params.secrets;
+  const secrets = secretsOf(params.secrets);
   if (secrets.length === 0) throw new TypeError('at least one webhook secret is needed to sign');
   if (!Number.isSafeInteger(params.timestamp) || params.timestamp < 0) throw new TypeError('timestamp must be whole unix seconds');
   const pending = secrets.map(hmacKey);
@@ -163,7 +174,8 @@ function header(headers: WebhookHeaderSource, name: string): string | null {
 /**
  * Verify a webhook request and return its parsed JSON payload (typed `T` by the caller: the SDK's is WebhookEvent).
  * `rawBody` must be the bytes as received: a re-serialised body will not verify.
- * Any of `secret` may match (rotation). Rejects with WebhookVerificationError saying what is wrong.
+ * Any of `secret` may match (rotation): a list, or a string of one or several separated by spaces or commas. Rejects
+ * with WebhookVerificationError saying what is wrong.
  */
 export async function verifyWebhook<T = unknown>(
   secret: string | readonly string[],
@@ -171,7 +183,7 @@ export async function verifyWebhook<T = unknown>(
   rawBody: WebhookBody,
   options: VerifyWebhookOptions = {},
 ): Promise<T> {
-  const secrets = typeof secret === 'string' ? [secret] : secret;
+  const secrets = secretsOf(secret);
   if (secrets.length === 0) throw new TypeError('at least one webhook secret is needed to verify');
   const pending = secrets.map(hmacKey);
 

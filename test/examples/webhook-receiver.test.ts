@@ -16,7 +16,8 @@ let server: AsyncOps;
 let serverUrl: string;
 
 before(async () => {
-  receiver = await startExample('webhook-receiver.ts', { PORT: '0', WEBHOOK_SECRET: secret });
+  // As `asyncops webhook-secret` prints them during a rotation (the newest first), read with a newline.
+  receiver = await startExample('webhook-receiver.ts', { PORT: '0', WEBHOOK_SECRET: `${generateWebhookSecret()} ${secret}\n` });
   const double = defineTask<{ n: number }>({ type: 'double', run: (input) => ({ doubled: input.n * 2 }) });
   server = await createAsyncOps({
     store: ':memory:',

@@ -97,6 +97,21 @@ describe('verifyWebhook', () => {
     assert.ok(await verifyWebhook(secrets, vectorHeaders({ 'webhook-signature': signature }), VECTOR.body, atVector));
   });
 
+  it('reads a string of several secrets, separated by spaces, commas or newlines, as a list; one of none is a TypeError', async () => {
+    const other = generateWebhookSecret();
+    for (const secrets of [`${other} ${VECTOR.secret}`, `${other},${VECTOR.secret}\n`, `\n${VECTOR.secret}\n`, `${other}, ${VECTOR.secret}`]) {
+      assert.ok(await verifyWebhook(secrets, vectorHeaders(), VECTOR.body, atVector), JSON.stringify(secrets));
+    }
+    const signed = await signWebhook({ secrets: `${VECTOR.secret} ${other}`, msgId: VECTOR.msgId, timestamp: VECTOR.timestamp, body: VECTOR.body });
+    assert.equal(signed['webhook-signature'].split(' ').length, 2);
+    assert.equal(signed['webhook-signature'].split(' ')[0], VECTOR.signature);
+    await assert.rejects(() => verifyWebhook(' \n', vectorHeaders(), VECTOR.body, atVector), {
+      name: 'TypeError',
+      message: 'at least one webhook secret is needed to verify',
+    });
+    await assert.rejects(() => signWebhook({ secrets: '', msgId: 'm', timestamp: 1, body: '' }), TypeError);
+  });
+
   it('round-trips with signWebhook under the default clock', async () => {
     const secret = generateWebhookSecret();
     const body = JSON.stringify({ type: 'operation.completed', n: 1 });
