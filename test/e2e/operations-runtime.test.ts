@@ -568,6 +568,34 @@ export default [defineTask({ type: 'careless', run: () => {
     });
   });
 
+  it('a task that throws from a timer ends the process with a fatal log line; on a worker thread it fails its attempt alone', async () => {
+    const thrower = `export default async function () {
+  setTimeout(() => { throw new Error('thrown from a timer'); }, 20);
+  await new Promise((resolve) => setTimeout(resolve, 5_000));
+  return { fine: true };
+}
+`;
+    const tasks = `import { defineTask, inWorkerThread } from 'asyncops';
+import thrower from './thrower.ts';
+export default [
+  defineTask({ type: 'on_thread', maxAttempts: 1, run: inWorkerThread(new URL('./thrower.ts', import.meta.url)) }),
+  defineTask({ type: 'on_loop', maxAttempts: 1, run: thrower }),
+];
+`;
+    await withTaskModules({ 'tasks.ts': tasks, 'thrower.ts': thrower }, async (server) => {
+      const contained = await request(server.url, 'POST', '/operations', { body: { type: 'on_thread', input: {} }, headers: { prefer: 'wait=10' } });
+      assert.equal(contained.body.status, 'failed', contained.text);
+      assert.equal(contained.body.error.message, 'thrown from a timer');
+      assert.equal((await request(server.url, 'GET', '/healthz')).status, 200, 'still serving');
+      await request(server.url, 'POST', '/operations', { body: { type: 'on_loop', input: {} } });
+      await waitFor(() => server.process.exitCode ?? undefined, { timeoutMs: 10_000, what: 'the process exits' });
+      assert.notEqual(server.process.exitCode, 0);
+      const fatal = server.logs.find((line) => line.level === 60);
+      assert.match(String(fatal?.msg), /^an uncaught exception .*taken again once their leases lapse/);
+      assert.equal((fatal?.err as { message?: string } | undefined)?.message, 'thrown from a timer');
+    });
+  });
+
   it("a worker-thread module that imports 'asyncops' gets this checkout's sources too: its PermanentError keeps its code", async () => {
     const heavy = `import { PermanentError } from 'asyncops';
 export default function build(input: { fail?: boolean }) {

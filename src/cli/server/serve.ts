@@ -209,6 +209,15 @@ async function runServer(flags: ServerFlags, role: ServerCommand, command: Comma
   process.on('unhandledRejection', (reason: unknown) => {
     asyncops.logger.error({ err: reason }, 'an unhandled promise rejection (a task that neither awaited nor caught a promise?); the server carries on');
   });
+  // A throw outside any promise (from a task's timer or event callback) ends the process, as in any Node program: what
+  // went on in it is unknown, so carrying on is not safe. It is said as a log line, which a log collector reads, before
+  // Node prints the stack and exits.
+  process.on('uncaughtExceptionMonitor', (error: Error) => {
+    asyncops.logger.fatal(
+      { err: error },
+      'an uncaught exception (a task that threw from a timer or callback?); the process exits, and the attempts it was running are taken again once their leases lapse (--lease); a task run with inWorkerThread would have failed its attempt alone',
+    );
+  });
   let stopping = false;
   const shutdown = (signal: string) => {
     if (stopping) {
