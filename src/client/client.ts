@@ -56,7 +56,12 @@ export class AsyncOpsClient {
 
   /** `POST /operations`: the accepted operation (finished already if `waitS` was given and it completed in time). */
   async submit(type: string, input: unknown, options: SubmitOptions = {}): Promise<Operation> {
-    const reply = await this.#submit(type, input, options, options.waitS === undefined ? undefined : `wait=${options.waitS}`);
+    const { waitS } = options;
+    // The server reads `wait=N` in whole seconds and ignores anything else: the call would not wait, without a word.
+    if (waitS !== undefined && !(Number.isSafeInteger(waitS) && waitS >= 0)) {
+      throw new TypeError(`submit: waitS must be a whole number of seconds, 0 or more (got ${String(waitS)})`);
+    }
+    const reply = await this.#submit(type, input, options, waitS === undefined ? undefined : `wait=${waitS}`);
     return tagged(this.#http.json<Operation>(reply, OPERATION), reply);
   }
 

@@ -118,8 +118,11 @@ export interface ConditionalOptions {
 }
 
 export interface WaitOptions {
-  /** Called with each new snapshot of the operation the client receives, the first one included. */
-  onProgress?: ((operation: Operation) => void) | undefined;
+  /**
+   * Called with each new snapshot of the operation the client receives, the first one included. A throw, or the
+   * rejection of the promise an async one returns (awaited before the wait goes on), ends the wait with that error.
+   */
+  onProgress?: ((operation: Operation) => unknown) | undefined;
   signal?: AbortSignal | undefined;
   /** Give up (AsyncOpsWaitTimeoutError) when the operation is not terminal after this long. */
   timeoutMs?: number | undefined;

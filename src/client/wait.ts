@@ -79,7 +79,8 @@ async function pollUntilTerminal(fetchStatus: FetchStatus, onProgress: WaitOptio
     const changed = reply.operation !== null && (reply.etag === null || reply.etag !== etag);
     etag = reply.etag ?? etag;
     if (reply.operation !== null && changed) {
-      onProgress?.(reply.operation);
+      // Awaited: an async callback's rejection left alone would be unhandled, which ends a Node process.
+      await onProgress?.(reply.operation);
       if (isTerminalStatus(reply.operation.status)) return reply.operation;
     }
     // A changed operation is answered at once, held or not; only an unchanged reply without

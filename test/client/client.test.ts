@@ -153,6 +153,17 @@ describe('AsyncOpsClient requests', () => {
     assert.match(api.requests.at(-1)!.search, /created_after=2026-01-02T03%3A04%3A05.000Z/);
   });
 
+  test('a waitS that is not whole seconds, 0 or more, is a TypeError naming it: nothing sent', async () => {
+    const sent = api.requests.length;
+    for (const waitS of [Number.NaN, 2.5, -1, Number.POSITIVE_INFINITY, '3' as unknown as number]) {
+      await assert.rejects(client.submit('report', {}, { waitS }), {
+        name: 'TypeError',
+        message: `submit: waitS must be a whole number of seconds, 0 or more (got ${String(waitS)})`,
+      });
+    }
+    assert.equal(api.requests.length, sent);
+  });
+
   test('an input JSON would change (NaN, Infinity, an invalid Date, a Map) is a TypeError naming where: nothing sent', async () => {
     const sent = api.requests.length;
     await assert.rejects(client.submit('report', { n: Number.NaN }), /^TypeError: \/input\/n is a number JSON cannot carry \(Infinity or NaN\)$/);
@@ -323,6 +334,36 @@ describe('AsyncOpsClient.wait', () => {
     );
     assert.ok(requests.length <= 6, `${requests.length} requests for 4 stages`);
     for (const gap of pacedGaps(requests)) assert.ok(gap >= 1000 - JITTER_MS, `gap of ${gap.toFixed(0)} ms`);
+  });
+
+  test('an async onProgress is awaited, and its rejection ends the wait with it, as a throw of a plain one does', async () => {
+    const api = await startApi();
+    const client = new AsyncOpsClient({ baseUrl: api.url });
+    const seen: string[] = [];
+    let running = 0;
+    const final = await client.wait(api.addOperation('report', {}).id, {
+      onProgress: async (o) => {
+        running++;
+        assert.equal(running, 1, 'one callback at a time');
+        await new Promise((resolve) => setTimeout(resolve, 20));
+        seen.push(o.status);
+        running--;
+      },
+      timeoutMs: 15_000,
+    });
+    assert.equal(final.status, 'completed');
+    assert.equal(seen.at(-1), 'completed', 'the last callback ended before the wait did');
+    const failure = new Error('the callback failed');
+    for (const onProgress of [
+      async () => {
+        throw failure;
+      },
+      () => {
+        throw failure;
+      },
+    ]) {
+      await assert.rejects(client.wait(api.addOperation('report', {}).id, { onProgress, timeoutMs: 15_000 }), failure);
+    }
   });
 
   test('falls back to polling when Prefer: wait is not honoured, and never polls faster than 1 s', async () => {
