@@ -608,6 +608,11 @@ describe('listen', () => {
     assert.equal(bad.status, 401);
     assert.equal(((await bad.json()) as { status: number }).status, 401);
     await waitForStderr(child, /rejected webhook msg_1: no matching signature/);
+    // Signed, but not an event: refused as one, not printed from fields it does not have.
+    const nullHeaders = await signWebhook({ secrets: [secret], msgId: 'msg_null', timestamp: Math.floor(Date.now() / 1000), body: 'null' });
+    const notAnEvent = await fetch(`http://127.0.0.1:${port}/hook`, { method: 'POST', headers: nullHeaders, body: 'null', signal: AbortSignal.timeout(5000) });
+    assert.equal(notAnEvent.status, 401);
+    await waitForStderr(child, /rejected webhook msg_null: signature matches but the body is not an asyncops webhook event/);
 
     child.kill('SIGTERM');
     const [code] = (await once(child, 'exit')) as [number | null];

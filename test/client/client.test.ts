@@ -639,12 +639,22 @@ describe('JSON from a server that is not an asyncops API', () => {
 
 describe('webhook verification re-exported from asyncops/client', () => {
   const secret = `whsec_${Buffer.from('0123456789abcdef0123456789abcdef').toString('base64')}`;
-  const body = JSON.stringify({ type: 'operation.completed', operation_id: 'op_1' });
+  const body = JSON.stringify({ type: 'operation.completed', operation_id: 'op_1', data: { id: 'op_1' } });
   const signed = signWebhook({ secrets: [secret], msgId: 'msg_1', timestamp: 1_700_000_000, body });
   const now = () => 1_700_000_000_000;
 
   test('verifyWebhook accepts what signWebhook signed and returns the payload', async () => {
     assert.deepEqual(await verifyWebhook(secret, { ...(await signed) }, body, { now }), JSON.parse(body));
+  });
+
+  test('verifyWebhook refuses signed JSON that is not an event object: the type it resolves with would be untrue', async () => {
+    for (const other of ['null', '[]', '{"type":1,"operation_id":"op_1","data":{}}', '{"type":"operation.completed","operation_id":"op_1"}']) {
+      const headers = await signWebhook({ secrets: [secret], msgId: 'msg_2', timestamp: 1_700_000_000, body: other });
+      await assert.rejects(verifyWebhook(secret, headers, other, { now }), {
+        name: 'WebhookVerificationError',
+        message: 'signature matches but the body is not an asyncops webhook event',
+      });
+    }
   });
 
   test('verifyWebhook refuses a tampered body', async () => {
