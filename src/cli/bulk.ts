@@ -1,16 +1,17 @@
 // Owns: `asyncops retry ID` (run a failed or cancelled operation again) and `asyncops bulk retry|cancel|delete|replay`
 // with its filter options (a dry run counts), `bulk get ID` and `bulk list`, through the SDK.
-// Not here: what a filter selects and which filters an action takes (the server answers 400 naming the field).
+// Not here: what a filter selects and which filters an action takes (the server answers 400 naming the field; only a
+// status that is none is refused here).
 // Invariant: each prints what the server answered (one line, or its JSON with --json); errors are one line; `--wait`
 // exits 1 when the bulk action failed.
 
 import { setTimeout as sleep } from 'node:timers/promises';
 import { setLongTimeout } from '../client/delay.ts';
-import type { Command } from 'commander';
-import type { BulkAction, BulkActionKind, BulkFilter } from '../client/index.ts';
+import { Option, type Command } from 'commander';
+import { OPERATION_STATUSES, type BulkAction, type BulkActionKind, type BulkFilter } from '../client/index.ts';
 import { PRIORITY } from '../config/limits.ts';
 import { idArg, integerArg, pageLimitArg, secondsArg, timeArg, type CliContext } from './context.ts';
-import { EXIT_CODES } from './exit-codes.ts';
+import { EXIT_CODES, UsageError } from './exit-codes.ts';
 import { describeOperation, sanitize } from './format.ts';
 
 function describeBulkAction(a: BulkAction): string {
@@ -70,6 +71,8 @@ export function registerBulk(program: Command, ctx: CliContext): void {
   const bulk = program.command('bulk').description('act on every operation a filter selects: retry, cancel, delete; replay dead deliveries; get, list');
 
   const run = async (action: BulkActionKind, opts: BulkOptions, command: Command) => {
+    // Refused before anything is sent: a bulk action changes many operations, and this one would not have been waited on.
+    if (opts.waitTimeout !== undefined && !opts.wait) throw new UsageError('--wait-timeout needs --wait');
     // A wait polls, and rides out a restart or a 429 as `wait` does; the create itself is never sent twice.
     const client = ctx.client(command, { patient: opts.wait === true });
     const filter = filterOf(opts);
@@ -121,7 +124,7 @@ export function registerBulk(program: Command, ctx: CliContext): void {
       );
     }
     sub
-      .option('--status <status>', 'only operations in this status')
+      .addOption(new Option('--status <status>', 'only operations in this status').choices(OPERATION_STATUSES))
       .option('--type <type>', 'only operations of this task type')
       .option('--error-code <code>', 'only operations whose error has this code')
       .option('--created-after <time>', 'only those created at or after this RFC 3339 time', timeArg)
@@ -132,7 +135,7 @@ export function registerBulk(program: Command, ctx: CliContext): void {
       .option('--webhook-url <url>', 'replay: only deliveries to this webhook URL')
       .option('--dry-run', 'only count what would be processed')
       .option('--wait', 'wait until it has run (exit 1 if it failed)')
-      .option('--wait-timeout <seconds>', 'give up waiting after this long (default 600)', secondsArg)
+      .option('--wait-timeout <seconds>', 'with --wait: give up waiting after this long (default 600)', secondsArg)
       .option('--json', "print the API's JSON")
       .action((opts: BulkOptions, command: Command) => run(action, opts, command));
   }

@@ -389,5 +389,14 @@ describe('the SDK and the CLI', () => {
     assert.equal(bad.code, 6);
     assert.equal(bad.stderr.trim().split('\n').length, 1, bad.stderr);
     assert.match(bad.stderr, /filter\/status/);
+    // Refused before anything is sent, as a bad argument (exit 2): nothing is counted or changed.
+    const bulkActionsBefore = (await client.listBulkActions()).items.length;
+    const noStatus = await cli('bulk', 'retry', '--status', 'bogus');
+    assert.equal(noStatus.code, 2, noStatus.stderr);
+    assert.match(noStatus.stderr, /^asyncops: .*--status.*bogus.*Allowed choices are pending, processing, completed, failed, cancelled/);
+    const noWait = await cli('bulk', 'retry', '--type', 'fail_first_run', '--wait-timeout', '5');
+    assert.equal(noWait.code, 2, noWait.stderr);
+    assert.equal(noWait.stderr, 'asyncops: --wait-timeout needs --wait\n');
+    assert.equal((await client.listBulkActions()).items.length, bulkActionsBefore);
   });
 });
