@@ -28,6 +28,11 @@ export async function main(
     if (notUtf8 !== null) {
       throw new UsageError(`argument ${notUtf8} is not UTF-8 text: it would reach the server changed, each byte Node cannot read as U+FFFD`);
     }
+    const [first, second] = argv.slice(2);
+    // Commander answers `help WORD` for a word that names no command with the whole help, and no word of what was wrong.
+    if (first === 'help' && second !== undefined && !second.startsWith('-') && !program.commands.some((c) => c.name() === second)) {
+      throw new UsageError(`unknown command '${second}' (its commands: ${program.commands.map((c) => c.name()).join(', ')})`);
+    }
     await program.parseAsync([...argv]);
     return ctx.exitCode;
   } catch (error) {

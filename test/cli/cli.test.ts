@@ -304,6 +304,11 @@ describe('errors and exit statuses', () => {
       assertOneErrorLine(sub.stderr, new RegExp(`^asyncops: unknown command 'bogus' for '${parent}' \\(its commands: ${known}\\)$`));
     }
 
+    const helpOfNone = await runCli(['help', 'nosuch']);
+    assert.equal(helpOfNone.code, 2);
+    assertOneErrorLine(helpOfNone.stderr, /^asyncops: unknown command 'nosuch' \(its commands: submit, status, wait, /);
+    assert.equal(helpOfNone.stdout, '');
+
     const missing = await runCli(['submit', 'report']);
     assert.equal(missing.code, 2);
     assertOneErrorLine(missing.stderr, /^asyncops: required option '--input <json>' not specified$/);
