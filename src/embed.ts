@@ -10,6 +10,7 @@ import { DEFAULTS } from './config/settings.ts';
 import {
   assembleAsyncOps,
   AsyncOpsError,
+  validationFailed,
   DEFAULT_TENANT,
   IDEMPOTENCY_KEY_MAX,
   isIdempotencyKey,
@@ -332,7 +333,7 @@ function tenantProblem(tenant: unknown): FieldError | null {
 }
 
 function throwIfAny(errors: readonly FieldError[]): void {
-  if (errors.length > 0) throw new AsyncOpsError('validation_failed', errors.map((e) => `${e.path} ${e.message}`).join('; '), { errors });
+  if (errors.length > 0) throw validationFailed(errors);
 }
 
 /** `operations` of `/operations/op_1?wait=1`. */

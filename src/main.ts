@@ -224,7 +224,7 @@ export { firstPathSegments } from './http/app.ts';
 export { problemType, statusHeaders } from './http/problem.ts';
 export { withoutStreamToken } from './http/stream-tokens.ts';
 export { DEFAULT_TENANT, IDEMPOTENCY_KEY_MAX, isIdempotencyKey, TENANT_NAME } from './domain/operation.ts';
-export { AsyncOpsError, type FieldError } from './domain/errors.ts';
+export { AsyncOpsError, validationFailed, type FieldError } from './domain/errors.ts';
 export { jsonTextAt, NESTED_TOO_DEEPLY, pollutingKeyPath, shownPointer } from './domain/json-values.ts';
 export { unknownNameMessage } from './domain/known-names.ts';
 export { tooDeepPath } from './http/input-limits.ts';

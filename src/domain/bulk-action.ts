@@ -6,7 +6,7 @@
 // (the redriven operations' new one), under the same rule as a submit's (fairness.ts).
 
 import { dateTimeRefusal, parseDateTime } from './date-time.ts';
-import { AsyncOpsError, type FieldError } from './errors.ts';
+import { AsyncOpsError, validationFailed, type FieldError } from './errors.ts';
 import { priorityProblem } from './fairness.ts';
 import type { OperationError } from './operation.ts';
 import { isOperationStatus, REDRIVABLE_STATUSES, type OperationStatus } from './status.ts';
@@ -172,7 +172,7 @@ export function checkBulkRequest(action: BulkActionKind, filter: BulkFilterWire,
     const refused = action === 'retry' ? priorityProblem(asked.priority, asked.ceiling(tenant), whose) : `only a retry takes a priority, not ${action}`;
     if (refused !== null) errors.push({ path: '/priority', message: refused });
   }
-  if (errors.length > 0) throw new AsyncOpsError('validation_failed', errors.map((e) => `${e.path} ${e.message}`).join('; '), { errors });
+  if (errors.length > 0) throw validationFailed(errors);
   return { action, filter, tenant, selection, priority: asked.priority };
 }
 

@@ -49,6 +49,17 @@ export class AsyncOpsError extends Error {
   }
 }
 
+/** Fields refused, as one line: the first few, and how many more the list has (a body can hold 100,000 of them). */
+export function fieldErrorsSummary(errors: readonly FieldError[]): string {
+  const shown = errors.slice(0, 5).map((e) => `${e.path} ${e.message}`);
+  return errors.length > shown.length ? `${shown.join('; ')}; and ${errors.length - shown.length} more` : shown.join('; ');
+}
+
+/** The refusal of a request whose fields `errors` lists, every one of them; its message names the first few. */
+export function validationFailed(errors: readonly FieldError[]): AsyncOpsError {
+  return new AsyncOpsError('validation_failed', fieldErrorsSummary(errors), { errors });
+}
+
 /** Marks a PermanentError whichever copy of this module made it (see isPermanentError). */
 const PERMANENT = Symbol.for('asyncops.PermanentError');
 

@@ -7,6 +7,9 @@
 import { firstUnkept, NestedTooDeeplyError, pointerTo, stringifyNoting, type Unkept } from '../json/unkept-values.ts';
 import { thrownText, type FieldError } from './errors.ts';
 
+// The runtime names fields by pointer too (runtime/schema-errors.ts), and reaches json/ only through the domain.
+export { pointerTo };
+
 /** A pointer as a problem shows it: a hostile body's may be very long, so it is cut at 300 characters. */
 export const shownPointer = (path: string): string => (path.length > 300 ? `${path.slice(0, 300)}…` : path);
 

@@ -29,6 +29,26 @@ const RECONNECT_MS = 2_000;
 const STREAM_CONTENT_TYPE = 'text/event-stream; charset=utf-8';
 const STREAM_CACHE_CONTROL = `${CACHE_CONTROL.none}, no-transform`;
 
+const EventsQuery = Type.Object(
+  {
+    token: Type.Optional(
+      Type.String({
+        maxLength: 2048,
+        description:
+          'A stream token from POST /operations/{id}/stream-token, in place of Authorization (which an EventSource cannot send); only on a server with API keys',
+      }),
+    ),
+    tenant: Type.Optional(TenantQuery),
+    lastEventId: Type.Optional(
+      Type.String({
+        maxLength: 64,
+        description: 'The id of the last event received, for a client that cannot send Last-Event-ID (an EventSource polyfill sends it so); the header wins',
+      }),
+    ),
+  },
+  { additionalProperties: false },
+);
+
 /**
  * `stalledMs`: how long a stream's client may read nothing of what waits to be sent (the connection's buffers full)
  * before the stream is closed; it reconnects with Last-Event-ID for what it missed. `keepaliveMs`: how often a stream sends
@@ -44,7 +64,7 @@ export function registerEventsRoute(
   const keepaliveMs = options.keepaliveMs ?? DEFAULTS.sseKeepalive;
   const open = new Map<string, number>();
   const closing = closingSignal(app);
-  app.get<{ Params: Static<typeof OperationIdParams> }>('/operations/:id/events', {
+  app.get<{ Params: Static<typeof OperationIdParams>; Querystring: Static<typeof EventsQuery> }>('/operations/:id/events', {
     schema: {
       tags: ['operations'],
       operationId: 'streamOperationEvents',
@@ -57,19 +77,7 @@ export function registerEventsRoute(
           Type.String({ description: 'The id of the last event received (a version of this operation); any other value is ignored' }),
         ),
       }),
-      querystring: Type.Object(
-        {
-          token: Type.Optional(
-            Type.String({
-              maxLength: 2048,
-              description:
-                'A stream token from POST /operations/{id}/stream-token, in place of Authorization (which an EventSource cannot send); only on a server with API keys',
-            }),
-          ),
-          tenant: Type.Optional(TenantQuery),
-        },
-        { additionalProperties: false },
-      ),
+      querystring: EventsQuery,
       response: {
         200: {
           description: 'The event stream: `id: <version>`, `event: status|progress`, `data: <the operation resource as JSON>`, and `: keepalive` comments',
@@ -85,7 +93,7 @@ export function registerEventsRoute(
     },
     handler: async (request, reply) => {
       // An admin key streams any tenant's operation (a stream token is for one tenant's).
-      const resumeAfter = lastEventId(request.headers['last-event-id']);
+      const resumeAfter = lastEventId(request.headers['last-event-id'] ?? request.query.lastEventId);
       let first = await service.get(readScope(request), request.params.id);
       // A client resuming from a version this read does not have yet got it from another node, whose change this node
       // has not heard of yet: the store's own state, not a cached one from before it.

@@ -49,7 +49,9 @@ export function repeatedQueryParameter(query: unknown, declared: Readonly<Record
 }
 
 const queryProblem = (name: string, detail: string, message: string) =>
-  new AsyncOpsError('validation_failed', `query parameter ${name.slice(0, 64)} ${detail}`, { errors: [{ path: `/query/${name.slice(0, 64)}`, message }] });
+  new AsyncOpsError('validation_failed', `query parameter ${name.slice(0, 64)} ${detail}`, {
+    errors: [{ path: pointerTo('/query', name.slice(0, 64)), message }],
+  });
 
 /** The 400 for a query parameter given more than once (the routes take none as a list). */
 export const repeatedQueryProblem = (name: string): AsyncOpsError => queryProblem(name, 'is given more than once', 'must be given once');

@@ -5,7 +5,7 @@
 import { STATUS_CODES, type IncomingMessage, type ServerResponse } from 'node:http';
 import type { Duplex } from 'node:stream';
 import type { FastifyError, FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
-import { AsyncOpsError, type ErrorCode, type FieldError } from '../domain/errors.ts';
+import { AsyncOpsError, validationFailed, type ErrorCode, type FieldError } from '../domain/errors.ts';
 import { fieldErrorsOf } from '../runtime/schema-errors.ts';
 import { trackAllowedMethods, type RouteMethods } from './method-not-allowed.ts';
 import { CACHE_CONTROL } from './caching.ts';
@@ -75,12 +75,6 @@ export function problemFor(error: AsyncOpsError, instance?: string, basePath = '
   return problem;
 }
 
-/** A validator's errors as one line: the first few, and how many more the list has. */
-function summaryOf(errors: readonly FieldError[]): string {
-  const shown = errors.slice(0, 5).map((e) => `${e.path} ${e.message}`);
-  return errors.length > shown.length ? `${shown.join('; ')}; and ${errors.length - shown.length} more` : shown.join('; ');
-}
-
 export function sendProblem(reply: FastifyReply, problem: Problem): FastifyReply {
   return reply.code(problem.status).headers(statusHeaders(problem.status)).type('application/problem+json').send(problem);
 }
@@ -100,7 +94,7 @@ function fromFastifyError(error: FastifyError): AsyncOpsError | null {
     const context = error.validationContext ?? 'body';
     // Pointers name the parts of a request as the docs do (FieldError): Fastify's `querystring` is `/query`.
     const errors = fieldErrorsOf(error.validation, context === 'body' ? '' : context === 'querystring' ? '/query' : `/${context}`);
-    return new AsyncOpsError('validation_failed', summaryOf(errors), { errors });
+    return validationFailed(errors);
   }
   switch (error.code) {
     case 'FST_ERR_CTP_BODY_TOO_LARGE':

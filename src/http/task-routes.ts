@@ -6,7 +6,7 @@
 
 import type { FastifyInstance, FastifySchemaCompiler } from 'fastify';
 import { Type, type Static } from '@sinclair/typebox';
-import { AsyncOpsError } from '../domain/errors.ts';
+import { AsyncOpsError, fieldErrorsSummary } from '../domain/errors.ts';
 import type { OperationsService } from '../runtime/operations.ts';
 import type { RegisteredTask } from '../runtime/registry.ts';
 import {
@@ -151,5 +151,5 @@ export function operationName(type: string): string {
 function relativeToBody(error: AsyncOpsError): AsyncOpsError {
   if (!error.errors.some((e) => e.path.startsWith('/input'))) return error;
   const errors = error.errors.map((e) => ({ ...e, path: e.path.startsWith('/input') ? e.path.slice('/input'.length) || '/' : e.path }));
-  return new AsyncOpsError(error.code, errors.map((e) => `${e.path} ${e.message}`).join('; '), { errors, extra: { ...error.extra } });
+  return new AsyncOpsError(error.code, fieldErrorsSummary(errors), { errors, extra: { ...error.extra } });
 }

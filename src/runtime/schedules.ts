@@ -6,7 +6,7 @@
 
 import { DEFAULTS } from '../config/settings.ts';
 import type { Clock } from '../domain/clock.ts';
-import { AsyncOpsError } from '../domain/errors.ts';
+import { AsyncOpsError, validationFailed } from '../domain/errors.ts';
 import { ID_PREFIXES, isId, newId } from '../domain/ids.ts';
 import { DEFAULT_TENANT, type Operation } from '../domain/operation.ts';
 import { checkCron, DEFAULT_TIMEZONE, decideFiring, firstTick, type Schedule, type ScheduleTick } from '../domain/schedule.ts';
@@ -87,7 +87,7 @@ export class SchedulesService {
     const errors = [...checkCron(request.cron, timezone), ...this.#registry.validateInput(task.type, input)];
     const priorityRefused = priorityProblem(priority, this.#options.maxPriority?.(request.tenant) ?? PRIORITY.max);
     if (priorityRefused !== null) errors.push({ path: '/priority', message: priorityRefused });
-    if (errors.length > 0) throw new AsyncOpsError('validation_failed', errors.map((e) => `${e.path} ${e.message}`).join('; '), { errors });
+    if (errors.length > 0) throw validationFailed(errors);
     const webhookUrl = request.webhookUrl ?? null;
     if (webhookUrl !== null) {
       const refusal = this.#options.checkWebhookUrl(webhookUrl);

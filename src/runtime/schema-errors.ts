@@ -5,6 +5,7 @@
 import type { ErrorObject } from 'ajv';
 import type { FieldError } from '../domain/errors.ts';
 import { dateTimeRefusal } from '../domain/date-time.ts';
+import { pointerTo } from '../domain/json-values.ts';
 
 /**
  * Field errors at `prefix` + each error's path. A union of constants (TypeBox's `Union([Literal…])`, an anyOf of
@@ -43,8 +44,9 @@ function allowedValues(error: ErrorObject): unknown[] {
 
 /** A missing or unexpected property is reported at its own path, not at the object holding it. */
 function namedProperty(error: ErrorObject): string {
-  if (error.keyword === 'required') return `/${String((error.params as { missingProperty?: string }).missingProperty)}`;
-  if (error.keyword === 'additionalProperties') return `/${String((error.params as { additionalProperty?: string }).additionalProperty)}`;
+  // A name as a pointer writes it (`a/b` as `a~1b`): written as it is, it would read as two levels.
+  if (error.keyword === 'required') return pointerTo('', String((error.params as { missingProperty?: string }).missingProperty));
+  if (error.keyword === 'additionalProperties') return pointerTo('', String((error.params as { additionalProperty?: string }).additionalProperty));
   return '';
 }
 

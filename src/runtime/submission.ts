@@ -8,7 +8,7 @@ import { Type } from '@sinclair/typebox';
 import { Ajv, type ValidateFunction } from 'ajv';
 import { CONCURRENCY_KEY, MAX_ATTEMPTS, MAX_CONCURRENCY_KEY_LENGTH, MAX_URL_LENGTH, MIN_TIMEOUT_S, PRIORITY } from '../config/limits.ts';
 import { parseDateTime } from '../domain/date-time.ts';
-import { AsyncOpsError } from '../domain/errors.ts';
+import { AsyncOpsError, validationFailed } from '../domain/errors.ts';
 import { priorityProblem } from '../domain/fairness.ts';
 import type { RegisteredTask } from './registry.ts';
 import { fieldErrorsOf } from './schema-errors.ts';
@@ -114,7 +114,7 @@ export class SubmitFields {
       : fieldErrorsOf(this.#validate.errors ?? [], '').filter((e, i, all) => all.findIndex((f) => f.path === e.path) === i);
     const priorityRefused = priorityProblem(fields.priority, maxPriority);
     if (priorityRefused !== null && !errors.some((e) => e.path === '/priority')) errors.push({ path: '/priority', message: priorityRefused });
-    if (errors.length > 0) throw new AsyncOpsError('validation_failed', errors.map((e) => `${e.path} ${e.message}`).join('; '), { errors });
+    if (errors.length > 0) throw validationFailed(errors);
     return {
       ...fields,
       runAt: values.runAt === undefined ? undefined : (parseDateTime(values.runAt) ?? undefined),

@@ -351,19 +351,29 @@ describe('bad input', () => {
     }
   });
 
+  it('a refused query parameter is named by JSON pointer: a / or ~ in its name escaped', async () => {
+    const reply = await request(base, 'GET', `/operations/${seedId}?a%2Fb~c=1`);
+    assertProblem(reply, 400, 'a/b~c');
+    assert.deepEqual(reply.body.errors, [{ path: '/query/a~1b~0c', message: 'must NOT have additional properties' }]);
+  });
+
   it('a body refused field by field lists the first 100 errors and says how many there are, in a reply not larger than it', async () => {
     const many = (n: number) => Object.fromEntries(Array.from({ length: n }, (_, i) => [`k${i}`, 1]));
-    for (const [where, body, first] of [
-      ['the body', { type: 'echo', input: {}, ...many(1500) }, '/k0'],
-      ['the input', { type: 'report', input: { type: 'sales_summary', date_range: '2026-01-01..2026-01-02', ...many(1500) } }, '/input/k0'],
+    const report = { type: 'sales_summary', date_range: '2026-01-01..2026-01-02' };
+    for (const [where, path, body, first] of [
+      ['the body', '/operations', { type: 'echo', input: {}, ...many(1500) }, '/k0'],
+      ['the input', '/operations', { type: 'report', input: { ...report, ...many(1500) } }, '/input/k0'],
+      ["a collection route's body", '/reports', { ...report, ...many(1500) }, '/k0'],
+      ["a schedule's input", '/schedules', { type: 'report', cron: '0 3 * * *', input: { ...report, ...many(1500) } }, '/input/k0'],
     ] as const) {
       const before = await snapshot();
       const rawBody = JSON.stringify(body);
-      const reply = await request(base, 'POST', '/operations', { rawBody });
+      const reply = await request(base, 'POST', path, { rawBody });
       assertProblem(reply, 400, where);
       assert.equal(reply.body.errors.length, 100, where);
       assert.deepEqual(reply.body.errors[0], { path: first, message: 'must NOT have additional properties' }, where);
       assert.match(reply.body.detail, /\(the first 100 of 1500 errors are listed\)$/, where);
+      assert.ok(reply.body.detail.length < 1000, `${where}: a detail of ${reply.body.detail.length} characters`);
       assert.ok(JSON.stringify(reply.body).length < rawBody.length, `${where}: the reply is smaller than the request`);
       assert.equal(await snapshot(), before, where);
     }

@@ -37,8 +37,12 @@ function parseEvents(text: string): SseEvent[] {
 }
 
 /** The whole stream (it ends when the server closes it), read with optional request headers. */
-async function readStream(id: string, headers: Record<string, string> = {}): Promise<{ status: number; headers: Headers; events: SseEvent[]; text: string }> {
-  const response = await fetch(`${base}/operations/${id}/events`, { headers, signal: AbortSignal.timeout(10_000) });
+async function readStream(
+  id: string,
+  headers: Record<string, string> = {},
+  query = '',
+): Promise<{ status: number; headers: Headers; events: SseEvent[]; text: string }> {
+  const response = await fetch(`${base}/operations/${id}/events${query}`, { headers, signal: AbortSignal.timeout(10_000) });
   const text = await response.text();
   return { status: response.status, headers: response.headers, events: parseEvents(text), text };
 }
@@ -101,6 +105,16 @@ describe('event stream reconnects', () => {
     const responses = openapi.body.paths['/operations/{id}/events'].get.responses;
     assert.ok(responses['204'], 'the 204 is documented');
     assert.equal(responses['204'].content, undefined, 'with no content');
+  });
+
+  it("takes ?lastEventId= (an EventSource polyfill's reconnect) as Last-Event-ID where no header is sent; the header wins", async () => {
+    const { id, version } = await finished();
+    assert.equal((await readStream(id, {}, `?lastEventId=${version}`)).status, 204);
+    const headerFirst = await readStream(id, { 'last-event-id': '0' }, `?lastEventId=${version}`);
+    assert.equal(headerFirst.status, 200);
+    assert.equal(headerFirst.events.at(-1)!.data.status, 'completed');
+    const junk = await readStream(id, {}, '?lastEventId=nope');
+    assert.equal(junk.status, 200, 'an id that is not one of ours is ignored, as in the header');
   });
 
   it('answers 204 to a reconnect that has the terminal event however often the webhook moved the version since', async () => {
