@@ -20,6 +20,12 @@ export function priorityProblem(priority: number, ceiling: number, whose = "this
   return null;
 }
 
+/**
+ * The priority of a submit or schedule that names none: 0, or the tenant's ceiling where that is below 0 (else every
+ * request that left it out, a collection route's included, which cannot carry one, would be refused).
+ */
+export const defaultPriority = (ceiling: number): number => Math.min(0, ceiling);
+
 /** Who takes turns: a tenant (with its weight) or a key of a tenant (weight 1); pass null: none stored yet. */
 export interface Contender {
   readonly name: string;

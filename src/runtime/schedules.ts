@@ -12,7 +12,7 @@ import { DEFAULT_TENANT, type Operation } from '../domain/operation.ts';
 import { checkCron, DEFAULT_TIMEZONE, decideFiring, firstTick, type Schedule, type ScheduleTick } from '../domain/schedule.ts';
 import type { DeclaredScheduleDraft, OperationDraft, Store } from '../store/store.ts';
 import type { TaskRegistry } from './registry.ts';
-import { PRIORITY, priorityProblem } from '../domain/fairness.ts';
+import { defaultPriority, PRIORITY, priorityProblem } from '../domain/fairness.ts';
 import { fingerprintOf } from './idempotency.ts';
 import { declaredSchedulesOf } from './task.ts';
 import { defaultTimeoutS } from './submission.ts';
@@ -81,11 +81,12 @@ export class SchedulesService {
   async create(request: ScheduleRequest): Promise<ScheduleCreated> {
     const task = this.#registry.require(request.type);
     const timezone = request.timezone ?? DEFAULT_TIMEZONE;
-    const priority = request.priority ?? 0;
+    const ceiling = this.#options.maxPriority?.(request.tenant) ?? PRIORITY.max;
+    const priority = request.priority ?? defaultPriority(ceiling);
     // Left out or null, as a create's is (operations-routes.ts): checked, kept and handed to each operation as {}.
     const input = request.input ?? {};
     const errors = [...checkCron(request.cron, timezone), ...this.#registry.validateInput(task.type, input)];
-    const priorityRefused = priorityProblem(priority, this.#options.maxPriority?.(request.tenant) ?? PRIORITY.max);
+    const priorityRefused = priorityProblem(priority, ceiling);
     if (priorityRefused !== null) errors.push({ path: '/priority', message: priorityRefused });
     if (errors.length > 0) throw validationFailed(errors);
     const webhookUrl = request.webhookUrl ?? null;

@@ -9,7 +9,7 @@ import { Ajv, type ValidateFunction } from 'ajv';
 import { CONCURRENCY_KEY, MAX_ATTEMPTS, MAX_CONCURRENCY_KEY_LENGTH, MAX_URL_LENGTH, MIN_TIMEOUT_S, PRIORITY } from '../config/limits.ts';
 import { parseDateTime } from '../domain/date-time.ts';
 import { AsyncOpsError, validationFailed } from '../domain/errors.ts';
-import { priorityProblem } from '../domain/fairness.ts';
+import { defaultPriority, priorityProblem } from '../domain/fairness.ts';
 import type { RegisteredTask } from './registry.ts';
 import { fieldErrorsOf } from './schema-errors.ts';
 
@@ -96,7 +96,7 @@ export class SubmitFields {
       webhookUrl: values.webhookUrl ?? null,
       timeoutS: values.timeoutS ?? defaultTimeoutS(task, this.#limits.maxTimeoutS),
       maxAttempts: values.maxAttempts ?? task.maxAttempts,
-      priority: values.priority ?? 0,
+      priority: values.priority ?? defaultPriority(maxPriority),
     };
     const sent = {
       webhook_url: fields.webhookUrl ?? undefined,

@@ -14,7 +14,7 @@ import { waitFor } from '../support/wait.ts';
 
 const skip = E2E_STORE === 'postgres' ? await postgresSkipReason() : null;
 
-const KEYS = { a: 'tenant-a-key-0123456789', b: 'tenant-b-key-0123456789', capped: 'capped-key-0123456789ab' };
+const KEYS = { a: 'tenant-a-key-0123456789', b: 'tenant-b-key-0123456789', capped: 'capped-key-0123456789ab', below: 'below-key-0123456789abcd' };
 const BACKLOG = 2_000;
 /** fair_work's slots per worker node (its concurrency), and the worker nodes. */
 const SLOTS_PER_NODE = 2;
@@ -54,6 +54,7 @@ describe(`fairness between tenants and concurrency keys (${E2E_STORE})`, { skip:
         { tenant: 'tenant-a', key: KEYS.a },
         { tenant: 'tenant-b', key: KEYS.b },
         { tenant: 'capped', key: KEYS.capped, max_priority: 10 },
+        { tenant: 'below', key: KEYS.below, max_priority: -5 },
       ]),
     );
     store = freshStore();
@@ -173,6 +174,15 @@ describe(`fairness between tenants and concurrency keys (${E2E_STORE})`, { skip:
     );
     assert.equal((await submit('capped', { type: 'fair_work', input: {}, priority: 10 })).status, 202);
     assert.equal((await submit('b', { type: 'fair_work', input: {}, priority: 500 })).status, 202, 'other tenants keep the server-wide ceiling');
+    // A ceiling below 0: what names no priority gets the ceiling, not a refusal of a field it never sent.
+    const unnamed = await submit('below', { type: 'fair_work', input: {} });
+    assert.equal(unnamed.status, 202, unnamed.text);
+    assert.equal(unnamed.body.priority, -5);
+    const schedule = await request(base, 'POST', '/schedules', { body: { type: 'fair_work', input: {}, cron: '0 0 1 1 *' }, headers: as('below') });
+    assert.equal(schedule.status, 201, schedule.text);
+    assert.equal(schedule.body.priority, -5);
+    assert.equal((await request(base, 'DELETE', `/schedules/${schedule.body.id}`, { headers: as('below') })).status, 204);
+    assert.equal((await submit('below', { type: 'fair_work', input: {}, priority: 0 })).status, 400, 'a priority named above it is still refused');
     const bad = await submit('b', { type: 'fair_work', input: {}, concurrency_key: 'not a key!' });
     assert.ok([400, 422].includes(bad.status), `a problem, not ${bad.status}`);
     assert.ok(bad.body.errors.some((e: { path: string }) => e.path === '/concurrency_key'));
