@@ -252,6 +252,10 @@ async function registerApi(app: FastifyInstance, options: HttpAppOptions): Promi
   await app.register(swaggerUi, {
     routePrefix: '/docs',
     staticCSP: true,
+    // Its default policy asks the browser to load every asset over https, so on a plain-http origin other than
+    // localhost (a LAN address, a compose service's name) the page was blank; and it lets images come from the spec
+    // validator's site, which this page never shows (validatorUrl is null).
+    transformStaticCSP: (policy: string) => policy.replace(/\s*upgrade-insecure-requests;?/, '').replace(' validator.swagger.io', ''),
     indexPrefix: app.prefix,
     // swagger-ui sends /docs/static/index.html to /docs/ by rewriting the URL's end, which a query string or a
     // percent-encoded spelling hides: it redirected to itself, for ever. That route is answered here, by route.

@@ -183,6 +183,17 @@ describe('/openapi.json', () => {
     assert.ok(accepted > 20 && refused > 20, `${accepted} accepted, ${refused} refused`);
   });
 
+  it('renders /docs under a policy that loads its assets from the origin as it is, http included', async () => {
+    const policy = await withApp(async (app) => {
+      const page = await app.inject({ method: 'GET', url: '/docs/' });
+      assert.equal(page.statusCode, 200);
+      return String(page.headers['content-security-policy']);
+    });
+    assert.match(policy, /default-src 'self';/);
+    assert.doesNotMatch(policy, /upgrade-insecure-requests/, 'a plain-http origin other than localhost would load nothing');
+    assert.doesNotMatch(policy, /validator\.swagger\.io/);
+  });
+
   it('passes `redocly lint --extends=recommended` without errors', async (t) => {
     const problems = await lint(await servedDocument());
     const show = (p: LintProblem) => `${p.severity} ${p.ruleId} at ${p.location[0]?.pointer}: ${p.message}`;
