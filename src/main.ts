@@ -490,6 +490,8 @@ export async function assembleAsyncOps(options: AssemblyOptions): Promise<Assemb
   let binding: Promise<unknown> | null = null;
   let closing: Promise<void> | null = null;
   let closed = false;
+  /** Set once a close has drained the workers: calls from code are refused from then on (whileOpen). */
+  let callsRefused = false;
   // One open, whoever asks first (start, listen, or a submit or read from code): the others wait for it.
   const open = () => {
     if (closed) return Promise.reject(new AsyncOpsError('shutting_down', 'this asyncops instance is closed; create a new one'));
@@ -532,9 +534,12 @@ export async function assembleAsyncOps(options: AssemblyOptions): Promise<Assemb
     },
     open,
     whileOpen(work) {
-      // Refused once a close has begun, however far the open got: a close waits only for calls already running.
-      const call = open().then(() => {
-        if (closed) throw new AsyncOpsError('shutting_down', 'this asyncops instance is closed; create a new one');
+      // Taken while a close drains the workers, on the open store: a handler finishing in its grace period may submit
+      // its next step or read its operation (a refusal failed its attempt, or spent one). Refused once the drain is
+      // over, and by a close that came before the store was open; a close waits for the calls it let in.
+      const ready = opened && !callsRefused ? Promise.resolve() : open();
+      const call = ready.then(() => {
+        if (callsRefused) throw new AsyncOpsError('shutting_down', 'this asyncops instance is closed; create a new one');
         return work();
       });
       calls.add(call);
@@ -629,9 +634,10 @@ export async function assembleAsyncOps(options: AssemblyOptions): Promise<Assemb
     const graceMs = Math.min(Math.max(0, withinMs ?? Number.POSITIVE_INFINITY), options.shutdownGraceMs ?? DEFAULTS.grace);
     await Promise.all([pool?.stop({ graceMs }), dispatcher?.stop({ graceMs })]);
     await app?.close();
-    // Submits and reads from code that began before the close end on the open store (a submit stored and then cut off
-    // before its reply was rendered told its caller it failed). Ones still waiting for the store to open are not waited
-    // for: closing the store ends them (shutting_down).
+    callsRefused = true;
+    // Submits and reads from code that began before the drain ended end on the open store (a submit stored and then cut
+    // off before its reply was rendered told its caller it failed). Ones still waiting for the store to open are not
+    // waited for: closing the store ends them (shutting_down).
     if (opened) await Promise.allSettled([...calls]);
     service.stop();
     // A store that failed to open is closed too: its pool's idle connections kept a process whose start failed (a store

@@ -510,6 +510,51 @@ describe('createAsyncOps', () => {
     }
   });
 
+  it('a handler finishing in the grace period of a close submits its next step and reads its operation; refused once drained', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'asyncops-drain-'));
+    try {
+      const path = join(dir, 'ops.db');
+      let ops: AsyncOps | undefined;
+      const started = Promise.withResolvers<void>();
+      const draining = Promise.withResolvers<void>();
+      const first = defineTask<Record<string, never>>({
+        type: 'first',
+        maxAttempts: 1,
+        async run(_input, ctx) {
+          started.resolve();
+          await draining.promise;
+          const own = await ops!.get(ctx.operationId);
+          const next = await ops!.submit('second', {});
+          return { own: own.status, next: next.id };
+        },
+      });
+      const second = defineTask<Record<string, never>>({ type: 'second', run: () => ({}) });
+      const settings = { store: path, tasks: [first, second], builtInTasks: false, http: false, logger: { level: 'silent' as const } };
+      ops = await createAsyncOps({ ...settings, shutdownGraceMs: 10_000 });
+      await ops.start();
+      const op = await ops.submit('first', {});
+      await started.promise;
+      const closing = ops.close();
+      draining.resolve();
+      await closing;
+      await assert.rejects(ops.submit('second', {}), { code: 'shutting_down' });
+
+      const reopened = await createAsyncOps({ ...settings, workers: false });
+      try {
+        const ended = await reopened.get(op.id);
+        assert.equal(ended.status, 'completed', JSON.stringify(ended.error));
+        const db = new DatabaseSync(path);
+        const seconds = db.prepare("SELECT count(*) AS n FROM operations WHERE type = 'second'").get()!['n'];
+        db.close();
+        assert.equal(seconds, 1, 'the next step was stored');
+      } finally {
+        await reopened.close();
+      }
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+
   it('a store whose open ends just after a close began runs nothing: calls waiting for it are refused, none stored', async () => {
     const store = new SqliteStore({ path: ':memory:' });
     let release!: () => void;
