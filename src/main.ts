@@ -668,6 +668,15 @@ function allowedHostsOf(given: string | readonly string[] | undefined): AllowedH
  * an error pino takes as the end of logging. The server writes a few lines, not one a request, so nothing waits on it.
  */
 function defaultLogger(options: LoggerOptions | undefined): Logger {
+  // Spread as options, a string or a list gave pino nothing it reads, and a logger without child() (what asyncops names
+  // its parts with) options of no name it knows: each was the default logger, without a word.
+  const given: unknown = options;
+  if (given !== undefined && (given === null || typeof given !== 'object' || Array.isArray(given))) {
+    throw new TypeError(`logger: give a pino logger, or options for one (got ${JSON.stringify(given) ?? String(given)})`);
+  }
+  if (given !== undefined && typeof (given as { info?: unknown }).info === 'function') {
+    throw new TypeError('logger: a logger needs child() besides its level methods, as a pino logger has');
+  }
   const settings = { name: 'asyncops', level: DEFAULTS.logLevel, ...redactingOptions(options) };
   try {
     // A transport is a destination of its own.

@@ -784,6 +784,16 @@ describe('createAsyncOps', () => {
   it('refuses, as the command line does, values out of the bounds of their settings, naming the option', async () => {
     const refused: Array<[Record<string, unknown>, RegExp]> = [
       [{ maxResultBytes: 300 * 1024 * 1024 }, /^maxResultBytes: must be between 1kb and 200mb/],
+      // What the environment or a JSON file gives: truthy, it turned on what it meant to turn off.
+      [{ allowPrivateWebhooks: 'false' }, /^allowPrivateWebhooks must be true or false \(got "false"\)$/],
+      [{ builtInTasks: 'false' }, /^builtInTasks must be true or false/],
+      [{ workers: 0 }, /^workers must be true or false \(got 0\)$/],
+      [{ http: 'no' }, /^http must be true or false/],
+      [{ dashboard: null }, /^dashboard must be true or false \(got null\)$/],
+      [{ logger: 'debug' }, /^logger: give a pino logger, or options for one \(got "debug"\)$/],
+      [{ logger: null }, /^logger: give a pino logger, or options for one/],
+      [{ logger: [] }, /^logger: give a pino logger, or options for one/],
+      [{ logger: { info() {} } }, /^logger: a logger needs child\(\)/],
       [{ retentionMs: Number.NaN }, /^retentionMs must be a finite number/],
       [{ retentionMs: -1 }, /^retentionMs must be 0 or more milliseconds/],
       [{ keyConcurrency: 0 }, /^keyConcurrency must be an integer from 1 to 100000/],

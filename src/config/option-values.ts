@@ -33,8 +33,18 @@ const NUMERIC_OPTIONS: Readonly<Record<string, readonly [SettingKey, Unit]>> = {
   maxBodyDepth: ['maxBodyDepth', 'number'],
 };
 
+/**
+ * The switches of createAsyncOps: true or false. A string from the environment or a JSON file (`'false'`) is truthy,
+ * and would turn on what it meant to turn off (`allowPrivateWebhooks: 'false'` let loopback webhooks through).
+ */
+const BOOLEAN_OPTIONS = ['builtInTasks', 'workers', 'http', 'dashboard', 'allowPrivateWebhooks', 'otel'] as const;
+
 /** Throws a TypeError naming the first option whose value its setting refuses; `sha256Hex` hashes an API key. */
 export function checkOptionValues(options: Readonly<Record<string, unknown>>, sha256Hex: (key: string) => string): void {
+  for (const name of BOOLEAN_OPTIONS) {
+    const value = options[name];
+    if (value !== undefined && typeof value !== 'boolean') throw new TypeError(`${name} must be true or false (got ${JSON.stringify(value) ?? String(value)})`);
+  }
   for (const [name, [key, unit]] of Object.entries(NUMERIC_OPTIONS)) {
     const value = options[name];
     if (value === undefined) continue;
