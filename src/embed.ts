@@ -257,6 +257,7 @@ function operations(assembly: Assembly): EmbeddedAsyncOps {
     },
     get(id, options = {}) {
       return assembly.whileOpen(async () => {
+        if (typeof id !== 'string') throw new TypeError(`get: the operation id must be a string (got ${typeof id})`);
         const tenant = options.tenant ?? DEFAULT_TENANT;
         throwIfAny([tenantProblem(tenant)].filter((e) => e !== null));
         return (await assembly.service.get(tenant, id)).resource;
@@ -265,8 +266,25 @@ function operations(assembly: Assembly): EmbeddedAsyncOps {
   };
 }
 
+/** Every option a submit from code takes: one it does not (`idempotency_key`, as the HTTP body spells it) is refused. */
+const SUBMIT_OPTION_NAMES: Readonly<Record<keyof SubmitOptions, true>> = {
+  webhookUrl: true,
+  idempotencyKey: true,
+  timeoutS: true,
+  priority: true,
+  runAt: true,
+  maxAttempts: true,
+  concurrencyKey: true,
+  tenant: true,
+};
+
 /** A submit from code, checked as its request would have been. */
 async function submitFromCode(assembly: Assembly, type: string, input: unknown, options: SubmitOptions): Promise<Operation> {
+  if (options === null || typeof options !== 'object') throw new TypeError(`submit: options must be an object (got ${String(options)})`);
+  // From JavaScript a misspelt option would be ignored: no idempotency, or no webhook, without a word.
+  const unknownOption = unknownNameMessage(options, Object.keys(SUBMIT_OPTION_NAMES), 'submit');
+  if (unknownOption !== null) throw new TypeError(unknownOption);
+  if (typeof type !== 'string') throw new TypeError(`submit: the task type must be a string (got ${typeof type})`);
   const tenant = options.tenant ?? DEFAULT_TENANT;
   const { idempotencyKey } = options;
   const text = input === undefined ? null : jsonTextAt(input, '/input');

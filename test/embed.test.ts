@@ -415,6 +415,14 @@ describe('createAsyncOps', () => {
     assert.equal((await ops.submit('square', { n: 3 }, { tenant: 'acme.eu-1', idempotencyKey: 'k'.repeat(255) })).status, 'pending');
     assert.equal((await ops.submit('square', { n: 3, deep: nested(30) } as { n: number })).status, 'pending', 'as deep as a request may send it');
     await assert.rejects(ops.get('op_x', { tenant: 'x\u0000' }), (error: Error & { code?: string }) => error.code === 'validation_failed');
+    // From JavaScript: an option spelt as the HTTP body spells it, options that are no object, an id that is no string.
+    const untyped = ops as unknown as { submit: (...args: unknown[]) => Promise<unknown>; get: (...args: unknown[]) => Promise<unknown> };
+    await assert.rejects(untyped.submit('square', { n: 1 }, { idempotency_key: 'k' }), {
+      name: 'TypeError',
+      message: 'submit: unknown option "idempotency_key" (did you mean "idempotencyKey"?)',
+    });
+    await assert.rejects(untyped.submit('square', { n: 1 }, null), { name: 'TypeError', message: 'submit: options must be an object (got null)' });
+    await assert.rejects(untyped.get(5), { name: 'TypeError', message: 'get: the operation id must be a string (got number)' });
   });
 
   it('start() after a store that would not open tries again; a second start or close waits for the first', async () => {
