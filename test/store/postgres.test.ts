@@ -406,6 +406,7 @@ if (skip !== null) {
         { version: 30, name: '0030_superseded_by_history.sql' },
         { version: 31, name: '0031_counts_summed_per_side.sql' },
         { version: 32, name: '0032_operation_schedule.sql' },
+        { version: 33, name: '0033_operation_schedule_backfill.sql' },
       ]);
     });
 
@@ -595,6 +596,42 @@ if (skip !== null) {
       assert.equal((await store!.operationGetById(op.id))?.redrivenAt, T0 + 20, 'its last retry, from the history');
       assert.equal((await store!.deliveryRetry({ id: 'dlv_before_dead', tenant: op.tenant, now: T0 + 40 })).kind, 'superseded', 'not replayed');
       assert.notEqual((await store!.deliveryRetry({ id: 'dlv_after', tenant: op.tenant, now: T0 + 40 })).kind, 'superseded');
+    });
+
+    it('attributes to their schedule the operations its kept ticks made before 0032 added schedule_id (0033)', async () => {
+      const [first, second] = nodes(2);
+      const schema = pg.escapeIdentifier(schemas.get(first!)!);
+      await first!.open();
+      const scheduleId = 'sch_backfill';
+      const submitted = draft();
+      await first!.scheduleCreate({
+        id: scheduleId,
+        tenant: submitted.tenant,
+        type: 'echo',
+        input: {},
+        cron: '* * * * * *',
+        timezone: 'UTC',
+        webhookUrl: null,
+        priority: 0,
+        nextRunAt: T0 + 1000,
+        now: T0,
+      });
+      const fired = await first!.scheduleFire({
+        scheduleId,
+        expected: T0 + 1000,
+        tick: T0 + 1000,
+        skipped: 0,
+        nextRunAt: T0 + 2000,
+        draft: draft({ type: 'echo', now: T0 + 1000, runAt: T0 + 1000 }),
+        now: T0 + 1000,
+      });
+      const ticked = fired!.operation!.id;
+      await first!.operationInsert(submitted);
+      // As a release before 0032 left it: the tick's operation without its schedule's id.
+      await withClient((c) => c.query(`UPDATE ${schema}.operations SET schedule_id = NULL; DELETE FROM ${schema}.schema_migrations WHERE version = 33`));
+      await second!.open();
+      assert.equal((await second!.operationGetById(ticked))?.scheduleId, scheduleId);
+      assert.equal((await second!.operationGetById(submitted.id))?.scheduleId ?? null, null, 'a submitted one stays without');
     });
 
     it('rounds a fractional timeout up when migration 0005 makes timeout_s whole seconds', async () => {

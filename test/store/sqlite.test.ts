@@ -297,6 +297,52 @@ describe('SqliteStore', () => {
     }
   });
 
+  it('attributes to their schedule the operations its kept ticks made before 0020 added schedule_id (0021)', async () => {
+    const path = join(dir, 'schedule-backfill.db');
+    const store = new SqliteStore({ path });
+    await store.open();
+    const scheduleId = 'sch_backfill';
+    const submitted = draft();
+    let ticked: string;
+    try {
+      await store.scheduleCreate({
+        id: scheduleId,
+        tenant: submitted.tenant,
+        type: 'echo',
+        input: {},
+        cron: '* * * * * *',
+        timezone: 'UTC',
+        webhookUrl: null,
+        priority: 0,
+        nextRunAt: T0 + 1000,
+        now: T0,
+      });
+      const fired = await store.scheduleFire({
+        scheduleId,
+        expected: T0 + 1000,
+        tick: T0 + 1000,
+        skipped: 0,
+        nextRunAt: T0 + 2000,
+        draft: draft({ type: 'echo', now: T0 + 1000, runAt: T0 + 1000 }),
+        now: T0 + 1000,
+      });
+      ticked = fired!.operation!.id;
+      await store.operationInsert(submitted);
+      // As a release before 0020 left it: the tick's operation without its schedule's id.
+      store.database.exec('UPDATE operations SET schedule_id = NULL; DELETE FROM schema_migrations WHERE version = 21');
+    } finally {
+      await store.close();
+    }
+    const reopened = new SqliteStore({ path });
+    await reopened.open();
+    try {
+      assert.equal((await reopened.operationGetById(ticked))?.scheduleId, scheduleId);
+      assert.equal((await reopened.operationGetById(submitted.id))?.scheduleId ?? null, null, 'a submitted one stays without');
+    } finally {
+      await reopened.close();
+    }
+  });
+
   it('prunes a backlog larger than a batch in batches, each its own transaction, the event loop free between them, stopping between two when told', async () => {
     const store = new SqliteStore({ path: ':memory:' });
     await store.open();
@@ -396,6 +442,7 @@ describe('SqliteStore', () => {
           { version: 18, name: '0018_superseded_deliveries.sql' },
           { version: 19, name: '0019_superseded_by_history.sql' },
           { version: 20, name: '0020_operation_schedule.sql' },
+          { version: 21, name: '0021_operation_schedule_backfill.sql' },
         ],
       );
       await store.close();

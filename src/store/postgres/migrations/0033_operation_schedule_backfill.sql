@@ -1,0 +1,9 @@
+-- Owns: the schedule_id of the operations a schedule's kept ticks created before 0032 added the column.
+-- Why: a schema upgraded past 0032 listed none of them under their schedule (GET /operations?schedule_id=…) while the
+-- schedule's recent ticks named them. The ticks kept (the last few of each schedule) are all that says which
+-- operations a tick made; earlier ones stay unattributed. The operation's version is left as it is: nothing about it
+-- changed, only what is known of where it came from.
+UPDATE operations o
+SET schedule_id = t.schedule_id
+FROM schedule_ticks t
+WHERE t.operation_id = o.id AND o.schedule_id IS NULL;
