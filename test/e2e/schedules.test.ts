@@ -248,15 +248,21 @@ describe('schedules under a ceiling on priority (--max-priority)', () => {
   });
 
   it("refuses a schedule over the ceiling as a submit is refused, and its ticks' operations take the schedule's priority", async () => {
-    const over = await request(capped.url, 'POST', '/schedules', { body: { type: 'echo', input: {}, cron: '* * * * * *' } });
+    const over = await request(capped.url, 'POST', '/schedules', { body: { type: 'echo', input: {}, cron: '0 0 1 1 *', priority: -4 } });
     assert.equal(over.status, 400, over.text);
     assert.deepEqual(
       over.body.errors.map((e: { path: string }) => e.path),
       ['/priority'],
     );
     assert.match(over.text, /must be <= -5, this tenant's ceiling/);
+    // One that names none gets the ceiling, as a submit without a priority does.
+    const unnamed = await request(capped.url, 'POST', '/schedules', { body: { type: 'echo', input: {}, cron: '0 0 1 1 *' } });
+    assert.equal(unnamed.status, 201, unnamed.text);
+    assert.equal(unnamed.body.priority, -5);
+    assert.equal((await request(capped.url, 'DELETE', `/schedules/${unnamed.body.id}`)).status, 204);
     const submitted = await request(capped.url, 'POST', '/operations', { body: { type: 'echo', input: {} } });
-    assert.equal(submitted.status, 400, 'as a submit without a priority is');
+    assert.equal(submitted.status, 202, submitted.text);
+    assert.equal(submitted.body.priority, -5);
     const created = await request(capped.url, 'POST', '/schedules', { body: { type: 'echo', input: {}, cron: '* * * * * *', priority: -7 } });
     assert.equal(created.status, 201, created.text);
     assert.equal(created.body.priority, -7);

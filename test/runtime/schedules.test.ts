@@ -155,8 +155,10 @@ describe('SchedulesService', () => {
         assert.match(error.errors?.[0]?.message ?? '', message);
         return true;
       });
-    // The default 0 is over a ceiling of -10, as a submit's would be: refused, not lowered.
-    await refused({ tenant: 'low', type: 'echo', input: {}, cron: '* * * * *' }, /must be <= -10, this tenant's ceiling/);
+    // The default 0 is over a ceiling of -10: one that names none gets the ceiling, as a submit's does.
+    const { schedule: unnamed } = await service.create({ tenant: 'low', type: 'echo', input: {}, cron: '* * * * *' });
+    assert.equal(unnamed.priority, -10);
+    await service.delete('low', unnamed.id);
     await refused({ tenant: 'low', type: 'echo', input: {}, cron: '* * * * *', priority: -9 }, /must be <= -10/);
     await refused({ tenant: 't', type: 'echo', input: {}, cron: '* * * * *', priority: 1.5 }, /must be an integer/);
     const { schedule: low } = await service.create({ tenant: 'low', type: 'echo', input: {}, cron: '* * * * *', priority: -20 });
