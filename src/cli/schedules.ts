@@ -60,7 +60,11 @@ export function registerSchedules(program: Command, ctx: CliContext): void {
     .option('--input <json>', 'the input of every operation: inline JSON, @FILE, or @- for stdin (default {})')
     .option('--timezone <zone>', 'IANA time zone the expression is read in (default UTC)')
     .option('--webhook-url <url>', 'called when each operation it creates ends')
-    .option('--priority <n>', 'of every operation it creates: higher runs first (default 0)', integerArg(PRIORITY.min, PRIORITY.max))
+    .option(
+      '--priority <n>',
+      'of every operation it creates: higher runs first (default 0, or the tenant ceiling where that is below 0)',
+      integerArg(PRIORITY.min, PRIORITY.max),
+    )
     .option('--idempotency-key <key>', 'creating again with the same key and flags returns the same schedule (while it exists)')
     .option('--json', 'print the schedule as JSON')
     .action(async (type: string, cron: string, opts: ScheduleCreateFlags, command: Command) => {
