@@ -258,6 +258,7 @@ function operations(assembly: Assembly): EmbeddedAsyncOps {
     get(id, options = {}) {
       return assembly.whileOpen(async () => {
         if (typeof id !== 'string') throw new TypeError(`get: the operation id must be a string (got ${typeof id})`);
+        checkedOptions(options, ['tenant'], 'get');
         const tenant = options.tenant ?? DEFAULT_TENANT;
         throwIfAny([tenantProblem(tenant)].filter((e) => e !== null));
         return (await assembly.service.get(tenant, id)).resource;
@@ -278,12 +279,19 @@ const SUBMIT_OPTION_NAMES: Readonly<Record<keyof SubmitOptions, true>> = {
   tenant: true,
 };
 
+/**
+ * Options of a call from code, from JavaScript too: an object, of the names it takes. A misspelt one would be ignored
+ * (no idempotency, another tenant's read) without a word.
+ */
+function checkedOptions(options: unknown, known: readonly string[], where: string): void {
+  if (options === null || typeof options !== 'object') throw new TypeError(`${where}: options must be an object (got ${String(options)})`);
+  const unknownOption = unknownNameMessage(options, known, where);
+  if (unknownOption !== null) throw new TypeError(unknownOption);
+}
+
 /** A submit from code, checked as its request would have been. */
 async function submitFromCode(assembly: Assembly, type: string, input: unknown, options: SubmitOptions): Promise<Operation> {
-  if (options === null || typeof options !== 'object') throw new TypeError(`submit: options must be an object (got ${String(options)})`);
-  // From JavaScript a misspelt option would be ignored: no idempotency, or no webhook, without a word.
-  const unknownOption = unknownNameMessage(options, Object.keys(SUBMIT_OPTION_NAMES), 'submit');
-  if (unknownOption !== null) throw new TypeError(unknownOption);
+  checkedOptions(options, Object.keys(SUBMIT_OPTION_NAMES), 'submit');
   if (typeof type !== 'string') throw new TypeError(`submit: the task type must be a string (got ${typeof type})`);
   const tenant = options.tenant ?? DEFAULT_TENANT;
   const { idempotencyKey } = options;

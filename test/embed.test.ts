@@ -423,6 +423,9 @@ describe('createAsyncOps', () => {
     });
     await assert.rejects(untyped.submit('square', { n: 1 }, null), { name: 'TypeError', message: 'submit: options must be an object (got null)' });
     await assert.rejects(untyped.get(5), { name: 'TypeError', message: 'get: the operation id must be a string (got number)' });
+    await assert.rejects(untyped.get('op_x', null), { name: 'TypeError', message: 'get: options must be an object (got null)' });
+    await assert.rejects(untyped.get('op_x', 'acme'), { name: 'TypeError', message: 'get: options must be an object (got acme)' });
+    await assert.rejects(untyped.get('op_x', { tnant: 'acme' }), { name: 'TypeError', message: 'get: unknown option "tnant" (did you mean "tenant"?)' });
   });
 
   it('start() after a store that would not open tries again; a second start or close waits for the first', async () => {
