@@ -336,6 +336,14 @@ function redacted(value: unknown, depth: number, path: Set<object>): unknown {
     // password and all: one that has a password is its text without it.
     if (isUrl(value)) return value.password === '' ? undefined : urlText(value);
     if (!walked(value)) return undefined;
+    // A plain object with a toJSON of its own is written as what that answers, which its fields do not show
+    // (`{ toJSON: () => ({ password }) }` wrote the password): that answer is what is redacted.
+    const written = ownToJson(value);
+    if (written !== NO_TO_JSON) {
+      const inner = redacted(written, depth + 1, path);
+      if (inner !== undefined) copies.set(value, inner as object);
+      return inner;
+    }
     const copy = Array.isArray(value) ? redactedItems(value, depth, path) : redactedFields(value, depth, path);
     if (copy !== undefined) copies.set(value, copy);
     return copy;
@@ -364,6 +372,15 @@ function walked(value: object): boolean {
     // A Proxy whose traps throw: JSON writes what it can read, so what can be read is redacted.
     return true;
   }
+}
+
+const NO_TO_JSON = Symbol('no toJSON');
+
+/** What JSON writes for a plain object with a `toJSON` of its own (not an error's, which pino serializes), or NO_TO_JSON. */
+function ownToJson(value: object): unknown {
+  if (Array.isArray(value) || errorLike(value) || !Object.hasOwn(value, 'toJSON')) return NO_TO_JSON;
+  const toJson = (value as { toJSON?: unknown }).toJSON;
+  return typeof toJson === 'function' ? (toJson as (key: string) => unknown).call(value, '') : NO_TO_JSON;
 }
 
 /** What pino's error serializer takes for an error: an Error, or anything with a string `message`. */

@@ -306,6 +306,22 @@ describe('log redaction', () => {
     assert.match(lines[0]!, /"message":"Request failed"/);
   });
 
+  it("a plain object's own toJSON is what is redacted, at any depth, as JSON writes it; one without secrets is written as it answers", () => {
+    const lines: string[] = [];
+    const logger = redactChildBindings(
+      pino({ redact: REDACTED_LOG_PATHS, formatters: redactingFormatters(undefined) }, { write: (line: string) => lines.push(line) }),
+    );
+    logger.info({ plain: { toJSON: () => ({ password: 'leak-1', host: 'h' }) } }, 'top');
+    logger.info({ a: { b: { toJSON: () => ({ token: 'leak-2' }) } } }, 'nested');
+    logger.info({ list: [{ toJSON: () => ({ api_key: 'leak-3' }) }] }, 'in a list');
+    logger.info({ fine: { toJSON: () => ({ host: 'h', n: 1 }) } }, 'no secret');
+    const text = lines.join('');
+    assert.equal(lines.length, 4);
+    assert.doesNotMatch(text, /leak-/, text);
+    assert.deepEqual(JSON.parse(lines[0]!).plain, { password: '[Redacted]', host: 'h' });
+    assert.deepEqual(JSON.parse(lines[3]!).fine, { host: 'h', n: 1 });
+  });
+
   it('leaves a line without secrets as it was: deep ones, cycles, errors whose prototype has getters', () => {
     let deep: Record<string, unknown> = { leaf: 1 };
     for (let i = 0; i < 40; i++) deep = { i: deep };
