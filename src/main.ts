@@ -317,10 +317,7 @@ export async function assembleAsyncOps(options: AssemblyOptions): Promise<Assemb
   if (typeof options.store !== 'string' && typeof (options.store as Partial<Store> | null)?.open !== 'function') {
     throw new TypeError('store: a file path, sqlite:PATH, :memory: or a postgres:// URL');
   }
-  const store =
-    typeof options.store === 'string'
-      ? openStoreFromSpec(options.store, { onError: (err) => logger.warn({ err }, 'store: an error no request saw (the store carries on)') })
-      : options.store;
+  const store = typeof options.store === 'string' ? openStoreFromSpec(options.store, { onError: storeErrorLog(logger) }) : options.store;
   const concurrency = options.concurrency ?? DEFAULTS.concurrency;
   const userTasks = options.tasks === undefined ? [] : Array.isArray(options.tasks) ? options.tasks : [options.tasks as TaskDefinition];
   if (!userTasks.every((task) => task !== null && typeof task === 'object'))
@@ -686,6 +683,28 @@ function defaultLogger(options: LoggerOptions | undefined): Logger {
     // pino's own message (a level it does not know, say), as the option's: the caller's mistake.
     throw new TypeError(`logger: ${(error as Error).message}`, { cause: error });
   }
+}
+
+/** At most one line in this long of the store's errors no request saw; each says how many it stands for. */
+const STORE_ERROR_LOG_MS = 1_000;
+
+/**
+ * The store's errors no request saw, logged at most once a second: every connection of a pool a database restart or a
+ * failover ends reports one, dozens a second on a busy node.
+ */
+function storeErrorLog(logger: Logger): (err: unknown) => void {
+  let loggedAt = Number.NEGATIVE_INFINITY;
+  let unlogged = 0;
+  return (err) => {
+    const now = Date.now();
+    if (now - loggedAt < STORE_ERROR_LOG_MS) {
+      unlogged++;
+      return;
+    }
+    logger.warn({ err, errors: unlogged + 1 }, 'store: an error no request saw (the store carries on)');
+    loggedAt = now;
+    unlogged = 0;
+  };
 }
 
 function isLogger(value: unknown): value is Logger {

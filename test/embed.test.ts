@@ -618,6 +618,45 @@ describe('createAsyncOps', () => {
     }
   });
 
+  it('PostgreSQL: idle connections the server ends are logged at most once a second, without the client pg attaches', async (t) => {
+    const skip = await postgresSkipReason();
+    if (skip !== null) return t.skip(skip);
+    const schema = uniqueSchema();
+    // A role of its own: its connections, and only those, are ended (other test files share the database).
+    const role = `${schema}_role`;
+    const database = new URL(PG_URL).pathname.slice(1);
+    await withClient((c) => c.query(`CREATE ROLE ${role} LOGIN; GRANT CREATE ON DATABASE ${database} TO ${role}`));
+    const url = new URL(PG_URL);
+    url.username = role;
+    url.searchParams.set('schema', schema);
+    const lines: string[] = [];
+    const logger = pino({ level: 'warn' }, { write: (line: string) => lines.push(line) });
+    try {
+      const ops = await createAsyncOps({ ...options, store: url.href, http: false, workers: false, logger });
+      try {
+        await Promise.all(Array.from({ length: 6 }, (_, i) => ops.submit('square', { n: i })));
+        const ended = await withClient(
+          async (c) => (await c.query("SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE usename = $1 AND state = 'idle'", [role])).rowCount,
+        );
+        assert.ok((ended ?? 0) >= 2, `${ended} connections ended`);
+        const reported = () => lines.filter((line) => line.includes('an error no request saw'));
+        await waitFor(() => reported().length > 0, { timeoutMs: 10_000, what: 'the ended connections reported' });
+        await new Promise((resolve) => setTimeout(resolve, 300));
+        assert.equal(reported().length, 1, 'one line for all of them within the second');
+        const line = JSON.parse(reported()[0]!) as { errors: number; err: Record<string, unknown> };
+        assert.ok(line.errors >= 1);
+        assert.equal(line.err['client'], undefined, 'no client: its statements and the backend cancel key stay out of logs');
+        assert.doesNotMatch(reported()[0]!, /secretKey|parsedStatements/);
+        assert.equal((await ops.submit('square', { n: 7 })).status, 'pending', 'the store carries on');
+      } finally {
+        await ops.close();
+      }
+    } finally {
+      await dropSchema(schema);
+      await withClient((c) => c.query(`REVOKE CREATE ON DATABASE ${database} FROM ${role}; DROP ROLE ${role}`));
+    }
+  });
+
   it('a listen() that cannot bind leaves the instance as it was: another listen serves', async () => {
     const taken = createServer();
     await new Promise<void>((resolve) => taken.listen(0, '127.0.0.1', resolve));

@@ -280,8 +280,13 @@ export class PostgresDatabase implements Queryable {
   constructor(options: { url: string; schema: string; poolSize: number; feed: ChangeFeed; sourceId: string; onError: (err: unknown) => void }) {
     // Pipelined connections let a transaction's BEGIN travel with its first statement: one round trip fewer per write.
     this.pool = new pg.Pool({ ...clientConfig(options.url, options.schema), max: options.poolSize, pipeline: true });
-    // An idle connection that dies (server restart, terminated backend) is dropped by the pool; say so, never crash.
-    this.pool.on('error', (err) => options.onError(err));
+    // An idle connection that dies (server restart, terminated backend) is dropped by the pool; say so, never crash. pg
+    // hands the error over with its client attached, whose fields (every prepared statement's SQL, the backend's cancel
+    // key) no log is for: a line of several kilobytes per connection, the key that cancels its queries among them.
+    this.pool.on('error', (err) => {
+      if (Object.hasOwn(err, 'client')) Object.defineProperty(err, 'client', { enumerable: false });
+      options.onError(err);
+    });
     // The pool listens for a connection's errors only while it is idle: one that dies checked out (in a transaction, a
     // migration) emits 'error' with no listener, which ends the process. Its statement fails with the error, which says so.
     this.pool.on('connect', (client) => client.on('error', () => {}));
