@@ -178,7 +178,7 @@ function redactedLine(object: Record<string, unknown>): Record<string, unknown> 
 
 /** A value a message writes as JSON (one given for the message, or a `%j` one): a URL as its text, else as a line's object. */
 function redactedValue(value: object): unknown {
-  return value instanceof URL ? urlText(value) : urlsAsText(redactDeep(value as Record<string, unknown>, { asJson: true }));
+  return value instanceof URL ? urlText(value) : redactedLine(value as Record<string, unknown>);
 }
 
 /** A URL's text with its password (`https://user:…@host`) redacted. */
@@ -311,11 +311,10 @@ export function redactChildBindings(logger: Logger): Logger {
  * pino's serializer. A value that cannot be read is left as it is, for pino to write as it can (`[Unreadable]` in a
  * copy made for a secret beside it); the rest of the line is redacted all the same.
  */
-export function redactDeep(object: Record<string, unknown>, { asJson = false }: { readonly asJson?: boolean } = {}): Record<string, unknown> {
+export function redactDeep(object: Record<string, unknown>): Record<string, unknown> {
   copies = new Map();
-  toJsonCallsLeft = TO_JSON_CALLS;
   try {
-    return (redacted(object, 0, new Set(), '', asJson ? 'call' : 'keep') as Record<string, unknown> | undefined) ?? object;
+    return (redacted(object, 0, new Set()) as Record<string, unknown> | undefined) ?? object;
   } catch {
     return object;
   }
@@ -327,23 +326,8 @@ export function redactDeep(object: Record<string, unknown>, { asJson = false }: 
  */
 let copies = new Map<object, object>();
 
-/**
- * The toJSON calls one redactDeep call makes at most: an answer may hold fresh objects whose toJSON answers more of
- * them (`toJSON() { return { a: { ...this }, b: { ...this } } }`), which JSON would follow until its stack ran out
- * and the redaction, called synchronously in the log call, for ever. Past it, what is left is walked by its fields.
- */
-const TO_JSON_CALLS = 100;
-let toJsonCallsLeft = TO_JSON_CALLS;
-
-/**
- * What a value's `toJSON` means here, as JSON reads it: `call` it (a value JSON writes, under `key`); `keep` it
- * uncalled (a line's object, which pino writes field by field); or the value is an `answer` of one, which JSON does
- * not ask again, so its copy leaves it out.
- */
-type ToJson = 'call' | 'keep' | 'answer';
-
 /** A copy of `value` with its secret fields redacted, or undefined when it has none (the caller keeps the original). */
-function redacted(value: unknown, depth: number, path: Set<object>, key: string, toJson: ToJson = 'call'): unknown {
+function redacted(value: unknown, depth: number, path: Set<object>): unknown {
   // A cycle back to an object being walked changes nothing by itself (a copy made for a secret cuts it: copyOf).
   if (typeof value !== 'object' || value === null || path.has(value) || depth > MAX_DEPTH) return undefined;
   path.add(value);
@@ -352,38 +336,16 @@ function redacted(value: unknown, depth: number, path: Set<object>, key: string,
     // password and all: one that has a password is its text without it.
     if (isUrl(value)) return value.password === '' ? undefined : urlText(value);
     if (!walked(value)) return undefined;
-    // A plain object with a toJSON is written as what that answers, which its fields need not show (`{ toJSON: () =>
-    // ({ password }) }` wrote the password): the answer is what is redacted. Without a secret in it the object is kept,
-    // and JSON asks its toJSON again.
-    if (toJson === 'call') {
-      const written = answerOf(value, key);
-      if (written !== NO_ANSWER && written !== value) {
-        const inner = redacted(written, depth + 1, path, key, 'answer');
-        if (typeof inner === 'object' && inner !== null) copies.set(value, inner);
-        return inner;
-      }
-    }
-    const copy = Array.isArray(value) ? redactedItems(value, depth, path) : redactedFields(value, depth, path, toJson === 'answer');
+    const copy = Array.isArray(value) ? redactedItems(value, depth, path) : redactedFields(value, depth, path);
     if (copy !== undefined) copies.set(value, copy);
     return copy;
   } catch {
-    // What cannot be read (a Proxy whose traps throw, a toJSON that throws) is left as it is, for pino to write as it
-    // can; the rest of the line is redacted all the same.
+    // What cannot be read (a Proxy whose traps throw) is left as it is, for pino to write as it can; the rest of the
+    // line is redacted all the same.
     return undefined;
   } finally {
     path.delete(value);
   }
-}
-
-const NO_ANSWER = Symbol('no toJSON');
-
-/** What JSON writes under `key` for a plain object with a toJSON (not an error's: pino's serializer writes those), or NO_ANSWER. */
-function answerOf(value: object, key: string): unknown {
-  if (Array.isArray(value) || errorLike(value) || toJsonCallsLeft <= 0) return NO_ANSWER;
-  const toJson = (value as { toJSON?: unknown }).toJSON;
-  if (typeof toJson !== 'function') return NO_ANSWER;
-  toJsonCallsLeft--;
-  return (toJson as (key: string) => unknown).call(value, key);
 }
 
 /**
@@ -451,7 +413,7 @@ function redactedItems(items: readonly unknown[], depth: number, path: Set<objec
   const values = Array.from({ length: items.length }, (_, i) => readField(items as unknown as Record<string, unknown>, String(i)));
   let changed = false;
   values.forEach((item, i) => {
-    const inner = redacted(item, depth + 1, path, String(i));
+    const inner = redacted(item, depth + 1, path);
     if (inner === undefined) return;
     values[i] = inner;
     changed = true;
@@ -459,8 +421,7 @@ function redactedItems(items: readonly unknown[], depth: number, path: Set<objec
   return changed ? values.map((value) => copyOf(value, path)) : undefined;
 }
 
-/** `answer`: the object is a toJSON's answer, whose own toJSON JSON does not call: its copy leaves it out. */
-function redactedFields(object: object, depth: number, path: Set<object>, answer = false): object | undefined {
+function redactedFields(object: object, depth: number, path: Set<object>): object | undefined {
   const fields = object as Record<string, unknown>;
   const isError = errorLike(object);
   const keys = isError ? errorKeys(object) : Object.keys(object);
@@ -468,7 +429,7 @@ function redactedFields(object: object, depth: number, path: Set<object>, answer
   const changed = new Set<string>();
   keys.forEach((key, i) => {
     const inner = values[i];
-    const replaced = SECRET_FIELDS.has(secretName(key)) ? (inner === undefined ? undefined : REDACTED) : redacted(inner, depth + 1, path, key);
+    const replaced = SECRET_FIELDS.has(secretName(key)) ? (inner === undefined ? undefined : REDACTED) : redacted(inner, depth + 1, path);
     if (replaced === undefined) return;
     values[i] = replaced;
     changed.add(key);
@@ -478,7 +439,6 @@ function redactedFields(object: object, depth: number, path: Set<object>, answer
   // A plain object (or a Proxy whose prototype cannot be read), as JSON writes it.
   const copy: Record<string, unknown> = prototypeOf(object) === null ? Object.create(null) : {};
   keys.forEach((key, i) => {
-    if (answer && key === 'toJSON') return;
     copy[key] = copyOf(values[i], path);
   });
   return copy;
