@@ -846,6 +846,8 @@ describe('createAsyncOps', () => {
       [{ logger: { info() {} } }, /^logger: a logger needs child\(\)/],
       [{ retentionMs: Number.NaN }, /^retentionMs must be a finite number/],
       [{ retentionMs: -1 }, /^retentionMs must be 0 or more milliseconds/],
+      [{ retentionMs: 0 }, /^retentionMs: must be at least 1s: a retention of 0 would delete every finished operation at once/],
+      [{ resultRetentionMs: 500 }, /^resultRetentionMs: must be at least 1s/],
       [{ keyConcurrency: 0 }, /^keyConcurrency must be an integer from 1 to 100000/],
       [{ leaseMs: 10 }, /^leaseMs: must be at least 100ms/],
       [{ readCacheMs: 100_000 }, /^readCacheMs: must be at most 10s/],

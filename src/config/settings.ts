@@ -232,7 +232,8 @@ export const SETTINGS = {
     arg: '<duration>',
     env: 'ASYNCOPS_RETENTION',
     commands: BOTH,
-    value: duration(),
+    // 0 reads as "no retention" to some, and would delete every finished operation at once.
+    value: durationFrom(1000, '1s', 'a retention of 0 would delete every finished operation at once (to keep them for years, give 3650d)'),
     default: '7d',
     help: 'keep finished operations this long',
   }),
@@ -241,7 +242,7 @@ export const SETTINGS = {
     arg: '<duration>',
     env: 'ASYNCOPS_RESULT_RETENTION',
     commands: BOTH,
-    value: duration(),
+    value: durationFrom(1000, '1s', 'a result retention of 0 would answer every result 410 at once (to keep them for years, give 3650d)'),
     otherwise: '--retention',
     help: 'keep results this long (410 afterwards)',
   }),

@@ -388,6 +388,9 @@ describe('start-up configuration', () => {
     ['a webhook timeout of 0', ['serve', '--store', ':memory:', '--port', '0', '--webhook-timeout', '0']],
     ['a worker with a webhook timeout of 0', ['worker', '--store', ':memory:', '--webhook-timeout', '0']],
     ['a lease of 0', ['serve', '--store', ':memory:', '--port', '0', '--lease', '0']],
+    // Read as "no retention" by some: every finished operation (or result) would be deleted at once.
+    ['a retention of 0', ['serve', '--store', ':memory:', '--port', '0', '--retention', '0']],
+    ['a result retention of 0', ['worker', '--store', ':memory:', '--result-retention', '0']],
     ['a lease too short for a heartbeat every third of it', ['serve', '--store', ':memory:', '--port', '0', '--lease', '1ms']],
     ['a PostgreSQL schema name that is not one', ['serve', '--store', 'postgres://postgres@127.0.0.1:5432/test?schema=Bad-Name']],
   ] as const) {
