@@ -62,7 +62,7 @@ export interface Problem {
  * The most field errors a problem lists. A body of a megabyte can hold some 100,000 fields a schema refuses, each an
  * error of its own: listed, a reply several times the request's size (a 650 KB body drew 6.7 MB).
  */
-export const LISTED_ERRORS = 100;
+const LISTED_ERRORS = 100;
 
 export function problemFor(error: AsyncOpsError, instance?: string, basePath = ''): Problem {
   const { status, title } = PROBLEMS[error.code];

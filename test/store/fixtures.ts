@@ -1,4 +1,5 @@
-// Owns: fixtures for store tests: drafts, delivery factories, and an inserter that drives an operation to any status.
+// Owns: fixtures for store tests: drafts, delivery factories, an inserter that drives an operation to any status, and a
+// schedule that fired a tick.
 // Not here: assertions (contract.ts). Uses only the Store interface, so it serves every adapter.
 // Invariant: ids sort in creation order (a per-process sequence feeds the id clock); time is T0-based, never read.
 
@@ -65,6 +66,19 @@ export async function claim(store: Store, op: Pick<Operation, 'id' | 'type'>, no
   const got = claimed[0];
   if (got === undefined || got.id !== op.id || got.leaseToken === null) throw new Error(`fixture: could not claim ${op.id}`);
   return { op: got, leaseToken: got.leaseToken };
+}
+
+/** A schedule of `tenant` that fired one tick, at T0 + 1 s: its id, and the id of the operation the tick created. */
+export async function scheduleWithTick(store: Store, tenant: string): Promise<{ scheduleId: string; operationId: string }> {
+  const scheduleId = nextId('sch_');
+  const tick = T0 + 1000;
+  const schedule = { id: scheduleId, tenant, type: 'echo', input: {}, cron: '* * * * * *', timezone: 'UTC', webhookUrl: null, priority: 0 };
+  await store.scheduleCreate({ ...schedule, nextRunAt: tick, now: T0 });
+  const draftOfTick = draft({ tenant, type: 'echo', now: tick, runAt: tick });
+  const fired = await store.scheduleFire({ scheduleId, expected: tick, tick, skipped: 0, nextRunAt: tick + 1000, draft: draftOfTick, now: tick });
+  const operationId = fired?.operation?.id;
+  if (operationId === undefined) throw new Error(`fixture: ${scheduleId} fired no operation`);
+  return { scheduleId, operationId };
 }
 
 /**

@@ -20,7 +20,7 @@ import { ownTypeScope, type FinishParams, type Store, type StoreEvent, PRUNE_BAT
 import type { Operation } from '../../src/domain/operation.ts';
 import { runStoreContract } from './contract.ts';
 import { newId, ID_PREFIXES } from '../../src/domain/ids.ts';
-import { draft, insertInState, LEASE_MS, nextId, noDelivery, T0, TENANT, webhookFactory } from './fixtures.ts';
+import { draft, insertInState, LEASE_MS, nextId, noDelivery, scheduleWithTick, T0, TENANT, webhookFactory } from './fixtures.ts';
 import { checkBulkRequest } from '../../src/domain/bulk-action.ts';
 import { dropSchema, icuDatabase, PG_URL, postgresSkipReason, RecycledSchemas, uniqueSchema, withClient } from '../support/postgres.ts';
 import { waitFor } from '../support/wait.ts';
@@ -602,35 +602,13 @@ if (skip !== null) {
       const [first, second] = nodes(2);
       const schema = pg.escapeIdentifier(schemas.get(first!)!);
       await first!.open();
-      const scheduleId = 'sch_backfill';
       const submitted = draft();
-      await first!.scheduleCreate({
-        id: scheduleId,
-        tenant: submitted.tenant,
-        type: 'echo',
-        input: {},
-        cron: '* * * * * *',
-        timezone: 'UTC',
-        webhookUrl: null,
-        priority: 0,
-        nextRunAt: T0 + 1000,
-        now: T0,
-      });
-      const fired = await first!.scheduleFire({
-        scheduleId,
-        expected: T0 + 1000,
-        tick: T0 + 1000,
-        skipped: 0,
-        nextRunAt: T0 + 2000,
-        draft: draft({ type: 'echo', now: T0 + 1000, runAt: T0 + 1000 }),
-        now: T0 + 1000,
-      });
-      const ticked = fired!.operation!.id;
+      const ticked = await scheduleWithTick(first!, submitted.tenant);
       await first!.operationInsert(submitted);
       // As a release before 0032 left it: the tick's operation without its schedule's id.
       await withClient((c) => c.query(`UPDATE ${schema}.operations SET schedule_id = NULL; DELETE FROM ${schema}.schema_migrations WHERE version = 33`));
       await second!.open();
-      assert.equal((await second!.operationGetById(ticked))?.scheduleId, scheduleId);
+      assert.equal((await second!.operationGetById(ticked.operationId))?.scheduleId, ticked.scheduleId);
       assert.equal((await second!.operationGetById(submitted.id))?.scheduleId ?? null, null, 'a submitted one stays without');
     });
 

@@ -14,7 +14,7 @@ import { SqliteStore, createSqliteStore } from '../../src/store/sqlite/sqlite-st
 import { ownTypeScope, type FinishParams, type Store, type StoreEvent, PRUNE_BATCH } from '../../src/store/store.ts';
 import type { Operation } from '../../src/domain/operation.ts';
 import { runStoreContract } from './contract.ts';
-import { claim, draft, LEASE_MS, noDelivery, T0, webhookFactory, type Claimed } from './fixtures.ts';
+import { claim, draft, LEASE_MS, noDelivery, scheduleWithTick, T0, webhookFactory, type Claimed } from './fixtures.ts';
 import { listSql } from '../../src/store/sqlite/operator-reads.ts';
 import { SUPERSEDED_BY_RETRY } from '../../src/domain/delivery.ts';
 
@@ -301,32 +301,10 @@ describe('SqliteStore', () => {
     const path = join(dir, 'schedule-backfill.db');
     const store = new SqliteStore({ path });
     await store.open();
-    const scheduleId = 'sch_backfill';
     const submitted = draft();
-    let ticked: string;
+    let ticked: { scheduleId: string; operationId: string };
     try {
-      await store.scheduleCreate({
-        id: scheduleId,
-        tenant: submitted.tenant,
-        type: 'echo',
-        input: {},
-        cron: '* * * * * *',
-        timezone: 'UTC',
-        webhookUrl: null,
-        priority: 0,
-        nextRunAt: T0 + 1000,
-        now: T0,
-      });
-      const fired = await store.scheduleFire({
-        scheduleId,
-        expected: T0 + 1000,
-        tick: T0 + 1000,
-        skipped: 0,
-        nextRunAt: T0 + 2000,
-        draft: draft({ type: 'echo', now: T0 + 1000, runAt: T0 + 1000 }),
-        now: T0 + 1000,
-      });
-      ticked = fired!.operation!.id;
+      ticked = await scheduleWithTick(store, submitted.tenant);
       await store.operationInsert(submitted);
       // As a release before 0020 left it: the tick's operation without its schedule's id.
       store.database.exec('UPDATE operations SET schedule_id = NULL; DELETE FROM schema_migrations WHERE version = 21');
@@ -336,7 +314,7 @@ describe('SqliteStore', () => {
     const reopened = new SqliteStore({ path });
     await reopened.open();
     try {
-      assert.equal((await reopened.operationGetById(ticked))?.scheduleId, scheduleId);
+      assert.equal((await reopened.operationGetById(ticked.operationId))?.scheduleId, ticked.scheduleId);
       assert.equal((await reopened.operationGetById(submitted.id))?.scheduleId ?? null, null, 'a submitted one stays without');
     } finally {
       await reopened.close();
